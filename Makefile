@@ -1,0 +1,30 @@
+# The two commands a user needs: `make demo` and `make test`. Both set up what is missing first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export DISTILHASH_HOME ?= $(CURDIR)/data
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test test-slow bench-quick bench-full clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@$(PY) -m distilhash.demo
+
+test: setup
+	@$(PY) -m pytest -q
+
+test-slow: setup
+	@$(PY) -m pytest -q -m slow
+
+bench-quick: setup
+	@$(VENV)/bin/distilhash bench quick
+
+bench-full: setup
+	@$(VENV)/bin/distilhash bench full
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""The ``distilhash`` command line: one Typer app, one module per stage."""

@@ -1,0 +1,68 @@
+"""Entry point of the ``distilhash`` command.
+
+Each pipeline stage lives in its own module ``distilhash.cli.<stage>`` exposing either ``app``
+(a Typer group of subcommands) or ``command`` (a single command). Stage modules import heavy
+libraries inside their functions, so ``distilhash --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import typer
+
+__all__ = ["app", "STAGES"]
+
+#: (stage name, module, one-line help) in pipeline order.
+STAGES: list[tuple[str, str, str]] = [
+    ("data", "distilhash.cli.data", "Prepare, inspect and check datasets and splits."),
+    ("teacher", "distilhash.cli.teacher", "Fit the offline teacher; extract and cache teacher features."),
+    ("train", "distilhash.cli.train", "Train a method (dcmq, lcdh, soda, baselines) on cached features."),
+    ("encode", "distilhash.cli.encode", "Encode a dataset split with a trained model."),
+    ("index", "distilhash.cli.index", "Build, update, verify and inspect code indexes."),
+    ("search", "distilhash.cli.search", "Search an index by text or image."),
+    ("bench", "distilhash.cli.bench", "Run a benchmark suite and write results under bench/results/."),
+    ("serve", "distilhash.cli.serve", "Start the HTTP search service and web page."),
+]
+
+app = typer.Typer(
+    name="distilhash",
+    help="Compact image<->text retrieval codes distilled from vision-language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _register_stages() -> None:
+    for name, module_name, help_text in STAGES:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=name, help=help_text)
+        elif hasattr(module, "command"):
+            app.command(name=name, help=help_text)(module.command)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        from distilhash import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+_register_stages()
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,226 @@
+"""The cross-modal dataset model and its on-disk format.
+
+A prepared dataset is a directory::
+
+    dataset.json   name, item count, label names, text kind, image store, provenance, content hash
+    items.jsonl    one line per item: {"id", "text", "tags", "image"}   (image: path for file stores)
+    labels.npy     uint8 [N, C] multi-hot labels
+    images.npy     uint8 [N, H, W, 3]          (array image stores only; memory-mapped on load)
+    bow.npy        float32 [N, V]               (bag-of-words text, when the source has it)
+    split.json     the saved split (see :mod:`distilhash.data.split`)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilhash.data.images import ArrayImageStore, FileImageStore, ImageStore
+from distilhash.errors import DataError
+from distilhash.io_utils import atomic_save_npy, atomic_write_bytes, atomic_write_json
+
+__all__ = ["CrossModalDataset", "save_dataset", "load_dataset", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class CrossModalDataset:
+    """Items with an image, a text and multi-hot labels.
+
+    Attributes:
+        name: dataset name (e.g. ``"emoji-scenes"``).
+        ids: item ids, unique strings, length N.
+        texts: caption or tag string per item (length N), or None for BoW-only sources.
+        labels: uint8 ``[N, C]`` multi-hot labels (C may be 0 for unlabelled collections).
+        label_names: the C label names.
+        images: the image store (N images).
+        tags: optional list of tag lists per item.
+        bow: optional float32 ``[N, V]`` bag-of-words text vectors.
+        meta: free-form provenance (source files, generator config, filters applied).
+    """
+
+    name: str
+    ids: list[str]
+    texts: list[str] | None
+    labels: np.ndarray
+    label_names: list[str]
+    images: ImageStore
+    tags: list[list[str]] | None = None
+    bow: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.uint8)
+        if self.labels.ndim != 2:
+            raise DataError(f"{self.name}: labels must be a 2-D multi-hot matrix [N, C], got shape {self.labels.shape}")
+        self.validate()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.labels.shape[1])
+
+    def validate(self) -> None:
+        """Check that every part has N entries and that ids are unique; raise DataError otherwise."""
+        n = len(self.ids)
+        parts: dict[str, int] = {"labels": self.labels.shape[0], "images": len(self.images)}
+        if self.texts is not None:
+            parts["texts"] = len(self.texts)
+        if self.tags is not None:
+            parts["tags"] = len(self.tags)
+        if self.bow is not None:
+            parts["bow"] = self.bow.shape[0]
+        bad = {k: v for k, v in parts.items() if v != n}
+        if bad:
+            raise DataError(f"{self.name}: {n} ids but mismatched lengths {bad}; every part must have {n} entries")
+        if self.labels.shape[1] != len(self.label_names):
+            raise DataError(
+                f"{self.name}: labels have {self.labels.shape[1]} columns but {len(self.label_names)} label names"
+            )
+        if len(set(self.ids)) != n:
+            raise DataError(f"{self.name}: item ids are not unique")
+        if self.texts is None and self.bow is None:
+            raise DataError(f"{self.name}: items have neither text strings nor bag-of-words vectors")
+
+    def empty_texts(self) -> list[int]:
+        """Indices of items whose text is empty or only whitespace."""
+        return [] if self.texts is None else [i for i, t in enumerate(self.texts) if not t or not t.strip()]
+
+    def unlabelled(self) -> np.ndarray:
+        """Indices of items with no label."""
+        return np.flatnonzero(self.labels.sum(axis=1) == 0) if self.num_labels else np.arange(0)
+
+    def label_frequencies(self) -> dict[str, int]:
+        """Number of items carrying each label."""
+        counts = self.labels.sum(axis=0)
+        return {name: int(c) for name, c in zip(self.label_names, counts)}
+
+    def content_hash(self) -> str:
+        """Hash of ids, texts and labels (images are identified by their ids/generator)."""
+        h = hashlib.sha256()
+        h.update("\n".join(self.ids).encode())
+        if self.texts is not None:
+            h.update("\n".join(self.texts).encode())
+        h.update(np.ascontiguousarray(self.labels).tobytes())
+        h.update("\n".join(self.label_names).encode())
+        return h.hexdigest()[:16]
+
+    def subset(self, indices: np.ndarray, name: str | None = None) -> CrossModalDataset:
+        """A new dataset holding the items ``indices`` (in that order)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if isinstance(self.images, ArrayImageStore):
+            images: ImageStore = ArrayImageStore(np.asarray(self.images.pixels[idx]))
+        elif isinstance(self.images, FileImageStore):
+            images = FileImageStore([self.images.paths[i] for i in idx], self.images.root)
+        else:  # pragma: no cover - other stores must provide their own subset
+            raise DataError(f"cannot subset image store {type(self.images).__name__}")
+        return CrossModalDataset(
+            name=name or self.name,
+            ids=[self.ids[i] for i in idx],
+            texts=None if self.texts is None else [self.texts[i] for i in idx],
+            labels=self.labels[idx],
+            label_names=list(self.label_names),
+            images=images,
+            tags=None if self.tags is None else [self.tags[i] for i in idx],
+            bow=None if self.bow is None else self.bow[idx],
+            meta=dict(self.meta),
+        )
+
+
+def save_dataset(ds: CrossModalDataset, directory: str | Path) -> Path:
+    """Write ``ds`` in the prepared-dataset format; each file is written atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if isinstance(ds.images, ArrayImageStore):
+        atomic_save_npy(directory / "images.npy", np.ascontiguousarray(ds.images.pixels))
+        store: dict[str, Any] = {"kind": "array", "file": "images.npy", "size": ds.images.size}
+    elif isinstance(ds.images, FileImageStore):
+        store = {"kind": "files", "root": str(ds.images.root) if ds.images.root else None}
+    else:
+        raise DataError(f"cannot save image store {type(ds.images).__name__}")
+    atomic_save_npy(directory / "labels.npy", ds.labels)
+    if ds.bow is not None:
+        atomic_save_npy(directory / "bow.npy", np.asarray(ds.bow, dtype=np.float32))
+    lines = []
+    for i, item_id in enumerate(ds.ids):
+        rec: dict[str, Any] = {"id": item_id}
+        if ds.texts is not None:
+            rec["text"] = ds.texts[i]
+        if ds.tags is not None:
+            rec["tags"] = ds.tags[i]
+        if isinstance(ds.images, FileImageStore):
+            rec["image"] = ds.images.paths[i]
+        lines.append(json.dumps(rec, ensure_ascii=False))
+    atomic_write_bytes(directory / "items.jsonl", ("\n".join(lines) + "\n").encode())
+    atomic_write_json(
+        directory / "dataset.json",
+        {
+            "format_version": FORMAT_VERSION,
+            "name": ds.name,
+            "n_items": len(ds),
+            "label_names": ds.label_names,
+            "has_texts": ds.texts is not None,
+            "has_tags": ds.tags is not None,
+            "has_bow": ds.bow is not None,
+            "image_store": store,
+            "content_hash": ds.content_hash(),
+            "meta": ds.meta,
+        },
+    )
+    return directory
+
+
+def load_dataset(directory: str | Path, image_root: str | Path | None = None) -> CrossModalDataset:
+    """Load a prepared dataset directory (images memory-mapped).
+
+    Args:
+        directory: the directory written by :func:`save_dataset`.
+        image_root: overrides the stored image root of a file-backed dataset.
+    """
+    directory = Path(directory)
+    manifest_path = directory / "dataset.json"
+    if not manifest_path.is_file():
+        raise DataError(f"{directory} is not a prepared dataset: {manifest_path.name} is missing")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"{manifest_path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
+    records = [json.loads(line) for line in (directory / "items.jsonl").read_text().splitlines() if line]
+    n = manifest["n_items"]
+    if len(records) != n:
+        raise DataError(f"{directory / 'items.jsonl'}: {len(records)} items, manifest says {n}")
+    labels = np.load(directory / "labels.npy")
+    store = manifest["image_store"]
+    if store["kind"] == "array":
+        images: ImageStore = ArrayImageStore(np.load(directory / store["file"], mmap_mode="r"))
+    elif store["kind"] == "files":
+        root = image_root if image_root is not None else store.get("root")
+        images = FileImageStore([r["image"] for r in records], root)
+    else:
+        raise DataError(f"{manifest_path}: unknown image_store kind {store['kind']!r}; expected 'array' or 'files'")
+    ds = CrossModalDataset(
+        name=manifest["name"],
+        ids=[r["id"] for r in records],
+        texts=[r["text"] for r in records] if manifest.get("has_texts", True) else None,
+        labels=labels,
+        label_names=list(manifest["label_names"]),
+        images=images,
+        tags=[r["tags"] for r in records] if manifest.get("has_tags") else None,
+        bow=np.load(directory / "bow.npy") if manifest.get("has_bow") else None,
+        meta=manifest.get("meta", {}),
+    )
+    if ds.content_hash() != manifest.get("content_hash"):
+        raise DataError(f"{directory}: content hash mismatch; the dataset files were changed or damaged")
+    return ds

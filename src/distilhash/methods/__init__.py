@@ -1,0 +1,1 @@
+"""Retrieval methods (baselines, DCMQ, LCDH, SODA), created by name from a registry."""

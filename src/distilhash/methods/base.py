@@ -1,0 +1,88 @@
+"""The method protocol and registry.
+
+A method follows the scikit-learn habit: hyperparameters are stored untouched by ``__init__``
+(one config dataclass), ``fit`` learns state into attributes ending in ``_`` and returns self.
+
+``encode(modality, features, role)`` turns teacher features of one modality into
+:class:`~distilhash.codes.Encoded` items: ``role="database"`` gives stored codes,
+``role="query"`` gives what a query is scored with (the same codes for binary methods; a
+continuous embedding for PQ methods, scored by asymmetric distance).
+
+Register a method with ``@METHODS.register("name")``; create with ``create_method(name, **cfg)``.
+Method modules are imported lazily by :func:`create_method`, so importing distilhash never
+imports training code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from distilhash.codes import Encoded
+from distilhash.registry import Registry
+
+__all__ = ["Method", "METHODS", "create_method", "list_methods", "Modality", "Role"]
+
+Modality = Literal["image", "text"]
+Role = Literal["query", "database"]
+
+
+@runtime_checkable
+class Method(Protocol):
+    """A fitted retrieval method."""
+
+    name: str
+    n_bits: int
+
+    def fit(self, features, split, **kwargs: Any) -> Method:
+        """Learn from ``features.take(split.fit)``; may use ``split.val`` for model selection."""
+        ...
+
+    def encode(self, modality: Modality, features: np.ndarray, role: Role = "database") -> Encoded:
+        """Encode float32 ``[n, D]`` teacher features of ``modality``."""
+        ...
+
+
+METHODS: Registry = Registry("method")
+
+#: name -> module that registers it (imported on first use). A new method adds one line here.
+_METHOD_MODULES: dict[str, str] = {
+    "float-teacher": "distilhash.methods.baselines",
+    "lsh": "distilhash.methods.baselines",
+    "itq": "distilhash.methods.baselines",
+    "pq": "distilhash.methods.baselines",
+    "dcmh": "distilhash.methods.dcmh",
+    "dcmq": "distilhash.methods.dcmq",
+    "float-student": "distilhash.methods.dcmq",
+    "lcdh": "distilhash.methods.lcdh",
+    "soda": "distilhash.methods.soda",
+}
+
+
+def declare_method_module(name: str, module: str) -> None:
+    """Tell the registry which module registers ``name`` (for lazy import)."""
+    _METHOD_MODULES[name] = module
+
+
+def _import_all() -> None:
+    for module in sorted(set(_METHOD_MODULES.values())):
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+
+
+def create_method(name: str, **config: Any) -> Method:
+    """Create the method ``name`` with config overrides; unknown names list the valid ones."""
+    if name not in METHODS and name in _METHOD_MODULES:
+        importlib.import_module(_METHOD_MODULES[name])
+    if name not in METHODS:
+        _import_all()
+    return METHODS.create(name, **config)
+
+
+def list_methods() -> list[str]:
+    """Names of every available method."""
+    _import_all()
+    return METHODS.names()
