@@ -32,12 +32,16 @@ class Encoded:
         data: packed bits uint8 ``[N, L/8]``, PQ indices uint8 ``[N, M]`` or float32 ``[N, D]``.
         n_bits: code length in bits (binary: L; pq: M * log2 K; float: 32 * D).
         codebooks: float32 ``[M, K, d]`` for ``pq``; None otherwise.
+        metric: for ``pq``, how a continuous query meets the codewords: ``"l2"`` (ADC distance
+            sum_m ||q_m - c_m[code_m]||^2, lower is closer) or ``"ip"`` (ADC inner product
+            sum_m <q_m, c_m[code_m]>, higher is closer). Ignored for other kinds.
     """
 
     kind: CodeKind
     data: np.ndarray
     n_bits: int
     codebooks: np.ndarray | None = None
+    metric: str = "l2"
 
     def __post_init__(self) -> None:
         if self.kind == "binary":
@@ -48,6 +52,8 @@ class Encoded:
                 raise FeatureError("pq codes need codebooks of shape [M, K, d]")
             if self.data.ndim != 2 or self.data.shape[1] != self.codebooks.shape[0]:
                 raise FeatureError(f"pq codes must be [N, M={self.codebooks.shape[0]}], got {self.data.shape}")
+            if self.metric not in ("l2", "ip"):
+                raise FeatureError(f"pq metric {self.metric!r}; expected 'l2' or 'ip'")
         elif self.kind == "float":
             if self.data.ndim != 2:
                 raise FeatureError(f"float embeddings must be [N, D], got {self.data.shape}")
@@ -63,7 +69,7 @@ class Encoded:
 
     def take(self, indices: np.ndarray) -> Encoded:
         """The rows ``indices``."""
-        return Encoded(self.kind, self.data[np.asarray(indices)], self.n_bits, self.codebooks)
+        return Encoded(self.kind, self.data[np.asarray(indices)], self.n_bits, self.codebooks, self.metric)
 
 
 def pack_bits(signs: np.ndarray) -> np.ndarray:

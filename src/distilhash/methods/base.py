@@ -17,14 +17,26 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from distilhash.codes import Encoded
+from distilhash.errors import ConfigError
 from distilhash.registry import Registry
 
-__all__ = ["Method", "METHODS", "create_method", "list_methods", "Modality", "Role"]
+__all__ = [
+    "Method",
+    "METHODS",
+    "create_method",
+    "list_methods",
+    "load_method",
+    "write_method_meta",
+    "Modality",
+    "Role",
+]
 
 Modality = Literal["image", "text"]
 Role = Literal["query", "database"]
@@ -43,6 +55,18 @@ class Method(Protocol):
 
     def encode(self, modality: Modality, features: np.ndarray, role: Role = "database") -> Encoded:
         """Encode float32 ``[n, D]`` teacher features of ``modality``."""
+        ...
+
+    def config_dict(self) -> dict[str, Any]:
+        """The hyperparameters, JSON-serialisable, such that ``create_method(name, **cfg)`` rebuilds it."""
+        ...
+
+    def save(self, directory: Path) -> None:
+        """Write ``method.json`` (via :func:`write_method_meta`) and the fitted state (safetensors)."""
+        ...
+
+    def load(self, directory: Path) -> Method:
+        """Restore the fitted state written by :meth:`save` into this (freshly created) instance."""
         ...
 
 
@@ -80,6 +104,25 @@ def create_method(name: str, **config: Any) -> Method:
     if name not in METHODS:
         _import_all()
     return METHODS.create(name, **config)
+
+
+def write_method_meta(method: Method, directory: str | Path, **extra: Any) -> None:
+    """Write ``directory/method.json``: name, config, bits and ``extra`` (teacher, feature width...)."""
+    from distilhash.io_utils import atomic_write_json
+
+    meta = {"method": method.name, "config": method.config_dict(), "n_bits": method.n_bits, **extra}
+    atomic_write_json(Path(directory) / "method.json", meta)
+
+
+def load_method(directory: str | Path) -> Method:
+    """Rebuild a fitted method saved with ``method.save(directory)``."""
+    directory = Path(directory)
+    path = directory / "method.json"
+    if not path.is_file():
+        raise ConfigError(f"{directory} is not a saved model: method.json is missing")
+    meta = json.loads(path.read_text())
+    method = create_method(meta["method"], **meta.get("config", {}))
+    return method.load(directory)
 
 
 def list_methods() -> list[str]:
