@@ -1,0 +1,250 @@
+"""SODA (reconstruction): labels as a prompt modality; an image Hamming space guides the text codes.
+
+Stage 1 (teacher): an image hash head ``f`` and a label-prompt hash head ``g`` on frozen teacher
+features are trained together (:class:`~distilhash.losses.soda_teacher.SodaTeacherLoss`):
+pairwise likelihood of ``S_ij = [y_i . y_j > 0]`` between image and prompt codes, alignment of
+matched (image, prompt) pairs, quantization. ``B_img = sign(f(u))`` is the image Hamming space.
+
+Stage 2 (student): the text hash head ``h`` is trained with ``B_img`` of the fit items fixed
+(:class:`~distilhash.losses.soda_student.SodaStudentLoss`): ``h(w_i) . B_img_j`` fits ``S_ij``,
+and ``h(w_i)`` is aligned with the label-prompt code ``sign(g(e_i))`` of the same item.
+
+Codes: images ``sign(f(u))`` (stage 1), texts ``sign(h(w))`` (stage 2), packed bits
+(``Encoded(kind="binary")``), ranked by Hamming distance. Each stage keeps the epoch with the best
+validation mAP (``split.val`` queries vs ``split.fit`` database); ``fit_info_`` records it.
+
+Example:
+    >>> from distilhash.methods.base import create_method
+    >>> m = create_method("soda", n_bits=32, prompt_template="bare")   # doctest: +SKIP
+    >>> m.fit(features, split).encode("image", features.image[:5]).data.shape  # doctest: +SKIP
+    (5, 4)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilhash.codes import Encoded, pack_bits
+from distilhash.errors import ConfigError, DataError, FeatureError
+from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.methods.soda.config import SodaConfig
+
+__all__ = ["SodaMethod"]
+
+#: encode() modality -> head. "prompt" (label-prompt codes) is an extra for analysis.
+_MODALITY_HEAD = {"image": "image", "text": "text", "prompt": "prompt"}
+
+
+@METHODS.register("soda")
+class SodaMethod:
+    """SODA: two-stage cross-modal hashing distilled through label prompts (see module docstring)."""
+
+    name = "soda"
+
+    def __init__(self, **config: Any) -> None:
+        self.config = SodaConfig.from_kwargs(**config)
+
+    @property
+    def n_bits(self) -> int:
+        return self.config.n_bits
+
+    def config_dict(self) -> dict[str, Any]:
+        cfg = self.config.to_dict()
+        cfg.pop("progress", None)
+        return cfg
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        features,
+        split,
+        *,
+        label_prompts: np.ndarray | None = None,
+        cache_dir: str | Path | None = None,
+        label_names: list[str] | None = None,
+        progress: bool | None = None,
+        **_: Any,
+    ) -> SodaMethod:
+        """Fit both stages on ``split.fit`` rows, selecting each stage's epoch on ``split.val``.
+
+        Args:
+            features: the full FeatureSet (rows = dataset items).
+            split: the Split; only ``split.fit`` and ``split.val`` rows are read.
+            label_prompts: optional float32 ``[N, D]`` label-prompt features (overrides the
+                ``prompt_template`` lookup, see :mod:`distilhash.methods.soda.prompts`).
+            cache_dir, label_names: passed to the prompt lookup for non-default templates.
+        """
+        import torch
+
+        from distilhash.losses.soda_student import SodaStudentLoss
+        from distilhash.losses.soda_teacher import SodaTeacherLoss
+        from distilhash.methods.soda.loop import run_stage
+        from distilhash.methods.soda.nets import HashHead
+        from distilhash.methods.soda.prompts import prompt_features
+        from distilhash.methods.soda.selection import hamming_map
+
+        cfg = self.config
+        show = cfg.progress if progress is None else progress
+        torch.set_num_threads(max(1, int(cfg.threads)))
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+
+        if label_prompts is None:
+            prompts, provenance = prompt_features(
+                features, cfg.prompt_template, cache_dir=cache_dir, teacher=cfg.prompt_teacher,
+                label_names=label_names, progress=show,
+            )
+        else:
+            prompts, provenance = np.asarray(label_prompts, dtype=np.float32), {"template": cfg.prompt_template, "source": "given"}
+        if prompts.shape != features.image.shape:
+            raise FeatureError(f"label-prompt features have shape {prompts.shape}; expected {features.image.shape}")
+        fit_idx, val_idx = np.asarray(split.fit), np.asarray(split.val)
+        if len(fit_idx) < 2 or len(val_idx) < 1:
+            raise DataError(f"soda needs >= 2 fit and >= 1 val items; split has fit={len(fit_idx)}, val={len(val_idx)}")
+        if features.labels[fit_idx].sum() == 0:
+            raise DataError("soda needs labelled fit items: every label row of split.fit is empty")
+
+        def t(a: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a[rows], dtype=np.float32))
+
+        xi, xp, xt, y = (t(a, fit_idx) for a in (features.image, prompts, features.text, features.labels))
+        vi, vp, vt, vy = (t(a, val_idx) for a in (features.image, prompts, features.text, features.labels))
+        yf_np, vy_np = y.numpy(), vy.numpy()
+        width = features.width
+        heads = {k: HashHead(width, cfg.n_bits, cfg.hidden, cfg.dropout) for k in ("image", "prompt", "text")}
+
+        # ---- stage 1: image head + label-prompt head
+        loss1 = SodaTeacherLoss(cfg.theta_scale, cfg.pair_weighting, cfg.s1_cross_weight, cfg.s1_intra_weight,
+                                cfg.s1_align_weight, cfg.s1_quant_weight, cfg.s1_balance_weight)
+
+        def step1(idx: np.ndarray) -> dict:
+            b = torch.from_numpy(idx)
+            s = ((y[b] @ y[b].T) > 0).float()
+            return loss1(heads["image"](xi[b]), heads["prompt"](xp[b]), s)
+
+        def eval1() -> float:
+            qi, di = heads["image"].codes(vi).numpy(), heads["image"].codes(xi).numpy()
+            scores = {}
+            sel = cfg.stage1.select_on
+            if "i2i" in sel:
+                scores["i2i"] = hamming_map(qi, di, vy_np, yf_np)
+            if sel in ("i2p", "cross", "i2i+cross"):
+                scores["i2p"] = hamming_map(qi, heads["prompt"].codes(xp).numpy(), vy_np, yf_np)
+            if sel in ("p2i", "cross", "i2i+cross"):
+                scores["p2i"] = hamming_map(heads["prompt"].codes(vp).numpy(), di, vy_np, yf_np)
+            return float(np.mean(list(scores.values())))
+
+        info1 = run_stage({"image": heads["image"], "prompt": heads["prompt"]}, step1, eval1, len(fit_idx),
+                          cfg.stage1, rng, "soda stage 1 (image + prompt)", show)
+
+        # ---- stage 2: text head against the fixed image Hamming space
+        b_img = heads["image"].codes(xi)
+        b_img_val = heads["image"].codes(vi).numpy()
+        target = {"prompt": heads["prompt"].codes(xp), "image": b_img, "none": None}[cfg.s2_align_target]
+        loss2 = SodaStudentLoss(cfg.theta_scale, cfg.pair_weighting, cfg.s2_lik_weight, cfg.s2_align_weight, cfg.s2_quant_weight)
+
+        def step2(idx: np.ndarray) -> dict:
+            b = torch.from_numpy(idx)
+            if cfg.s2_negatives == "all":
+                db, s = b_img, ((y[b] @ y.T) > 0).float()
+            else:
+                db, s = b_img[b], ((y[b] @ y[b].T) > 0).float()
+            return loss2(heads["text"](xt[b]), db, s, None if target is None else target[b])
+
+        def eval2() -> float:
+            scores = {}
+            sel = cfg.stage2.select_on
+            if sel in ("i2t", "cross"):
+                scores["i2t"] = hamming_map(b_img_val, heads["text"].codes(xt).numpy(), vy_np, yf_np)
+            if sel in ("t2i", "cross"):
+                scores["t2i"] = hamming_map(heads["text"].codes(vt).numpy(), b_img.numpy(), vy_np, yf_np)
+            return float(np.mean(list(scores.values())))
+
+        info2 = run_stage({"text": heads["text"]}, step2, eval2, len(fit_idx), cfg.stage2, rng, "soda stage 2 (text)", show)
+
+        self.heads_ = heads
+        self.feature_width_ = width
+        self.teacher_ = features.teacher
+        self.fit_info_ = {
+            "prompts": provenance,
+            "n_fit": int(len(fit_idx)),
+            "n_val": int(len(val_idx)),
+            "selection": "mAP@all, split.val queries vs split.fit database (Hamming)",
+            "stage1": info1,
+            "stage2": info2,
+            "train_seconds": {"stage1": info1["seconds"], "stage2": info2["seconds"]},
+            "image_bit_balance": float(np.abs(b_img.numpy().mean(0)).mean()),
+        }
+        return self
+
+    # ------------------------------------------------------------------ encode
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "heads_"):
+            raise ConfigError("soda model is not fitted: call fit() or load() first")
+
+    def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
+        """Binary codes of ``features [n, D]``: image -> stage-1 head, text -> stage-2 head.
+
+        ``role`` does not matter (queries and database items get the same codes).
+        """
+        import torch
+
+        self._check_fitted()
+        if modality not in _MODALITY_HEAD:
+            raise ConfigError(f"soda encodes modality 'image', 'text' or 'prompt', not {modality!r}")
+        if role not in ("query", "database"):
+            raise ConfigError(f"role {role!r}; expected 'query' or 'database'")
+        feats = np.asarray(features, dtype=np.float32)
+        if feats.ndim != 2 or feats.shape[1] != self.feature_width_:
+            raise FeatureError(f"soda {modality} features must be [n, {self.feature_width_}], got {feats.shape}")
+        codes = self.heads_[_MODALITY_HEAD[modality]].codes(torch.from_numpy(np.ascontiguousarray(feats))).numpy()
+        return Encoded("binary", pack_bits(codes > 0), self.n_bits)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> None:
+        """``method.json`` (config, teacher, feature width, fit_info) + ``weights.safetensors``."""
+        from safetensors.torch import save_file
+
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {f"{head}.{k}": v.detach().contiguous() for head, m in self.heads_.items() for k, v in m.state_dict().items()}
+        tmp = directory / ".weights.safetensors.tmp"
+        save_file(tensors, str(tmp))
+        tmp.replace(directory / "weights.safetensors")
+        write_method_meta(self, directory, teacher=self.teacher_, feature_width=self.feature_width_,
+                          fit_info=getattr(self, "fit_info_", {}))
+
+    def load(self, directory: str | Path) -> SodaMethod:
+        """Restore the heads saved by :meth:`save` (config comes from ``method.json``)."""
+        from safetensors.torch import load_file
+
+        from distilhash.methods.soda.nets import HashHead
+
+        directory = Path(directory)
+        meta = json.loads((directory / "method.json").read_text())
+        weights = directory / "weights.safetensors"
+        if not weights.is_file():
+            raise ConfigError(f"{directory} has no weights.safetensors")
+        width = int(meta["feature_width"])
+        tensors = load_file(str(weights))
+        heads = {}
+        for head in ("image", "prompt", "text"):
+            m = HashHead(width, self.n_bits, self.config.hidden, self.config.dropout)
+            state = {k[len(head) + 1 :]: v for k, v in tensors.items() if k.startswith(head + ".")}
+            try:
+                m.load_state_dict(state)
+            except RuntimeError as exc:
+                raise ConfigError(f"{weights}: weights of head {head!r} do not match the config: {exc}") from exc
+            m.eval()
+            heads[head] = m
+        self.heads_, self.feature_width_ = heads, width
+        self.teacher_ = meta.get("teacher", "unknown")
+        self.fit_info_ = meta.get("fit_info", {})
+        return self
+
+
