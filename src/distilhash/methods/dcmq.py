@@ -1,0 +1,412 @@
+"""DCMQ — Distillation for Cross-Modal Quantization (reconstruction; see shared/METHODS.md).
+
+Registers two methods:
+
+* ``dcmq``: image and text heads (MLPs on frozen teacher features) producing unit-norm
+  embeddings ``z [D]``, quantized by :class:`~distilhash.quantizers.pqg.GumbelPQ` (M shared
+  codebooks x K=256 codewords, M = bits / 8), trained to reproduce NPC targets built from the
+  teacher's image-vs-label-text similarities. The database stores M one-byte codes per item; a
+  query keeps its continuous embedding and is scored by asymmetric distance (ADC).
+* ``float-student``: the same heads and targets, no quantizer (``quantize=False``); both roles
+  are continuous embeddings ranked by cosine — the ceiling of what the codes can keep.
+
+Per batch of B matched items (teacher features ``u`` image, ``w`` caption, ``e`` label text)::
+
+    R = cos(u, e^T)                                   [B, B] raw target (option target_text)
+    T = NPC(R)                                        [B, B] in [-1, 1] (target="npc")
+    z_i = norm(f_img(u)), z_t = norm(f_txt(w))        [B, D]
+    q_i = PQG(z_i),  q_t = PQG(z_t)                   [B, D] soft / Gumbel / straight-through
+    L = w_cross (L_i2t + L_t2i) + w_intra (L_ii + L_tt) + w_quant (|z_i - q_i|^2 + |z_t - q_t|^2)
+    L_i2t = match(sim(z_i, q_t), T),  L_t2i = match(sim(z_t, q_i), T^T)
+
+``sim`` is the ADC metric used at retrieval ("ip": <q, x>; "l2": 1 - |q - x|^2 / 2), ``match`` is
+MSE or KL of row softmaxes. The epoch kept is the one with the best mean validation mAP@all
+(``split.val`` queries vs ``split.fit`` database), recorded in ``fit_info_``.
+
+Not done: a trainable backbone (the heads sit on cached, frozen teacher features; ``backbone``
+accepts only ``"frozen"``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distilhash.codes import Encoded
+from distilhash.errors import ConfigError, FeatureError
+from distilhash.losses.cross_modal import cross_modal_loss
+from distilhash.losses.intra_modal import intra_modal_loss
+from distilhash.losses.quantization import quantization_loss
+from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
+from distilhash.targets.npc import NPCConfig, npc_targets
+from distilhash.targets.similarity import cosine_targets, label_overlap_targets
+from distilhash.training.batches import minibatches
+from distilhash.training.checkpoint import WEIGHTS_FILE, load_json, load_tensors, save_json, save_tensors
+from distilhash.training.loop import LoopConfig, run_epochs
+from distilhash.training.seed import seed_everything
+from distilhash.training.terms import TermMeter
+from distilhash.training.validation import val_map
+
+__all__ = ["DCMQConfig", "DCMQ", "FloatStudent"]
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "target": ("npc", "cosine", "labels"),
+    "target_text": ("label", "caption"),
+    "npc_standardize": ("row-col", "global", "none"),
+    "npc_scale": ("minmax", "tanh"),
+    "npc_paired": ("sym-max", "sym", "none"),
+    "label_overlap": ("any", "cosine"),
+    "distill": ("mse", "kl"),
+    "similarity": ("ip", "l2"),
+    "pq_logits": ("l2", "cosine"),
+    "pq_mode": ("gumbel", "soft", "hard-st"),
+    "codebook_init": ("data", "random"),
+    "backbone": ("frozen",),
+}
+
+
+@dataclass
+class DCMQConfig:
+    """Hyperparameters of DCMQ (every reconstructed choice is an option; defaults per METHODS.md).
+
+    Targets: ``target`` "npc" (default) | "cosine" (raw teacher cosines, NPC off) | "labels"
+    (label overlap, ``label_overlap`` "any" | "cosine"); ``target_text`` which teacher text the
+    images are compared with: "label" (label-text prompts, default) | "caption"; NPC steps
+    ``npc_standardize``, ``npc_scale`` (+ ``npc_tanh_gain``), ``npc_paired``.
+    Student: ``embed_dim`` D, ``hidden_dim`` (0: linear heads), ``dropout``, ``backbone``.
+    PQG: ``bits`` (M = bits / log2 K), ``n_codewords`` K, ``pq_logits``, ``pq_tau``, ``pq_mode``
+    ("gumbel" | "soft" | "hard-st"), ``pq_gumbel_noise`` (hard-st only), ``codebook_init``.
+    Loss: ``distill`` "mse" | "kl" (``kl_tau_t``, ``kl_tau_s``), ``similarity`` = ADC metric
+    "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
+    Optimisation: ``lr``, ``weight_decay``, ``batch_size``, ``epochs``, ``eval_every``,
+    ``patience``, ``seed``, ``progress``.
+    """
+
+    bits: int = 64
+    n_codewords: int = 256
+    quantize: bool = True
+    target: str = "npc"
+    target_text: str = "label"
+    npc_standardize: str = "row-col"
+    npc_scale: str = "minmax"
+    npc_tanh_gain: float = 1.0
+    npc_paired: str = "sym-max"
+    label_overlap: str = "any"
+    embed_dim: int = 256
+    hidden_dim: int = 1024
+    dropout: float = 0.1
+    backbone: str = "frozen"
+    pq_logits: str = "l2"
+    pq_tau: float = 0.2
+    pq_mode: str = "gumbel"
+    pq_gumbel_noise: bool = True
+    codebook_init: str = "data"
+    distill: str = "mse"
+    kl_tau_t: float = 0.1
+    kl_tau_s: float = 0.1
+    similarity: str = "ip"
+    w_cross: float = 1.0
+    w_intra: float = 0.5
+    w_quant: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    batch_size: int = 128
+    epochs: int = 40
+    eval_every: int = 2
+    patience: int = 4
+    seed: int = 0
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        for key, allowed in _CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"dcmq option {key}={getattr(self, key)!r}; expected one of {', '.join(allowed)}"
+                                  + (" (a trainable backbone is not implemented: heads train on cached frozen features)"
+                                     if key == "backbone" else ""))
+        if self.quantize:
+            m = bits_to_codebooks(self.bits, self.n_codewords)
+            if self.embed_dim % m:
+                raise ConfigError(f"embed_dim={self.embed_dim} must be divisible by the {m} codebooks of {self.bits} bits")
+        for key in ("embed_dim", "batch_size", "epochs", "eval_every"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"dcmq option {key} must be > 0, got {getattr(self, key)}")
+
+    @property
+    def n_codebooks(self) -> int:
+        return bits_to_codebooks(self.bits, self.n_codewords)
+
+    def pqg(self) -> PQGConfig:
+        return PQGConfig(self.n_codebooks, self.n_codewords, self.pq_logits, self.pq_tau, self.pq_mode, self.pq_gumbel_noise)
+
+    def npc(self) -> NPCConfig:
+        return NPCConfig(self.npc_standardize, self.npc_scale, self.npc_tanh_gain, self.npc_paired)
+
+
+def _head(width: int, cfg: DCMQConfig) -> nn.Module:
+    if cfg.hidden_dim <= 0:
+        return nn.Linear(width, cfg.embed_dim)
+    return nn.Sequential(nn.Linear(width, cfg.hidden_dim), nn.GELU(), nn.Dropout(cfg.dropout),
+                         nn.Linear(cfg.hidden_dim, cfg.embed_dim))
+
+
+class _Student(nn.Module):
+    """Image head, text head and (optionally) the shared quantizer."""
+
+    def __init__(self, width: int, cfg: DCMQConfig) -> None:
+        super().__init__()
+        from distilhash.quantizers.pqg import GumbelPQ
+
+        self.image = _head(width, cfg)
+        self.text = _head(width, cfg)
+        self.pq = GumbelPQ(cfg.embed_dim, cfg.pqg()) if cfg.quantize else None
+
+    def embed(self, modality: str, x: torch.Tensor) -> torch.Tensor:
+        head = self.image if modality == "image" else self.text
+        return F.normalize(head(x), dim=1)
+
+
+class DCMQ:
+    """DCMQ method (see module docstring). ``DCMQ(**config)``; ``fit`` -> ``encode`` -> ``save``."""
+
+    name = "dcmq"
+    _default_quantize = True
+
+    def __init__(self, **config: Any) -> None:
+        known = {f.name for f in fields(DCMQConfig)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ConfigError(f"{self.name}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        config.setdefault("quantize", self._default_quantize)
+        if config["quantize"] != self._default_quantize:
+            raise ConfigError(f"{self.name}: quantize={config['quantize']} is fixed by the method "
+                              f"(use {'dcmq' if config['quantize'] else 'float-student'})")
+        self.config = DCMQConfig(**config)
+        self.model_: _Student | None = None
+        self.fit_info_: dict[str, Any] = {}
+        self.teacher_: str = "unknown"
+        self.feature_width_: int | None = None
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def n_bits(self) -> int:
+        return self.config.bits if self.config.quantize else 32 * self.config.embed_dim
+
+    def config_dict(self) -> dict[str, Any]:
+        d = asdict(self.config)
+        d.pop("quantize")
+        return d
+
+    def fit(self, features, split, *, progress: bool | None = None, **kwargs: Any) -> DCMQ:
+        """Train on ``features`` rows ``split.fit``; keep the epoch with the best mAP on ``split.val``."""
+        if kwargs:
+            raise ConfigError(f"{self.name}.fit: unexpected arguments {sorted(kwargs)}")
+        cfg = self.config
+        rng, gen = seed_everything(cfg.seed)
+        fit_idx = np.asarray(split.fit)
+        if len(fit_idx) < 2:
+            raise FeatureError(f"{self.name}: split.fit has {len(fit_idx)} items; need at least 2")
+        if len(split.val) == 0:
+            raise FeatureError(f"{self.name}: split.val is empty; model selection needs validation items")
+        x_img = torch.as_tensor(np.ascontiguousarray(features.image[fit_idx]), dtype=torch.float32)
+        x_txt = torch.as_tensor(np.ascontiguousarray(features.text[fit_idx]), dtype=torch.float32)
+        y = torch.as_tensor(features.labels[fit_idx].astype(np.float32))
+        e = self._target_text(features, fit_idx)
+        self.teacher_ = features.teacher
+        self.feature_width_ = features.width
+        model = self.model_ = _Student(features.width, cfg)
+        if model.pq is not None and cfg.codebook_init == "data":
+            with torch.no_grad():
+                model.eval()
+                sample = torch.as_tensor(rng.choice(len(fit_idx), min(len(fit_idx), 4096), replace=False))
+                z = torch.cat([model.embed("image", x_img[sample]), model.embed("text", x_txt[sample])])
+                model.pq.init_from(z, gen)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        band = self._target_band(x_img, e, rng)
+
+        def train_epoch(epoch: int) -> dict[str, float]:
+            meter = TermMeter()
+            for idx in minibatches(len(fit_idx), cfg.batch_size, rng):
+                idx_t = torch.as_tensor(idx)
+                T = self._targets(x_img[idx_t], None if e is None else e[idx_t], y[idx_t])
+                terms = self._loss_terms(model, x_img[idx_t], x_txt[idx_t], T)
+                opt.zero_grad(set_to_none=True)
+                terms["total"].backward()
+                opt.step()
+                meter.add(terms)
+            return meter.means()
+
+        scores: dict[int, dict[str, float]] = {}
+
+        def validate() -> float:
+            s = val_map(self, features, split)
+            scores[len(scores)] = s
+            return s["mean"]
+
+        loop = LoopConfig(epochs=cfg.epochs, eval_every=cfg.eval_every, patience=cfg.patience,
+                          progress=cfg.progress if progress is None else progress, desc=f"{self.name} {self.n_bits}b")
+        result = run_epochs(model, train_epoch, validate, loop)
+        info = result.fit_info()
+        info["val_map_at_kept"] = val_map(self, features, split)
+        info["target_band"] = band
+        info["n_fit"] = int(len(fit_idx))
+        if model.pq is not None:
+            t0 = time.perf_counter()
+            codes_img = self.encode("image", features.image[fit_idx], "database").data
+            codes_txt = self.encode("text", features.text[fit_idx], "database").data
+            info["codeword_usage"] = {
+                "image": codeword_usage(codes_img, cfg.n_codewords),
+                "text": codeword_usage(codes_txt, cfg.n_codewords),
+            }
+            info["encode_seconds_fit_both"] = time.perf_counter() - t0
+        self.fit_info_ = info
+        return self
+
+    def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
+        """Database role: PQ codes uint8 ``[N, M]`` (+ codebooks); query role: float ``[N, D]``."""
+        model = self._require_fitted()
+        if modality not in ("image", "text"):
+            raise ConfigError(f"modality {modality!r}; expected 'image' or 'text'")
+        if role not in ("query", "database"):
+            raise ConfigError(f"role {role!r}; expected 'query' or 'database'")
+        feats = np.asarray(features, dtype=np.float32)
+        if feats.ndim != 2 or feats.shape[1] != self.feature_width_:
+            raise FeatureError(f"{self.name}: {modality} features have shape {feats.shape}; expected [N, {self.feature_width_}]")
+        was_training = model.training
+        model.eval()
+        zs, codes = [], []
+        with torch.no_grad():
+            for s in range(0, len(feats), 8192):
+                z = model.embed(modality, torch.from_numpy(feats[s : s + 8192]))
+                if role == "database" and model.pq is not None:
+                    codes.append(model.pq.encode(z).numpy())
+                else:
+                    zs.append(z.numpy())
+        model.train(was_training)
+        if role == "database" and model.pq is not None:
+            data = np.concatenate(codes) if codes else np.zeros((0, self.config.n_codebooks), np.uint8)
+            return Encoded("pq", data, self.n_bits, self.codebooks(), metric=self.config.similarity)
+        data = np.concatenate(zs) if zs else np.zeros((0, self.config.embed_dim), np.float32)
+        return Encoded("float", data.astype(np.float32), 32 * self.config.embed_dim)
+
+    def codebooks(self) -> np.ndarray:
+        """The shared codebooks, float32 ``[M, K, d]``."""
+        model = self._require_fitted()
+        if model.pq is None:
+            raise ConfigError(f"{self.name} has no codebooks (it does not quantize)")
+        return model.pq.codebooks.detach().numpy().astype(np.float32).copy()
+
+    def save(self, directory: str | Path) -> None:
+        model = self._require_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_tensors(directory / WEIGHTS_FILE, model.state_dict(), {"method": self.name})
+        save_json(directory / "fit_info.json", self.fit_info_)
+        write_method_meta(self, directory, teacher=self.teacher_, feature_width=self.feature_width_)
+
+    def load(self, directory: str | Path) -> DCMQ:
+        directory = Path(directory)
+        meta = load_json(directory / "method.json")
+        width = meta.get("feature_width")
+        if not isinstance(width, int):
+            raise ConfigError(f"{directory / 'method.json'}: 'feature_width' missing or not an integer")
+        self.feature_width_, self.teacher_ = width, meta.get("teacher", "unknown")
+        self.model_ = _Student(width, self.config)
+        state = load_tensors(directory / WEIGHTS_FILE)
+        try:
+            self.model_.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ConfigError(f"{directory / WEIGHTS_FILE} does not match the config in method.json: {exc}") from exc
+        self.model_.eval()
+        info = directory / "fit_info.json"
+        self.fit_info_ = load_json(info) if info.is_file() else {}
+        return self
+
+    # ------------------------------------------------------------------ internals
+    def _require_fitted(self) -> _Student:
+        if self.model_ is None:
+            raise ConfigError(f"{self.name} is not fitted: call fit() or load_method() first")
+        return self.model_
+
+    def _target_text(self, features, idx: np.ndarray) -> torch.Tensor | None:
+        cfg = self.config
+        if cfg.target == "labels":
+            return None
+        if cfg.target_text == "caption":
+            return torch.as_tensor(features.text[idx], dtype=torch.float32)
+        if features.label_text is None:
+            raise FeatureError(
+                f"{self.name}: target={cfg.target!r} compares images with label-text embeddings, but the feature "
+                "set has no 'label_text' array; extract features with label prompts, or use --set target=labels "
+                "or --set target_text=caption"
+            )
+        return torch.as_tensor(np.ascontiguousarray(features.label_text[idx]), dtype=torch.float32)
+
+    def _targets(self, u: torch.Tensor, e: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        if cfg.target == "labels":
+            return label_overlap_targets(y, y, cfg.label_overlap)
+        R = cosine_targets(u, e)
+        return npc_targets(R, cfg.npc()) if cfg.target == "npc" else R
+
+    def _target_band(self, x_img: torch.Tensor, e: torch.Tensor | None, rng: np.random.Generator) -> dict[str, float]:
+        """Where raw teacher cosines and the targets sit (one batch): min / mean / max, matched vs other."""
+        if e is None:
+            return {}
+        idx = torch.as_tensor(rng.choice(len(x_img), min(len(x_img), self.config.batch_size), replace=False))
+        R = cosine_targets(x_img[idx], e[idx])
+        T = self._targets(x_img[idx], e[idx], torch.zeros(len(idx), 1))
+        eye = torch.eye(len(idx), dtype=torch.bool)
+        return {
+            "raw_min": float(R.min()), "raw_max": float(R.max()),
+            "raw_matched_mean": float(R[eye].mean()), "raw_other_mean": float(R[~eye].mean()),
+            "target_min": float(T.min()), "target_max": float(T.max()),
+            "target_matched_mean": float(T[eye].mean()), "target_other_mean": float(T[~eye].mean()),
+        }
+
+    def _loss_terms(self, model: _Student, xi: torch.Tensor, xt: torch.Tensor, T: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        zi, zt = model.embed("image", xi), model.embed("text", xt)
+        if model.pq is not None:
+            qi, _ = model.pq(zi)
+            qt, _ = model.pq(zt)
+        else:
+            qi, qt = zi, zt
+        kw = {"kind": cfg.distill, "metric": cfg.similarity, "tau_t": cfg.kl_tau_t, "tau_s": cfg.kl_tau_s}
+        terms: dict[str, torch.Tensor] = {}
+        total = torch.zeros(())
+        for k, v in cross_modal_loss(zi, zt, qi, qt, T, **kw).items():
+            terms[f"cross_{k}"] = v
+            total = total + cfg.w_cross * v
+        if cfg.w_intra:
+            for k, v in intra_modal_loss(zi, zt, qi, qt, T, **kw).items():
+                terms[f"intra_{k}"] = v
+                total = total + cfg.w_intra * v
+        if model.pq is not None and cfg.w_quant:
+            for k, v in quantization_loss(zi, zt, qi, qt).items():
+                terms[f"quant_{k}"] = v
+                total = total + cfg.w_quant * v
+        terms["total"] = total
+        return terms
+
+
+class FloatStudent(DCMQ):
+    """The DCMQ heads and targets without quantization (both roles: float embeddings, cosine).
+
+    ``bits`` is accepted and recorded (the DCMQ budget it is compared with) but does not change
+    the model; ``n_bits`` reports the float width 32 * embed_dim.
+    """
+
+    name = "float-student"
+    _default_quantize = False
+
+
+METHODS.register("dcmq")(DCMQ)
+METHODS.register("float-student")(FloatStudent)

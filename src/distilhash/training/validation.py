@@ -1,0 +1,94 @@
+"""Validation mAP for model selection: queries ``split.val`` against database ``split.fit``.
+
+``mAP@all`` with relevance ``y_q . y_x > 0``, ties broken by database index (stable sort), queries
+without a relevant item counting 0 — the protocol's definition. Used inside training loops, so
+it is computed in torch, in query chunks. Distances come from :mod:`distilhash.eval.rankers`
+when that module is installed, otherwise from the small reference implementation here
+(:func:`encoded_distances`), which follows the same conventions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from distilhash.codes import Encoded, unpack_bits
+from distilhash.errors import FeatureError
+
+__all__ = ["map_all_from_distances", "encoded_distances", "retrieval_map", "val_map"]
+
+
+def encoded_distances(query: Encoded, database: Encoded) -> np.ndarray:
+    """Distances ``[nq, nd]`` (lower = closer) between encoded queries and database items."""
+    try:
+        from distilhash.eval.rankers import distances
+    except ImportError:
+        distances = None
+    if distances is not None:
+        return np.asarray(distances(query, database))
+    return _reference_distances(query, database)
+
+
+def _reference_distances(query: Encoded, database: Encoded) -> np.ndarray:
+    import torch
+
+    if query.kind == "float" and database.kind == "float":
+        q = torch.nn.functional.normalize(torch.as_tensor(query.data, dtype=torch.float32), dim=1)
+        x = torch.nn.functional.normalize(torch.as_tensor(database.data, dtype=torch.float32), dim=1)
+        return (1.0 - q @ x.T).numpy()
+    if query.kind == "float" and database.kind == "pq":
+        cb = torch.as_tensor(database.codebooks, dtype=torch.float32)  # [M, K, d]
+        M, K, d = cb.shape
+        q = torch.as_tensor(query.data, dtype=torch.float32).reshape(-1, M, d)
+        ip = torch.einsum("qmd,mkd->qmk", q, cb)
+        if database.metric == "ip":
+            table = -ip
+        else:
+            table = (q * q).sum(-1, keepdim=True) - 2 * ip + (cb * cb).sum(-1)[None]
+        codes = torch.as_tensor(database.data.astype(np.int64))  # [nd, M]
+        out = torch.zeros(q.shape[0], codes.shape[0])
+        for m in range(M):
+            out += table[:, m, codes[:, m]]
+        return out.numpy()
+    if query.kind == "binary" and database.kind == "binary":
+        a = unpack_bits(query.data, query.n_bits).astype(np.float32) * 2 - 1
+        b = unpack_bits(database.data, database.n_bits).astype(np.float32) * 2 - 1
+        return (query.n_bits - a @ b.T) / 2
+    raise FeatureError(f"cannot rank {query.kind} queries against a {database.kind} database")
+
+
+def map_all_from_distances(dist: np.ndarray, query_labels: np.ndarray, database_labels: np.ndarray,
+                           chunk: int = 256) -> float:
+    """mAP@all from distances ``[nq, nd]`` and multi-hot labels ``[nq, C]``, ``[nd, C]``."""
+    import torch
+
+    d = torch.as_tensor(np.asarray(dist, dtype=np.float64))
+    yq = torch.as_tensor(np.asarray(query_labels, dtype=np.float32))
+    yd = torch.as_tensor(np.asarray(database_labels, dtype=np.float32))
+    ranks = torch.arange(1, d.shape[1] + 1, dtype=torch.float64)
+    total = 0.0
+    for s in range(0, d.shape[0], chunk):
+        order = torch.sort(d[s : s + chunk], dim=1, stable=True).indices
+        rel = ((yq[s : s + chunk] @ yd.T) > 0).double()
+        rel = torch.gather(rel, 1, order)
+        hits = rel.cumsum(1)
+        n_rel = rel.sum(1)
+        ap = (rel * hits / ranks).sum(1) / n_rel.clamp(min=1)
+        total += float(ap.sum())
+    return total / max(d.shape[0], 1)
+
+
+def retrieval_map(method, features, query_idx: np.ndarray, db_idx: np.ndarray) -> dict[str, float]:
+    """``{"i2t", "t2i", "mean"}`` mAP@all of ``method`` on the given query / database rows."""
+    yq, yd = features.labels[query_idx], features.labels[db_idx]
+    i2t = map_all_from_distances(
+        encoded_distances(method.encode("image", features.image[query_idx], "query"),
+                          method.encode("text", features.text[db_idx], "database")), yq, yd)
+    t2i = map_all_from_distances(
+        encoded_distances(method.encode("text", features.text[query_idx], "query"),
+                          method.encode("image", features.image[db_idx], "database")), yq, yd)
+    return {"i2t": i2t, "t2i": t2i, "mean": 0.5 * (i2t + t2i)}
+
+
+def val_map(method, features, split) -> dict[str, float]:
+    """mAP@all on ``split.val`` queries against the ``split.fit`` database (model selection only)."""
+    return retrieval_map(method, features, split.val, split.fit)
