@@ -178,6 +178,12 @@ def test_prompt_templates_are_rendered_encoded_once_and_cached(tmp_path, monkeyp
     assert not np.allclose(photo, arr)
     default, prov3 = P.prompt_features(feats, "default")
     assert default is feats.label_text and prov3["source"] == "feature cache label_text"
+    feats.manifest["template"] = "a photo of {}"  # the cache's own template is not encoded again
+    try:
+        same_as_cache, prov4 = P.prompt_features(feats, "photo", cache_dir=tmp_path, label_names=names, progress=False)
+    finally:
+        del feats.manifest["template"]
+    assert same_as_cache is feats.label_text and prov4["source"] == "feature cache label_text"
     with pytest.raises(FeatureError, match="label names"):
         P.prompt_features(feats, "emoji", cache_dir=tmp_path, label_names=names[:2], progress=False)
 

@@ -41,7 +41,8 @@ def _fingerprint(features: FeatureSet) -> str:
 
 
 def default_cache_dir(features: FeatureSet) -> Path:
-    """The feature cache directory of ``features`` (manifest ``path``, else the default location)."""
+    """The feature cache directory of ``features``: manifest ``path`` if any, else the default
+    location ``$DISTILHASH_HOME/features/<dataset>__<teacher slug>``."""
     man = features.manifest
     if man.get("path"):
         return Path(man["path"])
@@ -75,7 +76,8 @@ def prompt_features(
         cache_dir: where the feature cache lives (default: from the manifest).
         teacher: teacher spec for :func:`~distilhash.teachers.registry.create_teacher`
             (default: the manifest's teacher).
-        label_names: the C label names (default: from the prepared dataset named in the manifest).
+        label_names: the C label names (default: the manifest's ``label_names``, else the prepared
+            dataset named in the manifest).
 
     Returns:
         (features float32 [N, D], provenance dict: template, source, path).
@@ -83,12 +85,14 @@ def prompt_features(
     if template == DEFAULT:
         if features.label_text is None:
             raise FeatureError("feature set has no label_text; pick a prompt_template other than 'default'")
-        return features.label_text, {"template": features.manifest.get("label_template", DEFAULT), "source": "feature cache label_text"}
+        return features.label_text, {"template": features.manifest.get("template", DEFAULT), "source": "feature cache label_text"}
 
     from distilhash.targets.prompts import item_prompts, resolve_template
 
     resolved = resolve_template(template)
-    teacher_spec = teacher or features.manifest.get("teacher")
+    if features.label_text is not None and features.manifest.get("template") == resolved:
+        return features.label_text, {"template": resolved, "source": "feature cache label_text"}
+    teacher_spec = teacher or features.manifest.get("teacher_spec") or features.manifest.get("teacher")
     if not teacher_spec:
         raise FeatureError("no teacher to encode label prompts: the feature manifest names none; pass teacher=")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(features)
@@ -102,6 +106,8 @@ def prompt_features(
             if arr.shape == (len(features), features.width):
                 return arr.astype(np.float32, copy=False), {**want, "source": "prompt cache", "path": str(path)}
 
+    if label_names is None and features.manifest.get("label_names"):
+        label_names = list(features.manifest["label_names"])
     if label_names is None:
         from distilhash.data.store import open_prepared
 

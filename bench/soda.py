@@ -1,0 +1,244 @@
+"""SODA benchmark (issue 8): SODA vs DCMQ, LCDH and the baselines; templated vs bare prompts; stage times.
+
+Runs the suite ``bench/suites/soda.json`` through the shared harness (one JSON per run under
+``bench/results/soda/``, each run in its own process, finished runs reused), then summarises:
+
+* ``bench/results/soda.json`` — per (method, bits, direction): mAP@all and mAP@1000 mean/std over
+  seeds and the per-seed values; SODA's per-stage training time and kept epochs; the
+  templated-vs-bare ablation with per-seed paired differences; provenance (command, commit,
+  dataset/split hash, teacher, load average, peak memory; the machine is shared).
+* ``bench/results/soda.md`` — the same as tables.
+* ``bench/results/soda.png`` — mAP@all against bits per method, image->text and text->image.
+
+Usage::
+
+    DISTILHASH_HOME=/work/main/data .venv/bin/python bench/soda.py [--only soda soda-bare ...]
+        [--bits 16 32] [--seeds 0] [--suite bench/suites/soda.json] [--force] [--summary-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+SODA_LABELS = ("soda", "soda-bare")
+DIRECTIONS = ("i2t", "t2i")
+
+
+def _git_commit() -> str | None:
+    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+def _load_records(suite) -> list[dict[str, Any]]:
+    """Every stored run record of the suite (ok or failed), in suite order."""
+    from distilhash.benchmark.runner import result_path
+
+    records = []
+    for spec in suite.runs():
+        path = result_path(RESULTS, spec)
+        if path.is_file():
+            records.append(json.loads(path.read_text()))
+    return records
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    arr = np.asarray(values, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=0)), "n": int(arr.size), "values": [float(v) for v in arr]}
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate run records into the tables described in the module docstring."""
+    ok = [r for r in records if r.get("status") == "ok"]
+    failed = [{"run_id": r["run_id"], "error": r.get("error", "?")} for r in records if r.get("status") != "ok"]
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in ok:
+        bits = r["method"]["bits"]
+        groups.setdefault((r["method"]["label"], "float" if bits is None else str(bits)), []).append(r)
+    for (label, bits), runs in sorted(groups.items()):
+        entry: dict[str, Any] = {"seeds": sorted(r["seed"] for r in runs)}
+        for d in DIRECTIONS:
+            entry[d] = {
+                "map_all": _stats([r["metrics"][d]["map_all"] for r in runs]),
+                "map_at_1000": _stats([r["metrics"][d]["map_at"].get("1000", np.nan) for r in runs]),
+            }
+        entry["fit_seconds"] = _stats([r["timing"]["fit_seconds"] for r in runs])
+        if label in SODA_LABELS:
+            fi = [r["epoch_policy"] for r in runs]
+            entry["stage_seconds"] = {s: _stats([f["train_seconds"][s] for f in fi]) for s in ("stage1", "stage2")}
+            entry["kept_epochs"] = {s: [f[s]["kept_epoch"] for f in fi] for s in ("stage1", "stage2")}
+            entry["epochs_run"] = {s: [f[s]["epochs_run"] for f in fi] for s in ("stage1", "stage2")}
+            entry["prompts"] = fi[0].get("prompts", {})
+        table.setdefault(label, {})[bits] = entry
+
+    ablation: dict[str, Any] = {}
+    for bits, templ in table.get("soda", {}).items():
+        bare = table.get("soda-bare", {}).get(bits)
+        if bare is None:
+            continue
+        row = {}
+        for d in DIRECTIONS:
+            a = dict(zip(templ["seeds"], templ[d]["map_all"]["values"]))
+            b = dict(zip(bare["seeds"], bare[d]["map_all"]["values"]))
+            common = sorted(set(a) & set(b))
+            diffs = [a[s] - b[s] for s in common]
+            row[d] = {"templated": templ[d]["map_all"]["mean"], "bare": bare[d]["map_all"]["mean"],
+                      "diff_per_seed": diffs, "diff_mean": float(np.mean(diffs)) if diffs else None,
+                      "templated_wins": int(sum(x > 0 for x in diffs)), "n_seeds": len(diffs)}
+        ablation[bits] = row
+
+    first = ok[0] if ok else {}
+    loads = [r["machine_start"]["loadavg"] for r in ok if "machine_start" in r]
+    return {
+        "benchmark": "soda",
+        "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
+        "git_commit": _git_commit(),
+        "run_commits": sorted({(r.get("git") or {}).get("commit") or "?" for r in ok}),
+        "dataset": first.get("dataset", {}),
+        "teacher": first.get("teacher"),
+        "epoch_policy": "each SODA stage keeps the epoch with the best mAP@all on split.val queries vs split.fit "
+                        "(stage 1: image->image on image codes; stage 2: mean of i2t and t2i); others: see their run JSONs",
+        "metric": "mAP@all on split.query vs split.retrieval, relevance y_q . y_x > 0, ties by database index",
+        "machine": {"shared_machine": True, "loadavg_at_run_start": {"min": min(map(min, loads)) if loads else None,
+                                                                     "max": max(map(max, loads)) if loads else None},
+                    "peak_rss_mib_max": max((r["memory"]["peak_rss_mib"] for r in ok), default=None)},
+        "n_runs_ok": len(ok),
+        "failed_runs": failed,
+        "table": table,
+        "ablation_templated_vs_bare": ablation,
+    }
+
+
+def _fmt(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "—"
+    return f"{s['mean']:.4f} ± {s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f}"
+
+
+def write_markdown(summary: dict[str, Any], path: Path) -> None:
+    table = summary["table"]
+    bits_cols = sorted({b for t in table.values() for b in t if b != "float"}, key=int)
+    lines = ["# SODA benchmark (EmojiScenes)", "",
+             f"Command: `{summary['command']}` — commit `{summary['git_commit']}` (runs at {', '.join(c[:10] for c in summary['run_commits'])}).",
+             f"Dataset `{summary['dataset'].get('name')}`, split hash `{summary['dataset'].get('split_hash')}`, "
+             f"split sizes {summary['dataset'].get('split_sizes')}; teacher `{summary['teacher']}`.",
+             f"Metric: {summary['metric']}. Mean ± std over seeds (population std).",
+             f"Epoch policy: {summary['epoch_policy']}.",
+             f"Machine shared with other jobs; load average at run starts {summary['machine']['loadavg_at_run_start']}.", ""]
+    for d, title in (("i2t", "image → text"), ("t2i", "text → image")):
+        lines += [f"## mAP@all, {title}", "", "| method | " + " | ".join(f"{b} bits" for b in bits_cols) + " |",
+                  "|---|" + "---|" * len(bits_cols)]
+        for label, per_bits in table.items():
+            if "float" in per_bits:
+                cells = [_fmt(per_bits["float"][d]["map_all"]) + " (float)"] * len(bits_cols)
+            else:
+                cells = [_fmt(per_bits.get(b, {}).get(d, {}).get("map_all")) for b in bits_cols]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Ablation: templated prompts ('a photo of …') vs bare label names", "",
+              "| bits | direction | templated | bare | diff (templated − bare), per seed | templated better in |",
+              "|---|---|---|---|---|---|"]
+    for bits, row in sorted(summary["ablation_templated_vs_bare"].items(), key=lambda kv: int(kv[0])):
+        for d in DIRECTIONS:
+            r = row[d]
+            diffs = ", ".join(f"{x:+.4f}" for x in r["diff_per_seed"])
+            lines.append(f"| {bits} | {d} | {r['templated']:.4f} | {r['bare']:.4f} | {diffs} (mean {r['diff_mean']:+.4f}) | "
+                         f"{r['templated_wins']}/{r['n_seeds']} seeds |")
+    lines += ["", "## SODA training time per stage (seconds, 1 thread, shared machine) and kept epochs", "",
+              "| variant | bits | stage 1 s | stage 2 s | stage 1 kept / run | stage 2 kept / run |", "|---|---|---|---|---|---|"]
+    for label in SODA_LABELS:
+        for b in bits_cols:
+            e = table.get(label, {}).get(b)
+            if not e:
+                continue
+            k1 = ", ".join(f"{k}/{n}" for k, n in zip(e["kept_epochs"]["stage1"], e["epochs_run"]["stage1"]))
+            k2 = ", ".join(f"{k}/{n}" for k, n in zip(e["kept_epochs"]["stage2"], e["epochs_run"]["stage2"]))
+            lines.append(f"| {label} | {b} | {_fmt(e['stage_seconds']['stage1'])} | {_fmt(e['stage_seconds']['stage2'])} | {k1} | {k2} |")
+    lines += ["", "## Fit time per method (seconds, mean over seeds)", "", "| method | " + " | ".join(f"{b} bits" for b in bits_cols) + " |",
+              "|---|" + "---|" * len(bits_cols)]
+    for label, per_bits in table.items():
+        cells = [f"{per_bits[b]['fit_seconds']['mean']:.1f}" if b in per_bits else
+                 (f"{per_bits['float']['fit_seconds']['mean']:.1f}" if "float" in per_bits else "—") for b in bits_cols]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if summary["failed_runs"]:
+        lines += ["", "## Failed / missing runs", ""] + [f"- `{f['run_id']}`: {f['error']}" for f in summary["failed_runs"]]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_plot(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, d, title in zip(axes, DIRECTIONS, ("image → text", "text → image")):
+        for label, per_bits in summary["table"].items():
+            if "float" in per_bits:
+                ax.axhline(per_bits["float"][d]["map_all"]["mean"], ls=":", color="gray", label=f"{label} (float)")
+                continue
+            bits = sorted(per_bits, key=int)
+            m = [per_bits[b][d]["map_all"]["mean"] for b in bits]
+            s = [per_bits[b][d]["map_all"]["std"] for b in bits]
+            style = "-o" if label.startswith("soda") else "--s"
+            ax.errorbar([int(b) for b in bits], m, yerr=s, fmt=style, capsize=3, label=label, lw=2 if label == "soda" else 1.2)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([16, 32, 64, 128], labels=["16", "32", "64", "128"])
+        ax.set_xlabel("bits")
+        ax.set_title(f"EmojiScenes, {title}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mAP@all (mean ± std over seeds)")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--suite", default=str(ROOT / "bench" / "suites" / "soda.json"))
+    p.add_argument("--only", nargs="*", help="method labels to run (default: all)")
+    p.add_argument("--bits", nargs="*", type=int, help="override the suite's bit budgets")
+    p.add_argument("--seeds", nargs="*", type=int, help="override the suite's seeds")
+    p.add_argument("--force", action="store_true", help="rerun runs that have a stored result")
+    p.add_argument("--summary-only", action="store_true", help="only summarise stored run results")
+    args = p.parse_args(argv)
+
+    from distilhash.benchmark.suite import load_suite
+
+    suite = load_suite(args.suite)
+    if args.bits:
+        suite = replace(suite, bits=args.bits)
+    if args.seeds:
+        suite = replace(suite, seeds=args.seeds)
+    if not args.summary_only:
+        from distilhash.benchmark.runner import run_suite
+
+        run_suite(suite, RESULTS, only=args.only, force=args.force)
+    full = load_suite(args.suite)
+    summary = summarise(_load_records(full))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    from distilhash.io_utils import atomic_write_json
+
+    atomic_write_json(RESULTS / "soda.json", summary)
+    write_markdown(summary, RESULTS / "soda.md")
+    if summary["table"]:
+        write_plot(summary, RESULTS / "soda.png")
+    print(f"{summary['n_runs_ok']} runs ok, {len(summary['failed_runs'])} failed -> {RESULTS / 'soda.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    raise SystemExit(main())
