@@ -1,0 +1,29 @@
+"""Code indexes: binary (Hamming) and PQ (asymmetric distance) codes with ids and metadata.
+
+Python API (same verbs as ``distilhash index``)::
+
+    from distilhash.index import create_index, open_index
+    idx = create_index("my-index", kind="binary", n_bits=64, model_dir=..., teacher=...)
+    idx.add(ids, codes, metadata)          # durable when it returns
+    idx.delete(["id-3"])
+    results = idx.search(query_codes, k=10)  # [SearchResult(ids, distances, metadata)]
+    idx.verify().ok; idx.info()
+
+Searchers (exact, identical results, ordered by (distance, row)): ``numpy`` reference,
+``faiss-flat`` (FAISS IndexBinaryFlat), ``mih`` (multi-index hashing, sublinear on clustered
+codes), and for PQ ``numpy`` / ``faiss`` (IndexPQ with our codebooks). See docs/index.md.
+"""
+
+from __future__ import annotations
+
+from distilhash.index.core import (
+    CodeIndex,
+    IndexLockedError,
+    IndexOptions,
+    SearchResult,
+    VerifyReport,
+    create_index,
+    open_index,
+)
+
+__all__ = ["CodeIndex", "IndexLockedError", "IndexOptions", "SearchResult", "VerifyReport", "create_index", "open_index"]

@@ -1,0 +1,265 @@
+"""Multi-index hashing (MIH): exact Hamming k-NN and radius search, sublinear on clustered codes.
+
+Norouzi, Punjani & Fleet (CVPR 2012). The code bits are split into ``m`` disjoint fields; field
+``j`` has a hash table mapping each field value to the rows holding it (a CSR layout: rows
+sorted by field value + offsets). Pigeonhole: if ``d(q, x) = sum_j d_j(q, x)`` then some field
+has ``d_j <= floor(d / m)``. Probing radius ``s`` in fields ``0..j`` (and ``s - 1`` in the others)
+therefore finds every item with
+
+    d(q, x) <= m * s + j.
+
+The search probes ``s = 0, 1, ...`` field by field, computes exact distances of newly found
+rows, and stops as soon as k found items lie within that bound: the top-k, ties included, are
+then exactly those of a brute-force scan. When the candidates grow past ``max_candidates`` (as
+they must on uniform random codes, whose k-th neighbour is far) the query falls back to the flat
+scan, so MIH is never much slower than brute force.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from itertools import combinations
+
+import numpy as np
+
+from distilhash.index.binary import BINARY_SEARCHERS, FaissFlatSearcher, NumpyBinarySearcher, to_words
+from distilhash.index.topk import Tombstones, topk_int
+
+__all__ = ["MIHSearcher", "plan_fields", "flip_masks"]
+
+Result = list[tuple[np.ndarray, np.ndarray]]
+
+
+@lru_cache(maxsize=256)
+def flip_masks(bits: int, s: int) -> np.ndarray:
+    """uint32 ``[C(bits, s)]``: every ``bits``-bit mask with exactly ``s`` ones."""
+    out = np.zeros(math.comb(bits, s), dtype=np.uint32)
+    for i, pos in enumerate(combinations(range(bits), s)):
+        v = 0
+        for p in pos:
+            v |= 1 << p
+        out[i] = v
+    return out
+
+
+def plan_fields(code_size: int, n_items: int, field_bits: int | None = None) -> list[tuple[int, int, int]]:
+    """Split the ``8 * code_size`` bits into fields ``(word, shift, bits)`` inside uint64 words.
+
+    Field length defaults to ``log2(n_items)`` clamped to [8, 24] (Norouzi et al.'s choice: about
+    one item per bucket). Fields never span words.
+    """
+    if field_bits is None:
+        field_bits = int(min(24, max(8, round(math.log2(max(n_items, 2))))))
+    fields = []
+    for w in range((code_size + 7) // 8):
+        real = 8 * min(8, code_size - 8 * w)  # bits of this word that hold code bytes
+        parts = max(1, math.ceil(real / field_bits))
+        sizes = [real // parts + (1 if i < real % parts else 0) for i in range(parts)]
+        shift = 0
+        for b in sizes:
+            fields.append((w, shift, b))
+            shift += b
+    return fields
+
+
+@BINARY_SEARCHERS.register("mih")
+class MIHSearcher:
+    """Exact k-NN / radius search by multi-index hashing over a flat store (see module docstring).
+
+    Args:
+        code_size: bytes per code.
+        field_bits: bits per hash field (default: log2 of the item count at build time).
+        max_candidates: per query, give up probing and scan everything past this many candidates
+            (default ``max(4096, n / 50)``).
+        max_probes: give up when one radius step would probe more buckets than this.
+    """
+
+    name = "mih"
+
+    def __init__(
+        self,
+        code_size: int,
+        field_bits: int | None = None,
+        max_candidates: int | None = None,
+        max_probes: int = 200_000,
+        **_: object,
+    ) -> None:
+        self.code_size = code_size
+        self.field_bits = field_bits
+        self.max_candidates = max_candidates
+        self.max_probes = max_probes
+        try:
+            self._flat: FaissFlatSearcher | NumpyBinarySearcher = FaissFlatSearcher(code_size)
+        except ImportError:  # pragma: no cover - faiss is an optional dependency
+            self._flat = NumpyBinarySearcher(code_size)
+        self._words_parts: list[np.ndarray] = []
+        self._words = np.empty((0, (code_size + 7) // 8), dtype=np.uint64)
+        self._n_indexed = 0
+        self.fields: list[tuple[int, int, int]] = []
+        self._tables: list[tuple[np.ndarray, np.ndarray]] = []
+        self._visited = np.zeros(0, dtype=bool)
+        self.stats = {"queries": 0, "fallbacks": 0, "candidates": 0}
+
+    # -- storage ---------------------------------------------------------------------------
+    def add(self, packed: np.ndarray) -> None:
+        self._flat.add(packed)
+        self._words_parts.append(to_words(packed))
+
+    @property
+    def ntotal(self) -> int:
+        return self._flat.ntotal
+
+    def _words_all(self) -> np.ndarray:
+        if self._words_parts:
+            self._words = np.concatenate([self._words, *self._words_parts])
+            self._words_parts = []
+        return self._words
+
+    def nbytes(self) -> int:
+        tables = sum(o.nbytes + r.nbytes for o, r in self._tables)
+        return int(self._flat.nbytes() + self._words.nbytes + tables + self._visited.nbytes)
+
+    def build(self) -> None:
+        """(Re)build the hash tables over every stored row."""
+        words = self._words_all()
+        n = words.shape[0]
+        self.fields = plan_fields(self.code_size, n, self.field_bits)
+        row_dtype = np.int32 if n < 2**31 else np.int64
+        self._tables = []
+        for w, shift, b in self.fields:
+            keys = ((words[:, w] >> np.uint64(shift)) & np.uint64((1 << b) - 1)).astype(np.uint32)
+            order = np.argsort(keys, kind="stable").astype(row_dtype)
+            counts = np.bincount(keys, minlength=1 << b)
+            offsets = np.zeros((1 << b) + 1, dtype=np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            self._tables.append((offsets, order))
+        self._visited = np.zeros(n, dtype=bool)
+        self._n_indexed = n
+
+    def _ensure_built(self) -> None:
+        n = self.ntotal
+        tail = n - self._n_indexed
+        if not self._tables or tail > max(65_536, self._n_indexed // 8):
+            self.build()
+        else:
+            self._words_all()
+
+    # -- search ----------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
+        self._ensure_built()
+        return [self._one(q, queries[i : i + 1], k, None, dead) for i, q in enumerate(to_words(queries))]
+
+    def range_search(self, queries: np.ndarray, radius: int, dead: Tombstones) -> Result:
+        self._ensure_built()
+        return [self._one(q, queries[i : i + 1], None, radius, dead) for i, q in enumerate(to_words(queries))]
+
+    def _one(self, q: np.ndarray, q_packed: np.ndarray, k: int | None, radius: int | None, dead: Tombstones) -> tuple[np.ndarray, np.ndarray]:
+        self.stats["queries"] += 1
+        words = self._words
+        n_idx = self._n_indexed
+        n_total = words.shape[0]
+        max_cand = self.max_candidates or max(4096, n_total // 50)
+        dead_mask = dead.mask if len(dead) else None
+        m = len(self.fields)
+        n_bits = 64 * words.shape[1]
+        hist = np.zeros(n_bits + 1, dtype=np.int64)
+        found_d: list[np.ndarray] = []
+        found_r: list[np.ndarray] = []
+        n_found = 0
+        # rows appended after the tables were built are scanned directly
+        if n_total > n_idx:
+            r = np.arange(n_idx, n_total, dtype=np.int64)
+            if dead_mask is not None:
+                r = r[~dead_mask[r]]
+            d = _hamming_rows(words, r, q)
+            if radius is not None:
+                keep = d <= radius
+                d, r = d[keep], r[keep]
+            found_d.append(d)
+            found_r.append(r)
+            hist += np.bincount(d, minlength=n_bits + 1)
+            n_found += r.size
+        visited = self._visited
+        touched: list[np.ndarray] = []
+        target = k if k is not None else None
+        done = n_idx == 0
+        fallback = False
+        s = 0
+        max_field = max((b for _, _, b in self.fields), default=0)
+        try:
+            while not done and s <= max_field:
+                for j, (w, shift, b) in enumerate(self.fields):
+                    offsets, order = self._tables[j]
+                    key = (int(q[w]) >> shift) & ((1 << b) - 1)
+                    if s == 0:
+                        cand = order[offsets[key] : offsets[key + 1]]
+                    else:
+                        if s > b:
+                            cand = order[:0]
+                        else:
+                            if math.comb(b, s) > self.max_probes:
+                                fallback = True
+                                break
+                            keys = np.uint32(key) ^ flip_masks(b, s)
+                            starts = offsets[keys]
+                            lens = offsets[keys + 1] - starts
+                            total = int(lens.sum())
+                            if total:
+                                ends = np.cumsum(lens)
+                                idx = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lens), lens)
+                                cand = order[idx]
+                            else:
+                                cand = order[:0]
+                    if cand.size:
+                        new = cand[~visited[cand]]
+                        if new.size:
+                            visited[new] = True
+                            touched.append(new)
+                            if dead_mask is not None:
+                                new = new[~dead_mask[new]]
+                            new = new.astype(np.int64)
+                            d = _hamming_rows(words, new, q)
+                            if radius is not None:
+                                keep = d <= radius
+                                d, new = d[keep], new[keep]
+                            found_d.append(d)
+                            found_r.append(new)
+                            hist += np.bincount(d, minlength=n_bits + 1)
+                            n_found += new.size
+                    bound = m * s + j  # every item with d <= bound has been found
+                    if target is not None and hist[: bound + 1].sum() >= target:
+                        done = True
+                        break
+                    if radius is not None and bound >= radius:
+                        done = True
+                        break
+                    if n_found > max_cand:
+                        fallback = True
+                        break
+                if fallback:
+                    break
+                s += 1
+        finally:
+            for t in touched:
+                visited[t] = False
+        self.stats["candidates"] += n_found
+        if fallback:
+            self.stats["fallbacks"] += 1
+            if k is not None:
+                return self._flat.search(q_packed, k, dead)[0]
+            return self._flat.range_search(q_packed, int(radius), dead)[0]
+        if not found_d:
+            return np.empty(0, np.int32), np.empty(0, np.int64)
+        d_all = np.concatenate(found_d)
+        r_all = np.concatenate(found_r)
+        return topk_int(d_all, r_all, k if k is not None else r_all.size)
+
+
+def _hamming_rows(words: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Hamming distances int64 ``[len(rows)]`` between ``words[rows]`` and the query words ``q``."""
+    sub = words[rows]
+    d = np.bitwise_count(sub[:, 0] ^ q[0]).astype(np.int64)
+    for w in range(1, sub.shape[1]):
+        d += np.bitwise_count(sub[:, w] ^ q[w])
+    return d

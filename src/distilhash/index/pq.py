@@ -1,0 +1,176 @@
+"""Asymmetric-distance (ADC) search over product-quantised codes.
+
+Database items are codeword indices uint8 ``[n, M]``; codebooks are float32 ``[M, K, d]``;
+queries stay continuous float32 ``[nq, M * d]``. Per query a lookup table
+``T[m, c]`` (float32 ``[M, K]``) is computed once, then each item costs M table reads:
+
+* metric ``l2``: ``T[m, c] = ||q_m - C_m[c]||^2`` and ``dist(q, x) = sum_m T[m, x_m]``;
+* metric ``ip``: ``T[m, c] = <q_m, C_m[c]>`` and ``dist(q, x) = -sum_m T[m, x_m]``
+  (lower is closer everywhere, as in :mod:`distilhash.eval.rankers`).
+
+The sum is accumulated in float32 in the order m = 0..M-1 (the order FAISS uses), and both
+searchers report distances computed by :func:`adc_distances`, so their results are identical:
+the FAISS searcher asks FAISS for a few extra candidates, re-scores them with that function and
+re-sorts by (distance, row); a query whose boundary is too close to call falls back to the
+exact scan.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from distilhash.errors import FeatureError
+from distilhash.index.topk import Tombstones, topk_float
+from distilhash.registry import Registry
+
+__all__ = ["lookup_tables", "adc_distances", "NumpyPQSearcher", "FaissPQSearcher", "PQ_SEARCHERS"]
+
+#: name -> factory(codebooks, metric, **options) of a PQ searcher.
+PQ_SEARCHERS: Registry = Registry("pq searcher")
+
+Result = list[tuple[np.ndarray, np.ndarray]]
+
+
+def lookup_tables(queries: np.ndarray, codebooks: np.ndarray, metric: str) -> np.ndarray:
+    """Per-query tables float32 ``[nq, M, K]`` (see module docstring)."""
+    m, k, d = codebooks.shape
+    q = np.asarray(queries, dtype=np.float32)
+    if q.ndim != 2 or q.shape[1] != m * d:
+        raise FeatureError(f"PQ queries must be float32 [nq, {m * d}] (M={m} x d={d}), got {q.shape}")
+    q = q.reshape(q.shape[0], m, 1, d)
+    if metric == "l2":
+        return ((q - codebooks[None]) ** 2).sum(-1, dtype=np.float32)
+    if metric == "ip":
+        return (q * codebooks[None]).sum(-1, dtype=np.float32)
+    raise FeatureError(f"PQ metric {metric!r}; expected 'l2' or 'ip'")
+
+
+def adc_distances(table: np.ndarray, codes: np.ndarray, metric: str) -> np.ndarray:
+    """float32 ``[n]``: ``sum_m table[m, codes[:, m]]`` accumulated in order (negated for ip)."""
+    acc = table[0, codes[:, 0]].astype(np.float32)
+    for j in range(1, codes.shape[1]):
+        acc += table[j, codes[:, j]]
+    return -acc if metric == "ip" else acc
+
+
+class _CodeStore:
+    def __init__(self, m: int) -> None:
+        self.parts: list[np.ndarray] = []
+        self._all = np.empty((0, m), dtype=np.uint8)
+
+    def add(self, codes: np.ndarray) -> None:
+        self.parts.append(np.ascontiguousarray(codes, dtype=np.uint8))
+
+    @property
+    def all(self) -> np.ndarray:
+        if self.parts:
+            self._all = np.concatenate([self._all, *self.parts])
+            self.parts = []
+        return self._all
+
+
+@PQ_SEARCHERS.register("numpy")
+class NumpyPQSearcher:
+    """Reference ADC scan in numpy, exact (distance, row) order."""
+
+    name = "numpy"
+
+    def __init__(self, codebooks: np.ndarray, metric: str = "l2", **_: object) -> None:
+        self.codebooks = np.ascontiguousarray(codebooks, dtype=np.float32)
+        self.metric = metric
+        self._codes = _CodeStore(self.codebooks.shape[0])
+
+    def add(self, codes: np.ndarray) -> None:
+        self._codes.add(codes)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._codes.all.shape[0])
+
+    def nbytes(self) -> int:
+        return int(self._codes.all.nbytes)
+
+    def codes(self) -> np.ndarray:
+        return self._codes.all
+
+    def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
+        codes = self._codes.all
+        rows = np.arange(codes.shape[0], dtype=np.int64)
+        alive = ~dead.mask if len(dead) else None
+        out = []
+        for table in lookup_tables(queries, self.codebooks, self.metric):
+            d = adc_distances(table, codes, self.metric)
+            if alive is not None:
+                out.append(topk_float(d[alive], rows[alive], k))
+            else:
+                out.append(topk_float(d, rows, k))
+        return out
+
+
+@PQ_SEARCHERS.register("faiss")
+class FaissPQSearcher:
+    """FAISS ``IndexPQ`` holding our codebooks (copied into its ProductQuantizer) and our codes as
+    they are (``add_sa_codes``); candidates re-scored by :func:`adc_distances` (module docstring).
+
+    Args:
+        extra: candidates asked beyond ``k`` (plus one per tombstone) to absorb float rounding
+            differences between FAISS's tables and ours.
+    """
+
+    name = "faiss"
+
+    def __init__(self, codebooks: np.ndarray, metric: str = "l2", extra: int = 16, **_: object) -> None:
+        import faiss
+
+        self.codebooks = np.ascontiguousarray(codebooks, dtype=np.float32)
+        m, k, d = self.codebooks.shape
+        if k != 256:
+            raise FeatureError(f"the FAISS PQ searcher needs K=256 codewords per codebook, got K={k}")
+        self.metric = metric
+        self.extra = extra
+        fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        self._index = faiss.IndexPQ(m * d, m, 8, fmetric)
+        faiss.copy_array_to_vector(self.codebooks.ravel(), self._index.pq.centroids)
+        self._index.is_trained = True
+        self._codes = _CodeStore(m)
+        self._exact = NumpyPQSearcher(self.codebooks, metric)
+        self._exact._codes = self._codes  # shares the stored codes for re-scoring and fallbacks
+        self.stats = {"queries": 0, "fallbacks": 0}
+
+    def add(self, codes: np.ndarray) -> None:
+        codes = np.ascontiguousarray(codes, dtype=np.uint8)
+        self._index.add_sa_codes(codes)
+        self._codes.add(codes)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    def nbytes(self) -> int:
+        return int(2 * self.ntotal * self.codebooks.shape[0])  # FAISS's copy + ours for re-scoring
+
+    def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
+        n = self.ntotal
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        kk = min(n, k + len(dead) + self.extra)
+        if kk == 0:
+            return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in range(len(queries))]
+        fd, fr = self._index.search(queries, kk)
+        codes = self._codes.all
+        tables = lookup_tables(queries, self.codebooks, self.metric)
+        out = []
+        for i in range(len(queries)):
+            self.stats["queries"] += 1
+            r = fr[i][fr[i] >= 0].astype(np.int64)
+            d = adc_distances(tables[i], codes[r], self.metric)
+            d, r = dead.filter(d, r)
+            d, r = topk_float(d, r, k)
+            if kk < n and r.size:
+                # FAISS's own k-th candidate distance, in our sign convention
+                last = -fd[i][kk - 1] if self.metric == "ip" else fd[i][kk - 1]
+                tol = 1e-4 * max(1.0, abs(float(last)))
+                if r.size < k or d[-1] >= last - tol:
+                    self.stats["fallbacks"] += 1
+                    d, r = self._exact.search(queries[i : i + 1], k, dead)[0]
+            out.append((d, r))
+        return out
