@@ -33,6 +33,7 @@ class StageConfig:
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
         patience: stop after this many evaluations without a better validation score.
+        min_delta: improvement of the validation score that counts as better.
         select_on: validation criterion (see ``SELECTION_METRICS``).
     """
 
@@ -41,6 +42,7 @@ class StageConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-5
     patience: int = 8
+    min_delta: float = 1e-4
     select_on: str = "cross"
 
 

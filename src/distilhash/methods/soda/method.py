@@ -176,7 +176,7 @@ class SodaMethod:
             "selection": "mAP@all, split.val queries vs split.fit database (Hamming)",
             "stage1": info1,
             "stage2": info2,
-            "train_seconds": {"stage1": info1["seconds"], "stage2": info2["seconds"]},
+            "train_seconds": {"stage1": info1["train_seconds"], "stage2": info2["train_seconds"]},
             "image_bit_balance": float(np.abs(b_img.numpy().mean(0)).mean()),
         }
         return self

@@ -1,8 +1,8 @@
 """Validation scores for model selection: mAP@all of {-1, +1} codes ranked by Hamming distance.
 
-Queries are ``split.val`` items, the database is ``split.fit`` items, relevance ``y_q . y_x > 0``
-(the protocol's definition), ties broken by database index (stable sort). Used only to pick
-epochs; reported figures come from :mod:`distilhash.eval`.
+Queries are ``split.val`` items, the database is ``split.fit`` items; the mAP itself (relevance
+``y_q . y_x > 0``, ties by database index) is :func:`distilhash.training.validation.map_all_from_distances`.
+Used only to pick epochs; reported figures come from :mod:`distilhash.eval`.
 """
 
 from __future__ import annotations
@@ -12,27 +12,11 @@ import numpy as np
 __all__ = ["hamming_map"]
 
 
-def hamming_map(q_codes: np.ndarray, db_codes: np.ndarray, q_labels: np.ndarray, db_labels: np.ndarray,
-                chunk: int = 256) -> float:
-    """Mean over queries of average precision (queries without a relevant item count 0).
+def hamming_map(q_codes: np.ndarray, db_codes: np.ndarray, q_labels: np.ndarray, db_labels: np.ndarray) -> float:
+    """mAP@all of ``q_codes [nq, L]`` against ``db_codes [nd, L]`` (both in {-1, +1}) by Hamming distance."""
+    from distilhash.training.validation import map_all_from_distances
 
-    Args:
-        q_codes: ``[nq, L]`` in {-1, +1}; db_codes: ``[nd, L]`` in {-1, +1}.
-        q_labels: ``[nq, C]`` multi-hot; db_labels: ``[nd, C]`` multi-hot.
-    """
     q = np.asarray(q_codes, dtype=np.float32)
     d = np.asarray(db_codes, dtype=np.float32)
-    yq = np.asarray(q_labels, dtype=np.float32)
-    yd = np.asarray(db_labels, dtype=np.float32)
-    ranks = np.arange(1, d.shape[0] + 1, dtype=np.float64)
-    total = 0.0
-    for start in range(0, len(q), chunk):
-        dist = -(q[start : start + chunk] @ d.T)  # monotone in Hamming distance
-        order = np.argsort(dist, axis=1, kind="stable")
-        rel = ((yq[start : start + chunk] @ yd.T) > 0)
-        rel = np.take_along_axis(rel, order, axis=1).astype(np.float64)
-        hits = np.cumsum(rel, axis=1)
-        n_rel = rel.sum(1)
-        ap = (rel * hits / ranks).sum(1) / np.maximum(n_rel, 1)
-        total += float(ap.sum())
-    return total / max(len(q), 1)
+    hamming = (q.shape[1] - q @ d.T) / 2.0
+    return map_all_from_distances(hamming, q_labels, db_labels)
