@@ -62,8 +62,9 @@ __all__ = [
 #: Working-memory budget of one chunk of queries in :func:`evaluate`.
 DEFAULT_MEMORY_BYTES = 1 << 30
 #: Bytes of working memory per (query, item) pair in :func:`evaluate` (distances, order,
-#: relevance, cumulative counts, tie groups) — used to size chunks.
-_BYTES_PER_PAIR = 48
+#: relevance, cumulative counts; tie groups when tie-aware), measured with tracemalloc plus a
+#: margin — used to size chunks. Keyed by ``tie_aware``.
+_BYTES_PER_PAIR = {False: 48, True: 200}
 
 VARIANTS = ("first_k_relevant", "min_denominator")
 
@@ -267,19 +268,32 @@ def _dharm(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return digamma(np.asarray(hi, np.float64) + 1.0) - digamma(np.asarray(lo, np.float64) + 1.0)
 
 
+def _hypergeom_pmf(k: np.ndarray, n: int, r: int, m: int) -> np.ndarray:
+    """P(k relevant among m draws without replacement from n items of which r are relevant)."""
+    from scipy.special import gammaln
+
+    def lchoose(a: float, b: np.ndarray | float) -> np.ndarray:
+        return gammaln(a + 1.0) - gammaln(np.asarray(b, np.float64) + 1.0) - gammaln(a - np.asarray(b, np.float64) + 1.0)
+
+    k = np.asarray(k, np.float64)
+    return np.exp(lchoose(r, k) + lchoose(n - r, m - k) - lchoose(n, m))
+
+
 def _group_gain(s: np.ndarray, n: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Expected ``sum P@i`` over the relevant items of a tied group (ranks s+1..s+n, r relevant,
     c relevant before it), under uniformly random order inside the group."""
-    s, n, r, c = (np.asarray(a, np.float64) for a in (s, n, r, c))
-    dh = _dharm(s, s + n)
+    s, n, r, c = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in (s, n, r, c)))
+    dh = 1.0 / (s + 1.0)  # exact for singleton groups, the common case for float distances
+    big = n > 1
+    if big.any():
+        dh = dh.copy()
+        dh[big] = _dharm(s[big], s[big] + n[big])
     second = _safe_div((r - 1) * (n - (s + 1) * dh), n - 1)
     return _safe_div(r, n) * ((c + 1) * dh + np.where(n > 1, second, 0.0))
 
 
 def _tie_aware(sd: np.ndarray, rs: np.ndarray, spec: _Spec, nd: int) -> tuple[np.ndarray, ...]:
     """Expected scores under random order within tied groups of sorted distances ``sd`` [c, nd]."""
-    from scipy.stats import hypergeom
-
     c = rs.shape[0]
     new = np.ones(sd.shape, dtype=bool)
     new[:, 1:] = sd[:, 1:] != sd[:, :-1]
@@ -321,7 +335,7 @@ def _tie_aware(sd: np.ndarray, rs: np.ndarray, spec: _Spec, nd: int) -> tuple[np
         ap_at[:, j] = np.where(fixed, _safe_div(before + gain_k, gc + k_fixed), 0.0)
         for i in np.flatnonzero(~fixed):
             ks = np.arange(max(0, m[i] - (gn[i] - gr[i])), min(gr[i], m[i]) + 1)
-            pk = hypergeom.pmf(ks, gn[i], gr[i], m[i])
+            pk = _hypergeom_pmf(ks, gn[i], gr[i], m[i])
             vals = _safe_div(before[i] + _group_gain(s[i], m[i], ks, gc[i]), gc[i] + ks)
             ap_at[i, j] = float(np.dot(pk, vals))
     eff = np.minimum(spec.top_n, nd)[None, :]
@@ -405,7 +419,8 @@ def evaluate(
         depths: depths of the precision@N curve (default :func:`default_depths`).
         per_query: keep every query's AP@all in ``report.per_query_ap``.
         chunk_size: queries per chunk (default: from ``memory_bytes``).
-        memory_bytes: working-memory budget per chunk (about 48 bytes per (query, item) pair).
+        memory_bytes: working-memory budget per chunk (about 48 bytes per (query, item) pair,
+            200 when ``tie_aware``).
         progress: show a tqdm bar over chunks.
     """
     nq, nd = len(query), len(database)
@@ -423,7 +438,7 @@ def evaluate(
     spec = _Spec(top, grid, tie_aware, curves, database.n_bits, radius)
     qf = ql.astype(np.float32)
     df = dl.astype(np.float32)
-    step = chunk_size or max(1, memory_bytes // (_BYTES_PER_PAIR * nd))
+    step = chunk_size or max(1, memory_bytes // (_BYTES_PER_PAIR[bool(tie_aware)] * nd))
     chunks: list[_Chunk] = []
     it = rankers.iter_distances(query, database, chunk_size=step)
     if progress:
