@@ -218,7 +218,9 @@ def finalize(
             parts.append(f"{len(bad)} image files cannot be read: "
                          + listed([f"{store.path(i)} ({why})" for i, why in bad], 5))
         if not drop_missing_images:
-            hint = "" if store.root else " (pass image_root=DIR if the paths point to another machine)"
+            absolute = any(_is_absolute(store.paths[i]) for i in missing)
+            hint = (" (absolute paths from another machine? pass image_root=DIR: the last path components "
+                    "that exist under it are kept)") if absolute else ""
             raise DataError(
                 f"{source}: " + "; ".join(parts) + f" (image root: {store.root}){hint}; "
                 "fix the files or pass drop_missing_images=true to drop those items (reported)"

@@ -1,0 +1,175 @@
+"""Source ``folder``: a user's images plus a JSONL or CSV captions file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from distilhash.cli.main import app
+from distilhash.data.dataset import load_dataset
+from distilhash.data.sources import create_source_dataset
+from distilhash.errors import DataError
+
+ROWS = [
+    {"image": "a.jpg", "caption": "a dog on the beach", "labels": ["dog", "beach"]},
+    {"image": "b.jpg", "caption": "a cat asleep", "labels": ["cat"]},
+    {"image": "sub/c.png", "caption": "two dogs and a cat", "labels": ["dog", "cat"]},
+    {"image": "d.jpg", "caption": "an empty beach", "labels": ["beach"]},
+]
+
+
+def _images(root: Path, names) -> None:
+    rng = np.random.default_rng(0)
+    for name in names:
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)).save(p)
+
+
+def _folder(tmp_path, rows=ROWS, fmt="jsonl", name="captions", images=None) -> Path:
+    d = tmp_path / "my-photos"
+    d.mkdir(exist_ok=True)
+    _images(d, images if images is not None else [r["image"] for r in rows])
+    if fmt == "jsonl":
+        (d / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return d
+
+
+def test_jsonl_with_labels(tmp_path):
+    d = _folder(tmp_path)
+    ds = create_source_dataset("folder", path=d)
+    assert ds.name == "my-photos" and len(ds) == 4
+    assert ds.label_names == ["beach", "cat", "dog"]
+    np.testing.assert_array_equal(ds.labels, [[1, 0, 1], [0, 1, 0], [0, 1, 1], [1, 0, 0]])
+    assert ds.texts[2] == "two dogs and a cat"
+    assert ds.ids == ["a", "b", "c", "d"]
+    assert ds.images.array([2], 5).shape == (1, 5, 5, 3)
+    assert any("all 4 image files present and readable" in f for f in ds.meta["filters"])
+
+
+def test_csv_with_header_and_separators(tmp_path):
+    d = _folder(tmp_path, fmt="none")
+    (d / "captions.csv").write_text(
+        "image,caption,labels\n"
+        'a.jpg,"a dog, on the beach",dog|beach\n'
+        "b.jpg,a cat asleep,cat\n"
+        "sub/c.png,two dogs and a cat,dog;cat\n"
+        "d.jpg,an empty beach,beach\n"
+    )
+    ds = create_source_dataset("folder", path=d)
+    assert ds.texts[0] == "a dog, on the beach"
+    np.testing.assert_array_equal(ds.labels, [[1, 0, 1], [0, 1, 0], [0, 1, 1], [1, 0, 0]])
+
+
+def test_headerless_csv_without_labels_has_no_label_columns(tmp_path):
+    d = _folder(tmp_path, fmt="none")
+    (d / "pairs.csv").write_text("a.jpg,a dog on the beach\nb.jpg,a cat asleep\nsub/c.png,dogs\nd.jpg,sand\n")
+    ds = create_source_dataset("folder", path=d)
+    assert ds.labels.shape == (4, 0) and ds.label_names == []
+    assert ds.texts[1] == "a cat asleep"
+
+
+def test_captions_file_given_directly_and_image_root_rewrites_absolute_paths(tmp_path):
+    rows = [dict(r, image=f"/home/someone/photos/{r['image']}") for r in ROWS]
+    d = _folder(tmp_path, rows=rows, images=[r["image"] for r in ROWS])
+    from distilhash.data.folder import read_folder  # create_source_dataset's own first argument is `name`
+
+    ds = read_folder(path=d / "captions.jsonl", image_root=d, name="mine")
+    assert ds.name == "mine" and ds.images.paths[2] == "sub/c.png"
+
+
+def test_partially_labelled_collection(tmp_path):
+    rows = [dict(r) for r in ROWS]
+    rows[1]["labels"] = []
+    d = _folder(tmp_path, rows=rows)
+    with pytest.raises(DataError, match=r"1 of 4 items have no label: b; pass drop_unlabelled=true"):
+        create_source_dataset("folder", path=d)
+    dropped = create_source_dataset("folder", path=d, drop_unlabelled=True)
+    assert dropped.ids == ["a", "c", "d"]
+    assert any("1 of 4 items had no label and were dropped" in f for f in dropped.meta["filters"])
+    kept = create_source_dataset("folder", path=d, drop_unlabelled=False)
+    assert len(kept) == 4 and any("were kept" in f for f in kept.meta["filters"])
+
+
+def test_missing_and_unreadable_images_are_named(tmp_path):
+    d = _folder(tmp_path)
+    (d / "b.jpg").unlink()
+    (d / "d.jpg").write_bytes(b"\x00garbage")
+    with pytest.raises(DataError) as err:
+        create_source_dataset("folder", path=d)
+    assert "b.jpg" in str(err.value) and "d.jpg" in str(err.value) and "drop_missing_images" in str(err.value)
+    ds = create_source_dataset("folder", path=d, drop_missing_images=True)
+    assert ds.ids == ["a", "c"]
+    assert any("drop_missing_images" in f and "b.jpg" in f for f in ds.meta["filters"])
+
+
+def test_empty_caption_is_named(tmp_path):
+    rows = [dict(r) for r in ROWS]
+    rows[3]["caption"] = ""
+    d = _folder(tmp_path, rows=rows)
+    with pytest.raises(DataError, match=r"1 items have an empty caption: d"):
+        create_source_dataset("folder", path=d)
+    ds = create_source_dataset("folder", path=d, drop_empty_text=True)
+    assert ds.ids == ["a", "b", "c"] and any("drop_empty_text" in f for f in ds.meta["filters"])
+
+
+def test_several_rows_per_image_are_merged_and_reported(tmp_path):
+    rows = ROWS + [{"image": "a.jpg", "caption": "sand and a dog", "labels": ["sand"]}]
+    d = _folder(tmp_path, rows=rows, images=[r["image"] for r in ROWS])
+    ds = create_source_dataset("folder", path=d)
+    assert len(ds) == 4 and ds.texts[0] == "a dog on the beach"
+    assert ds.labels[0, ds.label_names.index("sand")] == 1
+    assert any("listed on several rows" in f for f in ds.meta["filters"])
+    joined = create_source_dataset("folder", path=d, caption_mode="join")
+    assert joined.texts[0] == "a dog on the beach sand and a dog"
+
+
+def test_unlisted_images_are_reported(tmp_path):
+    d = _folder(tmp_path, images=[r["image"] for r in ROWS] + ["extra1.jpg", "sub/extra2.png"])
+    ds = create_source_dataset("folder", path=d)
+    assert any("2 image files" in f and "not listed" in f for f in ds.meta["filters"])
+
+
+def test_malformed_captions_files(tmp_path):
+    d = _folder(tmp_path)
+    (d / "captions.jsonl").write_text(json.dumps(ROWS[0]) + "\n{not json\n")
+    with pytest.raises(DataError, match=r"captions.jsonl:2: not valid JSON"):
+        create_source_dataset("folder", path=d)
+    (d / "captions.jsonl").write_text(json.dumps({"img": "a.jpg", "caption": "x"}) + "\n")
+    with pytest.raises(DataError, match=r"captions.jsonl:1: keys \['caption', 'img'\]; expected an image key \(image\|file_name"):
+        create_source_dataset("folder", path=d)
+    (d / "captions.jsonl").unlink()
+    with pytest.raises(DataError, match="no captions file"):
+        create_source_dataset("folder", path=d)
+    (d / "one.csv").write_text("a.jpg,x\n")
+    (d / "two.jsonl").write_text("")
+    with pytest.raises(DataError, match="several candidate captions files"):
+        create_source_dataset("folder", path=d)
+
+
+def test_cli_prepare_folder(tmp_path):
+    d = _folder(tmp_path)
+    result = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d)])
+    assert result.exit_code == 0, result.output
+    assert "prepared my-photos: 4 items" in result.output and "split: none saved" in result.output
+    out = CliRunner().invoke(app, ["data", "info", "my-photos"])
+    assert out.exit_code == 0 and "check_images=header" in out.output
+    (d / "a.jpg").unlink()
+    bad = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d), "--name", "other"])
+    assert bad.exit_code == 1 and "a.jpg" in bad.output
+
+
+def test_prepared_folder_loads_from_elsewhere(tmp_path, monkeypatch):
+    d = _folder(tmp_path)
+    ds = create_source_dataset("folder", path=d)
+    from distilhash.data.dataset import save_dataset
+
+    save_dataset(ds, tmp_path / "prep")
+    monkeypatch.chdir(tmp_path.parent)
+    back = load_dataset(tmp_path / "prep")
+    assert back.images.array([0, 3], 4).shape == (2, 4, 4, 3) and back.label_names == ds.label_names
