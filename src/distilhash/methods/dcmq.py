@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -82,7 +82,7 @@ class DCMQConfig:
     images are compared with: "label" (label-text prompts, default) | "caption"; NPC steps
     ``npc_standardize``, ``npc_scale`` (+ ``npc_tanh_gain``), ``npc_paired``.
     Student: ``embed_dim`` D, ``hidden_dim`` (0: linear heads), ``dropout``, ``backbone``.
-    PQG: ``bits`` (M = bits / log2 K), ``n_codewords`` K, ``pq_logits``, ``pq_tau``, ``pq_mode``
+    PQG: ``n_bits`` (M = n_bits / log2 K), ``n_codewords`` K, ``pq_logits``, ``pq_tau``, ``pq_mode``
     ("gumbel" | "soft" | "hard-st"), ``pq_gumbel_noise`` (hard-st only), ``codebook_init``.
     Loss: ``distill`` "mse" | "kl" (``kl_tau_t``, ``kl_tau_s``), ``similarity`` = ADC metric
     "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
@@ -90,7 +90,7 @@ class DCMQConfig:
     ``patience``, ``seed``, ``progress``.
     """
 
-    bits: int = 64
+    n_bits: int = 64
     n_codewords: int = 256
     quantize: bool = True
     target: str = "npc"
@@ -132,16 +132,16 @@ class DCMQConfig:
                                   + (" (a trainable backbone is not implemented: heads train on cached frozen features)"
                                      if key == "backbone" else ""))
         if self.quantize:
-            m = bits_to_codebooks(self.bits, self.n_codewords)
+            m = bits_to_codebooks(self.n_bits, self.n_codewords)
             if self.embed_dim % m:
-                raise ConfigError(f"embed_dim={self.embed_dim} must be divisible by the {m} codebooks of {self.bits} bits")
+                raise ConfigError(f"embed_dim={self.embed_dim} must be divisible by the {m} codebooks of {self.n_bits} bits")
         for key in ("embed_dim", "batch_size", "epochs", "eval_every"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"dcmq option {key} must be > 0, got {getattr(self, key)}")
 
     @property
     def n_codebooks(self) -> int:
-        return bits_to_codebooks(self.bits, self.n_codewords)
+        return bits_to_codebooks(self.n_bits, self.n_codewords)
 
     def pqg(self) -> PQGConfig:
         return PQGConfig(self.n_codebooks, self.n_codewords, self.pq_logits, self.pq_tau, self.pq_mode, self.pq_gumbel_noise)
@@ -197,7 +197,7 @@ class DCMQ:
     # ------------------------------------------------------------------ protocol
     @property
     def n_bits(self) -> int:
-        return self.config.bits if self.config.quantize else 32 * self.config.embed_dim
+        return self.config.n_bits if self.config.quantize else 32 * self.config.embed_dim
 
     def config_dict(self) -> dict[str, Any]:
         d = asdict(self.config)
@@ -400,12 +400,14 @@ class DCMQ:
 class FloatStudent(DCMQ):
     """The DCMQ heads and targets without quantization (both roles: float embeddings, cosine).
 
-    ``bits`` is accepted and recorded (the DCMQ budget it is compared with) but does not change
-    the model; ``n_bits`` reports the float width 32 * embed_dim.
+    ``n_bits`` is accepted (the DCMQ budget it is compared with) but does not change the model;
+    the ``n_bits`` property reports the float width 32 * embed_dim. ``bits_independent`` tells
+    the benchmark harness to run it once per seed.
     """
 
     name = "float-student"
     _default_quantize = False
+    bits_independent: ClassVar[bool] = True
 
 
 METHODS.register("dcmq")(DCMQ)

@@ -1,0 +1,88 @@
+"""`distilhash train` and `distilhash encode` end to end on a tiny prepared dataset + feature cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import make_tiny_dataset
+from typer.testing import CliRunner
+
+from distilhash.cli.encode import load_encoded
+from distilhash.cli.main import app
+from distilhash.cli.train import parse_sets
+from distilhash.data import SplitSpec, make_split, save_dataset
+from distilhash.paths import datasets_dir, home
+from distilhash.training.synthetic import features_for_labels
+
+FAST = ["--set", "epochs=2", "--set", "embed_dim=16", "--set", "hidden_dim=32", "--set", "batch_size=32",
+        "--set", "n_codewords=16", "--threads", "1", "--no-progress"]
+
+
+@pytest.fixture
+def prepared():
+    """A prepared dataset 'tiny' with a split and a teacher feature cache from a precomputed file."""
+    from distilhash.teachers.cache import extract_features
+
+    ds = make_tiny_dataset(n=240, n_labels=6)
+    target = datasets_dir() / "tiny"
+    save_dataset(ds, target)
+    split = make_split(len(ds), SplitSpec(n_query=40, n_train=160, n_retrieval=None, n_val=40, seed=0), ds.content_hash())
+    split.save(target / "split.json")
+    arrays = features_for_labels(ds.labels, width=16, seed=0)
+    feat_file = home() / "tiny_feats.npz"
+    np.savez(feat_file, ids=np.asarray(ds.ids), **arrays)
+    teacher = f"features:{feat_file}"
+    extract_features("tiny", teacher, progress=False)
+    return teacher, split
+
+
+def test_parse_sets_types():
+    assert parse_sets(["lr=0.001", "pq_mode=soft", "progress=false", "epochs=3", "x=null"]) == {
+        "lr": 0.001, "pq_mode": "soft", "progress": False, "epochs": 3, "x": None}
+
+
+def test_train_then_encode(prepared, tmp_path):
+    teacher, split = prepared
+    runner = CliRunner()
+    out = tmp_path / "model"
+    res = runner.invoke(app, ["train", "dcmq", "--dataset", "tiny", "--teacher", teacher, "--bits", "16", "--seed", "1",
+                              "--out", str(out), *FAST])
+    assert res.exit_code == 0, res.output
+    assert "validation" in res.output and "query" in res.output and "mAP@all" in res.output
+    record = json.loads((out / "train.json").read_text())
+    assert record["n_bits"] == 16 and record["seed"] == 1 and record["split_hash"] == split.hash
+    assert record["config"]["n_codewords"] == 16 and record["epoch_policy"]["kept_epoch"] >= 1
+    assert set(record["map_all"]) == {"val", "query"} and 0 <= record["map_all"]["query"]["i2t"] <= 1
+    assert (out / "weights.safetensors").is_file() and (out / "method.json").is_file()
+
+    enc = tmp_path / "retrieval.npz"
+    res = runner.invoke(app, ["encode", str(out), "--dataset", "tiny", "--teacher", teacher, "--part", "retrieval",
+                              "--out", str(enc), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    codes, meta = load_encoded(enc)
+    assert codes["image"].kind == "pq" and codes["image"].data.shape == (len(split.retrieval), 4)
+    assert codes["text"].codebooks.shape == (4, 16, 4)
+    assert np.array_equal(meta["indices"], split.retrieval) and meta["role"] == "database"
+
+    res = runner.invoke(app, ["encode", str(out), "--dataset", "tiny", "--teacher", teacher, "--part", "query",
+                              "--modality", "text", "--role", "query", "--out", str(tmp_path / "q.npz")])
+    assert res.exit_code == 0, res.output
+    codes, _ = load_encoded(tmp_path / "q.npz")
+    assert set(codes) == {"text"} and codes["text"].kind == "float" and codes["text"].data.shape == (40, 16)
+
+
+def test_train_errors_are_clear(prepared, tmp_path):
+    teacher, _ = prepared
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "dcmq", "--dataset", "tiny", "--teacher", teacher, "--set", "pq_mode=magic",
+                              "--out", str(tmp_path / "m"), "--no-progress"])
+    assert res.exit_code == 1 and "pq_mode" in res.output
+    res = runner.invoke(app, ["train", "no-such-method", "--dataset", "tiny", "--teacher", teacher, "--no-progress"])
+    assert res.exit_code == 1 and "valid names" in res.output
+    res = runner.invoke(app, ["train", "dcmq", "--dataset", "missing-ds", "--no-progress"])
+    assert res.exit_code == 1 and "no prepared dataset" in res.output
+    res = runner.invoke(app, ["encode", str(tmp_path / "nowhere"), "--dataset", "tiny", "--teacher", teacher,
+                              "--out", str(tmp_path / "x.npz")])
+    assert res.exit_code == 1 and "method.json" in res.output
