@@ -1,0 +1,285 @@
+"""Run benchmark suites: fit, encode, evaluate and record each run as one JSON file.
+
+One run = (dataset, method entry, bits, seed). Steps, each timed:
+
+1. load the dataset's teacher features and split (:mod:`.sources`);
+2. ``create_method(name, n_bits=bits, seed=seed, **config)`` and
+   ``fit(features, split)`` — plus ``dataset=`` when the method class sets
+   ``needs_dataset = True``; model selection inside ``fit`` may use ``split.val`` only, and the
+   method reports which epoch it kept and why in ``fit_info_`` (recorded as ``epoch_policy``);
+3. encode image and text queries (``split.query``) and database items (``split.retrieval``) —
+   through ``method.encode_dataset(modality, dataset, indices, role)`` if the method defines it
+   (methods reading pixels / raw text), else ``method.encode(modality, features, role)``;
+4. evaluate image->text and text->image with :func:`distilhash.eval.metrics.evaluate`.
+
+Runs execute one at a time, by default each in a fresh process (``spawn``) so that the
+recorded peak memory belongs to that run and a crash cannot take the suite down. A result whose
+``spec_hash`` matches is reused unless ``force``; failed runs are recorded with their traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilhash.benchmark.provenance import git_info, limit_threads, machine_info, peak_rss_mib
+from distilhash.benchmark.suite import RunSpec, Suite, repo_root
+
+__all__ = ["execute_run", "run_suite", "result_path", "SCHEMA"]
+
+SCHEMA = "distilhash.bench.run/1"
+DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def compact_curves(obj: Any, max_points: int) -> Any:
+    """Thin long curves to at most ``max_points`` evenly spaced points (first and last kept).
+
+    Applies to dicts whose values are equally long numeric lists (parallel arrays such as
+    ``{"precision": [...], "recall": [...]}``) and to lists of such lists.
+    """
+    if isinstance(obj, dict):
+        lists = [v for v in obj.values() if isinstance(v, list)]
+        if lists and len(lists) == len(obj) and len({len(v) for v in lists}) == 1 and len(lists[0]) > max_points:
+            keep = _thin(len(lists[0]), max_points)
+            return {k: [v[i] for i in keep] for k, v in obj.items()}
+        return {k: compact_curves(v, max_points) for k, v in obj.items()}
+    if isinstance(obj, list) and obj and all(isinstance(v, list) for v in obj) and len({len(v) for v in obj}) == 1:
+        if len(obj[0]) > max_points:
+            keep = _thin(len(obj[0]), max_points)
+            return [[v[i] for i in keep] for v in obj]
+    return obj
+
+
+def _thin(n: int, k: int) -> list[int]:
+    return sorted(set(np.linspace(0, n - 1, k).round().astype(int).tolist()))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _encode(method, modality: str, role: str, indices: np.ndarray, loaded) -> tuple[Any, float]:
+    t = time.perf_counter()
+    if hasattr(method, "encode_dataset"):
+        codes = method.encode_dataset(modality, loaded.dataset(), indices, role)
+    else:
+        codes = method.encode(modality, getattr(loaded.features, modality)[indices], role)
+    return codes, time.perf_counter() - t
+
+
+def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
+    """Fit, encode and evaluate one run in this process; return its JSON record.
+
+    ``context``: ``command``, ``git`` and ``isolated`` (whether this process runs only this run).
+    """
+    from distilhash.benchmark.sources import load_source
+    from distilhash.eval.metrics import evaluate
+    from distilhash.methods.base import create_method
+
+    limit_threads(spec.threads)
+    record: dict[str, Any] = {
+        "schema": SCHEMA,
+        "run_id": spec.run_id,
+        "spec_hash": spec.spec_hash,
+        "suite": spec.suite,
+        "spec": spec.to_dict(),
+        "command": context.get("command"),
+        "git": context.get("git"),
+        "started_at": _now(),
+        "machine_start": machine_info(spec.threads),
+    }
+    t_run = time.perf_counter()
+    t = time.perf_counter()
+    loaded = load_source(spec.dataset)
+    load_seconds = time.perf_counter() - t
+    feats, split = loaded.features, loaded.split
+    record["dataset"] = {
+        "name": spec.dataset.name,
+        "source": spec.dataset.source,
+        "n_items": len(feats),
+        "dataset_hash": split.dataset_hash,
+        "split_hash": split.hash,
+        "split_sizes": split.sizes(),
+        "split_seed": split.spec.seed,
+        **loaded.provenance,
+    }
+    record["teacher"] = feats.teacher
+    record["feature_width"] = feats.width
+
+    method = create_method(spec.method, **spec.method_config())
+    fit_kwargs: dict[str, Any] = {}
+    if getattr(type(method), "needs_dataset", False):
+        fit_kwargs["dataset"] = loaded.dataset()
+    t, c = time.perf_counter(), time.process_time()
+    method.fit(feats, split, **fit_kwargs)
+    fit_seconds, fit_cpu = time.perf_counter() - t, time.process_time() - c
+    limit_threads(spec.threads)  # torch may have been imported by fit
+
+    codes: dict[tuple[str, str], Any] = {}
+    encode_seconds: dict[str, float] = {}
+    n_encoded = 0
+    for modality in ("image", "text"):
+        for role, idx in (("query", split.query), ("database", split.retrieval)):
+            codes[modality, role], secs = _encode(method, modality, role, idx, loaded)
+            encode_seconds[f"{modality}_{role}"] = secs
+            n_encoded += len(idx)
+
+    metrics: dict[str, Any] = {}
+    code_info: dict[str, Any] = {}
+    t = time.perf_counter()
+    for direction, (qm, dm) in DIRECTIONS.items():
+        q, db = codes[qm, "query"], codes[dm, "database"]
+        report = evaluate(
+            q, db, feats.labels[split.query], feats.labels[split.retrieval],
+            top_n=tuple(spec.eval.top_n), tie_aware=spec.eval.tie_aware, curves=spec.eval.curves,
+        )
+        metrics[direction] = compact_curves(_jsonable(report.to_dict()), spec.eval.curve_points)
+        code_info[direction] = {"query_kind": q.kind, "database_kind": db.kind, "database_bytes_per_item": db.bytes_per_item,
+                                "database_code_bits": db.n_bits}
+    eval_seconds = time.perf_counter() - t
+
+    record.update(
+        status="ok",
+        method={"name": spec.method, "label": spec.label, "config": method.config_dict(), "n_bits": method.n_bits, "bits": spec.bits},
+        seed=spec.seed,
+        epoch_policy=_jsonable(getattr(method, "fit_info_", {}) or {"epoch_policy": "not reported by the method"}),
+        codes=code_info,
+        metrics=metrics,
+        timing={
+            "load_seconds": load_seconds,
+            "fit_seconds": fit_seconds,
+            "fit_cpu_seconds": fit_cpu,
+            "encode_seconds": encode_seconds,
+            "encode_items": n_encoded,
+            "encode_items_per_second": n_encoded / max(sum(encode_seconds.values()), 1e-9),
+            "eval_seconds": eval_seconds,
+            "total_seconds": time.perf_counter() - t_run,
+        },
+        memory={
+            "peak_rss_mib": peak_rss_mib(),
+            "scope": "this run's own process (getrusage ru_maxrss)" if context.get("isolated")
+            else "high-water mark of the shared harness process since it started (runs not isolated)",
+        },
+        machine_end=machine_info(spec.threads),
+        finished_at=_now(),
+    )
+    return _jsonable(record)
+
+
+def _execute_safely(spec_dict: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Child-process entry: never raises; failures become a ``status: failed`` record."""
+    spec = RunSpec.from_dict(spec_dict)
+    try:
+        return execute_run(spec, context)
+    except Exception as exc:  # noqa: BLE001 - recorded, reported, and the suite goes on
+        return _failed(spec, context, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def _failed(spec: RunSpec, context: dict[str, Any], error: str, tb: str) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA, "run_id": spec.run_id, "spec_hash": spec.spec_hash, "suite": spec.suite,
+        "spec": spec.to_dict(), "status": "failed", "error": error, "traceback": tb,
+        "command": context.get("command"), "git": context.get("git"), "finished_at": _now(),
+        "machine_end": machine_info(spec.threads),
+    }
+
+
+def _execute_isolated(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
+    import multiprocessing
+
+    limit_threads(spec.threads)  # inherited by the child before its libraries load
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as ex:
+            return ex.submit(_execute_safely, spec.to_dict(), {**context, "isolated": True}).result()
+    except Exception as exc:  # noqa: BLE001 - e.g. the child was killed (out of memory)
+        return _failed(spec, context, f"run process died: {type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def result_path(results_root: Path, spec: RunSpec) -> Path:
+    """``<results_root>/<suite>/<run_id>.json``."""
+    return Path(results_root) / spec.suite / f"{spec.run_id}.json"
+
+
+def _reusable(path: Path, spec: RunSpec) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return rec if rec.get("status") == "ok" and rec.get("spec_hash") == spec.spec_hash else None
+
+
+def run_suite(
+    suite: Suite,
+    results_root: str | Path,
+    *,
+    only: list[str] | None = None,
+    force: bool = False,
+    isolate: bool | None = None,
+    threads: int | None = None,
+    command: str | None = None,
+    progress: bool = True,
+    echo=print,
+) -> list[dict[str, Any]]:
+    """Run (or reuse) every run of ``suite``, write one JSON each, then the markdown report.
+
+    Returns the run records in suite order. ``isolate=None`` takes the suite's setting.
+    """
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    from distilhash.benchmark.report import write_report
+    from distilhash.io_utils import atomic_write_json
+
+    results_root = Path(results_root)
+    isolate = suite.isolate if isolate is None else isolate
+    specs = suite.runs(only)
+    if threads is not None:
+        specs = [replace(s, threads=threads) for s in specs]
+    context = {
+        "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "git": git_info(repo_root()),
+        "isolated": False,
+    }
+    records: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    bar = tqdm(specs, desc=f"bench {suite.name}", unit="run", disable=not progress)
+    for spec in bar:
+        bar.set_postfix_str(spec.run_id)
+        path = result_path(results_root, spec)
+        rec = None if force else _reusable(path, spec)
+        if rec is None:
+            rec = _execute_isolated(spec, context) if isolate else _execute_safely(spec.to_dict(), context)
+            atomic_write_json(path, rec)
+            if rec["status"] != "ok":
+                echo(f"run {spec.run_id} FAILED: {rec['error']}")
+        records.append(rec)
+    bar.close()
+    report = write_report(suite, results_root, records, suite_seconds=time.perf_counter() - t0)
+    echo(f"{len(records)} runs ({sum(r['status'] != 'ok' for r in records)} failed) -> {path.parent if specs else results_root}; report {report}")
+    return records

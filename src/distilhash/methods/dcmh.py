@@ -1,0 +1,286 @@
+"""DCMH-style label-supervised deep cross-modal hashing on teacher features.
+
+After Jiang & Li, "Deep Cross-Modal Hashing" (CVPR 2017), with the deep backbones replaced by two
+MLP heads on the same frozen teacher features (the comparison of interest is *what supervises the
+codes* — labels here, the teacher's similarities in DCMQ/SODA/LCDH — not the backbone).
+
+Notation: ``n`` training items (``split.fit``), ``L`` bits, ``F = f_img(x) [n, L]``,
+``G = f_txt(t) [n, L]``, ``S_ij = [y_i . y_j > 0]``, ``Theta_ij = 1/2 F_i . G_j``,
+``B = sign(F + G)`` shared by both modalities of an item. Objective::
+
+    J = mean_ij [ log(1 + exp(Theta_ij)) - S_ij Theta_ij ]             (pairwise NLL)
+      + gamma * mean ||B - F||^2 + ||B - G||^2 (per element)             (quantization)
+      + eta   * mean_l (mean_i F_il)^2 + (mean_i G_il)^2                 (bit balance)
+
+Optimised as in DCMH by alternation: one pass over image mini-batches (``G`` held fixed in a
+buffer of all training outputs), one pass over text mini-batches (``F`` fixed), then
+``B = sign(F + G)``. Codes at encode time: ``sign(f(x))`` for either modality.
+
+Model selection: after every epoch, mAP@all on ``split.val`` queries against the ``split.fit``
+database (mean of image->text and text->image); the best epoch's weights are kept, training stops
+after ``patience`` epochs without improvement. ``fit_info_`` records the kept epoch, why, and the
+whole validation history. The query set is never looked at.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from distilhash.codes import Encoded, pack_bits
+from distilhash.errors import ConfigError, FeatureError
+from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.methods.baselines import MODALITIES, ROLES, make_config
+
+__all__ = ["DCMH", "DCMHConfig", "dcmh_loss"]
+
+
+@dataclass
+class DCMHConfig:
+    """Hyperparameters of the DCMH-style baseline (defaults: see module docstring)."""
+
+    n_bits: int = 64
+    seed: int = 0
+    hidden: list[int] = field(default_factory=lambda: [1024])
+    dropout: float = 0.1
+    gamma: float = 0.1
+    eta: float = 1.0
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    batch_size: int = 128
+    max_epochs: int = 60
+    patience: int = 8
+    min_epochs: int = 1
+
+
+def dcmh_loss(out, other, s, b, total, n: int, gamma: float, eta: float) -> dict[str, Any]:
+    """DCMH loss terms for one modality's mini-batch.
+
+    Args:
+        out: this modality's outputs for the batch, ``[b, L]`` (requires grad).
+        other: the other modality's buffered outputs for all training items, ``[n, L]``.
+        s: label similarity of the batch against all items, ``[b, n]`` in {0, 1}.
+        b: the shared binary codes of the batch, ``[b, L]`` in {-1, +1}.
+        total: this modality's output sum over all items with the batch's part taken from ``out``,
+            ``[L]`` (for the bit-balance term).
+        n: number of training items.
+
+    Returns:
+        dict with ``loss`` (weighted sum) and the terms ``nll``, ``quantization``, ``balance``.
+    """
+    import torch.nn.functional as F
+
+    theta = 0.5 * out @ other.T
+    nll = (F.softplus(theta) - s * theta).mean()
+    quantization = ((b - out) ** 2).mean()
+    balance = ((total / n) ** 2).mean()
+    return {"loss": nll + gamma * quantization + eta * balance, "nll": nll, "quantization": quantization, "balance": balance}
+
+
+def _mlp(d_in: int, hidden: list[int], d_out: int, dropout: float):
+    import torch.nn as nn
+
+    layers: list[nn.Module] = []
+    width = d_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    layers.append(nn.Linear(width, d_out))
+    return nn.Sequential(*layers)
+
+
+@METHODS.register("dcmh")
+class DCMH:
+    """Label-supervised image and text hash heads (DCMH loss) on teacher features."""
+
+    name: ClassVar[str] = "dcmh"
+    needs_dataset: ClassVar[bool] = False
+
+    def __init__(self, **config: Any) -> None:
+        self.config = make_config(DCMHConfig, config, self.name)
+        c = self.config
+        if c.n_bits <= 0 or c.batch_size <= 0 or c.max_epochs <= 0:
+            raise ConfigError(f"dcmh: n_bits, batch_size and max_epochs must be positive, got {c}")
+        self.config.hidden = list(c.hidden)
+        self.fit_info_: dict[str, Any] = {}
+
+    @property
+    def n_bits(self) -> int:
+        return int(self.config.n_bits)
+
+    def config_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self.config)
+
+    def _build(self, width: int) -> None:
+        c = self.config
+        self.feature_width_ = width
+        self.heads_ = {m: _mlp(width, c.hidden, c.n_bits, c.dropout) for m in MODALITIES}
+
+    # ------------------------------------------------------------------------------ fit
+    def fit(self, features, split, *, progress: bool = False, **kwargs: Any) -> DCMH:
+        """Train on ``split.fit`` with early stopping on ``split.val`` mAP@all."""
+        import torch
+        from tqdm.auto import tqdm
+
+        c = self.config
+        idx = np.asarray(split.fit, dtype=np.int64)
+        if idx.size < 2:
+            raise FeatureError(f"dcmh: split.fit has {idx.size} items; need at least 2")
+        if len(split.val) == 0:
+            raise FeatureError("dcmh: split.val is empty; early stopping needs a validation part")
+        if features.labels is None or features.labels.shape[1] == 0:
+            raise FeatureError("dcmh needs multi-hot labels in the feature set")
+        torch.manual_seed(c.seed)
+        rng = np.random.default_rng(c.seed)
+        self.teacher_ = features.teacher
+        self._build(features.width)
+        x = {"image": torch.from_numpy(np.asarray(features.image[idx], np.float32)),
+             "text": torch.from_numpy(np.asarray(features.text[idx], np.float32))}
+        y = torch.from_numpy(np.asarray(features.labels[idx], np.float32))
+        n = len(idx)
+        params = [p for h in self.heads_.values() for p in h.parameters()]
+        opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        with torch.no_grad():
+            buf = {m: self.heads_[m].eval()(x[m]) for m in MODALITIES}
+        codes = torch.sign(buf["image"] + buf["text"])
+        codes[codes == 0] = 1
+        other = {"image": "text", "text": "image"}
+
+        history: list[dict[str, Any]] = []
+        best = (-1.0, 0, None)
+        since_best = 0
+        stopped = "max_epochs"
+        t0 = time.perf_counter()
+        bar = tqdm(range(1, c.max_epochs + 1), desc=f"dcmh {c.n_bits} bits", disable=not progress, leave=False)
+        for epoch in bar:
+            terms = {m: {"loss": 0.0, "nll": 0.0, "quantization": 0.0, "balance": 0.0} for m in MODALITIES}
+            for m in MODALITIES:
+                head = self.heads_[m].train()
+                perm = rng.permutation(n)
+                n_batches = 0
+                for s in range(0, n, c.batch_size):
+                    bi = torch.from_numpy(perm[s : s + c.batch_size])
+                    out = head(x[m][bi])
+                    buf[m][bi] = out.detach()
+                    total = out.sum(0) + (buf[m].sum(0) - buf[m][bi].sum(0))
+                    sim = (y[bi] @ y.T > 0).float()
+                    loss = dcmh_loss(out, buf[other[m]], sim, codes[bi], total, n, c.gamma, c.eta)
+                    opt.zero_grad()
+                    loss["loss"].backward()
+                    opt.step()
+                    for k in terms[m]:
+                        terms[m][k] += float(loss[k].detach())
+                    n_batches += 1
+                terms[m] = {k: v / n_batches for k, v in terms[m].items()}
+            codes = torch.sign(buf["image"] + buf["text"])
+            codes[codes == 0] = 1
+            val = self._validate(features, split)
+            score = 0.5 * (val["i2t"] + val["t2i"])
+            history.append({"epoch": epoch, "val_map_i2t": val["i2t"], "val_map_t2i": val["t2i"], "val_map_mean": score,
+                            "loss_image": terms["image"], "loss_text": terms["text"]})
+            bar.set_postfix(val_map=f"{score:.4f}")
+            if score > best[0]:
+                best = (score, epoch, copy.deepcopy({m: h.state_dict() for m, h in self.heads_.items()}))
+                since_best = 0
+            else:
+                since_best += 1
+                if since_best >= c.patience and epoch >= c.min_epochs:
+                    stopped = "patience"
+                    break
+        bar.close()
+        for m, state in best[2].items():
+            self.heads_[m].load_state_dict(state)
+        self.fit_info_ = {
+            "epoch_policy": "early stopping on validation mAP@all",
+            "criterion": "mean of image->text and text->image mAP@all, split.val queries vs split.fit database",
+            "kept_epoch": best[1],
+            "best_val_map": best[0],
+            "epochs_run": len(history),
+            "stopped": stopped,
+            "reason": (
+                f"epoch {best[1]} had the best validation mAP ({best[0]:.4f}); "
+                + (f"no improvement in the next {c.patience} epochs" if stopped == "patience" else f"reached max_epochs={c.max_epochs}")
+            ),
+            "fit_rows": int(n),
+            "val_rows": int(len(split.val)),
+            "train_seconds": time.perf_counter() - t0,
+            "history": history,
+        }
+        return self
+
+    def _validate(self, features, split) -> dict[str, float]:
+        from distilhash.eval.metrics import evaluate_method
+
+        reports = evaluate_method(self, features, split, part="val", top_n=(), curves=False)
+        return {d: float(r.map_all) for d, r in reports.items()}
+
+    # ------------------------------------------------------------------------------ encode
+    def project(self, modality: str, features: np.ndarray) -> np.ndarray:
+        """Real-valued head outputs float32 ``[n, L]`` (eval mode)."""
+        import torch
+
+        if not hasattr(self, "heads_"):
+            raise ConfigError("dcmh is not fitted; call fit() or load() first")
+        if modality not in MODALITIES:
+            raise ConfigError(f"modality {modality!r}; expected one of {MODALITIES}")
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.feature_width_:
+            raise FeatureError(f"dcmh: {modality} features have shape {x.shape}; expected [n, {self.feature_width_}]")
+        head = self.heads_[modality].eval()
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(x), 8192):
+                out.append(head(torch.from_numpy(x[s : s + 8192])).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.n_bits), np.float32)
+
+    def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
+        """Binary codes ``sign(f(x))`` (the same for queries and database items)."""
+        if role not in ROLES:
+            raise ConfigError(f"role {role!r}; expected one of {ROLES}")
+        return Encoded("binary", pack_bits(self.project(modality, features) >= 0), self.n_bits)
+
+    # ------------------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> None:
+        """``method.json`` + ``weights.safetensors`` (both heads, prefixed ``image.`` / ``text.``)."""
+        from safetensors.torch import save_file
+
+        from distilhash.io_utils import atomic_write_bytes
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {f"{m}.{k}": v.contiguous() for m, h in self.heads_.items() for k, v in h.state_dict().items()}
+        tmp = directory / ".weights.safetensors.tmp"
+        save_file(state, str(tmp))
+        atomic_write_bytes(directory / "weights.safetensors", tmp.read_bytes())
+        tmp.unlink()
+        info = {k: v for k, v in self.fit_info_.items() if k != "history"}
+        write_method_meta(self, directory, teacher=self.teacher_, feature_width=self.feature_width_, fit_info=info)
+
+    def load(self, directory: str | Path) -> DCMH:
+        import json
+
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        meta = json.loads((directory / "method.json").read_text())
+        path = directory / "weights.safetensors"
+        if not path.is_file():
+            raise ConfigError(f"{directory}: weights.safetensors is missing (saved dcmh model expected)")
+        self._build(int(meta["feature_width"]))
+        state = load_file(str(path))
+        for m, head in self.heads_.items():
+            sub = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(m + ".")}
+            try:
+                head.load_state_dict(sub)
+            except RuntimeError as exc:
+                raise ConfigError(f"{path}: {m} head weights do not match the config: {exc}") from exc
+        self.teacher_ = meta.get("teacher", "unknown")
+        self.fit_info_ = meta.get("fit_info", {})
+        return self
