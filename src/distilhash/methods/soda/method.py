@@ -37,6 +37,8 @@ __all__ = ["SodaMethod"]
 
 #: encode() modality -> head. "prompt" (label-prompt codes) is an extra for analysis.
 _MODALITY_HEAD = {"image": "image", "text": "text", "prompt": "prompt"}
+#: Largest fit set whose stage-2 label-similarity matrix is precomputed (bool, n^2 bytes).
+_MAX_PRECOMPUTED_S = 20_000
 
 
 @METHODS.register("soda")
@@ -147,10 +149,13 @@ class SodaMethod:
         target = {"prompt": heads["prompt"].codes(xp), "image": b_img, "none": None}[cfg.s2_align_target]
         loss2 = SodaStudentLoss(cfg.theta_scale, cfg.pair_weighting, cfg.s2_lik_weight, cfg.s2_align_weight, cfg.s2_quant_weight)
 
+        # S over all fit pairs, precomputed when it fits in memory (bool [n_fit, n_fit])
+        s_all = ((y @ y.T) > 0) if cfg.s2_negatives == "all" and len(fit_idx) <= _MAX_PRECOMPUTED_S else None
+
         def step2(idx: np.ndarray) -> dict:
             b = torch.from_numpy(idx)
             if cfg.s2_negatives == "all":
-                db, s = b_img, ((y[b] @ y.T) > 0).float()
+                db, s = b_img, (s_all[b] if s_all is not None else (y[b] @ y.T) > 0).float()
             else:
                 db, s = b_img[b], ((y[b] @ y[b].T) > 0).float()
             return loss2(heads["text"](xt[b]), db, s, None if target is None else target[b])
