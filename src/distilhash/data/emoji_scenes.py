@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -100,7 +101,9 @@ class EmojiScenesConfig:
         id_prefix: item ids are ``f"{id_prefix}-{i:06d}"``.
         render_size: side of the square RGB image in pixels.
         min_objects, max_objects: emojis per scene, drawn uniformly in this range.
-        min_scale, max_scale: emoji box side as a fraction of ``render_size`` (log-uniform).
+        min_scale, max_scale: emoji box side as a fraction of ``render_size``.
+        size_levels: box sides are drawn uniformly from this many log-spaced pixel sizes between
+            ``min_scale`` and ``max_scale`` (fewer distinct sizes = fewer sprite resizes).
         max_overlap: largest accepted share of the smaller box covered by another object
             (placement is retried ``placement_tries`` times, the least-overlapping try is kept).
         subgroup_power: a scene object picks subgroup s with probability ∝ n_s ** power
@@ -131,6 +134,7 @@ class EmojiScenesConfig:
     max_scale: float = 0.55
     max_overlap: float = 0.3
     placement_tries: int = 8
+    size_levels: int = 12
     subgroup_power: float = 0.5
     p_gradient: float = 0.5
     colour_jitter: int = 25
@@ -201,6 +205,16 @@ class Scene:
         return tuple(sorted((o.emoji, o.size, o.x, o.y) for o in self.objects))
 
 
+def _latin(word: str) -> bool:
+    """True when ``word`` holds at least one ASCII letter."""
+    return any("a" <= ch.lower() <= "z" for ch in word)
+
+
+def _randint(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """Uniform integer in ``[lo, hi)`` (a scalar ``rng.integers`` is ten times slower)."""
+    return lo + int(rng.random() * (hi - lo))
+
+
 def _overlap(a: SceneObject, b: SceneObject) -> float:
     """Intersection area over the smaller box area."""
     w = min(a.x + a.size, b.x + b.size) - max(a.x, b.x)
@@ -208,6 +222,19 @@ def _overlap(a: SceneObject, b: SceneObject) -> float:
     if w <= 0 or h <= 0:
         return 0.0
     return (w * h) / min(a.size, b.size) ** 2
+
+
+@functools.lru_cache(maxsize=2)
+def _glyph_assets(
+    exclude_groups: tuple[str, ...], progress: bool = False
+) -> tuple[EmojiCatalog, list[np.ndarray | None], dict[str, int]]:
+    """Catalogue and 109 px glyph sprites, computed once per process (about 2 s)."""
+    catalog = load_catalog(exclude_groups=exclude_groups)
+    sprites, rejected = render_glyphs([e.chars for e in catalog.emojis], progress=progress)
+    for sp in sprites:
+        if sp is not None:
+            sp.setflags(write=False)
+    return catalog, sprites, rejected
 
 
 class EmojiScenesGenerator:
@@ -221,14 +248,16 @@ class EmojiScenesGenerator:
         from PIL import Image
 
         self.config = config
-        catalog = load_catalog(exclude_groups=config.exclude_groups)
-        sprites, rejected = render_glyphs([e.chars for e in catalog.emojis], progress=progress)
-        self.glyph_rejections = rejected
+        catalog, sprites, rejected = _glyph_assets(tuple(config.exclude_groups), progress)
+        self.glyph_rejections = dict(rejected)
         keep = [s is not None for s in sprites]
         self.catalog: EmojiCatalog = catalog.subset(keep, "font cannot render it")
         sprites = [s for s in sprites if s is not None]
         base = max(8, math.ceil(2 * config.max_scale * config.render_size))
-        self._sprites = [self._fit(Image.fromarray(s, "RGBA"), base) for s in sprites]
+        # Base sprites are kept premultiplied ("RGBa"): Pillow would convert at every resize.
+        self._sprites = [
+            self._fit(Image.fromarray(s, "RGBA"), min(base, max(s.shape[:2]))).convert("RGBa") for s in sprites
+        ]
         self._cache: dict[tuple[int, int], Any] = {}
         label_of = LABEL_LEVELS[config.label_level]
         self.label_names: list[str] = list(dict.fromkeys(label_of(e) for e in self.catalog.emojis))
@@ -243,23 +272,34 @@ class EmojiScenesGenerator:
         w = np.array([len(m) for m in self._members], dtype=np.float64) ** config.subgroup_power
         self._subgroup_cdf = np.cumsum(w / w.sum())
         self._colour_names = list(COLOURS)
+        lo, hi = math.log(config.min_scale * config.render_size), math.log(config.max_scale * config.render_size)
+        grid = np.exp(np.linspace(lo, hi, max(1, config.size_levels)))
+        self._sizes = sorted({max(4, int(round(v))) for v in grid})
+        # Caption/tag words: keywords with a Latin letter (CLDR lists e.g. "満" for U+1F235).
+        self._synonyms = [tuple(k for k in e.synonyms if _latin(k)) for e in self.catalog.emojis]
+        self._tag_words = [tuple(k for k in e.keywords if _latin(k)) or (e.name,) for e in self.catalog.emojis]
         self._rng_key = [int(config.seed), STREAMS[config.stream]]
 
     @staticmethod
-    def _fit(image, side: int):
-        """Scale an RGBA image so that its longer side is ``side`` (aspect kept)."""
+    def _fit(image, side: int, fast: bool = False):
+        """Scale an RGBA image so that its longer side is ``side`` (aspect kept).
+
+        Pillow filters scale their support with the reduction, so ``fast`` (bilinear) is still
+        antialiased; Lanczos is used once, for the 109 px -> base sprite reduction.
+        """
         from PIL import Image
 
         w, h = image.size
         s = side / max(w, h)
-        return image.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        return image.resize(size, Image.BILINEAR if fast else Image.LANCZOS)
 
     def sprite(self, emoji: int, size: int):
         """The RGBA sprite of catalogue emoji ``emoji`` fitted in a ``size`` x ``size`` box (cached)."""
         key = (emoji, size)
         sp = self._cache.get(key)
         if sp is None:
-            sp = self._fit(self._sprites[emoji], size)
+            sp = self._fit(self._sprites[emoji], size, fast=True).convert("RGBA")
             if len(self._cache) < 200_000:
                 self._cache[key] = sp
         return sp
@@ -273,48 +313,47 @@ class EmojiScenesGenerator:
         """Draw objects (distinct emojis), their boxes, the background and the clutter."""
         c = self.config
         S = c.render_size
-        k = int(rng.integers(c.min_objects, c.max_objects + 1))
+        k = _randint(rng, c.min_objects, c.max_objects + 1)
         chosen: list[int] = []
         while len(chosen) < k:
             sg = int(np.searchsorted(self._subgroup_cdf, rng.random(), side="right"))
             members = self._members[min(sg, len(self._members) - 1)]
-            e = int(members[rng.integers(len(members))])
+            e = int(members[_randint(rng, 0, len(members))])
             if e not in chosen:
                 chosen.append(e)
-        lo, hi = math.log(c.min_scale * S), math.log(c.max_scale * S)
         objects: list[SceneObject] = []
         for e in chosen:
-            size = max(4, int(round(math.exp(rng.uniform(lo, hi)))))
+            size = self._sizes[_randint(rng, 0, len(self._sizes))]
             best, best_ov = None, 2.0
             for _ in range(c.placement_tries):
-                cand = SceneObject(e, size, int(rng.integers(0, S - size + 1)), int(rng.integers(0, S - size + 1)))
+                cand = SceneObject(e, size, _randint(rng, 0, S - size + 1), _randint(rng, 0, S - size + 1))
                 ov = max((_overlap(cand, o) for o in objects), default=0.0)
                 if ov < best_ov:
                     best, best_ov = cand, ov
                 if ov <= c.max_overlap:
                     break
             objects.append(best)  # type: ignore[arg-type]
-        name = self._colour_names[int(rng.integers(len(self._colour_names)))]
+        name = self._colour_names[_randint(rng, 0, len(self._colour_names))]
         col1 = self._jitter(COLOURS[name], rng)
         col2 = None
         angle = 0.0
         if rng.random() < c.p_gradient:
-            other = self._colour_names[int(rng.integers(len(self._colour_names)))]
+            other = self._colour_names[_randint(rng, 0, len(self._colour_names))]
             col2 = self._jitter(COLOURS[other], rng)
-            angle = float(rng.uniform(0, 2 * math.pi))
+            angle = 2 * math.pi * rng.random()
         clutter = []
-        for _ in range(int(rng.integers(0, c.max_clutter + 1))):
-            kind = ("ellipse", "rectangle", "line")[int(rng.integers(3))]
-            w, h = (int(v) for v in rng.integers(S // 10, S // 3 + 1, size=2))
-            x0, y0 = (int(v) for v in rng.integers(-S // 10, S, size=2))
-            colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
+        for _ in range(_randint(rng, 0, c.max_clutter + 1)):
+            kind = ("ellipse", "rectangle", "line")[_randint(rng, 0, 3)]
+            w, h = _randint(rng, S // 10, S // 3 + 1), _randint(rng, S // 10, S // 3 + 1)
+            x0, y0 = _randint(rng, -S // 10, S), _randint(rng, -S // 10, S)
+            colour = (_randint(rng, 0, 256), _randint(rng, 0, 256), _randint(rng, 0, 256))
             clutter.append((kind, (x0, y0, x0 + w, y0 + h), colour))
         return Scene(objects, (name, col1, col2, angle), clutter)
 
     def _jitter(self, rgb: tuple[int, int, int], rng: np.random.Generator) -> tuple[int, int, int]:
         j = self.config.colour_jitter
-        d = rng.integers(-j, j + 1, size=3) if j else np.zeros(3, np.int64)
-        return tuple(int(v) for v in np.clip(np.asarray(rgb) + d, 0, 255))  # type: ignore[return-value]
+        r, g, b = (min(255, max(0, v + _randint(rng, -j, j + 1))) for v in rgb)
+        return (r, g, b)
 
     # ---------------------------------------------------------------------------- rendering
     def render(self, scene: Scene) -> np.ndarray:
@@ -349,10 +388,13 @@ class EmojiScenesGenerator:
         if ramp is None:
             g = (np.arange(S, dtype=np.float32) + 0.5) / S - 0.5
             ramp = self._ramp = (g[None, :], g[:, None])
-        t = ramp[0] * math.cos(angle) + ramp[1] * math.sin(angle)
-        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-        a, b = np.asarray(c1, np.float32), np.asarray(c2, np.float32)
-        return (a + t[..., None] * (b - a) + 0.5).astype(np.uint8)
+        cos, sin = math.cos(angle), math.sin(angle)
+        half = (abs(cos) + abs(sin)) * (0.5 - 0.5 / S)  # |t| <= half on pixel centres
+        t = (ramp[0] * cos + ramp[1] * sin + half) * (1.0 / (2 * half))
+        out = np.empty((S, S, 3), np.uint8)
+        for ch in range(3):
+            out[..., ch] = c1[ch] + 0.5 + t * (c2[ch] - c1[ch])
+        return out
 
     # ------------------------------------------------------------------------------- words
     def describe(self, scene: Scene, rng: np.random.Generator) -> tuple[str, list[str]]:
@@ -367,10 +409,11 @@ class EmojiScenesGenerator:
         small, big = sizes[len(sizes) // 3], sizes[(2 * len(sizes)) // 3]
         phrases = []
         for i in keep:
-            e = self.catalog.emojis[objs[i].emoji]
-            words = e.name
-            if e.synonyms and rng.random() < c.p_synonym:
-                words = e.synonyms[int(rng.integers(len(e.synonyms)))]
+            e = objs[i].emoji
+            words = self.catalog.emojis[e].name
+            synonyms = self._synonyms[e]
+            if synonyms and rng.random() < c.p_synonym:
+                words = synonyms[_randint(rng, 0, len(synonyms))]
             if len(objs) > 2 and rng.random() < c.p_size_word:
                 if objs[i].size <= small:
                     words = f"small {words}"
@@ -382,14 +425,14 @@ class EmojiScenesGenerator:
         if rng.random() < c.p_background:
             colour = scene.background[0]
             background = f" on {'an' if colour[0] in 'aeiou' else 'a'} {colour} background"
-        template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+        template = TEMPLATES[_randint(rng, 0, len(TEMPLATES))]
         caption = template.format(objects=listed, background=background).strip()
         tags: list[str] = []
         for i in order:
             if rng.random() < c.p_tag_drop:
                 continue
-            kws = self.catalog.emojis[objs[i].emoji].keywords
-            n = int(rng.integers(1, min(c.tags_per_object, len(kws)) + 1))
+            kws = self._tag_words[objs[i].emoji]
+            n = _randint(rng, 1, min(c.tags_per_object, len(kws)) + 1)
             tags.extend(kws[j] for j in sorted(rng.choice(len(kws), size=n, replace=False)))
         if not tags:
             tags = [self.catalog.emojis[objs[order[0]].emoji].name]

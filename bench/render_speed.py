@@ -1,0 +1,149 @@
+"""EmojiScenes rendering speed: scenes per second, single process, at several render sizes.
+
+Usage::
+
+    .venv/bin/python bench/render_speed.py                  # 20,015 scenes at 64 px, 5,000 at 128 px
+    .venv/bin/python bench/render_speed.py --sizes 64 --n 2000
+
+For each size it times (a) building the generator (catalogue parsing + rendering every glyph
+once at 109 px) and (b) generating the scenes (sampling, rendering into the array, captions,
+labels), as wall time and as this process's CPU time (the machine may be shared: the CPU rate is
+what the process achieves when it has a core). Writes ``bench/results/render_speed.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def measure(size: int, n: int, seed: int = 0) -> dict:
+    """Time generator construction and the generation of ``n`` scenes at ``size`` px."""
+    from distilhash.data.emoji_scenes import EmojiScenesConfig, EmojiScenesGenerator, generate
+
+    config = EmojiScenesConfig(n_items=n, seed=seed, render_size=size)
+    load0 = os.getloadavg()
+    w0, c0 = time.perf_counter(), time.process_time()
+    gen = EmojiScenesGenerator(config)
+    w1, c1 = time.perf_counter(), time.process_time()
+    ds = generate(config, progress=True, generator=gen)
+    w2, c2 = time.perf_counter(), time.process_time()
+    return {
+        "render_size": size,
+        "n_scenes": n,
+        "setup_wall_s": round(w1 - w0, 3),
+        "setup_cpu_s": round(c1 - c0, 3),
+        "generate_wall_s": round(w2 - w1, 3),
+        "generate_cpu_s": round(c2 - c1, 3),
+        "scenes_per_s_wall": round(n / (w2 - w1), 1),
+        "scenes_per_s_cpu": round(n / (c2 - c1), 1),
+        "scenes_per_s_wall_incl_setup": round(n / (w2 - w0), 1),
+        "n_labels": ds.num_labels,
+        "catalogue_size": ds.meta["catalogue_size"],
+        "objects_per_scene_mean": round(ds.meta["objects_per_scene_mean"], 3),
+        "labels_per_item_mean": round(float(ds.labels.sum(1).mean()), 3),
+        "loadavg_before": [round(v, 2) for v in load0],
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def write_report(rows: list[dict], argv: list[str], wall: float) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": "render_speed",
+        "command": " ".join(["python", "bench/render_speed.py", *argv]),
+        "git_commit": _git_commit(),
+        "dataset": "emoji-scenes (generator defaults, seed 0)",
+        "machine": f"{os.cpu_count()} cores, shared with other jobs (see loadavg)",
+        "python": sys.version.split()[0],
+        "wall_time_s": round(wall, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "results": rows,
+    }
+    (RESULTS / "render_speed.json").write_text(json.dumps(payload, indent=2) + "\n")
+    lines = [
+        "# EmojiScenes rendering speed",
+        "",
+        f"Command: `{payload['command']}` at commit `{payload['git_commit'][:10]}`; "
+        f"{payload['machine']}; peak RSS {payload['peak_rss_mb']} MB.",
+        "",
+        "| render size | scenes | setup (s) | scenes/s (wall) | scenes/s (CPU) | scenes/s incl. setup | load avg (1 min) before/after |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['render_size']} px | {r['n_scenes']} | {r['setup_wall_s']} | {r['scenes_per_s_wall']} | "
+            f"{r['scenes_per_s_cpu']} | {r['scenes_per_s_wall_incl_setup']} | "
+            f"{r['loadavg_before'][0]} / {r['loadavg_after'][0]} |"
+        )
+    lines += [
+        "",
+        "Setup = parsing emoji-test.txt and the CLDR annotations and rendering every glyph once at "
+        "109 px. Scenes/s (wall) is what a user sees on this shared machine; scenes/s (CPU) divides "
+        "by this process's CPU time, i.e. the rate when it has a core to itself. The target is "
+        ">= 500 scenes/s.",
+        "",
+        f"Catalogue: {rows[0]['catalogue_size']} emojis, {rows[0]['n_labels']} subgroup labels, "
+        f"{rows[0]['objects_per_scene_mean']} objects and {rows[0]['labels_per_item_mean']} labels per scene on average.",
+        "",
+        "![scenes per second](render_speed.png)",
+        "",
+    ]
+    (RESULTS / "render_speed.md").write_text("\n".join(lines))
+    _plot(rows)
+
+
+def _plot(rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    labels = [f"{r['render_size']} px" for r in rows]
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], [r["scenes_per_s_wall"] for r in rows], width=0.4, label="wall (shared machine)")
+    ax.bar([i + 0.2 for i in x], [r["scenes_per_s_cpu"] for r in rows], width=0.4, label="per CPU second")
+    ax.axhline(500, color="red", linestyle="--", linewidth=1, label="target 500/s")
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("scenes / s (single process)")
+    ax.set_title("EmojiScenes generation speed")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "render_speed.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    p.add_argument("--n", type=int, nargs="+", default=[20015, 5000], help="scenes per size (last value repeats)")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    rows = []
+    for i, size in enumerate(args.sizes):
+        n = args.n[min(i, len(args.n) - 1)]
+        rows.append(measure(size, n))
+        print(json.dumps(rows[-1]))
+    write_report(rows, argv, time.perf_counter() - t0)
+    print(f"wrote {RESULTS / 'render_speed.md'}")
+
+
+if __name__ == "__main__":
+    main()
