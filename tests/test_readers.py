@@ -356,3 +356,27 @@ def test_cli_prepare_dchmt_without_preset_and_bad_input(tmp_path):
     bad = CliRunner().invoke(app, ["data", "prepare", "dchmt-mat", "--path", str(d), "--image-root", str(root),
                                    "--out", str(tmp_path / "p2")])
     assert bad.exit_code == 1 and "im2.jpg" in bad.output
+
+
+def test_plain_hdf5_in_c_order_and_fall_with_pixels(tmp_path):
+    """HDF5 written by h5py (no MATLAB header or classes) is read as stored; a 4-D FAll holds pixels."""
+    import h5py
+
+    labels, bow, pixels = _columns(unlabelled=())
+    with h5py.File(tmp_path / "plain.mat", "w") as f:
+        f["LAll"], f["YAll"], f["FAll"] = labels, bow, pixels
+    ds = create_source_dataset("dcmh-mat", path=tmp_path / "plain.mat")
+    assert ds.meta["mat_versions"] == {str(tmp_path / "plain.mat"): "hdf5"}
+    np.testing.assert_array_equal(ds.images.pixels, pixels)
+    np.testing.assert_array_equal(ds.labels, labels)
+
+
+def test_dchmt_index_npy_strings_and_pickles_refused(tmp_path):
+    d, root, *_ = _dchmt_dir(tmp_path, "category", "index", "caption", "v5")
+    (d / "index.mat").unlink()
+    np.save(d / "index.npy", np.array([f"/x/y/im{i + 1}.jpg" for i in range(10)]))
+    ds = create_source_dataset("dchmt-mat", path=d, image_root=root)
+    assert ds.images.paths[0] == "im1.jpg" and len(ds) == 9
+    np.save(d / "index.npy", np.array([f"im{i + 1}.jpg" for i in range(10)], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="index.npy: holds pickled Python objects"):
+        create_source_dataset("dchmt-mat", path=d, image_root=root)

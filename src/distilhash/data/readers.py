@@ -132,7 +132,8 @@ def _locate(files: list[Path], overrides: dict[str, str | None]) -> _Found:
             for role, keys in ROLE_KEYS.items():
                 override = overrides.get(role)
                 if (override is not None and key == override) or (override is None and key in keys):
-                    candidates[role].append(_Var(role, f, key, shape, mat))
+                    actual = "pixels" if role == "paths" and len(shape) == 4 else role  # FAll holding pixels
+                    candidates[actual].append(_Var(actual, f, key, shape, mat))
     for role, cands in candidates.items():
         if not cands:
             continue
