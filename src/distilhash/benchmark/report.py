@@ -170,8 +170,10 @@ def _plot(records, ds: str, labels: list[str], bits_list: list[int], plot_dir: P
 
 
 # ----------------------------------------------------------------------------------- markdown
-def write_report(suite, results_root: str | Path, records: list[dict[str, Any]] | None = None, suite_seconds: float | None = None) -> Path:
-    """Write ``<results_root>/<suite>.md`` and its plots; return the markdown path."""
+def write_report(
+    suite, results_root: str | Path, records: list[dict[str, Any]] | None = None, suite_seconds: float | None = None, plots: bool = True
+) -> Path:
+    """Write ``<results_root>/<suite>.md`` and (unless ``plots=False``) its plots; return the markdown path."""
     from distilhash.io_utils import atomic_write_bytes
 
     results_root = Path(results_root)
@@ -235,13 +237,15 @@ def write_report(suite, results_root: str | Path, records: list[dict[str, Any]] 
         lines += ["Float-teacher rows do not depend on the bit budget (the same value in every column).", ""]
 
         stem = "" if len(datasets) == 1 else f"{ds}_"
-        plots = _plot(records, ds, labels, bits_list, plot_root, stem)
-        lines += ["### Plots", ""]
+        plots = _plot(records, ds, labels, bits_list, plot_root, stem) if plots else []
+        lines += ["### Plots", ""] if plots else []
         lines += [f"- [{title}]({p.relative_to(results_root).as_posix()})" for title, p in plots]
         lines += [""]
         for title, p in plots:
             if title.startswith("mAP@all") or title.endswith(f"{bits_list[len(bits_list) // 2]} bits"):
                 lines += [f"![{title}]({p.relative_to(results_root).as_posix()})", ""]
+        if not plots:
+            lines += ["(plots not drawn)", ""]
 
         header = ["method", "bits"]
         for d in DIRS:

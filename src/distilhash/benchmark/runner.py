@@ -20,7 +20,6 @@ recorded peak memory belongs to that run and a crash cannot take the suite down.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import traceback
@@ -243,6 +242,7 @@ def run_suite(
     threads: int | None = None,
     command: str | None = None,
     progress: bool = True,
+    plots: bool = True,
     echo=print,
 ) -> list[dict[str, Any]]:
     """Run (or reuse) every run of ``suite``, write one JSON each, then the markdown report.
@@ -280,6 +280,6 @@ def run_suite(
                 echo(f"run {spec.run_id} FAILED: {rec['error']}")
         records.append(rec)
     bar.close()
-    report = write_report(suite, results_root, records, suite_seconds=time.perf_counter() - t0)
+    report = write_report(suite, results_root, records, suite_seconds=time.perf_counter() - t0, plots=plots)
     echo(f"{len(records)} runs ({sum(r['status'] != 'ok' for r in records)} failed) -> {path.parent if specs else results_root}; report {report}")
     return records
