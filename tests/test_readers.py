@@ -380,3 +380,19 @@ def test_dchmt_index_npy_strings_and_pickles_refused(tmp_path):
     np.save(d / "index.npy", np.array([f"im{i + 1}.jpg" for i in range(10)], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="index.npy: holds pickled Python objects"):
         create_source_dataset("dchmt-mat", path=d, image_root=root)
+
+
+def test_dchmt_caption_string_matrix_n_by_k(tmp_path):
+    """COCO-style captions saved from Python as an [N, 5] string array (a 3-D MATLAB char array)."""
+    d, root, _, _, captions = _dchmt_dir(tmp_path, "category", "index", "caption", "v5")
+    grid = np.array([[f"{c} v{k}" for k in range(5)] for c in captions])
+    save_mat(d / "caption.mat", {"caption": grid})
+    ds = create_source_dataset("dchmt-mat", path=d, image_root=root, caption_mode="join")
+    assert ds.texts[0] == " ".join(f"{captions[0]} v{k}" for k in range(5))
+
+
+def test_unknown_extra_variables_are_reported_not_silent(tmp_path):
+    labels, bow, pixels = _columns(unlabelled=())
+    path = save_mat(tmp_path / "f.mat", {"LAll": labels, "YAll": bow, "IAll": pixels, "idx_query": np.arange(3.0)})
+    ds = create_source_dataset("dcmh-mat", path=path)
+    assert any("ignored" in n and "idx_query" in n for n in ds.meta["notes"])

@@ -199,8 +199,8 @@ def _chars_to_strings(codes: np.ndarray) -> str | list[str]:
     """MATLAB char matrix (uint16 code units, logical order ``[rows, length]``) -> strings."""
     if codes.ndim == 1 or (codes.ndim == 2 and codes.shape[0] == 1):
         return _decode_row(codes.reshape(-1))
-    if codes.ndim != 2:
-        raise DataError(f"char array of shape {codes.shape}; expected a 2-D char matrix [rows, length]")
+    if codes.ndim > 2:  # [N, K, length]: K strings per item
+        return [_chars_to_strings(block) if block.shape[0] > 1 else [_decode_row(block.reshape(-1))] for block in codes]
     return [_decode_row(row) for row in codes]
 
 
@@ -216,6 +216,8 @@ def _from_scipy(value: Any) -> Any:
             return str(value).rstrip()
         if value.size == 1:
             return str(value.reshape(-1)[0]).rstrip()
+        if value.ndim >= 2 and value.shape[0] > 1 and value.shape[1] > 1:  # [N, K] strings: K per item
+            return [_from_scipy(row) if row.ndim > 1 else [str(s).rstrip() for s in row] for row in value]
         return [str(s).rstrip() for s in value.reshape(-1)]
     if isinstance(value, np.ndarray) and value.dtype.kind == "O":
         flat = value.reshape(-1, order="F")

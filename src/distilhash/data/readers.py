@@ -142,6 +142,11 @@ def _locate(files: list[Path], overrides: dict[str, str | None]) -> _Found:
         found.vars[role] = cands[0]
         if len(cands) > 1:
             found.notes.append(f"{role}: used {cands[0].where()}; ignored " + ", ".join(v.where() for v in cands[1:]))
+    matched = {(str(v.file), v.key) for cands in candidates.values() for v in cands}
+    unused = [f"{f}: {k}" for f, keys in found.listing.items() for k in keys
+              if not k.startswith("(") and (f, k) not in matched]
+    if unused:
+        found.notes.append("variables of no known role, ignored: " + ", ".join(unused))
     for role, key in overrides.items():
         if key is not None and role not in found.vars:
             raise DataError(f"{role}_key={key!r} not found; files and their keys: {_fmt_listing(found.listing)}")
