@@ -52,7 +52,7 @@ class Registry(Generic[T]):
             valid = ", ".join(sorted(self._entries)) or "(none registered)"
             raise ConfigError(f"unknown {self.family} {name!r}; valid names: {valid}") from None
 
-    def create(self, name: str, *args: Any, **kwargs: Any) -> T:
+    def create(self, name: str, /, *args: Any, **kwargs: Any) -> T:
         """Instantiate the entry ``name`` with the given arguments."""
         return self.get(name)(*args, **kwargs)
 

@@ -38,17 +38,26 @@ def prepare(
     out: Path = typer.Option(None, "--out", help="Output directory (default: $DISTILHASH_HOME/datasets/NAME)."),
     preset: str = typer.Option(None, "--preset", help="Split preset (mirflickr25k, nuswide21, mscoco, iaprtc12, emoji-scenes)."),
     seed: int = typer.Option(0, "--seed", help="Split seed."),
+    n_query: int = typer.Option(None, "--n-query", help="Split sizes instead of a preset: number of queries."),
+    n_train: int = typer.Option(None, "--n-train", help="Training items (a subset of retrieval)."),
+    n_retrieval: int = typer.Option(None, "--n-retrieval", help="Retrieval set size (default: every non-query item)."),
+    n_val: int = typer.Option(None, "--n-val", help="Validation items carved from train (default: n_train // 10)."),
     opt: list[str] = typer.Option([], "--opt", help="Source option KEY=VALUE (repeatable)."),
 ) -> None:
     """Build a dataset from SOURCE, save it with a seeded split, and print what it holds."""
     from distilhash.data.dataset import save_dataset
     from distilhash.data.sources import create_source_dataset
-    from distilhash.data.split import PRESETS, make_split, preset as get_preset
+    from distilhash.data.split import PRESETS, SplitSpec, make_split, preset as get_preset
     from distilhash.data.store import SPLIT_FILE
     from distilhash.errors import DistilhashError
     from distilhash.paths import datasets_dir
 
+    if (n_query is None) != (n_train is None) or (preset is not None and n_query is not None):
+        typer.secho("error: give --n-query and --n-train together, or --preset, not both", fg="red", err=True)
+        raise typer.Exit(2)
     options = _parse_options(opt)
+    if name is not None:
+        options["name"] = name
     if path is not None:
         options["path"] = path
     if image_root is not None:
@@ -58,7 +67,10 @@ def prepare(
         target = out or datasets_dir() / (name or ds.name)
         split = None
         preset_name = preset or (source if source in PRESETS else None)
-        if preset_name is not None:
+        if n_query is not None:
+            spec = SplitSpec(n_query, n_train, n_retrieval, n_train // 10 if n_val is None else n_val, seed)
+            split = make_split(len(ds), spec, ds.content_hash())
+        elif preset_name is not None:
             split = make_split(len(ds), get_preset(preset_name, seed), ds.content_hash())
         save_dataset(ds, target)
         if split is not None:
@@ -84,6 +96,8 @@ def _print_info(directory: Path, top: int = 15) -> None:
     console.print(f"items: {len(ds)}   labels: {ds.num_labels}   content hash: {ds.content_hash()}")
     for note in ds.meta.get("filters", []):
         console.print(f"filter: {note}")
+    for note in ds.meta.get("notes", []):
+        console.print(f"note: {note}")
     split_path = directory / SPLIT_FILE
     if split_path.is_file():
         split = Split.load(split_path, dataset_hash=ds.content_hash())

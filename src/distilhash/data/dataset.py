@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 
 from distilhash.data.images import ArrayImageStore, FileImageStore, ImageStore
 from distilhash.errors import DataError
-from distilhash.io_utils import atomic_save_npy, atomic_write_bytes, atomic_write_json
+from distilhash.io_utils import atomic_save_npy, atomic_write_bytes, atomic_write_json, fsync_dir
 
 __all__ = ["CrossModalDataset", "save_dataset", "load_dataset", "FORMAT_VERSION"]
 
@@ -109,6 +110,8 @@ class CrossModalDataset:
         h.update("\n".join(self.ids).encode())
         if self.texts is not None:
             h.update("\n".join(self.texts).encode())
+        if self.bow is not None:
+            h.update(np.ascontiguousarray(self.bow, dtype=np.float32).tobytes())
         h.update(np.ascontiguousarray(self.labels).tobytes())
         h.update("\n".join(self.label_names).encode())
         return h.hexdigest()[:16]
@@ -135,12 +138,34 @@ class CrossModalDataset:
         )
 
 
+def _save_large_npy(path: Path, array: np.ndarray, rows_per_chunk: int = 1024) -> None:
+    """Stream ``array`` into ``path`` through a memory-mapped temporary file, then rename atomically.
+
+    Avoids holding a second in-memory copy of a multi-GB pixel array.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=array.dtype, shape=array.shape)
+    try:
+        for start in range(0, array.shape[0], rows_per_chunk):
+            out[start : start + rows_per_chunk] = array[start : start + rows_per_chunk]
+        out.flush()
+        del out
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
 def save_dataset(ds: CrossModalDataset, directory: str | Path) -> Path:
     """Write ``ds`` in the prepared-dataset format; each file is written atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if isinstance(ds.images, ArrayImageStore):
-        atomic_save_npy(directory / "images.npy", np.ascontiguousarray(ds.images.pixels))
+        _save_large_npy(directory / "images.npy", ds.images.pixels)
         store: dict[str, Any] = {"kind": "array", "file": "images.npy", "size": ds.images.size}
     elif isinstance(ds.images, FileImageStore):
         store = {"kind": "files", "root": str(ds.images.root) if ds.images.root else None}

@@ -33,7 +33,7 @@ def _ensure(name: str) -> None:
         importlib.import_module(module)
 
 
-def create_source_dataset(name: str, **options: Any):
+def create_source_dataset(name: str, /, **options: Any):
     """Build the dataset of source ``name`` with ``options`` (unknown names list valid ones)."""
     _ensure(name)
     return SOURCES.create(name, **options)
