@@ -24,6 +24,7 @@ from distilhash.index.core import (
     VerifyReport,
     create_index,
     open_index,
+    verify_index,
 )
 
-__all__ = ["CodeIndex", "IndexLockedError", "IndexOptions", "SearchResult", "VerifyReport", "create_index", "open_index"]
+__all__ = ["CodeIndex", "IndexLockedError", "IndexOptions", "SearchResult", "VerifyReport", "create_index", "open_index", "verify_index"]

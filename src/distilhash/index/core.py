@@ -50,7 +50,7 @@ from distilhash.index.metastore import MetaStore, write_store
 from distilhash.index.topk import Tombstones
 from distilhash.io_utils import atomic_write_bytes, sha256_file
 
-__all__ = ["CodeIndex", "SearchResult", "VerifyReport", "IndexLockedError", "create_index", "open_index", "IndexOptions"]
+__all__ = ["CodeIndex", "SearchResult", "VerifyReport", "IndexLockedError", "create_index", "open_index", "verify_index", "IndexOptions"]
 
 
 class IndexLockedError(DistilhashError):
@@ -237,6 +237,42 @@ def open_index(
         IndexLockedError: ``writable=True`` and another process is writing.
     """
     return CodeIndex(Path(directory), writable=writable, verify_checksums=verify_checksums, options=options)
+
+
+def verify_index(directory: str | Path, options: IndexOptions | None = None) -> VerifyReport:
+    """Re-read every file of an index without trusting it: manifest seal, sizes and sha256, log
+    record checksums, SQLite integrity, agreement between codes, seqs and the metadata store,
+    and a full replay of the log. Never raises for damage; the report lists what is wrong."""
+    rep = VerifyReport()
+    d = Path(directory)
+    try:
+        m = read_manifest(d)
+    except IndexCorruptError as exc:
+        rep.problems.append(str(exc))
+        return rep
+    rep.files_checked.append(MANIFEST)
+    rep.problems += check_files(d, m, checksums=True)
+    rep.files_checked += [e["name"] for e in m["files"].values()]
+    if rep.problems:
+        return rep
+    try:
+        contents = codelog.read_log(d / m["log"], bytes.fromhex(m["uuid"]), int(m["generation"]), int(m["code_size"]))
+        rep.files_checked.append(m["log"])
+        rep.notes.append(f"log: {len(contents.records)} records, {contents.valid_end} bytes")
+        if contents.torn_bytes:
+            rep.notes.append(f"log ends with an interrupted append of {contents.torn_bytes} bytes (never acknowledged; ignored)")
+        store = MetaStore(d / m["files"]["meta"]["name"])
+        try:
+            rep.problems += store.integrity_problems()
+            seqs = np.load(d / m["files"]["seqs"]["name"], allow_pickle=False)
+            if not np.array_equal(store.all_seqs(), seqs):
+                rep.problems.append("metadata store and seqs file list different items")
+        finally:
+            store.close()
+        CodeIndex(d, writable=False, verify_checksums=False, options=options).close()
+    except (IndexCorruptError, ValueError, OSError) as exc:
+        rep.problems.append(str(exc))
+    return rep
 
 
 class CodeIndex:
@@ -633,38 +669,8 @@ class CodeIndex:
 
     # -- integrity -------------------------------------------------------------------------
     def verify(self) -> VerifyReport:
-        """Re-read every file: manifest seal, sizes and sha256, log record checksums, SQLite
-        integrity, and agreement between codes, seqs and the metadata store."""
-        rep = VerifyReport()
-        d = self.directory
-        try:
-            m = read_manifest(d)
-        except IndexCorruptError as exc:
-            rep.problems.append(str(exc))
-            return rep
-        rep.files_checked.append(MANIFEST)
-        rep.problems += check_files(d, m, checksums=True)
-        rep.files_checked += [e["name"] for e in m["files"].values()]
-        if rep.problems:
-            return rep
-        try:
-            contents = codelog.read_log(d / m["log"], bytes.fromhex(m["uuid"]), int(m["generation"]), int(m["code_size"]))
-            rep.files_checked.append(m["log"])
-            rep.notes.append(f"log: {len(contents.records)} records, {contents.valid_end} bytes")
-            if contents.torn_bytes:
-                rep.notes.append(f"log ends with an interrupted append of {contents.torn_bytes} bytes (never acknowledged; ignored)")
-            store = MetaStore(d / m["files"]["meta"]["name"])
-            try:
-                rep.problems += store.integrity_problems()
-                seqs = np.load(d / m["files"]["seqs"]["name"], allow_pickle=False)
-                if not np.array_equal(store.all_seqs(), seqs):
-                    rep.problems.append("metadata store and seqs file list different items")
-            finally:
-                store.close()
-            CodeIndex(d, writable=False, verify_checksums=False, options=self.options).close()
-        except IndexCorruptError as exc:
-            rep.problems.append(str(exc))
-        return rep
+        """See :func:`verify_index` (re-reads the files on disk, not the in-memory state)."""
+        return verify_index(self.directory, self.options)
 
     def info(self) -> dict[str, Any]:
         """Summary: kind, bits, counts, generation, files and bytes per item (disk, memory)."""

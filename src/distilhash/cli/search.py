@@ -1,0 +1,68 @@
+"""``distilhash search INDEX_DIR --text ... | --image ...``: query an index through its model.
+
+    distilhash search runs/ix --text "a photo of a cat face" --k 5
+    distilhash search runs/ix --image query.png --json
+
+The text or image goes through the teacher and the trained model recorded in the index manifest
+(override with ``--model`` / ``--teacher``), then the index returns ids, distances and metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def command(
+    index_dir: Path = typer.Argument(..., help="Index directory (built with `distilhash index build`)."),
+    text: list[str] = typer.Option([], "--text", help="Text query (repeatable)."),
+    image: list[Path] = typer.Option([], "--image", help="Image file query (repeatable)."),
+    k: int = typer.Option(10, "--k", "-k", help="Results per query."),
+    model: Path = typer.Option(None, "--model", help="Model directory (default: the one the index records)."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher spec (default: the model's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Search an index by text or image; prints ids, distances and metadata."""
+    from distilhash.errors import DistilhashError
+    from distilhash.index import open_index
+    from distilhash.index.query import load_images, query_encoder_for
+
+    if bool(text) == bool(image):
+        typer.secho("error: give --text or --image (one kind per call)", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        with open_index(index_dir) as idx:
+            encoder = query_encoder_for(idx, model, teacher)
+            if text:
+                queries: list[str] = list(text)
+                q = encoder.encode_texts(queries)
+            else:
+                queries = [str(p) for p in image]
+                q = encoder.encode_images(load_images(image))
+            results = idx.search(q, k)
+    except DistilhashError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        payload = [
+            {"query": qtext, "results": [{"id": i, "distance": float(d), "metadata": m}
+                                         for i, d, m in zip(r.ids, r.distances.tolist(), r.metadata)]}
+            for qtext, r in zip(queries, results)
+        ]
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for qtext, r in zip(queries, results):
+        table = Table(title=f"query: {qtext}")
+        table.add_column("#", justify="right")
+        table.add_column("id")
+        table.add_column("distance", justify="right")
+        table.add_column("metadata")
+        for rank, (i, d, m) in enumerate(zip(r.ids, r.distances.tolist(), r.metadata), 1):
+            table.add_row(str(rank), i, f"{d:g}", json.dumps(m, ensure_ascii=False)[:120])
+        console.print(table)

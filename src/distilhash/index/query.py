@@ -1,0 +1,103 @@
+"""The query path: text or image -> teacher features -> trained model -> query codes -> search.
+
+    teacher = create_teacher(spec)                       # frozen VLP model
+    feats   = teacher.encode_texts(texts)                # float32 [n, D], unit rows
+    query   = method.encode("text", feats, role="query") # binary codes, or a float query for PQ
+    results = index.search(query, k)                     # ids, distances, metadata
+
+The model directory and teacher spec default to the ones recorded in the index manifest.
+Heavy libraries (torch, the teacher) are imported only when a :class:`QueryEncoder` is built.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilhash.codes import Encoded
+from distilhash.errors import ConfigError, DataError
+from distilhash.index.core import CodeIndex, SearchResult
+
+__all__ = ["QueryEncoder", "query_encoder_for", "search_by_text", "search_by_image", "load_images"]
+
+
+class QueryEncoder:
+    """A trained method plus its teacher, turning raw queries into what the index is searched with.
+
+    Args:
+        model_dir: a directory written by ``method.save`` (``method.json`` + weights).
+        teacher: teacher spec (``create_teacher``); default: the ``teacher`` in ``method.json``.
+    """
+
+    def __init__(self, model_dir: str | Path, teacher: str | None = None) -> None:
+        from distilhash.methods.base import load_method
+
+        self.model_dir = Path(model_dir)
+        self.method = load_method(self.model_dir)
+        meta = json.loads((self.model_dir / "method.json").read_text())
+        self.teacher_spec = teacher or meta.get("teacher")
+        if not self.teacher_spec or self.teacher_spec == "unknown":
+            raise ConfigError(f"{self.model_dir}/method.json names no teacher; pass the teacher spec explicitly")
+        self._teacher: Any = None
+
+    @property
+    def teacher(self):
+        if self._teacher is None:
+            from distilhash.teachers.registry import create_teacher
+
+            self._teacher = create_teacher(self.teacher_spec)
+        return self._teacher
+
+    def encode_texts(self, texts: Sequence[str]) -> Encoded:
+        """Query codes of ``texts`` (``role="query"``)."""
+        if isinstance(texts, str) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+            raise DataError("text queries must be a non-empty list of non-empty strings")
+        feats = np.asarray(self.teacher.encode_texts(list(texts)), dtype=np.float32)
+        return self.method.encode("text", feats, role="query")
+
+    def encode_images(self, images: Sequence[Any]) -> Encoded:
+        """Query codes of images (PIL images or uint8 ``[H, W, 3]`` arrays; see :func:`load_images`)."""
+        if not len(images):
+            raise DataError("image queries must be a non-empty list")
+        feats = np.asarray(self.teacher.encode_images(list(images)), dtype=np.float32)
+        return self.method.encode("image", feats, role="query")
+
+
+def load_images(paths: Sequence[str | Path]) -> list[Any]:
+    """Open image files as RGB PIL images; a missing or unreadable file raises DataError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    out = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                out.append(im.convert("RGB"))
+        except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"cannot read query image {p}: {exc}") from None
+    return out
+
+
+def query_encoder_for(index: CodeIndex, model_dir: str | Path | None = None, teacher: str | None = None) -> QueryEncoder:
+    """The encoder recorded in ``index``'s manifest (overridable)."""
+    model_dir = model_dir or index.manifest.get("model_dir")
+    if not model_dir:
+        raise ConfigError(f"index {index.directory} records no model directory; pass one (--model)")
+    return QueryEncoder(model_dir, teacher or index.manifest.get("teacher"))
+
+
+def search_by_text(index: CodeIndex, texts: Sequence[str], k: int = 10, encoder: QueryEncoder | None = None) -> list[SearchResult]:
+    """Search ``index`` with text queries through its model and teacher."""
+    encoder = encoder or query_encoder_for(index)
+    return index.search(encoder.encode_texts(texts), k)
+
+
+def search_by_image(index: CodeIndex, images: Sequence[Any], k: int = 10, encoder: QueryEncoder | None = None) -> list[SearchResult]:
+    """Search ``index`` with images (PIL images, arrays, or file paths)."""
+    encoder = encoder or query_encoder_for(index)
+    if images and isinstance(images[0], (str, Path)):
+        images = load_images(images)
+    return index.search(encoder.encode_images(images), k)
