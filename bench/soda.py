@@ -40,13 +40,13 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _load_records(suite) -> list[dict[str, Any]]:
+def _load_records(suite, results: Path) -> list[dict[str, Any]]:
     """Every stored run record of the suite (ok or failed), in suite order."""
     from distilhash.benchmark.runner import result_path
 
     records = []
     for spec in suite.runs():
-        path = result_path(RESULTS, spec)
+        path = result_path(results, spec)
         if path.is_file():
             records.append(json.loads(path.read_text()))
     return records
@@ -129,7 +129,7 @@ def _fmt(s: dict[str, Any] | None) -> str:
 def write_markdown(summary: dict[str, Any], path: Path) -> None:
     table = summary["table"]
     bits_cols = sorted({b for t in table.values() for b in t if b != "float"}, key=int)
-    lines = ["# SODA benchmark (EmojiScenes)", "",
+    lines = [f"# SODA benchmark ({summary['dataset'].get('name')})", "",
              f"Command: `{summary['command']}` — commit `{summary['git_commit']}` (runs at {', '.join(c[:10] for c in summary['run_commits'])}).",
              f"Dataset `{summary['dataset'].get('name')}`, split hash `{summary['dataset'].get('split_hash')}`, "
              f"split sizes {summary['dataset'].get('split_sizes')}; teacher `{summary['teacher']}`.",
@@ -196,7 +196,7 @@ def write_plot(summary: dict[str, Any], path: Path) -> None:
         ax.set_xscale("log", base=2)
         ax.set_xticks([16, 32, 64, 128], labels=["16", "32", "64", "128"])
         ax.set_xlabel("bits")
-        ax.set_title(f"EmojiScenes, {title}")
+        ax.set_title(f"{summary['dataset'].get('name')}, {title}")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mAP@all (mean ± std over seeds)")
     axes[1].legend(fontsize=8, loc="lower right")
@@ -213,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="*", type=int, help="override the suite's seeds")
     p.add_argument("--force", action="store_true", help="rerun runs that have a stored result")
     p.add_argument("--summary-only", action="store_true", help="only summarise stored run results")
+    p.add_argument("--results", default=str(RESULTS), help="results root (summary files: <root>/<suite>.{json,md,png})")
     args = p.parse_args(argv)
+    results = Path(args.results)
 
     from distilhash.benchmark.suite import load_suite
 
@@ -225,17 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.summary_only:
         from distilhash.benchmark.runner import run_suite
 
-        run_suite(suite, RESULTS, only=args.only, force=args.force)
+        run_suite(suite, results, only=args.only, force=args.force)
     full = load_suite(args.suite)
-    summary = summarise(_load_records(full))
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    summary = summarise(_load_records(full, results))
+    results.mkdir(parents=True, exist_ok=True)
     from distilhash.io_utils import atomic_write_json
 
-    atomic_write_json(RESULTS / "soda.json", summary)
-    write_markdown(summary, RESULTS / "soda.md")
+    stem = results / full.name
+    atomic_write_json(stem.with_suffix(".json"), summary)
+    write_markdown(summary, stem.with_suffix(".md"))
     if summary["table"]:
-        write_plot(summary, RESULTS / "soda.png")
-    print(f"{summary['n_runs_ok']} runs ok, {len(summary['failed_runs'])} failed -> {RESULTS / 'soda.md'}")
+        write_plot(summary, stem.with_suffix(".png"))
+    print(f"{summary['n_runs_ok']} runs ok, {len(summary['failed_runs'])} failed -> {stem.with_suffix('.md')}")
     return 0
 
 
