@@ -34,7 +34,11 @@ def _git_commit() -> str:
 
 def measure(size: int, n: int, seed: int = 0) -> dict:
     """Time generator construction and the generation of ``n`` scenes at ``size`` px."""
+    from distilhash.data import emoji_scenes
     from distilhash.data.emoji_scenes import EmojiScenesConfig, EmojiScenesGenerator, generate
+
+    emoji_scenes._GLYPH_CACHE.clear()  # time the full setup, as a fresh process would
+    emoji_scenes._BASE_CACHE.clear()
 
     config = EmojiScenesConfig(n_items=n, seed=seed, render_size=size)
     load0 = os.getloadavg()

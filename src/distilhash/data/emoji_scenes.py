@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -224,29 +223,59 @@ def _overlap(a: SceneObject, b: SceneObject) -> float:
     return (w * h) / min(a.size, b.size) ** 2
 
 
-@functools.lru_cache(maxsize=2)
+_GLYPH_CACHE: dict[tuple[str, ...], tuple[EmojiCatalog, list[np.ndarray | None], dict[str, int]]] = {}
+
+
 def _glyph_assets(
     exclude_groups: tuple[str, ...], progress: bool = False
 ) -> tuple[EmojiCatalog, list[np.ndarray | None], dict[str, int]]:
     """Catalogue and 109 px glyph sprites, computed once per process (about 2 s)."""
-    catalog = load_catalog(exclude_groups=exclude_groups)
-    sprites, rejected = render_glyphs([e.chars for e in catalog.emojis], progress=progress)
-    for sp in sprites:
-        if sp is not None:
-            sp.setflags(write=False)
-    return catalog, sprites, rejected
+    if exclude_groups not in _GLYPH_CACHE:
+        catalog = load_catalog(exclude_groups=exclude_groups)
+        sprites, rejected = render_glyphs([e.chars for e in catalog.emojis], progress=progress)
+        for sp in sprites:
+            if sp is not None:
+                sp.setflags(write=False)
+        _GLYPH_CACHE.clear()  # keep one catalogue (about 60 MB of 109 px sprites)
+        _BASE_CACHE.clear()
+        _GLYPH_CACHE[exclude_groups] = (catalog, sprites, rejected)
+    return _GLYPH_CACHE[exclude_groups]
+
+
+#: (exclude_groups, base side) -> (premultiplied base sprites, shared (emoji, size) -> sprite cache).
+_BASE_CACHE: dict[tuple[tuple[str, ...], int], tuple[list[Any], dict[tuple[int, int], Any]]] = {}
+
+
+def _base_sprites(
+    exclude_groups: tuple[str, ...], sprites: list[np.ndarray], base: int
+) -> tuple[list[Any], dict[tuple[int, int], Any]]:
+    """Glyph sprites scaled once to a ``base`` px longer side, kept premultiplied ("RGBa"),
+    since Pillow would otherwise convert at every resize; plus the per-size cache they feed."""
+    from PIL import Image
+
+    key = (exclude_groups, base)
+    if key not in _BASE_CACHE:
+        if len(_BASE_CACHE) >= 4:
+            _BASE_CACHE.pop(next(iter(_BASE_CACHE)))
+        _BASE_CACHE[key] = (
+            [
+                EmojiScenesGenerator._fit(Image.fromarray(s, "RGBA"), min(base, max(s.shape[:2]))).convert("RGBa")
+                for s in sprites
+            ],
+            {},
+        )
+    return _BASE_CACHE[key]
 
 
 class EmojiScenesGenerator:
     """Samples, renders and captions scenes for one config.
 
-    Building it loads the catalogue and renders every glyph once (about 2 s); sprites are then
-    kept as PIL RGBA images pre-scaled to twice the largest box, and resized per object.
+    Building it loads the catalogue and renders every glyph once (about 2 s, cached per
+    process); sprites are then kept pre-scaled to twice the largest box and resized per
+    (emoji, box size) once, on first use.
     """
 
     def __init__(self, config: EmojiScenesConfig, progress: bool = False) -> None:
-        from PIL import Image
-
         self.config = config
         catalog, sprites, rejected = _glyph_assets(tuple(config.exclude_groups), progress)
         self.glyph_rejections = dict(rejected)
@@ -254,11 +283,7 @@ class EmojiScenesGenerator:
         self.catalog: EmojiCatalog = catalog.subset(keep, "font cannot render it")
         sprites = [s for s in sprites if s is not None]
         base = max(8, math.ceil(2 * config.max_scale * config.render_size))
-        # Base sprites are kept premultiplied ("RGBa"): Pillow would convert at every resize.
-        self._sprites = [
-            self._fit(Image.fromarray(s, "RGBA"), min(base, max(s.shape[:2]))).convert("RGBa") for s in sprites
-        ]
-        self._cache: dict[tuple[int, int], Any] = {}
+        self._sprites, self._cache = _base_sprites(tuple(config.exclude_groups), sprites, base)
         label_of = LABEL_LEVELS[config.label_level]
         self.label_names: list[str] = list(dict.fromkeys(label_of(e) for e in self.catalog.emojis))
         index = {n: j for j, n in enumerate(self.label_names)}
