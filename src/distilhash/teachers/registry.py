@@ -1,0 +1,100 @@
+"""Teachers by spec string: ``KIND`` or ``KIND:ARGUMENT``.
+
+======================  ==============================================================
+spec                    backend
+======================  ==============================================================
+``minilm-lit[:PATH]``   offline teacher: frozen all-MiniLM-L6-v2 text tower + LiT image
+                        tower (:mod:`distilhash.teachers.minilm_lit`)
+``hf:MODEL_OR_PATH``    transformers CLIP (:mod:`distilhash.teachers.hf_clip`)
+``openclip:ARCH/TAG``   open_clip (:mod:`distilhash.teachers.openclip`)
+``features:PATH``       precomputed features looked up by item id
+                        (:mod:`distilhash.teachers.precomputed`)
+======================  ==============================================================
+
+Backends register themselves with ``@TEACHERS.register(kind)`` in their module, which is
+imported on first use (so ``import distilhash.teachers.registry`` imports no torch).
+
+Example:
+    >>> from distilhash.teachers.registry import parse_spec, teacher_slug
+    >>> parse_spec("hf:openai/clip-vit-base-patch32")
+    ('hf', 'openai/clip-vit-base-patch32')
+    >>> teacher_slug("minilm-lit")
+    'minilm-lit'
+    >>> teacher_slug("openclip:ViT-B-32/laion2b_s34b_b79k")
+    'openclip-ViT-B-32-laion2b_s34b_b79k'
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+from distilhash.errors import ConfigError
+from distilhash.registry import Registry
+
+__all__ = ["TEACHERS", "create_teacher", "list_teachers", "parse_spec", "teacher_slug", "TeacherLoadError"]
+
+TEACHERS: Registry = Registry("teacher backend")
+
+#: backend kind -> module registering it.
+_TEACHER_MODULES: dict[str, str] = {
+    "minilm-lit": "distilhash.teachers.minilm_lit",
+    "hf": "distilhash.teachers.hf_clip",
+    "openclip": "distilhash.teachers.openclip",
+    "features": "distilhash.teachers.precomputed",
+}
+
+
+class TeacherLoadError(ConfigError):
+    """A teacher's weights or library could not be found; the message says how to provide them."""
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """``"kind:arg"`` -> ``("kind", "arg")``; ``"kind"`` -> ``("kind", None)``."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError(f"teacher spec must be a non-empty string like 'minilm-lit' or 'hf:MODEL', got {spec!r}")
+    kind, sep, arg = spec.strip().partition(":")
+    return kind, (arg if sep and arg else None)
+
+
+def _ensure(kind: str) -> None:
+    module = _TEACHER_MODULES.get(kind)
+    if module is not None and kind not in TEACHERS:
+        importlib.import_module(module)
+
+
+def create_teacher(spec: str, **options: Any):
+    """Create the teacher named by ``spec`` (see module docstring).
+
+    ``options`` go to the backend (e.g. ``device="cpu"``, ``batch_size=128``).
+    Unknown kinds are answered with the list of valid ones.
+    """
+    kind, arg = parse_spec(spec)
+    if kind not in _TEACHER_MODULES and kind not in TEACHERS:
+        raise ConfigError(
+            f"unknown teacher kind {kind!r} in spec {spec!r}; valid kinds: {', '.join(sorted(_TEACHER_MODULES))} "
+            "(e.g. 'minilm-lit', 'hf:openai/clip-vit-base-patch32', 'openclip:ViT-B-32/laion2b_s34b_b79k', "
+            "'features:PATH')"
+        )
+    _ensure(kind)
+    return TEACHERS.create(kind, arg, **options)
+
+
+def list_teachers() -> list[str]:
+    """The backend kinds that can be named in a spec."""
+    return sorted(set(_TEACHER_MODULES) | set(TEACHERS.names()))
+
+
+def teacher_slug(spec: str) -> str:
+    """A directory-safe short name of a teacher spec (path arguments keep only their last part)."""
+    kind, arg = parse_spec(spec)
+    if arg is None:
+        return kind
+    if kind in ("minilm-lit", "features") or Path(arg).is_absolute() or arg.startswith("."):
+        tail = Path(arg.rstrip("/")).name or arg
+        arg = Path(tail).stem if kind == "features" else tail
+        if arg == kind:
+            return kind
+    return f"{kind}-{re.sub(r'[^A-Za-z0-9._-]+', '-', arg).strip('-')}"
