@@ -36,6 +36,7 @@ from distilhash.data.emoji_assets import Emoji, EmojiCatalog, asset_path, load_c
 from distilhash.data.images import ArrayImageStore
 from distilhash.data.sources import SOURCES
 from distilhash.errors import ConfigError
+from distilhash.io_utils import sha256_file
 
 __all__ = [
     "EmojiScenesConfig",
@@ -534,6 +535,8 @@ def generate(
         "label_level": c.label_level if C else None,
         "emoji_version": gen.catalog.emoji_version,
         "assets": {**gen.catalog.sources, "emoji-font": str(asset_path("emoji-font"))},
+        "emoji_font_sha256": sha256_file(asset_path("emoji-font")),
+        "pillow": _pillow_version(),
         "catalogue_size": kept,
         "catalogue_filtered": filtered,
         "glyph_rejections": gen.glyph_rejections,
@@ -551,6 +554,12 @@ def generate(
         tags=tags,
         meta=meta,
     )
+
+
+def _pillow_version() -> str:
+    import PIL
+
+    return str(PIL.__version__)
 
 
 def _config(defaults: dict[str, Any], options: dict[str, Any]) -> EmojiScenesConfig:

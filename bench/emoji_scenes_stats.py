@@ -1,0 +1,178 @@
+"""EmojiScenes statistics and sample figures (the numbers quoted in docs/dataset.md).
+
+Usage::
+
+    DISTILHASH_HOME=data .venv/bin/python bench/emoji_scenes_stats.py [--dataset emoji-scenes]
+
+Reads the prepared dataset (``distilhash data prepare emoji-scenes`` first) and writes
+``bench/results/emoji_scenes_stats.{json,md}``, the label-frequency plot
+``bench/results/emoji_scenes_stats.png`` and the sample figures ``docs/emoji_scenes_grid.png``
+(48 scenes, pixels doubled) and ``docs/emoji_scenes_samples.png`` (scenes with caption and labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs"
+
+
+def stats(ds, split, n_pairs: int = 200_000, seed: int = 0) -> dict:
+    """Label, caption and noise statistics of a prepared EmojiScenes dataset."""
+    from distilhash.data.emoji_scenes import EmojiScenesConfig, EmojiScenesGenerator
+
+    y = ds.labels.astype(np.int64)
+    freq = y.sum(0)
+    per_item = y.sum(1)
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, len(ds), n_pairs), rng.integers(0, len(ds), n_pairs)
+    keep = a != b
+    relevant = float(((y[a[keep]] * y[b[keep]]).sum(1) > 0).mean())
+    q, r = split.query, split.retrieval
+    rel_q = ((y[q] @ y[r].T) > 0).mean(1)
+    words = [t.split() for t in ds.texts]
+    vocab = Counter(w.lower().strip(",:") for ws in words for w in ws)
+    # realised noise: re-derive scenes from the generator and compare with the captions
+    cfg_dict = {k: v for k, v in ds.meta["config"].items()}
+    cfg_dict["exclude_groups"] = tuple(cfg_dict["exclude_groups"])
+    gen = EmojiScenesGenerator(EmojiScenesConfig(**cfg_dict))
+    n_obj = n_named = 0
+    objects = Counter()
+    for i in range(min(2000, len(ds))):
+        scene, caption, _, _ = gen.item(i)
+        assert caption == ds.texts[i], "prepared dataset does not match its generator config"
+        objects[len(scene.objects)] += 1
+        for o in scene.objects:
+            n_obj += 1
+            n_named += gen.catalog.emojis[o.emoji].name in caption
+    return {
+        "dataset": ds.name,
+        "n_items": len(ds),
+        "n_labels": int(ds.num_labels),
+        "label_level": ds.meta.get("label_level"),
+        "catalogue_size": ds.meta.get("catalogue_size"),
+        "render_size": int(ds.images.size),
+        "split_hash": split.hash,
+        "split_sizes": split.sizes(),
+        "content_hash": ds.content_hash(),
+        "labels_per_item": {
+            "mean": round(float(per_item.mean()), 3),
+            "hist": {int(k): int(v) for k, v in sorted(Counter(per_item.tolist()).items())},
+        },
+        "objects_per_scene_first_2000": {int(k): int(v) for k, v in sorted(objects.items())},
+        "label_frequency": {
+            "min": int(freq.min()),
+            "median": float(np.median(freq)),
+            "max": int(freq.max()),
+            "rarest": ds.label_names[int(freq.argmin())],
+            "most_common": ds.label_names[int(freq.argmax())],
+        },
+        "relevant_pair_rate": round(relevant, 4),
+        "query_relevant_share": {
+            "mean": round(float(rel_q.mean()), 4),
+            "min": round(float(rel_q.min()), 4),
+            "max": round(float(rel_q.max()), 4),
+            "queries_without_relevant": int((rel_q == 0).sum()),
+        },
+        "caption_words": {
+            "mean": round(float(np.mean([len(w) for w in words])), 2),
+            "min": int(min(len(w) for w in words)),
+            "max": int(max(len(w) for w in words)),
+            "vocabulary": len(vocab),
+        },
+        "tags_per_item_mean": round(float(np.mean([len(t) for t in ds.tags])), 2) if ds.tags else None,
+        "objects_named_in_caption_first_2000": round(n_named / max(n_obj, 1), 4),
+        "examples": [{"id": ds.ids[i], "text": ds.texts[i], "tags": ds.tags[i] if ds.tags else None,
+                      "labels": [ds.label_names[j] for j in np.flatnonzero(ds.labels[i])]} for i in range(1, 6)],
+    }
+
+
+def figures(ds, out_grid: Path, out_samples: Path, out_freq: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    S = ds.images.size
+    px = np.asarray(ds.images.pixels[:48])
+    grid = px.reshape(6, 8, S, S, 3).transpose(0, 2, 1, 3, 4).reshape(6 * S, 8 * S, 3)
+    Image.fromarray(grid).resize((16 * S, 12 * S), Image.NEAREST).save(out_grid, optimize=True)
+
+    fig, axes = plt.subplots(3, 4, figsize=(12, 11.5))
+    for ax, i in zip(axes.ravel(), range(1, 13)):
+        ax.imshow(ds.images.pixels[i], interpolation="nearest")
+        ax.set_axis_off()
+        labels = ", ".join(ds.label_names[j] for j in np.flatnonzero(ds.labels[i]))
+        ax.set_title(
+            "\n".join(textwrap.wrap(ds.texts[i], 34)[:3]) + "\n[" + "\n".join(textwrap.wrap(labels, 38)[:2]) + "]",
+            fontsize=8,
+        )
+    fig.suptitle(f"{ds.name}: {S}x{S} scenes (items 1-12), caption and [labels]", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(out_samples, dpi=80)
+    plt.close(fig)
+
+    freq = np.sort(ds.labels.sum(0))[::-1]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.bar(np.arange(len(freq)), freq / len(ds), width=1.0)
+    ax.set_xlabel(f"label rank ({len(freq)} {ds.meta.get('label_level')}s)")
+    ax.set_ylabel("share of items")
+    ax.set_title(f"{ds.name}: label frequencies")
+    fig.tight_layout()
+    fig.savefig(out_freq, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="emoji-scenes")
+    args = p.parse_args(argv)
+    from distilhash.data.store import open_prepared
+
+    ds, split = open_prepared(args.dataset)
+    out = stats(ds, split)
+    out["command"] = " ".join(["python", "bench/emoji_scenes_stats.py", *(argv or sys.argv[1:])])
+    out["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    out["loadavg"] = [round(v, 2) for v in os.getloadavg()]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "emoji_scenes_stats.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    figures(ds, DOCS / "emoji_scenes_grid.png", DOCS / "emoji_scenes_samples.png", RESULTS / "emoji_scenes_stats.png")
+    lf, lpi, qr = out["label_frequency"], out["labels_per_item"], out["query_relevant_share"]
+    md = [
+        f"# {ds.name} statistics",
+        "",
+        f"Command: `{out['command']}` at commit `{out['git_commit'][:10]}`; content hash {out['content_hash']}, "
+        f"split {out['split_hash']}.",
+        "",
+        f"- items {out['n_items']}, render size {out['render_size']} px, catalogue {out['catalogue_size']} emojis, "
+        f"{out['n_labels']} labels ({out['label_level']})",
+        f"- labels per item: mean {lpi['mean']}, histogram {lpi['hist']}",
+        f"- label frequency: min {lf['min']} ({lf['rarest']}), median {lf['median']}, max {lf['max']} ({lf['most_common']})",
+        f"- random item pairs sharing a label: {out['relevant_pair_rate']:.1%}",
+        f"- per query, share of the retrieval set that is relevant: mean {qr['mean']:.1%} (min {qr['min']:.1%}, "
+        f"max {qr['max']:.1%}); queries with no relevant item: {qr['queries_without_relevant']}",
+        f"- caption words: mean {out['caption_words']['mean']} (min {out['caption_words']['min']}, max "
+        f"{out['caption_words']['max']}), vocabulary {out['caption_words']['vocabulary']}; tags per item {out['tags_per_item_mean']}",
+        f"- objects called by their CLDR name in the caption (first 2000 items): {out['objects_named_in_caption_first_2000']:.1%}",
+        "",
+        "![label frequencies](emoji_scenes_stats.png)",
+        "",
+    ]
+    (RESULTS / "emoji_scenes_stats.md").write_text("\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
