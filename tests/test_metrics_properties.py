@@ -122,3 +122,59 @@ def _flat(x):
     if isinstance(x, dict):
         return [v for k in sorted(x) for v in _flat(x[k])]
     return [x]
+
+
+@st.composite
+def pq_problems(draw):
+    """Float queries against PQ codes from a tiny codebook: ADC distances with massive float ties."""
+    nq = draw(st.integers(1, 3))
+    nd = draw(st.integers(1, 7))
+    seed = draw(st.integers(0, 2**32 - 1))
+    metric = draw(st.sampled_from(["l2", "ip"]))
+    rng = np.random.default_rng(seed)
+    cb = rng.normal(size=(2, 2, 2)).astype(np.float32)  # M=2 subspaces, K=2 codewords
+    codes = rng.integers(0, 2, (nd, 2)).astype(np.uint8)
+    q = rng.normal(size=(nq, 4)).astype(np.float32)
+    ql = (rng.random((nq, 2)) < 0.5).astype(np.uint8)
+    dl = (rng.random((nd, 2)) < 0.5).astype(np.uint8)
+    return Encoded("float", q, 128), Encoded("pq", codes, 2, cb, metric), ql, dl
+
+
+@SETTINGS
+@given(pq_problems(), st.integers(1, 8))
+def test_float_ties_from_pq_codes(prob, n):
+    from distilhash.eval.rankers import distances
+
+    q, db, ql, dl = prob
+    dist = distances(q, db)
+    rel = ref_relevant(ql, dl)
+    rep = evaluate(q, db, ql, dl, top_n=(n,), per_query=True)
+    ref = ref_scores(dist, rel, [n])
+    np.testing.assert_allclose(rep.per_query_ap, ref["ap"], atol=1e-12)
+    assert close(rep.map_at[n], float(np.mean([r[0] for r in ref["ap_at"]])))
+    ta = evaluate(q, db, ql, dl, top_n=(n,), tie_aware=True, per_query=True)
+    for i in range(len(ql)):
+        assert close(ta.per_query_ap[i], brute_expected(dist[i], rel[i], ap_from_rels))
+    exp_at = np.mean([brute_expected(dist[i], rel[i], lambda r: ap_from_rels(r, n)) for i in range(len(ql))])
+    assert close(ta.map_at[n], float(exp_at))
+
+
+def test_few_float_ties_among_many_items():
+    """A few duplicated PQ codes among many distinct ones (the sparse tie path) match the reference."""
+    rng = np.random.default_rng(5)
+    cb = rng.normal(size=(2, 256, 3)).astype(np.float32)
+    codes = rng.integers(0, 256, (300, 2)).astype(np.uint8)
+    codes[rng.choice(300, 12, replace=False)] = codes[:12]  # 12 duplicates -> a few tied pairs
+    q = Encoded("float", rng.normal(size=(6, 6)).astype(np.float32), 192)
+    db = Encoded("pq", codes, 16, cb, "l2")
+    ql = (rng.random((6, 3)) < 0.4).astype(np.uint8)
+    dl = (rng.random((300, 3)) < 0.4).astype(np.uint8)
+    from distilhash.eval.rankers import distances
+
+    dist = distances(q, db)
+    assert any(len(np.unique(row)) < len(row) for row in dist)  # ties exist
+    rep = evaluate(q, db, ql, dl, top_n=(10, 50), per_query=True)
+    ref = ref_scores(dist, ref_relevant(ql, dl), [10, 50])
+    np.testing.assert_allclose(rep.per_query_ap, ref["ap"], atol=1e-12)
+    for j, n in enumerate((10, 50)):
+        assert close(rep.map_at[n], float(np.mean([r[j] for r in ref["ap_at"]])))

@@ -48,7 +48,7 @@ import numpy as np
 
 from distilhash.codes import Encoded
 from distilhash.errors import DataError
-from distilhash.eval import rankers
+from distilhash.eval import ap, rankers
 
 __all__ = [
     "RetrievalReport",
@@ -64,7 +64,7 @@ DEFAULT_MEMORY_BYTES = 1 << 30
 #: Bytes of working memory per (query, item) pair in :func:`evaluate` (distances, order,
 #: relevance, cumulative counts; tie groups when tie-aware), measured with tracemalloc plus a
 #: margin — used to size chunks. Keyed by ``tie_aware``.
-_BYTES_PER_PAIR = {False: 48, True: 200}
+_BYTES_PER_PAIR = {False: 40, True: 40}
 
 VARIANTS = ("first_k_relevant", "min_denominator")
 
@@ -225,132 +225,6 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
 
 
-def _tie_broken(rs: np.ndarray, spec: _Spec, nd: int) -> tuple[np.ndarray, ...]:
-    """Scores from relevance in rank order ``rs`` bool ``[c, nd]`` (ties already broken)."""
-    c = rs.shape[0]
-    cum = np.cumsum(rs, axis=1, dtype=np.int32)
-    n_rel = cum[:, -1].astype(np.int64) if nd else np.zeros(c, np.int64)
-    rows, cols = np.nonzero(rs)
-    rank_of = cols.astype(np.float64) + 1.0  # 1-based rank of each relevant item
-    jth = cum[rows, cols].astype(np.float64)  # it is the j-th relevant item
-    prec = jth / rank_of
-    ap_all = _safe_div(np.bincount(rows, prec, minlength=c), n_rel)
-    t = len(spec.top_n)
-    ap_at = np.zeros((c, t))
-    first_k = np.zeros((c, t))
-    min_den = np.zeros((c, t))
-    r_n = np.zeros((c, t), np.int64)
-    for j, n in enumerate(spec.top_n):
-        nn = min(int(n), nd)
-        inside = cols < nn
-        s_n = np.bincount(rows[inside], prec[inside], minlength=c)
-        r_n[:, j] = cum[:, nn - 1] if nn else 0
-        ap_at[:, j] = _safe_div(s_n, r_n[:, j])
-        kk = np.minimum(int(n), n_rel)
-        min_den[:, j] = _safe_div(s_n, kk)
-        firsts = jth <= int(n)
-        first_k[:, j] = _safe_div(np.bincount(rows[firsts], prec[firsts], minlength=c), kk)
-    eff = np.minimum(spec.top_n, nd)[None, :]
-    prec_at = _safe_div(r_n, eff)
-    rec_at = _safe_div(r_n, n_rel[:, None])
-    curve = None
-    if spec.curves and nd:
-        rc = cum[:, spec.depths - 1]
-        curve = (_safe_div(rc, spec.depths[None, :]), _safe_div(rc, n_rel[:, None]))
-    variants = {"first_k_relevant": first_k, "min_denominator": min_den}
-    return n_rel, ap_all, ap_at, prec_at, rec_at, variants, curve
-
-
-def _dharm(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """``H(hi) - H(lo)`` = sum_{i=lo+1..hi} 1/i, accurately (digamma)."""
-    from scipy.special import digamma
-
-    return digamma(np.asarray(hi, np.float64) + 1.0) - digamma(np.asarray(lo, np.float64) + 1.0)
-
-
-def _hypergeom_pmf(k: np.ndarray, n: int, r: int, m: int) -> np.ndarray:
-    """P(k relevant among m draws without replacement from n items of which r are relevant)."""
-    from scipy.special import gammaln
-
-    def lchoose(a: float, b: np.ndarray | float) -> np.ndarray:
-        return gammaln(a + 1.0) - gammaln(np.asarray(b, np.float64) + 1.0) - gammaln(a - np.asarray(b, np.float64) + 1.0)
-
-    k = np.asarray(k, np.float64)
-    return np.exp(lchoose(r, k) + lchoose(n - r, m - k) - lchoose(n, m))
-
-
-def _group_gain(s: np.ndarray, n: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Expected ``sum P@i`` over the relevant items of a tied group (ranks s+1..s+n, r relevant,
-    c relevant before it), under uniformly random order inside the group."""
-    s, n, r, c = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in (s, n, r, c)))
-    dh = 1.0 / (s + 1.0)  # exact for singleton groups, the common case for float distances
-    big = n > 1
-    if big.any():
-        dh = dh.copy()
-        dh[big] = _dharm(s[big], s[big] + n[big])
-    second = _safe_div((r - 1) * (n - (s + 1) * dh), n - 1)
-    return _safe_div(r, n) * ((c + 1) * dh + np.where(n > 1, second, 0.0))
-
-
-def _tie_aware(sd: np.ndarray, rs: np.ndarray, spec: _Spec, nd: int) -> tuple[np.ndarray, ...]:
-    """Expected scores under random order within tied groups of sorted distances ``sd`` [c, nd]."""
-    c = rs.shape[0]
-    new = np.ones(sd.shape, dtype=bool)
-    new[:, 1:] = sd[:, 1:] != sd[:, :-1]
-    flat_new = new.ravel()
-    gid = np.cumsum(flat_new) - 1  # global group id of each (row, rank)
-    starts = np.flatnonzero(flat_new)
-    g_row = starts // nd
-    g_s = starts % nd  # items ranked before the group
-    rs_flat = rs.ravel().astype(np.int64)
-    g_r = np.add.reduceat(rs_flat, starts)
-    g_n = np.diff(np.append(starts, rs_flat.size))
-    cum_flat = np.cumsum(rs, axis=1, dtype=np.int64).ravel()
-    g_c = cum_flat[starts] - rs_flat[starts]  # relevant before the group
-    gain = _group_gain(g_s, g_n, g_r, g_c)
-    n_rel = np.bincount(g_row, g_r, minlength=c).astype(np.int64)
-    ap_all = _safe_div(np.bincount(g_row, gain, minlength=c), n_rel)
-    gain_cum = np.concatenate([[0.0], np.cumsum(gain)])
-    first_gid = gid[np.arange(c) * nd]
-
-    def at_depth(n_depth: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Boundary-group quantities for depth N per row (N in 1..nd), shape [c]."""
-        b = gid[np.arange(c) * nd + (n_depth - 1)]
-        m = n_depth - g_s[b]  # ranks of the boundary group inside the top N
-        return b, m
-
-    t = len(spec.top_n)
-    ap_at = np.zeros((c, t))
-    cnt_at = np.zeros((c, t))
-    for j, n in enumerate(spec.top_n):
-        nn = np.full(c, min(int(n), nd), np.int64)
-        b, m = at_depth(nn)
-        s, gn, gr, gc = g_s[b], g_n[b], g_r[b], g_c[b]
-        before = gain_cum[b] - gain_cum[first_gid]
-        cnt_at[:, j] = gc + _safe_div(gr * m, gn)
-        # k = relevant items of the boundary group inside the top N ~ Hypergeom(gn, gr, m)
-        fixed = (gr == 0) | (gr == gn) | (m == gn)
-        k_fixed = np.where(gr == 0, 0, np.where(gr == gn, m, gr))
-        gain_k = _group_gain(s, m, k_fixed, gc)
-        ap_at[:, j] = np.where(fixed, _safe_div(before + gain_k, gc + k_fixed), 0.0)
-        for i in np.flatnonzero(~fixed):
-            ks = np.arange(max(0, m[i] - (gn[i] - gr[i])), min(gr[i], m[i]) + 1)
-            pk = _hypergeom_pmf(ks, gn[i], gr[i], m[i])
-            vals = _safe_div(before[i] + _group_gain(s[i], m[i], ks, gc[i]), gc[i] + ks)
-            ap_at[i, j] = float(np.dot(pk, vals))
-    eff = np.minimum(spec.top_n, nd)[None, :]
-    prec_at = cnt_at / eff
-    rec_at = _safe_div(cnt_at, n_rel[:, None])
-    curve = None
-    if spec.curves and nd:
-        cp = np.zeros((c, len(spec.depths)))
-        for j, n in enumerate(spec.depths):
-            b, m = at_depth(np.full(c, int(n), np.int64))
-            cp[:, j] = g_c[b] + _safe_div(g_r[b] * m, g_n[b])
-        curve = (cp / spec.depths[None, :], _safe_div(cp, n_rel[:, None]))
-    return n_rel, ap_all, ap_at, prec_at, rec_at, curve
-
-
 def _radius_curve(dist: np.ndarray, rel: np.ndarray, n_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sums over the chunk's queries of precision/recall within Hamming radius 0..L."""
     c = dist.shape[0]
@@ -364,26 +238,51 @@ def _radius_curve(dist: np.ndarray, rel: np.ndarray, n_bits: int) -> tuple[np.nd
 
 
 def _score_chunk(dist: np.ndarray, rel: np.ndarray, spec: _Spec) -> _Chunk:
-    nd = dist.shape[1]
-    if np.issubdtype(dist.dtype, np.floating) and np.isnan(dist).any():
-        raise DataError("distances contain NaN; cannot rank (check the embeddings)")
-    order = np.argsort(dist, axis=1, kind="stable")
-    rs = np.take_along_axis(rel, order, axis=1)
-    n_rel, ap_all, ap_at, prec_at, rec_at, variants, curve = _tie_broken(rs, spec, nd)
-    if spec.tie_aware:
-        sd = np.take_along_axis(dist, order, axis=1)
-        n_rel, ap_all, ap_at, prec_at, rec_at, curve = _tie_aware(sd, rs, spec, nd)
-    out = _Chunk(n_rel, ap_all, ap_at, prec_at, rec_at, variants)
-    if curve is not None:
-        out.prec_curve, out.rec_curve = curve
-    if spec.curves and spec.radius_curve:
-        out.radius_prec_sum, out.radius_prec_support, out.radius_rec_sum = _radius_curve(dist, rel, spec.n_bits)
+    """Per-query scores of a chunk: distances ``[c, nd]`` and relevance bool ``[c, nd]``."""
+    c, nd = dist.shape
+    if np.issubdtype(dist.dtype, np.floating):
+        if np.isnan(dist).any():
+            raise DataError("distances contain NaN; cannot rank (check the embeddings)")
+        dist = dist + dist.dtype.type(0.0)  # -0.0 -> +0.0 so that sorting and equality agree
+    inverse = None
+    if dist.dtype.itemsize <= 2 and np.issubdtype(dist.dtype, np.integer):
+        # Hamming distances: stable radix argsort, then every item's rank directly
+        order = np.argsort(dist, axis=1, kind="stable")
+        s_all = np.take_along_axis(dist, order, axis=1)
+        inverse = np.empty(order.shape, np.int32)
+        np.put_along_axis(inverse, order, np.arange(nd, dtype=np.int32)[None, :], axis=1)
+        del order
+    else:
+        s_all = np.sort(dist, axis=1)
+    t, p = len(spec.top_n), len(spec.depths) if spec.curves else 0
+    depths = spec.depths if spec.curves else np.zeros(0, np.int64)
+    n_rel = np.zeros(c, np.int64)
+    ap_all = np.zeros(c)
+    ap_at, hits_at, first_k, min_den = (np.zeros((c, t)) for _ in range(4))
+    hits_curve = np.zeros((c, p))
+    for i in range(c):
+        inv = None if inverse is None else inverse[i]
+        dv, lt, rank = ap.relevant_ranks(dist[i], s_all[i], np.flatnonzero(rel[i]), inv)
+        row = ap.tie_broken_scores(nd, rank, spec.top_n, depths)
+        first_k[i], min_den[i] = row.first_k, row.min_den
+        if spec.tie_aware:
+            row = ap.tie_aware_scores(s_all[i], dv, lt, spec.top_n, depths)
+        n_rel[i], ap_all[i], ap_at[i], hits_at[i], hits_curve[i] = row.n_rel, row.ap_all, row.ap_at, row.hits_at, row.hits_curve
+    eff = np.minimum(spec.top_n, nd)[None, :]
+    out = _Chunk(
+        n_rel=n_rel,
+        ap_all=ap_all,
+        ap_at=ap_at,
+        prec_at=_safe_div(hits_at, eff),
+        rec_at=_safe_div(hits_at, n_rel[:, None]),
+        variants={"first_k_relevant": first_k, "min_denominator": min_den},
+    )
+    if spec.curves:
+        out.prec_curve = hits_curve / spec.depths[None, :]
+        out.rec_curve = _safe_div(hits_curve, n_rel[:, None])
+        if spec.radius_curve:
+            out.radius_prec_sum, out.radius_prec_support, out.radius_rec_sum = _radius_curve(dist, rel, spec.n_bits)
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# public API
-# --------------------------------------------------------------------------------------------
 
 
 def _check_labels(labels: np.ndarray, n: int, what: str) -> np.ndarray:
