@@ -48,7 +48,7 @@ def test_binary_searchers_identical(n_bits, kind):
     q = np.concatenate([db[:5], uniform_codes(5, n_bits, rng)])
     dead = Tombstones(rng.choice(n, 40, replace=False), n)
     oracle = brute_binary(db, q, 25, set(dead.rows.tolist()))
-    for name in ["numpy", "faiss-flat", "faiss-flat-heap", "mih"]:
+    for name in ["numpy", "native", "faiss-flat", "faiss-flat-heap", "mih"]:
         s = BINARY_SEARCHERS.create(name, db.shape[1], **({"max_candidates": 10**9} if name == "mih" else {}))
         s.add(db[:1000])
         s.add(db[1000:])
@@ -106,8 +106,8 @@ def test_pq_searchers_identical(metric):
     dead = Tombstones(np.array([3, 120, 77]), len(codes))
     # oracle in float64 from decoded vectors: same ranking up to float rounding
     dec = cb[np.arange(8)[None, :], codes].reshape(len(codes), -1).astype(np.float64)
-    assert set(PQ_SEARCHERS.names()) == {"numpy", "faiss"}
-    for name in ["numpy", "faiss"]:
+    assert set(PQ_SEARCHERS.names()) == {"numpy", "native", "faiss"}
+    for name in ["numpy", "native", "faiss"]:
         s = PQ_SEARCHERS.create(name, cb, metric)
         s.add(codes[:1500])
         s.add(codes[1500:])
@@ -124,8 +124,9 @@ def test_pq_searchers_identical(metric):
             ref = res
         else:
             assert same(res, ref)
-    empty = PQ_SEARCHERS.create("faiss", cb, metric).search(q, 5, NO_TOMBSTONES)
-    assert len(empty) == len(q) and all(r.size == 0 for _, r in empty)
+    for name in ["native", "faiss", "numpy"]:
+        empty = PQ_SEARCHERS.create(name, cb, metric).search(q, 5, NO_TOMBSTONES)
+        assert len(empty) == len(q) and all(r.size == 0 for _, r in empty)
 
 
 def test_pq_tables_match_faiss_tables():
@@ -329,3 +330,50 @@ def test_truncated_missing_and_incompatible(tmp_path):
     with open_index(dst) as ix:
         assert "new" in ix.search(_bin(np.zeros((1, 8), np.uint8)), 1)[0].ids
         assert ix.verify().ok
+
+
+def test_more_than_n_and_empty_searchers():
+    rng = np.random.default_rng(4)
+    db = uniform_codes(300, 64, rng)
+    dead = Tombstones(np.arange(0, 300, 7), 300)
+    ref = BINARY_SEARCHERS.create("numpy", 8)
+    ref.add(db)
+    want = ref.search(db[:3], 1000, dead)
+    assert all(r.size == 300 - len(dead) for _, r in want)
+    for name in ["native", "faiss-flat", "mih"]:
+        s = BINARY_SEARCHERS.create(name, 8)
+        assert all(r.size == 0 for _, r in s.search(db[:2], 5, NO_TOMBSTONES))
+        s.add(db)
+        assert same(s.search(db[:3], 1000, dead), want), name
+
+
+def test_index_auto_mih_matches_numpy_and_adapts(tmp_path):
+    rng = np.random.default_rng(8)
+    db = structured_codes(6000, 64, rng, n_centres=40, flip=0.04)
+    ids = [f"s{i}" for i in range(len(db))]
+    with create_index(tmp_path / "ix", kind="binary", n_bits=64) as idx:
+        idx.add(ids, _bin(db))
+        idx.delete(ids[10:20])
+    q = np.concatenate([db[:10], uniform_codes(40, 64, rng)])  # uniform queries fall back, then skip
+    opts = IndexOptions(mih_min_items=1000, searcher_options={"max_candidates": 500})
+    with open_index(tmp_path / "ix", options=opts) as a, open_index(tmp_path / "ix", options=IndexOptions(backend="numpy")) as b:
+        assert a.info()["backend"] == "mih"
+        for k in (1, 10, 50):
+            ra, rb = a.search(q, k), b.search(q, k)
+            assert [r.ids for r in ra] == [r.ids for r in rb]
+            assert all(np.array_equal(x.distances, y.distances) for x, y in zip(ra, rb))
+        assert a.searcher().stats["direct"] > 0 and a.searcher().stats["fallbacks"] > 0
+        with pytest.raises(ConfigError, match="k must be positive"):
+            a.search(q, 0)
+
+
+def test_pq_rejects_non_finite_queries(tmp_path):
+    rng = np.random.default_rng(1)
+    cb = rng.standard_normal((4, 256, 2)).astype(np.float32)
+    with create_index(tmp_path / "pq", kind="pq", codebooks=cb) as idx:
+        idx.add(["a"], Encoded("pq", np.zeros((1, 4), np.uint8), 32, cb))
+        q = np.zeros((1, 8), np.float32)
+        q[0, 3] = np.nan
+        with pytest.raises(DataError, match="NaN"):
+            idx.search(q, 1)
+        assert idx.search(np.zeros((1, 8), np.float32), 3)[0].ids == ["a"]

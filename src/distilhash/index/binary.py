@@ -14,7 +14,7 @@ import numpy as np
 from distilhash.index.topk import Tombstones, topk_int
 from distilhash.registry import Registry
 
-__all__ = ["to_words", "hamming_to", "NumpyBinarySearcher", "FaissFlatSearcher", "BINARY_SEARCHERS"]
+__all__ = ["to_words", "hamming_to", "NumpyBinarySearcher", "NativeBinarySearcher", "FaissFlatSearcher", "BINARY_SEARCHERS", "best_flat"]
 
 #: name -> factory(code_size: int, **options) of a binary searcher.
 BINARY_SEARCHERS: Registry = Registry("binary searcher")
@@ -171,3 +171,37 @@ def _faiss_flat_heap(code_size: int, **options: object) -> FaissFlatSearcher:
     s = FaissFlatSearcher(code_size, use_heap=True, **options)
     s.name = "faiss-flat-heap"
     return s
+
+
+@BINARY_SEARCHERS.register("native")
+class NativeBinarySearcher(NumpyBinarySearcher):
+    """Our C scan (:mod:`distilhash.index.native`): blocked popcount + per-query heap, exact
+    (distance, row) order, deleted rows skipped inside the scan. Radius search as the reference."""
+
+    name = "native"
+
+    def __init__(self, code_size: int, **options: object) -> None:
+        from distilhash.index import native
+
+        native.load()  # ImportError when no compiler: callers fall back
+        super().__init__(code_size, **options)
+
+    def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
+        from distilhash.index import native
+
+        words = self._words.view
+        if words.shape[0] == 0:
+            return [(np.empty(0, np.int32), np.empty(0, np.int64)) for _ in range(len(queries))]
+        mask = dead.mask if len(dead) else None
+        d, r, cnt = native.hamming_knn(words, to_words(queries), k, mask)
+        return [(d[i, : cnt[i]].copy(), r[i, : cnt[i]].copy()) for i in range(len(queries))]
+
+
+def best_flat(code_size: int):
+    """The fastest exact flat searcher available: native, else FAISS, else numpy."""
+    for name in ("native", "faiss-flat", "numpy"):
+        try:
+            return BINARY_SEARCHERS.create(name, code_size)
+        except ImportError:
+            continue
+    raise AssertionError("unreachable: the numpy searcher always exists")

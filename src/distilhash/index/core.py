@@ -83,9 +83,10 @@ class IndexOptions:
     """Tunables of an open index (data, not behaviour switches).
 
     Attributes:
-        backend: searcher name (binary: ``mih``, ``faiss-flat``, ``faiss-flat-heap``, ``numpy``;
-            pq: ``faiss``, ``numpy``) or ``auto`` (binary: ``mih`` from ``mih_min_items`` items
-            on, else ``faiss-flat``; pq: ``faiss``; numpy when FAISS is missing).
+        backend: searcher name (binary: ``mih``, ``native``, ``faiss-flat``, ``faiss-flat-heap``,
+            ``numpy``; pq: ``native``, ``faiss``, ``numpy``) or ``auto`` (binary: ``mih`` from
+            ``mih_min_items`` items on, else the flat scan; flat scan = ``native`` when a C
+            compiler is available, else FAISS, else numpy). All give identical results.
         bulk_threshold: an ``add`` of at least this many items writes a new snapshot directly
             instead of logging them.
         max_log_bytes: compact once the log grows past this.
@@ -582,13 +583,20 @@ class CodeIndex:
         name = self.options.backend
         if name != "auto":
             return name
+        from distilhash.index import native
+
         try:
             import faiss  # noqa: F401
-        except ImportError:  # pragma: no cover
-            return "numpy"
+
+            has_faiss = True
+        except ImportError:  # pragma: no cover - faiss is optional
+            has_faiss = False
+        flat = "native" if native.available() else ("faiss" if has_faiss else "numpy")
         if self.kind == "pq":
-            return "faiss"
-        return "mih" if self._n_rows >= self.options.mih_min_items else "faiss-flat"
+            return flat
+        if self._n_rows >= self.options.mih_min_items:
+            return "mih"
+        return "faiss-flat" if flat == "faiss" else flat
 
     def searcher(self):
         """The in-memory searcher (built on first use from the stored codes)."""
@@ -619,6 +627,8 @@ class CodeIndex:
         m, _, d = self.codebooks.shape
         if data.ndim != 2 or data.shape[1] != m * d:
             raise DataError(f"queries must be float32 [nq, {m * d}]; got {data.shape}")
+        if not np.isfinite(data).all():
+            raise DataError("queries contain NaN or infinite values")
         return np.ascontiguousarray(data, dtype=np.float32)
 
     def search_rows(self, query: Encoded | np.ndarray, k: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -23,7 +23,7 @@ from itertools import combinations
 
 import numpy as np
 
-from distilhash.index.binary import BINARY_SEARCHERS, FaissFlatSearcher, NumpyBinarySearcher, to_words
+from distilhash.index.binary import BINARY_SEARCHERS, NumpyBinarySearcher, best_flat, to_words
 from distilhash.index.topk import Tombstones, topk_int
 
 __all__ = ["MIHSearcher", "plan_fields", "flip_masks"]
@@ -89,28 +89,33 @@ class MIHSearcher:
         self.field_bits = field_bits
         self.max_candidates = max_candidates
         self.max_probes = max_probes
-        try:
-            self._flat: FaissFlatSearcher | NumpyBinarySearcher = FaissFlatSearcher(code_size)
-        except ImportError:  # pragma: no cover - faiss is an optional dependency
-            self._flat = NumpyBinarySearcher(code_size)
+        self._flat = best_flat(code_size)  # fallback scan; also stores the words when it can
+        self._shared = isinstance(self._flat, NumpyBinarySearcher)
+        self._skip = 0  # queries left to send straight to the flat scan
+        self._skip_len = 16
+        self._streak = 0  # consecutive fallbacks
         self._words_parts: list[np.ndarray] = []
         self._words = np.empty((0, (code_size + 7) // 8), dtype=np.uint64)
         self._n_indexed = 0
         self.fields: list[tuple[int, int, int]] = []
         self._tables: list[tuple[np.ndarray, np.ndarray]] = []
         self._visited = np.zeros(0, dtype=bool)
-        self.stats = {"queries": 0, "fallbacks": 0, "candidates": 0}
+        self.stats = {"queries": 0, "fallbacks": 0, "direct": 0, "candidates": 0}
 
     # -- storage ---------------------------------------------------------------------------
     def add(self, packed: np.ndarray) -> None:
         self._flat.add(packed)
-        self._words_parts.append(to_words(packed))
+        if not self._shared:
+            self._words_parts.append(to_words(packed))
 
     @property
     def ntotal(self) -> int:
         return self._flat.ntotal
 
     def _words_all(self) -> np.ndarray:
+        if self._shared:
+            self._words = self._flat._words.view
+            return self._words
         if self._words_parts:
             self._words = np.concatenate([self._words, *self._words_parts])
             self._words_parts = []
@@ -118,7 +123,8 @@ class MIHSearcher:
 
     def nbytes(self) -> int:
         tables = sum(o.nbytes + r.nbytes for o, r in self._tables)
-        return int(self._flat.nbytes() + self._words.nbytes + tables + self._visited.nbytes)
+        own = 0 if self._shared else self._words.nbytes
+        return int(self._flat.nbytes() + own + tables + self._visited.nbytes)
 
     def build(self) -> None:
         """(Re)build the hash tables over every stored row."""
@@ -147,8 +153,33 @@ class MIHSearcher:
 
     # -- search ----------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
+        """Exact top-k per query. Adaptive: after a run of queries that all fell back to the flat
+        scan (far neighbours, e.g. uniform random codes), the next queries go straight to the
+        flat scan (batched), re-trying MIH after 16, 32, ... 512 of them."""
         self._ensure_built()
-        return [self._one(q, queries[i : i + 1], k, None, dead) for i, q in enumerate(to_words(queries))]
+        out: list = [None] * len(queries)
+        direct: list[int] = []
+        for i, q in enumerate(to_words(queries)):
+            if self._skip > 0:
+                self._skip -= 1
+                direct.append(i)
+                continue
+            out[i] = self._one(q, queries[i : i + 1], k, None, dead)
+        if direct:
+            self.stats["direct"] += len(direct)
+            for i, res in zip(direct, self._flat.search(queries[direct], k, dead)):
+                out[i] = res
+        return out
+
+    def _note(self, fell_back: bool) -> None:
+        if not fell_back:
+            self._streak, self._skip_len = 0, 16
+            return
+        self._streak += 1
+        if self._streak >= 4:
+            self._skip = self._skip_len
+            self._skip_len = min(512, self._skip_len * 2)
+            self._streak = 0
 
     def range_search(self, queries: np.ndarray, radius: int, dead: Tombstones) -> Result:
         self._ensure_built()
@@ -244,6 +275,8 @@ class MIHSearcher:
             for t in touched:
                 visited[t] = False
         self.stats["candidates"] += n_found
+        if k is not None:
+            self._note(fallback)
         if fallback:
             self.stats["fallbacks"] += 1
             if k is not None:

@@ -23,7 +23,7 @@ from distilhash.errors import FeatureError
 from distilhash.index.topk import Tombstones, topk_float
 from distilhash.registry import Registry
 
-__all__ = ["lookup_tables", "adc_distances", "NumpyPQSearcher", "FaissPQSearcher", "PQ_SEARCHERS"]
+__all__ = ["lookup_tables", "adc_distances", "NumpyPQSearcher", "NativePQSearcher", "FaissPQSearcher", "PQ_SEARCHERS"]
 
 #: name -> factory(codebooks, metric, **options) of a PQ searcher.
 PQ_SEARCHERS: Registry = Registry("pq searcher")
@@ -174,3 +174,29 @@ class FaissPQSearcher:
                     d, r = self._exact.search(queries[i : i + 1], k, dead)[0]
             out.append((d, r))
         return out
+
+
+@PQ_SEARCHERS.register("native")
+class NativePQSearcher(NumpyPQSearcher):
+    """Our C ADC scan (:mod:`distilhash.index.native`): numpy lookup tables, then a blocked scan
+    summing the M table entries in the reference order (bit-identical distances) with a
+    per-query heap; exact (distance, row) order, deleted rows skipped inside the scan."""
+
+    name = "native"
+
+    def __init__(self, codebooks: np.ndarray, metric: str = "l2", **options: object) -> None:
+        from distilhash.index import native
+
+        native.load()
+        super().__init__(codebooks, metric, **options)
+
+    def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
+        from distilhash.index import native
+
+        codes = self._codes.all
+        if codes.shape[0] == 0:
+            return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in range(len(queries))]
+        tables = lookup_tables(queries, self.codebooks, self.metric)
+        mask = dead.mask if len(dead) else None
+        d, r, cnt = native.pq_adc_knn(codes, tables, k, self.metric == "ip", mask)
+        return [(d[i, : cnt[i]].copy(), r[i, : cnt[i]].copy()) for i in range(len(queries))]

@@ -1,0 +1,400 @@
+"""Index speed: exact Hamming search, sublinear MIH, PQ ADC, bytes per item, build/add throughput.
+
+    .venv/bin/python bench/index_speed.py                      # 1M and 10M items (about 15 min)
+    .venv/bin/python bench/index_speed.py --sizes 100000 --queries 50 --out-name index_speed_smoke
+
+Single thread (``faiss.omp_set_num_threads(1)``), 64-bit codes, k = 10 and 100. Code sources:
+
+* ``structured``: noisy copies of centres — the codes of a trained model's database items
+  (``--model-codes FILE.npz`` from ``distilhash encode``) when given, otherwise 20,000 random
+  centres; every bit of a copy is flipped with probability ``--flip`` (default 0.05);
+  queries are fresh noisy copies of the centres (not in the database).
+* ``uniform``: independent fair bits, queries too.
+
+Measured in the same run on the same codes:
+
+* exact Hamming top-k QPS: ours (``CodeIndex.search_rows`` with the ``faiss-flat`` searcher:
+  FAISS's counting top-k + our tombstone/tie bookkeeping; and the full ``CodeIndex.search``
+  returning ids + metadata from SQLite) vs FAISS ``IndexBinaryFlat`` with default settings
+  vs the numpy reference; results checked identical;
+* sublinear exact search: ours ``mih`` vs the brute-force scan (FAISS IndexBinaryFlat), k=10
+  and 100, results checked identical;
+* PQ ADC, M=8, K=256 (d=8 per sub-space, random codebooks, l2): ns per code, ours (FAISS
+  IndexPQ + re-scoring, see distilhash.index.pq) vs FAISS ``IndexPQ`` alone vs numpy;
+* bytes per item on disk (all index files) and in memory (searcher structures);
+* build (bulk add into a new index: codes + ids + SQLite metadata, fsynced) and incremental add
+  throughput (logged, fsynced appends of 1 and 100 items).
+
+Writes ``bench/results/<out-name>.json``, ``.md`` and ``.png``. The machine is shared with other
+engineers (2 cores): load averages before/after are recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def timed(fn, repeat: int = 1):
+    """(best seconds over ``repeat`` runs, result of the last run)."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def same(a, b) -> bool:
+    return all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
+
+
+def faiss_rows(dist: np.ndarray, rows: np.ndarray):
+    return [(d[r >= 0].astype(np.int32), r[r >= 0].astype(np.int64)) for d, r in zip(dist, rows)]
+
+
+def make_codes(source: str, n: int, nq: int, args, rng: np.random.Generator):
+    from distilhash.index.synth import replicate_with_noise, uniform_codes
+
+    if source == "uniform":
+        return uniform_codes(n, 64, rng), uniform_codes(nq, 64, rng), {"kind": "uniform random bits"}
+    if args.model_codes:
+        from distilhash.cli.encode import load_encoded
+
+        enc, info = load_encoded(args.model_codes)
+        first = enc.get("image") or next(iter(enc.values()))
+        if first.kind != "binary" or first.n_bits != 64:
+            raise SystemExit(f"{args.model_codes}: need 64-bit binary codes, got {first.kind} {first.n_bits}")
+        centres = first.data
+        desc = {"kind": f"trained-model codes ({args.model_codes}, {len(centres)} items) replicated with bit-flip noise"}
+    else:
+        centres = uniform_codes(args.centres, 64, rng)
+        desc = {"kind": f"{args.centres} random centres replicated with bit-flip noise"}
+    desc["flip"] = args.flip
+    db, _ = replicate_with_noise(centres, n, args.flip, rng)
+    q, _ = replicate_with_noise(centres, nq, args.flip, rng)
+    return db, q, desc
+
+
+def bench_binary(source: str, n: int, args, rng, tmp: Path, log) -> dict:
+    import faiss
+
+    from distilhash.codes import Encoded
+    from distilhash.index import IndexOptions, create_index, open_index
+
+    nq = args.queries
+    db, q, desc = make_codes(source, n, nq, args, rng)
+    out: dict = {"source": source, "n": n, "codes": desc, "queries": nq}
+    ids = [f"i{i:08d}" for i in range(n)]
+    path = tmp / f"bin-{source}-{n}"
+    # build: one bulk add (snapshot files + SQLite ids/metadata, fsynced)
+    t = time.perf_counter()
+    idx = create_index(path, kind="binary", n_bits=64, options=IndexOptions(bulk_threshold=1))
+    idx.add(ids, Encoded("binary", db, 64))
+    idx.close()
+    out["build_seconds"] = time.perf_counter() - t
+    out["build_items_per_s"] = n / out["build_seconds"]
+    t = time.perf_counter()
+    idx = open_index(path, options=IndexOptions(backend="faiss-flat"))
+    out["open_seconds_with_sha256"] = time.perf_counter() - t
+    info = idx.info()
+    out["disk_bytes_per_item"] = info["disk_bytes_per_item"]
+    out["disk_files"] = info["files"]
+    log(f"[{source} n={n:,}] built in {out['build_seconds']:.1f}s, opened in {out['open_seconds_with_sha256']:.1f}s")
+
+    ref = faiss.IndexBinaryFlat(64)  # FAISS with its default settings (heap top-k)
+    ref.add(db)
+    flat = idx.searcher()
+    out["memory_bytes_per_item"] = {"faiss-flat": flat.nbytes() / n}
+    nq_np = min(nq, args.numpy_queries)
+    for k in (10, 100):
+        row: dict = {}
+        t_f, (fd, fr) = timed(lambda: ref.search(q, k), args.repeat)
+        row["faiss_IndexBinaryFlat_qps"] = nq / t_f
+        t_o, ours = timed(lambda: idx.search_rows(q, k), args.repeat)
+        row["ours_flat_qps"] = nq / t_o
+        t_full, _ = timed(lambda: idx.search(q, k), 1)
+        row["ours_flat_with_ids_metadata_qps"] = nq / t_full
+        from distilhash.index.binary import NumpyBinarySearcher
+        from distilhash.index.topk import NO_TOMBSTONES
+
+        if k == 10:
+            npy = NumpyBinarySearcher(8)
+            npy.add(db)
+        t_n, np_res = timed(lambda: npy.search(q[:nq_np], k, NO_TOMBSTONES), 1)
+        row["numpy_qps"] = nq_np / t_n
+        row["identical_ours_vs_faiss"] = same(ours, faiss_rows(fd, fr))
+        row["identical_ours_vs_numpy"] = same(ours[:nq_np], np_res)
+        row["ratio_ours_vs_faiss"] = row["ours_flat_qps"] / row["faiss_IndexBinaryFlat_qps"]
+        row["kth_distance_median"] = float(np.median([d[-1] for d, _ in ours]))
+        out[f"flat_k{k}"] = row
+        log(f"[{source} n={n:,} k={k}] flat QPS ours {row['ours_flat_qps']:.1f} (with ids+meta {row['ours_flat_with_ids_metadata_qps']:.1f}) "
+            f"faiss {row['faiss_IndexBinaryFlat_qps']:.1f} numpy {row['numpy_qps']:.1f} identical={row['identical_ours_vs_faiss']}/{row['identical_ours_vs_numpy']}")
+    del npy
+    idx.close()
+    # sublinear: multi-index hashing over the same index
+    idx = open_index(path, verify_checksums=False, options=IndexOptions(backend="mih"))
+    t = time.perf_counter()
+    mih = idx.searcher()
+    mih.build()
+    out["mih_build_seconds"] = time.perf_counter() - t
+    out["mih_fields"] = mih.fields
+    out["memory_bytes_per_item"]["mih"] = mih.nbytes() / n
+    for k in (10, 100):
+        mih.stats.update(queries=0, fallbacks=0, candidates=0)
+        t_m, res = timed(lambda: idx.search_rows(q, k), args.repeat)
+        brute = out[f"flat_k{k}"]["faiss_IndexBinaryFlat_qps"]
+        fd, fr = ref.search(q, k)
+        row = {
+            "mih_qps": nq / t_m,
+            "bruteforce_faiss_qps": brute,
+            "speedup_vs_bruteforce": (nq / t_m) / brute,
+            "identical_to_bruteforce": same(res, faiss_rows(fd, fr)),
+            "fallback_fraction": mih.stats["fallbacks"] / max(1, mih.stats["queries"]),
+            "mean_candidates": mih.stats["candidates"] / max(1, mih.stats["queries"]),
+        }
+        out[f"mih_k{k}"] = row
+        log(f"[{source} n={n:,} k={k}] MIH QPS {row['mih_qps']:.1f} speed-up {row['speedup_vs_bruteforce']:.1f}x "
+            f"identical={row['identical_to_bruteforce']} fallbacks={row['fallback_fraction']:.2f} cand={row['mean_candidates']:.0f}")
+    idx.close()
+    del ref
+    shutil.rmtree(path)
+    return out
+
+
+def bench_add(args, rng, tmp: Path, log) -> dict:
+    """Incremental (logged, fsynced) add throughput into a 1M-item index."""
+    from distilhash.codes import Encoded
+    from distilhash.index import IndexOptions, create_index
+    from distilhash.index.synth import uniform_codes
+
+    n = min(args.sizes)
+    path = tmp / "add"
+    idx = create_index(path, kind="binary", n_bits=64, options=IndexOptions(bulk_threshold=10**12, max_log_bytes=1 << 40))
+    idx.add([f"b{i}" for i in range(n)], Encoded("binary", uniform_codes(n, 64, rng), 64))
+    idx.compact()
+    out = {"base_items": n}
+    for batch, reps in ((1, 200), (100, 50), (10_000, 5)):
+        codes = uniform_codes(batch * reps, 64, rng)
+        t = time.perf_counter()
+        for r in range(reps):
+            idx.add([f"a{batch}-{r}-{j}" for j in range(batch)], Encoded("binary", codes[r * batch : (r + 1) * batch], 64),
+                    [{"caption": "x"}] * batch)
+        dt = time.perf_counter() - t
+        out[f"batch{batch}"] = {"items_per_s": batch * reps / dt, "ms_per_add_call": 1e3 * dt / reps}
+        log(f"[add] batch {batch}: {batch * reps / dt:,.0f} items/s, {1e3 * dt / reps:.2f} ms per acknowledged add")
+    t = time.perf_counter()
+    idx.compact()
+    out["compact_seconds"] = time.perf_counter() - t
+    idx.close()
+    shutil.rmtree(path)
+    return out
+
+
+def bench_pq(n: int, args, rng, log) -> dict:
+    import faiss
+
+    from distilhash.index.pq import FaissPQSearcher, NumpyPQSearcher
+    from distilhash.index.topk import NO_TOMBSTONES
+
+    m, k_cw, d = 8, 256, 8
+    cb = rng.standard_normal((m, k_cw, d)).astype(np.float32)
+    codes = rng.integers(0, k_cw, (n, m), dtype=np.uint8)
+    nq = args.queries
+    q = rng.standard_normal((nq, m * d)).astype(np.float32)
+    ref = faiss.IndexPQ(m * d, m, 8)
+    faiss.copy_array_to_vector(cb.ravel(), ref.pq.centroids)
+    ref.is_trained = True
+    ref.add_sa_codes(codes)
+    ours = FaissPQSearcher(cb, "l2")
+    ours.add(codes)
+    out: dict = {"n": n, "M": m, "K": k_cw, "d": d, "metric": "l2", "queries": nq}
+    for k in (10, 100):
+        t_f, _ = timed(lambda: ref.search(q, k), args.repeat)
+        t_o, res = timed(lambda: ours.search(q, k, NO_TOMBSTONES), args.repeat)
+        row = {"faiss_IndexPQ_ns_per_code": 1e9 * t_f / (nq * n), "ours_ns_per_code": 1e9 * t_o / (nq * n)}
+        if n <= 2_000_000:
+            npy = NumpyPQSearcher(cb, "l2")
+            npy.add(codes)
+            nn = min(nq, args.numpy_queries)
+            t_n, res_n = timed(lambda: npy.search(q[:nn], k, NO_TOMBSTONES), 1)
+            row["numpy_ns_per_code"] = 1e9 * t_n / (nn * n)
+            row["identical_ours_vs_numpy"] = same(res[:nn], res_n)
+        row["ours_fallback_fraction"] = ours.stats["fallbacks"] / max(1, ours.stats["queries"])
+        out[f"k{k}"] = row
+        log(f"[pq n={n:,} k={k}] ns/code ours {row['ours_ns_per_code']:.2f} faiss {row['faiss_IndexPQ_ns_per_code']:.2f} "
+            f"numpy {row.get('numpy_ns_per_code', float('nan')):.2f} identical={row.get('identical_ours_vs_numpy')}")
+    out["memory_bytes_per_item"] = ours.nbytes() / n
+    out["disk_bytes_per_item_codes"] = m
+    return out
+
+
+def write_report(result: dict, name: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"# Index speed ({result['date']})", "",
+             f"Command: `{result['command']}`  ", f"Commit: {result['git_commit']}  ",
+             f"Single thread; machine shared with other engineers (2 cores); load average before "
+             f"{result['loadavg_before']}, after {result['loadavg_after']}. Wall time {result['wall_seconds']:.0f} s, "
+             f"peak RSS {result['peak_rss_mb']:.0f} MB.", "",
+             "## Exact Hamming top-k (64-bit codes), queries per second", "",
+             "| codes | n | k | ours (faiss-flat searcher) | ours + ids/metadata | FAISS IndexBinaryFlat (default) | numpy | ours/FAISS | identical |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for b in result["binary"]:
+        for k in (10, 100):
+            r = b[f"flat_k{k}"]
+            lines.append(f"| {b['source']} | {b['n']:,} | {k} | {r['ours_flat_qps']:.1f} | {r['ours_flat_with_ids_metadata_qps']:.1f} | "
+                         f"{r['faiss_IndexBinaryFlat_qps']:.1f} | {r['numpy_qps']:.1f} | {r['ratio_ours_vs_faiss']:.2f} | "
+                         f"{r['identical_ours_vs_faiss'] and r['identical_ours_vs_numpy']} |")
+    lines += ["", "## Sublinear exact search (multi-index hashing) vs brute force", "",
+              "| codes | n | k | MIH QPS | brute-force QPS | speed-up | identical | fallback share | mean candidates |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for b in result["binary"]:
+        for k in (10, 100):
+            r = b[f"mih_k{k}"]
+            lines.append(f"| {b['source']} | {b['n']:,} | {k} | {r['mih_qps']:.1f} | {r['bruteforce_faiss_qps']:.1f} | "
+                         f"{r['speedup_vs_bruteforce']:.1f}x | {r['identical_to_bruteforce']} | {r['fallback_fraction']:.2f} | {r['mean_candidates']:.0f} |")
+    lines += ["", "## PQ asymmetric distance (M=8, K=256), ns per code", "",
+              "| n | k | ours | FAISS IndexPQ | numpy | identical (ours vs numpy) |", "|---|---|---|---|---|---|"]
+    for p in result["pq"]:
+        for k in (10, 100):
+            r = p[f"k{k}"]
+            lines.append(f"| {p['n']:,} | {k} | {r['ours_ns_per_code']:.2f} | {r['faiss_IndexPQ_ns_per_code']:.2f} | "
+                         f"{r.get('numpy_ns_per_code', float('nan')):.2f} | {r.get('identical_ours_vs_numpy', 'not run')} |")
+    lines += ["", "## Bytes per item and throughput", "", "| codes | n | disk B/item | memory B/item (flat) | memory B/item (MIH) | build items/s | open s (sha256) |",
+              "|---|---|---|---|---|---|---|"]
+    for b in result["binary"]:
+        lines.append(f"| {b['source']} | {b['n']:,} | {b['disk_bytes_per_item']:.1f} | {b['memory_bytes_per_item']['faiss-flat']:.1f} | "
+                     f"{b['memory_bytes_per_item']['mih']:.1f} | {b['build_items_per_s']:,.0f} | {b['open_seconds_with_sha256']:.1f} |")
+    add = result.get("add")
+    if add:
+        lines += ["", f"Incremental add into a {add['base_items']:,}-item index (logged + fsync per call): "
+                  + ", ".join(f"batch {b}: {add[f'batch{b}']['items_per_s']:,.0f} items/s ({add[f'batch{b}']['ms_per_add_call']:.2f} ms/call)"
+                              for b in (1, 100, 10_000))
+                  + f"; compaction {add['compact_seconds']:.1f} s."]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def plot(result: dict, name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels, ours, ffl, mih, npy = [], [], [], [], []
+    for b in result["binary"]:
+        for k in (10, 100):
+            labels.append(f"{b['source'][:6]}\n{b['n'] / 1e6:g}M k={k}")
+            ours.append(b[f"flat_k{k}"]["ours_flat_qps"])
+            ffl.append(b[f"flat_k{k}"]["faiss_IndexBinaryFlat_qps"])
+            npy.append(b[f"flat_k{k}"]["numpy_qps"])
+            mih.append(b[f"mih_k{k}"]["mih_qps"])
+    x = np.arange(len(labels))
+    w = 0.2
+    ax = axes[0]
+    for i, (vals, lab) in enumerate(((ffl, "FAISS IndexBinaryFlat"), (ours, "ours flat"), (mih, "ours MIH"), (npy, "numpy"))):
+        ax.bar(x + (i - 1.5) * w, vals, w, label=lab)
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylabel("queries / s (1 thread)")
+    ax.set_title("exact Hamming top-k, 64-bit codes")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    pl, po, pf = [], [], []
+    for p in result["pq"]:
+        for k in (10, 100):
+            pl.append(f"{p['n'] / 1e6:g}M k={k}")
+            po.append(p[f"k{k}"]["ours_ns_per_code"])
+            pf.append(p[f"k{k}"]["faiss_IndexPQ_ns_per_code"])
+    x = np.arange(len(pl))
+    ax.bar(x - 0.2, pf, 0.4, label="FAISS IndexPQ")
+    ax.bar(x + 0.2, po, 0.4, label="ours")
+    ax.axhline(3.0, color="k", ls="--", lw=1, label="goal 3 ns")
+    ax.set_xticks(x, pl, fontsize=8)
+    ax.set_ylabel("ns per code")
+    ax.set_title("PQ ADC, M=8, K=256")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--sources", nargs="+", default=["structured", "uniform"])
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--numpy-queries", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--flip", type=float, default=0.05)
+    ap.add_argument("--centres", type=int, default=20_000)
+    ap.add_argument("--model-codes", type=Path, default=None)
+    ap.add_argument("--tmp", type=Path, default=None, help="Scratch directory for the indexes (default: system temp).")
+    ap.add_argument("--out-name", default="index_speed")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    import faiss
+    from tqdm import tqdm
+
+    faiss.omp_set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    rng = np.random.default_rng(args.seed)
+    t0 = time.time()
+    result: dict = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "git_commit": git_commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "threads": 1,
+        "faiss_version": faiss.__version__,
+        "numpy_version": np.__version__,
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+        "machine_note": "shared machine (2 cores, other engineers running jobs); single-threaded timings",
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "binary": [],
+        "pq": [],
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="index_speed_", dir=args.tmp))
+    jobs = [("binary", s, n) for n in args.sizes for s in args.sources] + [("pq", None, n) for n in args.sizes] + [("add", None, None)]
+    bar = tqdm(jobs, desc="index_speed")
+    try:
+        for kind, source, n in bar:
+            bar.set_postfix_str(f"{kind} {source or ''} {n or ''}")
+            if kind == "binary":
+                result["binary"].append(bench_binary(source, n, args, rng, tmp, bar.write))
+            elif kind == "pq":
+                result["pq"].append(bench_pq(n, args, rng, bar.write))
+            else:
+                result["add"] = bench_add(args, rng, tmp, bar.write)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["wall_seconds"] = time.time() - t0
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_report(result, args.out_name)
+    plot(result, args.out_name)
+    print((RESULTS / f"{args.out_name}.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
