@@ -162,11 +162,20 @@ def test_group_label_level_and_render_size_option():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"label_level": "emoji"}, {"min_objects": 4, "max_objects": 2}, {"p_drop": 1.5}, {"stream": "x"}]
+    "bad",
+    [{"label_level": "emoji"}, {"min_objects": 4, "max_objects": 2}, {"p_drop": 1.5}, {"stream": "x"}, {"seed": -1}],
 )
 def test_bad_config_is_a_config_error(bad):
     with pytest.raises(ConfigError):
         EmojiScenesConfig(**bad)
+
+
+def test_exclude_groups_from_the_command_line_and_unknown_groups():
+    assert EmojiScenesConfig(exclude_groups="Component, Flags,Symbols").exclude_groups == (
+        "Component", "Flags", "Symbols"
+    )
+    with pytest.raises(DataError, match="Animals & Nature"):
+        load_catalog(exclude_groups=("Flagz",))
 
 
 def test_unknown_source_option_lists_valid_ones():

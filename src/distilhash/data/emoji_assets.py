@@ -261,6 +261,12 @@ def load_catalog(
     counts: Counter[str] = Counter()
     emojis: list[Emoji] = []
     excluded = set(exclude_groups)
+    known = dict.fromkeys(e.group for e in entries)
+    if excluded - known.keys():
+        raise DataError(
+            f"unknown emoji group(s) {sorted(excluded - known.keys())} to exclude; groups of "
+            f"{asset_path('emoji-test', emoji_test)}: {', '.join(known)}"
+        )
     for e in entries:
         if e.status != "fully-qualified":
             counts[f"status {e.status}"] += 1

@@ -150,7 +150,11 @@ class EmojiScenesConfig:
     exclude_groups: tuple[str, ...] = ("Component", "Flags")
 
     def __post_init__(self) -> None:
+        if isinstance(self.exclude_groups, str):  # from the command line: "Component,Flags"
+            self.exclude_groups = tuple(g.strip() for g in self.exclude_groups.split(",") if g.strip())
         self.exclude_groups = tuple(self.exclude_groups)
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"EmojiScenesConfig.seed={self.seed!r}; expected a non-negative integer")
         if self.stream not in STREAMS:
             raise ConfigError(f"EmojiScenesConfig.stream={self.stream!r}; valid: {', '.join(STREAMS)}")
         if self.label_level not in LABEL_LEVELS:
