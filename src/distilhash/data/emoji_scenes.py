@@ -607,11 +607,7 @@ def emoji_pretrain(
             config, stream="benchmark", seed=benchmark_seed, n_items=benchmark_n_items, name=None, id_prefix=None,
             with_labels=True,
         )
-        bench = EmojiScenesGenerator.__new__(EmojiScenesGenerator)
-        bench.__dict__.update(gen.__dict__)  # same catalogue and sprites, benchmark stream
-        bench.config = bench_cfg
-        bench._rng_key = [int(bench_cfg.seed), STREAMS["benchmark"]]
-        exclude = bench.signatures(benchmark_n_items)
+        exclude = EmojiScenesGenerator(bench_cfg).signatures(benchmark_n_items)  # glyphs are cached
     ds = generate(config, progress=progress, exclude=exclude, generator=gen)
     ds.meta["disjoint_from"] = (
         {"source": "emoji-scenes", "seed": benchmark_seed, "n_items": benchmark_n_items} if exclude_benchmark else None
