@@ -1,0 +1,117 @@
+"""LCDH hyperparameters as data: every reconstructed choice is a field with its default.
+
+See ``docs/lcdh.md`` and ``shared/METHODS.md`` (LCDH) for what is known and what is reconstructed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from distilhash.errors import ConfigError
+
+__all__ = ["LCDHConfig", "FUSIONS", "ATTENTIONS", "STREAM_ORDERS", "DATABASE_CODES"]
+
+FUSIONS = ("concat", "sum", "product")
+ATTENTIONS = ("tokens", "channel", "none")
+STREAM_ORDERS = ("shuffled", "index")
+DATABASE_CODES = ("student", "teacher")
+
+
+@dataclass
+class LCDHConfig:
+    """All LCDH options (flat, so that ``--set key=value`` reaches each).
+
+    Offline teacher (trained on ``split.fit`` with labels, epoch kept by ``split.val`` mAP):
+        teacher_fusion: how the teacher's image and text features are fused (concat | sum | product).
+        teacher_attention: the enhancement module: ``tokens`` (multi-head self-attention over the
+            image and text tokens, residual + LayerNorm), ``channel`` (sigmoid channel gate on the
+            fused vector), ``none``.
+        teacher_heads, teacher_hidden, teacher_dropout: attention heads, hidden width, dropout.
+        teacher_lam: Theta scale of the teacher's label likelihood.
+        teacher_quant, teacher_balance: quantization / bit-balance weights of the teacher loss.
+        teacher_epochs, teacher_batch, teacher_lr, teacher_patience: optimisation.
+
+    Student (no teacher at query time):
+        image_net: ``small-cnn`` or ``vgg16`` (needs torchvision); image_channels: CNN stage widths;
+        image_size: input side (None: the dataset's render size).
+        text_net: ``bow``; text_hidden: BoW MLP width; vocab_min_count / vocab_max_size / bow_weighting:
+            vocabulary from the training text (``split.fit``); dropout: student dropout.
+
+    Online protocol:
+        chunk_size: items per stream chunk; stream_order: order in which ``split.retrieval`` arrives
+            (``shuffled`` with the seed, or ``index``).
+        epochs_per_chunk, batch_size, lr, weight_decay: the update on each chunk.
+        lam: Theta = (lam / L) F G^T of the student likelihood.
+        lambda1, lambda2: quantization and bit-balance weights.
+        intra_weight: optional intra-modal likelihood within the chunk.
+        old_weight: weight of the likelihood against frozen codes of earlier chunks; old_sample: how
+            many frozen items are drawn per step; old_intra_weight: optional same-modality term.
+        database_codes: whose codes a chunk stores: the ``student``'s (default) or the ``teacher``'s.
+        eval_batch: batch size when encoding.
+    """
+
+    n_bits: int = 64
+    seed: int = 0
+    # offline teacher
+    teacher_fusion: str = "concat"
+    teacher_attention: str = "tokens"
+    teacher_heads: int = 4
+    teacher_hidden: int = 512
+    teacher_dropout: float = 0.1
+    teacher_lam: float = 8.0
+    teacher_quant: float = 0.1
+    teacher_balance: float = 0.01
+    teacher_epochs: int = 40
+    teacher_batch: int = 256
+    teacher_lr: float = 1e-3
+    teacher_patience: int = 6
+    # student
+    image_net: str = "small-cnn"
+    image_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    image_size: int | None = None
+    text_net: str = "bow"
+    text_hidden: int = 512
+    vocab_min_count: int = 2
+    vocab_max_size: int = 5000
+    bow_weighting: str = "binary"
+    dropout: float = 0.1
+    # online protocol
+    chunk_size: int = 2000
+    stream_order: str = "shuffled"
+    epochs_per_chunk: int = 5
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    lam: float = 8.0
+    lambda1: float = 0.1
+    lambda2: float = 0.01
+    intra_weight: float = 0.0
+    old_weight: float = 1.0
+    old_sample: int = 512
+    old_intra_weight: float = 0.0
+    database_codes: str = "student"
+    eval_batch: int = 512
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("teacher_fusion", FUSIONS), ("teacher_attention", ATTENTIONS),
+                              ("stream_order", STREAM_ORDERS), ("database_codes", DATABASE_CODES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"lcdh {name}={getattr(self, name)!r}; expected one of {', '.join(allowed)}")
+        if self.n_bits <= 0 or self.chunk_size <= 0 or self.epochs_per_chunk < 0:
+            raise ConfigError(f"lcdh needs n_bits > 0, chunk_size > 0, epochs_per_chunk >= 0 "
+                              f"(got {self.n_bits}, {self.chunk_size}, {self.epochs_per_chunk})")
+        if self.teacher_attention == "tokens" and self.teacher_hidden % self.teacher_heads:
+            raise ConfigError(f"teacher_hidden={self.teacher_hidden} must be divisible by teacher_heads={self.teacher_heads}")
+
+    @classmethod
+    def from_kwargs(cls, **kw: Any) -> LCDHConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kw) - known)
+        if unknown:
+            raise ConfigError(f"unknown lcdh option(s) {unknown}; valid: {', '.join(sorted(known))}")
+        return cls(**kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

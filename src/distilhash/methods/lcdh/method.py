@@ -1,0 +1,351 @@
+"""LCDH as a registered method: offline attention teacher, lightweight raw-input student, online stream.
+
+``fit(features, split, dataset=..., stream_dir=None, on_chunk=None)``:
+
+1. train the offline teacher on ``features`` of ``split.fit`` with label similarity (epoch kept by
+   ``split.val``), see :mod:`.teacher_fit`;
+2. build the BoW vocabulary from the texts of ``split.fit`` and the student (CNN on pixels at the
+   dataset's render size + BoW MLP, each with an FC layer to L bits);
+3. stream ``split.retrieval`` in chunks (:mod:`.stream`): update the student against the teacher
+   codes of the chunk and the frozen codes of earlier chunks, then append the chunk's codes to
+   the store — the index engine (durable, ``stream_dir/codes-*``) when ``stream_dir`` is given,
+   memory otherwise — with a checkpoint (``stream_dir/checkpoint``) after every chunk, from which
+   an interrupted stream resumes. ``on_chunk(report, method)`` is called after each chunk.
+
+Encoding: queries use the current student on raw inputs (``encode("image", uint8 [n, S, S, 3])``,
+``encode("text", list[str])``); :meth:`encode_dataset` returns the frozen codes for database
+items that were streamed (never recomputed) and the current student's codes otherwise. Teacher
+features are not accepted at encode time: the student does not need the teacher.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from distilhash.codes import Encoded, pack_bits
+from distilhash.errors import ConfigError, DataError, FeatureError
+from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.methods.lcdh.config import LCDHConfig
+
+__all__ = ["LCDHMethod"]
+
+STATE_FILE = "lcdh_state.json"
+CODES_FILE = "frozen_codes.safetensors"
+STREAM_FILE = "stream.json"
+
+
+@METHODS.register("lcdh")
+class LCDHMethod:
+    """LCDH (see module docstring). Hyperparameters: :class:`LCDHConfig`."""
+
+    name = "lcdh"
+    needs_dataset: ClassVar[bool] = True
+    supports_stream: ClassVar[bool] = True
+
+    def __init__(self, **config: Any) -> None:
+        self.config = LCDHConfig.from_kwargs(**config)
+
+    @property
+    def n_bits(self) -> int:
+        return self.config.n_bits
+
+    def config_dict(self) -> dict[str, Any]:
+        cfg = self.config.to_dict()
+        cfg.pop("progress", None)
+        return cfg
+
+    # ------------------------------------------------------------------ building blocks
+    def _image_size(self, dataset) -> int:
+        if self.config.image_size:
+            return int(self.config.image_size)
+        size = getattr(dataset.images, "size", None)
+        if not isinstance(size, int):
+            raise ConfigError(f"dataset {dataset.name!r} has no fixed render size; set image_size (e.g. --set image_size=64)")
+        return size
+
+    def _build_student(self, vocab_size: int):
+        from distilhash.methods.lcdh.nets import LCDHStudent
+        from distilhash.students import create_image_student, create_text_student
+
+        c = self.config
+        image = create_image_student(c.image_net, image_size=self.image_size_, channels=list(c.image_channels), dropout=c.dropout)
+        text = create_text_student(c.text_net, vocab_size=vocab_size, hidden=c.text_hidden, dropout=c.dropout)
+        return LCDHStudent(image, text, c.n_bits)
+
+    def _bow(self, texts=None, dataset=None, rows=None) -> np.ndarray:
+        """BoW rows from strings, or from a dataset's rows (its texts, else its stored ``bow``)."""
+        if texts is None:
+            if dataset.texts is not None:
+                texts = [dataset.texts[int(i)] for i in rows]
+            elif dataset.bow is not None and self.vocab_ is None:
+                return np.asarray(dataset.bow[np.asarray(rows)], np.float32)
+            else:
+                raise DataError(f"dataset {dataset.name!r} has neither texts nor a bow matrix for the text student")
+        if self.vocab_ is None:
+            raise ConfigError("this LCDH model was trained on a stored BoW matrix; it cannot encode raw strings")
+        return self.vocab_.transform(texts)
+
+    def _pixels(self, dataset, rows: np.ndarray) -> np.ndarray:
+        return dataset.images.array(np.asarray(rows), self.image_size_)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, features, split, dataset=None, stream_dir: str | Path | None = None, on_chunk=None,
+            **_: Any) -> LCDHMethod:
+        """Teacher offline, then the online stream over ``split.retrieval`` (module docstring)."""
+        import torch
+
+        from distilhash.methods.lcdh.store import IndexCodeStore, MemoryCodeStore
+        from distilhash.methods.lcdh.stream import absorb_chunk, chunk_plan
+        from distilhash.methods.lcdh.teacher_fit import fit_teacher, teacher_codes
+        from distilhash.students.vocab import Vocabulary
+        from distilhash.training.progress import progress
+        from distilhash.training.seed import seed_everything
+
+        c = self.config
+        if dataset is None:
+            raise ConfigError("lcdh reads pixels and texts: fit(features, split, dataset=...) needs the dataset "
+                              "(`distilhash train` and the benchmark harness pass it)")
+        if len(dataset) != len(features):
+            raise FeatureError(f"dataset {dataset.name!r} has {len(dataset)} items but the features have {len(features)}")
+        if list(features.ids[:5]) != list(dataset.ids[:5]) or features.ids[-1] != dataset.ids[-1]:
+            raise FeatureError(f"feature ids {features.ids[:2]}... do not match dataset {dataset.name!r} ids {dataset.ids[:2]}...")
+        rng, gen = seed_everything(c.seed)
+        t_start = time.perf_counter()
+        self.image_size_ = self._image_size(dataset)
+        self.width_ = int(features.image.shape[1])
+        stream_dir = Path(stream_dir) if stream_dir is not None else None
+        ckpt = stream_dir / "checkpoint" if stream_dir is not None else None
+        plan = chunk_plan(split.retrieval, c)
+        ids_of = [[str(dataset.ids[int(r)]) for r in rows] for rows in plan]
+        done, resumed = 0, None
+        if ckpt is not None and (ckpt / STREAM_FILE).is_file():
+            state = json.loads((ckpt / STREAM_FILE).read_text())
+            if state.get("config") != self.config_dict() or state.get("split_hash") != split.hash:
+                raise ConfigError(f"{stream_dir} holds a stream with another config or split; use another directory "
+                                  "or delete it to restart")
+            self.load(ckpt)
+            done = int(state["chunks_done"])
+            resumed = {"from_chunk": done, "note": "optimizer state restarts on resume"}
+        else:
+            teacher, tinfo = fit_teacher(features, split, c, gen, rng)
+            self.teacher_ = teacher
+            self.teacher_info_ = tinfo
+            if dataset.texts is not None:
+                self.vocab_ = Vocabulary.build([dataset.texts[int(i)] for i in split.fit], c.vocab_min_count,
+                                               c.vocab_max_size, c.bow_weighting)
+                vocab_size = len(self.vocab_)
+            elif dataset.bow is not None:
+                self.vocab_ = None
+                vocab_size = int(dataset.bow.shape[1])
+            else:
+                raise DataError(f"dataset {dataset.name!r} has neither texts nor a bow matrix for the text student")
+            self.student_ = self._build_student(vocab_size)
+        self.teacher_.eval()
+        store = (IndexCodeStore(c.n_bits, stream_dir, extra={"method": "lcdh", "split_hash": split.hash})
+                 if stream_dir is not None else MemoryCodeStore(c.n_bits))
+        if isinstance(store, IndexCodeStore):
+            # the chunk after the checkpoint may have reached the index before a crash
+            found = store.restore([(k, plan[k], ids_of[k]) for k in range(min(done + 1, len(plan)))])
+            if done < len(plan) and found == sum(len(p) for p in plan[: done + 1]):
+                done += 1
+                if resumed is not None:
+                    resumed["note"] += f"; chunk {done - 1} was already stored (its student update is lost)"
+        self.store_ = store
+        optimizer = torch.optim.Adam(self.student_.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        reports: list[dict[str, Any]] = list(getattr(self, "chunk_reports_", []))[:done]
+        bar = progress(range(done, len(plan)), desc=f"lcdh stream {c.n_bits} bits", total=len(plan) - done,
+                       enabled=c.progress)
+        for k in bar:
+            rows = plan[k]
+            tb = teacher_codes(self.teacher_, features.image[rows], features.text[rows])
+            pixels = self._pixels(dataset, rows)
+            bow = self._bow(dataset=dataset, rows=rows)
+            report = absorb_chunk(self.student_, optimizer, c, k, len(plan), rows, ids_of[k], pixels, bow, tb, store, rng)
+            report.extra["bow_oov_rate"] = round(self.vocab_.last_oov_rate, 4) if self.vocab_ is not None else None
+            self.chunk_reports_ = reports + [report.to_dict()]
+            if ckpt is not None:
+                t = time.perf_counter()
+                self._checkpoint(ckpt, k + 1, split.hash)
+                report.extra["checkpoint_seconds"] = round(time.perf_counter() - t, 3)
+            if on_chunk is not None:
+                on_chunk(report, self)
+            reports.append(report.to_dict())
+            self.chunk_reports_ = list(reports)
+            bar.set_postfix(loss=f"{report.terms.get('total', float('nan')):.4f}", absorb=f"{report.absorb_seconds:.1f}s",
+                            stored=report.stored_total)
+        bar.close()
+        self.chunk_reports_ = reports
+        absorb = [r["absorb_seconds"] for r in reports]
+        self.fit_info_ = {
+            **{k: v for k, v in self.teacher_info_.items() if k != "history"},
+            "epoch_policy": ("teacher: early stopping on split.val teacher-code mAP; student: online, a fixed "
+                             f"{c.epochs_per_chunk} epochs per chunk, no model selection"),
+            "teacher_history": self.teacher_info_.get("history", []),
+            "vocabulary": self.vocab_.info if self.vocab_ is not None else {"source": "dataset.bow"},
+            "n_chunks": len(plan), "chunk_size": c.chunk_size,
+            "store": ("index engine (durable CodeIndex.add) at " + str(stream_dir)) if store.durable else "memory",
+            "mean_absorb_seconds": float(np.mean(absorb)) if absorb else None,
+            "chunks": reports, "resumed": resumed,
+            "fit_seconds": time.perf_counter() - t_start,
+        }
+        return self
+
+    def _checkpoint(self, ckpt: Path, chunks_done: int, split_hash: str) -> None:
+        from distilhash.io_utils import atomic_write_json
+
+        self.save(ckpt)
+        atomic_write_json(ckpt / STREAM_FILE, {"chunks_done": chunks_done, "config": self.config_dict(),
+                                               "split_hash": split_hash})
+
+    # ------------------------------------------------------------------ encode
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "student_"):
+            raise ConfigError("lcdh model is not fitted (call fit or load_method first)")
+
+    def encode(self, modality: str, inputs, role: str = "database") -> Encoded:
+        """Current student codes for raw inputs: uint8 pixels ``[n, S, S, 3]`` or a list of strings.
+
+        Frozen database codes are served by :meth:`encode_dataset` (by dataset row).
+        """
+        from distilhash.methods.lcdh.stream import encode_student
+
+        self._check_fitted()
+        if modality == "image":
+            x = np.asarray(inputs)
+            if x.dtype != np.uint8 or x.ndim != 4:
+                raise FeatureError(f"lcdh encodes images from uint8 pixels [n, {self.image_size_}, {self.image_size_}, 3], "
+                                   f"got {x.dtype} {x.shape}; its student does not use teacher features "
+                                   "(use encode_dataset(modality, dataset, indices, role) for dataset items)")
+            bits = encode_student(self.student_, "image", x, self.config.eval_batch)
+        elif modality == "text":
+            if isinstance(inputs, np.ndarray) and inputs.dtype.kind == "f":
+                if self.vocab_ is not None:
+                    raise FeatureError("lcdh encodes texts from strings (its BoW vocabulary), got a float array; "
+                                       "its student does not use teacher features")
+                bow = np.asarray(inputs, np.float32)
+            else:
+                bow = self._bow(texts=[str(t) for t in inputs])
+            bits = encode_student(self.student_, "text", bow, self.config.eval_batch)
+        else:
+            raise ConfigError(f"modality {modality!r}; expected 'image' or 'text'")
+        return Encoded("binary", pack_bits(bits > 0), self.n_bits)
+
+    def encode_dataset(self, modality: str, dataset, indices, role: str = "database", batch: int = 2048) -> Encoded:
+        """Codes of dataset rows: frozen stream codes for streamed database items, else the current student."""
+        self._check_fitted()
+        idx = np.asarray(indices, np.int64)
+        if role == "database":
+            frozen = self.frozen_codes(modality, idx)
+            if frozen is not None:
+                return frozen
+        parts = []
+        for s in range(0, len(idx), batch):
+            rows = idx[s:s + batch]
+            if modality == "image":
+                parts.append(self.encode("image", self._pixels(dataset, rows)).data)
+            else:
+                from distilhash.methods.lcdh.stream import encode_student
+
+                bits = encode_student(self.student_, "text", self._bow(dataset=dataset, rows=rows), self.config.eval_batch)
+                parts.append(pack_bits(bits > 0))
+        data = np.concatenate(parts) if parts else np.zeros((0, (self.n_bits + 7) // 8), np.uint8)
+        return Encoded("binary", data, self.n_bits)
+
+    def frozen_codes(self, modality: str, rows: np.ndarray) -> Encoded | None:
+        """Stored codes of dataset ``rows`` (None unless every row was streamed)."""
+        store = getattr(self, "store_", None)
+        if store is None or len(store) == 0:
+            return None
+        pos = {int(r): j for j, r in enumerate(store.rows)}
+        where = [pos.get(int(r)) for r in rows]
+        if any(w is None for w in where):
+            return None
+        kind = "teacher" if self.config.database_codes == "teacher" else modality
+        bits = store.codes(kind)[np.asarray(where, np.int64)]
+        return Encoded("binary", pack_bits(bits > 0), self.n_bits)
+
+    def evaluate_online(self, dataset, labels: np.ndarray, query_idx: np.ndarray) -> dict[str, float]:
+        """mAP@all of current-model queries against the codes stored so far, both directions."""
+        from distilhash.eval.metrics import evaluate
+
+        rows = self.store_.rows
+        kind_img = kind_txt = None
+        if self.config.database_codes == "teacher":
+            kind_img = kind_txt = "teacher"
+        db_img = Encoded("binary", pack_bits(self.store_.codes(kind_img or "image") > 0), self.n_bits)
+        db_txt = Encoded("binary", pack_bits(self.store_.codes(kind_txt or "text") > 0), self.n_bits)
+        q_img = self.encode_dataset("image", dataset, query_idx, "query")
+        q_txt = self.encode_dataset("text", dataset, query_idx, "query")
+        yq, yd = labels[query_idx], labels[rows]
+        return {"i2t": float(evaluate(q_img, db_txt, yq, yd, curves=False).map_all),
+                "t2i": float(evaluate(q_txt, db_img, yq, yd, curves=False).map_all)}
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> None:
+        """``method.json``, ``weights.safetensors`` (teacher.*, student.*), ``lcdh_state.json``, frozen codes."""
+        import torch
+
+        from distilhash.io_utils import atomic_write_json
+        from distilhash.training.checkpoint import WEIGHTS_FILE, save_tensors
+
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_method_meta(self, directory, feature_width=self.width_)
+        tensors = {f"teacher.{k}": v for k, v in self.teacher_.state_dict().items()}
+        tensors.update({f"student.{k}": v for k, v in self.student_.state_dict().items()})
+        save_tensors(directory / WEIGHTS_FILE, tensors)
+        state = {
+            "width": self.width_, "image_size": self.image_size_,
+            "vocab": self.vocab_.to_dict() if self.vocab_ is not None else None,
+            "bow_width": int(self.student_.text_net.vocab_size),
+            "teacher_info": {k: v for k, v in self.teacher_info_.items()},
+            "chunk_reports": getattr(self, "chunk_reports_", []),
+        }
+        atomic_write_json(directory / STATE_FILE, state)
+        store = getattr(self, "store_", None)
+        if store is not None:
+            arr = store.arrays()
+            save_tensors(directory / CODES_FILE, {k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arr.items()})
+
+    def load(self, directory: str | Path) -> LCDHMethod:
+        """Restore what :meth:`save` wrote."""
+        from distilhash.methods.lcdh.nets import AttentionTeacher
+        from distilhash.methods.lcdh.store import MemoryCodeStore
+        from distilhash.students.vocab import Vocabulary
+        from distilhash.training.checkpoint import WEIGHTS_FILE, load_json, load_tensors
+
+        directory = Path(directory)
+        state = load_json(directory / STATE_FILE)
+        self.width_, self.image_size_ = int(state["width"]), int(state["image_size"])
+        self.vocab_ = Vocabulary.from_dict(state["vocab"]) if state.get("vocab") else None
+        self.teacher_info_ = state.get("teacher_info", {})
+        self.chunk_reports_ = state.get("chunk_reports", [])
+        self.teacher_ = AttentionTeacher(self.width_, self.config)
+        self.student_ = self._build_student(int(state["bow_width"]))
+        tensors = load_tensors(directory / WEIGHTS_FILE)
+        for prefix, net in (("teacher.", self.teacher_), ("student.", self.student_)):
+            sub = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            try:
+                net.load_state_dict(sub)
+            except RuntimeError as exc:
+                raise ConfigError(f"{directory / WEIGHTS_FILE} does not fit the lcdh {prefix[:-1]} of method.json: {exc}") from None
+            net.eval()
+        if (directory / CODES_FILE).is_file():
+            arr = {k: v.numpy() for k, v in load_tensors(directory / CODES_FILE).items()}
+            self.store_ = MemoryCodeStore.from_arrays(self.n_bits, arr)
+        return self
+
+    # ------------------------------------------------------------------ sizes
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters of the student's image and text parts and of the offline teacher head."""
+        self._check_fitted()
+        s = self.student_
+        count = lambda mods: int(sum(p.numel() for m in mods for p in m.parameters()))  # noqa: E731
+        return {"student_image": count([s.image_net, s.image_fc]), "student_text": count([s.text_net, s.text_fc]),
+                "offline_teacher_head": count([self.teacher_])}

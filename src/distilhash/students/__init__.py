@@ -1,0 +1,61 @@
+"""Lightweight student encoders that read raw inputs (pixels, text) instead of teacher features.
+
+Used by LCDH: the student must encode queries without the big teacher. Two families, each a
+registry of factories returning a ``torch.nn.Module`` that maps raw input to a feature vector
+``[n, out_dim]`` (the method puts its own FC-to-L-bits layer on top):
+
+* image students (:data:`IMAGE_STUDENTS`): ``small-cnn`` (compact CNN on uint8 pixels ``[n, S, S, 3]``,
+  :mod:`.image_cnn`), ``vgg16`` (torchvision VGG16, only when torchvision is importable,
+  :mod:`.vgg`);
+* text students (:data:`TEXT_STUDENTS`): ``bow`` (MLP on a bag-of-words vector over a vocabulary
+  built from the training text, :mod:`.text_bow` and :mod:`.vocab`).
+
+Importing this package does not import torch; the factories import it when called.
+
+Example:
+    >>> from distilhash.students import create_image_student  # doctest: +SKIP
+    >>> net = create_image_student("small-cnn", image_size=64)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from distilhash.registry import Registry
+
+__all__ = ["IMAGE_STUDENTS", "TEXT_STUDENTS", "create_image_student", "create_text_student", "list_image_students",
+           "list_text_students"]
+
+IMAGE_STUDENTS: Registry = Registry("image student")
+TEXT_STUDENTS: Registry = Registry("text student")
+
+#: modules that register the students (imported on first use)
+_MODULES = ("distilhash.students.image_cnn", "distilhash.students.vgg", "distilhash.students.text_bow")
+
+
+def _import_all() -> None:
+    for module in _MODULES:
+        importlib.import_module(module)
+
+
+def create_image_student(name: str, **options: Any):
+    """An image student ``nn.Module``: uint8 ``[n, S, S, 3]`` -> float ``[n, out_dim]`` (attribute ``out_dim``)."""
+    _import_all()
+    return IMAGE_STUDENTS.create(name, **options)
+
+
+def create_text_student(name: str, **options: Any):
+    """A text student ``nn.Module``: float BoW ``[n, V]`` -> float ``[n, out_dim]`` (attribute ``out_dim``)."""
+    _import_all()
+    return TEXT_STUDENTS.create(name, **options)
+
+
+def list_image_students() -> list[str]:
+    _import_all()
+    return IMAGE_STUDENTS.names()
+
+
+def list_text_students() -> list[str]:
+    _import_all()
+    return TEXT_STUDENTS.names()

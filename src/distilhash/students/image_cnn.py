@@ -1,0 +1,55 @@
+"""A compact CNN on raw pixels: uint8 ``[n, S, S, 3]`` -> ``[n, channels[-1]]``.
+
+Each stage is conv3x3 (stride 2) + BatchNorm + ReLU, so S=64 with 4 stages ends at 4x4, then
+global average pooling. About 0.25 M parameters with the default channels, far below the
+teacher's image tower; the LCDH method adds its FC-to-L-bits layer on top.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from distilhash.errors import DataError
+from distilhash.students import IMAGE_STUDENTS
+
+__all__ = ["SmallCNN"]
+
+
+class SmallCNN(nn.Module):
+    """Compact CNN student (see module docstring).
+
+    Args:
+        image_size: input side S (pixels are expected at this size).
+        channels: output channels of each stride-2 stage.
+        dropout: dropout on the pooled features (training only).
+    """
+
+    def __init__(self, image_size: int = 64, channels: tuple[int, ...] | list[int] = (32, 64, 128, 128),
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.image_size = int(image_size)
+        layers: list[nn.Module] = []
+        cin = 3
+        for cout in channels:
+            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.out_dim = int(cin)
+        self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[n, S, S, 3]`` (or float in [0, 1]) -> ``[n, out_dim]``."""
+        if pixels.ndim != 4 or pixels.shape[-1] != 3:
+            raise DataError(f"image student expects pixels [n, {self.image_size}, {self.image_size}, 3], got {tuple(pixels.shape)}")
+        x = pixels.permute(0, 3, 1, 2)
+        x = x.float() / 255.0 if pixels.dtype == torch.uint8 else x.float()
+        x = (x - self.mean) / self.std
+        return self.dropout(self.body(x).mean(dim=(2, 3)))
+
+
+@IMAGE_STUDENTS.register("small-cnn")
+def _small_cnn(image_size: int = 64, channels: list[int] | None = None, dropout: float = 0.1, **_: object) -> SmallCNN:
+    return SmallCNN(image_size, tuple(channels or (32, 64, 128, 128)), dropout)
