@@ -83,9 +83,19 @@ def load_features_and_split(dataset: str, teacher: str, features: Path | None):
     return ds, split, feats, path
 
 
-def evaluate_parts(method, feats, split, parts=("val", "query")) -> dict[str, dict[str, float]]:
+def evaluate_parts(method, feats, split, parts=("val", "query"), dataset=None) -> dict[str, dict[str, float]]:
     """mAP@all per direction for each part, through :mod:`distilhash.eval` (fallback: training.validation)."""
     out: dict[str, dict[str, float]] = {}
+    if dataset is not None and hasattr(method, "encode_dataset"):  # raw-input methods (lcdh)
+        from distilhash.eval.metrics import evaluate
+
+        for part in parts:
+            q, db = (split.val, split.fit) if part == "val" else (split.query, split.retrieval)
+            enc = {(m, r): method.encode_dataset(m, dataset, i, r) for m in ("image", "text")
+                   for r, i in (("query", q), ("database", db))}
+            out[part] = {d: float(evaluate(enc[a, "query"], enc[b, "database"], feats.labels[q], feats.labels[db],
+                                           curves=False).map_all) for d, a, b in (("i2t", "image", "text"), ("t2i", "text", "image"))}
+        return out
     for part in parts:
         try:
             from distilhash.eval.metrics import evaluate_method
@@ -118,9 +128,12 @@ def command(
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     sets: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
     out: Path = typer.Option(None, "--out", help="Model directory (default: $DISTILHASH_HOME/runs/DATASET__METHOD__BITS__sSEED)."),
-    threads: int = typer.Option(2, "--threads", help="Torch / BLAS threads."),
+    threads: int = typer.Option(1, "--threads", help="Torch / BLAS threads (1 is fastest on a busy machine)."),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Print validation and query mAP@all after training."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    stream: bool = typer.Option(False, "--stream", help="Online methods (lcdh): absorb split.retrieval chunk by chunk, "
+                                "storing codes durably in OUT/stream and checkpointing (and resuming) after each chunk."),
+    chunk_size: int = typer.Option(None, "--chunk-size", help="Items per stream chunk (with --stream; method default if omitted)."),
 ) -> None:
     """Train METHOD on cached teacher features and save the model directory."""
     from distilhash.errors import DistilhashError
@@ -132,7 +145,10 @@ def command(
 
         torch.set_num_threads(threads)
         ds, split, feats, fpath = load_features_and_split(dataset, teacher, features)
-        model, notes = build_method(method, bits, seed, parse_sets(sets))
+        overrides = parse_sets(sets)
+        if chunk_size is not None:
+            overrides["chunk_size"] = chunk_size
+        model, notes = build_method(method, bits, seed, overrides)
         for note in notes:
             typer.echo(f"note: {note}")
         target = out or runs_dir() / f"{ds.name}__{method}__{bits or model.n_bits}__s{seed}"
@@ -140,10 +156,16 @@ def command(
                    f"[split {split.hash}, fit {len(split.fit)}, val {len(split.val)}] with {fpath.name}")
         t0 = time.perf_counter()
         fit_kw = {"dataset": ds} if getattr(type(model), "needs_dataset", False) else {}
+        if stream:
+            if not getattr(type(model), "supports_stream", False):
+                from distilhash.errors import ConfigError
+
+                raise ConfigError(f"{method} has no online (--stream) mode; only methods with supports_stream do (lcdh)")
+            fit_kw["stream_dir"] = Path(target) / "stream"
         model.fit(feats, split, **fit_kw)
         train_seconds = time.perf_counter() - t0
         model.save(target)
-        scores = evaluate_parts(model, feats, split) if evaluate else {}
+        scores = evaluate_parts(model, feats, split, dataset=ds) if evaluate else {}
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc

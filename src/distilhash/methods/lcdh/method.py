@@ -158,27 +158,30 @@ class LCDHMethod:
         self.store_ = store
         optimizer = torch.optim.Adam(self.student_.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         reports: list[dict[str, Any]] = list(getattr(self, "chunk_reports_", []))[:done]
-        bar = progress(range(done, len(plan)), desc=f"lcdh stream {c.n_bits} bits", total=len(plan) - done,
-                       enabled=c.progress)
-        for k in bar:
-            rows = plan[k]
-            tb = teacher_codes(self.teacher_, features.image[rows], features.text[rows])
-            pixels = self._pixels(dataset, rows)
-            bow = self._bow(dataset=dataset, rows=rows)
-            report = absorb_chunk(self.student_, optimizer, c, k, len(plan), rows, ids_of[k], pixels, bow, tb, store, rng)
-            report.extra["bow_oov_rate"] = round(self.vocab_.last_oov_rate, 4) if self.vocab_ is not None else None
-            self.chunk_reports_ = reports + [report.to_dict()]
-            if ckpt is not None:
-                t = time.perf_counter()
-                self._checkpoint(ckpt, k + 1, split.hash)
-                report.extra["checkpoint_seconds"] = round(time.perf_counter() - t, 3)
-            if on_chunk is not None:
-                on_chunk(report, self)
-            reports.append(report.to_dict())
-            self.chunk_reports_ = list(reports)
-            bar.set_postfix(loss=f"{report.terms.get('total', float('nan')):.4f}", absorb=f"{report.absorb_seconds:.1f}s",
-                            stored=report.stored_total)
-        bar.close()
+        try:
+            bar = progress(range(done, len(plan)), desc=f"lcdh stream {c.n_bits} bits", total=len(plan) - done,
+                           enabled=c.progress)
+            for k in bar:
+                rows = plan[k]
+                tb = teacher_codes(self.teacher_, features.image[rows], features.text[rows])
+                pixels = self._pixels(dataset, rows)
+                bow = self._bow(dataset=dataset, rows=rows)
+                report = absorb_chunk(self.student_, optimizer, c, k, len(plan), rows, ids_of[k], pixels, bow, tb, store, rng)
+                report.extra["bow_oov_rate"] = round(self.vocab_.last_oov_rate, 4) if self.vocab_ is not None else None
+                self.chunk_reports_ = reports + [report.to_dict()]
+                if ckpt is not None:
+                    t = time.perf_counter()
+                    self._checkpoint(ckpt, k + 1, split.hash)
+                    report.extra["checkpoint_seconds"] = round(time.perf_counter() - t, 3)
+                if on_chunk is not None:
+                    on_chunk(report, self)
+                reports.append(report.to_dict())
+                self.chunk_reports_ = list(reports)
+                bar.set_postfix(loss=f"{report.terms.get('total', float('nan')):.4f}", absorb=f"{report.absorb_seconds:.1f}s",
+                                stored=report.stored_total)
+        finally:  # the memory mirror stays usable; the index files are released
+            bar.close()
+            store.close()
         self.chunk_reports_ = reports
         absorb = [r["absorb_seconds"] for r in reports]
         self.fit_info_ = {
@@ -270,15 +273,16 @@ class LCDHMethod:
         return Encoded("binary", pack_bits(bits > 0), self.n_bits)
 
     def evaluate_online(self, dataset, labels: np.ndarray, query_idx: np.ndarray) -> dict[str, float]:
-        """mAP@all of current-model queries against the codes stored so far, both directions."""
+        """mAP@all of current-model queries against the codes stored so far, both directions.
+
+        The database is ordered by dataset row (as ``split.retrieval``), so that Hamming ties break
+        the same way as in the benchmark harness.
+        """
         from distilhash.eval.metrics import evaluate
 
-        rows = self.store_.rows
-        kind_img = kind_txt = None
-        if self.config.database_codes == "teacher":
-            kind_img = kind_txt = "teacher"
-        db_img = Encoded("binary", pack_bits(self.store_.codes(kind_img or "image") > 0), self.n_bits)
-        db_txt = Encoded("binary", pack_bits(self.store_.codes(kind_txt or "text") > 0), self.n_bits)
+        rows = np.sort(self.store_.rows)
+        db_img = self.frozen_codes("image", rows)
+        db_txt = self.frozen_codes("text", rows)
         q_img = self.encode_dataset("image", dataset, query_idx, "query")
         q_txt = self.encode_dataset("text", dataset, query_idx, "query")
         yq, yd = labels[query_idx], labels[rows]
