@@ -420,6 +420,8 @@ class CodeIndex:
     def _resolve(self, ids: list[str]) -> dict[str, int]:
         """id -> seq of the live items among ``ids``."""
         out: dict[str, int] = {}
+        if self._n_rows == len(self._dead):
+            return out
         rest = []
         for i in ids:
             s = self._log_ids.get(i)
@@ -504,8 +506,7 @@ class CodeIndex:
         except (TypeError, ValueError) as exc:
             raise DataError(f"metadata must be JSON-serialisable: {exc}") from None
         if n >= self.options.bulk_threshold:
-            self._apply_add(ids, data, metadata)
-            self._compact()
+            self._compact(pending=(ids, data, metadata))
             return
         self._log.append(codelog.encode_add(self._next_seq, data, ids, metadata))
         self._log_records += 1
@@ -540,7 +541,11 @@ class CodeIndex:
         self._require_writable()
         self._compact()
 
-    def _compact(self) -> None:
+    def _compact(self, pending: tuple[list[str], np.ndarray, list[dict[str, Any]]] | None = None) -> None:
+        """Write generation N+1 = live items (+ ``pending`` new items, for bulk adds); commit by
+        replacing the manifest; then switch the in-memory state and delete generation N."""
+        import itertools
+
         m = self.manifest
         seqs = self._seqs
         codes = self._all_codes()
@@ -549,8 +554,16 @@ class CodeIndex:
             alive = ~np.isin(seqs, np.fromiter(dead, np.int64, len(dead)))
             seqs, codes = seqs[alive], codes[alive]
         delete_snap = sorted(s for s in dead if s not in self._log_items)  # deleted snapshot items
-        new_items = [(s, i, md) for s, (i, md) in sorted(self._log_items.items()) if s not in dead]
-        new_manifest = dict(m, generation=int(m["generation"]) + 1, next_seq=self._next_seq)
+        new_items: Any = ((s, i, md) for s, (i, md) in self._log_items.items() if s not in dead)  # seq order
+        next_seq = self._next_seq
+        if pending is not None:
+            p_ids, p_codes, p_meta = pending
+            p_seqs = np.arange(next_seq, next_seq + len(p_ids), dtype=np.int64)
+            seqs = np.concatenate([seqs, p_seqs])
+            codes = np.concatenate([codes, p_codes])
+            new_items = itertools.chain(new_items, zip(p_seqs.tolist(), p_ids, p_meta))
+            next_seq += len(p_ids)
+        new_manifest = dict(m, generation=int(m["generation"]) + 1, next_seq=next_seq)
         old_names = {e["name"] for e in m["files"].values()} | {m["log"]}
         old_store = self.directory / m["files"]["meta"]["name"]
         sealed = _write_generation(self.directory, new_manifest, codes, seqs, old_store, delete_snap, new_items)
@@ -567,6 +580,9 @@ class CodeIndex:
         self._seqs_cache = seqs
         self._log_codes, self._log_items, self._log_ids = [], {}, {}
         renumbered = bool(dead)
+        self._next_seq = next_seq
+        if pending is not None and self._searcher is not None and not renumbered:
+            self._searcher.add(pending[1])
         self._dead = set()
         self._n_rows = self._snap_count
         self._tomb = None

@@ -105,9 +105,10 @@ def write_store(
         dels = [(int(s),) for s in delete_seqs]
         if dels:
             db.executemany("DELETE FROM items WHERE seq = ?", dels)
+        enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         db.executemany(
             "INSERT INTO items (seq, id, meta) VALUES (?, ?, ?)",
-            ((int(s), i, json.dumps(m, ensure_ascii=False, separators=(",", ":"))) for s, i, m in new_items),
+            ((s, i, enc(m) if m else "{}") for s, i, m in new_items),
         )
         db.commit()
         if dels:

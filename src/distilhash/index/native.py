@@ -87,9 +87,21 @@ void hamming_knn(const uint64_t *db, int64_t n, int32_t W, const uint64_t *q, in
             const uint64_t *qq = q + qi * W;
             int32_t top = cnt == k ? hd[0] : INT32_MAX;
             if (W == 1) {
+                /* two passes over the cached block: vectorisable popcounts, then a filter */
                 uint64_t q0 = qq[0];
-                for (int64_t i = b0; i < b1; i++) {
-                    int32_t d = (int32_t)__builtin_popcountll(db[i] ^ q0);
+                int32_t buf[BLOCK];
+                const uint64_t *blk = db + b0;
+                int64_t len = b1 - b0;
+                int32_t bmin = INT32_MAX;
+                for (int64_t j = 0; j < len; j++) {
+                    int32_t d = (int32_t)__builtin_popcountll(blk[j] ^ q0);
+                    buf[j] = d;
+                    bmin = d < bmin ? d : bmin;
+                }
+                if (bmin >= top) { out_cnt[qi] = cnt; continue; }  /* nothing in this block can enter */
+                for (int64_t j = 0; j < len; j++) {
+                    int32_t d = buf[j];
+                    int64_t i = b0 + j;
                     if (d < top) {
                         if (dead && dead[i]) continue;
                         if (cnt < k) { ih_push(hd, hr, cnt++, d, i); if (cnt == k) top = hd[0]; }
@@ -133,16 +145,32 @@ void pq_adc_knn(const uint8_t *codes, int64_t n, int32_t M, int32_t K, const flo
             float top = cnt == k ? hd[0] : __builtin_inff();
             int full = cnt == k;
             if (M == 8 && K == 256) {
+                /* pass 1 (vectorisable, gathers): block distances and their minimum;
+                   pass 2: only when the block can improve the heap */
                 const float *T0 = T, *T1 = T + 256, *T2 = T + 512, *T3 = T + 768;
                 const float *T4 = T + 1024, *T5 = T + 1280, *T6 = T + 1536, *T7 = T + 1792;
-                const uint64_t *c64 = (const uint64_t *)codes;  /* one load per code (little-endian) */
-                for (int64_t i = b0; i < b1; i++) {
-                    uint64_t c = c64[i];
+                const uint8_t *cb0 = codes + b0 * 8;
+                float buf[BLOCK];
+                int64_t len = b1 - b0;
+                float bmin = __builtin_inff();
+                for (int64_t j = 0; j < len; j++) {  /* scalar on purpose: gathers were slower */
+                    uint64_t c;
+                    memcpy(&c, cb0 + j * 8, 8);  /* one (unaligned-safe) load per code */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+                    c = __builtin_bswap64(c);
+#endif
                     float acc = T0[c & 255];
                     acc += T1[(c >> 8) & 255]; acc += T2[(c >> 16) & 255]; acc += T3[(c >> 24) & 255];
                     acc += T4[(c >> 32) & 255]; acc += T5[(c >> 40) & 255]; acc += T6[(c >> 48) & 255];
                     acc += T7[c >> 56];
                     float d = negate ? -acc : acc;
+                    buf[j] = d;
+                    bmin = d < bmin ? d : bmin;
+                }
+                if (full && !(bmin < top)) { out_cnt[qi] = cnt; continue; }
+                for (int64_t j = 0; j < len; j++) {
+                    float d = buf[j];
+                    int64_t i = b0 + j;
                     if (!full || d < top) {
                         if (dead && dead[i]) continue;
                         if (!full) { fh_push(hd, hr, cnt++, d, i); if (cnt == k) { full = 1; top = hd[0]; } }
