@@ -59,34 +59,41 @@ def relevant_ranks(
             used directly when given (cheap for uint16 Hamming distances: radix sort).
 
     Returns:
-        ``(dv, lt, rank)``: ``dv = d[rel_idx]``, ``lt[j] = #{i : d_i < dv_j}`` and the ranks.
+        ``(dv, lt, rank)`` for the relevant items in rank order (ascending rank):
+        their distances, ``lt = #{i : d_i < dv}``, and their ranks.
     """
-    dv = d[rel_idx]
-    lt = np.searchsorted(s, dv, side="left")
     if inverse is not None:
-        return dv, lt, inverse[rel_idx].astype(np.int64) + 1
+        rank = np.sort(inverse[rel_idx]).astype(np.int64) + 1
+        dv = s[rank - 1]  # distances in rank order, read off the sorted row
+        return dv, np.searchsorted(s, dv, side="left"), rank
+    dv = d[rel_idx]
+    order = np.argsort(dv, kind="stable")  # by (distance, index): rank order
+    dv, idx = dv[order], rel_idx[order]
+    lt = np.searchsorted(s, dv, side="left")  # sorted needles: fast, cache-friendly
     rt = np.searchsorted(s, dv, side="right")
     rank = lt + 1
     tied = (rt - lt) > 1
     if tied.sum() * 8 > len(d):  # massive ties: one stable sort of the row is cheaper
         inv = np.empty(len(d), np.int64)
         inv[np.argsort(d, kind="stable")] = np.arange(len(d))
-        return dv, lt, inv[rel_idx] + 1
+        return dv, lt, inv[idx] + 1
     if tied.any():
-        # items sharing a distance with a tied relevant item, in index order
-        members = np.flatnonzero(np.isin(d, np.unique(dv[tied])))
+        # every item sharing a distance with a tied relevant item, in index order
+        tv = np.unique(dv[tied])
+        pos = np.minimum(np.searchsorted(tv, d), len(tv) - 1)
+        members = np.flatnonzero(tv[pos] == d)
         mv = d[members]
-        order = np.argsort(mv, kind="stable")
-        smv = mv[order]
+        morder = np.argsort(mv, kind="stable")
+        smv = mv[morder]
         within = np.empty(len(members), np.int64)
-        within[order] = np.arange(len(members)) - np.searchsorted(smv, smv, side="left")
-        rank[tied] += within[np.searchsorted(members, rel_idx[tied])]
+        within[morder] = np.arange(len(members)) - np.searchsorted(smv, smv, side="left")
+        rank[tied] += within[np.searchsorted(members, idx[tied])]
     return dv, lt, rank
 
 
 def tie_broken_scores(nd: int, rank: np.ndarray, top_n: np.ndarray, depths: np.ndarray) -> RowScores:
     """Scores with ties broken by index, from the relevant items' ranks (any order)."""
-    ranks = np.sort(rank)
+    ranks = np.sort(rank)  # already sorted when it comes from relevant_ranks: cheap
     n_rel = len(ranks)
     prec = np.arange(1, n_rel + 1) / ranks.astype(np.float64)
     csum = np.concatenate([[0.0], np.cumsum(prec)])

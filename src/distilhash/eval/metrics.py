@@ -61,10 +61,10 @@ __all__ = [
 
 #: Working-memory budget of one chunk of queries in :func:`evaluate`.
 DEFAULT_MEMORY_BYTES = 1 << 30
-#: Bytes of working memory per (query, item) pair in :func:`evaluate` (distances, order,
-#: relevance, cumulative counts; tie groups when tie-aware), measured with tracemalloc plus a
-#: margin — used to size chunks. Keyed by ``tie_aware``.
-_BYTES_PER_PAIR = {False: 40, True: 40}
+#: Bytes of working memory per (query, item) pair in :func:`evaluate` (distances, their sorted
+#: copy, relevance, label products; for Hamming also the radix order, ranks and radius
+#: histogram keys): 14-25 measured with tracemalloc, plus a margin. Used to size chunks.
+_BYTES_PER_PAIR = 40
 
 VARIANTS = ("first_k_relevant", "min_denominator")
 
@@ -318,8 +318,7 @@ def evaluate(
         depths: depths of the precision@N curve (default :func:`default_depths`).
         per_query: keep every query's AP@all in ``report.per_query_ap``.
         chunk_size: queries per chunk (default: from ``memory_bytes``).
-        memory_bytes: working-memory budget per chunk (about 48 bytes per (query, item) pair,
-            200 when ``tie_aware``).
+        memory_bytes: working-memory budget per chunk (about 40 bytes per (query, item) pair).
         progress: show a tqdm bar over chunks.
     """
     nq, nd = len(query), len(database)
@@ -337,7 +336,7 @@ def evaluate(
     spec = _Spec(top, grid, tie_aware, curves, database.n_bits, radius)
     qf = ql.astype(np.float32)
     df = dl.astype(np.float32)
-    step = chunk_size or max(1, memory_bytes // (_BYTES_PER_PAIR[bool(tie_aware)] * nd))
+    step = chunk_size or max(1, memory_bytes // (_BYTES_PER_PAIR * nd))
     chunks: list[_Chunk] = []
     it = rankers.iter_distances(query, database, chunk_size=step)
     if progress:

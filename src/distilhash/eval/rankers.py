@@ -144,7 +144,7 @@ def _float_scorer(query: Encoded, database: Encoded) -> PreparedScorer:
             f"float query embeddings have width {query.data.shape[1]} but the database has {database.data.shape[1]}"
         )
     q, x = _unit_rows(query.data, "query"), _unit_rows(database.data, "database")
-    xt = np.ascontiguousarray(x.T)
+    xt = x.T  # a transposed view: BLAS reads it without a copy
 
     def score(lo: int, hi: int) -> np.ndarray:
         d = q[lo:hi] @ xt
