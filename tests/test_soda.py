@@ -199,3 +199,14 @@ def test_likelihood_loss_prefers_codes_that_agree_with_labels():
     bad = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
     for w in ("none", "balanced"):
         assert pairwise_likelihood(good, good, s, weighting=w) < pairwise_likelihood(bad, bad, s, weighting=w)
+
+
+def test_fast_validation_map_matches_the_shared_reference():
+    from distilhash.methods.soda.selection import hamming_map
+    from distilhash.training.validation import map_all_from_distances
+
+    rng = np.random.default_rng(3)
+    q, d = np.sign(rng.normal(size=(37, 8))), np.sign(rng.normal(size=(211, 8)))  # 8 bits: many ties
+    yq, yd = (rng.random((37, 5)) < 0.2).astype(np.uint8), (rng.random((211, 5)) < 0.2).astype(np.uint8)
+    ref = map_all_from_distances((8 - q @ d.T) / 2, yq, yd)
+    assert hamming_map(q, d, yq, yd, chunk=10) == pytest.approx(ref, abs=1e-12)

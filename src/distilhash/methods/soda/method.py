@@ -87,7 +87,7 @@ class SodaMethod:
         from distilhash.methods.soda.loop import run_stage
         from distilhash.methods.soda.nets import HashHead
         from distilhash.methods.soda.prompts import prompt_features
-        from distilhash.methods.soda.selection import hamming_map
+        from distilhash.methods.soda.selection import hamming_map, relevance
 
         cfg = self.config
         show = cfg.progress if progress is None else progress
@@ -115,7 +115,7 @@ class SodaMethod:
 
         xi, xp, xt, y = (t(a, fit_idx) for a in (features.image, prompts, features.text, features.labels))
         vi, vp, vt, vy = (t(a, val_idx) for a in (features.image, prompts, features.text, features.labels))
-        yf_np, vy_np = y.numpy(), vy.numpy()
+        rel_val = relevance(vy.numpy(), y.numpy())  # bool [n_val, n_fit], for every validation
         width = features.width
         heads = {k: HashHead(width, cfg.n_bits, cfg.hidden, cfg.dropout) for k in ("image", "prompt", "text")}
 
@@ -133,11 +133,11 @@ class SodaMethod:
             scores = {}
             sel = cfg.stage1.select_on
             if "i2i" in sel:
-                scores["i2i"] = hamming_map(qi, di, vy_np, yf_np)
+                scores["i2i"] = hamming_map(qi, di, rel=rel_val)
             if sel in ("i2p", "cross", "i2i+cross"):
-                scores["i2p"] = hamming_map(qi, heads["prompt"].codes(xp).numpy(), vy_np, yf_np)
+                scores["i2p"] = hamming_map(qi, heads["prompt"].codes(xp).numpy(), rel=rel_val)
             if sel in ("p2i", "cross", "i2i+cross"):
-                scores["p2i"] = hamming_map(heads["prompt"].codes(vp).numpy(), di, vy_np, yf_np)
+                scores["p2i"] = hamming_map(heads["prompt"].codes(vp).numpy(), di, rel=rel_val)
             return float(np.mean(list(scores.values())))
 
         info1 = run_stage({"image": heads["image"], "prompt": heads["prompt"]}, step1, eval1, len(fit_idx),
@@ -164,9 +164,9 @@ class SodaMethod:
             scores = {}
             sel = cfg.stage2.select_on
             if sel in ("i2t", "cross"):
-                scores["i2t"] = hamming_map(b_img_val, heads["text"].codes(xt).numpy(), vy_np, yf_np)
+                scores["i2t"] = hamming_map(b_img_val, heads["text"].codes(xt).numpy(), rel=rel_val)
             if sel in ("t2i", "cross"):
-                scores["t2i"] = hamming_map(heads["text"].codes(vt).numpy(), b_img.numpy(), vy_np, yf_np)
+                scores["t2i"] = hamming_map(heads["text"].codes(vt).numpy(), b_img.numpy(), rel=rel_val)
             return float(np.mean(list(scores.values())))
 
         info2 = run_stage({"text": heads["text"]}, step2, eval2, len(fit_idx), cfg.stage2, rng, "soda stage 2 (text)", show)
