@@ -210,3 +210,39 @@ def test_fast_validation_map_matches_the_shared_reference():
     yq, yd = (rng.random((37, 5)) < 0.2).astype(np.uint8), (rng.random((211, 5)) < 0.2).astype(np.uint8)
     ref = map_all_from_distances((8 - q @ d.T) / 2, yq, yd)
     assert hamming_map(q, d, yq, yd, chunk=10) == pytest.approx(ref, abs=1e-12)
+
+
+def test_train_and_encode_commands_run_soda(tmp_path):
+    """`distilhash train soda` on a tiny prepared dataset + feature cache, then `distilhash encode`."""
+    from conftest import make_tiny_dataset
+    from typer.testing import CliRunner
+
+    from distilhash.cli.encode import load_encoded
+    from distilhash.cli.main import app
+    from distilhash.data import SplitSpec, make_split, save_dataset
+    from distilhash.paths import datasets_dir, home
+    from distilhash.teachers.cache import extract_features
+    from distilhash.training.synthetic import features_for_labels
+
+    ds = make_tiny_dataset(n=240, n_labels=6)
+    save_dataset(ds, datasets_dir() / "tiny")
+    split = make_split(len(ds), SplitSpec(n_query=40, n_train=160, n_retrieval=None, n_val=40, seed=0), ds.content_hash())
+    split.save(datasets_dir() / "tiny" / "split.json")
+    np.savez(home() / "f.npz", ids=np.asarray(ds.ids), **features_for_labels(ds.labels, width=16, seed=0))
+    teacher = f"features:{home() / 'f.npz'}"
+    extract_features("tiny", teacher, progress=False)
+
+    runner = CliRunner()
+    sets = [a for k, v in {"hidden": 32, "stage1.epochs": 3, "stage2.epochs": 3, "stage1.batch_size": 32,
+                           "stage2.batch_size": 32}.items() for a in ("--set", f"{k}={v}")]
+    res = runner.invoke(app, ["train", "soda", "--dataset", "tiny", "--teacher", teacher, "--bits", "16", "--seed", "2",
+                              "--out", str(tmp_path / "m"), "--no-progress", *sets])
+    assert res.exit_code == 0, res.output
+    record = json.loads((tmp_path / "m" / "train.json").read_text())
+    assert record["config"]["stage1"]["epochs"] == 3 and record["config"]["hidden"] == 32 and record["seed"] == 2
+    assert set(record["epoch_policy"]["kept_epoch"]) == {"stage1", "stage2"}
+    res = runner.invoke(app, ["encode", str(tmp_path / "m"), "--dataset", "tiny", "--teacher", teacher,
+                              "--part", "query", "--out", str(tmp_path / "q.npz")])
+    assert res.exit_code == 0, res.output
+    codes, _ = load_encoded(tmp_path / "q.npz")
+    assert codes["image"].kind == "binary" and codes["text"].data.shape == (40, 2)

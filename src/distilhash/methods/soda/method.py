@@ -182,6 +182,12 @@ class SodaMethod:
             "stage1": info1,
             "stage2": info2,
             "train_seconds": {"stage1": info1["train_seconds"], "stage2": info2["train_seconds"]},
+            # per-stage summary under the keys generic tools read (train.json's epoch_policy)
+            "kept_epoch": {"stage1": info1["kept_epoch"], "stage2": info2["kept_epoch"]},
+            "kept_because": f"stage 1: {info1['kept_because']} ({info1['select_on']}); "
+                            f"stage 2: {info2['kept_because']} ({info2['select_on']})",
+            "stop_reason": {"stage1": info1["stop_reason"], "stage2": info2["stop_reason"]},
+            "epochs_run": {"stage1": info1["epochs_run"], "stage2": info2["epochs_run"]},
             "image_bit_balance": float(np.abs(b_img.numpy().mean(0)).mean()),
         }
         return self
