@@ -16,6 +16,8 @@ __all__ = ["check_dataset"]
 def check_dataset(directory: str | Path, open_images: bool = True, max_listed: int = 10) -> list[str]:
     """Return human-readable problems (empty list when the dataset is sound).
 
+    An unlabelled corpus (e.g. the teacher's pretraining corpus) needs no split; a labelled one does.
+
     Raises DataError when the dataset cannot be loaded at all (missing or damaged files).
     """
     directory = Path(directory)
@@ -53,6 +55,7 @@ def check_dataset(directory: str | Path, open_images: bool = True, max_listed: i
             Split.load(split_path, dataset_hash=ds.content_hash()).check_sizes(len(ds))
         except DataError as exc:
             problems.append(str(exc))
-    else:
-        problems.append(f"no {SPLIT_FILE}: the dataset has no saved split")
+    elif ds.num_labels:
+        # A labelled dataset is a benchmark: without a split it cannot be evaluated.
+        problems.append(f"no {SPLIT_FILE}: the labelled dataset has no saved split")
     return problems
