@@ -100,6 +100,7 @@ class MIHSearcher:
         self.fields: list[tuple[int, int, int]] = []
         self._tables: list[tuple[np.ndarray, np.ndarray]] = []
         self._visited = np.zeros(0, dtype=bool)
+        self._native = None  # C probing loop (distilhash.index.native.MIHTables) when available
         self.stats = {"queries": 0, "fallbacks": 0, "direct": 0, "candidates": 0}
 
     # -- storage ---------------------------------------------------------------------------
@@ -124,7 +125,8 @@ class MIHSearcher:
     def nbytes(self) -> int:
         tables = sum(o.nbytes + r.nbytes for o, r in self._tables)
         own = 0 if self._shared else self._words.nbytes
-        return int(self._flat.nbytes() + own + tables + self._visited.nbytes)
+        visited = self._native.visited.nbytes if self._native is not None else self._visited.nbytes
+        return int(self._flat.nbytes() + own + tables + visited)
 
     def build(self) -> None:
         """(Re)build the hash tables over every stored row."""
@@ -140,8 +142,18 @@ class MIHSearcher:
             offsets = np.zeros((1 << b) + 1, dtype=np.int64)
             np.cumsum(counts, out=offsets[1:])
             self._tables.append((offsets, order))
-        self._visited = np.zeros(n, dtype=bool)
         self._n_indexed = n
+        self._native = None
+        self._visited = np.zeros(0, dtype=bool)
+        if n < 2**31:
+            try:
+                from distilhash.index.native import MIHTables
+
+                self._native = MIHTables(self.fields, self._tables, n, self.max_probes)
+            except ImportError:
+                pass
+        if self._native is None:
+            self._visited = np.zeros(n, dtype=bool)
 
     def _ensure_built(self) -> None:
         n = self.ntotal
@@ -157,16 +169,41 @@ class MIHSearcher:
         scan (far neighbours, e.g. uniform random codes), the next queries go straight to the
         flat scan (batched), re-trying MIH after 16, 32, ... 512 of them."""
         self._ensure_built()
-        out: list = [None] * len(queries)
-        direct: list[int] = []
-        for i, q in enumerate(to_words(queries)):
+        nq = len(queries)
+        qwords = to_words(queries)
+        out: list = [None] * nq
+        direct: list[int] = []  # skipped (adaptive) or fallen back: answered by the flat scan
+        n_skipped = 0
+        dead_mask = dead.mask if len(dead) else None
+        max_cand = self.max_candidates or max(4096, self.ntotal // 50)
+        i = 0
+        while i < nq:
             if self._skip > 0:
-                self._skip -= 1
-                direct.append(i)
+                take = min(self._skip, nq - i)
+                self._skip -= take
+                n_skipped += take
+                direct.extend(range(i, i + take))
+                i += take
                 continue
-            out[i] = self._one(q, queries[i : i + 1], k, None, dead)
+            if self._native is None:
+                out[i] = self._one(qwords[i], queries[i : i + 1], k, None, dead)
+                i += 1
+                continue
+            j = min(nq, i + 16)
+            d, r, cnt, cand = self._native.knn(self._words, qwords[i:j], k, dead_mask, max_cand)
+            for t in range(j - i):
+                self.stats["queries"] += 1
+                self.stats["candidates"] += int(cand[t])
+                fell_back = bool(cnt[t] < 0)
+                self._note(fell_back)
+                if fell_back:
+                    self.stats["fallbacks"] += 1
+                    direct.append(i + t)
+                else:
+                    out[i + t] = (d[t, : cnt[t]].copy(), r[t, : cnt[t]].copy())
+            i = j
+        self.stats["direct"] += n_skipped
         if direct:
-            self.stats["direct"] += len(direct)
             for i, res in zip(direct, self._flat.search(queries[direct], k, dead)):
                 out[i] = res
         return out
@@ -183,6 +220,8 @@ class MIHSearcher:
 
     def range_search(self, queries: np.ndarray, radius: int, dead: Tombstones) -> Result:
         self._ensure_built()
+        if self._visited.shape[0] != self._n_indexed:
+            self._visited = np.zeros(self._n_indexed, dtype=bool)
         return [self._one(q, queries[i : i + 1], None, radius, dead) for i, q in enumerate(to_words(queries))]
 
     def _one(self, q: np.ndarray, q_packed: np.ndarray, k: int | None, radius: int | None, dead: Tombstones) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load", "available", "hamming_knn", "pq_adc_knn"]
+__all__ = ["load", "available", "hamming_knn", "pq_adc_knn", "MIHTables"]
 
 C_SOURCE = r"""
 #include <stdint.h>
@@ -124,6 +124,76 @@ void hamming_knn(const uint64_t *db, int64_t n, int32_t W, const uint64_t *q, in
         }
     }
     for (int64_t qi = 0; qi < nq; qi++) ih_sort(out_d + qi * k, out_r + qi * k, out_cnt[qi]);
+}
+
+
+static inline int32_t ham_row(const uint64_t *words, int64_t row, int32_t W, const uint64_t *q) {
+    const uint64_t *x = words + row * W;
+    int32_t d = 0;
+    for (int32_t w = 0; w < W; w++) d += (int32_t)__builtin_popcountll(x[w] ^ q[w]);
+    return d;
+}
+
+static inline void ih_offer(int32_t *hd, int64_t *hr, int64_t *cnt, int64_t k, int32_t d, int64_t r) {
+    if (*cnt < k) { ih_push(hd, hr, (*cnt)++, d, r); }
+    else if (WORSE(hd[0], hr[0], d, r)) { ih_replace_top(hd, hr, k, d, r); }
+}
+
+/* Multi-index hashing k-NN (see distilhash.index.mih). Per query: out_cnt = number of results,
+   or -1 when the query must fall back to the flat scan (too many candidates or probes). */
+void mih_knn(const uint64_t *words, int64_t n_idx, int64_t n_total, int32_t W,
+             int32_t m, const int32_t *fw, const int32_t *fs, const int32_t *fb,
+             const int64_t *off_ptrs, const int64_t *ord_ptrs,
+             int32_t S, const int64_t *mask_ptrs, const int64_t *mask_lens,
+             const uint64_t *q, int64_t nq, int64_t k, const uint8_t *dead,
+             uint32_t *visited, int64_t *epoch_io, int64_t max_cand,
+             int32_t *out_d, int64_t *out_r, int64_t *out_cnt, int64_t *out_cand) {
+    uint32_t epoch = (uint32_t)*epoch_io;
+    for (int64_t qi = 0; qi < nq; qi++) {
+        const uint64_t *qq = q + qi * W;
+        int32_t *hd = out_d + qi * k;
+        int64_t *hr = out_r + qi * k;
+        int64_t cnt = 0, nfound = 0;
+        int fallback = 0, done = 0;
+        if (epoch == 0xFFFFFFFFu) { for (int64_t i = 0; i < n_idx; i++) visited[i] = 0; epoch = 0; }
+        epoch++;
+        for (int64_t i = n_idx; i < n_total; i++) {  /* rows added after the tables were built */
+            if (dead && dead[i]) continue;
+            ih_offer(hd, hr, &cnt, k, ham_row(words, i, W, qq), i);
+        }
+        for (int32_t s = 0; s <= S && !done && !fallback; s++) {
+            for (int32_t j = 0; j < m; j++) {
+                if (s <= fb[j]) {
+                    int64_t ml = mask_lens[(int64_t)j * (S + 1) + s];
+                    if (ml < 0) { fallback = 1; break; }
+                    const uint32_t *masks = (const uint32_t *)(intptr_t)mask_ptrs[(int64_t)j * (S + 1) + s];
+                    const int64_t *off = (const int64_t *)(intptr_t)off_ptrs[j];
+                    const int32_t *ord = (const int32_t *)(intptr_t)ord_ptrs[j];
+                    uint64_t fmask = fb[j] >= 64 ? ~0ULL : ((1ULL << fb[j]) - 1);
+                    uint32_t key = (uint32_t)((qq[fw[j]] >> fs[j]) & fmask);
+                    for (int64_t t = 0; t < ml; t++) {
+                        uint32_t kk = key ^ masks[t];
+                        for (int64_t p = off[kk]; p < off[kk + 1]; p++) {
+                            int64_t row = ord[p];
+                            if (visited[row] == epoch) continue;
+                            visited[row] = epoch;
+                            nfound++;
+                            if (dead && dead[row]) continue;
+                            ih_offer(hd, hr, &cnt, k, ham_row(words, row, W, qq), row);
+                        }
+                    }
+                }
+                int64_t bound = (int64_t)m * s + j;  /* every item with d <= bound has been found */
+                if (cnt == k && hd[0] <= bound) { done = 1; break; }
+                if (nfound > max_cand) { fallback = 1; break; }
+            }
+        }
+        out_cand[qi] = nfound;
+        if (fallback) { out_cnt[qi] = -1; continue; }
+        ih_sort(hd, hr, cnt);
+        out_cnt[qi] = cnt;
+    }
+    *epoch_io = epoch;
 }
 
 static inline float adc_one(const float *T, const uint8_t *c, int32_t M, int32_t K) {
@@ -252,6 +322,8 @@ def load() -> ctypes.CDLL:
     lib.hamming_knn.restype = None
     lib.pq_adc_knn.argtypes = [p, i64, i32, i32, p, i64, i64, i32, p, p, p, p]
     lib.pq_adc_knn.restype = None
+    lib.mih_knn.argtypes = [p, i64, i64, i32, i32, p, p, p, p, p, i32, p, p, p, i64, i64, p, p, p, i64, p, p, p, p]
+    lib.mih_knn.restype = None
     _LIB = lib
     return lib
 
@@ -309,3 +381,59 @@ def pq_adc_knn(codes: np.ndarray, tables: np.ndarray, k: int, negate: bool, dead
         dead = np.ascontiguousarray(dead).view(np.uint8)
     lib.pq_adc_knn(_ptr(codes), n, m, kk, _ptr(tables), nq, k, int(negate), _ptr(dead), _ptr(out_d), _ptr(out_r), _ptr(cnt))
     return out_d, out_r, cnt
+
+
+class MIHTables:
+    """The MIH hash tables in the layout :c:func:`mih_knn` reads (see :mod:`distilhash.index.mih`).
+
+    Args:
+        fields: ``(word, shift, bits)`` per field; tables: ``(offsets int64, order int32)`` per
+        field; max_probes: radius steps with more flip masks than this make the query fall back.
+    """
+
+    def __init__(self, fields, tables, n_indexed: int, max_probes: int) -> None:
+        from distilhash.index.mih import flip_masks
+        import math
+
+        load()
+        self.m = len(fields)
+        self.fw = np.array([f[0] for f in fields], np.int32)
+        self.fs = np.array([f[1] for f in fields], np.int32)
+        self.fb = np.array([f[2] for f in fields], np.int32)
+        self.S = int(self.fb.max())
+        self._keep = []  # keeps the arrays the pointers refer to alive
+        self.orders = [np.ascontiguousarray(o, dtype=np.int32) for _, o in tables]
+        self.offsets = [np.ascontiguousarray(o, dtype=np.int64) for o, _ in tables]
+        self.off_ptrs = np.array([o.ctypes.data for o in self.offsets], np.int64)
+        self.ord_ptrs = np.array([o.ctypes.data for o in self.orders], np.int64)
+        self.mask_ptrs = np.zeros(self.m * (self.S + 1), np.int64)
+        self.mask_lens = np.full(self.m * (self.S + 1), -1, np.int64)
+        for j, b in enumerate(self.fb.tolist()):
+            for s in range(0, b + 1):
+                if math.comb(b, s) > max_probes:
+                    break
+                masks = flip_masks(b, s)
+                self._keep.append(masks)
+                self.mask_ptrs[j * (self.S + 1) + s] = masks.ctypes.data
+                self.mask_lens[j * (self.S + 1) + s] = masks.size
+        self.n_indexed = n_indexed
+        self.visited = np.zeros(n_indexed, np.uint32)
+        self.epoch = np.zeros(1, np.int64)
+
+    def knn(self, words: np.ndarray, queries: np.ndarray, k: int, dead: np.ndarray | None, max_cand: int):
+        """(dist int32 [nq, k], rows int64 [nq, k], count int64 [nq] (-1 = fall back), candidates [nq])."""
+        lib = load()
+        words = np.ascontiguousarray(words, dtype=np.uint64)
+        queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        nq = queries.shape[0]
+        out_d = np.empty((nq, k), np.int32)
+        out_r = np.empty((nq, k), np.int64)
+        cnt = np.zeros(nq, np.int64)
+        cand = np.zeros(nq, np.int64)
+        if dead is not None:
+            dead = np.ascontiguousarray(dead).view(np.uint8)
+        lib.mih_knn(_ptr(words), self.n_indexed, words.shape[0], words.shape[1], self.m, _ptr(self.fw), _ptr(self.fs),
+                    _ptr(self.fb), _ptr(self.off_ptrs), _ptr(self.ord_ptrs), self.S, _ptr(self.mask_ptrs),
+                    _ptr(self.mask_lens), _ptr(queries), nq, k, _ptr(dead), _ptr(self.visited), _ptr(self.epoch),
+                    int(max_cand), _ptr(out_d), _ptr(out_r), _ptr(cnt), _ptr(cand))
+        return out_d, out_r, cnt, cand
