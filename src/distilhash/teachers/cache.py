@@ -239,8 +239,8 @@ def extract_features(
     if bar is not None:
         bar.close()
     for arr in arrays.values():
-        del arr
-    arrays.clear()
+        arr.flush()
+    arrays.clear()  # release the memory maps before checksumming
 
     files: dict[str, str] = {}
     if ds.num_labels:

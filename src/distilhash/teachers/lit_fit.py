@@ -14,9 +14,9 @@ a held-out part of the *corpus* (never benchmark items) picks the epoch kept (lo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,19 +94,9 @@ def load_corpus(config: LiTConfig):
 
 def corpus_text_embeddings(texts: list[str], text_encoder, cache_dir: Path | None, progress: bool = True) -> np.ndarray:
     """MiniLM embeddings of ``texts`` ``[N, 384]``, cached under ``cache_dir`` by content hash."""
-    from distilhash.io_utils import atomic_save_npy
+    from distilhash.teachers.minilm_text import cached_encode
 
-    h = hashlib.sha256(text_encoder.fingerprint().encode())
-    h.update("\n".join(texts).encode())
-    path = None if cache_dir is None else Path(cache_dir) / f"text-{h.hexdigest()[:20]}.npy"
-    if path is not None and path.is_file():
-        arr = np.load(path)
-        if arr.shape == (len(texts), text_encoder.width):
-            return arr
-    arr = text_encoder.encode(texts, batch_size=256, progress=progress)
-    if path is not None:
-        atomic_save_npy(path, arr)
-    return arr
+    return cached_encode(texts, text_encoder, cache_dir, progress)
 
 
 def _augment(x, rng, flip: bool, max_shift: int):
@@ -226,6 +216,7 @@ def fit_lit(
         best: dict[str, Any] = {"val_loss": float("inf"), "epoch": -1, "state": None}
         stopped_early = False
         step = 0
+        t_train = time.time()
         bar = tqdm(total=total, desc="fit minilm-lit image tower", unit="step", disable=not progress)
         for epoch in range(config.epochs):
             model.train()
@@ -254,7 +245,7 @@ def fit_lit(
                 best = {"val_loss": metrics["val_loss"], "epoch": epoch,
                         "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
             if config.max_minutes is not None and epoch + 1 < config.epochs:
-                per_epoch = (time.time() - t_start) / (epoch + 1)
+                per_epoch = (time.time() - t_train) / (epoch + 1)
                 if time.time() - t_start + per_epoch > 60 * config.max_minutes:
                     stopped_early = True
                     break
@@ -271,7 +262,9 @@ def fit_lit(
             "corpus": {"name": corpus.name, "content_hash": corpus.content_hash(), "n_items": n,
                        "meta": {k: v for k, v in corpus.meta.items() if isinstance(v, (str, int, float, bool))}},
             "text_tower": {"path": str(text_encoder.path), "fingerprint": text_encoder.fingerprint()},
-            "timing_s": {"text_embeddings": t_text, "render_images": t_img, "total": time.time() - t_start},
+            "timing_s": {"text_embeddings": t_text, "render_images": t_img, "train": time.time() - t_train,
+                         "total": time.time() - t_start},
+            "loadavg_end": list(os.getloadavg()),
             "threads": config.threads,
             "n_parameters": model.n_parameters(),
         }

