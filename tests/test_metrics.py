@@ -91,3 +91,22 @@ def test_bad_labels_raise():
         evaluate(x, x, np.ones((2, 2)), np.ones((3, 2)))
     with pytest.raises(DataError, match="classes"):
         evaluate(x, x, np.ones((3, 2)), np.ones((3, 4)))
+
+
+@pytest.mark.parametrize("kind", ["binary", "float"])
+def test_moderate_size_chunked_equals_unchunked(kind):
+    rng = np.random.default_rng(7)
+    nq, nd = 150, 4000
+    ql = (rng.random((nq, 6)) < 0.2).astype(np.uint8)
+    dl = (rng.random((nd, 6)) < 0.2).astype(np.uint8)
+    if kind == "binary":
+        q, db = _binary(rng.integers(0, 2, (nq, 12))), _binary(rng.integers(0, 2, (nd, 12)))
+    else:
+        q, db = _float_codes(rng.normal(size=(nq, 8))), _float_codes(rng.normal(size=(nd, 8)))
+    for tie_aware in (False, True):
+        whole = evaluate(q, db, ql, dl, tie_aware=tie_aware, per_query=True, chunk_size=nq)
+        parts = evaluate(q, db, ql, dl, tie_aware=tie_aware, per_query=True, memory_bytes=40 * nd * 13)
+        np.testing.assert_array_equal(whole.per_query_ap, parts.per_query_ap)
+        assert whole.map_at == parts.map_at and whole.precision_at == parts.precision_at
+        np.testing.assert_array_equal(whole.pr_curve[0], parts.pr_curve[0])
+        np.testing.assert_array_equal(whole.precision_curve[1], parts.precision_curve[1])

@@ -214,9 +214,9 @@ class _Chunk:
     variants: dict[str, np.ndarray]  # name -> [c, T]
     prec_curve: np.ndarray | None = None  # [c, P]
     rec_curve: np.ndarray | None = None  # [c, P]
-    radius_prec_sum: np.ndarray | None = None  # [L+1]
-    radius_prec_support: np.ndarray | None = None  # [L+1]
-    radius_rec_sum: np.ndarray | None = None  # [L+1]
+    radius_prec: np.ndarray | None = None  # [c, L+1]
+    radius_retrieves: np.ndarray | None = None  # bool [c, L+1]
+    radius_rec: np.ndarray | None = None  # [c, L+1]
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -226,7 +226,7 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _radius_curve(dist: np.ndarray, rel: np.ndarray, n_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sums over the chunk's queries of precision/recall within Hamming radius 0..L."""
+    """Per-query precision, "retrieves anything" and recall within Hamming radius 0..L, ``[c, L+1]``."""
     c = dist.shape[0]
     width = n_bits + 1
     key = (np.arange(c, dtype=np.int64)[:, None] * width + dist.astype(np.int64)).ravel()
@@ -234,7 +234,7 @@ def _radius_curve(dist: np.ndarray, rel: np.ndarray, n_bits: int) -> tuple[np.nd
     hit = np.bincount(key, weights=rel.ravel(), minlength=c * width).reshape(c, width).cumsum(axis=1)
     n_rel = rel.sum(axis=1)
     prec = _safe_div(hit, ret)
-    return prec.sum(axis=0), (ret > 0).sum(axis=0), _safe_div(hit, n_rel[:, None]).sum(axis=0)
+    return prec, ret > 0, _safe_div(hit, n_rel[:, None])
 
 
 def _score_chunk(dist: np.ndarray, rel: np.ndarray, spec: _Spec) -> _Chunk:
@@ -281,7 +281,7 @@ def _score_chunk(dist: np.ndarray, rel: np.ndarray, spec: _Spec) -> _Chunk:
         out.prec_curve = hits_curve / spec.depths[None, :]
         out.rec_curve = _safe_div(hits_curve, n_rel[:, None])
         if spec.radius_curve:
-            out.radius_prec_sum, out.radius_prec_support, out.radius_rec_sum = _radius_curve(dist, rel, spec.n_bits)
+            out.radius_prec, out.radius_retrieves, out.radius_rec = _radius_curve(dist, rel, spec.n_bits)
     return out
 
 
@@ -387,9 +387,9 @@ def _assemble(chunks: list[_Chunk], spec: _Spec, query: Encoded, database: Encod
         report.precision_curve = (spec.depths.copy(), pc)
         report.recall_curve = (spec.depths.copy(), rc)
         if spec.radius_curve:
-            ps = sum(ch.radius_prec_sum for ch in chunks)
-            sup = sum(ch.radius_prec_support for ch in chunks)
-            rs = sum(ch.radius_rec_sum for ch in chunks)
+            ps = np.concatenate([ch.radius_prec for ch in chunks]).sum(axis=0)
+            sup = np.concatenate([ch.radius_retrieves for ch in chunks]).sum(axis=0)
+            rs = np.concatenate([ch.radius_rec for ch in chunks]).sum(axis=0)
             report.pr_curve = (_safe_div(ps, sup), np.asarray(rs, np.float64) / nq)
             report.pr_axis = "hamming_radius"
             report.pr_points = np.arange(spec.n_bits + 1)
