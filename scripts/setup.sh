@@ -7,35 +7,55 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
-DEB_PACKAGES=(fonts-noto-color-emoji unicode-data unicode-cldr-core)
-# Extra Debian packages needed only by the browser tests / demo page screenshot.
-DEB_PACKAGES+=(${EXTRA_DEB_PACKAGES:-})
+REQUIRED_DEB=(fonts-noto-color-emoji unicode-data unicode-cldr-core)
+# Optional: the browser tests of the web page (skipped with a reason when absent).
+OPTIONAL_DEB=(chromium chromium-driver)
 
-missing=()
-for p in "${DEB_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "setup: the Debian packages ${missing[*]} are missing and apt-get is not available." >&2
-    echo "setup: install them with your system's package manager (they provide the emoji font," >&2
-    echo "setup: /usr/share/unicode/emoji/emoji-test.txt and the CLDR annotations), then rerun." >&2
-    exit 1
-  fi
-  if [ "$(id -u)" -ne 0 ]; then
-    SUDO=""
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO=sudo; fi
-    if [ -z "$SUDO" ]; then
-      echo "setup: the Debian packages ${missing[*]} are missing and this user is not root." >&2
-      echo "setup: run as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+missing_of() {
+  local out=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || out+=("$p")
+  done
+  echo "${out[@]:-}"
+}
+
+can_apt() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  [ "$(id -u)" -eq 0 ] && { SUDO=""; return 0; }
+  command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && { SUDO=sudo; return 0; }
+  return 1
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if command -v dpkg-query >/dev/null 2>&1; then
+  read -r -a missing <<<"$(missing_of "${REQUIRED_DEB[@]}")"
+  if [ ${#missing[@]} -gt 0 ]; then
+    if ! can_apt; then
+      echo "setup: the Debian packages ${missing[*]} are missing and cannot be installed here" >&2
+      echo "setup: (apt-get is unavailable, or this user is not root and has no password-less sudo)." >&2
+      echo "setup: as root run: apt-get update && apt-get install -y ${missing[*]}" >&2
+      echo "setup: they provide the emoji font, /usr/share/unicode/emoji/emoji-test.txt and the CLDR annotations." >&2
       exit 1
     fi
-  else
-    SUDO=""
+    echo "setup: installing Debian packages: ${missing[*]}"
+    apt_install "${missing[@]}"
   fi
-  echo "setup: installing Debian packages: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  read -r -a optional <<<"$(missing_of "${OPTIONAL_DEB[@]}")"
+  if [ ${#optional[@]} -gt 0 ]; then
+    if can_apt; then
+      echo "setup: installing Debian packages for the browser tests: ${optional[*]}"
+      apt_install "${optional[@]}" || echo "setup: warning: could not install ${optional[*]}; browser tests will be skipped" >&2
+    else
+      echo "setup: warning: ${optional[*]} missing and apt-get unusable; browser tests will be skipped" >&2
+    fi
+  fi
+else
+  echo "setup: warning: not a Debian system (no dpkg-query); make sure the emoji font, unicode-data and CLDR files exist" >&2
 fi
 
 stamp_src=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
