@@ -91,6 +91,8 @@ def test_bad_labels_raise():
         evaluate(x, x, np.ones((2, 2)), np.ones((3, 2)))
     with pytest.raises(DataError, match="classes"):
         evaluate(x, x, np.ones((3, 2)), np.ones((3, 4)))
+    with pytest.raises(DataError, match="database labels contain negative"):
+        evaluate(x, x, np.ones((3, 2)), -np.ones((3, 2)))
 
 
 @pytest.mark.parametrize("kind", ["binary", "float"])

@@ -289,6 +289,8 @@ def _check_labels(labels: np.ndarray, n: int, what: str) -> np.ndarray:
     arr = np.asarray(labels)
     if arr.ndim != 2 or arr.shape[0] != n:
         raise DataError(f"{what} labels have shape {arr.shape}; expected [{n}, C] (one multi-hot row per item)")
+    if arr.size and (arr.dtype != np.bool_) and arr.min() < 0:
+        raise DataError(f"{what} labels contain negative values; expected multi-hot 0/1 rows (relevance is y_q . y_x > 0)")
     return arr
 
 
