@@ -13,14 +13,17 @@ Single thread (``faiss.omp_set_num_threads(1)``), 64-bit codes, k = 10 and 100. 
 
 Measured in the same run on the same codes:
 
-* exact Hamming top-k QPS: ours (``CodeIndex.search_rows`` with the ``faiss-flat`` searcher:
-  FAISS's counting top-k + our tombstone/tie bookkeeping; and the full ``CodeIndex.search``
-  returning ids + metadata from SQLite) vs FAISS ``IndexBinaryFlat`` with default settings
-  vs the numpy reference; results checked identical;
-* sublinear exact search: ours ``mih`` vs the brute-force scan (FAISS IndexBinaryFlat), k=10
-  and 100, results checked identical;
-* PQ ADC, M=8, K=256 (d=8 per sub-space, random codebooks, l2): ns per code, ours (FAISS
-  IndexPQ + re-scoring, see distilhash.index.pq) vs FAISS ``IndexPQ`` alone vs numpy;
+* exact Hamming top-k QPS: ours (``CodeIndex.search_rows`` with the ``native`` searcher: our
+  C scan, see distilhash.index.native, plus the index's tombstone bookkeeping; and the full
+  ``CodeIndex.search`` returning ids + metadata from SQLite) vs FAISS ``IndexBinaryFlat`` with
+  default settings (heap top-k) and with ``use_heap=False`` (counting top-k) vs the numpy
+  reference; results checked identical;
+* sublinear exact search: ours ``mih`` (multi-index hashing, probing loop in C) vs the
+  brute-force scans (FAISS IndexBinaryFlat and our native flat scan), k=10 and 100, results
+  checked identical;
+* PQ ADC, M=8, K=256 (d=8 per sub-space, random codebooks, l2): ns per code, ours (``native``
+  C scan; and the FAISS-backed searcher: IndexPQ + re-scoring) vs FAISS ``IndexPQ`` alone vs
+  numpy;
 * bytes per item on disk (all index files) and in memory (searcher structures);
 * build (bulk add into a new index: codes + ids + SQLite metadata, fsynced) and incremental add
   throughput (logged, fsynced appends of 1 and 100 items).
@@ -123,7 +126,7 @@ def bench_binary(source: str, n: int, args, rng, tmp: Path, log) -> dict:
     out["build_seconds"] = time.perf_counter() - t
     out["build_items_per_s"] = n / out["build_seconds"]
     t = time.perf_counter()
-    idx = open_index(path, options=IndexOptions(backend="faiss-flat"))
+    idx = open_index(path, options=IndexOptions(backend="native"))
     out["open_seconds_with_sha256"] = time.perf_counter() - t
     info = idx.info()
     out["disk_bytes_per_item"] = info["disk_bytes_per_item"]

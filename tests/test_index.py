@@ -377,3 +377,19 @@ def test_pq_rejects_non_finite_queries(tmp_path):
         with pytest.raises(DataError, match="NaN"):
             idx.search(q, 1)
         assert idx.search(np.zeros((1, 8), np.float32), 3)[0].ids == ["a"]
+
+
+def test_concurrent_searches_agree(tmp_path):
+    """Searches from several threads (as a web service does) give the single-threaded answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    db = structured_codes(8000, 64, rng, n_centres=40, flip=0.04)
+    with create_index(tmp_path / "ix", kind="binary", n_bits=64) as idx:
+        idx.add([f"c{i}" for i in range(len(db))], _bin(db))
+    with open_index(tmp_path / "ix", options=IndexOptions(mih_min_items=1000)) as idx:
+        qs = [db[i : i + 1] for i in range(0, 400, 5)]
+        want = [idx.search(_bin(q), 10)[0].ids for q in qs]
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda q: idx.search(_bin(q), 10)[0].ids, qs * 3))
+        assert got == want * 3

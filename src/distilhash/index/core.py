@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import threading
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -276,6 +277,18 @@ def verify_index(directory: str | Path, options: IndexOptions | None = None) -> 
     return rep
 
 
+def _locked(method):
+    """Run ``method`` under the index's lock (one search or update at a time per open index)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class CodeIndex:
     """An open index (see module docstring). Create with :func:`create_index` / :func:`open_index`."""
 
@@ -287,6 +300,7 @@ class CodeIndex:
         self._log: codelog.CodeLog | None = None
         self._store: MetaStore | None = None
         self._searcher: Any = None
+        self._lock = threading.RLock()  # searchers keep scratch state (MIH visited stamps)
         if writable:
             self._acquire_lock()
         try:
@@ -472,6 +486,7 @@ class CodeIndex:
         if not self.writable or self._log is None:
             raise ConfigError(f"{self.directory} is open read-only; use open_index(..., writable=True)")
 
+    @_locked
     def add(self, ids: list[str], codes: Encoded | np.ndarray, metadata: list[dict[str, Any]] | None = None) -> None:
         """Add items; durable (fsynced) when this returns. Ids must be new (not live in the index).
 
@@ -513,6 +528,7 @@ class CodeIndex:
         self._apply_add(ids, data, metadata)
         self._maybe_compact()
 
+    @_locked
     def delete(self, ids: list[str], missing_ok: bool = False) -> int:
         """Delete items by id (durable when this returns); returns how many were deleted.
 
@@ -536,6 +552,7 @@ class CodeIndex:
         if len(self._dead) > self.options.max_tombstones or (self._log is not None and self._log.size > self.options.max_log_bytes):
             self.compact()
 
+    @_locked
     def compact(self) -> None:
         """Write a new snapshot holding every live item; empties the log and drops tombstones."""
         self._require_writable()
@@ -647,6 +664,7 @@ class CodeIndex:
             raise DataError("queries contain NaN or infinite values")
         return np.ascontiguousarray(data, dtype=np.float32)
 
+    @_locked
     def search_rows(self, query: Encoded | np.ndarray, k: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per query ``(distances [<=k], rows [<=k])`` ordered by (distance, row); no id lookup."""
         if k <= 0:
@@ -654,6 +672,7 @@ class CodeIndex:
         q = self._check_query(query)
         return self.searcher().search(q, k, self._tombstones())
 
+    @_locked
     def search(self, query: Encoded | np.ndarray, k: int = 10) -> list[SearchResult]:
         """Top-k live items per query, with ids, distances (lower = closer) and metadata.
 
@@ -662,6 +681,7 @@ class CodeIndex:
         """
         return [self._results(d, r) for d, r in self.search_rows(query, k)]
 
+    @_locked
     def search_radius(self, query: Encoded | np.ndarray, radius: int) -> list[SearchResult]:
         """Binary only: every live item within Hamming distance ``radius``, by (distance, row)."""
         if self.kind != "binary":
@@ -685,6 +705,7 @@ class CodeIndex:
             raise IndexCorruptError(f"{self.directory}: rows without metadata entries (seqs {missing[:5]})")
         return SearchResult([found[s][0] for s in seqs], dist, [found[s][1] for s in seqs])
 
+    @_locked
     def get(self, ids: list[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
         """id -> (code uint8 [code_size], metadata) for the live ids among ``ids``."""
         found = self._resolve(list(ids))
@@ -698,6 +719,7 @@ class CodeIndex:
         """See :func:`verify_index` (re-reads the files on disk, not the in-memory state)."""
         return verify_index(self.directory, self.options)
 
+    @_locked
     def info(self) -> dict[str, Any]:
         """Summary: kind, bits, counts, generation, files and bytes per item (disk, memory)."""
         m = self.manifest
