@@ -200,10 +200,14 @@ def test_failed_run_is_recorded_and_the_suite_goes_on(tmp_path):
     assert any("FAILED" in m for m in messages)
 
 
-def test_isolated_run_reports_its_own_peak_memory(tmp_path):
-    suite = load_suite(_suite(tmp_path, bits=[16], seeds=[0], methods=["lsh"], isolate=True))
-    (rec,) = run_suite(suite, tmp_path / "results", progress=False, plots=False, echo=lambda *_: None)
-    assert rec["status"] == "ok" and "own process" in rec["memory"]["scope"] and rec["memory"]["peak_rss_mib"] > 10
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_isolated_runs_report_their_own_peak_memory(tmp_path, jobs):
+    suite = load_suite(_suite(tmp_path, bits=[16], seeds=[0, 1][:jobs], methods=["lsh"], isolate=True))
+    records = run_suite(suite, tmp_path / "results", jobs=jobs, progress=False, plots=False, echo=lambda *_: None)
+    assert [r["run_id"] for r in records] == [s.run_id for s in suite.runs()]
+    for rec in records:
+        assert rec["status"] == "ok" and "own process" in rec["memory"]["scope"] and rec["memory"]["peak_rss_mib"] > 10
+        assert rec["machine_start"]["concurrent_runs"] == jobs
 
 
 def test_compact_curves_thins_parallel_arrays():

@@ -202,7 +202,8 @@ def write_report(
         + (f"; this invocation took {suite_seconds / 60:.1f} min" if suite_seconds is not None else "")
         + (f"; expected for the whole suite: about {suite.expected_minutes} min" if suite.expected_minutes else ""),
         f"- machine: {ok[0]['machine_start']['cpu_count'] if ok else '?'} CPUs **shared with other jobs**, "
-        f"{ok[0]['machine_start']['threads'] if ok else '?'} threads per run; 1-min load average during runs "
+        f"{ok[0]['machine_start']['threads'] if ok else '?'} threads per run, "
+        f"up to {max((r['machine_start'].get('concurrent_runs', 1) for r in ok), default=1)} runs at once; 1-min load average during runs "
         + (f"{min(loads):.2f}–{max(loads):.2f}" if loads else "n/a")
         + ". Timings are indicative only.",
         f"- cells: mean ± sample std over seeds {suite.seeds} (a number in brackets = seeds actually run); "

@@ -108,7 +108,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         "command": context.get("command"),
         "git": context.get("git"),
         "started_at": _now(),
-        "machine_start": machine_info(spec.threads),
+        "machine_start": {**machine_info(spec.threads), "concurrent_runs": context.get("concurrent_runs", 1)},
     }
     t_run = time.perf_counter()
     t = time.perf_counter()
@@ -206,12 +206,17 @@ def _failed(spec: RunSpec, context: dict[str, Any], error: str, tb: str) -> dict
     }
 
 
-def _execute_isolated(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """Spawned workers, each used for a single run (fresh process: own peak memory, own threads)."""
     import multiprocessing
 
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
+
+
+def _execute_isolated(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
     limit_threads(spec.threads)  # inherited by the child before its libraries load
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as ex:
+        with _pool(1) as ex:
             return ex.submit(_execute_safely, spec.to_dict(), {**context, "isolated": True}).result()
     except Exception as exc:  # noqa: BLE001 - e.g. the child was killed (out of memory)
         return _failed(spec, context, f"run process died: {type(exc).__name__}: {exc}", traceback.format_exc())
@@ -243,11 +248,14 @@ def run_suite(
     command: str | None = None,
     progress: bool = True,
     plots: bool = True,
+    jobs: int = 1,
     echo=print,
 ) -> list[dict[str, Any]]:
     """Run (or reuse) every run of ``suite``, write one JSON each, then the markdown report.
 
-    Returns the run records in suite order. ``isolate=None`` takes the suite's setting.
+    Returns the run records in suite order. ``isolate=None`` takes the suite's setting;
+    ``jobs > 1`` runs that many isolated runs at once (timings then share the CPUs: recorded
+    as ``concurrent_runs``).
     """
     from dataclasses import replace
 
@@ -266,20 +274,48 @@ def run_suite(
         "git": git_info(repo_root()),
         "isolated": False,
     }
-    records: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    bar = tqdm(specs, desc=f"bench {suite.name}", unit="run", disable=not progress)
-    for spec in bar:
+    done: dict[str, dict[str, Any]] = {}
+    todo: list[RunSpec] = []
+    for spec in specs:
+        rec = None if force else _reusable(result_path(results_root, spec), spec)
+        if rec is not None:
+            done[spec.run_id] = rec
+        else:
+            todo.append(spec)
+    if len(done):
+        echo(f"reusing {len(done)} stored runs (same spec hash); --force re-runs them")
+    bar = tqdm(total=len(todo), desc=f"bench {suite.name}", unit="run", disable=not progress)
+
+    def finish(spec: RunSpec, rec: dict[str, Any]) -> None:
+        atomic_write_json(result_path(results_root, spec), rec)
+        if rec["status"] != "ok":
+            echo(f"run {spec.run_id} FAILED: {rec['error']}")
+        done[spec.run_id] = rec
         bar.set_postfix_str(spec.run_id)
-        path = result_path(results_root, spec)
-        rec = None if force else _reusable(path, spec)
-        if rec is None:
-            rec = _execute_isolated(spec, context) if isolate else _execute_safely(spec.to_dict(), context)
-            atomic_write_json(path, rec)
-            if rec["status"] != "ok":
-                echo(f"run {spec.run_id} FAILED: {rec['error']}")
-        records.append(rec)
+        bar.update()
+
+    jobs = max(1, int(jobs))
+    if jobs > 1 and todo:
+        from concurrent.futures import as_completed
+
+        limit_threads(todo[0].threads)
+        ctx = {**context, "isolated": True, "concurrent_runs": jobs}
+        with _pool(jobs) as ex:
+            futures = {ex.submit(_execute_safely, spec.to_dict(), ctx): spec for spec in todo}
+            for fut in as_completed(futures):
+                spec = futures[fut]
+                try:
+                    rec = fut.result()
+                except Exception as exc:  # noqa: BLE001 - the worker died
+                    rec = _failed(spec, ctx, f"run process died: {type(exc).__name__}: {exc}", traceback.format_exc())
+                finish(spec, rec)
+    else:
+        for spec in todo:
+            bar.set_postfix_str(spec.run_id)
+            finish(spec, _execute_isolated(spec, context) if isolate else _execute_safely(spec.to_dict(), context))
     bar.close()
+    records = [done[spec.run_id] for spec in specs]
     report = write_report(suite, results_root, records, suite_seconds=time.perf_counter() - t0, plots=plots)
-    echo(f"{len(records)} runs ({sum(r['status'] != 'ok' for r in records)} failed) -> {path.parent if specs else results_root}; report {report}")
+    echo(f"{len(records)} runs ({sum(r['status'] != 'ok' for r in records)} failed) -> {results_root / suite.name}; report {report}")
     return records

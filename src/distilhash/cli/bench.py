@@ -16,6 +16,7 @@ def command(
     force: bool = typer.Option(False, "--force", help="Re-run runs that already have a matching result JSON."),
     isolate: bool = typer.Option(None, "--isolate/--no-isolate", help="One fresh process per run (default: the suite's setting)."),
     threads: int = typer.Option(None, "--threads", help="Threads per run (default: the suite's setting)."),
+    jobs: int = typer.Option(1, "--jobs", help="Runs at once, each in its own process (timings then share the CPUs)."),
     report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the markdown report from stored run JSONs."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and exit."),
 ) -> None:
@@ -39,7 +40,7 @@ def command(
         if report_only:
             typer.echo(f"report: {write_report(s, root)}")
             return
-        records = run_suite(s, root, only=only or None, force=force, isolate=isolate, threads=threads, echo=typer.echo)
+        records = run_suite(s, root, only=only or None, force=force, isolate=isolate, threads=threads, jobs=jobs, echo=typer.echo)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc

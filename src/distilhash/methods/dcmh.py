@@ -46,16 +46,18 @@ class DCMHConfig:
 
     n_bits: int = 64
     seed: int = 0
-    hidden: list[int] = field(default_factory=lambda: [1024])
+    hidden: list[int] = field(default_factory=lambda: [512])
     dropout: float = 0.1
     gamma: float = 0.1
     eta: float = 1.0
     lr: float = 1e-3
     weight_decay: float = 1e-5
     batch_size: int = 128
-    max_epochs: int = 60
-    patience: int = 8
+    max_epochs: int = 40
+    patience: int = 5
     min_epochs: int = 1
+    #: precompute the n x n label similarity (bool, n^2 bytes) when n is at most this
+    precompute_similarity_max: int = 20000
 
 
 def dcmh_loss(out, other, s, b, total, n: int, gamma: float, eta: float) -> dict[str, Any]:
@@ -145,6 +147,7 @@ class DCMH:
              "text": torch.from_numpy(np.asarray(features.text[idx], np.float32))}
         y = torch.from_numpy(np.asarray(features.labels[idx], np.float32))
         n = len(idx)
+        sim_all = (y @ y.T > 0) if n <= c.precompute_similarity_max else None  # bool [n, n]
         params = [p for h in self.heads_.values() for p in h.parameters()]
         opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
         with torch.no_grad():
@@ -170,7 +173,7 @@ class DCMH:
                     out = head(x[m][bi])
                     buf[m][bi] = out.detach()
                     total = out.sum(0) + (buf[m].sum(0) - buf[m][bi].sum(0))
-                    sim = (y[bi] @ y.T > 0).float()
+                    sim = (sim_all[bi] if sim_all is not None else y[bi] @ y.T > 0).float()
                     loss = dcmh_loss(out, buf[other[m]], sim, codes[bi], total, n, c.gamma, c.eta)
                     opt.zero_grad()
                     loss["loss"].backward()
