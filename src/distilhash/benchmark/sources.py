@@ -82,5 +82,12 @@ def _synthetic(entry) -> Loaded:
 
 
 def load_source(entry) -> Loaded:
-    """Load the dataset entry ``entry`` (a :class:`~distilhash.benchmark.suite.DatasetEntry`)."""
-    return FEATURE_SOURCES.create(entry.source, entry)
+    """Load the dataset entry ``entry`` (a :class:`~distilhash.benchmark.suite.DatasetEntry`).
+
+    The raw dataset is loaded at most once, on first call of ``loaded.dataset()``.
+    """
+    import functools
+
+    loaded = FEATURE_SOURCES.create(entry.source, entry)
+    loaded.dataset = functools.cache(loaded.dataset)
+    return loaded
