@@ -52,6 +52,18 @@ def _load_records(suite, results: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _borrow(records: list[dict[str, Any]], other, results: Path) -> list[dict[str, Any]]:
+    """Add ``other`` suite's ok runs for labels with no ok run in ``records`` (same split and teacher)."""
+    ok = [r for r in records if r.get("status") == "ok"]
+    have = {r["method"]["label"] for r in ok}
+    keys = {(r["dataset"]["split_hash"], r["teacher"]) for r in ok}
+    borrowed = [r for r in _load_records(other, results)
+                if r.get("status") == "ok" and r["method"]["label"] not in have
+                and (not keys or (r["dataset"]["split_hash"], r["teacher"]) in keys)]
+    filled = {r["method"]["label"] for r in borrowed}
+    return [r for r in records if r.get("status") == "ok" or r["run_id"].split("__")[1] not in filled] + borrowed
+
+
 def _stats(values: list[float]) -> dict[str, Any]:
     arr = np.asarray(values, dtype=np.float64)
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=0)), "n": int(arr.size), "values": [float(v) for v in arr]}
@@ -80,6 +92,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
             entry["kept_epochs"] = {s: [f[s]["kept_epoch"] for f in fi] for s in ("stage1", "stage2")}
             entry["epochs_run"] = {s: [f[s]["epochs_run"] for f in fi] for s in ("stage1", "stage2")}
             entry["prompts"] = fi[0].get("prompts", {})
+        entry["suite"] = sorted({r["suite"] for r in runs})
         table.setdefault(label, {})[bits] = entry
 
     ablation: dict[str, Any] = {}
@@ -171,6 +184,11 @@ def write_markdown(summary: dict[str, Any], path: Path) -> None:
         cells = [f"{per_bits[b]['fit_seconds']['mean']:.1f}" if b in per_bits else
                  (f"{per_bits['float']['fit_seconds']['mean']:.1f}" if "float" in per_bits else "—") for b in bits_cols]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    sources = {label: sorted({s for e in per_bits.values() for s in e["suite"]}) for label, per_bits in table.items()}
+    foreign = {k: v for k, v in sources.items() if v != [summary.get("suite", "soda")]}
+    if foreign:
+        lines += ["", "Runs taken from other suites' stored results (same split and teacher): "
+                  + "; ".join(f"{k}: {', '.join(v)}" for k, v in foreign.items()) + "."]
     if summary["failed_runs"]:
         lines += ["", "## Failed / missing runs", ""] + [f"- `{f['run_id']}`: {f['error']}" for f in summary["failed_runs"]]
     path.write_text("\n".join(lines) + "\n")
@@ -213,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="*", type=int, help="override the suite's seeds")
     p.add_argument("--force", action="store_true", help="rerun runs that have a stored result")
     p.add_argument("--summary-only", action="store_true", help="only summarise stored run results")
+    p.add_argument("--borrow", nargs="*", help="other suites (e.g. full) whose stored runs fill method labels that have no "
+                   "successful run here (same dataset, split hash and teacher only; the summary names the source suite)")
     p.add_argument("--results", default=str(RESULTS), help="results root (summary files: <root>/<suite>.{json,md,png})")
     args = p.parse_args(argv)
     results = Path(args.results)
@@ -229,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
 
         run_suite(suite, results, only=args.only, force=args.force)
     full = load_suite(args.suite)
-    summary = summarise(_load_records(full, results))
+    records = _load_records(full, results)
+    for other in args.borrow or []:
+        records = _borrow(records, load_suite(other), results)
+    summary = {"suite": full.name, **summarise(records)}
     results.mkdir(parents=True, exist_ok=True)
     from distilhash.io_utils import atomic_write_json
 
