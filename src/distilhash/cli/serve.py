@@ -1,0 +1,42 @@
+"""``distilhash serve INDEX_DIR``: the HTTP search API and the web page over a built index.
+
+    distilhash serve runs/ix                                 # http://127.0.0.1:8000/
+    distilhash serve runs/ix-images runs/ix-texts --port 8080 --api-key "$KEY"
+
+Give one index per stored modality (an image index answers text->image and image->image
+queries; add a text index for image->caption queries). See docs/serve.md.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+
+def command(
+    index_dirs: list[Path] = typer.Argument(..., help="Index directory (or one image index and one text index)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: loopback only)."),
+    port: int = typer.Option(8000, "--port", help="Port."),
+    model: Path = typer.Option(None, "--model", help="Model directory (default: the one the index records)."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher spec (default: the model's)."),
+    api_key: str = typer.Option(None, "--api-key", help="Key for adding/deleting items (header X-API-Key); "
+                                "'random' makes one; default: $DISTILHASH_API_KEY, else read-only."),
+    max_upload_mb: float = typer.Option(8.0, "--max-upload-mb", help="Largest accepted upload (MB)."),
+    text_cache: int = typer.Option(4096, "--text-cache", help="LRU entries of text embeddings (0 = off)."),
+    threads: int = typer.Option(2, "--threads", help="torch threads for the teacher and model."),
+) -> None:
+    """Serve search by text or image, item fetch, stats, and add/delete behind an API key."""
+    from distilhash.errors import DistilhashError
+    from distilhash.serve.engine import ServiceError
+    from distilhash.serve.server import start_service
+
+    key = api_key or os.environ.get("DISTILHASH_API_KEY") or None
+    try:
+        start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
+                      max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
+                      announce=typer.echo)
+    except (DistilhashError, ServiceError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc

@@ -1,0 +1,426 @@
+"""The search service without HTTP: indexes + their query encoders, limits, caches and timings.
+
+One service holds one index per stored modality (``image`` and/or ``text``; the modality comes
+from the index manifest). A query's *direction* is the query modality and the target index:
+``t2i`` (text -> images), ``i2t``, ``i2i``, ``t2t``.
+
+Text query path (each stage timed, see :meth:`SearchService.stats`)::
+
+    text --(LRU cache | teacher.encode_texts, micro-batched)--> f [1, D]   "teacher_text"
+    f --method.encode("text", f, "query")--> query code                    "project"
+    index.search(query, k) -> rows, distances                              "search"
+    ids + metadata                                                         (inside "search")
+
+Errors are :class:`ServiceError` with an HTTP status and a message meant for the user.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import json
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from distilhash.errors import DistilhashError
+from distilhash.serve.stats import LatencyStats, LRUCache
+from distilhash.serve.thumbs import ThumbStore, encode_thumbnail, thumb_keys
+
+__all__ = ["ServiceConfig", "ServiceError", "SearchService", "DIRECTIONS"]
+
+DIRECTIONS = {"t2i": ("text", "image"), "t2t": ("text", "text"), "i2i": ("image", "image"), "i2t": ("image", "text")}
+
+
+class ServiceError(Exception):
+    """A request the service refuses: ``status`` (HTTP code) and a message for the user."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class ServiceConfig:
+    """Limits and tunables of the service (data).
+
+    Attributes:
+        api_key: key required (header ``X-API-Key``) to add or delete items; None = read-only service.
+        max_query_chars: longest text query accepted.
+        max_k: most results per query.
+        max_upload_bytes: largest image upload accepted.
+        max_image_pixels: largest decoded image (width * height) accepted.
+        text_cache_size: LRU entries of text -> teacher features (0 disables the cache).
+        max_batch: most text queries encoded together by the micro-batcher.
+        thumb_size: longest side of thumbnails stored for items added through the service.
+    """
+
+    api_key: str | None = None
+    max_query_chars: int = 500
+    max_k: int = 100
+    max_upload_bytes: int = 8 << 20
+    max_image_pixels: int = 40_000_000
+    text_cache_size: int = 4096
+    max_batch: int = 64
+    thumb_size: int = 96
+
+
+class _TextBatcher:
+    """Encodes texts with ``teacher`` in a worker thread, taking every queued request as one batch.
+
+    Idle: a request is encoded alone at once. Under load: requests arriving while a batch runs are
+    encoded together next, so the teacher runs one forward pass per batch (throughput) and the
+    (non thread-safe) tokenizer is used by one thread only.
+    """
+
+    def __init__(self, teacher: Any, max_batch: int) -> None:
+        self.teacher = teacher
+        self.max_batch = max(1, int(max_batch))
+        self._queue: list[tuple[str, Future]] = []
+        self._cv = threading.Condition()
+        self._stopped = False
+        self.batches = 0
+        self.items = 0
+        self._thread = threading.Thread(target=self._run, name="text-batcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, text: str) -> Future:
+        fut: Future = Future()
+        with self._cv:
+            if self._stopped:
+                raise ServiceError(503, "the service is shutting down")
+            self._queue.append((text, fut))
+            self._cv.notify()
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._stopped:
+                    self._cv.wait()
+                if self._stopped and not self._queue:
+                    return
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            try:
+                feats = np.asarray(self.teacher.encode_texts([t for t, _ in batch]), dtype=np.float32)
+                self.batches += 1
+                self.items += len(batch)
+                for i, (_, fut) in enumerate(batch):
+                    fut.set_result(feats[i : i + 1])
+            except BaseException as exc:  # hand the failure to every waiting request
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify_all()
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class _Target:
+    """One served index (``modality`` = what its items are) and the model that encodes its queries."""
+
+    modality: str
+    index: Any
+    encoder: Any
+    thumbs: ThumbStore
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class SearchService:
+    """Search, fetch, add and delete over one or two indexes (see module docstring).
+
+    Args:
+        index_dirs: one index directory, or several (at most one per stored modality).
+        model_dir, teacher: override the model / teacher recorded in the index manifests.
+        config: limits (:class:`ServiceConfig`).
+        encoder: a ready query encoder (an object with ``method`` and ``teacher``; tests, demos);
+            default: :class:`distilhash.index.query.QueryEncoder` of each index's model.
+    """
+
+    def __init__(self, index_dirs: str | Path | list[str | Path], model_dir: str | Path | None = None,
+                 teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None) -> None:
+        from distilhash.index import open_index
+        from distilhash.index.query import query_encoder_for
+
+        self.config = config or ServiceConfig()
+        self.stats_ = LatencyStats()
+        self.text_cache: LRUCache[np.ndarray] = LRUCache(self.config.text_cache_size)
+        self.started = time.time()
+        self.errors: dict[int, int] = {}
+        dirs = [index_dirs] if isinstance(index_dirs, (str, Path)) else list(index_dirs)
+        if not dirs:
+            raise ServiceError(500, "no index directory given")
+        self.targets: dict[str, _Target] = {}
+        encoders: dict[tuple[str, str], Any] = {}
+        try:
+            for d in dirs:
+                idx = open_index(d, writable=bool(self.config.api_key))
+                modality = (idx.manifest.get("extra") or {}).get("modality", "image")
+                if modality in self.targets:
+                    idx.close()
+                    raise ServiceError(500, f"two indexes store {modality} items ({self.targets[modality].index.directory} and {d}); serve one per modality")
+                if encoder is not None:
+                    enc = encoder
+                else:
+                    key = (str(model_dir or idx.manifest.get("model_dir")), str(teacher or idx.manifest.get("teacher")))
+                    enc = encoders.get(key) or query_encoder_for(idx, model_dir, teacher)
+                    encoders[key] = enc
+                self.targets[modality] = _Target(modality, idx, enc, ThumbStore(d))
+        except BaseException:
+            self.close()
+            raise
+        self.primary = next(iter(self.targets))
+        self._batchers: dict[int, _TextBatcher] = {}
+        self._image_lock = threading.Lock()
+        self._batcher_lock = threading.Lock()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _direction(self, query_modality: str, direction: str | None) -> tuple[str, _Target]:
+        if direction is None:
+            other = "image" if query_modality == "text" else "text"
+            target = other if other in self.targets else self.primary
+            direction = f"{query_modality[0]}2{target[0]}"
+        if direction not in DIRECTIONS:
+            raise ServiceError(400, f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
+        qmod, tmod = DIRECTIONS[direction]
+        if qmod != query_modality:
+            raise ServiceError(400, f"direction {direction!r} needs a {qmod} query; this request has a {query_modality} query")
+        if tmod not in self.targets:
+            raise ServiceError(400, f"direction {direction!r} needs an index of {tmod} items; this service has: {', '.join(self.targets)}")
+        return direction, self.targets[tmod]
+
+    def _target(self, name: str | None) -> _Target:
+        name = name or self.primary
+        if name not in self.targets:
+            raise ServiceError(400, f"unknown target {name!r}; this service has: {', '.join(self.targets)}")
+        return self.targets[name]
+
+    def _batcher(self, teacher: Any) -> _TextBatcher:
+        b = self._batchers.get(id(teacher))
+        if b is None:
+            with self._batcher_lock:
+                b = self._batchers.get(id(teacher))
+                if b is None:
+                    b = self._batchers[id(teacher)] = _TextBatcher(teacher, self.config.max_batch)
+        return b
+
+    def check_text(self, text: Any) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise ServiceError(400, "the query text is empty; type a few words")
+        text = text.strip()
+        if len(text) > self.config.max_query_chars:
+            raise ServiceError(400, f"the query text has {len(text)} characters; the limit is {self.config.max_query_chars}")
+        return text
+
+    def check_k(self, k: int) -> int:
+        if not isinstance(k, int) or k < 1 or k > self.config.max_k:
+            raise ServiceError(400, f"k must be an integer from 1 to {self.config.max_k}, got {k!r}")
+        return k
+
+    def decode_image(self, data: bytes, what: str = "upload") -> Any:
+        """RGB PIL image from uploaded bytes (size cap, decodable image, pixel cap) or ServiceError."""
+        from PIL import Image, UnidentifiedImageError
+
+        cap = self.config.max_upload_bytes
+        if len(data) > cap:
+            raise ServiceError(413, f"the {what} has {len(data):,} bytes; the limit is {cap:,} bytes ({cap / 2**20:.1f} MB)")
+        if not data:
+            raise ServiceError(400, f"the {what} is empty; send an image file (PNG, JPEG, WebP, ...)")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                if im.width * im.height > self.config.max_image_pixels:
+                    raise ServiceError(413, f"the {what} is {im.width}x{im.height} pixels; the limit is {self.config.max_image_pixels:,} pixels")
+                im.load()
+                return im.convert("RGB")
+        except ServiceError:
+            raise
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
+            raise ServiceError(415, f"the {what} is not an image Pillow can read ({type(exc).__name__}: {exc})") from None
+
+    def _result_items(self, target: _Target, res: Any) -> list[dict[str, Any]]:
+        has_thumbs = target.thumbs.path.exists()
+        out = []
+        for i, d, md in zip(res.ids, res.distances.tolist(), res.metadata):
+            out.append({
+                "id": i,
+                "distance": float(d),
+                "caption": md.get("caption"),
+                "labels": md.get("labels"),
+                "metadata": md,
+                "thumbnail": f"/api/items/{quote(i, safe='')}/thumbnail?target={target.modality}" if has_thumbs else None,
+            })
+        return out
+
+    def _model_info(self, target: _Target) -> dict[str, Any]:
+        m = target.encoder.method
+        md = target.index.manifest.get("model_dir")
+        return {"method": getattr(m, "name", type(m).__name__), "bits": int(target.index.n_bits),
+                "model_dir": Path(md).name if md else None,
+                "teacher": getattr(target.encoder, "teacher_spec", None) or target.index.manifest.get("teacher")}
+
+    def _search(self, target: _Target, query: Any, k: int, timings: dict[str, float]) -> list[dict[str, Any]]:
+        with self.stats_.timer("search", timings), target.lock:
+            try:
+                res = target.index.search(query, k)[0]
+            except DistilhashError as exc:
+                raise ServiceError(500, f"search failed: {exc}") from None
+        return self._result_items(target, res)
+
+    # -- queries ---------------------------------------------------------------------------
+    def text_features(self, target: _Target, text: str, timings: dict[str, float]) -> np.ndarray:
+        teacher = target.encoder.teacher
+        key = (id(teacher), text)
+        with self.stats_.timer("teacher_text", timings):
+            feats = self.text_cache.get(key)
+            timings["cache_hit"] = feats is not None
+            if feats is None:
+                feats = self._batcher(teacher).submit(text).result(timeout=60)
+                self.text_cache.put(key, feats)
+        return feats
+
+    def search_text(self, text: Any, k: int = 10, direction: str | None = None) -> dict[str, Any]:
+        """Top-``k`` items for a text query; ``direction`` t2i (default when images are served) or t2t."""
+        t0 = time.perf_counter()
+        text, k = self.check_text(text), self.check_k(k)
+        direction, target = self._direction("text", direction)
+        timings: dict[str, float] = {}
+        feats = self.text_features(target, text, timings)
+        with self.stats_.timer("project", timings):
+            query = target.encoder.method.encode("text", feats, role="query")
+        results = self._search(target, query, k, timings)
+        total = (time.perf_counter() - t0) * 1e3
+        self.stats_.record("text_query", total)
+        return {"query": text, "direction": direction, "k": k, "results": results,
+                "took_ms": round(total, 3), "timings_ms": timings, "model": self._model_info(target)}
+
+    def search_image(self, data: bytes, k: int = 10, direction: str | None = None) -> dict[str, Any]:
+        """Top-``k`` items for an uploaded image; ``direction`` i2t (default when texts are served) or i2i."""
+        t0 = time.perf_counter()
+        k = self.check_k(k)
+        direction, target = self._direction("image", direction)
+        timings: dict[str, float] = {}
+        with self.stats_.timer("decode_image", timings):
+            image = self.decode_image(data)
+        with self.stats_.timer("teacher_image", timings), self._image_lock:
+            feats = np.asarray(target.encoder.teacher.encode_images([image]), dtype=np.float32)
+        with self.stats_.timer("project", timings):
+            query = target.encoder.method.encode("image", feats, role="query")
+        results = self._search(target, query, k, timings)
+        total = (time.perf_counter() - t0) * 1e3
+        self.stats_.record("image_query", total)
+        return {"query": f"image {image.width}x{image.height}", "direction": direction, "k": k, "results": results,
+                "took_ms": round(total, 3), "timings_ms": timings, "model": self._model_info(target)}
+
+    # -- items -----------------------------------------------------------------------------
+    def _lookup(self, target: _Target, item_id: str) -> dict[str, Any]:
+        with target.lock:
+            found = target.index.get([item_id])
+        if item_id not in found:
+            raise ServiceError(404, f"no item with id {item_id!r} in the {target.modality} index")
+        return found[item_id][1]
+
+    def get_item(self, item_id: str, target: str | None = None) -> dict[str, Any]:
+        t = self._target(target)
+        md = self._lookup(t, item_id)
+        has = t.thumbs.has_any(thumb_keys(item_id, md))
+        return {"id": item_id, "target": t.modality, "caption": md.get("caption"), "labels": md.get("labels"),
+                "metadata": md, "thumbnail": f"/api/items/{quote(item_id, safe='')}/thumbnail?target={t.modality}" if has else None}
+
+    def thumbnail(self, item_id: str, target: str | None = None) -> tuple[str, bytes]:
+        """(mime, bytes) of an item's thumbnail from the index's own store; 404 for unknown ids."""
+        t = self._target(target)
+        md = self._lookup(t, item_id)
+        got = t.thumbs.get(thumb_keys(item_id, md))
+        if got is None:
+            raise ServiceError(404, f"item {item_id!r} has no thumbnail in {t.thumbs.path.name}")
+        return got
+
+    def check_key(self, key: str | None) -> None:
+        expected = self.config.api_key
+        if not expected:
+            raise ServiceError(403, "this service was started without an API key, so adding and deleting items is disabled")
+        if not key:
+            raise ServiceError(401, "missing API key: send it in the X-API-Key header")
+        if not hmac.compare_digest(key.encode(), expected.encode()):
+            raise ServiceError(403, "wrong API key")
+
+    def add_item(self, item_id: str, caption: str | None = None, image: bytes | None = None,
+                 metadata: str | dict[str, Any] | None = None, target: str | None = None) -> dict[str, Any]:
+        """Encode and add one item (image index: needs ``image``; text index: needs ``caption``)."""
+        t = self._target(target)
+        if not isinstance(item_id, str) or not item_id.strip() or len(item_id) > 200:
+            raise ServiceError(400, "the item id must be a non-empty string of at most 200 characters")
+        if isinstance(metadata, str) and metadata.strip():
+            try:
+                metadata = json.loads(metadata)
+            except json.JSONDecodeError as exc:
+                raise ServiceError(400, f"metadata is not valid JSON: {exc}") from None
+        if not isinstance(metadata or {}, dict):
+            raise ServiceError(400, "metadata must be a JSON object")
+        md: dict[str, Any] = dict(metadata or {})
+        if caption is not None and caption.strip():
+            md["caption"] = self.check_text(caption)
+        pil = self.decode_image(image) if image else None
+        if t.modality == "image":
+            if pil is None:
+                raise ServiceError(400, "this index stores images: send the item's image file")
+            with self._image_lock:
+                feats = np.asarray(t.encoder.teacher.encode_images([pil]), dtype=np.float32)
+        else:
+            if "caption" not in md:
+                raise ServiceError(400, "this index stores texts: send the item's caption")
+            feats = np.asarray(t.encoder.teacher.encode_texts([md["caption"]]), dtype=np.float32)
+        codes = t.encoder.method.encode(t.modality, feats, role="database")
+        md["source"] = "api"
+        if pil is not None:
+            mime, data = encode_thumbnail(pil, self.config.thumb_size)
+            t.thumbs.put_many([(f"id:{item_id}", mime, data)])
+        with t.lock:
+            try:
+                t.index.add([item_id], codes, [md])
+            except DistilhashError as exc:
+                status = 409 if "already in the index" in str(exc) else 400
+                raise ServiceError(status, str(exc)) from None
+        return self.get_item(item_id, t.modality)
+
+    def delete_item(self, item_id: str, target: str | None = None) -> dict[str, Any]:
+        t = self._target(target)
+        with t.lock:
+            if item_id not in t.index.get([item_id]):
+                raise ServiceError(404, f"no item with id {item_id!r} in the {t.modality} index")
+            t.index.delete([item_id])
+        t.thumbs.delete([f"id:{item_id}"])
+        return {"deleted": item_id, "target": t.modality, "count": len(t.index)}
+
+    # -- status ----------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "indexes": {m: len(t.index) for m, t in self.targets.items()}}
+
+    def stats(self) -> dict[str, Any]:
+        indexes = {}
+        for m, t in self.targets.items():
+            info = t.index.info()
+            indexes[m] = {"count": info["count"], "kind": info["kind"], "bits": info["n_bits"], "backend": info["backend"],
+                          "model": self._model_info(t), "thumbnails": t.thumbs.count(), "writable": t.index.writable}
+        batch = {"batches": sum(b.batches for b in self._batchers.values()), "texts": sum(b.items for b in self._batchers.values())}
+        return {"uptime_s": round(time.time() - self.started, 1), "indexes": indexes, "latency_ms": self.stats_.summary(),
+                "text_cache": self.text_cache.info(), "text_batches": batch, "errors_by_status": dict(self.errors),
+                "limits": {k: v for k, v in asdict(self.config).items() if k != "api_key"}}
+
+    def close(self) -> None:
+        for b in getattr(self, "_batchers", {}).values():
+            b.stop()
+        for t in self.targets.values():
+            t.index.close()
+            t.thumbs.close()

@@ -1,0 +1,53 @@
+"""Run the service: :func:`start_service` (blocking, uvicorn) — used by ``distilhash serve`` and the demo."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+__all__ = ["start_service", "page_url"]
+
+
+def page_url(host: str, port: int) -> str:
+    """The address to open in a browser (``0.0.0.0`` / ``::`` shown as localhost)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
+
+
+def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0.1", port: int = 8000,
+                  model_dir: str | Path | None = None, teacher: str | None = None, api_key: str | None = None,
+                  max_upload_mb: float = 8.0, torch_threads: int = 2, log_level: str = "warning",
+                  warmup: bool = True, announce: Any = print, **config: Any) -> None:
+    """Serve the API and the page until interrupted (Ctrl-C); blocks.
+
+    Args:
+        index_dir: index directory, or a list (an image index and/or a text index).
+        host, port: where to listen (default loopback only).
+        api_key: enables POST/DELETE ``/api/items`` for requests with header ``X-API-Key``;
+            ``"random"`` makes one and announces it.
+        torch_threads: ``torch.set_num_threads`` for the teacher and model.
+        warmup: encode one text query before listening (loads the teacher; first query is fast).
+        announce: called with a line of text (the page address); ``None`` for silence.
+        **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields.
+    """
+    import torch
+    import uvicorn
+
+    from distilhash.serve.app import create_app
+
+    torch.set_num_threads(max(1, int(torch_threads)))
+    if api_key == "random":
+        api_key = secrets.token_urlsafe(18)
+    app = create_app(index_dir, model_dir=model_dir, teacher=teacher, api_key=api_key, max_upload_mb=max_upload_mb, **config)
+    svc = app.state.service
+    if warmup:
+        for target in svc.targets.values():
+            target.encoder.teacher.encode_texts(["warm up"])
+            target.encoder.method.encode("text", target.encoder.teacher.encode_texts(["warm up"]), role="query")
+    if announce is not None:
+        counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
+        announce(f"distilhash search: {counts}; open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
+        if api_key:
+            announce(f"adding/deleting items needs the header X-API-Key: {api_key}")
+    uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False)

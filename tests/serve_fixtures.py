@@ -1,0 +1,113 @@
+"""A small served world for the service tests: a toy teacher and method, an image index and a
+text index over a tiny dataset, with thumbnails written by ``write_thumbnails``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from distilhash.codes import Encoded, pack_bits
+from distilhash.data import ArrayImageStore, CrossModalDataset
+from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.teachers.registry import TEACHERS
+
+WORDS = ["cat", "dog", "car", "tree", "boat", "fish", "star", "moon"]
+# one primary colour per word: an image of word j is (mostly) COLOURS[j], so image and text
+# queries of the same word land on the same codes
+COLOURS = np.array([[230, 30, 30], [30, 230, 30], [30, 30, 230], [230, 230, 30],
+                    [230, 30, 230], [30, 230, 230], [240, 240, 240], [20, 20, 20]], np.uint8)
+
+
+class ServeToyTeacher:
+    """Texts: bag of WORDS. Images: similarity of the mean colour to each word's colour."""
+
+    name = "serve-toy"
+    width = len(WORDS)
+
+    def __init__(self, arg=None, **_):
+        self.text_calls = 0
+
+    def encode_texts(self, texts, batch_size=256, progress=False):
+        self.text_calls += 1
+        out = np.array([[1.0 if w in t.lower().split() else 0.0 for w in WORDS] for t in texts], np.float32) + 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def encode_images(self, images, batch_size=64, progress=False):
+        mean = np.stack([np.asarray(im, np.float32).reshape(-1, 3).mean(0) for im in images])
+        d = np.linalg.norm(mean[:, None, :] - COLOURS[None].astype(np.float32), axis=2)
+        out = (d == d.min(axis=1, keepdims=True)).astype(np.float32) + 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+class ServeToySign:
+    """sign(features - 0.1) as 8-bit codes (queries and database alike)."""
+
+    name = "serve-toy-sign"
+    n_bits = 8
+
+    def __init__(self, **_):
+        pass
+
+    def config_dict(self):
+        return {}
+
+    def encode(self, modality, features, role="database"):
+        return Encoded("binary", pack_bits(np.asarray(features) - 0.1), 8)
+
+    def save(self, directory):
+        write_method_meta(self, directory, teacher="serve-toy", feature_width=len(WORDS))
+
+    def load(self, directory):
+        return self
+
+
+if "serve-toy" not in TEACHERS:
+    TEACHERS.register("serve-toy")(ServeToyTeacher)
+if "serve-toy-sign" not in METHODS:
+    METHODS.register("serve-toy-sign")(ServeToySign)
+
+
+def make_world(root: Path, n: int = 40, seed: int = 0) -> dict:
+    """A tiny dataset (one or two words per item, image coloured by the first word), a model dir,
+    an image index and a text index with dataset metadata, and thumbnails for both."""
+    from distilhash.index import create_index
+    from distilhash.serve.thumbs import write_thumbnails
+
+    rng = np.random.default_rng(seed)
+    first = np.arange(n) % len(WORDS)
+    texts, pixels = [], np.zeros((n, 16, 16, 3), np.uint8)
+    for i in range(n):
+        words = [WORDS[first[i]]] + ([WORDS[(first[i] + 1 + i // len(WORDS)) % len(WORDS)]] if i >= len(WORDS) else [])
+        texts.append(" ".join(words))
+        noise = rng.integers(-12, 13, (16, 16, 3))
+        pixels[i] = np.clip(COLOURS[first[i]].astype(int) + noise, 0, 255)
+    labels = np.zeros((n, len(WORDS)), np.uint8)
+    labels[np.arange(n), first] = 1
+    ds = CrossModalDataset(name="tinyserve", ids=[f"it{i:03d}" for i in range(n)], texts=texts, labels=labels,
+                           label_names=list(WORDS), images=ArrayImageStore(pixels))
+    model = root / "model"
+    model.mkdir(parents=True)
+    ServeToySign().save(model)
+    teacher, method = ServeToyTeacher(), ServeToySign()
+    dirs = {}
+    for modality in ("image", "text"):
+        feats = teacher.encode_images(list(pixels)) if modality == "image" else teacher.encode_texts(texts)
+        codes = method.encode(modality, feats, "database")
+        d = root / f"ix-{modality}"
+        with create_index(d, kind="binary", n_bits=8, model_dir=model, teacher="serve-toy", extra={"modality": modality}) as idx:
+            idx.add(ds.ids, codes, [{"dataset": ds.name, "row": i, "caption": texts[i],
+                                     "labels": [WORDS[first[i]]]} for i in range(n)])
+        write_thumbnails(d, datasets={ds.name: ds}, progress=False)
+        dirs[modality] = d
+    return {"dataset": ds, "model": model, "image_index": dirs["image"], "text_index": dirs["text"], "first": first}
+
+
+def png_bytes(colour, size: int = 24, fmt: str = "PNG") -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), tuple(int(c) for c in colour)).save(buf, format=fmt)
+    return buf.getvalue()
