@@ -168,16 +168,16 @@ class RetrievalReport:
 
 
 def default_depths(n_database: int) -> np.ndarray:
-    """Depth grid for precision@N / recall@N curves: 1, 5, 10, 20, 50, 100..1000 by 100, then
-    1-2-5 steps, and ``n_database`` itself; all clipped to ``1..n_database``."""
+    """Depth grid for precision@N / recall@N and depth PR curves: 1, 5, 10, 20, 50, 100..1000 by
+    100, 1-2-5 steps beyond, plus 40 evenly spaced depths up to ``n_database`` (so that a PR
+    curve over depth has points all along the recall axis); clipped to ``1..n_database``."""
     grid = [1, 5, 10, 20, 50, *range(100, 1001, 100)]
     base = 1000
     while base < n_database:
         grid += [2 * base, 5 * base, 10 * base]
         base *= 10
-    grid.append(n_database)
-    arr = np.unique(np.clip(np.asarray(grid, dtype=np.int64), 1, max(1, n_database)))
-    return arr
+    grid += np.linspace(0, n_database, 41)[1:].round().astype(np.int64).tolist()
+    return np.unique(np.clip(np.asarray(grid, dtype=np.int64), 1, max(1, n_database)))
 
 
 def relevance(query_labels: np.ndarray, database_labels: np.ndarray) -> np.ndarray:
@@ -404,13 +404,17 @@ def _assemble(chunks: list[_Chunk], spec: _Spec, query: Encoded, database: Encod
     return report
 
 
-def evaluate_method(method: Any, features: Any, split: Any, part: str = "query", **kw: Any) -> dict[str, RetrievalReport]:
+def evaluate_method(
+    method: Any, features: Any, split: Any, part: str = "query", dataset: Any = None, **kw: Any
+) -> dict[str, RetrievalReport]:
     """Evaluate a fitted method in both directions.
 
     ``i2t``: image queries ``method.encode("image", F.image[q], "query")`` against the text
     database ``method.encode("text", F.text[db], "database")``; ``t2i`` the reverse.
     ``part="query"``: q = ``split.query``, db = ``split.retrieval``; ``part="val"``:
-    q = ``split.val``, db = ``split.fit`` (model selection). ``kw`` goes to :func:`evaluate`.
+    q = ``split.val``, db = ``split.fit`` (model selection). Methods that read raw items
+    (``method.encode_dataset(modality, dataset, indices, role)``) are encoded from ``dataset``
+    when it is given. ``kw`` goes to :func:`evaluate`.
     """
     parts = {"query": ("query", "retrieval"), "val": ("val", "fit")}
     if part not in parts:
@@ -422,12 +426,15 @@ def evaluate_method(method: Any, features: Any, split: Any, part: str = "query",
     for name, idx in ((qname, q), (dbname, db)):
         if len(idx) and (idx.min() < 0 or idx.max() >= n):
             raise DataError(f"split part {name} indexes outside the feature set's {n} rows")
+    raw = dataset is not None and hasattr(method, "encode_dataset")
+
+    def encode(modality: str, idx: np.ndarray, role: str) -> Encoded:
+        if raw:
+            return method.encode_dataset(modality, dataset, idx, role)
+        return method.encode(modality, getattr(features, modality)[idx], role)
+
     labels = features.labels
     out: dict[str, RetrievalReport] = {}
     for direction, (qmod, dbmod) in {"i2t": ("image", "text"), "t2i": ("text", "image")}.items():
-        qfeat = getattr(features, qmod)[q]
-        dbfeat = getattr(features, dbmod)[db]
-        qcodes = method.encode(qmod, qfeat, "query")
-        dbcodes = method.encode(dbmod, dbfeat, "database")
-        out[direction] = evaluate(qcodes, dbcodes, labels[q], labels[db], **kw)
+        out[direction] = evaluate(encode(qmod, q, "query"), encode(dbmod, db, "database"), labels[q], labels[db], **kw)
     return out

@@ -27,8 +27,9 @@ def _figure(n_cols: int, n_rows: int = 1):
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.0 * n_cols, 4.0 * n_rows), layout="constrained")
+    fig = Figure(figsize=(5.0 * n_cols, 4.0 * n_rows))  # no constrained layout: it dominates drawing time
     axes = np.atleast_1d(fig.subplots(n_rows, n_cols)).ravel()
+    fig.subplots_adjust(left=0.08 / n_cols * 2, right=0.98, bottom=0.12 / n_rows, top=1 - 0.1 / n_rows, wspace=0.25, hspace=0.35)
     return fig, axes
 
 
@@ -71,7 +72,7 @@ def draw_precision_at(ax, reports: Mapping[str, RetrievalReport], title: str = "
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100)
     return path
 
 
@@ -98,4 +99,5 @@ def plot_directions(by_direction: Mapping[str, Mapping[str, RetrievalReport]], p
         draw_precision_at(axes[2 * i + 1], by_direction[direction], f"{direction}: precision@N")
     if title:
         fig.suptitle(title)
+        fig.subplots_adjust(top=1 - 0.14 / max(1, len(rows)))
     return _save(fig, path)
