@@ -1,0 +1,140 @@
+"""A small closed-loop HTTP load generator for loopback tests (asyncio, raw HTTP/1.1 keep-alive).
+
+``concurrency`` clients each send a GET, wait for the full response, and send the next, until
+``duration_s`` has passed or ``max_requests`` were sent — whichever comes first, so a run always
+stops by itself. Only loopback hosts are accepted. The client is hand-written (not httpx) so
+that on a small machine the load generator costs little CPU next to the server it measures.
+
+Latency of one request = send of the request line to the last body byte received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+__all__ = ["LoadResult", "run_load", "LOOPBACK"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class LoadResult:
+    """Outcome of :func:`run_load`; latencies in milliseconds."""
+
+    requests: int = 0
+    errors: int = 0
+    error_examples: list[str] = field(default_factory=list)
+    status_counts: dict[int, int] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    concurrency: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        lat = np.asarray(self.latencies_ms, float)
+        pct = np.percentile(lat, [50, 90, 99, 99.9]).round(3).tolist() if len(lat) else [None] * 4
+        return {"requests": self.requests, "errors": self.errors, "error_examples": self.error_examples[:5],
+                "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
+                "concurrency": self.concurrency, "wall_s": round(self.wall_s, 2),
+                "throughput_rps": round(self.requests / self.wall_s, 1) if self.wall_s else None,
+                "p50_ms": pct[0], "p90_ms": pct[1], "p99_ms": pct[2], "p999_ms": pct[3],
+                "mean_ms": round(float(lat.mean()), 3) if len(lat) else None,
+                "max_ms": round(float(lat.max()), 3) if len(lat) else None}
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += chunk[:-2]
+    else:
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, body, headers.get("connection", "").lower() == "close"
+
+
+async def _client(host: str, port: int, next_path: Callable[[], str], deadline: float, budget: list[int],
+                  res: LoadResult, timeout_s: float, check: Callable[[int, bytes], str | None] | None) -> None:
+    reader = writer = None
+    while time.perf_counter() < deadline and budget[0] > 0:
+        budget[0] -= 1
+        path = next_path()
+        t0 = time.perf_counter()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n\r\n".encode())
+            status, body, close = await asyncio.wait_for(_read_response(reader), timeout_s)
+            ms = (time.perf_counter() - t0) * 1e3
+            res.requests += 1
+            res.status_counts[status] = res.status_counts.get(status, 0) + 1
+            problem = f"HTTP {status}: {body[:200]!r}" if status != 200 else (check(status, body) if check else None)
+            if problem:
+                res.errors += 1
+                res.error_examples.append(f"{path}: {problem}")
+            else:
+                res.latencies_ms.append(ms)
+            if close:
+                writer.close()
+                reader = writer = None
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+            res.requests += 1
+            res.errors += 1
+            res.error_examples.append(f"{path}: {type(exc).__name__}: {exc}")
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
+
+
+def run_load(base_url: str, paths: Sequence[str], concurrency: int = 50, duration_s: float = 60.0,
+             max_requests: int = 1_000_000, timeout_s: float = 10.0, weights: Sequence[float] | None = None,
+             seed: int = 0, check: Callable[[int, bytes], str | None] | None = None) -> LoadResult:
+    """Closed-loop load on ``base_url`` (loopback only) with GET ``paths`` drawn at random (``weights``).
+
+    Args:
+        check: optional ``(status, body) -> problem or None`` run on every 200 response.
+    Raises:
+        ValueError: ``base_url`` is not a loopback http address.
+    """
+    u = urlsplit(base_url)
+    if u.scheme != "http" or u.hostname not in LOOPBACK:
+        raise ValueError(f"load tests run on loopback only (http://127.0.0.1:PORT); got {base_url!r}")
+    rng = random.Random(seed)
+    paths = list(paths)
+    cum = None if weights is None else np.cumsum(np.asarray(weights, float) / np.sum(weights)).tolist()
+
+    def next_path() -> str:
+        if cum is None:
+            return paths[rng.randrange(len(paths))]
+        import bisect
+
+        return paths[min(len(paths) - 1, bisect.bisect_left(cum, rng.random()))]
+
+    res = LoadResult(concurrency=concurrency)
+    budget = [int(max_requests)]
+
+    async def main() -> None:
+        deadline = time.perf_counter() + duration_s
+        await asyncio.gather(*(_client(u.hostname, u.port or 80, next_path, deadline, budget, res, timeout_s, check)
+                               for _ in range(concurrency)))
+
+    t0 = time.perf_counter()
+    asyncio.run(main())
+    res.wall_s = time.perf_counter() - t0
+    return res
