@@ -25,7 +25,7 @@ class SmallCNN(nn.Module):
         dropout: dropout on the pooled features (training only).
     """
 
-    def __init__(self, image_size: int = 64, channels: tuple[int, ...] | list[int] = (32, 64, 128, 128),
+    def __init__(self, image_size: int = 64, channels: tuple[int, ...] | list[int] = (16, 32, 64, 128),
                  dropout: float = 0.1) -> None:
         super().__init__()
         self.image_size = int(image_size)
@@ -52,4 +52,4 @@ class SmallCNN(nn.Module):
 
 @IMAGE_STUDENTS.register("small-cnn")
 def _small_cnn(image_size: int = 64, channels: list[int] | None = None, dropout: float = 0.1, **_: object) -> SmallCNN:
-    return SmallCNN(image_size, tuple(channels or (32, 64, 128, 128)), dropout)
+    return SmallCNN(image_size, tuple(channels or (16, 32, 64, 128)), dropout)

@@ -57,7 +57,7 @@ class LCDHConfig:
     teacher_fusion: str = "concat"
     teacher_attention: str = "tokens"
     teacher_heads: int = 4
-    teacher_hidden: int = 512
+    teacher_hidden: int = 128
     teacher_dropout: float = 0.1
     teacher_lam: float = 8.0
     teacher_quant: float = 0.1
@@ -68,7 +68,7 @@ class LCDHConfig:
     teacher_patience: int = 6
     # student
     image_net: str = "small-cnn"
-    image_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    image_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
     image_size: int | None = None
     text_net: str = "bow"
     text_hidden: int = 512
@@ -79,7 +79,7 @@ class LCDHConfig:
     # online protocol
     chunk_size: int = 2000
     stream_order: str = "shuffled"
-    epochs_per_chunk: int = 5
+    epochs_per_chunk: int = 3
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-5

@@ -1,0 +1,354 @@
+"""LCDH benchmark (issue 7): online stream mAP per chunk, chunk absorb time, student vs teacher speed and size.
+
+For each bit length (default 16/32/64/128) on EmojiScenes with the offline teacher's feature cache:
+
+* fit LCDH (teacher offline on split.fit, epoch by split.val; student online over split.retrieval
+  in chunks of 2000); after every chunk, mAP@all of split.query (current student) against the
+  codes stored so far, image->text and text->image; the final mAP (query vs all of
+  split.retrieval, the harness protocol) and the mean over chunks;
+* time to absorb one chunk (student update + encode + store);
+* against DCMQ and the baselines (float-teacher, lsh, itq, pq, dcmh) at the same bits/seed: harness
+  run records found under ``bench/results/*/`` with the same split hash and teacher are reused,
+  the others are run here in-process with the same protocol (fit on features, query vs retrieval);
+* student encoding speed (images/s from pixels, texts/s from strings, tokenisation included) and
+  the teacher's (minilm-lit image tower + MiniLM) on the same items and CPU, one thread;
+* parameter counts and weight bytes of the student and the teacher.
+
+Writes ``bench/results/lcdh.json``, ``lcdh.md`` and ``lcdh.png`` (per-chunk curves).
+
+    DISTILHASH_HOME=/work/main/data HF_HUB_OFFLINE=1 .venv/bin/python bench/lcdh.py \\
+        [--bits 16 32 64 128] [--seed 0] [--set key=value ...] [--no-compare] [--features labels-synthetic]
+
+``--features labels-synthetic`` replaces the teacher features by synthetic label-driven ones
+(smoke runs while the cache is missing; results then go to ``lcdh_smoke.*``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+COMPARE = ("float-teacher", "lsh", "itq", "pq", "dcmh", "dcmq")
+DIRS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
+
+
+def _git() -> str | None:
+    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in pairs:
+        k, v = p.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def load(dataset: str, teacher: str, synthetic: bool):
+    from distilhash.data.store import open_prepared
+
+    if not synthetic:
+        from distilhash.cli.train import load_features_and_split
+
+        ds, split, feats, path = load_features_and_split(dataset, teacher, None)
+        return ds, split, feats, str(path)
+    from distilhash.teachers.features import FeatureSet
+    from distilhash.training.synthetic import features_for_labels
+
+    ds, split = open_prepared(dataset)
+    feats = FeatureSet(labels=ds.labels, ids=list(ds.ids), manifest={"teacher": "labels-synthetic", "width": 64,
+                                                                       "count": len(ds)},
+                       **features_for_labels(ds.labels, 64, 0))
+    return ds, split, feats, "labels-synthetic"
+
+
+def run_lcdh(ds, split, feats, bits: int, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
+    from distilhash.eval.metrics import evaluate
+    from distilhash.methods.base import create_method
+
+    curve: list[dict[str, Any]] = []
+
+    def on_chunk(report, method) -> None:
+        t = time.perf_counter()
+        m = method.evaluate_online(ds, feats.labels, split.query)
+        curve.append({"chunk": report.chunk, "stored": report.stored_total, "absorb_seconds": report.absorb_seconds,
+                      "train_seconds": report.train_seconds, "encode_seconds": report.encode_seconds,
+                      "store_seconds": report.store_seconds, "terms": report.terms, **m,
+                      "eval_seconds": time.perf_counter() - t})
+        print(f"  [{bits} bits] chunk {report.chunk + 1}/{report.n_chunks}: stored {report.stored_total}, "
+              f"absorb {report.absorb_seconds:.1f}s, mAP i2t {m['i2t']:.4f} t2i {m['t2i']:.4f}", flush=True)
+
+    method = create_method("lcdh", n_bits=bits, seed=seed, **{"progress": False, **overrides})
+    t0 = time.perf_counter()
+    method.fit(feats, split, dataset=ds, on_chunk=on_chunk)
+    fit_seconds = time.perf_counter() - t0
+    final: dict[str, Any] = {}
+    for d, (qm, dm) in DIRS.items():
+        q = method.encode_dataset(qm, ds, split.query, "query")
+        db = method.encode_dataset(dm, ds, split.retrieval, "database")
+        rep = evaluate(q, db, feats.labels[split.query], feats.labels[split.retrieval], top_n=(100, 500, 1000), curves=False)
+        final[d] = {"map_all": rep.map_all, "map_at": rep.map_at}
+    info = method.fit_info_
+    absorb = [c["absorb_seconds"] for c in curve]
+    return {
+        "bits": bits, "seed": seed, "config": method.config_dict(), "fit_seconds": fit_seconds,
+        "teacher": {k: info.get(k) for k in ("kept_epoch", "kept_because", "best_val_score", "epochs_run", "stop_reason")},
+        "vocabulary": info.get("vocabulary"), "store": info.get("store"),
+        "final": final,
+        "mean_over_chunks": {d: float(np.mean([c[d] for c in curve])) for d in DIRS},
+        "absorb_seconds": {"mean": float(np.mean(absorb)), "median": float(np.median(absorb)),
+                           "max": float(np.max(absorb)), "per_chunk": absorb},
+        "chunks": curve,
+        "parameters": method.parameter_counts(),
+        "_method": method,
+    }
+
+
+def find_harness_runs(split_hash: str, teacher: str) -> dict[tuple[str, int, int], dict[str, Any]]:
+    """(method label, bits, seed) -> harness record with the same split hash and teacher (status ok)."""
+    found: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for path in sorted(RESULTS.glob("*/*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if rec.get("status") != "ok" or rec.get("dataset", {}).get("split_hash") != split_hash or rec.get("teacher") != teacher:
+            continue
+        m = rec.get("method", {})
+        label = m.get("label") or m.get("name")
+        found.setdefault((label, int(m.get("bits") or m.get("n_bits")), int(rec.get("seed", 0))), {**rec, "_path": str(path)})
+    return found
+
+
+def run_compare(ds, split, feats, bits: int, seed: int, harness: dict) -> dict[str, Any]:
+    from distilhash.eval.metrics import evaluate
+    from distilhash.methods.base import create_method
+
+    out: dict[str, Any] = {}
+    for name in COMPARE:
+        rec = harness.get((name, bits, seed)) or (harness.get((name, bits, 0)) if name == "float-teacher" else None)
+        if rec is not None:
+            out[name] = {d: rec["metrics"][d]["map_all"] for d in DIRS} | {"source": rec["_path"]}
+            continue
+        t = time.perf_counter()
+        try:
+            m = create_method(name, n_bits=bits, seed=seed).fit(feats, split)
+            res = {}
+            for d, (qm, dm) in DIRS.items():
+                q = m.encode(qm, getattr(feats, qm)[split.query], "query")
+                db = m.encode(dm, getattr(feats, dm)[split.retrieval], "database")
+                res[d] = evaluate(q, db, feats.labels[split.query], feats.labels[split.retrieval], curves=False).map_all
+            out[name] = res | {"source": "run here (same protocol as the harness)", "seconds": time.perf_counter() - t}
+        except Exception as exc:  # noqa: BLE001 - recorded, the benchmark goes on
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        print(f"  [{bits} bits] {name}: {out[name]}", flush=True)
+    return out
+
+
+def _best_rate(fn, n: int, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return n / best
+
+
+def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n_teacher: int = 500) -> dict[str, Any]:
+    """Items/s of the student and of the teacher on the same query items, one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    idx = np.asarray(split.query)[:n_student]
+    pixels = ds.images.array(idx, method.image_size_)
+    texts = [ds.texts[int(i)] for i in idx]
+    student = {"images_per_s": _best_rate(lambda: method.encode("image", pixels), len(idx)),
+               "texts_per_s": _best_rate(lambda: method.encode("text", texts), len(idx)), "items": len(idx)}
+    tidx = idx[:n_teacher]
+    teacher_info: dict[str, Any] = {"spec": teacher_spec}
+    try:
+        from distilhash.teachers.registry import create_teacher
+
+        teacher = create_teacher(teacher_spec)
+        teacher_info["source"] = "fitted teacher"
+        enc_img = lambda: teacher.encode_images(pixels[:len(tidx)], batch_size=128)  # noqa: E731
+        text_cache = getattr(teacher, "text_cache_dir", None)
+        if text_cache is not None:
+            teacher.text_cache_dir = None  # time the encoder, not its on-disk cache
+        enc_txt = lambda: teacher.encode_texts(texts[:len(tidx)], batch_size=128)  # noqa: E731
+        tower, text_model = teacher.tower, getattr(teacher.text, "model", None)
+    except Exception as exc:  # noqa: BLE001 - fall back to the same architecture with untrained weights
+        from distilhash.teachers.image_tower import ImageTower, ImageTowerConfig
+        from distilhash.teachers.minilm_text import MiniLMTextEncoder
+
+        teacher_info["source"] = f"architecture-equivalent (fitted teacher unavailable: {type(exc).__name__}: {exc})"
+        tower = ImageTower(ImageTowerConfig()).eval()
+        text_enc = MiniLMTextEncoder()
+        text_model = getattr(text_enc, "model", None)
+
+        def enc_img():
+            with torch.no_grad():
+                for s in range(0, len(tidx), 128):
+                    tower(torch.as_tensor(pixels[s:min(s + 128, len(tidx))]))
+
+        enc_txt = lambda: text_enc.encode(texts[:len(tidx)], batch_size=128)  # noqa: E731
+    teacher_speed = {"images_per_s": _best_rate(enc_img, len(tidx), 2), "texts_per_s": _best_rate(enc_txt, len(tidx), 2),
+                     "items": len(tidx)}
+    torch.set_num_threads(1)
+    n_tower = int(sum(p.numel() for p in tower.parameters()))
+    n_text = int(sum(p.numel() for p in text_model.parameters())) if text_model is not None else None
+    params = method.parameter_counts()
+    vocab_tokens = len(method.vocab_) if method.vocab_ is not None else 0
+    sizes = {
+        "student_image_params": params["student_image"], "student_text_params": params["student_text"],
+        "student_bytes_float32": 4 * (params["student_image"] + params["student_text"]),
+        "student_vocab_tokens": vocab_tokens,
+        "teacher_image_params": n_tower, "teacher_text_params": n_text,
+        "teacher_bytes_float32": 4 * (n_tower + (n_text or 0)),
+        "offline_teacher_head_params": params["offline_teacher_head"],
+    }
+    ratio = {k: student[k] / teacher_speed[k] for k in ("images_per_s", "texts_per_s")}
+    return {"student": student, "teacher": teacher_speed | teacher_info, "speedup": ratio, "sizes": sizes,
+            "threads": 1, "load_average": list(os.getloadavg())}
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2, sharey=True)
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for ax, d in zip(axes, DIRS):
+        for c, run in zip(colors, result["runs"]):
+            x = [ch["stored"] for ch in run["chunks"]]
+            ax.plot(x, [ch[d] for ch in run["chunks"]], "o-", color=c, label=f"LCDH {run['bits']} bits", ms=3)
+            dcmq = run.get("compare", {}).get("dcmq", {}).get(d)
+            if isinstance(dcmq, float):
+                ax.axhline(dcmq, color=c, ls="--", lw=0.8)
+        ax.set_title(f"{'image->text' if d == 'i2t' else 'text->image'} (dashed: DCMQ, same bits)")
+        ax.set_xlabel("retrieval items streamed (chunks of %d)" % result["runs"][0]["config"]["chunk_size"])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mAP@all, split.query vs codes stored so far")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(f"LCDH online stream on {result['dataset']} (teacher {result['teacher']})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [f"# LCDH online benchmark ({result['dataset']}, teacher `{result['teacher']}`)", "",
+             f"Command: `{result['command']}`  ", f"Commit: `{result['git_commit']}`, split `{result['split_hash']}`, "
+             f"seed {result['seed']}. Machine shared (load average at end {result['load_average']}); "
+             f"peak RSS {result['peak_memory_mib']:.0f} MiB.", "",
+             "## mAP@all (query vs retrieval; LCDH database = frozen stream codes, queries = final student)", "",
+             "| bits | LCDH i2t | LCDH t2i | LCDH mean over chunks i2t / t2i | " + " | ".join(COMPARE) + " |",
+             "|---|---|---|---|" + "---|" * len(COMPARE)]
+    for run in result["runs"]:
+        cmp = run.get("compare", {})
+        cells = []
+        for name in COMPARE:
+            r = cmp.get(name, {})
+            cells.append(f"{r['i2t']:.3f} / {r['t2i']:.3f}" if "i2t" in r else ("error" if "error" in r else "—"))
+        f, mo = run["final"], run["mean_over_chunks"]
+        lines.append(f"| {run['bits']} | {f['i2t']['map_all']:.4f} | {f['t2i']['map_all']:.4f} | "
+                     f"{mo['i2t']:.4f} / {mo['t2i']:.4f} | " + " | ".join(cells) + " |")
+    lines += ["", "Baseline cells are i2t / t2i.", "", "## Time to absorb one chunk (update + encode + store), seconds", "",
+              "| bits | mean | median | max | teacher kept epoch | fit total (s) |", "|---|---|---|---|---|---|"]
+    for run in result["runs"]:
+        a = run["absorb_seconds"]
+        lines.append(f"| {run['bits']} | {a['mean']:.1f} | {a['median']:.1f} | {a['max']:.1f} | "
+                     f"{run['teacher']['kept_epoch']} ({run['teacher']['stop_reason']}) | {run['fit_seconds']:.0f} |")
+    sp = result.get("speed")
+    if sp:
+        s, t, z = sp["student"], sp["teacher"], sp["sizes"]
+        lines += ["", f"## Encoding speed, one thread (student at {result['speed_bits']} bits)", "",
+                  "| | images/s | texts/s |", "|---|---|---|",
+                  f"| student | {s['images_per_s']:.0f} | {s['texts_per_s']:.0f} |",
+                  f"| teacher ({t['source'][:60]}) | {t['images_per_s']:.0f} | {t['texts_per_s']:.0f} |",
+                  f"| speed-up | {sp['speedup']['images_per_s']:.1f}x | {sp['speedup']['texts_per_s']:.1f}x |", "",
+                  "## Model size", "", "| | parameters | float32 bytes |", "|---|---|---|",
+                  f"| student image (CNN + FC) | {z['student_image_params']:,} | {4 * z['student_image_params']:,} |",
+                  f"| student text (BoW MLP + FC; vocabulary {z['student_vocab_tokens']} tokens) | {z['student_text_params']:,} | "
+                  f"{4 * z['student_text_params']:,} |",
+                  f"| teacher image tower | {z['teacher_image_params']:,} | {4 * z['teacher_image_params']:,} |",
+                  f"| teacher text (MiniLM) | {z['teacher_text_params'] or 0:,} | {4 * (z['teacher_text_params'] or 0):,} |",
+                  f"| offline LCDH teacher head (index time only) | {z['offline_teacher_head_params']:,} | "
+                  f"{4 * z['offline_teacher_head_params']:,} |"]
+    lines += ["", "Per-chunk curves: `lcdh.png`; every chunk's mAP, loss terms and timings: `lcdh.json`."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", default="emoji-scenes")
+    ap.add_argument("--teacher", default="minilm-lit")
+    ap.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64, 128])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap.add_argument("--no-compare", action="store_true")
+    ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--features", choices=("cache", "labels-synthetic"), default="cache")
+    ap.add_argument("--name", default=None, help="result file stem (default lcdh, or lcdh_smoke for synthetic features)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    synthetic = args.features == "labels-synthetic"
+    name = args.name or ("lcdh_smoke" if synthetic else "lcdh")
+    ds, split, feats, fpath = load(args.dataset, args.teacher, synthetic)
+    overrides = _parse_sets(args.sets)
+    harness = {} if (args.no_compare or synthetic) else find_harness_runs(split.hash, feats.teacher)
+    t_all = time.perf_counter()
+    runs = []
+    speed, speed_bits = None, None
+    for bits in args.bits:
+        print(f"LCDH {bits} bits", flush=True)
+        run = run_lcdh(ds, split, feats, bits, args.seed, overrides)
+        method = run.pop("_method")
+        if not args.no_compare:
+            run["compare"] = run_compare(ds, split, feats, bits, args.seed, harness)
+        if not args.no_speed and speed is None:
+            speed, speed_bits = measure_speed(method, ds, split, args.teacher), bits
+        torch.set_num_threads(args.threads)
+        runs.append(run)
+    result = {
+        "command": " ".join(["bench/lcdh.py", *(argv if argv is not None else sys.argv[1:])]),
+        "git_commit": _git(), "dataset": ds.name, "dataset_hash": split.dataset_hash, "split_hash": split.hash,
+        "split_sizes": split.sizes(), "teacher": feats.teacher, "features": fpath, "seed": args.seed,
+        "method": "lcdh", "overrides": overrides,
+        "epoch_policy": "teacher: early stopping on split.val; student: online, fixed epochs per chunk, no selection",
+        "runs": runs, "speed": speed, "speed_bits": speed_bits,
+        "wall_seconds": time.perf_counter() - t_all,
+        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load_average": list(os.getloadavg()), "threads": args.threads,
+        "machine_note": "2 cores shared with other engineers' jobs; timings are indicative",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
+    (RESULTS / f"{name}.md").write_text(markdown(result))
+    plot(result, RESULTS / f"{name}.png")
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
