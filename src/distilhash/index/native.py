@@ -153,7 +153,7 @@ void mih_knn(const uint64_t *words, int64_t n_idx, int64_t n_total, int32_t W,
         const uint64_t *qq = q + qi * W;
         int32_t *hd = out_d + qi * k;
         int64_t *hr = out_r + qi * k;
-        int64_t cnt = 0, nfound = 0;
+        int64_t cnt = 0, nfound = 0, nprobe = 0;
         int fallback = 0, done = 0;
         if (epoch == 0xFFFFFFFFu) { for (int64_t i = 0; i < n_idx; i++) visited[i] = 0; epoch = 0; }
         epoch++;
@@ -171,6 +171,7 @@ void mih_knn(const uint64_t *words, int64_t n_idx, int64_t n_total, int32_t W,
                     const int32_t *ord = (const int32_t *)(intptr_t)ord_ptrs[j];
                     uint64_t fmask = fb[j] >= 64 ? ~0ULL : ((1ULL << fb[j]) - 1);
                     uint32_t key = (uint32_t)((qq[fw[j]] >> fs[j]) & fmask);
+                    nprobe += ml;
                     for (int64_t t = 0; t < ml; t++) {
                         uint32_t kk = key ^ masks[t];
                         for (int64_t p = off[kk]; p < off[kk + 1]; p++) {
@@ -185,7 +186,7 @@ void mih_knn(const uint64_t *words, int64_t n_idx, int64_t n_total, int32_t W,
                 }
                 int64_t bound = (int64_t)m * s + j;  /* every item with d <= bound has been found */
                 if (cnt == k && hd[0] <= bound) { done = 1; break; }
-                if (nfound > max_cand) { fallback = 1; break; }
+                if (nfound + nprobe > max_cand) { fallback = 1; break; }  /* a probe costs about a candidate */
             }
         }
         out_cand[qi] = nfound;
