@@ -25,7 +25,7 @@ def command(
                                 "'random' makes one; default: $DISTILHASH_API_KEY, else read-only."),
     max_upload_mb: float = typer.Option(8.0, "--max-upload-mb", help="Largest accepted upload (MB)."),
     text_cache: int = typer.Option(4096, "--text-cache", help="LRU entries of text embeddings (0 = off)."),
-    threads: int = typer.Option(2, "--threads", help="torch threads for the teacher and model."),
+    threads: int = typer.Option(1, "--threads", help="torch threads for the teacher and model (1 is fastest on a busy machine)."),
 ) -> None:
     """Serve search by text or image, item fetch, stats, and add/delete behind an API key."""
     from distilhash.errors import DistilhashError

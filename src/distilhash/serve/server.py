@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-__all__ = ["start_service", "page_url"]
+__all__ = ["start_service", "ensure_thumbnails", "page_url"]
 
 
 def page_url(host: str, port: int) -> str:
@@ -15,10 +15,21 @@ def page_url(host: str, port: int) -> str:
     return f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
 
 
+def ensure_thumbnails(index_dirs: list[str | Path], announce: Any = print) -> None:
+    """Write the thumbnail store of each index that has none yet (a second start reuses it)."""
+    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
+
+    for d in index_dirs:
+        if not (Path(d) / THUMBS_FILE).exists():
+            n = write_thumbnails(d, progress=True)
+            if announce is not None:
+                announce(f"{d}: wrote {n:,} thumbnails to {THUMBS_FILE}")
+
+
 def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0.1", port: int = 8000,
                   model_dir: str | Path | None = None, teacher: str | None = None, api_key: str | None = None,
-                  max_upload_mb: float = 8.0, torch_threads: int = 2, log_level: str = "warning",
-                  warmup: bool = True, announce: Any = print, **config: Any) -> None:
+                  max_upload_mb: float = 8.0, torch_threads: int = 1, log_level: str = "warning",
+                  warmup: bool = True, thumbnails: bool = True, announce: Any = print, **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
     Args:
@@ -28,6 +39,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
             ``"random"`` makes one and announces it.
         torch_threads: ``torch.set_num_threads`` for the teacher and model.
         warmup: encode one text query before listening (loads the teacher; first query is fast).
+        thumbnails: write the index's thumbnail store first when it has none (items built from a
+            prepared dataset; see :func:`distilhash.serve.thumbs.write_thumbnails`; progress bar).
         announce: called with a line of text (the page address); ``None`` for silence.
         **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields.
     """
@@ -37,6 +50,9 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     from distilhash.serve.app import create_app
 
     torch.set_num_threads(max(1, int(torch_threads)))
+    dirs = [index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir)
+    if thumbnails:
+        ensure_thumbnails(dirs, announce)
     if api_key == "random":
         api_key = secrets.token_urlsafe(18)
     app = create_app(index_dir, model_dir=model_dir, teacher=teacher, api_key=api_key, max_upload_mb=max_upload_mb, **config)

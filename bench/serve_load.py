@@ -1,0 +1,311 @@
+"""Load benchmark of the search service on loopback: 50 closed-loop clients, text queries, 1M items.
+
+    python bench/serve_load.py --model RUN_DIR --dataset emoji-scenes [--features DIR] \
+        [--n 1000000] [--clients 50] [--duration 60] [--work /tmp/distilhash-serve-load]
+
+1. Index: the trained model's database codes of ``split.retrieval`` images (real codes), plus
+   noisy replicas of them (each bit flipped with probability ``--flip``) up to ``--n`` items; each
+   replica carries its original's metadata (caption, labels, dataset row -> thumbnail). Built
+   once in ``--work`` and reused.
+2. Server: ``distilhash serve`` in a subprocess on 127.0.0.1 (one process, ``--threads`` torch
+   threads), restarted for every scenario so caches and timings start empty.
+3. Scenarios (each ``--duration`` s, ``--clients`` clients, stops by itself):
+   * ``single``: one client, text cache off — the latency of one query on an idle service;
+   * ``nocache``: text cache off; every request runs MiniLM (micro-batched across clients);
+   * ``cache-zipf``: LRU text cache on; queries drawn Zipf(s=1.1) from the pool (repeats, like
+     real traffic); the hit rate is reported.
+   Query pool: the captions of ``split.query`` (sentences the model has not been trained on).
+4. Per scenario: client-side p50/p90/p99, errors, throughput, and the server's per-stage
+   timings (teacher text encoder, projection, index search) from ``/api/stats``.
+
+Writes ``bench/results/serve_load.json``, ``.md`` and ``.png``. The machine is shared (2 cores);
+the load average is recorded before and after every scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def build_index(work: Path, model: Path, dataset: str, teacher: str, features: Path | None, n: int, flip: float, seed: int) -> tuple[Path, dict]:
+    """The 1M-item index (built once; reused when its recorded parameters match)."""
+    from tqdm.auto import tqdm
+
+    from distilhash.cli.train import load_features_and_split
+    from distilhash.index import create_index, open_index
+    from distilhash.index.synth import replicate_with_noise
+    from distilhash.methods.base import load_method
+
+    params = {"model": str(model.resolve()), "dataset": dataset, "n": n, "flip": flip, "seed": seed}
+    ix = work / f"index-{n}"
+    if (ix / "manifest.json").exists():
+        with open_index(ix) as idx:
+            if idx.manifest.get("extra", {}).get("bench") == params:
+                return ix, {"built": False, "count": len(idx)}
+        raise SystemExit(f"{ix} holds an index built with other parameters; remove it or choose another --work")
+    import torch
+
+    torch.set_num_threads(2)
+    method = load_method(model)
+    ds, split, feats, _ = load_features_and_split(dataset, teacher, features)
+    rows = np.asarray(split.retrieval, np.int64)
+    base = method.encode("image", feats.image[rows], "database")
+    meta_base = []
+    for r in rows.tolist():
+        md = {"dataset": ds.name, "row": int(r), "caption": ds.texts[r]}
+        if ds.num_labels:
+            md["labels"] = [ds.label_names[j] for j in ds.labels[r].nonzero()[0]]
+        meta_base.append(md)
+    ids_base = [feats.ids[r] for r in rows.tolist()]
+    teacher_spec = json.loads((model / "method.json").read_text()).get("teacher")
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    with create_index(ix, kind="binary", n_bits=base.n_bits, model_dir=model.resolve(), teacher=teacher_spec,
+                      extra={"modality": "image", "dataset": dataset, "part": "retrieval", "bench": params}) as idx:
+        idx.add(ids_base, base, meta_base)
+        todo = n - len(ids_base)
+        chunk = 250_000
+        bar = tqdm(total=todo, desc="replicas", unit="item")
+        start = 0
+        while start < todo:
+            m = min(chunk, todo - start)
+            codes, which = replicate_with_noise(base.data, m, flip, rng)
+            ids = [f"{ids_base[w]}~r{start + j}" for j, w in enumerate(which.tolist())]
+            md = [dict(meta_base[w], replica_of=ids_base[w]) for w in which.tolist()]
+            idx.add(ids, codes, md)
+            start += m
+            bar.update(m)
+        bar.close()
+        count = len(idx)
+    return ix, {"built": True, "count": count, "build_s": round(time.perf_counter() - t0, 1), "n_real": len(ids_base)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 10) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+class Server:
+    """``distilhash serve`` in a subprocess on loopback; killed (by its pid) on exit."""
+
+    def __init__(self, index: Path, threads: int, text_cache: int, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        code = "from distilhash.cli.main import app; app()"
+        self.cmd = [sys.executable, "-c", code, "serve", str(index), "--host", "127.0.0.1", "--port", str(self.port),
+                    "--threads", str(threads), "--text-cache", str(text_cache)]
+        self.log = log
+
+    def __enter__(self) -> "Server":
+        self.fh = open(self.log, "a")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.fh, stderr=subprocess.STDOUT, env=dict(os.environ))
+        deadline = time.monotonic() + 600
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the server exited with {self.proc.returncode}; see {self.log}")
+            try:
+                _get(self.url + "/api/health", timeout=2)
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the server did not answer within 600 s; see {self.log}") from None
+                time.sleep(0.5)
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.fh.close()
+
+
+def zipf_weights(n: int, s: float) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1) ** s
+    return w / w.sum()
+
+
+SCENARIOS = {
+    # name: (clients (None = --clients), text cache entries, query weighting)
+    "single": (1, 0, "uniform"),
+    "nocache": (None, 0, "uniform"),
+    "cache-zipf": (None, 4096, "zipf"),
+}
+
+
+def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> dict:
+    from distilhash.serve.loadgen import run_load
+
+    clients, cache, weighting = SCENARIOS[name]
+    clients = clients or args.clients
+    paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool]
+    weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
+    with Server(index, args.threads, cache, log) as srv:
+        # warm: first queries load lazy parts (search structures, tokenizer caches)
+        run_load(srv.url, paths[:50], concurrency=1, duration_s=30, max_requests=20)
+        _get(srv.url + "/api/health")
+        load_before = os.getloadavg()
+        res = run_load(srv.url, paths, concurrency=clients, duration_s=args.duration, max_requests=args.max_requests,
+                       weights=weights, seed=args.seed)
+        load_after = os.getloadavg()
+        stats = _get(srv.url + "/api/stats")
+    out = {"scenario": name, "clients": clients, "text_cache": cache, "weighting": weighting,
+           "client": res.summary(), "server_stages_ms": stats["latency_ms"], "text_cache_stats": stats["text_cache"],
+           "text_batches": stats["text_batches"], "index": stats["indexes"]["image"],
+           "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after]}
+    b = stats["text_batches"]
+    out["mean_text_batch"] = round(b["texts"] / b["batches"], 2) if b["batches"] else None
+    c = stats["text_cache"]
+    out["cache_hit_rate"] = round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None
+    return out
+
+
+def write_report(result: dict, name: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    lines = [f"# Search service under load ({result['date']})", "",
+             f"Command: `{result['command']}`  ", f"Commit: {result['git_commit']}  ",
+             f"Index: {result['index']['count']:,} items, {result['index']['bits']}-bit binary codes "
+             f"({result['index_build'].get('n_real', '?')} real retrieval codes of `{result['model']}` + noisy replicas, flip={result['flip']}), "
+             f"backend `{result['index']['backend']}`; model {result['index']['model']['method']} / teacher `{result['index']['model']['teacher']}`.  ",
+             f"Queries: {result['pool_size']} distinct `split.query` captions, k={result['k']}. Server: one process, {result['threads']} torch threads. "
+             f"Load generator in the same machine (asyncio, raw HTTP keep-alive).  ",
+             "**The machine is shared** (2 cores, other engineers' jobs running); load averages below.", "",
+             "## Client-side latency (ms) and errors", "",
+             "| scenario | clients | text cache | requests | errors | throughput (req/s) | p50 | p90 | p99 | max | cache hit rate | mean MiniLM batch | load avg (before→after) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in result["scenarios"]:
+        c = s["client"]
+        lines.append(f"| {s['scenario']} | {s['clients']} | {s['text_cache'] or 'off'} | {c['requests']:,} | {c['errors']} | {c['throughput_rps']} | "
+                     f"{c['p50_ms']} | {c['p90_ms']} | {c['p99_ms']} | {c['max_ms']} | {s['cache_hit_rate']} | {s['mean_text_batch']} | "
+                     f"{s['loadavg_before'][0]}→{s['loadavg_after'][0]} |")
+    lines += ["", "## Where the time goes (server-side stages, ms)", "",
+              "| scenario | stage | count | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|"]
+    for s in result["scenarios"]:
+        for stage in ("teacher_text", "project", "search", "text_query", "http GET /api/search"):
+            v = s["server_stages_ms"].get(stage)
+            if v:
+                lines.append(f"| {s['scenario']} | {stage} | {v['count']:,} | {v['p50_ms']} | {v['p90_ms']} | {v['p99_ms']} | {v['mean_ms']} |")
+    lines += ["", "`teacher_text`: MiniLM text tower (tokenize + forward; includes waiting for the micro-batch and LRU cache hits), "
+              "`project`: the model's text encoder to a query code, `search`: exact top-k in the index + metadata lookup, "
+              "`text_query`: all of the service's work for one query, `http`: plus routing and JSON.", "",
+              result.get("notes", ""), ""]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    names = [s["scenario"] for s in result["scenarios"]]
+    x = np.arange(len(names))
+    for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
+        ax1.bar(x + off, [s["client"][key] or 0 for s in result["scenarios"]], 0.4, label=key.replace("_ms", ""))
+    ax1.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
+    ax1.set_xticks(x, [f"{n}\n{s['clients']} clients" for n, s in zip(names, result["scenarios"])])
+    ax1.set_ylabel("client latency (ms)")
+    ax1.set_yscale("log")
+    ax1.legend()
+    ax1.set_title(f"text queries, {result['index']['count']:,} items")
+    stages = ["teacher_text", "project", "search"]
+    bottom = np.zeros(len(names))
+    for st in stages:
+        vals = np.array([s["server_stages_ms"].get(st, {}).get("mean_ms", 0) for s in result["scenarios"]])
+        ax2.bar(x, vals, 0.5, bottom=bottom, label=st)
+        bottom += vals
+    ax2.set_xticks(x, names)
+    ax2.set_ylabel("mean server time per query (ms)")
+    ax2.set_title("where the time goes (server stages)")
+    ax2.legend()
+    fig.suptitle("shared 2-core machine; see serve_load.md for load averages", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{name}.png", dpi=110)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--dataset", default="emoji-scenes")
+    p.add_argument("--teacher", default="minilm-lit")
+    p.add_argument("--features", type=Path)
+    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--flip", type=float, default=0.03)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--duration", type=float, default=60)
+    p.add_argument("--max-requests", type=int, default=500_000)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--pool", type=int, default=2000, help="distinct query captions")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    p.add_argument("--work", type=Path, default=Path("/tmp/distilhash-serve-load"))
+    p.add_argument("--out-name", default="serve_load")
+    p.add_argument("--notes", default="")
+    args = p.parse_args(argv)
+
+    from distilhash.data.store import open_prepared
+
+    t_start = time.time()
+    args.work.mkdir(parents=True, exist_ok=True)
+    index, build = build_index(args.work, args.model, args.dataset, args.teacher, args.features, args.n, args.flip, args.seed)
+    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
+
+    if not (index / THUMBS_FILE).exists():
+        write_thumbnails(index)
+    ds, split = open_prepared(args.dataset)
+    rng = np.random.default_rng(args.seed)
+    pool = list(dict.fromkeys(ds.texts[i] for i in rng.permutation(np.asarray(split.query))))[: args.pool]
+    scenarios = []
+    for name in args.scenarios:
+        print(f"scenario {name} ...", flush=True)
+        scenarios.append(run_scenario(name, index, pool, args, args.work / "server.log"))
+        c = scenarios[-1]["client"]
+        print(f"  {c['requests']} requests, {c['errors']} errors, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, {c['throughput_rps']} req/s", flush=True)
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "command": "python bench/serve_load.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "git_commit": _git_commit(), "model": str(args.model), "dataset": args.dataset, "split_hash": split.hash,
+        "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "clients": args.clients,
+        "duration_s": args.duration, "index_build": build, "index": scenarios[0]["index"] if scenarios else None,
+        "scenarios": scenarios, "wall_s": round(time.time() - t_start, 1),
+        "peak_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "machine": "shared, 2 cores; other engineers' jobs were running", "loadavg_end": list(os.getloadavg()),
+        "notes": args.notes,
+    }
+    write_report(result, args.out_name)
+    print(f"wrote {RESULTS / args.out_name}.json/.md/.png")
+
+
+if __name__ == "__main__":
+    main()
