@@ -4,7 +4,7 @@
         [--n 1000000] [--clients 50] [--duration 60] [--work /tmp/distilhash-serve-load]
 
 1. Index: the trained model's database codes of ``split.retrieval`` images (real codes), plus
-   noisy replicas of them (each bit flipped with probability ``--flip``) up to ``--n`` items; each
+   noisy replicas of them (binary: each bit flipped with probability ``--flip``; PQ: each sub-code redrawn with that probability) up to ``--n`` items; each
    replica carries its original's metadata (caption, labels, dataset row -> thumbnail). Built
    once in ``--work`` and reused.
 2. Server: ``distilhash serve`` in a subprocess on 127.0.0.1 (one process, ``--threads`` torch
@@ -49,13 +49,27 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def replicas(base, n: int, flip: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` noisy copies of real database codes: binary -> each bit flipped with prob. ``flip``;
+    pq -> each sub-code replaced by a uniformly drawn codeword with prob. ``flip``."""
+    from distilhash.index.synth import replicate_with_noise
+
+    if base.kind == "binary":
+        return replicate_with_noise(base.data, n, flip, rng)
+    k = int(np.asarray(base.codebooks).shape[1])
+    which = rng.integers(0, len(base.data), n)
+    out = base.data[which].copy()
+    hit = rng.random(out.shape, dtype=np.float32) < flip
+    out[hit] = rng.integers(0, k, int(hit.sum()), dtype=np.uint8)
+    return out, which
+
+
 def build_index(work: Path, model: Path, dataset: str, teacher: str, features: Path | None, n: int, flip: float, seed: int) -> tuple[Path, dict]:
     """The 1M-item index (built once; reused when its recorded parameters match)."""
     from tqdm.auto import tqdm
 
     from distilhash.cli.train import load_features_and_split
     from distilhash.index import create_index, open_index
-    from distilhash.index.synth import replicate_with_noise
     from distilhash.methods.base import load_method
 
     params = {"model": str(model.resolve()), "dataset": dataset, "n": n, "flip": flip, "seed": seed}
@@ -82,7 +96,10 @@ def build_index(work: Path, model: Path, dataset: str, teacher: str, features: P
     teacher_spec = json.loads((model / "method.json").read_text()).get("teacher")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    with create_index(ix, kind="binary", n_bits=base.n_bits, model_dir=model.resolve(), teacher=teacher_spec,
+    kind = base.kind
+    with create_index(ix, kind=kind, n_bits=base.n_bits if kind == "binary" else None,
+                      codebooks=base.codebooks if kind == "pq" else None, metric=base.metric or "l2",
+                      model_dir=model.resolve(), teacher=teacher_spec,
                       extra={"modality": "image", "dataset": dataset, "part": "retrieval", "bench": params}) as idx:
         idx.add(ids_base, base, meta_base)
         todo = n - len(ids_base)
@@ -91,7 +108,7 @@ def build_index(work: Path, model: Path, dataset: str, teacher: str, features: P
         start = 0
         while start < todo:
             m = min(chunk, todo - start)
-            codes, which = replicate_with_noise(base.data, m, flip, rng)
+            codes, which = replicas(base, m, flip, rng)
             ids = [f"{ids_base[w]}~r{start + j}" for j, w in enumerate(which.tolist())]
             md = [dict(meta_base[w], replica_of=ids_base[w]) for w in which.tolist()]
             idx.add(ids, codes, md)
@@ -194,7 +211,7 @@ def write_report(result: dict, name: str) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
     lines = [f"# Search service under load ({result['date']})", "",
              f"Command: `{result['command']}`  ", f"Commit: {result['git_commit']}  ",
-             f"Index: {result['index']['count']:,} items, {result['index']['bits']}-bit binary codes "
+             f"Index: {result['index']['count']:,} items, {result['index']['bits']}-bit {result['index']['kind']} codes "
              f"({result['index_build'].get('n_real', '?')} real retrieval codes of `{result['model']}` + noisy replicas, flip={result['flip']}), "
              f"backend `{result['index']['backend']}`; model {result['index']['model']['method']} / teacher `{result['index']['model']['teacher']}`.  ",
              f"Queries: {result['pool_size']} distinct `split.query` captions, k={result['k']}. Server: one process, {result['threads']} torch threads. "

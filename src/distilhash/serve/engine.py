@@ -21,7 +21,9 @@ import io
 import json
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +128,51 @@ class _TextBatcher:
         self._thread.join(timeout=5)
 
 
+class RWLock:
+    """Many readers or one writer (writers are not starved: new readers wait for a queued writer)."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting_writers = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cv:
+            while self._writer or self._waiting_writers:
+                self._cv.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._readers -= 1
+                if not self._readers:
+                    self._cv.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cv:
+            self._waiting_writers += 1
+            while self._writer or self._readers:
+                self._cv.wait()
+            self._waiting_writers -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._writer = False
+                self._cv.notify_all()
+
+
+# searchers whose search() keeps no per-call state in the searcher object: concurrent queries are
+# safe and the C / FAISS scans release the GIL, so two cores can scan at once. Others (mih keeps
+# visited-row stamps) are searched one query at a time.
+CONCURRENT_SEARCHERS = frozenset({"native", "faiss", "faiss-flat", "faiss-flat-heap", "numpy"})
+
+
 @dataclass
 class _Target:
     """One served index (``modality`` = what its items are) and the model that encodes its queries."""
@@ -134,7 +181,12 @@ class _Target:
     index: Any
     encoder: Any
     thumbs: ThumbStore
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: RWLock = field(default_factory=RWLock)
+
+    def search_lock(self):
+        """Shared lock when the index's searcher allows concurrent queries, else exclusive."""
+        concurrent = self.index._backend_name() in CONCURRENT_SEARCHERS
+        return self.lock.read() if concurrent else self.lock.write()
 
 
 class SearchService:
@@ -270,7 +322,7 @@ class SearchService:
                 "teacher": getattr(target.encoder, "teacher_spec", None) or target.index.manifest.get("teacher")}
 
     def _search(self, target: _Target, query: Any, k: int, timings: dict[str, float]) -> list[dict[str, Any]]:
-        with self.stats_.timer("search", timings), target.lock:
+        with self.stats_.timer("search", timings), target.search_lock():
             try:
                 res = target.index.search(query, k)[0]
             except DistilhashError as exc:
@@ -324,7 +376,7 @@ class SearchService:
 
     # -- items -----------------------------------------------------------------------------
     def _lookup(self, target: _Target, item_id: str) -> dict[str, Any]:
-        with target.lock:
+        with target.lock.read():
             found = target.index.get([item_id])
         if item_id not in found:
             raise ServiceError(404, f"no item with id {item_id!r} in the {target.modality} index")
@@ -386,7 +438,7 @@ class SearchService:
         if pil is not None:
             mime, data = encode_thumbnail(pil, self.config.thumb_size)
             t.thumbs.put_many([(f"id:{item_id}", mime, data)])
-        with t.lock:
+        with t.lock.write():
             try:
                 t.index.add([item_id], codes, [md])
             except DistilhashError as exc:
@@ -396,7 +448,7 @@ class SearchService:
 
     def delete_item(self, item_id: str, target: str | None = None) -> dict[str, Any]:
         t = self._target(target)
-        with t.lock:
+        with t.lock.write():
             if item_id not in t.index.get([item_id]):
                 raise ServiceError(404, f"no item with id {item_id!r} in the {t.modality} index")
             t.index.delete([item_id])
