@@ -228,3 +228,26 @@ def test_cli_serve_is_registered():
 
     res = CliRunner().invoke(app, ["serve", "--help"])
     assert res.exit_code == 0 and "--api-key" in res.output and "--max-upload-mb" in res.output
+
+
+def test_warm_builds_searchers_and_rwlock_excludes_writers(world):
+    import threading
+    import time
+
+    from distilhash.serve.engine import RWLock, SearchService
+
+    svc = SearchService([world["image_index"]])
+    try:
+        svc.warm()
+        assert all(t.index._searcher is not None for t in svc.targets.values())
+    finally:
+        svc.close()
+
+    lock, events = RWLock(), []
+    with lock.read(), lock.read():  # readers share
+        t = threading.Thread(target=lambda: (lock.write().__enter__(), events.append("w")))
+        t.start()
+        time.sleep(0.1)
+        assert events == []  # the writer waits for the readers
+    t.join(timeout=5)
+    assert events == ["w"]

@@ -455,6 +455,14 @@ class SearchService:
         t.thumbs.delete([f"id:{item_id}"])
         return {"deleted": item_id, "target": t.modality, "count": len(t.index)}
 
+    def warm(self) -> None:
+        """Load what the first query would: the teacher, the searchers, one text through the path."""
+        for t in self.targets.values():
+            with t.search_lock():
+                t.index.searcher()
+            feats = np.asarray(t.encoder.teacher.encode_texts(["warm up"]), dtype=np.float32)
+            t.encoder.method.encode("text", feats, role="query")
+
     # -- status ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "indexes": {m: len(t.index) for m, t in self.targets.items()}}

@@ -58,9 +58,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     app = create_app(index_dir, model_dir=model_dir, teacher=teacher, api_key=api_key, max_upload_mb=max_upload_mb, **config)
     svc = app.state.service
     if warmup:
-        for target in svc.targets.values():
-            target.encoder.teacher.encode_texts(["warm up"])
-            target.encoder.method.encode("text", target.encoder.teacher.encode_texts(["warm up"]), role="query")
+        svc.warm()
     if announce is not None:
         counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
         announce(f"distilhash search: {counts}; open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")

@@ -56,7 +56,7 @@ function render(data) {
   for (const r of data.results) {
     const card = el("article", { class: "card", "data-id": r.id });
     if (r.thumbnail) {
-      card.appendChild(el("img", { src: r.thumbnail, alt: r.caption || r.id, loading: "lazy" }));
+      card.appendChild(el("img", { src: r.thumbnail, alt: r.caption || r.id }));
     } else {
       card.appendChild(el("div", { class: "noimg" }, "no thumbnail"));
     }

@@ -1,0 +1,75 @@
+"""Screenshot of the search page with real results (for docs/screenshot.png).
+
+    python bench/serve_screenshot.py IMAGE_INDEX [TEXT_INDEX] --query "a cat face and a red heart" --out docs/screenshot.png
+
+Starts the service in-process on a free loopback port, opens the page in headless Debian
+chromium (Playwright), types the query, waits for the grid and its thumbnails, and saves a
+screenshot of the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+import time
+from pathlib import Path
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("indexes", nargs="+", type=Path)
+    p.add_argument("--query", default="a cat face and a red heart")
+    p.add_argument("--k", default="24")
+    p.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--width", type=int, default=1200)
+    p.add_argument("--height", type=int, default=900)
+    args = p.parse_args(argv)
+
+    import torch
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from distilhash.serve.app import create_app
+    from distilhash.serve.server import ensure_thumbnails
+
+    torch.set_num_threads(1)
+    ensure_thumbnails(args.indexes)
+    app = create_app([str(d) for d in args.indexes])
+    app.state.service.warm()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": args.width, "height": args.height})
+            page.set_default_timeout(60_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function("document.getElementById('model').textContent.includes('bits')")
+            page.select_option("#k", args.k)
+            page.fill("#q", args.query)
+            page.press("#q", "Enter")
+            page.wait_for_selector("#results .card")
+            page.wait_for_function("[...document.querySelectorAll('#results .card img')].every(i => i.complete && i.naturalWidth > 0)")
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(args.out), full_page=False)
+            print(page.locator("#status").inner_text())
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
