@@ -32,6 +32,7 @@ import numpy as np
 
 from distilhash.benchmark.provenance import git_info, limit_threads, machine_info, peak_rss_mib
 from distilhash.benchmark.suite import RunSpec, Suite, repo_root
+from distilhash.errors import ConfigError
 
 __all__ = ["execute_run", "run_suite", "result_path", "SCHEMA"]
 
@@ -248,13 +249,13 @@ def run_suite(
     command: str | None = None,
     progress: bool = True,
     plots: bool = True,
-    jobs: int = 1,
+    jobs: int | None = None,
     echo=print,
 ) -> list[dict[str, Any]]:
     """Run (or reuse) every run of ``suite``, write one JSON each, then the markdown report.
 
     Returns the run records in suite order. ``isolate=None`` takes the suite's setting;
-    ``jobs > 1`` runs that many isolated runs at once (timings then share the CPUs: recorded
+    ``jobs`` (default: the suite's) > 1 runs that many isolated runs at once (timings then share the CPUs: recorded
     as ``concurrent_runs``).
     """
     from dataclasses import replace
@@ -295,7 +296,9 @@ def run_suite(
         bar.set_postfix_str(spec.run_id)
         bar.update()
 
-    jobs = max(1, int(jobs))
+    jobs = max(1, int(suite.jobs if jobs is None else jobs))
+    if jobs > 1 and not isolate:
+        raise ConfigError("jobs > 1 needs isolated runs (isolate=true)")
     if jobs > 1 and todo:
         from concurrent.futures import as_completed
 

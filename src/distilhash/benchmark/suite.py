@@ -16,10 +16,12 @@ A suite is a JSON file (``bench/suites/<name>.json``)::
         {"name": "itq", "label": "itq-modality-centred", "config": {"center": "modality"}}
       ],
       "eval": {"top_n": [100, 500, 1000], "tie_aware": false, "curves": true},
-      "threads": 2,
+      "threads": 1,
+      "jobs": 2,
       "isolate": true
     }
 
+``threads`` caps BLAS/torch threads per run; ``jobs`` runs that many isolated runs at once.
 A method entry names a registered method (dispatched through ``create_method``), an optional
 ``label`` (unique per suite; defaults to the name), a ``config`` passed to the method, and
 optional ``bits`` / ``seeds`` overriding the suite's lists. Methods whose class sets
@@ -126,6 +128,7 @@ class Suite:
     expected_minutes: float | None = None
     threads: int = 2
     isolate: bool = True
+    jobs: int = 1
     path: str | None = None
 
     def runs(self, only: list[str] | None = None) -> list[RunSpec]:
@@ -217,6 +220,7 @@ def parse_suite(obj: dict[str, Any], path: str | None = None) -> Suite:
         expected_minutes=obj.get("expected_minutes"),
         threads=int(obj.get("threads", 2)),
         isolate=bool(obj.get("isolate", True)),
+        jobs=int(obj.get("jobs", 1)),
         path=path,
     )
 

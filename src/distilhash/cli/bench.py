@@ -16,7 +16,7 @@ def command(
     force: bool = typer.Option(False, "--force", help="Re-run runs that already have a matching result JSON."),
     isolate: bool = typer.Option(None, "--isolate/--no-isolate", help="One fresh process per run (default: the suite's setting)."),
     threads: int = typer.Option(None, "--threads", help="Threads per run (default: the suite's setting)."),
-    jobs: int = typer.Option(1, "--jobs", help="Runs at once, each in its own process (timings then share the CPUs)."),
+    jobs: int = typer.Option(None, "--jobs", help="Runs at once, each in its own process (default: the suite's setting)."),
     report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the markdown report from stored run JSONs."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and exit."),
 ) -> None:
