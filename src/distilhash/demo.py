@@ -1,0 +1,131 @@
+"""``make demo``: the whole product on the embedded default, as the commands a user would type.
+
+Steps (each skipped when its output already exists, so a second run reuses the first one's work):
+
+1. ``distilhash data prepare emoji-scenes``          the offline benchmark dataset
+2. ``distilhash teacher fit``                         only when no fitted/bundled teacher exists
+3. ``distilhash teacher extract --dataset emoji-scenes``  the teacher feature cache
+4. ``distilhash train dcmq --bits 64 ...``           DCMQ at 64 bits
+5. ``distilhash eval MODEL``                          the evaluation table (both directions)
+6. ``distilhash index build ...``                    an image index and a text index
+7. ``distilhash search ...``                          a few example searches
+8. ``distilhash serve ...``                           the service and its page (blocks; Ctrl-C stops)
+
+Environment: ``DISTILHASH_HOME`` (where everything is stored), ``DEMO_PORT`` (default 8000),
+``DEMO_HOST`` (default 127.0.0.1), ``DEMO_NO_SERVE=1`` (stop after the example searches).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from distilhash.paths import datasets_dir, features_dir, home, runs_dir
+
+__all__ = ["main", "STEPS"]
+
+DATASET = "emoji-scenes"
+TEACHER = "minilm-lit"
+BITS = 64
+EXAMPLE_TEXTS = ["a cat and a dog", "pizza and a hamburger", "a red heart", "a rocket in space"]
+
+
+def _model_dir() -> Path:
+    return runs_dir() / f"demo-dcmq{BITS}"
+
+
+def _index_dir(modality: str) -> Path:
+    return home() / "indexes" / f"demo-dcmq{BITS}-{modality}"
+
+
+def _teacher_ready() -> bool:
+    from distilhash.teachers.minilm_lit import resolve_lit_dir
+    from distilhash.teachers.registry import TeacherLoadError
+
+    try:
+        resolve_lit_dir(None)
+        return True
+    except TeacherLoadError:
+        return False
+
+
+@dataclass(frozen=True)
+class Step:
+    """One demo step: a CLI command and how to tell that its output already exists."""
+
+    title: str
+    args: Callable[[], list[str]]
+    done: Callable[[], bool] = lambda: False
+
+
+STEPS: list[Step] = [
+    Step("prepare the EmojiScenes dataset", lambda: ["data", "prepare", DATASET],
+         lambda: (datasets_dir() / DATASET / "split.json").is_file()),
+    Step("fit the offline teacher (MiniLM text tower + LiT image tower)", lambda: ["teacher", "fit"], _teacher_ready),
+    Step("extract teacher features", lambda: ["teacher", "extract", "--dataset", DATASET, "--teacher", TEACHER],
+         lambda: _cache_status() == "complete"),
+    Step(f"train DCMQ at {BITS} bits", lambda: ["train", "dcmq", "--dataset", DATASET, "--teacher", TEACHER,
+                                               "--bits", str(BITS), "--seed", "0", "--out", str(_model_dir())],
+         lambda: (_model_dir() / "method.json").is_file()),
+    Step("evaluate (query vs retrieval, both directions)",
+         lambda: ["eval", str(_model_dir()), "--dataset", DATASET, "--teacher", TEACHER]),
+    Step("build the image index (retrieval set)",
+         lambda: ["index", "build", str(_index_dir("image")), "--model", str(_model_dir()), "--dataset", DATASET,
+                  "--part", "retrieval", "--modality", "image", "--teacher", TEACHER],
+         lambda: (_index_dir("image") / "manifest.json").is_file()),
+    Step("build the text index (retrieval set)",
+         lambda: ["index", "build", str(_index_dir("text")), "--model", str(_model_dir()), "--dataset", DATASET,
+                  "--part", "retrieval", "--modality", "text", "--teacher", TEACHER],
+         lambda: (_index_dir("text") / "manifest.json").is_file()),
+    *[
+        Step(f"example search: {text!r}", (lambda t=text: ["search", str(_index_dir("image")), "--text", t, "-k", "5"]))
+        for text in EXAMPLE_TEXTS
+    ],
+]
+
+
+def _cache_status() -> str:
+    from distilhash.teachers.cache import cache_status
+
+    return cache_status(features_dir() / f"{DATASET}__{TEACHER}")
+
+
+def _run(step: Step, number: int, total: int) -> None:
+    cmd = [sys.executable, "-m", "distilhash.cli.main", *step.args()]
+    shown = "distilhash " + " ".join(shlex.quote(a) for a in step.args())
+    if step.done():
+        print(f"\n[{number}/{total}] {step.title}: already done, reusing it  ({shown})", flush=True)
+        return
+    print(f"\n[{number}/{total}] {step.title}\n$ {shown}", flush=True)
+    t0 = time.perf_counter()
+    result = subprocess.run(cmd, check=False)
+    if result.returncode != 0:
+        print(f"demo: step failed (exit {result.returncode}): {shown}", file=sys.stderr)
+        raise SystemExit(result.returncode)
+    print(f"({time.perf_counter() - t0:.1f} s)", flush=True)
+
+
+def main() -> None:
+    """Run every step, then serve the page unless ``DEMO_NO_SERVE=1``."""
+    print(f"distilhash demo: everything is stored under {home()}")
+    total = len(STEPS) + 1
+    for number, step in enumerate(STEPS, start=1):
+        _run(step, number, total)
+    if os.environ.get("DEMO_NO_SERVE") == "1":
+        print("\nDEMO_NO_SERVE=1: not starting the service.")
+        return
+    host = os.environ.get("DEMO_HOST", "127.0.0.1")
+    port = os.environ.get("DEMO_PORT", "8000")
+    args = ["serve", str(_index_dir("image")), str(_index_dir("text")), "--host", host, "--port", port]
+    print(f"\n[{total}/{total}] start the search service (Ctrl-C stops it)\n$ distilhash {' '.join(args)}", flush=True)
+    os.execv(sys.executable, [sys.executable, "-m", "distilhash.cli.main", *args])
+
+
+if __name__ == "__main__":
+    main()
