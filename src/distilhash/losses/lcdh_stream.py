@@ -16,6 +16,7 @@ Equations (``nll`` = mean logistic NLL with ``Theta = (lam / L) x y^T``, see lcd
       + old_intra    * (nll(f, old_img, s_old) + nll(g, old_txt, s_old)) / 2     optional
       + lambda1 * mean_i (||f_i - sgn f_i||^2 + ||g_i - sgn g_i||^2) / (2L)      quantization
       + lambda2 * (||mean_i f_i||^2 + ||mean_i g_i||^2) / (2L)                   bit balance
+      + align_weight * mean_i (||f_i - b_i||^2 + ||g_i - b_i||^2) / (2L)   optional, needs ``b`` (teacher codes)
 
 Returns the weighted named terms and ``total``.
 """
@@ -28,12 +29,25 @@ import torch
 
 from distilhash.losses.lcdh_likelihood import logistic_nll
 
-__all__ = ["LCDHStreamLoss", "code_similarity"]
+__all__ = ["LCDHStreamLoss", "code_similarity", "TARGETS"]
+
+#: how teacher code agreement c = a b^T / L in [-1, 1] becomes a target similarity in [0, 1]
+TARGETS = ("linear", "standardized")
 
 
-def code_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``(1 + a b^T / L) / 2`` in [0, 1] for ±1 codes ``a [n, L]``, ``b [m, L]``."""
-    return 0.5 * (1.0 + (a @ b.T) / a.shape[1])
+def code_similarity(a: torch.Tensor, b: torch.Tensor, target: str = "linear", gain: float = 3.0) -> torch.Tensor:
+    """Target similarity of ±1 codes ``a [n, L]``, ``b [m, L]`` -> ``[n, m]`` in [0, 1].
+
+    ``linear``: ``(1 + c) / 2`` (the reconstruction's default); ``standardized``:
+    ``sigmoid(gain * (c - mean(c)) / std(c))`` over the matrix (sharper contrast when codes of
+    unrelated items already agree on about half their bits).
+    """
+    c = (a @ b.T) / a.shape[1]
+    if target == "linear":
+        return 0.5 * (1.0 + c)
+    if target == "standardized":
+        return torch.sigmoid(gain * (c - c.mean()) / c.std().clamp(min=1e-6))
+    raise ValueError(f"unknown target {target!r}; expected one of {TARGETS}")
 
 
 @dataclass
@@ -46,9 +60,11 @@ class LCDHStreamLoss:
     old_intra_weight: float = 0.0
     lambda1: float = 0.1
     lambda2: float = 0.01
+    align_weight: float = 0.0
 
     def __call__(self, f: torch.Tensor, g: torch.Tensor, s: torch.Tensor, old_img: torch.Tensor | None = None,
-                 old_txt: torch.Tensor | None = None, s_old: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                 old_txt: torch.Tensor | None = None, s_old: torch.Tensor | None = None,
+                 b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         n_bits = f.shape[1]
         terms = {"cross": logistic_nll(f, g, s, self.lam)}
         if self.intra_weight:
@@ -64,5 +80,7 @@ class LCDHStreamLoss:
             terms["quant"] = self.lambda1 * q / (2 * n_bits)
         if self.lambda2:
             terms["balance"] = self.lambda2 * ((f.mean(0) ** 2).sum() + (g.mean(0) ** 2).sum()) / (2 * n_bits)
+        if self.align_weight and b is not None:
+            terms["align"] = self.align_weight * (((f - b) ** 2).sum(1).mean() + ((g - b) ** 2).sum(1).mean()) / (2 * n_bits)
         terms["total"] = sum(terms.values())
         return terms

@@ -34,9 +34,11 @@ class LCDHConfig:
 
     Student (no teacher at query time):
         image_net: ``small-cnn`` or ``vgg16`` (needs torchvision); image_channels: CNN stage widths;
+        image_stem / image_patch: first CNN stage, ``patch`` (kernel = stride = image_patch) or ``conv``;
         image_size: input side (None: the dataset's render size).
         text_net: ``bow``; text_hidden: BoW MLP width; vocab_min_count / vocab_max_size / bow_weighting:
             vocabulary from the training text (``split.fit``); dropout: student dropout.
+        hash_norm: ``batchnorm`` (parameter-free BatchNorm before tanh on both FC-to-L layers) or ``none``.
 
     Online protocol:
         chunk_size: items per stream chunk; stream_order: order in which ``split.retrieval`` arrives
@@ -45,6 +47,9 @@ class LCDHConfig:
         lam: Theta = (lam / L) F G^T of the student likelihood.
         lambda1, lambda2: quantization and bit-balance weights.
         intra_weight: optional intra-modal likelihood within the chunk.
+        target / target_gain: teacher-code target, ``linear`` S = (1 + B B^T / L) / 2 or ``standardized``
+            sigmoid(gain * z-scored B B^T / L) (sharper).
+        align_weight: optional pointwise term pulling F and G towards the teacher code of the item.
         old_weight: weight of the likelihood against frozen codes of earlier chunks; old_sample: how
             many frozen items are drawn per step; old_intra_weight: optional same-modality term.
         database_codes: whose codes a chunk stores: the ``student``'s (default) or the ``teacher``'s.
@@ -68,7 +73,9 @@ class LCDHConfig:
     teacher_patience: int = 6
     # student
     image_net: str = "small-cnn"
-    image_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    image_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    image_stem: str = "patch"
+    image_patch: int = 4
     image_size: int | None = None
     text_net: str = "bow"
     text_hidden: int = 512
@@ -76,6 +83,7 @@ class LCDHConfig:
     vocab_max_size: int = 5000
     bow_weighting: str = "binary"
     dropout: float = 0.1
+    hash_norm: str = "batchnorm"
     # online protocol
     chunk_size: int = 2000
     stream_order: str = "shuffled"
@@ -87,6 +95,9 @@ class LCDHConfig:
     lambda1: float = 0.1
     lambda2: float = 0.01
     intra_weight: float = 0.0
+    target: str = "linear"
+    target_gain: float = 3.0
+    align_weight: float = 0.0
     old_weight: float = 1.0
     old_sample: int = 512
     old_intra_weight: float = 0.0
@@ -96,7 +107,8 @@ class LCDHConfig:
 
     def __post_init__(self) -> None:
         for name, allowed in (("teacher_fusion", FUSIONS), ("teacher_attention", ATTENTIONS),
-                              ("stream_order", STREAM_ORDERS), ("database_codes", DATABASE_CODES)):
+                              ("stream_order", STREAM_ORDERS), ("database_codes", DATABASE_CODES),
+                              ("hash_norm", ("batchnorm", "none")), ("target", ("linear", "standardized"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"lcdh {name}={getattr(self, name)!r}; expected one of {', '.join(allowed)}")
         if self.n_bits <= 0 or self.chunk_size <= 0 or self.epochs_per_chunk < 0:

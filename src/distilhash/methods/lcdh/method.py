@@ -73,9 +73,10 @@ class LCDHMethod:
         from distilhash.students import create_image_student, create_text_student
 
         c = self.config
-        image = create_image_student(c.image_net, image_size=self.image_size_, channels=list(c.image_channels), dropout=c.dropout)
+        image = create_image_student(c.image_net, image_size=self.image_size_, channels=list(c.image_channels), dropout=c.dropout,
+                                     stem=c.image_stem, patch=c.image_patch)
         text = create_text_student(c.text_net, vocab_size=vocab_size, hidden=c.text_hidden, dropout=c.dropout)
-        return LCDHStudent(image, text, c.n_bits)
+        return LCDHStudent(image, text, c.n_bits, c.hash_norm)
 
     def _bow(self, texts=None, dataset=None, rows=None) -> np.ndarray:
         """BoW rows from strings, or from a dataset's rows (its texts, else its stored ``bow``)."""

@@ -8,8 +8,8 @@ Teacher (on frozen VLP features ``x_img, x_txt [n, D]``)::
     fuse: concat [2 hidden] | sum | product [hidden]
     h = tanh(FC(fused))  [n, L];  teacher code b_t = sign(h)
 
-Student (on raw inputs): ``F = tanh(FC_img(cnn(pixels)))``, ``G = tanh(FC_txt(bow_mlp(bow)))``,
-both ``[n, L]``; codes are ``sign``.
+Student (on raw inputs): ``F = tanh(BN(FC_img(cnn(pixels))))``, ``G = tanh(BN(FC_txt(bow_mlp(bow))))``,
+both ``[n, L]`` (BN: parameter-free BatchNorm over the batch, option ``hash_norm``); codes are ``sign``.
 """
 
 from __future__ import annotations
@@ -66,17 +66,21 @@ class AttentionTeacher(nn.Module):
 class LCDHStudent(nn.Module):
     """Image CNN + BoW MLP, each followed by an FC layer to L bits (tanh relaxation)."""
 
-    def __init__(self, image_net: nn.Module, text_net: nn.Module, n_bits: int) -> None:
+    def __init__(self, image_net: nn.Module, text_net: nn.Module, n_bits: int, hash_norm: str = "batchnorm") -> None:
         super().__init__()
         self.image_net = image_net
         self.text_net = text_net
         self.image_fc = nn.Linear(image_net.out_dim, n_bits)
         self.text_fc = nn.Linear(text_net.out_dim, n_bits)
+        # BatchNorm on the pre-tanh bits: unit-scale, zero-mean bits from the first step, so the
+        # likelihood (quadratic in the codes) does not sit at its saddle F = G = 0
+        norm = (lambda: nn.BatchNorm1d(n_bits, affine=False)) if hash_norm == "batchnorm" else nn.Identity
+        self.image_norm, self.text_norm = norm(), norm()
 
     def image(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 ``[n, S, S, 3]`` -> ``F [n, L]``."""
-        return torch.tanh(self.image_fc(self.image_net(pixels)))
+        return torch.tanh(self.image_norm(self.image_fc(self.image_net(pixels))))
 
     def text(self, bow: torch.Tensor) -> torch.Tensor:
         """BoW ``[n, V]`` -> ``G [n, L]``."""
-        return torch.tanh(self.text_fc(self.text_net(bow)))
+        return torch.tanh(self.text_norm(self.text_fc(self.text_net(bow))))

@@ -72,7 +72,7 @@ def absorb_chunk(student, optimizer, config: LCDHConfig, chunk: int, n_chunks: i
     """Update the student on one chunk, encode it and append its codes to ``store`` (module docstring)."""
     t0 = time.perf_counter()
     loss_fn = LCDHStreamLoss(config.lam, config.intra_weight, config.old_weight, config.old_intra_weight,
-                             config.lambda1, config.lambda2)
+                             config.lambda1, config.lambda2, config.align_weight)
     px = torch.as_tensor(pixels)
     tb = torch.as_tensor(bow)
     bt = torch.as_tensor(teacher_bits.astype(np.float32))
@@ -87,12 +87,12 @@ def absorb_chunk(student, optimizer, config: LCDHConfig, chunk: int, n_chunks: i
         for b in minibatches(len(rows), config.batch_size, rng, drop_last=len(rows) > config.batch_size):
             b = torch.as_tensor(b)
             f, g = student.image(px[b]), student.text(tb[b])
-            s = code_similarity(bt[b], bt[b])
+            s = code_similarity(bt[b], bt[b], config.target, config.target_gain)
             kw = {}
             if n_old and config.old_weight:
                 o = torch.as_tensor(rng.choice(n_old, min(n_old, config.old_sample), replace=False))
-                kw = {"old_img": old_img[o], "old_txt": old_txt[o], "s_old": code_similarity(bt[b], old_t[o])}
-            terms = loss_fn(f, g, s, **kw)
+                kw = {"old_img": old_img[o], "old_txt": old_txt[o], "s_old": code_similarity(bt[b], old_t[o], config.target, config.target_gain)}
+            terms = loss_fn(f, g, s, b=bt[b], **kw)
             optimizer.zero_grad()
             terms["total"].backward()
             optimizer.step()
