@@ -68,6 +68,7 @@ class SodaConfig:
     Heads (one per modality: image, label prompt, text), on frozen teacher features:
         hidden: hidden width of the 2-layer MLP head (0: a linear head); output ``tanh``.
         dropout: dropout after the hidden layer.
+        standardize: standardize each head's input with the fit rows' per-dimension mean and std.
 
     Likelihood (both stages): Theta_ij = theta_scale * <h_i, h_j> / L,
         loss = softplus(Theta) - S * Theta with S_ij = [y_i . y_j > 0].
@@ -95,6 +96,7 @@ class SodaConfig:
     prompt_teacher: str | None = None
     hidden: int = 1024
     dropout: float = 0.1
+    standardize: bool = True
     theta_scale: float = 8.0
     pair_weighting: str = "none"
     s1_cross_weight: float = 1.0

@@ -118,6 +118,9 @@ class SodaMethod:
         rel_val = relevance(vy.numpy(), y.numpy())  # bool [n_val, n_fit], for every validation
         width = features.width
         heads = {k: HashHead(width, cfg.n_bits, cfg.hidden, cfg.dropout) for k in ("image", "prompt", "text")}
+        if cfg.standardize:
+            for k, x in (("image", xi), ("prompt", xp), ("text", xt)):
+                heads[k].standardize_with(x)
 
         # ---- stage 1: image head + label-prompt head
         loss1 = SodaTeacherLoss(cfg.theta_scale, cfg.pair_weighting, cfg.s1_cross_weight, cfg.s1_intra_weight,
