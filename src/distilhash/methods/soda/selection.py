@@ -38,7 +38,11 @@ def hamming_map(q_codes: np.ndarray, db_codes: np.ndarray, q_labels: np.ndarray 
         hamming = np.rint((n_bits - q[s : s + chunk] @ d.T) / 2).astype(np.int16)
         order = np.argsort(hamming, axis=1, kind="stable")
         r = np.take_along_axis(rel[s : s + chunk], order, axis=1)
-        hits = np.cumsum(r, axis=1, dtype=np.float64)
-        n_rel = hits[:, -1] if hits.shape[1] else np.zeros(len(r))
-        total += float((((hits / ranks) * r).sum(1) / np.maximum(n_rel, 1)).sum())
+        # AP of a row = mean over its relevant items of k / position_k (k-th relevant item)
+        rows, pos = np.nonzero(r)  # row-major: positions ascending within each row
+        n_rel = np.bincount(rows, minlength=len(r))
+        start = np.concatenate([[0], np.cumsum(n_rel)[:-1]])
+        k = np.arange(1, len(rows) + 1) - start[rows]
+        ap = np.bincount(rows, weights=k / ranks[pos], minlength=len(r)) / np.maximum(n_rel, 1)
+        total += float(ap.sum())
     return total / max(len(q), 1)
