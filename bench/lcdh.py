@@ -135,12 +135,12 @@ def find_harness_runs(split_hash: str, teacher: str) -> dict[tuple[str, int, int
     return found
 
 
-def run_compare(ds, split, feats, bits: int, seed: int, harness: dict) -> dict[str, Any]:
+def run_compare(ds, split, feats, bits: int, seed: int, harness: dict, names=COMPARE) -> dict[str, Any]:
     from distilhash.eval.metrics import evaluate
     from distilhash.methods.base import create_method
 
     out: dict[str, Any] = {}
-    for name in COMPARE:
+    for name in names:
         rec = harness.get((name, bits, seed)) or (harness.get((name, bits, 0)) if name == "float-teacher" else None)
         if rec is not None:
             out[name] = {d: rec["metrics"][d]["map_all"] for d in DIRS} | {"source": rec["_path"]}
@@ -255,6 +255,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"# LCDH online benchmark ({result['dataset']}, teacher `{result['teacher']}`)", "",
+             *( ["**Teacher features here are synthetic (built from the labels by "
+                 "`training.synthetic.features_for_labels`), not a VLP's: the feature cache of the offline teacher "
+                 "was not available when this ran. Pixels and texts are the real EmojiScenes ones.**", ""]
+               if result["teacher"] == "labels-synthetic" else []),
              f"Command: `{result['command']}`  ", f"Commit: `{result['git_commit']}`, split `{result['split_hash']}`, "
              f"seed {result['seed']}. Machine shared (load average at end {result['load_average']}); "
              f"peak RSS {result['peak_memory_mib']:.0f} MiB.", "",
@@ -305,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="sets", action="append", default=[])
     ap.add_argument("--no-compare", action="store_true")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--compare", nargs="+", default=list(COMPARE), help="methods to compare with")
     ap.add_argument("--features", choices=("cache", "labels-synthetic"), default="cache")
     ap.add_argument("--name", default=None, help="result file stem (default lcdh, or lcdh_smoke for synthetic features)")
     ap.add_argument("--threads", type=int, default=1)
@@ -325,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         run = run_lcdh(ds, split, feats, bits, args.seed, overrides)
         method = run.pop("_method")
         if not args.no_compare:
-            run["compare"] = run_compare(ds, split, feats, bits, args.seed, harness)
+            run["compare"] = run_compare(ds, split, feats, bits, args.seed, harness, args.compare)
         if not args.no_speed and speed is None:
             speed, speed_bits = measure_speed(method, ds, split, args.teacher), bits
         torch.set_num_threads(args.threads)

@@ -96,6 +96,30 @@ def test_stream_loss_terms_and_likelihood_direction():
     assert torch.isclose(terms["total"], sum(v for k, v in terms.items() if k != "total"))
 
 
+def test_standardized_target_and_alignment_term():
+    from distilhash.losses.lcdh_stream import LCDHStreamLoss, code_similarity
+
+    b = torch.sign(torch.randn(16, 32))
+    lin, std = code_similarity(b, b), code_similarity(b, b, "standardized", 3.0)
+    assert ((lin >= 0) & (lin <= 1)).all() and ((std >= 0) & (std <= 1)).all()
+    assert std.std() > lin.std()  # sharper contrast
+    loss = LCDHStreamLoss(align_weight=1.0)
+    assert loss(b, b, lin, b=b)["align"] == 0 and loss(-b, b, lin, b=b)["align"] > 0
+
+
+def test_hash_batchnorm_starts_away_from_the_saddle():
+    from distilhash.methods.lcdh.nets import LCDHStudent
+    from distilhash.students import create_image_student, create_text_student
+
+    def student(norm):
+        torch.manual_seed(0)
+        return LCDHStudent(create_image_student("small-cnn", image_size=16, channels=[8, 16]),
+                           create_text_student("bow", vocab_size=20, hidden=16), 16, norm)
+
+    bow = torch.rand(64, 20)
+    assert student("batchnorm").text(bow).abs().mean() > 3 * student("none").text(bow).abs().mean()
+
+
 def test_stream_absorbs_every_chunk_and_never_recomputes_codes(fitted, data):
     m, seen = fitted
     ds, fs, split = data
