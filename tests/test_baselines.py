@@ -168,7 +168,7 @@ def test_save_load_roundtrip_gives_identical_codes(synth, tmp_path, name):
 
 def test_dcmh_beats_random_codes_on_a_learnable_task(synth):
     feats, split = synth
-    m = create_method("dcmh", n_bits=32, max_epochs=25, hidden=[128], seed=0).fit(feats, split)
+    m = create_method("dcmh", n_bits=32, max_epochs=25, hidden=[128], anchors=200, seed=0).fit(feats, split)
     got = _map(m, feats, split)
     rng = np.random.default_rng(0)
     rand = {mod: Encoded("binary", np.packbits(rng.random((len(feats), 32)) > 0.5, axis=1), 32) for mod in ("image", "text")}

@@ -131,6 +131,14 @@ class Suite:
     jobs: int = 1
     path: str | None = None
 
+    def with_features(self, path: str) -> Suite:
+        """This suite with its single dataset's features read from ``path`` (recorded in every run)."""
+        from dataclasses import replace
+
+        if len(self.datasets) != 1:
+            raise ConfigError(f"suite {self.name!r} has {len(self.datasets)} datasets; a features override needs exactly one")
+        return replace(self, datasets=[replace(self.datasets[0], features=path)])
+
     def runs(self, only: list[str] | None = None) -> list[RunSpec]:
         """Expand into runs (dataset-major, then method, bits, seed), optionally only some method labels."""
         if only:

@@ -19,6 +19,7 @@ def command(
     jobs: int = typer.Option(None, "--jobs", help="Runs at once, each in its own process (default: the suite's setting)."),
     report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the markdown report from stored run JSONs."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and exit."),
+    features: Path = typer.Option(None, "--features", help="Teacher feature cache to use instead of the default one (suites with one dataset)."),
 ) -> None:
     """Run SUITE (datasets x methods x bits x seeds): one JSON per run under
     RESULTS/SUITE/, and the table RESULTS/SUITE.md with PR and precision@N plots."""
@@ -29,6 +30,8 @@ def command(
 
     try:
         s = load_suite(suite)
+        if features is not None:
+            s = s.with_features(str(features))
         root = results or find_suite(suite).resolve().parent.parent / "results"
         specs = s.runs(only or None)
         if dry_run:

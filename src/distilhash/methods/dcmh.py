@@ -14,7 +14,10 @@ Notation: ``n`` training items (``split.fit``), ``L`` bits, ``F = f_img(x) [n, L
 
 Optimised as in DCMH by alternation: one pass over image mini-batches (``G`` held fixed in a
 buffer of all training outputs), one pass over text mini-batches (``F`` fixed), then
-``B = sign(F + G)``. Codes at encode time: ``sign(f(x))`` for either modality.
+``B = sign(F + G)``. By default each mini-batch meets ``anchors`` random items of the other
+modality's buffer rather than all ``n`` (an unbiased estimate of the mean NLL at a fraction of
+the cost; ``anchors=None`` restores the exact DCMH sum). Codes at encode time: ``sign(f(x))``
+for either modality.
 
 Model selection: after every epoch, mAP@all on ``split.val`` queries against the ``split.fit``
 database (mean of image->text and text->image); the best epoch's weights are kept, training stops
@@ -58,6 +61,9 @@ class DCMHConfig:
     min_epochs: int = 1
     #: precompute the n x n label similarity (bool, n^2 bytes) when n is at most this
     precompute_similarity_max: int = 20000
+    #: pairs per batch: the batch against this many random items of the other modality's
+    #: buffer (an unbiased estimate of the mean NLL over all n; None = all n, as in DCMH)
+    anchors: int | None = 2048
 
 
 def dcmh_loss(out, other, s, b, total, n: int, gamma: float, eta: float) -> dict[str, Any]:
@@ -173,8 +179,13 @@ class DCMH:
                     out = head(x[m][bi])
                     buf[m][bi] = out.detach()
                     total = out.sum(0) + (buf[m].sum(0) - buf[m][bi].sum(0))
-                    sim = (sim_all[bi] if sim_all is not None else y[bi] @ y.T > 0).float()
-                    loss = dcmh_loss(out, buf[other[m]], sim, codes[bi], total, n, c.gamma, c.eta)
+                    cols = torch.from_numpy(rng.choice(n, c.anchors, replace=False)) if c.anchors and c.anchors < n else None
+                    if sim_all is not None:
+                        sim = sim_all[bi] if cols is None else sim_all[bi][:, cols]
+                    else:
+                        sim = y[bi] @ (y if cols is None else y[cols]).T > 0
+                    anchor_out = buf[other[m]] if cols is None else buf[other[m]][cols]
+                    loss = dcmh_loss(out, anchor_out, sim.float(), codes[bi], total, n, c.gamma, c.eta)
                     opt.zero_grad()
                     loss["loss"].backward()
                     opt.step()

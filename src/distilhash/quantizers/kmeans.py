@@ -41,7 +41,7 @@ def _kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return centres
 
 
-def kmeans(x: np.ndarray, k: int, n_iter: int = 25, seed: int = 0, tol: float = 1e-6) -> tuple[np.ndarray, list[float]]:
+def kmeans(x: np.ndarray, k: int, n_iter: int = 25, seed: int = 0, tol: float = 1e-4) -> tuple[np.ndarray, list[float]]:
     """Cluster ``x [N, d]`` into ``k`` centroids.
 
     Returns:
