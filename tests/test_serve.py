@@ -17,18 +17,30 @@ from serve_fixtures import COLOURS, WORDS, make_world, png_bytes  # noqa: E402
 KEY = "s3cret-key"
 
 
-@pytest.fixture
-def world(tmp_path):
-    return make_world(tmp_path)
-
-
-@pytest.fixture
-def client(world):
+def _client(world):
     from distilhash.serve.app import create_app
 
-    app = create_app([world["image_index"], world["text_index"]], api_key=KEY, max_upload_mb=0.05)
-    with TestClient(app) as c:
+    return TestClient(create_app([world["image_index"], world["text_index"]], api_key=KEY, max_upload_mb=0.05))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Shared by the tests that only read (built once per module)."""
+    return make_world(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture(scope="module")
+def client(world):
+    with _client(world) as c:
         yield c
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A world of its own, for tests that add or delete items."""
+    world = make_world(tmp_path)
+    with _client(world) as c:
+        yield c, world
 
 
 def test_text_search_finds_matching_captions_and_images(client, world):
@@ -127,7 +139,8 @@ def test_unknown_ids_and_path_traversal(client, world):
     assert r.status_code == 400 and "unknown target" in r.json()["error"]
 
 
-def test_add_and_delete_need_the_key(client, world):
+def test_add_and_delete_need_the_key(fresh):
+    client, world = fresh
     moon = COLOURS[WORDS.index("moon")]
     form = {"id": "new-1", "caption": "a moon over water", "metadata": '{"source_note": "test"}'}
     files = {"image": ("m.png", png_bytes(moon), "image/png")}
@@ -179,7 +192,8 @@ def test_read_only_without_key(world):
         assert r.status_code == 400 and "index of text items" in r.json()["error"]
 
 
-def test_health_stats_openapi_page_and_cache(client):
+def test_health_stats_openapi_page_and_cache(fresh):
+    client, _ = fresh
     for _ in range(3):
         assert client.get("/api/search", params={"q": "tree cat", "k": 2}).status_code == 200
     stats = client.get("/api/stats").json()
