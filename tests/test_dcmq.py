@@ -129,3 +129,13 @@ def test_config_errors_are_named(data):
 def test_encode_rejects_wrong_width(fitted):
     with pytest.raises(FeatureError, match="expected \\[N, 24\\]"):
         fitted.encode("image", np.zeros((3, 10), np.float32))
+
+
+def test_validation_distances_match_eval_rankers(data, fitted):
+    rankers = pytest.importorskip("distilhash.eval.rankers")
+    from distilhash.training.validation import encoded_distances
+
+    fs, split = data
+    q = fitted.encode("image", fs.image[:30], "query")
+    for db in (fitted.encode("text", fs.text[:70], "database"), fitted.encode("text", fs.text[:70], "query")):
+        assert np.allclose(encoded_distances(q, db), rankers.distances(q, db), atol=1e-4)

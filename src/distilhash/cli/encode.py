@@ -85,7 +85,7 @@ def command(
     modality: str = typer.Option("both", "--modality", help="image, text or both."),
     role: str = typer.Option("database", "--role", help="database (stored codes) or query (what a query is scored with)."),
     out: Path = typer.Option(..., "--out", help="Output .npz file."),
-    threads: int = typer.Option(2, "--threads", help="Torch / BLAS threads."),
+    threads: int = typer.Option(1, "--threads", help="Torch / BLAS threads (1 is fastest on a busy machine)."),
 ) -> None:
     """Encode a part of a dataset with a trained model and write the codes to an .npz file."""
     from distilhash.cli.train import load_features_and_split

@@ -68,7 +68,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "similarity": ("ip", "l2"),
     "pq_logits": ("l2", "cosine"),
     "pq_mode": ("gumbel", "soft", "hard-st"),
-    "codebook_init": ("data", "random"),
+    "codebook_init": ("kmeans", "data", "random"),
     "backbone": ("frozen",),
 }
 
@@ -83,7 +83,10 @@ class DCMQConfig:
     ``npc_standardize``, ``npc_scale`` (+ ``npc_tanh_gain``), ``npc_paired``.
     Student: ``embed_dim`` D, ``hidden_dim`` (0: linear heads), ``dropout``, ``backbone``.
     PQG: ``n_bits`` (M = n_bits / log2 K), ``n_codewords`` K, ``pq_logits``, ``pq_tau``, ``pq_mode``
-    ("gumbel" | "soft" | "hard-st"), ``pq_gumbel_noise`` (hard-st only), ``codebook_init``.
+    ("gumbel" | "soft" | "hard-st"), ``pq_gumbel_noise`` (hard-st only), ``codebook_init`` ("kmeans" on the
+    embeddings after the warm-up | "data" samples | "random"), ``warmup_epochs`` (epochs of
+    float training before quantization starts), ``revive_dead`` (move codewords unused during an
+    epoch onto recent embeddings).
     Loss: ``distill`` "mse" | "kl" (``kl_tau_t``, ``kl_tau_s``), ``similarity`` = ADC metric
     "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
     Optimisation: ``lr``, ``weight_decay``, ``batch_size``, ``epochs``, ``eval_every``,
@@ -105,11 +108,13 @@ class DCMQConfig:
     dropout: float = 0.1
     backbone: str = "frozen"
     pq_logits: str = "l2"
-    pq_tau: float = 0.2
+    pq_tau: float = 0.01
     pq_mode: str = "gumbel"
     pq_gumbel_noise: bool = True
-    codebook_init: str = "data"
-    distill: str = "mse"
+    codebook_init: str = "kmeans"
+    warmup_epochs: int = 2
+    revive_dead: bool = True
+    distill: str = "kl"
     kl_tau_t: float = 0.1
     kl_tau_s: float = 0.1
     similarity: str = "ip"
@@ -119,9 +124,9 @@ class DCMQConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-5
     batch_size: int = 128
-    epochs: int = 40
+    epochs: int = 20
     eval_every: int = 2
-    patience: int = 4
+    patience: int = 3
     seed: int = 0
     progress: bool | None = None
 
@@ -222,26 +227,47 @@ class DCMQ:
         self.teacher_ = features.teacher
         self.feature_width_ = features.width
         model = self.model_ = _Student(features.width, cfg)
-        if model.pq is not None and cfg.codebook_init == "data":
-            with torch.no_grad():
-                model.eval()
-                sample = torch.as_tensor(rng.choice(len(fit_idx), min(len(fit_idx), 4096), replace=False))
-                z = torch.cat([model.embed("image", x_img[sample]), model.embed("text", x_txt[sample])])
-                model.pq.init_from(z, gen)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         band = self._target_band(x_img, e, rng)
+        show = cfg.progress if progress is None else progress
+        quantizing = {"on": False}  # off during the float warm-up
+        M, K = (cfg.n_codebooks, cfg.n_codewords) if model.pq is not None else (0, 0)
 
         def train_epoch(epoch: int) -> dict[str, float]:
             meter = TermMeter()
+            counts = torch.zeros(M, K)
+            recent: list[torch.Tensor] = []
             for idx in minibatches(len(fit_idx), cfg.batch_size, rng):
                 idx_t = torch.as_tensor(idx)
                 T = self._targets(x_img[idx_t], None if e is None else e[idx_t], y[idx_t])
-                terms = self._loss_terms(model, x_img[idx_t], x_txt[idx_t], T)
+                terms, zs, logits = self._loss_terms(model, x_img[idx_t], x_txt[idx_t], T, quantizing["on"])
                 opt.zero_grad(set_to_none=True)
                 terms["total"].backward()
                 opt.step()
                 meter.add(terms)
-            return meter.means()
+                if quantizing["on"]:
+                    for a in logits:
+                        counts += F.one_hot(a.detach().argmax(-1), K).sum(0).float()
+                    recent = (recent + [zs.detach()])[-16:]
+            out = meter.means()
+            if quantizing["on"]:
+                p = counts / counts.sum(1, keepdim=True).clamp(min=1)
+                out["train_perplexity"] = float(torch.exp(-(p * p.clamp(min=1e-12).log()).sum(1)).mean())
+                out["train_dead"] = int((counts == 0).sum())
+                if cfg.revive_dead:
+                    out["revived"] = model.pq.revive(counts, torch.cat(recent), gen)
+            return out
+
+        warm = []
+        if model.pq is not None and cfg.warmup_epochs:
+            from distilhash.training.progress import progress as bar
+
+            for epoch in bar(range(1, cfg.warmup_epochs + 1), desc=f"{self.name} float warm-up", enabled=show):
+                model.train()
+                warm.append({"epoch": epoch, **{k: round(v, 6) for k, v in train_epoch(epoch).items()}})
+        if model.pq is not None:
+            self._init_codebooks(model, x_img, x_txt, rng, gen)
+            quantizing["on"] = True
 
         scores: dict[int, dict[str, float]] = {}
 
@@ -254,6 +280,7 @@ class DCMQ:
                           progress=cfg.progress if progress is None else progress, desc=f"{self.name} {self.n_bits}b")
         result = run_epochs(model, train_epoch, validate, loop)
         info = result.fit_info()
+        info["warmup_history"] = warm
         info["val_map_at_kept"] = val_map(self, features, split)
         info["target_band"] = band
         info["n_fit"] = int(len(fit_idx))
@@ -371,12 +398,31 @@ class DCMQ:
             "target_matched_mean": float(T[eye].mean()), "target_other_mean": float(T[~eye].mean()),
         }
 
-    def _loss_terms(self, model: _Student, xi: torch.Tensor, xt: torch.Tensor, T: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _init_codebooks(self, model: _Student, x_img, x_txt, rng: np.random.Generator, gen) -> None:
+        """Codebooks from the current embeddings of (a sample of) the fit items: k-means, samples or random."""
+        cfg = self.config
+        if cfg.codebook_init == "random":
+            return
+        model.eval()
+        with torch.no_grad():
+            sample = torch.as_tensor(rng.choice(len(x_img), min(len(x_img), 4096), replace=False))
+            z = torch.cat([model.embed("image", x_img[sample]), model.embed("text", x_txt[sample])])
+            if cfg.codebook_init == "kmeans":
+                model.pq.init_kmeans(z, n_iter=10, generator=gen)
+            else:
+                model.pq.init_from(z, gen)
+        model.train()
+
+    def _loss_terms(self, model: _Student, xi: torch.Tensor, xt: torch.Tensor, T: torch.Tensor,
+                    quantize: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[torch.Tensor]]:
+        """Named loss terms (+ ``total``), the batch embeddings ``[2B, D]`` and the PQ logits (if quantizing)."""
         cfg = self.config
         zi, zt = model.embed("image", xi), model.embed("text", xt)
-        if model.pq is not None:
-            qi, _ = model.pq(zi)
-            qt, _ = model.pq(zt)
+        logits: list[torch.Tensor] = []
+        if quantize and model.pq is not None:
+            qi, ai = model.pq(zi)
+            qt, at = model.pq(zt)
+            logits = [ai, at]
         else:
             qi, qt = zi, zt
         kw = {"kind": cfg.distill, "metric": cfg.similarity, "tau_t": cfg.kl_tau_t, "tau_s": cfg.kl_tau_s}
@@ -389,12 +435,12 @@ class DCMQ:
             for k, v in intra_modal_loss(zi, zt, qi, qt, T, **kw).items():
                 terms[f"intra_{k}"] = v
                 total = total + cfg.w_intra * v
-        if model.pq is not None and cfg.w_quant:
+        if logits and cfg.w_quant:
             for k, v in quantization_loss(zi, zt, qi, qt).items():
                 terms[f"quant_{k}"] = v
                 total = total + cfg.w_quant * v
         terms["total"] = total
-        return terms
+        return terms, torch.cat([zi, zt]), logits
 
 
 class FloatStudent(DCMQ):

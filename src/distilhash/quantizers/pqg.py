@@ -114,6 +114,44 @@ def _module_class():
             picked = sub[idx, torch.arange(M)[:, None]]  # [M, K, d]
             self.codebooks.copy_(picked + 1e-3 * torch.randn(M, K, d, generator=generator) / math.sqrt(d))
 
+        @torch.no_grad()
+        def init_kmeans(self, z: torch.Tensor, n_iter: int = 15, generator: torch.Generator | None = None) -> None:
+            """Initialise each codebook by k-means (Lloyd, ``n_iter`` steps) on the sub-vectors of ``z [N, M d]``."""
+            self.init_from(z, generator)
+            M, K, d = self.codebooks.shape
+            sub = z.reshape(z.shape[0], M, d).transpose(0, 1)  # [M, N, d]
+            cb = self.codebooks.detach().clone()
+            for _ in range(n_iter):
+                assign = torch.cdist(sub, cb).argmin(-1)  # [M, N]
+                for m in range(M):
+                    counts = torch.bincount(assign[m], minlength=K).to(sub.dtype)
+                    sums = torch.zeros(K, d, dtype=sub.dtype).index_add_(0, assign[m], sub[m])
+                    filled = counts > 0
+                    cb[m, filled] = sums[filled] / counts[filled, None]
+                    empty = int((~filled).sum())
+                    if empty:  # re-seed empty clusters on random points
+                        pick = torch.randint(0, sub.shape[1], (empty,), generator=generator)
+                        cb[m, ~filled] = sub[m, pick]
+            self.codebooks.copy_(cb)
+
+        @torch.no_grad()
+        def revive(self, counts: torch.Tensor, z: torch.Tensor, generator: torch.Generator | None = None) -> int:
+            """Move codewords with ``counts [M, K] == 0`` onto random sub-vectors of recent embeddings ``z [N, M d]``.
+
+            Returns how many codewords were moved (dead-codeword restart, as in VQ training).
+            """
+            M, K, d = self.codebooks.shape
+            sub = z.reshape(z.shape[0], M, d)
+            moved = 0
+            for m in range(M):
+                dead = torch.nonzero(counts[m] == 0).flatten()
+                if len(dead):
+                    pick = torch.randint(0, sub.shape[0], (len(dead),), generator=generator)
+                    noise = 1e-2 * sub[pick, m].norm(dim=-1, keepdim=True) * torch.randn(len(dead), d, generator=generator) / math.sqrt(d)
+                    self.codebooks[m, dead] = sub[pick, m] + noise
+                    moved += len(dead)
+            return moved
+
         def logits(self, z: torch.Tensor) -> torch.Tensor:
             """Assignment logits ``[B, M, K]`` (before temperature and noise)."""
             M, K, d = self.codebooks.shape

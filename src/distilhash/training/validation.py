@@ -2,9 +2,9 @@
 
 ``mAP@all`` with relevance ``y_q . y_x > 0``, ties broken by database index (stable sort), queries
 without a relevant item counting 0 — the protocol's definition. Used inside training loops, so
-it is computed in torch, in query chunks. Distances come from :mod:`distilhash.eval.rankers`
-when that module is installed, otherwise from the small reference implementation here
-(:func:`encoded_distances`), which follows the same conventions.
+it is computed in torch, in query chunks, with the torch distances of :func:`encoded_distances`
+(same conventions as :func:`distilhash.eval.rankers.distances`, which a test checks; faster
+inside a training loop). Kinds it does not know are passed to the eval rankers.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ __all__ = ["map_all_from_distances", "encoded_distances", "retrieval_map", "val_
 
 def encoded_distances(query: Encoded, database: Encoded) -> np.ndarray:
     """Distances ``[nq, nd]`` (lower = closer) between encoded queries and database items."""
-    try:
-        from distilhash.eval.rankers import distances
-    except ImportError:
-        distances = None
-    if distances is not None:
-        return np.asarray(distances(query, database))
-    return _reference_distances(query, database)
+    if (query.kind, database.kind) in (("float", "float"), ("float", "pq"), ("binary", "binary")):
+        return _reference_distances(query, database)
+    from distilhash.eval.rankers import distances
+
+    return np.asarray(distances(query, database))
 
 
 def _reference_distances(query: Encoded, database: Encoded) -> np.ndarray:
@@ -47,7 +45,7 @@ def _reference_distances(query: Encoded, database: Encoded) -> np.ndarray:
         codes = torch.as_tensor(database.data.astype(np.int64))  # [nd, M]
         out = torch.zeros(q.shape[0], codes.shape[0])
         for m in range(M):
-            out += table[:, m, codes[:, m]]
+            out += torch.index_select(table[:, m], 1, codes[:, m])
         return out.numpy()
     if query.kind == "binary" and database.kind == "binary":
         a = unpack_bits(query.data, query.n_bits).astype(np.float32) * 2 - 1
@@ -61,19 +59,19 @@ def map_all_from_distances(dist: np.ndarray, query_labels: np.ndarray, database_
     """mAP@all from distances ``[nq, nd]`` and multi-hot labels ``[nq, C]``, ``[nd, C]``."""
     import torch
 
-    d = torch.as_tensor(np.asarray(dist, dtype=np.float64))
+    d = torch.as_tensor(np.asarray(dist, dtype=np.float32))
     yq = torch.as_tensor(np.asarray(query_labels, dtype=np.float32))
     yd = torch.as_tensor(np.asarray(database_labels, dtype=np.float32))
-    ranks = torch.arange(1, d.shape[1] + 1, dtype=torch.float64)
+    ranks = torch.arange(1, d.shape[1] + 1, dtype=torch.float32)
     total = 0.0
     for s in range(0, d.shape[0], chunk):
         order = torch.sort(d[s : s + chunk], dim=1, stable=True).indices
-        rel = ((yq[s : s + chunk] @ yd.T) > 0).double()
+        rel = ((yq[s : s + chunk] @ yd.T) > 0).float()
         rel = torch.gather(rel, 1, order)
         hits = rel.cumsum(1)
         n_rel = rel.sum(1)
         ap = (rel * hits / ranks).sum(1) / n_rel.clamp(min=1)
-        total += float(ap.sum())
+        total += float(ap.double().sum())
     return total / max(d.shape[0], 1)
 
 
