@@ -93,3 +93,33 @@ def test_bundled_teacher_loads_when_present():
     assert z.shape == (2, 384) and np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
     info = t.info()
     assert info["width"] == 384 and info["image_tower_parameters"] > 0
+
+
+@pytest.mark.slow
+def test_cli_fit_on_the_pretraining_corpus_then_extract(tmp_path):
+    """The real route, scaled down: `distilhash teacher fit` on emoji-pretrain, then a feature cache."""
+    from typer.testing import CliRunner
+
+    from distilhash.cli.teacher import app
+    from distilhash.data.dataset import save_dataset
+    from distilhash.data.sources import create_source_dataset
+    from distilhash.data.split import SplitSpec, make_split
+    from distilhash.data.store import SPLIT_FILE
+    from distilhash.teachers.cache import load_features
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["fit", "--out", str(tmp_path / "lit"), "--threads", "1", "--no-progress",
+                              "--set", "n_items=300", "--set", "n_val=50", "--set", "epochs=1", "--set", "batch_size=50",
+                              "--set", "warmup_steps=2", "--set", "tower.channels=[8,16]"])
+    assert res.exit_code == 0, res.output
+    assert "kept epoch 0" in res.output
+    ds = create_source_dataset("emoji-scenes", n_items=120, progress=False)
+    d = save_dataset(ds, tmp_path / "bench")
+    make_split(120, SplitSpec(n_query=20, n_train=60, n_val=10), ds.content_hash()).save(d / SPLIT_FILE)
+    res = runner.invoke(app, ["extract", "--dataset", str(d), "--teacher", f"minilm-lit:{tmp_path / 'lit'}",
+                              "--out", str(tmp_path / "feats"), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    fs = load_features(tmp_path / "feats")
+    assert fs.image.shape == (120, 384) and fs.class_text.shape == (ds.num_labels, 384)
+    res = runner.invoke(app, ["fit", "--set", "nope=1"])
+    assert res.exit_code != 0

@@ -1,6 +1,6 @@
 """The offline teacher's image tower: a small CNN mapping pixels to the text tower's space.
 
-Architecture (``ImageTowerConfig`` is data, saved in the teacher's config.json)::
+Architecture (``ImageTowerConfig`` is data; default 64 px, channels 24-48-96-192, 0.76 M parameters, saved in the teacher's config.json)::
 
     x  uint8 [n, S, S, 3] -> float, (x/255 - mean) / std
     stem: conv3x3(3 -> c0, stride 2) - BN - ReLU
@@ -34,7 +34,7 @@ class ImageTowerConfig:
     """
 
     image_size: int = 64
-    channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
+    channels: list[int] = field(default_factory=lambda: [24, 48, 96, 192])
     width: int = 384
     dropout: float = 0.1
 

@@ -57,11 +57,11 @@ class LiTConfig:
     n_items: int = 30000
     corpus_seed: int | None = None
     n_val: int = 1000
-    epochs: int = 12
+    epochs: int = 6
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 0.05
-    warmup_steps: int = 200
+    warmup_steps: int = 100
     temperature: float = 0.05
     learn_temperature: bool = True
     flip: bool = True
