@@ -58,13 +58,14 @@ def _trials(directory, n_trials: int, seed: int) -> None:
             [sys.executable, "-c", WRITER, str(directory), f"t{t}", str(seed * 1000 + t)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
+            bufsize=0,  # raw pipe: readline must not read ahead what communicate() reads later
             env=env,
         )
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        assert proc.stdout.readline().strip() == b"ready", proc.stderr.read()
         time.sleep(float(rng.uniform(0.0, 0.25)))
         proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate()
+        out_b, err_b = proc.communicate()
+        out, err = out_b.decode(), err_b.decode()
         assert proc.returncode == -signal.SIGKILL, err
         last_add: list[str] = []
         for line in out.splitlines():
