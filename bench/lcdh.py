@@ -300,6 +300,30 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def save(result: dict[str, Any], name: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
+    (RESULTS / f"{name}.md").write_text(markdown(result))
+    plot(result, RESULTS / f"{name}.png")
+
+
+def merge(parts: list[str], name: str) -> dict[str, Any]:
+    """Combine result files of runs done in separate processes (``--merge a b --name lcdh``)."""
+    results = [json.loads((RESULTS / f"{p}.json").read_text()) for p in parts]
+    base = dict(results[0])
+    base["runs"] = sorted((r for res in results for r in res["runs"]), key=lambda r: r["bits"])
+    for res in results:
+        if res.get("speed") and not base.get("speed"):
+            base["speed"], base["speed_bits"] = res["speed"], res["speed_bits"]
+    base["command"] = " + ".join(res["command"] for res in results) + f" ; bench/lcdh.py --merge {' '.join(parts)} --name {name}"
+    base["wall_seconds"] = max(res["wall_seconds"] for res in results)
+    base["peak_memory_mib"] = max(res["peak_memory_mib"] for res in results)
+    base["load_average"] = results[-1]["load_average"]
+    base["merged_from"] = parts
+    save(base, name)
+    return base
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="emoji-scenes")
@@ -313,7 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--features", choices=("cache", "labels-synthetic"), default="cache")
     ap.add_argument("--name", default=None, help="result file stem (default lcdh, or lcdh_smoke for synthetic features)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--merge", nargs="+", default=None, help="combine these result stems into --name and exit")
     args = ap.parse_args(argv)
+    if args.merge:
+        print(markdown(merge(args.merge, args.name or "lcdh")))
+        return 0
     import torch
 
     torch.set_num_threads(args.threads)
@@ -325,32 +353,35 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     runs = []
     speed, speed_bits = None, None
+
+    def write() -> dict[str, Any]:
+        result = {
+            "command": " ".join(["bench/lcdh.py", *(argv if argv is not None else sys.argv[1:])]),
+            "git_commit": _git(), "dataset": ds.name, "dataset_hash": split.dataset_hash, "split_hash": split.hash,
+            "split_sizes": split.sizes(), "teacher": feats.teacher, "features": fpath, "seed": args.seed,
+            "method": "lcdh", "overrides": overrides,
+            "epoch_policy": "teacher: early stopping on split.val; student: online, fixed epochs per chunk, no selection",
+            "runs": runs, "speed": speed, "speed_bits": speed_bits,
+            "wall_seconds": time.perf_counter() - t_all,
+            "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "load_average": list(os.getloadavg()), "threads": args.threads,
+            "machine_note": "2 cores shared with other engineers' jobs; timings are indicative",
+        }
+        save(result, name)
+        return result
+
     for bits in args.bits:
         print(f"LCDH {bits} bits", flush=True)
         run = run_lcdh(ds, split, feats, bits, args.seed, overrides)
         method = run.pop("_method")
+        runs.append(run)
+        write()  # partial results survive an interrupted benchmark
         if not args.no_compare:
             run["compare"] = run_compare(ds, split, feats, bits, args.seed, harness, args.compare)
         if not args.no_speed and speed is None:
             speed, speed_bits = measure_speed(method, ds, split, args.teacher), bits
         torch.set_num_threads(args.threads)
-        runs.append(run)
-    result = {
-        "command": " ".join(["bench/lcdh.py", *(argv if argv is not None else sys.argv[1:])]),
-        "git_commit": _git(), "dataset": ds.name, "dataset_hash": split.dataset_hash, "split_hash": split.hash,
-        "split_sizes": split.sizes(), "teacher": feats.teacher, "features": fpath, "seed": args.seed,
-        "method": "lcdh", "overrides": overrides,
-        "epoch_policy": "teacher: early stopping on split.val; student: online, fixed epochs per chunk, no selection",
-        "runs": runs, "speed": speed, "speed_bits": speed_bits,
-        "wall_seconds": time.perf_counter() - t_all,
-        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "load_average": list(os.getloadavg()), "threads": args.threads,
-        "machine_note": "2 cores shared with other engineers' jobs; timings are indicative",
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
-    (RESULTS / f"{name}.md").write_text(markdown(result))
-    plot(result, RESULTS / f"{name}.png")
+        result = write()
     print(markdown(result))
     return 0
 
