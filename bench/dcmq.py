@@ -120,6 +120,8 @@ def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split
         "encoding": time_encoding(method, fs, split),
         "epoch_policy": {k: info.get(k) for k in ("kept_epoch", "kept_because", "stop_reason", "epochs_run") if k in info},
         "val_map_at_kept": info.get("val_map_at_kept"),
+        "val_history": [{"epoch": h["epoch"], "val": h["val"], **{k: h[k] for k in ("train_perplexity", "train_dead", "revived") if k in h}}
+                        for h in info.get("history", []) if "val" in h],
         "codeword_usage": info.get("codeword_usage"),
         "target_band": info.get("target_band"),
         "load_average_before": load_before, "load_average_after": list(os.getloadavg()),
@@ -293,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--force", action="store_true", help="rerun runs whose result file exists")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--name", default="dcmq")
+    p.add_argument("--summary-only", action="store_true", help="only rebuild the summary from stored run files")
     args = p.parse_args(argv)
 
     import torch
@@ -325,6 +328,11 @@ def main(argv: list[str] | None = None) -> None:
         if (label, b, seed) in seen or label in args.skip:
             continue
         seen.add((label, b, seed))
+        stored = RESULTS / f"{args.name}_runs" / f"{meta['dataset']}__{label.replace('/', '_')}__{b}__s{seed}.json"
+        if args.summary_only:
+            if stored.is_file():
+                runs.append(json.loads(stored.read_text()))
+            continue
         try:
             runs.append(run_one(label, name, cfg, b, seed, fs, split, meta, args))
         except Exception as exc:  # noqa: BLE001 - record and continue with the other runs
