@@ -37,11 +37,11 @@ class StageConfig:
         select_on: validation criterion (see ``SELECTION_METRICS``).
     """
 
-    epochs: int = 60
+    epochs: int = 40
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-5
-    patience: int = 8
+    patience: int = 5
     min_delta: float = 1e-4
     select_on: str = "cross"
 
@@ -51,7 +51,7 @@ def _stage1() -> StageConfig:
 
 
 def _stage2() -> StageConfig:
-    return StageConfig(select_on="cross")
+    return StageConfig(epochs=20, patience=4, select_on="cross")
 
 
 @dataclass
@@ -84,7 +84,9 @@ class SodaConfig:
 
     Stage 2 (student: text head against the fixed image codes B_img of the fit items):
         s2_lik_weight: likelihood of h_txt_i . B_img_j against S_ij.
-        s2_negatives: ``"all"`` (every fit image code each step) or ``"batch"`` (the batch's).
+        s2_negatives: ``"all"`` (the fit image codes each step) or ``"batch"`` (the batch's).
+        s2_anchors: with ``"all"``, score each step against this many fit image codes drawn at
+            random (an unbiased estimate of the mean over all of them; 0 = every one).
         s2_align_target: align h_txt_i with the label-prompt code (``"prompt"``), with the image
             code of the same item (``"image"``), or not at all (``"none"``).
         s2_align_weight, s2_quant_weight: weights of those terms.
@@ -106,6 +108,7 @@ class SodaConfig:
     s1_balance_weight: float = 0.0
     s2_lik_weight: float = 1.0
     s2_negatives: str = "all"
+    s2_anchors: int = 2048
     s2_align_target: str = "prompt"
     s2_align_weight: float = 1.0
     s2_quant_weight: float = 0.1

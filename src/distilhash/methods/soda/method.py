@@ -158,7 +158,10 @@ class SodaMethod:
         def step2(idx: np.ndarray) -> dict:
             b = torch.from_numpy(idx)
             if cfg.s2_negatives == "all":
-                db, s = b_img, (s_all[b] if s_all is not None else (y[b] @ y.T) > 0).float()
+                cols = torch.from_numpy(rng.choice(len(fit_idx), cfg.s2_anchors, replace=False)) \
+                    if 0 < cfg.s2_anchors < len(fit_idx) else slice(None)
+                sim = s_all[b] if s_all is not None else (y[b] @ y.T) > 0
+                db, s = b_img[cols], sim[:, cols].float()
             else:
                 db, s = b_img[b], ((y[b] @ y[b].T) > 0).float()
             return loss2(heads["text"](xt[b]), db, s, None if target is None else target[b])
