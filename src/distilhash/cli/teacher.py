@@ -94,7 +94,7 @@ def extract(
     m = fs.manifest
     typer.echo(f"features of {m['dataset']} ({m['count']} items, width {m['width']}) by {m['teacher']} -> {path}")
     for k, v in m.get("throughput", {}).items():
-        typer.echo(f"  {k}: {v:.1f}")
+        typer.echo(f"  {k}: {v:.1f}" if isinstance(v, float) else f"  {k}: {v}")
 
 
 @app.command()

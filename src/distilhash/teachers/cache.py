@@ -264,6 +264,8 @@ def extract_features(
         throughput["images_per_s"] = n / timings["image"]
     if timings.get("text"):
         throughput["texts_per_s"] = n / timings["text"]
+        if getattr(teacher, "text_cache_dir", None) is not None:
+            throughput["note"] = "text rows may come from the teacher's text-embedding cache (texts_per_s is then not an encoding speed)"
     manifest = {
         **identity,
         "teacher_spec": spec,
