@@ -125,7 +125,7 @@ def test_markdown_table_has_every_method_and_bits_and_plots(tiny_results):
     assert any("pr_16b" in l for l in links) and any("pn_32b" in l for l in links)
     for link in links:
         assert (root / link).stat().st_size > 1000
-    assert "shared" in md and "kept epoch" in md
+    assert "shared" in md and "kept epoch" in md and "Chance level" in md
 
 
 def test_results_are_reused_unless_forced(tiny_results, tmp_path):

@@ -89,6 +89,19 @@ def _method_note(records, ds: str, label: str) -> str:
     return label
 
 
+def _chance(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Precision at the full depth (N = database size) = mean R / n_database: a random ranking's mAP."""
+    out: dict[str, float] = {}
+    for d in DIRS:
+        for r in records:
+            curve = r["metrics"][d].get("precision_curve")
+            nd = r["metrics"][d].get("n_database")
+            if curve and nd and int(curve[0][-1]) == int(nd):
+                out[d] = float(curve[1][-1])
+                break
+    return out
+
+
 # ----------------------------------------------------------------------------------- plots
 def _plot(records, ds: str, labels: list[str], bits_list: list[int], plot_dir: Path, stem: str) -> list[tuple[str, Path]]:
     import matplotlib
@@ -225,9 +238,17 @@ def write_report(
             f"## {ds}",
             "",
             f"teacher `{ds_ok[0]['teacher']}` (width {ds_ok[0]['feature_width']}), dataset hash `{d0['dataset_hash']}`, "
-            f"split hash `{d0['split_hash']}`; sizes {d0['split_sizes']}.",
+            f"split hash `{d0['split_hash']}`; sizes {d0['split_sizes']}"
+            + (f"; features `{d0['features_dir']}`" if d0.get("features_dir") else "") + ".",
             "",
         ]
+        chance = _chance(ds_ok)
+        if chance:
+            lines += [
+                "Chance level (expected mAP of a random ranking = mean fraction of relevant database items per query): "
+                + ", ".join(f"{DIRS[d]} {v:.4f}" for d, v in chance.items()) + ".",
+                "",
+            ]
         for d, title in DIRS.items():
             groups = aggregate(ds_ok, lambda r, d=d: r["metrics"][d]["map_all"])
             rows = []
