@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-slow bench-quick bench-full clean
+.PHONY: setup demo test test-slow bench-quick bench-full bench-index bench-serve clean
 
 setup:
 	@bash scripts/setup.sh
@@ -25,6 +25,12 @@ bench-quick: setup
 
 bench-full: setup
 	@$(VENV)/bin/distilhash bench full
+
+bench-index: setup
+	@$(PY) bench/index_speed.py
+
+bench-serve: setup
+	@$(PY) bench/serve_load.py --model $(DISTILHASH_HOME)/runs/demo-dcmq64
 
 clean:
 	rm -rf $(VENV) .pytest_cache
