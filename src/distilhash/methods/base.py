@@ -19,7 +19,7 @@ import importlib
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from distilhash.registry import Registry
 
 __all__ = [
     "Method",
+    "ConfigMethod",
     "METHODS",
     "create_method",
     "list_methods",
@@ -68,6 +69,29 @@ class Method(Protocol):
     def load(self, directory: Path) -> Method:
         """Restore the fitted state written by :meth:`save` into this (freshly created) instance."""
         ...
+
+
+class ConfigMethod:
+    """Shared plumbing of a method whose hyperparameters are one config dataclass.
+
+    Subclasses set ``config_class`` (a dataclass with ``from_kwargs``, ``to_dict`` and an
+    ``n_bits`` field); ``__init__`` stores the config untouched, as in scikit-learn.
+    """
+
+    config_class: ClassVar[type]
+
+    def __init__(self, **config: Any) -> None:
+        self.config = self.config_class.from_kwargs(**config)
+
+    @property
+    def n_bits(self) -> int:
+        return int(self.config.n_bits)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config as saved in ``method.json`` (the progress-bar switch is not a hyperparameter)."""
+        cfg = self.config.to_dict()
+        cfg.pop("progress", None)
+        return cfg
 
 
 METHODS: Registry = Registry("method")

@@ -29,7 +29,7 @@ import numpy as np
 
 from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, DataError, FeatureError
-from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.methods.base import METHODS, ConfigMethod, write_method_meta
 from distilhash.methods.lcdh.config import LCDHConfig
 
 __all__ = ["LCDHMethod"]
@@ -40,24 +40,14 @@ STREAM_FILE = "stream.json"
 
 
 @METHODS.register("lcdh")
-class LCDHMethod:
+class LCDHMethod(ConfigMethod):
     """LCDH (see module docstring). Hyperparameters: :class:`LCDHConfig`."""
 
     name = "lcdh"
     needs_dataset: ClassVar[bool] = True
     supports_stream: ClassVar[bool] = True
 
-    def __init__(self, **config: Any) -> None:
-        self.config = LCDHConfig.from_kwargs(**config)
-
-    @property
-    def n_bits(self) -> int:
-        return self.config.n_bits
-
-    def config_dict(self) -> dict[str, Any]:
-        cfg = self.config.to_dict()
-        cfg.pop("progress", None)
-        return cfg
+    config_class = LCDHConfig
 
     # ------------------------------------------------------------------ building blocks
     def _image_size(self, dataset) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 
 from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, DataError, FeatureError
-from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.methods.base import METHODS, ConfigMethod, write_method_meta
 from distilhash.methods.soda.config import SodaConfig
 
 __all__ = ["SodaMethod"]
@@ -42,22 +42,12 @@ _MAX_PRECOMPUTED_S = 20_000
 
 
 @METHODS.register("soda")
-class SodaMethod:
+class SodaMethod(ConfigMethod):
     """SODA: two-stage cross-modal hashing distilled through label prompts (see module docstring)."""
 
     name = "soda"
 
-    def __init__(self, **config: Any) -> None:
-        self.config = SodaConfig.from_kwargs(**config)
-
-    @property
-    def n_bits(self) -> int:
-        return self.config.n_bits
-
-    def config_dict(self) -> dict[str, Any]:
-        cfg = self.config.to_dict()
-        cfg.pop("progress", None)
-        return cfg
+    config_class = SodaConfig
 
     # ------------------------------------------------------------------ fit
     def fit(
