@@ -27,6 +27,7 @@ import os
 import re
 import threading
 import uuid as uuidlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -630,6 +631,33 @@ class CodeIndex:
         if self._n_rows >= self.options.mih_min_items:
             return "mih"
         return "faiss-flat" if flat == "faiss" else flat
+
+    @property
+    def backend(self) -> str:
+        """Name of the searcher that answers queries (``native``, ``mih``, ``faiss``, ...; see :class:`IndexOptions`)."""
+        return self._backend_name()
+
+    def iter_metadata(self, chunk: int = 20_000, include_deleted: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(id, metadata)`` of every item in row (insertion) order, read ``chunk`` rows at a time.
+
+        Deleted items are skipped unless ``include_deleted`` (they stay in the rows until a
+        compaction). Each chunk is read under the index lock; do not add or delete while iterating.
+        """
+        if chunk <= 0:
+            raise ConfigError(f"chunk must be positive, got {chunk}")
+        start = 0
+        while True:
+            with self._lock:
+                n = self._n_rows
+                if start >= n:
+                    return
+                rows = np.arange(start, min(n, start + chunk))
+                if self._dead and not include_deleted:
+                    seqs = self._seqs[rows]
+                    rows = rows[~np.isin(seqs, np.fromiter(self._dead, np.int64, len(self._dead)))]
+                res = self._results(np.zeros(len(rows)), rows)
+            yield from zip(res.ids, res.metadata)
+            start += chunk
 
     def searcher(self):
         """The in-memory searcher (built on first use from the stored codes)."""

@@ -6,10 +6,16 @@ from the index manifest). A query's *direction* is the query modality and the ta
 
 Text query path (each stage timed, see :meth:`SearchService.stats`)::
 
-    text --(LRU cache | teacher.encode_texts, micro-batched)--> f [1, D]   "teacher_text"
-    f --method.encode("text", f, "query")--> query code                    "project"
-    index.search(query, k) -> rows, distances                              "search"
-    ids + metadata                                                         (inside "search")
+    text --light encoder (n-gram ridge, ~0.05 ms)-------------------------> f [1, D]  "light_text"
+         `-(OOV rate > max_oov, or query_encoder="teacher")
+           --(LRU cache | teacher.encode_texts, micro-batched)-----------> f [1, D]  "teacher_text"
+    queued f of concurrent requests --one batch--> method.encode("text", F, "query") "project"
+                                               --> index.search(Q, max k) + metadata "search"
+
+The project + search stages run in one worker thread per index that takes every query queued
+while it was busy as one batch (``max_search_batch``): one model call, one index call and one
+lock acquisition per batch instead of per request; an idle service answers a lone query at once.
+Each answer says which encoder produced its features (``encoder``).
 
 Errors are :class:`ServiceError` with an HTTP status and a message meant for the user.
 """
@@ -60,8 +66,14 @@ class ServiceConfig:
         max_upload_bytes: largest image upload accepted.
         max_image_pixels: largest decoded image (width * height) accepted.
         text_cache_size: LRU entries of text -> teacher features (0 disables the cache).
-        max_batch: most text queries encoded together by the micro-batcher.
+        max_batch: most text queries encoded together by the teacher's micro-batcher.
         thumb_size: longest side of thumbnails stored for items added through the service.
+        query_encoder: text queries' features: ``teacher`` (the teacher's text tower) or ``light``
+            (:mod:`distilhash.serve.light_text`, with the teacher as fallback for queries whose
+            out-of-vocabulary rate exceeds ``light_max_oov``).
+        light_max_oov: fallback threshold (None: the one stored with the light encoder).
+        light_text_dir: the light encoder's directory (None: ``<model_dir>/light-text``).
+        max_search_batch: most queries projected and searched together by one index's worker.
     """
 
     api_key: str | None = None
@@ -72,6 +84,10 @@ class ServiceConfig:
     text_cache_size: int = 4096
     max_batch: int = 64
     thumb_size: int = 96
+    query_encoder: str = "teacher"
+    light_max_oov: float | None = None
+    light_text_dir: str | None = None
+    max_search_batch: int = 64
 
 
 class _TextBatcher:
@@ -128,6 +144,71 @@ class _TextBatcher:
         self._thread.join(timeout=5)
 
 
+@dataclass
+class _Pending:
+    """A text query waiting for the project + search batch of its index."""
+
+    feats: np.ndarray  # float32 [1, D]
+    k: int
+    timings: dict[str, Any]
+    t0: float  # perf_counter at request start
+    future: Future
+    ready: float = 0.0  # perf_counter when queued
+
+
+class _SearchBatcher:
+    """One worker thread per index: project + search of every queued text query as one batch.
+
+    ``run(batch)`` (the service's) gets the list of :class:`_Pending` and resolves their futures.
+    """
+
+    def __init__(self, run: Any, max_batch: int, name: str) -> None:
+        self._run_batch = run
+        self.max_batch = max(1, int(max_batch))
+        self._queue: list[_Pending] = []
+        self._cv = threading.Condition()
+        self._stopped = False
+        self.batches = 0
+        self.items = 0
+        self._thread = threading.Thread(target=self._loop, name=f"search-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: _Pending) -> None:
+        item.ready = time.perf_counter()
+        with self._cv:
+            if self._stopped:
+                raise ServiceError(503, "the service is shutting down")
+            self._queue.append(item)
+            self._cv.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._stopped:
+                    self._cv.wait()
+                if self._stopped and not self._queue:
+                    return
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            self.batches += 1
+            self.items += len(batch)
+            try:
+                self._run_batch(batch)
+            except BaseException as exc:  # hand the failure to every waiting request
+                err = exc if isinstance(exc, ServiceError) else ServiceError(500, f"search failed: {type(exc).__name__}: {exc}")
+                for it in batch:
+                    if not it.future.done():
+                        it.future.set_exception(err)
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify_all()
+        self._thread.join(timeout=5)
+
+
+QUERY_ENCODERS = ("teacher", "light")
+
+
 class RWLock:
     """Many readers or one writer (writers are not starved: new readers wait for a queued writer)."""
 
@@ -182,10 +263,12 @@ class _Target:
     encoder: Any
     thumbs: ThumbStore
     lock: RWLock = field(default_factory=RWLock)
+    light: Any = None  # LightTextEncoder when the service answers text queries with it
+    batcher: Any = None  # _SearchBatcher of text queries
 
     def search_lock(self):
         """Shared lock when the index's searcher allows concurrent queries, else exclusive."""
-        concurrent = self.index._backend_name() in CONCURRENT_SEARCHERS
+        concurrent = self.index.backend in CONCURRENT_SEARCHERS
         return self.lock.read() if concurrent else self.lock.write()
 
 
@@ -201,11 +284,14 @@ class SearchService:
     """
 
     def __init__(self, index_dirs: str | Path | list[str | Path], model_dir: str | Path | None = None,
-                 teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None) -> None:
+                 teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None,
+                 light_encoder: Any = None) -> None:
         from distilhash.index import open_index
         from distilhash.index.query import query_encoder_for
 
         self.config = config or ServiceConfig()
+        if self.config.query_encoder not in QUERY_ENCODERS:
+            raise ServiceError(500, f"query_encoder {self.config.query_encoder!r}; expected one of {', '.join(QUERY_ENCODERS)}")
         self.stats_ = LatencyStats()
         self.text_cache: LRUCache[np.ndarray] = LRUCache(self.config.text_cache_size)
         self.started = time.time()
@@ -229,6 +315,11 @@ class SearchService:
                     enc = encoders.get(key) or query_encoder_for(idx, model_dir, teacher)
                     encoders[key] = enc
                 self.targets[modality] = _Target(modality, idx, enc, ThumbStore(d))
+            if self.config.query_encoder == "light":
+                for t in self.targets.values():
+                    t.light = light_encoder if light_encoder is not None else self._load_light(t)
+            for t in self.targets.values():
+                t.batcher = _SearchBatcher(lambda batch, t=t: self._run_text_batch(t, batch), self.config.max_search_batch, t.modality)
         except BaseException:
             self.close()
             raise
@@ -257,6 +348,28 @@ class SearchService:
         if name not in self.targets:
             raise ServiceError(400, f"unknown target {name!r}; this service has: {', '.join(self.targets)}")
         return self.targets[name]
+
+    def _load_light(self, target: _Target) -> Any:
+        """The light text encoder of ``target``'s model (config dir or ``<model_dir>/light-text``)."""
+        from distilhash.serve.light_text import light_text_dir, load_light_text
+
+        where = self.config.light_text_dir
+        if where is None:
+            model_dir = getattr(target.encoder, "model_dir", None)
+            if model_dir is None:
+                raise ServiceError(500, "query_encoder='light' needs light_text_dir (the query encoder has no model directory)")
+            where = light_text_dir(model_dir)
+        try:
+            light = load_light_text(where)
+        except DistilhashError as exc:
+            raise ServiceError(500, str(exc)) from None
+        width = getattr(target.encoder.method, "feature_width_", None)
+        if width is not None and light.width != int(width):
+            raise ServiceError(500, f"the light text encoder at {where} makes {light.width}-d features; the model expects {width}")
+        return light
+
+    def _max_oov(self, light: Any) -> float:
+        return float(self.config.light_max_oov if self.config.light_max_oov is not None else light.config.max_oov)
 
     def _batcher(self, teacher: Any) -> _TextBatcher:
         b = self._batchers.get(id(teacher))
@@ -330,31 +443,118 @@ class SearchService:
         return self._result_items(target, res)
 
     # -- queries ---------------------------------------------------------------------------
-    def text_features(self, target: _Target, text: str, timings: dict[str, float]) -> np.ndarray:
+    def _teacher_features(self, target: _Target, text: str, timings: dict[str, Any]) -> np.ndarray | Future:
+        """Cached teacher features of ``text``, or a Future of them from the micro-batcher."""
         teacher = target.encoder.teacher
         key = (id(teacher), text)
-        with self.stats_.timer("teacher_text", timings):
-            feats = self.text_cache.get(key)
-            timings["cache_hit"] = feats is not None
-            if feats is None:
-                feats = self._batcher(teacher).submit(text).result(timeout=60)
-                self.text_cache.put(key, feats)
-        return feats
+        feats = self.text_cache.get(key)
+        timings["cache_hit"] = feats is not None
+        if feats is not None:
+            return feats
+        fut = self._batcher(teacher).submit(text)
+        fut.add_done_callback(lambda f: f.exception() is None and self.text_cache.put(key, f.result()))
+        return fut
 
-    def search_text(self, text: Any, k: int = 10, direction: str | None = None) -> dict[str, Any]:
-        """Top-``k`` items for a text query; ``direction`` t2i (default when images are served) or t2t."""
+    def submit_text(self, text: Any, k: int = 10, direction: str | None = None) -> Future:
+        """Start a text query; the Future resolves to the answer dict (see :meth:`search_text`).
+
+        Validation errors are raised here (ServiceError); failures later are set on the Future.
+        """
         t0 = time.perf_counter()
         text, k = self.check_text(text), self.check_k(k)
         direction, target = self._direction("text", direction)
-        timings: dict[str, float] = {}
-        feats = self.text_features(target, text, timings)
-        with self.stats_.timer("project", timings):
+        timings: dict[str, Any] = {}
+        answer: Future = Future()
+        info: dict[str, Any] = {"name": "teacher", "oov_rate": None, "fallback": False}
+        feats: np.ndarray | Future | None = None
+        if target.light is not None:
+            t1 = time.perf_counter()
+            lf, oov = target.light.encode([text])
+            ms = (time.perf_counter() - t1) * 1e3
+            self.stats_.record("light_text", ms)
+            timings["light_text"] = round(ms, 3)
+            info["oov_rate"] = round(float(oov[0]), 4)
+            if oov[0] <= self._max_oov(target.light):
+                info["name"] = "light"
+                feats = lf
+            else:
+                info["fallback"] = True
+                self.stats_.record("light_fallback", 1.0)
+        t1 = time.perf_counter()
+        if feats is None:
+            feats = self._teacher_features(target, text, timings)
+
+        def queue(f: np.ndarray) -> None:
+            if info["name"] == "teacher":
+                ms = (time.perf_counter() - t1) * 1e3
+                self.stats_.record("teacher_text", ms)
+                timings["teacher_text"] = round(ms, 3)
+            timings["encoder"] = info
+            item = _Pending(np.asarray(f, np.float32).reshape(1, -1), k, timings, t0, answer)
+            item.timings["_meta"] = (text, direction)
+            try:
+                target.batcher.submit(item)
+            except ServiceError as exc:
+                answer.set_exception(exc)
+
+        if isinstance(feats, Future):
+            def chain(f: Future) -> None:
+                exc = f.exception()
+                if exc is not None:
+                    answer.set_exception(exc if isinstance(exc, ServiceError) else ServiceError(500, f"text encoder failed: {exc}"))
+                else:
+                    queue(f.result())
+            feats.add_done_callback(chain)
+        else:
+            queue(feats)
+        return answer
+
+    def _run_text_batch(self, target: _Target, batch: list[_Pending]) -> None:
+        """Project + search a batch of text queries for ``target`` and resolve their futures."""
+        t_start = time.perf_counter()
+        feats = np.concatenate([it.feats for it in batch])
+        with self.stats_.timer("project"):
             query = target.encoder.method.encode("text", feats, role="query")
-        results = self._search(target, query, k, timings)
-        total = (time.perf_counter() - t0) * 1e3
-        self.stats_.record("text_query", total)
-        return {"query": text, "direction": direction, "k": k, "results": results,
-                "took_ms": round(total, 3), "timings_ms": timings, "model": self._model_info(target)}
+        t_proj = time.perf_counter()
+        kmax = max(it.k for it in batch)
+        with target.search_lock():
+            try:
+                results = target.index.search(query, kmax)
+            except DistilhashError as exc:
+                raise ServiceError(500, f"search failed: {exc}") from None
+        t_search = time.perf_counter()
+        self.stats_.record("search", (t_search - t_proj) * 1e3)
+        self.stats_.record("search_batch", float(len(batch)))
+        proj_ms, search_ms = round((t_proj - t_start) * 1e3, 3), round((t_search - t_proj) * 1e3, 3)
+        model = self._model_info(target)
+        for it, res in zip(batch, results):
+            if len(res.ids) > it.k:
+                res = type(res)(res.ids[: it.k], res.distances[: it.k], res.metadata[: it.k])
+            tm = it.timings
+            text, direction = tm.pop("_meta")
+            encoder = tm.pop("encoder")
+            wait = round((t_start - it.ready) * 1e3, 3)
+            self.stats_.record("queue_wait", wait)
+            tm.update({"queue_wait": wait, "project": proj_ms, "search": search_ms, "batch": len(batch)})
+            items = self._result_items(target, res)
+            total = (time.perf_counter() - it.t0) * 1e3
+            self.stats_.record("text_query", total)
+            it.future.set_result({"query": text, "direction": direction, "k": it.k, "results": items,
+                                  "took_ms": round(total, 3), "timings_ms": tm, "encoder": encoder, "model": model})
+
+    def search_text(self, text: Any, k: int = 10, direction: str | None = None) -> dict[str, Any]:
+        """Top-``k`` items for a text query; ``direction`` t2i (default when images are served) or t2t.
+
+        Returns ``{"query", "direction", "k", "results", "took_ms", "timings_ms", "encoder", "model"}``;
+        ``encoder`` = ``{"name": "light"|"teacher", "oov_rate", "fallback"}``.
+        """
+        return self.submit_text(text, k, direction).result(timeout=120)
+
+    async def search_text_async(self, text: Any, k: int = 10, direction: str | None = None) -> dict[str, Any]:
+        """:meth:`search_text` for an asyncio event loop (waits without holding a thread)."""
+        import asyncio
+
+        return await asyncio.wrap_future(self.submit_text(text, k, direction))
 
     def search_image(self, data: bytes, k: int = 10, direction: str | None = None) -> dict[str, Any]:
         """Top-``k`` items for an uploaded image; ``direction`` i2t (default when texts are served) or i2i."""
@@ -462,6 +662,8 @@ class SearchService:
                 t.index.searcher()
             feats = np.asarray(t.encoder.teacher.encode_texts(["warm up"]), dtype=np.float32)
             t.encoder.method.encode("text", feats, role="query")
+            if t.light is not None:
+                t.light.encode(["warm up"])
 
     # -- status ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -474,13 +676,31 @@ class SearchService:
             indexes[m] = {"count": info["count"], "kind": info["kind"], "bits": info["n_bits"], "backend": info["backend"],
                           "model": self._model_info(t), "thumbnails": t.thumbs.count(), "writable": t.index.writable}
         batch = {"batches": sum(b.batches for b in self._batchers.values()), "texts": sum(b.items for b in self._batchers.values())}
+        sb = [t.batcher for t in self.targets.values() if t.batcher is not None]
+        search_batches = {"batches": sum(b.batches for b in sb), "queries": sum(b.items for b in sb)}
+        light = {m: {"dir": str(self.config.light_text_dir or "<model_dir>/light-text"), "max_oov": self._max_oov(t.light),
+                     "n_grams": len(t.light.vocab), "val_cosine_mean": t.light.report.get("val_cosine_mean")}
+                 for m, t in self.targets.items() if t.light is not None}
         return {"uptime_s": round(time.time() - self.started, 1), "indexes": indexes, "latency_ms": self.stats_.summary(),
-                "text_cache": self.text_cache.info(), "text_batches": batch, "errors_by_status": dict(self.errors),
+                "text_cache": self.text_cache.info(), "text_batches": batch, "search_batches": search_batches,
+                "query_encoder": self.config.query_encoder, "light_text": light, "runtime": _runtime(),
+                "errors_by_status": dict(self.errors),
                 "limits": {k: v for k, v in asdict(self.config).items() if k != "api_key"}}
 
     def close(self) -> None:
         for b in getattr(self, "_batchers", {}).values():
             b.stop()
-        for t in self.targets.values():
+        for t in getattr(self, "targets", {}).values():
+            if t.batcher is not None:
+                t.batcher.stop()
+                t.batcher = None
+        for t in getattr(self, "targets", {}).values():
             t.index.close()
             t.thumbs.close()
+
+
+def _runtime() -> dict[str, bool]:
+    """Which optional fast HTTP pieces are installed (uvicorn picks uvloop / httptools when present)."""
+    import importlib.util
+
+    return {m: importlib.util.find_spec(m) is not None for m in ("orjson", "uvloop", "httptools")}

@@ -138,10 +138,9 @@ def _index_rows(index_dir: Path) -> dict[str, set[int]]:
 
 
 def _all_metadata(idx: Any, chunk: int = 20_000) -> Iterator[dict[str, Any]]:
-    seqs = np.asarray(idx._seqs)  # every row, live or deleted; deleted rows are harmless here
-    for start in range(0, len(seqs), chunk):
-        res = idx._results(np.zeros(min(chunk, len(seqs) - start)), np.arange(start, min(len(seqs), start + chunk)))
-        yield from res.metadata
+    """Metadata of every live item of an open index (public accessor :meth:`CodeIndex.iter_metadata`)."""
+    for _, md in idx.iter_metadata(chunk):
+        yield md
 
 
 def write_thumbnails(index_dir: str | Path, size: int = 96, fmt: str = "WEBP", batch: int = 512,
