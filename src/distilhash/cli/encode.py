@@ -109,7 +109,10 @@ def command(
         idx = part_indices(split, part, len(feats))
         t0 = time.perf_counter()
         mods = ("image", "text") if modality == "both" else (modality,)
-        codes = {m: method.encode(m, getattr(feats, m)[idx], role) for m in mods}
+        if getattr(method, "needs_dataset", False):  # students on raw pixels / texts (lcdh): dataset rows, not features
+            codes = {m: method.encode_dataset(m, ds, idx, role) for m in mods}
+        else:
+            codes = {m: method.encode(m, getattr(feats, m)[idx], role) for m in mods}
         seconds = time.perf_counter() - t0
         save_encoded(out, codes, indices=idx, ids=[feats.ids[i] for i in idx], role=role, part=part)
     except DistilhashError as exc:
@@ -118,4 +121,5 @@ def command(
     for m, enc in codes.items():
         typer.echo(f"{m}: {len(enc)} items -> {enc.kind} codes {enc.data.shape} ({enc.bytes_per_item} bytes/item)")
     n = len(idx) * len(codes)
-    typer.echo(f"wrote {out} ({n / max(seconds, 1e-9):,.0f} items/s from cached features)")
+    source = "from dataset pixels/texts" if getattr(method, "needs_dataset", False) else "from cached features"
+    typer.echo(f"wrote {out} ({n / max(seconds, 1e-9):,.0f} items/s {source})")

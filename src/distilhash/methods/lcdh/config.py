@@ -36,6 +36,10 @@ class LCDHConfig:
         image_net: ``small-cnn`` or ``vgg16`` (needs torchvision); image_channels: CNN stage widths;
         image_stem / image_patch: first CNN stage, ``patch`` (kernel = stride = image_patch) or ``conv``;
         image_size: input side (None: the dataset's render size).
+        image_init: ``random`` (default) or a warm start of the CNN trunk pretrained without labels on the
+            pretraining corpus (:mod:`distilhash.students.pretrain`): ``pretrained`` (default directory,
+            fitted on first use and re-used) or ``pretrained:PATH`` (a directory written by it).
+        image_lr_scale: learning-rate multiplier of the image trunk during the stream (0 freezes its weights).
         text_net: ``bow``; text_hidden: BoW MLP width; vocab_min_count / vocab_max_size / bow_weighting:
             vocabulary from the training text (``split.fit``); dropout: student dropout.
         hash_norm: ``batchnorm`` (parameter-free BatchNorm before tanh on both FC-to-L layers) or ``none``.
@@ -77,6 +81,8 @@ class LCDHConfig:
     image_stem: str = "patch"
     image_patch: int = 4
     image_size: int | None = None
+    image_init: str = "random"
+    image_lr_scale: float = 1.0
     text_net: str = "bow"
     text_hidden: int = 512
     vocab_min_count: int = 2
@@ -111,6 +117,10 @@ class LCDHConfig:
                               ("hash_norm", ("batchnorm", "none")), ("target", ("linear", "standardized"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"lcdh {name}={getattr(self, name)!r}; expected one of {', '.join(allowed)}")
+        if not (self.image_init in ("random", "pretrained") or self.image_init.startswith("pretrained:")):
+            raise ConfigError(f"lcdh image_init={self.image_init!r}; expected 'random', 'pretrained' or 'pretrained:PATH'")
+        if self.image_lr_scale < 0:
+            raise ConfigError(f"lcdh image_lr_scale={self.image_lr_scale} must be >= 0")
         if self.n_bits <= 0 or self.chunk_size <= 0 or self.epochs_per_chunk < 0:
             raise ConfigError(f"lcdh needs n_bits > 0, chunk_size > 0, epochs_per_chunk >= 0 "
                               f"(got {self.n_bits}, {self.chunk_size}, {self.epochs_per_chunk})")

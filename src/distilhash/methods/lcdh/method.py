@@ -68,6 +68,44 @@ class LCDHMethod(ConfigMethod):
         text = create_text_student(c.text_net, vocab_size=vocab_size, hidden=c.text_hidden, dropout=c.dropout)
         return LCDHStudent(image, text, c.n_bits, c.hash_norm)
 
+    def _init_image(self) -> dict[str, Any]:
+        """Warm-start the student's CNN trunk as ``config.image_init`` says; returns what was loaded."""
+        from distilhash.students.pretrain import StudentPretrainConfig, ensure_pretrained, load_pretrained_trunk
+
+        c = self.config
+        if c.image_init == "random":
+            return {"image_init": "random"}
+        if c.image_net != "small-cnn":
+            raise ConfigError(f"image_init={c.image_init!r} warm-starts the small-cnn trunk; image_net is {c.image_net!r}")
+        if c.image_init == "pretrained":
+            pc = StudentPretrainConfig(image_size=self.image_size_, channels=list(c.image_channels), stem=c.image_stem,
+                                       patch=c.image_patch)
+            directory = ensure_pretrained(pc, progress=c.progress is not False)
+        else:
+            directory = c.image_init.split(":", 1)[1]
+        state, info = load_pretrained_trunk(directory)
+        pc = info.get("config", {})
+        want = {"image_size": self.image_size_, "channels": list(c.image_channels), "stem": c.image_stem, "patch": c.image_patch}
+        got = {k: pc.get(k) for k in want}
+        if got != want:
+            raise ConfigError(f"student pretraining {directory} has trunk {got}, but this lcdh student is {want}; "
+                              "set image_channels / image_stem / image_patch / image_size to match or pretrain another")
+        self.student_.image_net.load_state_dict(state)
+        return {"image_init": c.image_init, "directory": str(directory), "pretrain_key": info.get("key"),
+                "pretrain_objective": pc.get("objective"), "pretrain_kept_epoch": info.get("kept_epoch"),
+                "pretrain_corpus": info.get("corpus"), "pretrain_last_val": (info.get("history") or [{}])[-1]}
+
+    def _optimizer(self):
+        """Adam over the student; the image trunk's learning rate is ``lr * image_lr_scale``."""
+        import torch
+
+        c = self.config
+        trunk = list(self.student_.image_net.parameters())
+        ids = {id(p) for p in trunk}
+        rest = [p for p in self.student_.parameters() if id(p) not in ids]
+        return torch.optim.Adam([{"params": trunk, "lr": c.lr * c.image_lr_scale}, {"params": rest, "lr": c.lr}],
+                                lr=c.lr, weight_decay=c.weight_decay)
+
     def _bow(self, texts=None, dataset=None, rows=None) -> np.ndarray:
         """BoW rows from strings, or from a dataset's rows (its texts, else its stored ``bow``)."""
         if texts is None:
@@ -136,6 +174,7 @@ class LCDHMethod(ConfigMethod):
             else:
                 raise DataError(f"dataset {dataset.name!r} has neither texts nor a bow matrix for the text student")
             self.student_ = self._build_student(vocab_size)
+            self.image_init_info_ = self._init_image()
         self.teacher_.eval()
         store = (IndexCodeStore(c.n_bits, stream_dir, extra={"method": "lcdh", "split_hash": split.hash})
                  if stream_dir is not None else MemoryCodeStore(c.n_bits))
@@ -147,7 +186,7 @@ class LCDHMethod(ConfigMethod):
                 if resumed is not None:
                     resumed["note"] += f"; chunk {done - 1} was already stored (its student update is lost)"
         self.store_ = store
-        optimizer = torch.optim.Adam(self.student_.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        optimizer = self._optimizer()
         reports: list[dict[str, Any]] = list(getattr(self, "chunk_reports_", []))[:done]
         try:
             bar = progress(range(done, len(plan)), desc=f"lcdh stream {c.n_bits} bits", total=len(plan) - done,
@@ -180,6 +219,7 @@ class LCDHMethod(ConfigMethod):
             "epoch_policy": ("teacher: early stopping on split.val teacher-code mAP; student: online, a fixed "
                              f"{c.epochs_per_chunk} epochs per chunk, no model selection"),
             "teacher_history": self.teacher_info_.get("history", []),
+            "image_init": getattr(self, "image_init_info_", {"image_init": "random"}),
             "vocabulary": self.vocab_.info if self.vocab_ is not None else {"source": "dataset.bow"},
             "n_chunks": len(plan), "chunk_size": c.chunk_size,
             "store": ("index engine (durable CodeIndex.add) at " + str(stream_dir)) if store.durable else "memory",
@@ -301,6 +341,7 @@ class LCDHMethod(ConfigMethod):
             "bow_width": int(self.student_.text_net.vocab_size),
             "teacher_info": {k: v for k, v in self.teacher_info_.items()},
             "chunk_reports": getattr(self, "chunk_reports_", []),
+            "image_init": getattr(self, "image_init_info_", {"image_init": "random"}),
         }
         atomic_write_json(directory / STATE_FILE, state)
         store = getattr(self, "store_", None)
@@ -321,6 +362,7 @@ class LCDHMethod(ConfigMethod):
         self.vocab_ = Vocabulary.from_dict(state["vocab"]) if state.get("vocab") else None
         self.teacher_info_ = state.get("teacher_info", {})
         self.chunk_reports_ = state.get("chunk_reports", [])
+        self.image_init_info_ = state.get("image_init", {"image_init": "random"})
         self.teacher_ = AttentionTeacher(self.width_, self.config)
         self.student_ = self._build_student(int(state["bow_width"]))
         tensors = load_tensors(directory / WEIGHTS_FILE)
