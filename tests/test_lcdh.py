@@ -236,6 +236,16 @@ def test_cli_train_stream(data, tmp_path):
     assert record["config"]["chunk_size"] == 150 and 0 <= record["map_all"]["query"]["i2t"] <= 1
     assert (out / "stream" / "checkpoint" / "stream.json").is_file()
     assert json.loads((out / "stream" / "checkpoint" / "stream.json").read_text())["chunks_done"] == 3  # 360 retrieval items in chunks of 150
+    # `distilhash encode` reads pixels / texts for the raw-input student: stored codes for the database
+    from distilhash.cli.encode import load_encoded
+
+    res = CliRunner().invoke(app, ["encode", str(out), "--dataset", "lc", "--teacher", f"features:{home() / 'f.npz'}",
+                                   "--part", "retrieval", "--out", str(tmp_path / "r.npz")])
+    assert res.exit_code == 0, res.output
+    codes, meta = load_encoded(tmp_path / "r.npz")
+    m = load_method(out)
+    assert np.array_equal(codes["image"].data, m.encode_dataset("image", ds, meta["indices"], "database").data)
+    assert codes["text"].data.shape == (len(meta["indices"]), 2)
     res = CliRunner().invoke(app, ["train", "dcmq", "--dataset", "lc", "--teacher", f"features:{home() / 'f.npz'}",
                                    "--stream", "--out", str(tmp_path / "x"), "--no-progress"])
     assert res.exit_code == 1 and "--stream" in res.output
