@@ -1,24 +1,29 @@
 """Load benchmark of the search service on loopback: 50 closed-loop clients, text queries, 1M items.
 
     python bench/serve_load.py --model RUN_DIR --dataset emoji-scenes [--features DIR] \
-        [--n 1000000] [--clients 50] [--duration 60] [--work /tmp/distilhash-serve-load]
+        [--n 1000000] [--clients 50] [--duration 60] [--work /tmp/distilhash-serve-load] \
+        [--scenarios single-light light teacher]
 
 1. Index: the trained model's database codes of ``split.retrieval`` images (real codes), plus
-   noisy replicas of them (binary: each bit flipped with probability ``--flip``; PQ: each sub-code redrawn with that probability) up to ``--n`` items; each
-   replica carries its original's metadata (caption, labels, dataset row -> thumbnail). Built
-   once in ``--work`` and reused.
+   noisy replicas of them (binary: each bit flipped with probability ``--flip``; PQ: each sub-code
+   redrawn with that probability) up to ``--n`` items; each replica carries its original's
+   metadata (caption, labels, dataset row -> thumbnail). Built once in ``--work`` and reused.
 2. Server: ``distilhash serve`` in a subprocess on 127.0.0.1 (one process, ``--threads`` torch
-   threads), restarted for every scenario so caches and timings start empty.
-3. Scenarios (each ``--duration`` s, ``--clients`` clients, stops by itself):
-   * ``single``: one client, text cache off — the latency of one query on an idle service;
-   * ``nocache``: text cache off; every request runs MiniLM (micro-batched across clients);
-   * ``cache-zipf``: LRU text cache on; queries drawn Zipf(s=1.1) from the pool (repeats, like
-     real traffic); the hit rate is reported.
-   Query pool: the captions of ``split.query`` (sentences the model has not been trained on).
-4. Per scenario: client-side p50/p90/p99, errors, throughput, and the server's per-stage
-   timings (teacher text encoder, projection, index search) from ``/api/stats``.
+   threads; uvicorn with uvloop/httptools and orjson answers when installed), restarted for every
+   scenario so caches and timings start empty.
+3. Scenarios (each ``--duration`` s, stops by itself); the text-embedding cache is off unless the
+   scenario says otherwise, so every request pays its text encoder:
+   * ``single-light`` / ``single-teacher``: one client — the latency of one query on an idle service;
+   * ``light``: ``--clients`` clients, light query encoder (``--query-encoder light``, fitted on
+     split.fit captions and stored in ``MODEL/light-text``; fitted here when missing);
+   * ``teacher``: ``--clients`` clients, the teacher's MiniLM text tower (micro-batched);
+   * ``teacher-cache-zipf``: teacher + LRU cache, queries drawn Zipf(s=1.1) (hit rate reported).
+   Query pool: the distinct captions of ``split.query`` (never seen in fitting), drawn uniformly.
+4. Per scenario: client-side p50/p90/p99, errors, throughput, CPU seconds of the server process
+   and of the load generator (``/proc/PID/stat``, ``getrusage``), load average before/after,
+   which encoder answered, and the server's per-stage timings from ``/api/stats``.
 
-Writes ``bench/results/serve_load.json``, ``.md`` and ``.png``. The machine is shared (2 cores);
+Writes ``bench/results/<out-name>.json``, ``.md`` and ``.png``. The machine is shared (2 cores);
 the load average is recorded before and after every scenario.
 """
 
@@ -133,13 +138,20 @@ def _get(url: str, timeout: float = 10) -> dict:
 class Server:
     """``distilhash serve`` in a subprocess on loopback; killed (by its pid) on exit."""
 
-    def __init__(self, index: Path, threads: int, text_cache: int, log: Path) -> None:
+    def __init__(self, index: Path, threads: int, text_cache: int, log: Path, query_encoder: str = "teacher",
+                 search_workers: int = 1) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         code = "from distilhash.cli.main import app; app()"
         self.cmd = [sys.executable, "-c", code, "serve", str(index), "--host", "127.0.0.1", "--port", str(self.port),
-                    "--threads", str(threads), "--text-cache", str(text_cache)]
+                    "--threads", str(threads), "--text-cache", str(text_cache), "--query-encoder", query_encoder,
+                    "--search-workers", str(search_workers)]
         self.log = log
+
+    def cpu_s(self) -> float:
+        """user + system CPU seconds of the server process so far (all its threads)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __enter__(self) -> "Server":
         self.fh = open(self.log, "a")
@@ -172,69 +184,93 @@ def zipf_weights(n: int, s: float) -> np.ndarray:
 
 
 SCENARIOS = {
-    # name: (clients (None = --clients), text cache entries, query weighting)
-    "single": (1, 0, "uniform"),
-    "nocache": (None, 0, "uniform"),
-    "cache-zipf": (None, 4096, "zipf"),
+    # name: (clients (None = --clients), text cache entries, query weighting, query encoder)
+    "single-light": (1, 0, "uniform", "light"),
+    "light": (None, 0, "uniform", "light"),
+    "single-teacher": (1, 0, "uniform", "teacher"),
+    "teacher": (None, 0, "uniform", "teacher"),
+    "teacher-cache-zipf": (None, 4096, "zipf", "teacher"),
 }
+DEFAULT_SCENARIOS = ["single-light", "light", "teacher"]
 
 
 def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> dict:
     from distilhash.serve.loadgen import run_load
 
-    clients, cache, weighting = SCENARIOS[name]
+    clients, cache, weighting, encoder = SCENARIOS[name]
     clients = clients or args.clients
     paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool]
     weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
-    with Server(index, args.threads, cache, log) as srv:
+    with Server(index, args.threads, cache, log, encoder, args.search_workers) as srv:
         # warm: first queries load lazy parts (search structures, tokenizer caches)
         run_load(srv.url, paths[:50], concurrency=1, duration_s=30, max_requests=20)
         _get(srv.url + "/api/health")
         load_before = os.getloadavg()
+        cpu0 = srv.cpu_s()
         res = run_load(srv.url, paths, concurrency=clients, duration_s=args.duration, max_requests=args.max_requests,
                        weights=weights, seed=args.seed)
+        server_cpu = srv.cpu_s() - cpu0
         load_after = os.getloadavg()
         stats = _get(srv.url + "/api/stats")
-    out = {"scenario": name, "clients": clients, "text_cache": cache, "weighting": weighting,
-           "client": res.summary(), "server_stages_ms": stats["latency_ms"], "text_cache_stats": stats["text_cache"],
-           "text_batches": stats["text_batches"], "index": stats["indexes"]["image"],
+    summary = res.summary()
+    out = {"scenario": name, "clients": clients, "text_cache": cache, "weighting": weighting, "query_encoder": encoder,
+           "client": summary, "server_stages_ms": stats["latency_ms"], "text_cache_stats": stats["text_cache"],
+           "text_batches": stats["text_batches"], "search_batches": stats.get("search_batches"), "index": stats["indexes"]["image"],
+           "light_text": stats.get("light_text"), "runtime": stats.get("runtime"),
+           "server_cpu_s": round(server_cpu, 2), "server_cpu_ms_per_request": round(server_cpu * 1e3 / max(1, res.requests), 3),
+           "server_cpu_share_of_one_core": round(server_cpu / res.wall_s, 3) if res.wall_s else None,
            "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after]}
     b = stats["text_batches"]
     out["mean_text_batch"] = round(b["texts"] / b["batches"], 2) if b["batches"] else None
+    sb = stats.get("search_batches") or {}
+    out["mean_search_batch"] = round(sb["queries"] / sb["batches"], 2) if sb.get("batches") else None
     c = stats["text_cache"]
     out["cache_hit_rate"] = round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None
+    fallbacks = stats["latency_ms"].get("light_fallback", {}).get("count", 0)
+    lights = stats["latency_ms"].get("light_text", {}).get("count", 0)
+    out["answered_by"] = {"light": lights - fallbacks, "teacher": stats["latency_ms"].get("teacher_text", {}).get("count", 0),
+                          "light_fallbacks_to_teacher": fallbacks}
     return out
 
 
 def write_report(result: dict, name: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    rt = (result["scenarios"][0].get("runtime") if result["scenarios"] else None) or {}
     lines = [f"# Search service under load ({result['date']})", "",
              f"Command: `{result['command']}`  ", f"Commit: {result['git_commit']}  ",
              f"Index: {result['index']['count']:,} items, {result['index']['bits']}-bit {result['index']['kind']} codes "
              f"({result['index_build'].get('n_real', '?')} real retrieval codes of `{result['model']}` + noisy replicas, flip={result['flip']}), "
              f"backend `{result['index']['backend']}`; model {result['index']['model']['method']} / teacher `{result['index']['model']['teacher']}`.  ",
-             f"Queries: {result['pool_size']} distinct `split.query` captions, k={result['k']}. Server: one process, {result['threads']} torch threads. "
-             f"Load generator in the same machine (asyncio, raw HTTP keep-alive).  ",
-             "**The machine is shared** (2 cores, other engineers' jobs running); load averages below.", "",
-             "## Client-side latency (ms) and errors", "",
-             "| scenario | clients | text cache | requests | errors | throughput (req/s) | p50 | p90 | p99 | max | cache hit rate | mean MiniLM batch | load avg (before→after) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"Queries: {result['pool_size']} distinct `split.query` captions drawn uniformly, k={result['k']}, text cache off unless stated. "
+             f"Server: one process, {result['threads']} torch thread(s), {result.get('search_workers', 1)} search worker(s); installed: "
+             + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in rt.items()) + ". "
+             f"Load generator on the same machine (asyncio on {result['scenarios'][0]['client'].get('loadgen_loop') if result['scenarios'] else '?'}, raw HTTP/1.1 keep-alive).  ",
+             f"Load average when the run started: {result.get('loadavg_start')}; **the machine is shared** (2 cores; "
+             f"{result.get('machine_note', 'other engineers jobs running')}).", "",
+             "## Client-side latency (ms), errors, CPU", "",
+             "| scenario | encoder | clients | requests | errors | req/s | p50 | p90 | p99 | max | server CPU ms/req | loadgen CPU ms/req | server + loadgen cores | mean search batch | answered by | load avg (before→after) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in result["scenarios"]:
         c = s["client"]
-        lines.append(f"| {s['scenario']} | {s['clients']} | {s['text_cache'] or 'off'} | {c['requests']:,} | {c['errors']} | {c['throughput_rps']} | "
-                     f"{c['p50_ms']} | {c['p90_ms']} | {c['p99_ms']} | {c['max_ms']} | {s['cache_hit_rate']} | {s['mean_text_batch']} | "
-                     f"{s['loadavg_before'][0]}→{s['loadavg_after'][0]} |")
+        cores = (s.get("server_cpu_share_of_one_core") or 0) + (c.get("loadgen_cpu_share_of_one_core") or 0)
+        ab = s.get("answered_by") or {}
+        lines.append(f"| {s['scenario']} | {s['query_encoder']}{' + cache ' + str(s['text_cache']) if s['text_cache'] else ''} | {s['clients']} | {c['requests']:,} | {c['errors']} | "
+                     f"{c['throughput_rps']} | {c['p50_ms']} | {c['p90_ms']} | {c['p99_ms']} | {c['max_ms']} | {s.get('server_cpu_ms_per_request')} | "
+                     f"{c.get('loadgen_cpu_ms_per_request')} | {cores:.2f} | {s.get('mean_search_batch')} | "
+                     f"light {ab.get('light', 0):,} / teacher {ab.get('teacher', 0):,} | {s['loadavg_before'][0]}→{s['loadavg_after'][0]} |")
     lines += ["", "## Where the time goes (server-side stages, ms)", "",
               "| scenario | stage | count | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|"]
     for s in result["scenarios"]:
-        for stage in ("teacher_text", "project", "search", "text_query", "http GET /api/search"):
+        for stage in ("light_text", "teacher_text", "queue_wait", "project", "search", "search_batch", "text_query", "http GET /api/search"):
             v = s["server_stages_ms"].get(stage)
             if v:
                 lines.append(f"| {s['scenario']} | {stage} | {v['count']:,} | {v['p50_ms']} | {v['p90_ms']} | {v['p99_ms']} | {v['mean_ms']} |")
-    lines += ["", "`teacher_text`: MiniLM text tower (tokenize + forward; includes waiting for the micro-batch and LRU cache hits), "
-              "`project`: the model's text encoder to a query code, `search`: exact top-k in the index + metadata lookup, "
-              "`text_query`: all of the service's work for one query, `http`: plus routing and JSON.", "",
+    lines += ["", "`light_text`: the light n-gram encoder; `teacher_text`: MiniLM text tower (tokenize + forward, including the wait "
+              "for its micro-batch); `queue_wait`: features ready -> the index worker takes the query; `project`: the model's text "
+              "head for the whole batch; `search`: exact top-k of the whole batch in the index + metadata; `search_batch`: queries "
+              "per batch (a count, not ms); `text_query`: all of the service's work for one query; `http`: plus routing and JSON. "
+              "Counts include 20 warm-up requests per scenario.", "",
               result.get("notes", ""), ""]
     (RESULTS / f"{name}.md").write_text("\n".join(lines))
 
@@ -243,29 +279,29 @@ def write_report(result: dict, name: str) -> None:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(11, 4))
     ax1, ax2 = fig.subplots(1, 2)
     names = [s["scenario"] for s in result["scenarios"]]
     x = np.arange(len(names))
     for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
         ax1.bar(x + off, [s["client"][key] or 0 for s in result["scenarios"]], 0.4, label=key.replace("_ms", ""))
     ax1.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
-    ax1.set_xticks(x, [f"{n}\n{s['clients']} clients" for n, s in zip(names, result["scenarios"])])
+    ax1.set_xticks(x, [f"{n}\n{s['clients']} clients\n{s['client']['throughput_rps']} req/s" for n, s in zip(names, result["scenarios"])])
     ax1.set_ylabel("client latency (ms)")
     ax1.set_yscale("log")
     ax1.legend()
-    ax1.set_title(f"text queries, {result['index']['count']:,} items")
-    stages = ["teacher_text", "project", "search"]
+    ax1.set_title(f"text queries, {result['index']['count']:,} items ({result['index']['kind']})")
+    parts = [("server", lambda s: s.get("server_cpu_ms_per_request") or 0), ("load generator", lambda s: s["client"].get("loadgen_cpu_ms_per_request") or 0)]
     bottom = np.zeros(len(names))
-    for st in stages:
-        vals = np.array([s["server_stages_ms"].get(st, {}).get("mean_ms", 0) for s in result["scenarios"]])
-        ax2.bar(x, vals, 0.5, bottom=bottom, label=st)
+    for label, fn in parts:
+        vals = np.array([fn(s) for s in result["scenarios"]], float)
+        ax2.bar(x, vals, 0.5, bottom=bottom, label=label)
         bottom += vals
     ax2.set_xticks(x, names)
-    ax2.set_ylabel("mean server time per query (ms)")
-    ax2.set_title("where the time goes (server stages)")
+    ax2.set_ylabel("CPU ms per request")
+    ax2.set_title("CPU per request (2 cores shared with other jobs)")
     ax2.legend()
-    fig.suptitle("shared 2-core machine; see serve_load.md for load averages", fontsize=8)
+    fig.suptitle(f"shared 2-core machine, load average at start {result.get('loadavg_start')}; see {name}.md", fontsize=8)
     fig.tight_layout()
     fig.savefig(RESULTS / f"{name}.png", dpi=110)
 
@@ -284,8 +320,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--pool", type=int, default=2000, help="distinct query captions")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--search-workers", type=int, default=1, help="server --search-workers (read-only index handles searching in parallel)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    p.add_argument("--scenarios", nargs="+", default=DEFAULT_SCENARIOS, choices=list(SCENARIOS))
+    p.add_argument("--machine-note", default="other engineers' jobs may be running; see the load averages")
     p.add_argument("--work", type=Path, default=Path("/tmp/distilhash-serve-load"))
     p.add_argument("--out-name", default="serve_load")
     p.add_argument("--notes", default="")
@@ -300,10 +338,16 @@ def main(argv: list[str] | None = None) -> None:
 
     if not (index / THUMBS_FILE).exists():
         write_thumbnails(index)
+    if any(SCENARIOS[n][3] == "light" for n in args.scenarios):
+        from distilhash.serve.light_text import fit_for_model, light_text_dir
+
+        if not (light_text_dir(args.model) / "encoder.json").exists():
+            fit_for_model(args.model, args.dataset, args.features)
     ds, split = open_prepared(args.dataset)
     rng = np.random.default_rng(args.seed)
     pool = list(dict.fromkeys(ds.texts[i] for i in rng.permutation(np.asarray(split.query))))[: args.pool]
     scenarios = []
+    loadavg_start = [round(x, 2) for x in os.getloadavg()]
     for name in args.scenarios:
         print(f"scenario {name} ...", flush=True)
         scenarios.append(run_scenario(name, index, pool, args, args.work / "server.log"))
@@ -313,11 +357,12 @@ def main(argv: list[str] | None = None) -> None:
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "command": "python bench/serve_load.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "git_commit": _git_commit(), "model": str(args.model), "dataset": args.dataset, "split_hash": split.hash,
-        "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "clients": args.clients,
+        "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "search_workers": args.search_workers, "clients": args.clients,
         "duration_s": args.duration, "index_build": build, "index": scenarios[0]["index"] if scenarios else None,
         "scenarios": scenarios, "wall_s": round(time.time() - t_start, 1),
         "peak_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "machine": "shared, 2 cores; other engineers' jobs were running", "loadavg_end": list(os.getloadavg()),
+        "machine": "shared, 2 cores", "machine_note": args.machine_note, "loadavg_start": loadavg_start,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         "notes": args.notes,
     }
     write_report(result, args.out_name)

@@ -55,13 +55,15 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         ensure_thumbnails(dirs, announce)
     if api_key == "random":
         api_key = secrets.token_urlsafe(18)
+    config.setdefault("torch_threads", max(1, int(torch_threads)))
     app = create_app(index_dir, model_dir=model_dir, teacher=teacher, api_key=api_key, max_upload_mb=max_upload_mb, **config)
     svc = app.state.service
     if warmup:
         svc.warm()
     if announce is not None:
         counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
-        announce(f"distilhash search: {counts}; open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
+        announce(f"distilhash search: {counts}; text queries: {svc.config.query_encoder} encoder; "
+                 f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         if api_key:
             announce(f"adding/deleting items needs the header X-API-Key: {api_key}")
     uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False)
