@@ -78,6 +78,20 @@ def test_lit_fit_learns_saves_and_loads(tmp_path, text_encoder):
     assert sims[same].mean() > sims[~same].mean() + 0.02
 
 
+def test_lit_fit_stops_inside_an_epoch_when_the_time_budget_runs_out(tmp_path, text_encoder):
+    from distilhash.teachers.image_tower import ImageTowerConfig
+    from distilhash.teachers.lit_fit import LiTConfig, fit_lit
+
+    cfg = LiTConfig(n_items=256, n_val=48, epochs=500, batch_size=32, warmup_steps=5, lr=3e-3, threads=1,
+                    max_minutes=0.03, tower=ImageTowerConfig(image_size=16, channels=[8, 16], dropout=0.0))
+    info = fit_lit(cfg, tmp_path / "lit", corpus=shapes_corpus(), text_encoder=text_encoder, progress=False,
+                   cache_dir=tmp_path / "cache")
+    assert info["stopped_by_time_budget"] is True
+    assert 1 <= len(info["history"]) < 500
+    assert info["kept_epoch"] == int(np.argmin([h["val_loss"] for h in info["history"]]))
+    assert (tmp_path / "lit" / "image_tower.safetensors").is_file()
+
+
 def test_missing_lit_teacher_dir_says_how_to_fit(tmp_path):
     with pytest.raises(TeacherLoadError, match="distilhash teacher fit"):
         create_teacher(f"minilm-lit:{tmp_path / 'nothing'}")

@@ -49,7 +49,8 @@ class LiTConfig:
         max_shift: random translation of up to this many pixels (reflect padding).
         seed: seed of initialisation, shuffling and augmentation.
         threads: torch intra-op threads during the fit.
-        max_minutes: stop after this wall time (the best epoch so far is kept); None = no limit.
+        max_minutes: wall-time budget of the whole fit, checked every step (a cut epoch is still
+            validated; the best epoch so far is kept); None = no limit.
         tower: the image tower's shape.
     """
 
@@ -217,12 +218,18 @@ def fit_lit(
         stopped_early = False
         step = 0
         t_train = time.time()
+        # Time budget for the whole fit; a reserve is left for the last validation pass and saving.
+        budget_s = None if config.max_minutes is None else 60 * config.max_minutes
+        deadline = None if budget_s is None else t_start + budget_s - min(20.0, 0.05 * budget_s)
         bar = tqdm(total=total, desc="fit minilm-lit image tower", unit="step", disable=not progress)
         for epoch in range(config.epochs):
             model.train()
             order = rng.permutation(train_idx)
             losses = []
             for b in range(steps_per_epoch):
+                if deadline is not None and time.time() > deadline:
+                    stopped_early = True  # the budget is checked every step: the fit never overruns it by an epoch
+                    break
                 idx = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
                 x = _augment(torch.from_numpy(images[idx]), rng, config.flip, config.max_shift)
                 for g in opt.param_groups:
@@ -237,19 +244,24 @@ def fit_lit(
                 step += 1
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}", tau=f"{float(log_tau.detach().exp()):.3f}")
+            if not losses:
+                break
             metrics = _evaluate(model, images[val_idx], text_emb[val_idx])
-            record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "tau": float(log_tau.detach().exp()), **metrics,
+            record = {"epoch": epoch, "steps": len(losses), "train_loss": float(np.mean(losses)), "tau": float(log_tau.detach().exp()), **metrics,
                       "elapsed_s": time.time() - t_start}
             history.append(record)
             if metrics["val_loss"] < best["val_loss"]:
                 best = {"val_loss": metrics["val_loss"], "epoch": epoch,
                         "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-            if config.max_minutes is not None and epoch + 1 < config.epochs:
-                per_epoch = (time.time() - t_train) / (epoch + 1)
-                if time.time() - t_start + per_epoch > 60 * config.max_minutes:
-                    stopped_early = True
-                    break
+            if stopped_early:
+                break
         bar.close()
+        if best["state"] is None:
+            from distilhash.errors import ConfigError
+
+            raise ConfigError(f"LiTConfig.max_minutes={config.max_minutes}: the time budget ran out before the first "
+                              f"training step ({time.time() - t_start:.0f} s went to embedding and rendering the corpus); "
+                              "raise max_minutes or set it to none")
         model.load_state_dict(best["state"])
         model.eval()
         fit_info = {
