@@ -108,7 +108,7 @@ def run_lcdh(ds, split, feats, bits: int, seed: int, overrides: dict[str, Any]) 
     return {
         "bits": bits, "seed": seed, "config": method.config_dict(), "fit_seconds": fit_seconds,
         "teacher": {k: info.get(k) for k in ("kept_epoch", "kept_because", "best_val_score", "epochs_run", "stop_reason")},
-        "vocabulary": info.get("vocabulary"), "store": info.get("store"),
+        "vocabulary": info.get("vocabulary"), "store": info.get("store"), "image_init": info.get("image_init"),
         "final": final,
         "mean_over_chunks": {d: float(np.mean([c[d] for c in curve])) for d in DIRS},
         "absorb_seconds": {"mean": float(np.mean(absorb)), "median": float(np.median(absorb)),
@@ -280,6 +280,8 @@ def markdown(result: dict[str, Any]) -> str:
              f"Command: `{result['command']}`  ", f"Commit: `{result['git_commit']}`, split `{result['split_hash']}`, "
              f"seed {result['seed']}. Machine shared (load average at end {result['load_average']}); "
              f"peak RSS {result['peak_memory_mib']:.0f} MiB.", "",
+             f"LCDH options changed from the defaults: `{json.dumps(result.get('overrides') or {})}` "
+             "(chosen on split.val only; see docs/lcdh.md).", "",
              "## mAP@all (query vs retrieval; LCDH database = frozen stream codes, queries = final student)", "",
              "| bits | LCDH i2t | LCDH t2i | LCDH mean over chunks i2t / t2i | " + " | ".join(COMPARE) + " |",
              "|---|---|---|---|" + "---|" * len(COMPARE)]
@@ -292,7 +294,20 @@ def markdown(result: dict[str, Any]) -> str:
         f, mo = run["final"], run["mean_over_chunks"]
         lines.append(f"| {run['bits']} | {f['i2t']['map_all']:.4f} | {f['t2i']['map_all']:.4f} | "
                      f"{mo['i2t']:.4f} / {mo['t2i']:.4f} | " + " | ".join(cells) + " |")
-    lines += ["", "Baseline cells are i2t / t2i.", "", "## Time to absorb one chunk (update + encode + store), seconds", "",
+    lines += ["", "Baseline cells are i2t / t2i; their sources (committed harness records, `dcmq.json`, or run here) are in "
+              "`compare` of each run in the JSON.", ""]
+    inits = [(run["bits"], run.get("image_init") or {}) for run in result["runs"]]
+    if any(i.get("image_init", "random") != "random" for _, i in inits):
+        lines += ["## Image student warm start (label-free, pretraining corpus)", "",
+                  "| bits | image_init | pretraining | objective | kept epoch | held-out corpus: cos to teacher / i2t R@1 |",
+                  "|---|---|---|---|---|---|"]
+        for bits, i in inits:
+            last = i.get("pretrain_last_val") or {}
+            lines.append(f"| {bits} | {i.get('image_init', 'random')} | {i.get('pretrain_key', '—')} | "
+                         f"{i.get('pretrain_objective', '—')} | {i.get('pretrain_kept_epoch', '—')} | "
+                         f"{last.get('val_cos_teacher', float('nan')):.3f} / {last.get('val_i2t_r1', float('nan')):.3f} |")
+        lines.append("")
+    lines += ["## Time to absorb one chunk (update + encode + store), seconds", "",
               "| bits | mean | median | max | teacher kept epoch | fit total (s) |", "|---|---|---|---|---|---|"]
     for run in result["runs"]:
         a = run["absorb_seconds"]

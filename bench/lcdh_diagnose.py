@@ -1,0 +1,144 @@
+"""LCDH diagnosis and model selection on split.val only (issue 7): why the student sat at chance.
+
+Runs the real online stream (``LCDHMethod.fit``) with a given set of options and, after every
+chunk, measures on **split.val** (queries) against **split.fit** (database), both encoded by the
+*current* student: mAP@all i2t / t2i / i2i / t2t, the fraction of bits on which the student's
+image / text codes agree with the offline teacher's fused code of the same item, and the loss
+terms of the chunk. The query set is never touched.
+
+The offline teacher is cached per bit length under ``--teacher-cache`` (the same seed gives the
+same teacher as a fresh fit), so that option sweeps only redo the stream.
+
+    DISTILHASH_HOME=/work/main/data HF_HUB_OFFLINE=1 .venv/bin/python bench/lcdh_diagnose.py \\
+        --tag pre_align3 --set image_init=pretrained --set align_weight=3 [--bits 32]
+    .venv/bin/python bench/lcdh_diagnose.py --report     # bench/results/lcdh_val_sweep.{json,md}
+
+Each run appends to ``bench/results/lcdh_val_sweep.json`` (keyed by tag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+OUT = RESULTS / "lcdh_val_sweep.json"
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in pairs:
+        k, v = p.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def run(tag: str, bits: int, overrides: dict[str, Any], teacher_cache: Path) -> dict[str, Any]:
+    import torch
+
+    import distilhash.methods.lcdh.teacher_fit as tf
+    from distilhash.cli.train import load_features_and_split
+    from distilhash.eval.metrics import evaluate
+    from distilhash.methods.base import create_method
+    from distilhash.methods.lcdh.nets import AttentionTeacher
+
+    torch.set_num_threads(1)
+    ds, split, feats, _ = load_features_and_split("emoji-scenes", "minilm-lit", None)
+    teacher_cache.mkdir(parents=True, exist_ok=True)
+    tpath = teacher_cache / f"teacher{bits}_{split.hash}.pt"
+    fit_teacher = tf.fit_teacher
+
+    def cached_fit(features, split_, config, gen, rng):
+        if tpath.is_file():
+            d = torch.load(tpath)
+            net = AttentionTeacher(features.image.shape[1], config)
+            net.load_state_dict(d["state"])
+            return net, d["info"]
+        net, info = fit_teacher(features, split_, config, gen, rng)
+        torch.save({"state": net.state_dict(), "info": info}, tpath)
+        return net, info
+
+    tf.fit_teacher = cached_fit
+    val, fit = np.asarray(split.val), np.asarray(split.fit)
+    yv, yf = feats.labels[val], feats.labels[fit]
+
+    def signs(enc) -> np.ndarray:
+        return np.unpackbits(enc.data, axis=1, count=bits).astype(np.int8) * 2 - 1
+
+    log: list[dict[str, Any]] = []
+
+    def on_chunk(report, m) -> None:
+        tb = tf.teacher_codes(m.teacher_, feats.image[val], feats.text[val])
+        qi, qt = m.encode_dataset("image", ds, val, "query"), m.encode_dataset("text", ds, val, "query")
+        di, dt = m.encode_dataset("image", ds, fit, "query"), m.encode_dataset("text", ds, fit, "query")
+        score = {name: float(evaluate(q, d, yv, yf, curves=False).map_all)
+                 for name, q, d in (("i2t", qi, dt), ("t2i", qt, di), ("i2i", qi, di), ("t2t", qt, dt))}
+        rec = {"chunk": report.chunk, "terms": report.terms, "train_seconds": report.train_seconds,
+               **{f"val_{k}": v for k, v in score.items()},
+               "agree_image_teacher": float((signs(qi) == tb).mean()), "agree_text_teacher": float((signs(qt) == tb).mean())}
+        log.append(rec)
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rec.items() if k != "terms"}), flush=True)
+
+    m = create_method("lcdh", n_bits=bits, seed=0, progress=False, **overrides)
+    t0 = time.perf_counter()
+    m.fit(feats, split, dataset=ds, on_chunk=on_chunk)
+    return {"tag": tag, "bits": bits, "overrides": overrides, "split_hash": split.hash,
+            "teacher_val_map": m.teacher_info_.get("best_val_score"), "chunks": log,
+            "final": {k: log[-1][f"val_{k}"] for k in ("i2t", "t2i", "i2i", "t2t")},
+            "mean_over_chunks": {k: float(np.mean([c[f"val_{k}"] for c in log])) for k in ("i2t", "t2i")},
+            "seconds": time.perf_counter() - t0, "load_average": list(os.getloadavg()),
+            "git_commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                                         text=True).stdout.strip()}
+
+
+def report() -> str:
+    data = json.loads(OUT.read_text())
+    lines = ["# LCDH option sweep on split.val (queries: split.val, database: split.fit, current student)", "",
+             "Model selection for `bench/lcdh.py`: only split.val is used here, never split.query. One seed; the "
+             "machine was shared (load average recorded per run in the JSON). Chance level is about 0.136.", "",
+             "| tag | bits | options | val mAP i2t | t2i | i2i | t2t | mean over chunks i2t / t2i | bits agreeing with teacher (image / text) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for tag, r in data.items():
+        f, mo, last = r["final"], r["mean_over_chunks"], r["chunks"][-1]
+        lines.append(f"| {tag} | {r['bits']} | `{json.dumps(r['overrides'])}` | {f['i2t']:.4f} | {f['t2i']:.4f} | "
+                     f"{f['i2i']:.4f} | {f['t2t']:.4f} | {mo['i2t']:.4f} / {mo['t2i']:.4f} | "
+                     f"{last['agree_image_teacher']:.3f} / {last['agree_text_teacher']:.3f} |")
+    lines += ["", "Per-chunk values and loss terms: `lcdh_val_sweep.json`. Produced by `bench/lcdh_diagnose.py`."]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "lcdh_val_sweep.md").write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tag")
+    ap.add_argument("--bits", type=int, default=32)
+    ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap.add_argument("--teacher-cache", type=Path, default=Path("/tmp/lcdh_diagnose"))
+    ap.add_argument("--report", action="store_true", help="only write lcdh_val_sweep.md from the JSON")
+    args = ap.parse_args(argv)
+    if not args.report:
+        if not args.tag:
+            ap.error("--tag is required for a run")
+        rec = run(args.tag, args.bits, _parse_sets(args.sets), args.teacher_cache)
+        data = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        data[args.tag] = rec
+        OUT.write_text(json.dumps(data, indent=1))
+    print(report())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
