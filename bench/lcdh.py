@@ -280,7 +280,7 @@ def markdown(result: dict[str, Any]) -> str:
              f"Command: `{result['command']}`  ", f"Commit: `{result['git_commit']}`, split `{result['split_hash']}`, "
              f"seed {result['seed']}. Machine shared (load average at end {result['load_average']}); "
              f"peak RSS {result['peak_memory_mib']:.0f} MiB.", "",
-             f"LCDH options changed from the defaults: `{json.dumps(result.get('overrides') or {})}` "
+             f"LCDH options set on the command line: `{json.dumps(result.get('overrides') or {})}` "
              "(chosen on split.val only; see docs/lcdh.md).", "",
              "## mAP@all (query vs retrieval; LCDH database = frozen stream codes, queries = final student)", "",
              "| bits | LCDH i2t | LCDH t2i | LCDH mean over chunks i2t / t2i | " + " | ".join(COMPARE) + " |",

@@ -112,10 +112,14 @@ def report() -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for tag, r in data.items():
         f, mo, last = r["final"], r["mean_over_chunks"], r["chunks"][-1]
-        lines.append(f"| {tag} | {r['bits']} | `{json.dumps(r['overrides'])}` | {f['i2t']:.4f} | {f['t2i']:.4f} | "
+        partial = "" if r.get("complete", True) else f" ({r['n_chunks_run']}/10 chunks)"
+        lines.append(f"| {tag}{partial} | {r['bits']} | `{json.dumps(r['overrides'])}` | {f['i2t']:.4f} | {f['t2i']:.4f} | "
                      f"{f['i2i']:.4f} | {f['t2t']:.4f} | {mo['i2t']:.4f} / {mo['t2i']:.4f} | "
                      f"{last['agree_image_teacher']:.3f} / {last['agree_text_teacher']:.3f} |")
-    lines += ["", "Per-chunk values and loss terms: `lcdh_val_sweep.json`. Produced by `bench/lcdh_diagnose.py`."]
+    lines += ["", "`pretrained` = the default student pretraining (`python -m distilhash.students.pretrain`, objective "
+              "distill+lit on the emoji-pretrain corpus). Bit agreement is per bit with the teacher's fused code of the "
+              "same val item (0.5 = unrelated).", "",
+              "Per-chunk values and loss terms: `lcdh_val_sweep.json`. Produced by `bench/lcdh_diagnose.py`."]
     text = "\n".join(lines) + "\n"
     (RESULTS / "lcdh_val_sweep.md").write_text(text)
     return text

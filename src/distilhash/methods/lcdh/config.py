@@ -48,12 +48,15 @@ class LCDHConfig:
         chunk_size: items per stream chunk; stream_order: order in which ``split.retrieval`` arrives
             (``shuffled`` with the seed, or ``index``).
         epochs_per_chunk, batch_size, lr, weight_decay: the update on each chunk.
-        lam: Theta = (lam / L) F G^T of the student likelihood.
+        lam: Theta = (lam / L) F G^T of the student likelihood (2: sigmoid(lam c) matches S = (1 + c) / 2 best;
+            chosen on split.val over 8).
         lambda1, lambda2: quantization and bit-balance weights.
         intra_weight: optional intra-modal likelihood within the chunk.
         target / target_gain: teacher-code target, ``linear`` S = (1 + B B^T / L) / 2 or ``standardized``
             sigmoid(gain * z-scored B B^T / L) (sharper).
-        align_weight: optional pointwise term pulling F and G towards the teacher code of the item.
+        align_weight: pointwise term pulling F and G towards the teacher code of the item (not in the paper's
+            description; default 3 because without it the pairwise likelihood alone leaves the student at
+            chance, see docs/lcdh.md and bench/results/lcdh_val_sweep.md; 0 = the reconstruction as written).
         old_weight: weight of the likelihood against frozen codes of earlier chunks; old_sample: how
             many frozen items are drawn per step; old_intra_weight: optional same-modality term.
         database_codes: whose codes a chunk stores: the ``student``'s (default) or the ``teacher``'s.
@@ -97,13 +100,13 @@ class LCDHConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-5
-    lam: float = 8.0
+    lam: float = 2.0
     lambda1: float = 0.1
     lambda2: float = 0.01
     intra_weight: float = 0.0
     target: str = "linear"
     target_gain: float = 3.0
-    align_weight: float = 0.0
+    align_weight: float = 3.0
     old_weight: float = 1.0
     old_sample: int = 512
     old_intra_weight: float = 0.0
