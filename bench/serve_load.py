@@ -190,6 +190,8 @@ SCENARIOS = {
     "single-teacher": (1, 0, "uniform", "teacher"),
     "teacher": (None, 0, "uniform", "teacher"),
     "teacher-cache-zipf": (None, 4096, "zipf", "teacher"),
+    # the HTTP stack alone: GET /api/health (no search), same clients
+    "http-floor": (None, 0, "health", "light"),
 }
 DEFAULT_SCENARIOS = ["single-light", "light", "teacher"]
 
@@ -199,11 +201,12 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
 
     clients, cache, weighting, encoder = SCENARIOS[name]
     clients = clients or args.clients
-    paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool]
+    paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool] if weighting != "health" else ["/api/health"]
     weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
     with Server(index, args.threads, cache, log, encoder, args.search_workers) as srv:
         # warm: first queries load lazy parts (search structures, tokenizer caches)
-        run_load(srv.url, paths[:50], concurrency=1, duration_s=30, max_requests=20)
+        warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
+        run_load(srv.url, warm, concurrency=1, duration_s=30, max_requests=20)
         _get(srv.url + "/api/health")
         load_before = os.getloadavg()
         cpu0 = srv.cpu_s()

@@ -456,8 +456,9 @@ class SearchService:
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
             raise ServiceError(415, f"the {what} is not an image Pillow can read ({type(exc).__name__}: {exc})") from None
 
-    def _result_items(self, target: _Target, res: Any) -> list[dict[str, Any]]:
-        has_thumbs = target.thumbs.path.exists()
+    def _result_items(self, target: _Target, res: Any, has_thumbs: bool | None = None) -> list[dict[str, Any]]:
+        if has_thumbs is None:
+            has_thumbs = target.thumbs.path.exists()
         out = []
         for i, d, md in zip(res.ids, res.distances.tolist(), res.metadata):
             out.append({
@@ -571,6 +572,7 @@ class SearchService:
         self.stats_.record("search_batch", float(len(batch)))
         proj_ms, search_ms = round((t_proj - t_start) * 1e3, 3), round((t_search - t_proj) * 1e3, 3)
         model = self._model_info(target)
+        has_thumbs = target.thumbs.path.exists()  # once per batch: every syscall gives the GIL away
         for it, res in zip(batch, results):
             if len(res.ids) > it.k:
                 res = type(res)(res.ids[: it.k], res.distances[: it.k], res.metadata[: it.k])
@@ -580,7 +582,7 @@ class SearchService:
             wait = round((t_start - it.ready) * 1e3, 3)
             self.stats_.record("queue_wait", wait)
             tm.update({"queue_wait": wait, "project": proj_ms, "search": search_ms, "batch": len(batch)})
-            items = self._result_items(target, res)
+            items = self._result_items(target, res, has_thumbs)
             total = (time.perf_counter() - it.t0) * 1e3
             self.stats_.record("text_query", total)
             it.future.set_result({"query": text, "direction": direction, "k": it.k, "results": items,

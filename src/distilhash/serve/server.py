@@ -29,7 +29,8 @@ def ensure_thumbnails(index_dirs: list[str | Path], announce: Any = print) -> No
 def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0.1", port: int = 8000,
                   model_dir: str | Path | None = None, teacher: str | None = None, api_key: str | None = None,
                   max_upload_mb: float = 8.0, torch_threads: int = 1, log_level: str = "warning",
-                  warmup: bool = True, thumbnails: bool = True, announce: Any = print, **config: Any) -> None:
+                  warmup: bool = True, thumbnails: bool = True, announce: Any = print, switch_interval_ms: float | None = 0.5,
+                  freeze_gc: bool = True, **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
     Args:
@@ -42,6 +43,13 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         thumbnails: write the index's thumbnail store first when it has none (items built from a
             prepared dataset; see :func:`distilhash.serve.thumbs.write_thumbnails`; progress bar).
         announce: called with a line of text (the page address); ``None`` for silence.
+        switch_interval_ms: ``sys.setswitchinterval`` of the server process (None: Python's 5 ms).
+            The search workers release the GIL in every C call (scan, SQLite, syscalls) and must
+            get it back from the busy event-loop thread; with 5 ms each re-acquisition could
+            wait up to 5 ms, which stretched a batch of 20 queries by tens of milliseconds.
+        freeze_gc: ``gc.freeze()`` once everything is loaded: the ~400k objects of torch,
+            transformers, FastAPI and the index then stay out of the cyclic collector, whose
+            full passes otherwise stop every thread for ~200 ms (the p99 of a loaded service).
         **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields.
     """
     import torch
@@ -50,6 +58,10 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     from distilhash.serve.app import create_app
 
     torch.set_num_threads(max(1, int(torch_threads)))
+    if switch_interval_ms:
+        import sys
+
+        sys.setswitchinterval(float(switch_interval_ms) / 1e3)
     dirs = [index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir)
     if thumbnails:
         ensure_thumbnails(dirs, announce)
@@ -60,6 +72,11 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     svc = app.state.service
     if warmup:
         svc.warm()
+    if freeze_gc:
+        import gc
+
+        gc.collect()
+        gc.freeze()
     if announce is not None:
         counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
         announce(f"distilhash search: {counts}; text queries: {svc.config.query_encoder} encoder; "

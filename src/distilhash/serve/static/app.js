@@ -74,9 +74,12 @@ function render(data) {
   status.innerHTML = "";
   status.append(el("b", { id: "count" }, String(data.results.length)), " results for ", el("b", { id: "query" }, data.query),
                 ` (${data.direction}) in `, el("b", { id: "took" }, `${data.took_ms.toFixed(1)} ms`));
-  const detail = Object.entries(t).filter(([k]) => k !== "cache_hit").map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+  const detail = Object.entries(t).filter(([k, v]) => k !== "cache_hit" && typeof v === "number")
+    .map(([k, v]) => k === "batch" ? `batch ${v}` : `${k} ${v.toFixed(1)}`).join(", ");
+  const enc = data.encoder;
+  const encText = enc ? ` · text encoder ${enc.name}` + (enc.fallback ? ` (fallback: ${Math.round(enc.oov_rate * 100)} % unknown words)` : "") : "";
   status.append(el("span", { class: "detail" }, ` [${detail}${t.cache_hit ? ", cached" : ""}] · answered by `),
-                el("b", { id: "answered-by" }, describeModel(data.model)));
+                el("b", { id: "answered-by" }, describeModel(data.model) + encText));
 }
 
 async function runQuery(promise) {
