@@ -1,0 +1,298 @@
+"""How high can a frozen-MiniLM teacher go on EmojiScenes? Upper bounds for issue #3's 3x goal.
+
+Usage::
+
+    DISTILHASH_HOME=data .venv/bin/python bench/teacher_ceiling.py [--design-items 4000] [--threads 2]
+
+The offline teacher's text tower is all-MiniLM-L6-v2, frozen: a caption's embedding is fixed,
+whatever image tower is trained against it. This benchmark measures, with cosine ranking and
+relevance = share a label (mAP@all):
+
+Part A -- the benchmark itself (``split.query`` vs ``split.retrieval``, default config):
+
+* the fitted teacher's image->text and text->image (from the feature cache);
+* ``minilm-sentence``: text->text with the frozen MiniLM caption embedding -- what a perfect
+  image tower could at best imitate (an image embedding equal to its caption's embedding gives
+  exactly this figure for image->text);
+* ``minilm-phrases``: the caption split at commas / "and" / ":", each phrase embedded, summed;
+* ``identity-oracle``: the exact set of emojis in the scene (multi-hot over 1601 emojis) --
+  a perfect emoji recogniser with no semantics;
+* ``names-oracle``: the sum of the MiniLM embeddings of the canonical names of *all* objects in
+  the scene (knows the dropped objects too) -- the most MiniLM's word-level semantics offer;
+* ``label-readout``: a multi-label logistic readout of the frozen MiniLM caption embedding,
+  trained *with the labels* on ``split.fit`` (one fixed setting: 400 Adam steps, lr 0.05, L2 1e-4),
+  compared by cosine of the predicted label probabilities -- information a label-free LiT teacher
+  cannot use, shown to locate the limit in the text tower's geometry rather than its content;
+* the random ranking (chance).
+
+Part B -- a design sample (its own seed, never the benchmark items): the same text-side figures
+for other object-count ranges, to show how the ratio to chance depends on the scene design.
+
+Writes ``bench/results/teacher_ceiling.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PHRASE_SPLIT = re.compile(r"\s*(?:,|;|:|\band\b)\s*")
+DESIGN_RANGES = [(2, 5), (2, 4), (2, 3), (1, 3), (1, 2)]
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def map_all(q: np.ndarray, db: np.ndarray, ql: np.ndarray, dl: np.ndarray) -> float:
+    """mAP@all of cosine ranking ``q [nq, D]`` against ``db [nd, D]``."""
+    from distilhash.codes import Encoded
+    from distilhash.eval.metrics import evaluate
+
+    def enc(x: np.ndarray) -> Encoded:
+        x = np.asarray(x, dtype=np.float32)
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return Encoded("float", np.ascontiguousarray(x), 32 * x.shape[1])
+
+    return float(evaluate(enc(q), enc(db), ql, dl, curves=False).map_all)
+
+
+def chance(ql: np.ndarray, dl: np.ndarray) -> float:
+    """Expected mAP@all of a random ranking = mean share of relevant database items per query."""
+    rel = (ql.astype(np.float32) @ dl.T.astype(np.float32)) > 0
+    frac = rel.mean(axis=1)
+    return float(frac[frac > 0].mean())
+
+
+def scene_objects(gen, n: int) -> tuple[list[list[int]], list[str]]:
+    """Emoji indices and caption of items ``0..n-1`` of ``gen`` (no rendering)."""
+    objs, caps = [], []
+    for i in range(n):
+        scene, caption, _, _ = gen.item(i)
+        objs.append([o.emoji for o in scene.objects])
+        caps.append(caption)
+    return objs, caps
+
+
+def oracle_features(objs: list[list[int]], name_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """identity multi-hot ``[n, E]`` and summed name embeddings ``[n, D]``."""
+    ident = np.zeros((len(objs), len(name_emb)), dtype=np.float32)
+    for i, o in enumerate(objs):
+        ident[i, o] = 1.0
+    return ident, ident @ name_emb
+
+
+def phrase_features(captions: list[str], encoder) -> np.ndarray:
+    """Sum of unit MiniLM embeddings of the caption's phrases ``[n, D]``."""
+    pieces, owner = [], []
+    for j, c in enumerate(captions):
+        ps = [p for p in PHRASE_SPLIT.split(c) if p.strip()] or [c]
+        pieces += ps
+        owner += [j] * len(ps)
+    emb = np.asarray(encoder.encode(pieces, batch_size=512), dtype=np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    out = np.zeros((len(captions), emb.shape[1]), dtype=np.float32)
+    np.add.at(out, np.asarray(owner), emb)
+    return out
+
+
+def label_readout(text: np.ndarray, labels: np.ndarray, fit_rows: np.ndarray, steps: int = 400) -> np.ndarray:
+    """Label probabilities ``[N, C]`` of a logistic readout ``sigmoid(10 * T W + b)`` fit on ``fit_rows``."""
+    import torch
+
+    x = torch.tensor(text[fit_rows])
+    y = torch.tensor(labels[fit_rows].astype(np.float32))
+    w = torch.zeros(text.shape[1], labels.shape[1], requires_grad=True)
+    b = torch.zeros(labels.shape[1], requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr=0.05)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(10 * x @ w + b, y) + 1e-4 * (w**2).sum()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return torch.sigmoid(10 * torch.tensor(text) @ w + b).numpy()
+
+
+def part_a(encoder, name_emb: np.ndarray, gen, dataset: str) -> dict:
+    from distilhash.data.store import open_prepared
+    from distilhash.teachers.cache import default_features_dir, load_features
+
+    ds, split = open_prepared(dataset)
+    feats = load_features(default_features_dir(dataset, "minilm-lit"))
+    q, db = split.query, split.retrieval
+    Y = feats.labels
+    objs, caps = scene_objects(gen, len(ds))
+    if caps[: 50] != [ds.texts[i] for i in range(50)]:
+        raise SystemExit("the generator does not reproduce the prepared dataset's captions; re-prepare it")
+    ident, names = oracle_features(objs, name_emb)
+    rows = np.concatenate([q, db])
+    phr = np.zeros((len(ds), name_emb.shape[1]), dtype=np.float32)
+    phr[rows] = phrase_features([caps[i] for i in rows], encoder)
+    yq, yd = Y[q], Y[db]
+    readout = label_readout(feats.text, Y, split.fit)
+    out = {
+        "chance": chance(yq, yd),
+        "teacher_i2t": map_all(feats.image[q], feats.text[db], yq, yd),
+        "teacher_t2i": map_all(feats.text[q], feats.image[db], yq, yd),
+        "minilm_sentence_t2t": map_all(feats.text[q], feats.text[db], yq, yd),
+        "minilm_phrases_t2t": map_all(phr[q], phr[db], yq, yd),
+        "identity_oracle": map_all(ident[q], ident[db], yq, yd),
+        "names_oracle": map_all(names[q], names[db], yq, yd),
+        "label_readout_t2t": map_all(readout[q], readout[db], yq, yd),
+        "n_query": int(len(q)),
+        "n_database": int(len(db)),
+        "split_hash": split.hash,
+        "teacher": feats.manifest.get("teacher"),
+    }
+    return out
+
+
+def part_b(encoder, name_emb: np.ndarray, n_items: int, n_query: int, seed: int) -> list[dict]:
+    from dataclasses import replace
+
+    from distilhash.data.emoji_scenes import EmojiScenesConfig, EmojiScenesGenerator
+
+    base = EmojiScenesConfig(n_items=n_items, seed=seed)
+    gen = EmojiScenesGenerator(base)
+    rows = []
+    for lo, hi in DESIGN_RANGES:
+        gen.config = replace(base, min_objects=lo, max_objects=hi)  # sampling reads the config
+        objs, caps = scene_objects(gen, n_items)
+        Y = np.zeros((n_items, len(gen.label_names)), dtype=np.uint8)
+        for i, o in enumerate(objs):
+            Y[i, gen.emoji_label[o]] = 1
+        sent = np.asarray(encoder.encode(caps, batch_size=256), dtype=np.float32)
+        ident, names = oracle_features(objs, name_emb)
+        yq, yd = Y[:n_query], Y[n_query:]
+        row = {"objects": f"{lo}-{hi}", "labels_per_item": float(Y.sum(1).mean()), "chance": chance(yq, yd)}
+        for key, x in (("minilm_sentence_t2t", sent), ("identity_oracle", ident), ("names_oracle", names)):
+            row[key] = map_all(x[:n_query], x[n_query:], yq, yd)
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def write_report(res: dict) -> None:
+    a = res["benchmark"]
+    ch = a["chance"]
+    lines = [
+        "# Teacher ceiling: how far can a frozen-MiniLM teacher go on EmojiScenes?",
+        "",
+        f"Commit {res['commit'][:10]}; `{res['command']}`; split {a['split_hash']}, {a['n_query']} queries vs "
+        f"{a['n_database']} database items; cosine ranking, relevance = share a subgroup label; mAP@all.",
+        "",
+        "## A. The benchmark (default scenes: 2-5 objects)",
+        "",
+        "| representation | mAP@all | x chance |",
+        "|---|---|---|",
+    ]
+    names = [
+        ("teacher_i2t", "fitted teacher, image -> text"),
+        ("teacher_t2i", "fitted teacher, text -> image"),
+        ("minilm_sentence_t2t", "frozen MiniLM caption embedding, text -> text (the teacher's text tower)"),
+        ("minilm_phrases_t2t", "MiniLM, caption split into phrases, embeddings summed"),
+        ("identity_oracle", "oracle: exact emoji set (perfect recogniser, no semantics)"),
+        ("names_oracle", "oracle: sum of MiniLM embeddings of all objects' canonical names"),
+        ("label_readout_t2t", "MiniLM + label-supervised linear readout (uses labels; not a teacher option)"),
+        ("chance", "random ranking"),
+    ]
+    for key, label in names:
+        lines.append(f"| {label} | {a[key]:.4f} | {a[key] / ch:.2f} |")
+    lines += [
+        "",
+        f"The 3x goal is mAP@all >= {3 * ch:.3f}.",
+        "",
+        f"## B. Design sample (seed {res['design_seed']}, {res['design_items']} scenes, {res['design_query']} queries; "
+        "never the benchmark items)",
+        "",
+        "| objects per scene | labels/item | chance | MiniLM sentence t2t (x chance) | identity oracle (x) | names oracle (x) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in res["design"]:
+        c = r["chance"]
+        lines.append(
+            f"| {r['objects']} | {r['labels_per_item']:.2f} | {c:.3f} | {r['minilm_sentence_t2t']:.3f} "
+            f"({r['minilm_sentence_t2t'] / c:.2f}x) | {r['identity_oracle']:.3f} ({r['identity_oracle'] / c:.2f}x) | "
+            f"{r['names_oracle']:.3f} ({r['names_oracle'] / c:.2f}x) |"
+        )
+    lines += ["", f"Wall time {res['wall_s']:.0f} s, load average {res['loadavg']}.", ""]
+    (RESULTS / "teacher_ceiling.md").write_text("\n".join(lines))
+
+
+def plot(res: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = res["design"]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("minilm_sentence_t2t", "MiniLM caption (teacher text tower)"),
+                       ("identity_oracle", "exact emoji set"), ("names_oracle", "sum of name embeddings")):
+        ax.plot(x, [r[key] / r["chance"] for r in rows], marker="o", label=label)
+    ax.axhline(3.0, color="k", ls="--", lw=1, label="issue #3 goal (3x)")
+    ax.set_xticks(x, [r["objects"] for r in rows])
+    ax.set_xlabel("objects per scene (design sample)")
+    ax.set_ylabel("text->text mAP@all / chance")
+    ax.set_title("What a frozen-MiniLM teacher can reach, by scene design")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "teacher_ceiling.png", dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="emoji-scenes")
+    p.add_argument("--design-items", type=int, default=4000)
+    p.add_argument("--design-query", type=int, default=500)
+    p.add_argument("--design-seed", type=int, default=77)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    import torch
+
+    from distilhash.data.emoji_scenes import EmojiScenesConfig, EmojiScenesGenerator
+    from distilhash.teachers.minilm_text import MiniLMTextEncoder
+
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    encoder = MiniLMTextEncoder()
+    gen = EmojiScenesGenerator(EmojiScenesConfig())
+    name_emb = np.asarray(encoder.encode([e.name for e in gen.catalog.emojis], batch_size=256), dtype=np.float32)
+    name_emb /= np.linalg.norm(name_emb, axis=1, keepdims=True)
+    res = {
+        "command": "python bench/teacher_ceiling.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "commit": _git_commit(),
+        "benchmark": part_a(encoder, name_emb, gen, args.dataset),
+        "design_seed": args.design_seed,
+        "design_items": args.design_items,
+        "design_query": args.design_query,
+    }
+    print(res["benchmark"], flush=True)
+    res["design"] = part_b(encoder, name_emb, args.design_items, args.design_query, args.design_seed)
+    res["wall_s"] = time.time() - t0
+    res["loadavg"] = [round(v, 2) for v in os.getloadavg()]
+    res["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "teacher_ceiling.json").write_text(json.dumps(res, indent=2))
+    write_report(res)
+    plot(res)
+    print((RESULTS / "teacher_ceiling.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
