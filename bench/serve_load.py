@@ -139,19 +139,59 @@ class Server:
     """``distilhash serve`` in a subprocess on loopback; killed (by its pid) on exit."""
 
     def __init__(self, index: Path, threads: int, text_cache: int, log: Path, query_encoder: str = "teacher",
-                 search_workers: int = 1) -> None:
+                 search_workers: int = 1, workers: int = 1) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         code = "from distilhash.cli.main import app; app()"
         self.cmd = [sys.executable, "-c", code, "serve", str(index), "--host", "127.0.0.1", "--port", str(self.port),
                     "--threads", str(threads), "--text-cache", str(text_cache), "--query-encoder", query_encoder,
-                    "--search-workers", str(search_workers)]
+                    "--search-workers", str(search_workers), "--workers", str(workers)]
+        self.workers = workers
         self.log = log
 
+    def _tree(self) -> list[int]:
+        """The server's pid and its descendants' (uvicorn worker processes)."""
+        parents: dict[int, int] = {}
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    pass
+        tree, frontier = [self.proc.pid], [self.proc.pid]
+        while frontier:
+            frontier = [p for p, pp in parents.items() if pp in frontier]
+            tree += frontier
+        return tree
+
     def cpu_s(self) -> float:
-        """user + system CPU seconds of the server process so far (all its threads)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """user + system CPU seconds of the server processes so far (all their threads)."""
+        total = 0.0
+        for pid in self._tree():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def all_stats(self, tries: int = 200) -> list[dict]:
+        """``/api/stats`` of every worker process (new connections land on random workers)."""
+        seen: dict[int, dict] = {}
+        for _ in range(tries):
+            st = _get(self.url + "/api/stats")
+            seen.setdefault(st.get("pid", 0), st)
+            if len(seen) >= self.workers:
+                break
+        return list(seen.values())
+
+    def wait_workers(self, timeout: float = 600) -> None:
+        """Until every worker process answers (each loads the index and model on its own)."""
+        deadline = time.monotonic() + timeout
+        while len(self.all_stats(tries=50)) < self.workers:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only some of {self.workers} server processes answered within {timeout} s; see {self.log}")
+            time.sleep(1)
 
     def __enter__(self) -> "Server":
         self.fh = open(self.log, "a")
@@ -196,6 +236,22 @@ SCENARIOS = {
 DEFAULT_SCENARIOS = ["single-light", "light", "teacher"]
 
 
+def _merge_stats(per_worker: list[dict]) -> dict:
+    """One stats dict from the workers': counts summed; stage percentiles of the busiest worker
+    (the per-process tables are kept in the JSON as ``server_stages_ms_per_process``)."""
+    if len(per_worker) == 1:
+        return per_worker[0]
+    out = dict(max(per_worker, key=lambda w: w["latency_ms"].get("text_query", {}).get("count", 0)))
+    out["latency_ms"] = {k: dict(v) for k, v in out["latency_ms"].items()}
+    for stage, v in out["latency_ms"].items():
+        v["count"] = sum(w["latency_ms"].get(stage, {}).get("count", 0) for w in per_worker)
+    for key, fields in (("text_batches", ("batches", "texts")), ("search_batches", ("batches", "queries")), ("text_cache", ("hits", "misses"))):
+        out[key] = dict(out.get(key) or {})
+        for f in fields:
+            out[key][f] = sum((w.get(key) or {}).get(f, 0) for w in per_worker)
+    return out
+
+
 def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> dict:
     from distilhash.serve.loadgen import run_load
 
@@ -203,10 +259,11 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
     clients = clients or args.clients
     paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool] if weighting != "health" else ["/api/health"]
     weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
-    with Server(index, args.threads, cache, log, encoder, args.search_workers) as srv:
+    with Server(index, args.threads, cache, log, encoder, args.search_workers, args.workers) as srv:
+        srv.wait_workers()
         # warm: first queries load lazy parts (search structures, tokenizer caches)
         warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
-        run_load(srv.url, warm, concurrency=1, duration_s=30, max_requests=20)
+        run_load(srv.url, warm, concurrency=2 * args.workers, duration_s=30, max_requests=20 * args.workers)
         _get(srv.url + "/api/health")
         load_before = os.getloadavg()
         cpu0 = srv.cpu_s()
@@ -214,12 +271,14 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
                        weights=weights, seed=args.seed)
         server_cpu = srv.cpu_s() - cpu0
         load_after = os.getloadavg()
-        stats = _get(srv.url + "/api/stats")
+        per_worker = srv.all_stats()
+    stats = _merge_stats(per_worker)
     summary = res.summary()
     out = {"scenario": name, "clients": clients, "text_cache": cache, "weighting": weighting, "query_encoder": encoder,
            "client": summary, "server_stages_ms": stats["latency_ms"], "text_cache_stats": stats["text_cache"],
            "text_batches": stats["text_batches"], "search_batches": stats.get("search_batches"), "index": stats["indexes"]["image"],
-           "light_text": stats.get("light_text"), "runtime": stats.get("runtime"),
+           "light_text": stats.get("light_text"), "runtime": stats.get("runtime"), "server_processes": len(per_worker),
+           "server_stages_ms_per_process": [w["latency_ms"] for w in per_worker] if len(per_worker) > 1 else None,
            "server_cpu_s": round(server_cpu, 2), "server_cpu_ms_per_request": round(server_cpu * 1e3 / max(1, res.requests), 3),
            "server_cpu_share_of_one_core": round(server_cpu / res.wall_s, 3) if res.wall_s else None,
            "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after]}
@@ -246,7 +305,7 @@ def write_report(result: dict, name: str) -> None:
              f"({result['index_build'].get('n_real', '?')} real retrieval codes of `{result['model']}` + noisy replicas, flip={result['flip']}), "
              f"backend `{result['index']['backend']}`; model {result['index']['model']['method']} / teacher `{result['index']['model']['teacher']}`.  ",
              f"Queries: {result['pool_size']} distinct `split.query` captions drawn uniformly, k={result['k']}, text cache off unless stated. "
-             f"Server: one process, {result['threads']} torch thread(s), {result.get('search_workers', 1)} search worker(s); installed: "
+             f"Server: {result.get('workers', 1)} process(es), {result['threads']} torch thread(s), {result.get('search_workers', 1)} search worker thread(s) per process; installed: "
              + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in rt.items()) + ". "
              f"Load generator on the same machine (asyncio on {result['scenarios'][0]['client'].get('loadgen_loop') if result['scenarios'] else '?'}, raw HTTP/1.1 keep-alive).  ",
              f"Load average when the run started: {result.get('loadavg_start')}; **the machine is shared** (2 cores; "
@@ -262,7 +321,7 @@ def write_report(result: dict, name: str) -> None:
                      f"{c['throughput_rps']} | {c['p50_ms']} | {c['p90_ms']} | {c['p99_ms']} | {c['max_ms']} | {s.get('server_cpu_ms_per_request')} | "
                      f"{c.get('loadgen_cpu_ms_per_request')} | {cores:.2f} | {s.get('mean_search_batch')} | "
                      f"light {ab.get('light', 0):,} / teacher {ab.get('teacher', 0):,} | {s['loadavg_before'][0]}→{s['loadavg_after'][0]} |")
-    lines += ["", "## Where the time goes (server-side stages, ms)", "",
+    lines += ["", "## Where the time goes (server-side stages, ms; with several server processes: counts summed, percentiles of the busiest process)", "",
               "| scenario | stage | count | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|"]
     for s in result["scenarios"]:
         for stage in ("light_text", "teacher_text", "queue_wait", "project", "search", "search_batch", "text_query", "http GET /api/search"):
@@ -323,6 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--pool", type=int, default=2000, help="distinct query captions")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="server processes (distilhash serve --workers)")
     p.add_argument("--search-workers", type=int, default=1, help="server --search-workers (read-only index handles searching in parallel)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenarios", nargs="+", default=DEFAULT_SCENARIOS, choices=list(SCENARIOS))
@@ -360,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "command": "python bench/serve_load.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "git_commit": _git_commit(), "model": str(args.model), "dataset": args.dataset, "split_hash": split.hash,
-        "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "search_workers": args.search_workers, "clients": args.clients,
+        "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "search_workers": args.search_workers, "workers": args.workers, "clients": args.clients,
         "duration_s": args.duration, "index_build": build, "index": scenarios[0]["index"] if scenarios else None,
         "scenarios": scenarios, "wall_s": round(time.time() - t_start, 1),
         "peak_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

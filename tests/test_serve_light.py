@@ -193,3 +193,26 @@ def test_index_public_accessors(tmp_path):
         assert idx.backend == idx.info()["backend"]
         assert list(idx.iter_metadata(chunk=2)) == [("a0", {"n": 0}), ("a2", {"n": 2}), ("a4", {"n": 4})]
         assert [i for i, _ in idx.iter_metadata(include_deleted=True)] == [f"a{i}" for i in range(5)]
+
+
+def test_several_server_processes_need_a_read_only_service(world):
+    from distilhash.serve.engine import ServiceError
+    from distilhash.serve.server import start_service
+
+    with pytest.raises(ServiceError, match="read-only"):
+        start_service([world["text_index"]], workers=2, api_key="k", thumbnails=False, announce=None)
+
+
+def test_worker_process_app_is_built_from_the_environment(world, monkeypatch):
+    import json
+
+    from distilhash.serve.server import _ENV, app_from_env
+
+    spec = {"index_dirs": [str(world["text_index"])], "max_upload_mb": 1.0, "torch_threads": 1, "switch_interval_ms": None,
+            "warmup": True, "freeze_gc": False, "config": {"query_encoder": "light", "text_cache_size": 0}}
+    monkeypatch.setenv(_ENV, json.dumps(spec))
+    app = app_from_env()
+    with TestClient(app) as c:
+        r = c.get("/api/search", params={"q": "moon", "k": 2}).json()
+        assert r["encoder"]["name"] == "light" and all("moon" in x["caption"].split() for x in r["results"])
+        assert c.get("/api/stats").json()["pid"] > 0

@@ -33,6 +33,8 @@ def command(
                                         "falls back to the teacher (default: the one stored with the light encoder, 0.5)."),
     light_dir: Path = typer.Option(None, "--light-dir", help="Light encoder directory (default: MODEL/light-text)."),
     search_batch: int = typer.Option(64, "--search-batch", help="Most concurrent text queries projected and searched together."),
+    workers: int = typer.Option(1, "--workers", help="Server processes sharing the port (read-only services only; "
+                                "each loads the index and model; HTTP handling then uses several cores)."),
     search_workers: int = typer.Option(1, "--search-workers", help="Text-search worker threads per index, each with its own "
                                        "read-only handle (read-only services only; several cores search at once)."),
 ) -> None:
@@ -46,7 +48,7 @@ def command(
         start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
                       max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
                       query_encoder=query_encoder, light_max_oov=light_max_oov,
-                      light_text_dir=str(light_dir) if light_dir else None, max_search_batch=search_batch, search_workers=search_workers,
+                      light_text_dir=str(light_dir) if light_dir else None, max_search_batch=search_batch, search_workers=search_workers, workers=workers,
                       announce=typer.echo)
     except (DistilhashError, ServiceError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)

@@ -730,7 +730,9 @@ class SearchService:
         light = {m: {"dir": str(self.config.light_text_dir or "<model_dir>/light-text"), "max_oov": self._max_oov(t.light),
                      "n_grams": len(t.light.vocab), "val_cosine_mean": t.light.report.get("val_cosine_mean")}
                  for m, t in self.targets.items() if t.light is not None}
-        return {"uptime_s": round(time.time() - self.started, 1), "indexes": indexes, "latency_ms": self.stats_.summary(),
+        import os
+
+        return {"uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(), "indexes": indexes, "latency_ms": self.stats_.summary(),
                 "text_cache": self.text_cache.info(), "text_batches": batch, "search_batches": search_batches,
                 "query_encoder": self.config.query_encoder, "light_text": light, "runtime": _runtime(),
                 "errors_by_status": dict(self.errors),

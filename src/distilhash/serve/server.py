@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-__all__ = ["start_service", "ensure_thumbnails", "page_url"]
+__all__ = ["start_service", "ensure_thumbnails", "page_url", "app_from_env"]
 
 
 def page_url(host: str, port: int) -> str:
@@ -26,11 +28,42 @@ def ensure_thumbnails(index_dirs: list[str | Path], announce: Any = print) -> No
                 announce(f"{d}: wrote {n:,} thumbnails to {THUMBS_FILE}")
 
 
+_ENV = "DISTILHASH_SERVE_APP"
+
+
+def _build_app(spec: dict[str, Any]) -> Any:
+    """The ready application of one server process: settings, app, warm-up, frozen GC (see :func:`start_service`)."""
+    import sys
+
+    import torch
+
+    from distilhash.serve.app import create_app
+
+    torch.set_num_threads(max(1, int(spec["torch_threads"])))
+    if spec.get("switch_interval_ms"):
+        sys.setswitchinterval(float(spec["switch_interval_ms"]) / 1e3)
+    app = create_app(spec["index_dirs"], model_dir=spec.get("model_dir"), teacher=spec.get("teacher"), api_key=spec.get("api_key"),
+                     max_upload_mb=spec["max_upload_mb"], **spec["config"])
+    if spec.get("warmup", True):
+        app.state.service.warm()
+    if spec.get("freeze_gc", True):
+        import gc
+
+        gc.collect()
+        gc.freeze()
+    return app
+
+
+def app_from_env() -> Any:
+    """uvicorn factory of each worker process when ``workers > 1`` (settings in ``$DISTILHASH_SERVE_APP``)."""
+    return _build_app(json.loads(os.environ[_ENV]))
+
+
 def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0.1", port: int = 8000,
                   model_dir: str | Path | None = None, teacher: str | None = None, api_key: str | None = None,
                   max_upload_mb: float = 8.0, torch_threads: int = 1, log_level: str = "warning",
                   warmup: bool = True, thumbnails: bool = True, announce: Any = print, switch_interval_ms: float | None = 0.5,
-                  freeze_gc: bool = True, **config: Any) -> None:
+                  freeze_gc: bool = True, workers: int = 1, **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
     Args:
@@ -50,33 +83,38 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         freeze_gc: ``gc.freeze()`` once everything is loaded: the ~400k objects of torch,
             transformers, FastAPI and the index then stay out of the cyclic collector, whose
             full passes otherwise stop every thread for ~200 ms (the p99 of a loaded service).
+        workers: server processes sharing the port (uvicorn ``workers``; each loads the index
+            read-only, the model and the encoders, and keeps its own stats and caches). Python
+            runs one thread at a time per process, so this is how HTTP handling uses several
+            cores. Only for read-only services (no ``api_key``): an index has one writer.
         **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields.
     """
-    import torch
     import uvicorn
 
-    from distilhash.serve.app import create_app
+    from distilhash.serve.engine import ServiceError
 
-    torch.set_num_threads(max(1, int(torch_threads)))
-    if switch_interval_ms:
-        import sys
-
-        sys.setswitchinterval(float(switch_interval_ms) / 1e3)
     dirs = [index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir)
     if thumbnails:
         ensure_thumbnails(dirs, announce)
     if api_key == "random":
         api_key = secrets.token_urlsafe(18)
+    workers = max(1, int(workers))
+    if workers > 1 and api_key:
+        raise ServiceError(400, "several server processes (--workers) need a read-only service: an index has one writer; drop --api-key")
     config.setdefault("torch_threads", max(1, int(torch_threads)))
-    app = create_app(index_dir, model_dir=model_dir, teacher=teacher, api_key=api_key, max_upload_mb=max_upload_mb, **config)
+    spec = {"index_dirs": [str(d) for d in dirs], "model_dir": str(model_dir) if model_dir else None, "teacher": teacher,
+            "api_key": api_key, "max_upload_mb": max_upload_mb, "torch_threads": torch_threads, "switch_interval_ms": switch_interval_ms,
+            "warmup": warmup, "freeze_gc": freeze_gc, "config": config}
+    if workers > 1:
+        os.environ[_ENV] = json.dumps(spec)
+        if announce is not None:
+            announce(f"distilhash search: {workers} server processes, text queries: {config.get('query_encoder', 'teacher')} encoder; "
+                     f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
+        uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
+                    log_level=log_level, access_log=False)
+        return
+    app = _build_app(spec)
     svc = app.state.service
-    if warmup:
-        svc.warm()
-    if freeze_gc:
-        import gc
-
-        gc.collect()
-        gc.freeze()
     if announce is not None:
         counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
         announce(f"distilhash search: {counts}; text queries: {svc.config.query_encoder} encoder; "
