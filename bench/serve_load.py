@@ -82,7 +82,9 @@ def build_index(work: Path, model: Path, dataset: str, teacher: str, features: P
     if (ix / "manifest.json").exists():
         with open_index(ix) as idx:
             if idx.manifest.get("extra", {}).get("bench") == params:
-                return ix, {"built": False, "count": len(idx)}
+                from distilhash.data.store import open_prepared
+
+                return ix, {"built": False, "count": len(idx), "n_real": len(open_prepared(dataset)[1].retrieval)}
         raise SystemExit(f"{ix} holds an index built with other parameters; remove it or choose another --work")
     import torch
 
@@ -332,7 +334,7 @@ def write_report(result: dict, name: str) -> None:
               "for its micro-batch); `queue_wait`: features ready -> the index worker takes the query; `project`: the model's text "
               "head for the whole batch; `search`: exact top-k of the whole batch in the index + metadata; `search_batch`: queries "
               "per batch (a count, not ms); `text_query`: all of the service's work for one query; `http`: plus routing and JSON. "
-              "Counts include 20 warm-up requests per scenario.", "",
+              "Counts include 20 warm-up requests per server process.", "",
               result.get("notes", ""), ""]
     (RESULTS / f"{name}.md").write_text("\n".join(lines))
 
