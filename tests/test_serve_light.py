@@ -216,3 +216,27 @@ def test_worker_process_app_is_built_from_the_environment(world, monkeypatch):
         r = c.get("/api/search", params={"q": "moon", "k": 2}).json()
         assert r["encoder"]["name"] == "light" and all("moon" in x["caption"].split() for x in r["results"])
         assert c.get("/api/stats").json()["pid"] > 0
+
+
+def test_a_cancelled_request_does_not_break_its_batch(world):
+    import time
+    from concurrent.futures import Future
+
+    from distilhash.serve.engine import SearchService, ServiceConfig, _Pending
+
+    svc = SearchService([world["text_index"]], config=ServiceConfig(query_encoder="light"))
+    try:
+        t = svc.targets["text"]
+
+        def pending(q: str) -> _Pending:
+            f, _ = t.light.encode([q])
+            return _Pending(f, 3, {"_meta": (q, "t2t"), "encoder": {"name": "light"}}, time.perf_counter(), Future())
+
+        gone, kept = pending("cat"), pending("boat")
+        assert gone.future.cancel()  # the client disconnected before the batch ran
+        svc._run_text_batch(t, [gone, kept], t.index)
+        assert gone.future.cancelled()
+        r = kept.future.result(timeout=5)
+        assert r["timings_ms"]["batch"] == 1 and all("boat" in x["caption"].split() for x in r["results"])
+    finally:
+        svc.close()

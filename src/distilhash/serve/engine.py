@@ -555,6 +555,10 @@ class SearchService:
 
     def _run_text_batch(self, target: _Target, batch: list[_Pending], index: Any) -> None:
         """Project + search a batch of text queries on ``index`` (``target``'s or a read-only replica)."""
+        # requests whose client went away were cancelled: skip them (their futures cannot take a result)
+        batch = [it for it in batch if it.future.set_running_or_notify_cancel()]
+        if not batch:
+            return
         t_start = time.perf_counter()
         feats = np.concatenate([it.feats for it in batch])
         with self.stats_.timer("project"):
