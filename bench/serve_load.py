@@ -388,6 +388,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--search-workers", type=int, default=1, help="server --search-workers (read-only index handles searching in parallel)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenarios", nargs="+", default=DEFAULT_SCENARIOS, choices=list(SCENARIOS))
+    p.add_argument("--wait-load", type=float, default=None,
+                   help="before each scenario, wait until the 1-minute load average is below this (at most --wait-max s)")
+    p.add_argument("--wait-max", type=float, default=900)
     p.add_argument("--machine-note", default="other engineers' jobs may be running; see the load averages")
     p.add_argument("--work", type=Path, default=Path("/tmp/distilhash-serve-load"))
     p.add_argument("--out-name", default="serve_load")
@@ -414,6 +417,11 @@ def main(argv: list[str] | None = None) -> None:
     scenarios = []
     loadavg_start = [round(x, 2) for x in os.getloadavg()]
     for name in args.scenarios:
+        if args.wait_load is not None:
+            t_wait = time.monotonic()
+            while os.getloadavg()[0] >= args.wait_load and time.monotonic() - t_wait < args.wait_max:
+                time.sleep(5)
+            print(f"load average {os.getloadavg()[0]:.2f} after waiting {time.monotonic() - t_wait:.0f} s", flush=True)
         print(f"scenario {name} ...", flush=True)
         scenarios.append(run_scenario(name, index, pool, args, args.work / "server.log"))
         c = scenarios[-1]["client"]
