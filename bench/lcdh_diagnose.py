@@ -118,7 +118,9 @@ def report() -> str:
                      f"{last['agree_image_teacher']:.3f} / {last['agree_text_teacher']:.3f} |")
     lines += ["", "`pretrained` = the default student pretraining (`python -m distilhash.students.pretrain`, objective "
               "distill+lit on the emoji-pretrain corpus). Bit agreement is per bit with the teacher's fused code of the "
-              "same val item (0.5 = unrelated).", "",
+              "same val item (0.5 = unrelated). Options not listed take the defaults of the run's commit: "
+              "align_weight 0 and lam 8 before commit c1221d1 (every row up to pre_align3_lam2), "
+              "align_weight 3 and lam 2 from it on (`git_commit` in the JSON).", "",
               "Per-chunk values and loss terms: `lcdh_val_sweep.json`. Produced by `bench/lcdh_diagnose.py`."]
     text = "\n".join(lines) + "\n"
     (RESULTS / "lcdh_val_sweep.md").write_text(text)
