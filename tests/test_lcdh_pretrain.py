@@ -71,6 +71,18 @@ def test_pretraining_fits_the_targets_and_is_reused(tmp_path):
         pretrain_student(cfg, tmp_path / "q", corpus=ds, progress=False, targets={"image": u[:, :8]})
     with pytest.raises(ConfigError, match="not a student pretraining"):
         load_pretrained_trunk(tmp_path / "nothing")
+    # the command re-uses the cached pretraining and reports it; bad options fail clearly
+    from typer.testing import CliRunner
+
+    from distilhash.cli.student import app
+
+    sets = [x for k, v in cfg.to_dict().items() for x in ("--set", f"{k}={json.dumps(v)}")]
+    res = CliRunner().invoke(app, ["pretrain", "--out", str(tmp_path / "p"), "--no-progress", *sets])
+    assert res.exit_code == 0, res.output
+    assert f"kept epoch {info['kept_epoch']}" in res.output
+    assert (tmp_path / "p" / TRUNK_FILE).stat().st_mtime_ns == mtime
+    res = CliRunner().invoke(app, ["pretrain", "--set", "objective=labels", "--no-progress"])
+    assert res.exit_code == 1 and "objective" in res.output
 
 
 def test_lcdh_warm_starts_its_trunk_from_the_pretraining(tmp_path):
