@@ -15,7 +15,7 @@ from distilhash.methods.base import create_method, load_method
 from distilhash.teachers.features import FeatureSet
 from distilhash.training.synthetic import features_for_labels
 
-FAST = dict(n_bits=16, chunk_size=100, teacher_epochs=6, teacher_patience=0, epochs_per_chunk=6, batch_size=50, lr=3e-3,
+FAST = dict(n_bits=16, chunk_size=100, min_update_items=10, teacher_epochs=6, teacher_patience=0, epochs_per_chunk=6, batch_size=50, lr=3e-3,
             image_channels=[8, 16, 16], text_hidden=32, teacher_hidden=32, teacher_heads=2, progress=False)
 
 
@@ -249,3 +249,16 @@ def test_cli_train_stream(data, tmp_path):
     res = CliRunner().invoke(app, ["train", "dcmq", "--dataset", "lc", "--teacher", f"features:{home() / 'f.npz'}",
                                    "--stream", "--out", str(tmp_path / "x"), "--no-progress"])
     assert res.exit_code == 1 and "--stream" in res.output
+
+
+def test_leftover_chunk_is_stored_without_an_update(data):
+    ds, fs, split = data
+    reports = []
+    m = create_method("lcdh", **dict(FAST, epochs_per_chunk=1, teacher_epochs=2, min_update_items=80)).fit(
+        fs, split, dataset=ds, on_chunk=lambda r, mm: reports.append((r, {k: v.clone() for k, v in mm.student_.state_dict().items()})))
+    sizes = [r.items for r, _ in reports]
+    assert sizes[-1] < 80 <= min(sizes[:-1])  # 360 retrieval items in chunks of 100: the last holds 60
+    assert [r.extra["updated"] for r, _ in reports] == [True] * (len(sizes) - 1) + [False]
+    before, after = reports[-2][1], reports[-1][1]
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BatchNorm statistics untouched
+    assert len(m.store_) == len(split.retrieval)  # but its codes were stored

@@ -48,6 +48,8 @@ class LCDHConfig:
         chunk_size: items per stream chunk; stream_order: order in which ``split.retrieval`` arrives
             (``shuffled`` with the seed, or ``index``).
         epochs_per_chunk, batch_size, lr, weight_decay: the update on each chunk.
+        min_update_items: a chunk with fewer items is encoded and stored without updating the student
+            (the leftover chunk of a stream; 0 = always update).
         lam: Theta = (lam / L) F G^T of the student likelihood (2: sigmoid(lam c) matches S = (1 + c) / 2 best;
             chosen on split.val over 8).
         lambda1, lambda2: quantization and bit-balance weights.
@@ -97,6 +99,7 @@ class LCDHConfig:
     chunk_size: int = 2000
     stream_order: str = "shuffled"
     epochs_per_chunk: int = 3
+    min_update_items: int = 128
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-5

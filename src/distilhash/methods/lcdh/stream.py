@@ -3,7 +3,8 @@ its codes are appended to the store and never recomputed.
 
 For chunk t with items X_t (pixels, BoW text) and teacher codes B_t (from teacher features):
 
-1. ``epochs_per_chunk`` passes of mini-batches over X_t, minimising :class:`LCDHStreamLoss`
+1. ``epochs_per_chunk`` passes of mini-batches over X_t (none if the chunk has fewer than
+   ``min_update_items`` items), minimising :class:`LCDHStreamLoss`
    against ``S = (1 + B_t B_t^T / L) / 2`` and against frozen codes of earlier chunks
    (``old_sample`` of them per step, targets from the teacher codes of both);
 2. encode X_t with the updated student (eval mode) -> ±1 codes F_t, G_t;
@@ -83,7 +84,10 @@ def absorb_chunk(student, optimizer, config: LCDHConfig, chunk: int, n_chunks: i
         old_t = torch.as_tensor(store.codes("teacher").astype(np.float32))
     meter = TermMeter()
     student.train()
-    for _ in range(config.epochs_per_chunk):
+    # a chunk smaller than min_update_items (e.g. the stream's leftover) is stored without an update:
+    # a few steps on one tiny batch mostly shift the BatchNorm running statistics
+    update = len(rows) >= config.min_update_items
+    for _ in range(config.epochs_per_chunk if update else 0):
         for b in minibatches(len(rows), config.batch_size, rng, drop_last=len(rows) > config.batch_size):
             b = torch.as_tensor(b)
             f, g = student.image(px[b]), student.text(tb[b])
@@ -105,4 +109,4 @@ def absorb_chunk(student, optimizer, config: LCDHConfig, chunk: int, n_chunks: i
     store.add(rows, ids, codes, chunk)
     t3 = time.perf_counter()
     return ChunkReport(chunk, n_chunks, len(rows), len(store), t3 - t0, t1 - t0, t2 - t1, t3 - t2,
-                       {k: round(v, 6) for k, v in meter.means().items()})
+                       {k: round(v, 6) for k, v in meter.means().items()}, {"updated": update})
