@@ -120,7 +120,11 @@ def report() -> str:
               "distill+lit on the emoji-pretrain corpus). Bit agreement is per bit with the teacher's fused code of the "
               "same val item (0.5 = unrelated). Options not listed take the defaults of the run's commit: "
               "align_weight 0 and lam 8 before commit c1221d1 (every row up to pre_align3_lam2), "
-              "align_weight 3 and lam 2 from it on (`git_commit` in the JSON).", "",
+              "align_weight 3 and lam 2 from it on (`git_commit` in the JSON); min_update_items 128 from the "
+              "`*_minupd128` rows on; the default CNN has three stages (32/64/128) in every row here (four, "
+              "32/64/128/256, only where image_channels says so; the default since commit c29ad17). Runs that load the cached offline teacher are "
+              "paired (same mini-batch order); a run that fits the teacher itself (`base`, `pre_c4_256`, the "
+              "`_tep120` / `_tlr3` rows) consumes the random stream differently, so it differs by seed noise too.", "",
               "Per-chunk values and loss terms: `lcdh_val_sweep.json`. Produced by `bench/lcdh_diagnose.py`."]
     text = "\n".join(lines) + "\n"
     (RESULTS / "lcdh_val_sweep.md").write_text(text)
