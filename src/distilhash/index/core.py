@@ -88,7 +88,9 @@ class IndexOptions:
         backend: searcher name (binary: ``mih``, ``native``, ``faiss-flat``, ``faiss-flat-heap``,
             ``numpy``; pq: ``native``, ``faiss``, ``numpy``) or ``auto`` (binary: ``mih`` from
             ``mih_min_items`` items on, else the flat scan; flat scan = ``native`` when a C
-            compiler is available, else FAISS, else numpy). All give identical results.
+            compiler is available, else FAISS, else numpy). All give identical results, except
+            the approximate pq searcher ``ivf`` (:mod:`distilhash.index.ivf`; never chosen by
+            ``auto``; options ``nlist``, ``nprobe``, ... in ``searcher_options``).
         bulk_threshold: an ``add`` of at least this many items writes a new snapshot directly
             instead of logging them.
         max_log_bytes: compact once the log grows past this.
@@ -669,6 +671,7 @@ class CodeIndex:
 
                 s = BINARY_SEARCHERS.create(name, self.code_size, **self.options.searcher_options)
             else:
+                from distilhash.index import ivf  # noqa: F401  (registers "ivf")
                 from distilhash.index.pq import PQ_SEARCHERS
 
                 s = PQ_SEARCHERS.create(name, self.codebooks, self.metric, **self.options.searcher_options)

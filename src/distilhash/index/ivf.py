@@ -1,0 +1,254 @@
+"""Inverted-file (IVF) searcher over product-quantised codes: approximate candidates, exact ADC.
+
+Build (first non-empty ``add``): every code is decoded to its reconstruction
+``x_hat = [C_0[x_0], ..., C_{M-1}[x_{M-1}]]`` (float32 ``[n, M * d]``); a coarse k-means with
+``nlist`` centroids ``c_1..c_L`` is trained on a sample of ``train_sample`` reconstructions and
+every item goes to one list:
+
+* metric ``l2``: ``list(x) = argmin_l ||x_hat - c_l||^2`` (plain k-means);
+* metric ``ip``: spherical k-means (unit centroids) and ``list(x) = argmax_l <x_hat, c_l>``.
+
+Codes are kept grouped per list (one contiguous uint8 ``[n, M]`` array ordered by list, rows
+increasing inside a list) with their row numbers; later ``add`` calls append to the existing
+lists without retraining (the grouped array is rebuilt lazily before the next search).
+
+Search, per query ``q``: the ``nprobe`` lists with the best coarse score (l2: smallest
+``||q - c_l||``, ip: largest ``<q, c_l>``; ties by list number) form the candidate set; their
+codes are ADC-scanned (:func:`distilhash.index.pq.lookup_tables`, then the native C kernel or
+:func:`~distilhash.index.pq.adc_distances`) and the top-k is taken by (distance, row). Distances
+are the exact ADC distances of :mod:`distilhash.index.pq` (bit-identical); only the candidate
+set is approximate, and with ``nprobe >= nlist`` the results equal the exhaustive searchers'.
+
+When the probed lists hold fewer than ``k`` live (not deleted) items, the probe is widened to the
+next lists in coarse order until ``k`` live candidates are found or every list is probed, so a
+query returns ``min(k, live items)`` results like the exact searchers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from distilhash.errors import ConfigError
+from distilhash.index.pq import PQ_SEARCHERS, Result, adc_distances, lookup_tables
+from distilhash.index.topk import Tombstones, topk_float
+
+__all__ = ["IVFPQSearcher", "reconstruct", "default_nlist"]
+
+_OPTIONS = ("nlist", "nprobe", "train_sample", "seed", "niter")
+
+
+def reconstruct(codes: np.ndarray, codebooks: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """float32 ``[n, M * d]``: ``codebooks[m][codes[:, m]]`` concatenated over m."""
+    m, _, d = codebooks.shape
+    out = np.empty((codes.shape[0], m * d), np.float32)
+    for s in range(0, codes.shape[0], chunk):
+        c = codes[s : s + chunk]
+        for j in range(m):
+            out[s : s + len(c), j * d : (j + 1) * d] = codebooks[j][c[:, j]]
+    return out
+
+
+def default_nlist(n: int) -> int:
+    """``round(4 * sqrt(n))``, at least 1 and at most ``n``."""
+    return max(1, min(n, int(round(4 * math.sqrt(max(n, 1))))))
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
+        raise ConfigError(f"ivf searcher option {name!r} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
+
+
+@PQ_SEARCHERS.register("ivf")
+class IVFPQSearcher:
+    """IVF searcher for PQ codes (module docstring).
+
+    Args:
+        codebooks: float32 ``[M, K, d]``; metric: ``l2`` or ``ip``.
+        nlist: number of lists; ``None`` = :func:`default_nlist` of the first non-empty add
+            (clamped to the number of items trained on; ``stats["nlist"]`` holds the value used).
+        nprobe: lists scanned per query (default 16).
+        train_sample: reconstructions the k-means is trained on (default ``min(n, max(50_000,
+            64 * nlist))``, capped at 200,000); seed: sampling and k-means seed; niter: k-means
+            iterations (default 10).
+    """
+
+    name = "ivf"
+
+    def __init__(self, codebooks: np.ndarray, metric: str = "l2", **options: Any) -> None:
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown ivf searcher option(s) {unknown}; valid: {list(_OPTIONS)}")
+        if metric not in ("l2", "ip"):
+            raise ConfigError(f"ivf searcher metric {metric!r}; expected 'l2' or 'ip'")
+        self.codebooks = np.ascontiguousarray(codebooks, dtype=np.float32)
+        self.metric = metric
+        self.nlist = _positive_int("nlist", options.get("nlist"), allow_none=True)
+        self.nprobe = _positive_int("nprobe", options.get("nprobe", 16))
+        self.train_sample = _positive_int("train_sample", options.get("train_sample"), allow_none=True)
+        seed = options.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"ivf searcher option 'seed' must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self.niter = _positive_int("niter", options.get("niter", 10))
+        m = self.codebooks.shape[0]
+        self.centroids: np.ndarray | None = None  # float32 [L, M * d]
+        self._assign = np.empty(0, np.int32)  # list of every row, [n]
+        self._codes = np.empty((0, m), np.uint8)  # row order, [n, M]
+        self._grouped: np.ndarray | None = None  # codes ordered by list, [n, M]
+        self._rows: np.ndarray | None = None  # row of each grouped code, int64 [n]
+        self._offsets: np.ndarray | None = None  # int64 [L + 1]
+        self.stats: dict[str, Any] = {"nlist": None, "trained_on": 0, "train_s": 0.0, "assign_s": 0.0, "widened": 0, "queries": 0}
+        try:
+            from distilhash.index import native
+
+            native.load()
+            self._native = native
+        except (ImportError, OSError):  # pragma: no cover - no compiler
+            self._native = None
+
+    # -- build --------------------------------------------------------------------------------
+    def _train(self, codes: np.ndarray) -> None:
+        import time
+
+        import faiss
+
+        t0 = time.perf_counter()
+        n = codes.shape[0]
+        nlist = min(self.nlist, n) if self.nlist is not None else default_nlist(n)
+        sample = self.train_sample or min(200_000, max(50_000, 64 * nlist))
+        sample = max(nlist, min(n, sample))
+        rng = np.random.default_rng(self.seed)
+        pick = np.sort(rng.choice(n, sample, replace=False)) if sample < n else np.arange(n)
+        x = reconstruct(codes[pick], self.codebooks)
+        km = faiss.Kmeans(x.shape[1], nlist, niter=self.niter, seed=self.seed, spherical=self.metric == "ip",
+                          verbose=False, min_points_per_centroid=1, max_points_per_centroid=max(256, sample // nlist + 1))
+        km.train(x)
+        self.centroids = np.ascontiguousarray(km.centroids, dtype=np.float32)
+        self.stats.update(nlist=nlist, trained_on=int(sample), train_s=round(time.perf_counter() - t0, 3))
+
+    def _coarse_scores(self, x: np.ndarray) -> np.ndarray:
+        """float32 ``[n, L]``, lower = better list: l2 ``||c||^2 - 2 <x, c>``, ip ``-<x, c>``."""
+        ip = x @ self.centroids.T
+        if self.metric == "ip":
+            return -ip
+        return (self.centroids * self.centroids).sum(1)[None, :] - 2 * ip
+
+    def _assign_lists(self, codes: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+        out = np.empty(codes.shape[0], np.int32)
+        for s in range(0, codes.shape[0], chunk):
+            out[s : s + chunk] = self._coarse_scores(reconstruct(codes[s : s + chunk], self.codebooks)).argmin(1)
+        return out
+
+    def add(self, codes: np.ndarray) -> None:
+        """Train on the first non-empty batch, then assign every code to its list (no retraining)."""
+        import time
+
+        codes = np.ascontiguousarray(codes, dtype=np.uint8)
+        if codes.shape[0] == 0:
+            return
+        if self.centroids is None:
+            self._train(codes)
+        t0 = time.perf_counter()
+        self._assign = np.concatenate([self._assign, self._assign_lists(codes)])
+        self._codes = np.concatenate([self._codes, codes]) if len(self._codes) else codes
+        self._grouped = None
+        self.stats["assign_s"] = round(self.stats["assign_s"] + time.perf_counter() - t0, 3)
+
+    def _flush(self) -> None:
+        """Rebuild the per-list grouping after adds."""
+        if self._grouped is None:
+            nlist = 0 if self.centroids is None else self.centroids.shape[0]
+            order = np.argsort(self._assign, kind="stable")
+            self._rows = order.astype(np.int64)
+            self._grouped = np.ascontiguousarray(self._codes[order])
+            self._offsets = np.zeros(nlist + 1, np.int64)
+            np.cumsum(np.bincount(self._assign, minlength=nlist), out=self._offsets[1:])
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._codes.shape[0])
+
+    def nbytes(self) -> int:
+        self._flush()
+        return int(self._codes.nbytes + self._grouped.nbytes + self._rows.nbytes + self._assign.nbytes
+                   + (0 if self.centroids is None else self.centroids.nbytes))
+
+    def codes(self) -> np.ndarray:
+        self._flush()
+        return self._codes
+
+    def list_sizes(self) -> np.ndarray:
+        """int64 ``[L]``: items per list."""
+        self._flush()
+        return np.diff(self._offsets)
+
+    # -- search -------------------------------------------------------------------------------
+    def _probe_order(self, scores: np.ndarray, nprobe: int) -> np.ndarray:
+        """The ``nprobe`` best lists of one query, best first (ties by list number)."""
+        if nprobe < scores.shape[0]:
+            part = np.argpartition(scores, nprobe - 1)[:nprobe]
+        else:
+            part = np.arange(scores.shape[0])
+        return part[np.lexsort((part, scores[part]))]
+
+    def _scan(self, table: np.ndarray, lists: np.ndarray, k: int, dead: Tombstones) -> tuple[np.ndarray, np.ndarray, int]:
+        """Top-k by (distance, row) among the codes of ``lists``; also the number of live candidates."""
+        off = self._offsets
+        segs = [(off[l], off[l + 1]) for l in lists.tolist() if off[l + 1] > off[l]]
+        if not segs:
+            return np.empty(0, np.float32), np.empty(0, np.int64), 0
+        if len(segs) == 1:
+            codes, rows = self._grouped[segs[0][0] : segs[0][1]], self._rows[segs[0][0] : segs[0][1]]
+        else:
+            codes = np.concatenate([self._grouped[a:b] for a, b in segs])
+            rows = np.concatenate([self._rows[a:b] for a, b in segs])
+        # scan in row order so that the kernel's (distance, position) order is (distance, row)
+        order = np.argsort(rows, kind="stable")
+        rows = rows[order]
+        codes = codes[order]
+        if len(dead):
+            alive = ~dead.mask[rows]
+            codes, rows = codes[alive], rows[alive]
+        live = int(rows.shape[0])
+        if live == 0:
+            return np.empty(0, np.float32), np.empty(0, np.int64), 0
+        if self._native is not None:
+            d, r, cnt = self._native.pq_adc_knn(codes, table[None], k, self.metric == "ip")
+            return d[0, : cnt[0]].copy(), rows[r[0, : cnt[0]]], live
+        d = adc_distances(table, codes, self.metric)
+        dd, rr = topk_float(d, rows, k)
+        return dd, rr, live
+
+    def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
+        self._flush()
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self._codes.shape[0] == 0:
+            return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in range(len(queries))]
+        tables = lookup_tables(queries, self.codebooks, self.metric)
+        scores = self._coarse_scores(queries)
+        nlist = self.centroids.shape[0]
+        nprobe = min(self.nprobe, nlist)
+        n_dead = len(dead)
+        out = []
+        for i in range(len(queries)):
+            self.stats["queries"] += 1
+            lists = self._probe_order(scores[i], nprobe)
+            d, r, live = self._scan(tables[i], lists, k, dead)
+            if live < k and nprobe < nlist and self._codes.shape[0] - n_dead > live:
+                # widen: probe lists in coarse order until k live candidates (or all lists)
+                self.stats["widened"] += 1
+                full = self._probe_order(scores[i], nlist)
+                sizes = np.diff(self._offsets)[full]
+                need = np.searchsorted(np.cumsum(sizes), k + n_dead) + 1
+                lists = full[: max(nprobe, min(nlist, int(need)))]
+                d, r, live = self._scan(tables[i], lists, k, dead)
+                if live < k and lists.shape[0] < nlist:
+                    d, r, live = self._scan(tables[i], full, k, dead)
+            out.append((d, r))
+        return out
