@@ -82,7 +82,7 @@ class LCDHConfig:
     teacher_patience: int = 6
     # student
     image_net: str = "small-cnn"
-    image_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
+    image_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     image_stem: str = "patch"
     image_patch: int = 4
     image_size: int | None = None
