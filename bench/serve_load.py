@@ -141,13 +141,15 @@ class Server:
     """``distilhash serve`` in a subprocess on loopback; killed (by its pid) on exit."""
 
     def __init__(self, index: Path, threads: int, text_cache: int, log: Path, query_encoder: str = "teacher",
-                 search_workers: int = 1, workers: int = 1) -> None:
+                 search_workers: int = 1, workers: int = 1, index_backend: str = "auto", index_options: list[str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         code = "from distilhash.cli.main import app; app()"
         self.cmd = [sys.executable, "-c", code, "serve", str(index), "--host", "127.0.0.1", "--port", str(self.port),
                     "--threads", str(threads), "--text-cache", str(text_cache), "--query-encoder", query_encoder,
-                    "--search-workers", str(search_workers), "--workers", str(workers)]
+                    "--search-workers", str(search_workers), "--workers", str(workers), "--index-backend", index_backend]
+        for opt in index_options or []:
+            self.cmd += ["--index-option", opt]
         self.workers = workers
         self.log = log
 
@@ -254,6 +256,32 @@ def _merge_stats(per_worker: list[dict]) -> dict:
     return out
 
 
+def recall_vs_exact(index: Path, model: Path, pool: list[str], backend: str, options: list[str], k: int, n: int = 300) -> dict:
+    """Overlap@k of the served searcher's results with the exact search, on ``n`` pool queries
+    encoded by the light encoder (approximate searchers only)."""
+    from distilhash.index import open_index
+    from distilhash.index.core import IndexOptions
+    from distilhash.methods.base import load_method
+    from distilhash.serve.light_text import light_text_dir, load_light_text
+
+    opts = {a: int(b) if b.isdigit() else b for a, _, b in (o.partition("=") for o in options)}
+    light = load_light_text(light_text_dir(model))
+    feats, _ = light.encode(pool[:n])
+    q = load_method(model).encode("text", feats, "query")
+    with open_index(index) as exact, open_index(index, options=IndexOptions(backend=backend, searcher_options=opts)) as approx:
+        t0 = time.perf_counter()
+        approx.searcher()
+        build_s = time.perf_counter() - t0
+        a = exact.search_rows(q, k)
+        c0 = time.process_time()
+        b = approx.search_rows(q, k)
+        cpu_ms = (time.process_time() - c0) * 1e3 / len(pool[:n])
+    overlap = [len(set(ra.tolist()) & set(rb.tolist())) / max(1, len(ra)) for (_, ra), (_, rb) in zip(a, b)]
+    return {"backend": backend, "options": opts, "queries": len(overlap), "k": k, "overlap_at_k_mean": round(float(np.mean(overlap)), 4),
+            "overlap_at_k_min": round(float(np.min(overlap)), 4), "searcher_build_s": round(build_s, 1),
+            "search_cpu_ms_per_query_batched": round(cpu_ms, 4)}
+
+
 def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> dict:
     from distilhash.serve.loadgen import run_load
 
@@ -261,7 +289,7 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
     clients = clients or args.clients
     paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool] if weighting != "health" else ["/api/health"]
     weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
-    with Server(index, args.threads, cache, log, encoder, args.search_workers, args.workers) as srv:
+    with Server(index, args.threads, cache, log, encoder, args.search_workers, args.workers, args.index_backend, args.index_option) as srv:
         srv.wait_workers()
         # warm: first queries load lazy parts (search structures, tokenizer caches)
         warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
@@ -312,6 +340,10 @@ def write_report(result: dict, name: str) -> None:
              f"Load generator on the same machine (asyncio on {result['scenarios'][0]['client'].get('loadgen_loop') if result['scenarios'] else '?'}, raw HTTP/1.1 keep-alive).  ",
              f"Load average when the run started: {result.get('loadavg_start')}; **the machine is shared** (2 cores; "
              f"{result.get('machine_note', 'other engineers jobs running')}).", "",
+             *([f"**Approximate search** `{result['index_backend']}` {result.get('index_options')}: overlap@{result['k']} with the exact "
+                f"search {result['recall_vs_exact']['overlap_at_k_mean']} (mean over {result['recall_vs_exact']['queries']} light-encoded "
+                f"query captions; min {result['recall_vs_exact']['overlap_at_k_min']}); searcher build {result['recall_vs_exact']['searcher_build_s']} s.", ""]
+               if result.get("recall_vs_exact") else []),
              "## Client-side latency (ms), errors, CPU", "",
              "| scenario | encoder | clients | requests | errors | req/s | p50 | p90 | p99 | max | server CPU ms/req | loadgen CPU ms/req | server + loadgen cores | mean search batch | answered by | load avg (before→after) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -385,6 +417,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pool", type=int, default=2000, help="distinct query captions")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=1, help="server processes (distilhash serve --workers)")
+    p.add_argument("--index-backend", default="auto", help="server --index-backend (e.g. ivf: approximate PQ search)")
+    p.add_argument("--index-option", action="append", default=[], help="server --index-option KEY=VALUE (repeatable)")
     p.add_argument("--search-workers", type=int, default=1, help="server --search-workers (read-only index handles searching in parallel)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenarios", nargs="+", default=DEFAULT_SCENARIOS, choices=list(SCENARIOS))
@@ -414,6 +448,11 @@ def main(argv: list[str] | None = None) -> None:
     ds, split = open_prepared(args.dataset)
     rng = np.random.default_rng(args.seed)
     pool = list(dict.fromkeys(ds.texts[i] for i in rng.permutation(np.asarray(split.query))))[: args.pool]
+    recall = None
+    if args.index_backend != "auto":
+        print(f"overlap@{args.k} of {args.index_backend} with the exact search ...", flush=True)
+        recall = recall_vs_exact(index, args.model, pool, args.index_backend, args.index_option, args.k)
+        print(f"  {recall}", flush=True)
     scenarios = []
     loadavg_start = [round(x, 2) for x in os.getloadavg()]
     for name in args.scenarios:
@@ -430,7 +469,8 @@ def main(argv: list[str] | None = None) -> None:
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "command": "python bench/serve_load.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "git_commit": _git_commit(), "model": str(args.model), "dataset": args.dataset, "split_hash": split.hash,
-        "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "search_workers": args.search_workers, "workers": args.workers, "clients": args.clients,
+        "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "search_workers": args.search_workers, "workers": args.workers,
+        "index_backend": args.index_backend, "index_options": args.index_option, "recall_vs_exact": recall, "clients": args.clients,
         "duration_s": args.duration, "index_build": build, "index": scenarios[0]["index"] if scenarios else None,
         "scenarios": scenarios, "wall_s": round(time.time() - t_start, 1),
         "peak_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

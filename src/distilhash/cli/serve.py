@@ -35,6 +35,9 @@ def command(
     search_batch: int = typer.Option(64, "--search-batch", help="Most concurrent text queries projected and searched together."),
     workers: int = typer.Option(1, "--workers", help="Server processes sharing the port (read-only services only; "
                                 "each loads the index and model; HTTP handling then uses several cores)."),
+    index_backend: str = typer.Option("auto", "--index-backend", help="Index searcher (auto = exact; 'ivf' = approximate "
+                                      "inverted-file search for PQ indexes)."),
+    index_option: list[str] = typer.Option(None, "--index-option", help="Searcher option KEY=VALUE (repeatable), e.g. nprobe=32."),
     search_workers: int = typer.Option(1, "--search-workers", help="Text-search worker threads per index, each with its own "
                                        "read-only handle (read-only services only; several cores search at once)."),
 ) -> None:
@@ -44,11 +47,19 @@ def command(
     from distilhash.serve.server import start_service
 
     key = api_key or os.environ.get("DISTILHASH_API_KEY") or None
+    options: dict[str, object] = {}
+    for item in index_option or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            typer.secho(f"error: --index-option {item!r}: expected KEY=VALUE (e.g. nprobe=32)", fg="red", err=True)
+            raise typer.Exit(2)
+        options[name] = int(value) if value.lstrip("-").isdigit() else value
     try:
         start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
                       max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
                       query_encoder=query_encoder, light_max_oov=light_max_oov,
                       light_text_dir=str(light_dir) if light_dir else None, max_search_batch=search_batch, search_workers=search_workers, workers=workers,
+                      index_backend=index_backend, index_options=options,
                       announce=typer.echo)
     except (DistilhashError, ServiceError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)

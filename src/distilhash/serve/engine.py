@@ -78,6 +78,9 @@ class ServiceConfig:
         search_workers: worker threads per index for text queries, each with its own read-only
             handle of the index (a search holds its handle's lock, so this is how several cores
             search at once). Only for read-only services (no ``api_key``): with writes, one worker.
+        index_backend: searcher of the served indexes (:class:`distilhash.index.IndexOptions`
+            ``backend``: ``auto``, or e.g. ``ivf`` for an approximate PQ search).
+        index_options: that searcher's options (``searcher_options``, e.g. ``{"nprobe": 32}``).
         torch_threads: torch threads in the service's worker threads (None: torch's current setting).
     """
 
@@ -94,6 +97,8 @@ class ServiceConfig:
     light_text_dir: str | None = None
     max_search_batch: int = 64
     search_workers: int = 1
+    index_backend: str = "auto"
+    index_options: dict[str, Any] = field(default_factory=dict)
     torch_threads: int | None = None
 
 
@@ -343,7 +348,7 @@ class SearchService:
         encoders: dict[tuple[str, str], Any] = {}
         try:
             for d in dirs:
-                idx = open_index(d, writable=bool(self.config.api_key))
+                idx = open_index(d, writable=bool(self.config.api_key), options=self._index_options())
                 modality = (idx.manifest.get("extra") or {}).get("modality", "image")
                 if modality in self.targets:
                     idx.close()
@@ -360,7 +365,7 @@ class SearchService:
                     t.light = light_encoder if light_encoder is not None else self._load_light(t)
             workers = max(1, int(self.config.search_workers)) if not self.config.api_key else 1
             for t in self.targets.values():
-                t.replicas = [open_index(t.index.directory) for _ in range(workers - 1)]
+                t.replicas = [open_index(t.index.directory, options=self._index_options()) for _ in range(workers - 1)]
                 t.batcher = _SearchBatcher(lambda batch, index, t=t: self._run_text_batch(t, batch, index),
                                            self.config.max_search_batch, t.modality, [t.index, *t.replicas])
         except BaseException:
@@ -391,6 +396,11 @@ class SearchService:
         if name not in self.targets:
             raise ServiceError(400, f"unknown target {name!r}; this service has: {', '.join(self.targets)}")
         return self.targets[name]
+
+    def _index_options(self) -> Any:
+        from distilhash.index.core import IndexOptions
+
+        return IndexOptions(backend=self.config.index_backend, searcher_options=dict(self.config.index_options or {}))
 
     def _load_light(self, target: _Target) -> Any:
         """The light text encoder of ``target``'s model (config dir or ``<model_dir>/light-text``)."""
