@@ -240,3 +240,19 @@ def test_a_cancelled_request_does_not_break_its_batch(world):
         assert r["timings_ms"]["batch"] == 1 and all("boat" in x["caption"].split() for x in r["results"])
     finally:
         svc.close()
+
+
+def test_index_backend_is_passed_to_the_served_indexes(world):
+    from distilhash.serve.engine import SearchService, ServiceConfig
+
+    exact = SearchService([world["text_index"]], config=ServiceConfig(query_encoder="light"))
+    other = SearchService([world["text_index"]], config=ServiceConfig(query_encoder="light", index_backend="numpy", search_workers=2))
+    try:
+        assert other.stats()["indexes"]["text"]["backend"] == "numpy"
+        assert all(r.backend == "numpy" for r in other.targets["text"].replicas)
+        for w in WORDS:
+            a, b = exact.search_text(w, 4, "t2t"), other.search_text(w, 4, "t2t")
+            assert [x["id"] for x in a["results"]] == [x["id"] for x in b["results"]]
+    finally:
+        exact.close()
+        other.close()
