@@ -126,3 +126,13 @@ def test_through_open_index(tmp_path, metric):
     with pytest.raises(ConfigError, match="nprobe"):
         with open_index(tmp_path / "ix", options=IndexOptions(backend="ivf", searcher_options={"nprobe": 0})) as bad:
             bad.search(q, 3)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_many_tied_duplicates_keep_row_order(metric):
+    rng = np.random.default_rng(6)
+    cb, codes, q = _clustered(metric, rng, n=60)
+    dup = codes[rng.integers(0, 60, 3000)]  # ~50 identical copies per code: long boundary ties
+    s = _ivf(cb, metric, dup, nlist=8, nprobe=8)
+    for (d1, r1), (d2, r2) in zip(s.search(q, 10, NO_TOMBSTONES), _exact(cb, metric, dup, q, 10)):
+        assert np.array_equal(r1, r2) and np.array_equal(d1, d2)

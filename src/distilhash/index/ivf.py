@@ -198,31 +198,41 @@ class IVFPQSearcher:
         return part[np.lexsort((part, scores[part]))]
 
     def _scan(self, table: np.ndarray, lists: np.ndarray, k: int, dead: Tombstones) -> tuple[np.ndarray, np.ndarray, int]:
-        """Top-k by (distance, row) among the codes of ``lists``; also the number of live candidates."""
+        """Top-k by (distance, row) among the codes of ``lists``; also the number of live candidates.
+
+        The candidates are scanned in list order, so the kernel's ties are broken by position, not
+        row: it is asked for ``k + 32`` and, while its last kept distance still ties the k-th,
+        for 4x more, then the survivors are re-sorted by (distance, row) — exact either way.
+        """
         off = self._offsets
-        segs = [(off[l], off[l + 1]) for l in lists.tolist() if off[l + 1] > off[l]]
-        if not segs:
+        lo, hi = off[lists], off[lists + 1]
+        keep = hi > lo
+        lo, hi = lo[keep], hi[keep]
+        if lo.size == 0:
             return np.empty(0, np.float32), np.empty(0, np.int64), 0
-        if len(segs) == 1:
-            codes, rows = self._grouped[segs[0][0] : segs[0][1]], self._rows[segs[0][0] : segs[0][1]]
+        if lo.size == 1:
+            codes, rows = self._grouped[lo[0] : hi[0]], self._rows[lo[0] : hi[0]]
         else:
-            codes = np.concatenate([self._grouped[a:b] for a, b in segs])
-            rows = np.concatenate([self._rows[a:b] for a, b in segs])
-        # scan in row order so that the kernel's (distance, position) order is (distance, row)
-        order = np.argsort(rows, kind="stable")
-        rows = rows[order]
-        codes = codes[order]
+            codes = np.concatenate([self._grouped[a:b] for a, b in zip(lo.tolist(), hi.tolist())])
+            rows = np.concatenate([self._rows[a:b] for a, b in zip(lo.tolist(), hi.tolist())])
         if len(dead):
             alive = ~dead.mask[rows]
             codes, rows = codes[alive], rows[alive]
         live = int(rows.shape[0])
         if live == 0:
             return np.empty(0, np.float32), np.empty(0, np.int64), 0
-        if self._native is not None:
-            d, r, cnt = self._native.pq_adc_knn(codes, table[None], k, self.metric == "ip")
-            return d[0, : cnt[0]].copy(), rows[r[0, : cnt[0]]], live
-        d = adc_distances(table, codes, self.metric)
-        dd, rr = topk_float(d, rows, k)
+        if self._native is None:
+            d = adc_distances(table, codes, self.metric)
+            dd, rr = topk_float(d, rows, k)
+            return dd, rr, live
+        kk = min(live, k + 32)
+        while True:
+            d, r, cnt = self._native.pq_adc_knn(codes, table[None], kk, self.metric == "ip")
+            d, r = d[0, : cnt[0]], r[0, : cnt[0]]
+            if kk >= live or d.shape[0] <= k or d[-1] > d[k - 1]:
+                break
+            kk = min(live, 4 * kk)  # the boundary tie may continue past what was kept
+        dd, rr = topk_float(d, rows[r], k)
         return dd, rr, live
 
     def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:

@@ -1,0 +1,274 @@
+"""IVF vs exhaustive ADC search for the DCMQ model's PQ codes: recall@10, speed, build time, mAP cost.
+
+    DISTILHASH_HOME=/work/main/data python bench/index_ivf.py --model data/runs/demo-dcmq64 \
+        [--dataset emoji-scenes] [--teacher minilm-lit] [--n 1000000] [--flip 0.03] \
+        [--nprobe 1 4 8 16 32 64] [--nlist N] [--queries 2000]
+
+1. Database (as bench/serve_load.py builds it): the model's database codes of the
+   ``split.retrieval`` images (18,015 real codes), plus noisy replicas (each sub-code redrawn with
+   probability ``--flip``) up to ``--n`` items, held in memory (no index files).
+2. Queries: the model's query encodings of the ``split.query`` captions' teacher text features
+   (``method.encode("text", F.text[split.query], "query")``, as the service's engine does).
+3. One thread, one query per call (as the service sees them): the exact native scan, then the
+   IVF searcher (``nlist`` default ``4 sqrt(n)``) for each ``nprobe``: ms/query, QPS, recall@10
+   against the exact top-10 (set overlap), build time (k-means training + assignment).
+4. Quality on the real set: the 18,015 real codes alone, same queries, IVF (own nlist) vs exact:
+   mAP@100 / mAP@1000 of the returned lists and mAP@all (TREC style: the IVF ranks only the
+   items of its probed lists; relevant items it never reaches count as not retrieved, 0 precision).
+
+Writes ``bench/results/index_ivf.{json,md,png}``; the machine is shared (load average recorded).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def pq_replicas(codes: np.ndarray, k: int, n: int, flip: float, rng: np.random.Generator) -> np.ndarray:
+    """``n`` noisy copies of ``codes`` ``[C, M]``: each sub-code redrawn uniformly with prob. ``flip``."""
+    which = rng.integers(0, len(codes), n)
+    out = codes[which].copy()
+    hit = rng.random(out.shape, dtype=np.float32) < flip
+    out[hit] = rng.integers(0, k, int(hit.sum()), dtype=np.uint8)
+    return out
+
+
+def timed_search(searcher, queries: np.ndarray, k: int) -> tuple[list, float]:
+    """One query per call; returns (results, seconds per query)."""
+    from distilhash.index.topk import NO_TOMBSTONES
+
+    out = []
+    t0 = time.perf_counter()
+    for i in range(len(queries)):
+        out += searcher.search(queries[i : i + 1], k, NO_TOMBSTONES)
+    return out, (time.perf_counter() - t0) / len(queries)
+
+
+def recall(got: list, ref: list, k: int) -> float:
+    return float(np.mean([len(np.intersect1d(g[1][:k], r[1][:k])) / max(1, min(k, len(r[1]))) for g, r in zip(got, ref)]))
+
+
+def ap_lists(ranked: list[np.ndarray], rel: np.ndarray, depth: int | None) -> float:
+    """mAP of ranked row lists; ``depth`` None = AP over all relevant items (unretrieved = 0),
+    else AP@depth = mean precision at the relevant hits within the first ``depth`` / their count."""
+    aps = []
+    for i, rows in enumerate(ranked):
+        r = rows if depth is None else rows[:depth]
+        hit = rel[i, r]
+        n_rel = int(rel[i].sum()) if depth is None else int(hit.sum())
+        if n_rel == 0:
+            aps.append(0.0)
+            continue
+        pos = np.flatnonzero(hit)
+        aps.append(float(((np.arange(len(pos)) + 1) / (pos + 1)).sum() / n_rel))
+    return float(np.mean(aps))
+
+
+def precision_at(ranked: list[np.ndarray], rel: np.ndarray, depth: int) -> float:
+    """Mean fraction of relevant items among the first ``depth`` (missing positions count as misses)."""
+    return float(np.mean([rel[i, rows[:depth]].sum() / depth for i, rows in enumerate(ranked)]))
+
+
+def ivf_candidates(searcher, queries: np.ndarray, nprobe: int) -> list[np.ndarray]:
+    """Every item of the probed lists ranked by (ADC distance, row), per query."""
+    from distilhash.index.pq import lookup_tables
+    from distilhash.index.topk import NO_TOMBSTONES
+
+    searcher._flush()
+    tables = lookup_tables(queries, searcher.codebooks, searcher.metric)
+    scores = searcher._coarse_scores(queries)
+    out = []
+    for i in range(len(queries)):
+        lists = searcher._probe_order(scores[i], min(nprobe, searcher.centroids.shape[0]))
+        _, rows, _ = searcher._scan(tables[i], lists, searcher.ntotal, NO_TOMBSTONES)
+        out.append(rows)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--dataset", default="emoji-scenes")
+    p.add_argument("--teacher", default="minilm-lit")
+    p.add_argument("--features", type=Path)
+    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--flip", type=float, default=0.03)
+    p.add_argument("--nprobe", type=int, nargs="+", default=[1, 4, 8, 16, 32, 64])
+    p.add_argument("--nlist", type=int, default=None)
+    p.add_argument("--queries", type=int, default=2000, help="queries timed at --n (first of split.query)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-name", default="index_ivf")
+    args = p.parse_args(argv)
+
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    from distilhash.cli.train import load_features_and_split
+    from distilhash.eval.metrics import relevance
+    from distilhash.index import ivf  # noqa: F401
+    from distilhash.index.pq import PQ_SEARCHERS
+    from distilhash.methods.base import load_method
+
+    wall0 = time.time()
+    load_before = os.getloadavg()
+    method = load_method(args.model)
+    ds, split, feats, _ = load_features_and_split(args.dataset, args.teacher, args.features)
+    db_rows = np.asarray(split.retrieval, np.int64)
+    q_rows = np.asarray(split.query, np.int64)
+    base = method.encode("image", feats.image[db_rows], "database")
+    query = method.encode("text", feats.text[q_rows], "query")
+    cb, metric = np.asarray(base.codebooks, np.float32), base.metric or "l2"
+    qv = np.ascontiguousarray(query.data, np.float32)
+    print(f"codes {base.data.shape}, codebooks {cb.shape}, metric {metric}, queries {qv.shape}", file=sys.stderr)
+    rel = relevance(feats.labels[q_rows], feats.labels[db_rows]).astype(bool)
+
+    # -- quality on the real retrieval set ----------------------------------------------------
+    n_real = len(db_rows)
+    exact_real = PQ_SEARCHERS.create("native", cb, metric)
+    exact_real.add(base.data)
+    ref_real, _ = timed_search(exact_real, qv, n_real)
+    ref_ranked = [r for _, r in ref_real]
+    quality = {"exact": {"map_all": ap_lists(ref_ranked, rel, None), "map@100": ap_lists(ref_ranked, rel, 100),
+                         "map@1000": ap_lists(ref_ranked, rel, 1000), "p@10": precision_at(ref_ranked, rel, 10),
+                         "p@100": precision_at(ref_ranked, rel, 100)}, "ivf": []}
+    ivf_real = PQ_SEARCHERS.create("ivf", cb, metric, seed=args.seed)
+    ivf_real.add(base.data)
+    sizes = ivf_real.list_sizes()
+    quality["nlist"] = int(ivf_real.stats["nlist"])
+    for nprobe in args.nprobe:
+        cands = ivf_candidates(ivf_real, qv, nprobe)
+        quality["ivf"].append({"nprobe": nprobe, "map_all": ap_lists(cands, rel, None), "map@100": ap_lists(cands, rel, 100),
+                               "map@1000": ap_lists(cands, rel, 1000), "p@10": precision_at(cands, rel, 10),
+                               "p@100": precision_at(cands, rel, 100),
+                               "recall@10": recall([(None, c) for c in cands], ref_real, args.k),
+                               "mean_candidates": float(np.mean([len(c) for c in cands]))})
+        print(f"real set nprobe={nprobe}: {quality['ivf'][-1]}", file=sys.stderr)
+
+    # -- speed at --n items --------------------------------------------------------------------
+    rng = np.random.default_rng(args.seed)
+    codes = np.concatenate([base.data, pq_replicas(base.data, cb.shape[1], args.n - n_real, args.flip, rng)])
+    qt = qv[: args.queries]
+    exact = PQ_SEARCHERS.create("native", cb, metric)
+    exact.add(codes)
+    ref, exact_s = timed_search(exact, qt, args.k)
+    print(f"exact native: {exact_s * 1e3:.3f} ms/query", file=sys.stderr)
+    opts = {"seed": args.seed} | ({"nlist": args.nlist} if args.nlist else {})
+    t0 = time.perf_counter()
+    s = PQ_SEARCHERS.create("ivf", cb, metric, **opts)
+    s.add(codes)
+    s._flush()
+    build_s = time.perf_counter() - t0
+    sizes = s.list_sizes()
+    speed = []
+    for nprobe in args.nprobe:
+        s.nprobe = nprobe
+        got, sec = timed_search(s, qt, args.k)
+        speed.append({"nprobe": nprobe, "ms_per_query": sec * 1e3, "qps": 1.0 / sec, "recall@10": recall(got, ref, args.k)})
+        print(f"ivf nprobe={nprobe}: {speed[-1]}", file=sys.stderr)
+    # distances of returned items must be exact ADC: spot check the last run
+    from distilhash.index.pq import adc_distances, lookup_tables
+
+    tab = lookup_tables(qt[:50], cb, metric)
+    assert all(np.array_equal(d, adc_distances(tab[i], codes[r], metric)) for i, (d, r) in enumerate(got[:50]))
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    result = {
+        "command": " ".join([sys.executable, *sys.argv]),
+        "git_commit": _git_commit(),
+        "dataset": args.dataset, "split_hash": split.hash, "teacher": args.teacher, "model": str(args.model),
+        "method": method.name, "bits": method.n_bits, "metric": metric, "codebooks": list(cb.shape),
+        "n": args.n, "n_real": n_real, "flip": args.flip, "seed": args.seed, "k": args.k,
+        "n_queries_timed": len(qt), "n_queries_quality": len(qv), "threads": 1,
+        "build": {"nlist": int(s.stats["nlist"]), "trained_on": s.stats["trained_on"], "train_s": s.stats["train_s"],
+                  "assign_s": s.stats["assign_s"], "total_s": round(build_s, 2),
+                  "list_size": {"mean": float(sizes.mean()), "max": int(sizes.max()), "p99": float(np.percentile(sizes, 99)),
+                                "empty": int((sizes == 0).sum())}},
+        "exact": {"backend": "native", "ms_per_query": exact_s * 1e3, "qps": 1.0 / exact_s},
+        "ivf": speed, "quality_real_set": quality,
+        "wall_s": round(time.time() - wall0, 1), "peak_rss_mb": ru.ru_maxrss / 1024,
+        "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
+        "machine": "shared 2-core machine; other engineers' jobs may have been running (see load averages)",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.out_name}.json").write_text(json.dumps(result, indent=2))
+    write_report(result, args.out_name)
+    plot(result, args.out_name)
+
+
+def write_report(r: dict, name: str) -> None:
+    b, q = r["build"], r["quality_real_set"]
+    lines = [f"# IVF searcher for PQ codes ({r['method']} {r['bits']} bits, metric {r['metric']})", "",
+             f"{r['n']:,} items ({r['n_real']:,} real retrieval codes + noisy replicas, flip {r['flip']}), "
+             f"{r['n_queries_timed']} text queries (split.query), one thread, one query per call, k={r['k']}. "
+             f"Load average {r['load_avg_before'][0]:.2f} -> {r['load_avg_after'][0]:.2f} (shared machine).", "",
+             f"Build: nlist {b['nlist']}, k-means on {b['trained_on']:,} reconstructions {b['train_s']:.1f} s, "
+             f"assignment {b['assign_s']:.1f} s, total {b['total_s']:.1f} s; list sizes mean {b['list_size']['mean']:.0f}, "
+             f"p99 {b['list_size']['p99']:.0f}, max {b['list_size']['max']:,}, empty {b['list_size']['empty']}.", "",
+             "| searcher | nprobe | ms/query | QPS | recall@10 vs exact |", "|---|---|---|---|---|",
+             f"| exact native scan | - | {r['exact']['ms_per_query']:.3f} | {r['exact']['qps']:.0f} | 1.000 |"]
+    for s in r["ivf"]:
+        lines.append(f"| ivf | {s['nprobe']} | {s['ms_per_query']:.3f} | {s['qps']:.0f} | {s['recall@10']:.3f} |")
+    lines += ["", f"Quality on the real {r['n_real']:,}-item retrieval set, {r['n_queries_quality']} queries (t2i), "
+              f"IVF nlist {q['nlist']}; P@N counts missing positions as misses; mAP@N = mean precision at the relevant hits within the first N "
+              "divided by their number (so fewer hits can raise it); mAP@all counts relevant items outside the probed lists as not retrieved "
+              "(with thousands of relevant items per query it mostly measures how many candidates were scanned):", "",
+              "| searcher | nprobe | mean candidates | recall@10 | P@10 | P@100 | mAP@100 | mAP@1000 | mAP@all |", "|---|---|---|---|---|---|---|---|---|",
+              f"| exact | - | {r['n_real']:,} | 1.000 | {q['exact']['p@10']:.4f} | {q['exact']['p@100']:.4f} | {q['exact']['map@100']:.4f} | {q['exact']['map@1000']:.4f} | {q['exact']['map_all']:.4f} |"]
+    for s in q["ivf"]:
+        lines.append(f"| ivf | {s['nprobe']} | {s['mean_candidates']:.0f} | {s['recall@10']:.3f} | {s['p@10']:.4f} | {s['p@100']:.4f} | {s['map@100']:.4f} | {s['map@1000']:.4f} | {s['map_all']:.4f} |")
+    lines += ["", f"Command: `{r['command']}` (commit {r['git_commit'][:10]}), wall {r['wall_s']} s."]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def plot(r: dict, name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [s["qps"] for s in r["ivf"]]
+    ys = [s["recall@10"] for s in r["ivf"]]
+    ax.plot(xs, ys, "o-", label=f"ivf (nlist {r['build']['nlist']})")
+    for s in r["ivf"]:
+        ax.annotate(f"nprobe {s['nprobe']}", (s["qps"], s["recall@10"]), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.plot([r["exact"]["qps"]], [1.0], "s", color="k", label="exact native scan")
+    ax.set_xscale("log")
+    ax.set_xlabel("queries / s (one thread, one query per call)")
+    ax.set_ylabel("recall@10 vs exact")
+    ax.set_title(f"IVF-PQ, {r['n']:,} items, {r['method']} {r['bits']} bits")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()
