@@ -18,6 +18,7 @@ __all__ = ["app", "STAGES"]
 STAGES: list[tuple[str, str, str]] = [
     ("data", "distilhash.cli.data", "Prepare, inspect and check datasets and splits."),
     ("teacher", "distilhash.cli.teacher", "Fit the offline teacher; extract and cache teacher features."),
+    ("student", "distilhash.cli.student", "Pretrain the LCDH student's image network on the pretraining corpus (no labels)."),
     ("train", "distilhash.cli.train", "Train a method (dcmq, lcdh, soda, baselines) on cached features."),
     ("encode", "distilhash.cli.encode", "Encode a dataset split with a trained model."),
     ("eval", "distilhash.cli.eval", "Evaluate a trained model: mAP, PR and precision@N curves."),

@@ -1,4 +1,4 @@
-"""``distilhash student``: label-free warm start of the LCDH image student (needs a STAGES entry in cli/main.py).
+"""``distilhash student``: label-free warm start of the LCDH image student.
 
     distilhash student pretrain [--out DIR] [--set objective=distill+lit --set epochs=8 ...]
 
