@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         fc = torch.nn.Linear(net.out_dim, 64)
         return net, fc
 
-    students = {"student 3 stages (32/64/128)": image_student([32, 64, 128]),
-                "student 4 stages (32/64/128/256, default)": image_student([32, 64, 128, 256])}
+    students = {"student 3 stages (32/64/128, default)": image_student([32, 64, 128]),
+                "student 4 stages (32/64/128/256)": image_student([32, 64, 128, 256])}
     bow_net, bow_fc = BowMLP(len(vocab), 512, 0.1).eval(), torch.nn.Linear(512, 64)
 
     def run_student(net, fc, bs):
