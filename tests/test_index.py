@@ -106,7 +106,7 @@ def test_pq_searchers_identical(metric):
     dead = Tombstones(np.array([3, 120, 77]), len(codes))
     # oracle in float64 from decoded vectors: same ranking up to float rounding
     dec = cb[np.arange(8)[None, :], codes].reshape(len(codes), -1).astype(np.float64)
-    assert set(PQ_SEARCHERS.names()) == {"numpy", "native", "faiss"}
+    assert {"numpy", "native", "faiss"} <= set(PQ_SEARCHERS.names())  # + the approximate "ivf" once imported
     for name in ["numpy", "native", "faiss"]:
         s = PQ_SEARCHERS.create(name, cb, metric)
         s.add(codes[:1500])
