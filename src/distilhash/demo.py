@@ -7,9 +7,10 @@ Steps (each skipped when its output already exists, so a second run reuses the f
 3. ``distilhash teacher extract --dataset emoji-scenes``  the teacher feature cache
 4. ``distilhash train dcmq --bits 64 ...``           DCMQ at 64 bits
 5. ``distilhash eval MODEL``                          the evaluation table (both directions)
-6. ``distilhash index build ...``                    an image index and a text index
-7. ``distilhash search ...``                          a few example searches
-8. ``distilhash serve ...``                           the service and its page (blocks; Ctrl-C stops)
+6. ``python -m distilhash.serve.light_text``         the light query text encoder (0.02 ms/query vs ~13 ms MiniLM)
+7. ``distilhash index build ...``                    an image index and a text index
+8. ``distilhash search ...``                          a few example searches
+9. ``distilhash serve ... --query-encoder light``     the service and its page (blocks; Ctrl-C stops)
 
 Environment: ``DISTILHASH_HOME`` (where everything is stored), ``DEMO_PORT`` (default 8000),
 ``DEMO_HOST`` (default 127.0.0.1), ``DEMO_NO_SERVE=1`` (stop after the example searches).
@@ -55,6 +56,12 @@ def _teacher_ready() -> bool:
         return False
 
 
+def _light_text_ready() -> bool:
+    from distilhash.serve.light_text import light_text_dir
+
+    return (light_text_dir(_model_dir()) / "encoder.json").is_file()
+
+
 @dataclass(frozen=True)
 class Step:
     """One demo step: a CLI command and how to tell that its output already exists."""
@@ -62,6 +69,7 @@ class Step:
     title: str
     args: Callable[[], list[str]]
     done: Callable[[], bool] = lambda: False
+    module: str = "distilhash.cli.main"  # run as ``python -m module *args``
 
 
 STEPS: list[Step] = [
@@ -75,6 +83,8 @@ STEPS: list[Step] = [
          lambda: (_model_dir() / "method.json").is_file()),
     Step("evaluate (query vs retrieval, both directions)",
          lambda: ["eval", str(_model_dir()), "--dataset", DATASET, "--teacher", TEACHER]),
+    Step("fit the light query text encoder (n-gram ridge distilled from the teacher on split.fit captions)",
+         lambda: ["--model", str(_model_dir()), "--dataset", DATASET], _light_text_ready, module="distilhash.serve.light_text"),
     Step("build the image index (retrieval set)",
          lambda: ["index", "build", str(_index_dir("image")), "--model", str(_model_dir()), "--dataset", DATASET,
                   "--part", "retrieval", "--modality", "image", "--teacher", TEACHER],
@@ -97,8 +107,9 @@ def _cache_status() -> str:
 
 
 def _run(step: Step, number: int, total: int) -> None:
-    cmd = [sys.executable, "-m", "distilhash.cli.main", *step.args()]
-    shown = "distilhash " + " ".join(shlex.quote(a) for a in step.args())
+    cmd = [sys.executable, "-m", step.module, *step.args()]
+    prog = "distilhash" if step.module == "distilhash.cli.main" else f"python -m {step.module}"
+    shown = prog + " " + " ".join(shlex.quote(a) for a in step.args())
     if step.done():
         print(f"\n[{number}/{total}] {step.title}: already done, reusing it  ({shown})", flush=True)
         return
@@ -122,7 +133,8 @@ def main() -> None:
         return
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8000")
-    args = ["serve", str(_index_dir("image")), str(_index_dir("text")), "--host", host, "--port", port]
+    args = ["serve", str(_index_dir("image")), str(_index_dir("text")), "--host", host, "--port", port,
+            "--query-encoder", "light"]
     print(f"\n[{total}/{total}] start the search service (Ctrl-C stops it)\n$ distilhash {' '.join(args)}", flush=True)
     os.execv(sys.executable, [sys.executable, "-m", "distilhash.cli.main", *args])
 
