@@ -722,6 +722,8 @@ class SearchService:
         for t in self.targets.values():
             with t.search_lock():
                 t.index.searcher()
+            for replica in t.replicas:  # each read-only handle builds its own searcher (an IVF trains its lists)
+                replica.searcher()
             feats = np.asarray(t.encoder.teacher.encode_texts(["warm up"]), dtype=np.float32)
             t.encoder.method.encode("text", feats, role="query")
             if t.light is not None:
