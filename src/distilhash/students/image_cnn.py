@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from distilhash.errors import ConfigError, DataError
+from distilhash.pixels import normalize_pixels
 from distilhash.students import IMAGE_STUDENTS
 
 __all__ = ["SmallCNN"]
@@ -53,10 +54,7 @@ class SmallCNN(nn.Module):
         """uint8 ``[n, S, S, 3]`` (or float in [0, 1]) -> ``[n, out_dim]``."""
         if pixels.ndim != 4 or pixels.shape[-1] != 3:
             raise DataError(f"image student expects pixels [n, {self.image_size}, {self.image_size}, 3], got {tuple(pixels.shape)}")
-        x = pixels.permute(0, 3, 1, 2)
-        x = x.float() / 255.0 if pixels.dtype == torch.uint8 else x.float()
-        x = (x - self.mean) / self.std
-        return self.dropout(self.body(x).mean(dim=(2, 3)))
+        return self.dropout(self.body(normalize_pixels(pixels, self.mean, self.std)).mean(dim=(2, 3)))
 
 
 @IMAGE_STUDENTS.register("small-cnn")

@@ -83,9 +83,9 @@ class ImageTower(nn.Module):
 
     def preprocess(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 ``[n, S, S, 3]`` (or float in [0, 1]) -> normalised float ``[n, 3, S, S]``."""
-        x = pixels.permute(0, 3, 1, 2)
-        x = x.float() / 255.0 if pixels.dtype == torch.uint8 else x.float()
-        return (x - self.mean) / self.std
+        from distilhash.pixels import normalize_pixels
+
+        return normalize_pixels(pixels, self.mean, self.std)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised ``[n, 3, S, S]`` -> pooled ``[n, c_last]``."""
