@@ -114,7 +114,7 @@ class LCDHConfig:
     old_sample: int = 512
     old_intra_weight: float = 0.0
     database_codes: str = "student"
-    eval_batch: int = 512
+    eval_batch: int = 128
     progress: bool | None = None
 
     def __post_init__(self) -> None:
