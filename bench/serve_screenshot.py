@@ -1,6 +1,7 @@
 """Screenshot of the search page with real results (for docs/screenshot.png).
 
     python bench/serve_screenshot.py IMAGE_INDEX [TEXT_INDEX] --query "a cat face and a red heart" --out docs/screenshot.png
+    (the demo's indexes: data/indexes/demo-dcmq64-image data/indexes/demo-dcmq64-text; light query encoder by default)
 
 Starts the service in-process on a free loopback port, opens the page in headless Debian
 chromium (Playwright), types the query, waits for the grid and its thumbnails, and saves a
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--width", type=int, default=1200)
     p.add_argument("--height", type=int, default=900)
+    p.add_argument("--query-encoder", default="light", choices=["light", "teacher"], help="as distilhash serve --query-encoder")
     args = p.parse_args(argv)
 
     import torch
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     ensure_thumbnails(args.indexes)
-    app = create_app([str(d) for d in args.indexes])
+    app = create_app([str(d) for d in args.indexes], query_encoder=args.query_encoder)
     app.state.service.warm()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
