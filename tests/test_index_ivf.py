@@ -136,3 +136,21 @@ def test_many_tied_duplicates_keep_row_order(metric):
     s = _ivf(cb, metric, dup, nlist=8, nprobe=8)
     for (d1, r1), (d2, r2) in zip(s.search(q, 10, NO_TOMBSTONES), _exact(cb, metric, dup, q, 10)):
         assert np.array_equal(r1, r2) and np.array_equal(d1, d2)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_batched_native_scan_equals_one_query_at_a_time(metric):
+    """The batch path (one C call over every query's probed lists) returns what the per-query path does."""
+    from distilhash.index import native
+
+    if not native.available():
+        pytest.skip("no C compiler: the batch path is not used")
+    rng = np.random.default_rng(3)
+    cb, codes, q = _clustered(metric, rng)
+    codes = np.concatenate([codes, codes[:500]])  # exact duplicates: ties at the top-k boundary
+    s = _ivf(cb, metric, codes, nlist=48, nprobe=6)
+    batched = s.search(q, 15, NO_TOMBSTONES)
+    tables, scores = lookup_tables(q, cb, metric), s._coarse_scores(q)
+    for i, (d1, r1) in enumerate(batched):
+        d2, r2 = s._search_one(tables[i], scores[i], 15, 6, NO_TOMBSTONES)
+        assert np.array_equal(r1, r2) and np.array_equal(d1, d2)

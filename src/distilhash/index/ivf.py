@@ -250,20 +250,44 @@ class IVFPQSearcher:
         nlist = self.centroids.shape[0]
         nprobe = min(self.nprobe, nlist)
         n_dead = len(dead)
+        if self._native is not None and n_dead == 0 and nprobe < nlist:
+            return self._search_batch(tables, scores, k, nprobe, dead)
+        return [self._search_one(tables[i], scores[i], k, nprobe, dead) for i in range(len(queries))]
+
+    def _search_batch(self, tables: np.ndarray, scores: np.ndarray, k: int, nprobe: int, dead: Tombstones) -> Result:
+        """The whole batch's scans in one C call (interpreter lock released); queries whose k-th
+        distance ties the last kept one, or with fewer than k candidates, go through :meth:`_search_one`."""
+        part = np.argpartition(scores, nprobe - 1, axis=1)[:, :nprobe]
+        lo, hi = self._offsets[part], self._offsets[part + 1]
+        live = (hi - lo).sum(axis=1)
+        kk = k + 32
+        d, pos, cnt = self._native.pq_adc_knn_ranges(self._grouped, tables, lo, hi, kk, self.metric == "ip")
         out = []
-        for i in range(len(queries)):
+        for i in range(len(tables)):
+            c = int(cnt[i])
+            di = d[i, :c]
+            if live[i] < k or not (c >= live[i] or c <= k or di[-1] > di[k - 1]):
+                out.append(self._search_one(tables[i], scores[i], k, nprobe, dead))
+                continue
             self.stats["queries"] += 1
-            lists = self._probe_order(scores[i], nprobe)
-            d, r, live = self._scan(tables[i], lists, k, dead)
-            if live < k and nprobe < nlist and self._codes.shape[0] - n_dead > live:
-                # widen: probe lists in coarse order until k live candidates (or all lists)
-                self.stats["widened"] += 1
-                full = self._probe_order(scores[i], nlist)
-                sizes = np.diff(self._offsets)[full]
-                need = np.searchsorted(np.cumsum(sizes), k + n_dead) + 1
-                lists = full[: max(nprobe, min(nlist, int(need)))]
-                d, r, live = self._scan(tables[i], lists, k, dead)
-                if live < k and lists.shape[0] < nlist:
-                    d, r, live = self._scan(tables[i], full, k, dead)
-            out.append((d, r))
+            out.append(topk_float(di, self._rows[pos[i, :c]], k))
         return out
+
+    def _search_one(self, table: np.ndarray, scores: np.ndarray, k: int, nprobe: int, dead: Tombstones):
+        """One query (table ``[M, K]``, coarse scores ``[nlist]``): probe, scan, widen when fewer than k live candidates."""
+        nlist = self.centroids.shape[0]
+        n_dead = len(dead)
+        self.stats["queries"] += 1
+        lists = self._probe_order(scores, nprobe)
+        d, r, live = self._scan(table, lists, k, dead)
+        if live < k and nprobe < nlist and self._codes.shape[0] - n_dead > live:
+            # widen: probe lists in coarse order until k live candidates (or all lists)
+            self.stats["widened"] += 1
+            full = self._probe_order(scores, nlist)
+            sizes = np.diff(self._offsets)[full]
+            need = np.searchsorted(np.cumsum(sizes), k + n_dead) + 1
+            lists = full[: max(nprobe, min(nlist, int(need)))]
+            d, r, live = self._scan(table, lists, k, dead)
+            if live < k and lists.shape[0] < nlist:
+                d, r, live = self._scan(table, full, k, dead)
+        return d, r

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load", "available", "hamming_knn", "pq_adc_knn", "MIHTables"]
+__all__ = ["load", "available", "hamming_knn", "pq_adc_knn", "pq_adc_knn_ranges", "MIHTables"]
 
 C_SOURCE = r"""
 #include <stdint.h>
@@ -264,6 +264,31 @@ void pq_adc_knn(const uint8_t *codes, int64_t n, int32_t M, int32_t K, const flo
     }
     for (int64_t qi = 0; qi < nq; qi++) fh_sort(out_d + qi * k, out_r + qi * k, out_cnt[qi]);
 }
+
+/* IVF: query qi scans only the position ranges [lo[qi, j], hi[qi, j]) of codes (its probed
+   lists, stored contiguously); out_r holds positions; same distances and heap as pq_adc_knn. */
+void pq_adc_knn_ranges(const uint8_t *codes, int32_t M, int32_t K, const float *tables, int64_t nq,
+                       const int64_t *lo, const int64_t *hi, int64_t nr, int64_t k, int32_t negate,
+                       float *out_d, int64_t *out_r, int64_t *out_cnt) {
+    for (int64_t qi = 0; qi < nq; qi++) {
+        float *hd = out_d + qi * k;
+        int64_t *hr = out_r + qi * k;
+        const float *T = tables + qi * (int64_t)M * K;
+        int64_t cnt = 0;
+        int full = 0;
+        float top = __builtin_inff();
+        for (int64_t j = 0; j < nr; j++) {
+            for (int64_t i = lo[qi * nr + j]; i < hi[qi * nr + j]; i++) {
+                float acc = adc_one(T, codes + i * M, M, K);
+                float d = negate ? -acc : acc;
+                if (!full) { fh_push(hd, hr, cnt++, d, i); if (cnt == k) { full = 1; top = hd[0]; } }
+                else if (d < top) { fh_replace_top(hd, hr, k, d, i); top = hd[0]; }
+            }
+        }
+        out_cnt[qi] = cnt;
+        fh_sort(hd, hr, cnt);
+    }
+}
 """
 
 _LIB: ctypes.CDLL | None = None
@@ -323,6 +348,8 @@ def load() -> ctypes.CDLL:
     lib.hamming_knn.restype = None
     lib.pq_adc_knn.argtypes = [p, i64, i32, i32, p, i64, i64, i32, p, p, p, p]
     lib.pq_adc_knn.restype = None
+    lib.pq_adc_knn_ranges.argtypes = [p, i32, i32, p, i64, p, p, i64, i64, i32, p, p, p]
+    lib.pq_adc_knn_ranges.restype = None
     lib.mih_knn.argtypes = [p, i64, i64, i32, i32, p, p, p, p, p, i32, p, p, p, i64, i64, p, p, p, i64, p, p, p, p]
     lib.mih_knn.restype = None
     _LIB = lib
@@ -381,6 +408,30 @@ def pq_adc_knn(codes: np.ndarray, tables: np.ndarray, k: int, negate: bool, dead
     if dead is not None:
         dead = np.ascontiguousarray(dead).view(np.uint8)
     lib.pq_adc_knn(_ptr(codes), n, m, kk, _ptr(tables), nq, k, int(negate), _ptr(dead), _ptr(out_d), _ptr(out_r), _ptr(cnt))
+    return out_d, out_r, cnt
+
+
+def pq_adc_knn_ranges(codes: np.ndarray, tables: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int, negate: bool):
+    """Top-k by ADC distance per query over position ranges ``[lo[q, j], hi[q, j])`` of ``codes``.
+
+    codes uint8 ``[n, M]``, tables float32 ``[nq, M, K]``, lo/hi int64 ``[nq, nr]``. Returns
+    (dist float32 ``[nq, k]``, positions int64 ``[nq, k]``, count int64 ``[nq]``), each row sorted by
+    (distance, position). The whole batch runs in C with the interpreter lock released.
+    """
+    lib = load()
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    tables = np.ascontiguousarray(tables, dtype=np.float32)
+    lo = np.ascontiguousarray(lo, dtype=np.int64)
+    hi = np.ascontiguousarray(hi, dtype=np.int64)
+    nq, m, kk = tables.shape
+    if codes.shape[1] != m or lo.shape != hi.shape or lo.shape[0] != nq:
+        raise ValueError(f"shapes: codes {codes.shape}, tables {tables.shape}, lo {lo.shape}, hi {hi.shape}")
+    k = max(1, int(k))
+    out_d = np.empty((nq, k), np.float32)
+    out_r = np.empty((nq, k), np.int64)
+    cnt = np.zeros(nq, np.int64)
+    lib.pq_adc_knn_ranges(_ptr(codes), m, kk, _ptr(tables), nq, _ptr(lo), _ptr(hi), lo.shape[1], k, int(negate),
+                          _ptr(out_d), _ptr(out_r), _ptr(cnt))
     return out_d, out_r, cnt
 
 
