@@ -279,7 +279,20 @@ void pq_adc_knn_ranges(const uint8_t *codes, int32_t M, int32_t K, const float *
         float top = __builtin_inff();
         for (int64_t j = 0; j < nr; j++) {
             for (int64_t i = lo[qi * nr + j]; i < hi[qi * nr + j]; i++) {
-                float acc = adc_one(T, codes + i * M, M, K);
+                float acc;
+                if (M == 8 && K == 256) {  /* one 8-byte load per code, same summation order */
+                    uint64_t c;
+                    memcpy(&c, codes + i * 8, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+                    c = __builtin_bswap64(c);
+#endif
+                    acc = T[c & 255];
+                    acc += T[256 + ((c >> 8) & 255)]; acc += T[512 + ((c >> 16) & 255)]; acc += T[768 + ((c >> 24) & 255)];
+                    acc += T[1024 + ((c >> 32) & 255)]; acc += T[1280 + ((c >> 40) & 255)]; acc += T[1536 + ((c >> 48) & 255)];
+                    acc += T[1792 + (c >> 56)];
+                } else {
+                    acc = adc_one(T, codes + i * M, M, K);
+                }
                 float d = negate ? -acc : acc;
                 if (!full) { fh_push(hd, hr, cnt++, d, i); if (cnt == k) { full = 1; top = hd[0]; } }
                 else if (d < top) { fh_replace_top(hd, hr, k, d, i); top = hd[0]; }
