@@ -30,7 +30,6 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -42,10 +41,9 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    from distilhash.benchmark.provenance import git_info
+
+    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
 
 
 def pq_replicas(codes: np.ndarray, k: int, n: int, flip: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

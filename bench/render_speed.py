@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,10 +25,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    from distilhash.benchmark.provenance import git_info
+
+    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
 
 
 def measure(size: int, n: int, seed: int = 0) -> dict:

@@ -48,10 +48,9 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    from distilhash.benchmark.provenance import git_info
+
+    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
 
 
 def replicas(base, n: int, flip: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

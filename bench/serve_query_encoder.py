@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,10 +34,9 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    from distilhash.benchmark.provenance import git_info
+
+    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:

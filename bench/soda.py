@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -36,8 +35,9 @@ DIRECTIONS = ("i2t", "t2i")
 
 
 def _git_commit() -> str | None:
-    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or None
+    from distilhash.benchmark.provenance import git_info
+
+    return git_info(ROOT)["commit"]
 
 
 def _load_records(suite, results: Path) -> list[dict[str, Any]]:

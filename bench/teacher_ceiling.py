@@ -38,7 +38,6 @@ import json
 import os
 import re
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,10 +50,9 @@ DESIGN_RANGES = [(2, 5), (2, 4), (2, 3), (1, 3), (1, 2)]
 
 
 def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    from distilhash.benchmark.provenance import git_info
+
+    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
 
 
 def map_all(q: np.ndarray, db: np.ndarray, ql: np.ndarray, dl: np.ndarray) -> float:
