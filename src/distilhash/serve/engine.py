@@ -125,35 +125,34 @@ def pin_torch_threads() -> None:
 _TORCH_THREADS: list[int | None] = [None]
 
 
-class _TextBatcher:
-    """Encodes texts with ``teacher`` in a worker thread, taking every queued request as one batch.
+class _BatchQueue:
+    """A queue drained by worker threads, each taking everything queued (up to ``max_batch``) as one batch.
 
-    Idle: a request is encoded alone at once. Under load: requests arriving while a batch runs are
-    encoded together next, so the teacher runs one forward pass per batch (throughput) and the
-    (non thread-safe) tokenizer is used by one thread only.
+    Idle: an item is processed alone at once. Under load: items arriving while a batch runs are
+    processed together next. Subclasses implement ``_process(batch, *worker_args)`` and resolve
+    their items' futures; an exception fails every item of the batch with ``_failure(exc)``.
     """
 
-    def __init__(self, teacher: Any, max_batch: int) -> None:
-        self.teacher = teacher
+    def __init__(self, max_batch: int, name: str, worker_args: list[tuple]) -> None:
         self.max_batch = max(1, int(max_batch))
-        self._queue: list[tuple[str, Future]] = []
+        self._queue: list[Any] = []
         self._cv = threading.Condition()
         self._stopped = False
         self.batches = 0
         self.items = 0
-        self._thread = threading.Thread(target=self._run, name="text-batcher", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._loop, args=args, name=f"{name}-{i}", daemon=True)
+                         for i, args in enumerate(worker_args)]
+        for t in self._threads:
+            t.start()
 
-    def submit(self, text: str) -> Future:
-        fut: Future = Future()
+    def _put(self, item: Any) -> None:
         with self._cv:
             if self._stopped:
                 raise ServiceError(503, "the service is shutting down")
-            self._queue.append((text, fut))
+            self._queue.append(item)
             self._cv.notify()
-        return fut
 
-    def _run(self) -> None:
+    def _loop(self, *args: Any) -> None:
         pin_torch_threads()
         while True:
             with self._cv:
@@ -162,22 +161,53 @@ class _TextBatcher:
                 if self._stopped and not self._queue:
                     return
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-            try:
-                feats = np.asarray(self.teacher.encode_texts([t for t, _ in batch]), dtype=np.float32)
                 self.batches += 1
                 self.items += len(batch)
-                for i, (_, fut) in enumerate(batch):
-                    fut.set_result(feats[i : i + 1])
+            try:
+                self._process(batch, *args)
             except BaseException as exc:  # hand the failure to every waiting request
-                for _, fut in batch:
+                err = self._failure(exc)
+                for fut in self._futures(batch):
                     if not fut.done():
-                        fut.set_exception(exc)
+                        fut.set_exception(err)
+
+    def _process(self, batch: list[Any], *args: Any) -> None:
+        raise NotImplementedError
+
+    def _futures(self, batch: list[Any]) -> list[Future]:
+        raise NotImplementedError
+
+    def _failure(self, exc: BaseException) -> BaseException:
+        return exc
 
     def stop(self) -> None:
         with self._cv:
             self._stopped = True
             self._cv.notify_all()
-        self._thread.join(timeout=5)
+        for t in self._threads:
+            t.join(timeout=5)
+
+
+class _TextBatcher(_BatchQueue):
+    """Encodes texts with ``teacher`` in one worker thread, a queued batch per forward pass
+    (throughput), so the (non thread-safe) tokenizer is used by one thread only."""
+
+    def __init__(self, teacher: Any, max_batch: int) -> None:
+        self.teacher = teacher
+        super().__init__(max_batch, "text-batcher", [()])
+
+    def submit(self, text: str) -> Future:
+        fut: Future = Future()
+        self._put((text, fut))
+        return fut
+
+    def _process(self, batch: list[tuple[str, Future]]) -> None:
+        feats = np.asarray(self.teacher.encode_texts([t for t, _ in batch]), dtype=np.float32)
+        for i, (_, fut) in enumerate(batch):
+            fut.set_result(feats[i : i + 1])
+
+    def _futures(self, batch: list[tuple[str, Future]]) -> list[Future]:
+        return [fut for _, fut in batch]
 
 
 @dataclass
@@ -192,7 +222,7 @@ class _Pending:
     ready: float = 0.0  # perf_counter when queued
 
 
-class _SearchBatcher:
+class _SearchBatcher(_BatchQueue):
     """Worker thread(s) of one index: project + search of every queued text query as one batch.
 
     ``run(batch, index)`` (the service's) gets the list of :class:`_Pending` and the index handle
@@ -202,50 +232,20 @@ class _SearchBatcher:
 
     def __init__(self, run: Any, max_batch: int, name: str, indexes: list[Any]) -> None:
         self._run_batch = run
-        self.max_batch = max(1, int(max_batch))
-        self._queue: list[_Pending] = []
-        self._cv = threading.Condition()
-        self._stopped = False
-        self.batches = 0
-        self.items = 0
-        self._threads = [threading.Thread(target=self._loop, args=(ix,), name=f"search-{name}-{i}", daemon=True)
-                         for i, ix in enumerate(indexes)]
-        for t in self._threads:
-            t.start()
+        super().__init__(max_batch, f"search-{name}", [(ix,) for ix in indexes])
 
     def submit(self, item: _Pending) -> None:
         item.ready = time.perf_counter()
-        with self._cv:
-            if self._stopped:
-                raise ServiceError(503, "the service is shutting down")
-            self._queue.append(item)
-            self._cv.notify()
+        self._put(item)
 
-    def _loop(self, index: Any) -> None:
-        pin_torch_threads()
-        while True:
-            with self._cv:
-                while not self._queue and not self._stopped:
-                    self._cv.wait()
-                if self._stopped and not self._queue:
-                    return
-                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                self.batches += 1
-                self.items += len(batch)
-            try:
-                self._run_batch(batch, index)
-            except BaseException as exc:  # hand the failure to every waiting request
-                err = exc if isinstance(exc, ServiceError) else ServiceError(500, f"search failed: {type(exc).__name__}: {exc}")
-                for it in batch:
-                    if not it.future.done():
-                        it.future.set_exception(err)
+    def _process(self, batch: list[_Pending], index: Any) -> None:
+        self._run_batch(batch, index)
 
-    def stop(self) -> None:
-        with self._cv:
-            self._stopped = True
-            self._cv.notify_all()
-        for t in self._threads:
-            t.join(timeout=5)
+    def _futures(self, batch: list[_Pending]) -> list[Future]:
+        return [it.future for it in batch]
+
+    def _failure(self, exc: BaseException) -> BaseException:
+        return exc if isinstance(exc, ServiceError) else ServiceError(500, f"search failed: {type(exc).__name__}: {exc}")
 
 
 QUERY_ENCODERS = ("teacher", "light")
