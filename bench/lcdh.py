@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,19 +43,15 @@ DIRS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
 
 
 def _git() -> str | None:
-    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or None
+    from distilhash.benchmark.provenance import git_info
+
+    return git_info(ROOT)["commit"]
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for p in pairs:
-        k, v = p.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+    from distilhash.cli.train import parse_sets
+
+    return parse_sets(pairs)
 
 
 def load(dataset: str, teacher: str, synthetic: bool):

@@ -35,14 +35,9 @@ OUT = RESULTS / "lcdh_val_sweep.json"
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for p in pairs:
-        k, v = p.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+    from distilhash.cli.train import parse_sets
+
+    return parse_sets(pairs)
 
 
 def run(tag: str, bits: int, overrides: dict[str, Any], teacher_cache: Path) -> dict[str, Any]:
