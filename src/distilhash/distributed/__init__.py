@@ -1,0 +1,18 @@
+"""Scale-out: distributed teacher extraction, encoding and sharded indexes on Ray, data-parallel training.
+
+=====================================  ===========================================================
+module                                 job
+=====================================  ===========================================================
+:mod:`.runtime`                        connect to a Ray cluster, or start a local one
+:mod:`.extract`                        teacher extraction in model-holding Ray actors, one feature
+                                       cache written shard by shard (resumable)
+:mod:`.shard_cache`                    the per-shard files and manifest of that extraction
+:mod:`.sharded_index`                  S normal indexes searched as one, exact merged top-k
+:mod:`.fanout` / :mod:`.ray_fanout`    how a query batch reaches the shards (threads, Ray actors)
+:mod:`.encode`                         encode a database in parallel and build a sharded index
+:mod:`.data_parallel`                  ``torch.distributed`` (gloo) data-parallel training
+=====================================  ===========================================================
+
+Ray is optional and imported lazily (only :mod:`.runtime` imports it, when a session opens).
+See docs/distributed.md.
+"""

@@ -1,0 +1,76 @@
+"""Fan-outs: how a :class:`ShardedIndex` sends one batch of queries to all of its shards.
+
+==========  ======================================================================================
+name        how
+==========  ======================================================================================
+threads     one thread per shard in this process (the shards' C scans release the GIL); default
+serial      the shards one after another (reference; no threads)
+ray         one Ray actor per shard, each holding its shard open read-only (shards must be on a
+            file system every node sees); needs ``ray`` and a running or local cluster
+==========  ======================================================================================
+
+Each returns ``[shard][query] -> SearchResult`` whose metadata still carries the global order key;
+:func:`distilhash.distributed.sharded_index.merge_topk` merges them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from distilhash.errors import ConfigError
+from distilhash.registry import Registry
+
+__all__ = ["FANOUTS", "create_fanout", "ThreadFanout", "SerialFanout"]
+
+FANOUTS: Registry = Registry("shard fan-out")
+
+
+def create_fanout(name: str, index: Any) -> Any:
+    """The fan-out ``name`` (see module docstring) over ``index``'s shards."""
+    if name == "ray" and name not in FANOUTS:
+        from distilhash.distributed import ray_fanout  # noqa: F401  (registers "ray"; imports ray)
+    if name not in FANOUTS:
+        raise ConfigError(f"unknown fan-out {name!r}; expected one of threads, serial, ray")
+    return FANOUTS.create(name, index)
+
+
+@FANOUTS.register("serial")
+class SerialFanout:
+    """Shards searched one after another."""
+
+    name = "serial"
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def search(self, query: Any, k: int) -> list[list[Any]]:
+        return [shard.search(query, k) for shard in self.index.shards]
+
+    def close(self) -> None:
+        pass
+
+
+@FANOUTS.register("threads")
+class ThreadFanout(SerialFanout):
+    """One worker thread per shard (created lazily, joined on close)."""
+
+    name = "threads"
+
+    def __init__(self, index: Any) -> None:
+        super().__init__(index)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def search(self, query: Any, k: int) -> list[list[Any]]:
+        shards = self.index.shards
+        if len(shards) == 1:
+            return [shards[0].search(query, k)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="shard")
+        futures = [self._pool.submit(shard.search, query, k) for shard in shards]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

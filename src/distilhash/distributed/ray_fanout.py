@@ -1,0 +1,68 @@
+"""The ``ray`` fan-out: one Ray actor per shard, each holding its shard open read-only.
+
+Needs a connected Ray session (:func:`distilhash.distributed.runtime.ray_session`). Each actor
+asks for ``min(1, cluster CPUs / shards)`` CPUs so that S shard actors fit on a small cluster
+(four shards on the 2-CPU local cluster of the tests ask 0.5 CPU each). The shard directories
+must be readable at the same path on every node (a shared file system). Writes still go through
+the driver's own handles (the actors see them after :meth:`RayFanout.reload`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distilhash.distributed.fanout import FANOUTS
+from distilhash.distributed.runtime import cluster_cpus, import_ray
+
+__all__ = ["RayFanout"]
+
+
+class _ShardServer:
+    """Actor body: one shard opened read-only; answers ``search``."""
+
+    def __init__(self, directory: str, backend: str, searcher_options: dict[str, Any]) -> None:
+        from distilhash.index import IndexOptions, open_index
+
+        self.index = open_index(directory, options=IndexOptions(backend=backend, searcher_options=searcher_options))
+        self.index.searcher()
+
+    def search(self, query: Any, k: int) -> list[Any]:
+        return [tuple(r) for r in self.index.search(query, k)]
+
+
+@FANOUTS.register("ray")
+class RayFanout:
+    """One actor per shard; a query batch is sent to all of them and their top-k lists gathered."""
+
+    name = "ray"
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+        self.ray = import_ray()
+        if not self.ray.is_initialized():
+            from distilhash.errors import ConfigError
+
+            raise ConfigError("the 'ray' fan-out needs a Ray session: open one with distilhash.distributed.runtime.ray_session()")
+        self.actors: list[Any] = []
+        self.reload()
+
+    def reload(self) -> None:
+        """(Re)start the shard actors on the shards' current state on disk."""
+        self.close()
+        ray = self.ray
+        cpus = min(1.0, cluster_cpus(ray) / max(1, len(self.index.shards)))
+        server = ray.remote(num_cpus=cpus)(_ShardServer)
+        opts = self.index.options
+        self.actors = [server.remote(str(s.directory), opts.backend, dict(opts.searcher_options)) for s in self.index.shards]
+
+    def search(self, query: Any, k: int) -> list[list[Any]]:
+        from distilhash.index.core import SearchResult
+
+        ref = self.ray.put(query)
+        out = self.ray.get([a.search.remote(ref, k) for a in self.actors])
+        return [[SearchResult(*r) for r in shard] for shard in out]
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+        self.actors = []

@@ -1,0 +1,358 @@
+"""A sharded code index: one manifest listing S shards, each a normal :class:`CodeIndex`.
+
+Layout::
+
+    INDEX_DIR/
+      sharded.json       format, shard count, routing rule, next global order number,
+                         kind / bits / model / teacher / extra (copied from the shards)
+      shard-000/ ...     a normal index directory (see :mod:`distilhash.index.format`)
+
+Routing: item ``i`` lives in shard ``blake2b_64(id) mod S`` (stable across runs and machines), so
+add, delete and get touch only the owning shard.
+
+Exact merge: a single index orders a result list by ``(distance, row)`` with rows in insertion
+order. Every item of a sharded index carries its *global* insertion number ``g`` (reserved in
+``sharded.json`` before the shard write, stored in the item's metadata under ``_gseq`` and
+stripped from what callers see). Inside one shard, rows are in increasing ``g`` (items are added
+in ``g`` order and compaction keeps the order), so each shard's top-k by ``(distance, row)`` is
+its top-k by ``(distance, g)``, and the top-k of the union of the shards' top-k by
+``(distance, g)`` is exactly the single index's answer over the same items added in the same
+order::
+
+    topk(q) = first k of sort_{(d, g)} ( U_s topk_s(q) )
+
+Shards are searched in parallel by a fan-out (:mod:`distilhash.distributed.fanout`): threads in
+this process by default, or Ray actors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilhash.codes import Encoded
+from distilhash.errors import ConfigError, DataError, IndexCorruptError
+from distilhash.index.core import CodeIndex, IndexOptions, SearchResult, VerifyReport, create_index, open_index
+from distilhash.io_utils import atomic_write_json
+
+__all__ = ["ShardedIndex", "create_sharded_index", "open_sharded_index", "open_any_index", "is_sharded",
+           "shard_of", "SHARDED_MANIFEST", "ORDER_KEY"]
+
+SHARDED_MANIFEST = "sharded.json"
+FORMAT_NAME = "distilhash-sharded-index"
+FORMAT_VERSION = 1
+#: metadata key holding an item's global insertion number (hidden from callers).
+ORDER_KEY = "_gseq"
+
+
+def shard_of(item_id: str, n_shards: int) -> int:
+    """Owning shard of ``item_id``: first 8 bytes of blake2b(id) as an integer, mod ``n_shards``."""
+    digest = hashlib.blake2b(str(item_id).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % n_shards
+
+
+def shard_name(s: int) -> str:
+    return f"shard-{s:03d}"
+
+
+def is_sharded(directory: str | Path) -> bool:
+    """True when ``directory`` holds a sharded index (its ``sharded.json``)."""
+    return (Path(directory) / SHARDED_MANIFEST).is_file()
+
+
+def _strip(md: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in md.items() if k != ORDER_KEY}
+
+
+def create_sharded_index(directory: str | Path, n_shards: int, kind: str = "binary", n_bits: int | None = None,
+                         codebooks: np.ndarray | None = None, metric: str = "l2", model_dir: str | Path | None = None,
+                         teacher: str | None = None, extra: dict[str, Any] | None = None,
+                         options: IndexOptions | None = None, fanout: str = "threads") -> ShardedIndex:
+    """Create ``n_shards`` empty shard indexes under ``directory`` and open the whole for writing."""
+    directory = Path(directory)
+    if n_shards < 1:
+        raise ConfigError(f"a sharded index needs n_shards >= 1, got {n_shards}")
+    if is_sharded(directory) or (directory / "manifest.json").exists():
+        raise ConfigError(f"{directory} already holds an index; open it or choose another directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    for s in range(n_shards):
+        create_index(directory / shard_name(s), kind=kind, n_bits=n_bits, codebooks=codebooks, metric=metric,
+                     model_dir=model_dir, teacher=teacher, extra={**(extra or {}), "shard": s, "n_shards": n_shards}).close()
+    atomic_write_json(directory / SHARDED_MANIFEST, {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "n_shards": n_shards,
+        "routing": "blake2b64(id) mod n_shards", "shards": [shard_name(s) for s in range(n_shards)],
+        "next_gseq": 0, "kind": kind, "model_dir": str(model_dir) if model_dir is not None else None,
+        "teacher": teacher, "extra": extra or {},
+    })
+    return open_sharded_index(directory, writable=True, options=options, fanout=fanout)
+
+
+def open_sharded_index(directory: str | Path, writable: bool = False, verify_checksums: bool = True,
+                       options: IndexOptions | None = None, fanout: str = "threads") -> ShardedIndex:
+    """Open a sharded index; every shard is opened (and checked) like a normal index."""
+    return ShardedIndex(Path(directory), writable, verify_checksums, options, fanout)
+
+
+def open_any_index(directory: str | Path, writable: bool = False, verify_checksums: bool = True,
+                   options: IndexOptions | None = None) -> CodeIndex | ShardedIndex:
+    """A sharded index when ``directory`` holds ``sharded.json``, else a normal :func:`open_index`."""
+    if is_sharded(directory):
+        return open_sharded_index(directory, writable, verify_checksums, options)
+    return open_index(directory, writable=writable, verify_checksums=verify_checksums, options=options)
+
+
+class ShardedIndex:
+    """S shard indexes searched as one (see module docstring); same verbs as :class:`CodeIndex`."""
+
+    def __init__(self, directory: Path, writable: bool, verify_checksums: bool, options: IndexOptions | None,
+                 fanout: str = "threads") -> None:
+        from distilhash.distributed.fanout import create_fanout
+
+        self.directory = directory
+        self.writable = writable
+        mpath = directory / SHARDED_MANIFEST
+        try:
+            self.sharded = json.loads(mpath.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise IndexCorruptError(f"{mpath}: cannot read the sharded index manifest ({exc})") from None
+        if self.sharded.get("format") != FORMAT_NAME or self.sharded.get("format_version") != FORMAT_VERSION:
+            raise IndexCorruptError(f"{mpath}: format {self.sharded.get('format')!r} v{self.sharded.get('format_version')}; "
+                                    f"expected {FORMAT_NAME!r} v{FORMAT_VERSION}")
+        names = self.sharded.get("shards") or []
+        if len(names) != self.sharded.get("n_shards") or not names:
+            raise IndexCorruptError(f"{mpath}: lists {len(names)} shards but n_shards is {self.sharded.get('n_shards')}")
+        self.shards: list[CodeIndex] = []
+        try:
+            for name in names:
+                self.shards.append(open_index(directory / name, writable=writable, verify_checksums=verify_checksums,
+                                              options=options))
+        except BaseException:
+            self.close()
+            raise
+        first = self.shards[0]
+        for s, shard in enumerate(self.shards[1:], 1):
+            if (shard.kind, shard.n_bits, shard.code_size) != (first.kind, first.n_bits, first.code_size):
+                self.close()
+                raise IndexCorruptError(f"{directory / names[s]} holds {shard.kind} {shard.n_bits}-bit codes; "
+                                        f"shard 0 holds {first.kind} {first.n_bits}-bit codes")
+        self.options = options or IndexOptions()
+        self.fanout = create_fanout(fanout, self)
+
+    # -- what CodeIndex callers read ----------------------------------------------------------
+    @property
+    def n_shards(self) -> int:
+        return len(self.shards)
+
+    @property
+    def kind(self) -> str:
+        return self.shards[0].kind
+
+    @property
+    def n_bits(self) -> int:
+        return self.shards[0].n_bits
+
+    @property
+    def code_size(self) -> int:
+        return self.shards[0].code_size
+
+    @property
+    def codebooks(self) -> np.ndarray | None:
+        return getattr(self.shards[0], "codebooks", None)
+
+    @property
+    def metric(self) -> str | None:
+        return getattr(self.shards[0], "metric", None)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The shared fields of a :class:`CodeIndex` manifest (kind, bits, model, teacher, extra) + shard info."""
+        m = self.shards[0].manifest
+        return {**{k: m.get(k) for k in ("kind", "n_bits", "code_size", "pq")}, **self.sharded,
+                "count": len(self)}
+
+    @property
+    def backend(self) -> str:
+        return self.shards[0].backend
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.shards)
+
+    @property
+    def count(self) -> int:
+        return len(self)
+
+    # -- writes -------------------------------------------------------------------------------
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise ConfigError(f"{self.directory} is open read-only; open it with writable=True")
+
+    def _reserve(self, n: int) -> int:
+        """Reserve ``n`` global order numbers (durably, before any shard is written); returns the first."""
+        start = int(self.sharded["next_gseq"])
+        self.sharded["next_gseq"] = start + n
+        atomic_write_json(self.directory / SHARDED_MANIFEST, self.sharded)
+        return start
+
+    def add(self, ids: list[str], codes: Encoded | np.ndarray, metadata: list[dict[str, Any]] | None = None) -> None:
+        """Add items, each to its owning shard; results order ties by this call's order after earlier adds."""
+        self._require_writable()
+        ids = [str(i) for i in ids]
+        data = codes.data if isinstance(codes, Encoded) else np.asarray(codes)
+        if data.ndim != 2 or data.shape[0] != len(ids):
+            raise DataError(f"{len(ids)} ids but codes of shape {data.shape}")
+        metadata = [{} for _ in ids] if metadata is None else list(metadata)
+        if len(metadata) != len(ids):
+            raise DataError(f"{len(ids)} ids but {len(metadata)} metadata entries")
+        if not ids:
+            return
+        if len(set(ids)) != len(ids):
+            raise DataError("an id appears twice in one add")
+        for i, md in zip(ids, metadata):
+            if not isinstance(md, dict):
+                raise DataError(f"metadata of {i!r} must be a dict, got {type(md).__name__}")
+            if ORDER_KEY in md:
+                raise DataError(f"metadata of {i!r} uses the reserved key {ORDER_KEY!r}")
+        owner = np.array([shard_of(i, self.n_shards) for i in ids], dtype=np.int64)
+        for s in np.unique(owner):  # refuse before writing anything: an id already present anywhere
+            rows = np.flatnonzero(owner == s)
+            present = self.shards[s].get([ids[r] for r in rows])
+            if present:
+                raise DataError(f"{len(present)} ids are already in the index, e.g. {sorted(present)[:5]}; delete them first")
+        start = self._reserve(len(ids))
+        for s in np.unique(owner):
+            rows = np.flatnonzero(owner == s)
+            part = codes.take(rows) if isinstance(codes, Encoded) else data[rows]
+            self.shards[s].add([ids[r] for r in rows], part,
+                               [{**metadata[r], ORDER_KEY: start + int(r)} for r in rows])
+
+    def delete(self, ids: list[str], missing_ok: bool = False) -> int:
+        """Delete items by id from their owning shards; returns how many were deleted."""
+        self._require_writable()
+        ids = list(dict.fromkeys(str(i) for i in ids))
+        groups = self._route(ids)
+        if not missing_ok:
+            found = sum(len(self.shards[s].get(part)) for s, part in groups.items())
+            if found < len(ids):
+                present = set().union(*(self.shards[s].get(part) for s, part in groups.items()))
+                missing = [i for i in ids if i not in present]
+                raise DataError(f"{len(missing)} ids are not in the index, e.g. {missing[:5]}")
+        return sum(self.shards[s].delete(part, missing_ok=True) for s, part in groups.items())
+
+    def compact(self) -> None:
+        self._require_writable()
+        for shard in self.shards:
+            shard.compact()
+
+    def _route(self, ids: list[str]) -> dict[int, list[str]]:
+        groups: dict[int, list[str]] = {}
+        for i in ids:
+            groups.setdefault(shard_of(i, self.n_shards), []).append(i)
+        return groups
+
+    # -- reads --------------------------------------------------------------------------------
+    def searcher(self) -> list[Any]:
+        """Build (warm) every shard's in-memory searcher; returns them."""
+        return [s.searcher() for s in self.shards]
+
+    def search(self, query: Encoded | np.ndarray, k: int = 10) -> list[SearchResult]:
+        """Top-k live items per query over all shards, identical to one index over the same items."""
+        if k <= 0:
+            raise ConfigError(f"k must be positive, got {k}")
+        per_shard = self.fanout.search(query, k)  # [shard][query] -> SearchResult with ORDER_KEY in metadata
+        return merge_topk(per_shard, k)
+
+    def search_radius(self, query: Encoded | np.ndarray, radius: int) -> list[SearchResult]:
+        """Binary only: every live item within Hamming ``radius``, by (distance, global order)."""
+        per_shard = [s.search_radius(query, radius) for s in self.shards]
+        return merge_topk(per_shard, None)
+
+    def get(self, ids: list[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+        out: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+        for s, part in self._route(list(ids)).items():
+            for i, (code, md) in self.shards[s].get(part).items():
+                out[i] = (code, _strip(md))
+        return out
+
+    def iter_metadata(self, chunk: int = 20_000, include_deleted: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(id, metadata)`` of every live item, shard after shard."""
+        for shard in self.shards:
+            for i, md in shard.iter_metadata(chunk, include_deleted):
+                yield i, _strip(md)
+
+    def verify(self) -> VerifyReport:
+        """Every shard's :meth:`CodeIndex.verify`, problems prefixed by the shard name."""
+        from distilhash.index.core import verify_index
+
+        rep = VerifyReport()
+        for name in self.sharded["shards"]:
+            r = verify_index(self.directory / name, self.options)
+            rep.problems += [f"{name}: {p}" for p in r.problems]
+            rep.notes += [f"{name}: {n}" for n in r.notes]
+            rep.files_checked += [f"{name}/{f}" for f in r.files_checked]
+        return rep
+
+    def info(self) -> dict[str, Any]:
+        """Summary like :meth:`CodeIndex.info` plus per-shard counts."""
+        infos = [s.info() for s in self.shards]
+        out = dict(infos[0])
+        n = max(1, len(self))
+        out.update(directory=str(self.directory), count=len(self), rows=sum(i["rows"] for i in infos),
+                   deleted_pending=sum(i["deleted_pending"] for i in infos), n_shards=self.n_shards,
+                   shard_counts=[i["count"] for i in infos], fanout=self.fanout.name,
+                   model_dir=self.sharded.get("model_dir"), teacher=self.sharded.get("teacher"),
+                   extra=self.sharded.get("extra", {}),
+                   disk_bytes=sum(i["disk_bytes"] for i in infos))
+        out["disk_bytes_per_item"] = out["disk_bytes"] / n
+        out.pop("files", None)
+        if all("memory_bytes_per_item" in i for i in infos):
+            out["memory_bytes_per_item"] = sum(i["memory_bytes_per_item"] * max(1, i["count"]) for i in infos) / n
+        return out
+
+    def close(self) -> None:
+        fan = getattr(self, "fanout", None)
+        if fan is not None:
+            fan.close()
+        for s in self.shards:
+            s.close()
+
+    def __enter__(self) -> ShardedIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ShardedIndex({str(self.directory)!r}, shards={self.n_shards}, kind={self.kind!r}, count={len(self)})"
+
+
+def merge_topk(per_shard: list[list[SearchResult]], k: int | None) -> list[SearchResult]:
+    """Merge per-shard result lists (``[shard][query]``) by ``(distance, global order)``; first ``k`` (all if None).
+
+    Each result's metadata must carry :data:`ORDER_KEY`; the merged results have it removed.
+    """
+    n_queries = len(per_shard[0]) if per_shard else 0
+    out: list[SearchResult] = []
+    for q in range(n_queries):
+        ids: list[str] = []
+        metas: list[dict[str, Any]] = []
+        dists: list[np.ndarray] = []
+        for shard_results in per_shard:
+            r = shard_results[q]
+            ids += r.ids
+            metas += r.metadata
+            dists.append(np.asarray(r.distances))
+        dist = np.concatenate(dists) if dists else np.empty(0)
+        try:
+            order_key = np.array([md[ORDER_KEY] for md in metas], dtype=np.int64)
+        except KeyError:
+            raise IndexCorruptError(f"a shard item has no {ORDER_KEY!r} in its metadata (not written by ShardedIndex.add)") from None
+        order = np.lexsort((order_key, dist))
+        if k is not None:
+            order = order[:k]
+        out.append(SearchResult([ids[i] for i in order], dist[order], [_strip(metas[i]) for i in order]))
+    return out

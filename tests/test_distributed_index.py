@@ -1,0 +1,108 @@
+"""The sharded index: results identical to one index over the same items; routing of add/delete/get."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from distilhash.codes import Encoded
+from distilhash.distributed.sharded_index import (
+    ORDER_KEY,
+    create_sharded_index,
+    is_sharded,
+    open_any_index,
+    shard_of,
+)
+from distilhash.errors import DataError
+from distilhash.index import create_index
+
+
+def _binary_items(n=400, n_bits=16, seed=0):
+    rng = np.random.default_rng(seed)
+    # few distinct codes: many exact distance ties, so the tie rule is exercised
+    centres = rng.integers(0, 256, (6, n_bits // 8), dtype=np.uint8)
+    data = centres[rng.integers(0, len(centres), n)]
+    flip = rng.random((n, n_bits // 8)) < 0.1
+    data = data ^ (flip * rng.integers(1, 256, data.shape)).astype(np.uint8)
+    ids = [f"id{i:05d}" for i in range(n)]
+    return ids, Encoded("binary", data, n_bits), [{"row": i} for i in range(n)]
+
+
+def _pq_items(n=300, seed=1):
+    rng = np.random.default_rng(seed)
+    books = rng.normal(size=(4, 16, 2)).astype(np.float32)
+    data = rng.integers(0, 4, (n, 4), dtype=np.uint8)  # few codewords used: many ties
+    return [f"p{i}" for i in range(n)], Encoded("pq", data, 16, books, "l2"), [{} for _ in range(n)]
+
+
+def _pair(tmp_path, ids, enc, md, n_shards=4, fanout="threads"):
+    kw = {"kind": enc.kind, "n_bits": enc.n_bits if enc.kind == "binary" else None, "codebooks": enc.codebooks,
+          "metric": enc.metric}
+    single = create_index(tmp_path / "single", **kw)
+    single.add(ids, enc, md)
+    sharded = create_sharded_index(tmp_path / "sharded", n_shards, fanout=fanout, **kw)
+    for start in range(0, len(ids), 97):  # several adds: order across calls matters too
+        sharded.add(ids[start:start + 97], enc.take(np.arange(start, min(len(ids), start + 97))), md[start:start + 97])
+    return single, sharded
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        assert ra.ids == rb.ids
+        np.testing.assert_array_equal(ra.distances, rb.distances)
+        assert ra.metadata == rb.metadata
+
+
+@pytest.mark.parametrize("fanout", ["threads", "serial"])
+def test_sharded_binary_search_equals_single_index_with_ties(tmp_path, fanout):
+    ids, enc, md = _binary_items()
+    single, sharded = _pair(tmp_path, ids, enc, md, fanout=fanout)
+    counts = sharded.info()["shard_counts"]
+    assert sum(counts) == len(ids) and min(counts) > 0 and len(counts) == 4
+    queries = enc.take(np.arange(0, 400, 7))
+    for k in (1, 10, 50, 500):
+        _same(single.search(queries, k), sharded.search(queries, k))
+    _same(single.search_radius(queries, 3), sharded.search_radius(queries, 3))
+    assert all(ORDER_KEY not in m for r in sharded.search(queries, 20) for m in r.metadata)
+    single.close(), sharded.close()
+
+
+def test_sharded_pq_search_equals_single_and_survives_delete_compact_reopen(tmp_path):
+    ids, enc, md = _pq_items()
+    single, sharded = _pair(tmp_path, ids, enc, md)
+    q = np.random.default_rng(3).normal(size=(9, 8)).astype(np.float32)
+    _same(single.search(q, 25), sharded.search(q, 25))
+    gone = ids[::5]
+    assert single.delete(gone) == sharded.delete(gone) == len(gone)
+    _same(single.search(q, 25), sharded.search(q, 25))
+    sharded.compact(), single.compact()
+    _same(single.search(q, 25), sharded.search(q, 25))
+    # a re-added id goes last in the order, in both
+    single.add([ids[0]], enc.take([0]), [{}]), sharded.add([ids[0]], enc.take([0]), [{}])
+    _same(single.search(q, 300), sharded.search(q, 300))
+    sharded.close()
+    with open_any_index(tmp_path / "sharded") as again:
+        assert is_sharded(tmp_path / "sharded") and len(again) == len(single)
+        _same(single.search(q, 300), again.search(q, 300))
+        assert again.verify().ok
+    single.close()
+
+
+def test_add_delete_get_route_to_the_owning_shard(tmp_path):
+    ids, enc, md = _binary_items(n=80)
+    with create_sharded_index(tmp_path / "s", 3, kind="binary", n_bits=16) as idx:
+        idx.add(ids, enc, md)
+        for s, shard in enumerate(idx.shards):
+            assert all(shard_of(i, 3) == s for i, _ in shard.iter_metadata())
+        got = idx.get([ids[5], "nope"])
+        assert set(got) == {ids[5]} and got[ids[5]][1] == {"row": 5}
+        with pytest.raises(DataError, match="already in the index"):
+            idx.add([ids[3]], enc.take([3]))
+        with pytest.raises(DataError, match="not in the index"):
+            idx.delete([ids[1], "nope"])
+        assert len(idx) == 80  # the refused delete deleted nothing
+        assert idx.delete([ids[1], "nope"], missing_ok=True) == 1
+        with pytest.raises(DataError, match="reserved key"):
+            idx.add(["x"], enc.take([0]), [{ORDER_KEY: 1}])
+        assert shard_of("abc", 7) == shard_of("abc", 7)
