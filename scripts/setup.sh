@@ -75,7 +75,7 @@ pip_install() {
 }
 # torch first and pinned: 2.13.0 is the CPU build that installs from local disk.
 pip_install "torch==2.13.0"
-pip_install -e ".[all,dev]"
+pip_install -e ".[all,dev,ray]"
 rm -f "$log"
 echo "$stamp_src" > "$VENV/.setup-stamp"
 echo "setup: done"

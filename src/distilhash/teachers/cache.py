@@ -36,7 +36,8 @@ from distilhash.io_utils import atomic_save_npy, atomic_write_json, sha256_file
 from distilhash.teachers.features import FeatureSet
 
 __all__ = ["extract_features", "load_features", "default_features_dir", "MANIFEST", "CACHE_FORMAT_VERSION",
-           "IDENTITY_KEYS", "cache_status"]
+           "IDENTITY_KEYS", "cache_status", "finish_cache", "class_text_rows", "open_dataset", "cache_identity",
+           "identity_mismatch", "row_sources", "describe_teacher"]
 
 MANIFEST = "manifest.json"
 PROGRESS = "progress.json"
@@ -61,7 +62,7 @@ def _label_names_hash(names: list[str]) -> str:
     return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
 
 
-def _open_dataset(dataset):
+def open_dataset(dataset):
     """(dataset, split or None) from a prepared name/path or a CrossModalDataset."""
     from distilhash.data.dataset import CrossModalDataset, load_dataset
     from distilhash.data.split import Split
@@ -75,7 +76,7 @@ def _open_dataset(dataset):
     return ds, split
 
 
-def _identity(teacher, ds, split, template: str) -> dict[str, Any]:
+def cache_identity(teacher, ds, split, template: str) -> dict[str, Any]:
     return {
         "format_version": CACHE_FORMAT_VERSION,
         "teacher": teacher.name,
@@ -89,7 +90,7 @@ def _identity(teacher, ds, split, template: str) -> dict[str, Any]:
     }
 
 
-def _mismatch(found: dict[str, Any], expected: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+def identity_mismatch(found: dict[str, Any], expected: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     return {k: (found.get(k), expected.get(k)) for k in IDENTITY_KEYS if found.get(k) != expected.get(k)}
 
 
@@ -101,7 +102,7 @@ def cache_status(out_dir: str | Path) -> str:
     return "partial" if (out / PROGRESS).is_file() else "absent"
 
 
-def _sources(teacher, ds, template: str, batch_size: int, text_batch: int) -> dict[str, Callable[[slice], np.ndarray]]:
+def row_sources(teacher, ds, template: str, batch_size: int, text_batch: int) -> dict[str, Callable[[slice], np.ndarray]]:
     """Per row-array: a function encoding rows ``s`` of the dataset."""
     from distilhash.targets.prompts import item_prompts
 
@@ -156,21 +157,21 @@ def extract_features(
     """
     from numpy.lib.format import open_memmap
 
-    from distilhash.targets.prompts import class_prompts, resolve_template
+    from distilhash.targets.prompts import resolve_template
     from distilhash.teachers.common import check_unit_rows
     from distilhash.teachers.registry import create_teacher
 
     template = resolve_template(template)
-    ds, split = _open_dataset(dataset)
+    ds, split = open_dataset(dataset)
     spec = teacher if isinstance(teacher, str) else getattr(teacher, "name", "teacher")
     if isinstance(teacher, str):
         teacher = create_teacher(teacher, **(teacher_options or {}))
     out = Path(out_dir) if out_dir is not None else default_features_dir(ds.name, spec)
-    identity = _identity(teacher, ds, split, template)
+    identity = cache_identity(teacher, ds, split, template)
 
     if (out / MANIFEST).is_file():
         found = json.loads((out / MANIFEST).read_text())
-        diff = _mismatch(found, identity)
+        diff = identity_mismatch(found, identity)
         if not diff:
             return out
         if not overwrite:
@@ -183,11 +184,11 @@ def extract_features(
 
     out.mkdir(parents=True, exist_ok=True)
     n, width = len(ds), int(teacher.width)
-    sources = _sources(teacher, ds, template, batch_size, 2 * batch_size)
+    sources = row_sources(teacher, ds, template, batch_size, 2 * batch_size)
     state: dict[str, Any] = {"identity": identity, "width": width, "done": {k: 0 for k in sources}}
     if (out / PROGRESS).is_file():
         prev = json.loads((out / PROGRESS).read_text())
-        if not _mismatch(prev.get("identity", {}), identity) and prev.get("width") == width and \
+        if not identity_mismatch(prev.get("identity", {}), identity) and prev.get("width") == width and \
                 set(prev.get("done", {})) == set(sources):
             state = prev
         elif progress:
@@ -242,29 +243,60 @@ def extract_features(
         arr.flush()
     arrays.clear()  # release the memory maps before checksumming
 
-    files: dict[str, str] = {}
+    class_text = None
     if ds.num_labels:
-        if getattr(teacher, "lookup", None) is not None:
-            if teacher.has("class_text"):
-                atomic_save_npy(out / "class_text.npy", teacher.class_text(len(ds.label_names)))
-        else:
-            t0 = time.perf_counter()
-            ct = np.asarray(teacher.encode_texts(class_prompts(ds.label_names, template)), dtype=np.float32)
+        t0 = time.perf_counter()
+        class_text = class_text_rows(teacher, ds, template)
+        if getattr(teacher, "lookup", None) is None:
             timings["class_text"] = time.perf_counter() - t0
-            check_unit_rows(ct, f"class prompts from teacher {teacher.name}")
-            atomic_save_npy(out / "class_text.npy", ct)
-    atomic_save_npy(out / "labels.npy", np.ascontiguousarray(ds.labels, dtype=np.uint8))
+    finish_cache(out, ds, identity, spec=spec, width=width, timings=timings, class_text=class_text,
+                 teacher_info=describe_teacher(teacher), text_cached=getattr(teacher, "text_cache_dir", None) is not None)
+    return out
+
+
+def describe_teacher(teacher) -> dict[str, Any] | None:
+    if not hasattr(teacher, "info"):
+        return None
+    try:
+        return teacher.info()
+    except Exception as exc:  # info is descriptive only  # noqa: BLE001
+        return {"error": str(exc)}
+
+
+def class_text_rows(teacher, ds, template: str) -> np.ndarray | None:
+    """float32 ``[C, D]``: one prompt per class of ``ds`` encoded by ``teacher`` (None when it has none)."""
+    from distilhash.targets.prompts import class_prompts
+    from distilhash.teachers.common import check_unit_rows
+
+    if getattr(teacher, "lookup", None) is not None:
+        return teacher.class_text(len(ds.label_names)) if teacher.has("class_text") else None
+    ct = np.asarray(teacher.encode_texts(class_prompts(ds.label_names, template)), dtype=np.float32)
+    check_unit_rows(ct, f"class prompts from teacher {teacher.name}")
+    return ct
+
+
+def finish_cache(out: Path, ds, identity: dict[str, Any], *, spec: str, width: int, timings: dict[str, float],
+                 class_text: np.ndarray | None, teacher_info: dict[str, Any] | None, text_cached: bool = False,
+                 extra: dict[str, Any] | None = None) -> None:
+    """Write the per-dataset files (class_text, labels, ids) and then the manifest (the commit point).
+
+    The row arrays (``image.npy``, ``text.npy``, ``label_text.npy``) must already be complete in ``out``.
+    ``extra`` adds keys to the manifest (e.g. how a distributed extraction was run).
+    """
     from distilhash.io_utils import atomic_write_bytes
 
+    n = len(ds)
+    if class_text is not None:
+        atomic_save_npy(out / "class_text.npy", class_text)
+    atomic_save_npy(out / "labels.npy", np.ascontiguousarray(ds.labels, dtype=np.uint8))
     atomic_write_bytes(out / "ids.json", json.dumps(list(ds.ids)).encode())
-    for f in sorted(out.glob("*.npy")) + [out / "ids.json"]:
-        files[f.name] = sha256_file(f)
-    throughput = {}
+    files = {f.name: sha256_file(f) for f in sorted(out.glob("*.npy")) + [out / "ids.json"]}
+    throughput: dict[str, Any] = {}
     if timings.get("image"):
         throughput["images_per_s"] = n / timings["image"]
     if timings.get("text"):
         throughput["texts_per_s"] = n / timings["text"]
-        if getattr(teacher, "text_cache_dir", None) is not None:
+        if text_cached:
             throughput["note"] = "text rows may come from the teacher's text-embedding cache (texts_per_s is then not an encoding speed)"
     manifest = {
         **identity,
@@ -276,15 +308,13 @@ def extract_features(
         "timings_s": timings,
         "throughput": throughput,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **(extra or {}),
     }
-    if hasattr(teacher, "info"):
-        try:
-            manifest["teacher_info"] = teacher.info()
-        except Exception as exc:  # info is descriptive only  # noqa: BLE001
-            manifest["teacher_info"] = {"error": str(exc)}
+    if teacher_info is not None:
+        manifest["teacher_info"] = teacher_info
     atomic_write_json(out / MANIFEST, manifest)
-    os.unlink(out / PROGRESS)
-    return out
+    if (out / PROGRESS).exists():
+        os.unlink(out / PROGRESS)
 
 
 def load_features(

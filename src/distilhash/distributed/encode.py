@@ -1,0 +1,106 @@
+"""Encode a database in parallel on Ray and build a sharded index from the codes.
+
+    path = build_sharded_index_ray("runs/dcmq64", feats, rows, "runs/ix-sharded", n_shards=4)
+
+W actors each load the trained model once; the driver sends them parts of the database's teacher
+features (``part_size`` rows), gathers the codes in database order, and adds them to a new
+:class:`~distilhash.distributed.sharded_index.ShardedIndex` (each item to its owning shard, global
+order = database order, so search results equal one index built from the same rows). Methods
+that encode raw pixels or texts (``needs_dataset``, e.g. lcdh) are not supported here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilhash.codes import Encoded
+from distilhash.errors import ConfigError, DataError
+
+__all__ = ["build_sharded_index_ray", "encode_parallel", "EncodeWorker"]
+
+
+class EncodeWorker:
+    """Actor body: one trained model encoding feature rows."""
+
+    def __init__(self, model_dir: str, threads: int) -> None:
+        from distilhash.benchmark.provenance import limit_threads
+        from distilhash.methods.base import load_method
+
+        limit_threads(max(1, threads))
+        self.method = load_method(model_dir)
+        if getattr(type(self.method), "needs_dataset", False):
+            raise ConfigError(f"{model_dir}: {self.method.name} encodes raw pixels/texts; parallel encoding reads cached features")
+
+    def encode(self, part: int, modality: str, features: np.ndarray, role: str) -> tuple[int, Encoded]:
+        return part, self.method.encode(modality, np.asarray(features, dtype=np.float32), role)
+
+
+def encode_parallel(ray: Any, model_dir: str | Path, features: np.ndarray, modality: str, role: str = "database",
+                    part_size: int = 65536, workers: int | None = None, cpus_per_worker: float = 1.0,
+                    progress: bool = True) -> Encoded:
+    """Codes of ``features`` (float32 ``[N, D]``) by the model in ``model_dir``, encoded by W actors, in row order."""
+    from distilhash.distributed.runtime import cluster_cpus
+
+    n = len(features)
+    if n == 0:
+        raise DataError("nothing to encode: 0 feature rows")
+    n_workers = workers or max(1, int(cluster_cpus(ray) // cpus_per_worker))
+    remote = ray.remote(num_cpus=cpus_per_worker, max_restarts=2, max_task_retries=2)(EncodeWorker)
+    actors = [remote.remote(str(model_dir), max(1, int(round(cpus_per_worker)))) for _ in range(n_workers)]
+    ranges = [(s, min(n, s + part_size)) for s in range(0, n, part_size)]
+    try:
+        refs = [actors[p % n_workers].encode.remote(p, modality, features[s:e], role) for p, (s, e) in enumerate(ranges)]
+        parts: dict[int, Encoded] = {}
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc=f"encode {modality} on {n_workers} Ray workers", unit="item")
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            p, enc = ray.get(ready[0])
+            parts[p] = enc
+            if bar is not None:
+                bar.update(len(enc))
+        if bar is not None:
+            bar.close()
+    finally:
+        for a in actors:
+            ray.kill(a)
+    first = parts[0]
+    data = np.concatenate([parts[p].data for p in range(len(ranges))])
+    return Encoded(first.kind, data, first.n_bits, first.codebooks, first.metric)
+
+
+def build_sharded_index_ray(model_dir: str | Path, features, rows: np.ndarray, out_dir: str | Path, n_shards: int,
+                            modality: str = "image", *, metadata: list[dict[str, Any]] | None = None,
+                            part_size: int = 65536, workers: int | None = None, address: str | None = None,
+                            num_cpus: int | None = None, progress: bool = True, extra: dict[str, Any] | None = None) -> Path:
+    """Encode rows ``rows`` of a :class:`FeatureSet` in parallel and build an ``n_shards``-shard index in ``out_dir``.
+
+    Item ids are ``features.ids[rows]``; metadata defaults to ``{"row": dataset row}``.
+    """
+    from distilhash.distributed.runtime import ray_session
+    from distilhash.distributed.sharded_index import create_sharded_index
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if modality not in ("image", "text"):
+        raise DataError(f"modality {modality!r}; expected image or text")
+    with ray_session(address, num_cpus) as ray:
+        enc = encode_parallel(ray, model_dir, np.ascontiguousarray(getattr(features, modality)[rows]), modality,
+                              part_size=part_size, workers=workers, progress=progress)
+    if enc.kind not in ("binary", "pq"):
+        raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
+    meta = json.loads((Path(model_dir) / "method.json").read_text())
+    ids = [features.ids[i] for i in rows]
+    md = metadata if metadata is not None else [{"row": int(i)} for i in rows]
+    with create_sharded_index(out_dir, n_shards, kind=enc.kind, n_bits=enc.n_bits if enc.kind == "binary" else None,
+                              codebooks=enc.codebooks, metric=enc.metric, model_dir=str(Path(model_dir).resolve()),
+                              teacher=meta.get("teacher"), extra={"modality": modality, **(extra or {})}) as idx:
+        idx.add(ids, enc, md)
+    return Path(out_dir)

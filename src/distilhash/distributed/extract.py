@@ -1,0 +1,231 @@
+"""Teacher extraction on Ray: the dataset in parts, the teacher in model-holding actors.
+
+    path = extract_features_ray("emoji-scenes", "minilm-lit", workers=2)   # local 2-CPU cluster
+    path = extract_features_ray(..., address="ray://head:10001")            # a user's cluster
+
+Each of W actors loads the teacher once and opens the prepared dataset itself (the dataset
+directory must be readable at the same path on every node). The driver sends parts of
+``part_size`` rows (at most two in flight per actor), checks every part it gets back (shape,
+finite unit rows) and writes it durably under ``CACHE_DIR/shards/`` (:mod:`.shard_cache`).
+When all parts are done it writes the same feature cache as
+:func:`distilhash.teachers.cache.extract_features` (same files and manifest, plus an ``engine``
+record), loadable by :func:`distilhash.teachers.cache.load_features`.
+
+Failures:
+
+* a worker process dies: Ray restarts the actor (``max_restarts``) and retries its part
+  (``max_task_retries``); nothing written is lost;
+* the driver dies: the next run finds the finished parts on disk and extracts only the rest;
+* a part or plan made for another teacher / dataset / template is refused (FeatureError).
+
+Resources: each actor asks for ``cpus_per_worker`` CPUs (default 1) and runs torch with as many
+threads; W defaults to the cluster's CPUs / ``cpus_per_worker``. Plain actors with a driver-side
+queue need no other Ray tasks, so actors that take every CPU cannot starve the pipeline (as Ray
+Data's read and write tasks would be starved by a ``map_batches`` pool holding all CPUs).
+
+Features are identical to the single-process path when ``part_size`` is a multiple of the
+single-process chunk's batches (default 2048 rows, batch 128): every teacher batch holds the
+same rows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilhash.errors import ConfigError, DistilhashError, FeatureError
+
+__all__ = ["extract_features_ray", "ExtractWorker"]
+
+
+class ExtractWorker:
+    """Actor body: a teacher and the dataset, encoding row ranges of every row array."""
+
+    def __init__(self, dataset_dir: str, teacher: Any, teacher_options: dict[str, Any], template: str,
+                 batch_size: int, threads: int) -> None:
+        from distilhash.benchmark.provenance import limit_threads
+        from distilhash.teachers.cache import open_dataset, row_sources
+        from distilhash.teachers.registry import create_teacher
+
+        limit_threads(max(1, int(threads)))  # BLAS / OpenMP env now, torch's pool if a teacher loaded it
+        self.ds, self.split = open_dataset(dataset_dir)
+        self.teacher = create_teacher(teacher, **teacher_options) if isinstance(teacher, str) else teacher
+        limit_threads(max(1, int(threads)))
+        self.template = template
+        self.sources = row_sources(self.teacher, self.ds, template, batch_size, 2 * batch_size)
+
+    def describe(self) -> dict[str, Any]:
+        """Cache identity, width, row arrays and teacher facts (so the driver never loads the teacher)."""
+        from distilhash.teachers.cache import describe_teacher, cache_identity
+
+        return {"identity": cache_identity(self.teacher, self.ds, self.split, self.template),
+                "width": int(self.teacher.width), "arrays": list(self.sources), "teacher_info": describe_teacher(self.teacher),
+                "text_cached": getattr(self.teacher, "text_cache_dir", None) is not None}
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def encode_part(self, p: int, start: int, stop: int) -> tuple[int, dict[str, np.ndarray], dict[str, float]]:
+        """Rows ``start:stop`` of every row array (float32 ``[stop - start, D]`` each) and seconds per array."""
+        rows, timings = {}, {}
+        for name, fn in self.sources.items():
+            t0 = time.perf_counter()
+            rows[name] = np.asarray(fn(slice(start, stop)), dtype=np.float32)
+            timings[name] = time.perf_counter() - t0
+        return p, rows, timings
+
+    def class_text(self) -> np.ndarray | None:
+        from distilhash.teachers.cache import class_text_rows
+
+        return class_text_rows(self.teacher, self.ds, self.template) if self.ds.num_labels else None
+
+
+def _unwrap(ray: Any, exc: BaseException) -> BaseException:
+    """The DistilhashError raised inside an actor, when that is what a Ray error carries."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(cause, DistilhashError):
+        return cause
+    return exc
+
+
+def extract_features_ray(
+    dataset: str | Path,
+    teacher: Any,
+    out_dir: str | Path | None = None,
+    *,
+    batch_size: int = 128,
+    template: str = "a photo of {}",
+    part_size: int = 2048,
+    workers: int | None = None,
+    cpus_per_worker: float = 1.0,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    overwrite: bool = False,
+    teacher_options: dict[str, Any] | None = None,
+    progress: bool = True,
+    max_restarts: int = 3,
+    stop_after_parts: int | None = None,
+    on_part: Callable[[int, list[int]], None] | None = None,
+) -> Path:
+    """Extract ``dataset`` with ``teacher`` on Ray into a feature cache; return its directory.
+
+    Args:
+        dataset: prepared dataset name or directory (actors open it themselves).
+        teacher: teacher spec, or a picklable teacher object (shipped to the actors).
+        out_dir: default :func:`distilhash.teachers.cache.default_features_dir`.
+        part_size: rows per part (the unit of work and of resumption).
+        workers, cpus_per_worker: actor count and CPUs (= torch threads) per actor.
+        address, num_cpus: see :func:`distilhash.distributed.runtime.ray_session`.
+        overwrite: replace a finished cache or discard unfinished parts made for something else.
+        max_restarts: restarts of a dead actor (and retries of its part).
+        stop_after_parts: return after writing this many parts (a simulated driver stop; tests).
+        on_part: ``on_part(part index, worker pids)`` after each part is written (tests, monitoring).
+    """
+    from distilhash.data.store import resolve_dataset_dir
+    from distilhash.distributed.runtime import cluster_cpus, ray_session
+    from distilhash.distributed.shard_cache import ShardPlan, assemble, part_done
+    from distilhash.targets.prompts import resolve_template
+    from distilhash.teachers.cache import MANIFEST, default_features_dir, finish_cache, identity_mismatch, open_dataset
+
+    if not isinstance(dataset, (str, Path)):
+        raise ConfigError("the Ray engine reads a prepared dataset by name or directory (actors open it themselves)")
+    template = resolve_template(template)
+    ds_dir = resolve_dataset_dir(dataset).resolve()
+    ds, _ = open_dataset(ds_dir)
+    spec = teacher if isinstance(teacher, str) else getattr(teacher, "name", "teacher")
+    out = Path(out_dir) if out_dir is not None else default_features_dir(ds.name, spec)
+    t_start = time.perf_counter()
+    with ray_session(address, num_cpus) as ray:
+        n_workers = workers or max(1, int(cluster_cpus(ray) // cpus_per_worker))
+        remote = ray.remote(num_cpus=cpus_per_worker, max_restarts=max_restarts, max_task_retries=max_restarts)(ExtractWorker)
+        threads = max(1, int(round(cpus_per_worker)))
+        actors = [remote.remote(str(ds_dir), teacher, dict(teacher_options or {}), template, batch_size, threads)
+                  for _ in range(n_workers)]
+        try:
+            try:
+                info = ray.get(actors[0].describe.remote())
+            except Exception as exc:  # noqa: BLE001 - unwrap the actor's own error
+                raise _unwrap(ray, exc) from None
+            identity = info["identity"]
+            if (out / MANIFEST).is_file():
+                import json
+
+                diff = identity_mismatch(json.loads((out / MANIFEST).read_text()), identity)
+                if not diff:
+                    return out
+                if not overwrite:
+                    raise FeatureError(f"feature cache {out} was made for something else: "
+                                       + "; ".join(f"{k}: cache has {a!r}, requested {b!r}" for k, (a, b) in diff.items())
+                                       + " — choose another --out, or pass --overwrite to replace it")
+                shutil.rmtree(out)
+            plan = ShardPlan(out, identity, info["width"], info["arrays"], part_size)
+            plan.open(overwrite)
+            todo = [p for p in range(len(plan.ranges)) if not part_done(plan, p)]
+            pids = ray.get([a.pid.remote() for a in actors])
+            written = _run_parts(ray, actors, plan, todo, progress, stop_after_parts, on_part, pids, ds.name, spec)
+            if written < len(todo):
+                return out
+            class_text = ray.get(actors[0].class_text.remote())
+        except Exception as exc:  # noqa: BLE001
+            raise _unwrap(ray, exc) from None
+        finally:
+            for a in actors:
+                ray.kill(a)
+    timings = assemble(plan)
+    wall = time.perf_counter() - t_start
+    finish_cache(out, ds, identity, spec=spec, width=info["width"], timings=timings, class_text=class_text,
+                 teacher_info=info["teacher_info"], text_cached=info["text_cached"],
+                 extra={"engine": {"name": "ray", "workers": n_workers, "cpus_per_worker": cpus_per_worker,
+                                   "part_size": part_size, "parts": len(plan.ranges), "parts_this_run": len(todo),
+                                   "wall_s_this_run": wall, "note": "timings_s / throughput sum the workers' time"}})
+    shutil.rmtree(plan.directory)
+    return out
+
+
+def _run_parts(ray: Any, actors: list[Any], plan: Any, todo: list[int], progress: bool, stop_after: int | None,
+               on_part: Callable[[int, list[int]], None] | None, pids: list[int], ds_name: str, spec: str) -> int:
+    """Keep two parts in flight per actor; write each finished part; returns how many were written."""
+    from distilhash.distributed.shard_cache import write_part
+
+    queue = list(todo)
+    inflight: dict[Any, int] = {}  # object ref -> actor index
+
+    def submit(a: int) -> None:
+        if queue:
+            p = queue.pop(0)
+            start, stop = plan.ranges[p]
+            inflight[actors[a].encode_part.remote(p, start, stop)] = a
+
+    for a in range(len(actors)):
+        submit(a)
+        submit(a)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"extract {ds_name} with {spec} on {len(actors)} Ray workers", unit="part")
+    written = 0
+    try:
+        while inflight:
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            a = inflight.pop(ready[0])
+            p, rows, timings = ray.get(ready[0])
+            write_part(plan, p, rows, timings)
+            written += 1
+            if bar is not None:
+                bar.update(1)
+            if on_part is not None:
+                on_part(p, pids)
+            if stop_after is not None and written >= stop_after and written < len(todo):
+                return written
+            submit(a)
+    finally:
+        if bar is not None:
+            bar.close()
+    return written
