@@ -106,3 +106,43 @@ def test_add_delete_get_route_to_the_owning_shard(tmp_path):
         with pytest.raises(DataError, match="reserved key"):
             idx.add(["x"], enc.take([0]), [{ORDER_KEY: 1}])
         assert shard_of("abc", 7) == shard_of("abc", 7)
+
+
+def _reshard(src, dst, n_shards):
+    """A sharded copy of the index ``src`` (items in the same order)."""
+    from distilhash.index import open_index
+
+    with open_index(src) as one:
+        items = list(one.iter_metadata())
+        got = one.get([i for i, _ in items])
+        m = one.manifest
+    ids = [i for i, _ in items]
+    with create_sharded_index(dst, n_shards, kind=m["kind"], n_bits=m["n_bits"], model_dir=m["model_dir"],
+                              teacher=m["teacher"], extra=m["extra"]) as idx:
+        idx.add(ids, np.stack([got[i][0] for i in ids]), [md for _, md in items])
+
+
+def test_service_serves_a_sharded_index_like_the_single_one(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from distilhash.serve.app import create_app
+    from distilhash.serve.thumbs import write_thumbnails
+    from serve_fixtures import make_world
+
+    world = make_world(tmp_path)
+    _reshard(world["image_index"], tmp_path / "ix-image-sharded", 3)
+    write_thumbnails(tmp_path / "ix-image-sharded", datasets={world["dataset"].name: world["dataset"]}, progress=False)
+    key = "k3y"
+    with TestClient(create_app([world["image_index"], world["text_index"]])) as one, \
+            TestClient(create_app([tmp_path / "ix-image-sharded", world["text_index"]], api_key=key)) as sharded:
+        for q in ("cat", "dog car", "moon"):
+            a = one.get("/api/search", params={"q": q, "k": 12, "direction": "t2i"}).json()["results"]
+            b = sharded.get("/api/search", params={"q": q, "k": 12, "direction": "t2i"}).json()["results"]
+            assert [(x["id"], x["distance"], x["metadata"]) for x in a] == [(x["id"], x["distance"], x["metadata"]) for x in b]
+        assert sharded.get(b[0]["thumbnail"]).status_code == 200
+        assert sharded.get("/api/health").json()["indexes"]["image"] == len(world["dataset"])
+        first = b[0]["id"]
+        assert sharded.delete(f"/api/items/{first}", headers={"X-API-Key": key}).status_code == 200
+        after = sharded.get("/api/search", params={"q": "moon", "k": 12, "direction": "t2i"}).json()["results"]
+        assert first not in [x["id"] for x in after]

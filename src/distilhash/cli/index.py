@@ -120,6 +120,8 @@ def build(
     teacher: str = typer.Option("minilm-lit", "--teacher", help="Teacher spec (feature cache; query encoding)."),
     features: Path = typer.Option(None, "--features", help="Feature cache directory (default: the teacher's)."),
     metadata: Path = typer.Option(None, "--metadata", help="JSON-lines metadata file with an 'id' per line."),
+    shards: int = typer.Option(1, "--shards", help="Build a sharded index of this many shards (items routed by id "
+                               "hash; searched by fan-out, same results as one index; see docs/distributed.md)."),
 ) -> None:
     """Create an index from encoded codes (or by encoding a dataset part with a model)."""
     import time
@@ -135,9 +137,16 @@ def build(
         t0 = time.perf_counter()
         if enc.kind not in ("binary", "pq"):
             raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
-        idx = create_index(index_dir, kind=enc.kind, n_bits=enc.n_bits if enc.kind == "binary" else None,
-                           codebooks=enc.codebooks, metric=enc.metric, model_dir=model_dir, teacher=teacher,
-                           extra={**prov, "dataset": dataset})
+        make = create_index
+        if shards > 1:
+            from functools import partial
+
+            from distilhash.distributed.sharded_index import create_sharded_index
+
+            make = partial(create_sharded_index, n_shards=shards)
+        idx = make(index_dir, kind=enc.kind, n_bits=enc.n_bits if enc.kind == "binary" else None,
+                   codebooks=enc.codebooks, metric=enc.metric, model_dir=model_dir, teacher=teacher,
+                   extra={**prov, "dataset": dataset})
         with idx:
             idx.add(ids, enc, md)
             seconds = time.perf_counter() - t0
@@ -228,7 +237,7 @@ def info(
 ) -> None:
     """Show kind, bits, item count, model/teacher, files and bytes per item."""
     from distilhash.errors import DistilhashError
-    from distilhash.index import open_index
+    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
 
     try:
         with open_index(index_dir) as idx:
@@ -248,7 +257,8 @@ def _print_info(data: dict[str, Any]) -> None:
 
     table = Table(title=f"index {data['directory']}", show_header=False)
     for key in ("kind", "n_bits", "code_size", "pq", "count", "deleted_pending", "generation", "log_records",
-                "model_dir", "teacher", "backend", "disk_bytes", "disk_bytes_per_item", "code_bytes_per_item"):
+                "model_dir", "teacher", "backend", "disk_bytes", "disk_bytes_per_item", "code_bytes_per_item",
+                *(k for k in ("n_shards", "shard_counts") if k in data)):
         value = data.get(key)
         table.add_row(key, f"{value:.1f}" if isinstance(value, float) else str(value))
     for key, value in (data.get("extra") or {}).items():

@@ -75,6 +75,12 @@ def extract(
     device: str = typer.Option("cpu", "--device"),
     threads: int = typer.Option(2, "--threads", help="torch threads."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a cache made for another teacher/dataset."),
+    engine: str = typer.Option("local", "--engine", help="local (one process) or ray (teacher in Ray actors, "
+                               "written part by part; see docs/distributed.md)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster to use with --engine ray (default: "
+                                    "$RAY_ADDRESS, else a local cluster started for this command)."),
+    workers: int = typer.Option(None, "--workers", help="Ray actors holding the teacher (default: cluster CPUs / threads)."),
+    part_size: int = typer.Option(2048, "--part-size", help="Rows per part with --engine ray (the unit of resumption)."),
 ) -> None:
     """Encode a dataset's images, texts, label prompts and class prompts once; resumable."""
     import torch
@@ -85,8 +91,17 @@ def extract(
     torch.set_num_threads(max(1, threads))
     try:
         opts = {} if teacher.startswith("features:") else {"device": device}
-        path = extract_features(dataset, teacher, out, batch_size=batch_size, template=template,
-                                overwrite=overwrite, teacher_options=opts)
+        if engine == "ray":
+            from distilhash.distributed.extract import extract_features_ray
+
+            path = extract_features_ray(dataset, teacher, out, batch_size=batch_size, template=template, part_size=part_size,
+                                        workers=workers, cpus_per_worker=threads, address=ray_address,
+                                        overwrite=overwrite, teacher_options=opts)
+        elif engine == "local":
+            path = extract_features(dataset, teacher, out, batch_size=batch_size, template=template,
+                                    overwrite=overwrite, teacher_options=opts)
+        else:
+            raise typer.BadParameter(f"--engine {engine!r}; expected local or ray")
         fs = load_features(path)
     except DistilhashError as exc:
         _fail(exc)

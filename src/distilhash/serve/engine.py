@@ -329,7 +329,7 @@ class SearchService:
     def __init__(self, index_dirs: str | Path | list[str | Path], model_dir: str | Path | None = None,
                  teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None,
                  light_encoder: Any = None) -> None:
-        from distilhash.index import open_index
+        from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
         from distilhash.index.query import query_encoder_for
 
         self.config = config or ServiceConfig()
