@@ -146,3 +146,21 @@ def test_service_serves_a_sharded_index_like_the_single_one(tmp_path):
         assert sharded.delete(f"/api/items/{first}", headers={"X-API-Key": key}).status_code == 200
         after = sharded.get("/api/search", params={"q": "moon", "k": 12, "direction": "t2i"}).json()["results"]
         assert first not in [x["id"] for x in after]
+
+
+def test_order_files_are_a_rebuildable_cache(tmp_path):
+    """A lost or torn order file (crash between a shard's add and the append) is recovered from metadata."""
+    ids, enc, md = _binary_items(n=200)
+    single, sharded = _pair(tmp_path, ids, enc, md, n_shards=3)
+    sharded.close()
+    (tmp_path / "sharded" / "order-000.bin").unlink()
+    torn = tmp_path / "sharded" / "order-001.bin"
+    torn.write_bytes(torn.read_bytes()[:-13])
+    q = enc.take(np.arange(0, 200, 9))
+    with open_any_index(tmp_path / "sharded", writable=True) as again:
+        _same(single.search(q, 40), again.search(q, 40))
+        again.add(["late"], enc.take([0]), [{}])  # appends after rewriting the short files
+        single.add(["late"], enc.take([0]), [{}])
+    with open_any_index(tmp_path / "sharded") as again:
+        _same(single.search(q, 250), again.search(q, 250))
+    single.close()

@@ -9,8 +9,9 @@ ray         one Ray actor per shard, each holding its shard open read-only (shar
             file system every node sees); needs ``ray`` and a running or local cluster
 ==========  ======================================================================================
 
-Each returns ``[shard][query] -> SearchResult`` whose metadata still carries the global order key;
-:func:`distilhash.distributed.sharded_index.merge_topk` merges them.
+Each answers ``candidates(query, k)``: ``[shard][query] -> (distances, global order numbers, rows)``
+(:func:`distilhash.distributed.sharded_index.shard_candidates`), and ``results(shard, distances,
+rows)``: the ids and metadata of the picked rows.
 """
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ class SerialFanout:
     def __init__(self, index: Any) -> None:
         self.index = index
 
-    def search(self, query: Any, k: int) -> list[list[Any]]:
-        return [shard.search(query, k) for shard in self.index.shards]
+    def candidates(self, query: Any, k: int) -> list[list[Any]]:
+        from distilhash.distributed.sharded_index import shard_candidates
+
+        return [shard_candidates(s, o, query, k) for s, o in zip(self.index.shards, self.index.orders)]
+
+    def results(self, shard: int, dist: Any, rows: Any) -> Any:
+        return self.index.shards[shard].results_of_rows(dist, rows)
 
     def close(self) -> None:
         pass
@@ -61,13 +67,15 @@ class ThreadFanout(SerialFanout):
         super().__init__(index)
         self._pool: ThreadPoolExecutor | None = None
 
-    def search(self, query: Any, k: int) -> list[list[Any]]:
+    def candidates(self, query: Any, k: int) -> list[list[Any]]:
+        from distilhash.distributed.sharded_index import shard_candidates
+
         shards = self.index.shards
         if len(shards) == 1:
-            return [shards[0].search(query, k)]
+            return super().candidates(query, k)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="shard")
-        futures = [self._pool.submit(shard.search, query, k) for shard in shards]
+        futures = [self._pool.submit(shard_candidates, s, o, query, k) for s, o in zip(shards, self.index.orders)]
         return [f.result() for f in futures]
 
     def close(self) -> None:

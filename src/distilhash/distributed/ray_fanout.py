@@ -18,16 +18,23 @@ __all__ = ["RayFanout"]
 
 
 class _ShardServer:
-    """Actor body: one shard opened read-only; answers ``search``."""
+    """Actor body: one shard opened read-only with its order file; answers ``candidates`` and ``results``."""
 
-    def __init__(self, directory: str, backend: str, searcher_options: dict[str, Any]) -> None:
+    def __init__(self, directory: str, order_path: str, backend: str, searcher_options: dict[str, Any]) -> None:
+        from distilhash.distributed.shard_order import ShardOrder
         from distilhash.index import IndexOptions, open_index
 
         self.index = open_index(directory, options=IndexOptions(backend=backend, searcher_options=searcher_options))
+        self.order = ShardOrder.load(order_path, self.index)
         self.index.searcher()
 
-    def search(self, query: Any, k: int) -> list[Any]:
-        return [tuple(r) for r in self.index.search(query, k)]
+    def candidates(self, query: Any, k: int) -> list[Any]:
+        from distilhash.distributed.sharded_index import shard_candidates
+
+        return shard_candidates(self.index, self.order, query, k)
+
+    def results(self, dist: Any, rows: Any) -> tuple:
+        return tuple(self.index.results_of_rows(dist, rows))
 
 
 @FANOUTS.register("ray")
@@ -53,14 +60,17 @@ class RayFanout:
         cpus = min(1.0, cluster_cpus(ray) / max(1, len(self.index.shards)))
         server = ray.remote(num_cpus=cpus)(_ShardServer)
         opts = self.index.options
-        self.actors = [server.remote(str(s.directory), opts.backend, dict(opts.searcher_options)) for s in self.index.shards]
+        self.actors = [server.remote(str(s.directory), str(o.path), opts.backend, dict(opts.searcher_options))
+                       for s, o in zip(self.index.shards, self.index.orders)]
 
-    def search(self, query: Any, k: int) -> list[list[Any]]:
+    def candidates(self, query: Any, k: int) -> list[list[Any]]:
+        ref = self.ray.put(query)
+        return self.ray.get([a.candidates.remote(ref, k) for a in self.actors])
+
+    def results(self, shard: int, dist: Any, rows: Any) -> Any:
         from distilhash.index.core import SearchResult
 
-        ref = self.ray.put(query)
-        out = self.ray.get([a.search.remote(ref, k) for a in self.actors])
-        return [[SearchResult(*r) for r in shard] for shard in out]
+        return SearchResult(*self.ray.get(self.actors[shard].results.remote(dist, rows)))
 
     def close(self) -> None:
         for a in self.actors:

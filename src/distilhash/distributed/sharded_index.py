@@ -6,6 +6,7 @@ Layout::
       sharded.json       format, shard count, routing rule, next global order number,
                          kind / bits / model / teacher / extra (copied from the shards)
       shard-000/ ...     a normal index directory (see :mod:`distilhash.index.format`)
+      order-000.bin      global order number of each of shard 0's items (:mod:`.shard_order`)
 
 Routing: item ``i`` lives in shard ``blake2b_64(id) mod S`` (stable across runs and machines), so
 add, delete and get touch only the owning shard.
@@ -21,8 +22,10 @@ order::
 
     topk(q) = first k of sort_{(d, g)} ( U_s topk_s(q) )
 
-Shards are searched in parallel by a fan-out (:mod:`distilhash.distributed.fanout`): threads in
-this process by default, or Ray actors.
+A search runs in two phases: each shard returns its top-k *candidates* (distance, global order,
+row; no metadata), in parallel through a fan-out (:mod:`distilhash.distributed.fanout`: threads
+in this process by default, or Ray actors); the merge picks the k best; only those k items' ids
+and metadata are then read from their shards.
 """
 
 from __future__ import annotations
@@ -38,16 +41,15 @@ import numpy as np
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError, IndexCorruptError
 from distilhash.index.core import CodeIndex, IndexOptions, SearchResult, VerifyReport, create_index, open_index
+from distilhash.distributed.shard_order import ORDER_KEY, ShardOrder
 from distilhash.io_utils import atomic_write_json
 
 __all__ = ["ShardedIndex", "create_sharded_index", "open_sharded_index", "open_any_index", "is_sharded",
-           "shard_of", "SHARDED_MANIFEST", "ORDER_KEY"]
+           "shard_of", "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "shard_candidates"]
 
 SHARDED_MANIFEST = "sharded.json"
 FORMAT_NAME = "distilhash-sharded-index"
 FORMAT_VERSION = 1
-#: metadata key holding an item's global insertion number (hidden from callers).
-ORDER_KEY = "_gseq"
 
 
 def shard_of(item_id: str, n_shards: int) -> int:
@@ -58,6 +60,15 @@ def shard_of(item_id: str, n_shards: int) -> int:
 
 def shard_name(s: int) -> str:
     return f"shard-{s:03d}"
+
+
+def order_name(s: int) -> str:
+    return f"order-{s:03d}.bin"
+
+
+def shard_candidates(shard: CodeIndex, order: ShardOrder, query, k: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per query, the shard's top-k as ``(distances, global order numbers, shard rows)``, by (distance, row)."""
+    return [(d, order[shard.row_seqs(r)], r) for d, r in shard.search_rows(query, k)]
 
 
 def is_sharded(directory: str | Path) -> bool:
@@ -140,6 +151,7 @@ class ShardedIndex:
                 self.close()
                 raise IndexCorruptError(f"{directory / names[s]} holds {shard.kind} {shard.n_bits}-bit codes; "
                                         f"shard 0 holds {first.kind} {first.n_bits}-bit codes")
+        self.orders = [ShardOrder.load(directory / order_name(s), shard) for s, shard in enumerate(self.shards)]
         self.options = options or IndexOptions()
         self.fanout = create_fanout(fanout, self)
 
@@ -227,8 +239,10 @@ class ShardedIndex:
         for s in np.unique(owner):
             rows = np.flatnonzero(owner == s)
             part = codes.take(rows) if isinstance(codes, Encoded) else data[rows]
-            self.shards[s].add([ids[r] for r in rows], part,
-                               [{**metadata[r], ORDER_KEY: start + int(r)} for r in rows])
+            shard = self.shards[s]
+            shard.add([ids[r] for r in rows], part, [{**metadata[r], ORDER_KEY: start + int(r)} for r in rows])
+            n_rows = int(shard.info()["rows"])  # the new items are the shard's last rows
+            self.orders[s].append(shard.row_seqs(np.arange(n_rows - len(rows), n_rows)), start + rows)
 
     def delete(self, ids: list[str], missing_ok: bool = False) -> int:
         """Delete items by id from their owning shards; returns how many were deleted."""
@@ -263,8 +277,18 @@ class ShardedIndex:
         """Top-k live items per query over all shards, identical to one index over the same items."""
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
-        per_shard = self.fanout.search(query, k)  # [shard][query] -> SearchResult with ORDER_KEY in metadata
-        return merge_topk(per_shard, k)
+        per_shard = self.fanout.candidates(query, k)  # [shard][query] -> (distances, order numbers, rows)
+        out = []
+        for q in range(len(per_shard[0])):
+            dist, picks = merge_candidates([shard[q] for shard in per_shard], k)
+            ids: list[str] = [""] * len(dist)
+            metas: list[dict[str, Any]] = [{}] * len(dist)
+            for s, (positions, rows) in picks.items():
+                res = self.fanout.results(s, dist[positions], rows)
+                for p, i, md in zip(positions, res.ids, res.metadata):
+                    ids[p], metas[p] = i, _strip(md)
+            out.append(SearchResult(ids, dist, metas))
+        return out
 
     def search_radius(self, query: Encoded | np.ndarray, radius: int) -> list[SearchResult]:
         """Binary only: every live item within Hamming ``radius``, by (distance, global order)."""
@@ -328,6 +352,20 @@ class ShardedIndex:
 
     def __repr__(self) -> str:
         return f"ShardedIndex({str(self.directory)!r}, shards={self.n_shards}, kind={self.kind!r}, count={len(self)})"
+
+
+def merge_candidates(cands: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Merge one query's per-shard candidates ``(distances, order numbers, rows)`` by (distance, order number).
+
+    Returns the k best distances and, per shard, ``(positions in the merged list, shard rows)``.
+    """
+    dist = np.concatenate([c[0] for c in cands])
+    order_key = np.concatenate([c[1] for c in cands])
+    rows = np.concatenate([c[2] for c in cands])
+    shard = np.concatenate([np.full(len(c[0]), s, dtype=np.int64) for s, c in enumerate(cands)])
+    best = np.lexsort((order_key, dist))[:k]
+    picks = {int(s): (np.flatnonzero(shard[best] == s), rows[best][shard[best] == s]) for s in np.unique(shard[best])}
+    return dist[best], picks
 
 
 def merge_topk(per_shard: list[list[SearchResult]], k: int | None) -> list[SearchResult]:

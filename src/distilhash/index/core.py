@@ -704,6 +704,16 @@ class CodeIndex:
         return self.searcher().search(q, k, self._tombstones())
 
     @_locked
+    def row_seqs(self, rows: np.ndarray) -> np.ndarray:
+        """Insertion numbers (int64, stable across compactions) of the rows a ``search_rows`` returned."""
+        return self._seqs[np.asarray(rows, dtype=np.int64)]
+
+    @_locked
+    def results_of_rows(self, dist: np.ndarray, rows: np.ndarray) -> SearchResult:
+        """Ids and metadata of rows a ``search_rows`` returned (with their distances), in the given order."""
+        return self._results(np.asarray(dist), np.asarray(rows, dtype=np.int64))
+
+    @_locked
     def search(self, query: Encoded | np.ndarray, k: int = 10) -> list[SearchResult]:
         """Top-k live items per query, with ids, distances (lower = closer) and metadata.
 
