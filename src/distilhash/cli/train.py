@@ -134,6 +134,8 @@ def command(
     stream: bool = typer.Option(False, "--stream", help="Online methods (lcdh): absorb split.retrieval chunk by chunk, "
                                 "storing codes durably in OUT/stream and checkpointing (and resuming) after each chunk."),
     chunk_size: int = typer.Option(None, "--chunk-size", help="Items per stream chunk (with --stream; method default if omitted)."),
+    workers: int = typer.Option(1, "--workers", help="Data-parallel worker processes (torch.distributed, gloo on 127.0.0.1; "
+                                "each with --threads threads; dcmq and float-student). See docs/distributed.md."),
 ) -> None:
     """Train METHOD on cached teacher features and save the model directory."""
     from distilhash.errors import DistilhashError
@@ -162,7 +164,12 @@ def command(
 
                 raise ConfigError(f"{method} has no online (--stream) mode; only methods with supports_stream do (lcdh)")
             fit_kw["stream_dir"] = Path(target) / "stream"
-        model.fit(feats, split, **fit_kw)
+        if workers > 1:
+            from distilhash.distributed.data_parallel import fit_data_parallel
+
+            model = fit_data_parallel(method, model.config_dict(), fpath, split, workers, target, threads=threads)
+        else:
+            model.fit(feats, split, **fit_kw)
         train_seconds = time.perf_counter() - t0
         model.save(target)
         scores = evaluate_parts(model, feats, split, dataset=ds) if evaluate else {}
@@ -177,7 +184,7 @@ def command(
         "teacher": feats.teacher, "features": str(fpath),
         "method": method, "config": model.config_dict(), "n_bits": model.n_bits, "seed": seed,
         "epoch_policy": {k: info[k] for k in ("kept_epoch", "kept_because", "stop_reason", "epochs_run") if k in info},
-        "train_seconds": train_seconds, "threads": threads,
+        "train_seconds": train_seconds, "threads": threads, "workers": workers,
         "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_average": list(os.getloadavg()),
         "map_all": scores,

@@ -183,6 +183,8 @@ class DCMQ:
 
     name = "dcmq"
     _default_quantize = True
+    #: ``fit(..., data_parallel=DataParallel)`` trains one replica of a torch.distributed group.
+    supports_data_parallel: ClassVar[bool] = True
 
     def __init__(self, **config: Any) -> None:
         known = {f.name for f in fields(DCMQConfig)}
@@ -209,8 +211,13 @@ class DCMQ:
         d.pop("quantize")
         return d
 
-    def fit(self, features, split, *, progress: bool | None = None, **kwargs: Any) -> DCMQ:
-        """Train on ``features`` rows ``split.fit``; keep the epoch with the best mAP on ``split.val``."""
+    def fit(self, features, split, *, progress: bool | None = None, data_parallel: Any = None, **kwargs: Any) -> DCMQ:
+        """Train on ``features`` rows ``split.fit``; keep the epoch with the best mAP on ``split.val``.
+
+        ``data_parallel``: a :class:`distilhash.distributed.data_parallel.DataParallel` when this
+        process is one of W replicas (each trains on 1/W of every minibatch; gradients averaged).
+        """
+        dp = data_parallel
         if kwargs:
             raise ConfigError(f"{self.name}.fit: unexpected arguments {sorted(kwargs)}")
         cfg = self.config
@@ -238,11 +245,17 @@ class DCMQ:
             counts = torch.zeros(M, K)
             recent: list[torch.Tensor] = []
             for idx in minibatches(len(fit_idx), cfg.batch_size, rng):
+                if dp is not None:
+                    if len(idx) < 2 * dp.world:  # the same on every replica: all skip it
+                        continue
+                    idx = dp.local(idx)
                 idx_t = torch.as_tensor(idx)
                 T = self._targets(x_img[idx_t], None if e is None else e[idx_t], y[idx_t])
                 terms, zs, logits = self._loss_terms(model, x_img[idx_t], x_txt[idx_t], T, quantizing["on"])
                 opt.zero_grad(set_to_none=True)
                 terms["total"].backward()
+                if dp is not None:
+                    dp.average_gradients(model)
                 opt.step()
                 meter.add(terms)
                 if quantizing["on"]:
@@ -256,6 +269,8 @@ class DCMQ:
                 out["train_dead"] = int((counts == 0).sum())
                 if cfg.revive_dead:
                     out["revived"] = model.pq.revive(counts, torch.cat(recent), gen)
+            if dp is not None:
+                dp.broadcast_model(model)  # revival uses this replica's statistics: keep replica 0's
             return out
 
         warm = []
@@ -272,7 +287,9 @@ class DCMQ:
         scores: dict[int, dict[str, float]] = {}
 
         def validate() -> float:
-            s = val_map(self, features, split)
+            s = val_map(self, features, split) if dp is None or dp.is_main else None
+            if dp is not None:
+                s = dp.share(s)  # replica 0 validates; every replica early-stops alike
             scores[len(scores)] = s
             return s["mean"]
 
