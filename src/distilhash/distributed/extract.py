@@ -71,13 +71,17 @@ class ExtractWorker:
     def pid(self) -> int:
         return os.getpid()
 
+    def encode_rows(self, name: str, start: int, stop: int) -> tuple[np.ndarray, float, float]:
+        """Rows ``start:stop`` of row array ``name`` (float32 ``[stop - start, D]``), wall and CPU seconds."""
+        t0, c0 = time.perf_counter(), time.process_time()
+        rows = np.asarray(self.sources[name](slice(start, stop)), dtype=np.float32)
+        return rows, time.perf_counter() - t0, time.process_time() - c0
+
     def encode_part(self, p: int, start: int, stop: int) -> tuple[int, dict[str, np.ndarray], dict[str, float]]:
         """Rows ``start:stop`` of every row array (float32 ``[stop - start, D]`` each) and seconds per array."""
         rows, timings = {}, {}
-        for name, fn in self.sources.items():
-            t0 = time.perf_counter()
-            rows[name] = np.asarray(fn(slice(start, stop)), dtype=np.float32)
-            timings[name] = time.perf_counter() - t0
+        for name in self.sources:
+            rows[name], timings[name], _ = self.encode_rows(name, start, stop)
         return p, rows, timings
 
     def class_text(self) -> np.ndarray | None:

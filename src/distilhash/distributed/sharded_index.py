@@ -278,17 +278,22 @@ class ShardedIndex:
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
         per_shard = self.fanout.candidates(query, k)  # [shard][query] -> (distances, order numbers, rows)
-        out = []
-        for q in range(len(per_shard[0])):
-            dist, picks = merge_candidates([shard[q] for shard in per_shard], k)
-            ids: list[str] = [""] * len(dist)
-            metas: list[dict[str, Any]] = [{}] * len(dist)
-            for s, (positions, rows) in picks.items():
-                res = self.fanout.results(s, dist[positions], rows)
-                for p, i, md in zip(positions, res.ids, res.metadata):
-                    ids[p], metas[p] = i, _strip(md)
-            out.append(SearchResult(ids, dist, metas))
-        return out
+        merged = [merge_candidates([shard[q] for shard in per_shard], k) for q in range(len(per_shard[0]))]
+        ids = [[""] * len(d) for d, _ in merged]
+        metas: list[list[dict[str, Any]]] = [[{}] * len(d) for d, _ in merged]
+        for s in range(self.n_shards):  # one metadata read per shard for the whole query batch
+            wanted = [(q, picks[s]) for q, (_, picks) in enumerate(merged) if s in picks]
+            if not wanted:
+                continue
+            rows = np.concatenate([r for _, (_, r) in wanted])
+            dist = np.concatenate([merged[q][0][pos] for q, (pos, _) in wanted])
+            res = self.fanout.results(s, dist, rows)
+            at = 0
+            for q, (positions, _) in wanted:
+                for p in positions:
+                    ids[q][p], metas[q][p] = res.ids[at], _strip(res.metadata[at])
+                    at += 1
+        return [SearchResult(ids[q], d, metas[q]) for q, (d, _) in enumerate(merged)]
 
     def search_radius(self, query: Encoded | np.ndarray, radius: int) -> list[SearchResult]:
         """Binary only: every live item within Hamming ``radius``, by (distance, global order)."""
