@@ -164,3 +164,36 @@ def test_order_files_are_a_rebuildable_cache(tmp_path):
     with open_any_index(tmp_path / "sharded") as again:
         _same(single.search(q, 250), again.search(q, 250))
     single.close()
+
+
+def test_cli_builds_searches_edits_and_verifies_a_sharded_index(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+    from test_index_cli import ToySign, _encoded_file
+
+    def cli(*args, code=0):
+        res = CliRunner().invoke(app, [str(a) for a in args])
+        assert res.exit_code == code, res.output + str(res.exception)
+        return res.output
+
+    model = tmp_path / "model"
+    model.mkdir()
+    ToySign().save(model)
+    texts = ["cat dog", "car boat", "tree moon star", "fish boat", "cat", "dog", "car"]
+    ids = [f"t{i}" for i in range(len(texts))]
+    codes = _encoded_file(tmp_path, texts, ids)
+    for name, extra in (("one", []), ("sharded", ["--shards", "3"])):
+        cli("index", "build", tmp_path / name, "--codes", codes, "--modality", "text", "--model", model, *extra)
+    info = json.loads(cli("index", "info", tmp_path / "sharded", "--json"))
+    assert info["count"] == 7 and info["n_shards"] == 3 and sum(info["shard_counts"]) == 7
+    for q in ("car boat", "cat"):
+        a, b = (json.loads(cli("search", tmp_path / n, "--text", q, "--k", "7", "--json")) for n in ("one", "sharded"))
+        assert a == b
+    cli("index", "delete", tmp_path / "sharded", "t1")
+    cli("index", "compact", tmp_path / "sharded")
+    assert "ok" in cli("index", "verify", tmp_path / "sharded")
+    (tmp_path / "sharded" / "shard-001" / "manifest.json").write_text("{}")
+    assert "shard-001" in cli("index", "verify", tmp_path / "sharded", code=1)

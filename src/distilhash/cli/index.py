@@ -170,7 +170,7 @@ def add(
 ) -> None:
     """Add items (durable when the command returns); ids already in the index are refused."""
     from distilhash.errors import DistilhashError
-    from distilhash.index import open_index
+    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
 
     try:
         with open_index(index_dir, writable=True) as idx:
@@ -191,7 +191,7 @@ def delete(
 ) -> None:
     """Delete items by id (durable when the command returns)."""
     from distilhash.errors import DistilhashError
-    from distilhash.index import open_index
+    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
 
     try:
         with open_index(index_dir, writable=True) as idx:
@@ -205,7 +205,7 @@ def delete(
 def compact(index_dir: Path = typer.Argument(..., help="Existing index directory.")) -> None:
     """Rewrite the snapshot without deleted items and empty the append log."""
     from distilhash.errors import DistilhashError
-    from distilhash.index import open_index
+    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
 
     try:
         with open_index(index_dir, writable=True) as idx:
@@ -218,7 +218,7 @@ def compact(index_dir: Path = typer.Argument(..., help="Existing index directory
 @app.command()
 def verify(index_dir: Path = typer.Argument(..., help="Index directory.")) -> None:
     """Check every file (manifest seal, sha256, log record checksums, SQLite integrity); exit 1 on damage."""
-    from distilhash.index import verify_index
+    from distilhash.distributed.sharded_index import verify_any_index as verify_index  # a sharded index too
 
     rep = verify_index(index_dir)
     for note in rep.notes:

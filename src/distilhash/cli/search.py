@@ -26,7 +26,7 @@ def command(
 ) -> None:
     """Search an index by text or image; prints ids, distances and metadata."""
     from distilhash.errors import DistilhashError
-    from distilhash.index import open_index
+    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
     from distilhash.index.query import load_images, query_encoder_for
 
     if bool(text) == bool(image):

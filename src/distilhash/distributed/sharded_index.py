@@ -45,7 +45,7 @@ from distilhash.distributed.shard_order import ORDER_KEY, ShardOrder
 from distilhash.io_utils import atomic_write_json
 
 __all__ = ["ShardedIndex", "create_sharded_index", "open_sharded_index", "open_any_index", "is_sharded",
-           "shard_of", "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "shard_candidates"]
+           "shard_of", "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "shard_candidates", "verify_any_index"]
 
 SHARDED_MANIFEST = "sharded.json"
 FORMAT_NAME = "distilhash-sharded-index"
@@ -115,6 +115,28 @@ def open_any_index(directory: str | Path, writable: bool = False, verify_checksu
     if is_sharded(directory):
         return open_sharded_index(directory, writable, verify_checksums, options)
     return open_index(directory, writable=writable, verify_checksums=verify_checksums, options=options)
+
+
+def verify_any_index(directory: str | Path, options: IndexOptions | None = None) -> VerifyReport:
+    """:func:`~distilhash.index.core.verify_index` of a normal index, or of every shard of a sharded one
+    (problems prefixed by the shard name; a shard the manifest lists but that is missing is a problem)."""
+    from distilhash.index.core import verify_index
+
+    directory = Path(directory)
+    if not is_sharded(directory):
+        return verify_index(directory, options)
+    rep = VerifyReport()
+    try:
+        names = json.loads((directory / SHARDED_MANIFEST).read_text())["shards"]
+    except (OSError, ValueError, KeyError) as exc:
+        rep.problems.append(f"{directory / SHARDED_MANIFEST}: unreadable sharded index manifest ({exc})")
+        return rep
+    for name in names:
+        r = verify_index(directory / name, options)
+        rep.problems += [f"{name}: {p}" for p in r.problems]
+        rep.notes += [f"{name}: {n}" for n in r.notes]
+        rep.files_checked += [f"{name}/{f}" for f in r.files_checked]
+    return rep
 
 
 class ShardedIndex:
@@ -314,16 +336,8 @@ class ShardedIndex:
                 yield i, _strip(md)
 
     def verify(self) -> VerifyReport:
-        """Every shard's :meth:`CodeIndex.verify`, problems prefixed by the shard name."""
-        from distilhash.index.core import verify_index
-
-        rep = VerifyReport()
-        for name in self.sharded["shards"]:
-            r = verify_index(self.directory / name, self.options)
-            rep.problems += [f"{name}: {p}" for p in r.problems]
-            rep.notes += [f"{name}: {n}" for n in r.notes]
-            rep.files_checked += [f"{name}/{f}" for f in r.files_checked]
-        return rep
+        """See :func:`verify_any_index`."""
+        return verify_any_index(self.directory, self.options)
 
     def info(self) -> dict[str, Any]:
         """Summary like :meth:`CodeIndex.info` plus per-shard counts."""
