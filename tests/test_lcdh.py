@@ -16,7 +16,8 @@ from distilhash.teachers.features import FeatureSet
 from distilhash.training.synthetic import features_for_labels
 
 FAST = dict(n_bits=16, chunk_size=100, min_update_items=10, teacher_epochs=6, teacher_patience=0, epochs_per_chunk=6, batch_size=50, lr=3e-3,
-            image_channels=[8, 16, 16], text_hidden=32, teacher_hidden=32, teacher_heads=2, progress=False)
+            image_channels=[8, 16, 16], text_hidden=32, teacher_hidden=32, teacher_heads=2, progress=False,
+            image_init="random")
 
 
 def synth(n: int = 420, n_labels: int = 5, size: int = 16, seed: int = 0):
