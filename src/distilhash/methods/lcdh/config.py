@@ -48,6 +48,9 @@ class LCDHConfig:
     Online protocol:
         chunk_size: items per stream chunk; stream_order: order in which ``split.retrieval`` arrives
             (``shuffled`` with the seed, or ``index``).
+        stream_exclude_val: leave ``split.val`` out of the stream. Model-selection runs set it, so that the
+            validation queries they score were never trained on (``split.val`` lies inside ``split.retrieval``);
+            the database of such a run lacks the val items.
         epochs_per_chunk, batch_size, lr, weight_decay: the update on each chunk.
         min_update_items: a chunk with fewer items is encoded and stored without updating the student
             (the leftover chunk of a stream; 0 = always update).
@@ -99,6 +102,7 @@ class LCDHConfig:
     # online protocol
     chunk_size: int = 2000
     stream_order: str = "shuffled"
+    stream_exclude_val: bool = False
     epochs_per_chunk: int = 3
     min_update_items: int = 128
     batch_size: int = 128
