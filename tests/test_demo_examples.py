@@ -9,16 +9,17 @@ from distilhash.errors import ConfigError
 
 
 def test_labels_resolve_by_exact_name_or_last_path_part():
-    names = ["food", "food/fruit", "animals/birds", "tag:bird", "fruit-bowl"]
-    assert resolve_label("food", names) == 0
-    assert resolve_label("fruit", names) == 1
+    names = ["folder1:food", "folder2:food/fruit", "folder2:animals/birds", "tag:bird", "tag:fruit", "fruit-bowl"]
+    assert resolve_label("folder1:food", names) == 0
+    assert resolve_label("fruit", names) == 1  # the category wins over the tag of the same word
     assert resolve_label("birds", names) == 2
     assert resolve_label("bird", names) == 3
+    assert resolve_label("fruit-bowl", names) == 5
 
 
 @pytest.mark.parametrize("key, names, message", [
-    ("fish", ["animals/birds"], "matches 0"),
-    ("fish", ["animals/fish", "tag:fish"], "matches 2"),
+    ("fish", ["animals/birds"], "matches none"),
+    ("fish", ["a/fish", "b/fish", "tag:fish"], "matches 2"),
 ])
 def test_unknown_or_ambiguous_labels_are_refused(key, names, message):
     with pytest.raises(ConfigError, match=message):

@@ -64,20 +64,27 @@ class ExampleResult:
 
 
 def resolve_label(key: str, label_names: Sequence[str]) -> int:
-    """The column of ``key`` among ``label_names``: an exact name, or the last part of a path-like name.
+    """The column of ``key`` among ``label_names``, a category preferred over a tag of the same word.
 
-    ``"fruit"`` matches ``"fruit"``, ``"food/fruit"`` or ``"folder:food/fruit"``; several matches or
-    none raise ConfigError naming the candidates.
+    Tried in order, the first rule with exactly one match wins: the exact name; a folder-like name
+    whose last ``/`` part is ``key`` (``"fruit"`` -> ``"folder2:food/fruit"``); a name whose part
+    after ``:`` is ``key`` (``"tag:fruit"``). Several matches in one rule, or none at all, raise
+    ConfigError naming the candidates.
     """
-    exact = [i for i, n in enumerate(label_names) if n == key]
-    if len(exact) == 1:
-        return exact[0]
-    tail = [i for i, n in enumerate(label_names) if re.split(r"[/:]", n)[-1] == key]
-    if len(tail) == 1:
-        return tail[0]
-    found = [label_names[i] for i in (exact or tail)]
-    raise ConfigError(f"example label {key!r} matches {len(found)} of the dataset's {len(label_names)} labels "
-                      f"({found[:5] or 'none'}); expected exactly one")
+    rules = (
+        lambda n: n == key,
+        lambda n: "/" in n and n.rsplit("/", 1)[1] == key,
+        lambda n: ":" in n and n.split(":", 1)[1] == key,
+    )
+    for rule in rules:
+        hits = [i for i, n in enumerate(label_names) if rule(n)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise ConfigError(f"example label {key!r} matches {len(hits)} of the dataset's labels "
+                              f"({[label_names[i] for i in hits][:5]}); expected exactly one")
+    raise ConfigError(f"example label {key!r} matches none of the dataset's {len(label_names)} labels "
+                      f"(e.g. {list(label_names)[:5]})")
 
 
 def _light_encoder(index) -> Any:
