@@ -50,10 +50,10 @@ from distilhash.data.openclipart_labels import (
 )
 from distilhash.data.openclipart_render import is_blank, render_drawing
 from distilhash.data.sources import SOURCES
-from distilhash.data.svg_meta import read_svg_meta
+from distilhash.data.svg_meta import SvgMeta, parse_svg_meta
 from distilhash.errors import ConfigError, DataError
 
-__all__ = ["OpenClipartConfig", "build_openclipart", "FILTER_REASONS", "DEFAULT_ROOT"]
+__all__ = ["OpenClipartConfig", "Drawings", "scan_drawings", "assemble_openclipart", "build_openclipart", "FILTER_REASONS", "DEFAULT_ROOT"]
 
 DEFAULT_ROOT = "/usr/share/openclipart"
 
@@ -167,8 +167,40 @@ def _cap(keys: list[str], cap: int, seed: int) -> set[int]:
     return drop
 
 
-def build_openclipart(config: OpenClipartConfig, progress: bool = True) -> CrossModalDataset:
-    """Read, render, filter and label the drawings under ``config.root`` (see the module docstring)."""
+@dataclass
+class Drawings:
+    """The drawings left after the file-level filters 1-4 (the slow part: reading and rendering).
+
+    Attributes:
+        rels: relative paths (without suffix) of the kept drawings, in path order.
+        metas: their metadata.
+        pixels: uint8 ``[len(rels), size, size, 3]``.
+        n_files: SVG files found.
+        filtered: per-file records of filters 1-4 (``{"file", "reason", "detail"}``).
+        rendered_from_svg: ``{"file", "why"}`` of kept drawings whose PNG was passed over.
+        metadata_unreadable: ``{"file", "error"}`` of kept drawings without readable metadata.
+        render_options: the config fields this stage depends on (checked by :func:`assemble_openclipart`).
+        seconds: wall time of the stage.
+    """
+
+    rels: list[str]
+    metas: list[SvgMeta]
+    pixels: np.ndarray
+    n_files: int
+    filtered: list[dict[str, str]]
+    rendered_from_svg: list[dict[str, str]]
+    metadata_unreadable: list[dict[str, str]]
+    render_options: dict[str, Any]
+    seconds: float
+
+
+#: Config fields that decide :class:`Drawings`; the others only decide the assembly.
+RENDER_OPTIONS: tuple[str, ...] = ("root", "size", "blank_std", "max_png_pixels")
+
+
+def scan_drawings(config: OpenClipartConfig, progress: bool = True) -> Drawings:
+    """Filters 1-4: read every SVG, drop byte duplicates, render (PNG or SVG), drop unrenderable,
+    blank and pixel-duplicate drawings — the first file in path order is the one kept."""
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -180,7 +212,7 @@ def build_openclipart(config: OpenClipartConfig, progress: bool = True) -> Cross
     seen_svg: dict[str, str] = {}
     seen_px: dict[str, str] = {}
     kept: list[str] = []
-    metas = {}
+    metas: list[SvgMeta] = []
     pixels = np.zeros((len(paths), config.size, config.size, 3), dtype=np.uint8)
     for rel in tqdm(paths, desc="openclipart drawings", unit="file", disable=not progress):
         svg = root / "svg" / f"{rel}.svg"
@@ -205,84 +237,108 @@ def build_openclipart(config: OpenClipartConfig, progress: bool = True) -> Cross
         seen_px[px_digest] = rel
         if rendered.via == "svg":
             via_svg.append({"file": rel, "why": rendered.png_problem})
-        meta = read_svg_meta(svg)
+        meta = parse_svg_meta(data)
         if not meta.found:
             unreadable_meta.append({"file": rel, "error": meta.error})
         pixels[len(kept)] = rendered.pixels
-        metas[rel] = meta
+        metas.append(meta)
         kept.append(rel)
-    t_render = time.perf_counter() - t0
+    return Drawings(
+        rels=kept, metas=metas, pixels=pixels[: len(kept)], n_files=len(paths), filtered=filtered.items,
+        rendered_from_svg=via_svg, metadata_unreadable=unreadable_meta,
+        render_options={k: getattr(config, k) for k in RENDER_OPTIONS}, seconds=time.perf_counter() - t0,
+    )
+
+
+def assemble_openclipart(drawings: Drawings, config: OpenClipartConfig) -> CrossModalDataset:
+    """Filters 5-7, tags, labels and texts on top of :func:`scan_drawings` (fast: no file is read).
+
+    Raises:
+        ConfigError: when ``drawings`` were scanned with other render options than ``config``.
+    """
+    t0 = time.perf_counter()
+    mismatch = {k: (v, getattr(config, k)) for k, v in drawings.render_options.items() if getattr(config, k) != v}
+    if mismatch:
+        raise ConfigError(f"openclipart: drawings were scanned with other options (scanned, asked): {mismatch}")
+    filtered = _Filtered()
+    filtered.items = list(drawings.filtered)
+    kept, metas = drawings.rels, drawings.metas
 
     # 5. collection cap
-    drop = _cap([collection_key(metas[r].title) for r in kept], config.collection_cap, config.seed)
+    keys = [collection_key(m.title) for m in metas]
+    drop = _cap(keys, config.collection_cap, config.seed)
     survivors = []
     for pos, rel in enumerate(kept):
         if pos in drop:
-            filtered.add(rel, "collection-cap", f"collection {collection_key(metas[rel].title)!r}")
+            filtered.add(rel, "collection-cap", f"collection {keys[pos]!r} (cap {config.collection_cap})")
         else:
             survivors.append(pos)
 
     # tags: normalised, stop tags removed, plurals merged into singulars seen among the survivors
-    raw_tags = {kept[p]: [normalise_tag(s) for s in metas[kept[p]].subjects] for p in survivors}
+    raw_tags = {p: [normalise_tag(s) for s in metas[p].subjects] for p in survivors}
     vocab = sorted({t for ts in raw_tags.values() for t in ts if t and t not in STOP_TAGS})
     singular = plural_map(vocab)
-    tags = {r: list(dict.fromkeys(singular.get(t, t) for t in ts if t and t not in STOP_TAGS)) for r, ts in raw_tags.items()}
+    tags = {p: list(dict.fromkeys(singular.get(t, t) for t in ts if t and t not in STOP_TAGS)) for p, ts in raw_tags.items()}
 
-    # 6. labels
+    # 6. labels, 7. texts
     def folder(rel: str) -> tuple[str, ...]:
         parts = tuple(rel.split("/")[:-1])
         return () if not parts or parts[0] in config.ignore_folders else parts
 
     sources = [LABEL_SOURCES[s] for s in config.label_sources]
-    candidates = [[lab for src in sources for lab in src(folder(kept[p]), tags[kept[p]])] for p in survivors]
+    candidates = [[lab for src in sources for lab in src(folder(kept[p]), tags[p])] for p in survivors]
     y, label_names, rare = label_matrix(candidates, config.min_label_items)
     text_of = TEXT_VARIANTS[config.text]
+    texts = {p: text_of(metas[p].title, metas[p].description, tags[p]) for p in survivors}
     final: list[int] = []
     for row, p in enumerate(survivors):
-        rel = kept[p]
         if not y[row].any():
-            filtered.add(rel, "no-label", f"no {config.labels} label with >= {config.min_label_items} items")
-        elif not text_of(metas[rel].title, metas[rel].description, tags[rel]).strip():
-            filtered.add(rel, "empty-text", f"{config.text} is empty")
+            filtered.add(kept[p], "no-label", f"no {config.labels} label with >= {config.min_label_items} items")
+        elif not texts[p].strip():
+            filtered.add(kept[p], "empty-text", f"{config.text} is empty")
         else:
             final.append(row)
 
     rows = [survivors[r] for r in final]
-    rels = [kept[p] for p in rows]
     counts = filtered.counts()
-    n = len(paths)
-    steps, left = [], n
+    steps, left = [], drawings.n_files
     for reason in FILTER_REASONS:
         left -= counts[reason]
         steps.append(f"{reason}: {counts[reason]} dropped, {left} left")
     meta: dict[str, Any] = {
         "source": "openclipart",
         "config": config.to_dict(),
-        "n_files": n,
+        "n_files": drawings.n_files,
         "filter_counts": counts,
-        "filters": [f"openclipart: {n} SVG files under {root}/svg"] + steps
-        + [f"rendered from the SVG (PNG missing/broken/huge): {len(via_svg)}",
-           f"metadata unreadable: {len(unreadable_meta)}",
+        "filters": [f"openclipart: {drawings.n_files} SVG files under {config.root}/svg"] + steps
+        + [f"rendered from the SVG (PNG missing/broken/huge): {len(drawings.rendered_from_svg)}",
+           f"metadata unreadable: {len(drawings.metadata_unreadable)}",
            f"labels: {len(label_names)} ({config.labels}, >= {config.min_label_items} items each; {len(rare)} rarer dropped)"],
         "filtered_items": filtered.items,
-        "rendered_from_svg": via_svg,
-        "metadata_unreadable": unreadable_meta,
-        "metadata_regex_fallback": [r for r in rels if metas[r].parser == "regex"],
+        "rendered_from_svg": drawings.rendered_from_svg,
+        "metadata_unreadable": drawings.metadata_unreadable,
+        "metadata_regex_fallback": [kept[p] for p in rows if metas[p].parser == "regex"],
         "plural_merges": dict(sorted(singular.items())),
         "label_sources": config.label_sources,
         "text_variant": config.text,
-        "prepare_seconds": {"render_and_dedup": round(t_render, 1), "total": round(time.perf_counter() - t0, 1)},
+        "prepare_seconds": {"scan_and_render": round(drawings.seconds, 1),
+                            "assemble": round(time.perf_counter() - t0, 1)},
     }
     return CrossModalDataset(
         name=config.name,
-        ids=[f"{config.id_prefix}-{r}" for r in rels],
-        texts=[text_of(metas[r].title, metas[r].description, tags[r]) for r in rels],
+        ids=[f"{config.id_prefix}-{kept[p]}" for p in rows],
+        texts=[texts[p] for p in rows],
         labels=y[final],
         label_names=label_names,
-        images=ArrayImageStore(pixels[rows]),
-        tags=[tags[r] for r in rels],
+        images=ArrayImageStore(drawings.pixels[rows]),
+        tags=[tags[p] for p in rows],
         meta=meta,
     )
+
+
+def build_openclipart(config: OpenClipartConfig, progress: bool = True) -> CrossModalDataset:
+    """Read, render, filter and label the drawings under ``config.root`` (see the module docstring)."""
+    return assemble_openclipart(scan_drawings(config, progress=progress), config)
 
 
 @SOURCES.register("openclipart")
