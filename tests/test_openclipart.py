@@ -261,3 +261,16 @@ def test_real_package(tmp_path):
     corners = ds.images.pixels[:, 0, 0].reshape(-1, 3)
     assert (corners == 255).all(axis=1).mean() > 0.8  # drawings sit on white
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_assembly_reuses_a_scan_and_checks_its_options(tree):
+    from dataclasses import replace
+
+    from distilhash.data.openclipart import assemble_openclipart, scan_drawings
+
+    cfg = OpenClipartConfig(root=str(tree), size=32, collection_cap=2, min_label_items=2)
+    drawings = scan_drawings(cfg, progress=False)
+    assert assemble_openclipart(drawings, cfg).content_hash() == _build(tree).content_hash()
+    assert len(assemble_openclipart(drawings, replace(cfg, collection_cap=0))) == len(_build(tree)) + 2
+    with pytest.raises(ConfigError, match="size"):
+        assemble_openclipart(drawings, replace(cfg, size=64))

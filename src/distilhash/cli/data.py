@@ -32,7 +32,7 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 @app.command()
 def prepare(
     source: str = typer.Argument(..., help="Dataset source: emoji-scenes, emoji-pretrain, openclipart, dcmh-mat, dchmt-mat, folder."),
-    path: Path = typer.Option(None, "--path", help="Source files (a .mat file, a DCHMT directory, a folder)."),
+    path: Path = typer.Option(None, "--path", help="Source files (a .mat file, a DCHMT directory, a folder, the openclipart root)."),
     image_root: Path = typer.Option(None, "--image-root", help="Rewrite image paths under this directory."),
     name: str = typer.Option(None, "--name", help="Name of the prepared dataset (default: the source name)."),
     out: Path = typer.Option(None, "--out", help="Output directory (default: $DISTILHASH_HOME/datasets/NAME)."),
@@ -101,7 +101,7 @@ def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
         console.print(f"note: {note}")
     counts = ds.meta.get("filter_counts")
     if counts:
-        console.print("filtered by reason: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+        console.print("filtered by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
                       + (f"  (per file: {directory / 'filtered.jsonl'})" if (directory / "filtered.jsonl").is_file() else ""))
     split_path = directory / SPLIT_FILE
     split = None

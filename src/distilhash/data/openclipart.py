@@ -70,8 +70,8 @@ class OpenClipartConfig:
     Attributes:
         root: the folder holding ``svg/`` and ``png/`` (Debian: ``/usr/share/openclipart``).
         name: dataset name.
-        size: side of the square RGB image (pixels); 128 keeps 4,000 items near 200 MB and is
-            what the EfficientNet-Lite0 tower is run at (it upsamples internally if asked).
+        size: side of the square RGB image (pixels); 128 keeps 3,861 items at 190 MB and is the
+            size the EfficientNet-Lite0 image tower is run at on CPU.
         seed: seed of the collection cap's choice.
         collection_cap: at most this many items per collection key (0 = no cap).
         labels: ``+``-joined label sources among ``folder1``, ``folder2``, ``tags``.
