@@ -39,12 +39,19 @@ def open_image_file(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image file not found: {path}")
+    from distilhash.data.image_limits import bomb_error, check_dimensions, is_bomb_error
+
     try:
         with Image.open(path) as im:
+            check_dimensions(im.size, f"image file {path}")
             im.load()
             return im.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataError(f"cannot read image file {path}: {exc} (expected a readable JPEG/PNG/...)") from exc
+    except Exception as exc:
+        if is_bomb_error(exc):
+            raise bomb_error(exc, f"image file {path}") from None
+        raise
 
 
 def _resize_rgb(image, size: int) -> np.ndarray:
