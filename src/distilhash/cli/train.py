@@ -70,8 +70,11 @@ def load_features_and_split(dataset: str, teacher: str, features: Path | None):
     ds, split = open_prepared(dataset)
     path = Path(features) if features is not None else default_features_dir(ds.name, teacher)
     if not path.exists():
+        from distilhash.paths import home_hint
+
         raise FeatureError(f"no teacher features at {path} for dataset {ds.name!r} and teacher {teacher!r}; "
-                           "run `distilhash teacher extract` first (or pass --features)")
+                           f"run `distilhash teacher extract --dataset {dataset} --teacher {teacher}` first (or pass "
+                           f"--features); {home_hint()}")
     feats = load_features(path)
     for key, have in (("dataset_hash", split.dataset_hash), ("split_hash", split.hash)):
         want = feats.manifest.get(key)
