@@ -302,3 +302,16 @@ def test_library_and_cli_share_one_thread_policy(monkeypatch):
             threads.default_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def test_damaged_prepared_dataset_files_are_named(tmp_path):
+    d = photo_folder(tmp_path)
+    run("data", "prepare", "folder", "--path", d)
+    items = datasets_dir() / "photos" / "items.jsonl"
+    lines = items.read_bytes().splitlines(keepends=True)
+    items.write_bytes(b"".join(lines[:3]) + b'{"id": "p3", "te\n' + b"".join(lines[4:]))
+    out = run("data", "info", "photos", code=1)
+    assert "items.jsonl:4: not valid JSON" in out
+    items.write_bytes(b"".join(lines[:1]) + lines[1].replace(b"patch", b"p\xffatch") + b"".join(lines[2:]))
+    out = run("data", "check", "photos", code=1)
+    assert "items.jsonl:2: not valid UTF-8" in out
