@@ -9,6 +9,7 @@ for anything it is not allowed to drop.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -141,10 +142,12 @@ def _check_files(ds: CrossModalDataset, mode: str, progress: bool) -> tuple[list
     todo = [i for i in range(len(store)) if i not in gone]
     for i in tqdm(todo, desc=f"checking images ({mode})", disable=not progress or len(todo) < 200, unit="img"):
         try:
-            with Image.open(store.path(i)) as im:
-                check_dimensions(im.size, "the image")
-                if mode == "decode":
-                    im.load()  # a full decode: a truncated file fails here, not only at feature extraction
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_dimensions is the limit
+                with Image.open(store.path(i)) as im:
+                    check_dimensions(im.size, "the image")
+                    if mode == "decode":
+                        im.load()  # a full decode: a truncated file fails here, not only at feature extraction
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             bad.append((i, f"{type(exc).__name__}: {exc}" if not isinstance(exc, DataError) else str(exc)))
         except Exception as exc:

@@ -10,11 +10,12 @@ refuses anything over :data:`MAX_PIXELS` with the file, its width x height and t
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 from distilhash.errors import DataError
 
-__all__ = ["MAX_PIXELS", "check_dimensions", "bomb_error", "is_bomb_error"]
+__all__ = ["MAX_PIXELS", "check_dimensions", "check_image_file", "bomb_error", "is_bomb_error"]
 
 #: Largest accepted image, in pixels (Pillow's default guard: about 89.5 M, e.g. 9459 x 9459).
 MAX_PIXELS = 89_478_485
@@ -51,3 +52,23 @@ def bomb_error(exc: BaseException, where: str | Path, max_pixels: int = MAX_PIXE
     size = _megapixels(int(found.group(1))) if found else "too many pixels"
     return DataError(f"{where} is {size}, over the limit of {_megapixels(max_pixels)} "
                      "(refused before decoding: a decompression bomb or an image to resize first)")
+
+
+def check_image_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> None:
+    """Read only the header of image file ``path`` and raise DataError when it is over ``max_pixels``.
+
+    Files that cannot be opened at all are left to the caller's decoder (and its error message).
+    """
+    from PIL import Image
+
+    where = f"image file {path}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below is ours
+        try:
+            with Image.open(path) as im:
+                size = im.size
+        except Exception as exc:
+            if is_bomb_error(exc):
+                raise bomb_error(exc, where, max_pixels) from None
+            return
+    check_dimensions(size, where, max_pixels)

@@ -42,19 +42,15 @@ def open_image_file(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image file not found: {path}")
-    from distilhash.data.image_limits import bomb_error, check_dimensions, is_bomb_error
+    from distilhash.data.image_limits import check_image_file
 
+    check_image_file(path)  # over the pixel budget: refused by name and size before decoding
     try:
         with Image.open(path) as im:
-            check_dimensions(im.size, f"image file {path}")
             im.load()
             return to_rgb_on_white(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataError(f"cannot read image file {path}: {exc} (expected a readable JPEG/PNG/...)") from exc
-    except Exception as exc:
-        if is_bomb_error(exc):
-            raise bomb_error(exc, f"image file {path}") from None
-        raise
 
 
 def to_rgb_on_white(image, background: tuple[int, int, int] = BACKGROUND):
