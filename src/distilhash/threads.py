@@ -1,8 +1,9 @@
 """One torch thread policy for the CLI and the library.
 
 On a shared or busy machine torch's default (one thread per core) makes the small matrix
-products of training spin and wait on each other: the Python API used to train ~10x slower than
-``distilhash train``, which pins one thread. Both now go through this module:
+products of training spin and wait on each other (an outside review found the Python API ~10x
+slower than ``distilhash train``, which pins one thread; docs/dcmq.md measured 2 threads 3-4x
+slower than one for DCMQ). Both now go through this module:
 
 * the CLI calls :func:`set_threads` with its ``--threads`` value (default :func:`default_threads`);
 * the library calls :func:`ensure_threads` where training starts (``seed_everything``, DCMH's
