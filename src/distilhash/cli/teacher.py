@@ -77,12 +77,11 @@ def extract(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a cache made for another teacher/dataset."),
 ) -> None:
     """Encode a dataset's images, texts, label prompts and class prompts once; resumable."""
-    import torch
-
     from distilhash.errors import DistilhashError
     from distilhash.teachers.cache import extract_features, load_features
+    from distilhash.threads import set_threads
 
-    torch.set_num_threads(max(1, threads))
+    set_threads(threads)
     try:
         opts = {} if teacher.startswith("features:") else {"device": device}
         path = extract_features(dataset, teacher, out, batch_size=batch_size, template=template,

@@ -42,6 +42,9 @@ def open_image_file(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image file not found: {path}")
+    from distilhash.data.image_limits import check_image_file
+
+    check_image_file(path)  # over the pixel budget: refused by name and size before decoding
     try:
         with Image.open(path) as im:
             im.load()

@@ -160,6 +160,9 @@ def extract_features(
     from distilhash.teachers.common import check_unit_rows
     from distilhash.teachers.registry import create_teacher
 
+    from distilhash.threads import ensure_threads
+
+    ensure_threads()  # the library's thread policy (the CLI has set its own already)
     template = resolve_template(template)
     ds, split = _open_dataset(dataset)
     spec = teacher if isinstance(teacher, str) else getattr(teacher, "name", "teacher")
@@ -346,4 +349,9 @@ def load_features(
         raise FeatureError(f"{out}: arrays hold {len(fs)} rows of width {fs.width}; manifest says {n} x {width}")
     if fs.class_text is not None and fs.class_text.shape != (fs.labels.shape[1], width):
         raise FeatureError(f"{out / 'class_text.npy'}: shape {fs.class_text.shape}, expected {(fs.labels.shape[1], width)}")
+    from distilhash.finite import require_finite_rows
+
+    for name in ("image", "text", "label_text", "class_text"):
+        if getattr(fs, name) is not None:
+            require_finite_rows(getattr(fs, name), str(out / f"{name}.npy"), ids=None if name == "class_text" else ids)
     return fs
