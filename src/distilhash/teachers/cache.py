@@ -120,7 +120,10 @@ def _sources(teacher, ds, template: str, batch_size: int, text_batch: int) -> di
         prompts = item_prompts(ds.labels, ds.label_names, template)
         out["label_text"] = lambda s: teacher.encode_texts(prompts[s], batch_size=text_batch)
     size = int(getattr(teacher, "image_size", 0) or 0) or None
-    if size is None:
+    dataset_images = getattr(teacher, "encode_dataset_images", None)  # teachers with a per-item tower cache
+    if dataset_images is not None:
+        out["image"] = lambda s: dataset_images(ds, np.arange(s.start, s.stop))
+    elif size is None:
         out["image"] = lambda s: teacher.encode_images([ds.images.load(i) for i in range(s.start, s.stop)], batch_size=batch_size)
     else:
         out["image"] = lambda s: teacher.encode_images(ds.images.array(np.arange(s.start, s.stop), size), batch_size=batch_size)
