@@ -139,7 +139,7 @@ def build(
                            codebooks=enc.codebooks, metric=enc.metric, model_dir=model_dir, teacher=teacher,
                            extra={**prov, "dataset": dataset})
         with idx:
-            idx.add(ids, enc, md)
+            idx.add(ids, enc, md, snapshot=True)  # one checksummed snapshot, not one huge log record
             seconds = time.perf_counter() - t0
             _print_info(idx.info())
         typer.echo(f"built {index_dir}: {len(ids)} items in {seconds:.2f} s ({len(ids) / max(seconds, 1e-9):,.0f} items/s)")
