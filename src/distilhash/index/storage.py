@@ -30,7 +30,7 @@ __all__ = ["IndexState", "load_state", "read_consistent"]
 
 T = TypeVar("T")
 _RETRIES = 20  # generation switches in a row before giving up (a writer compacting non-stop)
-_SETTLE_S = 0.05  # pause before re-reading an unchanged index that looked damaged
+_SETTLE_S = 0.005  # pause before re-reading an unchanged index that looked damaged
 
 
 def read_consistent(directory: Path, read: Callable[[dict[str, Any]], T]) -> T:
