@@ -208,7 +208,7 @@ def compact(index_dir: Path = typer.Argument(..., help="Existing index directory
 
 @app.command()
 def verify(index_dir: Path = typer.Argument(..., help="Index directory.")) -> None:
-    """Check every file (manifest seal, sha256, log record checksums, SQLite integrity); exit 1 on damage."""
+    """Check every file (manifest seal, sha256, acknowledged log length and record checksums, SQLite integrity); exit 1 on damage."""
     from distilhash.index import verify_index
 
     rep = verify_index(index_dir)
