@@ -186,7 +186,7 @@ def build(
                            codebooks=enc.codebooks, metric=enc.metric, model_dir=model_dir, teacher=teacher,
                            extra={**prov, "dataset": dataset})
         with idx:
-            idx.add(ids, enc, md)
+            idx.add(ids, enc, md, snapshot=True)  # one checksummed snapshot, not one huge log record
         _move_into_place(staging, index_dir)
         staging = None
         seconds = time.perf_counter() - t0
@@ -265,7 +265,7 @@ def compact(index_dir: Path = typer.Argument(..., help="Existing index directory
 
 @app.command()
 def verify(index_dir: Path = typer.Argument(..., help="Index directory.")) -> None:
-    """Check every file (manifest seal, sha256, log record checksums, SQLite integrity); exit 1 on damage."""
+    """Check every file (manifest seal, sha256, acknowledged log length and record checksums, SQLite integrity); exit 1 on damage."""
     from distilhash.index import verify_index
 
     rep = verify_index(index_dir)
