@@ -59,22 +59,21 @@ class SerialFanout:
 
 @FANOUTS.register("threads")
 class ThreadFanout(SerialFanout):
-    """One worker thread per shard (created lazily, joined on close)."""
+    """One worker thread per shard (joined on close); safe to call from several threads at once."""
 
     name = "threads"
 
     def __init__(self, index: Any) -> None:
         super().__init__(index)
-        self._pool: ThreadPoolExecutor | None = None
+        n = len(index.shards)
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=n, thread_name_prefix="shard") if n > 1 else None
 
     def candidates(self, query: Any, k: int) -> list[list[Any]]:
         from distilhash.distributed.sharded_index import shard_candidates
 
         shards = self.index.shards
-        if len(shards) == 1:
-            return super().candidates(query, k)
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="shard")
+            return super().candidates(query, k)
         futures = [self._pool.submit(shard_candidates, s, o, query, k) for s, o in zip(shards, self.index.orders)]
         return [f.result() for f in futures]
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError, IndexCorruptError
-from distilhash.index.core import CodeIndex, IndexOptions, SearchResult, VerifyReport, create_index, open_index
+from distilhash.index import CodeIndex, IndexOptions, SearchResult, VerifyReport, create_index, open_index, verify_index
 from distilhash.distributed.shard_order import ORDER_KEY, ShardOrder
 from distilhash.io_utils import atomic_write_json
 
@@ -120,8 +120,6 @@ def open_any_index(directory: str | Path, writable: bool = False, verify_checksu
 def verify_any_index(directory: str | Path, options: IndexOptions | None = None) -> VerifyReport:
     """:func:`~distilhash.index.core.verify_index` of a normal index, or of every shard of a sharded one
     (problems prefixed by the shard name; a shard the manifest lists but that is missing is a problem)."""
-    from distilhash.index.core import verify_index
-
     directory = Path(directory)
     if not is_sharded(directory):
         return verify_index(directory, options)
@@ -232,8 +230,12 @@ class ShardedIndex:
         atomic_write_json(self.directory / SHARDED_MANIFEST, self.sharded)
         return start
 
-    def add(self, ids: list[str], codes: Encoded | np.ndarray, metadata: list[dict[str, Any]] | None = None) -> None:
-        """Add items, each to its owning shard; results order ties by this call's order after earlier adds."""
+    def add(self, ids: list[str], codes: Encoded | np.ndarray, metadata: list[dict[str, Any]] | None = None,
+            snapshot: bool | None = None) -> None:
+        """Add items, each to its owning shard; results order ties by this call's order after earlier adds.
+
+        ``snapshot`` is passed to each shard's :meth:`CodeIndex.add` (True: a new snapshot per shard, for builds).
+        """
         self._require_writable()
         ids = [str(i) for i in ids]
         data = codes.data if isinstance(codes, Encoded) else np.asarray(codes)
@@ -262,7 +264,7 @@ class ShardedIndex:
             rows = np.flatnonzero(owner == s)
             part = codes.take(rows) if isinstance(codes, Encoded) else data[rows]
             shard = self.shards[s]
-            shard.add([ids[r] for r in rows], part, [{**metadata[r], ORDER_KEY: start + int(r)} for r in rows])
+            shard.add([ids[r] for r in rows], part, [{**metadata[r], ORDER_KEY: start + int(r)} for r in rows], snapshot=snapshot)
             n_rows = int(shard.info()["rows"])  # the new items are the shard's last rows
             self.orders[s].append(shard.row_seqs(np.arange(n_rows - len(rows), n_rows)), start + rows)
 
