@@ -51,8 +51,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, **init_
     if address:
         ray.init(address=address, log_to_driver=False, **init_options)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                 _node_ip_address="127.0.0.1", **init_options)
+        # "local": always a new instance of our own, never another user's cluster found on this machine
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                 log_to_driver=False, _node_ip_address="127.0.0.1", **init_options)
     try:
         yield ray
     finally:
