@@ -49,6 +49,7 @@ from distilhash.index.format import (
     write_manifest,
 )
 from distilhash.index.metastore import MetaStore, write_store
+from distilhash.index.pqcodes import pack_nibbles, packs_nibbles, stored_code_size, unpack_nibbles
 from distilhash.index.topk import Tombstones
 from distilhash.io_utils import atomic_write_bytes, sha256_file
 
@@ -167,7 +168,7 @@ def create_index(
         m, k, d = codebooks.shape
         if k > 256:
             raise ConfigError(f"pq codebooks have K={k} codewords; codes are uint8, so K <= 256")
-        code_size = m
+        code_size = stored_code_size(m, k)  # 4-bit codes (K <= 16) are stored two per byte
         bits = int(np.ceil(np.log2(k)))
         if n_bits is not None and n_bits != m * bits:
             raise ConfigError(f"n_bits={n_bits} contradicts codebooks [M={m}, K={k}] (M*log2 K = {m * bits})")
@@ -175,7 +176,7 @@ def create_index(
         data = _npy_bytes(codebooks)
         atomic_write_bytes(directory / "codebooks.npy", data)
         files["codebooks"] = _file_entry(directory, "codebooks.npy", data)
-        pq_info = {"M": m, "K": k, "d": d, "metric": metric}
+        pq_info = {"M": m, "K": k, "d": d, "metric": metric, "packed": packs_nibbles(k)}
     else:
         raise ConfigError(f"index kind {kind!r}; expected 'binary' or 'pq'")
     uid = uuidlib.uuid4()
@@ -337,6 +338,7 @@ class CodeIndex:
         self.code_size: int = int(m["code_size"])
         self.metric: str = (m.get("pq") or {}).get("metric", "l2")
         self.codebooks: np.ndarray | None = None
+        self._packed = bool((m.get("pq") or {}).get("packed"))  # indexes made before packing: False
         if self.kind == "pq":
             self.codebooks = self._load_npy("codebooks", np.float32, None)
             pq = m["pq"]
@@ -347,7 +349,7 @@ class CodeIndex:
         seqs = self._load_npy("seqs", np.int64, (count,))
         if count and (np.any(np.diff(seqs) <= 0) or seqs[0] < 0 or seqs[-1] >= int(m["next_seq"])):
             raise IndexCorruptError(f"{d}: {m['files']['seqs']['name']} is not strictly ascending below next_seq")
-        if self.kind == "pq" and count and int(codes.max()) >= m["pq"]["K"]:
+        if self.kind == "pq" and not self._packed and count and int(codes.max()) >= m["pq"]["K"]:
             raise IndexCorruptError(f"{d}: pq codes reference codeword {int(codes.max())} >= K={m['pq']['K']}")
         self._store = MetaStore(d / m["files"]["meta"]["name"])
         if self._store.count() != count:
@@ -420,7 +422,7 @@ class CodeIndex:
         self._next_seq += n
         self._n_rows += n
         if self._searcher is not None:
-            self._searcher.add(codes)
+            self._searcher.add(self._unpacked(codes))
         self._tomb = None
 
     def _apply_delete(self, seqs: list[int]) -> None:
@@ -479,11 +481,16 @@ class CodeIndex:
             data = codes.data
         else:
             data = np.asarray(codes)
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != self.code_size:
-            raise DataError(f"{what} must be uint8 [n, {self.code_size}]; got {data.dtype} {data.shape}")
+        width = self.manifest["pq"]["M"] if self._packed else self.code_size
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != width:
+            raise DataError(f"{what} must be uint8 [n, {width}]; got {data.dtype} {data.shape}")
         if self.kind == "pq" and data.size and int(data.max()) >= self.manifest["pq"]["K"]:
             raise DataError(f"{what} reference codeword {int(data.max())}; codebooks have K={self.manifest['pq']['K']}")
-        return np.ascontiguousarray(data)
+        return pack_nibbles(data) if self._packed else np.ascontiguousarray(data)
+
+    def _unpacked(self, codes: np.ndarray) -> np.ndarray:
+        """Stored codes -> the uint8 ``[n, M]`` codeword indices searchers take (see :mod:`~distilhash.index.pqcodes`)."""
+        return unpack_nibbles(codes, self.manifest["pq"]["M"]) if self._packed else codes
 
     def _require_writable(self) -> None:
         if not self.writable or self._log is None:
@@ -602,7 +609,7 @@ class CodeIndex:
         renumbered = bool(dead)
         self._next_seq = next_seq
         if pending is not None and self._searcher is not None and not renumbered:
-            self._searcher.add(pending[1])
+            self._searcher.add(self._unpacked(pending[1]))
         self._dead = set()
         self._n_rows = self._snap_count
         self._tomb = None
@@ -675,7 +682,7 @@ class CodeIndex:
                 from distilhash.index.pq import PQ_SEARCHERS
 
                 s = PQ_SEARCHERS.create(name, self.codebooks, self.metric, **self.options.searcher_options)
-            s.add(self._all_codes())
+            s.add(self._unpacked(self._all_codes()))
             self._searcher = s
         return self._searcher
 
@@ -738,12 +745,12 @@ class CodeIndex:
 
     @_locked
     def get(self, ids: list[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
-        """id -> (code uint8 [code_size], metadata) for the live ids among ``ids``."""
+        """id -> (code uint8 [code_size] (pq: [M]), metadata) for the live ids among ``ids``."""
         found = self._resolve(list(ids))
         rows = np.searchsorted(self._seqs, np.array(list(found.values()), dtype=np.int64))
-        codes = self._all_codes()
+        codes = self._unpacked(self._all_codes()[rows])
         metas = self._results(np.zeros(len(rows)), rows)
-        return {i: (codes[r], md) for i, r, md in zip(metas.ids, rows, metas.metadata)}
+        return {i: (c, md) for i, c, md in zip(metas.ids, codes, metas.metadata)}
 
     # -- integrity -------------------------------------------------------------------------
     def verify(self) -> VerifyReport:
