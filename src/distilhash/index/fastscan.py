@@ -54,7 +54,8 @@ def supported_impls(bits: int) -> list[str]:
 def choose_impl(bits: int, impl: str | None = None) -> str | None:
     """The kernel to use: ``impl`` (or ``$DISTILHASH_FASTSCAN``) when given and not ``auto``, else
     the fastest supported one; None when fast scan should not be used (8-bit without AVX-512 VBMI)."""
-    impl = impl or os.environ.get(ENV) or "auto"
+    if impl in (None, "auto"):
+        impl = os.environ.get(ENV) or "auto"
     if impl == "off":
         return None
     ok = supported_impls(bits)
