@@ -679,9 +679,11 @@ class CodeIndex:
                 s = BINARY_SEARCHERS.create(name, self.code_size, **self.options.searcher_options)
             else:
                 from distilhash.index import ivf  # noqa: F401  (registers "ivf")
-                from distilhash.index.pq import PQ_SEARCHERS
+                from distilhash.index.pq import PERSISTENT_SEARCHERS, PQ_SEARCHERS
 
                 s = PQ_SEARCHERS.create(name, self.codebooks, self.metric, **self.options.searcher_options)
+                if name in PERSISTENT_SEARCHERS:  # e.g. IVF lists, kept beside the index (rebuilt when stale)
+                    s.bind_state(self.directory / PERSISTENT_SEARCHERS[name])
             s.add(self._unpacked(self._all_codes()))
             self._searcher = s
         return self._searcher

@@ -24,10 +24,13 @@ from distilhash.index.pqcodes import pack_nibbles
 from distilhash.index.topk import Tombstones, topk_float
 from distilhash.registry import Registry
 
-__all__ = ["lookup_tables", "adc_distances", "NumpyPQSearcher", "NativePQSearcher", "FaissPQSearcher", "PQ_SEARCHERS"]
+__all__ = ["PERSISTENT_SEARCHERS", "lookup_tables", "adc_distances", "NumpyPQSearcher", "NativePQSearcher", "FaissPQSearcher", "PQ_SEARCHERS"]
 
 #: name -> factory(codebooks, metric, **options) of a PQ searcher.
 PQ_SEARCHERS: Registry = Registry("pq searcher")
+#: searchers that keep built state beside the index: name -> file name. The index calls
+#: ``searcher.bind_state(directory / file)`` before the first ``add``.
+PERSISTENT_SEARCHERS: dict[str, str] = {}
 
 Result = list[tuple[np.ndarray, np.ndarray]]
 
