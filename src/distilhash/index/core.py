@@ -626,15 +626,14 @@ class CodeIndex:
         name = self.options.backend
         if name != "auto":
             return name
+        import importlib.util
+
         from distilhash.index import native
 
-        try:
-            import faiss  # noqa: F401
-
-            has_faiss = True
-        except ImportError:  # pragma: no cover - faiss is optional
-            has_faiss = False
-        flat = "native" if native.available() else ("faiss" if has_faiss else "numpy")
+        if native.available():  # FAISS is imported (~0.3 s) only when it will be used
+            flat = "native"
+        else:
+            flat = "faiss" if importlib.util.find_spec("faiss") is not None else "numpy"
         if self.kind == "pq":
             return flat
         if self._n_rows >= self.options.mih_min_items:
