@@ -6,7 +6,7 @@
    one step delta for all sub-spaces:
        q[m][c] = floor((t[m][c] - min_c t[m][c]) / delta),   delta = max_m range_m / qmax,
    so t[m][c] lies in [min_m + delta q, min_m + delta (q + 1)). The integer score
-   Q(x) = sum_m q[m][x_m] (16-bit lanes; qmax = min(255, 65535 / M) keeps it from overflowing)
+   Q(x) = sum_m q[m][x_m] (16-bit lanes; qmax <= 65535 / M keeps it from overflowing; 255 or 127)
    brackets the float distance D(x) (float32 sum in the order m = 0..M-1, error <= ferr):
        base + delta Q(x) - ferr <= D(x) < base + delta (Q(x) + M) + ferr.
    Hence if Q_k is the k-th smallest Q among live items, every item with D(x) <= D_k has
@@ -275,41 +275,63 @@ static void fs4_scan_avx2(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t
     }
 }
 
-/* 4 sub-spaces per 512-bit shuffle (one per 128-bit lane). */
+/* 8 sub-spaces per step: two 512-bit shuffles (4 sub-spaces each, one per 128-bit lane) whose
+   bytes are added in 8 bits before widening (the tables of this kernel have qmax <= 127, so two
+   entries fit a byte); missing sub-spaces at the end are loaded as zero (masked loads). */
+static inline __mmask64 fs4_quad_mask(int32_t m, int32_t Mp) {
+    return m + 4 <= Mp ? ~(__mmask64)0 : (m + 2 <= Mp ? (__mmask64)0xFFFFFFFFu : 0);
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static inline void fs4_acc_avx512(const uint8_t *lut, const uint8_t *blk, int32_t Mp, __m512i *a) {
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    for (int32_t m = 0; m < Mp; m += 8) {
+        __mmask64 k0 = fs4_quad_mask(m, Mp), k1 = fs4_quad_mask(m + 4, Mp);
+        __m512i t0 = _mm512_maskz_loadu_epi8(k0, lut + m * 16), c0 = _mm512_maskz_loadu_epi8(k0, blk + m * 16);
+        __m512i t1 = _mm512_maskz_loadu_epi8(k1, lut + m * 16 + 64), c1 = _mm512_maskz_loadu_epi8(k1, blk + m * 16 + 64);
+        __m512i rl = _mm512_add_epi8(_mm512_shuffle_epi8(t0, _mm512_and_si512(c0, m0f)),
+                                     _mm512_shuffle_epi8(t1, _mm512_and_si512(c1, m0f)));
+        __m512i rh = _mm512_add_epi8(_mm512_shuffle_epi8(t0, _mm512_and_si512(_mm512_srli_epi16(c0, 4), m0f)),
+                                     _mm512_shuffle_epi8(t1, _mm512_and_si512(_mm512_srli_epi16(c1, 4), m0f)));
+        a[0] = _mm512_add_epi16(a[0], rl); a[1] = _mm512_add_epi16(a[1], _mm512_srli_epi16(rl, 8));
+        a[2] = _mm512_add_epi16(a[2], rh); a[3] = _mm512_add_epi16(a[3], _mm512_srli_epi16(rh, 8));
+    }
+}
+
+/* Two blocks per step so that one lane-folding epilogue serves 64 items: after folding, E holds
+   the even items and O the odd items as [block A lo, block B lo, block A hi, block B hi] lanes
+   (lo: items 0-15, hi: items 16-31; 8 x 16-bit per lane). A lone last block runs with B = 0. */
 __attribute__((target("avx512f,avx512bw")))
 static void fs4_scan_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t Mp,
                             const uint8_t *lut, fs_state *s) {
-    const __m512i m0f = _mm512_set1_epi8(0x0f), zero = _mm512_setzero_si512();
-    uint16_t q[32];
-    int32_t M4 = Mp & ~3;
-    for (int64_t b = b0; b < b1; b++) {
-        const uint8_t *blk = blocks + b * Mp * 16;
-        __m512i a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-        for (int32_t m = 0; m < M4; m += 4) {
-            __m512i t = _mm512_loadu_si512((const void *)(lut + m * 16));
-            __m512i c = _mm512_loadu_si512((const void *)(blk + m * 16));
-            __m512i rl = _mm512_shuffle_epi8(t, _mm512_and_si512(c, m0f));
-            __m512i rh = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(c, 4), m0f));
-            a0 = _mm512_add_epi16(a0, rl); a1 = _mm512_add_epi16(a1, _mm512_srli_epi16(rl, 8));
-            a2 = _mm512_add_epi16(a2, rh); a3 = _mm512_add_epi16(a3, _mm512_srli_epi16(rh, 8));
-        }
-        /* fold the four lanes into two (256-bit), then finish like the AVX2 kernel */
-        __m256i h[4] = {
-            _mm256_add_epi16(_mm512_castsi512_si256(a0), _mm512_extracti64x4_epi64(a0, 1)),
-            _mm256_add_epi16(_mm512_castsi512_si256(a1), _mm512_extracti64x4_epi64(a1, 1)),
-            _mm256_add_epi16(_mm512_castsi512_si256(a2), _mm512_extracti64x4_epi64(a2, 1)),
-            _mm256_add_epi16(_mm512_castsi512_si256(a3), _mm512_extracti64x4_epi64(a3, 1))};
-        if (M4 < Mp) fs4_pair_avx2(lut + M4 * 16, blk + M4 * 16, h);  /* Mp = 2 mod 4: the last pair */
-        __m256i q0, q1;
-        fs4_finish_avx2(h, &q0, &q1);
-        __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
-        uint32_t mk = (uint32_t)_mm512_cmple_epu16_mask(qq, _mm512_set1_epi16((short)fs_thr16(s)));
-        if (!mk) continue;
-        _mm512_storeu_si512((void *)q, qq);
-        while (mk) {
-            int j = __builtin_ctz(mk);
-            mk &= mk - 1;
-            if (b * 32 + j < n) fs_offer(s, q[j], b * 32 + j);
+    const __m512i zero = _mm512_setzero_si512();
+    uint16_t qe[32], qo[32];
+    for (int64_t b = b0; b < b1; b += 2) {
+        int pair = b + 1 < b1;
+        __m512i A[4] = {zero, zero, zero, zero}, B[4] = {zero, zero, zero, zero}, S[4];
+        fs4_acc_avx512(lut, blocks + b * Mp * 16, Mp, A);
+        if (pair) fs4_acc_avx512(lut, blocks + (b + 1) * Mp * 16, Mp, B);
+        for (int t = 0; t < 4; t++)  /* [A l0+l2, A l1+l3, B l0+l2, B l1+l3] */
+            S[t] = _mm512_add_epi16(_mm512_shuffle_i64x2(A[t], B[t], 0x44), _mm512_shuffle_i64x2(A[t], B[t], 0xEE));
+        __m512i V02 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[0], S[2], 0x88), _mm512_shuffle_i64x2(S[0], S[2], 0xDD));
+        __m512i V13 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[1], S[3], 0x88), _mm512_shuffle_i64x2(S[1], S[3], 0xDD));
+        __m512i E = _mm512_sub_epi16(V02, _mm512_slli_epi16(V13, 8));
+        __m512i tv = _mm512_set1_epi16((short)fs_thr16(s));
+        uint32_t me = (uint32_t)_mm512_cmple_epu16_mask(E, tv), mo = (uint32_t)_mm512_cmple_epu16_mask(V13, tv);
+        if (!pair) { me &= 0x00FF00FFu; mo &= 0x00FF00FFu; }  /* lanes 1 and 3 belong to the absent block */
+        if (!(me | mo)) continue;
+        _mm512_storeu_si512((void *)qe, E);
+        _mm512_storeu_si512((void *)qo, V13);
+        for (int odd = 0; odd < 2; odd++) {
+            uint32_t mk = odd ? mo : me;
+            const uint16_t *q = odd ? qo : qe;
+            while (mk) {
+                int i = __builtin_ctz(mk);
+                mk &= mk - 1;
+                int lane = i >> 3;
+                int64_t row = (b + (lane & 1)) * 32 + ((lane >> 1) ? 16 : 0) + 2 * (i & 7) + odd;
+                if (row < n) fs_offer(s, q[i], row);
+            }
         }
     }
 }
@@ -378,10 +400,16 @@ int32_t fs_supported(int32_t bits, int32_t impl) {
     return 0;
 }
 
+/* Largest quantized table entry a kernel takes: 255, or 127 for the 4-bit AVX-512 kernel (it adds
+   two entries in 8 bits); and at most 65535 / Mp so a 16-bit score never overflows. */
+static int32_t fs_qmax(int32_t bits, int32_t impl, int32_t Mp) {
+    int32_t q = (bits == 4 && impl == FS_AVX512) ? 127 : 255;
+    int32_t cap = 65535 / (Mp > 0 ? Mp : 1);
+    return q < cap ? q : cap;
+}
+
 /* Quantize one query's tables (module comment): lut uint8 [Mp, K] (padding rows zero); returns slack. */
-static int32_t fs_quantize(const float *T, int32_t M, int32_t Mp, int32_t K, int32_t negate, uint8_t *lut) {
-    int32_t qmax = 65535 / (Mp > 0 ? Mp : 1);
-    if (qmax > 255) qmax = 255;
+static int32_t fs_quantize(const float *T, int32_t M, int32_t Mp, int32_t K, int32_t negate, int32_t qmax, uint8_t *lut) {
     double maxr = 0.0, absum = 0.0;
     double mins[256 * 2];
     for (int32_t m = 0; m < M; m++) {
@@ -427,7 +455,7 @@ int32_t fs_knn(int32_t bits, const uint8_t *blocks, int64_t n, int32_t M, const 
     if (!luts || !st || !heaps) { rc = -1; goto done; }
     for (int64_t qi = 0; qi < nq; qi++) {
         fs_state *s = st + qi;
-        s->slack = fs_quantize(tables + qi * (int64_t)M * K, M, Mp, K, negate, luts + qi * Mp * K);
+        s->slack = fs_quantize(tables + qi * (int64_t)M * K, M, Mp, K, negate, fs_qmax(bits, impl, Mp), luts + qi * Mp * K);
         s->k = k; s->heap = heaps + qi * k; s->thr = FS_ALL; s->dead = dead;
         s->cap = 4 * k + 1024;
         s->cr = (int64_t *)malloc((size_t)s->cap * sizeof(int64_t));
