@@ -220,15 +220,22 @@ static void fs4_scan_ssse3(const uint8_t *blocks, int64_t b0, int64_t b1, int64_
     }
 }
 
-/* Look up one pair of sub-spaces (lane 0: the first, lane 1: the second) of a 32-item block and
-   add the bytes into the four 16-bit accumulators (low/high-nibble items, even/odd bytes). */
+/* Look up ``pairs`` (1 or 2) pairs of sub-spaces (lane 0: the first of a pair, lane 1: the
+   second) of a 32-item block, add two pairs' bytes in 8 bits (tables of <= 127), then add into
+   the four 16-bit accumulators (low/high-nibble items, even/odd bytes). */
 __attribute__((target("avx2")))
-static inline void fs4_pair_avx2(const uint8_t *lut, const uint8_t *blk, __m256i *a) {
+static inline void fs4_pair_avx2(const uint8_t *lut, const uint8_t *blk, int pairs, __m256i *a) {
     const __m256i m0f = _mm256_set1_epi8(0x0f);
     __m256i t = _mm256_loadu_si256((const __m256i *)lut);
     __m256i c = _mm256_loadu_si256((const __m256i *)blk);
     __m256i rl = _mm256_shuffle_epi8(t, _mm256_and_si256(c, m0f));
     __m256i rh = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), m0f));
+    if (pairs == 2) {
+        __m256i t1 = _mm256_loadu_si256((const __m256i *)(lut + 32));
+        __m256i c1 = _mm256_loadu_si256((const __m256i *)(blk + 32));
+        rl = _mm256_add_epi8(rl, _mm256_shuffle_epi8(t1, _mm256_and_si256(c1, m0f)));
+        rh = _mm256_add_epi8(rh, _mm256_shuffle_epi8(t1, _mm256_and_si256(_mm256_srli_epi16(c1, 4), m0f)));
+    }
     a[0] = _mm256_add_epi16(a[0], rl); a[1] = _mm256_add_epi16(a[1], _mm256_srli_epi16(rl, 8));
     a[2] = _mm256_add_epi16(a[2], rh); a[3] = _mm256_add_epi16(a[3], _mm256_srli_epi16(rh, 8));
 }
@@ -256,7 +263,7 @@ static void fs4_scan_avx2(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t
     for (int64_t b = b0; b < b1; b++) {
         const uint8_t *blk = blocks + b * Mp * 16;
         __m256i a[4] = {zero, zero, zero, zero};
-        for (int32_t m = 0; m < Mp; m += 2) fs4_pair_avx2(lut + m * 16, blk + m * 16, a);
+        for (int32_t m = 0; m < Mp; m += 4) fs4_pair_avx2(lut + m * 16, blk + m * 16, m + 4 <= Mp ? 2 : 1, a);
         __m256i q0, q1;
         fs4_finish_avx2(a, &q0, &q1);
         __m256i tv = _mm256_set1_epi16((short)fs_thr16(s));
@@ -400,10 +407,10 @@ int32_t fs_supported(int32_t bits, int32_t impl) {
     return 0;
 }
 
-/* Largest quantized table entry a kernel takes: 255, or 127 for the 4-bit AVX-512 kernel (it adds
-   two entries in 8 bits); and at most 65535 / Mp so a 16-bit score never overflows. */
+/* Largest quantized table entry a kernel takes: 255, or 127 for the 4-bit AVX2 / AVX-512 kernels
+   (they add two entries in 8 bits); and at most 65535 / Mp so a 16-bit score never overflows. */
 static int32_t fs_qmax(int32_t bits, int32_t impl, int32_t Mp) {
-    int32_t q = (bits == 4 && impl == FS_AVX512) ? 127 : 255;
+    int32_t q = (bits == 4 && (impl == FS_AVX512 || impl == FS_AVX2)) ? 127 : 255;
     int32_t cap = 65535 / (Mp > 0 ? Mp : 1);
     return q < cap ? q : cap;
 }
