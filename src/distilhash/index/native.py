@@ -49,6 +49,8 @@ def _cache_dir() -> Path:
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 _SOURCES = ("scan.c", "fastscan.c")
 _HEADERS = ("heap.h",)
+_FLAGS = ("-O3", "-fno-fast-math", "-fPIC", "-shared")
+_NATIVE_FLAGS = ("-march=native",)  # dropped when the compiler refuses them
 
 
 def _source_key() -> str:
@@ -60,7 +62,7 @@ def _source_key() -> str:
         if not path.is_file():
             raise ImportError(f"native kernel source {path} is missing (package data not installed?)")
         h.update(name.encode() + b"\0" + path.read_bytes())
-    h.update((platform.machine() + platform.node()).encode())
+    h.update(" ".join((*_FLAGS, *_NATIVE_FLAGS, platform.machine(), platform.node())).encode())
     return h.hexdigest()[:16]
 
 
@@ -72,8 +74,8 @@ def _compile(target: Path) -> None:
     sources = [str(KERNEL_DIR / name) for name in _SOURCES]
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / "kernels.so"
-        base = ["-O3", "-fno-fast-math", "-fPIC", "-shared", f"-I{KERNEL_DIR}"]
-        res = subprocess.run([cc, *base, "-march=native", *sources, "-o", str(out), "-lm"], capture_output=True, text=True)
+        base = [*_FLAGS, f"-I{KERNEL_DIR}"]
+        res = subprocess.run([cc, *base, *_NATIVE_FLAGS, *sources, "-o", str(out), "-lm"], capture_output=True, text=True)
         if res.returncode != 0:
             res = subprocess.run([cc, *base, *sources, "-o", str(out), "-lm"], capture_output=True, text=True)
         if res.returncode != 0:
