@@ -349,8 +349,10 @@ class CodeIndex:
         seqs = self._load_npy("seqs", np.int64, (count,))
         if count and (np.any(np.diff(seqs) <= 0) or seqs[0] < 0 or seqs[-1] >= int(m["next_seq"])):
             raise IndexCorruptError(f"{d}: {m['files']['seqs']['name']} is not strictly ascending below next_seq")
-        if self.kind == "pq" and not self._packed and count and int(codes.max()) >= m["pq"]["K"]:
-            raise IndexCorruptError(f"{d}: pq codes reference codeword {int(codes.max())} >= K={m['pq']['K']}")
+        if self.kind == "pq" and count:
+            top = int(codes.max()) if not self._packed else max(int((codes & 15).max()), int((codes >> 4).max()))
+            if top >= m["pq"]["K"]:
+                raise IndexCorruptError(f"{d}: pq codes reference codeword {top} >= K={m['pq']['K']}")
         self._store = MetaStore(d / m["files"]["meta"]["name"])
         if self._store.count() != count:
             raise IndexCorruptError(f"{d}: metadata store holds {self._store.count()} items; manifest says {count}")
