@@ -7,14 +7,19 @@ list of image files under a root directory (published datasets, user folders).
 from __future__ import annotations
 
 from collections.abc import Sequence
+import io
+import re
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from distilhash.errors import DataError
 
-__all__ = ["ImageStore", "ArrayImageStore", "FileImageStore", "open_image_file"]
+__all__ = ["ImageStore", "ArrayImageStore", "FileImageStore", "open_image_file", "ImageLimits", "ImageTooLargeError",
+           "open_image_bounded"]
 
 
 @runtime_checkable
@@ -45,6 +50,82 @@ def open_image_file(path: str | Path):
             return im.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataError(f"cannot read image file {path}: {exc} (expected a readable JPEG/PNG/...)") from exc
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What :func:`open_image_bounded` accepts (data).
+
+    Attributes:
+        max_pixels: most pixels (width * height, read from the file header before decoding).
+        max_aspect: largest ratio of the longer side to the shorter side. A 1x600000 strip is
+            only 600k pixels, but resizing its short side to a model's 224 px makes it 224x134M.
+        max_side: the decoded image is reduced to at most this longer side (JPEG decodes at a
+            reduced scale directly), so later work depends on this, not on the upload.
+        formats: Pillow formats opened (others are refused before any decoder runs).
+    """
+
+    max_pixels: int = 40_000_000
+    max_aspect: float = 20.0
+    max_side: int = 1024
+    formats: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+class ImageTooLargeError(DataError):
+    """An image whose size or shape is over :class:`ImageLimits` (a service answers 413)."""
+
+
+def open_image_bounded(source: bytes | str | Path, limits: ImageLimits = ImageLimits(), what: str | None = None):
+    """Open an image (bytes or a file path) as RGB with the work bounded by ``limits``.
+
+    The size is checked from the header before any pixel is decoded: over ``max_pixels`` or
+    ``max_aspect`` raises :class:`ImageTooLargeError`. The decoded image is reduced to at most
+    ``max_side`` px on its longer side (aspect kept). Anything unreadable (not an image, a format
+    outside ``limits.formats``, truncated or damaged data) raises :class:`DataError`. Messages
+    name ``what`` (default: the path, or "the image") and never carry Python object reprs.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if what is None:
+        what = "the image" if isinstance(source, (bytes, bytearray, memoryview)) else f"image file {source}"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not len(source):
+            raise DataError(f"{what} is empty; expected an image file ({', '.join(limits.formats)})")
+        fp: Any = io.BytesIO(bytes(source))
+    else:
+        if not Path(source).is_file():
+            raise DataError(f"{what}: no such file")
+        fp = str(source)
+    kinds = ", ".join(limits.formats)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limits below are ours
+        try:
+            im = Image.open(fp, formats=list(limits.formats))
+        except Image.DecompressionBombError as exc:
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow opens"
+            raise ImageTooLargeError(f"{what} has {size}; the limit is {limits.max_pixels:,} pixels") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            raise DataError(f"{what} is not an image in a supported format (expected {kinds})") from None
+    with im:
+        w, h = im.size
+        if w < 1 or h < 1:
+            raise DataError(f"{what} is {w}x{h} pixels; expected an image with at least one pixel")
+        if w * h > limits.max_pixels:
+            raise ImageTooLargeError(f"{what} is {w}x{h} pixels ({w * h:,}); the limit is {limits.max_pixels:,} pixels")
+        if max(w, h) > limits.max_aspect * min(w, h):
+            raise ImageTooLargeError(f"{what} is {w}x{h} pixels, an aspect ratio of {max(w, h) / min(w, h):,.0f}:1; "
+                                     f"the limit is {limits.max_aspect:g}:1")
+        try:
+            im.draft("RGB", (limits.max_side, limits.max_side))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+            im.load()
+            if max(im.size) > limits.max_side:
+                im.thumbnail((limits.max_side, limits.max_side), reducing_gap=2.0)
+            return im.convert("RGB")
+        except Image.DecompressionBombError:
+            raise ImageTooLargeError(f"{what} has more pixels than Pillow will decode; the limit is {limits.max_pixels:,} pixels") from None
+        except (OSError, SyntaxError, ValueError, EOFError):
+            raise DataError(f"{what} is a truncated or damaged {im.format or 'image'} file; its pixels cannot be decoded") from None
 
 
 def _resize_rgb(image, size: int) -> np.ndarray:

@@ -661,6 +661,15 @@ class CodeIndex:
             yield from zip(res.ids, res.metadata)
             start += chunk
 
+    @_locked
+    def sample_codes(self, n: int, seed: int = 0) -> np.ndarray:
+        """Codes uint8 ``[min(n, live), code_size]`` of live items drawn at random without replacement."""
+        rows = np.arange(self._n_rows)
+        if self._dead:
+            rows = rows[~np.isin(self._seqs[rows], np.fromiter(self._dead, np.int64, len(self._dead)))]
+        pick = np.sort(np.random.default_rng(seed).choice(rows, size=min(int(n), len(rows)), replace=False))
+        return np.ascontiguousarray(self._all_codes()[pick])
+
     def searcher(self):
         """The in-memory searcher (built on first use from the stored codes)."""
         if self._searcher is None:
