@@ -63,7 +63,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                   model_dir: str | Path | None = None, teacher: str | None = None, api_key: str | None = None,
                   max_upload_mb: float = 8.0, torch_threads: int = 1, log_level: str = "warning",
                   warmup: bool = True, thumbnails: bool = True, announce: Any = print, switch_interval_ms: float | None = 0.5,
-                  freeze_gc: bool = True, workers: int = 1, **config: Any) -> None:
+                  freeze_gc: bool = True, workers: int = 1, header_timeout: float | None = None, limit_concurrency: int = 1024,
+                  **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
     Args:
@@ -87,10 +88,14 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
             read-only, the model and the encoders, and keeps its own stats and caches). Python
             runs one thread at a time per process, so this is how HTTP handling uses several
             cores. Only for read-only services (no ``api_key``): an index has one writer.
+        header_timeout: seconds a connection may take to send its request headers before it is
+            closed (None: :data:`~distilhash.serve.connections.HEADER_TIMEOUT_S`; slow bodies get 408).
+        limit_concurrency: most connections + requests at once (beyond it: 503).
         **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields.
     """
     import uvicorn
 
+    from distilhash.serve.connections import HEADER_TIMEOUT_S, uvicorn_options
     from distilhash.serve.engine import ServiceError
 
     dirs = [index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir)
@@ -111,7 +116,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
             announce(f"distilhash search: {workers} server processes, text queries: {config.get('query_encoder', 'teacher')} encoder; "
                      f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
-                    log_level=log_level, access_log=False)
+                    log_level=log_level, access_log=False, **uvicorn_options(limit_concurrency=limit_concurrency, importable=True))
         return
     app = _build_app(spec)
     svc = app.state.service
@@ -121,4 +126,5 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                  f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         if api_key:
             announce(f"adding/deleting items needs the header X-API-Key: {api_key}")
-    uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False)
+    uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
+                **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, limit_concurrency=limit_concurrency))
