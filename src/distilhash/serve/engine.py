@@ -440,7 +440,8 @@ class SearchService(ItemsMixin):
         for m, t in self.targets.items():
             info = t.index.info()
             indexes[m] = {"count": info["count"], "kind": info["kind"], "bits": info["n_bits"], "backend": info["backend"],
-                          "model": self._model_info(t), "thumbnails": t.thumbs.count(), "writable": t.index.writable}
+                          "model": self._model_info(t), "thumbnails": t.thumbs.count(), "writable": t.index.writable,
+                          "distance": t.distance}
         batch = {"batches": sum(b.batches for b in self._batchers.values()), "texts": sum(b.items for b in self._batchers.values())}
         sb = [t.batcher for t in self.targets.values() if t.batcher is not None]
         search_batches = {"batches": sum(b.batches for b in sb), "queries": sum(b.items for b in sb),
