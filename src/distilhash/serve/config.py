@@ -34,6 +34,8 @@ class ServiceConfig:
         max_image_pixels: largest image (width * height, read from its header) accepted.
         max_image_aspect: largest ratio of an image's longer to shorter side accepted.
         max_image_side: decoded uploads are reduced to at most this longer side before encoding.
+        max_parallel_decodes: most uploads decoded at once (a PNG at the pixel cap takes ~160 MB
+            while it is decoded, before it is reduced to ``max_image_side``).
         max_metadata_bytes: largest metadata object of an added item (as compact JSON).
         max_metadata_depth: deepest nesting of an added item's metadata.
         text_cache_size: LRU entries of text -> teacher features (0 disables the cache).
@@ -63,6 +65,7 @@ class ServiceConfig:
     max_image_pixels: int = 40_000_000
     max_image_aspect: float = 20.0
     max_image_side: int = 1024
+    max_parallel_decodes: int = 2
     max_metadata_bytes: int = 64 << 10
     max_metadata_depth: int = 32
     text_cache_size: int = 4096

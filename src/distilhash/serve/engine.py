@@ -134,6 +134,8 @@ class SearchService(ItemsMixin):
         self.primary = next(iter(self.targets))
         self._batchers: dict[int, TextBatcher] = {}
         self._image_lock = threading.Lock()
+        # a PNG at the pixel cap decodes to ~160 MB before it is reduced: bound how many at once
+        self._decode_slots = threading.BoundedSemaphore(max(1, int(self.config.max_parallel_decodes)))
         self._batcher_lock = threading.Lock()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -226,7 +228,8 @@ class SearchService(ItemsMixin):
         limits = ImageLimits(max_pixels=self.config.max_image_pixels, max_aspect=self.config.max_image_aspect,
                              max_side=self.config.max_image_side)
         try:
-            return open_image_bounded(data, limits, what=f"{what}: the upload")
+            with self._decode_slots:
+                return open_image_bounded(data, limits, what=f"{what}: the upload")
         except ImageTooLargeError as exc:
             raise ServiceError(413, str(exc)) from None
         except DataError as exc:

@@ -83,7 +83,7 @@ class ItemsMixin:
         return got
 
     def similar(self, item_id: str, k: int = 10, target: str | None = None) -> dict[str, Any]:
-        """"More like this": the items nearest to a stored item's own code in its index (the item first).
+        """"More like this": the items nearest to a stored item's own code in its index (the item among them).
 
         The query is the item's code (binary: its bits; PQ: its reconstruction from the codebooks,
         searched by ADC like any float query).
