@@ -26,6 +26,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -140,11 +141,8 @@ def _serve(spec: dict[str, Any]) -> None:
     from distilhash.serve.server import start_service
 
     work = Path(spec["work"]) / "world"
-    if not (work / "ix-text" / "thumbs.sqlite").exists():
-        import shutil
-
-        shutil.rmtree(work, ignore_errors=True)
-        make_world(work, n=int(spec["n_items"]))
+    shutil.rmtree(work, ignore_errors=True)  # a fresh world per run: the adds of an earlier run would collide
+    make_world(work, n=int(spec["n_items"]))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     start_service([str(work / "ix-image"), str(work / "ix-text")], host="127.0.0.1", port=int(spec["port"]), api_key=KEY,
                   max_upload_mb=UPLOAD_MB, announce=None, thumbnails=False, header_timeout=float(spec["header_timeout"]),

@@ -333,3 +333,29 @@ def test_match_reference_uses_the_index_distances(tmp_path):
         want = [by_code[c.tobytes()] for c in ref.codes]
         assert np.allclose(got, want, atol=1e-4), kind
         idx.close()
+
+
+def test_more_like_this_on_a_pq_index_starts_with_the_item(tmp_path):
+    """PQ: the query is the item's reconstruction from the codebooks; with l2 it is at distance 0 from itself."""
+    from types import SimpleNamespace
+
+    from distilhash.index import create_index
+    from distilhash.serve.engine import SearchService
+    from distilhash.serve.match import distance_info
+
+    rng = np.random.default_rng(3)
+    cb = rng.normal(size=(4, 16, 3)).astype(np.float32)
+    with create_index(tmp_path / "pq", kind="pq", codebooks=cb, metric="l2", extra={"modality": "image"}) as idx:
+        codes = np.unique(rng.integers(0, 16, (80, 4), dtype=np.uint8), axis=0)
+        idx.add([f"p{i}" for i in range(len(codes))], codes, [{"caption": f"item {i}"} for i in range(len(codes))])
+        assert distance_info(idx)["kind"] == "adc-l2"
+    encoder = SimpleNamespace(method=SimpleNamespace(name="toy-pq"), teacher=None)
+    svc = SearchService([tmp_path / "pq"], encoder=encoder)
+    try:
+        res = svc.similar("p7", k=5)
+        assert res["results"][0]["id"] == "p7" and res["results"][0]["distance"] == pytest.approx(0, abs=1e-5)
+        assert res["distance"]["kind"] == "adc-l2" and res["match"]["typical"] > res["match"]["best"]
+        with pytest.raises(Exception, match="no item with id 'nope'"):
+            svc.similar("nope")
+    finally:
+        svc.close()
