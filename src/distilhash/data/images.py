@@ -119,13 +119,43 @@ def open_image_bounded(source: bytes | str | Path, limits: ImageLimits = ImageLi
         try:
             im.draft("RGB", (limits.max_side, limits.max_side))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
             im.load()
+            decoded = im.width * im.height
             if max(im.size) > limits.max_side:
                 im.thumbnail((limits.max_side, limits.max_side), reducing_gap=2.0)
-            return im.convert("RGB")
+            out = im.convert("RGB")
+            if decoded > _TRIM_ABOVE_PIXELS:
+                _release_freed_memory()
+            return out
         except Image.DecompressionBombError:
             raise ImageTooLargeError(f"{what} has more pixels than Pillow will decode; the limit is {limits.max_pixels:,} pixels") from None
         except (OSError, SyntaxError, ValueError, EOFError):
             raise DataError(f"{what} is a truncated or damaged {im.format or 'image'} file; its pixels cannot be decoded") from None
+
+
+#: decoded images larger than this hand their freed memory back to the OS afterwards
+_TRIM_ABOVE_PIXELS = 4_000_000
+_LIBC: list[Any] = []
+
+
+def _release_freed_memory() -> None:
+    """Return freed heap pages to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    The pixels of a large decoded image are freed once it is reduced, but glibc keeps freed
+    blocks of that size in its per-thread arenas: 16 decodes of a 6000x6000 PNG on 8 threads
+    left a process at 1.4 GB instead of 36 MB. Trimming after each large decode keeps it at
+    its size before (a few ms per call).
+    """
+    if not _LIBC:
+        import ctypes
+        import ctypes.util
+
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _LIBC.append(libc.malloc_trim)
+        except (OSError, AttributeError):
+            _LIBC.append(None)
+    if _LIBC[0] is not None:
+        _LIBC[0](0)
 
 
 def _resize_rgb(image, size: int) -> np.ndarray:
