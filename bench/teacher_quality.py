@@ -18,7 +18,12 @@ missing), it reports:
 * encoding throughput (images/s, texts/s) of a fresh teacher on ``--n-speed`` items, with the
   load average (the machine is shared).
 
-Writes ``bench/results/teacher_quality.{json,md,png}``.
+For the ``lite0-minilm`` teacher it adds the tower-only references (text->text with raw MiniLM,
+image->image with raw Lite0 pooled features), a label-oracle reference (linear probes on the
+teacher's image and text features fitted *with labels* on ``split.fit``: what label supervision
+could extract from these features) and the image tower's speed on one thread at batch 16.
+
+Writes ``bench/results/<--name>.{json,md,png}`` (default ``teacher_quality``).
 """
 
 from __future__ import annotations
@@ -79,8 +84,8 @@ def zero_shot(image: np.ndarray, class_text: np.ndarray, labels: np.ndarray) -> 
             "class_map": float(ap.mean()), "class_map_random": float(rap.mean()), "recall_at_5": float(recall5)}
 
 
-def throughput(teacher_spec: str, ds, n: int, threads: int) -> dict:
-    """Images/s and texts/s of a freshly created teacher (batch sizes 128 / 256)."""
+def throughput(teacher_spec: str, ds, n: int, threads: int, image_batch: int = 128) -> dict:
+    """Images/s and texts/s of a freshly created teacher (batch sizes ``image_batch`` / 256)."""
     import torch
 
     from distilhash.teachers.registry import create_teacher
@@ -88,7 +93,7 @@ def throughput(teacher_spec: str, ds, n: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     # Measure real encoding: the minilm-lit teacher keeps large text batches in a disk cache
     # (for feature extraction); a throughput figure must not read from it.
-    options = {"text_cache_dir": None} if teacher_spec.split(":", 1)[0] == "minilm-lit" else {}
+    options = {"text_cache_dir": None} if teacher_spec.split(":", 1)[0] in ("minilm-lit", "lite0-minilm") else {}
     t = create_teacher(teacher_spec, **options)
     idx = np.arange(min(n, len(ds)))
     size = int(getattr(t, "image_size", 64))
@@ -98,13 +103,69 @@ def throughput(teacher_spec: str, ds, n: int, threads: int) -> dict:
     t.encode_texts(texts[:64])
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    t.encode_images(pixels, batch_size=128)
+    t.encode_images(pixels, batch_size=image_batch)
     t_img = time.perf_counter() - t0
     t0 = time.perf_counter()
     t.encode_texts(texts, batch_size=256)
     t_txt = time.perf_counter() - t0
-    return {"n": int(len(idx)), "threads": threads, "images_per_s": len(idx) / t_img, "texts_per_s": len(idx) / t_txt,
+    return {"n": int(len(idx)), "threads": threads, "image_batch": image_batch, "images_per_s": len(idx) / t_img, "texts_per_s": len(idx) / t_txt,
             "loadavg_before": list(load0), "loadavg_after": list(os.getloadavg())}
+
+
+def tower_references(ds, split, teacher_manifest: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """lite0-minilm: raw MiniLM (t2t) and raw Lite0 (i2i) features of the query and retrieval items."""
+    from distilhash.paths import teachers_dir
+    from distilhash.teachers.lite0_fit import tower_features
+    from distilhash.teachers.minilm_text import MiniLMTextEncoder, cached_encode
+
+    q, db = split.query, split.retrieval
+    rows = np.concatenate([q, db])
+    cache = teachers_dir() / "cache"
+    size = int(teacher_manifest["teacher_info"]["image_size"])
+    v = cached_encode([ds.texts[i] for i in rows], MiniLMTextEncoder(), cache, progress=True)
+    u, _ = tower_features(ds, rows, size, cache, progress=True)
+    u = u / np.linalg.norm(u, axis=1, keepdims=True)
+    nq = len(q)
+    return {"t2t (MiniLM alone)": (v[:nq], v[nq:]), "i2i (Lite0 alone)": (u[:nq], u[nq:])}
+
+
+def label_oracle(F, split) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Linear probes (``teacher_ceiling.label_readout``) on the teacher's image and text features, fit with labels on split.fit."""
+    from teacher_ceiling import label_readout
+
+    p_img = label_readout(np.asarray(F.image), F.labels, split.fit)
+    p_txt = label_readout(np.asarray(F.text), F.labels, split.fit)
+    q, db = split.query, split.retrieval
+    return {"label-oracle i2t (probes fit with labels)": (p_img[q], p_txt[db]),
+            "label-oracle t2i (probes fit with labels)": (p_txt[q], p_img[db])}
+
+
+def image_tower_speed(ds, image_size: int, n: int = 320, batch_size: int = 16) -> dict:
+    """Lite0 pooled-feature images/s on ONE torch thread at ``image_size``, batch ``batch_size``, channels_last."""
+    import torch
+
+    from distilhash.teachers.efficientnet_lite0 import Lite0Backbone, encode_pooled
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        backbone = Lite0Backbone().frozen()
+        pixels = ds.images.array(np.arange(min(n, len(ds))), image_size)
+        encode_pooled(backbone, pixels[:32], batch_size)  # warm-up
+        load0 = os.getloadavg()
+        t0 = time.perf_counter()
+        encode_pooled(backbone, pixels, batch_size)
+        dt = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(prev)
+    return {"images_per_s": len(pixels) / dt, "n": int(len(pixels)), "image_size": image_size, "batch_size": batch_size,
+            "threads": 1, "memory_format": "channels_last", "loadavg_before": list(load0), "loadavg_after": list(os.getloadavg())}
+
+
+def _chance(ql: np.ndarray, dl: np.ndarray) -> float:
+    from teacher_ceiling import chance
+
+    return chance(ql, dl)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -115,6 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n-speed", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--name", default="teacher_quality", help="result file stem (default teacher_quality)")
     args = ap.parse_args(argv)
     t_start = time.time()
 
@@ -140,12 +202,20 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if F.label_text is not None:
         runs["i2label-prompt"] = (F.image[q], F.label_text[db])
+    lite0 = args.teacher.split(":", 1)[0] == "lite0-minilm"
+    if lite0:
+        del runs["i2i"], runs["t2t"]
+        runs["i2i (teacher space)"] = (F.image[q], F.image[db])
+        runs["t2t (teacher space)"] = (F.text[q], F.text[db])
+        runs.update(tower_references(ds, split, F.manifest))
+        runs.update(label_oracle(F, split))
     res = {name: retrieval(a, b, L[q], L[db]) for name, (a, b) in runs.items()}
     reports = {name: r.pop("_report") for name, r in res.items()}
     rnd = res["random ranking"]["map_all"]
     ratios = {k: res[k]["map_all"] / rnd for k in ("i2t", "t2i")}
     zs = zero_shot(F.image[q], F.class_text, L[q]) if F.class_text is not None else None
-    speed = throughput(args.teacher, ds, args.n_speed, args.threads)
+    speed = throughput(args.teacher, ds, args.n_speed, args.threads, 16 if lite0 else 128)
+    tower_speed = image_tower_speed(ds, int(F.manifest["teacher_info"]["image_size"])) if lite0 else None
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out = {
         "benchmark": "teacher_quality",
@@ -161,19 +231,23 @@ def main(argv: list[str] | None = None) -> dict:
         "informative (i2t and t2i >= 3x random)": bool(min(ratios.values()) >= 3.0),
         "zero_shot": zs,
         "throughput": speed,
+        "image_tower_speed_1_thread": tower_speed,
+        "chance_expected_map": _chance(L[q], L[db]),
         "extract_throughput": F.manifest.get("throughput"),
         "machine": "2 cores, shared with other engineers' jobs (see loadavg)",
         "wall_time_s": time.time() - t_start,
         "peak_rss_mb": usage.ru_maxrss / 1024,
         "loadavg_end": list(os.getloadavg()),
-        "seed": 0, "epoch_policy": "teacher fit keeps the epoch with the lowest held-out pretraining-corpus loss",
+        "seed": 0,
+        "epoch_policy": ((F.manifest.get("teacher_info") or {}).get("kept_because") if lite0 else None)
+        or "teacher fit keeps the epoch with the lowest held-out pretraining-corpus loss",
     }
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "teacher_quality.json").write_text(json.dumps(out, indent=2, default=float) + "\n")
-    _markdown(out, outdir / "teacher_quality.md")
-    _plot(reports, out, outdir / "teacher_quality.png")
-    print((outdir / "teacher_quality.md").read_text())
+    (outdir / f"{args.name}.json").write_text(json.dumps(out, indent=2, default=float) + "\n")
+    _markdown(out, outdir / f"{args.name}.md")
+    _plot(reports, out, outdir / f"{args.name}.png")
+    print((outdir / f"{args.name}.md").read_text())
     return out
 
 
@@ -186,7 +260,10 @@ def _markdown(out: dict, path: Path) -> None:
     rnd = out["retrieval"]["random ranking"]["map_all"]
     for name, r in out["retrieval"].items():
         lines.append(f"| {name} | {r['map_all']:.4f} | {r['map_at_1000']:.4f} | {r['p_at_100']:.4f} | {r['map_all'] / rnd:.2f} |")
-    lines += ["", f"Informative (i2t and t2i mAP@all >= 3x random): **{out['informative (i2t and t2i >= 3x random)']}**", ""]
+    lines += ["", f"Expected mAP@all of a random ranking (mean share of relevant database items): {out['chance_expected_map']:.4f}; "
+              f"i2t {out['retrieval']['i2t']['map_all'] / out['chance_expected_map']:.2f}x, "
+              f"t2i {out['retrieval']['t2i']['map_all'] / out['chance_expected_map']:.2f}x of it.", "",
+              f"Informative (i2t and t2i mAP@all >= 3x random): **{out['informative (i2t and t2i >= 3x random)']}**", ""]
     zs = out.get("zero_shot")
     if zs:
         lines += ["## Zero-shot label prompts (query images vs one prompt per class)", "",
@@ -194,6 +271,11 @@ def _markdown(out: dict, path: Path) -> None:
                   f"| top-1 accuracy (best class is one of the item's labels) | {zs['top1_accuracy']:.4f} | {zs['top1_chance']:.4f} |",
                   f"| mean AP of the class ranking | {zs['class_map']:.4f} | {zs['class_map_random']:.4f} |",
                   f"| recall@5 classes | {zs['recall_at_5']:.4f} | |", ""]
+    ts = out.get("image_tower_speed_1_thread")
+    if ts:
+        lines += ["## Image tower speed (EfficientNet-Lite0, one thread)", "",
+                  f"{ts['images_per_s']:.1f} images/s at {ts['image_size']} px, batch {ts['batch_size']}, {ts['memory_format']} "
+                  f"({ts['n']} images; load average before {ts['loadavg_before'][0]:.2f}, after {ts['loadavg_after'][0]:.2f}).", ""]
     s = out["throughput"]
     lines += ["## Encoding throughput", "",
               f"{s['images_per_s']:.1f} images/s, {s['texts_per_s']:.1f} texts/s ({s['n']} items, {s['threads']} torch threads, "

@@ -49,7 +49,7 @@ def test_jsonl_with_labels(tmp_path):
     assert ds.texts[2] == "two dogs and a cat"
     assert ds.ids == ["a", "b", "c", "d"]
     assert ds.images.array([2], 5).shape == (1, 5, 5, 3)
-    assert any("all 4 image files present and readable" in f for f in ds.meta["filters"])
+    assert any("all 4 image files present and fully decoded" in f for f in ds.meta["filters"])
 
 
 def test_csv_with_header_and_separators(tmp_path):
@@ -156,9 +156,9 @@ def test_cli_prepare_folder(tmp_path):
     d = _folder(tmp_path)
     result = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d)])
     assert result.exit_code == 0, result.output
-    assert "prepared my-photos: 4 items" in result.output and "split: none saved" in result.output
+    assert "prepared my-photos: 4 items" in result.output and "sizes scaled to the collection" in result.output
     out = CliRunner().invoke(app, ["data", "info", "my-photos"])
-    assert out.exit_code == 0 and "check_images=header" in out.output
+    assert out.exit_code == 0 and "check_images=decode" in out.output
     (d / "a.jpg").unlink()
     bad = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d), "--name", "other"])
     assert bad.exit_code == 1 and "a.jpg" in bad.output

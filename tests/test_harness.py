@@ -31,6 +31,7 @@ def _suite(tmp_path: Path, **over) -> Path:
         "bits": [16, 32],
         "seeds": [0, 1],
         "methods": ["float-teacher", "lsh", {"name": "itq", "label": "itq-modality", "config": {"center": "modality"}},
+                    {"name": "pq", "seeds": [0], "bits": [16]},
                     {"name": "dcmh", "seeds": [0], "bits": [16], "config": {"max_epochs": 2, "hidden": [16]}}],
         "eval": {"top_n": [10, 50]},
         "threads": 1,
@@ -126,6 +127,22 @@ def test_markdown_table_has_every_method_and_bits_and_plots(tiny_results):
     for link in links:
         assert (root / link).stat().st_size > 1000
     assert "shared" in md and "kept epoch" in md and "Chance level" in md
+
+
+def test_pq_runs_report_code_vs_code_and_codebook_bytes(tiny_results):
+    suite, root, records = tiny_results
+    pq = json.loads((root / "tiny" / "syn__pq__16b__s0.json").read_text())
+    assert pq["codes"]["i2t"]["query_kind"] == "float" and pq["codes"]["i2t"]["database_kind"] == "pq"
+    assert pq["codes"]["i2t"]["shared_bytes"] > 0  # the codebooks are stored once per index
+    sym = pq["metrics_code_vs_code"]
+    assert set(sym) == {"i2t", "t2i"} and all(sym[d]["query_kind"] == "pq" and 0 <= sym[d]["map_all"] <= 1 for d in sym)
+    assert sym["i2t"]["map_all"] != pq["metrics"]["i2t"]["map_all"]  # a different ranking, not a copy
+    lsh = json.loads((root / "tiny" / "syn__lsh__16b__s0.json").read_text())
+    assert "metrics_code_vs_code" not in lsh and lsh["codes"]["i2t"]["shared_bytes"] == 0
+    md = (root / "tiny.md").read_text()
+    assert "### PQ codes: asymmetric vs code-vs-code" in md and "shared bytes (codebooks)" in md
+    row = next(line for line in md.splitlines() if line.startswith("| pq | image → text |"))
+    assert f"{sym['i2t']['map_all']:.4f}" in row
 
 
 def test_results_are_reused_unless_forced(tiny_results, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError, IndexCorruptError
-from distilhash.index import IndexLockedError, IndexOptions, create_index, open_index
+from distilhash.index import IndexLockedError, IndexOptions, codelog, create_index, open_index
 from distilhash.index.binary import BINARY_SEARCHERS
 from distilhash.index.mih import MIHSearcher, plan_fields
 from distilhash.index.pq import PQ_SEARCHERS, adc_distances, lookup_tables
@@ -318,18 +318,30 @@ def test_truncated_missing_and_incompatible(tmp_path):
         open_index(dst)
     with pytest.raises(IndexCorruptError, match="not an index"):
         open_index(tmp_path)
-    # a log cut inside its last record = an interrupted, never-acknowledged append: opens without it
+    # bytes after the acknowledged end = an interrupted, never-acknowledged append: ignored on
+    # open, trimmed by the next writer
     dst = tmp_path / "torn"
     shutil.copytree(src, dst)
     log = dst / m["log"]
-    log.write_bytes(log.read_bytes()[:-5])
+    acked = log.read_bytes()
+    log.write_bytes(acked + codelog.encode_delete(["x5"])[:-3])
     with open_index(dst) as ix:
-        assert len(ix) == 1200  # the torn record was the delete of x3 and x900: it never happened
+        assert len(ix) == 1198 and ix.get(["x5"])
+        assert any("interrupted append" in n for n in ix.verify().notes)
+    assert log.read_bytes()[: len(acked)] == acked and log.stat().st_size > len(acked)  # readers never trim
     with open_index(dst, writable=True) as ix:  # the writer trims the torn tail, then appends
+        assert log.read_bytes() == acked
         ix.add(["new"], _bin(np.zeros((1, 8), np.uint8)))
     with open_index(dst) as ix:
         assert "new" in ix.search(_bin(np.zeros((1, 8), np.uint8)), 1)[0].ids
         assert ix.verify().ok
+    # a cut into acknowledged records (here: the last one, the delete of x3 and x900) is damage
+    dst = tmp_path / "cut"
+    shutil.copytree(src, dst)
+    log = dst / m["log"]
+    log.write_bytes(acked[:-5])
+    with pytest.raises(IndexCorruptError, match="acknowledged"):
+        open_index(dst)
 
 
 def test_more_than_n_and_empty_searchers():

@@ -16,7 +16,8 @@ from distilhash.teachers.features import FeatureSet
 from distilhash.training.synthetic import features_for_labels
 
 FAST = dict(n_bits=16, chunk_size=100, min_update_items=10, teacher_epochs=6, teacher_patience=0, epochs_per_chunk=6, batch_size=50, lr=3e-3,
-            image_channels=[8, 16, 16], text_hidden=32, teacher_hidden=32, teacher_heads=2, progress=False)
+            image_channels=[8, 16, 16], text_hidden=32, teacher_hidden=32, teacher_heads=2, progress=False,
+            image_init="random")
 
 
 def synth(n: int = 420, n_labels: int = 5, size: int = 16, seed: int = 0):
@@ -262,3 +263,13 @@ def test_leftover_chunk_is_stored_without_an_update(data):
     before, after = reports[-2][1], reports[-1][1]
     assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BatchNorm statistics untouched
     assert len(m.store_) == len(split.retrieval)  # but its codes were stored
+
+
+def test_selection_runs_leave_the_validation_items_out_of_the_stream(data):
+    """Model selection scores split.val queries, so a selection run must never train on them."""
+    ds, fs, split = data
+    m = create_method("lcdh", **dict(FAST, epochs_per_chunk=1, teacher_epochs=2, stream_exclude_val=True)).fit(
+        fs, split, dataset=ds)
+    stored = set(m.store_.rows.tolist())
+    assert stored == set(split.retrieval.tolist()) - set(split.val.tolist())
+    assert not stored & set(split.val.tolist()) and len(split.val) > 0

@@ -349,7 +349,7 @@ def test_cli_prepare_dchmt_without_preset_and_bad_input(tmp_path):
     result = CliRunner().invoke(app, ["data", "prepare", "dchmt-mat", "--path", str(d), "--image-root", str(root),
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "split: none saved" in result.output
+    assert "sizes scaled to the 9 items (1 query, 8 retrieval" in result.output  # no preset: scaled to the collection
     ds = load_dataset(out)
     assert len(ds) == 9 and ds.images.array([0], 4).shape == (1, 4, 4, 3)
     (root / "im2.jpg").unlink()

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_save_npy", "sha256_file", "fsync_dir"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_save_npy", "sha256_file", "fsync_dir", "read_utf8_text"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -62,3 +62,29 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def read_utf8_text(path: str | Path) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark is dropped).
+
+    Raises:
+        DataError: the file is missing, or ``path:LINE``, column and byte of the first invalid
+            UTF-8 sequence (instead of a bare UnicodeDecodeError traceback).
+    """
+    from distilhash.errors import DataError
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[start]:02x} at column {column}); expected a UTF-8 text "
+            "file — re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
+        ) from None

@@ -1,17 +1,38 @@
-"""Where distilhash keeps prepared datasets, teachers, feature caches and runs."""
+"""Where distilhash keeps prepared datasets, teachers, feature caches, runs and indexes.
+
+Everything lives under one root, ``$DISTILHASH_HOME`` (``make`` sets it to ``./data`` of the
+checkout; without it the root is ``~/.cache/distilhash``). ``distilhash paths`` prints the root
+in use and what it holds; :func:`home_hint` is appended to "not found" errors so that a user who
+prepared a dataset under another root sees where distilhash looked and how to point it there.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-__all__ = ["home", "datasets_dir", "teachers_dir", "features_dir", "runs_dir"]
+__all__ = ["home", "home_origin", "home_hint", "datasets_dir", "teachers_dir", "features_dir", "runs_dir",
+           "indexes_dir", "HOME_ENV"]
+
+#: The environment variable naming the artefact root.
+HOME_ENV = "DISTILHASH_HOME"
 
 
 def home() -> Path:
     """Root of all stored artefacts: ``$DISTILHASH_HOME`` or ``~/.cache/distilhash``."""
-    root = os.environ.get("DISTILHASH_HOME")
+    root = os.environ.get(HOME_ENV)
     return Path(root) if root else Path.home() / ".cache" / "distilhash"
+
+
+def home_origin() -> str:
+    """Why :func:`home` is what it is: ``"$DISTILHASH_HOME"`` or ``"default (DISTILHASH_HOME is not set)"``."""
+    return f"${HOME_ENV}" if os.environ.get(HOME_ENV) else f"default ({HOME_ENV} is not set)"
+
+
+def home_hint() -> str:
+    """One sentence for errors: the root in use, where it came from, and how to choose another."""
+    return (f"artefacts are read from {home()} [{home_origin()}]; `make` uses ./data of the checkout — "
+            f"to use those, `export {HOME_ENV}=/path/to/distilhash/data` (see `distilhash paths`)")
 
 
 def datasets_dir() -> Path:
@@ -28,3 +49,7 @@ def features_dir() -> Path:
 
 def runs_dir() -> Path:
     return home() / "runs"
+
+
+def indexes_dir() -> Path:
+    return home() / "indexes"

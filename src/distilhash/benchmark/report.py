@@ -183,6 +183,26 @@ def _plot(records, ds: str, labels: list[str], bits_list: list[int], plot_dir: P
 
 
 # ----------------------------------------------------------------------------------- markdown
+def _code_vs_code_section(ds_ok, ds: str, labels: list[str], bits_list: list[int]) -> list[str]:
+    """PQ methods: asymmetric (float query vs codes, the main tables) beside code-vs-code (both quantized)."""
+    pq = [label for label in labels if any(r["spec"]["label"] == label and r.get("metrics_code_vs_code") for r in ds_ok)]
+    if not pq:
+        return []
+    rows = []
+    for label in pq:
+        for d in DIRS:
+            asym = aggregate(ds_ok, lambda r, d=d: r["metrics"][d]["map_all"])
+            sym = aggregate(ds_ok, lambda r, d=d: (r.get("metrics_code_vs_code") or {}).get(d, {}).get("map_all"))
+            rows.append([label, DIRS[d]] + [f"{_fmt(_cell(asym, ds, label, b))} / {_fmt(_cell(sym, ds, label, b))}"
+                                            for b in bits_list])
+    return ["### PQ codes: asymmetric vs code-vs-code", "",
+            "Binary methods compare a query's code with the database codes. PQ methods (DCMQ, PQ) keep the query "
+            "continuous and score it against the database codes by asymmetric distance (the main tables); here the "
+            "query is quantized too (symmetric distance), which is what a code-only comparison with the binary "
+            "methods looks like. Cells: mAP@all asymmetric / code-vs-code.", ""] + _table(
+        ["method", "direction"] + [f"{b} bits" for b in bits_list], rows) + [""]
+
+
 def write_report(
     suite, results_root: str | Path, records: list[dict[str, Any]] | None = None, suite_seconds: float | None = None, plots: bool = True
 ) -> Path:
@@ -257,6 +277,7 @@ def write_report(
                 rows.append([_method_note(ds_ok, ds, label)] + [_fmt(_cell(groups, ds, label, b), n_exp) for b in bits_list])
             lines += [f"### mAP@all, {title}", ""] + _table(["method"] + [f"{b} bits" for b in bits_list], rows) + [""]
         lines += ["Float-teacher rows do not depend on the bit budget (the same value in every column).", ""]
+        lines += _code_vs_code_section(ds_ok, ds, labels, bits_list)
 
         stem = "" if len(datasets) == 1 else f"{ds}_"
         plots = _plot(records, ds, labels, bits_list, plot_root, stem) if plots else []
@@ -307,9 +328,12 @@ def write_report(
                     _fmt([r["timing"]["eval_seconds"] for r in sel], digits=2),
                     _fmt([r["memory"]["peak_rss_mib"] for r in sel], digits=0),
                     str(sel[0]["codes"]["i2t"]["database_bytes_per_item"]),
+                    str(sel[0]["codes"]["i2t"].get("shared_bytes", "?")),
                 ])
         lines += ["### Cost (shared machine; indicative)", ""]
-        lines += _table(["method", "bits", "fit s", "encode items/s", "eval s (both directions)", "peak RSS MiB", "database bytes/item"], rows)
+        lines += _table(["method", "bits", "fit s", "encode items/s", "eval s (both directions)", "peak RSS MiB",
+                         "database bytes/item", "shared bytes (codebooks)"], rows)
+        lines += ["", "Storage of N items = N x bytes/item + the shared bytes (PQ codebooks, stored once per index).", ""]
         scope = ds_ok[0]["memory"]["scope"]
         lines += ["", f"Peak RSS: {scope}. Encode throughput: teacher features -> codes, all four encodes (image/text x query/database).", ""]
 

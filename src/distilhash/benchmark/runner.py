@@ -90,6 +90,32 @@ def _encode(method, modality: str, role: str, indices: np.ndarray, loaded) -> tu
     return codes, time.perf_counter() - t
 
 
+def shared_code_bytes(codes) -> int:
+    """Bytes stored once per database beside the per-item codes (PQ codebooks; 0 for binary/float)."""
+    return int(codes.codebooks.nbytes) if getattr(codes, "codebooks", None) is not None else 0
+
+
+def _code_vs_code(method, codes, split, feats, loaded, spec: RunSpec) -> dict[str, Any] | None:
+    """mAP when the query side is quantized too (PQ codes against PQ codes, symmetric distance).
+
+    Only for methods whose queries stay continuous against a PQ database (asymmetric distance):
+    binary methods already compare codes with codes, so their main figures are code-vs-code.
+    Returns ``{direction: {"map_all": ..., "map_at": {...}}}`` or None.
+    """
+    from distilhash.eval.metrics import evaluate
+
+    if not any(codes[m, "query"].kind == "float" and codes[m, "database"].kind == "pq" for m in ("image", "text")):
+        return None
+    out: dict[str, Any] = {}
+    for direction, (qm, dm) in DIRECTIONS.items():
+        q_codes, _ = _encode(method, qm, "database", split.query, loaded)
+        rep = evaluate(q_codes, codes[dm, "database"], feats.labels[split.query], feats.labels[split.retrieval],
+                       top_n=tuple(spec.eval.top_n), tie_aware=spec.eval.tie_aware, curves=False)
+        d = _jsonable(rep.to_dict())
+        out[direction] = {"map_all": d["map_all"], "map_at": d.get("map_at", {}), "query_kind": q_codes.kind}
+    return out
+
+
 def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
     """Fit, encode and evaluate one run in this process; return its JSON record.
 
@@ -158,8 +184,9 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         )
         metrics[direction] = compact_curves(_jsonable(report.to_dict()), spec.eval.curve_points)
         code_info[direction] = {"query_kind": q.kind, "database_kind": db.kind, "database_bytes_per_item": db.bytes_per_item,
-                                "database_code_bits": db.n_bits}
+                                "database_code_bits": db.n_bits, "shared_bytes": shared_code_bytes(db)}
     eval_seconds = time.perf_counter() - t
+    symmetric = _code_vs_code(method, codes, split, feats, loaded, spec)
 
     record.update(
         status="ok",
@@ -168,6 +195,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         epoch_policy=_jsonable(getattr(method, "fit_info_", {}) or {"epoch_policy": "not reported by the method"}),
         codes=code_info,
         metrics=metrics,
+        **({"metrics_code_vs_code": symmetric} if symmetric else {}),
         timing={
             "load_seconds": load_seconds,
             "fit_seconds": fit_seconds,

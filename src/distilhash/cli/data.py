@@ -31,29 +31,37 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 
 @app.command()
 def prepare(
-    source: str = typer.Argument(..., help="Dataset source: emoji-scenes, emoji-pretrain, dcmh-mat, dchmt-mat, folder."),
-    path: Path = typer.Option(None, "--path", help="Source files (a .mat file, a DCHMT directory, a folder)."),
+    source: str = typer.Argument(..., help="Dataset source: emoji-scenes, emoji-pretrain, openclipart, dcmh-mat, dchmt-mat, folder."),
+    path: Path = typer.Option(None, "--path", help="Source files (a .mat file, a DCHMT directory, a folder, the openclipart root)."),
     image_root: Path = typer.Option(None, "--image-root", help="Rewrite image paths under this directory."),
     name: str = typer.Option(None, "--name", help="Name of the prepared dataset (default: the source name)."),
     out: Path = typer.Option(None, "--out", help="Output directory (default: $DISTILHASH_HOME/datasets/NAME)."),
-    preset: str = typer.Option(None, "--preset", help="Split preset (mirflickr25k, nuswide21, mscoco, iaprtc12, emoji-scenes)."),
+    preset: str = typer.Option(None, "--preset", help="Benchmark split preset (mirflickr25k, nuswide21, mscoco, iaprtc12, "
+                               "emoji-scenes, openclipart). Default: the source's own preset, else sizes scaled to the collection."),
     seed: int = typer.Option(0, "--seed", help="Split seed."),
-    n_query: int = typer.Option(None, "--n-query", help="Split sizes instead of a preset: number of queries."),
-    n_train: int = typer.Option(None, "--n-train", help="Training items (a subset of retrieval)."),
-    n_retrieval: int = typer.Option(None, "--n-retrieval", help="Retrieval set size (default: every non-query item)."),
-    n_val: int = typer.Option(None, "--n-val", help="Validation items carved from train (default: n_train // 10)."),
+    n_query: int = typer.Option(None, "--queries", "--n-query", help="Split size: held-out query items."),
+    n_train: int = typer.Option(None, "--train", "--n-train", help="Split size: training items (a subset of retrieval)."),
+    n_retrieval: int = typer.Option(None, "--retrieval", "--n-retrieval", help="Split size: retrieval items (default: every non-query item)."),
+    n_val: int = typer.Option(None, "--val", "--n-val", help="Split size: validation items carved from train."),
+    no_split: bool = typer.Option(False, "--no-split", help="Save no split (e.g. a pretraining corpus)."),
     opt: list[str] = typer.Option([], "--opt", help="Source option KEY=VALUE (repeatable)."),
 ) -> None:
-    """Build a dataset from SOURCE, save it with a seeded split, and print what it holds."""
+    """Build a dataset from SOURCE, save it with a seeded split, and print what it holds and what to run next.
+
+    The split: --preset for a benchmark's conventional sizes; else any of --queries/--train/--val/--retrieval
+    (the others scaled to the collection); else sizes scaled to the collection (10% queries, the rest
+    retrieval = train, 10% of train for validation; 30 items: 3 / 27 / 27 / 3).
+    """
     from distilhash.data.dataset import save_dataset
     from distilhash.data.sources import create_source_dataset
-    from distilhash.data.split import PRESETS, SplitSpec, make_split, preset as get_preset
-    from distilhash.data.store import SPLIT_FILE
     from distilhash.errors import DistilhashError
     from distilhash.paths import datasets_dir
 
-    if (n_query is None) != (n_train is None) or (preset is not None and n_query is not None):
-        typer.secho("error: give --n-query and --n-train together, or --preset, not both", fg="red", err=True)
+    sizes = {"n_query": n_query, "n_train": n_train, "n_retrieval": n_retrieval, "n_val": n_val}
+    given = {k: v for k, v in sizes.items() if v is not None}
+    if (preset is not None) + bool(given) + no_split > 1:
+        typer.secho("error: choose one of --preset, split sizes (--queries/--train/--val/--retrieval) and --no-split",
+                    fg="red", err=True)
         raise typer.Exit(2)
     options = _parse_options(opt)
     if name is not None:
@@ -65,29 +73,75 @@ def prepare(
     try:
         ds = create_source_dataset(source, **options)
         target = out or datasets_dir() / (name or ds.name)
-        split = None
-        preset_name = preset or (source if source in PRESETS else None)
-        if n_query is not None:
-            spec = SplitSpec(n_query, n_train, n_retrieval, n_train // 10 if n_val is None else n_val, seed)
-            split = make_split(len(ds), spec, ds.content_hash())
-        elif preset_name is not None:
-            split = make_split(len(ds), get_preset(preset_name, seed), ds.content_hash())
+        split, note = (None, "--no-split") if no_split else _draw_split(ds, source, preset, given, seed)
         save_dataset(ds, target)
-        if split is not None:
-            split.save(target / SPLIT_FILE)
+        _save_split(target, split)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"prepared {ds.name}: {len(ds)} items -> {target}")
     _print_info(target)
+    if split is None:
+        typer.secho(f"no split saved ({note}); training and evaluation need one", fg="yellow")
+    else:
+        typer.echo(f"split: {note}")
+        ref = ds.name if target == datasets_dir() / ds.name else str(target)
+        typer.echo(f"next: distilhash teacher extract --dataset {ref}   (then train, index build, search: "
+                   "docs/own-collection.md)")
 
 
-def _print_info(directory: Path, top: int = 15) -> None:
+def _draw_split(ds, source: str, preset: str | None, given: dict[str, int], seed: int):
+    """(split or None, a note saying how it was chosen or why there is none).
+
+    Sizes not given are filled in: train = every retrieval item (at most 10,000), val = 10% of train.
+    """
+    from distilhash.data.split import PRESETS, SplitSpec, auto_spec, make_split, preset as get_preset
+    from distilhash.errors import DataError
+
+    n = len(ds)
+    if preset is not None or (not given and source in PRESETS):
+        spec = get_preset(preset or source, seed)
+        return make_split(n, spec, ds.content_hash()), f"preset {preset or source}"
+    if given:
+        n_query = given.get("n_query", max(1, round(0.1 * n)))
+        n_ret = given.get("n_retrieval")
+        n_train = given.get("n_train", min((n - n_query) if n_ret is None else n_ret, 10000))
+        n_val = given.get("n_val", max(1, round(0.1 * n_train)) if n_train > 2 else 0)
+        spec = SplitSpec(n_query, n_train, n_ret, n_val, seed, origin="sizes")
+        split = make_split(n, spec, ds.content_hash())
+        return split, f"sizes given ({_sizes_text(split)})"
+    try:
+        spec = auto_spec(n, seed)
+    except DataError as exc:
+        return None, str(exc)
+    split = make_split(n, spec, ds.content_hash())
+    return split, (f"sizes scaled to the {n} items ({_sizes_text(split)}; --queries/--train/--val choose others)"
+                   + ("; with this few queries evaluation figures are noisy" if len(split.query) < 50 else ""))
+
+
+def _sizes_text(split) -> str:
+    s = split.sizes()
+    queries = "1 query" if s["query"] == 1 else f"{s['query']} queries"
+    return f"{queries}, {s['retrieval']} retrieval, {s['train']} train of which {s['val']} validation"
+
+
+def _save_split(directory: Path, split) -> None:
+    """Write ``split`` as the dataset's split file, or remove a stale one when there is none."""
+    from distilhash.data.store import SPLIT_FILE
+
+    if split is not None:
+        split.save(directory / SPLIT_FILE)
+    elif (directory / SPLIT_FILE).is_file():
+        (directory / SPLIT_FILE).unlink()  # drawn for an earlier version of this dataset: its hash no longer matches
+
+
+def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from distilhash.data.dataset import load_dataset
     from distilhash.data.split import Split
+    from distilhash.data.stats import chance_level, text_length_stats
     from distilhash.data.store import SPLIT_FILE
 
     ds = load_dataset(directory)
@@ -98,14 +152,28 @@ def _print_info(directory: Path, top: int = 15) -> None:
         console.print(f"filter: {note}")
     for note in ds.meta.get("notes", []):
         console.print(f"note: {note}")
+    counts = ds.meta.get("filter_counts")
+    if counts:
+        console.print("filtered by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+                      + (f"  (per file: {directory / 'filtered.jsonl'})" if (directory / "filtered.jsonl").is_file() else ""))
     split_path = directory / SPLIT_FILE
+    split = None
     if split_path.is_file():
         split = Split.load(split_path, dataset_hash=ds.content_hash())
         sizes = ", ".join(f"{k} {v}" for k, v in split.sizes().items())
-        console.print(f"split {split.hash} (seed {split.spec.seed}): {sizes}")
+        origin = {"auto": ", sizes scaled to the collection", "sizes": ", sizes given"}.get(
+            split.spec.origin, f", {split.spec.origin.replace(':', ' ')}" if split.spec.origin else "")
+        console.print(f"split {split.hash} (seed {split.spec.seed}{origin}): {sizes}")
     else:
         console.print("split: none saved")
+    if split is not None and ds.num_labels:
+        ch = chance_level(ds.labels, split.query, split.retrieval)
+        console.print(f"chance level (mean share of retrieval items relevant to a query = random mAP@all): "
+                      f"{ch['mean']:.4f} (median {ch['median']:.4f}, queries without any relevant item: "
+                      f"{ch['queries_without_relevant']})")
     if ds.texts:
+        tl = text_length_stats(ds.texts)
+        console.print(f"text words: mean {tl['mean']}, median {tl['median']:g}, max {tl['max']}, empty {tl['empty']}")
         console.print(f"example text: {ds.texts[0]!r}")
     if ds.num_labels:
         freq = sorted(ds.label_frequencies().items(), key=lambda kv: -kv[1])
@@ -122,6 +190,62 @@ def _print_info(directory: Path, top: int = 15) -> None:
         for label, count in freq[:top]:
             table.add_row(label, str(count), f"{count / len(ds):.1%}")
         console.print(table)
+    if grid:
+        _write_grid(ds, directory, console)
+
+
+def _write_grid(ds, directory: Path, console) -> None:
+    """Write (once) and point to ``sample_grid.png``: 48 seeded items of the dataset."""
+    from distilhash.data.sample_grid import save_sample_grid
+    from distilhash.errors import DataError
+
+    path = directory / "sample_grid.png"
+    if not path.is_file() and len(ds):
+        try:
+            save_sample_grid(ds, path)
+        except (DataError, OSError) as exc:
+            console.print(f"sample grid: not written ({exc})")
+            return
+    if path.is_file():
+        console.print(f"sample grid (48 items drawn with seed 0): {path}")
+
+
+@app.command()
+def split(
+    dataset: str = typer.Argument(..., help="Prepared dataset name or directory."),
+    preset: str = typer.Option(None, "--preset", help="Benchmark split preset."),
+    seed: int = typer.Option(0, "--seed", help="Split seed."),
+    n_query: int = typer.Option(None, "--queries", "--n-query", help="Held-out query items."),
+    n_train: int = typer.Option(None, "--train", "--n-train", help="Training items (a subset of retrieval)."),
+    n_retrieval: int = typer.Option(None, "--retrieval", "--n-retrieval", help="Retrieval items (default: every non-query item)."),
+    n_val: int = typer.Option(None, "--val", "--n-val", help="Validation items carved from train."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing split (features and models made with it no "
+                               "longer match and must be made again)."),
+) -> None:
+    """Draw (or redraw) the split of a prepared dataset: a preset, given sizes, or sizes scaled to it."""
+    from distilhash.data.dataset import load_dataset
+    from distilhash.data.store import SPLIT_FILE, resolve_dataset_dir
+    from distilhash.errors import DataError, DistilhashError
+
+    given = {k: v for k, v in {"n_query": n_query, "n_train": n_train, "n_retrieval": n_retrieval, "n_val": n_val}.items()
+             if v is not None}
+    if preset is not None and given:
+        typer.secho("error: give --preset or split sizes, not both", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        directory = resolve_dataset_dir(dataset)
+        if (directory / SPLIT_FILE).is_file() and not force:
+            raise DataError(f"{directory / SPLIT_FILE} exists; pass --force to replace it (features, models and "
+                            "indexes made with the old split must then be made again)")
+        ds = load_dataset(directory)
+        drawn, note = _draw_split(ds, "", preset, given, seed)
+        if drawn is None:
+            raise DataError(note)
+        _save_split(directory, drawn)
+    except DistilhashError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"split {drawn.hash} of {directory}: {note}")
 
 
 @app.command()

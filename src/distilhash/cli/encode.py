@@ -25,6 +25,8 @@ from distilhash.errors import DataError, FeatureError
 __all__ = ["command", "part_indices", "save_encoded", "load_encoded", "PARTS"]
 
 PARTS = ("query", "retrieval", "train", "val", "fit", "all")
+#: Keys every encoded file holds besides the per-modality arrays.
+ENCODED_KEYS = ("indices", "ids", "role", "part", "n_bits", "metric")
 
 
 def part_indices(split, part: str, n_items: int) -> np.ndarray:
@@ -64,15 +66,33 @@ def load_encoded(path: str | Path) -> tuple[dict[str, Encoded], dict]:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise FeatureError(f"cannot read encoded file {path}: {exc}") from exc
-    codes: dict[str, Encoded] = {}
-    for modality in ("image", "text"):
-        if modality in z.files:
+    found = set(z.files)
+    modalities = [m for m in ("image", "text") if m in found]
+    if not modalities:
+        raise FeatureError(f"{path} holds no 'image' or 'text' codes; expected the keys written by `distilhash encode` "
+                           f"({', '.join(ENCODED_KEYS)}, per modality M: M, M.kind, M.n_bits; codebooks for PQ); "
+                           f"found: {', '.join(sorted(found)) or 'none'}")
+    need = set(ENCODED_KEYS) | {k for m in modalities for k in (f"{m}.kind", f"{m}.n_bits")}
+    missing = sorted(need - found)
+    if not missing and any(str(z[f"{m}.kind"]) == "pq" for m in modalities) and "codebooks" not in found:
+        missing = ["codebooks"]
+    if missing:
+        raise FeatureError(f"{path} lacks the key(s) {', '.join(missing)}; expected {', '.join(sorted(need))} "
+                           f"(as written by `distilhash encode`); found: {', '.join(sorted(found))}")
+    try:
+        codes: dict[str, Encoded] = {}
+        for modality in modalities:
             kind = str(z[f"{modality}.kind"])
             codes[modality] = Encoded(kind, z[modality], int(z[f"{modality}.n_bits"]),
                                       z["codebooks"] if kind == "pq" else None, str(z["metric"]))
-    if not codes:
-        raise FeatureError(f"{path} holds no 'image' or 'text' codes (keys: {', '.join(z.files)})")
-    meta = {"indices": z["indices"], "ids": z["ids"].tolist(), "role": str(z["role"]), "part": str(z["part"])}
+        meta = {"indices": z["indices"], "ids": [str(i) for i in z["ids"].tolist()], "role": str(z["role"]),
+                "part": str(z["part"])}
+    except (ValueError, TypeError) as exc:
+        raise FeatureError(f"{path}: a key holds an unexpected value ({exc}); write the file with `distilhash encode`") from None
+    n = {m: len(c.data) for m, c in codes.items()}
+    if any(v != len(meta["ids"]) for v in n.values()) or len(meta["indices"]) != len(meta["ids"]):
+        raise FeatureError(f"{path}: {len(meta['ids'])} ids and {len(meta['indices'])} indices but codes of "
+                           f"{n}; every array must have one row per item")
     return codes, meta
 
 
@@ -85,7 +105,7 @@ def command(
     modality: str = typer.Option("both", "--modality", help="image, text or both."),
     role: str = typer.Option("database", "--role", help="database (stored codes) or query (what a query is scored with)."),
     out: Path = typer.Option(..., "--out", help="Output .npz file."),
-    threads: int = typer.Option(1, "--threads", help="Torch / BLAS threads (1 is fastest on a busy machine)."),
+    threads: int = typer.Option(None, "--threads", help="Torch threads (default: $DISTILHASH_THREADS, else 1)."),
 ) -> None:
     """Encode a part of a dataset with a trained model and write the codes to an .npz file."""
     from distilhash.cli.train import load_features_and_split
@@ -93,9 +113,9 @@ def command(
     from distilhash.methods.base import load_method
 
     try:
-        import torch
+        from distilhash.threads import set_threads
 
-        torch.set_num_threads(threads)
+        set_threads(threads)
         if modality not in ("image", "text", "both"):
             raise DataError(f"--modality {modality!r}; expected image, text or both")
         if role not in ("database", "query"):

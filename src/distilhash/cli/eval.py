@@ -28,7 +28,7 @@ def command(
     top_n: list[int] = typer.Option([100, 500, 1000], "--top-n", help="N of mAP@N / precision@N / recall@N (repeatable)."),
     tie_aware: bool = typer.Option(False, "--tie-aware", help="Expected scores under random order of tied items."),
     out: Path = typer.Option(None, "--out", help="Output directory (default: MODEL_DIR/eval-PART)."),
-    threads: int = typer.Option(1, "--threads", help="Torch / BLAS threads."),
+    threads: int = typer.Option(None, "--threads", help="Torch threads (default: $DISTILHASH_THREADS, else 1)."),
 ) -> None:
     """Evaluate a trained model (image->text and text->image) and write report.json + report.png."""
     from distilhash.cli.train import load_features_and_split
@@ -42,7 +42,9 @@ def command(
     try:
         method = load_method(model_dir)
         if "torch" in sys.modules:  # the method uses torch: keep it to the given threads
-            sys.modules["torch"].set_num_threads(threads)
+            from distilhash.threads import set_threads
+
+            set_threads(threads)
         ds, split, feats, fpath = load_features_and_split(dataset, teacher, features)
         t0 = time.perf_counter()
         reports = evaluate_method(method, feats, split, part=part, dataset=ds, top_n=tuple(top_n),

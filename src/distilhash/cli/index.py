@@ -49,8 +49,10 @@ def _dataset_metadata(dataset: str, rows: list[int]) -> list[dict[str, Any]]:
 def _metadata_file(path: Path, ids: list[str]) -> list[dict[str, Any]]:
     from distilhash.errors import DataError
 
+    from distilhash.io_utils import read_utf8_text
+
     by_id: dict[str, dict[str, Any]] = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(read_utf8_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -85,19 +87,19 @@ def _load_items(codes: Path | None, model: Path | None, dataset: str | None, par
         enc, ids, rows = encoded[modality], info["ids"], info["indices"].tolist()
         prov.update(codes_file=str(codes), part=info["part"])
     elif model is not None and dataset is not None:
-        import torch
-
         from distilhash.cli.encode import part_indices
         from distilhash.cli.train import load_features_and_split
         from distilhash.methods.base import load_method
+        from distilhash.threads import set_threads
 
-        torch.set_num_threads(2)
+        set_threads(2)
         method = load_method(model)
         _, split, feats, _ = load_features_and_split(dataset, teacher, features)
+        part = part or default_part(split)
         idx = part_indices(split, part, len(feats))
         enc = method.encode(modality, getattr(feats, modality)[idx], "database")
         ids, rows = [feats.ids[i] for i in idx], idx.tolist()
-        prov.update(part=part, teacher=feats.teacher)
+        prov.update(part=part, teacher=feats.teacher, dataset_items=len(feats))
     else:
         raise ConfigError("give --codes FILE, or --model DIR with --dataset NAME")
     if metadata is not None:
@@ -109,25 +111,68 @@ def _load_items(codes: Path | None, model: Path | None, dataset: str | None, par
     return ids, enc, md, prov
 
 
+def default_part(split) -> str:
+    """``retrieval`` for a benchmark split (queries are held out of the database), else ``all``.
+
+    An own collection is indexed whole: its split only serves training and evaluation.
+    """
+    return "retrieval" if split.spec.origin.startswith("preset:") or not split.spec.origin else "all"
+
+
+def _staging_dir(index_dir: Path) -> Path:
+    """A fresh sibling directory to build ``index_dir`` in (renamed into place on success)."""
+    import os
+    import time
+
+    return index_dir.parent / f".{index_dir.name}.building-{os.getpid()}-{time.time_ns()}"
+
+
+def _move_into_place(staging: Path, index_dir: Path) -> None:
+    """Rename the finished index onto ``index_dir`` (which may exist only as an empty directory)."""
+    import os
+
+    from distilhash.errors import ConfigError
+
+    if index_dir.exists():
+        if not index_dir.is_dir() or any(index_dir.iterdir()):
+            raise ConfigError(f"{index_dir} appeared while the index was built and is not empty; the new index is "
+                              f"left in {staging}")
+        index_dir.rmdir()
+    os.replace(staging, index_dir)
+
+
 @app.command()
 def build(
     index_dir: Path = typer.Argument(..., help="New index directory."),
     codes: Path = typer.Option(None, "--codes", help="Encoded .npz from `distilhash encode` (role database)."),
     model: Path = typer.Option(None, "--model", help="Model directory (to encode cached features, and for queries)."),
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset (features to encode; item metadata)."),
-    part: str = typer.Option("retrieval", "--part", help="Dataset part to index when encoding with --model."),
+    part: str = typer.Option(None, "--part", help="Dataset part to index when encoding with --model: all, retrieval, "
+                             "query, train, val, fit (default: retrieval for a benchmark preset split, else all)."),
     modality: str = typer.Option("image", "--modality", help="Which modality the index stores: image or text."),
     teacher: str = typer.Option("minilm-lit", "--teacher", help="Teacher spec (feature cache; query encoding)."),
     features: Path = typer.Option(None, "--features", help="Feature cache directory (default: the teacher's)."),
     metadata: Path = typer.Option(None, "--metadata", help="JSON-lines metadata file with an 'id' per line."),
 ) -> None:
-    """Create an index from encoded codes (or by encoding a dataset part with a model)."""
+    """Create an index from encoded codes (or by encoding a dataset part with a model).
+
+    The index is built in a hidden sibling directory and renamed into place when complete, so a
+    failure leaves no half-built index behind (and an existing index is never touched).
+    """
+    import shutil
     import time
 
-    from distilhash.errors import DataError, DistilhashError
-    from distilhash.index import create_index
+    from distilhash.errors import ConfigError, DataError, DistilhashError
+    from distilhash.index import create_index, open_index
 
+    index_dir = Path(index_dir)
+    staging = None
     try:
+        if (index_dir / "manifest.json").exists():
+            raise ConfigError(f"{index_dir} already holds an index; add items with `distilhash index add`, or choose "
+                              "another directory")
+        if index_dir.exists() and (not index_dir.is_dir() or any(index_dir.iterdir())):
+            raise ConfigError(f"{index_dir} exists and is not an empty directory; choose another directory")
         ids, enc, md, prov = _load_items(codes, model, dataset, part, modality, teacher, features, metadata)
         model_dir = str(Path(model).resolve()) if model is not None else None
         if model is not None and (Path(model) / "method.json").is_file():
@@ -135,16 +180,27 @@ def build(
         t0 = time.perf_counter()
         if enc.kind not in ("binary", "pq"):
             raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
-        idx = create_index(index_dir, kind=enc.kind, n_bits=enc.n_bits if enc.kind == "binary" else None,
+        index_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = _staging_dir(index_dir)
+        idx = create_index(staging, kind=enc.kind, n_bits=enc.n_bits if enc.kind == "binary" else None,
                            codebooks=enc.codebooks, metric=enc.metric, model_dir=model_dir, teacher=teacher,
                            extra={**prov, "dataset": dataset})
         with idx:
-            idx.add(ids, enc, md)
-            seconds = time.perf_counter() - t0
-            _print_info(idx.info())
-        typer.echo(f"built {index_dir}: {len(ids)} items in {seconds:.2f} s ({len(ids) / max(seconds, 1e-9):,.0f} items/s)")
+            idx.add(ids, enc, md, snapshot=True)  # one checksummed snapshot, not one huge log record
+        _move_into_place(staging, index_dir)
+        staging = None
+        seconds = time.perf_counter() - t0
+        with open_index(index_dir) as done:
+            _print_info(done.info())
+        total = prov.get("dataset_items")
+        what = (f"{len(ids)} of the dataset's {total} items (part {prov['part']}"
+                + ("" if prov["part"] == "all" else "; --part all indexes every item") + ")") if total else f"{len(ids)} items"
+        typer.echo(f"built {index_dir}: {what} in {seconds:.2f} s ({len(ids) / max(seconds, 1e-9):,.0f} items/s)")
     except DistilhashError as exc:
         _fail(exc)
+    finally:
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)  # only ever the hidden directory this command created
 
 
 @app.command()
@@ -153,7 +209,7 @@ def add(
     codes: Path = typer.Option(None, "--codes", help="Encoded .npz from `distilhash encode`."),
     model: Path = typer.Option(None, "--model", help="Model directory (default: the index's)."),
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset (features to encode; item metadata)."),
-    part: str = typer.Option("retrieval", "--part", help="Dataset part when encoding with --model/--dataset."),
+    part: str = typer.Option(None, "--part", help="Dataset part when encoding with --model/--dataset (default as for build)."),
     modality: str = typer.Option(None, "--modality", help="image or text (default: the index's)."),
     teacher: str = typer.Option("minilm-lit", "--teacher", help="Teacher whose feature cache to read."),
     features: Path = typer.Option(None, "--features", help="Feature cache directory."),
@@ -167,9 +223,10 @@ def add(
         with open_index(index_dir, writable=True) as idx:
             mod = modality or idx.manifest.get("extra", {}).get("modality", "image")
             mdl = model or (Path(idx.manifest["model_dir"]) if idx.manifest.get("model_dir") and dataset and not codes else None)
-            ids, enc, md, _ = _load_items(codes, mdl, dataset, part, mod, teacher, features, metadata)
+            ids, enc, md, prov = _load_items(codes, mdl, dataset, part, mod, teacher, features, metadata)
             idx.add(ids, enc, md)
-            typer.echo(f"added {len(ids)} items; the index holds {len(idx)}")
+            source = f" (part {prov['part']})" if prov.get("part") else ""
+            typer.echo(f"added {len(ids)} items{source}; the index holds {len(idx)}")
     except DistilhashError as exc:
         _fail(exc)
 
@@ -208,7 +265,7 @@ def compact(index_dir: Path = typer.Argument(..., help="Existing index directory
 
 @app.command()
 def verify(index_dir: Path = typer.Argument(..., help="Index directory.")) -> None:
-    """Check every file (manifest seal, sha256, log record checksums, SQLite integrity); exit 1 on damage."""
+    """Check every file (manifest seal, sha256, acknowledged log length and record checksums, SQLite integrity); exit 1 on damage."""
     from distilhash.index import verify_index
 
     rep = verify_index(index_dir)

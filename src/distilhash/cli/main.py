@@ -16,6 +16,7 @@ __all__ = ["app", "STAGES"]
 
 #: (stage name, module, one-line help) in pipeline order.
 STAGES: list[tuple[str, str, str]] = [
+    ("paths", "distilhash.cli.paths", "Show where artefacts are stored ($DISTILHASH_HOME) and what is there."),
     ("data", "distilhash.cli.data", "Prepare, inspect and check datasets and splits."),
     ("teacher", "distilhash.cli.teacher", "Fit the offline teacher; extract and cache teacher features."),
     ("student", "distilhash.cli.student", "Pretrain the LCDH student's image network on the pretraining corpus (no labels)."),
@@ -48,15 +49,24 @@ def _register_stages() -> None:
             app.command(name=name, help=help_text)(module.command)
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    """Eager ``--version``: runs while options are parsed, before a command is required."""
+    if value:
         from distilhash import __version__
 
-        typer.echo(__version__)
+        typer.echo(f"distilhash {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version),
+) -> None:
+    """Compact image<->text retrieval codes distilled from vision-language models.
+
+    Artefacts live under $DISTILHASH_HOME (see `distilhash paths`).
+    """
 
 
 _register_stages()

@@ -70,8 +70,11 @@ def load_features_and_split(dataset: str, teacher: str, features: Path | None):
     ds, split = open_prepared(dataset)
     path = Path(features) if features is not None else default_features_dir(ds.name, teacher)
     if not path.exists():
+        from distilhash.paths import home_hint
+
         raise FeatureError(f"no teacher features at {path} for dataset {ds.name!r} and teacher {teacher!r}; "
-                           "run `distilhash teacher extract` first (or pass --features)")
+                           f"run `distilhash teacher extract --dataset {dataset} --teacher {teacher}` first (or pass "
+                           f"--features); {home_hint()}")
     feats = load_features(path)
     for key, have in (("dataset_hash", split.dataset_hash), ("split_hash", split.hash)):
         want = feats.manifest.get(key)
@@ -128,7 +131,8 @@ def command(
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     sets: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
     out: Path = typer.Option(None, "--out", help="Model directory (default: $DISTILHASH_HOME/runs/DATASET__METHOD__BITS__sSEED)."),
-    threads: int = typer.Option(1, "--threads", help="Torch / BLAS threads (1 is fastest on a busy machine)."),
+    threads: int = typer.Option(None, "--threads", help="Torch threads (default: $DISTILHASH_THREADS, else 1: the fastest "
+                                "on a busy machine; the Python API uses the same default)."),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Print validation and query mAP@all after training."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     stream: bool = typer.Option(False, "--stream", help="Online methods (lcdh): absorb split.retrieval chunk by chunk, "
@@ -141,19 +145,28 @@ def command(
 
     os.environ["DISTILHASH_PROGRESS"] = "1" if progress else "0"
     try:
-        import torch
+        from distilhash.threads import set_threads
 
-        torch.set_num_threads(threads)
+        threads = set_threads(threads)
         ds, split, feats, fpath = load_features_and_split(dataset, teacher, features)
         overrides = parse_sets(sets)
         if chunk_size is not None:
             overrides["chunk_size"] = chunk_size
         model, notes = build_method(method, bits, seed, overrides)
+        if ds.num_labels == 0:
+            evaluate = False
+            notes.append(f"{ds.name} has no labels: mAP (relevance = a shared label) cannot be measured, so evaluation "
+                         "is skipped" + ("" if type(model).__module__.endswith("baselines") else
+                                         f", and {method}'s model selection on split.val scores every epoch 0 (it keeps "
+                                         "an arbitrary one): prefer pq, lsh or itq, which select nothing, or add labels"))
+        elif len(split.query) < 50:
+            notes.append(f"only {len(split.query)} query and {len(split.val)} validation items: the mAP figures below "
+                         "are noisy")
         for note in notes:
             typer.echo(f"note: {note}")
         target = out or runs_dir() / f"{ds.name}__{method}__{bits or model.n_bits}__s{seed}"
         typer.echo(f"training {method} ({model.n_bits} bits, seed {seed}) on {ds.name} "
-                   f"[split {split.hash}, fit {len(split.fit)}, val {len(split.val)}] with {fpath.name}")
+                   f"[split {split.hash}, fit {len(split.fit)}, val {len(split.val)}] with {fpath}")
         t0 = time.perf_counter()
         fit_kw = {"dataset": ds} if getattr(type(model), "needs_dataset", False) else {}
         if stream:
@@ -191,3 +204,5 @@ def command(
         if part in scores:
             s = scores[part]
             typer.echo(f"{label:42s} mAP@all  i2t {s['i2t']:.4f}  t2i {s['t2i']:.4f}  mean {(s['i2t'] + s['t2i']) / 2:.4f}")
+    if not stream:
+        typer.echo(f"next: distilhash index build ix/{ds.name} --model {target} --dataset {dataset}")

@@ -9,6 +9,7 @@ for anything it is not allowed to drop.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -134,16 +135,25 @@ def _check_files(ds: CrossModalDataset, mode: str, progress: bool) -> tuple[list
     from PIL import Image, UnidentifiedImageError
     from tqdm import tqdm
 
+    from distilhash.data.image_limits import bomb_error, check_dimensions, is_bomb_error
+
     gone = set(missing)
     bad: list[tuple[int, str]] = []
     todo = [i for i in range(len(store)) if i not in gone]
-    for i in tqdm(todo, desc=f"checking images ({mode})", disable=not progress or len(todo) < 2000, unit="img"):
+    for i in tqdm(todo, desc=f"checking images ({mode})", disable=not progress or len(todo) < 200, unit="img"):
         try:
-            with Image.open(store.path(i)) as im:
-                if mode == "decode":
-                    im.load()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_dimensions is the limit
+                with Image.open(store.path(i)) as im:
+                    check_dimensions(im.size, "the image")
+                    if mode == "decode":
+                        im.load()  # a full decode: a truncated file fails here, not only at feature extraction
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            bad.append((i, f"{type(exc).__name__}: {exc}"))
+            bad.append((i, f"{type(exc).__name__}: {exc}" if not isinstance(exc, DataError) else str(exc)))
+        except Exception as exc:
+            if not is_bomb_error(exc):
+                raise
+            bad.append((i, str(bomb_error(exc, "the image"))))
     return missing, bad
 
 
@@ -154,7 +164,7 @@ def finalize(
     drop_unlabelled: bool | None,
     drop_empty_text: bool = False,
     drop_missing_images: bool = False,
-    check_images: str = "header",
+    check_images: str = "decode",
     progress: bool = True,
 ) -> CrossModalDataset:
     """Apply the conventional filters and checks, in this order, and record each in ``meta["filters"]``.
@@ -163,7 +173,9 @@ def finalize(
        them (the MIRFlickr convention), False keeps them, None makes them an error;
     2. items with an empty caption (or an all-zero bag of words): an error naming the items
        unless ``drop_empty_text``;
-    3. image files (file-backed datasets), checked per ``check_images`` (one of ``CHECK_MODES``):
+    3. image files (file-backed datasets), checked per ``check_images`` (one of ``CHECK_MODES``;
+       default ``decode``: every file fully decoded, so a truncated file fails here and not at
+       feature extraction; images over :data:`~distilhash.data.image_limits.MAX_PIXELS` fail too):
        missing or unreadable files are an error naming them unless ``drop_missing_images``.
 
     Raises:
@@ -229,7 +241,8 @@ def finalize(
         ds = drop(missing + [i for i, _ in bad])
     elif isinstance(ds.images, FileImageStore) and check_images != "none":
         filters.append(f"check_images={check_images}: all {len(ds)} image files present"
-                       + (" and readable" if check_images != "exists" else ""))
+                       + {"exists": " (not opened)", "header": ", their headers readable (not decoded)",
+                          "decode": " and fully decoded"}[check_images])
 
     if len(ds) == 0:
         raise DataError(f"{source}: no items left after filtering ({n0} read); filters: {'; '.join(filters)}")

@@ -8,6 +8,8 @@ A prepared dataset is a directory::
     images.npy     uint8 [N, H, W, 3]          (array image stores only; memory-mapped on load)
     bow.npy        float32 [N, V]               (bag-of-words text, when the source has it)
     split.json     the saved split (see :mod:`distilhash.data.split`)
+    filtered.jsonl one line per file a source filtered out: {"file", "reason", "detail"}
+                   (when the source records ``meta["filtered_items"]``)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from distilhash.data.images import ArrayImageStore, FileImageStore, ImageStore
 from distilhash.errors import DataError
-from distilhash.io_utils import atomic_save_npy, atomic_write_bytes, atomic_write_json, fsync_dir
+from distilhash.io_utils import atomic_save_npy, atomic_write_bytes, atomic_write_json, fsync_dir, read_utf8_text
 
 __all__ = ["CrossModalDataset", "save_dataset", "load_dataset", "FORMAT_VERSION"]
 
@@ -185,6 +187,9 @@ def save_dataset(ds: CrossModalDataset, directory: str | Path) -> Path:
             rec["image"] = ds.images.paths[i]
         lines.append(json.dumps(rec, ensure_ascii=False))
     atomic_write_bytes(directory / "items.jsonl", ("\n".join(lines) + "\n").encode())
+    if ds.meta.get("filtered_items"):
+        rows = [json.dumps(r, ensure_ascii=False) for r in ds.meta["filtered_items"]]
+        atomic_write_bytes(directory / "filtered.jsonl", ("\n".join(rows) + "\n").encode())
     atomic_write_json(
         directory / "dataset.json",
         {
@@ -215,18 +220,29 @@ def load_dataset(directory: str | Path, image_root: str | Path | None = None) ->
     if not manifest_path.is_file():
         raise DataError(f"{directory} is not a prepared dataset: {manifest_path.name} is missing")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(read_utf8_text(manifest_path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{manifest_path}: not valid JSON ({exc})") from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise DataError(
-            f"{manifest_path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
-        )
-    records = [json.loads(line) for line in (directory / "items.jsonl").read_text().splitlines() if line]
-    n = manifest["n_items"]
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        found = manifest.get("format_version") if isinstance(manifest, dict) else type(manifest).__name__
+        raise DataError(f"{manifest_path}: format_version {found!r}, expected {FORMAT_VERSION}")
+    items_path = directory / "items.jsonl"
+    records = []
+    for no, line in enumerate(read_utf8_text(items_path).splitlines(), 1):
+        if not line:
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{items_path}:{no}: not valid JSON ({exc.msg}); the prepared dataset is damaged, "
+                            "prepare it again") from None
+    n = manifest.get("n_items")
     if len(records) != n:
-        raise DataError(f"{directory / 'items.jsonl'}: {len(records)} items, manifest says {n}")
-    labels = np.load(directory / "labels.npy")
+        raise DataError(f"{items_path}: {len(records)} items, manifest says {n}")
+    try:
+        labels = np.load(directory / "labels.npy")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{directory / 'labels.npy'}: cannot be read ({exc}); prepare the dataset again") from None
     store = manifest["image_store"]
     if store["kind"] == "array":
         images: ImageStore = ArrayImageStore(np.load(directory / store["file"], mmap_mode="r"))

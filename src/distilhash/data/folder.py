@@ -21,6 +21,7 @@ for one image are merged (captions per ``caption_mode``, labels united) and repo
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from pathlib import Path, PurePosixPath
@@ -33,6 +34,7 @@ from distilhash.data.dataset import CrossModalDataset
 from distilhash.data.images import FileImageStore
 from distilhash.data.sources import SOURCES
 from distilhash.errors import DataError
+from distilhash.io_utils import read_utf8_text
 
 __all__ = ["read_folder", "read_captions_file", "IMAGE_EXTENSIONS"]
 
@@ -86,7 +88,7 @@ def read_captions_file(path: Path, label_sep: str | None = None) -> tuple[list[t
     has_labels = False
     suffix = path.suffix.lower()
     if suffix == ".jsonl" or suffix == ".json":
-        for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for no, line in enumerate(read_utf8_text(path).splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -109,9 +111,11 @@ def read_captions_file(path: Path, label_sep: str | None = None) -> tuple[list[t
         return rows, has_labels
     if suffix not in (".csv", ".tsv"):
         raise DataError(f"captions file {path}: unknown format {suffix!r}; expected .jsonl or .csv")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f, delimiter="\t" if suffix == ".tsv" else ",")
+    reader = csv.reader(io.StringIO(read_utf8_text(path), newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+    try:
         table = [r for r in reader]
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
     if not table:
         raise DataError(f"captions file {path} is empty")
     header = [h.strip().lower() for h in table[0]]
@@ -160,7 +164,7 @@ def read_folder(
     drop_unlabelled: bool | None = None,
     drop_empty_text: bool = False,
     drop_missing_images: bool = False,
-    check_images: str = "header",
+    check_images: str = "decode",
     progress: bool = True,
 ) -> CrossModalDataset:
     """Read a user's collection: images plus a JSONL/CSV captions file (see the module docstring).

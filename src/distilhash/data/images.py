@@ -6,10 +6,10 @@ list of image files under a root directory (published datasets, user folders).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import io
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -18,8 +18,11 @@ import numpy as np
 
 from distilhash.errors import DataError
 
-__all__ = ["ImageStore", "ArrayImageStore", "FileImageStore", "open_image_file", "ImageLimits", "ImageTooLargeError",
-           "open_image_bounded"]
+__all__ = ["ImageStore", "ArrayImageStore", "FileImageStore", "open_image_file", "to_rgb_on_white", "fit_square",
+           "ImageLimits", "ImageTooLargeError", "open_image_bounded"]
+
+#: Colour that transparent pixels are composited onto (drawings and icons are made for white pages).
+BACKGROUND: tuple[int, int, int] = (255, 255, 255)
 
 
 @runtime_checkable
@@ -44,12 +47,50 @@ def open_image_file(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image file not found: {path}")
+    from distilhash.data.image_limits import check_image_file
+
+    check_image_file(path)  # over the pixel budget: refused by name and size before decoding
     try:
         with Image.open(path) as im:
             im.load()
-            return im.convert("RGB")
+            return to_rgb_on_white(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataError(f"cannot read image file {path}: {exc} (expected a readable JPEG/PNG/...)") from exc
+
+
+def to_rgb_on_white(image, background: tuple[int, int, int] = BACKGROUND):
+    """RGB copy of a PIL image; pixels with transparency (RGBA, LA, palette/grey with a
+    transparent colour) are alpha-composited onto ``background``: out = a·rgb + (1 - a)·bg.
+
+    A plain ``convert("RGB")`` would drop alpha and show the (often black) colour under it.
+    """
+    from PIL import Image
+
+    if image.mode == "RGB":
+        return image.copy()
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode in ("P", "L", "RGB", "I", "I;16") and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, (*background, 255))
+        flat.alpha_composite(rgba)
+        return flat.convert("RGB")
+    return image.convert("RGB")
+
+
+def fit_square(image, size: int, background: tuple[int, int, int] = BACKGROUND):
+    """Resize an RGB PIL image so its longer side is ``size`` (aspect ratio kept), centred on a
+    ``size`` x ``size`` canvas of ``background``."""
+    from PIL import Image
+
+    w, h = image.size
+    scale = size / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if (nw, nh) != (w, h):
+        image = image.resize((nw, nh), Image.LANCZOS if scale < 1 else Image.BICUBIC)
+    if (nw, nh) == (size, size):
+        return image
+    canvas = Image.new("RGB", (size, size), background)
+    canvas.paste(image, ((size - nw) // 2, (size - nh) // 2))
+    return canvas
 
 
 @dataclass(frozen=True)
@@ -76,7 +117,7 @@ class ImageTooLargeError(DataError):
 
 
 def open_image_bounded(source: bytes | str | Path, limits: ImageLimits = ImageLimits(), what: str | None = None):
-    """Open an image (bytes or a file path) as RGB with the work bounded by ``limits``.
+    """Open an image (bytes or a file path) as RGB (transparency onto white) with the work bounded by ``limits``.
 
     The size is checked from the header before any pixel is decoded: over ``max_pixels`` or
     ``max_aspect`` raises :class:`ImageTooLargeError`. The decoded image is reduced to at most
@@ -122,7 +163,7 @@ def open_image_bounded(source: bytes | str | Path, limits: ImageLimits = ImageLi
             decoded = im.width * im.height
             if max(im.size) > limits.max_side:
                 im.thumbnail((limits.max_side, limits.max_side), reducing_gap=2.0)
-            out = im.convert("RGB")
+            out = to_rgb_on_white(im)  # transparent pixels onto white, as every loader does
             if decoded > _TRIM_ABOVE_PIXELS:
                 _release_freed_memory()
             return out

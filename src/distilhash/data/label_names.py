@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from distilhash.errors import DataError
+from distilhash.io_utils import read_utf8_text
 
 __all__ = ["KNOWN_LABEL_NAMES", "resolve_label_names"]
 
@@ -53,7 +54,7 @@ def resolve_label_names(spec: object, n_labels: int, where: str) -> tuple[list[s
     elif str(spec) in KNOWN_LABEL_NAMES:
         names, origin = list(KNOWN_LABEL_NAMES[str(spec)]), f"known list {spec}"
     elif Path(str(spec)).is_file():
-        lines = Path(str(spec)).read_text(encoding="utf-8").splitlines()
+        lines = read_utf8_text(Path(str(spec))).splitlines()
         names, origin = [ln.strip() for ln in lines if ln.strip()], f"file {spec}"
     elif "," in str(spec):
         names, origin = [s.strip() for s in str(spec).split(",")], "given list"

@@ -40,6 +40,7 @@ from distilhash.data.label_names import resolve_label_names
 from distilhash.data.matlab import MatFile
 from distilhash.data.sources import SOURCES
 from distilhash.errors import DataError
+from distilhash.io_utils import read_utf8_text
 
 __all__ = ["ROLE_KEYS", "EXPECTED", "read_dcmh_mat", "read_dchmt_mat", "read_mat_layout"]
 
@@ -368,7 +369,7 @@ def _read_vocab(path: Any, width: int) -> list[str]:
     p = Path(str(path))
     if not p.is_file():
         raise DataError(f"vocab file not found: {p} (expected one word per line, {width} lines)")
-    words = [w.strip() for w in p.read_text(encoding="utf-8").splitlines()]
+    words = [w.strip() for w in read_utf8_text(p).splitlines()]
     while words and not words[-1]:
         words.pop()
     if len(words) != width:
@@ -394,7 +395,7 @@ def read_mat_layout(
     drop_unlabelled: bool | None = True,
     drop_empty_text: bool = False,
     drop_missing_images: bool = False,
-    check_images: str = "header",
+    check_images: str = "decode",
     progress: bool = True,
 ) -> CrossModalDataset:
     """Read a dataset from MAT/txt/npy ``files`` whose variables are found by role (see module docstring)."""
@@ -430,7 +431,7 @@ def read_mat_layout(
     loaded: dict[str, Any] = {"labels": _read(found.vars["labels"])}
     text_var = found.vars["text"]
     if text_var.key is None and text_var.file.suffix.lower() == ".txt":
-        lines = text_var.file.read_text(encoding="utf-8").split("\n")
+        lines = read_utf8_text(text_var.file).split("\n")
         while lines and not lines[-1].strip():
             lines.pop()  # trailing newline(s) only; empty lines inside are empty captions
         loaded["text"] = [ln.rstrip("\r") for ln in lines]
@@ -451,7 +452,7 @@ def read_mat_layout(
             lst = Path(str(image_list))
             if not lst.is_file():
                 raise DataError(f"image_list file not found: {lst}")
-            paths_list = [ln.strip() for ln in lst.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            paths_list = [ln.strip() for ln in read_utf8_text(lst).splitlines() if ln.strip()]
             notes.append(f"images: {found.vars['paths'].where()} are features {shape}; image paths from {lst}")
         loaded["paths"] = paths_list
     n = _infer_n(found, loaded)

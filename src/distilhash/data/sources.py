@@ -24,13 +24,19 @@ _SOURCE_MODULES: dict[str, str] = {
     "dcmh-mat": "distilhash.data.readers",
     "dchmt-mat": "distilhash.data.readers",
     "folder": "distilhash.data.folder",
+    "openclipart": "distilhash.data.openclipart",
 }
 
 
 def _ensure(name: str) -> None:
+    """Import the module registering ``name``; for an unknown name, every source module (so that
+    the registry's error lists the real names)."""
+    if name in SOURCES:
+        return
     module = _SOURCE_MODULES.get(name)
-    if name not in SOURCES and module and importlib.util.find_spec(module) is not None:
-        importlib.import_module(module)
+    for mod in [module] if module else sorted(set(_SOURCE_MODULES.values())):
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod)
 
 
 def create_source_dataset(name: str, /, **options: Any):

@@ -10,6 +10,7 @@ content hash, recorded by every result.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -20,18 +21,24 @@ import numpy as np
 from distilhash.errors import DataError
 from distilhash.io_utils import atomic_write_json
 
-__all__ = ["SplitSpec", "Split", "PRESETS", "make_split", "preset"]
+__all__ = ["SplitSpec", "Split", "PRESETS", "make_split", "preset", "auto_spec", "MIN_AUTO_ITEMS"]
 
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """Split sizes. ``n_retrieval=None`` means "every item that is not a query"."""
+    """Split sizes. ``n_retrieval=None`` means "every item that is not a query".
+
+    ``origin`` records how the sizes were chosen: ``"preset:NAME"`` (a benchmark's conventional
+    split), ``"auto"`` (scaled to the collection, :func:`auto_spec`), ``"sizes"`` (given by the
+    user) or ``""`` (unknown, older files). It is provenance only: the split hash ignores it.
+    """
 
     n_query: int
     n_train: int
     n_retrieval: int | None = None
     n_val: int = 1000
     seed: int = 0
+    origin: str = ""
 
 
 #: Conventional split sizes of the standard benchmarks (see shared/PROTOCOL.md).
@@ -41,6 +48,9 @@ PRESETS: dict[str, SplitSpec] = {
     "mscoco": SplitSpec(n_query=5000, n_train=10000, n_retrieval=None, n_val=1000),
     "iaprtc12": SplitSpec(n_query=2000, n_train=10000, n_retrieval=18000, n_val=1000),
     "emoji-scenes": SplitSpec(n_query=2000, n_train=10000, n_retrieval=18015, n_val=1000),
+    # About 3,860 items after de-duplication and the collection cap (docs/dataset-openclipart.md):
+    # 1,000 queries, every other item in retrieval, 2,500 of them train, 500 of train for validation.
+    "openclipart": SplitSpec(n_query=1000, n_train=2500, n_retrieval=None, n_val=500),
 }
 
 
@@ -49,7 +59,34 @@ def preset(name: str, seed: int = 0) -> SplitSpec:
     if name not in PRESETS:
         raise DataError(f"unknown split preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
     spec = PRESETS[name]
-    return SplitSpec(spec.n_query, spec.n_train, spec.n_retrieval, spec.n_val, seed)
+    return SplitSpec(spec.n_query, spec.n_train, spec.n_retrieval, spec.n_val, seed, origin=f"preset:{name}")
+
+
+#: Smallest collection :func:`auto_spec` splits: 1 query + 2 fit items + 1 validation item.
+MIN_AUTO_ITEMS = 4
+
+
+def auto_spec(n_items: int, seed: int = 0, query_share: float = 0.1, val_share: float = 0.1,
+              max_query: int = 2000, max_train: int = 10000, max_val: int = 1000) -> SplitSpec:
+    """Split sizes scaled to a collection of ``n_items`` (own collections, no benchmark preset).
+
+    ``n_query = clip(round(query_share * N), 1, max_query)``; retrieval = every other item;
+    ``n_train = min(N - n_query, max_train)``; ``n_val = clip(round(val_share * n_train), 1, max_val)``
+    with at least 2 items left to fit on. For N = 30: 3 queries, 27 retrieval = train, 3 val, 24 fit;
+    for N = 20,015 the MIRFlickr-like 2000 / 18,015 / 10,000 / 1000.
+
+    Raises:
+        DataError: when ``n_items < MIN_AUTO_ITEMS`` (nothing can be held out).
+    """
+    if n_items < MIN_AUTO_ITEMS:
+        raise DataError(
+            f"a collection of {n_items} item(s) is too small to split: a split holds out at least 1 query and "
+            f"1 validation item and fits on at least 2, so it needs {MIN_AUTO_ITEMS} items or more"
+        )
+    n_query = int(min(max(round(query_share * n_items), 1), max_query, n_items - 3))
+    n_train = int(min(n_items - n_query, max_train))
+    n_val = int(min(max(round(val_share * n_train), 1), max_val, n_train - 2))
+    return SplitSpec(n_query=n_query, n_train=n_train, n_retrieval=None, n_val=n_val, seed=seed, origin="auto")
 
 
 @dataclass(frozen=True)
@@ -135,6 +172,9 @@ class Split:
         missing = {"hash", "dataset_hash", "spec", "query", "retrieval", "train", "val"} - obj.keys()
         if missing:
             raise DataError(f"split file {path} lacks keys {sorted(missing)}")
+        fields = {f.name for f in dataclasses.fields(SplitSpec)}
+        if not isinstance(obj["spec"], dict) or set(obj["spec"]) - fields:
+            raise DataError(f"split file {path}: spec {obj['spec']!r}; expected the keys {sorted(fields)}")
         split = cls(
             query=np.asarray(obj["query"], dtype=np.int64),
             retrieval=np.asarray(obj["retrieval"], dtype=np.int64),
@@ -159,11 +199,20 @@ def make_split(n_items: int, spec: SplitSpec, dataset_hash: str = "") -> Split:
     (the next ``n_retrieval`` or all the rest); train is the first ``n_train`` of retrieval (in
     permuted order) and val the last ``n_val`` of train. Index arrays are kept sorted.
     """
+    if spec.n_query <= 0:
+        raise DataError(f"split: n_query={spec.n_query}; at least 1 query item is needed")
+    if spec.n_query >= n_items:
+        raise DataError(f"split: {spec.n_query} queries leave no retrieval item in a dataset of {n_items} items "
+                        f"(queries are held out; use fewer, e.g. --queries {max(1, n_items // 10)})")
     n_ret = n_items - spec.n_query if spec.n_retrieval is None else spec.n_retrieval
-    need = spec.n_query + n_ret
-    if spec.n_query <= 0 or n_ret <= 0 or need > n_items:
+    if n_ret <= 0:
+        raise DataError(f"split: n_retrieval={n_ret}; at least 1 retrieval item is needed")
+    if spec.n_query + n_ret > n_items:
         raise DataError(
-            f"split needs {spec.n_query} queries + {n_ret} retrieval items but the dataset has {n_items}"
+            f"split needs {spec.n_query} queries + {n_ret} retrieval items = {spec.n_query + n_ret}, "
+            f"but the dataset has {n_items} items"
+            + (f" (the {spec.origin[len('preset:'):]} preset is for the benchmark's own files; for another collection "
+               "leave the preset out: sizes are then scaled to it)" if spec.origin.startswith("preset:") else "")
         )
     if not 0 < spec.n_train <= n_ret:
         raise DataError(f"split: n_train={spec.n_train} must be in 1..{n_ret} (train is a subset of retrieval)")

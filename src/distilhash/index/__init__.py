@@ -22,9 +22,9 @@ from distilhash.index.core import (
     IndexOptions,
     SearchResult,
     VerifyReport,
-    create_index,
     open_index,
     verify_index,
 )
+from distilhash.index.create import create_index
 
 __all__ = ["CodeIndex", "IndexLockedError", "IndexOptions", "SearchResult", "VerifyReport", "create_index", "open_index", "verify_index"]

@@ -10,18 +10,23 @@
       seqs.gN.npy          int64 [count]              insertion number of each row (ascending)
       meta.gN.sqlite       items(seq, id, meta)       external ids and metadata (JSON)
       codebooks.npy        float32 [M, K, d]          PQ only
-      log.gN.bin           append-only log of adds/deletes since snapshot N (per-record CRC32)
-      LOCK                 held (flock) by the one writer
+      log.gN.bin           append-only log of adds/deletes since snapshot N (per-record CRC32;
+                           its header records how many bytes and records were acknowledged)
 
+The one writer holds an ``flock`` on the index directory itself (:mod:`distilhash.index.lock`).
 Snapshot files are immutable; a compaction writes generation N+1 next to N, then atomically
 replaces the manifest, then deletes generation N. A crash at any point leaves either the old or
 the new generation complete.
+
+Format versions: 2 (current) adds the log's commit block; 1 is read (its log cannot prove how
+much was acknowledged) and rewritten as 2 by the first writer that opens it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +36,31 @@ from distilhash.io_utils import atomic_write_bytes, sha256_file
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "READABLE_VERSIONS",
     "MANIFEST",
     "seal_manifest",
     "write_manifest",
     "read_manifest",
     "check_files",
     "gen_name",
+    "generation_files",
+    "GEN_FILE",
 ]
 
 FORMAT_NAME = "distilhash-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
-LOCK = "LOCK"
 KINDS = ("binary", "pq")
 _REQUIRED = ("format", "format_version", "kind", "n_bits", "code_size", "uuid", "generation", "count", "next_seq", "files", "log")
+
+
+GEN_FILE = re.compile(r"^(codes|seqs|meta|log)\.g(\d+)\.(npy|sqlite|bin)$")
+
+
+def generation_files(directory: Path) -> list[str]:
+    """Names of the snapshot and log files (any generation) in ``directory``, sorted."""
+    return sorted(p.name for p in directory.iterdir() if GEN_FILE.match(p.name)) if directory.is_dir() else []
 
 
 def gen_name(stem: str, generation: int, suffix: str) -> str:
@@ -77,6 +93,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not directory.is_dir():
         raise IndexCorruptError(f"{directory}: no such index directory")
     if not path.is_file():
+        leftovers = generation_files(directory)
+        if leftovers:
+            raise IndexCorruptError(
+                f"{directory}: manifest.json is missing but the directory holds index files "
+                f"({', '.join(leftovers[:4])}): the index is damaged"
+            )
         raise IndexCorruptError(f"{directory}: not an index (manifest.json is missing)")
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
@@ -86,9 +108,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"{path}: manifest is not a JSON object")
     if manifest.get("format") != FORMAT_NAME:
         raise IndexCorruptError(f"{path}: format {manifest.get('format')!r}; expected {FORMAT_NAME!r}")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise IndexCorruptError(
-            f"{path}: format version {manifest.get('format_version')!r} is not supported (this distilhash reads {FORMAT_VERSION})"
+            f"{path}: format version {manifest.get('format_version')!r} is not supported "
+            f"(this distilhash reads versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
     if manifest.get("manifest_sha256") != _digest(manifest):
         raise IndexCorruptError(f"{path}: manifest checksum mismatch (the manifest was altered or damaged)")
@@ -112,6 +135,11 @@ def check_files(directory: Path, manifest: dict[str, Any], checksums: bool = Tru
         if size != entry["bytes"]:
             problems.append(f"{entry['name']} ({role}) has {size} bytes; manifest says {entry['bytes']} (truncated or altered)")
             continue
-        if checksums and sha256_file(path) != entry["sha256"]:
+        try:
+            digest = sha256_file(path) if checksums else entry["sha256"]
+        except FileNotFoundError:
+            problems.append(f"{entry['name']} ({role}) is missing")
+            continue
+        if digest != entry["sha256"]:
             problems.append(f"{entry['name']} ({role}) sha256 mismatch (file damaged)")
     return problems

@@ -68,16 +68,15 @@ class QueryEncoder:
 
 
 def load_images(paths: Sequence[str | Path]) -> list[Any]:
-    """Open image files as RGB PIL images; a missing or unreadable file raises DataError naming it."""
-    from PIL import Image, UnidentifiedImageError
+    """Open image files as RGB PIL images; a missing, unreadable or oversized file raises DataError naming it."""
+    from distilhash.data.images import open_image_file
 
     out = []
     for p in paths:
         try:
-            with Image.open(p) as im:
-                out.append(im.convert("RGB"))
-        except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"cannot read query image {p}: {exc}") from None
+            out.append(open_image_file(p))
+        except DataError as exc:
+            raise DataError(f"query image: {exc}") from None
     return out
 
 

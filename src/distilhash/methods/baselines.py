@@ -31,6 +31,7 @@ import numpy as np
 
 from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, FeatureError
+from distilhash.finite import require_finite_rows
 from distilhash.methods.base import METHODS, write_method_meta
 from distilhash.quantizers.itq import ITQ
 from distilhash.quantizers.lsh import SignRandomProjection
@@ -102,6 +103,11 @@ class FeatureMethod:
         self.teacher_ = features.teacher
         image = np.asarray(features.image[idx], dtype=np.float32)
         text = np.asarray(features.text[idx], dtype=np.float32)
+        source = f"dataset {features.manifest.get('dataset', '?')}, teacher {features.teacher}"
+        fit_ids = [features.ids[i] for i in idx]
+        for name, x in (("image", image), ("text", text)):
+            require_finite_rows(x, f"method {self.name!r}: {name} features of split.fit ({source})", ids=fit_ids,
+                                row_numbers=idx)
         self._fit_centering(image, text)
         self._fit(self._center("image", image), self._center("text", text))
         self.fit_info_ = {
@@ -147,6 +153,7 @@ class FeatureMethod:
             raise FeatureError(
                 f"method {self.name!r}: {modality} features have shape {x.shape}; expected [n, {self.feature_width_}]"
             )
+        require_finite_rows(x, f"method {self.name!r}: {modality} features to encode")
         return self._encode(modality, self._center(modality, x), role)
 
     def _encode(self, modality: str, x: np.ndarray, role: str) -> Encoded:

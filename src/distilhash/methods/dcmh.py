@@ -145,6 +145,9 @@ class DCMH:
             raise FeatureError("dcmh: split.val is empty; early stopping needs a validation part")
         if features.labels is None or features.labels.shape[1] == 0:
             raise FeatureError("dcmh needs multi-hot labels in the feature set")
+        from distilhash.threads import ensure_threads
+
+        ensure_threads()
         torch.manual_seed(c.seed)
         rng = np.random.default_rng(c.seed)
         self.teacher_ = features.teacher

@@ -59,22 +59,29 @@ def to_uint8_images(images: Any, size: int) -> np.ndarray:
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows divided by their L2 norm, as float32: ``x_i / max(||x_i||, eps)``."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, eps)).astype(np.float32)
+    """Rows divided by their L2 norm, as float32: ``x_i / max(||x_i||, eps)``.
+
+    Computed in float64: float32 squares overflow above ~1.8e19, which made rows of values near
+    1e38 divide by an infinite norm and come out as all-zero rows.
+    """
+    x64 = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x64, axis=1, keepdims=True)
+    return (x64 / np.maximum(norms, eps)).astype(np.float32)
 
 
 def check_unit_rows(x: np.ndarray, what: str, tol: float = 1e-3) -> None:
-    """Raise FeatureError unless ``x`` is a finite 2-D float array with unit-norm rows."""
+    """Raise FeatureError unless ``x`` is a finite 2-D float array with unit-norm rows (norms in float64)."""
     if x.ndim != 2:
         raise FeatureError(f"{what}: expected a 2-D array [N, D], got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise FeatureError(f"{what}: contains NaN or infinite values")
+    from distilhash.finite import require_finite_rows
+
+    require_finite_rows(x, what)
     if len(x):
-        norms = np.linalg.norm(x, axis=1)
-        if np.abs(norms - 1).max() > tol:
-            raise FeatureError(f"{what}: rows are not unit-norm (norms between {norms.min():.4f} and {norms.max():.4f})")
+        norms = np.linalg.norm(np.asarray(x, dtype=np.float64), axis=1)
+        off = np.flatnonzero(np.abs(norms - 1) > tol)
+        if off.size:
+            raise FeatureError(f"{what}: {off.size} of {len(x)} rows are not unit-norm (norms between "
+                               f"{norms.min():.6g} and {norms.max():.6g}, e.g. row {int(off[0])}: {norms[off[0]]:.6g})")
 
 
 def batch_slices(n: int, batch_size: int) -> Iterator[slice]:

@@ -92,7 +92,7 @@ class MiniLMLiTTeacher:
         from safetensors.torch import load_file
 
         from distilhash.teachers.image_tower import ImageTower, ImageTowerConfig
-        from distilhash.teachers.minilm_text import MiniLMTextEncoder
+        from distilhash.teachers.minilm_text import MiniLMTextEncoder, resolve_cache_dir
 
         self.directory = resolve_lit_dir(path)
         self.config = json.loads((self.directory / CONFIG_FILE).read_text())
@@ -117,11 +117,7 @@ class MiniLMLiTTeacher:
             raise TeacherLoadError(f"image tower width {self.width} != text tower width {self.text.width}")
         self.image_size = int(self.tower.config.image_size)
         self.name = spec or ("minilm-lit" if path is None else f"minilm-lit:{path}")
-        if text_cache_dir is True:
-            from distilhash.paths import teachers_dir
-
-            text_cache_dir = teachers_dir() / "cache"
-        self.text_cache_dir = Path(text_cache_dir) if text_cache_dir else None
+        self.text_cache_dir = resolve_cache_dir(text_cache_dir)
         self._torch = torch
 
     @property
@@ -165,11 +161,9 @@ class MiniLMLiTTeacher:
 
     def encode_texts(self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Strings -> float32 ``[n, 384]`` unit rows (MiniLM)."""
-        from distilhash.teachers.minilm_text import cached_encode
+        from distilhash.teachers.minilm_text import encode_maybe_cached
 
-        if self.text_cache_dir is not None and not isinstance(texts, str) and len(texts) >= 512:
-            return l2_normalize(cached_encode(list(texts), self.text, self.text_cache_dir, progress, batch_size or 256))
-        return l2_normalize(self.text.encode(texts, batch_size=batch_size or 256, progress=progress))
+        return l2_normalize(encode_maybe_cached(self.text, texts, self.text_cache_dir, batch_size or 256, progress))
 
 
 @TEACHERS.register("minilm-lit")

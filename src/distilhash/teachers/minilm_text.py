@@ -19,7 +19,8 @@ import numpy as np
 
 from distilhash.teachers.common import as_text_list, run_batched, torch_device
 
-__all__ = ["MiniLMTextEncoder", "default_minilm_path", "cached_encode", "MINILM_WIDTH"]
+__all__ = ["MiniLMTextEncoder", "default_minilm_path", "cached_encode", "encode_maybe_cached", "resolve_cache_dir",
+           "MINILM_WIDTH"]
 
 MINILM_WIDTH = 384
 
@@ -125,3 +126,20 @@ def cached_encode(texts: list[str], encoder: MiniLMTextEncoder, cache_dir: str |
     if path is not None:
         atomic_save_npy(path, arr)
     return arr
+
+
+def resolve_cache_dir(cache_dir: str | Path | None | bool) -> Path | None:
+    """A teacher's ``text_cache_dir`` option: True -> ``$DISTILHASH_HOME/teachers/cache``, False/None -> no cache."""
+    if cache_dir is True:
+        from distilhash.paths import teachers_dir
+
+        return teachers_dir() / "cache"
+    return Path(cache_dir) if cache_dir else None
+
+
+def encode_maybe_cached(encoder: MiniLMTextEncoder, texts: Sequence[str], cache_dir: Path | None,
+                        batch_size: int = 256, progress: bool = False) -> np.ndarray:
+    """MiniLM unit rows ``[n, 384]``; calls with >= 512 texts go through :func:`cached_encode` when ``cache_dir`` is set."""
+    if cache_dir is not None and not isinstance(texts, str) and len(texts) >= 512:
+        return cached_encode(list(texts), encoder, cache_dir, progress, batch_size)
+    return encoder.encode(texts, batch_size=batch_size, progress=progress)

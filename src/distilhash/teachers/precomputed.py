@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from distilhash.errors import FeatureError
+from distilhash.finite import require_finite_rows
 from distilhash.teachers.common import l2_normalize
 from distilhash.teachers.registry import TEACHERS
 
@@ -154,9 +155,8 @@ class PrecomputedTeacher:
         self._arrays: dict[str, np.ndarray] = {}
         for name, a in arrays.items():
             a = np.asarray(a, dtype=np.float32)
-            if not np.isfinite(a).all():
-                raise FeatureError(f"{self.path}: array {name!r} contains NaN or infinite values")
-            norms = np.linalg.norm(a, axis=1)
+            require_finite_rows(a, f"{self.path}: array {name!r} (as float32)", ids=None if name == "class_text" else ids)
+            norms = np.linalg.norm(a.astype(np.float64), axis=1)  # float32 squares overflow near 1e19
             if (norms == 0).any():
                 raise FeatureError(f"{self.path}: array {name!r} has {(norms == 0).sum()} all-zero rows")
             self.normalized_rows += int((np.abs(norms - 1) > 1e-3).sum())

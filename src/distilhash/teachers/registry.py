@@ -5,6 +5,9 @@ spec                    backend
 ======================  ==============================================================
 ``minilm-lit[:PATH]``   offline teacher: frozen all-MiniLM-L6-v2 text tower + LiT image
                         tower (:mod:`distilhash.teachers.minilm_lit`)
+``lite0-minilm[:NAME]`` offline teacher: frozen ImageNet EfficientNet-Lite0 + frozen MiniLM,
+                        fitted projection heads (:mod:`distilhash.teachers.lite0_minilm`);
+                        NAME = the dataset it was fitted on, or a directory
 ``hf:MODEL_OR_PATH``    transformers CLIP (:mod:`distilhash.teachers.hf_clip`)
 ``openclip:ARCH/TAG``   open_clip (:mod:`distilhash.teachers.openclip`)
 ``features:PATH``       precomputed features looked up by item id
@@ -41,6 +44,7 @@ TEACHERS: Registry = Registry("teacher backend")
 #: backend kind -> module registering it.
 _TEACHER_MODULES: dict[str, str] = {
     "minilm-lit": "distilhash.teachers.minilm_lit",
+    "lite0-minilm": "distilhash.teachers.lite0_minilm",
     "hf": "distilhash.teachers.hf_clip",
     "openclip": "distilhash.teachers.openclip",
     "features": "distilhash.teachers.precomputed",
@@ -92,9 +96,9 @@ def teacher_slug(spec: str) -> str:
     kind, arg = parse_spec(spec)
     if arg is None:
         return kind
-    if kind in ("minilm-lit", "features") or Path(arg).is_absolute() or arg.startswith("."):
+    if kind in ("minilm-lit", "lite0-minilm", "features") or Path(arg).is_absolute() or arg.startswith("."):
         tail = Path(arg.rstrip("/")).name or arg
         arg = Path(tail).stem if kind == "features" else tail
-        if arg == kind:
-            return kind
+        if arg == kind or arg.startswith(f"{kind}-"):
+            return re.sub(r'[^A-Za-z0-9._-]+', '-', arg)
     return f"{kind}-{re.sub(r'[^A-Za-z0-9._-]+', '-', arg).strip('-')}"

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
 
+from distilhash.threads import ensure_threads, set_threads
+
 __all__ = ["seed_everything", "set_threads"]
 
 
-def set_threads(n: int | None = None) -> int:
-    """Limit torch intra-op threads to ``n`` (default: ``$DISTILHASH_THREADS`` or 1); returns it."""
-    import torch
-
-    n = int(n or os.environ.get("DISTILHASH_THREADS", 1))
-    torch.set_num_threads(n)
-    return n
-
-
 def seed_everything(seed: int):
-    """Seed python, numpy and torch; return ``(np.random.Generator, torch.Generator)`` for ``seed``."""
+    """Seed python, numpy and torch; return ``(np.random.Generator, torch.Generator)`` for ``seed``.
+
+    Also applies the thread policy of :mod:`distilhash.threads` (once per process), since every
+    training run starts here.
+    """
     import torch
+
+    ensure_threads()
 
     random.seed(seed)
     np.random.seed(seed % (2**32))

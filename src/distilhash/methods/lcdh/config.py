@@ -36,9 +36,10 @@ class LCDHConfig:
         image_net: ``small-cnn`` or ``vgg16`` (needs torchvision); image_channels: CNN stage widths;
         image_stem / image_patch: first CNN stage, ``patch`` (kernel = stride = image_patch) or ``conv``;
         image_size: input side (None: the dataset's render size).
-        image_init: ``random`` (default) or a warm start of the CNN trunk pretrained without labels on the
-            pretraining corpus (:mod:`distilhash.students.pretrain`): ``pretrained`` (default directory,
-            fitted on first use and re-used) or ``pretrained:PATH`` (a directory written by it).
+        image_init: a warm start of the CNN trunk pretrained without labels on the pretraining corpus
+            (:mod:`distilhash.students.pretrain`): ``pretrained`` (default: the default directory, fitted on
+            first use and re-used; the configuration the benchmarks report), ``pretrained:PATH`` (a
+            directory written by it) or ``random`` (no warm start, the ablation).
         image_lr_scale: learning-rate multiplier of the image trunk during the stream (0 freezes its weights).
         text_net: ``bow``; text_hidden: BoW MLP width; vocab_min_count / vocab_max_size / bow_weighting:
             vocabulary from the training text (``split.fit``); dropout: student dropout.
@@ -47,6 +48,9 @@ class LCDHConfig:
     Online protocol:
         chunk_size: items per stream chunk; stream_order: order in which ``split.retrieval`` arrives
             (``shuffled`` with the seed, or ``index``).
+        stream_exclude_val: leave ``split.val`` out of the stream. Model-selection runs set it, so that the
+            validation queries they score were never trained on (``split.val`` lies inside ``split.retrieval``);
+            the database of such a run lacks the val items.
         epochs_per_chunk, batch_size, lr, weight_decay: the update on each chunk.
         min_update_items: a chunk with fewer items is encoded and stored without updating the student
             (the leftover chunk of a stream; 0 = always update).
@@ -86,7 +90,7 @@ class LCDHConfig:
     image_stem: str = "patch"
     image_patch: int = 4
     image_size: int | None = None
-    image_init: str = "random"
+    image_init: str = "pretrained"
     image_lr_scale: float = 1.0
     text_net: str = "bow"
     text_hidden: int = 512
@@ -98,6 +102,7 @@ class LCDHConfig:
     # online protocol
     chunk_size: int = 2000
     stream_order: str = "shuffled"
+    stream_exclude_val: bool = False
     epochs_per_chunk: int = 3
     min_update_items: int = 128
     batch_size: int = 128

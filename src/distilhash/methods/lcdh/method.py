@@ -149,7 +149,8 @@ class LCDHMethod(ConfigMethod):
         self.width_ = int(features.image.shape[1])
         stream_dir = Path(stream_dir) if stream_dir is not None else None
         ckpt = stream_dir / "checkpoint" if stream_dir is not None else None
-        plan = chunk_plan(split.retrieval, c)
+        stream = np.setdiff1d(split.retrieval, split.val) if c.stream_exclude_val else split.retrieval
+        plan = chunk_plan(stream, c)
         ids_of = [[str(dataset.ids[int(r)]) for r in rows] for rows in plan]
         done, resumed = 0, None
         if ckpt is not None and (ckpt / STREAM_FILE).is_file():

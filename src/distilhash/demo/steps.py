@@ -1,16 +1,18 @@
-"""``make demo``: the whole product on the embedded default, as the commands a user would type.
+"""The demo's steps: the commands a user would type, on the real openclipart drawings.
 
 Steps (each skipped when its output already exists, so a second run reuses the first one's work):
 
-1. ``distilhash data prepare emoji-scenes``          the offline benchmark dataset
-2. ``distilhash teacher fit``                         only when no fitted/bundled teacher exists
-3. ``distilhash teacher extract --dataset emoji-scenes``  the teacher feature cache
-4. ``distilhash train dcmq --bits 64 ...``           DCMQ at 64 bits
-5. ``distilhash eval MODEL``                          the evaluation table (both directions)
-6. ``python -m distilhash.serve.light_text``         the light query text encoder (0.02 ms/query vs ~13 ms MiniLM)
-7. ``distilhash index build ...``                    an image index and a text index
-8. ``distilhash search ...``                          a few example searches
-9. ``distilhash serve ... --query-encoder light``     the service and its page (blocks; Ctrl-C stops)
+1. ``distilhash data prepare openclipart``            the real drawings (Debian openclipart), split saved
+2. ``distilhash teacher fit --kind lite0-minilm ...``  the offline teacher's projection heads (frozen
+                                                       EfficientNet-Lite0 + MiniLM towers), on split.train
+3. ``distilhash teacher extract ...``                  the teacher feature cache
+4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits
+5. ``distilhash eval MODEL``                           the evaluation table (both directions)
+6. ``python -m distilhash.serve.light_text``           the light query text encoder (0.02 ms/query vs ~13 ms MiniLM)
+7. ``distilhash index build ...``                      an image index and a text index
+8. ``python -m distilhash.demo.examples ...``          the ten example searches (chosen before any result
+                                                       was seen) with their precision@10 by label
+9. ``distilhash serve ... --query-encoder light``      the service and its page (blocks; Ctrl-C stops)
 
 Environment: ``DISTILHASH_HOME`` (where everything is stored), ``DEMO_PORT`` (default 8000),
 ``DEMO_HOST`` (default 127.0.0.1), ``DEMO_NO_SERVE=1`` (stop after the example searches).
@@ -27,14 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from distilhash.paths import datasets_dir, features_dir, home, runs_dir
+from distilhash.paths import datasets_dir, home, runs_dir
 
 __all__ = ["main", "STEPS"]
 
-DATASET = "emoji-scenes"
-TEACHER = "minilm-lit"
+DATASET = "openclipart"
+TEACHER = f"lite0-minilm:{DATASET}"
 BITS = 64
-EXAMPLE_TEXTS = ["a cat and a dog", "pizza and a hamburger", "a red heart", "a rocket in space"]
 
 
 def _model_dir() -> Path:
@@ -46,14 +47,18 @@ def _index_dir(modality: str) -> Path:
 
 
 def _teacher_ready() -> bool:
-    from distilhash.teachers.minilm_lit import resolve_lit_dir
+    from distilhash.teachers.lite0_minilm import resolve_lite0_dir
     from distilhash.teachers.registry import TeacherLoadError
 
     try:
-        resolve_lit_dir(None)
+        resolve_lite0_dir(DATASET)
         return True
     except TeacherLoadError:
         return False
+
+
+def _examples_file() -> Path:
+    return _index_dir("image") / "demo-examples.json"
 
 
 def _light_text_ready() -> bool:
@@ -73,16 +78,18 @@ class Step:
 
 
 STEPS: list[Step] = [
-    Step("prepare the EmojiScenes dataset", lambda: ["data", "prepare", DATASET],
+    Step("prepare the openclipart drawings", lambda: ["data", "prepare", DATASET],
          lambda: (datasets_dir() / DATASET / "split.json").is_file()),
-    Step("fit the offline teacher (MiniLM text tower + LiT image tower)", lambda: ["teacher", "fit"], _teacher_ready),
+    Step("fit the offline teacher's heads (frozen EfficientNet-Lite0 + MiniLM towers, split.train pairs)",
+         lambda: ["teacher", "fit", "--kind", "lite0-minilm", "--dataset", DATASET], _teacher_ready),
     Step("extract teacher features", lambda: ["teacher", "extract", "--dataset", DATASET, "--teacher", TEACHER],
          lambda: _cache_status() == "complete"),
     Step(f"train DCMQ at {BITS} bits", lambda: ["train", "dcmq", "--dataset", DATASET, "--teacher", TEACHER,
                                                "--bits", str(BITS), "--seed", "0", "--out", str(_model_dir())],
          lambda: (_model_dir() / "method.json").is_file()),
     Step("evaluate (query vs retrieval, both directions)",
-         lambda: ["eval", str(_model_dir()), "--dataset", DATASET, "--teacher", TEACHER]),
+         lambda: ["eval", str(_model_dir()), "--dataset", DATASET, "--teacher", TEACHER],
+         lambda: (_model_dir() / "eval-query" / "report.json").is_file()),
     Step("fit the light query text encoder (n-gram ridge distilled from the teacher on split.fit captions)",
          lambda: ["--model", str(_model_dir()), "--dataset", DATASET], _light_text_ready, module="distilhash.serve.light_text"),
     Step("build the image index (retrieval set)",
@@ -93,17 +100,16 @@ STEPS: list[Step] = [
          lambda: ["index", "build", str(_index_dir("text")), "--model", str(_model_dir()), "--dataset", DATASET,
                   "--part", "retrieval", "--modality", "text", "--teacher", TEACHER],
          lambda: (_index_dir("text") / "manifest.json").is_file()),
-    *[
-        Step(f"example search: {text!r}", (lambda t=text: ["search", str(_index_dir("image")), "--text", t, "-k", "5"]))
-        for text in EXAMPLE_TEXTS
-    ],
+    Step("the ten example searches (light query encoder, as the service answers them)",
+         lambda: [str(_index_dir("image")), "--encoder", "light", "--json", str(_examples_file())],
+         module="distilhash.demo.examples"),
 ]
 
 
 def _cache_status() -> str:
-    from distilhash.teachers.cache import cache_status
+    from distilhash.teachers.cache import cache_status, default_features_dir
 
-    return cache_status(features_dir() / f"{DATASET}__{TEACHER}")
+    return cache_status(default_features_dir(DATASET, TEACHER))
 
 
 def _run(step: Step, number: int, total: int) -> None:

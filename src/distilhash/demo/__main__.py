@@ -1,0 +1,3 @@
+from distilhash.demo.steps import main
+
+main()

@@ -1,0 +1,60 @@
+"""The single-writer lock of an index: an ``flock`` on the index directory itself.
+
+A lock file can be deleted while its holder runs, after which a second writer creates a new
+file and locks that one too. The directory cannot be unlinked while it holds the index, so
+``flock`` on a descriptor of the directory is held for as long as the writer keeps it open,
+whatever happens to the files inside. After locking, the held descriptor is checked to still be
+the directory at that path (not one renamed away or replaced), and :meth:`WriterLock.check`
+repeats that test before each commit.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from distilhash.errors import DistilhashError
+
+__all__ = ["IndexLockedError", "WriterLock"]
+
+
+class IndexLockedError(DistilhashError):
+    """Another process (or another open handle) holds the index open for writing."""
+
+
+class WriterLock:
+    """Exclusive, non-blocking writer lock of ``directory``; released by :meth:`release`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise IndexLockedError(
+                f"{directory}: another writer has this index open (one writer at a time; readers may open it read-only)"
+            ) from None
+        self._fd = fd
+        try:
+            self.check()
+        except BaseException:
+            self.release()
+            raise
+
+    def check(self) -> None:
+        """Raise IndexLockedError unless the locked directory still is ``self.directory``."""
+        held = os.fstat(self._fd)
+        try:
+            now = os.stat(self.directory)
+        except FileNotFoundError:
+            now = None
+        if now is None or (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino):
+            raise IndexLockedError(f"{self.directory}: the locked index directory was moved or replaced; reopen the index")
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1

@@ -1,0 +1,279 @@
+"""Fitting the ``lite0-minilm`` teacher's projection heads on a prepared dataset's training pairs.
+
+Both towers are frozen, so their features are computed once and cached on disk:
+``u_i = Lite0(image_i)`` (1280-d) and ``v_i = MiniLM(caption_i)`` (384-d) for the items of
+``split.train`` only (no query item is ever encoded here, no label is ever read). The heads are
+trained on ``split.fit`` (= train minus val) with the symmetric InfoNCE loss on batches of B pairs::
+
+    z_i = normalize(g((u_i - mu) / sigma)),  t_j = normalize(h(v_j))
+    s_ij = z_i . t_j / tau                   (log tau learned, clamped to [0.01, 1])
+    L = 1/2 [ CE(s_i., i) + CE(s_.j, j) ]
+
+``mu, sigma`` are the per-dimension mean and std of ``u`` over ``split.fit``. Every head variant in
+``Lite0FitConfig.variants`` is trained for ``epochs`` epochs; after each epoch the *label-free*
+validation score on the ``split.val`` pairs is computed (mean reciprocal rank of the true partner among
+the val pairs, averaged over image->text and text->image), and the (variant, epoch) with the highest
+score is kept.
+
+Tower-feature cache: ``$DISTILHASH_HOME/teachers/cache/lite0-<dataset hash>-<Lite0 sha>-s<size>.{rows,done}.npy``
+(float32 ``[N, 1280]``, filled per item as needed; see :mod:`distilhash.teachers.tower_cache`), so a refit with
+other head settings takes seconds and ``teacher extract`` computes only the items the fit did not need. MiniLM embeddings
+use the text cache of :func:`distilhash.teachers.minilm_text.cached_encode`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Lite0FitConfig", "fit_lite0_minilm", "tower_features", "val_scores", "describe"]
+
+DEFAULT_VARIANTS: list[dict[str, str]] = [
+    {"image_head": "linear", "text_head": "none"},
+    {"image_head": "linear", "text_head": "linear"},
+    {"image_head": "mlp", "text_head": "none"},
+    {"image_head": "mlp", "text_head": "linear"},
+]
+
+
+@dataclass
+class Lite0FitConfig:
+    """Hyperparameters of ``distilhash teacher fit --kind lite0-minilm``.
+
+    Attributes:
+        image_size: side S the images are resized to before Lite0 (a multiple of 32).
+        variants: head variants tried (``HeadConfig`` fields); the best on val is kept.
+        hidden: hidden width of MLP image heads.
+        epochs: epochs per variant (each epoch is validated).
+        batch_size: pairs per step (in-batch negatives).
+        lr: AdamW learning rate (cosine decay to 0 over all epochs).
+        weight_decay: AdamW weight decay of the weight matrices.
+        temperature: initial tau.
+        learn_temperature: learn log tau (else fixed).
+        seed: seed of initialisation and shuffling.
+        threads: torch threads during the fit.
+        tower_batch: Lite0 batch size when computing tower features.
+    """
+
+    image_size: int = 128
+    variants: list[dict[str, str]] = field(default_factory=lambda: [dict(v) for v in DEFAULT_VARIANTS])
+    hidden: int = 1024
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    temperature: float = 0.07
+    learn_temperature: bool = True
+    seed: int = 0
+    threads: int = 2
+    tower_batch: int = 16
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Lite0FitConfig:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def tower_features(ds, indices: np.ndarray, image_size: int, cache_dir: Path | None, backbone=None,
+                   batch_size: int = 16, progress: bool = True) -> tuple[np.ndarray, bool]:
+    """Lite0 pooled features float32 ``[len(indices), 1280]`` of ``ds`` items; returns (features, all from cache).
+
+    Cached per item (:func:`distilhash.teachers.tower_cache.cached_rows`) under a key made of the dataset
+    content hash, the Lite0 weights sha256 and the image size; only rows not cached yet are computed.
+    """
+    from distilhash.teachers.efficientnet_lite0 import POOLED_WIDTH, Lite0Backbone, encode_pooled, weights_fingerprint
+    from distilhash.teachers.tower_cache import cached_rows
+
+    key = f"lite0-{ds.content_hash()[:16]}-{weights_fingerprint()}-s{image_size}"
+    state: dict[str, object] = {}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(indices), desc=f"Lite0 features ({image_size} px)", unit="img")
+
+    def compute(idx: np.ndarray) -> np.ndarray:
+        if "backbone" not in state:
+            state["backbone"] = backbone or Lite0Backbone().frozen()
+        return encode_pooled(state["backbone"], ds.images.array(idx, image_size), batch_size)
+
+    rows, n_computed = cached_rows(cache_dir, key, len(ds), POOLED_WIDTH, indices, compute,
+                                   on_rows=bar.update if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    return rows, n_computed == 0
+
+
+def val_scores(z: np.ndarray, t: np.ndarray) -> dict[str, float]:
+    """Label-free scores of val pairs (row i of ``z`` belongs with row i of ``t``; unit rows).
+
+    ``mrr`` = mean over both directions of the mean reciprocal rank of the true partner; ``r1`` likewise for recall@1.
+    """
+    s = z @ t.T
+    diag = np.diag(s)
+    rank_i2t = (s > diag[:, None]).sum(1) + 1
+    rank_t2i = (s > diag[None, :]).sum(0) + 1
+    mrr = 0.5 * (np.mean(1.0 / rank_i2t) + np.mean(1.0 / rank_t2i))
+    r1 = 0.5 * (np.mean(rank_i2t == 1) + np.mean(rank_t2i == 1))
+    return {"val_mrr": float(mrr), "val_r1": float(r1)}
+
+
+def _train_variant(head_config, u_fit, v_fit, u_val, v_val, mu, sigma, config: Lite0FitConfig, bar) -> dict[str, Any]:
+    """Train one head variant; returns its history and the state of its best epoch (by val MRR)."""
+    import torch
+    import torch.nn.functional as F
+
+    from distilhash.teachers.lite0_minilm import build_heads
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    heads = build_heads(head_config)
+    heads.mu.copy_(torch.from_numpy(mu))
+    heads.sigma.copy_(torch.from_numpy(sigma))
+    log_tau = torch.nn.Parameter(torch.tensor(math.log(config.temperature)), requires_grad=config.learn_temperature)
+    decay = [p for p in heads.parameters() if p.ndim > 1]
+    no_decay = [p for p in heads.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if config.learn_temperature:
+        groups.append({"params": [log_tau], "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=config.lr)
+    n = len(u_fit)
+    bs = min(config.batch_size, n)
+    steps = max(1, n // bs)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * config.epochs)
+    U, V = torch.from_numpy(u_fit), torch.from_numpy(v_fit)
+    Uv, Vv = torch.from_numpy(u_val), torch.from_numpy(v_val)
+    target = torch.arange(bs)
+    history, best = [], {"val_mrr": -1.0}
+    for epoch in range(config.epochs):
+        heads.train()
+        order = torch.from_numpy(rng.permutation(n))
+        losses = []
+        for b in range(steps):
+            idx = order[b * bs:(b + 1) * bs]
+            z = F.normalize(heads.image(U[idx]), dim=-1)
+            t = F.normalize(heads.text(V[idx]), dim=-1)
+            logits = z @ t.T / log_tau.exp()
+            loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                log_tau.clamp_(math.log(0.01), 0.0)
+            losses.append(float(loss.detach()))
+            if bar is not None:
+                bar.update(1)
+        heads.eval()
+        with torch.no_grad():
+            zv = F.normalize(heads.image(Uv), dim=-1).numpy()
+            tv = F.normalize(heads.text(Vv), dim=-1).numpy()
+        rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "tau": float(log_tau.detach().exp()), **val_scores(zv, tv)}
+        history.append(rec)
+        if bar is not None:
+            bar.set_postfix(variant=head_config.label(), epoch=epoch, val_mrr=f"{rec['val_mrr']:.3f}")
+        if rec["val_mrr"] > best["val_mrr"]:
+            best = {"val_mrr": rec["val_mrr"], "epoch": epoch, "state": {k: v.detach().clone() for k, v in heads.state_dict().items()}}
+    return {"history": history, "best": best, "heads": heads}
+
+
+def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None = None, text_encoder=None,
+                     cache_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Fit the heads on the prepared ``dataset`` (name or directory) and save the teacher under ``out_dir``.
+
+    Returns the fit record (also stored in the teacher's config.json as ``fit_info``).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from distilhash.data.store import open_prepared
+    from distilhash.errors import DataError
+    from distilhash.paths import teachers_dir
+    from distilhash.teachers.efficientnet_lite0 import weights_fingerprint
+    from distilhash.teachers.lite0_minilm import HeadConfig, save_lite0_teacher
+    from distilhash.teachers.minilm_text import MiniLMTextEncoder, cached_encode
+
+    config = config or Lite0FitConfig()
+    if config.image_size % 32 or config.image_size < 32:
+        raise DataError(f"image_size={config.image_size}: Lite0 needs a multiple of 32 (e.g. 128)")
+    if not config.variants:
+        raise DataError("Lite0FitConfig.variants is empty: give at least one head variant")
+    t_start = time.time()
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, config.threads))
+    try:
+        ds, split = open_prepared(dataset)
+        if ds.texts is None:
+            raise DataError(f"dataset {ds.name!r} has no caption strings; the lite0-minilm teacher is fitted on image-caption pairs")
+        train = np.asarray(split.train)
+        fit_pos = np.flatnonzero(~np.isin(train, split.val))
+        val_pos = np.flatnonzero(np.isin(train, split.val))
+        if len(fit_pos) < 2 or len(val_pos) < 2:
+            raise DataError(f"split of {ds.name!r} has {len(fit_pos)} fit and {len(val_pos)} val pairs; need at least 2 of each")
+        cache = Path(cache_dir) if cache_dir is not None else teachers_dir() / "cache"
+        text_encoder = text_encoder or MiniLMTextEncoder()
+        t0 = time.time()
+        v = cached_encode([ds.texts[i] for i in train], text_encoder, cache, progress)
+        t_text = time.time() - t0
+        t0 = time.time()
+        load_before = list(os.getloadavg())
+        u, u_cached = tower_features(ds, train, config.image_size, cache, batch_size=config.tower_batch, progress=progress)
+        t_image = time.time() - t0
+        mu = u[fit_pos].mean(0).astype(np.float32)
+        sigma = (u[fit_pos].std(0) + 1e-4).astype(np.float32)
+
+        t_train = time.time()
+        steps = max(1, len(fit_pos) // min(config.batch_size, len(fit_pos)))
+        bar = tqdm(total=steps * config.epochs * len(config.variants), desc="fit lite0-minilm heads", unit="step",
+                   disable=not progress)
+        results = []
+        for variant in config.variants:
+            hc = HeadConfig.from_dict({**variant, "hidden": config.hidden, "in_width": u.shape[1], "width": v.shape[1]})
+            r = _train_variant(hc, u[fit_pos], v[fit_pos], u[val_pos], v[val_pos], mu, sigma, config, bar)
+            results.append((hc, r))
+        bar.close()
+        hc, winner = max(results, key=lambda hr: hr[1]["best"]["val_mrr"])
+        heads = winner["heads"]
+        heads.load_state_dict(winner["best"]["state"])
+        heads.eval()
+        fit_info = {
+            "kept": {"heads": hc.to_dict(), "epoch": winner["best"]["epoch"], "val_mrr": winner["best"]["val_mrr"]},
+            "kept_because": "highest mean reciprocal rank of the true partner among split.val pairs (both directions; no labels)",
+            "variants": [{"heads": h.to_dict(), "best_epoch": r["best"]["epoch"], "best_val_mrr": r["best"]["val_mrr"],
+                          "history": r["history"]} for h, r in results],
+            "dataset": {"name": ds.name, "content_hash": ds.content_hash(), "split_hash": split.hash},
+            "n_fit_pairs": int(len(fit_pos)), "n_val_pairs": int(len(val_pos)),
+            "pairs_used": "split.train image-caption pairs only (fit = train minus val, val for selection); no labels, no query items",
+            "image_tower": {"name": "EfficientNet-Lite0 (ImageNet)", "fingerprint": weights_fingerprint(),
+                            "image_size": config.image_size, "input_scaling": "[-1, 1]"},
+            "text_tower": {"path": str(text_encoder.path), "fingerprint": text_encoder.fingerprint()},
+            "tower_features_from_cache": bool(u_cached),
+            "timing_s": {"text_embeddings": t_text, "image_tower_features": t_image, "train_heads": time.time() - t_train,
+                         "total": time.time() - t_start},
+            "loadavg_before_image_tower": load_before,
+            "loadavg_end": list(os.getloadavg()),
+            "threads": config.threads,
+        }
+        save_lite0_teacher(out_dir, heads, config.image_size, config.to_dict(), fit_info)
+        return fit_info
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def describe(fit_info: dict[str, Any]) -> str:
+    """One line per head variant: its best epoch and val score."""
+    lines = []
+    for v in fit_info["variants"]:
+        h = v["heads"]
+        last = v["history"][-1]
+        lines.append(f"image={h['image_head']:<6} text={h['text_head']:<6} best epoch {v['best_epoch']:>3} "
+                     f"val MRR {v['best_val_mrr']:.4f} (last epoch: val MRR {last['val_mrr']:.4f}, R@1 {last['val_r1']:.4f}, tau {last['tau']:.3f})")
+    return "\n".join(lines)

@@ -1,0 +1,32 @@
+"""The demo's example queries: label resolution and precision@10 by label."""
+
+from __future__ import annotations
+
+import pytest
+
+from distilhash.demo.examples import EXAMPLE_QUERIES, ExampleResult, resolve_label
+from distilhash.errors import ConfigError
+
+
+def test_labels_resolve_by_exact_name_or_last_path_part():
+    names = ["folder1:food", "folder2:food/fruit", "folder2:animals/birds", "tag:bird", "tag:fruit", "fruit-bowl"]
+    assert resolve_label("folder1:food", names) == 0
+    assert resolve_label("fruit", names) == 1  # the category wins over the tag of the same word
+    assert resolve_label("birds", names) == 2
+    assert resolve_label("bird", names) == 3
+    assert resolve_label("fruit-bowl", names) == 5
+
+
+@pytest.mark.parametrize("key, names, message", [
+    ("fish", ["animals/birds"], "matches none"),
+    ("fish", ["a/fish", "b/fish", "tag:fish"], "matches 2"),
+])
+def test_unknown_or_ambiguous_labels_are_refused(key, names, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_label(key, names)
+
+
+def test_ten_distinct_example_queries_and_precision():
+    assert len(EXAMPLE_QUERIES) == 10 and len({q.text for q in EXAMPLE_QUERIES}) == 10
+    r = ExampleResult("a tree", "trees", "plants/trees", ["a", "b", "c", "d"], [""] * 4, [True, False, True, True], "light")
+    assert r.precision == 0.75
