@@ -53,7 +53,7 @@ def _clean(r) -> dict:
 
 # -- images -------------------------------------------------------------------------------
 @pytest.mark.parametrize("w, h, words", [(1, 50_000, "aspect ratio of 50,000:1"), (1, 600_000, "aspect ratio"),
-                                         (1, 40_000_000, "aspect ratio"), (7000, 7000, "49,000,000")])
+                                         (1, 40_000_000, "aspect ratio"), (7000, 7000, "(49.0 megapixels), over the limit of 40.0")])
 def test_image_bombs_are_refused_from_the_header(world, w, h, words):
     from distilhash.serve.app import create_app
 
@@ -63,7 +63,7 @@ def test_image_bombs_are_refused_from_the_header(world, w, h, words):
         r = client.post("/api/search/image", files={"file": ("bomb.png", data, "image/png")})
     assert r.status_code == 413, r.text
     msg = _clean(r)["error"]
-    assert words in msg and f"{w}x{h}" in msg and msg.startswith("file:")
+    assert words in msg and f"{w} x {h} pixels" in msg and msg.startswith("file:")
 
 
 def test_bounded_open_is_shared_and_reduces_large_images(tmp_path):
@@ -79,7 +79,7 @@ def test_bounded_open_is_shared_and_reduces_large_images(tmp_path):
     assert np.abs(np.asarray(im, np.float32).mean((0, 1)) - [10, 200, 30]).max() < 8
     with pytest.raises(ImageTooLargeError, match="aspect ratio of 50,000:1"):
         open_image_bounded(_png(50_000, 1))
-    with pytest.raises(ImageTooLargeError, match="limit is 100 pixels"):
+    with pytest.raises(ImageTooLargeError, match=r"20 x 20 pixels \(0.0 megapixels\), over the limit"):
         open_image_bounded(_png(20, 20), ImageLimits(max_pixels=100))
     ppm = io.BytesIO()
     Image.new("RGB", (8, 8)).save(ppm, format="PPM")
@@ -359,3 +359,17 @@ def test_more_like_this_on_a_pq_index_starts_with_the_item(tmp_path):
             svc.similar("nope")
     finally:
         svc.close()
+
+
+def test_cli_query_images_use_the_same_bounded_opener(tmp_path):
+    from distilhash.errors import DataError
+    from distilhash.index.query import load_images
+
+    strip = tmp_path / "strip.png"
+    strip.write_bytes(_png(1, 600_000))
+    with pytest.raises(DataError, match=r"query image: image file .*strip.png is 1 x 600000 pixels, an aspect ratio"):
+        load_images([strip])
+    ok = tmp_path / "ok.png"
+    ok.write_bytes(_png(3000, 2000, "RGB"))
+    (im,) = load_images([ok])
+    assert im.mode == "RGB" and im.size == (1024, 683)

@@ -7,7 +7,6 @@ list of image files under a root directory (published datasets, user folders).
 from __future__ import annotations
 
 import io
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,6 +126,8 @@ def open_image_bounded(source: bytes | str | Path, limits: ImageLimits = ImageLi
     """
     from PIL import Image, UnidentifiedImageError
 
+    from distilhash.data.image_limits import bomb_error, check_dimensions
+
     if what is None:
         what = "the image" if isinstance(source, (bytes, bytearray, memoryview)) else f"image file {source}"
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -143,19 +144,17 @@ def open_image_bounded(source: bytes | str | Path, limits: ImageLimits = ImageLi
         try:
             im = Image.open(fp, formats=list(limits.formats))
         except Image.DecompressionBombError as exc:
-            found = re.search(r"\((\d+) pixels\)", str(exc))
-            size = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow opens"
-            raise ImageTooLargeError(f"{what} has {size}; the limit is {limits.max_pixels:,} pixels") from None
+            raise ImageTooLargeError(str(bomb_error(exc, what, limits.max_pixels))) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             raise DataError(f"{what} is not an image in a supported format (expected {kinds})") from None
     with im:
         w, h = im.size
-        if w < 1 or h < 1:
-            raise DataError(f"{what} is {w}x{h} pixels; expected an image with at least one pixel")
-        if w * h > limits.max_pixels:
-            raise ImageTooLargeError(f"{what} is {w}x{h} pixels ({w * h:,}); the limit is {limits.max_pixels:,} pixels")
+        try:
+            check_dimensions((w, h), what, limits.max_pixels)  # the message style of every loader
+        except DataError as exc:
+            raise (ImageTooLargeError(str(exc)) if w >= 1 and h >= 1 else exc) from None
         if max(w, h) > limits.max_aspect * min(w, h):
-            raise ImageTooLargeError(f"{what} is {w}x{h} pixels, an aspect ratio of {max(w, h) / min(w, h):,.0f}:1; "
+            raise ImageTooLargeError(f"{what} is {w} x {h} pixels, an aspect ratio of {max(w, h) / min(w, h):,.0f}:1; "
                                      f"the limit is {limits.max_aspect:g}:1")
         try:
             im.draft("RGB", (limits.max_side, limits.max_side))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
@@ -168,7 +167,7 @@ def open_image_bounded(source: bytes | str | Path, limits: ImageLimits = ImageLi
                 _release_freed_memory()
             return out
         except Image.DecompressionBombError:
-            raise ImageTooLargeError(f"{what} has more pixels than Pillow will decode; the limit is {limits.max_pixels:,} pixels") from None
+            raise ImageTooLargeError(f"{what} has more pixels than Pillow decodes; the limit is {limits.max_pixels:,} pixels") from None
         except (OSError, SyntaxError, ValueError, EOFError):
             raise DataError(f"{what} is a truncated or damaged {im.format or 'image'} file; its pixels cannot be decoded") from None
 
