@@ -365,6 +365,13 @@ class CodeIndex:
             yield from items
             start += chunk
 
+    @_locked
+    def sample_codes(self, n: int, seed: int = 0) -> np.ndarray:
+        """Codes uint8 ``[min(n, live), code_size]`` of live items drawn at random without replacement."""
+        rows = self._state.live_rows(np.arange(self._state.n_rows))
+        pick = np.sort(np.random.default_rng(seed).choice(rows, size=min(int(n), len(rows)), replace=False))
+        return np.ascontiguousarray(self._state.all_codes()[pick])
+
     def searcher(self):
         """The in-memory searcher (built on first use from the stored codes)."""
         if self._searcher is None:

@@ -87,13 +87,17 @@ class QueryEncoder:
 
 
 def load_images(paths: Sequence[str | Path]) -> list[Any]:
-    """Open image files as RGB PIL images; a missing, unreadable or oversized file raises DataError naming it."""
-    from distilhash.data.images import open_image_file
+    """Open image files as RGB PIL images; a missing, unreadable or oversized file raises DataError naming it.
+
+    The same bounded opener as the service's uploads: size and aspect ratio checked from the
+    header, the decoded image reduced to at most 1024 px (see :func:`open_image_bounded`).
+    """
+    from distilhash.data.images import open_image_bounded
 
     out = []
     for p in paths:
         try:
-            out.append(open_image_file(p))
+            out.append(open_image_bounded(p))
         except DataError as exc:
             raise DataError(f"query image: {exc}") from None
     return out
