@@ -40,6 +40,7 @@ from distilhash.index import codelog
 from distilhash.index.format import FORMAT_VERSION, GEN_FILE
 from distilhash.index.lock import IndexLockedError, WriterLock
 from distilhash.index.pqcodes import pack_nibbles, unpack_nibbles
+from distilhash.index.searchers import build_searcher, choose_backend
 from distilhash.index.snapshot import write_generation
 from distilhash.index.storage import IndexState, load_codebooks, load_state
 from distilhash.index.topk import Tombstones
@@ -322,22 +323,8 @@ class CodeIndex:
 
     # -- search ----------------------------------------------------------------------------
     def _backend_name(self) -> str:
-        name = self.options.backend
-        if name != "auto":
-            return name
-        import importlib.util
-
-        from distilhash.index import native
-
-        if native.available():  # FAISS is imported (~0.3 s) only when it will be used
-            flat = "native"
-        else:
-            flat = "faiss" if importlib.util.find_spec("faiss") is not None else "numpy"
-        if self.kind == "pq":
-            return flat
-        if self._state.n_rows >= self.options.mih_min_items:
-            return "mih"
-        return "faiss-flat" if flat == "faiss" else flat
+        o = self.options
+        return choose_backend(self.kind, self._state.n_rows, o.backend, o.mih_min_items)
 
     @property
     def backend(self) -> str:
@@ -367,29 +354,18 @@ class CodeIndex:
 
     @_locked
     def sample_codes(self, n: int, seed: int = 0) -> np.ndarray:
-        """Codes uint8 ``[min(n, live), code_size]`` of live items drawn at random without replacement."""
+        """Codes (binary: ``[min(n, live), code_size]``; pq: ``[min(n, live), M]``) of live items drawn at random."""
         rows = self._state.live_rows(np.arange(self._state.n_rows))
         pick = np.sort(np.random.default_rng(seed).choice(rows, size=min(int(n), len(rows)), replace=False))
-        return np.ascontiguousarray(self._state.all_codes()[pick])
+        return np.ascontiguousarray(self._unpacked(self._state.all_codes()[pick]))
 
     def searcher(self):
-        """The in-memory searcher (built on first use from the stored codes)."""
+        """The in-memory searcher (built on first use from the stored codes; see :mod:`.searchers`)."""
         if self._searcher is None:
-            name = self._backend_name()
-            if self.kind == "binary":
-                from distilhash.index.binary import BINARY_SEARCHERS
-                from distilhash.index import mih  # noqa: F401  (registers "mih")
-
-                s = BINARY_SEARCHERS.create(name, self.code_size, **self.options.searcher_options)
-            else:
-                from distilhash.index import ivf  # noqa: F401  (registers "ivf")
-                from distilhash.index.pq import PERSISTENT_SEARCHERS, PQ_SEARCHERS
-
-                s = PQ_SEARCHERS.create(name, self.codebooks, self.metric, **self.options.searcher_options)
-                if name in PERSISTENT_SEARCHERS:  # e.g. IVF lists, kept beside the index (rebuilt when stale)
-                    s.bind_state(self.directory / PERSISTENT_SEARCHERS[name])
-            s.add(self._unpacked(self._state.all_codes()))
-            self._searcher = s
+            self._searcher = build_searcher(
+                self._backend_name(), self.kind, self._unpacked(self._state.all_codes()), self.directory,
+                code_size=self.code_size, codebooks=self.codebooks, metric=self.metric,
+                options=self.options.searcher_options)
         return self._searcher
 
     def _tombstones(self) -> Tombstones:
