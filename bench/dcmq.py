@@ -192,7 +192,8 @@ def write_markdown(path: Path, summary: dict, goals_: dict, meta: dict, bits_lis
     lines = [f"# DCMQ benchmark ({meta['dataset']}, teacher features {Path(meta['features']).name})", "",
              f"git {meta['git_commit'][:10]}, split {meta.get('split_hash')}, seeds {meta['seeds']}, threads {meta['threads']}; "
              f"machine shared with other jobs (load average at start {meta['load_average_start']}).",
-             "mAP@all on split.query vs split.retrieval, mean ± std over seeds; epochs selected on split.val only.", "",
+             "mAP@all on split.query vs split.retrieval, mean ± std over seeds; epochs selected on split.val only."
+             + (f" DCMQ / float-student overrides: {' '.join(meta['dcmq_overrides'])}." if meta.get("dcmq_overrides") else ""), "",
              "## mAP@all by method and bits (i2t / t2i)", "",
              "| method | " + " | ".join(f"{b} bits" for b in bits_list) + " |", "|---|" + "---|" * len(bits_list)]
     order = ["dcmq", "float-student", *BASELINES]

@@ -212,12 +212,9 @@ class Server:
                 time.sleep(0.5)
 
     def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        from distilhash.serve.loadgen import stop_server_process
+
+        stop_server_process(self.proc)
         self.fh.close()
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from distilhash.codes import Encoded, pack_bits
 from distilhash.data import ArrayImageStore, CrossModalDataset
 from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.teachers.common import to_uint8_images
 from distilhash.teachers.registry import TEACHERS
 
 WORDS = ["cat", "dog", "car", "tree", "boat", "fish", "star", "moon"]
@@ -37,7 +38,10 @@ class ServeToyTeacher:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
     def encode_images(self, images, batch_size=64, progress=False):
-        mean = np.stack([np.asarray(im, np.float32).reshape(-1, 3).mean(0) for im in images])
+        # the real teachers' preprocessing (shorter side to 224, centre crop): the step whose
+        # memory an image bomb would blow up, so the service tests exercise it too
+        pixels = to_uint8_images(list(images), 224)
+        mean = pixels.reshape(len(pixels), -1, 3).astype(np.float32).mean(1)
         d = np.linalg.norm(mean[:, None, :] - COLOURS[None].astype(np.float32), axis=2)
         out = (d == d.min(axis=1, keepdims=True)).astype(np.float32) + 1e-3
         return out / np.linalg.norm(out, axis=1, keepdims=True)
@@ -125,11 +129,11 @@ def _free_port() -> int:
 class ServerThread:
     """uvicorn in a background thread on loopback; stops when ``stop`` is called."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, **options) -> None:
         import uvicorn
 
         self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:

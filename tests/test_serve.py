@@ -66,7 +66,7 @@ def test_thumbnails_come_from_the_index_store(client, world):
 
     res = client.get("/api/search", params={"q": "star", "k": 3}).json()["results"]
     url = res[0]["thumbnail"]
-    assert url.startswith("/api/items/")
+    assert url.startswith("/api/thumbnails/")
     r = client.get(url)
     assert r.status_code == 200 and r.headers["content-type"] == "image/webp"
     im = Image.open(io.BytesIO(r.content)).convert("RGB")
@@ -96,7 +96,7 @@ def test_image_upload_search(client, world):
     ({"q": "   "}, 400, "empty"),
     ({"q": "x" * 501}, 400, "501 characters"),
     ({"q": "cat", "k": 0}, 422, "k"),
-    ({"q": "cat", "k": 101}, 400, "1 to 100"),
+    ({"q": "cat", "k": 101}, 400, "from 1 to 100"),
     ({"q": "cat", "k": "many"}, 422, "k"),
     ({"q": "cat", "direction": "x2y"}, 400, "unknown direction"),
     ({"q": "cat", "direction": "i2t"}, 400, "image query"),
@@ -127,9 +127,9 @@ def test_bad_uploads_are_refused_clearly(client):
 
 def test_unknown_ids_and_path_traversal(client, world):
     for bad in ["nope", "..", "%2E%2E%2Fmanifest.json", "..%2F..%2Fetc%2Fpasswd", "thumbs.sqlite", "manifest.json"]:
-        for suffix in ("", "/thumbnail"):
-            r = client.get(f"/api/items/{bad}{suffix}")
-            assert r.status_code == 404, (bad, suffix, r.status_code)
+        for route in ("/api/items/", "/api/thumbnails/"):
+            r = client.get(f"{route}{bad}")
+            assert r.status_code == 404, (bad, route, r.status_code)
             assert b"format" not in r.content and b"root:" not in r.content  # never a file's content
     r = client.get("/api/items/nope")
     assert "no item with id 'nope'" in r.json()["error"]
@@ -205,7 +205,7 @@ def test_health_stats_openapi_page_and_cache(fresh):
     assert stats["text_cache"]["hits"] == 2 and stats["text_cache"]["misses"] == 1
     assert client.get("/api/health").json()["status"] == "ok"
     schema = client.get("/openapi.json").json()
-    assert {"/api/search", "/api/search/image", "/api/items/{item_id}", "/api/items/{item_id}/thumbnail", "/api/items", "/api/stats"} <= set(schema["paths"])
+    assert {"/api/search", "/api/search/image", "/api/items/{item_id}", "/api/thumbnails/{item_id}", "/api/search/similar", "/api/items", "/api/stats"} <= set(schema["paths"])
     page = client.get("/")
     assert page.status_code == 200 and 'id="q"' in page.text and 'id="drop"' in page.text
     assert client.get("/static/app.js").status_code == 200

@@ -61,7 +61,11 @@ def test_typed_query_fills_the_result_grid(site, page):
     assert all(world["first"][int(i[2:])] == boat for i in ids[:4])  # text -> images: boat-coloured scenes first
     # thumbnails really loaded from the service, distances shown, time and model reported
     page.wait_for_function("[...document.querySelectorAll('#results .card img')].every(i => i.complete && i.naturalWidth > 0)")
-    assert page.locator("#results .card .dist").first.inner_text().startswith("d=")
+    assert page.locator("#results .card .dist").first.inner_text().endswith("/8 bits differ")
+    assert page.locator("#results .card .rank").first.inner_text() == "#1"
+    assert "Hamming distance" in page.locator("#ranking").inner_text()
+    assert "typical item" in page.locator("#match").inner_text()
+    assert "q=boat" in page.url  # the query is in the address
     assert "ms" in page.locator("#took").inner_text()
     assert "serve-toy-sign" in page.locator("#answered-by").inner_text()
     assert page.locator("#query").inner_text() == "boat"
@@ -93,3 +97,48 @@ def test_bad_upload_shows_the_service_message(site, page, tmp_path):
     page.set_input_files("#file", str(bad))
     page.wait_for_selector("#error:not([hidden])")
     assert "not an image" in page.locator("#error").inner_text()
+
+
+def test_address_back_button_item_dialog_and_more_like_this(site, page):
+    url, world = site
+    page.goto(url + "/?q=fish&k=12")  # a link with a query runs it
+    page.wait_for_function("(document.getElementById('query') || {}).textContent === 'fish'")
+    assert page.locator("#q").input_value() == "fish" and page.locator("#results .card").count() == 12
+    page.fill("#q", "moon")
+    page.press("#q", "Enter")
+    page.wait_for_function("(document.getElementById('query') || {}).textContent === 'moon'")
+    assert "q=moon" in page.url
+    page.go_back()
+    page.wait_for_function("(document.getElementById('query') || {}).textContent === 'fish'")
+    assert "q=fish" in page.url and page.locator("#q").input_value() == "fish"
+
+    first = page.locator("#results .card").first
+    item_id = first.get_attribute("data-id")
+    first.click()
+    page.wait_for_selector("#item[open] #item-neighbours .card")
+    assert page.locator("#item-id").inner_text() == item_id  # the full id, never cut
+    assert "labels: fish" in page.locator("#item-labels").inner_text()
+    fish = WORDS.index("fish")
+    neighbours = page.locator("#item-neighbours .card")
+    assert all(world["first"][int(neighbours.nth(i).get_attribute("data-id")[2:])] == fish for i in range(3))
+    page.click("#item-more")
+    page.wait_for_function("location.search.includes('like=')")
+    page.wait_for_function("((document.getElementById('query') || {}).textContent || '').startsWith('items like')")
+    assert item_id in page.locator("#query").inner_text()
+    page.go_back()
+    page.wait_for_function("(document.getElementById('query') || {}).textContent === 'fish'")
+
+
+def test_controls_fit_a_narrow_screen_and_weak_matches_are_flagged(site, page):
+    url, _ = site
+    page.set_viewport_size({"width": 400, "height": 800})
+    try:
+        page.goto(url + "/?q=zzqx%20blorf")  # no known word: the toy teacher gives a flat query
+        page.wait_for_function("(document.getElementById('query') || {}).textContent === 'zzqx blorf'")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400
+        for sel in ("#q", "#k", "#direction", "#search-btn", "#drop"):
+            box = page.locator(sel).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 400, sel
+        assert page.locator("#match.weak").is_visible() and "Weak match" in page.locator("#match").inner_text()
+    finally:
+        page.set_viewport_size({"width": 1100, "height": 800})

@@ -222,15 +222,16 @@ def test_a_cancelled_request_does_not_break_its_batch(world):
     import time
     from concurrent.futures import Future
 
-    from distilhash.serve.engine import SearchService, ServiceConfig, _Pending
+    from distilhash.serve.batching import Pending
+    from distilhash.serve.engine import SearchService, ServiceConfig
 
     svc = SearchService([world["text_index"]], config=ServiceConfig(query_encoder="light"))
     try:
         t = svc.targets["text"]
 
-        def pending(q: str) -> _Pending:
+        def pending(q: str) -> Pending:
             f, _ = t.light.encode([q])
-            return _Pending(f, 3, {"_meta": (q, "t2t"), "encoder": {"name": "light"}}, time.perf_counter(), Future())
+            return Pending(f, 3, {"_meta": (q, "t2t"), "encoder": {"name": "light"}}, time.perf_counter(), Future())
 
         gone, kept = pending("cat"), pending("boat")
         assert gone.future.cancel()  # the client disconnected before the batch ran

@@ -2,9 +2,13 @@
 
     distilhash search runs/ix --text "a photo of a cat face" --k 5
     distilhash search runs/ix --image query.png --json
+    distilhash search runs/ix --text "red heart" --query-encoder light   # n-gram encoder, no transformer
 
 The text or image goes through the teacher and the trained model recorded in the index manifest
 (override with ``--model`` / ``--teacher``), then the index returns ids, distances and metadata.
+With ``--query-encoder light`` text queries go through the light n-gram encoder stored with the
+model (``MODEL/light-text``, or ``--light-dir``); the teacher answers only queries with too many
+unknown words. Everything heavy is imported inside the command, only when used.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ def command(
     model: Path = typer.Option(None, "--model", help="Model directory (default: the one the index records)."),
     teacher: str = typer.Option(None, "--teacher", help="Teacher spec (default: the model's)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    query_encoder: str = typer.Option("teacher", "--query-encoder",
+                                      help="Text queries through the 'teacher' or the 'light' n-gram encoder."),
+    light_dir: Path = typer.Option(None, "--light-dir", help="Light encoder directory (default: MODEL/light-text)."),
 ) -> None:
     """Search an index by text or image; prints ids, distances and metadata."""
     from distilhash.errors import DistilhashError
@@ -32,9 +39,17 @@ def command(
     if bool(text) == bool(image):
         typer.secho("error: give --text or --image (one kind per call)", fg="red", err=True)
         raise typer.Exit(2)
+    if query_encoder not in ("teacher", "light"):
+        typer.secho(f"error: --query-encoder {query_encoder!r}; expected 'teacher' or 'light'", fg="red", err=True)
+        raise typer.Exit(2)
     try:
         with open_index(index_dir) as idx:
-            encoder = query_encoder_for(idx, model, teacher)
+            light = None
+            if query_encoder == "light":
+                from distilhash.serve.light_text import light_text_dir
+
+                light = light_dir or light_text_dir(model or idx.manifest.get("model_dir") or ".")
+            encoder = query_encoder_for(idx, model, teacher, light)
             if text:
                 queries: list[str] = list(text)
                 q = encoder.encode_texts(queries)
@@ -42,6 +57,9 @@ def command(
                 queries = [str(p) for p in image]
                 q = encoder.encode_images(load_images(image))
             results = idx.search(q, k)
+            if encoder.fallbacks:
+                typer.secho(f"note: {encoder.fallbacks} query(ies) had too many unknown words for the light encoder; "
+                            "the teacher encoded them", fg="yellow", err=True)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc

@@ -39,6 +39,8 @@ from distilhash.errors import ConfigError, DataError, IndexCorruptError
 from distilhash.index import codelog
 from distilhash.index.format import FORMAT_VERSION, GEN_FILE
 from distilhash.index.lock import IndexLockedError, WriterLock
+from distilhash.index.pqcodes import pack_nibbles, unpack_nibbles
+from distilhash.index.searchers import build_searcher, choose_backend
 from distilhash.index.snapshot import write_generation
 from distilhash.index.storage import IndexState, load_codebooks, load_state
 from distilhash.index.topk import Tombstones
@@ -132,6 +134,7 @@ class CodeIndex:
             self.code_size: int = int(m["code_size"])
             self.metric: str = (m.get("pq") or {}).get("metric", "l2")
             self.codebooks: np.ndarray | None = load_codebooks(directory, m) if self.kind == "pq" else None
+            self._packed = bool((m.get("pq") or {}).get("packed"))  # indexes made before packing: False
             if writable:
                 if int(m["format_version"]) < FORMAT_VERSION or self._state.log_version < 2:
                     self._compact()  # upgrade: rewrite as the current format (a new generation)
@@ -178,11 +181,16 @@ class CodeIndex:
             data = codes.data
         else:
             data = np.asarray(codes)
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != self.code_size:
-            raise DataError(f"{what} must be uint8 [n, {self.code_size}]; got {data.dtype} {data.shape}")
+        width = self.manifest["pq"]["M"] if self._packed else self.code_size
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != width:
+            raise DataError(f"{what} must be uint8 [n, {width}]; got {data.dtype} {data.shape}")
         if self.kind == "pq" and data.size and int(data.max()) >= self.manifest["pq"]["K"]:
             raise DataError(f"{what} reference codeword {int(data.max())}; codebooks have K={self.manifest['pq']['K']}")
-        return np.ascontiguousarray(data)
+        return pack_nibbles(data) if self._packed else np.ascontiguousarray(data)
+
+    def _unpacked(self, codes: np.ndarray) -> np.ndarray:
+        """Stored codes -> the uint8 ``[n, M]`` codeword indices searchers take (see :mod:`~distilhash.index.pqcodes`)."""
+        return unpack_nibbles(codes, self.manifest["pq"]["M"]) if self._packed else codes
 
     def _require_writable(self) -> None:
         if not self.writable or self._log is None or self._writer_lock is None:
@@ -239,7 +247,7 @@ class CodeIndex:
         self._state.log_records += 1
         self._state.apply_add(ids, data, metadata)
         if self._searcher is not None:
-            self._searcher.add(data)
+            self._searcher.add(self._unpacked(data))
         self._maybe_compact()
 
     @_locked
@@ -308,30 +316,15 @@ class CodeIndex:
         if dead:  # rows were renumbered
             self._searcher = None
         elif pending is not None and self._searcher is not None:
-            self._searcher.add(pending[1])
+            self._searcher.add(self._unpacked(pending[1]))
         keep = {e["name"] for e in sealed["files"].values()} | {sealed["log"]}
         for name in old_names - keep:
             (self.directory / name).unlink(missing_ok=True)
 
     # -- search ----------------------------------------------------------------------------
     def _backend_name(self) -> str:
-        name = self.options.backend
-        if name != "auto":
-            return name
-        from distilhash.index import native
-
-        try:
-            import faiss  # noqa: F401
-
-            has_faiss = True
-        except ImportError:  # pragma: no cover - faiss is optional
-            has_faiss = False
-        flat = "native" if native.available() else ("faiss" if has_faiss else "numpy")
-        if self.kind == "pq":
-            return flat
-        if self._state.n_rows >= self.options.mih_min_items:
-            return "mih"
-        return "faiss-flat" if flat == "faiss" else flat
+        o = self.options
+        return choose_backend(self.kind, self._state.n_rows, o.backend, o.mih_min_items)
 
     @property
     def backend(self) -> str:
@@ -359,22 +352,20 @@ class CodeIndex:
             yield from items
             start += chunk
 
+    @_locked
+    def sample_codes(self, n: int, seed: int = 0) -> np.ndarray:
+        """Codes (binary: ``[min(n, live), code_size]``; pq: ``[min(n, live), M]``) of live items drawn at random."""
+        rows = self._state.live_rows(np.arange(self._state.n_rows))
+        pick = np.sort(np.random.default_rng(seed).choice(rows, size=min(int(n), len(rows)), replace=False))
+        return np.ascontiguousarray(self._unpacked(self._state.all_codes()[pick]))
+
     def searcher(self):
-        """The in-memory searcher (built on first use from the stored codes)."""
+        """The in-memory searcher (built on first use from the stored codes; see :mod:`.searchers`)."""
         if self._searcher is None:
-            name = self._backend_name()
-            if self.kind == "binary":
-                from distilhash.index.binary import BINARY_SEARCHERS
-                from distilhash.index import mih  # noqa: F401  (registers "mih")
-
-                s = BINARY_SEARCHERS.create(name, self.code_size, **self.options.searcher_options)
-            else:
-                from distilhash.index import ivf  # noqa: F401  (registers "ivf")
-                from distilhash.index.pq import PQ_SEARCHERS
-
-                s = PQ_SEARCHERS.create(name, self.codebooks, self.metric, **self.options.searcher_options)
-            s.add(self._state.all_codes())
-            self._searcher = s
+            self._searcher = build_searcher(
+                self._backend_name(), self.kind, self._unpacked(self._state.all_codes()), self.directory,
+                code_size=self.code_size, codebooks=self.codebooks, metric=self.metric,
+                options=self.options.searcher_options)
         return self._searcher
 
     def _tombstones(self) -> Tombstones:
@@ -437,12 +428,12 @@ class CodeIndex:
 
     @_locked
     def get(self, ids: list[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
-        """id -> (code uint8 [code_size], metadata) for the live ids among ``ids``."""
+        """id -> (code uint8 [code_size] (pq: [M]), metadata) for the live ids among ``ids``."""
         found = self._state.resolve(list(ids))
         rows = np.searchsorted(self._state.seqs, np.array(list(found.values()), dtype=np.int64))
-        codes = self._state.all_codes()
+        codes = self._unpacked(self._state.all_codes()[rows])
         metas = self._results(np.zeros(len(rows)), rows)
-        return {i: (codes[r], md) for i, r, md in zip(metas.ids, rows, metas.metadata)}
+        return {i: (c, md) for i, c, md in zip(metas.ids, codes, metas.metadata)}
 
     # -- integrity -------------------------------------------------------------------------
     def verify(self) -> VerifyReport:

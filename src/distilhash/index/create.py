@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from distilhash.errors import ConfigError
+from distilhash.index.pqcodes import packs_nibbles, stored_code_size
 from distilhash.index.core import CodeIndex, IndexOptions, open_index
 from distilhash.index.format import FORMAT_NAME, FORMAT_VERSION, MANIFEST, gen_name, generation_files
 from distilhash.index.snapshot import file_entry, now, npy_bytes, write_generation
@@ -40,7 +41,9 @@ def _new_manifest(directory: Path, kind: str, n_bits: int | None, codebooks: np.
     data = npy_bytes(codebooks)
     atomic_write_bytes(directory / "codebooks.npy", data)
     files = {"codebooks": file_entry(directory, "codebooks.npy", data)}
-    return {"n_bits": m * bits, "pq": {"M": m, "K": k, "d": d, "metric": metric}, "files": files}, m
+    # 4-bit codes (K <= 16) are stored two per byte
+    return ({"n_bits": m * bits, "pq": {"M": m, "K": k, "d": d, "metric": metric, "packed": packs_nibbles(k)},
+             "files": files}, stored_code_size(m, k))
 
 
 def create_index(

@@ -19,6 +19,12 @@ codes are ADC-scanned (:func:`distilhash.index.pq.lookup_tables`, then the nativ
 are the exact ADC distances of :mod:`distilhash.index.pq` (bit-identical); only the candidate
 set is approximate, and with ``nprobe >= nlist`` the results equal the exhaustive searchers'.
 
+Persistence: an index binds the searcher to a state file beside it (:meth:`IVFPQSearcher.bind_state`,
+format in :mod:`distilhash.index.ivf_state`); the first ``add`` then reuses the stored centroids when
+they were made for the same codebooks, metric and options, and the stored lists for the prefix of
+rows whose codes are unchanged (sha256), assigns only the rest, and rewrites the file when it had
+to compute much. A damaged file is reported (a ``RuntimeWarning`` and ``stats["state"]``) and rebuilt.
+
 When the probed lists hold fewer than ``k`` live (not deleted) items, the probe is widened to the
 next lists in coarse order until ``k`` live candidates are found or every list is probed, so a
 query returns ``min(k, live items)`` results like the exact searchers.
@@ -26,13 +32,17 @@ query returns ``min(k, live items)`` results like the exact searchers.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from distilhash.errors import ConfigError
-from distilhash.index.pq import PQ_SEARCHERS, Result, adc_distances, lookup_tables
+from distilhash.index.ivf_state import STATE_FILE, IVFState, codes_digest, read_state, write_state
+from distilhash.index.pq import PERSISTENT_SEARCHERS, PQ_SEARCHERS, Result, adc_distances, lookup_tables
 from distilhash.index.topk import Tombstones, topk_float
 
 __all__ = ["IVFPQSearcher", "reconstruct", "default_nlist"]
@@ -67,6 +77,13 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
         raise ConfigError(f"ivf searcher option {name!r} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
     return int(value)
+
+
+#: rows assigned at open beyond which the state file is rewritten
+_RESAVE_ROWS = 4096
+
+
+PERSISTENT_SEARCHERS["ivf"] = STATE_FILE
 
 
 @PQ_SEARCHERS.register("ivf")
@@ -108,7 +125,9 @@ class IVFPQSearcher:
         self._grouped: np.ndarray | None = None  # codes ordered by list, [n, M]
         self._rows: np.ndarray | None = None  # row of each grouped code, int64 [n]
         self._offsets: np.ndarray | None = None  # int64 [L + 1]
-        self.stats: dict[str, Any] = {"nlist": None, "trained_on": 0, "train_s": 0.0, "assign_s": 0.0, "widened": 0, "queries": 0}
+        self.stats: dict[str, Any] = {"nlist": None, "trained_on": 0, "train_s": 0.0, "assign_s": 0.0, "widened": 0, "queries": 0,
+                                      "state": None, "reused_rows": 0}
+        self._state_path: Path | None = None
         try:
             from distilhash.index import native
 
@@ -150,20 +169,61 @@ class IVFPQSearcher:
             out[s : s + chunk] = self._coarse_scores(reconstruct(codes[s : s + chunk], self.codebooks)).argmin(1)
         return out
 
+    def bind_state(self, path: str | Path) -> None:
+        """Keep the coarse centroids and lists in ``path`` (read and written by the first ``add``)."""
+        self._state_path = Path(path)
+
+    def _state_key(self) -> dict[str, Any]:
+        return {"format": 1, "metric": self.metric, "nlist": self.nlist, "train_sample": self.train_sample,
+                "seed": self.seed, "niter": self.niter, "codebooks_shape": list(self.codebooks.shape),
+                "codebooks_sha256": hashlib.sha256(self.codebooks.tobytes()).hexdigest()}
+
+    def _first_add_with_state(self, codes: np.ndarray) -> int:
+        """Load what the state file still holds for ``codes``; returns how many rows are assigned."""
+        state, status = read_state(self._state_path, self._state_key())
+        self.stats["state"] = status
+        if status.startswith("damaged"):
+            warnings.warn(f"{self._state_path}: {status}; rebuilding the IVF lists", RuntimeWarning, stacklevel=3)
+        if state is None:
+            self._train(codes)
+            return 0
+        self.centroids = state.centroids
+        self.stats.update(nlist=int(state.centroids.shape[0]), trained_on=0, train_s=0.0)
+        na = state.assign.shape[0]
+        if na <= codes.shape[0] and codes_digest(codes[:na]) == state.codes_sha256:
+            self._assign = state.assign
+            self.stats["reused_rows"] = int(na)
+            return na
+        self.stats["state"] = "loaded centroids; stored rows changed, lists reassigned"
+        return 0
+
+    def _save_state(self) -> None:
+        try:
+            write_state(self._state_path, IVFState(self._state_key(), self.centroids, self._assign, codes_digest(self._codes)))
+        except OSError as exc:  # a read-only directory: the lists still work, they are just not kept
+            self.stats["state"] = f"{self.stats['state']}; not saved ({exc})"
+
     def add(self, codes: np.ndarray) -> None:
-        """Train on the first non-empty batch, then assign every code to its list (no retraining)."""
+        """Train on the first non-empty batch (or load the bound state), then assign every code to
+        its list (no retraining)."""
         import time
 
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         if codes.shape[0] == 0:
             return
-        if self.centroids is None:
+        first = self.centroids is None
+        done = 0
+        if first and self._state_path is not None:
+            done = self._first_add_with_state(codes)
+        elif first:
             self._train(codes)
         t0 = time.perf_counter()
-        self._assign = np.concatenate([self._assign, self._assign_lists(codes)])
+        self._assign = np.concatenate([self._assign, self._assign_lists(codes[done:])])
         self._codes = np.concatenate([self._codes, codes]) if len(self._codes) else codes
         self._grouped = None
         self.stats["assign_s"] = round(self.stats["assign_s"] + time.perf_counter() - t0, 3)
+        if first and self._state_path is not None and (self.stats["state"] != "loaded" or codes.shape[0] - done >= _RESAVE_ROWS):
+            self._save_state()
 
     def _flush(self) -> None:
         """Rebuild the per-list grouping after adds."""

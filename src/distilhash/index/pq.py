@@ -20,13 +20,17 @@ from __future__ import annotations
 import numpy as np
 
 from distilhash.errors import FeatureError
+from distilhash.index.pqcodes import pack_nibbles
 from distilhash.index.topk import Tombstones, topk_float
 from distilhash.registry import Registry
 
-__all__ = ["lookup_tables", "adc_distances", "NumpyPQSearcher", "NativePQSearcher", "FaissPQSearcher", "PQ_SEARCHERS"]
+__all__ = ["PERSISTENT_SEARCHERS", "lookup_tables", "adc_distances", "NumpyPQSearcher", "NativePQSearcher", "FaissPQSearcher", "PQ_SEARCHERS"]
 
 #: name -> factory(codebooks, metric, **options) of a PQ searcher.
 PQ_SEARCHERS: Registry = Registry("pq searcher")
+#: searchers that keep built state beside the index: name -> file name. The index calls
+#: ``searcher.bind_state(directory / file)`` before the first ``add``.
+PERSISTENT_SEARCHERS: dict[str, str] = {}
 
 Result = list[tuple[np.ndarray, np.ndarray]]
 
@@ -124,12 +128,12 @@ class FaissPQSearcher:
 
         self.codebooks = np.ascontiguousarray(codebooks, dtype=np.float32)
         m, k, d = self.codebooks.shape
-        if k != 256:
-            raise FeatureError(f"the FAISS PQ searcher needs K=256 codewords per codebook, got K={k}")
+        if k not in (16, 256):
+            raise FeatureError(f"the FAISS PQ searcher needs K=16 or K=256 codewords per codebook, got K={k}")
         self.metric = metric
         self.extra = extra
         fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
-        self._index = faiss.IndexPQ(m * d, m, 8, fmetric)
+        self._index = faiss.IndexPQ(m * d, m, 4 if k == 16 else 8, fmetric)
         faiss.copy_array_to_vector(self.codebooks.ravel(), self._index.pq.centroids)
         self._index.is_trained = True
         self._codes = _CodeStore(m)
@@ -139,7 +143,8 @@ class FaissPQSearcher:
 
     def add(self, codes: np.ndarray) -> None:
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
-        self._index.add_sa_codes(codes)
+        if codes.shape[0]:  # FAISS packs 4-bit sub-codes two per byte, low nibble first
+            self._index.add_sa_codes(pack_nibbles(codes) if self.codebooks.shape[1] == 16 else codes)
         self._codes.add(codes)
 
     @property
@@ -147,7 +152,7 @@ class FaissPQSearcher:
         return int(self._index.ntotal)
 
     def nbytes(self) -> int:
-        return int(2 * self.ntotal * self.codebooks.shape[0])  # FAISS's copy + ours for re-scoring
+        return int(self._index.sa_code_size() * self.ntotal + self.ntotal * self.codebooks.shape[0])  # FAISS's + ours
 
     def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
         n = self.ntotal
@@ -178,25 +183,61 @@ class FaissPQSearcher:
 
 @PQ_SEARCHERS.register("native")
 class NativePQSearcher(NumpyPQSearcher):
-    """Our C ADC scan (:mod:`distilhash.index.native`): numpy lookup tables, then a blocked scan
-    summing the M table entries in the reference order (bit-identical distances) with a
-    per-query heap; exact (distance, row) order, deleted rows skipped inside the scan."""
+    """Our C ADC scans (:mod:`distilhash.index.native`), exact (distance, row) order, deleted rows
+    skipped inside the scan.
+
+    * K = 16, and K = 256 on CPUs with AVX-512 VBMI: the quantized-table fast scan of
+      :mod:`distilhash.index.fastscan` (codes kept only in its blocked layout; a short list chosen
+      by an exact bound is re-scored with the float tables);
+    * otherwise: a blocked float32 scan summing the M table entries in the reference order
+      (bit-identical distances) with a per-query heap.
+
+    Args:
+        fastscan: ``auto`` (default; ``$DISTILHASH_FASTSCAN`` may name a kernel), ``off``, or a
+            kernel name (``scalar``, ``ssse3``, ``avx2``, ``avx512``).
+    """
 
     name = "native"
 
-    def __init__(self, codebooks: np.ndarray, metric: str = "l2", **options: object) -> None:
+    def __init__(self, codebooks: np.ndarray, metric: str = "l2", fastscan: str = "auto", **options: object) -> None:
         from distilhash.index import native
+        from distilhash.index.fastscan import FastScanCodes, choose_impl
 
         native.load()
         super().__init__(codebooks, metric, **options)
+        m, kk, _ = self.codebooks.shape
+        bits = {16: 4, 256: 8}.get(kk)
+        self.fastscan = choose_impl(bits, fastscan) if bits is not None and m <= 256 else None
+        self._fs = FastScanCodes(m, bits) if self.fastscan else None
+        self.stats = {"queries": 0, "shortlist": 0}
+
+    def add(self, codes: np.ndarray) -> None:
+        if self._fs is None:
+            super().add(codes)
+        else:
+            self._fs.add(codes)
+
+    @property
+    def ntotal(self) -> int:
+        return super().ntotal if self._fs is None else self._fs.n
+
+    def nbytes(self) -> int:
+        return super().nbytes() if self._fs is None else self._fs.nbytes()
+
+    def codes(self) -> np.ndarray:
+        return super().codes() if self._fs is None else self._fs.codes()
 
     def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
         from distilhash.index import native
 
-        codes = self._codes.all
-        if codes.shape[0] == 0:
+        if self.ntotal == 0:
             return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in range(len(queries))]
         tables = lookup_tables(queries, self.codebooks, self.metric)
         mask = dead.mask if len(dead) else None
-        d, r, cnt = native.pq_adc_knn(codes, tables, k, self.metric == "ip", mask)
+        if self._fs is None:
+            d, r, cnt = native.pq_adc_knn(self._codes.all, tables, k, self.metric == "ip", mask)
+        else:
+            d, r, cnt, cand = self._fs.knn(tables, k, self.metric == "ip", mask, self.fastscan)
+            self.stats["queries"] += len(queries)
+            self.stats["shortlist"] += int(cand.sum())
         return [(d[i, : cnt[i]].copy(), r[i, : cnt[i]].copy()) for i in range(len(queries))]

@@ -6,7 +6,11 @@
     results = index.search(query, k)                     # ids, distances, metadata
 
 The model directory and teacher spec default to the ones recorded in the index manifest.
-Heavy libraries (torch, the teacher) are imported only when a :class:`QueryEncoder` is built.
+Text queries may instead go through the light n-gram encoder distilled from the teacher's text
+tower (:mod:`distilhash.serve.light_text`; numpy only), falling back to the teacher for a query
+whose out-of-vocabulary rate exceeds the encoder's ``max_oov``. Heavy libraries (torch, the
+teacher) are imported only when something needs them: with the light encoder and a numpy method
+(e.g. ITQ or LSH codes in a binary index) a search never imports torch.
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ class QueryEncoder:
     Args:
         model_dir: a directory written by ``method.save`` (``method.json`` + weights).
         teacher: teacher spec (``create_teacher``); default: the ``teacher`` in ``method.json``.
+        light_dir: a light text encoder's directory: text queries go through it (see module
+            docstring); ``fallbacks`` counts the queries the teacher answered instead.
     """
 
-    def __init__(self, model_dir: str | Path, teacher: str | None = None) -> None:
+    def __init__(self, model_dir: str | Path, teacher: str | None = None, light_dir: str | Path | None = None) -> None:
         from distilhash.methods.base import load_method
 
         self.model_dir = Path(model_dir)
@@ -43,6 +49,12 @@ class QueryEncoder:
         if not self.teacher_spec or self.teacher_spec == "unknown":
             raise ConfigError(f"{self.model_dir}/method.json names no teacher; pass the teacher spec explicitly")
         self._teacher: Any = None
+        self.light: Any = None
+        self.fallbacks = 0
+        if light_dir is not None:
+            from distilhash.serve.light_text import load_light_text
+
+            self.light = load_light_text(light_dir)
 
     @property
     def teacher(self):
@@ -56,7 +68,14 @@ class QueryEncoder:
         """Query codes of ``texts`` (``role="query"``)."""
         if isinstance(texts, str) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
             raise DataError("text queries must be a non-empty list of non-empty strings")
-        feats = np.asarray(self.teacher.encode_texts(list(texts)), dtype=np.float32)
+        if self.light is None:
+            feats = np.asarray(self.teacher.encode_texts(list(texts)), dtype=np.float32)
+        else:
+            feats, oov = self.light.encode(list(texts))
+            far = np.flatnonzero(oov > self.light.config.max_oov)
+            if far.size:  # too many unknown words for the n-gram encoder: the teacher answers these
+                feats[far] = np.asarray(self.teacher.encode_texts([texts[i] for i in far]), dtype=np.float32)
+                self.fallbacks += int(far.size)
         return self.method.encode("text", feats, role="query")
 
     def encode_images(self, images: Sequence[Any]) -> Encoded:
@@ -68,24 +87,29 @@ class QueryEncoder:
 
 
 def load_images(paths: Sequence[str | Path]) -> list[Any]:
-    """Open image files as RGB PIL images; a missing, unreadable or oversized file raises DataError naming it."""
-    from distilhash.data.images import open_image_file
+    """Open image files as RGB PIL images; a missing, unreadable or oversized file raises DataError naming it.
+
+    The same bounded opener as the service's uploads: size and aspect ratio checked from the
+    header, the decoded image reduced to at most 1024 px (see :func:`open_image_bounded`).
+    """
+    from distilhash.data.images import open_image_bounded
 
     out = []
     for p in paths:
         try:
-            out.append(open_image_file(p))
+            out.append(open_image_bounded(p))
         except DataError as exc:
             raise DataError(f"query image: {exc}") from None
     return out
 
 
-def query_encoder_for(index: CodeIndex, model_dir: str | Path | None = None, teacher: str | None = None) -> QueryEncoder:
-    """The encoder recorded in ``index``'s manifest (overridable)."""
+def query_encoder_for(index: CodeIndex, model_dir: str | Path | None = None, teacher: str | None = None,
+                      light_dir: str | Path | None = None) -> QueryEncoder:
+    """The encoder recorded in ``index``'s manifest (overridable); ``light_dir``: see :class:`QueryEncoder`."""
     model_dir = model_dir or index.manifest.get("model_dir")
     if not model_dir:
         raise ConfigError(f"index {index.directory} records no model directory; pass one (--model)")
-    return QueryEncoder(model_dir, teacher or index.manifest.get("teacher"))
+    return QueryEncoder(model_dir, teacher or index.manifest.get("teacher"), light_dir)
 
 
 def search_by_text(index: CodeIndex, texts: Sequence[str], k: int = 10, encoder: QueryEncoder | None = None) -> list[SearchResult]:

@@ -220,8 +220,11 @@ def _load_generation(directory: Path, m: dict[str, Any], verify_checksums: bool)
     seqs = np.asarray(_load_npy(d, m["files"]["seqs"], np.int64, (count,)))
     if count and (np.any(np.diff(seqs) <= 0) or seqs[0] < 0 or seqs[-1] >= int(m["next_seq"])):
         raise IndexCorruptError(f"{d}: {m['files']['seqs']['name']} is not strictly ascending below next_seq")
-    if m["kind"] == "pq" and count and int(codes.max()) >= m["pq"]["K"]:
-        raise IndexCorruptError(f"{d}: pq codes reference codeword {int(codes.max())} >= K={m['pq']['K']}")
+    if m["kind"] == "pq" and count:
+        packed = bool(m["pq"].get("packed"))  # indexes made before 4-bit packing: False
+        top = max(int((codes & 15).max()), int((codes >> 4).max())) if packed else int(codes.max())
+        if top >= m["pq"]["K"]:
+            raise IndexCorruptError(f"{d}: pq codes reference codeword {top} >= K={m['pq']['K']}")
     meta_path = d / m["files"]["meta"]["name"]
     if not meta_path.is_file():
         raise FileNotFoundError(2, "No such file or directory", str(meta_path))

@@ -8,21 +8,24 @@ GET         ``/api/health``                     liveness and item counts
 GET         ``/api/stats``                      counts, bits, model, teacher, latency percentiles
 GET         ``/api/search?q=TEXT&k=10``         text query (``direction`` t2i | t2t)
 POST        ``/api/search/image``               image upload ``file`` (+ ``k``, ``direction`` i2t | i2i)
-GET         ``/api/items/{id}``                 one item with its metadata
-GET         ``/api/items/{id}/thumbnail``       its thumbnail, from the index's own store
+GET         ``/api/search/similar?id=ID``       "more like this": items nearest to a stored item
+GET         ``/api/items/{id}``                 one item with its metadata (ids may contain ``/``)
+GET         ``/api/thumbnails/{id}``            its thumbnail, from the index's own store
 POST        ``/api/items``                      add (``X-API-Key``): ``id``, ``image`` and/or ``caption``, ``metadata``
 DELETE      ``/api/items/{id}``                 delete (``X-API-Key``)
 ==========  ==================================  ===============================================
 
-Refusals are JSON ``{"error": message, "status": code}`` with a 4xx status.
+Refusals are JSON ``{"error": message, "status": code}``: the message names the field and what
+was expected, and never carries a Python repr or exception name (anything unexpected is a 500
+with a fixed message; the details go to the server log).
 
 Speed: JSON answers are written with orjson when it is installed (else the standard encoder);
 text search is an ``async`` route that awaits the service's batched query path without holding
-a worker thread; the request guard (upload cap, error counts, per-route latency) is a plain ASGI
-middleware (no per-request task or body streaming wrapper).
+a worker thread; the request guard (:mod:`distilhash.serve.guard`) is a plain ASGI middleware.
 """
 
-import time
+import logging
+import re
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -32,69 +35,70 @@ from fastapi import FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from distilhash.serve.jsonsafe import dumps, repair_answer
 
 __all__ = ["create_app", "STATIC_DIR", "FastJSONResponse"]
 
 STATIC_DIR = Path(str(resources.files("distilhash.serve") / "static"))
-
-try:  # orjson: ~5-10x faster JSON encoding than the standard library
-    import orjson
-
-    class FastJSONResponse(JSONResponse):
-        """JSON answer encoded with orjson (numpy scalars and arrays allowed)."""
-
-        def render(self, content: Any) -> bytes:
-            return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-
-except ImportError:  # pragma: no cover - orjson is optional
-    FastJSONResponse = JSONResponse  # type: ignore[misc,assignment]
+_log = logging.getLogger("distilhash.serve")
 
 
-class _Guard:
-    """ASGI middleware: refuse oversized uploads by Content-Length (413), count error statuses,
-    record the latency of every ``/api/`` request per route (``http METHOD PATH``)."""
+class FastJSONResponse(JSONResponse):
+    """JSON answer (orjson when installed); content the encoder refuses (e.g. an item stored
+    earlier with a 70-digit integer in its metadata) is repaired and served with a note."""
 
-    def __init__(self, app: Any, svc: Any, cap: int) -> None:
-        self.app, self.svc, self.cap = app, svc, cap
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        t0 = time.perf_counter()
-        svc, cap = self.svc, self.cap
-        for name, value in scope.get("headers") or ():
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    await FastJSONResponse({"error": "invalid Content-Length header", "status": 400}, 400)(scope, receive, send)
-                    return
-                if length > cap + (64 << 10):  # room for the multipart envelope
-                    svc.errors[413] = svc.errors.get(413, 0) + 1
-                    msg = f"the request has {length:,} bytes; uploads are limited to {cap:,} bytes ({cap / 2**20:.1f} MB)"
-                    await FastJSONResponse({"error": msg, "status": 413}, 413)(scope, receive, send)
-                    return
-        status = [0]
-
-        async def send_wrapper(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                if status[0] >= 400:
-                    svc.errors[status[0]] = svc.errors.get(status[0], 0) + 1
-            await send(message)
-
+    def render(self, content: Any) -> bytes:
         try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            if scope["path"].startswith("/api/"):
-                route = scope.get("route")
-                svc.stats_.record(f"http {scope['method']} {route.path}" if route is not None else "http other",
-                                  (time.perf_counter() - t0) * 1e3)
+            return dumps(content)
+        except (TypeError, ValueError, RecursionError):
+            return dumps(repair_answer(content))
+
+
+#: FastAPI / pydantic error type -> what the field expected
+_EXPECTED = {
+    "missing": "is required",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "int_type": "expected an integer",
+    "greater_than_equal": "expected an integer >= {ge}",
+    "less_than_equal": "expected an integer <= {le}",
+    "string_type": "expected text",
+    "string_unicode": "expected UTF-8 text",
+    "value_error": "expected a file upload (a multipart file part)",
+}
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    """One line per invalid field, in our words (no pydantic class names or reprs)."""
+    parts = []
+    for e in errors:
+        where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header")) or "request"
+        ctx = e.get("ctx") or {}
+        template = _EXPECTED.get(e.get("type", ""))
+        if template is not None:
+            try:
+                text = template.format(**ctx)
+            except (KeyError, IndexError):
+                text = template
+        else:
+            text = _scrub(str(e.get("msg", "invalid value")))
+        parts.append(f"{where}: {text}")
+    return "invalid request: " + "; ".join(parts)
+
+
+_REPR = re.compile(r"<[^<>]*(?:object at 0x[0-9a-fA-F]+|class '[^']*')[^<>]*>")
+
+
+def _scrub(text: str) -> str:
+    """``text`` without Python object reprs (``<... object at 0x...>``, ``<class '...'>``)."""
+    return _REPR.sub("a value", text)
 
 
 def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path | None = None, teacher: str | None = None,
-               api_key: str | None = None, max_upload_mb: float = 8.0, service: Any = None, **config: Any):
+               api_key: str | None = None, max_upload_mb: float = 8.0, service: Any = None, body_timeout: float = 15.0,
+               **config: Any):
     """Build the FastAPI application.
 
     Args:
@@ -103,9 +107,11 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         api_key: enables add/delete for requests carrying it in ``X-API-Key``.
         max_upload_mb: largest accepted upload.
         service: a ready :class:`SearchService` (then the other arguments are ignored).
+        body_timeout: seconds a request body may stall before a 408.
         **config: more :class:`ServiceConfig` fields (``max_query_chars``, ``text_cache_size``, ...).
     """
     from distilhash.serve.engine import SearchService, ServiceConfig, ServiceError
+    from distilhash.serve.guard import RequestGuard
 
     if service is None:
         cfg = ServiceConfig(api_key=api_key or None, max_upload_bytes=int(max_upload_mb * 2**20), **config)
@@ -118,12 +124,12 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         yield
         svc.close()
 
-    app = FastAPI(title="distilhash search", version="0.1.0", lifespan=lifespan, default_response_class=FastJSONResponse,
+    app = FastAPI(title="distilhash search", version="0.2.0", lifespan=lifespan, default_response_class=FastJSONResponse,
                   description="Search compact cross-modal codes by text or image (distilhash).")
     app.state.service = svc
 
-    def _error(status: int, message: str) -> JSONResponse:
-        return FastJSONResponse({"error": message, "status": status}, status_code=status)
+    def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return FastJSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -131,18 +137,25 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for e in exc.errors():
-            where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
-            parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
-        return _error(422, "invalid request: " + "; ".join(parts))
+        return _error(422, _validation_message(list(exc.errors())))
 
-    app.add_middleware(_Guard, svc=svc, cap=cap)
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        messages = {404: f"no such page or route: {request.url.path[:200]}", 405: f"{request.method} is not allowed on {request.url.path[:200]}",
+                    400: "the request body is not a well-formed form (multipart/form-data or urlencoded)"}
+        return _error(exc.status_code, messages.get(exc.status_code, _scrub(str(exc.detail))), getattr(exc, "headers", None))
 
-    async def _read_upload(upload: UploadFile) -> bytes:
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        _log.error("unexpected error", exc_info=exc)
+        return _error(500, "the service failed to answer this request; the server log has the details")
+
+    app.add_middleware(RequestGuard, svc=svc, cap=cap, body_timeout=body_timeout)
+
+    async def _read_upload(upload: UploadFile, field: str) -> bytes:
         data = await upload.read(cap + 1)
         if len(data) > cap:
-            raise ServiceError(413, f"the upload {upload.filename!r} is larger than the limit of {cap:,} bytes ({cap / 2**20:.1f} MB)")
+            raise ServiceError(413, f"{field}: the upload is larger than the limit of {cap:,} bytes ({cap / 2**20:.1f} MB)")
         return data
 
     @app.get("/", include_in_schema=False)
@@ -161,8 +174,8 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
 
     @app.get("/api/search", summary="Search by text")
     async def search_text(q: str = Query(..., description="query text"),
-                    k: int = Query(10, ge=1, description="results to return"),
-                    direction: str | None = Query(None, description="t2i (default when an image index is served) or t2t")) -> Response:
+                          k: int = Query(10, ge=1, description="results to return"),
+                          direction: str | None = Query(None, description="t2i (default when an image index is served) or t2t")) -> Response:
         return FastJSONResponse(await svc.search_text_async(q, k, direction))
 
     @app.post("/api/search/image", summary="Search by an uploaded image")
@@ -170,18 +183,23 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
                            direction: str | None = Form(None, description="i2t (default when a text index is served) or i2i")) -> dict[str, Any]:
         from starlette.concurrency import run_in_threadpool
 
-        data = await _read_upload(file)
+        data = await _read_upload(file, "file")
         return await run_in_threadpool(svc.search_image, data, k, direction)
 
-    @app.get("/api/items/{item_id}", summary="One item with its metadata")
-    def get_item(item_id: str, target: str | None = Query(None, description="image or text index")) -> dict[str, Any]:
-        return svc.get_item(item_id, target)
+    @app.get("/api/search/similar", summary="More like this: the items nearest to a stored item")
+    def similar(id: str = Query(..., description="item id"), k: int = Query(10, ge=1),
+                target: str | None = Query(None, description="image or text index")) -> dict[str, Any]:
+        return svc.similar(id, k, target)
 
-    @app.get("/api/items/{item_id}/thumbnail", summary="An item's thumbnail (from the index's own store)",
+    @app.get("/api/thumbnails/{item_id:path}", summary="An item's thumbnail (from the index's own store)",
              response_class=Response, responses={200: {"content": {"image/webp": {}, "image/png": {}}}})
     def thumbnail(item_id: str, target: str | None = Query(None)) -> Response:
         mime, data = svc.thumbnail(item_id, target)
         return Response(data, media_type=mime, headers={"Cache-Control": "public, max-age=300"})
+
+    @app.get("/api/items/{item_id:path}", summary="One item with its metadata")
+    def get_item(item_id: str, target: str | None = Query(None, description="image or text index")) -> dict[str, Any]:
+        return svc.get_item(item_id, target)
 
     @app.post("/api/items", summary="Add an item (needs X-API-Key)", status_code=201)
     async def add_item(id: str = Form(..., description="new item id"),
@@ -191,10 +209,10 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         from starlette.concurrency import run_in_threadpool
 
         svc.check_key(x_api_key)
-        data = await _read_upload(image) if image is not None else None
+        data = await _read_upload(image, "image") if image is not None else None
         return await run_in_threadpool(svc.add_item, id, caption, data, metadata, target)
 
-    @app.delete("/api/items/{item_id}", summary="Delete an item (needs X-API-Key)")
+    @app.delete("/api/items/{item_id:path}", summary="Delete an item (needs X-API-Key)")
     def delete_item(item_id: str, target: str | None = Query(None), x_api_key: str | None = Header(None)) -> dict[str, Any]:
         svc.check_key(x_api_key)
         return svc.delete_item(item_id, target)

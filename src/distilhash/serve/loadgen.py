@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-__all__ = ["LoadResult", "run_load", "LOOPBACK"]
+__all__ = ["LoadResult", "run_load", "LOOPBACK", "stop_server_process"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -165,3 +165,17 @@ def run_load(base_url: str, paths: Sequence[str], concurrency: int = 50, duratio
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     res.cpu_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return res
+
+
+def stop_server_process(proc: Any, timeout: float = 20.0) -> None:
+    """Stop a server subprocess this process started: SIGTERM, then SIGKILL after ``timeout`` s."""
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -43,7 +43,7 @@ def _build_app(spec: dict[str, Any]) -> Any:
     if spec.get("switch_interval_ms"):
         sys.setswitchinterval(float(spec["switch_interval_ms"]) / 1e3)
     app = create_app(spec["index_dirs"], model_dir=spec.get("model_dir"), teacher=spec.get("teacher"), api_key=spec.get("api_key"),
-                     max_upload_mb=spec["max_upload_mb"], **spec["config"])
+                     max_upload_mb=spec["max_upload_mb"], body_timeout=spec.get("body_timeout", 15.0), **spec["config"])
     if spec.get("warmup", True):
         app.state.service.warm()
     if spec.get("freeze_gc", True):
@@ -63,7 +63,9 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                   model_dir: str | Path | None = None, teacher: str | None = None, api_key: str | None = None,
                   max_upload_mb: float = 8.0, torch_threads: int = 1, log_level: str = "warning",
                   warmup: bool = True, thumbnails: bool = True, announce: Any = print, switch_interval_ms: float | None = 0.5,
-                  freeze_gc: bool = True, workers: int = 1, **config: Any) -> None:
+                  freeze_gc: bool = True, workers: int = 1, header_timeout: float | None = None, body_timeout: float = 15.0,
+                  limit_concurrency: int = 1024,
+                  **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
     Args:
@@ -87,10 +89,15 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
             read-only, the model and the encoders, and keeps its own stats and caches). Python
             runs one thread at a time per process, so this is how HTTP handling uses several
             cores. Only for read-only services (no ``api_key``): an index has one writer.
+        header_timeout: seconds a connection may take to send its request headers before it is
+            closed (None: :data:`~distilhash.serve.connections.HEADER_TIMEOUT_S`; slow bodies get 408).
+        body_timeout: seconds a request body may stall between two chunks before a 408.
+        limit_concurrency: most connections + requests at once (beyond it: 503).
         **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields.
     """
     import uvicorn
 
+    from distilhash.serve.connections import HEADER_TIMEOUT_S, uvicorn_options
     from distilhash.serve.engine import ServiceError
 
     dirs = [index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir)
@@ -104,14 +111,14 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     config.setdefault("torch_threads", max(1, int(torch_threads)))
     spec = {"index_dirs": [str(d) for d in dirs], "model_dir": str(model_dir) if model_dir else None, "teacher": teacher,
             "api_key": api_key, "max_upload_mb": max_upload_mb, "torch_threads": torch_threads, "switch_interval_ms": switch_interval_ms,
-            "warmup": warmup, "freeze_gc": freeze_gc, "config": config}
+            "warmup": warmup, "freeze_gc": freeze_gc, "body_timeout": body_timeout, "config": config}
     if workers > 1:
         os.environ[_ENV] = json.dumps(spec)
         if announce is not None:
             announce(f"distilhash search: {workers} server processes, text queries: {config.get('query_encoder', 'teacher')} encoder; "
                      f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
-                    log_level=log_level, access_log=False)
+                    log_level=log_level, access_log=False, **uvicorn_options(limit_concurrency=limit_concurrency, importable=True))
         return
     app = _build_app(spec)
     svc = app.state.service
@@ -121,4 +128,5 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                  f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         if api_key:
             announce(f"adding/deleting items needs the header X-API-Key: {api_key}")
-    uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False)
+    uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
+                **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, limit_concurrency=limit_concurrency))

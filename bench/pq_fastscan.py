@@ -1,0 +1,374 @@
+"""PQ search at the speed of the hardware: fast-scan ADC, 8-bit ADC, IVF open, cold CLI, FAISS ratios.
+
+    .venv/bin/python bench/pq_fastscan.py                                  # 1M and 10M (~15 min quiet)
+    .venv/bin/python bench/pq_fastscan.py --sizes 100000 --queries 16 --out-name pq_fastscan_smoke
+
+One run, side by side, single thread (``faiss.omp_set_num_threads(1)``; our kernels are single
+threaded), k = 10, random codebooks (normal) and uniform random codes, l2 metric. Parts:
+
+* ``pq4``: 4-bit PQ, M = 16 (64 bits), d = 4 per sub-space: our fast scan (every kernel this CPU
+  runs; ``scalar`` on fewer queries), our float kernel (the previous scan), FAISS
+  ``IndexPQFastScan`` built from an ``IndexPQ`` holding the same codebooks and codes. Ours is
+  checked identical to the numpy float ADC top-k (first queries); FAISS fast scan is not exact,
+  its overlap with the exact top-10 is reported.
+* ``pq8``: 8-bit PQ, M = 8, d = 8: our fast scan (AVX-512 VBMI), our float kernel, FAISS ``IndexPQ``.
+* ``binary``: 64-bit codes, exact Hamming top-10: our native scan vs FAISS ``IndexBinaryFlat``
+  with its default heap top-k and with ``use_heap=False`` (counting top-k); both ratios.
+* ``ivf``: a 1M-item PQ index (M = 8, K = 256) opened with the IVF searcher: first open (trains
+  and writes ``ivf.state``) and later opens (load the state), each up to the first answered query.
+* ``cold``: ``python -m distilhash.cli.main search IDX --text ... --query-encoder light`` in a
+  fresh process on a binary ITQ index (synthetic features, light n-gram encoder): wall and CPU
+  seconds, whether torch / faiss were imported (``-X importtime``), the costliest imports.
+
+Figures: best of ``--repeat`` repetitions (wall clock) with the CPU time of that repetition; the
+machine is shared (2 cores, other engineers' jobs), so load averages are recorded before and
+after each part. Writes ``bench/results/<out-name>.json``, ``.md`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+K_TOP = 10
+
+
+def timed(fn, repeat: int):
+    """(best wall s, process CPU s of that run, last result)."""
+    best, cpu, out = float("inf"), float("inf"), None
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        wall = time.perf_counter() - t
+        if wall < best:
+            best, cpu = wall, time.process_time() - c
+    return best, cpu, out
+
+
+def ns_per_code(seconds: float, nq: int, n: int) -> float:
+    return 1e9 * seconds / (nq * n)
+
+
+def exact_topk(tables: np.ndarray, codes: np.ndarray, nq: int):
+    from distilhash.index.pq import adc_distances
+    from distilhash.index.topk import topk_float
+
+    rows = np.arange(codes.shape[0])
+    return [topk_float(adc_distances(tables[i], codes, "l2"), rows, K_TOP) for i in range(nq)]
+
+
+def bench_pq(bits: int, n: int, args, rng, log) -> dict:
+    import faiss
+
+    from distilhash.index import native
+    from distilhash.index.fastscan import FastScanCodes, choose_impl, supported_impls
+    from distilhash.index.pq import lookup_tables
+    from distilhash.index.pqcodes import pack_nibbles
+
+    m, dsub = (16, 4) if bits == 4 else (8, 8)
+    kk = 1 << bits
+    nq = args.queries
+    cb = rng.normal(size=(m, kk, dsub)).astype(np.float32)
+    codes = rng.integers(0, kk, (n, m), dtype=np.uint8)
+    q = rng.normal(size=(nq, m * dsub)).astype(np.float32)
+    tables = lookup_tables(q, cb, "l2")
+    out: dict = {"bits": bits, "M": m, "K": kk, "d_sub": dsub, "n": n, "queries": nq, "k": K_TOP, "load_before": os.getloadavg()}
+    fs = FastScanCodes(m, bits)
+    fs.add(codes)
+    ref = exact_topk(tables, codes, args.check)
+    rows: dict[str, dict] = {}
+    for impl in supported_impls(bits):
+        nqi = nq if impl != "scalar" else max(1, nq // 8)
+        wall, cpu, res = timed(lambda: fs.knn(tables[:nqi], K_TOP, False, None, impl), args.repeat)
+        d, r, cnt, cand = res
+        ok = all(np.array_equal(r[i, : cnt[i]], ref[i][1]) and np.array_equal(d[i, : cnt[i]], ref[i][0]) for i in range(min(nqi, args.check)))
+        rows[f"ours fast-scan {impl}"] = {"ns_per_code": ns_per_code(wall, nqi, n), "cpu_ns_per_code": ns_per_code(cpu, nqi, n),
+                                          "queries": nqi, "identical_to_exact": ok, "mean_shortlist": float(cand.mean())}
+        log(f"pq{bits} n={n:,} fast-scan {impl}: {rows[f'ours fast-scan {impl}']['ns_per_code']:.3f} ns/code, exact={ok}")
+    out["default_kernel"] = choose_impl(bits, "auto")
+    if n <= args.float_max_n:
+        nqf = max(1, nq // 4)
+        wall, cpu, res = timed(lambda: native.pq_adc_knn(codes, tables[:nqf], K_TOP, False), args.repeat)
+        d, r, cnt = res
+        ok = all(np.array_equal(r[i, : cnt[i]], ref[i][1]) for i in range(min(nqf, args.check)))
+        rows["ours float kernel (previous)"] = {"ns_per_code": ns_per_code(wall, nqf, n), "cpu_ns_per_code": ns_per_code(cpu, nqf, n),
+                                                "queries": nqf, "identical_to_exact": ok}
+        log(f"pq{bits} n={n:,} float kernel: {rows['ours float kernel (previous)']['ns_per_code']:.3f} ns/code")
+    faiss.omp_set_num_threads(1)
+    ipq = faiss.IndexPQ(m * dsub, m, bits, faiss.METRIC_L2)
+    faiss.copy_array_to_vector(cb.ravel(), ipq.pq.centroids)
+    ipq.is_trained = True
+    ipq.add_sa_codes(pack_nibbles(codes) if bits == 4 else codes)
+    if bits == 4:
+        fidx = faiss.IndexPQFastScan(ipq)
+        label = "FAISS IndexPQFastScan"
+        del ipq
+    else:
+        fidx, label = ipq, "FAISS IndexPQ"
+    wall, cpu, (fd, fr) = timed(lambda: fidx.search(q, K_TOP), args.repeat)
+    overlap = float(np.mean([len(set(fr[i].tolist()) & set(ref[i][1].tolist())) / K_TOP for i in range(args.check)]))
+    rows[label] = {"ns_per_code": ns_per_code(wall, nq, n), "cpu_ns_per_code": ns_per_code(cpu, nq, n), "queries": nq,
+                   "identical_to_exact": bool(all(np.array_equal(fr[i], ref[i][1]) for i in range(args.check))),
+                   "overlap_at_10_with_exact": overlap}
+    log(f"pq{bits} n={n:,} {label}: {rows[label]['ns_per_code']:.3f} ns/code, overlap@10 {overlap:.3f}")
+    del fidx
+    out["rows"] = rows
+    out["load_after"] = os.getloadavg()
+    return out
+
+
+def bench_binary(n: int, args, rng, log) -> dict:
+    import faiss
+
+    from distilhash.index import native
+
+    faiss.omp_set_num_threads(1)
+    nq = args.queries
+    db = rng.integers(0, 256, (n, 8), dtype=np.uint8)
+    q = rng.integers(0, 256, (nq, 8), dtype=np.uint8)
+    out: dict = {"n": n, "queries": nq, "k": K_TOP, "codes": "uniform random 64-bit", "load_before": os.getloadavg()}
+    wall, cpu, (d, r, cnt) = timed(lambda: native.hamming_knn(db.view(np.uint64), q.view(np.uint64), K_TOP), args.repeat)
+    out["ours_qps"], out["ours_cpu_qps"] = nq / wall, nq / cpu
+    for name, heap in (("faiss_heap", True), ("faiss_counting", False)):
+        idx = faiss.IndexBinaryFlat(64)
+        idx.use_heap = heap
+        idx.add(db)
+        w, c, (fd, fr) = timed(lambda: idx.search(q, K_TOP), args.repeat)
+        out[f"{name}_qps"], out[f"{name}_cpu_qps"] = nq / w, nq / c
+        out[f"{name}_same_distances"] = bool(np.array_equal(np.sort(fd, 1), d))
+        del idx
+    out["ratio_vs_heap"] = out["ours_qps"] / out["faiss_heap_qps"]
+    out["ratio_vs_counting"] = out["ours_qps"] / out["faiss_counting_qps"]
+    out["load_after"] = os.getloadavg()
+    log(f"binary n={n:,}: ours {out['ours_qps']:.0f} QPS, {out['ratio_vs_heap']:.2f}x heap, {out['ratio_vs_counting']:.2f}x counting")
+    return out
+
+
+def bench_ivf(args, rng, tmp: Path, log) -> dict:
+    from distilhash.codes import Encoded
+    from distilhash.index import IndexOptions, create_index, open_index
+
+    n, m = args.ivf_n, 8
+    cb = rng.normal(size=(m, 256, 8)).astype(np.float32)
+    centres = rng.integers(0, 256, (1000, m), dtype=np.uint8)  # clustered codes: noisy copies of centres
+    codes = centres[rng.integers(0, 1000, n)]
+    flip = rng.random((n, m)) < 0.3
+    codes[flip] = rng.integers(0, 256, int(flip.sum()), dtype=np.uint8)
+    q = rng.normal(size=(1, m * 8)).astype(np.float32)
+    path = tmp / "ivf-index"
+    with create_index(path, kind="pq", codebooks=cb, options=IndexOptions(bulk_threshold=1)) as idx:
+        idx.add([f"i{i}" for i in range(n)], Encoded("pq", codes, 64, cb, "l2"))
+    opts = IndexOptions(backend="ivf", searcher_options={"nprobe": 32})
+    out: dict = {"n": n, "M": m, "K": 256, "nprobe": 32, "load_before": os.getloadavg()}
+
+    def open_and_search():
+        with open_index(path, options=opts) as ix:
+            ix.search_rows(q, K_TOP)
+            return dict(ix.searcher().stats)
+
+    t = time.perf_counter()
+    first = open_and_search()
+    out["first_open_s"] = time.perf_counter() - t
+    out["first_open_stats"] = first
+    wall, cpu, stats = timed(open_and_search, args.repeat)
+    out["open_s"], out["open_cpu_s"], out["open_stats"] = wall, cpu, stats
+    out["state_bytes"] = (path / "ivf.state").stat().st_size
+    out["load_after"] = os.getloadavg()
+    log(f"ivf n={n:,}: first open {out['first_open_s']:.1f}s ({first['state']}), later opens {wall:.3f}s ({stats['state']})")
+    return out
+
+
+def build_cold_index(tmp: Path, n: int) -> Path:
+    from distilhash.index import create_index
+    from distilhash.methods.base import create_method
+    from distilhash.serve.light_text import LightTextConfig, fit_light_text, light_text_dir
+    from distilhash.training.synthetic import synthetic_features
+
+    fs, split = synthetic_features(n=3000, n_labels=20, width=384, n_query=200, n_train=2000, n_val=300)
+    method = create_method("itq", n_bits=64)
+    method.fit(fs, split)
+    model = tmp / "cold-model"
+    method.save(model)
+    caps = [" ".join(f"word{j}" for j in np.flatnonzero(row)) + " picture" for row in fs.labels]
+    light = fit_light_text([caps[i] for i in split.fit], fs.text[split.fit], [caps[i] for i in split.val], fs.text[split.val],
+                           LightTextConfig(min_count=1), progress=False)
+    light.save(light_text_dir(model))
+    rng = np.random.default_rng(1)
+    feats = fs.image[rng.integers(0, len(fs.image), n)] + 0.05 * rng.normal(size=(n, 384)).astype(np.float32)
+    path = tmp / "cold-index"
+    with create_index(path, kind="binary", n_bits=64, model_dir=model, teacher="synthetic") as idx:
+        idx.add([f"c{i}" for i in range(n)], method.encode("image", feats, "database"))
+    return path
+
+
+def bench_cold(args, tmp: Path, log) -> dict:
+    import resource
+
+    path = build_cold_index(tmp, args.cold_n)
+    cmd = [sys.executable, "-m", "distilhash.cli.main", "search", str(path), "--text", "word3 word7 picture",
+           "--query-encoder", "light", "--json", "-k", "10"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out: dict = {"n": args.cold_n, "command": " ".join(["python", *cmd[1:]]), "load_before": os.getloadavg(), "runs": []}
+    for _ in range(args.repeat + 1):  # the first run also fills the OS cache
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        wall = time.perf_counter() - t
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if res.returncode != 0:
+            raise SystemExit(f"cold search failed: {res.stderr[-2000:]}")
+        out["runs"].append({"wall_s": wall, "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)})
+    res = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=env, timeout=300)
+    imports = [line.split("|") for line in res.stderr.splitlines() if line.startswith("import time:") and "|" in line]
+    names = [p[2].strip() for p in imports[1:]]
+    out["torch_imported"] = any(x == "torch" or x.startswith("torch.") for x in names)
+    out["faiss_imported"] = any(x == "faiss" or x.startswith("faiss.") for x in names)
+    top = sorted(((int(p[1]), p[2].strip()) for p in imports[1:] if not p[2].startswith("  ")), reverse=True)[:8]
+    out["top_level_imports_us"] = [{"module": name, "cumulative_us": us} for us, name in top]
+    best = min(out["runs"], key=lambda x: x["wall_s"])
+    out["best_wall_s"], out["best_cpu_s"] = best["wall_s"], best["cpu_s"]
+    out["load_after"] = os.getloadavg()
+    log(f"cold search: best {best['wall_s']:.2f}s wall ({best['cpu_s']:.2f}s CPU), torch={out['torch_imported']}, faiss={out['faiss_imported']}")
+    return out
+
+
+def write_markdown(path: Path, res: dict) -> None:
+    meta = res["meta"]
+    lines = [f"# PQ fast scan, 8-bit ADC, IVF open, cold CLI ({meta['date']})", "",
+             f"Command: `{meta['command']}`  ", f"Commit: {meta['git']['commit']} (dirty src: {meta['git']['dirty_src']})  ",
+             f"Single thread; shared machine (2 cores, other engineers' jobs): load average at start {meta['machine']['loadavg']}, "
+             f"at end {meta['load_end']}. Best of {meta['repeat']} repetitions (wall clock); CPU time of that repetition in "
+             f"brackets. CPU flags used: {meta['cpu_kernels']}.", ""]
+    for part, title in (("pq4", "4-bit PQ (M=16, K=16: 64-bit codes)"), ("pq8", "8-bit PQ (M=8, K=256: 64-bit codes)")):
+        if part not in res:
+            continue
+        lines += [f"## {title}, ns per code, k={K_TOP}", "",
+                  "| n | searcher | ns/code (CPU) | queries | identical to exact float ADC | overlap@10 with exact | mean short list |",
+                  "|---|---|---|---|---|---|---|"]
+        for block in res[part]:
+            for name, r in block["rows"].items():
+                lines.append(f"| {block['n']:,} | {name} | {r['ns_per_code']:.3f} ({r['cpu_ns_per_code']:.3f}) | {r['queries']} | "
+                             f"{r['identical_to_exact']} | {r.get('overlap_at_10_with_exact', '')} | {r.get('mean_shortlist', '')} |")
+            lines.append(f"| {block['n']:,} | load before / after | {block['load_before'][0]:.2f} / {block['load_after'][0]:.2f} | | | | |")
+        lines.append("")
+    if "binary" in res:
+        lines += ["## Exact Hamming top-10, 64-bit codes: ours vs FAISS IndexBinaryFlat, QPS (CPU-time QPS)", "",
+                  "| n | ours | FAISS heap (default) | FAISS counting (use_heap=False) | ours / heap | ours / counting | load before |",
+                  "|---|---|---|---|---|---|---|"]
+        for b in res["binary"]:
+            lines.append(f"| {b['n']:,} | {b['ours_qps']:.0f} ({b['ours_cpu_qps']:.0f}) | {b['faiss_heap_qps']:.0f} ({b['faiss_heap_cpu_qps']:.0f}) | "
+                         f"{b['faiss_counting_qps']:.0f} ({b['faiss_counting_cpu_qps']:.0f}) | {b['ratio_vs_heap']:.2f}x | "
+                         f"{b['ratio_vs_counting']:.2f}x | {b['load_before'][0]:.2f} |")
+        lines.append("")
+    if "ivf" in res:
+        v = res["ivf"]
+        lines += ["## IVF index open (to the first answered query)", "",
+                  f"{v['n']:,} items, M=8, K=256, nprobe {v['nprobe']}: first open {v['first_open_s']:.2f} s "
+                  f"(state {v['first_open_stats']['state']!r}: trains {v['first_open_stats']['train_s']} s, assigns "
+                  f"{v['first_open_stats']['assign_s']} s); later opens **{v['open_s']:.3f} s** ({v['open_cpu_s']:.3f} s CPU; "
+                  f"state {v['open_stats']['state']!r}, {v['open_stats']['reused_rows']:,} rows reused). State file "
+                  f"{v['state_bytes'] / 2**20:.1f} MiB. Load before / after {v['load_before'][0]:.2f} / {v['load_after'][0]:.2f}.", ""]
+    if "cold" in res:
+        c = res["cold"]
+        lines += ["## Cold CLI search (fresh process, light text encoder, binary ITQ index)", "",
+                  f"`{c['command']}` on {c['n']:,} items: best **{c['best_wall_s']:.2f} s** wall ({c['best_cpu_s']:.2f} s CPU) over "
+                  f"{len(c['runs'])} runs (all: {', '.join('%.2f' % r['wall_s'] for r in c['runs'])} s); torch imported: "
+                  f"{c['torch_imported']}, faiss imported: {c['faiss_imported']}. Load before / after {c['load_before'][0]:.2f} / "
+                  f"{c['load_after'][0]:.2f}.", "", "Costliest top-level imports (cumulative, -X importtime, one run):", ""]
+        lines += [f"- {x['module']}: {x['cumulative_us'] / 1000:.0f} ms" for x in c["top_level_imports_us"]]
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plot(path: Path, res: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = [p for p in ("pq4", "pq8") if p in res]
+    fig, axes = plt.subplots(1, max(1, len(parts)), figsize=(7 * max(1, len(parts)), 4.5), squeeze=False)
+    for ax, part in zip(axes[0], parts):
+        blocks = res[part]
+        names = list(dict.fromkeys(name for b in blocks for name in b["rows"]))
+        width = 0.8 / len(blocks)
+        for j, b in enumerate(blocks):
+            cpu = [b["rows"][nm]["cpu_ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
+            wall = [b["rows"][nm]["ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
+            x = np.arange(len(names)) + j * width
+            ax.bar(x, cpu, width, label=f"n={b['n']:,}: CPU time")
+            ax.scatter(x, wall, marker="_", s=120, color="black", label="wall clock (loaded machine)" if j == 0 else None)
+        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=25, ha="right", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("ns per code (log): bars CPU time, dashes wall")
+        ax.set_title(f"{'4-bit (M=16, K=16)' if part == 'pq4' else '8-bit (M=8, K=256)'} ADC top-{K_TOP}, 1 thread")
+        ax.axhline(0.5 if part == "pq4" else 1.0, ls="--", color="gray", label="goal")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    p.add_argument("--queries", type=int, default=64)
+    p.add_argument("--check", type=int, default=3, help="queries checked against the numpy float ADC reference")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--float-max-n", type=int, default=1_000_000, help="largest n the previous float kernel is timed at")
+    p.add_argument("--ivf-n", type=int, default=1_000_000)
+    p.add_argument("--cold-n", type=int, default=100_000)
+    p.add_argument("--parts", nargs="+", default=["pq4", "pq8", "binary", "ivf", "cold"],
+                   choices=["pq4", "pq8", "binary", "ivf", "cold"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-name", default="pq_fastscan")
+    p.add_argument("--replot", action="store_true", help="only rebuild the .md and .png from the stored .json")
+    args = p.parse_args(argv)
+    if args.replot:
+        res = json.loads((RESULTS / f"{args.out_name}.json").read_text())
+        write_markdown(RESULTS / f"{args.out_name}.md", res)
+        plot(RESULTS / f"{args.out_name}.png", res)
+        return
+
+    from distilhash.benchmark.provenance import git_info, limit_threads, machine_info, peak_rss_mib
+    from distilhash.index.fastscan import supported_impls
+
+    limit_threads(1)
+    rng = np.random.default_rng(args.seed)
+    log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] load {os.getloadavg()[0]:.2f} | {msg}", flush=True)  # noqa: E731
+    res: dict = {"meta": {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "command": " ".join(["python", *sys.argv]),
+                          "git": git_info(ROOT), "machine": machine_info(1), "repeat": args.repeat, "seed": args.seed,
+                          "cpu_kernels": {4: supported_impls(4), 8: supported_impls(8)},
+                          "timing": "best wall-clock repetition; CPU (process) time of that repetition alongside"}}
+    with tempfile.TemporaryDirectory(prefix="pq_fastscan_", dir=os.environ.get("DISTILHASH_HOME")) as tmpdir:
+        tmp = Path(tmpdir)
+        if "pq4" in args.parts:
+            res["pq4"] = [bench_pq(4, n, args, rng, log) for n in args.sizes]
+        if "pq8" in args.parts:
+            res["pq8"] = [bench_pq(8, n, args, rng, log) for n in args.sizes]
+        if "binary" in args.parts:
+            res["binary"] = [bench_binary(n, args, rng, log) for n in args.sizes]
+        if "ivf" in args.parts:
+            res["ivf"] = bench_ivf(args, rng, tmp, log)
+        if "cold" in args.parts:
+            res["cold"] = bench_cold(args, tmp, log)
+    res["meta"]["load_end"] = list(os.getloadavg())
+    res["meta"]["peak_rss_mib"] = peak_rss_mib()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.out_name}.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
+    write_markdown(RESULTS / f"{args.out_name}.md", res)
+    plot(RESULTS / f"{args.out_name}.png", res)
+    print((RESULTS / f"{args.out_name}.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,502 @@
+/* Fast-scan ADC over PQ codes: 8-bit quantized lookup tables in SIMD registers, a short list kept
+   by an exact bound, then exact float re-ranking (see distilhash.index.fastscan for the layout,
+   the bound and the Python side).
+
+   Per query, the distance contributions t[m][c] (T, or -T for the ip metric) are quantized with
+   one step delta for all sub-spaces:
+       q[m][c] = floor((t[m][c] - min_c t[m][c]) / delta),   delta = max_m range_m / qmax,
+   so t[m][c] lies in [min_m + delta q, min_m + delta (q + 1)). The integer score
+   Q(x) = sum_m q[m][x_m] (16-bit lanes; qmax <= 65535 / M keeps it from overflowing; 255 or 127)
+   brackets the float distance D(x) (float32 sum in the order m = 0..M-1, error <= ferr):
+       base + delta Q(x) - ferr <= D(x) < base + delta (Q(x) + M) + ferr.
+   Hence if Q_k is the k-th smallest Q among live items, every item with D(x) <= D_k has
+   Q(x) <= Q_k + slack, slack = M + 2 ferr / delta (+2 for rounding): those items are the short
+   list, re-scored with the float tables and ranked by (distance, row) with the shared heap. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+
+DEFINE_HEAP(fsh, float)
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define FS_X86 1
+#include <immintrin.h>
+#else
+#define FS_X86 0
+#endif
+
+enum { FS_SCALAR = 1, FS_SSSE3 = 2, FS_AVX2 = 3, FS_AVX512 = 4 };
+#define FS_ALL 0x7fffffff
+#define FS_CHUNK_BYTES (256 * 1024)
+
+/* 4-bit: blocks of 32 items, Mp = M rounded up to even sub-spaces x 16 bytes; byte j of sub-space
+   m holds item j (low nibble) and item j + 16 (high nibble). 8-bit: blocks of 64 items, M x 64
+   bytes; byte j of sub-space m is the code of item j. Padding items/sub-spaces are code 0. */
+static inline int32_t fs_mp(int32_t bits, int32_t M) { return bits == 4 ? (M + 1) & ~1 : M; }
+static inline int64_t fs_bs(int32_t bits) { return bits == 4 ? 32 : 64; }
+static inline int64_t fs_sub_bytes(int32_t bits) { return bits == 4 ? 16 : 64; }
+
+int64_t fs_layout_bytes(int32_t bits, int64_t n, int32_t M) {
+    int64_t bs = fs_bs(bits);
+    return (n + bs - 1) / bs * fs_mp(bits, M) * fs_sub_bytes(bits);
+}
+
+/* Write codes uint8 [n, M] as items first .. first + n - 1 of the layout ``out`` (whose slots for
+   those items must be zero). */
+void fs_pack(int32_t bits, const uint8_t *codes, int64_t n, int32_t M, uint8_t *out, int64_t first) {
+    int32_t Mp = fs_mp(bits, M);
+    for (int64_t r = 0; r < n; r++) {
+        int64_t i = first + r;
+        if (bits == 4) {
+            uint8_t *blk = out + (i >> 5) * Mp * 16;
+            int j = (int)(i & 31);
+            for (int32_t m = 0; m < M; m++) {
+                uint8_t c = codes[r * M + m] & 15;
+                if (j < 16) blk[m * 16 + j] |= c; else blk[m * 16 + j - 16] |= (uint8_t)(c << 4);
+            }
+        } else {
+            uint8_t *blk = out + (i >> 6) * Mp * 64;
+            for (int32_t m = 0; m < M; m++) blk[m * 64 + (i & 63)] = codes[r * M + m];
+        }
+    }
+}
+
+static inline uint8_t fs_code(int32_t bits, const uint8_t *blocks, int32_t Mp, int64_t row, int32_t m) {
+    if (bits == 4) {
+        const uint8_t *b = blocks + (row >> 5) * Mp * 16 + m * 16;
+        int j = (int)(row & 31);
+        return j < 16 ? (uint8_t)(b[j] & 15) : (uint8_t)(b[j - 16] >> 4);
+    }
+    return blocks[(row >> 6) * Mp * 64 + m * 64 + (row & 63)];
+}
+
+void fs_unpack(int32_t bits, const uint8_t *blocks, int64_t n, int32_t M, uint8_t *codes) {
+    int32_t Mp = fs_mp(bits, M);
+    for (int64_t i = 0; i < n; i++)
+        for (int32_t m = 0; m < M; m++) codes[i * M + m] = fs_code(bits, blocks, Mp, i, m);
+}
+
+/* ---- per-query state: the k smallest scores (max-heap), the threshold, the short list ---- */
+typedef struct {
+    int64_t k, cnt;
+    uint16_t *heap;
+    int32_t slack, thr;
+    int64_t *cr;
+    uint16_t *cq;
+    int64_t nc, cap;
+    const uint8_t *dead;
+    int err;
+} fs_state;
+
+static void qh_push(uint16_t *h, int64_t cnt, uint16_t v) {
+    int64_t i = cnt;
+    while (i > 0) {
+        int64_t p = (i - 1) / 2;
+        if (h[p] >= v) break;
+        h[i] = h[p]; i = p;
+    }
+    h[i] = v;
+}
+
+static void qh_replace_top(uint16_t *h, int64_t k, uint16_t v) {
+    int64_t i = 0;
+    for (;;) {
+        int64_t l = 2 * i + 1, c;
+        if (l >= k) break;
+        c = (l + 1 < k && h[l + 1] > h[l]) ? l + 1 : l;
+        if (h[c] <= v) break;
+        h[i] = h[c]; i = c;
+    }
+    h[i] = v;
+}
+
+static void fs_compact(fs_state *s) {
+    int64_t w = 0;
+    for (int64_t i = 0; i < s->nc; i++)
+        if ((int32_t)s->cq[i] <= s->thr) { s->cr[w] = s->cr[i]; s->cq[w] = s->cq[i]; w++; }
+    s->nc = w;
+}
+
+static void fs_keep(fs_state *s, uint16_t q, int64_t row) {
+    if (s->nc == s->cap) {
+        fs_compact(s);
+        if (s->nc * 2 > s->cap) {  /* still more than half full: grow */
+            int64_t cap = s->cap * 2;
+            int64_t *cr = (int64_t *)realloc(s->cr, (size_t)cap * sizeof(int64_t));
+            if (cr) s->cr = cr;
+            uint16_t *cq = cr ? (uint16_t *)realloc(s->cq, (size_t)cap * sizeof(uint16_t)) : NULL;
+            if (cq) s->cq = cq;
+            if (!cr || !cq) { s->err = 1; return; }
+            s->cap = cap;
+        }
+    }
+    s->cr[s->nc] = row; s->cq[s->nc] = q; s->nc++;
+}
+
+static inline void fs_offer(fs_state *s, uint16_t q, int64_t row) {
+    if ((int32_t)q > s->thr || (s->dead && s->dead[row]) || s->err) return;
+    if (s->cnt < s->k) {
+        qh_push(s->heap, s->cnt++, q);
+        if (s->cnt == s->k) s->thr = (int32_t)s->heap[0] + s->slack;
+    } else if (q < s->heap[0]) {
+        qh_replace_top(s->heap, s->k, q);
+        s->thr = (int32_t)s->heap[0] + s->slack;
+    }
+    fs_keep(s, q, row);
+}
+
+static inline uint16_t fs_thr16(const fs_state *s) { return (uint16_t)(s->thr > 65535 ? 65535 : s->thr); }
+
+/* ---- block scans: scores of blocks [b0, b1) for one query, offering the items under thr ---- */
+static void fs4_scan_scalar(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t Mp,
+                            const uint8_t *lut, fs_state *s) {
+    uint16_t q[32];
+    for (int64_t b = b0; b < b1; b++) {
+        const uint8_t *blk = blocks + b * Mp * 16;
+        memset(q, 0, sizeof q);
+        for (int32_t m = 0; m < Mp; m++) {
+            const uint8_t *t = lut + m * 16, *c = blk + m * 16;
+            for (int j = 0; j < 16; j++) { q[j] += t[c[j] & 15]; q[j + 16] += t[c[j] >> 4]; }
+        }
+        for (int j = 0; j < 32 && b * 32 + j < n; j++)
+            if ((int32_t)q[j] <= s->thr) fs_offer(s, q[j], b * 32 + j);
+    }
+}
+
+static void fs8_scan_scalar(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t M,
+                            const uint8_t *lut, fs_state *s) {
+    uint16_t q[64];
+    for (int64_t b = b0; b < b1; b++) {
+        const uint8_t *blk = blocks + b * M * 64;
+        memset(q, 0, sizeof q);
+        for (int32_t m = 0; m < M; m++) {
+            const uint8_t *t = lut + m * 256, *c = blk + m * 64;
+            for (int j = 0; j < 64; j++) q[j] += t[c[j]];
+        }
+        for (int j = 0; j < 64 && b * 64 + j < n; j++)
+            if ((int32_t)q[j] <= s->thr) fs_offer(s, q[j], b * 64 + j);
+    }
+}
+
+#if FS_X86
+/* Bytes r are summed into 16-bit lanes without unpacking: a += r adds (even byte) + 256 (odd
+   byte), o += r >> 8 adds the odd byte, so the even sum is a - (o << 8) (exact mod 2^16). */
+__attribute__((target("ssse3")))
+static void fs4_scan_ssse3(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t Mp,
+                           const uint8_t *lut, fs_state *s) {
+    const __m128i m0f = _mm_set1_epi8(0x0f), zero = _mm_setzero_si128();
+    uint16_t q[32];
+    for (int64_t b = b0; b < b1; b++) {
+        const uint8_t *blk = blocks + b * Mp * 16;
+        __m128i a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+        for (int32_t m = 0; m < Mp; m++) {
+            __m128i t = _mm_loadu_si128((const __m128i *)(lut + m * 16));
+            __m128i c = _mm_loadu_si128((const __m128i *)(blk + m * 16));
+            __m128i rl = _mm_shuffle_epi8(t, _mm_and_si128(c, m0f));
+            __m128i rh = _mm_shuffle_epi8(t, _mm_and_si128(_mm_srli_epi16(c, 4), m0f));
+            a0 = _mm_add_epi16(a0, rl); a1 = _mm_add_epi16(a1, _mm_srli_epi16(rl, 8));
+            a2 = _mm_add_epi16(a2, rh); a3 = _mm_add_epi16(a3, _mm_srli_epi16(rh, 8));
+        }
+        a0 = _mm_sub_epi16(a0, _mm_slli_epi16(a1, 8));
+        a2 = _mm_sub_epi16(a2, _mm_slli_epi16(a3, 8));
+        __m128i q0 = _mm_unpacklo_epi16(a0, a1), q1 = _mm_unpackhi_epi16(a0, a1);
+        __m128i q2 = _mm_unpacklo_epi16(a2, a3), q3 = _mm_unpackhi_epi16(a2, a3);
+        __m128i tv = _mm_set1_epi16((short)fs_thr16(s));
+        /* q <= thr  <=>  saturating q - thr == 0 */
+        __m128i p01 = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_subs_epu16(q0, tv), zero), _mm_cmpeq_epi16(_mm_subs_epu16(q1, tv), zero));
+        __m128i p23 = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_subs_epu16(q2, tv), zero), _mm_cmpeq_epi16(_mm_subs_epu16(q3, tv), zero));
+        uint32_t mk = (uint32_t)_mm_movemask_epi8(p01) | ((uint32_t)_mm_movemask_epi8(p23) << 16);
+        if (!mk) continue;
+        _mm_storeu_si128((__m128i *)q, q0); _mm_storeu_si128((__m128i *)(q + 8), q1);
+        _mm_storeu_si128((__m128i *)(q + 16), q2); _mm_storeu_si128((__m128i *)(q + 24), q3);
+        while (mk) {
+            int j = __builtin_ctz(mk);
+            mk &= mk - 1;
+            if (b * 32 + j < n) fs_offer(s, q[j], b * 32 + j);
+        }
+    }
+}
+
+/* Look up ``pairs`` (1 or 2) pairs of sub-spaces (lane 0: the first of a pair, lane 1: the
+   second) of a 32-item block, add two pairs' bytes in 8 bits (tables of <= 127), then add into
+   the four 16-bit accumulators (low/high-nibble items, even/odd bytes). */
+__attribute__((target("avx2")))
+static inline void fs4_pair_avx2(const uint8_t *lut, const uint8_t *blk, int pairs, __m256i *a) {
+    const __m256i m0f = _mm256_set1_epi8(0x0f);
+    __m256i t = _mm256_loadu_si256((const __m256i *)lut);
+    __m256i c = _mm256_loadu_si256((const __m256i *)blk);
+    __m256i rl = _mm256_shuffle_epi8(t, _mm256_and_si256(c, m0f));
+    __m256i rh = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), m0f));
+    if (pairs == 2) {
+        __m256i t1 = _mm256_loadu_si256((const __m256i *)(lut + 32));
+        __m256i c1 = _mm256_loadu_si256((const __m256i *)(blk + 32));
+        rl = _mm256_add_epi8(rl, _mm256_shuffle_epi8(t1, _mm256_and_si256(c1, m0f)));
+        rh = _mm256_add_epi8(rh, _mm256_shuffle_epi8(t1, _mm256_and_si256(_mm256_srli_epi16(c1, 4), m0f)));
+    }
+    a[0] = _mm256_add_epi16(a[0], rl); a[1] = _mm256_add_epi16(a[1], _mm256_srli_epi16(rl, 8));
+    a[2] = _mm256_add_epi16(a[2], rh); a[3] = _mm256_add_epi16(a[3], _mm256_srli_epi16(rh, 8));
+}
+
+/* Two lanes of 16-bit sums (lane 0: even sub-spaces, lane 1: odd) of the low- and high-nibble
+   items -> the scores of items 0-15 (*q0) and 16-31 (*q1). */
+__attribute__((target("avx2")))
+static inline void fs4_finish_avx2(const __m256i *a, __m256i *q0, __m256i *q1) {
+    __m256i a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    a0 = _mm256_sub_epi16(a0, _mm256_slli_epi16(a1, 8));
+    a2 = _mm256_sub_epi16(a2, _mm256_slli_epi16(a3, 8));
+    __m128i e0 = _mm_add_epi16(_mm256_castsi256_si128(a0), _mm256_extracti128_si256(a0, 1));
+    __m128i o0 = _mm_add_epi16(_mm256_castsi256_si128(a1), _mm256_extracti128_si256(a1, 1));
+    __m128i e1 = _mm_add_epi16(_mm256_castsi256_si128(a2), _mm256_extracti128_si256(a2, 1));
+    __m128i o1 = _mm_add_epi16(_mm256_castsi256_si128(a3), _mm256_extracti128_si256(a3, 1));
+    *q0 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(e0, o0)), _mm_unpackhi_epi16(e0, o0), 1);
+    *q1 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(e1, o1)), _mm_unpackhi_epi16(e1, o1), 1);
+}
+
+__attribute__((target("avx2")))
+static void fs4_scan_avx2(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t Mp,
+                          const uint8_t *lut, fs_state *s) {
+    const __m256i zero = _mm256_setzero_si256();
+    uint16_t q[32];
+    for (int64_t b = b0; b < b1; b++) {
+        const uint8_t *blk = blocks + b * Mp * 16;
+        __m256i a[4] = {zero, zero, zero, zero};
+        for (int32_t m = 0; m < Mp; m += 4) fs4_pair_avx2(lut + m * 16, blk + m * 16, m + 4 <= Mp ? 2 : 1, a);
+        __m256i q0, q1;
+        fs4_finish_avx2(a, &q0, &q1);
+        __m256i tv = _mm256_set1_epi16((short)fs_thr16(s));
+        __m256i p0 = _mm256_cmpeq_epi16(_mm256_subs_epu16(q0, tv), zero);
+        __m256i p1 = _mm256_cmpeq_epi16(_mm256_subs_epu16(q1, tv), zero);
+        /* packs works per 128-bit lane (quads: items 0-7, 16-23, 8-15, 24-31); 0xD8 restores the order */
+        uint32_t mk = (uint32_t)_mm256_movemask_epi8(_mm256_permute4x64_epi64(_mm256_packs_epi16(p0, p1), 0xD8));
+        if (!mk) continue;
+        _mm256_storeu_si256((__m256i *)q, q0);
+        _mm256_storeu_si256((__m256i *)(q + 16), q1);
+        while (mk) {
+            int j = __builtin_ctz(mk);
+            mk &= mk - 1;
+            if (b * 32 + j < n) fs_offer(s, q[j], b * 32 + j);
+        }
+    }
+}
+
+/* 8 sub-spaces per step: two 512-bit shuffles (4 sub-spaces each, one per 128-bit lane) whose
+   bytes are added in 8 bits before widening (the tables of this kernel have qmax <= 127, so two
+   entries fit a byte); missing sub-spaces at the end are loaded as zero (masked loads). */
+static inline __mmask64 fs4_quad_mask(int32_t m, int32_t Mp) {
+    return m + 4 <= Mp ? ~(__mmask64)0 : (m + 2 <= Mp ? (__mmask64)0xFFFFFFFFu : 0);
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static inline void fs4_acc_avx512(const uint8_t *lut, const uint8_t *blk, int32_t Mp, __m512i *a) {
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    for (int32_t m = 0; m < Mp; m += 8) {
+        __mmask64 k0 = fs4_quad_mask(m, Mp), k1 = fs4_quad_mask(m + 4, Mp);
+        __m512i t0 = _mm512_maskz_loadu_epi8(k0, lut + m * 16), c0 = _mm512_maskz_loadu_epi8(k0, blk + m * 16);
+        __m512i t1 = _mm512_maskz_loadu_epi8(k1, lut + m * 16 + 64), c1 = _mm512_maskz_loadu_epi8(k1, blk + m * 16 + 64);
+        __m512i rl = _mm512_add_epi8(_mm512_shuffle_epi8(t0, _mm512_and_si512(c0, m0f)),
+                                     _mm512_shuffle_epi8(t1, _mm512_and_si512(c1, m0f)));
+        __m512i rh = _mm512_add_epi8(_mm512_shuffle_epi8(t0, _mm512_and_si512(_mm512_srli_epi16(c0, 4), m0f)),
+                                     _mm512_shuffle_epi8(t1, _mm512_and_si512(_mm512_srli_epi16(c1, 4), m0f)));
+        a[0] = _mm512_add_epi16(a[0], rl); a[1] = _mm512_add_epi16(a[1], _mm512_srli_epi16(rl, 8));
+        a[2] = _mm512_add_epi16(a[2], rh); a[3] = _mm512_add_epi16(a[3], _mm512_srli_epi16(rh, 8));
+    }
+}
+
+/* Two blocks per step so that one lane-folding epilogue serves 64 items: after folding, E holds
+   the even items and O the odd items as [block A lo, block B lo, block A hi, block B hi] lanes
+   (lo: items 0-15, hi: items 16-31; 8 x 16-bit per lane). A lone last block runs with B = 0. */
+__attribute__((target("avx512f,avx512bw")))
+static void fs4_scan_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t Mp,
+                            const uint8_t *lut, fs_state *s) {
+    const __m512i zero = _mm512_setzero_si512();
+    uint16_t qe[32], qo[32];
+    for (int64_t b = b0; b < b1; b += 2) {
+        int pair = b + 1 < b1;
+        __m512i A[4] = {zero, zero, zero, zero}, B[4] = {zero, zero, zero, zero}, S[4];
+        fs4_acc_avx512(lut, blocks + b * Mp * 16, Mp, A);
+        if (pair) fs4_acc_avx512(lut, blocks + (b + 1) * Mp * 16, Mp, B);
+        for (int t = 0; t < 4; t++)  /* [A l0+l2, A l1+l3, B l0+l2, B l1+l3] */
+            S[t] = _mm512_add_epi16(_mm512_shuffle_i64x2(A[t], B[t], 0x44), _mm512_shuffle_i64x2(A[t], B[t], 0xEE));
+        __m512i V02 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[0], S[2], 0x88), _mm512_shuffle_i64x2(S[0], S[2], 0xDD));
+        __m512i V13 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[1], S[3], 0x88), _mm512_shuffle_i64x2(S[1], S[3], 0xDD));
+        __m512i E = _mm512_sub_epi16(V02, _mm512_slli_epi16(V13, 8));
+        __m512i tv = _mm512_set1_epi16((short)fs_thr16(s));
+        uint32_t me = (uint32_t)_mm512_cmple_epu16_mask(E, tv), mo = (uint32_t)_mm512_cmple_epu16_mask(V13, tv);
+        if (!pair) { me &= 0x00FF00FFu; mo &= 0x00FF00FFu; }  /* lanes 1 and 3 belong to the absent block */
+        if (!(me | mo)) continue;
+        _mm512_storeu_si512((void *)qe, E);
+        _mm512_storeu_si512((void *)qo, V13);
+        for (int odd = 0; odd < 2; odd++) {
+            uint32_t mk = odd ? mo : me;
+            const uint16_t *q = odd ? qo : qe;
+            while (mk) {
+                int i = __builtin_ctz(mk);
+                mk &= mk - 1;
+                int lane = i >> 3;
+                int64_t row = (b + (lane & 1)) * 32 + ((lane >> 1) ? 16 : 0) + 2 * (i & 7) + odd;
+                if (row < n) fs_offer(s, q[i], row);
+            }
+        }
+    }
+}
+
+/* 8-bit codes: a 256-entry byte table is four 64-byte registers; vpermt2b looks up 128 entries
+   from two of them by the low 7 bits, the top bit picks between the two halves. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void fs8_scan_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t M,
+                            const uint8_t *lut, fs_state *s) {
+    const __m512i zero = _mm512_setzero_si512();
+    uint16_t qe[32], qo[32];
+    for (int64_t b = b0; b < b1; b++) {
+        const uint8_t *blk = blocks + b * M * 64;
+        __m512i a0 = zero, a1 = zero;
+        for (int32_t m = 0; m < M; m++) {
+            const uint8_t *t = lut + m * 256;
+            __m512i idx = _mm512_loadu_si512((const void *)(blk + m * 64));
+            __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)t), idx, _mm512_loadu_si512((const void *)(t + 64)));
+            __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(t + 128)), idx, _mm512_loadu_si512((const void *)(t + 192)));
+            __m512i r = _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+            a0 = _mm512_add_epi16(a0, r);
+            a1 = _mm512_add_epi16(a1, _mm512_srli_epi16(r, 8));
+        }
+        a0 = _mm512_sub_epi16(a0, _mm512_slli_epi16(a1, 8));  /* items 0, 2, ..., 62 */
+        __m512i tv = _mm512_set1_epi16((short)fs_thr16(s));
+        uint32_t me = (uint32_t)_mm512_cmple_epu16_mask(a0, tv), mo = (uint32_t)_mm512_cmple_epu16_mask(a1, tv);
+        if (!(me | mo)) continue;
+        _mm512_storeu_si512((void *)qe, a0);
+        _mm512_storeu_si512((void *)qo, a1);
+        uint64_t mk = 0;
+        for (int i = 0; i < 32; i++) mk |= (uint64_t)((me >> i) & 1) << (2 * i) | (uint64_t)((mo >> i) & 1) << (2 * i + 1);
+        while (mk) {
+            int j = __builtin_ctzll(mk);
+            mk &= mk - 1;
+            if (b * 64 + j < n) fs_offer(s, (j & 1) ? qo[j >> 1] : qe[j >> 1], b * 64 + j);
+        }
+    }
+}
+#endif
+
+typedef void (*fs_scan_fn)(const uint8_t *, int64_t, int64_t, int64_t, int32_t, const uint8_t *, fs_state *);
+
+static fs_scan_fn fs_kernel(int32_t bits, int32_t impl) {
+#if FS_X86
+    if (bits == 4 && impl == FS_SSSE3) return fs4_scan_ssse3;
+    if (bits == 4 && impl == FS_AVX2) return fs4_scan_avx2;
+    if (bits == 4 && impl == FS_AVX512) return fs4_scan_avx512;
+    if (bits == 8 && impl == FS_AVX512) return fs8_scan_avx512;
+#endif
+    if (impl == FS_SCALAR) return bits == 4 ? fs4_scan_scalar : fs8_scan_scalar;
+    return NULL;
+}
+
+/* 1 when this CPU runs kernel ``impl`` for ``bits``-bit codes. */
+int32_t fs_supported(int32_t bits, int32_t impl) {
+    if (bits != 4 && bits != 8) return 0;
+    if (impl == FS_SCALAR) return 1;
+#if FS_X86
+    __builtin_cpu_init();
+    if (bits == 4 && impl == FS_SSSE3) return __builtin_cpu_supports("ssse3") ? 1 : 0;
+    if (bits == 4 && impl == FS_AVX2) return __builtin_cpu_supports("avx2") ? 1 : 0;
+    if (bits == 4 && impl == FS_AVX512) return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) ? 1 : 0;
+    if (bits == 8 && impl == FS_AVX512)
+        return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")) ? 1 : 0;
+#endif
+    return 0;
+}
+
+/* Largest quantized table entry a kernel takes: 255, or 127 for the 4-bit AVX2 / AVX-512 kernels
+   (they add two entries in 8 bits); and at most 65535 / Mp so a 16-bit score never overflows. */
+static int32_t fs_qmax(int32_t bits, int32_t impl, int32_t Mp) {
+    int32_t q = (bits == 4 && (impl == FS_AVX512 || impl == FS_AVX2)) ? 127 : 255;
+    int32_t cap = 65535 / (Mp > 0 ? Mp : 1);
+    return q < cap ? q : cap;
+}
+
+/* Quantize one query's tables (module comment): lut uint8 [Mp, K] (padding rows zero); returns slack. */
+static int32_t fs_quantize(const float *T, int32_t M, int32_t Mp, int32_t K, int32_t negate, int32_t qmax, uint8_t *lut) {
+    double maxr = 0.0, absum = 0.0;
+    double mins[256 * 2];
+    for (int32_t m = 0; m < M; m++) {
+        double mn = INFINITY, mx = -INFINITY, am = 0.0;
+        for (int32_t c = 0; c < K; c++) {
+            double v = negate ? -(double)T[m * K + c] : (double)T[m * K + c];
+            mn = v < mn ? v : mn; mx = v > mx ? v : mx;
+            am = fabs(v) > am ? fabs(v) : am;
+        }
+        mins[m] = mn;
+        maxr = mx - mn > maxr ? mx - mn : maxr;
+        absum += am;
+    }
+    double delta = maxr > 0.0 ? maxr / qmax : 1.0;
+    memset(lut, 0, (size_t)Mp * K);
+    for (int32_t m = 0; m < M; m++)
+        for (int32_t c = 0; c < K; c++) {
+            double v = negate ? -(double)T[m * K + c] : (double)T[m * K + c];
+            double q = floor((v - mins[m]) / delta);
+            lut[m * K + c] = (uint8_t)(q < 0 ? 0 : (q > qmax ? qmax : q));
+        }
+    double ferr = M * ldexp(1.0, -23) * absum + absum * 1e-12;
+    double slack = M + 2.0 * ferr / delta + 2.0;
+    if (!(slack < 65536.0) || !isfinite(delta)) return 65536;  /* no usable bound: keep everything */
+    return (int32_t)ceil(slack);
+}
+
+/* Exact top-k by (ADC distance, row) through the quantized scan; see the module comment.
+   tables float32 [nq, M, K] (K = 16 for bits 4, 256 for bits 8); out_cand = short-list size.
+   Returns 0, or -1 when memory ran out, -2 for an unsupported kernel or shape. */
+int32_t fs_knn(int32_t bits, const uint8_t *blocks, int64_t n, int32_t M, const float *tables, int64_t nq, int64_t k,
+               int32_t negate, const uint8_t *dead, int32_t impl, float *out_d, int64_t *out_r, int64_t *out_cnt,
+               int64_t *out_cand) {
+    fs_scan_fn scan = fs_kernel(bits, impl);
+    if (!scan || !fs_supported(bits, impl) || M <= 0 || M > 256 || k <= 0) return -2;
+    int32_t K = bits == 4 ? 16 : 256, Mp = fs_mp(bits, M);
+    int64_t bs = fs_bs(bits), nb = (n + bs - 1) / bs, blk_bytes = Mp * fs_sub_bytes(bits);
+    int64_t chunk = FS_CHUNK_BYTES / blk_bytes > 0 ? FS_CHUNK_BYTES / blk_bytes : 1;
+    uint8_t *luts = (uint8_t *)malloc((size_t)(nq * Mp * K + 1));
+    fs_state *st = (fs_state *)calloc((size_t)(nq + 1), sizeof(fs_state));
+    uint16_t *heaps = (uint16_t *)malloc((size_t)(nq * k + 1) * sizeof(uint16_t));
+    int32_t rc = 0;
+    if (!luts || !st || !heaps) { rc = -1; goto done; }
+    for (int64_t qi = 0; qi < nq; qi++) {
+        fs_state *s = st + qi;
+        s->slack = fs_quantize(tables + qi * (int64_t)M * K, M, Mp, K, negate, fs_qmax(bits, impl, Mp), luts + qi * Mp * K);
+        s->k = k; s->heap = heaps + qi * k; s->thr = FS_ALL; s->dead = dead;
+        s->cap = 4 * k + 1024;
+        s->cr = (int64_t *)malloc((size_t)s->cap * sizeof(int64_t));
+        s->cq = (uint16_t *)malloc((size_t)s->cap * sizeof(uint16_t));
+        if (!s->cr || !s->cq) { rc = -1; goto done; }
+    }
+    for (int64_t b0 = 0; b0 < nb; b0 += chunk) {  /* a chunk of blocks stays in cache for the batch */
+        int64_t b1 = b0 + chunk < nb ? b0 + chunk : nb;
+        for (int64_t qi = 0; qi < nq; qi++) scan(blocks, b0, b1, n, Mp, luts + qi * Mp * K, st + qi);
+    }
+    for (int64_t qi = 0; qi < nq; qi++) {
+        fs_state *s = st + qi;
+        if (s->err) { rc = -1; goto done; }
+        const float *T = tables + qi * (int64_t)M * K;
+        float *hd = out_d + qi * k;
+        int64_t *hr = out_r + qi * k;
+        int64_t cnt = 0, ncand = 0;
+        for (int64_t i = 0; i < s->nc; i++) {
+            if ((int32_t)s->cq[i] > s->thr) continue;
+            int64_t row = s->cr[i];
+            float acc = T[fs_code(bits, blocks, Mp, row, 0)];
+            for (int32_t m = 1; m < M; m++) acc += T[m * K + fs_code(bits, blocks, Mp, row, m)];
+            float d = negate ? -acc : acc;
+            ncand++;
+            if (cnt < k) fsh_push(hd, hr, cnt++, d, row);
+            else if (WORSE(hd[0], hr[0], d, row)) fsh_replace_top(hd, hr, k, d, row);
+        }
+        fsh_sort(hd, hr, cnt);
+        out_cnt[qi] = cnt;
+        out_cand[qi] = ncand;
+    }
+done:
+    if (st)
+        for (int64_t qi = 0; qi < nq; qi++) { free(st[qi].cr); free(st[qi].cq); }
+    free(st); free(heaps); free(luts);
+    return rc;
+}

@@ -1,0 +1,55 @@
+"""Which in-memory searcher answers an index's queries, and how it is built.
+
+:func:`choose_backend` resolves ``IndexOptions.backend = "auto"`` (binary: multi-index hashing
+from ``mih_min_items`` items on, else the flat scan; the flat scan is the native C kernel when a
+compiler is available, else FAISS, else numpy). :func:`build_searcher` creates the searcher from
+the registries and binds persistent state (e.g. IVF lists kept beside the index).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["choose_backend", "build_searcher"]
+
+
+def choose_backend(kind: str, n_rows: int, backend: str = "auto", mih_min_items: int = 50_000) -> str:
+    """The searcher name for an index of ``kind`` (``binary`` | ``pq``) holding ``n_rows`` rows."""
+    if backend != "auto":
+        return backend
+    from distilhash.index import native
+
+    if native.available():  # FAISS is imported (~0.3 s) only when it will be used
+        flat = "native"
+    else:
+        flat = "faiss" if importlib.util.find_spec("faiss") is not None else "numpy"
+    if kind == "pq":
+        return flat
+    if n_rows >= mih_min_items:
+        return "mih"
+    return "faiss-flat" if flat == "faiss" else flat
+
+
+def build_searcher(name: str, kind: str, codes: np.ndarray, directory: Path, *, code_size: int,
+                   codebooks: np.ndarray | None = None, metric: str = "l2",
+                   options: dict[str, Any] | None = None) -> Any:
+    """Searcher ``name`` holding ``codes`` (binary: packed bits ``[n, code_size]``; pq: ``[n, M]`` indices)."""
+    options = options or {}
+    if kind == "binary":
+        from distilhash.index import mih  # noqa: F401  (registers "mih")
+        from distilhash.index.binary import BINARY_SEARCHERS
+
+        searcher = BINARY_SEARCHERS.create(name, code_size, **options)
+    else:
+        from distilhash.index import ivf  # noqa: F401  (registers "ivf")
+        from distilhash.index.pq import PERSISTENT_SEARCHERS, PQ_SEARCHERS
+
+        searcher = PQ_SEARCHERS.create(name, codebooks, metric, **options)
+        if name in PERSISTENT_SEARCHERS:  # e.g. IVF lists, kept beside the index (rebuilt when stale)
+            searcher.bind_state(Path(directory) / PERSISTENT_SEARCHERS[name])
+    searcher.add(codes)
+    return searcher

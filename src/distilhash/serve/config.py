@@ -1,0 +1,82 @@
+"""The service's settings and its refusal type: :class:`ServiceConfig` (data) and :class:`ServiceError`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ServiceConfig", "ServiceError", "DIRECTIONS", "QUERY_ENCODERS"]
+
+#: direction -> (query modality, modality of the searched index)
+DIRECTIONS = {"t2i": ("text", "image"), "t2t": ("text", "text"), "i2i": ("image", "image"), "i2t": ("image", "text")}
+
+QUERY_ENCODERS = ("teacher", "light")
+
+
+class ServiceError(Exception):
+    """A request the service refuses: ``status`` (HTTP code) and a message for the user."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class ServiceConfig:
+    """Limits and tunables of the service (data).
+
+    Attributes:
+        api_key: key required (header ``X-API-Key``) to add or delete items; None = read-only service.
+        max_query_chars: longest text query accepted.
+        max_k: most results per query.
+        max_upload_bytes: largest image upload accepted.
+        max_image_pixels: largest image (width * height, read from its header) accepted.
+        max_image_aspect: largest ratio of an image's longer to shorter side accepted.
+        max_image_side: decoded uploads are reduced to at most this longer side before encoding.
+        max_parallel_decodes: most uploads decoded at once (a PNG at the pixel cap takes ~160 MB
+            while it is decoded, before it is reduced to ``max_image_side``).
+        max_metadata_bytes: largest metadata object of an added item (as compact JSON).
+        max_metadata_depth: deepest nesting of an added item's metadata.
+        text_cache_size: LRU entries of text -> teacher features (0 disables the cache).
+        max_batch: most text queries encoded together by the teacher's micro-batcher.
+        thumb_size: longest side of thumbnails stored for items added through the service.
+        query_encoder: text queries' features: ``teacher`` (the teacher's text tower) or ``light``
+            (:mod:`distilhash.serve.light_text`, with the teacher as fallback for queries whose
+            out-of-vocabulary rate exceeds ``light_max_oov``).
+        light_max_oov: fallback threshold (None: the one stored with the light encoder).
+        light_text_dir: the light encoder's directory (None: ``<model_dir>/light-text``).
+        max_search_batch: most queries projected and searched together by one index's worker.
+        search_workers: worker threads per index for text queries, each with its own read-only
+            handle of the index (a search holds its handle's lock, so this is how several cores
+            search at once). Only for read-only services (no ``api_key``): with writes, one worker.
+        index_backend: searcher of the served indexes (:class:`distilhash.index.IndexOptions`
+            ``backend``: ``auto``, or e.g. ``ivf`` for an approximate PQ search).
+        index_options: that searcher's options (``searcher_options``, e.g. ``{"nprobe": 32}``).
+        torch_threads: torch threads in the service's worker threads (None: torch's current setting).
+        match_sample: database items per index whose distances to each query give the "typical
+            distance" the answer compares its best hits with (0 = off; see :mod:`distilhash.serve.match`).
+    """
+
+    api_key: str | None = None
+    max_query_chars: int = 500
+    max_k: int = 100
+    max_upload_bytes: int = 8 << 20
+    max_image_pixels: int = 40_000_000
+    max_image_aspect: float = 20.0
+    max_image_side: int = 1024
+    max_parallel_decodes: int = 2
+    max_metadata_bytes: int = 64 << 10
+    max_metadata_depth: int = 32
+    text_cache_size: int = 4096
+    max_batch: int = 64
+    thumb_size: int = 96
+    query_encoder: str = "teacher"
+    light_max_oov: float | None = None
+    light_text_dir: str | None = None
+    max_search_batch: int = 64
+    search_workers: int = 1
+    index_backend: str = "auto"
+    index_options: dict[str, Any] = field(default_factory=dict)
+    torch_threads: int | None = None
+    match_sample: int = 512

@@ -1,0 +1,212 @@
+"""The request guard: a plain ASGI middleware in front of every route of the service.
+
+Before the application sees a request it:
+
+1. refuses an invalid or oversized ``Content-Length`` (413 before any byte of the body is read);
+2. checks the API key of write requests (``POST /api/items``, ``DELETE /api/items/...``) from the
+   headers, so a request without the right key is refused (401/403) before its body is read;
+3. reads the body of requests that have one, counting bytes as they arrive: past the cap
+   (``--max-upload-mb`` plus room for the multipart envelope) it answers 413 at once, chunked
+   uploads included; a body that stalls for ``body_timeout`` seconds gets 408;
+4. checks that every text field of a form is valid UTF-8 (the form parser would otherwise read
+   undecodable bytes as Latin-1 and store mojibake): 400 naming the field;
+
+and counts error statuses and records the latency of each ``/api/`` route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from distilhash.serve.config import ServiceError
+
+__all__ = ["RequestGuard", "form_text_problem", "ENVELOPE_BYTES"]
+
+#: room for the multipart envelope (boundaries, part headers, the other form fields)
+ENVELOPE_BYTES = 64 << 10
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _is_write(method: str, path: str) -> bool:
+    p = path.rstrip("/")
+    return (method == "POST" and p == "/api/items") or (method == "DELETE" and p.startswith("/api/items/"))
+
+
+def form_text_problem(body: bytes, content_type: str) -> str | None:
+    """Why a form body's text fields are not UTF-8 (naming the field), or None when they all are.
+
+    Multipart file parts (those with a ``filename``) are bytes and not checked.
+    """
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    kind, params = parse_options_header(content_type)
+    if kind == b"application/x-www-form-urlencoded":
+        for pair in body.split(b"&"):
+            name, _, value = pair.partition(b"=")
+            for part, what in ((name, "a field name"), (value, None)):
+                try:
+                    unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+                except UnicodeDecodeError:
+                    field = _field_name(name)
+                    return f"{what or field}: not valid UTF-8 text; send form fields as UTF-8"
+        return None
+    if kind != b"multipart/form-data" or b"boundary" not in params:
+        return None
+    parts: list[dict[str, Any]] = []
+    cur_field = bytearray()
+    cur_value = bytearray()
+
+    def on_part_begin() -> None:
+        parts.append({"headers": {}, "data": bytearray()})
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        cur_field.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        cur_value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        parts[-1]["headers"][bytes(cur_field).lower()] = bytes(cur_value)
+        cur_field.clear()
+        cur_value.clear()
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if b"filename" not in parse_options_header(parts[-1]["headers"].get(b"content-disposition"))[1]:
+            parts[-1]["data"].extend(data[start:end])
+
+    parser = MultipartParser(params[b"boundary"], {"on_part_begin": on_part_begin, "on_header_field": on_header_field,
+                                                  "on_header_value": on_header_value, "on_header_end": on_header_end,
+                                                  "on_part_data": on_part_data})
+    try:
+        parser.write(body)
+        parser.finalize()
+    except Exception:  # a malformed envelope: the form parser after us refuses it with its own 400
+        return None
+    for part in parts:
+        _, opts = parse_options_header(part["headers"].get(b"content-disposition"))
+        if b"filename" in opts:
+            continue
+        raw_name = opts.get(b"name", b"")
+        try:
+            raw_name.decode("utf-8")
+            bytes(part["data"]).decode("utf-8")
+        except UnicodeDecodeError:
+            return f"{_field_name(raw_name)}: not valid UTF-8 text; send form fields as UTF-8"
+    return None
+
+
+def _field_name(raw: bytes) -> str:
+    name = raw.decode("utf-8", "replace")
+    return name if name.isprintable() and name and len(name) <= 40 else "a form field"
+
+
+class RequestGuard:
+    """ASGI middleware (see module docstring).
+
+    Args:
+        app: the wrapped ASGI application.
+        svc: the :class:`~distilhash.serve.engine.SearchService` (API key check, error counts, latency stats).
+        cap: largest upload in bytes (the body limit is ``cap + ENVELOPE_BYTES``).
+        body_timeout: seconds a request body may stall between two chunks before a 408.
+    """
+
+    def __init__(self, app: Any, svc: Any, cap: int, body_timeout: float = 15.0) -> None:
+        self.app, self.svc, self.cap, self.body_timeout = app, svc, cap, body_timeout
+        self.limit = cap + ENVELOPE_BYTES
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
+        from distilhash.serve.app import FastJSONResponse
+
+        self.svc.errors[status] = self.svc.errors.get(status, 0) + 1
+        headers = {"Connection": "close"} if scope["method"] in _BODY_METHODS else None
+        await FastJSONResponse({"error": message, "status": status}, status, headers=headers)(scope, receive, send)
+
+    async def _read_body(self, receive: Any) -> tuple[bytes | None, int, str]:
+        """(body, 0, "") or (None, status, message) when it is too large or stalls."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except asyncio.TimeoutError:
+                return None, 408, f"the request body stalled for {self.body_timeout:g} s; send it without pauses"
+            if message["type"] == "http.disconnect":
+                return None, 0, ""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return None, 413, (f"the request body passed {self.limit:,} bytes; uploads are limited to "
+                                   f"{self.cap:,} bytes ({self.cap / 2**20:.1f} MB)")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), 0, ""
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        svc = self.svc
+        method, path = scope["method"], scope["path"]
+        headers = dict(scope.get("headers") or ())
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                await self._refuse(scope, receive, send, 400, "the Content-Length header is not a byte count")
+                return
+            if int(length) > self.limit:
+                await self._refuse(scope, receive, send, 413, f"the request has {int(length):,} bytes; uploads are limited to "
+                                                             f"{self.cap:,} bytes ({self.cap / 2**20:.1f} MB)")
+                return
+        if _is_write(method, path):
+            try:
+                key = headers.get(b"x-api-key")
+                svc.check_key(key.decode("latin-1") if key is not None else None)
+            except ServiceError as exc:
+                await self._refuse(scope, receive, send, exc.status, exc.message)
+                return
+        if method in _BODY_METHODS:
+            body, status, message = await self._read_body(receive)
+            if body is None:
+                if status:
+                    await self._refuse(scope, receive, send, status, message)
+                return  # the client went away
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            problem = form_text_problem(body, content_type) if content_type.startswith(("multipart/", "application/x-www")) else None
+            if problem is not None:
+                await self._refuse(scope, receive, send, 400, problem)
+                return
+            receive = _replay(body, receive)
+        status_seen = [0]
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_seen[0] = message["status"]
+                if status_seen[0] >= 400:
+                    svc.errors[status_seen[0]] = svc.errors.get(status_seen[0], 0) + 1
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if path.startswith("/api/"):
+                route = scope.get("route")
+                svc.stats_.record(f"http {method} {route.path}" if route is not None else "http other",
+                                  (time.perf_counter() - t0) * 1e3)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that hands out ``body`` once, then defers to the real one (disconnects)."""
+    sent = [False]
+
+    async def replay() -> dict:
+        if not sent[0]:
+            sent[0] = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
