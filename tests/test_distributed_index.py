@@ -106,6 +106,10 @@ def test_add_delete_get_route_to_the_owning_shard(tmp_path):
         with pytest.raises(DataError, match="reserved key"):
             idx.add(["x"], enc.take([0]), [{ORDER_KEY: 1}])
         assert shard_of("abc", 7) == shard_of("abc", 7)
+        sample = idx.sample_codes(30, seed=1)
+        live = {bytes(c) for c, _ in idx.get([i for i in ids if i != ids[1]]).values()}
+        assert sample.shape == (30, 2) and {bytes(c) for c in sample} <= live
+        assert idx.sample_codes(500).shape == (len(idx), 2)  # capped at the live items
 
 
 def _reshard(src, dst, n_shards):

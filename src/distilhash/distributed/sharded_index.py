@@ -324,6 +324,14 @@ class ShardedIndex:
         per_shard = [s.search_radius(query, radius) for s in self.shards]
         return merge_topk(per_shard, None)
 
+    def sample_codes(self, n: int, seed: int = 0) -> np.ndarray:
+        """Codes of up to ``n`` live items drawn at random over all shards (each shard in proportion to its size)."""
+        rng = np.random.default_rng(seed)
+        sizes = np.array([len(s) for s in self.shards], dtype=np.int64)
+        take = rng.multivariate_hypergeometric(sizes, int(min(n, sizes.sum())))
+        parts = [s.sample_codes(int(t), seed + i) for i, (s, t) in enumerate(zip(self.shards, take))]
+        return np.concatenate(parts)
+
     def get(self, ids: list[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
         out: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
         for s, part in self._route(list(ids)).items():
