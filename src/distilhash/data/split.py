@@ -41,7 +41,7 @@ class SplitSpec:
     origin: str = ""
 
 
-#: Conventional split sizes of the standard benchmarks (see shared/PROTOCOL.md).
+#: Conventional split sizes of the standard benchmarks (see docs/metrics.md).
 PRESETS: dict[str, SplitSpec] = {
     "mirflickr25k": SplitSpec(n_query=2000, n_train=10000, n_retrieval=18015, n_val=1000),
     "nuswide21": SplitSpec(n_query=2100, n_train=10500, n_retrieval=None, n_val=1050),

@@ -1,4 +1,4 @@
-"""DCMQ — Distillation for Cross-Modal Quantization (reconstruction; see shared/METHODS.md).
+"""DCMQ — Distillation for Cross-Modal Quantization (reconstruction; see docs/dcmq.md).
 
 Registers two methods:
 

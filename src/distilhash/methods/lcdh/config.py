@@ -1,6 +1,6 @@
 """LCDH hyperparameters as data: every reconstructed choice is a field with its default.
 
-See ``docs/lcdh.md`` and ``shared/METHODS.md`` (LCDH) for what is known and what is reconstructed.
+See ``docs/lcdh.md`` for what is known and what is reconstructed.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """SODA hyperparameters as data: every reconstructed choice is a field with its default.
 
-See ``docs/soda.md`` and ``shared/METHODS.md`` (SODA) for what is known and what is reconstructed.
+See ``docs/soda.md`` for what is known and what is reconstructed.
 """
 
 from __future__ import annotations
