@@ -34,11 +34,12 @@ import numpy as np
 
 __all__ = ["Lite0FitConfig", "fit_lite0_minilm", "tower_features", "val_scores", "describe"]
 
+#: image head only (text stays in MiniLM's space) vs a text head too. MLP image heads
+#: (``{"image_head": "mlp", ...}``) scored lower on EmojiScenes val (MRR 0.119 / 0.140 vs 0.128 / 0.170)
+#: at 4x the cost, so they are not tried by default.
 DEFAULT_VARIANTS: list[dict[str, str]] = [
     {"image_head": "linear", "text_head": "none"},
     {"image_head": "linear", "text_head": "linear"},
-    {"image_head": "mlp", "text_head": "none"},
-    {"image_head": "mlp", "text_head": "linear"},
 ]
 
 
@@ -64,7 +65,7 @@ class Lite0FitConfig:
     image_size: int = 128
     variants: list[dict[str, str]] = field(default_factory=lambda: [dict(v) for v in DEFAULT_VARIANTS])
     hidden: int = 1024
-    epochs: int = 30
+    epochs: int = 12
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.01
