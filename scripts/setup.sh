@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
-REQUIRED_DEB=(fonts-noto-color-emoji unicode-data unicode-cldr-core)
+# fonts-noto-color-emoji, unicode-data, unicode-cldr-core: the emoji glyphs and names of EmojiScenes;
+# openclipart-svg, openclipart-png: the 8,121 public-domain drawings (SVG with title/tags metadata,
+# and their pre-rendered PNGs) of the openclipart dataset (`distilhash data prepare openclipart`).
+REQUIRED_DEB=(fonts-noto-color-emoji unicode-data unicode-cldr-core openclipart-svg openclipart-png)
 # Optional: the browser tests of the web page (skipped with a reason when absent).
 OPTIONAL_DEB=(chromium chromium-driver)
 
@@ -39,7 +42,8 @@ if command -v dpkg-query >/dev/null 2>&1; then
       echo "setup: the Debian packages ${missing[*]} are missing and cannot be installed here" >&2
       echo "setup: (apt-get is unavailable, or this user is not root and has no password-less sudo)." >&2
       echo "setup: as root run: apt-get update && apt-get install -y ${missing[*]}" >&2
-      echo "setup: they provide the emoji font, /usr/share/unicode/emoji/emoji-test.txt and the CLDR annotations." >&2
+      echo "setup: they provide the emoji font, /usr/share/unicode/emoji/emoji-test.txt, the CLDR annotations" >&2
+      echo "setup: and the openclipart drawings (/usr/share/openclipart/svg and png)." >&2
       exit 1
     fi
     echo "setup: installing Debian packages: ${missing[*]}"

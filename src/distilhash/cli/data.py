@@ -31,12 +31,12 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 
 @app.command()
 def prepare(
-    source: str = typer.Argument(..., help="Dataset source: emoji-scenes, emoji-pretrain, dcmh-mat, dchmt-mat, folder."),
-    path: Path = typer.Option(None, "--path", help="Source files (a .mat file, a DCHMT directory, a folder)."),
+    source: str = typer.Argument(..., help="Dataset source: emoji-scenes, emoji-pretrain, openclipart, dcmh-mat, dchmt-mat, folder."),
+    path: Path = typer.Option(None, "--path", help="Source files (a .mat file, a DCHMT directory, a folder, the openclipart root)."),
     image_root: Path = typer.Option(None, "--image-root", help="Rewrite image paths under this directory."),
     name: str = typer.Option(None, "--name", help="Name of the prepared dataset (default: the source name)."),
     out: Path = typer.Option(None, "--out", help="Output directory (default: $DISTILHASH_HOME/datasets/NAME)."),
-    preset: str = typer.Option(None, "--preset", help="Split preset (mirflickr25k, nuswide21, mscoco, iaprtc12, emoji-scenes)."),
+    preset: str = typer.Option(None, "--preset", help="Split preset (mirflickr25k, nuswide21, mscoco, iaprtc12, emoji-scenes, openclipart)."),
     seed: int = typer.Option(0, "--seed", help="Split seed."),
     n_query: int = typer.Option(None, "--n-query", help="Split sizes instead of a preset: number of queries."),
     n_train: int = typer.Option(None, "--n-train", help="Training items (a subset of retrieval)."),
@@ -82,12 +82,13 @@ def prepare(
     _print_info(target)
 
 
-def _print_info(directory: Path, top: int = 15) -> None:
+def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from distilhash.data.dataset import load_dataset
     from distilhash.data.split import Split
+    from distilhash.data.stats import chance_level, text_length_stats
     from distilhash.data.store import SPLIT_FILE
 
     ds = load_dataset(directory)
@@ -98,14 +99,26 @@ def _print_info(directory: Path, top: int = 15) -> None:
         console.print(f"filter: {note}")
     for note in ds.meta.get("notes", []):
         console.print(f"note: {note}")
+    counts = ds.meta.get("filter_counts")
+    if counts:
+        console.print("filtered by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+                      + (f"  (per file: {directory / 'filtered.jsonl'})" if (directory / "filtered.jsonl").is_file() else ""))
     split_path = directory / SPLIT_FILE
+    split = None
     if split_path.is_file():
         split = Split.load(split_path, dataset_hash=ds.content_hash())
         sizes = ", ".join(f"{k} {v}" for k, v in split.sizes().items())
         console.print(f"split {split.hash} (seed {split.spec.seed}): {sizes}")
     else:
         console.print("split: none saved")
+    if split is not None and ds.num_labels:
+        ch = chance_level(ds.labels, split.query, split.retrieval)
+        console.print(f"chance level (mean share of retrieval items relevant to a query = random mAP@all): "
+                      f"{ch['mean']:.4f} (median {ch['median']:.4f}, queries without any relevant item: "
+                      f"{ch['queries_without_relevant']})")
     if ds.texts:
+        tl = text_length_stats(ds.texts)
+        console.print(f"text words: mean {tl['mean']}, median {tl['median']:g}, max {tl['max']}, empty {tl['empty']}")
         console.print(f"example text: {ds.texts[0]!r}")
     if ds.num_labels:
         freq = sorted(ds.label_frequencies().items(), key=lambda kv: -kv[1])
@@ -122,6 +135,24 @@ def _print_info(directory: Path, top: int = 15) -> None:
         for label, count in freq[:top]:
             table.add_row(label, str(count), f"{count / len(ds):.1%}")
         console.print(table)
+    if grid:
+        _write_grid(ds, directory, console)
+
+
+def _write_grid(ds, directory: Path, console) -> None:
+    """Write (once) and point to ``sample_grid.png``: 48 seeded items of the dataset."""
+    from distilhash.data.sample_grid import save_sample_grid
+    from distilhash.errors import DataError
+
+    path = directory / "sample_grid.png"
+    if not path.is_file() and len(ds):
+        try:
+            save_sample_grid(ds, path)
+        except (DataError, OSError) as exc:
+            console.print(f"sample grid: not written ({exc})")
+            return
+    if path.is_file():
+        console.print(f"sample grid (48 items drawn with seed 0): {path}")
 
 
 @app.command()

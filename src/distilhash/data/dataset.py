@@ -8,6 +8,8 @@ A prepared dataset is a directory::
     images.npy     uint8 [N, H, W, 3]          (array image stores only; memory-mapped on load)
     bow.npy        float32 [N, V]               (bag-of-words text, when the source has it)
     split.json     the saved split (see :mod:`distilhash.data.split`)
+    filtered.jsonl one line per file a source filtered out: {"file", "reason", "detail"}
+                   (when the source records ``meta["filtered_items"]``)
 """
 
 from __future__ import annotations
@@ -185,6 +187,9 @@ def save_dataset(ds: CrossModalDataset, directory: str | Path) -> Path:
             rec["image"] = ds.images.paths[i]
         lines.append(json.dumps(rec, ensure_ascii=False))
     atomic_write_bytes(directory / "items.jsonl", ("\n".join(lines) + "\n").encode())
+    if ds.meta.get("filtered_items"):
+        rows = [json.dumps(r, ensure_ascii=False) for r in ds.meta["filtered_items"]]
+        atomic_write_bytes(directory / "filtered.jsonl", ("\n".join(rows) + "\n").encode())
     atomic_write_json(
         directory / "dataset.json",
         {

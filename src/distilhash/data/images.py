@@ -14,7 +14,10 @@ import numpy as np
 
 from distilhash.errors import DataError
 
-__all__ = ["ImageStore", "ArrayImageStore", "FileImageStore", "open_image_file"]
+__all__ = ["ImageStore", "ArrayImageStore", "FileImageStore", "open_image_file", "to_rgb_on_white", "fit_square"]
+
+#: Colour that transparent pixels are composited onto (drawings and icons are made for white pages).
+BACKGROUND: tuple[int, int, int] = (255, 255, 255)
 
 
 @runtime_checkable
@@ -42,9 +45,44 @@ def open_image_file(path: str | Path):
     try:
         with Image.open(path) as im:
             im.load()
-            return im.convert("RGB")
+            return to_rgb_on_white(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataError(f"cannot read image file {path}: {exc} (expected a readable JPEG/PNG/...)") from exc
+
+
+def to_rgb_on_white(image, background: tuple[int, int, int] = BACKGROUND):
+    """RGB copy of a PIL image; pixels with transparency (RGBA, LA, palette/grey with a
+    transparent colour) are alpha-composited onto ``background``: out = a·rgb + (1 - a)·bg.
+
+    A plain ``convert("RGB")`` would drop alpha and show the (often black) colour under it.
+    """
+    from PIL import Image
+
+    if image.mode == "RGB":
+        return image.copy()
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode in ("P", "L", "RGB", "I", "I;16") and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, (*background, 255))
+        flat.alpha_composite(rgba)
+        return flat.convert("RGB")
+    return image.convert("RGB")
+
+
+def fit_square(image, size: int, background: tuple[int, int, int] = BACKGROUND):
+    """Resize an RGB PIL image so its longer side is ``size`` (aspect ratio kept), centred on a
+    ``size`` x ``size`` canvas of ``background``."""
+    from PIL import Image
+
+    w, h = image.size
+    scale = size / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if (nw, nh) != (w, h):
+        image = image.resize((nw, nh), Image.LANCZOS if scale < 1 else Image.BICUBIC)
+    if (nw, nh) == (size, size):
+        return image
+    canvas = Image.new("RGB", (size, size), background)
+    canvas.paste(image, ((size - nw) // 2, (size - nh) // 2))
+    return canvas
 
 
 def _resize_rgb(image, size: int) -> np.ndarray:

@@ -24,6 +24,7 @@ _SOURCE_MODULES: dict[str, str] = {
     "dcmh-mat": "distilhash.data.readers",
     "dchmt-mat": "distilhash.data.readers",
     "folder": "distilhash.data.folder",
+    "openclipart": "distilhash.data.openclipart",
 }
 
 

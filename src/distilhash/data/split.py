@@ -41,6 +41,9 @@ PRESETS: dict[str, SplitSpec] = {
     "mscoco": SplitSpec(n_query=5000, n_train=10000, n_retrieval=None, n_val=1000),
     "iaprtc12": SplitSpec(n_query=2000, n_train=10000, n_retrieval=18000, n_val=1000),
     "emoji-scenes": SplitSpec(n_query=2000, n_train=10000, n_retrieval=18015, n_val=1000),
+    # About 3,860 items after de-duplication and the collection cap (docs/dataset-openclipart.md):
+    # 1,000 queries, every other item in retrieval, 2,500 of them train, 500 of train for validation.
+    "openclipart": SplitSpec(n_query=1000, n_train=2500, n_retrieval=None, n_val=500),
 }
 
 

@@ -1,0 +1,242 @@
+"""openclipart statistics: filters, labels, chance level per label/text/cap option, prepare time.
+
+Usage::
+
+    .venv/bin/python bench/openclipart_stats.py [--root /usr/share/openclipart]
+
+Scans the installed Debian package once (filters 1-4: reading, rendering, de-duplication, blank
+drawings — timed as wall and CPU seconds, the machine may be shared), then assembles the dataset
+for each option (collection cap, label sources, text variant; no file is read again) and draws the
+``openclipart`` preset split on each to get its chance level. Writes
+``bench/results/openclipart_stats.{json,md,png}`` and the figures ``docs/openclipart_grid.png``
+(48 seeded items of the default dataset) and ``docs/openclipart_samples.png`` (12 items with text
+and labels). The figures quoted in docs/dataset-openclipart.md come from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs"
+
+LABEL_OPTIONS = ("folder2+tags", "folder1+tags", "folder2", "folder1", "tags")
+TEXT_OPTIONS = ("title+tags", "title+description")
+CAP_OPTIONS = (0, 25, 50, 100, 200)
+
+
+def label_words_in_text(ds) -> float:
+    """Share of (item, tag label) pairs whose tag appears as a phrase in the item's text: how much
+    of the label the text gives away."""
+    hits = total = 0
+    for i, text in enumerate(ds.texts):
+        low = f" {' '.join(text.lower().replace(',', ' ').replace('.', ' ').split())} "
+        for j in np.flatnonzero(ds.labels[i]):
+            name = ds.label_names[j]
+            if name.startswith("tag:"):
+                total += 1
+                hits += f" {name[4:]} " in low
+    return round(hits / max(total, 1), 4)
+
+
+def summary(ds, titles: dict[str, str], seed: int = 0) -> dict:
+    """Counts, labels, texts and the chance level on the preset split of one assembled dataset."""
+    from distilhash.data.split import make_split, preset
+    from distilhash.data.stats import chance_level, labels_per_item, text_length_stats
+    from distilhash.errors import DataError
+
+    out = {
+        "n_items": len(ds),
+        "filter_counts": ds.meta["filter_counts"],
+        "n_labels": ds.num_labels,
+        "n_folder_labels": sum(not n.startswith("tag:") for n in ds.label_names),
+        "n_tag_labels": sum(n.startswith("tag:") for n in ds.label_names),
+        "labels_per_item": labels_per_item(ds.labels),
+        "text_words": text_length_stats(ds.texts),
+        "tag_labels_named_in_text": label_words_in_text(ds),
+        "largest_collection_left": _largest_collection(ds, titles),
+    }
+    try:
+        split = make_split(len(ds), preset("openclipart", seed), ds.content_hash())
+        out["split"] = {"hash": split.hash, "sizes": split.sizes()}
+        out["chance_level"] = chance_level(ds.labels, split.query, split.retrieval)
+    except DataError as exc:
+        out["split"] = {"error": str(exc)}
+    return out
+
+
+def _largest_collection(ds, titles: dict[str, str]) -> list:
+    """``[key, items]`` of the most frequent non-empty collection key left in ``ds``."""
+    from distilhash.data.openclipart_labels import collection_key
+
+    keys = Counter(k for k in (collection_key(titles[i]) for i in ds.ids) if k)
+    return list(keys.most_common(1)[0]) if keys else ["", 0]
+
+
+def figures(ds, out_grid: Path, out_samples: Path, out_plot: Path, waterfall: list[tuple[str, int]]) -> list[int]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from distilhash.data.sample_grid import save_sample_grid
+
+    shown = save_sample_grid(ds, out_grid, rows=6, cols=8, size=ds.images.size, seed=0)
+
+    rng = np.random.default_rng(1)
+    pick = np.sort(rng.choice(len(ds), size=12, replace=False))
+    fig, axes = plt.subplots(3, 4, figsize=(12, 12))
+    for ax, i in zip(axes.ravel(), pick):
+        ax.imshow(ds.images.pixels[i])
+        ax.set_axis_off()
+        labels = ", ".join(n.split(":", 1)[1] for n in (ds.label_names[j] for j in np.flatnonzero(ds.labels[i])))
+        ax.set_title("\n".join(textwrap.wrap(ds.texts[i], 36)[:3]) + "\n[" + "\n".join(textwrap.wrap(labels, 40)[:2])
+                     + "]", fontsize=8)
+    fig.suptitle(f"{ds.name}: {ds.images.size} px drawings (12 seeded items), text and [labels]", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(out_samples, dpi=80)
+    plt.close(fig)
+
+    freq = np.sort(ds.labels.sum(0))[::-1]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.8))
+    names = [w[0] for w in waterfall]
+    a1.barh(np.arange(len(waterfall))[::-1], [w[1] for w in waterfall])
+    a1.set_yticks(np.arange(len(waterfall))[::-1], names, fontsize=8)
+    a1.set_xlabel("items left")
+    a1.set_title("files left after each filter")
+    a2.bar(np.arange(len(freq)), freq / len(ds), width=1.0)
+    a2.set_xlabel(f"label rank ({len(freq)} labels)")
+    a2.set_ylabel("share of items")
+    a2.set_title(f"{ds.name}: label frequencies")
+    fig.tight_layout()
+    fig.savefig(out_plot, dpi=100)
+    plt.close(fig)
+    return shown.tolist()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", default=None, help="folder with svg/ and png/ (default: the Debian package)")
+    args = p.parse_args(argv)
+    from distilhash.benchmark.provenance import git_info, machine_info
+    from distilhash.data.openclipart import FILTER_REASONS, OpenClipartConfig, assemble_openclipart, scan_drawings
+
+    base = OpenClipartConfig() if args.root is None else OpenClipartConfig(root=args.root)
+    load_before = list(os.getloadavg())
+    w0, c0 = time.perf_counter(), time.process_time()
+    drawings = scan_drawings(base, progress=True)
+    scan = {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(time.process_time() - c0, 1)}
+    w1, c1 = time.perf_counter(), time.process_time()
+    ds = assemble_openclipart(drawings, base)
+    assemble = {"wall_s": round(time.perf_counter() - w1, 2), "cpu_s": round(time.process_time() - c1, 2)}
+    titles = {f"{base.id_prefix}-{rel}": m.title for rel, m in zip(drawings.rels, drawings.metas)}
+    default = summary(ds, titles)
+    counts = ds.meta["filter_counts"]
+    waterfall, left = [("SVG files", drawings.n_files)], drawings.n_files
+    for reason in FILTER_REASONS:
+        left -= counts[reason]
+        waterfall.append((f"- {reason} ({counts[reason]})", left))
+
+    variants = []
+    for labels in LABEL_OPTIONS:
+        for text in TEXT_OPTIONS:
+            cfg = replace(base, labels=labels, text=text)
+            variants.append({"labels": labels, "text": text, "collection_cap": cfg.collection_cap,
+                             **summary(assemble_openclipart(drawings, cfg), titles)})
+    for cap in CAP_OPTIONS:
+        cfg = replace(base, collection_cap=cap)
+        variants.append({"labels": cfg.labels, "text": cfg.text, "collection_cap": cap,
+                         **summary(assemble_openclipart(drawings, cfg), titles)})
+    cap_drops = Counter(r["detail"].split(" (cap")[0] for r in ds.meta["filtered_items"] if r["reason"] == "collection-cap")
+    freq = sorted(ds.label_frequencies().items(), key=lambda kv: (-kv[1], kv[0]))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    shown = figures(ds, DOCS / "openclipart_grid.png", DOCS / "openclipart_samples.png",
+                    RESULTS / "openclipart_stats.png", waterfall)
+    rng = np.random.default_rng(2)
+    examples = [{"id": ds.ids[i], "text": ds.texts[i],
+                 "labels": [ds.label_names[j] for j in np.flatnonzero(ds.labels[i])]}
+                for i in np.sort(rng.choice(len(ds), 20, replace=False))]
+    git = git_info(ROOT)
+    out = {
+        "command": " ".join(["python", "bench/openclipart_stats.py", *argv]),
+        "git_commit": git["commit"],
+        "dirty_src": git["dirty_src"],
+        "machine": machine_info(threads=1),
+        "loadavg_before": load_before,
+        "seeds": {"collection_cap": base.seed, "split": 0},
+        "model_selection": "none (dataset statistics only)",
+        "config": base.to_dict(),
+        "content_hash": ds.content_hash(),
+        "prepare_time": {"scan_and_render": scan, "assemble": assemble},
+        "n_files": drawings.n_files,
+        "rendered_from_svg": len(drawings.rendered_from_svg),
+        "metadata_unreadable": len(drawings.metadata_unreadable),
+        "metadata_regex_fallback": len(ds.meta["metadata_regex_fallback"]),
+        "waterfall": waterfall,
+        "collection_cap_drops": dict(cap_drops.most_common()),
+        "default": default,
+        "label_frequency": dict(freq),
+        "variants": variants,
+        "grid_items": [ds.ids[i] for i in shown],
+        "examples": examples,
+    }
+    (RESULTS / "openclipart_stats.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    (RESULTS / "openclipart_stats.md").write_text(markdown(out))
+    print(markdown(out))
+
+
+def markdown(out: dict) -> str:
+    d = out["default"]
+    ch = d.get("chance_level", {})
+    lines = [
+        "# openclipart statistics",
+        "",
+        f"Command: `{out['command']}` at commit `{(out['git_commit'] or 'unknown')[:10]}`; content hash "
+        f"{out['content_hash']}, split {d['split'].get('hash')} (seed 0); load average before "
+        f"{', '.join(f'{v:.2f}' for v in out['loadavg_before'])}.",
+        "",
+        f"Prepare: scan and render {out['prepare_time']['scan_and_render']['wall_s']} s wall / "
+        f"{out['prepare_time']['scan_and_render']['cpu_s']} s CPU (one core), assemble "
+        f"{out['prepare_time']['assemble']['wall_s']} s; {out['rendered_from_svg']} drawings rendered from the SVG, "
+        f"{out['metadata_unreadable']} without readable metadata, {out['metadata_regex_fallback']} read by the regex "
+        "fallback.",
+        "",
+        "| step | items left |",
+        "|---|---:|",
+        *[f"| {name} | {left} |" for name, left in out["waterfall"]],
+        "",
+        f"Default dataset: {d['n_items']} items, {d['n_labels']} labels ({d['n_folder_labels']} folders, "
+        f"{d['n_tag_labels']} tags), {d['labels_per_item']['mean']} labels per item, text "
+        f"{d['text_words']['mean']} words on average, chance level {ch.get('mean')} "
+        f"(split sizes {d['split'].get('sizes')}).",
+        "",
+        "Collection cap drops: " + ", ".join(f"{k} {v}" for k, v in out["collection_cap_drops"].items()) + ".",
+        "",
+        "| labels | text | cap | items | labels | labels/item | text words | tag labels named in text | chance |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v in out["variants"]:
+        lines.append(
+            f"| {v['labels']} | {v['text']} | {v['collection_cap']} | {v['n_items']} | {v['n_labels']} | "
+            f"{v['labels_per_item']['mean']} | {v['text_words']['mean']} | {v['tag_labels_named_in_text']} | "
+            f"{v.get('chance_level', {}).get('mean', v['split'].get('error'))} |"
+        )
+    top = list(out["label_frequency"].items())[:25]
+    lines += ["", "Most frequent labels: " + ", ".join(f"{k} {v}" for k, v in top) + ".", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
