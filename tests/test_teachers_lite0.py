@@ -139,7 +139,7 @@ def prepared_shapes():
     return ds, split
 
 
-FAST = ["--set", "image_size=32", "--set", "epochs=2", "--set", "batch_size=32", "--threads", "1", "--no-progress"]
+FAST = ["--set", "image_size=32", "--set", "epochs=2", "--set", "min_steps=0", "--set", "batch_size=32", "--threads", "1", "--no-progress"]
 
 
 def test_cli_fit_refit_from_cache_then_extract(prepared_shapes):
@@ -194,7 +194,7 @@ def test_fitted_heads_align_images_with_their_captions(tmp_path, prepared_shapes
     from distilhash.teachers.lite0_fit import Lite0FitConfig, fit_lite0_minilm
 
     ds, split = prepared_shapes
-    config = Lite0FitConfig(image_size=64, epochs=15, batch_size=32, lr=3e-3, threads=1,
+    config = Lite0FitConfig(image_size=64, epochs=15, min_steps=0, batch_size=32, lr=3e-3, threads=1,
                             variants=[{"image_head": "linear", "text_head": "none"}])
     info = fit_lite0_minilm("shapes", tmp_path / "t", config, cache_dir=tmp_path / "cache", progress=False)
     hist = info["variants"][0]["history"]
@@ -209,7 +209,7 @@ def test_fitted_heads_align_images_with_their_captions(tmp_path, prepared_shapes
 def test_damaged_heads_file_is_refused(tmp_path, prepared_shapes):
     from distilhash.teachers.lite0_fit import Lite0FitConfig, fit_lite0_minilm
 
-    config = Lite0FitConfig(image_size=32, epochs=1, batch_size=32, threads=1,
+    config = Lite0FitConfig(image_size=32, epochs=1, min_steps=0, batch_size=32, threads=1,
                             variants=[{"image_head": "mlp", "text_head": "linear"}], hidden=32)
     fit_lite0_minilm("shapes", tmp_path / "t", config, cache_dir=tmp_path / "cache", progress=False)
     cfg_path = tmp_path / "t" / "config.json"
