@@ -156,9 +156,11 @@ def test_cli_fit_refit_from_cache_then_extract(prepared_shapes):
     info = config["fit_info"]
     assert config["kind"] == "lite0-minilm" and config["image_size"] == 32
     assert (info["n_fit_pairs"], info["n_val_pairs"]) == (len(split.fit), len(split.val))
-    assert len(info["variants"]) == 2 and all(len(v["history"]) == 2 for v in info["variants"])
-    best = max(info["variants"], key=lambda v: v["best_val_mrr"])
-    assert info["kept"]["val_mrr"] == best["best_val_mrr"] and info["kept"]["heads"] == best["heads"]
+    assert len(info["variants"]) == 4 and all(len(v["history"]) == 2 for v in info["variants"])
+    assert info["select"] == "val_map"
+    best = max(info["variants"], key=lambda v: v["best_val_map"])
+    assert info["kept"]["val_map"] == best["best_val_map"] and info["kept"]["heads"] == best["heads"]
+    assert all(0 <= h["val_map"] <= 1 and 0 < h["val_mrr"] <= 1 for v in info["variants"] for h in v["history"])
     done_files = list((teachers_dir() / "cache").glob("lite0-*-s32.done.npy"))
     assert len(done_files) == 1
     np.testing.assert_array_equal(np.flatnonzero(np.load(done_files[0])), split.train)  # train items only, no query
@@ -209,7 +211,7 @@ def test_fitted_heads_align_images_with_their_captions(tmp_path, prepared_shapes
 def test_damaged_heads_file_is_refused(tmp_path, prepared_shapes):
     from distilhash.teachers.lite0_fit import Lite0FitConfig, fit_lite0_minilm
 
-    config = Lite0FitConfig(image_size=32, epochs=1, min_steps=0, batch_size=32, threads=1,
+    config = Lite0FitConfig(image_size=32, epochs=1, min_steps=0, batch_size=32, threads=1, select="val_mrr",
                             variants=[{"image_head": "mlp", "text_head": "linear"}], hidden=32)
     fit_lite0_minilm("shapes", tmp_path / "t", config, cache_dir=tmp_path / "cache", progress=False)
     cfg_path = tmp_path / "t" / "config.json"
