@@ -139,7 +139,7 @@ def prepared_shapes():
     return ds, split
 
 
-FAST = ["--set", "image_size=32", "--set", "epochs=2", "--set", "batch_size=32", "--threads", "1", "--no-progress"]
+FAST = ["--set", "image_size=32", "--set", "epochs=2", "--set", "min_steps=0", "--set", "batch_size=32", "--threads", "1", "--no-progress"]
 
 
 def test_cli_fit_refit_from_cache_then_extract(prepared_shapes):
@@ -157,8 +157,10 @@ def test_cli_fit_refit_from_cache_then_extract(prepared_shapes):
     assert config["kind"] == "lite0-minilm" and config["image_size"] == 32
     assert (info["n_fit_pairs"], info["n_val_pairs"]) == (len(split.fit), len(split.val))
     assert len(info["variants"]) == 4 and all(len(v["history"]) == 2 for v in info["variants"])
-    best = max(info["variants"], key=lambda v: v["best_val_mrr"])
-    assert info["kept"]["val_mrr"] == best["best_val_mrr"] and info["kept"]["heads"] == best["heads"]
+    assert info["select"] == "val_map"
+    best = max(info["variants"], key=lambda v: v["best_val_map"])
+    assert info["kept"]["val_map"] == best["best_val_map"] and info["kept"]["heads"] == best["heads"]
+    assert all(0 <= h["val_map"] <= 1 and 0 < h["val_mrr"] <= 1 for v in info["variants"] for h in v["history"])
     done_files = list((teachers_dir() / "cache").glob("lite0-*-s32.done.npy"))
     assert len(done_files) == 1
     np.testing.assert_array_equal(np.flatnonzero(np.load(done_files[0])), split.train)  # train items only, no query
@@ -185,7 +187,8 @@ def test_cli_fit_refit_from_cache_then_extract(prepared_shapes):
     assert fs.image.shape == fs.text.shape == (len(ds), 384)
     assert fs.manifest["teacher_info"]["fitted_on"] == "shapes"
     assert np.load(done_files[0]).all()  # extract encoded the remaining items through the same tower cache
-    np.testing.assert_allclose(fs.image[:5], zi, atol=1e-4)  # cached path == direct pixel path
+    direct = teacher.encode_images(ds.images.array(np.arange(5), 32))  # the pixels extraction reads
+    np.testing.assert_allclose(fs.image[:5], direct, atol=1e-4)  # tower-cache path == direct pixel path
 
 
 def test_fitted_heads_align_images_with_their_captions(tmp_path, prepared_shapes):
@@ -193,7 +196,7 @@ def test_fitted_heads_align_images_with_their_captions(tmp_path, prepared_shapes
     from distilhash.teachers.lite0_fit import Lite0FitConfig, fit_lite0_minilm
 
     ds, split = prepared_shapes
-    config = Lite0FitConfig(image_size=64, epochs=15, batch_size=32, lr=3e-3, threads=1,
+    config = Lite0FitConfig(image_size=64, epochs=15, min_steps=0, batch_size=32, lr=3e-3, threads=1,
                             variants=[{"image_head": "linear", "text_head": "none"}])
     info = fit_lite0_minilm("shapes", tmp_path / "t", config, cache_dir=tmp_path / "cache", progress=False)
     hist = info["variants"][0]["history"]
@@ -208,7 +211,7 @@ def test_fitted_heads_align_images_with_their_captions(tmp_path, prepared_shapes
 def test_damaged_heads_file_is_refused(tmp_path, prepared_shapes):
     from distilhash.teachers.lite0_fit import Lite0FitConfig, fit_lite0_minilm
 
-    config = Lite0FitConfig(image_size=32, epochs=1, batch_size=32, threads=1,
+    config = Lite0FitConfig(image_size=32, epochs=1, min_steps=0, batch_size=32, threads=1, select="val_mrr",
                             variants=[{"image_head": "mlp", "text_head": "linear"}], hidden=32)
     fit_lite0_minilm("shapes", tmp_path / "t", config, cache_dir=tmp_path / "cache", progress=False)
     cfg_path = tmp_path / "t" / "config.json"
