@@ -266,7 +266,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def markdown(result: dict[str, Any]) -> str:
+def markdown(result: dict[str, Any], name: str = "lcdh") -> str:
     lines = [f"# LCDH online benchmark ({result['dataset']}, teacher `{result['teacher']}`)", "",
              *( ["**Teacher features here are synthetic (built from the labels by "
                  "`training.synthetic.features_for_labels`), not a VLP's: the feature cache of the offline teacher "
@@ -328,14 +328,14 @@ def markdown(result: dict[str, Any]) -> str:
                   f"| teacher text (MiniLM) | {z['teacher_text_params'] or 0:,} | {4 * (z['teacher_text_params'] or 0):,} |",
                   f"| offline LCDH teacher head (index time only) | {z['offline_teacher_head_params']:,} | "
                   f"{4 * z['offline_teacher_head_params']:,} |"]
-    lines += ["", "Per-chunk curves: `lcdh.png`; every chunk's mAP, loss terms and timings: `lcdh.json`."]
+    lines += ["", f"Per-chunk curves: `{name}.png`; every chunk's mAP, loss terms and timings: `{name}.json`."]
     return "\n".join(lines) + "\n"
 
 
 def save(result: dict[str, Any], name: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
-    (RESULTS / f"{name}.md").write_text(markdown(result))
+    (RESULTS / f"{name}.md").write_text(markdown(result, name))
     plot(result, RESULTS / f"{name}.png")
 
 
