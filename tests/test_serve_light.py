@@ -257,3 +257,18 @@ def test_index_backend_is_passed_to_the_served_indexes(world):
     finally:
         exact.close()
         other.close()
+
+
+def test_unknown_content_words_send_a_query_to_the_teacher(world):
+    """Stop words do not dilute the unknown share: "a zebra" is as unknown as "zebra"; by default
+    (max_oov 0) one unknown content word is enough to fall back."""
+    from distilhash.serve.light_text import LightTextConfig, fit_light_text
+
+    texts = list(world["dataset"].texts)
+    assert "fish" in " ".join(texts).split() and "zebra" not in " ".join(texts).split()
+    y = ServeToyTeacher().encode_texts(texts)
+    enc = fit_light_text(texts, y, texts[:10], y[:10], LightTextConfig(min_count=1), progress=False)
+    assert enc.config.max_oov == 0.0
+    _, oov = enc.encode(["a fish", "a zebra", "fish zebra", "fish with a zebra"])
+    assert oov.tolist() == [0.0, 1.0, 0.5, 0.5]
+    assert [bool(o > enc.config.max_oov) for o in oov] == [False, True, True, True]

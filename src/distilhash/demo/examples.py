@@ -91,18 +91,22 @@ def resolve_label(key: str, label_names: Sequence[str]) -> int:
 
 
 def _light_encoder(index) -> Any:
-    """Text queries through the model's light n-gram encoder (what the demo service answers with)."""
-    from distilhash.methods.base import load_method
+    """Text queries as the demo service encodes them: the model's light n-gram encoder, and the
+    teacher for a query with unknown content words (more than the encoder's ``max_oov``)."""
+    from distilhash.index.query import query_encoder_for
     from distilhash.serve.light_text import light_text_dir, load_light_text
 
     if not index.manifest.get("model_dir"):
         raise ConfigError("the index records no model directory; pass --encoder teacher")
-    model_dir = Path(index.manifest["model_dir"])
-    light, method = load_light_text(light_text_dir(model_dir)), load_method(model_dir)
+    teacher_path = query_encoder_for(index)
+    light = load_light_text(light_text_dir(Path(index.manifest["model_dir"])))
 
     def encode(texts: list[str]):
-        feats, _ = light.encode(texts)
-        return method.encode("text", feats, role="query")
+        feats, oov = light.encode(texts)
+        unknown = np.flatnonzero(oov > light.config.max_oov)
+        if len(unknown):
+            feats[unknown] = teacher_path.teacher.encode_texts([texts[i] for i in unknown])
+        return teacher_path.method.encode("text", feats, role="query")
 
     return encode
 

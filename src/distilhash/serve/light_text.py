@@ -48,6 +48,12 @@ LIGHT_DIR = "light-text"
 FORMAT = "distilhash-light-text/1"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
+#: Words that carry no content of their own: they still count as features when known, but an
+#: unknown one does not make a query out-of-vocabulary ("a guitar" is as unknown as "guitar").
+STOP_WORDS: frozenset[str] = frozenset(
+    "a an the of with and or in on at to for from by some any my your his her its their our is are was be "
+    "this that these those into over under near".split())
+
 
 def tokenize(text: str) -> list[str]:
     """Casefolded word tokens (``\\w+``): ``"Red heart, cat-face!"`` -> ``['red', 'heart', 'cat', 'face']``."""
@@ -68,14 +74,17 @@ class LightTextConfig:
         min_count: an n-gram enters the vocabulary when it occurs in at least this many fit captions.
         max_features: keep at most this many n-grams (all unigrams first, then the most frequent bigrams).
         alphas: ridge penalties tried; the best mean validation cosine wins.
-        max_oov: default fallback threshold recorded with the encoder (the service may override it).
+        max_oov: default fallback threshold recorded with the encoder (the service may override it): a
+            query whose share of unknown content words (stop words aside) exceeds it is encoded by the
+            teacher. 0 = any unknown content word falls back: the light encoder would otherwise drop the
+            word and answer for the rest of the query.
     """
 
     bigrams: bool = True
     min_count: int = 2
     max_features: int = 6000
     alphas: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0, 3.0)
-    max_oov: float = 0.5
+    max_oov: float = 0.0
 
 
 @dataclass
@@ -93,16 +102,20 @@ class LightTextEncoder:
         return int(self.weights.shape[1])
 
     def featurize(self, text: str) -> tuple[list[int], float]:
-        """Known n-gram rows of ``text`` (with repeats) and its out-of-vocabulary rate."""
+        """Known n-gram rows of ``text`` (with repeats) and its out-of-vocabulary rate.
+
+        The rate is the share of unknown words among the content words (:data:`STOP_WORDS` aside;
+        among all words when the text has only stop words).
+        """
         toks = tokenize(text)
         if not toks:
             return [], 1.0
         v = self.vocab
         rows = [v[t] for t in toks if t in v]
-        known = len(rows)
         if self.config.bigrams:
             rows += [v[b] for b in (f"{a} {c}" for a, c in zip(toks, toks[1:])) if b in v]
-        return rows, 1.0 - known / len(toks)
+        content = [t for t in toks if t not in STOP_WORDS] or toks
+        return rows, sum(t not in v for t in content) / len(content)
 
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(features float32 [n, D] unit rows, oov_rate float32 [n])`` of ``texts``.
