@@ -90,27 +90,6 @@ def resolve_label(key: str, label_names: Sequence[str]) -> int:
                       f"(e.g. {list(label_names)[:5]})")
 
 
-def _light_encoder(index) -> Any:
-    """Text queries as the demo service encodes them: the model's light n-gram encoder, and the
-    teacher for a query with unknown content words (more than the encoder's ``max_oov``)."""
-    from distilhash.index.query import query_encoder_for
-    from distilhash.serve.light_text import light_text_dir, load_light_text
-
-    if not index.manifest.get("model_dir"):
-        raise ConfigError("the index records no model directory; pass --encoder teacher")
-    teacher_path = query_encoder_for(index)
-    light = load_light_text(light_text_dir(Path(index.manifest["model_dir"])))
-
-    def encode(texts: list[str]):
-        feats, oov = light.encode(texts)
-        unknown = np.flatnonzero(oov > light.config.max_oov)
-        if len(unknown):
-            feats[unknown] = teacher_path.teacher.encode_texts([texts[i] for i in unknown])
-        return teacher_path.method.encode("text", feats, role="query")
-
-    return encode
-
-
 def run_examples(index_dir: str | Path, queries: Sequence[ExampleQuery] = EXAMPLE_QUERIES, k: int = 10,
                  encoder: str = "teacher") -> list[ExampleResult]:
     """Search ``index_dir`` (an image index built from a prepared dataset) with every example query.
@@ -126,8 +105,14 @@ def run_examples(index_dir: str | Path, queries: Sequence[ExampleQuery] = EXAMPL
         raise ConfigError(f"encoder={encoder!r}; expected 'teacher' or 'light'")
     texts = [q.text for q in queries]
     with open_index(index_dir) as idx:
-        encode = query_encoder_for(idx).encode_texts if encoder == "teacher" else _light_encoder(idx)
-        results = idx.search(encode(texts), k)
+        light_dir = None
+        if encoder == "light":  # as the service: the light n-gram encoder, the teacher for unknown content words
+            from distilhash.serve.light_text import light_text_dir
+
+            if not idx.manifest.get("model_dir"):
+                raise ConfigError(f"{index_dir} records no model directory; pass --encoder teacher")
+            light_dir = light_text_dir(idx.manifest["model_dir"])
+        results = idx.search(query_encoder_for(idx, light_dir=light_dir).encode_texts(texts), k)
     datasets: dict[str, Any] = {}
     out = []
     for q, r in zip(queries, results):

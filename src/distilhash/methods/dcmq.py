@@ -75,7 +75,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class DCMQConfig:
-    """Hyperparameters of DCMQ (every reconstructed choice is an option; defaults per METHODS.md).
+    """Hyperparameters of DCMQ (every reconstructed choice is an option; defaults in docs/dcmq.md).
 
     Targets: ``target`` "npc" (default) | "cosine" (raw teacher cosines, NPC off) | "labels"
     (label overlap, ``label_overlap`` "any" | "cosine"); ``target_text`` which teacher text the

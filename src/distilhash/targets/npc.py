@@ -44,7 +44,7 @@ _EPS = 1e-6
 
 @dataclass(frozen=True)
 class NPCConfig:
-    """Options of the three NPC steps (defaults: the reconstruction in METHODS.md)."""
+    """Options of the three NPC steps (defaults: the reconstruction described in docs/dcmq.md)."""
 
     standardize: Standardize = "row-col"
     scale: Scale = "minmax"
