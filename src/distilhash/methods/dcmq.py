@@ -23,8 +23,7 @@ Per batch of B matched items (teacher features ``u`` image, ``w`` caption, ``e``
 MSE or KL of row softmaxes. The epoch kept is the one with the best mean validation mAP@all
 (``split.val`` queries vs ``split.fit`` database), recorded in ``fit_info_``.
 
-Not done: a trainable backbone (the heads sit on cached, frozen teacher features; ``backbone``
-accepts only ``"frozen"``).
+``backbone="trainable"``: student encoders fine-tuned jointly (:mod:`distilhash.methods.dcmq_trainable`).
 """
 
 from __future__ import annotations
@@ -69,7 +68,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "pq_logits": ("l2", "cosine"),
     "pq_mode": ("gumbel", "soft", "hard-st"),
     "codebook_init": ("kmeans", "data", "random"),
-    "backbone": ("frozen",),
+    "backbone": ("frozen", "trainable"),
 }
 
 
@@ -133,9 +132,7 @@ class DCMQConfig:
     def __post_init__(self) -> None:
         for key, allowed in _CHOICES.items():
             if getattr(self, key) not in allowed:
-                raise ConfigError(f"dcmq option {key}={getattr(self, key)!r}; expected one of {', '.join(allowed)}"
-                                  + (" (a trainable backbone is not implemented: heads train on cached frozen features)"
-                                     if key == "backbone" else ""))
+                raise ConfigError(f"dcmq option {key}={getattr(self, key)!r}; expected one of {', '.join(allowed)}")
         if self.quantize:
             m = bits_to_codebooks(self.n_bits, self.n_codewords)
             if self.embed_dim % m:
@@ -186,8 +183,16 @@ class DCMQ:
     #: ``fit(..., data_parallel=DataParallel)`` trains one replica of a torch.distributed group.
     supports_data_parallel: ClassVar[bool] = True
 
+    #: dataclass of the hyperparameters (the trainable-encoder variant extends it)
+    config_class: ClassVar[type] = DCMQConfig
+
+    def __new__(cls, **config: Any):
+        if cls is DCMQ and config.get("backbone") == "trainable":  # the backbone option selects the class
+            from distilhash.methods.dcmq_trainable import DCMQTrainable as cls  # noqa: N813
+        return super().__new__(cls)
+
     def __init__(self, **config: Any) -> None:
-        known = {f.name for f in fields(DCMQConfig)}
+        known = {f.name for f in fields(self.config_class)}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ConfigError(f"{self.name}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
@@ -195,7 +200,7 @@ class DCMQ:
         if config["quantize"] != self._default_quantize:
             raise ConfigError(f"{self.name}: quantize={config['quantize']} is fixed by the method "
                               f"(use {'dcmq' if config['quantize'] else 'float-student'})")
-        self.config = DCMQConfig(**config)
+        self.config = self.config_class(**config)
         self.model_: _Student | None = None
         self.fit_info_: dict[str, Any] = {}
         self.teacher_: str = "unknown"
@@ -227,21 +232,21 @@ class DCMQ:
             raise FeatureError(f"{self.name}: split.fit has {len(fit_idx)} items; need at least 2")
         if len(split.val) == 0:
             raise FeatureError(f"{self.name}: split.val is empty; model selection needs validation items")
-        x_img = torch.as_tensor(np.ascontiguousarray(features.image[fit_idx]), dtype=torch.float32)
-        x_txt = torch.as_tensor(np.ascontiguousarray(features.text[fit_idx]), dtype=torch.float32)
+        u = torch.as_tensor(np.ascontiguousarray(features.image[fit_idx]), dtype=torch.float32)  # target side
+        model = self.model_ = self._new_student(features.width)
+        x_img, x_txt = self._fit_inputs(features, fit_idx, u, show=cfg.progress if progress is None else progress)
         y = torch.as_tensor(features.labels[fit_idx].astype(np.float32))
         e = self._target_text(features, fit_idx)
         self.teacher_ = features.teacher
         self.feature_width_ = features.width
-        model = self.model_ = _Student(features.width, cfg)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        band = self._target_band(x_img, e, rng)
+        opt = torch.optim.Adam(self._param_groups(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        band = self._target_band(u, e, rng)
         show = cfg.progress if progress is None else progress
         quantizing = {"on": False}  # off during the float warm-up
         M, K = (cfg.n_codebooks, cfg.n_codewords) if model.pq is not None else (0, 0)
 
         def train_epoch(epoch: int) -> dict[str, float]:
-            meter = TermMeter()
+            meter, t_epoch = TermMeter(), time.perf_counter()
             counts = torch.zeros(M, K)
             recent: list[torch.Tensor] = []
             for idx in minibatches(len(fit_idx), cfg.batch_size, rng):
@@ -250,7 +255,7 @@ class DCMQ:
                         continue
                     idx = dp.local(idx)
                 idx_t = torch.as_tensor(idx)
-                T = self._targets(x_img[idx_t], None if e is None else e[idx_t], y[idx_t])
+                T = self._targets(u[idx_t], None if e is None else e[idx_t], y[idx_t])
                 terms, zs, logits = self._loss_terms(model, x_img[idx_t], x_txt[idx_t], T, quantizing["on"])
                 opt.zero_grad(set_to_none=True)
                 terms["total"].backward()
@@ -271,7 +276,7 @@ class DCMQ:
                     out["revived"] = model.pq.revive(counts, torch.cat(recent), gen)
             if dp is not None:
                 dp.broadcast_model(model)  # revival uses this replica's statistics: keep replica 0's
-            return out
+            return {**out, "seconds": time.perf_counter() - t_epoch}
 
         warm = []
         if model.pq is not None and cfg.warmup_epochs:
@@ -287,7 +292,7 @@ class DCMQ:
         scores: dict[int, dict[str, float]] = {}
 
         def validate() -> float:
-            s = val_map(self, features, split) if dp is None or dp.is_main else None
+            s = self._val_scores(features, split) if dp is None or dp.is_main else None
             if dp is not None:
                 s = dp.share(s)  # replica 0 validates; every replica early-stops alike
             scores[len(scores)] = s
@@ -298,13 +303,13 @@ class DCMQ:
         result = run_epochs(model, train_epoch, validate, loop)
         info = result.fit_info()
         info["warmup_history"] = warm
-        info["val_map_at_kept"] = val_map(self, features, split)
+        info["val_map_at_kept"] = self._val_scores(features, split)
         info["target_band"] = band
         info["n_fit"] = int(len(fit_idx))
         if model.pq is not None:
             t0 = time.perf_counter()
-            codes_img = self.encode("image", features.image[fit_idx], "database").data
-            codes_txt = self.encode("text", features.text[fit_idx], "database").data
+            codes_img = self._encode_rows("image", features, fit_idx, "database").data
+            codes_txt = self._encode_rows("text", features, fit_idx, "database").data
             info["codeword_usage"] = {
                 "image": codeword_usage(codes_img, cfg.n_codewords),
                 "text": codeword_usage(codes_txt, cfg.n_codewords),
@@ -362,7 +367,7 @@ class DCMQ:
         if not isinstance(width, int):
             raise ConfigError(f"{directory / 'method.json'}: 'feature_width' missing or not an integer")
         self.feature_width_, self.teacher_ = width, meta.get("teacher", "unknown")
-        self.model_ = _Student(width, self.config)
+        self.model_ = self._new_student(width)
         state = load_tensors(directory / WEIGHTS_FILE)
         try:
             self.model_.load_state_dict(state)
@@ -372,6 +377,23 @@ class DCMQ:
         info = directory / "fit_info.json"
         self.fit_info_ = load_json(info) if info.is_file() else {}
         return self
+
+    # ------------------------------------------------------------------ hooks (overridden by dcmq_trainable)
+    def _fit_inputs(self, features, fit_idx: np.ndarray, u: torch.Tensor, show: bool | None) -> tuple[Any, Any]:
+        """Student inputs of the fit rows, indexable by a batch of positions: here the teacher features."""
+        return u, torch.as_tensor(np.ascontiguousarray(features.text[fit_idx]), dtype=torch.float32)
+
+    def _new_student(self, width: int) -> nn.Module:
+        return _Student(width, self.config)
+
+    def _param_groups(self, model: nn.Module) -> list[dict[str, Any]]:
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+
+    def _val_scores(self, features, split) -> dict[str, float]:
+        return val_map(self, features, split)
+
+    def _encode_rows(self, modality: str, features, idx: np.ndarray, role: str) -> Encoded:
+        return self.encode(modality, getattr(features, modality)[idx], role)
 
     # ------------------------------------------------------------------ internals
     def _require_fitted(self) -> _Student:

@@ -1,0 +1,301 @@
+"""DCMQ with trainable student encoders (``backbone="trainable"``), distilled from the teacher's NPC targets.
+
+Same targets, quantizer, losses, warm-up and model selection as :mod:`distilhash.methods.dcmq`;
+only the student's inputs change. Instead of MLP heads on the teacher's cached features, the
+student reads raw items through its own encoders (:mod:`distilhash.students.dcmq_encoders`)::
+
+    image:  z_i = norm(f_img((Lite0_back(Lite0_front(x)) - mu) / sigma))     x uint8 [S, S, 3]
+    text:   z_t = norm(f_txt(MiniLM_back(MiniLM_front(caption))))
+    T = NPC(cos(u, e^T))   (u, e: the teacher's image and label-text features, as in frozen DCMQ)
+
+The fronts are frozen and cached per item; Lite0 stages >= ``image_train_from`` and the last
+``text_train_layers`` MiniLM layers train with learning rate ``lr * encoder_lr_scale`` together
+with the heads and codebooks (``lr``). ``mu, sigma``: per-dimension statistics of the pretrained
+pooled Lite0 features of the fit items, fixed at the start (saved with the model).
+
+Inputs: ``fit(features, split, dataset=ds)`` (the features give the targets, the dataset the
+pixels and captions, rows aligned); ``encode("image", uint8 [n, S, S, 3])`` and
+``encode("text", list[str])`` need no teacher; ``encode_dataset(modality, ds, rows, role)``
+encodes dataset rows (reusing cached fronts). The saved model holds the heads, the codebooks
+and the fine-tuned encoder parts; the frozen parts are rebuilt from the installed weights,
+whose fingerprints must match the ones recorded in ``method.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distilhash.codes import Encoded
+from distilhash.errors import ConfigError, FeatureError
+from distilhash.methods.base import write_method_meta
+from distilhash.methods.dcmq import DCMQ, DCMQConfig, _head
+from distilhash.training.checkpoint import WEIGHTS_FILE, load_json, load_tensors, save_json, save_tensors
+
+__all__ = ["DCMQTrainableConfig", "DCMQTrainable"]
+
+#: (dataset hash, image size, split points, weight fingerprints) -> (image, text) frozen-front caches
+_SHARED_FRONTS: dict[tuple, tuple[Any, Any]] = {}
+
+
+@dataclass
+class DCMQTrainableConfig(DCMQConfig):
+    """:class:`DCMQConfig` plus the encoders: ``image_train_from`` (first fine-tuned Lite0 stage, 0..7),
+    ``text_train_layers`` (fine-tuned top MiniLM layers), ``encoder_lr_scale`` (encoder lr = lr x scale),
+    ``image_size`` (0: the dataset's render size), ``front_batch`` (items per frozen-front batch)."""
+
+    backbone: str = "trainable"
+    image_train_from: int = 5
+    text_train_layers: int = 1
+    encoder_lr_scale: float = 0.1
+    image_size: int = 0
+    front_batch: int = 64
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backbone != "trainable":
+            raise ConfigError(f"DCMQTrainableConfig needs backbone='trainable', got {self.backbone!r}")
+        if self.front_batch <= 0 or self.encoder_lr_scale < 0 or self.image_size < 0:
+            raise ConfigError("dcmq: front_batch must be > 0, encoder_lr_scale and image_size >= 0")
+
+
+class _EncoderStudent(nn.Module):
+    """Lite0 + MiniLM students, standardisation of the pooled image features, heads and quantizer."""
+
+    #: items per forward pass when embedding without gradients
+    CHUNK = 256
+
+    def __init__(self, cfg: DCMQTrainableConfig, pretrained: bool = True) -> None:
+        super().__init__()
+        from distilhash.quantizers.pqg import GumbelPQ
+        from distilhash.students.dcmq_encoders import Lite0Student, MiniLMStudent
+
+        self.image_enc = Lite0Student(cfg.image_train_from, pretrained=pretrained)
+        self.text_enc = MiniLMStudent(cfg.text_train_layers)
+        self.register_buffer("mu", torch.zeros(self.image_enc.width))
+        self.register_buffer("sigma", torch.ones(self.image_enc.width))
+        self.image = _head(self.image_enc.width, cfg)
+        self.text = _head(self.text_enc.width, cfg)
+        self.pq = GumbelPQ(cfg.embed_dim, cfg.pqg()) if cfg.quantize else None
+
+    def embed(self, modality: str, x: Any) -> torch.Tensor:
+        """``x``: a cached image front ``[n, C, h, w]`` or a text front ``(hidden [n, T, 384], mask [n, T])``."""
+        n = len(x) if modality == "image" else len(x[0])
+        if n > self.CHUNK and not torch.is_grad_enabled():  # inference on many items: bounded memory
+            part = (lambda s: x[s]) if modality == "image" else (lambda s: (x[0][s], x[1][s]))  # noqa: E731
+            return torch.cat([self.embed(modality, part(slice(a, a + self.CHUNK))) for a in range(0, n, self.CHUNK)])
+        if modality == "image":
+            return F.normalize(self.image((self.image_enc.back(x) - self.mu) / self.sigma), dim=1)
+        hidden, mask = x
+        t = int(mask.sum(1).max()) if len(mask) else 1  # drop columns that are padding in every row
+        return F.normalize(self.text(self.text_enc.back(hidden[:, :t], mask[:, :t])), dim=1)
+
+    def set_image_stats(self, fronts: Any) -> None:
+        """``mu, sigma`` <- mean and std (per dimension) of the pooled features of ``fronts`` (a row view)."""
+        with torch.no_grad():
+            u = torch.cat([self.image_enc.back(fronts[torch.arange(a, min(a + self.CHUNK, len(fronts)))])
+                           for a in range(0, len(fronts), self.CHUNK)])
+        self.mu.copy_(u.mean(0))
+        self.sigma.copy_(u.std(0).clamp(min=1e-6))
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return [p for m in (self.image_enc, self.text_enc) for p in m.parameters() if p.requires_grad]
+
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        """Everything but the frozen encoder parts (rebuilt from the installed weights)."""
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith(("image_enc.", "text_enc."))}
+        state.update({f"image_enc.{k}": v for k, v in self.image_enc.trainable_state().items()})
+        state.update({f"text_enc.{k}": v for k, v in self.text_enc.trainable_state().items()})
+        return state
+
+
+class _Rows:
+    """Fit rows of a frozen-front cache, indexed by positions in ``split.fit`` (what DCMQ.fit indexes with)."""
+
+    def __init__(self, cache, items: np.ndarray) -> None:
+        self.cache, self.items = cache, items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, pos: torch.Tensor):
+        return self.cache.rows(self.items[np.asarray(pos)])
+
+
+class DCMQTrainable(DCMQ):
+    """DCMQ whose student owns its encoders (see module docstring); created by ``dcmq`` with ``backbone="trainable"``."""
+
+    config_class: ClassVar[type] = DCMQTrainableConfig
+    supports_data_parallel: ClassVar[bool] = False
+    #: fit reads the dataset (pixels, captions); encode takes raw inputs
+    needs_dataset: ClassVar[bool] = True
+    #: queries are encoded by the student alone (no teacher)
+    encodes_raw_queries: ClassVar[bool] = True
+
+    def __init__(self, **config: Any) -> None:
+        config.setdefault("backbone", "trainable")
+        super().__init__(**config)
+        self.image_size_: int | None = None
+        self._dataset: Any = None
+
+    # ------------------------------------------------------------------ protocol
+    def fit(self, features, split, dataset=None, *, progress: bool | None = None, **kwargs: Any) -> DCMQTrainable:
+        """Train on ``split.fit`` rows of ``dataset`` (inputs) and ``features`` (targets); select on ``split.val``."""
+        if dataset is None:
+            raise ConfigError("dcmq backbone=trainable reads pixels and captions: fit(features, split, dataset=...) "
+                              "needs the dataset the features were extracted from")
+        if len(dataset) != len(features) or list(dataset.ids[:3]) != list(features.ids[:3]):
+            raise FeatureError(f"dataset {dataset.name!r} ({len(dataset)} items) does not match the feature rows "
+                               f"({len(features)} items, ids {features.ids[:2]}...)")
+        if dataset.texts is None:
+            raise FeatureError(f"dataset {dataset.name!r} has no texts; the MiniLM text student reads captions")
+        size = self.config.image_size or getattr(dataset.images, "size", None)
+        if not isinstance(size, int) or size % 32:
+            raise ConfigError(f"dataset {dataset.name!r} render size {size!r}: set image_size to a multiple of 32")
+        self.image_size_, self._dataset = size, dataset
+        try:
+            return super().fit(features, split, progress=progress, **kwargs)
+        finally:
+            self._dataset = None
+
+    def encode(self, modality: str, inputs, role: str = "database") -> Encoded:
+        """Raw inputs (uint8 pixels ``[n, H, W, 3]`` or PIL images; a list of strings) -> codes, no teacher."""
+        from distilhash.teachers.common import to_uint8_images
+
+        model = self._require_fitted()
+        if modality == "image":
+            if isinstance(inputs, np.ndarray) and inputs.dtype.kind == "f":
+                raise FeatureError("dcmq backbone=trainable encodes images from pixels (uint8 [n, H, W, 3]), got "
+                                   "float features: its student does not use teacher features")
+            pixels = to_uint8_images(inputs, self.image_size_)
+            front = lambda s: model.image_enc.front(torch.from_numpy(pixels[s]))  # noqa: E731
+            n = len(pixels)
+        elif modality == "text":
+            texts = [inputs] if isinstance(inputs, str) else list(inputs)
+            if not all(isinstance(t, str) and t.strip() for t in texts):
+                raise FeatureError("dcmq backbone=trainable encodes texts from non-empty strings "
+                                   "(its own MiniLM student), not teacher features")
+            front = lambda s: model.text_enc.front(texts[s])  # noqa: E731
+            n = len(texts)
+        else:
+            raise ConfigError(f"modality {modality!r}; expected 'image' or 'text'")
+        b = self.config.front_batch
+        return self._pack(modality, [front(slice(s, s + b)) for s in range(0, n, b)], role)
+
+    def encode_dataset(self, modality: str, dataset, indices, role: str = "database") -> Encoded:
+        """Codes of ``dataset`` rows ``indices`` (frozen fronts computed once per item and reused)."""
+        self._require_fitted()
+        img, txt = self._front_cache(dataset)
+        cache, idx, b = (img if modality == "image" else txt), np.asarray(indices, np.int64), 256
+        if modality not in ("image", "text"):
+            raise ConfigError(f"modality {modality!r}; expected 'image' or 'text'")
+        return self._pack(modality, [cache.rows(idx[s:s + b]) for s in range(0, len(idx), b)], role)
+
+    def save(self, directory: str | Path) -> None:
+        model = self._require_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_tensors(directory / WEIGHTS_FILE, model.saved_state(), {"method": self.name, "backbone": "trainable"})
+        save_json(directory / "fit_info.json", self.fit_info_)
+        write_method_meta(self, directory, teacher=self.teacher_, feature_width=self.feature_width_,
+                          image_size=self.image_size_, encoders={"lite0": model.image_enc.fingerprint(),
+                                                                 "minilm": model.text_enc.fingerprint()})
+
+    def load(self, directory: str | Path) -> DCMQTrainable:
+        directory = Path(directory)
+        meta = load_json(directory / "method.json")
+        if not isinstance(meta.get("image_size"), int):
+            raise ConfigError(f"{directory / 'method.json'}: 'image_size' missing (not a trainable-encoder DCMQ model)")
+        self.feature_width_, self.teacher_ = meta.get("feature_width"), meta.get("teacher", "unknown")
+        self.image_size_ = int(meta["image_size"])
+        model = self.model_ = self._new_student(int(self.feature_width_ or 0))
+        want, got = meta.get("encoders", {}), {"lite0": model.image_enc.fingerprint(), "minilm": model.text_enc.fingerprint()}
+        if want != got:
+            raise ConfigError(f"{directory}: the installed encoder weights {got} differ from those the model was "
+                              f"trained on {want}; reinstall the matching weight packages")
+        state = load_tensors(directory / WEIGHTS_FILE)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        frozen = ("image_enc.", "text_enc.")
+        saved = model.saved_state()
+        bad = [k for k in missing if not k.startswith(frozen) or k in saved] + list(unexpected)
+        if bad:
+            raise ConfigError(f"{directory / WEIGHTS_FILE} does not match the config in method.json: {bad[:5]}")
+        model.eval()
+        info = directory / "fit_info.json"
+        self.fit_info_ = load_json(info) if info.is_file() else {}
+        return self
+
+    # ------------------------------------------------------------------ DCMQ hooks
+    def _new_student(self, width: int) -> nn.Module:
+        return _EncoderStudent(self.config)
+
+    def _fit_inputs(self, features, fit_idx: np.ndarray, u: torch.Tensor, show: bool | None) -> tuple[Any, Any]:
+        """Cache the frozen fronts of the fit and val items; set ``mu, sigma`` from the pretrained pooled features."""
+        img, txt = self._front_cache(self._dataset)
+        img.fill(fit_idx, progress=bool(show), desc="Lite0 frozen stages (fit items)")
+        txt.fill(fit_idx, progress=bool(show), desc="MiniLM frozen layers (fit items)")
+        rows = _Rows(img, fit_idx)
+        self.model_.set_image_stats(rows)
+        return rows, _Rows(txt, fit_idx)
+
+    def _param_groups(self, model: nn.Module) -> list[dict[str, Any]]:
+        enc = {id(p) for p in model.encoder_parameters()}
+        rest = [p for p in model.parameters() if p.requires_grad and id(p) not in enc]
+        return [{"params": rest}, {"params": model.encoder_parameters(), "lr": self.config.lr * self.config.encoder_lr_scale}]
+
+    def _val_scores(self, features, split) -> dict[str, float]:
+        from distilhash.training.validation import encoded_distances, map_all_from_distances
+
+        ds, out = self._dataset, {}
+        yq, yd = features.labels[split.val], features.labels[split.fit]
+        for name, (qm, dm) in {"i2t": ("image", "text"), "t2i": ("text", "image")}.items():
+            dist = encoded_distances(self.encode_dataset(qm, ds, split.val, "query"),
+                                     self.encode_dataset(dm, ds, split.fit, "database"))
+            out[name] = map_all_from_distances(dist, yq, yd)
+        return {**out, "mean": 0.5 * (out["i2t"] + out["t2i"])}
+
+    def _encode_rows(self, modality: str, features, idx: np.ndarray, role: str) -> Encoded:
+        return self.encode_dataset(modality, self._dataset, idx, role)
+
+    # ------------------------------------------------------------------ internals
+    def _front_cache(self, dataset):
+        """The (image, text) frozen-front caches of ``dataset``.
+
+        Shared by every instance in the process with the same frozen fronts (pretrained weights,
+        image size, split points): seeds of a benchmark compute each item's front once. One
+        entry is kept (a cache is ~30 KB per item).
+        """
+        from distilhash.students.dcmq_encoders import FrozenRows, TextRows
+
+        model = self._require_fitted()
+        c = self.config
+        key = (dataset.content_hash(), self.image_size_, c.image_train_from, c.text_train_layers,
+               model.image_enc.fingerprint(), model.text_enc.fingerprint())
+        if key not in _SHARED_FRONTS:
+            size, enc_i, enc_t = self.image_size_, model.image_enc, model.text_enc
+            img = FrozenRows(lambda idx: enc_i.front(torch.from_numpy(dataset.images.array(idx, size))), c.front_batch)
+            txt = TextRows(lambda idx: enc_t.front([dataset.texts[int(i)] for i in idx]), c.front_batch)
+            _SHARED_FRONTS.clear()
+            _SHARED_FRONTS[key] = (img, txt)
+        return _SHARED_FRONTS[key]
+
+    def _pack(self, modality: str, fronts: list[Any], role: str) -> Encoded:
+        """Embed batches of frozen fronts; database role -> PQ codes ``[n, M]``, query role -> float ``[n, D]``."""
+        model = self._require_fitted()
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            z = [model.embed(modality, f) for f in fronts]
+        model.train(was)
+        z_all = torch.cat(z) if z else torch.zeros(0, self.config.embed_dim)
+        if role == "database" and model.pq is not None:
+            return Encoded("pq", model.pq.encode(z_all).numpy(), self.n_bits, self.codebooks(), metric=self.config.similarity)
+        if role not in ("query", "database"):
+            raise ConfigError(f"role {role!r}; expected 'query' or 'database'")
+        return Encoded("float", z_all.numpy().astype(np.float32), 32 * self.config.embed_dim)
