@@ -177,7 +177,7 @@ def part_summary(args) -> None:
                         "epoch_seconds_mean": float(np.mean(ep)), "epoch_seconds_all": ep,
                         "loadavg": [r["loadavg_end"] for r in rs], "kept_epochs": [r["kept_epoch"] for r in rs]}
         rows.append(f"| {arm} | {len(rs)} | {_ms(i2t)} | {_ms(t2i)} | {_ms(vm)} | {np.mean(ep):.1f} | "
-                    f"{', '.join(f'{r['loadavg_end'][0]:.1f}' for r in rs)} |")
+                    + ", ".join("%.1f" % r["loadavg_end"][0] for r in rs) + " |")
     extra = {}
     for name in ("epoch_1thread.json", "encode_1thread.json", "encode_2thread.json"):
         if (OUT / name).is_file():
