@@ -115,8 +115,10 @@ def test_config_errors_are_named(data):
         create_method("dcmq", nonsense=1)
     with pytest.raises(ConfigError, match="pq_mode"):
         create_method("dcmq", pq_mode="fancy")
-    with pytest.raises(ConfigError, match="trainable backbone"):
-        create_method("dcmq", backbone="trainable")
+    with pytest.raises(ConfigError, match="backbone"):
+        create_method("dcmq", backbone="imagenet")
+    with pytest.raises(ConfigError, match="dcmq only"):
+        create_method("float-student", backbone="trainable")
     with pytest.raises(ConfigError, match="multiple"):
         create_method("dcmq", n_bits=30)
     with pytest.raises(ConfigError, match="not fitted"):

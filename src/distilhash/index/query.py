@@ -8,7 +8,9 @@
 The model directory and teacher spec default to the ones recorded in the index manifest.
 Text queries may instead go through the light n-gram encoder distilled from the teacher's text
 tower (:mod:`distilhash.serve.light_text`; numpy only), falling back to the teacher for a query
-whose out-of-vocabulary rate exceeds the encoder's ``max_oov``. Heavy libraries (torch, the
+whose out-of-vocabulary rate exceeds the encoder's ``max_oov``. A method that owns its encoders
+(``encodes_raw_queries``, e.g. DCMQ with ``backbone=trainable``) encodes raw queries itself: the
+teacher is never loaded. Heavy libraries (torch, the
 teacher) are imported only when something needs them: with the light encoder and a numpy method
 (e.g. ITQ or LSH codes in a binary index) a search never imports torch.
 """
@@ -46,12 +48,14 @@ class QueryEncoder:
         self.method = load_method(self.model_dir)
         meta = json.loads((self.model_dir / "method.json").read_text())
         self.teacher_spec = teacher or meta.get("teacher")
-        if not self.teacher_spec or self.teacher_spec == "unknown":
+        #: the method encodes strings and pixels with its own student encoders (no teacher, no light encoder)
+        self.raw = bool(getattr(type(self.method), "encodes_raw_queries", False))
+        if not self.raw and (not self.teacher_spec or self.teacher_spec == "unknown"):
             raise ConfigError(f"{self.model_dir}/method.json names no teacher; pass the teacher spec explicitly")
         self._teacher: Any = None
         self.light: Any = None
         self.fallbacks = 0
-        if light_dir is not None:
+        if light_dir is not None and not self.raw:
             from distilhash.serve.light_text import load_light_text
 
             self.light = load_light_text(light_dir)
@@ -68,6 +72,8 @@ class QueryEncoder:
         """Query codes of ``texts`` (``role="query"``)."""
         if isinstance(texts, str) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
             raise DataError("text queries must be a non-empty list of non-empty strings")
+        if self.raw:
+            return self.method.encode("text", list(texts), role="query")
         if self.light is None:
             feats = np.asarray(self.teacher.encode_texts(list(texts)), dtype=np.float32)
         else:
@@ -82,6 +88,8 @@ class QueryEncoder:
         """Query codes of images (PIL images or uint8 ``[H, W, 3]`` arrays; see :func:`load_images`)."""
         if not len(images):
             raise DataError("image queries must be a non-empty list")
+        if self.raw:
+            return self.method.encode("image", list(images), role="query")
         feats = np.asarray(self.teacher.encode_images(list(images)), dtype=np.float32)
         return self.method.encode("image", feats, role="query")
 

@@ -182,12 +182,13 @@ class DCMQ:
     _default_quantize = True
     #: ``fit(..., data_parallel=DataParallel)`` trains one replica of a torch.distributed group.
     supports_data_parallel: ClassVar[bool] = True
-
     #: dataclass of the hyperparameters (the trainable-encoder variant extends it)
     config_class: ClassVar[type] = DCMQConfig
 
     def __new__(cls, **config: Any):
-        if cls is DCMQ and config.get("backbone") == "trainable":  # the backbone option selects the class
+        if config.get("backbone") == "trainable" and cls.config_class is DCMQConfig:  # the option selects the class
+            if cls is not DCMQ:
+                raise ConfigError(f"{cls.name}: backbone='trainable' is implemented for dcmq only")
             from distilhash.methods.dcmq_trainable import DCMQTrainable as cls  # noqa: N813
         return super().__new__(cls)
 
@@ -485,9 +486,8 @@ class DCMQ:
 class FloatStudent(DCMQ):
     """The DCMQ heads and targets without quantization (both roles: float embeddings, cosine).
 
-    ``n_bits`` is accepted (the DCMQ budget it is compared with) but does not change the model;
-    the ``n_bits`` property reports the float width 32 * embed_dim. ``bits_independent`` tells
-    the benchmark harness to run it once per seed.
+    ``n_bits`` is accepted (the DCMQ budget it is compared with) but does not change the model; the ``n_bits``
+    property reports the float width 32 * embed_dim. ``bits_independent``: the harness runs it once per seed.
     """
 
     name = "float-student"
