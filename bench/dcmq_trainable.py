@@ -10,7 +10,10 @@ Arms (all 64 bits, targets = the teacher's NPC targets, model selection on split
 * ``frozen``: DCMQ heads on the teacher's cached features, default schedule (20 epochs, early stop);
 * ``frozen-budget``: the same with the trainable arm's epoch budget (fair schedule comparison);
 * ``trainable``: Lite0 stages 5-6 + head and MiniLM's last layer fine-tuned jointly with the heads
-  and codebooks (``backbone=trainable``), on the same budget.
+  and codebooks (``backbone=trainable``), on the same budget;
+* ``student-inputs-frozen``: the trainable arm's student (raw Lite0 pooled / MiniLM features, its
+  own heads) with the encoders frozen (``encoder_lr_scale=0``): separates the effect of fine-tuning
+  from the effect of reading the towers' features instead of the teacher's projected ones.
 
 Scores: mAP@all i2t / t2i on split.query vs split.retrieval (:func:`distilhash.eval.metrics.evaluate_method`).
 Timings: seconds per training epoch (``fit_info.history[*].seconds``, warm-up epochs included;
@@ -38,6 +41,7 @@ ARMS = {
     "frozen": {},
     "frozen-budget": dict(BUDGET),
     "trainable": {"backbone": "trainable", **BUDGET},
+    "student-inputs-frozen": {"backbone": "trainable", "encoder_lr_scale": 0.0, **BUDGET},
 }
 SELECTION = "epoch with the best mean val mAP@all (split.val queries vs split.fit database); test queries never used"
 

@@ -145,3 +145,14 @@ def test_query_encoder_answers_without_the_teacher(fitted, tmp_path, monkeypatch
     got = enc.encode_images([image])
     assert got.kind == "float" and got.data.shape == (1, 16)
     assert np.allclose(got.data, m.encode("image", ds.images.array(split.query[:1], 32), "query").data, atol=1e-5)
+
+
+def test_encoder_lr_scale_zero_keeps_the_encoders_pretrained():
+    from distilhash.students.dcmq_encoders import Lite0Student
+
+    ds, fs, split = tiny()
+    m = create_method("dcmq", seed=0, backbone="trainable", **dict(TINY, encoder_lr_scale=0.0, epochs=1))
+    m.fit(fs, split, dataset=ds)
+    fresh = Lite0Student(train_from=6).tower.state_dict()
+    assert all(torch.equal(v, fresh[k]) for k, v in m.model_.image_enc.tower.state_dict().items())
+    assert not any(p.requires_grad for p in m.model_.text_enc.parameters())

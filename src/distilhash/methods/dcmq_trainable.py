@@ -10,7 +10,8 @@ student reads raw items through its own encoders (:mod:`distilhash.students.dcmq
 
 The fronts are frozen and cached per item; Lite0 stages >= ``image_train_from`` and the last
 ``text_train_layers`` MiniLM layers train with learning rate ``lr * encoder_lr_scale`` together
-with the heads and codebooks (``lr``). ``mu, sigma``: per-dimension statistics of the pretrained
+with the heads and codebooks (``lr``); ``encoder_lr_scale=0`` freezes them (the control that
+separates fine-tuning from the change of inputs). ``mu, sigma``: per-dimension statistics of the pretrained
 pooled Lite0 features of the fit items, fixed at the start (saved with the model).
 
 Inputs: ``fit(features, split, dataset=ds)`` (the features give the targets, the dataset the
@@ -233,7 +234,11 @@ class DCMQTrainable(DCMQ):
 
     # ------------------------------------------------------------------ DCMQ hooks
     def _new_student(self, width: int) -> nn.Module:
-        return _EncoderStudent(self.config)
+        model = _EncoderStudent(self.config)
+        if self.config.encoder_lr_scale == 0:  # control arm: student inputs, no fine-tuning (no encoder backward)
+            for p in model.encoder_parameters():
+                p.requires_grad_(False)
+        return model
 
     def _fit_inputs(self, features, fit_idx: np.ndarray, u: torch.Tensor, show: bool | None) -> tuple[Any, Any]:
         """Cache the frozen fronts of the fit and val items; set ``mu, sigma`` from the pretrained pooled features."""
@@ -247,7 +252,8 @@ class DCMQTrainable(DCMQ):
     def _param_groups(self, model: nn.Module) -> list[dict[str, Any]]:
         enc = {id(p) for p in model.encoder_parameters()}
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in enc]
-        return [{"params": rest}, {"params": model.encoder_parameters(), "lr": self.config.lr * self.config.encoder_lr_scale}]
+        enc_group = {"params": model.encoder_parameters(), "lr": self.config.lr * self.config.encoder_lr_scale}
+        return [{"params": rest}] + ([enc_group] if enc_group["params"] else [])
 
     def _val_scores(self, features, split) -> dict[str, float]:
         from distilhash.training.validation import encoded_distances, map_all_from_distances
