@@ -72,7 +72,7 @@ def build_index(work: Path, model: Path, dataset: str, teacher: str, features: P
     """The 1M-item index (built once; reused when its recorded parameters match)."""
     from tqdm.auto import tqdm
 
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.index import create_index, open_index
     from distilhash.methods.base import load_method
 

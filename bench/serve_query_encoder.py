@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.eval.metrics import evaluate
     from distilhash.methods.base import load_method
     from distilhash.serve.light_text import fit_for_model, light_text_dir, load_light_text

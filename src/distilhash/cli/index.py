@@ -77,7 +77,7 @@ def _load_items(codes: Path | None, model: Path | None, dataset: str | None, par
         raise DataError(f"--modality {modality!r}; expected image or text")
     prov: dict[str, Any] = {"modality": modality}
     if codes is not None:
-        from distilhash.cli.encode import load_encoded
+        from distilhash.codes_file import load_encoded
 
         encoded, info = load_encoded(codes)
         if modality not in encoded:
@@ -87,8 +87,8 @@ def _load_items(codes: Path | None, model: Path | None, dataset: str | None, par
         enc, ids, rows = encoded[modality], info["ids"], info["indices"].tolist()
         prov.update(codes_file=str(codes), part=info["part"])
     elif model is not None and dataset is not None:
-        from distilhash.cli.encode import part_indices
-        from distilhash.cli.train import load_features_and_split
+        from distilhash.pipeline.encode import part_indices
+        from distilhash.pipeline.inputs import load_features_and_split
         from distilhash.methods.base import load_method
         from distilhash.threads import set_threads
 

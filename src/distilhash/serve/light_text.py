@@ -299,7 +299,7 @@ def fit_for_model(model_dir: str | Path, dataset: str = "emoji-scenes", features
     unless ``teacher`` / ``features`` say otherwise). Saved to ``out`` (default
     ``<model_dir>/light-text``). Returns the encoder and its directory.
     """
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
 
     model_dir = Path(model_dir)
     meta_path = model_dir / "method.json"

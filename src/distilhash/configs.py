@@ -1,0 +1,30 @@
+"""Configuration given as data: ``KEY=VALUE`` overrides from a command line or a file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from distilhash.errors import ConfigError
+
+__all__ = ["parse_overrides"]
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["lr=0.001", "pq_mode=soft", "progress=false"]`` -> ``{"lr": 0.001, "pq_mode": "soft", "progress": False}``.
+
+    Values are parsed as JSON when they are JSON, else kept as strings; ``-`` in a key becomes ``_``.
+    Raises :class:`~distilhash.errors.ConfigError` for an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        try:
+            parsed: Any = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        out[key.strip().replace("-", "_")] = parsed
+    return out
