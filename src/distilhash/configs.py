@@ -8,7 +8,7 @@ from typing import Any
 
 from distilhash.errors import ConfigError
 
-__all__ = ["parse_overrides"]
+__all__ = ["parse_overrides", "parse_nested_overrides"]
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
@@ -27,4 +27,23 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             parsed = value
         out[key.strip().replace("-", "_")] = parsed
+    return out
+
+
+def parse_nested_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """Like :func:`parse_overrides`, but ``a.b=1`` nests (``{"a": {"b": 1}}``) and ``none`` means None.
+
+    ``["epochs=3", "tower.image_size=48", "max_minutes=none"]`` ->
+    ``{"epochs": 3, "tower": {"image_size": 48}, "max_minutes": None}``.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        ((key, value),) = parse_overrides([pair]).items()
+        if isinstance(value, str) and value.lower() == "none":
+            value = None
+        target = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            target = target.setdefault(p, {})
+        target[parts[-1]] = value
     return out

@@ -39,7 +39,7 @@ import numpy as np
 from distilhash.errors import ConfigError, DataError
 
 __all__ = ["StudentPretrainConfig", "OBJECTIVES", "pretrain_student", "ensure_pretrained", "load_pretrained_trunk",
-           "default_pretrain_dir", "PRETRAIN_FILE", "TRUNK_FILE"]
+           "default_pretrain_dir", "pretrain_summary", "PRETRAIN_FILE", "TRUNK_FILE"]
 
 OBJECTIVES = ("distill", "lit", "distill+lit")
 PRETRAIN_FILE = "pretrain.json"
@@ -353,26 +353,26 @@ def load_pretrained_trunk(directory: str | Path) -> tuple[dict, dict[str, Any]]:
     return {k[len("trunk."):]: v for k, v in tensors.items() if k.startswith("trunk.")}, info
 
 
+def pretrain_summary(directory: str | Path) -> list[str]:
+    """Lines describing a pretrained student: one JSON object per epoch, then the kept epoch."""
+    info = json.loads((Path(directory) / PRETRAIN_FILE).read_text())
+    lines = [json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}) for h in info["history"]]
+    return [*lines, f"kept epoch {info['kept_epoch']}; saved to {directory}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m distilhash.students.pretrain [--out DIR] [--set key=value ...]``."""
+    from distilhash.configs import parse_overrides
+
     ap = argparse.ArgumentParser(description="Pretrain the LCDH image student on the pretraining corpus (no labels).")
     ap.add_argument("--out", default=None, help="output directory (default $DISTILHASH_HOME/students/small-cnn-<objective>-<key>)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="option KEY=VALUE (JSON values)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    kw: dict[str, Any] = {}
-    for pair in args.sets:
-        k, _, v = pair.partition("=")
-        try:
-            kw[k] = json.loads(v)
-        except json.JSONDecodeError:
-            kw[k] = v
-    config = StudentPretrainConfig.from_kwargs(**kw)
+    config = StudentPretrainConfig.from_kwargs(**parse_overrides(args.sets))
     out = ensure_pretrained(config, args.out, progress=not args.no_progress)
-    info = json.loads((out / PRETRAIN_FILE).read_text())
-    for h in info["history"]:
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}))
-    print(f"kept epoch {info['kept_epoch']}; saved to {out}")
+    for line in pretrain_summary(out):
+        print(line)
     return 0
 
 
