@@ -34,7 +34,7 @@ class SearchOutcome:
 
 def search_by_text(index, texts: Sequence[str], k: int = 10, encoder=None) -> list[Any]:
     """Search an open ``index`` with text queries through its model and teacher (or ``encoder``)."""
-    from distilhash.index.query import query_encoder_for
+    from distilhash.query_encoders.query_encoder import query_encoder_for
 
     encoder = encoder or query_encoder_for(index)
     return index.search(encoder.encode_texts(texts), k)
@@ -42,7 +42,7 @@ def search_by_text(index, texts: Sequence[str], k: int = 10, encoder=None) -> li
 
 def search_by_image(index, images: Sequence[Any], k: int = 10, encoder=None) -> list[Any]:
     """Search an open ``index`` with images (PIL images, uint8 arrays, or file paths)."""
-    from distilhash.index.query import load_images, query_encoder_for
+    from distilhash.query_encoders.query_encoder import load_images, query_encoder_for
 
     encoder = encoder or query_encoder_for(index)
     if images and isinstance(images[0], (str, Path)):
@@ -59,7 +59,7 @@ def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Seque
     (default ``MODEL/light-text``); the teacher answers queries mostly out of its vocabulary.
     """
     from distilhash.distributed.sharded_index import open_any_index
-    from distilhash.index.query import load_images, query_encoder_for
+    from distilhash.query_encoders.query_encoder import load_images, query_encoder_for
 
     if bool(texts) == bool(images):
         raise DataError("give text queries or image queries (one kind per call)")
@@ -68,7 +68,7 @@ def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Seque
     with open_any_index(index_dir) as idx:
         light = None
         if query_encoder == "light":
-            from distilhash.serve.light_text import light_text_dir
+            from distilhash.query_encoders.light_text import light_text_dir
 
             light = light_dir or light_text_dir(model or idx.manifest.get("model_dir") or ".")
         encoder = query_encoder_for(idx, model, teacher, light)
