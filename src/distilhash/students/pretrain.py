@@ -163,14 +163,14 @@ class _Pretrainer:
     def loss(self, x, u, t) -> dict[str, Any]:
         import torch
 
-        from distilhash.teachers.lit_fit import _infonce
+        from distilhash.losses.infonce import symmetric_infonce
 
         z = self.embed(x)
         terms: dict[str, Any] = {}
         if "distill" in self.c.objective:
             terms["distill"] = self.c.distill_weight * (1.0 - (z * u).sum(1)).mean()
         if "lit" in self.c.objective:
-            terms["lit"] = self.c.lit_weight * _infonce(z, t, torch.tensor(math.log(self.c.temperature)))
+            terms["lit"] = self.c.lit_weight * symmetric_infonce(z, t, torch.tensor(math.log(self.c.temperature)))
         terms["total"] = sum(terms.values())
         return terms
 
@@ -198,7 +198,8 @@ def pretrain_student(config: StudentPretrainConfig, out_dir: str | Path, corpus=
 
     from distilhash.io_utils import atomic_write_json
     from distilhash.paths import teachers_dir
-    from distilhash.teachers.lit_fit import LiTConfig, _augment, corpus_text_embeddings, load_corpus
+    from distilhash.image_augment import augment_batch
+    from distilhash.teachers.lit_fit import LiTConfig, corpus_text_embeddings, load_corpus
     from distilhash.training.checkpoint import save_tensors
     from distilhash.training.progress import progress as bar
 
@@ -264,9 +265,9 @@ def pretrain_student(config: StudentPretrainConfig, out_dir: str | Path, corpus=
                     out["val_cos_teacher"] = float((z * u).sum(1).mean())
                     loss += config.distill_weight * (1 - out["val_cos_teacher"])
                 if t is not None:
-                    from distilhash.teachers.lit_fit import _infonce
+                    from distilhash.losses.infonce import symmetric_infonce
 
-                    out["val_infonce"] = float(_infonce(z, t, torch.tensor(math.log(config.temperature))))
+                    out["val_infonce"] = float(symmetric_infonce(z, t, torch.tensor(math.log(config.temperature))))
                     out["val_i2t_r1"] = float((torch.argmax(z @ t.T, 1) == torch.arange(len(z))).float().mean())
                     loss += config.lit_weight * out["val_infonce"]
             out["val_loss"] = float(loss)
@@ -284,7 +285,7 @@ def pretrain_student(config: StudentPretrainConfig, out_dir: str | Path, corpus=
             losses = []
             for b in range(steps):
                 idx = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
-                x = _augment(torch.from_numpy(images[idx]), rng, config.flip, config.max_shift)
+                x = augment_batch(torch.from_numpy(images[idx]), rng, config.flip, config.max_shift)
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step)
                 terms = model.loss(x, *tensors(idx))
