@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> None:
         plot(RESULTS / f"{args.out_name}.png", res)
         return
 
-    from distilhash.benchmark.provenance import git_info, limit_threads, machine_info, peak_rss_mib
+    from distilhash.benchmark.provenance import git_info, machine_info, peak_rss_mib
+    from distilhash.threads import limit_threads
     from distilhash.index.fastscan import supported_impls
 
     limit_threads(1)
