@@ -26,6 +26,8 @@ def test_parse_overrides_names_the_bad_item():
 
     with pytest.raises(ConfigError, match="'epochs3'.*KEY=VALUE"):
         parse_overrides(["lr=0.1", "epochs3"])
+    with pytest.raises(ConfigError, match="--index-option '=5'"):
+        parse_overrides(["=5"], option="--index-option")
 
 
 def test_train_then_encode(tiny_prepared, tmp_path):
