@@ -18,29 +18,16 @@ scan, so MIH is never much slower than brute force.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from itertools import combinations
 
 import numpy as np
 
 from distilhash.index.binary import BINARY_SEARCHERS, NumpyBinarySearcher, best_flat, to_words
+from distilhash.index.flip_masks import flip_masks
 from distilhash.index.topk import Tombstones, topk_int
 
-__all__ = ["MIHSearcher", "plan_fields", "flip_masks"]
+__all__ = ["MIHSearcher", "plan_fields"]
 
 Result = list[tuple[np.ndarray, np.ndarray]]
-
-
-@lru_cache(maxsize=256)
-def flip_masks(bits: int, s: int) -> np.ndarray:
-    """uint32 ``[C(bits, s)]``: every ``bits``-bit mask with exactly ``s`` ones."""
-    out = np.zeros(math.comb(bits, s), dtype=np.uint32)
-    for i, pos in enumerate(combinations(range(bits), s)):
-        v = 0
-        for p in pos:
-            v |= 1 << p
-        out[i] = v
-    return out
 
 
 def plan_fields(code_size: int, n_items: int, field_bits: int | None = None) -> list[tuple[int, int, int]]:

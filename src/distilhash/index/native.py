@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -31,6 +32,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from distilhash.index.flip_masks import flip_masks
 
 __all__ = ["load", "available", "hamming_knn", "pq_adc_knn", "pq_adc_knn_ranges", "MIHTables"]
 
@@ -213,9 +216,6 @@ class MIHTables:
     """
 
     def __init__(self, fields, tables, n_indexed: int, max_probes: int) -> None:
-        from distilhash.index.mih import flip_masks
-        import math
-
         load()
         self.m = len(fields)
         self.fw = np.array([f[0] for f in fields], np.int32)
