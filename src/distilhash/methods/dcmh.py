@@ -81,10 +81,9 @@ def dcmh_loss(out, other, s, b, total, n: int, gamma: float, eta: float) -> dict
     Returns:
         dict with ``loss`` (weighted sum) and the terms ``nll``, ``quantization``, ``balance``.
     """
-    import torch.nn.functional as F
+    from distilhash.losses.pairwise_likelihood import pairwise_logistic_nll
 
-    theta = 0.5 * out @ other.T
-    nll = (F.softplus(theta) - s * theta).mean()
+    nll = pairwise_logistic_nll(out, other, s, 0.5)
     quantization = ((b - out) ** 2).mean()
     balance = ((total / n) ** 2).mean()
     return {"loss": nll + gamma * quantization + eta * balance, "nll": nll, "quantization": quantization, "balance": balance}
