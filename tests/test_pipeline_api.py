@@ -128,3 +128,17 @@ def test_parse_nested_overrides():
 
     assert parse_nested_overrides(["epochs=3", "tower.image_size=48", "max-minutes=none", "tower.name=x"]) == {
         "epochs": 3, "tower": {"image_size": 48, "name": "x"}, "max_minutes": None}
+
+
+def test_describe_teacher_or_cache(tiny_prepared, tmp_path):
+    from distilhash.teachers.cache import PROGRESS, default_features_dir
+    from distilhash.teachers.describe import describe_teacher_or_cache
+
+    teacher, _ = tiny_prepared
+    done = describe_teacher_or_cache(default_features_dir("tiny", teacher).name)  # a name under $DISTILHASH_HOME
+    assert done["kind"] == "feature cache" and done["manifest"]["count"] == 240 and "files" not in done["manifest"]
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / PROGRESS).write_text(json.dumps({"done": 7, "identity": {"count": 20}}))
+    assert describe_teacher_or_cache(str(tmp_path / "half")) == {
+        "kind": "unfinished feature cache", "path": str(tmp_path / "half"), "done": 7, "count": 20}
+    assert describe_teacher_or_cache(teacher)["kind"] == "teacher"

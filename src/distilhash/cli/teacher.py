@@ -81,26 +81,17 @@ def info(
 ) -> None:
     """Describe a teacher (width, weights, fingerprint) or a feature cache (manifest)."""
     from distilhash.errors import DistilhashError
-    from distilhash.paths import features_dir
-    from distilhash.teachers.cache import MANIFEST, PROGRESS
+    from distilhash.teachers.describe import describe_teacher_or_cache
 
     try:
-        for cand in (Path(what), features_dir() / what):
-            if (cand / MANIFEST).is_file():
-                manifest = json.loads((cand / MANIFEST).read_text())
-                manifest.pop("files", None)
-                manifest.pop("label_names", None)
-                typer.echo(f"feature cache {cand}")
-                typer.echo(json.dumps(manifest, indent=2))
-                return
-            if (cand / PROGRESS).is_file():
-                state = json.loads((cand / PROGRESS).read_text())
-                typer.echo(f"unfinished feature cache {cand}: rows done {state['done']} of {state['identity']['count']}")
-                return
-        from distilhash.teachers.registry import create_teacher
-
-        t = create_teacher(what)
-        desc = t.info() if hasattr(t, "info") else {"name": t.name, "width": t.width}
-        typer.echo(json.dumps(desc, indent=2, default=str))
+        desc = describe_teacher_or_cache(what)
     except DistilhashError as exc:
         _fail(exc)
+        return
+    if desc["kind"] == "feature cache":
+        typer.echo(f"feature cache {desc['path']}")
+        typer.echo(json.dumps(desc["manifest"], indent=2))
+    elif desc["kind"] == "unfinished feature cache":
+        typer.echo(f"unfinished feature cache {desc['path']}: rows done {desc['done']} of {desc['count']}")
+    else:
+        typer.echo(json.dumps(desc["info"], indent=2, default=str))
