@@ -112,7 +112,7 @@ def write_results(
         raise ConfigError(f"result {benchmark}/{name}: " + "; ".join(problems))
     paths = result_paths(benchmark, name, root)
     paths["json"].parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(paths["json"], (json.dumps(result, indent=1, default=_jsonable) + "\n").encode())
+    atomic_write_bytes(paths["json"], (json.dumps(result, indent=1, ensure_ascii=False, default=_jsonable) + "\n").encode())
     atomic_write_bytes(paths["md"], (markdown.rstrip() + "\n\n" + provenance_markdown(prov)).encode())
     written = {"json": paths["json"], "md": paths["md"]}
     if plot is not None:
