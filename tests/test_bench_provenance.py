@@ -10,7 +10,9 @@ import pytest
 from distilhash.benchmark.provenance import (
     LEGACY_KEYS, MACHINE_KEYS, PROVENANCE_KEYS, collect_provenance, finish_provenance, git_info, legacy_keys_in,
 )
-from distilhash.benchmark.results import check_provenance, read_results, result_paths, results_dir, write_results
+from distilhash.benchmark.results import (
+    check_provenance, read_results, redraw_results, result_paths, results_dir, write_results,
+)
 from distilhash.errors import ConfigError
 
 
@@ -107,3 +109,15 @@ def test_legacy_spellings_are_found_anywhere_in_a_record():
            "provenance": {"machine": {"cpu_count": 2}}}
     assert sorted(legacy_keys_in(old)) == ["git_commit", "machine", "provenance.machine.cpu_count", "rows[0].loadavg_before"]
     assert set(LEGACY_KEYS).isdisjoint(PROVENANCE_KEYS) and set(LEGACY_KEYS).isdisjoint(MACHINE_KEYS)
+
+
+def test_redraw_rewrites_tables_and_plot_but_not_the_measurement(repo):
+    write_results("demo", "r", {"provenance": _prov(repo), "qps": 3.0}, "# old table", root=repo)
+    base = repo / "bench" / "results" / "demo"
+    stored = (base / "r.json").read_bytes()
+    redraw_results("demo", "r", json.loads(stored), "# new table", plot=lambda p: p.write_bytes(b"png"), root=repo)
+    assert (base / "r.json").read_bytes() == stored and (base / "r.md").read_text().startswith("# new table")
+    assert "## Provenance" in (base / "r.md").read_text() and (base / "r.png").exists()
+    (base / "old.json").write_text('{"qps": 1.0}')
+    redraw_results("demo", "old", {"qps": 1.0}, "# legacy", root=repo)
+    assert "old.json" in (base / "old.md").read_text()

@@ -241,8 +241,9 @@ def write_report(
         f"- compute: {compute / 60:.1f} min summed over runs"
         + (f"; this invocation took {suite_seconds / 60:.1f} min" if suite_seconds is not None else "")
         + (f"; expected for the whole suite: about {suite.expected_minutes} min" if suite.expected_minutes else ""),
-        f"- machine: {machine.get('cores', '?')} cores ({machine.get('cpu_model', '?')}, {machine.get('ram_gib', '?')} GiB) "
-        f"**shared with other jobs**, {machine.get('threads', '?')} threads per run, "
+        f"- machine: {machine.get('cores', '?')} cores"
+        + (f" ({machine['cpu_model']}, {machine['ram_gib']} GiB RAM)" if machine.get("cpu_model") and machine.get("ram_gib") else "")
+        + f" **shared with other jobs**, {machine.get('threads', '?')} threads per run, "
         f"up to {max((p['machine'].get('concurrent_runs', 1) for p in provs), default=1)} runs at once; 1-min load average during runs "
         + (f"{min(loads):.2f}–{max(loads):.2f}" if loads else "n/a")
         + ". Timings are indicative only.",

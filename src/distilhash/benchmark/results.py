@@ -21,7 +21,8 @@ from typing import Any, Callable
 from distilhash.benchmark.provenance import MACHINE_KEYS, PROVENANCE_KEYS, finish_provenance
 from distilhash.errors import ConfigError
 
-__all__ = ["results_dir", "result_paths", "write_results", "read_results", "provenance_markdown", "check_provenance"]
+__all__ = ["results_dir", "result_paths", "write_results", "redraw_results", "read_results", "provenance_markdown",
+           "check_provenance"]
 
 
 def _root(root: Path | None) -> Path:
@@ -115,6 +116,29 @@ def write_results(
     atomic_write_bytes(paths["json"], (json.dumps(result, indent=1, ensure_ascii=False, default=_jsonable) + "\n").encode())
     atomic_write_bytes(paths["md"], (markdown.rstrip() + "\n\n" + provenance_markdown(prov)).encode())
     written = {"json": paths["json"], "md": paths["md"]}
+    if plot is not None:
+        plot(paths["png"])
+        written["png"] = paths["png"]
+    return written
+
+
+def redraw_results(
+    benchmark: str, name: str, result: dict[str, Any], markdown: str, plot: Callable[[Path], Any] | None = None,
+    *, root: Path | None = None,
+) -> dict[str, Path]:
+    """Rewrite ``<name>.md`` (and the plot) of a stored result; its JSON is left as it is.
+
+    For ``--report-only`` style options: the tables change, the measurement does not. Results
+    stored before the provenance block existed get a pointer to their JSON instead.
+    """
+    from distilhash.io_utils import atomic_write_bytes
+
+    paths = result_paths(benchmark, name, root)
+    prov = result.get("provenance")
+    tail = provenance_markdown(prov) if isinstance(prov, dict) else (
+        f"## Provenance\n\nRecorded in `{name}.json` (command, commit, load averages), written before the shared provenance block.\n")
+    atomic_write_bytes(paths["md"], (markdown.rstrip() + "\n\n" + tail).encode())
+    written = {"md": paths["md"]}
     if plot is not None:
         plot(paths["png"])
         written["png"] = paths["png"]
