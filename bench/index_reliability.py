@@ -31,8 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from distilhash.benchmark.provenance import collect_provenance, limit_threads
+from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.threads import limit_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "index_reliability"

@@ -45,7 +45,7 @@ DIRS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    from distilhash.cli.train import parse_sets
+    from distilhash.configs import parse_overrides as parse_sets
 
     return parse_sets(pairs)
 
@@ -54,7 +54,7 @@ def load(dataset: str, teacher: str, synthetic: bool):
     from distilhash.data.store import open_prepared
 
     if not synthetic:
-        from distilhash.cli.train import load_features_and_split
+        from distilhash.pipeline.inputs import load_features_and_split
 
         ds, split, feats, path = load_features_and_split(dataset, teacher, None)
         return ds, split, feats, str(path)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-name", default=BENCH, help="result name under bench/results/soda_tune/")
     args = p.parse_args(argv)
 
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.eval.metrics import evaluate_method
     from distilhash.methods.base import create_method
 
