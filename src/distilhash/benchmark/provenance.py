@@ -47,7 +47,7 @@ LEGACY_KEYS: dict[str, str] = {
     "loadavg": "load_before|load_after", "load_average": "load_before|load_after", "load_avg": "load_before|load_after",
     "loadavg_before": "load_before", "load_avg_before": "load_before", "load_average_before": "load_before",
     "loadavg_start": "load_before", "load_average_start": "load_before", "load_start": "load_before",
-    "loadavg_at_run_start": "load_before",
+    "loadavg_at_run_start": "load_before", "loadavg_before_image_tower": "load_before_image_tower",
     "load_average_per_round": "load_per_round",
     "loadavg_after": "load_after", "load_avg_after": "load_after", "load_average_after": "load_after",
     "loadavg_end": "load_after", "load_average_end": "load_after", "load_end": "load_after",
