@@ -30,6 +30,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=2400)
     p.add_argument("--half-open", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work", type=Path, default=Path("/tmp/distilhash-serve-fuzz"))
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-fuzz")
     p.add_argument("--out-name", default=BENCH, help="result name under bench/results/serve_fuzz/")
     p.add_argument("--serve", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

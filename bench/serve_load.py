@@ -36,6 +36,7 @@ import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -425,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="before each scenario, wait until the 1-minute load average is below this (at most --wait-max s)")
     p.add_argument("--wait-max", type=float, default=900)
     p.add_argument("--machine-note", default="other engineers' jobs may be running; see the load averages")
-    p.add_argument("--work", type=Path, default=Path("/tmp/distilhash-serve-load"))
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-load")
     p.add_argument("--out-name", default=BENCH, help="result name under bench/results/serve_load/")
     p.add_argument("--notes", default="")
     args = p.parse_args(argv)
