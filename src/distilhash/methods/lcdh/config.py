@@ -62,7 +62,7 @@ class LCDHConfig:
             sigmoid(gain * z-scored B B^T / L) (sharper).
         align_weight: pointwise term pulling F and G towards the teacher code of the item (not in the paper's
             description; default 3 because without it the pairwise likelihood alone leaves the student at
-            chance, see docs/lcdh.md and bench/results/lcdh_val_sweep.md; 0 = the reconstruction as written).
+            chance, see docs/lcdh.md and bench/results/lcdh_diagnose/lcdh_val_sweep.md; 0 = the reconstruction as written).
         old_weight: weight of the likelihood against frozen codes of earlier chunks; old_sample: how
             many frozen items are drawn per step; old_intra_weight: optional same-modality term.
         database_codes: whose codes a chunk stores: the ``student``'s (default) or the ``teacher``'s.
