@@ -160,8 +160,13 @@ def test_encode_refuses_teacher_features(fitted, data):
     m, _ = fitted
     ds, fs, _ = data
     with pytest.raises(FeatureError, match="teacher features"):
-        m.encode("image", fs.image[:3])
-    assert m.encode("text", ["thing1 thing2"]).data.shape == (1, 2)
+        m.encode("image", fs.image[:3])  # the contract of a raw-input method: encode_raw / encode_dataset
+    with pytest.raises(FeatureError, match="teacher features"):
+        m.encode_raw("image", fs.image[:3])
+    with pytest.raises(FeatureError, match="list of strings"):
+        m.encode_raw("text", fs.text[:3])
+    assert m.encode_raw("text", ["thing1 thing2"]).data.shape == (1, 2)
+    assert m.encode_raw("image", ds.images.array(np.arange(2), m.image_size_)).data.shape == (2, 2)
 
 
 def test_fit_needs_the_dataset(data):
@@ -193,20 +198,22 @@ def test_durable_stream_resumes_after_interruption(data, tmp_path):
         if report.chunk == 1:
             raise Stop
 
+    from distilhash.pipeline.stream import fit_stream
+
     with pytest.raises(Stop):
-        create_method("lcdh", **cfg).fit(fs, split, dataset=ds, stream_dir=tmp_path / "s", on_chunk=crash)
+        fit_stream(create_method("lcdh", **cfg), fs, split, ds, tmp_path / "s", on_chunk=crash)
     from distilhash.index import open_index
 
     stored = {k: len(open_index(tmp_path / "s" / f"codes-{k}")) for k in ("image", "text", "teacher")}
     assert stored == {"image": 200, "text": 200, "teacher": 200}
     before = open_index(tmp_path / "s" / "codes-image").get([ds.ids[int(r)] for r in split.retrieval])
-    m = create_method("lcdh", **cfg).fit(fs, split, dataset=ds, stream_dir=tmp_path / "s")
+    m = fit_stream(create_method("lcdh", **cfg), fs, split, ds, tmp_path / "s")
     assert m.fit_info_["resumed"]["from_chunk"] == 2 and m.fit_info_["store"].startswith("index engine")
     assert len(open_index(tmp_path / "s" / "codes-image")) == len(split.retrieval)
     after = open_index(tmp_path / "s" / "codes-image").get(list(before))
     assert all(np.array_equal(before[i][0], after[i][0]) for i in before)  # earlier chunks never recomputed
     with pytest.raises(ConfigError, match="another config"):
-        create_method("lcdh", **dict(cfg, lam=3.0)).fit(fs, split, dataset=ds, stream_dir=tmp_path / "s")
+        fit_stream(create_method("lcdh", **dict(cfg, lam=3.0)), fs, split, ds, tmp_path / "s")
 
 
 def test_cli_train_stream(data, tmp_path):

@@ -117,7 +117,8 @@ def test_save_load_roundtrip_gives_identical_codes(tmp_path, data, fitted):
     fitted.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "method.json").read_text())
     assert meta["method"] == "soda" and meta["n_bits"] == 16 and meta["feature_width"] == feats.width
-    assert meta["fit_info"]["stage1"]["kept_epoch"] == fitted.fit_info_["stage1"]["kept_epoch"]
+    info = json.loads((tmp_path / "m" / "fit_info.json").read_text())
+    assert info["stage1"]["kept_epoch"] == fitted.fit_info_["stage1"]["kept_epoch"]
     back = load_method(tmp_path / "m")
     assert back.config_dict() == fitted.config_dict()
     for mod in ("image", "text"):
@@ -127,7 +128,7 @@ def test_save_load_roundtrip_gives_identical_codes(tmp_path, data, fitted):
 
 def test_bad_config_and_inputs_get_clear_errors(data, fitted):
     feats, split = data
-    with pytest.raises(ConfigError, match="unknown soda config key"):
+    with pytest.raises(ConfigError, match="unknown option"):
         create_method("soda", n_bitz=16)
     with pytest.raises(ConfigError, match="s2_align_target"):
         create_method("soda", s2_align_target="caption")
@@ -158,8 +159,13 @@ class _FakeTeacher:
 
 
 def test_prompt_templates_are_rendered_encoded_once_and_cached(tmp_path, monkeypatch, data):
-    from distilhash.methods.soda import prompts as P
+    from distilhash.teachers import label_prompts as L
     from distilhash.teachers import registry
+
+    class P:  # the extract stage writes, the method side reads
+        @staticmethod
+        def prompt_features(feats, template, *, cache_dir=None, label_names=None, progress=False):
+            return L.extract_label_prompts(feats, template, cache_dir=cache_dir, label_names=label_names, progress=progress)
 
     feats, _ = data
     teacher = _FakeTeacher()
@@ -187,6 +193,20 @@ def test_prompt_templates_are_rendered_encoded_once_and_cached(tmp_path, monkeyp
     assert same_as_cache is feats.label_text and prov4["source"] == "feature cache label_text"
     with pytest.raises(FeatureError, match="label names"):
         P.prompt_features(feats, "emoji", cache_dir=tmp_path, label_names=names[:2], progress=False)
+    # the method side only reads: an extracted template is found, another one is a clear error
+    read, prov5 = L.cached_label_prompts(feats, "bare", cache_dir=tmp_path)
+    np.testing.assert_array_equal(read, arr)
+    with pytest.raises(FeatureError, match="--label-template emoji"):
+        L.cached_label_prompts(feats, "emoji", cache_dir=tmp_path)
+
+
+def test_soda_reads_prompts_from_the_cache_and_never_creates_a_teacher(tmp_path, monkeypatch, data):
+    from distilhash.teachers import registry
+
+    feats, split = data
+    monkeypatch.setattr(registry, "create_teacher", lambda spec: pytest.fail("soda.fit created a teacher"))
+    with pytest.raises(FeatureError, match="teacher extract"):
+        create_method("soda", **FAST, prompt_template="bare").fit(feats, split, cache_dir=tmp_path)
 
 
 def test_likelihood_loss_prefers_codes_that_agree_with_labels():

@@ -110,7 +110,7 @@ def command(
     """Encode a part of a dataset with a trained model and write the codes to an .npz file."""
     from distilhash.cli.train import load_features_and_split
     from distilhash.errors import DistilhashError
-    from distilhash.methods.base import load_method
+    from distilhash.methods.base import encode_rows, load_method
 
     try:
         from distilhash.threads import set_threads
@@ -129,10 +129,7 @@ def command(
         idx = part_indices(split, part, len(feats))
         t0 = time.perf_counter()
         mods = ("image", "text") if modality == "both" else (modality,)
-        if getattr(method, "needs_dataset", False):  # students on raw pixels / texts (lcdh): dataset rows, not features
-            codes = {m: method.encode_dataset(m, ds, idx, role) for m in mods}
-        else:
-            codes = {m: method.encode(m, getattr(feats, m)[idx], role) for m in mods}
+        codes = {m: encode_rows(method, m, idx, role, features=feats, dataset=ds) for m in mods}
         seconds = time.perf_counter() - t0
         save_encoded(out, codes, indices=idx, ids=[feats.ids[i] for i in idx], role=role, part=part)
     except DistilhashError as exc:
@@ -141,5 +138,5 @@ def command(
     for m, enc in codes.items():
         typer.echo(f"{m}: {len(enc)} items -> {enc.kind} codes {enc.data.shape} ({enc.bytes_per_item} bytes/item)")
     n = len(idx) * len(codes)
-    source = "from dataset pixels/texts" if getattr(method, "needs_dataset", False) else "from cached features"
+    source = "from dataset pixels/texts" if type(method).capabilities.input == "raw" else "from cached features"
     typer.echo(f"wrote {out} ({n / max(seconds, 1e-9):,.0f} items/s {source})")

@@ -57,8 +57,8 @@ def command(
 
     record = {
         "model_dir": str(model_dir),
-        "method": getattr(method, "name", "unknown"),
-        "n_bits": getattr(method, "n_bits", None),
+        "method": method.name,
+        "n_bits": method.n_bits,
         "dataset": getattr(ds, "name", dataset),
         "dataset_hash": split.dataset_hash,
         "split_hash": split.hash,

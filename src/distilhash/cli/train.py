@@ -45,14 +45,12 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
 
 def build_method(name: str, bits: int | None, seed: int, overrides: dict[str, Any]) -> tuple[Any, list[str]]:
     """Create ``name`` with ``n_bits``/``seed`` and overrides; returns (method, notes shown to the user)."""
-    from distilhash.methods.base import create_method
+    from distilhash.methods.base import create_method, method_class
 
     notes: list[str] = []
     config = dict(overrides)
-    cls = type(create_method(name))  # default config: resolves the class (and its bits_independent flag)
-    bits_independent = bool(getattr(cls, "bits_independent", False))
     if bits is not None:
-        if bits_independent:
+        if method_class(name).capabilities.bits_independent:
             notes.append(f"{name} does not depend on the bit budget; --bits {bits} only labels the run")
             config.setdefault("n_bits", bits)
         else:
@@ -89,21 +87,11 @@ def load_features_and_split(dataset: str, teacher: str, features: Path | None):
 def evaluate_parts(method, feats, split, parts=("val", "query"), dataset=None) -> dict[str, dict[str, float]]:
     """mAP@all per direction for each part, through :mod:`distilhash.eval` (fallback: training.validation)."""
     out: dict[str, dict[str, float]] = {}
-    if dataset is not None and hasattr(method, "encode_dataset"):  # raw-input methods (lcdh)
-        from distilhash.eval.metrics import evaluate
-
-        for part in parts:
-            q, db = (split.val, split.fit) if part == "val" else (split.query, split.retrieval)
-            enc = {(m, r): method.encode_dataset(m, dataset, i, r) for m in ("image", "text")
-                   for r, i in (("query", q), ("database", db))}
-            out[part] = {d: float(evaluate(enc[a, "query"], enc[b, "database"], feats.labels[q], feats.labels[db],
-                                           curves=False).map_all) for d, a, b in (("i2t", "image", "text"), ("t2i", "text", "image"))}
-        return out
     for part in parts:
         try:
             from distilhash.eval.metrics import evaluate_method
 
-            reports = evaluate_method(method, feats, split, part=part, curves=False)
+            reports = evaluate_method(method, feats, split, part=part, curves=False, dataset=dataset)
             out[part] = {d: float(r.map_all) for d, r in reports.items()}
         except ImportError:
             from distilhash.training.validation import retrieval_map
@@ -170,14 +158,12 @@ def command(
         typer.echo(f"training {method} ({model.n_bits} bits, seed {seed}) on {ds.name} "
                    f"[split {split.hash}, fit {len(split.fit)}, val {len(split.val)}] with {fpath}")
         t0 = time.perf_counter()
-        fit_kw = {"dataset": ds} if getattr(type(model), "needs_dataset", False) else {}
+        fit_kw = {"dataset": ds} if type(model).capabilities.input == "raw" else {}
         if stream:
-            if not getattr(type(model), "supports_stream", False):
-                from distilhash.errors import ConfigError
+            from distilhash.pipeline.stream import fit_stream
 
-                raise ConfigError(f"{method} has no online (--stream) mode; only methods with supports_stream do (lcdh)")
-            fit_kw["stream_dir"] = Path(target) / "stream"
-        if workers > 1:
+            model = fit_stream(model, feats, split, ds, Path(target) / "stream")
+        elif workers > 1:
             from distilhash.distributed.data_parallel import fit_data_parallel
 
             model = fit_data_parallel(method, model.config_dict(), fpath, split, workers, target, threads=threads)
@@ -189,7 +175,7 @@ def command(
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
-    info = getattr(model, "fit_info_", {}) or {}
+    info = model.fit_info_
     record = {
         "command": " ".join(["distilhash", "train", *sys.argv[2:]]) if len(sys.argv) > 1 else f"distilhash train {method}",
         "git_commit": _git_commit(),

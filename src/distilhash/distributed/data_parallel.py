@@ -135,7 +135,7 @@ def fit_data_parallel(name: str, config: dict[str, Any], features: Any, split: A
     from distilhash.methods.base import create_method, load_method
 
     cls = type(create_method(name, **config))
-    if not getattr(cls, "supports_data_parallel", False):
+    if not cls.capabilities.data_parallel:
         raise ConfigError(f"{name} has no data-parallel training (--workers > 1); methods that have it: dcmq, float-student")
     if workers < 2:
         raise ConfigError(f"data-parallel training needs workers >= 2, got {workers}")

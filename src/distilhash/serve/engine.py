@@ -178,7 +178,7 @@ class SearchService(ItemsMixin):
             light = load_light_text(where)
         except DistilhashError as exc:
             raise ServiceError(500, str(exc)) from None
-        width = getattr(target.encoder.method, "feature_width_", None)
+        width = target.encoder.method.feature_width_
         if width is not None and light.width != int(width):
             raise ServiceError(500, f"the light text encoder at {where} makes {light.width}-d features; the model expects {width}")
         return light
@@ -253,7 +253,7 @@ class SearchService(ItemsMixin):
     def _model_info(self, target: _Target) -> dict[str, Any]:
         m = target.encoder.method
         md = target.index.manifest.get("model_dir")
-        return {"method": getattr(m, "name", type(m).__name__), "bits": int(target.index.n_bits),
+        return {"method": m.name, "bits": int(target.index.n_bits),
                 "model_dir": Path(md).name if md else None,
                 "teacher": getattr(target.encoder, "teacher_spec", None) or target.index.manifest.get("teacher")}
 
