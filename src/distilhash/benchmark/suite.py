@@ -25,7 +25,7 @@ A suite is a JSON file (``bench/suites/<name>.json``)::
 A method entry names a registered method (dispatched through ``create_method``), an optional
 ``label`` (unique per suite; defaults to the name), a ``config`` passed to the method, and
 optional ``bits`` / ``seeds`` overriding the suite's lists. Methods whose class sets
-``bits_independent = True`` (the float teacher) run once per seed, not once per bit budget.
+``capabilities.bits_independent`` (the float teacher) run once per seed, not once per bit budget.
 Adding a method to a benchmark is adding one entry; nothing in the harness names methods.
 """
 

@@ -15,7 +15,7 @@ parameters and buffers of worker 0 are broadcast (codeword revival uses per-work
 would otherwise let the replicas drift). Validation on ``split.val`` runs on worker 0 only and its
 score is broadcast, so early stopping decides identically everywhere. Worker 0 saves the model.
 
-A method opts in by declaring ``supports_data_parallel = True`` and accepting a
+A method opts in by declaring ``capabilities.data_parallel`` and accepting a
 ``data_parallel=DataParallel`` argument in ``fit`` (DCMQ and the float student do).
 
 Scaling: per step each worker does 1/W of the forward/backward work and one all-reduce of the

@@ -102,5 +102,3 @@ def run_epochs(model, train_epoch: Callable[[int], dict[str, float]], validate: 
     return LoopResult(stopper.best_epoch, stopper.best_score, epoch, reason, time.perf_counter() - t0, history)
 
 
-def loop_config_dict(config: LoopConfig) -> dict[str, Any]:
-    return asdict(config)
