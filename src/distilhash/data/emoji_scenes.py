@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -567,11 +567,9 @@ def _pillow_version() -> str:
 
 
 def _config(defaults: dict[str, Any], options: dict[str, Any]) -> EmojiScenesConfig:
-    valid = {f.name for f in fields(EmojiScenesConfig)}
-    unknown = sorted(set(options) - valid)
-    if unknown:
-        raise ConfigError(f"unknown EmojiScenes option(s) {unknown}; valid: {', '.join(sorted(valid))}")
-    return EmojiScenesConfig(**{**defaults, **options})
+    from distilhash.config_dataclass import build_config
+
+    return build_config(EmojiScenesConfig, {**defaults, **options}, "EmojiScenes")
 
 
 @SOURCES.register("emoji-scenes")
