@@ -245,7 +245,7 @@ def test_cli_train_stream(data, tmp_path):
     assert (out / "stream" / "checkpoint" / "stream.json").is_file()
     assert json.loads((out / "stream" / "checkpoint" / "stream.json").read_text())["chunks_done"] == 3  # 360 retrieval items in chunks of 150
     # `distilhash encode` reads pixels / texts for the raw-input student: stored codes for the database
-    from distilhash.cli.encode import load_encoded
+    from distilhash.codes_file import load_encoded
 
     res = CliRunner().invoke(app, ["encode", str(out), "--dataset", "lc", "--teacher", f"features:{home() / 'f.npz'}",
                                    "--part", "retrieval", "--out", str(tmp_path / "r.npz")])
@@ -254,6 +254,22 @@ def test_cli_train_stream(data, tmp_path):
     m = load_method(out)
     assert np.array_equal(codes["image"].data, m.encode_dataset("image", ds, meta["indices"], "database").data)
     assert codes["text"].data.shape == (len(meta["indices"]), 2)
+    # the index stage stores the frozen codes; raw queries go to the student, never to a teacher
+    from distilhash.index import open_index
+    from distilhash.pipeline.index import build_index
+    from distilhash.pipeline.search import search_by_text
+    from distilhash.query_encoders.query_encoder import QueryEncoder
+
+    build_index(tmp_path / "ix", model=out, dataset="lc", part="retrieval", modality="image",
+                teacher=f"features:{home() / 'f.npz'}")
+    with open_index(tmp_path / "ix") as ix:
+        stored = ix.get([ds.ids[int(i)] for i in meta["indices"][:5]])
+        assert all(np.array_equal(stored[ds.ids[int(i)]][0], codes["image"].data[j]) for j, i in enumerate(meta["indices"][:5]))
+        enc = QueryEncoder(out, teacher="no-such-teacher-is-created")
+        assert enc.raw
+        hits = search_by_text(ix, ["thing1 thing2"], k=5, encoder=enc)
+        assert len(hits) == 1 and len(hits[0].ids) == 5
+        assert enc.encode_images([ds.images.array(np.arange(1), m.image_size_)[0]]).data.shape == (1, 2)
     res = CliRunner().invoke(app, ["train", "dcmq", "--dataset", "lc", "--teacher", f"features:{home() / 'f.npz'}",
                                    "--stream", "--out", str(tmp_path / "x"), "--no-progress"])
     assert res.exit_code == 1 and "--stream" in res.output

@@ -257,19 +257,21 @@ class LCDHMethod(MethodBase):
 
     # ------------------------------------------------------------------ encode
     def encode_raw(self, modality: str, items, role: str = "database") -> Encoded:
-        """Current student codes for raw items: uint8 pixels ``[n, S, S, 3]`` or a list of strings.
+        """Current student codes for raw items: images (uint8 pixels ``[n, H, W, 3]``, or a list of PIL
+        images / uint8 ``[H, W, 3]`` arrays, brought to the student's ``image_size_``) or a list of strings.
 
         Frozen database codes are served by :meth:`encode_dataset` (by dataset row).
         """
         from distilhash.methods.lcdh.stream import encode_student
+        from distilhash.teachers.common import to_uint8_images
 
         self.check_encode_args(modality, role)
         if modality == "image":
-            x = np.asarray(items)
-            if x.dtype != np.uint8 or x.ndim != 4:
-                raise FeatureError(f"lcdh encodes images from uint8 pixels [n, {self.image_size_}, {self.image_size_}, 3], "
-                                   f"got {x.dtype} {x.shape}; its student does not use teacher features "
+            if isinstance(items, np.ndarray) and items.dtype != np.uint8:
+                raise FeatureError(f"lcdh encodes images from uint8 pixels [n, H, W, 3], got {items.dtype} {items.shape}; "
+                                   "its student does not use teacher features "
                                    "(use encode_dataset(modality, dataset, indices, role) for dataset items)")
+            x = to_uint8_images(items, self.image_size_)
             bits = encode_student(self.student_, "image", x, self.config.eval_batch)
         else:
             if isinstance(items, str) or (isinstance(items, np.ndarray) and items.dtype.kind == "f"):

@@ -1,16 +1,19 @@
-"""The query path: text or image -> teacher features -> trained model -> query codes -> search.
+"""Query encoders: text or image -> teacher features -> trained model -> query codes.
 
     teacher = create_teacher(spec)                       # frozen VLP model
     feats   = teacher.encode_texts(texts)                # float32 [n, D], unit rows
     query   = method.encode("text", feats, role="query") # binary codes, or a float query for PQ
     results = index.search(query, k)                     # ids, distances, metadata
 
-The model directory and teacher spec default to the ones recorded in the index manifest.
+The model directory and teacher spec default to the ones recorded in the index manifest
+(:func:`query_encoder_for`); searching with raw queries: :mod:`distilhash.pipeline.search`.
 Text queries may instead go through the light n-gram encoder distilled from the teacher's text
-tower (:mod:`distilhash.serve.light_text`; numpy only), falling back to the teacher for a query
+tower (:mod:`distilhash.query_encoders.light_text`; numpy only), falling back to the teacher for a query
 whose out-of-vocabulary rate exceeds the encoder's ``max_oov``. Heavy libraries (torch, the
 teacher) are imported only when something needs them: with the light encoder and a numpy method
-(e.g. ITQ or LSH codes in a binary index) a search never imports torch.
+(e.g. ITQ or LSH codes in a binary index) a search never imports torch. A method that reads raw
+pixels / words itself (``capabilities.input == "raw"``, e.g. LCDH) gets the queries as they are
+(``method.encode_raw``): no teacher is created.
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ import numpy as np
 
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError
-from distilhash.index.core import CodeIndex, SearchResult
 
-__all__ = ["QueryEncoder", "query_encoder_for", "search_by_text", "search_by_image", "load_images"]
+__all__ = ["QueryEncoder", "query_encoder_for", "load_images"]
 
 
 class QueryEncoder:
@@ -44,15 +46,17 @@ class QueryEncoder:
 
         self.model_dir = Path(model_dir)
         self.method = load_method(self.model_dir)
+        #: the method reads raw pixels / words itself (e.g. lcdh): queries never go through the teacher
+        self.raw = type(self.method).capabilities.input == "raw"
         meta = json.loads((self.model_dir / "method.json").read_text())
         self.teacher_spec = teacher or meta.get("teacher")
-        if not self.teacher_spec or self.teacher_spec == "unknown":
+        if not self.raw and (not self.teacher_spec or self.teacher_spec == "unknown"):
             raise ConfigError(f"{self.model_dir}/method.json names no teacher; pass the teacher spec explicitly")
         self._teacher: Any = None
         self.light: Any = None
         self.fallbacks = 0
         if light_dir is not None:
-            from distilhash.serve.light_text import load_light_text
+            from distilhash.query_encoders.light_text import load_light_text
 
             self.light = load_light_text(light_dir)
 
@@ -68,6 +72,8 @@ class QueryEncoder:
         """Query codes of ``texts`` (``role="query"``)."""
         if isinstance(texts, str) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
             raise DataError("text queries must be a non-empty list of non-empty strings")
+        if self.raw:
+            return self.method.encode_raw("text", list(texts), "query")
         if self.light is None:
             feats = np.asarray(self.teacher.encode_texts(list(texts)), dtype=np.float32)
         else:
@@ -82,6 +88,8 @@ class QueryEncoder:
         """Query codes of images (PIL images or uint8 ``[H, W, 3]`` arrays; see :func:`load_images`)."""
         if not len(images):
             raise DataError("image queries must be a non-empty list")
+        if self.raw:
+            return self.method.encode_raw("image", list(images), "query")
         feats = np.asarray(self.teacher.encode_images(list(images)), dtype=np.float32)
         return self.method.encode("image", feats, role="query")
 
@@ -103,24 +111,10 @@ def load_images(paths: Sequence[str | Path]) -> list[Any]:
     return out
 
 
-def query_encoder_for(index: CodeIndex, model_dir: str | Path | None = None, teacher: str | None = None,
+def query_encoder_for(index: Any, model_dir: str | Path | None = None, teacher: str | None = None,
                       light_dir: str | Path | None = None) -> QueryEncoder:
-    """The encoder recorded in ``index``'s manifest (overridable); ``light_dir``: see :class:`QueryEncoder`."""
+    """The encoder recorded in an open index's ``manifest`` (overridable); ``light_dir``: see :class:`QueryEncoder`."""
     model_dir = model_dir or index.manifest.get("model_dir")
     if not model_dir:
         raise ConfigError(f"index {index.directory} records no model directory; pass one (--model)")
     return QueryEncoder(model_dir, teacher or index.manifest.get("teacher"), light_dir)
-
-
-def search_by_text(index: CodeIndex, texts: Sequence[str], k: int = 10, encoder: QueryEncoder | None = None) -> list[SearchResult]:
-    """Search ``index`` with text queries through its model and teacher."""
-    encoder = encoder or query_encoder_for(index)
-    return index.search(encoder.encode_texts(texts), k)
-
-
-def search_by_image(index: CodeIndex, images: Sequence[Any], k: int = 10, encoder: QueryEncoder | None = None) -> list[SearchResult]:
-    """Search ``index`` with images (PIL images, arrays, or file paths)."""
-    encoder = encoder or query_encoder_for(index)
-    if images and isinstance(images[0], (str, Path)):
-        images = load_images(images)
-    return index.search(encoder.encode_images(images), k)
