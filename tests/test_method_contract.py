@@ -17,7 +17,6 @@ from distilhash.methods.base import (
     MethodBase,
     NotFittedError,
     create_method,
-    encode_rows,
     list_methods,
     load_method,
     method_class,
@@ -98,7 +97,7 @@ def test_features_methods_refuse_raw_items_and_raw_methods_refuse_features():
         create_method("lcdh").encode("image", np.zeros((2, 8), np.float32))
 
 
-def test_shared_save_load_and_encode_rows(tmp_path):
+def test_shared_save_load_and_encode_dataset_rows(tmp_path):
     from distilhash.benchmark.synthetic import synthetic_features
 
     feats, split = synthetic_features(n_items=300, dim=16, n_query=40, n_train=150, n_val=30)
@@ -109,10 +108,10 @@ def test_shared_save_load_and_encode_rows(tmp_path):
     back = load_method(tmp_path / "m")
     assert back.fit_info_ == json.loads(json.dumps(m.fit_info_)) and back.feature_width_ == feats.width
     rows = split.query[:5]
-    np.testing.assert_array_equal(encode_rows(back, "text", rows, "query", features=feats).data,
+    np.testing.assert_array_equal(back.encode_dataset_rows("text", rows, "query", features=feats).data,
                                   m.encode("text", feats.text[rows], "query").data)
     with pytest.raises(ConfigError, match="needs the dataset"):
-        encode_rows(create_method("lcdh"), "image", rows, features=feats)
+        create_method("lcdh").encode_dataset_rows("image", rows, features=feats)
 
 
 def test_build_config_is_the_one_path_from_keys_to_a_dataclass(tmp_path):

@@ -8,7 +8,7 @@ One run = (dataset, method entry, bits, seed). Steps, each timed:
    ``capabilities.input == "raw"``; model selection inside ``fit`` may use ``split.val`` only, and the
    method reports which epoch it kept and why in ``fit_info_`` (recorded as ``epoch_policy``);
 3. encode image and text queries (``split.query``) and database items (``split.retrieval``) —
-   through :func:`~distilhash.methods.base.encode_rows`: ``method.encode_dataset(modality, dataset,
+   through ``method.encode_dataset_rows``: ``method.encode_dataset(modality, dataset,
    indices, role)`` for raw-input methods (pixels / raw text), else ``method.encode(modality,
    features, role)``;
 4. evaluate image->text and text->image with :func:`distilhash.eval.metrics.evaluate`.
@@ -85,10 +85,9 @@ def _jsonable(obj: Any) -> Any:
 
 def _encode(method, modality: str, role: str, indices: np.ndarray, loaded) -> tuple[Any, float]:
     t = time.perf_counter()
-    from distilhash.methods.base import encode_rows
-
     raw = type(method).capabilities.input == "raw"
-    codes = encode_rows(method, modality, indices, role, features=loaded.features, dataset=loaded.dataset() if raw else None)
+    codes = method.encode_dataset_rows(modality, indices, role, features=loaded.features,
+                                       dataset=loaded.dataset() if raw else None)
     return codes, time.perf_counter() - t
 
 

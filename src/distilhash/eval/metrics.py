@@ -426,10 +426,8 @@ def evaluate_method(
     for name, idx in ((qname, q), (dbname, db)):
         if len(idx) and (idx.min() < 0 or idx.max() >= n):
             raise DataError(f"split part {name} indexes outside the feature set's {n} rows")
-    from distilhash.methods.base import encode_rows
-
     def encode(modality: str, idx: np.ndarray, role: str) -> Encoded:
-        return encode_rows(method, modality, idx, role, features=features, dataset=dataset)
+        return method.encode_dataset_rows(modality, idx, role, features=features, dataset=dataset)
 
     labels = features.labels
     out: dict[str, RetrievalReport] = {}

@@ -50,7 +50,6 @@ __all__ = [
     "method_from_json",
     "list_methods",
     "load_method",
-    "encode_rows",
     "write_method_meta",
     "Modality",
     "Role",
@@ -152,6 +151,21 @@ class MethodBase:
     def encode_dataset(self, modality: str, dataset, indices, role: str = "database") -> Encoded:
         """Codes of dataset rows ``indices`` read from the dataset's raw items; raw-input methods only."""
         return self.encode_raw(modality, None, role)
+
+    def encode_dataset_rows(self, modality: str, rows, role: str = "database", *, features=None,
+                            dataset=None) -> Encoded:
+        """Codes of dataset rows ``rows`` by the declared input: teacher features
+        (``features.image[rows]`` / ``features.text[rows]``) or the dataset's raw items."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if type(self).capabilities.input == "raw":
+            if dataset is None:
+                raise ConfigError(f"method {self.name!r} reads raw pixels / words: encoding dataset rows needs the dataset")
+            return self.encode_dataset(modality, dataset, rows, role)
+        if features is None:
+            raise ConfigError(f"method {self.name!r} encodes teacher features: pass the feature set")
+        if modality not in MODALITIES:
+            raise ConfigError(f"modality {modality!r}; expected one of {', '.join(MODALITIES)}")
+        return self.encode(modality, (features.image if modality == "image" else features.text)[rows], role)
 
     def check_encode_args(self, modality: str, role: str, modalities: tuple[str, ...] = MODALITIES) -> None:
         """Fitted, a known modality and role (clear errors otherwise)."""
@@ -302,22 +316,6 @@ def load_method(directory: str | Path) -> MethodBase:
     meta = read_method_meta(directory)
     method = create_method(meta["method"], **meta.get("config", {}))
     return method.load(Path(directory))
-
-
-def encode_rows(method: MethodBase, modality: str, rows, role: str = "database", *, features=None,
-                dataset=None) -> Encoded:
-    """Codes of dataset rows ``rows`` by the method's declared input: teacher features
-    (``features.image[rows]`` / ``features.text[rows]``) or the dataset's raw items."""
-    rows = np.asarray(rows, dtype=np.int64)
-    if type(method).capabilities.input == "raw":
-        if dataset is None:
-            raise ConfigError(f"method {method.name!r} reads raw pixels / words: encoding dataset rows needs the dataset")
-        return method.encode_dataset(modality, dataset, rows, role)
-    if features is None:
-        raise ConfigError(f"method {method.name!r} encodes teacher features: pass the feature set")
-    if modality not in MODALITIES:
-        raise ConfigError(f"modality {modality!r}; expected one of {', '.join(MODALITIES)}")
-    return method.encode(modality, (features.image if modality == "image" else features.text)[rows], role)
 
 
 def list_methods() -> list[str]:

@@ -50,7 +50,7 @@ def encode_part(model_dir: str | Path, dataset: str, teacher: str = "minilm-lit"
     encode the dataset's pixels / texts. Raises when the model was trained on another teacher's
     features, or for an unknown part, modality or role.
     """
-    from distilhash.methods.base import encode_rows, load_method
+    from distilhash.methods.base import load_method
     from distilhash.pipeline.inputs import load_features_and_split
 
     bad = [m for m in modalities if m not in MODALITIES]
@@ -69,7 +69,7 @@ def encode_part(model_dir: str | Path, dataset: str, teacher: str = "minilm-lit"
     idx = part_indices(split, part, len(feats))
     t0 = time.perf_counter()
     from_dataset = type(method).capabilities.input == "raw"  # students on raw pixels / texts (lcdh)
-    codes = {m: encode_rows(method, m, idx, role, features=feats, dataset=ds) for m in modalities}
+    codes = {m: method.encode_dataset_rows(m, idx, role, features=feats, dataset=ds) for m in modalities}
     return EncodedPart(codes, idx, [feats.ids[i] for i in idx], part, role, time.perf_counter() - t0, from_dataset)
 
 

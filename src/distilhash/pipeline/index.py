@@ -99,7 +99,7 @@ def load_items(codes: str | Path | None = None, model: str | Path | None = None,
         enc, ids, rows = encoded[modality], info["ids"], info["indices"].tolist()
         prov.update(codes_file=str(codes), part=info["part"])
     elif model is not None and dataset is not None:
-        from distilhash.methods.base import encode_rows, load_method
+        from distilhash.methods.base import load_method
         from distilhash.pipeline.encode import part_indices
         from distilhash.pipeline.inputs import load_features_and_split
         from distilhash.threads import set_threads
@@ -109,7 +109,7 @@ def load_items(codes: str | Path | None = None, model: str | Path | None = None,
         ds, split, feats, _ = load_features_and_split(dataset, teacher, features)
         part = part or default_part(split)
         idx = part_indices(split, part, len(feats))
-        enc = encode_rows(method, modality, idx, "database", features=feats, dataset=ds)
+        enc = method.encode_dataset_rows(modality, idx, "database", features=feats, dataset=ds)
         ids, rows = [feats.ids[i] for i in idx], idx.tolist()
         prov.update(part=part, teacher=feats.teacher, dataset_items=len(feats))
     else:
