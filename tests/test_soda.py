@@ -266,3 +266,41 @@ def test_train_and_encode_commands_run_soda(tmp_path):
     assert res.exit_code == 0, res.output
     codes, _ = load_encoded(tmp_path / "q.npz")
     assert codes["image"].kind == "binary" and codes["text"].data.shape == (40, 2)
+
+
+def test_extract_stage_stores_extra_prompt_templates_that_soda_reads(tmp_path, monkeypatch):
+    """`teacher extract --label-template bare` encodes the bare prompts once; soda fits on them, no teacher."""
+    from conftest import make_tiny_dataset
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+    from distilhash.data import SplitSpec, make_split, save_dataset
+    from distilhash.paths import datasets_dir, home
+    from distilhash.teachers import registry
+    from distilhash.teachers.cache import load_features
+    from distilhash.training.synthetic import features_for_labels
+
+    ds = make_tiny_dataset(n=200, n_labels=5)
+    save_dataset(ds, datasets_dir() / "tinyp")
+    split = make_split(len(ds), SplitSpec(n_query=40, n_train=120, n_retrieval=None, n_val=40, seed=0), ds.content_hash())
+    split.save(datasets_dir() / "tinyp" / "split.json")
+    np.savez(home() / "p.npz", ids=np.asarray(ds.ids), **features_for_labels(ds.labels, width=24, seed=0))
+    teacher = f"features:{home() / 'p.npz'}"
+    fake, real = _FakeTeacher(), registry.create_teacher
+
+    def create(spec, **kw):  # the cached features, plus a text tower for the new prompts
+        t = real(spec, **kw)
+        t.encode_texts = fake.encode_texts
+        return t
+
+    monkeypatch.setattr(registry, "create_teacher", create)
+    res = CliRunner().invoke(app, ["teacher", "extract", "--dataset", "tinyp", "--teacher", teacher,
+                                   "--label-template", "bare"])
+    assert res.exit_code == 0, res.output
+    assert fake.seen and all(not p.startswith("a photo") for p in fake.seen), res.output
+    from distilhash.teachers.cache import default_features_dir
+
+    feats = load_features(default_features_dir(ds.name, teacher))
+    monkeypatch.setattr(registry, "create_teacher", lambda spec, **kw: pytest.fail("soda.fit created a teacher"))
+    m = create_method("soda", **FAST, prompt_template="bare").fit(feats, split)
+    assert m.fit_info_["prompts"]["source"] == "prompt cache" and m.fit_info_["prompts"]["template"] == "{}"
