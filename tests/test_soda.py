@@ -232,24 +232,32 @@ def test_fast_validation_map_matches_the_shared_reference():
     assert hamming_map(q, d, yq, yd, chunk=10) == pytest.approx(ref, abs=1e-8)
 
 
+def _prepared_tiny(directory: str, n: int, n_labels: int, width: int):
+    """A tiny prepared dataset (+ split) under $DISTILHASH_HOME and a ``features:`` teacher spec for it."""
+    from conftest import make_tiny_dataset
+
+    from distilhash.data import SplitSpec, make_split, save_dataset
+    from distilhash.paths import datasets_dir, home
+    from distilhash.training.synthetic import features_for_labels
+
+    ds = make_tiny_dataset(n=n, n_labels=n_labels)
+    save_dataset(ds, datasets_dir() / directory)
+    split = make_split(len(ds), SplitSpec(n_query=40, n_train=n - 80, n_retrieval=None, n_val=40, seed=0),
+                       ds.content_hash())
+    split.save(datasets_dir() / directory / "split.json")
+    np.savez(home() / f"{directory}.npz", ids=np.asarray(ds.ids), **features_for_labels(ds.labels, width=width, seed=0))
+    return ds, split, f"features:{home() / f'{directory}.npz'}"
+
+
 def test_train_and_encode_commands_run_soda(tmp_path):
     """`distilhash train soda` on a tiny prepared dataset + feature cache, then `distilhash encode`."""
-    from conftest import make_tiny_dataset
     from typer.testing import CliRunner
 
     from distilhash.codes_file import load_encoded
     from distilhash.cli.main import app
-    from distilhash.data import SplitSpec, make_split, save_dataset
-    from distilhash.paths import datasets_dir, home
     from distilhash.teachers.cache import extract_features
-    from distilhash.training.synthetic import features_for_labels
 
-    ds = make_tiny_dataset(n=240, n_labels=6)
-    save_dataset(ds, datasets_dir() / "tiny")
-    split = make_split(len(ds), SplitSpec(n_query=40, n_train=160, n_retrieval=None, n_val=40, seed=0), ds.content_hash())
-    split.save(datasets_dir() / "tiny" / "split.json")
-    np.savez(home() / "f.npz", ids=np.asarray(ds.ids), **features_for_labels(ds.labels, width=16, seed=0))
-    teacher = f"features:{home() / 'f.npz'}"
+    _, _, teacher = _prepared_tiny("tiny", n=240, n_labels=6, width=16)
     extract_features("tiny", teacher, progress=False)
 
     runner = CliRunner()
@@ -270,22 +278,14 @@ def test_train_and_encode_commands_run_soda(tmp_path):
 
 def test_extract_stage_stores_extra_prompt_templates_that_soda_reads(tmp_path, monkeypatch):
     """`teacher extract --label-template bare` encodes the bare prompts once; soda fits on them, no teacher."""
-    from conftest import make_tiny_dataset
     from typer.testing import CliRunner
 
     from distilhash.cli.main import app
     from distilhash.data import SplitSpec, make_split, save_dataset
-    from distilhash.paths import datasets_dir, home
     from distilhash.teachers import registry
     from distilhash.teachers.cache import load_features
-    from distilhash.training.synthetic import features_for_labels
 
-    ds = make_tiny_dataset(n=200, n_labels=5)
-    save_dataset(ds, datasets_dir() / "tinyp")
-    split = make_split(len(ds), SplitSpec(n_query=40, n_train=120, n_retrieval=None, n_val=40, seed=0), ds.content_hash())
-    split.save(datasets_dir() / "tinyp" / "split.json")
-    np.savez(home() / "p.npz", ids=np.asarray(ds.ids), **features_for_labels(ds.labels, width=24, seed=0))
-    teacher = f"features:{home() / 'p.npz'}"
+    ds, split, teacher = _prepared_tiny("tinyp", n=200, n_labels=5, width=24)
     fake, real = _FakeTeacher(), registry.create_teacher
 
     def create(spec, **kw):  # the cached features, plus a text tower for the new prompts
