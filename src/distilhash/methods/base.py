@@ -48,6 +48,7 @@ __all__ = [
     "METHODS",
     "create_method",
     "method_from_json",
+    "read_run_config",
     "list_methods",
     "load_method",
     "write_method_meta",
@@ -275,18 +276,29 @@ def create_method(name: str, **config: Any) -> MethodBase:
     return method_class(name)(**config)
 
 
-def method_from_json(source: str | Path, **overrides: Any) -> MethodBase:
-    """A method declared in a JSON file (or text): ``{"method": NAME, "config": {...}}`` — the shape of
-    a saved ``method.json`` — with ``overrides`` applied on top of the config."""
+def read_run_config(source: str | Path, method: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``(method name, config options)`` declared in a JSON file (or text): ``{"method": NAME,
+    "config": {...}}`` — the shape of a saved ``method.json`` — or a bare object of options for
+    ``method``. A file naming another method than ``method`` is refused."""
     obj = read_json_object(source)
-    unknown = sorted(set(obj) - {"method", "config", "n_bits", "teacher", "feature_width"})
-    if "method" not in obj or unknown:
-        raise ConfigError(f"{source}: expected {{'method': NAME, 'config': {{...}}}}"
-                          + (f"; unknown keys {', '.join(unknown)}" if unknown else "; 'method' is missing"))
+    if "method" not in obj:
+        if method is None:
+            raise ConfigError(f"{source}: expected {{'method': NAME, 'config': {{...}}}}; 'method' is missing")
+        return method, obj
+    unknown = sorted(set(obj) - {"method", "config", "n_bits", "teacher", "feature_width", "image_size"})
     config = obj.get("config", {})
-    if not isinstance(config, dict):
-        raise ConfigError(f"{source}: 'config' must be a JSON object of options")
-    return create_method(str(obj["method"]), **{**config, **overrides})
+    if unknown or not isinstance(config, dict):
+        raise ConfigError(f"{source}: expected {{'method': NAME, 'config': {{...}}}}"
+                          + (f"; unknown keys {', '.join(unknown)}" if unknown else "; 'config' is not an object"))
+    if method is not None and obj["method"] != method:
+        raise ConfigError(f"{source} declares method {obj['method']!r}, not {method!r}")
+    return str(obj["method"]), dict(config)
+
+
+def method_from_json(source: str | Path, **overrides: Any) -> MethodBase:
+    """A method declared in a JSON file or text (see :func:`read_run_config`), ``overrides`` on top."""
+    name, config = read_run_config(source)
+    return create_method(name, **{**config, **overrides})
 
 
 def write_method_meta(method: MethodBase, directory: str | Path, **extra: Any) -> None:
