@@ -212,13 +212,13 @@ def test_soda_reads_prompts_from_the_cache_and_never_creates_a_teacher(tmp_path,
 def test_likelihood_loss_prefers_codes_that_agree_with_labels():
     import torch
 
-    from distilhash.losses.soda_likelihood import pairwise_likelihood
+    from distilhash.losses.pairwise_likelihood import pairwise_logistic_nll
 
     s = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     good = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
     bad = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
     for w in ("none", "balanced"):
-        assert pairwise_likelihood(good, good, s, weighting=w) < pairwise_likelihood(bad, bad, s, weighting=w)
+        assert pairwise_logistic_nll(good, good, s, 4.0, w) < pairwise_logistic_nll(bad, bad, s, 4.0, w)
 
 
 def test_fast_validation_map_matches_the_shared_reference():

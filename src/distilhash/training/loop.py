@@ -101,4 +101,3 @@ def run_epochs(model, train_epoch: Callable[[int], dict[str, float]], validate: 
     model.eval()
     return LoopResult(stopper.best_epoch, stopper.best_score, epoch, reason, time.perf_counter() - t0, history)
 
-

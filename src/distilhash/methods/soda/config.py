@@ -11,6 +11,7 @@ from typing import Any
 
 from distilhash.config_dataclass import ConfigData, build_config
 from distilhash.errors import ConfigError
+from distilhash.losses.pairwise_likelihood import PAIR_WEIGHTINGS
 
 __all__ = ["StageConfig", "SodaConfig", "SELECTION_METRICS", "PAIR_WEIGHTINGS", "ALIGN_TARGETS"]
 
@@ -21,7 +22,6 @@ SELECTION_METRICS = {
     1: ("i2i", "i2p", "p2i", "cross", "i2i+cross"),
     2: ("i2t", "t2i", "cross"),
 }
-PAIR_WEIGHTINGS = ("none", "balanced")
 ALIGN_TARGETS = ("prompt", "image", "none")
 
 
