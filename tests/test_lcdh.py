@@ -270,6 +270,11 @@ def test_cli_train_stream(data, tmp_path):
         hits = search_by_text(ix, ["thing1 thing2"], k=5, encoder=enc)
         assert len(hits) == 1 and len(hits[0].ids) == 5
         assert enc.encode_images([ds.images.array(np.arange(1), m.image_size_)[0]]).data.shape == (1, 2)
+    from distilhash.serve.config import ServiceError
+    from distilhash.serve.engine import SearchService
+
+    with pytest.raises(ServiceError, match="raw pixels / words"):  # served through teacher features only: said up front
+        SearchService([tmp_path / "ix"])
     res = CliRunner().invoke(app, ["train", "dcmq", "--dataset", "lc", "--teacher", f"features:{home() / 'f.npz'}",
                                    "--stream", "--out", str(tmp_path / "x"), "--no-progress"])
     assert res.exit_code == 1 and "--stream" in res.output
