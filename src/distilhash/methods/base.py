@@ -141,17 +141,29 @@ class MethodBase:
     # ------------------------------------------------------------------ encoding
     def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
         """Codes of float32 teacher features ``[n, D]`` of ``modality`` for ``role``."""
-        raise FeatureError(f"method {self.name!r} reads raw pixels / words (capabilities.input='raw'), not teacher "
-                          "features: call encode_raw(modality, items, role) or encode_dataset(modality, dataset, rows, role)")
+        self._refuse("features")
+        raise NotImplementedError(f"method {self.name!r} does not implement encode()")
 
     def encode_raw(self, modality: str, items: Any, role: str = "database") -> Encoded:
-        """Codes of raw items (uint8 pixels ``[n, S, S, 3]`` or a list of strings); raw-input methods only."""
-        raise ConfigError(f"method {self.name!r} reads teacher features (capabilities.input='features'): "
-                          "call encode(modality, features, role)")
+        """Codes of raw items (uint8 pixels ``[n, H, W, 3]`` or a list of strings); raw-input methods only."""
+        self._refuse("raw")
+        raise NotImplementedError(f"method {self.name!r} does not implement encode_raw()")
 
     def encode_dataset(self, modality: str, dataset, indices, role: str = "database") -> Encoded:
         """Codes of dataset rows ``indices`` read from the dataset's raw items; raw-input methods only."""
-        return self.encode_raw(modality, None, role)
+        self._refuse("raw")
+        raise NotImplementedError(f"method {self.name!r} does not implement encode_dataset()")
+
+    def _refuse(self, wanted: str) -> None:
+        """A clear error when an encode entry point does not match the declared input kind."""
+        have = type(self).capabilities.input
+        if have == "raw" and wanted == "features":
+            raise FeatureError(f"method {self.name!r} reads raw pixels / words (capabilities.input='raw'), not teacher "
+                               "features: call encode_raw(modality, items, role) or encode_dataset(modality, dataset, "
+                               "rows, role)")
+        if have == "features" and wanted == "raw":
+            raise ConfigError(f"method {self.name!r} reads teacher features (capabilities.input='features'): "
+                              "call encode(modality, features, role)")
 
     def encode_dataset_rows(self, modality: str, rows, role: str = "database", *, features=None,
                             dataset=None) -> Encoded:
