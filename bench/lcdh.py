@@ -186,8 +186,8 @@ def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n
     idx = np.asarray(split.query)[:n_student]
     pixels = ds.images.array(idx, method.image_size_)
     texts = [ds.texts[int(i)] for i in idx]
-    student = {"images_per_s": _best_rate(lambda: method.encode("image", pixels), len(idx)),
-               "texts_per_s": _best_rate(lambda: method.encode("text", texts), len(idx)), "items": len(idx)}
+    student = {"images_per_s": _best_rate(lambda: method.encode_raw("image", pixels), len(idx)),
+               "texts_per_s": _best_rate(lambda: method.encode_raw("text", texts), len(idx)), "items": len(idx)}
     tidx = idx[:n_teacher]
     teacher_info: dict[str, Any] = {"spec": teacher_spec}
     try:

@@ -83,7 +83,7 @@ def run(tag: str, bits: int, overrides: dict[str, Any], teacher_cache: Path, dat
     log: list[dict[str, Any]] = []
 
     def on_chunk(report, m) -> None:
-        tb = tf.teacher_codes(m.teacher_, feats.image[val], feats.text[val])
+        tb = tf.teacher_codes(m.teacher_net_, feats.image[val], feats.text[val])
         qi, qt = m.encode_dataset("image", ds, val, "query"), m.encode_dataset("text", ds, val, "query")
         di, dt = m.encode_dataset("image", ds, fit, "query"), m.encode_dataset("text", ds, fit, "query")
         score = {name: float(evaluate(q, d, yv, yf, curves=False).map_all)

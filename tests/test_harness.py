@@ -20,7 +20,8 @@ from distilhash.benchmark.suite import load_suite, parse_suite, repo_root
 from distilhash.benchmark.synthetic import synthetic_features
 from distilhash.errors import ConfigError
 from distilhash.methods.base import METHODS
-from distilhash.methods.baselines import FeatureMethod, LSHConfig, LSHMethod
+from distilhash.methods.base import Capabilities
+from distilhash.methods.baselines import BaselineMethod, LSHConfig, LSHMethod
 
 SYN = {"name": "syn", "source": "synthetic", "options": {"n_items": 700, "dim": 32, "n_query": 100, "n_train": 300, "n_val": 60}}
 
@@ -166,20 +167,26 @@ class _NeedsConfig(LSHConfig):
 
 class _NeedsDataset(LSHMethod):
     name = "test-needs-dataset"
-    Config = _NeedsConfig
-    needs_dataset: ClassVar[bool] = True
+    config_class = _NeedsConfig
+    capabilities: ClassVar[Capabilities] = Capabilities(input="raw")
 
     def fit(self, features, split, *, dataset=None, **kw):
         if dataset is None:
             raise AssertionError("dataset not passed")
         super().fit(features, split)
         self.fit_info_["dataset_items"] = len(dataset)
+        self.features_ = features  # stands in for the raw items this toy "reads"
         return self
 
+    def encode_dataset(self, modality, dataset, indices, role="database"):
+        assert len(dataset) == len(self.features_)
+        rows = self.features_.image if modality == "image" else self.features_.text
+        return LSHMethod.encode(self, modality, rows[indices], role)
 
-class _Broken(FeatureMethod):
+
+class _Broken(BaselineMethod):
     name = "test-broken"
-    Config = LSHConfig
+    config_class = LSHConfig
 
     def _fit(self, image, text):
         raise ValueError("deliberately broken")

@@ -73,3 +73,24 @@ def test_train_errors_are_clear(tiny_prepared, tmp_path):
     res = runner.invoke(app, ["encode", str(tmp_path / "nowhere"), "--dataset", "tiny", "--teacher", teacher,
                               "--out", str(tmp_path / "x.npz")])
     assert res.exit_code == 1 and "method.json" in res.output
+
+
+def test_train_a_run_declared_in_a_file(prepared, tmp_path):
+    """--config: a saved method.json (or a bare object of options) declares the run; --set applies on top."""
+    teacher, _ = prepared
+    runner = CliRunner()
+    (tmp_path / "lsh.json").write_text(json.dumps({"n_bits": 16, "center": "modality"}))
+    res = runner.invoke(app, ["train", "lsh", "--dataset", "tiny", "--teacher", teacher, "--config", str(tmp_path / "lsh.json"),
+                              "--out", str(tmp_path / "a"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    first = json.loads((tmp_path / "a" / "method.json").read_text())
+    assert first["config"]["center"] == "modality" and first["n_bits"] == 16
+    res = runner.invoke(app, ["train", "lsh", "--dataset", "tiny", "--teacher", teacher, "--config",
+                              str(tmp_path / "a" / "method.json"), "--set", "center=none", "--out", str(tmp_path / "b"),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    again = json.loads((tmp_path / "b" / "method.json").read_text())
+    assert again["config"] == {**first["config"], "center": "none"}
+    res = runner.invoke(app, ["train", "itq", "--dataset", "tiny", "--teacher", teacher, "--config",
+                              str(tmp_path / "a" / "method.json"), "--no-progress"])
+    assert res.exit_code == 1 and "declares method 'lsh', not 'itq'" in res.output

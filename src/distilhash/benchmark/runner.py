@@ -4,12 +4,13 @@ One run = (dataset, method entry, bits, seed). Steps, each timed:
 
 1. load the dataset's teacher features and split (:mod:`.sources`);
 2. ``create_method(name, n_bits=bits, seed=seed, **config)`` and
-   ``fit(features, split)`` — plus ``dataset=`` when the method class sets
-   ``needs_dataset = True``; model selection inside ``fit`` may use ``split.val`` only, and the
+   ``fit(features, split)`` — plus ``dataset=`` when the method class declares
+   ``capabilities.input == "raw"``; model selection inside ``fit`` may use ``split.val`` only, and the
    method reports which epoch it kept and why in ``fit_info_`` (recorded as ``epoch_policy``);
 3. encode image and text queries (``split.query``) and database items (``split.retrieval``) —
-   through ``method.encode_dataset(modality, dataset, indices, role)`` if the method defines it
-   (methods reading pixels / raw text), else ``method.encode(modality, features, role)``;
+   through ``method.encode_dataset_rows``: ``method.encode_dataset(modality, dataset,
+   indices, role)`` for raw-input methods (pixels / raw text), else ``method.encode(modality,
+   features, role)``;
 4. evaluate image->text and text->image with :func:`distilhash.eval.metrics.evaluate`.
 
 Runs execute one at a time, by default each in a fresh process (``spawn``) so that the
@@ -91,10 +92,9 @@ def _jsonable(obj: Any) -> Any:
 
 def _encode(method, modality: str, role: str, indices: np.ndarray, loaded) -> tuple[Any, float]:
     t = time.perf_counter()
-    if hasattr(method, "encode_dataset"):
-        codes = method.encode_dataset(modality, loaded.dataset(), indices, role)
-    else:
-        codes = method.encode(modality, getattr(loaded.features, modality)[indices], role)
+    raw = type(method).capabilities.input == "raw"
+    codes = method.encode_dataset_rows(modality, indices, role, features=loaded.features,
+                                       dataset=loaded.dataset() if raw else None)
     return codes, time.perf_counter() - t
 
 
@@ -163,7 +163,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
 
     method = create_method(spec.method, **spec.method_config())
     fit_kwargs: dict[str, Any] = {}
-    if getattr(type(method), "needs_dataset", False):
+    if type(method).capabilities.input == "raw":
         fit_kwargs["dataset"] = loaded.dataset()
     t, c = time.perf_counter(), time.process_time()
     method.fit(feats, split, **fit_kwargs)
@@ -198,7 +198,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         status="ok",
         method={"name": spec.method, "label": spec.label, "config": method.config_dict(), "n_bits": method.n_bits, "bits": spec.bits},
         seed=spec.seed,
-        epoch_policy=_jsonable(getattr(method, "fit_info_", {}) or {"epoch_policy": "not reported by the method"}),
+        epoch_policy=_jsonable(method.fit_info_ or {"epoch_policy": "not reported by the method"}),
         codes=code_info,
         metrics=metrics,
         **({"metrics_code_vs_code": symmetric} if symmetric else {}),

@@ -55,6 +55,9 @@ def extract(
                                     "$RAY_ADDRESS, else a local cluster started for this command)."),
     workers: int = typer.Option(None, "--workers", help="Ray actors holding the teacher (default: cluster CPUs / threads)."),
     part_size: int = typer.Option(2048, "--part-size", help="Rows per part with --engine ray (the unit of resumption)."),
+    label_templates: list[str] = typer.Option([], "--label-template", help="A further label-prompt template whose "
+                                              "prompts are stored beside the cache (e.g. bare, for SODA's "
+                                              "prompt_template); repeatable."),
 ) -> None:
     """Encode a dataset's images, texts, label prompts and class prompts once; resumable."""
     from distilhash.errors import DistilhashError
@@ -64,7 +67,7 @@ def extract(
     try:
         path = extract_teacher_features(dataset, teacher, out, engine=engine, batch_size=batch_size, template=template,
                                         device=device, threads=threads, overwrite=overwrite, ray_address=ray_address,
-                                        workers=workers, part_size=part_size)
+                                        workers=workers, part_size=part_size, label_templates=tuple(label_templates))
         fs = load_features(path)
     except DistilhashError as exc:
         _fail(exc)
