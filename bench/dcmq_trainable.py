@@ -69,7 +69,7 @@ def run_arm(arm: str, seed: int, ds, split, feats, threads: int) -> tuple[dict, 
     from distilhash.methods.base import create_method
 
     method = create_method("dcmq", n_bits=64, seed=seed, progress=False, **ARMS[arm])
-    raw = getattr(type(method), "needs_dataset", False)
+    raw = type(method).capabilities.input == "raw"
     load_start = list(os.getloadavg())
     t = time.perf_counter()
     method.fit(feats, split, **({"dataset": ds} if raw else {}))

@@ -96,16 +96,18 @@ def test_frozen_stages_stay_frozen_and_trainable_ones_change(fitted):
 
 def test_encodes_raw_queries_and_rejects_teacher_features(fitted):
     ds, fs, split, m = fitted
-    q = m.encode("image", ds.images.array(split.query, 32), "query")
-    t = m.encode("text", [ds.texts[i] for i in split.query], "database")
+    q = m.encode_raw("image", ds.images.array(split.query, 32), "query")
+    t = m.encode_raw("text", [ds.texts[i] for i in split.query], "database")
     assert q.kind == "float" and q.data.shape == (len(split.query), 16)
     assert t.kind == "pq" and t.data.shape == (len(split.query), 2) and t.data.dtype == np.uint8
     via_rows = m.encode_dataset("image", ds, split.query, "query")
     assert np.allclose(via_rows.data, q.data, atol=1e-5)
-    with pytest.raises(FeatureError, match="pixels"):
+    with pytest.raises(FeatureError, match="raw pixels"):
         m.encode("image", fs.image[:3], "query")
+    with pytest.raises(FeatureError, match="pixels"):
+        m.encode_raw("image", fs.image[:3], "query")
     with pytest.raises(FeatureError, match="strings"):
-        m.encode("text", [""], "query")
+        m.encode_raw("text", [""], "query")
     assert "val_map_at_kept" in m.fit_info_ and all("seconds" in r for r in m.fit_info_["history"])
 
 
@@ -120,16 +122,16 @@ def test_save_load_round_trip_keeps_only_trained_parts(fitted, tmp_path):
     assert any(k.startswith("text_enc.bert.encoder.layer.5.") for k in state)
     loaded = load_method(tmp_path / "model")
     texts = [ds.texts[i] for i in split.query]
-    assert np.allclose(loaded.encode("text", texts, "query").data, m.encode("text", texts, "query").data, atol=1e-5)
+    assert np.allclose(loaded.encode_raw("text", texts, "query").data, m.encode_raw("text", texts, "query").data, atol=1e-5)
     pix = ds.images.array(split.query, 32)
-    assert np.array_equal(loaded.encode("image", pix, "database").data, m.encode("image", pix, "database").data)
+    assert np.array_equal(loaded.encode_raw("image", pix, "database").data, m.encode_raw("image", pix, "database").data)
 
 
 def test_query_encoder_answers_without_the_teacher(fitted, tmp_path, monkeypatch):
     from PIL import Image
 
     import distilhash.teachers.registry as registry
-    from distilhash.index.query import QueryEncoder
+    from distilhash.query_encoders.query_encoder import QueryEncoder
 
     ds, _, split, m = fitted
     m.save(tmp_path / "model")
@@ -140,11 +142,11 @@ def test_query_encoder_answers_without_the_teacher(fitted, tmp_path, monkeypatch
     monkeypatch.setattr(registry, "create_teacher", no_teacher)
     enc = QueryEncoder(tmp_path / "model")  # method.json names a teacher that does not exist
     text = enc.encode_texts(["a red square drawing"])
-    assert np.allclose(text.data, m.encode("text", ["a red square drawing"], "query").data, atol=1e-5)
+    assert np.allclose(text.data, m.encode_raw("text", ["a red square drawing"], "query").data, atol=1e-5)
     image = Image.fromarray(ds.images.array(split.query[:1], 32)[0])
     got = enc.encode_images([image])
     assert got.kind == "float" and got.data.shape == (1, 16)
-    assert np.allclose(got.data, m.encode("image", ds.images.array(split.query[:1], 32), "query").data, atol=1e-5)
+    assert np.allclose(got.data, m.encode_raw("image", ds.images.array(split.query[:1], 32), "query").data, atol=1e-5)
 
 
 def test_encoder_lr_scale_zero_keeps_the_encoders_pretrained():

