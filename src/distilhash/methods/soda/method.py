@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -48,6 +48,8 @@ class SodaMethod(ConfigMethod):
     name = "soda"
 
     config_class = SodaConfig
+    #: ``fit(..., data_parallel=DataParallel)`` trains one replica of a torch.distributed group.
+    supports_data_parallel: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -59,6 +61,7 @@ class SodaMethod(ConfigMethod):
         cache_dir: str | Path | None = None,
         label_names: list[str] | None = None,
         progress: bool | None = None,
+        data_parallel: Any = None,
         **_: Any,
     ) -> SodaMethod:
         """Fit both stages on ``split.fit`` rows, selecting each stage's epoch on ``split.val``.
@@ -69,6 +72,9 @@ class SodaMethod(ConfigMethod):
             label_prompts: optional float32 ``[N, D]`` label-prompt features (overrides the
                 ``prompt_template`` lookup, see :mod:`distilhash.methods.soda.prompts`).
             cache_dir, label_names: passed to the prompt lookup for non-default templates.
+            data_parallel: a :class:`~distilhash.distributed.data_parallel.DataParallel` when this
+                process is one of W replicas: each stage trains on 1/W of every minibatch with
+                averaged gradients (:mod:`distilhash.methods.soda.loop`).
         """
         import torch
 
@@ -134,7 +140,7 @@ class SodaMethod(ConfigMethod):
             return float(np.mean(list(scores.values())))
 
         info1 = run_stage({"image": heads["image"], "prompt": heads["prompt"]}, step1, eval1, len(fit_idx),
-                          cfg.stage1, rng, "soda stage 1 (image + prompt)", show)
+                          cfg.stage1, rng, "soda stage 1 (image + prompt)", show, dp=data_parallel)
 
         # ---- stage 2: text head against the fixed image Hamming space
         b_img = heads["image"].codes(xi)
@@ -165,7 +171,8 @@ class SodaMethod(ConfigMethod):
                 scores["t2i"] = hamming_map(heads["text"].codes(vt).numpy(), b_img.numpy(), rel=rel_val)
             return float(np.mean(list(scores.values())))
 
-        info2 = run_stage({"text": heads["text"]}, step2, eval2, len(fit_idx), cfg.stage2, rng, "soda stage 2 (text)", show)
+        info2 = run_stage({"text": heads["text"]}, step2, eval2, len(fit_idx), cfg.stage2, rng, "soda stage 2 (text)", show,
+                          dp=data_parallel)
 
         self.heads_ = heads
         self.feature_width_ = width
