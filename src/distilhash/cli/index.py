@@ -69,8 +69,12 @@ def _metadata_file(path: Path, ids: list[str]) -> list[dict[str, Any]]:
 
 
 def _load_items(codes: Path | None, model: Path | None, dataset: str | None, part: str, modality: str,
-                teacher: str, features: Path | None, metadata: Path | None):
-    """(ids, Encoded, metadata, provenance) from an encoded file or by encoding cached features."""
+                teacher: str, features: Path | None, metadata: Path | None, engine: str = "local",
+                engine_options: dict[str, Any] | None = None):
+    """(ids, Encoded, metadata, provenance) from an encoded file or by encoding cached features.
+
+    ``engine``: how cached features are encoded (:data:`distilhash.distributed.encode.ENCODE_ENGINES`).
+    """
     from distilhash.errors import ConfigError, DataError
 
     if modality not in ("image", "text"):
@@ -79,6 +83,9 @@ def _load_items(codes: Path | None, model: Path | None, dataset: str | None, par
     if codes is not None:
         from distilhash.cli.encode import load_encoded
 
+        if engine != "local":
+            raise ConfigError(f"--engine {engine} encodes cached features (--model with --dataset); --codes are "
+                              "already encoded")
         encoded, info = load_encoded(codes)
         if modality not in encoded:
             raise DataError(f"{codes} holds no {modality} codes (has: {', '.join(encoded)})")
@@ -97,9 +104,12 @@ def _load_items(codes: Path | None, model: Path | None, dataset: str | None, par
         _, split, feats, _ = load_features_and_split(dataset, teacher, features)
         part = part or default_part(split)
         idx = part_indices(split, part, len(feats))
-        enc = method.encode(modality, getattr(feats, modality)[idx], "database")
+        from distilhash.distributed.encode import encode_with_engine
+
+        enc = encode_with_engine(engine, model, getattr(feats, modality)[idx], modality, "database", method=method,
+                                 **(engine_options or {}))
         ids, rows = [feats.ids[i] for i in idx], idx.tolist()
-        prov.update(part=part, teacher=feats.teacher, dataset_items=len(feats))
+        prov.update(part=part, teacher=feats.teacher, dataset_items=len(feats), engine=engine)
     else:
         raise ConfigError("give --codes FILE, or --model DIR with --dataset NAME")
     if metadata is not None:
@@ -155,6 +165,12 @@ def build(
     metadata: Path = typer.Option(None, "--metadata", help="JSON-lines metadata file with an 'id' per line."),
     shards: int = typer.Option(1, "--shards", help="Build a sharded index of this many shards (items routed by id "
                                "hash; searched by fan-out, same results as one index; see docs/distributed.md)."),
+    engine: str = typer.Option("local", "--engine", help="Where --model encodes the features: local (this process) or "
+                               "ray (model-holding Ray actors; same codes). See docs/distributed.md."),
+    ray_address: str = typer.Option(None, "--ray-address", help="With --engine ray: a cluster address (ray://head:10001, "
+                                    "head:6379, auto; default $RAY_ADDRESS, else a local cluster on this machine's CPUs "
+                                    "for the command's duration)."),
+    workers: int = typer.Option(None, "--workers", help="With --engine ray: encoding actors (default: one per cluster CPU)."),
 ) -> None:
     """Create an index from encoded codes (or by encoding a dataset part with a model).
 
@@ -171,12 +187,17 @@ def build(
     index_dir = Path(index_dir)
     staging = None
     try:
+        from distilhash.distributed.encode import ENCODE_ENGINES
+
+        if engine not in ENCODE_ENGINES:
+            raise ConfigError(f"--engine {engine!r}; expected one of {', '.join(ENCODE_ENGINES)}")
         if (index_dir / "manifest.json").exists():
             raise ConfigError(f"{index_dir} already holds an index; add items with `distilhash index add`, or choose "
                               "another directory")
         if index_dir.exists() and (not index_dir.is_dir() or any(index_dir.iterdir())):
             raise ConfigError(f"{index_dir} exists and is not an empty directory; choose another directory")
-        ids, enc, md, prov = _load_items(codes, model, dataset, part, modality, teacher, features, metadata)
+        ids, enc, md, prov = _load_items(codes, model, dataset, part, modality, teacher, features, metadata, engine,
+                                         {"address": ray_address, "workers": workers} if engine == "ray" else {})
         model_dir = str(Path(model).resolve()) if model is not None else None
         if model is not None and (Path(model) / "method.json").is_file():
             teacher = json.loads((Path(model) / "method.json").read_text()).get("teacher") or teacher
