@@ -145,8 +145,9 @@ def test_index_build_engine_ray_equals_the_single_process_build(cluster, prepare
     for name, m in models.items():
         m.fit(feats, split)
         m.save(tmp_path / name)
-    local = encode_with_engine("local", tmp_path / "itq", feats.image, "image")  # numpy model; dcmh (torch) below
-    on_ray = encode_with_engine("ray", tmp_path / "itq", feats.image, "image", part_size=16, progress=False)
+    rows = np.arange(len(feats))
+    local = encode_with_engine("local", tmp_path / "itq", feats, rows, "image")  # numpy model; dcmh (torch) below
+    on_ray = encode_with_engine("ray", tmp_path / "itq", feats, rows, "image", part_size=16, progress=False)
     np.testing.assert_array_equal(local.data, on_ray.data)
 
     def cli(*args, code=0):
@@ -168,5 +169,5 @@ def test_index_build_engine_ray_equals_the_single_process_build(cluster, prepare
             for a, b, c in zip(one.search(q, k), local4.search(q, k), ray4.search(q, k)):
                 assert a.ids == b.ids == c.ids and a.metadata == b.metadata == c.metadata
                 np.testing.assert_array_equal(a.distances, c.distances)
-    assert "--codes are already encoded" in cli("index", "build", tmp_path / "x", "--codes", tmp_path / "nope.npz",
+    assert "are already encoded" in cli("index", "build", tmp_path / "x", "--codes", tmp_path / "nope.npz",
                                                 "--engine", "ray", code=1)

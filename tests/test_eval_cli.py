@@ -9,13 +9,17 @@ import typer
 from typer.testing import CliRunner
 
 from distilhash.codes import Encoded, pack_bits
+from distilhash.methods.base import MethodBase
 from distilhash.data.split import SplitSpec, make_split
 from distilhash.teachers.features import FeatureSet
 
 
-class _Sign:
+class _Sign(MethodBase):
     name = "sign"
     n_bits = 8
+
+    def __init__(self) -> None:  # no hyperparameters
+        pass
 
     def encode(self, modality, feats, role="database"):
         return Encoded("binary", pack_bits(feats[:, :8] > 0), 8)
@@ -33,10 +37,10 @@ def test_eval_command_writes_report_and_plot(tmp_path, monkeypatch):
     class _DS:
         name = "fake-ds"
 
-    import distilhash.cli.train as train_cli
+    import distilhash.pipeline.inputs as inputs
     import distilhash.methods.base as base
 
-    monkeypatch.setattr(train_cli, "load_features_and_split", lambda d, t, f: (_DS(), split, feats, tmp_path / "feats"))
+    monkeypatch.setattr(inputs, "load_features_and_split", lambda d, t, f: (_DS(), split, feats, tmp_path / "feats"))
     monkeypatch.setattr(base, "load_method", lambda d: _Sign())
     from distilhash.cli.eval import command
 

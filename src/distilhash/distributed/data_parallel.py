@@ -21,7 +21,7 @@ revival uses per-worker usage counts, so it may drift between syncs). Validation
 runs on worker 0 only and its score is broadcast, so early stopping decides identically
 everywhere. Worker 0 saves the model.
 
-A method opts in by declaring ``supports_data_parallel = True`` and accepting a
+A method opts in by declaring ``capabilities.data_parallel`` and accepting a
 ``data_parallel=DataParallel`` argument in ``fit`` (DCMQ, the float student, SODA and DCMH do).
 
 Scaling: per step each worker does 1/W of the forward/backward work and one all-reduce of the
@@ -189,8 +189,9 @@ def fit_data_parallel(name: str, config: dict[str, Any], features: Any, split: A
     from distilhash.methods.base import create_method, load_method
 
     cls = type(create_method(name, **config))
-    if not getattr(cls, "supports_data_parallel", False):
-        raise ConfigError(f"{name} has no data-parallel training (--workers > 1); methods that have it: dcmq, float-student, soda, dcmh")
+    if not cls.capabilities.data_parallel:
+        raise ConfigError(f"{name} has no data-parallel training (--workers > 1); methods that have it: "
+                          "dcmq, float-student, soda, dcmh")
     if workers < 2:
         raise ConfigError(f"data-parallel training needs workers >= 2, got {workers}")
     feats = str(features) if isinstance(features, (str, Path)) else features

@@ -1,10 +1,10 @@
 """Encode a database in parallel on Ray and build a sharded index from the codes.
 
     path = build_sharded_index_ray("runs/dcmq64", feats, rows, "runs/ix-sharded", n_shards=4)
-    enc = encode_with_engine("ray", "runs/dcmq64", feats.image[rows], "image")   # what `index build --engine ray` uses
+    enc = encode_with_engine("ray", "runs/dcmq64", feats, rows, "image")   # what `index build --engine ray` uses
 
 The encoding engines (:data:`ENCODE_ENGINES`): ``local`` encodes in this process
-(``method.encode``); ``ray`` sends parts of the rows to W model-holding actors on a Ray cluster
+(``method.encode_dataset_rows``); ``ray`` sends parts of the rows to W model-holding actors on a Ray cluster
 (``address``, ``$RAY_ADDRESS``, or a local cluster started for the call) and concatenates their
 codes in row order. The engines give the same codes (tested item by item): parts of 65536 rows are
 multiples of the 8192- and 4096-row chunks the torch methods encode in, so every matrix product
@@ -14,7 +14,7 @@ W actors each load the trained model once; the driver sends them parts of the da
 features (``part_size`` rows), gathers the codes in database order, and adds them to a new
 :class:`~distilhash.distributed.sharded_index.ShardedIndex` (each item to its owning shard, global
 order = database order, so search results equal one index built from the same rows). Methods
-that encode raw pixels or texts (``needs_dataset``, e.g. lcdh) are not supported here.
+that encode raw pixels or texts (``capabilities.input == "raw"``, e.g. lcdh) are not supported here.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ class EncodeWorker:
     """Actor body: one trained model encoding feature rows."""
 
     def __init__(self, model_dir: str, threads: int) -> None:
-        from distilhash.benchmark.provenance import limit_threads
+        from distilhash.threads import limit_threads
         from distilhash.methods.base import load_method
 
         limit_threads(max(1, threads))
         self.method = load_method(model_dir)
-        if getattr(type(self.method), "needs_dataset", False):
+        if type(self.method).capabilities.input == "raw":
             raise ConfigError(f"{model_dir}: {self.method.name} encodes raw pixels/texts; parallel encoding reads cached features")
 
     def encode(self, part: int, modality: str, features: np.ndarray, role: str) -> tuple[int, Encoded]:
@@ -86,41 +86,47 @@ def encode_parallel(ray: Any, model_dir: str | Path, features: np.ndarray, modal
     return Encoded(first.kind, data, first.n_bits, first.codebooks, first.metric)
 
 
-def _encode_local(model_dir: str | Path, features: np.ndarray, modality: str, role: str, *, method: Any = None,
-                  **_: Any) -> Encoded:
+def _encode_local(model_dir: str | Path, features, rows: np.ndarray, modality: str, role: str, *, method: Any = None,
+                  dataset: Any = None, **_: Any) -> Encoded:
     from distilhash.methods.base import load_method
 
-    return (method or load_method(model_dir)).encode(modality, features, role)
+    method = method or load_method(model_dir)
+    return method.encode_dataset_rows(modality, rows, role, features=features, dataset=dataset)
 
 
-def _encode_ray(model_dir: str | Path, features: np.ndarray, modality: str, role: str, *, address: str | None = None,
-                workers: int | None = None, num_cpus: int | None = None, part_size: int = 65536, progress: bool = True,
-                **_: Any) -> Encoded:
+def _encode_ray(model_dir: str | Path, features, rows: np.ndarray, modality: str, role: str, *, method: Any = None,
+                address: str | None = None, workers: int | None = None, num_cpus: int | None = None,
+                part_size: int = 65536, progress: bool = True, **_: Any) -> Encoded:
     from distilhash.distributed.runtime import ray_session
 
+    if method is not None and type(method).capabilities.input == "raw":
+        raise ConfigError(f"{model_dir}: {method.name} reads raw pixels / words; the ray engine encodes cached teacher "
+                          "features (use the local engine)")
+    if modality not in ("image", "text"):
+        raise DataError(f"modality {modality!r}; expected image or text")
+    x = np.ascontiguousarray(getattr(features, modality)[rows])
     with ray_session(address, num_cpus) as ray:
-        return encode_parallel(ray, model_dir, np.ascontiguousarray(features), modality, role, part_size=part_size,
-                               workers=workers, progress=progress)
+        return encode_parallel(ray, model_dir, x, modality, role, part_size=part_size, workers=workers, progress=progress)
 
 
-#: engine name -> ``f(model_dir, features [N, D], modality, role, **options) -> Encoded``
+#: engine name -> ``f(model_dir, features: FeatureSet, rows, modality, role, **options) -> Encoded``
 ENCODE_ENGINES: dict[str, Callable[..., Encoded]] = {"local": _encode_local, "ray": _encode_ray}
 
 
-def encode_with_engine(engine: str, model_dir: str | Path, features: np.ndarray, modality: str, role: str = "database",
+def encode_with_engine(engine: str, model_dir: str | Path, features, rows, modality: str, role: str = "database",
                        **options: Any) -> Encoded:
-    """Codes of teacher ``features`` (float32 ``[N, D]``) by the model saved in ``model_dir``, in row order.
+    """Codes of dataset rows ``rows`` (int ``[N]``) by the model saved in ``model_dir``, in row order.
 
     Args:
         engine: a key of :data:`ENCODE_ENGINES`: ``local`` (this process) or ``ray``.
-        options: ``method`` (an already loaded model, local engine); ``address``, ``workers``,
-            ``num_cpus`` (of a local cluster), ``part_size``, ``progress`` (ray engine).
+        features: the dataset's :class:`~distilhash.teachers.features.FeatureSet`.
+        options: ``method`` (the model, already loaded); ``dataset`` (local engine, for models that
+            read raw pixels / words); ``address``, ``workers``, ``num_cpus`` (of a local cluster),
+            ``part_size``, ``progress`` (ray engine).
     """
     if engine not in ENCODE_ENGINES:
         raise ConfigError(f"unknown encoding engine {engine!r}; expected one of {', '.join(ENCODE_ENGINES)}")
-    if modality not in ("image", "text"):
-        raise DataError(f"modality {modality!r}; expected image or text")
-    return ENCODE_ENGINES[engine](model_dir, features, modality, role, **options)
+    return ENCODE_ENGINES[engine](model_dir, features, np.asarray(rows, dtype=np.int64), modality, role, **options)
 
 
 def build_sharded_index_ray(model_dir: str | Path, features, rows: np.ndarray, out_dir: str | Path, n_shards: int,
@@ -136,8 +142,8 @@ def build_sharded_index_ray(model_dir: str | Path, features, rows: np.ndarray, o
     rows = np.asarray(rows, dtype=np.int64)
     if modality not in ("image", "text"):
         raise DataError(f"modality {modality!r}; expected image or text")
-    enc = encode_with_engine("ray", model_dir, getattr(features, modality)[rows], modality, address=address,
-                             workers=workers, num_cpus=num_cpus, part_size=part_size, progress=progress)
+    enc = encode_with_engine("ray", model_dir, features, rows, modality, address=address, workers=workers,
+                             num_cpus=num_cpus, part_size=part_size, progress=progress)
     if enc.kind not in ("binary", "pq"):
         raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
     meta = json.loads((Path(model_dir) / "method.json").read_text())
