@@ -74,3 +74,23 @@ def test_two_workers_train_dcmh_without_drift(tmp_path):
 @pytest.mark.slow
 def test_two_workers_train_soda_without_drift(tmp_path):
     _two_workers("soda", tmp_path)
+
+
+@pytest.mark.slow
+def test_train_cli_with_two_workers(tiny_prepared, tmp_path):
+    """`distilhash train dcmh --workers 2`: the model directory, its record and the drift check."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+
+    teacher, _ = tiny_prepared
+    out = tmp_path / "m"
+    res = CliRunner().invoke(app, ["train", "dcmh", "--dataset", "tiny", "--teacher", teacher, "--bits", "16",
+                                   "--workers", "2", "--threads", "1", "--no-progress", "--out", str(out),
+                                   "--set", "max_epochs=2", "--set", "hidden=[32]", "--set", "batch_size=32"])
+    assert res.exit_code == 0, res.output
+    record = json.loads((out / "train.json").read_text())
+    assert record["workers"] == 2 and 0 <= record["map_all"]["query"]["i2t"] <= 1
+    assert load_method(out).fit_info_["data_parallel"]["max_drift"] == 0.0
