@@ -186,12 +186,12 @@ def fit_data_parallel(name: str, config: dict[str, Any], features: Any, split: A
     """
     import torch.multiprocessing as mp
 
-    from distilhash.methods.base import create_method, load_method
+    from distilhash.methods.base import create_method, list_methods, load_method, method_class
 
     cls = type(create_method(name, **config))
     if not cls.capabilities.data_parallel:
-        raise ConfigError(f"{name} has no data-parallel training (--workers > 1); methods that have it: "
-                          "dcmq, float-student, soda, dcmh")
+        have = [m for m in list_methods() if method_class(m).capabilities.data_parallel]
+        raise ConfigError(f"{name} has no data-parallel training (--workers > 1); methods that have it: {', '.join(have)}")
     if workers < 2:
         raise ConfigError(f"data-parallel training needs workers >= 2, got {workers}")
     feats = str(features) if isinstance(features, (str, Path)) else features
