@@ -32,11 +32,10 @@ def _git_commit() -> str:
 
 def measure(size: int, n: int, seed: int = 0) -> dict:
     """Time generator construction and the generation of ``n`` scenes at ``size`` px."""
-    from distilhash.data import emoji_scenes
     from distilhash.data.emoji_scenes import EmojiScenesConfig, EmojiScenesGenerator, generate
+    from distilhash.data.emoji_sprites import clear_sprite_caches
 
-    emoji_scenes._GLYPH_CACHE.clear()  # time the full setup, as a fresh process would
-    emoji_scenes._BASE_CACHE.clear()
+    clear_sprite_caches()  # time the full setup, as a fresh process would
 
     config = EmojiScenesConfig(n_items=n, seed=seed, render_size=size)
     load0 = os.getloadavg()

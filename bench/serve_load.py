@@ -72,7 +72,7 @@ def build_index(work: Path, model: Path, dataset: str, teacher: str, features: P
     """The 1M-item index (built once; reused when its recorded parameters match)."""
     from tqdm.auto import tqdm
 
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.index import create_index, open_index
     from distilhash.methods.base import load_method
 
@@ -261,7 +261,7 @@ def recall_vs_exact(index: Path, model: Path, pool: list[str], backend: str, opt
     from distilhash.index import open_index
     from distilhash.index.core import IndexOptions
     from distilhash.methods.base import load_method
-    from distilhash.serve.light_text import light_text_dir, load_light_text
+    from distilhash.query_encoders.light_text import light_text_dir, load_light_text
 
     opts = {a: int(b) if b.isdigit() else b for a, _, b in (o.partition("=") for o in options)}
     light = load_light_text(light_text_dir(model))
@@ -444,7 +444,8 @@ def main(argv: list[str] | None = None) -> None:
     if not (index / THUMBS_FILE).exists():
         write_thumbnails(index)
     if any(SCENARIOS[n][3] == "light" for n in args.scenarios):
-        from distilhash.serve.light_text import fit_for_model, light_text_dir
+        from distilhash.pipeline.light_text import fit_for_model
+        from distilhash.query_encoders.light_text import light_text_dir
 
         if not (light_text_dir(args.model) / "encoder.json").exists():
             fit_for_model(args.model, args.dataset, args.features)

@@ -44,6 +44,7 @@ def _cpu_ms(fn, n: int, per: int = 1) -> float:
 def profile_index(index_dir: Path, texts: list[str], n: int) -> dict:
     import orjson
 
+    from distilhash.serve.answers import result_items
     from distilhash.serve.engine import SearchService, ServiceConfig
 
     svc = SearchService(index_dir, config=ServiceConfig(query_encoder="light", text_cache_size=0, torch_threads=1))
@@ -71,7 +72,7 @@ def profile_index(index_dir: Path, texts: list[str], n: int) -> dict:
             "project_b20": _cpu_ms(lambda: method.encode("text", f20, "query"), max(10, n // 10), 20),
             "search_1": _cpu_ms(lambda: idx.search(q1, 10), n),
             "search_b20": _cpu_ms(lambda: idx.search(q20, 10), max(10, n // 10), 20),
-            "answer_1": _cpu_ms(lambda: orjson.dumps({"results": svc._result_items(t, res)}, option=orjson.OPT_SERIALIZE_NUMPY), n),
+            "answer_1": _cpu_ms(lambda: orjson.dumps({"results": result_items(t, res)}, option=orjson.OPT_SERIALIZE_NUMPY), n),
             "service_1": _cpu_ms(lambda: svc.search_text(nxt()[0]), n),
         }
 

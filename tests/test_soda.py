@@ -192,13 +192,13 @@ def test_prompt_templates_are_rendered_encoded_once_and_cached(tmp_path, monkeyp
 def test_likelihood_loss_prefers_codes_that_agree_with_labels():
     import torch
 
-    from distilhash.losses.soda_likelihood import pairwise_likelihood
+    from distilhash.losses.pairwise_likelihood import pairwise_logistic_nll
 
     s = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     good = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
     bad = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
     for w in ("none", "balanced"):
-        assert pairwise_likelihood(good, good, s, weighting=w) < pairwise_likelihood(bad, bad, s, weighting=w)
+        assert pairwise_logistic_nll(good, good, s, 4.0, w) < pairwise_logistic_nll(bad, bad, s, 4.0, w)
 
 
 def test_fast_validation_map_matches_the_shared_reference():
@@ -217,7 +217,7 @@ def test_train_and_encode_commands_run_soda(tmp_path):
     from conftest import make_tiny_dataset
     from typer.testing import CliRunner
 
-    from distilhash.cli.encode import load_encoded
+    from distilhash.codes_file import load_encoded
     from distilhash.cli.main import app
     from distilhash.data import SplitSpec, make_split, save_dataset
     from distilhash.paths import datasets_dir, home

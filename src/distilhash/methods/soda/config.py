@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from distilhash.errors import ConfigError
+from distilhash.losses.pairwise_likelihood import PAIR_WEIGHTINGS
 
 __all__ = ["StageConfig", "SodaConfig", "SELECTION_METRICS", "PAIR_WEIGHTINGS", "ALIGN_TARGETS"]
 
@@ -19,7 +20,6 @@ SELECTION_METRICS = {
     1: ("i2i", "i2p", "p2i", "cross", "i2i+cross"),
     2: ("i2t", "t2i", "cross"),
 }
-PAIR_WEIGHTINGS = ("none", "balanced")
 ALIGN_TARGETS = ("prompt", "image", "none")
 
 
