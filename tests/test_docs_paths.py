@@ -4,7 +4,9 @@ Every ``src/...``, ``docs/...``, ``bench/...``, ``tests/...`` and ``scripts/...`
 README.md or docs/*.md must exist in the checkout, and every relative markdown link must resolve,
 so that moving or deleting a file without updating its docs fails here. Patterns are checked as
 patterns: ``{a,b}`` alternatives each, ``*`` as a glob that must match something, and a
-``<placeholder>`` by the folder in front of it. URLs are skipped. Dotted names
+``<placeholder>`` by the folder in front of it. URLs are skipped. A page that walks the reader
+through creating a file declares it with ``<!-- module: path -->`` (docs/add-a-method.md); that
+path, and the module it becomes, count as existing on that page. Dotted names
 (``distilhash.eval.metrics.evaluate``) must name a module of ``src/distilhash`` followed, if at
 all, by a name its source defines or imports.
 """
@@ -26,6 +28,8 @@ PATH = re.compile(r"(?<![\w./$~-])((?:src|docs|bench|tests|scripts)/[\w./{},*<>@
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 #: A dotted library name: ``distilhash.a.b[.c]``, not part of a longer path or word.
 DOTTED = re.compile(r"(?<![\w./-])(distilhash(?:\.[A-Za-z_]\w*)+)")
+#: A file the page tells the reader to create (the walkthrough's test writes it to a temporary place).
+CREATED = re.compile(r"<!--\s*module:\s*(\S+)\s*-->")
 #: Team notes that live outside the repository: never cited.
 OUTSIDE = re.compile(r"shared/|METHODS\.md|PROTOCOL\.md|DESIGN\.md|/work/")
 
@@ -40,7 +44,8 @@ def _expand(pattern: str) -> list[str]:
 
 def _exists(path: str) -> bool:
     if "<" in path:  # a placeholder: the folder in front of it must exist
-        return (ROOT / path.split("<", 1)[0]).exists()
+        before = path.split("<", 1)[0]
+        return (ROOT / before[: before.rfind("/") + 1]).exists()
     if "*" in path:
         return bool(glob.glob(str(ROOT / path)))
     return (ROOT / path).exists()
@@ -55,8 +60,20 @@ def _module_file(parts: list[str]) -> Path | None:
     return None
 
 
-def dotted_name_exists(name: str) -> bool:
+def created_paths(text: str) -> set[str]:
+    """Paths a page declares it has the reader create (``<!-- module: path -->``)."""
+    return set(CREATED.findall(text))
+
+
+def _module_of(path: str) -> str:
+    """``src/distilhash/methods/x.py`` -> ``distilhash.methods.x``."""
+    return ".".join(Path(path).with_suffix("").parts[1:])
+
+
+def dotted_name_exists(name: str, created: set[str] = frozenset()) -> bool:
     """``distilhash.a.b.c``: the longest module prefix exists and the rest starts with a name it defines."""
+    if any(name == _module_of(c) or name.startswith(_module_of(c) + ".") for c in created):
+        return True
     parts = name.split(".")
     for cut in range(len(parts), 0, -1):
         source = _module_file(parts[:cut])
@@ -89,13 +106,17 @@ def local_links(text: str) -> list[str]:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_repository_path_in_the_docs_exists(page: Path) -> None:
-    missing = sorted({p for p in repo_paths(page.read_text()) for q in _expand(p) if not _exists(q)})
+    text = page.read_text()
+    created = created_paths(text)
+    missing = sorted({p for p in repo_paths(text) for q in _expand(p) if q not in created and not _exists(q)})
     assert not missing, f"{page.relative_to(ROOT)} names paths that do not exist: {missing}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_dotted_library_name_exists(page: Path) -> None:
-    missing = sorted({m.group(1) for m in DOTTED.finditer(page.read_text()) if not dotted_name_exists(m.group(1))})
+    text = page.read_text()
+    created = created_paths(text)
+    missing = sorted({m.group(1) for m in DOTTED.finditer(text) if not dotted_name_exists(m.group(1), created)})
     assert not missing, f"{page.relative_to(ROOT)} names modules or objects that do not exist: {missing}"
 
 
@@ -121,6 +142,9 @@ def test_the_path_finder_sees_what_it_should() -> None:
     assert dotted_name_exists("distilhash.eval.metrics.evaluate") and dotted_name_exists("distilhash.codes")
     assert not dotted_name_exists("distilhash.eval.metrics.no_such_function")
     assert not dotted_name_exists("distilhash.no_such_module")
+    made = created_paths("<!-- module: src/distilhash/methods/toy.py -->")
+    assert made == {"src/distilhash/methods/toy.py"} and dotted_name_exists("distilhash.methods.toy.Toy", made)
+    assert _exists("tests/test_<name>.py") and not _exists("no_such_folder/test_<name>.py")
 
 
 def test_the_docs_index_lists_every_page() -> None:

@@ -10,7 +10,7 @@ a scene (:class:`Scene`, :class:`SceneObject`). The generator is
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from distilhash.data.emoji_assets import Emoji
@@ -180,8 +180,6 @@ class Scene:
 
 def config_from_options(defaults: dict[str, Any], options: dict[str, Any]) -> EmojiScenesConfig:
     """The config of ``defaults`` updated by ``options``; unknown option names are a ConfigError."""
-    valid = {f.name for f in fields(EmojiScenesConfig)}
-    unknown = sorted(set(options) - valid)
-    if unknown:
-        raise ConfigError(f"unknown EmojiScenes option(s) {unknown}; valid: {', '.join(sorted(valid))}")
-    return EmojiScenesConfig(**{**defaults, **options})
+    from distilhash.config_dataclass import build_config
+
+    return build_config(EmojiScenesConfig, {**defaults, **options}, "EmojiScenes")

@@ -82,6 +82,10 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
                 key = (str(model_dir or idx.manifest.get("model_dir")), str(teacher or idx.manifest.get("teacher")))
                 enc = encoders.get(key) or query_encoder_for(idx, model_dir, teacher)
                 encoders[key] = enc
+                if enc.raw:
+                    idx.close()
+                    raise ServiceError(500, f"the model of {d} ({enc.method.name}) reads raw pixels / words; the service "
+                                            "answers through teacher features. Search it with `distilhash search` instead")
             targets[modality] = Target(modality, idx, enc, ThumbStore(d), distance=distance_info(idx))
             if config.match_sample > 0 and len(idx):
                 targets[modality].reference = MatchReference(idx, config.match_sample)
@@ -110,7 +114,7 @@ def load_light(config: ServiceConfig, target: Target) -> Any:
         light = load_light_text(where)
     except DistilhashError as exc:
         raise ServiceError(500, str(exc)) from None
-    width = getattr(target.encoder.method, "feature_width_", None)
+    width = target.encoder.method.feature_width_
     if width is not None and light.width != int(width):
         raise ServiceError(500, f"the light text encoder at {where} makes {light.width}-d features; the model expects {width}")
     return light
@@ -145,6 +149,6 @@ def model_info(target: Target) -> dict[str, Any]:
     """What answers a target's queries: method name, bits, model directory name, teacher spec."""
     m = target.encoder.method
     md = target.index.manifest.get("model_dir")
-    return {"method": getattr(m, "name", type(m).__name__), "bits": int(target.index.n_bits),
+    return {"method": m.name, "bits": int(target.index.n_bits),
             "model_dir": Path(md).name if md else None,
             "teacher": getattr(target.encoder, "teacher_spec", None) or target.index.manifest.get("teacher")}
