@@ -75,9 +75,9 @@ def test_train_errors_are_clear(tiny_prepared, tmp_path):
     assert res.exit_code == 1 and "method.json" in res.output
 
 
-def test_train_a_run_declared_in_a_file(prepared, tmp_path):
+def test_train_a_run_declared_in_a_file(tiny_prepared, tmp_path):
     """--config: a saved method.json (or a bare object of options) declares the run; --set applies on top."""
-    teacher, _ = prepared
+    teacher, _ = tiny_prepared
     runner = CliRunner()
     (tmp_path / "lsh.json").write_text(json.dumps({"n_bits": 16, "center": "modality"}))
     res = runner.invoke(app, ["train", "lsh", "--dataset", "tiny", "--teacher", teacher, "--config", str(tmp_path / "lsh.json"),
