@@ -18,8 +18,11 @@ Arms (all 64 bits, targets = the teacher's NPC targets, model selection on split
 Scores: mAP@all i2t / t2i on split.query vs split.retrieval (:func:`distilhash.eval.metrics.evaluate_method`).
 Timings: seconds per training epoch (``fit_info.history[*].seconds``, warm-up epochs included;
 frozen fronts cached before the first epoch), at 2 threads; ``epoch1`` measures one epoch on
-1 thread. Each run is written under ``bench/results/dcmq_trainable/runs/`` as it ends (an
-existing file is reused). The machine is shared: load averages are stored with every figure.
+1 thread (wall and process CPU). Each run's raw record is written under
+``$DISTILHASH_HOME/bench/dcmq_trainable_runs/`` as it ends (an existing file is reused); ``summary``
+gathers every figure of every run into ``bench/results/dcmq_trainable/dcmq_trainable.{json,md}``
+(the committed result, with the harness's provenance block; each run keeps its own commit and
+load averages). The machine is shared: load averages are stored with every figure.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "results" / "dcmq_trainable"
+#: raw per-run records (not committed; the summary holds their figures)
+RAW = Path(os.environ.get("DISTILHASH_HOME", str(ROOT / "data"))) / "bench" / "dcmq_trainable_runs"
+#: old raw-record key spellings -> the harness's (records written before the harness existed)
+RENAMED = {"loadavg_start": "load_before", "loadavg_end": "load_after"}
 TEACHER = "lite0-minilm:openclipart"
 BUDGET = {"warmup_epochs": 1, "epochs": 4, "eval_every": 1, "patience": 3}
 ARMS = {
@@ -47,10 +53,11 @@ SELECTION = "epoch with the best mean val mAP@all (split.val queries vs split.fi
 
 
 def provenance(threads: int) -> dict:
-    from distilhash.benchmark.provenance import git_info, machine_info
+    """What a raw record carries besides its figures (the summary's provenance block holds the rest)."""
+    from distilhash.benchmark.provenance import git_info
 
-    return {"command": " ".join([sys.executable, *sys.argv]), "git": git_info(ROOT), "machine": machine_info(threads),
-            "model_selection": SELECTION}
+    git = git_info(ROOT)
+    return {"command": " ".join(["python", *sys.argv]), "commit": git["commit"], "dirty": git["dirty"], "threads": threads}
 
 
 def load():
@@ -86,16 +93,16 @@ def run_arm(arm: str, seed: int, ds, split, feats, threads: int) -> tuple[dict, 
         "val_map_at_kept": info.get("val_map_at_kept"), "kept_epoch": info.get("best_epoch", info.get("kept_epoch")),
         "fit_info": {k: v for k, v in info.items() if k not in ("codeword_usage",)},
         "epoch_seconds": epochs, "fit_seconds": fit_s, "eval_seconds": eval_s,
-        "loadavg_start": load_start, "loadavg_end": list(os.getloadavg()),
+        "load_before": load_start, "load_after": list(os.getloadavg()),
     }, method
 
 
 def part_runs(args) -> None:
     ds, split, feats = load()
-    (OUT / "runs").mkdir(parents=True, exist_ok=True)
+    (RAW).mkdir(parents=True, exist_ok=True)
     for arm in args.arms:
         for seed in args.seeds:
-            path = OUT / "runs" / f"{arm}__s{seed}.json"
+            path = RAW / f"{arm}__s{seed}.json"
             if path.is_file():
                 print(f"{path.name}: stored, skipped")
                 continue
@@ -119,8 +126,8 @@ def part_epoch1(args) -> None:
     info = method.fit_info_
     rows = info["warmup_history"] + info["history"]
     rec = {**provenance(1), "epoch_seconds": [r["seconds"] for r in rows], "epoch_cpu_seconds": [r["cpu_seconds"] for r in rows],
-           "loadavg_start": load_start, "loadavg_end": list(os.getloadavg()), "split_hash": split.hash}
-    (OUT / "epoch_1thread.json").write_text(json.dumps(rec, indent=1))
+           "load_before": load_start, "load_after": list(os.getloadavg()), "split_hash": split.hash}
+    (RAW / "epoch_1thread.json").write_text(json.dumps(rec, indent=1))
     print(rec["epoch_seconds"], rec["loadavg_end"])
 
 
@@ -160,8 +167,8 @@ def part_encode(args) -> None:
     if frozen is not None:  # frozen DCMQ query = teacher + heads
         out["frozen_dcmq_image"] = _per_item(lambda x: frozen.encode("image", teacher.encode_images(x), "query"), pixels)
         out["frozen_dcmq_text"] = _per_item(lambda x: frozen.encode("text", teacher.encode_texts(x), "query"), texts)
-    rec = {**provenance(args.threads), "seconds_per_item": out, "loadavg_end": list(os.getloadavg())}
-    (OUT / f"encode_{args.threads}thread.json").write_text(json.dumps(rec, indent=1))
+    rec = {**provenance(args.threads), "seconds_per_item": out, "load_after": list(os.getloadavg())}
+    (RAW / f"encode_{args.threads}thread.json").write_text(json.dumps(rec, indent=1))
     print(json.dumps(out, indent=1))
 
 
@@ -170,8 +177,22 @@ def _ms(vals) -> str:
     return f"{v.mean():.4f}±{v.std():.4f}"
 
 
+def _clean(rec: dict) -> dict:
+    """A raw record in the harness's spelling (key names only; no value changes); machine details dropped."""
+    out = {RENAMED.get(k, k): v for k, v in rec.items() if k not in ("machine", "model_selection")}
+    if isinstance(out.get("git"), dict):
+        g = out.pop("git")
+        out["commit"], out["dirty"] = g.get("commit"), g.get("dirty_src")
+    return out
+
+
 def part_summary(args) -> None:
-    runs = [json.loads(p.read_text()) for p in sorted((OUT / "runs").glob("*.json"))]
+    from distilhash.benchmark.provenance import collect_provenance
+    from distilhash.benchmark.results import write_results
+
+    runs = [_clean(json.loads(p.read_text())) for p in sorted(RAW.glob("*__s*.json"))]
+    if not runs:
+        raise SystemExit(f"no run records in {RAW}")
     rows, summary = [], {}
     for arm in ARMS:
         rs = [r for r in runs if r["arm"] == arm]
@@ -180,31 +201,32 @@ def part_summary(args) -> None:
         i2t, t2i = [r["map_all"]["i2t"] for r in rs], [r["map_all"]["t2i"] for r in rs]
         ep = [s for r in rs for s in r["epoch_seconds"]]
         vm = [r["val_map_at_kept"]["mean"] for r in rs]
-        summary[arm] = {"seeds": [r["seed"] for r in rs], "i2t": i2t, "t2i": t2i, "val_mean": vm,
-                        "epoch_seconds_mean": float(np.mean(ep)), "epoch_seconds_all": ep,
-                        "loadavg": [r["loadavg_end"] for r in rs], "kept_epochs": [r["kept_epoch"] for r in rs]}
-        rows.append(f"| {arm} | {len(rs)} | {_ms(i2t)} | {_ms(t2i)} | {_ms(vm)} | {np.mean(ep):.1f} | "
-                    + ", ".join("%.1f" % r["loadavg_end"][0] for r in rs) + " |")
-    extra = {}
-    for name in ("epoch_1thread.json", "encode_1thread.json", "encode_2thread.json"):
-        if (OUT / name).is_file():
-            extra[name] = json.loads((OUT / name).read_text())
-    commit = runs[0]["git"]["commit"] if runs else None
-    (OUT / "summary.json").write_text(json.dumps({"arms": summary, "extra": extra, "selection": SELECTION,
-                                                   "budget": BUDGET, "split_hash": runs[0]["split_hash"] if runs else None},
-                                                  indent=1))
+        summary[arm] = {"config": rs[0]["config"], "seeds": [r["seed"] for r in rs], "i2t": i2t, "t2i": t2i,
+                        "val_mean_at_kept": vm, "kept_epochs": [r["kept_epoch"] for r in rs],
+                        "epoch_seconds_mean": float(np.mean(ep)), "fit_seconds": [r["fit_seconds"] for r in rs]}
+        rows.append(f"| {arm} | {len(rs)} | {_ms(i2t)} | {_ms(t2i)} | {_ms(vm)} | {[r['kept_epoch'] for r in rs]} | "
+                    f"{np.mean(ep):.0f} | " + ", ".join("%.1f" % r["load_after"][0] for r in rs) + " |")
+    extra = {name: _clean(json.loads((RAW / f"{name}.json").read_text()))
+             for name in ("epoch_1thread", "encode_1thread", "encode_2thread") if (RAW / f"{name}.json").is_file()}
+    split_hash = runs[0]["split_hash"]
+    prov = collect_provenance("dcmq_trainable", "dcmq_trainable", seeds=sorted({r["seed"] for r in runs}),
+                              model_selection=SELECTION, dataset="openclipart", dataset_hash=runs[0]["dataset_hash"],
+                              split_hash=split_hash, threads=2,
+                              command="python bench/dcmq_trainable.py (runs, then --part encode / epoch1 / summary)")
+    result = {"provenance": prov, "teacher": TEACHER, "budget": BUDGET, "arms": summary, "timing": extra, "runs": runs,
+              "note": "provenance is taken when the summary is written; each run keeps its own command, commit "
+                      "and load averages (load_before / load_after)"}
     md = [f"# DCMQ 64 bits: trainable student encoders vs frozen teacher features (openclipart, {TEACHER})", "",
-          f"split {runs[0]['split_hash'] if runs else '?'}, commit {commit}; model selection: {SELECTION}.",
-          f"Trainable and frozen-budget arms: {BUDGET}; frozen: the DCMQ defaults (20 epochs, eval every 2, patience 3).",
-          "mAP@all on split.query (1000) vs split.retrieval (2861); mean ± std over seeds. Epoch seconds at 2 threads "
-          "on a machine shared with other jobs (load average at each run's end listed).", "",
-          "| arm | seeds | mAP i2t | mAP t2i | val mAP (kept) | s / epoch | load (1 min) |", "|---|---|---|---|---|---|---|",
-          *rows, ""]
+          f"Model selection: {SELECTION}. Trainable, student-inputs-frozen and frozen-budget arms: {BUDGET}; "
+          "frozen: the DCMQ defaults (20 epochs, eval every 2, patience 3).",
+          "mAP@all on split.query (1000) vs split.retrieval (2861); mean ± std over seeds. Seconds per epoch: wall "
+          "time at 2 threads on a machine shared with other jobs (1-minute load at each run's end listed).", "",
+          "| arm | seeds | mAP i2t | mAP t2i | val mAP (kept epoch) | kept epochs | s / epoch | load |",
+          "|---|---|---|---|---|---|---|---|", *rows, ""]
     for name, rec in extra.items():
-        md += [f"## {name}", "", "```", json.dumps({k: rec[k] for k in rec if k in ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item",
-                                                                                     "loadavg_start", "loadavg_end")},
-                                                  indent=1), "```", ""]
-    (OUT / "summary.md").write_text("\n".join(md))
+        keep = ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item", "load_before", "load_after")
+        md += [f"## {name}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
+    write_results("dcmq_trainable", "dcmq_trainable", result, "\n".join(md), root=ROOT)
     print("\n".join(md))
 
 
