@@ -131,15 +131,25 @@ def part_epoch1(args) -> None:
     print(rec["epoch_seconds"], rec["loadavg_end"])
 
 
-def _per_item(fn, items, repeats: int = 1) -> dict[str, float]:
-    """Wall and process-CPU seconds per single-item call (the CPU figure is less distorted by a busy machine)."""
-    fn(items[:1])  # warm-up (lazy imports, allocator)
-    t, c = time.perf_counter(), time.process_time()
-    for _ in range(repeats):
-        for k in range(len(items)):
-            fn(items[k:k + 1])
-    n = repeats * len(items)
-    return {"wall": (time.perf_counter() - t) / n, "cpu": (time.process_time() - c) / n}
+def _per_item(fns: dict, items: dict) -> dict[str, dict[str, float]]:
+    """Wall and process-CPU seconds per single-item call of each ``fns[name](items[name][k:k+1])``.
+
+    The calls are interleaved item by item (student, teacher, ... for item 0, then item 1, ...)
+    so that a change of machine load during the measurement hits every encoder alike; the CPU
+    figure is less distorted by other jobs than the wall figure.
+    """
+    for name, fn in fns.items():  # warm-up (lazy imports, allocator)
+        fn(items[name][:1])
+    wall = dict.fromkeys(fns, 0.0)
+    cpu = dict.fromkeys(fns, 0.0)
+    n = min(len(v) for v in items.values())
+    for k in range(n):
+        for name, fn in fns.items():
+            t, c = time.perf_counter(), time.process_time()
+            fn(items[name][k:k + 1])
+            wall[name] += time.perf_counter() - t
+            cpu[name] += time.process_time() - c
+    return {name: {"wall": wall[name] / n, "cpu": cpu[name] / n} for name in fns}
 
 
 def part_encode(args) -> None:
@@ -147,6 +157,7 @@ def part_encode(args) -> None:
     from distilhash.methods.base import load_method
     from distilhash.teachers.registry import create_teacher
 
+    load_before = list(os.getloadavg())
     ds, split, feats = load()
     model_dir = Path(args.model_dir)
     q = np.asarray(split.query)[: args.n_items]
@@ -159,15 +170,18 @@ def part_encode(args) -> None:
     teacher = create_teacher(TEACHER)
     teacher_load = time.perf_counter() - t
     frozen = load_method(args.frozen_dir) if args.frozen_dir else None
-    out = {"student_load_seconds": student_load, "teacher_load_seconds": teacher_load, "n_items": len(q)}
-    out["student_image"] = _per_item(lambda x: student.encode_raw("image", x, "query"), pixels)
-    out["student_text"] = _per_item(lambda x: student.encode_raw("text", x, "query"), texts)
-    out["teacher_image"] = _per_item(lambda x: teacher.encode_images(x), pixels)
-    out["teacher_text"] = _per_item(lambda x: teacher.encode_texts(x), texts)
+    out = {"student_load_seconds": student_load, "teacher_load_seconds": teacher_load, "n_items": len(q),
+           "load_note": "the student was loaded first and pays the first import of torch / transformers"}
+    fns = {"student_image": lambda x: student.encode_raw("image", x, "query"),
+           "teacher_image": lambda x: teacher.encode_images(x),
+           "student_text": lambda x: student.encode_raw("text", x, "query"),
+           "teacher_text": lambda x: teacher.encode_texts(x)}
     if frozen is not None:  # frozen DCMQ query = teacher + heads
-        out["frozen_dcmq_image"] = _per_item(lambda x: frozen.encode("image", teacher.encode_images(x), "query"), pixels)
-        out["frozen_dcmq_text"] = _per_item(lambda x: frozen.encode("text", teacher.encode_texts(x), "query"), texts)
-    rec = {**provenance(args.threads), "seconds_per_item": out, "load_after": list(os.getloadavg())}
+        fns["frozen_dcmq_image"] = lambda x: frozen.encode("image", teacher.encode_images(x), "query")
+        fns["frozen_dcmq_text"] = lambda x: frozen.encode("text", teacher.encode_texts(x), "query")
+    items = {name: (pixels if name.endswith("image") else texts) for name in fns}
+    out.update(_per_item(fns, items))
+    rec = {**provenance(args.threads), "seconds_per_item": out, "load_before": load_before, "load_after": list(os.getloadavg())}
     (RAW / f"encode_{args.threads}thread.json").write_text(json.dumps(rec, indent=1))
     print(json.dumps(out, indent=1))
 

@@ -289,10 +289,12 @@ class DCMQTrainable(DCMQ):
         """Embed batches of frozen fronts; database role -> PQ codes ``[n, M]``, query role -> float ``[n, D]``."""
         model = self.model_
         was = model.training
-        model.eval()
+        if was:  # a mode switch walks every module of both towers: skip it on the query path
+            model.eval()
         with torch.no_grad():
             z = [model.embed(modality, f) for f in fronts]
-        model.train(was)
+        if was:
+            model.train(True)
         z_all = torch.cat(z) if z else torch.zeros(0, self.config.embed_dim)
         if role == "database" and model.pq is not None:
             return Encoded("pq", model.pq.encode(z_all).numpy(), self.n_bits, self.codebooks(), metric=self.config.similarity)

@@ -85,11 +85,13 @@ class Lite0Student(nn.Module):
 
     def front(self, pixels: torch.Tensor) -> torch.Tensor:
         """Frozen part: uint8 ``[n, S, S, 3]`` -> feature map after stage ``train_from - 1``."""
-        with torch.no_grad():
-            was = self.training
+        was = self.training  # mode switches walk every module: only when training (drop-connect off here)
+        if was:
             self.tower.eval()
+        with torch.no_grad():
             h = self.tower.forward_until(pixels, self.train_from - 1)
-            self.train(was)
+        if was:
+            self.train(True)
         return h.contiguous()
 
     def back(self, h: torch.Tensor) -> torch.Tensor:
@@ -161,11 +163,13 @@ class MiniLMStudent(nn.Module):
         """Frozen part: strings -> (hidden ``[n, T, 384]`` before layer ``first``, mask ``[n, T]``)."""
         tok = self.tokenize(texts)
         was = self.bert.training
-        self.bert.eval()
+        if was:  # dropout off in the frozen layers
+            self.bert.eval()
         with torch.no_grad():
             h = self.bert.embeddings(input_ids=tok["input_ids"], token_type_ids=tok.get("token_type_ids"))
             h = self._layers(h, tok["attention_mask"], 0, self.first)
-        self.bert.train(was)
+        if was:
+            self.bert.train(True)
         return h, tok["attention_mask"]
 
     def back(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
