@@ -85,7 +85,7 @@ def run_arm(arm: str, seed: int, ds, split, feats, threads: int) -> tuple[dict, 
     rep = evaluate_method(method, feats, split, part="query", dataset=ds if raw else None)
     eval_s = time.perf_counter() - t
     info = method.fit_info_
-    epochs = [r["seconds"] for r in info.get("warmup_history", []) + info.get("history", [])]
+    epochs = [wall for wall, _ in info["epoch_seconds"]]
     return {
         "arm": arm, "seed": seed, "config": method.config_dict(), **provenance(threads),
         "split_hash": split.hash, "dataset_hash": split.dataset_hash, "teacher": TEACHER,
@@ -124,8 +124,8 @@ def part_epoch1(args) -> None:
     load_start = list(os.getloadavg())
     method.fit(feats, split, dataset=ds)
     info = method.fit_info_
-    rows = info["warmup_history"] + info["history"]
-    rec = {**provenance(1), "epoch_seconds": [r["seconds"] for r in rows], "epoch_cpu_seconds": [r["cpu_seconds"] for r in rows],
+    rec = {**provenance(1), "epoch_seconds": [w for w, _ in info["epoch_seconds"]],
+           "epoch_cpu_seconds": [c for _, c in info["epoch_seconds"]],
            "load_before": load_start, "load_after": list(os.getloadavg()), "split_hash": split.hash}
     (RAW / "epoch_1thread.json").write_text(json.dumps(rec, indent=1))
     print(rec["epoch_seconds"], rec["loadavg_end"])

@@ -46,6 +46,7 @@ from distilhash.losses.intra_modal import intra_modal_loss
 from distilhash.losses.quantization import quantization_loss
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
+from distilhash.registry import Registry
 from distilhash.targets.npc import NPCConfig, npc_targets
 from distilhash.targets.similarity import cosine_targets, label_overlap_targets
 from distilhash.training.batches import minibatches
@@ -54,7 +55,10 @@ from distilhash.training.seed import seed_everything
 from distilhash.training.terms import TermMeter
 from distilhash.training.validation import val_map
 
-__all__ = ["DCMQConfig", "DCMQ", "FloatStudent"]
+__all__ = ["DCMQConfig", "DCMQ", "FloatStudent", "DCMQ_BACKBONES"]
+
+#: backbone option -> the DCMQ subclass that implements it (module imported on first use)
+DCMQ_BACKBONES: Registry = Registry("dcmq backbone", modules={"trainable": "distilhash.methods.dcmq_trainable"})
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "target": ("npc", "cosine", "labels"),
@@ -186,10 +190,11 @@ class DCMQ(MethodBase):
     capabilities: ClassVar[Capabilities] = Capabilities(data_parallel=True)
 
     def __new__(cls, **config: Any):
-        if config.get("backbone") == "trainable" and cls.config_class is DCMQConfig:  # the option selects the class
-            if cls is not DCMQ:
-                raise ConfigError(f"{cls.name}: backbone='trainable' is implemented for dcmq only")
-            from distilhash.methods.dcmq_trainable import DCMQTrainable as cls  # noqa: N813
+        backbone = config.get("backbone", "frozen")
+        if backbone != "frozen" and backbone in DCMQ_BACKBONES.declared() and cls.config_class is DCMQConfig:
+            if cls is not DCMQ:  # the option selects the class
+                raise ConfigError(f"{cls.name}: backbone={backbone!r} is implemented for dcmq only")
+            cls = DCMQ_BACKBONES.get(backbone)
         return super().__new__(cls)
 
     def __init__(self, **config: Any) -> None:
@@ -238,7 +243,7 @@ class DCMQ(MethodBase):
         opt = torch.optim.Adam(self._param_groups(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
         band = self._target_band(u, e, rng)
         show = cfg.progress if progress is None else progress
-        quantizing = {"on": False}  # off during the float warm-up
+        quantizing, epoch_times = {"on": False}, []  # off during the float warm-up; [wall, cpu] s per epoch
         M, K = (cfg.n_codebooks, cfg.n_codewords) if model.pq is not None else (0, 0)
 
         def train_epoch(epoch: int) -> dict[str, float]:
@@ -272,7 +277,8 @@ class DCMQ(MethodBase):
                     out["revived"] = model.pq.revive(counts, torch.cat(recent), gen)
             if dp is not None:
                 dp.broadcast_model(model)  # revival uses this replica's statistics: keep replica 0's
-            return {**out, "seconds": time.perf_counter() - t_epoch, "cpu_seconds": time.process_time() - cpu_epoch}
+            epoch_times.append([time.perf_counter() - t_epoch, time.process_time() - cpu_epoch])  # warm-up included
+            return out
 
         warm = []
         if model.pq is not None and cfg.warmup_epochs:
@@ -298,7 +304,7 @@ class DCMQ(MethodBase):
                           progress=cfg.progress if progress is None else progress, desc=f"{self.name} {self.n_bits}b")
         result = run_epochs(model, train_epoch, validate, loop)
         info = result.fit_info()
-        info["warmup_history"] = warm
+        info["warmup_history"], info["epoch_seconds"] = warm, epoch_times
         info["val_map_at_kept"] = self._val_scores(features, split)
         info["target_band"] = band
         info["n_fit"] = int(len(fit_idx))

@@ -37,7 +37,7 @@ from torch import nn
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.methods.base import Capabilities
-from distilhash.methods.dcmq import DCMQ, DCMQConfig, _head
+from distilhash.methods.dcmq import DCMQ, DCMQ_BACKBONES, DCMQConfig, _head
 
 __all__ = ["DCMQTrainableConfig", "DCMQTrainable"]
 
@@ -301,3 +301,6 @@ class DCMQTrainable(DCMQ):
         if role not in ("query", "database"):
             raise ConfigError(f"role {role!r}; expected 'query' or 'database'")
         return Encoded("float", z_all.numpy().astype(np.float32), 32 * self.config.embed_dim)
+
+
+DCMQ_BACKBONES.register("trainable")(DCMQTrainable)
