@@ -128,7 +128,7 @@ def part_epoch1(args) -> None:
            "epoch_cpu_seconds": [c for _, c in info["epoch_seconds"]],
            "load_before": load_start, "load_after": list(os.getloadavg()), "split_hash": split.hash}
     (RAW / "epoch_1thread.json").write_text(json.dumps(rec, indent=1))
-    print(rec["epoch_seconds"], rec["loadavg_end"])
+    print(rec["epoch_seconds"], rec["load_after"])
 
 
 def _per_item(fns: dict, items: dict) -> dict[str, dict[str, float]]:
