@@ -5,10 +5,15 @@ registry of factories returning a ``torch.nn.Module`` that maps raw input to a f
 ``[n, out_dim]`` (the method puts its own FC-to-L-bits layer on top):
 
 * image students (:data:`IMAGE_STUDENTS`): ``small-cnn`` (compact CNN on uint8 pixels ``[n, S, S, 3]``,
-  :mod:`.image_cnn`), ``vgg16`` (torchvision VGG16, only when torchvision is importable,
+  :mod:`.image_cnn`), ``lite0`` (ImageNet-pretrained EfficientNet-Lite0, early stages frozen,
+  :mod:`.lite0_student`), ``vgg16`` (torchvision VGG16, only when torchvision is importable,
   :mod:`.vgg`);
 * text students (:data:`TEXT_STUDENTS`): ``bow`` (MLP on a bag-of-words vector over a vocabulary
   built from the training text, :mod:`.text_bow` and :mod:`.vocab`).
+
+Every image student declares ``frozen_prefix`` (class attribute): when True it has ``prefix(pixels)``
+(its frozen early layers, no gradient) and its ``forward`` accepts that prefix in place of the pixels,
+so a caller training on the same items for several epochs computes the frozen part once.
 
 Importing this package does not import torch; the factories import it when called.
 
@@ -31,7 +36,7 @@ IMAGE_STUDENTS: Registry = Registry("image student")
 TEXT_STUDENTS: Registry = Registry("text student")
 
 #: modules that register the students (imported on first use)
-_MODULES = ("distilhash.students.image_cnn", "distilhash.students.vgg", "distilhash.students.text_bow")
+_MODULES = ("distilhash.students.image_cnn", "distilhash.students.lite0_student", "distilhash.students.vgg", "distilhash.students.text_bow")
 
 
 def _import_all() -> None:
