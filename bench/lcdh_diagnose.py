@@ -103,8 +103,8 @@ def run(tag: str, bits: int, overrides: dict[str, Any], teacher_cache: Path, dat
                                          text=True).stdout.strip()}
 
 
-def report() -> str:
-    data = json.loads(OUT.read_text())
+def report(out: Path = OUT) -> str:
+    data = json.loads(out.read_text())
     lines = ["# LCDH option sweep on split.val (queries: split.val, database: split.fit, current student)", "",
              "Model selection for `bench/lcdh.py`: only split.val is used here, never split.query. One seed; the "
              "machine was shared (load average recorded per run in the JSON). Chance level is about 0.136.", "",
@@ -128,7 +128,7 @@ def report() -> str:
               "`_tep120` / `_tlr3` rows) consumes the random stream differently, so it differs by seed noise too.", "",
               "Per-chunk values and loss terms: `lcdh_val_sweep.json`. Produced by `bench/lcdh_diagnose.py`."]
     text = "\n".join(lines) + "\n"
-    (RESULTS / "lcdh_val_sweep.md").write_text(text)
+    out.with_suffix(".md").write_text(text)
     return text
 
 
@@ -141,15 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="sets", action="append", default=[])
     ap.add_argument("--teacher-cache", type=Path, default=Path("/tmp/lcdh_diagnose"))
     ap.add_argument("--report", action="store_true", help="only write lcdh_val_sweep.md from the JSON")
+    ap.add_argument("--out", type=Path, default=OUT, help="sweep JSON to append to (the .md is written beside it)")
     args = ap.parse_args(argv)
     if not args.report:
         if not args.tag:
             ap.error("--tag is required for a run")
         rec = run(args.tag, args.bits, _parse_sets(args.sets), args.teacher_cache, args.dataset, args.teacher)
-        data = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        data = json.loads(args.out.read_text()) if args.out.is_file() else {}
         data[args.tag] = rec
-        OUT.write_text(json.dumps(data, indent=1))
-    print(report())
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(data, indent=1))
+    print(report(args.out))
     return 0
 
 
