@@ -68,7 +68,7 @@ def load_data(args):
         arrays = features_for_labels(ds.labels, width=args.synthetic_width, seed=1234, noise=1.0)
         fs = FeatureSet(labels=ds.labels, ids=list(ds.ids), manifest={"teacher": "labels-synthetic"}, **arrays)
         return fs, split, {"dataset": ds.name, "features": f"labels-synthetic-{args.synthetic_width}d"}
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
 
     ds, split, fs, path = load_features_and_split(args.dataset, args.teacher, args.features)
     return fs, split, {"dataset": ds.name, "features": str(path)}
@@ -100,7 +100,7 @@ def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split
         return json.loads(path.read_text())
     cfg = {**config, "seed": seed, "n_bits": bits}
     if name in ("dcmq", "float-student"):
-        from distilhash.cli.train import parse_sets
+        from distilhash.configs import parse_overrides as parse_sets
 
         cfg = {**parse_sets(args.dcmq_set), **cfg, "progress": args.progress}
     method = create_method(name, **cfg)

@@ -54,7 +54,7 @@ def _same(a, b) -> bool:
 
 
 def run(args) -> dict:
-    from distilhash.benchmark.provenance import limit_threads
+    from distilhash.threads import limit_threads
     from distilhash.codes import Encoded
     from distilhash.distributed.sharded_index import create_sharded_index, open_sharded_index
     from distilhash.index import IndexOptions, create_index, open_index

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.eval.metrics import relevance
     from distilhash.index import ivf  # noqa: F401
     from distilhash.index.pq import PQ_SEARCHERS

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS / "index_reliability", help="output stem (.json and .md)")
     args = ap.parse_args(argv)
-    from distilhash.benchmark.provenance import git_info, limit_threads, machine_info
+    from distilhash.benchmark.provenance import git_info, machine_info
+    from distilhash.threads import limit_threads
 
     limit_threads(1)
     load_before = list(os.getloadavg())

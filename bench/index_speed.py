@@ -90,7 +90,7 @@ def make_codes(source: str, n: int, nq: int, args, rng: np.random.Generator):
     if source == "uniform":
         return uniform_codes(n, 64, rng), uniform_codes(nq, 64, rng), {"kind": "uniform random bits"}
     if args.model_codes:
-        from distilhash.cli.encode import load_encoded
+        from distilhash.codes_file import load_encoded
 
         enc, info = load_encoded(args.model_codes)
         first = enc.get("image") or next(iter(enc.values()))

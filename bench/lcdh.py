@@ -49,7 +49,7 @@ def _git() -> str | None:
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    from distilhash.cli.train import parse_sets
+    from distilhash.configs import parse_overrides as parse_sets
 
     return parse_sets(pairs)
 
@@ -58,7 +58,7 @@ def load(dataset: str, teacher: str, synthetic: bool):
     from distilhash.data.store import open_prepared
 
     if not synthetic:
-        from distilhash.cli.train import load_features_and_split
+        from distilhash.pipeline.inputs import load_features_and_split
 
         ds, split, feats, path = load_features_and_split(dataset, teacher, None)
         return ds, split, feats, str(path)

@@ -37,7 +37,7 @@ OUT = RESULTS / "lcdh_val_sweep.json"
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    from distilhash.cli.train import parse_sets
+    from distilhash.configs import parse_overrides as parse_sets
 
     return parse_sets(pairs)
 
@@ -47,7 +47,7 @@ def run(tag: str, bits: int, overrides: dict[str, Any], teacher_cache: Path, dat
     import torch
 
     import distilhash.methods.lcdh.teacher_fit as tf
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.eval.metrics import evaluate
     from distilhash.methods.base import create_method
     from distilhash.methods.lcdh.nets import AttentionTeacher

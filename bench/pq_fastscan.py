@@ -191,7 +191,8 @@ def bench_ivf(args, rng, tmp: Path, log) -> dict:
 def build_cold_index(tmp: Path, n: int) -> Path:
     from distilhash.index import create_index
     from distilhash.methods.base import create_method
-    from distilhash.serve.light_text import LightTextConfig, fit_light_text, light_text_dir
+    from distilhash.query_encoders.light_text import LightTextConfig, light_text_dir
+    from distilhash.query_encoders.light_text_fit import fit_light_text
     from distilhash.training.synthetic import synthetic_features
 
     fs, split = synthetic_features(n=3000, n_labels=20, width=384, n_query=200, n_train=2000, n_val=300)
@@ -339,7 +340,8 @@ def main(argv: list[str] | None = None) -> None:
         plot(RESULTS / f"{args.out_name}.png", res)
         return
 
-    from distilhash.benchmark.provenance import git_info, limit_threads, machine_info, peak_rss_mib
+    from distilhash.benchmark.provenance import git_info, machine_info, peak_rss_mib
+    from distilhash.threads import limit_threads
     from distilhash.index.fastscan import supported_impls
 
     limit_threads(1)

@@ -72,7 +72,7 @@ def build_index(work: Path, model: Path, dataset: str, teacher: str, features: P
     """The 1M-item index (built once; reused when its recorded parameters match)."""
     from tqdm.auto import tqdm
 
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.index import create_index, open_index
     from distilhash.methods.base import load_method
 
@@ -140,7 +140,8 @@ class Server:
     """``distilhash serve`` in a subprocess on loopback; killed (by its pid) on exit."""
 
     def __init__(self, index: Path, threads: int, text_cache: int, log: Path, query_encoder: str = "teacher",
-                 search_workers: int = 1, workers: int = 1, index_backend: str = "auto", index_options: list[str] | None = None) -> None:
+                 search_workers: int = 1, workers: int = 1, index_backend: str = "auto", index_options: list[str] | None = None,
+                 light_max_oov: float | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         code = "from distilhash.cli.main import app; app()"
@@ -149,6 +150,8 @@ class Server:
                     "--search-workers", str(search_workers), "--workers", str(workers), "--index-backend", index_backend]
         for opt in index_options or []:
             self.cmd += ["--index-option", opt]
+        if light_max_oov is not None:
+            self.cmd += ["--light-max-oov", str(light_max_oov)]
         self.workers = workers
         self.log = log
 
@@ -258,7 +261,7 @@ def recall_vs_exact(index: Path, model: Path, pool: list[str], backend: str, opt
     from distilhash.index import open_index
     from distilhash.index.core import IndexOptions
     from distilhash.methods.base import load_method
-    from distilhash.serve.light_text import light_text_dir, load_light_text
+    from distilhash.query_encoders.light_text import light_text_dir, load_light_text
 
     opts = {a: int(b) if b.isdigit() else b for a, _, b in (o.partition("=") for o in options)}
     light = load_light_text(light_text_dir(model))
@@ -285,7 +288,8 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
     clients = clients or args.clients
     paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool] if weighting != "health" else ["/api/health"]
     weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
-    with Server(index, args.threads, cache, log, encoder, args.search_workers, args.workers, args.index_backend, args.index_option) as srv:
+    with Server(index, args.threads, cache, log, encoder, args.search_workers, args.workers, args.index_backend, args.index_option,
+                args.light_max_oov) as srv:
         srv.wait_workers()
         # warm: first queries load lazy parts (search structures, tokenizer caches)
         warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
@@ -415,6 +419,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=1, help="server processes (distilhash serve --workers)")
     p.add_argument("--index-backend", default="auto", help="server --index-backend (e.g. ivf: approximate PQ search)")
     p.add_argument("--index-option", action="append", default=[], help="server --index-option KEY=VALUE (repeatable)")
+    p.add_argument("--light-max-oov", type=float, default=None,
+                   help="server --light-max-oov: 1.0 answers every query with the light encoder (no teacher fallback), "
+                        "which isolates the index from the teacher's text tower")
     p.add_argument("--search-workers", type=int, default=1, help="server --search-workers (read-only index handles searching in parallel)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenarios", nargs="+", default=DEFAULT_SCENARIOS, choices=list(SCENARIOS))
@@ -437,7 +444,8 @@ def main(argv: list[str] | None = None) -> None:
     if not (index / THUMBS_FILE).exists():
         write_thumbnails(index)
     if any(SCENARIOS[n][3] == "light" for n in args.scenarios):
-        from distilhash.serve.light_text import fit_for_model, light_text_dir
+        from distilhash.pipeline.light_text import fit_for_model
+        from distilhash.query_encoders.light_text import light_text_dir
 
         if not (light_text_dir(args.model) / "encoder.json").exists():
             fit_for_model(args.model, args.dataset, args.features)
@@ -466,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python bench/serve_load.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "git_commit": _git_commit(), "model": str(args.model), "dataset": args.dataset, "split_hash": split.hash,
         "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "search_workers": args.search_workers, "workers": args.workers,
-        "index_backend": args.index_backend, "index_options": args.index_option, "recall_vs_exact": recall, "clients": args.clients,
+        "index_backend": args.index_backend, "index_options": args.index_option, "light_max_oov": args.light_max_oov, "recall_vs_exact": recall, "clients": args.clients,
         "duration_s": args.duration, "index_build": build, "index": scenarios[0]["index"] if scenarios else None,
         "scenarios": scenarios, "wall_s": round(time.time() - t_start, 1),
         "peak_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -2,7 +2,7 @@
 
     python bench/serve_query_encoder.py --model data/runs/demo-dcmq64 [--dataset emoji-scenes] [--refit]
 
-The light encoder (:mod:`distilhash.serve.light_text`, fitted on ``split.fit`` captions, alpha
+The light encoder (:mod:`distilhash.query_encoders.light_text`, fitted on ``split.fit`` captions, alpha
 chosen on ``split.val``) replaces the teacher's text tower for text queries. Here: text->image
 mAP@all on the query set (``split.query`` captions vs ``split.retrieval`` images, the model's
 database codes) with query text features from
@@ -52,10 +52,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.eval.metrics import evaluate
     from distilhash.methods.base import load_method
-    from distilhash.serve.light_text import fit_for_model, light_text_dir, load_light_text
+    from distilhash.pipeline.light_text import fit_for_model
+    from distilhash.query_encoders.light_text import light_text_dir, load_light_text
     from distilhash.teachers.registry import create_teacher
 
     t_start = time.time()

@@ -42,7 +42,7 @@ def _git_commit() -> str | None:
 
 def _load_records(suite, results: Path) -> list[dict[str, Any]]:
     """Every stored run record of the suite (ok or failed), in suite order."""
-    from distilhash.benchmark.runner import result_path
+    from distilhash.benchmark.suite import result_path
 
     records = []
     for spec in suite.runs():

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher", default="minilm-lit")
     args = p.parse_args(argv)
 
-    from distilhash.cli.train import load_features_and_split
+    from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.eval.metrics import evaluate_method
     from distilhash.io_utils import atomic_write_json
     from distilhash.methods.base import create_method

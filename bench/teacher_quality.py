@@ -115,7 +115,7 @@ def throughput(teacher_spec: str, ds, n: int, threads: int, image_batch: int = 1
 def tower_references(ds, split, teacher_manifest: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """lite0-minilm: raw MiniLM (t2t) and raw Lite0 (i2i) features of the query and retrieval items."""
     from distilhash.paths import teachers_dir
-    from distilhash.teachers.lite0_fit import tower_features
+    from distilhash.teachers.lite0_features import tower_features
     from distilhash.teachers.minilm_text import MiniLMTextEncoder, cached_encode
 
     q, db = split.query, split.retrieval

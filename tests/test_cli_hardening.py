@@ -232,7 +232,7 @@ def test_huge_feature_values_are_normalised_honestly(tmp_path):
 
 # -- index build / add ------------------------------------------------------------------------------
 def _codes_file(path: Path, ids: list[str]) -> Path:
-    from distilhash.cli.encode import save_encoded
+    from distilhash.codes_file import save_encoded
     from distilhash.codes import Encoded
 
     bits = np.random.default_rng(0).integers(0, 2, (len(ids), 16)).astype(np.uint8)

@@ -33,10 +33,10 @@ def test_eval_command_writes_report_and_plot(tmp_path, monkeypatch):
     class _DS:
         name = "fake-ds"
 
-    import distilhash.cli.train as train_cli
+    import distilhash.pipeline.inputs as inputs
     import distilhash.methods.base as base
 
-    monkeypatch.setattr(train_cli, "load_features_and_split", lambda d, t, f: (_DS(), split, feats, tmp_path / "feats"))
+    monkeypatch.setattr(inputs, "load_features_and_split", lambda d, t, f: (_DS(), split, feats, tmp_path / "feats"))
     monkeypatch.setattr(base, "load_method", lambda d: _Sign())
     from distilhash.cli.eval import command
 

@@ -80,7 +80,7 @@ def cli():
 
 
 def _encoded_file(tmp_path: Path, texts: list[str], ids: list[str]) -> Path:
-    from distilhash.cli.encode import save_encoded
+    from distilhash.codes_file import save_encoded
 
     codes = ToySign().encode("text", ToyTeacher().encode_texts(texts))
     path = tmp_path / "codes.npz"

@@ -238,7 +238,7 @@ def test_cli_train_stream(data, tmp_path):
     assert (out / "stream" / "checkpoint" / "stream.json").is_file()
     assert json.loads((out / "stream" / "checkpoint" / "stream.json").read_text())["chunks_done"] == 3  # 360 retrieval items in chunks of 150
     # `distilhash encode` reads pixels / texts for the raw-input student: stored codes for the database
-    from distilhash.cli.encode import load_encoded
+    from distilhash.codes_file import load_encoded
 
     res = CliRunner().invoke(app, ["encode", str(out), "--dataset", "lc", "--teacher", f"features:{home() / 'f.npz'}",
                                    "--part", "retrieval", "--out", str(tmp_path / "r.npz")])

@@ -24,7 +24,8 @@ def _captions(labels: np.ndarray) -> list[str]:
 @pytest.fixture(scope="module")
 def light_binary_index(tmp_path_factory) -> Path:
     from distilhash.methods.base import create_method
-    from distilhash.serve.light_text import LightTextConfig, fit_light_text, light_text_dir
+    from distilhash.query_encoders.light_text import LightTextConfig, light_text_dir
+    from distilhash.query_encoders.light_text_fit import fit_light_text
     from distilhash.training.synthetic import synthetic_features
 
     root = tmp_path_factory.mktemp("cold")
@@ -68,8 +69,8 @@ def test_light_text_search_on_a_binary_index_does_not_import_torch(light_binary_
 
 def test_light_search_matches_the_python_api(light_binary_index):
     from distilhash.index import open_index
-    from distilhash.index.query import query_encoder_for
-    from distilhash.serve.light_text import light_text_dir
+    from distilhash.query_encoders.query_encoder import query_encoder_for
+    from distilhash.query_encoders.light_text import light_text_dir
 
     with open_index(light_binary_index) as idx:
         enc = query_encoder_for(idx, light_dir=light_text_dir(idx.manifest["model_dir"]))

@@ -363,7 +363,7 @@ def test_more_like_this_on_a_pq_index_starts_with_the_item(tmp_path):
 
 def test_cli_query_images_use_the_same_bounded_opener(tmp_path):
     from distilhash.errors import DataError
-    from distilhash.index.query import load_images
+    from distilhash.query_encoders.query_encoder import load_images
 
     strip = tmp_path / "strip.png"
     strip.write_bytes(_png(1, 600_000))

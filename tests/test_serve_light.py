@@ -29,7 +29,8 @@ def _sentences(rng, vocab, n):
 
 
 def test_fit_save_load_and_oov(tmp_path):
-    from distilhash.serve.light_text import LightTextConfig, fit_light_text, load_light_text, tokenize
+    from distilhash.query_encoders.light_text import LightTextConfig, load_light_text, tokenize
+    from distilhash.query_encoders.light_text_fit import fit_light_text
 
     vocab = [f"w{i}" for i in range(30)]
     rng = np.random.default_rng(1)
@@ -51,7 +52,8 @@ def test_fit_save_load_and_oov(tmp_path):
 
 
 def test_bigrams_enter_the_vocabulary_by_count():
-    from distilhash.serve.light_text import LightTextConfig, fit_light_text
+    from distilhash.query_encoders.light_text import LightTextConfig
+    from distilhash.query_encoders.light_text_fit import fit_light_text
 
     fit = ["red heart", "red heart", "red apple", "green apple", "green heart"] * 4
     y = _bow_teacher(fit, ["red", "green", "heart", "apple"])
@@ -63,7 +65,8 @@ def test_bigrams_enter_the_vocabulary_by_count():
 
 def test_bad_files_and_inputs_are_named(tmp_path):
     from distilhash.errors import DataError, FeatureError
-    from distilhash.serve.light_text import fit_light_text, load_light_text
+    from distilhash.query_encoders.light_text import load_light_text
+    from distilhash.query_encoders.light_text_fit import fit_light_text
 
     with pytest.raises(DataError, match="encoder.json missing"):
         load_light_text(tmp_path / "nothing")
@@ -78,7 +81,8 @@ def test_bad_files_and_inputs_are_named(tmp_path):
 
 def _fit_world_light(world, max_oov: float = 0.5):
     """Fit the light encoder on the world's captions against the toy teacher; store it next to the model."""
-    from distilhash.serve.light_text import LightTextConfig, fit_light_text, light_text_dir
+    from distilhash.query_encoders.light_text import LightTextConfig, light_text_dir
+    from distilhash.query_encoders.light_text_fit import fit_light_text
 
     texts = list(world["dataset"].texts)
     y = ServeToyTeacher().encode_texts(texts)
@@ -262,7 +266,8 @@ def test_index_backend_is_passed_to_the_served_indexes(world):
 def test_unknown_content_words_send_a_query_to_the_teacher(world):
     """Stop words do not dilute the unknown share: "a zebra" is as unknown as "zebra"; by default
     (max_oov 0) one unknown content word is enough to fall back."""
-    from distilhash.serve.light_text import LightTextConfig, fit_light_text
+    from distilhash.query_encoders.light_text import LightTextConfig
+    from distilhash.query_encoders.light_text_fit import fit_light_text
 
     texts = list(world["dataset"].texts)
     assert "fish" in " ".join(texts).split() and "zebra" not in " ".join(texts).split()

@@ -217,7 +217,7 @@ def test_train_and_encode_commands_run_soda(tmp_path):
     from conftest import make_tiny_dataset
     from typer.testing import CliRunner
 
-    from distilhash.cli.encode import load_encoded
+    from distilhash.codes_file import load_encoded
     from distilhash.cli.main import app
     from distilhash.data import SplitSpec, make_split, save_dataset
     from distilhash.paths import datasets_dir, home

@@ -9,9 +9,9 @@ import pytest
 from conftest import make_tiny_dataset
 from typer.testing import CliRunner
 
-from distilhash.cli.encode import load_encoded
+from distilhash.codes_file import load_encoded
 from distilhash.cli.main import app
-from distilhash.cli.train import parse_sets
+from distilhash.configs import parse_overrides
 from distilhash.data import SplitSpec, make_split, save_dataset
 from distilhash.paths import datasets_dir, home
 from distilhash.training.synthetic import features_for_labels
@@ -38,9 +38,16 @@ def prepared():
     return teacher, split
 
 
-def test_parse_sets_types():
-    assert parse_sets(["lr=0.001", "pq_mode=soft", "progress=false", "epochs=3", "x=null"]) == {
+def test_parse_overrides_types():
+    assert parse_overrides(["lr=0.001", "pq_mode=soft", "progress=false", "epochs=3", "x=null"]) == {
         "lr": 0.001, "pq_mode": "soft", "progress": False, "epochs": 3, "x": None}
+
+
+def test_parse_overrides_names_the_bad_item():
+    from distilhash.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'epochs3'.*KEY=VALUE"):
+        parse_overrides(["lr=0.1", "epochs3"])
 
 
 def test_train_then_encode(prepared, tmp_path):

@@ -1,4 +1,4 @@
-"""Atomic, durable file writes (temporary file, fsync, rename) and checksums."""
+"""Atomic, durable file writes (temporary file, fsync, rename), checksums, and checked text reads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_save_npy", "sha256_file", "fsync_dir", "read_utf8_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_save_npy", "sha256_file", "fsync_dir", "read_utf8_text",
+           "read_json_lines"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -88,3 +89,25 @@ def read_utf8_text(path: str | Path) -> str:
             f"{path}:{line}: not valid UTF-8 (byte 0x{data[start]:02x} at column {column}); expected a UTF-8 text "
             "file — re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
         ) from None
+
+
+def read_json_lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a UTF-8 JSON-lines file of objects.
+
+    Raises:
+        DataError: ``path:LINE`` of a line that is not JSON or not a JSON object.
+    """
+    from distilhash.errors import DataError
+
+    out: list[tuple[int, dict[str, Any]]] = []
+    for no, line in enumerate(read_utf8_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{no}: not valid JSON ({exc.msg}); expected one JSON object per line") from exc
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}:{no}: a {type(rec).__name__}, expected a JSON object")
+        out.append((no, rec))
+    return out

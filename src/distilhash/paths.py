@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 __all__ = ["home", "home_origin", "home_hint", "datasets_dir", "teachers_dir", "features_dir", "runs_dir",
-           "indexes_dir", "HOME_ENV"]
+           "indexes_dir", "describe_home", "HOME_ENV"]
 
 #: The environment variable naming the artefact root.
 HOME_ENV = "DISTILHASH_HOME"
@@ -53,3 +53,26 @@ def runs_dir() -> Path:
 
 def indexes_dir() -> Path:
     return home() / "indexes"
+
+
+def _entries(directory: Path, marker: str | None) -> list[str]:
+    """Names of the visible subdirectories of ``directory`` holding ``marker`` (any, when None)."""
+    if not directory.is_dir():
+        return []
+    return sorted(d.name for d in directory.iterdir()
+                  if d.is_dir() and not d.name.startswith(".") and (marker is None or (d / marker).is_file()))
+
+
+def describe_home() -> dict[str, object]:
+    """``{"home", "origin", "<kind>": {"path", "entries"}}`` for datasets, teachers, features, runs, indexes."""
+    kinds = {
+        "datasets": (datasets_dir(), "dataset.json"),
+        "teachers": (teachers_dir(), None),
+        "features": (features_dir(), "manifest.json"),
+        "runs": (runs_dir(), "method.json"),
+        "indexes": (indexes_dir(), "manifest.json"),
+    }
+    out: dict[str, object] = {"home": str(home()), "origin": home_origin()}
+    for kind, (path, marker) in kinds.items():
+        out[kind] = {"path": str(path), "entries": _entries(path, marker)}
+    return out

@@ -16,8 +16,9 @@ Choose another count with ``DISTILHASH_THREADS=N`` or ``distilhash.threads.set_t
 from __future__ import annotations
 
 import os
+import sys
 
-__all__ = ["set_threads", "ensure_threads", "default_threads", "THREADS_ENV", "DEFAULT_THREADS"]
+__all__ = ["set_threads", "ensure_threads", "default_threads", "limit_threads", "THREADS_ENV", "DEFAULT_THREADS"]
 
 THREADS_ENV = "DISTILHASH_THREADS"
 #: Training's default: one intra-op thread is the fastest for these model sizes on a busy machine.
@@ -59,3 +60,11 @@ def ensure_threads() -> int | None:
         _chosen[:] = [-1]  # the user chose through OpenMP's own variable: leave torch as it is
         return None
     return set_threads(None)
+
+
+def limit_threads(n: int) -> None:
+    """Cap BLAS / OpenMP / torch threads at ``n`` (env for libraries not loaded yet; torch if loaded)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        os.environ[var] = str(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)

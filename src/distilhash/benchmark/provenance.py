@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_info", "machine_info", "peak_rss_mib", "limit_threads"]
+__all__ = ["git_info", "machine_info", "peak_rss_mib"]
 
 
 def git_info(root: Path) -> dict[str, Any]:
@@ -55,11 +55,3 @@ def peak_rss_mib() -> float:
     """High-water mark of this process's resident set (``getrusage``; Linux reports KiB)."""
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / (1024.0 * 1024.0) if sys.platform == "darwin" else kib / 1024.0
-
-
-def limit_threads(n: int) -> None:
-    """Cap BLAS / OpenMP / torch threads at ``n`` (env for libraries not loaded yet; torch if loaded)."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-        os.environ[var] = str(n)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(n)

@@ -28,7 +28,7 @@ DIRS = {"i2t": "image → text", "t2i": "text → image"}
 
 def load_records(suite, results_root: Path, only: list[str] | None = None) -> list[dict[str, Any]]:
     """The stored records of ``suite``'s runs (missing runs are skipped)."""
-    from distilhash.benchmark.runner import result_path
+    from distilhash.benchmark.suite import result_path
 
     out = []
     for spec in suite.runs(only):

@@ -30,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.benchmark.provenance import git_info, limit_threads, machine_info, peak_rss_mib
-from distilhash.benchmark.suite import RunSpec, Suite, repo_root
+from distilhash.benchmark.provenance import git_info, machine_info, peak_rss_mib
+from distilhash.benchmark.suite import RunSpec, Suite, repo_root, result_path
 from distilhash.errors import ConfigError
+from distilhash.threads import limit_threads
 
-__all__ = ["execute_run", "run_suite", "result_path", "SCHEMA"]
+__all__ = ["execute_run", "run_suite", "SCHEMA"]
 
 SCHEMA = "distilhash.bench.run/1"
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
@@ -249,11 +250,6 @@ def _execute_isolated(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
             return ex.submit(_execute_safely, spec.to_dict(), {**context, "isolated": True}).result()
     except Exception as exc:  # noqa: BLE001 - e.g. the child was killed (out of memory)
         return _failed(spec, context, f"run process died: {type(exc).__name__}: {exc}", traceback.format_exc())
-
-
-def result_path(results_root: Path, spec: RunSpec) -> Path:
-    """``<results_root>/<suite>/<run_id>.json``."""
-    return Path(results_root) / spec.suite / f"{spec.run_id}.json"
 
 
 def _reusable(path: Path, spec: RunSpec) -> dict[str, Any] | None:

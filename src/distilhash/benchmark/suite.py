@@ -39,7 +39,8 @@ from typing import Any
 
 from distilhash.errors import ConfigError
 
-__all__ = ["DatasetEntry", "MethodEntry", "EvalOptions", "Suite", "RunSpec", "load_suite", "find_suite", "parse_suite"]
+__all__ = ["DatasetEntry", "MethodEntry", "EvalOptions", "Suite", "RunSpec", "load_suite", "find_suite", "parse_suite",
+           "result_path"]
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,11 @@ def parse_suite(obj: dict[str, Any], path: str | None = None) -> Suite:
         jobs=int(obj.get("jobs", 1)),
         path=path,
     )
+
+
+def result_path(results_root: Path, spec: RunSpec) -> Path:
+    """Where the record of run ``spec`` is stored: ``<results_root>/<suite>/<run_id>.json``."""
+    return Path(results_root) / spec.suite / f"{spec.run_id}.json"
 
 
 def repo_root() -> Path:

@@ -24,8 +24,8 @@ def command(
     """Run SUITE (datasets x methods x bits x seeds): one JSON per run under
     RESULTS/SUITE/, and the table RESULTS/SUITE.md with PR and precision@N plots."""
     from distilhash.benchmark.report import write_report
-    from distilhash.benchmark.runner import result_path, run_suite
-    from distilhash.benchmark.suite import find_suite, load_suite
+    from distilhash.benchmark.runner import run_suite
+    from distilhash.benchmark.suite import find_suite, load_suite, result_path
     from distilhash.errors import DistilhashError
 
     try:

@@ -1,4 +1,4 @@
-"""``distilhash data``: prepare, info, check."""
+"""``distilhash data``: prepare, split, info, check (preparing and splitting: :mod:`distilhash.data.prepare`)."""
 
 from __future__ import annotations
 
@@ -52,14 +52,12 @@ def prepare(
     (the others scaled to the collection); else sizes scaled to the collection (10% queries, the rest
     retrieval = train, 10% of train for validation; 30 items: 3 / 27 / 27 / 3).
     """
-    from distilhash.data.dataset import save_dataset
-    from distilhash.data.sources import create_source_dataset
+    from distilhash.data.prepare import prepare_dataset
     from distilhash.errors import DistilhashError
     from distilhash.paths import datasets_dir
 
     sizes = {"n_query": n_query, "n_train": n_train, "n_retrieval": n_retrieval, "n_val": n_val}
-    given = {k: v for k, v in sizes.items() if v is not None}
-    if (preset is not None) + bool(given) + no_split > 1:
+    if (preset is not None) + any(v is not None for v in sizes.values()) + no_split > 1:
         typer.secho("error: choose one of --preset, split sizes (--queries/--train/--val/--retrieval) and --no-split",
                     fg="red", err=True)
         raise typer.Exit(2)
@@ -71,14 +69,11 @@ def prepare(
     if image_root is not None:
         options["image_root"] = image_root
     try:
-        ds = create_source_dataset(source, **options)
-        target = out or datasets_dir() / (name or ds.name)
-        split, note = (None, "--no-split") if no_split else _draw_split(ds, source, preset, given, seed)
-        save_dataset(ds, target)
-        _save_split(target, split)
+        prepared = prepare_dataset(source, options, out, preset=preset, sizes=sizes, seed=seed, no_split=no_split)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
+    ds, target, split, note = prepared.dataset, prepared.directory, prepared.split, prepared.note
     typer.echo(f"prepared {ds.name}: {len(ds)} items -> {target}")
     _print_info(target)
     if split is None:
@@ -88,51 +83,6 @@ def prepare(
         ref = ds.name if target == datasets_dir() / ds.name else str(target)
         typer.echo(f"next: distilhash teacher extract --dataset {ref}   (then train, index build, search: "
                    "docs/own-collection.md)")
-
-
-def _draw_split(ds, source: str, preset: str | None, given: dict[str, int], seed: int):
-    """(split or None, a note saying how it was chosen or why there is none).
-
-    Sizes not given are filled in: train = every retrieval item (at most 10,000), val = 10% of train.
-    """
-    from distilhash.data.split import PRESETS, SplitSpec, auto_spec, make_split, preset as get_preset
-    from distilhash.errors import DataError
-
-    n = len(ds)
-    if preset is not None or (not given and source in PRESETS):
-        spec = get_preset(preset or source, seed)
-        return make_split(n, spec, ds.content_hash()), f"preset {preset or source}"
-    if given:
-        n_query = given.get("n_query", max(1, round(0.1 * n)))
-        n_ret = given.get("n_retrieval")
-        n_train = given.get("n_train", min((n - n_query) if n_ret is None else n_ret, 10000))
-        n_val = given.get("n_val", max(1, round(0.1 * n_train)) if n_train > 2 else 0)
-        spec = SplitSpec(n_query, n_train, n_ret, n_val, seed, origin="sizes")
-        split = make_split(n, spec, ds.content_hash())
-        return split, f"sizes given ({_sizes_text(split)})"
-    try:
-        spec = auto_spec(n, seed)
-    except DataError as exc:
-        return None, str(exc)
-    split = make_split(n, spec, ds.content_hash())
-    return split, (f"sizes scaled to the {n} items ({_sizes_text(split)}; --queries/--train/--val choose others)"
-                   + ("; with this few queries evaluation figures are noisy" if len(split.query) < 50 else ""))
-
-
-def _sizes_text(split) -> str:
-    s = split.sizes()
-    queries = "1 query" if s["query"] == 1 else f"{s['query']} queries"
-    return f"{queries}, {s['retrieval']} retrieval, {s['train']} train of which {s['val']} validation"
-
-
-def _save_split(directory: Path, split) -> None:
-    """Write ``split`` as the dataset's split file, or remove a stale one when there is none."""
-    from distilhash.data.store import SPLIT_FILE
-
-    if split is not None:
-        split.save(directory / SPLIT_FILE)
-    elif (directory / SPLIT_FILE).is_file():
-        (directory / SPLIT_FILE).unlink()  # drawn for an earlier version of this dataset: its hash no longer matches
 
 
 def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
@@ -223,25 +173,15 @@ def split(
                                "longer match and must be made again)."),
 ) -> None:
     """Draw (or redraw) the split of a prepared dataset: a preset, given sizes, or sizes scaled to it."""
-    from distilhash.data.dataset import load_dataset
-    from distilhash.data.store import SPLIT_FILE, resolve_dataset_dir
-    from distilhash.errors import DataError, DistilhashError
+    from distilhash.data.prepare import redraw_split
+    from distilhash.errors import DistilhashError
 
-    given = {k: v for k, v in {"n_query": n_query, "n_train": n_train, "n_retrieval": n_retrieval, "n_val": n_val}.items()
-             if v is not None}
-    if preset is not None and given:
+    sizes = {"n_query": n_query, "n_train": n_train, "n_retrieval": n_retrieval, "n_val": n_val}
+    if preset is not None and any(v is not None for v in sizes.values()):
         typer.secho("error: give --preset or split sizes, not both", fg="red", err=True)
         raise typer.Exit(2)
     try:
-        directory = resolve_dataset_dir(dataset)
-        if (directory / SPLIT_FILE).is_file() and not force:
-            raise DataError(f"{directory / SPLIT_FILE} exists; pass --force to replace it (features, models and "
-                            "indexes made with the old split must then be made again)")
-        ds = load_dataset(directory)
-        drawn, note = _draw_split(ds, "", preset, given, seed)
-        if drawn is None:
-            raise DataError(note)
-        _save_split(directory, drawn)
+        drawn, note, directory = redraw_split(dataset, preset=preset, sizes=sizes, seed=seed, force=force)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc

@@ -5,13 +5,12 @@
 
 Writes ``OUT/report.json`` (per direction: ``RetrievalReport.to_dict()`` plus provenance: model,
 dataset, split hash, teacher, part, git commit) and ``OUT/report.png`` (PR and precision@N
-curves), and prints mAP@all / mAP@N. Definitions: ``docs/metrics.md``.
+curves), and prints mAP@all / mAP@N. Definitions: ``docs/metrics.md``. The work is
+:func:`distilhash.pipeline.evaluate.evaluate_model`.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
 import typer
@@ -31,50 +30,16 @@ def command(
     threads: int = typer.Option(None, "--threads", help="Torch threads (default: $DISTILHASH_THREADS, else 1)."),
 ) -> None:
     """Evaluate a trained model (image->text and text->image) and write report.json + report.png."""
-    from distilhash.cli.train import load_features_and_split
     from distilhash.errors import DistilhashError
-    from distilhash.eval.metrics import evaluate_method
-    from distilhash.eval.plots import plot_directions
-    from distilhash.io_utils import atomic_write_json
-    from distilhash.methods.base import load_method
+    from distilhash.pipeline.evaluate import evaluate_model
 
-    out = Path(out) if out is not None else Path(model_dir) / f"eval-{part}"
     try:
-        method = load_method(model_dir)
-        if "torch" in sys.modules:  # the method uses torch: keep it to the given threads
-            from distilhash.threads import set_threads
-
-            set_threads(threads)
-        ds, split, feats, fpath = load_features_and_split(dataset, teacher, features)
-        t0 = time.perf_counter()
-        reports = evaluate_method(method, feats, split, part=part, dataset=ds, top_n=tuple(top_n),
-                                  tie_aware=tie_aware, curves=True, progress=True)
-        seconds = time.perf_counter() - t0
+        reports, record = evaluate_model(model_dir, dataset, teacher, features, part=part, top_n=tuple(top_n),
+                                         tie_aware=tie_aware, threads=threads, out=out)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
-    from distilhash.cli.train import _git_commit
-
-    record = {
-        "model_dir": str(model_dir),
-        "method": getattr(method, "name", "unknown"),
-        "n_bits": getattr(method, "n_bits", None),
-        "dataset": getattr(ds, "name", dataset),
-        "dataset_hash": split.dataset_hash,
-        "split_hash": split.hash,
-        "teacher": feats.teacher,
-        "features": str(fpath),
-        "part": part,
-        "tie_aware": tie_aware,
-        "eval_seconds": round(seconds, 3),
-        "git_commit": _git_commit(),
-        "reports": {d: r.to_dict() for d, r in reports.items()},
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "report.json", record)
-    label = f"{record['method']}-{record['n_bits']}"
-    plot_directions({d: {label: r} for d, r in reports.items()}, out / "report.png",
-                    title=f"{label} on {record['dataset']} ({part}{', tie-aware' if tie_aware else ''})")
     for d, r in reports.items():
         typer.echo(f"{d}: {r.summary()}")
-    typer.echo(f"wrote {out / 'report.json'} and {out / 'report.png'}")
+    out_dir = Path(record["out"])
+    typer.echo(f"wrote {out_dir / 'report.json'} and {out_dir / 'report.png'}")

@@ -10,39 +10,16 @@ outside ``make`` run ``export DISTILHASH_HOME=/path/to/checkout/data`` to reach 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
-__all__ = ["command", "describe_home"]
-
-
-def _entries(directory: Path, marker: str | None) -> list[str]:
-    if not directory.is_dir():
-        return []
-    return sorted(d.name for d in directory.iterdir()
-                  if d.is_dir() and not d.name.startswith(".") and (marker is None or (d / marker).is_file()))
-
-
-def describe_home() -> dict[str, object]:
-    """``{"home", "origin", "<kind>": {"path", "entries"}}`` for datasets, teachers, features, runs, indexes."""
-    from distilhash.paths import datasets_dir, features_dir, home, home_origin, indexes_dir, runs_dir, teachers_dir
-
-    kinds = {
-        "datasets": (datasets_dir(), "dataset.json"),
-        "teachers": (teachers_dir(), None),
-        "features": (features_dir(), "manifest.json"),
-        "runs": (runs_dir(), "method.json"),
-        "indexes": (indexes_dir(), "manifest.json"),
-    }
-    out: dict[str, object] = {"home": str(home()), "origin": home_origin()}
-    for kind, (path, marker) in kinds.items():
-        out[kind] = {"path": str(path), "entries": _entries(path, marker)}
-    return out
+__all__ = ["command"]
 
 
 def command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print the artefact root ($DISTILHASH_HOME) and the datasets, features, runs and indexes under it."""
+    from distilhash.paths import describe_home
+
     info = describe_home()
     if as_json:
         typer.echo(json.dumps(info, indent=2))

@@ -8,7 +8,8 @@ The text or image goes through the teacher and the trained model recorded in the
 (override with ``--model`` / ``--teacher``), then the index returns ids, distances and metadata.
 With ``--query-encoder light`` text queries go through the light n-gram encoder stored with the
 model (``MODEL/light-text``, or ``--light-dir``); the teacher answers only queries with too many
-unknown words. Everything heavy is imported inside the command, only when used.
+unknown words. Everything heavy is imported inside the command, only when used. The work is
+:func:`distilhash.pipeline.search.search_index`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ def command(
 ) -> None:
     """Search an index by text or image; prints ids, distances and metadata."""
     from distilhash.errors import DistilhashError
-    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
-    from distilhash.index.query import load_images, query_encoder_for
+    from distilhash.pipeline.search import search_index
 
     if bool(text) == bool(image):
         typer.secho("error: give --text or --image (one kind per call)", fg="red", err=True)
@@ -43,26 +43,15 @@ def command(
         typer.secho(f"error: --query-encoder {query_encoder!r}; expected 'teacher' or 'light'", fg="red", err=True)
         raise typer.Exit(2)
     try:
-        with open_index(index_dir) as idx:
-            light = None
-            if query_encoder == "light":
-                from distilhash.serve.light_text import light_text_dir
-
-                light = light_dir or light_text_dir(model or idx.manifest.get("model_dir") or ".")
-            encoder = query_encoder_for(idx, model, teacher, light)
-            if text:
-                queries: list[str] = list(text)
-                q = encoder.encode_texts(queries)
-            else:
-                queries = [str(p) for p in image]
-                q = encoder.encode_images(load_images(image))
-            results = idx.search(q, k)
-            if encoder.fallbacks:
-                typer.secho(f"note: {encoder.fallbacks} query(ies) had too many unknown words for the light encoder; "
-                            "the teacher encoded them", fg="yellow", err=True)
+        found = search_index(index_dir, texts=text, images=image, k=k, model=model, teacher=teacher,
+                             query_encoder=query_encoder, light_dir=light_dir)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
+    if found.fallbacks:
+        typer.secho(f"note: {found.fallbacks} query(ies) had too many unknown words for the light encoder; "
+                    "the teacher encoded them", fg="yellow", err=True)
+    queries, results = found.queries, found.results
     if as_json:
         payload = [
             {"query": qtext, "results": [{"id": i, "distance": float(d), "metadata": m}

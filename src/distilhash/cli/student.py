@@ -2,7 +2,8 @@
 
     distilhash student pretrain [--out DIR] [--set objective=distill+lit --set epochs=8 ...]
 
-Same as ``python -m distilhash.students.pretrain``; see :mod:`distilhash.students.pretrain`.
+Same as ``python -m distilhash.students.pretrain``; the work is
+:func:`distilhash.students.pretrain.ensure_pretrained`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ def pretrain(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Pretrain the small image CNN on the pretraining corpus (no labels, no benchmark item); cached."""
+    from distilhash.configs import parse_overrides
     from distilhash.errors import DistilhashError
-    from distilhash.students.pretrain import main
+    from distilhash.students.pretrain import StudentPretrainConfig, ensure_pretrained, pretrain_summary
 
-    argv = [*(["--out", str(out)] if out else []), *[x for kv in set_ for x in ("--set", kv)],
-            *([] if progress else ["--no-progress"])]
     try:
-        main(argv)
+        config = StudentPretrainConfig.from_kwargs(**parse_overrides(set_))
+        directory = ensure_pretrained(config, out, progress=progress)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
+    for line in pretrain_summary(directory):
+        typer.echo(line)

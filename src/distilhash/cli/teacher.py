@@ -1,4 +1,7 @@
-"""``distilhash teacher``: fit the offline teacher, extract and cache features, show what a teacher is."""
+"""``distilhash teacher``: fit the offline teacher, extract and cache features, show what a teacher is.
+
+Fitting: :func:`distilhash.teachers.fitting.fit_teacher`; extraction: :mod:`distilhash.teachers.cache`.
+"""
 
 from __future__ import annotations
 
@@ -15,77 +18,9 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(1) from exc
 
 
-def _parse_sets(pairs: list[str]) -> dict[str, object]:
-    """``["epochs=3", "tower.image_size=48", "max_minutes=none"]`` -> nested dict (JSON-ish values)."""
-    out: dict[str, object] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"--set {pair!r}: expected KEY=VALUE")
-        key, raw = pair.split("=", 1)
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = None if raw.lower() == "none" else raw
-        target = out
-        parts = key.strip().replace("-", "_").split(".")
-        for p in parts[:-1]:
-            target = target.setdefault(p, {})  # type: ignore[assignment]
-        target[parts[-1]] = value
-    return out
-
-
-def _fit_minilm_lit(dataset: str | None, out: Path | None, overrides: dict, threads: int, progress: bool) -> None:
-    """minilm-lit: train the LiT image tower on the EmojiScenes pretraining corpus."""
-    from distilhash.paths import teachers_dir
-    from distilhash.teachers.lit_fit import LiTConfig, describe, fit_lit
-
-    if dataset is not None:
-        raise typer.BadParameter("--dataset: minilm-lit is fitted on its own pretraining corpus (set corpus_* keys instead)")
-    base = LiTConfig().to_dict()
-    tower = {**base.pop("tower"), **overrides.pop("tower", {})}  # type: ignore[arg-type]
-    unknown = set(overrides) - set(base)
-    if unknown:
-        raise typer.BadParameter(f"unknown config keys {sorted(unknown)}; valid: {sorted(base)} and tower.*")
-    config = LiTConfig.from_dict({**base, **overrides, "threads": threads, "tower": tower})
-    target = out or teachers_dir() / "minilm-lit"
-    typer.echo(f"fitting minilm-lit -> {target}\nconfig: {json.dumps(config.to_dict())}")
-    info = fit_lit(config, target, progress=progress)
-    typer.echo(describe(info))
-    typer.echo(f"kept epoch {info['kept_epoch']} ({info['kept_because']}); total {info['timing_s']['total']:.0f} s")
-    typer.echo(f"saved teacher to {target}")
-
-
-def _fit_lite0_minilm(dataset: str | None, out: Path | None, overrides: dict, threads: int, progress: bool) -> None:
-    """lite0-minilm: fit the projection heads on DATASET's split.train pairs (towers frozen)."""
-    from distilhash.teachers.lite0_fit import Lite0FitConfig, describe, fit_lite0_minilm
-    from distilhash.teachers.lite0_minilm import default_lite0_dir
-
-    if dataset is None:
-        raise typer.BadParameter("--dataset is required for --kind lite0-minilm (a prepared dataset name or directory)")
-    base = Lite0FitConfig().to_dict()
-    unknown = set(overrides) - set(base)
-    if unknown:
-        raise typer.BadParameter(f"unknown config keys {sorted(unknown)}; valid: {sorted(base)}")
-    config = Lite0FitConfig.from_dict({**base, **overrides, "threads": threads})
-    target = out or default_lite0_dir(dataset)
-    typer.echo(f"fitting lite0-minilm on {dataset} -> {target}\nconfig: {json.dumps(config.to_dict())}")
-    info = fit_lite0_minilm(dataset, target, config, progress=progress)
-    typer.echo(describe(info))
-    kept = info["kept"]
-    typer.echo(f"kept {kept['heads']['image_head']} image head / {kept['heads']['text_head']} text head, epoch {kept['epoch']} "
-               f"({info['kept_because']}); tower features {'from cache' if info['tower_features_from_cache'] else 'computed'}; "
-               f"total {info['timing_s']['total']:.1f} s")
-    spec = f"lite0-minilm:{target}" if out is not None else f"lite0-minilm:{Path(dataset).name}"
-    typer.echo(f"saved teacher to {target} (use it as --teacher {spec})")
-
-
-#: teacher kinds `teacher fit` can fit -> the function doing it
-FIT_KINDS = {"minilm-lit": _fit_minilm_lit, "lite0-minilm": _fit_lite0_minilm}
-
-
 @app.command()
 def fit(
-    kind: str = typer.Option("minilm-lit", "--kind", help=f"Teacher kind to fit: {', '.join(FIT_KINDS)}."),
+    kind: str = typer.Option("minilm-lit", "--kind", help="Teacher kind to fit: minilm-lit, lite0-minilm."),
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset whose split.train pairs fit the heads (lite0-minilm)."),
     out: Path = typer.Option(None, "--out", help="Output directory (default: $DISTILHASH_HOME/teachers/minilm-lit, "
                                                 "or .../lite0-minilm-DATASET)."),
@@ -94,12 +29,12 @@ def fit(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Fit an offline teacher: minilm-lit (LiT image tower) or lite0-minilm (heads on two frozen pretrained towers)."""
+    from distilhash.configs import parse_nested_overrides
     from distilhash.errors import DistilhashError
+    from distilhash.teachers.fitting import fit_teacher
 
-    if kind not in FIT_KINDS:
-        raise typer.BadParameter(f"--kind {kind!r}: valid kinds are {', '.join(FIT_KINDS)}")
     try:
-        FIT_KINDS[kind](dataset, out, _parse_sets(set_), threads, progress)
+        fit_teacher(kind, dataset, out, parse_nested_overrides(set_), threads, progress, say=typer.echo)
     except DistilhashError as exc:
         _fail(exc)
 
@@ -123,23 +58,13 @@ def extract(
 ) -> None:
     """Encode a dataset's images, texts, label prompts and class prompts once; resumable."""
     from distilhash.errors import DistilhashError
-    from distilhash.teachers.cache import extract_features, load_features
-    from distilhash.threads import set_threads
+    from distilhash.pipeline.extract import extract_teacher_features
+    from distilhash.teachers.cache import load_features
 
-    set_threads(threads)
     try:
-        opts = {} if teacher.startswith("features:") else {"device": device}
-        if engine == "ray":
-            from distilhash.distributed.extract import extract_features_ray
-
-            path = extract_features_ray(dataset, teacher, out, batch_size=batch_size, template=template, part_size=part_size,
-                                        workers=workers, cpus_per_worker=threads, address=ray_address,
-                                        overwrite=overwrite, teacher_options=opts)
-        elif engine == "local":
-            path = extract_features(dataset, teacher, out, batch_size=batch_size, template=template,
-                                    overwrite=overwrite, teacher_options=opts)
-        else:
-            raise typer.BadParameter(f"--engine {engine!r}; expected local or ray")
+        path = extract_teacher_features(dataset, teacher, out, engine=engine, batch_size=batch_size, template=template,
+                                        device=device, threads=threads, overwrite=overwrite, ray_address=ray_address,
+                                        workers=workers, part_size=part_size)
         fs = load_features(path)
     except DistilhashError as exc:
         _fail(exc)

@@ -7,119 +7,19 @@ Loads the prepared dataset's split and the teacher feature cache, creates the me
 registry (``--bits`` -> ``n_bits``, ``--seed`` -> ``seed``, ``--set KEY=VALUE`` -> any config
 field; values parsed as JSON when possible), fits it (model selection on ``split.val`` only),
 saves the model directory (``method.json``, weights, ``fit_info.json``, ``train.json``) and
-prints validation and query mAP@all in both directions.
+prints validation and query mAP@all in both directions. The work is
+:func:`distilhash.pipeline.train.train_model`; this module parses options and prints.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import typer
 
-__all__ = ["command", "parse_sets", "build_method", "load_features_and_split", "TRAIN_RECORD"]
-
-TRAIN_RECORD = "train.json"
-
-
-def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    """``["lr=0.001", "pq_mode=soft", "progress=false"]`` -> typed dict (JSON values, else strings)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"--set {pair!r}: expected KEY=VALUE")
-        key, value = pair.split("=", 1)
-        try:
-            parsed: Any = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        out[key.strip().replace("-", "_")] = parsed
-    return out
-
-
-def build_method(name: str, bits: int | None, seed: int, overrides: dict[str, Any]) -> tuple[Any, list[str]]:
-    """Create ``name`` with ``n_bits``/``seed`` and overrides; returns (method, notes shown to the user)."""
-    from distilhash.methods.base import create_method
-
-    notes: list[str] = []
-    config = dict(overrides)
-    cls = type(create_method(name))  # default config: resolves the class (and its bits_independent flag)
-    bits_independent = bool(getattr(cls, "bits_independent", False))
-    if bits is not None:
-        if bits_independent:
-            notes.append(f"{name} does not depend on the bit budget; --bits {bits} only labels the run")
-            config.setdefault("n_bits", bits)
-        else:
-            config["n_bits"] = bits
-    config["seed"] = seed
-    return create_method(name, **config), notes
-
-
-def load_features_and_split(dataset: str, teacher: str, features: Path | None):
-    """The prepared dataset, its split and the teacher features (hashes checked against the split)."""
-    from distilhash.data.store import open_prepared
-    from distilhash.errors import FeatureError
-    from distilhash.teachers.cache import default_features_dir, load_features
-
-    ds, split = open_prepared(dataset)
-    path = Path(features) if features is not None else default_features_dir(ds.name, teacher)
-    if not path.exists():
-        from distilhash.paths import home_hint
-
-        raise FeatureError(f"no teacher features at {path} for dataset {ds.name!r} and teacher {teacher!r}; "
-                           f"run `distilhash teacher extract --dataset {dataset} --teacher {teacher}` first (or pass "
-                           f"--features); {home_hint()}")
-    feats = load_features(path)
-    for key, have in (("dataset_hash", split.dataset_hash), ("split_hash", split.hash)):
-        want = feats.manifest.get(key)
-        if want and want != have:
-            raise FeatureError(f"features at {path} were extracted for {key}={want}, but {ds.name!r} has {key}={have}; "
-                               "re-extract the features")
-    if len(feats) != len(ds):
-        raise FeatureError(f"features at {path} have {len(feats)} rows; dataset {ds.name!r} has {len(ds)} items")
-    return ds, split, feats, path
-
-
-def evaluate_parts(method, feats, split, parts=("val", "query"), dataset=None) -> dict[str, dict[str, float]]:
-    """mAP@all per direction for each part, through :mod:`distilhash.eval` (fallback: training.validation)."""
-    out: dict[str, dict[str, float]] = {}
-    if dataset is not None and hasattr(method, "encode_dataset"):  # raw-input methods (lcdh)
-        from distilhash.eval.metrics import evaluate
-
-        for part in parts:
-            q, db = (split.val, split.fit) if part == "val" else (split.query, split.retrieval)
-            enc = {(m, r): method.encode_dataset(m, dataset, i, r) for m in ("image", "text")
-                   for r, i in (("query", q), ("database", db))}
-            out[part] = {d: float(evaluate(enc[a, "query"], enc[b, "database"], feats.labels[q], feats.labels[db],
-                                           curves=False).map_all) for d, a, b in (("i2t", "image", "text"), ("t2i", "text", "image"))}
-        return out
-    for part in parts:
-        try:
-            from distilhash.eval.metrics import evaluate_method
-
-            reports = evaluate_method(method, feats, split, part=part, curves=False)
-            out[part] = {d: float(r.map_all) for d, r in reports.items()}
-        except ImportError:
-            from distilhash.training.validation import retrieval_map
-
-            q, db = (split.val, split.fit) if part == "val" else (split.query, split.retrieval)
-            r = retrieval_map(method, feats, q, db)
-            out[part] = {"i2t": r["i2t"], "t2i": r["t2i"]}
-    return out
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
-    except Exception:  # noqa: BLE001 - not a git checkout
-        return "unknown"
+__all__ = ["command"]
 
 
 def command(
@@ -142,74 +42,25 @@ def command(
                                 "each with --threads threads; dcmq and float-student). See docs/distributed.md."),
 ) -> None:
     """Train METHOD on cached teacher features and save the model directory."""
+    from distilhash.configs import parse_overrides
     from distilhash.errors import DistilhashError
-    from distilhash.paths import runs_dir
+    from distilhash.pipeline.train import train_model
 
     os.environ["DISTILHASH_PROGRESS"] = "1" if progress else "0"
     try:
-        from distilhash.threads import set_threads
-
-        threads = set_threads(threads)
-        ds, split, feats, fpath = load_features_and_split(dataset, teacher, features)
-        overrides = parse_sets(sets)
-        if chunk_size is not None:
-            overrides["chunk_size"] = chunk_size
-        model, notes = build_method(method, bits, seed, overrides)
-        if ds.num_labels == 0:
-            evaluate = False
-            notes.append(f"{ds.name} has no labels: mAP (relevance = a shared label) cannot be measured, so evaluation "
-                         "is skipped" + ("" if type(model).__module__.endswith("baselines") else
-                                         f", and {method}'s model selection on split.val scores every epoch 0 (it keeps "
-                                         "an arbitrary one): prefer pq, lsh or itq, which select nothing, or add labels"))
-        elif len(split.query) < 50:
-            notes.append(f"only {len(split.query)} query and {len(split.val)} validation items: the mAP figures below "
-                         "are noisy")
-        for note in notes:
-            typer.echo(f"note: {note}")
-        target = out or runs_dir() / f"{ds.name}__{method}__{bits or model.n_bits}__s{seed}"
-        typer.echo(f"training {method} ({model.n_bits} bits, seed {seed}) on {ds.name} "
-                   f"[split {split.hash}, fit {len(split.fit)}, val {len(split.val)}] with {fpath}")
-        t0 = time.perf_counter()
-        fit_kw = {"dataset": ds} if getattr(type(model), "needs_dataset", False) else {}
-        if stream:
-            if not getattr(type(model), "supports_stream", False):
-                from distilhash.errors import ConfigError
-
-                raise ConfigError(f"{method} has no online (--stream) mode; only methods with supports_stream do (lcdh)")
-            fit_kw["stream_dir"] = Path(target) / "stream"
-        if workers > 1:
-            from distilhash.distributed.data_parallel import fit_data_parallel
-
-            model = fit_data_parallel(method, model.config_dict(), fpath, split, workers, target, threads=threads)
-        else:
-            model.fit(feats, split, **fit_kw)
-        train_seconds = time.perf_counter() - t0
-        model.save(target)
-        scores = evaluate_parts(model, feats, split, dataset=ds) if evaluate else {}
+        model, record = train_model(
+            method, dataset, teacher, features, bits=bits, seed=seed, overrides=parse_overrides(sets), out=out,
+            threads=threads, evaluate=evaluate, stream=stream, chunk_size=chunk_size, workers=workers,
+            command=" ".join(["distilhash", "train", *sys.argv[2:]]) if len(sys.argv) > 1 else None, say=typer.echo)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
-    info = getattr(model, "fit_info_", {}) or {}
-    record = {
-        "command": " ".join(["distilhash", "train", *sys.argv[2:]]) if len(sys.argv) > 1 else f"distilhash train {method}",
-        "git_commit": _git_commit(),
-        "dataset": ds.name, "dataset_hash": split.dataset_hash, "split_hash": split.hash,
-        "teacher": feats.teacher, "features": str(fpath),
-        "method": method, "config": model.config_dict(), "n_bits": model.n_bits, "seed": seed,
-        "epoch_policy": {k: info[k] for k in ("kept_epoch", "kept_because", "stop_reason", "epochs_run") if k in info},
-        "train_seconds": train_seconds, "threads": threads, "workers": workers,
-        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "load_average": list(os.getloadavg()),
-        "map_all": scores,
-    }
-    from distilhash.io_utils import atomic_write_json
-
-    atomic_write_json(Path(target) / TRAIN_RECORD, record)
-    typer.echo(f"saved {target} in {train_seconds:.1f} s"
-               + (f" (kept epoch {info['kept_epoch']}: {info.get('kept_because', '')})" if "kept_epoch" in info else ""))
+    target, policy, scores = record["model_dir"], record["epoch_policy"], record["map_all"]
+    typer.echo(f"saved {target} in {record['train_seconds']:.1f} s"
+               + (f" (kept epoch {policy['kept_epoch']}: {policy.get('kept_because', '')})" if "kept_epoch" in policy else ""))
     for part, label in (("val", "validation (split.val vs split.fit)"), ("query", "query (split.query vs split.retrieval)")):
         if part in scores:
             s = scores[part]
             typer.echo(f"{label:42s} mAP@all  i2t {s['i2t']:.4f}  t2i {s['t2i']:.4f}  mean {(s['i2t'] + s['t2i']) / 2:.4f}")
     if not stream:
-        typer.echo(f"next: distilhash index build ix/{ds.name} --model {target} --dataset {dataset}")
+        typer.echo(f"next: distilhash index build ix/{record['dataset']} --model {target} --dataset {dataset}")

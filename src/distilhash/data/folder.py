@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -34,7 +33,7 @@ from distilhash.data.dataset import CrossModalDataset
 from distilhash.data.images import FileImageStore
 from distilhash.data.sources import SOURCES
 from distilhash.errors import DataError
-from distilhash.io_utils import read_utf8_text
+from distilhash.io_utils import read_json_lines, read_utf8_text
 
 __all__ = ["read_folder", "read_captions_file", "IMAGE_EXTENSIONS"]
 
@@ -88,15 +87,7 @@ def read_captions_file(path: Path, label_sep: str | None = None) -> tuple[list[t
     has_labels = False
     suffix = path.suffix.lower()
     if suffix == ".jsonl" or suffix == ".json":
-        for no, line in enumerate(read_utf8_text(path).splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{no}: not valid JSON ({exc.msg}); expected one JSON object per line") from exc
-            if not isinstance(rec, dict):
-                raise DataError(f"{path}:{no}: a {type(rec).__name__}, expected a JSON object")
+        for no, rec in read_json_lines(path):
             ik, image = _pick(rec, _IMAGE_KEYS)
             tk, text = _pick(rec, _TEXT_KEYS)
             if ik is None or tk is None:

@@ -99,7 +99,7 @@ def run_examples(index_dir: str | Path, queries: Sequence[ExampleQuery] = EXAMPL
     """
     from distilhash.data.store import open_prepared
     from distilhash.index import open_index
-    from distilhash.index.query import query_encoder_for
+    from distilhash.query_encoders.query_encoder import query_encoder_for
 
     if encoder not in ("teacher", "light"):
         raise ConfigError(f"encoder={encoder!r}; expected 'teacher' or 'light'")
@@ -107,7 +107,7 @@ def run_examples(index_dir: str | Path, queries: Sequence[ExampleQuery] = EXAMPL
     with open_index(index_dir) as idx:
         light_dir = None
         if encoder == "light":  # as the service: the light n-gram encoder, the teacher for unknown content words
-            from distilhash.serve.light_text import light_text_dir
+            from distilhash.query_encoders.light_text import light_text_dir
 
             if not idx.manifest.get("model_dir"):
                 raise ConfigError(f"{index_dir} records no model directory; pass --encoder teacher")

@@ -8,7 +8,7 @@ Steps (each skipped when its output already exists, so a second run reuses the f
 3. ``distilhash teacher extract ...``                  the teacher feature cache
 4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits
 5. ``distilhash eval MODEL``                           the evaluation table (both directions)
-6. ``python -m distilhash.serve.light_text``           the light query text encoder (0.02 ms/query vs ~13 ms MiniLM)
+6. ``python -m distilhash.pipeline.light_text``        the light query text encoder (0.02 ms/query vs ~13 ms MiniLM)
 7. ``distilhash index build ...``                      an image index and a text index
 8. ``python -m distilhash.demo.examples ...``          the ten example searches (chosen before any result
                                                        was seen) with their precision@10 by label
@@ -67,7 +67,7 @@ def _examples_file() -> Path:
 
 
 def _light_text_ready() -> bool:
-    from distilhash.serve.light_text import light_text_dir
+    from distilhash.query_encoders.light_text import light_text_dir
 
     return (light_text_dir(_model_dir()) / "encoder.json").is_file()
 
@@ -96,7 +96,7 @@ STEPS: list[Step] = [
          lambda: ["eval", str(_model_dir()), "--dataset", DATASET, "--teacher", TEACHER],
          lambda: (_model_dir() / "eval-query" / "report.json").is_file()),
     Step("fit the light query text encoder (n-gram ridge distilled from the teacher on split.fit captions)",
-         lambda: ["--model", str(_model_dir()), "--dataset", DATASET], _light_text_ready, module="distilhash.serve.light_text"),
+         lambda: ["--model", str(_model_dir()), "--dataset", DATASET], _light_text_ready, module="distilhash.pipeline.light_text"),
     Step("build the image index (retrieval set)",
          lambda: ["index", "build", str(_index_dir("image")), "--model", str(_model_dir()), "--dataset", DATASET,
                   "--part", "retrieval", "--modality", "image", "--teacher", TEACHER],

@@ -27,7 +27,7 @@ class EncodeWorker:
     """Actor body: one trained model encoding feature rows."""
 
     def __init__(self, model_dir: str, threads: int) -> None:
-        from distilhash.benchmark.provenance import limit_threads
+        from distilhash.threads import limit_threads
         from distilhash.methods.base import load_method
 
         limit_threads(max(1, threads))

@@ -49,7 +49,7 @@ class ExtractWorker:
 
     def __init__(self, dataset_dir: str, teacher: Any, teacher_options: dict[str, Any], template: str,
                  batch_size: int, threads: int) -> None:
-        from distilhash.benchmark.provenance import limit_threads
+        from distilhash.threads import limit_threads
         from distilhash.teachers.cache import open_dataset, row_sources
         from distilhash.teachers.registry import create_teacher
 

@@ -10,7 +10,7 @@ ray         one Ray actor per shard, each holding its shard open read-only (shar
 ==========  ======================================================================================
 
 Each answers ``candidates(query, k)``: ``[shard][query] -> (distances, global order numbers, rows)``
-(:func:`distilhash.distributed.sharded_index.shard_candidates`), and ``results(shard, distances,
+(:func:`distilhash.distributed.shard_order.shard_candidates`), and ``results(shard, distances,
 rows)``: the ids and metadata of the picked rows.
 """
 
@@ -29,11 +29,17 @@ FANOUTS: Registry = Registry("shard fan-out")
 
 def create_fanout(name: str, index: Any) -> Any:
     """The fan-out ``name`` (see module docstring) over ``index``'s shards."""
-    if name == "ray" and name not in FANOUTS:
-        from distilhash.distributed import ray_fanout  # noqa: F401  (registers "ray"; imports ray)
     if name not in FANOUTS:
         raise ConfigError(f"unknown fan-out {name!r}; expected one of threads, serial, ray")
     return FANOUTS.create(name, index)
+
+
+@FANOUTS.register("ray")
+def _ray_fanout(index: Any) -> Any:
+    """:class:`~distilhash.distributed.ray_fanout.RayFanout` (imported only when asked for: it imports ray)."""
+    from distilhash.distributed.ray_fanout import RayFanout
+
+    return RayFanout(index)
 
 
 @FANOUTS.register("serial")
@@ -46,7 +52,7 @@ class SerialFanout:
         self.index = index
 
     def candidates(self, query: Any, k: int) -> list[list[Any]]:
-        from distilhash.distributed.sharded_index import shard_candidates
+        from distilhash.distributed.shard_order import shard_candidates
 
         return [shard_candidates(s, o, query, k) for s, o in zip(self.index.shards, self.index.orders)]
 
@@ -69,7 +75,7 @@ class ThreadFanout(SerialFanout):
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=n, thread_name_prefix="shard") if n > 1 else None
 
     def candidates(self, query: Any, k: int) -> list[list[Any]]:
-        from distilhash.distributed.sharded_index import shard_candidates
+        from distilhash.distributed.shard_order import shard_candidates
 
         shards = self.index.shards
         if self._pool is None:

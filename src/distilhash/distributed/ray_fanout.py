@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from distilhash.distributed.fanout import FANOUTS
 from distilhash.distributed.runtime import cluster_cpus, import_ray
 
 __all__ = ["RayFanout"]
@@ -29,7 +28,7 @@ class _ShardServer:
         self.index.searcher()
 
     def candidates(self, query: Any, k: int) -> list[Any]:
-        from distilhash.distributed.sharded_index import shard_candidates
+        from distilhash.distributed.shard_order import shard_candidates
 
         return shard_candidates(self.index, self.order, query, k)
 
@@ -37,7 +36,6 @@ class _ShardServer:
         return tuple(self.index.results_of_rows(dist, rows))
 
 
-@FANOUTS.register("ray")
 class RayFanout:
     """One actor per shard; a query batch is sent to all of them and their top-k lists gathered."""
 

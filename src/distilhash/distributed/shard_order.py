@@ -11,7 +11,8 @@ appended (and fsynced) after each add to the shard. A crash between the shard's 
 append leaves the file short; :meth:`ShardOrder.load` then recovers the missing tail from the
 items' metadata, so the file is a cache that can always be rebuilt, never a second truth.
 
-Lookup is one array index: ``g = order[shard.row_seqs(rows)]``.
+Lookup is one array index: ``g = order[shard.row_seqs(rows)]`` (:func:`shard_candidates`: a shard's top-k in
+global order numbers).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 from distilhash.errors import IndexCorruptError
 from distilhash.io_utils import fsync_dir
 
-__all__ = ["ShardOrder", "ORDER_KEY"]
+__all__ = ["ShardOrder", "ORDER_KEY", "shard_candidates"]
 
 #: metadata key holding an item's global insertion number (hidden from callers).
 ORDER_KEY = "_gseq"
@@ -82,3 +83,8 @@ class ShardOrder:
 
     def __getitem__(self, seqs: np.ndarray) -> np.ndarray:
         return self.order[seqs]
+
+
+def shard_candidates(shard, order: ShardOrder, query, k: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per query, the shard's top-k as ``(distances, global order numbers, shard rows)``, by (distance, row)."""
+    return [(d, order[shard.row_seqs(r)], r) for d, r in shard.search_rows(query, k)]

@@ -45,7 +45,7 @@ from distilhash.distributed.shard_order import ORDER_KEY, ShardOrder
 from distilhash.io_utils import atomic_write_json
 
 __all__ = ["ShardedIndex", "create_sharded_index", "open_sharded_index", "open_any_index", "is_sharded",
-           "shard_of", "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "shard_candidates", "verify_any_index"]
+           "shard_of", "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "verify_any_index"]
 
 SHARDED_MANIFEST = "sharded.json"
 FORMAT_NAME = "distilhash-sharded-index"
@@ -64,11 +64,6 @@ def shard_name(s: int) -> str:
 
 def order_name(s: int) -> str:
     return f"order-{s:03d}.bin"
-
-
-def shard_candidates(shard: CodeIndex, order: ShardOrder, query, k: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per query, the shard's top-k as ``(distances, global order numbers, shard rows)``, by (distance, row)."""
-    return [(d, order[shard.row_seqs(r)], r) for d, r in shard.search_rows(query, k)]
 
 
 def is_sharded(directory: str | Path) -> bool:

@@ -42,7 +42,7 @@ class ServiceConfig:
         max_batch: most text queries encoded together by the teacher's micro-batcher.
         thumb_size: longest side of thumbnails stored for items added through the service.
         query_encoder: text queries' features: ``teacher`` (the teacher's text tower) or ``light``
-            (:mod:`distilhash.serve.light_text`, with the teacher as fallback for queries whose
+            (:mod:`distilhash.query_encoders.light_text`, with the teacher as fallback for queries whose
             out-of-vocabulary rate exceeds ``light_max_oov``).
         light_max_oov: fallback threshold (None: the one stored with the light encoder).
         light_text_dir: the light encoder's directory (None: ``<model_dir>/light-text``).

@@ -81,14 +81,14 @@ class SearchService(ItemsMixin):
         model_dir, teacher: override the model / teacher recorded in the index manifests.
         config: limits (:class:`ServiceConfig`).
         encoder: a ready query encoder (an object with ``method`` and ``teacher``; tests, demos);
-            default: :class:`distilhash.index.query.QueryEncoder` of each index's model.
+            default: :class:`distilhash.query_encoders.query_encoder.QueryEncoder` of each index's model.
     """
 
     def __init__(self, index_dirs: str | Path | list[str | Path], model_dir: str | Path | None = None,
                  teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None,
                  light_encoder: Any = None) -> None:
         from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
-        from distilhash.index.query import query_encoder_for
+        from distilhash.query_encoders.query_encoder import query_encoder_for
 
         self.config = config or ServiceConfig()
         if self.config.torch_threads:
@@ -166,7 +166,7 @@ class SearchService(ItemsMixin):
 
     def _load_light(self, target: _Target) -> Any:
         """The light text encoder of ``target``'s model (config dir or ``<model_dir>/light-text``)."""
-        from distilhash.serve.light_text import light_text_dir, load_light_text
+        from distilhash.query_encoders.light_text import light_text_dir, load_light_text
 
         where = self.config.light_text_dir
         if where is None:

@@ -39,7 +39,7 @@ import numpy as np
 from distilhash.errors import ConfigError, DataError
 
 __all__ = ["StudentPretrainConfig", "OBJECTIVES", "pretrain_student", "ensure_pretrained", "load_pretrained_trunk",
-           "default_pretrain_dir", "PRETRAIN_FILE", "TRUNK_FILE"]
+           "default_pretrain_dir", "pretrain_summary", "PRETRAIN_FILE", "TRUNK_FILE"]
 
 OBJECTIVES = ("distill", "lit", "distill+lit")
 PRETRAIN_FILE = "pretrain.json"
@@ -163,14 +163,14 @@ class _Pretrainer:
     def loss(self, x, u, t) -> dict[str, Any]:
         import torch
 
-        from distilhash.teachers.lit_fit import _infonce
+        from distilhash.losses.infonce import symmetric_infonce
 
         z = self.embed(x)
         terms: dict[str, Any] = {}
         if "distill" in self.c.objective:
             terms["distill"] = self.c.distill_weight * (1.0 - (z * u).sum(1)).mean()
         if "lit" in self.c.objective:
-            terms["lit"] = self.c.lit_weight * _infonce(z, t, torch.tensor(math.log(self.c.temperature)))
+            terms["lit"] = self.c.lit_weight * symmetric_infonce(z, t, torch.tensor(math.log(self.c.temperature)))
         terms["total"] = sum(terms.values())
         return terms
 
@@ -198,7 +198,8 @@ def pretrain_student(config: StudentPretrainConfig, out_dir: str | Path, corpus=
 
     from distilhash.io_utils import atomic_write_json
     from distilhash.paths import teachers_dir
-    from distilhash.teachers.lit_fit import LiTConfig, _augment, corpus_text_embeddings, load_corpus
+    from distilhash.image_augment import augment_batch
+    from distilhash.teachers.lit_fit import LiTConfig, corpus_text_embeddings, load_corpus
     from distilhash.training.checkpoint import save_tensors
     from distilhash.training.progress import progress as bar
 
@@ -264,9 +265,9 @@ def pretrain_student(config: StudentPretrainConfig, out_dir: str | Path, corpus=
                     out["val_cos_teacher"] = float((z * u).sum(1).mean())
                     loss += config.distill_weight * (1 - out["val_cos_teacher"])
                 if t is not None:
-                    from distilhash.teachers.lit_fit import _infonce
+                    from distilhash.losses.infonce import symmetric_infonce
 
-                    out["val_infonce"] = float(_infonce(z, t, torch.tensor(math.log(config.temperature))))
+                    out["val_infonce"] = float(symmetric_infonce(z, t, torch.tensor(math.log(config.temperature))))
                     out["val_i2t_r1"] = float((torch.argmax(z @ t.T, 1) == torch.arange(len(z))).float().mean())
                     loss += config.lit_weight * out["val_infonce"]
             out["val_loss"] = float(loss)
@@ -284,7 +285,7 @@ def pretrain_student(config: StudentPretrainConfig, out_dir: str | Path, corpus=
             losses = []
             for b in range(steps):
                 idx = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
-                x = _augment(torch.from_numpy(images[idx]), rng, config.flip, config.max_shift)
+                x = augment_batch(torch.from_numpy(images[idx]), rng, config.flip, config.max_shift)
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step)
                 terms = model.loss(x, *tensors(idx))
@@ -353,26 +354,26 @@ def load_pretrained_trunk(directory: str | Path) -> tuple[dict, dict[str, Any]]:
     return {k[len("trunk."):]: v for k, v in tensors.items() if k.startswith("trunk.")}, info
 
 
+def pretrain_summary(directory: str | Path) -> list[str]:
+    """Lines describing a pretrained student: one JSON object per epoch, then the kept epoch."""
+    info = json.loads((Path(directory) / PRETRAIN_FILE).read_text())
+    lines = [json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}) for h in info["history"]]
+    return [*lines, f"kept epoch {info['kept_epoch']}; saved to {directory}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m distilhash.students.pretrain [--out DIR] [--set key=value ...]``."""
+    from distilhash.configs import parse_overrides
+
     ap = argparse.ArgumentParser(description="Pretrain the LCDH image student on the pretraining corpus (no labels).")
     ap.add_argument("--out", default=None, help="output directory (default $DISTILHASH_HOME/students/small-cnn-<objective>-<key>)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="option KEY=VALUE (JSON values)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    kw: dict[str, Any] = {}
-    for pair in args.sets:
-        k, _, v = pair.partition("=")
-        try:
-            kw[k] = json.loads(v)
-        except json.JSONDecodeError:
-            kw[k] = v
-    config = StudentPretrainConfig.from_kwargs(**kw)
+    config = StudentPretrainConfig.from_kwargs(**parse_overrides(args.sets))
     out = ensure_pretrained(config, args.out, progress=not args.no_progress)
-    info = json.loads((out / PRETRAIN_FILE).read_text())
-    for h in info["history"]:
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}))
-    print(f"kept epoch {info['kept_epoch']}; saved to {out}")
+    for line in pretrain_summary(out):
+        print(line)
     return 0
 
 

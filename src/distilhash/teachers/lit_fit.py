@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.image_augment import augment_batch
+from distilhash.losses.infonce import symmetric_infonce
 from distilhash.teachers.image_tower import ImageTowerConfig
 
 __all__ = ["LiTConfig", "fit_lit", "corpus_text_embeddings", "load_corpus"]
@@ -100,37 +102,6 @@ def corpus_text_embeddings(texts: list[str], text_encoder, cache_dir: Path | Non
     return cached_encode(texts, text_encoder, cache_dir, progress)
 
 
-def _augment(x, rng, flip: bool, max_shift: int):
-    """Random flip and translation of a uint8 batch ``[n, S, S, 3]`` (torch), per sample."""
-    import torch
-
-    n, s = x.shape[0], x.shape[1]
-    if flip:
-        mask = torch.from_numpy(rng.random(n) < 0.5)
-        x = torch.where(mask.view(n, 1, 1, 1), x.flip(2), x)
-    if max_shift > 0:
-        p = max_shift
-        padded = torch.nn.functional.pad(x.permute(0, 3, 1, 2).float(), (p, p, p, p), mode="reflect")
-        dy = rng.integers(0, 2 * p + 1, n)
-        dx = rng.integers(0, 2 * p + 1, n)
-        rows = torch.from_numpy(dy[:, None] + np.arange(s)[None, :])  # [n, S]
-        cols = torch.from_numpy(dx[:, None] + np.arange(s)[None, :])
-        idx_n = torch.arange(n).view(n, 1, 1)
-        out = padded.permute(0, 2, 3, 1)[idx_n, rows.view(n, s, 1), cols.view(n, 1, s)]  # [n, S, S, 3]
-        x = out.round().clamp(0, 255).to(torch.uint8)
-    return x
-
-
-def _infonce(z, t, log_tau):
-    """Symmetric InfoNCE of unit rows ``z`` [B, D] (images) and ``t`` [B, D] (texts)."""
-    import torch
-
-    logits = z @ t.T / log_tau.exp()
-    target = torch.arange(z.shape[0])
-    ce = torch.nn.functional.cross_entropy
-    return 0.5 * (ce(logits, target) + ce(logits.T, target))
-
-
 def _evaluate(model, images, text_emb, batch: int = 500) -> dict[str, float]:
     """Val InfoNCE (tau fixed at 0.05 for comparability) and i2t recall@1 among val captions."""
     import torch
@@ -139,7 +110,7 @@ def _evaluate(model, images, text_emb, batch: int = 500) -> dict[str, float]:
     with torch.no_grad():
         z = torch.cat([model(torch.from_numpy(images[s:s + batch])) for s in range(0, len(images), batch)])
         t = torch.from_numpy(text_emb)
-        loss = float(_infonce(z, t, torch.tensor(math.log(0.05))))
+        loss = float(symmetric_infonce(z, t, torch.tensor(math.log(0.05))))
         r1 = float((torch.argmax(z @ t.T, dim=1) == torch.arange(len(z))).float().mean())
     return {"val_loss": loss, "val_i2t_r1": r1}
 
@@ -231,10 +202,10 @@ def fit_lit(
                     stopped_early = True  # the budget is checked every step: the fit never overruns it by an epoch
                     break
                 idx = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
-                x = _augment(torch.from_numpy(images[idx]), rng, config.flip, config.max_shift)
+                x = augment_batch(torch.from_numpy(images[idx]), rng, config.flip, config.max_shift)
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step)
-                loss = _infonce(model(x), text_t[idx], log_tau)
+                loss = symmetric_infonce(model(x), text_t[idx], log_tau)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

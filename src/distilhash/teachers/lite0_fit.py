@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Lite0FitConfig", "fit_lite0_minilm", "tower_features", "val_scores", "describe"]
+__all__ = ["Lite0FitConfig", "fit_lite0_minilm", "val_scores", "describe"]
 
 SELECT_RULES = {
     "val_map": "highest val mAP@all (split.val images vs split.val captions, mean of i2t and t2i; relevance = share a "
@@ -101,36 +101,6 @@ class Lite0FitConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Lite0FitConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-def tower_features(ds, indices: np.ndarray, image_size: int, cache_dir: Path | None, backbone=None,
-                   batch_size: int = 16, progress: bool = True) -> tuple[np.ndarray, bool]:
-    """Lite0 pooled features float32 ``[len(indices), 1280]`` of ``ds`` items; returns (features, all from cache).
-
-    Cached per item (:func:`distilhash.teachers.tower_cache.cached_rows`) under a key made of the dataset
-    content hash, the Lite0 weights sha256 and the image size; only rows not cached yet are computed.
-    """
-    from distilhash.teachers.efficientnet_lite0 import POOLED_WIDTH, Lite0Backbone, encode_pooled, weights_fingerprint
-    from distilhash.teachers.tower_cache import cached_rows
-
-    key = f"lite0-{ds.content_hash()[:16]}-{weights_fingerprint()}-s{image_size}"
-    state: dict[str, object] = {}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(indices), desc=f"Lite0 features ({image_size} px)", unit="img")
-
-    def compute(idx: np.ndarray) -> np.ndarray:
-        if "backbone" not in state:
-            state["backbone"] = backbone or Lite0Backbone().frozen()
-        return encode_pooled(state["backbone"], ds.images.array(idx, image_size), batch_size)
-
-    rows, n_computed = cached_rows(cache_dir, key, len(ds), POOLED_WIDTH, indices, compute,
-                                   on_rows=bar.update if bar is not None else None)
-    if bar is not None:
-        bar.close()
-    return rows, n_computed == 0
 
 
 def val_scores(z: np.ndarray, t: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
@@ -238,6 +208,7 @@ def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None
     from distilhash.errors import DataError
     from distilhash.paths import teachers_dir
     from distilhash.teachers.efficientnet_lite0 import weights_fingerprint
+    from distilhash.teachers.lite0_features import tower_features
     from distilhash.teachers.lite0_minilm import HeadConfig, save_lite0_teacher
     from distilhash.teachers.minilm_text import MiniLMTextEncoder, cached_encode
 

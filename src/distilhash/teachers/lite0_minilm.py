@@ -242,7 +242,7 @@ class Lite0MiniLMTeacher:
         Same result as ``encode_images`` of their pixels, but the Lite0 features go through the
         per-item tower cache (the one the fit filled), so items already seen by the fit are not re-encoded.
         """
-        from distilhash.teachers.lite0_fit import tower_features
+        from distilhash.teachers.lite0_features import tower_features
 
         torch = self._torch
         u, _ = tower_features(ds, np.asarray(indices), self.image_size, self.text_cache_dir, backbone=self.image_tower,

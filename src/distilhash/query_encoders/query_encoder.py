@@ -1,13 +1,14 @@
-"""The query path: text or image -> teacher features -> trained model -> query codes -> search.
+"""Query encoders: text or image -> teacher features -> trained model -> query codes.
 
     teacher = create_teacher(spec)                       # frozen VLP model
     feats   = teacher.encode_texts(texts)                # float32 [n, D], unit rows
     query   = method.encode("text", feats, role="query") # binary codes, or a float query for PQ
     results = index.search(query, k)                     # ids, distances, metadata
 
-The model directory and teacher spec default to the ones recorded in the index manifest.
+The model directory and teacher spec default to the ones recorded in the index manifest
+(:func:`query_encoder_for`); searching with raw queries: :mod:`distilhash.pipeline.search`.
 Text queries may instead go through the light n-gram encoder distilled from the teacher's text
-tower (:mod:`distilhash.serve.light_text`; numpy only), falling back to the teacher for a query
+tower (:mod:`distilhash.query_encoders.light_text`; numpy only), falling back to the teacher for a query
 whose out-of-vocabulary rate exceeds the encoder's ``max_oov``. Heavy libraries (torch, the
 teacher) are imported only when something needs them: with the light encoder and a numpy method
 (e.g. ITQ or LSH codes in a binary index) a search never imports torch.
@@ -24,9 +25,8 @@ import numpy as np
 
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError
-from distilhash.index.core import CodeIndex, SearchResult
 
-__all__ = ["QueryEncoder", "query_encoder_for", "search_by_text", "search_by_image", "load_images"]
+__all__ = ["QueryEncoder", "query_encoder_for", "load_images"]
 
 
 class QueryEncoder:
@@ -52,7 +52,7 @@ class QueryEncoder:
         self.light: Any = None
         self.fallbacks = 0
         if light_dir is not None:
-            from distilhash.serve.light_text import load_light_text
+            from distilhash.query_encoders.light_text import load_light_text
 
             self.light = load_light_text(light_dir)
 
@@ -103,24 +103,10 @@ def load_images(paths: Sequence[str | Path]) -> list[Any]:
     return out
 
 
-def query_encoder_for(index: CodeIndex, model_dir: str | Path | None = None, teacher: str | None = None,
+def query_encoder_for(index: Any, model_dir: str | Path | None = None, teacher: str | None = None,
                       light_dir: str | Path | None = None) -> QueryEncoder:
-    """The encoder recorded in ``index``'s manifest (overridable); ``light_dir``: see :class:`QueryEncoder`."""
+    """The encoder recorded in an open index's ``manifest`` (overridable); ``light_dir``: see :class:`QueryEncoder`."""
     model_dir = model_dir or index.manifest.get("model_dir")
     if not model_dir:
         raise ConfigError(f"index {index.directory} records no model directory; pass one (--model)")
     return QueryEncoder(model_dir, teacher or index.manifest.get("teacher"), light_dir)
-
-
-def search_by_text(index: CodeIndex, texts: Sequence[str], k: int = 10, encoder: QueryEncoder | None = None) -> list[SearchResult]:
-    """Search ``index`` with text queries through its model and teacher."""
-    encoder = encoder or query_encoder_for(index)
-    return index.search(encoder.encode_texts(texts), k)
-
-
-def search_by_image(index: CodeIndex, images: Sequence[Any], k: int = 10, encoder: QueryEncoder | None = None) -> list[SearchResult]:
-    """Search ``index`` with images (PIL images, arrays, or file paths)."""
-    encoder = encoder or query_encoder_for(index)
-    if images and isinstance(images[0], (str, Path)):
-        images = load_images(images)
-    return index.search(encoder.encode_images(images), k)

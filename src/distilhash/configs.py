@@ -1,0 +1,49 @@
+"""Configuration given as data: ``KEY=VALUE`` overrides from a command line or a file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from distilhash.errors import ConfigError
+
+__all__ = ["parse_overrides", "parse_nested_overrides"]
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["lr=0.001", "pq_mode=soft", "progress=false"]`` -> ``{"lr": 0.001, "pq_mode": "soft", "progress": False}``.
+
+    Values are parsed as JSON when they are JSON, else kept as strings; ``-`` in a key becomes ``_``.
+    Raises :class:`~distilhash.errors.ConfigError` for an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        try:
+            parsed: Any = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        out[key.strip().replace("-", "_")] = parsed
+    return out
+
+
+def parse_nested_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """Like :func:`parse_overrides`, but ``a.b=1`` nests (``{"a": {"b": 1}}``) and ``none`` means None.
+
+    ``["epochs=3", "tower.image_size=48", "max_minutes=none"]`` ->
+    ``{"epochs": 3, "tower": {"image_size": 48}, "max_minutes": None}``.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        ((key, value),) = parse_overrides([pair]).items()
+        if isinstance(value, str) and value.lower() == "none":
+            value = None
+        target = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            target = target.setdefault(p, {})
+        target[parts[-1]] = value
+    return out

@@ -1,0 +1,119 @@
+"""Prepare a dataset from a source and draw its split (what ``distilhash data prepare|split`` does).
+
+    prepared = prepare_dataset("folder", {"path": "~/photos"}, sizes={"n_query": 50})
+    split, note, directory = redraw_split("photos", preset=None, sizes={"n_query": 100}, force=True)
+
+A split is a benchmark preset, given sizes (the others filled in), or sizes scaled to the
+collection; the dataset's split file is written next to it, and a stale one removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distilhash.errors import ConfigError, DataError
+
+__all__ = ["PreparedDataset", "prepare_dataset", "redraw_split", "draw_split", "save_split", "sizes_text"]
+
+
+@dataclass
+class PreparedDataset:
+    """A saved dataset: the in-memory dataset, its directory, its split (None: not saved) and how it was chosen."""
+
+    dataset: Any
+    directory: Path
+    split: Any
+    note: str
+
+
+def draw_split(ds, source: str, preset: str | None, given: dict[str, int], seed: int):
+    """(split or None, a note saying how it was chosen or why there is none).
+
+    Sizes not given are filled in: train = every retrieval item (at most 10,000), val = 10% of train.
+    """
+    from distilhash.data.split import PRESETS, SplitSpec, auto_spec, make_split, preset as get_preset
+
+    n = len(ds)
+    if preset is not None or (not given and source in PRESETS):
+        spec = get_preset(preset or source, seed)
+        return make_split(n, spec, ds.content_hash()), f"preset {preset or source}"
+    if given:
+        n_query = given.get("n_query", max(1, round(0.1 * n)))
+        n_ret = given.get("n_retrieval")
+        n_train = given.get("n_train", min((n - n_query) if n_ret is None else n_ret, 10000))
+        n_val = given.get("n_val", max(1, round(0.1 * n_train)) if n_train > 2 else 0)
+        spec = SplitSpec(n_query, n_train, n_ret, n_val, seed, origin="sizes")
+        split = make_split(n, spec, ds.content_hash())
+        return split, f"sizes given ({sizes_text(split)})"
+    try:
+        spec = auto_spec(n, seed)
+    except DataError as exc:
+        return None, str(exc)
+    split = make_split(n, spec, ds.content_hash())
+    return split, (f"sizes scaled to the {n} items ({sizes_text(split)}; --queries/--train/--val choose others)"
+                   + ("; with this few queries evaluation figures are noisy" if len(split.query) < 50 else ""))
+
+
+def sizes_text(split) -> str:
+    """``"50 queries, 900 retrieval, 900 train of which 90 validation"``."""
+    s = split.sizes()
+    queries = "1 query" if s["query"] == 1 else f"{s['query']} queries"
+    return f"{queries}, {s['retrieval']} retrieval, {s['train']} train of which {s['val']} validation"
+
+
+def save_split(directory: Path, split) -> None:
+    """Write ``split`` as the dataset's split file, or remove a stale one when there is none."""
+    from distilhash.data.store import SPLIT_FILE
+
+    if split is not None:
+        split.save(directory / SPLIT_FILE)
+    elif (directory / SPLIT_FILE).is_file():
+        (directory / SPLIT_FILE).unlink()  # drawn for an earlier version of this dataset: its hash no longer matches
+
+
+def prepare_dataset(source: str, options: dict[str, Any] | None = None, out: str | Path | None = None, *,
+                    preset: str | None = None, sizes: dict[str, int] | None = None, seed: int = 0,
+                    no_split: bool = False) -> PreparedDataset:
+    """Build a dataset from ``source`` (``create_source_dataset(source, **options)``), save it and its split.
+
+    ``out`` defaults to ``$DISTILHASH_HOME/datasets/NAME`` (``options["name"]``, else the source's
+    name). At most one of ``preset``, ``sizes`` (keys ``n_query``, ``n_train``, ``n_retrieval``,
+    ``n_val``) and ``no_split``.
+    """
+    from distilhash.data.dataset import save_dataset
+    from distilhash.data.sources import create_source_dataset
+    from distilhash.paths import datasets_dir
+
+    given = {k: v for k, v in (sizes or {}).items() if v is not None}
+    if (preset is not None) + bool(given) + no_split > 1:
+        raise ConfigError("choose one of --preset, split sizes (--queries/--train/--val/--retrieval) and --no-split")
+    options = dict(options or {})
+    ds = create_source_dataset(source, **options)
+    target = Path(out) if out is not None else datasets_dir() / (options.get("name") or ds.name)
+    split, note = (None, "--no-split") if no_split else draw_split(ds, source, preset, given, seed)
+    save_dataset(ds, target)
+    save_split(target, split)
+    return PreparedDataset(ds, target, split, note)
+
+
+def redraw_split(dataset: str, *, preset: str | None = None, sizes: dict[str, int] | None = None, seed: int = 0,
+                 force: bool = False) -> tuple[Any, str, Path]:
+    """Draw (or with ``force`` redraw) the split of a prepared dataset; ``(split, note, dataset directory)``."""
+    from distilhash.data.dataset import load_dataset
+    from distilhash.data.store import SPLIT_FILE, resolve_dataset_dir
+
+    given = {k: v for k, v in (sizes or {}).items() if v is not None}
+    if preset is not None and given:
+        raise ConfigError("give --preset or split sizes, not both")
+    directory = resolve_dataset_dir(dataset)
+    if (directory / SPLIT_FILE).is_file() and not force:
+        raise DataError(f"{directory / SPLIT_FILE} exists; pass --force to replace it (features, models and "
+                        "indexes made with the old split must then be made again)")
+    ds = load_dataset(directory)
+    drawn, note = draw_split(ds, "", preset, given, seed)
+    if drawn is None:
+        raise DataError(note)
+    save_split(directory, drawn)
+    return drawn, note, directory

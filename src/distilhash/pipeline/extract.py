@@ -1,0 +1,41 @@
+"""Encode a prepared dataset with a teacher into the feature cache, locally or on Ray (``distilhash teacher extract``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distilhash.errors import ConfigError
+
+__all__ = ["EXTRACT_ENGINES", "extract_teacher_features"]
+
+#: local: one process (:func:`distilhash.teachers.cache.extract_features`); ray: the teacher in Ray
+#: actors, written part by part (:func:`distilhash.distributed.extract.extract_features_ray`).
+EXTRACT_ENGINES = ("local", "ray")
+
+
+def extract_teacher_features(dataset: str, teacher: str = "minilm-lit", out: str | Path | None = None, *,
+                             engine: str = "local", batch_size: int = 128, template: str = "a photo of {}",
+                             device: str = "cpu", threads: int = 2, overwrite: bool = False,
+                             ray_address: str | None = None, workers: int | None = None,
+                             part_size: int = 2048) -> Path:
+    """Encode ``dataset``'s images, texts, label prompts and class prompts once (resumable); the cache directory.
+
+    ``out`` defaults to ``$DISTILHASH_HOME/features/DATASET__TEACHER``; ``threads`` are torch
+    threads (per Ray actor with ``engine="ray"``).
+    """
+    from distilhash.threads import set_threads
+
+    if engine not in EXTRACT_ENGINES:
+        raise ConfigError(f"--engine {engine!r}; expected local or ray")
+    set_threads(threads)
+    opts = {} if teacher.startswith("features:") else {"device": device}
+    if engine == "ray":
+        from distilhash.distributed.extract import extract_features_ray
+
+        return Path(extract_features_ray(dataset, teacher, out, batch_size=batch_size, template=template,
+                                         part_size=part_size, workers=workers, cpus_per_worker=threads,
+                                         address=ray_address, overwrite=overwrite, teacher_options=opts))
+    from distilhash.teachers.cache import extract_features
+
+    return Path(extract_features(dataset, teacher, out, batch_size=batch_size, template=template,
+                                 overwrite=overwrite, teacher_options=opts))

@@ -1,0 +1,130 @@
+"""Fit a registered method on cached teacher features (what ``distilhash train`` does).
+
+    model, record = train_model("dcmq", dataset="emoji-scenes", teacher="minilm-lit", bits=64, seed=0,
+                                overrides={"pq_mode": "soft", "epochs": 30}, out="runs/dcmq64")
+
+Loads the prepared dataset's split and the teacher feature cache, creates the method from the
+registry (``bits`` -> ``n_bits``, ``seed`` -> ``seed``, ``overrides`` -> any config field), fits
+it (model selection on ``split.val`` only), saves the model directory (``method.json``, weights,
+``fit_info.json``) plus the run record ``train.json`` (:data:`TRAIN_RECORD`) and returns both.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TRAIN_RECORD", "build_method", "train_model", "default_run_dir"]
+
+#: File name of the run record in a model directory.
+TRAIN_RECORD = "train.json"
+
+
+def build_method(name: str, bits: int | None, seed: int, overrides: dict[str, Any]) -> tuple[Any, list[str]]:
+    """Create ``name`` with ``n_bits``/``seed`` and overrides; returns (method, notes shown to the user)."""
+    from distilhash.methods.base import create_method
+
+    notes: list[str] = []
+    config = dict(overrides)
+    cls = type(create_method(name))  # default config: resolves the class (and its bits_independent flag)
+    bits_independent = bool(getattr(cls, "bits_independent", False))
+    if bits is not None:
+        if bits_independent:
+            notes.append(f"{name} does not depend on the bit budget; --bits {bits} only labels the run")
+            config.setdefault("n_bits", bits)
+        else:
+            config["n_bits"] = bits
+    config["seed"] = seed
+    return create_method(name, **config), notes
+
+
+def default_run_dir(dataset_name: str, method: str, n_bits: int, seed: int) -> Path:
+    """``$DISTILHASH_HOME/runs/DATASET__METHOD__BITS__sSEED``."""
+    from distilhash.paths import runs_dir
+
+    return runs_dir() / f"{dataset_name}__{method}__{n_bits}__s{seed}"
+
+
+def _data_notes(ds, split, model, method: str) -> tuple[list[str], bool]:
+    """Warnings about the data (no labels, few queries) and whether mAP can be measured at all."""
+    if ds.num_labels == 0:
+        return [f"{ds.name} has no labels: mAP (relevance = a shared label) cannot be measured, so evaluation "
+                "is skipped" + ("" if type(model).__module__.endswith("baselines") else
+                                f", and {method}'s model selection on split.val scores every epoch 0 (it keeps "
+                                "an arbitrary one): prefer pq, lsh or itq, which select nothing, or add labels")], False
+    if len(split.query) < 50:
+        return [f"only {len(split.query)} query and {len(split.val)} validation items: the mAP figures below "
+                "are noisy"], True
+    return [], True
+
+
+def train_model(method: str, dataset: str = "emoji-scenes", teacher: str = "minilm-lit",
+                features: str | Path | None = None, *, bits: int | None = None, seed: int = 0,
+                overrides: dict[str, Any] | None = None, out: str | Path | None = None, threads: int | None = None,
+                evaluate: bool = True, stream: bool = False, chunk_size: int | None = None, workers: int = 1,
+                command: str | None = None, say: Callable[[str], None] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Fit ``method`` on ``dataset``'s cached ``teacher`` features, save it to ``out``; ``(model, record)``.
+
+    ``record`` (also written to ``out/train.json``) holds the command, commit, dataset and split
+    hashes, teacher, config, epoch policy, timing, memory, load average, ``model_dir`` and
+    ``map_all`` (``{"val"|"query": {"i2t", "t2i"}}``, empty when ``evaluate`` is off or the dataset
+    has no labels). ``say`` receives progress lines ("note: ...", "training ...") before fitting.
+    ``stream``: online methods absorb ``split.retrieval`` chunk by chunk into ``out/stream``;
+    ``workers > 1``: data-parallel fit (:mod:`distilhash.distributed.data_parallel`).
+    """
+    from distilhash.errors import ConfigError
+    from distilhash.io_utils import atomic_write_json
+    from distilhash.pipeline.evaluate import evaluate_parts
+    from distilhash.pipeline.inputs import load_features_and_split
+    from distilhash.pipeline.records import git_commit
+    from distilhash.threads import set_threads
+
+    say = say or (lambda line: None)
+    threads = set_threads(threads)
+    ds, split, feats, fpath = load_features_and_split(dataset, teacher, features)
+    overrides = dict(overrides or {})
+    if chunk_size is not None:
+        overrides["chunk_size"] = chunk_size
+    model, notes = build_method(method, bits, seed, overrides)
+    data_notes, measurable = _data_notes(ds, split, model, method)
+    evaluate = evaluate and measurable
+    for note in notes + data_notes:
+        say(f"note: {note}")
+    target = Path(out) if out is not None else default_run_dir(ds.name, method, bits or model.n_bits, seed)
+    say(f"training {method} ({model.n_bits} bits, seed {seed}) on {ds.name} "
+        f"[split {split.hash}, fit {len(split.fit)}, val {len(split.val)}] with {fpath}")
+    t0 = time.perf_counter()
+    fit_kw = {"dataset": ds} if getattr(type(model), "needs_dataset", False) else {}
+    if stream:
+        if not getattr(type(model), "supports_stream", False):
+            raise ConfigError(f"{method} has no online (--stream) mode; only methods with supports_stream do (lcdh)")
+        fit_kw["stream_dir"] = target / "stream"
+    if workers > 1:
+        from distilhash.distributed.data_parallel import fit_data_parallel
+
+        model = fit_data_parallel(method, model.config_dict(), fpath, split, workers, target, threads=threads)
+    else:
+        model.fit(feats, split, **fit_kw)
+    train_seconds = time.perf_counter() - t0
+    model.save(target)
+    scores = evaluate_parts(model, feats, split, dataset=ds) if evaluate else {}
+    info = getattr(model, "fit_info_", {}) or {}
+    record = {
+        "command": command or f"distilhash train {method}",
+        "git_commit": git_commit(),
+        "dataset": ds.name, "dataset_hash": split.dataset_hash, "split_hash": split.hash,
+        "teacher": feats.teacher, "features": str(fpath),
+        "method": method, "config": model.config_dict(), "n_bits": model.n_bits, "seed": seed,
+        "epoch_policy": {k: info[k] for k in ("kept_epoch", "kept_because", "stop_reason", "epochs_run") if k in info},
+        "train_seconds": train_seconds, "threads": threads, "workers": workers,
+        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load_average": list(os.getloadavg()),
+        "map_all": scores,
+        "model_dir": str(target),
+    }
+    atomic_write_json(target / TRAIN_RECORD, record)
+    return model, record

@@ -1,0 +1,88 @@
+"""Fit an offline teacher by kind (what ``distilhash teacher fit`` does): a registry of fit functions.
+
+    info, target = fit_teacher("lite0-minilm", dataset="openclipart", overrides={"epochs": 20})
+
+Kinds: ``minilm-lit`` (the LiT image tower on the EmojiScenes pretraining corpus; nested
+``tower.*`` keys) and ``lite0-minilm`` (projection heads on two frozen pretrained towers, fitted
+on a prepared dataset's ``split.train`` pairs). Overrides are config fields; unknown keys raise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from distilhash.errors import ConfigError
+
+__all__ = ["FIT_KINDS", "fit_teacher"]
+
+Say = Callable[[str], None]
+
+
+def _fit_minilm_lit(dataset: str | None, out: Path | None, overrides: dict, threads: int, progress: bool,
+                    say: Say) -> tuple[dict[str, Any], Path]:
+    """minilm-lit: train the LiT image tower on the EmojiScenes pretraining corpus."""
+    from distilhash.paths import teachers_dir
+    from distilhash.teachers.lit_fit import LiTConfig, describe, fit_lit
+
+    if dataset is not None:
+        raise ConfigError("--dataset: minilm-lit is fitted on its own pretraining corpus (set corpus_* keys instead)")
+    base = LiTConfig().to_dict()
+    tower = {**base.pop("tower"), **overrides.pop("tower", {})}
+    unknown = set(overrides) - set(base)
+    if unknown:
+        raise ConfigError(f"unknown config keys {sorted(unknown)}; valid: {sorted(base)} and tower.*")
+    config = LiTConfig.from_dict({**base, **overrides, "threads": threads, "tower": tower})
+    target = Path(out) if out is not None else teachers_dir() / "minilm-lit"
+    say(f"fitting minilm-lit -> {target}\nconfig: {json.dumps(config.to_dict())}")
+    info = fit_lit(config, target, progress=progress)
+    say(describe(info))
+    say(f"kept epoch {info['kept_epoch']} ({info['kept_because']}); total {info['timing_s']['total']:.0f} s")
+    say(f"saved teacher to {target}")
+    return info, target
+
+
+def _fit_lite0_minilm(dataset: str | None, out: Path | None, overrides: dict, threads: int, progress: bool,
+                      say: Say) -> tuple[dict[str, Any], Path]:
+    """lite0-minilm: fit the projection heads on DATASET's split.train pairs (towers frozen)."""
+    from distilhash.teachers.lite0_fit import Lite0FitConfig, describe, fit_lite0_minilm
+    from distilhash.teachers.lite0_minilm import default_lite0_dir
+
+    if dataset is None:
+        raise ConfigError("--dataset is required for --kind lite0-minilm (a prepared dataset name or directory)")
+    base = Lite0FitConfig().to_dict()
+    unknown = set(overrides) - set(base)
+    if unknown:
+        raise ConfigError(f"unknown config keys {sorted(unknown)}; valid: {sorted(base)}")
+    config = Lite0FitConfig.from_dict({**base, **overrides, "threads": threads})
+    target = Path(out) if out is not None else default_lite0_dir(dataset)
+    say(f"fitting lite0-minilm on {dataset} -> {target}\nconfig: {json.dumps(config.to_dict())}")
+    info = fit_lite0_minilm(dataset, target, config, progress=progress)
+    say(describe(info))
+    kept = info["kept"]
+    say(f"kept {kept['heads']['image_head']} image head / {kept['heads']['text_head']} text head, epoch {kept['epoch']} "
+        f"({info['kept_because']}); tower features {'from cache' if info['tower_features_from_cache'] else 'computed'}; "
+        f"total {info['timing_s']['total']:.1f} s")
+    spec = f"lite0-minilm:{target}" if out is not None else f"lite0-minilm:{Path(dataset).name}"
+    say(f"saved teacher to {target} (use it as --teacher {spec})")
+    return info, target
+
+
+#: teacher kind -> the function fitting it
+FIT_KINDS: dict[str, Callable[..., tuple[dict[str, Any], Path]]] = {
+    "minilm-lit": _fit_minilm_lit, "lite0-minilm": _fit_lite0_minilm}
+
+
+def fit_teacher(kind: str, dataset: str | None = None, out: str | Path | None = None,
+                overrides: dict[str, Any] | None = None, threads: int = 2, progress: bool = True,
+                say: Say | None = None) -> tuple[dict[str, Any], Path]:
+    """Fit teacher ``kind`` (one of :data:`FIT_KINDS`); returns ``(fit info, teacher directory)``.
+
+    ``say`` receives the config before fitting and a summary after (default: silent).
+    """
+    if kind not in FIT_KINDS:
+        raise ConfigError(f"--kind {kind!r}: valid kinds are {', '.join(FIT_KINDS)}")
+    return FIT_KINDS[kind](dataset, Path(out) if out is not None else None, dict(overrides or {}), threads, progress,
+                           say or (lambda line: None))

@@ -1,0 +1,162 @@
+"""The package keeps its data flow one way: no imports back up the pipeline, none of the CLI, no cycles.
+
+dataset -> teachers -> methods -> codes -> index -> search / eval / serve. The check reads every
+module's source (imports inside functions included) and maps each ``distilhash.*`` import to the
+top-level unit it lands in (``distilhash.index.core`` -> ``index``).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path
+
+import distilhash
+
+SRC = Path(distilhash.__file__).resolve().parent
+
+#: Shared building blocks any unit may use.
+FOUNDATION = {"errors", "registry", "io_utils", "paths", "threads", "finite", "configs", "codes", "codes_file",
+              "pixels", "image_augment"}
+#: Units above the models: applications and glue.
+TOP = {"cli", "demo", "pipeline", "benchmark", "serve", "distributed"}
+
+#: unit -> units it must never import.
+FORBIDDEN: dict[str, set[str]] = {
+    "codes": {"index", "eval", "data", "methods", "teachers", "students", "training", "query_encoders"} | TOP,
+    "codes_file": {"index", "eval", "data", "methods", "teachers", "students", "training", "query_encoders"} | TOP,
+    "index": {"eval", "data", "methods", "teachers", "students", "training", "query_encoders"} | TOP,
+    "eval": {"index", "data", "methods", "teachers", "students", "training", "query_encoders"} | TOP,
+    "data": {"index", "eval", "methods", "teachers", "students", "training", "query_encoders"} | TOP,
+    "teachers": {"index", "methods", "students", "training", "query_encoders"} | TOP,
+    "training": {"index", "methods", "students", "query_encoders"} | TOP,
+    "students": {"index", "methods", "query_encoders"} | TOP,
+    "methods": {"index", "query_encoders"} | TOP,
+    "query_encoders": {"index"} | TOP,
+    "serve": {"cli", "demo", "pipeline", "benchmark"},
+    "pipeline": {"cli", "demo", "benchmark", "serve"},
+    "benchmark": {"cli", "demo", "serve", "pipeline"},
+}
+
+#: (importing module, imported unit) edges still allowed, with the reason.
+KNOWN_EDGES = {
+    ("distilhash.methods.lcdh.store", "index"): "LCDH's online mode stores its frozen codes in the index engine",
+}
+#: Import cycles between modules still allowed (each a sorted tuple of module names).
+KNOWN_CYCLES = {
+    ("distilhash.index.binary", "distilhash.index.mih", "distilhash.index.native"),  # being split by job
+    ("distilhash.serve.app", "distilhash.serve.guard"),  # being split by job
+}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    name = ".".join(rel.parts)
+    return name[: -len(".__init__")] if name.endswith(".__init__") else name
+
+
+@lru_cache(maxsize=1)
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the ``distilhash`` modules it imports (resolved to the longest existing module)."""
+    files = {_module_name(p): p for p in SRC.rglob("*.py")}
+
+    def resolve(name: str) -> str | None:
+        parts = name.split(".")
+        while parts:
+            if ".".join(parts) in files:
+                return ".".join(parts)
+            parts.pop()
+        return None
+
+    graph: dict[str, set[str]] = defaultdict(set)
+    for mod, path in files.items():
+        package = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            else:
+                continue
+            for target in targets:
+                found = resolve(target) if target.startswith("distilhash") else None
+                if found and found != mod and not mod.startswith(found + "."):  # a module's own package aside
+                    graph[mod].add(found)
+    return graph
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _cycles(graph: dict[str, set[str]]) -> set[tuple[str, ...]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: set[tuple[str, ...]] = set()
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.add(tuple(sorted(comp)))
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_walker_sees_imports_inside_functions_and_relative_ones():
+    graph = import_graph()
+    assert "distilhash.pipeline.train" in graph["distilhash.cli.train"]  # imported inside the command function
+    assert "distilhash.methods.base" in graph["distilhash.pipeline.train"]
+    assert len(graph) > 100
+
+
+def test_nothing_outside_the_cli_imports_it():
+    bad = sorted(f"{m} -> {t}" for m, ts in import_graph().items() if _unit(m) != "cli"
+                 for t in ts if _unit(t) == "cli")
+    assert bad == []
+
+
+def test_no_import_goes_back_up_the_pipeline():
+    bad = sorted(f"{m} -> {t}" for m, ts in import_graph().items() for t in ts
+                 if _unit(t) in FORBIDDEN.get(_unit(m), ()) and (m, _unit(t)) not in KNOWN_EDGES)
+    assert bad == []
+
+
+def test_the_rules_name_real_units_and_the_allowed_edges_still_exist():
+    """A rule about a unit that does not exist checks nothing; an exception no longer needed must go."""
+    units = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").is_file()} | {
+        p.stem for p in SRC.glob("*.py")}
+    assert set(FORBIDDEN) | FOUNDATION | TOP <= units
+    graph = import_graph()
+    for mod, unit in KNOWN_EDGES:
+        assert any(_unit(t) == unit for t in graph[mod]), (mod, unit)
+
+
+def test_no_new_import_cycles():
+    assert _cycles(import_graph()) - KNOWN_CYCLES == set()
