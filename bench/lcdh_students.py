@@ -268,6 +268,46 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: the selection rule, fixed before the grid ran: the highest split.val mean of i2t and t2i after the
+#: last chunk, except that a faster student (fewer Lite0 stages) within this margin of it is preferred
+SELECT_MARGIN = 0.01
+
+
+def sweep_report() -> str:
+    """``OUT/val_sweep.md`` from ``OUT/val_sweep.json`` (runs of ``bench/lcdh_diagnose.py --out``)."""
+    data = json.loads((OUT / "val_sweep.json").read_text())
+    score = {tag: (r["final"]["i2t"] + r["final"]["t2i"]) / 2 for tag, r in data.items() if r.get("complete", True)}
+    best = max(score, key=score.get)
+    depth = lambda tag: data[tag]["overrides"].get("lite0_until", -1)  # noqa: E731
+    pick = min((t for t in score if t.startswith("lite0") and score[t] >= score[best] - SELECT_MARGIN), key=depth)
+    lines = ["# Lite0 image student: choice of the cut on split.val (openclipart, 64 bits, seed 0)", "",
+             "Each row is one LCDH stream over split.retrieval **without split.val** (`stream_exclude_val=True`); after "
+             "every chunk, split.val (500 queries) is scored against split.fit (2,000 items), both encoded by the "
+             "current student. split.query is never used. Common options `image_size=64`, `chunk_size=500`; the "
+             "same cached offline teacher for every row.", "",
+             f"Rule (set when this sweep was read, before the grid ran): highest mean of val i2t and t2i after the last chunk; a student with "
+             f"fewer Lite0 stages within {SELECT_MARGIN} of it is preferred (the speed goal). Picked: **{pick}**.", "",
+             "| tag | options | chunks | val mAP i2t | t2i | mean | i2i | t2t | mean over chunks i2t / t2i | "
+             "bits agreeing with teacher (image / text) | seconds | load avg |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for tag, r in data.items():
+        f, mo, last = r["final"], r["mean_over_chunks"], r["chunks"][-1]
+        opts = {k: v for k, v in r["overrides"].items() if k not in ("stream_exclude_val", "image_size", "chunk_size")}
+        done = f"{len(r['chunks'])}" + ("" if r.get("complete", True) else f" of {r['n_chunks']} (stopped)")
+        cost = f"{r['seconds']:.0f} | {r['load_average'][0]:.1f}" if "seconds" in r else "— | —"
+        lines.append(f"| {tag} | `{json.dumps(opts)}` | {done} | {f['i2t']:.4f} | {f['t2i']:.4f} | "
+                     f"{(f['i2t'] + f['t2i']) / 2:.4f} | {f['i2i']:.4f} | {f['t2t']:.4f} | {mo['i2t']:.4f} / {mo['t2i']:.4f} | "
+                     f"{last['agree_image_teacher']:.3f} / {last['agree_text_teacher']:.3f} | {cost} |")
+    notes = [f"* {tag}: {r['note']}" for tag, r in data.items() if r.get("note")]
+    notes.append("* a `lite0_until=5, lite0_trainable_from=4` run was started and stopped in its first chunk (CPU); "
+                 "it has no figures.")
+    lines += ["", *notes, "", "Run with `bench/lcdh_diagnose.py --dataset openclipart --teacher lite0-minilm:openclipart "
+              "--bits 64 --tag TAG --out bench/results/lcdh_lite0/val_sweep.json --set image_size=64 --set chunk_size=500 "
+              "--set image_net=lite0 --set lite0_until=U --set lite0_trainable_from=T`. Per-chunk values: `val_sweep.json`."]
+    text = "\n".join(lines) + "\n"
+    (OUT / "val_sweep.md").write_text(text)
+    return text
+
+
 def report(dataset: str) -> None:
     summary = summarize(dataset)
     plot_curves(summary, OUT / f"curves_{dataset}.png")
@@ -299,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.report:
         run_grid(args)
     if args.report or args.speed:
+        if (OUT / "val_sweep.json").is_file():
+            print(sweep_report())
         report(args.dataset)
     return 0
 
