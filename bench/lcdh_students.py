@@ -85,7 +85,7 @@ def run_grid(args: argparse.Namespace) -> None:
                 method = run.pop("_method")
                 if seed == 0 and bits == args.speed_bits:
                     method.save(model_dir(student, bits, seed))
-                rec = {"student": student, "dataset": ds.name, "teacher": feats.teacher, "features": fpath,
+                rec = {"student": student, "dataset": ds.name, "teacher_spec": feats.teacher, "features": fpath,
                        "split_hash": split.hash, "split_sizes": split.sizes(), "overrides": overrides,
                        "command": " ".join(["bench/lcdh_students.py", *sys.argv[1:]]),
                        "selection": "LCDH defaults + student preset chosen on split.val (stream without split.val); "
@@ -169,12 +169,14 @@ def summarize(dataset: str) -> dict[str, Any]:
                 "absorb_seconds_mean": float(np.mean([r["absorb_seconds"]["mean"] for r in rs])),
                 "fit_seconds_mean": float(np.mean([r["fit_seconds"] for r in rs])),
                 "parameters": rs[0]["parameters"], "image_init": rs[0].get("image_init"),
-                "load_average": [r["machine"]["load_average"] for r in rs],
+                "load_average": [r["machine"]["loadavg"] for r in rs],
                 "git_commits": sorted({r["git"]["commit"] or "?" for r in rs}),
             }
     r0 = runs[0]
+    words = r0["command"].split()
+    teacher = r0.get("teacher_spec") or words[words.index("--teacher") + 1]  # runs before the key was added
     speed_path = OUT / f"speed_{dataset}.json"
-    return {"dataset": dataset, "teacher": r0["teacher"], "split_hash": r0["split_hash"], "split_sizes": r0["split_sizes"],
+    return {"dataset": dataset, "teacher": teacher, "offline_teacher": r0["teacher"], "split_hash": r0["split_hash"], "split_sizes": r0["split_sizes"],
             "commands": sorted({r["command"] for r in runs}), "selection": r0["selection"],
             "common_options": {k: v for k, v in r0["overrides"].items() if k not in STUDENTS.get(r0["student"], {})},
             "students": STUDENTS, "cells": cells, "n_runs": len(runs),
@@ -182,7 +184,7 @@ def summarize(dataset: str) -> dict[str, Any]:
 
 
 def plot_curves(summary: dict[str, Any], path: Path) -> None:
-    """Online mAP after each chunk (mean over seeds, band = min..max), both students, every bit length."""
+    """Online mAP after each chunk (mean over seeds; band = min..max at 64 bits), both students, every bit length."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -204,8 +206,9 @@ def plot_curves(summary: dict[str, Any], path: Path) -> None:
                 x = [rs[0]["chunks"][k]["stored"] for k in range(n)]
                 y = np.array([[r["chunks"][k][d] for k in range(n)] for r in rs])
                 ax.plot(x, y.mean(0), styles.get(bits, "-"), color=colors.get(student, "k"), marker="o", ms=2.5,
-                        label=f"{student}, {bits} bits ({len(rs)} seeds)")
-                if len(rs) > 1:
+                        lw=2.2 if bits == 64 else 1.0, alpha=1.0 if bits == 64 else 0.7,
+                        label=f"{student}, {bits} bits ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
+                if len(rs) > 1 and bits == 64:
                     ax.fill_between(x, y.min(0), y.max(0), color=colors.get(student, "k"), alpha=0.08)
         ax.set_title("image -> text" if d == "i2t" else "text -> image")
         ax.set_xlabel("split.retrieval items streamed")
@@ -263,7 +266,7 @@ def markdown(summary: dict[str, Any]) -> str:
             r = sp["speedup_vs_teacher"].get(k)
             lines.append(f"| {k} | {v:,.0f} | {sp['median_images_per_s'][k]:,.0f} | {'—' if r is None else f'{r:.1f}x'} |")
         lines.append("")
-    lines += ["Per-chunk curves: `curves.png` (mean over seeds, band = min..max); every run's chunks, loss terms, "
+    lines += ["Per-chunk curves: `curves.png` (mean over seeds; band = min..max over seeds at 64 bits); every run's chunks, loss terms, "
               "timings and provenance: `runs/`. Produced by `bench/lcdh_students.py`."]
     return "\n".join(lines) + "\n"
 
