@@ -16,9 +16,10 @@ Parts:
   PQG (gumbel, = main run) / soft without noise / hard straight-through; mAP and codeword usage.
 * timing: training seconds (from cached features) and encoding throughput, recorded per run.
 
-Each run is stored as it finishes under ``bench/results/dcmq_runs/`` (an existing run file is
-reused, so an interrupted benchmark resumes); the summary goes to ``bench/results/dcmq.json``,
-``dcmq.md`` and ``dcmq.png``. The machine is shared: load averages are recorded.
+Each run is stored as it finishes under ``bench/results/dcmq/<name>_runs/`` (an existing run file is
+reused, so an interrupted benchmark resumes); the summary goes to ``bench/results/dcmq/<name>.{json,md,png}``
+(``--name``, default ``dcmq``). The machine is shared: load averages are recorded per run and in the
+provenance block.
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import results_dir, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "dcmq"
 BASELINES = ["float-teacher", "lsh", "itq", "pq", "dcmh"]
 ABLATIONS = {
     "dcmq": {},
@@ -44,13 +46,6 @@ ABLATIONS = {
     "dcmq/pq=soft": {"pq_mode": "soft"},
     "dcmq/pq=hard-st": {"pq_mode": "hard-st"},
 }
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 def load_data(args):
@@ -91,11 +86,16 @@ def time_encoding(method, fs, split) -> dict:
     return out
 
 
-def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split, meta, args) -> dict:
+def run_path(name: str, dataset: str, label: str, bits: int, seed: int) -> Path:
+    """``bench/results/dcmq/<name>_runs/<dataset>__<label>__<bits>__s<seed>.json``: one stored run."""
+    return results_dir(BENCH, ROOT) / f"{name}_runs" / f"{dataset}__{label.replace('/', '_')}__{bits}__s{seed}.json"
+
+
+def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split, meta, args, commit: str | None) -> dict:
     from distilhash.eval.metrics import evaluate_method
     from distilhash.methods.base import create_method
 
-    path = RESULTS / f"{args.name}_runs" / f"{meta['dataset']}__{label.replace('/', '_')}__{bits}__s{seed}.json"
+    path = run_path(args.name, meta["dataset"], label, bits, seed)
     if path.is_file() and not args.force:
         return json.loads(path.read_text())
     cfg = {**config, "seed": seed, "n_bits": bits}
@@ -104,7 +104,7 @@ def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split
 
         cfg = {**parse_sets(args.dcmq_set), **cfg, "progress": args.progress}
     method = create_method(name, **cfg)
-    load_before = list(os.getloadavg())
+    load_before = load_average()
     t0 = time.perf_counter()
     method.fit(fs, split)
     train_s = time.perf_counter() - t0
@@ -124,9 +124,9 @@ def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split
                         for h in info.get("history", []) if "val" in h],
         "codeword_usage": info.get("codeword_usage"),
         "target_band": info.get("target_band"),
-        "load_average_before": load_before, "load_average_after": list(os.getloadavg()),
+        "load_before": load_before, "load_after": load_average(),
         "peak_memory_mib_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "git_commit": meta["git_commit"], "threads": args.threads,
+        "commit": commit, "threads": args.threads,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rec, indent=1, default=float) + "\n")
@@ -188,10 +188,10 @@ def goals(summary: dict, bits_list: list[int]) -> dict:
     return res
 
 
-def write_markdown(path: Path, summary: dict, goals_: dict, meta: dict, bits_list: list[int]) -> None:
+def markdown(summary: dict, goals_: dict, meta: dict, prov: dict, bits_list: list[int]) -> str:
     lines = [f"# DCMQ benchmark ({meta['dataset']}, teacher features {Path(meta['features']).name})", "",
-             f"git {meta['git_commit'][:10]}, split {meta.get('split_hash')}, seeds {meta['seeds']}, threads {meta['threads']}; "
-             f"machine shared with other jobs (load average at start {meta['load_average_start']}).",
+             f"Split {prov['split_hash']}, seeds {prov['seeds']}, threads {meta['threads']}; "
+             "machine shared with other jobs (load averages per run and in the provenance).",
              "mAP@all on split.query vs split.retrieval, mean ± std over seeds; epochs selected on split.val only."
              + (f" DCMQ / float-student overrides: {' '.join(meta['dcmq_overrides'])}." if meta.get("dcmq_overrides") else ""), "",
              "## mAP@all by method and bits (i2t / t2i)", "",
@@ -233,7 +233,7 @@ def write_markdown(path: Path, summary: dict, goals_: dict, meta: dict, bits_lis
     if meta.get("encoding"):
         lines += ["", "## Encoding speed (DCMQ, from cached features, threads as above)", "", "```",
                   json.dumps(meta["encoding"], indent=1), "```"]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
 def plot(path: Path, summary: dict, bits_list: list[int]) -> None:
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dcmq-set", nargs="*", default=[], help="KEY=VALUE overrides for every dcmq / float-student run")
     p.add_argument("--force", action="store_true", help="rerun runs whose result file exists")
     p.add_argument("--progress", action="store_true")
-    p.add_argument("--name", default="dcmq")
+    p.add_argument("--name", "--out-name", dest="name", default=BENCH, help="result name under bench/results/dcmq/")
     p.add_argument("--summary-only", action="store_true", help="only rebuild the summary from stored run files")
     args = p.parse_args(argv)
 
@@ -307,9 +307,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.synthetic:
         meta["dataset"] = "synthetic"
     meta["dcmq_overrides"] = args.dcmq_set
-    meta.update(git_commit=git_commit(), seeds=args.seeds, threads=args.threads, split_hash=split.hash,
-                load_average_start=[round(x, 2) for x in os.getloadavg()],
-                command=" ".join([sys.executable.split("/")[-1], *sys.argv]), teacher=fs.teacher)
+    meta.update(threads=args.threads, teacher=fs.teacher)
+    prov = collect_provenance(BENCH, args.name, seeds=args.seeds, split=split, dataset=meta["dataset"], threads=args.threads,
+                              model_selection="each learned method keeps the epoch with the best mean validation mAP@all "
+                              "(split.val vs split.fit)", root=ROOT)
     t_start = time.perf_counter()
     runs: list[dict] = []
     jobs: list[tuple[str, str, dict, int, int]] = []
@@ -329,13 +330,13 @@ def main(argv: list[str] | None = None) -> None:
         if (label, b, seed) in seen or label in args.skip:
             continue
         seen.add((label, b, seed))
-        stored = RESULTS / f"{args.name}_runs" / f"{meta['dataset']}__{label.replace('/', '_')}__{b}__s{seed}.json"
+        stored = run_path(args.name, meta["dataset"], label, b, seed)
         if args.summary_only:
             if stored.is_file():
                 runs.append(json.loads(stored.read_text()))
             continue
         try:
-            runs.append(run_one(label, name, cfg, b, seed, fs, split, meta, args))
+            runs.append(run_one(label, name, cfg, b, seed, fs, split, meta, args, prov["commit"]))
         except Exception as exc:  # noqa: BLE001 - record and continue with the other runs
             print(f"FAILED {label} {b} bits seed {seed}: {exc!r}", flush=True)
             runs.append({"label": label, "bits": b, "seed": seed, "failed": repr(exc)})
@@ -345,13 +346,10 @@ def main(argv: list[str] | None = None) -> None:
     meta["encoding"] = dcmq64[0]["encoding"] if dcmq64 else None
     meta["wall_seconds"] = time.perf_counter() - t_start
     g = goals(summary, args.bits)
-    result = {"meta": meta, "summary": summary, "goals": g, "failed": [r for r in runs if "failed" in r],
-              "epoch_policy": "each learned method keeps the epoch with the best mean validation mAP@all (split.val vs split.fit)",
+    result = {"provenance": prov, "meta": meta, "summary": summary, "goals": g, "failed": [r for r in runs if "failed" in r],
               "runs": ok}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
-    write_markdown(RESULTS / f"{args.name}.md", summary, g, meta, args.bits)
-    plot(RESULTS / f"{args.name}.png", summary, args.bits)
+    write_results(BENCH, args.name, result, markdown(summary, g, meta, prov, args.bits),
+                  plot=lambda path: plot(path, summary, args.bits), root=ROOT)
     print(json.dumps(g, indent=1))
 
 

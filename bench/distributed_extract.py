@@ -20,24 +20,25 @@ Needs ``distilhash data prepare emoji-scenes`` and, for the full run's identity 
    cache when the single-process run filled it (the same 2048-row chunks); image rows are
    always computed.
 
-Writes ``bench/results/<out-name>.json``, ``.md`` and ``.png`` with provenance (command, commit,
-dataset and split hash, machine load before/after each phase).
+Writes ``bench/results/distributed_extract/<out-name>.{json,md,png}`` with the provenance block
+(:func:`distilhash.benchmark.provenance.collect_provenance`) and the load before/after each phase.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "distributed_extract"
 
 
 def tower_scaling(ray, ds_dir: Path, teacher: str, name: str, n_rows: int, part: int, workers: int) -> dict:
@@ -51,7 +52,7 @@ def tower_scaling(ray, ds_dir: Path, teacher: str, name: str, n_rows: int, part:
         warm = min(part, 256)
         ray.get([a.encode_rows.remote(name, n_rows, n_rows + warm) for a in actors])  # load + first-call costs
         ranges = [(s, min(n_rows, s + part)) for s in range(0, n_rows, part)]
-        load_before = os.getloadavg()
+        load_before = load_average()
         t0 = time.perf_counter()
         out = ray.get([actors[i % workers].encode_rows.remote(name, s, e) for i, (s, e) in enumerate(ranges)])
         wall = time.perf_counter() - t0
@@ -62,7 +63,7 @@ def tower_scaling(ray, ds_dir: Path, teacher: str, name: str, n_rows: int, part:
     cpu = sum(o[2] for o in out)
     return {"array": name, "workers": workers, "rows": n_rows, "part": part, "wall_s": wall, "rows_per_s": n_rows / wall,
             "actor_cpu_s": cpu, "rows_per_cpu_s": n_rows / cpu, "cpu_per_wall": cpu / wall,
-            "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "load_before": load_before, "load_after": load_average(),
             "checksum": float(np.abs(rows).sum())}
 
 
@@ -71,7 +72,7 @@ def full_extraction(ds_dir: Path, teacher: str, single_dir: Path, out: Path, wor
     from distilhash.teachers.cache import load_features
 
     shutil.rmtree(out, ignore_errors=True)
-    load_before = os.getloadavg()
+    load_before = load_average()
     t0 = time.perf_counter()
     extract_features_ray(ds_dir, teacher, out, workers=workers, part_size=2048, progress=True)
     wall = time.perf_counter() - t0
@@ -84,17 +85,15 @@ def full_extraction(ds_dir: Path, teacher: str, single_dir: Path, out: Path, wor
     return {"workers": workers, "items": len(ray_fs), "wall_s": wall, "items_per_s": len(ray_fs) / wall,
             "ids_equal": ray_fs.ids == one.ids, "compare_with_single_process": cmp,
             "engine": ray_fs.manifest.get("engine"), "single_process_throughput": one.manifest.get("throughput"),
-            "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+            "load_before": load_before, "load_after": load_average()}
 
 
-def write_report(result: dict, name: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Teacher extraction on Ray ({result['date']})", "",
-             f"Command: `{result['command']}`  ", f"Commit: {result['git']['commit']} (src dirty: {result['git']['dirty_src']})  ",
-             f"Dataset {result['dataset']} (hash {result['dataset_hash']}, split {result['split_hash']}), teacher "
+def markdown(result: dict) -> str:
+    prov = result["provenance"]
+    lines = [f"# Teacher extraction on Ray ({prov['started_utc']})", "",
+             f"Dataset {prov['dataset']} (hash {prov['dataset_hash']}, split {prov['split_hash']}), teacher "
              f"{result['teacher']}; local Ray cluster of 2 CPUs; 1 torch thread per worker. Shared 2-core machine "
-             f"(other engineers' jobs running): load average before {result['loadavg_before']}, after {result['loadavg_after']}.", "",
+             "(other engineers' jobs running; load averages per row and in the provenance).", "",
              "## Tower throughput, 1 vs 2 workers", "",
              "| tower | rows | workers | wall s | rows/s | speed-up | efficiency | actor CPU s | rows per CPU-s | CPU/wall | load before |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -103,7 +102,7 @@ def write_report(result: dict, name: str) -> None:
             sp = r["rows_per_s"] / s["runs"][0]["rows_per_s"]
             lines.append(f"| {r['array']} | {r['rows']} | {r['workers']} | {r['wall_s']:.1f} | {r['rows_per_s']:.1f} | "
                          f"{sp:.2f}x | {sp / r['workers']:.2f} | {r['actor_cpu_s']:.1f} | {r['rows_per_cpu_s']:.1f} | "
-                         f"{r['cpu_per_wall']:.2f} | {r['loadavg_before'][0]} |")
+                         f"{r['cpu_per_wall']:.2f} | {r['load_before'][0]} |")
     lines += ["", "Goal: 2 workers >= 1.7x one worker for the image tower. CPU/wall is how many cores the workers "
               "actually got together; on an idle 2-core machine it would be 1.0 and 2.0."]
     f = result.get("full")
@@ -114,10 +113,10 @@ def write_report(result: dict, name: str) -> None:
                   "| array | identical (array_equal) | max abs difference |", "|---|---|---|"]
         for k, v in f["compare_with_single_process"].items():
             lines.append(f"| {k} | {v['array_equal']} | {v['max_abs_diff']:.3g} |")
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
-def plot(result: dict, name: str) -> None:
+def plot(result: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,14 +134,14 @@ def plot(result: dict, name: str) -> None:
     ax.set_xlabel("Ray workers (1 CPU each)")
     ax.set_ylabel("rows / s")
     ax.set_yscale("log")
-    ax.set_title(f"extraction throughput (dotted: linear scaling); load {result['loadavg_before'][0]}", fontsize=9)
+    ax.set_title(f"extraction throughput (dotted: linear scaling); load {result['provenance']['load_before'][0]}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from distilhash.benchmark.provenance import git_info, machine_info, peak_rss_mib
+    from distilhash.benchmark.provenance import peak_rss_mib
     from distilhash.data.store import open_prepared, resolve_dataset_dir
     from distilhash.distributed.runtime import ray_session
     from distilhash.teachers.cache import default_features_dir
@@ -154,22 +153,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--texts", type=int, default=1024)
     ap.add_argument("--part", type=int, default=512)
     ap.add_argument("--skip-full", action="store_true")
-    ap.add_argument("--out-name", default="distributed_extract")
+    ap.add_argument("--out-name", default=BENCH, help="result name under bench/results/distributed_extract/")
     args = ap.parse_args(argv)
     ds_dir = resolve_dataset_dir(args.dataset).resolve()
     ds, split = open_prepared(ds_dir)
-    result = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "git": git_info(ROOT),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "dataset": ds.name,
-              "dataset_hash": ds.content_hash(), "split_hash": split.hash, "teacher": args.teacher,
-              "settings": vars(args), "machine": machine_info(1), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-              "model_selection": "none (inference only)", "seeds": "none (deterministic inference)", "scaling": []}
+    prov = collect_provenance(BENCH, args.out_name, seeds=[], model_selection="none (inference only)",
+                              dataset=ds.name, dataset_hash=ds.content_hash(), split_hash=split.hash, root=ROOT)
+    result = {"provenance": prov, "teacher": args.teacher, "settings": vars(args), "scaling": []}
     with ray_session(num_cpus=2) as ray:
         for name, n in (("image", args.images), ("text", args.texts)):
             runs = []
             for w in (1, 2):
                 r = tower_scaling(ray, ds_dir, args.teacher, name, n, args.part, w)
                 print(f"{name} x{w}: {r['rows_per_s']:.1f} rows/s (CPU/wall {r['cpu_per_wall']:.2f}, "
-                      f"{r['rows_per_cpu_s']:.1f} rows per CPU-s, load {r['loadavg_before'][0]})", flush=True)
+                      f"{r['rows_per_cpu_s']:.1f} rows per CPU-s, load {r['load_before'][0]})", flush=True)
                 runs.append(r)
             result["scaling"].append({"array": name, "runs": runs,
                                       "speedup_2_workers": runs[1]["rows_per_s"] / runs[0]["rows_per_s"],
@@ -180,11 +177,9 @@ def main(argv: list[str] | None = None) -> None:
             single = default_features_dir(ds.name, args.teacher)
             result["full"] = full_extraction(ds_dir, args.teacher, single, features_dir() / f"{ds.name}__ray-bench", 2)
             print(json.dumps(result["full"]["compare_with_single_process"]), flush=True)
-    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     result["peak_rss_mib_driver"] = peak_rss_mib()
-    write_report(result, args.out_name)
-    plot(result, args.out_name)
-    print((RESULTS / f"{args.out_name}.md").read_text())
+    paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
+    print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

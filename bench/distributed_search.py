@@ -15,24 +15,25 @@ docs/distributed.md rests on) and the ``mih`` searcher (the default above 50k it
 * throughput of the whole query batch in one call (QPS);
 * per-shard figures (one shard alone: QPS and memory bytes/item), build time, bytes per item.
 
-Writes ``bench/results/<out-name>.json``, ``.md`` and ``.png`` (provenance: command, commit,
-seeds, machine load before/after through ``distilhash.benchmark.provenance``).
+Writes ``bench/results/distributed_search/<out-name>.{json,md,png}`` with the provenance block
+(:func:`distilhash.benchmark.provenance.collect_provenance`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "distributed_search"
 
 
 def _pct(x: list[float], q: float) -> float:
@@ -135,15 +136,11 @@ def run(args) -> dict:
     return out
 
 
-def write_report(result: dict, name: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+def markdown(result: dict) -> str:
     r = result["result"]
-    lines = [f"# Sharded search: {r['n']:,} items in {r['shards']} shards vs one index ({result['date']})", "",
-             f"Command: `{result['command']}`  ", f"Commit: {result['git']['commit']} (src dirty: {result['git']['dirty_src']})  ",
+    lines = [f"# Sharded search: {r['n']:,} items in {r['shards']} shards vs one index ({result['provenance']['started_utc']})", "",
              f"Seed {result['settings']['seed']}; 64-bit structured synthetic codes; {r['queries']} queries. "
-             f"Shared 2-core machine: load average before {result['loadavg_before']}, after {result['loadavg_after']}; "
-             f"every timing is wall clock.", "",
+             "Shared 2-core machine (load averages in the provenance); every timing is wall clock.", "",
              f"Build (bulk add, fsynced): single {r['build_seconds_single']:.0f} s, sharded {r['build_seconds_sharded']:.0f} s.", "",
              "| searcher | k | single p50 / p99 ms | sharded threads p50 / p99 ms | sharded serial p50 / p99 ms | "
              "QPS single | QPS threads | QPS serial | QPS one shard | identical |",
@@ -165,10 +162,10 @@ def write_report(result: dict, name: str) -> None:
     lines += ["", "Latency = one query per call (what an interactive request sees); QPS = the whole batch in one call. "
               "\"threads\" searches the shards concurrently (the C scans release the GIL), so on 2 cores it can at best "
               "halve the single index's latency; \"serial\" shows the cost of the fan-out and merge alone."]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
-def plot(result: dict, name: str) -> None:
+def plot(result: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -193,13 +190,11 @@ def plot(result: dict, name: str) -> None:
         ax.set_title(f"{title}\n{r['n']:,} items, {r['shards']} shards", fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:
-    import os
-
-    from distilhash.benchmark.provenance import git_info, machine_info, peak_rss_mib
+    from distilhash.benchmark.provenance import peak_rss_mib
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10_000_000)
@@ -211,21 +206,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--flip", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tmp", type=Path, default=None)
-    ap.add_argument("--out-name", default="distributed_search")
+    ap.add_argument("--out-name", default=BENCH, help="result name under bench/results/distributed_search/")
     args = ap.parse_args(argv)
     t0 = time.time()
-    result = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "git": git_info(ROOT),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "machine": machine_info(1), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-              "model_selection": "none (no training; synthetic codes)"}
+    prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], model_selection="none (no training; synthetic codes)",
+                              root=ROOT)
+    result = {"provenance": prov, "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     result["result"] = run(args)
-    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     result["wall_seconds"] = time.time() - t0
     result["peak_rss_mib"] = peak_rss_mib()
-    write_report(result, args.out_name)
-    plot(result, args.out_name)
-    print((RESULTS / f"{args.out_name}.md").read_text())
+    paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
+    print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

@@ -9,15 +9,14 @@ Each run is the ordinary CLI, ``distilhash train dcmq --bits B --seed S --worker
 the training time (fit only, including worker start-up for W = 2) and mAP@all on split.query vs
 split.retrieval. Runs are sequential; W = 2 uses both cores, W = 1 one core.
 
-Writes ``bench/results/<out-name>.json``, ``.md`` and ``.png`` with provenance (command, commit,
-split hash, seeds, model-selection policy, load average around every run).
+Writes ``bench/results/distributed_train/<out-name>.{json,md,png}`` with the provenance block
+(:func:`distilhash.benchmark.provenance.collect_provenance`) and the load average around every run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,8 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "distributed_train"
 
 
 def run_one(args, seed: int, workers: int, runs: Path) -> dict:
@@ -35,7 +37,7 @@ def run_one(args, seed: int, workers: int, runs: Path) -> dict:
            "--seed", str(seed), "--workers", str(workers), "--threads", "1", "--no-progress", "--out", str(out)]
     for s in args.set:
         cmd += ["--set", s]
-    load = os.getloadavg()
+    load = load_average()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -45,8 +47,8 @@ def run_one(args, seed: int, workers: int, runs: Path) -> dict:
     q = rec["map_all"]["query"]
     return {"seed": seed, "workers": workers, "train_seconds": rec["train_seconds"], "process_wall_s": wall,
             "map_query": q, "map_val": rec["map_all"]["val"], "epoch_policy": rec["epoch_policy"],
-            "split_hash": rec["split_hash"], "loadavg_before": [round(x, 2) for x in load],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()], "command": " ".join(["distilhash", *cmd[3:]])}
+            "split_hash": rec["split_hash"], "load_before": load,
+            "load_after": load_average(), "command": " ".join(["distilhash", *cmd[3:]])}
 
 
 def summary(runs: list[dict]) -> dict:
@@ -59,15 +61,13 @@ def summary(runs: list[dict]) -> dict:
     return out
 
 
-def write_report(result: dict, name: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+def markdown(result: dict) -> str:
     s = result["summary"]
-    lines = [f"# Data-parallel training: DCMQ {result['settings']['bits']} bits, 1 vs 2 workers ({result['date']})", "",
-             f"Command: `{result['command']}`  ", f"Commit: {result['git']['commit']} (src dirty: {result['git']['dirty_src']})  ",
+    lines = [f"# Data-parallel training: DCMQ {result['settings']['bits']} bits, 1 vs 2 workers "
+             f"({result['provenance']['started_utc']})", "",
              f"Dataset {result['settings']['dataset']}, split {result['runs'][0]['split_hash']}, seeds {result['settings']['seeds']}, "
              f"config overrides {result['settings']['set'] or 'none'}; epochs kept on split.val only; mAP@all on split.query vs "
-             f"split.retrieval. Shared 2-core machine: load average before {result['loadavg_before']}, after {result['loadavg_after']}.", "",
+             "split.retrieval. Shared 2-core machine: load average around every run below and in the provenance.", "",
              "| workers | train s (mean ± std) | speed-up | mAP i2t | mAP t2i | epochs run |", "|---|---|---|---|---|---|"]
     base = s["1"]["train_seconds"][0] if "1" in s else None
     for w, v in s.items():
@@ -77,11 +77,11 @@ def write_report(result: dict, name: str) -> None:
     lines += ["", "Per run:", "", "| workers | seed | train s | i2t | t2i | kept epoch | load before |", "|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
         lines.append(f"| {r['workers']} | {r['seed']} | {r['train_seconds']:.1f} | {r['map_query']['i2t']:.4f} | "
-                     f"{r['map_query']['t2i']:.4f} | {r['epoch_policy'].get('kept_epoch')} | {r['loadavg_before'][0]} |")
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+                     f"{r['map_query']['t2i']:.4f} | {r['epoch_policy'].get('kept_epoch')} | {r['load_before'][0]} |")
+    return "\n".join(lines)
 
 
-def plot(result: dict, name: str) -> None:
+def plot(result: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,13 +98,12 @@ def plot(result: dict, name: str) -> None:
         ax.set_xticks([1, 2])
         ax.set_xlabel("workers")
     axes[1].legend(fontsize=7)
-    fig.suptitle(f"DCMQ {result['settings']['bits']} bits, data-parallel (load {result['loadavg_before'][0]})", fontsize=9)
+    fig.suptitle(f"DCMQ {result['settings']['bits']} bits, data-parallel (load {result['provenance']['load_before'][0]})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from distilhash.benchmark.provenance import git_info, machine_info
     from distilhash.paths import runs_dir
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -113,24 +112,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--set", action="append", default=[])
-    ap.add_argument("--out-name", default="distributed_train")
+    ap.add_argument("--out-name", default=BENCH, help="result name under bench/results/distributed_train/")
     args = ap.parse_args(argv)
-    result = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "git": git_info(ROOT),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "settings": vars(args),
-              "machine": machine_info(1), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-              "model_selection": "kept epoch = best mean mAP on split.val (train's default policy)", "runs": []}
+    prov = collect_provenance(BENCH, args.out_name, seeds=args.seeds, dataset=args.dataset, root=ROOT,
+                              model_selection="kept epoch = best mean mAP on split.val (train's default policy)")
+    result = {"provenance": prov, "settings": vars(args), "runs": []}
     runs = runs_dir() / "distributed-train"
     for seed in args.seeds:
         for w in args.workers:
             r = run_one(args, seed, w, runs)
             print(f"seed {seed} workers {w}: {r['train_seconds']:.1f} s, i2t {r['map_query']['i2t']:.4f} "
-                  f"t2i {r['map_query']['t2i']:.4f} (load {r['loadavg_before'][0]})", flush=True)
+                  f"t2i {r['map_query']['t2i']:.4f} (load {r['load_before'][0]})", flush=True)
             result["runs"].append(r)
     result["summary"] = {str(k): v for k, v in summary(result["runs"]).items()}
-    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    write_report(result, args.out_name)
-    plot(result, args.out_name)
-    print((RESULTS / f"{args.out_name}.md").read_text())
+    prov["split_hash"] = result["runs"][0]["split_hash"] if result["runs"] else None
+    paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
+    print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

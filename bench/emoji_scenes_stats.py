@@ -5,26 +5,26 @@ Usage::
     DISTILHASH_HOME=data .venv/bin/python bench/emoji_scenes_stats.py [--dataset emoji-scenes]
 
 Reads the prepared dataset (``distilhash data prepare emoji-scenes`` first) and writes
-``bench/results/emoji_scenes_stats.{json,md}``, the label-frequency plot
-``bench/results/emoji_scenes_stats.png`` and the sample figures ``docs/emoji_scenes_grid.png``
-(48 scenes, pixels doubled) and ``docs/emoji_scenes_samples.png`` (scenes with caption and labels).
+``bench/results/emoji_scenes_stats/<out-name>.{json,md}``, the label-frequency plot
+``bench/results/emoji_scenes_stats/<out-name>.png`` and the sample figures ``emoji_scenes_grid.png``
+(48 scenes, pixels doubled) and ``emoji_scenes_samples.png`` (scenes with caption and labels) in
+``--docs-dir`` (default ``docs/``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+BENCH = "emoji_scenes_stats"
 DOCS = ROOT / "docs"
 
 
@@ -138,23 +138,20 @@ def figures(ds, out_grid: Path, out_samples: Path, out_freq: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="emoji-scenes")
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/emoji_scenes_stats/")
+    p.add_argument("--docs-dir", type=Path, default=DOCS, help="where the sample figures go")
     args = p.parse_args(argv)
     from distilhash.data.store import open_prepared
 
     ds, split = open_prepared(args.dataset)
-    out = stats(ds, split)
-    out["command"] = " ".join(["python", "bench/emoji_scenes_stats.py", *(argv or sys.argv[1:])])
-    out["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    out["loadavg"] = [round(v, 2) for v in os.getloadavg()]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "emoji_scenes_stats.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
-    figures(ds, DOCS / "emoji_scenes_grid.png", DOCS / "emoji_scenes_samples.png", RESULTS / "emoji_scenes_stats.png")
+    prov = collect_provenance(BENCH, args.out_name, seeds=[0], model_selection="none: dataset statistics",
+                              dataset=ds.name, split=split, root=ROOT)
+    out = {"provenance": prov, **stats(ds, split)}
     lf, lpi, qr = out["label_frequency"], out["labels_per_item"], out["query_relevant_share"]
     md = [
         f"# {ds.name} statistics",
         "",
-        f"Command: `{out['command']}` at commit `{out['git_commit'][:10]}`; content hash {out['content_hash']}, "
-        f"split {out['split_hash']}.",
+        f"Content hash {out['content_hash']}, split {out['split_hash']}.",
         "",
         f"- items {out['n_items']}, render size {out['render_size']} px, catalogue {out['catalogue_size']} emojis, "
         f"{out['n_labels']} labels ({out['label_level']})",
@@ -167,11 +164,13 @@ def main(argv: list[str] | None = None) -> None:
         f"{out['caption_words']['max']}), vocabulary {out['caption_words']['vocabulary']}; tags per item {out['tags_per_item_mean']}",
         f"- objects called by their CLDR name in the caption (first 2000 items): {out['objects_named_in_caption_first_2000']:.1%}",
         "",
-        "![label frequencies](emoji_scenes_stats.png)",
+        f"![label frequencies]({args.out_name}.png)",
         "",
     ]
-    (RESULTS / "emoji_scenes_stats.md").write_text("\n".join(md))
-    print("\n".join(md))
+    args.docs_dir.mkdir(parents=True, exist_ok=True)
+    paths = write_results(BENCH, args.out_name, out, "\n".join(md), root=ROOT, plot=lambda path: figures(
+        ds, args.docs_dir / "emoji_scenes_grid.png", args.docs_dir / "emoji_scenes_samples.png", path))
+    print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ process so that its peak memory (``ru_maxrss``) is its own. The check is that ev
 stays within memory (the budget is 24 GiB; chunks are sized from ``memory_bytes``, default
 1 GiB) and how long it takes.
 
-Writes ``bench/results/eval_scale.json`` and ``bench/results/eval_scale.md``.
+Writes ``bench/results/eval_scale/<out-name>.{json,md}`` (default ``eval_scale``).
 
 Usage::
 
@@ -28,8 +28,11 @@ import sys
 import time
 from pathlib import Path
 
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "eval_scale"
 
 #: name -> (code kind, parameter, tie_aware)
 CONFIGS: dict[str, tuple[str, int, bool]] = {
@@ -94,7 +97,7 @@ def run_one(name: str, nq: int, nd: int) -> dict:
         "data_seconds": round(data_seconds, 2),
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "rss_after_data_gib": round(rss_data, 3),
-        "loadavg_after": os.getloadavg(),
+        "load_after": load_average(),
         "map_all": rep.map_all,
         "map_at": rep.map_at,
         "n_without_relevant": rep.n_without_relevant,
@@ -107,15 +110,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nd", type=int, default=190000)
     ap.add_argument("--only", nargs="*", default=list(CONFIGS))
     ap.add_argument("--one", help=argparse.SUPPRESS)
-    ap.add_argument("--out", default=str(RESULTS / "eval_scale"))
+    ap.add_argument("--out-name", default=BENCH, help="result name under bench/results/eval_scale/")
     args = ap.parse_args(argv)
     if args.one:
         print(json.dumps(run_one(args.one, args.nq, args.nd)))
         return
+    prov = collect_provenance(BENCH, args.out_name, seeds=[0], model_selection="none: synthetic codes, nothing is fitted",
+                              root=ROOT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     runs = []
     for name in args.only:
-        load = os.getloadavg()
+        load = load_average()
         t = time.perf_counter()
         out = subprocess.run([sys.executable, __file__, "--one", name, "--nq", str(args.nq), "--nd", str(args.nd)],
                              capture_output=True, text=True, env=env)
@@ -124,25 +129,19 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: FAILED\n{out.stderr[-2000:]}", file=sys.stderr)
             continue
         rec = json.loads(out.stdout.strip().splitlines()[-1])
-        rec["loadavg_before"] = load
+        rec["load_before"] = load
         rec["process_seconds"] = round(time.perf_counter() - t, 2)
         runs.append(rec)
         print(f"{name}: eval {rec['eval_seconds']} s (CPU {rec['eval_cpu_seconds']} s), peak RSS {rec['peak_rss_gib']} GiB, mAP@all {rec['map_all']:.4f}", flush=True)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "git_commit": commit,
-        "machine": {"cpus": os.cpu_count(), "shared": True, "threads": 1},
+        "provenance": prov,
         "note": "shared 2-core machine; times indicative; one process per configuration",
         "runs": runs,
     }
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = [
         f"# eval scale: {args.nq} queries x {args.nd} items",
         "",
-        f"commit {commit[:10]}; {result['note']}.",
+        f"{result['note']}.",
         "",
         "| config | tie-aware | eval wall s | eval CPU s | peak RSS GiB | mAP@all | mAP@1000 | load avg before |",
         "|---|---|---|---|---|---|---|---|",
@@ -153,10 +152,10 @@ def main(argv: list[str] | None = None) -> None:
             continue
         lines.append(
             f"| {r['config']} | {r['tie_aware']} | {r['eval_seconds']} | {r['eval_cpu_seconds']} | {r['peak_rss_gib']} | {r['map_all']:.4f} | "
-            f"{r['map_at']['1000'] if '1000' in r['map_at'] else r['map_at'][1000]:.4f} | {r['loadavg_before'][0]:.2f} |"
+            f"{r['map_at']['1000'] if '1000' in r['map_at'] else r['map_at'][1000]:.4f} | {r['load_before'][0]:.2f} |"
         )
-    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(path.with_suffix(".md").read_text())
+    paths = write_results(BENCH, args.out_name, result, "\n".join(lines), root=ROOT)
+    print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

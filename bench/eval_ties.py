@@ -15,26 +15,26 @@ one a different arbitrary tie order, as an unstable sort would produce), the val
 database file is sorted by number of labels (index tie-breaking then follows the file order),
 plus the ``first_k_relevant`` and ``min_denominator`` values at 1000.
 
-Writes ``bench/results/eval_ties.{json,md,png}``. Usage::
+Writes ``bench/results/eval_ties/<out-name>.{json,md,png}`` (default ``eval_ties``). Usage::
 
-    DISTILHASH_HOME=/work/main/data .venv/bin/python bench/eval_ties.py [--bits 16 32 64] [--perms 5]
+    DISTILHASH_HOME=data .venv/bin/python bench/eval_ties.py [--bits 16 32 64] [--perms 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "eval_ties"
 
 
 def _codes(labels: np.ndarray, n_bits: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bits", type=int, nargs="*", default=[16, 32, 64])
     ap.add_argument("--perms", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(RESULTS / "eval_ties"))
+    ap.add_argument("--out-name", default=BENCH, help="result name under bench/results/eval_ties/")
     args = ap.parse_args(argv)
 
     from distilhash.codes import Encoded, pack_bits
@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     from distilhash.eval.metrics import evaluate
 
     t_start = time.perf_counter()
-    load_before = os.getloadavg()
     ds, split = open_prepared("emoji-scenes")
+    prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], model_selection="none: LSH codes, nothing is fitted",
+                              dataset=ds.name, split=split, root=ROOT)
     labels = np.asarray(ds.labels)
     q, db = split.query, split.retrieval
     rows = []
@@ -107,13 +108,8 @@ def main(argv: list[str] | None = None) -> None:
             "n_without_relevant": base.n_without_relevant,
         })
         print(json.dumps(rows[-1]), flush=True)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "git_commit": commit,
-        "dataset": ds.name,
-        "dataset_hash": split.dataset_hash,
-        "split_hash": split.hash,
+        "provenance": prov,
         "split_sizes": split.sizes(),
         "teacher": None,
         "codes": "LSH (sign random projection) of synthetic label-prototype features, 256-d, noise 1.5",
@@ -121,18 +117,13 @@ def main(argv: list[str] | None = None) -> None:
         "perms": args.perms,
         "wall_seconds": round(time.perf_counter() - t_start, 1),
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
-        "loadavg_before": load_before,
-        "loadavg_after": os.getloadavg(),
         "note": "shared 2-core machine",
         "rows": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = [
         "# Tie order and mAP (EmojiScenes labels, LSH codes, image->text)",
         "",
-        f"split {split.hash}, {split.sizes()['query']} queries x {split.sizes()['retrieval']} items; commit {commit[:10]}; "
+        f"split {split.hash}, {split.sizes()['query']} queries x {split.sizes()['retrieval']} items; "
         f"{args.perms} random database permutations; shared machine.",
         "",
         "| bits | mAP@all index | mAP@all tie-aware | mAP@all perm min..max | mAP@all sorted files (few..many labels first) "
@@ -149,9 +140,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['map_1000_few_labels_first']:.4f}..{r['map_1000_many_labels_first']:.4f} | "
             f"{r['first_k_relevant_1000']:.4f} | {r['min_denominator_1000']:.4f} |"
         )
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    _plot(rows, out.with_suffix(".png"))
-    print(out.with_suffix(".md").read_text())
+    paths = write_results(BENCH, args.out_name, result, "\n".join(lines), plot=lambda path: _plot(rows, path), root=ROOT)
+    print(paths["md"].read_text())
 
 
 def _plot(rows: list[dict], path: Path) -> None:

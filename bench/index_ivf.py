@@ -1,6 +1,6 @@
 """IVF vs exhaustive ADC search for the DCMQ model's PQ codes: recall@10, speed, build time, mAP cost.
 
-    DISTILHASH_HOME=/work/main/data python bench/index_ivf.py --model data/runs/demo-dcmq64 \
+    DISTILHASH_HOME=data python bench/index_ivf.py --model data/runs/demo-dcmq64 \
         [--dataset emoji-scenes] [--teacher minilm-lit] [--n 1000000] [--flip 0.03] \
         [--nprobe 1 4 8 16 32 64] [--nlist N] [--queries 2000]
 
@@ -16,7 +16,8 @@
    mAP@100 / mAP@1000 of the returned lists and mAP@all (TREC style: the IVF ranks only the
    items of its probed lists; relevant items it never reaches count as not retrieved, 0 precision).
 
-Writes ``bench/results/index_ivf.{json,md,png}``; the machine is shared (load average recorded).
+Writes ``bench/results/index_ivf/<out-name>.{json,md,png}`` (default ``index_ivf``); the machine is
+shared (load average in the provenance block).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -36,14 +36,11 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
+from distilhash.benchmark.results import write_results  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-
-
-def _git_commit() -> str:
-    from distilhash.benchmark.provenance import git_info
-
-    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
+BENCH = "index_ivf"
 
 
 def pq_replicas(codes: np.ndarray, k: int, n: int, flip: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--queries", type=int, default=2000, help="queries timed at --n (first of split.query)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-name", default="index_ivf")
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/index_ivf/")
     args = p.parse_args(argv)
 
     import faiss
@@ -136,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     from distilhash.methods.base import load_method
 
     wall0 = time.time()
-    load_before = os.getloadavg()
+    prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], dataset=args.dataset, root=ROOT,
+                              model_selection="none: a trained model is only searched; nprobe values are all reported")
     method = load_method(args.model)
     ds, split, feats, _ = load_features_and_split(args.dataset, args.teacher, args.features)
     db_rows = np.asarray(split.retrieval, np.int64)
@@ -203,10 +201,10 @@ def main(argv: list[str] | None = None) -> None:
     assert all(np.array_equal(d, adc_distances(tab[i], codes[r], metric)) for i, (d, r) in enumerate(got[:50]))
 
     ru = resource.getrusage(resource.RUSAGE_SELF)
+    prov.update(dataset_hash=split.dataset_hash, split_hash=split.hash)
     result = {
-        "command": " ".join([sys.executable, *sys.argv]),
-        "git_commit": _git_commit(),
-        "dataset": args.dataset, "split_hash": split.hash, "teacher": args.teacher, "model": str(args.model),
+        "provenance": prov,
+        "teacher": args.teacher, "model": str(args.model),
         "method": method.name, "bits": method.n_bits, "metric": metric, "codebooks": list(cb.shape),
         "n": args.n, "n_real": n_real, "flip": args.flip, "seed": args.seed, "k": args.k,
         "n_queries_timed": len(qt), "n_queries_quality": len(qv), "threads": 1,
@@ -219,21 +217,16 @@ def main(argv: list[str] | None = None) -> None:
                   "modified_fraction_top": float(modified[np.concatenate([r for _, r in ref])].mean())},
         "ivf": speed, "quality_real_set": quality,
         "wall_s": round(time.time() - wall0, 1), "peak_rss_mb": ru.ru_maxrss / 1024,
-        "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
-        "machine": "shared 2-core machine; other engineers' jobs may have been running (see load averages)",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out_name}.json").write_text(json.dumps(result, indent=2))
-    write_report(result, args.out_name)
-    plot(result, args.out_name)
+    write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
 
 
-def write_report(r: dict, name: str) -> None:
+def markdown(r: dict) -> str:
     b, q = r["build"], r["quality_real_set"]
     lines = [f"# IVF searcher for PQ codes ({r['method']} {r['bits']} bits, metric {r['metric']})", "",
              f"{r['n']:,} items ({r['n_real']:,} real retrieval codes + noisy replicas, flip {r['flip']}), "
              f"{r['n_queries_timed']} text queries (split.query), one thread, one query per call, k={r['k']}. "
-             f"Load average {r['load_avg_before'][0]:.2f} -> {r['load_avg_after'][0]:.2f} (shared machine).", "",
+             "Shared machine (load averages in the provenance).", "",
              f"Build: nlist {b['nlist']}, k-means on {b['trained_on']:,} reconstructions {b['train_s']:.1f} s, "
              f"assignment {b['assign_s']:.1f} s, total {b['total_s']:.1f} s; list sizes mean {b['list_size']['mean']:.0f}, "
              f"p99 {b['list_size']['p99']:.0f}, max {b['list_size']['max']:,}, empty {b['list_size']['empty']}.", "",
@@ -252,11 +245,11 @@ def write_report(r: dict, name: str) -> None:
               f"| exact | - | {r['n_real']:,} | 1.000 | {q['exact']['p@10']:.4f} | {q['exact']['p@100']:.4f} | {q['exact']['map@100']:.4f} | {q['exact']['map@1000']:.4f} | {q['exact']['map_all']:.4f} |"]
     for s in q["ivf"]:
         lines.append(f"| ivf | {s['nprobe']} | {s['mean_candidates']:.0f} | {s['recall@10']:.3f} | {s['p@10']:.4f} | {s['p@100']:.4f} | {s['map@100']:.4f} | {s['map@1000']:.4f} | {s['map_all']:.4f} |")
-    lines += ["", f"Command: `{r['command']}` (commit {r['git_commit'][:10]}), wall {r['wall_s']} s."]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    lines += ["", f"Wall {r['wall_s']} s."]
+    return "\n".join(lines)
 
 
-def plot(r: dict, name: str) -> None:
+def plot(r: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -276,7 +269,7 @@ def plot(r: dict, name: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

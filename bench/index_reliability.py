@@ -17,7 +17,7 @@ Three parts (see :mod:`distilhash.benchmark.index_crash` and
 Goal: 0 acknowledged items lost, 0 silent failures (damage not reported), 0 false alarms (a
 healthy index reported damaged), 0 second writers admitted.
 
-Writes ``bench/results/index_reliability.{json,md}``. Usage::
+Writes ``bench/results/index_reliability/<out-name>.{json,md}`` (default ``index_reliability``). Usage::
 
     PYTHONPATH=src .venv/bin/python bench/index_reliability.py [--kill-trials 70] [--positions 200] [--race-seconds 60]
 """
@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import write_results
+from distilhash.threads import limit_threads
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "index_reliability"
 FAILURE_KEYS = {
     "kill": ("lost", "resurrected", "phantom", "corrupted", "torn_batch", "false_alarm"),
     "damage": ("silent", "unnamed", "unclear_error", "evidence_changed"),
@@ -75,13 +77,10 @@ def failures(rec: dict[str, Any]) -> dict[str, int]:
 
 
 def markdown(rec: dict[str, Any]) -> str:
-    prov = rec["provenance"]
     lines = [
         "# Index reliability",
         "",
-        f"Command: `{prov['command']}`  ",
-        f"Commit: `{prov['commit']}` (src dirty: {prov['dirty_src']}); load average before/after: "
-        f"{prov['loadavg_before']} / {prov['machine']['loadavg']}; {rec['seconds']:.0f} s in all.",
+        f"{rec['seconds']:.0f} s in all.",
         "",
         "## Goal: every failure count 0",
         "",
@@ -123,28 +122,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--positions", type=int, default=200, help="damage positions per file and mode")
     ap.add_argument("--race-seconds", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=RESULTS / "index_reliability", help="output stem (.json and .md)")
+    ap.add_argument("--out-name", default=BENCH, help="result name under bench/results/index_reliability/")
+    ap.add_argument("--root", type=Path, default=ROOT, help="checkout whose bench/results/ receives the result")
     args = ap.parse_args(argv)
-    from distilhash.benchmark.provenance import git_info, machine_info
-    from distilhash.threads import limit_threads
 
     limit_threads(1)
-    load_before = list(os.getloadavg())
+    prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], model_selection="none (no model is involved)",
+                              root=ROOT)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="index-reliability-") as tmp:
         rec = run(args.kill_trials, args.positions, args.race_seconds, args.seed, Path(tmp))
     rec["seconds"] = round(time.perf_counter() - t0, 1)
-    rec["provenance"] = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None else "main(" + " ".join(argv) + ")",
-        **git_info(ROOT),
-        "loadavg_before": load_before,
-        "machine": machine_info(threads=1),
-        "seeds": {"seed": args.seed},
-        "model_selection": "none (no model is involved)",
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(rec, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(rec) + "\n")
+    if argv is not None:
+        prov["command"] = "main(" + " ".join(argv) + ")"
+    rec = {"provenance": prov, **rec}
+    write_results(BENCH, args.out_name, rec, markdown(rec), root=args.root)
     print(json.dumps(rec["failures"], indent=2))
     return rec
 

@@ -28,34 +28,27 @@ Measured in the same run on the same codes:
 * build (bulk add into a new index: codes + ids + SQLite metadata, fsynced) and incremental add
   throughput (logged, fsynced appends of 1 and 100 items).
 
-Writes ``bench/results/<out-name>.json``, ``.md`` and ``.png``. The machine is shared with other
-engineers (2 cores): load averages before/after are recorded.
+Writes ``bench/results/index_speed/<out-name>.{json,md,png}``. The machine is shared with other
+engineers (2 cores): load averages before/after are in the provenance block.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import read_results, redraw_results, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except Exception:  # noqa: BLE001
-        return "unknown"
+BENCH = "index_speed"
 
 
 CPU: dict[str, float] = {}
@@ -288,14 +281,10 @@ def bench_pq(n: int, args, rng, log) -> dict:
     return out
 
 
-def write_report(result: dict, name: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Index speed ({result['date']})", "",
-             f"Command: `{result['command']}`  ", f"Commit: {result['git_commit']}  ",
-             f"Single thread; machine shared with other engineers (2 cores); load average before "
-             f"{result['loadavg_before']}, after {result['loadavg_after']}. Wall time {result['wall_seconds']:.0f} s, "
-             f"peak RSS {result['peak_rss_mb']:.0f} MB.", "",
+def markdown(result: dict) -> str:
+    lines = ["# Index speed", "",
+             "Single thread; machine shared with other engineers (2 cores; load averages in the provenance). "
+             f"Wall time {result['wall_seconds']:.0f} s, peak RSS {result['peak_rss_mb']:.0f} MB.", "",
              "## Exact Hamming top-k (64-bit codes), queries per second", "",
              "Wall-clock QPS; in brackets: QPS by CPU time our thread actually got (the machine was oversubscribed).", "",
              "| codes | n | k | ours (flat) | ours + ids/metadata | FAISS IndexBinaryFlat (default) | FAISS (use_heap=False) | numpy | ours/FAISS default | ours/FAISS counting | identical |",
@@ -342,10 +331,10 @@ def write_report(result: dict, name: str) -> None:
                   + ", ".join(f"batch {b}: {add[f'batch{b}']['items_per_s']:,.0f} items/s ({add[f'batch{b}']['ms_per_add_call']:.2f} ms/call)"
                               for b in (1, 100, 10_000))
                   + f"; compaction {add['compact_seconds']:.1f} s."]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
-def plot(result: dict, name: str) -> None:
+def plot(result: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -390,7 +379,7 @@ def plot(result: dict, name: str) -> None:
     ax.set_title("PQ ADC, M=8, K=256 (shared, oversubscribed machine)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -404,15 +393,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--centres", type=int, default=20_000)
     ap.add_argument("--model-codes", type=Path, default=None)
     ap.add_argument("--tmp", type=Path, default=None, help="Scratch directory for the indexes (default: system temp).")
-    ap.add_argument("--out-name", default="index_speed")
+    ap.add_argument("--out-name", default=BENCH, help="result name under bench/results/index_speed/")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report-only", action="store_true", help="Rewrite the .md and .png from the existing .json.")
     args = ap.parse_args(argv)
     if args.report_only:
-        result = json.loads((RESULTS / f"{args.out_name}.json").read_text())
-        write_report(result, args.out_name)
-        plot(result, args.out_name)
-        print((RESULTS / f"{args.out_name}.md").read_text())
+        result = read_results(BENCH, args.out_name, ROOT)
+        paths = redraw_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
+        print(paths["md"].read_text())
         return
 
     import faiss
@@ -423,13 +411,10 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
     result: dict = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "git_commit": git_commit(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "provenance": collect_provenance(BENCH, args.out_name, seeds=[args.seed], root=ROOT,
+                                         model_selection="none: synthetic or stored codes, nothing is fitted"),
         "threads": 1,
         "faiss_version": faiss.__version__,
-        "numpy_version": np.__version__,
-        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
         "machine_note": "shared machine (2 cores, other engineers running jobs); single-threaded timings",
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "binary": [],
@@ -449,12 +434,10 @@ def main(argv: list[str] | None = None) -> None:
                 result["add"] = bench_add(args, rng, tmp, bar.write)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     result["wall_seconds"] = time.time() - t0
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    write_report(result, args.out_name)
-    plot(result, args.out_name)
-    print((RESULTS / f"{args.out_name}.md").read_text())
+    paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
+    print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

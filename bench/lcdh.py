@@ -7,16 +7,16 @@ For each bit length (default 16/32/64/128) on EmojiScenes with the offline teach
   codes stored so far, image->text and text->image; the final mAP (query vs all of
   split.retrieval, the harness protocol) and the mean over chunks;
 * time to absorb one chunk (student update + encode + store);
-* against DCMQ and the baselines (float-teacher, lsh, itq, pq, dcmh) at the same bits/seed: harness
-  run records found under ``bench/results/*/`` with the same split hash and teacher are reused,
+* against DCMQ and the baselines (float-teacher, lsh, itq, pq, dcmh) at the same bits/seed: suite
+  run records found under ``bench/results/<suite>/`` with the same split hash and teacher are reused,
   the others are run here in-process with the same protocol (fit on features, query vs retrieval);
 * student encoding speed (images/s from pixels, texts/s from strings, tokenisation included) and
   the teacher's (minilm-lit image tower + MiniLM) on the same items and CPU, one thread;
 * parameter counts and weight bytes of the student and the teacher.
 
-Writes ``bench/results/lcdh.json``, ``lcdh.md`` and ``lcdh.png`` (per-chunk curves).
+Writes ``bench/results/lcdh/<name>.{json,md,png}`` (per-chunk curves; ``--name``, default ``lcdh``).
 
-    DISTILHASH_HOME=/work/main/data HF_HUB_OFFLINE=1 .venv/bin/python bench/lcdh.py \\
+    DISTILHASH_HOME=data HF_HUB_OFFLINE=1 .venv/bin/python bench/lcdh.py \\
         [--bits 16 32 64 128] [--seed 0] [--set key=value ...] [--no-compare] [--features labels-synthetic]
 
 ``--features labels-synthetic`` replaces the teacher features by synthetic label-driven ones
@@ -27,25 +27,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import read_results, results_dir, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "lcdh"
+RESULTS = results_dir(BENCH, ROOT).parent
 COMPARE = ("float-teacher", "lsh", "itq", "pq", "dcmh", "dcmq", "soda")
 DIRS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
-
-
-def _git() -> str | None:
-    from distilhash.benchmark.provenance import git_info
-
-    return git_info(ROOT)["commit"]
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -115,9 +111,9 @@ def run_lcdh(ds, split, feats, bits: int, seed: int, overrides: dict[str, Any]) 
 
 
 def find_harness_runs(split_hash: str, teacher: str) -> dict[tuple[str, int, int], dict[str, Any]]:
-    """(method label, bits, seed) -> harness record with the same split hash and teacher (status ok)."""
+    """(method label, bits, seed) -> suite run record with the same split hash and teacher (status ok)."""
     found: dict[tuple[str, int, int], dict[str, Any]] = {}
-    for path in sorted(RESULTS.glob("*/*.json")):
+    for path in sorted(RESULTS.glob("*/*.json")):  # bench/results/<suite>/<run_id>.json
         try:
             rec = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -131,14 +127,14 @@ def find_harness_runs(split_hash: str, teacher: str) -> dict[tuple[str, int, int
 
 
 def committed_dcmq(bits: int, split_hash: str) -> dict[str, Any] | None:
-    """DCMQ mAP@all (mean over its seeds) from the committed ``bench/results/dcmq.json``, same split."""
-    path = RESULTS / "dcmq.json"
+    """DCMQ mAP@all (mean over its seeds) from the committed ``bench/results/dcmq/dcmq.json``, same split."""
+    path = results_dir("dcmq", ROOT) / "dcmq.json"
     try:
         rec = json.loads(path.read_text())
         cell = rec["summary"]["dcmq"][str(bits)]["map_all"]
     except (OSError, KeyError, json.JSONDecodeError):
         return None
-    if rec.get("meta", {}).get("split_hash", split_hash) != split_hash:
+    if (rec.get("provenance") or rec.get("meta", {})).get("split_hash", split_hash) != split_hash:
         return None
     return {d: float(cell[d]["mean"]) for d in DIRS} | {"source": f"{path} (committed; mean over {cell['i2t'].get('n')} seeds)"}
 
@@ -190,8 +186,8 @@ def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n
     idx = np.asarray(split.query)[:n_student]
     pixels = ds.images.array(idx, method.image_size_)
     texts = [ds.texts[int(i)] for i in idx]
-    student = {"images_per_s": _best_rate(lambda: method.encode("image", pixels), len(idx)),
-               "texts_per_s": _best_rate(lambda: method.encode("text", texts), len(idx)), "items": len(idx)}
+    student = {"images_per_s": _best_rate(lambda: method.encode_raw("image", pixels), len(idx)),
+               "texts_per_s": _best_rate(lambda: method.encode_raw("text", texts), len(idx)), "items": len(idx)}
     tidx = idx[:n_teacher]
     teacher_info: dict[str, Any] = {"spec": teacher_spec}
     try:
@@ -237,7 +233,7 @@ def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n
     }
     ratio = {k: student[k] / teacher_speed[k] for k in ("images_per_s", "texts_per_s")}
     return {"student": student, "teacher": teacher_speed | teacher_info, "speedup": ratio, "sizes": sizes,
-            "threads": 1, "load_average": list(os.getloadavg())}
+            "threads": 1, "load_after": load_average()}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -261,19 +257,19 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mAP@all, split.query vs codes stored so far")
     axes[1].legend(fontsize=8)
-    fig.suptitle(f"LCDH online stream on {result['dataset']} (teacher {result['teacher']})", fontsize=10)
+    fig.suptitle(f"LCDH online stream on {result['provenance']['dataset']} (teacher {result['teacher']})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def markdown(result: dict[str, Any], name: str = "lcdh") -> str:
-    lines = [f"# LCDH online benchmark ({result['dataset']}, teacher `{result['teacher']}`)", "",
+    prov = result["provenance"]
+    lines = [f"# LCDH online benchmark ({prov['dataset']}, teacher `{result['teacher']}`)", "",
              *( ["**Teacher features here are synthetic (built from the labels by "
                  "`training.synthetic.features_for_labels`), not a VLP's: the feature cache of the offline teacher "
                  "was not available when this ran. Pixels and texts are the real EmojiScenes ones.**", ""]
                if result["teacher"] == "labels-synthetic" else []),
-             f"Command: `{result['command']}`  ", f"Commit: `{result['git_commit']}`, split `{result['split_hash']}`, "
-             f"seed {result['seed']}. Machine shared (load average at end {result['load_average']}); "
+             f"Split `{prov['split_hash']}`, seed {result['seed']}. Machine shared (load averages in the provenance); "
              f"peak RSS {result['peak_memory_mib']:.0f} MiB.", "",
              f"LCDH options set on the command line: `{json.dumps(result.get('overrides') or {})}` "
              "(chosen on split.val only; see docs/lcdh.md).", "",
@@ -283,8 +279,8 @@ def markdown(result: dict[str, Any], name: str = "lcdh") -> str:
     for run in result["runs"]:
         cmp = run.get("compare", {})
         cells = []
-        for name in COMPARE:
-            r = cmp.get(name, {})
+        for method in COMPARE:
+            r = cmp.get(method, {})
             cells.append(f"{r['i2t']:.3f} / {r['t2i']:.3f}" if "i2t" in r else ("error" if "error" in r else "—"))
         f, mo = run["final"], run["mean_over_chunks"]
         lines.append(f"| {run['bits']} | {f['i2t']['map_all']:.4f} | {f['t2i']['map_all']:.4f} | "
@@ -333,24 +329,28 @@ def markdown(result: dict[str, Any], name: str = "lcdh") -> str:
 
 
 def save(result: dict[str, Any], name: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
-    (RESULTS / f"{name}.md").write_text(markdown(result, name))
-    plot(result, RESULTS / f"{name}.png")
+    write_results(BENCH, name, result, markdown(result, name), plot=lambda path: plot(result, path), root=ROOT)
 
 
 def merge(parts: list[str], name: str) -> dict[str, Any]:
-    """Combine result files of runs done in separate processes (``--merge a b --name lcdh``)."""
-    results = [json.loads((RESULTS / f"{p}.json").read_text()) for p in parts]
+    """Combine result files of runs done in separate processes (``--merge a b --name lcdh``).
+
+    The merged file gets a provenance block of its own (the merge command) and keeps each
+    part's block under ``parts_provenance``.
+    """
+    results = [read_results(BENCH, p, ROOT) for p in parts]
     base = dict(results[0])
     base["runs"] = sorted((r for res in results for r in res["runs"]), key=lambda r: r["bits"])
     for res in results:
         if res.get("speed") and not base.get("speed"):
             base["speed"], base["speed_bits"] = res["speed"], res["speed_bits"]
-    base["command"] = " + ".join(res["command"] for res in results) + f" ; bench/lcdh.py --merge {' '.join(parts)} --name {name}"
+    first = results[0]["provenance"]
+    base["provenance"] = collect_provenance(
+        BENCH, name, seeds=sorted({s for res in results for s in res["provenance"]["seeds"]}), dataset=first["dataset"],
+        dataset_hash=first["dataset_hash"], split_hash=first["split_hash"], model_selection=first["model_selection"], root=ROOT)
+    base["parts_provenance"] = {p: res["provenance"] for p, res in zip(parts, results)}
     base["wall_seconds"] = max(res["wall_seconds"] for res in results)
     base["peak_memory_mib"] = max(res["peak_memory_mib"] for res in results)
-    base["load_average"] = results[-1]["load_average"]
     base["merged_from"] = parts
     save(base, name)
     return base
@@ -367,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--compare", nargs="+", default=list(COMPARE), help="methods to compare with")
     ap.add_argument("--features", choices=("cache", "labels-synthetic"), default="cache")
-    ap.add_argument("--name", default=None, help="result file stem (default lcdh, or lcdh_smoke for synthetic features)")
+    ap.add_argument("--name", "--out-name", dest="name", default=None,
+                    help="result name under bench/results/lcdh/ (default lcdh, or lcdh_smoke for synthetic features)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--merge", nargs="+", default=None, help="combine these result stems into --name and exit")
     args = ap.parse_args(argv)
@@ -385,18 +386,19 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     runs = []
     speed, speed_bits = None, None
+    prov = collect_provenance(BENCH, name, seeds=[args.seed], dataset=ds.name, split=split, threads=args.threads, root=ROOT,
+                              model_selection="teacher: early stopping on split.val; student: online, fixed epochs per "
+                              "chunk, no selection; options chosen on split.val (bench/lcdh_diagnose.py)")
 
     def write() -> dict[str, Any]:
         result = {
-            "command": " ".join(["bench/lcdh.py", *(argv if argv is not None else sys.argv[1:])]),
-            "git_commit": _git(), "dataset": ds.name, "dataset_hash": split.dataset_hash, "split_hash": split.hash,
+            "provenance": prov,
             "split_sizes": split.sizes(), "teacher": feats.teacher, "features": fpath, "seed": args.seed,
             "method": "lcdh", "overrides": overrides,
-            "epoch_policy": "teacher: early stopping on split.val; student: online, fixed epochs per chunk, no selection",
             "runs": runs, "speed": speed, "speed_bits": speed_bits,
             "wall_seconds": time.perf_counter() - t_all,
             "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "load_average": list(os.getloadavg()), "threads": args.threads,
+            "threads": args.threads,
             "machine_note": "2 cores shared with other engineers' jobs; timings are indicative",
         }
         save(result, name)
@@ -414,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             speed, speed_bits = measure_speed(method, ds, split, args.teacher), bits
         torch.set_num_threads(args.threads)
         result = write()
-    print(markdown(result))
+    print(markdown(result, name))
     return 0
 
 

@@ -11,29 +11,33 @@ terms of the chunk. The query set is never touched.
 The offline teacher is cached per bit length under ``--teacher-cache`` (the same seed gives the
 same teacher as a fresh fit), so that option sweeps only redo the stream.
 
-    DISTILHASH_HOME=/work/main/data HF_HUB_OFFLINE=1 .venv/bin/python bench/lcdh_diagnose.py \\
+    DISTILHASH_HOME=data HF_HUB_OFFLINE=1 .venv/bin/python bench/lcdh_diagnose.py \\
         --tag pre_align3 --set image_init=pretrained --set align_weight=3 [--bits 32]
-    .venv/bin/python bench/lcdh_diagnose.py --report     # bench/results/lcdh_val_sweep.{json,md}
+    .venv/bin/python bench/lcdh_diagnose.py --report     # bench/results/lcdh_diagnose/lcdh_val_sweep.{json,md}
 
-Each run appends to ``bench/results/lcdh_val_sweep.json`` (keyed by tag).
+Each run adds its record (with its own provenance block) under ``runs[tag]`` of
+``bench/results/lcdh_diagnose/<out-name>.json`` (default ``lcdh_val_sweep``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance, finish_provenance
+from distilhash.benchmark.results import read_results, redraw_results, result_paths, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-OUT = RESULTS / "lcdh_val_sweep.json"
+BENCH = "lcdh_diagnose"
+DEFAULT_NAME = "lcdh_val_sweep"
+MODEL_SELECTION = "this is the selection: options compared on split.val (queries) vs split.fit; split.query never read"
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -54,6 +58,7 @@ def run(tag: str, bits: int, overrides: dict[str, Any], teacher_cache: Path, dat
 
     torch.set_num_threads(1)
     ds, split, feats, _ = load_features_and_split(dataset, teacher, None)
+    prov = collect_provenance(BENCH, tag, seeds=[0], dataset=dataset, split=split, model_selection=MODEL_SELECTION, root=ROOT)
     teacher_cache.mkdir(parents=True, exist_ok=True)
     tpath = teacher_cache / f"teacher{bits}_{split.hash}.pt"
     fit_teacher = tf.fit_teacher
@@ -78,7 +83,7 @@ def run(tag: str, bits: int, overrides: dict[str, Any], teacher_cache: Path, dat
     log: list[dict[str, Any]] = []
 
     def on_chunk(report, m) -> None:
-        tb = tf.teacher_codes(m.teacher_, feats.image[val], feats.text[val])
+        tb = tf.teacher_codes(m.teacher_net_, feats.image[val], feats.text[val])
         qi, qt = m.encode_dataset("image", ds, val, "query"), m.encode_dataset("text", ds, val, "query")
         di, dt = m.encode_dataset("image", ds, fit, "query"), m.encode_dataset("text", ds, fit, "query")
         score = {name: float(evaluate(q, d, yv, yf, curves=False).map_all)
@@ -93,18 +98,16 @@ def run(tag: str, bits: int, overrides: dict[str, Any], teacher_cache: Path, dat
     m = create_method("lcdh", n_bits=bits, seed=0, progress=False, **overrides)
     t0 = time.perf_counter()
     m.fit(feats, split, dataset=ds, on_chunk=on_chunk)
-    return {"tag": tag, "bits": bits, "overrides": overrides, "dataset": dataset, "teacher": teacher,
-            "split_hash": split.hash, "val_streamed": not overrides["stream_exclude_val"],
+    return {"provenance": finish_provenance(prov), "tag": tag, "bits": bits, "overrides": overrides, "teacher": teacher,
+            "val_streamed": not overrides["stream_exclude_val"],
             "teacher_val_map": m.teacher_info_.get("best_val_score"), "chunks": log,
             "final": {k: log[-1][f"val_{k}"] for k in ("i2t", "t2i", "i2i", "t2t")},
             "mean_over_chunks": {k: float(np.mean([c[f"val_{k}"] for c in log])) for k in ("i2t", "t2i")},
-            "seconds": time.perf_counter() - t0, "load_average": list(os.getloadavg()),
-            "git_commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                                         text=True).stdout.strip()}
+            "seconds": time.perf_counter() - t0}
 
 
-def report(out: Path = OUT) -> str:
-    data = json.loads(out.read_text())
+def markdown(sweep: dict[str, Any], name: str) -> str:
+    data = sweep["runs"]
     lines = ["# LCDH option sweep on split.val (queries: split.val, database: split.fit, current student)", "",
              "Model selection for `bench/lcdh.py`: only split.val is used here, never split.query. One seed; the "
              "machine was shared (load average recorded per run in the JSON). Chance level is about 0.136.", "",
@@ -121,15 +124,13 @@ def report(out: Path = OUT) -> str:
               "distill+lit on the emoji-pretrain corpus). Bit agreement is per bit with the teacher's fused code of the "
               "same val item (0.5 = unrelated). Options not listed take the defaults of the run's commit: "
               "align_weight 0 and lam 8 before commit c1221d1 (every row up to pre_align3_lam2), "
-              "align_weight 3 and lam 2 from it on (`git_commit` in the JSON); min_update_items 128 from the "
+              "align_weight 3 and lam 2 from it on (`commit` in the JSON); min_update_items 128 from the "
               "`*_minupd128` rows on; the default CNN has three stages (32/64/128) in every row here (four, "
               "32/64/128/256, only where image_channels says so; the default since commit c29ad17). Runs that load the cached offline teacher are "
               "paired (same mini-batch order); a run that fits the teacher itself (`base`, `pre_c4_256`, the "
               "`_tep120` / `_tlr3` rows) consumes the random stream differently, so it differs by seed noise too.", "",
-              "Per-chunk values and loss terms: `lcdh_val_sweep.json`. Produced by `bench/lcdh_diagnose.py`."]
-    text = "\n".join(lines) + "\n"
-    out.with_suffix(".md").write_text(text)
-    return text
+              f"Per-chunk values and loss terms: `{name}.json`. Produced by `bench/lcdh_diagnose.py`."]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,19 +140,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="emoji-scenes")
     ap.add_argument("--teacher", default="minilm-lit")
     ap.add_argument("--set", dest="sets", action="append", default=[])
-    ap.add_argument("--teacher-cache", type=Path, default=Path("/tmp/lcdh_diagnose"))
-    ap.add_argument("--report", action="store_true", help="only write lcdh_val_sweep.md from the JSON")
-    ap.add_argument("--out", type=Path, default=OUT, help="sweep JSON to append to (the .md is written beside it)")
+    ap.add_argument("--teacher-cache", type=Path, default=Path(tempfile.gettempdir()) / "lcdh_diagnose")
+    ap.add_argument("--out-name", default=DEFAULT_NAME, help="sweep name under bench/results/lcdh_diagnose/")
+    ap.add_argument("--report", action="store_true", help="only rewrite the sweep's .md from its JSON")
     args = ap.parse_args(argv)
-    if not args.report:
+    if args.report:
+        sweep = read_results(BENCH, args.out_name, ROOT)
+        paths = redraw_results(BENCH, args.out_name, sweep, markdown(sweep, args.out_name), root=ROOT)
+    else:
         if not args.tag:
             ap.error("--tag is required for a run")
         rec = run(args.tag, args.bits, _parse_sets(args.sets), args.teacher_cache, args.dataset, args.teacher)
-        data = json.loads(args.out.read_text()) if args.out.is_file() else {}
-        data[args.tag] = rec
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(data, indent=1))
-    print(report(args.out))
+        stored = result_paths(BENCH, args.out_name, ROOT)["json"]
+        sweep = json.loads(stored.read_text()) if stored.is_file() else {"runs": {}}
+        sweep["runs"][args.tag] = rec
+        sweep["provenance"] = {**rec["provenance"], "name": args.out_name}  # the latest run's; each run keeps its own
+        paths = write_results(BENCH, args.out_name, sweep, markdown(sweep, args.out_name), root=ROOT, finish=False)
+    print(paths["md"].read_text())
     return 0
 
 

@@ -11,24 +11,25 @@ its best round is kept, so that all see the same load:
   to 64 bits, sign and bit packing, at batch 128 and 512;
 * student text: BoW over a vocabulary from split.fit (tokenising included) + MLP + FC + sign + packing.
 
-Untrained weights: speed does not depend on them. Writes ``bench/results/lcdh_speed.{json,md}``.
+Untrained weights: speed does not depend on them. Writes
+``bench/results/lcdh_speed/<out-name>.{json,md}`` (default ``lcdh_speed``).
 
-    DISTILHASH_HOME=/work/main/data HF_HUB_OFFLINE=1 .venv/bin/python bench/lcdh_speed.py [--rounds 7]
+    DISTILHASH_HOME=data HF_HUB_OFFLINE=1 .venv/bin/python bench/lcdh_speed.py [--rounds 7]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "lcdh_speed"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--images", type=int, default=1024)
     ap.add_argument("--texts", type=int, default=256)
+    ap.add_argument("--out-name", default=BENCH, help="result name under bench/results/lcdh_speed/")
     args = ap.parse_args(argv)
     import torch
 
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     ds, split = open_prepared("emoji-scenes")
+    prov = collect_provenance(BENCH, args.out_name, seeds=[], model_selection="none: untrained weights, speed only",
+                              dataset=ds.name, split=split, root=ROOT)
     idx = np.asarray(split.query)[:args.images]
     px = ds.images.array(idx, 64)
     texts = [ds.texts[int(i)] for i in np.asarray(split.query)[:args.texts]]
@@ -93,27 +97,22 @@ def main(argv: list[str] | None = None) -> int:
             rate = n / (time.perf_counter() - t)
             per_round[name].append(rate)
             best[name] = max(best.get(name, 0.0), rate)
-        loads.append(list(os.getloadavg()))
+        loads.append(load_average())
     t_img = best["teacher image tower (batch 128)"]
     t_txt = best["teacher MiniLM (batch 128)"]
     ratio = {k: v / (t_img if cands[k][2] == "images" else t_txt) for k, v in best.items() if not k.startswith("teacher")}
-    result = {"command": "bench/lcdh_speed.py " + " ".join(argv or []), "rounds": args.rounds, "threads": 1,
+    result = {"provenance": prov, "rounds": args.rounds, "threads": 1,
               "best_items_per_s": best, "per_round_items_per_s": per_round, "speedup_vs_teacher": ratio,
-              "load_average_per_round": loads, "machine_note": "2 cores shared with other engineers' jobs",
-              "git_commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                                           text=True).stdout.strip()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "lcdh_speed.json").write_text(json.dumps(result, indent=1))
+              "load_per_round": loads}
     lines = ["# LCDH encoding speed, student vs teacher (one thread, interleaved rounds, best round)", "",
-             f"Command: `{result['command']}`, commit `{result['git_commit'][:10]}`; {args.rounds} rounds; machine "
-             f"shared (1-min load average per round {min(l[0] for l in loads):.1f}-{max(l[0] for l in loads):.1f}).", "",
+             f"{args.rounds} rounds; machine shared (1-min load average per round {min(l[0] for l in loads):.1f}-{max(l[0] for l in loads):.1f}).", "",
              "| encoder | items/s (best round) | median round | speed-up vs teacher (best / best) |", "|---|---|---|---|"]
     for name, v in best.items():
         r = ratio.get(name)
         lines.append(f"| {name} | {v:,.0f} {cands[name][2]}/s | {np.median(per_round[name]):,.0f} | "
                      f"{'—' if r is None else f'{r:.1f}x'} |")
-    (RESULTS / "lcdh_speed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    paths = write_results(BENCH, args.out_name, result, "\n".join(lines), root=ROOT)
+    print(paths["md"].read_text())
     return 0
 
 

@@ -8,7 +8,7 @@ grid can be split across processes or resumed. The student options are presets (
 the Lite0 one was chosen on split.val (``bench/lcdh_diagnose.py``, stream without split.val,
 ``OUT/val_sweep*.json``); the query set plays no part in any choice.
 
-``--speed``: images/s of each student's ``encode("image", pixels)`` (the fitted model of the grid at
+``--speed``: images/s of each student's ``encode_raw("image", pixels)`` (the fitted model of the grid at
 ``--speed-bits``, seed 0, pixels at the student's size; FC, sign and bit packing included) against the
 teacher's image tower (``encode_images`` at its own size), one thread, interleaved rounds, best round
 kept, load average per round. ``--report``: ``OUT/summary.json``, ``OUT/README.md``, ``OUT/curves.png``.
@@ -44,9 +44,9 @@ DIRS = ("i2t", "t2i")
 
 
 def _provenance(threads: int) -> dict[str, Any]:
-    from distilhash.benchmark.provenance import git_info, machine_info
+    from distilhash.benchmark.provenance import git_info, load_average, machine_info
 
-    return {"git": git_info(ROOT), "machine": machine_info(threads)}
+    return {"git": git_info(ROOT), "machine": machine_info(threads), "loadavg": load_average()}
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def measure_speed(args: argparse.Namespace) -> None:
         for batch in args.batches:
             def enc(m=m, px=px, batch=batch):
                 m.config.eval_batch = batch
-                return m.encode("image", px)
+                return m.encode_raw("image", px)
             cands[f"student {student} ({m.image_size_} px, batch {batch})"] = (enc, len(px))
         info[student] = {"image_size": m.image_size_, "parameters": counts, "config": m.config_dict()}
     for fn, _ in cands.values():  # warm-up
@@ -169,7 +169,7 @@ def summarize(dataset: str) -> dict[str, Any]:
                 "absorb_seconds_mean": float(np.mean([r["absorb_seconds"]["mean"] for r in rs])),
                 "fit_seconds_mean": float(np.mean([r["fit_seconds"] for r in rs])),
                 "parameters": rs[0]["parameters"], "image_init": rs[0].get("image_init"),
-                "load_average": [r["machine"]["loadavg"] for r in rs],
+                "load_average": [r.get("loadavg") or r["machine"]["loadavg"] for r in rs],
                 "git_commits": sorted({r["git"]["commit"] or "?" for r in rs}),
             }
     r0 = runs[0]
@@ -303,9 +303,10 @@ def sweep_report() -> str:
     notes = [f"* {tag}: {r['note']}" for tag, r in data.items() if r.get("note")]
     notes.append("* a `lite0_until=5, lite0_trainable_from=4` run was started and stopped in its first chunk (CPU); "
                  "it has no figures.")
-    lines += ["", *notes, "", "Run with `bench/lcdh_diagnose.py --dataset openclipart --teacher lite0-minilm:openclipart "
+    lines += ["", *notes, "", "Run (commit 2def86c) with `bench/lcdh_diagnose.py --dataset openclipart --teacher lite0-minilm:openclipart "
               "--bits 64 --tag TAG --out bench/results/lcdh_lite0/val_sweep.json --set image_size=64 --set chunk_size=500 "
-              "--set image_net=lite0 --set lite0_until=U --set lite0_trainable_from=T`. Per-chunk values: `val_sweep.json`."]
+              "--set image_net=lite0 --set lite0_until=U --set lite0_trainable_from=T` (the script now takes `--out-name NAME` "
+              "and writes `bench/results/lcdh_diagnose/NAME.json`). Per-chunk values: `val_sweep.json`."]
     text = "\n".join(lines) + "\n"
     (OUT / "val_sweep.md").write_text(text)
     return text

@@ -2,22 +2,20 @@
 
 Usage::
 
-    .venv/bin/python bench/openclipart_stats.py [--root /usr/share/openclipart]
+    .venv/bin/python bench/openclipart_stats.py [--root FOLDER]   # default: the Debian package
 
 Scans the installed Debian package once (filters 1-4: reading, rendering, de-duplication, blank
 drawings — timed as wall and CPU seconds, the machine may be shared), then assembles the dataset
 for each option (collection cap, label sources, text variant; no file is read again) and draws the
 ``openclipart`` preset split on each to get its chance level. Writes
-``bench/results/openclipart_stats.{json,md,png}`` and the figures ``docs/openclipart_grid.png``
-(48 seeded items of the default dataset) and ``docs/openclipart_samples.png`` (12 items with text
-and labels). The figures quoted in docs/dataset-openclipart.md come from here.
+``bench/results/openclipart_stats/<out-name>.{json,md,png}`` and the figures ``openclipart_grid.png``
+(48 seeded items of the default dataset) and ``openclipart_samples.png`` (12 items with text
+and labels) in ``--docs-dir`` (default ``docs/``). The figures quoted in docs/dataset-openclipart.md come from here.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import textwrap
 import time
@@ -27,8 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import result_paths, write_results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+BENCH = "openclipart_stats"
 DOCS = ROOT / "docs"
 
 LABEL_OPTIONS = ("folder2+tags", "folder1+tags", "folder2", "folder1", "tags")
@@ -129,12 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default=None, help="folder with svg/ and png/ (default: the Debian package)")
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/openclipart_stats/")
+    p.add_argument("--docs-dir", type=Path, default=DOCS, help="where the sample figures go")
     args = p.parse_args(argv)
-    from distilhash.benchmark.provenance import git_info, machine_info
     from distilhash.data.openclipart import FILTER_REASONS, OpenClipartConfig, assemble_openclipart, scan_drawings
 
     base = OpenClipartConfig() if args.root is None else OpenClipartConfig(root=args.root)
-    load_before = list(os.getloadavg())
+    prov = collect_provenance(BENCH, args.out_name, seeds=[base.seed, 0], model_selection="none (dataset statistics only)",
+                              dataset="openclipart", root=ROOT)
     w0, c0 = time.perf_counter(), time.process_time()
     drawings = scan_drawings(base, progress=True)
     scan = {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(time.process_time() - c0, 1)}
@@ -161,22 +164,18 @@ def main(argv: list[str] | None = None) -> None:
                          **summary(assemble_openclipart(drawings, cfg), titles)})
     cap_drops = Counter(r["detail"].split(" (cap")[0] for r in ds.meta["filtered_items"] if r["reason"] == "collection-cap")
     freq = sorted(ds.label_frequencies().items(), key=lambda kv: (-kv[1], kv[0]))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    shown = figures(ds, DOCS / "openclipart_grid.png", DOCS / "openclipart_samples.png",
-                    RESULTS / "openclipart_stats.png", waterfall)
+    plot_path = result_paths(BENCH, args.out_name, ROOT)["png"]
+    plot_path.parent.mkdir(parents=True, exist_ok=True)
+    args.docs_dir.mkdir(parents=True, exist_ok=True)
+    shown = figures(ds, args.docs_dir / "openclipart_grid.png", args.docs_dir / "openclipart_samples.png", plot_path, waterfall)
     rng = np.random.default_rng(2)
     examples = [{"id": ds.ids[i], "text": ds.texts[i],
                  "labels": [ds.label_names[j] for j in np.flatnonzero(ds.labels[i])]}
                 for i in np.sort(rng.choice(len(ds), 20, replace=False))]
-    git = git_info(ROOT)
+    prov["split_hash"] = default["split"].get("hash")
     out = {
-        "command": " ".join(["python", "bench/openclipart_stats.py", *argv]),
-        "git_commit": git["commit"],
-        "dirty_src": git["dirty_src"],
-        "machine": machine_info(threads=1),
-        "loadavg_before": load_before,
-        "seeds": {"collection_cap": base.seed, "split": 0},
-        "model_selection": "none (dataset statistics only)",
+        "provenance": prov,
+        "seeds_used_for": {"collection_cap": base.seed, "split": 0},
         "config": base.to_dict(),
         "content_hash": ds.content_hash(),
         "prepare_time": {"scan_and_render": scan, "assemble": assemble},
@@ -192,9 +191,8 @@ def main(argv: list[str] | None = None) -> None:
         "grid_items": [ds.ids[i] for i in shown],
         "examples": examples,
     }
-    (RESULTS / "openclipart_stats.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
-    (RESULTS / "openclipart_stats.md").write_text(markdown(out))
-    print(markdown(out))
+    paths = write_results(BENCH, args.out_name, out, markdown(out), root=ROOT)
+    print(paths["md"].read_text())
 
 
 def markdown(out: dict) -> str:
@@ -203,9 +201,7 @@ def markdown(out: dict) -> str:
     lines = [
         "# openclipart statistics",
         "",
-        f"Command: `{out['command']}` at commit `{(out['git_commit'] or 'unknown')[:10]}`; content hash "
-        f"{out['content_hash']}, split {d['split'].get('hash')} (seed 0); load average before "
-        f"{', '.join(f'{v:.2f}' for v in out['loadavg_before'])}.",
+        f"Content hash {out['content_hash']}, split {d['split'].get('hash')} (seed 0).",
         "",
         f"Prepare: scan and render {out['prepare_time']['scan_and_render']['wall_s']} s wall / "
         f"{out['prepare_time']['scan_and_render']['cpu_s']} s CPU (one core), assemble "

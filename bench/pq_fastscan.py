@@ -22,13 +22,13 @@ threaded), k = 10, random codebooks (normal) and uniform random codes, l2 metric
 
 Figures: best of ``--repeat`` repetitions (wall clock) with the CPU time of that repetition; the
 machine is shared (2 cores, other engineers' jobs), so load averages are recorded before and
-after each part. Writes ``bench/results/<out-name>.json``, ``.md`` and ``.png``.
+after each part. Writes ``bench/results/pq_fastscan/<out-name>.{json,md,png}`` (``--replot`` redraws the
+tables and the plot from the stored JSON).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -38,8 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import read_results, redraw_results, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "pq_fastscan"
 K_TOP = 10
 
 
@@ -82,7 +85,7 @@ def bench_pq(bits: int, n: int, args, rng, log) -> dict:
     codes = rng.integers(0, kk, (n, m), dtype=np.uint8)
     q = rng.normal(size=(nq, m * dsub)).astype(np.float32)
     tables = lookup_tables(q, cb, "l2")
-    out: dict = {"bits": bits, "M": m, "K": kk, "d_sub": dsub, "n": n, "queries": nq, "k": K_TOP, "load_before": os.getloadavg()}
+    out: dict = {"bits": bits, "M": m, "K": kk, "d_sub": dsub, "n": n, "queries": nq, "k": K_TOP, "load_before": load_average()}
     fs = FastScanCodes(m, bits)
     fs.add(codes)
     ref = exact_topk(tables, codes, args.check)
@@ -123,7 +126,7 @@ def bench_pq(bits: int, n: int, args, rng, log) -> dict:
     log(f"pq{bits} n={n:,} {label}: {rows[label]['ns_per_code']:.3f} ns/code, overlap@10 {overlap:.3f}")
     del fidx
     out["rows"] = rows
-    out["load_after"] = os.getloadavg()
+    out["load_after"] = load_average()
     return out
 
 
@@ -136,7 +139,7 @@ def bench_binary(n: int, args, rng, log) -> dict:
     nq = args.queries
     db = rng.integers(0, 256, (n, 8), dtype=np.uint8)
     q = rng.integers(0, 256, (nq, 8), dtype=np.uint8)
-    out: dict = {"n": n, "queries": nq, "k": K_TOP, "codes": "uniform random 64-bit", "load_before": os.getloadavg()}
+    out: dict = {"n": n, "queries": nq, "k": K_TOP, "codes": "uniform random 64-bit", "load_before": load_average()}
     wall, cpu, (d, r, cnt) = timed(lambda: native.hamming_knn(db.view(np.uint64), q.view(np.uint64), K_TOP), args.repeat)
     out["ours_qps"], out["ours_cpu_qps"] = nq / wall, nq / cpu
     for name, heap in (("faiss_heap", True), ("faiss_counting", False)):
@@ -149,7 +152,7 @@ def bench_binary(n: int, args, rng, log) -> dict:
         del idx
     out["ratio_vs_heap"] = out["ours_qps"] / out["faiss_heap_qps"]
     out["ratio_vs_counting"] = out["ours_qps"] / out["faiss_counting_qps"]
-    out["load_after"] = os.getloadavg()
+    out["load_after"] = load_average()
     log(f"binary n={n:,}: ours {out['ours_qps']:.0f} QPS, {out['ratio_vs_heap']:.2f}x heap, {out['ratio_vs_counting']:.2f}x counting")
     return out
 
@@ -169,7 +172,7 @@ def bench_ivf(args, rng, tmp: Path, log) -> dict:
     with create_index(path, kind="pq", codebooks=cb, options=IndexOptions(bulk_threshold=1)) as idx:
         idx.add([f"i{i}" for i in range(n)], Encoded("pq", codes, 64, cb, "l2"))
     opts = IndexOptions(backend="ivf", searcher_options={"nprobe": 32})
-    out: dict = {"n": n, "M": m, "K": 256, "nprobe": 32, "load_before": os.getloadavg()}
+    out: dict = {"n": n, "M": m, "K": 256, "nprobe": 32, "load_before": load_average()}
 
     def open_and_search():
         with open_index(path, options=opts) as ix:
@@ -183,7 +186,7 @@ def bench_ivf(args, rng, tmp: Path, log) -> dict:
     wall, cpu, stats = timed(open_and_search, args.repeat)
     out["open_s"], out["open_cpu_s"], out["open_stats"] = wall, cpu, stats
     out["state_bytes"] = (path / "ivf.state").stat().st_size
-    out["load_after"] = os.getloadavg()
+    out["load_after"] = load_average()
     log(f"ivf n={n:,}: first open {out['first_open_s']:.1f}s ({first['state']}), later opens {wall:.3f}s ({stats['state']})")
     return out
 
@@ -219,7 +222,7 @@ def bench_cold(args, tmp: Path, log) -> dict:
     cmd = [sys.executable, "-m", "distilhash.cli.main", "search", str(path), "--text", "word3 word7 picture",
            "--query-encoder", "light", "--json", "-k", "10"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    out: dict = {"n": args.cold_n, "command": " ".join(["python", *cmd[1:]]), "load_before": os.getloadavg(), "runs": []}
+    out: dict = {"n": args.cold_n, "command": " ".join(["python", *cmd[1:]]), "load_before": load_average(), "runs": []}
     for _ in range(args.repeat + 1):  # the first run also fills the OS cache
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
@@ -238,17 +241,16 @@ def bench_cold(args, tmp: Path, log) -> dict:
     out["top_level_imports_us"] = [{"module": name, "cumulative_us": us} for us, name in top]
     best = min(out["runs"], key=lambda x: x["wall_s"])
     out["best_wall_s"], out["best_cpu_s"] = best["wall_s"], best["cpu_s"]
-    out["load_after"] = os.getloadavg()
+    out["load_after"] = load_average()
     log(f"cold search: best {best['wall_s']:.2f}s wall ({best['cpu_s']:.2f}s CPU), torch={out['torch_imported']}, faiss={out['faiss_imported']}")
     return out
 
 
-def write_markdown(path: Path, res: dict) -> None:
+def markdown(res: dict) -> str:
     meta = res["meta"]
-    lines = [f"# PQ fast scan, 8-bit ADC, IVF open, cold CLI ({meta['date']})", "",
-             f"Command: `{meta['command']}`  ", f"Commit: {meta['git']['commit']} (dirty src: {meta['git']['dirty_src']})  ",
-             f"Single thread; shared machine (2 cores, other engineers' jobs): load average at start {meta['machine']['loadavg']}, "
-             f"at end {meta['load_end']}. Best of {meta['repeat']} repetitions (wall clock); CPU time of that repetition in "
+    lines = ["# PQ fast scan, 8-bit ADC, IVF open, cold CLI", "",
+             "Single thread; shared machine (2 cores, other engineers' jobs; load averages per part and in the provenance). "
+             f"Best of {meta['repeat']} repetitions (wall clock); CPU time of that repetition in "
              f"brackets. CPU flags used: {meta['cpu_kernels']}.", ""]
     for part, title in (("pq4", "4-bit PQ (M=16, K=16: 64-bit codes)"), ("pq8", "8-bit PQ (M=8, K=256: 64-bit codes)")):
         if part not in res:
@@ -288,7 +290,7 @@ def write_markdown(path: Path, res: dict) -> None:
                   f"{c['load_after'][0]:.2f}.", "", "Costliest top-level imports (cumulative, -X importtime, one run):", ""]
         lines += [f"- {x['module']}: {x['cumulative_us'] / 1000:.0f} ms" for x in c["top_level_imports_us"]]
         lines.append("")
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
 def plot(path: Path, res: dict) -> None:
@@ -331,24 +333,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--parts", nargs="+", default=["pq4", "pq8", "binary", "ivf", "cold"],
                    choices=["pq4", "pq8", "binary", "ivf", "cold"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-name", default="pq_fastscan")
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/pq_fastscan/")
     p.add_argument("--replot", action="store_true", help="only rebuild the .md and .png from the stored .json")
     args = p.parse_args(argv)
     if args.replot:
-        res = json.loads((RESULTS / f"{args.out_name}.json").read_text())
-        write_markdown(RESULTS / f"{args.out_name}.md", res)
-        plot(RESULTS / f"{args.out_name}.png", res)
+        res = read_results(BENCH, args.out_name, ROOT)
+        redraw_results(BENCH, args.out_name, res, markdown(res), plot=lambda path: plot(path, res), root=ROOT)
         return
 
-    from distilhash.benchmark.provenance import git_info, machine_info, peak_rss_mib
+    from distilhash.benchmark.provenance import peak_rss_mib
     from distilhash.threads import limit_threads
     from distilhash.index.fastscan import supported_impls
 
     limit_threads(1)
     rng = np.random.default_rng(args.seed)
     log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] load {os.getloadavg()[0]:.2f} | {msg}", flush=True)  # noqa: E731
-    res: dict = {"meta": {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "command": " ".join(["python", *sys.argv]),
-                          "git": git_info(ROOT), "machine": machine_info(1), "repeat": args.repeat, "seed": args.seed,
+    prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], root=ROOT,
+                              model_selection="none: synthetic codes and a synthetic ITQ index, nothing is selected")
+    res: dict = {"provenance": prov,
+                 "meta": {"repeat": args.repeat,
                           "cpu_kernels": {4: supported_impls(4), 8: supported_impls(8)},
                           "timing": "best wall-clock repetition; CPU (process) time of that repetition alongside"}}
     with tempfile.TemporaryDirectory(prefix="pq_fastscan_", dir=os.environ.get("DISTILHASH_HOME")) as tmpdir:
@@ -363,13 +366,9 @@ def main(argv: list[str] | None = None) -> None:
             res["ivf"] = bench_ivf(args, rng, tmp, log)
         if "cold" in args.parts:
             res["cold"] = bench_cold(args, tmp, log)
-    res["meta"]["load_end"] = list(os.getloadavg())
     res["meta"]["peak_rss_mib"] = peak_rss_mib()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out_name}.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
-    write_markdown(RESULTS / f"{args.out_name}.md", res)
-    plot(RESULTS / f"{args.out_name}.png", res)
-    print((RESULTS / f"{args.out_name}.md").read_text())
+    paths = write_results(BENCH, args.out_name, res, markdown(res), plot=lambda path: plot(path, res), root=ROOT)
+    print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

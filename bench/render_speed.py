@@ -8,38 +8,35 @@ Usage::
 For each size it times (a) building the generator (catalogue parsing + rendering every glyph
 once at 109 px) and (b) generating the scenes (sampling, rendering into the array, captions,
 labels), as wall time and as this process's CPU time (the machine may be shared: the CPU rate is
-what the process achieves when it has a core). Writes ``bench/results/render_speed.{json,md,png}``.
+what the process achieves when it has a core). Writes ``bench/results/render_speed/<out-name>.{json,md,png}``
+(default out-name ``render_speed``) through :func:`distilhash.benchmark.results.write_results`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import write_results
 
-
-def _git_commit() -> str:
-    from distilhash.benchmark.provenance import git_info
-
-    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = "render_speed"
 
 
 def measure(size: int, n: int, seed: int = 0) -> dict:
     """Time generator construction and the generation of ``n`` scenes at ``size`` px."""
-    from distilhash.data import emoji_scenes
     from distilhash.data.emoji_scenes import EmojiScenesConfig, EmojiScenesGenerator, generate
+    from distilhash.data.emoji_sprites import clear_sprite_caches
 
-    emoji_scenes._GLYPH_CACHE.clear()  # time the full setup, as a fresh process would
-    emoji_scenes._BASE_CACHE.clear()
+    clear_sprite_caches()  # time the full setup, as a fresh process would
 
     config = EmojiScenesConfig(n_items=n, seed=seed, render_size=size)
-    load0 = os.getloadavg()
+    load0 = load_average()
     w0, c0 = time.perf_counter(), time.process_time()
     gen = EmojiScenesGenerator(config)
     w1, c1 = time.perf_counter(), time.process_time()
@@ -59,30 +56,23 @@ def measure(size: int, n: int, seed: int = 0) -> dict:
         "catalogue_size": ds.meta["catalogue_size"],
         "objects_per_scene_mean": round(ds.meta["objects_per_scene_mean"], 3),
         "labels_per_item_mean": round(float(ds.labels.sum(1).mean()), 3),
-        "loadavg_before": [round(v, 2) for v in load0],
-        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "load_before": load0,
+        "load_after": load_average(),
     }
 
 
-def write_report(rows: list[dict], argv: list[str], wall: float) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_report(rows: list[dict], prov: dict, name: str, wall: float) -> None:
     payload = {
-        "benchmark": "render_speed",
-        "command": " ".join(["python", "bench/render_speed.py", *argv]),
-        "git_commit": _git_commit(),
-        "dataset": "emoji-scenes (generator defaults, seed 0)",
-        "machine": f"{os.cpu_count()} cores, shared with other jobs (see loadavg)",
-        "python": sys.version.split()[0],
+        "provenance": prov,
+        "dataset_note": "emoji-scenes (generator defaults, seed 0)",
         "wall_time_s": round(wall, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "results": rows,
     }
-    (RESULTS / "render_speed.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
         "# EmojiScenes rendering speed",
         "",
-        f"Command: `{payload['command']}` at commit `{payload['git_commit'][:10]}`; "
-        f"{payload['machine']}; peak RSS {payload['peak_rss_mb']} MB.",
+        f"Peak RSS {payload['peak_rss_mb']} MB; the machine is shared (load averages per row).",
         "",
         "| render size | scenes | setup (s) | scenes/s (wall) | scenes/s (CPU) | scenes/s incl. setup | load avg (1 min) before/after |",
         "|---:|---:|---:|---:|---:|---:|---|",
@@ -91,7 +81,7 @@ def write_report(rows: list[dict], argv: list[str], wall: float) -> None:
         lines.append(
             f"| {r['render_size']} px | {r['n_scenes']} | {r['setup_wall_s']} | {r['scenes_per_s_wall']} | "
             f"{r['scenes_per_s_cpu']} | {r['scenes_per_s_wall_incl_setup']} | "
-            f"{r['loadavg_before'][0]} / {r['loadavg_after'][0]} |"
+            f"{r['load_before'][0]} / {r['load_after'][0]} |"
         )
     lines += [
         "",
@@ -103,14 +93,14 @@ def write_report(rows: list[dict], argv: list[str], wall: float) -> None:
         f"Catalogue: {rows[0]['catalogue_size']} emojis, {rows[0]['n_labels']} subgroup labels, "
         f"{rows[0]['objects_per_scene_mean']} objects and {rows[0]['labels_per_item_mean']} labels per scene on average.",
         "",
-        "![scenes per second](render_speed.png)",
+        f"![scenes per second]({name}.png)",
         "",
     ]
-    (RESULTS / "render_speed.md").write_text("\n".join(lines))
-    _plot(rows)
+    paths = write_results(BENCH, name, payload, "\n".join(lines), plot=lambda path: _plot(rows, path), root=ROOT)
+    print(f"wrote {paths['md']}")
 
 
-def _plot(rows: list[dict]) -> None:
+def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,7 +117,7 @@ def _plot(rows: list[dict]) -> None:
     ax.set_title("EmojiScenes generation speed")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / "render_speed.png", dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
@@ -136,15 +126,17 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     p.add_argument("--n", type=int, nargs="+", default=[20015, 5000], help="scenes per size (last value repeats)")
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/render_speed/")
     args = p.parse_args(argv)
+    prov = collect_provenance(BENCH, args.out_name, seeds=[0], model_selection="none: a timing benchmark, nothing is selected",
+                              dataset="emoji-scenes", root=ROOT)
     t0 = time.perf_counter()
     rows = []
     for i, size in enumerate(args.sizes):
         n = args.n[min(i, len(args.n) - 1)]
         rows.append(measure(size, n))
         print(json.dumps(rows[-1]))
-    write_report(rows, argv, time.perf_counter() - t0)
-    print(f"wrote {RESULTS / 'render_speed.md'}")
+    write_report(rows, prov, args.out_name, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

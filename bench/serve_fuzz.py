@@ -1,6 +1,6 @@
 """HTTP fuzz run of the search service: malformed requests against a real server, counted.
 
-    python bench/serve_fuzz.py --requests 2400 --work /tmp/serve-fuzz     # -> bench/results/serve_fuzz.{json,md}
+    python bench/serve_fuzz.py --requests 2400 --work data/tmp/serve-fuzz   # -> bench/results/serve_fuzz/serve_fuzz.{json,md}
 
 Builds a small served world (the service tests' toy teacher and model, 400 items, an image and a
 text index; the toy teacher preprocesses images like the real ones: shorter side to 224, centre
@@ -30,12 +30,17 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
+BENCH = "serve_fuzz"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from serve_fuzz_cases import CAP, CASES, KEY, UPLOAD_MB, Answer, exchange, request  # noqa: E402
@@ -202,7 +207,6 @@ def _markdown(rec: dict[str, Any]) -> str:
     goal = rec["goal"]
     lines = [
         "# HTTP fuzz run of the search service", "",
-        f"`{rec['command']}` — commit {rec['git']['commit']}, load average before {rec['loadavg_before']}, after {rec['loadavg_after']}", "",
         "| figure | value | goal |", "|---|---|---|",
         f"| requests (malformed + controls, + half-open + 1 health) | {r['requests']:,} | >= 2,000 |",
         f"| 5xx answers | {r['n_5xx']} | 0 |",
@@ -229,30 +233,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=2400)
     p.add_argument("--half-open", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work", type=Path, default=Path("/tmp/distilhash-serve-fuzz"))
-    p.add_argument("--out-name", default="serve_fuzz")
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-fuzz")
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/serve_fuzz/")
     p.add_argument("--serve", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
         _serve(json.loads(args.serve))
         return 0
-    from distilhash.benchmark.provenance import git_info, machine_info
-
     args.work.mkdir(parents=True, exist_ok=True)
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], root=ROOT,
+                              model_selection="none: a synthetic index is served and attacked, nothing is selected")
     with FuzzServer(args.work) as server:
         result = run_fuzz(server, args.requests, args.seed, args.half_open)
         server_info = {"header_timeout": server.header_timeout, "body_timeout": server.body_timeout, "items": server.n_items,
                        "upload_cap_bytes": CAP}
-    rec = {"command": "python bench/serve_fuzz.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "git": git_info(ROOT), "machine": machine_info(1), "loadavg_before": load_before,
-           "loadavg_after": [round(x, 2) for x in os.getloadavg()], "seed": args.seed, "server": server_info,
+    rec = {"provenance": prov, "server": server_info,
            "goal": {"n_5xx": 0, "n_leaking_bodies": 0, "rss_growth_mib": 100}, "cases": [c.name for c in CASES], "result": result}
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.out_name}.json").write_text(json.dumps(rec, indent=2))
-    (out / f"{args.out_name}.md").write_text(_markdown(rec))
-    print(_markdown(rec))
+    paths = write_results(BENCH, args.out_name, rec, _markdown(rec), root=ROOT)
+    print(paths["md"].read_text())
     ok = result["n_5xx"] == 0 and result["n_leaking_bodies"] == 0 and result["rss_mib"]["growth"] < 100
     return 0 if ok else 1
 

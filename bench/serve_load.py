@@ -1,7 +1,7 @@
 """Load benchmark of the search service on loopback: 50 closed-loop clients, text queries, 1M items.
 
     python bench/serve_load.py --model RUN_DIR --dataset emoji-scenes [--features DIR] \
-        [--n 1000000] [--clients 50] [--duration 60] [--work /tmp/distilhash-serve-load] \
+        [--n 1000000] [--clients 50] [--duration 60] [--work WORK_DIR] \
         [--scenarios single-light light teacher]
 
 1. Index: the trained model's database codes of ``split.retrieval`` images (real codes), plus
@@ -23,8 +23,8 @@
    and of the load generator (``/proc/PID/stat``, ``getrusage``), load average before/after,
    which encoder answered, and the server's per-stage timings from ``/api/stats``.
 
-Writes ``bench/results/<out-name>.json``, ``.md`` and ``.png``. The machine is shared (2 cores);
-the load average is recorded before and after every scenario.
+Writes ``bench/results/serve_load/<out-name>.{json,md,png}``. The machine is shared (2 cores);
+the load average is recorded before and after every scenario (and in the provenance block).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -43,14 +44,11 @@ from urllib.parse import quote
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-
-
-def _git_commit() -> str:
-    from distilhash.benchmark.provenance import git_info
-
-    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
+BENCH = "serve_load"
 
 
 def replicas(base, n: int, flip: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -295,12 +293,12 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
         warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
         run_load(srv.url, warm, concurrency=2 * args.workers, duration_s=30, max_requests=20 * args.workers)
         _get(srv.url + "/api/health")
-        load_before = os.getloadavg()
+        load_before = load_average()
         cpu0 = srv.cpu_s()
         res = run_load(srv.url, paths, concurrency=clients, duration_s=args.duration, max_requests=args.max_requests,
                        weights=weights, seed=args.seed)
         server_cpu = srv.cpu_s() - cpu0
-        load_after = os.getloadavg()
+        load_after = load_average()
         per_worker = srv.all_stats()
     stats = _merge_stats(per_worker)
     summary = res.summary()
@@ -311,7 +309,7 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
            "server_stages_ms_per_process": [w["latency_ms"] for w in per_worker] if len(per_worker) > 1 else None,
            "server_cpu_s": round(server_cpu, 2), "server_cpu_ms_per_request": round(server_cpu * 1e3 / max(1, res.requests), 3),
            "server_cpu_share_of_one_core": round(server_cpu / res.wall_s, 3) if res.wall_s else None,
-           "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after]}
+           "load_before": load_before, "load_after": load_after}
     b = stats["text_batches"]
     out["mean_text_batch"] = round(b["texts"] / b["batches"], 2) if b["batches"] else None
     sb = stats.get("search_batches") or {}
@@ -325,12 +323,9 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
     return out
 
 
-def write_report(result: dict, name: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+def markdown(result: dict) -> str:
     rt = (result["scenarios"][0].get("runtime") if result["scenarios"] else None) or {}
-    lines = [f"# Search service under load ({result['date']})", "",
-             f"Command: `{result['command']}`  ", f"Commit: {result['git_commit']}  ",
+    lines = ["# Search service under load", "",
              f"Index: {result['index']['count']:,} items, {result['index']['bits']}-bit {result['index']['kind']} codes "
              f"({result['index_build'].get('n_real', '?')} real retrieval codes of `{result['model']}` + noisy replicas, flip={result['flip']}), "
              f"backend `{result['index']['backend']}`; model {result['index']['model']['method']} / teacher `{result['index']['model']['teacher']}`.  ",
@@ -338,7 +333,7 @@ def write_report(result: dict, name: str) -> None:
              f"Server: {result.get('workers', 1)} process(es), {result['threads']} torch thread(s), {result.get('search_workers', 1)} search worker thread(s) per process; installed: "
              + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in rt.items()) + ". "
              f"Load generator on the same machine (asyncio on {result['scenarios'][0]['client'].get('loadgen_loop') if result['scenarios'] else '?'}, raw HTTP/1.1 keep-alive).  ",
-             f"Load average when the run started: {result.get('loadavg_start')}; **the machine is shared** (2 cores; "
+             f"Load average when the scenarios started: {result['provenance']['load_before']}; **the machine is shared** (2 cores; "
              f"{result.get('machine_note', 'other engineers jobs running')}).", "",
              *([f"**Approximate search** `{result['index_backend']}` {result.get('index_options')}: overlap@{result['k']} with the exact "
                 f"search {result['recall_vs_exact']['overlap_at_k_mean']} (mean over {result['recall_vs_exact']['queries']} light-encoded "
@@ -354,7 +349,7 @@ def write_report(result: dict, name: str) -> None:
         lines.append(f"| {s['scenario']} | {s['query_encoder']}{' + cache ' + str(s['text_cache']) if s['text_cache'] else ''} | {s['clients']} | {c['requests']:,} | {c['errors']} | "
                      f"{c['throughput_rps']} | {c['p50_ms']} | {c['p90_ms']} | {c['p99_ms']} | {c['max_ms']} | {s.get('server_cpu_ms_per_request')} | "
                      f"{c.get('loadgen_cpu_ms_per_request')} | {cores:.2f} | {s.get('mean_search_batch')} | "
-                     f"light {ab.get('light', 0):,} / teacher {ab.get('teacher', 0):,} | {s['loadavg_before'][0]}→{s['loadavg_after'][0]} |")
+                     f"light {ab.get('light', 0):,} / teacher {ab.get('teacher', 0):,} | {s['load_before'][0]}→{s['load_after'][0]} |")
     lines += ["", "## Where the time goes (server-side stages, ms; with several server processes: counts summed, percentiles of the busiest process)", "",
               "| scenario | stage | count | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|"]
     for s in result["scenarios"]:
@@ -368,8 +363,10 @@ def write_report(result: dict, name: str) -> None:
               "per batch (a count, not ms); `text_query`: all of the service's work for one query; `http`: plus routing and JSON. "
               "Counts include 20 warm-up requests per server process.", "",
               result.get("notes", ""), ""]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+    return "\n".join(lines)
 
+
+def plot(result: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -397,9 +394,9 @@ def write_report(result: dict, name: str) -> None:
     ax2.set_ylabel("CPU ms per request")
     ax2.set_title("CPU per request (2 cores shared with other jobs)")
     ax2.legend()
-    fig.suptitle(f"shared 2-core machine, load average at start {result.get('loadavg_start')}; see {name}.md", fontsize=8)
+    fig.suptitle(f"shared 2-core machine, load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{name}.png", dpi=110)
+    fig.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -429,8 +426,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="before each scenario, wait until the 1-minute load average is below this (at most --wait-max s)")
     p.add_argument("--wait-max", type=float, default=900)
     p.add_argument("--machine-note", default="other engineers' jobs may be running; see the load averages")
-    p.add_argument("--work", type=Path, default=Path("/tmp/distilhash-serve-load"))
-    p.add_argument("--out-name", default="serve_load")
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-load")
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/serve_load/")
     p.add_argument("--notes", default="")
     args = p.parse_args(argv)
 
@@ -458,7 +455,8 @@ def main(argv: list[str] | None = None) -> None:
         recall = recall_vs_exact(index, args.model, pool, args.index_backend, args.index_option, args.k)
         print(f"  {recall}", flush=True)
     scenarios = []
-    loadavg_start = [round(x, 2) for x in os.getloadavg()]
+    prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], dataset=args.dataset, split=split, threads=args.threads,
+                              model_selection="none: a trained model is served; all scenarios are reported", root=ROOT)
     for name in args.scenarios:
         if args.wait_load is not None:
             t_wait = time.monotonic()
@@ -470,20 +468,17 @@ def main(argv: list[str] | None = None) -> None:
         c = scenarios[-1]["client"]
         print(f"  {c['requests']} requests, {c['errors']} errors, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, {c['throughput_rps']} req/s", flush=True)
     result = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "command": "python bench/serve_load.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "git_commit": _git_commit(), "model": str(args.model), "dataset": args.dataset, "split_hash": split.hash,
+        "provenance": prov, "model": str(args.model),
         "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "search_workers": args.search_workers, "workers": args.workers,
         "index_backend": args.index_backend, "index_options": args.index_option, "light_max_oov": args.light_max_oov, "recall_vs_exact": recall, "clients": args.clients,
         "duration_s": args.duration, "index_build": build, "index": scenarios[0]["index"] if scenarios else None,
         "scenarios": scenarios, "wall_s": round(time.time() - t_start, 1),
         "peak_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "machine": "shared, 2 cores", "machine_note": args.machine_note, "loadavg_start": loadavg_start,
-        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "machine_note": args.machine_note,
         "notes": args.notes,
     }
-    write_report(result, args.out_name)
-    print(f"wrote {RESULTS / args.out_name}.json/.md/.png")
+    paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
+    print(f"wrote {paths['json']}, .md, .png")
 
 
 if __name__ == "__main__":

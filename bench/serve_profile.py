@@ -1,6 +1,8 @@
 """Where a text query's time goes: CPU time per stage of the service's text path, in process.
 
-    python bench/serve_profile.py --index /tmp/sl9/index-1000000 [--index /tmp/sl9/itq/index-1000000] [--n 300]
+    python bench/serve_profile.py --index WORK/index-1000000 [--index WORK/itq/index-1000000] [--n 300]
+
+(``WORK``: the ``--work`` folder of ``bench/serve_load.py``, which builds these 1M-item indexes.)
 
 For each index (its model and teacher from the manifest; the light encoder from
 ``MODEL/light-text``), on ``split.query`` captions, one thread, torch at one thread:
@@ -16,21 +18,20 @@ For each index (its model and teacher from the manifest; the light encoder from
 CPU time (``time.process_time``) is reported, not wall time: the machine is shared. The HTTP
 stack's and the load generator's cost per request come from ``bench/serve_load.py``
 (``http-floor`` scenario: ``GET /api/health``; server and load-generator CPU per request).
-Writes ``bench/results/serve_profile.{json,md}``.
+Writes ``bench/results/serve_profile/<out-name>.{json,md}`` (default ``serve_profile``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "serve_profile"
 
 
 def _cpu_ms(fn, n: int, per: int = 1) -> float:
@@ -44,6 +45,7 @@ def _cpu_ms(fn, n: int, per: int = 1) -> float:
 def profile_index(index_dir: Path, texts: list[str], n: int) -> dict:
     import orjson
 
+    from distilhash.serve.answers import result_items
     from distilhash.serve.engine import SearchService, ServiceConfig
 
     svc = SearchService(index_dir, config=ServiceConfig(query_encoder="light", text_cache_size=0, torch_threads=1))
@@ -71,7 +73,7 @@ def profile_index(index_dir: Path, texts: list[str], n: int) -> dict:
             "project_b20": _cpu_ms(lambda: method.encode("text", f20, "query"), max(10, n // 10), 20),
             "search_1": _cpu_ms(lambda: idx.search(q1, 10), n),
             "search_b20": _cpu_ms(lambda: idx.search(q20, 10), max(10, n // 10), 20),
-            "answer_1": _cpu_ms(lambda: orjson.dumps({"results": svc._result_items(t, res)}, option=orjson.OPT_SERIALIZE_NUMPY), n),
+            "answer_1": _cpu_ms(lambda: orjson.dumps({"results": result_items(t, res)}, option=orjson.OPT_SERIALIZE_NUMPY), n),
             "service_1": _cpu_ms(lambda: svc.search_text(nxt()[0]), n),
         }
 
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--index", type=Path, action="append", required=True)
     p.add_argument("--dataset", default="emoji-scenes")
     p.add_argument("--n", type=int, default=300)
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/serve_profile/")
     args = p.parse_args(argv)
     import torch
 
@@ -98,33 +101,26 @@ def main(argv: list[str] | None = None) -> None:
 
     ds, split = open_prepared(args.dataset)
     texts = [ds.texts[i] for i in split.query]
-    load_before = os.getloadavg()
+    prov = collect_provenance(BENCH, args.out_name, seeds=[], model_selection="none: trained models are only timed",
+                              dataset=ds.name, split=split, root=ROOT)
     rows = [profile_index(ix, texts, args.n) for ix in args.index]
-    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-              "command": "python bench/serve_profile.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
-              "dataset": ds.name, "split_hash": split.hash, "indexes": rows,
-              "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-              "machine": "shared, 2 cores; CPU time per stage (process_time), one thread"}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serve_profile.json").write_text(json.dumps(result, indent=2))
+    result = {"provenance": prov, "indexes": rows, "note": "CPU time per stage (process_time), one thread"}
     keys = [("light_text_1", "light encoder, 1 query"), ("teacher_text_1", "teacher MiniLM, 1 query"),
             ("teacher_text_b32", "teacher MiniLM, per query in batches of 32"), ("project_1", "model text head, 1 query"),
             ("project_b20", "model text head, per query in batches of 20"), ("search_1", "index top-10 + metadata, 1 query"),
             ("search_b20", "index top-10 + metadata, per query in batches of 20"), ("answer_1", "result dicts + orjson, 1 answer"),
             ("service_1", "service text path without HTTP (light), 1 query"),
             ("service_b20", "service text path without HTTP (light), per query, 20 concurrent")]
-    lines = [f"# CPU time per stage of a text query ({result['date']})", "", f"Command: `{result['command']}`  ",
-             f"Commit: {result['git_commit']}  ",
-             f"Load average {result['loadavg_before'][0]} -> {result['loadavg_after'][0]}: **shared machine**; CPU ms (process_time), one thread.", "",
+    lines = ["# CPU time per stage of a text query", "",
+             "**Shared machine** (load averages below); CPU ms (process_time), one thread.", "",
              "| stage | " + " | ".join(f"{r['method']} {r['bits']}-bit {r['kind']} ({r['backend']}), {r['count']:,} items" for r in rows) + " |",
              "|---|" + "---|" * len(rows)]
     for k, label in keys:
         lines.append(f"| {label} | " + " | ".join(str(r[k]) for r in rows) + " |")
     lines += ["", "HTTP (uvicorn + FastAPI + the guard middleware) and the load generator: see serve_load*.md "
               "(`http-floor` scenario and the CPU-per-request columns).", ""]
-    (RESULTS / "serve_profile.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    paths = write_results(BENCH, args.out_name, result, "\n".join(lines), root=ROOT)
+    print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ database codes) with query text features from
 
 Also: cosine of light to teacher features on the query captions, OOV rates, and the CPU time
 per query of both encoders (the teacher timed on ``--time-n`` captions, one at a time and in
-batches of 32; one torch thread). Writes ``bench/results/serve_query_encoder.{json,md,png}``.
+batches of 32; one torch thread). Writes ``bench/results/serve_query_encoder/<out-name>.{json,md,png}``.
 """
 
 from __future__ import annotations
@@ -23,20 +23,16 @@ import argparse
 import json
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-
-
-def _git_commit() -> str:
-    from distilhash.benchmark.provenance import git_info
-
-    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
+BENCH = "serve_query_encoder"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--features", type=Path)
     p.add_argument("--refit", action="store_true", help="fit the light encoder again even if the model has one")
     p.add_argument("--time-n", type=int, default=200, help="captions for the encoder timing")
-    p.add_argument("--out-name", default="serve_query_encoder")
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/serve_query_encoder/")
     args = p.parse_args(argv)
 
     import torch
@@ -60,8 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     from distilhash.teachers.registry import create_teacher
 
     t_start = time.time()
-    load_before = os.getloadavg()
     meta = json.loads((args.model / "method.json").read_text())
+    prov = collect_provenance(BENCH, args.out_name, seeds=[(meta.get("config") or {}).get("seed", 0)], dataset=args.dataset,
+                              model_selection="the model's own (fit_info.json), not re-selected here; the light encoder's "
+                              "ridge alpha chosen on split.val", root=ROOT)
     method = load_method(args.model)
     ds, split, feats, fpath = load_features_and_split(args.dataset, meta["teacher"], args.features)
     ldir = light_text_dir(args.model)
@@ -101,12 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     for s in range(0, len(sample), 32):
         teacher.encode_texts(sample[s : s + 32])
     teacher_b32_ms = (time.process_time() - c0) * 1e3 / len(sample)
-    load_after = os.getloadavg()
 
+    prov.update(dataset_hash=split.dataset_hash, split_hash=split.hash)
     result = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "command": "python bench/serve_query_encoder.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "git_commit": _git_commit(), "dataset": ds.name, "split_hash": split.hash, "dataset_hash": split.dataset_hash,
+        "provenance": prov,
         "teacher": feats.manifest.get("teacher"), "features": str(fpath),
         "method": meta["method"], "model": str(args.model), "config": meta.get("config"), "bits": meta.get("n_bits"),
         "seed": (meta.get("config") or {}).get("seed"), "epoch_policy": "the model's own (fit_info.json); not re-selected here",
@@ -119,16 +115,12 @@ def main(argv: list[str] | None = None) -> None:
         "map_drop_light_vs_teacher": round(reports["teacher"]["map_all"] - reports["light"]["map_all"], 5),
         "relative_map_light": round(reports["light"]["map_all"] / reports["teacher"]["map_all"], 4),
         "cpu_ms_per_query": {"light_one": round(light_ms, 4), "teacher_one": round(teacher_one_ms, 2), "teacher_batch32": round(teacher_b32_ms, 2)},
-        "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
-        "machine": "shared, 2 cores; other engineers' jobs were running (CPU times, not wall times, are reported)",
+        "machine_note": "shared, 2 cores; other engineers' jobs were running (CPU times, not wall times, are reported)",
         "wall_s": round(time.time() - t_start, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out_name}.json").write_text(json.dumps(result, indent=2))
     r = light.report
-    lines = [f"# Light query text encoder vs the teacher's text tower ({result['date']})", "",
-             f"Command: `{result['command']}`  ", f"Commit: {result['git_commit']}  ",
+    lines = ["# Light query text encoder vs the teacher's text tower", "",
              f"Model: {meta['method']} {meta.get('n_bits')} bits (`{args.model}`), teacher features `{fpath}`, dataset {ds.name} split {split.hash[:12]}.  ",
              f"Light encoder: {r.get('features')} n-grams ({r.get('unigrams')} unigrams + {r.get('bigrams')} bigrams) -> ridge (alpha {r.get('alpha_relative')}, "
              f"chosen on split.val) fitted on the {r.get('n_fit')} split.fit captions; cosine to the teacher: fit {r.get('fit_cosine_mean')}, val {r.get('val_cosine_mean')}.", "",
@@ -145,9 +137,13 @@ def main(argv: list[str] | None = None) -> None:
               "| encoder | CPU ms / query |", "|---|---|",
               f"| light (one query) | {light_ms:.3f} |", f"| teacher MiniLM (one query) | {teacher_one_ms:.1f} |",
               f"| teacher MiniLM (batches of 32) | {teacher_b32_ms:.1f} |", "",
-              f"Load average {load_before[0]:.1f} -> {load_after[0]:.1f}: **the machine was shared** (2 cores); CPU times are reported, not wall times.", ""]
-    (RESULTS / f"{args.out_name}.md").write_text("\n".join(lines))
+              "**The machine was shared** (2 cores; load averages in the provenance); CPU times are reported, not wall times.", ""]
+    write_results(BENCH, args.out_name, result, "\n".join(lines), root=ROOT,
+                  plot=lambda path: _plot(reports, cos, meta, light_ms, teacher_one_ms, path))
+    print(json.dumps({k: result[k] for k in ("t2i", "query_set", "cpu_ms_per_query", "relative_map_light")}, indent=1))
 
+
+def _plot(reports: dict, cos: np.ndarray, meta: dict, light_ms: float, teacher_one_ms: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -163,8 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     a2.set_xlabel("cosine(light, teacher) per query caption")
     a2.set_title(f"CPU/query: light {light_ms:.2f} ms, MiniLM {teacher_one_ms:.0f} ms")
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{args.out_name}.png", dpi=110)
-    print(json.dumps({k: result[k] for k in ("t2i", "query_set", "cpu_ms_per_query", "relative_map_light")}, indent=1))
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
 """SODA benchmark (issue 8): SODA vs DCMQ, LCDH and the baselines; templated vs bare prompts; stage times.
 
 Runs the suite ``bench/suites/soda.json`` through the shared harness (one JSON per run under
-``bench/results/soda/``, each run in its own process, finished runs reused), then summarises:
+``bench/results/soda/``, each run in its own process, finished runs reused; the suite report is
+``bench/results/soda/report.md``), then summarises, beside the runs:
 
-* ``bench/results/soda.json`` — per (method, bits, direction): mAP@all and mAP@1000 mean/std over
+* ``bench/results/soda/soda.json`` — per (method, bits, direction): mAP@all and mAP@1000 mean/std over
   seeds and the per-seed values; SODA's per-stage training time and kept epochs; the
   templated-vs-bare ablation with per-seed paired differences; provenance (command, commit,
   dataset/split hash, teacher, load average, peak memory; the machine is shared).
-* ``bench/results/soda.md`` — the same as tables.
-* ``bench/results/soda.png`` — mAP@all against bits per method, image->text and text->image.
+* ``bench/results/soda/soda.md`` — the same as tables.
+* ``bench/results/soda/soda.png`` — mAP@all against bits per method, image->text and text->image.
 
 Usage::
 
-    DISTILHASH_HOME=/work/main/data .venv/bin/python bench/soda.py [--only soda soda-bare ...]
+    DISTILHASH_HOME=data .venv/bin/python bench/soda.py [--only soda soda-bare ...]
         [--bits 16 32] [--seeds 0] [--suite bench/suites/soda.json] [--force] [--summary-only]
 """
 
@@ -21,23 +22,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import results_dir, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = "soda"
 SODA_LABELS = ("soda", "soda-bare")
 DIRECTIONS = ("i2t", "t2i")
-
-
-def _git_commit() -> str | None:
-    from distilhash.benchmark.provenance import git_info
-
-    return git_info(ROOT)["commit"]
 
 
 def _load_records(suite, results: Path) -> list[dict[str, Any]]:
@@ -112,20 +109,16 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         ablation[bits] = row
 
     first = ok[0] if ok else {}
-    loads = [r["machine_start"]["loadavg"] for r in ok if "machine_start" in r]
+    loads = [r["provenance"]["load_before"] for r in ok]
     return {
-        "benchmark": "soda",
-        "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
-        "git_commit": _git_commit(),
-        "run_commits": sorted({(r.get("git") or {}).get("commit") or "?" for r in ok}),
+        "run_commits": sorted({r["provenance"].get("commit") or "?" for r in ok}),
         "dataset": first.get("dataset", {}),
         "teacher": first.get("teacher"),
         "epoch_policy": "each SODA stage keeps the epoch with the best mAP@all on split.val queries vs split.fit "
                         "(stage 1: image->image on image codes; stage 2: mean of i2t and t2i); others: see their run JSONs",
         "metric": "mAP@all on split.query vs split.retrieval, relevance y_q . y_x > 0, ties by database index",
-        "machine": {"shared_machine": True, "loadavg_at_run_start": {"min": min(map(min, loads)) if loads else None,
-                                                                     "max": max(map(max, loads)) if loads else None},
-                    "peak_rss_mib_max": max((r["memory"]["peak_rss_mib"] for r in ok), default=None)},
+        "load_before_runs": {"min": min(map(min, loads)) if loads else None, "max": max(map(max, loads)) if loads else None},
+        "peak_rss_mib_max": max((r["memory"]["peak_rss_mib"] for r in ok), default=None),
         "n_runs_ok": len(ok),
         "failed_runs": failed,
         "table": table,
@@ -139,16 +132,16 @@ def _fmt(s: dict[str, Any] | None) -> str:
     return f"{s['mean']:.4f} ± {s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f}"
 
 
-def write_markdown(summary: dict[str, Any], path: Path) -> None:
+def markdown(summary: dict[str, Any]) -> str:
     table = summary["table"]
     bits_cols = sorted({b for t in table.values() for b in t if b != "float"}, key=int)
     lines = [f"# SODA benchmark ({summary['dataset'].get('name')})", "",
-             f"Command: `{summary['command']}` — commit `{summary['git_commit']}` (runs at {', '.join(c[:10] for c in summary['run_commits'])}).",
+             f"Runs at commits {', '.join(c[:10] for c in summary['run_commits'])}.",
              f"Dataset `{summary['dataset'].get('name')}`, split hash `{summary['dataset'].get('split_hash')}`, "
              f"split sizes {summary['dataset'].get('split_sizes')}; teacher `{summary['teacher']}`.",
              f"Metric: {summary['metric']}. Mean ± std over seeds (population std).",
              f"Epoch policy: {summary['epoch_policy']}.",
-             f"Machine shared with other jobs; load average at run starts {summary['machine']['loadavg_at_run_start']}.", ""]
+             f"Machine shared with other jobs; load average at run starts {summary['load_before_runs']}.", ""]
     for d, title in (("i2t", "image → text"), ("t2i", "text → image")):
         lines += [f"## mAP@all, {title}", "", "| method | " + " | ".join(f"{b} bits" for b in bits_cols) + " |",
                   "|---|" + "---|" * len(bits_cols)]
@@ -191,7 +184,7 @@ def write_markdown(summary: dict[str, Any], path: Path) -> None:
                   + "; ".join(f"{k}: {', '.join(v)}" for k, v in foreign.items()) + "."]
     if summary["failed_runs"]:
         lines += ["", "## Failed / missing runs", ""] + [f"- `{f['run_id']}`: {f['error']}" for f in summary["failed_runs"]]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
 def write_plot(summary: dict[str, Any], path: Path) -> None:
@@ -233,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--summary-only", action="store_true", help="only summarise stored run results")
     p.add_argument("--borrow", nargs="*", help="other suites (e.g. full) whose stored runs fill method labels that have no "
                    "successful run here (same dataset, split hash and teacher only; the summary names the source suite)")
-    p.add_argument("--results", default=str(RESULTS), help="results root (summary files: <root>/<suite>.{json,md,png})")
+    p.add_argument("--out-name", default=None, help="summary name under bench/results/<suite>/ (default: the suite's name)")
     args = p.parse_args(argv)
-    results = Path(args.results)
+    results = results_dir(BENCH, ROOT).parent
 
     from distilhash.benchmark.suite import load_suite
 
@@ -249,19 +242,19 @@ def main(argv: list[str] | None = None) -> int:
 
         run_suite(suite, results, only=args.only, force=args.force)
     full = load_suite(args.suite)
+    name = args.out_name or full.name
+    prov = collect_provenance(full.name, name, seeds=full.seeds, root=ROOT,
+                              model_selection="each SODA stage keeps the epoch with the best mAP@all on split.val; the "
+                              "other methods as recorded in their run JSONs")
     records = _load_records(full, results)
     for other in args.borrow or []:
         records = _borrow(records, load_suite(other), results)
-    summary = {"suite": full.name, **summarise(records)}
-    results.mkdir(parents=True, exist_ok=True)
-    from distilhash.io_utils import atomic_write_json
-
-    stem = results / full.name
-    atomic_write_json(stem.with_suffix(".json"), summary)
-    write_markdown(summary, stem.with_suffix(".md"))
-    if summary["table"]:
-        write_plot(summary, stem.with_suffix(".png"))
-    print(f"{summary['n_runs_ok']} runs ok, {len(summary['failed_runs'])} failed -> {stem.with_suffix('.md')}")
+    summary = {"provenance": prov, "suite": full.name, **summarise(records)}
+    prov.update(dataset=summary["dataset"].get("name"), dataset_hash=summary["dataset"].get("dataset_hash"),
+                split_hash=summary["dataset"].get("split_hash"))
+    plot = (lambda path: write_plot(summary, path)) if summary["table"] else None
+    paths = write_results(full.name, name, summary, markdown(summary), plot=plot, root=ROOT)
+    print(f"{summary['n_runs_ok']} runs ok, {len(summary['failed_runs'])} failed -> {paths['md']}")
     return 0
 
 

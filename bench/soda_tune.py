@@ -3,11 +3,12 @@
 Each variant is fitted on ``split.fit`` (its epochs selected on ``split.val``, as always) and
 scored by :func:`distilhash.eval.metrics.evaluate_method` with ``part="val"`` (``split.val``
 queries vs ``split.fit`` database). The query set is never touched here. Writes
-``bench/results/soda_tune.{json,md}``.
+``bench/results/soda_tune/<out-name>.{json,md}`` (default ``soda_tune``); each variant's record keeps
+its own load average and commit.
 
 Usage::
 
-    DISTILHASH_HOME=/work/main/data .venv/bin/python bench/soda_tune.py [--bits 64] [--seed 0] [--only NAME ...]
+    DISTILHASH_HOME=data .venv/bin/python bench/soda_tune.py [--bits 64] [--seed 0] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import result_paths, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "results"
+BENCH = "soda_tune"
 
 #: name -> config overrides (on top of SodaConfig defaults).
 VARIANTS: dict[str, dict] = {
@@ -45,16 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="*")
     p.add_argument("--dataset", default="emoji-scenes")
     p.add_argument("--teacher", default="minilm-lit")
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/soda_tune/")
     args = p.parse_args(argv)
 
     from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.eval.metrics import evaluate_method
-    from distilhash.io_utils import atomic_write_json
     from distilhash.methods.base import create_method
 
     _, split, feats, fpath = load_features_and_split(args.dataset, args.teacher, None)
-    path = OUT / "soda_tune.json"
+    path = result_paths(BENCH, args.out_name, ROOT)["json"]
     results = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
+    prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], dataset=args.dataset, split=split, root=ROOT,
+                              model_selection="this is the selection: variants compared on split.val vs split.fit only")
     for name, overrides in VARIANTS.items():
         if args.only and name not in args.only:
             continue
@@ -70,25 +74,23 @@ def main(argv: list[str] | None = None) -> int:
             "kept_epochs": {s: m.fit_info_[s]["kept_epoch"] for s in ("stage1", "stage2")},
             "epochs_run": {s: m.fit_info_[s]["epochs_run"] for s in ("stage1", "stage2")},
             "stage_seconds": m.fit_info_["train_seconds"], "fit_seconds": fit_s,
-            "loadavg": list(os.getloadavg()),
+            "load_after": load_average(), "commit": prov["commit"],
         }
         print(key, json.dumps(results["runs"][key]["val_map"]), results["runs"][key]["kept_epochs"], f"{fit_s:.0f}s", flush=True)
         results.update({
+            "provenance": prov,
             "purpose": "choose SODA defaults on split.val only (split.val queries vs split.fit database, mAP@all)",
-            "features": str(fpath), "split_hash": split.hash, "dataset_hash": split.dataset_hash, "teacher": feats.teacher,
-            "git_commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(),
-            "command": " ".join(["python", *sys.argv]), "shared_machine": True,
+            "features": str(fpath), "teacher": feats.teacher,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         })
-        atomic_write_json(path, results)
         lines = ["# SODA config selection on split.val (never the query set)", "",
-                 f"Features `{results['features']}`, split `{results['split_hash']}`, commit `{results['git_commit'][:10]}`; shared machine.", "",
+                 f"Features `{results['features']}`, split `{prov['split_hash']}`; shared machine.", "",
                  "| variant | bits | seed | val mAP i2t | val mAP t2i | mean | kept epochs (s1, s2) | stage s (s1, s2) |", "|---|---|---|---|---|---|---|---|"]
         for r in sorted(results["runs"].values(), key=lambda r: (r["bits"], -r["val_map_mean"])):
             lines.append(f"| {r['variant']} `{json.dumps(r['overrides'])}` | {r['bits']} | {r['seed']} | {r['val_map']['i2t']:.4f} | {r['val_map']['t2i']:.4f} | "
                          f"{r['val_map_mean']:.4f} | {r['kept_epochs']['stage1']}, {r['kept_epochs']['stage2']} | "
                          f"{r['stage_seconds']['stage1']:.0f}, {r['stage_seconds']['stage2']:.0f} |")
-        (OUT / "soda_tune.md").write_text("\n".join(lines) + "\n")
+        write_results(BENCH, args.out_name, results, "\n".join(lines), root=ROOT)
     return 0
 
 

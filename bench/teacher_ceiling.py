@@ -28,31 +28,26 @@ Part A -- the benchmark itself (``split.query`` vs ``split.retrieval``, default 
 Part B -- a design sample (its own seed, never the benchmark items): the same text-side figures
 for other object-count ranges, to show how the ratio to chance depends on the scene design.
 
-Writes ``bench/results/teacher_ceiling.{json,md,png}``.
+Writes ``bench/results/teacher_ceiling/<out-name>.{json,md,png}`` (default ``teacher_ceiling``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import write_results
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = "teacher_ceiling"
 PHRASE_SPLIT = re.compile(r"\s*(?:,|;|:|\band\b)\s*")
 DESIGN_RANGES = [(2, 5), (2, 4), (2, 3), (1, 3), (1, 2)]
-
-
-def _git_commit() -> str:
-    from distilhash.benchmark.provenance import git_info
-
-    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
 
 
 def map_all(q: np.ndarray, db: np.ndarray, ql: np.ndarray, dl: np.ndarray) -> float:
@@ -184,13 +179,13 @@ def part_b(encoder, name_emb: np.ndarray, n_items: int, n_query: int, seed: int)
     return rows
 
 
-def write_report(res: dict) -> None:
+def markdown(res: dict) -> str:
     a = res["benchmark"]
     ch = a["chance"]
     lines = [
         "# Teacher ceiling: how far can a frozen-MiniLM teacher go on EmojiScenes?",
         "",
-        f"Commit {res['commit'][:10]}; `{res['command']}`; split {a['split_hash']}, {a['n_query']} queries vs "
+        f"Split {a['split_hash']}, {a['n_query']} queries vs "
         f"{a['n_database']} database items; cosine ranking, relevance = share a subgroup label; mAP@all.",
         "",
         "## A. The benchmark (default scenes: 2-5 objects)",
@@ -227,11 +222,11 @@ def write_report(res: dict) -> None:
             f"({r['minilm_sentence_t2t'] / c:.2f}x) | {r['identity_oracle']:.3f} ({r['identity_oracle'] / c:.2f}x) | "
             f"{r['names_oracle']:.3f} ({r['names_oracle'] / c:.2f}x) |"
         )
-    lines += ["", f"Wall time {res['wall_s']:.0f} s, load average {res['loadavg']}.", ""]
-    (RESULTS / "teacher_ceiling.md").write_text("\n".join(lines))
+    lines += ["", f"Wall time {res['wall_s']:.0f} s.", ""]
+    return "\n".join(lines)
 
 
-def plot(res: dict) -> None:
+def plot(res: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -250,7 +245,7 @@ def plot(res: dict) -> None:
     ax.set_title("What a frozen-MiniLM teacher can reach, by scene design")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / "teacher_ceiling.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -260,7 +255,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--design-query", type=int, default=500)
     p.add_argument("--design-seed", type=int, default=77)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/teacher_ceiling/")
     args = p.parse_args(argv)
+    prov = collect_provenance(BENCH, args.out_name, seeds=[args.design_seed],
+                              model_selection="none: the label readout uses one fixed setting (400 Adam steps, lr 0.05, "
+                              "L2 1e-4) fitted on split.fit; nothing is chosen on the queries",
+                              dataset=args.dataset, threads=args.threads, root=ROOT)
     import torch
 
     from distilhash.data.emoji_scenes import EmojiScenesConfig, EmojiScenesGenerator
@@ -273,23 +273,19 @@ def main(argv: list[str] | None = None) -> None:
     name_emb = np.asarray(encoder.encode([e.name for e in gen.catalog.emojis], batch_size=256), dtype=np.float32)
     name_emb /= np.linalg.norm(name_emb, axis=1, keepdims=True)
     res = {
-        "command": "python bench/teacher_ceiling.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "commit": _git_commit(),
+        "provenance": prov,
         "benchmark": part_a(encoder, name_emb, gen, args.dataset),
         "design_seed": args.design_seed,
         "design_items": args.design_items,
         "design_query": args.design_query,
     }
+    prov["split_hash"] = res["benchmark"]["split_hash"]
     print(res["benchmark"], flush=True)
     res["design"] = part_b(encoder, name_emb, args.design_items, args.design_query, args.design_seed)
     res["wall_s"] = time.time() - t0
-    res["loadavg"] = [round(v, 2) for v in os.getloadavg()]
     res["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "teacher_ceiling.json").write_text(json.dumps(res, indent=2))
-    write_report(res)
-    plot(res)
-    print((RESULTS / "teacher_ceiling.md").read_text())
+    paths = write_results(BENCH, args.out_name, res, markdown(res), plot=lambda path: plot(res, path), root=ROOT)
+    print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

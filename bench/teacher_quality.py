@@ -23,28 +23,23 @@ image->image with raw Lite0 pooled features), a label-oracle reference (linear p
 teacher's image and text features fitted *with labels* on ``split.fit``: what label supervision
 could extract from these features) and the image tower's speed on one thread at batch 16.
 
-Writes ``bench/results/<--name>.{json,md,png}`` (default ``teacher_quality``).
+Writes ``bench/results/teacher_quality/<out-name>.{json,md,png}`` (default ``teacher_quality``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.results import write_results
 
-
-def _git_commit() -> str:
-    from distilhash.benchmark.provenance import git_info
-
-    return git_info(Path(__file__).resolve().parents[1])["commit"] or "unknown"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = "teacher_quality"
 
 
 def _float(x: np.ndarray):
@@ -101,7 +96,7 @@ def throughput(teacher_spec: str, ds, n: int, threads: int, image_batch: int = 1
     texts = [ds.texts[i] for i in idx]
     t.encode_images(pixels[:64])
     t.encode_texts(texts[:64])
-    load0 = os.getloadavg()
+    load0 = load_average()
     t0 = time.perf_counter()
     t.encode_images(pixels, batch_size=image_batch)
     t_img = time.perf_counter() - t0
@@ -109,7 +104,7 @@ def throughput(teacher_spec: str, ds, n: int, threads: int, image_batch: int = 1
     t.encode_texts(texts, batch_size=256)
     t_txt = time.perf_counter() - t0
     return {"n": int(len(idx)), "threads": threads, "image_batch": image_batch, "images_per_s": len(idx) / t_img, "texts_per_s": len(idx) / t_txt,
-            "loadavg_before": list(load0), "loadavg_after": list(os.getloadavg())}
+            "load_before": load0, "load_after": load_average()}
 
 
 def tower_references(ds, split, teacher_manifest: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -152,14 +147,14 @@ def image_tower_speed(ds, image_size: int, n: int = 320, batch_size: int = 16) -
         backbone = Lite0Backbone().frozen()
         pixels = ds.images.array(np.arange(min(n, len(ds))), image_size)
         encode_pooled(backbone, pixels[:32], batch_size)  # warm-up
-        load0 = os.getloadavg()
+        load0 = load_average()
         t0 = time.perf_counter()
         encode_pooled(backbone, pixels, batch_size)
         dt = time.perf_counter() - t0
     finally:
         torch.set_num_threads(prev)
     return {"images_per_s": len(pixels) / dt, "n": int(len(pixels)), "image_size": image_size, "batch_size": batch_size,
-            "threads": 1, "memory_format": "channels_last", "loadavg_before": list(load0), "loadavg_after": list(os.getloadavg())}
+            "threads": 1, "memory_format": "channels_last", "load_before": load0, "load_after": load_average()}
 
 
 def _chance(ql: np.ndarray, dl: np.ndarray) -> float:
@@ -175,8 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--features", default=None, help="feature cache dir (default: the standard one)")
     ap.add_argument("--n-speed", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=str(RESULTS))
-    ap.add_argument("--name", default="teacher_quality", help="result file stem (default teacher_quality)")
+    ap.add_argument("--out-name", "--name", dest="out_name", default=BENCH,
+                    help="result name under bench/results/teacher_quality/ (default teacher_quality)")
     args = ap.parse_args(argv)
     t_start = time.time()
 
@@ -187,6 +182,13 @@ def main(argv: list[str] | None = None) -> dict:
     fdir = Path(args.features) if args.features else default_features_dir(ds.name, args.teacher)
     fdir = extract_features(args.dataset, args.teacher, fdir, progress=True)
     F = load_features(fdir, split_hash=split.hash, dataset_hash=ds.content_hash())
+    lite0 = args.teacher.split(":", 1)[0] == "lite0-minilm"
+    prov = collect_provenance(
+        BENCH, args.out_name, seeds=[0], dataset=ds.name, dataset_hash=ds.content_hash(), split_hash=split.hash,
+        threads=args.threads, root=ROOT,
+        model_selection=(((F.manifest.get("teacher_info") or {}).get("kept_because") if lite0 else None)
+                         or "teacher fit keeps the epoch with the lowest held-out pretraining-corpus loss")
+        + "; the label-oracle probes are fitted on split.fit with one fixed setting")
     q, db = split.query, split.retrieval
     L = F.labels
     rng = np.random.default_rng(0)
@@ -202,7 +204,6 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if F.label_text is not None:
         runs["i2label-prompt"] = (F.image[q], F.label_text[db])
-    lite0 = args.teacher.split(":", 1)[0] == "lite0-minilm"
     if lite0:
         del runs["i2i"], runs["t2t"]
         runs["i2i (teacher space)"] = (F.image[q], F.image[db])
@@ -218,10 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
     tower_speed = image_tower_speed(ds, int(F.manifest["teacher_info"]["image_size"])) if lite0 else None
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out = {
-        "benchmark": "teacher_quality",
-        "command": "python bench/teacher_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "git_commit": _git_commit(),
-        "dataset": ds.name, "dataset_hash": ds.content_hash(), "split_hash": split.hash,
+        "provenance": prov,
         "split_sizes": split.sizes(),
         "teacher": F.manifest.get("teacher"), "teacher_fingerprint": F.manifest.get("teacher_fingerprint"),
         "teacher_info": F.manifest.get("teacher_info"),
@@ -234,28 +232,19 @@ def main(argv: list[str] | None = None) -> dict:
         "image_tower_speed_1_thread": tower_speed,
         "chance_expected_map": _chance(L[q], L[db]),
         "extract_throughput": F.manifest.get("throughput"),
-        "machine": "2 cores, shared with other engineers' jobs (see loadavg)",
         "wall_time_s": time.time() - t_start,
         "peak_rss_mb": usage.ru_maxrss / 1024,
-        "loadavg_end": list(os.getloadavg()),
-        "seed": 0,
-        "epoch_policy": ((F.manifest.get("teacher_info") or {}).get("kept_because") if lite0 else None)
-        or "teacher fit keeps the epoch with the lowest held-out pretraining-corpus loss",
     }
-    outdir = Path(args.out)
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / f"{args.name}.json").write_text(json.dumps(out, indent=2, default=float) + "\n")
-    _markdown(out, outdir / f"{args.name}.md")
-    _plot(reports, out, outdir / f"{args.name}.png")
-    print((outdir / f"{args.name}.md").read_text())
+    paths = write_results(BENCH, args.out_name, out, _markdown(out), plot=lambda path: _plot(reports, out, path), root=ROOT)
+    print(paths["md"].read_text())
     return out
 
 
-def _markdown(out: dict, path: Path) -> None:
-    lines = [f"# Teacher quality: {out['teacher']} on {out['dataset']}", "",
-             f"Split {out['split_hash']} (query {out['split_sizes']['query']} vs retrieval "
-             f"{out['split_sizes']['retrieval']}), relevance = share a label; cosine ranking of float features. "
-             f"Commit {out['git_commit'][:10]}; `{out['command'].strip()}`.", "",
+def _markdown(out: dict) -> str:
+    prov = out["provenance"]
+    lines = [f"# Teacher quality: {out['teacher']} on {prov['dataset']}", "",
+             f"Split {prov['split_hash']} (query {out['split_sizes']['query']} vs retrieval "
+             f"{out['split_sizes']['retrieval']}), relevance = share a label; cosine ranking of float features.", "",
              "| direction | mAP@all | mAP@1000 | P@100 | x random (mAP@all) |", "|---|---|---|---|---|"]
     rnd = out["retrieval"]["random ranking"]["map_all"]
     for name, r in out["retrieval"].items():
@@ -275,13 +264,13 @@ def _markdown(out: dict, path: Path) -> None:
     if ts:
         lines += ["## Image tower speed (EfficientNet-Lite0, one thread)", "",
                   f"{ts['images_per_s']:.1f} images/s at {ts['image_size']} px, batch {ts['batch_size']}, {ts['memory_format']} "
-                  f"({ts['n']} images; load average before {ts['loadavg_before'][0]:.2f}, after {ts['loadavg_after'][0]:.2f}).", ""]
+                  f"({ts['n']} images; load average before {ts['load_before'][0]:.2f}, after {ts['load_after'][0]:.2f}).", ""]
     s = out["throughput"]
     lines += ["## Encoding throughput", "",
               f"{s['images_per_s']:.1f} images/s, {s['texts_per_s']:.1f} texts/s ({s['n']} items, {s['threads']} torch threads, "
-              f"load average before {s['loadavg_before'][0]:.2f}, after {s['loadavg_after'][0]:.2f}; the machine was shared "
+              f"load average before {s['load_before'][0]:.2f}, after {s['load_after'][0]:.2f}; the machine was shared "
               "with other jobs, so these are lower bounds).", ""]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
 def _plot(reports: dict, out: dict, path: Path) -> None:
@@ -295,7 +284,7 @@ def _plot(reports: dict, out: dict, path: Path) -> None:
     vals = [out["retrieval"][n]["map_all"] for n in names]
     axes[0].barh(names, vals, color=["C0" if "random" not in n else "C7" for n in names])
     axes[0].set_xlabel("mAP@all (cosine)")
-    axes[0].set_title(f"{out['teacher']} on {out['dataset']}")
+    axes[0].set_title(f"{out['teacher']} on {out['provenance']['dataset']}")
     for name, rep in reports.items():
         if rep.precision_curve is not None:
             n_at, prec = rep.precision_curve

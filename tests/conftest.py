@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny in-memory dataset and an isolated DISTILHASH_HOME."""
+"""Shared fixtures: a tiny in-memory dataset, a tiny prepared dataset with features, an isolated DISTILHASH_HOME."""
 
 from __future__ import annotations
 
@@ -36,3 +36,25 @@ def make_tiny_dataset(n: int = 60, n_labels: int = 5, size: int = 8, seed: int =
 @pytest.fixture
 def tiny_dataset() -> CrossModalDataset:
     return make_tiny_dataset()
+
+
+@pytest.fixture
+def tiny_prepared():
+    """A prepared dataset 'tiny' (240 items, 6 labels) with a split and a teacher feature cache (width 16)
+    from a precomputed file; returns (teacher spec, split)."""
+    from distilhash.data import SplitSpec, make_split, save_dataset
+    from distilhash.paths import datasets_dir, home
+    from distilhash.teachers.cache import extract_features
+    from distilhash.training.synthetic import features_for_labels
+
+    ds = make_tiny_dataset(n=240, n_labels=6)
+    target = datasets_dir() / "tiny"
+    save_dataset(ds, target)
+    split = make_split(len(ds), SplitSpec(n_query=40, n_train=160, n_retrieval=None, n_val=40, seed=0), ds.content_hash())
+    split.save(target / "split.json")
+    arrays = features_for_labels(ds.labels, width=16, seed=0)
+    feat_file = home() / "tiny_feats.npz"
+    np.savez(feat_file, ids=np.asarray(ds.ids), **arrays)
+    teacher = f"features:{feat_file}"
+    extract_features("tiny", teacher, progress=False)
+    return teacher, split

@@ -6,13 +6,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from distilhash.codes import Encoded, pack_bits
 from distilhash.data import ArrayImageStore, CrossModalDataset
-from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.config_dataclass import ConfigData
+from distilhash.methods.base import METHODS, MethodBase
 from distilhash.teachers.common import to_uint8_images
 from distilhash.teachers.registry import TEACHERS
 
@@ -47,26 +49,29 @@ class ServeToyTeacher:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-class ServeToySign:
+@dataclass
+class _SignConfig(ConfigData):
+    n_bits: int = 8
+
+
+class ServeToySign(MethodBase):
     """sign(features - 0.1) as 8-bit codes (queries and database alike)."""
 
     name = "serve-toy-sign"
-    n_bits = 8
+    config_class = _SignConfig
 
-    def __init__(self, **_):
-        pass
-
-    def config_dict(self):
-        return {}
+    def __init__(self, **config):
+        super().__init__(**config)
+        self.teacher_spec_, self.feature_width_ = "serve-toy", len(WORDS)  # nothing to fit
 
     def encode(self, modality, features, role="database"):
         return Encoded("binary", pack_bits(np.asarray(features) - 0.1), 8)
 
-    def save(self, directory):
-        write_method_meta(self, directory, teacher="serve-toy", feature_width=len(WORDS))
+    def state_tensors(self):
+        return {}
 
-    def load(self, directory):
-        return self
+    def set_state(self, tensors, meta, directory):
+        pass
 
 
 if "serve-toy" not in TEACHERS:

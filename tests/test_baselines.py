@@ -197,3 +197,33 @@ def test_wrong_feature_width_is_a_feature_error(synth):
     m = create_method("itq", n_bits=16).fit(feats, split)
     with pytest.raises(FeatureError, match="expected \\[n, 64\\]"):
         m.encode("image", np.zeros((3, 10), np.float32))
+
+
+def test_dcmh_balanced_pairs_remove_the_constant_code_optimum():
+    """With 8% similar pairs, 'one code per modality' (image v, text -v) scores the entropy H(p) under
+    the plain mean, better than any uninformative guess; balanced weights price it at log 2 or worse."""
+    import math
+
+    import torch
+
+    from distilhash.methods.dcmh import dcmh_loss
+
+    n, L, p = 200, 128, 0.084
+    g = torch.Generator().manual_seed(0)
+    s = (torch.rand(n, n, generator=g) < p).float()
+    p_hat = float(s.mean())
+    # the degenerate solution: constant codes of magnitude r, Theta = -r^2 L / 2 = logit(p)
+    r = math.sqrt(-2 * math.log(p_hat / (1 - p_hat)) / L)
+    v = torch.ones(L) * r
+    out, other = v.expand(n, L), (-v).expand(n, L)
+    b = torch.sign(out)
+    entropy = -(p_hat * math.log(p_hat) + (1 - p_hat) * math.log(1 - p_hat))
+    plain = dcmh_loss(out, other, s, b, out.sum(0), n, 0.0, 0.0, "none")["nll"]
+    balanced = dcmh_loss(out, other, s, b, out.sum(0), n, 0.0, 0.0, "balanced")["nll"]
+    assert float(plain) == pytest.approx(entropy, rel=1e-4)
+    assert float(balanced) >= math.log(2) - 1e-6
+
+
+def test_dcmh_rejects_an_unknown_pair_weighting():
+    with pytest.raises(ConfigError, match="pair_weighting"):
+        create_method("dcmh", pair_weighting="positive-only")

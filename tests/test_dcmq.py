@@ -127,7 +127,7 @@ def test_config_errors_are_named(data):
 
 
 def test_encode_rejects_wrong_width(fitted):
-    with pytest.raises(FeatureError, match="expected \\[N, 24\\]"):
+    with pytest.raises(FeatureError, match="expected \\[n, 24\\]"):
         fitted.encode("image", np.zeros((3, 10), np.float32))
 
 

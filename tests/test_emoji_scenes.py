@@ -7,9 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from distilhash.data import load_dataset, save_dataset
-from distilhash.data import emoji_scenes as es
 from distilhash.data.emoji_assets import ASSETS, asset_path, load_catalog, parse_emoji_test, render_glyphs
-from distilhash.data.emoji_scenes import EmojiScenesConfig, EmojiScenesGenerator, generate
+from distilhash.data.emoji_scenes import generate
+from distilhash.data.emoji_scenes_config import EmojiScenesConfig
+from distilhash.data.emoji_scenes_generator import EmojiScenesGenerator
+from distilhash.data.emoji_sprites import clear_sprite_caches
 from distilhash.data.sources import create_source_dataset
 from distilhash.errors import ConfigError, DataError
 
@@ -140,8 +142,7 @@ def test_noise_probabilities_change_captions(ds):
 
 
 def test_same_config_is_byte_identical_across_fresh_generators(ds):
-    es._GLYPH_CACHE.clear()  # re-render every glyph from the font
-    es._BASE_CACHE.clear()
+    clear_sprite_caches()  # re-render every glyph from the font
     again = generate(EmojiScenesConfig(n_items=N), progress=False)
     assert again.images.pixels.tobytes() == ds.images.pixels.tobytes()
     assert again.texts == ds.texts and again.tags == ds.tags

@@ -9,13 +9,17 @@ import typer
 from typer.testing import CliRunner
 
 from distilhash.codes import Encoded, pack_bits
+from distilhash.methods.base import MethodBase
 from distilhash.data.split import SplitSpec, make_split
 from distilhash.teachers.features import FeatureSet
 
 
-class _Sign:
+class _Sign(MethodBase):
     name = "sign"
     n_bits = 8
+
+    def __init__(self) -> None:  # no hyperparameters
+        pass
 
     def encode(self, modality, feats, role="database"):
         return Encoded("binary", pack_bits(feats[:, :8] > 0), 8)

@@ -13,13 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from distilhash.benchmark.report import write_report
+from distilhash.benchmark.results import check_provenance
 from distilhash.benchmark.runner import compact_curves, run_suite
 from distilhash.benchmark.sources import FEATURE_SOURCES, Loaded
 from distilhash.benchmark.suite import load_suite, parse_suite, repo_root
 from distilhash.benchmark.synthetic import synthetic_features
 from distilhash.errors import ConfigError
 from distilhash.methods.base import METHODS
-from distilhash.methods.baselines import FeatureMethod, LSHConfig, LSHMethod
+from distilhash.methods.base import Capabilities
+from distilhash.methods.baselines import BaselineMethod, LSHConfig, LSHMethod
 
 SYN = {"name": "syn", "source": "synthetic", "options": {"n_items": 700, "dim": 32, "n_query": 100, "n_train": 300, "n_val": 60}}
 
@@ -94,14 +96,16 @@ def test_run_json_is_well_formed(tiny_results):
     files = sorted((root / "tiny").glob("*.json"))
     assert len(files) == len(records)
     rec = json.loads((root / "tiny" / "syn__dcmh__16b__s0.json").read_text())
-    for key in ("command", "git", "dataset", "teacher", "method", "seed", "epoch_policy", "timing", "memory", "metrics",
-                "machine_start", "machine_end", "spec_hash"):
+    for key in ("provenance", "dataset", "teacher", "method", "seed", "epoch_policy", "timing", "memory", "metrics", "spec_hash"):
         assert key in rec, key
+    prov = rec["provenance"]
+    assert check_provenance(prov) == [] and prov["benchmark"] == "tiny" and prov["seeds"] == [0]
+    assert prov["split_hash"] == rec["dataset"]["split_hash"] and "split.val" in prov["model_selection"]
     assert rec["dataset"]["split_hash"] and rec["dataset"]["dataset_hash"] and rec["dataset"]["split_sizes"]["fit"] == 240
     assert rec["method"]["config"]["n_bits"] == 16 and rec["seed"] == 0
     assert rec["epoch_policy"]["kept_epoch"] in (1, 2) and "reason" in rec["epoch_policy"]
     assert rec["timing"]["fit_seconds"] > 0 and rec["timing"]["encode_items_per_second"] > 0
-    assert rec["memory"]["peak_rss_mib"] > 10 and len(rec["machine_start"]["loadavg"]) == 3
+    assert rec["memory"]["peak_rss_mib"] > 10 and len(rec["provenance"]["load_before"]) == 3
     for d in ("i2t", "t2i"):
         m = rec["metrics"][d]
         assert 0 <= m["map_all"] <= 1 and set(m["map_at"]) == {"10", "50"}
@@ -113,7 +117,7 @@ def test_run_json_is_well_formed(tiny_results):
 
 def test_markdown_table_has_every_method_and_bits_and_plots(tiny_results):
     suite, root, records = tiny_results
-    md = (root / "tiny.md").read_text()
+    md = (root / "tiny" / "report.md").read_text()
     assert "mAP@all, image → text" in md and "mAP@all, text → image" in md
     assert "| method | 16 bits | 32 bits |" in md
     for label in ("float-teacher", "lsh", "itq-modality", "dcmh"):
@@ -122,10 +126,10 @@ def test_markdown_table_has_every_method_and_bits_and_plots(tiny_results):
     assert lsh_row.count("±") == 2  # two seeds: mean ± std in both bit columns
     dcmh_row = next(line for line in md.splitlines() if line.startswith("| dcmh |"))
     assert "—" in dcmh_row  # dcmh ran at 16 bits only
-    links = re.findall(r"\]\((tiny/plots/[^)]+\.png)\)", md)
+    links = re.findall(r"\]\((plots/[^)]+\.png)\)", md)
     assert any("pr_16b" in l for l in links) and any("pn_32b" in l for l in links)
     for link in links:
-        assert (root / link).stat().st_size > 1000
+        assert (root / "tiny" / link).stat().st_size > 1000
     assert "shared" in md and "kept epoch" in md and "Chance level" in md
 
 
@@ -139,7 +143,7 @@ def test_pq_runs_report_code_vs_code_and_codebook_bytes(tiny_results):
     assert sym["i2t"]["map_all"] != pq["metrics"]["i2t"]["map_all"]  # a different ranking, not a copy
     lsh = json.loads((root / "tiny" / "syn__lsh__16b__s0.json").read_text())
     assert "metrics_code_vs_code" not in lsh and lsh["codes"]["i2t"]["shared_bytes"] == 0
-    md = (root / "tiny.md").read_text()
+    md = (root / "tiny" / "report.md").read_text()
     assert "### PQ codes: asymmetric vs code-vs-code" in md and "shared bytes (codebooks)" in md
     row = next(line for line in md.splitlines() if line.startswith("| pq | image → text |"))
     assert f"{sym['i2t']['map_all']:.4f}" in row
@@ -149,10 +153,10 @@ def test_results_are_reused_unless_forced(tiny_results, tmp_path):
     suite, root, records = tiny_results
     sub = parse_suite({**json.loads(Path(suite.path).read_text()), "methods": ["lsh"], "seeds": [0]})
     again = run_suite(sub, root, progress=False, plots=False, echo=lambda *_: None)
-    first = {r["run_id"]: r["started_at"] for r in records}
-    assert all(r["started_at"] == first[r["run_id"]] for r in again)
+    first = {r["run_id"]: r["provenance"]["started_utc"] for r in records}
+    assert all(r["provenance"]["started_utc"] == first[r["run_id"]] for r in again)
     forced = run_suite(sub, root, force=True, progress=False, plots=False, echo=lambda *_: None)
-    assert all("started_at" in r for r in forced) and len(forced) == 2
+    assert all(r["provenance"]["finished_utc"] for r in forced) and len(forced) == 2
 
 
 # -- methods that need the raw dataset, failing methods ------------------------------------
@@ -163,20 +167,26 @@ class _NeedsConfig(LSHConfig):
 
 class _NeedsDataset(LSHMethod):
     name = "test-needs-dataset"
-    Config = _NeedsConfig
-    needs_dataset: ClassVar[bool] = True
+    config_class = _NeedsConfig
+    capabilities: ClassVar[Capabilities] = Capabilities(input="raw")
 
     def fit(self, features, split, *, dataset=None, **kw):
         if dataset is None:
             raise AssertionError("dataset not passed")
         super().fit(features, split)
         self.fit_info_["dataset_items"] = len(dataset)
+        self.features_ = features  # stands in for the raw items this toy "reads"
         return self
 
+    def encode_dataset(self, modality, dataset, indices, role="database"):
+        assert len(dataset) == len(self.features_)
+        rows = self.features_.image if modality == "image" else self.features_.text
+        return LSHMethod.encode(self, modality, rows[indices], role)
 
-class _Broken(FeatureMethod):
+
+class _Broken(BaselineMethod):
     name = "test-broken"
-    Config = LSHConfig
+    config_class = LSHConfig
 
     def _fit(self, image, text):
         raise ValueError("deliberately broken")
@@ -212,7 +222,7 @@ def test_failed_run_is_recorded_and_the_suite_goes_on(tmp_path):
     assert status["test-broken"]["status"] == "failed" and "deliberately broken" in status["test-broken"]["traceback"]
     assert "synthetic" in status["test-needs-dataset"]["error"]  # synthetic source has no raw dataset
     assert status["lsh"]["status"] == "ok"
-    md = (tmp_path / "results" / "tiny.md").read_text()
+    md = (tmp_path / "results" / "tiny" / "report.md").read_text()
     assert "## Failed runs" in md and "deliberately broken" in md
     assert any("FAILED" in m for m in messages)
 
@@ -224,7 +234,7 @@ def test_isolated_runs_report_their_own_peak_memory(tmp_path, jobs):
     assert [r["run_id"] for r in records] == [s.run_id for s in suite.runs()]
     for rec in records:
         assert rec["status"] == "ok" and "own process" in rec["memory"]["scope"] and rec["memory"]["peak_rss_mib"] > 10
-        assert rec["machine_start"]["concurrent_runs"] == jobs
+        assert rec["provenance"]["machine"]["concurrent_runs"] == jobs
 
 
 def test_compact_curves_thins_parallel_arrays():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from distilhash.codes import Encoded, pack_bits
-from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.config_dataclass import ConfigData
+from distilhash.methods.base import METHODS, MethodBase
 from distilhash.teachers.registry import TEACHERS
 
 pytest.importorskip("faiss")
@@ -37,26 +39,29 @@ class ToyTeacher:
         return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-class ToySign:
+@dataclass
+class _SignConfig(ConfigData):
+    n_bits: int = 8
+
+
+class ToySign(MethodBase):
     """sign(features - 0.1) as 8-bit codes."""
 
     name = "toy-sign"
-    n_bits = 8
+    config_class = _SignConfig
 
-    def __init__(self, **_):
-        pass
-
-    def config_dict(self):
-        return {}
+    def __init__(self, **config):
+        super().__init__(**config)
+        self.teacher_spec_, self.feature_width_ = "toy", 8  # nothing to fit
 
     def encode(self, modality, features, role="database"):
         return Encoded("binary", pack_bits(features - 0.1), 8)
 
-    def save(self, directory):
-        write_method_meta(self, directory, teacher="toy", feature_width=8)
+    def state_tensors(self):
+        return {}
 
-    def load(self, directory):
-        return self
+    def set_state(self, tensors, meta, directory):
+        pass
 
 
 if "toy" not in TEACHERS:

@@ -187,6 +187,6 @@ def test_reliability_benchmark_full(tmp_path):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "bench"))
     import index_reliability
 
-    rec = index_reliability.main(["--kill-trials", "70", "--positions", "200", "--race-seconds", "60", "--out", str(tmp_path / "rel")])
+    rec = index_reliability.main(["--kill-trials", "70", "--positions", "200", "--race-seconds", "60", "--root", str(tmp_path)])
     assert sum(m["trials"] for m in rec["kill"].values()) >= 200
     assert all(v == 0 for v in rec["failures"].values()), rec["failures"]

@@ -160,8 +160,13 @@ def test_encode_refuses_teacher_features(fitted, data):
     m, _ = fitted
     ds, fs, _ = data
     with pytest.raises(FeatureError, match="teacher features"):
-        m.encode("image", fs.image[:3])
-    assert m.encode("text", ["thing1 thing2"]).data.shape == (1, 2)
+        m.encode("image", fs.image[:3])  # the contract of a raw-input method: encode_raw / encode_dataset
+    with pytest.raises(FeatureError, match="teacher features"):
+        m.encode_raw("image", fs.image[:3])
+    with pytest.raises(FeatureError, match="list of strings"):
+        m.encode_raw("text", fs.text[:3])
+    assert m.encode_raw("text", ["thing1 thing2"]).data.shape == (1, 2)
+    assert m.encode_raw("image", ds.images.array(np.arange(2), m.image_size_)).data.shape == (2, 2)
 
 
 def test_fit_needs_the_dataset(data):
@@ -193,20 +198,22 @@ def test_durable_stream_resumes_after_interruption(data, tmp_path):
         if report.chunk == 1:
             raise Stop
 
+    from distilhash.pipeline.stream import fit_stream
+
     with pytest.raises(Stop):
-        create_method("lcdh", **cfg).fit(fs, split, dataset=ds, stream_dir=tmp_path / "s", on_chunk=crash)
+        fit_stream(create_method("lcdh", **cfg), fs, split, ds, tmp_path / "s", on_chunk=crash)
     from distilhash.index import open_index
 
     stored = {k: len(open_index(tmp_path / "s" / f"codes-{k}")) for k in ("image", "text", "teacher")}
     assert stored == {"image": 200, "text": 200, "teacher": 200}
     before = open_index(tmp_path / "s" / "codes-image").get([ds.ids[int(r)] for r in split.retrieval])
-    m = create_method("lcdh", **cfg).fit(fs, split, dataset=ds, stream_dir=tmp_path / "s")
+    m = fit_stream(create_method("lcdh", **cfg), fs, split, ds, tmp_path / "s")
     assert m.fit_info_["resumed"]["from_chunk"] == 2 and m.fit_info_["store"].startswith("index engine")
     assert len(open_index(tmp_path / "s" / "codes-image")) == len(split.retrieval)
     after = open_index(tmp_path / "s" / "codes-image").get(list(before))
     assert all(np.array_equal(before[i][0], after[i][0]) for i in before)  # earlier chunks never recomputed
     with pytest.raises(ConfigError, match="another config"):
-        create_method("lcdh", **dict(cfg, lam=3.0)).fit(fs, split, dataset=ds, stream_dir=tmp_path / "s")
+        fit_stream(create_method("lcdh", **dict(cfg, lam=3.0)), fs, split, ds, tmp_path / "s")
 
 
 def test_cli_train_stream(data, tmp_path):
@@ -247,6 +254,27 @@ def test_cli_train_stream(data, tmp_path):
     m = load_method(out)
     assert np.array_equal(codes["image"].data, m.encode_dataset("image", ds, meta["indices"], "database").data)
     assert codes["text"].data.shape == (len(meta["indices"]), 2)
+    # the index stage stores the frozen codes; raw queries go to the student, never to a teacher
+    from distilhash.index import open_index
+    from distilhash.pipeline.index import build_index
+    from distilhash.pipeline.search import search_by_text
+    from distilhash.query_encoders.query_encoder import QueryEncoder
+
+    build_index(tmp_path / "ix", model=out, dataset="lc", part="retrieval", modality="image",
+                teacher=f"features:{home() / 'f.npz'}")
+    with open_index(tmp_path / "ix") as ix:
+        stored = ix.get([ds.ids[int(i)] for i in meta["indices"][:5]])
+        assert all(np.array_equal(stored[ds.ids[int(i)]][0], codes["image"].data[j]) for j, i in enumerate(meta["indices"][:5]))
+        enc = QueryEncoder(out, teacher="no-such-teacher-is-created")
+        assert enc.raw
+        hits = search_by_text(ix, ["thing1 thing2"], k=5, encoder=enc)
+        assert len(hits) == 1 and len(hits[0].ids) == 5
+        assert enc.encode_images([ds.images.array(np.arange(1), m.image_size_)[0]]).data.shape == (1, 2)
+    from distilhash.serve.config import ServiceError
+    from distilhash.serve.engine import SearchService
+
+    with pytest.raises(ServiceError, match="raw pixels / words"):  # served through teacher features only: said up front
+        SearchService([tmp_path / "ix"])
     res = CliRunner().invoke(app, ["train", "dcmq", "--dataset", "lc", "--teacher", f"features:{home() / 'f.npz'}",
                                    "--stream", "--out", str(tmp_path / "x"), "--no-progress"])
     assert res.exit_code == 1 and "--stream" in res.output

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from distilhash.codes import Encoded, pack_bits
+from distilhash.methods.base import MethodBase
 from distilhash.data.split import SplitSpec, make_split
 from distilhash.errors import DataError
 from distilhash.eval.metrics import RetrievalReport, evaluate, evaluate_method
 from distilhash.teachers.features import FeatureSet
 
 
-class SignHash:
+class SignHash(MethodBase):
     """A tiny method: sign of the first n_bits feature dims; records the encode calls."""
 
     name = "sign"

@@ -195,7 +195,7 @@ def test_errors_name_the_problem(tmp_path):
         build_openclipart(OpenClipartConfig(root=str(tmp_path)), progress=False)
     with pytest.raises(ConfigError, match="labels"):
         OpenClipartConfig(labels="folder9")
-    with pytest.raises(ConfigError, match="unknown openclipart option"):
+    with pytest.raises(ConfigError, match="openclipart: unknown option"):
         create_source_dataset("openclipart", bogus=1)
 
 

@@ -248,7 +248,8 @@ def test_warm_builds_searchers_and_rwlock_excludes_writers(world):
     import threading
     import time
 
-    from distilhash.serve.engine import RWLock, SearchService
+    from distilhash.serve.batching import RWLock
+    from distilhash.serve.engine import SearchService
 
     svc = SearchService([world["image_index"]])
     try:

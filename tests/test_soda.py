@@ -117,7 +117,8 @@ def test_save_load_roundtrip_gives_identical_codes(tmp_path, data, fitted):
     fitted.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "method.json").read_text())
     assert meta["method"] == "soda" and meta["n_bits"] == 16 and meta["feature_width"] == feats.width
-    assert meta["fit_info"]["stage1"]["kept_epoch"] == fitted.fit_info_["stage1"]["kept_epoch"]
+    info = json.loads((tmp_path / "m" / "fit_info.json").read_text())
+    assert info["stage1"]["kept_epoch"] == fitted.fit_info_["stage1"]["kept_epoch"]
     back = load_method(tmp_path / "m")
     assert back.config_dict() == fitted.config_dict()
     for mod in ("image", "text"):
@@ -127,7 +128,7 @@ def test_save_load_roundtrip_gives_identical_codes(tmp_path, data, fitted):
 
 def test_bad_config_and_inputs_get_clear_errors(data, fitted):
     feats, split = data
-    with pytest.raises(ConfigError, match="unknown soda config key"):
+    with pytest.raises(ConfigError, match="unknown option"):
         create_method("soda", n_bitz=16)
     with pytest.raises(ConfigError, match="s2_align_target"):
         create_method("soda", s2_align_target="caption")
@@ -158,8 +159,13 @@ class _FakeTeacher:
 
 
 def test_prompt_templates_are_rendered_encoded_once_and_cached(tmp_path, monkeypatch, data):
-    from distilhash.methods.soda import prompts as P
+    from distilhash.teachers import label_prompts as L
     from distilhash.teachers import registry
+
+    class P:  # the extract stage writes, the method side reads
+        @staticmethod
+        def prompt_features(feats, template, *, cache_dir=None, label_names=None, progress=False):
+            return L.extract_label_prompts(feats, template, cache_dir=cache_dir, label_names=label_names, progress=progress)
 
     feats, _ = data
     teacher = _FakeTeacher()
@@ -187,18 +193,32 @@ def test_prompt_templates_are_rendered_encoded_once_and_cached(tmp_path, monkeyp
     assert same_as_cache is feats.label_text and prov4["source"] == "feature cache label_text"
     with pytest.raises(FeatureError, match="label names"):
         P.prompt_features(feats, "emoji", cache_dir=tmp_path, label_names=names[:2], progress=False)
+    # the method side only reads: an extracted template is found, another one is a clear error
+    read, prov5 = L.cached_label_prompts(feats, "bare", cache_dir=tmp_path)
+    np.testing.assert_array_equal(read, arr)
+    with pytest.raises(FeatureError, match="--label-template emoji"):
+        L.cached_label_prompts(feats, "emoji", cache_dir=tmp_path)
+
+
+def test_soda_reads_prompts_from_the_cache_and_never_creates_a_teacher(tmp_path, monkeypatch, data):
+    from distilhash.teachers import registry
+
+    feats, split = data
+    monkeypatch.setattr(registry, "create_teacher", lambda spec: pytest.fail("soda.fit created a teacher"))
+    with pytest.raises(FeatureError, match="teacher extract"):
+        create_method("soda", **FAST, prompt_template="bare").fit(feats, split, cache_dir=tmp_path)
 
 
 def test_likelihood_loss_prefers_codes_that_agree_with_labels():
     import torch
 
-    from distilhash.losses.soda_likelihood import pairwise_likelihood
+    from distilhash.losses.pairwise_likelihood import pairwise_logistic_nll
 
     s = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     good = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
     bad = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
     for w in ("none", "balanced"):
-        assert pairwise_likelihood(good, good, s, weighting=w) < pairwise_likelihood(bad, bad, s, weighting=w)
+        assert pairwise_logistic_nll(good, good, s, 4.0, w) < pairwise_logistic_nll(bad, bad, s, 4.0, w)
 
 
 def test_fast_validation_map_matches_the_shared_reference():
@@ -212,24 +232,32 @@ def test_fast_validation_map_matches_the_shared_reference():
     assert hamming_map(q, d, yq, yd, chunk=10) == pytest.approx(ref, abs=1e-8)
 
 
+def _prepared_tiny(directory: str, n: int, n_labels: int, width: int):
+    """A tiny prepared dataset (+ split) under $DISTILHASH_HOME and a ``features:`` teacher spec for it."""
+    from conftest import make_tiny_dataset
+
+    from distilhash.data import SplitSpec, make_split, save_dataset
+    from distilhash.paths import datasets_dir, home
+    from distilhash.training.synthetic import features_for_labels
+
+    ds = make_tiny_dataset(n=n, n_labels=n_labels)
+    save_dataset(ds, datasets_dir() / directory)
+    split = make_split(len(ds), SplitSpec(n_query=40, n_train=n - 80, n_retrieval=None, n_val=40, seed=0),
+                       ds.content_hash())
+    split.save(datasets_dir() / directory / "split.json")
+    np.savez(home() / f"{directory}.npz", ids=np.asarray(ds.ids), **features_for_labels(ds.labels, width=width, seed=0))
+    return ds, split, f"features:{home() / f'{directory}.npz'}"
+
+
 def test_train_and_encode_commands_run_soda(tmp_path):
     """`distilhash train soda` on a tiny prepared dataset + feature cache, then `distilhash encode`."""
-    from conftest import make_tiny_dataset
     from typer.testing import CliRunner
 
     from distilhash.codes_file import load_encoded
     from distilhash.cli.main import app
-    from distilhash.data import SplitSpec, make_split, save_dataset
-    from distilhash.paths import datasets_dir, home
     from distilhash.teachers.cache import extract_features
-    from distilhash.training.synthetic import features_for_labels
 
-    ds = make_tiny_dataset(n=240, n_labels=6)
-    save_dataset(ds, datasets_dir() / "tiny")
-    split = make_split(len(ds), SplitSpec(n_query=40, n_train=160, n_retrieval=None, n_val=40, seed=0), ds.content_hash())
-    split.save(datasets_dir() / "tiny" / "split.json")
-    np.savez(home() / "f.npz", ids=np.asarray(ds.ids), **features_for_labels(ds.labels, width=16, seed=0))
-    teacher = f"features:{home() / 'f.npz'}"
+    _, _, teacher = _prepared_tiny("tiny", n=240, n_labels=6, width=16)
     extract_features("tiny", teacher, progress=False)
 
     runner = CliRunner()
@@ -246,3 +274,33 @@ def test_train_and_encode_commands_run_soda(tmp_path):
     assert res.exit_code == 0, res.output
     codes, _ = load_encoded(tmp_path / "q.npz")
     assert codes["image"].kind == "binary" and codes["text"].data.shape == (40, 2)
+
+
+def test_extract_stage_stores_extra_prompt_templates_that_soda_reads(tmp_path, monkeypatch):
+    """`teacher extract --label-template bare` encodes the bare prompts once; soda fits on them, no teacher."""
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+    from distilhash.data import SplitSpec, make_split, save_dataset
+    from distilhash.teachers import registry
+    from distilhash.teachers.cache import load_features
+
+    ds, split, teacher = _prepared_tiny("tinyp", n=200, n_labels=5, width=24)
+    fake, real = _FakeTeacher(), registry.create_teacher
+
+    def create(spec, **kw):  # the cached features, plus a text tower for the new prompts
+        t = real(spec, **kw)
+        t.encode_texts = fake.encode_texts
+        return t
+
+    monkeypatch.setattr(registry, "create_teacher", create)
+    res = CliRunner().invoke(app, ["teacher", "extract", "--dataset", "tinyp", "--teacher", teacher,
+                                   "--label-template", "bare"])
+    assert res.exit_code == 0, res.output
+    assert fake.seen and all(not p.startswith("a photo") for p in fake.seen), res.output
+    from distilhash.teachers.cache import default_features_dir
+
+    feats = load_features(default_features_dir(ds.name, teacher))
+    monkeypatch.setattr(registry, "create_teacher", lambda spec, **kw: pytest.fail("soda.fit created a teacher"))
+    m = create_method("soda", **FAST, prompt_template="bare").fit(feats, split)
+    assert m.fit_info_["prompts"]["source"] == "prompt cache" and m.fit_info_["prompts"]["template"] == "{}"

@@ -6,36 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from conftest import make_tiny_dataset
 from typer.testing import CliRunner
 
 from distilhash.codes_file import load_encoded
 from distilhash.cli.main import app
 from distilhash.configs import parse_overrides
-from distilhash.data import SplitSpec, make_split, save_dataset
-from distilhash.paths import datasets_dir, home
-from distilhash.training.synthetic import features_for_labels
 
 FAST = ["--set", "epochs=2", "--set", "embed_dim=16", "--set", "hidden_dim=32", "--set", "batch_size=32",
         "--set", "n_codewords=16", "--threads", "1", "--no-progress"]
-
-
-@pytest.fixture
-def prepared():
-    """A prepared dataset 'tiny' with a split and a teacher feature cache from a precomputed file."""
-    from distilhash.teachers.cache import extract_features
-
-    ds = make_tiny_dataset(n=240, n_labels=6)
-    target = datasets_dir() / "tiny"
-    save_dataset(ds, target)
-    split = make_split(len(ds), SplitSpec(n_query=40, n_train=160, n_retrieval=None, n_val=40, seed=0), ds.content_hash())
-    split.save(target / "split.json")
-    arrays = features_for_labels(ds.labels, width=16, seed=0)
-    feat_file = home() / "tiny_feats.npz"
-    np.savez(feat_file, ids=np.asarray(ds.ids), **arrays)
-    teacher = f"features:{feat_file}"
-    extract_features("tiny", teacher, progress=False)
-    return teacher, split
 
 
 def test_parse_overrides_types():
@@ -48,10 +26,12 @@ def test_parse_overrides_names_the_bad_item():
 
     with pytest.raises(ConfigError, match="'epochs3'.*KEY=VALUE"):
         parse_overrides(["lr=0.1", "epochs3"])
+    with pytest.raises(ConfigError, match="--index-option '=5'"):
+        parse_overrides(["=5"], option="--index-option")
 
 
-def test_train_then_encode(prepared, tmp_path):
-    teacher, split = prepared
+def test_train_then_encode(tiny_prepared, tmp_path):
+    teacher, split = tiny_prepared
     runner = CliRunner()
     out = tmp_path / "model"
     res = runner.invoke(app, ["train", "dcmq", "--dataset", "tiny", "--teacher", teacher, "--bits", "16", "--seed", "1",
@@ -80,8 +60,8 @@ def test_train_then_encode(prepared, tmp_path):
     assert set(codes) == {"text"} and codes["text"].kind == "float" and codes["text"].data.shape == (40, 16)
 
 
-def test_train_errors_are_clear(prepared, tmp_path):
-    teacher, _ = prepared
+def test_train_errors_are_clear(tiny_prepared, tmp_path):
+    teacher, _ = tiny_prepared
     runner = CliRunner()
     res = runner.invoke(app, ["train", "dcmq", "--dataset", "tiny", "--teacher", teacher, "--set", "pq_mode=magic",
                               "--out", str(tmp_path / "m"), "--no-progress"])
@@ -93,3 +73,24 @@ def test_train_errors_are_clear(prepared, tmp_path):
     res = runner.invoke(app, ["encode", str(tmp_path / "nowhere"), "--dataset", "tiny", "--teacher", teacher,
                               "--out", str(tmp_path / "x.npz")])
     assert res.exit_code == 1 and "method.json" in res.output
+
+
+def test_train_a_run_declared_in_a_file(tiny_prepared, tmp_path):
+    """--config: a saved method.json (or a bare object of options) declares the run; --set applies on top."""
+    teacher, _ = tiny_prepared
+    runner = CliRunner()
+    (tmp_path / "lsh.json").write_text(json.dumps({"n_bits": 16, "center": "modality"}))
+    res = runner.invoke(app, ["train", "lsh", "--dataset", "tiny", "--teacher", teacher, "--config", str(tmp_path / "lsh.json"),
+                              "--out", str(tmp_path / "a"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    first = json.loads((tmp_path / "a" / "method.json").read_text())
+    assert first["config"]["center"] == "modality" and first["n_bits"] == 16
+    res = runner.invoke(app, ["train", "lsh", "--dataset", "tiny", "--teacher", teacher, "--config",
+                              str(tmp_path / "a" / "method.json"), "--set", "center=none", "--out", str(tmp_path / "b"),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    again = json.loads((tmp_path / "b" / "method.json").read_text())
+    assert again["config"] == {**first["config"], "center": "none"}
+    res = runner.invoke(app, ["train", "itq", "--dataset", "tiny", "--teacher", teacher, "--config",
+                              str(tmp_path / "a" / "method.json"), "--no-progress"])
+    assert res.exit_code == 1 and "declares method 'lsh', not 'itq'" in res.output

@@ -11,17 +11,17 @@ from distilhash.errors import ConfigError
 __all__ = ["parse_overrides", "parse_nested_overrides"]
 
 
-def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+def parse_overrides(pairs: Iterable[str], option: str = "--set") -> dict[str, Any]:
     """``["lr=0.001", "pq_mode=soft", "progress=false"]`` -> ``{"lr": 0.001, "pq_mode": "soft", "progress": False}``.
 
     Values are parsed as JSON when they are JSON, else kept as strings; ``-`` in a key becomes ``_``.
-    Raises :class:`~distilhash.errors.ConfigError` for an item without ``=``.
+    Raises :class:`~distilhash.errors.ConfigError` for an item without ``=`` (naming ``option``).
     """
     out: dict[str, Any] = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
-        key, value = pair.split("=", 1)
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {pair!r}: expected KEY=VALUE")
         try:
             parsed: Any = json.loads(value)
         except json.JSONDecodeError:

@@ -1,4 +1,4 @@
-"""Aggregate a suite's run records into ``bench/results/<suite>.md`` with plots.
+"""Aggregate a suite's run records into ``bench/results/<suite>/report.md`` with plots.
 
 Tables (mean ± sample std over seeds, number of seeds in brackets when it is not the suite's):
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["write_report", "load_records", "aggregate"]
+__all__ = ["write_report", "report_path", "load_records", "aggregate"]
 
 DIRS = {"i2t": "image → text", "t2i": "text → image"}
 
@@ -203,17 +203,22 @@ def _code_vs_code_section(ds_ok, ds: str, labels: list[str], bits_list: list[int
         ["method", "direction"] + [f"{b} bits" for b in bits_list], rows) + [""]
 
 
+def report_path(results_root: str | Path, suite_name: str) -> Path:
+    """``<results_root>/<suite>/report.md``: the report sits in the suite's folder, beside its runs."""
+    return Path(results_root) / suite_name / "report.md"
+
+
 def write_report(
     suite, results_root: str | Path, records: list[dict[str, Any]] | None = None, suite_seconds: float | None = None, plots: bool = True
 ) -> Path:
-    """Write ``<results_root>/<suite>.md`` and (unless ``plots=False``) its plots; return the markdown path."""
+    """Write ``<results_root>/<suite>/report.md`` and (unless ``plots=False``) its plots; return the markdown path."""
     from distilhash.io_utils import atomic_write_bytes
 
     results_root = Path(results_root)
     if records is None:
         records = load_records(suite, results_root)
-    md_path = results_root / f"{suite.name}.md"
-    plot_root = results_root / suite.name / "plots"
+    md_path = report_path(results_root, suite.name)
+    plot_root = md_path.parent / "plots"
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r for r in records if r.get("status") != "ok"]
     n_seeds = len(suite.seeds)
@@ -221,22 +226,25 @@ def write_report(
     lines: list[str] = [f"# Benchmark suite `{suite.name}`", ""]
     if suite.description:
         lines += [suite.description, ""]
-    commits = sorted({(r.get("git") or {}).get("commit") or "unknown" for r in ok})
-    dirty = any((r.get("git") or {}).get("dirty_src") for r in ok)
-    loads = [r[k]["loadavg"][0] for r in ok for k in ("machine_start", "machine_end") if k in r]
+    provs = [r["provenance"] for r in ok]
+    commits = sorted({p.get("commit") or "unknown" for p in provs})
+    dirty = any(p.get("dirty") for p in provs)
+    loads = [p[k][0] for p in provs for k in ("load_before", "load_after") if p.get(k)]
     compute = sum(r["timing"]["total_seconds"] for r in ok)
-    commands = sorted({r.get("command") or "" for r in ok})
+    commands = sorted({p.get("command") or "" for p in provs})
+    machine = provs[0]["machine"] if provs else {}
     lines += [
         f"- generated: {datetime.now(timezone.utc).isoformat(timespec='seconds')} from {len(ok)} runs"
         + (f", {len(failed)} failed" if failed else ""),
         f"- command: `{'`, `'.join(commands) or 'distilhash bench ' + suite.name}`",
-        f"- git commit(s) of the runs: {', '.join(c[:12] for c in commits)}" + (" (with uncommitted changes under src/)" if dirty else ""),
+        f"- git commit(s) of the runs: {', '.join(c[:12] for c in commits)}" + (" (with uncommitted changes under src/ or bench/)" if dirty else ""),
         f"- compute: {compute / 60:.1f} min summed over runs"
         + (f"; this invocation took {suite_seconds / 60:.1f} min" if suite_seconds is not None else "")
         + (f"; expected for the whole suite: about {suite.expected_minutes} min" if suite.expected_minutes else ""),
-        f"- machine: {ok[0]['machine_start']['cpu_count'] if ok else '?'} CPUs **shared with other jobs**, "
-        f"{ok[0]['machine_start']['threads'] if ok else '?'} threads per run, "
-        f"up to {max((r['machine_start'].get('concurrent_runs', 1) for r in ok), default=1)} runs at once; 1-min load average during runs "
+        f"- machine: {machine.get('cores', '?')} cores"
+        + (f" ({machine['cpu_model']}, {machine['ram_gib']} GiB RAM)" if machine.get("cpu_model") and machine.get("ram_gib") else "")
+        + f" **shared with other jobs**, {machine.get('threads', '?')} threads per run, "
+        f"up to {max((p['machine'].get('concurrent_runs', 1) for p in provs), default=1)} runs at once; 1-min load average during runs "
         + (f"{min(loads):.2f}–{max(loads):.2f}" if loads else "n/a")
         + ". Timings are indicative only.",
         f"- cells: mean ± sample std over seeds {suite.seeds} (a number in brackets = seeds actually run); "
@@ -282,11 +290,11 @@ def write_report(
         stem = "" if len(datasets) == 1 else f"{ds}_"
         plots = _plot(records, ds, labels, bits_list, plot_root, stem) if plots else []
         lines += ["### Plots", ""] if plots else []
-        lines += [f"- [{title}]({p.relative_to(results_root).as_posix()})" for title, p in plots]
+        lines += [f"- [{title}]({p.relative_to(md_path.parent).as_posix()})" for title, p in plots]
         lines += [""]
         for title, p in plots:
             if title.startswith("mAP@all") or title.endswith(f"{bits_list[len(bits_list) // 2]} bits"):
-                lines += [f"![{title}]({p.relative_to(results_root).as_posix()})", ""]
+                lines += [f"![{title}]({p.relative_to(md_path.parent).as_posix()})", ""]
         if not plots:
             lines += ["(plots not drawn)", ""]
 
@@ -340,6 +348,6 @@ def write_report(
     if failed:
         lines += ["## Failed runs", ""]
         lines += [f"- `{r['run_id']}`: {r.get('error', '?')}" for r in failed] + [""]
-    lines += [f"Per-run records: `{suite.name}/<run_id>.json` next to this file (figures, curves, config, provenance).", ""]
+    lines += ["Per-run records: `<run_id>.json` next to this file (figures, curves, config, provenance).", ""]
     atomic_write_bytes(md_path, "\n".join(lines).encode())
     return md_path

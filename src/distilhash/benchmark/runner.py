@@ -4,12 +4,13 @@ One run = (dataset, method entry, bits, seed). Steps, each timed:
 
 1. load the dataset's teacher features and split (:mod:`.sources`);
 2. ``create_method(name, n_bits=bits, seed=seed, **config)`` and
-   ``fit(features, split)`` — plus ``dataset=`` when the method class sets
-   ``needs_dataset = True``; model selection inside ``fit`` may use ``split.val`` only, and the
+   ``fit(features, split)`` — plus ``dataset=`` when the method class declares
+   ``capabilities.input == "raw"``; model selection inside ``fit`` may use ``split.val`` only, and the
    method reports which epoch it kept and why in ``fit_info_`` (recorded as ``epoch_policy``);
 3. encode image and text queries (``split.query``) and database items (``split.retrieval``) —
-   through ``method.encode_dataset(modality, dataset, indices, role)`` if the method defines it
-   (methods reading pixels / raw text), else ``method.encode(modality, features, role)``;
+   through ``method.encode_dataset_rows``: ``method.encode_dataset(modality, dataset,
+   indices, role)`` for raw-input methods (pixels / raw text), else ``method.encode(modality,
+   features, role)``;
 4. evaluate image->text and text->image with :func:`distilhash.eval.metrics.evaluate`.
 
 Runs execute one at a time, by default each in a fresh process (``spawn``) so that the
@@ -24,13 +25,12 @@ import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from distilhash.benchmark.provenance import git_info, machine_info, peak_rss_mib
+from distilhash.benchmark.provenance import collect_provenance, finish_provenance, peak_rss_mib
 from distilhash.benchmark.suite import RunSpec, Suite, repo_root, result_path
 from distilhash.errors import ConfigError
 from distilhash.threads import limit_threads
@@ -41,8 +41,16 @@ SCHEMA = "distilhash.bench.run/1"
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+MODEL_SELECTION = "split.val only: the method's fit_info_ (recorded as epoch_policy) says which epoch it kept and why"
+
+
+def _provenance(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
+    """The run's provenance block (see :mod:`.provenance`); the split hashes are filled once loaded."""
+    prov = collect_provenance(spec.suite, spec.run_id, seeds=[spec.seed], model_selection=MODEL_SELECTION,
+                              dataset=spec.dataset.name, threads=spec.threads, command=context.get("command"),
+                              root=repo_root())
+    prov["machine"]["concurrent_runs"] = context.get("concurrent_runs", 1)
+    return prov
 
 
 def compact_curves(obj: Any, max_points: int) -> Any:
@@ -84,10 +92,9 @@ def _jsonable(obj: Any) -> Any:
 
 def _encode(method, modality: str, role: str, indices: np.ndarray, loaded) -> tuple[Any, float]:
     t = time.perf_counter()
-    if hasattr(method, "encode_dataset"):
-        codes = method.encode_dataset(modality, loaded.dataset(), indices, role)
-    else:
-        codes = method.encode(modality, getattr(loaded.features, modality)[indices], role)
+    raw = type(method).capabilities.input == "raw"
+    codes = method.encode_dataset_rows(modality, indices, role, features=loaded.features,
+                                       dataset=loaded.dataset() if raw else None)
     return codes, time.perf_counter() - t
 
 
@@ -120,7 +127,7 @@ def _code_vs_code(method, codes, split, feats, loaded, spec: RunSpec) -> dict[st
 def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
     """Fit, encode and evaluate one run in this process; return its JSON record.
 
-    ``context``: ``command``, ``git`` and ``isolated`` (whether this process runs only this run).
+    ``context``: ``command`` and ``isolated`` (whether this process runs only this run).
     """
     from distilhash.benchmark.sources import load_source
     from distilhash.eval.metrics import evaluate
@@ -133,16 +140,14 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         "spec_hash": spec.spec_hash,
         "suite": spec.suite,
         "spec": spec.to_dict(),
-        "command": context.get("command"),
-        "git": context.get("git"),
-        "started_at": _now(),
-        "machine_start": {**machine_info(spec.threads), "concurrent_runs": context.get("concurrent_runs", 1)},
+        "provenance": _provenance(spec, context),
     }
     t_run = time.perf_counter()
     t = time.perf_counter()
     loaded = load_source(spec.dataset)
     load_seconds = time.perf_counter() - t
     feats, split = loaded.features, loaded.split
+    record["provenance"].update(dataset_hash=split.dataset_hash, split_hash=split.hash)
     record["dataset"] = {
         "name": spec.dataset.name,
         "source": spec.dataset.source,
@@ -158,7 +163,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
 
     method = create_method(spec.method, **spec.method_config())
     fit_kwargs: dict[str, Any] = {}
-    if getattr(type(method), "needs_dataset", False):
+    if type(method).capabilities.input == "raw":
         fit_kwargs["dataset"] = loaded.dataset()
     t, c = time.perf_counter(), time.process_time()
     method.fit(feats, split, **fit_kwargs)
@@ -193,7 +198,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         status="ok",
         method={"name": spec.method, "label": spec.label, "config": method.config_dict(), "n_bits": method.n_bits, "bits": spec.bits},
         seed=spec.seed,
-        epoch_policy=_jsonable(getattr(method, "fit_info_", {}) or {"epoch_policy": "not reported by the method"}),
+        epoch_policy=_jsonable(method.fit_info_ or {"epoch_policy": "not reported by the method"}),
         codes=code_info,
         metrics=metrics,
         **({"metrics_code_vs_code": symmetric} if symmetric else {}),
@@ -212,9 +217,8 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
             "scope": "this run's own process (getrusage ru_maxrss)" if context.get("isolated")
             else "high-water mark of the shared harness process since it started (runs not isolated)",
         },
-        machine_end=machine_info(spec.threads),
-        finished_at=_now(),
     )
+    finish_provenance(record["provenance"])
     return _jsonable(record)
 
 
@@ -231,8 +235,7 @@ def _failed(spec: RunSpec, context: dict[str, Any], error: str, tb: str) -> dict
     return {
         "schema": SCHEMA, "run_id": spec.run_id, "spec_hash": spec.spec_hash, "suite": spec.suite,
         "spec": spec.to_dict(), "status": "failed", "error": error, "traceback": tb,
-        "command": context.get("command"), "git": context.get("git"), "finished_at": _now(),
-        "machine_end": machine_info(spec.threads),
+        "provenance": finish_provenance(_provenance(spec, context)),
     }
 
 
@@ -296,7 +299,6 @@ def run_suite(
         specs = [replace(s, threads=threads) for s in specs]
     context = {
         "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "git": git_info(repo_root()),
         "isolated": False,
     }
     t0 = time.perf_counter()

@@ -25,7 +25,7 @@ A suite is a JSON file (``bench/suites/<name>.json``)::
 A method entry names a registered method (dispatched through ``create_method``), an optional
 ``label`` (unique per suite; defaults to the name), a ``config`` passed to the method, and
 optional ``bits`` / ``seeds`` overriding the suite's lists. Methods whose class sets
-``bits_independent = True`` (the float teacher) run once per seed, not once per bit budget.
+``capabilities.bits_independent`` (the float teacher) run once per seed, not once per bit budget.
 Adding a method to a benchmark is adding one entry; nothing in the harness names methods.
 """
 
@@ -159,23 +159,20 @@ class Suite:
 
 
 def _bits_independent(method: str) -> bool:
-    """True if the method's class declares ``bits_independent`` (imports the method module).
+    """True if the method's class declares ``capabilities.bits_independent`` (imports the method module).
 
     A name the registry does not know at all is an error (with the valid names); a declared
     method whose module is not there yet (work in progress) counts as bit-dependent, and its
     runs fail with the import error, recorded like any other failure.
     """
-    import importlib
+    from distilhash.methods.base import METHODS, method_class
 
-    from distilhash.methods.base import _METHOD_MODULES, METHODS
-
-    if method not in METHODS and method in _METHOD_MODULES:
-        try:
-            importlib.import_module(_METHOD_MODULES[method])
-        except ImportError:
-            return False
-    factory = METHODS.get(method)
-    return bool(getattr(factory, "bits_independent", False))
+    if method not in METHODS:
+        METHODS.get(method)  # raises, listing the valid names
+    try:
+        return method_class(method).capabilities.bits_independent
+    except ImportError:
+        return False
 
 
 def _entries(cls, items: Any, where: str) -> list:

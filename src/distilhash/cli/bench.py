@@ -22,7 +22,7 @@ def command(
     features: Path = typer.Option(None, "--features", help="Teacher feature cache to use instead of the default one (suites with one dataset)."),
 ) -> None:
     """Run SUITE (datasets x methods x bits x seeds): one JSON per run under
-    RESULTS/SUITE/, and the table RESULTS/SUITE.md with PR and precision@N plots."""
+    RESULTS/SUITE/, and the table RESULTS/SUITE/report.md with PR and precision@N plots."""
     from distilhash.benchmark.report import write_report
     from distilhash.benchmark.runner import run_suite
     from distilhash.benchmark.suite import find_suite, load_suite, result_path

@@ -9,26 +9,6 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 
 
-def _parse_options(pairs: list[str]) -> dict[str, object]:
-    """``["n_items=500", "name=x"]`` -> ``{"n_items": 500, "name": "x"}`` (ints/floats/bools parsed)."""
-    out: dict[str, object] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"--opt {pair!r}: expected KEY=VALUE")
-        key, value = pair.split("=", 1)
-        parsed: object = value
-        for cast in (int, float):
-            try:
-                parsed = cast(value)
-                break
-            except ValueError:
-                continue
-        if value.lower() in ("true", "false"):
-            parsed = value.lower() == "true"
-        out[key.strip().replace("-", "_")] = parsed
-    return out
-
-
 @app.command()
 def prepare(
     source: str = typer.Argument(..., help="Dataset source: emoji-scenes, emoji-pretrain, openclipart, dcmh-mat, dchmt-mat, folder."),
@@ -44,7 +24,7 @@ def prepare(
     n_retrieval: int = typer.Option(None, "--retrieval", "--n-retrieval", help="Split size: retrieval items (default: every non-query item)."),
     n_val: int = typer.Option(None, "--val", "--n-val", help="Split size: validation items carved from train."),
     no_split: bool = typer.Option(False, "--no-split", help="Save no split (e.g. a pretraining corpus)."),
-    opt: list[str] = typer.Option([], "--opt", help="Source option KEY=VALUE (repeatable)."),
+    opt: list[str] = typer.Option([], "--opt", help="Source option KEY=VALUE (repeatable; JSON values, else strings)."),
 ) -> None:
     """Build a dataset from SOURCE, save it with a seeded split, and print what it holds and what to run next.
 
@@ -52,6 +32,7 @@ def prepare(
     (the others scaled to the collection); else sizes scaled to the collection (10% queries, the rest
     retrieval = train, 10% of train for validation; 30 items: 3 / 27 / 27 / 3).
     """
+    from distilhash.configs import parse_overrides
     from distilhash.data.prepare import prepare_dataset
     from distilhash.errors import DistilhashError
     from distilhash.paths import datasets_dir
@@ -61,7 +42,11 @@ def prepare(
         typer.secho("error: choose one of --preset, split sizes (--queries/--train/--val/--retrieval) and --no-split",
                     fg="red", err=True)
         raise typer.Exit(2)
-    options = _parse_options(opt)
+    try:
+        options = parse_overrides(opt, option="--opt")
+    except DistilhashError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     if name is not None:
         options["name"] = name
     if path is not None:

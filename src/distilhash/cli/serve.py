@@ -42,19 +42,14 @@ def command(
                                        "read-only handle (read-only services only; several cores search at once)."),
 ) -> None:
     """Serve search by text or image, item fetch, stats, and add/delete behind an API key."""
+    from distilhash.configs import parse_overrides
     from distilhash.errors import DistilhashError
     from distilhash.serve.engine import ServiceError
     from distilhash.serve.server import start_service
 
     key = api_key or os.environ.get("DISTILHASH_API_KEY") or None
-    options: dict[str, object] = {}
-    for item in index_option or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            typer.secho(f"error: --index-option {item!r}: expected KEY=VALUE (e.g. nprobe=32)", fg="red", err=True)
-            raise typer.Exit(2)
-        options[name] = int(value) if value.lstrip("-").isdigit() else value
     try:
+        options = parse_overrides(index_option or [], option="--index-option")
         start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
                       max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
                       query_encoder=query_encoder, light_max_oov=light_max_oov,

@@ -55,6 +55,9 @@ def extract(
                                     "$RAY_ADDRESS, else a local cluster started for this command)."),
     workers: int = typer.Option(None, "--workers", help="Ray actors holding the teacher (default: cluster CPUs / threads)."),
     part_size: int = typer.Option(2048, "--part-size", help="Rows per part with --engine ray (the unit of resumption)."),
+    label_templates: list[str] = typer.Option([], "--label-template", help="A further label-prompt template whose "
+                                              "prompts are stored beside the cache (e.g. bare, for SODA's "
+                                              "prompt_template); repeatable."),
 ) -> None:
     """Encode a dataset's images, texts, label prompts and class prompts once; resumable."""
     from distilhash.errors import DistilhashError
@@ -64,7 +67,7 @@ def extract(
     try:
         path = extract_teacher_features(dataset, teacher, out, engine=engine, batch_size=batch_size, template=template,
                                         device=device, threads=threads, overwrite=overwrite, ray_address=ray_address,
-                                        workers=workers, part_size=part_size)
+                                        workers=workers, part_size=part_size, label_templates=tuple(label_templates))
         fs = load_features(path)
     except DistilhashError as exc:
         _fail(exc)
@@ -81,26 +84,17 @@ def info(
 ) -> None:
     """Describe a teacher (width, weights, fingerprint) or a feature cache (manifest)."""
     from distilhash.errors import DistilhashError
-    from distilhash.paths import features_dir
-    from distilhash.teachers.cache import MANIFEST, PROGRESS
+    from distilhash.teachers.describe import describe_teacher_or_cache
 
     try:
-        for cand in (Path(what), features_dir() / what):
-            if (cand / MANIFEST).is_file():
-                manifest = json.loads((cand / MANIFEST).read_text())
-                manifest.pop("files", None)
-                manifest.pop("label_names", None)
-                typer.echo(f"feature cache {cand}")
-                typer.echo(json.dumps(manifest, indent=2))
-                return
-            if (cand / PROGRESS).is_file():
-                state = json.loads((cand / PROGRESS).read_text())
-                typer.echo(f"unfinished feature cache {cand}: rows done {state['done']} of {state['identity']['count']}")
-                return
-        from distilhash.teachers.registry import create_teacher
-
-        t = create_teacher(what)
-        desc = t.info() if hasattr(t, "info") else {"name": t.name, "width": t.width}
-        typer.echo(json.dumps(desc, indent=2, default=str))
+        desc = describe_teacher_or_cache(what)
     except DistilhashError as exc:
         _fail(exc)
+        return
+    if desc["kind"] == "feature cache":
+        typer.echo(f"feature cache {desc['path']}")
+        typer.echo(json.dumps(desc["manifest"], indent=2))
+    elif desc["kind"] == "unfinished feature cache":
+        typer.echo(f"unfinished feature cache {desc['path']}: rows done {desc['done']} of {desc['count']}")
+    else:
+        typer.echo(json.dumps(desc["info"], indent=2, default=str))

@@ -30,6 +30,8 @@ def command(
     bits: int = typer.Option(None, "--bits", help="Code length in bits (method default if omitted)."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     sets: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
+    config: Path = typer.Option(None, "--config", help="The run's config as JSON: an object of options, or a saved "
+                                "method.json; --bits, --seed and --set apply on top."),
     out: Path = typer.Option(None, "--out", help="Model directory (default: $DISTILHASH_HOME/runs/DATASET__METHOD__BITS__sSEED)."),
     threads: int = typer.Option(None, "--threads", help="Torch threads (default: $DISTILHASH_THREADS, else 1: the fastest "
                                 "on a busy machine; the Python API uses the same default)."),
@@ -44,12 +46,14 @@ def command(
     """Train METHOD on cached teacher features and save the model directory."""
     from distilhash.configs import parse_overrides
     from distilhash.errors import DistilhashError
+    from distilhash.methods.base import read_run_config
     from distilhash.pipeline.train import train_model
 
     os.environ["DISTILHASH_PROGRESS"] = "1" if progress else "0"
     try:
+        overrides = {**(read_run_config(config, method)[1] if config is not None else {}), **parse_overrides(sets)}
         model, record = train_model(
-            method, dataset, teacher, features, bits=bits, seed=seed, overrides=parse_overrides(sets), out=out,
+            method, dataset, teacher, features, bits=bits, seed=seed, overrides=overrides, out=out,
             threads=threads, evaluate=evaluate, stream=stream, chunk_size=chunk_size, workers=workers,
             command=" ".join(["distilhash", "train", *sys.argv[2:]]) if len(sys.argv) > 1 else None, say=typer.echo)
     except DistilhashError as exc:

@@ -109,10 +109,6 @@ class Emoji:
     annotated: bool = True
 
     @property
-    def codepoints(self) -> str:
-        return " ".join(f"{ord(c):04X}" for c in self.chars)
-
-    @property
     def synonyms(self) -> tuple[str, ...]:
         """Keywords other than the name itself (candidates to replace it in a caption)."""
         return tuple(k for k in self.keywords if k != self.name)

@@ -57,7 +57,6 @@ class MatFile:
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(f"MAT file not found: {self.path}")
-        self._v5_cache: dict[str, Any] = {}
         if is_hdf5_mat(self.path):
             self.version = "v7.3" if self._has_matlab_header() else "hdf5"
         else:

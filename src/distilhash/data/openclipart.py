@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -345,10 +345,8 @@ def build_openclipart(config: OpenClipartConfig, progress: bool = True) -> Cross
 def openclipart(progress: bool = True, path: Any = None, **options: Any) -> CrossModalDataset:
     """The openclipart drawings; ``options`` are :class:`OpenClipartConfig` fields
     (``path``, from ``data prepare --path``, is the same as ``root``)."""
-    valid = {f.name for f in fields(OpenClipartConfig)}
-    unknown = sorted(set(options) - valid)
-    if unknown:
-        raise ConfigError(f"unknown openclipart option(s) {unknown}; valid: {', '.join(sorted(valid))}")
+    from distilhash.config_dataclass import build_config
+
     if path is not None:
         options["root"] = str(path)
-    return build_openclipart(OpenClipartConfig(**options), progress=progress)
+    return build_openclipart(build_config(OpenClipartConfig, options, "openclipart"), progress=progress)

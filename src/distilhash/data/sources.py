@@ -2,50 +2,32 @@
 
 ``distilhash data prepare SOURCE`` looks the source up here. A source is a function
 ``(**options) -> CrossModalDataset`` registered with ``@SOURCES.register(name)`` in its own
-module; the module is declared in ``_SOURCE_MODULES`` and imported on first use.
+module; the module is declared in the lazy registry below and imported on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any
 
 from distilhash.registry import Registry
 
 __all__ = ["SOURCES", "create_source_dataset", "list_sources"]
 
-SOURCES: Registry = Registry("dataset source")
-
 #: source name -> module registering it.
-_SOURCE_MODULES: dict[str, str] = {
+SOURCES: Registry = Registry("dataset source", modules={
     "emoji-scenes": "distilhash.data.emoji_scenes",
     "emoji-pretrain": "distilhash.data.emoji_scenes",
     "dcmh-mat": "distilhash.data.readers",
     "dchmt-mat": "distilhash.data.readers",
     "folder": "distilhash.data.folder",
     "openclipart": "distilhash.data.openclipart",
-}
-
-
-def _ensure(name: str) -> None:
-    """Import the module registering ``name``; for an unknown name, every source module (so that
-    the registry's error lists the real names)."""
-    if name in SOURCES:
-        return
-    module = _SOURCE_MODULES.get(name)
-    for mod in [module] if module else sorted(set(_SOURCE_MODULES.values())):
-        if importlib.util.find_spec(mod) is not None:
-            importlib.import_module(mod)
+})
 
 
 def create_source_dataset(name: str, /, **options: Any):
     """Build the dataset of source ``name`` with ``options`` (unknown names list valid ones)."""
-    _ensure(name)
     return SOURCES.create(name, **options)
 
 
 def list_sources() -> list[str]:
-    for name in _SOURCE_MODULES:
-        _ensure(name)
     return SOURCES.names()

@@ -15,7 +15,7 @@ parameters and buffers of worker 0 are broadcast (codeword revival uses per-work
 would otherwise let the replicas drift). Validation on ``split.val`` runs on worker 0 only and its
 score is broadcast, so early stopping decides identically everywhere. Worker 0 saves the model.
 
-A method opts in by declaring ``supports_data_parallel = True`` and accepting a
+A method opts in by declaring ``capabilities.data_parallel`` and accepting a
 ``data_parallel=DataParallel`` argument in ``fit`` (DCMQ and the float student do).
 
 Scaling: per step each worker does 1/W of the forward/backward work and one all-reduce of the
@@ -135,7 +135,7 @@ def fit_data_parallel(name: str, config: dict[str, Any], features: Any, split: A
     from distilhash.methods.base import create_method, load_method
 
     cls = type(create_method(name, **config))
-    if not getattr(cls, "supports_data_parallel", False):
+    if not cls.capabilities.data_parallel:
         raise ConfigError(f"{name} has no data-parallel training (--workers > 1); methods that have it: dcmq, float-student")
     if workers < 2:
         raise ConfigError(f"data-parallel training needs workers >= 2, got {workers}")

@@ -6,7 +6,7 @@ W actors each load the trained model once; the driver sends them parts of the da
 features (``part_size`` rows), gathers the codes in database order, and adds them to a new
 :class:`~distilhash.distributed.sharded_index.ShardedIndex` (each item to its owning shard, global
 order = database order, so search results equal one index built from the same rows). Methods
-that encode raw pixels or texts (``needs_dataset``, e.g. lcdh) are not supported here.
+that encode raw pixels or texts (``capabilities.input == "raw"``, e.g. lcdh) are not supported here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class EncodeWorker:
 
         limit_threads(max(1, threads))
         self.method = load_method(model_dir)
-        if getattr(type(self.method), "needs_dataset", False):
+        if type(self.method).capabilities.input == "raw":
             raise ConfigError(f"{model_dir}: {self.method.name} encodes raw pixels/texts; parallel encoding reads cached features")
 
     def encode(self, part: int, modality: str, features: np.ndarray, role: str) -> tuple[int, Encoded]:

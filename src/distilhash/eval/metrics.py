@@ -414,7 +414,7 @@ def evaluate_method(
     ``part="query"``: q = ``split.query``, db = ``split.retrieval``; ``part="val"``:
     q = ``split.val``, db = ``split.fit`` (model selection). Methods that read raw items
     (``method.encode_dataset(modality, dataset, indices, role)``) are encoded from ``dataset``
-    when it is given. ``kw`` goes to :func:`evaluate`.
+    when it is given (``capabilities.input == "raw"``). ``kw`` goes to :func:`evaluate`.
     """
     parts = {"query": ("query", "retrieval"), "val": ("val", "fit")}
     if part not in parts:
@@ -426,12 +426,8 @@ def evaluate_method(
     for name, idx in ((qname, q), (dbname, db)):
         if len(idx) and (idx.min() < 0 or idx.max() >= n):
             raise DataError(f"split part {name} indexes outside the feature set's {n} rows")
-    raw = dataset is not None and hasattr(method, "encode_dataset")
-
     def encode(modality: str, idx: np.ndarray, role: str) -> Encoded:
-        if raw:
-            return method.encode_dataset(modality, dataset, idx, role)
-        return method.encode(modality, getattr(features, modality)[idx], role)
+        return method.encode_dataset_rows(modality, idx, role, features=features, dataset=dataset)
 
     labels = features.labels
     out: dict[str, RetrievalReport] = {}

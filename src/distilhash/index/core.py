@@ -15,16 +15,17 @@ Example:
 
 Rows: items are numbered in insertion order; a result list is ordered by (distance, row).
 Deletes are tombstones (logged) until a compaction rewrites the snapshot without them; a search
-never returns a deleted item. Storage lives in :mod:`~distilhash.index.storage` (loading one
-consistent generation), :mod:`~distilhash.index.snapshot` (writing one), :mod:`~distilhash.index.codelog`
-(the acknowledged log), :mod:`~distilhash.index.lock` (the writer lock) and
-:mod:`~distilhash.index.verify`.
+never returns a deleted item. This module is the facade; storage lives in
+:mod:`~distilhash.index.storage` (loading one consistent generation), :mod:`~distilhash.index.snapshot`
+(writing one), :mod:`~distilhash.index.compaction` (the next generation from the live items),
+:mod:`~distilhash.index.codelog` (the acknowledged log), :mod:`~distilhash.index.lock` (the writer
+lock) and :mod:`~distilhash.index.verify`; :mod:`~distilhash.index.code_spec` checks that codes and
+queries fit the index.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -37,11 +38,12 @@ import numpy as np
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError, IndexCorruptError
 from distilhash.index import codelog
-from distilhash.index.format import FORMAT_VERSION, GEN_FILE
+from distilhash.index.code_spec import CodeSpec
+from distilhash.index.compaction import (Pending, drop_files, generation_files, remove_orphans,
+                                         write_next_generation)
+from distilhash.index.format import FORMAT_VERSION
 from distilhash.index.lock import IndexLockedError, WriterLock
-from distilhash.index.pqcodes import pack_nibbles, unpack_nibbles
 from distilhash.index.searchers import build_searcher, choose_backend
-from distilhash.index.snapshot import write_generation
 from distilhash.index.storage import IndexState, load_codebooks, load_state
 from distilhash.index.topk import Tombstones
 from distilhash.index.verify import VerifyReport, verify_index
@@ -129,18 +131,18 @@ class CodeIndex:
         try:
             self._set_state(load_state(directory, verify_checksums))
             m = self.manifest
-            self.kind: str = m["kind"]
-            self.n_bits: int = int(m["n_bits"])
-            self.code_size: int = int(m["code_size"])
-            self.metric: str = (m.get("pq") or {}).get("metric", "l2")
-            self.codebooks: np.ndarray | None = load_codebooks(directory, m) if self.kind == "pq" else None
-            self._packed = bool((m.get("pq") or {}).get("packed"))  # indexes made before packing: False
+            self.spec = CodeSpec.from_manifest(m, load_codebooks(directory, m) if m["kind"] == "pq" else None)
+            self.kind: str = self.spec.kind
+            self.n_bits: int = self.spec.n_bits
+            self.code_size: int = self.spec.code_size
+            self.metric: str = self.spec.metric
+            self.codebooks: np.ndarray | None = self.spec.codebooks
             if writable:
                 if int(m["format_version"]) < FORMAT_VERSION or self._state.log_version < 2:
                     self._compact()  # upgrade: rewrite as the current format (a new generation)
                 else:
                     self._log = codelog.CodeLog(directory / m["log"], self._state.log_end, self._state.log_records)
-                self._remove_orphans()
+                remove_orphans(directory, self.manifest)
         except BaseException:
             self.close()
             raise
@@ -151,13 +153,6 @@ class CodeIndex:
         self._state = state
         self.manifest: dict[str, Any] = state.manifest
 
-    def _remove_orphans(self) -> None:
-        """Delete files of other generations left by an interrupted compaction (writer only)."""
-        keep = {e["name"] for e in self.manifest["files"].values()} | {self.manifest["log"]}
-        for p in self.directory.iterdir():
-            if (GEN_FILE.match(p.name) and p.name not in keep) or (p.name.startswith(".") and p.name.endswith(".tmp")):
-                p.unlink(missing_ok=True)
-
     # -- public API ------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._state)
@@ -166,31 +161,6 @@ class CodeIndex:
     def count(self) -> int:
         """Live (not deleted) items."""
         return len(self)
-
-    def _check_codes(self, codes: Encoded | np.ndarray, what: str = "codes") -> np.ndarray:
-        if isinstance(codes, Encoded):
-            if codes.kind != self.kind:
-                raise DataError(f"{what} are {codes.kind!r} codes; this index holds {self.kind!r} codes")
-            if self.kind == "binary" and codes.n_bits != self.n_bits:
-                raise DataError(f"{what} have {codes.n_bits} bits; this index holds {self.n_bits}-bit codes")
-            if self.kind == "pq":
-                if codes.metric != self.metric:
-                    raise DataError(f"{what} use metric {codes.metric!r}; this index uses {self.metric!r}")
-                if not np.array_equal(np.asarray(codes.codebooks, np.float32), self.codebooks):
-                    raise DataError(f"{what} were made with other codebooks than this index's")
-            data = codes.data
-        else:
-            data = np.asarray(codes)
-        width = self.manifest["pq"]["M"] if self._packed else self.code_size
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != width:
-            raise DataError(f"{what} must be uint8 [n, {width}]; got {data.dtype} {data.shape}")
-        if self.kind == "pq" and data.size and int(data.max()) >= self.manifest["pq"]["K"]:
-            raise DataError(f"{what} reference codeword {int(data.max())}; codebooks have K={self.manifest['pq']['K']}")
-        return pack_nibbles(data) if self._packed else np.ascontiguousarray(data)
-
-    def _unpacked(self, codes: np.ndarray) -> np.ndarray:
-        """Stored codes -> the uint8 ``[n, M]`` codeword indices searchers take (see :mod:`~distilhash.index.pqcodes`)."""
-        return unpack_nibbles(codes, self.manifest["pq"]["M"]) if self._packed else codes
 
     def _require_writable(self) -> None:
         if not self.writable or self._log is None or self._writer_lock is None:
@@ -217,7 +187,7 @@ class CodeIndex:
         """
         self._require_writable()
         ids = [str(i) for i in ids]
-        data = self._check_codes(codes)
+        data = self.spec.check_codes(codes)
         n = len(ids)
         if data.shape[0] != n:
             raise DataError(f"{n} ids but {data.shape[0]} codes")
@@ -247,7 +217,7 @@ class CodeIndex:
         self._state.log_records += 1
         self._state.apply_add(ids, data, metadata)
         if self._searcher is not None:
-            self._searcher.add(self._unpacked(data))
+            self._searcher.add(self.spec.unpacked(data))
         self._maybe_compact()
 
     @_locked
@@ -280,31 +250,14 @@ class CodeIndex:
         self._require_writable()
         self._compact()
 
-    def _compact(self, pending: tuple[list[str], np.ndarray, list[dict[str, Any]]] | None = None) -> None:
+    def _compact(self, pending: Pending | None = None) -> None:
         """Write generation N+1 = live items (+ ``pending`` new items, for bulk adds); commit by
         replacing the manifest; then switch to it and delete generation N."""
-        st = self._state
-        m = self.manifest
-        seqs, codes, dead = st.seqs, st.all_codes(), st.dead
-        if dead:
-            alive = ~np.isin(seqs, np.fromiter(dead, np.int64, len(dead)))
-            seqs, codes = seqs[alive], codes[alive]
-        delete_snap = sorted(s for s in dead if s not in st.log_items)  # deleted snapshot items
-        new_items: Any = ((s, i, md) for s, (i, md) in st.log_items.items() if s not in dead)  # seq order
-        next_seq = st.next_seq
-        if pending is not None:
-            p_ids, p_codes, p_meta = pending
-            p_seqs = np.arange(next_seq, next_seq + len(p_ids), dtype=np.int64)
-            seqs = np.concatenate([seqs, p_seqs])
-            codes = np.concatenate([codes, p_codes])
-            new_items = itertools.chain(new_items, zip(p_seqs.tolist(), p_ids, p_meta))
-            next_seq += len(p_ids)
-        new_manifest = dict(m, generation=int(m["generation"]) + 1, next_seq=next_seq)
-        old_names = {e["name"] for e in m["files"].values()} | {m["log"]}
-        old_store = self.directory / m["files"]["meta"]["name"]
+        old_names = generation_files(self.manifest)
         if self._writer_lock is not None:
             self._writer_lock.check()
-        sealed = write_generation(self.directory, new_manifest, codes, seqs, old_store, delete_snap, new_items)
+        sealed = write_next_generation(self.directory, self._state, pending)
+        renumbered = bool(self._state.dead)
         # the new generation is committed; switch over and drop the old files
         if self._log is not None:
             self._log.close()
@@ -313,13 +266,11 @@ class CodeIndex:
         if sealed != self.manifest:
             raise IndexCorruptError(f"{self.directory}: the manifest changed while this writer compacted (another writer?)")
         self._log = codelog.CodeLog(self.directory / sealed["log"], self._state.log_end, self._state.log_records)
-        if dead:  # rows were renumbered
+        if renumbered:  # rows were renumbered
             self._searcher = None
         elif pending is not None and self._searcher is not None:
-            self._searcher.add(self._unpacked(pending[1]))
-        keep = {e["name"] for e in sealed["files"].values()} | {sealed["log"]}
-        for name in old_names - keep:
-            (self.directory / name).unlink(missing_ok=True)
+            self._searcher.add(self.spec.unpacked(pending[1]))
+        drop_files(self.directory, old_names, sealed)
 
     # -- search ----------------------------------------------------------------------------
     def _backend_name(self) -> str:
@@ -357,13 +308,13 @@ class CodeIndex:
         """Codes (binary: ``[min(n, live), code_size]``; pq: ``[min(n, live), M]``) of live items drawn at random."""
         rows = self._state.live_rows(np.arange(self._state.n_rows))
         pick = np.sort(np.random.default_rng(seed).choice(rows, size=min(int(n), len(rows)), replace=False))
-        return np.ascontiguousarray(self._unpacked(self._state.all_codes()[pick]))
+        return np.ascontiguousarray(self.spec.unpacked(self._state.all_codes()[pick]))
 
     def searcher(self):
         """The in-memory searcher (built on first use from the stored codes; see :mod:`.searchers`)."""
         if self._searcher is None:
             self._searcher = build_searcher(
-                self._backend_name(), self.kind, self._unpacked(self._state.all_codes()), self.directory,
+                self._backend_name(), self.kind, self.spec.unpacked(self._state.all_codes()), self.directory,
                 code_size=self.code_size, codebooks=self.codebooks, metric=self.metric,
                 options=self.options.searcher_options)
         return self._searcher
@@ -371,28 +322,12 @@ class CodeIndex:
     def _tombstones(self) -> Tombstones:
         return self._state.tombstones()
 
-    def _check_query(self, query: Encoded | np.ndarray) -> np.ndarray:
-        if self.kind == "binary":
-            return self._check_codes(query, what="queries")
-        if isinstance(query, Encoded):
-            if query.kind != "float":
-                raise DataError(f"a pq index is searched with continuous (float) queries, got {query.kind!r} codes")
-            data = query.data
-        else:
-            data = np.asarray(query)
-        m, _, d = self.codebooks.shape
-        if data.ndim != 2 or data.shape[1] != m * d:
-            raise DataError(f"queries must be float32 [nq, {m * d}]; got {data.shape}")
-        if not np.isfinite(data).all():
-            raise DataError("queries contain NaN or infinite values")
-        return np.ascontiguousarray(data, dtype=np.float32)
-
     @_locked
     def search_rows(self, query: Encoded | np.ndarray, k: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per query ``(distances [<=k], rows [<=k])`` ordered by (distance, row); no id lookup."""
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
-        q = self._check_query(query)
+        q = self.spec.check_query(query)
         return self.searcher().search(q, k, self._tombstones())
 
     @_locked
@@ -419,7 +354,7 @@ class CodeIndex:
         """Binary only: every live item within Hamming distance ``radius``, by (distance, row)."""
         if self.kind != "binary":
             raise ConfigError("radius search is defined for binary indexes (Hamming distance)")
-        q = self._check_query(query)
+        q = self.spec.check_query(query)
         return [self._results(d, r) for d, r in self.searcher().range_search(q, int(radius), self._tombstones())]
 
     def _results(self, dist: np.ndarray, rows: np.ndarray) -> SearchResult:
@@ -431,7 +366,7 @@ class CodeIndex:
         """id -> (code uint8 [code_size] (pq: [M]), metadata) for the live ids among ``ids``."""
         found = self._state.resolve(list(ids))
         rows = np.searchsorted(self._state.seqs, np.array(list(found.values()), dtype=np.int64))
-        codes = self._unpacked(self._state.all_codes()[rows])
+        codes = self.spec.unpacked(self._state.all_codes()[rows])
         metas = self._results(np.zeros(len(rows)), rows)
         return {i: (c, md) for i, c, md in zip(metas.ids, codes, metas.metadata)}
 

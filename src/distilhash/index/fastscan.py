@@ -30,6 +30,8 @@ import os
 import numpy as np
 
 from distilhash.errors import ConfigError
+from distilhash.index import native
+from distilhash.index.native import dead_bytes, top_k_buffers
 
 __all__ = ["IMPLS", "FastScanCodes", "supported_impls", "choose_impl"]
 
@@ -40,8 +42,6 @@ ENV = "DISTILHASH_FASTSCAN"
 
 
 def _lib():
-    from distilhash.index import native
-
     return native.load()
 
 
@@ -124,12 +124,10 @@ class FastScanCodes:
         if tables.shape[1:] != (self.M, 1 << self.bits):
             raise ConfigError(f"fast-scan tables must be float32 [nq, {self.M}, {1 << self.bits}], got {tables.shape}")
         k = max(1, min(int(k), max(self.n, 1)))
-        out_d = np.empty((nq, k), np.float32)
-        out_r = np.empty((nq, k), np.int64)
-        cnt = np.zeros(nq, np.int64)
+        out_d, out_r, cnt = top_k_buffers(nq, k, np.float32)
         cand = np.zeros(nq, np.int64)
+        dead = dead_bytes(dead)
         if dead is not None:
-            dead = np.ascontiguousarray(dead).view(np.uint8)
             if dead.shape[0] < self.n:
                 raise ConfigError(f"tombstone mask covers {dead.shape[0]} rows; the codes have {self.n}")
         rc = lib.fs_knn(self.bits, self._blocks.ctypes.data, self.n, self.M, tables.ctypes.data, nq, k, int(negate),

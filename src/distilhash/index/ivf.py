@@ -66,7 +66,7 @@ def default_nlist(n: int) -> int:
 
     ``4 sqrt(n)`` (4,000 at 1M) cost 145 s to build on one loaded core (k-means on 200k samples +
     assigning 1M items against 4,000 centroids of width 256) against 23 s for 1,000 lists, and
-    1,000 lists with ``nprobe`` 32 reached recall@10 0.90 at 0.8 ms/query (bench/results/index_ivf.md).
+    1,000 lists with ``nprobe`` 32 reached recall@10 0.90 at 0.8 ms/query (bench/results/index_ivf/index_ivf.md).
     """
     return max(1, min(n, int(round(math.sqrt(max(n, 1))))))
 

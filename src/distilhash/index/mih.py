@@ -18,29 +18,16 @@ scan, so MIH is never much slower than brute force.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from itertools import combinations
 
 import numpy as np
 
 from distilhash.index.binary import BINARY_SEARCHERS, NumpyBinarySearcher, best_flat, to_words
+from distilhash.index.flip_masks import flip_masks
 from distilhash.index.topk import Tombstones, topk_int
 
-__all__ = ["MIHSearcher", "plan_fields", "flip_masks"]
+__all__ = ["MIHSearcher", "plan_fields"]
 
 Result = list[tuple[np.ndarray, np.ndarray]]
-
-
-@lru_cache(maxsize=256)
-def flip_masks(bits: int, s: int) -> np.ndarray:
-    """uint32 ``[C(bits, s)]``: every ``bits``-bit mask with exactly ``s`` ones."""
-    out = np.zeros(math.comb(bits, s), dtype=np.uint32)
-    for i, pos in enumerate(combinations(range(bits), s)):
-        v = 0
-        for p in pos:
-            v |= 1 << p
-        out[i] = v
-    return out
 
 
 def plan_fields(code_size: int, n_items: int, field_bits: int | None = None) -> list[tuple[int, int, int]]:
@@ -250,19 +237,24 @@ class MIHSearcher:
         found_d: list[np.ndarray] = []
         found_r: list[np.ndarray] = []
         n_found = 0
-        # rows appended after the tables were built are scanned directly
-        if n_total > n_idx:
-            r = np.arange(n_idx, n_total, dtype=np.int64)
+
+        def collect(rows: np.ndarray) -> int:
+            """Distances of the live ``rows`` (within ``radius``) into found_d / found_r / hist; their count."""
             if dead_mask is not None:
-                r = r[~dead_mask[r]]
-            d = _hamming_rows(words, r, q)
+                rows = rows[~dead_mask[rows]]
+            rows = rows.astype(np.int64, copy=False)
+            d = _hamming_rows(words, rows, q)
             if radius is not None:
                 keep = d <= radius
-                d, r = d[keep], r[keep]
+                d, rows = d[keep], rows[keep]
             found_d.append(d)
-            found_r.append(r)
-            hist += np.bincount(d, minlength=n_bits + 1)
-            n_found += r.size
+            found_r.append(rows)
+            hist[:] += np.bincount(d, minlength=n_bits + 1)
+            return rows.size
+
+        # rows appended after the tables were built are scanned directly
+        if n_total > n_idx:
+            n_found += collect(np.arange(n_idx, n_total, dtype=np.int64))
         visited = self._visited
         touched: list[np.ndarray] = []
         target = k if k is not None else None
@@ -300,17 +292,7 @@ class MIHSearcher:
                         if new.size:
                             visited[new] = True
                             touched.append(new)
-                            if dead_mask is not None:
-                                new = new[~dead_mask[new]]
-                            new = new.astype(np.int64)
-                            d = _hamming_rows(words, new, q)
-                            if radius is not None:
-                                keep = d <= radius
-                                d, new = d[keep], new[keep]
-                            found_d.append(d)
-                            found_r.append(new)
-                            hist += np.bincount(d, minlength=n_bits + 1)
-                            n_found += new.size
+                            n_found += collect(new)
                     bound = m * s + j  # every item with d <= bound has been found
                     if target is not None and hist[: bound + 1].sum() >= target:
                         done = True

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -31,6 +32,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from distilhash.index.flip_masks import flip_masks
 
 __all__ = ["load", "available", "hamming_knn", "pq_adc_knn", "pq_adc_knn_ranges", "MIHTables"]
 
@@ -137,6 +140,16 @@ def _ptr(a: np.ndarray | None) -> int | None:
     return None if a is None else a.ctypes.data
 
 
+def top_k_buffers(nq: int, k: int, dist_dtype: type) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a top-k kernel fills: distances ``dist_dtype [nq, k]``, rows int64 ``[nq, k]``, counts int64 ``[nq]``."""
+    return np.empty((nq, k), dist_dtype), np.empty((nq, k), np.int64), np.zeros(nq, np.int64)
+
+
+def dead_bytes(dead: np.ndarray | None) -> np.ndarray | None:
+    """A bool / uint8 tombstone mask ``[n]`` as the contiguous uint8 array the kernels read (None stays None)."""
+    return None if dead is None else np.ascontiguousarray(dead).view(np.uint8)
+
+
 def hamming_knn(words: np.ndarray, queries: np.ndarray, k: int, dead: np.ndarray | None = None):
     """Top-k by (Hamming distance, row): words uint64 ``[n, W]``, queries uint64 ``[nq, W]``.
 
@@ -149,11 +162,8 @@ def hamming_knn(words: np.ndarray, queries: np.ndarray, k: int, dead: np.ndarray
     n, w = words.shape
     nq = queries.shape[0]
     k = max(1, min(int(k), max(n, 1)))
-    out_d = np.empty((nq, k), np.int32)
-    out_r = np.empty((nq, k), np.int64)
-    cnt = np.zeros(nq, np.int64)
-    if dead is not None:
-        dead = np.ascontiguousarray(dead).view(np.uint8)
+    out_d, out_r, cnt = top_k_buffers(nq, k, np.int32)
+    dead = dead_bytes(dead)
     lib.hamming_knn(_ptr(words), n, w, _ptr(queries), nq, k, _ptr(dead), _ptr(out_d), _ptr(out_r), _ptr(cnt))
     return out_d, out_r, cnt
 
@@ -171,11 +181,8 @@ def pq_adc_knn(codes: np.ndarray, tables: np.ndarray, k: int, negate: bool, dead
     if tm != m:
         raise ValueError(f"tables have M={tm}, codes M={m}")
     k = max(1, min(int(k), max(n, 1)))
-    out_d = np.empty((nq, k), np.float32)
-    out_r = np.empty((nq, k), np.int64)
-    cnt = np.zeros(nq, np.int64)
-    if dead is not None:
-        dead = np.ascontiguousarray(dead).view(np.uint8)
+    out_d, out_r, cnt = top_k_buffers(nq, k, np.float32)
+    dead = dead_bytes(dead)
     lib.pq_adc_knn(_ptr(codes), n, m, kk, _ptr(tables), nq, k, int(negate), _ptr(dead), _ptr(out_d), _ptr(out_r), _ptr(cnt))
     return out_d, out_r, cnt
 
@@ -196,9 +203,7 @@ def pq_adc_knn_ranges(codes: np.ndarray, tables: np.ndarray, lo: np.ndarray, hi:
     if codes.shape[1] != m or lo.shape != hi.shape or lo.shape[0] != nq:
         raise ValueError(f"shapes: codes {codes.shape}, tables {tables.shape}, lo {lo.shape}, hi {hi.shape}")
     k = max(1, int(k))
-    out_d = np.empty((nq, k), np.float32)
-    out_r = np.empty((nq, k), np.int64)
-    cnt = np.zeros(nq, np.int64)
+    out_d, out_r, cnt = top_k_buffers(nq, k, np.float32)
     lib.pq_adc_knn_ranges(_ptr(codes), m, kk, _ptr(tables), nq, _ptr(lo), _ptr(hi), lo.shape[1], k, int(negate),
                           _ptr(out_d), _ptr(out_r), _ptr(cnt))
     return out_d, out_r, cnt
@@ -213,9 +218,6 @@ class MIHTables:
     """
 
     def __init__(self, fields, tables, n_indexed: int, max_probes: int) -> None:
-        from distilhash.index.mih import flip_masks
-        import math
-
         load()
         self.m = len(fields)
         self.fw = np.array([f[0] for f in fields], np.int32)
@@ -247,12 +249,9 @@ class MIHTables:
         words = np.ascontiguousarray(words, dtype=np.uint64)
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
         nq = queries.shape[0]
-        out_d = np.empty((nq, k), np.int32)
-        out_r = np.empty((nq, k), np.int64)
-        cnt = np.zeros(nq, np.int64)
+        out_d, out_r, cnt = top_k_buffers(nq, k, np.int32)
         cand = np.zeros(nq, np.int64)
-        if dead is not None:
-            dead = np.ascontiguousarray(dead).view(np.uint8)
+        dead = dead_bytes(dead)
         lib.mih_knn(_ptr(words), self.n_indexed, words.shape[0], words.shape[1], self.m, _ptr(self.fw), _ptr(self.fs),
                     _ptr(self.fb), _ptr(self.off_ptrs), _ptr(self.ord_ptrs), self.S, _ptr(self.mask_ptrs),
                     _ptr(self.mask_lens), _ptr(queries), nq, k, _ptr(dead), _ptr(self.visited), _ptr(self.epoch),

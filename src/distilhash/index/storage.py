@@ -82,7 +82,6 @@ class IndexState:
         self.n_rows = self.snap_count
         self._tomb: Tombstones | None = None
         self.log_end = codelog.HEADER_SIZE  # acknowledged end of the log
-        self.log_torn = 0  # unacknowledged bytes after it
         self.log_records = 0
         self.log_version = 2
 
@@ -234,7 +233,7 @@ def _load_generation(directory: Path, m: dict[str, Any], verify_checksums: bool)
             raise IndexCorruptError(f"{d}: metadata store holds {store.count()} items; manifest says {count}")
         state = IndexState(d, m, codes, seqs, store)
         contents = codelog.read_log(d / m["log"], bytes.fromhex(m["uuid"]), int(m["generation"]), code_size)
-        state.log_end, state.log_torn = contents.valid_end, contents.torn_bytes
+        state.log_end = contents.valid_end
         state.log_records, state.log_version = len(contents.records), contents.version
         for rec in contents.records:
             state.replay(rec)

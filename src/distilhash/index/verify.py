@@ -18,7 +18,7 @@ import numpy as np
 
 from distilhash.errors import IndexCorruptError
 from distilhash.index import codelog
-from distilhash.index.format import MANIFEST, check_files, read_manifest
+from distilhash.index.format import MANIFEST, check_files
 from distilhash.index.metastore import MetaStore
 from distilhash.index.storage import load_state, read_consistent
 

@@ -8,7 +8,7 @@ Inputs:
     stored database codes, never recomputed) with their targets ``s_old [B, M]`` from the teacher
     codes of the batch against those of the M old items.
 
-Equations (``nll`` = mean logistic NLL with ``Theta = (lam / L) x y^T``, see lcdh_likelihood)::
+Equations (``nll`` = mean logistic NLL with ``Theta = (lam / L) x y^T``, see pairwise_likelihood)::
 
     L = nll(f, g, s)                                           cross-modal, current chunk
       + intra_weight * (nll(f, f, s) + nll(g, g, s)) / 2       optional intra-modal
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from distilhash.losses.lcdh_likelihood import logistic_nll
+from distilhash.losses.pairwise_likelihood import pairwise_logistic_nll
 
 __all__ = ["LCDHStreamLoss", "code_similarity", "TARGETS"]
 
@@ -66,15 +66,18 @@ class LCDHStreamLoss:
                  old_txt: torch.Tensor | None = None, s_old: torch.Tensor | None = None,
                  b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         n_bits = f.shape[1]
-        terms = {"cross": logistic_nll(f, g, s, self.lam)}
+        scale = self.lam / n_bits
+
+        def nll(x: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return pairwise_logistic_nll(x, y, target, scale)
+
+        terms = {"cross": nll(f, g, s)}
         if self.intra_weight:
-            terms["intra"] = self.intra_weight * 0.5 * (logistic_nll(f, f, s, self.lam) + logistic_nll(g, g, s, self.lam))
+            terms["intra"] = self.intra_weight * 0.5 * (nll(f, f, s) + nll(g, g, s))
         if old_img is not None and old_txt is not None and s_old is not None and len(old_img) and self.old_weight:
-            terms["old"] = self.old_weight * 0.5 * (logistic_nll(f, old_txt, s_old, self.lam)
-                                                    + logistic_nll(g, old_img, s_old, self.lam))
+            terms["old"] = self.old_weight * 0.5 * (nll(f, old_txt, s_old) + nll(g, old_img, s_old))
             if self.old_intra_weight:
-                terms["old_intra"] = self.old_intra_weight * 0.5 * (logistic_nll(f, old_img, s_old, self.lam)
-                                                                    + logistic_nll(g, old_txt, s_old, self.lam))
+                terms["old_intra"] = self.old_intra_weight * 0.5 * (nll(f, old_img, s_old) + nll(g, old_txt, s_old))
         if self.lambda1:
             q = ((f - torch.sign(f).detach()) ** 2).sum(1).mean() + ((g - torch.sign(g).detach()) ** 2).sum(1).mean()
             terms["quant"] = self.lambda1 * q / (2 * n_bits)

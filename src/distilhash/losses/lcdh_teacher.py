@@ -3,7 +3,7 @@
 Inputs: ``h [B, L]`` for B items, label similarity ``s [B, B]`` (1 if the items share a label,
 else 0; or a soft similarity in [0, 1]).
 
-    L = nll(h, h, s; lam)                         logistic likelihood (lcdh_likelihood)
+    L = nll(h, h, s; lam)                         logistic likelihood, Theta = (lam / L) h h^T (pairwise_likelihood)
       + quant_weight   * mean_i ||h_i - sgn h_i||^2 / L
       + balance_weight * ||mean_i h_i||^2 / L
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from distilhash.losses.lcdh_likelihood import logistic_nll
+from distilhash.losses.pairwise_likelihood import pairwise_logistic_nll
 
 __all__ = ["LCDHTeacherLoss"]
 
@@ -31,7 +31,7 @@ class LCDHTeacherLoss:
 
     def __call__(self, h: torch.Tensor, s: torch.Tensor) -> dict[str, torch.Tensor]:
         n_bits = h.shape[1]
-        terms = {"likelihood": logistic_nll(h, h, s, self.lam)}
+        terms = {"likelihood": pairwise_logistic_nll(h, h, s, self.lam / n_bits)}
         if self.quant_weight:
             terms["quant"] = self.quant_weight * ((h - torch.sign(h).detach()) ** 2).sum(1).mean() / n_bits
         if self.balance_weight:

@@ -9,15 +9,15 @@ Inputs: relaxed text codes ``h [B, L]`` (tanh outputs) of a batch, the fixed bin
       + w_align * mean_i ||h_i - t_i||^2 / L
       + w_quant * mean_i ||h_i - sgn h_i||^2 / L
 
-with ``nll`` the pairwise logistic likelihood of :mod:`.soda_likelihood`. No gradient reaches
-``b_img`` or ``t``. Returns the named terms (already weighted) and ``total``.
+with ``nll`` the pairwise logistic likelihood of :mod:`.pairwise_likelihood`, ``Theta = (theta_scale / L) x y^T``.
+No gradient reaches ``b_img`` or ``t``. Returns the named terms (already weighted) and ``total``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from distilhash.losses.soda_likelihood import pairwise_likelihood
+from distilhash.losses.pairwise_likelihood import pairwise_logistic_nll
 
 __all__ = ["SodaStudentLoss"]
 
@@ -34,7 +34,8 @@ class SodaStudentLoss:
 
     def __call__(self, h, b_img, s, target=None) -> dict:
         n_bits = h.shape[1]
-        terms = {"lik": self.lik_weight * pairwise_likelihood(h, b_img.detach(), s, self.theta_scale, self.weighting)}
+        scale = self.theta_scale / n_bits
+        terms = {"lik": self.lik_weight * pairwise_logistic_nll(h, b_img.detach(), s, scale, self.weighting)}
         if self.align_weight and target is not None:
             terms["align"] = self.align_weight * ((h - target.detach()) ** 2).sum(1).mean() / n_bits
         if self.quant_weight:

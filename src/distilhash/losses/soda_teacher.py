@@ -9,15 +9,15 @@ same B items (row i of f and of g describe item i), label similarity ``s [B, B]`
       + w_quant * mean_i (||f_i - sgn f_i||^2 + ||g_i - sgn g_i||^2) / (2L)
       + w_bal   * (||mean_i f_i||^2 + ||mean_i g_i||^2) / (2L)     bit balance
 
-with ``nll`` the pairwise logistic likelihood of :mod:`.soda_likelihood`. Returns the named terms
-(already weighted) and ``total``.
+with ``nll`` the pairwise logistic likelihood of :mod:`.pairwise_likelihood`, ``Theta = (theta_scale / L) x y^T``.
+Returns the named terms (already weighted) and ``total``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from distilhash.losses.soda_likelihood import pairwise_likelihood
+from distilhash.losses.pairwise_likelihood import pairwise_logistic_nll
 
 __all__ = ["SodaTeacherLoss"]
 
@@ -36,10 +36,11 @@ class SodaTeacherLoss:
 
     def __call__(self, f, g, s) -> dict:
         n_bits = f.shape[1]
-        terms = {"lik_cross": self.cross_weight * pairwise_likelihood(f, g, s, self.theta_scale, self.weighting)}
+        scale = self.theta_scale / n_bits
+        terms = {"lik_cross": self.cross_weight * pairwise_logistic_nll(f, g, s, scale, self.weighting)}
         if self.intra_weight:
-            intra = pairwise_likelihood(f, f, s, self.theta_scale, self.weighting)
-            intra = intra + pairwise_likelihood(g, g, s, self.theta_scale, self.weighting)
+            intra = pairwise_logistic_nll(f, f, s, scale, self.weighting)
+            intra = intra + pairwise_logistic_nll(g, g, s, scale, self.weighting)
             terms["lik_intra"] = self.intra_weight * intra / 2
         if self.align_weight:
             terms["align"] = self.align_weight * ((f - g) ** 2).sum(1).mean() / n_bits

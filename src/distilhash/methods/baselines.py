@@ -22,85 +22,62 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from distilhash.codes import Encoded, pack_bits
+from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.finite import require_finite_rows
-from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.methods.base import METHODS, MODALITIES, Capabilities, MethodBase
 from distilhash.quantizers.itq import ITQ
 from distilhash.quantizers.lsh import SignRandomProjection
 from distilhash.quantizers.pq import ProductQuantizer
 
 __all__ = [
-    "FeatureMethod",
+    "BaselineMethod",
     "FloatTeacher",
     "LSHMethod",
     "ITQMethod",
     "PQMethod",
-    "make_config",
     "CENTERING",
 ]
 
-MODALITIES = ("image", "text")
-ROLES = ("query", "database")
 #: How training rows are centred before projection: one mean for both modalities, one mean per
 #: modality (removes the "modality gap" offset between image and text embeddings), or none.
 CENTERING = ("joint", "modality", "none")
 
 
-def make_config(cls: type, kwargs: dict[str, Any], method: str) -> Any:
-    """Build the config dataclass ``cls`` from ``kwargs``; unknown keys name the valid ones."""
-    valid = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(kwargs) - valid)
-    if unknown:
-        raise ConfigError(f"method {method!r}: unknown config key(s) {unknown}; valid keys: {sorted(valid)}")
-    return cls(**kwargs)
+class BaselineMethod(MethodBase):
+    """Shared plumbing of the baselines: centring, fitting on both modalities' ``split.fit`` rows.
 
-
-class FeatureMethod:
-    """Shared plumbing of methods working on teacher features.
-
-    Subclasses set ``name``, ``Config``, implement ``_fit(image, text)`` (``split.fit`` rows),
-    ``_encode(modality, x, role)``, and list their fitted arrays in ``_state()`` /
-    ``_set_state()`` for persistence.
+    Subclasses set ``name``, ``config_class`` (with ``n_bits``, ``seed``, ``center``), implement
+    ``_fit(image, text)`` (centred ``split.fit`` rows), ``_encode(modality, x, role)``, and list
+    their fitted arrays in ``_state()`` / ``_set_state()`` for persistence.
     """
 
-    name: ClassVar[str] = ""
-    Config: ClassVar[type]
-    #: True for methods that need the raw dataset in ``fit(..., dataset=)`` (pixels, texts).
-    needs_dataset: ClassVar[bool] = False
-
     def __init__(self, **config: Any) -> None:
-        self.config = make_config(self.Config, config, self.name)
+        super().__init__(**config)
+        self.means_: np.ndarray | None = None
         self._check_config()
-        self.fit_info_: dict[str, Any] = {}
 
     def _check_config(self) -> None:
-        center = getattr(self.config, "center", None)
-        if center is not None and center not in CENTERING:
-            raise ConfigError(f"method {self.name!r}: center={center!r}; expected one of {CENTERING}")
+        if self.config.center not in CENTERING:
+            raise ConfigError(f"method {self.name!r}: center={self.config.center!r}; expected one of {CENTERING}")
 
-    @property
-    def n_bits(self) -> int:
-        return int(self.config.n_bits)
-
-    def config_dict(self) -> dict[str, Any]:
-        return asdict(self.config)
+    def _is_fitted(self) -> bool:
+        return self.means_ is not None
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, features, split, **kwargs: Any) -> FeatureMethod:
-        """Fit on the image and text rows of ``split.fit``; extra kwargs (``dataset=``) are ignored."""
+    def fit(self, features, split, **kwargs: Any) -> BaselineMethod:
+        """Fit on the image and text rows of ``split.fit``; extra kwargs (``progress=``) are ignored."""
         idx = np.asarray(split.fit, dtype=np.int64)
         if idx.size == 0:
             raise FeatureError(f"method {self.name!r}: split.fit is empty; nothing to fit on")
-        self.feature_width_ = int(features.width)
-        self.teacher_ = features.teacher
+        self._bind_features(features)
         image = np.asarray(features.image[idx], dtype=np.float32)
         text = np.asarray(features.text[idx], dtype=np.float32)
         source = f"dataset {features.manifest.get('dataset', '?')}, teacher {features.teacher}"
@@ -108,8 +85,9 @@ class FeatureMethod:
         for name, x in (("image", image), ("text", text)):
             require_finite_rows(x, f"method {self.name!r}: {name} features of split.fit ({source})", ids=fit_ids,
                                 row_numbers=idx)
-        self._fit_centering(image, text)
-        self._fit(self._center("image", image), self._center("text", text))
+        means = self._fit_centering(image, text)
+        self._fit(image - means[0], text - means[1])
+        self.means_ = means
         self.fit_info_ = {
             "epoch_policy": "none",
             "kept": "the only fitted state (no epochs, no model selection)",
@@ -119,16 +97,15 @@ class FeatureMethod:
         }
         return self
 
-    def _fit_centering(self, image: np.ndarray, text: np.ndarray) -> None:
-        mode = getattr(self.config, "center", "none")
-        d = image.shape[1]
+    def _fit_centering(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
+        """Means ``[2, D]`` (image row, text row) subtracted before projection, per ``config.center``."""
+        mode = self.config.center
         if mode == "joint":
             mu = np.concatenate([image, text]).mean(axis=0)
-            self.means_ = np.stack([mu, mu]).astype(np.float32)
-        elif mode == "modality":
-            self.means_ = np.stack([image.mean(axis=0), text.mean(axis=0)]).astype(np.float32)
-        else:
-            self.means_ = np.zeros((2, d), dtype=np.float32)
+            return np.stack([mu, mu]).astype(np.float32)
+        if mode == "modality":
+            return np.stack([image.mean(axis=0), text.mean(axis=0)]).astype(np.float32)
+        return np.zeros((2, image.shape[1]), dtype=np.float32)
 
     def _center(self, modality: str, x: np.ndarray) -> np.ndarray:
         return x - self.means_[MODALITIES.index(modality)]
@@ -142,17 +119,8 @@ class FeatureMethod:
     # -- encoding --------------------------------------------------------------------------
     def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
         """Encode float32 ``[n, D]`` teacher features of ``modality`` for ``role``."""
-        if not hasattr(self, "means_"):
-            raise ConfigError(f"method {self.name!r} is not fitted; call fit() or load() first")
-        if modality not in MODALITIES:
-            raise ConfigError(f"modality {modality!r}; expected one of {MODALITIES}")
-        if role not in ROLES:
-            raise ConfigError(f"role {role!r}; expected one of {ROLES}")
-        x = np.asarray(features, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != self.feature_width_:
-            raise FeatureError(
-                f"method {self.name!r}: {modality} features have shape {x.shape}; expected [n, {self.feature_width_}]"
-            )
+        self.check_encode_args(modality, role)
+        x = self.check_features(modality, features)
         require_finite_rows(x, f"method {self.name!r}: {modality} features to encode")
         return self._encode(modality, self._center(modality, x), role)
 
@@ -166,41 +134,16 @@ class FeatureMethod:
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         pass
 
-    def save(self, directory: str | Path) -> None:
-        """``method.json`` + ``weights.safetensors`` (means and the subclass's fitted arrays)."""
-        from safetensors.numpy import save_file
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        return {"means": self.means_, **self._state()}
 
-        from distilhash.io_utils import atomic_write_bytes
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {"means": self.means_, **self._state()}
-        tmp = directory / ".weights.safetensors.tmp"
-        save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(tmp))
-        atomic_write_bytes(directory / "weights.safetensors", tmp.read_bytes())
-        tmp.unlink()
-        write_method_meta(self, directory, teacher=self.teacher_, feature_width=self.feature_width_, fit_info=self.fit_info_)
-
-    def load(self, directory: str | Path) -> FeatureMethod:
-        """Restore what :meth:`save` wrote into this freshly created instance."""
-        import json
-
-        from safetensors.numpy import load_file
-
-        directory = Path(directory)
-        path = directory / "weights.safetensors"
-        if not path.is_file():
-            raise ConfigError(f"{directory}: weights.safetensors is missing (saved {self.name!r} model expected)")
-        meta = json.loads((directory / "method.json").read_text())
-        state = load_file(str(path))
-        if "means" not in state:
-            raise ConfigError(f"{path}: tensor 'means' is missing")
-        self.means_ = state.pop("means")
-        self.feature_width_ = int(meta.get("feature_width", self.means_.shape[1]))
-        self.teacher_ = meta.get("teacher", "unknown")
-        self.fit_info_ = meta.get("fit_info", {})
-        self._set_state(state)
-        return self
+    def set_state(self, tensors: dict[str, Any], meta: dict[str, Any], directory: Path) -> None:
+        if "means" not in tensors:
+            raise ConfigError(f"{directory}: tensor 'means' is missing from the weights")
+        self.means_ = tensors.pop("means")
+        if self.feature_width_ is None:
+            self.feature_width_ = int(self.means_.shape[1])
+        self._set_state(tensors)
 
 
 def _binary(bits: np.ndarray, n_bits: int) -> Encoded:
@@ -209,7 +152,7 @@ def _binary(bits: np.ndarray, n_bits: int) -> Encoded:
 
 # ---------------------------------------------------------------------------- float teacher
 @dataclass
-class FloatTeacherConfig:
+class FloatTeacherConfig(ConfigData):
     """``n_bits`` is accepted for uniformity and ignored: the codes are the 32·D-bit embeddings."""
 
     n_bits: int | None = None
@@ -218,17 +161,17 @@ class FloatTeacherConfig:
 
 
 @METHODS.register("float-teacher")
-class FloatTeacher(FeatureMethod):
+class FloatTeacher(BaselineMethod):
     """The teacher's own float embeddings ranked by cosine: the semantic upper bound."""
 
     name = "float-teacher"
-    Config = FloatTeacherConfig
+    config_class = FloatTeacherConfig
     #: The harness runs bit-independent methods once, not once per bit budget.
-    bits_independent: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True)
 
     @property
     def n_bits(self) -> int:
-        return 32 * int(getattr(self, "feature_width_", 0))
+        return 32 * int(self.feature_width_ or 0)
 
     def _fit(self, image: np.ndarray, text: np.ndarray) -> None:
         pass
@@ -240,21 +183,21 @@ class FloatTeacher(FeatureMethod):
 
 # ---------------------------------------------------------------------------- LSH
 @dataclass
-class LSHConfig:
+class LSHConfig(ConfigData):
     n_bits: int = 64
     seed: int = 0
     center: str = "joint"
 
 
 @METHODS.register("lsh")
-class LSHMethod(FeatureMethod):
+class LSHMethod(BaselineMethod):
     """Sign random projection of the (centred) teacher features."""
 
     name = "lsh"
-    Config = LSHConfig
+    config_class = LSHConfig
 
     def _fit(self, image: np.ndarray, text: np.ndarray) -> None:
-        # Centring is done by FeatureMethod (per config), so the projection itself is uncentred.
+        # Centring is done by BaselineMethod (per config), so the projection itself is uncentred.
         self.srp_ = SignRandomProjection(self.n_bits, center=False, seed=self.config.seed).fit(image[:1])
 
     def _encode(self, modality: str, x: np.ndarray, role: str) -> Encoded:
@@ -271,7 +214,7 @@ class LSHMethod(FeatureMethod):
 
 # ---------------------------------------------------------------------------- ITQ
 @dataclass
-class ITQConfig:
+class ITQConfig(ConfigData):
     n_bits: int = 64
     seed: int = 0
     n_iter: int = 50
@@ -279,11 +222,11 @@ class ITQConfig:
 
 
 @METHODS.register("itq")
-class ITQMethod(FeatureMethod):
+class ITQMethod(BaselineMethod):
     """ITQ (PCA + rotation) fitted on both modalities' training features."""
 
     name = "itq"
-    Config = ITQConfig
+    config_class = ITQConfig
 
     def _fit(self, image: np.ndarray, text: np.ndarray) -> None:
         self.itq_ = ITQ(self.n_bits, n_iter=self.config.n_iter, seed=self.config.seed).fit(np.concatenate([image, text]))
@@ -305,7 +248,7 @@ class ITQMethod(FeatureMethod):
 
 # ---------------------------------------------------------------------------- PQ
 @dataclass
-class PQConfig:
+class PQConfig(ConfigData):
     """``n_bits = M * nbits_per_code``; with the default 8 bits per sub-code, M = n_bits / 8."""
 
     n_bits: int = 64
@@ -317,11 +260,11 @@ class PQConfig:
 
 
 @METHODS.register("pq")
-class PQMethod(FeatureMethod):
+class PQMethod(BaselineMethod):
     """Product quantization: database items as M codeword indices, queries continuous (ADC)."""
 
     name = "pq"
-    Config = PQConfig
+    config_class = PQConfig
 
     def _check_config(self) -> None:
         super()._check_config()

@@ -30,7 +30,7 @@ accepts only ``"frozen"``).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,16 +40,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from distilhash.codes import Encoded
+from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.losses.cross_modal import cross_modal_loss
 from distilhash.losses.intra_modal import intra_modal_loss
 from distilhash.losses.quantization import quantization_loss
-from distilhash.methods.base import METHODS, write_method_meta
+from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
 from distilhash.targets.npc import NPCConfig, npc_targets
 from distilhash.targets.similarity import cosine_targets, label_overlap_targets
 from distilhash.training.batches import minibatches
-from distilhash.training.checkpoint import WEIGHTS_FILE, load_json, load_tensors, save_json, save_tensors
 from distilhash.training.loop import LoopConfig, run_epochs
 from distilhash.training.seed import seed_everything
 from distilhash.training.terms import TermMeter
@@ -74,7 +74,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 
 @dataclass
-class DCMQConfig:
+class DCMQConfig(ConfigData):
     """Hyperparameters of DCMQ (every reconstructed choice is an option; defaults in docs/dcmq.md).
 
     Targets: ``target`` "npc" (default) | "cosine" (raw teacher cosines, NPC off) | "labels"
@@ -178,28 +178,23 @@ class _Student(nn.Module):
         return F.normalize(head(x), dim=1)
 
 
-class DCMQ:
+class DCMQ(MethodBase):
     """DCMQ method (see module docstring). ``DCMQ(**config)``; ``fit`` -> ``encode`` -> ``save``."""
 
     name = "dcmq"
+    config_class = DCMQConfig
+    tensor_library = "torch"
     _default_quantize = True
     #: ``fit(..., data_parallel=DataParallel)`` trains one replica of a torch.distributed group.
-    supports_data_parallel: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(data_parallel=True)
 
     def __init__(self, **config: Any) -> None:
-        known = {f.name for f in fields(DCMQConfig)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ConfigError(f"{self.name}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         config.setdefault("quantize", self._default_quantize)
         if config["quantize"] != self._default_quantize:
             raise ConfigError(f"{self.name}: quantize={config['quantize']} is fixed by the method "
                               f"(use {'dcmq' if config['quantize'] else 'float-student'})")
-        self.config = DCMQConfig(**config)
+        super().__init__(**config)
         self.model_: _Student | None = None
-        self.fit_info_: dict[str, Any] = {}
-        self.teacher_: str = "unknown"
-        self.feature_width_: int | None = None
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -207,9 +202,12 @@ class DCMQ:
         return self.config.n_bits if self.config.quantize else 32 * self.config.embed_dim
 
     def config_dict(self) -> dict[str, Any]:
-        d = asdict(self.config)
+        d = super().config_dict()
         d.pop("quantize")
         return d
+
+    def _is_fitted(self) -> bool:
+        return self.model_ is not None
 
     def fit(self, features, split, *, progress: bool | None = None, data_parallel: Any = None, **kwargs: Any) -> DCMQ:
         """Train on ``features`` rows ``split.fit``; keep the epoch with the best mAP on ``split.val``.
@@ -231,8 +229,7 @@ class DCMQ:
         x_txt = torch.as_tensor(np.ascontiguousarray(features.text[fit_idx]), dtype=torch.float32)
         y = torch.as_tensor(features.labels[fit_idx].astype(np.float32))
         e = self._target_text(features, fit_idx)
-        self.teacher_ = features.teacher
-        self.feature_width_ = features.width
+        self._bind_features(features)
         model = self.model_ = _Student(features.width, cfg)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         band = self._target_band(x_img, e, rng)
@@ -315,14 +312,9 @@ class DCMQ:
 
     def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
         """Database role: PQ codes uint8 ``[N, M]`` (+ codebooks); query role: float ``[N, D]``."""
-        model = self._require_fitted()
-        if modality not in ("image", "text"):
-            raise ConfigError(f"modality {modality!r}; expected 'image' or 'text'")
-        if role not in ("query", "database"):
-            raise ConfigError(f"role {role!r}; expected 'query' or 'database'")
-        feats = np.asarray(features, dtype=np.float32)
-        if feats.ndim != 2 or feats.shape[1] != self.feature_width_:
-            raise FeatureError(f"{self.name}: {modality} features have shape {feats.shape}; expected [N, {self.feature_width_}]")
+        self.check_encode_args(modality, role)
+        feats = self.check_features(modality, features)
+        model = self.model_
         was_training = model.training
         model.eval()
         zs, codes = [], []
@@ -342,43 +334,26 @@ class DCMQ:
 
     def codebooks(self) -> np.ndarray:
         """The shared codebooks, float32 ``[M, K, d]``."""
-        model = self._require_fitted()
+        self.require_fitted()
+        model = self.model_
         if model.pq is None:
             raise ConfigError(f"{self.name} has no codebooks (it does not quantize)")
         return model.pq.codebooks.detach().numpy().astype(np.float32).copy()
 
-    def save(self, directory: str | Path) -> None:
-        model = self._require_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_tensors(directory / WEIGHTS_FILE, model.state_dict(), {"method": self.name})
-        save_json(directory / "fit_info.json", self.fit_info_)
-        write_method_meta(self, directory, teacher=self.teacher_, feature_width=self.feature_width_)
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return dict(self.model_.state_dict())
 
-    def load(self, directory: str | Path) -> DCMQ:
-        directory = Path(directory)
-        meta = load_json(directory / "method.json")
-        width = meta.get("feature_width")
-        if not isinstance(width, int):
+    def set_state(self, tensors: dict[str, Any], meta: dict[str, Any], directory: Path) -> None:
+        if self.feature_width_ is None:
             raise ConfigError(f"{directory / 'method.json'}: 'feature_width' missing or not an integer")
-        self.feature_width_, self.teacher_ = width, meta.get("teacher", "unknown")
-        self.model_ = _Student(width, self.config)
-        state = load_tensors(directory / WEIGHTS_FILE)
+        model = _Student(self.feature_width_, self.config)
         try:
-            self.model_.load_state_dict(state)
+            model.load_state_dict(tensors)
         except RuntimeError as exc:
-            raise ConfigError(f"{directory / WEIGHTS_FILE} does not match the config in method.json: {exc}") from exc
-        self.model_.eval()
-        info = directory / "fit_info.json"
-        self.fit_info_ = load_json(info) if info.is_file() else {}
-        return self
+            raise ConfigError(f"{directory} weights do not match the config in method.json: {exc}") from exc
+        self.model_ = model.eval()
 
     # ------------------------------------------------------------------ internals
-    def _require_fitted(self) -> _Student:
-        if self.model_ is None:
-            raise ConfigError(f"{self.name} is not fitted: call fit() or load_method() first")
-        return self.model_
-
     def _target_text(self, features, idx: np.ndarray) -> torch.Tensor | None:
         cfg = self.config
         if cfg.target == "labels":
@@ -470,7 +445,7 @@ class FloatStudent(DCMQ):
 
     name = "float-student"
     _default_quantize = False
-    bits_independent: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True, data_parallel=True)
 
 
 METHODS.register("dcmq")(DCMQ)

@@ -10,9 +10,13 @@ result; a Python user calls the same functions:
 - :mod:`.encode`: ``part_indices``, ``encode_part``, ``encode_database`` (``distilhash encode``);
 - :mod:`.index`: ``build_index``, ``add_items`` (``distilhash index build|add``);
 - :mod:`.search`: ``search_index``, ``search_by_text``, ``search_by_image`` (``distilhash search``);
+- :mod:`.light_text`: ``fit_for_model`` (the light query text encoder of a trained model;
+  ``python -m distilhash.pipeline.light_text``);
 - :mod:`.records`: ``git_commit`` (the code version written into run records).
 
 Stage-local work lives with its stage: ``distilhash.data.prepare`` (``data prepare|split``),
-``distilhash.teachers.fitting`` (``teacher fit``), ``distilhash.students.pretrain`` (``student
-pretrain``), ``distilhash.paths.describe_home`` (``paths``). Submodules import heavy libraries inside their functions; importing this package is cheap.
+``distilhash.teachers.fitting`` (``teacher fit``), ``distilhash.teachers.describe`` (``teacher
+info``), ``distilhash.students.pretrain`` (``student pretrain``), ``distilhash.paths.describe_home``
+(``paths``). Submodules import heavy libraries inside their functions; importing this package is
+cheap.
 """

@@ -68,11 +68,8 @@ def encode_part(model_dir: str | Path, dataset: str, teacher: str = "minilm-lit"
                            f"but {fpath} holds teacher {feats.teacher!r}")
     idx = part_indices(split, part, len(feats))
     t0 = time.perf_counter()
-    from_dataset = bool(getattr(method, "needs_dataset", False))
-    if from_dataset:  # students on raw pixels / texts (lcdh): dataset rows, not features
-        codes = {m: method.encode_dataset(m, ds, idx, role) for m in modalities}
-    else:
-        codes = {m: method.encode(m, getattr(feats, m)[idx], role) for m in modalities}
+    from_dataset = type(method).capabilities.input == "raw"  # students on raw pixels / texts (lcdh)
+    codes = {m: method.encode_dataset_rows(m, idx, role, features=feats, dataset=ds) for m in modalities}
     return EncodedPart(codes, idx, [feats.ids[i] for i in idx], part, role, time.perf_counter() - t0, from_dataset)
 
 

@@ -13,21 +13,11 @@ __all__ = ["evaluate_parts", "evaluate_model"]
 def evaluate_parts(method, feats, split, parts=("val", "query"), dataset=None) -> dict[str, dict[str, float]]:
     """mAP@all per direction for each part, through :mod:`distilhash.eval` (fallback: training.validation)."""
     out: dict[str, dict[str, float]] = {}
-    if dataset is not None and hasattr(method, "encode_dataset"):  # raw-input methods (lcdh)
-        from distilhash.eval.metrics import evaluate
-
-        for part in parts:
-            q, db = (split.val, split.fit) if part == "val" else (split.query, split.retrieval)
-            enc = {(m, r): method.encode_dataset(m, dataset, i, r) for m in ("image", "text")
-                   for r, i in (("query", q), ("database", db))}
-            out[part] = {d: float(evaluate(enc[a, "query"], enc[b, "database"], feats.labels[q], feats.labels[db],
-                                           curves=False).map_all) for d, a, b in (("i2t", "image", "text"), ("t2i", "text", "image"))}
-        return out
     for part in parts:
         try:
             from distilhash.eval.metrics import evaluate_method
 
-            reports = evaluate_method(method, feats, split, part=part, curves=False)
+            reports = evaluate_method(method, feats, split, part=part, curves=False, dataset=dataset)
             out[part] = {d: float(r.map_all) for d, r in reports.items()}
         except ImportError:
             from distilhash.training.validation import retrieval_map
@@ -69,8 +59,8 @@ def evaluate_model(model_dir: str | Path, dataset: str = "emoji-scenes", teacher
     seconds = time.perf_counter() - t0
     record = {
         "model_dir": str(model_dir),
-        "method": getattr(method, "name", "unknown"),
-        "n_bits": getattr(method, "n_bits", None),
+        "method": method.name,
+        "n_bits": method.n_bits,
         "dataset": getattr(ds, "name", dataset),
         "dataset_hash": split.dataset_hash,
         "split_hash": split.hash,

@@ -17,11 +17,13 @@ def extract_teacher_features(dataset: str, teacher: str = "minilm-lit", out: str
                              engine: str = "local", batch_size: int = 128, template: str = "a photo of {}",
                              device: str = "cpu", threads: int = 2, overwrite: bool = False,
                              ray_address: str | None = None, workers: int | None = None,
-                             part_size: int = 2048) -> Path:
+                             part_size: int = 2048, label_templates: tuple[str, ...] = ()) -> Path:
     """Encode ``dataset``'s images, texts, label prompts and class prompts once (resumable); the cache directory.
 
     ``out`` defaults to ``$DISTILHASH_HOME/features/DATASET__TEACHER``; ``threads`` are torch
-    threads (per Ray actor with ``engine="ray"``).
+    threads (per Ray actor with ``engine="ray"``). ``label_templates``: further label-prompt
+    templates whose per-item prompts are encoded and stored beside the cache
+    (:func:`distilhash.teachers.label_prompts.extract_label_prompts`; read by SODA's ``prompt_template``).
     """
     from distilhash.threads import set_threads
 
@@ -32,10 +34,19 @@ def extract_teacher_features(dataset: str, teacher: str = "minilm-lit", out: str
     if engine == "ray":
         from distilhash.distributed.extract import extract_features_ray
 
-        return Path(extract_features_ray(dataset, teacher, out, batch_size=batch_size, template=template,
+        path = Path(extract_features_ray(dataset, teacher, out, batch_size=batch_size, template=template,
                                          part_size=part_size, workers=workers, cpus_per_worker=threads,
                                          address=ray_address, overwrite=overwrite, teacher_options=opts))
-    from distilhash.teachers.cache import extract_features
+    else:
+        from distilhash.teachers.cache import extract_features
 
-    return Path(extract_features(dataset, teacher, out, batch_size=batch_size, template=template,
-                                 overwrite=overwrite, teacher_options=opts))
+        path = Path(extract_features(dataset, teacher, out, batch_size=batch_size, template=template,
+                                     overwrite=overwrite, teacher_options=opts))
+    if label_templates:
+        from distilhash.teachers.cache import load_features
+        from distilhash.teachers.label_prompts import extract_label_prompts
+
+        features = load_features(path)
+        for name in label_templates:
+            extract_label_prompts(features, name, cache_dir=path, teacher=teacher)
+    return path

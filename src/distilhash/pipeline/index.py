@@ -106,10 +106,10 @@ def load_items(codes: str | Path | None = None, model: str | Path | None = None,
 
         set_threads(2)
         method = load_method(model)
-        _, split, feats, _ = load_features_and_split(dataset, teacher, features)
+        ds, split, feats, _ = load_features_and_split(dataset, teacher, features)
         part = part or default_part(split)
         idx = part_indices(split, part, len(feats))
-        enc = method.encode(modality, getattr(feats, modality)[idx], "database")
+        enc = method.encode_dataset_rows(modality, idx, "database", features=feats, dataset=ds)
         ids, rows = [feats.ids[i] for i in idx], idx.tolist()
         prov.update(part=part, teacher=feats.teacher, dataset_items=len(feats))
     else:

@@ -26,14 +26,12 @@ TRAIN_RECORD = "train.json"
 
 def build_method(name: str, bits: int | None, seed: int, overrides: dict[str, Any]) -> tuple[Any, list[str]]:
     """Create ``name`` with ``n_bits``/``seed`` and overrides; returns (method, notes shown to the user)."""
-    from distilhash.methods.base import create_method
+    from distilhash.methods.base import create_method, method_class
 
     notes: list[str] = []
     config = dict(overrides)
-    cls = type(create_method(name))  # default config: resolves the class (and its bits_independent flag)
-    bits_independent = bool(getattr(cls, "bits_independent", False))
     if bits is not None:
-        if bits_independent:
+        if method_class(name).capabilities.bits_independent:
             notes.append(f"{name} does not depend on the bit budget; --bits {bits} only labels the run")
             config.setdefault("n_bits", bits)
         else:
@@ -76,7 +74,6 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str = "mini
     ``stream``: online methods absorb ``split.retrieval`` chunk by chunk into ``out/stream``;
     ``workers > 1``: data-parallel fit (:mod:`distilhash.distributed.data_parallel`).
     """
-    from distilhash.errors import ConfigError
     from distilhash.io_utils import atomic_write_json
     from distilhash.pipeline.evaluate import evaluate_parts
     from distilhash.pipeline.inputs import load_features_and_split
@@ -98,21 +95,20 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str = "mini
     say(f"training {method} ({model.n_bits} bits, seed {seed}) on {ds.name} "
         f"[split {split.hash}, fit {len(split.fit)}, val {len(split.val)}] with {fpath}")
     t0 = time.perf_counter()
-    fit_kw = {"dataset": ds} if getattr(type(model), "needs_dataset", False) else {}
     if stream:
-        if not getattr(type(model), "supports_stream", False):
-            raise ConfigError(f"{method} has no online (--stream) mode; only methods with supports_stream do (lcdh)")
-        fit_kw["stream_dir"] = target / "stream"
-    if workers > 1:
+        from distilhash.pipeline.stream import fit_stream
+
+        model = fit_stream(model, feats, split, ds, target / "stream")
+    elif workers > 1:
         from distilhash.distributed.data_parallel import fit_data_parallel
 
         model = fit_data_parallel(method, model.config_dict(), fpath, split, workers, target, threads=threads)
     else:
-        model.fit(feats, split, **fit_kw)
+        model.fit(feats, split, **({"dataset": ds} if type(model).capabilities.input == "raw" else {}))
     train_seconds = time.perf_counter() - t0
     model.save(target)
     scores = evaluate_parts(model, feats, split, dataset=ds) if evaluate else {}
-    info = getattr(model, "fit_info_", {}) or {}
+    info = model.fit_info_
     record = {
         "command": command or f"distilhash train {method}",
         "git_commit": git_commit(),

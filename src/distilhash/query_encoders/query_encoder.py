@@ -11,7 +11,9 @@ Text queries may instead go through the light n-gram encoder distilled from the 
 tower (:mod:`distilhash.query_encoders.light_text`; numpy only), falling back to the teacher for a query
 whose out-of-vocabulary rate exceeds the encoder's ``max_oov``. Heavy libraries (torch, the
 teacher) are imported only when something needs them: with the light encoder and a numpy method
-(e.g. ITQ or LSH codes in a binary index) a search never imports torch.
+(e.g. ITQ or LSH codes in a binary index) a search never imports torch. A method that reads raw
+pixels / words itself (``capabilities.input == "raw"``, e.g. LCDH) gets the queries as they are
+(``method.encode_raw``): no teacher is created.
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ class QueryEncoder:
 
         self.model_dir = Path(model_dir)
         self.method = load_method(self.model_dir)
+        #: the method reads raw pixels / words itself (e.g. lcdh): queries never go through the teacher
+        self.raw = type(self.method).capabilities.input == "raw"
         meta = json.loads((self.model_dir / "method.json").read_text())
         self.teacher_spec = teacher or meta.get("teacher")
-        if not self.teacher_spec or self.teacher_spec == "unknown":
+        if not self.raw and (not self.teacher_spec or self.teacher_spec == "unknown"):
             raise ConfigError(f"{self.model_dir}/method.json names no teacher; pass the teacher spec explicitly")
         self._teacher: Any = None
         self.light: Any = None
@@ -68,6 +72,8 @@ class QueryEncoder:
         """Query codes of ``texts`` (``role="query"``)."""
         if isinstance(texts, str) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
             raise DataError("text queries must be a non-empty list of non-empty strings")
+        if self.raw:
+            return self.method.encode_raw("text", list(texts), "query")
         if self.light is None:
             feats = np.asarray(self.teacher.encode_texts(list(texts)), dtype=np.float32)
         else:
@@ -82,6 +88,8 @@ class QueryEncoder:
         """Query codes of images (PIL images or uint8 ``[H, W, 3]`` arrays; see :func:`load_images`)."""
         if not len(images):
             raise DataError("image queries must be a non-empty list")
+        if self.raw:
+            return self.method.encode_raw("image", list(images), "query")
         feats = np.asarray(self.teacher.encode_images(list(images)), dtype=np.float32)
         return self.method.encode("image", feats, role="query")
 

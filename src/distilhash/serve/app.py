@@ -37,23 +37,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from distilhash.serve.jsonsafe import dumps, repair_answer
+from distilhash.serve.responses import FastJSONResponse
 
-__all__ = ["create_app", "STATIC_DIR", "FastJSONResponse"]
+__all__ = ["create_app", "STATIC_DIR"]
 
 STATIC_DIR = Path(str(resources.files("distilhash.serve") / "static"))
 _log = logging.getLogger("distilhash.serve")
-
-
-class FastJSONResponse(JSONResponse):
-    """JSON answer (orjson when installed); content the encoder refuses (e.g. an item stored
-    earlier with a 70-digit integer in its metadata) is repaired and served with a note."""
-
-    def render(self, content: Any) -> bytes:
-        try:
-            return dumps(content)
-        except (TypeError, ValueError, RecursionError):
-            return dumps(repair_answer(content))
 
 
 #: FastAPI / pydantic error type -> what the field expected

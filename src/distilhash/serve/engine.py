@@ -17,7 +17,10 @@ while it was busy as one batch (``max_search_batch``): one model call, one index
 lock acquisition per batch instead of per request; an idle service answers a lone query at once.
 Each answer says which encoder produced its features (``encoder``).
 
-Errors are :class:`ServiceError` with an HTTP status and a message meant for the user.
+Errors are :class:`ServiceError` with an HTTP status and a message meant for the user. The served
+indexes and their encoders are :mod:`distilhash.serve.targets`; the answer's items and notes
+:mod:`distilhash.serve.answers`; the micro-batchers :mod:`distilhash.serve.batching`; the HTTP
+endpoints :mod:`distilhash.serve.app`.
 """
 
 from __future__ import annotations
@@ -27,50 +30,23 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from distilhash.errors import DataError, DistilhashError
-from distilhash.serve.batching import Pending, RWLock, SearchBatcher, TextBatcher, pin_torch_threads, set_torch_threads
-from distilhash.serve.config import DIRECTIONS, QUERY_ENCODERS, ServiceConfig, ServiceError
-from distilhash.serve.items import ItemsMixin, thumbnail_url
-from distilhash.serve.match import MatchReference, distance_info
+from distilhash.serve.answers import answer_notes, result_items, runtime_info
+from distilhash.serve.batching import Pending, SearchBatcher, TextBatcher, pin_torch_threads, set_torch_threads
+from distilhash.serve.config import QUERY_ENCODERS, ServiceConfig, ServiceError
+from distilhash.serve.items import ItemsMixin
 from distilhash.serve.stats import LatencyStats, LRUCache
-from distilhash.serve.thumbs import ThumbStore
+from distilhash.serve.targets import Target, choose_direction, index_options, model_info, open_targets, target_named
 
 _log = logging.getLogger("distilhash.serve")
 
-__all__ = ["ServiceConfig", "ServiceError", "SearchService", "DIRECTIONS", "RWLock"]
-
-
-# searchers whose search() keeps no per-call state in the searcher object: concurrent queries are
-# safe and the C / FAISS scans release the GIL, so two cores can scan at once. Others (mih keeps
-# visited-row stamps) are searched one query at a time.
-CONCURRENT_SEARCHERS = frozenset({"native", "faiss", "faiss-flat", "faiss-flat-heap", "numpy"})
-
-
-@dataclass
-class _Target:
-    """One served index (``modality`` = what its items are) and the model that encodes its queries."""
-
-    modality: str
-    index: Any
-    encoder: Any
-    thumbs: ThumbStore
-    lock: RWLock = field(default_factory=RWLock)
-    light: Any = None  # LightTextEncoder when the service answers text queries with it
-    batcher: Any = None  # SearchBatcher of text queries
-    reference: MatchReference | None = None  # typical distances (serve/match.py)
-    distance: dict[str, Any] = field(default_factory=dict)  # what the distances are (distance_info)
-    replicas: list[Any] = field(default_factory=list)  # extra read-only handles for more search workers
-
-    def search_lock(self):
-        """Shared lock when the index's searcher allows concurrent queries, else exclusive."""
-        concurrent = self.index.backend in CONCURRENT_SEARCHERS
-        return self.lock.read() if concurrent else self.lock.write()
+__all__ = ["ServiceConfig", "ServiceError", "SearchService"]
 
 
 class SearchService(ItemsMixin):
@@ -87,8 +63,7 @@ class SearchService(ItemsMixin):
     def __init__(self, index_dirs: str | Path | list[str | Path], model_dir: str | Path | None = None,
                  teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None,
                  light_encoder: Any = None) -> None:
-        from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
-        from distilhash.query_encoders.query_encoder import query_encoder_for
+        from distilhash.distributed.sharded_index import open_any_index  # read-only replicas (a sharded index too)
 
         self.config = config or ServiceConfig()
         if self.config.torch_threads:
@@ -102,30 +77,12 @@ class SearchService(ItemsMixin):
         dirs = [index_dirs] if isinstance(index_dirs, (str, Path)) else list(index_dirs)
         if not dirs:
             raise ServiceError(500, "no index directory given")
-        self.targets: dict[str, _Target] = {}
-        encoders: dict[tuple[str, str], Any] = {}
+        self.targets: dict[str, Target] = {}
         try:
-            for d in dirs:
-                idx = open_index(d, writable=bool(self.config.api_key), options=self._index_options())
-                modality = (idx.manifest.get("extra") or {}).get("modality", "image")
-                if modality in self.targets:
-                    idx.close()
-                    raise ServiceError(500, f"two indexes store {modality} items ({self.targets[modality].index.directory} and {d}); serve one per modality")
-                if encoder is not None:
-                    enc = encoder
-                else:
-                    key = (str(model_dir or idx.manifest.get("model_dir")), str(teacher or idx.manifest.get("teacher")))
-                    enc = encoders.get(key) or query_encoder_for(idx, model_dir, teacher)
-                    encoders[key] = enc
-                self.targets[modality] = _Target(modality, idx, enc, ThumbStore(d), distance=distance_info(idx))
-                if self.config.match_sample > 0 and len(idx):
-                    self.targets[modality].reference = MatchReference(idx, self.config.match_sample)
-            if self.config.query_encoder == "light":
-                for t in self.targets.values():
-                    t.light = light_encoder if light_encoder is not None else self._load_light(t)
+            self.targets = open_targets(dirs, self.config, model_dir, teacher, encoder, light_encoder)
             workers = max(1, int(self.config.search_workers)) if not self.config.api_key else 1
             for t in self.targets.values():
-                t.replicas = [open_index(t.index.directory, options=self._index_options()) for _ in range(workers - 1)]
+                t.replicas = [open_any_index(t.index.directory, options=index_options(self.config)) for _ in range(workers - 1)]
                 t.batcher = SearchBatcher(lambda batch, index, t=t: self._run_text_batch(t, batch, index),
                                            self.config.max_search_batch, t.modality, [t.index, *t.replicas])
         except BaseException:
@@ -139,49 +96,11 @@ class SearchService(ItemsMixin):
         self._batcher_lock = threading.Lock()
 
     # -- helpers ---------------------------------------------------------------------------
-    def _direction(self, query_modality: str, direction: str | None) -> tuple[str, _Target]:
-        if direction is None:
-            other = "image" if query_modality == "text" else "text"
-            target = other if other in self.targets else self.primary
-            direction = f"{query_modality[0]}2{target[0]}"
-        if direction not in DIRECTIONS:
-            raise ServiceError(400, f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
-        qmod, tmod = DIRECTIONS[direction]
-        if qmod != query_modality:
-            raise ServiceError(400, f"direction {direction!r} needs a {qmod} query; this request has a {query_modality} query")
-        if tmod not in self.targets:
-            raise ServiceError(400, f"direction {direction!r} needs an index of {tmod} items; this service has: {', '.join(self.targets)}")
-        return direction, self.targets[tmod]
+    def _direction(self, query_modality: str, direction: str | None) -> tuple[str, Target]:
+        return choose_direction(self.targets, self.primary, query_modality, direction)
 
-    def _target(self, name: str | None) -> _Target:
-        name = name or self.primary
-        if name not in self.targets:
-            raise ServiceError(400, f"unknown target {name!r}; this service has: {', '.join(self.targets)}")
-        return self.targets[name]
-
-    def _index_options(self) -> Any:
-        from distilhash.index.core import IndexOptions
-
-        return IndexOptions(backend=self.config.index_backend, searcher_options=dict(self.config.index_options or {}))
-
-    def _load_light(self, target: _Target) -> Any:
-        """The light text encoder of ``target``'s model (config dir or ``<model_dir>/light-text``)."""
-        from distilhash.query_encoders.light_text import light_text_dir, load_light_text
-
-        where = self.config.light_text_dir
-        if where is None:
-            model_dir = getattr(target.encoder, "model_dir", None)
-            if model_dir is None:
-                raise ServiceError(500, "query_encoder='light' needs light_text_dir (the query encoder has no model directory)")
-            where = light_text_dir(model_dir)
-        try:
-            light = load_light_text(where)
-        except DistilhashError as exc:
-            raise ServiceError(500, str(exc)) from None
-        width = getattr(target.encoder.method, "feature_width_", None)
-        if width is not None and light.width != int(width):
-            raise ServiceError(500, f"the light text encoder at {where} makes {light.width}-d features; the model expects {width}")
-        return light
+    def _target(self, name: str | None) -> Target:
+        return target_named(self.targets, self.primary, name)
 
     def _max_oov(self, light: Any) -> float:
         return float(self.config.light_max_oov if self.config.light_max_oov is not None else light.config.max_oov)
@@ -235,38 +154,16 @@ class SearchService(ItemsMixin):
         except DataError as exc:
             raise ServiceError(415, str(exc)) from None
 
-    def _result_items(self, target: _Target, res: Any, has_thumbs: bool | None = None) -> list[dict[str, Any]]:
-        if has_thumbs is None:
-            has_thumbs = target.thumbs.path.exists()
-        out = []
-        for i, d, md in zip(res.ids, res.distances.tolist(), res.metadata):
-            out.append({
-                "id": i,
-                "distance": float(d),
-                "caption": md.get("caption"),
-                "labels": md.get("labels"),
-                "metadata": md,
-                "thumbnail": thumbnail_url(i, target.modality) if has_thumbs else None,
-            })
-        return out
-
-    def _model_info(self, target: _Target) -> dict[str, Any]:
-        m = target.encoder.method
-        md = target.index.manifest.get("model_dir")
-        return {"method": getattr(m, "name", type(m).__name__), "bits": int(target.index.n_bits),
-                "model_dir": Path(md).name if md else None,
-                "teacher": getattr(target.encoder, "teacher_spec", None) or target.index.manifest.get("teacher")}
-
-    def _search(self, target: _Target, query: Any, k: int, timings: dict[str, float]) -> list[dict[str, Any]]:
+    def _search(self, target: Target, query: Any, k: int, timings: dict[str, float]) -> list[dict[str, Any]]:
         with self.stats_.timer("search", timings), target.search_lock():
             try:
                 res = target.index.search(query, k)[0]
             except DistilhashError as exc:
                 raise ServiceError(500, f"search failed: {exc}") from None
-        return self._result_items(target, res)
+        return result_items(target, res)
 
     # -- queries ---------------------------------------------------------------------------
-    def _teacher_features(self, target: _Target, text: str, timings: dict[str, Any]) -> np.ndarray | Future:
+    def _teacher_features(self, target: Target, text: str, timings: dict[str, Any]) -> np.ndarray | Future:
         """Cached teacher features of ``text``, or a Future of them from the micro-batcher."""
         teacher = target.encoder.teacher
         key = (id(teacher), text)
@@ -335,7 +232,7 @@ class SearchService(ItemsMixin):
             queue(feats)
         return answer
 
-    def _run_text_batch(self, target: _Target, batch: list[Pending], index: Any) -> None:
+    def _run_text_batch(self, target: Target, batch: list[Pending], index: Any) -> None:
         """Project + search a batch of text queries on ``index`` (``target``'s or a read-only replica)."""
         # requests whose client went away were cancelled: skip them (their futures cannot take a result)
         batch = [it for it in batch if it.future.set_running_or_notify_cancel()]
@@ -357,7 +254,7 @@ class SearchService(ItemsMixin):
         self.stats_.record("search", (t_search - t_proj) * 1e3)
         self.stats_.record("search_batch", float(len(batch)))
         proj_ms, search_ms = round((t_proj - t_start) * 1e3, 3), round((t_search - t_proj) * 1e3, 3)
-        model = self._model_info(target)
+        model = model_info(target)
         has_thumbs = target.thumbs.path.exists()  # once per batch: every syscall gives the GIL away
         matches = self._matches(target, query, results)
         for it, res, match in zip(batch, results, matches):
@@ -369,14 +266,14 @@ class SearchService(ItemsMixin):
             wait = round((t_start - it.ready) * 1e3, 3)
             self.stats_.record("queue_wait", wait)
             tm.update({"queue_wait": wait, "project": proj_ms, "search": search_ms, "batch": len(batch)})
-            items = self._result_items(target, res, has_thumbs)
+            items = result_items(target, res, has_thumbs)
             total = (time.perf_counter() - it.t0) * 1e3
             self.stats_.record("text_query", total)
             it.future.set_result({"query": text, "direction": direction, "k": it.k, "results": items,
                                   "took_ms": round(total, 3), "timings_ms": tm, "encoder": encoder, "model": model,
-                                  "distance": target.distance, "match": match, "notes": _notes(encoder, match, target.distance)})
+                                  "distance": target.distance, "match": match, "notes": answer_notes(encoder, match)})
 
-    def _matches(self, target: _Target, query: Any, results: list[Any]) -> list[dict[str, Any] | None]:
+    def _matches(self, target: Target, query: Any, results: list[Any]) -> list[dict[str, Any] | None]:
         """Per query: best hit vs typical distance (:class:`~distilhash.serve.match.MatchReference`), or None."""
         if target.reference is None:
             return [None] * len(results)
@@ -419,8 +316,8 @@ class SearchService(ItemsMixin):
         total = (time.perf_counter() - t0) * 1e3
         self.stats_.record("image_query", total)
         return {"query": f"image {image.width}x{image.height}", "direction": direction, "k": k, "results": results,
-                "took_ms": round(total, 3), "timings_ms": timings, "model": self._model_info(target),
-                "distance": target.distance, "match": match, "notes": _notes(None, match, target.distance)}
+                "took_ms": round(total, 3), "timings_ms": timings, "model": model_info(target),
+                "distance": target.distance, "match": match, "notes": answer_notes(None, match)}
 
     def warm(self) -> None:
         """Load what the first query would: the teacher, the searchers, one text through the path."""
@@ -443,7 +340,7 @@ class SearchService(ItemsMixin):
         for m, t in self.targets.items():
             info = t.index.info()
             indexes[m] = {"count": info["count"], "kind": info["kind"], "bits": info["n_bits"], "backend": info["backend"],
-                          "model": self._model_info(t), "thumbnails": t.thumbs.count(), "writable": t.index.writable,
+                          "model": model_info(t), "thumbnails": t.thumbs.count(), "writable": t.index.writable,
                           "distance": t.distance}
         batch = {"batches": sum(b.batches for b in self._batchers.values()), "texts": sum(b.items for b in self._batchers.values())}
         sb = [t.batcher for t in self.targets.values() if t.batcher is not None]
@@ -456,7 +353,7 @@ class SearchService(ItemsMixin):
 
         return {"uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(), "indexes": indexes, "latency_ms": self.stats_.summary(),
                 "text_cache": self.text_cache.info(), "text_batches": batch, "search_batches": search_batches,
-                "query_encoder": self.config.query_encoder, "light_text": light, "runtime": _runtime(),
+                "query_encoder": self.config.query_encoder, "light_text": light, "runtime": runtime_info(),
                 "errors_by_status": dict(self.errors),
                 "limits": {k: v for k, v in asdict(self.config).items() if k != "api_key"}}
 
@@ -472,27 +369,3 @@ class SearchService(ItemsMixin):
             for r in t.replicas:
                 r.close()
             t.thumbs.close()
-
-
-def _notes(encoder: dict[str, Any] | None, match: dict[str, Any] | None, distance: dict[str, Any]) -> list[str]:
-    """Plain-language caveats of an answer: words the light encoder did not know, a weak best hit."""
-    notes = []
-    if encoder and encoder.get("oov_rate"):
-        pct = round(100 * float(encoder["oov_rate"]))
-        if encoder.get("fallback"):
-            notes.append(f"{pct} % of the words are unknown to the light text encoder, so the teacher encoded the query; "
-                         "words it has never seen in captions may match nothing in this collection")
-        else:
-            notes.append(f"{pct} % of the words are unknown to the light text encoder and were ignored")
-    if match is not None and match["weak"]:
-        notes.append(f"weak match: the best hit (distance {match['best']:g}) is only {match['contrast']:.1f} standard deviations "
-                     f"closer than a typical item ({match['typical']:g}, median over {match['sample']} random items); "
-                     "the results may be unrelated to the query")
-    return notes
-
-
-def _runtime() -> dict[str, bool]:
-    """Which optional fast HTTP pieces are installed (uvicorn picks uvloop / httptools when present)."""
-    import importlib.util
-
-    return {m: importlib.util.find_spec(m) is not None for m in ("orjson", "uvloop", "httptools")}

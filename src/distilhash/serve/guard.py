@@ -119,7 +119,7 @@ class RequestGuard:
         self.limit = cap + ENVELOPE_BYTES
 
     async def _refuse(self, scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
-        from distilhash.serve.app import FastJSONResponse
+        from distilhash.serve.responses import FastJSONResponse  # fastapi: imported when the server runs
 
         self.svc.errors[status] = self.svc.errors.get(status, 0) + 1
         headers = {"Connection": "close"} if scope["method"] in _BODY_METHODS else None

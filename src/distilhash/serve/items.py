@@ -24,6 +24,7 @@ from distilhash.errors import DistilhashError
 from distilhash.serve.batching import pin_torch_threads
 from distilhash.serve.config import ServiceError
 from distilhash.serve.jsonsafe import check_metadata
+from distilhash.serve.targets import model_info
 from distilhash.serve.thumbs import encode_thumbnail, thumb_keys
 
 __all__ = ["ItemsMixin", "check_item_id", "item_url", "thumbnail_url", "MAX_ID_CHARS"]
@@ -101,7 +102,7 @@ class ItemsMixin:
         match = t.reference.summaries(query, [results[0]["distance"] if results else None])[0] if t.reference is not None else None
         return {"query": f"items like {item_id}", "item": {"id": item_id, "caption": md.get("caption")},
                 "direction": f"{t.modality[0]}2{t.modality[0]}", "k": k, "results": results, "timings_ms": timings,
-                "match": match, "distance": t.distance, "model": self._model_info(t)}
+                "match": match, "distance": t.distance, "model": model_info(t)}
 
     def check_key(self, key: str | None) -> None:
         """ServiceError 403 without a service key or with a wrong key, 401 without a key."""

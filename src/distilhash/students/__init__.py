@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from distilhash.registry import Registry
@@ -32,35 +31,26 @@ from distilhash.registry import Registry
 __all__ = ["IMAGE_STUDENTS", "TEXT_STUDENTS", "create_image_student", "create_text_student", "list_image_students",
            "list_text_students"]
 
-IMAGE_STUDENTS: Registry = Registry("image student")
-TEXT_STUDENTS: Registry = Registry("text student")
-
-#: modules that register the students (imported on first use)
-_MODULES = ("distilhash.students.image_cnn", "distilhash.students.lite0_student", "distilhash.students.vgg", "distilhash.students.text_bow")
-
-
-def _import_all() -> None:
-    for module in _MODULES:
-        importlib.import_module(module)
+#: name -> module that registers the student (imported on first use)
+IMAGE_STUDENTS: Registry = Registry("image student", modules={"small-cnn": "distilhash.students.image_cnn",
+                                                               "lite0": "distilhash.students.lite0_student",
+                                                               "vgg16": "distilhash.students.vgg"})
+TEXT_STUDENTS: Registry = Registry("text student", modules={"bow": "distilhash.students.text_bow"})
 
 
 def create_image_student(name: str, **options: Any):
     """An image student ``nn.Module``: uint8 ``[n, S, S, 3]`` -> float ``[n, out_dim]`` (attribute ``out_dim``)."""
-    _import_all()
     return IMAGE_STUDENTS.create(name, **options)
 
 
 def create_text_student(name: str, **options: Any):
     """A text student ``nn.Module``: float BoW ``[n, V]`` -> float ``[n, out_dim]`` (attribute ``out_dim``)."""
-    _import_all()
     return TEXT_STUDENTS.create(name, **options)
 
 
 def list_image_students() -> list[str]:
-    _import_all()
     return IMAGE_STUDENTS.names()
 
 
 def list_text_students() -> list[str]:
-    _import_all()
     return TEXT_STUDENTS.names()

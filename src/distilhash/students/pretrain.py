@@ -30,12 +30,13 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError, DataError
 
 __all__ = ["StudentPretrainConfig", "OBJECTIVES", "pretrain_student", "ensure_pretrained", "load_pretrained_trunk",
@@ -47,7 +48,7 @@ TRUNK_FILE = "trunk.safetensors"
 
 
 @dataclass
-class StudentPretrainConfig:
+class StudentPretrainConfig(ConfigData):
     """Hyperparameters of the student warm start (module docstring).
 
     Attributes:
@@ -93,17 +94,6 @@ class StudentPretrainConfig:
             raise ConfigError(f"student pretrain objective {self.objective!r}; expected one of {', '.join(OBJECTIVES)}")
         if self.corpus_source == "emoji-scenes":
             raise ConfigError("student pretraining must not use the benchmark source 'emoji-scenes'; use 'emoji-pretrain'")
-
-    @classmethod
-    def from_kwargs(cls, **kw: Any) -> StudentPretrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kw) - known)
-        if unknown:
-            raise ConfigError(f"unknown student pretrain option(s) {unknown}; valid: {', '.join(sorted(known))}")
-        return cls(**kw)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def key(self) -> str:
         """Short hash of the options that change the result (not threads / time budget)."""

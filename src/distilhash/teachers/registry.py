@@ -14,8 +14,9 @@ spec                    backend
                         (:mod:`distilhash.teachers.precomputed`)
 ======================  ==============================================================
 
-Backends register themselves with ``@TEACHERS.register(kind)`` in their module, which is
-imported on first use (so ``import distilhash.teachers.registry`` imports no torch).
+Backends register themselves with ``@TEACHERS.register(kind)`` in their module, declared in
+the lazy :class:`~distilhash.registry.Registry` below and imported on first use (so
+``import distilhash.teachers.registry`` imports no torch).
 
 Example:
     >>> from distilhash.teachers.registry import parse_spec, teacher_slug
@@ -29,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -39,16 +39,14 @@ from distilhash.registry import Registry
 
 __all__ = ["TEACHERS", "create_teacher", "list_teachers", "parse_spec", "teacher_slug", "TeacherLoadError"]
 
-TEACHERS: Registry = Registry("teacher backend")
-
-#: backend kind -> module registering it.
-_TEACHER_MODULES: dict[str, str] = {
+#: backend kind -> module registering it (imported on first use).
+TEACHERS: Registry = Registry("teacher backend", modules={
     "minilm-lit": "distilhash.teachers.minilm_lit",
     "lite0-minilm": "distilhash.teachers.lite0_minilm",
     "hf": "distilhash.teachers.hf_clip",
     "openclip": "distilhash.teachers.openclip",
     "features": "distilhash.teachers.precomputed",
-}
+})
 
 
 class TeacherLoadError(ConfigError):
@@ -63,12 +61,6 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return kind, (arg if sep and arg else None)
 
 
-def _ensure(kind: str) -> None:
-    module = _TEACHER_MODULES.get(kind)
-    if module is not None and kind not in TEACHERS:
-        importlib.import_module(module)
-
-
 def create_teacher(spec: str, **options: Any):
     """Create the teacher named by ``spec`` (see module docstring).
 
@@ -76,19 +68,18 @@ def create_teacher(spec: str, **options: Any):
     Unknown kinds are answered with the list of valid ones.
     """
     kind, arg = parse_spec(spec)
-    if kind not in _TEACHER_MODULES and kind not in TEACHERS:
+    if kind not in TEACHERS:
         raise ConfigError(
-            f"unknown teacher kind {kind!r} in spec {spec!r}; valid kinds: {', '.join(sorted(_TEACHER_MODULES))} "
+            f"unknown teacher kind {kind!r} in spec {spec!r}; valid kinds: {', '.join(TEACHERS.declared())} "
             "(e.g. 'minilm-lit', 'hf:openai/clip-vit-base-patch32', 'openclip:ViT-B-32/laion2b_s34b_b79k', "
             "'features:PATH')"
         )
-    _ensure(kind)
     return TEACHERS.create(kind, arg, **options)
 
 
 def list_teachers() -> list[str]:
     """The backend kinds that can be named in a spec."""
-    return sorted(set(_TEACHER_MODULES) | set(TEACHERS.names()))
+    return TEACHERS.declared()
 
 
 def teacher_slug(spec: str) -> str:

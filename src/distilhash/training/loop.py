@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from distilhash.training.early_stopping import EarlyStopping
@@ -101,6 +101,3 @@ def run_epochs(model, train_epoch: Callable[[int], dict[str, float]], validate: 
     model.eval()
     return LoopResult(stopper.best_epoch, stopper.best_score, epoch, reason, time.perf_counter() - t0, history)
 
-
-def loop_config_dict(config: LoopConfig) -> dict[str, Any]:
-    return asdict(config)

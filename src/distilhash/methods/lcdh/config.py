@@ -5,9 +5,9 @@ See ``docs/lcdh.md`` for what is known and what is reconstructed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
+from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError
 
 __all__ = ["LCDHConfig", "FUSIONS", "ATTENTIONS", "STREAM_ORDERS", "DATABASE_CODES"]
@@ -19,7 +19,7 @@ DATABASE_CODES = ("student", "teacher")
 
 
 @dataclass
-class LCDHConfig:
+class LCDHConfig(ConfigData):
     """All LCDH options (flat, so that ``--set key=value`` reaches each).
 
     Offline teacher (trained on ``split.fit`` with labels, epoch kept by ``split.val`` mAP):
@@ -67,7 +67,7 @@ class LCDHConfig:
             sigmoid(gain * z-scored B B^T / L) (sharper).
         align_weight: pointwise term pulling F and G towards the teacher code of the item (not in the paper's
             description; default 3 because without it the pairwise likelihood alone leaves the student at
-            chance, see docs/lcdh.md and bench/results/lcdh_val_sweep.md; 0 = the reconstruction as written).
+            chance, see docs/lcdh.md and bench/results/lcdh_diagnose/lcdh_val_sweep.md; 0 = the reconstruction as written).
         old_weight: weight of the likelihood against frozen codes of earlier chunks; old_sample: how
             many frozen items are drawn per step; old_intra_weight: optional same-modality term.
         database_codes: whose codes a chunk stores: the ``student``'s (default) or the ``teacher``'s.
@@ -147,14 +147,3 @@ class LCDHConfig:
                               f"(got {self.n_bits}, {self.chunk_size}, {self.epochs_per_chunk})")
         if self.teacher_attention == "tokens" and self.teacher_hidden % self.teacher_heads:
             raise ConfigError(f"teacher_hidden={self.teacher_hidden} must be divisible by teacher_heads={self.teacher_heads}")
-
-    @classmethod
-    def from_kwargs(cls, **kw: Any) -> LCDHConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kw) - known)
-        if unknown:
-            raise ConfigError(f"unknown lcdh option(s) {unknown}; valid: {', '.join(sorted(known))}")
-        return cls(**kw)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

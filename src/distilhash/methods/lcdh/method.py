@@ -1,6 +1,8 @@
 """LCDH as a registered method: offline attention teacher, lightweight raw-input student, online stream.
 
-``fit(features, split, dataset=..., stream_dir=None, on_chunk=None)``:
+Capabilities: ``input="raw"`` (the student reads pixels and words), ``streaming``.
+
+``fit(features, split, dataset=..., store=None, checkpoint_dir=None, on_chunk=None)``:
 
 1. train the offline teacher on ``features`` of ``split.fit`` with label similarity (epoch kept by
    ``split.val``), see :mod:`.teacher_fit`;
@@ -8,14 +10,17 @@
    dataset's render size + BoW MLP, each with an FC layer to L bits);
 3. stream ``split.retrieval`` in chunks (:mod:`.stream`): update the student against the teacher
    codes of the chunk and the frozen codes of earlier chunks, then append the chunk's codes to
-   the store — the index engine (durable, ``stream_dir/codes-*``) when ``stream_dir`` is given,
-   memory otherwise — with a checkpoint (``stream_dir/checkpoint``) after every chunk, from which
-   an interrupted stream resumes. ``on_chunk(report, method)`` is called after each chunk.
+   ``store`` — a :class:`~.store.MemoryCodeStore` unless the caller passes another (the stream
+   layer passes a durable one that writes the codes to the index engine, see
+   :func:`distilhash.pipeline.stream.fit_stream`; this method never writes an index) — with a
+   checkpoint of the model in ``checkpoint_dir`` after every chunk, from which an interrupted
+   stream resumes (a durable store is asked to ``restore`` what it already holds).
+   ``on_chunk(report, method)`` is called after each chunk.
 
-Encoding: queries use the current student on raw inputs (``encode("image", uint8 [n, S, S, 3])``,
-``encode("text", list[str])``); :meth:`encode_dataset` returns the frozen codes for database
+Encoding: queries use the current student on raw inputs (``encode_raw("image", uint8 [n, S, S, 3])``,
+``encode_raw("text", list[str])``); :meth:`encode_dataset` returns the frozen codes for database
 items that were streamed (never recomputed) and the current student's codes otherwise. Teacher
-features are not accepted at encode time: the student does not need the teacher.
+features are refused by ``encode`` (the student does not need the teacher).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import numpy as np
 
 from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, DataError, FeatureError
-from distilhash.methods.base import METHODS, ConfigMethod, write_method_meta
+from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.methods.lcdh.config import LCDHConfig
 
 __all__ = ["LCDHMethod"]
@@ -40,20 +45,30 @@ STREAM_FILE = "stream.json"
 
 
 @METHODS.register("lcdh")
-class LCDHMethod(ConfigMethod):
+class LCDHMethod(MethodBase):
     """LCDH (see module docstring). Hyperparameters: :class:`LCDHConfig`."""
 
     name = "lcdh"
-    needs_dataset: ClassVar[bool] = True
-    supports_stream: ClassVar[bool] = True
-
     config_class = LCDHConfig
+    capabilities: ClassVar[Capabilities] = Capabilities(input="raw", streaming=True)
+    tensor_library = "torch"
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.student_: Any = None
+        self.teacher_net_: Any = None
+        self.store_: Any = None
+        self.chunk_reports_: list[dict[str, Any]] = []
+        self.image_init_info_: dict[str, Any] = {"image_init": "random"}
+
+    def _is_fitted(self) -> bool:
+        return self.student_ is not None
 
     # ------------------------------------------------------------------ building blocks
     def _image_size(self, dataset) -> int:
         if self.config.image_size:
             return int(self.config.image_size)
-        size = getattr(dataset.images, "size", None)
+        size = getattr(dataset.images, "size", None)  # image stores with one render size have it
         if not isinstance(size, int):
             raise ConfigError(f"dataset {dataset.name!r} has no fixed render size; set image_size (e.g. --set image_size=64)")
         return size
@@ -127,12 +142,17 @@ class LCDHMethod(ConfigMethod):
         return dataset.images.array(np.asarray(rows), self.image_size_)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, features, split, dataset=None, stream_dir: str | Path | None = None, on_chunk=None,
+    def fit(self, features, split, dataset=None, store=None, checkpoint_dir: str | Path | None = None, on_chunk=None,
             **_: Any) -> LCDHMethod:
-        """Teacher offline, then the online stream over ``split.retrieval`` (module docstring)."""
+        """Teacher offline, then the online stream over ``split.retrieval`` (module docstring).
+
+        ``store``: where the chunks' codes go (default: memory); a durable store (``store.durable``)
+        must offer ``restore(chunks)`` to report what an interrupted stream already stored.
+        ``checkpoint_dir``: where the model is checkpointed after every chunk (and resumed from).
+        """
         import torch
 
-        from distilhash.methods.lcdh.store import IndexCodeStore, MemoryCodeStore
+        from distilhash.methods.lcdh.store import MemoryCodeStore
         from distilhash.methods.lcdh.stream import absorb_chunk, chunk_plan
         from distilhash.methods.lcdh.teacher_fit import fit_teacher, teacher_codes
         from distilhash.students.vocab import Vocabulary
@@ -150,9 +170,7 @@ class LCDHMethod(ConfigMethod):
         rng, gen = seed_everything(c.seed)
         t_start = time.perf_counter()
         self.image_size_ = self._image_size(dataset)
-        self.width_ = int(features.image.shape[1])
-        stream_dir = Path(stream_dir) if stream_dir is not None else None
-        ckpt = stream_dir / "checkpoint" if stream_dir is not None else None
+        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
         stream = np.setdiff1d(split.retrieval, split.val) if c.stream_exclude_val else split.retrieval
         plan = chunk_plan(stream, c)
         ids_of = [[str(dataset.ids[int(r)]) for r in rows] for rows in plan]
@@ -160,14 +178,15 @@ class LCDHMethod(ConfigMethod):
         if ckpt is not None and (ckpt / STREAM_FILE).is_file():
             state = json.loads((ckpt / STREAM_FILE).read_text())
             if state.get("config") != self.config_dict() or state.get("split_hash") != split.hash:
-                raise ConfigError(f"{stream_dir} holds a stream with another config or split; use another directory "
+                raise ConfigError(f"{ckpt} holds a stream with another config or split; use another directory "
                                   "or delete it to restart")
             self.load(ckpt)
             done = int(state["chunks_done"])
             resumed = {"from_chunk": done, "note": "optimizer state restarts on resume"}
         else:
+            self._bind_features(features)
             teacher, tinfo = fit_teacher(features, split, c, gen, rng)
-            self.teacher_ = teacher
+            self.teacher_net_ = teacher
             self.teacher_info_ = tinfo
             if dataset.texts is not None:
                 self.vocab_ = Vocabulary.build([dataset.texts[int(i)] for i in split.fit], c.vocab_min_count,
@@ -180,10 +199,9 @@ class LCDHMethod(ConfigMethod):
                 raise DataError(f"dataset {dataset.name!r} has neither texts nor a bow matrix for the text student")
             self.student_ = self._build_student(vocab_size)
             self.image_init_info_ = self._init_image()
-        self.teacher_.eval()
-        store = (IndexCodeStore(c.n_bits, stream_dir, extra={"method": "lcdh", "split_hash": split.hash})
-                 if stream_dir is not None else MemoryCodeStore(c.n_bits))
-        if isinstance(store, IndexCodeStore):
+        self.teacher_net_.eval()
+        store = store if store is not None else MemoryCodeStore(c.n_bits)
+        if store.durable:
             # the chunk after the checkpoint may have reached the index before a crash
             found = store.restore([(k, plan[k], ids_of[k]) for k in range(min(done + 1, len(plan)))])
             if done < len(plan) and found == sum(len(p) for p in plan[: done + 1]):
@@ -192,13 +210,13 @@ class LCDHMethod(ConfigMethod):
                     resumed["note"] += f"; chunk {done - 1} was already stored (its student update is lost)"
         self.store_ = store
         optimizer = self._optimizer()
-        reports: list[dict[str, Any]] = list(getattr(self, "chunk_reports_", []))[:done]
+        reports: list[dict[str, Any]] = list(self.chunk_reports_)[:done]
         try:
             bar = progress(range(done, len(plan)), desc=f"lcdh stream {c.n_bits} bits", total=len(plan) - done,
                            enabled=c.progress)
             for k in bar:
                 rows = plan[k]
-                tb = teacher_codes(self.teacher_, features.image[rows], features.text[rows])
+                tb = teacher_codes(self.teacher_net_, features.image[rows], features.text[rows])
                 pixels = self.student_.image_inputs(self._pixels(dataset, rows))  # a frozen prefix: once per chunk
                 bow = self._bow(dataset=dataset, rows=rows)
                 report = absorb_chunk(self.student_, optimizer, c, k, len(plan), rows, ids_of[k], pixels, bow, tb, store, rng)
@@ -224,10 +242,10 @@ class LCDHMethod(ConfigMethod):
             "epoch_policy": ("teacher: early stopping on split.val teacher-code mAP; student: online, a fixed "
                              f"{c.epochs_per_chunk} epochs per chunk, no model selection"),
             "teacher_history": self.teacher_info_.get("history", []),
-            "image_init": getattr(self, "image_init_info_", {"image_init": "random"}),
+            "image_init": self.image_init_info_,
             "vocabulary": self.vocab_.info if self.vocab_ is not None else {"source": "dataset.bow"},
             "n_chunks": len(plan), "chunk_size": c.chunk_size,
-            "store": ("index engine (durable CodeIndex.add) at " + str(stream_dir)) if store.durable else "memory",
+            "store": store.describe(),
             "mean_absorb_seconds": float(np.mean(absorb)) if absorb else None,
             "chunks": reports, "resumed": resumed,
             "fit_seconds": time.perf_counter() - t_start,
@@ -242,41 +260,33 @@ class LCDHMethod(ConfigMethod):
                                                "split_hash": split_hash})
 
     # ------------------------------------------------------------------ encode
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "student_"):
-            raise ConfigError("lcdh model is not fitted (call fit or load_method first)")
-
-    def encode(self, modality: str, inputs, role: str = "database") -> Encoded:
-        """Current student codes for raw inputs: uint8 pixels ``[n, S, S, 3]`` or a list of strings.
+    def encode_raw(self, modality: str, items, role: str = "database") -> Encoded:
+        """Current student codes for raw items: images (uint8 pixels ``[n, H, W, 3]``, or a list of PIL
+        images / uint8 ``[H, W, 3]`` arrays, brought to the student's ``image_size_``) or a list of strings.
 
         Frozen database codes are served by :meth:`encode_dataset` (by dataset row).
         """
         from distilhash.methods.lcdh.stream import encode_student
+        from distilhash.teachers.common import to_uint8_images
 
-        self._check_fitted()
+        self.check_encode_args(modality, role)
         if modality == "image":
-            x = np.asarray(inputs)
-            if x.dtype != np.uint8 or x.ndim != 4:
-                raise FeatureError(f"lcdh encodes images from uint8 pixels [n, {self.image_size_}, {self.image_size_}, 3], "
-                                   f"got {x.dtype} {x.shape}; its student does not use teacher features "
+            if isinstance(items, np.ndarray) and items.dtype != np.uint8:
+                raise FeatureError(f"lcdh encodes images from uint8 pixels [n, H, W, 3], got {items.dtype} {items.shape}; "
+                                   "its student does not use teacher features "
                                    "(use encode_dataset(modality, dataset, indices, role) for dataset items)")
+            x = to_uint8_images(items, self.image_size_)
             bits = encode_student(self.student_, "image", x, self.config.eval_batch)
-        elif modality == "text":
-            if isinstance(inputs, np.ndarray) and inputs.dtype.kind == "f":
-                if self.vocab_ is not None:
-                    raise FeatureError("lcdh encodes texts from strings (its BoW vocabulary), got a float array; "
-                                       "its student does not use teacher features")
-                bow = np.asarray(inputs, np.float32)
-            else:
-                bow = self._bow(texts=[str(t) for t in inputs])
-            bits = encode_student(self.student_, "text", bow, self.config.eval_batch)
         else:
-            raise ConfigError(f"modality {modality!r}; expected 'image' or 'text'")
+            if isinstance(items, str) or (isinstance(items, np.ndarray) and items.dtype.kind == "f"):
+                raise FeatureError("lcdh encodes texts from a list of strings (its BoW vocabulary); "
+                                   "its student does not use teacher features")
+            bits = encode_student(self.student_, "text", self._bow(texts=[str(t) for t in items]), self.config.eval_batch)
         return Encoded("binary", pack_bits(bits > 0), self.n_bits)
 
     def encode_dataset(self, modality: str, dataset, indices, role: str = "database", batch: int = 2048) -> Encoded:
         """Codes of dataset rows: frozen stream codes for streamed database items, else the current student."""
-        self._check_fitted()
+        self.check_encode_args(modality, role)
         idx = np.asarray(indices, np.int64)
         if role == "database":
             frozen = self.frozen_codes(modality, idx)
@@ -286,7 +296,7 @@ class LCDHMethod(ConfigMethod):
         for s in range(0, len(idx), batch):
             rows = idx[s:s + batch]
             if modality == "image":
-                parts.append(self.encode("image", self._pixels(dataset, rows)).data)
+                parts.append(self.encode_raw("image", self._pixels(dataset, rows)).data)
             else:
                 from distilhash.methods.lcdh.stream import encode_student
 
@@ -297,7 +307,7 @@ class LCDHMethod(ConfigMethod):
 
     def frozen_codes(self, modality: str, rows: np.ndarray) -> Encoded | None:
         """Stored codes of dataset ``rows`` (None unless every row was streamed)."""
-        store = getattr(self, "store_", None)
+        store = self.store_
         if store is None or len(store) == 0:
             return None
         pos = {int(r): j for j, r in enumerate(store.rows)}
@@ -326,68 +336,72 @@ class LCDHMethod(ConfigMethod):
                 "t2i": float(evaluate(q_txt, db_img, yq, yd, curves=False).map_all)}
 
     # ------------------------------------------------------------------ persistence
+    def state_tensors(self) -> dict[str, Any]:
+        """``teacher.*`` (the offline teacher net) and ``student.*``."""
+        tensors = {f"teacher.{k}": v for k, v in self.teacher_net_.state_dict().items()}
+        tensors.update({f"student.{k}": v for k, v in self.student_.state_dict().items()})
+        return tensors
+
+    def meta_extra(self) -> dict[str, Any]:
+        return {"image_size": self.image_size_}
+
     def save(self, directory: str | Path) -> None:
-        """``method.json``, ``weights.safetensors`` (teacher.*, student.*), ``lcdh_state.json``, frozen codes."""
+        """The shared files (:meth:`MethodBase.save`) + ``lcdh_state.json`` + the frozen codes."""
         import torch
 
         from distilhash.io_utils import atomic_write_json
-        from distilhash.training.checkpoint import WEIGHTS_FILE, save_tensors
+        from distilhash.training.checkpoint import save_tensors
 
-        self._check_fitted()
+        self.require_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        write_method_meta(self, directory, feature_width=self.width_)
-        tensors = {f"teacher.{k}": v for k, v in self.teacher_.state_dict().items()}
-        tensors.update({f"student.{k}": v for k, v in self.student_.state_dict().items()})
-        save_tensors(directory / WEIGHTS_FILE, tensors)
         state = {
-            "width": self.width_, "image_size": self.image_size_,
+            "image_size": self.image_size_,
             "vocab": self.vocab_.to_dict() if self.vocab_ is not None else None,
             "bow_width": int(self.student_.text_net.vocab_size),
-            "teacher_info": {k: v for k, v in self.teacher_info_.items()},
-            "chunk_reports": getattr(self, "chunk_reports_", []),
-            "image_init": getattr(self, "image_init_info_", {"image_init": "random"}),
+            "teacher_info": dict(self.teacher_info_),
+            "chunk_reports": self.chunk_reports_,
+            "image_init": self.image_init_info_,
         }
         atomic_write_json(directory / STATE_FILE, state)
-        store = getattr(self, "store_", None)
-        if store is not None:
-            arr = store.arrays()
+        if self.store_ is not None:
+            arr = self.store_.arrays()
             save_tensors(directory / CODES_FILE, {k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arr.items()})
+        super().save(directory)
 
-    def load(self, directory: str | Path) -> LCDHMethod:
-        """Restore what :meth:`save` wrote."""
+    def set_state(self, tensors: dict[str, Any], meta: dict[str, Any], directory: Path) -> None:
         from distilhash.methods.lcdh.nets import AttentionTeacher
         from distilhash.methods.lcdh.store import MemoryCodeStore
         from distilhash.students.vocab import Vocabulary
-        from distilhash.training.checkpoint import WEIGHTS_FILE, load_json, load_tensors
+        from distilhash.training.checkpoint import load_json, load_tensors
 
-        directory = Path(directory)
         state = load_json(directory / STATE_FILE)
-        self.width_, self.image_size_ = int(state["width"]), int(state["image_size"])
+        if self.feature_width_ is None:  # saved before feature_width was recorded in method.json
+            self.feature_width_ = int(state["width"])
+        self.image_size_ = int(state["image_size"])
         self.vocab_ = Vocabulary.from_dict(state["vocab"]) if state.get("vocab") else None
         self.teacher_info_ = state.get("teacher_info", {})
         self.chunk_reports_ = state.get("chunk_reports", [])
         self.image_init_info_ = state.get("image_init", {"image_init": "random"})
-        self.teacher_ = AttentionTeacher(self.width_, self.config)
-        self.student_ = self._build_student(int(state["bow_width"]))
-        tensors = load_tensors(directory / WEIGHTS_FILE)
-        for prefix, net in (("teacher.", self.teacher_), ("student.", self.student_)):
+        teacher_net = AttentionTeacher(self.feature_width_, self.config)
+        student = self._build_student(int(state["bow_width"]))
+        for prefix, net in (("teacher.", teacher_net), ("student.", student)):
             sub = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
             try:
                 net.load_state_dict(sub)
             except RuntimeError as exc:
-                raise ConfigError(f"{directory / WEIGHTS_FILE} does not fit the lcdh {prefix[:-1]} of method.json: {exc}") from None
+                raise ConfigError(f"{directory} weights do not fit the lcdh {prefix[:-1]} of method.json: {exc}") from None
             net.eval()
+        self.teacher_net_, self.student_ = teacher_net, student
         if (directory / CODES_FILE).is_file():
             arr = {k: v.numpy() for k, v in load_tensors(directory / CODES_FILE).items()}
             self.store_ = MemoryCodeStore.from_arrays(self.n_bits, arr)
-        return self
 
     # ------------------------------------------------------------------ sizes
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the student's image and text parts and of the offline teacher head."""
-        self._check_fitted()
+        self.require_fitted()
         s = self.student_
         count = lambda mods: int(sum(p.numel() for m in mods for p in m.parameters()))  # noqa: E731
         return {"student_image": count([s.image_net, s.image_fc]), "student_text": count([s.text_net, s.text_fc]),
-                "offline_teacher_head": count([self.teacher_])}
+                "offline_teacher_head": count([self.teacher_net_])}

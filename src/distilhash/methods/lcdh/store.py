@@ -1,23 +1,17 @@
-"""Where the stream's frozen codes live: in memory, or durably in the index engine.
+"""Where the stream's frozen codes live while LCDH fits: :class:`MemoryCodeStore`.
 
 Every absorbed chunk appends, per item, the student's image code, its text code and the
 teacher's code (all ±1, ``[n, L]``), the item's dataset row and the chunk number. Codes are
-never recomputed or rewritten. :class:`MemoryCodeStore` keeps them in RAM;
-:class:`IndexCodeStore` also appends each chunk to three binary indexes of the index engine
-(``DIR/codes-image``, ``DIR/codes-text``, ``DIR/codes-teacher``; ``CodeIndex.add`` is fsynced
-when it returns) and reopens them to resume an interrupted stream.
+never recomputed or rewritten. The method keeps them in RAM; persisting them is the index
+stage's job: :class:`distilhash.pipeline.stream.IndexCodeStore` extends this store with durable
+appends to the index engine (``durable`` True, ``restore`` for resuming).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from distilhash.codes import pack_bits, unpack_bits
-from distilhash.errors import IndexCorruptError
-
-__all__ = ["MemoryCodeStore", "IndexCodeStore", "KINDS"]
+__all__ = ["MemoryCodeStore", "KINDS"]
 
 KINDS = ("image", "text", "teacher")
 
@@ -78,69 +72,9 @@ class MemoryCodeStore:
             store.add(np.asarray(arrays["rows"])[m], [], {k: np.asarray(arrays[k])[m] for k in KINDS}, int(c))
         return store
 
+    def describe(self) -> str:
+        """Where the codes are kept (recorded in ``fit_info_``)."""
+        return "memory"
+
     def close(self) -> None:
         pass
-
-
-class IndexCodeStore(MemoryCodeStore):
-    """Memory mirror + durable appends to three binary indexes under ``directory``."""
-
-    durable = True
-
-    def __init__(self, n_bits: int, directory: str | Path, extra: dict | None = None) -> None:
-        from distilhash.index import create_index, open_index
-        from distilhash.index.format import MANIFEST
-
-        super().__init__(n_bits)
-        self.directory = Path(directory)
-        self.indexes = {}
-        for kind in KINDS:
-            path = self.directory / f"codes-{kind}"
-            if (path / MANIFEST).exists():
-                idx = open_index(path, writable=True)
-                if idx.info().get("n_bits") != n_bits:
-                    raise IndexCorruptError(f"{path} holds {idx.info().get('n_bits')}-bit codes; this stream has {n_bits} bits")
-            else:
-                idx = create_index(path, kind="binary", n_bits=n_bits, extra={"lcdh_codes": kind, **(extra or {})})
-            self.indexes[kind] = idx
-
-    def restore(self, chunks: list[tuple[int, np.ndarray, list[str]]]) -> int:
-        """Fill the memory mirror from the indexes for ``(chunk, rows, ids)`` already streamed (resume).
-
-        Returns how many of those items were found; items of a chunk are taken only if all three
-        indexes hold them.
-        """
-        found = 0
-        for chunk, rows, ids in chunks:
-            got = {k: idx.get(list(ids)) for k, idx in self.indexes.items()}
-            keep = [j for j, i in enumerate(ids) if all(i in got[k] for k in KINDS)]
-            if not keep:
-                continue
-            codes = {k: unpack_bits(np.stack([got[k][ids[j]][0] for j in keep]), self.n_bits).astype(np.int8) * 2 - 1
-                     for k in KINDS}
-            MemoryCodeStore.add(self, np.asarray(rows)[keep], [ids[j] for j in keep], codes, chunk)
-            found += len(keep)
-        n_index = {k: len(idx) for k, idx in self.indexes.items()}
-        if any(v != found for v in n_index.values()):
-            raise IndexCorruptError(f"{self.directory}: the code indexes hold {n_index} items but the stream state "
-                                    f"accounts for {found}; remove the directory to restart the stream")
-        return found
-
-    def present(self, ids: list[str]) -> set[str]:
-        return set(self.indexes["image"].get(ids))
-
-    def add(self, rows: np.ndarray, ids: list[str], codes: dict[str, np.ndarray], chunk: int) -> None:
-        """Durably append (ids already present, from a crash mid-chunk, are kept as they are)."""
-        have = self.present(list(ids))
-        keep = np.array([i not in have for i in ids], bool)
-        meta = [{"row": int(r), "chunk": int(chunk)} for r in np.asarray(rows)[keep]]
-        kept_ids = [i for i, k in zip(ids, keep) if k]
-        for kind in KINDS:
-            if kept_ids:
-                self.indexes[kind].add(kept_ids, pack_bits(np.asarray(codes[kind])[keep] > 0), meta)
-        super().add(rows, ids, codes, chunk)
-
-    def close(self) -> None:
-        for idx in self.indexes.values():
-            idx.close()
-

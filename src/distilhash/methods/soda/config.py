@@ -5,10 +5,13 @@ See ``docs/soda.md`` for what is known and what is reconstructed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from distilhash.config_dataclass import ConfigData, build_config
 from distilhash.errors import ConfigError
+from distilhash.losses.pairwise_likelihood import PAIR_WEIGHTINGS
 
 __all__ = ["StageConfig", "SodaConfig", "SELECTION_METRICS", "PAIR_WEIGHTINGS", "ALIGN_TARGETS"]
 
@@ -19,12 +22,11 @@ SELECTION_METRICS = {
     1: ("i2i", "i2p", "p2i", "cross", "i2i+cross"),
     2: ("i2t", "t2i", "cross"),
 }
-PAIR_WEIGHTINGS = ("none", "balanced")
 ALIGN_TARGETS = ("prompt", "image", "none")
 
 
 @dataclass
-class StageConfig:
+class StageConfig(ConfigData):
     """Optimisation and model selection of one stage.
 
     Attributes:
@@ -55,15 +57,15 @@ def _stage2() -> StageConfig:
 
 
 @dataclass
-class SodaConfig:
+class SodaConfig(ConfigData):
     """SODA configuration (defaults = our reconstruction).
 
     Label modality:
         prompt_template: ``"default"`` uses the feature cache's ``label_text`` (the cache's default
             template); otherwise a key of ``distilhash.targets.prompts.TEMPLATES`` (e.g. a
-            bare-label-names template) or a literal template containing ``{}``; its prompts are
-            encoded by the teacher and cached next to the feature cache.
-        prompt_teacher: teacher spec used to encode non-default prompts (None: the cache's teacher).
+            bare-label-names template) or a literal template containing ``{}``, whose prompts the
+            extract stage stored next to the feature cache (``teacher extract --label-template``).
+        prompt_teacher: teacher spec that encoded non-default prompts (None: the cache's teacher).
 
     Heads (one per modality: image, label prompt, text), on frozen teacher features:
         hidden: hidden width of the 2-layer MLP head (0: a linear head); output ``tanh``.
@@ -147,34 +149,32 @@ class SodaConfig:
                 raise ConfigError(f"soda stage{stage}: epochs >= 1, batch_size >= 2, patience >= 1 required, got {cfg}")
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> SodaConfig:
-        """Build from keyword overrides; ``stage1.lr=...`` style dotted keys reach the stage configs."""
+    def from_dict(cls, values: Mapping[str, Any], where: str | None = None) -> SodaConfig:
+        """Build from overrides; ``stage1.lr=...`` style dotted keys reach the stage configs."""
         valid = {f.name for f in fields(cls)}
         top: dict[str, Any] = {}
         stages: dict[str, dict[str, Any]] = {"stage1": {}, "stage2": {}}
-        for key, value in kwargs.items():
+        for key, value in values.items():
             head, _, rest = key.partition(".")
             if rest and head in stages:
                 stages[head][rest] = value
             elif key in valid:
                 top[key] = value
             else:
-                raise ConfigError(f"unknown soda config key {key!r}; valid: {', '.join(sorted(valid))} (and stage1.*, stage2.*)")
+                raise ConfigError(f"{where or 'soda'}: unknown option(s) {key}; valid keys: {', '.join(sorted(valid))} "
+                                  "(and stage1.*, stage2.*)")
+        defaults = cls()
         for name, overrides in stages.items():
             base = top.get(name)
-            base_dict = asdict(base) if isinstance(base, StageConfig) else dict(base or asdict(getattr(cls(), name)))
+            base_dict = asdict(base) if isinstance(base, StageConfig) else dict(base or asdict(defaults.stage1 if name == "stage1" else defaults.stage2))
             if overrides or name in top:
                 top[name] = {**base_dict, **overrides}
         return cls(**top)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict that :meth:`from_kwargs` accepts back."""
-        return asdict(self)
+    @classmethod
+    def from_kwargs(cls, /, **values: Any) -> SodaConfig:
+        return cls.from_dict(values)
 
 
 def _stage_from_dict(name: str, value: dict[str, Any]) -> StageConfig:
-    valid = {f.name for f in fields(StageConfig)}
-    unknown = set(value) - valid
-    if unknown:
-        raise ConfigError(f"unknown soda {name} keys {sorted(unknown)}; valid: {', '.join(sorted(valid))}")
-    return StageConfig(**value)
+    return build_config(StageConfig, value, f"soda {name}")

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import numpy as np
 
 from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, DataError, FeatureError
-from distilhash.methods.base import METHODS, ConfigMethod, write_method_meta
+from distilhash.methods.base import METHODS, MethodBase
 from distilhash.methods.soda.config import SodaConfig
 
 __all__ = ["SodaMethod"]
@@ -42,12 +41,19 @@ _MAX_PRECOMPUTED_S = 20_000
 
 
 @METHODS.register("soda")
-class SodaMethod(ConfigMethod):
+class SodaMethod(MethodBase):
     """SODA: two-stage cross-modal hashing distilled through label prompts (see module docstring)."""
 
     name = "soda"
-
     config_class = SodaConfig
+    tensor_library = "torch"
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.heads_: dict[str, Any] | None = None
+
+    def _is_fitted(self) -> bool:
+        return self.heads_ is not None
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -57,7 +63,6 @@ class SodaMethod(ConfigMethod):
         *,
         label_prompts: np.ndarray | None = None,
         cache_dir: str | Path | None = None,
-        label_names: list[str] | None = None,
         progress: bool | None = None,
         **_: Any,
     ) -> SodaMethod:
@@ -67,8 +72,11 @@ class SodaMethod(ConfigMethod):
             features: the full FeatureSet (rows = dataset items).
             split: the Split; only ``split.fit`` and ``split.val`` rows are read.
             label_prompts: optional float32 ``[N, D]`` label-prompt features (overrides the
-                ``prompt_template`` lookup, see :mod:`distilhash.methods.soda.prompts`).
-            cache_dir, label_names: passed to the prompt lookup for non-default templates.
+                ``prompt_template`` lookup in the feature cache).
+            cache_dir: the feature cache directory holding non-default templates' prompts (default:
+                the one named in the feature manifest), written by the extract stage
+                (:func:`distilhash.teachers.label_prompts.extract_label_prompts`); a template that
+                was not extracted is a FeatureError saying how to extract it.
         """
         import torch
 
@@ -76,7 +84,7 @@ class SodaMethod(ConfigMethod):
         from distilhash.losses.soda_teacher import SodaTeacherLoss
         from distilhash.methods.soda.loop import run_stage
         from distilhash.methods.soda.nets import HashHead
-        from distilhash.methods.soda.prompts import prompt_features
+        from distilhash.teachers.label_prompts import cached_label_prompts
         from distilhash.methods.soda.selection import hamming_map, relevance
 
         cfg = self.config
@@ -86,10 +94,8 @@ class SodaMethod(ConfigMethod):
         rng = np.random.default_rng(cfg.seed)
 
         if label_prompts is None:
-            prompts, provenance = prompt_features(
-                features, cfg.prompt_template, cache_dir=cache_dir, teacher=cfg.prompt_teacher,
-                label_names=label_names, progress=show,
-            )
+            prompts, provenance = cached_label_prompts(features, cfg.prompt_template, cache_dir=cache_dir,
+                                                       teacher=cfg.prompt_teacher)
         else:
             prompts, provenance = np.asarray(label_prompts, dtype=np.float32), {"template": cfg.prompt_template, "source": "given"}
         if prompts.shape != features.image.shape:
@@ -168,8 +174,7 @@ class SodaMethod(ConfigMethod):
         info2 = run_stage({"text": heads["text"]}, step2, eval2, len(fit_idx), cfg.stage2, rng, "soda stage 2 (text)", show)
 
         self.heads_ = heads
-        self.feature_width_ = width
-        self.teacher_ = features.teacher
+        self._bind_features(features)
         self.fit_info_ = {
             "prompts": provenance,
             "n_fit": int(len(fit_idx)),
@@ -189,10 +194,6 @@ class SodaMethod(ConfigMethod):
         return self
 
     # ------------------------------------------------------------------ encode
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "heads_"):
-            raise ConfigError("soda model is not fitted: call fit() or load() first")
-
     def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
         """Binary codes of ``features [n, D]``: image -> stage-1 head, text -> stage-2 head.
 
@@ -200,58 +201,27 @@ class SodaMethod(ConfigMethod):
         """
         import torch
 
-        self._check_fitted()
-        if modality not in _MODALITY_HEAD:
-            raise ConfigError(f"soda encodes modality 'image', 'text' or 'prompt', not {modality!r}")
-        if role not in ("query", "database"):
-            raise ConfigError(f"role {role!r}; expected 'query' or 'database'")
-        feats = np.asarray(features, dtype=np.float32)
-        if feats.ndim != 2 or feats.shape[1] != self.feature_width_:
-            raise FeatureError(f"soda {modality} features must be [n, {self.feature_width_}], got {feats.shape}")
+        self.check_encode_args(modality, role, tuple(_MODALITY_HEAD))
+        feats = self.check_features(modality, features)
         codes = self.heads_[_MODALITY_HEAD[modality]].codes(torch.from_numpy(np.ascontiguousarray(feats))).numpy()
         return Encoded("binary", pack_bits(codes > 0), self.n_bits)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, directory: str | Path) -> None:
-        """``method.json`` (config, teacher, feature width, fit_info) + ``weights.safetensors``."""
-        from safetensors.torch import save_file
+    def state_tensors(self) -> dict[str, Any]:
+        return {f"{head}.{k}": v for head, m in self.heads_.items() for k, v in m.state_dict().items()}
 
-        self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {f"{head}.{k}": v.detach().contiguous() for head, m in self.heads_.items() for k, v in m.state_dict().items()}
-        tmp = directory / ".weights.safetensors.tmp"
-        save_file(tensors, str(tmp))
-        tmp.replace(directory / "weights.safetensors")
-        write_method_meta(self, directory, teacher=self.teacher_, feature_width=self.feature_width_,
-                          fit_info=getattr(self, "fit_info_", {}))
-
-    def load(self, directory: str | Path) -> SodaMethod:
-        """Restore the heads saved by :meth:`save` (config comes from ``method.json``)."""
-        from safetensors.torch import load_file
-
+    def set_state(self, tensors: dict[str, Any], meta: dict[str, Any], directory: Path) -> None:
         from distilhash.methods.soda.nets import HashHead
 
-        directory = Path(directory)
-        meta = json.loads((directory / "method.json").read_text())
-        weights = directory / "weights.safetensors"
-        if not weights.is_file():
-            raise ConfigError(f"{directory} has no weights.safetensors")
-        width = int(meta["feature_width"])
-        tensors = load_file(str(weights))
+        if self.feature_width_ is None:
+            raise ConfigError(f"{directory / 'method.json'}: 'feature_width' is missing")
         heads = {}
         for head in ("image", "prompt", "text"):
-            m = HashHead(width, self.n_bits, self.config.hidden, self.config.dropout)
+            m = HashHead(self.feature_width_, self.n_bits, self.config.hidden, self.config.dropout)
             state = {k[len(head) + 1 :]: v for k, v in tensors.items() if k.startswith(head + ".")}
             try:
                 m.load_state_dict(state)
             except RuntimeError as exc:
-                raise ConfigError(f"{weights}: weights of head {head!r} do not match the config: {exc}") from exc
-            m.eval()
-            heads[head] = m
-        self.heads_, self.feature_width_ = heads, width
-        self.teacher_ = meta.get("teacher", "unknown")
-        self.fit_info_ = meta.get("fit_info", {})
-        return self
-
-
+                raise ConfigError(f"{directory}: weights of head {head!r} do not match the config: {exc}") from exc
+            heads[head] = m.eval()
+        self.heads_ = heads

@@ -1,0 +1,57 @@
+"""The parts of a search answer that are not the search: result items and plain-language notes.
+
+:func:`result_items` turns an index :class:`~distilhash.index.SearchResult` into the JSON items
+of an answer (id, distance, caption, labels, metadata, thumbnail URL); :func:`answer_notes` adds
+the caveats a user should read (unknown words, a weak best hit); :func:`runtime_info` reports the
+optional fast HTTP pieces that are installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distilhash.serve.items import thumbnail_url
+from distilhash.serve.targets import Target
+
+__all__ = ["result_items", "answer_notes", "runtime_info"]
+
+
+def result_items(target: Target, res: Any, has_thumbs: bool | None = None) -> list[dict[str, Any]]:
+    """One dict per hit of ``res`` (a SearchResult of ``target``'s index), best first."""
+    if has_thumbs is None:
+        has_thumbs = target.thumbs.path.exists()
+    out = []
+    for i, d, md in zip(res.ids, res.distances.tolist(), res.metadata):
+        out.append({
+            "id": i,
+            "distance": float(d),
+            "caption": md.get("caption"),
+            "labels": md.get("labels"),
+            "metadata": md,
+            "thumbnail": thumbnail_url(i, target.modality) if has_thumbs else None,
+        })
+    return out
+
+
+def answer_notes(encoder: dict[str, Any] | None, match: dict[str, Any] | None) -> list[str]:
+    """Plain-language caveats of an answer: words the light encoder did not know, a weak best hit."""
+    notes = []
+    if encoder and encoder.get("oov_rate"):
+        pct = round(100 * float(encoder["oov_rate"]))
+        if encoder.get("fallback"):
+            notes.append(f"{pct} % of the words are unknown to the light text encoder, so the teacher encoded the query; "
+                         "words it has never seen in captions may match nothing in this collection")
+        else:
+            notes.append(f"{pct} % of the words are unknown to the light text encoder and were ignored")
+    if match is not None and match["weak"]:
+        notes.append(f"weak match: the best hit (distance {match['best']:g}) is only {match['contrast']:.1f} standard deviations "
+                     f"closer than a typical item ({match['typical']:g}, median over {match['sample']} random items); "
+                     "the results may be unrelated to the query")
+    return notes
+
+
+def runtime_info() -> dict[str, bool]:
+    """Which optional fast HTTP pieces are installed (uvicorn picks uvloop / httptools when present)."""
+    import importlib.util
+
+    return {m: importlib.util.find_spec(m) is not None for m in ("orjson", "uvloop", "httptools")}

@@ -1,0 +1,154 @@
+"""What a search service serves: one index per stored modality with the model that encodes its queries.
+
+A :class:`Target` is one served index (``modality`` = what its items are: ``image`` or
+``text``, read from the index manifest), its query encoder, thumbnails, lock and the typical
+distances its answers are compared with. :func:`open_targets` opens them from index directories;
+:func:`choose_direction` resolves a query's direction (``t2i``, ``i2t``, ``i2i``, ``t2t``) to the
+target it searches. Errors are :class:`ServiceError` with an HTTP status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distilhash.errors import DistilhashError
+from distilhash.serve.batching import RWLock
+from distilhash.serve.config import DIRECTIONS, ServiceConfig, ServiceError
+from distilhash.serve.match import MatchReference, distance_info
+from distilhash.serve.thumbs import ThumbStore
+
+__all__ = ["Target", "CONCURRENT_SEARCHERS", "open_targets", "index_options", "choose_direction", "target_named",
+           "model_info"]
+
+# searchers whose search() keeps no per-call state in the searcher object: concurrent queries are
+# safe and the C / FAISS scans release the GIL, so two cores can scan at once. Others (mih keeps
+# visited-row stamps) are searched one query at a time.
+CONCURRENT_SEARCHERS = frozenset({"native", "faiss", "faiss-flat", "faiss-flat-heap", "numpy"})
+
+
+@dataclass
+class Target:
+    """One served index (``modality`` = what its items are) and the model that encodes its queries."""
+
+    modality: str
+    index: Any
+    encoder: Any
+    thumbs: ThumbStore
+    lock: RWLock = field(default_factory=RWLock)
+    light: Any = None  # LightTextEncoder when the service answers text queries with it
+    batcher: Any = None  # SearchBatcher of text queries
+    reference: MatchReference | None = None  # typical distances (serve/match.py)
+    distance: dict[str, Any] = field(default_factory=dict)  # what the distances are (distance_info)
+    replicas: list[Any] = field(default_factory=list)  # extra read-only handles for more search workers
+
+    def search_lock(self):
+        """Shared lock when the index's searcher allows concurrent queries, else exclusive."""
+        concurrent = self.index.backend in CONCURRENT_SEARCHERS
+        return self.lock.read() if concurrent else self.lock.write()
+
+
+def index_options(config: ServiceConfig) -> Any:
+    """The :class:`~distilhash.index.IndexOptions` the service opens its indexes with."""
+    from distilhash.index.core import IndexOptions
+
+    return IndexOptions(backend=config.index_backend, searcher_options=dict(config.index_options or {}))
+
+
+def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str | Path | None = None,
+                 teacher: str | None = None, encoder: Any = None, light_encoder: Any = None) -> dict[str, Target]:
+    """modality -> Target for each index directory (at most one per modality); on failure every
+    index opened so far is closed before the error propagates.
+
+    ``encoder`` / ``light_encoder``: ready query encoders (tests, demos) instead of each index's
+    model (models shared by several indexes are loaded once).
+    """
+    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
+    from distilhash.query_encoders.query_encoder import query_encoder_for
+
+    targets: dict[str, Target] = {}
+    encoders: dict[tuple[str, str], Any] = {}
+    try:
+        for d in dirs:
+            idx = open_index(d, writable=bool(config.api_key), options=index_options(config))
+            modality = (idx.manifest.get("extra") or {}).get("modality", "image")
+            if modality in targets:
+                idx.close()
+                raise ServiceError(500, f"two indexes store {modality} items ({targets[modality].index.directory} and {d}); serve one per modality")
+            if encoder is not None:
+                enc = encoder
+            else:
+                key = (str(model_dir or idx.manifest.get("model_dir")), str(teacher or idx.manifest.get("teacher")))
+                enc = encoders.get(key) or query_encoder_for(idx, model_dir, teacher)
+                encoders[key] = enc
+                if enc.raw:
+                    idx.close()
+                    raise ServiceError(500, f"the model of {d} ({enc.method.name}) reads raw pixels / words; the service "
+                                            "answers through teacher features. Search it with `distilhash search` instead")
+            targets[modality] = Target(modality, idx, enc, ThumbStore(d), distance=distance_info(idx))
+            if config.match_sample > 0 and len(idx):
+                targets[modality].reference = MatchReference(idx, config.match_sample)
+        if config.query_encoder == "light":
+            for t in targets.values():
+                t.light = light_encoder if light_encoder is not None else load_light(config, t)
+    except BaseException:
+        for t in targets.values():
+            t.index.close()
+            t.thumbs.close()
+        raise
+    return targets
+
+
+def load_light(config: ServiceConfig, target: Target) -> Any:
+    """The light text encoder of ``target``'s model (``config.light_text_dir`` or ``<model_dir>/light-text``)."""
+    from distilhash.query_encoders.light_text import light_text_dir, load_light_text
+
+    where = config.light_text_dir
+    if where is None:
+        model_dir = getattr(target.encoder, "model_dir", None)
+        if model_dir is None:
+            raise ServiceError(500, "query_encoder='light' needs light_text_dir (the query encoder has no model directory)")
+        where = light_text_dir(model_dir)
+    try:
+        light = load_light_text(where)
+    except DistilhashError as exc:
+        raise ServiceError(500, str(exc)) from None
+    width = target.encoder.method.feature_width_
+    if width is not None and light.width != int(width):
+        raise ServiceError(500, f"the light text encoder at {where} makes {light.width}-d features; the model expects {width}")
+    return light
+
+
+def choose_direction(targets: dict[str, Target], primary: str, query_modality: str,
+                     direction: str | None) -> tuple[str, Target]:
+    """``(direction, target)`` of a query; default: the other modality when it is served, else ``primary``."""
+    if direction is None:
+        other = "image" if query_modality == "text" else "text"
+        target = other if other in targets else primary
+        direction = f"{query_modality[0]}2{target[0]}"
+    if direction not in DIRECTIONS:
+        raise ServiceError(400, f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
+    qmod, tmod = DIRECTIONS[direction]
+    if qmod != query_modality:
+        raise ServiceError(400, f"direction {direction!r} needs a {qmod} query; this request has a {query_modality} query")
+    if tmod not in targets:
+        raise ServiceError(400, f"direction {direction!r} needs an index of {tmod} items; this service has: {', '.join(targets)}")
+    return direction, targets[tmod]
+
+
+def target_named(targets: dict[str, Target], primary: str, name: str | None) -> Target:
+    """The target ``name`` (default ``primary``); ServiceError 400 when it is not served."""
+    name = name or primary
+    if name not in targets:
+        raise ServiceError(400, f"unknown target {name!r}; this service has: {', '.join(targets)}")
+    return targets[name]
+
+
+def model_info(target: Target) -> dict[str, Any]:
+    """What answers a target's queries: method name, bits, model directory name, teacher spec."""
+    m = target.encoder.method
+    md = target.index.manifest.get("model_dir")
+    return {"method": m.name, "bits": int(target.index.n_bits),
+            "model_dir": Path(md).name if md else None,
+            "teacher": getattr(target.encoder, "teacher_spec", None) or target.index.manifest.get("teacher")}
