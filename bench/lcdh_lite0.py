@@ -11,12 +11,12 @@ the Lite0 one was chosen on split.val (``bench/lcdh_diagnose.py``, stream withou
 ``--speed``: images/s of each student's ``encode_raw("image", pixels)`` (the fitted model of the grid at
 ``--speed-bits``, seed 0, pixels at the student's size; FC, sign and bit packing included) against the
 teacher's image tower (``encode_images`` at its own size), one thread, interleaved rounds, best round
-kept, load average per round. ``--report``: ``OUT/summary.json``, ``OUT/README.md``, ``OUT/curves.png``.
+kept, load average per round. ``--report``: ``OUT/<dataset>.{json,md,png}`` (summary, tables, per-chunk curves) and ``OUT/val_sweep.md``.
 
-    DISTILHASH_HOME=... python bench/lcdh_students.py --dataset openclipart --teacher lite0-minilm:openclipart \\
+    DISTILHASH_HOME=... python bench/lcdh_lite0.py --dataset openclipart --teacher lite0-minilm:openclipart \\
         --students small-cnn lite0 --bits 64 --seeds 0 1 2 --set image_size=64 --set chunk_size=500
-    python bench/lcdh_students.py --speed --dataset openclipart --teacher lite0-minilm:openclipart
-    python bench/lcdh_students.py --report
+    python bench/lcdh_lite0.py --speed --dataset openclipart --teacher lite0-minilm:openclipart
+    python bench/lcdh_lite0.py --report
 """
 
 from __future__ import annotations
@@ -32,8 +32,11 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "results" / "lcdh_lite0"
+BENCH = "lcdh_lite0"
+OUT = ROOT / "bench" / "results" / BENCH
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+SELECTION = ("LCDH defaults + student preset chosen on split.val (stream without split.val); teacher epoch by "
+             "split.val; student: fixed epochs per chunk")
 
 #: image-student presets (LCDH options); the Lite0 cut and split chosen on split.val (OUT/val_sweep*.md)
 STUDENTS: dict[str, dict[str, Any]] = {
@@ -43,10 +46,11 @@ STUDENTS: dict[str, dict[str, Any]] = {
 DIRS = ("i2t", "t2i")
 
 
-def _provenance(threads: int) -> dict[str, Any]:
-    from distilhash.benchmark.provenance import git_info, load_average, machine_info
+def _provenance(name: str, selection: str, seeds: list[int], split=None, dataset: str | None = None) -> dict[str, Any]:
+    from distilhash.benchmark.provenance import collect_provenance
 
-    return {"git": git_info(ROOT), "machine": machine_info(threads), "loadavg": load_average()}
+    return collect_provenance(BENCH, name, seeds=seeds, model_selection=selection, split=split, dataset=dataset,
+                              threads=1, command=" ".join(["bench/lcdh_lite0.py", *sys.argv[1:]]), root=ROOT)
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -80,17 +84,18 @@ def run_grid(args: argparse.Namespace) -> None:
                     continue
                 print(f"== {student} {bits} bits seed {seed}", flush=True)
                 overrides = {**common, **STUDENTS[student]}
+                prov = _provenance(path.stem, SELECTION, [seed], split, ds.name)
                 t0 = time.perf_counter()
                 run = run_lcdh(ds, split, feats, bits, seed, overrides)
                 method = run.pop("_method")
                 if seed == 0 and bits == args.speed_bits:
                     method.save(model_dir(student, bits, seed))
+                from distilhash.benchmark.provenance import finish_provenance
+
                 rec = {"student": student, "dataset": ds.name, "teacher_spec": feats.teacher, "features": fpath,
                        "split_hash": split.hash, "split_sizes": split.sizes(), "overrides": overrides,
-                       "command": " ".join(["bench/lcdh_students.py", *sys.argv[1:]]),
-                       "selection": "LCDH defaults + student preset chosen on split.val (stream without split.val); "
-                                    "teacher epoch by split.val; student: fixed epochs per chunk",
-                       "wall_seconds": time.perf_counter() - t0, **_provenance(1), **run}
+                       "command": prov["command"], "selection": SELECTION,
+                       "wall_seconds": time.perf_counter() - t0, "provenance": finish_provenance(prov), **run}
                 path.write_text(json.dumps(rec, indent=1, default=float))
 
 
@@ -105,6 +110,8 @@ def measure_speed(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     ds, split = open_prepared(args.dataset)
+    prov = _provenance(f"speed_{args.dataset}", "none: nothing is selected (timing of the grid's kept models)", [0],
+                       split, ds.name)
     idx = np.asarray(split.query)[:args.images]
     teacher = create_teacher(args.teacher)
     t_size = int(getattr(teacher, "image_size", 0) or ds.images.size)
@@ -136,16 +143,17 @@ def measure_speed(args: argparse.Namespace) -> None:
         loads.append(list(os.getloadavg()))
     best = {k: max(v) for k, v in per_round.items()}
     t_name = next(iter(cands))
-    rec = {"command": " ".join(["bench/lcdh_students.py", *sys.argv[1:]]), "rounds": args.rounds, "threads": 1,
+    rec = {"command": " ".join(["bench/lcdh_lite0.py", *sys.argv[1:]]), "rounds": args.rounds, "threads": 1,
            "bits": args.speed_bits, "best_images_per_s": best, "per_round_images_per_s": per_round,
            "median_images_per_s": {k: float(np.median(v)) for k, v in per_round.items()},
            "speedup_vs_teacher": {k: v / best[t_name] for k, v in best.items() if k != t_name},
-           "teacher": t_name, "students": info, "load_average_per_round": loads,
+           "teacher": t_name, "students": info, "load_per_round": loads,
            "note": "pixels are given at each encoder's own size (resizing not timed); teacher = Lite0 pooled features + "
                    "projection head; student = its image net + FC + sign + bit packing",
-           **_provenance(1)}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"speed_{args.dataset}.json").write_text(json.dumps(rec, indent=1))
+           "provenance": prov}
+    from distilhash.benchmark.results import write_results
+
+    write_results(BENCH, f"speed_{args.dataset}", rec, speed_markdown(rec), root=ROOT)
     print(json.dumps({k: round(v) for k, v in best.items()}, indent=1))
 
 
@@ -169,8 +177,8 @@ def summarize(dataset: str) -> dict[str, Any]:
                 "absorb_seconds_mean": float(np.mean([r["absorb_seconds"]["mean"] for r in rs])),
                 "fit_seconds_mean": float(np.mean([r["fit_seconds"] for r in rs])),
                 "parameters": rs[0]["parameters"], "image_init": rs[0].get("image_init"),
-                "load_average": [r.get("loadavg") or r["machine"]["loadavg"] for r in rs],
-                "git_commits": sorted({r["git"]["commit"] or "?" for r in rs}),
+                "load_after": [r["provenance"]["load_after"] for r in rs],
+                "commits": sorted({r["provenance"]["commit"] or "?" for r in rs}),
             }
     r0 = runs[0]
     words = r0["command"].split()
@@ -252,23 +260,27 @@ def markdown(summary: dict[str, Any]) -> str:
                             else f"{c['parameters']['student_image']:,} (all trained)")
             lines.append(f"| {student} | {b} | {fmt(c['i2t_mean_over_chunks'])} | {fmt(c['t2i_mean_over_chunks'])} | "
                          f"{c['absorb_seconds_mean']:.1f} | {c['fit_seconds_mean']:.0f} | {split_params} |")
-    loads = [la[0] for c in cells.values() for cc in c.values() for la in cc["load_average"]]
+    loads = [la[0] for c in cells.values() for cc in c.values() for la in cc["load_after"]]
     lines += ["", f"Machine: 2 cores shared with other engineers' jobs, one thread per run; 1-min load average at the "
               f"end of the runs {min(loads):.1f}-{max(loads):.1f}, so the seconds are indicative.", ""]
-    sp = summary.get("speed")
-    if sp:
-        la = [x[0] for x in sp["load_average_per_round"]]
-        lines += [f"## Image encode speed, one thread ({sp['bits']}-bit models, best of {sp['rounds']} interleaved rounds)",
-                  "", f"Command: `{sp['command']}`; load average per round {min(la):.1f}-{max(la):.1f}. {sp['note']}.", "",
-                  "| encoder | images/s (best round) | median round | speed-up vs teacher (best / best) |",
-                  "|---|---|---|---|"]
-        for k, v in sp["best_images_per_s"].items():
-            r = sp["speedup_vs_teacher"].get(k)
-            lines.append(f"| {k} | {v:,.0f} | {sp['median_images_per_s'][k]:,.0f} | {'—' if r is None else f'{r:.1f}x'} |")
-        lines.append("")
-    lines += ["Per-chunk curves: `curves.png` (mean over seeds; band = min..max over seeds at 64 bits); every run's chunks, loss terms, "
-              "timings and provenance: `runs/`. Produced by `bench/lcdh_students.py`."]
+    if summary.get("speed"):
+        lines += [speed_markdown(summary["speed"]), ""]
+    lines += [f"Per-chunk curves: `{ds}.png` (mean over seeds; band = min..max over seeds at 64 bits); every run's chunks, "
+              "loss terms, timings and provenance: `runs/`. Produced by `bench/lcdh_lite0.py` (named `bench/lcdh_students.py` "
+              "when the runs were made, as their commands say)."]
     return "\n".join(lines) + "\n"
+
+
+def speed_markdown(sp: dict[str, Any]) -> str:
+    """The encode-speed table of a ``--speed`` record."""
+    la = [x[0] for x in sp["load_per_round"]]
+    lines = [f"## Image encode speed, one thread ({sp['bits']}-bit models, best of {sp['rounds']} interleaved rounds)",
+             "", f"Command: `{sp['command']}`; load average per round {min(la):.1f}-{max(la):.1f}. {sp['note']}.", "",
+             "| encoder | images/s (best round) | median round | speed-up vs teacher (best / best) |", "|---|---|---|---|"]
+    for k, v in sp["best_images_per_s"].items():
+        r = sp["speedup_vs_teacher"].get(k)
+        lines.append(f"| {k} | {v:,.0f} | {sp['median_images_per_s'][k]:,.0f} | {'—' if r is None else f'{r:.1f}x'} |")
+    return "\n".join(lines)
 
 
 #: the selection rule, fixed before the grid ran: the highest split.val mean of i2t and t2i after the
@@ -296,7 +308,7 @@ def sweep_report() -> str:
         f, mo, last = r["final"], r["mean_over_chunks"], r["chunks"][-1]
         opts = {k: v for k, v in r["overrides"].items() if k not in ("stream_exclude_val", "image_size", "chunk_size")}
         done = f"{len(r['chunks'])}" + ("" if r.get("complete", True) else f" of {r['n_chunks']} (stopped)")
-        cost = f"{r['seconds']:.0f} | {r['load_average'][0]:.1f}" if "seconds" in r else "— | —"
+        cost = f"{r['seconds']:.0f} | {r['load_after'][0]:.1f}" if "seconds" in r else "— | —"
         lines.append(f"| {tag} | `{json.dumps(opts)}` | {done} | {f['i2t']:.4f} | {f['t2i']:.4f} | "
                      f"{(f['i2t'] + f['t2i']) / 2:.4f} | {f['i2i']:.4f} | {f['t2t']:.4f} | {mo['i2t']:.4f} / {mo['t2i']:.4f} | "
                      f"{last['agree_image_teacher']:.3f} / {last['agree_text_teacher']:.3f} | {cost} |")
@@ -313,12 +325,16 @@ def sweep_report() -> str:
 
 
 def report(dataset: str) -> None:
+    """``OUT/<dataset>.{json,md,png}``: the summary of every run, its tables and the per-chunk curves."""
+    from distilhash.benchmark.results import write_results
+
     summary = summarize(dataset)
-    plot_curves(summary, OUT / f"curves_{dataset}.png")
-    summary.pop("_runs")
-    (OUT / f"summary_{dataset}.json").write_text(json.dumps(summary, indent=1))
-    text = markdown(summary).replace("`curves.png`", f"`curves_{dataset}.png`")
-    (OUT / f"{dataset}.md").write_text(text)
+    runs = summary.pop("_runs")
+    p0 = runs[0]["provenance"]
+    summary["provenance"] = _provenance(dataset, SELECTION, sorted({r["seed"] for r in runs}), dataset=dataset)
+    summary["provenance"].update(dataset_hash=p0["dataset_hash"], split_hash=p0["split_hash"])
+    text = markdown(summary)
+    write_results(BENCH, dataset, summary, text, plot=lambda path: plot_curves({**summary, "_runs": runs}, path), root=ROOT)
     print(text)
 
 
