@@ -1,15 +1,21 @@
-"""Data-parallel training: DCMQ on EmojiScenes with 1 vs 2 worker processes (torch.distributed, gloo).
+"""Data-parallel training: DCMQ, SODA or DCMH with 1 vs 2 worker processes (torch.distributed, gloo).
 
-    .venv/bin/python bench/distributed_train.py                      # 64 bits, seeds 0 1 2
-    .venv/bin/python bench/distributed_train.py --seeds 0 --set epochs=2 --out-name distributed_train_smoke
+    .venv/bin/python bench/distributed_train.py                      # DCMQ 64 bits on EmojiScenes, seeds 0 1 2
+    .venv/bin/python bench/distributed_train.py --method soda --dataset openclipart --teacher lite0-minilm:openclipart
+    .venv/bin/python bench/distributed_train.py --method dcmh --seeds 0 --set max_epochs=1 --out-name scratch
 
-Needs ``distilhash data prepare emoji-scenes`` and ``distilhash teacher extract --dataset emoji-scenes``.
-Each run is the ordinary CLI, ``distilhash train dcmq --bits B --seed S --workers W --threads 1``
-(default config; the kept epoch is chosen on split.val only), and its ``train.json`` record gives
-the training time (fit only, including worker start-up for W = 2) and mAP@all on split.query vs
-split.retrieval. Runs are sequential; W = 2 uses both cores, W = 1 one core.
+Needs the dataset prepared and its teacher features extracted (``distilhash data prepare`` and
+``distilhash teacher extract``). Each run is the ordinary CLI,
+``distilhash train METHOD --bits B --seed S --workers W --threads 1`` (the method's default config
+plus ``--set`` overrides; the kept epoch is chosen on split.val only), and its ``train.json`` record
+gives the training time (fit only, including worker start-up for W = 2) and mAP@all on
+split.query vs split.retrieval. The model's ``fit_info.json`` gives the epoch loop's own time
+(training + validation, without start-up, feature loading and DCMQ's warm-up / k-means) and the
+number of epochs run, hence the wall time per epoch, and for W = 2 the replicas' drift measured at
+every epoch-end sync. Runs are sequential; W = 2 uses both cores, W = 1 one core.
 
-Writes ``bench/results/distributed_train/<out-name>.{json,md,png}`` with the provenance block
+Writes ``bench/results/distributed_train/<out-name>.{json,md,png}`` (default name
+``distributed_train`` for DCMQ, ``distributed_train_<method>`` otherwise) with the provenance block
 (:func:`distilhash.benchmark.provenance.collect_provenance`) and the load average around every run.
 """
 
@@ -31,10 +37,24 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = "distributed_train"
 
 
+METHODS = ("dcmq", "soda", "dcmh")
+
+
+def epoch_loop(fit_info: dict) -> tuple[float, int]:
+    """(seconds, epochs) of the method's epoch loop(s) from its ``fit_info``: one loop for DCMQ and
+    DCMH (``train_seconds``, ``epochs_run``), two stages for SODA (both summed)."""
+
+    def total(v) -> float:
+        return float(sum(v.values()) if isinstance(v, dict) else v)
+
+    return total(fit_info["train_seconds"]), int(total(fit_info["epochs_run"]))
+
+
 def run_one(args, seed: int, workers: int, runs: Path) -> dict:
-    out = runs / f"dcmq{args.bits}-w{workers}-s{seed}"
-    cmd = [sys.executable, "-m", "distilhash.cli.main", "train", "dcmq", "--dataset", args.dataset, "--bits", str(args.bits),
-           "--seed", str(seed), "--workers", str(workers), "--threads", "1", "--no-progress", "--out", str(out)]
+    out = runs / f"{args.method}{args.bits}-w{workers}-s{seed}"
+    cmd = [sys.executable, "-m", "distilhash.cli.main", "train", args.method, "--dataset", args.dataset,
+           "--teacher", args.teacher, "--bits", str(args.bits), "--seed", str(seed), "--workers", str(workers),
+           "--threads", "1", "--no-progress", "--out", str(out)]
     for s in args.set:
         cmd += ["--set", s]
     load = load_average()
@@ -45,7 +65,11 @@ def run_one(args, seed: int, workers: int, runs: Path) -> dict:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     rec = json.loads((out / "train.json").read_text())
     q = rec["map_all"]["query"]
+    info = json.loads((out / "fit_info.json").read_text())
+    loop_s, epochs = epoch_loop(info)
     return {"seed": seed, "workers": workers, "train_seconds": rec["train_seconds"], "process_wall_s": wall,
+            "loop_seconds": loop_s, "epochs": epochs, "epoch_seconds": loop_s / max(epochs, 1),
+            "data_parallel": info.get("data_parallel"),
             "map_query": q, "map_val": rec["map_all"]["val"], "epoch_policy": rec["epoch_policy"],
             "split_hash": rec["split_hash"], "load_before": load,
             "load_after": load_average(), "command": " ".join(["distilhash", *cmd[3:]])}
@@ -56,28 +80,39 @@ def summary(runs: list[dict]) -> dict:
     for w in sorted({r["workers"] for r in runs}):
         rs = [r for r in runs if r["workers"] == w]
         out[w] = {k: (float(np.mean(v)), float(np.std(v))) for k, v in (
-            ("train_seconds", [r["train_seconds"] for r in rs]), ("i2t", [r["map_query"]["i2t"] for r in rs]),
-            ("t2i", [r["map_query"]["t2i"] for r in rs]), ("epochs_run", [r["epoch_policy"].get("epochs_run", 0) for r in rs]))}
+            ("train_seconds", [r["train_seconds"] for r in rs]), ("epoch_seconds", [r["epoch_seconds"] for r in rs]),
+            ("i2t", [r["map_query"]["i2t"] for r in rs]), ("t2i", [r["map_query"]["t2i"] for r in rs]),
+            ("epochs", [r["epochs"] for r in rs]))}
     return out
 
 
 def markdown(result: dict) -> str:
-    s = result["summary"]
-    lines = [f"# Data-parallel training: DCMQ {result['settings']['bits']} bits, 1 vs 2 workers "
+    s, st = result["summary"], result["settings"]
+    lines = [f"# Data-parallel training: {st['method'].upper()} {st['bits']} bits, 1 vs 2 workers "
              f"({result['provenance']['started_utc']})", "",
-             f"Dataset {result['settings']['dataset']}, split {result['runs'][0]['split_hash']}, seeds {result['settings']['seeds']}, "
-             f"config overrides {result['settings']['set'] or 'none'}; epochs kept on split.val only; mAP@all on split.query vs "
-             "split.retrieval. Shared 2-core machine: load average around every run below and in the provenance.", "",
-             "| workers | train s (mean ± std) | speed-up | mAP i2t | mAP t2i | epochs run |", "|---|---|---|---|---|---|"]
-    base = s["1"]["train_seconds"][0] if "1" in s else None
+             f"Dataset {st['dataset']} (teacher {st['teacher']}), split {result['runs'][0]['split_hash']}, seeds {st['seeds']}, "
+             f"config overrides {st['set'] or 'none'}; epochs kept on split.val only; mAP@all on split.query vs "
+             "split.retrieval. *train s*: the whole fit (worker start-up and feature loading included); *s / epoch*: "
+             "the epoch loop (training + validation on worker 0) divided by the epochs it ran. Shared 2-core machine: "
+             "load average around every run below and in the provenance.", "",
+             "| workers | train s (mean ± std) | speed-up | s / epoch | epoch speed-up | mAP i2t | mAP t2i | epochs |",
+             "|---|---|---|---|---|---|---|---|"]
+    base = s.get("1")
     for w, v in s.items():
-        sp = f"{base / v['train_seconds'][0]:.2f}x" if base else "-"
-        lines.append(f"| {w} | {v['train_seconds'][0]:.1f} ± {v['train_seconds'][1]:.1f} | {sp} | {v['i2t'][0]:.4f} ± {v['i2t'][1]:.4f} | "
-                     f"{v['t2i'][0]:.4f} ± {v['t2i'][1]:.4f} | {v['epochs_run'][0]:.1f} |")
-    lines += ["", "Per run:", "", "| workers | seed | train s | i2t | t2i | kept epoch | load before |", "|---|---|---|---|---|---|---|"]
+        sp = f"{base['train_seconds'][0] / v['train_seconds'][0]:.2f}x" if base else "-"
+        esp = f"{base['epoch_seconds'][0] / v['epoch_seconds'][0]:.2f}x" if base else "-"
+        lines.append(f"| {w} | {v['train_seconds'][0]:.1f} ± {v['train_seconds'][1]:.1f} | {sp} | "
+                     f"{v['epoch_seconds'][0]:.2f} ± {v['epoch_seconds'][1]:.2f} | {esp} | {v['i2t'][0]:.4f} ± {v['i2t'][1]:.4f} | "
+                     f"{v['t2i'][0]:.4f} ± {v['t2i'][1]:.4f} | {v['epochs'][0]:.1f} |")
+    lines += ["", "Per run (drift: the largest |parameter - worker 0's| any epoch-end sync found; 0 = the replicas stayed identical):", "",
+              "| workers | seed | train s | s / epoch | epochs | i2t | t2i | kept epoch | drift | load before | load after |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
-        lines.append(f"| {r['workers']} | {r['seed']} | {r['train_seconds']:.1f} | {r['map_query']['i2t']:.4f} | "
-                     f"{r['map_query']['t2i']:.4f} | {r['epoch_policy'].get('kept_epoch')} | {r['load_before'][0]} |")
+        drift = r["data_parallel"]["max_drift"] if r.get("data_parallel") else "-"
+        kept = r["epoch_policy"].get("kept_epoch")
+        kept = " / ".join(str(v) for v in kept.values()) if isinstance(kept, dict) else kept  # SODA: stage 1 / stage 2
+        lines.append(f"| {r['workers']} | {r['seed']} | {r['train_seconds']:.1f} | {r['epoch_seconds']:.2f} | {r['epochs']} | "
+                     f"{r['map_query']['i2t']:.4f} | {r['map_query']['t2i']:.4f} | {kept} | {drift} | {r['load_before'][0]} | {r['load_after'][0]} |")
     return "\n".join(lines)
 
 
@@ -89,16 +124,16 @@ def plot(result: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for r in result["runs"]:
-        axes[0].scatter(r["workers"], r["train_seconds"], color="C0")
+        axes[0].scatter(r["workers"], r["epoch_seconds"], color="C0")
         axes[1].scatter(r["workers"] - 0.05, r["map_query"]["i2t"], color="C1", label="i2t" if r["seed"] == 0 else None)
         axes[1].scatter(r["workers"] + 0.05, r["map_query"]["t2i"], color="C2", label="t2i" if r["seed"] == 0 else None)
-    axes[0].set_ylabel("train seconds")
+    axes[0].set_ylabel("seconds per epoch")
     axes[1].set_ylabel("mAP@all (query)")
     for ax in axes:
         ax.set_xticks([1, 2])
         ax.set_xlabel("workers")
     axes[1].legend(fontsize=7)
-    fig.suptitle(f"DCMQ {result['settings']['bits']} bits, data-parallel (load {result['provenance']['load_before'][0]})", fontsize=9)
+    fig.suptitle(f"{result['settings']['method'].upper()} {result['settings']['bits']} bits, data-parallel (load {result['provenance']['load_before'][0]})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -107,13 +142,17 @@ def main(argv: list[str] | None = None) -> None:
     from distilhash.paths import runs_dir
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--method", default="dcmq", choices=METHODS)
     ap.add_argument("--dataset", default="emoji-scenes")
+    ap.add_argument("--teacher", default="minilm-lit", help="teacher whose feature cache to train on")
     ap.add_argument("--bits", type=int, default=64)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--set", action="append", default=[])
-    ap.add_argument("--out-name", default=BENCH, help="result name under bench/results/distributed_train/")
+    ap.add_argument("--out-name", default=None, help="result name under bench/results/distributed_train/ (default: "
+                    "distributed_train for dcmq, distributed_train_METHOD otherwise)")
     args = ap.parse_args(argv)
+    args.out_name = args.out_name or (BENCH if args.method == "dcmq" else f"{BENCH}_{args.method}")
     prov = collect_provenance(BENCH, args.out_name, seeds=args.seeds, dataset=args.dataset, root=ROOT,
                               model_selection="kept epoch = best mean mAP on split.val (train's default policy)")
     result = {"provenance": prov, "settings": vars(args), "runs": []}
@@ -121,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     for seed in args.seeds:
         for w in args.workers:
             r = run_one(args, seed, w, runs)
-            print(f"seed {seed} workers {w}: {r['train_seconds']:.1f} s, i2t {r['map_query']['i2t']:.4f} "
+            print(f"{args.method} seed {seed} workers {w}: {r['train_seconds']:.1f} s, {r['epoch_seconds']:.2f} s/epoch, i2t {r['map_query']['i2t']:.4f} "
                   f"t2i {r['map_query']['t2i']:.4f} (load {r['load_before'][0]})", flush=True)
             result["runs"].append(r)
     result["summary"] = {str(k): v for k, v in summary(result["runs"]).items()}

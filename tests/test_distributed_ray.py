@@ -124,3 +124,50 @@ def test_parallel_encoding_builds_a_sharded_index_equal_to_one_index(cluster, pr
             for a, b in zip(single.search(q, k), sharded.search(q, k)):
                 assert a.ids == b.ids and a.metadata == b.metadata
                 np.testing.assert_array_equal(a.distances, b.distances)
+
+
+def test_index_build_engine_ray_equals_the_single_process_build(cluster, prepared, tmp_path):
+    """`index build --engine ray --shards 4` (encoding in Ray actors of the test's 2-CPU cluster):
+    the same codes as the local engine, item by item, and the same search results as the
+    single-process builds (one index and 4 shards)."""
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+    from distilhash.data.store import open_prepared
+    from distilhash.distributed.encode import encode_with_engine
+    from distilhash.distributed.sharded_index import open_any_index
+    from distilhash.methods.base import create_method
+
+    d, feats = prepared
+    _, split = open_prepared(d)
+    models = {"itq": create_method("itq", n_bits=16, seed=0),
+              "dcmh": create_method("dcmh", n_bits=16, hidden=[16], max_epochs=2, batch_size=16)}
+    for name, m in models.items():
+        m.fit(feats, split)
+        m.save(tmp_path / name)
+    rows = np.arange(len(feats))
+    local = encode_with_engine("local", tmp_path / "itq", feats, rows, "image")  # numpy model; dcmh (torch) below
+    on_ray = encode_with_engine("ray", tmp_path / "itq", feats, rows, "image", part_size=16, progress=False)
+    np.testing.assert_array_equal(local.data, on_ray.data)
+
+    def cli(*args, code=0):
+        res = CliRunner().invoke(app, [str(a) for a in args])
+        assert res.exit_code == code, res.output + str(res.exception)
+        return res.output
+
+    common = ["--model", tmp_path / "dcmh", "--dataset", d, "--features", tmp_path / "single",
+              "--part", "all"]
+    builds = {"one": [], "local4": ["--shards", "4"], "ray4": ["--shards", "4", "--engine", "ray", "--workers", "2"]}
+    for out, extra in builds.items():
+        cli("index", "build", tmp_path / out, *common, *extra)
+    q = models["dcmh"].encode("text", feats.text[:15], "query")
+    with open_any_index(tmp_path / "one") as one, open_any_index(tmp_path / "local4") as local4, \
+            open_any_index(tmp_path / "ray4") as ray4:
+        assert len(one) == len(local4) == len(ray4) == len(feats) and ray4.n_shards == 4
+        assert ray4.manifest["extra"]["engine"] == "ray"
+        for k in (1, 7, len(feats)):
+            for a, b, c in zip(one.search(q, k), local4.search(q, k), ray4.search(q, k)):
+                assert a.ids == b.ids == c.ids and a.metadata == b.metadata == c.metadata
+                np.testing.assert_array_equal(a.distances, c.distances)
+    assert "are already encoded" in cli("index", "build", tmp_path / "x", "--codes", tmp_path / "nope.npz",
+                                                "--engine", "ray", code=1)

@@ -74,8 +74,8 @@ def test_suite_expands_to_datasets_methods_bits_seeds(tmp_path):
         ({"bogus": 1}, "unknown keys"),
         ({"methods": ["lsh", "lsh"]}, "appear twice"),
         ({"bits": "16"}, "list of integers"),
-        ({"eval": {"topn": [5]}}, "unknown eval keys"),
-        ({"methods": [{"name": "lsh", "cfg": {}}]}, "unknown keys"),
+        ({"eval": {"topn": [5]}}, "eval: unknown option"),
+        ({"methods": [{"name": "lsh", "cfg": {}}]}, r"methods\[0\]: unknown option"),
     ],
 )
 def test_bad_suites_are_config_errors(bad, message):

@@ -37,7 +37,7 @@ def test_every_registered_method_declares_its_capabilities():
     assert [n for n, c in caps.items() if c.input == "raw"] == ["lcdh"]
     assert sorted(n for n, c in caps.items() if c.bits_independent) == ["float-student", "float-teacher"]
     assert [n for n, c in caps.items() if c.streaming] == ["lcdh"]
-    assert sorted(n for n, c in caps.items() if c.data_parallel) == ["dcmq", "float-student"]
+    assert sorted(n for n, c in caps.items() if c.data_parallel) == ["dcmh", "dcmq", "float-student", "soda"]
     with pytest.raises(ConfigError, match="input"):
         Capabilities(input="pixels")
 

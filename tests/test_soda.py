@@ -232,33 +232,14 @@ def test_fast_validation_map_matches_the_shared_reference():
     assert hamming_map(q, d, yq, yd, chunk=10) == pytest.approx(ref, abs=1e-8)
 
 
-def _prepared_tiny(directory: str, n: int, n_labels: int, width: int):
-    """A tiny prepared dataset (+ split) under $DISTILHASH_HOME and a ``features:`` teacher spec for it."""
-    from conftest import make_tiny_dataset
-
-    from distilhash.data import SplitSpec, make_split, save_dataset
-    from distilhash.paths import datasets_dir, home
-    from distilhash.training.synthetic import features_for_labels
-
-    ds = make_tiny_dataset(n=n, n_labels=n_labels)
-    save_dataset(ds, datasets_dir() / directory)
-    split = make_split(len(ds), SplitSpec(n_query=40, n_train=n - 80, n_retrieval=None, n_val=40, seed=0),
-                       ds.content_hash())
-    split.save(datasets_dir() / directory / "split.json")
-    np.savez(home() / f"{directory}.npz", ids=np.asarray(ds.ids), **features_for_labels(ds.labels, width=width, seed=0))
-    return ds, split, f"features:{home() / f'{directory}.npz'}"
-
-
-def test_train_and_encode_commands_run_soda(tmp_path):
+def test_train_and_encode_commands_run_soda(tiny_prepared, tmp_path):
     """`distilhash train soda` on a tiny prepared dataset + feature cache, then `distilhash encode`."""
     from typer.testing import CliRunner
 
     from distilhash.codes_file import load_encoded
     from distilhash.cli.main import app
-    from distilhash.teachers.cache import extract_features
 
-    _, _, teacher = _prepared_tiny("tiny", n=240, n_labels=6, width=16)
-    extract_features("tiny", teacher, progress=False)
+    teacher, _ = tiny_prepared
 
     runner = CliRunner()
     sets = [a for k, v in {"hidden": 32, "stage1.epochs": 3, "stage2.epochs": 3, "stage1.batch_size": 32,
@@ -276,17 +257,17 @@ def test_train_and_encode_commands_run_soda(tmp_path):
     assert codes["image"].kind == "binary" and codes["text"].data.shape == (40, 2)
 
 
-def test_extract_stage_stores_extra_prompt_templates_that_soda_reads(tmp_path, monkeypatch):
+def test_extract_stage_stores_extra_prompt_templates_that_soda_reads(tiny_prepared, tmp_path, monkeypatch):
     """`teacher extract --label-template bare` encodes the bare prompts once; soda fits on them, no teacher."""
     from typer.testing import CliRunner
 
     from distilhash.cli.main import app
-    from distilhash.data import SplitSpec, make_split, save_dataset
     from distilhash.teachers import registry
     from distilhash.teachers.cache import load_features
 
-    ds, split, teacher = _prepared_tiny("tinyp", n=200, n_labels=5, width=24)
+    teacher, split = tiny_prepared
     fake, real = _FakeTeacher(), registry.create_teacher
+    fake.width = 16  # the width of the tiny cache
 
     def create(spec, **kw):  # the cached features, plus a text tower for the new prompts
         t = real(spec, **kw)
@@ -294,13 +275,13 @@ def test_extract_stage_stores_extra_prompt_templates_that_soda_reads(tmp_path, m
         return t
 
     monkeypatch.setattr(registry, "create_teacher", create)
-    res = CliRunner().invoke(app, ["teacher", "extract", "--dataset", "tinyp", "--teacher", teacher,
+    cache = tmp_path / "cache"  # not the default place: the loaded features know where they live
+    res = CliRunner().invoke(app, ["teacher", "extract", "--dataset", "tiny", "--teacher", teacher, "--out", str(cache),
                                    "--label-template", "bare"])
     assert res.exit_code == 0, res.output
     assert fake.seen and all(not p.startswith("a photo") for p in fake.seen), res.output
-    from distilhash.teachers.cache import default_features_dir
-
-    feats = load_features(default_features_dir(ds.name, teacher))
+    assert (cache / "label_prompts" / "bare.npy").is_file()
+    feats = load_features(cache)
     monkeypatch.setattr(registry, "create_teacher", lambda spec, **kw: pytest.fail("soda.fit created a teacher"))
     m = create_method("soda", **FAST, prompt_template="bare").fit(feats, split)
     assert m.fit_info_["prompts"]["source"] == "prompt cache" and m.fit_info_["prompts"]["template"] == "{}"

@@ -59,6 +59,18 @@ def test_train_then_encode(tiny_prepared, tmp_path):
     codes, _ = load_encoded(tmp_path / "q.npz")
     assert set(codes) == {"text"} and codes["text"].kind == "float" and codes["text"].data.shape == (40, 16)
 
+    # without --teacher, the stages after training read the teacher the model was trained on
+    res = runner.invoke(app, ["encode", str(out), "--dataset", "tiny", "--part", "retrieval", "--out", str(tmp_path / "r2.npz")])
+    assert res.exit_code == 0, res.output
+    again, _ = load_encoded(tmp_path / "r2.npz")
+    assert np.array_equal(again["image"].data, codes_db_image := load_encoded(enc)[0]["image"].data)
+    res = runner.invoke(app, ["eval", str(out), "--dataset", "tiny", "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "ev" / "report.json").read_text())["teacher"] == teacher
+    res = runner.invoke(app, ["index", "build", str(tmp_path / "ix"), "--model", str(out), "--dataset", "tiny"])
+    assert res.exit_code == 0, res.output
+    assert codes_db_image.shape[0] == len(split.retrieval)
+
 
 def test_train_errors_are_clear(tiny_prepared, tmp_path):
     teacher, _ = tiny_prepared

@@ -178,17 +178,15 @@ def _bits_independent(method: str) -> bool:
 def _entries(cls, items: Any, where: str) -> list:
     if not isinstance(items, list) or not items:
         raise ConfigError(f"{where}: expected a non-empty list")
+    from distilhash.config_dataclass import build_config
+
     out = []
-    valid = set(cls.__dataclass_fields__)
     for i, item in enumerate(items):
         if isinstance(item, str):
             item = {"name": item}
         if not isinstance(item, dict) or "name" not in item:
             raise ConfigError(f"{where}[{i}]: expected an object with a 'name', got {item!r}")
-        unknown = sorted(set(item) - valid)
-        if unknown:
-            raise ConfigError(f"{where}[{i}]: unknown keys {unknown}; valid keys: {sorted(valid)}")
-        out.append(cls(**item))
+        out.append(build_config(cls, item, f"{where}[{i}]"))
     return out
 
 
@@ -208,10 +206,9 @@ def parse_suite(obj: dict[str, Any], path: str | None = None) -> Suite:
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
         raise ConfigError(f"{where}: method labels {dupes} appear twice; give variants distinct 'label's")
-    eval_obj = obj.get("eval", {})
-    bad_eval = sorted(set(eval_obj) - set(EvalOptions.__dataclass_fields__))
-    if bad_eval:
-        raise ConfigError(f"{where}: unknown eval keys {bad_eval}; valid: {sorted(EvalOptions.__dataclass_fields__)}")
+    from distilhash.config_dataclass import build_config
+
+    eval_options = build_config(EvalOptions, obj.get("eval", {}), f"{where}: eval")
     for key in ("bits", "seeds"):
         if not isinstance(obj[key], list) or not all(isinstance(v, int) for v in obj[key]):
             raise ConfigError(f"{where}: {key!r} must be a list of integers, got {obj[key]!r}")
@@ -221,7 +218,7 @@ def parse_suite(obj: dict[str, Any], path: str | None = None) -> Suite:
         methods=methods,
         bits=list(obj["bits"]),
         seeds=list(obj["seeds"]),
-        eval=EvalOptions(**eval_obj),
+        eval=eval_options,
         description=obj.get("description", ""),
         expected_minutes=obj.get("expected_minutes"),
         threads=int(obj.get("threads", 2)),

@@ -38,11 +38,17 @@ def build(
     part: str = typer.Option(None, "--part", help="Dataset part to index when encoding with --model: all, retrieval, "
                              "query, train, val, fit (default: retrieval for a benchmark preset split, else all)."),
     modality: str = typer.Option("image", "--modality", help="Which modality the index stores: image or text."),
-    teacher: str = typer.Option("minilm-lit", "--teacher", help="Teacher spec (feature cache; query encoding)."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher whose feature cache to read (default: the one the model was trained on)."),
     features: Path = typer.Option(None, "--features", help="Feature cache directory (default: the teacher's)."),
     metadata: Path = typer.Option(None, "--metadata", help="JSON-lines metadata file with an 'id' per line."),
     shards: int = typer.Option(1, "--shards", help="Build a sharded index of this many shards (items routed by id "
                                "hash; searched by fan-out, same results as one index; see docs/distributed.md)."),
+    engine: str = typer.Option("local", "--engine", help="Where --model encodes the features: local (this process) or "
+                               "ray (model-holding Ray actors; the same codes). See docs/distributed.md."),
+    ray_address: str = typer.Option(None, "--ray-address", help="With --engine ray: a cluster address (ray://head:10001, "
+                                    "head:6379, auto; default $RAY_ADDRESS, else a local cluster on this machine's CPUs "
+                                    "for the command's duration)."),
+    workers: int = typer.Option(None, "--workers", help="With --engine ray: encoding actors (default: one per cluster CPU)."),
 ) -> None:
     """Create an index from encoded codes (or by encoding a dataset part with a model).
 
@@ -54,7 +60,8 @@ def build(
 
     try:
         done = build_index(index_dir, codes=codes, model=model, dataset=dataset, part=part, modality=modality,
-                           teacher=teacher, features=features, metadata=metadata, shards=shards)
+                           teacher=teacher, features=features, metadata=metadata, shards=shards, engine=engine,
+                           engine_options={"address": ray_address, "workers": workers} if engine == "ray" else None)
     except DistilhashError as exc:
         _fail(exc)
         return
@@ -74,7 +81,7 @@ def add(
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset (features to encode; item metadata)."),
     part: str = typer.Option(None, "--part", help="Dataset part when encoding with --model/--dataset (default as for build)."),
     modality: str = typer.Option(None, "--modality", help="image or text (default: the index's)."),
-    teacher: str = typer.Option("minilm-lit", "--teacher", help="Teacher whose feature cache to read."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher whose feature cache to read (default: the one the model was trained on)."),
     features: Path = typer.Option(None, "--features", help="Feature cache directory."),
     metadata: Path = typer.Option(None, "--metadata", help="JSON-lines metadata file with an 'id' per line."),
 ) -> None:

@@ -41,7 +41,7 @@ def command(
                                 "storing codes durably in OUT/stream and checkpointing (and resuming) after each chunk."),
     chunk_size: int = typer.Option(None, "--chunk-size", help="Items per stream chunk (with --stream; method default if omitted)."),
     workers: int = typer.Option(1, "--workers", help="Data-parallel worker processes (torch.distributed, gloo on 127.0.0.1; "
-                                "each with --threads threads; dcmq and float-student). See docs/distributed.md."),
+                                "each with --threads threads; dcmq, float-student, soda, dcmh). See docs/distributed.md."),
 ) -> None:
     """Train METHOD on cached teacher features and save the model directory."""
     from distilhash.configs import parse_overrides

@@ -3,20 +3,26 @@
     method = fit_data_parallel("dcmq", config, features_dir, split, workers=2, out_dir="runs/x")
 
 Every worker process builds the same method with the same seed, so the initial weights, the
-epoch permutations and every other random draw agree. Each minibatch ``idx`` of B items (the same
-on every worker) is split: worker r trains on ``idx[r::W]``; after ``backward`` the gradients are
-averaged over the workers with one all-reduce, so every worker takes the same optimiser step:
+epoch permutations and every other shared random draw agree. Each minibatch ``idx`` of B items
+(the same on every worker) is split: worker r trains on ``idx[r::W]``; after ``backward`` the
+gradients are averaged over the workers with one all-reduce, so every worker takes the same
+optimiser step:
 
     g = (1/W) * sum_r grad L(idx[r::W])
 
 (for losses that are means over items this is the gradient of the mean over the whole batch; the
-in-batch pair terms of DCMQ see B/W items per worker instead of B). At the end of each epoch the
-parameters and buffers of worker 0 are broadcast (codeword revival uses per-worker statistics and
-would otherwise let the replicas drift). Validation on ``split.val`` runs on worker 0 only and its
-score is broadcast, so early stopping decides identically everywhere. Worker 0 saves the model.
+in-batch pair terms of DCMQ and SODA see B/W items per worker instead of B). Per-item state a
+method keeps besides its weights (DCMH's output buffers F, G and codes B) rides along in the same
+all-reduce (:meth:`DataParallel.average_gradients` ``sums=``). At the end of each epoch the
+parameters and buffers of worker 0 are broadcast (:meth:`DataParallel.sync`); each worker first
+measures how far its copy had drifted from worker 0's (``max |theta_r - theta_0|``, recorded in
+``fit_info_["data_parallel"]``: 0 when nothing per-worker leaks into the weights; DCMQ's codeword
+revival uses per-worker usage counts, so it may drift between syncs). Validation on ``split.val``
+runs on worker 0 only and its score is broadcast, so early stopping decides identically
+everywhere. Worker 0 saves the model.
 
 A method opts in by declaring ``capabilities.data_parallel`` and accepting a
-``data_parallel=DataParallel`` argument in ``fit`` (DCMQ and the float student do).
+``data_parallel=DataParallel`` argument in ``fit`` (DCMQ, the float student, SODA and DCMH do).
 
 Scaling: per step each worker does 1/W of the forward/backward work and one all-reduce of the
 model's gradients (DCMQ 64 bits: 1.38 M parameters, 5.5 MB) through gloo over TCP on 127.0.0.1;
@@ -27,7 +33,8 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +51,8 @@ class DataParallel:
 
     rank: int
     world: int
+    #: what the epoch-end syncs measured on this worker: ``syncs`` (count), ``max_drift``
+    stats: dict[str, float] = field(default_factory=lambda: {"syncs": 0, "max_drift": 0.0}, compare=False)
 
     @property
     def is_main(self) -> bool:
@@ -53,34 +62,70 @@ class DataParallel:
         """This worker's share of a minibatch: ``idx[rank::world]``."""
         return idx[self.rank :: self.world]
 
-    def average_gradients(self, model: Any) -> None:
+    def average_gradients(self, model: Any, sums: Iterable[Any] = ()) -> None:
         """Replace every gradient by its mean over the workers (one flat all-reduce).
 
         Parameters without a gradient (unused this step, the same on every replica) keep none, so
-        the optimiser skips them as it would in one process.
+        the optimiser skips them as it would in one process. ``sums``: float tensors summed over
+        the workers in place, in the same all-reduce (e.g. each worker's rows of a per-item buffer
+        scattered into zeros: the sum is every worker's rows, an all-gather).
         """
         import torch
         import torch.distributed as dist
 
         params = [p for p in model.parameters() if p.grad is not None]
-        if not params:
+        extra = list(sums)
+        if not params and not extra:
             return
         grads = [p.grad for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads])
+        flat = torch.cat([t.reshape(-1) for t in grads + extra])
         dist.all_reduce(flat)
-        flat /= self.world
         offset = 0
         for p, g in zip(params, grads):
             n = g.numel()
-            p.grad = flat[offset : offset + n].view_as(p).clone()
+            p.grad = flat[offset : offset + n].view_as(p) / self.world
+            offset += n
+        for t in extra:
+            n = t.numel()
+            t.copy_(flat[offset : offset + n].view_as(t))
             offset += n
 
-    def broadcast_model(self, model: Any) -> None:
-        """Copy worker 0's parameters and buffers to every worker."""
+    def sync(self, tensors: Iterable[Any]) -> float:
+        """Overwrite ``tensors`` with worker 0's copies; returns (and records) this worker's drift.
+
+        ``drift = max |t_r - t_0|`` over every element before the copy (0.0 on worker 0).
+        """
+        import torch
         import torch.distributed as dist
 
-        for t in model.state_dict().values():
-            dist.broadcast(t, 0)
+        drift = 0.0
+        with torch.no_grad():
+            for t in tensors:
+                theirs = t.detach().clone()
+                dist.broadcast(theirs, 0)
+                if t.numel() and t.is_floating_point():
+                    drift = max(drift, float((t.detach() - theirs).abs().max()))
+                elif not torch.equal(t, theirs):
+                    drift = float("inf")
+                t.copy_(theirs)
+        self.stats["syncs"] += 1
+        self.stats["max_drift"] = max(self.stats["max_drift"], drift)
+        return drift
+
+    def broadcast_model(self, model: Any) -> float:
+        """Copy worker 0's parameters and buffers to every worker (:meth:`sync`); returns the drift."""
+        return self.sync(model.state_dict().values())
+
+    def fork_torch_rng(self) -> None:
+        """Give each worker its own torch random stream (dropout masks differ between replicas).
+
+        Call after the shared initialisation; draws every worker must agree on use a numpy
+        generator or an explicit ``torch.Generator``. With one worker this does nothing.
+        """
+        import torch
+
+        if self.world > 1:
+            torch.manual_seed(torch.initial_seed() * 1_000_003 % (2**62) + self.rank)
 
     def share(self, value: Any) -> Any:
         """Worker 0's ``value`` (any picklable object), on every worker."""
@@ -112,8 +157,17 @@ def _worker(rank: int, world: int, port: int, name: str, config: dict[str, Any],
     try:
         feats = load_features(features, verify=rank == 0) if isinstance(features, str) else features
         method = create_method(name, **config)
-        method.fit(feats, split, data_parallel=DataParallel(rank, world))
+        dp = DataParallel(rank, world)
+        method.fit(feats, split, data_parallel=dp, **({} if rank == 0 else {"progress": False}))
+        stats = [None] * world
+        dist.all_gather_object(stats, dict(dp.stats))
         if rank == 0:
+            method.fit_info_["data_parallel"] = {
+                "workers": world, "threads_per_worker": threads, "epoch_syncs": int(stats[0]["syncs"]),
+                "max_drift": max(s["max_drift"] for s in stats),
+                "max_drift_per_worker": [s["max_drift"] for s in stats],
+                "drift": "max |parameter - worker 0's| seen by an epoch-end sync, before it overwrote the copy",
+            }
             method.save(out_dir)
         dist.barrier()
     finally:
@@ -132,11 +186,12 @@ def fit_data_parallel(name: str, config: dict[str, Any], features: Any, split: A
     """
     import torch.multiprocessing as mp
 
-    from distilhash.methods.base import create_method, load_method
+    from distilhash.methods.base import create_method, list_methods, load_method, method_class
 
     cls = type(create_method(name, **config))
     if not cls.capabilities.data_parallel:
-        raise ConfigError(f"{name} has no data-parallel training (--workers > 1); methods that have it: dcmq, float-student")
+        have = [m for m in list_methods() if method_class(m).capabilities.data_parallel]
+        raise ConfigError(f"{name} has no data-parallel training (--workers > 1); methods that have it: {', '.join(have)}")
     if workers < 2:
         raise ConfigError(f"data-parallel training needs workers >= 2, got {workers}")
     feats = str(features) if isinstance(features, (str, Path)) else features

@@ -1,6 +1,14 @@
 """Encode a database in parallel on Ray and build a sharded index from the codes.
 
     path = build_sharded_index_ray("runs/dcmq64", feats, rows, "runs/ix-sharded", n_shards=4)
+    enc = encode_with_engine("ray", "runs/dcmq64", feats, rows, "image")   # what `index build --engine ray` uses
+
+The encoding engines (:data:`ENCODE_ENGINES`): ``local`` encodes in this process
+(``method.encode_dataset_rows``); ``ray`` sends parts of the rows to W model-holding actors on a Ray cluster
+(``address``, ``$RAY_ADDRESS``, or a local cluster started for the call) and concatenates their
+codes in row order. The engines give the same codes (tested item by item): parts of 65536 rows are
+multiples of the 8192- and 4096-row chunks the torch methods encode in, so every matrix product
+sees the same rows in both.
 
 W actors each load the trained model once; the driver sends them parts of the database's teacher
 features (``part_size`` rows), gathers the codes in database order, and adds them to a new
@@ -12,6 +20,7 @@ that encode raw pixels or texts (``capabilities.input == "raw"``, e.g. lcdh) are
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +29,7 @@ import numpy as np
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError
 
-__all__ = ["build_sharded_index_ray", "encode_parallel", "EncodeWorker"]
+__all__ = ["build_sharded_index_ray", "encode_parallel", "encode_with_engine", "ENCODE_ENGINES", "EncodeWorker"]
 
 
 class EncodeWorker:
@@ -77,6 +86,49 @@ def encode_parallel(ray: Any, model_dir: str | Path, features: np.ndarray, modal
     return Encoded(first.kind, data, first.n_bits, first.codebooks, first.metric)
 
 
+def _encode_local(model_dir: str | Path, features, rows: np.ndarray, modality: str, role: str, *, method: Any = None,
+                  dataset: Any = None, **_: Any) -> Encoded:
+    from distilhash.methods.base import load_method
+
+    method = method or load_method(model_dir)
+    return method.encode_dataset_rows(modality, rows, role, features=features, dataset=dataset)
+
+
+def _encode_ray(model_dir: str | Path, features, rows: np.ndarray, modality: str, role: str, *, method: Any = None,
+                address: str | None = None, workers: int | None = None, num_cpus: int | None = None,
+                part_size: int = 65536, progress: bool = True, **_: Any) -> Encoded:
+    from distilhash.distributed.runtime import ray_session
+
+    if method is not None and type(method).capabilities.input == "raw":
+        raise ConfigError(f"{model_dir}: {method.name} reads raw pixels / words; the ray engine encodes cached teacher "
+                          "features (use the local engine)")
+    if modality not in ("image", "text"):
+        raise DataError(f"modality {modality!r}; expected image or text")
+    x = np.ascontiguousarray(getattr(features, modality)[rows])
+    with ray_session(address, num_cpus) as ray:
+        return encode_parallel(ray, model_dir, x, modality, role, part_size=part_size, workers=workers, progress=progress)
+
+
+#: engine name -> ``f(model_dir, features: FeatureSet, rows, modality, role, **options) -> Encoded``
+ENCODE_ENGINES: dict[str, Callable[..., Encoded]] = {"local": _encode_local, "ray": _encode_ray}
+
+
+def encode_with_engine(engine: str, model_dir: str | Path, features, rows, modality: str, role: str = "database",
+                       **options: Any) -> Encoded:
+    """Codes of dataset rows ``rows`` (int ``[N]``) by the model saved in ``model_dir``, in row order.
+
+    Args:
+        engine: a key of :data:`ENCODE_ENGINES`: ``local`` (this process) or ``ray``.
+        features: the dataset's :class:`~distilhash.teachers.features.FeatureSet`.
+        options: ``method`` (the model, already loaded); ``dataset`` (local engine, for models that
+            read raw pixels / words); ``address``, ``workers``, ``num_cpus`` (of a local cluster),
+            ``part_size``, ``progress`` (ray engine).
+    """
+    if engine not in ENCODE_ENGINES:
+        raise ConfigError(f"unknown encoding engine {engine!r}; expected one of {', '.join(ENCODE_ENGINES)}")
+    return ENCODE_ENGINES[engine](model_dir, features, np.asarray(rows, dtype=np.int64), modality, role, **options)
+
+
 def build_sharded_index_ray(model_dir: str | Path, features, rows: np.ndarray, out_dir: str | Path, n_shards: int,
                             modality: str = "image", *, metadata: list[dict[str, Any]] | None = None,
                             part_size: int = 65536, workers: int | None = None, address: str | None = None,
@@ -85,15 +137,13 @@ def build_sharded_index_ray(model_dir: str | Path, features, rows: np.ndarray, o
 
     Item ids are ``features.ids[rows]``; metadata defaults to ``{"row": dataset row}``.
     """
-    from distilhash.distributed.runtime import ray_session
     from distilhash.distributed.sharded_index import create_sharded_index
 
     rows = np.asarray(rows, dtype=np.int64)
     if modality not in ("image", "text"):
         raise DataError(f"modality {modality!r}; expected image or text")
-    with ray_session(address, num_cpus) as ray:
-        enc = encode_parallel(ray, model_dir, np.ascontiguousarray(getattr(features, modality)[rows]), modality,
-                              part_size=part_size, workers=workers, progress=progress)
+    enc = encode_with_engine("ray", model_dir, features, rows, modality, address=address, workers=workers,
+                             num_cpus=num_cpus, part_size=part_size, progress=progress)
     if enc.kind not in ("binary", "pq"):
         raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
     meta = json.loads((Path(model_dir) / "method.json").read_text())

@@ -31,6 +31,26 @@ Model selection: after every epoch, mAP@all on ``split.val`` queries against the
 database (mean of image->text and text->image); the best epoch's weights are kept, training stops
 after ``patience`` epochs without improvement. ``fit_info_`` records the kept epoch, why, and the
 whole validation history. The query set is never looked at.
+
+Data-parallel (``fit(..., data_parallel=dp)``, W replicas, :mod:`distilhash.distributed.data_parallel`):
+every replica holds the whole buffers ``F``, ``G`` and codes ``B`` and draws the same permutations
+and anchors (shared seeded numpy generator). Of each mini-batch ``b`` replica r computes the rows
+``b_r = b[r::W]``; its loss is
+
+    J_r = nll(b_r) + gamma * quant(b_r) + W * eta * bal(total_r),
+    total_r = sum_{i in b_r} f(x_i) + sum_{i not in b_r} F_i      (F_i: buffered rows)
+
+and one all-reduce per step carries the averaged gradient ``g = (1/W) sum_r grad J_r`` together
+with the batch's fresh outputs (each replica scatters its rows of ``b`` into zeros; the sum is all
+of them), which every replica writes into ``F[b]`` (``G[b]`` in the text pass). The mean terms
+average to the whole-batch means; the balance term is multiplied by W because it is a function
+of the column sum, not a mean over items: ``(1/W) sum_r W eta grad bal = eta sum_{i in b} dbal/dF_i
+dF_i/dtheta``, the one-process gradient, except that the other replicas' rows of the current batch
+enter ``total_r`` from the buffer (one step old, as every row outside the batch already does).
+Hence ``F``, ``G`` and ``B = sign(F + G)`` stay identical on every replica without another
+collective. At the end of each epoch worker 0's weights and buffers are broadcast (the recorded
+drift checks the claim: 0 when the replicas agree), validation runs on worker 0 and its score is
+shared, so every replica keeps the same epoch.
 """
 
 from __future__ import annotations
@@ -46,7 +66,7 @@ import numpy as np
 from distilhash.codes import Encoded, pack_bits
 from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError, FeatureError
-from distilhash.methods.base import METHODS, MODALITIES, MethodBase
+from distilhash.methods.base import METHODS, MODALITIES, Capabilities, MethodBase
 
 __all__ = ["DCMH", "DCMHConfig", "dcmh_loss"]
 
@@ -119,6 +139,8 @@ class DCMH(MethodBase):
     name: ClassVar[str] = "dcmh"
     config_class = DCMHConfig
     tensor_library = "torch"
+    #: ``fit(..., data_parallel=DataParallel)`` trains one replica of a torch.distributed group.
+    capabilities: ClassVar[Capabilities] = Capabilities(data_parallel=True)
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
@@ -140,8 +162,12 @@ class DCMH(MethodBase):
         return {m: _mlp(width, c.hidden, c.n_bits, c.dropout) for m in MODALITIES}
 
     # ------------------------------------------------------------------------------ fit
-    def fit(self, features, split, *, progress: bool = False, **kwargs: Any) -> DCMH:
-        """Train on ``split.fit`` with early stopping on ``split.val`` mAP@all."""
+    def fit(self, features, split, *, progress: bool = False, data_parallel: Any = None, **kwargs: Any) -> DCMH:
+        """Train on ``split.fit`` with early stopping on ``split.val`` mAP@all.
+
+        ``data_parallel``: a :class:`~distilhash.distributed.data_parallel.DataParallel` when this
+        process is one of W replicas (module docstring).
+        """
         import torch
         from tqdm.auto import tqdm
 
@@ -172,6 +198,11 @@ class DCMH(MethodBase):
         codes = torch.sign(buf["image"] + buf["text"])
         codes[codes == 0] = 1
         other = {"image": "text", "text": "image"}
+        dp = data_parallel
+        world = 1 if dp is None else dp.world
+        both = torch.nn.ModuleDict(self.heads_)
+        if dp is not None:
+            dp.fork_torch_rng()  # dropout masks differ between replicas; shared draws use rng
 
         history: list[dict[str, Any]] = []
         best = (-1.0, 0, None)
@@ -186,7 +217,10 @@ class DCMH(MethodBase):
                 perm = rng.permutation(n)
                 n_batches = 0
                 for s in range(0, n, c.batch_size):
-                    bi = torch.from_numpy(perm[s : s + c.batch_size])
+                    batch = torch.from_numpy(perm[s : s + c.batch_size])
+                    if len(batch) < world:  # a replica would get no rows: skipped on every replica
+                        continue
+                    bi = batch if dp is None else batch[dp.rank :: world]
                     out = head(x[m][bi])
                     buf[m][bi] = out.detach()
                     total = out.sum(0) + (buf[m].sum(0) - buf[m][bi].sum(0))
@@ -196,17 +230,27 @@ class DCMH(MethodBase):
                     else:
                         sim = y[bi] @ (y if cols is None else y[cols]).T > 0
                     anchor_out = buf[other[m]] if cols is None else buf[other[m]][cols]
-                    loss = dcmh_loss(out, anchor_out, sim.float(), codes[bi], total, n, c.gamma, c.eta, c.pair_weighting)
+                    loss = dcmh_loss(out, anchor_out, sim.float(), codes[bi], total, n, c.gamma, c.eta * world,
+                                     c.pair_weighting)
                     opt.zero_grad()
                     loss["loss"].backward()
+                    if dp is not None:  # averaged gradients + every replica's fresh rows, one all-reduce
+                        rows = torch.zeros(len(batch), out.shape[1])
+                        rows[dp.rank :: world] = out.detach()
+                        dp.average_gradients(both, sums=[rows])
+                        buf[m][batch] = rows
                     opt.step()
                     for k in terms[m]:
                         terms[m][k] += float(loss[k].detach())
                     n_batches += 1
-                terms[m] = {k: v / n_batches for k, v in terms[m].items()}
+                terms[m] = {k: v / max(n_batches, 1) for k, v in terms[m].items()}
+            if dp is not None:
+                dp.sync([*both.state_dict().values(), buf["image"], buf["text"]])
             codes = torch.sign(buf["image"] + buf["text"])
             codes[codes == 0] = 1
-            val = self._validate(features, split)
+            val = self._validate(features, split) if dp is None or dp.is_main else None
+            if dp is not None:
+                val = dp.share(val)  # worker 0 validates; every replica early-stops alike
             score = 0.5 * (val["i2t"] + val["t2i"])
             history.append({"epoch": epoch, "val_map_i2t": val["i2t"], "val_map_t2i": val["t2i"], "val_map_mean": score,
                             "loss_image": terms["image"], "loss_text": terms["text"]})

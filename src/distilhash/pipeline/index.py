@@ -82,15 +82,28 @@ def default_part(split) -> str:
 
 
 def load_items(codes: str | Path | None = None, model: str | Path | None = None, dataset: str | None = None,
-               part: str | None = None, modality: str = "image", teacher: str = "minilm-lit",
-               features: str | Path | None = None, metadata: str | Path | None = None) -> IndexItems:
-    """Items from an encoded file (``codes``), or by encoding ``part`` of ``dataset``'s features with ``model``."""
+               part: str | None = None, modality: str = "image", teacher: str | None = None,
+               features: str | Path | None = None, metadata: str | Path | None = None, engine: str = "local",
+               engine_options: dict[str, Any] | None = None) -> IndexItems:
+    """Items from an encoded file (``codes``), or by encoding ``part`` of ``dataset``'s features with ``model``.
+
+    ``teacher`` (whose feature cache is encoded) defaults to the one ``model`` was trained on.
+    ``engine`` encodes: ``local`` (this process) or ``ray`` (actors on a Ray cluster, ``engine_options``
+    ``address``, ``workers``, ``num_cpus``; see :data:`distilhash.distributed.encode.ENCODE_ENGINES`).
+    """
+    from distilhash.distributed.encode import ENCODE_ENGINES
+
+    if engine not in ENCODE_ENGINES:
+        raise ConfigError(f"encoding engine {engine!r}; expected one of {', '.join(ENCODE_ENGINES)}")
     if modality not in INDEX_MODALITIES:
         raise DataError(f"--modality {modality!r}; expected image or text")
     prov: dict[str, Any] = {"modality": modality}
     if codes is not None:
         from distilhash.codes_file import load_encoded
 
+        if engine != "local":
+            raise ConfigError(f"the {engine} engine encodes cached features (a model with a dataset); the codes in "
+                              f"{codes} are already encoded")
         encoded, info = load_encoded(codes)
         if modality not in encoded:
             raise DataError(f"{codes} holds no {modality} codes (has: {', '.join(encoded)})")
@@ -99,19 +112,21 @@ def load_items(codes: str | Path | None = None, model: str | Path | None = None,
         enc, ids, rows = encoded[modality], info["ids"], info["indices"].tolist()
         prov.update(codes_file=str(codes), part=info["part"])
     elif model is not None and dataset is not None:
+        from distilhash.distributed.encode import encode_with_engine
         from distilhash.methods.base import load_method
         from distilhash.pipeline.encode import part_indices
-        from distilhash.pipeline.inputs import load_features_and_split
+        from distilhash.pipeline.inputs import load_features_and_split, teacher_for_model
         from distilhash.threads import set_threads
 
         set_threads(2)
         method = load_method(model)
-        ds, split, feats, _ = load_features_and_split(dataset, teacher, features)
+        ds, split, feats, _ = load_features_and_split(dataset, teacher_for_model(model, teacher), features)
         part = part or default_part(split)
         idx = part_indices(split, part, len(feats))
-        enc = method.encode_dataset_rows(modality, idx, "database", features=feats, dataset=ds)
+        enc = encode_with_engine(engine, model, feats, idx, modality, "database", method=method, dataset=ds,
+                                 **(engine_options or {}))
         ids, rows = [feats.ids[i] for i in idx], idx.tolist()
-        prov.update(part=part, teacher=feats.teacher, dataset_items=len(feats))
+        prov.update(part=part, teacher=feats.teacher, dataset_items=len(feats), engine=engine)
     else:
         raise ConfigError("give --codes FILE, or --model DIR with --dataset NAME")
     if metadata is not None:
@@ -140,12 +155,13 @@ def _move_into_place(staging: Path, index_dir: Path) -> None:
 
 def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model: str | Path | None = None,
                 dataset: str | None = None, part: str | None = None, modality: str = "image",
-                teacher: str = "minilm-lit", features: str | Path | None = None, metadata: str | Path | None = None,
-                shards: int = 1) -> dict[str, Any]:
+                teacher: str | None = None, features: str | Path | None = None, metadata: str | Path | None = None,
+                shards: int = 1, engine: str = "local", engine_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Create a new index at ``index_dir`` (absent or empty) holding the items of :func:`load_items`.
 
-    ``shards > 1`` builds a sharded index (items routed by id hash). Returns ``{"info": the index's
-    info(), "items": count, "seconds", "provenance"}``.
+    ``shards > 1`` builds a sharded index (items routed by id hash). ``engine``/``engine_options``:
+    how a model encodes the features (:func:`load_items`; ``ray``: the same codes, encoded by Ray
+    actors). Returns ``{"info": the index's info(), "items": count, "seconds", "provenance"}``.
     """
     from distilhash.distributed.sharded_index import open_any_index
     from distilhash.index import create_index
@@ -156,7 +172,7 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
                           "another directory")
     if index_dir.exists() and (not index_dir.is_dir() or any(index_dir.iterdir())):
         raise ConfigError(f"{index_dir} exists and is not an empty directory; choose another directory")
-    items = load_items(codes, model, dataset, part, modality, teacher, features, metadata)
+    items = load_items(codes, model, dataset, part, modality, teacher, features, metadata, engine, engine_options)
     enc = items.codes
     model_dir = str(Path(model).resolve()) if model is not None else None
     if model is not None and (Path(model) / "method.json").is_file():
@@ -196,7 +212,7 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
 
 def add_items(index_dir: str | Path, *, codes: str | Path | None = None, model: str | Path | None = None,
               dataset: str | None = None, part: str | None = None, modality: str | None = None,
-              teacher: str = "minilm-lit", features: str | Path | None = None,
+              teacher: str | None = None, features: str | Path | None = None,
               metadata: str | Path | None = None) -> tuple[IndexItems, int]:
     """Add items to an existing index (durable on return); ``(items added, index size after)``.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["load_features_and_split"]
+__all__ = ["load_features_and_split", "teacher_for_model", "DEFAULT_TEACHER"]
 
 
 def load_features_and_split(dataset: str, teacher: str, features: str | Path | None = None):
@@ -35,3 +35,20 @@ def load_features_and_split(dataset: str, teacher: str, features: str | Path | N
     if len(feats) != len(ds):
         raise FeatureError(f"features at {path} have {len(feats)} rows; dataset {ds.name!r} has {len(ds)} items")
     return ds, split, feats, path
+
+
+DEFAULT_TEACHER = "minilm-lit"
+
+
+def teacher_for_model(model_dir: str | Path | None, teacher: str | None = None) -> str:
+    """The teacher whose feature cache a saved model reads: ``teacher`` when given, else the spec
+    recorded in ``model_dir/method.json`` at training time, else ``minilm-lit``."""
+    if teacher:
+        return teacher
+    if model_dir is not None and (Path(model_dir) / "method.json").is_file():  # else loading the model says why
+        from distilhash.methods.base import read_method_meta
+
+        recorded = read_method_meta(model_dir).get("teacher")
+        if isinstance(recorded, str) and recorded:
+            return recorded
+    return DEFAULT_TEACHER

@@ -377,7 +377,8 @@ def load_features(
     ids = json.loads((out / "ids.json").read_text())
     n, width = manifest.get("count"), manifest.get("width")
     fs = FeatureSet(image=arr("image"), text=arr("text"), labels=arr("labels"), ids=ids,
-                    label_text=arr("label_text"), class_text=arr("class_text"), manifest=manifest)
+                    label_text=arr("label_text"), class_text=arr("class_text"),
+                    manifest={**manifest, "path": str(out)})  # where it was read from (files stored beside it)
     if len(fs) != n or fs.width != width:
         raise FeatureError(f"{out}: arrays hold {len(fs)} rows of width {fs.width}; manifest says {n} x {width}")
     if fs.class_text is not None and fs.class_text.shape != (fs.labels.shape[1], width):

@@ -23,13 +23,13 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, DataError, FeatureError
-from distilhash.methods.base import METHODS, MethodBase
+from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.methods.soda.config import SodaConfig
 
 __all__ = ["SodaMethod"]
@@ -47,6 +47,8 @@ class SodaMethod(MethodBase):
     name = "soda"
     config_class = SodaConfig
     tensor_library = "torch"
+    #: ``fit(..., data_parallel=DataParallel)`` trains one replica of a torch.distributed group.
+    capabilities: ClassVar[Capabilities] = Capabilities(data_parallel=True)
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
@@ -64,6 +66,7 @@ class SodaMethod(MethodBase):
         label_prompts: np.ndarray | None = None,
         cache_dir: str | Path | None = None,
         progress: bool | None = None,
+        data_parallel: Any = None,
         **_: Any,
     ) -> SodaMethod:
         """Fit both stages on ``split.fit`` rows, selecting each stage's epoch on ``split.val``.
@@ -77,6 +80,9 @@ class SodaMethod(MethodBase):
                 the one named in the feature manifest), written by the extract stage
                 (:func:`distilhash.teachers.label_prompts.extract_label_prompts`); a template that
                 was not extracted is a FeatureError saying how to extract it.
+            data_parallel: a :class:`~distilhash.distributed.data_parallel.DataParallel` when this
+                process is one of W replicas: each stage trains on 1/W of every minibatch with
+                averaged gradients (:mod:`distilhash.methods.soda.loop`).
         """
         import torch
 
@@ -140,7 +146,7 @@ class SodaMethod(MethodBase):
             return float(np.mean(list(scores.values())))
 
         info1 = run_stage({"image": heads["image"], "prompt": heads["prompt"]}, step1, eval1, len(fit_idx),
-                          cfg.stage1, rng, "soda stage 1 (image + prompt)", show)
+                          cfg.stage1, rng, "soda stage 1 (image + prompt)", show, dp=data_parallel)
 
         # ---- stage 2: text head against the fixed image Hamming space
         b_img = heads["image"].codes(xi)
@@ -171,7 +177,8 @@ class SodaMethod(MethodBase):
                 scores["t2i"] = hamming_map(heads["text"].codes(vt).numpy(), b_img.numpy(), rel=rel_val)
             return float(np.mean(list(scores.values())))
 
-        info2 = run_stage({"text": heads["text"]}, step2, eval2, len(fit_idx), cfg.stage2, rng, "soda stage 2 (text)", show)
+        info2 = run_stage({"text": heads["text"]}, step2, eval2, len(fit_idx), cfg.stage2, rng, "soda stage 2 (text)", show,
+                          dp=data_parallel)
 
         self.heads_ = heads
         self._bind_features(features)
