@@ -38,7 +38,7 @@ def build(
     part: str = typer.Option(None, "--part", help="Dataset part to index when encoding with --model: all, retrieval, "
                              "query, train, val, fit (default: retrieval for a benchmark preset split, else all)."),
     modality: str = typer.Option("image", "--modality", help="Which modality the index stores: image or text."),
-    teacher: str = typer.Option("minilm-lit", "--teacher", help="Teacher spec (feature cache; query encoding)."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher whose feature cache to read (default: the one the model was trained on)."),
     features: Path = typer.Option(None, "--features", help="Feature cache directory (default: the teacher's)."),
     metadata: Path = typer.Option(None, "--metadata", help="JSON-lines metadata file with an 'id' per line."),
     shards: int = typer.Option(1, "--shards", help="Build a sharded index of this many shards (items routed by id "
@@ -81,7 +81,7 @@ def add(
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset (features to encode; item metadata)."),
     part: str = typer.Option(None, "--part", help="Dataset part when encoding with --model/--dataset (default as for build)."),
     modality: str = typer.Option(None, "--modality", help="image or text (default: the index's)."),
-    teacher: str = typer.Option("minilm-lit", "--teacher", help="Teacher whose feature cache to read."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher whose feature cache to read (default: the one the model was trained on)."),
     features: Path = typer.Option(None, "--features", help="Feature cache directory."),
     metadata: Path = typer.Option(None, "--metadata", help="JSON-lines metadata file with an 'id' per line."),
 ) -> None:

@@ -28,7 +28,7 @@ def evaluate_parts(method, feats, split, parts=("val", "query"), dataset=None) -
     return out
 
 
-def evaluate_model(model_dir: str | Path, dataset: str = "emoji-scenes", teacher: str = "minilm-lit",
+def evaluate_model(model_dir: str | Path, dataset: str | None = None, teacher: str | None = None,
                    features: str | Path | None = None, *, part: str = "query", top_n: tuple[int, ...] = (100, 500, 1000),
                    tie_aware: bool = False, threads: int | None = None, out: str | Path | None = None,
                    progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -37,7 +37,7 @@ def evaluate_model(model_dir: str | Path, dataset: str = "emoji-scenes", teacher
     ``part``: ``query`` (split.query vs split.retrieval: the reported figures) or ``val`` (val vs fit).
     Returns ``(reports, record)``: ``reports["i2t"|"t2i"]`` are :class:`~distilhash.eval.metrics.RetrievalReport`;
     ``record`` is what ``report.json`` holds (reports as dicts plus provenance). ``out`` defaults to
-    ``MODEL_DIR/eval-PART``.
+    ``MODEL_DIR/eval-PART``; ``teacher`` defaults to the one the model was trained on.
     """
     from distilhash.eval.metrics import evaluate_method
     from distilhash.eval.plots import plot_directions
@@ -46,13 +46,15 @@ def evaluate_model(model_dir: str | Path, dataset: str = "emoji-scenes", teacher
     from distilhash.pipeline import inputs
     from distilhash.pipeline.records import git_commit
 
+    dataset = inputs.dataset_for_model(model_dir, dataset)
     out = Path(out) if out is not None else Path(model_dir) / f"eval-{part}"
     method = load_method(model_dir)
     if "torch" in sys.modules:  # the method uses torch: keep it to the given threads
         from distilhash.threads import set_threads
 
         set_threads(threads)
-    ds, split, feats, fpath = inputs.load_features_and_split(dataset, teacher, features)
+    ds, split, feats, fpath = inputs.load_features_and_split(dataset, inputs.teacher_for_model(model_dir, teacher),
+                                                                features)
     t0 = time.perf_counter()
     reports = evaluate_method(method, feats, split, part=part, dataset=ds, top_n=tuple(top_n),
                               tie_aware=tie_aware, curves=True, progress=progress)

@@ -82,11 +82,12 @@ def default_part(split) -> str:
 
 
 def load_items(codes: str | Path | None = None, model: str | Path | None = None, dataset: str | None = None,
-               part: str | None = None, modality: str = "image", teacher: str = "minilm-lit",
+               part: str | None = None, modality: str = "image", teacher: str | None = None,
                features: str | Path | None = None, metadata: str | Path | None = None, engine: str = "local",
                engine_options: dict[str, Any] | None = None) -> IndexItems:
     """Items from an encoded file (``codes``), or by encoding ``part`` of ``dataset``'s features with ``model``.
 
+    ``teacher`` (whose feature cache is encoded) defaults to the one ``model`` was trained on.
     ``engine`` encodes: ``local`` (this process) or ``ray`` (actors on a Ray cluster, ``engine_options``
     ``address``, ``workers``, ``num_cpus``; see :data:`distilhash.distributed.encode.ENCODE_ENGINES`).
     """
@@ -114,12 +115,12 @@ def load_items(codes: str | Path | None = None, model: str | Path | None = None,
         from distilhash.distributed.encode import encode_with_engine
         from distilhash.methods.base import load_method
         from distilhash.pipeline.encode import part_indices
-        from distilhash.pipeline.inputs import load_features_and_split
+        from distilhash.pipeline.inputs import load_features_and_split, teacher_for_model
         from distilhash.threads import set_threads
 
         set_threads(2)
         method = load_method(model)
-        ds, split, feats, _ = load_features_and_split(dataset, teacher, features)
+        ds, split, feats, _ = load_features_and_split(dataset, teacher_for_model(model, teacher), features)
         part = part or default_part(split)
         idx = part_indices(split, part, len(feats))
         enc = encode_with_engine(engine, model, feats, idx, modality, "database", method=method, dataset=ds,
@@ -154,7 +155,7 @@ def _move_into_place(staging: Path, index_dir: Path) -> None:
 
 def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model: str | Path | None = None,
                 dataset: str | None = None, part: str | None = None, modality: str = "image",
-                teacher: str = "minilm-lit", features: str | Path | None = None, metadata: str | Path | None = None,
+                teacher: str | None = None, features: str | Path | None = None, metadata: str | Path | None = None,
                 shards: int = 1, engine: str = "local", engine_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Create a new index at ``index_dir`` (absent or empty) holding the items of :func:`load_items`.
 
@@ -211,7 +212,7 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
 
 def add_items(index_dir: str | Path, *, codes: str | Path | None = None, model: str | Path | None = None,
               dataset: str | None = None, part: str | None = None, modality: str | None = None,
-              teacher: str = "minilm-lit", features: str | Path | None = None,
+              teacher: str | None = None, features: str | Path | None = None,
               metadata: str | Path | None = None) -> tuple[IndexItems, int]:
     """Add items to an existing index (durable on return); ``(items added, index size after)``.
 
