@@ -133,3 +133,10 @@ def test_train_without_teacher_names_the_choices(tiny_prepared, tmp_path):
     only.rename(only.with_name("elsewhere__x"))  # no cache left for 'tiny'
     res = runner.invoke(app, ["train", "itq", "--dataset", "tiny", "--out", str(tmp_path / "m"), "--no-progress"])
     assert res.exit_code == 1 and "no teacher feature cache" in res.output and "teacher extract" in res.output
+
+
+def test_teacher_extract_says_when_it_reused_a_complete_cache(tiny_prepared):
+    teacher, _ = tiny_prepared  # the fixture already extracted this cache
+    res = CliRunner().invoke(app, ["teacher", "extract", "--dataset", "tiny", "--teacher", teacher])
+    assert res.exit_code == 0, res.output
+    assert "already complete" in res.output and "reused" in res.output

@@ -62,9 +62,12 @@ def extract(
     """Encode a dataset's images, texts, label prompts and class prompts once; resumable."""
     from distilhash.errors import DistilhashError
     from distilhash.pipeline.extract import extract_teacher_features
-    from distilhash.teachers.cache import load_features
+    from distilhash.teachers.cache import cache_status, default_features_dir, load_features
 
     try:
+        before = None
+        if out is not None or not Path(dataset).exists():
+            before = cache_status(out if out is not None else default_features_dir(dataset, teacher))
         path = extract_teacher_features(dataset, teacher, out, engine=engine, batch_size=batch_size, template=template,
                                         device=device, threads=threads, overwrite=overwrite, ray_address=ray_address,
                                         workers=workers, part_size=part_size, label_templates=tuple(label_templates))
@@ -74,6 +77,8 @@ def extract(
         return
     m = fs.manifest
     typer.echo(f"features of {m['dataset']} ({m['count']} items, width {m['width']}) by {m['teacher']} -> {path}")
+    if before == "complete" and not overwrite:
+        typer.echo("  the cache was already complete: its rows were reused, not recomputed (the figures below are from when it was made)")
     for k, v in m.get("throughput", {}).items():
         typer.echo(f"  {k}: {v:.1f}" if isinstance(v, float) else f"  {k}: {v}")
 
