@@ -65,9 +65,11 @@ def command(
 
     console = Console()
     for qtext, r in zip(queries, results):
-        table = Table(title=f"query: {qtext}")
+        table = Table(title=f"query: {qtext}", caption="distance: lower is closer. Binary codes: differing bits; PQ codes: "
+                      "the query's asymmetric distance to the codes, minus the inner product for inner-product "
+                      "codebooks (so it can be negative)")
         table.add_column("#", justify="right")
-        table.add_column("id")
+        table.add_column("id", overflow="fold")
         table.add_column("distance", justify="right")
         table.add_column("metadata")
         for rank, (i, d, m) in enumerate(zip(r.ids, r.distances.tolist(), r.metadata), 1):
