@@ -270,11 +270,27 @@ def test_cli_train_stream(data, tmp_path):
         hits = search_by_text(ix, ["thing1 thing2"], k=5, encoder=enc)
         assert len(hits) == 1 and len(hits[0].ids) == 5
         assert enc.encode_images([ds.images.array(np.arange(1), m.image_size_)[0]]).data.shape == (1, 2)
-    from distilhash.serve.config import ServiceError
+    from distilhash.serve.config import ServiceConfig, ServiceError
     from distilhash.serve.engine import SearchService
 
-    with pytest.raises(ServiceError, match="raw pixels / words"):  # served through teacher features only: said up front
-        SearchService([tmp_path / "ix"])
+    with pytest.raises(ServiceError, match="does not apply"):  # its own text encoder: no light encoder to use
+        SearchService([tmp_path / "ix"], config=ServiceConfig(query_encoder="light"))
+    import io
+
+    from PIL import Image
+
+    svc = SearchService([tmp_path / "ix"], teacher="no-such-teacher-is-created")  # the student answers, no teacher
+    try:
+        svc.warm()
+        ans = svc.search_text("thing1 thing2", k=5)
+        assert ans["encoder"]["name"] == "student" and len(ans["results"]) == 5
+        want = search_by_text(open_index(tmp_path / "ix"), ["thing1 thing2"], k=5, encoder=enc)[0]
+        assert [r["id"] for r in ans["results"]] == list(want.ids)
+        buf = io.BytesIO()
+        Image.fromarray(ds.images.array(np.arange(1), 64)[0]).save(buf, format="PNG")
+        assert len(svc.search_image(buf.getvalue(), k=3)["results"]) == 3
+    finally:
+        svc.close()
     res = CliRunner().invoke(app, ["train", "dcmq", "--dataset", "lc", "--teacher", f"features:{home() / 'f.npz'}",
                                    "--stream", "--out", str(tmp_path / "x"), "--no-progress"])
     assert res.exit_code == 1 and "--stream" in res.output

@@ -349,7 +349,7 @@ def test_more_like_this_on_a_pq_index_starts_with_the_item(tmp_path):
         codes = np.unique(rng.integers(0, 16, (80, 4), dtype=np.uint8), axis=0)
         idx.add([f"p{i}" for i in range(len(codes))], codes, [{"caption": f"item {i}"} for i in range(len(codes))])
         assert distance_info(idx)["kind"] == "adc-l2"
-    encoder = SimpleNamespace(method=SimpleNamespace(name="toy-pq"), teacher=None)
+    encoder = SimpleNamespace(method=SimpleNamespace(name="toy-pq"), teacher=None, raw=False)
     svc = SearchService([tmp_path / "pq"], encoder=encoder)
     try:
         res = svc.similar("p7", k=5)

@@ -12,6 +12,10 @@ Text query path (each stage timed, see :meth:`SearchService.stats`)::
     queued f of concurrent requests --one batch--> method.encode("text", F, "query") "project"
                                                --> index.search(Q, max k) + metadata "search"
 
+A model that reads raw words and pixels itself (``capabilities.input == "raw"``: LCDH, DCMQ with
+trainable encoders) skips the teacher and the light encoder: the batch's texts go to its own
+encoder (``QueryEncoder.encode_texts`` -> ``method.encode_raw``) in the "project" stage.
+
 The project + search stages run in one worker thread per index that takes every query queued
 while it was busy as one batch (``max_search_batch``): one model call, one index call and one
 lock acquisition per batch instead of per request; an idle service answers a lone query at once.
@@ -56,7 +60,7 @@ class SearchService(ItemsMixin):
         index_dirs: one index directory, or several (at most one per stored modality).
         model_dir, teacher: override the model / teacher recorded in the index manifests.
         config: limits (:class:`ServiceConfig`).
-        encoder: a ready query encoder (an object with ``method`` and ``teacher``; tests, demos);
+        encoder: a ready query encoder (an object with ``method``, ``teacher`` and ``raw``; tests, demos);
             default: :class:`distilhash.query_encoders.query_encoder.QueryEncoder` of each index's model.
     """
 
@@ -187,7 +191,10 @@ class SearchService(ItemsMixin):
         answer: Future = Future()
         info: dict[str, Any] = {"name": "teacher", "oov_rate": None, "fallback": False}
         feats: np.ndarray | Future | None = None
-        if target.light is not None:
+        if target.encoder.raw:  # the model reads the words itself (its own text encoder): no teacher, no light encoder
+            info["name"] = "student"
+            feats = np.zeros((1, 0), np.float32)  # a placeholder: the batch encodes the texts (_run_text_batch)
+        elif target.light is not None:
             t1 = time.perf_counter()
             lf, oov = target.light.encode([text])
             ms = (time.perf_counter() - t1) * 1e3
@@ -239,9 +246,11 @@ class SearchService(ItemsMixin):
         if not batch:
             return
         t_start = time.perf_counter()
-        feats = np.concatenate([it.feats for it in batch])
         with self.stats_.timer("project"):
-            query = target.encoder.method.encode("text", feats, role="query")
+            if target.encoder.raw:  # texts -> the model's own encoder (encode_raw), one call for the batch
+                query = target.encoder.encode_texts([it.timings["_meta"][0] for it in batch])
+            else:
+                query = target.encoder.method.encode("text", np.concatenate([it.feats for it in batch]), role="query")
         t_proj = time.perf_counter()
         kmax = max(it.k for it in batch)
         lock = target.search_lock() if index is target.index else contextlib.nullcontext()
@@ -307,10 +316,14 @@ class SearchService(ItemsMixin):
         with self.stats_.timer("decode_image", timings):
             image = self.decode_image(data)
         pin_torch_threads()
-        with self.stats_.timer("teacher_image", timings), self._image_lock:
-            feats = np.asarray(target.encoder.teacher.encode_images([image]), dtype=np.float32)
-        with self.stats_.timer("project", timings):
-            query = target.encoder.method.encode("image", feats, role="query")
+        if target.encoder.raw:  # the model reads the pixels itself
+            with self.stats_.timer("project", timings), self._image_lock:
+                query = target.encoder.encode_images([image])
+        else:
+            with self.stats_.timer("teacher_image", timings), self._image_lock:
+                feats = np.asarray(target.encoder.teacher.encode_images([image]), dtype=np.float32)
+            with self.stats_.timer("project", timings):
+                query = target.encoder.method.encode("image", feats, role="query")
         results = self._search(target, query, k, timings)
         match = self._matches(target, query, [results])[0]
         total = (time.perf_counter() - t0) * 1e3
@@ -326,8 +339,11 @@ class SearchService(ItemsMixin):
                 t.index.searcher()
             for replica in t.replicas:  # each read-only handle builds its own searcher (an IVF trains its lists)
                 replica.searcher()
-            feats = np.asarray(t.encoder.teacher.encode_texts(["warm up"]), dtype=np.float32)
-            t.encoder.method.encode("text", feats, role="query")
+            if t.encoder.raw:
+                t.encoder.encode_texts(["warm up"])
+            else:
+                feats = np.asarray(t.encoder.teacher.encode_texts(["warm up"]), dtype=np.float32)
+                t.encoder.method.encode("text", feats, role="query")
             if t.light is not None:
                 t.light.encode(["warm up"])
 

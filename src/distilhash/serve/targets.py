@@ -82,10 +82,10 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
                 key = (str(model_dir or idx.manifest.get("model_dir")), str(teacher or idx.manifest.get("teacher")))
                 enc = encoders.get(key) or query_encoder_for(idx, model_dir, teacher)
                 encoders[key] = enc
-                if enc.raw:
+                if enc.raw and config.query_encoder == "light":
                     idx.close()
-                    raise ServiceError(500, f"the model of {d} ({enc.method.name}) reads raw pixels / words; the service "
-                                            "answers through teacher features. Search it with `distilhash search` instead")
+                    raise ServiceError(500, f"the model of {d} ({enc.method.name}) reads the query words itself; "
+                                            "--query-encoder light does not apply to it (serve it with the default)")
             targets[modality] = Target(modality, idx, enc, ThumbStore(d), distance=distance_info(idx))
             if config.match_sample > 0 and len(idx):
                 targets[modality].reference = MatchReference(idx, config.match_sample)
