@@ -142,8 +142,7 @@ class Server:
                  light_max_oov: float | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        code = "from distilhash.cli.main import app; app()"
-        self.cmd = [sys.executable, "-c", code, "serve", str(index), "--host", "127.0.0.1", "--port", str(self.port),
+        self.cmd = [sys.executable, "-m", "distilhash.cli.main", "serve", str(index), "--host", "127.0.0.1", "--port", str(self.port),
                     "--threads", str(threads), "--text-cache", str(text_cache), "--query-encoder", query_encoder,
                     "--search-workers", str(search_workers), "--workers", str(workers), "--index-backend", index_backend]
         for opt in index_options or []:

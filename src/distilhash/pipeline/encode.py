@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +61,11 @@ def encode_part(model_dir: str | Path, dataset: str | None = None, teacher: str 
     if method is None:
         method = load_method(model_dir)
     dataset = dataset_for_model(model_dir, dataset)
-    ds, split, feats, fpath = load_features_and_split(dataset, teacher_for_model(model_dir, teacher), features)
-    meta_path = Path(model_dir) / "method.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    if meta.get("teacher") not in (None, "unknown", feats.teacher):
-        raise FeatureError(f"model {model_dir} was trained on features of teacher {meta['teacher']!r}, "
+    recorded = teacher_for_model(model_dir)  # the teacher in the model's method.json (None if it names none)
+    recorded = None if recorded == "unknown" else recorded
+    ds, split, feats, fpath = load_features_and_split(dataset, teacher or recorded, features)
+    if recorded not in (None, feats.teacher):
+        raise FeatureError(f"model {model_dir} was trained on features of teacher {recorded!r}, "
                            f"but {fpath} holds teacher {feats.teacher!r}")
     idx = part_indices(split, part, len(feats))
     t0 = time.perf_counter()

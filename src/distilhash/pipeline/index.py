@@ -12,7 +12,6 @@ complete: a failure leaves no half-built index (and never touches an existing on
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -175,8 +174,10 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
     items = load_items(codes, model, dataset, part, modality, teacher, features, metadata, engine, engine_options)
     enc = items.codes
     model_dir = str(Path(model).resolve()) if model is not None else None
-    if model is not None and (Path(model) / "method.json").is_file():
-        teacher = json.loads((Path(model) / "method.json").read_text()).get("teacher") or teacher
+    if model is not None:
+        from distilhash.pipeline.inputs import teacher_for_model
+
+        teacher = teacher_for_model(model) or teacher  # the query encoder must use the model's own teacher
     t0 = time.perf_counter()
     if enc.kind not in ("binary", "pq"):
         raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
