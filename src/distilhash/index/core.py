@@ -347,7 +347,7 @@ class CodeIndex:
         Binary: Hamming distance to binary query codes. PQ: ADC distance of float queries
         ``[nq, M*d]`` (``l2``: squared distance; ``ip``: minus the inner product).
         """
-        return [self._results(d, r) for d, r in self.search_rows(query, k)]
+        return self._results_batch(self.search_rows(query, k))
 
     @_locked
     def search_radius(self, query: Encoded | np.ndarray, radius: int) -> list[SearchResult]:
@@ -355,11 +355,24 @@ class CodeIndex:
         if self.kind != "binary":
             raise ConfigError("radius search is defined for binary indexes (Hamming distance)")
         q = self.spec.check_query(query)
-        return [self._results(d, r) for d, r in self.searcher().range_search(q, int(radius), self._tombstones())]
+        return self._results_batch(self.searcher().range_search(q, int(radius), self._tombstones()))
 
     def _results(self, dist: np.ndarray, rows: np.ndarray) -> SearchResult:
         items = self._state.items_of_rows(rows)
         return SearchResult([i for i, _ in items], dist, [md for _, md in items])
+
+    def _results_batch(self, found: list[tuple[np.ndarray, np.ndarray]]) -> list[SearchResult]:
+        """:meth:`_results` of every query, the metadata of the whole batch read in one lookup."""
+        if len(found) <= 1:
+            return [self._results(d, r) for d, r in found]
+        rows = np.concatenate([np.asarray(r, dtype=np.int64) for _, r in found])
+        items = self._state.items_of_rows(rows)
+        out, start = [], 0
+        for d, r in found:
+            part = items[start : start + len(r)]
+            start += len(r)
+            out.append(SearchResult([i for i, _ in part], d, [md for _, md in part]))
+        return out
 
     @_locked
     def get(self, ids: list[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:

@@ -14,6 +14,7 @@ refused duplicate leaves the existing item and its thumbnail untouched.
 from __future__ import annotations
 
 import hmac
+import re
 import unicodedata
 from typing import Any
 from urllib.parse import quote
@@ -32,12 +33,24 @@ __all__ = ["ItemsMixin", "check_item_id", "item_url", "thumbnail_url", "MAX_ID_C
 MAX_ID_CHARS = 200
 
 
+#: ids that percent-encode to themselves except for ``/`` (``quote``'s always-safe set plus ``/``)
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
+def _path_segment(item_id: str) -> str:
+    """``quote(item_id, safe='')``; plain ids (most) without ``quote``'s per-character loop, which
+    cost ~3 % of a search request's CPU with ten hits per answer."""
+    if _PLAIN_ID.fullmatch(item_id):
+        return item_id.replace("/", "%2F")
+    return quote(item_id, safe="")
+
+
 def item_url(item_id: str, modality: str) -> str:
-    return f"/api/items/{quote(item_id, safe='')}?target={modality}"
+    return f"/api/items/{_path_segment(item_id)}?target={modality}"
 
 
 def thumbnail_url(item_id: str, modality: str) -> str:
-    return f"/api/thumbnails/{quote(item_id, safe='')}?target={modality}"
+    return f"/api/thumbnails/{_path_segment(item_id)}?target={modality}"
 
 
 def check_item_id(item_id: Any) -> str:

@@ -55,6 +55,13 @@ class MatchReference:
         self.codes = index.sample_codes(n, seed)  # uint8 [n, code_size]
         self.codebooks = getattr(index, "codebooks", None)
         self.metric = (index.manifest.get("pq") or {}).get("metric", "l2")
+        self._recon: np.ndarray | None = None  # PQ: the sample's reconstructions x_hat [n, M*d], made once
+        self._recon_sq: np.ndarray | None = None  # ||x_hat||^2 [n]
+        if self.kind != "binary" and self.codebooks is not None:
+            from distilhash.index.ivf import reconstruct
+
+            self._recon = reconstruct(self.codes, np.asarray(self.codebooks, np.float32))
+            self._recon_sq = np.einsum("nd,nd->n", self._recon, self._recon)
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -65,12 +72,13 @@ class MatchReference:
         if self.kind == "binary":
             xor = np.bitwise_xor(data[:, None, :], self.codes[None, :, :])
             return _POPCOUNT[xor].sum(-1).astype(np.float32)
-        from distilhash.index.pq import lookup_tables
-
-        tables = lookup_tables(np.asarray(data, np.float32), self.codebooks, self.metric)  # [nq, M, K]
-        m = np.arange(self.codes.shape[1])
-        acc = tables[:, m[None, :], self.codes].sum(-1, dtype=np.float32)  # [nq, n]
-        return -acc if self.metric == "ip" else acc
+        # ADC = sum_m T[m, x_m] = <q, x_hat> (ip) or ||q - x_hat||^2 (l2): one matrix product with the
+        # sample's reconstructions (equal to the index's distances up to float rounding)
+        q = np.asarray(data, np.float32)
+        ip = q @ self._recon.T  # [nq, n]
+        if self.metric == "ip":
+            return -ip
+        return np.maximum(np.einsum("qd,qd->q", q, q)[:, None] - 2.0 * ip + self._recon_sq[None, :], 0.0)
 
     def summaries(self, query: Any, best: list[float | None]) -> list[dict[str, Any] | None]:
         """Per query ``{"best", "typical", "spread", "contrast", "sample", "weak"}`` (None without hits or sample)."""
