@@ -94,3 +94,20 @@ def test_import_is_light():
     code = "import sys, distilhash, distilhash.data, distilhash.cli.main; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+
+def test_limit_threads_caps_the_loaded_blas_pool():
+    """numpy's BLAS is already loaded when the service starts: the cap must reach its pool, not
+    only the environment (a 2-thread OpenBLAS helper spun after every small product)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy, json; from threadpoolctl import threadpool_info; from distilhash.threads import limit_threads; "
+            "limit_threads(1); print(json.dumps([p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']))")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    pools = json.loads(out)
+    assert pools and all(n == 1 for n in pools)

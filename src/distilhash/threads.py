@@ -63,8 +63,17 @@ def ensure_threads() -> int | None:
 
 
 def limit_threads(n: int) -> None:
-    """Cap BLAS / OpenMP / torch threads at ``n`` (env for libraries not loaded yet; torch if loaded)."""
+    """Cap BLAS / OpenMP / torch threads at ``n``: the environment for libraries not loaded yet, the
+    pools of those already loaded (numpy's OpenBLAS through threadpoolctl, torch's own setting).
+
+    A loaded OpenBLAS keeps its pool size: with 2 threads its helper spins after every small
+    matrix product, and in the search service it burned more CPU than the searches themselves.
+    """
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
         os.environ[var] = str(n)
+    if "numpy" in sys.modules:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n, user_api="blas")
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)

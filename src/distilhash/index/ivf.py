@@ -315,9 +315,9 @@ class IVFPQSearcher:
         return [self._search_one(tables[i], scores[i], k, nprobe, dead) for i in range(len(queries))]
 
     def _search_batch(self, tables: np.ndarray, scores: np.ndarray, k: int, nprobe: int, dead: Tombstones) -> Result:
-        """The whole batch's scans in C calls (interpreter lock released). A query whose last kept
-        distance still ties its k-th is re-scanned with 4x more kept (duplicates are common), as in
-        :meth:`_scan`; one with fewer than k candidates goes through :meth:`_search_one` (widening)."""
+        """The whole batch's scans in one C call (interpreter lock released). The kernel keeps
+        (distance, row) pairs, so ties at the k-th distance (duplicate codes are common) are settled
+        in the same pass; a query with fewer than k candidates goes through :meth:`_search_one` (widening)."""
         part = np.argpartition(scores, nprobe - 1, axis=1)[:, :nprobe]
         lo, hi = self._offsets[part], self._offsets[part + 1]
         live = (hi - lo).sum(axis=1)
@@ -325,21 +325,13 @@ class IVFPQSearcher:
         for i in np.flatnonzero(live < k):
             out[i] = self._search_one(tables[i], scores[i], k, nprobe, dead)
         todo = np.flatnonzero(live >= k)
-        kk = k + 32
-        while todo.size:
-            d, pos, cnt = self._native.pq_adc_knn_ranges(self._grouped, tables[todo], lo[todo], hi[todo], kk,
-                                                         self.metric == "ip")
-            again = []
-            for j, i in enumerate(todo):
+        if todo.size:
+            d, r, cnt = self._native.pq_adc_knn_ranges(self._grouped, tables[todo], lo[todo], hi[todo], k,
+                                                       self.metric == "ip", rows=self._rows)
+            for j, i in enumerate(todo.tolist()):
                 c = int(cnt[j])
-                dj = d[j, :c]
-                if c >= live[i] or dj[-1] > dj[k - 1]:
-                    self.stats["queries"] += 1
-                    out[i] = topk_float(dj, self._rows[pos[j, :c]], k)
-                else:
-                    again.append(i)
-            todo = np.asarray(again, dtype=np.int64)
-            kk *= 4
+                out[i] = (d[j, :c].copy(), r[j, :c].copy())
+            self.stats["queries"] += int(todo.size)
         return out
 
     def _search_one(self, table: np.ndarray, scores: np.ndarray, k: int, nprobe: int, dead: Tombstones):

@@ -110,7 +110,7 @@ def load() -> ctypes.CDLL:
     lib.hamming_knn.restype = None
     lib.pq_adc_knn.argtypes = [p, i64, i32, i32, p, i64, i64, i32, p, p, p, p]
     lib.pq_adc_knn.restype = None
-    lib.pq_adc_knn_ranges.argtypes = [p, i32, i32, p, i64, p, p, i64, i64, i32, p, p, p]
+    lib.pq_adc_knn_ranges.argtypes = [p, i32, i32, p, i64, p, p, i64, i64, i32, p, p, p, p]
     lib.pq_adc_knn_ranges.restype = None
     lib.mih_knn.argtypes = [p, i64, i64, i32, i32, p, p, p, p, p, i32, p, p, p, i64, i64, p, p, p, i64, p, p, p, p]
     lib.mih_knn.restype = None
@@ -187,12 +187,15 @@ def pq_adc_knn(codes: np.ndarray, tables: np.ndarray, k: int, negate: bool, dead
     return out_d, out_r, cnt
 
 
-def pq_adc_knn_ranges(codes: np.ndarray, tables: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int, negate: bool):
+def pq_adc_knn_ranges(codes: np.ndarray, tables: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int, negate: bool,
+                      rows: np.ndarray | None = None):
     """Top-k by ADC distance per query over position ranges ``[lo[q, j], hi[q, j])`` of ``codes``.
 
-    codes uint8 ``[n, M]``, tables float32 ``[nq, M, K]``, lo/hi int64 ``[nq, nr]``. Returns
-    (dist float32 ``[nq, k]``, positions int64 ``[nq, k]``, count int64 ``[nq]``), each row sorted by
-    (distance, position). The whole batch runs in C with the interpreter lock released.
+    codes uint8 ``[n, M]``, tables float32 ``[nq, M, K]``, lo/hi int64 ``[nq, nr]``; ``rows`` int64
+    ``[n]`` (optional): the row number of each position. Returns (dist float32 ``[nq, k]``, ids int64
+    ``[nq, k]``, count int64 ``[nq]``), each row sorted by (distance, id); the ids are rows when
+    ``rows`` is given (ties then break by row: the exact top-k of the scanned items in one pass),
+    else positions. The whole batch runs in C with the interpreter lock released.
     """
     lib = load()
     codes = np.ascontiguousarray(codes, dtype=np.uint8)
@@ -202,10 +205,14 @@ def pq_adc_knn_ranges(codes: np.ndarray, tables: np.ndarray, lo: np.ndarray, hi:
     nq, m, kk = tables.shape
     if codes.shape[1] != m or lo.shape != hi.shape or lo.shape[0] != nq:
         raise ValueError(f"shapes: codes {codes.shape}, tables {tables.shape}, lo {lo.shape}, hi {hi.shape}")
+    if rows is not None:
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if rows.shape != (codes.shape[0],):
+            raise ValueError(f"rows must be int64 [{codes.shape[0]}] (one per code), got {rows.shape}")
     k = max(1, int(k))
     out_d, out_r, cnt = top_k_buffers(nq, k, np.float32)
     lib.pq_adc_knn_ranges(_ptr(codes), m, kk, _ptr(tables), nq, _ptr(lo), _ptr(hi), lo.shape[1], k, int(negate),
-                          _ptr(out_d), _ptr(out_r), _ptr(cnt))
+                          _ptr(rows), _ptr(out_d), _ptr(out_r), _ptr(cnt))
     return out_d, out_r, cnt
 
 

@@ -35,11 +35,12 @@ def _build_app(spec: dict[str, Any]) -> Any:
     """The ready application of one server process: settings, app, warm-up, frozen GC (see :func:`start_service`)."""
     import sys
 
-    import torch
+    import torch  # noqa: F401  (loaded now, so limit_threads caps its pool too)
 
     from distilhash.serve.app import create_app
+    from distilhash.threads import limit_threads
 
-    torch.set_num_threads(max(1, int(spec["torch_threads"])))
+    limit_threads(max(1, int(spec["torch_threads"])))  # torch and numpy's BLAS pool (its spinning helper)
     if spec.get("switch_interval_ms"):
         sys.setswitchinterval(float(spec["switch_interval_ms"]) / 1e3)
     app = create_app(spec["index_dirs"], model_dir=spec.get("model_dir"), teacher=spec.get("teacher"), api_key=spec.get("api_key"),

@@ -203,10 +203,13 @@ void pq_adc_knn(const uint8_t *codes, int64_t n, int32_t M, int32_t K, const flo
 }
 
 /* IVF: query qi scans only the position ranges [lo[qi, j], hi[qi, j]) of codes (its probed
-   lists, stored contiguously); out_r holds positions; same distances and heap as pq_adc_knn. */
+   lists, stored contiguously). With rows == NULL the kept entries are positions (ties by
+   position); with rows[n] (each position's row number) they are rows and ties break by row, so
+   the result is the exact top-k by (distance, row) of the scanned codes in one pass, however many
+   codes tie at the k-th distance. Same distances and heap as pq_adc_knn. */
 void pq_adc_knn_ranges(const uint8_t *codes, int32_t M, int32_t K, const float *tables, int64_t nq,
                        const int64_t *lo, const int64_t *hi, int64_t nr, int64_t k, int32_t negate,
-                       float *out_d, int64_t *out_r, int64_t *out_cnt) {
+                       const int64_t *rows, float *out_d, int64_t *out_r, int64_t *out_cnt) {
     for (int64_t qi = 0; qi < nq; qi++) {
         float *hd = out_d + qi * k;
         int64_t *hr = out_r + qi * k;
@@ -214,6 +217,7 @@ void pq_adc_knn_ranges(const uint8_t *codes, int32_t M, int32_t K, const float *
         int64_t cnt = 0;
         int full = 0;
         float top = __builtin_inff();
+        int64_t top_r = INT64_MAX;
         for (int64_t j = 0; j < nr; j++) {
             for (int64_t i = lo[qi * nr + j]; i < hi[qi * nr + j]; i++) {
                 float acc;
@@ -231,8 +235,10 @@ void pq_adc_knn_ranges(const uint8_t *codes, int32_t M, int32_t K, const float *
                     acc = adc_one(T, codes + i * M, M, K);
                 }
                 float d = negate ? -acc : acc;
-                if (!full) { fh_push(hd, hr, cnt++, d, i); if (cnt == k) { full = 1; top = hd[0]; } }
-                else if (d < top) { fh_replace_top(hd, hr, k, d, i); top = hd[0]; }
+                if (d > top) continue;
+                int64_t r = rows ? rows[i] : i;
+                if (!full) { fh_push(hd, hr, cnt++, d, r); if (cnt == k) { full = 1; top = hd[0]; top_r = hr[0]; } }
+                else if (WORSE(top, top_r, d, r)) { fh_replace_top(hd, hr, k, d, r); top = hd[0]; top_r = hr[0]; }
             }
         }
         out_cnt[qi] = cnt;
