@@ -20,6 +20,66 @@ def test_minibatch_shares_cover_the_batch_once():
     assert sorted(np.concatenate(parts).tolist()) == list(range(10))
 
 
+def _pair_setup():
+    """A DCMQ (no dropout; quantizer on, codebooks from data) and one batch of 12 items with NPC targets."""
+    import torch
+
+    from distilhash.methods.base import create_method
+
+    torch.manual_seed(0)
+    m = create_method("dcmq", n_bits=16, seed=0, embed_dim=16, hidden_dim=32, n_codewords=16, dropout=0.0)
+    model = m._new_student(16)
+    rng = np.random.default_rng(0)
+    xi = torch.as_tensor(rng.normal(size=(12, 16)).astype(np.float32))
+    xt = torch.as_tensor(rng.normal(size=(12, 16)).astype(np.float32))
+    y = torch.zeros(12, 1)
+    return m, model, xi, xt, y
+
+
+def _grads(model) -> dict:
+    return {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+def _pair_grad_worker(rank: int, world: int, port: int, out: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        m, model, xi, xt, y = _pair_setup()
+        dp = DataParallel(rank, world)
+        mine, whole = dp.shares(np.arange(12))
+        T = m._targets(xi[whole], xt[whole], y[whole])
+        terms, _, _ = m._loss_terms(model, xi[mine], xt[mine], T, quantize=False, gather=dp.gather)
+        (terms["total"] * world).backward()
+        dp.average_gradients(model)
+        if rank == 0:
+            torch.save({"grads": _grads(model), "loss": float(terms["total"])}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_workers_get_the_whole_batch_gradient_of_the_pair_losses(tmp_path):
+    """DCMQ's pair terms over the gathered batch: the averaged gradient of 2 workers (6 items each)
+    equals the gradient of one process on all 12 items, and so does the loss."""
+    import torch
+    import torch.multiprocessing as mp
+
+    from distilhash.distributed.data_parallel import free_port
+
+    m, model, xi, xt, y = _pair_setup()
+    T = m._targets(xi, xt, y)
+    terms, _, _ = m._loss_terms(model, xi, xt, T, quantize=False)
+    terms["total"].backward()
+    want = _grads(model)
+    mp.spawn(_pair_grad_worker, args=(2, free_port(), str(tmp_path / "g.pt")), nprocs=2, join=True)
+    got = torch.load(tmp_path / "g.pt")
+    assert abs(got["loss"] - float(terms["total"])) < 1e-5
+    assert want.keys() == got["grads"].keys() and want
+    for k in want:
+        assert torch.allclose(want[k], got["grads"][k], atol=1e-6, rtol=1e-4), k
+
+
 def test_one_replica_group_trains_exactly_like_plain_fit():
     """The hooks (share of the batch, gradient all-reduce, broadcasts, shared validation) with W = 1
     change nothing: same weights as a plain fit with the same seed."""

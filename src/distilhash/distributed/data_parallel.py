@@ -10,8 +10,13 @@ optimiser step:
 
     g = (1/W) * sum_r grad L(idx[r::W])
 
-(for losses that are means over items this is the gradient of the mean over the whole batch; the
-in-batch pair terms of DCMQ and SODA see B/W items per worker instead of B). Per-item state a
+(for losses that are means over items this is the gradient of the mean over the whole batch).
+In-batch pair terms need the whole batch: a method gathers its embeddings with
+:meth:`DataParallel.gather` (all workers' rows in rank order; this worker's rows keep their
+graph, the others enter as constants), computes the loss ``L`` of the whole batch — the same
+value on every worker — and back-propagates ``W * L``; the averaged gradient is then
+``(1/W) sum_r W dL/dz_r dz_r/dtheta = dL/dtheta``, the single-process gradient of the batch (DCMQ
+and the float student do; SODA's pair terms still see B/W items per worker). Per-item state a
 method keeps besides its weights (DCMH's output buffers F, G and codes B) rides along in the same
 all-reduce (:meth:`DataParallel.average_gradients` ``sums=``). At the end of each epoch the
 parameters and buffers of worker 0 are broadcast (:meth:`DataParallel.sync`); each worker first
@@ -61,6 +66,32 @@ class DataParallel:
     def local(self, idx: np.ndarray) -> np.ndarray:
         """This worker's share of a minibatch: ``idx[rank::world]``."""
         return idx[self.rank :: self.world]
+
+    def shares(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(mine, whole)`` for a loss over the gathered batch (:meth:`gather`).
+
+        ``idx`` is first cut to a multiple of ``world`` (equal shares; at most ``world - 1`` items
+        of a short batch are left out). ``mine = idx[rank::world]``; ``whole`` is every worker's
+        share in rank order, the row order of gathered tensors (the targets of the batch are
+        built in that order).
+        """
+        idx = idx[: len(idx) - len(idx) % self.world]
+        return idx[self.rank :: self.world], np.concatenate([idx[r :: self.world] for r in range(self.world)])
+
+    def gather(self, t: Any) -> Any:
+        """Every worker's ``t`` ``[n, ...]`` concatenated in rank order ``[world * n, ...]``.
+
+        This worker's rows are ``t`` itself (gradients flow into it); the other workers' rows are
+        constants. Shares must have equal sizes (:meth:`shares`). Back-propagate ``world * loss``
+        of a loss computed on gathered tensors (see the module docstring).
+        """
+        import torch
+        import torch.distributed as dist
+
+        parts = [torch.empty_like(t) for _ in range(self.world)]
+        dist.all_gather(parts, t.detach().contiguous())
+        parts[self.rank] = t
+        return torch.cat(parts)
 
     def average_gradients(self, model: Any, sums: Iterable[Any] = ()) -> None:
         """Replace every gradient by its mean over the workers (one flat all-reduce).

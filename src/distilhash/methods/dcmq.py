@@ -251,15 +251,17 @@ class DCMQ(MethodBase):
             counts = torch.zeros(M, K)
             recent: list[torch.Tensor] = []
             for idx in minibatches(len(fit_idx), cfg.batch_size, rng):
+                mine = whole = idx
                 if dp is not None:
                     if len(idx) < 2 * dp.world:  # the same on every replica: all skip it
                         continue
-                    idx = dp.local(idx)
-                idx_t = torch.as_tensor(idx)
-                T = self._targets(u[idx_t], None if e is None else e[idx_t], y[idx_t])
-                terms, zs, logits = self._loss_terms(model, x_img[idx_t], x_txt[idx_t], T, quantizing["on"])
+                    mine, whole = dp.shares(idx)  # embed my share; pair terms over the gathered whole batch
+                whole_t, mine_t = torch.as_tensor(whole), torch.as_tensor(mine)
+                T = self._targets(u[whole_t], None if e is None else e[whole_t], y[whole_t])
+                terms, zs, logits = self._loss_terms(model, x_img[mine_t], x_txt[mine_t], T, quantizing["on"],
+                                                     gather=None if dp is None else dp.gather)
                 opt.zero_grad(set_to_none=True)
-                terms["total"].backward()
+                (terms["total"] * (1 if dp is None else dp.world)).backward()  # see DataParallel.gather
                 if dp is not None:
                     dp.average_gradients(model)
                 opt.step()
@@ -433,8 +435,12 @@ class DCMQ(MethodBase):
         model.train()
 
     def _loss_terms(self, model: _Student, xi: torch.Tensor, xt: torch.Tensor, T: torch.Tensor,
-                    quantize: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[torch.Tensor]]:
-        """Named loss terms (+ ``total``), the batch embeddings ``[2B, D]`` and the PQ logits (if quantizing)."""
+                    quantize: bool = True, gather: Any = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[torch.Tensor]]:
+        """Named loss terms (+ ``total``), the batch embeddings ``[2B, D]`` and the PQ logits (if quantizing).
+
+        ``gather`` (data-parallel training): maps this worker's ``[b, D]`` embeddings to the whole
+        batch's ``[B, D]`` (:meth:`DataParallel.gather`), the row order of ``T`` ``[B, B]``; the logits stay local.
+        """
         cfg = self.config
         zi, zt = model.embed("image", xi), model.embed("text", xt)
         logits: list[torch.Tensor] = []
@@ -444,6 +450,10 @@ class DCMQ(MethodBase):
             logits = [ai, at]
         else:
             qi, qt = zi, zt
+        if gather is not None:  # without the quantizer q is z: gather it once (the same graph as one process)
+            gi, gt = gather(zi), gather(zt)
+            qi, qt = (gi if qi is zi else gather(qi)), (gt if qt is zt else gather(qt))
+            zi, zt = gi, gt
         kw = {"kind": cfg.distill, "metric": cfg.similarity, "tau_t": cfg.kl_tau_t, "tau_s": cfg.kl_tau_s}
         terms: dict[str, torch.Tensor] = {}
         total = torch.zeros(())
