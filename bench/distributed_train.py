@@ -54,7 +54,7 @@ def run_one(args, seed: int, workers: int, runs: Path) -> dict:
     out = runs / f"{args.method}{args.bits}-w{workers}-s{seed}"
     cmd = [sys.executable, "-m", "distilhash.cli.main", "train", args.method, "--dataset", args.dataset,
            "--teacher", args.teacher, "--bits", str(args.bits), "--seed", str(seed), "--workers", str(workers),
-           "--threads", "1", "--no-progress", "--out", str(out)]
+           "--threads", "1", "--no-progress", "--overwrite", "--out", str(out)]
     for s in args.set:
         cmd += ["--set", s]
     load = load_average()
