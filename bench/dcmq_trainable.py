@@ -1,6 +1,7 @@
-"""DCMQ 64 bits with trainable student encoders vs frozen teacher features (openclipart, lite0-minilm teacher).
+"""DCMQ 64 bits with trainable student encoders vs frozen teacher features (openclipart or EmojiScenes).
 
     PYTHONPATH=src nice -n 19 .venv/bin/python bench/dcmq_trainable.py                  # arms x seeds 0 1 2
+    ... bench/dcmq_trainable.py --dataset emoji-scenes --arms frozen frozen-budget trainable  # EmojiScenes (minilm-lit)
     ... bench/dcmq_trainable.py --part epoch1   # one float epoch of the trainable arm on 1 thread
     ... bench/dcmq_trainable.py --part encode   # query encode time per item, student vs teacher
     ... bench/dcmq_trainable.py --part summary  # tables from the stored runs
@@ -38,10 +39,17 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 #: raw per-run records (not committed; the summary holds their figures)
-RAW = Path(os.environ.get("DISTILHASH_HOME", str(ROOT / "data"))) / "bench" / "dcmq_trainable_runs"
+RAW_ROOT = Path(os.environ.get("DISTILHASH_HOME", str(ROOT / "data"))) / "bench" / "dcmq_trainable_runs"
+#: dataset -> its teacher, raw-record folder and result name (openclipart keeps the first run's names)
+DATASETS = {
+    "openclipart": {"teacher": "lite0-minilm:openclipart", "raw": RAW_ROOT, "result": "dcmq_trainable"},
+    "emoji-scenes": {"teacher": "minilm-lit", "raw": RAW_ROOT / "emoji-scenes", "result": "dcmq_trainable_emoji-scenes"},
+}
+DATASET = "openclipart"
+RAW = DATASETS[DATASET]["raw"]
 #: old raw-record key spellings -> the harness's (records written before the harness existed)
 RENAMED = {"loadavg_start": "load_before", "loadavg_end": "load_after"}
-TEACHER = "lite0-minilm:openclipart"
+TEACHER = DATASETS[DATASET]["teacher"]
 BUDGET = {"warmup_epochs": 1, "epochs": 4, "eval_every": 1, "patience": 3}
 ARMS = {
     "frozen": {},
@@ -64,7 +72,7 @@ def load():
     from distilhash.data.store import open_prepared
     from distilhash.teachers.cache import default_features_dir, load_features
 
-    ds, split = open_prepared("openclipart")
+    ds, split = open_prepared(DATASET)
     feats = load_features(default_features_dir(ds.name, TEACHER))
     if feats.manifest.get("split_hash") not in (None, split.hash):
         raise SystemExit(f"features were extracted for split {feats.manifest.get('split_hash')}, dataset has {split.hash}")
@@ -108,9 +116,10 @@ def part_runs(args) -> None:
                 continue
             rec, method = run_arm(arm, seed, ds, split, feats, args.threads)
             path.write_text(json.dumps(rec, indent=1, default=float))
-            method.save(Path(os.environ["DISTILHASH_HOME"]) / "runs" / "dcmq_trainable" / f"{arm}__s{seed}")
+            sub = "" if DATASET == "openclipart" else f"{DATASET}/"
+            method.save(Path(os.environ["DISTILHASH_HOME"]) / "runs" / "dcmq_trainable" / f"{sub}{arm}__s{seed}")
             print(f"{arm} seed {seed}: mAP i2t {rec['map_all']['i2t']:.4f} t2i {rec['map_all']['t2i']:.4f} "
-                  f"fit {rec['fit_seconds']:.0f}s epochs {[round(s) for s in rec['epoch_seconds']]} load {rec['loadavg_end']}",
+                  f"fit {rec['fit_seconds']:.0f}s epochs {[round(s) for s in rec['epoch_seconds']]} load {rec['load_after']}",
                   flush=True)
 
 
@@ -223,30 +232,34 @@ def part_summary(args) -> None:
     extra = {name: _clean(json.loads((RAW / f"{name}.json").read_text()))
              for name in ("epoch_1thread", "encode_1thread", "encode_2thread") if (RAW / f"{name}.json").is_file()}
     split_hash = runs[0]["split_hash"]
-    prov = collect_provenance("dcmq_trainable", "dcmq_trainable", seeds=sorted({r["seed"] for r in runs}),
-                              model_selection=SELECTION, dataset="openclipart", dataset_hash=runs[0]["dataset_hash"],
+    prov = collect_provenance("dcmq_trainable", DATASETS[DATASET]["result"], seeds=sorted({r["seed"] for r in runs}),
+                              model_selection=SELECTION, dataset=DATASET, dataset_hash=runs[0]["dataset_hash"],
                               split_hash=split_hash, threads=2,
                               command="python bench/dcmq_trainable.py (runs, then --part encode / epoch1 / summary)")
     result = {"provenance": prov, "teacher": TEACHER, "budget": BUDGET, "arms": summary, "timing": extra, "runs": runs,
               "note": "provenance is taken when the summary is written; each run keeps its own command, commit "
                       "and load averages (load_before / load_after)"}
-    md = [f"# DCMQ 64 bits: trainable student encoders vs frozen teacher features (openclipart, {TEACHER})", "",
+    from distilhash.data.store import open_prepared
+
+    split = open_prepared(DATASET)[1]
+    md = [f"# DCMQ 64 bits: trainable student encoders vs frozen teacher features ({DATASET}, {TEACHER})", "",
           f"Model selection: {SELECTION}. Trainable, student-inputs-frozen and frozen-budget arms: {BUDGET}; "
           "frozen: the DCMQ defaults (20 epochs, eval every 2, patience 3).",
-          "mAP@all on split.query (1000) vs split.retrieval (2861); mean ± std over seeds. Seconds per epoch: wall "
+          f"mAP@all on split.query ({len(split.query)}) vs split.retrieval ({len(split.retrieval)}); mean ± std over seeds. Seconds per epoch: wall "
           "time at 2 threads on a machine shared with other jobs (1-minute load at each run's end listed).", "",
           "| arm | seeds | mAP i2t | mAP t2i | val mAP (kept epoch) | kept epochs | s / epoch | load |",
           "|---|---|---|---|---|---|---|---|", *rows, ""]
     for name, rec in extra.items():
         keep = ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item", "load_before", "load_after")
         md += [f"## {name}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
-    write_results("dcmq_trainable", "dcmq_trainable", result, "\n".join(md), root=ROOT)
+    write_results("dcmq_trainable", DATASETS[DATASET]["result"], result, "\n".join(md), root=ROOT)
     print("\n".join(md))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", default="runs", choices=["runs", "epoch1", "encode", "summary"])
+    ap.add_argument("--dataset", default="openclipart", choices=list(DATASETS), help="its teacher comes with it (DATASETS)")
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
@@ -254,6 +267,8 @@ def main() -> None:
     ap.add_argument("--frozen-dir", help="encode: a saved frozen DCMQ model (teacher + heads timing)")
     ap.add_argument("--n-items", type=int, default=50)
     args = ap.parse_args()
+    global DATASET, RAW, TEACHER
+    DATASET, RAW, TEACHER = args.dataset, DATASETS[args.dataset]["raw"], DATASETS[args.dataset]["teacher"]
     os.environ.setdefault("DISTILHASH_HOME", str(ROOT / "data"))
     import torch
 
