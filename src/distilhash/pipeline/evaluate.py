@@ -71,7 +71,7 @@ def evaluate_model(model_dir: str | Path, dataset: str | None = None, teacher: s
         "part": part,
         "tie_aware": tie_aware,
         "eval_seconds": round(seconds, 3),
-        "git_commit": git_commit(),
+        "commit": git_commit(),
         "reports": {d: r.to_dict() for d, r in reports.items()},
         "out": str(out),
     }

@@ -102,7 +102,7 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
                           "its codes. Choose another --out, or pass --overwrite (and rebuild its indexes)")
     say(f"training {method} ({model.n_bits} bits, seed {seed}) on {ds.name} "
         f"[split {split.hash}, fit {len(split.fit)}, val {len(split.val)}] with {fpath}")
-    t0 = time.perf_counter()
+    t0, load_before = time.perf_counter(), list(os.getloadavg())
     if stream:
         from distilhash.pipeline.stream import fit_stream
 
@@ -119,14 +119,14 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
     info = model.fit_info_
     record = {
         "command": command or f"distilhash train {method}",
-        "git_commit": git_commit(),
+        "commit": git_commit(),
         "dataset": ds.name, "dataset_hash": split.dataset_hash, "split_hash": split.hash,
         "teacher": feats.teacher, "features": str(fpath),
         "method": method, "config": model.config_dict(), "n_bits": model.n_bits, "seed": seed,
         "epoch_policy": {k: info[k] for k in ("kept_epoch", "kept_because", "stop_reason", "epochs_run") if k in info},
         "train_seconds": train_seconds, "threads": threads, "workers": workers,
         "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "load_average": list(os.getloadavg()),
+        "load_before": load_before, "load_after": list(os.getloadavg()),
         "map_all": scores,
         "model_dir": str(target),
     }
