@@ -14,7 +14,8 @@ Arms (all 64 bits, targets = the teacher's NPC targets, model selection on split
   and codebooks (``backbone=trainable``), on the same budget;
 * ``student-inputs-frozen``: the trainable arm's student (raw Lite0 pooled / MiniLM features, its
   own heads) with the encoders frozen (``encoder_lr_scale=0``): separates the effect of fine-tuning
-  from the effect of reading the towers' features instead of the teacher's projected ones.
+  from the effect of reading the towers' features instead of the teacher's projected ones;
+* ``trainable-long``: the trainable arm with 1 + 12 epochs (early stop on split.val, patience 3).
 
 Scores: mAP@all i2t / t2i on split.query vs split.retrieval (:func:`distilhash.eval.metrics.evaluate_method`).
 Timings: seconds per training epoch (``fit_info.history[*].seconds``, warm-up epochs included;
@@ -56,6 +57,8 @@ ARMS = {
     "frozen-budget": dict(BUDGET),
     "trainable": {"backbone": "trainable", **BUDGET},
     "student-inputs-frozen": {"backbone": "trainable", "encoder_lr_scale": 0.0, **BUDGET},
+    # the budget's trainable runs all kept their last epoch: does a longer schedule close the gap to frozen's 20 epochs?
+    "trainable-long": {"backbone": "trainable", "warmup_epochs": 1, "epochs": 12, "eval_every": 1, "patience": 3},
 }
 SELECTION = "epoch with the best mean val mAP@all (split.val queries vs split.fit database); test queries never used"
 
