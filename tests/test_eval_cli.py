@@ -47,7 +47,7 @@ def test_eval_command_writes_report_and_plot(tmp_path, monkeypatch):
     app = typer.Typer()
     app.command()(command)
     out = tmp_path / "ev"
-    res = CliRunner().invoke(app, [str(tmp_path / "model"), "--top-n", "5", "--top-n", "40", "--tie-aware", "--out", str(out)])
+    res = CliRunner().invoke(app, [str(tmp_path / "model"), "--dataset", "fake-ds", "--top-n", "5", "--top-n", "40", "--tie-aware", "--out", str(out)])
     assert res.exit_code == 0, res.output
     rec = json.loads((out / "report.json").read_text())
     assert rec["split_hash"] == split.hash and rec["tie_aware"] is True and rec["part"] == "query"

@@ -159,6 +159,19 @@ def test_results_are_reused_unless_forced(tiny_results, tmp_path):
     assert all(r["provenance"]["finished_utc"] for r in forced) and len(forced) == 2
 
 
+def test_a_partial_run_rewrites_the_report_of_the_whole_suite(tiny_results, tmp_path):
+    """--only re-runs a subset; the report it writes still covers every stored run of the suite."""
+    import shutil
+
+    suite, root, records = tiny_results
+    copy = tmp_path / "results"
+    shutil.copytree(root, copy)
+    run_suite(suite, copy, only=["lsh"], progress=False, plots=False, echo=lambda *_: None)
+    report = (copy / suite.name / "report.md").read_text()
+    methods = {r["spec"]["label"] for r in records if r.get("status") == "ok"}
+    assert len(methods) > 1 and all(f"| {m} |" in report for m in methods), methods
+
+
 # -- methods that need the raw dataset, failing methods ------------------------------------
 @dataclass
 class _NeedsConfig(LSHConfig):

@@ -64,7 +64,7 @@ def test_train_then_encode(tiny_prepared, tmp_path):
     assert res.exit_code == 0, res.output
     again, _ = load_encoded(tmp_path / "r2.npz")
     assert np.array_equal(again["image"].data, codes_db_image := load_encoded(enc)[0]["image"].data)
-    res = runner.invoke(app, ["eval", str(out), "--dataset", "tiny", "--out", str(tmp_path / "ev")])
+    res = runner.invoke(app, ["eval", str(out), "--out", str(tmp_path / "ev")])  # dataset and teacher: the model's
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "ev" / "report.json").read_text())["teacher"] == teacher
     res = runner.invoke(app, ["index", "build", str(tmp_path / "ix"), "--model", str(out), "--dataset", "tiny"])
@@ -106,3 +106,30 @@ def test_train_a_run_declared_in_a_file(tiny_prepared, tmp_path):
     res = runner.invoke(app, ["train", "itq", "--dataset", "tiny", "--teacher", teacher, "--config",
                               str(tmp_path / "a" / "method.json"), "--no-progress"])
     assert res.exit_code == 1 and "declares method 'lsh', not 'itq'" in res.output
+
+
+def test_training_into_a_saved_model_is_refused_unless_overwrite(tiny_prepared, tmp_path):
+    """A second train into the same --out would silently change the codes behind its indexes."""
+    teacher, _ = tiny_prepared
+    runner = CliRunner()
+    args = ["train", "itq", "--dataset", "tiny", "--bits", "16", "--out", str(tmp_path / "m"), "--no-progress", "--no-eval"]
+    res = runner.invoke(app, args)  # no --teacher: the dataset's only feature cache
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "m" / "method.json").read_text())["teacher"] == teacher
+    before = (tmp_path / "m" / "weights.safetensors").read_bytes()
+    res = runner.invoke(app, [*args, "--seed", "3"])
+    assert res.exit_code == 1 and "already holds a trained model" in res.output and "--overwrite" in res.output
+    assert (tmp_path / "m" / "weights.safetensors").read_bytes() == before
+    res = runner.invoke(app, [*args, "--seed", "3", "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "m" / "method.json").read_text())["config"]["seed"] == 3
+
+
+def test_train_without_teacher_names_the_choices(tiny_prepared, tmp_path):
+    from distilhash.paths import features_dir
+
+    runner = CliRunner()
+    only = next(features_dir().glob("tiny__*"))
+    only.rename(only.with_name("elsewhere__x"))  # no cache left for 'tiny'
+    res = runner.invoke(app, ["train", "itq", "--dataset", "tiny", "--out", str(tmp_path / "m"), "--no-progress"])
+    assert res.exit_code == 1 and "no teacher feature cache" in res.output and "teacher extract" in res.output

@@ -345,6 +345,8 @@ def run_suite(
             finish(spec, _execute_isolated(spec, context) if isolate else _execute_safely(spec.to_dict(), context))
     bar.close()
     records = [done[spec.run_id] for spec in specs]
-    report = write_report(suite, results_root, records, suite_seconds=time.perf_counter() - t0, plots=plots)
+    # the report always covers the whole suite: with --only, the other runs' stored records join these
+    report = write_report(suite, results_root, None if only else records,
+                          suite_seconds=None if only else time.perf_counter() - t0, plots=plots)
     echo(f"{len(records)} runs ({sum(r['status'] != 'ok' for r in records)} failed) -> {results_root / suite.name}; report {report}")
     return records

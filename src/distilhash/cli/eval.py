@@ -20,7 +20,8 @@ __all__ = ["command"]
 
 def command(
     model_dir: Path = typer.Argument(..., help="A model directory written by `distilhash train`."),
-    dataset: str = typer.Option("emoji-scenes", "--dataset", help="Prepared dataset name or directory."),
+    dataset: str = typer.Option(None, "--dataset", help="Prepared dataset name or directory (default: the one the model "
+                                "was trained on)."),
     teacher: str = typer.Option(None, "--teacher", help="Teacher whose feature cache to read (default: the one the model was trained on)."),
     features: Path = typer.Option(None, "--features", help="Feature cache directory (default: the teacher's cache)."),
     part: str = typer.Option("query", "--part", help="query (query vs retrieval: the reported figures) or val (val vs fit)."),

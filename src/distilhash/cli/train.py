@@ -25,7 +25,8 @@ __all__ = ["command"]
 def command(
     method: str = typer.Argument(..., help="Method name (dcmq, float-student, lcdh, soda, lsh, itq, pq, dcmh, float-teacher)."),
     dataset: str = typer.Option("emoji-scenes", "--dataset", help="Prepared dataset name or directory."),
-    teacher: str = typer.Option("minilm-lit", "--teacher", help="Teacher whose feature cache to use."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher whose feature cache to use (default: the dataset's only "
+                                "feature cache)."),
     features: Path = typer.Option(None, "--features", help="Feature cache directory (default: the teacher's cache)."),
     bits: int = typer.Option(None, "--bits", help="Code length in bits (method default if omitted)."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
@@ -40,6 +41,8 @@ def command(
     stream: bool = typer.Option(False, "--stream", help="Online methods (lcdh): absorb split.retrieval chunk by chunk, "
                                 "storing codes durably in OUT/stream and checkpointing (and resuming) after each chunk."),
     chunk_size: int = typer.Option(None, "--chunk-size", help="Items per stream chunk (with --stream; method default if omitted)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model already saved in --out (its indexes must "
+                                   "then be rebuilt)."),
     workers: int = typer.Option(1, "--workers", help="Data-parallel worker processes (torch.distributed, gloo on 127.0.0.1; "
                                 "each with --threads threads; dcmq, float-student, soda, dcmh). See docs/distributed.md."),
 ) -> None:
@@ -55,7 +58,8 @@ def command(
         model, record = train_model(
             method, dataset, teacher, features, bits=bits, seed=seed, overrides=overrides, out=out,
             threads=threads, evaluate=evaluate, stream=stream, chunk_size=chunk_size, workers=workers,
-            command=" ".join(["distilhash", "train", *sys.argv[2:]]) if len(sys.argv) > 1 else None, say=typer.echo)
+            command=" ".join(["distilhash", "train", *sys.argv[2:]]) if len(sys.argv) > 1 else None, say=typer.echo,
+            overwrite=overwrite)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc

@@ -41,7 +41,7 @@ class EncodedPart:
     from_dataset: bool  # True: encoded from dataset pixels/texts (raw-input methods), else from cached features
 
 
-def encode_part(model_dir: str | Path, dataset: str, teacher: str | None = None, features: str | Path | None = None,
+def encode_part(model_dir: str | Path, dataset: str | None = None, teacher: str | None = None, features: str | Path | None = None,
                 part: str = "retrieval", modalities: tuple[str, ...] = MODALITIES, role: str = "database",
                 method=None) -> EncodedPart:
     """Encode ``part`` of ``dataset`` with the model saved in ``model_dir`` (or the loaded ``method``).
@@ -52,7 +52,7 @@ def encode_part(model_dir: str | Path, dataset: str, teacher: str | None = None,
     features, or for an unknown part, modality or role.
     """
     from distilhash.methods.base import load_method
-    from distilhash.pipeline.inputs import load_features_and_split, teacher_for_model
+    from distilhash.pipeline.inputs import dataset_for_model, load_features_and_split, teacher_for_model
 
     bad = [m for m in modalities if m not in MODALITIES]
     if bad or not modalities:
@@ -61,6 +61,7 @@ def encode_part(model_dir: str | Path, dataset: str, teacher: str | None = None,
         raise DataError(f"role {role!r}; expected database or query")
     if method is None:
         method = load_method(model_dir)
+    dataset = dataset_for_model(model_dir, dataset)
     ds, split, feats, fpath = load_features_and_split(dataset, teacher_for_model(model_dir, teacher), features)
     meta_path = Path(model_dir) / "method.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
@@ -74,7 +75,7 @@ def encode_part(model_dir: str | Path, dataset: str, teacher: str | None = None,
     return EncodedPart(codes, idx, [feats.ids[i] for i in idx], part, role, time.perf_counter() - t0, from_dataset)
 
 
-def encode_database(model_dir: str | Path, dataset: str, out: str | Path, *, teacher: str | None = None,
+def encode_database(model_dir: str | Path, dataset: str | None, out: str | Path, *, teacher: str | None = None,
                     features: str | Path | None = None, part: str = "retrieval",
                     modalities: tuple[str, ...] = MODALITIES, role: str = "database") -> EncodedPart:
     """:func:`encode_part`, then write the codes to ``out`` (:func:`distilhash.codes_file.save_encoded`)."""

@@ -28,7 +28,7 @@ def evaluate_parts(method, feats, split, parts=("val", "query"), dataset=None) -
     return out
 
 
-def evaluate_model(model_dir: str | Path, dataset: str = "emoji-scenes", teacher: str | None = None,
+def evaluate_model(model_dir: str | Path, dataset: str | None = None, teacher: str | None = None,
                    features: str | Path | None = None, *, part: str = "query", top_n: tuple[int, ...] = (100, 500, 1000),
                    tie_aware: bool = False, threads: int | None = None, out: str | Path | None = None,
                    progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -46,6 +46,7 @@ def evaluate_model(model_dir: str | Path, dataset: str = "emoji-scenes", teacher
     from distilhash.pipeline import inputs
     from distilhash.pipeline.records import git_commit
 
+    dataset = inputs.dataset_for_model(model_dir, dataset)
     out = Path(out) if out is not None else Path(model_dir) / f"eval-{part}"
     method = load_method(model_dir)
     if "torch" in sys.modules:  # the method uses torch: keep it to the given threads

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from distilhash.errors import ConfigError, FeatureError
+from distilhash.errors import ConfigError, DistilhashError, FeatureError
 from distilhash.query_encoders.light_text import LightTextConfig, LightTextEncoder, light_text_dir
 
 __all__ = ["fit_for_model", "main"]
 
 
-def fit_for_model(model_dir: str | Path, dataset: str = "emoji-scenes", features: str | Path | None = None,
+def fit_for_model(model_dir: str | Path, dataset: str | None = None, features: str | Path | None = None,
                   teacher: str | None = None, config: LightTextConfig | None = None, out: str | Path | None = None,
                   progress: bool = True) -> tuple[LightTextEncoder, Path]:
     """Fit the light encoder for a trained model on ``split.fit`` captions of ``dataset`` and save it.
@@ -29,7 +29,7 @@ def fit_for_model(model_dir: str | Path, dataset: str = "emoji-scenes", features
     unless ``teacher`` / ``features`` say otherwise). Saved to ``out`` (default
     ``<model_dir>/light-text``). Returns the encoder and its directory.
     """
-    from distilhash.pipeline.inputs import load_features_and_split
+    from distilhash.pipeline.inputs import dataset_for_model, load_features_and_split
     from distilhash.query_encoders.light_text_fit import fit_light_text
 
     model_dir = Path(model_dir)
@@ -40,7 +40,7 @@ def fit_for_model(model_dir: str | Path, dataset: str = "emoji-scenes", features
     teacher = teacher or meta.get("teacher")
     if not teacher:
         raise ConfigError(f"{meta_path} names no teacher; pass --teacher")
-    ds, split, feats, fpath = load_features_and_split(dataset, teacher, Path(features) if features else None)
+    ds, split, feats, fpath = load_features_and_split(dataset_for_model(model_dir, dataset), teacher, Path(features) if features else None)
     width = meta.get("feature_width")
     if width and feats.text.shape[1] != width:
         raise FeatureError(f"features at {fpath} have width {feats.text.shape[1]}; the model {model_dir} expects {width}")
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
 
     p = argparse.ArgumentParser(description="Fit the light query text encoder of a model (see module docstring).")
     p.add_argument("--model", type=Path, required=True, help="model directory (method.json)")
-    p.add_argument("--dataset", default="emoji-scenes")
+    p.add_argument("--dataset", help="prepared dataset (default: the one the model was trained on)")
     p.add_argument("--features", type=Path, help="teacher feature cache (default: the dataset's cache for the model's teacher)")
     p.add_argument("--teacher", help="teacher name of the feature cache (default: the model's)")
     p.add_argument("--out", type=Path, help="output directory (default: MODEL/light-text)")
@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-bigrams", action="store_true")
     a = p.parse_args(argv)
     cfg = LightTextConfig(bigrams=not a.no_bigrams, min_count=a.min_count, max_features=a.max_features)
-    enc, path = fit_for_model(a.model, a.dataset, a.features, a.teacher, cfg, a.out)
+    try:
+        enc, path = fit_for_model(a.model, a.dataset, a.features, a.teacher, cfg, a.out)
+    except DistilhashError as exc:
+        raise SystemExit(f"error: {exc}") from None
     r = enc.report
     print(f"wrote {path}: {r['features']} n-grams ({r['unigrams']} unigrams, {r['bigrams']} bigrams), alpha {r['alpha_relative']}, "
           f"cosine to the teacher: fit {r['fit_cosine_mean']}, val {r['val_cosine_mean']} (p10 {r['val_cosine_p10']}); "

@@ -60,11 +60,12 @@ def _data_notes(ds, split, model, method: str) -> tuple[list[str], bool]:
     return [], True
 
 
-def train_model(method: str, dataset: str = "emoji-scenes", teacher: str = "minilm-lit",
+def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None = None,
                 features: str | Path | None = None, *, bits: int | None = None, seed: int = 0,
                 overrides: dict[str, Any] | None = None, out: str | Path | None = None, threads: int | None = None,
                 evaluate: bool = True, stream: bool = False, chunk_size: int | None = None, workers: int = 1,
-                command: str | None = None, say: Callable[[str], None] | None = None) -> tuple[Any, dict[str, Any]]:
+                command: str | None = None, say: Callable[[str], None] | None = None,
+                overwrite: bool = False) -> tuple[Any, dict[str, Any]]:
     """Fit ``method`` on ``dataset``'s cached ``teacher`` features, save it to ``out``; ``(model, record)``.
 
     ``record`` (also written to ``out/train.json``) holds the command, commit, dataset and split
@@ -73,6 +74,8 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str = "mini
     has no labels). ``say`` receives progress lines ("note: ...", "training ...") before fitting.
     ``stream``: online methods absorb ``split.retrieval`` chunk by chunk into ``out/stream``;
     ``workers > 1``: data-parallel fit (:mod:`distilhash.distributed.data_parallel`).
+    ``teacher=None``: the dataset's only feature cache. An ``out`` that already holds a saved model
+    is refused unless ``overwrite`` (indexes built from that model would silently go stale).
     """
     from distilhash.io_utils import atomic_write_json
     from distilhash.pipeline.evaluate import evaluate_parts
@@ -92,6 +95,11 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str = "mini
     for note in notes + data_notes:
         say(f"note: {note}")
     target = Path(out) if out is not None else default_run_dir(ds.name, method, bits or model.n_bits, seed)
+    if (target / "method.json").is_file() and not overwrite:
+        from distilhash.errors import ConfigError
+
+        raise ConfigError(f"{target} already holds a trained model; indexes built from it would no longer match "
+                          "its codes. Choose another --out, or pass --overwrite (and rebuild its indexes)")
     say(f"training {method} ({model.n_bits} bits, seed {seed}) on {ds.name} "
         f"[split {split.hash}, fit {len(split.fit)}, val {len(split.val)}] with {fpath}")
     t0 = time.perf_counter()

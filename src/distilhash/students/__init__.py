@@ -5,10 +5,15 @@ registry of factories returning a ``torch.nn.Module`` that maps raw input to a f
 ``[n, out_dim]`` (the method puts its own FC-to-L-bits layer on top):
 
 * image students (:data:`IMAGE_STUDENTS`): ``small-cnn`` (compact CNN on uint8 pixels ``[n, S, S, 3]``,
-  :mod:`.image_cnn`), ``vgg16`` (torchvision VGG16, only when torchvision is importable,
+  :mod:`.image_cnn`), ``lite0`` (ImageNet-pretrained EfficientNet-Lite0, early stages frozen,
+  :mod:`.lite0_student`), ``vgg16`` (torchvision VGG16, only when torchvision is importable,
   :mod:`.vgg`);
 * text students (:data:`TEXT_STUDENTS`): ``bow`` (MLP on a bag-of-words vector over a vocabulary
   built from the training text, :mod:`.text_bow` and :mod:`.vocab`).
+
+Every image student declares ``frozen_prefix`` (class attribute): when True it has ``prefix(pixels)``
+(its frozen early layers, no gradient) and its ``forward`` accepts that prefix in place of the pixels,
+so a caller training on the same items for several epochs computes the frozen part once.
 
 Importing this package does not import torch; the factories import it when called.
 
@@ -28,6 +33,7 @@ __all__ = ["IMAGE_STUDENTS", "TEXT_STUDENTS", "create_image_student", "create_te
 
 #: name -> module that registers the student (imported on first use)
 IMAGE_STUDENTS: Registry = Registry("image student", modules={"small-cnn": "distilhash.students.image_cnn",
+                                                               "lite0": "distilhash.students.lite0_student",
                                                                "vgg16": "distilhash.students.vgg"})
 TEXT_STUDENTS: Registry = Registry("text student", modules={"bow": "distilhash.students.text_bow"})
 

@@ -10,6 +10,8 @@ layer on top.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -30,6 +32,9 @@ class SmallCNN(nn.Module):
         stem: ``patch`` (first stage: conv with kernel = stride = ``patch``) or ``conv`` (conv3x3, stride 2).
         patch: patch size of the ``patch`` stem.
     """
+
+    #: forward reads pixels only (no cached frozen prefix, see :mod:`.lite0_student`)
+    frozen_prefix: ClassVar[bool] = False
 
     def __init__(self, image_size: int = 64, channels: tuple[int, ...] | list[int] = (32, 64, 128),
                  dropout: float = 0.1, stem: str = "patch", patch: int = 4) -> None:

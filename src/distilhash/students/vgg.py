@@ -35,6 +35,8 @@ def vgg16_student(image_size: int = 224, weights_path: str | None = None, **_: o
         net.load_state_dict(torch.load(weights_path, map_location="cpu"))
 
     class _VGGTrunk(nn.Module):
+        frozen_prefix = False  # forward reads pixels only
+
         def __init__(self) -> None:
             super().__init__()
             self.net = net

@@ -33,13 +33,18 @@ class LCDHConfig(ConfigData):
         teacher_epochs, teacher_batch, teacher_lr, teacher_patience: optimisation.
 
     Student (no teacher at query time):
-        image_net: ``small-cnn`` or ``vgg16`` (needs torchvision); image_channels: CNN stage widths;
+        image_net: ``small-cnn``, ``lite0`` (ImageNet-pretrained EfficientNet-Lite0, :mod:`distilhash.students.lite0_student`)
+            or ``vgg16`` (needs torchvision); image_channels: CNN stage widths (small-cnn);
+        lite0_until / lite0_trainable_from: the lite0 student keeps Lite0's stages up to ``lite0_until``
+            (0..6, 7 = with the 1280-wide head) and fine-tunes those from ``lite0_trainable_from`` on; the earlier
+            ones are frozen and their output is computed once per chunk (reused by the chunk's epochs).
         image_stem / image_patch: first CNN stage, ``patch`` (kernel = stride = image_patch) or ``conv``;
         image_size: input side (None: the dataset's render size).
         image_init: a warm start of the CNN trunk pretrained without labels on the pretraining corpus
             (:mod:`distilhash.students.pretrain`): ``pretrained`` (default: the default directory, fitted on
             first use and re-used; the configuration the benchmarks report), ``pretrained:PATH`` (a
-            directory written by it) or ``random`` (no warm start, the ablation).
+            directory written by it) or ``random`` (no warm start, the ablation). For ``image_net=lite0``:
+            ``pretrained`` = the packaged ImageNet weights, ``pretrained:PATH`` = another Lite0 ``.pth``.
         image_lr_scale: learning-rate multiplier of the image trunk during the stream (0 freezes its weights).
         text_net: ``bow``; text_hidden: BoW MLP width; vocab_min_count / vocab_max_size / bow_weighting:
             vocabulary from the training text (``split.fit``); dropout: student dropout.
@@ -86,6 +91,8 @@ class LCDHConfig(ConfigData):
     teacher_patience: int = 6
     # student
     image_net: str = "small-cnn"
+    lite0_until: int = 4
+    lite0_trainable_from: int = 3
     image_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     image_stem: str = "patch"
     image_patch: int = 4
@@ -130,6 +137,9 @@ class LCDHConfig(ConfigData):
                 raise ConfigError(f"lcdh {name}={getattr(self, name)!r}; expected one of {', '.join(allowed)}")
         if not (self.image_init in ("random", "pretrained") or self.image_init.startswith("pretrained:")):
             raise ConfigError(f"lcdh image_init={self.image_init!r}; expected 'random', 'pretrained' or 'pretrained:PATH'")
+        if not (0 <= self.lite0_until <= 7 and 0 <= self.lite0_trainable_from <= self.lite0_until + 1):
+            raise ConfigError(f"lcdh lite0_until={self.lite0_until}, lite0_trainable_from={self.lite0_trainable_from}; "
+                              "expected 0 <= lite0_until <= 7 and 0 <= lite0_trainable_from <= lite0_until + 1")
         if self.image_lr_scale < 0:
             raise ConfigError(f"lcdh image_lr_scale={self.image_lr_scale} must be >= 0")
         if self.n_bits <= 0 or self.chunk_size <= 0 or self.epochs_per_chunk < 0:

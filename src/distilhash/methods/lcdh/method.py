@@ -79,7 +79,8 @@ class LCDHMethod(MethodBase):
 
         c = self.config
         image = create_image_student(c.image_net, image_size=self.image_size_, channels=list(c.image_channels), dropout=c.dropout,
-                                     stem=c.image_stem, patch=c.image_patch)
+                                     stem=c.image_stem, patch=c.image_patch, until=c.lite0_until,
+                                     trainable_from=c.lite0_trainable_from)
         text = create_text_student(c.text_net, vocab_size=vocab_size, hidden=c.text_hidden, dropout=c.dropout)
         return LCDHStudent(image, text, c.n_bits, c.hash_norm)
 
@@ -90,6 +91,9 @@ class LCDHMethod(MethodBase):
         c = self.config
         if c.image_init == "random":
             return {"image_init": "random"}
+        if c.image_net == "lite0":  # ImageNet weights: the packaged file, or pretrained:PATH (a Lite0 .pth)
+            path = c.image_init.split(":", 1)[1] if ":" in c.image_init else None
+            return {**self.student_.image_net.load_imagenet(path), **self.student_.image_net.parameter_counts()}
         if c.image_net != "small-cnn":
             raise ConfigError(f"image_init={c.image_init!r} warm-starts the small-cnn trunk; image_net is {c.image_net!r}")
         if c.image_init == "pretrained":
@@ -115,9 +119,9 @@ class LCDHMethod(MethodBase):
         import torch
 
         c = self.config
-        trunk = list(self.student_.image_net.parameters())
+        trunk = [p for p in self.student_.image_net.parameters() if p.requires_grad]
         ids = {id(p) for p in trunk}
-        rest = [p for p in self.student_.parameters() if id(p) not in ids]
+        rest = [p for p in self.student_.parameters() if id(p) not in ids and p.requires_grad]
         return torch.optim.Adam([{"params": trunk, "lr": c.lr * c.image_lr_scale}, {"params": rest, "lr": c.lr}],
                                 lr=c.lr, weight_decay=c.weight_decay)
 
@@ -213,7 +217,7 @@ class LCDHMethod(MethodBase):
             for k in bar:
                 rows = plan[k]
                 tb = teacher_codes(self.teacher_net_, features.image[rows], features.text[rows])
-                pixels = self._pixels(dataset, rows)
+                pixels = self.student_.image_inputs(self._pixels(dataset, rows))  # a frozen prefix: once per chunk
                 bow = self._bow(dataset=dataset, rows=rows)
                 report = absorb_chunk(self.student_, optimizer, c, k, len(plan), rows, ids_of[k], pixels, bow, tb, store, rng)
                 report.extra["bow_oov_rate"] = round(self.vocab_.last_oov_rate, 4) if self.vocab_ is not None else None

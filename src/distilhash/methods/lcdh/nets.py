@@ -77,8 +77,14 @@ class LCDHStudent(nn.Module):
         norm = (lambda: nn.BatchNorm1d(n_bits, affine=False)) if hash_norm == "batchnorm" else nn.Identity
         self.image_norm, self.text_norm = norm(), norm()
 
+    def image_inputs(self, pixels) -> torch.Tensor:
+        """What :meth:`image` trains on for a chunk: the uint8 pixels, or the image net's frozen prefix of them
+        (computed once, reused by every epoch) when the net declares ``frozen_prefix``."""
+        x = torch.as_tensor(pixels)
+        return self.image_net.prefix(x) if type(self.image_net).frozen_prefix else x
+
     def image(self, pixels: torch.Tensor) -> torch.Tensor:
-        """uint8 ``[n, S, S, 3]`` -> ``F [n, L]``."""
+        """uint8 ``[n, S, S, 3]`` (or what :meth:`image_inputs` gave) -> ``F [n, L]``."""
         return torch.tanh(self.image_norm(self.image_fc(self.image_net(pixels))))
 
     def text(self, bow: torch.Tensor) -> torch.Tensor:
