@@ -231,7 +231,8 @@ def part_summary(args) -> None:
                         "val_mean_at_kept": vm, "kept_epochs": [r["kept_epoch"] for r in rs],
                         "epoch_seconds_mean": float(np.mean(ep)), "fit_seconds": [r["fit_seconds"] for r in rs]}
         rows.append(f"| {arm} | {len(rs)} | {_ms(i2t)} | {_ms(t2i)} | {_ms(vm)} | {[r['kept_epoch'] for r in rs]} | "
-                    f"{np.mean(ep):.0f} | " + ", ".join("%.1f" % r["load_after"][0] for r in rs) + " |")
+                    f"{np.mean(ep):.0f} | {sorted({r.get('threads', 2) for r in rs})} | "
+                    + ", ".join("%.1f" % r["load_after"][0] for r in rs) + " |")
     extra = {name: _clean(json.loads((RAW / f"{name}.json").read_text()))
              for name in ("epoch_1thread", "encode_1thread", "encode_2thread") if (RAW / f"{name}.json").is_file()}
     split_hash = runs[0]["split_hash"]
@@ -247,11 +248,11 @@ def part_summary(args) -> None:
     split = open_prepared(DATASET)[1]
     md = [f"# DCMQ 64 bits: trainable student encoders vs frozen teacher features ({DATASET}, {TEACHER})", "",
           f"Model selection: {SELECTION}. Trainable, student-inputs-frozen and frozen-budget arms: {BUDGET}; "
-          "frozen: the DCMQ defaults (20 epochs, eval every 2, patience 3).",
+          f"trainable-long: {ARMS['trainable-long']}; frozen: the DCMQ defaults (20 epochs, eval every 2, patience 3).",
           f"mAP@all on split.query ({len(split.query)}) vs split.retrieval ({len(split.retrieval)}); mean ± std over seeds. Seconds per epoch: wall "
-          "time at 2 threads on a machine shared with other jobs (1-minute load at each run's end listed).", "",
-          "| arm | seeds | mAP i2t | mAP t2i | val mAP (kept epoch) | kept epochs | s / epoch | load |",
-          "|---|---|---|---|---|---|---|---|", *rows, ""]
+          "time at the run's torch threads (column) on a machine shared with other jobs (1-minute load at each run's end listed).", "",
+          "| arm | seeds | mAP i2t | mAP t2i | val mAP (kept epoch) | kept epochs | s / epoch | threads | load |",
+          "|---|---|---|---|---|---|---|---|---|", *rows, ""]
     for name, rec in extra.items():
         keep = ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item", "load_before", "load_after")
         md += [f"## {name}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
