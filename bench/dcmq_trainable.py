@@ -200,7 +200,38 @@ def part_encode(args) -> None:
 
 def _ms(vals) -> str:
     v = np.asarray(vals, float)
-    return f"{v.mean():.4f}±{v.std():.4f}"
+    return f"{v.mean():.4f}±{v.std():.4f}" if len(v) > 1 else f"{v.mean():.4f} (1 seed)"
+
+
+def _plot(summary: dict, title: str):
+    """Bar chart of mAP@all per arm, both directions, one dot per seed."""
+
+    def draw(path: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        arms = list(summary)
+        fig, ax = plt.subplots(figsize=(1.6 * len(arms) + 2, 3.8))
+        for j, (d, colour) in enumerate((("i2t", "tab:blue"), ("t2i", "tab:orange"))):
+            x = np.arange(len(arms)) + (j - 0.5) * 0.38
+            means = [np.mean(summary[a][d]) for a in arms]
+            ax.bar(x, means, 0.36, color=colour, alpha=0.6, label=f"{d} (mean)")
+            for xi, a in zip(x, arms):
+                ax.plot([xi] * len(summary[a][d]), summary[a][d], "k.", ms=4)
+        ax.set_xticks(np.arange(len(arms)), arms, rotation=15)
+        lo = min(min(summary[a][d]) for a in arms for d in ("i2t", "t2i"))
+        ax.set_ylim(lo * 0.9, None)
+        ax.set_ylabel("mAP@all (split.query vs split.retrieval)")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+    return draw
 
 
 def _clean(rec: dict) -> dict:
@@ -256,7 +287,9 @@ def part_summary(args) -> None:
     for name, rec in extra.items():
         keep = ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item", "load_before", "load_after")
         md += [f"## {name}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
-    write_results("dcmq_trainable", DATASETS[DATASET]["result"], result, "\n".join(md), root=ROOT)
+    write_results("dcmq_trainable", DATASETS[DATASET]["result"], result, "\n".join(md),
+                  _plot(summary, f"DCMQ 64 bits on {DATASET}: trainable student encoders vs frozen teacher features (dots: seeds)"),
+                  root=ROOT)
     print("\n".join(md))
 
 
