@@ -363,8 +363,8 @@ class CodeIndex:
 
     def _results_batch(self, found: list[tuple[np.ndarray, np.ndarray]]) -> list[SearchResult]:
         """:meth:`_results` of every query, the metadata of the whole batch read in one lookup."""
-        if len(found) <= 1:
-            return [self._results(d, r) for d, r in found]
+        if not found:
+            return []
         rows = np.concatenate([np.asarray(r, dtype=np.int64) for _, r in found])
         items = self._state.items_of_rows(rows)
         out, start = [], 0

@@ -263,11 +263,10 @@ class IVFPQSearcher:
         return part[np.lexsort((part, scores[part]))]
 
     def _scan(self, table: np.ndarray, lists: np.ndarray, k: int, dead: Tombstones) -> tuple[np.ndarray, np.ndarray, int]:
-        """Top-k by (distance, row) among the codes of ``lists``; also the number of live candidates.
+        """Top-k by (distance, row) among the live codes of ``lists``; also the number of live candidates.
 
-        The candidates are scanned in list order, so the kernel's ties are broken by position, not
-        row: it is asked for ``k + 32`` and, while its last kept distance still ties the k-th,
-        for 4x more, then the survivors are re-sorted by (distance, row) — exact either way.
+        The live candidates are gathered into one block and scanned by the row-aware range kernel
+        (ties settled by row in one pass, as in :meth:`_search_batch`), or in numpy without it.
         """
         off = self._offsets
         lo, hi = off[lists], off[lists + 1]
@@ -290,15 +289,9 @@ class IVFPQSearcher:
             d = adc_distances(table, codes, self.metric)
             dd, rr = topk_float(d, rows, k)
             return dd, rr, live
-        kk = min(live, k + 32)
-        while True:
-            d, r, cnt = self._native.pq_adc_knn(codes, table[None], kk, self.metric == "ip")
-            d, r = d[0, : cnt[0]], r[0, : cnt[0]]
-            if kk >= live or d.shape[0] <= k or d[-1] > d[k - 1]:
-                break
-            kk = min(live, 4 * kk)  # the boundary tie may continue past what was kept
-        dd, rr = topk_float(d, rows[r], k)
-        return dd, rr, live
+        span = np.array([[0]], np.int64), np.array([[live]], np.int64)
+        d, r, cnt = self._native.pq_adc_knn_ranges(codes, table[None], *span, k, self.metric == "ip", rows=rows)
+        return d[0, : cnt[0]].copy(), r[0, : cnt[0]].copy(), live
 
     def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result:
         self._flush()
