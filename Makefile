@@ -6,10 +6,15 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-slow bench-quick bench-full bench-index bench-serve clean
+.PHONY: setup lock demo test test-slow bench-quick bench-full bench-index bench-serve clean
 
 setup:
 	@bash scripts/setup.sh
+
+# Re-resolve requirements.lock after a dependency change in pyproject.toml (then commit the lock).
+# LOCK_ARGS=--upgrade moves every package to its newest version; see scripts/lock.sh.
+lock:
+	@bash scripts/lock.sh $(LOCK_ARGS)
 
 demo: setup
 	@$(PY) -m distilhash.demo
@@ -33,4 +38,4 @@ bench-serve: setup
 	@$(PY) bench/serve_load.py --model $(DISTILHASH_HOME)/runs/demo-dcmq64
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-lock .pytest_cache
