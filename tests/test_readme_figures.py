@@ -34,7 +34,7 @@ README = ROOT / "README.md"
 #: A figure: a number with at least two decimals, not part of a version (``2.13.0``) or a longer token.
 FIGURE = re.compile(r"(?<![\w.=])(\d+\.\d{2,})(?![\w.]*\d)")
 #: A cited result: ``bench/results/...`` in backticks, or a short ``folder/file.ext`` after one.
-FULL_PATH = re.compile(r"`(bench/results/[^`\s]*)`")
+FULL_PATH = re.compile(r"`(bench/results/[^`\s]+)`")  # a folder or file under it, not the root
 SHORT_PATH = re.compile(r"`([a-z0-9_]+/[\w.*{}-]+\.(?:md|json))`")
 #: Any stated figure with decimals (``0.9``, ``5.2x``) or a duration (``656 s``, ``16 min``):
 #: "this block states figures". Estimates ("< 20 min", "~1 min") are not figures.
@@ -48,7 +48,7 @@ KNOWN_UNBACKED: dict[str, str] = {
         "folder); no committed result file yet (issue 23, honest reporting)",
     "At least 0.5 for":
         "the summary of the demo's precision@10 table (same reason)",
-    "`make demo` from a fresh clone took":
+    "`make demo`'s steps on a fresh":
         "the demo's step times: `make demo` writes them to $DISTILHASH_HOME/demo-timings.json; none is "
         "committed under bench/results yet",
     "| LCDH (options chosen on items":
@@ -220,6 +220,7 @@ def test_the_checker_catches_what_it_should(tmp_path):
     assert problems(head.replace(" (`bench/results/t/r.md`)", "") + "| dcmq | 0.499 |\n", tmp_path) != []  # no source
     assert problems("## Results\n\nIt scores 0.499 (`bench/results/t/r.md`).\n", tmp_path) == []
     assert problems("## Results\n\nIt scores 0.499 (`bench/results/t/gone.md`).\n", tmp_path) != []
+    assert problems("## Results\n\nIt scores 0.499 (see `bench/results/`).\n", tmp_path) != []  # the root is no source
     assert problems("## Datasets\n\nIt scores 0.499.\n", tmp_path) == []  # outside the checked sections
     assert figures("torch==2.13.0, mAP 0.421, 5.2x, 0.40 ns, 1.5.0") == ["0.421", "0.40"]
     assert problems("## Results\n\nThe demo took 16 min 50 s.\n", tmp_path) != []  # a duration is a figure
