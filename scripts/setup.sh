@@ -107,6 +107,8 @@ pip_install() {
 }
 find_links=()
 [ -d "$FIND_LINKS" ] && find_links=(--find-links "$FIND_LINKS")
+ls "$FIND_LINKS"/torch-2.13.0+cpu-*.whl >/dev/null 2>&1 ||
+  echo "setup: note: no torch-2.13.0+cpu wheel in $FIND_LINKS; pip looks in its configured indexes (TORCH_FIND_LINKS=DIR points elsewhere)" >&2
 # Every package at its locked version, each file checked against the lock's sha256 hashes.
 pip_install --require-hashes "${find_links[@]}" -r "$LOCK"
 # The project itself: no dependency resolution, and the build backend is the locked setuptools.

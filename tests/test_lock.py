@@ -127,3 +127,14 @@ def test_this_environment_holds_exactly_the_locked_versions():
     assert wrong == [], "run `make setup` (scripts/setup.sh installs from requirements.lock)"
     if extra:  # installed by hand after setup (setup reports them, leaves them in place)
         warnings.warn(f"installed but not in requirements.lock: {extra}", stacklevel=1)
+
+
+def test_the_debian_list_names_each_package_once_with_a_version():
+    specs = [line.split() for line in (ROOT / "scripts" / "debian-packages.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    names = [spec[0].split("=", 1)[0] for spec in specs]
+    assert len(names) == len(set(names))
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9.+-]+=[0-9][\w.+:~-]*", spec[0]) for spec in specs), specs
+    assert all(spec[1:] in ([], ["optional"]) for spec in specs), specs
+    required = {n for n, spec in zip(names, specs) if len(spec) == 1}
+    assert {"openclipart-svg", "openclipart-png", "fonts-noto-color-emoji", "unicode-data", "unicode-cldr-core"} <= required
