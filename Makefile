@@ -6,13 +6,19 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-slow bench-quick bench-full bench-index bench-serve clean
+.PHONY: setup lock demo test test-slow bench-quick bench-full bench-index bench-serve clean
 
 setup:
 	@bash scripts/setup.sh
 
-demo: setup
-	@$(PY) -m distilhash.demo
+# Re-resolve requirements.lock after a dependency change in pyproject.toml (then commit the lock).
+# LOCK_ARGS=--upgrade moves every package to its newest version; see scripts/lock.sh.
+lock:
+	@bash scripts/lock.sh $(LOCK_ARGS)
+
+# The demo records each step's time in $(DISTILHASH_HOME)/demo-timings.json, setup's too.
+demo:
+	@t0=$$(date +%s); bash scripts/setup.sh && DEMO_SETUP_SECONDS=$$(( $$(date +%s) - t0 )) $(PY) -m distilhash.demo
 
 test: setup
 	@$(PY) -m pytest -q
@@ -33,4 +39,4 @@ bench-serve: setup
 	@$(PY) bench/serve_load.py --model $(DISTILHASH_HOME)/runs/demo-dcmq64
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-lock .pytest_cache

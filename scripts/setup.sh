@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Idempotent setup: Debian data packages, a virtual environment, the Python packages.
+# The Python packages come from requirements.lock only (exact versions, hash-checked; made by
+# `make lock`); the Debian packages and their tested versions are in scripts/debian-packages.txt.
 # A second run with nothing changed returns in well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
+LOCK=requirements.lock
+FIND_LINKS=${TORCH_FIND_LINKS:-/opt/wheels}   # where the torch 2.13.0+cpu wheel lies
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
+
+# --- Debian packages -------------------------------------------------------------------------
 # fonts-noto-color-emoji, unicode-data, unicode-cldr-core: the emoji glyphs and names of EmojiScenes;
 # openclipart-svg, openclipart-png: the 8,121 public-domain drawings (SVG with title/tags metadata,
 # and their pre-rendered PNGs) of the openclipart dataset (`distilhash data prepare openclipart`).
-REQUIRED_DEB=(fonts-noto-color-emoji unicode-data unicode-cldr-core openclipart-svg openclipart-png)
-# Optional: the browser tests of the web page (skipped with a reason when absent).
-OPTIONAL_DEB=(chromium chromium-driver)
+# chromium, chromium-driver (optional): the browser tests of the web page (skipped when absent).
+declare -A TESTED=()
+REQUIRED_DEB=() OPTIONAL_DEB=()
+while read -r spec kind; do
+  case "$spec" in ''|'#'*) continue ;; esac
+  TESTED[${spec%%=*}]=${spec#*=}
+  if [ "${kind:-}" = optional ]; then OPTIONAL_DEB+=("${spec%%=*}"); else REQUIRED_DEB+=("${spec%%=*}"); fi
+done < scripts/debian-packages.txt
 
 missing_of() {
   local out=() p
@@ -35,6 +46,15 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# Required packages: the tested version when the archive still has it, else the archive's (warned).
+apt_install_tested() {
+  local p pinned=()
+  for p in "$@"; do pinned+=("$p=${TESTED[$p]}"); done
+  apt_install "${pinned[@]}" 2>/dev/null && return 0
+  echo "setup: warning: the tested versions (${pinned[*]}) are no longer in the archive; installing its current ones" >&2
+  apt_install "$@"
+}
+
 if command -v dpkg-query >/dev/null 2>&1; then
   read -r -a missing <<<"$(missing_of "${REQUIRED_DEB[@]}")"
   if [ ${#missing[@]} -gt 0 ]; then
@@ -47,7 +67,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
       exit 1
     fi
     echo "setup: installing Debian packages: ${missing[*]}"
-    apt_install "${missing[@]}"
+    apt_install_tested "${missing[@]}"
   fi
   read -r -a optional <<<"$(missing_of "${OPTIONAL_DEB[@]}")"
   if [ ${#optional[@]} -gt 0 ]; then
@@ -58,15 +78,23 @@ if command -v dpkg-query >/dev/null 2>&1; then
       echo "setup: warning: ${optional[*]} missing and apt-get unusable; browser tests will be skipped" >&2
     fi
   fi
+  for p in "${REQUIRED_DEB[@]}"; do
+    have=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || true)
+    [ -z "$have" ] || [ "$have" = "${TESTED[$p]}" ] ||
+      echo "setup: note: $p is $have here, tested with ${TESTED[$p]} (scripts/debian-packages.txt)" >&2
+  done
 else
   echo "setup: warning: not a Debian system (no dpkg-query); make sure the emoji font, unicode-data and CLDR files exist" >&2
 fi
 
-stamp_src=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+# --- Python packages, from the lock ------------------------------------------------------------
+"$PY" scripts/lockfile.py check-fresh --lock "$LOCK"   # pyproject.toml changed without `make lock`: stop here
+
+stamp_src=$(cat "$LOCK" pyproject.toml scripts/setup.sh scripts/lockfile.py | sha256sum | cut -c1-16)
 if [ -x "$VENV/bin/python" ] && [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.setup-stamp")" = "$stamp_src" ]; then
   exit 0
 fi
-echo "setup: creating/updating the virtual environment in $VENV"
+echo "setup: creating/updating the virtual environment in $VENV from $LOCK"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 log=$(mktemp)
 pip_install() {
@@ -77,9 +105,17 @@ pip_install() {
     exit 1
   fi
 }
-# torch first and pinned: 2.13.0 is the CPU build that installs from local disk.
-pip_install "torch==2.13.0"
-pip_install -e ".[all,dev,ray]"
+find_links=()
+[ -d "$FIND_LINKS" ] && find_links=(--find-links "$FIND_LINKS")
+ls "$FIND_LINKS"/torch-2.13.0+cpu-*.whl >/dev/null 2>&1 ||
+  echo "setup: note: no torch-2.13.0+cpu wheel in $FIND_LINKS; pip looks in its configured indexes (TORCH_FIND_LINKS=DIR points elsewhere)" >&2
+# Every package at its locked version, each file checked against the lock's sha256 hashes.
+pip_install --require-hashes "${find_links[@]}" -r "$LOCK"
+# The project itself: no dependency resolution, and the build backend is the locked setuptools.
+pip_install --no-deps --no-build-isolation -e .
+# Every locked version in place. Packages the lock does not list (installed by hand, or by an older
+# setup) are reported and left alone: `python scripts/lockfile.py check-installed --sync` removes them.
+"$VENV/bin/python" scripts/lockfile.py check-installed --lock "$LOCK" --allow-extra
 rm -f "$log"
 echo "$stamp_src" > "$VENV/.setup-stamp"
 echo "setup: done"

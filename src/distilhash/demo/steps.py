@@ -19,12 +19,16 @@ encoder (step 6, 0.02 ms) is the choice for heavy load (``distilhash serve --que
 but on the drawings it answered the example queries worse (precision@10 >= 0.5 for 7 of 10 queries
 against 10 of 10 through MiniLM; both figures are in the README), so the demo does not use it.
 
+Each step's wall time goes to ``$DISTILHASH_HOME/demo-timings.json`` (with the load and the
+commit); at the end the demo prints how to use the command line from a new shell.
+
 Environment: ``DISTILHASH_HOME`` (where everything is stored), ``DEMO_PORT`` (default 8000),
 ``DEMO_HOST`` (default 127.0.0.1), ``DEMO_NO_SERVE=1`` (stop after the example searches).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -33,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from distilhash.paths import datasets_dir, home, runs_dir
 
@@ -117,28 +122,69 @@ def _cache_status() -> str:
     return cache_status(default_features_dir(DATASET, TEACHER))
 
 
-def _run(step: Step, number: int, total: int) -> None:
+def _run(step: Step, number: int, total: int) -> dict[str, Any]:
+    """Run one step (or reuse its output); return its timing record."""
     cmd = [sys.executable, "-m", step.module, *step.args()]
     prog = "distilhash" if step.module == "distilhash.cli.main" else f"python -m {step.module}"
     shown = prog + " " + " ".join(shlex.quote(a) for a in step.args())
+    record: dict[str, Any] = {"step": number, "title": step.title, "command": shown, "reused": True, "seconds": None}
     if step.done():
         print(f"\n[{number}/{total}] {step.title}: already done, reusing it  ({shown})", flush=True)
-        return
+        return record
     print(f"\n[{number}/{total}] {step.title}\n$ {shown}", flush=True)
     t0 = time.perf_counter()
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:
         print(f"demo: step failed (exit {result.returncode}): {shown}", file=sys.stderr)
         raise SystemExit(result.returncode)
-    print(f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    record.update(reused=False, seconds=round(time.perf_counter() - t0, 1))
+    print(f"({record['seconds']:.1f} s)", flush=True)
+    return record
+
+
+def _write_timings(records: list[dict[str, Any]], prov: dict[str, Any]) -> Path:
+    """``$DISTILHASH_HOME/demo-timings.json``: each step's wall time (None when reused) and the load."""
+    from distilhash.benchmark.provenance import finish_provenance
+
+    setup = os.environ.get("DEMO_SETUP_SECONDS")  # set by `make demo`, which times scripts/setup.sh
+    ran = [r["seconds"] for r in records if r["seconds"] is not None]
+    out = home() / "demo-timings.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "setup_seconds": float(setup) if setup else None,
+        "steps": records,
+        "steps_seconds": round(sum(ran), 1),
+        "provenance": finish_provenance(prov),
+    }, indent=2) + "\n")
+    return out
+
+
+def _cli_hint() -> str:
+    """How to reach this demo's data from a new shell (``make`` cannot activate the venv there)."""
+    venv = Path(sys.prefix)
+    try:
+        venv = venv.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return (f"\nThe command line, in a new shell from {Path.cwd()}:\n"
+            f"  source {venv}/bin/activate\n"
+            f"  export DISTILHASH_HOME={home()}\n"
+            f"  distilhash search {_index_dir('image')} --text \"a red apple\"\n"
+            f"  distilhash --help")
 
 
 def main() -> None:
     """Run every step, then serve the page unless ``DEMO_NO_SERVE=1``."""
+    from distilhash.benchmark.provenance import collect_provenance
+
     print(f"distilhash demo: everything is stored under {home()}")
+    prov = collect_provenance("demo", "demo-timings", model_selection="as in each step (split.val only)",
+                              dataset=DATASET, seeds=[0], threads=os.cpu_count() or 1, command="make demo",
+                              root=Path(__file__).resolve().parents[3])
     total = len(STEPS) + 1
-    for number, step in enumerate(STEPS, start=1):
-        _run(step, number, total)
+    records = [_run(step, number, total) for number, step in enumerate(STEPS, start=1)]
+    print(f"\nstep times: {_write_timings(records, prov)}")
+    print(_cli_hint(), flush=True)
     if os.environ.get("DEMO_NO_SERVE") == "1":
         print("\nDEMO_NO_SERVE=1: not starting the service.")
         return
