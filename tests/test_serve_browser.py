@@ -67,7 +67,13 @@ def test_typed_query_fills_the_result_grid(site, page):
     assert "typical item" in page.locator("#match").inner_text()
     assert "q=boat" in page.url  # the query is in the address
     assert "ms" in page.locator("#took").inner_text()
+    # the time in words on the status line; the stages and the model behind the "details" toggle
+    assert "understanding your query" in page.locator("#timing-words").inner_text()
+    assert "searching" in page.locator("#timing-words").inner_text()
+    assert not page.locator("#answered-by").is_visible()
+    page.click("#timing-detail summary")
     assert "serve-toy-sign" in page.locator("#answered-by").inner_text()
+    assert "comparing codes" in page.locator("#timing-detail .stages").inner_text()
     assert page.locator("#query").inner_text() == "boat"
 
     # an empty query shows a message, not a request
@@ -86,7 +92,7 @@ def test_uploaded_image_finds_captions(site, page, tmp_path):
     page.wait_for_selector("#results .card")
     captions = page.locator("#results .card .caption").all_inner_texts()
     assert captions and all("fish" in c.split() for c in captions[:4])
-    assert "i2t" in page.locator("#status").inner_text()
+    assert "picture → captions" in page.locator("#status").inner_text()  # i2t, in words
 
 
 def test_bad_upload_shows_the_service_message(site, page, tmp_path):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from distilhash.serve.items import thumbnail_url
+from distilhash.serve.items import shown_caption, thumbnail_url
 from distilhash.serve.targets import Target
 
 __all__ = ["result_items", "answer_notes", "runtime_info"]
+
 
 
 def result_items(target: Target, res: Any, has_thumbs: bool | None = None) -> list[dict[str, Any]]:
@@ -25,7 +26,7 @@ def result_items(target: Target, res: Any, has_thumbs: bool | None = None) -> li
         out.append({
             "id": i,
             "distance": float(d),
-            "caption": md.get("caption"),
+            "caption": shown_caption(md),
             "labels": md.get("labels"),
             "metadata": md,
             "thumbnail": thumbnail_url(i, target.modality) if has_thumbs else None,
