@@ -31,6 +31,8 @@ def test_shared_title_is_junk_only_when_it_is_not_the_items_own_word():
     assert "shared-title" in junk_reasons("Etiquette Icons", ant)
     assert junk_reasons("card", card) == []
     assert junk_reasons("card", CaptionContext(Counter(counts), tags=["bordered"], file_name="x")) == ["shared-title"]
+    red = CaptionContext(Counter({"jigsaw red": 48}), tags=["jigsaw"], file_name="jigsaw_blue_01")
+    assert junk_reasons("jigsaw red", red) == ["shared-title"]  # a collection title that names another item
 
 
 def test_display_caption_falls_back_title_description_tags_folder():

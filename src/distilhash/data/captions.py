@@ -17,8 +17,9 @@ and the CLI show. It is chosen by this rule:
      digits (``arrow08``, ``fc23``, ``R16``);
    * ``collection-name``: a word that names a collection or the file rather than the drawing
      (:data:`COLLECTION_WORDS`: ``icons``, ``theme``, ``clipart``, ``svg``, ``collection``, ...);
-   * ``shared-title``: the same title is on ``shared_min`` (10) or more items and none of its
-     words is among the item's tags or in its file name (``"Etiquette Icons"`` on an ant);
+   * ``shared-title``: the same title is on ``shared_min`` (10) or more items and one of its
+     words (3+ letters) is neither among the item's tags nor in its file name (``"Etiquette
+     Icons"`` on an ant, ``"jigsaw red"`` on ``jigsaw_blue_01``);
    * ``contact-or-address``: an e-mail or web address;
    * ``no-words``: no word of three or more letters;
 
@@ -93,7 +94,7 @@ def _shared(text: str, ctx: CaptionContext | None) -> bool:
     if ctx is None or ctx.title_counts.get(_norm(text), 0) < ctx.shared_min:
         return False
     own = set(_words(" ".join(ctx.tags))) | set(_words(ctx.file_name.replace("_", " ")))
-    return not (set(_words(text)) & own)
+    return not {w for w in _words(text) if len(w) >= 3} <= own
 
 
 #: rule name -> (text, context or None) -> is the text junk by this rule
