@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--width", type=int, default=1200)
     p.add_argument("--height", type=int, default=900)
     p.add_argument("--example", type=int, default=0, help="click the N-th example query of the start page instead of typing")
+    p.add_argument("--weak-match-dir", help="the weak-match calibration (default: <model_dir>/weak-match when present)")
     p.add_argument("--full-page", action="store_true", help="the whole page, not only the first screen")
     p.add_argument("--query-encoder", default="light", choices=["light", "teacher"], help="as distilhash serve --query-encoder")
     args = p.parse_args(argv)
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     ensure_thumbnails(args.indexes)
-    app = create_app([str(d) for d in args.indexes], query_encoder=args.query_encoder)
+    app = create_app([str(d) for d in args.indexes], query_encoder=args.query_encoder, weak_match_dir=args.weak_match_dir)
     app.state.service.warm()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -44,7 +44,12 @@ def answer_notes(encoder: dict[str, Any] | None, match: dict[str, Any] | None) -
                          "words it has never seen in captions may match nothing in this collection")
         else:
             notes.append(f"{pct} % of the words are unknown to the light text encoder and were ignored")
-    if match is not None and match["weak"]:
+    if match is not None and match["weak"] and "likeness" in match:
+        lk = match["likeness"]
+        notes.append(f"weak match: the words are unlike this collection's captions (closest caption similarity "
+                     f"{lk['nearest_caption']:.2f}; score {lk['score']:.2f} is below the calibrated threshold {lk['threshold']:.2f}, "
+                     "which about 4 % of real captions fall below); the results are probably unrelated to the query")
+    elif match is not None and match["weak"]:
         notes.append(f"weak match: the best hit (distance {match['best']:g}) is only {match['contrast']:.1f} standard deviations "
                      f"closer than a typical item ({match['typical']:g}, median over {match['sample']} random items); "
                      "the results may be unrelated to the query")

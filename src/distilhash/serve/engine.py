@@ -47,6 +47,7 @@ from distilhash.serve.config import QUERY_ENCODERS, ServiceConfig, ServiceError
 from distilhash.serve.items import ItemsMixin
 from distilhash.serve.stats import LatencyStats, LRUCache
 from distilhash.serve.targets import Target, choose_direction, index_options, model_info, open_targets, target_named
+from distilhash.serve.weak_match import caption_matches
 
 _log = logging.getLogger("distilhash.serve")
 
@@ -266,6 +267,9 @@ class SearchService(ItemsMixin):
         model = model_info(target)
         has_thumbs = target.thumbs.path.exists()  # once per batch: every syscall gives the GIL away
         matches = self._matches(target, query, results)
+        if target.captions is not None:  # the calibrated note: do the words read like this collection's captions?
+            matches = caption_matches(target.captions, [it.timings["_meta"][0] for it in batch],
+                                      np.concatenate([it.feats for it in batch]), matches)
         for it, res, match in zip(batch, results, matches):
             if len(res.ids) > it.k:
                 res = type(res)(res.ids[: it.k], res.distances[: it.k], res.metadata[: it.k])

@@ -92,15 +92,39 @@ function card(r, rank, target, info, small) {
   return node;
 }
 
+function exampleButton(ex) {
+  const b = el("button", { type: "button", class: "example", "data-q": ex.query, title: `in ${ex.items} captions` }, ex.query);
+  b.addEventListener("click", () => { $("q").value = ex.query; navigate(new URLSearchParams({ q: ex.query, k: $("k").value })); });
+  return b;
+}
+
 function renderMatch(match, info) {
   const box = $("match");
   box.innerHTML = "";
   box.hidden = !match;
   if (!match) return;
   box.classList.toggle("weak", match.weak);
+  const typical = match.best !== undefined
+    ? `best hit ${describeDistance(match.best, info)}; a typical item for this query: ${describeDistance(match.typical, info)} (median of ${match.sample} random items)` : "";
+  if (match.likeness) {  // the calibrated note (serve/weak_match.py): do the words read like this collection's captions?
+    const lk = match.likeness;
+    if (match.weak) {
+      box.append(el("b", {}, "Weak match. "), `These words are unlike the captions of this collection (closest caption similarity ${lk.nearest_caption.toFixed(2)}), ` +
+                 "so the results below are probably unrelated. ");
+      if (start.data && start.data.examples.length) {
+        const tries = el("span", { class: "examples inline" }, "Try: ");
+        start.data.examples.slice(0, 4).forEach((ex) => tries.appendChild(exampleButton(ex)));
+        box.appendChild(tries);
+      }
+    } else {
+      box.append(el("b", {}, "Match: "), `the words read like this collection's captions (closest caption similarity ${lk.nearest_caption.toFixed(2)})` +
+                 (typical ? `; ${typical}.` : "."));
+    }
+    box.title = `score ${lk.score} vs threshold ${lk.threshold} (calibrated on held-out captions: about 4 % of real captions fall below it)`;
+    return;
+  }
   box.append(el("b", {}, match.weak ? "Weak match. " : "Match: "),
-             `best hit ${describeDistance(match.best, info)}; a typical item for this query: ${describeDistance(match.typical, info)} ` +
-             `(median of ${match.sample} random items); the best hit stands out by ${match.contrast.toFixed(1)} standard deviations.`);
+             `${typical}; the best hit stands out by ${match.contrast.toFixed(1)} standard deviations.`);
 }
 
 function render(data) {
@@ -167,33 +191,35 @@ function renderStatus(data, target) {
 }
 
 // -- the start page: a sample of the index and example queries from its captions ---------------------
-const start = { loaded: false };
+const start = { promise: null, data: null };
 
-async function loadStart() {
-  if (start.loaded) return;
+function loadStart() {
+  if (!start.promise) start.promise = fetchStart();
+  return start.promise;
+}
+
+async function fetchStart() {
   try {
     const r = await fetch("/api/start");
-    if (!r.ok) return;
+    if (!r.ok) { start.promise = null; return; }
     const s = await r.json();
-    start.loaded = true;
+    start.data = s;
     const box = $("examples");
     box.innerHTML = "";
-    for (const ex of s.examples) {
-      const b = el("button", { type: "button", class: "example", "data-q": ex.query, title: `in ${ex.items} captions` }, ex.query);
-      b.addEventListener("click", () => { $("q").value = ex.query; navigate(new URLSearchParams({ q: ex.query, k: $("k").value })); });
-      box.appendChild(b);
-    }
+    for (const ex of s.examples) box.appendChild(exampleButton(ex));
     $("sample-title").textContent = `What the index holds: ${s.items.toLocaleString()} ${s.modality === "text" ? "captions" : "pictures"}, ${s.sample.length} picked at random`;
     const grid = $("sample");
     grid.innerHTML = "";
     s.sample.forEach((r) => grid.appendChild(card(r, 0, s.modality, null, false)));
-  } catch (e) { /* the start page is optional: searching still works */ }
+  } catch (e) { start.promise = null; /* the start page is optional: searching still works */ }
 }
 
 function showStart(on) {
   $("start").hidden = !on;
   if (on) loadStart();
 }
+
+loadStart();  // the examples also serve the weak-match note's suggestions
 
 function clearResults() {
   $("status").textContent = "";
