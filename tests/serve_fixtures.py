@@ -157,15 +157,12 @@ class ServerThread:
 
 def make_weak_match(world: dict, directory: Path) -> Path:
     """A weak-match calibration of the toy world (as pipeline/weak_match.py makes one): reference = the
-    dataset's captions, real = the same captions, nonsense = random letter strings (seed 0)."""
-    from distilhash.pipeline.weak_match import FALSE_ALARM, random_nonsense
+    dataset's captions, real = the same captions."""
+    from distilhash.pipeline.weak_match import FALSE_ALARM
     from distilhash.serve.weak_match import CaptionReference, CharTrigrams, threshold_at
 
     texts = list(world["dataset"].texts)
     teacher = ServeToyTeacher()
     ref = CaptionReference(teacher.encode_texts(texts), CharTrigrams.fit(texts))
-    fake = random_nonsense(len(texts), 0)
-    real_sig, fake_sig = ref.signals(texts, teacher.encode_texts(texts)), ref.signals(fake, teacher.encode_texts(fake))
-    ref.fit(np.r_[real_sig, fake_sig], np.r_[np.ones(len(texts)), np.zeros(len(fake))])
-    ref.threshold = threshold_at(ref.score(real_sig), FALSE_ALARM)
+    ref.threshold = threshold_at(ref.score(ref.signals(texts, teacher.encode_texts(texts))), FALSE_ALARM)
     return ref.save(directory)

@@ -46,6 +46,8 @@ def test_display_caption_falls_back_title_description_tags_folder():
     assert display_caption("", "", [], "animals/bugs")[:2] == ("Bugs, animals", "folder")
     assert display_caption("", "", [])[:2] == ("untitled", "untitled")
     assert repair_file_name("smiley111.svg") == "smiley"
+    assert display_caption("L&Atilde;&copy;zard", "", [])[0] == "Lézard"
+    assert display_caption("Cassa d&#39;epoca", "", [])[0] == "Cassa d'epoca"
 
 
 def test_creator_tags_are_names_inside_file_names_not_subjects():

@@ -5,7 +5,8 @@ fitted on it and the feature caches are keyed by it. The *display caption* is st
 (``display`` in ``items.jsonl``, ``display_caption`` in an index's metadata) and is what the page
 and the CLI show. It is chosen by this rule:
 
-1. **strip** a credit prefix (``"Clipart by Nicu Buculei - pear"`` -> ``"pear"``) and a
+1. **decode** HTML entities and UTF-8 read as Latin-1 (``L&Atilde;&copy;zard`` -> ``Lézard``);
+   **strip** a credit prefix (``"Clipart by Nicu Buculei - pear"`` -> ``"pear"``) and a
    collection suffix after `` - `` that holds a collection word (``"tree - RPG map elements"`` ->
    ``"tree"``); **repair** a file-name-like title that is not hash-like: file extension dropped,
    ``_`` and ``-`` as spaces, digits glued to letters dropped (``"jigsaw_red_10"`` -> ``"jigsaw
@@ -35,13 +36,14 @@ and the CLI show. It is chosen by this rule:
 
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["COLLECTION_WORDS", "JUNK_RULES", "CaptionContext", "junk_reasons", "strip_credits", "repair_file_name",
+__all__ = ["COLLECTION_WORDS", "JUNK_RULES", "CaptionContext", "junk_reasons", "unescape", "strip_credits", "repair_file_name",
            "title_candidate", "creator_tags", "display_caption",
            "display_captions", "DISPLAY_SOURCES"]
 
@@ -117,9 +119,20 @@ def junk_reasons(text: str, ctx: CaptionContext | None = None) -> list[str]:
     return reasons
 
 
+def unescape(text: str) -> str:
+    """``text`` with HTML entities decoded (``d&#39;epoca`` -> ``d'epoca``) and UTF-8 read as Latin-1 repaired
+    (``LÃ©zard`` -> ``Lézard``), as found in the drawings' metadata."""
+    text = html.unescape(html.unescape(text))
+    try:
+        fixed = text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+    return fixed
+
+
 def strip_credits(title: str) -> str:
     """``title`` without a credit prefix and without a `` - collection`` suffix (module docstring, step 1)."""
-    text = _CREDIT.sub("", title).strip()
+    text = _CREDIT.sub("", unescape(title)).strip()
     m = _SUFFIX.match(text)
     if m and any(w in COLLECTION_WORDS for w in _words(m["tail"].replace("-", " "))):
         text = m["head"].strip()
@@ -182,10 +195,10 @@ def display_caption(title: str, description: str, tags: Sequence[str], folder: s
     reasons = junk_reasons(candidate, ctx) if candidate else ["empty"]
     if not reasons:
         return candidate, "title-repaired" if repaired else "title", ["file-name-like"] if repaired else []
-    sentence = _first_sentence(description) if description else ""
+    sentence = _first_sentence(unescape(description)) if description else ""
     if sentence and not junk_reasons(sentence, ctx):
         return _capitalised(sentence), "description", reasons
-    good = [t for t in tags if t and t not in skip_tags and not junk_reasons(t)][:4]
+    good = [unescape(t) for t in tags if t and t not in skip_tags and not junk_reasons(t)][:4]
     if good:
         return _capitalised(", ".join(good)), "tags", reasons
     parts = [p.replace("_", " ") for p in folder.split("/") if p and not junk_reasons(p.replace("_", " "))]

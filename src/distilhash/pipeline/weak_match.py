@@ -5,12 +5,11 @@
 Reference captions: the cached teacher text features of ``split.fit`` and a character-trigram
 model of their words (training texts and display captions). Real held-out queries: the
 ``split.val`` captions as people read them (display captions when the dataset has them, else its
-texts), each distinct text once. Calibration nonsense (seed 0): the same captions with each word's
-letters shuffled (:func:`scrambled_words`) and as many random letter strings (:func:`random_nonsense`).
-All are encoded by the model's teacher; the score's weights are fitted on real vs nonsense and the
-threshold is the ``false_alarm`` quantile of the real captions' scores (see
-:mod:`distilhash.serve.weak_match`). ``split.query`` is never read here. Saved to
-``<model_dir>/weak-match`` (or ``--out``), where the service finds it.
+texts), each distinct text once. The threshold is the ``false_alarm`` quantile of their letters
+scores (see :mod:`distilhash.serve.weak_match`); the share of seed-0 nonsense below it (each
+word's letters shuffled, :func:`scrambled_words`, and random letter strings, :func:`random_nonsense`)
+is recorded. ``split.query`` is never read here. Saved to ``<model_dir>/weak-match`` (or ``--out``),
+where the service finds it.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.data.captions import unescape
 from distilhash.errors import ConfigError, DistilhashError
 from distilhash.serve.weak_match import CaptionReference, CharTrigrams, threshold_at, weak_match_dir
 
@@ -72,21 +72,18 @@ def calibrate_for_model(model_dir: str | Path, dataset: str | None = None, teach
     fit = np.asarray(split.fit)
     val = shown_texts(ds, split.val)
     fake = scrambled_words(val, 0) + random_nonsense(len(val), 0)
-    reference_texts = [ds.texts[i] for i in fit] + (shown_texts(ds, fit) if ds.display_texts is not None else [])
+    reference_texts = [unescape(ds.texts[i]) for i in fit] + (shown_texts(ds, fit) if ds.display_texts is not None else [])
     ref = CaptionReference(feats.text[fit], CharTrigrams.fit(reference_texts))
-    encoder = create_teacher(teacher)
-    real_sig = ref.signals(val, np.asarray(encoder.encode_texts(val), np.float32))
-    fake_sig = ref.signals(fake, np.asarray(encoder.encode_texts(fake), np.float32))
-    ref.fit(np.r_[real_sig, fake_sig], np.r_[np.ones(len(val)), np.zeros(len(fake))])
-    real = ref.score(real_sig)
+    real = ref.score(ref.signals(val, np.asarray(create_teacher(teacher).encode_texts(val), np.float32)))
     ref.threshold = threshold_at(real, false_alarm)
+    fake_flagged = float(np.mean([ref.chars.logprob(t) < ref.threshold for t in fake]))
     ref.info = {"dataset": ds.name, "split_hash": split.hash, "teacher": teacher, "features_dir": str(fpath),
                 "reference_part": "split.fit", "calibration_part": "split.val",
                 "calibration_texts": "display captions" if ds.display_texts is not None else "texts",
                 "calibration_nonsense": "scrambled_words(val, seed 0) + random_nonsense(len(val), seed 0)",
                 "n_calibration": len(val), "false_alarm_target": false_alarm,
                 "calibration_false_alarm": round(float(np.mean(real < ref.threshold)), 4),
-                "calibration_nonsense_flagged": round(float(np.mean(ref.score(fake_sig) < ref.threshold)), 4),
+                "calibration_nonsense_flagged": round(fake_flagged, 4),
                 "model_dir": str(model_dir), "seconds": round(time.perf_counter() - t0, 1),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     return ref, ref.save(out or weak_match_dir(model_dir))
