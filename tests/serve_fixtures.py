@@ -159,7 +159,7 @@ def make_weak_match(world: dict, directory: Path) -> Path:
     """A weak-match calibration of the toy world (as pipeline/weak_match.py makes one): reference = the
     dataset's captions, real = the same captions."""
     from distilhash.pipeline.weak_match import FALSE_ALARM
-    from distilhash.serve.weak_match import CaptionReference, CharTrigrams, threshold_at
+    from distilhash.query_encoders.weak_match import CaptionReference, CharTrigrams, threshold_at
 
     texts = list(world["dataset"].texts)
     teacher = ServeToyTeacher()

@@ -1,4 +1,4 @@
-"""The calibrated weak-match note (serve/weak_match.py): its signals, the threshold rule, storage,
+"""The calibrated weak-match note (query_encoders/weak_match.py): its signals, the threshold rule, storage,
 and the service flagging nonsense but not real words."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from distilhash.errors import DataError
 from distilhash.pipeline.weak_match import random_nonsense, scrambled_words
-from distilhash.serve.weak_match import CaptionReference, CharTrigrams, threshold_at
+from distilhash.query_encoders.weak_match import CaptionReference, CharTrigrams, threshold_at
 
 pytest.importorskip("fastapi")
 
@@ -66,7 +66,7 @@ def test_service_uses_the_calibration_and_says_so(tmp_path):
         good, bad = svc.search_text("boat", 5), svc.search_text("zzqx blorf", 5)
         assert good["match"]["rule"] == "caption-letters" and not good["match"]["weak"]
         assert bad["match"]["weak"] and bad["match"]["likeness"]["score"] < bad["match"]["likeness"]["threshold"]
-        assert any(n.startswith("weak match: the words are unlike") for n in bad["notes"])
+        assert any(n.startswith("weak match: the words do not read like") for n in bad["notes"])
         assert "typical" in good["match"]  # the typical-distance figures are kept next to it
     finally:
         svc.close()

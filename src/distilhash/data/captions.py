@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["COLLECTION_WORDS", "JUNK_RULES", "CaptionContext", "junk_reasons", "unescape", "strip_credits", "repair_file_name",
+__all__ = ["shown_caption", "COLLECTION_WORDS", "JUNK_RULES", "CaptionContext", "junk_reasons", "unescape", "strip_credits", "repair_file_name",
            "title_candidate", "creator_tags", "display_caption",
            "display_captions", "DISPLAY_SOURCES"]
 
@@ -82,6 +82,12 @@ class CaptionContext:
     tags: Sequence[str] = ()
     file_name: str = ""
     shared_min: int = 10
+
+
+def shown_caption(metadata: dict[str, Any]) -> str | None:
+    """The caption a person reads for an index item: ``display_caption`` when the index stores one, else
+    ``caption`` (the text the model was trained on)."""
+    return metadata.get("display_caption") or metadata.get("caption")
 
 
 def _norm(text: str) -> str:

@@ -134,7 +134,14 @@ def _run(step: Step, number: int, total: int) -> None:
 
 
 def main() -> None:
-    """Run every step, then serve the page unless ``DEMO_NO_SERVE=1``."""
+    """Run every step, then serve the page unless ``DEMO_NO_SERVE=1``; Ctrl-C stops it with exit status 0."""
+    try:
+        _main()
+    except KeyboardInterrupt:
+        print("\ndemo stopped (Ctrl-C); `make demo` again continues where it stopped", flush=True)
+
+
+def _main() -> None:
     print(f"distilhash demo: everything is stored under {home()}")
     total = len(STEPS) + 1
     for number, step in enumerate(STEPS, start=1):

@@ -1,4 +1,4 @@
-"""Calibrate a model's weak-match signal on held-out real captions (see :mod:`distilhash.serve.weak_match`).
+"""Calibrate a model's weak-match signal on held-out real captions (see :mod:`distilhash.query_encoders.weak_match`).
 
     python -m distilhash.pipeline.weak_match --model data/runs/demo-dcmq64 [--dataset openclipart] [--false-alarm 0.05]
 
@@ -6,7 +6,7 @@ Reference captions: the cached teacher text features of ``split.fit`` and a char
 model of their words (training texts and display captions). Real held-out queries: the
 ``split.val`` captions as people read them (display captions when the dataset has them, else its
 texts), each distinct text once. The threshold is the ``false_alarm`` quantile of their letters
-scores (see :mod:`distilhash.serve.weak_match`); the share of seed-0 nonsense below it (each
+scores (see :mod:`distilhash.query_encoders.weak_match`); the share of seed-0 nonsense below it (each
 word's letters shuffled, :func:`scrambled_words`, and random letter strings, :func:`random_nonsense`)
 is recorded. ``split.query`` is never read here. Saved to ``<model_dir>/weak-match`` (or ``--out``),
 where the service finds it.
@@ -25,7 +25,7 @@ import numpy as np
 
 from distilhash.data.captions import unescape
 from distilhash.errors import ConfigError, DistilhashError
-from distilhash.serve.weak_match import CaptionReference, CharTrigrams, threshold_at, weak_match_dir
+from distilhash.query_encoders.weak_match import CaptionReference, CharTrigrams, threshold_at, weak_match_dir
 
 __all__ = ["calibrate_for_model", "shown_texts", "scrambled_words", "random_nonsense", "FALSE_ALARM", "main"]
 

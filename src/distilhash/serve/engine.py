@@ -41,13 +41,12 @@ from typing import Any
 import numpy as np
 
 from distilhash.errors import DataError, DistilhashError
-from distilhash.serve.answers import answer_notes, result_items, runtime_info
+from distilhash.serve.answers import answer_notes, caption_matches, result_items, runtime_info
 from distilhash.serve.batching import Pending, SearchBatcher, TextBatcher, pin_torch_threads, set_torch_threads
 from distilhash.serve.config import QUERY_ENCODERS, ServiceConfig, ServiceError
 from distilhash.serve.items import ItemsMixin
 from distilhash.serve.stats import LatencyStats, LRUCache
 from distilhash.serve.targets import Target, choose_direction, index_options, model_info, open_targets, target_named
-from distilhash.serve.weak_match import caption_matches
 
 _log = logging.getLogger("distilhash.serve")
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from distilhash.data.captions import shown_caption
 from distilhash.errors import DistilhashError
 from distilhash.serve.batching import pin_torch_threads
 from distilhash.serve.config import ServiceError
@@ -51,12 +52,6 @@ def item_url(item_id: str, modality: str) -> str:
 
 def thumbnail_url(item_id: str, modality: str) -> str:
     return f"/api/thumbnails/{_path_segment(item_id)}?target={modality}"
-
-
-def shown_caption(metadata: dict[str, Any]) -> str | None:
-    """The caption a person reads: the cleaned ``display_caption`` when the index stores one
-    (:mod:`distilhash.data.captions`), else the ``caption`` (the text the model was trained on)."""
-    return metadata.get("display_caption") or metadata.get("caption")
 
 
 def check_item_id(item_id: Any) -> str:

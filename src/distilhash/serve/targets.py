@@ -42,7 +42,7 @@ class Target:
     reference: MatchReference | None = None  # typical distances (serve/match.py)
     distance: dict[str, Any] = field(default_factory=dict)  # what the distances are (distance_info)
     replicas: list[Any] = field(default_factory=list)  # extra read-only handles for more search workers
-    captions: Any = None  # CaptionReference: the calibrated weak-match note of text queries (serve/weak_match.py)
+    captions: Any = None  # CaptionReference: the calibrated weak-match note of text queries (query_encoders/weak_match.py)
 
     def search_lock(self):
         """Shared lock when the index's searcher allows concurrent queries, else exclusive."""
@@ -106,7 +106,7 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
 def load_caption_reference(config: ServiceConfig, encoder: Any) -> Any:
     """The weak-match calibration of ``encoder``'s model (``config.weak_match_dir`` or ``<model_dir>/weak-match``),
     or None when the model has none (the answer's note then uses the typical distance only)."""
-    from distilhash.serve.weak_match import CaptionReference, weak_match_dir
+    from distilhash.query_encoders.weak_match import CaptionReference, weak_match_dir
 
     where = config.weak_match_dir
     if where is None:

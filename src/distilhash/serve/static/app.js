@@ -106,11 +106,11 @@ function renderMatch(match, info) {
   box.classList.toggle("weak", match.weak);
   const typical = match.best !== undefined
     ? `best hit ${describeDistance(match.best, info)}; a typical item for this query: ${describeDistance(match.typical, info)} (median of ${match.sample} random items)` : "";
-  if (match.likeness) {  // the calibrated note (serve/weak_match.py): do the words read like this collection's captions?
+  if (match.likeness) {  // the calibrated note (query_encoders/weak_match.py): do the words read like this collection's captions?
     const lk = match.likeness;
     if (match.weak) {
-      box.append(el("b", {}, "Weak match. "), `These words are unlike the captions of this collection (closest caption similarity ${lk.nearest_caption.toFixed(2)}), ` +
-                 "so the results below are probably unrelated. ");
+      box.append(el("b", {}, "Weak match. "), "These words do not read like anything in this collection's captions, " +
+                 "so the pictures below are probably unrelated. ");
       if (start.data && start.data.examples.length) {
         const tries = el("span", { class: "examples inline" }, "Try: ");
         start.data.examples.slice(0, 4).forEach((ex) => tries.appendChild(exampleButton(ex)));
@@ -120,7 +120,7 @@ function renderMatch(match, info) {
       box.append(el("b", {}, "Match: "), `the words read like this collection's captions (closest caption similarity ${lk.nearest_caption.toFixed(2)})` +
                  (typical ? `; ${typical}.` : "."));
     }
-    box.title = `score ${lk.score} vs threshold ${lk.threshold} (calibrated on held-out captions: about 4 % of real captions fall below it)`;
+    box.title = `letters score ${lk.score} vs threshold ${lk.threshold} (calibrated on held-out captions: about 4 % of real captions fall below it)`;
     return;
   }
   box.append(el("b", {}, match.weak ? "Weak match. " : "Match: "),

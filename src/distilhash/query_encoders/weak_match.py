@@ -44,7 +44,7 @@ import numpy as np
 
 from distilhash.errors import DataError
 
-__all__ = ["CaptionReference", "CharTrigrams", "threshold_at", "weak_match_dir", "caption_matches", "RULE"]
+__all__ = ["CaptionReference", "CharTrigrams", "threshold_at", "weak_match_dir", "RULE"]
 
 RULE = "caption-letters"
 _REFERENCE, _INFO = "reference.npy", "weak-match.json"
@@ -188,14 +188,3 @@ class CaptionReference:
         keep = {k: v for k, v in info.items() if k not in ("rule", "threshold")}
         return cls(feats, chars, float(info["threshold"]), keep)
 
-
-def caption_matches(reference: CaptionReference, texts: Sequence[str], query_features: np.ndarray,
-                    matches: Sequence[dict[str, Any] | None]) -> list[dict[str, Any]]:
-    """Each answer's ``match`` with the calibrated note: ``weak`` from ``reference``, the signals under ``likeness``
-    (the typical-distance figures of :mod:`distilhash.serve.match`, when present, are kept)."""
-    out = []
-    for m, s in zip(matches, reference.summaries(texts, query_features)):
-        merged = dict(m or {})
-        merged.update({"weak": s["weak"], "rule": s["rule"], "likeness": s})
-        out.append(merged)
-    return out
