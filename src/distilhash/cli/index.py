@@ -73,6 +73,15 @@ def build(
     what = (f"{n} of the dataset's {total} items (part {prov['part']}"
             + ("" if prov["part"] == "all" else "; --part all indexes every item") + ")") if total else f"{n} items"
     typer.echo(f"built {index_dir}: {what} in {seconds:.2f} s ({n / max(seconds, 1e-9):,.0f} items/s)")
+    typer.echo(f"next: distilhash search {_short_name(index_dir)} --text \"...\"   or   distilhash serve {_short_name(index_dir)}")
+
+
+def _short_name(index_dir: Path) -> str:
+    """How to name an index on the command line: its name when it lies in $DISTILHASH_HOME/indexes, else its path."""
+    from distilhash.paths import resolve_named
+
+    name = Path(index_dir).name
+    return name if resolve_named(name, "indexes").resolve() == Path(index_dir).resolve() else str(index_dir)
 
 
 @app.command()

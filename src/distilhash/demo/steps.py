@@ -143,7 +143,14 @@ def _run(step: Step, number: int, total: int) -> None:
 
 
 def main() -> None:
-    """Run every step, then serve the page unless ``DEMO_NO_SERVE=1``; Ctrl-C stops it with exit status 0."""
+    """Run every step, then serve the page unless ``DEMO_NO_SERVE=1``; Ctrl-C (or SIGTERM) stops it with exit
+    status 0, so ``make demo`` ends without ``make: *** [...] Terminated``."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # the service after execv installs its own (serve/server.py)
     try:
         _main()
     except KeyboardInterrupt:
