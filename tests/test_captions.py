@@ -71,3 +71,21 @@ def test_display_captions_are_saved_apart_from_the_training_text(tmp_path):
     assert back.display_texts == display and back.texts == texts
     assert back.subset(np.array([12, 0])).display_texts == ["Red apple", "Insect, animal"]
     assert load_dataset(save_dataset(plain, tmp_path / "plain")).display_texts is None
+
+
+def test_index_metadata_carries_the_display_caption_and_the_page_shows_it():
+    from distilhash.data.captions import shown_caption
+    from distilhash.paths import datasets_dir
+    from distilhash.pipeline.index import dataset_metadata
+
+    texts = ["Etiquette Icons. insect, animal", "Red apple. fruit"]
+    ds = CrossModalDataset("capidx", ["a", "b"], texts, np.ones((2, 1), np.uint8), ["x"],
+                           ArrayImageStore(np.zeros((2, 4, 4, 3), np.uint8)), display_texts=["Insect, animal", "Red apple"])
+    from distilhash.data import SplitSpec, make_split
+
+    where = save_dataset(ds, datasets_dir() / "capidx")
+    make_split(2, SplitSpec(n_query=1, n_train=1, n_val=0), ds.content_hash()).save(where / "split.json")
+    md = dataset_metadata("capidx", [0, 1])
+    assert md[0]["caption"] == texts[0] and md[0]["display_caption"] == "Insect, animal"  # raw text kept next to it
+    assert [shown_caption(m) for m in md] == ["Insect, animal", "Red apple"]
+    assert shown_caption({"caption": "older index"}) == "older index"
