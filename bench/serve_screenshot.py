@@ -2,6 +2,8 @@
 
     python bench/serve_screenshot.py IMAGE_INDEX [TEXT_INDEX] --query "a cat face and a red heart" --out docs/screenshot.png
     (the demo's indexes: data/indexes/demo-dcmq64-image data/indexes/demo-dcmq64-text; light query encoder by default)
+    python bench/serve_screenshot.py IMAGE_INDEX TEXT_INDEX --query "" --out start.png   # the start page
+    python bench/serve_screenshot.py IMAGE_INDEX TEXT_INDEX --example 1 --out ex.png      # click the 1st example query
 
 Starts the service in-process on a free loopback port, opens the page in headless Debian
 chromium (Playwright), types the query, waits for the grid and its thumbnails, and saves a
@@ -29,6 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--width", type=int, default=1200)
     p.add_argument("--height", type=int, default=900)
+    p.add_argument("--example", type=int, default=0, help="click the N-th example query of the start page instead of typing")
+    p.add_argument("--weak-match-dir", help="the weak-match calibration (default: <model_dir>/weak-match when present)")
+    p.add_argument("--full-page", action="store_true", help="the whole page, not only the first screen")
     p.add_argument("--query-encoder", default="light", choices=["light", "teacher"], help="as distilhash serve --query-encoder")
     args = p.parse_args(argv)
 
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     ensure_thumbnails(args.indexes)
-    app = create_app([str(d) for d in args.indexes], query_encoder=args.query_encoder)
+    app = create_app([str(d) for d in args.indexes], query_encoder=args.query_encoder, weak_match_dir=args.weak_match_dir)
     app.state.service.warm()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,12 +64,18 @@ def main(argv: list[str] | None = None) -> None:
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function("document.getElementById('model').textContent.includes('bits')")
             page.select_option("#k", args.k)
-            page.fill("#q", args.query)
-            page.press("#q", "Enter")
-            page.wait_for_selector("#results .card")
-            page.wait_for_function("[...document.querySelectorAll('#results .card img')].every(i => i.complete && i.naturalWidth > 0)")
+            grid = "#results"
+            if args.example:
+                page.locator("#examples .example").nth(args.example - 1).click()
+            elif args.query:
+                page.fill("#q", args.query)
+                page.press("#q", "Enter")
+            else:
+                grid = "#sample"
+            page.wait_for_selector(f"{grid} .card")
+            page.wait_for_function(f"[...document.querySelectorAll('{grid} .card img')].every(i => i.complete && i.naturalWidth > 0)")
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(args.out), full_page=False)
+            page.screenshot(path=str(args.out), full_page=args.full_page)
             print(page.locator("#status").inner_text())
             browser.close()
     finally:

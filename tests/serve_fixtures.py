@@ -153,3 +153,16 @@ class ServerThread:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def make_weak_match(world: dict, directory: Path) -> Path:
+    """A weak-match calibration of the toy world (as pipeline/weak_match.py makes one): reference = the
+    dataset's captions, real = the same captions."""
+    from distilhash.pipeline.weak_match import FALSE_ALARM
+    from distilhash.query_encoders.weak_match import CaptionReference, CharTrigrams, threshold_at
+
+    texts = list(world["dataset"].texts)
+    teacher = ServeToyTeacher()
+    ref = CaptionReference(teacher.encode_texts(texts), CharTrigrams.fit(texts))
+    ref.threshold = threshold_at(ref.score(ref.signals(texts, teacher.encode_texts(texts))), FALSE_ALARM)
+    return ref.save(directory)

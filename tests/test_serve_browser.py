@@ -21,7 +21,7 @@ pytestmark = [
                        reason=f"chromium not found at {CHROMIUM} (apt-get install chromium; or set DISTILHASH_CHROMIUM)"),
 ]
 
-from serve_fixtures import COLOURS, WORDS, ServerThread, make_world, png_bytes  # noqa: E402
+from serve_fixtures import COLOURS, WORDS, ServerThread, make_weak_match, make_world, png_bytes  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,8 @@ def site(tmp_path_factory):
     from distilhash.serve.app import create_app
 
     world = make_world(tmp_path_factory.mktemp("world"))
-    with ServerThread(create_app([world["image_index"], world["text_index"]])) as url:
+    calibration = make_weak_match(world, tmp_path_factory.mktemp("weak-match"))
+    with ServerThread(create_app([world["image_index"], world["text_index"]], weak_match_dir=str(calibration))) as url:
         yield url, world
 
 
@@ -67,7 +68,13 @@ def test_typed_query_fills_the_result_grid(site, page):
     assert "typical item" in page.locator("#match").inner_text()
     assert "q=boat" in page.url  # the query is in the address
     assert "ms" in page.locator("#took").inner_text()
+    # the time in words on the status line; the stages and the model behind the "details" toggle
+    assert "understanding your query" in page.locator("#timing-words").inner_text()
+    assert "searching" in page.locator("#timing-words").inner_text()
+    assert not page.locator("#answered-by").is_visible()
+    page.click("#timing-detail summary")
     assert "serve-toy-sign" in page.locator("#answered-by").inner_text()
+    assert "comparing codes" in page.locator("#timing-detail .stages").inner_text()
     assert page.locator("#query").inner_text() == "boat"
 
     # an empty query shows a message, not a request
@@ -86,7 +93,7 @@ def test_uploaded_image_finds_captions(site, page, tmp_path):
     page.wait_for_selector("#results .card")
     captions = page.locator("#results .card .caption").all_inner_texts()
     assert captions and all("fish" in c.split() for c in captions[:4])
-    assert "i2t" in page.locator("#status").inner_text()
+    assert "picture → captions" in page.locator("#status").inner_text()  # i2t, in words
 
 
 def test_bad_upload_shows_the_service_message(site, page, tmp_path):
@@ -142,3 +149,61 @@ def test_controls_fit_a_narrow_screen_and_weak_matches_are_flagged(site, page):
         assert page.locator("#match.weak").is_visible() and "Weak match" in page.locator("#match").inner_text()
     finally:
         page.set_viewport_size({"width": 1100, "height": 800})
+
+
+def test_start_page_three_searches_without_typing(site, page):
+    url, world = site
+    page.goto(url + "/")
+    page.wait_for_selector("#sample .card img")
+    # what the index holds, the ways to search, and example queries computed from its captions
+    assert page.locator("#start").is_visible() and page.locator("#sample .card").count() == 12
+    assert "40 pictures" in page.locator("#sample-title").inner_text()
+    assert page.locator(".ways li").count() == 3 and "Drop a picture" in page.locator(".ways").inner_text()
+    examples = page.locator("#examples .example").all_inner_texts()
+    assert examples and set(examples) <= set(WORDS)  # words of the toy captions, none hand-written
+
+    # 1. an example query: a click runs it, the address keeps it, back returns to the start page
+    first = examples[0]
+    page.locator("#examples .example").first.click()
+    page.wait_for_function(f"(document.getElementById('query') || {{}}).textContent === {first!r}")
+    assert f"q={first}" in page.url and not page.locator("#start").is_visible()
+    word = WORDS.index(first)
+    ids = [page.locator("#results .card").nth(i).get_attribute("data-id") for i in range(3)]
+    assert all(world["first"][int(i[2:])] == word for i in ids)
+    page.go_back()
+    page.wait_for_selector("#start:not([hidden])")
+    assert page.locator("#results .card").count() == 0
+
+    # 2. a sample picture -> "Show more like this"
+    page.locator("#sample .card").first.click()
+    page.wait_for_selector("#item[open] #item-neighbours .card")
+    page.click("#item-more")
+    page.wait_for_function("((document.getElementById('query') || {}).textContent || '').startsWith('items like')")
+    assert "like=" in page.url and page.locator("#results .card").count() > 0
+
+    # 3. a result picture -> "Search with this picture" (its thumbnail as an image query)
+    page.locator("#results .card").first.click()
+    page.wait_for_selector("#item[open]")
+    page.click("#item-as-query")
+    page.wait_for_function("(document.getElementById('status').textContent || '').includes('picture → captions')")
+    assert page.locator("#results .card .caption").count() > 0
+
+
+def test_weak_match_note_is_calibrated_and_offers_examples(site, page):
+    url, _ = site
+    page.goto(url + "/?q=boat")
+    page.wait_for_function("(document.getElementById('query') || {}).textContent === 'boat'")
+    assert not page.locator("#match.weak").count()
+    assert "read like this collection's captions" in page.locator("#match").inner_text()
+
+    page.goto(url + "/?q=qwxz%20blorf")
+    page.wait_for_function("(document.getElementById('query') || {}).textContent === 'qwxz blorf'")
+    note = page.locator("#match.weak")
+    assert note.is_visible() and "do not read like anything in this collection's captions" in note.inner_text()
+    assert "threshold" in note.get_attribute("title")
+    tries = note.locator(".example")
+    assert 0 < tries.count() <= 4
+    suggestion = tries.first.inner_text()
+    tries.first.click()
+    page.wait_for_function(f"(document.getElementById('query') || {{}}).textContent === {suggestion!r}")
+    assert not page.locator("#match.weak").count()

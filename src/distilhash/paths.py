@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 __all__ = ["home", "home_origin", "home_hint", "datasets_dir", "teachers_dir", "features_dir", "runs_dir",
-           "indexes_dir", "describe_home", "HOME_ENV"]
+           "indexes_dir", "describe_home", "resolve_named", "HOME_ENV"]
 
 #: The environment variable naming the artefact root.
 HOME_ENV = "DISTILHASH_HOME"
@@ -76,3 +76,22 @@ def describe_home() -> dict[str, object]:
     for kind, (path, marker) in kinds.items():
         out[kind] = {"path": str(path), "entries": _entries(path, marker)}
     return out
+
+
+_KIND_DIRS = {"indexes": indexes_dir, "runs": runs_dir, "datasets": datasets_dir, "features": features_dir}
+
+
+def resolve_named(value: str | Path, kind: str) -> Path:
+    """``value`` as a path; a bare name (no ``/``) that is no existing path but names an entry of the root's
+    ``kind`` folder (``indexes``, ``runs``, ...: what ``distilhash paths`` lists) is that entry.
+
+    ``resolve_named("demo-dcmq64-image", "indexes")`` -> ``$DISTILHASH_HOME/indexes/demo-dcmq64-image``.
+    Anything else is returned unchanged (the caller reports a missing path as before).
+    """
+    path = Path(value)
+    if kind not in _KIND_DIRS:
+        raise ValueError(f"kind {kind!r}; expected one of {', '.join(_KIND_DIRS)}")
+    if path.exists() or len(path.parts) != 1 or str(value).startswith("."):
+        return path
+    named = _KIND_DIRS[kind]() / path
+    return named if named.exists() else path

@@ -70,6 +70,20 @@ def prepare(
                    "docs/own-collection.md)")
 
 
+def _print_display_captions(ds, console) -> None:
+    """How many titles the display-caption rule (distilhash.data.captions) replaced, and why."""
+    summary = ds.meta.get("display_captions")
+    if ds.display_texts is None or not summary:
+        return
+    n = summary.get("items", len(ds))
+    console.print(f"display captions: {summary['replaced']} of {n} titles replaced, {summary.get('repaired', 0)} repaired "
+                  f"(junk titles by rule: {', '.join(f'{k} {v}' for k, v in summary['title_junk'].items())}; "
+                  f"shown text from: {', '.join(f'{k} {v}' for k, v in summary['source'].items() if v)})")
+    changed = next((i for i, (t, d) in enumerate(zip(ds.texts or [], ds.display_texts)) if not t.startswith(d)), None)
+    if changed is not None:
+        console.print(f"example display caption: {ds.display_texts[changed]!r} (training text {ds.texts[changed][:80]!r})")
+
+
 def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -110,6 +124,7 @@ def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
         tl = text_length_stats(ds.texts)
         console.print(f"text words: mean {tl['mean']}, median {tl['median']:g}, max {tl['max']}, empty {tl['empty']}")
         console.print(f"example text: {ds.texts[0]!r}")
+    _print_display_captions(ds, console)
     if ds.num_labels:
         freq = sorted(ds.label_frequencies().items(), key=lambda kv: -kv[1])
         per_item = ds.labels.sum(axis=1)

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import typer
 
+from distilhash.cli.names import run_path
+
 __all__ = ["command"]
 
 
 def command(
-    model_dir: Path = typer.Argument(..., help="A model directory written by `distilhash train`."),
+    model_dir: Path = typer.Argument(..., help="A model directory written by `distilhash train`, or its run name.", callback=run_path),
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset name or directory (default: the one the model "
                                 "was trained on)."),
     teacher: str = typer.Option(None, "--teacher", help="Teacher whose feature cache to read (default: the one the model was trained on)."),

@@ -21,6 +21,8 @@ from typing import Any
 
 import typer
 
+from distilhash.cli.names import index_path, run_path
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -33,7 +35,7 @@ def _fail(exc: Exception) -> None:
 def build(
     index_dir: Path = typer.Argument(..., help="New index directory."),
     codes: Path = typer.Option(None, "--codes", help="Encoded .npz from `distilhash encode` (role database)."),
-    model: Path = typer.Option(None, "--model", help="Model directory (to encode cached features, and for queries)."),
+    model: Path = typer.Option(None, "--model", help="Model directory (to encode cached features, and for queries).", callback=run_path),
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset (features to encode; item metadata)."),
     part: str = typer.Option(None, "--part", help="Dataset part to index when encoding with --model: all, retrieval, "
                              "query, train, val, fit (default: retrieval for a benchmark preset split, else all)."),
@@ -71,13 +73,22 @@ def build(
     what = (f"{n} of the dataset's {total} items (part {prov['part']}"
             + ("" if prov["part"] == "all" else "; --part all indexes every item") + ")") if total else f"{n} items"
     typer.echo(f"built {index_dir}: {what} in {seconds:.2f} s ({n / max(seconds, 1e-9):,.0f} items/s)")
+    typer.echo(f"next: distilhash search {_short_name(index_dir)} --text \"...\"   or   distilhash serve {_short_name(index_dir)}")
+
+
+def _short_name(index_dir: Path) -> str:
+    """How to name an index on the command line: its name when it lies in $DISTILHASH_HOME/indexes, else its path."""
+    from distilhash.paths import resolve_named
+
+    name = Path(index_dir).name
+    return name if resolve_named(name, "indexes").resolve() == Path(index_dir).resolve() else str(index_dir)
 
 
 @app.command()
 def add(
-    index_dir: Path = typer.Argument(..., help="Existing index directory."),
+    index_dir: Path = typer.Argument(..., help="Existing index directory.", callback=index_path),
     codes: Path = typer.Option(None, "--codes", help="Encoded .npz from `distilhash encode`."),
-    model: Path = typer.Option(None, "--model", help="Model directory (default: the index's)."),
+    model: Path = typer.Option(None, "--model", help="Model directory (default: the index's).", callback=run_path),
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset (features to encode; item metadata)."),
     part: str = typer.Option(None, "--part", help="Dataset part when encoding with --model/--dataset (default as for build)."),
     modality: str = typer.Option(None, "--modality", help="image or text (default: the index's)."),
@@ -101,7 +112,7 @@ def add(
 
 @app.command()
 def delete(
-    index_dir: Path = typer.Argument(..., help="Existing index directory."),
+    index_dir: Path = typer.Argument(..., help="Existing index directory.", callback=index_path),
     ids: list[str] = typer.Argument(..., help="Ids to delete."),
     missing_ok: bool = typer.Option(False, "--missing-ok", help="Ignore ids that are not in the index."),
 ) -> None:
@@ -118,7 +129,7 @@ def delete(
 
 
 @app.command()
-def compact(index_dir: Path = typer.Argument(..., help="Existing index directory.")) -> None:
+def compact(index_dir: Path = typer.Argument(..., help="Existing index directory.", callback=index_path)) -> None:
     """Rewrite the snapshot without deleted items and empty the append log."""
     from distilhash.errors import DistilhashError
     from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
@@ -132,7 +143,7 @@ def compact(index_dir: Path = typer.Argument(..., help="Existing index directory
 
 
 @app.command()
-def verify(index_dir: Path = typer.Argument(..., help="Index directory.")) -> None:
+def verify(index_dir: Path = typer.Argument(..., help="Index directory.", callback=index_path)) -> None:
     """Check every file (manifest seal, sha256, acknowledged log length and record checksums, SQLite integrity); exit 1 on damage."""
     from distilhash.distributed.sharded_index import verify_any_index as verify_index  # a sharded index too
 
@@ -148,7 +159,7 @@ def verify(index_dir: Path = typer.Argument(..., help="Index directory.")) -> No
 
 @app.command()
 def info(
-    index_dir: Path = typer.Argument(..., help="Index directory."),
+    index_dir: Path = typer.Argument(..., help="Index directory.", callback=index_path),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show kind, bits, item count, model/teacher, files and bytes per item."""

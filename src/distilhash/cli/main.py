@@ -69,7 +69,20 @@ def _root(
     """
 
 
+def _plain_flags_in_help() -> None:
+    """``--help`` shows no ``<bool>`` after options that are plain flags (``--json``); Typer prints every option's type."""
+    from typer.core import TyperOption
+
+    typed = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx):  # noqa: ANN001 - click's context
+        return None if self.is_flag and not self.count else typed(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
 _register_stages()
+_plain_flags_in_help()
 
 
 def main() -> None:  # pragma: no cover - console entry

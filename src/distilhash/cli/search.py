@@ -19,20 +19,22 @@ from pathlib import Path
 
 import typer
 
+from distilhash.cli.names import index_path, run_path
+
 
 def command(
-    index_dir: Path = typer.Argument(..., help="Index directory (built with `distilhash index build`)."),
+    index_dir: Path = typer.Argument(..., help="Index directory (built with `distilhash index build`) or its name in `distilhash paths`.", callback=index_path),
     text: list[str] = typer.Option([], "--text", help="Text query (repeatable)."),
     image: list[Path] = typer.Option([], "--image", help="Image file query (repeatable)."),
     k: int = typer.Option(10, "--k", "-k", help="Results per query."),
-    model: Path = typer.Option(None, "--model", help="Model directory (default: the one the index records)."),
+    model: Path = typer.Option(None, "--model", help="Model directory or run name (default: the one the index records).", callback=run_path),
     teacher: str = typer.Option(None, "--teacher", help="Teacher spec (default: the model's)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     query_encoder: str = typer.Option("teacher", "--query-encoder",
                                       help="Text queries through the 'teacher' or the 'light' n-gram encoder."),
     light_dir: Path = typer.Option(None, "--light-dir", help="Light encoder directory (default: MODEL/light-text)."),
 ) -> None:
-    """Search an index by text or image; prints ids, distances and metadata."""
+    """Search an index by text or image; prints captions, distances and ids (--json: everything, and the encoder of each query)."""
     from distilhash.errors import DistilhashError
     from distilhash.pipeline.search import search_index
 
@@ -52,11 +54,12 @@ def command(
         typer.secho(f"note: {found.fallbacks} query(ies) had too many unknown words for the light encoder; "
                     "the teacher encoded them", fg="yellow", err=True)
     queries, results = found.queries, found.results
+    encoders = found.encoders or [None] * len(queries)
     if as_json:
         payload = [
-            {"query": qtext, "results": [{"id": i, "distance": float(d), "metadata": m}
-                                         for i, d, m in zip(r.ids, r.distances.tolist(), r.metadata)]}
-            for qtext, r in zip(queries, results)
+            {"query": qtext, "encoder": enc, "results": [{"id": i, "distance": float(d), "caption": _caption(m), "metadata": m}
+                                                         for i, d, m in zip(r.ids, r.distances.tolist(), r.metadata)]}
+            for qtext, enc, r in zip(queries, encoders, results)
         ]
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
@@ -64,14 +67,30 @@ def command(
     from rich.table import Table
 
     console = Console()
-    for qtext, r in zip(queries, results):
-        table = Table(title=f"query: {qtext}", caption="distance: lower is closer. Binary codes: differing bits; PQ codes: "
-                      "the query's asymmetric distance to the codes, minus the inner product for inner-product "
-                      "codebooks (so it can be negative)")
+    for qtext, enc, r in zip(queries, encoders, results):
+        table = Table(title=f"query: {qtext}" + (f"  (read by the {enc} encoder)" if enc else ""),
+                      caption="distance: lower is closer. Binary codes: differing bits; PQ codes: the query's asymmetric "
+                      "distance to the codes, minus the inner product for inner-product codebooks (so it can be negative). "
+                      "--json prints every item's metadata")
         table.add_column("#", justify="right")
-        table.add_column("id", overflow="fold")
         table.add_column("distance", justify="right")
-        table.add_column("metadata")
+        table.add_column("caption", overflow="fold", ratio=3)
+        table.add_column("labels", overflow="fold", ratio=2)
+        table.add_column("id", overflow="fold", ratio=2)
         for rank, (i, d, m) in enumerate(zip(r.ids, r.distances.tolist(), r.metadata), 1):
-            table.add_row(str(rank), i, f"{d:g}", json.dumps(m, ensure_ascii=False)[:120])
+            table.add_row(str(rank), f"{d:.4g}", _caption(m) or "", _labels(m), i)
         console.print(table)
+
+
+def _caption(metadata: dict) -> str | None:
+    """What a person reads for an item: the cleaned display caption when stored, else the caption."""
+    from distilhash.data.captions import shown_caption
+
+    return shown_caption(metadata)
+
+
+def _labels(metadata: dict) -> str:
+    labels = metadata.get("labels")
+    if isinstance(labels, list):
+        return ", ".join(str(x).split(":", 1)[-1] for x in labels[:6]) + (" …" if len(labels) > 6 else "")
+    return "" if labels is None else str(labels)

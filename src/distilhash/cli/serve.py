@@ -14,12 +14,14 @@ from pathlib import Path
 
 import typer
 
+from distilhash.cli.names import index_paths, run_path
+
 
 def command(
-    index_dirs: list[Path] = typer.Argument(..., help="Index directory (or one image index and one text index)."),
+    index_dirs: list[Path] = typer.Argument(..., help="Index directory (or one image index and one text index); names from `distilhash paths` work too.", callback=index_paths),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: loopback only)."),
     port: int = typer.Option(8000, "--port", help="Port."),
-    model: Path = typer.Option(None, "--model", help="Model directory (default: the one the index records)."),
+    model: Path = typer.Option(None, "--model", help="Model directory or run name (default: the one the index records).", callback=run_path),
     teacher: str = typer.Option(None, "--teacher", help="Teacher spec (default: the model's)."),
     api_key: str = typer.Option(None, "--api-key", help="Key for adding/deleting items (header X-API-Key); "
                                 "'random' makes one; default: $DISTILHASH_API_KEY, else read-only."),

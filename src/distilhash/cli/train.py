@@ -71,4 +71,8 @@ def command(
             s = scores[part]
             typer.echo(f"{label:42s} mAP@all  i2t {s['i2t']:.4f}  t2i {s['t2i']:.4f}  mean {(s['i2t'] + s['t2i']) / 2:.4f}")
     if not stream:
-        typer.echo(f"next: distilhash index build ix/{record['dataset']} --model {target} --dataset {dataset}")
+        from distilhash.paths import indexes_dir
+
+        name = Path(target).name  # the index is named after the model it encodes with
+        typer.echo(f"next: distilhash index build {indexes_dir() / f'{name}-image'} --model {target} --dataset {record['dataset']} "
+                   f"--modality image\n      distilhash search {name}-image --text \"...\"   (index names from `distilhash paths` work as paths)")

@@ -3,7 +3,8 @@
 A prepared dataset is a directory::
 
     dataset.json   name, item count, label names, text kind, image store, provenance, content hash
-    items.jsonl    one line per item: {"id", "text", "tags", "image"}   (image: path for file stores)
+    items.jsonl    one line per item: {"id", "text", "tags", "image", "display"}   (image: path for
+                   file stores; display: the caption shown to people, see :mod:`distilhash.data.captions`)
     labels.npy     uint8 [N, C] multi-hot labels
     images.npy     uint8 [N, H, W, 3]          (array image stores only; memory-mapped on load)
     bow.npy        float32 [N, V]               (bag-of-words text, when the source has it)
@@ -46,6 +47,8 @@ class CrossModalDataset:
         tags: optional list of tag lists per item.
         bow: optional float32 ``[N, V]`` bag-of-words text vectors.
         meta: free-form provenance (source files, generator config, filters applied).
+        display_texts: optional caption per item shown to people (cleaned of metadata junk);
+            not part of the content hash, so features, splits and models stay valid without it.
     """
 
     name: str
@@ -57,6 +60,7 @@ class CrossModalDataset:
     tags: list[list[str]] | None = None
     bow: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    display_texts: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.uint8)
@@ -79,6 +83,8 @@ class CrossModalDataset:
             parts["texts"] = len(self.texts)
         if self.tags is not None:
             parts["tags"] = len(self.tags)
+        if self.display_texts is not None:
+            parts["display_texts"] = len(self.display_texts)
         if self.bow is not None:
             parts["bow"] = self.bow.shape[0]
         bad = {k: v for k, v in parts.items() if v != n}
@@ -137,6 +143,7 @@ class CrossModalDataset:
             tags=None if self.tags is None else [self.tags[i] for i in idx],
             bow=None if self.bow is None else self.bow[idx],
             meta=dict(self.meta),
+            display_texts=None if self.display_texts is None else [self.display_texts[i] for i in idx],
         )
 
 
@@ -185,6 +192,8 @@ def save_dataset(ds: CrossModalDataset, directory: str | Path) -> Path:
             rec["tags"] = ds.tags[i]
         if isinstance(ds.images, FileImageStore):
             rec["image"] = ds.images.paths[i]
+        if ds.display_texts is not None:
+            rec["display"] = ds.display_texts[i]
         lines.append(json.dumps(rec, ensure_ascii=False))
     atomic_write_bytes(directory / "items.jsonl", ("\n".join(lines) + "\n").encode())
     if ds.meta.get("filtered_items"):
@@ -261,6 +270,7 @@ def load_dataset(directory: str | Path, image_root: str | Path | None = None) ->
         tags=[r["tags"] for r in records] if manifest.get("has_tags") else None,
         bow=np.load(directory / "bow.npy") if manifest.get("has_bow") else None,
         meta=manifest.get("meta", {}),
+        display_texts=[r.get("display") or r.get("text") or "" for r in records] if any("display" in r for r in records) else None,
     )
     if ds.content_hash() != manifest.get("content_hash"):
         raise DataError(f"{directory}: content hash mismatch; the dataset files were changed or damaged")

@@ -7,6 +7,8 @@
   (default) or ``title+description`` (see :data:`~distilhash.data.openclipart_labels.TEXT_VARIANTS`);
 * **pixels** from the pre-rendered PNG on white, or the SVG rendered by cairosvg where the PNG is
   missing, broken or huge (:mod:`distilhash.data.openclipart_render`), ``size`` x ``size`` RGB;
+* **display caption** (what people read, not what the models learn from): the title cleaned of
+  collection names, credits, file-name-like and hash-like titles (:mod:`distilhash.data.captions`);
 * **labels**, multi-label: the category folder and the frequent keyword tags
   (:data:`~distilhash.data.openclipart_labels.LABEL_SOURCES`).
 
@@ -37,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.data.captions import display_captions
 from distilhash.data.dataset import CrossModalDataset
 from distilhash.data.images import ArrayImageStore
 from distilhash.data.openclipart_labels import (
@@ -290,6 +293,12 @@ def assemble_openclipart(drawings: Drawings, config: OpenClipartConfig) -> Cross
     y, label_names, rare = label_matrix(candidates, config.min_label_items)
     text_of = TEXT_VARIANTS[config.text]
     texts = {p: text_of(metas[p].title, metas[p].description, tags[p]) for p in survivors}
+    # display captions: the text people read, cleaned of collection names and file names (data/captions.py);
+    # the training text above is unchanged
+    display, display_summary = display_captions(
+        [metas[p].title for p in survivors], [metas[p].description for p in survivors], [tags[p] for p in survivors],
+        [kept[p].rsplit("/", 1)[-1] for p in survivors], ["/".join(folder(kept[p])) for p in survivors])
+    display_of = dict(zip(survivors, display))
     final: list[int] = []
     for row, p in enumerate(survivors):
         if not y[row].any():
@@ -321,6 +330,7 @@ def assemble_openclipart(drawings: Drawings, config: OpenClipartConfig) -> Cross
         "plural_merges": dict(sorted(singular.items())),
         "label_sources": config.label_sources,
         "text_variant": config.text,
+        "display_captions": display_summary,
         "prepare_seconds": {"scan_and_render": round(drawings.seconds, 1),
                             "assemble": round(time.perf_counter() - t0, 1)},
     }
@@ -333,6 +343,7 @@ def assemble_openclipart(drawings: Drawings, config: OpenClipartConfig) -> Cross
         images=ArrayImageStore(drawings.pixels[rows]),
         tags=[tags[p] for p in rows],
         meta=meta,
+        display_texts=[display_of[p] for p in rows],
     )
 
 

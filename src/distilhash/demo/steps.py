@@ -9,10 +9,11 @@ Steps (each skipped when its output already exists, so a second run reuses the f
 4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits
 5. ``distilhash eval MODEL``                           the evaluation table (both directions)
 6. ``python -m distilhash.pipeline.light_text``        the light query text encoder (0.02 ms/query vs ~13 ms MiniLM)
-7. ``distilhash index build ...``                      an image index and a text index
-8. ``python -m distilhash.demo.examples ...``          the ten example searches (chosen before any result
+7. ``python -m distilhash.pipeline.weak_match``       the calibrated weak-match note (threshold from split.val captions)
+8. ``distilhash index build ...``                      an image index and a text index
+9. ``python -m distilhash.demo.examples ...``          the ten example searches (chosen before any result
                                                        was seen) with their precision@10 by label
-9. ``distilhash serve ...``                           the service and its page (blocks; Ctrl-C stops)
+10. ``distilhash serve ...``                          the service and its page (blocks; Ctrl-C stops)
 
 Text queries go through the teacher's MiniLM tower (~13 ms of a core per query). The light n-gram
 encoder (step 6, 0.02 ms) is the choice for heavy load (``distilhash serve --query-encoder light``),
@@ -71,6 +72,12 @@ def _examples_file() -> Path:
     return _index_dir("image") / "demo-examples.json"
 
 
+def _weak_match_ready() -> bool:
+    from distilhash.query_encoders.weak_match import weak_match_dir
+
+    return (weak_match_dir(_model_dir()) / "weak-match.json").is_file()
+
+
 def _light_text_ready() -> bool:
     from distilhash.query_encoders.light_text import light_text_dir
 
@@ -102,6 +109,8 @@ STEPS: list[Step] = [
          lambda: (_model_dir() / "eval-query" / "report.json").is_file()),
     Step("fit the light query text encoder (n-gram ridge distilled from the teacher on split.fit captions)",
          lambda: ["--model", str(_model_dir()), "--dataset", DATASET], _light_text_ready, module="distilhash.pipeline.light_text"),
+    Step("calibrate the weak-match note (letters of split.fit captions; threshold from split.val captions)",
+         lambda: ["--model", str(_model_dir()), "--dataset", DATASET], _weak_match_ready, module="distilhash.pipeline.weak_match"),
     Step("build the image index (retrieval set)",
          lambda: ["index", "build", str(_index_dir("image")), "--model", str(_model_dir()), "--dataset", DATASET,
                   "--part", "retrieval", "--modality", "image", "--teacher", TEACHER],
@@ -174,7 +183,21 @@ def _cli_hint() -> str:
 
 
 def main() -> None:
-    """Run every step, then serve the page unless ``DEMO_NO_SERVE=1``."""
+    """Run every step, then serve the page unless ``DEMO_NO_SERVE=1``; Ctrl-C (or SIGTERM) stops it with exit
+    status 0, so ``make demo`` ends without ``make: *** [...] Terminated``."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # the service after execv installs its own (serve/server.py)
+    try:
+        _main()
+    except KeyboardInterrupt:
+        print("\ndemo stopped (Ctrl-C); `make demo` again continues where it stopped", flush=True)
+
+
+def _main() -> None:
     from distilhash.benchmark.provenance import collect_provenance
 
     print(f"distilhash demo: everything is stored under {home()}")

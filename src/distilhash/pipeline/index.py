@@ -39,7 +39,8 @@ class IndexItems:
 
 
 def dataset_metadata(dataset: str, rows: list[int]) -> list[dict[str, Any]]:
-    """Per row: ``{"dataset", "row", "caption"?, "labels"?, "image"?}`` (image path of file-backed datasets)."""
+    """Per row: ``{"dataset", "row", "caption"?, "display_caption"?, "labels"?, "image"?}`` (image path of
+    file-backed datasets; ``display_caption``: the cleaned caption shown to people, when the dataset has one)."""
     from distilhash.data.store import open_prepared
 
     ds, _ = open_prepared(dataset)
@@ -48,6 +49,8 @@ def dataset_metadata(dataset: str, rows: list[int]) -> list[dict[str, Any]]:
         md: dict[str, Any] = {"dataset": ds.name, "row": int(i)}
         if ds.texts:
             md["caption"] = ds.texts[i]
+        if ds.display_texts is not None and ds.display_texts[i]:
+            md["display_caption"] = ds.display_texts[i]
         if ds.num_labels:
             md["labels"] = [ds.label_names[j] for j in ds.labels[i].nonzero()[0]]
         path_of = getattr(ds.images, "path", None)

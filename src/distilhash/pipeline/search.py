@@ -11,7 +11,7 @@ ids, distances and metadata per query.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,12 @@ QUERY_ENCODER_KINDS = ("teacher", "light")
 
 @dataclass
 class SearchOutcome:
-    """``results[i]`` (a :class:`~distilhash.index.core.SearchResult`) answers ``queries[i]``."""
+    """``results[i]`` (a :class:`~distilhash.index.core.SearchResult`) answers ``queries[i]``, read by ``encoders[i]``."""
 
     queries: list[str]
     results: list[Any]
     fallbacks: int  # light encoder only: queries with too many unknown words that the teacher encoded
+    encoders: list[str] = field(default_factory=list)  # per query: student | teacher | light | teacher (light fallback)
 
 
 def search_by_text(index, texts: Sequence[str], k: int = 10, encoder=None) -> list[Any]:
@@ -74,8 +75,9 @@ def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Seque
         encoder = query_encoder_for(idx, model, teacher, light)
         if texts:
             queries = list(texts)
-            q = encoder.encode_texts(queries)
+            q, sources = encoder.encode_texts_with_sources(queries)
         else:
             queries = [str(p) for p in images]
             q = encoder.encode_images(load_images(images))
-        return SearchOutcome(queries, idx.search(q, k), encoder.fallbacks)
+            sources = ["student" if encoder.raw else "teacher"] * len(queries)
+        return SearchOutcome(queries, idx.search(q, k), encoder.fallbacks, sources)

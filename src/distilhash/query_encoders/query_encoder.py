@@ -70,19 +70,28 @@ class QueryEncoder:
 
     def encode_texts(self, texts: Sequence[str]) -> Encoded:
         """Query codes of ``texts`` (``role="query"``)."""
+        return self.encode_texts_with_sources(texts)[0]
+
+    def encode_texts_with_sources(self, texts: Sequence[str]) -> tuple[Encoded, list[str]]:
+        """Query codes of ``texts`` and, per text, which encoder read it: ``student`` (the model's own text
+        encoder), ``teacher``, ``light``, or ``teacher (light fallback)`` (too many words unknown to the light one)."""
         if isinstance(texts, str) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
             raise DataError("text queries must be a non-empty list of non-empty strings")
         if self.raw:
-            return self.method.encode_raw("text", list(texts), "query")
+            return self.method.encode_raw("text", list(texts), "query"), ["student"] * len(texts)
         if self.light is None:
             feats = np.asarray(self.teacher.encode_texts(list(texts)), dtype=np.float32)
+            sources = ["teacher"] * len(texts)
         else:
             feats, oov = self.light.encode(list(texts))
+            sources = ["light"] * len(texts)
             far = np.flatnonzero(oov > self.light.config.max_oov)
             if far.size:  # too many unknown words for the n-gram encoder: the teacher answers these
                 feats[far] = np.asarray(self.teacher.encode_texts([texts[i] for i in far]), dtype=np.float32)
                 self.fallbacks += int(far.size)
-        return self.method.encode("text", feats, role="query")
+                for i in far:
+                    sources[int(i)] = "teacher (light fallback)"
+        return self.method.encode("text", feats, role="query"), sources
 
     def encode_images(self, images: Sequence[Any]) -> Encoded:
         """Query codes of images (PIL images or uint8 ``[H, W, 3]`` arrays; see :func:`load_images`)."""

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from distilhash.serve.items import thumbnail_url
+import numpy as np
+
+from distilhash.serve.items import shown_caption, thumbnail_url
 from distilhash.serve.targets import Target
 
-__all__ = ["result_items", "answer_notes", "runtime_info"]
+__all__ = ["result_items", "answer_notes", "caption_matches", "runtime_info"]
+
 
 
 def result_items(target: Target, res: Any, has_thumbs: bool | None = None) -> list[dict[str, Any]]:
@@ -25,7 +28,7 @@ def result_items(target: Target, res: Any, has_thumbs: bool | None = None) -> li
         out.append({
             "id": i,
             "distance": float(d),
-            "caption": md.get("caption"),
+            "caption": shown_caption(md),
             "labels": md.get("labels"),
             "metadata": md,
             "thumbnail": thumbnail_url(i, target.modality) if has_thumbs else None,
@@ -43,11 +46,29 @@ def answer_notes(encoder: dict[str, Any] | None, match: dict[str, Any] | None) -
                          "words it has never seen in captions may match nothing in this collection")
         else:
             notes.append(f"{pct} % of the words are unknown to the light text encoder and were ignored")
-    if match is not None and match["weak"]:
+    if match is not None and match["weak"] and "likeness" in match:
+        lk = match["likeness"]
+        notes.append(f"weak match: the words do not read like this collection's captions (letters score {lk['score']:.2f} "
+                     f"is below the calibrated threshold {lk['threshold']:.2f}, which about 4 % of real captions fall below); "
+                     "the results are probably unrelated to the query")
+    elif match is not None and match["weak"]:
         notes.append(f"weak match: the best hit (distance {match['best']:g}) is only {match['contrast']:.1f} standard deviations "
                      f"closer than a typical item ({match['typical']:g}, median over {match['sample']} random items); "
                      "the results may be unrelated to the query")
     return notes
+
+
+def caption_matches(reference: Any, texts: list[str], query_features: np.ndarray,
+                    matches: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """Each answer's ``match`` with the calibrated note: ``weak`` from ``reference`` (a
+    :class:`~distilhash.query_encoders.weak_match.CaptionReference`), the signals under ``likeness``
+    (the typical-distance figures of :mod:`distilhash.serve.match`, when present, are kept)."""
+    out = []
+    for m, s in zip(matches, reference.summaries(texts, query_features)):
+        merged = dict(m or {})
+        merged.update({"weak": s["weak"], "rule": s["rule"], "likeness": s})
+        out.append(merged)
+    return out
 
 
 def runtime_info() -> dict[str, bool]:

@@ -6,6 +6,7 @@ Routes (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
 GET         ``/``                               the search page (``serve/static/index.html``)
 GET         ``/api/health``                     liveness and item counts
 GET         ``/api/stats``                      counts, bits, model, teacher, latency percentiles
+GET         ``/api/start``                      the start page: a sample of items, example queries from the captions
 GET         ``/api/search?q=TEXT&k=10``         text query (``direction`` t2i | t2t)
 POST        ``/api/search/image``               image upload ``file`` (+ ``k``, ``direction`` i2t | i2i)
 GET         ``/api/search/similar?id=ID``       "more like this": items nearest to a stored item
@@ -101,6 +102,7 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
     """
     from distilhash.serve.engine import SearchService, ServiceConfig, ServiceError
     from distilhash.serve.guard import RequestGuard
+    from distilhash.serve.start import StartPage
 
     if service is None:
         cfg = ServiceConfig(api_key=api_key or None, max_upload_bytes=int(max_upload_mb * 2**20), **config)
@@ -160,6 +162,12 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
     @app.get("/api/stats", summary="Counts, bits, model, teacher, latency percentiles, cache")
     def stats() -> dict[str, Any]:
         return svc.stats()
+
+    start = StartPage(svc)
+
+    @app.get("/api/start", summary="A sample of the index's items and example queries taken from its captions")
+    def start_page() -> dict[str, Any]:
+        return start.info()
 
     @app.get("/api/search", summary="Search by text")
     async def search_text(q: str = Query(..., description="query text"),

@@ -56,6 +56,8 @@ class ServiceConfig:
         torch_threads: torch threads in the service's worker threads (None: torch's current setting).
         match_sample: database items per index whose distances to each query give the "typical
             distance" the answer compares its best hits with (0 = off; see :mod:`distilhash.serve.match`).
+        weak_match_dir: the calibrated weak-match note of text queries (:mod:`distilhash.query_encoders.weak_match`);
+            None: ``<model_dir>/weak-match`` when it exists (else the note falls back to the typical distance).
     """
 
     api_key: str | None = None
@@ -80,3 +82,4 @@ class ServiceConfig:
     index_options: dict[str, Any] = field(default_factory=dict)
     torch_threads: int | None = None
     match_sample: int = 512
+    weak_match_dir: str | None = None

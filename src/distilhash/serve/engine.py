@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from distilhash.errors import DataError, DistilhashError
-from distilhash.serve.answers import answer_notes, result_items, runtime_info
+from distilhash.serve.answers import answer_notes, caption_matches, result_items, runtime_info
 from distilhash.serve.batching import Pending, SearchBatcher, TextBatcher, pin_torch_threads, set_torch_threads
 from distilhash.serve.config import QUERY_ENCODERS, ServiceConfig, ServiceError
 from distilhash.serve.items import ItemsMixin
@@ -266,6 +266,9 @@ class SearchService(ItemsMixin):
         model = model_info(target)
         has_thumbs = target.thumbs.path.exists()  # once per batch: every syscall gives the GIL away
         matches = self._matches(target, query, results)
+        if target.captions is not None:  # the calibrated note: do the words read like this collection's captions?
+            matches = caption_matches(target.captions, [it.timings["_meta"][0] for it in batch],
+                                      np.concatenate([it.feats for it in batch]), matches)
         for it, res, match in zip(batch, results, matches):
             if len(res.ids) > it.k:
                 res = type(res)(res.ids[: it.k], res.distances[: it.k], res.metadata[: it.k])

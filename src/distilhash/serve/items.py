@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from distilhash.data.captions import shown_caption
 from distilhash.errors import DistilhashError
 from distilhash.serve.batching import pin_torch_threads
 from distilhash.serve.config import ServiceError
@@ -28,7 +29,7 @@ from distilhash.serve.jsonsafe import check_metadata
 from distilhash.serve.targets import model_info
 from distilhash.serve.thumbs import encode_thumbnail, thumb_keys
 
-__all__ = ["ItemsMixin", "check_item_id", "item_url", "thumbnail_url", "MAX_ID_CHARS"]
+__all__ = ["ItemsMixin", "check_item_id", "item_url", "thumbnail_url", "shown_caption", "MAX_ID_CHARS"]
 
 MAX_ID_CHARS = 200
 
@@ -84,7 +85,7 @@ class ItemsMixin:
         t = self._target(target)
         _, md = self._lookup(t, item_id)
         has = t.thumbs.has_any(thumb_keys(item_id, md))
-        return {"id": item_id, "target": t.modality, "caption": md.get("caption"), "labels": md.get("labels"),
+        return {"id": item_id, "target": t.modality, "caption": shown_caption(md), "labels": md.get("labels"),
                 "metadata": md, "url": item_url(item_id, t.modality), "thumbnail": thumbnail_url(item_id, t.modality) if has else None}
 
     def thumbnail(self, item_id: str, target: str | None = None) -> tuple[str, bytes]:
@@ -113,7 +114,7 @@ class ItemsMixin:
         timings: dict[str, float] = {}
         results = self._search(t, query, k, timings)
         match = t.reference.summaries(query, [results[0]["distance"] if results else None])[0] if t.reference is not None else None
-        return {"query": f"items like {item_id}", "item": {"id": item_id, "caption": md.get("caption")},
+        return {"query": f"items like {item_id}", "item": {"id": item_id, "caption": shown_caption(md)},
                 "direction": f"{t.modality[0]}2{t.modality[0]}", "k": k, "results": results, "timings_ms": timings,
                 "match": match, "distance": t.distance, "model": model_info(t)}
 

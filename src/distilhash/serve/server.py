@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,31 @@ def _build_app(spec: dict[str, Any]) -> Any:
 def app_from_env() -> Any:
     """uvicorn factory of each worker process when ``workers > 1`` (settings in ``$DISTILHASH_SERVE_APP``)."""
     return _build_app(json.loads(os.environ[_ENV]))
+
+
+@contextlib.contextmanager
+def _stop_quietly(announce: Any) -> Iterator[None]:
+    """Ctrl-C or SIGTERM end the service with exit status 0 and one line.
+
+    uvicorn shuts down on these signals and then raises the signal again on its own process (with the
+    handlers it found restored), so the process died of SIGTERM and ``make demo`` printed
+    ``make: *** [...] Terminated``; the handlers set here turn that re-raised signal into a normal exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        if announce is not None:
+            announce("distilhash serve: stopped")
+        raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0.1", port: int = 8000,
@@ -116,18 +145,20 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     if workers > 1:
         os.environ[_ENV] = json.dumps(spec)
         if announce is not None:
-            announce(f"distilhash search: {workers} server processes, text queries: {config.get('query_encoder', 'teacher')} encoder; "
+            announce(f"distilhash serve: {workers} server processes, text queries: {config.get('query_encoder', 'teacher')} encoder; "
                      f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
-        uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
-                    log_level=log_level, access_log=False, **uvicorn_options(limit_concurrency=limit_concurrency, importable=True))
+        with _stop_quietly(announce):
+            uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
+                        log_level=log_level, access_log=False, **uvicorn_options(limit_concurrency=limit_concurrency, importable=True))
         return
     app = _build_app(spec)
     svc = app.state.service
     if announce is not None:
         counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
-        announce(f"distilhash search: {counts}; text queries: {svc.config.query_encoder} encoder; "
+        announce(f"distilhash serve: {counts}; text queries: {svc.config.query_encoder} encoder; "
                  f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         if api_key:
             announce(f"adding/deleting items needs the header X-API-Key: {api_key}")
-    uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
-                **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, limit_concurrency=limit_concurrency))
+    with _stop_quietly(announce):
+        uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
+                    **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, limit_concurrency=limit_concurrency))

@@ -20,7 +20,7 @@ from distilhash.serve.match import MatchReference, distance_info
 from distilhash.serve.thumbs import ThumbStore
 
 __all__ = ["Target", "CONCURRENT_SEARCHERS", "open_targets", "index_options", "choose_direction", "target_named",
-           "model_info"]
+           "model_info", "load_caption_reference"]
 
 # searchers whose search() keeps no per-call state in the searcher object: concurrent queries are
 # safe and the C / FAISS scans release the GIL, so two cores can scan at once. Others (mih keeps
@@ -42,6 +42,7 @@ class Target:
     reference: MatchReference | None = None  # typical distances (serve/match.py)
     distance: dict[str, Any] = field(default_factory=dict)  # what the distances are (distance_info)
     replicas: list[Any] = field(default_factory=list)  # extra read-only handles for more search workers
+    captions: Any = None  # CaptionReference: the calibrated weak-match note of text queries (query_encoders/weak_match.py)
 
     def search_lock(self):
         """Shared lock when the index's searcher allows concurrent queries, else exclusive."""
@@ -89,6 +90,8 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
             targets[modality] = Target(modality, idx, enc, ThumbStore(d), distance=distance_info(idx))
             if config.match_sample > 0 and len(idx):
                 targets[modality].reference = MatchReference(idx, config.match_sample)
+            if not enc.raw:
+                targets[modality].captions = load_caption_reference(config, enc)
         if config.query_encoder == "light":
             for t in targets.values():
                 t.light = light_encoder if light_encoder is not None else load_light(config, t)
@@ -98,6 +101,27 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
             t.thumbs.close()
         raise
     return targets
+
+
+def load_caption_reference(config: ServiceConfig, encoder: Any) -> Any:
+    """The weak-match calibration of ``encoder``'s model (``config.weak_match_dir`` or ``<model_dir>/weak-match``),
+    or None when the model has none (the answer's note then uses the typical distance only)."""
+    from distilhash.query_encoders.weak_match import CaptionReference, weak_match_dir
+
+    where = config.weak_match_dir
+    if where is None:
+        model_dir = getattr(encoder, "model_dir", None)
+        if model_dir is None or not weak_match_dir(model_dir).is_dir():
+            return None
+        where = weak_match_dir(model_dir)
+    try:
+        ref = CaptionReference.load(where)
+    except DistilhashError as exc:
+        raise ServiceError(500, str(exc)) from None
+    width = getattr(encoder.method, "feature_width_", None)
+    if width is not None and ref.width != int(width):
+        raise ServiceError(500, f"the weak-match reference at {where} has {ref.width}-d features; the model expects {width}")
+    return ref
 
 
 def load_light(config: ServiceConfig, target: Target) -> Any:

@@ -131,8 +131,11 @@ class MiniLMStudent(nn.Module):
         from distilhash.teachers.minilm_text import default_minilm_path
 
         self.path = str(path or default_minilm_path())
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        self.bert = AutoModel.from_pretrained(self.path, local_files_only=True)
+        from distilhash.teachers.common import quiet_model_loading
+
+        with quiet_model_loading():
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+            self.bert = AutoModel.from_pretrained(self.path, local_files_only=True)
         n_layers = len(self.bert.encoder.layer)
         if not 1 <= n_train <= n_layers:
             raise ConfigError(f"text_train_layers={n_train}; expected 1..{n_layers} (MiniLM has {n_layers} layers)")

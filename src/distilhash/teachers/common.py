@@ -5,6 +5,7 @@ Nothing here imports torch at module import time.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -12,7 +13,8 @@ import numpy as np
 
 from distilhash.errors import DataError, FeatureError
 
-__all__ = ["to_uint8_images", "l2_normalize", "batch_slices", "run_batched", "torch_device", "check_unit_rows"]
+__all__ = ["to_uint8_images", "l2_normalize", "batch_slices", "run_batched", "torch_device", "check_unit_rows",
+           "quiet_model_loading"]
 
 
 def _pil_to_square(image: Any, size: int) -> np.ndarray:
@@ -130,3 +132,18 @@ def as_text_list(texts: Sequence[str] | str) -> list[str]:
         if not isinstance(t, str):
             raise DataError(f"text {k} is a {type(t).__name__}; expected str")
     return out
+
+
+@contextlib.contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """transformers' progress bars off while a model loads: a local checkpoint loads in well under a
+    second, and its "Loading weights 103/103" bar only cluttered every command's output."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()

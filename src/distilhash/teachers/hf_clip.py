@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.teachers.common import as_text_list, l2_normalize, run_batched, to_uint8_images, torch_device
+from distilhash.teachers.common import (as_text_list, l2_normalize, quiet_model_loading, run_batched, to_uint8_images,
+                                        torch_device)
 from distilhash.teachers.registry import TEACHERS, TeacherLoadError
 
 __all__ = ["HFCLIPTeacher", "OPENAI_CLIP_MEAN", "OPENAI_CLIP_STD"]
@@ -72,8 +73,9 @@ class HFCLIPTeacher:
         local = Path(source).is_dir()
         lfo = True if local else (_offline() if local_files_only is None else local_files_only)
         try:
-            model = CLIPModel.from_pretrained(source, local_files_only=lfo, cache_dir=cache_dir)
-            self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=lfo, cache_dir=cache_dir)
+            with quiet_model_loading():
+                model = CLIPModel.from_pretrained(source, local_files_only=lfo, cache_dir=cache_dir)
+                self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=lfo, cache_dir=cache_dir)
         except (OSError, ValueError) as exc:
             where = (f"the directory {source}" if local else
                      f"the Hugging Face cache ({cache_dir or os.environ.get('HF_HUB_CACHE') or os.environ.get('HF_HOME') or '~/.cache/huggingface'})"

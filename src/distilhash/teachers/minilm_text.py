@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distilhash.teachers.common import as_text_list, run_batched, torch_device
+from distilhash.teachers.common import as_text_list, quiet_model_loading, run_batched, torch_device
 
 __all__ = ["MiniLMTextEncoder", "default_minilm_path", "cached_encode", "encode_maybe_cached", "resolve_cache_dir",
            "MINILM_WIDTH"]
@@ -63,8 +63,9 @@ class MiniLMTextEncoder:
             )
         self.device = torch_device(device)
         self.max_length = max_length
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(self.path), local_files_only=True).to(self.device).eval()
+        with quiet_model_loading():
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+            self.model = AutoModel.from_pretrained(str(self.path), local_files_only=True).to(self.device).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.width = int(self.model.config.hidden_size)

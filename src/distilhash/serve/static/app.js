@@ -78,10 +78,12 @@ function card(r, rank, target, info, small) {
   else node.appendChild(el("div", { class: "noimg" }, "no thumbnail"));
   const body = el("div", { class: "body" });
   if (!small) body.appendChild(el("div", { class: "caption", title: r.caption || "" }, r.caption || "(no caption)"));
-  const meta = el("div", { class: "meta" });
-  meta.appendChild(el("span", { class: "rank" }, `#${rank}`));
-  meta.appendChild(el("span", { class: "dist", title: info ? info.label : "distance (lower = closer)" }, describeDistance(r.distance, info)));
-  body.appendChild(meta);
+  if (rank) {
+    const meta = el("div", { class: "meta" });
+    meta.appendChild(el("span", { class: "rank" }, `#${rank}`));
+    meta.appendChild(el("span", { class: "dist", title: info ? info.label : "distance (lower = closer)" }, describeDistance(r.distance, info)));
+    body.appendChild(meta);
+  }
   body.appendChild(el("div", { class: "id", title: r.id }, r.id));
   node.appendChild(body);
   const open = () => openItem(r, rank, target, info);
@@ -90,15 +92,39 @@ function card(r, rank, target, info, small) {
   return node;
 }
 
+function exampleButton(ex) {
+  const b = el("button", { type: "button", class: "example", "data-q": ex.query, title: `in ${ex.items} captions` }, ex.query);
+  b.addEventListener("click", () => { $("q").value = ex.query; navigate(new URLSearchParams({ q: ex.query, k: $("k").value })); });
+  return b;
+}
+
 function renderMatch(match, info) {
   const box = $("match");
   box.innerHTML = "";
   box.hidden = !match;
   if (!match) return;
   box.classList.toggle("weak", match.weak);
+  const typical = match.best !== undefined
+    ? `best hit ${describeDistance(match.best, info)}; a typical item for this query: ${describeDistance(match.typical, info)} (median of ${match.sample} random items)` : "";
+  if (match.likeness) {  // the calibrated note (query_encoders/weak_match.py): do the words read like this collection's captions?
+    const lk = match.likeness;
+    if (match.weak) {
+      box.append(el("b", {}, "Weak match. "), "These words do not read like anything in this collection's captions, " +
+                 "so the pictures below are probably unrelated. ");
+      if (start.data && start.data.examples.length) {
+        const tries = el("span", { class: "examples inline" }, "Try: ");
+        start.data.examples.slice(0, 4).forEach((ex) => tries.appendChild(exampleButton(ex)));
+        box.appendChild(tries);
+      }
+    } else {
+      box.append(el("b", {}, "Match: "), `the words read like this collection's captions (closest caption similarity ${lk.nearest_caption.toFixed(2)})` +
+                 (typical ? `; ${typical}.` : "."));
+    }
+    box.title = `letters score ${lk.score} vs threshold ${lk.threshold} (calibrated on held-out captions: about 4 % of real captions fall below it)`;
+    return;
+  }
   box.append(el("b", {}, match.weak ? "Weak match. " : "Match: "),
-             `best hit ${describeDistance(match.best, info)}; a typical item for this query: ${describeDistance(match.typical, info)} ` +
-             `(median of ${match.sample} random items); the best hit stands out by ${match.contrast.toFixed(1)} standard deviations.`);
+             `${typical}; the best hit stands out by ${match.contrast.toFixed(1)} standard deviations.`);
 }
 
 function render(data) {
@@ -108,18 +134,7 @@ function render(data) {
   const grid = $("results");
   grid.innerHTML = "";
   data.results.forEach((r, i) => grid.appendChild(card(r, i + 1, target, info, false)));
-  const t = data.timings_ms || {};
-  const status = $("status");
-  status.innerHTML = "";
-  status.append(el("b", { id: "count" }, String(data.results.length)), " results for ", el("b", { id: "query" }, data.query),
-                ` (${data.direction})` + (data.took_ms !== undefined ? " in " : ""));
-  if (data.took_ms !== undefined) status.append(el("b", { id: "took" }, `${data.took_ms.toFixed(1)} ms`));
-  const detail = Object.entries(t).filter(([k, v]) => k !== "cache_hit" && typeof v === "number")
-    .map(([k, v]) => k === "batch" ? `batch ${v}` : `${k} ${v.toFixed(1)}`).join(", ");
-  const enc = data.encoder;
-  const encText = enc ? ` · text encoder ${enc.name}` + (enc.fallback ? ` (fallback: ${Math.round(enc.oov_rate * 100)} % unknown words)` : "") : "";
-  status.append(el("span", { class: "detail" }, ` [${detail}${t.cache_hit ? ", cached" : ""}] · answered by `),
-                el("b", { id: "answered-by" }, describeModel(data.model) + encText));
+  renderStatus(data, target);
   renderMatch(data.match, info);
   const notes = $("notes");
   notes.innerHTML = "";
@@ -129,6 +144,82 @@ function render(data) {
   notes.hidden = !shown.length;
   if (info) $("ranking").textContent = "codes from a distilled student, " + rankingText(info);
 }
+
+// -- the status line: the time in words, the stages behind a toggle ---------------------------------
+const UNDERSTAND = ["light_text", "teacher_text", "teacher_image", "decode_image", "project"];  // query -> code
+const STAGE_WORDS = { light_text: "light text encoder", teacher_text: "teacher's text tower", teacher_image: "teacher's image tower",
+                      decode_image: "reading the image", project: "turning features into a code", queue_wait: "waiting for other queries",
+                      search: "comparing codes", match: "typical-distance check" };
+const DIRECTION_WORDS = { t2i: "text → pictures", t2t: "text → captions", i2t: "picture → captions", i2i: "picture → pictures" };
+
+function ms(v) { return v >= 100 ? `${Math.round(v)} ms` : `${v.toFixed(1)} ms`; }
+
+function timingWords(t) {
+  const sum = (keys) => keys.reduce((a, k) => a + (typeof t[k] === "number" ? t[k] : 0), 0);
+  const parts = [];
+  const understand = sum(UNDERSTAND), search = sum(["search", "match"]), wait = sum(["queue_wait"]);
+  if (understand > 0 || t.cache_hit) parts.push(`${ms(understand)} understanding your query` + (t.cache_hit ? " (remembered from before)" : ""));
+  if (search > 0) parts.push(`${ms(search)} searching`);
+  if (wait >= 1) parts.push(`${ms(wait)} waiting for other queries`);
+  return parts.join(", ");
+}
+
+function renderStatus(data, target) {
+  const t = data.timings_ms || {};
+  const status = $("status");
+  status.innerHTML = "";
+  const line = el("div", { class: "line" });
+  line.append(el("b", { id: "count" }, String(data.results.length)), ` ${target === "text" ? "captions" : "pictures"} for `,
+              el("b", { id: "query" }, data.query), ` (${DIRECTION_WORDS[data.direction] || data.direction})`);
+  if (data.took_ms !== undefined) {
+    line.append(" in ", el("b", { id: "took" }, ms(data.took_ms)));
+    const words = timingWords(t);
+    if (words) line.append(el("span", { id: "timing-words" }, `: ${words}`));
+  }
+  status.appendChild(line);
+  const det = el("details", { id: "timing-detail" });
+  det.appendChild(el("summary", {}, "details"));
+  const stages = Object.entries(t).filter(([k, v]) => k !== "cache_hit" && k !== "batch" && typeof v === "number")
+    .map(([k, v]) => `${STAGE_WORDS[k] || k} ${ms(v)}`);
+  if (t.batch > 1) stages.push(`answered together with ${t.batch - 1} other quer${t.batch === 2 ? "y" : "ies"}`);
+  const enc = data.encoder;
+  const encText = enc ? ` · query words read by the ${enc.name === "light" ? "light text encoder" : enc.name === "student" ? "model's own text encoder" : "teacher's text tower"}` +
+    (enc.fallback ? ` (${Math.round(enc.oov_rate * 100)} % of the words unknown to the light encoder)` : "") : "";
+  det.append(el("div", { class: "stages" }, stages.join(" · ")), el("div", {}, "answered by "),
+             el("b", { id: "answered-by" }, describeModel(data.model) + encText));
+  status.appendChild(det);
+}
+
+// -- the start page: a sample of the index and example queries from its captions ---------------------
+const start = { promise: null, data: null };
+
+function loadStart() {
+  if (!start.promise) start.promise = fetchStart();
+  return start.promise;
+}
+
+async function fetchStart() {
+  try {
+    const r = await fetch("/api/start");
+    if (!r.ok) { start.promise = null; return; }
+    const s = await r.json();
+    start.data = s;
+    const box = $("examples");
+    box.innerHTML = "";
+    for (const ex of s.examples) box.appendChild(exampleButton(ex));
+    $("sample-title").textContent = `What the index holds: ${s.items.toLocaleString()} ${s.modality === "text" ? "captions" : "pictures"}, ${s.sample.length} picked at random`;
+    const grid = $("sample");
+    grid.innerHTML = "";
+    s.sample.forEach((r) => grid.appendChild(card(r, 0, s.modality, null, false)));
+  } catch (e) { start.promise = null; /* the start page is optional: searching still works */ }
+}
+
+function showStart(on) {
+  $("start").hidden = !on;
+  if (on) loadStart();
+}
+
+loadStart();  // the examples also serve the weak-match note's suggestions
 
 function clearResults() {
   $("status").textContent = "";
@@ -140,6 +231,7 @@ function clearResults() {
 async function runQuery(promise) {
   showError("");
   $("status").textContent = "searching…";
+  showStart(false);
   try {
     const r = await promise;
     const data = await r.json();
@@ -148,6 +240,7 @@ async function runQuery(promise) {
       showError(data.error || `request failed (${r.status})`);
       return;
     }
+    showStart(false);
     render(data);
   } catch (e) {
     clearResults();
@@ -170,7 +263,7 @@ function runParams(params) {
     return runQuery(fetch(`/api/search/similar?${api}`));
   }
   const q = params.get("q");
-  if (!q) { clearResults(); return; }
+  if (!q) { clearResults(); showError(""); $("q").value = ""; showStart(true); return; }
   $("q").value = q;
   if (params.get("k") && [...$("k").options].some((o) => o.value === params.get("k"))) $("k").value = params.get("k");
   fillDirections("text");
@@ -204,6 +297,9 @@ async function openItem(r, rank, target, info) {
   $("item-img").alt = r.caption || r.id;
   $("item-id").textContent = r.id;
   $("item-caption").textContent = r.caption || "(no caption)";
+  const raw = r.metadata && r.metadata.caption;
+  $("item-raw").hidden = !raw || raw === r.caption;
+  $("item-raw").textContent = raw ? `text in the metadata: ${raw}` : "";
   const labels = Array.isArray(r.labels) ? r.labels.join(", ") : (r.labels ?? "");
   $("item-labels").textContent = labels ? `labels: ${labels}` : "no labels";
   $("item-score").textContent = rank ? `#${rank} for this query · ${describeDistance(r.distance, info)}` + (info ? ` (${info.label})` : "") : "";
@@ -212,6 +308,12 @@ async function openItem(r, rank, target, info) {
   strip.innerHTML = "";
   strip.textContent = "loading…";
   $("item-more").onclick = () => { dlg.close(); navigate(new URLSearchParams({ like: r.id, target, k: $("k").value })); };
+  $("item-as-query").hidden = !r.thumbnail;
+  $("item-as-query").onclick = async () => {
+    dlg.close();
+    const blob = await (await fetch(r.thumbnail)).blob();
+    searchImage(new File([blob], `${r.id.replace(/[^\w.-]+/g, "_")}.${blob.type.split("/")[1] || "png"}`, { type: blob.type }));
+  };
   if (!dlg.open) dlg.showModal();
   try {
     const resp = await fetch(`/api/search/similar?${new URLSearchParams({ id: r.id, target, k: 9 })}`);
