@@ -1,7 +1,7 @@
 """Teacher extraction on Ray: the dataset in parts, the teacher in model-holding actors.
 
     path = extract_features_ray("emoji-scenes", "minilm-lit", workers=2)   # local 2-CPU cluster
-    path = extract_features_ray(..., address="ray://head:10001")            # a user's cluster
+    path = extract_features_ray(..., address="10.0.0.5:6379")              # a user's cluster (GCS address)
 
 Each of W actors loads the teacher once and opens the prepared dataset itself (the dataset
 directory must be readable at the same path on every node). The driver sends parts of

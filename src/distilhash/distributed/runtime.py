@@ -47,7 +47,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, **init_
     """Yield the ``ray`` module with a connected session.
 
     Args:
-        address: a cluster address (``ray://host:10001``, ``host:6379`` or ``auto``); default:
+        address: a cluster address (``host:6379`` or ``auto``; ``ray://`` needs Ray Client, not installed); default:
             ``$RAY_ADDRESS``; when neither is set, a local cluster is started on 127.0.0.1 with
             ``num_cpus`` CPUs (default: all of this machine's) and no dashboard, and shut down on exit.
         num_cpus: CPUs of the local cluster (ignored when connecting to a cluster).
