@@ -74,3 +74,32 @@ def test_no_node_left_is_a_clear_error_not_a_hang(small_cluster, toy, tmp_path):
     assert not r["completed"] and r["error"] == "ClusterError", r
     assert "no Ray extraction worker alive" in r["message"] or "no alive node with a CPU" in r["message"]
     assert time.perf_counter() - t0 < 120
+
+
+def test_replicated_fanout_serves_through_a_node_loss_and_flags_partial_answers(tmp_path):
+    """4 shards x 2 replicas on 2 nodes, 4 client threads; node 1 SIGKILLed: no failed request and
+    no wrong answer (the other replica answers), deletes visible at once; with one replica per
+    shard, answers missing a shard are flagged partial, never returned silently."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def driver(cluster, work, replicas):
+        cmd = [sys.executable, "-m", "distilhash.distributed.replica_failover", "--address", cluster.address,
+               "--work", str(work), "--kill-session", str(cluster.sids[1]), "--clients", "4", "--seconds", "12",
+               "--kill-at", "3", "--items", "4000", "--replicas", str(replicas)]
+        env = {**cluster.env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+
+    with LocalCluster(nodes=2, cpus_per_node=1) as cluster:
+        r = driver(cluster, tmp_path / "two", replicas=2)
+    assert r["killed_pids"] and r["after_kill_requests"] > 0
+    assert r["failed"] == 0 and r["wrong"] == 0, r
+    assert r["stale"] == 0 and r["missing_after_delete"] == []
+    with LocalCluster(nodes=2, cpus_per_node=1) as cluster:
+        r1 = driver(cluster, tmp_path / "one", replicas=1)
+    assert r1["wrong"] == 0, r1  # whatever was answered unflagged was exact
+    assert r1["partial"] + r1["failed"] > 0 or sum(r1["restarts"]) > 0, r1

@@ -74,7 +74,7 @@ def test_killed_worker_is_replaced_and_the_cache_is_complete_and_identical(clust
             os.kill(pids[1], signal.SIGKILL)  # a worker with parts in flight dies
             killed.append(pids[1])
 
-    out = extract_features_ray(d, SlowHashTeacher(), tmp_path / "ray", part_size=10, workers=2, progress=False,
+    out = extract_features_ray(d, SlowHashTeacher(0.4), tmp_path / "ray", part_size=10, workers=2, progress=False,
                                on_part=kill_once)
     assert killed
     fs = load_features(out)
@@ -199,9 +199,9 @@ def test_ray_fanout_replaces_a_killed_shard_actor_and_sees_writes(cluster, prepa
         time.sleep(0.5)
         assert [r.ids for r in ix.search(q, 7)] == before  # the lost shard's actor was replaced
         assert ix.fanout.restarts[1] == 1 and victim not in ix.fanout.pids()
-        opens = ray.get([a.opened.remote() for a in ix.fanout.actors])
+        opens = ray.get([a[0].opened.remote() for a in ix.fanout.actors])
         ix.search(q, 7)
-        assert ray.get([a.opened.remote() for a in ix.fanout.actors]) == opens  # no write: no reopen
+        assert ray.get([a[0].opened.remote() for a in ix.fanout.actors]) == opens  # no write: no reopen
         ix.add(ids[50:], enc.take(np.arange(50, 60)), [{"row": i} for i in range(50, 60)])
         gone = before[0][:3]
         ix.delete(gone)
