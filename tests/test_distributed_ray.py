@@ -224,3 +224,27 @@ def test_ray_fanout_replaces_a_killed_shard_actor_and_sees_writes(cluster, prepa
                 ix.search(q, 5)
         finally:
             shard_dir.with_name("moved").rename(shard_dir)
+
+
+def test_parallel_encoding_survives_a_killed_worker(cluster, prepared, tmp_path):
+    from distilhash.distributed.encode import encode_parallel
+    from distilhash.methods.base import create_method
+
+    d, feats = prepared
+    from distilhash.data.store import open_prepared
+
+    _, split = open_prepared(d)
+    model = create_method("itq", n_bits=16, seed=0).fit(feats, split)
+    model.save(tmp_path / "model")
+    x = np.ascontiguousarray(np.tile(feats.image, (20, 1)))  # 1200 rows, 24 parts of 50
+    killed: list[int] = []
+
+    def kill_once(part, pids):
+        if not killed:  # the first ready worker dies with parts in flight and 20+ parts queued
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    enc = encode_parallel(cluster, tmp_path / "model", x, "image", part_size=50, workers=2, progress=False,
+                          on_part=kill_once)
+    assert killed
+    np.testing.assert_array_equal(enc.data, model.encode("image", x, "database").data)

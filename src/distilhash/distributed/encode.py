@@ -51,11 +51,12 @@ class EncodeWorker(PoolWorker):
 
 def encode_parallel(ray: Any, model_dir: str | Path, features: np.ndarray, modality: str, role: str = "database",
                     part_size: int = 65536, workers: int | None = None, cpus_per_worker: float = 1.0,
-                    progress: bool = True) -> Encoded:
+                    progress: bool = True, on_part: Callable[[int, list[int]], None] | None = None) -> Encoded:
     """Codes of ``features`` (float32 ``[N, D]``) by the model in ``model_dir``, encoded by W actors, in row order.
 
     Survives lost workers and nodes (:class:`~distilhash.distributed.pool.WorkerPool`: a lost
     part is encoded again on a remaining worker; the codes do not depend on which worker).
+    ``on_part(part, worker pids)`` is called as each part arrives (tests, monitoring).
     """
     from distilhash.distributed.pool import WorkerPool
     from distilhash.distributed.preflight import check_nodes
@@ -78,6 +79,8 @@ def encode_parallel(ray: Any, model_dir: str | Path, features: np.ndarray, modal
         parts[int(p)] = result[1]
         if bar is not None:
             bar.update(len(result[1]))
+        if on_part is not None:
+            on_part(int(p), pool.pids())
 
     try:
         pool.run([(p, "encode", (p, modality, features[s:e], role)) for p, (s, e) in enumerate(ranges)], done)
