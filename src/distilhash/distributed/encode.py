@@ -20,6 +20,7 @@ that encode raw pixels or texts (``capabilities.input == "raw"``, e.g. lcdh) are
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def encode_parallel(ray: Any, model_dir: str | Path, features: np.ndarray, modal
     n = len(features)
     if n == 0:
         raise DataError("nothing to encode: 0 feature rows")
-    check_nodes(ray, paths={"model": model_dir})
+    check_nodes(ray, paths={"model": model_dir}, need_home="DISTILHASH_HOME" in os.environ)
     pool = WorkerPool(ray, EncodeWorker, (str(Path(model_dir).resolve()),), cpus_per_worker=cpus_per_worker,
                       workers=workers, label="encoding", say=print if progress else None)
     ranges = [(s, min(n, s + part_size)) for s in range(0, n, part_size)]

@@ -35,6 +35,7 @@ same rows.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -146,7 +147,7 @@ def extract_features_ray(
     out = Path(out_dir) if out_dir is not None else default_features_dir(ds.name, spec)
     t_start = time.perf_counter()
     with ray_session(address, num_cpus) as ray:
-        check_nodes(ray, paths={"dataset": ds_dir})
+        check_nodes(ray, paths={"dataset": ds_dir}, need_home="DISTILHASH_HOME" in os.environ)
         pool = WorkerPool(ray, ExtractWorker, (str(ds_dir), teacher, dict(teacher_options or {}), template, batch_size),
                           cpus_per_worker=cpus_per_worker, workers=workers, max_attempts=max_attempts,
                           placement_timeout=placement_timeout, label="extraction", say=print if progress else None)

@@ -5,8 +5,9 @@ name        how
 ==========  ======================================================================================
 threads     one thread per shard in this process (the shards' C scans release the GIL); default
 serial      the shards one after another (reference; no threads)
-ray         one Ray actor per shard, each holding its shard open read-only (shards must be on a
-            file system every node sees); needs ``ray`` and a running or local cluster
+ray         Ray actors per shard (``replicas``, default 1), each holding its shard open read-only
+            (shards must be on a file system every node sees); failover between replicas, missing
+            shards reported; needs ``ray`` and a running or local cluster
 ==========  ======================================================================================
 
 Each answers ``candidates_partial(query, k)``: ``([shard][query] -> (distances, global order

@@ -122,6 +122,8 @@ class WorkerPool:
             if say is not None:
                 say(f"note: {note}")
         self.label, self.inflight_per, self.max_attempts, self.backoff = label, inflight, max_attempts, backoff
+        self.say = say
+        self._warned = False
         self.placement_timeout = placement_timeout
         self._remote = ray.remote(num_cpus=self.fit.cpus_per_worker, max_restarts=0, max_task_retries=0)(actor_cls)
         self._args = args
@@ -186,7 +188,14 @@ class WorkerPool:
         if self.ready:
             self._last_alive = time.monotonic()
             return
-        if time.monotonic() - self._last_alive > self.placement_timeout:
+        waited = time.monotonic() - self._last_alive
+        if waited > 10 and not self._warned and self.say is not None:
+            self._warned = True
+            self.say(f"note: no Ray {self.label} worker has started for {waited:.0f} s; each asks "
+                     f"{self.fit.cpus_per_worker:g} CPU(s) and the cluster has "
+                     f"{self.ray.available_resources().get('CPU', 0):g} free (other jobs may hold them); "
+                     f"waiting up to {self.placement_timeout:.0f} s")
+        if waited > self.placement_timeout:
             nodes = alive_nodes(self.ray)
             self.close()
             raise ClusterError(
