@@ -5,7 +5,7 @@
 
 Each trial starts a fresh two-node cluster on this host (two raylets of 1 CPU each, ``ray start``,
 token auth; :class:`distilhash.distributed.local_cluster.LocalCluster`), runs one extraction in a
-driver process and, once node 1's worker has delivered ``--kill-after`` parts, SIGKILLs every
+driver process and, once ``--kill-after`` parts were written while node 1's worker was running, SIGKILLs every
 process of node 1 (raylet, worker, agents) by PID
 (:func:`distilhash.distributed.node_loss.run_trial`). A reference run on the same kind of
 cluster is not interrupted; the single-process cache (``extract_features``) is the other
@@ -39,7 +39,7 @@ def markdown(result: dict) -> str:
     lines = [f"# Node killed mid-extraction ({result['provenance']['started_utc']})", "",
              f"Two-node Ray cluster on one host (2 raylets x 1 CPU, token auth), toy teacher ({s['delay']} s per call), "
              f"{s['items']} items in parts of {s['part_size']} rows; node 1 (raylet + worker + agents) SIGKILLed after "
-             f"its worker delivered {s['kill_after']} part(s). Shared 2-core machine (load per trial below).", "",
+             f"{s['kill_after']} part(s) were written while its worker was running. Shared 2-core machine (load per trial below).", "",
              f"**{len(ok)} of {len(trials)} runs completed; {len(same)} of {len(trials)} caches bit-identical to the "
              f"uninterrupted run** (which equals the single-process cache: {ref['identical_to_single_process']}).", "",
              f"Extraction wall time: uninterrupted {ref['wall_s']:.1f} s; with a node killed "
