@@ -70,16 +70,17 @@ def test_killed_worker_is_replaced_and_the_cache_is_complete_and_identical(clust
     killed: list[int] = []
 
     def kill_once(part, pids):
-        if not killed:
+        if not killed and len(pids) >= 2:
             os.kill(pids[1], signal.SIGKILL)  # a worker with parts in flight dies
             killed.append(pids[1])
 
-    out = extract_features_ray(d, SlowHashTeacher(), tmp_path / "ray", part_size=10, workers=2, progress=False,
+    out = extract_features_ray(d, SlowHashTeacher(0.4), tmp_path / "ray", part_size=10, workers=2, progress=False,
                                on_part=kill_once)
     assert killed
     fs = load_features(out)
     _same_cache(fs, single)
     assert fs.manifest["engine"]["name"] == "ray" and fs.manifest["engine"]["parts"] == 6
+    assert fs.manifest["engine"]["workers_lost"] >= 1
     assert not (out / "shards").exists()
 
 
@@ -171,3 +172,79 @@ def test_index_build_engine_ray_equals_the_single_process_build(cluster, prepare
                 np.testing.assert_array_equal(a.distances, c.distances)
     assert "are already encoded" in cli("index", "build", tmp_path / "x", "--codes", tmp_path / "nope.npz",
                                                 "--engine", "ray", code=1)
+
+
+def test_ray_fanout_replaces_a_killed_shard_actor_and_sees_writes(cluster, prepared, tmp_path):
+    """A shard actor SIGKILLed -> the next search is still exact (a new actor opened the shard);
+    adds and deletes through the index are visible to the next search without reload(); a shard
+    whose actor cannot be restarted is named in the error."""
+    from distilhash.distributed.pool import ClusterError
+    from distilhash.distributed.sharded_index import create_sharded_index, open_sharded_index
+    from distilhash.methods.base import create_method
+
+    d, feats = prepared
+    from distilhash.data.store import open_prepared
+
+    _, split = open_prepared(d)
+    model = create_method("itq", n_bits=16, seed=0).fit(feats, split)
+    enc = model.encode("image", feats.image, "database")
+    q = model.encode("text", feats.text[:10], "query")
+    ids = list(feats.ids)
+    with create_sharded_index(tmp_path / "ix", 4, kind="binary", n_bits=16) as w:
+        w.add(ids[:50], enc.take(np.arange(50)), [{"row": i} for i in range(50)])
+    with open_sharded_index(tmp_path / "ix", writable=True, fanout="ray") as ix:
+        before = [r.ids for r in ix.search(q, 7)]
+        victim = ix.fanout.pids()[1]
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(0.5)
+        assert [r.ids for r in ix.search(q, 7)] == before  # the lost shard's actor was replaced
+        assert ix.fanout.restarts[1] == 1 and victim not in ix.fanout.pids()
+        opens = ray.get([a[0].opened.remote() for a in ix.fanout.actors])
+        ix.search(q, 7)
+        assert ray.get([a[0].opened.remote() for a in ix.fanout.actors]) == opens  # no write: no reopen
+        ix.add(ids[50:], enc.take(np.arange(50, 60)), [{"row": i} for i in range(50, 60)])
+        gone = before[0][:3]
+        ix.delete(gone)
+        after = ix.search(q, 60)
+        assert all(g not in r.ids for r in after for g in gone)
+        assert set(ids[50:]) <= set(after[0].ids)
+        fresh = open_sharded_index(tmp_path / "ix", fanout="threads")
+        try:
+            for a, b in zip(after, fresh.search(q, 60)):
+                assert a.ids == b.ids
+                np.testing.assert_array_equal(a.distances, b.distances)
+        finally:
+            fresh.close()
+        shard_dir = ix.shards[2].directory
+        os.kill(ix.fanout.pids()[2], signal.SIGKILL)
+        shard_dir.rename(shard_dir.with_name("moved"))
+        try:
+            time.sleep(0.5)
+            with pytest.raises(ClusterError, match="shard 2"):
+                ix.search(q, 5)
+        finally:
+            shard_dir.with_name("moved").rename(shard_dir)
+
+
+def test_parallel_encoding_survives_a_killed_worker(cluster, prepared, tmp_path):
+    from distilhash.distributed.encode import encode_parallel
+    from distilhash.methods.base import create_method
+
+    d, feats = prepared
+    from distilhash.data.store import open_prepared
+
+    _, split = open_prepared(d)
+    model = create_method("itq", n_bits=16, seed=0).fit(feats, split)
+    model.save(tmp_path / "model")
+    x = np.ascontiguousarray(np.tile(feats.image, (20, 1)))  # 1200 rows, 24 parts of 50
+    killed: list[int] = []
+
+    def kill_once(part, pids):
+        if not killed:  # the first ready worker dies with parts in flight and 20+ parts queued
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    enc = encode_parallel(cluster, tmp_path / "model", x, "image", part_size=50, workers=2, progress=False,
+                          on_part=kill_once)
+    assert killed
+    np.testing.assert_array_equal(enc.data, model.encode("image", x, "database").data)

@@ -47,8 +47,8 @@ def build(
                                "hash; searched by fan-out, same results as one index; see docs/distributed.md)."),
     engine: str = typer.Option("local", "--engine", help="Where --model encodes the features: local (this process) or "
                                "ray (model-holding Ray actors; the same codes). See docs/distributed.md."),
-    ray_address: str = typer.Option(None, "--ray-address", help="With --engine ray: a cluster address (ray://head:10001, "
-                                    "head:6379, auto; default $RAY_ADDRESS, else a local cluster on this machine's CPUs "
+    ray_address: str = typer.Option(None, "--ray-address", help="With --engine ray: the cluster's GCS address "
+                                    "(HEAD_IP:6379, or auto on a cluster node; default $RAY_ADDRESS, else a local cluster on this machine's CPUs "
                                     "for the command's duration)."),
     workers: int = typer.Option(None, "--workers", help="With --engine ray: encoding actors (default: one per cluster CPU)."),
 ) -> None:

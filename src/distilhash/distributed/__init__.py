@@ -4,6 +4,11 @@
 module                                 job
 =====================================  ===========================================================
 :mod:`.runtime`                        connect to a Ray cluster, or start a local one
+:mod:`.pool`                           model-holding actors that survive lost workers and nodes
+:mod:`.preflight`                      check every node (same code, readable paths) before work
+:mod:`.local_cluster`                  a real multi-node Ray cluster on this host (tests, benches)
+:mod:`.node_loss`                      fault injection: a node killed mid-extraction
+:mod:`.replica_failover`               fault injection: a node killed under search load
 :mod:`.extract`                        teacher extraction in model-holding Ray actors, one feature
                                        cache written shard by shard (resumable)
 :mod:`.shard_cache`                    the per-shard files and manifest of that extraction
@@ -13,6 +18,6 @@ module                                 job
 :mod:`.data_parallel`                  ``torch.distributed`` (gloo) data-parallel training
 =====================================  ===========================================================
 
-Ray is optional and imported lazily (only :mod:`.runtime` imports it, when a session opens).
+Ray is optional and imported lazily (inside the functions that need a session), never by ``import distilhash``.
 See docs/distributed.md.
 """

@@ -20,6 +20,7 @@ that encode raw pixels or texts (``capabilities.input == "raw"``, e.g. lcdh) are
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,13 @@ from typing import Any
 import numpy as np
 
 from distilhash.codes import Encoded
+from distilhash.distributed.pool import PoolWorker
 from distilhash.errors import ConfigError, DataError
 
 __all__ = ["build_sharded_index_ray", "encode_parallel", "encode_with_engine", "ENCODE_ENGINES", "EncodeWorker"]
 
 
-class EncodeWorker:
+class EncodeWorker(PoolWorker):
     """Actor body: one trained model encoding feature rows."""
 
     def __init__(self, model_dir: str, threads: int) -> None:
@@ -50,37 +52,43 @@ class EncodeWorker:
 
 def encode_parallel(ray: Any, model_dir: str | Path, features: np.ndarray, modality: str, role: str = "database",
                     part_size: int = 65536, workers: int | None = None, cpus_per_worker: float = 1.0,
-                    progress: bool = True) -> Encoded:
-    """Codes of ``features`` (float32 ``[N, D]``) by the model in ``model_dir``, encoded by W actors, in row order."""
-    from distilhash.distributed.runtime import cluster_cpus
+                    progress: bool = True, on_part: Callable[[int, list[int]], None] | None = None) -> Encoded:
+    """Codes of ``features`` (float32 ``[N, D]``) by the model in ``model_dir``, encoded by W actors, in row order.
+
+    Survives lost workers and nodes (:class:`~distilhash.distributed.pool.WorkerPool`: a lost
+    part is encoded again on a remaining worker; the codes do not depend on which worker).
+    ``on_part(part, worker pids)`` is called as each part arrives (tests, monitoring).
+    """
+    from distilhash.distributed.pool import WorkerPool
+    from distilhash.distributed.preflight import check_nodes
 
     n = len(features)
     if n == 0:
         raise DataError("nothing to encode: 0 feature rows")
-    n_workers = workers or max(1, int(cluster_cpus(ray) // cpus_per_worker))
-    remote = ray.remote(num_cpus=cpus_per_worker, max_restarts=2, max_task_retries=2)(EncodeWorker)
-    actors = [remote.remote(str(model_dir), max(1, int(round(cpus_per_worker)))) for _ in range(n_workers)]
+    check_nodes(ray, paths={"model": model_dir}, need_home="DISTILHASH_HOME" in os.environ)
+    pool = WorkerPool(ray, EncodeWorker, (str(Path(model_dir).resolve()),), cpus_per_worker=cpus_per_worker,
+                      workers=workers, label="encoding", say=print if progress else None)
     ranges = [(s, min(n, s + part_size)) for s in range(0, n, part_size)]
-    try:
-        refs = [actors[p % n_workers].encode.remote(p, modality, features[s:e], role) for p, (s, e) in enumerate(ranges)]
-        parts: dict[int, Encoded] = {}
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+    parts: dict[int, Encoded] = {}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-            bar = tqdm(total=n, desc=f"encode {modality} on {n_workers} Ray workers", unit="item")
-        pending = list(refs)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            p, enc = ray.get(ready[0])
-            parts[p] = enc
-            if bar is not None:
-                bar.update(len(enc))
+        bar = tqdm(total=n, desc=f"encode {modality} on {pool.fit.workers} Ray workers", unit="item")
+
+    def done(p: Any, result: tuple[int, Encoded]) -> None:
+        parts[int(p)] = result[1]
+        if bar is not None:
+            bar.update(len(result[1]))
+        if on_part is not None:
+            on_part(int(p), pool.pids())
+
+    try:
+        pool.run([(p, "encode", (p, modality, features[s:e], role)) for p, (s, e) in enumerate(ranges)], done)
+    finally:
+        pool.close()
         if bar is not None:
             bar.close()
-    finally:
-        for a in actors:
-            ray.kill(a)
     first = parts[0]
     data = np.concatenate([parts[p].data for p in range(len(ranges))])
     return Encoded(first.kind, data, first.n_bits, first.codebooks, first.metric)

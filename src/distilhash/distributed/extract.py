@@ -1,7 +1,7 @@
 """Teacher extraction on Ray: the dataset in parts, the teacher in model-holding actors.
 
     path = extract_features_ray("emoji-scenes", "minilm-lit", workers=2)   # local 2-CPU cluster
-    path = extract_features_ray(..., address="ray://head:10001")            # a user's cluster
+    path = extract_features_ray(..., address="10.0.0.5:6379")              # a user's cluster (GCS address)
 
 Each of W actors loads the teacher once and opens the prepared dataset itself (the dataset
 directory must be readable at the same path on every node). The driver sends parts of
@@ -11,15 +11,20 @@ When all parts are done it writes the same feature cache as
 :func:`distilhash.teachers.cache.extract_features` (same files and manifest, plus an ``engine``
 record), loadable by :func:`distilhash.teachers.cache.load_features`.
 
-Failures:
+Failures (:class:`~distilhash.distributed.pool.WorkerPool`):
 
-* a worker process dies: Ray restarts the actor (``max_restarts``) and retries its part
-  (``max_task_retries``); nothing written is lost;
+* a worker process dies, or its whole node: its unfinished parts go back in the queue (with
+  backoff) and run on the remaining workers; a replacement starts wherever the alive nodes have
+  room; nothing written is lost. The run fails, with a message saying so, only when no node is
+  left that can hold a worker;
 * the driver dies: the next run finds the finished parts on disk and extracts only the rest;
 * a part or plan made for another teacher / dataset / template is refused (FeatureError).
 
-Resources: each actor asks for ``cpus_per_worker`` CPUs (default 1) and runs torch with as many
-threads; W defaults to the cluster's CPUs / ``cpus_per_worker``. Plain actors with a driver-side
+Resources: each actor asks for ``cpus_per_worker`` CPUs (default 1), fitted down to the largest
+node's CPUs (``--threads 2`` on 1-CPU nodes runs 1-CPU workers, with a note, instead of waiting
+forever), and runs torch with as many threads; W defaults to what the alive nodes can place.
+Before any actor starts, every node is checked (:func:`distilhash.distributed.preflight.check_nodes`:
+same distilhash version, the dataset readable at the same path). Plain actors with a driver-side
 queue need no other Ray tasks, so actors that take every CPU cannot starve the pipeline (as Ray
 Data's read and write tasks would be starved by a ``map_batches`` pool holding all CPUs).
 
@@ -39,12 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.errors import ConfigError, DistilhashError, FeatureError
+from distilhash.distributed.pool import PoolWorker
+from distilhash.errors import ConfigError, FeatureError
 
 __all__ = ["extract_features_ray", "ExtractWorker"]
 
 
-class ExtractWorker:
+class ExtractWorker(PoolWorker):
     """Actor body: a teacher and the dataset, encoding row ranges of every row array."""
 
     def __init__(self, dataset_dir: str, teacher: Any, teacher_options: dict[str, Any], template: str,
@@ -68,9 +74,6 @@ class ExtractWorker:
                 "width": int(self.teacher.width), "arrays": list(self.sources), "teacher_info": describe_teacher(self.teacher),
                 "text_cached": getattr(self.teacher, "text_cache_dir", None) is not None}
 
-    def pid(self) -> int:
-        return os.getpid()
-
     def encode_rows(self, name: str, start: int, stop: int) -> tuple[np.ndarray, float, float]:
         """Rows ``start:stop`` of row array ``name`` (float32 ``[stop - start, D]``), wall and CPU seconds."""
         t0, c0 = time.perf_counter(), time.process_time()
@@ -90,14 +93,6 @@ class ExtractWorker:
         return class_text_rows(self.teacher, self.ds, self.template) if self.ds.num_labels else None
 
 
-def _unwrap(ray: Any, exc: BaseException) -> BaseException:
-    """The DistilhashError raised inside an actor, when that is what a Ray error carries."""
-    cause = getattr(exc, "cause", None)
-    if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(cause, DistilhashError):
-        return cause
-    return exc
-
-
 def extract_features_ray(
     dataset: str | Path,
     teacher: Any,
@@ -113,7 +108,8 @@ def extract_features_ray(
     overwrite: bool = False,
     teacher_options: dict[str, Any] | None = None,
     progress: bool = True,
-    max_restarts: int = 3,
+    max_attempts: int = 5,
+    placement_timeout: float = 120.0,
     stop_after_parts: int | None = None,
     on_part: Callable[[int, list[int]], None] | None = None,
 ) -> Path:
@@ -124,15 +120,20 @@ def extract_features_ray(
         teacher: teacher spec, or a picklable teacher object (shipped to the actors).
         out_dir: default :func:`distilhash.teachers.cache.default_features_dir`.
         part_size: rows per part (the unit of work and of resumption).
-        workers, cpus_per_worker: actor count and CPUs (= torch threads) per actor.
+        workers, cpus_per_worker: actor count and CPUs (= torch threads) per actor, fitted to the
+            alive nodes (:func:`distilhash.distributed.pool.fit_workers`).
         address, num_cpus: see :func:`distilhash.distributed.runtime.ray_session`.
         overwrite: replace a finished cache or discard unfinished parts made for something else.
-        max_restarts: restarts of a dead actor (and retries of its part).
+        max_attempts: a part lost with its worker this many times fails the run.
+        placement_timeout: seconds without any live worker (none placed, or every node lost)
+            before the run fails with a ClusterError.
         stop_after_parts: return after writing this many parts (a simulated driver stop; tests).
         on_part: ``on_part(part index, worker pids)`` after each part is written (tests, monitoring).
     """
     from distilhash.data.store import resolve_dataset_dir
-    from distilhash.distributed.runtime import cluster_cpus, ray_session
+    from distilhash.distributed.pool import WorkerPool
+    from distilhash.distributed.preflight import check_nodes
+    from distilhash.distributed.runtime import ray_session
     from distilhash.distributed.shard_cache import ShardPlan, assemble, part_done
     from distilhash.targets.prompts import resolve_template
     from distilhash.teachers.cache import MANIFEST, default_features_dir, finish_cache, identity_mismatch, open_dataset
@@ -146,16 +147,12 @@ def extract_features_ray(
     out = Path(out_dir) if out_dir is not None else default_features_dir(ds.name, spec)
     t_start = time.perf_counter()
     with ray_session(address, num_cpus) as ray:
-        n_workers = workers or max(1, int(cluster_cpus(ray) // cpus_per_worker))
-        remote = ray.remote(num_cpus=cpus_per_worker, max_restarts=max_restarts, max_task_retries=max_restarts)(ExtractWorker)
-        threads = max(1, int(round(cpus_per_worker)))
-        actors = [remote.remote(str(ds_dir), teacher, dict(teacher_options or {}), template, batch_size, threads)
-                  for _ in range(n_workers)]
+        check_nodes(ray, paths={"dataset": ds_dir}, need_home="DISTILHASH_HOME" in os.environ)
+        pool = WorkerPool(ray, ExtractWorker, (str(ds_dir), teacher, dict(teacher_options or {}), template, batch_size),
+                          cpus_per_worker=cpus_per_worker, workers=workers, max_attempts=max_attempts,
+                          placement_timeout=placement_timeout, label="extraction", say=print if progress else None)
         try:
-            try:
-                info = ray.get(actors[0].describe.remote())
-            except Exception as exc:  # noqa: BLE001 - unwrap the actor's own error
-                raise _unwrap(ray, exc) from None
+            info = pool.call("describe")
             identity = info["identity"]
             if (out / MANIFEST).is_file():
                 import json
@@ -171,65 +168,49 @@ def extract_features_ray(
             plan = ShardPlan(out, identity, info["width"], info["arrays"], part_size)
             plan.open(overwrite)
             todo = [p for p in range(len(plan.ranges)) if not part_done(plan, p)]
-            pids = ray.get([a.pid.remote() for a in actors])
-            written = _run_parts(ray, actors, plan, todo, progress, stop_after_parts, on_part, pids, ds.name, spec)
+            written = _run_parts(pool, plan, todo, progress, stop_after_parts, on_part, ds.name, spec)
             if written < len(todo):
                 return out
-            class_text = ray.get(actors[0].class_text.remote())
-        except Exception as exc:  # noqa: BLE001
-            raise _unwrap(ray, exc) from None
+            class_text = pool.call("class_text")
+            engine = {"name": "ray", "workers": pool.fit.workers, "cpus_per_worker": pool.fit.cpus_per_worker,
+                      "part_size": part_size, "parts": len(plan.ranges), "parts_this_run": len(todo),
+                      "workers_lost": pool.lost, "parts_retried": pool.retried}
         finally:
-            for a in actors:
-                ray.kill(a)
+            pool.close()
     timings = assemble(plan)
-    wall = time.perf_counter() - t_start
+    engine["wall_s_this_run"] = time.perf_counter() - t_start
+    engine["note"] = "timings_s / throughput sum the workers' time"
     finish_cache(out, ds, identity, spec=spec, width=info["width"], timings=timings, class_text=class_text,
-                 teacher_info=info["teacher_info"], text_cached=info["text_cached"],
-                 extra={"engine": {"name": "ray", "workers": n_workers, "cpus_per_worker": cpus_per_worker,
-                                   "part_size": part_size, "parts": len(plan.ranges), "parts_this_run": len(todo),
-                                   "wall_s_this_run": wall, "note": "timings_s / throughput sum the workers' time"}})
+                 teacher_info=info["teacher_info"], text_cached=info["text_cached"], extra={"engine": engine})
     shutil.rmtree(plan.directory)
     return out
 
 
-def _run_parts(ray: Any, actors: list[Any], plan: Any, todo: list[int], progress: bool, stop_after: int | None,
-               on_part: Callable[[int, list[int]], None] | None, pids: list[int], ds_name: str, spec: str) -> int:
-    """Keep two parts in flight per actor; write each finished part; returns how many were written."""
+def _run_parts(pool: Any, plan: Any, todo: list[int], progress: bool, stop_after: int | None,
+               on_part: Callable[[int, list[int]], None] | None, ds_name: str, spec: str) -> int:
+    """Run the parts ``todo`` on the pool, writing each as it arrives; returns how many were written."""
     from distilhash.distributed.shard_cache import write_part
 
-    queue = list(todo)
-    inflight: dict[Any, int] = {}  # object ref -> actor index
-
-    def submit(a: int) -> None:
-        if queue:
-            p = queue.pop(0)
-            start, stop = plan.ranges[p]
-            inflight[actors[a].encode_part.remote(p, start, stop)] = a
-
-    for a in range(len(actors)):
-        submit(a)
-        submit(a)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(todo), desc=f"extract {ds_name} with {spec} on {len(actors)} Ray workers", unit="part")
-    written = 0
+        bar = tqdm(total=len(todo), desc=f"extract {ds_name} with {spec} on {pool.fit.workers} Ray workers", unit="part")
+    written = [0]
+
+    def done(p: Any, result: tuple[int, dict[str, np.ndarray], dict[str, float]]) -> bool:
+        _, rows, timings = result
+        write_part(plan, p, rows, timings)
+        written[0] += 1
+        if bar is not None:
+            bar.update(1)
+        if on_part is not None:
+            on_part(p, pool.pids())
+        return stop_after is not None and written[0] >= stop_after and written[0] < len(todo)
+
     try:
-        while inflight:
-            ready, _ = ray.wait(list(inflight), num_returns=1)
-            a = inflight.pop(ready[0])
-            p, rows, timings = ray.get(ready[0])
-            write_part(plan, p, rows, timings)
-            written += 1
-            if bar is not None:
-                bar.update(1)
-            if on_part is not None:
-                on_part(p, pids)
-            if stop_after is not None and written >= stop_after and written < len(todo):
-                return written
-            submit(a)
+        pool.run([(p, "encode_part", (p, *plan.ranges[p])) for p in todo], done)
     finally:
         if bar is not None:
             bar.close()
-    return written
+    return written[0]

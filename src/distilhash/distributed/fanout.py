@@ -5,13 +5,15 @@ name        how
 ==========  ======================================================================================
 threads     one thread per shard in this process (the shards' C scans release the GIL); default
 serial      the shards one after another (reference; no threads)
-ray         one Ray actor per shard, each holding its shard open read-only (shards must be on a
-            file system every node sees); needs ``ray`` and a running or local cluster
+ray         Ray actors per shard (``replicas``, default 1), each holding its shard open read-only
+            (shards must be on a file system every node sees); failover between replicas, missing
+            shards reported; needs ``ray`` and a running or local cluster
 ==========  ======================================================================================
 
-Each answers ``candidates(query, k)``: ``[shard][query] -> (distances, global order numbers, rows)``
-(:func:`distilhash.distributed.shard_order.shard_candidates`), and ``results(shard, distances,
-rows)``: the ids and metadata of the picked rows.
+Each answers ``candidates_partial(query, k)``: ``([shard][query] -> (distances, global order
+numbers, rows), missing shards)`` (:func:`distilhash.distributed.shard_order.shard_candidates`;
+a missing shard contributes empty lists; only the Ray fan-out with replicas can miss one), and
+``results(shard, distances, rows)``: the ids and metadata of the picked rows.
 """
 
 from __future__ import annotations
@@ -27,19 +29,21 @@ __all__ = ["FANOUTS", "create_fanout", "ThreadFanout", "SerialFanout"]
 FANOUTS: Registry = Registry("shard fan-out")
 
 
-def create_fanout(name: str, index: Any) -> Any:
-    """The fan-out ``name`` (see module docstring) over ``index``'s shards."""
+def create_fanout(name: str, index: Any, **options: Any) -> Any:
+    """The fan-out ``name`` (see module docstring) over ``index``'s shards; ``options`` go to its constructor."""
     if name not in FANOUTS:
         raise ConfigError(f"unknown fan-out {name!r}; expected one of threads, serial, ray")
-    return FANOUTS.create(name, index)
+    if options and name != "ray":
+        raise ConfigError(f"the {name} fan-out takes no options (got {', '.join(options)}); replicas need the ray fan-out")
+    return FANOUTS.create(name, index, **options)
 
 
 @FANOUTS.register("ray")
-def _ray_fanout(index: Any) -> Any:
+def _ray_fanout(index: Any, **options: Any) -> Any:
     """:class:`~distilhash.distributed.ray_fanout.RayFanout` (imported only when asked for: it imports ray)."""
     from distilhash.distributed.ray_fanout import RayFanout
 
-    return RayFanout(index)
+    return RayFanout(index, **options)
 
 
 @FANOUTS.register("serial")
@@ -56,8 +60,18 @@ class SerialFanout:
 
         return [shard_candidates(s, o, query, k) for s, o in zip(self.index.shards, self.index.orders)]
 
+    def candidates_partial(self, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
+        """Every shard's candidates (in-process shards are always reachable: nothing missing)."""
+        return self.candidates(query, k), []
+
     def results(self, shard: int, dist: Any, rows: Any) -> Any:
         return self.index.shards[shard].results_of_rows(dist, rows)
+
+    def missing_error(self, missing: list[int]) -> Exception:
+        """The error for shards the fan-out could not reach (in-process shards always are)."""
+        from distilhash.distributed.pool import ClusterError
+
+        return ClusterError(f"shard(s) {missing} of {self.index.directory} could not be reached")
 
     def close(self) -> None:
         pass

@@ -3,12 +3,29 @@
 Needs a connected Ray session (:func:`distilhash.distributed.runtime.ray_session`). Each actor
 asks for ``min(1, cluster CPUs / shards)`` CPUs so that S shard actors fit on a small cluster
 (four shards on the 2-CPU local cluster of the tests ask 0.5 CPU each). The shard directories
-must be readable at the same path on every node (a shared file system). Writes still go through
-the driver's own handles (the actors see them after :meth:`RayFanout.reload`).
+must be readable at the same path on every node (a shared file system); every node is checked
+when the fan-out opens (:func:`distilhash.distributed.preflight.check_nodes`).
+
+Recovery and replicas: each shard has ``replicas`` actors (default 1), spread over the nodes. A
+lost actor (process killed, node gone) is dropped, a replacement starts in the background on
+the shard's current files, and the call moves on to another live replica at once. A shard with
+no live replica waits up to ``failover_wait`` s for its replacement; if none comes, the shard is
+*missing*: :meth:`RayFanout.candidates_partial` reports it, ``ShardedIndex.search_partial``
+returns the answer of the other shards together with the missing list, and
+``ShardedIndex.search`` raises a :class:`~distilhash.distributed.pool.ClusterError` naming each
+missing shard, its directory and why. A partial answer is never returned without saying so.
+
+Read-your-writes: before answering, an actor compares its shard's files on disk (names, sizes,
+modification times: a few ``stat`` calls) with what it opened and reopens the shard (and its
+order file) when they changed, so a write made through any handle (this process's
+``ShardedIndex.add`` / ``delete``, or another writer's) is visible to the next search.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from typing import Any
 
 from distilhash.distributed.runtime import cluster_cpus, import_ray
@@ -16,61 +33,287 @@ from distilhash.distributed.runtime import cluster_cpus, import_ray
 __all__ = ["RayFanout"]
 
 
+def _disk_state(*paths: str) -> tuple:
+    """(name, size, mtime_ns) of every file in the directories / of the files ``paths``."""
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            for e in sorted(os.scandir(p), key=lambda e: e.name):
+                if e.is_file():
+                    st = e.stat()
+                    out.append((p, e.name, st.st_size, st.st_mtime_ns))
+        elif os.path.exists(p):
+            st = os.stat(p)
+            out.append((p, "", st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 class _ShardServer:
     """Actor body: one shard opened read-only with its order file; answers ``candidates`` and ``results``."""
 
     def __init__(self, directory: str, order_path: str, backend: str, searcher_options: dict[str, Any]) -> None:
+        self.args = (directory, order_path, backend, searcher_options)
+        self._open()
+
+    def _open(self) -> None:
         from distilhash.distributed.shard_order import ShardOrder
         from distilhash.index import IndexOptions, open_index
 
+        directory, order_path, backend, searcher_options = self.args
+        state = _disk_state(directory, order_path)
+        old = getattr(self, "index", None)
         self.index = open_index(directory, options=IndexOptions(backend=backend, searcher_options=searcher_options))
         self.order = ShardOrder.load(order_path, self.index)
         self.index.searcher()
+        self.state = state
+        self.opens = getattr(self, "opens", 0) + 1
+        if old is not None:
+            old.close()
+
+    def _fresh(self) -> None:
+        if _disk_state(*self.args[:2]) != self.state:
+            self._open()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def opened(self) -> int:
+        """How many times this actor has opened its shard (1 + reopens after writes)."""
+        return self.opens
 
     def candidates(self, query: Any, k: int) -> list[Any]:
         from distilhash.distributed.shard_order import shard_candidates
 
+        self._fresh()
         return shard_candidates(self.index, self.order, query, k)
 
     def results(self, dist: Any, rows: Any) -> tuple:
-        return tuple(self.index.results_of_rows(dist, rows))
+        return tuple(self.index.results_of_rows(dist, rows))  # rows of the state candidates() just used
 
 
 class RayFanout:
-    """One actor per shard; a query batch is sent to all of them and their top-k lists gathered."""
+    """Actors per shard (``replicas`` of them); a query batch is sent to one live replica of every shard.
+
+    Args:
+        index: the :class:`~distilhash.distributed.sharded_index.ShardedIndex`.
+        replicas: actors per shard, replica r of shard s placed (softly) on alive node
+            ``(s + r) mod nodes`` so that a shard's replicas sit on different nodes when there are
+            enough. A lost actor is dropped and a replacement starts in the background; the call
+            moves on at once to another live replica of the shard. A shard with no live replica
+            waits up to ``failover_wait`` s for its replacement (one replica: a killed actor is
+            back in about a second on a live node), and is otherwise reported missing
+            (:meth:`candidates_partial`; ``ShardedIndex.search`` raises, naming it).
+        max_attempts: per call, how often each replica of a shard may be lost before giving up.
+        start_timeout: seconds the first actors may take to open their shards.
+    """
 
     name = "ray"
 
-    def __init__(self, index: Any) -> None:
+    def __init__(self, index: Any, replicas: int = 1, max_attempts: int = 3, failover_wait: float = 10.0,
+                 start_timeout: float = 60.0) -> None:
+        from distilhash.distributed.preflight import check_nodes
+        from distilhash.errors import ConfigError
+
         self.index = index
         self.ray = import_ray()
         if not self.ray.is_initialized():
-            from distilhash.errors import ConfigError
-
             raise ConfigError("the 'ray' fan-out needs a Ray session: open one with distilhash.distributed.runtime.ray_session()")
-        self.actors: list[Any] = []
+        if replicas < 1:
+            raise ConfigError(f"replicas must be >= 1, got {replicas}")
+        self.replicas, self.max_attempts = replicas, max_attempts
+        self.failover_wait, self.start_timeout = failover_wait, start_timeout
+        self.restarts = [0] * len(index.shards)
+        self.last_error: list[str] = [""] * len(index.shards)
+        self._lock = threading.RLock()
+        self._turn = 0
+        check_nodes(self.ray, paths={f"shard {s}": sh.directory for s, sh in enumerate(index.shards)})
+        self.actors: list[list[Any]] = []
+        self._starting: dict[Any, tuple[int, Any]] = {}
         self.reload()
 
-    def reload(self) -> None:
-        """(Re)start the shard actors on the shards' current state on disk."""
-        self.close()
-        ray = self.ray
-        cpus = min(1.0, cluster_cpus(ray) / max(1, len(self.index.shards)))
-        server = ray.remote(num_cpus=cpus)(_ShardServer)
+    # -- actors ------------------------------------------------------------------------------
+    def _start(self, s: int, r: int) -> Any:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from distilhash.distributed.pool import alive_nodes
+
+        n_actors = len(self.index.shards) * self.replicas
+        cpus = min(1.0, cluster_cpus(self.ray) / max(1, n_actors))
+        nodes = [n["NodeID"] for n in alive_nodes(self.ray) if n.get("Resources", {}).get("CPU", 0) > 0]
+        options: dict[str, Any] = {"num_cpus": cpus, "max_restarts": 0, "max_task_retries": 0}
+        if nodes:
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(nodes[(s + r) % len(nodes)], soft=True)
         opts = self.index.options
-        self.actors = [server.remote(str(s.directory), str(o.path), opts.backend, dict(opts.searcher_options))
-                       for s, o in zip(self.index.shards, self.index.orders)]
+        shard, order = self.index.shards[s], self.index.orders[s]
+        return self.ray.remote(**options)(_ShardServer).remote(str(shard.directory), str(order.path), opts.backend,
+                                                                dict(opts.searcher_options))
+
+    def reload(self) -> None:
+        """(Re)start every shard's actors and wait until they have opened their shards."""
+        self.close()
+        with self._lock:
+            self.actors = [[self._start(s, r) for r in range(self.replicas)] for s in range(len(self.index.shards))]
+            for s, handles in enumerate(self.actors):
+                for h in handles:
+                    self._wait_open(s, h, None)
+
+    def _wait_open(self, s: int, handle: Any, why: BaseException | None) -> None:
+        from distilhash.distributed.pool import ClusterError
+
+        where = self.index.shards[s].directory
+        lost = f"its Ray actor was lost ({str(why).splitlines()[0]}) and " if why is not None else ""
+        try:
+            self.ray.get(handle.pid.remote(), timeout=self.start_timeout)
+        except self.ray.exceptions.GetTimeoutError:
+            raise ClusterError(f"shard {s} ({where}): {lost}no node could hold an actor for it within "
+                               f"{self.start_timeout:.0f} s") from None
+        except Exception as exc:  # noqa: BLE001
+            raise ClusterError(f"shard {s} ({where}): {lost}an actor could not open the shard: "
+                               f"{str(exc).strip().splitlines()[-1]}") from None
+
+    def _kill(self, handle: Any) -> None:
+        try:
+            self.ray.kill(handle)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+    def _lost(self, s: int, handle: Any, why: BaseException) -> None:
+        """Drop a lost actor of shard ``s`` and start a replacement in the background."""
+        with self._lock:
+            if handle in self.actors[s]:
+                self.actors[s].remove(handle)
+            self._kill(handle)
+            self.last_error[s] = f"its Ray actor was lost ({str(why).strip().splitlines()[0][:200]})"
+            self._replace_async(s)
+
+    def _replace_async(self, s: int) -> None:
+        """Start actors for shard ``s`` until live + starting = ``replicas`` (call under the lock)."""
+        while len(self.actors[s]) + sum(1 for v in self._starting.values() if v[0] == s) < self.replicas:
+            self.restarts[s] += 1
+            new = self._start(s, self.restarts[s])
+            self._starting[new.pid.remote()] = (s, new)
+
+    def _poll_starting(self, wait_for: set[int] | None = None, timeout: float = 0.0) -> None:
+        """Put started replacements into service; wait up to ``timeout`` s until every shard in ``wait_for`` has one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                refs = list(self._starting)
+            ready = self.ray.wait(refs, num_returns=len(refs), timeout=0)[0] if refs else []
+            for ref in ready:
+                with self._lock:
+                    if ref not in self._starting:
+                        continue
+                    s, handle = self._starting.pop(ref)
+                try:
+                    self.ray.get(ref)
+                    with self._lock:
+                        self.actors[s].append(handle)
+                except Exception as exc:  # noqa: BLE001 - its node went too, or it cannot open the shard
+                    self._kill(handle)
+                    self.last_error[s] = (f"a new actor could not open the shard: {str(exc).strip().splitlines()[-1][:300]}"
+                                          if isinstance(exc, self.ray.exceptions.RayActorError) and exc.actor_init_failed
+                                          else f"a new actor was lost too ({str(exc).strip().splitlines()[0][:200]})")
+            waiting = {s for s in (wait_for or ()) if not self.actors[s]}
+            with self._lock:
+                pending = [r for r, (s, _) in self._starting.items() if s in waiting]
+            left = deadline - time.monotonic()
+            if not waiting or not pending or left <= 0:
+                return
+            self.ray.wait(pending, num_returns=1, timeout=min(left, 0.5))
+
+    def _pick(self, s: int) -> Any | None:
+        with self._lock:
+            live = self.actors[s]
+            if not live:
+                return None
+            self._turn += 1
+            return live[self._turn % len(live)]
+
+    def _ensure(self, shards: set[int]) -> None:
+        """Shards without a live actor get a replacement started and waited for (up to ``failover_wait`` s)."""
+        empty = {s for s in shards if not self.actors[s]}
+        if not empty:
+            self._poll_starting()
+            return
+        with self._lock:
+            for s in empty:
+                self._replace_async(s)
+        self._poll_starting(wait_for=empty, timeout=self.failover_wait)
+
+    def missing_error(self, missing: list[int]) -> Any:
+        """ClusterError naming every missing shard, its directory and why it is missing."""
+        from distilhash.distributed.pool import ClusterError
+
+        return ClusterError("no live Ray actor for " + "; ".join(
+            f"shard {s} ({self.index.shards[s].directory}): {self.last_error[s] or 'not started'}" for s in missing))
+
+    # -- calls -------------------------------------------------------------------------------
+    def _gather(self, method: str, args: dict[int, tuple]) -> tuple[dict[int, Any], list[int]]:
+        """``method(*args[s])`` on a live replica of every shard ``s``; (answers, shards left without a live replica)."""
+        from distilhash.distributed.pool import ClusterError, _is_loss, unwrap
+
+        out: dict[int, Any] = {}
+        missing: list[int] = []
+        pending = dict(args)
+        for _ in range(self.max_attempts * self.replicas):
+            self._ensure(set(pending))
+            refs: dict[int, tuple[Any, Any]] = {}
+            for s, a in pending.items():
+                h = self._pick(s)
+                if h is None:
+                    missing.append(s)
+                else:
+                    refs[s] = (h, getattr(h, method).remote(*a))
+            lost: dict[int, BaseException] = {}
+            for s, (h, ref) in refs.items():
+                try:
+                    out[s] = self.ray.get(ref)
+                except Exception as exc:  # noqa: BLE001
+                    if not _is_loss(self.ray, exc):
+                        raise ClusterError(f"shard {s} ({self.index.shards[s].directory}): {unwrap(self.ray, exc)}") from None
+                    lost[s] = exc
+                    self._lost(s, h, exc)
+            if not lost:
+                return out, sorted(missing)
+            pending = {s: pending[s] for s in lost}
+        return out, sorted(missing + list(pending))
+
+    def candidates_partial(self, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
+        """Every reachable shard's candidates, and the shards without a live replica (empty candidates)."""
+        ref = self.ray.put(query)
+        got, missing = self._gather("candidates", {s: (ref, k) for s in range(len(self.actors))})
+        if not got:
+            raise self.missing_error(missing)
+        sample = next(iter(got.values()))  # [query] -> (distances, g, rows): empty arrays of the same dtypes
+        for s in missing:
+            got[s] = [tuple(a[:0] for a in sample[q]) for q in range(len(sample))]
+        return [got[s] for s in range(len(self.actors))], missing
 
     def candidates(self, query: Any, k: int) -> list[list[Any]]:
-        ref = self.ray.put(query)
-        return self.ray.get([a.candidates.remote(ref, k) for a in self.actors])
+        per_shard, missing = self.candidates_partial(query, k)
+        if missing:
+            raise self.missing_error(missing)
+        return per_shard
 
     def results(self, shard: int, dist: Any, rows: Any) -> Any:
         from distilhash.index.core import SearchResult
 
-        return SearchResult(*self.ray.get(self.actors[shard].results.remote(dist, rows)))
+        got, missing = self._gather("results", {shard: (dist, rows)})
+        if missing:
+            raise self.missing_error(missing)
+        return SearchResult(*got[shard])
+
+    def pids(self) -> list[int]:
+        """PIDs of the first live actor of every shard (tests)."""
+        return [int(self.ray.get(a[0].pid.remote())) for a in self.actors]
 
     def close(self) -> None:
-        for a in self.actors:
-            self.ray.kill(a)
-        self.actors = []
+        with getattr(self, "_lock", threading.RLock()):
+            for handles in self.actors:
+                for a in handles:
+                    self._kill(a)
+            for _, a in self._starting.values():
+                self._kill(a)
+            self.actors = []
+            self._starting = {}

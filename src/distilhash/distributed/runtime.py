@@ -2,11 +2,21 @@
 
     with ray_session(address=None, num_cpus=2) as ray:   # local 2-CPU cluster on 127.0.0.1
         ...
-    with ray_session("ray://head:10001"):                 # a user's cluster (or $RAY_ADDRESS)
+    with ray_session("10.0.0.5:6379"):                    # a user's cluster (or $RAY_ADDRESS)
         ...
 
 Ray is an optional extra (``pip install 'distilhash[ray]'``); it is imported only here, when a
-session opens, so ``import distilhash`` never imports it.
+session opens, so ``import distilhash`` never imports it. The extra does not include Ray Client
+(``ray[client]``): run the driver on a node of the cluster and give the GCS address
+(``HOST:PORT`` or ``auto``); a ``ray://`` address is refused with that advice.
+
+Authentication: a cluster started with ``RAY_AUTH_MODE=token`` (Ray >= 2.52; on by default for
+local clusters from 2.59) needs the same token in the driver: ``RAY_AUTH_MODE=token`` and
+``RAY_AUTH_TOKEN`` (or ``RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token``) in the environment
+before the command starts. A refused token becomes a :class:`ClusterError` saying so.
+
+The driver's ``DISTILHASH_HOME`` (when set) is passed to every worker of the session
+(``runtime_env`` ``env_vars``), so actors resolve dataset and teacher names like the driver.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from distilhash.errors import ConfigError
+from distilhash.distributed.pool import ClusterError
 
 __all__ = ["import_ray", "ray_session", "cluster_cpus"]
 
@@ -36,7 +47,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, **init_
     """Yield the ``ray`` module with a connected session.
 
     Args:
-        address: a cluster address (``ray://host:10001``, ``host:6379`` or ``auto``); default:
+        address: a cluster address (``host:6379`` or ``auto``; ``ray://`` needs Ray Client, not installed); default:
             ``$RAY_ADDRESS``; when neither is set, a local cluster is started on 127.0.0.1 with
             ``num_cpus`` CPUs (default: all of this machine's) and no dashboard, and shut down on exit.
         num_cpus: CPUs of the local cluster (ignored when connecting to a cluster).
@@ -49,7 +60,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, **init_
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
-        ray.init(address=address, log_to_driver=False, **init_options)
+        _connect(ray, address, init_options)
     else:
         # "local": always a new instance of our own, never another user's cluster found on this machine
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
@@ -58,6 +69,37 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, **init_
         yield ray
     finally:
         ray.shutdown()
+
+
+def _connect(ray: Any, address: str, init_options: dict[str, Any]) -> None:
+    """``ray.init(address)`` with errors that say what to do."""
+    from distilhash.errors import DistilhashError
+
+    if address.startswith("ray://"):
+        try:
+            import ray.util.client  # noqa: F401
+            import grpc  # noqa: F401
+        except ImportError:
+            raise ConfigError(f"{address}: a ray:// address needs Ray Client (pip package ray[client]), which "
+                              "distilhash does not install; run the command on a node of the cluster and pass "
+                              "the GCS address instead (--ray-address HEAD_IP:6379, or auto)") from None
+    env = dict(init_options.pop("runtime_env", None) or {})
+    if os.environ.get("DISTILHASH_HOME"):
+        env.setdefault("env_vars", {}).setdefault("DISTILHASH_HOME", str(os.path.abspath(os.environ["DISTILHASH_HOME"])))
+    try:
+        ray.init(address=address, log_to_driver=False, runtime_env=env or None, **init_options)
+    except Exception as exc:  # noqa: BLE001 - explain the two set-up mistakes Ray reports tersely
+        text = str(exc) + " " + str(exc.__cause__ or "")
+        if "AuthenticationError" in text or "InvalidAuthToken" in text or "auth" in type(exc.__cause__).__name__.lower():
+            raise ClusterError(f"the Ray cluster at {address} refused this driver's token: set RAY_AUTH_MODE=token "
+                               "and the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token; "
+                               "`ray get-auth-token` on the head prints it) before running the command") from None
+        if isinstance(exc, ConnectionError):
+            raise ClusterError(f"no Ray cluster answers at {address} ({str(exc).splitlines()[0]}); start one with "
+                               "`ray start --head --port 6379` (see docs/distributed.md)") from None
+        if isinstance(exc, DistilhashError):
+            raise
+        raise
 
 
 def cluster_cpus(ray: Any) -> float:

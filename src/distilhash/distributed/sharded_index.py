@@ -99,9 +99,13 @@ def create_sharded_index(directory: str | Path, n_shards: int, kind: str = "bina
 
 
 def open_sharded_index(directory: str | Path, writable: bool = False, verify_checksums: bool = True,
-                       options: IndexOptions | None = None, fanout: str = "threads") -> ShardedIndex:
-    """Open a sharded index; every shard is opened (and checked) like a normal index."""
-    return ShardedIndex(Path(directory), writable, verify_checksums, options, fanout)
+                       options: IndexOptions | None = None, fanout: str = "threads",
+                       fanout_options: dict[str, Any] | None = None) -> ShardedIndex:
+    """Open a sharded index; every shard is opened (and checked) like a normal index.
+
+    ``fanout_options`` go to the fan-out (e.g. ``{"replicas": 2}`` for ``ray``).
+    """
+    return ShardedIndex(Path(directory), writable, verify_checksums, options, fanout, fanout_options)
 
 
 def open_any_index(directory: str | Path, writable: bool = False, verify_checksums: bool = True,
@@ -136,7 +140,7 @@ class ShardedIndex:
     """S shard indexes searched as one (see module docstring); same verbs as :class:`CodeIndex`."""
 
     def __init__(self, directory: Path, writable: bool, verify_checksums: bool, options: IndexOptions | None,
-                 fanout: str = "threads") -> None:
+                 fanout: str = "threads", fanout_options: dict[str, Any] | None = None) -> None:
         from distilhash.distributed.fanout import create_fanout
 
         self.directory = directory
@@ -168,7 +172,7 @@ class ShardedIndex:
                                         f"shard 0 holds {first.kind} {first.n_bits}-bit codes")
         self.orders = [ShardOrder.load(directory / order_name(s), shard) for s, shard in enumerate(self.shards)]
         self.options = options or IndexOptions()
-        self.fanout = create_fanout(fanout, self)
+        self.fanout = create_fanout(fanout, self, **(fanout_options or {}))
 
     # -- what CodeIndex callers read ----------------------------------------------------------
     @property
@@ -293,10 +297,26 @@ class ShardedIndex:
         return [s.searcher() for s in self.shards]
 
     def search(self, query: Encoded | np.ndarray, k: int = 10) -> list[SearchResult]:
-        """Top-k live items per query over all shards, identical to one index over the same items."""
+        """Top-k live items per query over all shards, identical to one index over the same items.
+
+        Raises ClusterError naming the shards when a fan-out could not reach every shard (see
+        :meth:`search_partial` for an answer from the shards it did reach).
+        """
+        results, missing = self.search_partial(query, k)
+        if missing:
+            raise self.fanout.missing_error(missing)
+        return results
+
+    def search_partial(self, query: Encoded | np.ndarray, k: int = 10) -> tuple[list[SearchResult], list[int]]:
+        """(results, missing shards): the top-k over the shards the fan-out reached, and the ones it did not.
+
+        ``missing`` is empty for the in-process fan-outs and for a Ray fan-out with every shard
+        reachable; then the results equal :meth:`search`'s. A partial answer is never returned
+        without its ``missing`` list.
+        """
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
-        per_shard = self.fanout.candidates(query, k)  # [shard][query] -> (distances, order numbers, rows)
+        per_shard, missing = self.fanout.candidates_partial(query, k)  # [shard][query] -> (distances, g, rows)
         merged = [merge_candidates([shard[q] for shard in per_shard], k) for q in range(len(per_shard[0]))]
         ids = [[""] * len(d) for d, _ in merged]
         metas: list[list[dict[str, Any]]] = [[{}] * len(d) for d, _ in merged]
@@ -312,7 +332,7 @@ class ShardedIndex:
                 for p in positions:
                     ids[q][p], metas[q][p] = res.ids[at], _strip(res.metadata[at])
                     at += 1
-        return [SearchResult(ids[q], d, metas[q]) for q, (d, _) in enumerate(merged)]
+        return [SearchResult(ids[q], d, metas[q]) for q, (d, _) in enumerate(merged)], missing
 
     def search_radius(self, query: Encoded | np.ndarray, radius: int) -> list[SearchResult]:
         """Binary only: every live item within Hamming ``radius``, by (distance, global order)."""
