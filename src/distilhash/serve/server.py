@@ -116,7 +116,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     if workers > 1:
         os.environ[_ENV] = json.dumps(spec)
         if announce is not None:
-            announce(f"distilhash search: {workers} server processes, text queries: {config.get('query_encoder', 'teacher')} encoder; "
+            announce(f"distilhash search: {workers} server processes, text queries: {config.get('query_encoder', 'auto')} encoder; "
                      f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
                     log_level=log_level, access_log=False, **uvicorn_options(limit_concurrency=limit_concurrency, importable=True))
@@ -125,7 +125,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     svc = app.state.service
     if announce is not None:
         counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
-        announce(f"distilhash search: {counts}; text queries: {svc.config.query_encoder} encoder; "
+        used = ", ".join(sorted({t.encoder.text_encoder_name for t in svc.targets.values()}))
+        announce(f"distilhash search: {counts}; text queries: {used} encoder; "
                  f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         if api_key:
             announce(f"adding/deleting items needs the header X-API-Key: {api_key}")
