@@ -22,7 +22,7 @@ def make_tiny_tower(root: Path, hidden: int = 32, seed: int = 0):
     from distilhash.query_encoders.text_towers import TextTower
 
     root.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *TAGS, "##s", "##ing"]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *TAGS, "label", *(f"##{d}" for d in range(10)), "##s", "##ing"]
     ids = {t: i for i, t in enumerate(vocab)}
     backend = Tokenizer(models.WordPiece(ids, unk_token="[UNK]"))
     backend.normalizer = normalizers.BertNormalizer(lowercase=True)

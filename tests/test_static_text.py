@@ -93,8 +93,11 @@ def test_a_second_fit_with_the_same_fingerprint_does_no_work_and_new_captions_re
 
 def test_bad_targets_are_refused(tower, tmp_path):
     from distilhash.errors import FeatureError
-    from distilhash.query_encoders.static_text_fit import fit_static_text
+    from distilhash.query_encoders.static_text_fit import StaticTextConfig, fit_static_text
 
+    with pytest.raises(FeatureError, match="knows none of the captions' tokens"):  # every token [UNK]: no features
+        fit_static_text(tower, ["zebra okapi", "quux"], np.eye(2, 4), tmp_path / "st", config=StaticTextConfig(pca_dims=0),
+                        cache_dir=tmp_path / "cache")
     with pytest.raises(FeatureError, match="3 fit texts but targets of shape"):
         fit_static_text(tower, ["a", "b", "c"], np.zeros((2, 4)), tmp_path / "st", cache_dir=tmp_path)
     with pytest.raises(FeatureError, match="NaN"):

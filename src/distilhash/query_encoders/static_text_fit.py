@@ -104,6 +104,9 @@ def fit_ridge_map(x: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> tupl
     u, s, vt = np.linalg.svd(xc, full_matrices=False)
     uty = u.T @ yc
     scale = float((s ** 2).sum()) / x.shape[1]  # alphas are relative to the mean feature variance x n
+    if not scale > 0:
+        raise FeatureError(f"the {n} fit inputs are all the same vector: nothing to fit a map from (for the static "
+                           "encoder: the tower's tokenizer knows none of the captions' tokens)")
     yn = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
     trials, best = [], None
     for alpha in alphas:
