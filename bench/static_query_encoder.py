@@ -1,6 +1,6 @@
-"""Retrieval quality and CPU cost of the static query text encoder vs the teacher's text tower (and the light n-gram encoder).
+"""Retrieval quality and CPU cost of the static query text encoder vs the teacher's text tower.
 
-    python bench/static_query_encoder.py --model data/runs/demo-dcmq64 [--dataset openclipart] [--light]
+    python bench/static_query_encoder.py --model data/runs/demo-dcmq64 [--dataset openclipart] [--examples]
 
 For a trained model and its teacher, text->image mAP@all on the query set (``split.query``
 captions vs ``split.retrieval`` images) with query text features from
@@ -8,8 +8,10 @@ captions vs ``split.retrieval`` images) with query text features from
 * ``teacher``: the cached teacher text features (what MiniLM + the teacher's text head give);
 * ``static``: the model's static encoder (``MODEL/static-text``, fitted on ``split.train`` captions
   by ``distilhash query-encoder fit``; fitted here first when missing);
-* ``light`` / ``light+fallback`` (``--light``; the retired n-gram encoder, fitted on ``split.fit``):
-  without and with its fall-back to the teacher for captions with an unknown content word.
+
+(``openclipart.*`` also holds the retired light n-gram encoder, without and with its fall-back to
+the teacher: that run used this script's ``--light`` option at commit 0ec1076, before the encoder
+was removed.)
 
 Each arm is scored twice: through the model (its query head against its database codes) and
 through the float teacher (cosine against the teacher's image features). Image->text with the
@@ -60,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--dataset", default=None, help="default: the model's (train.json)")
     p.add_argument("--features", type=Path)
-    p.add_argument("--light", action="store_true", help="also the light n-gram encoder (fitted here on split.fit)")
     p.add_argument("--time-n", type=int, default=1000, help="captions per timing run")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--examples", action="store_true", help="also precision@10 of the demo's ten typed example queries")
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     name = args.out_name or dataset
     prov = collect_provenance(BENCH, name, seeds=[(meta.get("config") or {}).get("seed", 0)], dataset=dataset,
                               model_selection="the model's own (fit_info.json), not re-selected here; the static map's ridge "
-                              "alpha by leave-one-out cosine on split.train captions; the light encoder's alpha on split.val",
+                              "alpha by leave-one-out cosine on split.train captions",
                               root=ROOT)
     method = load_method(args.model)
     ds, split, feats, fpath = load_features_and_split(dataset, meta["teacher"], args.features)
@@ -93,19 +94,6 @@ def main(argv: list[str] | None = None) -> None:
     arms = {"teacher": (feats.text[q].astype(np.float32), feats.text[db].astype(np.float32)),
             "static": (static.encode(q_texts), static.encode(db_texts))}
     encoders = {"static": static.encode}
-    light_info = None
-    if args.light:
-        from distilhash.pipeline.light_text import fit_for_model
-
-        light, _ = fit_for_model(args.model, dataset, args.features, out=args.model / "light-text-bench", progress=False)
-        lq, oov = light.encode(q_texts)
-        ld, oov_d = light.encode(db_texts)
-        arms["light"] = (lq, ld)
-        far, far_d = oov > light.config.max_oov, oov_d > light.config.max_oov
-        arms["light+fallback"] = (np.where(far[:, None], arms["teacher"][0], lq), np.where(far_d[:, None], arms["teacher"][1], ld))
-        encoders["light"] = lambda ts: light.encode(ts)[0]
-        light_info = {"report": light.report, "max_oov": light.config.max_oov,
-                      "query_share_falling_back": round(float(far.mean()), 4)}
 
     img_db = method.encode("image", feats.image[db], "database")
     img_q = method.encode("image", feats.image[q], "query")
@@ -127,14 +115,6 @@ def main(argv: list[str] | None = None) -> None:
 
     teacher = create_teacher(meta["teacher"])
     text_fns = {"teacher": teacher.encode_texts, **encoders}
-    if args.light:
-        def with_fallback(ts):
-            f, o = light.encode(ts)
-            far = o > light.config.max_oov
-            if far.any():
-                f[far] = teacher.encode_texts([t for t, x in zip(ts, far) if x])
-            return f
-        text_fns["light+fallback"] = with_fallback
     examples = _example_precision(ds, db, img_db, text_fns, method) if args.examples else None
 
     sample = q_texts[: args.time_n]
@@ -150,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     prov.update(dataset_hash=split.dataset_hash, split_hash=split.hash)
     result = {"provenance": prov, "teacher": feats.manifest.get("teacher"), "features": str(fpath), "model": str(args.model),
               "method": meta["method"], "bits": meta.get("n_bits"), "static_encoder": {"dir": str(sdir), **static.meta},
-              "light_encoder": light_info, "n_query": len(q), "n_database": len(db), "map_all": results,
+              "n_query": len(q), "n_database": len(db), "map_all": results,
               "example_queries_p10": examples,
               "cpu_ms_per_single_query": timing,
               "machine_note": "shared 2-core machine, other jobs running (loads in the provenance): CPU times, not wall times"}
