@@ -65,6 +65,8 @@ def test_cli_fit_info_and_search_default_to_the_static_encoder(tiny_model, tmp_p
     res = runner.invoke(app, ["query-encoder", "fit", "--model", str(model), "--pca-dims", "0"])
     assert res.exit_code == 0, res.output
     assert "wrote" in res.output and "fingerprint" in res.output
+    again = runner.invoke(app, ["query-encoder", "fit", "--model", str(model), "--pca-dims", "0"])
+    assert again.exit_code == 0 and "reused (same fingerprint)" in again.output
     info = runner.invoke(app, ["query-encoder", "info", str(model)])
     assert info.exit_code == 0 and json.loads(info.output)["format"] == "distilhash-static-text/1"
     build_index(tmp_path / "ix", model=model, dataset="tiny", modality="image", teacher=teacher)

@@ -37,6 +37,10 @@ def fit(
     from distilhash.pipeline.query_encoder import fit_query_encoder
     from distilhash.query_encoders.static_text_fit import StaticTextConfig
 
+    from distilhash.query_encoders.static_text import META_FILE, static_text_dir
+
+    meta = (out if out is not None else static_text_dir(model)) / META_FILE
+    before = meta.stat().st_mtime_ns if meta.is_file() else None
     try:
         enc, path = fit_query_encoder(model, dataset, features, teacher, StaticTextConfig(pca_dims=pca_dims), out,
                                       threads=threads, force=force)
@@ -44,7 +48,8 @@ def fit(
         _fail(exc)
         return
     r = enc.meta.get("report", {})
-    typer.echo(f"wrote {path}: static table {enc.table.shape[0]} tokens x {enc.table.shape[1]}, map to {enc.width}-d; "
+    verb = "reused (same fingerprint)" if before is not None and (path / META_FILE).stat().st_mtime_ns == before else "wrote"
+    typer.echo(f"{verb} {path}: static table {enc.table.shape[0]} tokens x {enc.table.shape[1]}, map to {enc.width}-d; "
                f"alpha {r.get('alpha_relative')}, cosine to the teacher on the {r.get('n_fit')} fit captions "
                f"{r.get('fit_cosine_mean')} (leave-one-out {round(float(r.get('loo_cosine_mean', 0)), 4)}); "
                f"fingerprint {enc.fingerprint}")
