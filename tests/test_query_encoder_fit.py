@@ -71,6 +71,6 @@ def test_cli_fit_info_and_search_default_to_the_static_encoder(tiny_model, tmp_p
     assert info.exit_code == 0 and json.loads(info.output)["format"] == "distilhash-static-text/1"
     build_index(tmp_path / "ix", model=model, dataset="tiny", modality="image", teacher=teacher)
     found = search_index(tmp_path / "ix", texts=["label1 label3"], k=5)
-    assert found.text_encoder == "static" and len(found.results[0].ids) == 5
+    assert found.encoders == ["static"] and len(found.results[0].ids) == 5
     bad = runner.invoke(app, ["query-encoder", "fit", "--model", str(tmp_path)])
     assert bad.exit_code == 1 and "not a model directory" in bad.output

@@ -27,11 +27,11 @@ QUERY_ENCODER_KINDS = QUERY_TEXT_ENCODERS
 
 @dataclass
 class SearchOutcome:
-    """``results[i]`` (a :class:`~distilhash.index.core.SearchResult`) answers ``queries[i]``."""
+    """``results[i]`` (a :class:`~distilhash.index.core.SearchResult`) answers ``queries[i]``, read by ``encoders[i]``."""
 
     queries: list[str]
     results: list[Any]
-    text_encoder: str  # what encoded text queries: "static", "teacher" or "student" (the model's own)
+    encoders: list[str]  # per query: "static", "teacher" or "student" (the model's own text or image encoder)
 
 
 def search_by_text(index, texts: Sequence[str], k: int = 10, encoder=None) -> list[Any]:
@@ -71,8 +71,9 @@ def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Seque
         encoder = query_encoder_for(idx, model, teacher, query_encoder, static_dir)
         if texts:
             queries = list(texts)
-            q = encoder.encode_texts(queries)
+            q, sources = encoder.encode_texts_with_sources(queries)
         else:
             queries = [str(p) for p in images]
             q = encoder.encode_images(load_images(images))
-        return SearchOutcome(queries, idx.search(q, k), encoder.text_encoder_name)
+            sources = ["student" if encoder.raw else "teacher"] * len(queries)
+        return SearchOutcome(queries, idx.search(q, k), sources)

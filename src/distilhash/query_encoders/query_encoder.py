@@ -151,6 +151,11 @@ class QueryEncoder:
             return self.method.encode_raw("text", list(texts), "query")
         return self.project("text", self.text_features(texts))
 
+    def encode_texts_with_sources(self, texts: Sequence[str]) -> tuple[Encoded, list[str]]:
+        """Query codes of ``texts`` and, per text, which encoder read it (``static``, ``teacher`` or ``student``:
+        one encoder answers every text, there is no fallback)."""
+        return self.encode_texts(texts), [self.text_encoder_name] * len(texts)
+
     def encode_images(self, images: Sequence[Any]) -> Encoded:
         """Query codes of images (PIL images or uint8 ``[H, W, 3]`` arrays; see :func:`load_images`)."""
         if not len(images):
