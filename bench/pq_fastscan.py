@@ -1,4 +1,4 @@
-"""PQ search at the speed of the hardware: fast-scan ADC, 8-bit ADC, IVF open, cold CLI, FAISS ratios.
+"""PQ search at the speed of the hardware: fast-scan ADC, 8-bit ADC, IVF open, FAISS ratios.
 
     .venv/bin/python bench/pq_fastscan.py                                  # 1M and 10M (~15 min quiet)
     .venv/bin/python bench/pq_fastscan.py --sizes 100000 --queries 16 --out-name pq_fastscan_smoke
@@ -16,9 +16,9 @@ threaded), k = 10, random codebooks (normal) and uniform random codes, l2 metric
   with its default heap top-k and with ``use_heap=False`` (counting top-k); both ratios.
 * ``ivf``: a 1M-item PQ index (M = 8, K = 256) opened with the IVF searcher: first open (trains
   and writes ``ivf.state``) and later opens (load the state), each up to the first answered query.
-* ``cold``: ``python -m distilhash.cli.main search IDX --text ... --query-encoder light`` in a
-  fresh process on a binary ITQ index (synthetic features, light n-gram encoder): wall and CPU
-  seconds, whether torch / faiss were imported (``-X importtime``), the costliest imports.
+
+The cold CLI search (a part of earlier results, whose tables ``--replot`` still draws) is now
+``bench/search_cold.py``: real indexes, the static text encoder.
 
 Figures: best of ``--repeat`` repetitions (wall clock) with the CPU time of that repetition; the
 machine is shared (2 cores, other engineers' jobs), so load averages are recorded before and
@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -191,61 +189,6 @@ def bench_ivf(args, rng, tmp: Path, log) -> dict:
     return out
 
 
-def build_cold_index(tmp: Path, n: int) -> Path:
-    from distilhash.index import create_index
-    from distilhash.methods.base import create_method
-    from distilhash.query_encoders.light_text import LightTextConfig, light_text_dir
-    from distilhash.query_encoders.light_text_fit import fit_light_text
-    from distilhash.training.synthetic import synthetic_features
-
-    fs, split = synthetic_features(n=3000, n_labels=20, width=384, n_query=200, n_train=2000, n_val=300)
-    method = create_method("itq", n_bits=64)
-    method.fit(fs, split)
-    model = tmp / "cold-model"
-    method.save(model)
-    caps = [" ".join(f"word{j}" for j in np.flatnonzero(row)) + " picture" for row in fs.labels]
-    light = fit_light_text([caps[i] for i in split.fit], fs.text[split.fit], [caps[i] for i in split.val], fs.text[split.val],
-                           LightTextConfig(min_count=1), progress=False)
-    light.save(light_text_dir(model))
-    rng = np.random.default_rng(1)
-    feats = fs.image[rng.integers(0, len(fs.image), n)] + 0.05 * rng.normal(size=(n, 384)).astype(np.float32)
-    path = tmp / "cold-index"
-    with create_index(path, kind="binary", n_bits=64, model_dir=model, teacher="synthetic") as idx:
-        idx.add([f"c{i}" for i in range(n)], method.encode("image", feats, "database"))
-    return path
-
-
-def bench_cold(args, tmp: Path, log) -> dict:
-    import resource
-
-    path = build_cold_index(tmp, args.cold_n)
-    cmd = [sys.executable, "-m", "distilhash.cli.main", "search", str(path), "--text", "word3 word7 picture",
-           "--query-encoder", "light", "--json", "-k", "10"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    out: dict = {"n": args.cold_n, "command": " ".join(["python", *cmd[1:]]), "load_before": load_average(), "runs": []}
-    for _ in range(args.repeat + 1):  # the first run also fills the OS cache
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-        wall = time.perf_counter() - t
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if res.returncode != 0:
-            raise SystemExit(f"cold search failed: {res.stderr[-2000:]}")
-        out["runs"].append({"wall_s": wall, "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)})
-    res = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=env, timeout=300)
-    imports = [line.split("|") for line in res.stderr.splitlines() if line.startswith("import time:") and "|" in line]
-    names = [p[2].strip() for p in imports[1:]]
-    out["torch_imported"] = any(x == "torch" or x.startswith("torch.") for x in names)
-    out["faiss_imported"] = any(x == "faiss" or x.startswith("faiss.") for x in names)
-    top = sorted(((int(p[1]), p[2].strip()) for p in imports[1:] if not p[2].startswith("  ")), reverse=True)[:8]
-    out["top_level_imports_us"] = [{"module": name, "cumulative_us": us} for us, name in top]
-    best = min(out["runs"], key=lambda x: x["wall_s"])
-    out["best_wall_s"], out["best_cpu_s"] = best["wall_s"], best["cpu_s"]
-    out["load_after"] = load_average()
-    log(f"cold search: best {best['wall_s']:.2f}s wall ({best['cpu_s']:.2f}s CPU), torch={out['torch_imported']}, faiss={out['faiss_imported']}")
-    return out
-
-
 def markdown(res: dict) -> str:
     meta = res["meta"]
     lines = ["# PQ fast scan, 8-bit ADC, IVF open, cold CLI", "",
@@ -329,9 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--float-max-n", type=int, default=1_000_000, help="largest n the previous float kernel is timed at")
     p.add_argument("--ivf-n", type=int, default=1_000_000)
-    p.add_argument("--cold-n", type=int, default=100_000)
-    p.add_argument("--parts", nargs="+", default=["pq4", "pq8", "binary", "ivf", "cold"],
-                   choices=["pq4", "pq8", "binary", "ivf", "cold"])
+    p.add_argument("--parts", nargs="+", default=["pq4", "pq8", "binary", "ivf"], choices=["pq4", "pq8", "binary", "ivf"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-name", default=BENCH, help="result name under bench/results/pq_fastscan/")
     p.add_argument("--replot", action="store_true", help="only rebuild the .md and .png from the stored .json")
@@ -364,8 +305,6 @@ def main(argv: list[str] | None = None) -> None:
             res["binary"] = [bench_binary(n, args, rng, log) for n in args.sizes]
         if "ivf" in args.parts:
             res["ivf"] = bench_ivf(args, rng, tmp, log)
-        if "cold" in args.parts:
-            res["cold"] = bench_cold(args, tmp, log)
     res["meta"]["peak_rss_mib"] = peak_rss_mib()
     paths = write_results(BENCH, args.out_name, res, markdown(res), plot=lambda path: plot(path, res), root=ROOT)
     print(paths["md"].read_text())

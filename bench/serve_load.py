@@ -2,7 +2,7 @@
 
     python bench/serve_load.py --model RUN_DIR --dataset emoji-scenes [--features DIR] \
         [--n 1000000] [--clients 50] [--duration 60] [--work WORK_DIR] \
-        [--scenarios single-light light teacher]
+        [--scenarios single-default default teacher]
 
 1. Index: the trained model's database codes of ``split.retrieval`` images (real codes), plus
    noisy replicas of them (binary: each bit flipped with probability ``--flip``; PQ: each sub-code
@@ -13,12 +13,13 @@
    scenario so caches and timings start empty.
 3. Scenarios (each ``--duration`` s, stops by itself); the text-embedding cache is off unless the
    scenario says otherwise, so every request pays its text encoder:
-   * ``single-light`` / ``single-teacher``: one client — the latency of one query on an idle service;
-   * ``light``: ``--clients`` clients, light query encoder (``--query-encoder light``, fitted on
-     split.fit captions and stored in ``MODEL/light-text``; fitted here when missing);
+   * ``single-default`` / ``single-teacher``: one client — the latency of one query on an idle service;
+   * ``default``: ``--clients`` clients, the service as shipped (no ``--query-encoder`` given: the
+     model's static text encoder, ``MODEL/static-text``, fitted here by ``distilhash query-encoder
+     fit`` when missing; every query is answered by it, there is no fallback);
    * ``teacher``: ``--clients`` clients, the teacher's MiniLM text tower (micro-batched);
    * ``teacher-cache-zipf``: teacher + LRU cache, queries drawn Zipf(s=1.1) (hit rate reported).
-   Query pool: the distinct captions of ``split.query`` (never seen in fitting), drawn uniformly.
+   Query pool: the distinct captions of ``split.query`` (real captions, never seen in any fit), drawn uniformly.
 4. Per scenario: client-side p50/p90/p99, errors, throughput, CPU seconds of the server process
    and of the load generator (``/proc/PID/stat``, ``getrusage``), load average before/after,
    which encoder answered, and the server's per-stage timings from ``/api/stats``.
@@ -137,18 +138,17 @@ def _get(url: str, timeout: float = 10) -> dict:
 class Server:
     """``distilhash serve`` in a subprocess on loopback; killed (by its pid) on exit."""
 
-    def __init__(self, index: Path, threads: int, text_cache: int, log: Path, query_encoder: str = "teacher",
-                 search_workers: int = 1, workers: int = 1, index_backend: str = "auto", index_options: list[str] | None = None,
-                 light_max_oov: float | None = None) -> None:
+    def __init__(self, index: Path, threads: int, text_cache: int, log: Path, query_encoder: str | None = None,
+                 search_workers: int = 1, workers: int = 1, index_backend: str = "auto", index_options: list[str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = [sys.executable, "-m", "distilhash.cli.main", "serve", str(index), "--host", "127.0.0.1", "--port", str(self.port),
-                    "--threads", str(threads), "--text-cache", str(text_cache), "--query-encoder", query_encoder,
+                    "--threads", str(threads), "--text-cache", str(text_cache),
                     "--search-workers", str(search_workers), "--workers", str(workers), "--index-backend", index_backend]
+        if query_encoder is not None:  # None: the shipped default
+            self.cmd += ["--query-encoder", query_encoder]
         for opt in index_options or []:
             self.cmd += ["--index-option", opt]
-        if light_max_oov is not None:
-            self.cmd += ["--light-max-oov", str(light_max_oov)]
         self.workers = workers
         self.log = log
 
@@ -224,16 +224,16 @@ def zipf_weights(n: int, s: float) -> np.ndarray:
 
 
 SCENARIOS = {
-    # name: (clients (None = --clients), text cache entries, query weighting, query encoder)
-    "single-light": (1, 0, "uniform", "light"),
-    "light": (None, 0, "uniform", "light"),
+    # name: (clients (None = --clients), text cache entries, query weighting, query encoder (None: the shipped default))
+    "single-default": (1, 0, "uniform", None),
+    "default": (None, 0, "uniform", None),
     "single-teacher": (1, 0, "uniform", "teacher"),
     "teacher": (None, 0, "uniform", "teacher"),
     "teacher-cache-zipf": (None, 4096, "zipf", "teacher"),
     # the HTTP stack alone: GET /api/health (no search), same clients
-    "http-floor": (None, 0, "health", "light"),
+    "http-floor": (None, 0, "health", None),
 }
-DEFAULT_SCENARIOS = ["single-light", "light", "teacher"]
+DEFAULT_SCENARIOS = ["single-default", "default", "teacher"]
 
 
 def _merge_stats(per_worker: list[dict]) -> dict:
@@ -254,16 +254,13 @@ def _merge_stats(per_worker: list[dict]) -> dict:
 
 def recall_vs_exact(index: Path, model: Path, pool: list[str], backend: str, options: list[str], k: int, n: int = 300) -> dict:
     """Overlap@k of the served searcher's results with the exact search, on ``n`` pool queries
-    encoded by the light encoder (approximate searchers only)."""
+    encoded as the service does by default (approximate searchers only)."""
     from distilhash.index import open_index
     from distilhash.index.core import IndexOptions
-    from distilhash.methods.base import load_method
-    from distilhash.query_encoders.light_text import light_text_dir, load_light_text
+    from distilhash.query_encoders.query_encoder import QueryEncoder
 
     opts = {a: int(b) if b.isdigit() else b for a, _, b in (o.partition("=") for o in options)}
-    light = load_light_text(light_text_dir(model))
-    feats, _ = light.encode(pool[:n])
-    q = load_method(model).encode("text", feats, "query")
+    q = QueryEncoder(model).encode_texts(pool[:n])
     with open_index(index) as exact, open_index(index, options=IndexOptions(backend=backend, searcher_options=opts)) as approx:
         t0 = time.perf_counter()
         approx.searcher()
@@ -285,8 +282,8 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
     clients = clients or args.clients
     paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool] if weighting != "health" else ["/api/health"]
     weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
-    with Server(index, args.threads, cache, log, encoder, args.search_workers, args.workers, args.index_backend, args.index_option,
-                args.light_max_oov) as srv:
+    with Server(index, args.threads, cache, log, encoder, args.search_workers, args.workers, args.index_backend,
+                args.index_option) as srv:
         srv.wait_workers()
         # warm: first queries load lazy parts (search structures, tokenizer caches)
         warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
@@ -301,10 +298,11 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
         per_worker = srv.all_stats()
     stats = _merge_stats(per_worker)
     summary = res.summary()
-    out = {"scenario": name, "clients": clients, "text_cache": cache, "weighting": weighting, "query_encoder": encoder,
+    out = {"scenario": name, "clients": clients, "text_cache": cache, "weighting": weighting,
+           "query_encoder": encoder or f"default ({stats.get('query_encoder')})",
            "client": summary, "server_stages_ms": stats["latency_ms"], "text_cache_stats": stats["text_cache"],
            "text_batches": stats["text_batches"], "search_batches": stats.get("search_batches"), "index": stats["indexes"]["image"],
-           "light_text": stats.get("light_text"), "runtime": stats.get("runtime"), "server_processes": len(per_worker),
+           "static_text": stats.get("static_text"), "runtime": stats.get("runtime"), "server_processes": len(per_worker),
            "server_stages_ms_per_process": [w["latency_ms"] for w in per_worker] if len(per_worker) > 1 else None,
            "server_cpu_s": round(server_cpu, 2), "server_cpu_ms_per_request": round(server_cpu * 1e3 / max(1, res.requests), 3),
            "server_cpu_share_of_one_core": round(server_cpu / res.wall_s, 3) if res.wall_s else None,
@@ -315,10 +313,8 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
     out["mean_search_batch"] = round(sb["queries"] / sb["batches"], 2) if sb.get("batches") else None
     c = stats["text_cache"]
     out["cache_hit_rate"] = round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None
-    fallbacks = stats["latency_ms"].get("light_fallback", {}).get("count", 0)
-    lights = stats["latency_ms"].get("light_text", {}).get("count", 0)
-    out["answered_by"] = {"light": lights - fallbacks, "teacher": stats["latency_ms"].get("teacher_text", {}).get("count", 0),
-                          "light_fallbacks_to_teacher": fallbacks}
+    out["answered_by"] = {"static": stats["latency_ms"].get("static_text", {}).get("count", 0),
+                          "teacher": stats["latency_ms"].get("teacher_text", {}).get("count", 0)}
     return out
 
 
@@ -335,7 +331,7 @@ def markdown(result: dict) -> str:
              f"Load average when the scenarios started: {result['provenance']['load_before']}; **the machine is shared** (2 cores; "
              f"{result.get('machine_note', 'other engineers jobs running')}).", "",
              *([f"**Approximate search** `{result['index_backend']}` {result.get('index_options')}: overlap@{result['k']} with the exact "
-                f"search {result['recall_vs_exact']['overlap_at_k_mean']} (mean over {result['recall_vs_exact']['queries']} light-encoded "
+                f"search {result['recall_vs_exact']['overlap_at_k_mean']} (mean over {result['recall_vs_exact']['queries']} "
                 f"query captions; min {result['recall_vs_exact']['overlap_at_k_min']}); searcher build {result['recall_vs_exact']['searcher_build_s']} s.", ""]
                if result.get("recall_vs_exact") else []),
              "## Client-side latency (ms), errors, CPU", "",
@@ -348,15 +344,15 @@ def markdown(result: dict) -> str:
         lines.append(f"| {s['scenario']} | {s['query_encoder']}{' + cache ' + str(s['text_cache']) if s['text_cache'] else ''} | {s['clients']} | {c['requests']:,} | {c['errors']} | "
                      f"{c['throughput_rps']} | {c['p50_ms']} | {c['p90_ms']} | {c['p99_ms']} | {c['max_ms']} | {s.get('server_cpu_ms_per_request')} | "
                      f"{c.get('loadgen_cpu_ms_per_request')} | {cores:.2f} | {s.get('mean_search_batch')} | "
-                     f"light {ab.get('light', 0):,} / teacher {ab.get('teacher', 0):,} | {s['load_before'][0]}→{s['load_after'][0]} |")
+                     f"static {ab.get('static', 0):,} / teacher {ab.get('teacher', 0):,} | {s['load_before'][0]}→{s['load_after'][0]} |")
     lines += ["", "## Where the time goes (server-side stages, ms; with several server processes: counts summed, percentiles of the busiest process)", "",
               "| scenario | stage | count | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|"]
     for s in result["scenarios"]:
-        for stage in ("light_text", "teacher_text", "queue_wait", "project", "search", "search_batch", "text_query", "http GET /api/search"):
+        for stage in ("static_text", "teacher_text", "queue_wait", "project", "search", "search_batch", "text_query", "http GET /api/search"):
             v = s["server_stages_ms"].get(stage)
             if v:
                 lines.append(f"| {s['scenario']} | {stage} | {v['count']:,} | {v['p50_ms']} | {v['p90_ms']} | {v['p99_ms']} | {v['mean_ms']} |")
-    lines += ["", "`light_text`: the light n-gram encoder; `teacher_text`: MiniLM text tower (tokenize + forward, including the wait "
+    lines += ["", "`static_text`: the static text encoder (model2vec table + map); `teacher_text`: MiniLM text tower (tokenize + forward, including the wait "
               "for its micro-batch); `queue_wait`: features ready -> the index worker takes the query; `project`: the model's text "
               "head for the whole batch; `search`: exact top-k of the whole batch in the index + metadata; `search_batch`: queries "
               "per batch (a count, not ms); `text_query`: all of the service's work for one query; `http`: plus routing and JSON. "
@@ -415,9 +411,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=1, help="server processes (distilhash serve --workers)")
     p.add_argument("--index-backend", default="auto", help="server --index-backend (e.g. ivf: approximate PQ search)")
     p.add_argument("--index-option", action="append", default=[], help="server --index-option KEY=VALUE (repeatable)")
-    p.add_argument("--light-max-oov", type=float, default=None,
-                   help="server --light-max-oov: 1.0 answers every query with the light encoder (no teacher fallback), "
-                        "which isolates the index from the teacher's text tower")
     p.add_argument("--search-workers", type=int, default=1, help="server --search-workers (read-only index handles searching in parallel)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenarios", nargs="+", default=DEFAULT_SCENARIOS, choices=list(SCENARIOS))
@@ -439,12 +432,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if not (index / THUMBS_FILE).exists():
         write_thumbnails(index)
-    if any(SCENARIOS[n][3] == "light" for n in args.scenarios):
-        from distilhash.pipeline.light_text import fit_for_model
-        from distilhash.query_encoders.light_text import light_text_dir
+    from distilhash.pipeline.query_encoder import fit_query_encoder
 
-        if not (light_text_dir(args.model) / "encoder.json").exists():
-            fit_for_model(args.model, args.dataset, args.features)
+    fit_query_encoder(args.model, args.dataset, args.features, args.teacher)  # the service's default text encoder (cached)
     ds, split = open_prepared(args.dataset)
     rng = np.random.default_rng(args.seed)
     pool = list(dict.fromkeys(ds.texts[i] for i in rng.permutation(np.asarray(split.query))))[: args.pool]
@@ -469,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "provenance": prov, "model": str(args.model),
         "flip": args.flip, "k": args.k, "pool_size": len(pool), "threads": args.threads, "search_workers": args.search_workers, "workers": args.workers,
-        "index_backend": args.index_backend, "index_options": args.index_option, "light_max_oov": args.light_max_oov, "recall_vs_exact": recall, "clients": args.clients,
+        "index_backend": args.index_backend, "index_options": args.index_option, "recall_vs_exact": recall, "clients": args.clients,
         "duration_s": args.duration, "index_build": build, "index": scenarios[0]["index"] if scenarios else None,
         "scenarios": scenarios, "wall_s": round(time.time() - t_start, 1),
         "peak_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -4,15 +4,16 @@
 
 (``WORK``: the ``--work`` folder of ``bench/serve_load.py``, which builds these 1M-item indexes.)
 
-For each index (its model and teacher from the manifest; the light encoder from
-``MODEL/light-text``), on ``split.query`` captions, one thread, torch at one thread:
+For each index (its model and teacher from the manifest; the static text encoder from
+``MODEL/static-text``, ``distilhash query-encoder fit``), on ``split.query`` captions, one
+thread, torch at one thread:
 
-* ``light_text``: the light n-gram encoder, one query;
+* ``static_text``: the static text encoder, one query;
 * ``teacher_text``: the teacher's MiniLM text tower, one query / per query in batches of 32;
 * ``project``: the model's text head, one query / per query in batches of 20;
 * ``search``: ``index.search`` top-10 incl. metadata, one query / per query in batches of 20;
 * ``answer``: result dicts + orjson encoding of one answer;
-* ``service``: :meth:`SearchService.search_text` end to end without HTTP (light encoder);
+* ``service``: :meth:`SearchService.search_text` end to end without HTTP (static encoder);
   and 20 concurrent submissions (one batch) per query.
 
 CPU time (``time.process_time``) is reported, not wall time: the machine is shared. The HTTP
@@ -48,25 +49,24 @@ def profile_index(index_dir: Path, texts: list[str], n: int) -> dict:
     from distilhash.serve.answers import result_items
     from distilhash.serve.engine import SearchService, ServiceConfig
 
-    svc = SearchService(index_dir, config=ServiceConfig(query_encoder="light", text_cache_size=0, torch_threads=1))
+    svc = SearchService(index_dir, config=ServiceConfig(query_encoder="static", text_cache_size=0, torch_threads=1))
     try:
         svc.warm()
         t = next(iter(svc.targets.values()))
-        method, teacher, light, idx = t.encoder.method, t.encoder.teacher, t.light, t.index
+        method, teacher, static, idx = t.encoder.method, t.encoder.teacher, t.static, t.index
         it = iter(range(10**9))
 
         def nxt(k: int = 1) -> list[str]:
             i = next(it)
             return [texts[(i * k + j) % len(texts)] for j in range(k)]
 
-        f1, _ = light.encode(nxt())
-        f20, _ = light.encode(nxt(20))
+        f1, f20 = static.encode(nxt()), static.encode(nxt(20))
         q1, q20 = method.encode("text", f1, "query"), method.encode("text", f20, "query")
         res = idx.search(q1, 10)[0]
         out = {
             "index": str(index_dir), "count": len(idx), "kind": idx.kind, "bits": idx.n_bits, "backend": idx.backend,
             "method": getattr(method, "name", "?"),
-            "light_text_1": _cpu_ms(lambda: light.encode(nxt()), n),
+            "static_text_1": _cpu_ms(lambda: static.encode(nxt()), n),
             "teacher_text_1": _cpu_ms(lambda: teacher.encode_texts(nxt()), max(20, n // 10)),
             "teacher_text_b32": _cpu_ms(lambda: teacher.encode_texts(nxt(32)), max(3, n // 100), 32),
             "project_1": _cpu_ms(lambda: method.encode("text", f1, "query"), n),
@@ -105,12 +105,12 @@ def main(argv: list[str] | None = None) -> None:
                               dataset=ds.name, split=split, root=ROOT)
     rows = [profile_index(ix, texts, args.n) for ix in args.index]
     result = {"provenance": prov, "indexes": rows, "note": "CPU time per stage (process_time), one thread"}
-    keys = [("light_text_1", "light encoder, 1 query"), ("teacher_text_1", "teacher MiniLM, 1 query"),
+    keys = [("static_text_1", "static encoder, 1 query"), ("teacher_text_1", "teacher MiniLM, 1 query"),
             ("teacher_text_b32", "teacher MiniLM, per query in batches of 32"), ("project_1", "model text head, 1 query"),
             ("project_b20", "model text head, per query in batches of 20"), ("search_1", "index top-10 + metadata, 1 query"),
             ("search_b20", "index top-10 + metadata, per query in batches of 20"), ("answer_1", "result dicts + orjson, 1 answer"),
-            ("service_1", "service text path without HTTP (light), 1 query"),
-            ("service_b20", "service text path without HTTP (light), per query, 20 concurrent")]
+            ("service_1", "service text path without HTTP (static), 1 query"),
+            ("service_b20", "service text path without HTTP (static), per query, 20 concurrent")]
     lines = ["# CPU time per stage of a text query", "",
              "**Shared machine** (load averages below); CPU ms (process_time), one thread.", "",
              "| stage | " + " | ".join(f"{r['method']} {r['bits']}-bit {r['kind']} ({r['backend']}), {r['count']:,} items" for r in rows) + " |",

@@ -273,8 +273,8 @@ def test_cli_train_stream(data, tmp_path):
     from distilhash.serve.config import ServiceConfig, ServiceError
     from distilhash.serve.engine import SearchService
 
-    with pytest.raises(ServiceError, match="does not apply"):  # its own text encoder: no light encoder to use
-        SearchService([tmp_path / "ix"], config=ServiceConfig(query_encoder="light"))
+    with pytest.raises(ServiceError, match="does not apply"):  # its own text encoder: no static encoder to use
+        SearchService([tmp_path / "ix"], config=ServiceConfig(query_encoder="static"))
     import io
 
     from PIL import Image

@@ -46,8 +46,6 @@ KNOWN_UNBACKED: dict[str, str] = {
     "were written down before any search":
         "the demo's precision@10 table: measured by `make demo` (demo-examples.json in the index "
         "folder); no committed result file yet (issue 23, honest reporting)",
-    "At least 0.5 for":
-        "the summary of the demo's precision@10 table (same reason)",
     "`make demo`'s steps on a fresh":
         "the demo's step times: `make demo` writes them to $DISTILHASH_HOME/demo-timings.json; none is "
         "committed under bench/results yet",

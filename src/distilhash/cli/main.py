@@ -23,6 +23,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("train", "distilhash.cli.train", "Train a method (dcmq, lcdh, soda, baselines) on cached features."),
     ("encode", "distilhash.cli.encode", "Encode a dataset split with a trained model."),
     ("eval", "distilhash.cli.eval", "Evaluate a trained model: mAP, PR and precision@N curves."),
+    ("query-encoder", "distilhash.cli.query_encoder", "Fit a model's static query text encoder (model2vec, distilled from the teacher's text tower)."),
     ("index", "distilhash.cli.index", "Build, update, verify and inspect code indexes."),
     ("search", "distilhash.cli.search", "Search an index by text or image."),
     ("bench", "distilhash.cli.bench", "Run a benchmark suite and write results under bench/results/."),

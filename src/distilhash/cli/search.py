@@ -2,14 +2,14 @@
 
     distilhash search runs/ix --text "a photo of a cat face" --k 5
     distilhash search runs/ix --image query.png --json
-    distilhash search runs/ix --text "red heart" --query-encoder light   # n-gram encoder, no transformer
+    distilhash search runs/ix --text "red heart" --query-encoder teacher   # the teacher's text tower
 
-The text or image goes through the teacher and the trained model recorded in the index manifest
-(override with ``--model`` / ``--teacher``), then the index returns ids, distances and metadata.
-With ``--query-encoder light`` text queries go through the light n-gram encoder stored with the
-model (``MODEL/light-text``, or ``--light-dir``); the teacher answers only queries with too many
-unknown words. Everything heavy is imported inside the command, only when used. The work is
-:func:`distilhash.pipeline.search.search_index`.
+Text queries go through the model's static text encoder when it has one (``MODEL/static-text``,
+fitted by ``distilhash query-encoder fit``; numpy only, no transformer), else through the
+teacher's text tower; images through the teacher's image tower. Then the trained model recorded
+in the index manifest (override with ``--model`` / ``--teacher``) makes the query and the index
+returns ids, distances and metadata. Everything heavy is imported inside the command, only when
+used. The work is :func:`distilhash.pipeline.search.search_index`.
 """
 
 from __future__ import annotations
@@ -30,29 +30,28 @@ def command(
     model: Path = typer.Option(None, "--model", help="Model directory or run name (default: the one the index records).", callback=run_path),
     teacher: str = typer.Option(None, "--teacher", help="Teacher spec (default: the model's)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
-    query_encoder: str = typer.Option("teacher", "--query-encoder",
-                                      help="Text queries through the 'teacher' or the 'light' n-gram encoder."),
-    light_dir: Path = typer.Option(None, "--light-dir", help="Light encoder directory (default: MODEL/light-text)."),
+    query_encoder: str = typer.Option("auto", "--query-encoder",
+                                      help="Text queries through the 'static' encoder, the 'teacher' text tower, or "
+                                           "'auto' (static when the model has one, else the teacher)."),
+    static_dir: Path = typer.Option(None, "--static-dir", help="Static encoder folder (default: MODEL/static-text)."),
 ) -> None:
     """Search an index by text or image; prints captions, distances and ids (--json: everything, and the encoder of each query)."""
     from distilhash.errors import DistilhashError
-    from distilhash.pipeline.search import search_index
+    from distilhash.pipeline.search import QUERY_ENCODER_KINDS, search_index
 
     if bool(text) == bool(image):
         typer.secho("error: give --text or --image (one kind per call)", fg="red", err=True)
         raise typer.Exit(2)
-    if query_encoder not in ("teacher", "light"):
-        typer.secho(f"error: --query-encoder {query_encoder!r}; expected 'teacher' or 'light'", fg="red", err=True)
+    if query_encoder not in QUERY_ENCODER_KINDS:
+        typer.secho(f"error: --query-encoder {query_encoder!r}; expected one of {', '.join(QUERY_ENCODER_KINDS)}",
+                    fg="red", err=True)
         raise typer.Exit(2)
     try:
         found = search_index(index_dir, texts=text, images=image, k=k, model=model, teacher=teacher,
-                             query_encoder=query_encoder, light_dir=light_dir)
+                             query_encoder=query_encoder, static_dir=static_dir)
     except DistilhashError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
-    if found.fallbacks:
-        typer.secho(f"note: {found.fallbacks} query(ies) had too many unknown words for the light encoder; "
-                    "the teacher encoded them", fg="yellow", err=True)
     queries, results = found.queries, found.results
     encoders = found.encoders or [None] * len(queries)
     if as_json:

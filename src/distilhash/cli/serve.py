@@ -28,12 +28,10 @@ def command(
     max_upload_mb: float = typer.Option(8.0, "--max-upload-mb", help="Largest accepted upload (MB)."),
     text_cache: int = typer.Option(4096, "--text-cache", help="LRU entries of text embeddings (0 = off)."),
     threads: int = typer.Option(1, "--threads", help="torch threads for the teacher and model (1 is fastest on a busy machine)."),
-    query_encoder: str = typer.Option("teacher", "--query-encoder", help="Text query features: 'teacher' (the teacher's text "
-                                      "tower) or 'light' (n-gram encoder distilled from it, MODEL/light-text; the teacher "
-                                      "answers queries that are mostly out of its vocabulary)."),
-    light_max_oov: float = typer.Option(None, "--light-max-oov", help="Out-of-vocabulary rate above which a light query "
-                                        "falls back to the teacher (default: the one stored with the light encoder, 0.5)."),
-    light_dir: Path = typer.Option(None, "--light-dir", help="Light encoder directory (default: MODEL/light-text)."),
+    query_encoder: str = typer.Option("auto", "--query-encoder", help="Text query features: 'static' (the model's static "
+                                      "encoder distilled from the teacher's text tower, MODEL/static-text), 'teacher' (the "
+                                      "teacher's text tower) or 'auto' (static when the model has one, else the teacher)."),
+    static_dir: Path = typer.Option(None, "--static-dir", help="Static encoder folder (default: MODEL/static-text)."),
     search_batch: int = typer.Option(64, "--search-batch", help="Most concurrent text queries projected and searched together."),
     workers: int = typer.Option(1, "--workers", help="Server processes sharing the port (read-only services only; "
                                 "each loads the index and model; HTTP handling then uses several cores)."),
@@ -54,8 +52,8 @@ def command(
         options = parse_overrides(index_option or [], option="--index-option")
         start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
                       max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
-                      query_encoder=query_encoder, light_max_oov=light_max_oov,
-                      light_text_dir=str(light_dir) if light_dir else None, max_search_batch=search_batch, search_workers=search_workers, workers=workers,
+                      query_encoder=query_encoder, static_text_dir=str(static_dir) if static_dir else None,
+                      max_search_batch=search_batch, search_workers=search_workers, workers=workers,
                       index_backend=index_backend, index_options=options,
                       announce=typer.echo)
     except (DistilhashError, ServiceError) as exc:

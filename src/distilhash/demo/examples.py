@@ -7,7 +7,7 @@ Three first choices ("a tree" -> trees, "an old telephone" -> telephone, "a dino
 dinosaurs) named folders that the dataset's label vocabulary drops (fewer than 20 items); they
 were replaced, still before any search ran, by the tag ``tree`` and two other categories.
 
-    python -m distilhash.demo.examples INDEX_DIR [--encoder teacher|light] [--json OUT]
+    python -m distilhash.demo.examples INDEX_DIR [--encoder teacher|static] [--json OUT]
 """
 
 from __future__ import annotations
@@ -93,25 +93,18 @@ def run_examples(index_dir: str | Path, queries: Sequence[ExampleQuery] = EXAMPL
                  encoder: str = "teacher") -> list[ExampleResult]:
     """Search ``index_dir`` (an image index built from a prepared dataset) with every example query.
 
-    ``encoder``: ``teacher`` (the model's teacher text tower, as ``distilhash search``) or
-    ``light`` (the model's light text encoder, as the demo service).
+    ``encoder``: ``teacher`` (the model's teacher text tower) or ``static`` (the model's static
+    text encoder, as ``distilhash search`` and the demo service by default).
     """
     from distilhash.data.store import open_prepared
     from distilhash.index import open_index
     from distilhash.query_encoders.query_encoder import query_encoder_for
 
-    if encoder not in ("teacher", "light"):
-        raise ConfigError(f"encoder={encoder!r}; expected 'teacher' or 'light'")
+    if encoder not in ("teacher", "static"):
+        raise ConfigError(f"encoder={encoder!r}; expected 'teacher' or 'static'")
     texts = [q.text for q in queries]
     with open_index(index_dir) as idx:
-        light_dir = None
-        if encoder == "light":  # as the service: the light n-gram encoder, the teacher for unknown content words
-            from distilhash.query_encoders.light_text import light_text_dir
-
-            if not idx.manifest.get("model_dir"):
-                raise ConfigError(f"{index_dir} records no model directory; pass --encoder teacher")
-            light_dir = light_text_dir(idx.manifest["model_dir"])
-        results = idx.search(query_encoder_for(idx, light_dir=light_dir).encode_texts(texts), k)
+        results = idx.search(query_encoder_for(idx, text_encoder=encoder).encode_texts(texts), k)
     datasets: dict[str, Any] = {}
     out = []
     for q, r in zip(queries, results):
@@ -153,7 +146,7 @@ def _print(results: list[ExampleResult]) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Search an image index with the demo's example queries (module docstring).")
     p.add_argument("index_dir", type=Path)
-    p.add_argument("--encoder", choices=("teacher", "light"), default="teacher")
+    p.add_argument("--encoder", choices=("teacher", "static"), default="teacher")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     a = p.parse_args(argv)

@@ -8,17 +8,16 @@ Steps (each skipped when its output already exists, so a second run reuses the f
 3. ``distilhash teacher extract ...``                  the teacher feature cache
 4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits
 5. ``distilhash eval MODEL``                           the evaluation table (both directions)
-6. ``python -m distilhash.pipeline.light_text``        the light query text encoder (0.02 ms/query vs ~13 ms MiniLM)
+6. ``distilhash query-encoder fit --model MODEL``      the static query text encoder (model2vec, ~0.1 ms/query vs ~13 ms MiniLM)
 7. ``python -m distilhash.pipeline.weak_match``       the calibrated weak-match note (threshold from split.val captions)
 8. ``distilhash index build ...``                      an image index and a text index
 9. ``python -m distilhash.demo.examples ...``          the ten example searches (chosen before any result
                                                        was seen) with their precision@10 by label
 10. ``distilhash serve ...``                          the service and its page (blocks; Ctrl-C stops)
 
-Text queries go through the teacher's MiniLM tower (~13 ms of a core per query). The light n-gram
-encoder (step 6, 0.02 ms) is the choice for heavy load (``distilhash serve --query-encoder light``),
-but on the drawings it answered the example queries worse (precision@10 >= 0.5 for 7 of 10 queries
-against 10 of 10 through MiniLM; both figures are in the README), so the demo does not use it.
+Text queries go through the static encoder of step 6: MiniLM distilled with model2vec and mapped
+into the teacher's text space on split.train captions (text->image mAP@all within 1% of MiniLM's,
+bench/results/static_query_encoder/); ``--query-encoder teacher`` runs MiniLM itself.
 
 Each step's wall time goes to ``$DISTILHASH_HOME/demo-timings.json`` (with the load and the
 commit); at the end the demo prints how to use the command line from a new shell.
@@ -78,10 +77,10 @@ def _weak_match_ready() -> bool:
     return (weak_match_dir(_model_dir()) / "weak-match.json").is_file()
 
 
-def _light_text_ready() -> bool:
-    from distilhash.query_encoders.light_text import light_text_dir
+def _static_text_ready() -> bool:
+    from distilhash.query_encoders.static_text import static_text_dir
 
-    return (light_text_dir(_model_dir()) / "encoder.json").is_file()
+    return (static_text_dir(_model_dir()) / "encoder.json").is_file()
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,9 @@ STEPS: list[Step] = [
     Step("evaluate (query vs retrieval, both directions)",
          lambda: ["eval", str(_model_dir()), "--dataset", DATASET, "--teacher", TEACHER],
          lambda: (_model_dir() / "eval-query" / "report.json").is_file()),
-    Step("fit the light query text encoder (n-gram ridge distilled from the teacher on split.fit captions)",
-         lambda: ["--model", str(_model_dir()), "--dataset", DATASET], _light_text_ready, module="distilhash.pipeline.light_text"),
+    Step("fit the static query text encoder (MiniLM distilled with model2vec, mapped on split.train captions)",
+         lambda: ["query-encoder", "fit", "--model", str(_model_dir()), "--dataset", DATASET, "--threads", "2"],
+         _static_text_ready),
     Step("calibrate the weak-match note (letters of split.fit captions; threshold from split.val captions)",
          lambda: ["--model", str(_model_dir()), "--dataset", DATASET], _weak_match_ready, module="distilhash.pipeline.weak_match"),
     Step("build the image index (retrieval set)",
@@ -119,8 +119,8 @@ STEPS: list[Step] = [
          lambda: ["index", "build", str(_index_dir("text")), "--model", str(_model_dir()), "--dataset", DATASET,
                   "--part", "retrieval", "--modality", "text", "--teacher", TEACHER],
          lambda: (_index_dir("text") / "manifest.json").is_file()),
-    Step("the ten example searches (teacher text encoder, as the service answers them)",
-         lambda: [str(_index_dir("image")), "--encoder", "teacher", "--json", str(_examples_file())],
+    Step("the ten example searches (static text encoder, as the service answers them)",
+         lambda: [str(_index_dir("image")), "--encoder", "static", "--json", str(_examples_file())],
          module="distilhash.demo.examples"),
 ]
 
@@ -214,7 +214,7 @@ def _main() -> None:
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8000")
     args = ["serve", str(_index_dir("image")), str(_index_dir("text")), "--host", host, "--port", port,
-            "--query-encoder", "teacher"]
+            "--query-encoder", "auto"]
     print(f"\n[{total}/{total}] start the search service (Ctrl-C stops it)\n$ distilhash {' '.join(args)}", flush=True)
     os.execv(sys.executable, [sys.executable, "-m", "distilhash.cli.main", *args])
 

@@ -10,8 +10,8 @@ result; a Python user calls the same functions:
 - :mod:`.encode`: ``part_indices``, ``encode_part``, ``encode_database`` (``distilhash encode``);
 - :mod:`.index`: ``build_index``, ``add_items`` (``distilhash index build|add``);
 - :mod:`.search`: ``search_index``, ``search_by_text``, ``search_by_image`` (``distilhash search``);
-- :mod:`.light_text`: ``fit_for_model`` (the light query text encoder of a trained model;
-  ``python -m distilhash.pipeline.light_text``);
+- :mod:`.query_encoder`: ``fit_query_encoder`` (the static query text encoder of a trained model;
+  ``distilhash query-encoder fit``);
 - :mod:`.records`: ``git_commit`` (the code version written into run records).
 
 Stage-local work lives with its stage: ``distilhash.data.prepare`` (``data prepare|split``),

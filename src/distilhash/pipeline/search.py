@@ -1,11 +1,12 @@
 """Search an index with raw text or image queries through its model (what ``distilhash search`` does).
 
-    hits = search_index("ix/photos", texts=["a red heart"], k=5)              # teacher text tower
-    hits = search_index("ix/photos", texts=["a red heart"], query_encoder="light")  # n-gram encoder
+    hits = search_index("ix/photos", texts=["a red heart"], k=5)              # static encoder if fitted
+    hits = search_index("ix/photos", texts=["a red heart"], query_encoder="teacher")  # the teacher's tower
 
-Queries go through the teacher (or the light text encoder stored with the model) and the trained
-model recorded in the index manifest (override with ``model`` / ``teacher``); the index returns
-ids, distances and metadata per query.
+Text queries go through the model's static text encoder when it has one (``MODEL/static-text``,
+``distilhash query-encoder fit``), else the teacher's text tower; then through the trained model
+recorded in the index manifest (override with ``model`` / ``teacher``); the index returns ids,
+distances and metadata per query. See :mod:`distilhash.query_encoders.query_encoder`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from distilhash.errors import ConfigError, DataError
+from distilhash.query_encoders.query_encoder import QUERY_TEXT_ENCODERS
 
 __all__ = ["QUERY_ENCODER_KINDS", "SearchOutcome", "search_index", "search_by_text", "search_by_image"]
 
-#: How text queries become features: the teacher's text tower, or the light n-gram encoder.
-QUERY_ENCODER_KINDS = ("teacher", "light")
+#: How text queries become features: ``auto`` (static when fitted), ``static`` or ``teacher``.
+QUERY_ENCODER_KINDS = QUERY_TEXT_ENCODERS
 
 
 @dataclass
@@ -29,8 +31,7 @@ class SearchOutcome:
 
     queries: list[str]
     results: list[Any]
-    fallbacks: int  # light encoder only: queries with too many unknown words that the teacher encoded
-    encoders: list[str] = field(default_factory=list)  # per query: student | teacher | light | teacher (light fallback)
+    encoders: list[str]  # per query: "static", "teacher" or "student" (the model's own text or image encoder)
 
 
 def search_by_text(index, texts: Sequence[str], k: int = 10, encoder=None) -> list[Any]:
@@ -52,12 +53,12 @@ def search_by_image(index, images: Sequence[Any], k: int = 10, encoder=None) -> 
 
 
 def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Sequence[str | Path] = (), k: int = 10,
-                 model: str | Path | None = None, teacher: str | None = None, query_encoder: str = "teacher",
-                 light_dir: str | Path | None = None) -> SearchOutcome:
+                 model: str | Path | None = None, teacher: str | None = None, query_encoder: str = "auto",
+                 static_dir: str | Path | None = None) -> SearchOutcome:
     """Open ``index_dir`` (one index or a sharded one), encode the text *or* image queries, search top ``k``.
 
-    ``query_encoder="light"`` sends text queries through the light encoder in ``light_dir``
-    (default ``MODEL/light-text``); the teacher answers queries mostly out of its vocabulary.
+    ``query_encoder``: ``auto`` (the static encoder in ``static_dir``, default ``MODEL/static-text``,
+    when there is one, else the teacher), ``static`` or ``teacher``.
     """
     from distilhash.distributed.sharded_index import open_any_index
     from distilhash.query_encoders.query_encoder import load_images, query_encoder_for
@@ -65,14 +66,9 @@ def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Seque
     if bool(texts) == bool(images):
         raise DataError("give text queries or image queries (one kind per call)")
     if query_encoder not in QUERY_ENCODER_KINDS:
-        raise ConfigError(f"query encoder {query_encoder!r}; expected 'teacher' or 'light'")
+        raise ConfigError(f"query encoder {query_encoder!r}; expected one of {', '.join(QUERY_ENCODER_KINDS)}")
     with open_any_index(index_dir) as idx:
-        light = None
-        if query_encoder == "light":
-            from distilhash.query_encoders.light_text import light_text_dir
-
-            light = light_dir or light_text_dir(model or idx.manifest.get("model_dir") or ".")
-        encoder = query_encoder_for(idx, model, teacher, light)
+        encoder = query_encoder_for(idx, model, teacher, query_encoder, static_dir)
         if texts:
             queries = list(texts)
             q, sources = encoder.encode_texts_with_sources(queries)
@@ -80,4 +76,4 @@ def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Seque
             queries = [str(p) for p in images]
             q = encoder.encode_images(load_images(images))
             sources = ["student" if encoder.raw else "teacher"] * len(queries)
-        return SearchOutcome(queries, idx.search(q, k), encoder.fallbacks, sources)
+        return SearchOutcome(queries, idx.search(q, k), sources)

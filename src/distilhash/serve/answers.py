@@ -37,15 +37,8 @@ def result_items(target: Target, res: Any, has_thumbs: bool | None = None) -> li
 
 
 def answer_notes(encoder: dict[str, Any] | None, match: dict[str, Any] | None) -> list[str]:
-    """Plain-language caveats of an answer: words the light encoder did not know, a weak best hit."""
+    """Plain-language caveats of an answer: a weak best hit (``encoder``: which text encoder answered)."""
     notes = []
-    if encoder and encoder.get("oov_rate"):
-        pct = round(100 * float(encoder["oov_rate"]))
-        if encoder.get("fallback"):
-            notes.append(f"{pct} % of the words are unknown to the light text encoder, so the teacher encoded the query; "
-                         "words it has never seen in captions may match nothing in this collection")
-        else:
-            notes.append(f"{pct} % of the words are unknown to the light text encoder and were ignored")
     if match is not None and match["weak"] and "likeness" in match:
         lk = match["likeness"]
         notes.append(f"weak match: the words do not read like this collection's captions (letters score {lk['score']:.2f} "

@@ -10,7 +10,7 @@ __all__ = ["ServiceConfig", "ServiceError", "DIRECTIONS", "QUERY_ENCODERS"]
 #: direction -> (query modality, modality of the searched index)
 DIRECTIONS = {"t2i": ("text", "image"), "t2t": ("text", "text"), "i2i": ("image", "image"), "i2t": ("image", "text")}
 
-QUERY_ENCODERS = ("teacher", "light")
+QUERY_ENCODERS = ("auto", "static", "teacher")
 
 
 class ServiceError(Exception):
@@ -41,11 +41,10 @@ class ServiceConfig:
         text_cache_size: LRU entries of text -> teacher features (0 disables the cache).
         max_batch: most text queries encoded together by the teacher's micro-batcher.
         thumb_size: longest side of thumbnails stored for items added through the service.
-        query_encoder: text queries' features: ``teacher`` (the teacher's text tower) or ``light``
-            (:mod:`distilhash.query_encoders.light_text`, with the teacher as fallback for queries whose
-            out-of-vocabulary rate exceeds ``light_max_oov``).
-        light_max_oov: fallback threshold (None: the one stored with the light encoder).
-        light_text_dir: the light encoder's directory (None: ``<model_dir>/light-text``).
+        query_encoder: text queries' features: ``static`` (the model's static encoder distilled from the
+            teacher's text tower, :mod:`distilhash.query_encoders.static_text`), ``teacher`` (the
+            teacher's text tower) or ``auto`` (static when the model has one, else the teacher).
+        static_text_dir: the static encoder's folder (None: ``<model_dir>/static-text``).
         max_search_batch: most queries projected and searched together by one index's worker.
         search_workers: worker threads per index for text queries, each with its own read-only
             handle of the index (a search holds its handle's lock, so this is how several cores
@@ -73,9 +72,8 @@ class ServiceConfig:
     text_cache_size: int = 4096
     max_batch: int = 64
     thumb_size: int = 96
-    query_encoder: str = "teacher"
-    light_max_oov: float | None = None
-    light_text_dir: str | None = None
+    query_encoder: str = "auto"
+    static_text_dir: str | None = None
     max_search_batch: int = 64
     search_workers: int = 1
     index_backend: str = "auto"

@@ -6,14 +6,14 @@ from the index manifest). A query's *direction* is the query modality and the ta
 
 Text query path (each stage timed, see :meth:`SearchService.stats`)::
 
-    text --light encoder (n-gram ridge, ~0.05 ms)-------------------------> f [1, D]  "light_text"
-         `-(OOV rate > max_oov, or query_encoder="teacher")
+    text --static encoder (model2vec table + ridge map, ~0.1 ms)----------> f [1, D]  "static_text"
+         `-(query_encoder="teacher", or the model has no static encoder)
            --(LRU cache | teacher.encode_texts, micro-batched)-----------> f [1, D]  "teacher_text"
     queued f of concurrent requests --one batch--> method.encode("text", F, "query") "project"
                                                --> index.search(Q, max k) + metadata "search"
 
 A model that reads raw words and pixels itself (``capabilities.input == "raw"``: LCDH, DCMQ with
-trainable encoders) skips the teacher and the light encoder: the batch's texts go to its own
+trainable encoders) skips the teacher and the static encoder: the batch's texts go to its own
 encoder (``QueryEncoder.encode_texts`` -> ``method.encode_raw``) in the "project" stage.
 
 The project + search stages run in one worker thread per index that takes every query queued
@@ -65,8 +65,7 @@ class SearchService(ItemsMixin):
     """
 
     def __init__(self, index_dirs: str | Path | list[str | Path], model_dir: str | Path | None = None,
-                 teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None,
-                 light_encoder: Any = None) -> None:
+                 teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None) -> None:
         from distilhash.distributed.sharded_index import open_any_index  # read-only replicas (a sharded index too)
 
         self.config = config or ServiceConfig()
@@ -83,7 +82,7 @@ class SearchService(ItemsMixin):
             raise ServiceError(500, "no index directory given")
         self.targets: dict[str, Target] = {}
         try:
-            self.targets = open_targets(dirs, self.config, model_dir, teacher, encoder, light_encoder)
+            self.targets = open_targets(dirs, self.config, model_dir, teacher, encoder)
             workers = max(1, int(self.config.search_workers)) if not self.config.api_key else 1
             for t in self.targets.values():
                 t.replicas = [open_any_index(t.index.directory, options=index_options(self.config)) for _ in range(workers - 1)]
@@ -105,9 +104,6 @@ class SearchService(ItemsMixin):
 
     def _target(self, name: str | None) -> Target:
         return target_named(self.targets, self.primary, name)
-
-    def _max_oov(self, light: Any) -> float:
-        return float(self.config.light_max_oov if self.config.light_max_oov is not None else light.config.max_oov)
 
     def _batcher(self, teacher: Any) -> TextBatcher:
         b = self._batchers.get(id(teacher))
@@ -189,24 +185,18 @@ class SearchService(ItemsMixin):
         direction, target = self._direction("text", direction)
         timings: dict[str, Any] = {}
         answer: Future = Future()
-        info: dict[str, Any] = {"name": "teacher", "oov_rate": None, "fallback": False}
+        info: dict[str, Any] = {"name": "teacher"}
         feats: np.ndarray | Future | None = None
-        if target.encoder.raw:  # the model reads the words itself (its own text encoder): no teacher, no light encoder
+        if target.encoder.raw:  # the model reads the words itself (its own text encoder): no teacher, no static encoder
             info["name"] = "student"
             feats = np.zeros((1, 0), np.float32)  # a placeholder: the batch encodes the texts (_run_text_batch)
-        elif target.light is not None:
+        elif target.static is not None:
             t1 = time.perf_counter()
-            lf, oov = target.light.encode([text])
+            feats = target.static.encode([text])
             ms = (time.perf_counter() - t1) * 1e3
-            self.stats_.record("light_text", ms)
-            timings["light_text"] = round(ms, 3)
-            info["oov_rate"] = round(float(oov[0]), 4)
-            if oov[0] <= self._max_oov(target.light):
-                info["name"] = "light"
-                feats = lf
-            else:
-                info["fallback"] = True
-                self.stats_.record("light_fallback", 1.0)
+            self.stats_.record("static_text", ms)
+            timings["static_text"] = round(ms, 3)
+            info["name"] = "static"
         t1 = time.perf_counter()
         if feats is None:
             feats = self._teacher_features(target, text, timings)
@@ -300,7 +290,7 @@ class SearchService(ItemsMixin):
         """Top-``k`` items for a text query; ``direction`` t2i (default when images are served) or t2t.
 
         Returns ``{"query", "direction", "k", "results", "took_ms", "timings_ms", "encoder", "model"}``;
-        ``encoder`` = ``{"name": "light"|"teacher", "oov_rate", "fallback"}``.
+        ``encoder`` = ``{"name": "static"|"teacher"|"student"}``.
         """
         return self.submit_text(text, k, direction).result(timeout=120)
 
@@ -347,8 +337,8 @@ class SearchService(ItemsMixin):
             else:
                 feats = np.asarray(t.encoder.teacher.encode_texts(["warm up"]), dtype=np.float32)
                 t.encoder.method.encode("text", feats, role="query")
-            if t.light is not None:
-                t.light.encode(["warm up"])
+            if t.static is not None:
+                t.static.encode(["warm up"])
 
     # -- status ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -365,14 +355,15 @@ class SearchService(ItemsMixin):
         sb = [t.batcher for t in self.targets.values() if t.batcher is not None]
         search_batches = {"batches": sum(b.batches for b in sb), "queries": sum(b.items for b in sb),
                           "workers_per_index": {m: 1 + len(t.replicas) for m, t in self.targets.items()}}
-        light = {m: {"dir": str(self.config.light_text_dir or "<model_dir>/light-text"), "max_oov": self._max_oov(t.light),
-                     "n_grams": len(t.light.vocab), "val_cosine_mean": t.light.report.get("val_cosine_mean")}
-                 for m, t in self.targets.items() if t.light is not None}
+        static = {m: {"dir": str(self.config.static_text_dir or "<model_dir>/static-text"), "fingerprint": t.static.fingerprint,
+                      "tokens": int(t.static.table.shape[0]), "width": int(t.static.table.shape[1]),
+                      "fit_cosine_mean": t.static.meta.get("report", {}).get("fit_cosine_mean")}
+                  for m, t in self.targets.items() if t.static is not None}
         import os
 
         return {"uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(), "indexes": indexes, "latency_ms": self.stats_.summary(),
                 "text_cache": self.text_cache.info(), "text_batches": batch, "search_batches": search_batches,
-                "query_encoder": self.config.query_encoder, "light_text": light, "runtime": runtime_info(),
+                "query_encoder": self.config.query_encoder, "static_text": static, "runtime": runtime_info(),
                 "errors_by_status": dict(self.errors),
                 "limits": {k: v for k, v in asdict(self.config).items() if k != "api_key"}}
 

@@ -145,7 +145,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     if workers > 1:
         os.environ[_ENV] = json.dumps(spec)
         if announce is not None:
-            announce(f"distilhash serve: {workers} server processes, text queries: {config.get('query_encoder', 'teacher')} encoder; "
+            announce(f"distilhash serve: {workers} server processes, text queries: {config.get('query_encoder', 'auto')} encoder; "
                      f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         with _stop_quietly(announce):
             uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
@@ -155,7 +155,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     svc = app.state.service
     if announce is not None:
         counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
-        announce(f"distilhash serve: {counts}; text queries: {svc.config.query_encoder} encoder; "
+        used = ", ".join(sorted({t.encoder.text_encoder_name for t in svc.targets.values()}))
+        announce(f"distilhash serve: {counts}; text queries: {used} encoder; "
                  f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         if api_key:
             announce(f"adding/deleting items needs the header X-API-Key: {api_key}")

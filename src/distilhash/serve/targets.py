@@ -37,7 +37,7 @@ class Target:
     encoder: Any
     thumbs: ThumbStore
     lock: RWLock = field(default_factory=RWLock)
-    light: Any = None  # LightTextEncoder when the service answers text queries with it
+    static: Any = None  # StaticTextEncoder when text queries go through the model's static encoder
     batcher: Any = None  # SearchBatcher of text queries
     reference: MatchReference | None = None  # typical distances (serve/match.py)
     distance: dict[str, Any] = field(default_factory=dict)  # what the distances are (distance_info)
@@ -58,15 +58,16 @@ def index_options(config: ServiceConfig) -> Any:
 
 
 def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str | Path | None = None,
-                 teacher: str | None = None, encoder: Any = None, light_encoder: Any = None) -> dict[str, Target]:
+                 teacher: str | None = None, encoder: Any = None) -> dict[str, Target]:
     """modality -> Target for each index directory (at most one per modality); on failure every
     index opened so far is closed before the error propagates.
 
-    ``encoder`` / ``light_encoder``: ready query encoders (tests, demos) instead of each index's
-    model (models shared by several indexes are loaded once).
+    ``encoder``: a ready query encoder (tests, demos) instead of each index's model (models shared
+    by several indexes are loaded once). Text queries go through ``config.query_encoder``
+    (:class:`~distilhash.query_encoders.query_encoder.QueryEncoder`: ``auto``, ``static``, ``teacher``).
     """
     from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
-    from distilhash.query_encoders.query_encoder import query_encoder_for
+    from distilhash.query_encoders.query_encoder import QueryEncoder, query_encoder_for
 
     targets: dict[str, Target] = {}
     encoders: dict[tuple[str, str], Any] = {}
@@ -81,20 +82,19 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
                 enc = encoder
             else:
                 key = (str(model_dir or idx.manifest.get("model_dir")), str(teacher or idx.manifest.get("teacher")))
-                enc = encoders.get(key) or query_encoder_for(idx, model_dir, teacher)
-                encoders[key] = enc
-                if enc.raw and config.query_encoder == "light":
+                try:
+                    enc = encoders.get(key) or query_encoder_for(idx, model_dir, teacher, config.query_encoder,
+                                                                 config.static_text_dir)
+                except DistilhashError as exc:
                     idx.close()
-                    raise ServiceError(500, f"the model of {d} ({enc.method.name}) reads the query words itself; "
-                                            "--query-encoder light does not apply to it (serve it with the default)")
-            targets[modality] = Target(modality, idx, enc, ThumbStore(d), distance=distance_info(idx))
+                    raise ServiceError(500, f"{d}: {exc}") from None
+                encoders[key] = enc
+            static = enc.static if isinstance(enc, QueryEncoder) else None  # a ready encoder (tests) has its teacher only
+            targets[modality] = Target(modality, idx, enc, ThumbStore(d), static=static, distance=distance_info(idx))
             if config.match_sample > 0 and len(idx):
                 targets[modality].reference = MatchReference(idx, config.match_sample)
             if not enc.raw:
                 targets[modality].captions = load_caption_reference(config, enc)
-        if config.query_encoder == "light":
-            for t in targets.values():
-                t.light = light_encoder if light_encoder is not None else load_light(config, t)
     except BaseException:
         for t in targets.values():
             t.index.close()
@@ -122,26 +122,6 @@ def load_caption_reference(config: ServiceConfig, encoder: Any) -> Any:
     if width is not None and ref.width != int(width):
         raise ServiceError(500, f"the weak-match reference at {where} has {ref.width}-d features; the model expects {width}")
     return ref
-
-
-def load_light(config: ServiceConfig, target: Target) -> Any:
-    """The light text encoder of ``target``'s model (``config.light_text_dir`` or ``<model_dir>/light-text``)."""
-    from distilhash.query_encoders.light_text import light_text_dir, load_light_text
-
-    where = config.light_text_dir
-    if where is None:
-        model_dir = getattr(target.encoder, "model_dir", None)
-        if model_dir is None:
-            raise ServiceError(500, "query_encoder='light' needs light_text_dir (the query encoder has no model directory)")
-        where = light_text_dir(model_dir)
-    try:
-        light = load_light_text(where)
-    except DistilhashError as exc:
-        raise ServiceError(500, str(exc)) from None
-    width = target.encoder.method.feature_width_
-    if width is not None and light.width != int(width):
-        raise ServiceError(500, f"the light text encoder at {where} makes {light.width}-d features; the model expects {width}")
-    return light
 
 
 def choose_direction(targets: dict[str, Target], primary: str, query_modality: str,

@@ -146,8 +146,8 @@ function render(data) {
 }
 
 // -- the status line: the time in words, the stages behind a toggle ---------------------------------
-const UNDERSTAND = ["light_text", "teacher_text", "teacher_image", "decode_image", "project"];  // query -> code
-const STAGE_WORDS = { light_text: "light text encoder", teacher_text: "teacher's text tower", teacher_image: "teacher's image tower",
+const UNDERSTAND = ["static_text", "teacher_text", "teacher_image", "decode_image", "project"];  // query -> code
+const STAGE_WORDS = { static_text: "static text encoder", teacher_text: "teacher's text tower", teacher_image: "teacher's image tower",
                       decode_image: "reading the image", project: "turning features into a code", queue_wait: "waiting for other queries",
                       search: "comparing codes", match: "typical-distance check" };
 const DIRECTION_WORDS = { t2i: "text → pictures", t2t: "text → captions", i2t: "picture → captions", i2i: "picture → pictures" };

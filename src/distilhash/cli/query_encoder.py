@@ -1,0 +1,72 @@
+"""``distilhash query-encoder``: fit and describe a model's static query text encoder.
+
+    distilhash query-encoder fit --model runs/dcmq64          # -> runs/dcmq64/static-text
+    distilhash query-encoder info runs/dcmq64
+
+The work is :func:`distilhash.pipeline.query_encoder.fit_query_encoder`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(1) from exc
+
+
+@app.command()
+def fit(
+    model: Path = typer.Option(..., "--model", help="Model directory (method.json)."),
+    dataset: str = typer.Option(None, "--dataset", help="Prepared dataset (default: the one the model was trained on)."),
+    features: Path = typer.Option(None, "--features", help="Teacher feature cache (default: the dataset's cache for the model's teacher)."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher spec (default: the model's)."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default: MODEL/static-text)."),
+    pca_dims: int = typer.Option(256, "--pca-dims", help="Width of the static table (0: the tower's width)."),
+    threads: int = typer.Option(1, "--threads", help="torch threads for the distillation."),
+    force: bool = typer.Option(False, "--force", help="Refit even when a folder with the same fingerprint is there."),
+) -> None:
+    """Distil the teacher's text tower with model2vec and map it into the teacher's space (split.train captions)."""
+    from distilhash.errors import DistilhashError
+    from distilhash.pipeline.query_encoder import fit_query_encoder
+    from distilhash.query_encoders.static_text_fit import StaticTextConfig
+
+    from distilhash.query_encoders.static_text import META_FILE, static_text_dir
+
+    meta = (out if out is not None else static_text_dir(model)) / META_FILE
+    before = meta.stat().st_mtime_ns if meta.is_file() else None
+    try:
+        enc, path = fit_query_encoder(model, dataset, features, teacher, StaticTextConfig(pca_dims=pca_dims), out,
+                                      threads=threads, force=force)
+    except DistilhashError as exc:
+        _fail(exc)
+        return
+    r = enc.meta.get("report", {})
+    verb = "reused (same fingerprint)" if before is not None and (path / META_FILE).stat().st_mtime_ns == before else "wrote"
+    typer.echo(f"{verb} {path}: static table {enc.table.shape[0]} tokens x {enc.table.shape[1]}, map to {enc.width}-d; "
+               f"alpha {r.get('alpha_relative')}, cosine to the teacher on the {r.get('n_fit')} fit captions "
+               f"{r.get('fit_cosine_mean')} (leave-one-out {round(float(r.get('loo_cosine_mean', 0)), 4)}); "
+               f"fingerprint {enc.fingerprint}")
+
+
+@app.command()
+def info(
+    where: Path = typer.Argument(..., help="A model directory (reads MODEL/static-text) or a static encoder folder."),
+) -> None:
+    """Print a static encoder's fingerprint, settings and fit report."""
+    from distilhash.errors import DistilhashError
+    from distilhash.query_encoders.static_text import load_static_text, static_text_dir
+
+    folder = static_text_dir(where) if (where / "method.json").is_file() else where
+    try:
+        enc = load_static_text(folder)
+    except DistilhashError as exc:
+        _fail(exc)
+        return
+    typer.echo(json.dumps({"folder": str(folder), **enc.meta}, indent=2, default=str))
