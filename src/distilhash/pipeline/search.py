@@ -59,14 +59,14 @@ def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Seque
     ``query_encoder="light"`` sends text queries through the light encoder in ``light_dir``
     (default ``MODEL/light-text``); the teacher answers queries mostly out of its vocabulary.
     """
-    from distilhash.distributed.sharded_index import open_any_index
+    from distilhash.index import open_index
     from distilhash.query_encoders.query_encoder import load_images, query_encoder_for
 
     if bool(texts) == bool(images):
         raise DataError("give text queries or image queries (one kind per call)")
     if query_encoder not in QUERY_ENCODER_KINDS:
         raise ConfigError(f"query encoder {query_encoder!r}; expected 'teacher' or 'light'")
-    with open_any_index(index_dir) as idx:
+    with open_index(index_dir) as idx:
         light = None
         if query_encoder == "light":
             from distilhash.query_encoders.light_text import light_text_dir

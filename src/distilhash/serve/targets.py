@@ -65,7 +65,7 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
     ``encoder`` / ``light_encoder``: ready query encoders (tests, demos) instead of each index's
     model (models shared by several indexes are loaded once).
     """
-    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
+    from distilhash.index import open_index  # a sharded index too
     from distilhash.query_encoders.query_encoder import query_encoder_for
 
     targets: dict[str, Target] = {}
