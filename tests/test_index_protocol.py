@@ -66,6 +66,14 @@ def test_verify_index_checks_every_shard_and_names_the_damaged_one(both):
     assert not rep.ok and all(p.startswith("shard-001: ") for p in rep.problems)
 
 
+def test_layout_options_reach_the_layout_that_takes_them(both):
+    single_dir, sharded_dir, _ = both
+    with open_index(sharded_dir, fanout="serial") as idx:
+        assert idx.info()["fanout"] == "serial"
+    with pytest.raises(ConfigError, match="single index, whose opener takes no option fanout"):
+        open_index(single_dir, fanout="serial")
+
+
 def test_a_directory_with_no_index_is_refused_by_name(tmp_path):
     assert layout_of(tmp_path) == list(LAYOUTS)[-1]
     with pytest.raises(IndexCorruptError, match=str(tmp_path.name)):

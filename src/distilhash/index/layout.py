@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distilhash.errors import ConfigError
 from distilhash.index import core
 from distilhash.index.core import IndexOptions, VerifyReport
 from distilhash.index.protocol import Index
@@ -28,16 +29,17 @@ __all__ = ["Layout", "LAYOUTS", "layout_of", "open_index", "verify_index"]
 
 @dataclass(frozen=True)
 class Layout:
-    """How to recognise (``marker`` file), open and verify one index layout."""
+    """How to recognise (``marker`` file), open and verify one index layout; the extra options its opener takes."""
 
     marker: str
     open: Callable[..., Index]
     verify: Callable[[Path, IndexOptions | None], VerifyReport]
+    options: frozenset[str] = frozenset()
 
 
 #: layout name -> Layout, in recognition order (the last one is the default).
 LAYOUTS: dict[str, Layout] = {
-    "sharded": Layout(SHARDED_MANIFEST, open_sharded_index, verify_sharded_index),
+    "sharded": Layout(SHARDED_MANIFEST, open_sharded_index, verify_sharded_index, frozenset({"fanout", "fanout_options"})),
     "single": Layout("manifest.json", core.open_index, core.verify_index),
 }
 
@@ -58,11 +60,17 @@ def open_index(directory: str | Path, writable: bool = False, verify_checksums: 
     ``layout_options`` go to the layout's opener (sharded: ``fanout``, ``fanout_options``).
 
     Raises:
+        ConfigError: a layout option the directory's layout does not take (e.g. ``fanout`` for one index).
         IndexCorruptError: the directory is not an index, or is damaged.
         IndexLockedError: ``writable=True`` and another writer has it open.
     """
-    return LAYOUTS[layout_of(directory)].open(directory, writable=writable, verify_checksums=verify_checksums,
-                                               options=options, **layout_options)
+    name = layout_of(directory)
+    layout = LAYOUTS[name]
+    if unknown := sorted(set(layout_options) - layout.options):
+        raise ConfigError(f"{directory} holds a {name} index, whose opener takes no option {', '.join(unknown)} "
+                          f"(it takes: {', '.join(sorted(layout.options)) or 'none'})")
+    return layout.open(directory, writable=writable, verify_checksums=verify_checksums, options=options,
+                              **layout_options)
 
 
 def verify_index(directory: str | Path, options: IndexOptions | None = None) -> VerifyReport:
