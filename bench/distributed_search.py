@@ -57,7 +57,7 @@ def _same(a, b) -> bool:
 def run(args) -> dict:
     from distilhash.threads import limit_threads
     from distilhash.codes import Encoded
-    from distilhash.distributed.sharded_index import create_sharded_index, open_sharded_index
+    from distilhash.index import create_sharded_index, open_sharded_index
     from distilhash.index import IndexOptions, create_index, open_index
     from distilhash.index.synth import replicate_with_noise, uniform_codes
 

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from distilhash.data.store import open_prepared
-    from distilhash.distributed.sharded_index import open_any_index
+    from distilhash.index import open_index
     from distilhash.pipeline.inputs import dataset_for_model
     from distilhash.pipeline.weak_match import FALSE_ALARM, calibrate_for_model, random_nonsense, scrambled_words, shown_texts
     from distilhash.query_encoders.query_encoder import query_encoder_for
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     if not (where / "weak-match.json").is_file():
         calibrate_for_model(args.model, ds.name, out=where)
     ref = CaptionReference.load(where)
-    index = open_any_index(args.index)
+    index = open_index(args.index)
     enc = query_encoder_for(index, args.model)
     contrast_ref = MatchReference(index, 512)
 

@@ -1,4 +1,4 @@
-"""Rename old provenance keys in result JSON files to the one spelling of the benchmark harness.
+"""Rename old provenance keys in result JSON files to the one spelling, and give every file the block.
 
     python scripts/migrate_bench_results.py bench/results            # rewrite in place, print what moved
     python scripts/migrate_bench_results.py --check bench/results    # list files that would change
@@ -13,14 +13,27 @@ get the runner's ``provenance`` block from their ``machine_start`` / ``machine_e
 stored twice (rounded and unrounded) is kept once, unrounded. A bare ``loadavg`` /
 ``load_average`` is the reading the scripts took when they wrote the record, hence ``load_after``.
 A ``machine.loadavg`` equal to neither recorded load becomes ``load_before`` when the record has
-none, else ``load_after``. Running it twice changes nothing. Delete this script once no result
-written by the old scripts is left to move.
+none, else ``load_after``.
+
+A result file with no ``provenance`` block at all gets one built from what the file itself says
+(:func:`migrated_provenance`), marked ``"migrated": true``, its fields copied (the file's own
+fields stay where they are): ``benchmark`` / ``name`` from the folder and file name; ``command``
+from the file or from the ``command:`` line of its markdown table (same stem); ``commit`` the
+commit the file records, else the commit that added the file (``git log --diff-filter=A``), which
+is also kept as ``added_in_commit``; ``seeds`` the seeds named anywhere in the file; the other keys
+copied from the file's top level (``machine_note`` as ``machine: {"note": ...}``; a record with an
+``epoch_policy`` and no ``model_selection`` points to it). Anything the
+file does not state is ``"not recorded"``: no value is guessed. A block that lacks some keys gets
+them the same way, named in ``migrated_keys``. Running it twice changes nothing.
+Delete this script once no result written by the old scripts is left to move.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,6 +51,91 @@ RENAME = {
 END_SNAPSHOT = {"load_average", "loadavg"}
 SUITE_SCHEMA = "distilhash.bench.run/1"
 SUITE_MODEL_SELECTION = "split.val only: the method's fit_info_ (recorded as epoch_policy) says which epoch it kept and why"
+
+
+NOT_RECORDED = "not recorded"
+#: keys of the provenance block (distilhash.benchmark.provenance.PROVENANCE_KEYS) copied from a file's top level.
+COPIED = ("dirty", "dataset", "dataset_hash", "split_hash", "model_selection", "load_before", "load_after",
+          "started_utc", "finished_utc")
+COMMAND_LINE = re.compile(r"^\W*command:\s*`(.+)`\s*$", re.IGNORECASE | re.MULTILINE)
+SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def added_in_commit(path: Path) -> str | None:
+    """The commit that added ``path`` to git (the latest addition if it was added more than once)."""
+    try:
+        out = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", path.name], cwd=path.parent,
+                             capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out[0] if out else None
+
+
+def _values_of(obj: Any, keys: tuple[str, ...]) -> list[Any]:
+    """Every value stored under one of ``keys`` anywhere in ``obj`` (depth first)."""
+    found: list[Any] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in keys:
+                found.append(v)
+            found += _values_of(v, keys)
+    elif isinstance(obj, list):
+        for v in obj:
+            found += _values_of(v, keys)
+    return found
+
+
+def seeds_in(rec: Any) -> list[int] | str:
+    """Sorted distinct integer seeds named anywhere in ``rec`` (``seed`` / ``seeds``), else "not recorded"."""
+    seeds: set[int] = set()
+    for v in _values_of(rec, ("seed", "seeds")):
+        for x in v if isinstance(v, list) else [v]:
+            if isinstance(x, int) and not isinstance(x, bool):
+                seeds.add(x)
+    return sorted(seeds) if seeds else NOT_RECORDED
+
+
+def command_of(rec: dict[str, Any], path: Path) -> str:
+    """The command the file, or the markdown table written with it, states; else "not recorded"."""
+    if isinstance(rec.get("command"), str) and rec["command"]:
+        return rec["command"]
+    md = path.with_suffix(".md")
+    found = COMMAND_LINE.search(md.read_text(encoding="utf-8")) if md.is_file() else None
+    return found.group(1) if found else NOT_RECORDED
+
+
+def migrated_provenance(rec: dict[str, Any], path: Path, root: Path) -> dict[str, Any]:
+    """A provenance block for an old result file, from what the file states (see module docstring)."""
+    added = added_in_commit(path)
+    recorded = rec.get("commit")
+    machine = rec.get("machine") if isinstance(rec.get("machine"), dict) else (
+        {"note": rec["machine_note"]} if rec.get("machine_note") else {"note": NOT_RECORDED})
+    prov: dict[str, Any] = {
+        "benchmark": path.relative_to(root).parts[0], "name": path.stem, "command": command_of(rec, path),
+        "commit": recorded if isinstance(recorded, str) and recorded else (added or NOT_RECORDED),
+    }
+    for key in COPIED:
+        prov[key] = rec[key] if rec.get(key) is not None else NOT_RECORDED
+    if prov["model_selection"] == NOT_RECORDED and "epoch_policy" in rec:
+        prov["model_selection"] = "see this record's epoch_policy"
+    prov["seeds"] = seeds_in(rec)
+    prov["machine"] = machine
+    prov["migrated"] = True
+    prov["added_in_commit"] = added or NOT_RECORDED
+    order = ("benchmark", "name", "command", "commit", "dirty", "dataset", "dataset_hash", "split_hash", "seeds",
+             "model_selection", "load_before", "load_after", "machine", "started_utc", "finished_utc", "migrated",
+             "added_in_commit")
+    return {k: prov[k] for k in order}
+
+
+def completed_provenance(prov: dict[str, Any], rec: dict[str, Any], path: Path, root: Path) -> dict[str, Any]:
+    """A block missing some keys, with them filled as :func:`migrated_provenance` would (listed in ``migrated_keys``)."""
+    full = migrated_provenance(rec, path, root)
+    added = [k for k in full if k not in prov and k not in ("migrated", "migrated_keys", "added_in_commit")]
+    if not added:
+        return prov
+    return {**prov, **{k: full[k] for k in added}, "migrated": True, "migrated_keys": added,
+            "added_in_commit": full["added_in_commit"]}
 
 
 class Conflict(Exception):
@@ -133,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         except Conflict as exc:
             conflicts.append(str(exc))
             continue
+        if isinstance(new, dict) and "provenance" not in new:
+            new = {**new, "provenance": migrated_provenance(new, path, args.folder)}
+        elif isinstance(new, dict) and isinstance(new["provenance"], dict) and "schema" not in new:
+            new = {**new, "provenance": completed_provenance(new["provenance"], new, path, args.folder)}
         if new != rec:
             changed.append(where)
             if not args.check:

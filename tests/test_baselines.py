@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distilhash.benchmark.synthetic import synthetic_features
+from distilhash.training.synthetic import synthetic_features
 from distilhash.codes import Encoded, unpack_bits
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.eval.metrics import evaluate, evaluate_method
@@ -32,7 +32,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def synth():
-    return synthetic_features(n_items=1500, n_labels=10, dim=64, seed=0)
+    return synthetic_features(n=1500, n_labels=10, width=64, seed=0, model="low-rank", n_query=200, n_train=600, n_val=100)
 
 
 def _map(method, feats, split, part="query") -> float:

@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 
 from distilhash.codes import Encoded
-from distilhash.distributed.sharded_index import (
+from distilhash.index.sharded import (
     ORDER_KEY,
     create_sharded_index,
     is_sharded,
-    open_any_index,
     shard_of,
 )
 from distilhash.errors import DataError
-from distilhash.index import create_index
+from distilhash.index import create_index, open_index
 
 
 def _binary_items(n=400, n_bits=16, seed=0):
@@ -82,7 +81,7 @@ def test_sharded_pq_search_equals_single_and_survives_delete_compact_reopen(tmp_
     single.add([ids[0]], enc.take([0]), [{}]), sharded.add([ids[0]], enc.take([0]), [{}])
     _same(single.search(q, 300), sharded.search(q, 300))
     sharded.close()
-    with open_any_index(tmp_path / "sharded") as again:
+    with open_index(tmp_path / "sharded") as again:
         assert is_sharded(tmp_path / "sharded") and len(again) == len(single)
         _same(single.search(q, 300), again.search(q, 300))
         assert again.verify().ok
@@ -161,11 +160,11 @@ def test_order_files_are_a_rebuildable_cache(tmp_path):
     torn = tmp_path / "sharded" / "order-001.bin"
     torn.write_bytes(torn.read_bytes()[:-13])
     q = enc.take(np.arange(0, 200, 9))
-    with open_any_index(tmp_path / "sharded", writable=True) as again:
+    with open_index(tmp_path / "sharded", writable=True) as again:
         _same(single.search(q, 40), again.search(q, 40))
         again.add(["late"], enc.take([0]), [{}])  # appends after rewriting the short files
         single.add(["late"], enc.take([0]), [{}])
-    with open_any_index(tmp_path / "sharded") as again:
+    with open_index(tmp_path / "sharded") as again:
         _same(single.search(q, 250), again.search(q, 250))
     single.close()
 

@@ -101,10 +101,9 @@ def test_driver_stop_resumes_part_by_part_and_refuses_mismatched_parts(cluster, 
 
 
 def test_parallel_encoding_builds_a_sharded_index_equal_to_one_index(cluster, prepared, tmp_path):
-    from distilhash.distributed.encode import build_sharded_index_ray
-    from distilhash.distributed.sharded_index import open_sharded_index
-    from distilhash.index import create_index
+    from distilhash.index import create_index, create_sharded_index, open_sharded_index
     from distilhash.methods.base import create_method
+    from distilhash.pipeline.encode_engines import encode_with_engine
 
     d, feats = prepared
     from distilhash.data.store import open_prepared
@@ -113,9 +112,12 @@ def test_parallel_encoding_builds_a_sharded_index_equal_to_one_index(cluster, pr
     model = create_method("itq", n_bits=16, seed=0).fit(feats, split)
     model.save(tmp_path / "model")
     rows = np.arange(len(feats))
-    built = build_sharded_index_ray(tmp_path / "model", feats, rows, tmp_path / "sharded", n_shards=4, modality="image",
-                                    part_size=16, progress=False)
+    on_ray = encode_with_engine("ray", tmp_path / "model", feats, rows, "image", part_size=16, progress=False)
+    built = tmp_path / "sharded"
+    with create_sharded_index(built, 4, kind="binary", n_bits=16) as w:
+        w.add(feats.ids, on_ray, [{"row": int(i)} for i in rows])
     enc = model.encode("image", feats.image, "database")
+    np.testing.assert_array_equal(on_ray.data, enc.data)
     with create_index(tmp_path / "single-index", kind="binary", n_bits=16) as single, \
             open_sharded_index(built, fanout="ray") as sharded:
         single.add(feats.ids, enc, [{"row": int(i)} for i in rows])
@@ -135,8 +137,8 @@ def test_index_build_engine_ray_equals_the_single_process_build(cluster, prepare
 
     from distilhash.cli.main import app
     from distilhash.data.store import open_prepared
-    from distilhash.distributed.encode import encode_with_engine
-    from distilhash.distributed.sharded_index import open_any_index
+    from distilhash.index import open_index
+    from distilhash.pipeline.encode_engines import encode_with_engine
     from distilhash.methods.base import create_method
 
     d, feats = prepared
@@ -162,8 +164,8 @@ def test_index_build_engine_ray_equals_the_single_process_build(cluster, prepare
     for out, extra in builds.items():
         cli("index", "build", tmp_path / out, *common, *extra)
     q = models["dcmh"].encode("text", feats.text[:15], "query")
-    with open_any_index(tmp_path / "one") as one, open_any_index(tmp_path / "local4") as local4, \
-            open_any_index(tmp_path / "ray4") as ray4:
+    with open_index(tmp_path / "one") as one, open_index(tmp_path / "local4") as local4, \
+            open_index(tmp_path / "ray4") as ray4:
         assert len(one) == len(local4) == len(ray4) == len(feats) and ray4.n_shards == 4
         assert ray4.manifest["extra"]["engine"] == "ray"
         for k in (1, 7, len(feats)):
@@ -179,7 +181,7 @@ def test_ray_fanout_replaces_a_killed_shard_actor_and_sees_writes(cluster, prepa
     adds and deletes through the index are visible to the next search without reload(); a shard
     whose actor cannot be restarted is named in the error."""
     from distilhash.distributed.pool import ClusterError
-    from distilhash.distributed.sharded_index import create_sharded_index, open_sharded_index
+    from distilhash.index import create_sharded_index, open_sharded_index
     from distilhash.methods.base import create_method
 
     d, feats = prepared

@@ -17,13 +17,14 @@ from distilhash.benchmark.results import check_provenance
 from distilhash.benchmark.runner import compact_curves, run_suite
 from distilhash.benchmark.sources import FEATURE_SOURCES, Loaded
 from distilhash.benchmark.suite import load_suite, parse_suite, repo_root
-from distilhash.benchmark.synthetic import synthetic_features
+from distilhash.training.synthetic import synthetic_features
 from distilhash.errors import ConfigError
 from distilhash.methods.base import METHODS
 from distilhash.methods.base import Capabilities
 from distilhash.methods.baselines import BaselineMethod, LSHConfig, LSHMethod
 
-SYN = {"name": "syn", "source": "synthetic", "options": {"n_items": 700, "dim": 32, "n_query": 100, "n_train": 300, "n_val": 60}}
+SYN = {"name": "syn", "source": "synthetic", "options": {"model": "low-rank", "n": 700, "n_labels": 10, "width": 32,
+                                                          "n_query": 100, "n_train": 300, "n_val": 60}}
 
 
 def _suite(tmp_path: Path, **over) -> Path:

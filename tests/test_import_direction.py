@@ -42,6 +42,14 @@ FORBIDDEN: dict[str, set[str]] = {
 #: (importing module, imported unit) edges still allowed, with the reason.
 KNOWN_EDGES: dict[tuple[str, str], str] = {}
 
+#: The local path (pipeline, serve, cli) may reach the scale-out package only through these
+#: options, each imported inside the function that runs it (never at module level).
+LOCAL_PATH = {"pipeline", "serve", "cli"}
+SCALE_OUT_OPTIONS: dict[tuple[str, str], str] = {
+    ("distilhash.pipeline.extract", "distilhash.distributed.extract"): "teacher extract --engine ray",
+    ("distilhash.pipeline.train", "distilhash.distributed.data_parallel"): "train --workers N (torch.distributed)",
+}
+
 
 def _module_name(path: Path) -> str:
     rel = path.relative_to(SRC.parent).with_suffix("")
@@ -80,6 +88,26 @@ def import_graph() -> dict[str, set[str]]:
                 if found and found != mod and not mod.startswith(found + "."):  # a module's own package aside
                     graph[mod].add(found)
     return graph
+
+
+@lru_cache(maxsize=1)
+def module_level_imports() -> dict[str, set[str]]:
+    """Module -> the ``distilhash`` modules it imports when it is itself imported (not inside a function)."""
+    lazy = {(m, t) for m, ts in import_graph().items() for t in ts}
+    files = {_module_name(p): p for p in SRC.rglob("*.py")}
+    eager: dict[str, set[str]] = defaultdict(set)
+    for mod, path in files.items():
+        todo = list(ast.parse(path.read_text(encoding="utf-8")).body)
+        while todo:
+            node = todo.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                eager[mod] |= {t for m, t in lazy if m == mod and any(t == n or t.startswith(n + ".") or
+                                                                     n.startswith(t + ".") for n in names)}
+            todo.extend(ast.iter_child_nodes(node))
+    return eager
 
 
 def _unit(module: str) -> str:
@@ -149,6 +177,33 @@ def test_the_rules_name_real_units_and_the_allowed_edges_still_exist():
     graph = import_graph()
     for mod, unit in KNOWN_EDGES:
         assert any(_unit(t) == unit for t in graph[mod]), (mod, unit)
+
+
+def _scale_out_edges() -> list[tuple[str, str]]:
+    return sorted((m, t) for m, ts in import_graph().items() if _unit(m) in LOCAL_PATH
+                  for t in ts if _unit(t) == "distributed")
+
+
+def test_the_local_path_reaches_the_scale_out_package_only_through_lazy_options():
+    """pipeline/, serve/ and cli/ never import distilhash.distributed, except the listed options, lazily."""
+    edges = _scale_out_edges()
+    assert [e for e in edges if e not in SCALE_OUT_OPTIONS] == []
+    eager = module_level_imports()
+    assert [(m, t) for m, t in edges if t in eager.get(m, ())] == []
+    assert set(SCALE_OUT_OPTIONS) <= set(edges), "an option no longer imported must leave the list"
+
+
+def test_the_index_package_stands_without_the_scale_out_package():
+    """index/ (the sharded index and its in-process fan-outs included) imports nothing of distributed/."""
+    bad = sorted(f"{m} -> {t}" for m, ts in import_graph().items() if _unit(m) == "index"
+                 for t in ts if _unit(t) == "distributed")
+    assert bad == []
+
+
+def test_the_module_level_walker_tells_eager_from_lazy_imports():
+    eager = module_level_imports()
+    assert "distilhash.index.core" in eager["distilhash.index.sharded"]
+    assert "distilhash.distributed.extract" not in eager["distilhash.pipeline.extract"]  # inside a function
 
 
 def test_no_import_cycles():

@@ -98,9 +98,9 @@ def test_features_methods_refuse_raw_items_and_raw_methods_refuse_features():
 
 
 def test_shared_save_load_and_encode_dataset_rows(tmp_path):
-    from distilhash.benchmark.synthetic import synthetic_features
+    from distilhash.training.synthetic import synthetic_features
 
-    feats, split = synthetic_features(n_items=300, dim=16, n_query=40, n_train=150, n_val=30)
+    feats, split = synthetic_features(n=300, n_labels=10, width=16, model="low-rank", n_query=40, n_train=150, n_val=30)
     m = create_method("itq", n_bits=16).fit(feats, split)
     assert m.teacher_spec_ == str(feats.teacher) and m.feature_width_ == feats.width
     m.save(tmp_path / "m")

@@ -13,7 +13,7 @@ from distilhash.errors import ConfigError, DataError, FeatureError
 def test_train_encode_index_add_evaluate_from_python(tiny_prepared, tmp_path):
     from distilhash.codes import Encoded
     from distilhash.codes_file import load_encoded, save_encoded
-    from distilhash.distributed.sharded_index import open_any_index
+    from distilhash.index import open_index
     from distilhash.pipeline.encode import encode_database
     from distilhash.pipeline.evaluate import evaluate_model
     from distilhash.pipeline.index import add_items, build_index
@@ -50,7 +50,7 @@ def test_train_encode_index_add_evaluate_from_python(tiny_prepared, tmp_path):
     assert built["items"] == 50 and built["info"]["count"] == 50 and built["info"]["n_bits"] == 16
     items, total = add_items(tmp_path / "ix", codes=tmp_path / "rest.npz", dataset="tiny")
     assert total == len(split.retrieval) and items.metadata[0]["dataset"] == "tiny"
-    with open_any_index(tmp_path / "ix") as idx:
+    with open_index(tmp_path / "ix") as idx:
         hit = idx.search(query_codes, 3)[0]
         assert len(hit.ids) == 3
     with pytest.raises(ConfigError, match="already holds an index"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DistilhashError", "DataError", "FeatureError", "IndexCorruptError", "ConfigError"]
+__all__ = ["DistilhashError", "DataError", "FeatureError", "IndexCorruptError", "ConfigError", "ClusterError"]
 
 
 class DistilhashError(Exception):
@@ -23,3 +23,7 @@ class IndexCorruptError(DistilhashError):
 
 class ConfigError(DistilhashError, ValueError):
     """A configuration value or registry name is invalid."""
+
+
+class ClusterError(DistilhashError):
+    """Shards or a Ray cluster cannot run the work: nothing fits, no node is left, a shard is unreachable."""

@@ -6,7 +6,7 @@ dataset entry (``"source": "cache" | "synthetic"``):
 * ``cache``: the teacher feature cache ``$DISTILHASH_HOME/features/<dataset>__<teacher>/``
   (or ``features`` given in the entry) plus the prepared dataset's saved split; the split must
   be the one the features were extracted for (dataset and split hash checked).
-* ``synthetic``: :func:`distilhash.benchmark.synthetic.synthetic_features` with the entry's
+* ``synthetic``: :func:`distilhash.training.synthetic.synthetic_features` with the entry's
   ``options`` (tests, smoke suites); provides no raw dataset.
 """
 
@@ -68,7 +68,7 @@ def _from_cache(entry) -> Loaded:
 
 @FEATURE_SOURCES.register("synthetic")
 def _synthetic(entry) -> Loaded:
-    from distilhash.benchmark.synthetic import synthetic_features
+    from distilhash.training.synthetic import synthetic_features
 
     try:
         features, split = synthetic_features(**entry.options)

@@ -118,7 +118,7 @@ def delete(
 ) -> None:
     """Delete items by id (durable when the command returns)."""
     from distilhash.errors import DistilhashError
-    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
+    from distilhash.index import open_index  # a sharded index too
 
     try:
         with open_index(index_dir, writable=True) as idx:
@@ -132,7 +132,7 @@ def delete(
 def compact(index_dir: Path = typer.Argument(..., help="Existing index directory.", callback=index_path)) -> None:
     """Rewrite the snapshot without deleted items and empty the append log."""
     from distilhash.errors import DistilhashError
-    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
+    from distilhash.index import open_index  # a sharded index too
 
     try:
         with open_index(index_dir, writable=True) as idx:
@@ -145,7 +145,7 @@ def compact(index_dir: Path = typer.Argument(..., help="Existing index directory
 @app.command()
 def verify(index_dir: Path = typer.Argument(..., help="Index directory.", callback=index_path)) -> None:
     """Check every file (manifest seal, sha256, acknowledged log length and record checksums, SQLite integrity); exit 1 on damage."""
-    from distilhash.distributed.sharded_index import verify_any_index as verify_index  # a sharded index too
+    from distilhash.index import verify_index  # a sharded index too
 
     rep = verify_index(index_dir)
     for note in rep.notes:
@@ -164,7 +164,7 @@ def info(
 ) -> None:
     """Show kind, bits, item count, model/teacher, files and bytes per item."""
     from distilhash.errors import DistilhashError
-    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
+    from distilhash.index import open_index  # a sharded index too
 
     try:
         with open_index(index_dir) as idx:

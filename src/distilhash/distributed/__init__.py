@@ -12,11 +12,14 @@ module                                 job
 :mod:`.extract`                        teacher extraction in model-holding Ray actors, one feature
                                        cache written shard by shard (resumable)
 :mod:`.shard_cache`                    the per-shard files and manifest of that extraction
-:mod:`.sharded_index`                  S normal indexes searched as one, exact merged top-k
-:mod:`.fanout` / :mod:`.ray_fanout`    how a query batch reaches the shards (threads, Ray actors)
-:mod:`.encode`                         encode a database in parallel and build a sharded index
+:mod:`.ray_fanout`                     the ``ray`` fan-out of a sharded index (shards in Ray actors)
+:mod:`.encode`                         the ``ray`` encoding engine (a database encoded by actors)
 :mod:`.data_parallel`                  ``torch.distributed`` (gloo) data-parallel training
 =====================================  ===========================================================
+
+The sharded index itself, its manifest and its in-process fan-outs live in :mod:`distilhash.index.sharded`
+(local, no Ray); this package only adds the Ray parts, registered by name in the registries of
+``index/`` and ``pipeline/`` (it imports them, never the reverse).
 
 Ray is optional and imported lazily (inside the functions that need a session), never by ``import distilhash``.
 See docs/distributed.md.

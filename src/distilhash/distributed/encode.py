@@ -1,25 +1,22 @@
-"""Encode a database in parallel on Ray and build a sharded index from the codes.
+"""The ``ray`` encoding engine: a database encoded in parallel by model-holding Ray actors.
 
-    path = build_sharded_index_ray("runs/dcmq64", feats, rows, "runs/ix-sharded", n_shards=4)
     enc = encode_with_engine("ray", "runs/dcmq64", feats, rows, "image")   # what `index build --engine ray` uses
 
-The encoding engines (:data:`ENCODE_ENGINES`): ``local`` encodes in this process
-(``method.encode_dataset_rows``); ``ray`` sends parts of the rows to W model-holding actors on a Ray cluster
-(``address``, ``$RAY_ADDRESS``, or a local cluster started for the call) and concatenates their
-codes in row order. The engines give the same codes (tested item by item): parts of 65536 rows are
-multiples of the 8192- and 4096-row chunks the torch methods encode in, so every matrix product
-sees the same rows in both.
+The engines are declared in :data:`distilhash.pipeline.encode_engines.ENCODE_ENGINES` (``local``
+lives there); this module registers ``ray``, which sends parts of the rows to W model-holding
+actors on a Ray cluster (``address``, ``$RAY_ADDRESS``, or a local cluster started for the call)
+and concatenates their codes in row order. The engines give the same codes (tested item by item):
+parts of 65536 rows are multiples of the 8192- and 4096-row chunks the torch methods encode in,
+so every matrix product sees the same rows in both.
 
 W actors each load the trained model once; the driver sends them parts of the database's teacher
-features (``part_size`` rows), gathers the codes in database order, and adds them to a new
-:class:`~distilhash.distributed.sharded_index.ShardedIndex` (each item to its owning shard, global
-order = database order, so search results equal one index built from the same rows). Methods
+features (``part_size`` rows) and gathers the codes in database order; ``index build --engine ray
+--shards S`` (:func:`distilhash.pipeline.index.build_index`) adds them to a sharded index. Methods
 that encode raw pixels or texts (``capabilities.input == "raw"``, e.g. lcdh) are not supported here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +27,9 @@ import numpy as np
 from distilhash.codes import Encoded
 from distilhash.distributed.pool import PoolWorker
 from distilhash.errors import ConfigError, DataError
+from distilhash.pipeline.encode_engines import ENCODE_ENGINES
 
-__all__ = ["build_sharded_index_ray", "encode_parallel", "encode_with_engine", "ENCODE_ENGINES", "EncodeWorker"]
+__all__ = ["encode_parallel", "encode_ray", "EncodeWorker"]
 
 
 class EncodeWorker(PoolWorker):
@@ -94,17 +92,11 @@ def encode_parallel(ray: Any, model_dir: str | Path, features: np.ndarray, modal
     return Encoded(first.kind, data, first.n_bits, first.codebooks, first.metric)
 
 
-def _encode_local(model_dir: str | Path, features, rows: np.ndarray, modality: str, role: str, *, method: Any = None,
-                  dataset: Any = None, **_: Any) -> Encoded:
-    from distilhash.methods.base import load_method
-
-    method = method or load_method(model_dir)
-    return method.encode_dataset_rows(modality, rows, role, features=features, dataset=dataset)
-
-
-def _encode_ray(model_dir: str | Path, features, rows: np.ndarray, modality: str, role: str, *, method: Any = None,
-                address: str | None = None, workers: int | None = None, num_cpus: int | None = None,
-                part_size: int = 65536, progress: bool = True, **_: Any) -> Encoded:
+@ENCODE_ENGINES.register("ray")
+def encode_ray(model_dir: str | Path, features, rows: np.ndarray, modality: str, role: str, *, method: Any = None,
+               address: str | None = None, workers: int | None = None, num_cpus: int | None = None,
+               part_size: int = 65536, progress: bool = True, **_: Any) -> Encoded:
+    """Codes of ``features.<modality>[rows]`` encoded by Ray actors (see module docstring), in row order."""
     from distilhash.distributed.runtime import ray_session
 
     if method is not None and type(method).capabilities.input == "raw":
@@ -115,50 +107,3 @@ def _encode_ray(model_dir: str | Path, features, rows: np.ndarray, modality: str
     x = np.ascontiguousarray(getattr(features, modality)[rows])
     with ray_session(address, num_cpus) as ray:
         return encode_parallel(ray, model_dir, x, modality, role, part_size=part_size, workers=workers, progress=progress)
-
-
-#: engine name -> ``f(model_dir, features: FeatureSet, rows, modality, role, **options) -> Encoded``
-ENCODE_ENGINES: dict[str, Callable[..., Encoded]] = {"local": _encode_local, "ray": _encode_ray}
-
-
-def encode_with_engine(engine: str, model_dir: str | Path, features, rows, modality: str, role: str = "database",
-                       **options: Any) -> Encoded:
-    """Codes of dataset rows ``rows`` (int ``[N]``) by the model saved in ``model_dir``, in row order.
-
-    Args:
-        engine: a key of :data:`ENCODE_ENGINES`: ``local`` (this process) or ``ray``.
-        features: the dataset's :class:`~distilhash.teachers.features.FeatureSet`.
-        options: ``method`` (the model, already loaded); ``dataset`` (local engine, for models that
-            read raw pixels / words); ``address``, ``workers``, ``num_cpus`` (of a local cluster),
-            ``part_size``, ``progress`` (ray engine).
-    """
-    if engine not in ENCODE_ENGINES:
-        raise ConfigError(f"unknown encoding engine {engine!r}; expected one of {', '.join(ENCODE_ENGINES)}")
-    return ENCODE_ENGINES[engine](model_dir, features, np.asarray(rows, dtype=np.int64), modality, role, **options)
-
-
-def build_sharded_index_ray(model_dir: str | Path, features, rows: np.ndarray, out_dir: str | Path, n_shards: int,
-                            modality: str = "image", *, metadata: list[dict[str, Any]] | None = None,
-                            part_size: int = 65536, workers: int | None = None, address: str | None = None,
-                            num_cpus: int | None = None, progress: bool = True, extra: dict[str, Any] | None = None) -> Path:
-    """Encode rows ``rows`` of a :class:`FeatureSet` in parallel and build an ``n_shards``-shard index in ``out_dir``.
-
-    Item ids are ``features.ids[rows]``; metadata defaults to ``{"row": dataset row}``.
-    """
-    from distilhash.distributed.sharded_index import create_sharded_index
-
-    rows = np.asarray(rows, dtype=np.int64)
-    if modality not in ("image", "text"):
-        raise DataError(f"modality {modality!r}; expected image or text")
-    enc = encode_with_engine("ray", model_dir, features, rows, modality, address=address, workers=workers,
-                             num_cpus=num_cpus, part_size=part_size, progress=progress)
-    if enc.kind not in ("binary", "pq"):
-        raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
-    meta = json.loads((Path(model_dir) / "method.json").read_text())
-    ids = [features.ids[i] for i in rows]
-    md = metadata if metadata is not None else [{"row": int(i)} for i in rows]
-    with create_sharded_index(out_dir, n_shards, kind=enc.kind, n_bits=enc.n_bits if enc.kind == "binary" else None,
-                              codebooks=enc.codebooks, metric=enc.metric, model_dir=str(Path(model_dir).resolve()),
-                              teacher=meta.get("teacher"), extra={"modality": modality, **(extra or {})}) as idx:
-        idx.add(ids, enc, md)
-    return Path(out_dir)

@@ -30,13 +30,9 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from distilhash.errors import DistilhashError
+from distilhash.errors import ClusterError, DistilhashError  # ClusterError lives there so index/ can raise it
 
 __all__ = ["WorkerPool", "PoolWorker", "ClusterError", "fit_workers", "Fit", "alive_nodes", "unwrap"]
-
-
-class ClusterError(DistilhashError):
-    """The Ray cluster cannot run the work: nothing fits, no node is left, or a node lacks what it needs."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 from distilhash.distributed.runtime import cluster_cpus, import_ray
+from distilhash.index.fanout import FANOUTS
 
 __all__ = ["RayFanout"]
 
@@ -56,7 +57,7 @@ class _ShardServer:
         self._open()
 
     def _open(self) -> None:
-        from distilhash.distributed.shard_order import ShardOrder
+        from distilhash.index.shard_order import ShardOrder
         from distilhash.index import IndexOptions, open_index
 
         directory, order_path, backend, searcher_options = self.args
@@ -82,7 +83,7 @@ class _ShardServer:
         return self.opens
 
     def candidates(self, query: Any, k: int) -> list[Any]:
-        from distilhash.distributed.shard_order import shard_candidates
+        from distilhash.index.shard_order import shard_candidates
 
         self._fresh()
         return shard_candidates(self.index, self.order, query, k)
@@ -91,11 +92,12 @@ class _ShardServer:
         return tuple(self.index.results_of_rows(dist, rows))  # rows of the state candidates() just used
 
 
+@FANOUTS.register("ray")  # declared by name in distilhash.index.fanout, which never imports this module
 class RayFanout:
     """Actors per shard (``replicas`` of them); a query batch is sent to one live replica of every shard.
 
     Args:
-        index: the :class:`~distilhash.distributed.sharded_index.ShardedIndex`.
+        index: the :class:`~distilhash.index.sharded.ShardedIndex`.
         replicas: actors per shard, replica r of shard s placed (softly) on alive node
             ``(s + r) mod nodes`` so that a shard's replicas sit on different nodes when there are
             enough. A lost actor is dropped and a replacement starts in the background; the call

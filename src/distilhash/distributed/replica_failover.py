@@ -48,7 +48,7 @@ def run(address: str, work: Path, *, kill_session: int = 0, clients: int = 8, se
     """See module docstring; returns the counts and latency percentiles (ms)."""
     from distilhash.codes import Encoded
     from distilhash.distributed.runtime import ray_session
-    from distilhash.distributed.sharded_index import create_sharded_index, open_sharded_index
+    from distilhash.index import create_sharded_index, open_sharded_index
 
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 256, (n_items, 8), dtype=np.uint8)

@@ -12,6 +12,11 @@ Python API (same verbs as ``distilhash index``)::
 Searchers (exact, identical results, ordered by (distance, row)): ``numpy`` reference,
 ``faiss-flat`` (FAISS IndexBinaryFlat), ``mih`` (multi-index hashing, sublinear on clustered
 codes), and for PQ ``numpy`` / ``faiss`` (IndexPQ with our codebooks). See docs/index.md.
+
+Every open index, single (:class:`CodeIndex`) or sharded (:class:`ShardedIndex`, S shards
+behind one ``sharded.json``, :mod:`distilhash.index.sharded`), is an :class:`Index`
+(:mod:`distilhash.index.protocol`); :func:`open_index` / :func:`verify_index` recognise either
+layout (:mod:`distilhash.index.layout`).
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from distilhash.index.core import (
     IndexOptions,
     SearchResult,
     VerifyReport,
-    open_index,
-    verify_index,
 )
 from distilhash.index.create import create_index
+from distilhash.index.layout import open_index, verify_index
+from distilhash.index.protocol import Index
+from distilhash.index.sharded import ShardedIndex, create_sharded_index, is_sharded, open_sharded_index
 
-__all__ = ["CodeIndex", "IndexLockedError", "IndexOptions", "SearchResult", "VerifyReport", "create_index", "open_index", "verify_index"]
+__all__ = ["CodeIndex", "Index", "IndexLockedError", "IndexOptions", "SearchResult", "ShardedIndex", "VerifyReport",
+           "create_index", "create_sharded_index", "is_sharded", "open_index", "open_sharded_index", "verify_index"]

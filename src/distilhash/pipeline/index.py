@@ -91,12 +91,12 @@ def load_items(codes: str | Path | None = None, model: str | Path | None = None,
 
     ``teacher`` (whose feature cache is encoded) defaults to the one ``model`` was trained on.
     ``engine`` encodes: ``local`` (this process) or ``ray`` (actors on a Ray cluster, ``engine_options``
-    ``address``, ``workers``, ``num_cpus``; see :data:`distilhash.distributed.encode.ENCODE_ENGINES`).
+    ``address``, ``workers``, ``num_cpus``; see :data:`distilhash.pipeline.encode_engines.ENCODE_ENGINES`).
     """
-    from distilhash.distributed.encode import ENCODE_ENGINES
+    from distilhash.pipeline.encode_engines import ENCODE_ENGINES
 
     if engine not in ENCODE_ENGINES:
-        raise ConfigError(f"encoding engine {engine!r}; expected one of {', '.join(ENCODE_ENGINES)}")
+        raise ConfigError(f"encoding engine {engine!r}; expected one of {', '.join(ENCODE_ENGINES.declared())}")
     if modality not in INDEX_MODALITIES:
         raise DataError(f"--modality {modality!r}; expected image or text")
     prov: dict[str, Any] = {"modality": modality}
@@ -114,7 +114,7 @@ def load_items(codes: str | Path | None = None, model: str | Path | None = None,
         enc, ids, rows = encoded[modality], info["ids"], info["indices"].tolist()
         prov.update(codes_file=str(codes), part=info["part"])
     elif model is not None and dataset is not None:
-        from distilhash.distributed.encode import encode_with_engine
+        from distilhash.pipeline.encode_engines import encode_with_engine
         from distilhash.methods.base import load_method
         from distilhash.pipeline.encode import part_indices
         from distilhash.pipeline.inputs import load_features_and_split, teacher_for_model
@@ -165,8 +165,7 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
     how a model encodes the features (:func:`load_items`; ``ray``: the same codes, encoded by Ray
     actors). Returns ``{"info": the index's info(), "items": count, "seconds", "provenance"}``.
     """
-    from distilhash.distributed.sharded_index import open_any_index
-    from distilhash.index import create_index
+    from distilhash.index import create_index, create_sharded_index, open_index
 
     index_dir = Path(index_dir)
     if (index_dir / "manifest.json").exists():
@@ -191,8 +190,6 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
         if shards > 1:
             from functools import partial
 
-            from distilhash.distributed.sharded_index import create_sharded_index
-
             make = partial(create_sharded_index, n_shards=shards)
         idx = make(staging, kind=enc.kind, n_bits=enc.n_bits if enc.kind == "binary" else None,
                    codebooks=enc.codebooks, metric=enc.metric, model_dir=model_dir, teacher=teacher,
@@ -209,7 +206,7 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
         if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)  # only ever the hidden directory this call created
     seconds = time.perf_counter() - t0
-    with open_any_index(index_dir) as done:
+    with open_index(index_dir) as done:
         info = done.info()
     return {"info": info, "items": len(items.ids), "seconds": seconds, "provenance": items.provenance}
 
@@ -223,9 +220,9 @@ def add_items(index_dir: str | Path, *, codes: str | Path | None = None, model: 
     ``modality`` defaults to the index's; ``model`` to the index's when encoding ``dataset``.
     Ids already in the index are refused.
     """
-    from distilhash.distributed.sharded_index import open_any_index
+    from distilhash.index import open_index
 
-    with open_any_index(index_dir, writable=True) as idx:
+    with open_index(index_dir, writable=True) as idx:
         mod = modality or idx.manifest.get("extra", {}).get("modality", "image")
         mdl = model or (Path(idx.manifest["model_dir"]) if idx.manifest.get("model_dir") and dataset and not codes else None)
         items = load_items(codes, mdl, dataset, part, mod, teacher, features, metadata)

@@ -60,14 +60,14 @@ def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Seque
     ``query_encoder``: ``auto`` (the static encoder in ``static_dir``, default ``MODEL/static-text``,
     when there is one, else the teacher), ``static`` or ``teacher``.
     """
-    from distilhash.distributed.sharded_index import open_any_index
+    from distilhash.index import open_index
     from distilhash.query_encoders.query_encoder import load_images, query_encoder_for
 
     if bool(texts) == bool(images):
         raise DataError("give text queries or image queries (one kind per call)")
     if query_encoder not in QUERY_ENCODER_KINDS:
         raise ConfigError(f"query encoder {query_encoder!r}; expected one of {', '.join(QUERY_ENCODER_KINDS)}")
-    with open_any_index(index_dir) as idx:
+    with open_index(index_dir) as idx:
         encoder = query_encoder_for(idx, model, teacher, query_encoder, static_dir)
         if texts:
             queries = list(texts)

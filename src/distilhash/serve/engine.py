@@ -66,7 +66,7 @@ class SearchService(ItemsMixin):
 
     def __init__(self, index_dirs: str | Path | list[str | Path], model_dir: str | Path | None = None,
                  teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None) -> None:
-        from distilhash.distributed.sharded_index import open_any_index  # read-only replicas (a sharded index too)
+        from distilhash.index import open_index  # read-only replicas (a sharded index too)
 
         self.config = config or ServiceConfig()
         if self.config.torch_threads:
@@ -85,7 +85,7 @@ class SearchService(ItemsMixin):
             self.targets = open_targets(dirs, self.config, model_dir, teacher, encoder)
             workers = max(1, int(self.config.search_workers)) if not self.config.api_key else 1
             for t in self.targets.values():
-                t.replicas = [open_any_index(t.index.directory, options=index_options(self.config)) for _ in range(workers - 1)]
+                t.replicas = [open_index(t.index.directory, options=index_options(self.config)) for _ in range(workers - 1)]
                 t.batcher = SearchBatcher(lambda batch, index, t=t: self._run_text_batch(t, batch, index),
                                            self.config.max_search_batch, t.modality, [t.index, *t.replicas])
         except BaseException:

@@ -66,7 +66,7 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
     by several indexes are loaded once). Text queries go through ``config.query_encoder``
     (:class:`~distilhash.query_encoders.query_encoder.QueryEncoder`: ``auto``, ``static``, ``teacher``).
     """
-    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
+    from distilhash.index import open_index  # a sharded index too
     from distilhash.query_encoders.query_encoder import QueryEncoder, query_encoder_for
 
     targets: dict[str, Target] = {}

@@ -126,7 +126,7 @@ class ThumbStore:
 
 def _index_rows(index_dir: Path) -> dict[str, set[int]]:
     """dataset name -> dataset rows referred to by the live items of the index."""
-    from distilhash.distributed.sharded_index import open_any_index as open_index  # a sharded index too
+    from distilhash.index import open_index  # a sharded index too
 
     out: dict[str, set[int]] = {}
     with open_index(index_dir) as idx:

@@ -23,9 +23,9 @@ order::
     topk(q) = first k of sort_{(d, g)} ( U_s topk_s(q) )
 
 A search runs in two phases: each shard returns its top-k *candidates* (distance, global order,
-row; no metadata), in parallel through a fan-out (:mod:`distilhash.distributed.fanout`: threads
-in this process by default, or Ray actors); the merge picks the k best; only those k items' ids
-and metadata are then read from their shards.
+row; no metadata), in parallel through a fan-out (:mod:`distilhash.index.fanout`: threads in this
+process by default, or Ray actors, registered by :mod:`distilhash.distributed.ray_fanout`); the
+merge picks the k best; only those k items' ids and metadata are then read from their shards.
 """
 
 from __future__ import annotations
@@ -40,12 +40,14 @@ import numpy as np
 
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError, IndexCorruptError
-from distilhash.index import CodeIndex, IndexOptions, SearchResult, VerifyReport, create_index, open_index, verify_index
-from distilhash.distributed.shard_order import ORDER_KEY, ShardOrder
+from distilhash.index.core import CodeIndex, IndexOptions, SearchResult, VerifyReport, open_index, verify_index
+from distilhash.index.create import create_index
+from distilhash.index.fanout import create_fanout
+from distilhash.index.shard_order import ORDER_KEY, ShardOrder
 from distilhash.io_utils import atomic_write_json
 
-__all__ = ["ShardedIndex", "create_sharded_index", "open_sharded_index", "open_any_index", "is_sharded",
-           "shard_of", "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "verify_any_index"]
+__all__ = ["ShardedIndex", "create_sharded_index", "open_sharded_index", "is_sharded", "shard_of",
+           "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "verify_sharded_index"]
 
 SHARDED_MANIFEST = "sharded.json"
 FORMAT_NAME = "distilhash-sharded-index"
@@ -108,20 +110,10 @@ def open_sharded_index(directory: str | Path, writable: bool = False, verify_che
     return ShardedIndex(Path(directory), writable, verify_checksums, options, fanout, fanout_options)
 
 
-def open_any_index(directory: str | Path, writable: bool = False, verify_checksums: bool = True,
-                   options: IndexOptions | None = None) -> CodeIndex | ShardedIndex:
-    """A sharded index when ``directory`` holds ``sharded.json``, else a normal :func:`open_index`."""
-    if is_sharded(directory):
-        return open_sharded_index(directory, writable, verify_checksums, options)
-    return open_index(directory, writable=writable, verify_checksums=verify_checksums, options=options)
-
-
-def verify_any_index(directory: str | Path, options: IndexOptions | None = None) -> VerifyReport:
-    """:func:`~distilhash.index.core.verify_index` of a normal index, or of every shard of a sharded one
+def verify_sharded_index(directory: str | Path, options: IndexOptions | None = None) -> VerifyReport:
+    """:func:`~distilhash.index.core.verify_index` of every shard of a sharded index
     (problems prefixed by the shard name; a shard the manifest lists but that is missing is a problem)."""
     directory = Path(directory)
-    if not is_sharded(directory):
-        return verify_index(directory, options)
     rep = VerifyReport()
     try:
         names = json.loads((directory / SHARDED_MANIFEST).read_text())["shards"]
@@ -141,8 +133,6 @@ class ShardedIndex:
 
     def __init__(self, directory: Path, writable: bool, verify_checksums: bool, options: IndexOptions | None,
                  fanout: str = "threads", fanout_options: dict[str, Any] | None = None) -> None:
-        from distilhash.distributed.fanout import create_fanout
-
         self.directory = directory
         self.writable = writable
         mpath = directory / SHARDED_MANIFEST
@@ -361,8 +351,8 @@ class ShardedIndex:
                 yield i, _strip(md)
 
     def verify(self) -> VerifyReport:
-        """See :func:`verify_any_index`."""
-        return verify_any_index(self.directory, self.options)
+        """See :func:`verify_sharded_index`."""
+        return verify_sharded_index(self.directory, self.options)
 
     def info(self) -> dict[str, Any]:
         """Summary like :meth:`CodeIndex.info` plus per-shard counts."""

@@ -11,9 +11,13 @@ ray         Ray actors per shard (``replicas``, default 1), each holding its sha
 ==========  ======================================================================================
 
 Each answers ``candidates_partial(query, k)``: ``([shard][query] -> (distances, global order
-numbers, rows), missing shards)`` (:func:`distilhash.distributed.shard_order.shard_candidates`;
+numbers, rows), missing shards)`` (:func:`distilhash.index.shard_order.shard_candidates`;
 a missing shard contributes empty lists; only the Ray fan-out with replicas can miss one), and
 ``results(shard, distances, rows)``: the ids and metadata of the picked rows.
+
+``threads`` and ``serial`` live here; ``ray`` is declared by module name and registered by
+:mod:`distilhash.distributed.ray_fanout` when first asked for, so ``index/`` never imports the
+scale-out package.
 """
 
 from __future__ import annotations
@@ -21,29 +25,22 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from distilhash.errors import ConfigError
+from distilhash.errors import ClusterError, ConfigError
+from distilhash.index.shard_order import shard_candidates
 from distilhash.registry import Registry
 
 __all__ = ["FANOUTS", "create_fanout", "ThreadFanout", "SerialFanout"]
 
-FANOUTS: Registry = Registry("shard fan-out")
+FANOUTS: Registry = Registry("shard fan-out", modules={"ray": "distilhash.distributed.ray_fanout"})
 
 
 def create_fanout(name: str, index: Any, **options: Any) -> Any:
     """The fan-out ``name`` (see module docstring) over ``index``'s shards; ``options`` go to its constructor."""
     if name not in FANOUTS:
-        raise ConfigError(f"unknown fan-out {name!r}; expected one of threads, serial, ray")
+        raise ConfigError(f"unknown fan-out {name!r}; expected one of {', '.join(FANOUTS.declared())}")
     if options and name != "ray":
         raise ConfigError(f"the {name} fan-out takes no options (got {', '.join(options)}); replicas need the ray fan-out")
     return FANOUTS.create(name, index, **options)
-
-
-@FANOUTS.register("ray")
-def _ray_fanout(index: Any, **options: Any) -> Any:
-    """:class:`~distilhash.distributed.ray_fanout.RayFanout` (imported only when asked for: it imports ray)."""
-    from distilhash.distributed.ray_fanout import RayFanout
-
-    return RayFanout(index, **options)
 
 
 @FANOUTS.register("serial")
@@ -56,8 +53,6 @@ class SerialFanout:
         self.index = index
 
     def candidates(self, query: Any, k: int) -> list[list[Any]]:
-        from distilhash.distributed.shard_order import shard_candidates
-
         return [shard_candidates(s, o, query, k) for s, o in zip(self.index.shards, self.index.orders)]
 
     def candidates_partial(self, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
@@ -69,8 +64,6 @@ class SerialFanout:
 
     def missing_error(self, missing: list[int]) -> Exception:
         """The error for shards the fan-out could not reach (in-process shards always are)."""
-        from distilhash.distributed.pool import ClusterError
-
         return ClusterError(f"shard(s) {missing} of {self.index.directory} could not be reached")
 
     def close(self) -> None:
@@ -89,8 +82,6 @@ class ThreadFanout(SerialFanout):
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=n, thread_name_prefix="shard") if n > 1 else None
 
     def candidates(self, query: Any, k: int) -> list[list[Any]]:
-        from distilhash.distributed.shard_order import shard_candidates
-
         shards = self.index.shards
         if self._pool is None:
             return super().candidates(query, k)
