@@ -41,11 +41,15 @@ class SlowHashTeacher(HashTeacher):
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
     for module in (__name__, HashTeacher.__module__):  # actors get the toy teacher classes by value
         ray.cloudpickle.register_pickle_by_value(sys.modules[module])
-    with ray_session(num_cpus=2) as r:
-        yield r
+    # The workers keep the DISTILHASH_HOME of the session's start (the node check wants it readable):
+    # an existing one of this module's, not whatever the caller exported (a fresh clone has no data/).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISTILHASH_HOME", str(tmp_path_factory.mktemp("ray-home")))
+        with ray_session(num_cpus=2) as r:
+            yield r
 
 
 @pytest.fixture

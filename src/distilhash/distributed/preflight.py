@@ -51,7 +51,8 @@ def check_nodes(ray: Any, paths: dict[str, str | Path] | None = None, timeout: f
 
     Args:
         paths: name -> path every node must read (a dataset, a model, index shards).
-        need_home: each node's ``DISTILHASH_HOME`` must be a readable directory too.
+        need_home: each node's ``DISTILHASH_HOME`` must be a readable directory too (when the driver's is
+            one: a driver without a home yet has nothing there the nodes must agree on).
         timeout: seconds to wait for all nodes' answers.
     """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -90,7 +91,7 @@ def check_nodes(ray: Any, paths: dict[str, str | Path] | None = None, timeout: f
         for k, p in f["unreadable"].items():
             problems.append(f"{name}: cannot read the {k} at {p} (every node needs it at the same path, "
                             "e.g. on a shared file system)")
-        if need_home and not f["home_readable"]:
+        if need_home and mine["home_readable"] and not f["home_readable"]:
             problems.append(f"{name}: DISTILHASH_HOME {f['home']} is not a readable directory there")
     if problems:
         raise ClusterError("the Ray cluster's nodes cannot run this:\n  " + "\n  ".join(problems))
