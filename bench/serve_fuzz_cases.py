@@ -305,8 +305,14 @@ CASES: list[Case] = [
     Case("chunked upload without key", lambda rng, ctx: _add([(b"id", b"nokey", None, None),
                                                              (b"image", b"\0" * (2 * CAP), b"b.png", b"image/png")], key=None, chunked=True),
          frozenset({401})),
-    Case("wrong key", lambda rng, ctx: _add([(b"id", b"x", None, None)], key=rng.choice(["wrong", "", "k" * 5000, KEY + " "])),
+    Case("wrong key", lambda rng, ctx: _add([(b"id", b"x", None, None)], key=rng.choice(["wrong", "", "k" * 5000, KEY[:-1], KEY + "x",
+                                                                                    "x" + KEY, KEY + " x", KEY.upper()])),
          frozenset({401, 403})),
+    # RFC 9110 5.5: whitespace around a field value is not part of it (parsers may or may not strip
+    # it; the service compares the key without it either way), so this is the right key
+    Case("right key with surrounding whitespace", lambda rng, ctx: _add([(b"id", _fresh_id(rng, "ws"), None, None), _img_field(rng)],
+                                                                        key=rng.choice([KEY + " ", " " + KEY, "\t" + KEY + " \t"])),
+         frozenset({201})),
     Case("delete without / with wrong key", lambda rng, ctx: request("DELETE", "/api/items/it000",
                                                                       {"X-API-Key": "nope"} if rng.random() < 0.5 else {}),
          frozenset({401, 403})),

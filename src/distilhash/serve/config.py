@@ -80,3 +80,8 @@ class ServiceConfig:
     index_options: dict[str, Any] = field(default_factory=dict)
     torch_threads: int | None = None
     match_sample: int = 512
+
+    def __post_init__(self) -> None:
+        from distilhash.serve.validate import check_key_setting
+
+        self.api_key = check_key_setting(self.api_key or None)

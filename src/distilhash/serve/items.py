@@ -13,7 +13,6 @@ refused duplicate leaves the existing item and its thumbnail untouched.
 
 from __future__ import annotations
 
-import hmac
 import re
 import unicodedata
 from typing import Any
@@ -27,6 +26,7 @@ from distilhash.serve.config import ServiceError
 from distilhash.serve.jsonsafe import check_metadata
 from distilhash.serve.targets import model_info
 from distilhash.serve.thumbs import encode_thumbnail, thumb_keys
+from distilhash.serve.validate import key_matches
 
 __all__ = ["ItemsMixin", "check_item_id", "item_url", "thumbnail_url", "MAX_ID_CHARS"]
 
@@ -118,13 +118,15 @@ class ItemsMixin:
                 "match": match, "distance": t.distance, "model": model_info(t)}
 
     def check_key(self, key: str | None) -> None:
-        """ServiceError 403 without a service key or with a wrong key, 401 without a key."""
+        """ServiceError 403 without a service key or with a wrong key, 401 without a key.
+
+        The key is compared without the whitespace around it (RFC 9110 5.5; see :mod:`distilhash.serve.validate`)."""
         expected = self.config.api_key
         if not expected:
             raise ServiceError(403, "this service was started without an API key, so adding and deleting items is disabled")
-        if not key:
+        if not key or not key.strip(" \t"):
             raise ServiceError(401, "missing API key: send it in the X-API-Key header")
-        if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), expected.encode()):
+        if not key_matches(key, expected):
             raise ServiceError(403, "wrong API key")
 
     def add_item(self, item_id: str, caption: str | None = None, image: bytes | None = None,
