@@ -194,6 +194,12 @@ class Case:
     pause: float = 0.0
 
 
+#: ids that would look like another id or like nothing (zero-width, bidi override, tag, line
+#: separator, private use, surrounding whitespace, byte-order mark, bidi isolate)
+LOOKALIKE_IDS = ["\u200b", "id\u200b", "a\u202eb", "tag\U000e0041", "a\u2028b", "pua\ue000", "trailing ", " leading",
+                 "nbsp\u00a0", "bom\ufeff", "x\u2066y"]
+
+
 def _image_search(rng: random.Random, data: bytes, filename: bytes = b"q.png", ctype: bytes = b"image/png",
                   extra: list | None = None, chunked: bool = False) -> list[bytes]:
     body, ct = multipart([(b"file", data, filename, ctype)] + (extra or []))
@@ -327,6 +333,12 @@ CASES: list[Case] = [
         b'{"a": "' + b"x" * 70_000 + b'"}', b"{'a': 1}", b'{"a": 1e999}']), None, None)]), frozenset({400})),
     Case("bad id", lambda rng, ctx: _add([(b"id", rng.choice([b"ab\xff\xfe", b"\xc3\x28", b"tab\there", b"nul\x00x", b"..", b"a/../b",
                                                               b" ", b"", b"x" * 201, b"\xed\xa0\x80"]), None, None), _img_field(rng)]),
+         frozenset({400, 422})),
+    Case("look-alike id", lambda rng, ctx: _add([(b"id", rng.choice(LOOKALIKE_IDS).encode(), None, None), _img_field(rng)]),
+         frozenset({400})),
+    Case("caption inside metadata", lambda rng, ctx: _add([(b"id", _fresh_id(rng, "mc"), None, None), _img_field(rng), (b"metadata", rng.choice([
+        b'{"caption": 5}', b'{"caption": [1]}', b'{"caption": {"a": 1}}', b'{"caption": null}', b'{"caption": true}',
+        b'{"caption": ""}', b'{"caption": "' + b"x" * 60_000 + b'"}', b'{"caption": "nul\\u0000"}', b'{"caption": "esc\\u001b"}']), None, None)]),
          frozenset({400, 422})),
     Case("id with / (add)", lambda rng, ctx: _add([(b"id", _slash_id(rng, ctx), None, None), _img_field(rng)]), frozenset({201})),
     Case("id with / (fetch, thumbnail, delete)", lambda rng, ctx: _use_slash_id(rng, ctx), frozenset({200})),

@@ -132,7 +132,7 @@ def test_unknown_ids_and_path_traversal(client, world):
             assert r.status_code == 404, (bad, route, r.status_code)
             assert b"format" not in r.content and b"root:" not in r.content  # never a file's content
     r = client.get("/api/items/nope")
-    assert "no item with id 'nope'" in r.json()["error"]
+    assert 'no item with id "nope"' in r.json()["error"]
     r = client.get("/api/items/../../manifest.json")
     assert r.status_code == 404
     r = client.get("/api/items/it001", params={"target": "video"})

@@ -355,7 +355,7 @@ def test_more_like_this_on_a_pq_index_starts_with_the_item(tmp_path):
         res = svc.similar("p7", k=5)
         assert res["results"][0]["id"] == "p7" and res["results"][0]["distance"] == pytest.approx(0, abs=1e-5)
         assert res["distance"]["kind"] == "adc-l2" and res["match"]["typical"] > res["match"]["best"]
-        with pytest.raises(Exception, match="no item with id 'nope'"):
+        with pytest.raises(Exception, match='no item with id "nope"'):
             svc.similar("nope")
     finally:
         svc.close()

@@ -79,3 +79,73 @@ def test_a_key_no_client_could_send_is_refused_at_start(key):
         return
     with pytest.raises(ServiceError, match="api key"):
         ServiceConfig(api_key=key)
+
+
+# -- ids ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("item_id, words", [
+    ("\u200b", "U+200B"), ("id\u200b", "U+200B"), ("a\u202eb", "U+202E"), ("x\u2066y", "U+2066"),
+    ("tag\U000e0041", "U+E0041"), ("a\u2028b", "U+2028"), ("a\u2029b", "U+2029"), ("pua\ue000", "U+E000"),
+    ("soft\u00adhyphen", "U+00AD"), ("bom\ufeff", "U+FEFF"), ("esc\x1b", "U+001B"), ("id ", "whitespace"),
+    (" id", "whitespace"), ("id\u00a0", "whitespace"), ("\u3000id", "whitespace"), ("a/../b", "'..'"),
+    ("x" * 201, "limit is 200"),
+])
+def test_ids_that_look_like_others_are_refused(client, item_id, words):
+    r = _add(client, item_id)
+    assert r.status_code == 400, r.text
+    message = r.json()["error"]
+    assert words in message and "\\u" not in message and "'\\" not in message
+    assert client.get("/api/health").json()["indexes"]["image"] == 40
+
+
+def test_ids_are_stored_nfc_and_found_by_either_spelling(client):
+    nfd, nfc = "cafe\u0301", "caf\u00e9"
+    r = _add(client, nfd)
+    assert r.status_code == 201 and r.json()["id"] == nfc
+    assert _add(client, nfc).status_code == 409  # the same word: one item
+    from urllib.parse import quote
+
+    assert client.get(f"/api/items/{quote(nfd)}").json()["id"] == nfc
+    assert client.get(f"/api/items/{quote(nfc)}").json()["id"] == nfc
+    assert client.delete(f"/api/items/{quote(nfd)}", headers={"X-API-Key": KEY}).json()["deleted"] == nfc
+    assert client.get(f"/api/items/{quote(nfc)}").status_code == 404
+
+
+@pytest.mark.parametrize("item_id", ["inner space ok", "dir/file name.jpg", "日本語", "emoji-🐈", "ÆØÅ"])
+def test_ordinary_ids_are_still_accepted(client, item_id):
+    assert _add(client, item_id).status_code == 201
+
+
+# -- captions -----------------------------------------------------------------------------
+@pytest.mark.parametrize("caption, status", [(5, 422), ([1], 422), ({"a": 1}, 422), (None, 422), (True, 422), (1.5, 422),
+                                             ("", 400), ("   ", 400), ("x" * 60_000, 400), ("nul\x00", 400), ("esc\x1b[31m", 400)])
+def test_captions_inside_metadata_get_the_caption_rules(client, caption, status):
+    import json
+
+    r = _add(client, "md-cap", metadata=json.dumps({"caption": caption}))
+    assert r.status_code == status, r.text
+    assert r.json()["error"].startswith("metadata.caption:")
+    assert client.get("/api/items/md-cap").status_code == 404
+
+
+def test_a_caption_in_metadata_is_stored_stripped_and_the_field_wins(client):
+    import json
+
+    r = _add(client, "cap-a", metadata=json.dumps({"caption": "  a red cat\n"}))
+    assert r.status_code == 201 and r.json()["caption"] == "a red cat"
+    r = _add(client, "cap-b", metadata=json.dumps({"caption": "from metadata"}), caption="from the field")
+    assert r.json()["caption"] == "from the field"
+    r = client.post("/api/items", data={"id": "cap-t", "caption": "x" * 501, "target": "text"}, headers={"X-API-Key": KEY})
+    assert r.status_code == 400 and "500" in r.json()["error"]
+
+
+def test_non_text_caption_through_the_python_api_is_422(world):
+    from distilhash.serve.config import ServiceError
+    from distilhash.serve.engine import SearchService
+
+    svc = SearchService([world["text_index"]])
+    try:
+        with pytest.raises(ServiceError) as err:
+            svc.add_item("py-1", caption=5)
+        assert err.value.status == 422
+    finally:
+        svc.close()

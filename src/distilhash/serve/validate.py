@@ -66,7 +66,7 @@ def normalise_id(item_id: str) -> str:
 
 def check_item_id(item_id: Any) -> str:
     """The NFC-normalised ``item_id`` if it can be stored, fetched and deleted, else ServiceError 400."""
-    if not isinstance(item_id, str) or not item_id:
+    if not isinstance(item_id, str) or not item_id.strip():
         raise ServiceError(400, "id: expected a non-empty text id")
     if "\ufffd" in item_id:
         raise ServiceError(400, "id: contains U+FFFD, the mark of bytes that were not valid UTF-8; send the id as UTF-8 text")
