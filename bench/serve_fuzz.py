@@ -54,6 +54,9 @@ LEAKS = {
     "traceback": re.compile(rb"Traceback"),
     "object repr": re.compile(rb"object at"),
     "exception name": re.compile(rb"\b[A-Z][A-Za-z]*(?:Error|Exception|Warning)\b"),
+    # a value quoted the way Python's repr() quotes it ('it000', 'a\\x00'); messages quote values
+    # JSON-style ("it000"); the literal path segments '.' and '..' of the id rules excepted
+    "python repr": re.compile(rb"(?<![A-Za-z])'(?!\.\.?')[^'\s]+'"),
 }
 
 

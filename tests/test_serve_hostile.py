@@ -149,3 +149,62 @@ def test_non_text_caption_through_the_python_api_is_422(world):
         assert err.value.status == 422
     finally:
         svc.close()
+
+
+# -- Host / Origin (DNS rebinding) --------------------------------------------------------
+@pytest.fixture(scope="module")
+def loopback_app(world):
+    from distilhash.serve.app import create_app
+    from distilhash.serve.hosts import default_allowed_hosts
+
+    with TestClient(create_app([world["image_index"], world["text_index"]], api_key=KEY,
+                               allowed_hosts=default_allowed_hosts("127.0.0.1", ["search.example.org"]))) as c:
+        yield c
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.evil.example:80",
+                                  "LOCALHOST.EVIL.EXAMPLE", "[::2]:80", "0.0.0.0:8000", "127.0.0.2", "testserver", "search.example.org.evil"])
+def test_foreign_host_names_are_refused(loopback_app, host):
+    for path in ("/api/health", "/", "/api/items/it000", "/api/search?q=cat"):
+        r = loopback_app.get(path, headers={"Host": host})
+        assert r.status_code == 421, (host, path, r.status_code)
+        assert "--allowed-host" in r.json()["error"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8000", "localhost:1234", "LocalHost", "[::1]:8000", "search.example.org",
+                                  "search.example.org:443"])
+def test_loopback_and_allowed_names_are_served(loopback_app, host):
+    assert loopback_app.get("/api/health", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("origin, status", [("http://evil.example", 403), ("null", 403), ("file://", 403),
+                                            ("http://127.0.0.1.evil.example:8000", 403), ("http://localhost:8000", 200),
+                                            ("http://127.0.0.1:8000", 200), ("https://search.example.org", 200)])
+def test_cross_site_origins_are_refused(loopback_app, origin, status):
+    r = loopback_app.get("/api/health", headers={"Host": "127.0.0.1:8000", "Origin": origin})
+    assert r.status_code == status
+    r = loopback_app.delete("/api/items/nope", headers={"Host": "127.0.0.1:8000", "Origin": origin, "X-API-Key": KEY})
+    assert r.status_code == (403 if status == 403 else 404)
+
+
+def test_allow_list_defaults_follow_the_binding():
+    from distilhash.serve.hosts import default_allowed_hosts
+
+    assert set(default_allowed_hosts("127.0.0.1")) == {"127.0.0.1", "localhost", "::1"}
+    assert "::1" in default_allowed_hosts("::1") and "localhost" in default_allowed_hosts("localhost")
+    assert default_allowed_hosts("0.0.0.0") is None  # reachable by any name: checks only when told names
+    assert "search.example.org" in default_allowed_hosts("0.0.0.0", ["search.example.org"])
+    assert default_allowed_hosts("127.0.0.1", ["*"]) is None
+
+
+def test_requests_without_host_are_not_browsers_and_pass(world):
+    from distilhash.serve.app import create_app
+    from distilhash.serve.hosts import default_allowed_hosts
+
+    app = create_app([world["image_index"]], allowed_hosts=default_allowed_hosts("127.0.0.1"))
+    with ServerThread(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        for head, want in ((b"GET /api/health HTTP/1.0\r\n\r\n", b"200"), (b"GET /api/health HTTP/1.0\r\nHost: evil.example\r\n\r\n", b"421")):
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+                s.sendall(head)
+                assert s.recv(65536).split(b" ", 2)[1] == want

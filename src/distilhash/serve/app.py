@@ -87,7 +87,7 @@ def _scrub(text: str) -> str:
 
 def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path | None = None, teacher: str | None = None,
                api_key: str | None = None, max_upload_mb: float = 8.0, service: Any = None, body_timeout: float = 15.0,
-               **config: Any):
+               allowed_hosts: list[str] | None = None, **config: Any):
     """Build the FastAPI application.
 
     Args:
@@ -97,10 +97,14 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         max_upload_mb: largest accepted upload.
         service: a ready :class:`SearchService` (then the other arguments are ignored).
         body_timeout: seconds a request body may stall before a 408.
+        allowed_hosts: host names the ``Host`` and ``Origin`` headers may carry (None: any; see
+            :mod:`distilhash.serve.hosts`; :func:`~distilhash.serve.server.start_service` sets it
+            for a loopback binding).
         **config: more :class:`ServiceConfig` fields (``max_query_chars``, ``text_cache_size``, ...).
     """
     from distilhash.serve.engine import SearchService, ServiceConfig, ServiceError
     from distilhash.serve.guard import RequestGuard
+    from distilhash.serve.hosts import HostPolicy
 
     if service is None:
         cfg = ServiceConfig(api_key=api_key or None, max_upload_bytes=int(max_upload_mb * 2**20), **config)
@@ -139,7 +143,7 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         _log.error("unexpected error", exc_info=exc)
         return _error(500, "the service failed to answer this request; the server log has the details")
 
-    app.add_middleware(RequestGuard, svc=svc, cap=cap, body_timeout=body_timeout)
+    app.add_middleware(RequestGuard, svc=svc, cap=cap, body_timeout=body_timeout, hosts=HostPolicy.of(allowed_hosts))
 
     async def _read_upload(upload: UploadFile, field: str) -> bytes:
         data = await upload.read(cap + 1)

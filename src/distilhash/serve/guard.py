@@ -2,6 +2,8 @@
 
 Before the application sees a request it:
 
+0. refuses a ``Host`` or ``Origin`` outside the allow-list, when there is one (421 / 403; DNS
+   rebinding, :mod:`distilhash.serve.hosts`);
 1. refuses an invalid or oversized ``Content-Length`` (413 before any byte of the body is read);
 2. checks the API key of write requests (``POST /api/items``, ``DELETE /api/items/...``) from the
    headers, so a request without the right key is refused (401/403) before its body is read;
@@ -112,10 +114,11 @@ class RequestGuard:
         svc: the :class:`~distilhash.serve.engine.SearchService` (API key check, error counts, latency stats).
         cap: largest upload in bytes (the body limit is ``cap + ENVELOPE_BYTES``).
         body_timeout: seconds a request body may stall between two chunks before a 408.
+        hosts: the ``Host`` / ``Origin`` allow-list (None: no check).
     """
 
-    def __init__(self, app: Any, svc: Any, cap: int, body_timeout: float = 15.0) -> None:
-        self.app, self.svc, self.cap, self.body_timeout = app, svc, cap, body_timeout
+    def __init__(self, app: Any, svc: Any, cap: int, body_timeout: float = 15.0, hosts: Any = None) -> None:
+        self.app, self.svc, self.cap, self.body_timeout, self.hosts = app, svc, cap, body_timeout, hosts
         self.limit = cap + ENVELOPE_BYTES
 
     async def _refuse(self, scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
@@ -153,6 +156,11 @@ class RequestGuard:
         svc = self.svc
         method, path = scope["method"], scope["path"]
         headers = dict(scope.get("headers") or ())
+        if self.hosts is not None:
+            refused = self.hosts.refusal(headers.get(b"host"), headers.get(b"origin"))
+            if refused is not None:
+                await self._refuse(scope, receive, send, *refused)
+                return
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
