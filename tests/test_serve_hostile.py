@@ -208,3 +208,145 @@ def test_requests_without_host_are_not_browsers_and_pass(world):
             with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
                 s.sendall(head)
                 assert s.recv(65536).split(b" ", 2)[1] == want
+
+
+# -- slow and greedy clients --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def throttled(world):
+    """A live server with small limits: 1 s grace at 2 KB/s, 3 s body deadline, 2 uploads, 4 connections per address."""
+    from distilhash.serve.app import create_app
+    from distilhash.serve.connections import protocol_class
+
+    app = create_app([world["image_index"], world["text_index"]], api_key=KEY, max_upload_mb=0.5, body_timeout=2.0,
+                     body_limits={"grace_s": 1.0, "min_rate": 2048, "deadline_s": 3.0, "max_uploads": 2, "spool_bytes": 4096})
+    with ServerThread(app, http=protocol_class(header_timeout=2.0, per_address=4)) as url:
+        yield int(url.rsplit(":", 1)[1])
+
+
+def _head(length: int, path: bytes = b"/api/search/image") -> bytes:
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+            b"Content-Length: %d\r\n\r\n" % length)
+
+
+def _get(port: int, path: str = "/api/search?q=cat&k=3", source: str = "127.0.0.1") -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        return int(s.recv(65536).split(b" ", 2)[1])
+
+
+def test_a_dripping_body_is_cut_off_after_the_grace_and_search_keeps_working(throttled):
+    import time
+
+    port = throttled
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(_head(100_000) + b"--B\r\n")
+        t0 = time.monotonic()
+        s.settimeout(0.3)
+        answer = b""
+        while not answer and time.monotonic() - t0 < 8:
+            try:
+                s.sendall(b"x")  # one byte every 0.3 s: ~3 B/s against a minimum of 2 KB/s
+                answer = s.recv(65536)
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        elapsed = time.monotonic() - t0
+        assert _get(port) == 200
+    assert answer.startswith(b"HTTP/1.1 408") and b"slower than" in answer, answer[:200]
+    assert elapsed < 2.5
+
+
+def test_a_fast_body_within_the_rate_is_served(throttled):
+    port = throttled
+    body = (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.png\"\r\nContent-Type: image/png\r\n\r\n"
+            + png_bytes(COLOURS[2]) + b"\r\n--B--\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(_head(len(body)) + body)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_uploads_beyond_the_cap_get_503_at_once_while_search_works(throttled):
+    port = throttled
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(f"127.0.0.{10 + i}", 0)) for i in range(2)]
+    try:
+        for s in held:  # two uploads in progress (the cap), each still within its grace period
+            s.sendall(_head(100_000) + b"--B\r\n")
+        import time
+
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.20", 0)) as s:
+            s.sendall(_head(100_000) + b"--B\r\n")
+            answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer.lower(), answer[:300]
+        assert _get(port) == 200 and _get(port, "/api/items/it000?target=image") in (200, 404)
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_connections_per_address_are_capped(throttled):
+    port = throttled
+    source = "127.0.0.31"
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) for _ in range(4)]
+    try:
+        import time
+
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as extra:
+            extra.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            try:
+                got = extra.recv(65536)
+            except ConnectionResetError:
+                got = b""
+            assert got == b""  # closed unanswered: this address holds its 4 connections
+        assert _get(port, "/api/health", source="127.0.0.32") == 200  # another address is served
+    finally:
+        for s in idle:
+            s.close()
+    import time
+
+    time.sleep(0.3)
+    assert _get(port, "/api/health", source=source) == 200  # the slots come back when the connections close
+
+
+def test_oversized_headers_get_431(throttled):
+    with socket.create_connection(("127.0.0.1", throttled), timeout=10) as s:
+        try:
+            s.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"h" * (200 << 10) + b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert s.recv(65536).startswith(b"HTTP/1.1 431")
+
+
+def test_bodies_are_spooled_to_disk_past_a_few_kb():
+    import asyncio
+
+    from distilhash.serve.limits import BodyLimits, receive_body
+
+    chunks = [{"type": "http.request", "body": b"a" * 10_000, "more_body": i < 99} for i in range(100)]
+
+    async def receive():
+        return chunks.pop(0)
+
+    spool, size = asyncio.run(receive_body(receive, BodyLimits(spool_bytes=64 << 10), 2 << 20))
+    with spool:
+        assert size == 1_000_000 and spool._rolled  # on disk, not in memory
+        assert spool.read(5) == b"aaaaa"
+
+
+def test_body_deadline_and_stall_rules_are_named():
+    import asyncio
+
+    from distilhash.serve.limits import BodyLimits, BodyTooSlow, receive_body
+
+    async def silent():
+        await asyncio.sleep(10)
+
+    with pytest.raises(BodyTooSlow, match="stalled"):
+        asyncio.run(receive_body(silent, BodyLimits(stall_s=0.2, grace_s=5), 1000))
+    with pytest.raises(BodyTooSlow, match="slower than"):
+        asyncio.run(receive_body(silent, BodyLimits(stall_s=5, grace_s=0.2), 1000))
+    with pytest.raises(OverflowError):
+        asyncio.run(receive_body(lambda: asyncio.sleep(0, {"type": "http.request", "body": b"x" * 2000, "more_body": True}),
+                                 BodyLimits(), 1000))

@@ -87,7 +87,7 @@ def _scrub(text: str) -> str:
 
 def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path | None = None, teacher: str | None = None,
                api_key: str | None = None, max_upload_mb: float = 8.0, service: Any = None, body_timeout: float = 15.0,
-               allowed_hosts: list[str] | None = None, **config: Any):
+               allowed_hosts: list[str] | None = None, body_limits: dict[str, Any] | None = None, **config: Any):
     """Build the FastAPI application.
 
     Args:
@@ -100,11 +100,14 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         allowed_hosts: host names the ``Host`` and ``Origin`` headers may carry (None: any; see
             :mod:`distilhash.serve.hosts`; :func:`~distilhash.serve.server.start_service` sets it
             for a loopback binding).
+        body_limits: :class:`~distilhash.serve.limits.BodyLimits` fields (``min_rate``, ``grace_s``,
+            ``deadline_s``, ``spool_bytes``, ``max_uploads``; ``stall_s`` is ``body_timeout``).
         **config: more :class:`ServiceConfig` fields (``max_query_chars``, ``text_cache_size``, ...).
     """
     from distilhash.serve.engine import SearchService, ServiceConfig, ServiceError
     from distilhash.serve.guard import RequestGuard
     from distilhash.serve.hosts import HostPolicy
+    from distilhash.serve.limits import BodyLimits
 
     if service is None:
         cfg = ServiceConfig(api_key=api_key or None, max_upload_bytes=int(max_upload_mb * 2**20), **config)
@@ -143,7 +146,8 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         _log.error("unexpected error", exc_info=exc)
         return _error(500, "the service failed to answer this request; the server log has the details")
 
-    app.add_middleware(RequestGuard, svc=svc, cap=cap, body_timeout=body_timeout, hosts=HostPolicy.of(allowed_hosts))
+    app.add_middleware(RequestGuard, svc=svc, cap=cap, hosts=HostPolicy.of(allowed_hosts),
+                       limits=BodyLimits(**{"stall_s": body_timeout, **(body_limits or {})}))
 
     async def _read_upload(upload: UploadFile, field: str) -> bytes:
         data = await upload.read(cap + 1)

@@ -45,7 +45,7 @@ def _build_app(spec: dict[str, Any]) -> Any:
         sys.setswitchinterval(float(spec["switch_interval_ms"]) / 1e3)
     app = create_app(spec["index_dirs"], model_dir=spec.get("model_dir"), teacher=spec.get("teacher"), api_key=spec.get("api_key"),
                      max_upload_mb=spec["max_upload_mb"], body_timeout=spec.get("body_timeout", 15.0),
-                     allowed_hosts=spec.get("allowed_hosts"), **spec["config"])
+                     allowed_hosts=spec.get("allowed_hosts"), body_limits=spec.get("body_limits"), **spec["config"])
     if spec.get("warmup", True):
         app.state.service.warm()
     if spec.get("freeze_gc", True):
@@ -66,7 +66,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                   max_upload_mb: float = 8.0, torch_threads: int = 1, log_level: str = "warning",
                   warmup: bool = True, thumbnails: bool = True, announce: Any = print, switch_interval_ms: float | None = 0.5,
                   freeze_gc: bool = True, workers: int = 1, header_timeout: float | None = None, body_timeout: float = 15.0,
-                  limit_concurrency: int = 1024, allowed_hosts: list[str] | None = None,
+                  limit_concurrency: int = 4096, allowed_hosts: list[str] | None = None,
+                  body_limits: dict[str, Any] | None = None, max_connections_per_address: int = 256,
                   **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
@@ -94,7 +95,12 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         header_timeout: seconds a connection may take to send its request headers before it is
             closed (None: :data:`~distilhash.serve.connections.HEADER_TIMEOUT_S`; slow bodies get 408).
         body_timeout: seconds a request body may stall between two chunks before a 408.
-        limit_concurrency: most connections + requests at once (beyond it: 503).
+        limit_concurrency: most connections + requests at once (beyond it: 503); the process's
+            open-file limit is raised to fit it when the hard limit allows.
+        body_limits: :class:`~distilhash.serve.limits.BodyLimits` fields: minimum rate, grace,
+            overall deadline, spool size, most uploads at once.
+        max_connections_per_address: most open connections from one client address (0: no cap;
+            behind a proxy every client has the proxy's address).
         allowed_hosts: more host names the ``Host`` / ``Origin`` headers may carry (``["*"]``: any).
             Bound to loopback, the service answers only for loopback names and these (DNS
             rebinding; :mod:`distilhash.serve.hosts`); bound elsewhere, it checks only when given.
@@ -102,7 +108,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     """
     import uvicorn
 
-    from distilhash.serve.connections import HEADER_TIMEOUT_S, uvicorn_options
+    from distilhash.serve.connections import HEADER_TIMEOUT_S, raise_open_files, uvicorn_options
     from distilhash.serve.engine import ServiceError
     from distilhash.serve.hosts import default_allowed_hosts
 
@@ -118,14 +124,16 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     spec = {"index_dirs": [str(d) for d in dirs], "model_dir": str(model_dir) if model_dir else None, "teacher": teacher,
             "api_key": api_key, "max_upload_mb": max_upload_mb, "torch_threads": torch_threads, "switch_interval_ms": switch_interval_ms,
             "warmup": warmup, "freeze_gc": freeze_gc, "body_timeout": body_timeout, "config": config,
-            "allowed_hosts": default_allowed_hosts(host, allowed_hosts)}
+            "allowed_hosts": default_allowed_hosts(host, allowed_hosts), "body_limits": body_limits}
+    raise_open_files(limit_concurrency + 256)
+    conn = {"limit_concurrency": limit_concurrency, "per_address": max_connections_per_address}
     if workers > 1:
         os.environ[_ENV] = json.dumps(spec)
         if announce is not None:
             announce(f"distilhash search: {workers} server processes, text queries: {config.get('query_encoder', 'teacher')} encoder; "
                      f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
-                    log_level=log_level, access_log=False, **uvicorn_options(limit_concurrency=limit_concurrency, importable=True))
+                    log_level=log_level, access_log=False, **uvicorn_options(**conn, importable=True))
         return
     app = _build_app(spec)
     svc = app.state.service
@@ -139,4 +147,4 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
             announce("note: any Host header is answered (not bound to loopback, or --allowed-host '*'); "
                      "name the hosts clients use with --allowed-host to guard against DNS rebinding")
     uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
-                **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, limit_concurrency=limit_concurrency))
+                **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, **conn))
