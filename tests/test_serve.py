@@ -178,9 +178,10 @@ def test_add_and_delete_need_the_key(fresh):
     assert client.delete("/api/items/new-1", headers={"X-API-Key": KEY}).status_code == 404
 
 
-def test_read_only_without_key(world):
+def test_read_only_without_key(tmp_path):
     from distilhash.serve.app import create_app
 
+    world = make_world(tmp_path)  # its own: the module's keyed service holds the shared world's indexes as their writer
     with TestClient(create_app(world["image_index"])) as c:
         r = c.post("/api/items", data={"id": "x"}, headers={"X-API-Key": "anything"})
         assert r.status_code == 403 and "without an API key" in r.json()["error"]

@@ -350,3 +350,24 @@ def test_body_deadline_and_stall_rules_are_named():
     with pytest.raises(OverflowError):
         asyncio.run(receive_body(lambda: asyncio.sleep(0, {"type": "http.request", "body": b"x" * 2000, "more_body": True}),
                                  BodyLimits(), 1000))
+
+
+# -- a read-only service and writers of its index -----------------------------------------
+def test_a_read_only_service_and_a_writer_never_run_side_by_side(tmp_path):
+    from distilhash.errors import DistilhashError
+    from distilhash.index import open_index
+    from distilhash.serve.app import create_app
+
+    w = make_world(tmp_path)
+    with TestClient(create_app([w["image_index"], w["text_index"]])) as c:  # read-only: no key
+        assert c.get("/api/health").status_code == 200
+        with pytest.raises(DistilhashError, match="read-only service"):
+            open_index(w["image_index"], writable=True)  # what `distilhash index add/delete/compact` does
+        with TestClient(create_app([w["image_index"]])) as c2:  # readers do not exclude each other
+            assert c2.get("/api/health").status_code == 200
+    with open_index(w["image_index"], writable=True) as idx:  # the service stopped: the writer may go
+        with pytest.raises(DistilhashError, match="would not see its changes"):
+            create_app([w["image_index"], w["text_index"]])
+        assert len(idx) == 40
+    with TestClient(create_app([w["text_index"]], api_key=KEY)) as c:  # a keyed service is the writer itself
+        assert c.get("/api/health").status_code == 200

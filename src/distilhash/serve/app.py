@@ -108,10 +108,18 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
     from distilhash.serve.guard import RequestGuard
     from distilhash.serve.hosts import HostPolicy
     from distilhash.serve.limits import BodyLimits
+    from distilhash.serve.readonly import hold_reader_locks, release_all
 
+    reader_locks: list[Any] = []
     if service is None:
         cfg = ServiceConfig(api_key=api_key or None, max_upload_bytes=int(max_upload_mb * 2**20), **config)
-        service = SearchService(index_dir, model_dir=model_dir, teacher=teacher, config=cfg)
+        if cfg.api_key is None:  # read-only: never beside a writer it would not see (serve/readonly.py)
+            reader_locks = hold_reader_locks([index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir))
+        try:
+            service = SearchService(index_dir, model_dir=model_dir, teacher=teacher, config=cfg)
+        except BaseException:
+            release_all(reader_locks)
+            raise
     svc: SearchService = service
     cap = svc.config.max_upload_bytes
 
@@ -119,6 +127,7 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
     async def lifespan(_: Any):
         yield
         svc.close()
+        release_all(reader_locks)
 
     app = FastAPI(title="distilhash search", version="0.2.0", lifespan=lifespan, default_response_class=FastJSONResponse,
                   description="Search compact cross-modal codes by text or image (distilhash).")
