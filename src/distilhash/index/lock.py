@@ -23,21 +23,26 @@ class IndexLockedError(DistilhashError):
     """Another process (or another open handle) holds the index open for writing."""
 
 
+def _flock_directory(directory: Path, mode: int, busy: str) -> int:
+    """A descriptor of ``directory`` holding ``flock(mode)``; IndexLockedError saying ``busy`` when taken."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise IndexLockedError(f"{directory}: {busy}") from None
+    return fd
+
+
 class WriterLock:
     """Exclusive, non-blocking writer lock of ``directory``; released by :meth:`release`."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise IndexLockedError(
-                f"{directory}: another writer has this index open, or a read-only service (distilhash serve without "
-                "--api-key) is serving it (one writer at a time, and never beside a service that would not see its changes)"
-            ) from None
-        self._fd = fd
+        self._fd = _flock_directory(directory, fcntl.LOCK_EX,
+                                    "another writer has this index open, or a read-only service (distilhash serve without "
+                                    "--api-key) is serving it (one writer at a time, and never beside a service that would "
+                                    "not see its changes)")
         try:
             self.check()
         except BaseException:
@@ -71,16 +76,9 @@ class ReaderLock:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise IndexLockedError(
-                f"{directory}: a writer has this index open (distilhash index add/delete/compact or a service with an API "
-                "key); a read-only service would not see its changes, so it does not start beside one"
-            ) from None
-        self._fd = fd
+        self._fd = _flock_directory(directory, fcntl.LOCK_SH,
+                                    "a writer has this index open (distilhash index add/delete/compact or a service with "
+                                    "an API key); a read-only service would not see its changes, so it does not start beside one")
 
     def release(self) -> None:
         if self._fd >= 0:
