@@ -73,6 +73,7 @@ def test_ivf_seed_beyond_a_c_int_is_a_clear_error():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(7200)
 def test_every_generated_wrong_value_ends_without_a_traceback(scratch):
     """~800 real processes (several minutes): each ends on its own, with a message and no traceback."""
     problems = []

@@ -371,3 +371,65 @@ def test_a_read_only_service_and_a_writer_never_run_side_by_side(tmp_path):
         assert len(idx) == 40
     with TestClient(create_app([w["text_index"]], api_key=KEY)) as c:  # a keyed service is the writer itself
         assert c.get("/api/health").status_code == 200
+
+
+def test_many_dripping_clients_do_not_stop_search(throttled):
+    """The red-team shape, short: 30 connections dripping bodies or headers from 6 addresses while searches run."""
+    import threading
+    import time
+
+    port = throttled
+    stop = threading.Event()
+
+    def drip(i: int) -> None:
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(f"127.0.2.{1 + i % 6}", 0)) as s:
+                    s.sendall(_head(400_000) + b"--B\r\n" if i % 2 else b"POST /api/search/image HTTP/1.1\r\n")
+                    s.settimeout(0.5)
+                    while not stop.is_set():
+                        try:
+                            if s.recv(4096) == b"":
+                                break
+                        except socket.timeout:
+                            s.sendall(b"x")
+                        except OSError:
+                            break
+            except OSError:
+                pass
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=drip, args=(i,), daemon=True) for i in range(30)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        took = []
+        for _ in range(20):
+            t0 = time.monotonic()
+            assert _get(port) == 200
+            took.append(time.monotonic() - t0)
+            time.sleep(0.1)
+        assert max(took) < 2.0, took
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_slow_client_benchmark_meets_its_goals_at_reduced_scale(tmp_path):
+    """bench/serve_slow_clients.py with 400 attackers for 30 s: normal clients 0 errors, p99 < 1 s, RSS growth < 200 MB."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "bench" / "serve_slow_clients.py"
+    sys.path.insert(0, str(bench.parent))
+    spec = importlib.util.spec_from_file_location("serve_slow_clients", bench)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.run(tmp_path, attackers=400, addresses=8, clients=20, baseline_s=5, ramp_s=10, duration_s=30, drip_s=5)
+    assert r["under_attack"]["errors"] == 0 and r["under_attack"]["p99_ms"] < 1000, r["under_attack"]
+    assert r["rss_mib"]["growth_max"] < 200 and r["attack"]["stats"]["connections"] >= 400
