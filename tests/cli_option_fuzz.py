@@ -20,11 +20,16 @@ from typing import Any
 WRONG: dict[str, list[str]] = {
     "int": ["x", "1.5", "-1", "0", str(2**70), "-" + str(2**70), "nan", ""],
     "float": ["nan", "inf", "-inf", "x", "-1", "1e400", "0", ""],
-    "Path": ["/proc/x/y", "/nonexistent-dh/a/b", "/dev/null/x", "{tmp}/file.txt", "{tmp}/file.txt/sub", "", "a\x00b", "/proc/self/mem"],
+    # paths by role (distilhash.cli.checks.path_role): what cannot be read, or cannot be written
+    "Path:input": ["/proc/x/y", "/nonexistent-dh/a/b", "/dev/null/x", "{tmp}/file.txt/sub", "a\x00b", "/proc/self/mem"],
+    "Path:input:dir": ["{tmp}/file.txt"],
+    "Path:input:file": ["{tmp}"],
+    "Path:output": ["/proc/x/y", "/dev/null/x", "{tmp}/file.txt/sub", "a\x00b", "/proc/self/mem"],
+    "Path:output:dir": ["{tmp}/file.txt"],
+    "Path:output:file": ["{tmp}"],
     "str": ["", "bogus-value", "x\x00y", "x" * 5000, "../../etc/passwd", "-"],
     "list[str]": ["nokey", "=1", "seed=" + str(2**70), "nprobe=nan", "bits=-1", "epochs=1e999", "a.b.c=", "x=\x00"],
     "list[int]": ["0", "-1", "x", str(2**70)],
-    "list[Path]": ["/proc/x/y", "", "a\x00b", "{tmp}/file.txt"],
 }
 
 #: placeholder per type for required positional arguments
@@ -33,9 +38,11 @@ PLACEHOLDER = {"int": "1", "float": "1", "Path": "{tmp}/missing", "str": "nothin
 
 #: wrong values every option of the type must refuse while parsing (exit code 2)
 PARSE_TIME = {"int": {"x", "1.5", str(2**70), "-" + str(2**70), "nan", ""}, "float": {"nan", "inf", "-inf", "x", "1e400", ""},
-              "Path": {"a\x00b", "/proc/x/y", "/dev/null/x", "{tmp}/file.txt/sub"},
-              "list[int]": {"x", str(2**70)}, "list[Path]": {"a\x00b", "/proc/x/y"}}
-# ("" is "not given" to Typer; a missing path is a fine output for root, so neither is in the set)
+              "Path": {"a\x00b", "/proc/x/y", "/dev/null/x", "{tmp}/file.txt/sub", "/nonexistent-dh/a/b", "{tmp}/file.txt", "{tmp}"},
+              "list[int]": {"x", str(2**70)}}
+PARSE_TIME["list[Path]"] = PARSE_TIME["Path"]
+PARSE_TIME["str"] = {"x\x00y", "x" * 5000}
+# ("" is "not given" to Typer, so it is not a wrong value; /proc/self/mem exists and is read later)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,17 @@ def _kind(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
+def _wrong(words: tuple[str, ...], name: str, kind: str) -> list[str]:
+    """The wrong values of one parameter: by type, and for paths by role (input/output, file/dir)."""
+    if kind not in ("Path", "list[Path]"):
+        return WRONG.get(kind, [])
+    from distilhash.cli.checks import path_role
+
+    role, what = path_role(words, name)
+    values = WRONG[f"Path:{role}"] + WRONG.get(f"Path:{role}:{what}", [])
+    return values if kind == "Path" else values[:4]
+
+
 def commands(app: Any) -> list[tuple[tuple[str, ...], Any]]:
     """(words, click command) of every leaf command of the Typer ``app``."""
     import typer
@@ -93,7 +111,7 @@ def cases(app: Any) -> list[Case]:
         fn = inspect.unwrap(cmd.callback)
         hints = typing.get_type_hints(fn)
         positionals: list[str] = []
-        options: list[tuple[str, str]] = []
+        options: list[tuple[str, str, str]] = []
         required: list[tuple[str, str]] = []
         for p in cmd.params:
             if p.name not in hints or getattr(p, "is_flag", False) or p.name == "help":
@@ -103,12 +121,12 @@ def cases(app: Any) -> list[Case]:
                 if p.required:
                     positionals.append(PLACEHOLDER.get(kind, "x"))
                 continue
-            options.append((max(p.opts, key=len), kind))
+            options.append((max(p.opts, key=len), kind, p.name))
             if p.required:
                 required.append((max(p.opts, key=len), PLACEHOLDER.get(kind, "x")))
-        for option, kind in options:
+        for option, kind, name in options:
             others = tuple(w for o, v in required if o != option for w in (o, v))
-            for value in WRONG.get(kind, []):
+            for value in _wrong(words, name, kind):
                 out.append(Case(words, option, kind, value, tuple(positionals) + others))
     return out
 

@@ -87,3 +87,13 @@ def test_every_generated_wrong_value_ends_without_a_traceback(scratch):
         if code == -9 or "Traceback" in out:
             problems.append((case.words, case.option, repr(case.value[:20]), code, out[-300:]))
     assert not problems, problems[:10]
+
+
+@pytest.mark.parametrize("pairs, words", [(["seed=" + str(2**70)], "64 bits"), (["epochs=1e999"], "finite"),
+                                          (["a={\"b\": [NaN]}"], "finite"), (["x=-Infinity"], "finite")])
+def test_overrides_refuse_numbers_no_option_takes(pairs, words):
+    from distilhash.configs import parse_overrides
+    from distilhash.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=words):
+        parse_overrides(pairs, option="--set")

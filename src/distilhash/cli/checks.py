@@ -6,6 +6,8 @@ numeric or path parameter a declared rule, before Typer builds the Click command
 * integers: the range in :data:`INT_RANGES` (by option name), else 0 to 2**31-1 (no option of
   this CLI takes more; a 70-digit seed used to reach a C library and end in a traceback);
 * floats: finite (``nan``/``inf`` are refused) and within :data:`FLOAT_RANGES`;
+* text: no NUL character, at most 4,096 characters (255 for names of datasets and methods, which
+  may become file names);
 * paths: inputs must exist and be readable (a directory where :data:`DIR_INPUTS` says so, a file
   where :data:`FILE_INPUTS` says so); outputs (:data:`OUTPUTS`) must be creatable: the nearest
   existing ancestor is a directory this process can write into (checked by creating and removing
@@ -20,12 +22,13 @@ import inspect
 import math
 import os
 import tempfile
+import typing
 from pathlib import Path
 from typing import Any, Callable
 
 import typer
 
-__all__ = ["install", "INT_RANGES", "FLOAT_RANGES", "OUTPUTS", "DIR_INPUTS", "FILE_INPUTS", "INT_MAX"]
+__all__ = ["install", "path_role", "INT_RANGES", "FLOAT_RANGES", "OUTPUTS", "FILE_OUTPUTS", "DIR_INPUTS", "FILE_INPUTS", "INT_MAX"]
 
 INT_MAX = 2**31 - 1
 
@@ -60,6 +63,8 @@ FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
 
 #: (command words, parameter name) of paths that are written; ("*", name) for every command
 OUTPUTS = {("*", "out"), ("*", "results"), (("index", "build"), "index_dir"), (("teacher", "extract"), "out")}
+#: outputs that are files (every other output is a directory: an existing file there is refused)
+FILE_OUTPUTS = {(("encode",), "out")}
 #: parameter names of inputs that must be directories
 DIR_INPUTS = {"model", "model_dir", "index_dir", "index_dirs", "light_dir", "features", "image_root"}
 #: parameter names of inputs that must be files
@@ -123,23 +128,38 @@ def _input_rule(kind: str) -> Callable[[Any], Any]:
     return check
 
 
-def _output_rule(value: Any) -> Any:
-    if value is None:
+def _output_rule(kind: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None:
+            return value
+        text = _text_path(value)
+        p = Path(text).absolute()
+        if p.exists() and not p.is_dir() and not p.is_file():
+            raise typer.BadParameter(f"{text}: exists and is neither a file nor a directory")
+        if kind == "dir" and p.exists() and not p.is_dir():
+            raise typer.BadParameter(f"{text}: expected a directory to write into, found a file")
+        if kind == "file" and p.is_dir():
+            raise typer.BadParameter(f"{text}: expected a file to write, found a directory")
+        parent = p if p.is_dir() else p.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise typer.BadParameter(f"{text}: cannot be created: {parent} is a file, not a directory")
+        try:  # os.access says yes for root on read-only or virtual file systems (/proc); a probe does not lie
+            os.rmdir(tempfile.mkdtemp(prefix=".distilhash-probe-", dir=parent))
+        except OSError as exc:
+            raise typer.BadParameter(f"{text}: cannot be created in {parent} ({exc.strerror or 'not writable'})") from None
         return value
-    text = _text_path(value)
-    p = Path(text).absolute()
-    if p.exists() and not p.is_dir() and not p.is_file():
-        raise typer.BadParameter(f"{text}: exists and is neither a file nor a directory")
-    parent = p if p.is_dir() else p.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise typer.BadParameter(f"{text}: cannot be created: {parent} is a file, not a directory")
-    try:  # os.access says yes for root on read-only or virtual file systems (/proc); a probe does not lie
-        os.rmdir(tempfile.mkdtemp(prefix=".distilhash-probe-", dir=parent))
-    except OSError as exc:
-        raise typer.BadParameter(f"{text}: cannot be created in {parent} ({exc.strerror or 'not writable'})") from None
-    return value
+
+    return check
+
+
+def path_role(words: tuple[str, ...], name: str) -> tuple[str, str]:
+    """(``input`` | ``output``, ``dir`` | ``file`` | ``any``) of the path parameter ``name`` of command ``words``."""
+    key = words[-2:] if len(words) > 1 else words
+    if ("*", name) in OUTPUTS or (key, name) in OUTPUTS:
+        return "output", "file" if (key, name) in FILE_OUTPUTS else "dir"
+    return "input", "dir" if name in DIR_INPUTS else "file" if name in FILE_INPUTS else "any"
 
 
 def _chain(first: Callable[[Any], Any] | None, then: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -153,12 +173,41 @@ def _chain(first: Callable[[Any], Any] | None, then: Callable[[Any], Any]) -> Ca
     return both
 
 
+#: text parameters that name a file-system entry (a dataset name may be a directory): at most 255 characters
+NAME_PARAMS = {"dataset", "name", "method"}
+
+
+def _text_rule(max_chars: int) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is None:
+                continue
+            if "\x00" in v:
+                raise typer.BadParameter("contains a NUL character")
+            if len(v) > max_chars:
+                raise typer.BadParameter(f"{len(v):,} characters; the limit is {max_chars:,}")
+        return value
+
+    return check
+
+
+def _type_text(annotation: Any) -> str:
+    """``"int"``, ``"list[str]"``, ``"Path"``, ... of an annotation (a string under postponed evaluation, or a type)."""
+    if isinstance(annotation, str):
+        text = annotation
+    else:
+        text = str(annotation) if typing.get_origin(annotation) else getattr(annotation, "__name__", str(annotation))
+    text = text.replace("typing.", "").replace("pathlib.", "").removesuffix(" | None")
+    return text[len("Optional["):-1] if text.startswith("Optional[") else text
+
+
 def _rule(words: tuple[str, ...], name: str, flag: str, annotation: Any) -> Callable[[Any], Any] | None:
-    text = str(annotation)
+    text = _type_text(annotation)
+    if text in ("str", "list[str]"):
+        return _text_rule(255 if name in NAME_PARAMS else 4096)
     if "Path" in text:
-        if ("*", name) in OUTPUTS or (words, name) in OUTPUTS:
-            return _output_rule
-        return _input_rule("dir" if name in DIR_INPUTS else "file" if name in FILE_INPUTS else "any")
+        role, kind = path_role(words, name)
+        return _output_rule(kind) if role == "output" else _input_rule(kind)
     if "float" in text:
         return _float_rule(*FLOAT_RANGES.get(flag, (-math.inf, math.inf, False)))
     if "int" in text and "bool" not in text:
@@ -184,7 +233,7 @@ def install(app: typer.Typer) -> int:
             decls = [d for d in (info.param_decls or ()) if d.startswith("--")] if isinstance(info, typer.models.OptionInfo) else []
             flag = max(decls, key=len) if decls else f"--{name.replace('_', '-')}"
             flag = next((d for d in decls if d in INT_RANGES or d in FLOAT_RANGES), flag)
-            rule = _rule(words[-2:] if len(words) > 1 else words, name, flag, param.annotation)
+            rule = _rule(words, name, flag, param.annotation)
             if rule is None:
                 continue
             info.callback = _chain(info.callback, rule)
