@@ -202,7 +202,7 @@ def _plot(rec: dict[str, Any]) -> Any:
         ax.axhline(rec["result"]["rss_mib"]["before_attack"] + 200, color="red", ls="--", label="goal: +200 MiB")
         ax.set_xlabel("seconds since the attack started")
         ax.set_ylabel("server RSS (MiB)")
-        ax.set_title("server memory under 1,100 slow clients")
+        ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients")
         ax.legend()
         fig.tight_layout()
         fig.savefig(path, dpi=110)
