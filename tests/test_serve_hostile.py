@@ -433,3 +433,22 @@ def test_slow_client_benchmark_meets_its_goals_at_reduced_scale(tmp_path):
     r = mod.run(tmp_path, attackers=400, addresses=8, clients=20, baseline_s=5, ramp_s=10, duration_s=30, drip_s=5)
     assert r["under_attack"]["errors"] == 0 and r["under_attack"]["p99_ms"] < 1000, r["under_attack"]
     assert r["rss_mib"]["growth_max"] < 200 and r["attack"]["stats"]["connections"] >= 400
+
+
+def test_a_body_sent_with_its_headers_in_one_write_is_not_taken_for_headers(world):
+    """A read can hold the end of the headers and the start of the body: only header bytes count
+    towards the header cap (2 KB here, so one 12 KB segment would pass it)."""
+    from distilhash.serve.app import create_app
+    from distilhash.serve.connections import protocol_class
+
+    app = create_app([world["image_index"]], max_upload_mb=0.5)
+    body = (b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.png\"\r\nContent-Type: image/png\r\n\r\n"
+            + png_bytes(COLOURS[2]) + b"\r\n--B\r\nContent-Disposition: form-data; name=\"pad\"\r\n\r\n" + b"p" * 12_000
+            + b"\r\n--B--\r\n")
+    with ServerThread(app, http=protocol_class(max_header_bytes=2048)) as url:
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=20) as s:
+            s.sendall(_head(len(body)) + body)
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=20) as s:
+            s.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"h" * 3000 + b"\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 431")

@@ -85,7 +85,8 @@ class _HeaderDeadline:
     def data_received(self, data: bytes) -> None:
         if self._waiting_for_headers():
             self._arm()
-            self._header_bytes += len(data)
+            end = data.find(b"\r\n\r\n")  # a chunk may carry the end of the headers and the start of the body
+            self._header_bytes += len(data) if end < 0 else end + 4
             if self._header_bytes > self.max_header_bytes:
                 transport = self.transport  # type: ignore[attr-defined]
                 if not transport.is_closing():
