@@ -50,13 +50,17 @@ _CAPTION_CONTROLS_OK = frozenset("\t\n")
 _OWS = b" \t"
 
 
+def _escaped(c: str) -> str:
+    if c in "\"\\":
+        return "\\" + c
+    if c.isprintable():
+        return c
+    return f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+
+
 def shown(value: str, limit: int = 60) -> str:
     """``value`` quoted for a message: JSON-style escapes for anything not printable, cut at ``limit``."""
-    out = []
-    for c in value[:limit]:
-        out.append(c if c.isprintable() and c not in "\"\\" else (f"\\{c}" if c in "\"\\" else f"\\u{ord(c):04x}"
-                                                                   if ord(c) < 0x10000 else f"\\U{ord(c):08x}"))
-    return '"' + "".join(out) + ('..."' if len(value) > limit else '"')
+    return '"' + "".join(_escaped(c) for c in value[:limit]) + ('..."' if len(value) > limit else '"')
 
 
 def normalise_id(item_id: str) -> str:
