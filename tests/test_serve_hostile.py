@@ -452,3 +452,13 @@ def test_a_body_sent_with_its_headers_in_one_write_is_not_taken_for_headers(worl
         with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=20) as s:
             s.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"h" * 3000 + b"\r\n\r\n")
             assert s.recv(65536).startswith(b"HTTP/1.1 431")
+
+
+@pytest.mark.parametrize("raw", ['{"a" 1}', "[1,2", '{"a": 1,}', "{'a': 1}"])
+def test_json_errors_are_told_without_python_quotes(raw):
+    from distilhash.serve.config import ServiceError
+    from distilhash.serve.jsonsafe import check_metadata
+
+    with pytest.raises(ServiceError) as err:
+        check_metadata(raw)
+    assert "'" not in err.value.message and "line 1 column" in err.value.message
