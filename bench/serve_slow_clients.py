@@ -56,7 +56,8 @@ def _head(length: int) -> bytes:
             b"Content-Length: %d\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.png\"\r\n\r\n" % length)
 
 
-async def _attacker(i: int, port: int, source: str, shape: str, end: float, drip_s: float, stats: Counter) -> None:
+async def _attacker(i: int, port: int, source: str, shape: str, end: float, drip_s: float, stats: Counter,
+                    stalled_mb: float = 1.0) -> None:
     rng = random.Random(i)
     cap = int(UPLOAD_MB * 2**20)
     await asyncio.sleep(rng.random() * 5)  # ramp over 5 s
@@ -75,7 +76,7 @@ async def _attacker(i: int, port: int, source: str, shape: str, end: float, drip
             elif shape == "body-drip":
                 writer.write(_head(cap))
             else:
-                writer.write(_head(cap) + b"\0" * (1 << 20))
+                writer.write(_head(cap) + b"\0" * int(stalled_mb * 2**20))
             await writer.drain()
             while time.monotonic() < end:
                 try:
@@ -95,14 +96,16 @@ async def _attacker(i: int, port: int, source: str, shape: str, end: float, drip
         await asyncio.sleep(1 + rng.random())
 
 
-def _attack(port: int, n: int, addresses: int, seconds: float, drip_s: float, out: Any) -> None:
+def _attack(port: int, n: int, addresses: int, seconds: float, drip_s: float, out: Any, shapes: tuple[str, ...] = SHAPES,
+            stalled_mb: float = 1.0) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, n + 512)), hard))
     stats: Counter = Counter()
     end = time.monotonic() + seconds
 
     async def main() -> None:
-        await asyncio.gather(*(_attacker(i, port, f"127.0.1.{1 + i % addresses}", SHAPES[i % 3], end, drip_s, stats) for i in range(n)))
+        await asyncio.gather(*(_attacker(i, port, f"127.0.1.{1 + i % addresses}", shapes[i % len(shapes)], end, drip_s, stats,
+                                         stalled_mb) for i in range(n)))
 
     asyncio.run(main())
     out.put(dict(stats))
@@ -136,8 +139,9 @@ def _normal(port: int, seconds: float, clients: int) -> dict[str, Any]:
 
 
 def run(work: Path, attackers: int, addresses: int, clients: int, baseline_s: float, ramp_s: float, duration_s: float,
-        drip_s: float) -> dict[str, Any]:
-    with FuzzServer(work, header_timeout=10.0, body_timeout=15.0, upload_mb=UPLOAD_MB) as server:
+        drip_s: float, shapes: tuple[str, ...] = SHAPES, stalled_mb: float = 1.0,
+        body_limits: dict[str, Any] | None = None) -> dict[str, Any]:
+    with FuzzServer(work, header_timeout=10.0, body_timeout=15.0, upload_mb=UPLOAD_MB, body_limits=body_limits) as server:
         pid = server.proc.pid
         baseline = _normal(server.port, baseline_s, clients)
         rss_before = rss_mib(pid)["VmRSS"]
@@ -145,7 +149,7 @@ def run(work: Path, attackers: int, addresses: int, clients: int, baseline_s: fl
         sampler.start()
         queue: Any = mp.get_context("fork").Queue()
         attack = mp.get_context("fork").Process(target=_attack, args=(server.port, attackers, addresses, ramp_s + duration_s + 2,
-                                                                       drip_s, queue))
+                                                                       drip_s, queue, shapes, stalled_mb))
         t0 = time.monotonic()
         attack.start()
         time.sleep(ramp_s)
@@ -160,7 +164,8 @@ def run(work: Path, attackers: int, addresses: int, clients: int, baseline_s: fl
         health = _normal(server.port, 3, 1)
     rss_max = max(r for _, r in sampler.samples)
     return {"baseline": baseline, "under_attack": under_attack, "after_attack_health": health,
-            "attack": {"attackers": attackers, "source_addresses": addresses, "shapes": list(SHAPES), "drip_s": drip_s,
+            "attack": {"attackers": attackers, "source_addresses": addresses, "shapes": list(shapes), "drip_s": drip_s,
+                       "stalled_upload_mb": stalled_mb, "server_body_limits": body_limits or "defaults",
                        "seconds": round(attack_s, 1), "stats": attack_stats},
             "rss_mib": {"before_attack": rss_before, "max_during": rss_max, "after": rss_after,
                         "growth_max": round(rss_max - rss_before, 1), "samples": sampler.samples},
@@ -181,7 +186,8 @@ def _markdown(rec: dict[str, Any]) -> str:
         f"| normal req/s | {b['throughput_rps']} | {u['throughput_rps']} | |",
         f"| server RSS before attack / max during / after (MiB) | | {m['before_attack']:.0f} / {m['max_during']:.0f} / {m['after']:.0f} | |",
         f"| server RSS growth, max during the attack (MiB) | | **{m['growth_max']}** | < 200 |", "",
-        f"Attack: {a['seconds']} s, shapes {', '.join(a['shapes'])} (a third each), a byte every {a['drip_s']:g} s, "
+        f"Attack: {a['seconds']} s, shapes {', '.join(a['shapes'])} (equal shares), a byte every {a['drip_s']:g} s, "
+        f"stalled uploads send {a.get('stalled_upload_mb', 1):g} MB first; server body limits: {a.get('server_body_limits', 'defaults')}; "
         "reconnect 1-2 s after the server answers or closes.", "",
         "| attack outcome | count |", "|---|---|",
     ]
@@ -202,7 +208,7 @@ def _plot(rec: dict[str, Any]) -> Any:
         ax.axhline(rec["result"]["rss_mib"]["before_attack"] + 200, color="red", ls="--", label="goal: +200 MiB")
         ax.set_xlabel("seconds since the attack started")
         ax.set_ylabel("server RSS (MiB)")
-        ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients")
+        ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients ({rec['provenance']['name']})")
         ax.legend()
         fig.tight_layout()
         fig.savefig(path, dpi=110)
@@ -220,15 +226,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ramp-s", type=float, default=20.0)
     p.add_argument("--duration-s", type=float, default=60.0)
     p.add_argument("--drip-s", type=float, default=10.0)
+    p.add_argument("--shapes", default=",".join(SHAPES), help="attack shapes, comma-separated: " + ", ".join(SHAPES))
+    p.add_argument("--stalled-mb", type=float, default=1.0, help="MB a stalled upload sends before it stalls")
+    p.add_argument("--max-uploads", type=int, default=None, help="server's most bodies at once (default: the service's)")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-slow")
     p.add_argument("--out-name", default=BENCH)
     args = p.parse_args(argv)
-    if not 1 <= args.addresses <= 254 or args.attackers < 1:
-        p.error("--addresses: 1 to 254; --attackers: at least 1")
+    shapes = tuple(args.shapes.split(","))
+    if not 1 <= args.addresses <= 254 or args.attackers < 1 or not set(shapes) <= set(SHAPES) or not 0 < args.stalled_mb < UPLOAD_MB:
+        p.error(f"--addresses: 1 to 254; --attackers: at least 1; --shapes: from {', '.join(SHAPES)}; --stalled-mb: below {UPLOAD_MB:g}")
     args.work.mkdir(parents=True, exist_ok=True)
     prov = collect_provenance(BENCH, args.out_name, root=ROOT,
                               model_selection="none: a synthetic index is served and attacked, nothing is selected")
-    result = run(args.work, args.attackers, args.addresses, args.clients, args.baseline_s, args.ramp_s, args.duration_s, args.drip_s)
+    limits = {"max_uploads": args.max_uploads} if args.max_uploads else None
+    result = run(args.work, args.attackers, args.addresses, args.clients, args.baseline_s, args.ramp_s, args.duration_s, args.drip_s,
+                 shapes, args.stalled_mb, limits)
     rec = {"provenance": prov, "result": result}
     paths = write_results(BENCH, args.out_name, rec, _markdown(rec), _plot(rec), root=ROOT)
     print(paths["md"].read_text())
