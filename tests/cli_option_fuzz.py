@@ -38,11 +38,12 @@ PLACEHOLDER = {"int": "1", "float": "1", "Path": "{tmp}/missing", "str": "nothin
 
 #: wrong values every option of the type must refuse while parsing (exit code 2)
 PARSE_TIME = {"int": {"x", "1.5", str(2**70), "-" + str(2**70), "nan", ""}, "float": {"nan", "inf", "-inf", "x", "1e400", ""},
-              "Path": {"a\x00b", "/proc/x/y", "/dev/null/x", "{tmp}/file.txt/sub", "/nonexistent-dh/a/b", "{tmp}/file.txt", "{tmp}"},
+              "Path": {"a\x00b", "/proc/x/y", "/dev/null/x", "{tmp}/file.txt/sub", "/nonexistent-dh/a/b", "{tmp}/file.txt", "{tmp}",
+                       "/proc/self/mem"},
               "list[int]": {"x", str(2**70)}}
 PARSE_TIME["list[Path]"] = PARSE_TIME["Path"]
 PARSE_TIME["str"] = {"x\x00y", "x" * 5000}
-# ("" is "not given" to Typer, so it is not a wrong value; /proc/self/mem exists and is read later)
+# ("" is "not given" to Typer, so it is not a wrong value)
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,12 @@ def _input_rule(kind: str) -> Callable[[Any], Any]:
             raise typer.BadParameter(f"{text}: expected a file, found a directory or device")
         if not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
             raise typer.BadParameter(f"{text}: not readable by this user")
+        if p.is_file():
+            try:  # a file the kernel refuses to read (/proc/self/mem: EIO) passes every test above
+                with open(p, "rb") as f:
+                    f.read(1)
+            except OSError as exc:
+                raise typer.BadParameter(f"{text}: cannot be read ({exc.strerror or 'error'})") from None
 
     def check(value: Any) -> Any:
         for v in value if isinstance(value, (list, tuple)) else [value]:
