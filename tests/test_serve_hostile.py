@@ -17,9 +17,10 @@ from serve_fixtures import COLOURS, ServerThread, make_world, png_bytes  # noqa:
 KEY = "hostile-key-42"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return make_world(tmp_path_factory.mktemp("hostile"))
+@pytest.fixture
+def world(tmp_path):
+    """A world per test: keyed services write their indexes, and a read-only one may not run beside them."""
+    return make_world(tmp_path)
 
 
 @pytest.fixture
@@ -153,10 +154,11 @@ def test_non_text_caption_through_the_python_api_is_422(world):
 
 # -- Host / Origin (DNS rebinding) --------------------------------------------------------
 @pytest.fixture(scope="module")
-def loopback_app(world):
+def loopback_app(tmp_path_factory):
     from distilhash.serve.app import create_app
     from distilhash.serve.hosts import default_allowed_hosts
 
+    world = make_world(tmp_path_factory.mktemp("loopback"))
     with TestClient(create_app([world["image_index"], world["text_index"]], api_key=KEY,
                                allowed_hosts=default_allowed_hosts("127.0.0.1", ["search.example.org"]))) as c:
         yield c
@@ -212,11 +214,12 @@ def test_requests_without_host_are_not_browsers_and_pass(world):
 
 # -- slow and greedy clients --------------------------------------------------------------
 @pytest.fixture(scope="module")
-def throttled(world):
+def throttled(tmp_path_factory):
     """A live server with small limits: 1 s grace at 2 KB/s, 3 s body deadline, 2 uploads, 4 connections per address."""
     from distilhash.serve.app import create_app
     from distilhash.serve.connections import protocol_class
 
+    world = make_world(tmp_path_factory.mktemp("throttled"))
     app = create_app([world["image_index"], world["text_index"]], api_key=KEY, max_upload_mb=0.5, body_timeout=2.0,
                      body_limits={"grace_s": 1.0, "min_rate": 2048, "deadline_s": 3.0, "max_uploads": 2, "spool_bytes": 4096})
     with ServerThread(app, http=protocol_class(header_timeout=2.0, per_address=4)) as url:
