@@ -54,6 +54,9 @@ LEAKS = {
     "traceback": re.compile(rb"Traceback"),
     "object repr": re.compile(rb"object at"),
     "exception name": re.compile(rb"\b[A-Z][A-Za-z]*(?:Error|Exception|Warning)\b"),
+    # a value quoted the way Python's repr() quotes it ('it000', 'a\\x00'); messages quote values
+    # JSON-style ("it000"); the literal path segments '.' and '..' of the id rules excepted
+    "python repr": re.compile(rb"(?<![A-Za-z])'(?!\.\.?')[^'\s]+'"),
 }
 
 
@@ -98,15 +101,16 @@ def _free_port() -> int:
 class FuzzServer:
     """``distilhash.serve.start_service`` over a toy world in a subprocess on 127.0.0.1 (a context manager)."""
 
-    def __init__(self, work: Path, n_items: int = 400, header_timeout: float = 2.0, body_timeout: float = 2.0) -> None:
-        self.work, self.n_items = Path(work), n_items
+    def __init__(self, work: Path, n_items: int = 400, header_timeout: float = 2.0, body_timeout: float = 2.0,
+                 upload_mb: float = UPLOAD_MB, body_limits: dict[str, Any] | None = None) -> None:
+        self.work, self.n_items, self.upload_mb, self.body_limits = Path(work), n_items, upload_mb, body_limits
         self.header_timeout, self.body_timeout = header_timeout, body_timeout
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> FuzzServer:
         spec = {"work": str(self.work), "n_items": self.n_items, "port": self.port, "header_timeout": self.header_timeout,
-                "body_timeout": self.body_timeout}
+                "body_timeout": self.body_timeout, "upload_mb": self.upload_mb, "body_limits": self.body_limits}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
         self.log = open(self.work / "server.log", "w")
         self.proc = subprocess.Popen([sys.executable, __file__, "--serve", json.dumps(spec)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -150,8 +154,8 @@ def _serve(spec: dict[str, Any]) -> None:
     make_world(work, n=int(spec["n_items"]))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     start_service([str(work / "ix-image"), str(work / "ix-text")], host="127.0.0.1", port=int(spec["port"]), api_key=KEY,
-                  max_upload_mb=UPLOAD_MB, announce=None, thumbnails=False, header_timeout=float(spec["header_timeout"]),
-                  body_timeout=float(spec["body_timeout"]))
+                  max_upload_mb=float(spec.get("upload_mb", UPLOAD_MB)), announce=None, thumbnails=False, header_timeout=float(spec["header_timeout"]),
+                  body_timeout=float(spec["body_timeout"]), body_limits=spec.get("body_limits"))
 
 
 # -- the run -------------------------------------------------------------------------------

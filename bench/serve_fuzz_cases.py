@@ -194,6 +194,20 @@ class Case:
     pause: float = 0.0
 
 
+#: ids that would look like another id or like nothing (zero-width, bidi override, tag, line
+#: separator, private use, surrounding whitespace, byte-order mark, bidi isolate)
+LOOKALIKE_IDS = ["\u200b", "id\u200b", "a\u202eb", "tag\U000e0041", "a\u2028b", "pua\ue000", "trailing ", " leading",
+                 "nbsp\u00a0", "bom\ufeff", "x\u2066y"]
+
+
+#: Host headers a DNS-rebinding page makes the browser send to the loopback service
+REBINDING_HOSTS = ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.evil.example:80",
+                   "LOCALHOST.evil.example", "[::2]:80", "0.0.0.0", "127.0.0.2"]
+#: Origins of other sites (and the opaque "null")
+FOREIGN_ORIGINS = ["http://evil.example", "https://evil.example:8443", "null", "http://127.0.0.1.evil.example",
+                   "file://", "http://localhost.evil.example"]
+
+
 def _image_search(rng: random.Random, data: bytes, filename: bytes = b"q.png", ctype: bytes = b"image/png",
                   extra: list | None = None, chunked: bool = False) -> list[bytes]:
     body, ct = multipart([(b"file", data, filename, ctype)] + (extra or []))
@@ -253,20 +267,20 @@ def _paths(rng: random.Random) -> list[bytes]:
 
 def _bad_http(rng: random.Random) -> list[bytes]:
     raws = [b"GARBAGE\r\n\r\n", b"GET /api/health HTTP/9.9\r\n\r\n", b"GET\r\n\r\n", b"\x00\x01\x02\x03\r\n\r\n",
-            b"GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-            b"POST /api/items HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nX-API-Key: " + KEY.encode() +
+            b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
+            b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nX-API-Key: " + KEY.encode() +
             b"\r\n\r\nZZZ\r\nabc\r\n0\r\n\r\n",
-            b"POST /api/search/image HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n0123456789",
-            b"GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-            b"POST /api/search/image HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n"]
+            b"POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n0123456789",
+            b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
+            b"POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"]
     return [rng.choice(raws)]
 
 
 def _big_headers(rng: random.Random) -> list[bytes]:
     """Legal but large: a 70 KB header line, 300 header lines, a 60 KB key (HTTP sets no limit; uvicorn takes them)."""
-    raws = [b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"h" * 70_000 + b"\r\n\r\n",
-            b"GET /api/health HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(300)) + b"\r\n",
-            b"DELETE /api/items/it000 HTTP/1.1\r\nHost: x\r\nX-API-Key: " + b"\xff" * 60_000 + b"\r\n\r\n"]
+    raws = [b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"h" * 70_000 + b"\r\n\r\n",
+            b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(300)) + b"\r\n",
+            b"DELETE /api/items/it000 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + b"\xff" * 60_000 + b"\r\n\r\n"]
     return [rng.choice(raws)]
 
 
@@ -305,8 +319,14 @@ CASES: list[Case] = [
     Case("chunked upload without key", lambda rng, ctx: _add([(b"id", b"nokey", None, None),
                                                              (b"image", b"\0" * (2 * CAP), b"b.png", b"image/png")], key=None, chunked=True),
          frozenset({401})),
-    Case("wrong key", lambda rng, ctx: _add([(b"id", b"x", None, None)], key=rng.choice(["wrong", "", "k" * 5000, KEY + " "])),
+    Case("wrong key", lambda rng, ctx: _add([(b"id", b"x", None, None)], key=rng.choice(["wrong", "", "k" * 5000, KEY[:-1], KEY + "x",
+                                                                                    "x" + KEY, KEY + " x", KEY.upper()])),
          frozenset({401, 403})),
+    # RFC 9110 5.5: whitespace around a field value is not part of it (parsers may or may not strip
+    # it; the service compares the key without it either way), so this is the right key
+    Case("right key with surrounding whitespace", lambda rng, ctx: _add([(b"id", _fresh_id(rng, "ws"), None, None), _img_field(rng)],
+                                                                        key=rng.choice([KEY + " ", " " + KEY, "\t" + KEY + " \t"])),
+         frozenset({201})),
     Case("delete without / with wrong key", lambda rng, ctx: request("DELETE", "/api/items/it000",
                                                                       {"X-API-Key": "nope"} if rng.random() < 0.5 else {}),
          frozenset({401, 403})),
@@ -322,6 +342,12 @@ CASES: list[Case] = [
     Case("bad id", lambda rng, ctx: _add([(b"id", rng.choice([b"ab\xff\xfe", b"\xc3\x28", b"tab\there", b"nul\x00x", b"..", b"a/../b",
                                                               b" ", b"", b"x" * 201, b"\xed\xa0\x80"]), None, None), _img_field(rng)]),
          frozenset({400, 422})),
+    Case("look-alike id", lambda rng, ctx: _add([(b"id", rng.choice(LOOKALIKE_IDS).encode(), None, None), _img_field(rng)]),
+         frozenset({400})),
+    Case("caption inside metadata", lambda rng, ctx: _add([(b"id", _fresh_id(rng, "mc"), None, None), _img_field(rng), (b"metadata", rng.choice([
+        b'{"caption": 5}', b'{"caption": [1]}', b'{"caption": {"a": 1}}', b'{"caption": null}', b'{"caption": true}',
+        b'{"caption": ""}', b'{"caption": "' + b"x" * 60_000 + b'"}', b'{"caption": "nul\\u0000"}', b'{"caption": "esc\\u001b"}']), None, None)]),
+         frozenset({400, 422})),
     Case("id with / (add)", lambda rng, ctx: _add([(b"id", _slash_id(rng, ctx), None, None), _img_field(rng)]), frozenset({201})),
     Case("id with / (fetch, thumbnail, delete)", lambda rng, ctx: _use_slash_id(rng, ctx), frozenset({200})),
     Case("duplicate add", lambda rng, ctx: _add([(b"id", b"it000", None, None), _img_field(rng)]), frozenset({409})),
@@ -329,6 +355,10 @@ CASES: list[Case] = [
     Case("path and method fuzz", lambda rng, ctx: _paths(rng), frozenset({200, 400, 404, 405, 422})),
     Case("malformed HTTP", lambda rng, ctx: _bad_http(rng), frozenset({0, 400, 413, 422, 431})),
     Case("large headers", lambda rng, ctx: _big_headers(rng), frozenset({200, 400, 403, 431})),
+    Case("DNS rebinding (foreign Host)", lambda rng, ctx: request("GET", rng.choice(["/api/health", "/api/items/it000", "/"]),
+                                                                   {"Host": rng.choice(REBINDING_HOSTS)}), frozenset({421})),
+    Case("cross-site Origin", lambda rng, ctx: request(rng.choice(["GET", "DELETE"]), "/api/items/it000",
+                                                       {"Origin": rng.choice(FOREIGN_ORIGINS), "X-API-Key": KEY}), frozenset({403})),
     Case("wrong content type", lambda rng, ctx: _content_types(rng), frozenset({400, 413, 415, 422})),
     Case("body shorter than Content-Length (stall)", lambda rng, ctx: [request("POST", "/api/search/image",
                                                                                {"Content-Length": "5000", "Content-Type": "multipart/form-data; boundary=B"},

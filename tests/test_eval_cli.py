@@ -47,6 +47,7 @@ def test_eval_command_writes_report_and_plot(tmp_path, monkeypatch):
     app = typer.Typer()
     app.command()(command)
     out = tmp_path / "ev"
+    (tmp_path / "model").mkdir()  # the CLI checks that input directories exist while parsing
     res = CliRunner().invoke(app, [str(tmp_path / "model"), "--dataset", "fake-ds", "--top-n", "5", "--top-n", "40", "--tie-aware", "--out", str(out)])
     assert res.exit_code == 0, res.output
     rec = json.loads((out / "report.json").read_text())

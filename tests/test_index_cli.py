@@ -135,7 +135,7 @@ def test_build_add_delete_verify_info_search(tmp_path, cli):
     res = json.loads(cli("search", ix, "--image", img, "--k", "3", "--json"))
     assert len(res[0]["results"]) == 3
     cli("search", ix, code=2)
-    cli("search", ix, "--image", tmp_path / "missing.png", code=1)
+    cli("search", ix, "--image", tmp_path / "missing.png", code=2)  # refused while parsing (cli/checks.py)
 
     # damage -> verify and info fail with a clear message
     m = json.loads((ix / "manifest.json").read_text())

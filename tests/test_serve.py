@@ -132,7 +132,7 @@ def test_unknown_ids_and_path_traversal(client, world):
             assert r.status_code == 404, (bad, route, r.status_code)
             assert b"format" not in r.content and b"root:" not in r.content  # never a file's content
     r = client.get("/api/items/nope")
-    assert "no item with id 'nope'" in r.json()["error"]
+    assert 'no item with id "nope"' in r.json()["error"]
     r = client.get("/api/items/../../manifest.json")
     assert r.status_code == 404
     r = client.get("/api/items/it001", params={"target": "video"})
@@ -178,9 +178,10 @@ def test_add_and_delete_need_the_key(fresh):
     assert client.delete("/api/items/new-1", headers={"X-API-Key": KEY}).status_code == 404
 
 
-def test_read_only_without_key(world):
+def test_read_only_without_key(tmp_path):
     from distilhash.serve.app import create_app
 
+    world = make_world(tmp_path)  # its own: the module's keyed service holds the shared world's indexes as their writer
     with TestClient(create_app(world["image_index"])) as c:
         r = c.post("/api/items", data={"id": "x"}, headers={"X-API-Key": "anything"})
         assert r.status_code == 403 and "without an API key" in r.json()["error"]

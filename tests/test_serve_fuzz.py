@@ -44,3 +44,11 @@ def test_leak_patterns_catch_what_the_review_found():
         assert fuzz.leaks(fuzz.Answer(400, {"content-type": "application/json"}, body)), body
     assert not fuzz.leaks(fuzz.Answer(413, {"content-type": "application/json"},
                                       b'{"error":"file: the upload is 1x50000 pixels, an aspect ratio of 50,000:1; the limit is 20:1"}'))
+
+
+def test_leak_patterns_catch_python_reprs_but_not_json_quotes():
+    fuzz = _bench()
+    ans = lambda body: fuzz.Answer(404, {"content-type": "application/json"}, body)  # noqa: E731
+    assert "python repr" in fuzz.leaks(ans(b'{"error":"no item with id \'nope\' in the image index"}'))
+    assert not fuzz.leaks(ans(b'{"error":"no item with id \\"nope\\" in the image index"}'))
+    assert not fuzz.leaks(ans(b'{"error":"id: the path segments \'.\' and \'..\' are not allowed; the item\'s id"}'))

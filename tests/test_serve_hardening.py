@@ -289,9 +289,10 @@ def test_bad_ids_are_refused_clearly(fresh, raw_id, words):
 
 
 # -- answers -------------------------------------------------------------------------------
-def test_answers_say_what_the_distance_is_and_how_the_best_hit_compares(world):
+def test_answers_say_what_the_distance_is_and_how_the_best_hit_compares(tmp_path):
     from distilhash.serve.app import create_app
 
+    world = make_world(tmp_path)  # its own: a read-only service does not run beside the module's keyed one (serve/readonly.py)
     with TestClient(create_app([world["image_index"], world["text_index"]])) as client:
         body = client.get("/api/search", params={"q": "boat", "k": 3}).json()
         assert body["distance"]["kind"] == "hamming" and body["distance"]["bits"] == 8
@@ -355,7 +356,7 @@ def test_more_like_this_on_a_pq_index_starts_with_the_item(tmp_path):
         res = svc.similar("p7", k=5)
         assert res["results"][0]["id"] == "p7" and res["results"][0]["distance"] == pytest.approx(0, abs=1e-5)
         assert res["distance"]["kind"] == "adc-l2" and res["match"]["typical"] > res["match"]["best"]
-        with pytest.raises(Exception, match="no item with id 'nope'"):
+        with pytest.raises(Exception, match='no item with id "nope"'):
             svc.similar("nope")
     finally:
         svc.close()

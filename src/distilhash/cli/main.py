@@ -12,6 +12,8 @@ import importlib.util
 
 import typer
 
+from distilhash.cli.checks import install as install_checks
+
 __all__ = ["app", "STAGES"]
 
 #: (stage name, module, one-line help) in pipeline order.
@@ -84,6 +86,7 @@ def _plain_flags_in_help() -> None:
 
 _register_stages()
 _plain_flags_in_help()
+install_checks(app)  # every numeric and path option checked while parsing (distilhash.cli.checks)
 
 
 def main() -> None:  # pragma: no cover - console entry

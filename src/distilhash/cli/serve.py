@@ -38,6 +38,9 @@ def command(
     index_backend: str = typer.Option("auto", "--index-backend", help="Index searcher (auto = exact; 'ivf' = approximate "
                                       "inverted-file search for PQ indexes)."),
     index_option: list[str] = typer.Option(None, "--index-option", help="Searcher option KEY=VALUE (repeatable), e.g. nprobe=32."),
+    allowed_host: list[str] = typer.Option(None, "--allowed-host", help="Host name clients may use to reach the service "
+                                           "(repeatable; '*' = any). Bound to loopback, only loopback names are answered "
+                                           "(a guard against DNS rebinding) unless more are given here."),
     search_workers: int = typer.Option(1, "--search-workers", help="Text-search worker threads per index, each with its own "
                                        "read-only handle (read-only services only; several cores search at once)."),
 ) -> None:
@@ -54,7 +57,7 @@ def command(
                       max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
                       query_encoder=query_encoder, static_text_dir=str(static_dir) if static_dir else None,
                       max_search_batch=search_batch, search_workers=search_workers, workers=workers,
-                      index_backend=index_backend, index_options=options,
+                      index_backend=index_backend, index_options=options, allowed_hosts=allowed_host or None,
                       announce=typer.echo)
     except (DistilhashError, ServiceError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)

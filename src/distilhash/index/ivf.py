@@ -71,12 +71,22 @@ def default_nlist(n: int) -> int:
     return max(1, min(n, int(round(math.sqrt(max(n, 1))))))
 
 
-def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
+#: largest value of an integer option (faiss and the C kernels take 32-bit signed ints)
+_INT_MAX = 2**31 - 1
+
+
+def _bounded_int(name: str, value: Any, low: int, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-        raise ConfigError(f"ivf searcher option {name!r} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= int(value) <= _INT_MAX:
+        shown = str(value)[:40] if isinstance(value, (int, float, str)) else type(value).__name__
+        raise ConfigError(f"ivf searcher option {name!r} must be an integer from {low} to {_INT_MAX:,}"
+                          f"{' or None' if allow_none else ''}, got {shown}")
     return int(value)
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
+    return _bounded_int(name, value, 1, allow_none)
 
 
 #: rows assigned at open beyond which the state file is rewritten
@@ -113,10 +123,7 @@ class IVFPQSearcher:
         self.nlist = _positive_int("nlist", options.get("nlist"), allow_none=True)
         self.nprobe = _positive_int("nprobe", options.get("nprobe", 32))
         self.train_sample = _positive_int("train_sample", options.get("train_sample"), allow_none=True)
-        seed = options.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError(f"ivf searcher option 'seed' must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = int(_bounded_int("seed", options.get("seed", 0), 0))  # type: ignore[arg-type]
         self.niter = _positive_int("niter", options.get("niter", 10))
         m = self.codebooks.shape[0]
         self.centroids: np.ndarray | None = None  # float32 [L, M * d]

@@ -16,11 +16,22 @@ from pathlib import Path
 
 from distilhash.errors import DistilhashError
 
-__all__ = ["IndexLockedError", "WriterLock"]
+__all__ = ["IndexLockedError", "WriterLock", "ReaderLock"]
 
 
 class IndexLockedError(DistilhashError):
     """Another process (or another open handle) holds the index open for writing."""
+
+
+def _flock_directory(directory: Path, mode: int, busy: str) -> int:
+    """A descriptor of ``directory`` holding ``flock(mode)``; IndexLockedError saying ``busy`` when taken."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise IndexLockedError(f"{directory}: {busy}") from None
+    return fd
 
 
 class WriterLock:
@@ -28,15 +39,10 @@ class WriterLock:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise IndexLockedError(
-                f"{directory}: another writer has this index open (one writer at a time; readers may open it read-only)"
-            ) from None
-        self._fd = fd
+        self._fd = _flock_directory(directory, fcntl.LOCK_EX,
+                                    "another writer has this index open, or a read-only service (distilhash serve without "
+                                    "--api-key) is serving it (one writer at a time, and never beside a service that would "
+                                    "not see its changes)")
         try:
             self.check()
         except BaseException:
@@ -52,6 +58,27 @@ class WriterLock:
             now = None
         if now is None or (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino):
             raise IndexLockedError(f"{self.directory}: the locked index directory was moved or replaced; reopen the index")
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1
+
+
+class ReaderLock:
+    """A shared ``flock`` on ``directory`` held by a long-lived reader (a read-only service).
+
+    Writers take the same lock exclusively, so while a reader holds it no writer can open the
+    index, and a reader cannot start while a writer has it open (IndexLockedError). Readers do not
+    exclude each other. Short-lived readers (search, info, verify) need not take it.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fd = _flock_directory(directory, fcntl.LOCK_SH,
+                                    "a writer has this index open (distilhash index add/delete/compact or a service with "
+                                    "an API key); a read-only service would not see its changes, so it does not start beside one")
 
     def release(self) -> None:
         if self._fd >= 0:

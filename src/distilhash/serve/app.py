@@ -88,7 +88,7 @@ def _scrub(text: str) -> str:
 
 def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path | None = None, teacher: str | None = None,
                api_key: str | None = None, max_upload_mb: float = 8.0, service: Any = None, body_timeout: float = 15.0,
-               **config: Any):
+               allowed_hosts: list[str] | None = None, body_limits: dict[str, Any] | None = None, **config: Any):
     """Build the FastAPI application.
 
     Args:
@@ -98,15 +98,30 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         max_upload_mb: largest accepted upload.
         service: a ready :class:`SearchService` (then the other arguments are ignored).
         body_timeout: seconds a request body may stall before a 408.
+        allowed_hosts: host names the ``Host`` and ``Origin`` headers may carry (None: any; see
+            :mod:`distilhash.serve.hosts`; :func:`~distilhash.serve.server.start_service` sets it
+            for a loopback binding).
+        body_limits: :class:`~distilhash.serve.limits.BodyLimits` fields (``min_rate``, ``grace_s``,
+            ``deadline_s``, ``spool_bytes``, ``max_uploads``; ``stall_s`` is ``body_timeout``).
         **config: more :class:`ServiceConfig` fields (``max_query_chars``, ``text_cache_size``, ...).
     """
     from distilhash.serve.engine import SearchService, ServiceConfig, ServiceError
     from distilhash.serve.guard import RequestGuard
     from distilhash.serve.start import StartPage
+    from distilhash.serve.hosts import HostPolicy
+    from distilhash.serve.limits import BodyLimits
+    from distilhash.serve.readonly import hold_reader_locks, release_all
 
+    reader_locks: list[Any] = []
     if service is None:
         cfg = ServiceConfig(api_key=api_key or None, max_upload_bytes=int(max_upload_mb * 2**20), **config)
-        service = SearchService(index_dir, model_dir=model_dir, teacher=teacher, config=cfg)
+        if cfg.api_key is None:  # read-only: never beside a writer it would not see (serve/readonly.py)
+            reader_locks = hold_reader_locks([index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir))
+        try:
+            service = SearchService(index_dir, model_dir=model_dir, teacher=teacher, config=cfg)
+        except BaseException:
+            release_all(reader_locks)
+            raise
     svc: SearchService = service
     cap = svc.config.max_upload_bytes
 
@@ -114,6 +129,7 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
     async def lifespan(_: Any):
         yield
         svc.close()
+        release_all(reader_locks)
 
     app = FastAPI(title="distilhash search", version="0.2.0", lifespan=lifespan, default_response_class=FastJSONResponse,
                   description="Search compact cross-modal codes by text or image (distilhash).")
@@ -141,7 +157,8 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         _log.error("unexpected error", exc_info=exc)
         return _error(500, "the service failed to answer this request; the server log has the details")
 
-    app.add_middleware(RequestGuard, svc=svc, cap=cap, body_timeout=body_timeout)
+    app.add_middleware(RequestGuard, svc=svc, cap=cap, hosts=HostPolicy.of(allowed_hosts),
+                       limits=BodyLimits(**{"stall_s": body_timeout, **(body_limits or {})}))
 
     async def _read_upload(upload: UploadFile, field: str) -> bytes:
         data = await upload.read(cap + 1)

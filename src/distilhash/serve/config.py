@@ -5,21 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from distilhash.serve.refusal import ServiceError
+
 __all__ = ["ServiceConfig", "ServiceError", "DIRECTIONS", "QUERY_ENCODERS"]
 
 #: direction -> (query modality, modality of the searched index)
 DIRECTIONS = {"t2i": ("text", "image"), "t2t": ("text", "text"), "i2i": ("image", "image"), "i2t": ("image", "text")}
 
 QUERY_ENCODERS = ("auto", "static", "teacher")
-
-
-class ServiceError(Exception):
-    """A request the service refuses: ``status`` (HTTP code) and a message for the user."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -81,3 +74,8 @@ class ServiceConfig:
     torch_threads: int | None = None
     match_sample: int = 512
     weak_match_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        from distilhash.serve.validate import check_key_setting
+
+        self.api_key = check_key_setting(self.api_key or None)

@@ -6,8 +6,12 @@ a byte at a time) is never timed out, and each one holds a socket and a slot of
 ``limit_concurrency`` forever. :func:`protocol_class` returns uvicorn's HTTP protocol with a
 *header deadline*: from the moment a connection opens (or the first byte of a next request on a
 kept-alive one), the headers must be complete within ``header_timeout`` seconds, else the
-connection is closed. Slow request *bodies* are the request guard's job (408,
-:mod:`distilhash.serve.guard`).
+connection is closed. The deadline is overall, not per byte: a client feeding one byte a second gets no more time than a
+silent one, and the request line + headers may hold at most ``max_header_bytes`` (else 431).
+Each client address may hold at most ``per_address`` connections at once; more are closed as soon
+as they open, so one greedy client cannot take the ``limit_concurrency`` slots of everyone else.
+Slow request *bodies* are the request guard's job (408, :mod:`distilhash.serve.guard`,
+:mod:`distilhash.serve.limits`).
 """
 
 from __future__ import annotations
@@ -18,20 +22,44 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["protocol_class", "uvicorn_options", "HEADER_TIMEOUT_S", "HttpToolsWithDeadline", "H11WithDeadline"]
+__all__ = ["protocol_class", "uvicorn_options", "raise_open_files", "HEADER_TIMEOUT_S", "MAX_HEADER_BYTES", "PER_ADDRESS",
+           "HttpToolsWithDeadline", "H11WithDeadline"]
 
 #: seconds a connection may take to send a complete request line + headers
 HEADER_TIMEOUT_S = 10.0
+#: most bytes of request line + headers (the fuzz run's 70 KB header line still passes)
+MAX_HEADER_BYTES = 128 << 10
+#: most connections open at once from one client address (0: no cap)
+PER_ADDRESS = 256
+
+_TOO_LARGE_BODY = b'{"error":"the request line and headers are larger than 128 KB","status":431}'
+_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
+              b"content-length: %d\r\n\r\n%s" % (len(_TOO_LARGE_BODY), _TOO_LARGE_BODY))
 
 
 class _HeaderDeadline:
     """Mixin for a uvicorn HTTP protocol class (see module docstring)."""
 
     header_timeout: float = HEADER_TIMEOUT_S
+    max_header_bytes: int = MAX_HEADER_BYTES
+    per_address: int = PER_ADDRESS
+    #: open connections per client address (of every server of this class in the process)
+    open_by_address: dict[str, int] = {}
     _deadline: asyncio.TimerHandle | None = None
+    _address: str | None = None
+    _header_bytes: int = 0
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
+        peer = transport.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, (tuple, list)) and peer else None
+        if address is not None and self.per_address > 0:
+            n = self.open_by_address.get(address, 0)
+            if n >= self.per_address:
+                transport.close()  # over the cap: closed before a byte is read
+                return
+            self.open_by_address[address] = n + 1
+            self._address = address
         self._arm()
 
     def _waiting_for_headers(self) -> bool:
@@ -40,6 +68,7 @@ class _HeaderDeadline:
 
     def _arm(self) -> None:
         if self._deadline is None:
+            self._header_bytes = 0
             self._deadline = self.loop.call_later(self.header_timeout, self._expire)  # type: ignore[attr-defined]
 
     def _disarm(self) -> None:
@@ -56,12 +85,27 @@ class _HeaderDeadline:
     def data_received(self, data: bytes) -> None:
         if self._waiting_for_headers():
             self._arm()
+            end = data.find(b"\r\n\r\n")  # a chunk may carry the end of the headers and the start of the body
+            self._header_bytes += len(data) if end < 0 else end + 4
+            if self._header_bytes > self.max_header_bytes:
+                transport = self.transport  # type: ignore[attr-defined]
+                if not transport.is_closing():
+                    transport.write(_TOO_LARGE)
+                    transport.close()
+                return
         super().data_received(data)  # type: ignore[misc]
         if not self._waiting_for_headers():
             self._disarm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._address is not None:
+            left = self.open_by_address.get(self._address, 1) - 1
+            if left > 0:
+                self.open_by_address[self._address] = left
+            else:
+                self.open_by_address.pop(self._address, None)
+            self._address = None
         super().connection_lost(exc)  # type: ignore[misc]
 
 
@@ -78,20 +122,35 @@ else:  # pragma: no cover - httptools is optional
     HttpToolsWithDeadline = H11WithDeadline  # type: ignore[misc,assignment]
 
 
-def protocol_class(header_timeout: float = HEADER_TIMEOUT_S) -> type:
-    """The fastest installed uvicorn HTTP protocol with a ``header_timeout`` deadline."""
+def protocol_class(header_timeout: float = HEADER_TIMEOUT_S, per_address: int = PER_ADDRESS,
+                   max_header_bytes: int = MAX_HEADER_BYTES) -> type:
+    """The fastest installed uvicorn HTTP protocol with these connection limits (see module docstring)."""
     base = HttpToolsWithDeadline
-    if header_timeout == HEADER_TIMEOUT_S:
+    if (header_timeout, per_address, max_header_bytes) == (HEADER_TIMEOUT_S, PER_ADDRESS, MAX_HEADER_BYTES):
         return base
-    return type(base.__name__, (base,), {"header_timeout": float(header_timeout)})
+    return type(base.__name__, (base,), {"header_timeout": float(header_timeout), "per_address": int(per_address),
+                                         "max_header_bytes": int(max_header_bytes)})
 
 
-def uvicorn_options(header_timeout: float = HEADER_TIMEOUT_S, keep_alive: int = 5, limit_concurrency: int = 1024,
-                    importable: bool = False) -> dict[str, Any]:
-    """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config``: protocol with a header deadline,
-    keep-alive timeout, most connections + tasks at once (beyond it uvicorn answers 503).
+def uvicorn_options(header_timeout: float = HEADER_TIMEOUT_S, keep_alive: int = 5, limit_concurrency: int = 4096,
+                    importable: bool = False, per_address: int = PER_ADDRESS) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config``: protocol with a header deadline and a
+    per-address cap, keep-alive timeout, most connections + tasks at once (beyond it uvicorn answers 503).
 
-    ``importable``: give the protocol as an import string (for ``workers > 1``; default deadline only).
+    ``importable``: give the protocol as an import string (for ``workers > 1``; default limits only).
     """
-    http: Any = "distilhash.serve.connections:HttpToolsWithDeadline" if importable else protocol_class(header_timeout)
+    http: Any = ("distilhash.serve.connections:HttpToolsWithDeadline" if importable
+                 else protocol_class(header_timeout, per_address))
     return {"http": http, "timeout_keep_alive": int(keep_alive), "limit_concurrency": int(limit_concurrency)}
+
+
+def raise_open_files(wanted: int) -> int:
+    """Raise this process's soft limit of open files towards ``wanted`` (within the hard limit); the new soft limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft

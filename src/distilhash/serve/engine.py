@@ -47,6 +47,7 @@ from distilhash.serve.config import QUERY_ENCODERS, ServiceConfig, ServiceError
 from distilhash.serve.items import ItemsMixin
 from distilhash.serve.stats import LatencyStats, LRUCache
 from distilhash.serve.targets import Target, choose_direction, index_options, model_info, open_targets, target_named
+from distilhash.serve.validate import shown
 
 _log = logging.getLogger("distilhash.serve")
 
@@ -72,7 +73,7 @@ class SearchService(ItemsMixin):
         if self.config.torch_threads:
             set_torch_threads(int(self.config.torch_threads))
         if self.config.query_encoder not in QUERY_ENCODERS:
-            raise ServiceError(500, f"query_encoder {self.config.query_encoder!r}; expected one of {', '.join(QUERY_ENCODERS)}")
+            raise ServiceError(500, f"query_encoder {shown(str(self.config.query_encoder))}; expected one of {', '.join(QUERY_ENCODERS)}")
         self.stats_ = LatencyStats()
         self.text_cache: LRUCache[np.ndarray] = LRUCache(self.config.text_cache_size)
         self.started = time.time()
@@ -128,8 +129,8 @@ class SearchService(ItemsMixin):
 
     def check_k(self, k: Any) -> int:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > self.config.max_k:
-            shown = repr(k) if isinstance(k, (int, float, str)) else "a non-integer"
-            raise ServiceError(400, f"k: expected an integer from 1 to {self.config.max_k}, got {shown[:40]}")
+            got = shown(k, 40) if isinstance(k, str) else str(k)[:40] if isinstance(k, (int, float)) else "a non-integer"
+            raise ServiceError(400, f"k: expected an integer from 1 to {self.config.max_k}, got {got}")
         return k
 
     def decode_image(self, data: bytes, what: str = "file") -> Any:

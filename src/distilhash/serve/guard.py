@@ -2,12 +2,16 @@
 
 Before the application sees a request it:
 
+0. refuses a ``Host`` or ``Origin`` outside the allow-list, when there is one (421 / 403; DNS
+   rebinding, :mod:`distilhash.serve.hosts`);
 1. refuses an invalid or oversized ``Content-Length`` (413 before any byte of the body is read);
 2. checks the API key of write requests (``POST /api/items``, ``DELETE /api/items/...``) from the
    headers, so a request without the right key is refused (401/403) before its body is read;
-3. reads the body of requests that have one, counting bytes as they arrive: past the cap
-   (``--max-upload-mb`` plus room for the multipart envelope) it answers 413 at once, chunked
-   uploads included; a body that stalls for ``body_timeout`` seconds gets 408;
+3. reads the body of requests that have one (at most ``max_uploads`` at once, else 503 at once;
+   :mod:`distilhash.serve.limits`) into a spool that moves to disk past a few KB, counting bytes
+   as they arrive: past the cap (``--max-upload-mb`` plus room for the multipart envelope) it
+   answers 413 at once, chunked uploads included; a body that stalls, arrives below the minimum
+   rate after its grace period, or misses its overall deadline gets 408;
 4. checks that every text field of a form is valid UTF-8 (the form parser would otherwise read
    undecodable bytes as Latin-1 and store mojibake): 400 naming the field;
 
@@ -18,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote_to_bytes
 
 from distilhash.serve.config import ServiceError
+from distilhash.serve.limits import SPOOL_CHUNK, BodyLimits, BodyTooSlow, UploadSlots, receive_body
 
 __all__ = ["RequestGuard", "form_text_problem", "ENVELOPE_BYTES"]
 
@@ -36,14 +41,17 @@ def _is_write(method: str, path: str) -> bool:
     return (method == "POST" and p == "/api/items") or (method == "DELETE" and p.startswith("/api/items/"))
 
 
-def form_text_problem(body: bytes, content_type: str) -> str | None:
+def form_text_problem(body: bytes | IO[bytes], content_type: str) -> str | None:
     """Why a form body's text fields are not UTF-8 (naming the field), or None when they all are.
 
+    ``body``: the bytes, or a file positioned at their start (read in chunks; left at its end).
     Multipart file parts (those with a ``filename``) are bytes and not checked.
     """
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     kind, params = parse_options_header(content_type)
+    if kind == b"application/x-www-form-urlencoded" and not isinstance(body, bytes):
+        body = body.read()
     if kind == b"application/x-www-form-urlencoded":
         for pair in body.split(b"&"):
             name, _, value = pair.partition(b"=")
@@ -82,7 +90,11 @@ def form_text_problem(body: bytes, content_type: str) -> str | None:
                                                   "on_header_value": on_header_value, "on_header_end": on_header_end,
                                                   "on_part_data": on_part_data})
     try:
-        parser.write(body)
+        if isinstance(body, bytes):
+            parser.write(body)
+        else:
+            for chunk in iter(lambda: body.read(SPOOL_CHUNK), b""):
+                parser.write(chunk)
         parser.finalize()
     except Exception:  # a malformed envelope: the form parser after us refuses it with its own 400
         return None
@@ -112,38 +124,37 @@ class RequestGuard:
         svc: the :class:`~distilhash.serve.engine.SearchService` (API key check, error counts, latency stats).
         cap: largest upload in bytes (the body limit is ``cap + ENVELOPE_BYTES``).
         body_timeout: seconds a request body may stall between two chunks before a 408.
+        hosts: the ``Host`` / ``Origin`` allow-list (None: no check).
+        limits: how bodies must arrive and how many at once (default: :class:`BodyLimits` with
+            ``stall_s=body_timeout``).
     """
 
-    def __init__(self, app: Any, svc: Any, cap: int, body_timeout: float = 15.0) -> None:
-        self.app, self.svc, self.cap, self.body_timeout = app, svc, cap, body_timeout
+    def __init__(self, app: Any, svc: Any, cap: int, body_timeout: float = 15.0, hosts: Any = None,
+                 limits: BodyLimits | None = None) -> None:
+        self.app, self.svc, self.cap, self.hosts = app, svc, cap, hosts
+        self.limits = limits if limits is not None else BodyLimits(stall_s=body_timeout)
+        self.body_timeout = self.limits.stall_s
+        self.slots = UploadSlots(self.limits.max_uploads)
         self.limit = cap + ENVELOPE_BYTES
 
-    async def _refuse(self, scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
+    async def _refuse(self, scope: dict, receive: Any, send: Any, status: int, message: str,
+                      extra: dict[str, str] | None = None) -> None:
         from distilhash.serve.responses import FastJSONResponse  # fastapi: imported when the server runs
 
         self.svc.errors[status] = self.svc.errors.get(status, 0) + 1
-        headers = {"Connection": "close"} if scope["method"] in _BODY_METHODS else None
+        headers = {"Connection": "close", **(extra or {})} if scope["method"] in _BODY_METHODS else extra
         await FastJSONResponse({"error": message, "status": status}, status, headers=headers)(scope, receive, send)
 
-    async def _read_body(self, receive: Any) -> tuple[bytes | None, int, str]:
-        """(body, 0, "") or (None, status, message) when it is too large or stalls."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
-            except asyncio.TimeoutError:
-                return None, 408, f"the request body stalled for {self.body_timeout:g} s; send it without pauses"
-            if message["type"] == "http.disconnect":
-                return None, 0, ""
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                return None, 413, (f"the request body passed {self.limit:,} bytes; uploads are limited to "
-                                   f"{self.cap:,} bytes ({self.cap / 2**20:.1f} MB)")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks), 0, ""
+    async def _read_body(self, receive: Any) -> tuple[IO[bytes] | None, int, str]:
+        """(spool, 0, "") or (None, status, message) when it is too large or too slow; (None, 0, "") when the client left."""
+        try:
+            spool, _ = await receive_body(receive, self.limits, self.limit)
+        except BodyTooSlow as exc:
+            return None, 408, exc.message
+        except OverflowError:
+            return None, 413, (f"the request body passed {self.limit:,} bytes; uploads are limited to "
+                               f"{self.cap:,} bytes ({self.cap / 2**20:.1f} MB)")
+        return spool, 0, ""
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -153,6 +164,11 @@ class RequestGuard:
         svc = self.svc
         method, path = scope["method"], scope["path"]
         headers = dict(scope.get("headers") or ())
+        if self.hosts is not None:
+            refused = self.hosts.refusal(headers.get(b"host"), headers.get(b"origin"))
+            if refused is not None:
+                await self._refuse(scope, receive, send, *refused)
+                return
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
@@ -169,18 +185,35 @@ class RequestGuard:
             except ServiceError as exc:
                 await self._refuse(scope, receive, send, exc.status, exc.message)
                 return
-        if method in _BODY_METHODS:
-            body, status, message = await self._read_body(receive)
-            if body is None:
-                if status:
-                    await self._refuse(scope, receive, send, status, message)
-                return  # the client went away
-            content_type = headers.get(b"content-type", b"").decode("latin-1")
-            problem = form_text_problem(body, content_type) if content_type.startswith(("multipart/", "application/x-www")) else None
-            if problem is not None:
-                await self._refuse(scope, receive, send, 400, problem)
+        slot = method in _BODY_METHODS and (length not in (None, b"0") or b"transfer-encoding" in headers)
+        if slot and not self.slots.try_take():
+            await self._refuse(scope, receive, send, 503, f"the service is receiving {self.slots.n} uploads already; "
+                                                         "try again in a moment", {"Retry-After": "1"})
+            return
+        try:
+            if method in _BODY_METHODS:
+                spool, status, message = await self._read_body(receive)
+                if spool is None:
+                    if status:
+                        await self._refuse(scope, receive, send, status, message)
+                    return  # the client went away
+                with spool:
+                    content_type = headers.get(b"content-type", b"").decode("latin-1")
+                    problem = form_text_problem(spool, content_type) if content_type.startswith(("multipart/", "application/x-www")) else None
+                    if problem is not None:
+                        await self._refuse(scope, receive, send, 400, problem)
+                        return
+                    spool.seek(0)
+                    await self._handle(scope, _replay(spool, receive), send, t0)
                 return
-            receive = _replay(body, receive)
+            await self._handle(scope, receive, send, t0)
+        finally:
+            if slot:
+                self.slots.give_back()
+
+    async def _handle(self, scope: dict, receive: Any, send: Any, t0: float) -> None:
+        """The application's answer, counting error statuses and timing ``/api/`` routes."""
+        svc, method, path = self.svc, scope["method"], scope["path"]
         status_seen = [0]
 
         async def send_wrapper(message: dict) -> None:
@@ -199,14 +232,17 @@ class RequestGuard:
                                   (time.perf_counter() - t0) * 1e3)
 
 
-def _replay(body: bytes, receive: Any) -> Any:
-    """An ASGI ``receive`` that hands out ``body`` once, then defers to the real one (disconnects)."""
-    sent = [False]
+def _replay(spool: IO[bytes], receive: Any) -> Any:
+    """An ASGI ``receive`` that hands out the spooled body in chunks, then defers to the real one (disconnects)."""
+    done = [False]
 
     async def replay() -> dict:
-        if not sent[0]:
-            sent[0] = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        if not done[0]:
+            chunk = spool.read(SPOOL_CHUNK)
+            more = len(chunk) == SPOOL_CHUNK
+            if not more:
+                done[0] = True
+            return {"type": "http.request", "body": chunk, "more_body": more}
         return await receive()
 
     return replay

@@ -1,10 +1,10 @@
 """Items of a served index: fetch, thumbnail, "more like this", add and delete (the write key).
 
-Item ids are any printable text of 1-200 characters, ``/`` included: the routes take the id as
-the rest of the path (``/api/items/{id}``, percent-encoded by clients; the answers' URLs are),
-so ids made from relative file paths (``cats/001.jpg``) can be fetched and deleted like any
-other. Refused at add: control characters, ``U+FFFD`` (the mark of text that was not valid
-UTF-8), and the path segments ``.`` / ``..`` (browsers rewrite such URLs before sending them).
+Item ids are visible text of 1-200 characters, ``/`` included (the rules:
+:func:`distilhash.serve.validate.check_item_id`): the routes take the id as the rest of the path
+(``/api/items/{id}``, percent-encoded by clients; the answers' URLs are), so ids made from
+relative file paths (``cats/001.jpg``) can be fetched and deleted like any other. Ids are stored
+in their NFC form, and a lookup by another spelling of the same text (NFD) finds the item.
 
 An add either stores everything (code, metadata, thumbnail) or nothing: the id, metadata and
 image are checked first, the thumbnail is written only after the index accepted the item, and a
@@ -13,9 +13,7 @@ refused duplicate leaves the existing item and its thumbnail untouched.
 
 from __future__ import annotations
 
-import hmac
 import re
-import unicodedata
 from typing import Any
 from urllib.parse import quote
 
@@ -28,11 +26,9 @@ from distilhash.serve.config import ServiceError
 from distilhash.serve.jsonsafe import check_metadata
 from distilhash.serve.targets import model_info
 from distilhash.serve.thumbs import encode_thumbnail, thumb_keys
+from distilhash.serve.validate import MAX_ID_CHARS, check_caption, check_item_id, key_matches, normalise_id, shown
 
 __all__ = ["ItemsMixin", "check_item_id", "item_url", "thumbnail_url", "shown_caption", "MAX_ID_CHARS"]
-
-MAX_ID_CHARS = 200
-
 
 #: ids that percent-encode to themselves except for ``/`` (``quote``'s always-safe set plus ``/``)
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.~/-]*")
@@ -54,36 +50,28 @@ def thumbnail_url(item_id: str, modality: str) -> str:
     return f"/api/thumbnails/{_path_segment(item_id)}?target={modality}"
 
 
-def check_item_id(item_id: Any) -> str:
-    """``item_id`` if it can be stored, fetched and deleted through the API, else ServiceError 400."""
-    if not isinstance(item_id, str) or not item_id.strip():
-        raise ServiceError(400, "id: expected a non-empty text id")
-    if len(item_id) > MAX_ID_CHARS:
-        raise ServiceError(400, f"id: {len(item_id)} characters; the limit is {MAX_ID_CHARS}")
-    if "\ufffd" in item_id:
-        raise ServiceError(400, "id: contains U+FFFD, the mark of bytes that were not valid UTF-8; send the id as UTF-8 text")
-    bad = next((c for c in item_id if unicodedata.category(c) in ("Cc", "Cs", "Cn")), None)
-    if bad is not None:
-        raise ServiceError(400, f"id: contains the control or unassigned character U+{ord(bad):04X}; ids must be printable text")
-    if any(seg in (".", "..") for seg in item_id.split("/")):
-        raise ServiceError(400, "id: the path segments '.' and '..' are not allowed in ids (browsers rewrite such URLs)")
-    return item_id
+def _spellings(item_id: str) -> list[str]:
+    """The id as sent and its NFC form (stored ids are NFC; items stored before may not be)."""
+    nfc = normalise_id(item_id)
+    return [item_id] if nfc == item_id else [item_id, nfc]
 
 
 class ItemsMixin:
     """Item routes of :class:`~distilhash.serve.engine.SearchService` (uses its targets, config, locks)."""
 
-    def _lookup(self, target: Any, item_id: str) -> tuple[np.ndarray, dict[str, Any]]:
+    def _lookup(self, target: Any, item_id: str) -> tuple[str, np.ndarray, dict[str, Any]]:
+        """(stored id, code, metadata) of ``item_id`` as sent or in its NFC spelling; 404 when neither is stored."""
         with target.lock.read():
-            found = target.index.get([item_id])
-        if item_id not in found:
-            raise ServiceError(404, f"no item with id {item_id!r} in the {target.modality} index")
-        return found[item_id]
+            found = target.index.get(_spellings(item_id))
+        if not found:
+            raise ServiceError(404, f"no item with id {shown(item_id)} in the {target.modality} index")
+        stored = item_id if item_id in found else next(iter(found))
+        return (stored, *found[stored])
 
     def get_item(self, item_id: str, target: str | None = None) -> dict[str, Any]:
         """An item's id, caption, labels, metadata and thumbnail URL (404 for unknown ids)."""
         t = self._target(target)
-        _, md = self._lookup(t, item_id)
+        item_id, _, md = self._lookup(t, item_id)
         has = t.thumbs.has_any(thumb_keys(item_id, md))
         return {"id": item_id, "target": t.modality, "caption": shown_caption(md), "labels": md.get("labels"),
                 "metadata": md, "url": item_url(item_id, t.modality), "thumbnail": thumbnail_url(item_id, t.modality) if has else None}
@@ -91,10 +79,10 @@ class ItemsMixin:
     def thumbnail(self, item_id: str, target: str | None = None) -> tuple[str, bytes]:
         """(mime, bytes) of an item's thumbnail from the index's own store; 404 for unknown ids."""
         t = self._target(target)
-        _, md = self._lookup(t, item_id)
+        item_id, _, md = self._lookup(t, item_id)
         got = t.thumbs.get(thumb_keys(item_id, md))
         if got is None:
-            raise ServiceError(404, f"item {item_id!r} has no thumbnail in the {t.modality} index's thumbnail store")
+            raise ServiceError(404, f"item {shown(item_id)} has no thumbnail in the {t.modality} index's thumbnail store")
         return got
 
     def similar(self, item_id: str, k: int = 10, target: str | None = None) -> dict[str, Any]:
@@ -105,7 +93,7 @@ class ItemsMixin:
         """
         k = self.check_k(k)
         t = self._target(target)
-        code, md = self._lookup(t, item_id)
+        item_id, code, md = self._lookup(t, item_id)
         if t.index.kind == "binary":
             query: np.ndarray = code.reshape(1, -1)
         else:
@@ -119,13 +107,15 @@ class ItemsMixin:
                 "match": match, "distance": t.distance, "model": model_info(t)}
 
     def check_key(self, key: str | None) -> None:
-        """ServiceError 403 without a service key or with a wrong key, 401 without a key."""
+        """ServiceError 403 without a service key or with a wrong key, 401 without a key.
+
+        The key is compared without the whitespace around it (RFC 9110 5.5; see :mod:`distilhash.serve.validate`)."""
         expected = self.config.api_key
         if not expected:
             raise ServiceError(403, "this service was started without an API key, so adding and deleting items is disabled")
-        if not key:
+        if not key or not key.strip(" \t"):
             raise ServiceError(401, "missing API key: send it in the X-API-Key header")
-        if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), expected.encode()):
+        if not key_matches(key, expected):
             raise ServiceError(403, "wrong API key")
 
     def add_item(self, item_id: str, caption: str | None = None, image: bytes | None = None,
@@ -134,8 +124,10 @@ class ItemsMixin:
         t = self._target(target)
         item_id = check_item_id(item_id)
         md = dict(check_metadata(metadata, self.config.max_metadata_bytes, self.config.max_metadata_depth))
-        if caption is not None and caption.strip():
-            md["caption"] = self.check_text(caption, "caption")
+        if "caption" in md:  # a caption is a caption wherever it comes from
+            md["caption"] = check_caption(md["caption"], self.config.max_query_chars, "metadata.caption")
+        if caption is not None and (not isinstance(caption, str) or caption.strip()):
+            md["caption"] = check_caption(caption, self.config.max_query_chars, "caption")
         pil = self.decode_image(image, "image") if image else None
         if t.modality == "image" and pil is None:
             raise ServiceError(400, "image: this index stores images; send the item's image file")
@@ -143,7 +135,7 @@ class ItemsMixin:
             raise ServiceError(400, "caption: this index stores texts; send the item's caption")
         with t.lock.read():
             if item_id in t.index.get([item_id]):  # early refusal; checked again under the write lock
-                raise ServiceError(409, f"id: {item_id!r} is already in the {t.modality} index; delete it first")
+                raise ServiceError(409, f"id: {shown(item_id)} is already in the {t.modality} index; delete it first")
         pin_torch_threads()
         if t.modality == "image":
             with self._image_lock:
@@ -155,7 +147,7 @@ class ItemsMixin:
         thumb = encode_thumbnail(pil, self.config.thumb_size) if pil is not None else None
         with t.lock.write():
             if item_id in t.index.get([item_id]):
-                raise ServiceError(409, f"id: {item_id!r} is already in the {t.modality} index; delete it first")
+                raise ServiceError(409, f"id: {shown(item_id)} is already in the {t.modality} index; delete it first")
             try:
                 t.index.add([item_id], codes, [md])
             except DistilhashError as exc:
@@ -168,8 +160,10 @@ class ItemsMixin:
         """Delete an item and its thumbnail (404 for unknown ids)."""
         t = self._target(target)
         with t.lock.write():
-            if item_id not in t.index.get([item_id]):
-                raise ServiceError(404, f"no item with id {item_id!r} in the {t.modality} index")
+            found = t.index.get(_spellings(item_id))
+            if not found:
+                raise ServiceError(404, f"no item with id {shown(item_id)} in the {t.modality} index")
+            item_id = item_id if item_id in found else next(iter(found))
             t.index.delete([item_id])
             t.thumbs.delete([f"id:{item_id}"])
         return {"deleted": item_id, "target": t.modality, "count": len(t.index)}

@@ -82,6 +82,9 @@ def check_metadata(raw: str | dict[str, Any] | None, max_bytes: int = 64 << 10, 
             value = json.loads(raw, parse_constant=_no_constants)
         except RecursionError:
             raise ServiceError(400, f"metadata: nested too deeply; the limit is {max_depth} levels") from None
+        except json.JSONDecodeError as exc:  # the decoder's words, without its Python-style quotes
+            what = exc.msg.replace("','", "a comma").replace("':'", "a colon").replace("'", "")
+            raise ServiceError(400, f"metadata is not valid JSON: {what} at line {exc.lineno} column {exc.colno}") from None
         except ValueError as exc:
             raise ServiceError(400, f"metadata is not valid JSON: {exc}") from None
     else:

@@ -48,7 +48,8 @@ def _build_app(spec: dict[str, Any]) -> Any:
     if spec.get("switch_interval_ms"):
         sys.setswitchinterval(float(spec["switch_interval_ms"]) / 1e3)
     app = create_app(spec["index_dirs"], model_dir=spec.get("model_dir"), teacher=spec.get("teacher"), api_key=spec.get("api_key"),
-                     max_upload_mb=spec["max_upload_mb"], body_timeout=spec.get("body_timeout", 15.0), **spec["config"])
+                     max_upload_mb=spec["max_upload_mb"], body_timeout=spec.get("body_timeout", 15.0),
+                     allowed_hosts=spec.get("allowed_hosts"), body_limits=spec.get("body_limits"), **spec["config"])
     if spec.get("warmup", True):
         app.state.service.warm()
     if spec.get("freeze_gc", True):
@@ -94,7 +95,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                   max_upload_mb: float = 8.0, torch_threads: int = 1, log_level: str = "warning",
                   warmup: bool = True, thumbnails: bool = True, announce: Any = print, switch_interval_ms: float | None = 0.5,
                   freeze_gc: bool = True, workers: int = 1, header_timeout: float | None = None, body_timeout: float = 15.0,
-                  limit_concurrency: int = 1024,
+                  limit_concurrency: int = 4096, allowed_hosts: list[str] | None = None,
+                  body_limits: dict[str, Any] | None = None, max_connections_per_address: int = 256,
                   **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
@@ -122,13 +124,22 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         header_timeout: seconds a connection may take to send its request headers before it is
             closed (None: :data:`~distilhash.serve.connections.HEADER_TIMEOUT_S`; slow bodies get 408).
         body_timeout: seconds a request body may stall between two chunks before a 408.
-        limit_concurrency: most connections + requests at once (beyond it: 503).
+        limit_concurrency: most connections + requests at once (beyond it: 503); the process's
+            open-file limit is raised to fit it when the hard limit allows.
+        body_limits: :class:`~distilhash.serve.limits.BodyLimits` fields: minimum rate, grace,
+            overall deadline, spool size, most uploads at once.
+        max_connections_per_address: most open connections from one client address (0: no cap;
+            behind a proxy every client has the proxy's address).
+        allowed_hosts: more host names the ``Host`` / ``Origin`` headers may carry (``["*"]``: any).
+            Bound to loopback, the service answers only for loopback names and these (DNS
+            rebinding; :mod:`distilhash.serve.hosts`); bound elsewhere, it checks only when given.
         **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields.
     """
     import uvicorn
 
-    from distilhash.serve.connections import HEADER_TIMEOUT_S, uvicorn_options
+    from distilhash.serve.connections import HEADER_TIMEOUT_S, raise_open_files, uvicorn_options
     from distilhash.serve.engine import ServiceError
+    from distilhash.serve.hosts import default_allowed_hosts
 
     dirs = [index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir)
     if thumbnails:
@@ -141,7 +152,10 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     config.setdefault("torch_threads", max(1, int(torch_threads)))
     spec = {"index_dirs": [str(d) for d in dirs], "model_dir": str(model_dir) if model_dir else None, "teacher": teacher,
             "api_key": api_key, "max_upload_mb": max_upload_mb, "torch_threads": torch_threads, "switch_interval_ms": switch_interval_ms,
-            "warmup": warmup, "freeze_gc": freeze_gc, "body_timeout": body_timeout, "config": config}
+            "warmup": warmup, "freeze_gc": freeze_gc, "body_timeout": body_timeout, "config": config,
+            "allowed_hosts": default_allowed_hosts(host, allowed_hosts), "body_limits": body_limits}
+    raise_open_files(limit_concurrency + 256)
+    conn = {"limit_concurrency": limit_concurrency, "per_address": max_connections_per_address}
     if workers > 1:
         os.environ[_ENV] = json.dumps(spec)
         if announce is not None:
@@ -149,7 +163,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                      f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         with _stop_quietly(announce):
             uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
-                        log_level=log_level, access_log=False, **uvicorn_options(limit_concurrency=limit_concurrency, importable=True))
+                        log_level=log_level, access_log=False, **uvicorn_options(**conn, importable=True))
         return
     app = _build_app(spec)
     svc = app.state.service
@@ -160,6 +174,9 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                  f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         if api_key:
             announce(f"adding/deleting items needs the header X-API-Key: {api_key}")
+        if spec["allowed_hosts"] is None:
+            announce("note: any Host header is answered (not bound to loopback, or --allowed-host '*'); "
+                     "name the hosts clients use with --allowed-host to guard against DNS rebinding")
     with _stop_quietly(announce):
         uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
-                    **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, limit_concurrency=limit_concurrency))
+                    **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, **conn))

@@ -16,6 +16,7 @@ from typing import Any
 from distilhash.errors import DistilhashError
 from distilhash.serve.batching import RWLock
 from distilhash.serve.config import DIRECTIONS, ServiceConfig, ServiceError
+from distilhash.serve.validate import shown
 from distilhash.serve.match import MatchReference, distance_info
 from distilhash.serve.thumbs import ThumbStore
 
@@ -132,12 +133,12 @@ def choose_direction(targets: dict[str, Target], primary: str, query_modality: s
         target = other if other in targets else primary
         direction = f"{query_modality[0]}2{target[0]}"
     if direction not in DIRECTIONS:
-        raise ServiceError(400, f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
+        raise ServiceError(400, f"unknown direction {shown(str(direction))}; expected one of {', '.join(DIRECTIONS)}")
     qmod, tmod = DIRECTIONS[direction]
     if qmod != query_modality:
-        raise ServiceError(400, f"direction {direction!r} needs a {qmod} query; this request has a {query_modality} query")
+        raise ServiceError(400, f"direction {shown(str(direction))} needs a {qmod} query; this request has a {query_modality} query")
     if tmod not in targets:
-        raise ServiceError(400, f"direction {direction!r} needs an index of {tmod} items; this service has: {', '.join(targets)}")
+        raise ServiceError(400, f"direction {shown(str(direction))} needs an index of {tmod} items; this service has: {', '.join(targets)}")
     return direction, targets[tmod]
 
 
@@ -145,7 +146,7 @@ def target_named(targets: dict[str, Target], primary: str, name: str | None) -> 
     """The target ``name`` (default ``primary``); ServiceError 400 when it is not served."""
     name = name or primary
     if name not in targets:
-        raise ServiceError(400, f"unknown target {name!r}; this service has: {', '.join(targets)}")
+        raise ServiceError(400, f"unknown target {shown(str(name))}; this service has: {', '.join(targets)}")
     return targets[name]
 
 

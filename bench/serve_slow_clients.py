@@ -1,0 +1,252 @@
+"""Slow-client attack on the service: 1,100 slow-drip connections plus 50 normal search clients.
+
+Starts ``start_service`` over the fuzz benchmark's toy world (bench/serve_fuzz.py: 400 items,
+image + text index, write key) in a subprocess on 127.0.0.1 with the service's default limits
+and an 8 MB upload cap, then:
+
+1. **baseline**: 50 closed-loop clients send text searches (``GET /api/search``) for
+   ``--baseline-s`` seconds, no attack;
+2. **attack**: a separate process opens ``--attackers`` connections (its open-file limit raised
+   with ``resource.setrlimit``), spread over ``--addresses`` loopback source addresses
+   (127.0.1.x), in three shapes, a third each: a ``POST /api/search/image`` announcing a
+   near-cap body and then sending one byte every ``--drip-s`` seconds (the red-team shape);
+   the same after 1 MB sent at once (a stalled near-cap upload, the memory attack); and request
+   headers fed one byte every ``--drip-s`` seconds. Whenever the server answers or closes, the
+   attacker reconnects after 1-2 s, until the attack ends (bounded loops);
+3. after ``--ramp-s`` seconds of attack, the same 50 normal clients run for ``--duration-s``.
+
+Recorded: the normal clients' requests, errors, p50/p90/p99 with and without the attack; the
+attack's connections and what ended them (408, 503, closed, ...); the server's RSS before the
+attack, its maximum during it (sampled every 0.5 s) and after; load average (provenance).
+Goals (issue 27): normal error rate 0, p99 < 1 s, RSS growth < 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import random
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.results import write_results
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = "serve_slow_clients"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serve_fuzz import FuzzServer, rss_mib  # noqa: E402
+
+UPLOAD_MB = 8.0
+SHAPES = ("body-drip", "stalled-upload", "header-drip")
+QUERIES = ["cat", "dog", "a red car", "tree and boat", "fish star", "moon", "cat dog car", "boat"]
+
+
+# -- the attacker (its own process) ---------------------------------------------------------
+def _head(length: int) -> bytes:
+    return (b"POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+            b"Content-Length: %d\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.png\"\r\n\r\n" % length)
+
+
+async def _attacker(i: int, port: int, source: str, shape: str, end: float, drip_s: float, stats: Counter,
+                    stalled_mb: float = 1.0) -> None:
+    rng = random.Random(i)
+    cap = int(UPLOAD_MB * 2**20)
+    await asyncio.sleep(rng.random() * 5)  # ramp over 5 s
+    while time.monotonic() < end:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        except OSError:
+            stats["connect failed"] += 1
+            await asyncio.sleep(1 + rng.random())
+            continue
+        stats["connections"] += 1
+        outcome = "attack ended"
+        try:
+            if shape == "header-drip":
+                writer.write(b"POST /api/search/image HTTP/1.1\r\n")
+            elif shape == "body-drip":
+                writer.write(_head(cap))
+            else:
+                writer.write(_head(cap) + b"\0" * int(stalled_mb * 2**20))
+            await writer.drain()
+            while time.monotonic() < end:
+                try:
+                    data = await asyncio.wait_for(reader.read(4096), timeout=min(drip_s, max(0.01, end - time.monotonic())))
+                except asyncio.TimeoutError:
+                    writer.write(b"x")
+                    await writer.drain()
+                    stats["drip bytes"] += 1
+                    continue
+                outcome = f"answered {data[9:12].decode('latin-1')}" if data.startswith(b"HTTP/1.1 ") else "closed by server"
+                break
+        except (ConnectionError, OSError):
+            outcome = "reset by server"
+        finally:
+            writer.close()
+        stats[f"{shape}: {outcome}"] += 1
+        await asyncio.sleep(1 + rng.random())
+
+
+def _attack(port: int, n: int, addresses: int, seconds: float, drip_s: float, out: Any, shapes: tuple[str, ...] = SHAPES,
+            stalled_mb: float = 1.0) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, n + 512)), hard))
+    stats: Counter = Counter()
+    end = time.monotonic() + seconds
+
+    async def main() -> None:
+        await asyncio.gather(*(_attacker(i, port, f"127.0.1.{1 + i % addresses}", shapes[i % len(shapes)], end, drip_s, stats,
+                                         stalled_mb) for i in range(n)))
+
+    asyncio.run(main())
+    out.put(dict(stats))
+
+
+# -- the run --------------------------------------------------------------------------------
+class RssSampler(threading.Thread):
+    """Samples the server's VmRSS every ``every`` seconds (MiB)."""
+
+    def __init__(self, pid: int, every: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every, self.samples, self.stop = pid, every, [], threading.Event()
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                self.samples.append((round(time.monotonic() - t0, 1), rss_mib(self.pid)["VmRSS"]))
+            except (OSError, KeyError):
+                pass
+            self.stop.wait(self.every)
+
+
+def _normal(port: int, seconds: float, clients: int) -> dict[str, Any]:
+    from urllib.parse import quote
+
+    from distilhash.serve.loadgen import run_load
+
+    paths = [f"/api/search?q={quote(q)}&k=10" for q in QUERIES]
+    return run_load(f"http://127.0.0.1:{port}", paths, concurrency=clients, duration_s=seconds, timeout_s=30.0).summary()
+
+
+def run(work: Path, attackers: int, addresses: int, clients: int, baseline_s: float, ramp_s: float, duration_s: float,
+        drip_s: float, shapes: tuple[str, ...] = SHAPES, stalled_mb: float = 1.0,
+        body_limits: dict[str, Any] | None = None) -> dict[str, Any]:
+    with FuzzServer(work, header_timeout=10.0, body_timeout=15.0, upload_mb=UPLOAD_MB, body_limits=body_limits) as server:
+        pid = server.proc.pid
+        baseline = _normal(server.port, baseline_s, clients)
+        rss_before = rss_mib(pid)["VmRSS"]
+        sampler = RssSampler(pid)
+        sampler.start()
+        queue: Any = mp.get_context("fork").Queue()
+        attack = mp.get_context("fork").Process(target=_attack, args=(server.port, attackers, addresses, ramp_s + duration_s + 2,
+                                                                       drip_s, queue, shapes, stalled_mb))
+        t0 = time.monotonic()
+        attack.start()
+        time.sleep(ramp_s)
+        under_attack = _normal(server.port, duration_s, clients)
+        attack_stats = queue.get(timeout=ramp_s + duration_s + 120)
+        attack.join(timeout=30)
+        attack_s = time.monotonic() - t0
+        time.sleep(2)
+        sampler.stop.set()
+        sampler.join()
+        rss_after = rss_mib(pid)["VmRSS"]
+        health = _normal(server.port, 3, 1)
+    rss_max = max(r for _, r in sampler.samples)
+    return {"baseline": baseline, "under_attack": under_attack, "after_attack_health": health,
+            "attack": {"attackers": attackers, "source_addresses": addresses, "shapes": list(shapes), "drip_s": drip_s,
+                       "stalled_upload_mb": stalled_mb, "server_body_limits": body_limits or "defaults",
+                       "seconds": round(attack_s, 1), "stats": attack_stats},
+            "rss_mib": {"before_attack": rss_before, "max_during": rss_max, "after": rss_after,
+                        "growth_max": round(rss_max - rss_before, 1), "samples": sampler.samples},
+            "goals": {"normal_errors": 0, "normal_p99_ms": 1000, "rss_growth_mib": 200}}
+
+
+def _markdown(rec: dict[str, Any]) -> str:
+    r = rec["result"]
+    b, u, a, m = r["baseline"], r["under_attack"], r["attack"], r["rss_mib"]
+    lines = [
+        f"# Slow-client attack: {a['attackers']:,} slow-drip connections from {a['source_addresses']} addresses + "
+        f"{u['concurrency']} normal search clients", "",
+        "| figure | no attack | under attack | goal |", "|---|---|---|---|",
+        f"| normal requests | {b['requests']:,} | {u['requests']:,} | |",
+        f"| normal errors | {b['errors']} | **{u['errors']}** | 0 |",
+        f"| normal p50 / p90 ms | {b['p50_ms']} / {b['p90_ms']} | {u['p50_ms']} / {u['p90_ms']} | |",
+        f"| normal p99 ms | {b['p99_ms']} | **{u['p99_ms']}** | < 1,000 |",
+        f"| normal req/s | {b['throughput_rps']} | {u['throughput_rps']} | |",
+        f"| server RSS before attack / max during / after (MiB) | | {m['before_attack']:.0f} / {m['max_during']:.0f} / {m['after']:.0f} | |",
+        f"| server RSS growth, max during the attack (MiB) | | **{m['growth_max']}** | < 200 |", "",
+        f"Attack: {a['seconds']} s, shapes {', '.join(a['shapes'])} (equal shares), a byte every {a['drip_s']:g} s, "
+        f"stalled uploads send {a.get('stalled_upload_mb', 1):g} MB first; server body limits: {a.get('server_body_limits', 'defaults')}; "
+        "reconnect 1-2 s after the server answers or closes.", "",
+        "| attack outcome | count |", "|---|---|",
+    ]
+    lines += [f"| {k} | {v:,} |" for k, v in sorted(a["stats"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(rec: dict[str, Any]) -> Any:
+    def draw(path: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        samples = rec["result"]["rss_mib"]["samples"]
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.plot([t for t, _ in samples], [r for _, r in samples])
+        ax.axhline(rec["result"]["rss_mib"]["before_attack"] + 200, color="red", ls="--", label="goal: +200 MiB")
+        ax.set_xlabel("seconds since the attack started")
+        ax.set_ylabel("server RSS (MiB)")
+        ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients ({rec['provenance']['name']})")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+    return draw
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--attackers", type=int, default=1100)
+    p.add_argument("--addresses", type=int, default=11, help="loopback source addresses of the attack (127.0.1.x)")
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--baseline-s", type=float, default=20.0)
+    p.add_argument("--ramp-s", type=float, default=20.0)
+    p.add_argument("--duration-s", type=float, default=60.0)
+    p.add_argument("--drip-s", type=float, default=10.0)
+    p.add_argument("--shapes", default=",".join(SHAPES), help="attack shapes, comma-separated: " + ", ".join(SHAPES))
+    p.add_argument("--stalled-mb", type=float, default=1.0, help="MB a stalled upload sends before it stalls")
+    p.add_argument("--max-uploads", type=int, default=None, help="server's most bodies at once (default: the service's)")
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-slow")
+    p.add_argument("--out-name", default=BENCH)
+    args = p.parse_args(argv)
+    shapes = tuple(args.shapes.split(","))
+    if not 1 <= args.addresses <= 254 or args.attackers < 1 or not set(shapes) <= set(SHAPES) or not 0 < args.stalled_mb < UPLOAD_MB:
+        p.error(f"--addresses: 1 to 254; --attackers: at least 1; --shapes: from {', '.join(SHAPES)}; --stalled-mb: below {UPLOAD_MB:g}")
+    args.work.mkdir(parents=True, exist_ok=True)
+    prov = collect_provenance(BENCH, args.out_name, root=ROOT,
+                              model_selection="none: a synthetic index is served and attacked, nothing is selected")
+    limits = {"max_uploads": args.max_uploads} if args.max_uploads else None
+    result = run(args.work, args.attackers, args.addresses, args.clients, args.baseline_s, args.ramp_s, args.duration_s, args.drip_s,
+                 shapes, args.stalled_mb, limits)
+    rec = {"provenance": prov, "result": result}
+    paths = write_results(BENCH, args.out_name, rec, _markdown(rec), _plot(rec), root=ROOT)
+    print(paths["md"].read_text())
+    u, g = result["under_attack"], result["rss_mib"]["growth_max"]
+    return 0 if u["errors"] == 0 and (u["p99_ms"] or 1e9) < 1000 and g < 200 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
