@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.open_vocab.report import open_vocab_lines
+
 __all__ = ["write_report", "report_path", "load_records", "aggregate"]
 
 DIRS = {"i2t": "image → text", "t2i": "text → image"}
@@ -286,6 +288,7 @@ def write_report(
             lines += [f"### mAP@all, {title}", ""] + _table(["method"] + [f"{b} bits" for b in bits_list], rows) + [""]
         lines += ["Float-teacher rows do not depend on the bit budget (the same value in every column).", ""]
         lines += _code_vs_code_section(ds_ok, ds, labels, bits_list)
+        lines += open_vocab_lines(ds_ok, labels, plot_root if plots else None, md_path.parent)
 
         stem = "" if len(datasets) == 1 else f"{ds}_"
         plots = _plot(records, ds, labels, bits_list, plot_root, stem) if plots else []
