@@ -11,8 +11,10 @@ Steps (each skipped when its output already exists, so a second run reuses the f
 6. ``python -m distilhash.pipeline.light_text``        the light query text encoder (0.02 ms/query vs ~13 ms MiniLM)
 7. ``distilhash index build ...``                      an image index and a text index
 8. ``python -m distilhash.demo.examples ...``          the ten example searches (chosen before any result
-                                                       was seen) with their precision@10 by label
-9. ``distilhash serve ...``                           the service and its page (blocks; Ctrl-C stops)
+                                                       was seen) with their precision@10 by label and by title
+9. ``python -m distilhash.demo.open_vocab_summary``   the open-vocabulary benchmark's summary: the float teacher
+                                                       and this model on 176 noun queries, judged by title
+10. ``distilhash serve ...``                          the service and its page (blocks; Ctrl-C stops)
 
 Text queries go through the teacher's MiniLM tower (~13 ms of a core per query). The light n-gram
 encoder (step 6, 0.02 ms) is the choice for heavy load (``distilhash serve --query-encoder light``),
@@ -108,6 +110,9 @@ STEPS: list[Step] = [
     Step("the ten example searches (teacher text encoder, as the service answers them)",
          lambda: [str(_index_dir("image")), "--encoder", "teacher", "--json", str(_examples_file())],
          module="distilhash.demo.examples"),
+    Step("the open-vocabulary benchmark's summary (176 noun queries judged by title; float teacher and this model)",
+         lambda: [str(_model_dir()), "--json", str(_index_dir("image") / "demo-open-vocab.json")],
+         module="distilhash.demo.open_vocab_summary"),
 ]
 
 
