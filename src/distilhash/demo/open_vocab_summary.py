@@ -19,6 +19,9 @@ from typing import Any
 
 __all__ = ["summarize", "main"]
 
+#: Column names of the domains (short enough for an 80-column terminal).
+SHORT = {"openclipart": "drawings", "emoji": "emoji"}
+
 
 def summarize(model_dir: str | Path) -> dict[str, Any]:
     """``{"float teacher": block, "<method> <bits> bits (this model)": block}`` (``run_open_vocab`` blocks)."""
@@ -49,7 +52,7 @@ def _print(summary: dict[str, Any]) -> None:
     table.add_column("ranking")
     for d in first["domains"]:
         for m in (f"P@{k}", f"R@{n}", "mAP"):
-            table.add_column(f"{d} {m}", justify="right")
+            table.add_column(f"{SHORT.get(d, d)} {m}", justify="right")
     for name, block in summary.items():
         table.add_row(name, *[f"{block['domains'][d]['method'][m]:.3f}" for d in first["domains"]
                               for m in ("p_at", "r_at", "map_all")])
