@@ -60,3 +60,30 @@ def test_near_duplicates_by_centred_cosine_and_config_defaults():
     cfg = WideFitConfig()
     assert cfg.sources == ["openclipart-fit", "openclipart-extra", "emoji-fit"] and cfg.select == "val_map"
     assert set(cfg.sources) <= set(PAIR_SOURCES.names())
+
+
+def test_retext_features_replaces_only_the_text_rows(tiny_prepared, tmp_path):
+    import pytest
+
+    from distilhash.errors import FeatureError
+    from distilhash.teachers.cache import default_features_dir, load_features
+    from distilhash.teachers.retext import retext_features
+
+    teacher_spec, _ = tiny_prepared
+    src = default_features_dir("tiny", teacher_spec)
+    before = load_features(src)
+
+    class Constant:  # a teacher whose every caption embeds to the same unit vector
+        def encode_texts(self, texts, progress=False):
+            out = np.zeros((len(texts), before.width), np.float32)
+            out[:, 0] = 1.0
+            return out
+
+    out = retext_features(src, tmp_path / "retexted", [f"caption {i}" for i in range(len(before))], Constant(), "numbered")
+    after = load_features(out)  # checksums verified
+    assert np.array_equal(after.image, before.image) and np.array_equal(after.labels, before.labels)
+    assert np.all(after.text[:, 0] == 1.0) and after.manifest["text_variant"] == "numbered"
+    with pytest.raises(FeatureError, match="captions for a cache"):
+        retext_features(src, tmp_path / "bad", ["one"], Constant(), "x")
+    with pytest.raises(FeatureError, match="empty captions"):
+        retext_features(src, tmp_path / "bad", [" "] * len(before), Constant(), "x")
