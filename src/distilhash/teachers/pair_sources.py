@@ -14,7 +14,7 @@ filtered, with counts. None of them holds a benchmark query item or a near-dupli
   drawings whose caption is empty, and (later, in the fit) drawings whose frozen Lite0 features are
   within cosine ``near_duplicate_cosine`` of a query or val item's; caption = title + tags;
 * ``emoji-fit``: Noto Color Emoji glyphs of the subgroups *not* held out for the
-  open-vocabulary benchmark (:func:`~distilhash.benchmark.open_vocab.domains.emoji_held_out`),
+  open-vocabulary benchmark (:func:`~distilhash.data.emoji_glyphs.emoji_held_out`),
   caption = CLDR name + keywords.
 
 Debian icon themes were looked at: only Adwaita (symbolic, monochrome) and hicolor (application
@@ -120,7 +120,7 @@ def _openclipart_extra(dataset: str = "openclipart", size: int = 128, progress: 
 
 @PAIR_SOURCES.register("emoji-fit")
 def _emoji_fit(size: int = 128, **_: Any) -> PairSet:
-    from distilhash.benchmark.open_vocab.domains import emoji_glyphs
+    from distilhash.data.emoji_glyphs import emoji_glyphs
 
     g = emoji_glyphs(held_out=False, size=size)
     texts = [f"{t}. {', '.join(k for k in kws if k != t)}".rstrip(". ,") for t, kws in zip(g.titles, g.meta["keywords"])]
