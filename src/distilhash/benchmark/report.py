@@ -98,7 +98,7 @@ def _chance(records: list[dict[str, Any]]) -> dict[str, float]:
         for r in records:
             curve = r["metrics"][d].get("precision_curve")
             nd = r["metrics"][d].get("n_database")
-            if curve and nd and int(curve[0][-1]) == int(nd):
+            if curve and len(curve[0]) and nd and int(curve[0][-1]) == int(nd):
                 out[d] = float(curve[1][-1])
                 break
     return out
