@@ -227,3 +227,19 @@ def test_dcmh_balanced_pairs_remove_the_constant_code_optimum():
 def test_dcmh_rejects_an_unknown_pair_weighting():
     with pytest.raises(ConfigError, match="pair_weighting"):
         create_method("dcmh", pair_weighting="positive-only")
+
+
+def test_random_ranking_measures_chance_and_is_reproducible(synth):
+    feats, split = synth
+    rnd = create_method("random", seed=1).fit(feats, split)
+    teacher = create_method("float-teacher").fit(feats, split)
+    q = rnd.encode("image", feats.image[split.query], "query")
+    assert np.array_equal(q.data, rnd.encode("image", feats.image[split.query], "query").data)
+    assert not np.array_equal(q.data, create_method("random", seed=2).fit(feats, split).encode(
+        "image", feats.image[split.query], "query").data)
+    chance = {d: r.map_all for d, r in evaluate_method(rnd, feats, split).items()}
+    good = {d: r.map_all for d, r in evaluate_method(teacher, feats, split).items()}
+    ql, dl = feats.labels[split.query], feats.labels[split.retrieval]
+    expected = float(((ql @ dl.T) > 0).mean())  # the mean fraction of relevant items = a random ranking's mAP
+    for d in chance:
+        assert abs(chance[d] - expected) < 0.05 and good[d] > chance[d] + 0.1

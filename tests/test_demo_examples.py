@@ -30,3 +30,21 @@ def test_ten_distinct_example_queries_and_precision():
     assert len(EXAMPLE_QUERIES) == 10 and len({q.text for q in EXAMPLE_QUERIES}) == 10
     r = ExampleResult("a tree", "trees", "plants/trees", ["a", "b", "c", "d"], [""] * 4, [True, False, True, True], "light")
     assert r.precision == 0.75
+
+
+def test_title_column_judges_hits_by_the_nouns_of_their_titles():
+    from distilhash.demo.examples import _names, item_titles
+
+    assert all(q.nouns for q in EXAMPLE_QUERIES)
+    assert _names("Two red apples", ("apple",)) and not _names("pineapple", ("apple",))
+    assert _names("an old alarm clock", ("alarm clock",)) and not _names("clock alarm", ("alarm clock",))
+    r = ExampleResult("a red apple", "fruit", "food/fruit", ["a", "b"], ["", ""], [True, True], "teacher",
+                      ["apple", "pear"], [True, False])
+    assert r.precision == 1.0 and r.title_precision == 0.5
+
+    class _Ds:  # not openclipart: the title is the text before its first ". "
+        meta = {"source": "folder"}
+        ids = ["x", "y"]
+        texts = ["A horse. brown, animal", "cat"]
+
+    assert item_titles(_Ds(), [0, 1]) == ["A horse", "cat"]

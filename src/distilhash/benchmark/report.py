@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.open_vocab.report import open_vocab_lines
+
 __all__ = ["write_report", "report_path", "load_records", "aggregate"]
 
 DIRS = {"i2t": "image → text", "t2i": "text → image"}
@@ -96,7 +98,7 @@ def _chance(records: list[dict[str, Any]]) -> dict[str, float]:
         for r in records:
             curve = r["metrics"][d].get("precision_curve")
             nd = r["metrics"][d].get("n_database")
-            if curve and nd and int(curve[0][-1]) == int(nd):
+            if curve and len(curve[0]) and nd and int(curve[0][-1]) == int(nd):
                 out[d] = float(curve[1][-1])
                 break
     return out
@@ -286,6 +288,7 @@ def write_report(
             lines += [f"### mAP@all, {title}", ""] + _table(["method"] + [f"{b} bits" for b in bits_list], rows) + [""]
         lines += ["Float-teacher rows do not depend on the bit budget (the same value in every column).", ""]
         lines += _code_vs_code_section(ds_ok, ds, labels, bits_list)
+        lines += open_vocab_lines(ds_ok, labels, plot_root if plots else None, md_path.parent)
 
         stem = "" if len(datasets) == 1 else f"{ds}_"
         plots = _plot(records, ds, labels, bits_list, plot_root, stem) if plots else []

@@ -11,7 +11,9 @@ One run = (dataset, method entry, bits, seed). Steps, each timed:
    through ``method.encode_dataset_rows``: ``method.encode_dataset(modality, dataset,
    indices, role)`` for raw-input methods (pixels / raw text), else ``method.encode(modality,
    features, role)``;
-4. evaluate image->text and text->image with :func:`distilhash.eval.metrics.evaluate`.
+4. evaluate image->text and text->image with :func:`distilhash.eval.metrics.evaluate`;
+5. when the suite asks for it, the open-vocabulary benchmark (:mod:`.open_vocab`): noun queries
+   against titled images the method never saw.
 
 Runs execute one at a time, by default each in a fresh process (``spawn``) so that the
 recorded peak memory belongs to that run and a crash cannot take the suite down. A result whose
@@ -193,6 +195,13 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
                                 "database_code_bits": db.n_bits, "shared_bytes": shared_code_bytes(db)}
     eval_seconds = time.perf_counter() - t
     symmetric = _code_vs_code(method, codes, split, feats, loaded, spec)
+    open_vocab = None
+    if spec.open_vocab is not None:
+        from distilhash.benchmark.open_vocab.scoring import OpenVocabOptions, run_open_vocab
+
+        t = time.perf_counter()
+        open_vocab = run_open_vocab(method, OpenVocabOptions.from_dict(spec.open_vocab), feats.teacher, feats, split)
+        open_vocab["seconds"] = time.perf_counter() - t
 
     record.update(
         status="ok",
@@ -202,6 +211,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         codes=code_info,
         metrics=metrics,
         **({"metrics_code_vs_code": symmetric} if symmetric else {}),
+        **({"open_vocab": open_vocab} if open_vocab is not None else {}),
         timing={
             "load_seconds": load_seconds,
             "fit_seconds": fit_seconds,

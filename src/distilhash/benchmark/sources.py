@@ -4,7 +4,7 @@ A source is registered by name and returns a :class:`Loaded` bundle. Suites pick
 dataset entry (``"source": "cache" | "synthetic"``):
 
 * ``cache``: the teacher feature cache ``$DISTILHASH_HOME/features/<dataset>__<teacher>/``
-  (or ``features`` given in the entry) plus the prepared dataset's saved split; the split must
+  (or ``features`` given in the entry: a path, or a cache name under ``$DISTILHASH_HOME/features``) plus the prepared dataset's saved split; the split must
   be the one the features were extracted for (dataset and split hash checked).
 * ``synthetic``: :func:`distilhash.training.synthetic.synthetic_features` with the entry's
   ``options`` (tests, smoke suites); provides no raw dataset.
@@ -43,6 +43,10 @@ def _from_cache(entry) -> Loaded:
     from distilhash.teachers.cache import default_features_dir, load_features
 
     path = Path(entry.features) if entry.features else default_features_dir(entry.name, entry.teacher)
+    if entry.features and not path.is_absolute() and not path.exists():
+        from distilhash.paths import features_dir
+
+        path = features_dir() / entry.features  # a cache named under $DISTILHASH_HOME/features
     if not Path(path).exists():
         raise FeatureError(
             f"no teacher features for dataset {entry.name!r} and teacher {entry.teacher!r} at {path}; "

@@ -18,9 +18,13 @@ A suite is a JSON file (``bench/suites/<name>.json``)::
       "eval": {"top_n": [100, 500, 1000], "tie_aware": false, "curves": true},
       "threads": 1,
       "jobs": 2,
-      "isolate": true
+      "isolate": true,
+      "open_vocab": {"domains": ["openclipart", "emoji"]}
     }
 
+``open_vocab`` (optional) also scores every run on the open-vocabulary benchmark
+(:mod:`distilhash.benchmark.open_vocab`; its options are
+:class:`~distilhash.benchmark.open_vocab.scoring.OpenVocabOptions`).
 ``threads`` caps BLAS/torch threads per run; ``jobs`` runs that many isolated runs at once.
 A method entry names a registered method (dispatched through ``create_method``), an optional
 ``label`` (unique per suite; defaults to the name), a ``config`` passed to the method, and
@@ -88,6 +92,7 @@ class RunSpec:
     seed: int
     eval: EvalOptions
     threads: int = 2
+    open_vocab: dict[str, Any] | None = None
 
     @property
     def run_id(self) -> str:
@@ -114,6 +119,8 @@ class RunSpec:
         """Identifies what the run computes (threads excluded): a stored result is reused only if equal."""
         d = self.to_dict()
         d.pop("threads")
+        if d.get("open_vocab") is None:
+            d.pop("open_vocab")  # suites without it keep the hashes of their stored runs
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -130,6 +137,7 @@ class Suite:
     threads: int = 2
     isolate: bool = True
     jobs: int = 1
+    open_vocab: dict[str, Any] | None = None
     path: str | None = None
 
     def with_features(self, path: str) -> Suite:
@@ -154,7 +162,8 @@ class Suite:
                 bits_list: list[int | None] = [None] if _bits_independent(m.name) else list(m.bits or self.bits)
                 for bits in bits_list:
                     for seed in m.seeds if m.seeds is not None else self.seeds:
-                        out.append(RunSpec(self.name, ds, m.name, m.key, dict(m.config), bits, int(seed), self.eval, self.threads))
+                        out.append(RunSpec(self.name, ds, m.name, m.key, dict(m.config), bits, int(seed), self.eval, self.threads,
+                                           self.open_vocab))
         return out
 
 
@@ -209,6 +218,13 @@ def parse_suite(obj: dict[str, Any], path: str | None = None) -> Suite:
     from distilhash.config_dataclass import build_config
 
     eval_options = build_config(EvalOptions, obj.get("eval", {}), f"{where}: eval")
+    open_vocab = obj.get("open_vocab")
+    if open_vocab is not None:
+        from distilhash.benchmark.open_vocab.scoring import OpenVocabOptions
+
+        if not isinstance(open_vocab, dict):
+            raise ConfigError(f"{where}: 'open_vocab' must be an object of options, got {open_vocab!r}")
+        OpenVocabOptions.from_dict(open_vocab)  # validates
     for key in ("bits", "seeds"):
         if not isinstance(obj[key], list) or not all(isinstance(v, int) for v in obj[key]):
             raise ConfigError(f"{where}: {key!r} must be a list of integers, got {obj[key]!r}")
@@ -224,6 +240,7 @@ def parse_suite(obj: dict[str, Any], path: str | None = None) -> Suite:
         threads=int(obj.get("threads", 2)),
         isolate=bool(obj.get("isolate", True)),
         jobs=int(obj.get("jobs", 1)),
+        open_vocab=open_vocab,
         path=path,
     )
 

@@ -12,8 +12,10 @@ Steps (each skipped when its output already exists, so a second run reuses the f
 7. ``python -m distilhash.pipeline.weak_match``       the calibrated weak-match note (threshold from split.val captions)
 8. ``distilhash index build ...``                      an image index and a text index
 9. ``python -m distilhash.demo.examples ...``          the ten example searches (chosen before any result
-                                                       was seen) with their precision@10 by label
-10. ``distilhash serve ...``                          the service and its page (blocks; Ctrl-C stops)
+                                                       was seen) with their precision@10 by label and by title
+10. ``python -m distilhash.demo.open_vocab_summary``  the open-vocabulary benchmark's summary: the float teacher
+                                                       and this model on 176 noun queries, judged by title
+11. ``distilhash serve ...``                          the service and its page (blocks; Ctrl-C stops)
 
 Text queries go through the static encoder of step 6: MiniLM distilled with model2vec and mapped
 into the teacher's text space on split.train captions (text->image mAP@all within 1% of MiniLM's,
@@ -122,6 +124,9 @@ STEPS: list[Step] = [
     Step("the ten example searches (static text encoder, as the service answers them)",
          lambda: [str(_index_dir("image")), "--encoder", "static", "--json", str(_examples_file())],
          module="distilhash.demo.examples"),
+    Step("the open-vocabulary benchmark's summary (176 noun queries judged by title; float teacher and this model)",
+         lambda: [str(_model_dir()), "--json", str(_index_dir("image") / "demo-open-vocab.json")],
+         module="distilhash.demo.open_vocab_summary"),
 ]
 
 

@@ -267,6 +267,7 @@ METHODS: Registry = Registry("method", modules={
     "lsh": "distilhash.methods.baselines",
     "itq": "distilhash.methods.baselines",
     "pq": "distilhash.methods.baselines",
+    "random": "distilhash.methods.baselines",
     "dcmh": "distilhash.methods.dcmh",
     "dcmq": "distilhash.methods.dcmq",
     "float-student": "distilhash.methods.dcmq",

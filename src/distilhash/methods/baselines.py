@@ -12,6 +12,7 @@ name               codes                                                   score
 ``lsh``            ``sign((x - mu) W)``, ``W ~ N(0,1)``                    Hamming
 ``itq``            ``sign((x - mu) P R)``, PCA + learned rotation          Hamming
 ``pq``             M k-means codebooks of 256 words (bits = 8·M)           ADC (query float)
+``random``         random unit vectors, ignoring the features (chance)     cosine
 =================  ======================================================  =================
 
 Example:
@@ -43,6 +44,7 @@ __all__ = [
     "LSHMethod",
     "ITQMethod",
     "PQMethod",
+    "RandomRanking",
     "CENTERING",
 ]
 
@@ -179,6 +181,44 @@ class FloatTeacher(BaselineMethod):
     def _encode(self, modality: str, x: np.ndarray, role: str) -> Encoded:
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         return Encoded("float", (x / np.maximum(norms, 1e-12)).astype(np.float32), 32 * x.shape[1])
+
+
+# ---------------------------------------------------------------------------- random ranking
+@dataclass
+class RandomRankingConfig(ConfigData):
+    """``n_bits`` is accepted for uniformity and ignored; ``width`` is the random vectors' width."""
+
+    n_bits: int | None = None
+    seed: int = 0
+    center: str = "none"
+    width: int = 16
+
+
+@METHODS.register("random")
+class RandomRanking(BaselineMethod):
+    """The chance level, measured: every item gets a random vector (seeded by seed, modality, role and
+    the item's row content), so a query's ranking of the database is a random permutation."""
+
+    name = "random"
+    config_class = RandomRankingConfig
+    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True)
+
+    @property
+    def n_bits(self) -> int:
+        return 32 * self.config.width
+
+    def _fit(self, image: np.ndarray, text: np.ndarray) -> None:
+        pass
+
+    def _encode(self, modality: str, x: np.ndarray, role: str) -> Encoded:
+        import hashlib
+
+        out = np.empty((len(x), self.config.width), np.float32)
+        for i, row in enumerate(x):
+            h = int.from_bytes(hashlib.sha256(np.ascontiguousarray(row).tobytes()).digest()[:8], "little")
+            out[i] = np.random.default_rng([self.config.seed, MODALITIES.index(modality), h]).standard_normal(self.config.width)
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return Encoded("float", out, 32 * self.config.width)
 
 
 # ---------------------------------------------------------------------------- LSH

@@ -70,9 +70,35 @@ def _fit_lite0_minilm(dataset: str | None, out: Path | None, overrides: dict, th
     return info, target
 
 
+def _fit_lite0_minilm_wide(dataset: str | None, out: Path | None, overrides: dict, threads: int, progress: bool,
+                           say: Say) -> tuple[dict[str, Any], Path]:
+    """lite0-minilm-wide: the same heads fitted on every legitimate pair source, selected on DATASET's split.val."""
+    from distilhash.teachers.lite0_fit import describe
+    from distilhash.teachers.lite0_minilm import default_lite0_dir
+    from distilhash.teachers.lite0_wide import WideFitConfig, fit_lite0_wide
+
+    dataset = dataset or "openclipart"
+    base = WideFitConfig().to_dict()
+    unknown = set(overrides) - set(base)
+    if unknown:
+        raise ConfigError(f"unknown config keys {sorted(unknown)}; valid: {sorted(base)}")
+    if isinstance(overrides.get("sources"), str):
+        overrides["sources"] = [s.strip() for s in overrides["sources"].split(",") if s.strip()]
+    config = WideFitConfig(**{**base, **overrides, "threads": threads})
+    target = Path(out) if out is not None else default_lite0_dir("wide")
+    say(f"fitting lite0-minilm heads on {', '.join(config.sources)} (validation: {dataset} split.val) -> {target}")
+    info = fit_lite0_wide(dataset, target, config, progress=progress)
+    say(describe(info))
+    for s in info["sources"]:
+        say(f"  source {s['name']}: {s['n_used']} pairs used ({s['what']})")
+    spec = f"lite0-minilm:{target}" if out is not None else "lite0-minilm:wide"
+    say(f"saved teacher to {target} (use it as --teacher {spec}); total {info['timing_s']['total']:.0f} s")
+    return info, target
+
+
 #: teacher kind -> the function fitting it
 FIT_KINDS: dict[str, Callable[..., tuple[dict[str, Any], Path]]] = {
-    "minilm-lit": _fit_minilm_lit, "lite0-minilm": _fit_lite0_minilm}
+    "minilm-lit": _fit_minilm_lit, "lite0-minilm": _fit_lite0_minilm, "lite0-minilm-wide": _fit_lite0_minilm_wide}
 
 
 def fit_teacher(kind: str, dataset: str | None = None, out: str | Path | None = None,

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Lite0FitConfig", "fit_lite0_minilm", "val_scores", "describe"]
+__all__ = ["Lite0FitConfig", "fit_lite0_minilm", "val_scores", "describe", "train_and_select", "towers_record"]
 
 SELECT_RULES = {
     "val_map": "highest val mAP@all (split.val images vs split.val captions, mean of i2t and t2i; relevance = share a "
@@ -195,6 +195,37 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
     return {"history": history, "best": best, "heads": heads}
 
 
+def train_and_select(config: Lite0FitConfig, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, select: str, bar):
+    """Train every head variant of ``config``; returns ``(heads, selection record)``: the winner's heads with its
+    best epoch's state (by ``select`` on the val pairs) in eval mode, and the fit record's kept/variants entries."""
+    from distilhash.teachers.lite0_minilm import HeadConfig
+
+    results = []
+    for variant in config.variants:
+        hc = HeadConfig.from_dict({**variant, "hidden": config.hidden, "in_width": u_fit.shape[1], "width": v_fit.shape[1]})
+        results.append((hc, _train_variant(hc, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, config, select, bar)))
+    hc, winner = max(results, key=lambda hr: hr[1]["best"]["score"])
+    winner["heads"].load_state_dict(winner["best"]["state"])
+    winner["heads"].eval()
+    selection = {
+        "kept": {"heads": hc.to_dict(), "epoch": winner["best"]["epoch"], select: winner["best"]["score"]},
+        "kept_because": SELECT_RULES[select],
+        "select": select,
+        "variants": [{"heads": h.to_dict(), "best_epoch": r["best"]["epoch"], f"best_{select}": r["best"]["score"],
+                      "history": r["history"]} for h, r in results],
+    }
+    return winner["heads"], selection
+
+
+def towers_record(image_size: int, text_encoder) -> dict[str, Any]:
+    """The ``image_tower`` / ``text_tower`` entries of a fit record (names, fingerprints, image size)."""
+    from distilhash.teachers.efficientnet_lite0 import weights_fingerprint
+
+    return {"image_tower": {"name": "EfficientNet-Lite0 (ImageNet)", "fingerprint": weights_fingerprint(),
+                            "image_size": image_size, "input_scaling": "[-1, 1]"},
+            "text_tower": {"path": str(text_encoder.path), "fingerprint": text_encoder.fingerprint()}}
+
+
 def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None = None, text_encoder=None,
                      cache_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Fit the heads on the prepared ``dataset`` (name or directory) and save the teacher under ``out_dir``.
@@ -207,9 +238,8 @@ def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None
     from distilhash.data.store import open_prepared
     from distilhash.errors import DataError
     from distilhash.paths import teachers_dir
-    from distilhash.teachers.efficientnet_lite0 import weights_fingerprint
     from distilhash.teachers.lite0_features import tower_features
-    from distilhash.teachers.lite0_minilm import HeadConfig, save_lite0_teacher
+    from distilhash.teachers.lite0_minilm import save_lite0_teacher
     from distilhash.teachers.minilm_text import MiniLMTextEncoder, cached_encode
 
     config = config or Lite0FitConfig()
@@ -249,30 +279,17 @@ def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None
             raise DataError(f"select={config.select!r}: expected 'val_map' or 'val_mrr'")
         select = config.select if ds.num_labels else "val_mrr"
         y_val = ds.labels[train[val_pos]] if select == "val_map" else None
-        results = []
-        for variant in config.variants:
-            hc = HeadConfig.from_dict({**variant, "hidden": config.hidden, "in_width": u.shape[1], "width": v.shape[1]})
-            r = _train_variant(hc, u[fit_pos], v[fit_pos], u[val_pos], v[val_pos], y_val, mu, sigma, config, select, bar)
-            results.append((hc, r))
+        heads, selection = train_and_select(config, u[fit_pos], v[fit_pos], u[val_pos], v[val_pos], y_val, mu, sigma,
+                                            select, bar)
         bar.close()
-        hc, winner = max(results, key=lambda hr: hr[1]["best"]["score"])
-        heads = winner["heads"]
-        heads.load_state_dict(winner["best"]["state"])
-        heads.eval()
         fit_info = {
-            "kept": {"heads": hc.to_dict(), "epoch": winner["best"]["epoch"], select: winner["best"]["score"]},
-            "kept_because": SELECT_RULES[select],
-            "select": select,
-            "variants": [{"heads": h.to_dict(), "best_epoch": r["best"]["epoch"], f"best_{select}": r["best"]["score"],
-                          "history": r["history"]} for h, r in results],
+            **selection,
             "dataset": {"name": ds.name, "content_hash": ds.content_hash(), "split_hash": split.hash},
             "n_fit_pairs": int(len(fit_pos)), "n_val_pairs": int(len(val_pos)),
             "epochs_per_variant": _epochs(config, len(fit_pos)),
             "pairs_used": "split.train image-caption pairs only (fit = train minus val, val for selection); "
                           "no query items; labels only of val items and only for val_map selection",
-            "image_tower": {"name": "EfficientNet-Lite0 (ImageNet)", "fingerprint": weights_fingerprint(),
-                            "image_size": config.image_size, "input_scaling": "[-1, 1]"},
-            "text_tower": {"path": str(text_encoder.path), "fingerprint": text_encoder.fingerprint()},
+            **towers_record(config.image_size, text_encoder),
             "tower_features_from_cache": bool(u_cached),
             "timing_s": {"text_embeddings": t_text, "image_tower_features": t_image, "train_heads": time.time() - t_train,
                          "total": time.time() - t_start},

@@ -221,6 +221,10 @@ class Lite0MiniLMTeacher:
             "kept": fit_info.get("kept"),
             "kept_because": fit_info.get("kept_because"),
             "fitted_on": fit_info.get("dataset", {}).get("name"),
+            "fitted_on_pairs": fit_info.get("pairs_used"),
+            "n_fit_pairs": fit_info.get("n_fit_pairs"),
+            **({"sources": [{k: s.get(k) for k in ("name", "what", "n_used", "near_duplicates_dropped", "counts")}
+                            for s in fit_info["sources"]]} if fit_info.get("sources") else {}),
         }
 
     def _images_batch(self, pixels: np.ndarray) -> np.ndarray:
