@@ -221,6 +221,7 @@ class Lite0MiniLMTeacher:
             "kept": fit_info.get("kept"),
             "kept_because": fit_info.get("kept_because"),
             "fitted_on": fit_info.get("dataset", {}).get("name"),
+            "fitted_on_split": fit_info.get("dataset", {}).get("split_hash"),
         }
 
     def _images_batch(self, pixels: np.ndarray) -> np.ndarray:
