@@ -34,26 +34,12 @@ from distilhash.benchmark.provenance import collect_provenance, finish_provenanc
 from distilhash.benchmark.suite import RunSpec, Suite, repo_root, result_path
 from distilhash.errors import ConfigError
 from distilhash.threads import limit_threads
+from distilhash.training.loop import NO_BUDGET
 
 __all__ = ["execute_run", "run_suite", "SCHEMA"]
 
 SCHEMA = "distilhash.bench.run/1"
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
-
-
-#: The budget of a method that is not trained by epochs (closed form, fixed iterations, no training).
-NO_BUDGET = {"unit": "none", "note": "not trained by epochs (closed form, fixed iterations or no training)",
-             "stopped_early": None}
-
-
-def teacher_identity(feats) -> dict[str, Any]:
-    """Which teacher made the features: its spec, fingerprint (weights and heads) and the split its
-    features were cached for (from the feature cache's manifest)."""
-    m = feats.manifest or {}
-    info = m.get("teacher_info") if isinstance(m.get("teacher_info"), dict) else {}
-    return {"spec": feats.teacher, "fingerprint": m.get("teacher_fingerprint") or info.get("fingerprint"),
-            "features_split_hash": m.get("split_hash"), "fitted_on": info.get("fitted_on"),
-            "fitted_on_split": info.get("fitted_on_split")}
 
 
 def chance_record(query_labels, database_labels) -> dict[str, Any]:
@@ -185,7 +171,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         **loaded.provenance,
     }
     record["teacher"] = feats.teacher
-    record["teacher_identity"] = teacher_identity(feats)
+    record["teacher_identity"] = feats.teacher_identity()
     record["feature_width"] = feats.width
     record["chance"] = chance_record(feats.labels[split.query], feats.labels[split.retrieval])
 

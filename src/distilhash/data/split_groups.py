@@ -29,7 +29,7 @@ import numpy as np
 
 from distilhash.errors import DataError
 
-__all__ = ["GROUP_KEYS", "dhash64", "item_keys", "group_ids", "overlap_counts", "parse_group_by"]
+__all__ = ["KEY_DESCRIPTIONS", "GROUP_KEYS", "dhash64", "item_keys", "group_ids", "overlap_counts", "parse_group_by"]
 
 
 def dhash64(pixels: np.ndarray) -> str:
@@ -86,6 +86,11 @@ GROUP_KEYS: dict[str, Callable[[Any], list[str]]] = {
     "title": _title_keys,
     "dhash": _dhash_keys,
 }
+
+
+#: Key name -> what sharing it means, for reports.
+KEY_DESCRIPTIONS: dict[str, str] = {"text": "the exact text", "title": "the title stem",
+                                    "dhash": "the drawing (identical 64-bit dHash)"}
 
 
 def parse_group_by(group_by: str) -> list[str]:

@@ -26,7 +26,11 @@ from typing import Any
 from distilhash.training.early_stopping import EarlyStopping
 from distilhash.training.progress import progress
 
-__all__ = ["LoopConfig", "LoopResult", "run_epochs", "budget_info", "combine_budgets"]
+__all__ = ["LoopConfig", "LoopResult", "run_epochs", "budget_info", "combine_budgets", "NO_BUDGET"]
+
+#: The budget of a method that is not trained by epochs (closed form, fixed iterations, no training).
+NO_BUDGET: dict[str, Any] = {"unit": "none", "note": "not trained by epochs (closed form, fixed iterations or no training)",
+                             "stopped_early": None}
 
 
 def budget_info(cap: int, epochs_run: int, kept_epoch: int, stopped_early: bool | None, *, patience: int | None = None,
