@@ -102,8 +102,11 @@ def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
     else:
         console.print("split: none saved")
     if split is not None and ds.num_labels:
+        from distilhash.eval.chance import random_map_exact
+
         ch = chance_level(ds.labels, split.query, split.retrieval)
-        console.print(f"chance level (expected mAP@all of a random ranking, exact): {ch['random_map']:.4f}; "
+        exact = random_map_exact(ds.labels[split.query], ds.labels[split.retrieval])
+        console.print(f"chance level (expected mAP@all of a random ranking, exact): {exact:.4f}; "
                       f"mean share of retrieval items relevant to a query {ch['mean']:.4f} (median {ch['median']:.4f}, "
                       f"queries without any relevant item: {ch['queries_without_relevant']})")
     if split is not None and ds.texts is not None:

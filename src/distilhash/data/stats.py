@@ -10,15 +10,15 @@ __all__ = ["chance_level", "text_length_stats", "labels_per_item"]
 
 
 def chance_level(labels: np.ndarray, query: np.ndarray, retrieval: np.ndarray, chunk: int = 1024) -> dict[str, float]:
-    """Chance: the expected mAP@all of a random ranking, and the share of the database relevant to a query.
+    """Share of the database relevant to a query, summarised over queries.
 
     For query q: ``r_q = |{d in retrieval : y_q · y_d > 0}| / |retrieval|`` (relevant = at least one
-    shared label); ``mean`` / ``median`` / ``min`` / ``max`` summarise ``r_q``. ``random_map`` is
-    the chance level every retrieval figure is read against: the exact expected mAP@all of a
-    uniformly random ranking (:mod:`distilhash.eval.chance`), a little above ``mean``.
+    shared label). This is **not** the chance level: a random ranking's expected mAP@all is a
+    little higher (:func:`distilhash.eval.chance.random_map_exact`, which ``distilhash data info``
+    prints beside it).
 
     Returns:
-        ``{"random_map", "mean", "median", "min", "max", "queries_without_relevant"}``.
+        ``{"mean", "median", "min", "max", "queries_without_relevant"}``.
     """
     y = np.asarray(labels, dtype=np.float32)
     yr = y[np.asarray(retrieval)]
@@ -27,12 +27,9 @@ def chance_level(labels: np.ndarray, query: np.ndarray, retrieval: np.ndarray, c
         [((y[q[s : s + chunk]] @ yr.T) > 0).mean(axis=1) for s in range(0, len(q), chunk)]
     ) if len(q) and len(yr) else np.zeros(0)
     if not len(shares):
-        return {"random_map": float("nan"), "mean": float("nan"), "median": float("nan"), "min": float("nan"), "max": float("nan"),
+        return {"mean": float("nan"), "median": float("nan"), "min": float("nan"), "max": float("nan"),
                 "queries_without_relevant": 0}
-    from distilhash.eval.chance import expected_random_ap
-
     return {
-        "random_map": round(float(expected_random_ap(np.rint(shares * len(yr)), len(yr)).mean()), 4),
         "mean": round(float(shares.mean()), 4),
         "median": round(float(np.median(shares)), 4),
         "min": round(float(shares.min()), 4),
