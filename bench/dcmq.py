@@ -35,6 +35,7 @@ import numpy as np
 
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import results_dir, write_results
+from distilhash.eval.spread import mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "dcmq"
@@ -153,7 +154,8 @@ def summarise(runs: list[dict]) -> dict:
     for label, by_bits in out.items():
         for bits, cell in by_bits.items():
             for key in ("map_all", "map_at_1000"):
-                cell[key] = {d: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)} for d, v in cell[key].items()}
+                # sample std; 0.0 stands in for "no spread" when one seed ran (n says so)
+                cell[key] = {d: {**mean_std(v), "std": mean_std(v)["std"] or 0.0} for d, v in cell[key].items()}
             cell["train_seconds"] = {"mean": float(np.mean(cell["train_seconds"])), "max": float(np.max(cell["train_seconds"]))}
             if cell["usage"]:
                 cell["usage"] = {m: {"mean_perplexity": float(np.mean([u[m][0] for u in cell["usage"]])),

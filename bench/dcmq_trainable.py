@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.eval.spread import sample_std
+
 ROOT = Path(__file__).resolve().parents[1]
 #: raw per-run records (not committed; the summary holds their figures)
 RAW_ROOT = Path(os.environ.get("DISTILHASH_HOME", str(ROOT / "data"))) / "bench" / "dcmq_trainable_runs"
@@ -200,7 +202,7 @@ def part_encode(args) -> None:
 
 def _ms(vals) -> str:
     v = np.asarray(vals, float)
-    return f"{v.mean():.4f}±{v.std():.4f}" if len(v) > 1 else f"{v.mean():.4f} (1 seed)"
+    return f"{v.mean():.4f}±{sample_std(v):.4f}" if len(v) > 1 else f"{v.mean():.4f} (1 seed)"
 
 
 def _plot(summary: dict, title: str):

@@ -32,6 +32,7 @@ import numpy as np
 
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
+from distilhash.eval.spread import sample_std
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "distributed_train"
@@ -79,7 +80,7 @@ def summary(runs: list[dict]) -> dict:
     out = {}
     for w in sorted({r["workers"] for r in runs}):
         rs = [r for r in runs if r["workers"] == w]
-        out[w] = {k: (float(np.mean(v)), float(np.std(v))) for k, v in (
+        out[w] = {k: (float(np.mean(v)), sample_std(v)) for k, v in (
             ("train_seconds", [r["train_seconds"] for r in rs]), ("epoch_seconds", [r["epoch_seconds"] for r in rs]),
             ("i2t", [r["map_query"]["i2t"] for r in rs]), ("t2i", [r["map_query"]["t2i"] for r in rs]),
             ("epochs", [r["epochs"] for r in rs]))}

@@ -30,6 +30,7 @@ import numpy as np
 
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import results_dir, write_results
+from distilhash.eval.spread import mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "soda"
@@ -63,7 +64,7 @@ def _borrow(records: list[dict[str, Any]], other, results: Path) -> list[dict[st
 
 def _stats(values: list[float]) -> dict[str, Any]:
     arr = np.asarray(values, dtype=np.float64)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=0)), "n": int(arr.size), "values": [float(v) for v in arr]}
+    return {**mean_std(arr), "values": [float(v) for v in arr]}
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -201,7 +202,7 @@ def write_plot(summary: dict[str, Any], path: Path) -> None:
                 continue
             bits = sorted(per_bits, key=int)
             m = [per_bits[b][d]["map_all"]["mean"] for b in bits]
-            s = [per_bits[b][d]["map_all"]["std"] for b in bits]
+            s = [per_bits[b][d]["map_all"]["std"] or 0.0 for b in bits]
             style = "-o" if label.startswith("soda") else "--s"
             ax.errorbar([int(b) for b in bits], m, yerr=s, fmt=style, capsize=3, label=label, lw=2 if label == "soda" else 1.2)
         ax.set_xscale("log", base=2)

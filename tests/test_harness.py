@@ -131,7 +131,34 @@ def test_markdown_table_has_every_method_and_bits_and_plots(tiny_results):
     assert any("pr_16b" in l for l in links) and any("pn_32b" in l for l in links)
     for link in links:
         assert (root / "tiny" / link).stat().st_size > 1000
-    assert "shared" in md and "kept epoch" in md and "Chance level" in md
+    assert "shared" in md and "kept epoch" in md and "expected mAP@all of a random ranking" in md
+    # every trained cell states its budget and how many runs stopped on their own; spreads say what they cover
+    dcmh_budget = next(line for line in md.splitlines() if line.startswith("| dcmh | 16 | 1 |"))
+    assert "cap 2" in dcmh_budget and "stopped early 0/1" in dcmh_budget
+    assert re.search(r"^\| lsh \| 16 \| 2 \| not trained by epochs \|", md, re.M)
+    assert "sample std, ddof = 1) cover method seeds [0, 1], one teacher fit" in md
+
+
+def test_run_records_state_budget_teacher_identity_and_exact_chance(tiny_results):
+    from distilhash.eval.chance import random_map_exact
+
+    suite, root, records = tiny_results
+    rec = json.loads((root / "tiny" / "syn__dcmh__16b__s0.json").read_text())
+    b = rec["budget"]
+    assert b["cap"] == 2 and b["epochs_run"] == 2 and b["stopped_early"] is False and b["kept_epoch"] in (1, 2)
+    assert "fingerprint" in rec["teacher_identity"] and rec["teacher_identity"]["spec"] == rec["teacher"]
+    lsh = json.loads((root / "tiny" / "syn__lsh__16b__s0.json").read_text())
+    assert lsh["budget"]["unit"] == "none" and lsh["budget"]["stopped_early"] is None
+    from distilhash.benchmark.sources import load_source
+    from distilhash.benchmark.suite import RunSpec
+
+    loaded = load_source(RunSpec.from_dict(rec["spec"]).dataset)
+    y, sp = loaded.features.labels, loaded.split
+    assert rec["chance"]["map_all_random_ranking"] == pytest.approx(random_map_exact(y[sp.query], y[sp.retrieval]))
+    assert rec["chance"]["map_all_random_ranking"] > rec["chance"]["relevant_share"]
+    pq = json.loads((root / "tiny" / "syn__pq__16b__s0.json").read_text())
+    c = pq["codes"]["i2t"]
+    assert c["bytes_per_item_with_shared"] == pytest.approx(c["database_bytes_per_item"] + c["shared_bytes"] / c["n_database"])
 
 
 def test_pq_runs_report_code_vs_code_and_codebook_bytes(tiny_results):

@@ -317,3 +317,14 @@ def test_selection_runs_leave_the_validation_items_out_of_the_stream(data):
     stored = set(m.store_.rows.tolist())
     assert stored == set(split.retrieval.tolist()) - set(split.val.tolist())
     assert not stored & set(split.val.tolist()) and len(split.val) > 0
+
+
+def test_budget_states_the_teacher_stop_and_the_students_fixed_pass(fitted):
+    """LCDH's budget: the offline teacher is early-stopped (cap, flag); the online student makes one pass."""
+    m, _ = fitted
+    b = m.fit_info_["budget"]
+    teacher, student = b["stages"]["teacher"], b["stages"]["student"]
+    assert teacher["cap"] == FAST["teacher_epochs"] and teacher["stopped_early"] is False  # patience 0: never early
+    assert student["stopped_early"] is None and b["stopped_early"] is None
+    assert student["cap"] == student["epochs_run"] == m.fit_info_["n_chunks"] * FAST["epochs_per_chunk"]
+    assert "one pass" in student["note"]

@@ -42,6 +42,10 @@ def test_train_then_encode(tiny_prepared, tmp_path):
     assert record["n_bits"] == 16 and record["seed"] == 1 and record["split_hash"] == split.hash
     assert record["config"]["n_codewords"] == 16 and record["epoch_policy"]["kept_epoch"] >= 1
     assert set(record["map_all"]) == {"val", "query"} and 0 <= record["map_all"]["query"]["i2t"] <= 1
+    # the run names its teacher by fingerprint, not only by feature path, and states its budget
+    assert record["teacher_identity"]["spec"] == teacher and record["teacher_identity"]["fingerprint"]
+    assert record["budget"]["cap"] >= record["budget"]["epochs_run"] >= record["budget"]["kept_epoch"] >= 1
+    assert isinstance(record["budget"]["stopped_early"], bool)
     assert (out / "weights.safetensors").is_file() and (out / "method.json").is_file()
 
     enc = tmp_path / "retrieval.npz"

@@ -4,8 +4,10 @@ Tables (mean ± sample std over seeds, number of seeds in brackets when it is no
 
 * mAP@all, methods x bits, image->text and text->image (the headline);
 * details per (method, bits): mAP@N, precision@N, recall@N for every N of the suite;
+* training budget per (method, bits): cap, epochs run, kept epoch, runs that stopped on their own;
 * model selection: which epoch each run kept and why (``fit_info_`` of the method);
-* cost: fit time, encode throughput, peak memory, bytes per database item.
+* cost: fit time, encode throughput, peak memory, bytes per database item (with the codebooks
+  spread over the benchmark's database).
 
 Plots (matplotlib, Agg) under ``bench/results/<suite>/plots/``, linked from the markdown:
 mAP@all vs bits, PR curves and precision@N curves per bit budget (first seed of each method).
@@ -22,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from distilhash.benchmark.open_vocab.report import open_vocab_lines
+from distilhash.benchmark.report_budget import budget_cell, bytes_cell, chance_line, spread_scope
+from distilhash.eval.spread import sample_std
 
 __all__ = ["write_report", "report_path", "load_records", "aggregate"]
 
@@ -62,7 +66,7 @@ def _fmt(values: list[float] | None, n_expected: int | None = None, digits: int 
     mean = float(np.mean(values))
     s = f"{mean:.{digits}f}"
     if len(values) > 1:
-        s += f" ± {float(np.std(values, ddof=1)):.{digits}f}"
+        s += f" ± {sample_std(values):.{digits}f}"
     if n_expected is not None and len(values) != n_expected:
         s += f" ({len(values)})"
     return s
@@ -127,7 +131,7 @@ def _plot(records, ds: str, labels: list[str], bits_list: list[int], plot_dir: P
             xs = [b for b in bits_list if (ds, label, b) in groups[d]]
             if xs:
                 means = [np.mean(groups[d][ds, label, b]) for b in xs]
-                stds = [np.std(groups[d][ds, label, b]) for b in xs]
+                stds = [sample_std(groups[d][ds, label, b]) or 0.0 for b in xs]
                 ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, color=colors[label], label=label)
         ax.set_xscale("log", base=2)
         ax.set_xticks(bits_list, [str(b) for b in bits_list])
@@ -272,11 +276,16 @@ def write_report(
             + (f"; features `{d0['features_dir']}`" if d0.get("features_dir") else "") + ".",
             "",
         ]
-        chance = _chance(ds_ok)
-        if chance:
+        lines += [f"teacher fingerprint(s): "
+                  + ", ".join(f"`{f}`" for f in sorted({str((r.get('teacher_identity') or {}).get('fingerprint'))
+                                                        for r in ds_ok})) + ". " + spread_scope(ds_ok), ""]
+        chance, exact = _chance(ds_ok), chance_line(ds_ok)
+        if exact:
+            lines += [exact, ""]
+        elif chance:
             lines += [
-                "Chance level (expected mAP of a random ranking = mean fraction of relevant database items per query): "
-                + ", ".join(f"{DIRS[d]} {v:.4f}" for d, v in chance.items()) + ".",
+                "Mean share of relevant database items per query (older records; a random ranking's mAP is a little "
+                "higher, see `distilhash.eval.chance`): " + ", ".join(f"{DIRS[d]} {v:.4f}" for d, v in chance.items()) + ".",
                 "",
             ]
         for d, title in DIRS.items():
@@ -286,6 +295,17 @@ def write_report(
                 n_exp = len(next((m.seeds for m in suite.methods if m.key == label and m.seeds is not None), suite.seeds))
                 rows.append([_method_note(ds_ok, ds, label)] + [_fmt(_cell(groups, ds, label, b), n_exp) for b in bits_list])
             lines += [f"### mAP@all, {title}", ""] + _table(["method"] + [f"{b} bits" for b in bits_list], rows) + [""]
+        rows = []
+        for label in labels:
+            for b in [None] if any(r["spec"]["label"] == label and r["spec"]["bits"] is None for r in ds_ok) else bits_list:
+                sel = [r for r in ds_ok if r["spec"]["label"] == label and r["spec"]["bits"] == b]
+                if sel:
+                    rows.append([label, "float" if b is None else str(b), str(len(sel)), budget_cell(sel)])
+        lines += ["### Training budget per cell", "",
+                  "Cap = most epochs allowed; ran / kept = epochs run and the epoch restored (ranges over seeds); "
+                  "stopped early = runs that stopped on their own (patience on `split.val`) before the cap. A run that "
+                  "hit the cap is not known to have converged.", ""]
+        lines += _table(["method", "bits", "runs", "budget"], rows) + [""]
         lines += ["Float-teacher rows do not depend on the bit budget (the same value in every column).", ""]
         lines += _code_vs_code_section(ds_ok, ds, labels, bits_list)
         lines += open_vocab_lines(ds_ok, labels, plot_root if plots else None, md_path.parent)
@@ -340,11 +360,13 @@ def write_report(
                     _fmt([r["memory"]["peak_rss_mib"] for r in sel], digits=0),
                     str(sel[0]["codes"]["i2t"]["database_bytes_per_item"]),
                     str(sel[0]["codes"]["i2t"].get("shared_bytes", "?")),
+                    bytes_cell(sel[0]),
                 ])
         lines += ["### Cost (shared machine; indicative)", ""]
         lines += _table(["method", "bits", "fit s", "encode items/s", "eval s (both directions)", "peak RSS MiB",
-                         "database bytes/item", "shared bytes (codebooks)"], rows)
-        lines += ["", "Storage of N items = N x bytes/item + the shared bytes (PQ codebooks, stored once per index).", ""]
+                         "database bytes/item", "shared bytes (codebooks)", "bytes/item at this database size"], rows)
+        lines += ["", "Storage of N items = N x bytes/item + the shared bytes (PQ codebooks, stored once per index); the "
+                  "last column spreads the shared bytes over this benchmark's database.", ""]
         scope = ds_ok[0]["memory"]["scope"]
         lines += ["", f"Peak RSS: {scope}. Encode throughput: teacher features -> codes, all four encodes (image/text x query/database).", ""]
 

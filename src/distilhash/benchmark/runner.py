@@ -36,11 +36,23 @@ from distilhash.benchmark.provenance import collect_provenance, finish_provenanc
 from distilhash.benchmark.suite import RunSpec, Suite, repo_root, result_path
 from distilhash.errors import ConfigError
 from distilhash.threads import limit_threads
+from distilhash.training.loop import NO_BUDGET
 
 __all__ = ["execute_run", "run_suite", "SCHEMA"]
 
 SCHEMA = "distilhash.bench.run/1"
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
+
+
+def chance_record(query_labels, database_labels) -> dict[str, Any]:
+    """Chance for this query / database pair (:mod:`distilhash.eval.chance`): the exact expected mAP@all
+    of a random ranking, and the mean share of relevant items (not a mAP; kept to compare)."""
+    from distilhash.eval.chance import random_map_exact, relevant_counts
+
+    r = relevant_counts(query_labels, database_labels)
+    return {"map_all_random_ranking": random_map_exact(query_labels, database_labels),
+            "relevant_share": float((r / max(len(database_labels), 1)).mean()) if len(r) else None,
+            "definition": "expected mAP@all of a uniformly random ranking (exact; distilhash.eval.chance)"}
 
 
 MODEL_SELECTION = "split.val only: the method's fit_info_ (recorded as epoch_policy) says which epoch it kept and why"
@@ -161,7 +173,9 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         **loaded.provenance,
     }
     record["teacher"] = feats.teacher
+    record["teacher_identity"] = feats.teacher_identity()
     record["feature_width"] = feats.width
+    record["chance"] = chance_record(feats.labels[split.query], feats.labels[split.retrieval])
 
     method = create_method(spec.method, **spec.method_config())
     fit_kwargs: dict[str, Any] = {}
@@ -191,8 +205,12 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
             top_n=tuple(spec.eval.top_n), tie_aware=spec.eval.tie_aware, curves=spec.eval.curves,
         )
         metrics[direction] = compact_curves(_jsonable(report.to_dict()), spec.eval.curve_points)
+        shared = shared_code_bytes(db)
         code_info[direction] = {"query_kind": q.kind, "database_kind": db.kind, "database_bytes_per_item": db.bytes_per_item,
-                                "database_code_bits": db.n_bits, "shared_bytes": shared_code_bytes(db)}
+                                "database_code_bits": db.n_bits, "shared_bytes": shared,
+                                # what one item costs at this database size, the codebooks spread over it
+                                "bytes_per_item_with_shared": db.bytes_per_item + shared / max(len(split.retrieval), 1),
+                                "n_database": int(len(split.retrieval))}
     eval_seconds = time.perf_counter() - t
     symmetric = _code_vs_code(method, codes, split, feats, loaded, spec)
     open_vocab = None
@@ -208,6 +226,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         method={"name": spec.method, "label": spec.label, "config": method.config_dict(), "n_bits": method.n_bits, "bits": spec.bits},
         seed=spec.seed,
         epoch_policy=_jsonable(method.fit_info_ or {"epoch_policy": "not reported by the method"}),
+        budget=_jsonable((method.fit_info_ or {}).get("budget") or NO_BUDGET),
         codes=code_info,
         metrics=metrics,
         **({"metrics_code_vs_code": symmetric} if symmetric else {}),

@@ -116,10 +116,21 @@ def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
     else:
         console.print("split: none saved")
     if split is not None and ds.num_labels:
+        from distilhash.eval.chance import random_map_exact
+
         ch = chance_level(ds.labels, split.query, split.retrieval)
-        console.print(f"chance level (mean share of retrieval items relevant to a query = random mAP@all): "
-                      f"{ch['mean']:.4f} (median {ch['median']:.4f}, queries without any relevant item: "
-                      f"{ch['queries_without_relevant']})")
+        exact = random_map_exact(ds.labels[split.query], ds.labels[split.retrieval])
+        console.print(f"chance level (expected mAP@all of a random ranking, exact): {exact:.4f}; "
+                      f"mean share of retrieval items relevant to a query {ch['mean']:.4f} (median {ch['median']:.4f}, "
+                      f"queries without any relevant item: {ch['queries_without_relevant']})")
+    if split is not None and ds.texts is not None:
+        from distilhash.data.images import ArrayImageStore
+        from distilhash.data.split_groups import KEY_DESCRIPTIONS, overlap_counts
+
+        names = ["text", "title"] + (["dhash"] if isinstance(ds.images, ArrayImageStore) else [])
+        over = overlap_counts(ds, split, names)
+        console.print(f"split grouping: {split.spec.group_by or 'none (item-level)'}; queries sharing with a retrieval "
+                      "item " + ", ".join(f"{KEY_DESCRIPTIONS[k]}: {v}" for k, v in over.items()) + f" (of {len(split.query)})")
     if ds.texts:
         tl = text_length_stats(ds.texts)
         console.print(f"text words: mean {tl['mean']}, median {tl['median']:g}, max {tl['max']}, empty {tl['empty']}")

@@ -38,7 +38,8 @@ def draw_split(ds, source: str, preset: str | None, given: dict[str, int], seed:
     n = len(ds)
     if preset is not None or (not given and source in PRESETS):
         spec = get_preset(preset or source, seed)
-        return make_split(n, spec, ds.content_hash()), f"preset {preset or source}"
+        note = f"preset {preset or source}" + (f", whole groups by {spec.group_by}" if spec.group_by else "")
+        return make_split(n, spec, ds.content_hash(), _groups(ds, spec.group_by)), note
     if given:
         n_query = given.get("n_query", max(1, round(0.1 * n)))
         n_ret = given.get("n_retrieval")
@@ -54,6 +55,15 @@ def draw_split(ds, source: str, preset: str | None, given: dict[str, int], seed:
     split = make_split(n, spec, ds.content_hash())
     return split, (f"sizes scaled to the {n} items ({sizes_text(split)}; --queries/--train/--val choose others)"
                    + ("; with this few queries evaluation figures are noisy" if len(split.query) < 50 else ""))
+
+
+def _groups(ds, group_by: str):
+    """Group ids for a grouped split (None when ``group_by`` is empty)."""
+    if not group_by:
+        return None
+    from distilhash.data.split_groups import group_ids
+
+    return group_ids(ds, group_by)
 
 
 def sizes_text(split) -> str:

@@ -5,7 +5,13 @@ given number); the train set is a subset of retrieval. A validation part is carv
 is the only data used for model selection: methods fit on ``split.fit`` (= train minus val).
 
 The split is saved as JSON and identified by a hash of its index arrays and of the dataset's
-content hash, recorded by every result.
+content hash (and, for a grouped split, of its ``group_by``), recorded by every result.
+
+A grouped split (``SplitSpec.group_by``, e.g. ``"title+text+dhash"`` for openclipart) keeps every
+group of :func:`distilhash.data.split_groups.group_ids` on one side of each cut: a collection, a
+caption or a drawing filed twice is never both a query and a database item, nor both validation
+and fit. Ungrouped splits (``group_by=""``, every split drawn before grouping existed) keep their
+hash, so an old split is recognisable by its spec and hash.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ class SplitSpec:
     ``origin`` records how the sizes were chosen: ``"preset:NAME"`` (a benchmark's conventional
     split), ``"auto"`` (scaled to the collection, :func:`auto_spec`), ``"sizes"`` (given by the
     user) or ``""`` (unknown, older files). It is provenance only: the split hash ignores it.
+    ``group_by`` names the group keys whose groups stay on one side of every cut
+    (:mod:`distilhash.data.split_groups`; ``""``: item-level, as every split drawn before it existed).
     """
 
     n_query: int
@@ -39,6 +47,7 @@ class SplitSpec:
     n_val: int = 1000
     seed: int = 0
     origin: str = ""
+    group_by: str = ""
 
 
 #: Conventional split sizes of the standard benchmarks (see docs/metrics.md).
@@ -49,8 +58,9 @@ PRESETS: dict[str, SplitSpec] = {
     "iaprtc12": SplitSpec(n_query=2000, n_train=10000, n_retrieval=18000, n_val=1000),
     "emoji-scenes": SplitSpec(n_query=2000, n_train=10000, n_retrieval=18015, n_val=1000),
     # About 3,860 items after de-duplication and the collection cap (docs/dataset-openclipart.md):
-    # 1,000 queries, every other item in retrieval, 2,500 of them train, 500 of train for validation.
-    "openclipart": SplitSpec(n_query=1000, n_train=2500, n_retrieval=None, n_val=500),
+    # 1,000 queries, every other item in retrieval, 2,500 of them train, 500 of train for validation;
+    # a title stem (collection), a caption or a drawing (dHash) stays on one side (issue 23).
+    "openclipart": SplitSpec(n_query=1000, n_train=2500, n_retrieval=None, n_val=500, group_by="title+text+dhash"),
 }
 
 
@@ -59,7 +69,7 @@ def preset(name: str, seed: int = 0) -> SplitSpec:
     if name not in PRESETS:
         raise DataError(f"unknown split preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
     spec = PRESETS[name]
-    return SplitSpec(spec.n_query, spec.n_train, spec.n_retrieval, spec.n_val, seed, origin=f"preset:{name}")
+    return dataclasses.replace(spec, seed=seed, origin=f"preset:{name}")
 
 
 #: Smallest collection :func:`auto_spec` splits: 1 query + 2 fit items + 1 validation item.
@@ -118,6 +128,8 @@ class Split:
     def hash(self) -> str:
         """Identifier of this exact split (12 hex digits)."""
         h = hashlib.sha256(self.dataset_hash.encode())
+        if self.spec.group_by:  # grouped splits are told apart from item-level ones even by equal arrays
+            h.update(f"group_by={self.spec.group_by}|".encode())
         for part in (self.query, self.retrieval, self.train, self.val):
             h.update(np.asarray(part, dtype=np.int64).tobytes())
             h.update(b"|")
@@ -192,12 +204,15 @@ class Split:
         return split
 
 
-def make_split(n_items: int, spec: SplitSpec, dataset_hash: str = "") -> Split:
+def make_split(n_items: int, spec: SplitSpec, dataset_hash: str = "", groups: np.ndarray | None = None) -> Split:
     """Draw a split of ``n_items`` items.
 
     A permutation seeded by ``spec.seed`` is cut into queries (first ``n_query``) and retrieval
     (the next ``n_retrieval`` or all the rest); train is the first ``n_train`` of retrieval (in
     permuted order) and val the last ``n_val`` of train. Index arrays are kept sorted.
+
+    With ``spec.group_by``, ``groups`` (int ``[n_items]``, :func:`~distilhash.data.split_groups.group_ids`)
+    is required and whole groups are dealt instead of items (:func:`_grouped_cut`).
     """
     if spec.n_query <= 0:
         raise DataError(f"split: n_query={spec.n_query}; at least 1 query item is needed")
@@ -218,11 +233,17 @@ def make_split(n_items: int, spec: SplitSpec, dataset_hash: str = "") -> Split:
         raise DataError(f"split: n_train={spec.n_train} must be in 1..{n_ret} (train is a subset of retrieval)")
     if not 0 <= spec.n_val < spec.n_train:
         raise DataError(f"split: n_val={spec.n_val} must be smaller than n_train={spec.n_train}")
-    perm = np.random.default_rng(spec.seed).permutation(n_items)
-    query = perm[: spec.n_query]
-    retrieval = perm[spec.n_query : spec.n_query + n_ret]
-    train = retrieval[: spec.n_train]
-    val = train[spec.n_train - spec.n_val :]
+    if spec.group_by:
+        if groups is None or len(groups) != n_items:
+            raise DataError(f"split: group_by={spec.group_by!r} needs one group id per item ({n_items}); "
+                            f"got {None if groups is None else len(groups)}")
+        query, retrieval, train, val = _grouped_cut(np.asarray(groups), spec, n_ret)
+    else:
+        perm = np.random.default_rng(spec.seed).permutation(n_items)
+        query = perm[: spec.n_query]
+        retrieval = perm[spec.n_query : spec.n_query + n_ret]
+        train = retrieval[: spec.n_train]
+        val = train[spec.n_train - spec.n_val :]
     split = Split(
         query=np.sort(query),
         retrieval=np.sort(retrieval),
@@ -233,3 +254,45 @@ def make_split(n_items: int, spec: SplitSpec, dataset_hash: str = "") -> Split:
     )
     split.check_sizes(n_items)
     return split
+
+
+def _take_groups(members: list[np.ndarray], want: int, what: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Deal whole groups, in order, into a part of exactly ``want`` items: a group that does not fit in
+    what is left is passed over (it stays for the next part). ``(taken, passed over)``."""
+    taken: list[np.ndarray] = []
+    rest: list[np.ndarray] = []
+    left = want
+    for g in members:
+        if 0 < len(g) <= left:
+            taken.append(g)
+            left -= len(g)
+        else:
+            rest.append(g)
+    if left:
+        raise DataError(f"split: cannot fill {what} with exactly {want} items from whole groups ({left} short); "
+                        "use other sizes or a split without group_by")
+    return taken, rest
+
+
+def _grouped_cut(groups: np.ndarray, spec: SplitSpec, n_ret: int) -> tuple[np.ndarray, ...]:
+    """(query, retrieval, train, val) index arrays dealt as whole groups in a seeded group order.
+
+    Queries take groups first; then retrieval, train (from retrieval) and val (from train, its
+    groups never in fit). Every cut has exactly the spec's size, else DataError.
+    """
+    _, inverse = np.unique(groups, return_inverse=True)
+    order = np.random.default_rng(spec.seed).permutation(int(inverse.max()) + 1)
+    by_group: list[list[int]] = [[] for _ in range(len(order))]
+    for i, g in enumerate(inverse):
+        by_group[g].append(i)
+    members = [np.asarray(by_group[g], dtype=np.int64) for g in order]
+    q, rest = _take_groups(members, spec.n_query, "the queries")
+    r, _ = _take_groups(rest, n_ret, "the retrieval set") if spec.n_retrieval is not None else (rest, [])
+    t, _ = _take_groups(r, spec.n_train, "the train set")
+    # val is carved from the end of train, as in the item-level split
+    v_rev, _ = _take_groups(t[::-1], spec.n_val, "the validation set") if spec.n_val else ([], [])
+    return _cat(q), _cat(r), _cat(t), _cat(v_rev)
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)

@@ -10,11 +10,12 @@ __all__ = ["chance_level", "text_length_stats", "labels_per_item"]
 
 
 def chance_level(labels: np.ndarray, query: np.ndarray, retrieval: np.ndarray, chunk: int = 1024) -> dict[str, float]:
-    """Share of the database relevant to a query, averaged over queries.
+    """Share of the database relevant to a query, summarised over queries.
 
     For query q: ``r_q = |{d in retrieval : y_q · y_d > 0}| / |retrieval|`` (relevant = at least one
-    shared label). ``mean`` is the mAP@all a random ranking scores in expectation — the chance
-    level every retrieval figure is read against.
+    shared label). This is **not** the chance level: a random ranking's expected mAP@all is a
+    little higher (:func:`distilhash.eval.chance.random_map_exact`, which ``distilhash data info``
+    prints beside it).
 
     Returns:
         ``{"mean", "median", "min", "max", "queries_without_relevant"}``.

@@ -67,6 +67,7 @@ from distilhash.codes import Encoded, pack_bits
 from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.methods.base import METHODS, MODALITIES, Capabilities, MethodBase
+from distilhash.training.loop import budget_info
 
 __all__ = ["DCMH", "DCMHConfig", "dcmh_loss"]
 
@@ -84,8 +85,8 @@ class DCMHConfig(ConfigData):
     lr: float = 1e-3
     weight_decay: float = 1e-5
     batch_size: int = 128
-    max_epochs: int = 40
-    patience: int = 5
+    max_epochs: int = 200  # a cap well above where runs stop (the old 40 stopped every openclipart run)
+    patience: int = 8
     min_epochs: int = 1
     #: precompute the n x n label similarity (bool, n^2 bytes) when n is at most this
     precompute_similarity_max: int = 20000
@@ -281,6 +282,7 @@ class DCMH(MethodBase):
             "val_rows": int(len(split.val)),
             "train_seconds": time.perf_counter() - t0,
             "history": history,
+            "budget": budget_info(c.max_epochs, len(history), best[1], stopped == "patience", patience=c.patience),
         }
         return self
 

@@ -127,9 +127,11 @@ class DCMQConfig(ConfigData):
     lr: float = 1e-3
     weight_decay: float = 1e-5
     batch_size: int = 128
-    epochs: int = 20
-    eval_every: int = 2
-    patience: int = 3
+    # a cap well above where runs stop: early stopping on split.val decides (issue 23; the old 20 / 2 / 3
+    # left 11 of 12 openclipart runs at the cap)
+    epochs: int = 200
+    eval_every: int = 1
+    patience: int = 8
     seed: int = 0
     progress: bool | None = None
 
@@ -307,6 +309,8 @@ class DCMQ(MethodBase):
         result = run_epochs(model, train_epoch, validate, loop)
         info = result.fit_info()
         info["warmup_history"], info["epoch_seconds"] = warm, epoch_times
+        info["budget"]["warmup_epochs"] = len(warm)
+        info["budget"]["epochs_total"] = len(warm) + result.epochs_run
         info["val_map_at_kept"] = self._val_scores(features, split)
         info["target_band"] = band
         info["n_fit"] = int(len(fit_idx))

@@ -67,6 +67,7 @@ def evaluate_model(model_dir: str | Path, dataset: str | None = None, teacher: s
         "dataset_hash": split.dataset_hash,
         "split_hash": split.hash,
         "teacher": feats.teacher,
+        "teacher_identity": feats.teacher_identity(),
         "features": str(fpath),
         "part": part,
         "tie_aware": tie_aware,

@@ -82,6 +82,7 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
     from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.pipeline.records import git_commit
     from distilhash.threads import set_threads
+    from distilhash.training.loop import NO_BUDGET
 
     say = say or (lambda line: None)
     threads = set_threads(threads)
@@ -121,9 +122,10 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
         "command": command or f"distilhash train {method}",
         "commit": git_commit(),
         "dataset": ds.name, "dataset_hash": split.dataset_hash, "split_hash": split.hash,
-        "teacher": feats.teacher, "features": str(fpath),
+        "teacher": feats.teacher, "teacher_identity": feats.teacher_identity(), "features": str(fpath),
         "method": method, "config": model.config_dict(), "n_bits": model.n_bits, "seed": seed,
         "epoch_policy": {k: info[k] for k in ("kept_epoch", "kept_because", "stop_reason", "epochs_run") if k in info},
+        "budget": info.get("budget") or NO_BUDGET,
         "train_seconds": train_seconds, "threads": threads, "workers": workers,
         "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_before": load_before, "load_after": list(os.getloadavg()),

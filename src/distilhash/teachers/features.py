@@ -61,6 +61,15 @@ class FeatureSet:
     def teacher(self) -> str:
         return str(self.manifest.get("teacher", "unknown"))
 
+    def teacher_identity(self) -> dict[str, Any]:
+        """Which teacher made these features, for run records: ``{"spec", "fingerprint" (weights and
+        heads), "features_split_hash", "fitted_on", "fitted_on_split"}`` (None where the cache does not say)."""
+        m = self.manifest or {}
+        info = m.get("teacher_info") if isinstance(m.get("teacher_info"), dict) else {}
+        return {"spec": self.teacher, "fingerprint": m.get("teacher_fingerprint") or info.get("fingerprint"),
+                "features_split_hash": m.get("split_hash"), "fitted_on": info.get("fitted_on"),
+                "fitted_on_split": info.get("fitted_on_split")}
+
     def take(self, indices: np.ndarray) -> FeatureSet:
         """Rows ``indices`` of every per-item array (class_text and manifest are shared)."""
         idx = np.asarray(indices, dtype=np.int64)

@@ -225,6 +225,7 @@ class Lite0MiniLMTeacher:
             "n_fit_pairs": fit_info.get("n_fit_pairs"),
             **({"sources": [{k: s.get(k) for k in ("name", "what", "n_used", "near_duplicates_dropped", "counts")}
                             for s in fit_info["sources"]]} if fit_info.get("sources") else {}),
+            "fitted_on_split": fit_info.get("dataset", {}).get("split_hash"),
         }
 
     def _images_batch(self, pixels: np.ndarray) -> np.ndarray:

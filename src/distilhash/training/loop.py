@@ -9,6 +9,11 @@ Usage::
 ``train_epoch(epoch) -> dict of named mean loss terms``; ``validate() -> float`` (higher is
 better; e.g. mean validation mAP on ``split.val``). The model's ``state_dict`` at the best
 validation is restored at the end.
+
+Every run reports its training budget in one schema (:func:`budget_info`, stored as
+``fit_info_["budget"]`` and copied into every run record): the cap, the epochs run, the kept
+epoch and whether training stopped on its own (``stopped_early``) or hit the cap. A run that
+hits the cap is not known to have converged; reports show the flag per row.
 """
 
 from __future__ import annotations
@@ -21,7 +26,40 @@ from typing import Any
 from distilhash.training.early_stopping import EarlyStopping
 from distilhash.training.progress import progress
 
-__all__ = ["LoopConfig", "LoopResult", "run_epochs"]
+__all__ = ["LoopConfig", "LoopResult", "run_epochs", "budget_info", "combine_budgets", "NO_BUDGET"]
+
+#: The budget of a method that is not trained by epochs (closed form, fixed iterations, no training).
+NO_BUDGET: dict[str, Any] = {"unit": "none", "note": "not trained by epochs (closed form, fixed iterations or no training)",
+                             "stopped_early": None}
+
+
+def budget_info(cap: int, epochs_run: int, kept_epoch: int, stopped_early: bool | None, *, patience: int | None = None,
+                unit: str = "epoch", warmup_epochs: int = 0, note: str = "") -> dict[str, Any]:
+    """The budget record of one training run (the schema every method reports).
+
+    Attributes of the dict: ``unit`` (what is counted), ``cap`` (most units allowed), ``patience``
+    (validations without improvement before stopping; None: no early stopping), ``epochs_run``,
+    ``kept_epoch`` (the restored state), ``stopped_early`` (True: stopped by patience before the
+    cap; False: hit the cap; None: not applicable, e.g. one pass over a stream),
+    ``warmup_epochs`` (extra epochs before the counted ones), ``epochs_total`` = warm-up + run.
+    """
+    return {"unit": unit, "cap": int(cap), "patience": patience, "epochs_run": int(epochs_run),
+            "kept_epoch": int(kept_epoch), "stopped_early": stopped_early, "warmup_epochs": int(warmup_epochs),
+            "epochs_total": int(warmup_epochs) + int(epochs_run), "selection": "split.val", **({"note": note} if note else {})}
+
+
+def combine_budgets(stages: dict[str, dict[str, Any]], note: str = "") -> dict[str, Any]:
+    """One budget for a method trained in stages: caps and epochs summed, ``stopped_early`` only if every
+    stage stopped on its own (None if any stage has no early stopping); the stages kept under ``stages``."""
+    flags = [b.get("stopped_early") for b in stages.values()]
+    stopped = None if any(f is None for f in flags) else all(flags)
+    out = budget_info(sum(b["cap"] for b in stages.values()), sum(b["epochs_run"] for b in stages.values()),
+                      sum(b["kept_epoch"] for b in stages.values()), stopped,
+                      unit=next(iter(stages.values()))["unit"] if stages else "epoch",
+                      warmup_epochs=sum(b.get("warmup_epochs", 0) for b in stages.values()), note=note)
+    out["kept_epoch_note"] = "sum of the stages' kept epochs"
+    out["stages"] = stages
+    return out
 
 
 @dataclass(frozen=True)
@@ -55,6 +93,9 @@ class LoopResult:
     stop_reason: str
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    cap: int = 0
+    patience: int = 0
+    stopped_early: bool = False
 
     def fit_info(self) -> dict[str, Any]:
         """A JSON-ready summary for ``method.fit_info_``."""
@@ -66,6 +107,8 @@ class LoopResult:
             "stop_reason": self.stop_reason,
             "train_seconds": self.seconds,
             "history": self.history,
+            "budget": budget_info(self.cap, self.epochs_run, self.best_epoch, self.stopped_early,
+                                  patience=self.patience or None),
         }
 
 
@@ -76,6 +119,7 @@ def run_epochs(model, train_epoch: Callable[[int], dict[str, float]], validate: 
     stopper = EarlyStopping(config.patience, config.min_delta)
     history: list[dict[str, Any]] = []
     reason = f"epoch budget ({config.epochs}) exhausted"
+    stopped_early = False
     bar = progress(range(1, config.epochs + 1), desc=config.desc, enabled=config.progress)
     epoch = 0
     for epoch in bar:
@@ -92,6 +136,7 @@ def run_epochs(model, train_epoch: Callable[[int], dict[str, float]], validate: 
             history.append(row)
             if stop:
                 reason = f"no validation improvement > {config.min_delta} in {config.patience} validations"
+                stopped_early = epoch < config.epochs
                 break
         else:
             history.append(row)
@@ -99,5 +144,6 @@ def run_epochs(model, train_epoch: Callable[[int], dict[str, float]], validate: 
     if stopper.best_state is not None:
         model.load_state_dict(stopper.best_state)
     model.eval()
-    return LoopResult(stopper.best_epoch, stopper.best_score, epoch, reason, time.perf_counter() - t0, history)
+    return LoopResult(stopper.best_epoch, stopper.best_score, epoch, reason, time.perf_counter() - t0, history,
+                      cap=config.epochs, patience=config.patience, stopped_early=stopped_early)
 

@@ -85,7 +85,7 @@ class LCDHConfig(ConfigData):
     teacher_lam: float = 8.0
     teacher_quant: float = 0.1
     teacher_balance: float = 0.01
-    teacher_epochs: int = 40
+    teacher_epochs: int = 200  # a cap well above where the teacher stops (the old 40 stopped every run)
     teacher_batch: int = 256
     teacher_lr: float = 1e-3
     teacher_patience: int = 6

@@ -36,6 +36,7 @@ from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, DataError, FeatureError
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.methods.lcdh.config import LCDHConfig
+from distilhash.training.loop import budget_info, combine_budgets
 
 __all__ = ["LCDHMethod"]
 
@@ -249,6 +250,13 @@ class LCDHMethod(MethodBase):
             "mean_absorb_seconds": float(np.mean(absorb)) if absorb else None,
             "chunks": reports, "resumed": resumed,
             "fit_seconds": time.perf_counter() - t_start,
+            "budget": combine_budgets(
+                {"teacher": self.teacher_info_["budget"],
+                 "student": budget_info(len(plan) * c.epochs_per_chunk, len(reports) * c.epochs_per_chunk,
+                                        len(reports) * c.epochs_per_chunk, None,
+                                        note=f"online: one pass over {len(plan)} chunks of <= {c.chunk_size} streamed "
+                                             f"items, {c.epochs_per_chunk} epochs on each chunk, no model selection")},
+                note="offline teacher early-stopped on split.val, then the online student's fixed pass over the stream"),
         }
         return self
 

@@ -39,11 +39,11 @@ class StageConfig(ConfigData):
         select_on: validation criterion (see ``SELECTION_METRICS``).
     """
 
-    epochs: int = 40
+    epochs: int = 200  # a cap well above where runs stop; early stopping on split.val decides
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-5
-    patience: int = 5
+    patience: int = 8
     min_delta: float = 1e-4
     select_on: str = "cross"
 
@@ -53,7 +53,7 @@ def _stage1() -> StageConfig:
 
 
 def _stage2() -> StageConfig:
-    return StageConfig(epochs=20, patience=4, select_on="cross")
+    return StageConfig(epochs=100, patience=6, select_on="cross")
 
 
 @dataclass

@@ -31,6 +31,7 @@ from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, DataError, FeatureError
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.methods.soda.config import SodaConfig
+from distilhash.training.loop import combine_budgets
 
 __all__ = ["SodaMethod"]
 
@@ -196,6 +197,8 @@ class SodaMethod(MethodBase):
                             f"stage 2: {info2['kept_because']} ({info2['select_on']})",
             "stop_reason": {"stage1": info1["stop_reason"], "stage2": info2["stop_reason"]},
             "epochs_run": {"stage1": info1["epochs_run"], "stage2": info2["epochs_run"]},
+            "budget": combine_budgets({"stage1": info1["budget"], "stage2": info2["budget"]},
+                                      note="stage 1 (image codes) then stage 2 (text codes), each early-stopped on split.val"),
             "image_bit_balance": float(np.abs(b_img.numpy().mean(0)).mean()),
         }
         return self

@@ -1,0 +1,63 @@
+"""Every method trained by epochs records its budget in one schema: cap, epochs run, kept epoch, stopped_early."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distilhash.methods.base import create_method
+from distilhash.training.loop import LoopConfig, budget_info, combine_budgets, run_epochs
+from distilhash.training.synthetic import synthetic_features
+
+KEYS = {"unit", "cap", "patience", "epochs_run", "kept_epoch", "stopped_early", "warmup_epochs", "epochs_total", "selection"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    torch.set_num_threads(1)
+    return synthetic_features(n=500, n_labels=8, width=16, n_query=80, n_train=360, n_val=60)
+
+
+def test_loop_says_whether_it_stopped_on_its_own():
+    model = torch.nn.Linear(2, 2)
+    scores = iter([0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6])
+    res = run_epochs(model, lambda e: {"total": 0.0}, lambda: next(scores), LoopConfig(epochs=6, patience=2, progress=False))
+    b = res.fit_info()["budget"]
+    assert set(b) == KEYS and b["cap"] == 6 and b["epochs_run"] == 4 and b["kept_epoch"] == 2 and b["stopped_early"] is True
+    rising = iter(range(10))
+    res = run_epochs(model, lambda e: {"total": 0.0}, lambda: float(next(rising)), LoopConfig(epochs=3, patience=2, progress=False))
+    assert res.fit_info()["budget"] | {} == budget_info(3, 3, 3, False, patience=2)  # hit the cap: not known converged
+
+
+def test_combined_budget_is_early_only_if_every_stage_is():
+    a, b = budget_info(10, 4, 2, True), budget_info(5, 5, 5, False)
+    c = combine_budgets({"s1": a, "s2": b})
+    assert c["cap"] == 15 and c["epochs_run"] == 9 and c["stopped_early"] is False and c["stages"]["s1"] == a
+    assert combine_budgets({"s1": a, "s2": budget_info(3, 3, 3, None)})["stopped_early"] is None
+
+
+@pytest.mark.parametrize("name, config", [
+    ("dcmq", dict(epochs=4, eval_every=1, patience=2, embed_dim=16, hidden_dim=32, batch_size=64, progress=False)),
+    ("float-student", dict(epochs=4, eval_every=1, patience=2, embed_dim=16, hidden_dim=32, batch_size=64, progress=False)),
+    ("dcmh", dict(max_epochs=3, patience=2, hidden=[16])),
+    ("soda", {"hidden": 16, "stage1.epochs": 3, "stage2.epochs": 2, "progress": False}),
+])
+def test_each_method_records_its_budget(data, name, config):
+    fs, split = data
+    m = create_method(name, n_bits=16, seed=0, **config).fit(fs, split)
+    b = m.fit_info_["budget"]
+    assert KEYS <= set(b) and 1 <= b["kept_epoch"] and b["epochs_run"] <= b["cap"]
+    assert b["stopped_early"] is (b["epochs_run"] < b["cap"]) or b.get("stages")
+    if name == "dcmq":
+        assert b["warmup_epochs"] == 2 and b["epochs_total"] == b["epochs_run"] + 2
+    if name == "soda":
+        assert set(b["stages"]) == {"stage1", "stage2"} and b["cap"] == 5
+
+
+def test_default_caps_sit_well_above_the_old_budgets():
+    """The caps that every openclipart run hit before (DCMQ 20, DCMH 40, SODA 40 + 20, LCDH teacher 40)."""
+    assert create_method("dcmq", n_bits=64).config.epochs >= 100
+    assert create_method("dcmh", n_bits=64).config.max_epochs >= 100
+    soda = create_method("soda", n_bits=64).config
+    assert soda.stage1.epochs >= 100 and soda.stage2.epochs >= 50
+    assert create_method("lcdh", n_bits=64).config.teacher_epochs >= 100
