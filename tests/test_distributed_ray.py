@@ -176,7 +176,8 @@ def test_index_build_engine_ray_equals_the_single_process_build(cluster, prepare
             for a, b, c in zip(one.search(q, k), local4.search(q, k), ray4.search(q, k)):
                 assert a.ids == b.ids == c.ids and a.metadata == b.metadata == c.metadata
                 np.testing.assert_array_equal(a.distances, c.distances)
-    assert "are already encoded" in cli("index", "build", tmp_path / "x", "--codes", tmp_path / "nope.npz",
+    (tmp_path / "codes.npz").write_bytes(b"")  # exists (the parse-time path check), refused for the engine
+    assert "are already encoded" in cli("index", "build", tmp_path / "x", "--codes", tmp_path / "codes.npz",
                                                 "--engine", "ray", code=1)
 
 
