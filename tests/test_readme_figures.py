@@ -43,12 +43,6 @@ NUMBER = re.compile(r"-?\d+\.\d+(?:[eE]-?\d+)?")
 
 #: Blocks with figures and no result file behind them yet: (a phrase of the block, the reason).
 KNOWN_UNBACKED: dict[str, str] = {
-    "were written down before any search":
-        "the demo's precision@10 table: measured by `make demo` (demo-examples.json in the index "
-        "folder); no committed result file yet (issue 23, honest reporting)",
-    "`make demo`'s steps on a fresh":
-        "the demo's step times: `make demo` writes them to $DISTILHASH_HOME/demo-timings.json; none is "
-        "committed under bench/results yet",
     "| LCDH (options chosen on items":
         "EmojiScenes LCDH, n=2: the means combine lcdh/lcdh.md (seed 0) with lcdh/lcdh_seed1*.json "
         "(seed 1) by hand; no file holds the mean (0.226 at 64 bits i2t)",

@@ -1,0 +1,69 @@
+"""Commit what a `make demo` run measured: its example-query table, open-vocabulary summary and step times.
+
+    DISTILHASH_HOME=... python bench/demo_record.py [--out-name demo]
+
+`make demo` writes its figures into ``$DISTILHASH_HOME`` (``demo-timings.json`` with the run's
+provenance block, and ``demo-examples.json`` / ``demo-open-vocab.json`` in the image index). This
+script copies them, unchanged, into ``bench/results/demo_record/<name>.{json,md}`` so that the
+README's demo figures have a result file behind them. It measures nothing itself; the provenance is
+the demo run's own (command, commit, load before/after, machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from distilhash.io_utils import atomic_write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = "demo_record"
+INDEX = "indexes/demo-dcmq64-image"
+
+
+def _read(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise SystemExit(f"demo_record: {path} is missing ({what}); run `make demo` with this DISTILHASH_HOME first")
+    return json.loads(path.read_text())
+
+
+def _markdown(rec: dict[str, Any]) -> str:
+    prov, ex = rec["provenance"], rec["examples"]
+    lines = [f"# `make demo`, commit {prov['commit'][:7]} ({prov['started_utc']}, load {prov['load_before'][0]} -> "
+             f"{prov['load_after'][0]})", "",
+             "Ten example queries written down before any search; top 10 of the DCMQ 64-bit image index of the "
+             "retrieval drawings through the demo's text encoder, judged by the query's label and by the drawing's title.", "",
+             "| query | label | P@10 by label | P@10 by title | encoder |", "|---|---|---|---|---|"]
+    lines += [f"| {e['query']} | `{e['label_column']}` | {e['precision']:.1f} | {e['title_precision']:.1f} | {e['encoder']} |"
+              for e in ex]
+    n_ok = sum(e["precision"] >= 0.5 for e in ex)
+    lines += ["", f"At least 0.5 by label: {n_ok} of {len(ex)}; mean by label "
+              f"{sum(e['precision'] for e in ex) / len(ex):.2f}, by title {sum(e['title_precision'] for e in ex) / len(ex):.2f}.", ""]
+    lines += ["| step | seconds | reused |", "|---|---|---|"]
+    lines += [f"| {s['step']}. {s['title']} | {s['seconds']:.1f} | {s['reused']} |" for s in rec["timings"]["steps"]]
+    lines += ["", f"Steps in all: {rec['timings']['steps_seconds']:.1f} s; setup {rec['timings']['setup_seconds']:.1f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out-name", default="demo")
+    args = ap.parse_args(argv)
+    home = Path(os.environ.get("DISTILHASH_HOME", ROOT / "data"))
+    timings = _read(home / "demo-timings.json", "the step times")
+    rec = {"provenance": timings.pop("provenance"), "timings": timings,
+           "examples": _read(home / INDEX / "demo-examples.json", "the example searches"),
+           "open_vocab": _read(home / INDEX / "demo-open-vocab.json", "the open-vocabulary summary")}
+    for e in rec["examples"]:  # the table needs no item lists; the ids stay for whoever checks by looking
+        e.pop("texts", None)
+    out = ROOT / "bench" / "results" / BENCH
+    atomic_write_json(out / f"{args.out_name}.json", rec)
+    (out / f"{args.out_name}.md").write_text(_markdown(rec))
+    print(f"wrote {out / args.out_name}.json and .md")
+
+
+if __name__ == "__main__":
+    main()
