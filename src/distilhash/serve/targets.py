@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distilhash.errors import DistilhashError
 from distilhash.serve.batching import RWLock
@@ -19,6 +19,9 @@ from distilhash.serve.config import DIRECTIONS, ServiceConfig, ServiceError
 from distilhash.serve.validate import shown
 from distilhash.serve.match import MatchReference, distance_info
 from distilhash.serve.thumbs import ThumbStore
+
+if TYPE_CHECKING:
+    from distilhash.query_encoders.query_encoder import QueryEncoder
 
 __all__ = ["Target", "CONCURRENT_SEARCHERS", "open_targets", "index_options", "choose_direction", "target_named",
            "model_info", "load_caption_reference"]
@@ -94,7 +97,7 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
             targets[modality] = Target(modality, idx, enc, ThumbStore(d), static=static, distance=distance_info(idx))
             if config.match_sample > 0 and len(idx):
                 targets[modality].reference = MatchReference(idx, config.match_sample)
-            if not enc.raw:
+            if isinstance(enc, QueryEncoder) and not enc.raw:  # a ready encoder (tests) has no model directory
                 targets[modality].captions = load_caption_reference(config, enc)
     except BaseException:
         for t in targets.values():
@@ -104,22 +107,21 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
     return targets
 
 
-def load_caption_reference(config: ServiceConfig, encoder: Any) -> Any:
+def load_caption_reference(config: ServiceConfig, encoder: QueryEncoder) -> Any:
     """The weak-match calibration of ``encoder``'s model (``config.weak_match_dir`` or ``<model_dir>/weak-match``),
     or None when the model has none (the answer's note then uses the typical distance only)."""
     from distilhash.query_encoders.weak_match import CaptionReference, weak_match_dir
 
     where = config.weak_match_dir
     if where is None:
-        model_dir = getattr(encoder, "model_dir", None)
-        if model_dir is None or not weak_match_dir(model_dir).is_dir():
+        if not weak_match_dir(encoder.model_dir).is_dir():
             return None
-        where = weak_match_dir(model_dir)
+        where = weak_match_dir(encoder.model_dir)
     try:
         ref = CaptionReference.load(where)
     except DistilhashError as exc:
         raise ServiceError(500, str(exc)) from None
-    width = getattr(encoder.method, "feature_width_", None)
+    width = encoder.feature_width  # from method.json: the check loads no weights
     if width is not None and ref.width != int(width):
         raise ServiceError(500, f"the weak-match reference at {where} has {ref.width}-d features; the model expects {width}")
     return ref
