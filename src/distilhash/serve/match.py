@@ -85,12 +85,14 @@ class MatchReference:
         if not len(self):
             return [None] * len(best)
         dist = self.distances(query)
+        # one vectorised median / std for the batch: per-row np.median calls were ~7% of the
+        # service's CPU per text query
+        typicals, spreads = np.median(dist, axis=1), dist.std(axis=1)
         out: list[dict[str, Any] | None] = []
-        for row, b in zip(dist, best):
+        for b, typical, spread in zip(best, typicals.tolist(), spreads.tolist()):
             if b is None:
                 out.append(None)
                 continue
-            typical, spread = float(np.median(row)), float(row.std())
             contrast = (typical - b) / spread if spread > 0 else 0.0
             out.append({"best": round(float(b), 4), "typical": round(typical, 4), "spread": round(spread, 4),
                         "contrast": round(contrast, 2), "sample": len(self), "weak": bool(contrast < WEAK_CONTRAST)})
