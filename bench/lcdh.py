@@ -34,80 +34,16 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.online_stream import DIRECTIONS as DIRS
+from distilhash.benchmark.online_stream import load_stream_inputs, run_online
 from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.configs import parse_overrides
 from distilhash.benchmark.results import read_results, results_dir, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "lcdh"
 RESULTS = results_dir(BENCH, ROOT).parent
 COMPARE = ("float-teacher", "lsh", "itq", "pq", "dcmh", "dcmq", "soda")
-DIRS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
-
-
-def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    from distilhash.configs import parse_overrides as parse_sets
-
-    return parse_sets(pairs)
-
-
-def load(dataset: str, teacher: str, synthetic: bool):
-    from distilhash.data.store import open_prepared
-
-    if not synthetic:
-        from distilhash.pipeline.inputs import load_features_and_split
-
-        ds, split, feats, path = load_features_and_split(dataset, teacher, None)
-        return ds, split, feats, str(path)
-    from distilhash.teachers.features import FeatureSet
-    from distilhash.training.synthetic import features_for_labels
-
-    ds, split = open_prepared(dataset)
-    feats = FeatureSet(labels=ds.labels, ids=list(ds.ids), manifest={"teacher": "labels-synthetic", "width": 64,
-                                                                       "count": len(ds)},
-                       **features_for_labels(ds.labels, 64, 0))
-    return ds, split, feats, "labels-synthetic"
-
-
-def run_lcdh(ds, split, feats, bits: int, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
-    from distilhash.eval.metrics import evaluate
-    from distilhash.methods.base import create_method
-
-    curve: list[dict[str, Any]] = []
-
-    def on_chunk(report, method) -> None:
-        t = time.perf_counter()
-        m = method.evaluate_online(ds, feats.labels, split.query)
-        curve.append({"chunk": report.chunk, "stored": report.stored_total, "absorb_seconds": report.absorb_seconds,
-                      "train_seconds": report.train_seconds, "encode_seconds": report.encode_seconds,
-                      "store_seconds": report.store_seconds, "terms": report.terms, **m,
-                      "eval_seconds": time.perf_counter() - t})
-        print(f"  [{bits} bits] chunk {report.chunk + 1}/{report.n_chunks}: stored {report.stored_total}, "
-              f"absorb {report.absorb_seconds:.1f}s, mAP i2t {m['i2t']:.4f} t2i {m['t2i']:.4f}", flush=True)
-
-    method = create_method("lcdh", n_bits=bits, seed=seed, **{"progress": False, **overrides})
-    t0 = time.perf_counter()
-    method.fit(feats, split, dataset=ds, on_chunk=on_chunk)
-    fit_seconds = time.perf_counter() - t0
-    final: dict[str, Any] = {}
-    for d, (qm, dm) in DIRS.items():
-        q = method.encode_dataset(qm, ds, split.query, "query")
-        db = method.encode_dataset(dm, ds, split.retrieval, "database")
-        rep = evaluate(q, db, feats.labels[split.query], feats.labels[split.retrieval], top_n=(100, 500, 1000), curves=False)
-        final[d] = {"map_all": rep.map_all, "map_at": rep.map_at}
-    info = method.fit_info_
-    absorb = [c["absorb_seconds"] for c in curve]
-    return {
-        "bits": bits, "seed": seed, "config": method.config_dict(), "fit_seconds": fit_seconds,
-        "teacher": {k: info.get(k) for k in ("kept_epoch", "kept_because", "best_val_score", "epochs_run", "stop_reason")},
-        "vocabulary": info.get("vocabulary"), "store": info.get("store"), "image_init": info.get("image_init"),
-        "final": final,
-        "mean_over_chunks": {d: float(np.mean([c[d] for c in curve])) for d in DIRS},
-        "absorb_seconds": {"mean": float(np.mean(absorb)), "median": float(np.median(absorb)),
-                           "max": float(np.max(absorb)), "per_chunk": absorb},
-        "chunks": curve,
-        "parameters": method.parameter_counts(),
-        "_method": method,
-    }
 
 
 def find_harness_runs(split_hash: str, teacher: str) -> dict[tuple[str, int, int], dict[str, Any]]:
@@ -380,8 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     synthetic = args.features == "labels-synthetic"
     name = args.name or ("lcdh_smoke" if synthetic else "lcdh")
-    ds, split, feats, fpath = load(args.dataset, args.teacher, synthetic)
-    overrides = _parse_sets(args.sets)
+    ds, split, feats, fpath = load_stream_inputs(args.dataset, args.teacher, synthetic)
+    overrides = parse_overrides(args.sets)
     harness = {} if (args.no_compare or synthetic) else find_harness_runs(split.hash, feats.teacher)
     t_all = time.perf_counter()
     runs = []
@@ -406,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for bits in args.bits:
         print(f"LCDH {bits} bits", flush=True)
-        run = run_lcdh(ds, split, feats, bits, args.seed, overrides)
+        run = run_online(ds, split, feats, bits, args.seed, overrides)
         method = run.pop("_method")
         runs.append(run)
         write()  # partial results survive an interrupted benchmark

@@ -1,6 +1,6 @@
 """LCDH image students compared (issue 16): today's small CNN vs the ImageNet-pretrained Lite0 student.
 
-Grid: students x bits x seeds. Each run is ``bench/lcdh.py``'s ``run_lcdh`` (the online stream over
+Grid: students x bits x seeds. Each run is ``distilhash.benchmark.online_stream.run_online`` (the online stream over
 split.retrieval in chunks, mAP@all of split.query against the codes stored so far after every chunk,
 then the final mAP of split.query vs split.retrieval, both directions); the text student (BoW) is
 the same in both. One JSON per run under ``OUT/runs/`` — a rerun skips runs already there, so the
@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.configs import parse_overrides
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "lcdh_lite0"
 OUT = ROOT / "bench" / "results" / BENCH
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 SELECTION = ("LCDH defaults + student preset chosen on split.val (stream without split.val); teacher epoch by "
              "split.val; student: fixed epochs per chunk")
 
@@ -53,12 +54,6 @@ def _provenance(name: str, selection: str, seeds: list[int], split=None, dataset
                               threads=1, command=" ".join(["bench/lcdh_lite0.py", *sys.argv[1:]]), root=ROOT)
 
 
-def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    from lcdh import _parse_sets as parse
-
-    return parse(pairs)
-
-
 def model_dir(student: str, bits: int, seed: int) -> Path:
     """Where the grid keeps the fitted model used by ``--speed`` (under DISTILHASH_HOME)."""
     from distilhash.paths import home
@@ -69,11 +64,11 @@ def model_dir(student: str, bits: int, seed: int) -> Path:
 def run_grid(args: argparse.Namespace) -> None:
     import torch
 
-    from lcdh import load, run_lcdh
+    from distilhash.benchmark.online_stream import load_stream_inputs, run_online
 
     torch.set_num_threads(1)
-    ds, split, feats, fpath = load(args.dataset, args.teacher, False)
-    common = _parse_sets(args.sets)
+    ds, split, feats, fpath = load_stream_inputs(args.dataset, args.teacher, False)
+    common = parse_overrides(args.sets)
     (OUT / "runs").mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for bits in args.bits:
@@ -86,7 +81,7 @@ def run_grid(args: argparse.Namespace) -> None:
                 overrides = {**common, **STUDENTS[student]}
                 prov = _provenance(path.stem, SELECTION, [seed], split, ds.name)
                 t0 = time.perf_counter()
-                run = run_lcdh(ds, split, feats, bits, seed, overrides)
+                run = run_online(ds, split, feats, bits, seed, overrides)
                 method = run.pop("_method")
                 if seed == 0 and bits == args.speed_bits:
                     method.save(model_dir(student, bits, seed))

@@ -38,12 +38,10 @@ from typing import Any
 
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.server_process import rss_mib, script_server
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_slow_clients"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from serve_fuzz import FuzzServer, rss_mib  # noqa: E402
 
 UPLOAD_MB = 8.0
 SHAPES = ("body-drip", "stalled-upload", "header-drip")
@@ -141,7 +139,9 @@ def _normal(port: int, seconds: float, clients: int) -> dict[str, Any]:
 def run(work: Path, attackers: int, addresses: int, clients: int, baseline_s: float, ramp_s: float, duration_s: float,
         drip_s: float, shapes: tuple[str, ...] = SHAPES, stalled_mb: float = 1.0,
         body_limits: dict[str, Any] | None = None) -> dict[str, Any]:
-    with FuzzServer(work, header_timeout=10.0, body_timeout=15.0, upload_mb=UPLOAD_MB, body_limits=body_limits) as server:
+    spec = {"work": str(work), "n_items": 400, "header_timeout": 10.0, "body_timeout": 15.0, "upload_mb": UPLOAD_MB,
+            "body_limits": body_limits}  # the toy world of bench/serve_fuzz.py, through its --serve mode
+    with script_server(ROOT / "bench" / "serve_fuzz.py", work, spec) as server:
         pid = server.proc.pid
         baseline = _normal(server.port, baseline_s, clients)
         rss_before = rss_mib(pid)["VmRSS"]
