@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import results_dir, write_results
 from distilhash.eval.spread import mean_std
@@ -239,44 +240,37 @@ def markdown(summary: dict, goals_: dict, meta: dict, prov: dict, bits_list: lis
 
 
 def plot(path: Path, summary: dict, bits_list: list[int]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    for ax, d in zip(axes[:2], ("i2t", "t2i")):
-        for label in ["dcmq", *BASELINES[1:]]:
-            if label not in summary:
-                continue
-            bs = [b for b in bits_list if str(b) in summary[label]]
-            ys = [summary[label][str(b)]["map_all"][d]["mean"] for b in bs]
-            es = [summary[label][str(b)]["map_all"][d]["std"] for b in bs]
-            ax.errorbar(bs, ys, yerr=es, marker="o", label=label, capsize=3)
-        for label, style in (("float-student", "--"), ("float-teacher", ":")):
-            if label in summary:
-                cell = next(iter(summary[label].values()))
-                ax.axhline(cell["map_all"][d]["mean"], ls=style, color="gray", label=f"{label} (float)")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(bits_list, [str(b) for b in bits_list])
-        ax.set_xlabel("bits")
+    with figure(path, 1, 3, figsize=(16, 4.5)) as (fig, axes):
+        for ax, d in zip(axes[:2], ("i2t", "t2i")):
+            for label in ["dcmq", *BASELINES[1:]]:
+                if label not in summary:
+                    continue
+                bs = [b for b in bits_list if str(b) in summary[label]]
+                ys = [summary[label][str(b)]["map_all"][d]["mean"] for b in bs]
+                es = [summary[label][str(b)]["map_all"][d]["std"] for b in bs]
+                ax.errorbar(bs, ys, yerr=es, marker="o", label=label, capsize=3)
+            for label, style in (("float-student", "--"), ("float-teacher", ":")):
+                if label in summary:
+                    cell = next(iter(summary[label].values()))
+                    ax.axhline(cell["map_all"][d]["mean"], ls=style, color="gray", label=f"{label} (float)")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(bits_list, [str(b) for b in bits_list])
+            ax.set_xlabel("bits")
+            ax.set_ylabel("mAP@all")
+            ax.set_title(f"{d} (query vs retrieval)")
+            ax.legend(fontsize=7)
+        ax = axes[2]
+        labels = [lab for lab in ABLATIONS if "64" in summary.get(lab, {})]
+        x = np.arange(len(labels))
+        for off, d in ((-0.2, "i2t"), (0.2, "t2i")):
+            ax.bar(x + off, [summary[lab]["64"]["map_all"][d]["mean"] for lab in labels], 0.4,
+                   yerr=[summary[lab]["64"]["map_all"][d]["std"] for lab in labels], label=d, capsize=2)
+        ax.set_xticks(x, [lab.replace("dcmq/", "") for lab in labels], rotation=20, fontsize=8)
+        ax.set_title("DCMQ ablations at 64 bits")
         ax.set_ylabel("mAP@all")
-        ax.set_title(f"{d} (query vs retrieval)")
+        lo = min([summary[lab]["64"]["map_all"][d]["mean"] for lab in labels for d in ("i2t", "t2i")], default=0)
+        ax.set_ylim(max(0, lo - 0.1), None)
         ax.legend(fontsize=7)
-    ax = axes[2]
-    labels = [lab for lab in ABLATIONS if "64" in summary.get(lab, {})]
-    x = np.arange(len(labels))
-    for off, d in ((-0.2, "i2t"), (0.2, "t2i")):
-        ax.bar(x + off, [summary[lab]["64"]["map_all"][d]["mean"] for lab in labels], 0.4,
-               yerr=[summary[lab]["64"]["map_all"][d]["std"] for lab in labels], label=d, capsize=2)
-    ax.set_xticks(x, [lab.replace("dcmq/", "") for lab in labels], rotation=20, fontsize=8)
-    ax.set_title("DCMQ ablations at 64 bits")
-    ax.set_ylabel("mAP@all")
-    lo = min([summary[lab]["64"]["map_all"][d]["mean"] for lab in labels for d in ("i2t", "t2i")], default=0)
-    ax.set_ylim(max(0, lo - 0.1), None)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -209,29 +209,21 @@ def _plot(summary: dict, title: str):
     """Bar chart of mAP@all per arm, both directions, one dot per seed."""
 
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         arms = list(summary)
-        fig, ax = plt.subplots(figsize=(1.6 * len(arms) + 2, 3.8))
-        for j, (d, colour) in enumerate((("i2t", "tab:blue"), ("t2i", "tab:orange"))):
-            x = np.arange(len(arms)) + (j - 0.5) * 0.38
-            means = [np.mean(summary[a][d]) for a in arms]
-            ax.bar(x, means, 0.36, color=colour, alpha=0.6, label=f"{d} (mean)")
-            for xi, a in zip(x, arms):
-                ax.plot([xi] * len(summary[a][d]), summary[a][d], "k.", ms=4)
-        ax.set_xticks(np.arange(len(arms)), arms, rotation=15)
-        lo = min(min(summary[a][d]) for a in arms for d in ("i2t", "t2i"))
-        ax.set_ylim(lo * 0.9, None)
-        ax.set_ylabel("mAP@all (split.query vs split.retrieval)")
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        with figure(path, figsize=(1.6 * len(arms) + 2, 3.8)) as (fig, ax):
+            for j, (d, colour) in enumerate((("i2t", "tab:blue"), ("t2i", "tab:orange"))):
+                x = np.arange(len(arms)) + (j - 0.5) * 0.38
+                means = [np.mean(summary[a][d]) for a in arms]
+                ax.bar(x, means, 0.36, color=colour, alpha=0.6, label=f"{d} (mean)")
+                for xi, a in zip(x, arms):
+                    ax.plot([xi] * len(summary[a][d]), summary[a][d], "k.", ms=4)
+            ax.set_xticks(np.arange(len(arms)), arms, rotation=15)
+            lo = min(min(summary[a][d]) for a in arms for d in ("i2t", "t2i"))
+            ax.set_ylim(lo * 0.9, None)
+            ax.set_ylabel("mAP@all (split.query vs split.retrieval)")
+            ax.set_title(title, fontsize=10)
+            ax.legend(fontsize=8)
+            ax.grid(axis="y", alpha=0.3)
 
     return draw
 

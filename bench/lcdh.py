@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.online_stream import DIRECTIONS as DIRS
 from distilhash.benchmark.online_stream import load_stream_inputs, run_online
 from distilhash.benchmark.provenance import collect_provenance, load_average
@@ -76,7 +77,7 @@ def committed_dcmq(bits: int, split_hash: str) -> dict[str, Any] | None:
 
 
 def run_compare(ds, split, feats, bits: int, seed: int, harness: dict, names=COMPARE) -> dict[str, Any]:
-    from distilhash.eval.metrics import evaluate
+    from distilhash.eval.metrics import evaluate_method
     from distilhash.methods.base import create_method
 
     out: dict[str, Any] = {}
@@ -93,11 +94,7 @@ def run_compare(ds, split, feats, bits: int, seed: int, harness: dict, names=COM
         t = time.perf_counter()
         try:
             m = create_method(name, n_bits=bits, seed=seed).fit(feats, split)
-            res = {}
-            for d, (qm, dm) in DIRS.items():
-                q = m.encode(qm, getattr(feats, qm)[split.query], "query")
-                db = m.encode(dm, getattr(feats, dm)[split.retrieval], "database")
-                res[d] = evaluate(q, db, feats.labels[split.query], feats.labels[split.retrieval], curves=False).map_all
+            res = {d: r.map_all for d, r in evaluate_method(m, feats, split, part="query", curves=False).items()}
             out[name] = res | {"source": "run here (same protocol as the harness)", "seconds": time.perf_counter() - t}
         except Exception as exc:  # noqa: BLE001 - recorded, the benchmark goes on
             out[name] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -173,29 +170,21 @@ def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4.2))
-    axes = fig.subplots(1, 2, sharey=True)
-    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
-    for ax, d in zip(axes, DIRS):
-        for c, run in zip(colors, result["runs"]):
-            x = [ch["stored"] for ch in run["chunks"]]
-            ax.plot(x, [ch[d] for ch in run["chunks"]], "o-", color=c, label=f"LCDH {run['bits']} bits", ms=3)
-            dcmq = run.get("compare", {}).get("dcmq", {}).get(d)
-            if isinstance(dcmq, float):
-                ax.axhline(dcmq, color=c, ls="--", lw=0.8)
-        ax.set_title(f"{'image->text' if d == 'i2t' else 'text->image'} (dashed: DCMQ, same bits)")
-        ax.set_xlabel("retrieval items streamed (chunks of %d)" % result["runs"][0]["config"]["chunk_size"])
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("mAP@all, split.query vs codes stored so far")
-    axes[1].legend(fontsize=8)
-    fig.suptitle(f"LCDH online stream on {result['provenance']['dataset']} (teacher {result['teacher']})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, 1, 2, sharey=True, figsize=(11, 4.2)) as (fig, axes):
+        colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+        for ax, d in zip(axes, DIRS):
+            for c, run in zip(colors, result["runs"]):
+                x = [ch["stored"] for ch in run["chunks"]]
+                ax.plot(x, [ch[d] for ch in run["chunks"]], "o-", color=c, label=f"LCDH {run['bits']} bits", ms=3)
+                dcmq = run.get("compare", {}).get("dcmq", {}).get(d)
+                if isinstance(dcmq, float):
+                    ax.axhline(dcmq, color=c, ls="--", lw=0.8)
+            ax.set_title(f"{'image->text' if d == 'i2t' else 'text->image'} (dashed: DCMQ, same bits)")
+            ax.set_xlabel("retrieval items streamed (chunks of %d)" % result["runs"][0]["config"]["chunk_size"])
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("mAP@all, split.query vs codes stored so far")
+        axes[1].legend(fontsize=8)
+        fig.suptitle(f"LCDH online stream on {result['provenance']['dataset']} (teacher {result['teacher']})", fontsize=10)
 
 
 def markdown(result: dict[str, Any], name: str = "lcdh") -> str:

@@ -188,40 +188,32 @@ def summarize(dataset: str) -> dict[str, Any]:
 
 def plot_curves(summary: dict[str, Any], path: Path) -> None:
     """Online mAP after each chunk (mean over seeds; band = min..max at 64 bits), both students, every bit length."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     runs = summary["_runs"]
     bits_all = sorted({r["bits"] for r in runs})
-    fig = Figure(figsize=(12, 4.6))
-    axes = fig.subplots(1, 2, sharey=True)
-    colors = {"small-cnn": "tab:blue", "lite0": "tab:red"}
-    styles = dict(zip([16, 32, 64, 128], [":", "-.", "-", "--"]))
-    for ax, d in zip(axes, DIRS):
-        for student in summary["cells"]:
-            for bits in bits_all:
-                rs = [r for r in runs if r["student"] == student and r["bits"] == bits]
-                if not rs:
-                    continue
-                n = min(len(r["chunks"]) for r in rs)
-                x = [rs[0]["chunks"][k]["stored"] for k in range(n)]
-                y = np.array([[r["chunks"][k][d] for k in range(n)] for r in rs])
-                ax.plot(x, y.mean(0), styles.get(bits, "-"), color=colors.get(student, "k"), marker="o", ms=2.5,
-                        lw=2.2 if bits == 64 else 1.0, alpha=1.0 if bits == 64 else 0.7,
-                        label=f"{student}, {bits} bits ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
-                if len(rs) > 1 and bits == 64:
-                    ax.fill_between(x, y.min(0), y.max(0), color=colors.get(student, "k"), alpha=0.08)
-        ax.set_title("image -> text" if d == "i2t" else "text -> image")
-        ax.set_xlabel("split.retrieval items streamed")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("mAP@all: split.query (current student) vs codes stored so far")
-    axes[1].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"LCDH online stream on {summary['dataset']}: small CNN vs ImageNet Lite0 image student "
-                 f"(teacher {summary['teacher']})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, 1, 2, sharey=True, figsize=(12, 4.6)) as (fig, axes):
+        colors = {"small-cnn": "tab:blue", "lite0": "tab:red"}
+        styles = dict(zip([16, 32, 64, 128], [":", "-.", "-", "--"]))
+        for ax, d in zip(axes, DIRS):
+            for student in summary["cells"]:
+                for bits in bits_all:
+                    rs = [r for r in runs if r["student"] == student and r["bits"] == bits]
+                    if not rs:
+                        continue
+                    n = min(len(r["chunks"]) for r in rs)
+                    x = [rs[0]["chunks"][k]["stored"] for k in range(n)]
+                    y = np.array([[r["chunks"][k][d] for k in range(n)] for r in rs])
+                    ax.plot(x, y.mean(0), styles.get(bits, "-"), color=colors.get(student, "k"), marker="o", ms=2.5,
+                            lw=2.2 if bits == 64 else 1.0, alpha=1.0 if bits == 64 else 0.7,
+                            label=f"{student}, {bits} bits ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
+                    if len(rs) > 1 and bits == 64:
+                        ax.fill_between(x, y.min(0), y.max(0), color=colors.get(student, "k"), alpha=0.08)
+            ax.set_title("image -> text" if d == "i2t" else "text -> image")
+            ax.set_xlabel("split.retrieval items streamed")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("mAP@all: split.query (current student) vs codes stored so far")
+        axes[1].legend(fontsize=7, ncol=2)
+        fig.suptitle(f"LCDH online stream on {summary['dataset']}: small CNN vs ImageNet Lite0 image student "
+                     f"(teacher {summary['teacher']})", fontsize=10)
 
 
 def markdown(summary: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.server_process import rss_mib, script_server
@@ -197,22 +198,14 @@ def _markdown(rec: dict[str, Any]) -> str:
 
 def _plot(rec: dict[str, Any]) -> Any:
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         samples = rec["result"]["rss_mib"]["samples"]
-        fig, ax = plt.subplots(figsize=(6, 3))
-        ax.plot([t for t, _ in samples], [r for _, r in samples])
-        ax.axhline(rec["result"]["rss_mib"]["before_attack"] + 200, color="red", ls="--", label="goal: +200 MiB")
-        ax.set_xlabel("seconds since the attack started")
-        ax.set_ylabel("server RSS (MiB)")
-        ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients ({rec['provenance']['name']})")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        with figure(path, figsize=(6, 3)) as (fig, ax):
+            ax.plot([t for t, _ in samples], [r for _, r in samples])
+            ax.axhline(rec["result"]["rss_mib"]["before_attack"] + 200, color="red", ls="--", label="goal: +200 MiB")
+            ax.set_xlabel("seconds since the attack started")
+            ax.set_ylabel("server RSS (MiB)")
+            ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients ({rec['provenance']['name']})")
+            ax.legend()
 
     return draw
 

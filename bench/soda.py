@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import results_dir, write_results
 from distilhash.eval.spread import mean_std
@@ -189,32 +190,24 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def write_plot(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, d, title in zip(axes, DIRECTIONS, ("image → text", "text → image")):
-        for label, per_bits in summary["table"].items():
-            if "float" in per_bits:
-                ax.axhline(per_bits["float"][d]["map_all"]["mean"], ls=":", color="gray", label=f"{label} (float)")
-                continue
-            bits = sorted(per_bits, key=int)
-            m = [per_bits[b][d]["map_all"]["mean"] for b in bits]
-            s = [per_bits[b][d]["map_all"]["std"] or 0.0 for b in bits]
-            style = "-o" if label.startswith("soda") else "--s"
-            ax.errorbar([int(b) for b in bits], m, yerr=s, fmt=style, capsize=3, label=label, lw=2 if label == "soda" else 1.2)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks([16, 32, 64, 128], labels=["16", "32", "64", "128"])
-        ax.set_xlabel("bits")
-        ax.set_title(f"{summary['dataset'].get('name')}, {title}")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("mAP@all (mean ± std over seeds)")
-    axes[1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(11, 4.2), sharey=True, dpi=120) as (fig, axes):
+        for ax, d, title in zip(axes, DIRECTIONS, ("image → text", "text → image")):
+            for label, per_bits in summary["table"].items():
+                if "float" in per_bits:
+                    ax.axhline(per_bits["float"][d]["map_all"]["mean"], ls=":", color="gray", label=f"{label} (float)")
+                    continue
+                bits = sorted(per_bits, key=int)
+                m = [per_bits[b][d]["map_all"]["mean"] for b in bits]
+                s = [per_bits[b][d]["map_all"]["std"] or 0.0 for b in bits]
+                style = "-o" if label.startswith("soda") else "--s"
+                ax.errorbar([int(b) for b in bits], m, yerr=s, fmt=style, capsize=3, label=label, lw=2 if label == "soda" else 1.2)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks([16, 32, 64, 128], labels=["16", "32", "64", "128"])
+            ax.set_xlabel("bits")
+            ax.set_title(f"{summary['dataset'].get('name')}, {title}")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("mAP@all (mean ± std over seeds)")
+        axes[1].legend(fontsize=8, loc="lower right")
 
 
 def main(argv: list[str] | None = None) -> int:
