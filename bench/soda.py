@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.report import load_records
 from distilhash.benchmark.results import results_dir, write_results
 from distilhash.eval.spread import mean_std
 
@@ -39,24 +39,12 @@ SODA_LABELS = ("soda", "soda-bare")
 DIRECTIONS = ("i2t", "t2i")
 
 
-def _load_records(suite, results: Path) -> list[dict[str, Any]]:
-    """Every stored run record of the suite (ok or failed), in suite order."""
-    from distilhash.benchmark.suite import result_path
-
-    records = []
-    for spec in suite.runs():
-        path = result_path(results, spec)
-        if path.is_file():
-            records.append(json.loads(path.read_text()))
-    return records
-
-
 def _borrow(records: list[dict[str, Any]], other, results: Path) -> list[dict[str, Any]]:
     """Add ``other`` suite's ok runs for labels with no ok run in ``records`` (same split and teacher)."""
     ok = [r for r in records if r.get("status") == "ok"]
     have = {r["method"]["label"] for r in ok}
     keys = {(r["dataset"]["split_hash"], r["teacher"]) for r in ok}
-    borrowed = [r for r in _load_records(other, results)
+    borrowed = [r for r in load_records(other, results)
                 if r.get("status") == "ok" and r["method"]["label"] not in have
                 and (not keys or (r["dataset"]["split_hash"], r["teacher"]) in keys)]
     filled = {r["method"]["label"] for r in borrowed}
@@ -240,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     prov = collect_provenance(full.name, name, seeds=full.seeds, root=ROOT,
                               model_selection="each SODA stage keeps the epoch with the best mAP@all on split.val; the "
                               "other methods as recorded in their run JSONs")
-    records = _load_records(full, results)
+    records = load_records(full, results)
     for other in args.borrow or []:
         records = _borrow(records, load_suite(other), results)
     summary = {"provenance": prov, "suite": full.name, **summarise(records)}
