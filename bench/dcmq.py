@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.fit_score import fit_and_score
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import results_dir, write_results
 from distilhash.eval.spread import mean_std
@@ -94,7 +95,6 @@ def run_path(name: str, dataset: str, label: str, bits: int, seed: int) -> Path:
 
 
 def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split, meta, args, commit: str | None) -> dict:
-    from distilhash.eval.metrics import evaluate_method
     from distilhash.methods.base import create_method
 
     path = run_path(args.name, meta["dataset"], label, bits, seed)
@@ -105,12 +105,8 @@ def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split
         from distilhash.configs import parse_overrides as parse_sets
 
         cfg = {**parse_sets(args.dcmq_set), **cfg, "progress": args.progress}
-    method = create_method(name, **cfg)
-    load_before = load_average()
-    t0 = time.perf_counter()
-    method.fit(fs, split)
-    train_s = time.perf_counter() - t0
-    reports = evaluate_method(method, fs, split, part="query", curves=False, top_n=(1000,))
+    scored = fit_and_score(create_method(name, **cfg), fs, split, curves=False, top_n=(1000,))
+    method, reports, train_s, load_before = scored.method, scored.reports, scored.fit_seconds, scored.load_before
     info = getattr(method, "fit_info_", {}) or {}
     rec = {
         "label": label, "method": name, "config": method.config_dict(), "bits": bits, "seed": seed,

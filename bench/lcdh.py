@@ -35,11 +35,12 @@ from typing import Any
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.fit_score import fit_and_score
 from distilhash.benchmark.online_stream import DIRECTIONS as DIRS
 from distilhash.benchmark.online_stream import load_stream_inputs, run_online
 from distilhash.benchmark.provenance import collect_provenance, load_average
-from distilhash.configs import parse_overrides
 from distilhash.benchmark.results import read_results, results_dir, write_results
+from distilhash.configs import parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "lcdh"
@@ -77,7 +78,6 @@ def committed_dcmq(bits: int, split_hash: str) -> dict[str, Any] | None:
 
 
 def run_compare(ds, split, feats, bits: int, seed: int, harness: dict, names=COMPARE) -> dict[str, Any]:
-    from distilhash.eval.metrics import evaluate_method
     from distilhash.methods.base import create_method
 
     out: dict[str, Any] = {}
@@ -93,8 +93,7 @@ def run_compare(ds, split, feats, bits: int, seed: int, harness: dict, names=COM
             continue
         t = time.perf_counter()
         try:
-            m = create_method(name, n_bits=bits, seed=seed).fit(feats, split)
-            res = {d: r.map_all for d, r in evaluate_method(m, feats, split, part="query", curves=False).items()}
+            res = fit_and_score(create_method(name, n_bits=bits, seed=seed), feats, split, curves=False).map_all()
             out[name] = res | {"source": "run here (same protocol as the harness)", "seconds": time.perf_counter() - t}
         except Exception as exc:  # noqa: BLE001 - recorded, the benchmark goes on
             out[name] = {"error": f"{type(exc).__name__}: {exc}"}

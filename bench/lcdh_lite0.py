@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.configs import parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
