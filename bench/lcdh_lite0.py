@@ -102,7 +102,7 @@ def measure_speed(args: argparse.Namespace) -> None:
     from distilhash.data.store import open_prepared
     from distilhash.methods.base import load_method
     from distilhash.teachers.registry import create_teacher
-    from distilhash.training.progress import progress
+    from distilhash.progress import progress
 
     torch.set_num_threads(1)
     ds, split = open_prepared(args.dataset)

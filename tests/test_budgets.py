@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from distilhash.methods.base import create_method
-from distilhash.training.loop import LoopConfig, budget_info, combine_budgets, run_epochs
+from distilhash.epochs import LoopConfig, budget_info, combine_budgets, run_epochs
 from distilhash.training.synthetic import synthetic_features
 
 KEYS = {"unit", "cap", "patience", "epochs_run", "kept_epoch", "stopped_early", "warmup_epochs", "epochs_total", "selection"}

@@ -1,4 +1,4 @@
-"""One epoch loop, no behaviour change: the methods and fits that moved onto ``training.loop.run_epochs``
+"""One epoch loop, no behaviour change: the methods and fits that moved onto ``distilhash.epochs.run_epochs``
 train to the very same weights as their own loops did.
 
 The checksums below are sha256 digests of every trained tensor, computed with the loops as they were

@@ -22,11 +22,12 @@ DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
 def load_stream_inputs(dataset: str, teacher: str, synthetic: bool = False):
     """``(dataset, split, features, feature source)``; ``synthetic``: 64-wide label-driven features
     (:func:`distilhash.training.synthetic.features_for_labels`, seed 0) instead of the teacher's cache."""
-    if not synthetic:
-        from distilhash.pipeline.inputs import load_features_and_split
+    if not synthetic:  # the harness's feature source (teacher cache checked against the split)
+        from distilhash.benchmark.sources import load_source
+        from distilhash.benchmark.suite import DatasetEntry
 
-        ds, split, feats, path = load_features_and_split(dataset, teacher, None)
-        return ds, split, feats, str(path)
+        loaded = load_source(DatasetEntry(name=dataset, source="cache", teacher=teacher))
+        return loaded.dataset(), loaded.split, loaded.features, loaded.provenance["features_dir"]
     from distilhash.data.store import open_prepared
     from distilhash.teachers.features import FeatureSet
     from distilhash.training.synthetic import features_for_labels

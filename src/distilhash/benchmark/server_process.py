@@ -91,10 +91,13 @@ class ServerProcess:
         raise RuntimeError(f"the server did not answer within {self.timeout_s:.0f} s; see {self.log_path}")
 
     def __exit__(self, *exc: Any) -> None:
-        from distilhash.serve.loadgen import stop_server_process
-
-        if self.proc is not None:
-            stop_server_process(self.proc)
+        if self.proc is not None and self.proc.poll() is None:  # SIGTERM; SIGKILL if it lingers
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.log.close()
 
 

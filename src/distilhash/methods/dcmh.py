@@ -65,7 +65,7 @@ from distilhash.codes import Encoded, pack_bits
 from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.methods.base import METHODS, MODALITIES, Capabilities, MethodBase
-from distilhash.training.loop import LoopConfig, budget_info, run_epochs
+from distilhash.epochs import LoopConfig, budget_info, run_epochs
 
 __all__ = ["DCMH", "DCMHConfig", "dcmh_loss"]
 

@@ -50,7 +50,7 @@ from distilhash.registry import Registry
 from distilhash.targets.npc import NPCConfig, npc_targets
 from distilhash.targets.similarity import cosine_targets, label_overlap_targets
 from distilhash.training.batches import minibatches
-from distilhash.training.loop import LoopConfig, run_epochs
+from distilhash.epochs import LoopConfig, run_epochs
 from distilhash.training.seed import seed_everything
 from distilhash.training.terms import TermMeter
 from distilhash.training.validation import val_map

@@ -113,7 +113,7 @@ def _teacher_image_embeddings(teacher_spec: str, images: np.ndarray, corpus_hash
     """Teacher image-tower embeddings ``[N, D]`` of the corpus, cached by corpus and teacher weights."""
     from distilhash.io_utils import atomic_save_npy
     from distilhash.teachers.registry import create_teacher
-    from distilhash.training.progress import progress as bar
+    from distilhash.progress import progress as bar
 
     teacher = create_teacher(teacher_spec)
     fp = str(getattr(teacher, "fingerprint", teacher_spec)).split("-")[0]
@@ -191,8 +191,8 @@ def pretrain_student(config: StudentPretrainConfig, out_dir: str | Path, corpus=
     from distilhash.image_augment import augment_batch
     from distilhash.teachers.lit_fit import LiTConfig, corpus_text_embeddings, load_corpus
     from distilhash.training.checkpoint import save_tensors
-    from distilhash.training.loop import LoopConfig, run_epochs
-    from distilhash.training.progress import progress as bar
+    from distilhash.epochs import LoopConfig, run_epochs
+    from distilhash.progress import progress as bar
 
     t_start = time.time()
     prev_threads = torch.get_num_threads()

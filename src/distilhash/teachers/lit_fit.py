@@ -139,7 +139,7 @@ def fit_lit(
     from distilhash.teachers.image_tower import ImageTower
     from distilhash.teachers.minilm_lit import save_lit_teacher
     from distilhash.teachers.minilm_text import MiniLMTextEncoder
-    from distilhash.training.loop import LoopConfig, run_epochs
+    from distilhash.epochs import LoopConfig, run_epochs
 
     t_start = time.time()
     prev_threads = torch.get_num_threads()

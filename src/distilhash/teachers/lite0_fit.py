@@ -141,7 +141,7 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
     import torch.nn.functional as F
 
     from distilhash.teachers.lite0_minilm import build_heads
-    from distilhash.training.loop import LoopConfig, run_epochs
+    from distilhash.epochs import LoopConfig, run_epochs
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)

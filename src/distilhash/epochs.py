@@ -1,4 +1,7 @@
-"""The generic epoch loop: train, validate, early-stop on the validation score, restore the best.
+"""The one epoch loop of the library: train, validate, early-stop on the validation score, restore the best.
+
+A foundation module (no model, no torch import at module level): methods, students and the
+teachers' own fits (``teachers/lit_fit.py``, ``teachers/lite0_fit.py``) all train through it.
 
 Usage::
 
@@ -23,15 +26,15 @@ hits the cap is not known to have converged; reports show the flag per row.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from distilhash.training.early_stopping import EarlyStopping
-from distilhash.training.progress import progress
+from distilhash.progress import progress
 
-__all__ = ["LoopConfig", "LoopResult", "run_epochs", "budget_info", "combine_budgets", "NO_BUDGET"]
+__all__ = ["LoopConfig", "LoopResult", "run_epochs", "budget_info", "combine_budgets", "NO_BUDGET", "EarlyStopping"]
 
 #: The budget of a method that is not trained by epochs (closed form, fixed iterations, no training).
 NO_BUDGET: dict[str, Any] = {"unit": "none", "note": "not trained by epochs (closed form, fixed iterations or no training)",
@@ -65,6 +68,30 @@ def combine_budgets(stages: dict[str, dict[str, Any]], note: str = "") -> dict[s
     out["kept_epoch_note"] = "sum of the stages' kept epochs"
     out["stages"] = stages
     return out
+
+
+class EarlyStopping:
+    """Track the best score; ``update`` returns True when training should stop.
+
+    Stops when ``patience`` consecutive validations fail to improve the best score by more than
+    ``min_delta``. ``best_state`` holds a deep copy of the state passed with the best score.
+    """
+
+    def __init__(self, patience: int = 5, min_delta: float = 0.0) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best_score = float("-inf")
+        self.best_epoch = -1
+        self.best_state: Any = None
+        self.bad = 0
+
+    def update(self, epoch: int, score: float, state: Any) -> bool:
+        if score > self.best_score + self.min_delta:
+            self.best_score, self.best_epoch, self.bad = score, epoch, 0
+            self.best_state = copy.deepcopy(state)
+        else:
+            self.bad += 1
+        return self.patience > 0 and self.bad >= self.patience
 
 
 @dataclass(frozen=True)
