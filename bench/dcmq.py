@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
+from distilhash.benchmark.fit_score import fit_and_score
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import results_dir, write_results
 from distilhash.eval.spread import mean_std
@@ -93,7 +95,6 @@ def run_path(name: str, dataset: str, label: str, bits: int, seed: int) -> Path:
 
 
 def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split, meta, args, commit: str | None) -> dict:
-    from distilhash.eval.metrics import evaluate_method
     from distilhash.methods.base import create_method
 
     path = run_path(args.name, meta["dataset"], label, bits, seed)
@@ -104,12 +105,8 @@ def run_one(label: str, name: str, config: dict, bits: int, seed: int, fs, split
         from distilhash.configs import parse_overrides as parse_sets
 
         cfg = {**parse_sets(args.dcmq_set), **cfg, "progress": args.progress}
-    method = create_method(name, **cfg)
-    load_before = load_average()
-    t0 = time.perf_counter()
-    method.fit(fs, split)
-    train_s = time.perf_counter() - t0
-    reports = evaluate_method(method, fs, split, part="query", curves=False, top_n=(1000,))
+    scored = fit_and_score(create_method(name, **cfg), fs, split, curves=False, top_n=(1000,))
+    method, reports, train_s, load_before = scored.method, scored.reports, scored.fit_seconds, scored.load_before
     info = getattr(method, "fit_info_", {}) or {}
     rec = {
         "label": label, "method": name, "config": method.config_dict(), "bits": bits, "seed": seed,
@@ -239,44 +236,37 @@ def markdown(summary: dict, goals_: dict, meta: dict, prov: dict, bits_list: lis
 
 
 def plot(path: Path, summary: dict, bits_list: list[int]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    for ax, d in zip(axes[:2], ("i2t", "t2i")):
-        for label in ["dcmq", *BASELINES[1:]]:
-            if label not in summary:
-                continue
-            bs = [b for b in bits_list if str(b) in summary[label]]
-            ys = [summary[label][str(b)]["map_all"][d]["mean"] for b in bs]
-            es = [summary[label][str(b)]["map_all"][d]["std"] for b in bs]
-            ax.errorbar(bs, ys, yerr=es, marker="o", label=label, capsize=3)
-        for label, style in (("float-student", "--"), ("float-teacher", ":")):
-            if label in summary:
-                cell = next(iter(summary[label].values()))
-                ax.axhline(cell["map_all"][d]["mean"], ls=style, color="gray", label=f"{label} (float)")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(bits_list, [str(b) for b in bits_list])
-        ax.set_xlabel("bits")
+    with figure(path, 1, 3, figsize=(16, 4.5)) as (fig, axes):
+        for ax, d in zip(axes[:2], ("i2t", "t2i")):
+            for label in ["dcmq", *BASELINES[1:]]:
+                if label not in summary:
+                    continue
+                bs = [b for b in bits_list if str(b) in summary[label]]
+                ys = [summary[label][str(b)]["map_all"][d]["mean"] for b in bs]
+                es = [summary[label][str(b)]["map_all"][d]["std"] for b in bs]
+                ax.errorbar(bs, ys, yerr=es, marker="o", label=label, capsize=3)
+            for label, style in (("float-student", "--"), ("float-teacher", ":")):
+                if label in summary:
+                    cell = next(iter(summary[label].values()))
+                    ax.axhline(cell["map_all"][d]["mean"], ls=style, color="gray", label=f"{label} (float)")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(bits_list, [str(b) for b in bits_list])
+            ax.set_xlabel("bits")
+            ax.set_ylabel("mAP@all")
+            ax.set_title(f"{d} (query vs retrieval)")
+            ax.legend(fontsize=7)
+        ax = axes[2]
+        labels = [lab for lab in ABLATIONS if "64" in summary.get(lab, {})]
+        x = np.arange(len(labels))
+        for off, d in ((-0.2, "i2t"), (0.2, "t2i")):
+            ax.bar(x + off, [summary[lab]["64"]["map_all"][d]["mean"] for lab in labels], 0.4,
+                   yerr=[summary[lab]["64"]["map_all"][d]["std"] for lab in labels], label=d, capsize=2)
+        ax.set_xticks(x, [lab.replace("dcmq/", "") for lab in labels], rotation=20, fontsize=8)
+        ax.set_title("DCMQ ablations at 64 bits")
         ax.set_ylabel("mAP@all")
-        ax.set_title(f"{d} (query vs retrieval)")
+        lo = min([summary[lab]["64"]["map_all"][d]["mean"] for lab in labels for d in ("i2t", "t2i")], default=0)
+        ax.set_ylim(max(0, lo - 0.1), None)
         ax.legend(fontsize=7)
-    ax = axes[2]
-    labels = [lab for lab in ABLATIONS if "64" in summary.get(lab, {})]
-    x = np.arange(len(labels))
-    for off, d in ((-0.2, "i2t"), (0.2, "t2i")):
-        ax.bar(x + off, [summary[lab]["64"]["map_all"][d]["mean"] for lab in labels], 0.4,
-               yerr=[summary[lab]["64"]["map_all"][d]["std"] for lab in labels], label=d, capsize=2)
-    ax.set_xticks(x, [lab.replace("dcmq/", "") for lab in labels], rotation=20, fontsize=8)
-    ax.set_title("DCMQ ablations at 64 bits")
-    ax.set_ylabel("mAP@all")
-    lo = min([summary[lab]["64"]["map_all"][d]["mean"] for lab in labels for d in ("i2t", "t2i")], default=0)
-    ax.set_ylim(max(0, lo - 0.1), None)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:

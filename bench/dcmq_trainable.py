@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
+from distilhash.benchmark.fit_score import fit_and_score
 from distilhash.eval.spread import sample_std
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,28 +87,19 @@ def load():
 
 
 def run_arm(arm: str, seed: int, ds, split, feats, threads: int) -> tuple[dict, object]:
-    from distilhash.eval.metrics import evaluate_method
     from distilhash.methods.base import create_method
 
-    method = create_method("dcmq", n_bits=64, seed=seed, progress=False, **ARMS[arm])
-    raw = type(method).capabilities.input == "raw"
-    load_start = list(os.getloadavg())
-    t = time.perf_counter()
-    method.fit(feats, split, **({"dataset": ds} if raw else {}))
-    fit_s = time.perf_counter() - t
-    t = time.perf_counter()
-    rep = evaluate_method(method, feats, split, part="query", dataset=ds if raw else None)
-    eval_s = time.perf_counter() - t
-    info = method.fit_info_
+    run = fit_and_score(create_method("dcmq", n_bits=64, seed=seed, progress=False, **ARMS[arm]), feats, split, dataset=ds)
+    method, info = run.method, run.method.fit_info_
     epochs = [wall for wall, _ in info["epoch_seconds"]]
     return {
         "arm": arm, "seed": seed, "config": method.config_dict(), **provenance(threads),
         "split_hash": split.hash, "dataset_hash": split.dataset_hash, "teacher": TEACHER,
-        "map_all": {d: float(r.map_all) for d, r in rep.items()},
+        "map_all": run.map_all(),
         "val_map_at_kept": info.get("val_map_at_kept"), "kept_epoch": info.get("best_epoch", info.get("kept_epoch")),
         "fit_info": {k: v for k, v in info.items() if k not in ("codeword_usage",)},
-        "epoch_seconds": epochs, "fit_seconds": fit_s, "eval_seconds": eval_s,
-        "load_before": load_start, "load_after": list(os.getloadavg()),
+        "epoch_seconds": epochs, "fit_seconds": run.fit_seconds, "eval_seconds": run.eval_seconds,
+        "load_before": run.load_before, "load_after": run.load_after,
     }, method
 
 
@@ -209,29 +202,21 @@ def _plot(summary: dict, title: str):
     """Bar chart of mAP@all per arm, both directions, one dot per seed."""
 
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         arms = list(summary)
-        fig, ax = plt.subplots(figsize=(1.6 * len(arms) + 2, 3.8))
-        for j, (d, colour) in enumerate((("i2t", "tab:blue"), ("t2i", "tab:orange"))):
-            x = np.arange(len(arms)) + (j - 0.5) * 0.38
-            means = [np.mean(summary[a][d]) for a in arms]
-            ax.bar(x, means, 0.36, color=colour, alpha=0.6, label=f"{d} (mean)")
-            for xi, a in zip(x, arms):
-                ax.plot([xi] * len(summary[a][d]), summary[a][d], "k.", ms=4)
-        ax.set_xticks(np.arange(len(arms)), arms, rotation=15)
-        lo = min(min(summary[a][d]) for a in arms for d in ("i2t", "t2i"))
-        ax.set_ylim(lo * 0.9, None)
-        ax.set_ylabel("mAP@all (split.query vs split.retrieval)")
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        with figure(path, figsize=(1.6 * len(arms) + 2, 3.8)) as (fig, ax):
+            for j, (d, colour) in enumerate((("i2t", "tab:blue"), ("t2i", "tab:orange"))):
+                x = np.arange(len(arms)) + (j - 0.5) * 0.38
+                means = [np.mean(summary[a][d]) for a in arms]
+                ax.bar(x, means, 0.36, color=colour, alpha=0.6, label=f"{d} (mean)")
+                for xi, a in zip(x, arms):
+                    ax.plot([xi] * len(summary[a][d]), summary[a][d], "k.", ms=4)
+            ax.set_xticks(np.arange(len(arms)), arms, rotation=15)
+            lo = min(min(summary[a][d]) for a in arms for d in ("i2t", "t2i"))
+            ax.set_ylim(lo * 0.9, None)
+            ax.set_ylabel("mAP@all (split.query vs split.retrieval)")
+            ax.set_title(title, fontsize=10)
+            ax.legend(fontsize=8)
+            ax.grid(axis="y", alpha=0.3)
 
     return draw
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -99,40 +100,30 @@ def stats(ds, split, n_pairs: int = 200_000, seed: int = 0) -> dict:
 
 
 def figures(ds, out_grid: Path, out_samples: Path, out_freq: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
 
     S = ds.images.size
     px = np.asarray(ds.images.pixels[:48])
     grid = px.reshape(6, 8, S, S, 3).transpose(0, 2, 1, 3, 4).reshape(6 * S, 8 * S, 3)
     Image.fromarray(grid).resize((16 * S, 12 * S), Image.NEAREST).save(out_grid, optimize=True)
-
-    fig, axes = plt.subplots(3, 4, figsize=(12, 11.5))
-    for ax, i in zip(axes.ravel(), range(1, 13)):
-        ax.imshow(ds.images.pixels[i], interpolation="nearest")
-        ax.set_axis_off()
-        labels = ", ".join(ds.label_names[j] for j in np.flatnonzero(ds.labels[i]))
-        ax.set_title(
-            "\n".join(textwrap.wrap(ds.texts[i], 34)[:3]) + "\n[" + "\n".join(textwrap.wrap(labels, 38)[:2]) + "]",
-            fontsize=8,
-        )
-    fig.suptitle(f"{ds.name}: {S}x{S} scenes (items 1-12), caption and [labels]", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(out_samples, dpi=80)
-    plt.close(fig)
+    with figure(out_samples, 3, 4, figsize=(12, 11.5), dpi=80, tight=False) as (fig, axes):
+        for ax, i in zip(axes.ravel(), range(1, 13)):
+            ax.imshow(ds.images.pixels[i], interpolation="nearest")
+            ax.set_axis_off()
+            labels = ", ".join(ds.label_names[j] for j in np.flatnonzero(ds.labels[i]))
+            ax.set_title(
+                "\n".join(textwrap.wrap(ds.texts[i], 34)[:3]) + "\n[" + "\n".join(textwrap.wrap(labels, 38)[:2]) + "]",
+                fontsize=8,
+            )
+        fig.suptitle(f"{ds.name}: {S}x{S} scenes (items 1-12), caption and [labels]", fontsize=11)
+        fig.tight_layout(rect=(0, 0, 1, 0.97))
 
     freq = np.sort(ds.labels.sum(0))[::-1]
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.bar(np.arange(len(freq)), freq / len(ds), width=1.0)
-    ax.set_xlabel(f"label rank ({len(freq)} {ds.meta.get('label_level')}s)")
-    ax.set_ylabel("share of items")
-    ax.set_title(f"{ds.name}: label frequencies")
-    fig.tight_layout()
-    fig.savefig(out_freq, dpi=110)
-    plt.close(fig)
+    with figure(out_freq, figsize=(7, 3.2)) as (fig, ax):
+        ax.bar(np.arange(len(freq)), freq / len(ds), width=1.0)
+        ax.set_xlabel(f"label rank ({len(freq)} {ds.meta.get('label_level')}s)")
+        ax.set_ylabel("share of items")
+        ax.set_title(f"{ds.name}: label frequencies")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -145,32 +146,25 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
-    bits = [r["bits"] for r in rows]
-    for ax, key, title in ((axes[0], "map_all", "mAP@all"), (axes[1], "map_1000", "mAP@1000")):
-        ax.plot(bits, [r[f"{key}_index"] for r in rows], "o-", label="ties by index (default)")
-        ax.plot(bits, [r[f"{key}_tie_aware"] for r in rows], "s--", label="tie-aware (expected)")
-        lo = [r[f"{key}_perm_min"] for r in rows]
-        hi = [r[f"{key}_perm_max"] for r in rows]
-        ax.fill_between(bits, lo, hi, alpha=0.3, label="range over random tie orders")
-        ax.plot(bits, [r[f"{key}_many_labels_first"] for r in rows], "^:", label="file sorted: many labels first")
-        ax.plot(bits, [r[f"{key}_few_labels_first"] for r in rows], "v:", label="file sorted: few labels first")
-        if key == "map_1000":
-            ax.plot(bits, [r["first_k_relevant_1000"] for r in rows], "x:", label="first_k_relevant@1000 (not mAP@1000)")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(bits, [str(b) for b in bits])
-        ax.set_xlabel("bits")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
-    fig.savefig(path, dpi=100)
+    with figure(path, 1, 2, figsize=(10, 4), dpi=100, tight=False) as (fig, axes):
+        bits = [r["bits"] for r in rows]
+        for ax, key, title in ((axes[0], "map_all", "mAP@all"), (axes[1], "map_1000", "mAP@1000")):
+            ax.plot(bits, [r[f"{key}_index"] for r in rows], "o-", label="ties by index (default)")
+            ax.plot(bits, [r[f"{key}_tie_aware"] for r in rows], "s--", label="tie-aware (expected)")
+            lo = [r[f"{key}_perm_min"] for r in rows]
+            hi = [r[f"{key}_perm_max"] for r in rows]
+            ax.fill_between(bits, lo, hi, alpha=0.3, label="range over random tie orders")
+            ax.plot(bits, [r[f"{key}_many_labels_first"] for r in rows], "^:", label="file sorted: many labels first")
+            ax.plot(bits, [r[f"{key}_few_labels_first"] for r in rows], "v:", label="file sorted: few labels first")
+            if key == "map_1000":
+                ax.plot(bits, [r["first_k_relevant_1000"] for r in rows], "x:", label="first_k_relevant@1000 (not mAP@1000)")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(bits, [str(b) for b in bits])
+            ax.set_xlabel("bits")
+            ax.set_title(title)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
 from distilhash.benchmark.results import write_results  # noqa: E402
 
@@ -250,26 +251,19 @@ def markdown(r: dict) -> str:
 
 
 def plot(r: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    xs = [s["qps"] for s in r["ivf"]]
-    ys = [s["recall@10"] for s in r["ivf"]]
-    ax.plot(xs, ys, "o-", label=f"ivf (nlist {r['build']['nlist']})")
-    for s in r["ivf"]:
-        ax.annotate(f"nprobe {s['nprobe']}", (s["qps"], s["recall@10"]), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    ax.plot([r["exact"]["qps"]], [1.0], "s", color="k", label="exact native scan")
-    ax.set_xscale("log")
-    ax.set_xlabel("queries / s (one thread, one query per call)")
-    ax.set_ylabel("recall@10 vs exact")
-    ax.set_title(f"IVF-PQ, {r['n']:,} items, {r['method']} {r['bits']} bits")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, figsize=(6, 4), dpi=120) as (fig, ax):
+        xs = [s["qps"] for s in r["ivf"]]
+        ys = [s["recall@10"] for s in r["ivf"]]
+        ax.plot(xs, ys, "o-", label=f"ivf (nlist {r['build']['nlist']})")
+        for s in r["ivf"]:
+            ax.annotate(f"nprobe {s['nprobe']}", (s["qps"], s["recall@10"]), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        ax.plot([r["exact"]["qps"]], [1.0], "s", color="k", label="exact native scan")
+        ax.set_xscale("log")
+        ax.set_xlabel("queries / s (one thread, one query per call)")
+        ax.set_ylabel("recall@10 vs exact")
+        ax.set_title(f"IVF-PQ, {r['n']:,} items, {r['method']} {r['bits']} bits")
+        ax.grid(alpha=0.3)
+        ax.legend()
 
 
 if __name__ == "__main__":

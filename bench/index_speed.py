@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import read_results, redraw_results, write_results
 
@@ -335,51 +336,44 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    labels, ours, ffl, mih, npy = [], [], [], [], []
-    for b in result["binary"]:
-        for k in (10, 100):
-            labels.append(f"{b['source'][:6]}\n{b['n'] / 1e6:g}M k={k}")
-            ours.append(b[f"flat_k{k}"]["ours_flat_qps"])
-            ffl.append(b[f"flat_k{k}"]["faiss_IndexBinaryFlat_qps"])
-            npy.append(b[f"flat_k{k}"]["numpy_qps"])
-            mih.append(b[f"mih_k{k}"]["mih_qps"])
-    x = np.arange(len(labels))
-    w = 0.2
-    ax = axes[0]
-    for i, (vals, lab) in enumerate(((ffl, "FAISS IndexBinaryFlat"), (ours, "ours flat"), (mih, "ours MIH"), (npy, "numpy"))):
-        ax.bar(x + (i - 1.5) * w, vals, w, label=lab)
-    ax.set_yscale("log")
-    ax.set_xticks(x, labels, fontsize=7)
-    ax.set_ylabel("queries / s (1 thread)")
-    ax.set_title("exact Hamming top-k, 64-bit codes")
-    ax.legend(fontsize=7)
-    ax = axes[1]
-    pl, po, pf, poc, pfc = [], [], [], [], []
-    for p in result["pq"]:
-        for k in (10, 100):
-            pl.append(f"{p['n'] / 1e6:g}M k={k}")
-            po.append(p[f"k{k}"]["ours_ns_per_code"])
-            pf.append(p[f"k{k}"]["faiss_IndexPQ_ns_per_code"])
-            poc.append(p[f"k{k}"]["cpu_ns_per_code"]["ours"])
-            pfc.append(p[f"k{k}"]["cpu_ns_per_code"]["faiss"])
-    x = np.arange(len(pl))
-    ax.bar(x - 0.3, pf, 0.2, label="FAISS IndexPQ (wall)", color="C0")
-    ax.bar(x - 0.1, pfc, 0.2, label="FAISS IndexPQ (CPU time)", color="C0", alpha=0.5, hatch="//")
-    ax.bar(x + 0.1, po, 0.2, label="ours native (wall)", color="C1")
-    ax.bar(x + 0.3, poc, 0.2, label="ours native (CPU time)", color="C1", alpha=0.5, hatch="//")
-    ax.axhline(3.0, color="k", ls="--", lw=1, label="goal 3 ns")
-    ax.set_xticks(x, pl, fontsize=8)
-    ax.set_ylabel("ns per code")
-    ax.set_title("PQ ADC, M=8, K=256 (shared, oversubscribed machine)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, 1, 2, figsize=(12, 4.5), dpi=120) as (fig, axes):
+        labels, ours, ffl, mih, npy = [], [], [], [], []
+        for b in result["binary"]:
+            for k in (10, 100):
+                labels.append(f"{b['source'][:6]}\n{b['n'] / 1e6:g}M k={k}")
+                ours.append(b[f"flat_k{k}"]["ours_flat_qps"])
+                ffl.append(b[f"flat_k{k}"]["faiss_IndexBinaryFlat_qps"])
+                npy.append(b[f"flat_k{k}"]["numpy_qps"])
+                mih.append(b[f"mih_k{k}"]["mih_qps"])
+        x = np.arange(len(labels))
+        w = 0.2
+        ax = axes[0]
+        for i, (vals, lab) in enumerate(((ffl, "FAISS IndexBinaryFlat"), (ours, "ours flat"), (mih, "ours MIH"), (npy, "numpy"))):
+            ax.bar(x + (i - 1.5) * w, vals, w, label=lab)
+        ax.set_yscale("log")
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_ylabel("queries / s (1 thread)")
+        ax.set_title("exact Hamming top-k, 64-bit codes")
+        ax.legend(fontsize=7)
+        ax = axes[1]
+        pl, po, pf, poc, pfc = [], [], [], [], []
+        for p in result["pq"]:
+            for k in (10, 100):
+                pl.append(f"{p['n'] / 1e6:g}M k={k}")
+                po.append(p[f"k{k}"]["ours_ns_per_code"])
+                pf.append(p[f"k{k}"]["faiss_IndexPQ_ns_per_code"])
+                poc.append(p[f"k{k}"]["cpu_ns_per_code"]["ours"])
+                pfc.append(p[f"k{k}"]["cpu_ns_per_code"]["faiss"])
+        x = np.arange(len(pl))
+        ax.bar(x - 0.3, pf, 0.2, label="FAISS IndexPQ (wall)", color="C0")
+        ax.bar(x - 0.1, pfc, 0.2, label="FAISS IndexPQ (CPU time)", color="C0", alpha=0.5, hatch="//")
+        ax.bar(x + 0.1, po, 0.2, label="ours native (wall)", color="C1")
+        ax.bar(x + 0.3, poc, 0.2, label="ours native (CPU time)", color="C1", alpha=0.5, hatch="//")
+        ax.axhline(3.0, color="k", ls="--", lw=1, label="goal 3 ns")
+        ax.set_xticks(x, pl, fontsize=8)
+        ax.set_ylabel("ns per code")
+        ax.set_title("PQ ADC, M=8, K=256 (shared, oversubscribed machine)")
+        ax.legend(fontsize=7)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,80 +34,18 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
+from distilhash.benchmark.fit_score import fit_and_score
+from distilhash.benchmark.online_stream import DIRECTIONS as DIRS
+from distilhash.benchmark.online_stream import load_stream_inputs, run_online
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import read_results, results_dir, write_results
+from distilhash.configs import parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "lcdh"
 RESULTS = results_dir(BENCH, ROOT).parent
 COMPARE = ("float-teacher", "lsh", "itq", "pq", "dcmh", "dcmq", "soda")
-DIRS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
-
-
-def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    from distilhash.configs import parse_overrides as parse_sets
-
-    return parse_sets(pairs)
-
-
-def load(dataset: str, teacher: str, synthetic: bool):
-    from distilhash.data.store import open_prepared
-
-    if not synthetic:
-        from distilhash.pipeline.inputs import load_features_and_split
-
-        ds, split, feats, path = load_features_and_split(dataset, teacher, None)
-        return ds, split, feats, str(path)
-    from distilhash.teachers.features import FeatureSet
-    from distilhash.training.synthetic import features_for_labels
-
-    ds, split = open_prepared(dataset)
-    feats = FeatureSet(labels=ds.labels, ids=list(ds.ids), manifest={"teacher": "labels-synthetic", "width": 64,
-                                                                       "count": len(ds)},
-                       **features_for_labels(ds.labels, 64, 0))
-    return ds, split, feats, "labels-synthetic"
-
-
-def run_lcdh(ds, split, feats, bits: int, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
-    from distilhash.eval.metrics import evaluate
-    from distilhash.methods.base import create_method
-
-    curve: list[dict[str, Any]] = []
-
-    def on_chunk(report, method) -> None:
-        t = time.perf_counter()
-        m = method.evaluate_online(ds, feats.labels, split.query)
-        curve.append({"chunk": report.chunk, "stored": report.stored_total, "absorb_seconds": report.absorb_seconds,
-                      "train_seconds": report.train_seconds, "encode_seconds": report.encode_seconds,
-                      "store_seconds": report.store_seconds, "terms": report.terms, **m,
-                      "eval_seconds": time.perf_counter() - t})
-        print(f"  [{bits} bits] chunk {report.chunk + 1}/{report.n_chunks}: stored {report.stored_total}, "
-              f"absorb {report.absorb_seconds:.1f}s, mAP i2t {m['i2t']:.4f} t2i {m['t2i']:.4f}", flush=True)
-
-    method = create_method("lcdh", n_bits=bits, seed=seed, **{"progress": False, **overrides})
-    t0 = time.perf_counter()
-    method.fit(feats, split, dataset=ds, on_chunk=on_chunk)
-    fit_seconds = time.perf_counter() - t0
-    final: dict[str, Any] = {}
-    for d, (qm, dm) in DIRS.items():
-        q = method.encode_dataset(qm, ds, split.query, "query")
-        db = method.encode_dataset(dm, ds, split.retrieval, "database")
-        rep = evaluate(q, db, feats.labels[split.query], feats.labels[split.retrieval], top_n=(100, 500, 1000), curves=False)
-        final[d] = {"map_all": rep.map_all, "map_at": rep.map_at}
-    info = method.fit_info_
-    absorb = [c["absorb_seconds"] for c in curve]
-    return {
-        "bits": bits, "seed": seed, "config": method.config_dict(), "fit_seconds": fit_seconds,
-        "teacher": {k: info.get(k) for k in ("kept_epoch", "kept_because", "best_val_score", "epochs_run", "stop_reason")},
-        "vocabulary": info.get("vocabulary"), "store": info.get("store"), "image_init": info.get("image_init"),
-        "final": final,
-        "mean_over_chunks": {d: float(np.mean([c[d] for c in curve])) for d in DIRS},
-        "absorb_seconds": {"mean": float(np.mean(absorb)), "median": float(np.median(absorb)),
-                           "max": float(np.max(absorb)), "per_chunk": absorb},
-        "chunks": curve,
-        "parameters": method.parameter_counts(),
-        "_method": method,
-    }
 
 
 def find_harness_runs(split_hash: str, teacher: str) -> dict[tuple[str, int, int], dict[str, Any]]:
@@ -140,7 +78,6 @@ def committed_dcmq(bits: int, split_hash: str) -> dict[str, Any] | None:
 
 
 def run_compare(ds, split, feats, bits: int, seed: int, harness: dict, names=COMPARE) -> dict[str, Any]:
-    from distilhash.eval.metrics import evaluate
     from distilhash.methods.base import create_method
 
     out: dict[str, Any] = {}
@@ -156,12 +93,7 @@ def run_compare(ds, split, feats, bits: int, seed: int, harness: dict, names=COM
             continue
         t = time.perf_counter()
         try:
-            m = create_method(name, n_bits=bits, seed=seed).fit(feats, split)
-            res = {}
-            for d, (qm, dm) in DIRS.items():
-                q = m.encode(qm, getattr(feats, qm)[split.query], "query")
-                db = m.encode(dm, getattr(feats, dm)[split.retrieval], "database")
-                res[d] = evaluate(q, db, feats.labels[split.query], feats.labels[split.retrieval], curves=False).map_all
+            res = fit_and_score(create_method(name, n_bits=bits, seed=seed), feats, split, curves=False).map_all()
             out[name] = res | {"source": "run here (same protocol as the harness)", "seconds": time.perf_counter() - t}
         except Exception as exc:  # noqa: BLE001 - recorded, the benchmark goes on
             out[name] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -237,29 +169,21 @@ def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4.2))
-    axes = fig.subplots(1, 2, sharey=True)
-    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
-    for ax, d in zip(axes, DIRS):
-        for c, run in zip(colors, result["runs"]):
-            x = [ch["stored"] for ch in run["chunks"]]
-            ax.plot(x, [ch[d] for ch in run["chunks"]], "o-", color=c, label=f"LCDH {run['bits']} bits", ms=3)
-            dcmq = run.get("compare", {}).get("dcmq", {}).get(d)
-            if isinstance(dcmq, float):
-                ax.axhline(dcmq, color=c, ls="--", lw=0.8)
-        ax.set_title(f"{'image->text' if d == 'i2t' else 'text->image'} (dashed: DCMQ, same bits)")
-        ax.set_xlabel("retrieval items streamed (chunks of %d)" % result["runs"][0]["config"]["chunk_size"])
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("mAP@all, split.query vs codes stored so far")
-    axes[1].legend(fontsize=8)
-    fig.suptitle(f"LCDH online stream on {result['provenance']['dataset']} (teacher {result['teacher']})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, 1, 2, sharey=True, figsize=(11, 4.2)) as (fig, axes):
+        colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+        for ax, d in zip(axes, DIRS):
+            for c, run in zip(colors, result["runs"]):
+                x = [ch["stored"] for ch in run["chunks"]]
+                ax.plot(x, [ch[d] for ch in run["chunks"]], "o-", color=c, label=f"LCDH {run['bits']} bits", ms=3)
+                dcmq = run.get("compare", {}).get("dcmq", {}).get(d)
+                if isinstance(dcmq, float):
+                    ax.axhline(dcmq, color=c, ls="--", lw=0.8)
+            ax.set_title(f"{'image->text' if d == 'i2t' else 'text->image'} (dashed: DCMQ, same bits)")
+            ax.set_xlabel("retrieval items streamed (chunks of %d)" % result["runs"][0]["config"]["chunk_size"])
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("mAP@all, split.query vs codes stored so far")
+        axes[1].legend(fontsize=8)
+        fig.suptitle(f"LCDH online stream on {result['provenance']['dataset']} (teacher {result['teacher']})", fontsize=10)
 
 
 def markdown(result: dict[str, Any], name: str = "lcdh") -> str:
@@ -380,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     synthetic = args.features == "labels-synthetic"
     name = args.name or ("lcdh_smoke" if synthetic else "lcdh")
-    ds, split, feats, fpath = load(args.dataset, args.teacher, synthetic)
-    overrides = _parse_sets(args.sets)
+    ds, split, feats, fpath = load_stream_inputs(args.dataset, args.teacher, synthetic)
+    overrides = parse_overrides(args.sets)
     harness = {} if (args.no_compare or synthetic) else find_harness_runs(split.hash, feats.teacher)
     t_all = time.perf_counter()
     runs = []
@@ -406,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for bits in args.bits:
         print(f"LCDH {bits} bits", flush=True)
-        run = run_lcdh(ds, split, feats, bits, args.seed, overrides)
+        run = run_online(ds, split, feats, bits, args.seed, overrides)
         method = run.pop("_method")
         runs.append(run)
         write()  # partial results survive an interrupted benchmark

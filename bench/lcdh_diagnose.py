@@ -33,17 +33,12 @@ import numpy as np
 
 from distilhash.benchmark.provenance import collect_provenance, finish_provenance
 from distilhash.benchmark.results import read_results, redraw_results, result_paths, write_results
+from distilhash.configs import parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "lcdh_diagnose"
 DEFAULT_NAME = "lcdh_val_sweep"
 MODEL_SELECTION = "this is the selection: options compared on split.val (queries) vs split.fit; split.query never read"
-
-
-def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    from distilhash.configs import parse_overrides as parse_sets
-
-    return parse_sets(pairs)
 
 
 def run(tag: str, bits: int, overrides: dict[str, Any], teacher_cache: Path, dataset: str = "emoji-scenes",
@@ -150,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not args.tag:
             ap.error("--tag is required for a run")
-        rec = run(args.tag, args.bits, _parse_sets(args.sets), args.teacher_cache, args.dataset, args.teacher)
+        rec = run(args.tag, args.bits, parse_overrides(args.sets), args.teacher_cache, args.dataset, args.teacher)
         stored = result_paths(BENCH, args.out_name, ROOT)["json"]
         sweep = json.loads(stored.read_text()) if stored.is_file() else {"runs": {}}
         sweep["runs"][args.tag] = rec

@@ -1,6 +1,6 @@
 """LCDH image students compared (issue 16): today's small CNN vs the ImageNet-pretrained Lite0 student.
 
-Grid: students x bits x seeds. Each run is ``bench/lcdh.py``'s ``run_lcdh`` (the online stream over
+Grid: students x bits x seeds. Each run is ``distilhash.benchmark.online_stream.run_online`` (the online stream over
 split.retrieval in chunks, mAP@all of split.query against the codes stored so far after every chunk,
 then the final mAP of split.query vs split.retrieval, both directions); the text student (BoW) is
 the same in both. One JSON per run under ``OUT/runs/`` — a rerun skips runs already there, so the
@@ -31,10 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
+from distilhash.configs import parse_overrides
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "lcdh_lite0"
 OUT = ROOT / "bench" / "results" / BENCH
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 SELECTION = ("LCDH defaults + student preset chosen on split.val (stream without split.val); teacher epoch by "
              "split.val; student: fixed epochs per chunk")
 
@@ -53,12 +55,6 @@ def _provenance(name: str, selection: str, seeds: list[int], split=None, dataset
                               threads=1, command=" ".join(["bench/lcdh_lite0.py", *sys.argv[1:]]), root=ROOT)
 
 
-def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    from lcdh import _parse_sets as parse
-
-    return parse(pairs)
-
-
 def model_dir(student: str, bits: int, seed: int) -> Path:
     """Where the grid keeps the fitted model used by ``--speed`` (under DISTILHASH_HOME)."""
     from distilhash.paths import home
@@ -69,11 +65,11 @@ def model_dir(student: str, bits: int, seed: int) -> Path:
 def run_grid(args: argparse.Namespace) -> None:
     import torch
 
-    from lcdh import load, run_lcdh
+    from distilhash.benchmark.online_stream import load_stream_inputs, run_online
 
     torch.set_num_threads(1)
-    ds, split, feats, fpath = load(args.dataset, args.teacher, False)
-    common = _parse_sets(args.sets)
+    ds, split, feats, fpath = load_stream_inputs(args.dataset, args.teacher, False)
+    common = parse_overrides(args.sets)
     (OUT / "runs").mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for bits in args.bits:
@@ -86,7 +82,7 @@ def run_grid(args: argparse.Namespace) -> None:
                 overrides = {**common, **STUDENTS[student]}
                 prov = _provenance(path.stem, SELECTION, [seed], split, ds.name)
                 t0 = time.perf_counter()
-                run = run_lcdh(ds, split, feats, bits, seed, overrides)
+                run = run_online(ds, split, feats, bits, seed, overrides)
                 method = run.pop("_method")
                 if seed == 0 and bits == args.speed_bits:
                     method.save(model_dir(student, bits, seed))
@@ -106,7 +102,7 @@ def measure_speed(args: argparse.Namespace) -> None:
     from distilhash.data.store import open_prepared
     from distilhash.methods.base import load_method
     from distilhash.teachers.registry import create_teacher
-    from distilhash.training.progress import progress
+    from distilhash.progress import progress
 
     torch.set_num_threads(1)
     ds, split = open_prepared(args.dataset)
@@ -193,40 +189,32 @@ def summarize(dataset: str) -> dict[str, Any]:
 
 def plot_curves(summary: dict[str, Any], path: Path) -> None:
     """Online mAP after each chunk (mean over seeds; band = min..max at 64 bits), both students, every bit length."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     runs = summary["_runs"]
     bits_all = sorted({r["bits"] for r in runs})
-    fig = Figure(figsize=(12, 4.6))
-    axes = fig.subplots(1, 2, sharey=True)
-    colors = {"small-cnn": "tab:blue", "lite0": "tab:red"}
-    styles = dict(zip([16, 32, 64, 128], [":", "-.", "-", "--"]))
-    for ax, d in zip(axes, DIRS):
-        for student in summary["cells"]:
-            for bits in bits_all:
-                rs = [r for r in runs if r["student"] == student and r["bits"] == bits]
-                if not rs:
-                    continue
-                n = min(len(r["chunks"]) for r in rs)
-                x = [rs[0]["chunks"][k]["stored"] for k in range(n)]
-                y = np.array([[r["chunks"][k][d] for k in range(n)] for r in rs])
-                ax.plot(x, y.mean(0), styles.get(bits, "-"), color=colors.get(student, "k"), marker="o", ms=2.5,
-                        lw=2.2 if bits == 64 else 1.0, alpha=1.0 if bits == 64 else 0.7,
-                        label=f"{student}, {bits} bits ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
-                if len(rs) > 1 and bits == 64:
-                    ax.fill_between(x, y.min(0), y.max(0), color=colors.get(student, "k"), alpha=0.08)
-        ax.set_title("image -> text" if d == "i2t" else "text -> image")
-        ax.set_xlabel("split.retrieval items streamed")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("mAP@all: split.query (current student) vs codes stored so far")
-    axes[1].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"LCDH online stream on {summary['dataset']}: small CNN vs ImageNet Lite0 image student "
-                 f"(teacher {summary['teacher']})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, 1, 2, sharey=True, figsize=(12, 4.6)) as (fig, axes):
+        colors = {"small-cnn": "tab:blue", "lite0": "tab:red"}
+        styles = dict(zip([16, 32, 64, 128], [":", "-.", "-", "--"]))
+        for ax, d in zip(axes, DIRS):
+            for student in summary["cells"]:
+                for bits in bits_all:
+                    rs = [r for r in runs if r["student"] == student and r["bits"] == bits]
+                    if not rs:
+                        continue
+                    n = min(len(r["chunks"]) for r in rs)
+                    x = [rs[0]["chunks"][k]["stored"] for k in range(n)]
+                    y = np.array([[r["chunks"][k][d] for k in range(n)] for r in rs])
+                    ax.plot(x, y.mean(0), styles.get(bits, "-"), color=colors.get(student, "k"), marker="o", ms=2.5,
+                            lw=2.2 if bits == 64 else 1.0, alpha=1.0 if bits == 64 else 0.7,
+                            label=f"{student}, {bits} bits ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
+                    if len(rs) > 1 and bits == 64:
+                        ax.fill_between(x, y.min(0), y.max(0), color=colors.get(student, "k"), alpha=0.08)
+            ax.set_title("image -> text" if d == "i2t" else "text -> image")
+            ax.set_xlabel("split.retrieval items streamed")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("mAP@all: split.query (current student) vs codes stored so far")
+        axes[1].legend(fontsize=7, ncol=2)
+        fig.suptitle(f"LCDH online stream on {summary['dataset']}: small CNN vs ImageNet Lite0 image student "
+                     f"(teacher {summary['teacher']})", fontsize=10)
 
 
 def markdown(summary: dict[str, Any]) -> str:

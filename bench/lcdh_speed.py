@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from distilhash.students.text_bow import BowMLP
     from distilhash.students.vocab import Vocabulary
     from distilhash.teachers.registry import create_teacher
-    from distilhash.training.progress import progress
+    from distilhash.progress import progress
 
     torch.set_num_threads(1)
     ds, split = open_prepared("emoji-scenes")

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.report_budget import budget_cell, bytes_cell
 from distilhash.benchmark.results import results_dir, write_results
@@ -104,24 +105,16 @@ def markdown(cells: dict[str, Any], facts: list[dict[str, Any]]) -> str:
 
 
 def plot(cells: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = list(cells)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, d in zip(axes, DIRS):
-        for i, key in enumerate(labels):
-            c = cells[key][d]
-            ax.errorbar([i], [c["all_runs"]["mean"]], yerr=[c["all_runs"]["std"] or 0.0], fmt="o", capsize=3, color="C0")
-            ax.scatter([i] * len(c["split_means"]), c["split_means"], marker="x", color="C1", zorder=3)
-        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"mAP@all {d}: mean ± sample std (o), split means (x)")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(11, 4), sharey=True) as (fig, axes):
+        for ax, d in zip(axes, DIRS):
+            for i, key in enumerate(labels):
+                c = cells[key][d]
+                ax.errorbar([i], [c["all_runs"]["mean"]], yerr=[c["all_runs"]["std"] or 0.0], fmt="o", capsize=3, color="C0")
+                ax.scatter([i] * len(c["split_means"]), c["split_means"], marker="x", color="C1", zorder=3)
+            ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+            ax.set_title(f"mAP@all {d}: mean ± sample std (o), split means (x)")
+            ax.grid(alpha=0.3)
 
 
 def main() -> None:

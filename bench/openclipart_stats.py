@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import result_paths, write_results
 
@@ -86,43 +87,33 @@ def _largest_collection(ds, titles: dict[str, str]) -> list:
 
 
 def figures(ds, out_grid: Path, out_samples: Path, out_plot: Path, waterfall: list[tuple[str, int]]) -> list[int]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from distilhash.data.sample_grid import save_sample_grid
 
     shown = save_sample_grid(ds, out_grid, rows=6, cols=8, size=ds.images.size, seed=0)
 
     rng = np.random.default_rng(1)
     pick = np.sort(rng.choice(len(ds), size=12, replace=False))
-    fig, axes = plt.subplots(3, 4, figsize=(12, 12))
-    for ax, i in zip(axes.ravel(), pick):
-        ax.imshow(ds.images.pixels[i])
-        ax.set_axis_off()
-        labels = ", ".join(n.split(":", 1)[1] for n in (ds.label_names[j] for j in np.flatnonzero(ds.labels[i])))
-        ax.set_title("\n".join(textwrap.wrap(ds.texts[i], 36)[:3]) + "\n[" + "\n".join(textwrap.wrap(labels, 40)[:2])
-                     + "]", fontsize=8)
-    fig.suptitle(f"{ds.name}: {ds.images.size} px drawings (12 seeded items), text and [labels]", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(out_samples, dpi=80)
-    plt.close(fig)
+    with figure(out_samples, 3, 4, figsize=(12, 12), dpi=80, tight=False) as (fig, axes):
+        for ax, i in zip(axes.ravel(), pick):
+            ax.imshow(ds.images.pixels[i])
+            ax.set_axis_off()
+            labels = ", ".join(n.split(":", 1)[1] for n in (ds.label_names[j] for j in np.flatnonzero(ds.labels[i])))
+            ax.set_title("\n".join(textwrap.wrap(ds.texts[i], 36)[:3]) + "\n[" + "\n".join(textwrap.wrap(labels, 40)[:2])
+                         + "]", fontsize=8)
+        fig.suptitle(f"{ds.name}: {ds.images.size} px drawings (12 seeded items), text and [labels]", fontsize=11)
+        fig.tight_layout(rect=(0, 0, 1, 0.97))
 
     freq = np.sort(ds.labels.sum(0))[::-1]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.8))
-    names = [w[0] for w in waterfall]
-    a1.barh(np.arange(len(waterfall))[::-1], [w[1] for w in waterfall])
-    a1.set_yticks(np.arange(len(waterfall))[::-1], names, fontsize=8)
-    a1.set_xlabel("items left")
-    a1.set_title("files left after each filter")
-    a2.bar(np.arange(len(freq)), freq / len(ds), width=1.0)
-    a2.set_xlabel(f"label rank ({len(freq)} labels)")
-    a2.set_ylabel("share of items")
-    a2.set_title(f"{ds.name}: label frequencies")
-    fig.tight_layout()
-    fig.savefig(out_plot, dpi=100)
-    plt.close(fig)
+    with figure(out_plot, 1, 2, figsize=(12, 3.8), dpi=100) as (fig, (a1, a2)):
+        names = [w[0] for w in waterfall]
+        a1.barh(np.arange(len(waterfall))[::-1], [w[1] for w in waterfall])
+        a1.set_yticks(np.arange(len(waterfall))[::-1], names, fontsize=8)
+        a1.set_xlabel("items left")
+        a1.set_title("files left after each filter")
+        a2.bar(np.arange(len(freq)), freq / len(ds), width=1.0)
+        a2.set_xlabel(f"label rank ({len(freq)} labels)")
+        a2.set_ylabel("share of items")
+        a2.set_title(f"{ds.name}: label frequencies")
     return shown.tolist()
 
 

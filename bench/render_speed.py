@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -101,24 +102,16 @@ def write_report(rows: list[dict], prov: dict, name: str, wall: float) -> None:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    labels = [f"{r['render_size']} px" for r in rows]
-    x = range(len(rows))
-    ax.bar([i - 0.2 for i in x], [r["scenes_per_s_wall"] for r in rows], width=0.4, label="wall (shared machine)")
-    ax.bar([i + 0.2 for i in x], [r["scenes_per_s_cpu"] for r in rows], width=0.4, label="per CPU second")
-    ax.axhline(500, color="red", linestyle="--", linewidth=1, label="target 500/s")
-    ax.set_xticks(list(x), labels)
-    ax.set_ylabel("scenes / s (single process)")
-    ax.set_title("EmojiScenes generation speed")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, figsize=(5.5, 3.5), dpi=120) as (fig, ax):
+        labels = [f"{r['render_size']} px" for r in rows]
+        x = range(len(rows))
+        ax.bar([i - 0.2 for i in x], [r["scenes_per_s_wall"] for r in rows], width=0.4, label="wall (shared machine)")
+        ax.bar([i + 0.2 for i in x], [r["scenes_per_s_cpu"] for r in rows], width=0.4, label="per CPU second")
+        ax.axhline(500, color="red", linestyle="--", linewidth=1, label="target 500/s")
+        ax.set_xticks(list(x), labels)
+        ax.set_ylabel("scenes / s (single process)")
+        ax.set_title("EmojiScenes generation speed")
+        ax.legend(fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> None:

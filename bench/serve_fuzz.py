@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,7 @@ from typing import Any
 
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.server_process import ServerProcess, rss_mib, script_server
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_fuzz"
@@ -45,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from serve_fuzz_cases import CAP, CASES, KEY, UPLOAD_MB, Answer, exchange, request  # noqa: E402
 
-__all__ = ["CASES", "FuzzServer", "run_fuzz", "half_open", "leaks", "Answer"]
+__all__ = ["CASES", "fuzz_server", "run_fuzz", "half_open", "leaks", "Answer"]
 
 #: what a leaking body looks like
 LEAKS = {
@@ -84,61 +83,13 @@ def half_open(port: int, n: int, header_timeout: float) -> dict[str, Any]:
 
 
 # -- the server ------------------------------------------------------------------------------
-def rss_mib(pid: int) -> dict[str, float]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            out[line.split(":")[0]] = int(line.split()[1]) / 1024.0
-    return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class FuzzServer:
+def fuzz_server(work: Path, n_items: int = 400, header_timeout: float = 2.0, body_timeout: float = 2.0,
+                upload_mb: float = UPLOAD_MB, body_limits: dict[str, Any] | None = None) -> ServerProcess:
     """``distilhash.serve.start_service`` over a toy world in a subprocess on 127.0.0.1 (a context manager)."""
-
-    def __init__(self, work: Path, n_items: int = 400, header_timeout: float = 2.0, body_timeout: float = 2.0,
-                 upload_mb: float = UPLOAD_MB, body_limits: dict[str, Any] | None = None) -> None:
-        self.work, self.n_items, self.upload_mb, self.body_limits = Path(work), n_items, upload_mb, body_limits
-        self.header_timeout, self.body_timeout = header_timeout, body_timeout
-        self.port = _free_port()
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> FuzzServer:
-        spec = {"work": str(self.work), "n_items": self.n_items, "port": self.port, "header_timeout": self.header_timeout,
-                "body_timeout": self.body_timeout, "upload_mb": self.upload_mb, "body_limits": self.body_limits}
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
-        self.log = open(self.work / "server.log", "w")
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", json.dumps(spec)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        try:
-            return self._wait_ready()
-        except BaseException:
-            self.__exit__()
-            raise
-
-    def _wait_ready(self) -> FuzzServer:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the fuzz server exited with {self.proc.returncode}; see {self.work / 'server.log'}")
-            try:
-                if exchange(self.port, request("GET", "/api/health"), timeout=5).status == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("the fuzz server did not start within 300 s")
-
-    def __exit__(self, *exc: Any) -> None:
-        from distilhash.serve.loadgen import stop_server_process
-
-        if self.proc is not None:
-            stop_server_process(self.proc)
-        self.log.close()
+    spec = {"work": str(work), "n_items": n_items, "header_timeout": header_timeout, "body_timeout": body_timeout,
+            "upload_mb": upload_mb, "body_limits": body_limits}
+    return script_server(Path(__file__), Path(work), spec,
+                         ready=lambda port: exchange(port, request("GET", "/api/health"), timeout=5).status == 200)
 
 
 def _serve(spec: dict[str, Any]) -> None:
@@ -165,7 +116,7 @@ def leaks(answer: Answer) -> list[str]:
     return [name for name, rx in LEAKS.items() if rx.search(answer.body)]
 
 
-def run_fuzz(server: FuzzServer, n_requests: int, seed: int = 0, n_half_open: int = 40, progress: bool = True) -> dict[str, Any]:
+def run_fuzz(server: ServerProcess, n_requests: int, seed: int = 0, n_half_open: int = 40, progress: bool = True) -> dict[str, Any]:
     """Send ``n_requests`` case requests (round-robin over :data:`CASES`), then the half-open batch; the tallies."""
     rng = random.Random(seed)
     ctx: dict[str, Any] = {}
@@ -185,7 +136,7 @@ def run_fuzz(server: FuzzServer, n_requests: int, seed: int = 0, n_half_open: in
                              "request_head": parts[0][:200].decode("latin-1")})
         if progress and (i + 1) % 200 == 0:
             print(f"  {i + 1}/{n_requests} requests, {len(problems)} problems, {time.monotonic() - t0:.0f} s", flush=True)
-    half = half_open(server.port, n_half_open, server.header_timeout)
+    half = half_open(server.port, n_half_open, server.spec["header_timeout"])
     rss_after = rss_mib(server.proc.pid)
     statuses = Counter()
     for c in per_case.values():
@@ -247,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], root=ROOT,
                               model_selection="none: a synthetic index is served and attacked, nothing is selected")
-    with FuzzServer(args.work) as server:
+    with fuzz_server(args.work) as server:
         result = run_fuzz(server, args.requests, args.seed, args.half_open)
-        server_info = {"header_timeout": server.header_timeout, "body_timeout": server.body_timeout, "items": server.n_items,
+        server_info = {"header_timeout": server.spec["header_timeout"], "body_timeout": server.spec["body_timeout"],
+                       "items": server.spec["n_items"],
                        "upload_cap_bytes": CAP}
     rec = {"provenance": prov, "server": server_info,
            "goal": {"n_5xx": 0, "n_leaking_bodies": 0, "rss_growth_mib": 100}, "cases": [c.name for c in CASES], "result": result}

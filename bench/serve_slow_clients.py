@@ -36,14 +36,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.server_process import rss_mib, script_server
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_slow_clients"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from serve_fuzz import FuzzServer, rss_mib  # noqa: E402
 
 UPLOAD_MB = 8.0
 SHAPES = ("body-drip", "stalled-upload", "header-drip")
@@ -141,7 +140,9 @@ def _normal(port: int, seconds: float, clients: int) -> dict[str, Any]:
 def run(work: Path, attackers: int, addresses: int, clients: int, baseline_s: float, ramp_s: float, duration_s: float,
         drip_s: float, shapes: tuple[str, ...] = SHAPES, stalled_mb: float = 1.0,
         body_limits: dict[str, Any] | None = None) -> dict[str, Any]:
-    with FuzzServer(work, header_timeout=10.0, body_timeout=15.0, upload_mb=UPLOAD_MB, body_limits=body_limits) as server:
+    spec = {"work": str(work), "n_items": 400, "header_timeout": 10.0, "body_timeout": 15.0, "upload_mb": UPLOAD_MB,
+            "body_limits": body_limits}  # the toy world of bench/serve_fuzz.py, through its --serve mode
+    with script_server(ROOT / "bench" / "serve_fuzz.py", work, spec) as server:
         pid = server.proc.pid
         baseline = _normal(server.port, baseline_s, clients)
         rss_before = rss_mib(pid)["VmRSS"]
@@ -197,22 +198,14 @@ def _markdown(rec: dict[str, Any]) -> str:
 
 def _plot(rec: dict[str, Any]) -> Any:
     def draw(path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         samples = rec["result"]["rss_mib"]["samples"]
-        fig, ax = plt.subplots(figsize=(6, 3))
-        ax.plot([t for t, _ in samples], [r for _, r in samples])
-        ax.axhline(rec["result"]["rss_mib"]["before_attack"] + 200, color="red", ls="--", label="goal: +200 MiB")
-        ax.set_xlabel("seconds since the attack started")
-        ax.set_ylabel("server RSS (MiB)")
-        ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients ({rec['provenance']['name']})")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        with figure(path, figsize=(6, 3)) as (fig, ax):
+            ax.plot([t for t, _ in samples], [r for _, r in samples])
+            ax.axhline(rec["result"]["rss_mib"]["before_attack"] + 200, color="red", ls="--", label="goal: +200 MiB")
+            ax.set_xlabel("seconds since the attack started")
+            ax.set_ylabel("server RSS (MiB)")
+            ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients ({rec['provenance']['name']})")
+            ax.legend()
 
     return draw
 

@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.report import load_records
 from distilhash.benchmark.results import results_dir, write_results
 from distilhash.eval.spread import mean_std
 
@@ -38,24 +39,12 @@ SODA_LABELS = ("soda", "soda-bare")
 DIRECTIONS = ("i2t", "t2i")
 
 
-def _load_records(suite, results: Path) -> list[dict[str, Any]]:
-    """Every stored run record of the suite (ok or failed), in suite order."""
-    from distilhash.benchmark.suite import result_path
-
-    records = []
-    for spec in suite.runs():
-        path = result_path(results, spec)
-        if path.is_file():
-            records.append(json.loads(path.read_text()))
-    return records
-
-
 def _borrow(records: list[dict[str, Any]], other, results: Path) -> list[dict[str, Any]]:
     """Add ``other`` suite's ok runs for labels with no ok run in ``records`` (same split and teacher)."""
     ok = [r for r in records if r.get("status") == "ok"]
     have = {r["method"]["label"] for r in ok}
     keys = {(r["dataset"]["split_hash"], r["teacher"]) for r in ok}
-    borrowed = [r for r in _load_records(other, results)
+    borrowed = [r for r in load_records(other, results)
                 if r.get("status") == "ok" and r["method"]["label"] not in have
                 and (not keys or (r["dataset"]["split_hash"], r["teacher"]) in keys)]
     filled = {r["method"]["label"] for r in borrowed}
@@ -189,32 +178,24 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def write_plot(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, d, title in zip(axes, DIRECTIONS, ("image → text", "text → image")):
-        for label, per_bits in summary["table"].items():
-            if "float" in per_bits:
-                ax.axhline(per_bits["float"][d]["map_all"]["mean"], ls=":", color="gray", label=f"{label} (float)")
-                continue
-            bits = sorted(per_bits, key=int)
-            m = [per_bits[b][d]["map_all"]["mean"] for b in bits]
-            s = [per_bits[b][d]["map_all"]["std"] or 0.0 for b in bits]
-            style = "-o" if label.startswith("soda") else "--s"
-            ax.errorbar([int(b) for b in bits], m, yerr=s, fmt=style, capsize=3, label=label, lw=2 if label == "soda" else 1.2)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks([16, 32, 64, 128], labels=["16", "32", "64", "128"])
-        ax.set_xlabel("bits")
-        ax.set_title(f"{summary['dataset'].get('name')}, {title}")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("mAP@all (mean ± std over seeds)")
-    axes[1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(11, 4.2), sharey=True, dpi=120) as (fig, axes):
+        for ax, d, title in zip(axes, DIRECTIONS, ("image → text", "text → image")):
+            for label, per_bits in summary["table"].items():
+                if "float" in per_bits:
+                    ax.axhline(per_bits["float"][d]["map_all"]["mean"], ls=":", color="gray", label=f"{label} (float)")
+                    continue
+                bits = sorted(per_bits, key=int)
+                m = [per_bits[b][d]["map_all"]["mean"] for b in bits]
+                s = [per_bits[b][d]["map_all"]["std"] or 0.0 for b in bits]
+                style = "-o" if label.startswith("soda") else "--s"
+                ax.errorbar([int(b) for b in bits], m, yerr=s, fmt=style, capsize=3, label=label, lw=2 if label == "soda" else 1.2)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks([16, 32, 64, 128], labels=["16", "32", "64", "128"])
+            ax.set_xlabel("bits")
+            ax.set_title(f"{summary['dataset'].get('name')}, {title}")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("mAP@all (mean ± std over seeds)")
+        axes[1].legend(fontsize=8, loc="lower right")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     prov = collect_provenance(full.name, name, seeds=full.seeds, root=ROOT,
                               model_selection="each SODA stage keeps the epoch with the best mAP@all on split.val; the "
                               "other methods as recorded in their run JSONs")
-    records = _load_records(full, results)
+    records = load_records(full, results)
     for other in args.borrow or []:
         records = _borrow(records, load_suite(other), results)
     summary = {"provenance": prov, "suite": full.name, **summarise(records)}

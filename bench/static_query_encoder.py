@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -199,28 +200,20 @@ def _markdown(r: dict, dataset: str, split_hash: str) -> str:
 
 
 def _plot(r: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 3.6))
-    a1, a2 = fig.subplots(1, 2)
-    arms = list(r["map_all"])
-    x = np.arange(len(arms))
-    a1.bar(x - 0.2, [r["map_all"][a]["model_t2i"] for a in arms], 0.4, label=f"{r['method']} {r['bits']} bits")
-    a1.bar(x + 0.2, [r["map_all"][a]["float_teacher_t2i"] for a in arms], 0.4, label="float teacher")
-    a1.set_xticks(x, arms, fontsize=8)
-    a1.set_ylabel("t2i mAP@all (query set)")
-    a1.legend(fontsize=8)
-    t = r["cpu_ms_per_single_query"]
-    names = list(t)
-    a2.barh(names, [t[n]["mean"] for n in names], xerr=[t[n]["std"] for n in names])
-    a2.set_xscale("log")
-    a2.set_xlabel("CPU ms per single query (log)")
-    a2.tick_params(axis="y", labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, 1, 2, figsize=(10, 3.6)) as (fig, (a1, a2)):
+        arms = list(r["map_all"])
+        x = np.arange(len(arms))
+        a1.bar(x - 0.2, [r["map_all"][a]["model_t2i"] for a in arms], 0.4, label=f"{r['method']} {r['bits']} bits")
+        a1.bar(x + 0.2, [r["map_all"][a]["float_teacher_t2i"] for a in arms], 0.4, label="float teacher")
+        a1.set_xticks(x, arms, fontsize=8)
+        a1.set_ylabel("t2i mAP@all (query set)")
+        a1.legend(fontsize=8)
+        t = r["cpu_ms_per_single_query"]
+        names = list(t)
+        a2.barh(names, [t[n]["mean"] for n in names], xerr=[t[n]["std"] for n in names])
+        a2.set_xscale("log")
+        a2.set_xlabel("CPU ms per single query (log)")
+        a2.tick_params(axis="y", labelsize=7)
 
 
 if __name__ == "__main__":

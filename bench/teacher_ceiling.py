@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -229,25 +230,18 @@ def markdown(res: dict) -> str:
 
 
 def plot(res: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = res["design"]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for key, label in (("minilm_sentence_t2t", "MiniLM caption (teacher text tower)"),
-                       ("identity_oracle", "exact emoji set"), ("names_oracle", "sum of name embeddings")):
-        ax.plot(x, [r[key] / r["chance"] for r in rows], marker="o", label=label)
-    ax.axhline(3.0, color="k", ls="--", lw=1, label="issue #3 goal (3x)")
-    ax.set_xticks(x, [r["objects"] for r in rows])
-    ax.set_xlabel("objects per scene (design sample)")
-    ax.set_ylabel("text->text mAP@all / chance")
-    ax.set_title("What a frozen-MiniLM teacher can reach, by scene design")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, figsize=(7, 4), dpi=120) as (fig, ax):
+        for key, label in (("minilm_sentence_t2t", "MiniLM caption (teacher text tower)"),
+                           ("identity_oracle", "exact emoji set"), ("names_oracle", "sum of name embeddings")):
+            ax.plot(x, [r[key] / r["chance"] for r in rows], marker="o", label=label)
+        ax.axhline(3.0, color="k", ls="--", lw=1, label="issue #3 goal (3x)")
+        ax.set_xticks(x, [r["objects"] for r in rows])
+        ax.set_xlabel("objects per scene (design sample)")
+        ax.set_ylabel("text->text mAP@all / chance")
+        ax.set_title("What a frozen-MiniLM teacher can reach, by scene design")
+        ax.legend(fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -274,28 +275,20 @@ def _markdown(out: dict) -> str:
 
 
 def _plot(reports: dict, out: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    names = list(out["retrieval"])
-    vals = [out["retrieval"][n]["map_all"] for n in names]
-    axes[0].barh(names, vals, color=["C0" if "random" not in n else "C7" for n in names])
-    axes[0].set_xlabel("mAP@all (cosine)")
-    axes[0].set_title(f"{out['teacher']} on {out['provenance']['dataset']}")
-    for name, rep in reports.items():
-        if rep.precision_curve is not None:
-            n_at, prec = rep.precision_curve
-            axes[1].plot(n_at, prec, label=name)
-    axes[1].set_xscale("log")
-    axes[1].set_xlabel("N")
-    axes[1].set_ylabel("precision@N")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(11, 4)) as (fig, axes):
+        names = list(out["retrieval"])
+        vals = [out["retrieval"][n]["map_all"] for n in names]
+        axes[0].barh(names, vals, color=["C0" if "random" not in n else "C7" for n in names])
+        axes[0].set_xlabel("mAP@all (cosine)")
+        axes[0].set_title(f"{out['teacher']} on {out['provenance']['dataset']}")
+        for name, rep in reports.items():
+            if rep.precision_curve is not None:
+                n_at, prec = rep.precision_curve
+                axes[1].plot(n_at, prec, label=name)
+        axes[1].set_xscale("log")
+        axes[1].set_xlabel("N")
+        axes[1].set_ylabel("precision@N")
+        axes[1].legend(fontsize=8)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -164,30 +165,22 @@ def _markdown(result: dict, seeds: list[int]) -> str:
 
 
 def _plot(signals: dict, rules: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for ax, key in zip(axes, ("caption-letters", "contrast")):
-        groups = {"real: split.query": signals["query"][key],
-                  "scrambled (all seeds)": np.concatenate([v[key] for k, v in signals.items() if k.startswith("scrambled/")]),
-                  "random (all seeds)": np.concatenate([v[key] for k, v in signals.items() if k.startswith("random/")])}
-        lo = min(float(v.min()) for v in groups.values())
-        hi = max(float(v.max()) for v in groups.values())
-        bins = np.linspace(lo, hi, 50)
-        for label, v in groups.items():
-            ax.hist(v, bins=bins, alpha=0.5, density=True, label=label)
-        ax.axvline(rules[key], color="k", ls="--", lw=1, label=f"threshold (val 4 %) {rules[key]:.2f}")
-        if key == "contrast":
-            ax.axvline(2.0, color="r", ls=":", lw=1, label="old fixed 2.0")
-        ax.set_title(f"{key}: below the threshold = weak match")
-        ax.set_xlabel("score")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(11, 3.8)) as (fig, axes):
+        for ax, key in zip(axes, ("caption-letters", "contrast")):
+            groups = {"real: split.query": signals["query"][key],
+                      "scrambled (all seeds)": np.concatenate([v[key] for k, v in signals.items() if k.startswith("scrambled/")]),
+                      "random (all seeds)": np.concatenate([v[key] for k, v in signals.items() if k.startswith("random/")])}
+            lo = min(float(v.min()) for v in groups.values())
+            hi = max(float(v.max()) for v in groups.values())
+            bins = np.linspace(lo, hi, 50)
+            for label, v in groups.items():
+                ax.hist(v, bins=bins, alpha=0.5, density=True, label=label)
+            ax.axvline(rules[key], color="k", ls="--", lw=1, label=f"threshold (val 4 %) {rules[key]:.2f}")
+            if key == "contrast":
+                ax.axvline(2.0, color="r", ls=":", lw=1, label="old fixed 2.0")
+            ax.set_title(f"{key}: below the threshold = weak match")
+            ax.set_xlabel("score")
+            ax.legend(fontsize=7)
 
 
 if __name__ == "__main__":

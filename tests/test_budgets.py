@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from distilhash.methods.base import create_method
-from distilhash.training.loop import LoopConfig, budget_info, combine_budgets, run_epochs
+from distilhash.epochs import LoopConfig, budget_info, combine_budgets, run_epochs
 from distilhash.training.synthetic import synthetic_features
 
 KEYS = {"unit", "cap", "patience", "epochs_run", "kept_epoch", "stopped_early", "warmup_epochs", "epochs_total", "selection"}
@@ -61,3 +61,28 @@ def test_default_caps_sit_well_above_the_old_budgets():
     soda = create_method("soda", n_bits=64).config
     assert soda.stage1.epochs >= 100 and soda.stage2.epochs >= 50
     assert create_method("lcdh", n_bits=64).config.teacher_epochs >= 100
+
+
+def test_loop_options_of_the_folded_loops():
+    """min_epochs holds patience back; should_stop ends for the caller's reason; an epoch without a step ends
+    the loop unvalidated; validate=None is a warm-up that keeps the last state."""
+    model = torch.nn.Linear(2, 2)
+    flat = lambda: 0.5  # noqa: E731 - never improves after the first epoch
+    res = run_epochs(model, lambda e: {}, flat, LoopConfig(epochs=9, patience=1, min_epochs=4, progress=False))
+    assert res.epochs_run == 4 and res.by_patience and res.stopped_early and res.best_epoch == 1
+    res = run_epochs(model, lambda e: {}, flat, LoopConfig(epochs=9, patience=0, progress=False),
+                     should_stop=lambda e: "out of time" if e == 3 else None)
+    assert res.epochs_run == 3 and res.stop_reason == "out of time" and not res.by_patience
+    res = run_epochs(model, lambda e: None if e == 3 else {}, flat, LoopConfig(epochs=9, patience=0, progress=False))
+    assert res.epochs_run == 2 and len(res.history) == 2 and res.stopped_early
+    with torch.no_grad():
+        before = model.weight.clone()
+
+    def step(epoch):
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        return {"total": float(epoch)}
+
+    res = run_epochs(model, step, None, LoopConfig(epochs=3, patience=0, progress=False))
+    assert [r["total"] for r in res.history] == [1.0, 2.0, 3.0] and res.best_epoch == -1
+    assert torch.equal(model.weight, before + 3) and model.training  # no restore, no switch to eval

@@ -18,7 +18,7 @@ SRC = Path(distilhash.__file__).resolve().parent
 
 #: Shared building blocks any unit may use.
 FOUNDATION = {"errors", "registry", "io_utils", "paths", "threads", "finite", "configs", "config_dataclass", "codes",
-              "codes_file", "pixels", "image_augment"}
+              "codes_file", "pixels", "image_augment", "progress", "epochs"}
 #: Units above the models: applications and glue.
 TOP = {"cli", "demo", "pipeline", "benchmark", "serve", "distributed"}
 

@@ -28,7 +28,7 @@ def _bench():
 
 def test_short_fuzz_run_has_no_5xx_no_leaks_and_expected_statuses(tmp_path):
     fuzz = _bench()
-    with fuzz.FuzzServer(tmp_path, n_items=40, header_timeout=1.0, body_timeout=1.0) as server:
+    with fuzz.fuzz_server(tmp_path, n_items=40, header_timeout=1.0, body_timeout=1.0) as server:
         result = fuzz.run_fuzz(server, 3 * len(fuzz.CASES), seed=1, n_half_open=4, progress=False)
     assert result["n_5xx"] == 0, result["problems"]
     assert result["n_leaking_bodies"] == 0, result["problems"]

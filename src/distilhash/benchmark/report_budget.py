@@ -1,7 +1,7 @@
 """Report lines that say what a figure rests on: budgets and stop flags, chance, what the spread covers.
 
 * :func:`budget_cell` — the training budget of a (method, bits) cell over its seeds, from the
-  ``budget`` of each run record (:func:`distilhash.training.loop.budget_info`): cap, epochs run,
+  ``budget`` of each run record (:func:`distilhash.epochs.budget_info`): cap, epochs run,
   kept epoch and how many runs stopped on their own;
 * :func:`chance_line` — chance as the expected mAP@all of a random ranking (exact), with the mean
   share of relevant items beside it for older records that only have that;

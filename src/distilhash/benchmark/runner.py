@@ -36,7 +36,7 @@ from distilhash.benchmark.provenance import collect_provenance, finish_provenanc
 from distilhash.benchmark.suite import RunSpec, Suite, repo_root, result_path
 from distilhash.errors import ConfigError
 from distilhash.threads import limit_threads
-from distilhash.training.loop import NO_BUDGET
+from distilhash.epochs import NO_BUDGET
 
 __all__ = ["execute_run", "run_suite", "SCHEMA"]
 

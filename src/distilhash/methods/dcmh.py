@@ -55,8 +55,6 @@ shared, so every replica keeps the same epoch.
 
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,7 +65,7 @@ from distilhash.codes import Encoded, pack_bits
 from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.methods.base import METHODS, MODALITIES, Capabilities, MethodBase
-from distilhash.training.loop import budget_info
+from distilhash.epochs import LoopConfig, budget_info, run_epochs
 
 __all__ = ["DCMH", "DCMHConfig", "dcmh_loss"]
 
@@ -170,7 +168,6 @@ class DCMH(MethodBase):
         process is one of W replicas (module docstring).
         """
         import torch
-        from tqdm.auto import tqdm
 
         c = self.config
         idx = np.asarray(split.fit, dtype=np.int64)
@@ -206,12 +203,10 @@ class DCMH(MethodBase):
             dp.fork_torch_rng()  # dropout masks differ between replicas; shared draws use rng
 
         history: list[dict[str, Any]] = []
-        best = (-1.0, 0, None)
-        since_best = 0
-        stopped = "max_epochs"
-        t0 = time.perf_counter()
-        bar = tqdm(range(1, c.max_epochs + 1), desc=f"dcmh {c.n_bits} bits", disable=not progress, leave=False)
-        for epoch in bar:
+        state = {"codes": codes, "terms": {}}
+
+        def train_epoch(epoch: int) -> dict[str, float]:
+            codes = state["codes"]
             terms = {m: {"loss": 0.0, "nll": 0.0, "quantization": 0.0, "balance": 0.0} for m in MODALITIES}
             for m in MODALITIES:
                 head = self.heads_[m].train()
@@ -249,24 +244,23 @@ class DCMH(MethodBase):
                 dp.sync([*both.state_dict().values(), buf["image"], buf["text"]])
             codes = torch.sign(buf["image"] + buf["text"])
             codes[codes == 0] = 1
+            state["codes"], state["terms"] = codes, terms
+            return {}
+
+        def validate() -> float:
             val = self._validate(features, split) if dp is None or dp.is_main else None
             if dp is not None:
                 val = dp.share(val)  # worker 0 validates; every replica early-stops alike
             score = 0.5 * (val["i2t"] + val["t2i"])
-            history.append({"epoch": epoch, "val_map_i2t": val["i2t"], "val_map_t2i": val["t2i"], "val_map_mean": score,
-                            "loss_image": terms["image"], "loss_text": terms["text"]})
-            bar.set_postfix(val_map=f"{score:.4f}")
-            if score > best[0]:
-                best = (score, epoch, copy.deepcopy({m: h.state_dict() for m, h in self.heads_.items()}))
-                since_best = 0
-            else:
-                since_best += 1
-                if since_best >= c.patience and epoch >= c.min_epochs:
-                    stopped = "patience"
-                    break
-        bar.close()
-        for m, state in best[2].items():
-            self.heads_[m].load_state_dict(state)
+            history.append({"epoch": len(history) + 1, "val_map_i2t": val["i2t"], "val_map_t2i": val["t2i"],
+                            "val_map_mean": score, "loss_image": state["terms"]["image"], "loss_text": state["terms"]["text"]})
+            return score
+
+        loop = LoopConfig(epochs=c.max_epochs, patience=max(c.patience, 1), min_delta=0.0, min_epochs=c.min_epochs,
+                          progress=progress, desc=f"dcmh {c.n_bits} bits")
+        result = run_epochs(both, train_epoch, validate, loop)
+        best = (result.best_score, result.best_epoch)
+        stopped = "patience" if result.by_patience else "max_epochs"
         self.fit_info_ = {
             "epoch_policy": "early stopping on validation mAP@all",
             "criterion": "mean of image->text and text->image mAP@all, split.val queries vs split.fit database",
@@ -280,9 +274,9 @@ class DCMH(MethodBase):
             ),
             "fit_rows": int(n),
             "val_rows": int(len(split.val)),
-            "train_seconds": time.perf_counter() - t0,
+            "train_seconds": result.seconds,
             "history": history,
-            "budget": budget_info(c.max_epochs, len(history), best[1], stopped == "patience", patience=c.patience),
+            "budget": budget_info(c.max_epochs, len(history), best[1], result.by_patience, patience=c.patience),
         }
         return self
 

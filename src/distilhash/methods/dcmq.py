@@ -50,7 +50,7 @@ from distilhash.registry import Registry
 from distilhash.targets.npc import NPCConfig, npc_targets
 from distilhash.targets.similarity import cosine_targets, label_overlap_targets
 from distilhash.training.batches import minibatches
-from distilhash.training.loop import LoopConfig, run_epochs
+from distilhash.epochs import LoopConfig, run_epochs
 from distilhash.training.seed import seed_everything
 from distilhash.training.terms import TermMeter
 from distilhash.training.validation import val_map
@@ -285,12 +285,9 @@ class DCMQ(MethodBase):
             return out
 
         warm = []
-        if model.pq is not None and cfg.warmup_epochs:
-            from distilhash.training.progress import progress as bar
-
-            for epoch in bar(range(1, cfg.warmup_epochs + 1), desc=f"{self.name} float warm-up", enabled=show):
-                model.train()
-                warm.append({"epoch": epoch, **{k: round(v, 6) for k, v in train_epoch(epoch).items()}})
+        if model.pq is not None and cfg.warmup_epochs:  # float warm-up: no validation, no restore
+            warm = run_epochs(model, train_epoch, None, LoopConfig(epochs=cfg.warmup_epochs, patience=0, progress=show,
+                                                                   desc=f"{self.name} float warm-up")).history
         if model.pq is not None:
             self._init_codebooks(model, x_img, x_txt, rng, gen)
             quantizing["on"] = True

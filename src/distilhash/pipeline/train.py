@@ -82,7 +82,7 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
     from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.pipeline.records import git_commit
     from distilhash.threads import set_threads
-    from distilhash.training.loop import NO_BUDGET
+    from distilhash.epochs import NO_BUDGET
 
     say = say or (lambda line: None)
     threads = set_threads(threads)

@@ -211,7 +211,7 @@ class FrozenRows:
         self.store: dict[int, Any] = {}
 
     def fill(self, idx: np.ndarray, progress: bool = False, desc: str = "frozen front") -> None:
-        from distilhash.training.progress import progress as bar
+        from distilhash.progress import progress as bar
 
         todo = np.array([i for i in np.unique(idx) if int(i) not in self.store], dtype=np.int64)
         for s in bar(range(0, len(todo), self.batch), desc=desc, enabled=progress):

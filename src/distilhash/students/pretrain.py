@@ -113,7 +113,7 @@ def _teacher_image_embeddings(teacher_spec: str, images: np.ndarray, corpus_hash
     """Teacher image-tower embeddings ``[N, D]`` of the corpus, cached by corpus and teacher weights."""
     from distilhash.io_utils import atomic_save_npy
     from distilhash.teachers.registry import create_teacher
-    from distilhash.training.progress import progress as bar
+    from distilhash.progress import progress as bar
 
     teacher = create_teacher(teacher_spec)
     fp = str(getattr(teacher, "fingerprint", teacher_spec)).split("-")[0]
@@ -191,7 +191,8 @@ def pretrain_student(config: StudentPretrainConfig, out_dir: str | Path, corpus=
     from distilhash.image_augment import augment_batch
     from distilhash.teachers.lit_fit import LiTConfig, corpus_text_embeddings, load_corpus
     from distilhash.training.checkpoint import save_tensors
-    from distilhash.training.progress import progress as bar
+    from distilhash.epochs import LoopConfig, run_epochs
+    from distilhash.progress import progress as bar
 
     t_start = time.time()
     prev_threads = torch.get_num_threads()
@@ -264,39 +265,48 @@ def pretrain_student(config: StudentPretrainConfig, out_dir: str | Path, corpus=
             return out
 
         history: list[dict[str, Any]] = []
-        best: dict[str, Any] = {"val_loss": float("inf"), "epoch": -1, "state": None}
-        step, stopped = 0, False
+        run: dict[str, Any] = {"step": 0, "losses": [], "stopped": False}
         t_train = time.time()
         pbar = bar(range(total), desc="pretrain student trunk", enabled=progress)
         it = iter(pbar)
-        for epoch in range(config.epochs):
+
+        def train_epoch(epoch: int) -> dict[str, float]:  # epoch counts from 1; the record from 0
             model.train(True)
             order = rng.permutation(train_idx)
-            losses = []
+            losses = run["losses"] = []
             for b in range(steps):
                 idx = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
                 x = augment_batch(torch.from_numpy(images[idx]), rng, config.flip, config.max_shift)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step)
+                    g["lr"] = lr_at(run["step"])
                 terms = model.loss(x, *tensors(idx))
                 opt.zero_grad(set_to_none=True)
                 terms["total"].backward()
                 opt.step()
                 losses.append(float(terms["total"].detach()))
-                step += 1
+                run["step"] += 1
                 next(it, None)
-                pbar.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}")
-            rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), **validate(), "elapsed_s": time.time() - t_start}
+                pbar.set_postfix(epoch=epoch - 1, loss=f"{np.mean(losses[-20:]):.3f}")
+            return {"total": float(np.mean(losses))}
+
+        def score() -> float:
+            rec = {"epoch": len(history), "train_loss": float(np.mean(run["losses"])), **validate(),
+                   "elapsed_s": time.time() - t_start}
             history.append(rec)
-            if rec["val_loss"] < best["val_loss"]:
-                best = {"val_loss": rec["val_loss"], "epoch": epoch,
-                        "state": {f"trunk.{k}": v.detach().clone() for k, v in model.trunk.state_dict().items()}
-                        | {f"proj.{k}": v.detach().clone() for k, v in model.proj.state_dict().items()}}
-            if config.max_minutes is not None and epoch + 1 < config.epochs:
-                per_epoch = (time.time() - t_train) / (epoch + 1)
-                if time.time() - t_start + per_epoch > 60 * config.max_minutes:
-                    stopped = True
-                    break
+            return -rec["val_loss"]
+
+        def out_of_time(epoch: int) -> str | None:
+            if config.max_minutes is None or epoch >= config.epochs:
+                return None
+            per_epoch = (time.time() - t_train) / epoch
+            run["stopped"] = time.time() - t_start + per_epoch > 60 * config.max_minutes
+            return f"time budget ({config.max_minutes} min)" if run["stopped"] else None
+
+        net = torch.nn.ModuleDict({"trunk": model.trunk, "proj": model.proj})  # the kept state: trunk.* and proj.*
+        loop = LoopConfig(epochs=config.epochs, patience=0, min_delta=0.0, progress=False)
+        result = run_epochs(net, train_epoch, score, loop, should_stop=out_of_time)
+        stopped = run["stopped"]
+        best = {"epoch": result.best_epoch - 1, "state": net.state_dict()}
         pbar.close()
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

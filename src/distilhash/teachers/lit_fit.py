@@ -139,6 +139,7 @@ def fit_lit(
     from distilhash.teachers.image_tower import ImageTower
     from distilhash.teachers.minilm_lit import save_lit_teacher
     from distilhash.teachers.minilm_text import MiniLMTextEncoder
+    from distilhash.epochs import LoopConfig, run_epochs
 
     t_start = time.time()
     prev_threads = torch.get_num_threads()
@@ -185,26 +186,24 @@ def fit_lit(
 
         text_t = torch.from_numpy(text_emb)
         history: list[dict[str, float]] = []
-        best: dict[str, Any] = {"val_loss": float("inf"), "epoch": -1, "state": None}
-        stopped_early = False
-        step = 0
+        run: dict[str, Any] = {"step": 0, "losses": [], "out_of_time": False}
         t_train = time.time()
         # Time budget for the whole fit; a reserve is left for the last validation pass and saving.
         budget_s = None if config.max_minutes is None else 60 * config.max_minutes
         deadline = None if budget_s is None else t_start + budget_s - min(20.0, 0.05 * budget_s)
         bar = tqdm(total=total, desc="fit minilm-lit image tower", unit="step", disable=not progress)
-        for epoch in range(config.epochs):
-            model.train()
+
+        def train_epoch(epoch: int) -> dict[str, float] | None:  # epoch counts from 1; the record from 0
             order = rng.permutation(train_idx)
-            losses = []
+            losses = run["losses"] = []
             for b in range(steps_per_epoch):
                 if deadline is not None and time.time() > deadline:
-                    stopped_early = True  # the budget is checked every step: the fit never overruns it by an epoch
+                    run["out_of_time"] = True  # the budget is checked every step: the fit never overruns it by an epoch
                     break
                 idx = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
                 x = augment_batch(torch.from_numpy(images[idx]), rng, config.flip, config.max_shift)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step)
+                    g["lr"] = lr_at(run["step"])
                 loss = symmetric_infonce(model(x), text_t[idx], log_tau)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -212,29 +211,30 @@ def fit_lit(
                 with torch.no_grad():
                     log_tau.clamp_(math.log(0.01), 0.0)
                 losses.append(float(loss.detach()))
-                step += 1
+                run["step"] += 1
                 bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}", tau=f"{float(log_tau.detach().exp()):.3f}")
-            if not losses:
-                break
+                bar.set_postfix(epoch=epoch - 1, loss=f"{np.mean(losses[-20:]):.3f}", tau=f"{float(log_tau.detach().exp()):.3f}")
+            return {"total": float(np.mean(losses))} if losses else None
+
+        def score() -> float:
+            losses = run["losses"]
             metrics = _evaluate(model, images[val_idx], text_emb[val_idx])
-            record = {"epoch": epoch, "steps": len(losses), "train_loss": float(np.mean(losses)), "tau": float(log_tau.detach().exp()), **metrics,
-                      "elapsed_s": time.time() - t_start}
-            history.append(record)
-            if metrics["val_loss"] < best["val_loss"]:
-                best = {"val_loss": metrics["val_loss"], "epoch": epoch,
-                        "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-            if stopped_early:
-                break
+            history.append({"epoch": len(history), "steps": len(losses), "train_loss": float(np.mean(losses)),
+                            "tau": float(log_tau.detach().exp()), **metrics, "elapsed_s": time.time() - t_start})
+            return -metrics["val_loss"]
+
+        loop = LoopConfig(epochs=config.epochs, patience=0, min_delta=0.0, progress=False)
+        result = run_epochs(model, train_epoch, score, loop,
+                            should_stop=lambda epoch: "time budget" if run["out_of_time"] else None)
+        stopped_early = run["out_of_time"]
         bar.close()
-        if best["state"] is None:
+        if result.best_epoch < 1:
             from distilhash.errors import ConfigError
 
             raise ConfigError(f"LiTConfig.max_minutes={config.max_minutes}: the time budget ran out before the first "
                               f"training step ({time.time() - t_start:.0f} s went to embedding and rendering the corpus); "
                               "raise max_minutes or set it to none")
-        model.load_state_dict(best["state"])
-        model.eval()
+        best = {"epoch": result.best_epoch - 1}
         fit_info = {
             "kept_epoch": best["epoch"],
             "kept_because": "lowest InfoNCE on held-out pretraining-corpus pairs (no benchmark item seen)",

@@ -141,6 +141,7 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
     import torch.nn.functional as F
 
     from distilhash.teachers.lite0_minilm import build_heads
+    from distilhash.epochs import LoopConfig, run_epochs
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -162,11 +163,13 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
     U, V = torch.from_numpy(u_fit), torch.from_numpy(v_fit)
     Uv, Vv = torch.from_numpy(u_val), torch.from_numpy(v_val)
     target = torch.arange(bs)
-    history, best = [], {"score": -1.0}
-    for epoch in range(epochs):
+    history: list[dict[str, Any]] = []
+    run: dict[str, Any] = {"losses": []}
+
+    def train_epoch(epoch: int) -> dict[str, float]:
         heads.train()
         order = torch.from_numpy(rng.permutation(n))
-        losses = []
+        losses = run["losses"] = []
         for b in range(steps):
             idx = order[b * bs:(b + 1) * bs]
             z = F.normalize(heads.image(U[idx]), dim=-1)
@@ -182,16 +185,23 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
             losses.append(float(loss.detach()))
             if bar is not None:
                 bar.update(1)
+        return {"total": float(np.mean(losses))}
+
+    def score() -> float:  # the epoch's record (epochs counted from 0) and its ``select`` score
         heads.eval()
         with torch.no_grad():
             zv = F.normalize(heads.image(Uv), dim=-1).numpy()
             tv = F.normalize(heads.text(Vv), dim=-1).numpy()
-        rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "tau": float(log_tau.detach().exp()), **val_scores(zv, tv, y_val)}
+        rec = {"epoch": len(history), "train_loss": float(np.mean(run["losses"])), "tau": float(log_tau.detach().exp()),
+               **val_scores(zv, tv, y_val)}
         history.append(rec)
         if bar is not None:
-            bar.set_postfix(variant=head_config.label(), epoch=epoch, **{select: f"{rec[select]:.3f}"})
-        if rec[select] > best["score"]:
-            best = {"score": rec[select], "epoch": epoch, "state": {k: v.detach().clone() for k, v in heads.state_dict().items()}}
+            bar.set_postfix(variant=head_config.label(), epoch=rec["epoch"], **{select: f"{rec[select]:.3f}"})
+        return rec[select]
+
+    result = run_epochs(heads, train_epoch, score, LoopConfig(epochs=epochs, patience=0, min_delta=0.0, progress=False))
+    best = {"score": result.best_score, "epoch": result.best_epoch - 1,
+            "state": {k: v.detach().clone() for k, v in heads.state_dict().items()}}  # run_epochs restored it
     return {"history": history, "best": best, "heads": heads}
 
 

@@ -36,7 +36,7 @@ from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, DataError, FeatureError
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.methods.lcdh.config import LCDHConfig
-from distilhash.training.loop import budget_info, combine_budgets
+from distilhash.epochs import budget_info, combine_budgets
 
 __all__ = ["LCDHMethod"]
 
@@ -157,7 +157,7 @@ class LCDHMethod(MethodBase):
         from distilhash.methods.lcdh.stream import absorb_chunk, chunk_plan
         from distilhash.methods.lcdh.teacher_fit import fit_teacher, teacher_codes
         from distilhash.students.vocab import Vocabulary
-        from distilhash.training.progress import progress
+        from distilhash.progress import progress
         from distilhash.training.seed import seed_everything
 
         c = self.config

@@ -16,7 +16,7 @@ from distilhash.losses.lcdh_teacher import LCDHTeacherLoss
 from distilhash.methods.lcdh.config import LCDHConfig
 from distilhash.methods.lcdh.nets import AttentionTeacher
 from distilhash.training.batches import minibatches
-from distilhash.training.loop import LoopConfig, run_epochs
+from distilhash.epochs import LoopConfig, run_epochs
 from distilhash.training.terms import TermMeter
 from distilhash.training.validation import map_all_from_distances
 

@@ -2,7 +2,7 @@
 
 Each epoch shuffles the fit rows (seeded), runs ``step(batch_indices) -> dict of named loss
 terms`` (with a ``total``) over mini-batches and an Adam step each; then
-:func:`distilhash.training.loop.run_epochs` scores the epoch with ``evaluate() -> float`` on the
+:func:`distilhash.epochs.run_epochs` scores the epoch with ``evaluate() -> float`` on the
 validation part (higher is better), keeps the best state, stops after ``patience`` evaluations
 without improvement, and restores the best epoch. Returns the loop's ``fit_info`` (kept epoch and
 why, stop reason, per-epoch history, seconds) plus the selection criterion.
@@ -33,7 +33,7 @@ import torch
 
 from distilhash.methods.soda.config import StageConfig
 from distilhash.training.batches import minibatches
-from distilhash.training.loop import LoopConfig, run_epochs
+from distilhash.epochs import LoopConfig, run_epochs
 from distilhash.training.terms import TermMeter
 
 __all__ = ["run_stage"]

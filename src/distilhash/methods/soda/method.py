@@ -31,7 +31,7 @@ from distilhash.codes import Encoded, pack_bits
 from distilhash.errors import ConfigError, DataError, FeatureError
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.methods.soda.config import SodaConfig
-from distilhash.training.loop import combine_budgets
+from distilhash.epochs import combine_budgets
 
 __all__ = ["SodaMethod"]
 

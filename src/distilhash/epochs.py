@@ -1,4 +1,7 @@
-"""The generic epoch loop: train, validate, early-stop on the validation score, restore the best.
+"""The one epoch loop of the library: train, validate, early-stop on the validation score, restore the best.
+
+A foundation module (no model, no torch import at module level): methods, students and the
+teachers' own fits (``teachers/lit_fit.py``, ``teachers/lite0_fit.py``) all train through it.
 
 Usage::
 
@@ -6,9 +9,14 @@ Usage::
                         validate=lambda: val_score, config=LoopConfig(epochs=50))
     method.fit_info_.update(result.fit_info())
 
-``train_epoch(epoch) -> dict of named mean loss terms``; ``validate() -> float`` (higher is
-better; e.g. mean validation mAP on ``split.val``). The model's ``state_dict`` at the best
-validation is restored at the end.
+``train_epoch(epoch) -> dict of named mean loss terms`` (epochs count from 1; ``None``: the epoch
+ran no step, e.g. a time budget ran out before it, and the loop ends without validating it);
+``validate() -> float`` (higher is better; e.g. mean validation mAP on ``split.val``; a loss
+``l`` is validated as ``-l``). The model's ``state_dict`` at the best validation is restored at
+the end. ``validate=None`` runs the epochs without validation or restore (a warm-up).
+``should_stop(epoch) -> reason or None``, asked after each epoch, ends the loop early for a
+reason of the caller's (a wall-clock budget). The loop is the only epoch loop in the library:
+methods, teachers and students all train through it.
 
 Every run reports its training budget in one schema (:func:`budget_info`, stored as
 ``fit_info_["budget"]`` and copied into every run record): the cap, the epochs run, the kept
@@ -18,15 +26,15 @@ hits the cap is not known to have converged; reports show the flag per row.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from distilhash.training.early_stopping import EarlyStopping
-from distilhash.training.progress import progress
+from distilhash.progress import progress
 
-__all__ = ["LoopConfig", "LoopResult", "run_epochs", "budget_info", "combine_budgets", "NO_BUDGET"]
+__all__ = ["LoopConfig", "LoopResult", "run_epochs", "budget_info", "combine_budgets", "NO_BUDGET", "EarlyStopping"]
 
 #: The budget of a method that is not trained by epochs (closed form, fixed iterations, no training).
 NO_BUDGET: dict[str, Any] = {"unit": "none", "note": "not trained by epochs (closed form, fixed iterations or no training)",
@@ -62,6 +70,30 @@ def combine_budgets(stages: dict[str, dict[str, Any]], note: str = "") -> dict[s
     return out
 
 
+class EarlyStopping:
+    """Track the best score; ``update`` returns True when training should stop.
+
+    Stops when ``patience`` consecutive validations fail to improve the best score by more than
+    ``min_delta``. ``best_state`` holds a deep copy of the state passed with the best score.
+    """
+
+    def __init__(self, patience: int = 5, min_delta: float = 0.0) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best_score = float("-inf")
+        self.best_epoch = -1
+        self.best_state: Any = None
+        self.bad = 0
+
+    def update(self, epoch: int, score: float, state: Any) -> bool:
+        if score > self.best_score + self.min_delta:
+            self.best_score, self.best_epoch, self.bad = score, epoch, 0
+            self.best_state = copy.deepcopy(state)
+        else:
+            self.bad += 1
+        return self.patience > 0 and self.bad >= self.patience
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     """Epoch budget and early stopping.
@@ -71,6 +103,7 @@ class LoopConfig:
         eval_every: validate every this many epochs (and after the last one).
         patience: stop after this many validations without improvement (0: never stop early).
         min_delta: improvement needed to count as better.
+        min_epochs: patience may stop the loop only from this epoch on.
         progress: show a progress bar (None: ``$DISTILHASH_PROGRESS``).
         desc: progress bar label.
     """
@@ -79,13 +112,17 @@ class LoopConfig:
     eval_every: int = 1
     patience: int = 5
     min_delta: float = 1e-4
+    min_epochs: int = 1
     progress: bool | None = None
     desc: str = "train"
 
 
 @dataclass
 class LoopResult:
-    """What happened: the kept epoch, why, and the per-epoch history."""
+    """What happened: the kept epoch (-1: none validated), why, and the per-epoch history.
+
+    ``stopped_early``: ended before the cap (patience, ``should_stop`` or an epoch without a step);
+    ``by_patience``: ended by the patience rule (possibly at the cap)."""
 
     best_epoch: int
     best_score: float
@@ -96,6 +133,7 @@ class LoopResult:
     cap: int = 0
     patience: int = 0
     stopped_early: bool = False
+    by_patience: bool = False
 
     def fit_info(self) -> dict[str, Any]:
         """A JSON-ready summary for ``method.fit_info_``."""
@@ -112,38 +150,44 @@ class LoopResult:
         }
 
 
-def run_epochs(model, train_epoch: Callable[[int], dict[str, float]], validate: Callable[[], float],
-               config: LoopConfig = LoopConfig()) -> LoopResult:
+def run_epochs(model, train_epoch: Callable[[int], dict[str, float] | None], validate: Callable[[], float] | None,
+               config: LoopConfig = LoopConfig(), should_stop: Callable[[int], str | None] | None = None) -> LoopResult:
     """Run the loop described in the module docstring on a torch ``model`` (a ``nn.Module``)."""
     t0 = time.perf_counter()
     stopper = EarlyStopping(config.patience, config.min_delta)
     history: list[dict[str, Any]] = []
     reason = f"epoch budget ({config.epochs}) exhausted"
-    stopped_early = False
+    stopped_early = by_patience = False
     bar = progress(range(1, config.epochs + 1), desc=config.desc, enabled=config.progress)
     epoch = 0
     for epoch in bar:
         model.train()
         terms = train_epoch(epoch)
+        if terms is None:
+            epoch -= 1
+            reason, stopped_early = "no training step ran in the epoch", True
+            break
         row: dict[str, Any] = {"epoch": epoch, **{k: round(float(v), 6) for k, v in terms.items()}}
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
+        history.append(row)
+        if validate is not None and (epoch % config.eval_every == 0 or epoch == config.epochs):
             model.eval()
             score = float(validate())
             row["val"] = round(score, 6)
             stop = stopper.update(epoch, score, {k: v.detach().clone() for k, v in model.state_dict().items()})
             bar.set_postfix(loss=f"{terms.get('total', float('nan')):.4f}", val=f"{score:.4f}",
                             best=f"{stopper.best_score:.4f}@{stopper.best_epoch}")
-            history.append(row)
-            if stop:
+            if stop and epoch >= config.min_epochs:
                 reason = f"no validation improvement > {config.min_delta} in {config.patience} validations"
-                stopped_early = epoch < config.epochs
+                stopped_early, by_patience = epoch < config.epochs, True
                 break
-        else:
-            history.append(row)
+        own = should_stop(epoch) if should_stop is not None else None
+        if own:
+            reason, stopped_early = own, epoch < config.epochs
+            break
     bar.close()
-    if stopper.best_state is not None:
-        model.load_state_dict(stopper.best_state)
-    model.eval()
+    if validate is not None:
+        if stopper.best_state is not None:
+            model.load_state_dict(stopper.best_state)
+        model.eval()
     return LoopResult(stopper.best_epoch, stopper.best_score, epoch, reason, time.perf_counter() - t0, history,
-                      cap=config.epochs, patience=config.patience, stopped_early=stopped_early)
-
+                      cap=config.epochs, patience=config.patience, stopped_early=stopped_early, by_patience=by_patience)
