@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.codes import CodeKind
+
 __all__ = ["choose_backend", "build_searcher"]
 
 
-def choose_backend(kind: str, n_rows: int, backend: str = "auto", mih_min_items: int = 50_000) -> str:
+def choose_backend(kind: CodeKind | str, n_rows: int, backend: str = "auto", mih_min_items: int = 50_000) -> str:
     """The searcher name for an index of ``kind`` (``binary`` | ``pq``) holding ``n_rows`` rows."""
     if backend != "auto":
         return backend
@@ -27,19 +29,19 @@ def choose_backend(kind: str, n_rows: int, backend: str = "auto", mih_min_items:
         flat = "native"
     else:
         flat = "faiss" if importlib.util.find_spec("faiss") is not None else "numpy"
-    if kind == "pq":
+    if not CodeKind.parse(kind, "index kind").hamming:  # pq: a flat ADC scan
         return flat
     if n_rows >= mih_min_items:
         return "mih"
     return "faiss-flat" if flat == "faiss" else flat
 
 
-def build_searcher(name: str, kind: str, codes: np.ndarray, directory: Path, *, code_size: int,
+def build_searcher(name: str, kind: CodeKind | str, codes: np.ndarray, directory: Path, *, code_size: int,
                    codebooks: np.ndarray | None = None, metric: str = "l2",
                    options: dict[str, Any] | None = None) -> Any:
     """Searcher ``name`` holding ``codes`` (binary: packed bits ``[n, code_size]``; pq: ``[n, M]`` indices)."""
     options = options or {}
-    if kind == "binary":
+    if CodeKind.parse(kind, "index kind").hamming:
         from distilhash.index import mih  # noqa: F401  (registers "mih")
         from distilhash.index.binary import BINARY_SEARCHERS
 
