@@ -72,7 +72,7 @@ class ExtractWorker(PoolWorker):
 
         return {"identity": cache_identity(self.teacher, self.ds, self.split, self.template),
                 "width": int(self.teacher.width), "arrays": list(self.sources), "teacher_info": describe_teacher(self.teacher),
-                "text_cached": getattr(self.teacher, "text_cache_dir", None) is not None}
+                "text_cached": self.teacher.text_cache_dir is not None}
 
     def encode_rows(self, name: str, start: int, stop: int) -> tuple[np.ndarray, float, float]:
         """Rows ``start:stop`` of row array ``name`` (float32 ``[stop - start, D]``), wall and CPU seconds."""
@@ -143,7 +143,7 @@ def extract_features_ray(
     template = resolve_template(template)
     ds_dir = resolve_dataset_dir(dataset).resolve()
     ds, _ = open_dataset(ds_dir)
-    spec = teacher if isinstance(teacher, str) else getattr(teacher, "name", "teacher")
+    spec = teacher if isinstance(teacher, str) else teacher.name
     out = Path(out_dir) if out_dir is not None else default_features_dir(ds.name, spec)
     t_start = time.perf_counter()
     with ray_session(address, num_cpus) as ray:
