@@ -71,10 +71,7 @@ def teacher_class(kind: str) -> type[TeacherBase]:
     """The class registered for backend ``kind`` (imports its module); its ``capabilities`` are read from it."""
     from distilhash.teachers.base import TeacherBase
 
-    cls = TEACHERS.get(kind)
-    if not (isinstance(cls, type) and issubclass(cls, TeacherBase)):
-        raise ConfigError(f"teacher backend {kind!r} is registered as {cls!r}, which is not a TeacherBase subclass")
-    return cls
+    return TEACHERS.get_class(kind, TeacherBase)
 
 
 def create_teacher(spec: str, **options: Any) -> TeacherBase:
