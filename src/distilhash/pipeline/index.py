@@ -53,9 +53,9 @@ def dataset_metadata(dataset: str, rows: list[int]) -> list[dict[str, Any]]:
             md["display_caption"] = ds.display_texts[i]
         if ds.num_labels:
             md["labels"] = [ds.label_names[j] for j in ds.labels[i].nonzero()[0]]
-        path_of = getattr(ds.images, "path", None)
-        if callable(path_of):
-            md["image"] = str(path_of(i))
+        image_file = ds.images.path(int(i))
+        if image_file is not None:
+            md["image"] = str(image_file)
         out.append(md)
     return out
 
