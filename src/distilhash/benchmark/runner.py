@@ -106,7 +106,7 @@ def _jsonable(obj: Any) -> Any:
 
 def _encode(method, modality: str, role: str, indices: np.ndarray, loaded) -> tuple[Any, float]:
     t = time.perf_counter()
-    raw = type(method).capabilities.input == "raw"
+    raw = method.capabilities.input == "raw"
     codes = method.encode_dataset_rows(modality, indices, role, features=loaded.features,
                                        dataset=loaded.dataset() if raw else None)
     return codes, time.perf_counter() - t
@@ -179,7 +179,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
 
     method = create_method(spec.method, **spec.method_config())
     fit_kwargs: dict[str, Any] = {}
-    if type(method).capabilities.input == "raw":
+    if method.capabilities.input == "raw":
         fit_kwargs["dataset"] = loaded.dataset()
     t, c = time.perf_counter(), time.process_time()
     method.fit(feats, split, **fit_kwargs)
