@@ -46,6 +46,7 @@ import numpy as np
 
 from distilhash.distributed.pool import PoolWorker
 from distilhash.errors import ConfigError, FeatureError
+from distilhash.teachers.base import Teacher
 
 __all__ = ["extract_features_ray", "ExtractWorker"]
 
@@ -53,7 +54,7 @@ __all__ = ["extract_features_ray", "ExtractWorker"]
 class ExtractWorker(PoolWorker):
     """Actor body: a teacher and the dataset, encoding row ranges of every row array."""
 
-    def __init__(self, dataset_dir: str, teacher: Any, teacher_options: dict[str, Any], template: str,
+    def __init__(self, dataset_dir: str, teacher: str | Teacher, teacher_options: dict[str, Any], template: str,
                  batch_size: int, threads: int) -> None:
         from distilhash.threads import limit_threads
         from distilhash.teachers.cache import open_dataset, row_sources

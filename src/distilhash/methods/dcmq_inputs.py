@@ -17,7 +17,7 @@ encoding and the saved state.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -29,14 +29,11 @@ from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError
 from distilhash.methods.base import Capabilities, MethodBase
 
-if TYPE_CHECKING:
-    from distilhash.methods.dcmq import DCMQ, DCMQConfig
-
 __all__ = ["FeatureInputs", "head", "FeatureStudent"]
 
 
-def head(width: int, cfg: DCMQConfig) -> nn.Module:
-    """Linear (``hidden_dim <= 0``) or MLP ``width -> hidden_dim -> embed_dim``."""
+def head(width: int, cfg: Any) -> nn.Module:
+    """``cfg``: a ``DCMQConfig``. Linear (``hidden_dim <= 0``) or MLP ``width -> hidden_dim -> embed_dim``."""
     if cfg.hidden_dim <= 0:
         return nn.Linear(width, cfg.embed_dim)
     return nn.Sequential(nn.Linear(width, cfg.hidden_dim), nn.GELU(), nn.Dropout(cfg.dropout),
@@ -46,7 +43,7 @@ def head(width: int, cfg: DCMQConfig) -> nn.Module:
 class FeatureStudent(nn.Module):
     """Image head, text head and (optionally) the shared quantizer, on teacher features ``[n, width]``."""
 
-    def __init__(self, width: int, cfg: DCMQConfig) -> None:
+    def __init__(self, width: int, cfg: Any) -> None:  # cfg: a DCMQConfig
         super().__init__()
         from distilhash.quantizers.pqg import GumbelPQ
 
@@ -66,8 +63,8 @@ class FeatureInputs:
     #: what a method with this backbone declares (None: the method class's ``capabilities``)
     capabilities: ClassVar[Capabilities | None] = None
 
-    def __init__(self, method: DCMQ) -> None:
-        self.method = method
+    def __init__(self, method: MethodBase) -> None:  # a DCMQ (not imported: dcmq imports this module)
+        self.method: Any = method
 
     # ------------------------------------------------------------------ fitting
     def begin_fit(self, features, dataset) -> None:
