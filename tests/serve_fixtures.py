@@ -16,6 +16,7 @@ from distilhash.data import ArrayImageStore, CrossModalDataset
 from distilhash.config_dataclass import ConfigData
 from distilhash.methods.base import METHODS, MethodBase
 from distilhash.teachers.common import to_uint8_images
+from distilhash.teachers.base import TeacherBase
 from distilhash.teachers.registry import TEACHERS
 
 WORDS = ["cat", "dog", "car", "tree", "boat", "fish", "star", "moon"]
@@ -25,7 +26,7 @@ COLOURS = np.array([[230, 30, 30], [30, 230, 30], [30, 30, 230], [230, 230, 30],
                     [230, 30, 230], [30, 230, 230], [240, 240, 240], [20, 20, 20]], np.uint8)
 
 
-class ServeToyTeacher:
+class ServeToyTeacher(TeacherBase):
     """Texts: bag of WORDS. Images: similarity of the mean colour to each word's colour."""
 
     name = "serve-toy"

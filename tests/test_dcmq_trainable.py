@@ -50,12 +50,23 @@ def fitted():
     return ds, fs, split, m
 
 
-def test_backbone_option_selects_the_trainable_class():
+def test_backbone_option_selects_the_inputs_and_the_capabilities_follow_the_config():
+    from distilhash.methods.base import method_class
     from distilhash.methods.dcmq import DCMQ
-    from distilhash.methods.dcmq_trainable import DCMQTrainable
+    from distilhash.methods.dcmq_inputs import FeatureInputs
+    from distilhash.methods.dcmq_trainable import DCMQTrainableConfig, TrainableInputs
 
-    assert type(create_method("dcmq", backbone="trainable")) is DCMQTrainable
-    assert type(create_method("dcmq")) is DCMQ
+    trainable, frozen = create_method("dcmq", backbone="trainable"), create_method("dcmq")
+    assert type(trainable) is DCMQ and type(frozen) is DCMQ  # no class swap
+    assert isinstance(trainable.inputs, TrainableInputs) and type(frozen.inputs) is FeatureInputs
+    assert isinstance(trainable.config, DCMQTrainableConfig) and not isinstance(frozen.config, DCMQTrainableConfig)
+    assert trainable.capabilities.input == "raw" and not trainable.capabilities.data_parallel
+    assert frozen.capabilities.input == "features" and frozen.capabilities.data_parallel
+    cls = method_class("dcmq")
+    assert cls.capabilities == frozen.capabilities  # the class attribute: the default config's
+    assert cls.capabilities_for({"backbone": "trainable"}) == trainable.capabilities  # before an instance exists
+    with pytest.raises(ConfigError, match="dcmq only"):
+        create_method("float-student", backbone="trainable")
     with pytest.raises(ConfigError, match="image_train_from"):
         create_method("dcmq", image_train_from=5)  # an encoder option without backbone=trainable
     with pytest.raises(ConfigError, match="needs the dataset"):

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import typer
 from typer.testing import CliRunner
 
 from distilhash.codes import Encoded, pack_bits
+from distilhash.config_dataclass import ConfigData
 from distilhash.methods.base import MethodBase
 from distilhash.data.split import SplitSpec, make_split
 from distilhash.teachers.features import FeatureSet
 
 
+@dataclass
+class _SignConfig(ConfigData):
+    n_bits: int = 8
+
+
 class _Sign(MethodBase):
     name = "sign"
-    n_bits = 8
-
-    def __init__(self) -> None:  # no hyperparameters
-        pass
+    config_class = _SignConfig
 
     def encode(self, modality, feats, role="database"):
         return Encoded("binary", pack_bits(feats[:, :8] > 0), 8)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from distilhash.codes import Encoded, pack_bits
 from distilhash.config_dataclass import ConfigData
 from distilhash.methods.base import METHODS, MethodBase
+from distilhash.teachers.base import TeacherBase
 from distilhash.teachers.registry import TEACHERS
 
 pytest.importorskip("faiss")
@@ -20,7 +21,7 @@ pytest.importorskip("faiss")
 WORDS = ["cat", "dog", "car", "tree", "boat", "fish", "star", "moon"]
 
 
-class ToyTeacher:
+class ToyTeacher(TeacherBase):
     """Bag-of-words texts; images -> mean colour channels mapped onto the same 8 axes."""
 
     name = "toy"

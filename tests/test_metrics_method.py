@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from distilhash.codes import Encoded, pack_bits
+from distilhash.config_dataclass import ConfigData
 from distilhash.methods.base import MethodBase
 from distilhash.data.split import SplitSpec, make_split
 from distilhash.errors import DataError
@@ -15,13 +17,19 @@ from distilhash.eval.metrics import RetrievalReport, evaluate, evaluate_method
 from distilhash.teachers.features import FeatureSet
 
 
+@dataclass
+class _SignConfig(ConfigData):
+    n_bits: int = 8
+
+
 class SignHash(MethodBase):
     """A tiny method: sign of the first n_bits feature dims; records the encode calls."""
 
     name = "sign"
-    n_bits = 8
+    config_class = _SignConfig
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[tuple[str, int, str]] = []
 
     def encode(self, modality, feats, role="database"):
@@ -60,7 +68,7 @@ def test_report_json_round_trip_and_plots(tmp_path):
     split = make_split(len(feats), SplitSpec(n_query=20, n_train=60, n_val=15))
     reports = evaluate_method(SignHash(), feats, split, top_n=(10,))
     rep = reports["i2t"]
-    assert rep.pr_axis == "hamming_radius" and len(rep.pr_curve[0]) == SignHash.n_bits + 1
+    assert rep.pr_axis == "hamming_radius" and len(rep.pr_curve[0]) == SignHash().n_bits + 1
     back = RetrievalReport.from_dict(json.loads(json.dumps(rep.to_dict())))
     assert back.map_at == rep.map_at and back.map_all == rep.map_all
     np.testing.assert_allclose(back.pr_curve[1], rep.pr_curve[1])

@@ -13,6 +13,7 @@ from distilhash.data.split import SplitSpec, make_split
 from distilhash.data.store import SPLIT_FILE
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.targets.prompts import TEMPLATES, class_prompts, item_prompts, join_names, label_prompt
+from distilhash.teachers.base import TeacherBase
 from distilhash.teachers.cache import default_features_dir, extract_features, load_features
 from distilhash.teachers.registry import create_teacher, list_teachers, parse_spec, teacher_slug
 
@@ -139,7 +140,7 @@ def test_precomputed_features_check_width_count_and_ids(tmp_path):
 
 
 # ---------------------------------------------------------------- feature cache
-class HashTeacher:
+class HashTeacher(TeacherBase):
     """A deterministic toy teacher: texts by word hashing, images by pixel statistics."""
 
     name = "hash-teacher"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distilhash.codes import Encoded
+from distilhash.codes import CodeKind, Encoded
 from distilhash.errors import FeatureError
 
 __all__ = ["save_encoded", "load_encoded", "ENCODED_KEYS"]
@@ -58,7 +58,8 @@ def load_encoded(path: str | Path) -> tuple[dict[str, Encoded], dict]:
                            f"found: {', '.join(sorted(found)) or 'none'}")
     need = set(ENCODED_KEYS) | {k for m in modalities for k in (f"{m}.kind", f"{m}.n_bits")}
     missing = sorted(need - found)
-    if not missing and any(str(z[f"{m}.kind"]) == "pq" for m in modalities) and "codebooks" not in found:
+    if not missing and "codebooks" not in found and \
+            any(CodeKind.parse(str(z[f"{m}.kind"])).needs_codebooks for m in modalities):
         missing = ["codebooks"]
     if missing:
         raise FeatureError(f"{path} lacks the key(s) {', '.join(missing)}; expected {', '.join(sorted(need))} "
@@ -66,9 +67,9 @@ def load_encoded(path: str | Path) -> tuple[dict[str, Encoded], dict]:
     try:
         codes: dict[str, Encoded] = {}
         for modality in modalities:
-            kind = str(z[f"{modality}.kind"])
+            kind = CodeKind.parse(str(z[f"{modality}.kind"]))
             codes[modality] = Encoded(kind, z[modality], int(z[f"{modality}.n_bits"]),
-                                      z["codebooks"] if kind == "pq" else None, str(z["metric"]))
+                                      z["codebooks"] if kind.needs_codebooks else None, str(z["metric"]))
         meta = {"indices": z["indices"], "ids": [str(i) for i in z["ids"].tolist()], "role": str(z["role"]),
                 "part": str(z["part"])}
     except (ValueError, TypeError) as exc:

@@ -81,6 +81,13 @@ class Registry(Generic[T]):
             valid = ", ".join(self.declared()) or "(none registered)"
             raise ConfigError(f"unknown {self.family} {name!r}; valid names: {valid}") from None
 
+    def get_class(self, name: str, base: type) -> type:
+        """The entry ``name``, which must be a class deriving from ``base`` (a ConfigError otherwise)."""
+        entry = self.get(name)
+        if not (isinstance(entry, type) and issubclass(entry, base)):
+            raise ConfigError(f"{self.family} {name!r} is registered as {entry!r}, which is not a {base.__name__} subclass")
+        return entry
+
     def create(self, name: str, /, *args: Any, **kwargs: Any) -> T:
         """Instantiate the entry ``name`` with the given arguments."""
         return self.get(name)(*args, **kwargs)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.codes import CodeKind
 from distilhash.errors import IndexCorruptError
 from distilhash.registry import Registry
 
@@ -74,7 +75,7 @@ def make_reference_index(directory: Path, kind: str = "binary", seed: int = 0, n
     from distilhash.index import create_index
 
     rng = np.random.default_rng(seed)
-    if kind == "binary":
+    if CodeKind.parse(kind, "index kind").hamming:
         idx = create_index(directory, kind="binary", n_bits=64)
         code_size = 8
     else:

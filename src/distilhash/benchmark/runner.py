@@ -106,7 +106,7 @@ def _jsonable(obj: Any) -> Any:
 
 def _encode(method, modality: str, role: str, indices: np.ndarray, loaded) -> tuple[Any, float]:
     t = time.perf_counter()
-    raw = type(method).capabilities.input == "raw"
+    raw = method.capabilities.input == "raw"
     codes = method.encode_dataset_rows(modality, indices, role, features=loaded.features,
                                        dataset=loaded.dataset() if raw else None)
     return codes, time.perf_counter() - t
@@ -114,7 +114,7 @@ def _encode(method, modality: str, role: str, indices: np.ndarray, loaded) -> tu
 
 def shared_code_bytes(codes) -> int:
     """Bytes stored once per database beside the per-item codes (PQ codebooks; 0 for binary/float)."""
-    return int(codes.codebooks.nbytes) if getattr(codes, "codebooks", None) is not None else 0
+    return int(codes.codebooks.nbytes) if codes.codebooks is not None else 0
 
 
 def _code_vs_code(method, codes, split, feats, loaded, spec: RunSpec) -> dict[str, Any] | None:
@@ -126,7 +126,7 @@ def _code_vs_code(method, codes, split, feats, loaded, spec: RunSpec) -> dict[st
     """
     from distilhash.eval.metrics import evaluate
 
-    if not any(codes[m, "query"].kind == "float" and codes[m, "database"].kind == "pq" for m in ("image", "text")):
+    if not any(codes[m, "query"].kind is not codes[m, "database"].kind for m in ("image", "text")):  # float vs pq
         return None
     out: dict[str, Any] = {}
     for direction, (qm, dm) in DIRECTIONS.items():
@@ -179,7 +179,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
 
     method = create_method(spec.method, **spec.method_config())
     fit_kwargs: dict[str, Any] = {}
-    if type(method).capabilities.input == "raw":
+    if method.capabilities.input == "raw":
         fit_kwargs["dataset"] = loaded.dataset()
     t, c = time.perf_counter(), time.process_time()
     method.fit(feats, split, **fit_kwargs)
@@ -206,7 +206,7 @@ def execute_run(spec: RunSpec, context: dict[str, Any]) -> dict[str, Any]:
         )
         metrics[direction] = compact_curves(_jsonable(report.to_dict()), spec.eval.curve_points)
         shared = shared_code_bytes(db)
-        code_info[direction] = {"query_kind": q.kind, "database_kind": db.kind, "database_bytes_per_item": db.bytes_per_item,
+        code_info[direction] = {"query_kind": q.kind.value, "database_kind": db.kind.value, "database_bytes_per_item": db.bytes_per_item,
                                 "database_code_bits": db.n_bits, "shared_bytes": shared,
                                 # what one item costs at this database size, the codebooks spread over it
                                 "bytes_per_item_with_shared": db.bytes_per_item + shared / max(len(split.retrieval), 1),

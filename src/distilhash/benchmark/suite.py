@@ -159,7 +159,7 @@ class Suite:
             for m in self.methods:
                 if only and m.key not in only:
                     continue
-                bits_list: list[int | None] = [None] if _bits_independent(m.name) else list(m.bits or self.bits)
+                bits_list: list[int | None] = [None] if _bits_independent(m.name, m.config) else list(m.bits or self.bits)
                 for bits in bits_list:
                     for seed in m.seeds if m.seeds is not None else self.seeds:
                         out.append(RunSpec(self.name, ds, m.name, m.key, dict(m.config), bits, int(seed), self.eval, self.threads,
@@ -167,8 +167,8 @@ class Suite:
         return out
 
 
-def _bits_independent(method: str) -> bool:
-    """True if the method's class declares ``capabilities.bits_independent`` (imports the method module).
+def _bits_independent(method: str, config: dict[str, Any] | None = None) -> bool:
+    """True if the method with options ``config`` declares ``capabilities.bits_independent`` (imports the method module).
 
     A name the registry does not know at all is an error (with the valid names); a declared
     method whose module is not there yet (work in progress) counts as bit-dependent, and its
@@ -179,7 +179,7 @@ def _bits_independent(method: str) -> bool:
     if method not in METHODS:
         METHODS.get(method)  # raises, listing the valid names
     try:
-        return method_class(method).capabilities.bits_independent
+        return method_class(method).capabilities_for(config).bits_independent
     except ImportError:
         return False
 

@@ -127,12 +127,7 @@ class CrossModalDataset:
     def subset(self, indices: np.ndarray, name: str | None = None) -> CrossModalDataset:
         """A new dataset holding the items ``indices`` (in that order)."""
         idx = np.asarray(indices, dtype=np.int64)
-        if isinstance(self.images, ArrayImageStore):
-            images: ImageStore = ArrayImageStore(np.asarray(self.images.pixels[idx]))
-        elif isinstance(self.images, FileImageStore):
-            images = FileImageStore([self.images.paths[i] for i in idx], self.images.root)
-        else:  # pragma: no cover - other stores must provide their own subset
-            raise DataError(f"cannot subset image store {type(self.images).__name__}")
+        images = self.images.subset(idx)
         return CrossModalDataset(
             name=name or self.name,
             ids=[self.ids[i] for i in idx],

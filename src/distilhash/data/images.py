@@ -26,9 +26,24 @@ BACKGROUND: tuple[int, int, int] = (255, 255, 255)
 
 @runtime_checkable
 class ImageStore(Protocol):
-    """Read access to the images of a dataset, by item index."""
+    """Read access to the images of a dataset, by item index.
+
+    ``size`` is the side S when every image is stored at S x S (an array store), None otherwise;
+    ``path(i)`` is the file of image ``i``, or None when the pixels are not files.
+    """
+
+    @property
+    def size(self) -> int | None: ...
 
     def __len__(self) -> int: ...
+
+    def path(self, index: int) -> Path | None:
+        """The file holding image ``index`` (None for in-memory images)."""
+        ...
+
+    def subset(self, indices: np.ndarray) -> ImageStore:
+        """A store of the images ``indices`` (in that order)."""
+        ...
 
     def load(self, index: int):  # -> PIL.Image.Image (RGB)
         """Return image ``index`` as an RGB PIL image."""
@@ -223,6 +238,13 @@ class ArrayImageStore:
     def size(self) -> int:
         return int(self.pixels.shape[1])
 
+    def path(self, index: int) -> None:
+        """In-memory pixels: no file."""
+        return None
+
+    def subset(self, indices: np.ndarray) -> ArrayImageStore:
+        return ArrayImageStore(np.asarray(self.pixels[np.asarray(indices, dtype=np.int64)]))
+
     def load(self, index: int):
         from PIL import Image
 
@@ -246,6 +268,14 @@ class FileImageStore:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    @property
+    def size(self) -> None:
+        """Files keep their own sizes: no single render size."""
+        return None
+
+    def subset(self, indices: np.ndarray) -> FileImageStore:
+        return FileImageStore([self.paths[int(i)] for i in np.asarray(indices).reshape(-1)], self.root)
 
     def path(self, index: int) -> Path:
         p = Path(self.paths[index])

@@ -7,8 +7,10 @@ module; the module is declared in the lazy registry below and imported on first 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+from distilhash.errors import ConfigError
 from distilhash.registry import Registry
 
 __all__ = ["SOURCES", "create_source_dataset", "list_sources"]
@@ -25,8 +27,19 @@ SOURCES: Registry = Registry("dataset source", modules={
 
 
 def create_source_dataset(name: str, /, **options: Any):
-    """Build the dataset of source ``name`` with ``options`` (unknown names list valid ones)."""
-    return SOURCES.create(name, **options)
+    """Build the dataset of source ``name`` with ``options`` (unknown names list valid ones).
+
+    A source whose function names all its options refuses others here with a ConfigError listing
+    the valid ones (sources taking ``**options`` check them against their config dataclass).
+    """
+    factory = SOURCES.get(name)
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            raise ConfigError(f"dataset source {name!r}: unknown option(s) {', '.join(unknown)}; "
+                              f"valid keys: {', '.join(sorted(params))}")
+    return factory(**options)
 
 
 def list_sources() -> list[str]:

@@ -74,7 +74,7 @@ def _dhash_keys(ds) -> list[str]:
     keys: list[str] = []
     for s in range(0, n, 512):
         idx = np.arange(s, min(s + 512, n))
-        size = getattr(ds.images, "size", None) or 64
+        size = ds.images.size or 64
         block = ds.images.array(idx, int(size))
         keys.extend(dhash64(im) for im in block)
     return keys

@@ -219,8 +219,7 @@ def fit_data_parallel(name: str, config: dict[str, Any], features: Any, split: A
 
     from distilhash.methods.base import create_method, list_methods, load_method, method_class
 
-    cls = type(create_method(name, **config))
-    if not cls.capabilities.data_parallel:
+    if not create_method(name, **config).capabilities.data_parallel:
         have = [m for m in list_methods() if method_class(m).capabilities.data_parallel]
         raise ConfigError(f"{name} has no data-parallel training (--workers > 1); methods that have it: {', '.join(have)}")
     if workers < 2:

@@ -41,7 +41,7 @@ class EncodeWorker(PoolWorker):
 
         limit_threads(max(1, threads))
         self.method = load_method(model_dir)
-        if type(self.method).capabilities.input == "raw":
+        if self.method.capabilities.input == "raw":
             raise ConfigError(f"{model_dir}: {self.method.name} encodes raw pixels/texts; parallel encoding reads cached features")
 
     def encode(self, part: int, modality: str, features: np.ndarray, role: str) -> tuple[int, Encoded]:
@@ -99,7 +99,7 @@ def encode_ray(model_dir: str | Path, features, rows: np.ndarray, modality: str,
     """Codes of ``features.<modality>[rows]`` encoded by Ray actors (see module docstring), in row order."""
     from distilhash.distributed.runtime import ray_session
 
-    if method is not None and type(method).capabilities.input == "raw":
+    if method is not None and method.capabilities.input == "raw":
         raise ConfigError(f"{model_dir}: {method.name} reads raw pixels / words; the ray engine encodes cached teacher "
                           "features (use the local engine)")
     if modality not in ("image", "text"):

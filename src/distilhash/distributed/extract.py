@@ -46,6 +46,7 @@ import numpy as np
 
 from distilhash.distributed.pool import PoolWorker
 from distilhash.errors import ConfigError, FeatureError
+from distilhash.teachers.base import Teacher
 
 __all__ = ["extract_features_ray", "ExtractWorker"]
 
@@ -53,7 +54,7 @@ __all__ = ["extract_features_ray", "ExtractWorker"]
 class ExtractWorker(PoolWorker):
     """Actor body: a teacher and the dataset, encoding row ranges of every row array."""
 
-    def __init__(self, dataset_dir: str, teacher: Any, teacher_options: dict[str, Any], template: str,
+    def __init__(self, dataset_dir: str, teacher: str | Teacher, teacher_options: dict[str, Any], template: str,
                  batch_size: int, threads: int) -> None:
         from distilhash.threads import limit_threads
         from distilhash.teachers.cache import open_dataset, row_sources
@@ -72,7 +73,7 @@ class ExtractWorker(PoolWorker):
 
         return {"identity": cache_identity(self.teacher, self.ds, self.split, self.template),
                 "width": int(self.teacher.width), "arrays": list(self.sources), "teacher_info": describe_teacher(self.teacher),
-                "text_cached": getattr(self.teacher, "text_cache_dir", None) is not None}
+                "text_cached": self.teacher.text_cache_dir is not None}
 
     def encode_rows(self, name: str, start: int, stop: int) -> tuple[np.ndarray, float, float]:
         """Rows ``start:stop`` of row array ``name`` (float32 ``[stop - start, D]``), wall and CPU seconds."""
@@ -143,7 +144,7 @@ def extract_features_ray(
     template = resolve_template(template)
     ds_dir = resolve_dataset_dir(dataset).resolve()
     ds, _ = open_dataset(ds_dir)
-    spec = teacher if isinstance(teacher, str) else getattr(teacher, "name", "teacher")
+    spec = teacher if isinstance(teacher, str) else teacher.name
     out = Path(out_dir) if out_dir is not None else default_features_dir(ds.name, spec)
     t_start = time.perf_counter()
     with ray_session(address, num_cpus) as ray:

@@ -27,10 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.teachers.base import TeacherBase
+
 __all__ = ["ToyTeacher", "toy_dataset", "drive", "run_trial", "run_driver"]
 
 
-class ToyTeacher:
+class ToyTeacher(TeacherBase):
     """Deterministic toy teacher (width 16): word hashes for texts, pixel values for images; ``delay`` s per call."""
 
     name = "toy-teacher"

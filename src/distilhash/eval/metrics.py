@@ -334,7 +334,7 @@ def evaluate(
     if top.size and top.min() < 1:
         raise DataError(f"top_n values must be >= 1, got {list(top_n)}")
     grid = default_depths(nd) if depths is None else np.unique(np.clip(np.asarray(depths, np.int64), 1, nd))
-    radius = database.kind == "binary" and query.kind == "binary"
+    radius = database.kind.hamming and query.kind.hamming
     spec = _Spec(top, grid, tie_aware, curves, database.n_bits, radius)
     qf = ql.astype(np.float32)
     df = dl.astype(np.float32)
@@ -379,7 +379,7 @@ def _assemble(chunks: list[_Chunk], spec: _Spec, query: Encoded, database: Encod
         n_database=nd,
         map_variants=variants,
         tie_aware=spec.tie_aware,
-        code_kind=database.kind,
+        code_kind=database.kind.value,
         n_bits=int(database.n_bits),
         per_query_ap=ap_all if per_query else None,
     )

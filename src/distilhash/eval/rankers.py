@@ -261,7 +261,7 @@ def distances(query: Encoded, database: Encoded) -> np.ndarray:
     """
     parts = [d for _, _, d in iter_distances(query, database)]
     if not parts:
-        return np.zeros((0, len(database)), np.int32 if query.kind == "binary" else np.float32)
+        return np.zeros((0, len(database)), query.kind.distance_dtype)
     out = np.concatenate(parts, axis=0)
     return out.astype(np.int32) if out.dtype == np.uint16 else out
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.codes import Encoded
+from distilhash.codes import CodeKind, Encoded
 from distilhash.errors import DataError
 from distilhash.index.pqcodes import pack_nibbles, unpack_nibbles
 
@@ -29,7 +29,7 @@ class CodeSpec:
     """Kind, width and (pq) codebooks of an index's codes.
 
     Attributes:
-        kind: ``"binary"`` or ``"pq"``.
+        kind: :attr:`CodeKind.BINARY` or :attr:`CodeKind.PQ`.
         n_bits: bits per code.
         code_size: stored bytes per code.
         metric: pq distance (``"l2"`` or ``"ip"``); ``"l2"`` for binary indexes (unused).
@@ -38,7 +38,7 @@ class CodeSpec:
         pq: the manifest's pq section (``M``, ``K``, ...) or None.
     """
 
-    kind: str
+    kind: CodeKind
     n_bits: int
     code_size: int
     metric: str
@@ -49,7 +49,7 @@ class CodeSpec:
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any], codebooks: np.ndarray | None) -> CodeSpec:
         pq = manifest.get("pq") or None
-        return cls(kind=manifest["kind"], n_bits=int(manifest["n_bits"]), code_size=int(manifest["code_size"]),
+        return cls(kind=CodeKind.parse(manifest["kind"], "index kind"), n_bits=int(manifest["n_bits"]), code_size=int(manifest["code_size"]),
                    metric=(pq or {}).get("metric", "l2"), codebooks=codebooks, packed=bool((pq or {}).get("packed")),
                    pq=pq)
 
@@ -58,9 +58,9 @@ class CodeSpec:
         if isinstance(codes, Encoded):
             if codes.kind != self.kind:
                 raise DataError(f"{what} are {codes.kind!r} codes; this index holds {self.kind!r} codes")
-            if self.kind == "binary" and codes.n_bits != self.n_bits:
+            if self.kind.hamming and codes.n_bits != self.n_bits:
                 raise DataError(f"{what} have {codes.n_bits} bits; this index holds {self.n_bits}-bit codes")
-            if self.kind == "pq":
+            if self.kind.needs_codebooks:
                 if codes.metric != self.metric:
                     raise DataError(f"{what} use metric {codes.metric!r}; this index uses {self.metric!r}")
                 if not np.array_equal(np.asarray(codes.codebooks, np.float32), self.codebooks):
@@ -71,7 +71,7 @@ class CodeSpec:
         width = self.pq["M"] if self.packed else self.code_size
         if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != width:
             raise DataError(f"{what} must be uint8 [n, {width}]; got {data.dtype} {data.shape}")
-        if self.kind == "pq" and data.size and int(data.max()) >= self.pq["K"]:
+        if self.kind.needs_codebooks and data.size and int(data.max()) >= self.pq["K"]:
             raise DataError(f"{what} reference codeword {int(data.max())}; codebooks have K={self.pq['K']}")
         return pack_nibbles(data) if self.packed else np.ascontiguousarray(data)
 
@@ -81,10 +81,10 @@ class CodeSpec:
 
     def check_query(self, query: Encoded | np.ndarray) -> np.ndarray:
         """Queries as searchers take them: binary codes (as :meth:`check_codes`) or float32 ``[nq, M * d]``."""
-        if self.kind == "binary":
+        if self.kind.query_kind is self.kind:  # binary: queries are codes of the same kind
             return self.check_codes(query, what="queries")
         if isinstance(query, Encoded):
-            if query.kind != "float":
+            if query.kind is not self.kind.query_kind:
                 raise DataError(f"a pq index is searched with continuous (float) queries, got {query.kind!r} codes")
             data = query.data
         else:

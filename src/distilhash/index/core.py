@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from distilhash.codes import Encoded
+from distilhash.codes import CodeKind, Encoded
 from distilhash.errors import ConfigError, DataError, IndexCorruptError
 from distilhash.index import codelog
 from distilhash.index.code_spec import CodeSpec
@@ -131,8 +131,9 @@ class CodeIndex:
         try:
             self._set_state(load_state(directory, verify_checksums))
             m = self.manifest
-            self.spec = CodeSpec.from_manifest(m, load_codebooks(directory, m) if m["kind"] == "pq" else None)
-            self.kind: str = self.spec.kind
+            kind = CodeKind.parse(m["kind"], "index kind")
+            self.spec = CodeSpec.from_manifest(m, load_codebooks(directory, m) if kind.needs_codebooks else None)
+            self.kind: CodeKind = self.spec.kind
             self.n_bits: int = self.spec.n_bits
             self.code_size: int = self.spec.code_size
             self.metric: str = self.spec.metric
@@ -352,7 +353,7 @@ class CodeIndex:
     @_locked
     def search_radius(self, query: Encoded | np.ndarray, radius: int) -> list[SearchResult]:
         """Binary only: every live item within Hamming distance ``radius``, by (distance, row)."""
-        if self.kind != "binary":
+        if not self.kind.hamming:
             raise ConfigError("radius search is defined for binary indexes (Hamming distance)")
         q = self.spec.check_query(query)
         return self._results_batch(self.searcher().range_search(q, int(radius), self._tombstones()))

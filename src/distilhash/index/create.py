@@ -8,24 +8,23 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.codes import CodeKind
 from distilhash.errors import ConfigError
 from distilhash.index.pqcodes import packs_nibbles, stored_code_size
 from distilhash.index.core import CodeIndex, IndexOptions, open_index
-from distilhash.index.format import FORMAT_NAME, FORMAT_VERSION, MANIFEST, gen_name, generation_files
+from distilhash.index.format import FORMAT_NAME, FORMAT_VERSION, KINDS, MANIFEST, gen_name, generation_files
 from distilhash.index.snapshot import file_entry, now, npy_bytes, write_generation
 from distilhash.io_utils import atomic_write_bytes
 
 __all__ = ["create_index"]
 
 
-def _new_manifest(directory: Path, kind: str, n_bits: int | None, codebooks: np.ndarray | None, metric: str) -> tuple[dict[str, Any], int]:
+def _new_manifest(directory: Path, kind: CodeKind, n_bits: int | None, codebooks: np.ndarray | None, metric: str) -> tuple[dict[str, Any], int]:
     """(manifest fields that depend on the code kind, code size); writes the PQ codebooks."""
-    if kind == "binary":
+    if not kind.needs_codebooks:  # binary
         if not n_bits or n_bits <= 0:
             raise ConfigError("a binary index needs n_bits > 0")
-        return {"n_bits": int(n_bits), "pq": None, "files": {}}, (n_bits + 7) // 8
-    if kind != "pq":
-        raise ConfigError(f"index kind {kind!r}; expected 'binary' or 'pq'")
+        return {"n_bits": int(n_bits), "pq": None, "files": {}}, kind.code_size(n_bits)
     if codebooks is None or np.asarray(codebooks).ndim != 3:
         raise ConfigError("a pq index needs codebooks float32 [M, K, d]")
     if metric not in ("l2", "ip"):
@@ -48,7 +47,7 @@ def _new_manifest(directory: Path, kind: str, n_bits: int | None, codebooks: np.
 
 def create_index(
     directory: str | Path,
-    kind: str = "binary",
+    kind: CodeKind | str = CodeKind.BINARY,
     n_bits: int | None = None,
     codebooks: np.ndarray | None = None,
     metric: str = "l2",
@@ -74,12 +73,15 @@ def create_index(
     if leftovers:
         raise ConfigError(f"{directory} holds index files without a manifest ({', '.join(leftovers[:4])}): "
                           "a damaged index? Move them away before creating an index there")
+    if kind not in KINDS:
+        raise ConfigError(f"index kind {str(kind)!r}; expected 'binary' or 'pq'")
+    kind = CodeKind(kind)
     kind_fields, code_size = _new_manifest(directory, kind, n_bits, codebooks, metric)
     directory.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "kind": kind,
+        "kind": kind.value,
         **kind_fields,
         "code_size": int(code_size),
         "model_dir": str(model_dir) if model_dir is not None else None,

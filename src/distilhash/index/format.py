@@ -30,6 +30,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from distilhash.codes import CodeKind
 from distilhash.errors import IndexCorruptError
 from distilhash.io_utils import atomic_write_bytes, sha256_file
 
@@ -51,7 +52,8 @@ FORMAT_NAME = "distilhash-index"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
-KINDS = ("binary", "pq")
+#: the code kinds an index stores (values of :class:`~distilhash.codes.CodeKind`)
+KINDS = tuple(k.value for k in CodeKind if k.indexable)
 _REQUIRED = ("format", "format_version", "kind", "n_bits", "code_size", "uuid", "generation", "count", "next_seq", "files", "log")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from distilhash.codes import Encoded
+from distilhash.codes import CodeKind, Encoded
 from distilhash.index.core import SearchResult, VerifyReport
 
 __all__ = ["Index", "INDEX_MEMBERS"]
@@ -29,7 +29,7 @@ class Index(Protocol):
     writable: bool
 
     @property
-    def kind(self) -> str: ...  # "binary" or "pq"
+    def kind(self) -> CodeKind: ...  # CodeKind.BINARY or CodeKind.PQ
 
     @property
     def n_bits(self) -> int: ...

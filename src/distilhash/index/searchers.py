@@ -4,20 +4,54 @@
 from ``mih_min_items`` items on, else the flat scan; the flat scan is the native C kernel when a
 compiler is available, else FAISS, else numpy). :func:`build_searcher` creates the searcher from
 the registries and binds persistent state (e.g. IVF lists kept beside the index).
+
+Every registered searcher is a :class:`Searcher`; binary ones are :class:`BinarySearcher`s (radius
+search, Hamming distances). ``tests/test_contracts.py`` checks each registered name.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["choose_backend", "build_searcher"]
+from distilhash.codes import CodeKind
+
+if TYPE_CHECKING:
+    from distilhash.index.topk import Tombstones
+
+__all__ = ["Searcher", "BinarySearcher", "choose_backend", "build_searcher"]
+
+#: per query: (distances [<=k], rows int64 [<=k]), ordered by (distance, row)
+Result = list[tuple[np.ndarray, np.ndarray]]
 
 
-def choose_backend(kind: str, n_rows: int, backend: str = "auto", mih_min_items: int = 50_000) -> str:
+@runtime_checkable
+class Searcher(Protocol):
+    """An in-memory exact searcher over stored codes (binary: packed bits ``[n, code_size]``; pq: ``[n, M]``)."""
+
+    name: str
+
+    @property
+    def ntotal(self) -> int: ...  # rows added
+
+    def add(self, codes: np.ndarray) -> None: ...
+
+    def nbytes(self) -> int: ...  # memory held for the codes
+
+    def search(self, queries: np.ndarray, k: int, dead: Tombstones) -> Result: ...
+
+
+@runtime_checkable
+class BinarySearcher(Searcher, Protocol):
+    """A searcher of packed binary codes, which also answers radius queries (Hamming distance <= r)."""
+
+    def range_search(self, queries: np.ndarray, radius: int, dead: Tombstones) -> Result: ...
+
+
+def choose_backend(kind: CodeKind | str, n_rows: int, backend: str = "auto", mih_min_items: int = 50_000) -> str:
     """The searcher name for an index of ``kind`` (``binary`` | ``pq``) holding ``n_rows`` rows."""
     if backend != "auto":
         return backend
@@ -27,19 +61,19 @@ def choose_backend(kind: str, n_rows: int, backend: str = "auto", mih_min_items:
         flat = "native"
     else:
         flat = "faiss" if importlib.util.find_spec("faiss") is not None else "numpy"
-    if kind == "pq":
+    if not CodeKind.parse(kind, "index kind").hamming:  # pq: a flat ADC scan
         return flat
     if n_rows >= mih_min_items:
         return "mih"
     return "faiss-flat" if flat == "faiss" else flat
 
 
-def build_searcher(name: str, kind: str, codes: np.ndarray, directory: Path, *, code_size: int,
+def build_searcher(name: str, kind: CodeKind | str, codes: np.ndarray, directory: Path, *, code_size: int,
                    codebooks: np.ndarray | None = None, metric: str = "l2",
-                   options: dict[str, Any] | None = None) -> Any:
+                   options: dict[str, Any] | None = None) -> Searcher:
     """Searcher ``name`` holding ``codes`` (binary: packed bits ``[n, code_size]``; pq: ``[n, M]`` indices)."""
     options = options or {}
-    if kind == "binary":
+    if CodeKind.parse(kind, "index kind").hamming:
         from distilhash.index import mih  # noqa: F401  (registers "mih")
         from distilhash.index.binary import BINARY_SEARCHERS
 

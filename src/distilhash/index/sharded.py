@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.codes import Encoded
+from distilhash.codes import CodeKind, Encoded
 from distilhash.errors import ConfigError, DataError, IndexCorruptError
 from distilhash.index.core import CodeIndex, IndexOptions, SearchResult, VerifyReport, open_index, verify_index
 from distilhash.index.create import create_index
@@ -94,7 +94,7 @@ def create_sharded_index(directory: str | Path, n_shards: int, kind: str = "bina
     atomic_write_json(directory / SHARDED_MANIFEST, {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "n_shards": n_shards,
         "routing": "blake2b64(id) mod n_shards", "shards": [shard_name(s) for s in range(n_shards)],
-        "next_gseq": 0, "kind": kind, "model_dir": str(model_dir) if model_dir is not None else None,
+        "next_gseq": 0, "kind": str(kind), "model_dir": str(model_dir) if model_dir is not None else None,
         "teacher": teacher, "extra": extra or {},
     })
     return open_sharded_index(directory, writable=True, options=options, fanout=fanout)
@@ -135,6 +135,7 @@ class ShardedIndex:
                  fanout: str = "threads", fanout_options: dict[str, Any] | None = None) -> None:
         self.directory = directory
         self.writable = writable
+        self.fanout: Any = None  # set once every shard is open (close() may run before)
         mpath = directory / SHARDED_MANIFEST
         try:
             self.sharded = json.loads(mpath.read_text())
@@ -170,7 +171,7 @@ class ShardedIndex:
         return len(self.shards)
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> CodeKind:
         return self.shards[0].kind
 
     @property
@@ -183,11 +184,11 @@ class ShardedIndex:
 
     @property
     def codebooks(self) -> np.ndarray | None:
-        return getattr(self.shards[0], "codebooks", None)
+        return self.shards[0].codebooks
 
     @property
     def metric(self) -> str | None:
-        return getattr(self.shards[0], "metric", None)
+        return self.shards[0].metric
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -372,9 +373,8 @@ class ShardedIndex:
         return out
 
     def close(self) -> None:
-        fan = getattr(self, "fanout", None)
-        if fan is not None:
-            fan.close()
+        if self.fanout is not None:
+            self.fanout.close()
         for s in self.shards:
             s.close()
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from distilhash.codes import CodeKind
 from distilhash.errors import IndexCorruptError
 from distilhash.index import codelog
 from distilhash.index.format import check_files, read_manifest
@@ -219,7 +220,7 @@ def _load_generation(directory: Path, m: dict[str, Any], verify_checksums: bool)
     seqs = np.asarray(_load_npy(d, m["files"]["seqs"], np.int64, (count,)))
     if count and (np.any(np.diff(seqs) <= 0) or seqs[0] < 0 or seqs[-1] >= int(m["next_seq"])):
         raise IndexCorruptError(f"{d}: {m['files']['seqs']['name']} is not strictly ascending below next_seq")
-    if m["kind"] == "pq" and count:
+    if CodeKind.parse(m["kind"], "index kind").needs_codebooks and count:
         packed = bool(m["pq"].get("packed"))  # indexes made before 4-bit packing: False
         top = max(int((codes & 15).max()), int((codes >> 4).max())) if packed else int(codes.max())
         if top >= m["pq"]["K"]:

@@ -3,7 +3,11 @@
 A method follows the scikit-learn habit: hyperparameters are one config dataclass stored
 untouched by ``__init__`` (unknown keys refused), ``fit`` learns state into attributes ending in
 ``_`` and returns self. Every method subclasses :class:`MethodBase` and declares what callers
-may rely on in ``capabilities`` (read as ``type(method).capabilities.X``, never probed):
+may rely on in ``capabilities`` (never probed). An instance's ``method.capabilities`` follows its
+config (``type(method).capabilities_for(method.config)``; e.g. ``dcmq`` with
+``backbone="trainable"`` reads raw items); the class attribute
+(``method_class(name).capabilities``) is what the default config declares, and
+``method_class(name).capabilities_for(options)`` answers for given options before an instance exists:
 
 * ``input="features"``: ``encode(modality, features [n, D], role)`` reads teacher features;
   ``input="raw"``: the method reads pixels / words, ``fit(..., dataset=)`` gets the dataset and
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -68,6 +73,17 @@ WEIGHTS_FILE = "weights.safetensors"
 FIT_INFO_FILE = "fit_info.json"
 
 
+class _DeclaredCapabilities:
+    """The ``capabilities`` attribute of a method class: read on the class, the declared default;
+    read on an instance, ``type(instance).capabilities_for(instance.config)``."""
+
+    def __init__(self, default: Capabilities) -> None:
+        self.default = default
+
+    def __get__(self, instance: MethodBase | None, owner: type[MethodBase]) -> Capabilities:
+        return self.default if instance is None else owner.capabilities_for(instance.config)
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a method class declares to its callers (see module docstring)."""
@@ -94,12 +110,29 @@ class MethodBase:
     name: ClassVar[str] = ""
     #: the hyperparameters: a dataclass deriving from :class:`~distilhash.config_dataclass.ConfigData`
     config_class: ClassVar[type[ConfigData]]
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: what the default config declares; a subclass assigns a :class:`Capabilities` (wrapped on class creation)
+    capabilities: ClassVar[Capabilities] = _DeclaredCapabilities(Capabilities())  # type: ignore[assignment]
     #: which safetensors flavour ``set_state`` receives: numpy arrays or torch tensors
     tensor_library: ClassVar[Literal["numpy", "torch"]] = "numpy"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("capabilities")
+        if isinstance(declared, Capabilities):  # instance reads go through capabilities_for(config)
+            cls.capabilities = _DeclaredCapabilities(declared)  # type: ignore[assignment]
+
+    @classmethod
+    def capabilities_for(cls, config: ConfigData | Mapping[str, Any] | None = None) -> Capabilities:
+        """What an instance with ``config`` (a config dataclass or options) declares; default: the class's."""
+        return cls.capabilities
+
+    @classmethod
+    def config_class_for(cls, config: Mapping[str, Any]) -> type[ConfigData]:
+        """The config dataclass that holds options ``config``; default: ``config_class``."""
+        return cls.config_class
+
     def __init__(self, **config: Any) -> None:
-        self.config = self.config_class.from_dict(config, f"method {self.name!r}")
+        self.config = type(self).config_class_for(config).from_dict(config, f"method {self.name!r}")
         self.fit_info_: dict[str, Any] = {}
         self.teacher_spec_: str = "unknown"
         self.feature_width_: int | None = None
@@ -156,7 +189,7 @@ class MethodBase:
 
     def _refuse(self, wanted: str) -> None:
         """A clear error when an encode entry point does not match the declared input kind."""
-        have = type(self).capabilities.input
+        have = self.capabilities.input
         if have == "raw" and wanted == "features":
             raise FeatureError(f"method {self.name!r} reads raw pixels / words (capabilities.input='raw'), not teacher "
                                "features: call encode_raw(modality, items, role) or encode_dataset(modality, dataset, "
@@ -170,7 +203,7 @@ class MethodBase:
         """Codes of dataset rows ``rows`` by the declared input: teacher features
         (``features.image[rows]`` / ``features.text[rows]``) or the dataset's raw items."""
         rows = np.asarray(rows, dtype=np.int64)
-        if type(self).capabilities.input == "raw":
+        if self.capabilities.input == "raw":
             if dataset is None:
                 raise ConfigError(f"method {self.name!r} reads raw pixels / words: encoding dataset rows needs the dataset")
             return self.encode_dataset(modality, dataset, rows, role)
@@ -278,10 +311,7 @@ METHODS: Registry = Registry("method", modules={
 
 def method_class(name: str) -> type[MethodBase]:
     """The class registered as ``name`` (imports its module); capabilities are read from it."""
-    cls = METHODS.get(name)
-    if not (isinstance(cls, type) and issubclass(cls, MethodBase)):
-        raise ConfigError(f"method {name!r} is registered as {cls!r}, which is not a MethodBase subclass")
-    return cls
+    return METHODS.get_class(name, MethodBase)
 
 
 def create_method(name: str, **config: Any) -> MethodBase:

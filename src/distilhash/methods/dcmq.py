@@ -23,12 +23,15 @@ Per batch of B matched items (teacher features ``u`` image, ``w`` caption, ``e``
 MSE or KL of row softmaxes. The epoch kept is the one with the best mean validation mAP@all
 (``split.val`` queries vs ``split.fit`` database), recorded in ``fit_info_``.
 
-``backbone="trainable"``: student encoders fine-tuned jointly (:mod:`distilhash.methods.dcmq_trainable`).
+``backbone`` picks what the student reads (:mod:`distilhash.methods.dcmq_inputs`): ``"frozen"``, the
+teacher features; ``"trainable"``, student encoders fine-tuned jointly (:mod:`distilhash.methods.dcmq_trainable`).
+The instance's ``capabilities`` and config class follow that option; the class stays :class:`DCMQ`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,6 +48,7 @@ from distilhash.losses.cross_modal import cross_modal_loss
 from distilhash.losses.intra_modal import intra_modal_loss
 from distilhash.losses.quantization import quantization_loss
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
+from distilhash.methods.dcmq_inputs import FeatureInputs
 from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
 from distilhash.registry import Registry
 from distilhash.targets.npc import NPCConfig, npc_targets
@@ -53,11 +57,10 @@ from distilhash.training.batches import minibatches
 from distilhash.epochs import LoopConfig, run_epochs
 from distilhash.training.seed import seed_everything
 from distilhash.training.terms import TermMeter
-from distilhash.training.validation import val_map
 
 __all__ = ["DCMQConfig", "DCMQ", "FloatStudent", "DCMQ_BACKBONES"]
 
-#: backbone option -> the DCMQ subclass that implements it (module imported on first use)
+#: backbone option (other than "frozen") -> the FeatureInputs subclass that implements it (module imported on first use)
 DCMQ_BACKBONES: Registry = Registry("dcmq backbone", modules={"trainable": "distilhash.methods.dcmq_trainable"})
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -158,29 +161,6 @@ class DCMQConfig(ConfigData):
         return NPCConfig(self.npc_standardize, self.npc_scale, self.npc_tanh_gain, self.npc_paired)
 
 
-def _head(width: int, cfg: DCMQConfig) -> nn.Module:
-    if cfg.hidden_dim <= 0:
-        return nn.Linear(width, cfg.embed_dim)
-    return nn.Sequential(nn.Linear(width, cfg.hidden_dim), nn.GELU(), nn.Dropout(cfg.dropout),
-                         nn.Linear(cfg.hidden_dim, cfg.embed_dim))
-
-
-class _Student(nn.Module):
-    """Image head, text head and (optionally) the shared quantizer."""
-
-    def __init__(self, width: int, cfg: DCMQConfig) -> None:
-        super().__init__()
-        from distilhash.quantizers.pqg import GumbelPQ
-
-        self.image = _head(width, cfg)
-        self.text = _head(width, cfg)
-        self.pq = GumbelPQ(cfg.embed_dim, cfg.pqg()) if cfg.quantize else None
-
-    def embed(self, modality: str, x: torch.Tensor) -> torch.Tensor:
-        head = self.image if modality == "image" else self.text
-        return F.normalize(head(x), dim=1)
-
-
 class DCMQ(MethodBase):
     """DCMQ method (see module docstring). ``DCMQ(**config)``; ``fit`` -> ``encode`` -> ``save``."""
 
@@ -191,21 +171,35 @@ class DCMQ(MethodBase):
     #: ``fit(..., data_parallel=DataParallel)`` trains one replica of a torch.distributed group.
     capabilities: ClassVar[Capabilities] = Capabilities(data_parallel=True)
 
-    def __new__(cls, **config: Any):
-        backbone = config.get("backbone", "frozen")
-        if backbone != "frozen" and backbone in DCMQ_BACKBONES.declared() and cls.config_class is DCMQConfig:
-            if cls is not DCMQ:  # the option selects the class
-                raise ConfigError(f"{cls.name}: backbone={backbone!r} is implemented for dcmq only")
-            cls = DCMQ_BACKBONES.get(backbone)
-        return super().__new__(cls)
-
     def __init__(self, **config: Any) -> None:
         config.setdefault("quantize", self._default_quantize)
         if config["quantize"] != self._default_quantize:
             raise ConfigError(f"{self.name}: quantize={config['quantize']} is fixed by the method "
                               f"(use {'dcmq' if config['quantize'] else 'float-student'})")
         super().__init__(**config)
-        self.model_: _Student | None = None
+        self.model_: nn.Module | None = None
+        #: what the student reads (the backbone option): its network, fit inputs, raw encoding, saved state
+        self.inputs: FeatureInputs = self._inputs_class(self.config)(self)
+
+    # ------------------------------------------------------------------ what the backbone option decides
+    @classmethod
+    def _inputs_class(cls, config: DCMQConfig | Mapping[str, Any] | None) -> type[FeatureInputs]:
+        """The inputs of the backbone ``config`` (a config or options) names."""
+        backbone = config.backbone if isinstance(config, DCMQConfig) else (config or {}).get("backbone", "frozen")
+        if backbone == "frozen" or backbone not in DCMQ_BACKBONES:  # unknown values: refused by the config
+            return FeatureInputs
+        if cls is not DCMQ:
+            raise ConfigError(f"{cls.name}: backbone={backbone!r} is implemented for dcmq only")
+        return DCMQ_BACKBONES.get(backbone)
+
+    @classmethod
+    def capabilities_for(cls, config: DCMQConfig | Mapping[str, Any] | None = None) -> Capabilities:
+        """The class's capabilities, or those of the backbone the config names (e.g. trainable: raw input)."""
+        return cls._inputs_class(config).capabilities or cls.capabilities
+
+    @classmethod
+    def config_class_for(cls, config: Mapping[str, Any]) -> type[ConfigData]:
+        return cls._inputs_class(config).config_class or cls.config_class
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -220,8 +214,20 @@ class DCMQ(MethodBase):
     def _is_fitted(self) -> bool:
         return self.model_ is not None
 
-    def fit(self, features, split, *, progress: bool | None = None, data_parallel: Any = None, **kwargs: Any) -> DCMQ:
+    def fit(self, features, split, dataset=None, *, progress: bool | None = None, data_parallel: Any = None,
+            **kwargs: Any) -> DCMQ:
         """Train on ``features`` rows ``split.fit``; keep the epoch with the best mAP on ``split.val``.
+        ``dataset``: the items of the features, for a backbone that reads them (``capabilities.input == "raw"``)."""
+        self.inputs.begin_fit(features, dataset)
+        try:
+            self._fit(features, split, progress=progress, data_parallel=data_parallel, **kwargs)
+            self.fit_info_.update(self.inputs.fit_info())
+        finally:
+            self.inputs.end_fit()
+        return self
+
+    def _fit(self, features, split, *, progress: bool | None = None, data_parallel: Any = None, **kwargs: Any) -> DCMQ:
+        """The training (see :meth:`fit`).
 
         ``data_parallel``: a :class:`distilhash.distributed.data_parallel.DataParallel` when this
         process is one of W replicas (each trains on 1/W of every minibatch; gradients averaged).
@@ -325,6 +331,7 @@ class DCMQ(MethodBase):
 
     def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
         """Database role: PQ codes uint8 ``[N, M]`` (+ codebooks); query role: float ``[N, D]``."""
+        self._refuse("features")  # a backbone reading raw items is refused teacher features
         self.check_encode_args(modality, role)
         feats = self.check_features(modality, features)
         model = self.model_
@@ -353,35 +360,36 @@ class DCMQ(MethodBase):
             raise ConfigError(f"{self.name} has no codebooks (it does not quantize)")
         return model.pq.codebooks.detach().numpy().astype(np.float32).copy()
 
+    def encode_raw(self, modality: str, items: Any, role: str = "database") -> Encoded:
+        return self.inputs.encode_raw(modality, items, role)
+
+    def encode_dataset(self, modality: str, dataset, indices, role: str = "database") -> Encoded:
+        return self.inputs.encode_dataset(modality, dataset, indices, role)
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return dict(self.model_.state_dict())
+        return self.inputs.state_tensors()
+
+    def meta_extra(self) -> dict[str, Any]:
+        return self.inputs.meta_extra()
 
     def set_state(self, tensors: dict[str, Any], meta: dict[str, Any], directory: Path) -> None:
-        if self.feature_width_ is None:
-            raise ConfigError(f"{directory / 'method.json'}: 'feature_width' missing or not an integer")
-        model = self._new_student(self.feature_width_)
-        try:
-            model.load_state_dict(tensors)
-        except RuntimeError as exc:
-            raise ConfigError(f"{directory} weights do not match the config in method.json: {exc}") from exc
-        self.model_ = model.eval()
+        self.model_ = self.inputs.set_state(tensors, meta, directory)
 
-    # ------------------------------------------------------------------ hooks (overridden by dcmq_trainable)
+    # ------------------------------------------------------------------ hooks of the fit (the backbone's inputs)
     def _fit_inputs(self, features, fit_idx: np.ndarray, u: torch.Tensor, show: bool | None) -> tuple[Any, Any]:
-        """Student inputs of the fit rows, indexable by a batch of positions: here the teacher features."""
-        return u, torch.as_tensor(np.ascontiguousarray(features.text[fit_idx]), dtype=torch.float32)
+        return self.inputs.fit_inputs(features, fit_idx, u, show)
 
     def _new_student(self, width: int) -> nn.Module:
-        return _Student(width, self.config)
+        return self.inputs.new_student(width)
 
     def _param_groups(self, model: nn.Module) -> list[dict[str, Any]]:
-        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+        return self.inputs.param_groups(model)
 
     def _val_scores(self, features, split) -> dict[str, float]:
-        return val_map(self, features, split)
+        return self.inputs.val_scores(features, split)
 
     def _encode_rows(self, modality: str, features, idx: np.ndarray, role: str) -> Encoded:
-        return self.encode(modality, getattr(features, modality)[idx], role)
+        return self.inputs.encode_rows(modality, features, idx, role)
 
     # ------------------------------------------------------------------ internals
     def _target_text(self, features, idx: np.ndarray) -> torch.Tensor | None:
@@ -420,7 +428,7 @@ class DCMQ(MethodBase):
             "target_matched_mean": float(T[eye].mean()), "target_other_mean": float(T[~eye].mean()),
         }
 
-    def _init_codebooks(self, model: _Student, x_img, x_txt, rng: np.random.Generator, gen) -> None:
+    def _init_codebooks(self, model: nn.Module, x_img, x_txt, rng: np.random.Generator, gen) -> None:
         """Codebooks from the current embeddings of (a sample of) the fit items: k-means, samples or random."""
         cfg = self.config
         if cfg.codebook_init == "random":
@@ -435,7 +443,7 @@ class DCMQ(MethodBase):
                 model.pq.init_from(z, gen)
         model.train()
 
-    def _loss_terms(self, model: _Student, xi: torch.Tensor, xt: torch.Tensor, T: torch.Tensor,
+    def _loss_terms(self, model: nn.Module, xi: torch.Tensor, xt: torch.Tensor, T: torch.Tensor,
                     quantize: bool = True, gather: Any = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[torch.Tensor]]:
         """Named loss terms (+ ``total``), the batch embeddings ``[2B, D]`` and the PQ logits (if quantizing).
 

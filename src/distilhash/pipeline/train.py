@@ -31,7 +31,7 @@ def build_method(name: str, bits: int | None, seed: int, overrides: dict[str, An
     notes: list[str] = []
     config = dict(overrides)
     if bits is not None:
-        if method_class(name).capabilities.bits_independent:
+        if method_class(name).capabilities_for(config).bits_independent:
             notes.append(f"{name} does not depend on the bit budget; --bits {bits} only labels the run")
             config.setdefault("n_bits", bits)
         else:
@@ -113,7 +113,7 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
 
         model = fit_data_parallel(method, model.config_dict(), fpath, split, workers, target, threads=threads)
     else:
-        model.fit(feats, split, **({"dataset": ds} if type(model).capabilities.input == "raw" else {}))
+        model.fit(feats, split, **({"dataset": ds} if model.capabilities.input == "raw" else {}))
     train_seconds = time.perf_counter() - t0
     model.save(target)
     scores = evaluate_parts(model, feats, split, dataset=ds) if evaluate else {}

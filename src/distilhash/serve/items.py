@@ -94,7 +94,7 @@ class ItemsMixin:
         k = self.check_k(k)
         t = self._target(target)
         item_id, code, md = self._lookup(t, item_id)
-        if t.index.kind == "binary":
+        if not t.index.kind.needs_codebooks:  # binary
             query: np.ndarray = code.reshape(1, -1)
         else:
             cb = t.index.codebooks  # [M, K, d]

@@ -51,6 +51,7 @@ class Lite0Student(nn.Module):
 
     def __init__(self, train_from: int = 5, pretrained: bool = True) -> None:
         super().__init__()
+        self._fingerprint = ""  # computed on first use
         from distilhash.teachers.efficientnet_lite0 import N_STAGES, Lite0Backbone
 
         if not 0 <= train_from <= N_STAGES:
@@ -110,7 +111,7 @@ class Lite0Student(nn.Module):
         """sha256 (16 hex) of the installed Lite0 weights (computed once)."""
         from distilhash.teachers.efficientnet_lite0 import weights_fingerprint
 
-        if not getattr(self, "_fingerprint", None):
+        if not self._fingerprint:
             self._fingerprint = weights_fingerprint()
         return self._fingerprint
 
@@ -126,6 +127,7 @@ class MiniLMStudent(nn.Module):
 
     def __init__(self, n_train: int = 1, max_length: int = 256, path: str | None = None) -> None:
         super().__init__()
+        self._fingerprint = ""  # computed on first use
         from transformers import AutoModel, AutoTokenizer
 
         from distilhash.teachers.minilm_text import default_minilm_path
@@ -193,7 +195,7 @@ class MiniLMStudent(nn.Module):
         """sha256 (16 hex) of the MiniLM weight file (computed once)."""
         from distilhash.io_utils import sha256_file
 
-        if not getattr(self, "_fingerprint", None):
+        if not self._fingerprint:
             self._fingerprint = sha256_file(Path(self.path) / "model.safetensors")[:16]
         return self._fingerprint
 

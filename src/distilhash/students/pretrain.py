@@ -116,7 +116,7 @@ def _teacher_image_embeddings(teacher_spec: str, images: np.ndarray, corpus_hash
     from distilhash.progress import progress as bar
 
     teacher = create_teacher(teacher_spec)
-    fp = str(getattr(teacher, "fingerprint", teacher_spec)).split("-")[0]
+    fp = str(teacher.fingerprint or teacher_spec).split("-")[0]
     path = cache_dir / f"teacher-image-{corpus_hash}-{fp}.npy"
     info = {"spec": teacher_spec, "fingerprint": fp, "cache": str(path)}
     if path.is_file():

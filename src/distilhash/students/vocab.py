@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,13 @@ from distilhash.errors import ConfigError, DataError
 __all__ = ["Vocabulary", "tokenize", "WEIGHTINGS"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-#: how a token count c becomes a BoW entry
-WEIGHTINGS = ("binary", "count", "log")
+#: how a token count c becomes a BoW entry (in place on float32 ``[n, V]`` counts)
+_WEIGHT: dict[str, Callable[[np.ndarray], object]] = {
+    "binary": lambda c: np.minimum(c, 1.0, out=c),  # 1 if present
+    "count": lambda c: c,
+    "log": lambda c: np.log1p(c, out=c),  # log(1 + c)
+}
+WEIGHTINGS = tuple(_WEIGHT)
 
 
 def tokenize(text: str) -> list[str]:
@@ -90,10 +95,7 @@ class Vocabulary:
                     oov += 1
                 else:
                     out[i, j] += 1.0
-        if self.weighting == "binary":
-            np.minimum(out, 1.0, out=out)
-        elif self.weighting == "log":
-            np.log1p(out, out=out)
+        _WEIGHT[self.weighting](out)
         if self.normalize:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             np.divide(out, norms, out=out, where=norms > 0)

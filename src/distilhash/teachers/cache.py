@@ -33,6 +33,7 @@ import numpy as np
 
 from distilhash.errors import DataError, FeatureError
 from distilhash.io_utils import atomic_save_npy, atomic_write_json, sha256_file
+from distilhash.teachers.base import Teacher
 from distilhash.teachers.features import FeatureSet
 
 __all__ = ["extract_features", "load_features", "default_features_dir", "MANIFEST", "CACHE_FORMAT_VERSION",
@@ -76,11 +77,11 @@ def open_dataset(dataset):
     return ds, split
 
 
-def cache_identity(teacher, ds, split, template: str) -> dict[str, Any]:
+def cache_identity(teacher: Teacher, ds, split, template: str) -> dict[str, Any]:
     return {
         "format_version": CACHE_FORMAT_VERSION,
         "teacher": teacher.name,
-        "teacher_fingerprint": str(getattr(teacher, "fingerprint", "") or ""),
+        "teacher_fingerprint": str(teacher.fingerprint or ""),
         "dataset": ds.name,
         "dataset_hash": ds.content_hash(),
         "split_hash": split.hash if split is not None else None,
@@ -102,15 +103,15 @@ def cache_status(out_dir: str | Path) -> str:
     return "partial" if (out / PROGRESS).is_file() else "absent"
 
 
-def row_sources(teacher, ds, template: str, batch_size: int, text_batch: int) -> dict[str, Callable[[slice], np.ndarray]]:
+def row_sources(teacher: Teacher, ds, template: str, batch_size: int, text_batch: int) -> dict[str, Callable[[slice], np.ndarray]]:
     """Per row-array: a function encoding rows ``s`` of the dataset."""
     from distilhash.targets.prompts import item_prompts
 
-    lookup = getattr(teacher, "lookup", None)
     out: dict[str, Callable[[slice], np.ndarray]] = {}
     if ds.texts is None:
         raise DataError(f"dataset {ds.name!r} has no caption strings; a teacher needs texts to encode")
-    if lookup is not None:  # precomputed features: rows are looked up by item id
+    if teacher.capabilities.lookup:  # precomputed features: rows are looked up by item id
+        lookup = teacher.lookup
         out["text"] = lambda s: lookup("text", ds.ids[s])
         out["image"] = lambda s: lookup("image", ds.ids[s])
         if ds.num_labels and teacher.has("label_text"):
@@ -120,10 +121,9 @@ def row_sources(teacher, ds, template: str, batch_size: int, text_batch: int) ->
     if ds.num_labels:
         prompts = item_prompts(ds.labels, ds.label_names, template)
         out["label_text"] = lambda s: teacher.encode_texts(prompts[s], batch_size=text_batch)
-    size = int(getattr(teacher, "image_size", 0) or 0) or None
-    dataset_images = getattr(teacher, "encode_dataset_images", None)  # teachers with a per-item tower cache
-    if dataset_images is not None:
-        out["image"] = lambda s: dataset_images(ds, np.arange(s.start, s.stop))
+    size = int(teacher.image_size or 0) or None
+    if teacher.capabilities.dataset_images:  # teachers with a per-item tower cache
+        out["image"] = lambda s: teacher.encode_dataset_images(ds, np.arange(s.start, s.stop))
     elif size is None:
         out["image"] = lambda s: teacher.encode_images([ds.images.load(i) for i in range(s.start, s.stop)], batch_size=batch_size)
     else:
@@ -133,7 +133,7 @@ def row_sources(teacher, ds, template: str, batch_size: int, text_batch: int) ->
 
 def extract_features(
     dataset,
-    teacher,
+    teacher: str | Teacher,
     out_dir: str | Path | None = None,
     batch_size: int = 128,
     progress: bool = True,
@@ -169,7 +169,7 @@ def extract_features(
     ensure_threads()  # the library's thread policy (the CLI has set its own already)
     template = resolve_template(template)
     ds, split = open_dataset(dataset)
-    spec = teacher if isinstance(teacher, str) else getattr(teacher, "name", "teacher")
+    spec = teacher if isinstance(teacher, str) else teacher.name
     if isinstance(teacher, str):
         teacher = create_teacher(teacher, **(teacher_options or {}))
     out = Path(out_dir) if out_dir is not None else default_features_dir(ds.name, spec)
@@ -253,28 +253,27 @@ def extract_features(
     if ds.num_labels:
         t0 = time.perf_counter()
         class_text = class_text_rows(teacher, ds, template)
-        if getattr(teacher, "lookup", None) is None:
+        if not teacher.capabilities.lookup:
             timings["class_text"] = time.perf_counter() - t0
     finish_cache(out, ds, identity, spec=spec, width=width, timings=timings, class_text=class_text,
-                 teacher_info=describe_teacher(teacher), text_cached=getattr(teacher, "text_cache_dir", None) is not None)
+                 teacher_info=describe_teacher(teacher), text_cached=teacher.text_cache_dir is not None)
     return out
 
 
-def describe_teacher(teacher) -> dict[str, Any] | None:
-    if not hasattr(teacher, "info"):
-        return None
+def describe_teacher(teacher: Teacher) -> dict[str, Any] | None:
+    """``teacher.info()``, or ``{"error": ...}`` when it fails (the description is informative only)."""
     try:
         return teacher.info()
     except Exception as exc:  # info is descriptive only  # noqa: BLE001
         return {"error": str(exc)}
 
 
-def class_text_rows(teacher, ds, template: str) -> np.ndarray | None:
+def class_text_rows(teacher: Teacher, ds, template: str) -> np.ndarray | None:
     """float32 ``[C, D]``: one prompt per class of ``ds`` encoded by ``teacher`` (None when it has none)."""
     from distilhash.targets.prompts import class_prompts
     from distilhash.teachers.common import check_unit_rows
 
-    if getattr(teacher, "lookup", None) is not None:
+    if teacher.capabilities.lookup:
         return teacher.class_text(len(ds.label_names)) if teacher.has("class_text") else None
     ct = np.asarray(teacher.encode_texts(class_prompts(ds.label_names, template)), dtype=np.float32)
     check_unit_rows(ct, f"class prompts from teacher {teacher.name}")

@@ -19,7 +19,7 @@ def describe_teacher_or_cache(what: str) -> dict[str, Any]:
     A directory (or a name under ``$DISTILHASH_HOME/features``) holding a cache manifest gives
     ``path`` and ``manifest`` (without the per-file list and label names); one with only a
     progress file gives ``path``, ``done`` and ``count``; anything else is created as a teacher
-    spec and gives ``info`` (its ``info()``, else name and width). Creating the teacher loads it.
+    spec and gives ``info`` (its ``info()``). Creating the teacher loads it.
     """
     from distilhash.paths import features_dir
     from distilhash.teachers.cache import MANIFEST, PROGRESS
@@ -37,4 +37,4 @@ def describe_teacher_or_cache(what: str) -> dict[str, Any]:
     from distilhash.teachers.registry import create_teacher
 
     t = create_teacher(what)
-    return {"kind": "teacher", "info": t.info() if hasattr(t, "info") else {"name": t.name, "width": t.width}}
+    return {"kind": "teacher", "info": t.info()}

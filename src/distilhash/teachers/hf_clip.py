@@ -26,6 +26,7 @@ import numpy as np
 
 from distilhash.teachers.common import (as_text_list, l2_normalize, quiet_model_loading, run_batched, to_uint8_images,
                                         torch_device)
+from distilhash.teachers.base import TeacherBase
 from distilhash.teachers.registry import TEACHERS, TeacherLoadError
 
 __all__ = ["HFCLIPTeacher", "OPENAI_CLIP_MEAN", "OPENAI_CLIP_STD"]
@@ -53,7 +54,8 @@ def _preprocessor_config(source: str, local_files_only: bool, cache_dir: str | N
         return {}
 
 
-class HFCLIPTeacher:
+@TEACHERS.register("hf")
+class HFCLIPTeacher(TeacherBase):
     """transformers CLIP as a frozen teacher.
 
     Args:
@@ -103,8 +105,16 @@ class HFCLIPTeacher:
         self.name = spec or f"hf:{source}"
         self._torch = torch
 
+    @classmethod
+    def from_spec(cls, arg: str | None, **options: Any) -> HFCLIPTeacher:
+        if not arg:
+            from distilhash.errors import ConfigError
+
+            raise ConfigError("the hf teacher needs a model id or directory: 'hf:openai/clip-vit-base-patch32' or 'hf:DIR'")
+        return cls(arg, spec=f"hf:{arg}", **options)
+
     @property
-    def fingerprint(self) -> str:
+    def fingerprint(self) -> str:  # type: ignore[override]
         """Hash of the model's weights (16 hex)."""
         import hashlib
 
@@ -154,11 +164,3 @@ class HFCLIPTeacher:
         return {"name": self.name, "source": self.source, "width": self.width, "image_size": self.image_size,
                 "context_length": self.context_length}
 
-
-@TEACHERS.register("hf")
-def _create(arg: str | None, **options: Any) -> HFCLIPTeacher:
-    if not arg:
-        from distilhash.errors import ConfigError
-
-        raise ConfigError("the hf teacher needs a model id or directory: 'hf:openai/clip-vit-base-patch32' or 'hf:DIR'")
-    return HFCLIPTeacher(arg, spec=f"hf:{arg}", **options)

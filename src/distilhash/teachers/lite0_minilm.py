@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from distilhash.io_utils import atomic_write_bytes, atomic_write_json, sha256_file
 from distilhash.teachers.common import l2_normalize, run_batched, to_uint8_images, torch_device
+from distilhash.teachers.base import TeacherBase, TeacherCapabilities
 from distilhash.teachers.registry import TEACHERS, TeacherLoadError
 
 __all__ = ["HeadConfig", "Lite0MiniLMTeacher", "save_lite0_teacher", "resolve_lite0_dir", "default_lite0_dir",
@@ -153,7 +155,8 @@ def resolve_lite0_dir(arg: str | Path | None) -> Path:
     )
 
 
-class Lite0MiniLMTeacher:
+@TEACHERS.register(KIND)
+class Lite0MiniLMTeacher(TeacherBase):
     """Frozen Lite0 + frozen MiniLM + fitted heads: ``encode_images`` / ``encode_texts`` -> float32 ``[n, 384]`` unit rows.
 
     Args:
@@ -165,6 +168,9 @@ class Lite0MiniLMTeacher:
         text_cache_dir: where calls with >= 512 texts keep MiniLM embeddings, and where
             ``encode_dataset_images`` keeps Lite0 features (True: ``$DISTILHASH_HOME/teachers/cache``; None: off).
     """
+
+    #: ``encode_dataset_images`` reads dataset rows through the per-item Lite0 tower cache
+    capabilities = TeacherCapabilities(dataset_images=True)
 
     def __init__(self, path: str | Path | None = None, device: str | None = "cpu", batch_size: int = 16,
                  text_path: str | Path | None = None, spec: str | None = None,
@@ -197,15 +203,16 @@ class Lite0MiniLMTeacher:
         self.text_cache_dir = resolve_cache_dir(text_cache_dir)
         self._torch = torch
 
-    @property
-    def fingerprint(self) -> str:
-        """Heads sha256 (16 hex) - Lite0 weights sha256 (16 hex) - MiniLM weights sha256 (16 hex)."""
-        if getattr(self, "_fingerprint", None) is None:
-            from distilhash.teachers.efficientnet_lite0 import weights_fingerprint
+    @classmethod
+    def from_spec(cls, arg: str | None, **options: Any) -> Lite0MiniLMTeacher:
+        return cls(arg, spec=KIND if arg is None else f"{KIND}:{arg}", **options)
 
-            self._fingerprint = (f"{sha256_file(self.directory / HEADS_FILE)[:16]}-{weights_fingerprint()}-"
-                                 f"{self.text.fingerprint()}")
-        return self._fingerprint
+    @cached_property
+    def fingerprint(self) -> str:  # type: ignore[override]
+        """Heads sha256 (16 hex) - Lite0 weights sha256 (16 hex) - MiniLM weights sha256 (16 hex)."""
+        from distilhash.teachers.efficientnet_lite0 import weights_fingerprint
+
+        return f"{sha256_file(self.directory / HEADS_FILE)[:16]}-{weights_fingerprint()}-{self.text.fingerprint()}"
 
     def info(self) -> dict[str, Any]:
         fit_info = self.config.get("fit_info", {})
@@ -269,8 +276,3 @@ class Lite0MiniLMTeacher:
 
         return self.project_texts(encode_maybe_cached(self.text, texts, self.text_cache_dir, batch_size or 256, progress))
 
-
-@TEACHERS.register(KIND)
-def _create(arg: str | None, **options: Any) -> Lite0MiniLMTeacher:
-    spec = KIND if arg is None else f"{KIND}:{arg}"
-    return Lite0MiniLMTeacher(arg, spec=spec, **options)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from distilhash.io_utils import atomic_write_bytes, atomic_write_json, sha256_file
 from distilhash.teachers.common import l2_normalize, run_batched, to_uint8_images, torch_device
+from distilhash.teachers.base import TeacherBase
 from distilhash.teachers.registry import TEACHERS, TeacherLoadError
 
 __all__ = ["MiniLMLiTTeacher", "save_lit_teacher", "resolve_lit_dir", "BUNDLED_DIR", "WEIGHTS_FILE", "CONFIG_FILE"]
@@ -69,7 +71,8 @@ def resolve_lit_dir(path: str | Path | None) -> Path:
     )
 
 
-class MiniLMLiTTeacher:
+@TEACHERS.register("minilm-lit")
+class MiniLMLiTTeacher(TeacherBase):
     """Offline teacher: ``encode_texts`` = frozen MiniLM, ``encode_images`` = the LiT image tower.
 
     Both return float32 ``[n, 384]`` unit rows. Frozen: eval mode, no gradients.
@@ -120,12 +123,14 @@ class MiniLMLiTTeacher:
         self.text_cache_dir = resolve_cache_dir(text_cache_dir)
         self._torch = torch
 
-    @property
-    def fingerprint(self) -> str:
+    @classmethod
+    def from_spec(cls, arg: str | None, **options: Any) -> MiniLMLiTTeacher:
+        return cls(arg, spec="minilm-lit" if arg is None else f"minilm-lit:{arg}", **options)
+
+    @cached_property
+    def fingerprint(self) -> str:  # type: ignore[override]
         """Identity of the weights: image tower sha256 (16 hex) + text tower sha256 (16 hex)."""
-        if getattr(self, "_fingerprint", None) is None:
-            self._fingerprint = f"{sha256_file(self.directory / WEIGHTS_FILE)[:16]}-{self.text.fingerprint()}"
-        return self._fingerprint
+        return f"{sha256_file(self.directory / WEIGHTS_FILE)[:16]}-{self.text.fingerprint()}"
 
     def info(self) -> dict[str, Any]:
         fit_info = self.config.get("fit_info", {})
@@ -165,8 +170,3 @@ class MiniLMLiTTeacher:
 
         return l2_normalize(encode_maybe_cached(self.text, texts, self.text_cache_dir, batch_size or 256, progress))
 
-
-@TEACHERS.register("minilm-lit")
-def _create(arg: str | None, **options: Any) -> MiniLMLiTTeacher:
-    spec = "minilm-lit" if arg is None else f"minilm-lit:{arg}"
-    return MiniLMLiTTeacher(arg, spec=spec, **options)

@@ -69,12 +69,13 @@ class MiniLMTextEncoder:
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.width = int(self.model.config.hidden_size)
+        self._fingerprint: str | None = None  # computed on first use
 
     def fingerprint(self) -> str:
         """sha256 (16 hex) of the weight file, to record which text tower was used."""
         from distilhash.io_utils import sha256_file
 
-        if getattr(self, "_fingerprint", None) is None:
+        if self._fingerprint is None:
             weights = self.path / "model.safetensors"
             self._fingerprint = (sha256_file(weights)[:16] if weights.is_file()
                                  else hashlib.sha256(str(self.path).encode()).hexdigest()[:16])

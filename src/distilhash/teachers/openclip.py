@@ -19,6 +19,7 @@ import numpy as np
 
 from distilhash.teachers.common import as_text_list, l2_normalize, run_batched, to_uint8_images, torch_device
 from distilhash.teachers.hf_clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+from distilhash.teachers.base import TeacherBase
 from distilhash.teachers.registry import TEACHERS, TeacherLoadError
 
 __all__ = ["OpenCLIPTeacher", "import_open_clip"]
@@ -38,7 +39,8 @@ def import_open_clip():
     return open_clip
 
 
-class OpenCLIPTeacher:
+@TEACHERS.register("openclip")
+class OpenCLIPTeacher(TeacherBase):
     """open_clip CLIP as a frozen teacher.
 
     Args:
@@ -85,6 +87,18 @@ class OpenCLIPTeacher:
         self.name = spec or f"openclip:{arch}/{pretrained}"
         self._torch = torch
 
+    @classmethod
+    def from_spec(cls, arg: str | None, **options: Any) -> OpenCLIPTeacher:
+        if not arg:
+            from distilhash.errors import ConfigError
+
+            raise ConfigError("the openclip teacher needs 'openclip:ARCH/PRETRAINED', e.g. 'openclip:ViT-B-32/laion2b_s34b_b79k'")
+        arch, _, pretrained = arg.partition("/")
+        return cls(arch, pretrained or None, spec=f"openclip:{arg}", **options)
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "width": self.width, "image_size": self.image_size}
+
     def _images_batch(self, pixels: np.ndarray) -> np.ndarray:
         torch = self._torch
         x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
@@ -109,12 +123,3 @@ class OpenCLIPTeacher:
         bs = batch_size or 4 * self.batch_size
         return l2_normalize(run_batched(len(texts), bs, lambda s: self._texts_batch(texts[s]), self.width, progress, "texts"))
 
-
-@TEACHERS.register("openclip")
-def _create(arg: str | None, **options: Any) -> OpenCLIPTeacher:
-    if not arg:
-        from distilhash.errors import ConfigError
-
-        raise ConfigError("the openclip teacher needs 'openclip:ARCH/PRETRAINED', e.g. 'openclip:ViT-B-32/laion2b_s34b_b79k'")
-    arch, _, pretrained = arg.partition("/")
-    return OpenCLIPTeacher(arch, pretrained or None, spec=f"openclip:{arg}", **options)

@@ -27,6 +27,7 @@ import numpy as np
 from distilhash.errors import FeatureError
 from distilhash.finite import require_finite_rows
 from distilhash.teachers.common import l2_normalize
+from distilhash.teachers.base import TeacherBase, TeacherCapabilities
 from distilhash.teachers.registry import TEACHERS
 
 __all__ = ["PrecomputedTeacher", "read_feature_file", "ARRAY_NAMES"]
@@ -120,7 +121,8 @@ def read_feature_file(path: str | Path) -> tuple[dict[str, np.ndarray], list[str
     return arrays, ids
 
 
-class PrecomputedTeacher:
+@TEACHERS.register("features")
+class PrecomputedTeacher(TeacherBase):
     """Features looked up by item id (see module docstring).
 
     Args:
@@ -128,6 +130,9 @@ class PrecomputedTeacher:
         width: expected width D (checked when given).
         count: expected number of items (checked when given).
     """
+
+    #: rows are looked up by item id (``lookup``, ``has``, ``class_text``)
+    capabilities = TeacherCapabilities(lookup=True)
 
     def __init__(self, path: str | Path, width: int | None = None, count: int | None = None, spec: str | None = None,
                  **_: Any) -> None:
@@ -175,6 +180,16 @@ class PrecomputedTeacher:
             h.update("\n".join(self.ids).encode())
             self.fingerprint = h.hexdigest()[:16]
 
+    @classmethod
+    def from_spec(cls, arg: str | None, **options: Any) -> PrecomputedTeacher:
+        if not arg:
+            from distilhash.errors import ConfigError
+
+            raise ConfigError("the features teacher needs a path: 'features:PATH'")
+        options.pop("device", None)
+        options.pop("batch_size", None)
+        return cls(arg, spec=f"features:{arg}", **options)
+
     def has(self, name: str) -> bool:
         return name in self._arrays
 
@@ -216,13 +231,3 @@ class PrecomputedTeacher:
         return {"name": self.name, "path": str(self.path), "width": self.width, "count": len(self.ids),
                 "arrays": sorted(self._arrays), "normalized_rows": self.normalized_rows, "fingerprint": self.fingerprint}
 
-
-@TEACHERS.register("features")
-def _create(arg: str | None, **options: Any) -> PrecomputedTeacher:
-    if not arg:
-        from distilhash.errors import ConfigError
-
-        raise ConfigError("the features teacher needs a path: 'features:PATH'")
-    options.pop("device", None)
-    options.pop("batch_size", None)
-    return PrecomputedTeacher(arg, spec=f"features:{arg}", **options)

@@ -14,9 +14,11 @@ spec                    backend
                         (:mod:`distilhash.teachers.precomputed`)
 ======================  ==============================================================
 
-Backends register themselves with ``@TEACHERS.register(kind)`` in their module, declared in
-the lazy :class:`~distilhash.registry.Registry` below and imported on first use (so
-``import distilhash.teachers.registry`` imports no torch).
+Backends are :class:`~distilhash.teachers.base.TeacherBase` subclasses that register themselves
+with ``@TEACHERS.register(kind)`` in their module, declared in the lazy
+:class:`~distilhash.registry.Registry` below and imported on first use (so
+``import distilhash.teachers.registry`` imports no torch); a spec is turned into a teacher by the
+class's ``from_spec(arg, **options)``.
 
 Example:
     >>> from distilhash.teachers.registry import parse_spec, teacher_slug
@@ -32,12 +34,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distilhash.errors import ConfigError
 from distilhash.registry import Registry
 
-__all__ = ["TEACHERS", "create_teacher", "list_teachers", "parse_spec", "teacher_slug", "TeacherLoadError"]
+if TYPE_CHECKING:
+    from distilhash.teachers.base import TeacherBase
+
+__all__ = ["TEACHERS", "create_teacher", "teacher_class", "list_teachers", "parse_spec", "teacher_slug",
+           "TeacherLoadError"]
 
 #: backend kind -> module registering it (imported on first use).
 TEACHERS: Registry = Registry("teacher backend", modules={
@@ -61,7 +67,14 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return kind, (arg if sep and arg else None)
 
 
-def create_teacher(spec: str, **options: Any):
+def teacher_class(kind: str) -> type[TeacherBase]:
+    """The class registered for backend ``kind`` (imports its module); its ``capabilities`` are read from it."""
+    from distilhash.teachers.base import TeacherBase
+
+    return TEACHERS.get_class(kind, TeacherBase)
+
+
+def create_teacher(spec: str, **options: Any) -> TeacherBase:
     """Create the teacher named by ``spec`` (see module docstring).
 
     ``options`` go to the backend (e.g. ``device="cpu"``, ``batch_size=128``).
@@ -74,7 +87,7 @@ def create_teacher(spec: str, **options: Any):
             "(e.g. 'minilm-lit', 'hf:openai/clip-vit-base-patch32', 'openclip:ViT-B-32/laion2b_s34b_b79k', "
             "'features:PATH')"
         )
-    return TEACHERS.create(kind, arg, **options)
+    return teacher_class(kind).from_spec(arg, **options)
 
 
 def list_teachers() -> list[str]:

@@ -18,11 +18,12 @@ import numpy as np
 
 from distilhash.errors import FeatureError
 from distilhash.io_utils import atomic_save_npy, atomic_write_json, sha256_file
+from distilhash.teachers.base import Teacher
 
 __all__ = ["retext_features"]
 
 
-def retext_features(source: str | Path, out: str | Path, texts: Sequence[str], teacher, variant: str,
+def retext_features(source: str | Path, out: str | Path, texts: Sequence[str], teacher: Teacher, variant: str,
                     progress: bool = True) -> Path:
     """Copy the cache ``source`` to ``out`` with ``text.npy`` = ``teacher.encode_texts(texts)``.
 

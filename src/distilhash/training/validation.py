@@ -11,47 +11,62 @@ from __future__ import annotations
 
 import numpy as np
 
-from distilhash.codes import Encoded, unpack_bits
-from distilhash.errors import FeatureError
+from distilhash.codes import CodeKind, Encoded, unpack_bits
 
 __all__ = ["map_all_from_distances", "encoded_distances", "retrieval_map", "val_map"]
 
 
 def encoded_distances(query: Encoded, database: Encoded) -> np.ndarray:
     """Distances ``[nq, nd]`` (lower = closer) between encoded queries and database items."""
-    if (query.kind, database.kind) in (("float", "float"), ("float", "pq"), ("binary", "binary")):
-        return _reference_distances(query, database)
+    reference = _TORCH_DISTANCES.get((query.kind, database.kind))
+    if reference is not None:
+        return reference(query, database)
     from distilhash.eval.rankers import distances
 
     return np.asarray(distances(query, database))
 
 
-def _reference_distances(query: Encoded, database: Encoded) -> np.ndarray:
+def _cosine(query: Encoded, database: Encoded) -> np.ndarray:
+    """float queries against float items: 1 - cosine."""
     import torch
 
-    if query.kind == "float" and database.kind == "float":
-        q = torch.nn.functional.normalize(torch.as_tensor(query.data, dtype=torch.float32), dim=1)
-        x = torch.nn.functional.normalize(torch.as_tensor(database.data, dtype=torch.float32), dim=1)
-        return (1.0 - q @ x.T).numpy()
-    if query.kind == "float" and database.kind == "pq":
-        cb = torch.as_tensor(database.codebooks, dtype=torch.float32)  # [M, K, d]
-        M, K, d = cb.shape
-        q = torch.as_tensor(query.data, dtype=torch.float32).reshape(-1, M, d)
-        ip = torch.einsum("qmd,mkd->qmk", q, cb)
-        if database.metric == "ip":
-            table = -ip
-        else:
-            table = (q * q).sum(-1, keepdim=True) - 2 * ip + (cb * cb).sum(-1)[None]
-        codes = torch.as_tensor(database.data.astype(np.int64))  # [nd, M]
-        out = torch.zeros(q.shape[0], codes.shape[0])
-        for m in range(M):
-            out += torch.index_select(table[:, m], 1, codes[:, m])
-        return out.numpy()
-    if query.kind == "binary" and database.kind == "binary":
-        a = unpack_bits(query.data, query.n_bits).astype(np.float32) * 2 - 1
-        b = unpack_bits(database.data, database.n_bits).astype(np.float32) * 2 - 1
-        return (query.n_bits - a @ b.T) / 2
-    raise FeatureError(f"cannot rank {query.kind} queries against a {database.kind} database")
+    q = torch.nn.functional.normalize(torch.as_tensor(query.data, dtype=torch.float32), dim=1)
+    x = torch.nn.functional.normalize(torch.as_tensor(database.data, dtype=torch.float32), dim=1)
+    return (1.0 - q @ x.T).numpy()
+
+
+def _adc(query: Encoded, database: Encoded) -> np.ndarray:
+    """float queries against pq items: asymmetric distance (l2) or minus the asymmetric inner product (ip)."""
+    import torch
+
+    cb = torch.as_tensor(database.codebooks, dtype=torch.float32)  # [M, K, d]
+    M, K, d = cb.shape
+    q = torch.as_tensor(query.data, dtype=torch.float32).reshape(-1, M, d)
+    ip = torch.einsum("qmd,mkd->qmk", q, cb)
+    if database.metric == "ip":
+        table = -ip
+    else:
+        table = (q * q).sum(-1, keepdim=True) - 2 * ip + (cb * cb).sum(-1)[None]
+    codes = torch.as_tensor(database.data.astype(np.int64))  # [nd, M]
+    out = torch.zeros(q.shape[0], codes.shape[0])
+    for m in range(M):
+        out += torch.index_select(table[:, m], 1, codes[:, m])
+    return out.numpy()
+
+
+def _hamming(query: Encoded, database: Encoded) -> np.ndarray:
+    """binary queries against binary items: Hamming distance (as float)."""
+    a = unpack_bits(query.data, query.n_bits).astype(np.float32) * 2 - 1
+    b = unpack_bits(database.data, database.n_bits).astype(np.float32) * 2 - 1
+    return (query.n_bits - a @ b.T) / 2
+
+
+#: (query kind, database kind) -> the in-loop distance; other pairs go to the eval rankers
+_TORCH_DISTANCES = {
+    (CodeKind.FLOAT, CodeKind.FLOAT): _cosine,
+    (CodeKind.FLOAT, CodeKind.PQ): _adc,
+    (CodeKind.BINARY, CodeKind.BINARY): _hamming,
+}
 
 
 def map_all_from_distances(dist: np.ndarray, query_labels: np.ndarray, database_labels: np.ndarray,

@@ -141,7 +141,7 @@ def score_method(method, domain: DomainData, options: OpenVocabOptions) -> dict[
     """P@k, R@k and mAP of ``method`` on ``domain`` (queries with >= 1 relevant item)."""
     keep = np.flatnonzero(domain.relevant.any(axis=1))
     rel = domain.relevant[keep]
-    if type(method).capabilities.input == "raw":
+    if method.capabilities.input == "raw":
         q = method.encode_raw("text", [domain.nouns[i] for i in keep], role="query")
         db = method.encode_raw("image", domain.images, role="database")
     else:

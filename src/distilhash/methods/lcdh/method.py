@@ -69,8 +69,8 @@ class LCDHMethod(MethodBase):
     def _image_size(self, dataset) -> int:
         if self.config.image_size:
             return int(self.config.image_size)
-        size = getattr(dataset.images, "size", None)  # image stores with one render size have it
-        if not isinstance(size, int):
+        size = dataset.images.size  # image stores with one render size have it
+        if size is None:
             raise ConfigError(f"dataset {dataset.name!r} has no fixed render size; set image_size (e.g. --set image_size=64)")
         return size
 
