@@ -210,3 +210,16 @@ def test_code_kinds_keep_their_strings_and_carry_their_behaviour():
     assert enc.kind is CodeKind.BINARY  # strings are parsed on construction
     with pytest.raises(FeatureError, match="unknown code kind 'bits'; expected binary, pq or float"):
         Encoded("bits", np.zeros((2, 1), np.uint8), 8)
+
+
+def test_no_caller_reads_class_level_capabilities_of_an_instance():
+    """``type(m).capabilities`` is the default config's; an instance's own config can differ (dcmq trainable)."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "distilhash"
+    pattern = re.compile(r"type\([^)]*\)\.capabilities\b(?!_for)")
+    hits = [f"{p.relative_to(src)}:{i}" for p in src.rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1)
+            if pattern.search(line) and not line.lstrip().startswith(("#", "config (", "read on"))]
+    assert hits == [], f"read capabilities from the instance (m.capabilities), not its class: {hits}"

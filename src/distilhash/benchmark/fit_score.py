@@ -43,7 +43,7 @@ def fit_and_score(method, features, split, dataset=None, part: str = "query", **
     """Fit ``method`` and evaluate it in both directions (``evaluate_kw`` goes to ``evaluate``)."""
     from distilhash.eval.metrics import evaluate_method
 
-    raw = dataset if type(method).capabilities.input == "raw" else None
+    raw = dataset if method.capabilities.input == "raw" else None
     load_before = load_average()
     t = time.perf_counter()
     method.fit(features, split, **({"dataset": raw} if raw is not None else {}))

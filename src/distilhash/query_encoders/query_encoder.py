@@ -96,7 +96,7 @@ class QueryEncoder:
         self._method: Any = None
         self.head = numpy_head_for(self.model_dir)
         #: the method reads raw pixels / words itself (e.g. lcdh): queries never go through the teacher
-        self.raw = False if self.head is not None else type(self.method).capabilities.input == "raw"
+        self.raw = False if self.head is not None else self.method.capabilities.input == "raw"
         self.teacher_spec = teacher or meta.get("teacher")
         if not self.raw and (not self.teacher_spec or self.teacher_spec == "unknown"):
             raise ConfigError(f"{self.model_dir}/method.json names no teacher; pass the teacher spec explicitly")
