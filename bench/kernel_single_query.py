@@ -1,6 +1,7 @@
 """Scan kernels one query per call and in batches, interleaved with FAISS, against the measured memory limit.
 
     python bench/kernel_single_query.py [--sizes 1000000 10000000] [--batches 1 16 256] [--queries 256] [--repeat 3]
+        [--threads 1 2]
 
 For each database size ``n`` (uniform random 64-bit codes, single thread, k = 10) and each
 family — ``pq4`` (M = 16, K = 16: our exact fast scan vs FAISS ``IndexPQFastScan``), ``pq8``
@@ -9,21 +10,30 @@ family — ``pq4`` (M = 16, K = 16: our exact fast scan vs FAISS ``IndexPQFastSc
 ``--queries`` queries in calls of ``b`` queries. Both sides start from the raw query (float
 vectors for PQ: our side builds its ADC tables inside the timed call, as FAISS does; packed bits
 for Hamming). The arms are interleaved: repetition ``r`` times ours then FAISS when ``r`` is even,
-FAISS then ours when odd; the best wall time of each arm over ``--repeat`` repetitions is kept.
+FAISS then ours when odd; the best wall time of each arm over ``--repeat`` repetitions is kept
+(with the sample std of the repetitions).
+
+Threads: every arm runs on one thread, and for each further count in ``--threads`` our kernels
+run again with one scan split over that many threads (``native.set_scan_threads``), beside FAISS
+given the same number of OpenMP threads (one query per call only, where the question is).
 
 The memory limit is measured in the same run on a buffer of the codes' size (so at the same cache
 level: ~8 MB at 1M sits in L3, 80 MB at 10M comes from DRAM): the best single-thread read
 bandwidth of numpy's ``count_nonzero`` and ``sum`` (uint64) over it. ``limit ns/code = 8 bytes / bandwidth``;
 ``share of limit = limit ns/code / measured ns/code`` (1.0 = the scan reads codes as fast as one
 thread can read memory; a numpy read is a lower bound of the true limit, so a share can exceed 1).
-Writes ``bench/results/kernel_single_query/<out-name>.{json,md}``; the machine is shared (loads
+The same read split over the thread counts of ``--threads`` (numpy releases the interpreter lock in
+the sum) gives the limit of a split scan, reported beside it.
+Writes ``bench/results/kernel_single_query/<out-name>.{json,md,png}``; the machine is shared (loads
 recorded per size and in the provenance).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,21 +47,37 @@ K_TOP = 10
 CODE_BYTES = 8
 
 
-def read_bandwidth(nbytes: int, repeat: int) -> dict:
-    """Best single-thread read GB/s over a ``nbytes`` buffer (numpy count_nonzero and uint64 sum)."""
+def read_bandwidth(nbytes: int, repeat: int, threads: list[int]) -> dict:
+    """Best read GB/s over a ``nbytes`` buffer: single thread (numpy count_nonzero and uint64 sum),
+    and the uint64 sum split into contiguous parts over each thread count > 1 of ``threads``."""
     buf = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
+    words = buf[: nbytes // 8 * 8].view(np.uint64)
     best = {}
-    for name, fn in (("count_nonzero", lambda: np.count_nonzero(buf)), ("sum_u64", lambda: buf[: nbytes // 8 * 8].view(np.uint64).sum())):
+    for name, fn in (("count_nonzero", lambda: np.count_nonzero(buf)), ("sum_u64", lambda: words.sum())):
         fn()
         t_best = min(_wall(fn) for _ in range(max(3, repeat)))
         best[name] = nbytes / t_best / 1e9
-    return {"bytes": nbytes, "gb_per_s": best, "best_gb_per_s": max(best.values())}
+    split = {}
+    for t in (t for t in threads if t > 1):
+        parts = np.array_split(words, t)
+        with ThreadPoolExecutor(t) as pool:
+            fn = lambda: list(pool.map(np.sum, parts))  # noqa: E731
+            fn()
+            split[str(t)] = nbytes / min(_wall(fn) for _ in range(max(3, repeat))) / 1e9
+    return {"bytes": nbytes, "gb_per_s": best, "best_gb_per_s": max(best.values()), "split_gb_per_s": split}
 
 
 def _wall(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def _wall_cpu(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process: every thread, spinning included) of ``fn()``."""
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def _calls(fn, queries: np.ndarray, batch: int):
@@ -62,16 +88,44 @@ def _calls(fn, queries: np.ndarray, batch: int):
     return run
 
 
-def _interleaved(arms: dict, repeat: int) -> dict[str, float]:
-    """Best wall seconds per arm; the order of the arms alternates between repetitions."""
+def _interleaved(arms: dict, repeat: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall, process CPU) seconds of every repetition per arm; the order of the arms alternates."""
     names = list(arms)
-    best = {n: float("inf") for n in names}
+    times: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
     for n in names:  # warm every arm once
         arms[n]()
     for r in range(repeat):
         for n in (names if r % 2 == 0 else names[::-1]):
-            best[n] = min(best[n], _wall(arms[n]))
-    return best
+            times[n].append(_wall_cpu(arms[n]))
+    return times
+
+
+def _threaded(fn, threads: int, faiss_side: bool):
+    """``fn`` run with ``threads`` threads: our scan split (native.set_scan_threads) or FAISS's OpenMP."""
+    import faiss
+
+    from distilhash.index import native
+
+    def run(q):
+        if faiss_side:
+            faiss.omp_set_num_threads(threads)
+        else:
+            native.set_scan_threads(threads)
+        try:
+            return fn(q)
+        finally:
+            faiss.omp_set_num_threads(1)
+            native.set_scan_threads(1)
+    return run
+
+
+def with_threads(arms: dict, threads: list[int]) -> dict:
+    """The one-thread arms plus, per thread count > 1, each arm again with that many threads."""
+    out = dict(arms)
+    for t in (t for t in threads if t > 1):
+        for name, fn in arms.items():
+            out[f"{name}, {t} threads"] = _threaded(fn, t, not name.startswith("ours"))
+    return out
 
 
 def pq_arms(bits: int, n: int, rng):
@@ -117,19 +171,24 @@ def hamming_arms(n: int, rng):
 
 
 def bench_size(n: int, args, rng, log) -> dict:
-    out = {"n": n, "load_before": load_average(), "bandwidth": read_bandwidth(n * CODE_BYTES, args.repeat), "families": {}}
+    out = {"n": n, "load_before": load_average(), "bandwidth": read_bandwidth(n * CODE_BYTES, args.repeat, args.threads),
+           "families": {}}
     limit_ns = CODE_BYTES / out["bandwidth"]["best_gb_per_s"]
     out["limit_ns_per_code"] = limit_ns
-    log(f"n={n:,}: read bandwidth {out['bandwidth']['best_gb_per_s']:.1f} GB/s -> limit {limit_ns:.3f} ns/code")
+    split_ns = {t: CODE_BYTES / g for t, g in out["bandwidth"]["split_gb_per_s"].items()}
+    out["split_limit_ns_per_code"] = split_ns
+    log(f"n={n:,}: read bandwidth {out['bandwidth']['best_gb_per_s']:.1f} GB/s -> limit {limit_ns:.3f} ns/code; split "
+        + ", ".join(f"{t} threads {CODE_BYTES / v:.1f} GB/s" for t, v in split_ns.items()))
     for family in args.families:
         arms, make_queries = pq_arms(4 if family == "pq4" else 8, n, rng) if family != "hamming" else hamming_arms(n, rng)
         queries = make_queries(args.queries)
         rows = {}
         for batch in args.batches:
-            best = _interleaved({name: _calls(fn, queries, batch) for name, fn in arms.items()}, args.repeat)
-            rows[str(batch)] = {name: {"ns_per_code": 1e9 * s / (len(queries) * n), "qps": len(queries) / s,
-                                       "share_of_limit": limit_ns / (1e9 * s / (len(queries) * n))} for name, s in best.items()}
-            ours = next(k for k in best if k.startswith("ours"))
+            cell = with_threads(arms, args.threads) if batch == 1 else \
+                {**arms, **{k: v for k, v in with_threads(arms, args.threads).items() if k.startswith("ours")}}
+            times = _interleaved({name: _calls(fn, queries, batch) for name, fn in cell.items()}, args.repeat)
+            rows[str(batch)] = {name: _row(ts, len(queries), n, limit_ns, split_ns) for name, ts in times.items()}
+            ours = next(k for k in times if k.startswith("ours"))
             log(f"n={n:,} {family} batch {batch}: " + ", ".join(f"{k} {v['ns_per_code']:.3f} ns/code ({v['share_of_limit']:.0%})"
                                                               for k, v in rows[str(batch)].items()) + f"  [ours: {ours}]")
         out["families"][family] = rows
@@ -138,23 +197,76 @@ def bench_size(n: int, args, rng, log) -> dict:
     return out
 
 
+def _row(times: list[tuple[float, float]], nq: int, n: int, limit_ns: float, split_ns: dict[str, float]) -> dict:
+    """One arm's figures from its repetitions' (wall, CPU) seconds: best wall, the sample std of
+    ns/code, and the least process CPU time per code (on a loaded machine: what the arm costs)."""
+    ns = [1e9 * w / (nq * n) for w, _ in times]
+    best = min(ns)
+    return {"ns_per_code": best, "ns_per_code_std": statistics.stdev(ns) if len(ns) > 1 else 0.0,
+            "ns_per_code_all": ns, "cpu_ns_per_code": min(1e9 * c / (nq * n) for _, c in times),
+            "qps": nq / min(w for w, _ in times), "share_of_limit": limit_ns / best,
+            "share_of_split_limit": {t: v / best for t, v in split_ns.items()}}
+
+
 def markdown(res: dict) -> str:
     lines = ["# Scan kernels: one query per call and batches, interleaved with FAISS, against the memory limit", "",
-             f"Single thread, k={K_TOP}, uniform random 64-bit codes, {res['queries']} queries per cell answered in calls of the "
+             f"k={K_TOP}, uniform random 64-bit codes, {res['queries']} queries per cell answered in calls of the "
              f"batch size; both sides start from the raw query (table construction inside the timed call); arms interleaved, "
-             f"best of {res['repeat']}. Memory limit: the best single-thread numpy read over a buffer of the codes' size in the "
-             "same run. **Shared 2-core machine** (loads per size): figures are upper bounds of a quiet machine's.", ""]
+             f"best of {res['repeat']} (± sample std of the repetitions). Memory limit: the best single-thread numpy read over a "
+             "buffer of the codes' size in the same run (the one-query limit); an arm with `, T threads` splits each scan over T "
+             "threads (ours: `native.set_scan_threads`; FAISS: its OpenMP threads), and its share of the T-thread split read is "
+             "given too. CPU ns/code: the least CPU time of the whole process per code over the repetitions (all threads, "
+             "OpenMP spinning included; n/a in runs before it was recorded). **{res.get('machine_note', 'Shared 2-core machine')}** (loads per size): on a loaded machine the "
+             "figures are upper bounds of a quiet machine's.", ""]
     for s in res["sizes"]:
         bw = s["bandwidth"]
-        lines += [f"## n = {s['n']:,} (read bandwidth {bw['best_gb_per_s']:.1f} GB/s -> limit {s['limit_ns_per_code']:.3f} ns/code; "
+        split = "".join(f", {t} threads {g:.1f} GB/s" for t, g in bw.get("split_gb_per_s", {}).items())
+        lines += [f"## n = {s['n']:,} (read bandwidth {bw['best_gb_per_s']:.1f} GB/s{split} -> limit {s['limit_ns_per_code']:.3f} ns/code; "
                   f"load {s['load_before'][0]:.1f}→{s['load_after'][0]:.1f})", "",
-                  "| family | batch | arm | ns/code | QPS | share of the memory limit |", "|---|---|---|---|---|---|"]
+                  "| family | batch | arm | ns/code | CPU ns/code | QPS | share of the one-thread limit | share of the T-thread limit |",
+                  "|---|---|---|---|---|---|---|---|"]
         for family, rows in s["families"].items():
             for batch, arms in rows.items():
                 for name, v in arms.items():
-                    lines.append(f"| {family} | {batch} | {name} | {v['ns_per_code']:.3f} | {v['qps']:,.0f} | {v['share_of_limit']:.0%} |")
+                    t = name.rsplit(", ", 1)[1].split()[0] if name.endswith(" threads") else None
+                    split = f"{v['share_of_split_limit'][t]:.0%}" if t in v.get("share_of_split_limit", {}) else ""
+                    cpu = f"{v['cpu_ns_per_code']:.3f}" if "cpu_ns_per_code" in v else "n/a"
+                    lines.append(f"| {family} | {batch} | {name} | {v['ns_per_code']:.3f} ± {v.get('ns_per_code_std', 0):.3f} | {cpu} | "
+                                 f"{v['qps']:,.0f} | {v['share_of_limit']:.0%} | {split} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def plot(path: Path, res: dict) -> None:
+    """One panel per size: ns/code of every arm at one query per call, and the memory limits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = res["sizes"]
+    fig, axes = plt.subplots(1, len(sizes), figsize=(7 * len(sizes), 4.8), squeeze=False)
+    for ax, s in zip(axes[0], sizes):
+        labels, vals, errs = [], [], []
+        for family, rows in s["families"].items():
+            for name, v in rows.get("1", {}).items():
+                labels.append(f"{family}: {name}")
+                vals.append(v["ns_per_code"])
+                errs.append(v.get("ns_per_code_std", 0.0))
+        y = np.arange(len(labels))
+        ax.barh(y, vals, xerr=errs, color=["tab:blue" if ": ours" in lb else "tab:gray" for lb in labels])
+        ax.axvline(s["limit_ns_per_code"], color="tab:red", ls="--", label="one-thread read limit")
+        for t, v in s.get("split_limit_ns_per_code", {}).items():
+            ax.axvline(v, color="tab:orange", ls=":", label=f"{t}-thread read limit")
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("ns per code (one query per call; lower is better)")
+        ax.set_title(f"n = {s['n']:,} (load {s['load_before'][0]:.1f}->{s['load_after'][0]:.1f})")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -164,9 +276,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--families", nargs="+", default=["pq4", "pq8", "hamming"], choices=["pq4", "pq8", "hamming"])
     p.add_argument("--queries", type=int, default=256)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts per scan (1 always runs)")
+    p.add_argument("--machine-note", default="Shared 2-core machine", help="how the machine was during the run")
+    p.add_argument("--replot", action="store_true", help="only rebuild the .md and .png from the stored .json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-name", default=BENCH)
     args = p.parse_args(argv)
+    if args.replot:
+        from distilhash.benchmark.results import read_results, redraw_results
+
+        res = read_results(BENCH, args.out_name, root=ROOT)
+        redraw_results(BENCH, args.out_name, res, markdown(res), lambda path: plot(path, res), root=ROOT)
+        return
+    args.threads = sorted(set(args.threads) | {1})
     import faiss
 
     from distilhash.threads import limit_threads
@@ -178,8 +300,9 @@ def main(argv: list[str] | None = None) -> None:
     prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], root=ROOT,
                               model_selection="none: synthetic codes, nothing is selected")
     res = {"provenance": prov, "queries": args.queries, "repeat": args.repeat, "k": K_TOP, "batches": args.batches,
+           "threads": args.threads, "machine_note": args.machine_note,
            "sizes": [bench_size(n, args, rng, log) for n in args.sizes]}
-    write_results(BENCH, args.out_name, res, markdown(res), root=ROOT)
+    write_results(BENCH, args.out_name, res, markdown(res), lambda path: plot(path, res), root=ROOT)
 
 
 if __name__ == "__main__":

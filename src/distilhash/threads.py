@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["set_threads", "ensure_threads", "default_threads", "limit_threads", "THREADS_ENV", "DEFAULT_THREADS"]
+__all__ = ["set_threads", "ensure_threads", "default_threads", "env_threads", "limit_threads", "THREADS_ENV", "DEFAULT_THREADS"]
 
 THREADS_ENV = "DISTILHASH_THREADS"
 #: Training's default: one intra-op thread is the fastest for these model sizes on a busy machine.
@@ -26,20 +26,25 @@ DEFAULT_THREADS = 1
 _chosen: list[int] = []
 
 
+def env_threads(name: str, default: int) -> int:
+    """The positive integer in environment variable ``name``, or ``default`` when it is unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        from distilhash.errors import ConfigError
+
+        raise ConfigError(f"{name}={raw!r}; expected a positive integer")
+    return n
+
+
 def default_threads() -> int:
     """``$DISTILHASH_THREADS`` if set (a positive integer), else :data:`DEFAULT_THREADS`."""
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if raw:
-        try:
-            n = int(raw)
-        except ValueError:
-            n = 0
-        if n < 1:
-            from distilhash.errors import ConfigError
-
-            raise ConfigError(f"{THREADS_ENV}={raw!r}; expected a positive integer")
-        return n
-    return DEFAULT_THREADS
+    return env_threads(THREADS_ENV, DEFAULT_THREADS)
 
 
 def set_threads(n: int | None = None) -> int:

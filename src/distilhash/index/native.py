@@ -1,7 +1,7 @@
 """Native scan kernels (C, compiled on first use with the system compiler, loaded with ctypes).
 
-Two exact top-k scans, single-threaded, blocked so that a block of codes (32 KB) stays in cache
-while every query of the batch scans it:
+Two exact top-k scans, blocked so that a block of codes (32 KB) stays in cache while every query
+of the batch scans it:
 
 * ``hamming_knn``: ``d = sum_w popcount(q_w XOR x_w)`` over uint64 words;
 * ``pq_adc_knn``: ``d = T[0, x_0] + T[1, x_1] + ... + T[M-1, x_{M-1}]`` accumulated in float32
@@ -12,8 +12,15 @@ Each query keeps a max-heap of its k best ``(distance, row)`` pairs; rows are sc
 increasing order and a row replaces the heap top only when strictly closer, so among equal
 distances the smaller rows win — the same (distance, row) order as every other searcher.
 
+Threads: a scan runs on one thread unless :func:`set_scan_threads` (or ``$DISTILHASH_SCAN_THREADS``)
+allows more; then a flat scan (Hamming, fast-scan ADC) reading at least 2 MiB of codes per thread
+splits its rows into contiguous parts, one POSIX thread each with its own top-k, and merges them:
+the result is the single-threaded one, ties included. One query over a large index is the case it
+is for (one thread cannot read memory as fast as the cores together); a server already running a
+process per core should keep 1.
+
 The C sources ship as package data in ``distilhash/index/kernels/`` (``scan.c``: these scans and
-MIH; ``fastscan.c``: the quantized-table ADC of :mod:`distilhash.index.fastscan`; ``heap.h``).
+MIH; ``fastscan.c``: the quantized-table ADC of :mod:`distilhash.index.fastscan`; ``heap.h``, ``par.h``).
 They are compiled together into one shared library cached under
 ``$XDG_CACHE_HOME/distilhash/native/kernels-<sha>.so`` (or ``$DISTILHASH_NATIVE_CACHE``), keyed by
 the sources, the machine and the compiler flags. When no compiler is available :func:`load`
@@ -33,9 +40,15 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.errors import ConfigError
 from distilhash.index.flip_masks import flip_masks
+from distilhash.threads import env_threads
 
-__all__ = ["load", "available", "hamming_knn", "pq_adc_knn", "pq_adc_knn_ranges", "MIHTables"]
+__all__ = ["load", "available", "hamming_knn", "pq_adc_knn", "pq_adc_knn_ranges", "MIHTables", "set_scan_threads",
+           "scan_threads", "SCAN_THREADS_ENV"]
+
+#: Environment variable: the most threads one scan may use (default 1).
+SCAN_THREADS_ENV = "DISTILHASH_SCAN_THREADS"
 
 _LIB: ctypes.CDLL | None = None
 _ERROR: str | None = None
@@ -51,8 +64,8 @@ def _cache_dir() -> Path:
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 _SOURCES = ("scan.c", "fastscan.c")
-_HEADERS = ("heap.h",)
-_FLAGS = ("-O3", "-fno-fast-math", "-fPIC", "-shared")
+_HEADERS = ("heap.h", "par.h")
+_FLAGS = ("-O3", "-fno-fast-math", "-fPIC", "-shared", "-pthread")
 _NATIVE_FLAGS = ("-march=native",)  # dropped when the compiler refuses them
 
 
@@ -124,8 +137,31 @@ def load() -> ctypes.CDLL:
     lib.fs_supported.restype = i32
     lib.fs_knn.argtypes = [i32, p, i64, i32, p, i64, i64, i32, p, i32, p, p, p, p]
     lib.fs_knn.restype = i32
+    lib.dh_set_threads.argtypes = [i32]
+    lib.dh_set_threads.restype = None
+    lib.dh_get_threads.argtypes = []
+    lib.dh_get_threads.restype = i32
+    lib.dh_set_threads(_env_threads())
     _LIB = lib
     return lib
+
+
+def _env_threads() -> int:
+    return env_threads(SCAN_THREADS_ENV, 1)
+
+
+def set_scan_threads(n: int) -> int:
+    """Let one scan use up to ``n`` threads (>= 1; capped at 64); returns the count now in force."""
+    if int(n) < 1:
+        raise ConfigError(f"scan threads must be a positive integer, got {n!r}")
+    lib = load()
+    lib.dh_set_threads(int(n))
+    return int(lib.dh_get_threads())
+
+
+def scan_threads() -> int:
+    """The most threads one scan may use now."""
+    return int(load().dh_get_threads())
 
 
 def available() -> bool:

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "heap.h"
+#include "par.h"
 
 DEFINE_HEAP(fsh, float)
 
@@ -307,39 +308,78 @@ static inline void fs4_acc_avx512(const uint8_t *lut, const uint8_t *blk, int32_
 
 /* Two blocks per step so that one lane-folding epilogue serves 64 items: after folding, E holds
    the even items and O the odd items as [block A lo, block B lo, block A hi, block B hi] lanes
-   (lo: items 0-15, hi: items 16-31; 8 x 16-bit per lane). A lone last block runs with B = 0. */
+   (lo: items 0-15, hi: items 16-31; 8 x 16-bit per lane). A lone last block runs with B = 0.
+   A/B: the four accumulators of fs4_acc_avx512 for blocks b and b + 1. */
+__attribute__((target("avx512f,avx512bw"), always_inline))
+static inline void fs4_fold_offer_avx512(const __m512i *A, const __m512i *B, int64_t b, int pair, int64_t n, fs_state *s) {
+    __m512i S[4];
+    for (int t = 0; t < 4; t++)  /* [A l0+l2, A l1+l3, B l0+l2, B l1+l3] */
+        S[t] = _mm512_add_epi16(_mm512_shuffle_i64x2(A[t], B[t], 0x44), _mm512_shuffle_i64x2(A[t], B[t], 0xEE));
+    __m512i V02 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[0], S[2], 0x88), _mm512_shuffle_i64x2(S[0], S[2], 0xDD));
+    __m512i V13 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[1], S[3], 0x88), _mm512_shuffle_i64x2(S[1], S[3], 0xDD));
+    __m512i E = _mm512_sub_epi16(V02, _mm512_slli_epi16(V13, 8));
+    __m512i tv = _mm512_set1_epi16((short)fs_thr16(s));
+    uint32_t me = (uint32_t)_mm512_cmple_epu16_mask(E, tv), mo = (uint32_t)_mm512_cmple_epu16_mask(V13, tv);
+    if (!pair) { me &= 0x00FF00FFu; mo &= 0x00FF00FFu; }  /* lanes 1 and 3 belong to the absent block */
+    if (__builtin_expect(!(me | mo), 1)) return;
+    uint16_t qe[32], qo[32];
+    _mm512_storeu_si512((void *)qe, E);
+    _mm512_storeu_si512((void *)qo, V13);
+    for (int odd = 0; odd < 2; odd++) {
+        uint32_t mk = odd ? mo : me;
+        const uint16_t *q = odd ? qo : qe;
+        while (mk) {
+            int i = __builtin_ctz(mk);
+            mk &= mk - 1;
+            int lane = i >> 3;
+            int64_t row = (b + (lane & 1)) * 32 + ((lane >> 1) ? 16 : 0) + 2 * (i & 7) + odd;
+            if (row < n) fs_offer(s, q[i], row);
+        }
+    }
+}
+
+/* M = 16 (64-bit codes), the common case: the whole table (4 registers) stays in registers, the
+   loads are unmasked, and two sub-spaces per 128-bit lane are added in 8 bits (tables of <= 127). */
+__attribute__((target("avx512f,avx512bw"), always_inline))
+static inline void fs4_acc16_avx512(const __m512i *t, const uint8_t *blk, __m512i *a) {
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    __m512i r[4];
+    for (int j = 0; j < 4; j += 2) {
+        __m512i c0 = _mm512_loadu_si512((const void *)(blk + 64 * j)), c1 = _mm512_loadu_si512((const void *)(blk + 64 * j + 64));
+        r[j] = _mm512_add_epi8(_mm512_shuffle_epi8(t[j], _mm512_and_si512(c0, m0f)),
+                               _mm512_shuffle_epi8(t[j + 1], _mm512_and_si512(c1, m0f)));
+        r[j + 1] = _mm512_add_epi8(_mm512_shuffle_epi8(t[j], _mm512_and_si512(_mm512_srli_epi16(c0, 4), m0f)),
+                                   _mm512_shuffle_epi8(t[j + 1], _mm512_and_si512(_mm512_srli_epi16(c1, 4), m0f)));
+    }
+    a[0] = _mm512_add_epi16(r[0], r[2]); a[1] = _mm512_add_epi16(_mm512_srli_epi16(r[0], 8), _mm512_srli_epi16(r[2], 8));
+    a[2] = _mm512_add_epi16(r[1], r[3]); a[3] = _mm512_add_epi16(_mm512_srli_epi16(r[1], 8), _mm512_srli_epi16(r[3], 8));
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static void fs4_scan16_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, const uint8_t *lut, fs_state *s) {
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i t[4];
+    for (int j = 0; j < 4; j++) t[j] = _mm512_loadu_si512((const void *)(lut + 64 * j));
+    for (int64_t b = b0; b < b1; b += 2) {
+        int pair = b + 1 < b1;
+        __m512i A[4], B[4] = {zero, zero, zero, zero};
+        fs4_acc16_avx512(t, blocks + b * 256, A);
+        if (pair) fs4_acc16_avx512(t, blocks + (b + 1) * 256, B);
+        fs4_fold_offer_avx512(A, B, b, pair, n, s);
+    }
+}
+
 __attribute__((target("avx512f,avx512bw")))
 static void fs4_scan_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t Mp,
                             const uint8_t *lut, fs_state *s) {
+    if (Mp == 16) { fs4_scan16_avx512(blocks, b0, b1, n, lut, s); return; }
     const __m512i zero = _mm512_setzero_si512();
-    uint16_t qe[32], qo[32];
     for (int64_t b = b0; b < b1; b += 2) {
         int pair = b + 1 < b1;
-        __m512i A[4] = {zero, zero, zero, zero}, B[4] = {zero, zero, zero, zero}, S[4];
+        __m512i A[4] = {zero, zero, zero, zero}, B[4] = {zero, zero, zero, zero};
         fs4_acc_avx512(lut, blocks + b * Mp * 16, Mp, A);
         if (pair) fs4_acc_avx512(lut, blocks + (b + 1) * Mp * 16, Mp, B);
-        for (int t = 0; t < 4; t++)  /* [A l0+l2, A l1+l3, B l0+l2, B l1+l3] */
-            S[t] = _mm512_add_epi16(_mm512_shuffle_i64x2(A[t], B[t], 0x44), _mm512_shuffle_i64x2(A[t], B[t], 0xEE));
-        __m512i V02 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[0], S[2], 0x88), _mm512_shuffle_i64x2(S[0], S[2], 0xDD));
-        __m512i V13 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[1], S[3], 0x88), _mm512_shuffle_i64x2(S[1], S[3], 0xDD));
-        __m512i E = _mm512_sub_epi16(V02, _mm512_slli_epi16(V13, 8));
-        __m512i tv = _mm512_set1_epi16((short)fs_thr16(s));
-        uint32_t me = (uint32_t)_mm512_cmple_epu16_mask(E, tv), mo = (uint32_t)_mm512_cmple_epu16_mask(V13, tv);
-        if (!pair) { me &= 0x00FF00FFu; mo &= 0x00FF00FFu; }  /* lanes 1 and 3 belong to the absent block */
-        if (!(me | mo)) continue;
-        _mm512_storeu_si512((void *)qe, E);
-        _mm512_storeu_si512((void *)qo, V13);
-        for (int odd = 0; odd < 2; odd++) {
-            uint32_t mk = odd ? mo : me;
-            const uint16_t *q = odd ? qo : qe;
-            while (mk) {
-                int i = __builtin_ctz(mk);
-                mk &= mk - 1;
-                int lane = i >> 3;
-                int64_t row = (b + (lane & 1)) * 32 + ((lane >> 1) ? 16 : 0) + 2 * (i & 7) + odd;
-                if (row < n) fs_offer(s, q[i], row);
-            }
-        }
+        fs4_fold_offer_avx512(A, B, b, pair, n, s);
     }
 }
 
@@ -444,8 +484,28 @@ static int32_t fs_quantize(const float *T, int32_t M, int32_t Mp, int32_t K, int
     return (int32_t)ceil(slack);
 }
 
+typedef struct {
+    fs_scan_fn scan;
+    const uint8_t *blocks, *luts;
+    int64_t b0, b1, n, nq, chunk, lut_bytes;
+    int32_t Mp;
+    fs_state *st;
+} fs_part;
+
+static void *fs_part_run(void *arg) {
+    fs_part *p = (fs_part *)arg;
+    for (int64_t c0 = p->b0; c0 < p->b1; c0 += p->chunk) {  /* a chunk of blocks stays in cache for the batch */
+        int64_t c1 = c0 + p->chunk < p->b1 ? c0 + p->chunk : p->b1;
+        for (int64_t qi = 0; qi < p->nq; qi++) p->scan(p->blocks, c0, c1, p->n, p->Mp, p->luts + qi * p->lut_bytes, p->st + qi);
+    }
+    return NULL;
+}
+
 /* Exact top-k by (ADC distance, row) through the quantized scan; see the module comment.
    tables float32 [nq, M, K] (K = 16 for bits 4, 256 for bits 8); out_cand = short-list size.
+   With several threads (par.h) each scans a contiguous part of the blocks with its own short
+   lists; the union of the short lists holds every item of the exact top-k (a part's threshold is
+   never below the whole scan's), so the re-ranked result is the single-threaded one.
    Returns 0, or -1 when memory ran out, -2 for an unsupported kernel or shape. */
 int32_t fs_knn(int32_t bits, const uint8_t *blocks, int64_t n, int32_t M, const float *tables, int64_t nq, int64_t k,
                int32_t negate, const uint8_t *dead, int32_t impl, float *out_d, int64_t *out_r, int64_t *out_cnt,
@@ -455,40 +515,52 @@ int32_t fs_knn(int32_t bits, const uint8_t *blocks, int64_t n, int32_t M, const 
     int32_t K = bits == 4 ? 16 : 256, Mp = fs_mp(bits, M);
     int64_t bs = fs_bs(bits), nb = (n + bs - 1) / bs, blk_bytes = Mp * fs_sub_bytes(bits);
     int64_t chunk = FS_CHUNK_BYTES / blk_bytes > 0 ? FS_CHUNK_BYTES / blk_bytes : 1;
+    int32_t T = dh_threads_for(nb * blk_bytes * nq, nb);
+    int64_t ns = T * nq;  /* states: part t, query qi at t * nq + qi */
     uint8_t *luts = (uint8_t *)malloc((size_t)(nq * Mp * K + 1));
-    fs_state *st = (fs_state *)calloc((size_t)(nq + 1), sizeof(fs_state));
-    uint16_t *heaps = (uint16_t *)malloc((size_t)(nq * k + 1) * sizeof(uint16_t));
+    fs_state *st = (fs_state *)calloc((size_t)(ns + 1), sizeof(fs_state));
+    uint16_t *heaps = (uint16_t *)malloc((size_t)(ns * k + 1) * sizeof(uint16_t));
+    fs_part parts[DH_MAX_THREADS];
     int32_t rc = 0;
     if (!luts || !st || !heaps) { rc = -1; goto done; }
-    for (int64_t qi = 0; qi < nq; qi++) {
-        fs_state *s = st + qi;
-        s->slack = fs_quantize(tables + qi * (int64_t)M * K, M, Mp, K, negate, fs_qmax(bits, impl, Mp), luts + qi * Mp * K);
-        s->k = k; s->heap = heaps + qi * k; s->thr = FS_ALL; s->dead = dead;
+    for (int64_t i = 0; i < ns; i++) {
+        fs_state *s = st + i;
+        int64_t qi = i % nq;
+        if (i < nq)
+            s->slack = fs_quantize(tables + qi * (int64_t)M * K, M, Mp, K, negate, fs_qmax(bits, impl, Mp), luts + qi * Mp * K);
+        else
+            s->slack = st[qi].slack;
+        s->k = k; s->heap = heaps + i * k; s->thr = FS_ALL; s->dead = dead;
         s->cap = 4 * k + 1024;
         s->cr = (int64_t *)malloc((size_t)s->cap * sizeof(int64_t));
         s->cq = (uint16_t *)malloc((size_t)s->cap * sizeof(uint16_t));
         if (!s->cr || !s->cq) { rc = -1; goto done; }
     }
-    for (int64_t b0 = 0; b0 < nb; b0 += chunk) {  /* a chunk of blocks stays in cache for the batch */
-        int64_t b1 = b0 + chunk < nb ? b0 + chunk : nb;
-        for (int64_t qi = 0; qi < nq; qi++) scan(blocks, b0, b1, n, Mp, luts + qi * Mp * K, st + qi);
+    for (int32_t t = 0; t < T; t++) {
+        fs_part p = {scan, blocks, luts, 0, 0, n, nq, chunk, (int64_t)Mp * K, Mp, st + t * nq};
+        dh_part(nb, T, t, &p.b0, &p.b1);
+        parts[t] = p;
     }
+    dh_run(T, fs_part_run, parts, sizeof(fs_part));
+    for (int64_t i = 0; i < ns; i++)
+        if (st[i].err) { rc = -1; goto done; }
     for (int64_t qi = 0; qi < nq; qi++) {
-        fs_state *s = st + qi;
-        if (s->err) { rc = -1; goto done; }
-        const float *T = tables + qi * (int64_t)M * K;
+        const float *T_ = tables + qi * (int64_t)M * K;
         float *hd = out_d + qi * k;
         int64_t *hr = out_r + qi * k;
         int64_t cnt = 0, ncand = 0;
-        for (int64_t i = 0; i < s->nc; i++) {
-            if ((int32_t)s->cq[i] > s->thr) continue;
-            int64_t row = s->cr[i];
-            float acc = T[fs_code(bits, blocks, Mp, row, 0)];
-            for (int32_t m = 1; m < M; m++) acc += T[m * K + fs_code(bits, blocks, Mp, row, m)];
-            float d = negate ? -acc : acc;
-            ncand++;
-            if (cnt < k) fsh_push(hd, hr, cnt++, d, row);
-            else if (WORSE(hd[0], hr[0], d, row)) fsh_replace_top(hd, hr, k, d, row);
+        for (int32_t t = 0; t < T; t++) {
+            fs_state *s = st + t * nq + qi;
+            for (int64_t i = 0; i < s->nc; i++) {
+                if ((int32_t)s->cq[i] > s->thr) continue;
+                int64_t row = s->cr[i];
+                float acc = T_[fs_code(bits, blocks, Mp, row, 0)];
+                for (int32_t m = 1; m < M; m++) acc += T_[m * K + fs_code(bits, blocks, Mp, row, m)];
+                float d = negate ? -acc : acc;
+                ncand++;
+                if (cnt < k) fsh_push(hd, hr, cnt++, d, row);
+                else if (WORSE(hd[0], hr[0], d, row)) fsh_replace_top(hd, hr, k, d, row);
+            }
         }
         fsh_sort(hd, hr, cnt);
         out_cnt[qi] = cnt;
@@ -496,7 +568,7 @@ int32_t fs_knn(int32_t bits, const uint8_t *blocks, int64_t n, int32_t M, const 
     }
 done:
     if (st)
-        for (int64_t qi = 0; qi < nq; qi++) { free(st[qi].cr); free(st[qi].cq); }
+        for (int64_t i = 0; i < ns; i++) { free(st[i].cr); free(st[i].cq); }
     free(st); free(heaps); free(luts);
     return rc;
 }
