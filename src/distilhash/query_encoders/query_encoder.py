@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -39,7 +39,6 @@ from distilhash.query_encoders.protocol import EncoderCapabilities, QueryEncoder
 from distilhash.registry import Registry
 
 if TYPE_CHECKING:
-    from distilhash.index.protocol import Index
     from distilhash.methods.base import MethodBase
     from distilhash.query_encoders.static_text import StaticTextEncoder
 
@@ -243,7 +242,17 @@ def load_images(paths: Sequence[str | Path]) -> list[Any]:
     return out
 
 
-def query_encoder_for(index: Index, model_dir: str | Path | None = None, teacher: str | None = None,
+class RecordsModel(Protocol):
+    """What :func:`query_encoder_for` reads of an open index (every ``distilhash.index.Index`` has it;
+    query encoders sit below the index package and never import it)."""
+
+    directory: Path
+
+    @property
+    def manifest(self) -> dict[str, Any]: ...
+
+
+def query_encoder_for(index: RecordsModel, model_dir: str | Path | None = None, teacher: str | None = None,
                       text_encoder: str = "auto", static_dir: str | Path | None = None) -> ModelQueryEncoder:
     """The encoder recorded in an open index's ``manifest`` (overridable); see :class:`ModelQueryEncoder`."""
     model_dir = model_dir or index.manifest.get("model_dir")
