@@ -35,12 +35,11 @@ import time
 from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from distilhash.errors import DataError, DistilhashError
-from distilhash.index.protocol import Index
 from distilhash.query_encoders.protocol import QueryEncoder, ReadCost, Reader
 from distilhash.serve.answers import answer_notes, result_items, runtime_info
 from distilhash.serve.batching import Pending, SearchBatcher, TextBatcher, pin_torch_threads, set_torch_threads
@@ -50,6 +49,9 @@ from distilhash.serve.match import match_notes
 from distilhash.serve.stats import LatencyStats, LRUCache
 from distilhash.serve.targets import Target, choose_direction, index_options, model_info, open_targets, target_named
 from distilhash.serve.validate import shown
+
+if TYPE_CHECKING:  # the index package is imported when the service opens its indexes, not on import
+    from distilhash.index.protocol import Index
 
 _log = logging.getLogger("distilhash.serve")
 

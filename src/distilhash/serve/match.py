@@ -27,10 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from distilhash.codes import Encoded
-from distilhash.index.distances import code_distances
-from distilhash.index.protocol import Index
 
 if TYPE_CHECKING:
+    from distilhash.index.protocol import Index
     from distilhash.query_encoders.weak_match import CaptionReference
 
 __all__ = ["MatchReference", "distance_info", "match_notes", "WEAK_CONTRAST"]
@@ -69,6 +68,8 @@ class MatchReference:
     def distances(self, query: Encoded | np.ndarray) -> np.ndarray:
         """float32 ``[nq, n]``: the distances the index reports from each query to each sampled item
         (:func:`distilhash.index.distances.code_distances`)."""
+        from distilhash.index.distances import code_distances  # the index package loads with the first index
+
         return code_distances(query, self.codes, self.codebooks, self.metric)
 
     def summaries(self, query: Encoded | np.ndarray, best: list[float | None]) -> list[dict[str, Any] | None]:

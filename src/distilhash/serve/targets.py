@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distilhash.errors import DistilhashError
-from distilhash.index.protocol import Index
-from distilhash.query_encoders.protocol import QueryEncoder
 from distilhash.serve.batching import RWLock
 from distilhash.serve.config import DIRECTIONS, ServiceConfig, ServiceError
 from distilhash.serve.match import MatchReference, distance_info
 from distilhash.serve.thumbs import ThumbStore
 from distilhash.serve.validate import shown
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: importing the service imports neither the index package nor a model
+    from distilhash.index.protocol import Index
+    from distilhash.query_encoders.protocol import QueryEncoder
     from distilhash.query_encoders.weak_match import CaptionReference
 
 __all__ = ["Target", "CONCURRENT_SEARCHERS", "open_targets", "index_options", "choose_direction", "target_named",
