@@ -9,7 +9,7 @@ the answer reports the best hit's distance next to the sample's median and sprea
 and what the distance is (:func:`distance_info`): Hamming (bits that differ out of L) for a
 binary index, the asymmetric (ADC) distance for a PQ index (``ip``: minus the inner product of
 the query with the item's reconstruction; ``l2``: squared Euclidean distance). The distances are
-the index package's own (:func:`distilhash.index.distances.code_distances`): nothing here
+the index package's own (:class:`distilhash.index.distances.CodeSample`): nothing here
 re-computes them.
 
 ``weak`` is set when ``contrast < WEAK_CONTRAST``: the best hit is then no closer than what the
@@ -58,19 +58,22 @@ class MatchReference:
     """
 
     def __init__(self, index: Index, n: int = 512, seed: int = 0) -> None:
-        self.codes = index.sample_codes(n, seed)  # uint8 [n, code_size] (PQ: [n, M] codeword indices)
-        self.codebooks = index.codebooks  # PQ: float32 [M, K, d]; binary: None
-        self.metric = index.metric or "l2"
+        from distilhash.index.distances import CodeSample  # the index package is loaded: an index is open
+
+        self.sample = CodeSample(index.sample_codes(n, seed), index.codebooks, index.metric or "l2")
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The sampled items' codes, uint8 ``[n, code_size]`` (PQ: ``[n, M]`` codeword indices)."""
+        return self.sample.codes
 
     def __len__(self) -> int:
-        return int(self.codes.shape[0])
+        return len(self.sample)
 
     def distances(self, query: Encoded | np.ndarray) -> np.ndarray:
         """float32 ``[nq, n]``: the distances the index reports from each query to each sampled item
-        (:func:`distilhash.index.distances.code_distances`)."""
-        from distilhash.index.distances import code_distances  # the index package loads with the first index
-
-        return code_distances(query, self.codes, self.codebooks, self.metric)
+        (:class:`distilhash.index.distances.CodeSample`)."""
+        return self.sample.distances(query)
 
     def summaries(self, query: Encoded | np.ndarray, best: list[float | None]) -> list[dict[str, Any] | None]:
         """Per query ``{"best", "typical", "spread", "contrast", "sample", "weak"}`` (None without hits or sample)."""
