@@ -41,6 +41,7 @@ from distilhash.registry import Registry
 if TYPE_CHECKING:
     from distilhash.methods.base import MethodBase
     from distilhash.query_encoders.static_text import StaticTextEncoder
+    from distilhash.teachers.base import Teacher
 
 __all__ = ["QueryEncoder", "ModelQueryEncoder", "query_encoder_for", "load_images", "TEXT_ENCODERS",
            "QUERY_TEXT_ENCODERS", "TEACHER", "STUDENT"]
@@ -108,7 +109,7 @@ class ModelQueryEncoder:
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{self.model_dir} is not a model directory ({meta_path.name}: {exc})") from None
         self._method: MethodBase | None = None
-        self._teacher: Any = None
+        self._teacher: Teacher | None = None
         self.head = numpy_head_for(self.model_dir)
         raw = False if self.head is not None else self.method.capabilities.input == "raw"  # the instance's (its config)
         self.teacher_spec = teacher or meta.get("teacher")
@@ -133,7 +134,7 @@ class ModelQueryEncoder:
             self._set_readers(text_reader, TEACHER)
 
     @classmethod
-    def from_method(cls, method: MethodBase, teacher: Any = None) -> ModelQueryEncoder:
+    def from_method(cls, method: MethodBase, teacher: Teacher | None = None) -> ModelQueryEncoder:
         """The encoder of a fitted ``method`` and a created ``teacher`` held in memory (tests, notebooks).
 
         ``teacher`` may be None for a method that reads raw queries itself (``capabilities.input == "raw"``).
@@ -166,7 +167,7 @@ class ModelQueryEncoder:
         return self._method
 
     @property
-    def teacher(self) -> Any:
+    def teacher(self) -> Teacher:
         """The teacher (created on first use from ``teacher_spec``)."""
         if self._teacher is None:
             from distilhash.teachers.registry import create_teacher

@@ -39,7 +39,7 @@ WEAK_CONTRAST = 2.0
 
 def distance_info(index: Index) -> dict[str, Any]:
     """What an index's distances are: ``{"kind", "bits", "lower_is_closer", "label"}``."""
-    if index.kind == "binary":
+    if index.kind.hamming:  # binary codes
         return {"kind": "hamming", "bits": int(index.n_bits), "lower_is_closer": True,
                 "label": f"Hamming distance: bits that differ out of {int(index.n_bits)}"}
     metric = index.metric or "l2"
