@@ -87,6 +87,7 @@ class SearchService(ItemsMixin):
         if not dirs:
             raise ServiceError(500, "no index directory given")
         self.targets: dict[str, Target] = {}
+        self._batchers: dict[int, TextBatcher] = {}  # set before anything close() reads can fail
         try:
             self.targets = open_targets(dirs, self.config, model_dir, teacher, encoder)
             workers = max(1, int(self.config.search_workers)) if not self.config.api_key else 1
@@ -98,7 +99,6 @@ class SearchService(ItemsMixin):
             self.close()
             raise
         self.primary = next(iter(self.targets))
-        self._batchers: dict[int, TextBatcher] = {}
         self._image_lock = threading.Lock()
         # a PNG at the pixel cap decodes to ~160 MB before it is reduced: bound how many at once
         self._decode_slots = threading.BoundedSemaphore(max(1, int(self.config.max_parallel_decodes)))
@@ -361,13 +361,14 @@ class SearchService(ItemsMixin):
                 "limits": {k: v for k, v in asdict(self.config).items() if k != "api_key"}}
 
     def close(self) -> None:
-        for b in getattr(self, "_batchers", {}).values():
+        """Stop the batchers and close every index handle and thumbnail store (also after a failed start)."""
+        for b in self._batchers.values():
             b.stop()
-        for t in getattr(self, "targets", {}).values():
+        for t in self.targets.values():
             if t.batcher is not None:
                 t.batcher.stop()
                 t.batcher = None
-        for t in getattr(self, "targets", {}).values():
+        for t in self.targets.values():
             t.index.close()
             for r in t.replicas:
                 r.close()
