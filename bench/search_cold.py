@@ -50,7 +50,7 @@ def run_case(name: str, index: Path, model: Path | None, text: str, repeat: int)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with open_index(index) as idx:
         info = {"count": len(idx), "kind": idx.kind, "bits": int(idx.n_bits), "backend": idx.backend}
-        encoder = query_encoder_for(idx, model).text_encoder_name
+        encoder = query_encoder_for(idx, model).capabilities.text.name
     load_before = load_average()
     runs = []
     for i in range(repeat + 1):  # the first run fills the OS cache and is not counted

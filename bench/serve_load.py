@@ -257,10 +257,10 @@ def recall_vs_exact(index: Path, model: Path, pool: list[str], backend: str, opt
     encoded as the service does by default (approximate searchers only)."""
     from distilhash.index import open_index
     from distilhash.index.core import IndexOptions
-    from distilhash.query_encoders.query_encoder import QueryEncoder
+    from distilhash.query_encoders.query_encoder import ModelQueryEncoder
 
     opts = {a: int(b) if b.isdigit() else b for a, _, b in (o.partition("=") for o in options)}
-    q = QueryEncoder(model).encode_texts(pool[:n])
+    q = ModelQueryEncoder(model).encode_texts(pool[:n])
     with open_index(index) as exact, open_index(index, options=IndexOptions(backend=backend, searcher_options=opts)) as approx:
         t0 = time.perf_counter()
         approx.searcher()

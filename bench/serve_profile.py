@@ -53,7 +53,7 @@ def profile_index(index_dir: Path, texts: list[str], n: int) -> dict:
     try:
         svc.warm()
         t = next(iter(svc.targets.values()))
-        method, teacher, static, idx = t.encoder.method, t.encoder.teacher, t.static, t.index
+        method, teacher, static, idx = t.encoder.method, t.encoder.teacher, t.encoder.static, t.index
         it = iter(range(10**9))
 
         def nxt(k: int = 1) -> list[str]:

@@ -143,7 +143,7 @@ def test_query_encoder_answers_without_the_teacher(fitted, tmp_path, monkeypatch
     from PIL import Image
 
     import distilhash.teachers.registry as registry
-    from distilhash.query_encoders.query_encoder import QueryEncoder
+    from distilhash.query_encoders.query_encoder import ModelQueryEncoder
 
     ds, _, split, m = fitted
     m.save(tmp_path / "model")
@@ -152,7 +152,7 @@ def test_query_encoder_answers_without_the_teacher(fitted, tmp_path, monkeypatch
         raise AssertionError("the teacher was loaded")
 
     monkeypatch.setattr(registry, "create_teacher", no_teacher)
-    enc = QueryEncoder(tmp_path / "model")  # method.json names a teacher that does not exist
+    enc = ModelQueryEncoder(tmp_path / "model")  # method.json names a teacher that does not exist
     text = enc.encode_texts(["a red square drawing"])
     assert np.allclose(text.data, m.encode_raw("text", ["a red square drawing"], "query").data, atol=1e-5)
     image = Image.fromarray(ds.images.array(split.query[:1], 32)[0])

@@ -258,15 +258,15 @@ def test_cli_train_stream(data, tmp_path):
     from distilhash.index import open_index
     from distilhash.pipeline.index import build_index
     from distilhash.pipeline.search import search_by_text
-    from distilhash.query_encoders.query_encoder import QueryEncoder
+    from distilhash.query_encoders.query_encoder import ModelQueryEncoder
 
     build_index(tmp_path / "ix", model=out, dataset="lc", part="retrieval", modality="image",
                 teacher=f"features:{home() / 'f.npz'}")
     with open_index(tmp_path / "ix") as ix:
         stored = ix.get([ds.ids[int(i)] for i in meta["indices"][:5]])
         assert all(np.array_equal(stored[ds.ids[int(i)]][0], codes["image"].data[j]) for j, i in enumerate(meta["indices"][:5]))
-        enc = QueryEncoder(out, teacher="no-such-teacher-is-created")
-        assert enc.raw
+        enc = ModelQueryEncoder(out, teacher="no-such-teacher-is-created")
+        assert enc.capabilities.text.name == enc.capabilities.image.name == "student"
         hits = search_by_text(ix, ["thing1 thing2"], k=5, encoder=enc)
         assert len(hits) == 1 and len(hits[0].ids) == 5
         assert enc.encode_images([ds.images.array(np.arange(1), m.image_size_)[0]]).data.shape == (1, 2)

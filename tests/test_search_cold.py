@@ -82,7 +82,7 @@ def test_static_text_search_imports_no_torch_and_matches_the_python_api(which, r
     assert got["query"] == "tag1 tag3 scene" and len(got["results"]) == 5
     with open_index(ix) as idx:
         enc = query_encoder_for(idx)
-        assert enc.text_encoder_name == "static"
+        assert enc.capabilities.text.name == "static"
         want = idx.search(enc.encode_texts(["tag1 tag3 scene"]), 5)[0]
     assert [r["id"] for r in got["results"]] == want.ids
 

@@ -338,9 +338,10 @@ def test_match_reference_uses_the_index_distances(tmp_path):
 
 def test_more_like_this_on_a_pq_index_starts_with_the_item(tmp_path):
     """PQ: the query is the item's reconstruction from the codebooks; with l2 it is at distance 0 from itself."""
-    from types import SimpleNamespace
+    from serve_fixtures import ServeToySign, ServeToyTeacher
 
     from distilhash.index import create_index
+    from distilhash.query_encoders.query_encoder import ModelQueryEncoder
     from distilhash.serve.engine import SearchService
     from distilhash.serve.match import distance_info
 
@@ -350,7 +351,7 @@ def test_more_like_this_on_a_pq_index_starts_with_the_item(tmp_path):
         codes = np.unique(rng.integers(0, 16, (80, 4), dtype=np.uint8), axis=0)
         idx.add([f"p{i}" for i in range(len(codes))], codes, [{"caption": f"item {i}"} for i in range(len(codes))])
         assert distance_info(idx)["kind"] == "adc-l2"
-    encoder = SimpleNamespace(method=SimpleNamespace(name="toy-pq"), teacher=None, raw=False)
+    encoder = ModelQueryEncoder.from_method(ServeToySign(), ServeToyTeacher())  # "more like this" encodes nothing
     svc = SearchService([tmp_path / "pq"], encoder=encoder)
     try:
         res = svc.similar("p7", k=5)

@@ -173,7 +173,7 @@ def test_a_cancelled_request_does_not_break_its_batch(world):
         t = svc.targets["text"]
 
         def pending(q: str) -> Pending:
-            f = t.static.encode([q])
+            f = t.encoder.read("text", [q])
             return Pending(f, 3, {"_meta": (q, "t2t"), "encoder": {"name": "static"}}, time.perf_counter(), Future())
 
         gone, kept = pending("cat"), pending("boat")

@@ -6,18 +6,25 @@
 Text queries go through the model's static text encoder when it has one (``MODEL/static-text``,
 ``distilhash query-encoder fit``), else the teacher's text tower; then through the trained model
 recorded in the index manifest (override with ``model`` / ``teacher``); the index returns ids,
-distances and metadata per query. See :mod:`distilhash.query_encoders.query_encoder`.
+distances and metadata per query. Every function here goes through a
+:class:`~distilhash.query_encoders.protocol.QueryEncoder` (the one the service uses too), by
+default :func:`~distilhash.query_encoders.query_encoder.query_encoder_for` the index.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distilhash.errors import ConfigError, DataError
 from distilhash.query_encoders.query_encoder import QUERY_TEXT_ENCODERS
+
+if TYPE_CHECKING:
+    from distilhash.index.core import SearchResult
+    from distilhash.index.protocol import Index
+    from distilhash.query_encoders.protocol import QueryEncoder
 
 __all__ = ["QUERY_ENCODER_KINDS", "SearchOutcome", "search_index", "search_by_text", "search_by_image"]
 
@@ -30,11 +37,11 @@ class SearchOutcome:
     """``results[i]`` (a :class:`~distilhash.index.core.SearchResult`) answers ``queries[i]``, read by ``encoders[i]``."""
 
     queries: list[str]
-    results: list[Any]
+    results: list[SearchResult]
     encoders: list[str]  # per query: "static", "teacher" or "student" (the model's own text or image encoder)
 
 
-def search_by_text(index, texts: Sequence[str], k: int = 10, encoder=None) -> list[Any]:
+def search_by_text(index: Index, texts: Sequence[str], k: int = 10, encoder: QueryEncoder | None = None) -> list[SearchResult]:
     """Search an open ``index`` with text queries through its model and teacher (or ``encoder``)."""
     from distilhash.query_encoders.query_encoder import query_encoder_for
 
@@ -42,7 +49,8 @@ def search_by_text(index, texts: Sequence[str], k: int = 10, encoder=None) -> li
     return index.search(encoder.encode_texts(texts), k)
 
 
-def search_by_image(index, images: Sequence[Any], k: int = 10, encoder=None) -> list[Any]:
+def search_by_image(index: Index, images: Sequence[Any], k: int = 10,
+                    encoder: QueryEncoder | None = None) -> list[SearchResult]:
     """Search an open ``index`` with images (PIL images, uint8 arrays, or file paths)."""
     from distilhash.query_encoders.query_encoder import load_images, query_encoder_for
 
@@ -71,9 +79,9 @@ def search_index(index_dir: str | Path, texts: Sequence[str] = (), images: Seque
         encoder = query_encoder_for(idx, model, teacher, query_encoder, static_dir)
         if texts:
             queries = list(texts)
-            q, sources = encoder.encode_texts_with_sources(queries)
+            q = encoder.encode_texts(queries)
         else:
             queries = [str(p) for p in images]
             q = encoder.encode_images(load_images(images))
-            sources = ["student" if encoder.raw else "teacher"] * len(queries)
-        return SearchOutcome(queries, idx.search(q, k), sources)
+        reader = encoder.capabilities.reader("text" if texts else "image")  # one reader answers every query
+        return SearchOutcome(queries, idx.search(q, k), [reader.name] * len(queries))

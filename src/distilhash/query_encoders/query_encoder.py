@@ -1,9 +1,11 @@
-"""Query encoders: text or image -> teacher-space features -> trained model -> query codes.
+""":class:`ModelQueryEncoder`: the query encoder of a trained model (text or image -> teacher-space
+features -> trained model -> query codes), the one implementation of the
+:class:`~distilhash.query_encoders.protocol.QueryEncoder` protocol::
 
-    teacher = create_teacher(spec)                       # frozen VLP model
-    feats   = teacher.encode_texts(texts)                # float32 [n, D], unit rows
-    query   = method.encode("text", feats, role="query") # binary codes, or a float query for PQ
-    results = index.search(query, k)                     # ids, distances, metadata
+    enc   = ModelQueryEncoder("runs/dcmq64")             # or query_encoder_for(index)
+    feats = enc.read("text", texts)                      # float32 [n, D], unit rows (static encoder or teacher)
+    query = enc.project("text", texts, feats)            # binary codes, or a float query for PQ
+    results = index.search(query, k)                     # == index.search(enc.encode_texts(texts), k)
 
 Text features come from one of the ``TEXT_ENCODERS`` (chosen by name):
 
@@ -24,51 +26,61 @@ never import torch. A method that reads raw pixels / words itself (``capabilitie
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError
+from distilhash.query_encoders.protocol import EncoderCapabilities, QueryEncoder, ReadCost, Reader
 from distilhash.registry import Registry
 
-__all__ = ["QueryEncoder", "query_encoder_for", "load_images", "TEXT_ENCODERS", "QUERY_TEXT_ENCODERS"]
+if TYPE_CHECKING:
+    from distilhash.methods.base import MethodBase
+    from distilhash.query_encoders.static_text import StaticTextEncoder
+    from distilhash.teachers.base import Teacher
 
-#: name -> factory ``(query_encoder, folder) -> object with encode(texts) -> float32 [n, D]``.
+__all__ = ["QueryEncoder", "ModelQueryEncoder", "query_encoder_for", "load_images", "TEXT_ENCODERS",
+           "QUERY_TEXT_ENCODERS", "TEACHER", "STUDENT"]
+
+#: The teacher's tower reads the queries (a transformer: batch and cache).
+TEACHER = Reader("teacher", ReadCost.HEAVY, torch=True)
+#: The trained model reads the raw queries itself, in ``project`` (e.g. LCDH, DCMQ with trainable encoders).
+STUDENT = Reader("student", ReadCost.NONE, torch=False)
+
+#: name -> factory ``(encoder, folder) -> (Reader, loaded static encoder or None)``: how text queries are read.
 TEXT_ENCODERS: Registry[Any] = Registry("query text encoder")
 #: What callers may ask for: a registered text encoder, or ``auto``.
 QUERY_TEXT_ENCODERS = ("auto", "static", "teacher")
 
 
 @TEXT_ENCODERS.register("static")
-def _static_text(qe: QueryEncoder, folder: Path) -> Any:
-    """The model's static encoder (:mod:`distilhash.query_encoders.static_text`), its width checked."""
+def _static_text(qe: ModelQueryEncoder, folder: Path) -> tuple[Reader, StaticTextEncoder]:
+    """The model's static encoder (:mod:`distilhash.query_encoders.static_text`), its width checked.
+
+    The one place the query path loads it (the CLI, the Python API and the service all get it here).
+    """
     from distilhash.query_encoders.static_text import load_static_text
 
     enc = load_static_text(folder)
-    if qe.feature_width is not None and enc.width != int(qe.feature_width):
+    width = qe.capabilities.feature_width
+    if width is not None and enc.width != width:
         raise ConfigError(f"the static text encoder at {folder} makes {enc.width}-d features; "
-                          f"the model {qe.model_dir} expects {qe.feature_width}")
-    return enc
+                          f"the model {qe.model_dir} expects {width}")
+    details = {"fingerprint": enc.fingerprint, "tokens": int(enc.table.shape[0]), "width": int(enc.table.shape[1]),
+               "fit_cosine_mean": enc.meta.get("report", {}).get("fit_cosine_mean")}
+    return Reader("static", ReadCost.CHEAP, torch=False, details=details), enc
 
 
-class _TeacherText:
-    """The teacher's own text tower (created on first use)."""
-
-    def __init__(self, qe: QueryEncoder) -> None:
-        self.qe = qe
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.qe.teacher.encode_texts(texts), dtype=np.float32)
+TEXT_ENCODERS.register("teacher")(lambda qe, folder: (TEACHER, None))
 
 
-TEXT_ENCODERS.register("teacher")(lambda qe, folder: _TeacherText(qe))
-
-
-class QueryEncoder:
-    """A trained method plus its teacher (or static text encoder), turning raw queries into query codes.
+class ModelQueryEncoder:
+    """The :class:`~distilhash.query_encoders.protocol.QueryEncoder` of a trained model: its teacher (or
+    static text encoder) reads the queries, the model (or its numpy query head) projects them.
 
     Args:
         model_dir: a directory written by ``method.save`` (``method.json`` + weights).
@@ -76,9 +88,12 @@ class QueryEncoder:
         text_encoder: ``auto``, ``static`` or ``teacher`` (see module docstring).
         static_dir: the static encoder's folder (default ``MODEL/static-text``).
 
-    ``text_encoder_name`` is the encoder text queries actually go through; ``static`` is the
-    loaded :class:`~distilhash.query_encoders.static_text.StaticTextEncoder` or None.
+    :meth:`from_method` wraps a fitted method and a teacher held in memory instead. ``static`` is
+    the loaded :class:`~distilhash.query_encoders.static_text.StaticTextEncoder` when text queries
+    go through it, else None; ``teacher`` and ``method`` are created on first use.
     """
+
+    capabilities: EncoderCapabilities
 
     def __init__(self, model_dir: str | Path, teacher: str | None = None, text_encoder: str = "auto",
                  static_dir: str | Path | None = None) -> None:
@@ -93,29 +108,57 @@ class QueryEncoder:
             meta = json.loads(meta_path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{self.model_dir} is not a model directory ({meta_path.name}: {exc})") from None
-        self._method: Any = None
+        self._method: MethodBase | None = None
+        self._teacher: Teacher | None = None
         self.head = numpy_head_for(self.model_dir)
-        #: the method reads raw pixels / words itself (e.g. lcdh): queries never go through the teacher
-        self.raw = False if self.head is not None else self.method.capabilities.input == "raw"
+        raw = False if self.head is not None else self.method.capabilities.input == "raw"  # the instance's (its config)
         self.teacher_spec = teacher or meta.get("teacher")
-        if not self.raw and (not self.teacher_spec or self.teacher_spec == "unknown"):
+        if not raw and (not self.teacher_spec or self.teacher_spec == "unknown"):
             raise ConfigError(f"{self.model_dir}/method.json names no teacher; pass the teacher spec explicitly")
-        self.feature_width = meta.get("feature_width")
-        self._teacher: Any = None
         where = Path(static_dir) if static_dir is not None else static_text_dir(self.model_dir)
-        if self.raw and text_encoder == "static":
+        if raw and text_encoder == "static":
             raise ConfigError(f"the model {self.model_dir} ({meta.get('method')}) reads the query words itself; "
                               "the static text encoder does not apply to it (use the default query encoder)")
         if text_encoder == "auto":
             text_encoder = "static" if (where / "encoder.json").is_file() else "teacher"
-        #: what text queries go through: a registered text encoder's name, or "student" (the model's own)
-        self.text_encoder_name = "student" if self.raw else text_encoder
-        self.text = None if self.raw else TEXT_ENCODERS.create(text_encoder, self, where)
-        #: the loaded static encoder when text queries go through it (the service times it apart), else None
-        self.static = self.text if self.text_encoder_name == "static" else None
+        width = meta.get("feature_width")
+        self.static: StaticTextEncoder | None = None
+        self.capabilities = EncoderCapabilities(
+            method=str(meta.get("method")), model_dir=self.model_dir,
+            teacher=None if raw and self.teacher_spec in (None, "unknown") else self.teacher_spec,
+            feature_width=None if width is None else int(width), text=None, image=None, numpy_head=self.head is not None)
+        if raw:
+            self._set_readers(STUDENT, STUDENT)
+        else:
+            text_reader, self.static = TEXT_ENCODERS.create(text_encoder, self, where)
+            self._set_readers(text_reader, TEACHER)
+
+    @classmethod
+    def from_method(cls, method: MethodBase, teacher: Teacher | None = None) -> ModelQueryEncoder:
+        """The encoder of a fitted ``method`` and a created ``teacher`` held in memory (tests, notebooks).
+
+        ``teacher`` may be None for a method that reads raw queries itself (``capabilities.input == "raw"``).
+        """
+        raw = method.capabilities.input == "raw"
+        if not raw and teacher is None:
+            raise ConfigError(f"method {method.name!r} reads teacher features: pass the teacher that made its training features")
+        self = cls.__new__(cls)
+        self.model_dir, self.head, self.static, self.teacher_spec = None, None, None, None
+        self._method, self._teacher = method, teacher
+        width = method.feature_width_ if not raw else None
+        self.capabilities = EncoderCapabilities(method=method.name, model_dir=None, teacher=None,
+                                                feature_width=None if width is None else int(width),
+                                                text=None, image=None, numpy_head=False)
+        self._set_readers(STUDENT if raw else TEACHER, STUDENT if raw else TEACHER)
+        return self
+
+    def _set_readers(self, text: Reader, image: Reader) -> None:
+        self.capabilities = replace(self.capabilities, text=text, image=image)
+        self._text_read: Callable[[list[str]], np.ndarray] = (
+            self.static.encode if self.static is not None else lambda texts: self.teacher.encode_texts(texts))
 
     @property
-    def method(self) -> Any:
+    def method(self) -> MethodBase:
         """The trained method (loaded on first use: torch methods import torch)."""
         if self._method is None:
             from distilhash.methods.base import load_method
@@ -124,46 +167,63 @@ class QueryEncoder:
         return self._method
 
     @property
-    def teacher(self):
+    def teacher(self) -> Teacher:
+        """The teacher (created on first use from ``teacher_spec``)."""
         if self._teacher is None:
             from distilhash.teachers.registry import create_teacher
 
+            if not self.teacher_spec or self.teacher_spec == "unknown":
+                raise ConfigError(f"the model {self.model_dir} names no teacher")
             self._teacher = create_teacher(self.teacher_spec)
         return self._teacher
 
-    def text_features(self, texts: Sequence[str]) -> np.ndarray:
-        """Teacher-space features of ``texts``, float32 ``[n, D]``, from the chosen text encoder."""
-        if self.text is None:
-            raise ConfigError(f"the model {self.model_dir} reads the query words itself: it has no teacher-space text features")
-        return self.text.encode(list(texts))
+    # -- the QueryEncoder protocol -----------------------------------------------------------
+    def read(self, modality: str, queries: Sequence[Any]) -> np.ndarray:
+        """Stage 1: float32 ``[n, D]`` teacher-space features (``[n, 0]`` when the model reads the queries itself)."""
+        reader = self.capabilities.reader(modality)
+        if not reader.makes_features:
+            return np.zeros((len(queries), 0), np.float32)
+        if modality == "text":
+            return np.asarray(self._text_read(list(queries)), dtype=np.float32)
+        return np.asarray(self.teacher.encode_images(list(queries)), dtype=np.float32)
 
-    def project(self, modality: str, feats: np.ndarray) -> Encoded:
-        """Teacher-space features -> the query ``Encoded`` (the numpy head when the model has one)."""
+    def project(self, modality: str, queries: Sequence[Any], features: np.ndarray) -> Encoded:
+        """Stage 2: the query ``Encoded`` (the numpy head when the model has one; the model's own
+        encoder of the raw ``queries`` when it reads them itself)."""
+        if not self.capabilities.reader(modality).makes_features:
+            return self.method.encode_raw(modality, list(queries), "query")
         if self.head is not None:
-            return self.head.encode(modality, feats)
-        return self.method.encode(modality, feats, role="query")
+            return self.head.encode(modality, features)
+        return self.method.encode(modality, features, role="query")
+
+    def encode(self, modality: str, queries: Sequence[Any]) -> Encoded:
+        """Both stages for ``queries`` of ``modality``."""
+        return self.project(modality, queries, self.read(modality, queries))
 
     def encode_texts(self, texts: Sequence[str]) -> Encoded:
         """Query codes of ``texts`` (``role="query"``)."""
         if isinstance(texts, str) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
             raise DataError("text queries must be a non-empty list of non-empty strings")
-        if self.raw:
-            return self.method.encode_raw("text", list(texts), "query")
-        return self.project("text", self.text_features(texts))
-
-    def encode_texts_with_sources(self, texts: Sequence[str]) -> tuple[Encoded, list[str]]:
-        """Query codes of ``texts`` and, per text, which encoder read it (``static``, ``teacher`` or ``student``:
-        one encoder answers every text, there is no fallback)."""
-        return self.encode_texts(texts), [self.text_encoder_name] * len(texts)
+        return self.encode("text", list(texts))
 
     def encode_images(self, images: Sequence[Any]) -> Encoded:
         """Query codes of images (PIL images or uint8 ``[H, W, 3]`` arrays; see :func:`load_images`)."""
         if not len(images):
             raise DataError("image queries must be a non-empty list")
-        if self.raw:
-            return self.method.encode_raw("image", list(images), "query")
-        feats = np.asarray(self.teacher.encode_images(list(images)), dtype=np.float32)
-        return self.project("image", feats)
+        return self.encode("image", list(images))
+
+    def encode_items(self, modality: str, items: Sequence[Any]) -> Encoded:
+        """Database codes of new items: the teacher's tower (never the static encoder) and the model, as the index stage does."""
+        if not self.capabilities.reader(modality).makes_features:
+            return self.method.encode_raw(modality, list(items), "database")
+        tower = self.teacher.encode_texts if modality == "text" else self.teacher.encode_images
+        return self.method.encode(modality, np.asarray(tower(list(items)), dtype=np.float32), role="database")
+
+    def warm(self) -> None:
+        """One text through both stages, and the teacher created when images (or the text reader) need it."""
+        self.encode_texts(["warm up"])
+        if self.capabilities.reader("image").makes_features:
+            self.teacher.encode_texts(["warm up"])
 
 
 def load_images(paths: Sequence[str | Path]) -> list[Any]:
@@ -183,10 +243,20 @@ def load_images(paths: Sequence[str | Path]) -> list[Any]:
     return out
 
 
-def query_encoder_for(index: Any, model_dir: str | Path | None = None, teacher: str | None = None,
-                      text_encoder: str = "auto", static_dir: str | Path | None = None) -> QueryEncoder:
-    """The encoder recorded in an open index's ``manifest`` (overridable); see :class:`QueryEncoder`."""
+class RecordsModel(Protocol):
+    """What :func:`query_encoder_for` reads of an open index (every ``distilhash.index.Index`` has it;
+    query encoders sit below the index package and never import it)."""
+
+    directory: Path
+
+    @property
+    def manifest(self) -> dict[str, Any]: ...
+
+
+def query_encoder_for(index: RecordsModel, model_dir: str | Path | None = None, teacher: str | None = None,
+                      text_encoder: str = "auto", static_dir: str | Path | None = None) -> ModelQueryEncoder:
+    """The encoder recorded in an open index's ``manifest`` (overridable); see :class:`ModelQueryEncoder`."""
     model_dir = model_dir or index.manifest.get("model_dir")
     if not model_dir:
         raise ConfigError(f"index {index.directory} records no model directory; pass one (--model)")
-    return QueryEncoder(model_dir, teacher or index.manifest.get("teacher"), text_encoder, static_dir)
+    return ModelQueryEncoder(model_dir, teacher or index.manifest.get("teacher"), text_encoder, static_dir)

@@ -2,7 +2,7 @@
 
 :func:`result_items` turns an index :class:`~distilhash.index.SearchResult` into the JSON items
 of an answer (id, distance, caption, labels, metadata, thumbnail URL); :func:`answer_notes` adds
-the caveats a user should read (unknown words, a weak best hit); :func:`runtime_info` reports the
+the caveats a user should read (a weak match, judged by :func:`distilhash.serve.match.match_notes`); :func:`runtime_info` reports the
 optional fast HTTP pieces that are installed.
 """
 
@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from distilhash.serve.items import shown_caption, thumbnail_url
 from distilhash.serve.targets import Target
 
-__all__ = ["result_items", "answer_notes", "caption_matches", "runtime_info"]
+__all__ = ["result_items", "answer_notes", "runtime_info"]
 
 
 
@@ -49,19 +47,6 @@ def answer_notes(encoder: dict[str, Any] | None, match: dict[str, Any] | None) -
                      f"closer than a typical item ({match['typical']:g}, median over {match['sample']} random items); "
                      "the results may be unrelated to the query")
     return notes
-
-
-def caption_matches(reference: Any, texts: list[str], query_features: np.ndarray,
-                    matches: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
-    """Each answer's ``match`` with the calibrated note: ``weak`` from ``reference`` (a
-    :class:`~distilhash.query_encoders.weak_match.CaptionReference`), the signals under ``likeness``
-    (the typical-distance figures of :mod:`distilhash.serve.match`, when present, are kept)."""
-    out = []
-    for m, s in zip(matches, reference.summaries(texts, query_features)):
-        merged = dict(m or {})
-        merged.update({"weak": s["weak"], "rule": s["rule"], "likeness": s})
-        out.append(merged)
-    return out
 
 
 def runtime_info() -> dict[str, bool]:

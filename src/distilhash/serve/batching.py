@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,11 +118,12 @@ class BatchQueue:
 
 
 class TextBatcher(BatchQueue):
-    """Encodes texts with ``teacher`` in one worker thread, a queued batch per forward pass
-    (throughput), so the (non thread-safe) tokenizer is used by one thread only."""
+    """Reads texts with ``read`` (a query encoder's heavy text reader: ``texts -> float32 [n, D]``)
+    in one worker thread, a queued batch per forward pass (throughput), so the (non thread-safe)
+    tokenizer is used by one thread only."""
 
-    def __init__(self, teacher: Any, max_batch: int) -> None:
-        self.teacher = teacher
+    def __init__(self, read: Callable[[list[str]], np.ndarray], max_batch: int) -> None:
+        self.read = read
         super().__init__(max_batch, "text-batcher", [()])
 
     def submit(self, text: str) -> Future:
@@ -131,7 +132,7 @@ class TextBatcher(BatchQueue):
         return fut
 
     def _process(self, batch: list[tuple[str, Future]]) -> None:
-        feats = np.asarray(self.teacher.encode_texts([t for t, _ in batch]), dtype=np.float32)
+        feats = np.asarray(self.read([t for t, _ in batch]), dtype=np.float32)
         for i, (_, fut) in enumerate(batch):
             fut.set_result(feats[i : i + 1])
 

@@ -4,17 +4,16 @@ One service holds one index per stored modality (``image`` and/or ``text``; the 
 from the index manifest). A query's *direction* is the query modality and the target index:
 ``t2i`` (text -> images), ``i2t``, ``i2i``, ``t2t``.
 
-Text query path (each stage timed, see :meth:`SearchService.stats`)::
+Queries go through each index's :class:`~distilhash.query_encoders.protocol.QueryEncoder`, the
+same two stages the CLI and the Python API use; the service only decides *how* to run the first
+from what the encoder declares (``capabilities.text.cost``). Text query path (each stage timed,
+see :meth:`SearchService.stats`)::
 
-    text --static encoder (model2vec table + ridge map, ~0.1 ms)----------> f [1, D]  "static_text"
-         `-(query_encoder="teacher", or the model has no static encoder)
-           --(LRU cache | teacher.encode_texts, micro-batched)-----------> f [1, D]  "teacher_text"
-    queued f of concurrent requests --one batch--> method.encode("text", F, "query") "project"
+    text --encoder.read (CHEAP: the static encoder, ~0.1 ms, inline)-----> f [1, D]  "static_text"
+         `-(HEAVY: the teacher's tower: LRU cache | micro-batched read)--> f [1, D]  "teacher_text"
+         `-(NONE: the model reads the words itself in project)---------> f [1, 0]
+    queued f of concurrent requests --one batch--> encoder.project("text", texts, F)   "project"
                                                --> index.search(Q, max k) + metadata "search"
-
-A model that reads raw words and pixels itself (``capabilities.input == "raw"``: LCDH, DCMQ with
-trainable encoders) skips the teacher and the static encoder: the batch's texts go to its own
-encoder (``QueryEncoder.encode_texts`` -> ``method.encode_raw``) in the "project" stage.
 
 The project + search stages run in one worker thread per index that takes every query queued
 while it was busy as one batch (``max_search_batch``): one model call, one index call and one
@@ -36,18 +35,23 @@ import time
 from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from distilhash.errors import DataError, DistilhashError
-from distilhash.serve.answers import answer_notes, caption_matches, result_items, runtime_info
+from distilhash.query_encoders.protocol import QueryEncoder, ReadCost, Reader
+from distilhash.serve.answers import answer_notes, result_items, runtime_info
 from distilhash.serve.batching import Pending, SearchBatcher, TextBatcher, pin_torch_threads, set_torch_threads
 from distilhash.serve.config import QUERY_ENCODERS, ServiceConfig, ServiceError
 from distilhash.serve.items import ItemsMixin
+from distilhash.serve.match import match_notes
 from distilhash.serve.stats import LatencyStats, LRUCache
 from distilhash.serve.targets import Target, choose_direction, index_options, model_info, open_targets, target_named
 from distilhash.serve.validate import shown
+
+if TYPE_CHECKING:  # the index package is imported when the service opens its indexes, not on import
+    from distilhash.index.protocol import Index
 
 _log = logging.getLogger("distilhash.serve")
 
@@ -61,12 +65,13 @@ class SearchService(ItemsMixin):
         index_dirs: one index directory, or several (at most one per stored modality).
         model_dir, teacher: override the model / teacher recorded in the index manifests.
         config: limits (:class:`ServiceConfig`).
-        encoder: a ready query encoder (an object with ``method``, ``teacher`` and ``raw``; tests, demos);
-            default: :class:`distilhash.query_encoders.query_encoder.QueryEncoder` of each index's model.
+        encoder: a ready :class:`~distilhash.query_encoders.protocol.QueryEncoder` for every index (tests,
+            demos); default: the :class:`~distilhash.query_encoders.query_encoder.ModelQueryEncoder` of
+            each index's model.
     """
 
     def __init__(self, index_dirs: str | Path | list[str | Path], model_dir: str | Path | None = None,
-                 teacher: str | None = None, config: ServiceConfig | None = None, encoder: Any = None) -> None:
+                 teacher: str | None = None, config: ServiceConfig | None = None, encoder: QueryEncoder | None = None) -> None:
         from distilhash.index import open_index  # read-only replicas (a sharded index too)
 
         self.config = config or ServiceConfig()
@@ -82,6 +87,7 @@ class SearchService(ItemsMixin):
         if not dirs:
             raise ServiceError(500, "no index directory given")
         self.targets: dict[str, Target] = {}
+        self._batchers: dict[int, TextBatcher] = {}  # set before anything close() reads can fail
         try:
             self.targets = open_targets(dirs, self.config, model_dir, teacher, encoder)
             workers = max(1, int(self.config.search_workers)) if not self.config.api_key else 1
@@ -93,7 +99,6 @@ class SearchService(ItemsMixin):
             self.close()
             raise
         self.primary = next(iter(self.targets))
-        self._batchers: dict[int, TextBatcher] = {}
         self._image_lock = threading.Lock()
         # a PNG at the pixel cap decodes to ~160 MB before it is reduced: bound how many at once
         self._decode_slots = threading.BoundedSemaphore(max(1, int(self.config.max_parallel_decodes)))
@@ -106,13 +111,15 @@ class SearchService(ItemsMixin):
     def _target(self, name: str | None) -> Target:
         return target_named(self.targets, self.primary, name)
 
-    def _batcher(self, teacher: Any) -> TextBatcher:
-        b = self._batchers.get(id(teacher))
+    def _batcher(self, encoder: QueryEncoder) -> TextBatcher:
+        """The micro-batcher of ``encoder``'s heavy text reads (one per encoder, shared by its indexes)."""
+        b = self._batchers.get(id(encoder))
         if b is None:
             with self._batcher_lock:
-                b = self._batchers.get(id(teacher))
+                b = self._batchers.get(id(encoder))
                 if b is None:
-                    b = self._batchers[id(teacher)] = TextBatcher(teacher, self.config.max_batch)
+                    b = self._batchers[id(encoder)] = TextBatcher(lambda texts: encoder.read("text", texts),
+                                                                  self.config.max_batch)
         return b
 
     def check_text(self, text: Any, field: str = "q") -> str:
@@ -155,7 +162,7 @@ class SearchService(ItemsMixin):
         except DataError as exc:
             raise ServiceError(415, str(exc)) from None
 
-    def _search(self, target: Target, query: Any, k: int, timings: dict[str, float]) -> list[dict[str, Any]]:
+    def _search(self, target: Target, query: Any, k: int, timings: dict[str, Any]) -> list[dict[str, Any]]:
         with self.stats_.timer("search", timings), target.search_lock():
             try:
                 res = target.index.search(query, k)[0]
@@ -164,15 +171,14 @@ class SearchService(ItemsMixin):
         return result_items(target, res)
 
     # -- queries ---------------------------------------------------------------------------
-    def _teacher_features(self, target: Target, text: str, timings: dict[str, Any]) -> np.ndarray | Future:
-        """Cached teacher features of ``text``, or a Future of them from the micro-batcher."""
-        teacher = target.encoder.teacher
-        key = (id(teacher), text)
+    def _heavy_text_features(self, target: Target, text: str, timings: dict[str, Any]) -> np.ndarray | Future:
+        """Cached features of ``text`` from a HEAVY reader, or a Future of them from the micro-batcher."""
+        key = (id(target.encoder), text)
         feats = self.text_cache.get(key)
         timings["cache_hit"] = feats is not None
         if feats is not None:
             return feats
-        fut = self._batcher(teacher).submit(text)
+        fut = self._batcher(target.encoder).submit(text)
         fut.add_done_callback(lambda f: f.exception() is None and self.text_cache.put(key, f.result()))
         return fut
 
@@ -186,27 +192,19 @@ class SearchService(ItemsMixin):
         direction, target = self._direction("text", direction)
         timings: dict[str, Any] = {}
         answer: Future = Future()
-        info: dict[str, Any] = {"name": "teacher"}
-        feats: np.ndarray | Future | None = None
-        if target.encoder.raw:  # the model reads the words itself (its own text encoder): no teacher, no static encoder
-            info["name"] = "student"
-            feats = np.zeros((1, 0), np.float32)  # a placeholder: the batch encodes the texts (_run_text_batch)
-        elif target.static is not None:
-            t1 = time.perf_counter()
-            feats = target.static.encode([text])
-            ms = (time.perf_counter() - t1) * 1e3
-            self.stats_.record("static_text", ms)
-            timings["static_text"] = round(ms, 3)
-            info["name"] = "static"
+        reader = target.encoder.capabilities.reader("text")
+        info: dict[str, Any] = {"name": reader.name}
         t1 = time.perf_counter()
-        if feats is None:
-            feats = self._teacher_features(target, text, timings)
+        if reader.cost is ReadCost.HEAVY:  # cached, or micro-batched with concurrent requests
+            feats: np.ndarray | Future = self._heavy_text_features(target, text, timings)
+        else:  # CHEAP: read inline; NONE: an empty [1, 0], the model reads the words in project
+            feats = target.encoder.read("text", [text])
+            if reader.cost is ReadCost.CHEAP:
+                self._record_read(reader, "text", t1, timings)
 
         def queue(f: np.ndarray) -> None:
-            if info["name"] == "teacher":
-                ms = (time.perf_counter() - t1) * 1e3
-                self.stats_.record("teacher_text", ms)
-                timings["teacher_text"] = round(ms, 3)
+            if reader.cost is ReadCost.HEAVY:
+                self._record_read(reader, "text", t1, timings)
             timings["encoder"] = info
             item = Pending(np.asarray(f, np.float32).reshape(1, -1), k, timings, t0, answer)
             item.timings["_meta"] = (text, direction)
@@ -230,18 +228,23 @@ class SearchService(ItemsMixin):
             queue(feats)
         return answer
 
-    def _run_text_batch(self, target: Target, batch: list[Pending], index: Any) -> None:
+    def _record_read(self, reader: Reader, modality: str, t1: float, timings: dict[str, Any]) -> None:
+        """Time a read stage since ``t1`` as ``<reader>_<modality>`` (``static_text``, ``teacher_text``, ...)."""
+        ms = (time.perf_counter() - t1) * 1e3
+        self.stats_.record(f"{reader.name}_{modality}", ms)
+        timings[f"{reader.name}_{modality}"] = round(ms, 3)
+
+    def _run_text_batch(self, target: Target, batch: list[Pending], index: Index) -> None:
         """Project + search a batch of text queries on ``index`` (``target``'s or a read-only replica)."""
         # requests whose client went away were cancelled: skip them (their futures cannot take a result)
         batch = [it for it in batch if it.future.set_running_or_notify_cancel()]
         if not batch:
             return
         t_start = time.perf_counter()
+        texts = [it.timings["_meta"][0] for it in batch]
+        feats = np.concatenate([it.feats for it in batch])
         with self.stats_.timer("project"):
-            if target.encoder.raw:  # texts -> the model's own encoder (encode_raw), one call for the batch
-                query = target.encoder.encode_texts([it.timings["_meta"][0] for it in batch])
-            else:
-                query = target.encoder.method.encode("text", np.concatenate([it.feats for it in batch]), role="query")
+            query = target.encoder.project("text", texts, feats)
         t_proj = time.perf_counter()
         kmax = max(it.k for it in batch)
         lock = target.search_lock() if index is target.index else contextlib.nullcontext()
@@ -256,10 +259,9 @@ class SearchService(ItemsMixin):
         proj_ms, search_ms = round((t_proj - t_start) * 1e3, 3), round((t_search - t_proj) * 1e3, 3)
         model = model_info(target)
         has_thumbs = target.thumbs.path.exists()  # once per batch: every syscall gives the GIL away
-        matches = self._matches(target, query, results)
-        if target.captions is not None:  # the calibrated note: do the words read like this collection's captions?
-            matches = caption_matches(target.captions, [it.timings["_meta"][0] for it in batch],
-                                      np.concatenate([it.feats for it in batch]), matches)
+        reads = target.encoder.capabilities.reader("text").makes_features
+        matches = self._matches(target, query, [_best(r.distances) for r in results],
+                                texts if reads else None, feats if reads else None)
         for it, res, match in zip(batch, results, matches):
             if len(res.ids) > it.k:
                 res = type(res)(res.ids[: it.k], res.distances[: it.k], res.metadata[: it.k])
@@ -276,16 +278,13 @@ class SearchService(ItemsMixin):
                                   "took_ms": round(total, 3), "timings_ms": tm, "encoder": encoder, "model": model,
                                   "distance": target.distance, "match": match, "notes": answer_notes(encoder, match)})
 
-    def _matches(self, target: Target, query: Any, results: list[Any]) -> list[dict[str, Any] | None]:
-        """Per query: best hit vs typical distance (:class:`~distilhash.serve.match.MatchReference`), or None."""
-        if target.reference is None:
-            return [None] * len(results)
-        best = []
-        for r in results:
-            dist = r.distances if hasattr(r, "distances") else [x["distance"] for x in r]
-            best.append(float(dist[0]) if len(dist) else None)
+    def _matches(self, target: Target, query: Any, best: list[float | None], texts: list[str] | None = None,
+                 features: np.ndarray | None = None) -> list[dict[str, Any] | None]:
+        """Per query the answer's ``match`` (:func:`~distilhash.serve.match.match_notes`: the weak-match rule), or None."""
+        if target.reference is None and (target.captions is None or texts is None):
+            return [None] * len(best)
         with self.stats_.timer("match"):
-            return target.reference.summaries(query, best)
+            return match_notes(target.reference, target.captions, query, best, texts, features)
 
     def search_text(self, text: Any, k: int = 10, direction: str | None = None) -> dict[str, Any]:
         """Top-``k`` items for a text query; ``direction`` t2i (default when images are served) or t2t.
@@ -310,16 +309,16 @@ class SearchService(ItemsMixin):
         with self.stats_.timer("decode_image", timings):
             image = self.decode_image(data)
         pin_torch_threads()
-        if target.encoder.raw:  # the model reads the pixels itself
-            with self.stats_.timer("project", timings), self._image_lock:
-                query = target.encoder.encode_images([image])
-        else:
-            with self.stats_.timer("teacher_image", timings), self._image_lock:
-                feats = np.asarray(target.encoder.teacher.encode_images([image]), dtype=np.float32)
+        reader = target.encoder.capabilities.reader("image")
+        t1 = time.perf_counter()
+        with self._image_lock:  # image towers are heavy (the teacher's, or the model's own in project)
+            feats = target.encoder.read("image", [image])
+            if reader.makes_features:
+                self._record_read(reader, "image", t1, timings)
             with self.stats_.timer("project", timings):
-                query = target.encoder.method.encode("image", feats, role="query")
+                query = target.encoder.project("image", [image], feats)
         results = self._search(target, query, k, timings)
-        match = self._matches(target, query, [results])[0]
+        match = self._matches(target, query, [results[0]["distance"] if results else None])[0]
         total = (time.perf_counter() - t0) * 1e3
         self.stats_.record("image_query", total)
         return {"query": f"image {image.width}x{image.height}", "direction": direction, "k": k, "results": results,
@@ -333,13 +332,7 @@ class SearchService(ItemsMixin):
                 t.index.searcher()
             for replica in t.replicas:  # each read-only handle builds its own searcher (an IVF trains its lists)
                 replica.searcher()
-            if t.encoder.raw:
-                t.encoder.encode_texts(["warm up"])
-            else:
-                feats = np.asarray(t.encoder.teacher.encode_texts(["warm up"]), dtype=np.float32)
-                t.encoder.method.encode("text", feats, role="query")
-            if t.static is not None:
-                t.static.encode(["warm up"])
+            t.encoder.warm()
 
     # -- status ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -356,10 +349,9 @@ class SearchService(ItemsMixin):
         sb = [t.batcher for t in self.targets.values() if t.batcher is not None]
         search_batches = {"batches": sum(b.batches for b in sb), "queries": sum(b.items for b in sb),
                           "workers_per_index": {m: 1 + len(t.replicas) for m, t in self.targets.items()}}
-        static = {m: {"dir": str(self.config.static_text_dir or "<model_dir>/static-text"), "fingerprint": t.static.fingerprint,
-                      "tokens": int(t.static.table.shape[0]), "width": int(t.static.table.shape[1]),
-                      "fit_cosine_mean": t.static.meta.get("report", {}).get("fit_cosine_mean")}
-                  for m, t in self.targets.items() if t.static is not None}
+        readers = {m: t.encoder.capabilities.reader("text") for m, t in self.targets.items()}
+        static = {m: {"dir": str(self.config.static_text_dir or "<model_dir>/static-text"), **r.details}
+                  for m, r in readers.items() if r.name == "static"}
         import os
 
         return {"uptime_s": round(time.time() - self.started, 1), "pid": os.getpid(), "indexes": indexes, "latency_ms": self.stats_.summary(),
@@ -369,14 +361,20 @@ class SearchService(ItemsMixin):
                 "limits": {k: v for k, v in asdict(self.config).items() if k != "api_key"}}
 
     def close(self) -> None:
-        for b in getattr(self, "_batchers", {}).values():
+        """Stop the batchers and close every index handle and thumbnail store (also after a failed start)."""
+        for b in self._batchers.values():
             b.stop()
-        for t in getattr(self, "targets", {}).values():
+        for t in self.targets.values():
             if t.batcher is not None:
                 t.batcher.stop()
                 t.batcher = None
-        for t in getattr(self, "targets", {}).values():
+        for t in self.targets.values():
             t.index.close()
             for r in t.replicas:
                 r.close()
             t.thumbs.close()
+
+
+def _best(distances: np.ndarray) -> float | None:
+    """The best hit's distance of a search result's (sorted) distances, None without hits."""
+    return float(distances[0]) if len(distances) else None

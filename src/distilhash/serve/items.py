@@ -24,6 +24,7 @@ from distilhash.errors import DistilhashError
 from distilhash.serve.batching import pin_torch_threads
 from distilhash.serve.config import ServiceError
 from distilhash.serve.jsonsafe import check_metadata
+from distilhash.serve.match import match_notes
 from distilhash.serve.targets import model_info
 from distilhash.serve.thumbs import encode_thumbnail, thumb_keys
 from distilhash.serve.validate import MAX_ID_CHARS, check_caption, check_item_id, key_matches, normalise_id, shown
@@ -101,7 +102,7 @@ class ItemsMixin:
             query = cb[np.arange(cb.shape[0]), code.astype(np.int64)].reshape(1, -1).astype(np.float32)
         timings: dict[str, float] = {}
         results = self._search(t, query, k, timings)
-        match = t.reference.summaries(query, [results[0]["distance"] if results else None])[0] if t.reference is not None else None
+        match = match_notes(t.reference, None, query, [results[0]["distance"] if results else None])[0]
         return {"query": f"items like {item_id}", "item": {"id": item_id, "caption": shown_caption(md)},
                 "direction": f"{t.modality[0]}2{t.modality[0]}", "k": k, "results": results, "timings_ms": timings,
                 "match": match, "distance": t.distance, "model": model_info(t)}
@@ -139,10 +140,9 @@ class ItemsMixin:
         pin_torch_threads()
         if t.modality == "image":
             with self._image_lock:
-                feats = np.asarray(t.encoder.teacher.encode_images([pil]), dtype=np.float32)
+                codes = t.encoder.encode_items("image", [pil])
         else:
-            feats = np.asarray(t.encoder.teacher.encode_texts([md["caption"]]), dtype=np.float32)
-        codes = t.encoder.method.encode(t.modality, feats, role="database")
+            codes = t.encoder.encode_items("text", [md["caption"]])
         md["source"] = "api"
         thumb = encode_thumbnail(pil, self.config.thumb_size) if pil is not None else None
         with t.lock.write():

@@ -169,7 +169,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     svc = app.state.service
     if announce is not None:
         counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
-        used = ", ".join(sorted({t.encoder.text_encoder_name for t in svc.targets.values()}))
+        used = ", ".join(sorted({t.encoder.capabilities.reader("text").name for t in svc.targets.values()}))
         announce(f"distilhash serve: {counts}; text queries: {used} encoder; "
                  f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
         if api_key:

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from distilhash.errors import DistilhashError
 from distilhash.serve.batching import RWLock
 from distilhash.serve.config import DIRECTIONS, ServiceConfig, ServiceError
-from distilhash.serve.validate import shown
 from distilhash.serve.match import MatchReference, distance_info
 from distilhash.serve.thumbs import ThumbStore
+from distilhash.serve.validate import shown
 
-if TYPE_CHECKING:
-    from distilhash.query_encoders.query_encoder import QueryEncoder
+if TYPE_CHECKING:  # types only: importing the service imports neither the index package nor a model
+    from distilhash.index.protocol import Index
+    from distilhash.query_encoders.protocol import QueryEncoder
+    from distilhash.query_encoders.weak_match import CaptionReference
 
 __all__ = ["Target", "CONCURRENT_SEARCHERS", "open_targets", "index_options", "choose_direction", "target_named",
            "model_info", "load_caption_reference"]
@@ -37,16 +39,15 @@ class Target:
     """One served index (``modality`` = what its items are) and the model that encodes its queries."""
 
     modality: str
-    index: Any
-    encoder: Any
+    index: Index
+    encoder: QueryEncoder  # reads and projects this index's queries (its capabilities say how)
     thumbs: ThumbStore
     lock: RWLock = field(default_factory=RWLock)
-    static: Any = None  # StaticTextEncoder when text queries go through the model's static encoder
     batcher: Any = None  # SearchBatcher of text queries
     reference: MatchReference | None = None  # typical distances (serve/match.py)
     distance: dict[str, Any] = field(default_factory=dict)  # what the distances are (distance_info)
-    replicas: list[Any] = field(default_factory=list)  # extra read-only handles for more search workers
-    captions: Any = None  # CaptionReference: the calibrated weak-match note of text queries (query_encoders/weak_match.py)
+    replicas: list[Index] = field(default_factory=list)  # extra read-only handles for more search workers
+    captions: CaptionReference | None = None  # CaptionReference: the calibrated weak-match note of text queries (query_encoders/weak_match.py)
 
     def search_lock(self):
         """Shared lock when the index's searcher allows concurrent queries, else exclusive."""
@@ -62,19 +63,19 @@ def index_options(config: ServiceConfig) -> Any:
 
 
 def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str | Path | None = None,
-                 teacher: str | None = None, encoder: Any = None) -> dict[str, Target]:
+                 teacher: str | None = None, encoder: QueryEncoder | None = None) -> dict[str, Target]:
     """modality -> Target for each index directory (at most one per modality); on failure every
     index opened so far is closed before the error propagates.
 
     ``encoder``: a ready query encoder (tests, demos) instead of each index's model (models shared
     by several indexes are loaded once). Text queries go through ``config.query_encoder``
-    (:class:`~distilhash.query_encoders.query_encoder.QueryEncoder`: ``auto``, ``static``, ``teacher``).
+    (:class:`~distilhash.query_encoders.query_encoder.ModelQueryEncoder`: ``auto``, ``static``, ``teacher``).
     """
     from distilhash.index import open_index  # a sharded index too
-    from distilhash.query_encoders.query_encoder import QueryEncoder, query_encoder_for
+    from distilhash.query_encoders.query_encoder import query_encoder_for
 
     targets: dict[str, Target] = {}
-    encoders: dict[tuple[str, str], Any] = {}
+    encoders: dict[tuple[str, str], QueryEncoder] = {}
     try:
         for d in dirs:
             idx = open_index(d, writable=bool(config.api_key), options=index_options(config))
@@ -93,11 +94,10 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
                     idx.close()
                     raise ServiceError(500, f"{d}: {exc}") from None
                 encoders[key] = enc
-            static = enc.static if isinstance(enc, QueryEncoder) else None  # a ready encoder (tests) has its teacher only
-            targets[modality] = Target(modality, idx, enc, ThumbStore(d), static=static, distance=distance_info(idx))
+            targets[modality] = Target(modality, idx, enc, ThumbStore(d), distance=distance_info(idx))
             if config.match_sample > 0 and len(idx):
                 targets[modality].reference = MatchReference(idx, config.match_sample)
-            if isinstance(enc, QueryEncoder) and not enc.raw:  # a ready encoder (tests) has no model directory
+            if enc.capabilities.reader("text").makes_features:  # the calibration is of teacher-space text features
                 targets[modality].captions = load_caption_reference(config, enc)
     except BaseException:
         for t in targets.values():
@@ -107,22 +107,23 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
     return targets
 
 
-def load_caption_reference(config: ServiceConfig, encoder: QueryEncoder) -> Any:
+def load_caption_reference(config: ServiceConfig, encoder: QueryEncoder) -> CaptionReference | None:
     """The weak-match calibration of ``encoder``'s model (``config.weak_match_dir`` or ``<model_dir>/weak-match``),
-    or None when the model has none (the answer's note then uses the typical distance only)."""
+    or None when there is none (the answer's note then uses the typical distance only)."""
     from distilhash.query_encoders.weak_match import CaptionReference, weak_match_dir
 
+    caps = encoder.capabilities
     where = config.weak_match_dir
     if where is None:
-        if not weak_match_dir(encoder.model_dir).is_dir():
+        if caps.model_dir is None or not weak_match_dir(caps.model_dir).is_dir():
             return None
-        where = weak_match_dir(encoder.model_dir)
+        where = weak_match_dir(caps.model_dir)
     try:
         ref = CaptionReference.load(where)
     except DistilhashError as exc:
         raise ServiceError(500, str(exc)) from None
-    width = encoder.feature_width  # from method.json: the check loads no weights
-    if width is not None and ref.width != int(width):
+    width = caps.feature_width  # from method.json: the check loads no weights
+    if width is not None and ref.width != width:
         raise ServiceError(500, f"the weak-match reference at {where} has {ref.width}-d features; the model expects {width}")
     return ref
 
@@ -153,9 +154,10 @@ def target_named(targets: dict[str, Target], primary: str, name: str | None) -> 
 
 
 def model_info(target: Target) -> dict[str, Any]:
-    """What answers a target's queries: method name, bits, model directory name, teacher spec."""
-    m = target.encoder.method
+    """What answers a target's queries: method name, bits, model directory name, teacher spec (all declared:
+    nothing is loaded)."""
+    caps = target.encoder.capabilities
     md = target.index.manifest.get("model_dir")
-    return {"method": m.name, "bits": int(target.index.n_bits),
+    return {"method": caps.method, "bits": int(target.index.n_bits),
             "model_dir": Path(md).name if md else None,
-            "teacher": getattr(target.encoder, "teacher_spec", None) or target.index.manifest.get("teacher")}
+            "teacher": caps.teacher or target.index.manifest.get("teacher")}
