@@ -33,6 +33,9 @@ from distilhash.index.fanout import FANOUTS
 
 __all__ = ["RayFanout"]
 
+#: queries up to this size travel inside each shard's call; larger ones are put in the object store once
+_INLINE_BYTES = 64 << 10
+
 
 def _disk_state(*paths: str) -> tuple:
     """(name, size, mtime_ns) of every file in the directories / of the files ``paths``."""
@@ -91,6 +94,18 @@ class _ShardServer:
     def results(self, dist: Any, rows: Any) -> tuple:
         return tuple(self.index.results_of_rows(dist, rows))  # rows of the state candidates() just used
 
+    def items(self, query: Any, k: int) -> list[tuple]:
+        """Per query, the shard's top-k as ``(distances, global order numbers, ids, metadata)``: one round trip."""
+        from distilhash.index.shard_order import shard_candidates
+        from distilhash.index.sharded import strip_order
+
+        self._fresh()
+        out = []
+        for dist, gseq, rows in shard_candidates(self.index, self.order, query, k):
+            res = self.index.results_of_rows(dist, rows)
+            out.append((dist, gseq, res.ids, [strip_order(md) for md in res.metadata]))
+        return out
+
 
 @FANOUTS.register("ray")  # declared by name in distilhash.index.fanout, which never imports this module
 class RayFanout:
@@ -110,6 +125,7 @@ class RayFanout:
     """
 
     name = "ray"
+    fetches_items = True  # items_partial: ids and metadata come with the candidates (one round trip per shard)
 
     def __init__(self, index: Any, replicas: int = 1, max_attempts: int = 3, failover_wait: float = 10.0,
                  start_timeout: float = 60.0) -> None:
@@ -268,6 +284,11 @@ class RayFanout:
                 else:
                     refs[s] = (h, getattr(h, method).remote(*a))
             lost: dict[int, BaseException] = {}
+            try:  # one ray.get for every shard's answer (the usual case: no loss)
+                out.update(zip(refs, self.ray.get([ref for _, ref in refs.values()])))
+                refs = {}
+            except Exception:  # noqa: BLE001 - some shard failed: sort them out one by one below
+                pass
             for s, (h, ref) in refs.items():
                 try:
                     out[s] = self.ray.get(ref)
@@ -281,16 +302,31 @@ class RayFanout:
             pending = {s: pending[s] for s in lost}
         return out, sorted(missing + list(pending))
 
-    def candidates_partial(self, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
-        """Every reachable shard's candidates, and the shards without a live replica (empty candidates)."""
-        ref = self.ray.put(query)
-        got, missing = self._gather("candidates", {s: (ref, k) for s in range(len(self.actors))})
+    def _shipped(self, query: Any) -> Any:
+        """The query as sent to every shard: inline when small (Ray copies small arguments into the
+        call), else one object in the store shared by the S calls."""
+        data = getattr(query, "data", query)
+        return self.ray.put(query) if getattr(data, "nbytes", 0) > _INLINE_BYTES else query
+
+    def _per_shard(self, method: str, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
+        """``method(query, k)`` on one live replica of every shard; missing shards get empty per-query tuples."""
+        ship = self._shipped(query)
+        got, missing = self._gather(method, {s: (ship, k) for s in range(len(self.actors))})
         if not got:
             raise self.missing_error(missing)
-        sample = next(iter(got.values()))  # [query] -> (distances, g, rows): empty arrays of the same dtypes
+        sample = next(iter(got.values()))  # [query] -> tuple of arrays / lists: empty ones of the same types
         for s in missing:
             got[s] = [tuple(a[:0] for a in sample[q]) for q in range(len(sample))]
         return [got[s] for s in range(len(self.actors))], missing
+
+    def candidates_partial(self, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
+        """Every reachable shard's candidates, and the shards without a live replica (empty candidates)."""
+        return self._per_shard("candidates", query, k)
+
+    def items_partial(self, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
+        """``[shard][query] -> (distances, global order numbers, ids, metadata)`` of each shard's top-k in one
+        round trip per shard (the calls run in parallel), and the shards without a live replica."""
+        return self._per_shard("items", query, k)
 
     def candidates(self, query: Any, k: int) -> list[list[Any]]:
         per_shard, missing = self.candidates_partial(query, k)
