@@ -24,6 +24,7 @@ order file) when they changed, so a write made through any handle (this process'
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 import time
 from typing import Any
@@ -94,17 +95,22 @@ class _ShardServer:
     def results(self, dist: Any, rows: Any) -> tuple:
         return tuple(self.index.results_of_rows(dist, rows))  # rows of the state candidates() just used
 
-    def items(self, query: Any, k: int) -> list[tuple]:
-        """Per query, the shard's top-k as ``(distances, global order numbers, ids, metadata)``: one round trip."""
+    def items(self, query: bytes, k: int) -> bytes:
+        """Per query, the shard's top-k as ``(distances, global order numbers, ids, metadata)``: one round trip.
+
+        The query comes and the answer goes as one pickle each (``bytes``): Ray passes bytes as they
+        are, where an object holding numpy arrays costs it more per call (measured: a no-op call to 4
+        actors took ~2.5 ms longer with the query object than with its bytes on the loaded 2-core host).
+        """
         from distilhash.index.shard_order import shard_candidates
         from distilhash.index.sharded import strip_order
 
         self._fresh()
         out = []
-        for dist, gseq, rows in shard_candidates(self.index, self.order, query, k):
+        for dist, gseq, rows in shard_candidates(self.index, self.order, pickle.loads(query), k):
             res = self.index.results_of_rows(dist, rows)
             out.append((dist, gseq, res.ids, [strip_order(md) for md in res.metadata]))
-        return out
+        return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 @FANOUTS.register("ray")  # declared by name in distilhash.index.fanout, which never imports this module
@@ -305,13 +311,17 @@ class RayFanout:
     def _shipped(self, query: Any) -> Any:
         """The query as sent to every shard: inline when small (Ray copies small arguments into the
         call), else one object in the store shared by the S calls."""
-        data = getattr(query, "data", query)
-        return self.ray.put(query) if getattr(data, "nbytes", 0) > _INLINE_BYTES else query
+        size = len(query) if isinstance(query, bytes) else getattr(getattr(query, "data", query), "nbytes", 0)
+        return self.ray.put(query) if size > _INLINE_BYTES else query
 
-    def _per_shard(self, method: str, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
-        """``method(query, k)`` on one live replica of every shard; missing shards get empty per-query tuples."""
-        ship = self._shipped(query)
+    def _per_shard(self, method: str, query: Any, k: int, pickled: bool = False) -> tuple[list[list[Any]], list[int]]:
+        """``method(query, k)`` on one live replica of every shard; missing shards get empty per-query tuples.
+
+        ``pickled``: the method takes the query and returns its answer as pickled bytes."""
+        ship = self._shipped(pickle.dumps(query, protocol=pickle.HIGHEST_PROTOCOL) if pickled else query)
         got, missing = self._gather(method, {s: (ship, k) for s in range(len(self.actors))})
+        if pickled:
+            got = {s: pickle.loads(b) for s, b in got.items()}
         if not got:
             raise self.missing_error(missing)
         sample = next(iter(got.values()))  # [query] -> tuple of arrays / lists: empty ones of the same types
@@ -326,7 +336,7 @@ class RayFanout:
     def items_partial(self, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
         """``[shard][query] -> (distances, global order numbers, ids, metadata)`` of each shard's top-k in one
         round trip per shard (the calls run in parallel), and the shards without a live replica."""
-        return self._per_shard("items", query, k)
+        return self._per_shard("items", query, k, pickled=True)
 
     def candidates(self, query: Any, k: int) -> list[list[Any]]:
         per_shard, missing = self.candidates_partial(query, k)
