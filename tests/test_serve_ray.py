@@ -145,3 +145,19 @@ def test_cli_options_of_the_ray_engine_are_checked(tmp_path):
     assert r.exit_code == 2 and "--engine ray" in r.output
     r = CliRunner().invoke(app, ["serve", str(world["image_index"]), "--engine", "dask"])
     assert r.exit_code == 2 and "local or ray" in r.output
+
+
+def test_shard_actors_are_placed_on_the_nodes_that_hold_the_shard():
+    """A shard readable on every node is placed freely; one readable on some nodes only is pinned to them;
+    one no node can read is an error naming it."""
+    from types import SimpleNamespace
+
+    from distilhash.distributed.pool import ClusterError
+    from distilhash.distributed.ray_fanout import RayFanout
+
+    fake = SimpleNamespace(index=SimpleNamespace(shards=[SimpleNamespace(directory=f"/ix/shard-00{s}") for s in range(3)]))
+    facts = {"n0": {"unreadable": {"shard 1": "/ix/shard-001"}}, "n1": {"unreadable": {"order 2": "/ix/order-002.bin"}}}
+    assert RayFanout._find_homes(fake, facts) == [None, {"n1"}, {"n0"}]
+    facts["n1"]["unreadable"]["shard 1"] = "/ix/shard-001"
+    with pytest.raises(ClusterError, match=r"shard 1 \(/ix/shard-001\)"):
+        RayFanout._find_homes(fake, facts)

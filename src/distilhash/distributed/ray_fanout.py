@@ -2,9 +2,18 @@
 
 Needs a connected Ray session (:func:`distilhash.distributed.runtime.ray_session`). Each actor
 asks for ``min(1, cluster CPUs / shards)`` CPUs so that S shard actors fit on a small cluster
-(four shards on the 2-CPU local cluster of the tests ask 0.5 CPU each). The shard directories
-must be readable at the same path on every node (a shared file system); every node is checked
-when the fan-out opens (:func:`distilhash.distributed.preflight.check_nodes`).
+(four shards on the 2-CPU local cluster of the tests ask 0.5 CPU each).
+
+Placement next to the data: when the fan-out opens, every alive node reports which shard
+directories and order files it can read (:func:`distilhash.distributed.preflight.check_nodes`).
+A shard readable everywhere (a shared file system) has its replicas spread softly over all nodes;
+a shard readable on some nodes only (node-local disks holding copies at the same path) has its
+actors pinned to those nodes, replacements included; a shard no node can read is a
+:class:`~distilhash.distributed.pool.ClusterError` naming it. Nodes that join later are not probed.
+
+Each call is one round trip per shard, all shards in parallel (:meth:`RayFanout.items_partial`):
+the actor returns its top-k with ids and metadata, the query and the answer travel as pickled
+bytes, and one ``ray.get`` collects every shard's answer.
 
 Recovery and replicas: each shard has ``replicas`` actors (default 1), spread over the nodes. A
 lost actor (process killed, node gone) is dropped, a replacement starts in the background on
@@ -150,23 +159,55 @@ class RayFanout:
         self.last_error: list[str] = [""] * len(index.shards)
         self._lock = threading.RLock()
         self._turn = 0
-        check_nodes(self.ray, paths={f"shard {s}": sh.directory for s, sh in enumerate(index.shards)})
+        self.homes = self._find_homes(check_nodes(self.ray, paths=self._shard_paths(), paths_everywhere=False))
         self.actors: list[list[Any]] = []
         self._starting: dict[Any, tuple[int, Any]] = {}
         self.reload()
 
+    # -- placement ---------------------------------------------------------------------------
+    def _shard_paths(self) -> dict[str, str]:
+        """What each shard's actor reads: ``shard S`` (its directory) and ``order S`` (its order file)."""
+        out = {}
+        for s, (shard, order) in enumerate(zip(self.index.shards, self.index.orders)):
+            out[f"shard {s}"], out[f"order {s}"] = str(shard.directory), str(order.path)
+        return out
+
+    def _find_homes(self, facts: dict[str, dict[str, Any]]) -> list[set[str] | None]:
+        """Per shard: the nodes that can read its files (None: every node can, place freely).
+
+        ClusterError naming every shard that no node can read."""
+        from distilhash.distributed.pool import ClusterError
+
+        homes: list[set[str] | None] = []
+        missing = []
+        for s in range(len(self.index.shards)):
+            home = {node for node, f in facts.items() if not {f"shard {s}", f"order {s}"} & set(f["unreadable"])}
+            if not home:
+                missing.append(f"shard {s} ({self.index.shards[s].directory})")
+            homes.append(None if home == set(facts) else home)
+        if missing:
+            raise ClusterError("no alive Ray node can read " + "; ".join(missing) + " (each shard must be readable "
+                               "at the same path on at least one node)")
+        return homes
+
     # -- actors ------------------------------------------------------------------------------
     def _start(self, s: int, r: int) -> Any:
+        """A new actor for shard ``s`` (its ``r``-th start): on node ``(s + r) mod nodes`` among the nodes that
+        hold the shard (only those, when not every node does; softly otherwise)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from distilhash.distributed.pool import alive_nodes
 
         n_actors = len(self.index.shards) * self.replicas
         cpus = min(1.0, cluster_cpus(self.ray) / max(1, n_actors))
-        nodes = [n["NodeID"] for n in alive_nodes(self.ray) if n.get("Resources", {}).get("CPU", 0) > 0]
+        home = self.homes[s]
+        nodes = [n["NodeID"] for n in alive_nodes(self.ray) if n.get("Resources", {}).get("CPU", 0) > 0
+                 and (home is None or n["NodeID"] in home)]
         options: dict[str, Any] = {"num_cpus": cpus, "max_restarts": 0, "max_task_retries": 0}
         if nodes:
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(nodes[(s + r) % len(nodes)], soft=True)
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(nodes[(s + r) % len(nodes)], soft=home is None)
+        elif home is not None:  # every node holding the shard is gone: pinned to one, the actor fails to place
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(sorted(home)[0], soft=False)
         opts = self.index.options
         shard, order = self.index.shards[s], self.index.orders[s]
         return self.ray.remote(**options)(_ShardServer).remote(str(shard.directory), str(order.path), opts.backend,
