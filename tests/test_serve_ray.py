@@ -161,3 +161,4 @@ def test_shard_actors_are_placed_on_the_nodes_that_hold_the_shard():
     facts["n1"]["unreadable"]["shard 1"] = "/ix/shard-001"
     with pytest.raises(ClusterError, match=r"shard 1 \(/ix/shard-001\)"):
         RayFanout._find_homes(fake, facts)
+
