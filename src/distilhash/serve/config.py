@@ -85,4 +85,4 @@ class ServiceConfig:
         from distilhash.serve.validate import check_key_setting
 
         self.api_key = check_key_setting(self.api_key or None)
-        check_engine(self.engine, self.engine_options)
+        check_engine(self.engine, self.engine_options, self.search_workers)

@@ -86,9 +86,6 @@ class SearchService(ItemsMixin):
         try:
             self.targets = open_targets(dirs, self.config, model_dir, teacher, encoder)
             workers = max(1, int(self.config.search_workers)) if not self.config.api_key else 1
-            if self.config.engine != "local" and workers > 1:
-                raise ServiceError(500, f"search_workers {workers}: the {self.config.engine} engine searches every shard "
-                                   "in parallel from one handle; use search_workers 1")
             for t in self.targets.values():
                 t.replicas = [open_index(t.index.directory, options=index_options(self.config)) for _ in range(workers - 1)]
                 t.batcher = SearchBatcher(lambda batch, index, t=t: self._run_text_batch(t, batch, index),

@@ -36,10 +36,14 @@ ENGINES: dict[str, str] = {"local": "threads", "ray": "ray"}
 RAY_OPTIONS = frozenset({"replicas", "failover_wait", "max_attempts", "start_timeout"})
 
 
-def check_engine(engine: str, options: dict[str, Any]) -> None:
-    """ServiceError 500 for an unknown engine or an option it does not take."""
+def check_engine(engine: str, options: dict[str, Any], search_workers: int = 1) -> None:
+    """ServiceError 500 for an unknown engine, an option it does not take, or several search workers
+    with the Ray engine (one handle searches every shard in parallel; more handles would start more actors)."""
     if engine not in ENGINES:
         raise ServiceError(500, f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    if engine != "local" and int(search_workers) > 1:
+        raise ServiceError(500, f"search_workers {search_workers}: the {engine} engine searches every shard in "
+                           "parallel from one handle; use search_workers 1")
     allowed = RAY_OPTIONS if engine == "ray" else frozenset()
     if unknown := sorted(set(options) - allowed):
         raise ServiceError(500, f"the {engine} engine takes no option {', '.join(unknown)}"
