@@ -48,6 +48,7 @@ LOCAL_PATH = {"pipeline", "serve", "cli"}
 SCALE_OUT_OPTIONS: dict[tuple[str, str], str] = {
     ("distilhash.pipeline.extract", "distilhash.distributed.extract"): "teacher extract --engine ray",
     ("distilhash.pipeline.train", "distilhash.distributed.data_parallel"): "train --workers N (torch.distributed)",
+    ("distilhash.serve.server", "distilhash.distributed.runtime"): "serve --engine ray (the shard actors' session)",
 }
 
 

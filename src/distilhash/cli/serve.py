@@ -43,6 +43,13 @@ def command(
                                            "(a guard against DNS rebinding) unless more are given here."),
     search_workers: int = typer.Option(1, "--search-workers", help="Text-search worker threads per index, each with its own "
                                        "read-only handle (read-only services only; several cores search at once)."),
+    engine: str = typer.Option("local", "--engine", help="Where a sharded index searches its shards: local (threads in "
+                               "this process) or ray (Ray actors holding the shards, --replicas per shard, failover; "
+                               "answers say partial when a shard has no live replica). See docs/distributed.md."),
+    ray_address: str = typer.Option(None, "--ray-address", help="With --engine ray: the cluster's GCS address "
+                                    "(HOST:6379 or auto; default $RAY_ADDRESS, else a local cluster)."),
+    replicas: int = typer.Option(None, "--replicas", help="With --engine ray: actors per shard, on different nodes "
+                                 "when there are enough (default 2).", min=1),
 ) -> None:
     """Serve search by text or image, item fetch, stats, and add/delete behind an API key."""
     from distilhash.configs import parse_overrides
@@ -51,6 +58,11 @@ def command(
     from distilhash.serve.server import start_service
 
     key = api_key or os.environ.get("DISTILHASH_API_KEY") or None
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"{engine!r}: expected local or ray", param_hint="--engine")
+    if engine != "ray" and (replicas is not None or ray_address):
+        raise typer.BadParameter("--replicas and --ray-address need --engine ray", param_hint="--engine")
+    ray = {"engine": "ray", "engine_options": {"replicas": replicas or 2}, "ray_address": ray_address} if engine == "ray" else {}
     try:
         options = parse_overrides(index_option or [], option="--index-option")
         start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
@@ -58,7 +70,7 @@ def command(
                       query_encoder=query_encoder, static_text_dir=str(static_dir) if static_dir else None,
                       max_search_batch=search_batch, search_workers=search_workers, workers=workers,
                       index_backend=index_backend, index_options=options, allowed_hosts=allowed_host or None,
-                      announce=typer.echo)
+                      announce=typer.echo, **ray)
     except (DistilhashError, ServiceError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc

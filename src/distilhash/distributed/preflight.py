@@ -46,11 +46,13 @@ def node_facts(paths: dict[str, str]) -> dict[str, Any]:
 
 
 def check_nodes(ray: Any, paths: dict[str, str | Path] | None = None, timeout: float = 60.0,
-                need_home: bool = False) -> dict[str, dict[str, Any]]:
+                need_home: bool = False, paths_everywhere: bool = True) -> dict[str, dict[str, Any]]:
     """Facts of every alive node (node id -> :func:`node_facts`); ClusterError listing every mismatch.
 
     Args:
         paths: name -> path every node must read (a dataset, a model, index shards).
+        paths_everywhere: False: a node that cannot read some of ``paths`` is no problem (its facts'
+            ``unreadable`` say which; the caller places work next to the data).
         need_home: each node's ``DISTILHASH_HOME`` must be a readable directory too (when the driver's is
             one: a driver without a home yet has nothing there the nodes must agree on).
         timeout: seconds to wait for all nodes' answers.
@@ -88,7 +90,7 @@ def check_nodes(ray: Any, paths: dict[str, str | Path] | None = None, timeout: f
                             f"{mine['version']} ({mine['code']}); install the same version on every node")
         if f["python"].rsplit(".", 1)[0] != mine["python"].rsplit(".", 1)[0]:
             problems.append(f"{name}: Python {f['python']}, the driver {mine['python']}")
-        for k, p in f["unreadable"].items():
+        for k, p in (f["unreadable"] if paths_everywhere else {}).items():
             problems.append(f"{name}: cannot read the {k} at {p} (every node needs it at the same path, "
                             "e.g. on a shared file system)")
         if need_home and mine["home_readable"] and not f["home_readable"]:

@@ -350,6 +350,10 @@ class CodeIndex:
         """
         return self._results_batch(self.search_rows(query, k))
 
+    def search_partial(self, query: Encoded | np.ndarray, k: int = 10) -> tuple[list[SearchResult], list[int]]:
+        """:meth:`search` and no missing shard (one local index is always searched whole)."""
+        return self.search(query, k), []
+
     @_locked
     def search_radius(self, query: Encoded | np.ndarray, radius: int) -> list[SearchResult]:
         """Binary only: every live item within Hamming distance ``radius``, by (distance, row)."""

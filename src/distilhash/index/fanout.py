@@ -10,7 +10,11 @@ ray         Ray actors per shard (``replicas``, default 1), each holding its sha
             shards reported; needs ``ray`` and a running or local cluster
 ==========  ======================================================================================
 
-Each answers ``candidates_partial(query, k)``: ``([shard][query] -> (distances, global order
+A fan-out whose shards live in other processes declares ``fetches_items = True`` and answers
+``items_partial(query, k)``: ``([shard][query] -> (distances, global order numbers, ids,
+metadata), missing shards)``, each shard's top-k with its ids and metadata in one round trip (k
+metadata reads per shard instead of the winners' only, against a second round trip per shard).
+The others answer ``candidates_partial(query, k)``: ``([shard][query] -> (distances, global order
 numbers, rows), missing shards)`` (:func:`distilhash.index.shard_order.shard_candidates`;
 a missing shard contributes empty lists; only the Ray fan-out with replicas can miss one), and
 ``results(shard, distances, rows)``: the ids and metadata of the picked rows.
@@ -48,6 +52,7 @@ class SerialFanout:
     """Shards searched one after another."""
 
     name = "serial"
+    fetches_items = False  # True: the fan-out answers items_partial (ids + metadata with the candidates)
 
     def __init__(self, index: Any) -> None:
         self.index = index

@@ -47,7 +47,7 @@ from distilhash.index.shard_order import ORDER_KEY, ShardOrder
 from distilhash.io_utils import atomic_write_json
 
 __all__ = ["ShardedIndex", "create_sharded_index", "open_sharded_index", "is_sharded", "shard_of",
-           "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "verify_sharded_index"]
+           "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "merge_items", "strip_order", "verify_sharded_index"]
 
 SHARDED_MANIFEST = "sharded.json"
 FORMAT_NAME = "distilhash-sharded-index"
@@ -73,7 +73,8 @@ def is_sharded(directory: str | Path) -> bool:
     return (Path(directory) / SHARDED_MANIFEST).is_file()
 
 
-def _strip(md: dict[str, Any]) -> dict[str, Any]:
+def strip_order(md: dict[str, Any]) -> dict[str, Any]:
+    """An item's metadata without the global order number the sharded index keeps in it."""
     return {k: v for k, v in md.items() if k != ORDER_KEY}
 
 
@@ -307,6 +308,9 @@ class ShardedIndex:
         """
         if k <= 0:
             raise ConfigError(f"k must be positive, got {k}")
+        if self.fanout.fetches_items:  # [shard][query] -> (distances, g, ids, metadata): one round trip per shard
+            items, missing = self.fanout.items_partial(query, k)
+            return [merge_items([shard[q] for shard in items], k) for q in range(len(items[0]))], missing
         per_shard, missing = self.fanout.candidates_partial(query, k)  # [shard][query] -> (distances, g, rows)
         merged = [merge_candidates([shard[q] for shard in per_shard], k) for q in range(len(per_shard[0]))]
         ids = [[""] * len(d) for d, _ in merged]
@@ -321,7 +325,7 @@ class ShardedIndex:
             at = 0
             for q, (positions, _) in wanted:
                 for p in positions:
-                    ids[q][p], metas[q][p] = res.ids[at], _strip(res.metadata[at])
+                    ids[q][p], metas[q][p] = res.ids[at], strip_order(res.metadata[at])
                     at += 1
         return [SearchResult(ids[q], d, metas[q]) for q, (d, _) in enumerate(merged)], missing
 
@@ -342,14 +346,14 @@ class ShardedIndex:
         out: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
         for s, part in self._route(list(ids)).items():
             for i, (code, md) in self.shards[s].get(part).items():
-                out[i] = (code, _strip(md))
+                out[i] = (code, strip_order(md))
         return out
 
     def iter_metadata(self, chunk: int = 20_000, include_deleted: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(id, metadata)`` of every live item, shard after shard."""
         for shard in self.shards:
             for i, md in shard.iter_metadata(chunk, include_deleted):
-                yield i, _strip(md)
+                yield i, strip_order(md)
 
     def verify(self) -> VerifyReport:
         """See :func:`verify_sharded_index`."""
@@ -402,6 +406,16 @@ def merge_candidates(cands: list[tuple[np.ndarray, np.ndarray, np.ndarray]], k: 
     return dist[best], picks
 
 
+def merge_items(items: list[tuple[np.ndarray, np.ndarray, list[str], list[dict[str, Any]]]], k: int) -> SearchResult:
+    """Merge one query's per-shard top-k ``(distances, order numbers, ids, metadata)`` by (distance, order number)."""
+    dist = np.concatenate([np.asarray(c[0]) for c in items])
+    order_key = np.concatenate([np.asarray(c[1], dtype=np.int64) for c in items])
+    ids = [i for c in items for i in c[2]]
+    metas = [md for c in items for md in c[3]]
+    best = np.lexsort((order_key, dist))[:k]
+    return SearchResult([ids[i] for i in best], dist[best], [metas[i] for i in best])
+
+
 def merge_topk(per_shard: list[list[SearchResult]], k: int | None) -> list[SearchResult]:
     """Merge per-shard result lists (``[shard][query]``) by ``(distance, global order)``; first ``k`` (all if None).
 
@@ -426,5 +440,5 @@ def merge_topk(per_shard: list[list[SearchResult]], k: int | None) -> list[Searc
         order = np.lexsort((order_key, dist))
         if k is not None:
             order = order[:k]
-        out.append(SearchResult([ids[i] for i in order], dist[order], [_strip(metas[i]) for i in order]))
+        out.append(SearchResult([ids[i] for i in order], dist[order], [strip_order(metas[i]) for i in order]))
     return out

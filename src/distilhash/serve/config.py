@@ -50,6 +50,9 @@ class ServiceConfig:
             distance" the answer compares its best hits with (0 = off; see :mod:`distilhash.serve.match`).
         weak_match_dir: the calibrated weak-match note of text queries (:mod:`distilhash.query_encoders.weak_match`);
             None: ``<model_dir>/weak-match`` when it exists (else the note falls back to the typical distance).
+        engine: where sharded indexes search their shards (:mod:`distilhash.serve.engines`): ``local``
+            (threads in this process) or ``ray`` (Ray actors with replicas; needs a Ray session).
+        engine_options: that engine's options (ray: ``replicas``, ``failover_wait``, ...).
     """
 
     api_key: str | None = None
@@ -74,8 +77,12 @@ class ServiceConfig:
     torch_threads: int | None = None
     match_sample: int = 512
     weak_match_dir: str | None = None
+    engine: str = "local"
+    engine_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from distilhash.serve.engines import check_engine
         from distilhash.serve.validate import check_key_setting
 
         self.api_key = check_key_setting(self.api_key or None)
+        check_engine(self.engine, self.engine_options, self.search_workers)

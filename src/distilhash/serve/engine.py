@@ -39,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from distilhash.errors import DataError, DistilhashError
+from distilhash.errors import DataError
 from distilhash.query_encoders.protocol import QueryEncoder, ReadCost, Reader
 from distilhash.serve.answers import answer_notes, result_items, runtime_info
 from distilhash.serve.batching import Pending, SearchBatcher, TextBatcher, pin_torch_threads, set_torch_threads
 from distilhash.serve.config import QUERY_ENCODERS, ServiceConfig, ServiceError
+from distilhash.serve.engines import partial_fields, search_or_refuse
 from distilhash.serve.items import ItemsMixin
 from distilhash.serve.match import match_notes
 from distilhash.serve.stats import LatencyStats, LRUCache
@@ -162,13 +163,11 @@ class SearchService(ItemsMixin):
         except DataError as exc:
             raise ServiceError(415, str(exc)) from None
 
-    def _search(self, target: Target, query: Any, k: int, timings: dict[str, Any]) -> list[dict[str, Any]]:
+    def _search(self, target: Target, query: Any, k: int, timings: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """(result items, the answer's ``partial`` / ``missing_shards`` fields) of one query."""
         with self.stats_.timer("search", timings), target.search_lock():
-            try:
-                res = target.index.search(query, k)[0]
-            except DistilhashError as exc:
-                raise ServiceError(500, f"search failed: {exc}") from None
-        return result_items(target, res)
+            results, missing = search_or_refuse(target.index, query, k)
+        return result_items(target, results[0]), partial_fields(missing)
 
     # -- queries ---------------------------------------------------------------------------
     def _heavy_text_features(self, target: Target, text: str, timings: dict[str, Any]) -> np.ndarray | Future:
@@ -249,10 +248,7 @@ class SearchService(ItemsMixin):
         kmax = max(it.k for it in batch)
         lock = target.search_lock() if index is target.index else contextlib.nullcontext()
         with lock:
-            try:
-                results = index.search(query, kmax)
-            except DistilhashError as exc:
-                raise ServiceError(500, f"search failed: {exc}") from None
+            results, missing = search_or_refuse(index, query, kmax)
         t_search = time.perf_counter()
         self.stats_.record("search", (t_search - t_proj) * 1e3)
         self.stats_.record("search_batch", float(len(batch)))
@@ -276,7 +272,8 @@ class SearchService(ItemsMixin):
             self.stats_.record("text_query", total)
             it.future.set_result({"query": text, "direction": direction, "k": it.k, "results": items,
                                   "took_ms": round(total, 3), "timings_ms": tm, "encoder": encoder, "model": model,
-                                  "distance": target.distance, "match": match, "notes": answer_notes(encoder, match)})
+                                  "distance": target.distance, "match": match, "notes": answer_notes(encoder, match),
+                                  **partial_fields(missing)})
 
     def _matches(self, target: Target, query: Any, best: list[float | None], texts: list[str] | None = None,
                  features: np.ndarray | None = None) -> list[dict[str, Any] | None]:
@@ -317,13 +314,13 @@ class SearchService(ItemsMixin):
                 self._record_read(reader, "image", t1, timings)
             with self.stats_.timer("project", timings):
                 query = target.encoder.project("image", [image], feats)
-        results = self._search(target, query, k, timings)
+        results, partial = self._search(target, query, k, timings)
         match = self._matches(target, query, [results[0]["distance"] if results else None])[0]
         total = (time.perf_counter() - t0) * 1e3
         self.stats_.record("image_query", total)
         return {"query": f"image {image.width}x{image.height}", "direction": direction, "k": k, "results": results,
                 "took_ms": round(total, 3), "timings_ms": timings, "model": model_info(target),
-                "distance": target.distance, "match": match, "notes": answer_notes(None, match)}
+                "distance": target.distance, "match": match, "notes": answer_notes(None, match), **partial}
 
     def warm(self) -> None:
         """Load what the first query would: the teacher, the searchers, one text through the path."""

@@ -101,11 +101,11 @@ class ItemsMixin:
             cb = t.index.codebooks  # [M, K, d]
             query = cb[np.arange(cb.shape[0]), code.astype(np.int64)].reshape(1, -1).astype(np.float32)
         timings: dict[str, float] = {}
-        results = self._search(t, query, k, timings)
+        results, partial = self._search(t, query, k, timings)
         match = match_notes(t.reference, None, query, [results[0]["distance"] if results else None])[0]
         return {"query": f"items like {item_id}", "item": {"id": item_id, "caption": shown_caption(md)},
                 "direction": f"{t.modality[0]}2{t.modality[0]}", "k": k, "results": results, "timings_ms": timings,
-                "match": match, "distance": t.distance, "model": model_info(t)}
+                "match": match, "distance": t.distance, "model": model_info(t), **partial}
 
     def check_key(self, key: str | None) -> None:
         """ServiceError 403 without a service key or with a wrong key, 401 without a key.

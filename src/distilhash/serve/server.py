@@ -90,6 +90,18 @@ def _stop_quietly(announce: Any) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _engine_session(engine: str, ray_address: str | None) -> Iterator[None]:
+    """The Ray session the ``ray`` engine's shard actors live in, open while the service runs (nothing for ``local``)."""
+    if engine == "local":
+        yield
+        return
+    from distilhash.distributed.runtime import ray_session  # the Ray engine only: never imported otherwise
+
+    with ray_session(ray_address):
+        yield
+
+
 def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0.1", port: int = 8000,
                   model_dir: str | Path | None = None, teacher: str | None = None, api_key: str | None = None,
                   max_upload_mb: float = 8.0, torch_threads: int = 1, log_level: str = "warning",
@@ -97,7 +109,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                   freeze_gc: bool = True, workers: int = 1, header_timeout: float | None = None, body_timeout: float = 15.0,
                   limit_concurrency: int = 4096, allowed_hosts: list[str] | None = None,
                   body_limits: dict[str, Any] | None = None, max_connections_per_address: int = 256,
-                  **config: Any) -> None:
+                  ray_address: str | None = None, **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
     Args:
@@ -133,7 +145,10 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         allowed_hosts: more host names the ``Host`` / ``Origin`` headers may carry (``["*"]``: any).
             Bound to loopback, the service answers only for loopback names and these (DNS
             rebinding; :mod:`distilhash.serve.hosts`); bound elsewhere, it checks only when given.
-        **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields.
+        ray_address: with ``engine="ray"``: the Ray cluster's GCS address (None: ``$RAY_ADDRESS``, else a
+            local cluster on this machine); the session stays open while the service runs.
+        **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields (``engine="ray"`` and
+            ``engine_options={"replicas": 2}``: sharded indexes searched by Ray actors, :mod:`distilhash.serve.engines`).
     """
     import uvicorn
 
@@ -149,6 +164,9 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     workers = max(1, int(workers))
     if workers > 1 and api_key:
         raise ServiceError(400, "several server processes (--workers) need a read-only service: an index has one writer; drop --api-key")
+    if workers > 1 and config.get("engine", "local") != "local":
+        raise ServiceError(400, f"--engine {config['engine']} runs one server process (its Ray session and shard "
+                           "actors serve every request); drop --workers")
     config.setdefault("torch_threads", max(1, int(torch_threads)))
     spec = {"index_dirs": [str(d) for d in dirs], "model_dir": str(model_dir) if model_dir else None, "teacher": teacher,
             "api_key": api_key, "max_upload_mb": max_upload_mb, "torch_threads": torch_threads, "switch_interval_ms": switch_interval_ms,
@@ -165,18 +183,19 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
             uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
                         log_level=log_level, access_log=False, **uvicorn_options(**conn, importable=True))
         return
-    app = _build_app(spec)
-    svc = app.state.service
-    if announce is not None:
-        counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
-        used = ", ".join(sorted({t.encoder.capabilities.reader("text").name for t in svc.targets.values()}))
-        announce(f"distilhash serve: {counts}; text queries: {used} encoder; "
-                 f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
-        if api_key:
-            announce(f"adding/deleting items needs the header X-API-Key: {api_key}")
-        if spec["allowed_hosts"] is None:
-            announce("note: any Host header is answered (not bound to loopback, or --allowed-host '*'); "
-                     "name the hosts clients use with --allowed-host to guard against DNS rebinding")
-    with _stop_quietly(announce):
-        uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
-                    **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, **conn))
+    with _engine_session(config.get("engine", "local"), ray_address):
+        app = _build_app(spec)
+        svc = app.state.service
+        if announce is not None:
+            counts = ", ".join(f"{n:,} {m} items" for m, n in svc.health()["indexes"].items())
+            used = ", ".join(sorted({t.encoder.capabilities.reader("text").name for t in svc.targets.values()}))
+            announce(f"distilhash serve: {counts}; text queries: {used} encoder; "
+                     f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
+            if api_key:
+                announce(f"adding/deleting items needs the header X-API-Key: {api_key}")
+            if spec["allowed_hosts"] is None:
+                announce("note: any Host header is answered (not bound to loopback, or --allowed-host '*'); "
+                         "name the hosts clients use with --allowed-host to guard against DNS rebinding")
+        with _stop_quietly(announce):
+            uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=False,
+                        **uvicorn_options(header_timeout if header_timeout is not None else HEADER_TIMEOUT_S, **conn))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from distilhash.errors import DistilhashError
 from distilhash.serve.batching import RWLock
 from distilhash.serve.config import DIRECTIONS, ServiceConfig, ServiceError
+from distilhash.serve.engines import layout_options
 from distilhash.serve.match import MatchReference, distance_info
 from distilhash.serve.thumbs import ThumbStore
 from distilhash.serve.validate import shown
@@ -78,7 +79,8 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
     encoders: dict[tuple[str, str], QueryEncoder] = {}
     try:
         for d in dirs:
-            idx = open_index(d, writable=bool(config.api_key), options=index_options(config))
+            idx = open_index(d, writable=bool(config.api_key), options=index_options(config),
+                             **layout_options(config.engine, config.engine_options, d))
             modality = (idx.manifest.get("extra") or {}).get("modality", "image")
             if modality in targets:
                 idx.close()
