@@ -13,6 +13,7 @@ import importlib.util
 import typer
 
 from distilhash.cli.checks import install as install_checks
+from distilhash.cli.errors import install as install_error_reports
 
 __all__ = ["app", "STAGES"]
 
@@ -30,6 +31,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("search", "distilhash.cli.search", "Search an index by text or image."),
     ("bench", "distilhash.cli.bench", "Run a benchmark suite and write results under bench/results/."),
     ("serve", "distilhash.cli.serve", "Start the HTTP search service and web page."),
+    ("demo", "distilhash.cli.demo", "The openclipart demo (make demo) and its example-query and open-vocabulary reports."),
 ]
 
 app = typer.Typer(
@@ -87,6 +89,7 @@ def _plain_flags_in_help() -> None:
 _register_stages()
 _plain_flags_in_help()
 install_checks(app)  # every numeric and path option checked while parsing (distilhash.cli.checks)
+install_error_reports(app)  # one error line and status 1 for a DistilhashError in any command (distilhash.cli.errors)
 
 
 def main() -> None:  # pragma: no cover - console entry
