@@ -15,6 +15,8 @@ from pathlib import Path
 
 import typer
 
+from distilhash.cli.names import run_path
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -61,7 +63,7 @@ def info(
 
 @app.command("weak-match")
 def weak_match(
-    model: Path = typer.Option(..., "--model", help="Model directory (method.json)."),
+    model: Path = typer.Option(..., "--model", help="Model directory (method.json) or run name.", callback=run_path),
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset (default: the one the model was trained on)."),
     teacher: str = typer.Option(None, "--teacher", help="Teacher spec (default: the model's)."),
     false_alarm: float = typer.Option(None, "--false-alarm", help="Share of held-out real captions (split.val) flagged "

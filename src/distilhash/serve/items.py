@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ItemsMixin", "ItemHost", "check_item_id", "item_url", "thumbnail_url", "shown_caption", "MAX_ID_CHARS"]
 
+
 def item_url(item_id: str, modality: str) -> str:
     return f"{item_path(item_id)}?target={modality}"
 
@@ -69,7 +70,10 @@ class ItemHost(Protocol):
 
 
 # type checkers see the host's members on ``self``; at run time the mixin is a plain class
-_Host: type = ItemHost if TYPE_CHECKING else object
+if TYPE_CHECKING:
+    _Host = ItemHost
+else:
+    _Host = object
 
 
 class ItemsMixin(_Host):
