@@ -3,6 +3,7 @@ DistilhashError anywhere below a command is one ``error:`` line and status 1, ne
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -12,6 +13,12 @@ from distilhash.cli.main import app
 
 
 def test_every_command_is_wrapped_once():
+    """Every command of `distilhash`, and of each stage group used on its own (tests do), reports its errors."""
+    from distilhash.cli.errors import Typer
+    from distilhash.cli.main import STAGES
+
+    groups = [m.app for m in map(importlib.import_module, (module for _, module, _ in STAGES)) if hasattr(m, "app")]
+    assert groups and all(isinstance(g, Typer) for g in [app, *groups])
     commands = _commands(app)
     assert len(commands) > 20
     assert all(getattr(fn, "_distilhash_reported", False) for _, fn in commands), \

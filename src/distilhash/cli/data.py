@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from distilhash.cli.errors import EXIT_USAGE, fail, reporting
+from distilhash.cli.errors import EXIT_USAGE, Typer, fail, reporting
 
-app = typer.Typer(no_args_is_help=True)
+app = Typer(no_args_is_help=True)
 
 
 @app.command()

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import typer
 
+from distilhash.cli.errors import Typer
 from distilhash.cli.names import index_path, run_path
 
-app = typer.Typer(no_args_is_help=True)
+app = Typer(no_args_is_help=True)
 
 
 @app.callback()

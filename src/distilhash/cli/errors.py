@@ -1,9 +1,9 @@
 """How the command line reports an error: one line ``error: MESSAGE`` in red on stderr, then exit.
 
-:func:`install` wraps every command of the ``distilhash`` app (``cli/main.py`` calls it once), so
-a :class:`~distilhash.errors.DistilhashError` (or a service refusal) raised anywhere below a
-command ends the command with exit status 1 and its message, never a traceback; commands write
-no ``try/except`` of their own for it. :func:`fail` is for a command's own refusals (status 2:
+Every app of the CLI is a :class:`Typer` from here, whose ``command`` decorator wraps the command
+with :func:`reported`: a :class:`~distilhash.errors.DistilhashError` (or a service refusal) raised
+anywhere below a command ends it with exit status 1 and its message, never a traceback; commands
+write no ``try/except`` of their own for it. :func:`fail` is for a command's own refusals (status 2:
 a usage error such as options that exclude each other); :func:`reporting` turns errors of one
 block into another status (e.g. 2 when the error is in an option's value).
 """
@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import typer
 
-__all__ = ["fail", "reporting", "reported", "install", "EXIT_ERROR", "EXIT_USAGE"]
+__all__ = ["Typer", "fail", "reporting", "reported", "EXIT_ERROR", "EXIT_USAGE"]
 
 EXIT_ERROR = 1  #: the command ran and failed (bad data, a missing file, a refused index)
 EXIT_USAGE = 2  #: the command line itself is wrong (click's status for usage errors too)
@@ -59,14 +59,11 @@ def reported(fn: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def install(app: typer.Typer) -> int:
-    """Wrap every command of ``app`` (sub-groups included) with :func:`reported`; how many."""
-    n = 0
-    for info in app.registered_commands:
-        if info.callback is not None and not getattr(info.callback, "_distilhash_reported", False):
-            info.callback = reported(info.callback)
-            n += 1
-    for group in app.registered_groups:
-        if group.typer_instance is not None:
-            n += install(group.typer_instance)
-    return n
+class Typer(typer.Typer):
+    """``typer.Typer`` whose commands report their errors through :func:`reported`; every app of the
+    CLI (``distilhash`` itself and each stage group) is one, so a stage group used on its own reports
+    errors the same way."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+        return lambda fn: register(reported(fn))

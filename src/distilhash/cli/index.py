@@ -21,9 +21,10 @@ from typing import Any
 
 import typer
 
+from distilhash.cli.errors import Typer
 from distilhash.cli.names import index_path, run_path
 
-app = typer.Typer(no_args_is_help=True)
+app = Typer(no_args_is_help=True)
 
 
 

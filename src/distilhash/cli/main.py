@@ -13,7 +13,7 @@ import importlib.util
 import typer
 
 from distilhash.cli.checks import install as install_checks
-from distilhash.cli.errors import install as install_error_reports
+from distilhash.cli.errors import Typer
 
 __all__ = ["app", "STAGES"]
 
@@ -34,7 +34,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("demo", "distilhash.cli.demo", "The openclipart demo (make demo) and its example-query and open-vocabulary reports."),
 ]
 
-app = typer.Typer(
+app = Typer(  # commands report errors as one line and status 1 (distilhash.cli.errors)
     name="distilhash",
     help="Compact image<->text retrieval codes distilled from vision-language models.",
     no_args_is_help=True,
@@ -89,7 +89,6 @@ def _plain_flags_in_help() -> None:
 _register_stages()
 _plain_flags_in_help()
 install_checks(app)  # every numeric and path option checked while parsing (distilhash.cli.checks)
-install_error_reports(app)  # one error line and status 1 for a DistilhashError in any command (distilhash.cli.errors)
 
 
 def main() -> None:  # pragma: no cover - console entry

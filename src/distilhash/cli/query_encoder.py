@@ -15,9 +15,10 @@ from pathlib import Path
 
 import typer
 
+from distilhash.cli.errors import Typer
 from distilhash.cli.names import run_path
 
-app = typer.Typer(no_args_is_help=True)
+app = Typer(no_args_is_help=True)
 
 
 @app.command()

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from distilhash.cli.errors import Typer
+
+app = Typer(no_args_is_help=True)
 
 
 
