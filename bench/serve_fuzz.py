@@ -34,10 +34,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from distilhash.serve import routes
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.server_process import ServerProcess, rss_mib, script_server
+from distilhash.serve import routes
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_fuzz"
