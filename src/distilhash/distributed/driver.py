@@ -27,7 +27,8 @@ def driver_main(fn: Callable[..., dict[str, Any]], argv: list[str] | None = None
     """Call ``fn`` with the JSON keyword arguments of ``argv[0]`` (default ``sys.argv[1:]``); print its answer."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        raise SystemExit(f"usage: python -m {fn.__module__} '{{JSON keyword arguments of {fn.__name__}}}'")
+        spec = getattr(sys.modules.get(fn.__module__), "__spec__", None)  # run with -m: __module__ is __main__
+        raise SystemExit(f"usage: python -m {spec.name if spec else fn.__module__} '{{JSON keyword arguments of {fn.__name__}}}'")
     answer = fn(**json.loads(args[0]))
     print(json.dumps(answer), flush=True)
     if "error" in answer:
