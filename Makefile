@@ -18,7 +18,7 @@ lock:
 
 # The demo records each step's time in $(DISTILHASH_HOME)/demo-timings.json, setup's too.
 demo:
-	@t0=$$(date +%s); bash scripts/setup.sh && DEMO_SETUP_SECONDS=$$(( $$(date +%s) - t0 )) $(PY) -m distilhash.demo
+	@t0=$$(date +%s); bash scripts/setup.sh && DEMO_SETUP_SECONDS=$$(( $$(date +%s) - t0 )) $(VENV)/bin/distilhash demo run
 
 test: setup
 	@$(PY) -m pytest -q

@@ -115,7 +115,7 @@ def markdown(sweep: dict[str, Any], name: str) -> str:
         lines.append(f"| {tag}{partial} | {r['bits']} | `{json.dumps(r['overrides'])}` | {f['i2t']:.4f} | {f['t2i']:.4f} | "
                      f"{f['i2i']:.4f} | {f['t2t']:.4f} | {mo['i2t']:.4f} / {mo['t2i']:.4f} | "
                      f"{last['agree_image_teacher']:.3f} / {last['agree_text_teacher']:.3f} |")
-    lines += ["", "`pretrained` = the default student pretraining (`python -m distilhash.students.pretrain`, objective "
+    lines += ["", "`pretrained` = the default student pretraining (`distilhash student pretrain`, objective "
               "distill+lit on the emoji-pretrain corpus). Bit agreement is per bit with the teacher's fused code of the "
               "same val item (0.5 = unrelated). Options not listed take the defaults of the run's commit: "
               "align_weight 0 and lam 8 before commit c1221d1 (every row up to pre_align3_lam2), "

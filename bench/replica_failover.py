@@ -36,13 +36,12 @@ BENCH = "replica_failover"
 
 def trial(args, work: Path) -> dict:
     from distilhash.distributed.local_cluster import LocalCluster
+    from distilhash.distributed.replica_failover import failover_command
 
     load = load_average()
     with LocalCluster(nodes=2, cpus_per_node=1) as cluster:
-        cmd = [sys.executable, "-m", "distilhash.distributed.replica_failover", "--address", cluster.address,
-               "--work", str(work), "--kill-session", str(cluster.sids[1]), "--clients", str(args.clients),
-               "--seconds", str(args.seconds), "--kill-at", str(args.kill_at), "--items", str(args.items),
-               "--replicas", str(args.replicas)]
+        cmd = failover_command(cluster.address, work, cluster.sids[1], clients=args.clients, seconds=args.seconds,
+                               kill_at=args.kill_at, n_items=args.items, replicas=args.replicas)
         env = {**cluster.env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.seconds + 600)
     if proc.returncode != 0:

@@ -37,6 +37,7 @@ from typing import Any
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.server_process import ServerProcess, rss_mib, script_server
+from distilhash.serve import routes
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_fuzz"
@@ -62,13 +63,14 @@ LEAKS = {
 # -- half-open connections -----------------------------------------------------------------
 def half_open(port: int, n: int, header_timeout: float) -> dict[str, Any]:
     """Open ``n`` connections that never finish their headers; count those the server closes in time."""
-    kinds = [b"", b"GET /api/hea", b"GET /api/health HTTP/1.1\r\nHost: x\r\n", b"POST /api/items HTTP/1.1\r\nX-Slow: "]
+    health, items = routes.HEALTH.encode(), routes.ITEMS.encode()
+    kinds = [b"", b"GET " + health[:-3], b"GET " + health + b" HTTP/1.1\r\nHost: x\r\n", b"POST " + items + b" HTTP/1.1\r\nX-Slow: "]
     socks = []
     for i in range(n):
         s = socket.create_connection(("127.0.0.1", port), timeout=header_timeout * 4 + 10)
         s.sendall(kinds[i % len(kinds)])
         socks.append(s)
-    health = exchange(port, request("GET", "/api/health"))  # the server still answers meanwhile
+    health = exchange(port, request("GET", routes.HEALTH))  # the server still answers meanwhile
     t0 = time.monotonic()
     closed = 0
     for s in socks:
@@ -89,7 +91,7 @@ def fuzz_server(work: Path, n_items: int = 400, header_timeout: float = 2.0, bod
     spec = {"work": str(work), "n_items": n_items, "header_timeout": header_timeout, "body_timeout": body_timeout,
             "upload_mb": upload_mb, "body_limits": body_limits}
     return script_server(Path(__file__), Path(work), spec,
-                         ready=lambda port: exchange(port, request("GET", "/api/health"), timeout=5).status == 200)
+                         ready=lambda port: exchange(port, request("GET", routes.HEALTH), timeout=5).status == 200)
 
 
 def _serve(spec: dict[str, Any]) -> None:

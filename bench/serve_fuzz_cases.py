@@ -14,7 +14,14 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
+
+from distilhash.serve import routes
+
+#: the routes as bytes, for raw requests
+RB = SimpleNamespace(**{name: getattr(routes, name).encode() for name in
+                        ("HEALTH", "ITEMS", "ITEM_PREFIX", "THUMBNAIL_PREFIX", "SEARCH", "SEARCH_IMAGE", "SIMILAR")})
 
 KEY = "fuzz-key-0123456789"
 UPLOAD_MB = 1.0
@@ -211,7 +218,7 @@ FOREIGN_ORIGINS = ["http://evil.example", "https://evil.example:8443", "null", "
 def _image_search(rng: random.Random, data: bytes, filename: bytes = b"q.png", ctype: bytes = b"image/png",
                   extra: list | None = None, chunked: bool = False) -> list[bytes]:
     body, ct = multipart([(b"file", data, filename, ctype)] + (extra or []))
-    return request("POST", "/api/search/image", {"Content-Type": ct}, body, chunked=chunked)
+    return request("POST", routes.SEARCH_IMAGE, {"Content-Type": ct}, body, chunked=chunked)
 
 
 def _add(fields: list, key: str | None = KEY, chunked: bool = False) -> list[bytes]:
@@ -219,7 +226,7 @@ def _add(fields: list, key: str | None = KEY, chunked: bool = False) -> list[byt
     headers = {"Content-Type": ct}
     if key is not None:
         headers["X-API-Key"] = key
-    return request("POST", "/api/items", headers, body, chunked=chunked)
+    return request("POST", routes.ITEMS, headers, body, chunked=chunked)
 
 
 def _img_field(rng: random.Random) -> tuple:
@@ -244,8 +251,8 @@ def _use_slash_id(rng: random.Random, ctx: dict[str, Any]) -> list[bytes]:
     path = quote_from_bytes(item_id, safe="")
     if item_id == b"it000" or rng.random() < 0.5:
         ids.append(item_id)  # still there: fetch it or its thumbnail
-        return request("GET", rng.choice(["/api/items/", "/api/thumbnails/"]) + path + "?target=image")
-    return request("DELETE", "/api/items/" + path + "?target=image", {"X-API-Key": KEY})
+        return request("GET", rng.choice([routes.ITEM_PREFIX, routes.THUMBNAIL_PREFIX]) + path + "?target=image")
+    return request("DELETE", routes.ITEM_PREFIX + path + "?target=image", {"X-API-Key": KEY})
 
 
 def _query(rng: random.Random) -> list[bytes]:
@@ -253,34 +260,34 @@ def _query(rng: random.Random) -> list[bytes]:
           b"q=cat&k=" + b"9" * 40, b"q=cat&k=abc", b"q=cat&k=", b"q=cat&direction=x2y", b"q=cat&direction=i2t",
           b"q=%FF%FE%FD", b"q=%00abc", b"q=%E2%82", b"k=3", b"q=cat&q=dog&k=2&k=3", b"q=" + b"%F0%9F%98%80" * 50,
           b"q=cat%ZZ", b"q=cat&target=" + b"%FF" * 3]
-    return request("GET", b"/api/search?" + rng.choice(qs))
+    return request("GET", RB.SEARCH + b"?" + rng.choice(qs))
 
 
 def _paths(rng: random.Random) -> list[bytes]:
-    paths = [b"/api/items/..%2F..%2Fmanifest.json", b"/api/items/%2e%2e/%2e%2e/etc/passwd", b"/api/thumbnails/%00",
-             b"/api/items/%FF%FE", b"/api/items/" + b"a" * 8000, b"/api/nowhere", b"/api/items/", b"/static/../engine.py",
-             b"/api/items/x?target=video", b"/api/thumbnails/it000?target=%FF", b"/api/search/similar?id=",
-             b"/api/search/similar?id=nope&k=5", b"/api/search/similar?id=it001&k=500", b"//api//health", b"/%",
-             b"/api/items/it000/thumbnail", b"/api/search/similar?id=%FF&target=text"]
+    paths = [RB.ITEM_PREFIX + b"..%2F..%2Fmanifest.json", RB.ITEM_PREFIX + b"%2e%2e/%2e%2e/etc/passwd", RB.THUMBNAIL_PREFIX + b"%00",
+             RB.ITEM_PREFIX + b"%FF%FE", RB.ITEM_PREFIX + b"a" * 8000, b"/api/nowhere", RB.ITEM_PREFIX, b"/static/../engine.py",
+             RB.ITEM_PREFIX + b"x?target=video", RB.THUMBNAIL_PREFIX + b"it000?target=%FF", RB.SIMILAR + b"?id=",
+             RB.SIMILAR + b"?id=nope&k=5", RB.SIMILAR + b"?id=it001&k=500", b"//api//health", b"/%",
+             RB.ITEM_PREFIX + b"it000/thumbnail", RB.SIMILAR + b"?id=%FF&target=text"]
     return request(rng.choice(["GET", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "TRACE"]), rng.choice(paths))
 
 
 def _bad_http(rng: random.Random) -> list[bytes]:
-    raws = [b"GARBAGE\r\n\r\n", b"GET /api/health HTTP/9.9\r\n\r\n", b"GET\r\n\r\n", b"\x00\x01\x02\x03\r\n\r\n",
-            b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
-            b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nX-API-Key: " + KEY.encode() +
+    raws = [b"GARBAGE\r\n\r\n", b"GET " + RB.HEALTH + b" HTTP/9.9\r\n\r\n", b"GET\r\n\r\n", b"\x00\x01\x02\x03\r\n\r\n",
+            b"GET " + RB.HEALTH + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
+            b"POST " + RB.ITEMS + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nX-API-Key: " + KEY.encode() +
             b"\r\n\r\nZZZ\r\nabc\r\n0\r\n\r\n",
-            b"POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n0123456789",
-            b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
-            b"POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"]
+            b"POST " + RB.SEARCH_IMAGE + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n0123456789",
+            b"GET " + RB.HEALTH + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
+            b"POST " + RB.SEARCH_IMAGE + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"]
     return [rng.choice(raws)]
 
 
 def _big_headers(rng: random.Random) -> list[bytes]:
     """Legal but large: a 70 KB header line, 300 header lines, a 60 KB key (HTTP sets no limit; uvicorn takes them)."""
-    raws = [b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"h" * 70_000 + b"\r\n\r\n",
-            b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(300)) + b"\r\n",
-            b"DELETE /api/items/it000 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + b"\xff" * 60_000 + b"\r\n\r\n"]
+    raws = [b"GET " + RB.HEALTH + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"h" * 70_000 + b"\r\n\r\n",
+            b"GET " + RB.HEALTH + b" HTTP/1.1\r\nHost: localhost\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(300)) + b"\r\n",
+            b"DELETE " + RB.ITEM_PREFIX + b"it000 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + b"\xff" * 60_000 + b"\r\n\r\n"]
     return [rng.choice(raws)]
 
 
@@ -291,9 +298,9 @@ def _content_types(rng: random.Random) -> list[bytes]:
              ("application/x-www-form-urlencoded", b"file=%FF%FE&k=3"), ("image/png", body), ("", body),
              ("multipart/form-data; boundary=fuzzBOUNDARY; charset=klingon", multipart([(b"k", b"3", None, None)])[0])]
     ct, data = rng.choice(kinds)
-    route = rng.choice(["/api/search/image", "/api/items"])
+    route = rng.choice([routes.SEARCH_IMAGE, routes.ITEMS])
     headers = {"Content-Type": ct} if ct else {}
-    if route == "/api/items":
+    if route == routes.ITEMS:
         headers["X-API-Key"] = KEY
     return request("POST", route, headers, data)
 
@@ -327,7 +334,7 @@ CASES: list[Case] = [
     Case("right key with surrounding whitespace", lambda rng, ctx: _add([(b"id", _fresh_id(rng, "ws"), None, None), _img_field(rng)],
                                                                         key=rng.choice([KEY + " ", " " + KEY, "\t" + KEY + " \t"])),
          frozenset({201})),
-    Case("delete without / with wrong key", lambda rng, ctx: request("DELETE", "/api/items/it000",
+    Case("delete without / with wrong key", lambda rng, ctx: request("DELETE", routes.item_path("it000"),
                                                                       {"X-API-Key": "nope"} if rng.random() < 0.5 else {}),
          frozenset({401, 403})),
     Case("metadata: big integer", lambda rng, ctx: _add([(b"id", _fresh_id(rng), None, None), _img_field(rng),
@@ -355,12 +362,12 @@ CASES: list[Case] = [
     Case("path and method fuzz", lambda rng, ctx: _paths(rng), frozenset({200, 400, 404, 405, 422})),
     Case("malformed HTTP", lambda rng, ctx: _bad_http(rng), frozenset({0, 400, 413, 422, 431})),
     Case("large headers", lambda rng, ctx: _big_headers(rng), frozenset({200, 400, 403, 431})),
-    Case("DNS rebinding (foreign Host)", lambda rng, ctx: request("GET", rng.choice(["/api/health", "/api/items/it000", "/"]),
+    Case("DNS rebinding (foreign Host)", lambda rng, ctx: request("GET", rng.choice([routes.HEALTH, routes.item_path("it000"), routes.PAGE]),
                                                                    {"Host": rng.choice(REBINDING_HOSTS)}), frozenset({421})),
-    Case("cross-site Origin", lambda rng, ctx: request(rng.choice(["GET", "DELETE"]), "/api/items/it000",
+    Case("cross-site Origin", lambda rng, ctx: request(rng.choice(["GET", "DELETE"]), routes.item_path("it000"),
                                                        {"Origin": rng.choice(FOREIGN_ORIGINS), "X-API-Key": KEY}), frozenset({403})),
     Case("wrong content type", lambda rng, ctx: _content_types(rng), frozenset({400, 413, 415, 422})),
-    Case("body shorter than Content-Length (stall)", lambda rng, ctx: [request("POST", "/api/search/image",
+    Case("body shorter than Content-Length (stall)", lambda rng, ctx: [request("POST", routes.SEARCH_IMAGE,
                                                                                {"Content-Length": "5000", "Content-Type": "multipart/form-data; boundary=B"},
                                                                                b"")[0] + b"--B\r\n"],
          frozenset({408})),

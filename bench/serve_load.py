@@ -45,6 +45,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from distilhash.serve import routes
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -182,7 +183,7 @@ class Server:
         """``/api/stats`` of every worker process (new connections land on random workers)."""
         seen: dict[int, dict] = {}
         for _ in range(tries):
-            st = _get(self.url + "/api/stats")
+            st = _get(self.url + routes.STATS)
             seen.setdefault(st.get("pid", 0), st)
             if len(seen) >= self.workers:
                 break
@@ -204,7 +205,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise SystemExit(f"the server exited with {self.proc.returncode}; see {self.log}")
             try:
-                _get(self.url + "/api/health", timeout=2)
+                _get(self.url + routes.HEALTH, timeout=2)
                 return self
             except OSError:
                 if time.monotonic() > deadline:
@@ -280,15 +281,15 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
 
     clients, cache, weighting, encoder = SCENARIOS[name]
     clients = clients or args.clients
-    paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool] if weighting != "health" else ["/api/health"]
+    paths = [f"{routes.SEARCH}?q={quote(q)}&k={args.k}" for q in pool] if weighting != "health" else [routes.HEALTH]
     weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
     with Server(index, args.threads, cache, log, encoder, args.search_workers, args.workers, args.index_backend,
                 args.index_option) as srv:
         srv.wait_workers()
         # warm: first queries load lazy parts (search structures, tokenizer caches)
-        warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
+        warm = [f"{routes.SEARCH}?q={quote(q)}&k={args.k}" for q in pool[:50]]
         run_load(srv.url, warm, concurrency=2 * args.workers, duration_s=30, max_requests=20 * args.workers)
-        _get(srv.url + "/api/health")
+        _get(srv.url + routes.HEALTH)
         load_before = load_average()
         cpu0 = srv.cpu_s()
         res = run_load(srv.url, paths, concurrency=clients, duration_s=args.duration, max_requests=args.max_requests,
@@ -348,7 +349,7 @@ def markdown(result: dict) -> str:
     lines += ["", "## Where the time goes (server-side stages, ms; with several server processes: counts summed, percentiles of the busiest process)", "",
               "| scenario | stage | count | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|"]
     for s in result["scenarios"]:
-        for stage in ("static_text", "teacher_text", "queue_wait", "project", "search", "search_batch", "text_query", "http GET /api/search"):
+        for stage in ("static_text", "teacher_text", "queue_wait", "project", "search", "search_batch", "text_query", f"http GET {routes.SEARCH}"):
             v = s["server_stages_ms"].get(stage)
             if v:
                 lines.append(f"| {s['scenario']} | {stage} | {v['count']:,} | {v['p50_ms']} | {v['p90_ms']} | {v['p99_ms']} | {v['mean_ms']} |")

@@ -40,6 +40,7 @@ from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.server_process import rss_mib, script_server
+from distilhash.serve import routes
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_slow_clients"
@@ -51,7 +52,7 @@ QUERIES = ["cat", "dog", "a red car", "tree and boat", "fish star", "moon", "cat
 
 # -- the attacker (its own process) ---------------------------------------------------------
 def _head(length: int) -> bytes:
-    return (b"POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+    return (b"POST " + routes.SEARCH_IMAGE.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\n"
             b"Content-Length: %d\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.png\"\r\n\r\n" % length)
 
 
@@ -71,7 +72,7 @@ async def _attacker(i: int, port: int, source: str, shape: str, end: float, drip
         outcome = "attack ended"
         try:
             if shape == "header-drip":
-                writer.write(b"POST /api/search/image HTTP/1.1\r\n")
+                writer.write(b"POST " + routes.SEARCH_IMAGE.encode() + b" HTTP/1.1\r\n")
             elif shape == "body-drip":
                 writer.write(_head(cap))
             else:
@@ -133,7 +134,7 @@ def _normal(port: int, seconds: float, clients: int) -> dict[str, Any]:
 
     from distilhash.serve.loadgen import run_load
 
-    paths = [f"/api/search?q={quote(q)}&k=10" for q in QUERIES]
+    paths = [f"{routes.SEARCH}?q={quote(q)}&k=10" for q in QUERIES]
     return run_load(f"http://127.0.0.1:{port}", paths, concurrency=clients, duration_s=seconds, timeout_s=30.0).summary()
 
 

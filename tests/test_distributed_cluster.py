@@ -86,9 +86,10 @@ def test_replicated_fanout_serves_through_a_node_loss_and_flags_partial_answers(
     import sys
 
     def driver(cluster, work, replicas):
-        cmd = [sys.executable, "-m", "distilhash.distributed.replica_failover", "--address", cluster.address,
-               "--work", str(work), "--kill-session", str(cluster.sids[1]), "--clients", "4", "--seconds", "12",
-               "--kill-at", "3", "--items", "4000", "--replicas", str(replicas)]
+        from distilhash.distributed.replica_failover import failover_command
+
+        cmd = failover_command(cluster.address, work, cluster.sids[1], clients=4, seconds=12, kill_at=3, n_items=4000,
+                               replicas=replicas)
         env = {**cluster.env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]

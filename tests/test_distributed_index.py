@@ -7,6 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
+from distilhash.serve import routes
+
 from distilhash.codes import Encoded
 from distilhash.index.sharded import (
     ORDER_KEY,
@@ -144,14 +146,14 @@ def test_service_serves_a_sharded_index_like_the_single_one(tmp_path):
     with TestClient(create_app([world["image_index"], world["text_index"]], api_key=key)) as one, \
             TestClient(create_app([tmp_path / "ix-image-sharded", tmp_path / "ix-text-2"], api_key=key)) as sharded:
         for q in ("cat", "dog car", "moon"):
-            a = one.get("/api/search", params={"q": q, "k": 12, "direction": "t2i"}).json()["results"]
-            b = sharded.get("/api/search", params={"q": q, "k": 12, "direction": "t2i"}).json()["results"]
+            a = one.get(routes.SEARCH, params={"q": q, "k": 12, "direction": "t2i"}).json()["results"]
+            b = sharded.get(routes.SEARCH, params={"q": q, "k": 12, "direction": "t2i"}).json()["results"]
             assert [(x["id"], x["distance"], x["metadata"]) for x in a] == [(x["id"], x["distance"], x["metadata"]) for x in b]
         assert sharded.get(b[0]["thumbnail"]).status_code == 200
-        assert sharded.get("/api/health").json()["indexes"]["image"] == len(world["dataset"])
+        assert sharded.get(routes.HEALTH).json()["indexes"]["image"] == len(world["dataset"])
         first = b[0]["id"]
-        assert sharded.delete(f"/api/items/{first}", headers={"X-API-Key": key}).status_code == 200
-        after = sharded.get("/api/search", params={"q": "moon", "k": 12, "direction": "t2i"}).json()["results"]
+        assert sharded.delete(f"{routes.ITEM_PREFIX}{first}", headers={"X-API-Key": key}).status_code == 200
+        after = sharded.get(routes.SEARCH, params={"q": "moon", "k": 12, "direction": "t2i"}).json()["results"]
         assert first not in [x["id"] for x in after]
 
 

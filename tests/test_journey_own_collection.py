@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from distilhash.serve import routes
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
@@ -106,8 +108,8 @@ def test_own_collection_journey(tmp_path, monkeypatch):
     from distilhash.serve.app import create_app
 
     with TestClient(create_app("ix/photos")) as client:  # what `distilhash serve ix/photos` serves
-        assert client.get("/api/health").status_code == 200
-        res = client.get("/api/search", params={"q": "a red circle", "k": 5})
+        assert client.get(routes.HEALTH).status_code == 200
+        res = client.get(routes.SEARCH, params={"q": "a red circle", "k": 5})
         assert res.status_code == 200
         served = [hit["id"] for hit in res.json()["results"]]
         assert served == [hit["id"] for hit in results[0]["results"]]

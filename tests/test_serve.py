@@ -7,6 +7,8 @@ import io
 import numpy as np
 import pytest
 
+from distilhash.serve import routes
+
 pytest.importorskip("fastapi")
 pytest.importorskip("faiss")
 
@@ -44,7 +46,7 @@ def fresh(tmp_path):
 
 
 def test_text_search_finds_matching_captions_and_images(client, world):
-    r = client.get("/api/search", params={"q": "boat", "k": 5, "direction": "t2t"})
+    r = client.get(routes.SEARCH, params={"q": "boat", "k": 5, "direction": "t2t"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["direction"] == "t2t" and len(body["results"]) == 5
@@ -55,7 +57,7 @@ def test_text_search_finds_matching_captions_and_images(client, world):
     assert body["took_ms"] > 0 and {"teacher_text", "project", "search"} <= set(body["timings_ms"])
 
     # default direction with an image index served: text -> images; the top images are the boat-coloured ones
-    r = client.get("/api/search", params={"q": "boat", "k": 4}).json()
+    r = client.get(routes.SEARCH, params={"q": "boat", "k": 4}).json()
     assert r["direction"] == "t2i"
     boat = WORDS.index("boat")
     assert all(world["first"][int(x["id"][2:])] == boat for x in r["results"])
@@ -64,9 +66,9 @@ def test_text_search_finds_matching_captions_and_images(client, world):
 def test_thumbnails_come_from_the_index_store(client, world):
     from PIL import Image
 
-    res = client.get("/api/search", params={"q": "star", "k": 3}).json()["results"]
+    res = client.get(routes.SEARCH, params={"q": "star", "k": 3}).json()["results"]
     url = res[0]["thumbnail"]
-    assert url.startswith("/api/thumbnails/")
+    assert url.startswith(routes.THUMBNAIL_PREFIX)
     r = client.get(url)
     assert r.status_code == 200 and r.headers["content-type"] == "image/webp"
     im = Image.open(io.BytesIO(r.content)).convert("RGB")
@@ -75,18 +77,18 @@ def test_thumbnails_come_from_the_index_store(client, world):
     mean = np.asarray(im, np.float32).reshape(-1, 3).mean(0)
     assert np.abs(mean - COLOURS[WORDS.index("star")]).max() < 20
 
-    item = client.get(f"/api/items/{res[0]['id']}").json()
+    item = client.get(f"{routes.ITEM_PREFIX}{res[0]['id']}").json()
     assert item["id"] == res[0]["id"] and item["metadata"]["row"] == int(res[0]["id"][2:]) and item["thumbnail"] == url
 
 
 def test_image_upload_search(client, world):
     fish = COLOURS[WORDS.index("fish")]
-    r = client.post("/api/search/image", files={"file": ("q.png", png_bytes(fish), "image/png")}, data={"k": "3"})
+    r = client.post(routes.SEARCH_IMAGE, files={"file": ("q.png", png_bytes(fish), "image/png")}, data={"k": "3"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["direction"] == "i2t"  # a text index is served: image -> captions
     assert all("fish" in x["caption"].split() for x in body["results"])
-    r = client.post("/api/search/image", files={"file": ("q.jpg", png_bytes(fish, fmt="JPEG"), "image/jpeg")},
+    r = client.post(routes.SEARCH_IMAGE, files={"file": ("q.jpg", png_bytes(fish, fmt="JPEG"), "image/jpeg")},
                     data={"k": "2", "direction": "i2i"}).json()
     assert r["direction"] == "i2i" and all(world["first"][int(x["id"][2:])] == WORDS.index("fish") for x in r["results"])
 
@@ -103,15 +105,15 @@ def test_image_upload_search(client, world):
     ({}, 422, "q"),
 ])
 def test_bad_text_queries_are_refused_clearly(client, params, status, words):
-    r = client.get("/api/search", params=params)
+    r = client.get(routes.SEARCH, params=params)
     assert r.status_code == status, r.text
     assert words in r.json()["error"]
 
 
 def test_bad_uploads_are_refused_clearly(client):
-    r = client.post("/api/search/image", files={"file": ("notes.txt", b"hello, not an image", "text/plain")})
+    r = client.post(routes.SEARCH_IMAGE, files={"file": ("notes.txt", b"hello, not an image", "text/plain")})
     assert r.status_code == 415 and "not an image" in r.json()["error"]
-    r = client.post("/api/search/image", files={"file": ("empty.png", b"", "image/png")})
+    r = client.post(routes.SEARCH_IMAGE, files={"file": ("empty.png", b"", "image/png")})
     assert r.status_code == 400 and "empty" in r.json()["error"]
     big = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
     from PIL import Image
@@ -119,23 +121,23 @@ def test_bad_uploads_are_refused_clearly(client):
     buf = io.BytesIO()
     Image.fromarray(big).save(buf, format="PNG")
     assert len(buf.getvalue()) > 0.05 * 2**20
-    r = client.post("/api/search/image", files={"file": ("big.png", buf.getvalue(), "image/png")})
+    r = client.post(routes.SEARCH_IMAGE, files={"file": ("big.png", buf.getvalue(), "image/png")})
     assert r.status_code == 413 and "limit" in r.json()["error"]
-    r = client.post("/api/search/image", data={"k": "3"})
+    r = client.post(routes.SEARCH_IMAGE, data={"k": "3"})
     assert r.status_code == 422 and "file" in r.json()["error"]
 
 
 def test_unknown_ids_and_path_traversal(client, world):
     for bad in ["nope", "..", "%2E%2E%2Fmanifest.json", "..%2F..%2Fetc%2Fpasswd", "thumbs.sqlite", "manifest.json"]:
-        for route in ("/api/items/", "/api/thumbnails/"):
+        for route in (routes.ITEM_PREFIX, routes.THUMBNAIL_PREFIX):
             r = client.get(f"{route}{bad}")
             assert r.status_code == 404, (bad, route, r.status_code)
             assert b"format" not in r.content and b"root:" not in r.content  # never a file's content
-    r = client.get("/api/items/nope")
+    r = client.get(routes.ITEM_PREFIX + "nope")
     assert 'no item with id "nope"' in r.json()["error"]
-    r = client.get("/api/items/../../manifest.json")
+    r = client.get(routes.ITEM_PREFIX + "../../manifest.json")
     assert r.status_code == 404
-    r = client.get("/api/items/it001", params={"target": "video"})
+    r = client.get(routes.ITEM_PREFIX + "it001", params={"target": "video"})
     assert r.status_code == 400 and "unknown target" in r.json()["error"]
 
 
@@ -144,38 +146,38 @@ def test_add_and_delete_need_the_key(fresh):
     moon = COLOURS[WORDS.index("moon")]
     form = {"id": "new-1", "caption": "a moon over water", "metadata": '{"source_note": "test"}'}
     files = {"image": ("m.png", png_bytes(moon), "image/png")}
-    r = client.post("/api/items", data=form, files=files)
+    r = client.post(routes.ITEMS, data=form, files=files)
     assert r.status_code == 401 and "X-API-Key" in r.json()["error"]
-    r = client.post("/api/items", data=form, files=files, headers={"X-API-Key": "wrong"})
+    r = client.post(routes.ITEMS, data=form, files=files, headers={"X-API-Key": "wrong"})
     assert r.status_code == 403 and "wrong API key" in r.json()["error"]
-    assert client.get("/api/items/new-1").status_code == 404
+    assert client.get(routes.ITEM_PREFIX + "new-1").status_code == 404
 
-    r = client.post("/api/items", data=form, files=files, headers={"X-API-Key": KEY})
+    r = client.post(routes.ITEMS, data=form, files=files, headers={"X-API-Key": KEY})
     assert r.status_code == 201, r.text
     assert r.json()["metadata"]["source_note"] == "test" and r.json()["thumbnail"]
     assert client.get(r.json()["thumbnail"]).status_code == 200
     # now found by an image query, and duplicates are refused
-    res = client.post("/api/search/image", files={"file": ("q.png", png_bytes(moon), "image/png")},
+    res = client.post(routes.SEARCH_IMAGE, files={"file": ("q.png", png_bytes(moon), "image/png")},
                       data={"k": "6", "direction": "i2i"}).json()
     assert "new-1" in [x["id"] for x in res["results"]]
-    assert client.post("/api/items", data=form, files=files, headers={"X-API-Key": KEY}).status_code == 409
-    r = client.post("/api/items", data={"id": "new-2", "metadata": "[1, 2"}, files=files, headers={"X-API-Key": KEY})
+    assert client.post(routes.ITEMS, data=form, files=files, headers={"X-API-Key": KEY}).status_code == 409
+    r = client.post(routes.ITEMS, data={"id": "new-2", "metadata": "[1, 2"}, files=files, headers={"X-API-Key": KEY})
     assert r.status_code == 400 and "JSON" in r.json()["error"]
-    r = client.post("/api/items", data={"id": "new-3"}, headers={"X-API-Key": KEY})
+    r = client.post(routes.ITEMS, data={"id": "new-3"}, headers={"X-API-Key": KEY})
     assert r.status_code == 400 and "image" in r.json()["error"]
     # a text item in the text index
-    r = client.post("/api/items", data={"id": "cap-1", "caption": "dog car", "target": "text"}, headers={"X-API-Key": KEY})
+    r = client.post(routes.ITEMS, data={"id": "cap-1", "caption": "dog car", "target": "text"}, headers={"X-API-Key": KEY})
     assert r.status_code == 201, r.text
-    res = client.get("/api/search", params={"q": "dog car", "k": 3, "direction": "t2t"}).json()
+    res = client.get(routes.SEARCH, params={"q": "dog car", "k": 3, "direction": "t2t"}).json()
     assert "cap-1" in [x["id"] for x in res["results"]]
 
-    count = client.get("/api/health").json()["indexes"]["image"]
-    assert client.delete("/api/items/new-1").status_code == 401
-    assert client.delete("/api/items/new-1", headers={"X-API-Key": "nope"}).status_code == 403
-    r = client.delete("/api/items/new-1", headers={"X-API-Key": KEY})
+    count = client.get(routes.HEALTH).json()["indexes"]["image"]
+    assert client.delete(routes.ITEM_PREFIX + "new-1").status_code == 401
+    assert client.delete(routes.ITEM_PREFIX + "new-1", headers={"X-API-Key": "nope"}).status_code == 403
+    r = client.delete(routes.ITEM_PREFIX + "new-1", headers={"X-API-Key": KEY})
     assert r.status_code == 200 and r.json()["count"] == count - 1
-    assert client.get("/api/items/new-1").status_code == 404
-    assert client.delete("/api/items/new-1", headers={"X-API-Key": KEY}).status_code == 404
+    assert client.get(routes.ITEM_PREFIX + "new-1").status_code == 404
+    assert client.delete(routes.ITEM_PREFIX + "new-1", headers={"X-API-Key": KEY}).status_code == 404
 
 
 def test_read_only_without_key(tmp_path):
@@ -183,30 +185,30 @@ def test_read_only_without_key(tmp_path):
 
     world = make_world(tmp_path)  # its own: the module's keyed service holds the shared world's indexes as their writer
     with TestClient(create_app(world["image_index"])) as c:
-        r = c.post("/api/items", data={"id": "x"}, headers={"X-API-Key": "anything"})
+        r = c.post(routes.ITEMS, data={"id": "x"}, headers={"X-API-Key": "anything"})
         assert r.status_code == 403 and "without an API key" in r.json()["error"]
         # image index only: text -> images by default; image -> captions is not available
-        assert c.get("/api/search", params={"q": "cat"}).json()["direction"] == "t2i"
-        r = c.post("/api/search/image", files={"file": ("q.png", png_bytes(COLOURS[0]), "image/png")})
+        assert c.get(routes.SEARCH, params={"q": "cat"}).json()["direction"] == "t2i"
+        r = c.post(routes.SEARCH_IMAGE, files={"file": ("q.png", png_bytes(COLOURS[0]), "image/png")})
         assert r.json()["direction"] == "i2i"
-        r = c.post("/api/search/image", files={"file": ("q.png", png_bytes(COLOURS[0]), "image/png")}, data={"direction": "i2t"})
+        r = c.post(routes.SEARCH_IMAGE, files={"file": ("q.png", png_bytes(COLOURS[0]), "image/png")}, data={"direction": "i2t"})
         assert r.status_code == 400 and "index of text items" in r.json()["error"]
 
 
 def test_health_stats_openapi_page_and_cache(fresh):
     client, _ = fresh
     for _ in range(3):
-        assert client.get("/api/search", params={"q": "tree cat", "k": 2}).status_code == 200
-    stats = client.get("/api/stats").json()
+        assert client.get(routes.SEARCH, params={"q": "tree cat", "k": 2}).status_code == 200
+    stats = client.get(routes.STATS).json()
     assert stats["indexes"]["image"]["count"] == 40 and stats["indexes"]["image"]["bits"] == 8
     assert stats["indexes"]["text"]["model"]["teacher"] == "serve-toy"
     assert stats["indexes"]["image"]["thumbnails"] == 40
     lat = stats["latency_ms"]["text_query"]
     assert lat["count"] == 3 and 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"]
     assert stats["text_cache"]["hits"] == 2 and stats["text_cache"]["misses"] == 1
-    assert client.get("/api/health").json()["status"] == "ok"
+    assert client.get(routes.HEALTH).json()["status"] == "ok"
     schema = client.get("/openapi.json").json()
-    assert {"/api/search", "/api/search/image", "/api/items/{item_id}", "/api/thumbnails/{item_id}", "/api/search/similar", "/api/items", "/api/stats"} <= set(schema["paths"])
+    assert {routes.SEARCH, routes.SEARCH_IMAGE, "/api/items/{item_id}", "/api/thumbnails/{item_id}", routes.SIMILAR, routes.ITEMS, routes.STATS} <= set(schema["paths"])
     page = client.get("/")
     assert page.status_code == 200 and 'id="q"' in page.text and 'id="drop"' in page.text
     assert client.get("/static/app.js").status_code == 200

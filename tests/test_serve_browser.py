@@ -207,3 +207,17 @@ def test_weak_match_note_is_calibrated_and_offers_examples(site, page):
     tries.first.click()
     page.wait_for_function(f"(document.getElementById('query') || {{}}).textContent === {suggestion!r}")
     assert not page.locator("#match.weak").count()
+
+
+def test_page_links_and_requests_come_from_the_served_route_table(site, page):
+    from distilhash.serve import routes
+
+    url, _ = site
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url[len(url):].split("?")[0]))
+    page.goto(url + "/")
+    page.wait_for_function("document.getElementById('model').textContent.length > 0")
+    assert page.evaluate("window.DISTILHASH_ROUTES") == routes.PAGE_ROUTES
+    hrefs = page.eval_on_selector_all("a[data-route]", "els => els.map(a => [a.dataset.route, a.getAttribute('href')])")
+    assert hrefs and all(href == routes.PAGE_ROUTES[name] for name, href in hrefs)
+    assert routes.ROUTES_JS in seen and routes.STATS in seen and routes.START in seen

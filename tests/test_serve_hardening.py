@@ -10,6 +10,8 @@ import socket
 import numpy as np
 import pytest
 
+from distilhash.serve import routes
+
 pytest.importorskip("fastapi")
 pytest.importorskip("faiss")
 
@@ -60,7 +62,7 @@ def test_image_bombs_are_refused_from_the_header(world, w, h, words):
     data = _png(w, h)
     assert len(data) < 2**20  # under the byte cap: only the header check stops it
     with TestClient(create_app([world["image_index"], world["text_index"]], max_upload_mb=1)) as client:
-        r = client.post("/api/search/image", files={"file": ("bomb.png", data, "image/png")})
+        r = client.post(routes.SEARCH_IMAGE, files={"file": ("bomb.png", data, "image/png")})
     assert r.status_code == 413, r.text
     msg = _clean(r)["error"]
     assert words in msg and f"{w} x {h} pixels" in msg and msg.startswith("file:")
@@ -105,10 +107,10 @@ def test_bad_uploads_get_clear_bodies(fresh):
         ({"files": {"file": ("q.png", png_bytes(COLOURS[0]), "image/png")}, "data": {"direction": "t2i"}}, 400, "text query"),
     ]
     for kwargs, status, words in cases:
-        r = client.post("/api/search/image", **kwargs)
+        r = client.post(routes.SEARCH_IMAGE, **kwargs)
         assert r.status_code == status, (kwargs, r.text)
         assert words in _clean(r)["error"], r.text
-    for r in (client.get("/api/nowhere"), client.put("/api/items/x"), client.get("/api/search", params={"q": "cat", "k": "1e9"})):
+    for r in (client.get("/api/nowhere"), client.put(routes.ITEM_PREFIX + "x"), client.get(routes.SEARCH, params={"q": "cat", "k": "1e9"})):
         _clean(r)
 
 
@@ -165,7 +167,7 @@ def test_chunked_body_over_the_cap_is_refused_while_streaming(live):
     answer = _raw(port, head, [chunk] * 64)  # 2 MB offered against a 0.05 MB cap
     assert answer.startswith(b"HTTP/1.1 413") and b"limited to" in answer
     # with a valid key, the add route is capped the same way
-    answer = _raw(port, head.replace(b"/api/search/image", b"/api/items").replace(b"\r\n\r\n", f"\r\nX-API-Key: {KEY}\r\n\r\n".encode()),
+    answer = _raw(port, head.replace(routes.SEARCH_IMAGE.encode(), routes.ITEMS.encode()).replace(b"\r\n\r\n", f"\r\nX-API-Key: {KEY}\r\n\r\n".encode()),
                   [chunk] * 64)
     assert answer.startswith(b"HTTP/1.1 413")
     assert svc.errors.get(413, 0) >= 2
@@ -197,13 +199,13 @@ def test_stalled_body_gets_408_and_silent_connections_are_closed(live):
 ])
 def test_metadata_is_checked_before_anything_is_stored(fresh, metadata, words):
     client, _ = fresh
-    before = client.get("/api/health").json()["indexes"]
-    r = client.post("/api/items", data={"id": "poison", "caption": "cat", "metadata": metadata},
+    before = client.get(routes.HEALTH).json()["indexes"]
+    r = client.post(routes.ITEMS, data={"id": "poison", "caption": "cat", "metadata": metadata},
                     files={"image": ("c.png", png_bytes(COLOURS[0]), "image/png")}, headers={"X-API-Key": KEY})
     assert r.status_code == 400 and words in _clean(r)["error"], r.text
-    assert client.get("/api/items/poison").status_code == 404
-    assert client.get("/api/thumbnails/poison").status_code == 404
-    assert client.get("/api/health").json()["indexes"] == before
+    assert client.get(routes.ITEM_PREFIX + "poison").status_code == 404
+    assert client.get(routes.THUMBNAIL_PREFIX + "poison").status_code == 404
+    assert client.get(routes.HEALTH).json()["indexes"] == before
 
 
 def test_items_stored_earlier_with_unencodable_metadata_are_served_with_a_note(tmp_path):
@@ -222,13 +224,13 @@ def test_items_stored_earlier_with_unencodable_metadata_are_served_with_a_note(t
         idx.add(["old-big", "old-deep"], np.stack([teacher_codes, teacher_codes]),
                 [{"caption": "cat", "n": 10**40}, {"caption": "cat", "tree": deep}])
     with TestClient(create_app([world["image_index"], world["text_index"]])) as client:
-        r = client.get("/api/search", params={"q": "cat", "k": 20})
+        r = client.get(routes.SEARCH, params={"q": "cat", "k": 20})
         assert r.status_code == 200, r.text
         got = {x["id"]: x for x in r.json()["results"]}
         assert {"old-big", "old-deep"} <= set(got)
         assert got["old-big"]["metadata"]["n"] == str(10**40) and "metadata_note" in got["old-big"]
         assert "metadata_note" in got["old-deep"] and "metadata_note" not in got["it000"]
-        item = client.get("/api/items/old-big")
+        item = client.get(routes.ITEM_PREFIX + "old-big")
         assert item.status_code == 200 and "metadata_note" in item.json()
 
 
@@ -237,11 +239,11 @@ def test_refused_duplicate_keeps_the_existing_thumbnail(fresh):
     client, _ = fresh
     form = {"id": "dup", "caption": "a moon"}
     moon, sun = png_bytes(COLOURS[WORDS.index("moon")]), png_bytes(COLOURS[WORDS.index("star")])
-    assert client.post("/api/items", data=form, files={"image": ("m.png", moon, "image/png")}, headers={"X-API-Key": KEY}).status_code == 201
-    before = client.get("/api/thumbnails/dup").content
-    r = client.post("/api/items", data=form, files={"image": ("s.png", sun, "image/png")}, headers={"X-API-Key": KEY})
+    assert client.post(routes.ITEMS, data=form, files={"image": ("m.png", moon, "image/png")}, headers={"X-API-Key": KEY}).status_code == 201
+    before = client.get(routes.THUMBNAIL_PREFIX + "dup").content
+    r = client.post(routes.ITEMS, data=form, files={"image": ("s.png", sun, "image/png")}, headers={"X-API-Key": KEY})
     assert r.status_code == 409 and "already in the image index" in _clean(r)["error"]
-    assert client.get("/api/thumbnails/dup").content == before
+    assert client.get(routes.THUMBNAIL_PREFIX + "dup").content == before
 
 
 @pytest.mark.parametrize("item_id", ["cats/001.jpg", "a/thumbnail", "/lead", "sp ace?#&", "ünï/cødé"])
@@ -249,17 +251,17 @@ def test_ids_with_slashes_and_odd_characters_work_everywhere(fresh, item_id):
     from urllib.parse import quote
 
     client, _ = fresh
-    r = client.post("/api/items", data={"id": item_id, "caption": "a moon"},
+    r = client.post(routes.ITEMS, data={"id": item_id, "caption": "a moon"},
                     files={"image": ("m.png", png_bytes(COLOURS[WORDS.index("moon")]), "image/png")}, headers={"X-API-Key": KEY})
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["id"] == item_id
     assert client.get(body["url"]).json()["id"] == item_id
     assert client.get(body["thumbnail"]).headers["content-type"] == "image/webp"
-    res = client.get("/api/search/similar", params={"id": item_id, "k": 20}).json()
+    res = client.get(routes.SIMILAR, params={"id": item_id, "k": 20}).json()
     assert res["item"]["id"] == item_id
     assert item_id in [x["id"] for x in res["results"]] and res["results"][0]["distance"] == 0
-    r = client.delete(f"/api/items/{quote(item_id, safe='')}", headers={"X-API-Key": KEY})
+    r = client.delete(f"{routes.ITEM_PREFIX}{quote(item_id, safe='')}", headers={"X-API-Key": KEY})
     assert r.status_code == 200 and r.json()["deleted"] == item_id
     assert client.get(body["url"]).status_code == 404
 
@@ -270,7 +272,7 @@ def test_percent_signs_in_ids_survive_a_real_server(live):
 
     port, _ = live
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": KEY}) as client:
-        r = client.post("/api/items", data={"id": "x%2Fy/z", "caption": "cat", "target": "text"})
+        r = client.post(routes.ITEMS, data={"id": "x%2Fy/z", "caption": "cat", "target": "text"})
         assert r.status_code == 201, r.text
         assert client.get(r.json()["url"]).json()["id"] == "x%2Fy/z"
         assert client.delete(r.json()["url"]).json()["deleted"] == "x%2Fy/z"
@@ -283,9 +285,9 @@ def test_bad_ids_are_refused_clearly(fresh, raw_id, words):
     body = (b'--XX\r\nContent-Disposition: form-data; name="id"\r\n\r\n' + raw_id +
             b'\r\n--XX\r\nContent-Disposition: form-data; name="caption"\r\n\r\ncat\r\n'
             b'--XX\r\nContent-Disposition: form-data; name="target"\r\n\r\ntext\r\n--XX--\r\n')
-    r = client.post("/api/items", content=body, headers={"content-type": "multipart/form-data; boundary=XX", "X-API-Key": KEY})
+    r = client.post(routes.ITEMS, content=body, headers={"content-type": "multipart/form-data; boundary=XX", "X-API-Key": KEY})
     assert r.status_code == 400 and words in _clean(r)["error"], r.text
-    assert client.get("/api/health").json()["indexes"]["text"] == 40
+    assert client.get(routes.HEALTH).json()["indexes"]["text"] == 40
 
 
 # -- answers -------------------------------------------------------------------------------
@@ -294,7 +296,7 @@ def test_answers_say_what_the_distance_is_and_how_the_best_hit_compares(tmp_path
 
     world = make_world(tmp_path)  # its own: a read-only service does not run beside the module's keyed one (serve/readonly.py)
     with TestClient(create_app([world["image_index"], world["text_index"]])) as client:
-        body = client.get("/api/search", params={"q": "boat", "k": 3}).json()
+        body = client.get(routes.SEARCH, params={"q": "boat", "k": 3}).json()
         assert body["distance"]["kind"] == "hamming" and body["distance"]["bits"] == 8
         m = body["match"]
         assert m["best"] == body["results"][0]["distance"] and m["sample"] == 40

@@ -7,6 +7,8 @@ import socket
 
 import pytest
 
+from distilhash.serve import routes
+
 pytest.importorskip("fastapi")
 pytest.importorskip("faiss")
 
@@ -34,7 +36,7 @@ def client(tmp_path):
 
 def _add(client, item_id: str, key: str = KEY, **form):
     files = {"image": ("i.png", png_bytes(COLOURS[0]), "image/png")}
-    return client.post("/api/items", data={"id": item_id, **form}, files=files, headers={"X-API-Key": key})
+    return client.post(routes.ITEMS, data={"id": item_id, **form}, files=files, headers={"X-API-Key": key})
 
 
 # -- the write key ------------------------------------------------------------------------
@@ -50,7 +52,7 @@ def test_key_with_surrounding_whitespace_is_the_key(client, sent):
 def test_wrong_keys_are_refused(client, sent, status):
     r = _add(client, "wk-1", key=sent)
     assert r.status_code == status, r.text
-    assert client.get("/api/items/wk-1").status_code == 404
+    assert client.get(routes.ITEM_PREFIX + "wk-1").status_code == 404
 
 
 def test_key_with_whitespace_over_a_real_socket(world):
@@ -95,7 +97,7 @@ def test_ids_that_look_like_others_are_refused(client, item_id, words):
     assert r.status_code == 400, r.text
     message = r.json()["error"]
     assert words in message and "\\u" not in message and "'\\" not in message
-    assert client.get("/api/health").json()["indexes"]["image"] == 40
+    assert client.get(routes.HEALTH).json()["indexes"]["image"] == 40
 
 
 def test_ids_are_stored_nfc_and_found_by_either_spelling(client):
@@ -105,10 +107,10 @@ def test_ids_are_stored_nfc_and_found_by_either_spelling(client):
     assert _add(client, nfc).status_code == 409  # the same word: one item
     from urllib.parse import quote
 
-    assert client.get(f"/api/items/{quote(nfd)}").json()["id"] == nfc
-    assert client.get(f"/api/items/{quote(nfc)}").json()["id"] == nfc
-    assert client.delete(f"/api/items/{quote(nfd)}", headers={"X-API-Key": KEY}).json()["deleted"] == nfc
-    assert client.get(f"/api/items/{quote(nfc)}").status_code == 404
+    assert client.get(f"{routes.ITEM_PREFIX}{quote(nfd)}").json()["id"] == nfc
+    assert client.get(f"{routes.ITEM_PREFIX}{quote(nfc)}").json()["id"] == nfc
+    assert client.delete(f"{routes.ITEM_PREFIX}{quote(nfd)}", headers={"X-API-Key": KEY}).json()["deleted"] == nfc
+    assert client.get(f"{routes.ITEM_PREFIX}{quote(nfc)}").status_code == 404
 
 
 @pytest.mark.parametrize("item_id", ["inner space ok", "dir/file name.jpg", "日本語", "emoji-🐈", "ÆØÅ"])
@@ -125,7 +127,7 @@ def test_captions_inside_metadata_get_the_caption_rules(client, caption, status)
     r = _add(client, "md-cap", metadata=json.dumps({"caption": caption}))
     assert r.status_code == status, r.text
     assert r.json()["error"].startswith("metadata.caption:")
-    assert client.get("/api/items/md-cap").status_code == 404
+    assert client.get(routes.ITEM_PREFIX + "md-cap").status_code == 404
 
 
 def test_a_caption_in_metadata_is_stored_stripped_and_the_field_wins(client):
@@ -135,7 +137,7 @@ def test_a_caption_in_metadata_is_stored_stripped_and_the_field_wins(client):
     assert r.status_code == 201 and r.json()["caption"] == "a red cat"
     r = _add(client, "cap-b", metadata=json.dumps({"caption": "from metadata"}), caption="from the field")
     assert r.json()["caption"] == "from the field"
-    r = client.post("/api/items", data={"id": "cap-t", "caption": "x" * 501, "target": "text"}, headers={"X-API-Key": KEY})
+    r = client.post(routes.ITEMS, data={"id": "cap-t", "caption": "x" * 501, "target": "text"}, headers={"X-API-Key": KEY})
     assert r.status_code == 400 and "500" in r.json()["error"]
 
 
@@ -167,7 +169,7 @@ def loopback_app(tmp_path_factory):
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.evil.example:80",
                                   "LOCALHOST.EVIL.EXAMPLE", "[::2]:80", "0.0.0.0:8000", "127.0.0.2", "testserver", "search.example.org.evil"])
 def test_foreign_host_names_are_refused(loopback_app, host):
-    for path in ("/api/health", "/", "/api/items/it000", "/api/search?q=cat"):
+    for path in (routes.HEALTH, "/", routes.ITEM_PREFIX + "it000", routes.SEARCH + "?q=cat"):
         r = loopback_app.get(path, headers={"Host": host})
         assert r.status_code == 421, (host, path, r.status_code)
         assert "--allowed-host" in r.json()["error"]
@@ -176,16 +178,16 @@ def test_foreign_host_names_are_refused(loopback_app, host):
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8000", "localhost:1234", "LocalHost", "[::1]:8000", "search.example.org",
                                   "search.example.org:443"])
 def test_loopback_and_allowed_names_are_served(loopback_app, host):
-    assert loopback_app.get("/api/health", headers={"Host": host}).status_code == 200
+    assert loopback_app.get(routes.HEALTH, headers={"Host": host}).status_code == 200
 
 
 @pytest.mark.parametrize("origin, status", [("http://evil.example", 403), ("null", 403), ("file://", 403),
                                             ("http://127.0.0.1.evil.example:8000", 403), ("http://localhost:8000", 200),
                                             ("http://127.0.0.1:8000", 200), ("https://search.example.org", 200)])
 def test_cross_site_origins_are_refused(loopback_app, origin, status):
-    r = loopback_app.get("/api/health", headers={"Host": "127.0.0.1:8000", "Origin": origin})
+    r = loopback_app.get(routes.HEALTH, headers={"Host": "127.0.0.1:8000", "Origin": origin})
     assert r.status_code == status
-    r = loopback_app.delete("/api/items/nope", headers={"Host": "127.0.0.1:8000", "Origin": origin, "X-API-Key": KEY})
+    r = loopback_app.delete(routes.ITEM_PREFIX + "nope", headers={"Host": "127.0.0.1:8000", "Origin": origin, "X-API-Key": KEY})
     assert r.status_code == (403 if status == 403 else 404)
 
 
@@ -226,12 +228,12 @@ def throttled(tmp_path_factory):
         yield int(url.rsplit(":", 1)[1])
 
 
-def _head(length: int, path: bytes = b"/api/search/image") -> bytes:
+def _head(length: int, path: bytes = routes.SEARCH_IMAGE.encode()) -> bytes:
     return (b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\n"
             b"Content-Length: %d\r\n\r\n" % length)
 
 
-def _get(port: int, path: str = "/api/search?q=cat&k=3", source: str = "127.0.0.1") -> int:
+def _get(port: int, path: str = routes.SEARCH + "?q=cat&k=3", source: str = "127.0.0.1") -> int:
     with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
         return int(s.recv(65536).split(b" ", 2)[1])
@@ -282,7 +284,7 @@ def test_uploads_beyond_the_cap_get_503_at_once_while_search_works(throttled):
             s.sendall(_head(100_000) + b"--B\r\n")
             answer = s.recv(65536)
         assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer.lower(), answer[:300]
-        assert _get(port) == 200 and _get(port, "/api/items/it000?target=image") in (200, 404)
+        assert _get(port) == 200 and _get(port, routes.ITEM_PREFIX + "it000?target=image") in (200, 404)
     finally:
         for s in held:
             s.close()
@@ -303,14 +305,14 @@ def test_connections_per_address_are_capped(throttled):
             except ConnectionResetError:
                 got = b""
             assert got == b""  # closed unanswered: this address holds its 4 connections
-        assert _get(port, "/api/health", source="127.0.0.32") == 200  # another address is served
+        assert _get(port, routes.HEALTH, source="127.0.0.32") == 200  # another address is served
     finally:
         for s in idle:
             s.close()
     import time
 
     time.sleep(0.3)
-    assert _get(port, "/api/health", source=source) == 200  # the slots come back when the connections close
+    assert _get(port, routes.HEALTH, source=source) == 200  # the slots come back when the connections close
 
 
 def test_oversized_headers_get_431(throttled):
@@ -363,17 +365,17 @@ def test_a_read_only_service_and_a_writer_never_run_side_by_side(tmp_path):
 
     w = make_world(tmp_path)
     with TestClient(create_app([w["image_index"], w["text_index"]])) as c:  # read-only: no key
-        assert c.get("/api/health").status_code == 200
+        assert c.get(routes.HEALTH).status_code == 200
         with pytest.raises(DistilhashError, match="read-only service"):
             open_index(w["image_index"], writable=True)  # what `distilhash index add/delete/compact` does
         with TestClient(create_app([w["image_index"]])) as c2:  # readers do not exclude each other
-            assert c2.get("/api/health").status_code == 200
+            assert c2.get(routes.HEALTH).status_code == 200
     with open_index(w["image_index"], writable=True) as idx:  # the service stopped: the writer may go
         with pytest.raises(DistilhashError, match="would not see its changes"):
             create_app([w["image_index"], w["text_index"]])
         assert len(idx) == 40
     with TestClient(create_app([w["text_index"]], api_key=KEY)) as c:  # a keyed service is the writer itself
-        assert c.get("/api/health").status_code == 200
+        assert c.get(routes.HEALTH).status_code == 200
 
 
 def test_many_dripping_clients_do_not_stop_search(throttled):

@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
+from distilhash.serve import routes
+
 pytest.importorskip("fastapi")
 pytest.importorskip("faiss")
 
@@ -28,7 +30,7 @@ def url(tmp_path_factory):
 
 
 def _paths():
-    return [f"/api/search?q={quote(a + ' ' + b)}&k=10&direction=t2t" for a in WORDS for b in WORDS if a != b]
+    return [f"{routes.SEARCH}?q={quote(a + ' ' + b)}&k=10&direction=t2t" for a in WORDS for b in WORDS if a != b]
 
 
 def _check(status: int, body: bytes) -> str | None:

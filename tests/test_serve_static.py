@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from distilhash.serve import routes
+
 pytest.importorskip("fastapi")
 pytest.importorskip("faiss")
 pytest.importorskip("model2vec")
@@ -43,15 +45,15 @@ def test_service_answers_with_the_static_encoder_by_default_and_never_calls_the_
     teacher = svc.targets["text"].encoder.teacher
     with TestClient(app) as c:
         calls = teacher.text_calls
-        r = c.get("/api/search", params={"q": "boat", "k": 5, "direction": "t2t"}).json()
+        r = c.get(routes.SEARCH, params={"q": "boat", "k": 5, "direction": "t2t"}).json()
         assert r["encoder"] == {"name": "static"}
         assert all("boat" in x["caption"].split() for x in r["results"])
         assert "static_text" in r["timings_ms"] and "teacher_text" not in r["timings_ms"]
         # words the tower has never seen are still answered by the static encoder: no fallback
-        r = c.get("/api/search", params={"q": "zebra okapi", "k": 3, "direction": "t2t"}).json()
+        r = c.get(routes.SEARCH, params={"q": "zebra okapi", "k": 3, "direction": "t2t"}).json()
         assert r["encoder"]["name"] == "static" and len(r["results"]) == 3
         assert teacher.text_calls == calls  # the teacher did not run
-        stats = c.get("/api/stats").json()
+        stats = c.get(routes.STATS).json()
         assert stats["query_encoder"] == "auto" and stats["static_text"]["text"]["fingerprint"]
         assert stats["latency_ms"]["static_text"]["count"] == 2
 
@@ -156,9 +158,9 @@ def test_worker_process_app_is_built_from_the_environment(world, monkeypatch):
     monkeypatch.setenv(_ENV, json.dumps(spec))
     app = app_from_env()
     with TestClient(app) as c:
-        r = c.get("/api/search", params={"q": "moon", "k": 2}).json()
+        r = c.get(routes.SEARCH, params={"q": "moon", "k": 2}).json()
         assert r["encoder"]["name"] == "static" and all("moon" in x["caption"].split() for x in r["results"])
-        assert c.get("/api/stats").json()["pid"] > 0
+        assert c.get(routes.STATS).json()["pid"] > 0
 
 
 def test_a_cancelled_request_does_not_break_its_batch(world):

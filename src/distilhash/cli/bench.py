@@ -26,26 +26,21 @@ def command(
     from distilhash.benchmark.report import write_report
     from distilhash.benchmark.runner import run_suite
     from distilhash.benchmark.suite import find_suite, load_suite, result_path
-    from distilhash.errors import DistilhashError
 
-    try:
-        s = load_suite(suite)
-        if features is not None:
-            s = s.with_features(str(features))
-        root = results or find_suite(suite).resolve().parent.parent / "results"
-        specs = s.runs(only or None)
-        if dry_run:
-            for spec in specs:
-                state = "stored" if result_path(root, spec).is_file() else "to run"
-                typer.echo(f"{spec.run_id}  [{state}]")
-            typer.echo(f"{len(specs)} runs; expected time for the whole suite: {s.expected_minutes or '?'} min")
-            return
-        if report_only:
-            typer.echo(f"report: {write_report(s, root)}")
-            return
-        records = run_suite(s, root, only=only or None, force=force, isolate=isolate, threads=threads, jobs=jobs, echo=typer.echo)
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    s = load_suite(suite)
+    if features is not None:
+        s = s.with_features(str(features))
+    root = results or find_suite(suite).resolve().parent.parent / "results"
+    specs = s.runs(only or None)
+    if dry_run:
+        for spec in specs:
+            state = "stored" if result_path(root, spec).is_file() else "to run"
+            typer.echo(f"{spec.run_id}  [{state}]")
+        typer.echo(f"{len(specs)} runs; expected time for the whole suite: {s.expected_minutes or '?'} min")
+        return
+    if report_only:
+        typer.echo(f"report: {write_report(s, root)}")
+        return
+    records = run_suite(s, root, only=only or None, force=force, isolate=isolate, threads=threads, jobs=jobs, echo=typer.echo)
     if any(r.get("status") != "ok" for r in records):
         raise typer.Exit(1)

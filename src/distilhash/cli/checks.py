@@ -59,12 +59,14 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     "--max-upload-mb": (0.0, 4096.0, True),
     "--light-max-oov": (0.0, 1.0, False),
+    "--false-alarm": (0.0, 1.0, True),
 }
 
 #: (command words, parameter name) of paths that are written; ("*", name) for every command
-OUTPUTS = {("*", "out"), ("*", "results"), (("index", "build"), "index_dir"), (("teacher", "extract"), "out")}
+OUTPUTS = {("*", "out"), ("*", "results"), (("index", "build"), "index_dir"), (("teacher", "extract"), "out"),
+           (("demo", "examples"), "json_out"), (("demo", "open-vocab"), "json_out")}
 #: outputs that are files (every other output is a directory: an existing file there is refused)
-FILE_OUTPUTS = {(("encode",), "out")}
+FILE_OUTPUTS = {(("encode",), "out"), (("demo", "examples"), "json_out"), (("demo", "open-vocab"), "json_out")}
 #: parameter names of inputs that must be directories
 DIR_INPUTS = {"model", "model_dir", "index_dir", "index_dirs", "light_dir", "features", "image_root"}
 #: parameter names of inputs that must be files

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from distilhash.cli.errors import EXIT_USAGE, Typer, fail, reporting
+
+app = Typer(no_args_is_help=True)
 
 
 @app.command()
@@ -34,30 +36,20 @@ def prepare(
     """
     from distilhash.configs import parse_overrides
     from distilhash.data.prepare import prepare_dataset
-    from distilhash.errors import DistilhashError
     from distilhash.paths import datasets_dir
 
     sizes = {"n_query": n_query, "n_train": n_train, "n_retrieval": n_retrieval, "n_val": n_val}
     if (preset is not None) + any(v is not None for v in sizes.values()) + no_split > 1:
-        typer.secho("error: choose one of --preset, split sizes (--queries/--train/--val/--retrieval) and --no-split",
-                    fg="red", err=True)
-        raise typer.Exit(2)
-    try:
+        fail("choose one of --preset, split sizes (--queries/--train/--val/--retrieval) and --no-split", EXIT_USAGE)
+    with reporting(EXIT_USAGE):
         options = parse_overrides(opt, option="--opt")
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
     if name is not None:
         options["name"] = name
     if path is not None:
         options["path"] = path
     if image_root is not None:
         options["image_root"] = image_root
-    try:
-        prepared = prepare_dataset(source, options, out, preset=preset, sizes=sizes, seed=seed, no_split=no_split)
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    prepared = prepare_dataset(source, options, out, preset=preset, sizes=sizes, seed=seed, no_split=no_split)
     ds, target, split, note = prepared.dataset, prepared.directory, prepared.split, prepared.note
     typer.echo(f"prepared {ds.name}: {len(ds)} items -> {target}")
     _print_info(target)
@@ -185,17 +177,11 @@ def split(
 ) -> None:
     """Draw (or redraw) the split of a prepared dataset: a preset, given sizes, or sizes scaled to it."""
     from distilhash.data.prepare import redraw_split
-    from distilhash.errors import DistilhashError
 
     sizes = {"n_query": n_query, "n_train": n_train, "n_retrieval": n_retrieval, "n_val": n_val}
     if preset is not None and any(v is not None for v in sizes.values()):
-        typer.secho("error: give --preset or split sizes, not both", fg="red", err=True)
-        raise typer.Exit(2)
-    try:
-        drawn, note, directory = redraw_split(dataset, preset=preset, sizes=sizes, seed=seed, force=force)
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail("give --preset or split sizes, not both", EXIT_USAGE)
+    drawn, note, directory = redraw_split(dataset, preset=preset, sizes=sizes, seed=seed, force=force)
     typer.echo(f"split {drawn.hash} of {directory}: {note}")
 
 
@@ -203,13 +189,8 @@ def split(
 def info(dataset: str = typer.Argument(..., help="Prepared dataset name or directory.")) -> None:
     """Show sizes, label frequencies and the split hash of a prepared dataset."""
     from distilhash.data.store import resolve_dataset_dir
-    from distilhash.errors import DistilhashError
 
-    try:
-        _print_info(resolve_dataset_dir(dataset))
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    _print_info(resolve_dataset_dir(dataset))
 
 
 @app.command()
@@ -220,13 +201,8 @@ def check(
     """Validate a prepared dataset: hashes, split, image files, empty texts, unlabelled items."""
     from distilhash.data.check import check_dataset
     from distilhash.data.store import resolve_dataset_dir
-    from distilhash.errors import DistilhashError
 
-    try:
-        problems = check_dataset(resolve_dataset_dir(dataset), open_images=images)
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    problems = check_dataset(resolve_dataset_dir(dataset), open_images=images)
     if problems:
         for p in problems:
             typer.secho(f"problem: {p}", fg="red", err=True)

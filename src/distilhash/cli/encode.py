@@ -32,23 +32,19 @@ def command(
     threads: int = typer.Option(None, "--threads", help="Torch threads (default: $DISTILHASH_THREADS, else 1)."),
 ) -> None:
     """Encode a part of a dataset with a trained model and write the codes to an .npz file."""
-    from distilhash.errors import DataError, DistilhashError
+    from distilhash.errors import DataError
     from distilhash.pipeline.encode import encode_database
 
-    try:
-        from distilhash.threads import set_threads
+    from distilhash.threads import set_threads
 
-        set_threads(threads)
-        if modality not in ("image", "text", "both"):
-            raise DataError(f"--modality {modality!r}; expected image, text or both")
-        if role not in ("database", "query"):
-            raise DataError(f"--role {role!r}; expected database or query")
-        mods = ("image", "text") if modality == "both" else (modality,)
-        enc = encode_database(model_dir, dataset, out, teacher=teacher, features=features, part=part,
-                              modalities=mods, role=role)
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    set_threads(threads)
+    if modality not in ("image", "text", "both"):
+        raise DataError(f"--modality {modality!r}; expected image, text or both")
+    if role not in ("database", "query"):
+        raise DataError(f"--role {role!r}; expected database or query")
+    mods = ("image", "text") if modality == "both" else (modality,)
+    enc = encode_database(model_dir, dataset, out, teacher=teacher, features=features, part=part,
+                          modalities=mods, role=role)
     for m, codes in enc.codes.items():
         typer.echo(f"{m}: {len(codes)} items -> {codes.kind} codes {codes.data.shape} ({codes.bytes_per_item} bytes/item)")
     n = len(enc.indices) * len(enc.codes)

@@ -33,15 +33,10 @@ def command(
     threads: int = typer.Option(None, "--threads", help="Torch threads (default: $DISTILHASH_THREADS, else 1)."),
 ) -> None:
     """Evaluate a trained model (image->text and text->image) and write report.json + report.png."""
-    from distilhash.errors import DistilhashError
     from distilhash.pipeline.evaluate import evaluate_model
 
-    try:
-        reports, record = evaluate_model(model_dir, dataset, teacher, features, part=part, top_n=tuple(top_n),
-                                         tie_aware=tie_aware, threads=threads, out=out)
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    reports, record = evaluate_model(model_dir, dataset, teacher, features, part=part, top_n=tuple(top_n),
+                                     tie_aware=tie_aware, threads=threads, out=out)
     for d, r in reports.items():
         typer.echo(f"{d}: {r.summary()}")
     out_dir = Path(record["out"])

@@ -21,14 +21,11 @@ from typing import Any
 
 import typer
 
+from distilhash.cli.errors import Typer
 from distilhash.cli.names import index_path, run_path
 
-app = typer.Typer(no_args_is_help=True)
+app = Typer(no_args_is_help=True)
 
-
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg="red", err=True)
-    raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -57,16 +54,11 @@ def build(
     The index is built in a hidden sibling directory and renamed into place when complete, so a
     failure leaves no half-built index behind (and an existing index is never touched).
     """
-    from distilhash.errors import DistilhashError
     from distilhash.pipeline.index import build_index
 
-    try:
-        done = build_index(index_dir, codes=codes, model=model, dataset=dataset, part=part, modality=modality,
-                           teacher=teacher, features=features, metadata=metadata, shards=shards, engine=engine,
-                           engine_options={"address": ray_address, "workers": workers} if engine == "ray" else None)
-    except DistilhashError as exc:
-        _fail(exc)
-        return
+    done = build_index(index_dir, codes=codes, model=model, dataset=dataset, part=part, modality=modality,
+                       teacher=teacher, features=features, metadata=metadata, shards=shards, engine=engine,
+                       engine_options={"address": ray_address, "workers": workers} if engine == "ray" else None)
     _print_info(done["info"])
     prov, n, seconds = done["provenance"], done["items"], done["seconds"]
     total = prov.get("dataset_items")
@@ -97,15 +89,10 @@ def add(
     metadata: Path = typer.Option(None, "--metadata", help="JSON-lines metadata file with an 'id' per line."),
 ) -> None:
     """Add items (durable when the command returns); ids already in the index are refused."""
-    from distilhash.errors import DistilhashError
     from distilhash.pipeline.index import add_items
 
-    try:
-        items, total = add_items(index_dir, codes=codes, model=model, dataset=dataset, part=part, modality=modality,
-                                 teacher=teacher, features=features, metadata=metadata)
-    except DistilhashError as exc:
-        _fail(exc)
-        return
+    items, total = add_items(index_dir, codes=codes, model=model, dataset=dataset, part=part, modality=modality,
+                             teacher=teacher, features=features, metadata=metadata)
     source = f" (part {items.provenance['part']})" if items.provenance.get("part") else ""
     typer.echo(f"added {len(items.ids)} items{source}; the index holds {total}")
 
@@ -117,29 +104,21 @@ def delete(
     missing_ok: bool = typer.Option(False, "--missing-ok", help="Ignore ids that are not in the index."),
 ) -> None:
     """Delete items by id (durable when the command returns)."""
-    from distilhash.errors import DistilhashError
     from distilhash.index import open_index  # a sharded index too
 
-    try:
-        with open_index(index_dir, writable=True) as idx:
-            n = idx.delete(ids, missing_ok=missing_ok)
-            typer.echo(f"deleted {n} items; the index holds {len(idx)}")
-    except DistilhashError as exc:
-        _fail(exc)
+    with open_index(index_dir, writable=True) as idx:
+        n = idx.delete(ids, missing_ok=missing_ok)
+        typer.echo(f"deleted {n} items; the index holds {len(idx)}")
 
 
 @app.command()
 def compact(index_dir: Path = typer.Argument(..., help="Existing index directory.", callback=index_path)) -> None:
     """Rewrite the snapshot without deleted items and empty the append log."""
-    from distilhash.errors import DistilhashError
     from distilhash.index import open_index  # a sharded index too
 
-    try:
-        with open_index(index_dir, writable=True) as idx:
-            idx.compact()
-            typer.echo(f"compacted: generation {idx.info()['generation']}, {len(idx)} items")
-    except DistilhashError as exc:
-        _fail(exc)
+    with open_index(index_dir, writable=True) as idx:
+        idx.compact()
+        typer.echo(f"compacted: generation {idx.info()['generation']}, {len(idx)} items")
 
 
 @app.command()
@@ -163,15 +142,10 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show kind, bits, item count, model/teacher, files and bytes per item."""
-    from distilhash.errors import DistilhashError
     from distilhash.index import open_index  # a sharded index too
 
-    try:
-        with open_index(index_dir) as idx:
-            data = idx.info()
-    except DistilhashError as exc:
-        _fail(exc)
-        return
+    with open_index(index_dir) as idx:
+        data = idx.info()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:

@@ -13,6 +13,7 @@ import importlib.util
 import typer
 
 from distilhash.cli.checks import install as install_checks
+from distilhash.cli.errors import Typer
 
 __all__ = ["app", "STAGES"]
 
@@ -30,9 +31,10 @@ STAGES: list[tuple[str, str, str]] = [
     ("search", "distilhash.cli.search", "Search an index by text or image."),
     ("bench", "distilhash.cli.bench", "Run a benchmark suite and write results under bench/results/."),
     ("serve", "distilhash.cli.serve", "Start the HTTP search service and web page."),
+    ("demo", "distilhash.cli.demo", "The openclipart demo (make demo) and its example-query and open-vocabulary reports."),
 ]
 
-app = typer.Typer(
+app = Typer(  # commands report errors as one line and status 1 (distilhash.cli.errors)
     name="distilhash",
     help="Compact image<->text retrieval codes distilled from vision-language models.",
     no_args_is_help=True,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import typer
 
+from distilhash.cli.errors import EXIT_USAGE, fail
 from distilhash.cli.names import index_path, run_path
 
 
@@ -36,22 +37,14 @@ def command(
     static_dir: Path = typer.Option(None, "--static-dir", help="Static encoder folder (default: MODEL/static-text)."),
 ) -> None:
     """Search an index by text or image; prints captions, distances and ids (--json: everything, and the encoder of each query)."""
-    from distilhash.errors import DistilhashError
     from distilhash.pipeline.search import QUERY_ENCODER_KINDS, search_index
 
     if bool(text) == bool(image):
-        typer.secho("error: give --text or --image (one kind per call)", fg="red", err=True)
-        raise typer.Exit(2)
+        fail("give --text or --image (one kind per call)", EXIT_USAGE)
     if query_encoder not in QUERY_ENCODER_KINDS:
-        typer.secho(f"error: --query-encoder {query_encoder!r}; expected one of {', '.join(QUERY_ENCODER_KINDS)}",
-                    fg="red", err=True)
-        raise typer.Exit(2)
-    try:
-        found = search_index(index_dir, texts=text, images=image, k=k, model=model, teacher=teacher,
-                             query_encoder=query_encoder, static_dir=static_dir)
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail(f"--query-encoder {query_encoder!r}; expected one of {', '.join(QUERY_ENCODER_KINDS)}", EXIT_USAGE)
+    found = search_index(index_dir, texts=text, images=image, k=k, model=model, teacher=teacher,
+                         query_encoder=query_encoder, static_dir=static_dir)
     queries, results = found.queries, found.results
     encoders = found.encoders or [None] * len(queries)
     if as_json:

@@ -53,8 +53,6 @@ def command(
 ) -> None:
     """Serve search by text or image, item fetch, stats, and add/delete behind an API key."""
     from distilhash.configs import parse_overrides
-    from distilhash.errors import DistilhashError
-    from distilhash.serve.engine import ServiceError
     from distilhash.serve.server import start_service
 
     key = api_key or os.environ.get("DISTILHASH_API_KEY") or None
@@ -63,14 +61,10 @@ def command(
     if engine != "ray" and (replicas is not None or ray_address):
         raise typer.BadParameter("--replicas and --ray-address need --engine ray", param_hint="--engine")
     ray = {"engine": "ray", "engine_options": {"replicas": replicas or 2}, "ray_address": ray_address} if engine == "ray" else {}
-    try:
-        options = parse_overrides(index_option or [], option="--index-option")
-        start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
-                      max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
-                      query_encoder=query_encoder, static_text_dir=str(static_dir) if static_dir else None,
-                      max_search_batch=search_batch, search_workers=search_workers, workers=workers,
-                      index_backend=index_backend, index_options=options, allowed_hosts=allowed_host or None,
-                      announce=typer.echo, **ray)
-    except (DistilhashError, ServiceError) as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    options = parse_overrides(index_option or [], option="--index-option")
+    start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
+                  max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
+                  query_encoder=query_encoder, static_text_dir=str(static_dir) if static_dir else None,
+                  max_search_batch=search_batch, search_workers=search_workers, workers=workers,
+                  index_backend=index_backend, index_options=options, allowed_hosts=allowed_host or None,
+                  announce=typer.echo, **ray)

@@ -2,8 +2,7 @@
 
     distilhash student pretrain [--out DIR] [--set objective=distill+lit --set epochs=8 ...]
 
-Same as ``python -m distilhash.students.pretrain``; the work is
-:func:`distilhash.students.pretrain.ensure_pretrained`.
+The work is :func:`distilhash.students.pretrain.ensure_pretrained`.
 """
 
 from __future__ import annotations
@@ -12,7 +11,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from distilhash.cli.errors import Typer
+
+app = Typer(no_args_is_help=True)
 
 
 @app.callback()
@@ -28,14 +29,9 @@ def pretrain(
 ) -> None:
     """Pretrain the small image CNN on the pretraining corpus (no labels, no benchmark item); cached."""
     from distilhash.configs import parse_overrides
-    from distilhash.errors import DistilhashError
     from distilhash.students.pretrain import StudentPretrainConfig, ensure_pretrained, pretrain_summary
 
-    try:
-        config = StudentPretrainConfig.from_kwargs(**parse_overrides(set_))
-        directory = ensure_pretrained(config, out, progress=progress)
-    except DistilhashError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    config = StudentPretrainConfig.from_kwargs(**parse_overrides(set_))
+    directory = ensure_pretrained(config, out, progress=progress)
     for line in pretrain_summary(directory):
         typer.echo(line)

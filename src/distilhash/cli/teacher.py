@@ -10,12 +10,10 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from distilhash.cli.errors import Typer
 
+app = Typer(no_args_is_help=True)
 
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg="red", err=True)
-    raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -30,13 +28,9 @@ def fit(
 ) -> None:
     """Fit an offline teacher: minilm-lit (LiT image tower) or lite0-minilm (heads on two frozen pretrained towers)."""
     from distilhash.configs import parse_nested_overrides
-    from distilhash.errors import DistilhashError
     from distilhash.teachers.fitting import fit_teacher
 
-    try:
-        fit_teacher(kind, dataset, out, parse_nested_overrides(set_), threads, progress, say=typer.echo)
-    except DistilhashError as exc:
-        _fail(exc)
+    fit_teacher(kind, dataset, out, parse_nested_overrides(set_), threads, progress, say=typer.echo)
 
 
 @app.command()
@@ -60,21 +54,16 @@ def extract(
                                               "prompt_template); repeatable."),
 ) -> None:
     """Encode a dataset's images, texts, label prompts and class prompts once; resumable."""
-    from distilhash.errors import DistilhashError
     from distilhash.pipeline.extract import extract_teacher_features
     from distilhash.teachers.cache import cache_status, default_features_dir, load_features
 
-    try:
-        before = None
-        if out is not None or not Path(dataset).exists():
-            before = cache_status(out if out is not None else default_features_dir(dataset, teacher))
-        path = extract_teacher_features(dataset, teacher, out, engine=engine, batch_size=batch_size, template=template,
-                                        device=device, threads=threads, overwrite=overwrite, ray_address=ray_address,
-                                        workers=workers, part_size=part_size, label_templates=tuple(label_templates))
-        fs = load_features(path)
-    except DistilhashError as exc:
-        _fail(exc)
-        return
+    before = None
+    if out is not None or not Path(dataset).exists():
+        before = cache_status(out if out is not None else default_features_dir(dataset, teacher))
+    path = extract_teacher_features(dataset, teacher, out, engine=engine, batch_size=batch_size, template=template,
+                                    device=device, threads=threads, overwrite=overwrite, ray_address=ray_address,
+                                    workers=workers, part_size=part_size, label_templates=tuple(label_templates))
+    fs = load_features(path)
     m = fs.manifest
     typer.echo(f"features of {m['dataset']} ({m['count']} items, width {m['width']}) by {m['teacher']} -> {path}")
     if before == "complete" and not overwrite:
@@ -88,14 +77,9 @@ def info(
     what: str = typer.Argument("minilm-lit", help="A teacher spec, or a feature cache directory / name."),
 ) -> None:
     """Describe a teacher (width, weights, fingerprint) or a feature cache (manifest)."""
-    from distilhash.errors import DistilhashError
     from distilhash.teachers.describe import describe_teacher_or_cache
 
-    try:
-        desc = describe_teacher_or_cache(what)
-    except DistilhashError as exc:
-        _fail(exc)
-        return
+    desc = describe_teacher_or_cache(what)
     if desc["kind"] == "feature cache":
         typer.echo(f"feature cache {desc['path']}")
         typer.echo(json.dumps(desc["manifest"], indent=2))

@@ -11,12 +11,11 @@ A second figure, **precision@10 by title**, judges the same top 10 by the drawin
 its tags): a hit counts when its title names the thing the query asks for (``nouns``, with their
 plurals; written down with the open-vocabulary benchmark, before these columns were computed).
 
-    python -m distilhash.demo.examples INDEX_DIR [--encoder teacher|static] [--json OUT]
+    distilhash demo examples INDEX_DIR [--encoder teacher|static] [--json OUT]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,8 @@ import numpy as np
 
 from distilhash.errors import ConfigError
 
-__all__ = ["ExampleQuery", "EXAMPLE_QUERIES", "ExampleResult", "resolve_label", "run_examples", "main"]
+__all__ = ["ExampleQuery", "EXAMPLE_QUERIES", "ExampleResult", "resolve_label", "run_examples", "print_examples",
+           "save_examples"]
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,8 @@ def run_examples(index_dir: str | Path, queries: Sequence[ExampleQuery] = EXAMPL
     return out
 
 
-def _print(results: list[ExampleResult]) -> None:
+def print_examples(results: list[ExampleResult]) -> None:
+    """One table per query (rank, relevant by label / title, id, title) and the precision lines."""
     from rich.console import Console
     from rich.table import Table
 
@@ -180,20 +181,10 @@ def _print(results: list[ExampleResult]) -> None:
                       f"{sum(v >= 0.5 for v in values)} of {len(values)} queries at >= 0.5; mean {np.mean(values):.2f}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Search an image index with the demo's example queries (module docstring).")
-    p.add_argument("index_dir", type=Path)
-    p.add_argument("--encoder", choices=("teacher", "static"), default="teacher")
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--json", type=Path, help="also write the results as JSON here")
-    a = p.parse_args(argv)
-    results = run_examples(a.index_dir, k=a.k, encoder=a.encoder)
-    _print(results)
-    if a.json:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps([{**asdict(r), "precision": r.precision, "title_precision": r.title_precision}
-                                      for r in results], indent=1) + "\n")
-
-
-if __name__ == "__main__":
-    main()
+def save_examples(results: list[ExampleResult], path: str | Path) -> Path:
+    """Write ``results`` (with their precision by label and by title) as JSON to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([{**asdict(r), "precision": r.precision, "title_precision": r.title_precision}
+                                for r in results], indent=1) + "\n")
+    return path

@@ -1,6 +1,6 @@
 """The demo's open-vocabulary summary: the float teacher and the demo's model on the committed noun queries.
 
-    python -m distilhash.demo.open_vocab_summary MODEL_DIR [--json OUT]
+    distilhash demo open-vocab MODEL_DIR [--json OUT]
 
 Scores the float teacher and the model in MODEL_DIR (its teacher and dataset as recorded at
 training time) on the open-vocabulary benchmark (docs/open-vocabulary.md): 176 noun queries
@@ -12,12 +12,11 @@ emoji are cached after the first run.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["summarize", "main"]
+__all__ = ["summarize", "print_summary", "save_summary"]
 
 #: Column names of the domains (short enough for an 80-column terminal).
 SHORT = {"openclipart": "drawings", "emoji": "emoji"}
@@ -41,7 +40,8 @@ def summarize(model_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def _print(summary: dict[str, Any]) -> None:
+def print_summary(summary: dict[str, Any]) -> None:
+    """The summary as a table (recall, precision, mAP per domain), and where the full table is."""
     from rich.console import Console
     from rich.table import Table
 
@@ -65,17 +65,9 @@ def _print(summary: dict[str, Any]) -> None:
                   + ". Every method, 3 seeds: bench/results/open-vocab/report.md (docs/open-vocabulary.md).")
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Score the float teacher and a trained model on the open-vocabulary benchmark.")
-    p.add_argument("model_dir", type=Path)
-    p.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    a = p.parse_args(argv)
-    summary = summarize(a.model_dir)
-    _print(summary)
-    if a.json:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(summary, indent=1) + "\n")
-
-
-if __name__ == "__main__":
-    main()
+def save_summary(summary: dict[str, Any], path: str | Path) -> Path:
+    """Write the figures of :func:`summarize` as JSON to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=1) + "\n")
+    return path

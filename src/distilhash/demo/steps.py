@@ -9,11 +9,11 @@ Steps (each skipped when its output already exists, so a second run reuses the f
 4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits
 5. ``distilhash eval MODEL``                           the evaluation table (both directions)
 6. ``distilhash query-encoder fit --model MODEL``      the static query text encoder (model2vec, ~0.1 ms/query vs ~13 ms MiniLM)
-7. ``python -m distilhash.pipeline.weak_match``       the calibrated weak-match note (threshold from split.val captions)
+7. ``distilhash query-encoder weak-match ...``        the calibrated weak-match note (threshold from split.val captions)
 8. ``distilhash index build ...``                      an image index and a text index
-9. ``python -m distilhash.demo.examples ...``          the ten example searches (chosen before any result
+9. ``distilhash demo examples ...``                    the ten example searches (chosen before any result
                                                        was seen) with their precision@10 by label and by title
-10. ``python -m distilhash.demo.open_vocab_summary``  the open-vocabulary benchmark's summary: the float teacher
+10. ``distilhash demo open-vocab ...``                 the open-vocabulary benchmark's summary: the float teacher
                                                        and this model on 176 noun queries, judged by title
 11. ``distilhash serve ...``                          the service and its page (blocks; Ctrl-C stops)
 
@@ -112,7 +112,7 @@ STEPS: list[Step] = [
          lambda: ["query-encoder", "fit", "--model", str(_model_dir()), "--dataset", DATASET, "--threads", "2"],
          _static_text_ready),
     Step("calibrate the weak-match note (letters of split.fit captions; threshold from split.val captions)",
-         lambda: ["--model", str(_model_dir()), "--dataset", DATASET], _weak_match_ready, module="distilhash.pipeline.weak_match"),
+         lambda: ["query-encoder", "weak-match", "--model", str(_model_dir()), "--dataset", DATASET], _weak_match_ready),
     Step("build the image index (retrieval set)",
          lambda: ["index", "build", str(_index_dir("image")), "--model", str(_model_dir()), "--dataset", DATASET,
                   "--part", "retrieval", "--modality", "image", "--teacher", TEACHER],
@@ -122,11 +122,9 @@ STEPS: list[Step] = [
                   "--part", "retrieval", "--modality", "text", "--teacher", TEACHER],
          lambda: (_index_dir("text") / "manifest.json").is_file()),
     Step("the ten example searches (static text encoder, as the service answers them)",
-         lambda: [str(_index_dir("image")), "--encoder", "static", "--json", str(_examples_file())],
-         module="distilhash.demo.examples"),
+         lambda: ["demo", "examples", str(_index_dir("image")), "--encoder", "static", "--json", str(_examples_file())]),
     Step("the open-vocabulary benchmark's summary (176 noun queries judged by title; float teacher and this model)",
-         lambda: [str(_model_dir()), "--json", str(_index_dir("image") / "demo-open-vocab.json")],
-         module="distilhash.demo.open_vocab_summary"),
+         lambda: ["demo", "open-vocab", str(_model_dir()), "--json", str(_index_dir("image") / "demo-open-vocab.json")]),
 ]
 
 

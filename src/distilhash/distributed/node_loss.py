@@ -4,7 +4,7 @@
     assert trial["completed"] and trial["files"] == reference["files"]
 
 Shared by ``tests/test_distributed_cluster.py`` and ``bench/node_loss.py``. The extraction runs
-in a separate driver process (``python -m distilhash.distributed.node_loss driver ...``; a Ray
+in a separate driver process (:func:`run_driver` through :mod:`distilhash.distributed.driver`; a Ray
 driver must have the cluster's token in its environment before it imports ray) with
 :class:`ToyTeacher`: deterministic features of a small dataset (so a trial takes seconds), a
 fixed pause per call (so parts are in flight when the node dies). After the first part is
@@ -15,7 +15,6 @@ sha256 as the reference run's.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.distributed.driver import driver_command, driver_main
 from distilhash.teachers.base import TeacherBase
 
 __all__ = ["ToyTeacher", "toy_dataset", "drive", "run_trial", "run_driver"]
@@ -77,19 +77,11 @@ def toy_dataset(directory: str | Path, n: int = 512, seed: int = 0) -> Path:
     return d
 
 
-def run_driver(argv: list[str] | None = None) -> None:
-    """The driver process of a trial (see module docstring); prints one JSON line with the engine record."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--address", required=True)
-    ap.add_argument("--part-size", type=int, default=32)
-    ap.add_argument("--delay", type=float, default=0.2)
-    ap.add_argument("--threads", type=float, default=1.0)
-    ap.add_argument("--kill-session", type=int, default=0, help="session id of the node to kill after --kill-after parts")
-    ap.add_argument("--kill-after", type=int, default=1)
-    ap.add_argument("--placement-timeout", type=float, default=120.0)
-    args = ap.parse_args(argv)
+def run_driver(dataset: str, out: str, address: str, *, part_size: int = 32, delay: float = 0.2, threads: float = 1.0,
+               kill_session: int = 0, kill_after: int = 1, placement_timeout: float = 120.0) -> dict[str, Any]:
+    """The driver process of a trial (see module docstring): the engine record, or ``error`` and ``message``.
+
+    ``kill_session``: session id of the node to kill after ``kill_after`` parts (0: none)."""
     from distilhash.distributed.extract import extract_features_ray
     from distilhash.distributed.local_cluster import session_pids
     from distilhash.teachers.cache import load_features
@@ -99,11 +91,11 @@ def run_driver(argv: list[str] | None = None) -> None:
     seen = [0]
 
     def on_part(p: int, pids: list[int]) -> None:
-        """After ``--kill-after`` parts written while the victim node's worker was working, kill that node."""
-        victim = set(session_pids(args.kill_session)) if args.kill_session and not killed else set()
+        """After ``kill_after`` parts written while the victim node's worker was working, kill that node."""
+        victim = set(session_pids(kill_session)) if kill_session and not killed else set()
         if victim & set(pids):
             seen[0] += 1
-            if seen[0] >= args.kill_after:
+            if seen[0] >= kill_after:
                 for pid in victim:
                     try:
                         os.kill(pid, signal.SIGKILL)
@@ -115,16 +107,13 @@ def run_driver(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     try:
-        out = extract_features_ray(args.dataset, ToyTeacher(args.delay), args.out, part_size=args.part_size,
-                                   address=args.address, progress=False, on_part=on_part, cpus_per_worker=args.threads,
-                                   placement_timeout=args.placement_timeout)
+        path = extract_features_ray(dataset, ToyTeacher(delay), out, part_size=part_size, address=address, progress=False,
+                                    on_part=on_part, cpus_per_worker=threads, placement_timeout=placement_timeout)
     except DistilhashError as exc:
-        print(json.dumps({"error": type(exc).__name__, "message": str(exc), "wall_s": time.perf_counter() - t0}))
-        raise SystemExit(1) from None
+        return {"error": type(exc).__name__, "message": str(exc), "wall_s": time.perf_counter() - t0}
     wall = time.perf_counter() - t0
-    fs = load_features(out)
-    print(json.dumps({"engine": fs.manifest["engine"], "files": fs.manifest["files"], "killed_pids": killed,
-                      "wall_s": wall}))
+    fs = load_features(path)
+    return {"engine": fs.manifest["engine"], "files": fs.manifest["files"], "killed_pids": killed, "wall_s": wall}
 
 
 def drive(cluster: Any, dataset: str | Path, out: str | Path, *, kill_node: int | None = None, part_size: int = 32,
@@ -136,11 +125,9 @@ def drive(cluster: Any, dataset: str | Path, out: str | Path, *, kill_node: int 
     driver's JSON line: on success ``engine``, ``files``, ``killed_pids``, ``wall_s``; on a
     distilhash error ``error`` (its class) and ``message``.
     """
-    cmd = [sys.executable, "-m", "distilhash.distributed.node_loss", "driver", "--dataset", str(dataset),
-           "--out", str(out), "--address", cluster.address, "--part-size", str(part_size), "--delay", str(delay),
-           "--threads", str(threads), "--placement-timeout", str(placement_timeout)]
-    if kill_node is not None:
-        cmd += ["--kill-session", str(cluster.sids[kill_node])]
+    cmd = driver_command("distilhash.distributed.node_loss", dataset=str(dataset), out=str(out), address=cluster.address, part_size=part_size,
+                         delay=delay, threads=threads, placement_timeout=placement_timeout,
+                         kill_session=cluster.sids[kill_node] if kill_node is not None else 0)
     env = {**cluster.env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -170,7 +157,4 @@ def run_trial(work: str | Path, *, kill: bool, dataset: str | Path, n_nodes: int
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "driver":
-        run_driver(sys.argv[2:])
-    else:
-        raise SystemExit("usage: python -m distilhash.distributed.node_loss driver --dataset D --out O --address A")
+    driver_main(run_driver)

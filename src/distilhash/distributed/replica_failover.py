@@ -1,6 +1,6 @@
 """Fault injection for the Ray fan-out with shard replicas: clients searching while a node dies.
 
-    python -m distilhash.distributed.replica_failover --address A --kill-session SID --work DIR --clients 8
+    cmd = failover_command(cluster.address, work_dir, cluster.sids[1], clients=8)   # then subprocess.run(cmd, env=cluster.env)
 
 Run as the driver process of a :class:`~distilhash.distributed.local_cluster.LocalCluster` (the
 cluster's token must be in the environment before ray is imported). It builds a sharded index of
@@ -15,8 +15,6 @@ index and searched for: ``stale`` counts deleted ids still returned. Prints one 
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import signal
 import threading
@@ -26,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run"]
+from distilhash.distributed.driver import driver_command, driver_main
+
+__all__ = ["run", "failover_command"]
 
 
 def _kill_session(sid: int) -> list[int]:
@@ -42,7 +42,7 @@ def _kill_session(sid: int) -> list[int]:
     return killed
 
 
-def run(address: str, work: Path, *, kill_session: int = 0, clients: int = 8, seconds: float = 20.0,
+def run(address: str, work: str | Path, *, kill_session: int = 0, clients: int = 8, seconds: float = 20.0,
         kill_at: float = 5.0, n_items: int = 20_000, n_shards: int = 4, replicas: int = 2, k: int = 10,
         seed: int = 0) -> dict[str, Any]:
     """See module docstring; returns the counts and latency percentiles (ms)."""
@@ -53,7 +53,7 @@ def run(address: str, work: Path, *, kill_session: int = 0, clients: int = 8, se
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 256, (n_items, 8), dtype=np.uint8)
     ids = [f"item{i:06d}" for i in range(n_items)]
-    ix_dir = work / "ix"
+    ix_dir = Path(work) / "ix"
     with create_sharded_index(ix_dir, n_shards, kind="binary", n_bits=64) as w:
         w.add(ids, Encoded("binary", codes, 64), None, snapshot=True)
     queries = [Encoded("binary", rng.integers(0, 256, (1, 8), dtype=np.uint8), 64) for _ in range(64)]
@@ -126,20 +126,10 @@ def run(address: str, work: Path, *, kill_session: int = 0, clients: int = 8, se
     return stats
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--address", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--kill-session", type=int, default=0)
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--kill-at", type=float, default=5.0)
-    ap.add_argument("--items", type=int, default=20_000)
-    ap.add_argument("--replicas", type=int, default=2)
-    args = ap.parse_args(argv)
-    print(json.dumps(run(args.address, Path(args.work), kill_session=args.kill_session, clients=args.clients,
-                         seconds=args.seconds, kill_at=args.kill_at, n_items=args.items, replicas=args.replicas)))
+def failover_command(address: str, work: str | Path, kill_session: int, **options: Any) -> list[str]:
+    """The driver's command line: :func:`run` with these arguments in a fresh process (one JSON line out)."""
+    return driver_command("distilhash.distributed.replica_failover", address=address, work=str(work), kill_session=kill_session, **options)
 
 
 if __name__ == "__main__":
-    main()
+    driver_main(run)

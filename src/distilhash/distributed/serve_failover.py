@@ -1,10 +1,12 @@
 """A search service over the Ray engine, for node-loss tests and benchmarks: serves until told to stop.
 
-    python -m distilhash.distributed.serve_failover --address A --work DIR --replicas 2 --items 4000
+    python -m distilhash.distributed.serve_failover '{"address": A, "work": DIR, "replicas": 2, "n_items": 4000}'
+
+(a driver process, :mod:`~distilhash.distributed.driver`; not a user program).
 
 Run as a driver of a :class:`~distilhash.distributed.local_cluster.LocalCluster` (the cluster's
 token in the environment before ray is imported). It builds a 4-shard index of captions made of
-random words (codes from :class:`WordsEncoder`: the toy teacher's word-hash features, signed
+random words (codes from :func:`words_encoder`: the toy teacher's word-hash features, signed
 random projections to 64 bits), serves it over HTTP on 127.0.0.1 with ``engine="ray"``
 (``replicas`` actors per shard, replica r of shard s on node (s + r) mod nodes) and a write key,
 prints one JSON line ``{"port", "key", "words", "shard_pids"}`` once listening, and serves until
@@ -19,7 +21,6 @@ through the service, stale results (deleted ids still returned).
 
 from __future__ import annotations
 
-import argparse
 import json
 import secrets
 import signal
@@ -32,9 +33,12 @@ from typing import Any
 import numpy as np
 
 from distilhash.codes import Encoded, pack_bits
+from distilhash.distributed.driver import driver_command, driver_main
 from distilhash.distributed.node_loss import ToyTeacher
+from distilhash.methods.base import Capabilities
+from distilhash.query_encoders.query_encoder import ModelQueryEncoder
 
-__all__ = ["WordsEncoder", "WORDS", "build_index", "serve", "run_trial"]
+__all__ = ["words_encoder", "WORDS", "build_index", "serve", "run_trial"]
 
 WORDS = ("cat dog car tree boat fish star moon house bird lamp cup road hill rain sun snow leaf door key "
          "ship wolf bear rose kite drum bell coin ring book").split()
@@ -44,25 +48,22 @@ class _SignedProjection:
     """64-bit codes: signs of a fixed random projection of 16-d features (queries and items alike)."""
 
     name = "signed-projection"
+    capabilities = Capabilities()  # reads teacher features
 
     def __init__(self, width: int = 16, n_bits: int = 64, seed: int = 0) -> None:
         self.projection = np.random.default_rng(seed).normal(size=(width, n_bits)).astype(np.float32)
         self.n_bits = n_bits
+        self.feature_width_ = width
 
     def encode(self, modality: str, features: np.ndarray, role: str = "database") -> Encoded:
         return Encoded("binary", pack_bits(np.asarray(features, np.float32) @ self.projection), self.n_bits)
 
 
-class WordsEncoder:
+def words_encoder() -> ModelQueryEncoder:
     """A ready query encoder for :class:`~distilhash.serve.engine.SearchService` (``encoder=``): the toy
     teacher's features (no delay) and :class:`_SignedProjection`; texts only."""
-
-    raw = False
-    text_encoder_name = "teacher"
-
-    def __init__(self) -> None:
-        self.teacher = ToyTeacher(0.0)
-        self.method = _SignedProjection(self.teacher.width)
+    teacher = ToyTeacher(0.0)
+    return ModelQueryEncoder.from_method(_SignedProjection(teacher.width), teacher)  # type: ignore[arg-type]
 
 
 def build_index(directory: Path, n_items: int, n_shards: int = 4, seed: int = 0) -> list[str]:
@@ -71,8 +72,8 @@ def build_index(directory: Path, n_items: int, n_shards: int = 4, seed: int = 0)
 
     rng = np.random.default_rng(seed)
     captions = [" ".join(rng.choice(WORDS, size=int(rng.integers(2, 4)), replace=False)) for _ in range(n_items)]
-    enc = WordsEncoder()
-    codes = enc.method.encode("text", enc.teacher.encode_texts(captions))
+    teacher = ToyTeacher(0.0)
+    codes = _SignedProjection(teacher.width).encode("text", teacher.encode_texts(captions))
     with create_sharded_index(directory, n_shards, kind="binary", n_bits=64, teacher="toy-teacher",
                               extra={"modality": "text"}) as w:
         w.add([f"item{i:07d}" for i in range(n_items)], codes, [{"caption": c} for c in captions], snapshot=True)
@@ -100,7 +101,7 @@ def serve(address: str, work: Path, n_items: int = 4000, replicas: int = 2, fail
     with ray_session(address) as ray:
         config = ServiceConfig(api_key=key, engine="ray", engine_options={"replicas": replicas, "failover_wait": failover_wait},
                                match_sample=0)
-        svc = SearchService(work / "ix", config=config, encoder=WordsEncoder())
+        svc = SearchService(work / "ix", config=config, encoder=words_encoder())
         app = create_app(work / "ix", service=svc)
         fan = svc.targets["text"].index.fanout
         pids = [[int(p) for p in ray.get([h.pid.remote() for h in hs])] for hs in fan.actors]
@@ -167,8 +168,8 @@ def run_trial(work: Path, clients: int = 8, seconds: float = 12.0, kill_at: floa
     queries = [" ".join(rng.choice(WORDS, size=2, replace=False)) for _ in range(64)]
     with LocalCluster(nodes=2, cpus_per_node=1) as cluster:
         env = {**cluster.env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        proc = subprocess.Popen([sys.executable, "-m", "distilhash.distributed.serve_failover", "--address", cluster.address,
-                                 "--work", str(work), "--items", str(n_items), "--replicas", str(replicas)],
+        proc = subprocess.Popen(driver_command("distilhash.distributed.serve_failover", address=cluster.address,
+                                               work=str(work), n_items=n_items, replicas=replicas),
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             line = proc.stdout.readline()
@@ -240,16 +241,11 @@ def run_trial(work: Path, clients: int = 8, seconds: float = 12.0, kill_at: floa
             "replicas": replicas, "items": n_items}
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--address", required=True)
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--items", type=int, default=4000)
-    ap.add_argument("--replicas", type=int, default=2)
-    ap.add_argument("--failover-wait", type=float, default=2.0)
-    args = ap.parse_args(argv)
-    serve(args.address, Path(args.work), args.items, args.replicas, args.failover_wait)
+def serve_driver(address: str, work: str, n_items: int = 4000, replicas: int = 2, failover_wait: float = 2.0) -> dict[str, Any]:
+    """The driver process's function (:func:`serve` until SIGTERM); its answer once stopped."""
+    serve(address, Path(work), n_items, replicas, failover_wait)
+    return {"stopped": True}
 
 
 if __name__ == "__main__":
-    main()
+    driver_main(serve_driver)

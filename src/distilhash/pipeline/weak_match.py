@@ -1,6 +1,6 @@
 """Calibrate a model's weak-match signal on held-out real captions (see :mod:`distilhash.query_encoders.weak_match`).
 
-    python -m distilhash.pipeline.weak_match --model data/runs/demo-dcmq64 [--dataset openclipart] [--false-alarm 0.05]
+    distilhash query-encoder weak-match --model data/runs/demo-dcmq64 [--dataset openclipart] [--false-alarm 0.05]
 
 Reference captions: the cached teacher text features of ``split.fit`` and a character-trigram
 model of their words (training texts and display captions). Real held-out queries: the
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.data.captions import unescape
-from distilhash.errors import ConfigError, DistilhashError
+from distilhash.errors import ConfigError
 from distilhash.query_encoders.weak_match import CaptionReference, CharTrigrams, threshold_at, weak_match_dir
 
-__all__ = ["calibrate_for_model", "shown_texts", "scrambled_words", "random_nonsense", "FALSE_ALARM", "main"]
+__all__ = ["calibrate_for_model", "shown_texts", "scrambled_words", "random_nonsense", "FALSE_ALARM"]
 
 #: share of held-out real captions the threshold flags (one standard error below the 5 % goal)
 FALSE_ALARM = 0.04
@@ -87,28 +87,3 @@ def calibrate_for_model(model_dir: str | Path, dataset: str | None = None, teach
                 "model_dir": str(model_dir), "seconds": round(time.perf_counter() - t0, 1),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     return ref, ref.save(out or weak_match_dir(model_dir))
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m distilhash.pipeline.weak_match --model DIR [...]``: calibrate, save, print the threshold."""
-    import argparse
-
-    p = argparse.ArgumentParser(description="Calibrate a model's weak-match note (see module docstring).")
-    p.add_argument("--model", type=Path, required=True, help="model directory (method.json)")
-    p.add_argument("--dataset", help="prepared dataset (default: the one the model was trained on)")
-    p.add_argument("--teacher", help="teacher spec (default: the model's)")
-    p.add_argument("--false-alarm", type=float, default=FALSE_ALARM, help=f"share of held-out real captions flagged (default {FALSE_ALARM})")
-    p.add_argument("--out", type=Path, help="output directory (default: MODEL/weak-match)")
-    a = p.parse_args(argv)
-    try:
-        ref, path = calibrate_for_model(a.model, a.dataset, a.teacher, a.false_alarm, a.out)
-    except DistilhashError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    i = ref.info
-    print(f"wrote {path}: threshold {ref.threshold:.3f}; on the calibration set {i['calibration_false_alarm']:.1%} of "
-          f"{i['n_calibration']} split.val captions and {i['calibration_nonsense_flagged']:.1%} of the nonsense are below it; "
-          f"reference: {len(ref.features)} split.fit captions")
-
-
-if __name__ == "__main__":
-    main()

@@ -158,7 +158,7 @@ class CaptionReference:
     def summaries(self, texts: Sequence[str], query_features: np.ndarray) -> list[dict[str, Any]]:
         """Per query ``{"rule", "score", "threshold", "weak", "nearest_caption", "letters"}``."""
         if self.threshold is None:
-            raise DataError("weak-match reference: not calibrated (no threshold); run python -m distilhash.pipeline.weak_match")
+            raise DataError("weak-match reference: not calibrated (no threshold); run distilhash query-encoder weak-match --model MODEL")
         sig = self.signals(texts, query_features)
         return [{"rule": RULE, "score": round(float(s), 3), "threshold": round(float(self.threshold), 3), "weak": bool(s < self.threshold),
                  "nearest_caption": round(float(c), 3), "letters": round(float(lp), 3)}
@@ -185,7 +185,7 @@ class CaptionReference:
             feats = np.load(d / _REFERENCE)
             chars = CharTrigrams.from_dict(info.pop("chars"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"weak-match calibration at {d}: cannot be read ({exc}); run python -m distilhash.pipeline.weak_match") from None
+            raise DataError(f"weak-match calibration at {d}: cannot be read ({exc}); run distilhash query-encoder weak-match --model MODEL") from None
         if info.get("rule") != RULE or not isinstance(info.get("threshold"), (int, float)):
             raise DataError(f"{d / _INFO}: expected rule {RULE!r} and a numeric threshold")
         keep = {k: v for k, v in info.items() if k not in ("rule", "threshold")}

@@ -1,9 +1,12 @@
 """The HTTP API and the web page (FastAPI) over a :class:`~distilhash.serve.engine.SearchService`.
 
-Routes (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
+The paths are the constants of :mod:`distilhash.serve.routes`; the JSON routes are
+:mod:`distilhash.serve.api`, their answers the models of :mod:`distilhash.serve.schemas`
+(OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
 
 ==========  ==================================  ===============================================
 GET         ``/``                               the search page (``serve/static/index.html``)
+GET         ``/routes.js``                      the route table for the page's script
 GET         ``/api/health``                     liveness and item counts
 GET         ``/api/stats``                      counts, bits, model, teacher, latency percentiles
 GET         ``/api/start``                      the start page: a sample of items, example queries from the captions
@@ -32,13 +35,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from distilhash.serve.responses import FastJSONResponse
+from distilhash.serve import routes
+from distilhash.serve.api import router
+from distilhash.serve.refusal import ServiceError
+from distilhash.serve.responses import FastJSONResponse, refusal
 
 __all__ = ["create_app", "STATIC_DIR"]
 
@@ -105,7 +111,7 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
             ``deadline_s``, ``spool_bytes``, ``max_uploads``; ``stall_s`` is ``body_timeout``).
         **config: more :class:`ServiceConfig` fields (``max_query_chars``, ``text_cache_size``, ...).
     """
-    from distilhash.serve.engine import SearchService, ServiceConfig, ServiceError
+    from distilhash.serve.engine import SearchService, ServiceConfig
     from distilhash.serve.guard import RequestGuard
     from distilhash.serve.start import StartPage
     from distilhash.serve.hosts import HostPolicy
@@ -123,7 +129,6 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
             release_all(reader_locks)
             raise
     svc: SearchService = service
-    cap = svc.config.max_upload_bytes
 
     @asynccontextmanager
     async def lifespan(_: Any):
@@ -134,101 +139,50 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
     app = FastAPI(title="distilhash search", version="0.2.0", lifespan=lifespan, default_response_class=FastJSONResponse,
                   description="Search compact cross-modal codes by text or image (distilhash).")
     app.state.service = svc
-
-    def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        return FastJSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
-
-    @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return _error(exc.status, exc.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, _validation_message(list(exc.errors())))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        messages = {404: f"no such page or route: {request.url.path[:200]}", 405: f"{request.method} is not allowed on {request.url.path[:200]}",
-                    400: "the request body is not a well-formed form (multipart/form-data or urlencoded)"}
-        return _error(exc.status_code, messages.get(exc.status_code, _scrub(str(exc.detail))), getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        _log.error("unexpected error", exc_info=exc)
-        return _error(500, "the service failed to answer this request; the server log has the details")
-
-    app.add_middleware(RequestGuard, svc=svc, cap=cap, hosts=HostPolicy.of(allowed_hosts),
+    app.state.start = StartPage(svc)
+    for exc_type, handler in _HANDLERS.items():
+        app.add_exception_handler(exc_type, handler)
+    app.add_middleware(RequestGuard, svc=svc, cap=svc.config.max_upload_bytes, hosts=HostPolicy.of(allowed_hosts),
                        limits=BodyLimits(**{"stall_s": body_timeout, **(body_limits or {})}))
-
-    async def _read_upload(upload: UploadFile, field: str) -> bytes:
-        data = await upload.read(cap + 1)
-        if len(data) > cap:
-            raise ServiceError(413, f"{field}: the upload is larger than the limit of {cap:,} bytes ({cap / 2**20:.1f} MB)")
-        return data
-
-    @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
-
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-
-    @app.get("/api/health", summary="Liveness and item counts")
-    def health() -> dict[str, Any]:
-        return svc.health()
-
-    @app.get("/api/stats", summary="Counts, bits, model, teacher, latency percentiles, cache")
-    def stats() -> dict[str, Any]:
-        return svc.stats()
-
-    start = StartPage(svc)
-
-    @app.get("/api/start", summary="A sample of the index's items and example queries taken from its captions")
-    def start_page() -> dict[str, Any]:
-        return start.info()
-
-    @app.get("/api/search", summary="Search by text")
-    async def search_text(q: str = Query(..., description="query text"),
-                          k: int = Query(10, ge=1, description="results to return"),
-                          direction: str | None = Query(None, description="t2i (default when an image index is served) or t2t")) -> Response:
-        return FastJSONResponse(await svc.search_text_async(q, k, direction))
-
-    @app.post("/api/search/image", summary="Search by an uploaded image")
-    async def search_image(file: UploadFile = File(..., description="image file"), k: int = Form(10, ge=1),
-                           direction: str | None = Form(None, description="i2t (default when a text index is served) or i2i")) -> dict[str, Any]:
-        from starlette.concurrency import run_in_threadpool
-
-        data = await _read_upload(file, "file")
-        return await run_in_threadpool(svc.search_image, data, k, direction)
-
-    @app.get("/api/search/similar", summary="More like this: the items nearest to a stored item")
-    def similar(id: str = Query(..., description="item id"), k: int = Query(10, ge=1),
-                target: str | None = Query(None, description="image or text index")) -> dict[str, Any]:
-        return svc.similar(id, k, target)
-
-    @app.get("/api/thumbnails/{item_id:path}", summary="An item's thumbnail (from the index's own store)",
-             response_class=Response, responses={200: {"content": {"image/webp": {}, "image/png": {}}}})
-    def thumbnail(item_id: str, target: str | None = Query(None)) -> Response:
-        mime, data = svc.thumbnail(item_id, target)
-        return Response(data, media_type=mime, headers={"Cache-Control": "public, max-age=300"})
-
-    @app.get("/api/items/{item_id:path}", summary="One item with its metadata")
-    def get_item(item_id: str, target: str | None = Query(None, description="image or text index")) -> dict[str, Any]:
-        return svc.get_item(item_id, target)
-
-    @app.post("/api/items", summary="Add an item (needs X-API-Key)", status_code=201)
-    async def add_item(id: str = Form(..., description="new item id"),
-                       caption: str | None = Form(None), metadata: str | None = Form(None, description="JSON object"),
-                       image: UploadFile | None = File(None), target: str | None = Form(None),
-                       x_api_key: str | None = Header(None)) -> dict[str, Any]:
-        from starlette.concurrency import run_in_threadpool
-
-        svc.check_key(x_api_key)
-        data = await _read_upload(image, "image") if image is not None else None
-        return await run_in_threadpool(svc.add_item, id, caption, data, metadata, target)
-
-    @app.delete("/api/items/{item_id:path}", summary="Delete an item (needs X-API-Key)")
-    def delete_item(item_id: str, target: str | None = Query(None), x_api_key: str | None = Header(None)) -> dict[str, Any]:
-        svc.check_key(x_api_key)
-        return svc.delete_item(item_id, target)
-
+    app.add_api_route(routes.PAGE, page, include_in_schema=False)
+    app.add_api_route(routes.ROUTES_JS, routes_script, include_in_schema=False)
+    app.mount(routes.STATIC, StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(router)
     return app
+
+
+def page() -> FileResponse:
+    """The search page."""
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+def routes_script() -> Response:
+    """The route table the page's script reads (``window.DISTILHASH_ROUTES``)."""
+    return Response(routes.routes_js(), media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+
+async def _service_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return refusal(exc.status, exc.message)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return refusal(422, _validation_message(list(exc.errors())))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    messages = {404: f"no such page or route: {request.url.path[:200]}", 405: f"{request.method} is not allowed on {request.url.path[:200]}",
+                400: "the request body is not a well-formed form (multipart/form-data or urlencoded)"}
+    return refusal(exc.status_code, messages.get(exc.status_code, _scrub(str(exc.detail))), getattr(exc, "headers", None))
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    _log.error("unexpected error", exc_info=exc)
+    return refusal(500, "the service failed to answer this request; the server log has the details")
+
+
+#: exception type -> the refusal it becomes (every one a :class:`~distilhash.serve.schemas.Refusal`)
+_HANDLERS: dict[Any, Any] = {ServiceError: _service_error, RequestValidationError: _validation_error,
+                             StarletteHTTPException: _http_error, Exception: _unexpected}

@@ -5,7 +5,7 @@ Before the application sees a request it:
 0. refuses a ``Host`` or ``Origin`` outside the allow-list, when there is one (421 / 403; DNS
    rebinding, :mod:`distilhash.serve.hosts`);
 1. refuses an invalid or oversized ``Content-Length`` (413 before any byte of the body is read);
-2. checks the API key of write requests (``POST /api/items``, ``DELETE /api/items/...``) from the
+2. checks the API key of write requests (:func:`~distilhash.serve.routes.is_write`) from the
    headers, so a request without the right key is refused (401/403) before its body is read;
 3. reads the body of requests that have one (at most ``max_uploads`` at once, else 503 at once;
    :mod:`distilhash.serve.limits`) into a spool that moves to disk past a few KB, counting bytes
@@ -27,6 +27,7 @@ from urllib.parse import unquote_to_bytes
 
 from distilhash.serve.config import ServiceError
 from distilhash.serve.limits import SPOOL_CHUNK, BodyLimits, BodyTooSlow, UploadSlots, receive_body
+from distilhash.serve.routes import API, is_write
 
 __all__ = ["RequestGuard", "form_text_problem", "ENVELOPE_BYTES"]
 
@@ -34,11 +35,6 @@ __all__ = ["RequestGuard", "form_text_problem", "ENVELOPE_BYTES"]
 ENVELOPE_BYTES = 64 << 10
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _is_write(method: str, path: str) -> bool:
-    p = path.rstrip("/")
-    return (method == "POST" and p == "/api/items") or (method == "DELETE" and p.startswith("/api/items/"))
 
 
 def form_text_problem(body: bytes | IO[bytes], content_type: str) -> str | None:
@@ -139,11 +135,11 @@ class RequestGuard:
 
     async def _refuse(self, scope: dict, receive: Any, send: Any, status: int, message: str,
                       extra: dict[str, str] | None = None) -> None:
-        from distilhash.serve.responses import FastJSONResponse  # fastapi: imported when the server runs
+        from distilhash.serve.responses import refusal  # fastapi: imported when the server runs
 
         self.svc.errors[status] = self.svc.errors.get(status, 0) + 1
         headers = {"Connection": "close", **(extra or {})} if scope["method"] in _BODY_METHODS else extra
-        await FastJSONResponse({"error": message, "status": status}, status, headers=headers)(scope, receive, send)
+        await refusal(status, message, headers)(scope, receive, send)
 
     async def _read_body(self, receive: Any) -> tuple[IO[bytes] | None, int, str]:
         """(spool, 0, "") or (None, status, message) when it is too large or too slow; (None, 0, "") when the client left."""
@@ -178,7 +174,7 @@ class RequestGuard:
                 await self._refuse(scope, receive, send, 413, f"the request has {int(length):,} bytes; uploads are limited to "
                                                              f"{self.cap:,} bytes ({self.cap / 2**20:.1f} MB)")
                 return
-        if _is_write(method, path):
+        if is_write(method, path):
             try:
                 key = headers.get(b"x-api-key")
                 svc.check_key(key.decode("latin-1") if key is not None else None)
@@ -226,7 +222,7 @@ class RequestGuard:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if path.startswith("/api/"):
+            if path.startswith(API):
                 route = scope.get("route")
                 svc.stats_.record(f"http {method} {route.path}" if route is not None else "http other",
                                   (time.perf_counter() - t0) * 1e3)

@@ -13,9 +13,8 @@ refused duplicate leaves the existing item and its thumbnail untouched.
 
 from __future__ import annotations
 
-import re
-from typing import Any
-from urllib.parse import quote
+import threading
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -23,32 +22,26 @@ from distilhash.data.captions import shown_caption
 from distilhash.errors import DistilhashError
 from distilhash.serve.batching import pin_torch_threads
 from distilhash.serve.config import ServiceError
+from distilhash.serve.config import ServiceConfig
 from distilhash.serve.jsonsafe import check_metadata
 from distilhash.serve.match import match_notes
+from distilhash.serve.routes import item_path, thumbnail_path
 from distilhash.serve.targets import model_info
 from distilhash.serve.thumbs import encode_thumbnail, thumb_keys
 from distilhash.serve.validate import MAX_ID_CHARS, check_caption, check_item_id, key_matches, normalise_id, shown
 
-__all__ = ["ItemsMixin", "check_item_id", "item_url", "thumbnail_url", "shown_caption", "MAX_ID_CHARS"]
+if TYPE_CHECKING:
+    from distilhash.serve.targets import Target
 
-#: ids that percent-encode to themselves except for ``/`` (``quote``'s always-safe set plus ``/``)
-_PLAIN_ID = re.compile(r"[A-Za-z0-9_.~/-]*")
-
-
-def _path_segment(item_id: str) -> str:
-    """``quote(item_id, safe='')``; plain ids (most) without ``quote``'s per-character loop, which
-    cost ~3 % of a search request's CPU with ten hits per answer."""
-    if _PLAIN_ID.fullmatch(item_id):
-        return item_id.replace("/", "%2F")
-    return quote(item_id, safe="")
+__all__ = ["ItemsMixin", "ItemHost", "check_item_id", "item_url", "thumbnail_url", "shown_caption", "MAX_ID_CHARS"]
 
 
 def item_url(item_id: str, modality: str) -> str:
-    return f"/api/items/{_path_segment(item_id)}?target={modality}"
+    return f"{item_path(item_id)}?target={modality}"
 
 
 def thumbnail_url(item_id: str, modality: str) -> str:
-    return f"/api/thumbnails/{_path_segment(item_id)}?target={modality}"
+    return f"{thumbnail_path(item_id)}?target={modality}"
 
 
 def _spellings(item_id: str) -> list[str]:
@@ -57,8 +50,35 @@ def _spellings(item_id: str) -> list[str]:
     return [item_id] if nfc == item_id else [item_id, nfc]
 
 
-class ItemsMixin:
-    """Item routes of :class:`~distilhash.serve.engine.SearchService` (uses its targets, config, locks)."""
+@runtime_checkable
+class ItemHost(Protocol):
+    """What :class:`ItemsMixin` needs from the class it is mixed into (``SearchService``)."""
+
+    config: ServiceConfig
+    _image_lock: threading.Lock
+
+    def _target(self, name: str | None) -> Target:
+        """The served index named ``name`` (None: the primary one); ServiceError 400 for other names."""
+
+    def _search(self, target: Target, query: Any, k: int, timings: dict[str, float]) -> list[dict[str, Any]]:
+        """The answer items of one query code ``query`` [1, code width] on ``target``'s index."""
+
+    def check_k(self, k: Any) -> int:
+        """``k`` if it is an allowed result count, else ServiceError 400."""
+
+    def decode_image(self, data: bytes, what: str = "file") -> Any:
+        """An RGB PIL image from uploaded bytes, its work bounded; ServiceError 413/400/415."""
+
+
+# type checkers see the host's members on ``self``; at run time the mixin is a plain class
+if TYPE_CHECKING:
+    _Host = ItemHost
+else:
+    _Host = object
+
+
+class ItemsMixin(_Host):
+    """Item routes of :class:`~distilhash.serve.engine.SearchService`; what they use of it is :class:`ItemHost`."""
 
     def _lookup(self, target: Any, item_id: str) -> tuple[str, np.ndarray, dict[str, Any]]:
         """(stored id, code, metadata) of ``item_id`` as sent or in its NFC spelling; 404 when neither is stored."""

@@ -1,4 +1,5 @@
-"""The JSON response every answer of the HTTP service uses (the app's and the request guard's)."""
+"""The JSON response every answer of the HTTP service uses (the app's and the request guard's), and
+the one refusal answer (:class:`~distilhash.serve.schemas.Refusal`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from distilhash.serve.jsonsafe import dumps, repair_answer
+from distilhash.serve.schemas import Refusal
 
-__all__ = ["FastJSONResponse"]
+__all__ = ["FastJSONResponse", "refusal"]
 
 
 class FastJSONResponse(JSONResponse):
@@ -20,3 +22,8 @@ class FastJSONResponse(JSONResponse):
             return dumps(content)
         except (TypeError, ValueError, RecursionError):
             return dumps(repair_answer(content))
+
+
+def refusal(status: int, message: str, headers: dict[str, str] | None = None) -> FastJSONResponse:
+    """The :class:`~distilhash.serve.schemas.Refusal` answer ``{"error": message, "status": status}``."""
+    return FastJSONResponse(Refusal(error=message, status=status).model_dump(), status_code=status, headers=headers)

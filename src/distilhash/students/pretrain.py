@@ -19,12 +19,11 @@ re-used) or ``--set image_init=pretrained:PATH``.
 
 Run it alone::
 
-    DISTILHASH_HOME=... .venv/bin/python -m distilhash.students.pretrain [--out DIR] [--set epochs=8 ...]
+    DISTILHASH_HOME=... distilhash student pretrain [--out DIR] [--set epochs=8 ...]
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -348,7 +347,7 @@ def load_pretrained_trunk(directory: str | Path) -> tuple[dict, dict[str, Any]]:
     d = Path(directory)
     if not (d / PRETRAIN_FILE).is_file() or not (d / TRUNK_FILE).is_file():
         raise ConfigError(f"{d} is not a student pretraining directory (expected {PRETRAIN_FILE} and {TRUNK_FILE}); "
-                          "make one with `python -m distilhash.students.pretrain --out DIR`")
+                          "make one with `distilhash student pretrain --out DIR`")
     info = json.loads((d / PRETRAIN_FILE).read_text())
     tensors = load_tensors(d / TRUNK_FILE)
     return {k[len("trunk."):]: v for k, v in tensors.items() if k.startswith("trunk.")}, info
@@ -359,23 +358,3 @@ def pretrain_summary(directory: str | Path) -> list[str]:
     info = json.loads((Path(directory) / PRETRAIN_FILE).read_text())
     lines = [json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in h.items()}) for h in info["history"]]
     return [*lines, f"kept epoch {info['kept_epoch']}; saved to {directory}"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m distilhash.students.pretrain [--out DIR] [--set key=value ...]``."""
-    from distilhash.configs import parse_overrides
-
-    ap = argparse.ArgumentParser(description="Pretrain the LCDH image student on the pretraining corpus (no labels).")
-    ap.add_argument("--out", default=None, help="output directory (default $DISTILHASH_HOME/students/small-cnn-<objective>-<key>)")
-    ap.add_argument("--set", dest="sets", action="append", default=[], help="option KEY=VALUE (JSON values)")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    config = StudentPretrainConfig.from_kwargs(**parse_overrides(args.sets))
-    out = ensure_pretrained(config, args.out, progress=not args.no_progress)
-    for line in pretrain_summary(out):
-        print(line)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,9 +1,12 @@
-// distilhash search page: text box + image drop zone -> /api/search, /api/search/image -> result grid.
+// distilhash search page: text box + image drop zone -> search routes -> result grid. The routes
+// come from the service (/routes.js, made from distilhash/serve/routes.py): no path is written here.
 // The query lives in the URL (?q=..&k=..&dir=.. or ?like=ID&target=..): links work and the back
 // button returns to earlier results. Cards open a dialog with the item and its nearest items.
 "use strict";
 
+const ROUTES = window.DISTILHASH_ROUTES;
 const $ = (id) => document.getElementById(id);
+for (const a of document.querySelectorAll("a[data-route]")) a.href = ROUTES[a.dataset.route];
 const state = { targets: [], distance: {}, current: null };
 const MODALITY = { i: "image", t: "text" };
 
@@ -57,7 +60,7 @@ function fillDirections(queryKind) {
 
 async function loadStats() {
   try {
-    const r = await fetch("/api/stats");
+    const r = await fetch(ROUTES.stats);
     const s = await r.json();
     state.targets = Object.keys(s.indexes);
     for (const [t, i] of Object.entries(s.indexes)) state.distance[t] = i.distance;
@@ -200,7 +203,7 @@ function loadStart() {
 
 async function fetchStart() {
   try {
-    const r = await fetch("/api/start");
+    const r = await fetch(ROUTES.start);
     if (!r.ok) { start.promise = null; return; }
     const s = await r.json();
     start.data = s;
@@ -260,7 +263,7 @@ function runParams(params) {
   if (params.has("like")) {
     const api = new URLSearchParams({ id: params.get("like"), k: params.get("k") || $("k").value });
     if (params.get("target")) api.set("target", params.get("target"));
-    return runQuery(fetch(`/api/search/similar?${api}`));
+    return runQuery(fetch(`${ROUTES.similar}?${api}`));
   }
   const q = params.get("q");
   if (!q) { clearResults(); showError(""); $("q").value = ""; showStart(true); return; }
@@ -270,7 +273,7 @@ function runParams(params) {
   if (params.get("dir") && [...$("direction").options].some((o) => o.value === params.get("dir"))) $("direction").value = params.get("dir");
   const api = new URLSearchParams({ q, k: $("k").value });
   if (params.get("dir")) api.set("direction", params.get("dir"));
-  return runQuery(fetch(`/api/search?${api}`));
+  return runQuery(fetch(`${ROUTES.search}?${api}`));
 }
 
 function navigate(params) {
@@ -316,7 +319,7 @@ async function openItem(r, rank, target, info) {
   };
   if (!dlg.open) dlg.showModal();
   try {
-    const resp = await fetch(`/api/search/similar?${new URLSearchParams({ id: r.id, target, k: 9 })}`);
+    const resp = await fetch(`${ROUTES.similar}?${new URLSearchParams({ id: r.id, target, k: 9 })}`);
     const data = await resp.json();
     strip.innerHTML = "";
     if (!resp.ok) { strip.textContent = data.error || "no neighbours"; return; }
@@ -339,7 +342,7 @@ function searchImage(file) {
   form.append("k", $("k").value);
   if ($("direction").value) form.append("direction", $("direction").value);
   if (location.search) history.pushState(null, "", location.pathname);
-  runQuery(fetch("/api/search/image", { method: "POST", body: form }));
+  runQuery(fetch(ROUTES.searchImage, { method: "POST", body: form }));
 }
 
 const drop = $("drop");
