@@ -149,7 +149,7 @@ class Lite0PriorTeacher:
 
     def _pooled(self, pixels: np.ndarray) -> np.ndarray:
         with self._torch.no_grad():
-            return self.image_tower(self._torch.from_numpy(np.ascontiguousarray(pixels))).float().numpy()
+            return self.image_tower(self._torch.from_numpy(np.array(pixels, copy=True))).float().numpy()
 
     def encode_images(self, images, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """uint8 ``[n, H, W, 3]`` or PIL images -> float32 ``[n, D]`` unit rows."""
