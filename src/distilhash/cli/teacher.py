@@ -36,7 +36,9 @@ def fit(
 @app.command()
 def extract(
     dataset: str = typer.Option(..., "--dataset", help="Prepared dataset name or directory."),
-    teacher: str = typer.Option("minilm-lit", "--teacher", help="Teacher spec (minilm-lit, hf:..., openclip:..., features:PATH)."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher spec (lite0-prior:openclipart, lite0-prior, minilm-lit, "
+                                "hf:..., openclip:..., features:PATH); default: the strongest offline teacher available "
+                                "(distilhash.teachers.default_choice)."),
     out: Path = typer.Option(None, "--out", help="Cache directory (default: $DISTILHASH_HOME/features/DATASET__TEACHER)."),
     batch_size: int = typer.Option(128, "--batch-size"),
     template: str = typer.Option("a photo of {}", "--template", help="Label-prompt template (a name or a string with {})."),
@@ -57,6 +59,11 @@ def extract(
     from distilhash.pipeline.extract import extract_teacher_features
     from distilhash.teachers.cache import cache_status, default_features_dir, load_features
 
+    if teacher is None:
+        from distilhash.teachers.default_choice import best_offline_teacher
+
+        teacher, why = best_offline_teacher()
+        typer.echo(f"teacher: {teacher} (the strongest offline teacher available here: {why}; --teacher to choose)")
     before = None
     if out is not None or not Path(dataset).exists():
         before = cache_status(out if out is not None else default_features_dir(dataset, teacher))

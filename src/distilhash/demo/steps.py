@@ -5,6 +5,8 @@ Steps (each skipped when its output already exists, so a second run reuses the f
 1. ``distilhash data prepare openclipart``            the real drawings (Debian openclipart), split saved
 2. ``distilhash teacher fit --kind lite0-minilm ...``  the offline teacher's projection heads (frozen
                                                        EfficientNet-Lite0 + MiniLM towers), on split.train
+2b. ``distilhash teacher fit --kind lite0-prior ...``  the ImageNet class prior's weight on split.val: the
+                                                       teacher own collections get by default (docs/own-collection.md)
 3. ``distilhash teacher extract ...``                  the teacher feature cache
 4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits
 5. ``distilhash eval MODEL``                           the evaluation table (both directions)
@@ -100,6 +102,9 @@ STEPS: list[Step] = [
          lambda: (datasets_dir() / DATASET / "split.json").is_file()),
     Step("fit the offline teacher's heads (frozen EfficientNet-Lite0 + MiniLM towers, split.train pairs)",
          lambda: ["teacher", "fit", "--kind", "lite0-minilm", "--dataset", DATASET], _teacher_ready),
+    Step("choose the ImageNet class prior's weight on split.val (the own-collection default teacher)",
+         lambda: ["teacher", "fit", "--kind", "lite0-prior", "--dataset", DATASET],
+         lambda: (home() / "teachers" / f"lite0-prior-{DATASET}" / "prior.json").is_file()),
     Step("extract teacher features", lambda: ["teacher", "extract", "--dataset", DATASET, "--teacher", TEACHER],
          lambda: _cache_status() == "complete"),
     Step(f"train DCMQ at {BITS} bits", lambda: ["train", "dcmq", "--dataset", DATASET, "--teacher", TEACHER,

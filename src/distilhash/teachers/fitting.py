@@ -96,9 +96,17 @@ def _fit_lite0_minilm_wide(dataset: str | None, out: Path | None, overrides: dic
     return info, target
 
 
+def _fit_lite0_prior(*args: Any) -> tuple[dict[str, Any], Path]:
+    """lite0-prior: the ImageNet class prior's weight chosen on split.val (:mod:`distilhash.teachers.lite0_prior`)."""
+    from distilhash.teachers.lite0_prior import fit_prior_command
+
+    return fit_prior_command(*args)
+
+
 #: teacher kind -> the function fitting it
 FIT_KINDS: dict[str, Callable[..., tuple[dict[str, Any], Path]]] = {
-    "minilm-lit": _fit_minilm_lit, "lite0-minilm": _fit_lite0_minilm, "lite0-minilm-wide": _fit_lite0_minilm_wide}
+    "minilm-lit": _fit_minilm_lit, "lite0-minilm": _fit_lite0_minilm, "lite0-minilm-wide": _fit_lite0_minilm_wide,
+    "lite0-prior": _fit_lite0_prior}
 
 
 def fit_teacher(kind: str, dataset: str | None = None, out: str | Path | None = None,

@@ -49,6 +49,7 @@ __all__ = ["TEACHERS", "create_teacher", "teacher_class", "list_teachers", "pars
 TEACHERS: Registry = Registry("teacher backend", modules={
     "minilm-lit": "distilhash.teachers.minilm_lit",
     "lite0-minilm": "distilhash.teachers.lite0_minilm",
+    "lite0-prior": "distilhash.teachers.lite0_prior",
     "hf": "distilhash.teachers.hf_clip",
     "openclip": "distilhash.teachers.openclip",
     "features": "distilhash.teachers.precomputed",

