@@ -132,6 +132,7 @@ class IVFPQSearcher:
         self._grouped: np.ndarray | None = None  # codes ordered by list, [n, M]
         self._rows: np.ndarray | None = None  # row of each grouped code, int64 [n]
         self._offsets: np.ndarray | None = None  # int64 [L + 1]
+        self._grouped_n = 0  # rows [0, _grouped_n) are grouped; later ones are inserted by _flush
         self.stats: dict[str, Any] = {"nlist": None, "trained_on": 0, "train_s": 0.0, "assign_s": 0.0, "widened": 0, "queries": 0,
                                       "state": None, "reused_rows": 0}
         self._state_path: Path | None = None
@@ -227,20 +228,36 @@ class IVFPQSearcher:
         t0 = time.perf_counter()
         self._assign = np.concatenate([self._assign, self._assign_lists(codes[done:])])
         self._codes = np.concatenate([self._codes, codes]) if len(self._codes) else codes
-        self._grouped = None
+        if first:
+            self._grouped = None  # the first grouping sorts every row
         self.stats["assign_s"] = round(self.stats["assign_s"] + time.perf_counter() - t0, 3)
         if first and self._state_path is not None and (self.stats["state"] != "loaded" or codes.shape[0] - done >= _RESAVE_ROWS):
             self._save_state()
 
     def _flush(self) -> None:
-        """Rebuild the per-list grouping after adds."""
-        if self._grouped is None:
-            nlist = 0 if self.centroids is None else self.centroids.shape[0]
+        """Bring the per-list grouping up to date after adds: rows appended since the last grouping
+        are inserted at the ends of their lists (``np.insert``, one pass over the arrays; new rows
+        are larger than every grouped row, so rows stay increasing inside a list) instead of
+        re-sorting every row, so a search after a one-item add costs a copy, not a 1M-row argsort."""
+        if self._grouped is not None and self._grouped_n == self._codes.shape[0]:
+            return
+        nlist = 0 if self.centroids is None else self.centroids.shape[0]
+        if self._grouped is None or self._grouped_n == 0:
             order = np.argsort(self._assign, kind="stable")
             self._rows = order.astype(np.int64)
             self._grouped = np.ascontiguousarray(self._codes[order])
             self._offsets = np.zeros(nlist + 1, np.int64)
             np.cumsum(np.bincount(self._assign, minlength=nlist), out=self._offsets[1:])
+        else:
+            new = np.arange(self._grouped_n, self._codes.shape[0], dtype=np.int64)
+            lists = self._assign[new]
+            order = np.argsort(lists, kind="stable")
+            new, lists = new[order], lists[order]
+            at = self._offsets[lists.astype(np.int64) + 1]  # the end of each new row's list
+            self._grouped = np.insert(self._grouped, at, self._codes[new], axis=0)
+            self._rows = np.insert(self._rows, at, new)
+            self._offsets[1:] += np.cumsum(np.bincount(lists, minlength=nlist))
+        self._grouped_n = int(self._codes.shape[0])
 
     @property
     def ntotal(self) -> int:
@@ -309,28 +326,40 @@ class IVFPQSearcher:
         scores = self._coarse_scores(queries)
         nlist = self.centroids.shape[0]
         nprobe = min(self.nprobe, nlist)
-        n_dead = len(dead)
-        if self._native is not None and n_dead == 0 and nprobe < nlist:
+        if self._native is not None and nprobe < nlist:
             return self._search_batch(tables, scores, k, nprobe, dead)
         return [self._search_one(tables[i], scores[i], k, nprobe, dead) for i in range(len(queries))]
 
     def _search_batch(self, tables: np.ndarray, scores: np.ndarray, k: int, nprobe: int, dead: Tombstones) -> Result:
         """The whole batch's scans in one C call (interpreter lock released). The kernel keeps
         (distance, row) pairs, so ties at the k-th distance (duplicate codes are common) are settled
-        in the same pass; a query with fewer than k candidates goes through :meth:`_search_one` (widening)."""
+        in the same pass; a query with fewer than k live candidates goes through :meth:`_search_one` (widening).
+
+        Deleted rows: the kernel is asked for ``k`` + the most deleted rows any query of the batch
+        has in its probed lists, and each query drops its deleted rows: what is left starts with
+        its exact top-k live items (each deleted row displaces at most one live row)."""
         part = np.argpartition(scores, nprobe - 1, axis=1)[:, :nprobe]
         lo, hi = self._offsets[part], self._offsets[part + 1]
-        live = (hi - lo).sum(axis=1)
+        dead_in = np.zeros(len(tables), np.int64)
+        if len(dead):
+            per_list = np.bincount(self._assign[dead.rows], minlength=self._offsets.shape[0] - 1)
+            dead_in = per_list[part].sum(axis=1)
+        live = (hi - lo).sum(axis=1) - dead_in
         out: list = [None] * len(tables)
         for i in np.flatnonzero(live < k):
             out[i] = self._search_one(tables[i], scores[i], k, nprobe, dead)
         todo = np.flatnonzero(live >= k)
         if todo.size:
-            d, r, cnt = self._native.pq_adc_knn_ranges(self._grouped, tables[todo], lo[todo], hi[todo], k,
+            kk = k + int(dead_in[todo].max())
+            d, r, cnt = self._native.pq_adc_knn_ranges(self._grouped, tables[todo], lo[todo], hi[todo], kk,
                                                        self.metric == "ip", rows=self._rows)
+            mask = dead.mask if len(dead) else None
             for j, i in enumerate(todo.tolist()):
-                c = int(cnt[j])
-                out[i] = (d[j, :c].copy(), r[j, :c].copy())
+                dj, rj = d[j, : int(cnt[j])], r[j, : int(cnt[j])]
+                if mask is not None:
+                    keep = ~mask[rj]
+                    dj, rj = dj[keep], rj[keep]
+                out[i] = (dj[:k].copy(), rj[:k].copy())
             self.stats["queries"] += int(todo.size)
         return out
 
