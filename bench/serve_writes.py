@@ -152,7 +152,7 @@ def _status(url: str, timeout: float = 30) -> tuple[int, dict | None]:
 
 def verify_live(url: str, ledger: Ledger, k: int) -> dict:
     """Through the running service: adds fetched and found by their own code, deletes gone."""
-    out = {"adds_checked": 0, "adds_fetched": 0, "adds_metadata_ok": 0, "adds_found_by_own_code": 0, "own_code_rank": [],
+    out = {"adds_checked": 0, "adds_fetched": 0, "adds_metadata_ok": 0, "adds_found_by_own_code": 0, "adds_behind_k_exact_ties": 0, "own_code_rank": [],
            "deletes_checked": 0, "deletes_gone": 0, "problems": []}
     for item_id, md in sorted(ledger.added.items()):
         out["adds_checked"] += 1
@@ -165,9 +165,12 @@ def verify_live(url: str, ledger: Ledger, k: int) -> dict:
             out["problems"].append(f"GET {item_id}: {st}")
         st, got = _status(f"{url}/api/search/similar?id={q}&k={k}")
         ids = [r["id"] for r in got["results"]] if st == 200 else []
+        dist = {r["distance"] for r in got["results"]} if st == 200 else set()
         if item_id in ids:
             out["adds_found_by_own_code"] += 1
             out["own_code_rank"].append(ids.index(item_id) + 1)
+        elif len(ids) == k and len(dist) == 1:  # k older items with the same distance: ties go by row (insertion) order
+            out["adds_behind_k_exact_ties"] += 1
         else:
             out["problems"].append(f"similar {item_id}: HTTP {st}, not among {len(ids)} answers")
     for item_id in sorted(ledger.deleted):
@@ -292,6 +295,8 @@ def markdown(result: dict) -> str:
                   f"| service: adds fetched by id (metadata as sent) | {v['adds_fetched']:,} of {v['adds_checked']:,} ({v['adds_metadata_ok']:,}) |",
                   f"| service: adds found by a search for their own code (k={result['verify_k']}) | {v['adds_found_by_own_code']:,} of {v['adds_checked']:,} "
                   f"(rank median {v['own_code_rank_median']}, max {v['own_code_rank_max']}) |",
+                  f"| service: adds not among them because {result['verify_k']} older items tie at the same distance (ties go by insertion order) | {v['adds_behind_k_exact_ties']:,} |",
+                  f"| service: adds not found (problems) | {v['adds_checked'] - v['adds_found_by_own_code'] - v['adds_behind_k_exact_ties']} |",
                   f"| service: deletes gone (GET and similar 404) | {v['deletes_gone']:,} of {v['deletes_checked']:,} |",
                   f"| disk, after the service stopped: adds present | {d['adds_present']:,} of {d['adds_expected']:,} |",
                   f"| disk: deletes present | {d['deletes_present']} |",

@@ -86,3 +86,18 @@ def test_writes_from_many_threads_all_land(tmp_path):
     idx.close()
     with open_index(tmp_path / "ix") as again:
         assert set(again.get(sorted(expect))) == expect and len(again) == len(expect)
+
+
+def test_get_reads_codes_from_snapshot_and_log(tmp_path):
+    """``get`` picks each item's code from the snapshot or the log (no copy of every code)."""
+    rng = np.random.default_rng(2)
+    snap, logged = _codes(rng, 50), _codes(rng, 7)
+    with create_index(tmp_path / "ix", kind="binary", n_bits=32) as idx:
+        idx.add([f"s{j}" for j in range(50)], snap, snapshot=True)
+        for j in range(7):
+            idx.add([f"l{j}"], logged.take([j]))
+        idx.delete(["s3", "l2"])
+        got = idx.get(["s0", "s3", "s49", "l0", "l2", "l6", "nope"])
+    assert sorted(got) == ["l0", "l6", "s0", "s49"]
+    for item, want in (("s0", snap.data[0]), ("s49", snap.data[49]), ("l0", logged.data[0]), ("l6", logged.data[6])):
+        assert np.array_equal(got[item][0], want)

@@ -396,7 +396,7 @@ class CodeIndex:
         """id -> (code uint8 [code_size] (pq: [M]), metadata) for the live ids among ``ids``."""
         found = self._state.resolve(list(ids))
         rows = np.searchsorted(self._state.seqs, np.array(list(found.values()), dtype=np.int64))
-        codes = self.spec.unpacked(self._state.all_codes()[rows])
+        codes = self.spec.unpacked(self._state.codes_of_rows(rows))
         metas = self._results(np.zeros(len(rows)), rows)
         return {i: (c, md) for i, c, md in zip(metas.ids, codes, metas.metadata)}
 
