@@ -82,6 +82,7 @@ class Session(Protocol):
     """One scripted client: what to send next and what to make of the answer (see :func:`run_sessions`)."""
 
     kind: str  #: results are kept per kind (e.g. ``"search"``, ``"write"``)
+    pause_s: float  #: think time after each answer (0: closed loop, the next request at once)
 
     def next_request(self) -> tuple[str, bytes]:
         """``(label, raw HTTP/1.1 request bytes)`` of the next request."""
@@ -98,6 +99,7 @@ class GetSession:
     def __init__(self, next_path: Callable[[], tuple[str, bytes]], check: Callable[[int, bytes], str | None] | None = None,
                  kind: str = "get") -> None:
         self.kind = kind
+        self.pause_s = 0.0
         self.next_request = next_path
         self.check = check
 
@@ -159,6 +161,8 @@ async def _client(host: str, port: int, session: Session, deadline: float, budge
             if writer is not None:
                 writer.close()
             reader = writer = None
+        if session.pause_s > 0 and time.perf_counter() < deadline:
+            await asyncio.sleep(min(session.pause_s, deadline - time.perf_counter()))
     if writer is not None:
         writer.close()
 
