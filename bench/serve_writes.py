@@ -95,7 +95,8 @@ class Writer:
     kind = "write"
 
     def __init__(self, wid: int, key: str, host: str, port: int, images: list[tuple[int, bytes]], captions: list[str],
-                 p_delete: float, ledger: Ledger, seed: int) -> None:
+                 p_delete: float, ledger: Ledger, seed: int, pause_s: float = 0.0) -> None:
+        self.pause_s = pause_s
         self.wid, self.key, self.host, self.port = wid, key, host, port
         self.images, self.captions, self.p_delete, self.ledger = images, captions, p_delete, ledger
         self.rng = random.Random(seed)
@@ -245,7 +246,8 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
             rng = random.Random(args.seed)
             reqs = [(p, http_request("GET", p, host, port)) for p in paths]
             search = GetSession(lambda: reqs[rng.randrange(len(reqs))], kind="search")
-            writers = [Writer(w, key, host, port, images, captions, args.p_delete, ledger, args.seed + w) for w in range(args.writers)]
+            writers = [Writer(w, key, host, port, images, captions, args.p_delete, ledger, args.seed + w, args.writer_pause)
+                       for w in range(args.writers)]
             sessions = [search] * (args.clients - args.writers) + writers
             load_before = load_average()
             cpu0 = srv.cpu_s()
@@ -263,6 +265,7 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
     wall = res["search"].wall_s
     total = res["search"].requests + res["write"].requests
     return {"clients": args.clients, "writers": args.writers, "searchers": args.clients - args.writers, "p_delete": args.p_delete,
+            "writer_pause_s": args.writer_pause,
             "index_copy_s": round(copy_s, 1), "generation_before": gen_before, "count_before": count_before,
             "all": {"requests": total, "errors": res["search"].errors + res["write"].errors, "throughput_rps": round(total / wall, 1),
                     **{k: v for k, v in _pct(all_ms).items() if k != "count"}},
@@ -285,7 +288,8 @@ def markdown(result: dict) -> str:
              f"process (`--api-key`), {result['threads']} torch thread(s).  ",
              f"Clients: {r['clients']} closed-loop on loopback, {r['writers']} writers ({100 * r['writers'] / r['clients']:.0f} %) and "
              f"{r['searchers']} searchers, {result['duration_s']} s. A writer adds an item (a `split.query` image the index does not hold, "
-             f"through the teacher's image tower) or, with probability {r['p_delete']} when it has live items, deletes one it added. "
+             f"through the teacher's image tower) or, with probability {r['p_delete']} when it has live items, deletes one it added; "
+             f"{'closed loop: its next write as soon as the answer is in' if not r.get('writer_pause_s') else 'then waits ' + str(r['writer_pause_s']) + ' s'}. "
              f"Searchers: `split.query` captions, k={result['k']}, the default text encoder.  ",
              f"Load average at start {result['provenance']['load_before']}; **{result['machine_note']}** (2 cores shared).", "",
              "## Latency (client side, ms), errors", "",
@@ -358,6 +362,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--writers", type=int, default=5, help="of --clients, how many add and delete")
     p.add_argument("--p-delete", type=float, default=0.4, help="a writer's chance to delete (when it has live items) instead of adding")
+    p.add_argument("--writer-pause", type=float, default=0.0,
+                   help="seconds a writer waits after each answer (0: closed loop, as fast as the service answers)")
     p.add_argument("--duration", type=float, default=60)
     p.add_argument("--max-requests", type=int, default=1_000_000)
     p.add_argument("--k", type=int, default=10)
