@@ -84,6 +84,20 @@ def local(model: Path, x: np.ndarray) -> dict:
     return {"nodes": 0, "wall_s": round(wall, 2), "rows_per_s": round(len(x) / wall, 1), "steady_rows_per_s": None}
 
 
+def _in_child(args, nodes: int) -> dict:
+    """:func:`on_ray` in a fresh process (a Ray driver keeps its first cluster's token for its lifetime)."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, __file__, "--child-nodes", str(nodes), "--model", str(args.model), "--dataset", args.dataset,
+           "--teacher", args.teacher, "--rows", str(args.rows), "--part-size", str(args.part_size), "--seed", str(args.seed)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the {nodes}-node measurement failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _ms(v: list[float]) -> str:
     a = np.asarray([x for x in v if x is not None], float)
     if not len(a):
@@ -143,8 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--machine-note", default="loaded machine: other engineers' jobs were running")
     p.add_argument("--out-name", default=BENCH)
     p.add_argument("--notes", default="")
+    p.add_argument("--child-nodes", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     import json
+
+    if args.child_nodes:
+        print(json.dumps(on_ray(args.model, features(args.dataset, args.teacher, args.rows, args.seed), args.child_nodes, args.part_size)))
+        return
 
     from distilhash.data.store import open_prepared
 
@@ -156,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     for rep in range(args.reps):
         order = [("1 node", 1), ("2 nodes", 2)] if rep % 2 == 0 else [("2 nodes", 2), ("1 node", 1)]
         for name, nodes in order:
-            r = on_ray(args.model, x, nodes, args.part_size)
+            r = _in_child(args, nodes)
             r["load"] = load_average()
             cells[name].append(r)
             print(f"rep {rep} {name}: {r}", flush=True)
