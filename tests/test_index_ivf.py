@@ -154,3 +154,45 @@ def test_batched_native_scan_equals_one_query_at_a_time(metric):
     for i, (d1, r1) in enumerate(batched):
         d2, r2 = s._search_one(tables[i], scores[i], 15, 6, NO_TOMBSTONES)
         assert np.array_equal(r1, r2) and np.array_equal(d1, d2)
+
+
+@pytest.mark.parametrize("metric,tail_rows", [("l2", 64), ("ip", 64), ("ip", 4096)])
+def test_writes_between_searches_keep_answers_exact(metric, tail_rows, monkeypatch):
+    """A serving index's life: small adds with searches between them (new rows go to a tail
+    grouping, merged into the main one past ``tail_rows``; 64: merged several times, 4096: never)
+    and deletes (the batch path asks for k + deleted rows and drops them). Every answer equals the
+    per-query path's and that of a searcher grouped from all codes in one go."""
+    from distilhash.index import native
+
+    monkeypatch.setattr(ivf, "_TAIL_ROWS", tail_rows)
+    rng = np.random.default_rng(11)
+    cb, codes, q = _clustered(metric, rng, n=5000)
+    codes = np.concatenate([codes, codes[:300]])  # duplicates: ties at the top-k boundary
+    s = _ivf(cb, metric, codes[:4000], nlist=40, nprobe=5)
+    n, dead_rows = 4000, np.empty(0, np.int64)
+    tables = lookup_tables(q, cb, metric)
+    while n < len(codes):
+        step = int(rng.integers(1, 150))
+        s.add(codes[n : n + step])
+        n = min(len(codes), n + step)
+        dead_rows = np.union1d(dead_rows, rng.choice(n, 7, replace=False))
+        dead = Tombstones(dead_rows, n)
+        got = s.search(q, 12, dead)
+        fresh = PQ_SEARCHERS.create("ivf", cb, metric, nlist=40, nprobe=5)  # the same lists, grouped from scratch
+        fresh.centroids, fresh._codes, fresh._assign = s.centroids, codes[:n], s._assign.copy()
+        scores = s._coarse_scores(q)
+        for i, ((d1, r1), (d2, r2)) in enumerate(zip(got, fresh.search(q, 12, dead))):
+            assert not np.isin(r1, dead_rows).any()
+            assert np.array_equal(r1, r2) and np.array_equal(d1, d2)
+            d3, r3 = s._search_one(tables[i], scores[i], 12, 5, dead)
+            assert np.array_equal(r1, r3) and np.array_equal(d1, d3)
+    rows = np.concatenate([r for _, r, _ in s._segments()])
+    assert np.array_equal(np.sort(rows), np.arange(len(codes)))  # every row in exactly one grouping
+    assert len(codes) - s._grouped_n <= max(tail_rows, len(codes) // 64)  # the tail never outgrows its bound
+    if tail_rows == 4096:
+        assert s._grouped_n < 4200 and s._tail is not None  # never merged: grouped once at the first search
+    else:
+        assert s._grouped_n > 5000  # merged several times
+    assert np.array_equal(s.list_sizes(), np.bincount(s._assign, minlength=40))
+    if native.available():
+        assert s.stats["queries"] > 0

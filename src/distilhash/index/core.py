@@ -126,6 +126,9 @@ class CodeIndex:
         self._state: IndexState | None = None
         self._searcher: Any = None
         self._lock = threading.RLock()  # searchers keep scratch state (MIH visited stamps)
+        # one add/delete/compaction at a time; taken before _lock. A write holds _lock only to check
+        # and to apply, not while its log record is fsynced, so searches go on during the sync
+        self._write_mutex = threading.Lock()
         if writable:
             self._writer_lock = WriterLock(directory)
         try:
@@ -168,7 +171,6 @@ class CodeIndex:
             raise ConfigError(f"{self.directory} is open read-only; use open_index(..., writable=True)")
         self._writer_lock.check()
 
-    @_locked
     def add(
         self,
         ids: list[str],
@@ -176,7 +178,8 @@ class CodeIndex:
         metadata: list[dict[str, Any]] | None = None,
         snapshot: bool | None = None,
     ) -> None:
-        """Add items; durable (fsynced) when this returns. Ids must be new (not live in the index).
+        """Add items; durable (fsynced) when this returns, and visible to searches only once durable.
+        Ids must be new (not live in the index). Searches are not blocked while the log is synced.
 
         Args:
             ids: external string ids ``[n]``.
@@ -186,9 +189,28 @@ class CodeIndex:
                 wants), False appends one log record; None (default) picks the snapshot from
                 ``options.bulk_threshold`` items on.
         """
-        self._require_writable()
-        ids = [str(i) for i in ids]
-        data = self.spec.check_codes(codes)
+        with self._write_mutex:
+            with self._lock:
+                self._require_writable()
+                ids = [str(i) for i in ids]
+                data = self.spec.check_codes(codes)
+                metadata = self._check_new_items(ids, data, metadata)
+                if not ids:
+                    return
+                if snapshot or (snapshot is None and len(ids) >= self.options.bulk_threshold):
+                    self._compact(pending=(ids, data, metadata))
+                    return
+                record = codelog.encode_add(self._state.next_seq, data, ids, metadata)
+            self._log.append(record)  # the fsyncs: outside _lock (only this writer changes the state)
+            with self._lock:
+                self._state.log_records += 1
+                self._state.apply_add(ids, data, metadata)
+                if self._searcher is not None:
+                    self._searcher.add(self.spec.unpacked(data))
+                self._maybe_compact()
+
+    def _check_new_items(self, ids: list[str], data: np.ndarray, metadata: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        """The metadata list of an add (default: empty dicts), after checking counts, ids and JSON."""
         n = len(ids)
         if data.shape[0] != n:
             raise DataError(f"{n} ids but {data.shape[0]} codes")
@@ -198,8 +220,6 @@ class CodeIndex:
         for i, md in enumerate(metadata):
             if not isinstance(md, dict):
                 raise DataError(f"metadata of {ids[i]!r} must be a dict, got {type(md).__name__}")
-        if n == 0:
-            return
         if len(set(ids)) != n:
             seen: set[str] = set()
             dup = next(i for i in ids if i in seen or seen.add(i))
@@ -211,45 +231,42 @@ class CodeIndex:
             json.dumps(metadata, ensure_ascii=False)
         except (TypeError, ValueError) as exc:
             raise DataError(f"metadata must be JSON-serialisable: {exc}") from None
-        if snapshot or (snapshot is None and n >= self.options.bulk_threshold):
-            self._compact(pending=(ids, data, metadata))
-            return
-        self._log.append(codelog.encode_add(self._state.next_seq, data, ids, metadata))
-        self._state.log_records += 1
-        self._state.apply_add(ids, data, metadata)
-        if self._searcher is not None:
-            self._searcher.add(self.spec.unpacked(data))
-        self._maybe_compact()
+        return metadata
 
-    @_locked
     def delete(self, ids: list[str], missing_ok: bool = False) -> int:
-        """Delete items by id (durable when this returns); returns how many were deleted.
+        """Delete items by id (durable when this returns; searches see the delete once it is durable,
+        and are not blocked while the log is synced); returns how many were deleted.
 
         Unknown ids raise DataError unless ``missing_ok``.
         """
-        self._require_writable()
-        ids = list(dict.fromkeys(str(i) for i in ids))
-        found = self._state.resolve(ids)
-        missing = [i for i in ids if i not in found]
-        if missing and not missing_ok:
-            raise DataError(f"{len(missing)} ids are not in the index, e.g. {missing[:5]}")
-        if not found:
-            return 0
-        self._log.append(codelog.encode_delete(list(found)))
-        self._state.log_records += 1
-        self._state.apply_delete(list(found.values()))
-        self._maybe_compact()
-        return len(found)
+        with self._write_mutex:
+            with self._lock:
+                self._require_writable()
+                ids = list(dict.fromkeys(str(i) for i in ids))
+                found = self._state.resolve(ids)
+                missing = [i for i in ids if i not in found]
+                if missing and not missing_ok:
+                    raise DataError(f"{len(missing)} ids are not in the index, e.g. {missing[:5]}")
+                if not found:
+                    return 0
+            self._log.append(codelog.encode_delete(list(found)))
+            with self._lock:
+                self._state.log_records += 1
+                self._state.apply_delete(list(found.values()))
+                self._maybe_compact()
+            return len(found)
 
     def _maybe_compact(self) -> None:
+        """Compact when the tombstones or the log grew past their limits (caller holds both locks)."""
         if len(self._state.dead) > self.options.max_tombstones or (self._log is not None and self._log.size > self.options.max_log_bytes):
-            self.compact()
+            self._require_writable()
+            self._compact()
 
-    @_locked
     def compact(self) -> None:
         """Write a new snapshot holding every live item; empties the log and drops tombstones."""
-        self._require_writable()
-        self._compact()
+        with self._write_mutex, self._lock:
+            self._require_writable()
+            self._compact()
 
     def _compact(self, pending: Pending | None = None) -> None:
         """Write generation N+1 = live items (+ ``pending`` new items, for bulk adds); commit by
@@ -384,7 +401,7 @@ class CodeIndex:
         """id -> (code uint8 [code_size] (pq: [M]), metadata) for the live ids among ``ids``."""
         found = self._state.resolve(list(ids))
         rows = np.searchsorted(self._state.seqs, np.array(list(found.values()), dtype=np.int64))
-        codes = self.spec.unpacked(self._state.all_codes()[rows])
+        codes = self.spec.unpacked(self._state.codes_of_rows(rows))
         metas = self._results(np.zeros(len(rows)), rows)
         return {i: (c, md) for i, c, md in zip(metas.ids, codes, metas.metadata)}
 
@@ -431,6 +448,10 @@ class CodeIndex:
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
+        with self._write_mutex:  # after a write in progress (its log append) has finished
+            self._close()
+
+    def _close(self) -> None:
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -47,6 +47,8 @@ from distilhash.index.topk import Tombstones, topk_float
 
 __all__ = ["IVFPQSearcher", "reconstruct", "default_nlist"]
 
+_TAIL_ROWS = 4096  # rows added since the main grouping kept apart (at least; 1/64 of the rows at scale)
+
 _OPTIONS = ("nlist", "nprobe", "train_sample", "seed", "niter")
 
 
@@ -132,6 +134,10 @@ class IVFPQSearcher:
         self._grouped: np.ndarray | None = None  # codes ordered by list, [n, M]
         self._rows: np.ndarray | None = None  # row of each grouped code, int64 [n]
         self._offsets: np.ndarray | None = None  # int64 [L + 1]
+        self._grouped_n = 0  # rows [0, _grouped_n) are in the main grouping; later ones in the tail
+        self._tail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (codes, rows, offsets) of the rest, by list
+        self._flushed_n = 0  # rows the groupings cover
+        self._bufs: dict[str, np.ndarray] = {}  # growable storage behind _codes and _assign
         self.stats: dict[str, Any] = {"nlist": None, "trained_on": 0, "train_s": 0.0, "assign_s": 0.0, "widened": 0, "queries": 0,
                                       "state": None, "reused_rows": 0}
         self._state_path: Path | None = None
@@ -225,22 +231,60 @@ class IVFPQSearcher:
         elif first:
             self._train(codes)
         t0 = time.perf_counter()
-        self._assign = np.concatenate([self._assign, self._assign_lists(codes[done:])])
-        self._codes = np.concatenate([self._codes, codes]) if len(self._codes) else codes
-        self._grouped = None
+        self._assign = self._append("assign", self._assign[: done or len(self._assign)], self._assign_lists(codes[done:]))
+        self._codes = self._append("codes", self._codes, codes)
+        if first:
+            self._grouped = None  # the first grouping sorts every row
         self.stats["assign_s"] = round(self.stats["assign_s"] + time.perf_counter() - t0, 3)
         if first and self._state_path is not None and (self.stats["state"] != "loaded" or codes.shape[0] - done >= _RESAVE_ROWS):
             self._save_state()
 
+    def _append(self, name: str, current: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """``current`` + ``new`` rows, in a buffer that doubles when full (an add copies its own rows,
+        not all 1M before them); returns the view of the filled rows."""
+        buf, n, m = self._bufs.get(name), current.shape[0], current.shape[0] + new.shape[0]
+        if buf is None or current.base is not buf or buf.shape[0] < m:
+            grown = np.empty((max(m, 2 * n, 1024),) + new.shape[1:], new.dtype)
+            grown[:n] = current
+            self._bufs[name] = buf = grown
+        buf[n:m] = new
+        return buf[:m]
+
     def _flush(self) -> None:
-        """Rebuild the per-list grouping after adds."""
-        if self._grouped is None:
-            nlist = 0 if self.centroids is None else self.centroids.shape[0]
-            order = np.argsort(self._assign, kind="stable")
-            self._rows = order.astype(np.int64)
-            self._grouped = np.ascontiguousarray(self._codes[order])
-            self._offsets = np.zeros(nlist + 1, np.int64)
-            np.cumsum(np.bincount(self._assign, minlength=nlist), out=self._offsets[1:])
+        """Bring the per-list groupings up to date after adds. Rows added since the main grouping
+        form a small *tail* grouping (re-sorted alone, cheap); once the tail passes 1/64 of the rows
+        (at least 4,096) it is merged into the main one by ``np.insert`` at the list ends (new rows
+        are larger than every grouped row, so rows stay increasing inside a list). Neither re-sorts
+        the 1M main rows, which held searches for ~0.1-1 s after every add."""
+        n = int(self._codes.shape[0])
+        if self._grouped is not None and self._flushed_n == n:
+            return
+        nlist = 0 if self.centroids is None else self.centroids.shape[0]
+        if self._grouped is None or self._grouped_n == 0:
+            self._grouped, self._rows, self._offsets = self._group(np.arange(n, dtype=np.int64), nlist)
+            self._grouped_n, self._tail = n, None
+        elif n - self._grouped_n > max(_TAIL_ROWS, n // 64):
+            codes, new, off = self._group(np.arange(self._grouped_n, n, dtype=np.int64), nlist)
+            at = np.repeat(self._offsets[1:], np.diff(off))  # the end of each new row's list
+            self._grouped = np.insert(self._grouped, at, codes, axis=0)
+            self._rows = np.insert(self._rows, at, new)
+            self._offsets = self._offsets + off
+            self._grouped_n, self._tail = n, None
+        else:
+            self._tail = self._group(np.arange(self._grouped_n, n, dtype=np.int64), nlist)
+        self._flushed_n = n
+
+    def _group(self, rows: np.ndarray, nlist: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(codes, rows, offsets ``[L + 1]``) of ``rows`` ordered by list, rows increasing inside a list."""
+        lists = self._assign[rows]
+        order = np.argsort(lists, kind="stable")
+        offsets = np.zeros(nlist + 1, np.int64)
+        np.cumsum(np.bincount(lists, minlength=nlist), out=offsets[1:])
+        return np.ascontiguousarray(self._codes[rows[order]]), rows[order], offsets
+
+    def _segments(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The groupings to scan: the main one and the tail (when rows were added since the last merge)."""
+        return [(self._grouped, self._rows, self._offsets)] + ([self._tail] if self._tail is not None else [])
 
     @property
     def ntotal(self) -> int:
@@ -248,7 +292,7 @@ class IVFPQSearcher:
 
     def nbytes(self) -> int:
         self._flush()
-        return int(self._codes.nbytes + self._grouped.nbytes + self._rows.nbytes + self._assign.nbytes
+        return int(self._codes.nbytes + sum(c.nbytes + r.nbytes for c, r, _ in self._segments()) + self._assign.nbytes
                    + (0 if self.centroids is None else self.centroids.nbytes))
 
     def codes(self) -> np.ndarray:
@@ -258,7 +302,7 @@ class IVFPQSearcher:
     def list_sizes(self) -> np.ndarray:
         """int64 ``[L]``: items per list."""
         self._flush()
-        return np.diff(self._offsets)
+        return sum(np.diff(off) for _, _, off in self._segments())
 
     # -- search -------------------------------------------------------------------------------
     def _probe_order(self, scores: np.ndarray, nprobe: int) -> np.ndarray:
@@ -275,17 +319,13 @@ class IVFPQSearcher:
         The live candidates are gathered into one block and scanned by the row-aware range kernel
         (ties settled by row in one pass, as in :meth:`_search_batch`), or in numpy without it.
         """
-        off = self._offsets
-        lo, hi = off[lists], off[lists + 1]
-        keep = hi > lo
-        lo, hi = lo[keep], hi[keep]
-        if lo.size == 0:
+        spans = [(g[a:b], r[a:b]) for g, r, off in self._segments() for a, b in zip(off[lists].tolist(), off[lists + 1].tolist()) if b > a]
+        if not spans:
             return np.empty(0, np.float32), np.empty(0, np.int64), 0
-        if lo.size == 1:
-            codes, rows = self._grouped[lo[0] : hi[0]], self._rows[lo[0] : hi[0]]
+        if len(spans) == 1:
+            codes, rows = spans[0]
         else:
-            codes = np.concatenate([self._grouped[a:b] for a, b in zip(lo.tolist(), hi.tolist())])
-            rows = np.concatenate([self._rows[a:b] for a, b in zip(lo.tolist(), hi.tolist())])
+            codes, rows = np.concatenate([c for c, _ in spans]), np.concatenate([r for _, r in spans])
         if len(dead):
             alive = ~dead.mask[rows]
             codes, rows = codes[alive], rows[alive]
@@ -309,28 +349,45 @@ class IVFPQSearcher:
         scores = self._coarse_scores(queries)
         nlist = self.centroids.shape[0]
         nprobe = min(self.nprobe, nlist)
-        n_dead = len(dead)
-        if self._native is not None and n_dead == 0 and nprobe < nlist:
+        if self._native is not None and nprobe < nlist:
             return self._search_batch(tables, scores, k, nprobe, dead)
         return [self._search_one(tables[i], scores[i], k, nprobe, dead) for i in range(len(queries))]
 
     def _search_batch(self, tables: np.ndarray, scores: np.ndarray, k: int, nprobe: int, dead: Tombstones) -> Result:
         """The whole batch's scans in one C call (interpreter lock released). The kernel keeps
         (distance, row) pairs, so ties at the k-th distance (duplicate codes are common) are settled
-        in the same pass; a query with fewer than k candidates goes through :meth:`_search_one` (widening)."""
+        in the same pass; a query with fewer than k live candidates goes through :meth:`_search_one` (widening).
+
+        Deleted rows: the kernel is asked for ``k`` + the most deleted rows any query of the batch
+        has in its probed lists, and each query drops its deleted rows: what is left starts with
+        its exact top-k live items (each deleted row displaces at most one live row)."""
         part = np.argpartition(scores, nprobe - 1, axis=1)[:, :nprobe]
-        lo, hi = self._offsets[part], self._offsets[part + 1]
-        live = (hi - lo).sum(axis=1)
+        segments = self._segments()
+        dead_in = np.zeros(len(tables), np.int64)
+        if len(dead):
+            per_list = np.bincount(self._assign[dead.rows], minlength=self._offsets.shape[0] - 1)
+            dead_in = per_list[part].sum(axis=1)
+        live = sum((off[part + 1] - off[part]).sum(axis=1) for _, _, off in segments) - dead_in
         out: list = [None] * len(tables)
         for i in np.flatnonzero(live < k):
             out[i] = self._search_one(tables[i], scores[i], k, nprobe, dead)
         todo = np.flatnonzero(live >= k)
         if todo.size:
-            d, r, cnt = self._native.pq_adc_knn_ranges(self._grouped, tables[todo], lo[todo], hi[todo], k,
-                                                       self.metric == "ip", rows=self._rows)
+            kk = k + int(dead_in[todo].max())
+            found = [self._native.pq_adc_knn_ranges(g, tables[todo], off[part[todo]], off[part[todo] + 1], kk,
+                                                    self.metric == "ip", rows=rows) for g, rows, off in segments]
+            mask = dead.mask if len(dead) else None
             for j, i in enumerate(todo.tolist()):
-                c = int(cnt[j])
-                out[i] = (d[j, :c].copy(), r[j, :c].copy())
+                dj, rj = found[0][0][j, : int(found[0][2][j])], found[0][1][j, : int(found[0][2][j])]
+                if len(found) > 1:  # main + tail: merge the two top lists by (distance, row)
+                    d2, r2, c2 = found[1]
+                    dj, rj = np.concatenate([dj, d2[j, : int(c2[j])]]), np.concatenate([rj, r2[j, : int(c2[j])]])
+                    order = np.lexsort((rj, dj))[:kk]
+                    dj, rj = dj[order], rj[order]
+                if mask is not None:
+                    keep = ~mask[rj]
+                    dj, rj = dj[keep], rj[keep]
+                out[i] = (dj[:k].copy(), rj[:k].copy())
             self.stats["queries"] += int(todo.size)
         return out
 
@@ -345,7 +402,7 @@ class IVFPQSearcher:
             # widen: probe lists in coarse order until k live candidates (or all lists)
             self.stats["widened"] += 1
             full = self._probe_order(scores, nlist)
-            sizes = np.diff(self._offsets)[full]
+            sizes = sum(np.diff(off) for _, _, off in self._segments())[full]
             need = np.searchsorted(np.cumsum(sizes), k + n_dead) + 1
             lists = full[: max(nprobe, min(nlist, int(need)))]
             d, r, live = self._scan(table, lists, k, dead)

@@ -103,6 +103,17 @@ class IndexState:
         parts = [np.asarray(self.snap_codes)] + self.log_codes
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
+    def codes_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """uint8 ``[len(rows), code_size]``: the codes of ``rows``, read from the snapshot and the log's
+        parts without concatenating every code (what :meth:`all_codes` does: 8 MB per call at 1M items)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((rows.shape[0], self.code_size), np.uint8)
+        in_snap = rows < self.snap_count
+        out[in_snap] = np.asarray(self.snap_codes)[rows[in_snap]]
+        if not in_snap.all():  # the log's rows: few between compactions
+            out[~in_snap] = np.concatenate(self.log_codes)[rows[~in_snap] - self.snap_count]
+        return out
+
     def apply_add(self, ids: list[str], codes: np.ndarray, meta: list[dict[str, Any]]) -> None:
         n = len(ids)
         seqs = np.arange(self.next_seq, self.next_seq + n, dtype=np.int64)

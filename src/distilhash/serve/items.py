@@ -165,7 +165,7 @@ class ItemsMixin(_Host):
             codes = t.encoder.encode_items("text", [md["caption"]])
         md["source"] = "api"
         thumb = encode_thumbnail(pil, self.config.thumb_size) if pil is not None else None
-        with t.lock.write():
+        with t.write_mutex:  # not the search lock: searches go on while the add is synced
             if item_id in t.index.get([item_id]):
                 raise ServiceError(409, f"id: {shown(item_id)} is already in the {t.modality} index; delete it first")
             try:
@@ -179,7 +179,7 @@ class ItemsMixin(_Host):
     def delete_item(self, item_id: str, target: str | None = None) -> dict[str, Any]:
         """Delete an item and its thumbnail (404 for unknown ids)."""
         t = self._target(target)
-        with t.lock.write():
+        with t.write_mutex:
             found = t.index.get(_spellings(item_id))
             if not found:
                 raise ServiceError(404, f"no item with id {shown(item_id)} in the {t.modality} index")

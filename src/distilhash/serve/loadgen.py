@@ -21,12 +21,12 @@ import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
 
-__all__ = ["LoadResult", "run_load", "LOOPBACK", "stop_server_process"]
+__all__ = ["LoadResult", "Session", "GetSession", "run_load", "run_sessions", "http_request", "multipart", "LOOPBACK", "stop_server_process"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -78,12 +78,60 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
     return status, body, headers.get("connection", "").lower() == "close"
 
 
-async def _client(host: str, port: int, next_path: Callable[[], tuple[str, bytes]], deadline: float, budget: list[int],
-                  res: LoadResult, timeout_s: float, check: Callable[[int, bytes], str | None] | None) -> None:
+class Session(Protocol):
+    """One scripted client: what to send next and what to make of the answer (see :func:`run_sessions`)."""
+
+    kind: str  #: results are kept per kind (e.g. ``"search"``, ``"write"``)
+    pause_s: float  #: think time after each answer (0: closed loop, the next request at once)
+
+    def next_request(self) -> tuple[str, bytes]:
+        """``(label, raw HTTP/1.1 request bytes)`` of the next request."""
+        ...
+
+    def done(self, label: str, status: int | None, body: bytes) -> str | None:
+        """The answer (``status`` None: no answer, the connection failed or timed out); a problem or None."""
+        ...
+
+
+class GetSession:
+    """GETs drawn by ``next_path`` (``(label, request bytes)``), answers checked by ``check`` (the clients of :func:`run_load`)."""
+
+    def __init__(self, next_path: Callable[[], tuple[str, bytes]], check: Callable[[int, bytes], str | None] | None = None,
+                 kind: str = "get") -> None:
+        self.kind = kind
+        self.pause_s = 0.0
+        self.next_request = next_path
+        self.check = check
+
+    def done(self, label: str, status: int | None, body: bytes) -> str | None:
+        return self.check(status, body) if self.check and status == 200 else None
+
+
+def http_request(method: str, path: str, host: str, port: int, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+    """Raw HTTP/1.1 request bytes (keep-alive; ``Content-Length`` added when there is a body)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: application/json"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) -> tuple[str, bytes]:
+    """``(content type, body)`` of a multipart/form-data form; ``files``: name -> (filename, bytes, mime)."""
+    boundary = f"dhload{random.getrandbits(64):016x}"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode() + v.encode() + b"\r\n"
+             for k, v in fields.items()]
+    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{fn}"\r\nContent-Type: {mime}\r\n\r\n'.encode()
+              + data + b"\r\n" for k, (fn, data, mime) in files.items()]
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+async def _client(host: str, port: int, session: Session, deadline: float, budget: list[int],
+                  res: LoadResult, timeout_s: float) -> None:
     reader = writer = None
     while time.perf_counter() < deadline and budget[0] > 0:
         budget[0] -= 1
-        path, request = next_path()
+        path, request = session.next_request()
         t0 = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
@@ -94,7 +142,9 @@ async def _client(host: str, port: int, next_path: Callable[[], tuple[str, bytes
             ms = (time.perf_counter() - t0) * 1e3
             res.requests += 1
             res.status_counts[status] = res.status_counts.get(status, 0) + 1
-            problem = f"HTTP {status}: {body[:200]!r}" if status != 200 else (check(status, body) if check else None)
+            problem = session.done(path, status, body)
+            if problem is None and status >= 300:
+                problem = f"HTTP {status}: {body[:200]!r}"
             if problem:
                 res.errors += 1
                 res.error_examples.append(f"{path}: {problem}")
@@ -107,9 +157,12 @@ async def _client(host: str, port: int, next_path: Callable[[], tuple[str, bytes
             res.requests += 1
             res.errors += 1
             res.error_examples.append(f"{path}: {type(exc).__name__}: {exc}")
+            session.done(path, None, b"")
             if writer is not None:
                 writer.close()
             reader = writer = None
+        if session.pause_s > 0 and time.perf_counter() < deadline:
+            await asyncio.sleep(min(session.pause_s, deadline - time.perf_counter()))
     if writer is not None:
         writer.close()
 
@@ -132,15 +185,13 @@ def run_load(base_url: str, paths: Sequence[str], concurrency: int = 50, duratio
     Raises:
         ValueError: ``base_url`` is not a loopback http address.
     """
-    u = urlsplit(base_url)
-    if u.scheme != "http" or u.hostname not in LOOPBACK:
-        raise ValueError(f"load tests run on loopback only (http://127.0.0.1:PORT); got {base_url!r}")
+    u = urlsplit(base_url)  # checked (loopback only) by run_sessions
     rng = random.Random(seed)
     paths = list(paths)
     cum = None if weights is None else np.cumsum(np.asarray(weights, float) / np.sum(weights)).tolist()
 
     host, port = u.hostname, u.port or 80
-    requests = [(p, f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n\r\n".encode()) for p in paths]
+    requests = [(p, http_request("GET", p, host, port)) for p in paths]
     import bisect
 
     def next_path() -> tuple[str, bytes]:
@@ -148,23 +199,43 @@ def run_load(base_url: str, paths: Sequence[str], concurrency: int = 50, duratio
             return requests[rng.randrange(len(requests))]
         return requests[min(len(requests) - 1, bisect.bisect_left(cum, rng.random()))]
 
+    session = GetSession(next_path, check)
+    return run_sessions(base_url, [session] * concurrency, duration_s, max_requests, timeout_s)["get"]
+
+
+def run_sessions(base_url: str, sessions: Sequence[Session], duration_s: float = 60.0, max_requests: int = 1_000_000,
+                 timeout_s: float = 10.0) -> dict[str, LoadResult]:
+    """Closed-loop load: one client per entry of ``sessions`` (an object may drive several), each
+    sending its session's next request once the previous answer is in; results per ``kind``.
+
+    A status of 300 or more, no answer, or a problem returned by ``session.done`` counts as an
+    error (its latency is not kept). Raises ValueError when ``base_url`` is not a loopback http address.
+    """
+    u = urlsplit(base_url)
+    if u.scheme != "http" or u.hostname not in LOOPBACK:
+        raise ValueError(f"load tests run on loopback only (http://127.0.0.1:PORT); got {base_url!r}")
+    host, port = u.hostname, u.port or 80
     factory, loop_name = _loop_factory()
-    res = LoadResult(concurrency=concurrency, loop=loop_name)
+    results: dict[str, LoadResult] = {}
+    for s in sessions:
+        r = results.setdefault(s.kind, LoadResult(loop=loop_name))
+        r.concurrency += 1
     budget = [int(max_requests)]
 
     async def main() -> None:
         deadline = time.perf_counter() + duration_s
-        await asyncio.gather(*(_client(host, port, next_path, deadline, budget, res, timeout_s, check)
-                               for _ in range(concurrency)))
+        await asyncio.gather(*(_client(host, port, s, deadline, budget, results[s.kind], timeout_s) for s in sessions))
 
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main())
-    res.wall_s = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    res.cpu_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    return res
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    for r in results.values():  # the generator's CPU is shared by every kind; each records the whole
+        r.wall_s, r.cpu_s = wall, cpu
+    return results
 
 
 def stop_server_process(proc: Any, timeout: float = 20.0) -> None:

@@ -9,6 +9,7 @@ target it searches. Errors are :class:`ServiceError` with an HTTP status.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,9 @@ class Target:
     encoder: QueryEncoder  # reads and projects this index's queries (its capabilities say how)
     thumbs: ThumbStore
     lock: RWLock = field(default_factory=RWLock)
+    # adds and deletes one at a time (check, index write, thumbnail); searches do not wait for it: the
+    # index applies a write under its own lock only once the write is durable (distilhash.index.core)
+    write_mutex: threading.Lock = field(default_factory=threading.Lock)
     batcher: Any = None  # SearchBatcher of text queries
     reference: MatchReference | None = None  # typical distances (serve/match.py)
     distance: dict[str, Any] = field(default_factory=dict)  # what the distances are (distance_info)
