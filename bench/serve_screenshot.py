@@ -1,7 +1,7 @@
 """Screenshot of the search page with real results (for docs/screenshot.png).
 
     python bench/serve_screenshot.py IMAGE_INDEX [TEXT_INDEX] --query "a cat face and a red heart" --out docs/screenshot.png
-    (the demo's indexes: data/indexes/demo-dcmq64-image data/indexes/demo-dcmq64-text; light query encoder by default)
+    (the demo's indexes: data/indexes/demo-dcmq64-image data/indexes/demo-dcmq64-text; the service's default query encoder)
     python bench/serve_screenshot.py IMAGE_INDEX TEXT_INDEX --query "" --out start.png   # the start page
     python bench/serve_screenshot.py IMAGE_INDEX TEXT_INDEX --example 1 --out ex.png      # click the 1st example query
 
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--example", type=int, default=0, help="click the N-th example query of the start page instead of typing")
     p.add_argument("--weak-match-dir", help="the weak-match calibration (default: <model_dir>/weak-match when present)")
     p.add_argument("--full-page", action="store_true", help="the whole page, not only the first screen")
-    p.add_argument("--query-encoder", default="light", choices=["light", "teacher"], help="as distilhash serve --query-encoder")
+    p.add_argument("--query-encoder", default="auto", choices=["auto", "static", "teacher"],
+                   help="as distilhash serve --query-encoder (auto: the model's static encoder when fitted)")
     args = p.parse_args(argv)
 
     import torch

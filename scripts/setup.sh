@@ -95,6 +95,8 @@ if [ -x "$VENV/bin/python" ] && [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.
   exit 0
 fi
 echo "setup: creating/updating the virtual environment in $VENV from $LOCK"
+echo "setup: installing the locked packages (torch among them) takes minutes, longer on a busy machine;"
+echo "setup: pip stays quiet unless it fails, and \"setup: done\" ends this step"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 log=$(mktemp)
 pip_install() {

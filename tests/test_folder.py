@@ -157,6 +157,7 @@ def test_cli_prepare_folder(tmp_path):
     result = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d)])
     assert result.exit_code == 0, result.output
     assert "prepared my-photos: 4 items" in result.output and "sizes scaled to the collection" in result.output
+    assert "sample grid (4 items drawn" in result.output  # the grid's real count, not its 48 slots
     out = CliRunner().invoke(app, ["data", "info", "my-photos"])
     assert out.exit_code == 0 and "check_images=decode" in out.output
     (d / "a.jpg").unlink()

@@ -160,7 +160,7 @@ def _write_grid(ds, directory: Path, console) -> None:
             console.print(f"sample grid: not written ({exc})")
             return
     if path.is_file():
-        console.print(f"sample grid (48 items drawn with seed 0): {path}")
+        console.print(f"sample grid ({min(48, len(ds))} items drawn with seed 0): {path}")
 
 
 @app.command()
