@@ -210,13 +210,17 @@ def _row(times: list[tuple[float, float]], nq: int, n: int, limit_ns: float, spl
 
 def markdown(res: dict) -> str:
     lines = ["# Scan kernels: one query per call and batches, interleaved with FAISS, against the memory limit", "",
+             "The share of the limit means something for one query per call only: a batch reads each code once for all "
+             "its queries, so batched shares above 100% say the scan is compute-bound, not that it beats memory. The limit "
+             "is a numpy read; where a kernel passes 100% one query at a time, that read understates the machine's.", "",
              f"k={K_TOP}, uniform random 64-bit codes, {res['queries']} queries per cell answered in calls of the "
              f"batch size; both sides start from the raw query (table construction inside the timed call); arms interleaved, "
              f"best of {res['repeat']} (± sample std of the repetitions). Memory limit: the best single-thread numpy read over a "
              "buffer of the codes' size in the same run (the one-query limit); an arm with `, T threads` splits each scan over T "
              "threads (ours: `native.set_scan_threads`; FAISS: its OpenMP threads), and its share of the T-thread split read is "
              "given too. CPU ns/code: the least CPU time of the whole process per code over the repetitions (all threads, "
-             "OpenMP spinning included; n/a in runs before it was recorded). **{res.get('machine_note', 'Shared 2-core machine')}** (loads per size): on a loaded machine the "
+             "OpenMP spinning included; n/a in runs before it was recorded). "
+             f"**{res.get('machine_note', 'Shared 2-core machine')}** (loads per size): on a loaded machine the "
              "figures are upper bounds of a quiet machine's.", ""]
     for s in res["sizes"]:
         bw = s["bandwidth"]
