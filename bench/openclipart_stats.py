@@ -1,4 +1,4 @@
-"""openclipart statistics: filters, labels, chance level per label/text/cap option, prepare time.
+"""openclipart statistics: filters, labels, relevant share and chance per label/text/cap option, prepare time.
 
 Usage::
 
@@ -7,7 +7,7 @@ Usage::
 Scans the installed Debian package once (filters 1-4: reading, rendering, de-duplication, blank
 drawings — timed as wall and CPU seconds, the machine may be shared), then assembles the dataset
 for each option (collection cap, label sources, text variant; no file is read again) and draws the
-``openclipart`` preset split on each to get its chance level. Writes
+``openclipart`` preset split on each to get its relevant share and its chance (the exact mAP@all of a random ranking). Writes
 ``bench/results/openclipart_stats/<out-name>.{json,md,png}`` and the figures ``openclipart_grid.png``
 (48 seeded items of the default dataset) and ``openclipart_samples.png`` (12 items with text
 and labels) in ``--docs-dir`` (default ``docs/``). The figures quoted in docs/dataset-openclipart.md come from here.
@@ -53,9 +53,10 @@ def label_words_in_text(ds) -> float:
 
 
 def summary(ds, titles: dict[str, str], seed: int = 0) -> dict:
-    """Counts, labels, texts and the chance level on the preset split of one assembled dataset."""
+    """Counts, labels, texts, the relevant share and the chance on the preset split of one assembled dataset."""
     from distilhash.data.split import make_split, preset
-    from distilhash.data.stats import chance_level, labels_per_item, text_length_stats
+    from distilhash.data.stats import labels_per_item, relevant_share, text_length_stats
+    from distilhash.eval.chance import random_map_exact
     from distilhash.errors import DataError
 
     out = {
@@ -72,7 +73,8 @@ def summary(ds, titles: dict[str, str], seed: int = 0) -> dict:
     try:
         split = make_split(len(ds), preset("openclipart", seed), ds.content_hash())
         out["split"] = {"hash": split.hash, "sizes": split.sizes()}
-        out["chance_level"] = chance_level(ds.labels, split.query, split.retrieval)
+        out["relevant_share"] = relevant_share(ds.labels, split.query, split.retrieval)
+        out["chance_random_ranking"] = round(random_map_exact(ds.labels[split.query], ds.labels[split.retrieval]), 4)
     except DataError as exc:
         out["split"] = {"error": str(exc)}
     return out
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def markdown(out: dict) -> str:
     d = out["default"]
-    ch = d.get("chance_level", {})
+    ch = d.get("relevant_share", {})
     lines = [
         "# openclipart statistics",
         "",
@@ -206,19 +208,20 @@ def markdown(out: dict) -> str:
         "",
         f"Default dataset: {d['n_items']} items, {d['n_labels']} labels ({d['n_folder_labels']} folders, "
         f"{d['n_tag_labels']} tags), {d['labels_per_item']['mean']} labels per item, text "
-        f"{d['text_words']['mean']} words on average, chance level {ch.get('mean')} "
+        f"{d['text_words']['mean']} words on average, relevant share {ch.get('mean')}, chance (exact mAP@all of a "
+        f"random ranking) {d.get('chance_random_ranking')} "
         f"(split sizes {d['split'].get('sizes')}).",
         "",
         "Collection cap drops: " + ", ".join(f"{k} {v}" for k, v in out["collection_cap_drops"].items()) + ".",
         "",
-        "| labels | text | cap | items | labels | labels/item | text words | tag labels named in text | chance |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| labels | text | cap | items | labels | labels/item | text words | tag labels named in text | relevant share | chance (random ranking) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for v in out["variants"]:
         lines.append(
             f"| {v['labels']} | {v['text']} | {v['collection_cap']} | {v['n_items']} | {v['n_labels']} | "
             f"{v['labels_per_item']['mean']} | {v['text_words']['mean']} | {v['tag_labels_named_in_text']} | "
-            f"{v.get('chance_level', {}).get('mean', v['split'].get('error'))} |"
+            f"{v.get('relevant_share', {}).get('mean', v['split'].get('error'))} | {v.get('chance_random_ranking', '-')} |"
         )
     top = list(out["label_frequency"].items())[:25]
     lines += ["", "Most frequent labels: " + ", ".join(f"{k} {v}" for k, v in top) + ".", ""]

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from distilhash.data.stats import chance_level
+from distilhash.data.stats import relevant_share
 from distilhash.eval.chance import expected_random_ap, random_map_exact, random_map_measured
 from distilhash.eval.spread import mean_std, sample_std
 
@@ -33,7 +33,7 @@ def test_exact_chance_matches_measured_random_rankings_and_exceeds_the_relevant_
     measured = random_map_measured(yq, yd, n_rankings=40, seed=1)
     assert measured["n"] == 40 and abs(measured["mean"] - exact) < 3 * measured["std"] / np.sqrt(40) + 1e-3
     y = np.concatenate([yq, yd])
-    share = chance_level(y, np.arange(60), np.arange(60, 360))["mean"]
+    share = relevant_share(y, np.arange(60), np.arange(60, 360))["mean"]
     assert exact > share  # the share of relevant items understates what a random ranking scores
 
 

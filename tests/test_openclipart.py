@@ -18,7 +18,7 @@ from distilhash.data.openclipart import DEFAULT_ROOT, FILTER_REASONS, OpenClipar
 from distilhash.data.openclipart_labels import collection_key, label_matrix, normalise_tag, plural_map
 from distilhash.data.sources import create_source_dataset
 from distilhash.data.split import make_split, preset
-from distilhash.data.stats import chance_level
+from distilhash.data.stats import relevant_share
 from distilhash.data.svg_meta import parse_svg_meta
 from distilhash.errors import ConfigError, DataError
 
@@ -226,9 +226,9 @@ def test_word_rules():
     assert names == ["a"] and rare == {"b": 1, "c": 1} and y.tolist() == [[1], [1], [0]]
 
 
-def test_chance_level():
+def test_relevant_share():
     y = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 1]], np.uint8)
-    ch = chance_level(y, np.array([0, 2]), np.array([1, 3, 4]))
+    ch = relevant_share(y, np.array([0, 2]), np.array([1, 3, 4]))
     assert ch["mean"] == pytest.approx(2 / 3, abs=1e-4) and ch["queries_without_relevant"] == 0
 
 

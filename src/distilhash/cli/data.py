@@ -82,7 +82,7 @@ def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
 
     from distilhash.data.dataset import load_dataset
     from distilhash.data.split import Split
-    from distilhash.data.stats import chance_level, text_length_stats
+    from distilhash.data.stats import relevant_share, text_length_stats
     from distilhash.data.store import SPLIT_FILE
 
     ds = load_dataset(directory)
@@ -110,7 +110,7 @@ def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
     if split is not None and ds.num_labels:
         from distilhash.eval.chance import random_map_exact
 
-        ch = chance_level(ds.labels, split.query, split.retrieval)
+        ch = relevant_share(ds.labels, split.query, split.retrieval)
         exact = random_map_exact(ds.labels[split.query], ds.labels[split.retrieval])
         console.print(f"chance level (expected mAP@all of a random ranking, exact): {exact:.4f}; "
                       f"mean share of retrieval items relevant to a query {ch['mean']:.4f} (median {ch['median']:.4f}, "

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["chance_level", "text_length_stats", "labels_per_item"]
+__all__ = ["relevant_share", "text_length_stats", "labels_per_item"]
 
 
-def chance_level(labels: np.ndarray, query: np.ndarray, retrieval: np.ndarray, chunk: int = 1024) -> dict[str, float]:
+def relevant_share(labels: np.ndarray, query: np.ndarray, retrieval: np.ndarray, chunk: int = 1024) -> dict[str, float]:
     """Share of the database relevant to a query, summarised over queries.
 
     For query q: ``r_q = |{d in retrieval : y_q · y_d > 0}| / |retrieval|`` (relevant = at least one

@@ -1,7 +1,7 @@
 """Chance: the mAP@all of a random ranking, exactly, and as measured on random permutations.
 
 The figure every retrieval mAP is read against. It is **not** the mean share of relevant items
-(``R / N``, :func:`distilhash.data.stats.chance_level`): a random ranking scores more than that,
+(``R / N``, :func:`distilhash.data.stats.relevant_share`): a random ranking scores more than that,
 because the first relevant hit is often early by luck.
 
 For one query with ``R`` relevant items among ``N`` database items, ranked by a uniformly random
