@@ -54,7 +54,7 @@ def label_words_in_text(ds) -> float:
 
 def summary(ds, titles: dict[str, str], seed: int = 0) -> dict:
     """Counts, labels, texts, the relevant share and the chance on the preset split of one assembled dataset."""
-    from distilhash.data.split import make_split, preset
+    from distilhash.data.prepare import draw_split
     from distilhash.data.stats import labels_per_item, relevant_share, text_length_stats
     from distilhash.eval.chance import random_map_exact
     from distilhash.errors import DataError
@@ -71,7 +71,7 @@ def summary(ds, titles: dict[str, str], seed: int = 0) -> dict:
         "largest_collection_left": _largest_collection(ds, titles),
     }
     try:
-        split = make_split(len(ds), preset("openclipart", seed), ds.content_hash())
+        split = draw_split(ds, "openclipart", "openclipart", {}, seed)[0]  # the grouped preset, as prepare draws it
         out["split"] = {"hash": split.hash, "sizes": split.sizes()}
         out["relevant_share"] = relevant_share(ds.labels, split.query, split.retrieval)
         out["chance_random_ranking"] = round(random_map_exact(ds.labels[split.query], ds.labels[split.retrieval]), 4)
