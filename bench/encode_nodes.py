@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -128,21 +129,13 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    names = list(result["cells"])
-    vals = [[r["rows_per_s"] for r in result["cells"][n]] for n in names]
-    ax.bar(range(len(names)), [np.mean(v) for v in vals], yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals])
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("rows encoded per second (whole call)")
-    ax.set_title(f"{result['rows']:,} rows; load avg at start {result['provenance']['load_before'][0]}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, figsize=(6, 4)) as (fig, ax):
+        names = list(result["cells"])
+        vals = [[r["rows_per_s"] for r in result["cells"][n]] for n in names]
+        ax.bar(range(len(names)), [np.mean(v) for v in vals], yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals])
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylabel("rows encoded per second (whole call)")
+        ax.set_title(f"{result['rows']:,} rows; load avg at start {result['provenance']['load_before'][0]}", fontsize=9)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "index_write_interference"
 
@@ -129,31 +131,23 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
-    labels, p50, p99, e99 = [], [], [], []
-    for label, cells in result["cells"].items():
-        for scen, runs in cells.items():
-            labels.append(f"{label}\n{scen}")
-            p50.append(np.mean([r["p50_ms"] for r in runs]))
-            v = [r["p99_ms"] for r in runs]
-            p99.append(np.mean(v))
-            e99.append(np.std(v, ddof=1) if len(v) > 1 else 0)
-    x = np.arange(len(labels))
-    ax.bar(x - 0.2, p50, 0.4, label="p50")
-    ax.bar(x + 0.2, p99, 0.4, yerr=e99, label="p99 (± sample std)")
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel(f"search batch latency (ms), batch {result['batch']}")
-    ax.legend()
-    ax.set_title(f"{result['count']:,} items, {result['backend']}, writer {result['writes_per_s']}/s; {result['machine_note'][:60]}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, figsize=(7, 4)) as (fig, ax):
+        labels, p50, p99, e99 = [], [], [], []
+        for label, cells in result["cells"].items():
+            for scen, runs in cells.items():
+                labels.append(f"{label}\n{scen}")
+                p50.append(np.mean([r["p50_ms"] for r in runs]))
+                v = [r["p99_ms"] for r in runs]
+                p99.append(np.mean(v))
+                e99.append(np.std(v, ddof=1) if len(v) > 1 else 0)
+        x = np.arange(len(labels))
+        ax.bar(x - 0.2, p50, 0.4, label="p50")
+        ax.bar(x + 0.2, p99, 0.4, yerr=e99, label="p99 (± sample std)")
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel(f"search batch latency (ms), batch {result['batch']}")
+        ax.legend()
+        ax.set_title(f"{result['count']:,} items, {result['backend']}, writer {result['writes_per_s']}/s; {result['machine_note'][:60]}", fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> None:

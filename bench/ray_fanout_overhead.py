@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -147,26 +148,19 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     summ = result["summary"]
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    x = np.arange(len(VARIANTS))
-    for i, (key, label) in enumerate((("p50", "p50"), ("p99", "p99"))):
-        ax.bar(x + (i - 0.5) * 0.38, [summ[v][f"{key}_ms"] for v in VARIANTS], 0.38,
-               yerr=[summ[v][f"{key}_std"] for v in VARIANTS], label=label, capsize=3)
-    ax.axhline(3, ls="--", lw=0.8, color="C0")
-    ax.axhline(10, ls="--", lw=0.8, color="C1")
-    ax.set_xticks(x, VARIANTS, fontsize=8)
-    ax.set_ylabel("ms per query")
-    ax.set_title(f"{result['settings']['shards']} shards, one query per call, {result['settings']['cluster']} Ray "
-                 "(dashed: goals 3 / 10 ms)", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, figsize=(8, 3.8), dpi=120) as (fig, ax):
+        x = np.arange(len(VARIANTS))
+        for i, (key, label) in enumerate((("p50", "p50"), ("p99", "p99"))):
+            ax.bar(x + (i - 0.5) * 0.38, [summ[v][f"{key}_ms"] for v in VARIANTS], 0.38,
+                   yerr=[summ[v][f"{key}_std"] for v in VARIANTS], label=label, capsize=3)
+        ax.axhline(3, ls="--", lw=0.8, color="C0")
+        ax.axhline(10, ls="--", lw=0.8, color="C1")
+        ax.set_xticks(x, VARIANTS, fontsize=8)
+        ax.set_ylabel("ms per query")
+        ax.set_title(f"{result['settings']['shards']} shards, one query per call, {result['settings']['cluster']} Ray "
+                     "(dashed: goals 3 / 10 ms)", fontsize=9)
+        ax.legend(fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -47,6 +47,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -326,29 +327,21 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
-    x = result["runs"][0]
-    names = ["all", "search", "write", "add_ms", "delete_ms"]
-    vals = [x["all"], x["search"], x["write"], x["add_ms"], x["delete_ms"]]
-    pos = np.arange(len(names))
-    for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
-        ax.bar(pos + off, [v.get(key) or 0 for v in vals], 0.4, label=key[:-3])
-    ax.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
-    ax.set_xticks(pos, ["all", "search", "writes", "add", "delete"])
-    ax.set_yscale("log")
-    ax.set_ylabel("client latency (ms)")
-    ax.legend()
-    ax.set_title(f"{x['clients']} clients ({x['writers']} writing), {x['count_before']:,} items, {x['all']['throughput_rps']} req/s, "
-                 f"{x['all']['errors']} errors", fontsize=9)
-    fig.suptitle(f"load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, figsize=(7, 4)) as (fig, ax):
+        x = result["runs"][0]
+        names = ["all", "search", "write", "add_ms", "delete_ms"]
+        vals = [x["all"], x["search"], x["write"], x["add_ms"], x["delete_ms"]]
+        pos = np.arange(len(names))
+        for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
+            ax.bar(pos + off, [v.get(key) or 0 for v in vals], 0.4, label=key[:-3])
+        ax.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
+        ax.set_xticks(pos, ["all", "search", "writes", "add", "delete"])
+        ax.set_yscale("log")
+        ax.set_ylabel("client latency (ms)")
+        ax.legend()
+        ax.set_title(f"{x['clients']} clients ({x['writers']} writing), {x['count_before']:,} items, {x['all']['throughput_rps']} req/s, "
+                     f"{x['all']['errors']} errors", fontsize=9)
+        fig.suptitle(f"load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> None:
