@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.failover_options import add_failover_options
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -65,13 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     from distilhash.distributed.serve_failover import run_trial
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--kill-at", type=float, default=10.0)
-    ap.add_argument("--items", type=int, default=40_000)
-    ap.add_argument("--replicas", type=int, default=2)
-    ap.add_argument("--out-name", default=BENCH)
+    add_failover_options(ap, BENCH)
     args = ap.parse_args(argv)
     prov = collect_provenance(BENCH, args.out_name, seeds=[0], model_selection="none: nothing is selected", root=ROOT)
     result = {"provenance": prov, "settings": vars(args), "trials": []}
