@@ -1,24 +1,46 @@
-"""The command-line options every node-loss / failover trial benchmark shares.
+"""The command-line options every node-loss / failover trial benchmark shares, kept as data.
 
 ``bench/replica_failover.py`` (the Ray fan-out in-process) and ``bench/serve_ray_failover.py``
 (``distilhash serve --engine ray`` over HTTP) run the same shape of trial: a two-node cluster,
-closed-loop clients, node 1 killed ``kill_at`` seconds in, a number of trials.
+closed-loop clients, node 1 killed ``kill_at`` seconds in, a number of trials. The option
+parser itself belongs to the scripts; this module only lists the options.
 """
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-__all__ = ["add_failover_options"]
+__all__ = ["FAILOVER_OPTIONS", "FailoverOption", "add_failover_options"]
 
 
-def add_failover_options(ap: argparse.ArgumentParser, out_name: str) -> argparse.ArgumentParser:
-    """Add ``--trials --clients --seconds --kill-at --items --replicas --out-name`` to ``ap``; returns it."""
-    ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--kill-at", type=float, default=10.0, help="seconds into a trial when node 1 is killed")
-    ap.add_argument("--items", type=int, default=40_000)
-    ap.add_argument("--replicas", type=int, default=2, help="actors per shard")
-    ap.add_argument("--out-name", default=out_name)
-    return ap
+@dataclass(frozen=True)
+class FailoverOption:
+    """One ``--flag`` of a failover trial: its type, default and help text."""
+
+    flag: str
+    type: type
+    default: Any
+    help: str = ""
+
+
+FAILOVER_OPTIONS: tuple[FailoverOption, ...] = (
+    FailoverOption("--trials", int, 3),
+    FailoverOption("--clients", int, 50),
+    FailoverOption("--seconds", float, 30.0),
+    FailoverOption("--kill-at", float, 10.0, "seconds into a trial when node 1 is killed"),
+    FailoverOption("--items", int, 40_000),
+    FailoverOption("--replicas", int, 2, "actors per shard"),
+)
+
+
+class _AcceptsArguments(Protocol):
+    def add_argument(self, *flags: str, **kwargs: Any) -> Any: ...
+
+
+def add_failover_options(parser: _AcceptsArguments, out_name: str) -> _AcceptsArguments:
+    """Add every :data:`FAILOVER_OPTIONS` entry and ``--out-name`` (default ``out_name``) to ``parser``."""
+    for option in FAILOVER_OPTIONS:
+        parser.add_argument(option.flag, type=option.type, default=option.default, help=option.help or None)
+    parser.add_argument("--out-name", default=out_name)
+    return parser
