@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from distilhash.serve import routes  # noqa: E402
-from distilhash.serve import schemas  # noqa: E402
+from distilhash.serve import api as schemas  # noqa: E402
 from serve_fixtures import COLOURS, make_weak_match, make_world, png_bytes  # noqa: E402
 
 KEY = "schema-key"

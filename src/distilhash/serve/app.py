@@ -1,7 +1,7 @@
 """The HTTP API and the web page (FastAPI) over a :class:`~distilhash.serve.engine.SearchService`.
 
 The paths are the constants of :mod:`distilhash.serve.routes`; the JSON routes are
-:mod:`distilhash.serve.api`, their answers the models of :mod:`distilhash.serve.schemas`
+:mod:`distilhash.serve.api` with the models of their answers
 (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
 
 ==========  ==================================  ===============================================
@@ -183,6 +183,6 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
     return refusal(500, "the service failed to answer this request; the server log has the details")
 
 
-#: exception type -> the refusal it becomes (every one a :class:`~distilhash.serve.schemas.Refusal`)
+#: exception type -> the refusal it becomes (every one a :class:`~distilhash.serve.api.Refusal`)
 _HANDLERS: dict[Any, Any] = {ServiceError: _service_error, RequestValidationError: _validation_error,
                              StarletteHTTPException: _http_error, Exception: _unexpected}
