@@ -37,7 +37,6 @@ import os
 import random
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 import urllib.error
