@@ -40,6 +40,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.replica_index import build_replica_index
 from distilhash.benchmark.results import write_results
@@ -202,36 +203,28 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4))
-    ax1, ax2 = fig.subplots(1, 2)
-    names = [s["scenario"] for s in result["scenarios"]]
-    x = np.arange(len(names))
-    for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
-        ax1.bar(x + off, [s["client"][key] or 0 for s in result["scenarios"]], 0.4, label=key.replace("_ms", ""))
-    ax1.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
-    ax1.set_xticks(x, [f"{n}\n{s['clients']} clients\n{s['client']['throughput_rps']} req/s" for n, s in zip(names, result["scenarios"])])
-    ax1.set_ylabel("client latency (ms)")
-    ax1.set_yscale("log")
-    ax1.legend()
-    ax1.set_title(f"text queries, {result['index']['count']:,} items ({result['index']['kind']})")
-    parts = [("server", lambda s: s.get("server_cpu_ms_per_request") or 0), ("load generator", lambda s: s["client"].get("loadgen_cpu_ms_per_request") or 0)]
-    bottom = np.zeros(len(names))
-    for label, fn in parts:
-        vals = np.array([fn(s) for s in result["scenarios"]], float)
-        ax2.bar(x, vals, 0.5, bottom=bottom, label=label)
-        bottom += vals
-    ax2.set_xticks(x, names)
-    ax2.set_ylabel("CPU ms per request")
-    ax2.set_title("CPU per request (2 cores shared with other jobs)")
-    ax2.legend()
-    fig.suptitle(f"shared 2-core machine, load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, 1, 2, figsize=(11, 4), dpi=110) as (fig, (ax1, ax2)):
+        names = [s["scenario"] for s in result["scenarios"]]
+        x = np.arange(len(names))
+        for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
+            ax1.bar(x + off, [s["client"][key] or 0 for s in result["scenarios"]], 0.4, label=key.replace("_ms", ""))
+        ax1.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
+        ax1.set_xticks(x, [f"{n}\n{s['clients']} clients\n{s['client']['throughput_rps']} req/s" for n, s in zip(names, result["scenarios"])])
+        ax1.set_ylabel("client latency (ms)")
+        ax1.set_yscale("log")
+        ax1.legend()
+        ax1.set_title(f"text queries, {result['index']['count']:,} items ({result['index']['kind']})")
+        parts = [("server", lambda s: s.get("server_cpu_ms_per_request") or 0), ("load generator", lambda s: s["client"].get("loadgen_cpu_ms_per_request") or 0)]
+        bottom = np.zeros(len(names))
+        for label, fn in parts:
+            vals = np.array([fn(s) for s in result["scenarios"]], float)
+            ax2.bar(x, vals, 0.5, bottom=bottom, label=label)
+            bottom += vals
+        ax2.set_xticks(x, names)
+        ax2.set_ylabel("CPU ms per request")
+        ax2.set_title("CPU per request (2 cores shared with other jobs)")
+        ax2.legend()
+        fig.suptitle(f"shared 2-core machine, load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> None:
