@@ -162,10 +162,6 @@ def summarise(runs: list[dict]) -> dict:
     return out
 
 
-def _m(cell, key="map_all"):
-    return 0.5 * (cell[key]["i2t"]["mean"] + cell[key]["t2i"]["mean"])
-
-
 def goals(summary: dict, bits_list: list[int]) -> dict:
     res: dict = {}
     fs_cell = next(iter(summary.get("float-student", {}).values()), None)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -117,27 +118,20 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, s in enumerate(result["scaling"]):
-        w = [r["workers"] for r in s["runs"]]
-        ax.plot(w, [r["rows_per_s"] for r in s["runs"]], "o-", color=f"C{i}", label=f"{s['array']} (wall clock)")
-        ax.plot(w, [r["rows_per_cpu_s"] * r["workers"] for r in s["runs"]], "s--", color=f"C{i}", alpha=0.5,
-                label=f"{s['array']} (per CPU-second x workers)")
-        base = s["runs"][0]["rows_per_s"]
-        ax.plot(w, [base * x for x in w], ":", color=f"C{i}", alpha=0.4)
-    ax.set_xticks([1, 2])
-    ax.set_xlabel("Ray workers (1 CPU each)")
-    ax.set_ylabel("rows / s")
-    ax.set_yscale("log")
-    ax.set_title(f"extraction throughput (dotted: linear scaling); load {result['provenance']['load_before'][0]}", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, figsize=(7, 4), dpi=120) as (fig, ax):
+        for i, s in enumerate(result["scaling"]):
+            w = [r["workers"] for r in s["runs"]]
+            ax.plot(w, [r["rows_per_s"] for r in s["runs"]], "o-", color=f"C{i}", label=f"{s['array']} (wall clock)")
+            ax.plot(w, [r["rows_per_cpu_s"] * r["workers"] for r in s["runs"]], "s--", color=f"C{i}", alpha=0.5,
+                    label=f"{s['array']} (per CPU-second x workers)")
+            base = s["runs"][0]["rows_per_s"]
+            ax.plot(w, [base * x for x in w], ":", color=f"C{i}", alpha=0.4)
+        ax.set_xticks([1, 2])
+        ax.set_xlabel("Ray workers (1 CPU each)")
+        ax.set_ylabel("rows / s")
+        ax.set_yscale("log")
+        ax.set_title(f"extraction throughput (dotted: linear scaling); load {result['provenance']['load_before'][0]}", fontsize=9)
+        ax.legend(fontsize=7)
 
 
 def main(argv: list[str] | None = None) -> None:

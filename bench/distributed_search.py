@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -166,31 +167,24 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     r = result["result"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    labels, cols = [], {"single": [], "sharded_threads": [], "sharded_serial": []}
-    qps = {"single": [], "sharded_threads": [], "sharded_serial": []}
-    for backend, row in r["backends"].items():
-        for k in result["settings"]["k"]:
-            labels.append(f"{backend}\nk={k}")
-            for c in cols:
-                cols[c].append(row[f"k{k}"][c]["p50_ms"])
-                qps[c].append(row[f"k{k}"][c]["batch_qps"])
-    x = np.arange(len(labels))
-    for ax, data, title in ((axes[0], cols, "p50 latency, one query per call (ms)"), (axes[1], qps, "batch QPS")):
-        for i, (c, vals) in enumerate(data.items()):
-            ax.bar(x + (i - 1) * 0.27, vals, 0.27, label=c.replace("_", " "))
-        ax.set_xticks(x, labels, fontsize=8)
-        ax.set_yscale("log")
-        ax.set_title(f"{title}\n{r['n']:,} items, {r['shards']} shards", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, 1, 2, figsize=(11, 4), dpi=120) as (fig, axes):
+        labels, cols = [], {"single": [], "sharded_threads": [], "sharded_serial": []}
+        qps = {"single": [], "sharded_threads": [], "sharded_serial": []}
+        for backend, row in r["backends"].items():
+            for k in result["settings"]["k"]:
+                labels.append(f"{backend}\nk={k}")
+                for c in cols:
+                    cols[c].append(row[f"k{k}"][c]["p50_ms"])
+                    qps[c].append(row[f"k{k}"][c]["batch_qps"])
+        x = np.arange(len(labels))
+        for ax, data, title in ((axes[0], cols, "p50 latency, one query per call (ms)"), (axes[1], qps, "batch QPS")):
+            for i, (c, vals) in enumerate(data.items()):
+                ax.bar(x + (i - 1) * 0.27, vals, 0.27, label=c.replace("_", " "))
+            ax.set_xticks(x, labels, fontsize=8)
+            ax.set_yscale("log")
+            ax.set_title(f"{title}\n{r['n']:,} items, {r['shards']} shards", fontsize=9)
+            ax.legend(fontsize=7)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 from distilhash.eval.spread import sample_std
@@ -118,25 +119,18 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for r in result["runs"]:
-        axes[0].scatter(r["workers"], r["epoch_seconds"], color="C0")
-        axes[1].scatter(r["workers"] - 0.05, r["map_query"]["i2t"], color="C1", label="i2t" if r["seed"] == 0 else None)
-        axes[1].scatter(r["workers"] + 0.05, r["map_query"]["t2i"], color="C2", label="t2i" if r["seed"] == 0 else None)
-    axes[0].set_ylabel("seconds per epoch")
-    axes[1].set_ylabel("mAP@all (query)")
-    for ax in axes:
-        ax.set_xticks([1, 2])
-        ax.set_xlabel("workers")
-    axes[1].legend(fontsize=7)
-    fig.suptitle(f"{result['settings']['method'].upper()} {result['settings']['bits']} bits, data-parallel (load {result['provenance']['load_before'][0]})", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with figure(path, 1, 2, figsize=(9, 3.6), dpi=120) as (fig, axes):
+        for r in result["runs"]:
+            axes[0].scatter(r["workers"], r["epoch_seconds"], color="C0")
+            axes[1].scatter(r["workers"] - 0.05, r["map_query"]["i2t"], color="C1", label="i2t" if r["seed"] == 0 else None)
+            axes[1].scatter(r["workers"] + 0.05, r["map_query"]["t2i"], color="C2", label="t2i" if r["seed"] == 0 else None)
+        axes[0].set_ylabel("seconds per epoch")
+        axes[1].set_ylabel("mAP@all (query)")
+        for ax in axes:
+            ax.set_xticks([1, 2])
+            ax.set_xlabel("workers")
+        axes[1].legend(fontsize=7)
+        fig.suptitle(f"{result['settings']['method'].upper()} {result['settings']['bits']} bits, data-parallel (load {result['provenance']['load_before'][0]})", fontsize=9)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -243,34 +244,26 @@ def markdown(res: dict) -> str:
 
 def plot(path: Path, res: dict) -> None:
     """One panel per size: ns/code of every arm at one query per call, and the memory limits."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sizes = res["sizes"]
-    fig, axes = plt.subplots(1, len(sizes), figsize=(7 * len(sizes), 4.8), squeeze=False)
-    for ax, s in zip(axes[0], sizes):
-        labels, vals, errs = [], [], []
-        for family, rows in s["families"].items():
-            for name, v in rows.get("1", {}).items():
-                labels.append(f"{family}: {name}")
-                vals.append(v["ns_per_code"])
-                errs.append(v.get("ns_per_code_std", 0.0))
-        y = np.arange(len(labels))
-        ax.barh(y, vals, xerr=errs, color=["tab:blue" if ": ours" in lb else "tab:gray" for lb in labels])
-        ax.axvline(s["limit_ns_per_code"], color="tab:red", ls="--", label="one-thread read limit")
-        for t, v in s.get("split_limit_ns_per_code", {}).items():
-            ax.axvline(v, color="tab:orange", ls=":", label=f"{t}-thread read limit")
-        ax.set_yticks(y, labels, fontsize=7)
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.set_xlabel("ns per code (one query per call; lower is better)")
-        ax.set_title(f"n = {s['n']:,} (load {s['load_before'][0]:.1f}->{s['load_after'][0]:.1f})")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 1, len(sizes), figsize=(7 * len(sizes), 4.8), squeeze=False, dpi=110) as (fig, axes):
+        for ax, s in zip(axes[0], sizes):
+            labels, vals, errs = [], [], []
+            for family, rows in s["families"].items():
+                for name, v in rows.get("1", {}).items():
+                    labels.append(f"{family}: {name}")
+                    vals.append(v["ns_per_code"])
+                    errs.append(v.get("ns_per_code_std", 0.0))
+            y = np.arange(len(labels))
+            ax.barh(y, vals, xerr=errs, color=["tab:blue" if ": ours" in lb else "tab:gray" for lb in labels])
+            ax.axvline(s["limit_ns_per_code"], color="tab:red", ls="--", label="one-thread read limit")
+            for t, v in s.get("split_limit_ns_per_code", {}).items():
+                ax.axvline(v, color="tab:orange", ls=":", label=f"{t}-thread read limit")
+            ax.set_yticks(y, labels, fontsize=7)
+            ax.invert_yaxis()
+            ax.set_xscale("log")
+            ax.set_xlabel("ns per code (one query per call; lower is better)")
+            ax.set_title(f"n = {s['n']:,} (load {s['load_before'][0]:.1f}->{s['load_after'][0]:.1f})")
+            ax.legend(fontsize=7)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -169,24 +170,16 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def _plot(r: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(r["rows"])
     doms = list(r["n_items"])
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 1.2))
-    y = np.arange(len(names))
-    for i, d in enumerate(doms):
-        ax.barh(y + 0.4 * i, [r["rows"][n][d]["map_all"] for n in names], height=0.4, label=f"{d} mAP@all")
-    ax.set_yticks(y + 0.2, names, fontsize=7)
-    ax.invert_yaxis()
-    ax.legend()
-    ax.set_title("open-vocabulary benchmark, float teachers (held-out items)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, figsize=(9, 0.45 * len(names) + 1.2), dpi=110) as (fig, ax):
+        y = np.arange(len(names))
+        for i, d in enumerate(doms):
+            ax.barh(y + 0.4 * i, [r["rows"][n][d]["map_all"] for n in names], height=0.4, label=f"{d} mAP@all")
+        ax.set_yticks(y + 0.2, names, fontsize=7)
+        ax.invert_yaxis()
+        ax.legend()
+        ax.set_title("open-vocabulary benchmark, float teachers (held-out items)")
 
 
 if __name__ == "__main__":

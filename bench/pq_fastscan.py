@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import read_results, redraw_results, write_results
 
@@ -237,31 +238,24 @@ def markdown(res: dict) -> str:
 
 
 def plot(path: Path, res: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     parts = [p for p in ("pq4", "pq8") if p in res]
-    fig, axes = plt.subplots(1, max(1, len(parts)), figsize=(7 * max(1, len(parts)), 4.5), squeeze=False)
-    for ax, part in zip(axes[0], parts):
-        blocks = res[part]
-        names = list(dict.fromkeys(name for b in blocks for name in b["rows"]))
-        width = 0.8 / len(blocks)
-        for j, b in enumerate(blocks):
-            cpu = [b["rows"][nm]["cpu_ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
-            wall = [b["rows"][nm]["ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
-            x = np.arange(len(names)) + j * width
-            ax.bar(x, cpu, width, label=f"n={b['n']:,}: CPU time")
-            ax.scatter(x, wall, marker="_", s=120, color="black", label="wall clock (loaded machine)" if j == 0 else None)
-        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=25, ha="right", fontsize=8)
-        ax.set_yscale("log")
-        ax.set_ylabel("ns per code (log): bars CPU time, dashes wall")
-        ax.set_title(f"{'4-bit (M=16, K=16)' if part == 'pq4' else '8-bit (M=8, K=256)'} ADC top-{K_TOP}, 1 thread")
-        ax.axhline(0.5 if part == "pq4" else 1.0, ls="--", color="gray", label="goal")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, 1, max(1, len(parts)), figsize=(7 * max(1, len(parts)), 4.5), squeeze=False, dpi=110) as (fig, axes):
+        for ax, part in zip(axes[0], parts):
+            blocks = res[part]
+            names = list(dict.fromkeys(name for b in blocks for name in b["rows"]))
+            width = 0.8 / len(blocks)
+            for j, b in enumerate(blocks):
+                cpu = [b["rows"][nm]["cpu_ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
+                wall = [b["rows"][nm]["ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
+                x = np.arange(len(names)) + j * width
+                ax.bar(x, cpu, width, label=f"n={b['n']:,}: CPU time")
+                ax.scatter(x, wall, marker="_", s=120, color="black", label="wall clock (loaded machine)" if j == 0 else None)
+            ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=25, ha="right", fontsize=8)
+            ax.set_yscale("log")
+            ax.set_ylabel("ns per code (log): bars CPU time, dashes wall")
+            ax.set_title(f"{'4-bit (M=16, K=16)' if part == 'pq4' else '8-bit (M=8, K=256)'} ADC top-{K_TOP}, 1 thread")
+            ax.axhline(0.5 if part == "pq4" else 1.0, ls="--", color="gray", label="goal")
+            ax.legend(fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,192 +31,24 @@ the load average is recorded before and after every scenario (and in the provena
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
-from distilhash.serve import routes
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.replica_index import build_replica_index
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.server_process import CliServer, health_ok
+from distilhash.serve import routes
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_load"
-
-
-def replicas(base, n: int, flip: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` noisy copies of real database codes: binary -> each bit flipped with prob. ``flip``;
-    pq -> each sub-code replaced by a uniformly drawn codeword with prob. ``flip``."""
-    from distilhash.index.synth import replicate_with_noise
-
-    if base.kind == "binary":
-        return replicate_with_noise(base.data, n, flip, rng)
-    k = int(np.asarray(base.codebooks).shape[1])
-    which = rng.integers(0, len(base.data), n)
-    out = base.data[which].copy()
-    hit = rng.random(out.shape, dtype=np.float32) < flip
-    out[hit] = rng.integers(0, k, int(hit.sum()), dtype=np.uint8)
-    return out, which
-
-
-def build_index(work: Path, model: Path, dataset: str, teacher: str, features: Path | None, n: int, flip: float, seed: int) -> tuple[Path, dict]:
-    """The 1M-item index (built once; reused when its recorded parameters match)."""
-    from tqdm.auto import tqdm
-
-    from distilhash.pipeline.inputs import load_features_and_split
-    from distilhash.index import create_index, open_index
-    from distilhash.methods.base import load_method
-
-    params = {"model": str(model.resolve()), "dataset": dataset, "n": n, "flip": flip, "seed": seed}
-    ix = work / f"index-{n}"
-    if (ix / "manifest.json").exists():
-        with open_index(ix) as idx:
-            if idx.manifest.get("extra", {}).get("bench") == params:
-                from distilhash.data.store import open_prepared
-
-                return ix, {"built": False, "count": len(idx), "n_real": len(open_prepared(dataset)[1].retrieval)}
-        raise SystemExit(f"{ix} holds an index built with other parameters; remove it or choose another --work")
-    import torch
-
-    torch.set_num_threads(2)
-    method = load_method(model)
-    ds, split, feats, _ = load_features_and_split(dataset, teacher, features)
-    rows = np.asarray(split.retrieval, np.int64)
-    base = method.encode("image", feats.image[rows], "database")
-    meta_base = []
-    for r in rows.tolist():
-        md = {"dataset": ds.name, "row": int(r), "caption": ds.texts[r]}
-        if ds.num_labels:
-            md["labels"] = [ds.label_names[j] for j in ds.labels[r].nonzero()[0]]
-        meta_base.append(md)
-    ids_base = [feats.ids[r] for r in rows.tolist()]
-    teacher_spec = json.loads((model / "method.json").read_text()).get("teacher")
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    kind = base.kind
-    with create_index(ix, kind=kind, n_bits=base.n_bits if kind == "binary" else None,
-                      codebooks=base.codebooks if kind == "pq" else None, metric=base.metric or "l2",
-                      model_dir=model.resolve(), teacher=teacher_spec,
-                      extra={"modality": "image", "dataset": dataset, "part": "retrieval", "bench": params}) as idx:
-        idx.add(ids_base, base, meta_base)
-        todo = n - len(ids_base)
-        chunk = 250_000
-        bar = tqdm(total=todo, desc="replicas", unit="item")
-        start = 0
-        while start < todo:
-            m = min(chunk, todo - start)
-            codes, which = replicas(base, m, flip, rng)
-            ids = [f"{ids_base[w]}~r{start + j}" for j, w in enumerate(which.tolist())]
-            md = [dict(meta_base[w], replica_of=ids_base[w]) for w in which.tolist()]
-            idx.add(ids, codes, md)
-            start += m
-            bar.update(m)
-        bar.close()
-        count = len(idx)
-    return ix, {"built": True, "count": count, "build_s": round(time.perf_counter() - t0, 1), "n_real": len(ids_base)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 10) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return json.loads(r.read())
-
-
-class Server:
-    """``distilhash serve`` in a subprocess on loopback; killed (by its pid) on exit."""
-
-    def __init__(self, index: Path, threads: int, text_cache: int, log: Path, query_encoder: str | None = None,
-                 search_workers: int = 1, workers: int = 1, index_backend: str = "auto", index_options: list[str] | None = None) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.cmd = [sys.executable, "-m", "distilhash.cli.main", "serve", str(index), "--host", "127.0.0.1", "--port", str(self.port),
-                    "--threads", str(threads), "--text-cache", str(text_cache),
-                    "--search-workers", str(search_workers), "--workers", str(workers), "--index-backend", index_backend]
-        if query_encoder is not None:  # None: the shipped default
-            self.cmd += ["--query-encoder", query_encoder]
-        for opt in index_options or []:
-            self.cmd += ["--index-option", opt]
-        self.workers = workers
-        self.log = log
-
-    def _tree(self) -> list[int]:
-        """The server's pid and its descendants' (uvicorn worker processes)."""
-        parents: dict[int, int] = {}
-        for d in Path("/proc").iterdir():
-            if d.name.isdigit():
-                try:
-                    parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    pass
-        tree, frontier = [self.proc.pid], [self.proc.pid]
-        while frontier:
-            frontier = [p for p, pp in parents.items() if pp in frontier]
-            tree += frontier
-        return tree
-
-    def cpu_s(self) -> float:
-        """user + system CPU seconds of the server processes so far (all their threads)."""
-        total = 0.0
-        for pid in self._tree():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
-
-    def all_stats(self, tries: int = 200) -> list[dict]:
-        """``/api/stats`` of every worker process (new connections land on random workers)."""
-        seen: dict[int, dict] = {}
-        for _ in range(tries):
-            st = _get(self.url + routes.STATS)
-            seen.setdefault(st.get("pid", 0), st)
-            if len(seen) >= self.workers:
-                break
-        return list(seen.values())
-
-    def wait_workers(self, timeout: float = 600) -> None:
-        """Until every worker process answers (each loads the index and model on its own)."""
-        deadline = time.monotonic() + timeout
-        while len(self.all_stats(tries=50)) < self.workers:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"only some of {self.workers} server processes answered within {timeout} s; see {self.log}")
-            time.sleep(1)
-
-    def __enter__(self) -> "Server":
-        self.fh = open(self.log, "a")
-        self.proc = subprocess.Popen(self.cmd, stdout=self.fh, stderr=subprocess.STDOUT, env=dict(os.environ))
-        deadline = time.monotonic() + 600
-        while True:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"the server exited with {self.proc.returncode}; see {self.log}")
-            try:
-                _get(self.url + routes.HEALTH, timeout=2)
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"the server did not answer within 600 s; see {self.log}") from None
-                time.sleep(0.5)
-
-    def __exit__(self, *exc) -> None:
-        from distilhash.serve.loadgen import stop_server_process
-
-        stop_server_process(self.proc)
-        self.fh.close()
 
 
 def zipf_weights(n: int, s: float) -> np.ndarray:
@@ -276,6 +108,14 @@ def recall_vs_exact(index: Path, model: Path, pool: list[str], backend: str, opt
             "search_cpu_ms_per_query_batched": round(cpu_ms, 4)}
 
 
+def replica_index(args) -> tuple[Path, dict]:
+    """The ``--n``-item index of real codes + noisy replicas in ``--work``  (built once, then reused)."""
+    from distilhash.pipeline.inputs import load_features_and_split
+
+    return build_replica_index(args.work, args.model, args.dataset, args.n, args.flip, args.seed,
+                               lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3])
+
+
 def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> dict:
     from distilhash.serve.loadgen import run_load
 
@@ -283,20 +123,20 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
     clients = clients or args.clients
     paths = [f"{routes.SEARCH}?q={quote(q)}&k={args.k}" for q in pool] if weighting != "health" else [routes.HEALTH]
     weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
-    with Server(index, args.threads, cache, log, encoder, args.search_workers, args.workers, args.index_backend,
-                args.index_option) as srv:
-        srv.wait_workers()
+    with CliServer(index, log, threads=args.threads, text_cache=cache, query_encoder=encoder, search_workers=args.search_workers,
+                   workers=args.workers, index_backend=args.index_backend, index_options=args.index_option) as srv:
+        srv.wait_workers(routes.STATS)
         # warm: first queries load lazy parts (search structures, tokenizer caches)
         warm = [f"{routes.SEARCH}?q={quote(q)}&k={args.k}" for q in pool[:50]]
         run_load(srv.url, warm, concurrency=2 * args.workers, duration_s=30, max_requests=20 * args.workers)
-        _get(srv.url + routes.HEALTH)
+        health_ok(srv.port, routes.HEALTH)
         load_before = load_average()
         cpu0 = srv.cpu_s()
         res = run_load(srv.url, paths, concurrency=clients, duration_s=args.duration, max_requests=args.max_requests,
                        weights=weights, seed=args.seed)
         server_cpu = srv.cpu_s() - cpu0
         load_after = load_average()
-        per_worker = srv.all_stats()
+        per_worker = srv.all_stats(routes.STATS)
     stats = _merge_stats(per_worker)
     summary = res.summary()
     out = {"scenario": name, "clients": clients, "text_cache": cache, "weighting": weighting,
@@ -363,36 +203,28 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4))
-    ax1, ax2 = fig.subplots(1, 2)
-    names = [s["scenario"] for s in result["scenarios"]]
-    x = np.arange(len(names))
-    for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
-        ax1.bar(x + off, [s["client"][key] or 0 for s in result["scenarios"]], 0.4, label=key.replace("_ms", ""))
-    ax1.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
-    ax1.set_xticks(x, [f"{n}\n{s['clients']} clients\n{s['client']['throughput_rps']} req/s" for n, s in zip(names, result["scenarios"])])
-    ax1.set_ylabel("client latency (ms)")
-    ax1.set_yscale("log")
-    ax1.legend()
-    ax1.set_title(f"text queries, {result['index']['count']:,} items ({result['index']['kind']})")
-    parts = [("server", lambda s: s.get("server_cpu_ms_per_request") or 0), ("load generator", lambda s: s["client"].get("loadgen_cpu_ms_per_request") or 0)]
-    bottom = np.zeros(len(names))
-    for label, fn in parts:
-        vals = np.array([fn(s) for s in result["scenarios"]], float)
-        ax2.bar(x, vals, 0.5, bottom=bottom, label=label)
-        bottom += vals
-    ax2.set_xticks(x, names)
-    ax2.set_ylabel("CPU ms per request")
-    ax2.set_title("CPU per request (2 cores shared with other jobs)")
-    ax2.legend()
-    fig.suptitle(f"shared 2-core machine, load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with figure(path, 1, 2, figsize=(11, 4), dpi=110) as (fig, (ax1, ax2)):
+        names = [s["scenario"] for s in result["scenarios"]]
+        x = np.arange(len(names))
+        for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
+            ax1.bar(x + off, [s["client"][key] or 0 for s in result["scenarios"]], 0.4, label=key.replace("_ms", ""))
+        ax1.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
+        ax1.set_xticks(x, [f"{n}\n{s['clients']} clients\n{s['client']['throughput_rps']} req/s" for n, s in zip(names, result["scenarios"])])
+        ax1.set_ylabel("client latency (ms)")
+        ax1.set_yscale("log")
+        ax1.legend()
+        ax1.set_title(f"text queries, {result['index']['count']:,} items ({result['index']['kind']})")
+        parts = [("server", lambda s: s.get("server_cpu_ms_per_request") or 0), ("load generator", lambda s: s["client"].get("loadgen_cpu_ms_per_request") or 0)]
+        bottom = np.zeros(len(names))
+        for label, fn in parts:
+            vals = np.array([fn(s) for s in result["scenarios"]], float)
+            ax2.bar(x, vals, 0.5, bottom=bottom, label=label)
+            bottom += vals
+        ax2.set_xticks(x, names)
+        ax2.set_ylabel("CPU ms per request")
+        ax2.set_title("CPU per request (2 cores shared with other jobs)")
+        ax2.legend()
+        fig.suptitle(f"shared 2-core machine, load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -428,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t_start = time.time()
     args.work.mkdir(parents=True, exist_ok=True)
-    index, build = build_index(args.work, args.model, args.dataset, args.teacher, args.features, args.n, args.flip, args.seed)
+    index, build = replica_index(args)
     from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
 
     if not (index / THUMBS_FILE).exists():

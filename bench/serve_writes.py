@@ -37,7 +37,6 @@ import os
 import random
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 import urllib.error
@@ -49,11 +48,12 @@ import numpy as np
 
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.replica_index import build_replica_index
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.server_process import CliServer
+from distilhash.serve import routes
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_load import Server, build_index  # noqa: E402  (the same index and server wrapper)
 
 BENCH = "serve_writes"
 
@@ -240,7 +240,8 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
     ledger = Ledger()
     paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool]
     try:
-        with Server(live, args.threads, 0, args.work / "server.log", None, 1, 1, args.index_backend, args.index_option) as srv:
+        with CliServer(live, args.work / "server.log", threads=args.threads, index_backend=args.index_backend,
+                       index_options=args.index_option) as srv:
             warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
             run_load(srv.url, warm, concurrency=2, duration_s=30, max_requests=40)
             host, port = "127.0.0.1", srv.port
@@ -255,7 +256,7 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
             res = run_sessions(srv.url, sessions, duration_s=args.duration, max_requests=args.max_requests)
             server_cpu = srv.cpu_s() - cpu0
             load_after = load_average()
-            stats = srv.all_stats()[0]
+            stats = srv.all_stats(routes.STATS)[0]
             t1 = time.perf_counter()
             live_check = verify_live(srv.url, ledger, args.verify_k)
             live_check["verify_s"] = round(time.perf_counter() - t1, 1)
@@ -381,7 +382,10 @@ def main(argv: list[str] | None = None) -> None:
 
     t_start = time.time()
     args.work.mkdir(parents=True, exist_ok=True)
-    index, build = build_index(args.work, args.model, args.dataset, args.teacher, args.features, args.n, args.flip, args.seed)
+    from distilhash.pipeline.inputs import load_features_and_split
+
+    index, build = build_replica_index(args.work, args.model, args.dataset, args.n, args.flip, args.seed,
+                                       lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3])
     from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
 
     if not (index / THUMBS_FILE).exists():

@@ -49,10 +49,6 @@ def _logistic(x: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[np.ndarray
 HAND = ["a butterfly", "qwxz blorf", "a red apple", "a guitar", "zzqx", "sunset over the sea"]
 
 
-def _rates(scores: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
-    return {k: round(float(np.mean(v < threshold)), 4) for k, v in scores.items()}
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, required=True)

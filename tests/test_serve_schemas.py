@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from distilhash.serve import routes  # noqa: E402
-from distilhash.serve import schemas  # noqa: E402
+from distilhash.serve import api as schemas  # noqa: E402
 from serve_fixtures import COLOURS, make_weak_match, make_world, png_bytes  # noqa: E402
 
 KEY = "schema-key"
@@ -69,6 +69,17 @@ def test_every_route_path_is_a_constant_of_the_routes_module(app):
     assert {r.path for r in _api_routes(app)} <= constants
     assert set(routes.PAGE_ROUTES.values()) - {routes.DOCS} <= paths | {routes.PAGE}
     assert routes.ROUTES_JS in paths and routes.OPENAPI in paths
+
+
+def test_the_table_marks_exactly_the_routes_that_take_the_api_key(app):
+    """A route that reads ``X-API-Key`` is a write in ``routes.TABLE`` (so the guard asks for the key
+    before the body), and every write row names a served route: the table cannot drift from the app."""
+    keyed = {(m, r.path) for r in _api_routes(app) for m in r.methods
+             if any(p.alias.lower() == "x-api-key" for p in r.dependant.header_params)}
+    rows = {(m, row.path) for row in routes.TABLE for m in row.writes}
+    assert keyed == rows == {("POST", routes.ITEMS), ("DELETE", routes.ITEM)}
+    assert all(routes.is_write(m, routes.item_path("a/b") if "{" in path else path) for m, path in rows)
+    assert not routes.is_write("GET", routes.item_path("a/b")) and not routes.is_write("POST", routes.SEARCH_IMAGE)
 
 
 def test_the_page_gets_its_route_table_as_a_script(client):

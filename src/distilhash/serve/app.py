@@ -1,23 +1,10 @@
 """The HTTP API and the web page (FastAPI) over a :class:`~distilhash.serve.engine.SearchService`.
 
 The paths are the constants of :mod:`distilhash.serve.routes`; the JSON routes are
-:mod:`distilhash.serve.api`, their answers the models of :mod:`distilhash.serve.schemas`
-(OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
-
-==========  ==================================  ===============================================
-GET         ``/``                               the search page (``serve/static/index.html``)
-GET         ``/routes.js``                      the route table for the page's script
-GET         ``/api/health``                     liveness and item counts
-GET         ``/api/stats``                      counts, bits, model, teacher, latency percentiles
-GET         ``/api/start``                      the start page: a sample of items, example queries from the captions
-GET         ``/api/search?q=TEXT&k=10``         text query (``direction`` t2i | t2t)
-POST        ``/api/search/image``               image upload ``file`` (+ ``k``, ``direction`` i2t | i2i)
-GET         ``/api/search/similar?id=ID``       "more like this": items nearest to a stored item
-GET         ``/api/items/{id}``                 one item with its metadata (ids may contain ``/``)
-GET         ``/api/thumbnails/{id}``            its thumbnail, from the index's own store
-POST        ``/api/items``                      add (``X-API-Key``): ``id``, ``image`` and/or ``caption``, ``metadata``
-DELETE      ``/api/items/{id}``                 delete (``X-API-Key``)
-==========  ==================================  ===============================================
+:mod:`distilhash.serve.api` with the models of their answers (OpenAPI schema at ``/openapi.json``,
+interactive docs at ``/docs``; the table of routes is in docs/serve.md). This module adds the
+search page (``/``), its route table (``/routes.js``), the static files, the request guard and the
+refusal handlers.
 
 Refusals are JSON ``{"error": message, "status": code}``: the message names the field and what
 was expected, and never carries a Python repr or exception name (anything unexpected is a 500
@@ -183,6 +170,6 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
     return refusal(500, "the service failed to answer this request; the server log has the details")
 
 
-#: exception type -> the refusal it becomes (every one a :class:`~distilhash.serve.schemas.Refusal`)
+#: exception type -> the refusal it becomes (every one a :class:`~distilhash.serve.api.Refusal`)
 _HANDLERS: dict[Any, Any] = {ServiceError: _service_error, RequestValidationError: _validation_error,
                              StarletteHTTPException: _http_error, Exception: _unexpected}

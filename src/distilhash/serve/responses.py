@@ -1,5 +1,5 @@
 """The JSON response every answer of the HTTP service uses (the app's and the request guard's), and
-the one refusal answer (:class:`~distilhash.serve.schemas.Refusal`)."""
+the one refusal answer (:class:`~distilhash.serve.api.Refusal`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from distilhash.serve.jsonsafe import dumps, repair_answer
-from distilhash.serve.schemas import Refusal
 
 __all__ = ["FastJSONResponse", "refusal"]
 
@@ -25,5 +24,5 @@ class FastJSONResponse(JSONResponse):
 
 
 def refusal(status: int, message: str, headers: dict[str, str] | None = None) -> FastJSONResponse:
-    """The :class:`~distilhash.serve.schemas.Refusal` answer ``{"error": message, "status": status}``."""
-    return FastJSONResponse(Refusal(error=message, status=status).model_dump(), status_code=status, headers=headers)
+    """The :class:`~distilhash.serve.api.Refusal` answer ``{"error": message, "status": status}``."""
+    return FastJSONResponse({"error": str(message), "status": int(status)}, status_code=status, headers=headers)
