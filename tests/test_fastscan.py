@@ -48,7 +48,7 @@ def make_codes(rng, n, m, bits, ties: bool):
 
 
 @pytest.mark.parametrize("bits", [4, 8])
-@pytest.mark.parametrize("m", [1, 3, 8, 16])
+@pytest.mark.parametrize("m", [1, 3, 4, 8, 16])
 @pytest.mark.parametrize("n", [1, 31, 33, 97, 1000])
 def test_every_kernel_equals_float_reference(bits, m, n):
     rng = np.random.default_rng(bits * 1000 + m * 10 + n)
@@ -120,6 +120,36 @@ def test_scalar_fallback_equals_simd_through_the_searcher(monkeypatch):
         for (d0, r0), (d1, r1) in zip(base, res):
             np.testing.assert_array_equal(r0, r1, err_msg=impl)
             np.testing.assert_array_equal(d0, d1, err_msg=impl)
+
+
+@pytest.mark.parametrize("m", [4, 8, 16, 5])
+def test_8bit_unrolled_and_generic_kernels_agree_with_reference(m):
+    """The 8-bit AVX-512 kernel unrolls M = 4, 8, 16 (M = 5: its generic loop); every 8-bit kernel
+    gives the float reference's top-k (distances to the bit, ties by row) on realistic tables,
+    both metrics, a size that is not a multiple of the 64-item block, k past n, dead rows."""
+    rng = np.random.default_rng(100 + m)
+    n, d = 64 * 37 + 23, 4
+    cb = rng.normal(size=(m, 256, d)).astype(np.float32)
+    codes = make_codes(rng, n, m, 8, ties=True)
+    fc = FastScanCodes(m, 8)
+    fc.add(codes)
+    dead = np.zeros(n, bool)
+    dead[rng.choice(n, 200, replace=False)] = True
+    q = rng.normal(size=(3, m * d)).astype(np.float32)
+    for metric in ("l2", "ip"):
+        tables = lookup_tables(q, cb, metric)
+        for impl in supported_impls(8):
+            for k in (1, 10, 100, n + 7):
+                check(fc, tables, codes, k, metric == "ip", impl)
+                check(fc, tables, codes, k, metric == "ip", impl, dead)
+
+
+def test_8bit_prefers_the_unrolled_avx512_kernel():
+    ok = supported_impls(8)
+    assert "scalar" in ok
+    assert ("avx512" in ok) == ("avx512-generic" in ok)  # the same instructions, the same CPUs
+    assert choose_impl(8) == ("avx512" if "avx512" in ok else None)
+    assert "avx512-generic" not in supported_impls(4)
 
 
 def test_unknown_or_unsupported_kernel_is_a_clear_error(monkeypatch):

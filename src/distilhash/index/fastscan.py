@@ -36,7 +36,7 @@ from distilhash.index.native import dead_bytes, top_k_buffers
 __all__ = ["IMPLS", "FastScanCodes", "supported_impls", "choose_impl"]
 
 #: kernel name -> id in fastscan.c
-IMPLS = {"scalar": 1, "ssse3": 2, "avx2": 3, "avx512": 4}
+IMPLS = {"scalar": 1, "ssse3": 2, "avx2": 3, "avx512": 4, "avx512-generic": 5}
 _PREFERENCE = {4: ("avx512", "avx2", "ssse3", "scalar"), 8: ("avx512",)}
 ENV = "DISTILHASH_FASTSCAN"
 
