@@ -86,6 +86,8 @@ class FastScanCodes:
         self.M, self.bits = int(M), int(bits)
         self.n = 0
         self._blocks = np.zeros(0, np.uint8)
+        #: bool [nq] of the last knn call: True where the 8-bit scan used saturating 8-bit sums
+        self.last_saturating = np.zeros(0, bool)
 
     def _layout_bytes(self, n: int) -> int:
         return int(_lib().fs_layout_bytes(self.bits, n, self.M))
@@ -129,13 +131,15 @@ class FastScanCodes:
         k = max(1, min(int(k), max(self.n, 1)))
         out_d, out_r, cnt = top_k_buffers(nq, k, np.float32)
         cand = np.zeros(nq, np.int64)
+        sat = np.zeros(nq, np.int64)
         dead = dead_bytes(dead)
         if dead is not None:
             if dead.shape[0] < self.n:
                 raise ConfigError(f"tombstone mask covers {dead.shape[0]} rows; the codes have {self.n}")
         rc = lib.fs_knn(self.bits, self._blocks.ctypes.data, self.n, self.M, tables.ctypes.data, nq, k, int(negate),
                         None if dead is None else dead.ctypes.data, IMPLS[impl], out_d.ctypes.data, out_r.ctypes.data,
-                        cnt.ctypes.data, cand.ctypes.data)
+                        cnt.ctypes.data, cand.ctypes.data, sat.ctypes.data)
+        self.last_saturating = sat.astype(bool)
         if rc == -1:
             raise MemoryError("fast-scan short lists ran out of memory")
         if rc != 0:
