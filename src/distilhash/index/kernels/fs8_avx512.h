@@ -54,16 +54,33 @@ static inline void fs8_body_avx512(const uint8_t *blocks, int64_t b0, int64_t b1
     }
 }
 
-/* Saturating 8-bit sums (sat = 1; see the top of this file). */
+/* Saturating 8-bit sums (sat = 1; see the top of this file). With M a constant 4, 8 or 16 the
+   tables of the first R = min(M, 6) sub-spaces stay in 4 R registers (their 64-byte reloads per
+   block were 4 of every 5 loads; over 10M codes, loaded machine, the fastest calls went from
+   0.29-0.35 to 0.27-0.28 ns/code); other M reload every table. */
+#define FS8_REG_SUBS(M) (((M) == 4 || (M) == 8 || (M) == 16) ? ((M) < 6 ? (M) : 6) : 0)
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline))
+static inline __m512i fs8_lookup_regs(const __m512i *t, __m512i idx) {
+    __m512i lo = _mm512_permutex2var_epi8(t[0], idx, t[1]), hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
+    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline))
 static inline void fs8_body_sat_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t M,
                                        const uint8_t *lut, fs_state *s) {
     uint8_t q[64];
+    const int32_t R = FS8_REG_SUBS(M);
+    __m512i t[6][4];
+    for (int32_t m = 0; m < R; m++)
+        for (int j = 0; j < 4; j++) t[m][j] = _mm512_loadu_si512((const void *)(lut + m * 256 + 64 * j));
     for (int64_t b = b0; b < b1; b++) {
         const uint8_t *blk = blocks + b * M * 64;
-        __m512i a = fs8_lookup(lut, _mm512_loadu_si512((const void *)blk));
-        for (int32_t m = 1; m < M; m++)
-            a = _mm512_adds_epu8(a, fs8_lookup(lut + m * 256, _mm512_loadu_si512((const void *)(blk + m * 64))));
+        __m512i a = _mm512_setzero_si512();
+        for (int32_t m = 0; m < M; m++) {
+            __m512i idx = _mm512_loadu_si512((const void *)(blk + m * 64));
+            a = _mm512_adds_epu8(a, m < R ? fs8_lookup_regs(t[m], idx) : fs8_lookup(lut + m * 256, idx));
+        }
         int32_t thr = s->thr < 254 ? s->thr : 254;
         uint64_t mk = (uint64_t)_mm512_cmple_epu8_mask(a, _mm512_set1_epi8((char)thr));
         if (__builtin_expect(!mk, 1)) continue;
@@ -97,4 +114,5 @@ static void fs8_scan_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64
     else { FS8_UNROLLED(fs8_body_avx512) }
 }
 #undef FS8_UNROLLED
+#undef FS8_REG_SUBS
 #endif
