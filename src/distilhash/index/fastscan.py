@@ -21,9 +21,10 @@ results equal the plain float ADC top-k, ties included.
 Kernel choice: the best one this CPU supports (``avx512`` > ``avx2`` > ``ssse3`` > ``scalar`` for
 4-bit codes; ``avx512`` for 8-bit codes, where without it the float kernel is used), or the one
 named by the ``impl`` argument or the ``DISTILHASH_FASTSCAN`` environment variable. The 8-bit
-``avx512`` kernel unrolls its block loop for M = 4, 8, 16 (the codes stream from memory about
-twice as fast); ``avx512-generic`` is the same kernel with the loop over a run-time M (what other
-M values run), kept selectable for benchmarks and tests.
+``avx512`` kernel unrolls its block loop for M = 4, 8, 16, keeps most of those tables in registers
+and, over 256K items or more, sums saturating 8-bit scores with a per-query step that keeps them
+exact below the threshold (``last_saturating`` tells which queries did); ``avx512-generic`` is the
+previous kernel (a loop over a run-time M, 16-bit sums), kept selectable for benchmarks and tests.
 """
 
 from __future__ import annotations
