@@ -48,7 +48,7 @@ def make_codes(rng, n, m, bits, ties: bool):
 
 
 @pytest.mark.parametrize("bits", [4, 8])
-@pytest.mark.parametrize("m", [1, 3, 8, 16])
+@pytest.mark.parametrize("m", [1, 3, 4, 8, 16])
 @pytest.mark.parametrize("n", [1, 31, 33, 97, 1000])
 def test_every_kernel_equals_float_reference(bits, m, n):
     rng = np.random.default_rng(bits * 1000 + m * 10 + n)
@@ -120,6 +120,88 @@ def test_scalar_fallback_equals_simd_through_the_searcher(monkeypatch):
         for (d0, r0), (d1, r1) in zip(base, res):
             np.testing.assert_array_equal(r0, r1, err_msg=impl)
             np.testing.assert_array_equal(d0, d1, err_msg=impl)
+
+
+def realistic_8bit(seed: int, n: int, m: int, n_dead: int, d: int = 4):
+    """8-bit codes [n, m] (tie-heavy) in a FastScanCodes, a dead mask of n_dead rows, and
+    metric -> ADC tables float32 [3, m, 256] of 3 random queries over random codebooks."""
+    rng = np.random.default_rng(seed)
+    cb = rng.normal(size=(m, 256, d)).astype(np.float32)
+    codes = make_codes(rng, n, m, 8, ties=True)
+    fc = FastScanCodes(m, 8)
+    fc.add(codes)
+    dead = np.zeros(n, bool)
+    dead[rng.choice(n, n_dead, replace=False)] = True
+    q = rng.normal(size=(3, m * d)).astype(np.float32)
+    return fc, codes, dead, lambda metric: lookup_tables(q, cb, metric)
+
+
+@pytest.mark.parametrize("m", [4, 8, 16, 5])
+def test_8bit_unrolled_and_generic_kernels_agree_with_reference(m):
+    """The 8-bit AVX-512 kernel unrolls M = 4, 8, 16 (M = 5: its generic loop); every 8-bit kernel
+    gives the float reference's top-k (distances to the bit, ties by row) on realistic tables,
+    both metrics, a size that is not a multiple of the 64-item block, k past n, dead rows."""
+    n = 64 * 37 + 23
+    fc, codes, dead, tables_for = realistic_8bit(100 + m, n, m, 200)
+    for metric in ("l2", "ip"):
+        tables = tables_for(metric)
+        for impl in supported_impls(8):
+            for k in (1, 10, 100, n + 7):
+                check(fc, tables, codes, k, metric == "ip", impl)
+                check(fc, tables, codes, k, metric == "ip", impl, dead)
+
+
+needs_vbmi = pytest.mark.skipif("avx512" not in supported_impls(8), reason="no AVX-512 VBMI on this CPU")
+
+
+@needs_vbmi
+@pytest.mark.parametrize("m", [8, 4, 16, 5])
+def test_8bit_saturating_scan_is_exact(m):
+    """Over >= 4096 blocks (256K items) the 8-bit AVX-512 scan switches to saturating 8-bit sums with a step
+    chosen from the first blocks' exact top-k: the top-k still equals the float reference (ties by
+    row, both metrics, dead rows, a size not a multiple of 64); with k too large for the first
+    blocks to give a bound, it keeps 16-bit sums and is exact as well."""
+    fc, codes, dead, tables_for = realistic_8bit(200 + m, 64 * 4100 + 37, m, 3000)
+    for metric in ("l2", "ip"):
+        tables = tables_for(metric)
+        for k in (1, 10, 100):
+            for mask in (None, dead):
+                check(fc, tables, codes, k, metric == "ip", "avx512", mask)
+                assert fc.last_saturating.all()
+        check(fc, tables, codes, 20000, metric == "ip", "avx512")  # 4 k items need 1250 > 4100 / 16 blocks
+        assert not fc.last_saturating.any()
+        check(fc, tables, codes, 10, metric == "ip", "avx512-generic")
+        assert not fc.last_saturating.any()
+
+
+@needs_vbmi
+def test_8bit_saturating_scan_on_adversarial_tables():
+    """Constant tables (every distance ties), a huge offset with a tiny spread, integer tables and
+    identical codes over enough blocks for the saturating scan: exact whichever sums it picks."""
+    rng = np.random.default_rng(9)
+    n, m = 64 * 4096 + 5, 8
+    codes = make_codes(rng, n, m, 8, ties=True)
+    cases = [
+        np.full((1, m, 256), 0.25, np.float32),
+        (1e6 + rng.normal(scale=1e-3, size=(1, m, 256))).astype(np.float32),
+        rng.integers(0, 3, (1, m, 256)).astype(np.float32),
+        (rng.normal(size=(1, m, 256)) * np.logspace(-6, 3, m)[None, :, None]).astype(np.float32),
+    ]
+    for c in (codes, np.repeat(codes[:1], n, axis=0)):
+        fc = FastScanCodes(m, 8)
+        fc.add(c)
+        for tables in cases:
+            for k in (1, 10):
+                check(fc, tables, c, k, False, "avx512")
+                check(fc, tables, c, k, True, "avx512")
+
+
+def test_8bit_prefers_the_unrolled_avx512_kernel():
+    ok = supported_impls(8)
+    assert "scalar" in ok
+    assert ("avx512" in ok) == ("avx512-generic" in ok)  # the same instructions, the same CPUs
+    assert choose_impl(8) == ("avx512" if "avx512" in ok else None)
+    assert "avx512-generic" not in supported_impls(4)
 
 
 def test_unknown_or_unsupported_kernel_is_a_clear_error(monkeypatch):

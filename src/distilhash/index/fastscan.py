@@ -20,7 +20,11 @@ results equal the plain float ADC top-k, ties included.
 
 Kernel choice: the best one this CPU supports (``avx512`` > ``avx2`` > ``ssse3`` > ``scalar`` for
 4-bit codes; ``avx512`` for 8-bit codes, where without it the float kernel is used), or the one
-named by the ``impl`` argument or the ``DISTILHASH_FASTSCAN`` environment variable.
+named by the ``impl`` argument or the ``DISTILHASH_FASTSCAN`` environment variable. The 8-bit
+``avx512`` kernel unrolls its block loop for M = 4, 8, 16, keeps most of those tables in registers
+and, over 256K items or more, sums saturating 8-bit scores with a per-query step that keeps them
+exact below the threshold (``last_saturating`` tells which queries did); ``avx512-generic`` is the
+previous kernel (a loop over a run-time M, 16-bit sums), kept selectable for benchmarks and tests.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from distilhash.index.native import dead_bytes, top_k_buffers
 __all__ = ["IMPLS", "FastScanCodes", "supported_impls", "choose_impl"]
 
 #: kernel name -> id in fastscan.c
-IMPLS = {"scalar": 1, "ssse3": 2, "avx2": 3, "avx512": 4}
+IMPLS = {"scalar": 1, "ssse3": 2, "avx2": 3, "avx512": 4, "avx512-generic": 5}
 _PREFERENCE = {4: ("avx512", "avx2", "ssse3", "scalar"), 8: ("avx512",)}
 ENV = "DISTILHASH_FASTSCAN"
 
@@ -83,6 +87,8 @@ class FastScanCodes:
         self.M, self.bits = int(M), int(bits)
         self.n = 0
         self._blocks = np.zeros(0, np.uint8)
+        #: bool [nq] of the last knn call: True where the 8-bit scan used saturating 8-bit sums
+        self.last_saturating = np.zeros(0, bool)
 
     def _layout_bytes(self, n: int) -> int:
         return int(_lib().fs_layout_bytes(self.bits, n, self.M))
@@ -126,13 +132,15 @@ class FastScanCodes:
         k = max(1, min(int(k), max(self.n, 1)))
         out_d, out_r, cnt = top_k_buffers(nq, k, np.float32)
         cand = np.zeros(nq, np.int64)
+        sat = np.zeros(nq, np.int64)
         dead = dead_bytes(dead)
         if dead is not None:
             if dead.shape[0] < self.n:
                 raise ConfigError(f"tombstone mask covers {dead.shape[0]} rows; the codes have {self.n}")
         rc = lib.fs_knn(self.bits, self._blocks.ctypes.data, self.n, self.M, tables.ctypes.data, nq, k, int(negate),
                         None if dead is None else dead.ctypes.data, IMPLS[impl], out_d.ctypes.data, out_r.ctypes.data,
-                        cnt.ctypes.data, cand.ctypes.data)
+                        cnt.ctypes.data, cand.ctypes.data, sat.ctypes.data)
+        self.last_saturating = sat.astype(bool)
         if rc == -1:
             raise MemoryError("fast-scan short lists ran out of memory")
         if rc != 0:

@@ -20,7 +20,8 @@ is for (one thread cannot read memory as fast as the cores together); a server a
 process per core should keep 1.
 
 The C sources ship as package data in ``distilhash/index/kernels/`` (``scan.c``: these scans and
-MIH; ``fastscan.c``: the quantized-table ADC of :mod:`distilhash.index.fastscan`; ``heap.h``, ``par.h``).
+MIH; ``fastscan.c``: the quantized-table ADC of :mod:`distilhash.index.fastscan`, with its AVX-512 kernels in
+``fs4_avx512.h`` and ``fs8_avx512.h``; ``heap.h``, ``par.h``).
 They are compiled together into one shared library cached under
 ``$XDG_CACHE_HOME/distilhash/native/kernels-<sha>.so`` (or ``$DISTILHASH_NATIVE_CACHE``), keyed by
 the sources, the machine and the compiler flags. When no compiler is available :func:`load`
@@ -64,7 +65,7 @@ def _cache_dir() -> Path:
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 _SOURCES = ("scan.c", "fastscan.c")
-_HEADERS = ("heap.h", "par.h")
+_HEADERS = ("heap.h", "par.h", "fs4_avx512.h", "fs8_avx512.h")
 _FLAGS = ("-O3", "-fno-fast-math", "-fPIC", "-shared", "-pthread")
 _NATIVE_FLAGS = ("-march=native",)  # dropped when the compiler refuses them
 
@@ -135,7 +136,7 @@ def load() -> ctypes.CDLL:
     lib.fs_unpack.restype = None
     lib.fs_supported.argtypes = [i32, i32]
     lib.fs_supported.restype = i32
-    lib.fs_knn.argtypes = [i32, p, i64, i32, p, i64, i64, i32, p, i32, p, p, p, p]
+    lib.fs_knn.argtypes = [i32, p, i64, i32, p, i64, i64, i32, p, i32, p, p, p, p, p]
     lib.fs_knn.restype = i32
     lib.dh_set_threads.argtypes = [i32]
     lib.dh_set_threads.restype = None

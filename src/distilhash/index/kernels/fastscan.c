@@ -11,7 +11,12 @@
        base + delta Q(x) - ferr <= D(x) < base + delta (Q(x) + M) + ferr.
    Hence if Q_k is the k-th smallest Q among live items, every item with D(x) <= D_k has
    Q(x) <= Q_k + slack, slack = M + 2 ferr / delta (+2 for rounding): those items are the short
-   list, re-scored with the float tables and ranked by (distance, row) with the shared heap. */
+   list, re-scored with the float tables and ranked by (distance, row) with the shared heap.
+
+   8-bit codes over many blocks (AVX-512 VBMI, fs8_try_saturating): the step is chosen instead from
+   the exact top-k of the first blocks so that the final threshold is at most 254, the entries
+   clamp at 255 and the scores are saturating 8-bit sums (fs8_avx512.h): a score <= 254 is exact,
+   and 255 only ever stands for "above the threshold". */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,7 +34,7 @@ DEFINE_HEAP(fsh, float)
 #define FS_X86 0
 #endif
 
-enum { FS_SCALAR = 1, FS_SSSE3 = 2, FS_AVX2 = 3, FS_AVX512 = 4 };
+enum { FS_SCALAR = 1, FS_SSSE3 = 2, FS_AVX2 = 3, FS_AVX512 = 4, FS_AVX512_GENERIC = 5 };
 #define FS_ALL 0x7fffffff
 #define FS_CHUNK_BYTES (256 * 1024)
 
@@ -85,6 +90,7 @@ typedef struct {
     int64_t k, cnt;
     uint16_t *heap;
     int32_t slack, thr;
+    int32_t sat;  /* 1: the table is for saturating 8-bit sums (fs8_avx512.h); scores > 254 unknown */
     int64_t *cr;
     uint16_t *cq;
     int64_t nc, cap;
@@ -283,140 +289,8 @@ static void fs4_scan_avx2(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t
     }
 }
 
-/* 8 sub-spaces per step: two 512-bit shuffles (4 sub-spaces each, one per 128-bit lane) whose
-   bytes are added in 8 bits before widening (the tables of this kernel have qmax <= 127, so two
-   entries fit a byte); missing sub-spaces at the end are loaded as zero (masked loads). */
-static inline __mmask64 fs4_quad_mask(int32_t m, int32_t Mp) {
-    return m + 4 <= Mp ? ~(__mmask64)0 : (m + 2 <= Mp ? (__mmask64)0xFFFFFFFFu : 0);
-}
-
-__attribute__((target("avx512f,avx512bw")))
-static inline void fs4_acc_avx512(const uint8_t *lut, const uint8_t *blk, int32_t Mp, __m512i *a) {
-    const __m512i m0f = _mm512_set1_epi8(0x0f);
-    for (int32_t m = 0; m < Mp; m += 8) {
-        __mmask64 k0 = fs4_quad_mask(m, Mp), k1 = fs4_quad_mask(m + 4, Mp);
-        __m512i t0 = _mm512_maskz_loadu_epi8(k0, lut + m * 16), c0 = _mm512_maskz_loadu_epi8(k0, blk + m * 16);
-        __m512i t1 = _mm512_maskz_loadu_epi8(k1, lut + m * 16 + 64), c1 = _mm512_maskz_loadu_epi8(k1, blk + m * 16 + 64);
-        __m512i rl = _mm512_add_epi8(_mm512_shuffle_epi8(t0, _mm512_and_si512(c0, m0f)),
-                                     _mm512_shuffle_epi8(t1, _mm512_and_si512(c1, m0f)));
-        __m512i rh = _mm512_add_epi8(_mm512_shuffle_epi8(t0, _mm512_and_si512(_mm512_srli_epi16(c0, 4), m0f)),
-                                     _mm512_shuffle_epi8(t1, _mm512_and_si512(_mm512_srli_epi16(c1, 4), m0f)));
-        a[0] = _mm512_add_epi16(a[0], rl); a[1] = _mm512_add_epi16(a[1], _mm512_srli_epi16(rl, 8));
-        a[2] = _mm512_add_epi16(a[2], rh); a[3] = _mm512_add_epi16(a[3], _mm512_srli_epi16(rh, 8));
-    }
-}
-
-/* Two blocks per step so that one lane-folding epilogue serves 64 items: after folding, E holds
-   the even items and O the odd items as [block A lo, block B lo, block A hi, block B hi] lanes
-   (lo: items 0-15, hi: items 16-31; 8 x 16-bit per lane). A lone last block runs with B = 0.
-   A/B: the four accumulators of fs4_acc_avx512 for blocks b and b + 1. */
-__attribute__((target("avx512f,avx512bw"), always_inline))
-static inline void fs4_fold_offer_avx512(const __m512i *A, const __m512i *B, int64_t b, int pair, int64_t n, fs_state *s) {
-    __m512i S[4];
-    for (int t = 0; t < 4; t++)  /* [A l0+l2, A l1+l3, B l0+l2, B l1+l3] */
-        S[t] = _mm512_add_epi16(_mm512_shuffle_i64x2(A[t], B[t], 0x44), _mm512_shuffle_i64x2(A[t], B[t], 0xEE));
-    __m512i V02 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[0], S[2], 0x88), _mm512_shuffle_i64x2(S[0], S[2], 0xDD));
-    __m512i V13 = _mm512_add_epi16(_mm512_shuffle_i64x2(S[1], S[3], 0x88), _mm512_shuffle_i64x2(S[1], S[3], 0xDD));
-    __m512i E = _mm512_sub_epi16(V02, _mm512_slli_epi16(V13, 8));
-    __m512i tv = _mm512_set1_epi16((short)fs_thr16(s));
-    uint32_t me = (uint32_t)_mm512_cmple_epu16_mask(E, tv), mo = (uint32_t)_mm512_cmple_epu16_mask(V13, tv);
-    if (!pair) { me &= 0x00FF00FFu; mo &= 0x00FF00FFu; }  /* lanes 1 and 3 belong to the absent block */
-    if (__builtin_expect(!(me | mo), 1)) return;
-    uint16_t qe[32], qo[32];
-    _mm512_storeu_si512((void *)qe, E);
-    _mm512_storeu_si512((void *)qo, V13);
-    for (int odd = 0; odd < 2; odd++) {
-        uint32_t mk = odd ? mo : me;
-        const uint16_t *q = odd ? qo : qe;
-        while (mk) {
-            int i = __builtin_ctz(mk);
-            mk &= mk - 1;
-            int lane = i >> 3;
-            int64_t row = (b + (lane & 1)) * 32 + ((lane >> 1) ? 16 : 0) + 2 * (i & 7) + odd;
-            if (row < n) fs_offer(s, q[i], row);
-        }
-    }
-}
-
-/* M = 16 (64-bit codes), the common case: the whole table (4 registers) stays in registers, the
-   loads are unmasked, and two sub-spaces per 128-bit lane are added in 8 bits (tables of <= 127). */
-__attribute__((target("avx512f,avx512bw"), always_inline))
-static inline void fs4_acc16_avx512(const __m512i *t, const uint8_t *blk, __m512i *a) {
-    const __m512i m0f = _mm512_set1_epi8(0x0f);
-    __m512i r[4];
-    for (int j = 0; j < 4; j += 2) {
-        __m512i c0 = _mm512_loadu_si512((const void *)(blk + 64 * j)), c1 = _mm512_loadu_si512((const void *)(blk + 64 * j + 64));
-        r[j] = _mm512_add_epi8(_mm512_shuffle_epi8(t[j], _mm512_and_si512(c0, m0f)),
-                               _mm512_shuffle_epi8(t[j + 1], _mm512_and_si512(c1, m0f)));
-        r[j + 1] = _mm512_add_epi8(_mm512_shuffle_epi8(t[j], _mm512_and_si512(_mm512_srli_epi16(c0, 4), m0f)),
-                                   _mm512_shuffle_epi8(t[j + 1], _mm512_and_si512(_mm512_srli_epi16(c1, 4), m0f)));
-    }
-    a[0] = _mm512_add_epi16(r[0], r[2]); a[1] = _mm512_add_epi16(_mm512_srli_epi16(r[0], 8), _mm512_srli_epi16(r[2], 8));
-    a[2] = _mm512_add_epi16(r[1], r[3]); a[3] = _mm512_add_epi16(_mm512_srli_epi16(r[1], 8), _mm512_srli_epi16(r[3], 8));
-}
-
-__attribute__((target("avx512f,avx512bw")))
-static void fs4_scan16_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, const uint8_t *lut, fs_state *s) {
-    const __m512i zero = _mm512_setzero_si512();
-    __m512i t[4];
-    for (int j = 0; j < 4; j++) t[j] = _mm512_loadu_si512((const void *)(lut + 64 * j));
-    for (int64_t b = b0; b < b1; b += 2) {
-        int pair = b + 1 < b1;
-        __m512i A[4], B[4] = {zero, zero, zero, zero};
-        fs4_acc16_avx512(t, blocks + b * 256, A);
-        if (pair) fs4_acc16_avx512(t, blocks + (b + 1) * 256, B);
-        fs4_fold_offer_avx512(A, B, b, pair, n, s);
-    }
-}
-
-__attribute__((target("avx512f,avx512bw")))
-static void fs4_scan_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t Mp,
-                            const uint8_t *lut, fs_state *s) {
-    if (Mp == 16) { fs4_scan16_avx512(blocks, b0, b1, n, lut, s); return; }
-    const __m512i zero = _mm512_setzero_si512();
-    for (int64_t b = b0; b < b1; b += 2) {
-        int pair = b + 1 < b1;
-        __m512i A[4] = {zero, zero, zero, zero}, B[4] = {zero, zero, zero, zero};
-        fs4_acc_avx512(lut, blocks + b * Mp * 16, Mp, A);
-        if (pair) fs4_acc_avx512(lut, blocks + (b + 1) * Mp * 16, Mp, B);
-        fs4_fold_offer_avx512(A, B, b, pair, n, s);
-    }
-}
-
-/* 8-bit codes: a 256-entry byte table is four 64-byte registers; vpermt2b looks up 128 entries
-   from two of them by the low 7 bits, the top bit picks between the two halves. */
-__attribute__((target("avx512f,avx512bw,avx512vbmi")))
-static void fs8_scan_avx512(const uint8_t *blocks, int64_t b0, int64_t b1, int64_t n, int32_t M,
-                            const uint8_t *lut, fs_state *s) {
-    const __m512i zero = _mm512_setzero_si512();
-    uint16_t qe[32], qo[32];
-    for (int64_t b = b0; b < b1; b++) {
-        const uint8_t *blk = blocks + b * M * 64;
-        __m512i a0 = zero, a1 = zero;
-        for (int32_t m = 0; m < M; m++) {
-            const uint8_t *t = lut + m * 256;
-            __m512i idx = _mm512_loadu_si512((const void *)(blk + m * 64));
-            __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)t), idx, _mm512_loadu_si512((const void *)(t + 64)));
-            __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(t + 128)), idx, _mm512_loadu_si512((const void *)(t + 192)));
-            __m512i r = _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
-            a0 = _mm512_add_epi16(a0, r);
-            a1 = _mm512_add_epi16(a1, _mm512_srli_epi16(r, 8));
-        }
-        a0 = _mm512_sub_epi16(a0, _mm512_slli_epi16(a1, 8));  /* items 0, 2, ..., 62 */
-        __m512i tv = _mm512_set1_epi16((short)fs_thr16(s));
-        uint32_t me = (uint32_t)_mm512_cmple_epu16_mask(a0, tv), mo = (uint32_t)_mm512_cmple_epu16_mask(a1, tv);
-        if (!(me | mo)) continue;
-        _mm512_storeu_si512((void *)qe, a0);
-        _mm512_storeu_si512((void *)qo, a1);
-        uint64_t mk = 0;
-        for (int i = 0; i < 32; i++) mk |= (uint64_t)((me >> i) & 1) << (2 * i) | (uint64_t)((mo >> i) & 1) << (2 * i + 1);
-        while (mk) {
-            int j = __builtin_ctzll(mk);
-            mk &= mk - 1;
-            if (b * 64 + j < n) fs_offer(s, (j & 1) ? qo[j >> 1] : qe[j >> 1], b * 64 + j);
-        }
-    }
-}
+#include "fs4_avx512.h"
+#include "fs8_avx512.h"
 #endif
 
 typedef void (*fs_scan_fn)(const uint8_t *, int64_t, int64_t, int64_t, int32_t, const uint8_t *, fs_state *);
@@ -427,6 +301,7 @@ static fs_scan_fn fs_kernel(int32_t bits, int32_t impl) {
     if (bits == 4 && impl == FS_AVX2) return fs4_scan_avx2;
     if (bits == 4 && impl == FS_AVX512) return fs4_scan_avx512;
     if (bits == 8 && impl == FS_AVX512) return fs8_scan_avx512;
+    if (bits == 8 && impl == FS_AVX512_GENERIC) return fs8_scan_avx512_generic;
 #endif
     if (impl == FS_SCALAR) return bits == 4 ? fs4_scan_scalar : fs8_scan_scalar;
     return NULL;
@@ -441,7 +316,7 @@ int32_t fs_supported(int32_t bits, int32_t impl) {
     if (bits == 4 && impl == FS_SSSE3) return __builtin_cpu_supports("ssse3") ? 1 : 0;
     if (bits == 4 && impl == FS_AVX2) return __builtin_cpu_supports("avx2") ? 1 : 0;
     if (bits == 4 && impl == FS_AVX512) return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) ? 1 : 0;
-    if (bits == 8 && impl == FS_AVX512)
+    if (bits == 8 && (impl == FS_AVX512 || impl == FS_AVX512_GENERIC))
         return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")) ? 1 : 0;
 #endif
     return 0;
@@ -455,10 +330,13 @@ static int32_t fs_qmax(int32_t bits, int32_t impl, int32_t Mp) {
     return q < cap ? q : cap;
 }
 
-/* Quantize one query's tables (module comment): lut uint8 [Mp, K] (padding rows zero); returns slack. */
-static int32_t fs_quantize(const float *T, int32_t M, int32_t Mp, int32_t K, int32_t negate, int32_t qmax, uint8_t *lut) {
-    double maxr = 0.0, absum = 0.0;
-    double mins[256 * 2];
+/* One query's float tables (negated for ip): per sub-space minimum mins[m], the largest range,
+   their sum base, and ferr, the float32 rounding bound of a distance (module comment). */
+typedef struct { double mins[256], maxr, base, ferr; } fs_stats;
+
+static void fs_table_stats(const float *T, int32_t M, int32_t K, int32_t negate, fs_stats *st) {
+    double absum = 0.0;
+    st->maxr = 0.0; st->base = 0.0;
     for (int32_t m = 0; m < M; m++) {
         double mn = INFINITY, mx = -INFINITY, am = 0.0;
         for (int32_t c = 0; c < K; c++) {
@@ -466,22 +344,103 @@ static int32_t fs_quantize(const float *T, int32_t M, int32_t Mp, int32_t K, int
             mn = v < mn ? v : mn; mx = v > mx ? v : mx;
             am = fabs(v) > am ? fabs(v) : am;
         }
-        mins[m] = mn;
-        maxr = mx - mn > maxr ? mx - mn : maxr;
+        st->mins[m] = mn;
+        st->base += mn;
+        st->maxr = mx - mn > st->maxr ? mx - mn : st->maxr;
         absum += am;
     }
-    double delta = maxr > 0.0 ? maxr / qmax : 1.0;
+    st->ferr = M * ldexp(1.0, -23) * absum + absum * 1e-12;
+}
+
+/* Quantize with step delta, entries clamped at qmax: lut uint8 [Mp, K] (padding rows zero);
+   returns the slack in steps, 65536 when there is no usable bound. */
+static int32_t fs_quantize_step(const float *T, int32_t M, int32_t Mp, int32_t K, int32_t negate, int32_t qmax,
+                                double delta, const fs_stats *st, uint8_t *lut) {
     memset(lut, 0, (size_t)Mp * K);
     for (int32_t m = 0; m < M; m++)
         for (int32_t c = 0; c < K; c++) {
             double v = negate ? -(double)T[m * K + c] : (double)T[m * K + c];
-            double q = floor((v - mins[m]) / delta);
+            double q = floor((v - st->mins[m]) / delta);
             lut[m * K + c] = (uint8_t)(q < 0 ? 0 : (q > qmax ? qmax : q));
         }
-    double ferr = M * ldexp(1.0, -23) * absum + absum * 1e-12;
-    double slack = M + 2.0 * ferr / delta + 2.0;
+    double slack = M + 2.0 * st->ferr / delta + 2.0;
     if (!(slack < 65536.0) || !isfinite(delta)) return 65536;  /* no usable bound: keep everything */
     return (int32_t)ceil(slack);
+}
+
+/* Quantize one query's tables (module comment) with delta = largest range / qmax; returns slack. */
+static int32_t fs_quantize(const float *T, int32_t M, int32_t Mp, int32_t K, int32_t negate, int32_t qmax, uint8_t *lut) {
+    fs_stats st;
+    fs_table_stats(T, M, K, negate, &st);
+    return fs_quantize_step(T, M, Mp, K, negate, qmax, st.maxr > 0.0 ? st.maxr / qmax : 1.0, &st, lut);
+}
+
+/* Re-score state s's short list (scores <= its final threshold) with the float tables T into the
+   (distance, row) max-heap hd/hr of k entries holding *cnt; adds the items re-scored to *ncand. */
+static void fs_rerank(int32_t bits, const uint8_t *blocks, int32_t Mp, int32_t M, int32_t K, const float *T,
+                      int32_t negate, const fs_state *s, int64_t k, float *hd, int64_t *hr, int64_t *cnt, int64_t *ncand) {
+    for (int64_t i = 0; i < s->nc; i++) {
+        if ((int32_t)s->cq[i] > s->thr) continue;
+        int64_t row = s->cr[i];
+        float acc = T[fs_code(bits, blocks, Mp, row, 0)];
+        for (int32_t m = 1; m < M; m++) acc += T[m * K + fs_code(bits, blocks, Mp, row, m)];
+        float d = negate ? -acc : acc;
+        (*ncand)++;
+        if (*cnt < k) fsh_push(hd, hr, (*cnt)++, d, row);
+        else if (WORSE(hd[0], hr[0], d, row)) fsh_replace_top(hd, hr, k, d, row);
+    }
+}
+
+static int fs_state_init(fs_state *s, int64_t k, uint16_t *heap, const uint8_t *dead) {
+    s->k = k; s->heap = heap; s->thr = FS_ALL; s->dead = dead;
+    s->cap = 4 * k + 1024;
+    s->cr = (int64_t *)malloc((size_t)s->cap * sizeof(int64_t));
+    s->cq = (uint16_t *)malloc((size_t)s->cap * sizeof(uint16_t));
+    return s->cr && s->cq ? 0 : -1;
+}
+
+#define FS8_PRE_BLOCKS 64       /* blocks the saturating scale is chosen from (at least 4 k items) */
+#define FS8_SAT_RATIO 16        /* ... when the codes span at least this many times as many blocks */
+#define FS8_SAT_MIN_BLOCKS 4096 /* ... and 256K items: below, the ~4 us of choosing it cost more than it saves */
+
+/* Switch query T's 8-bit scan to saturating 8-bit sums when it is safe and worth it: the exact
+   top-k of the first P blocks (16-bit scan of lut, re-ranked) gives D1 >= the final k-th distance;
+   with step delta = (D1 - base + 3 ferr) / (251 - 2 M) every item with D <= D1 scores
+   Q <= (D1 + ferr - base) / delta + M (rounding), so the final threshold Q_k + slack, slack =
+   ceil(M + 2 ferr / delta + 2), stays <= 254 (checked below)
+   and a score of 255 (clamped or saturated) is never needed. Rewrites lut and sets s->sat and
+   s->slack on success; leaves them otherwise. Returns -1 when memory ran out. */
+static int32_t fs8_try_saturating(fs_scan_fn scan, const uint8_t *blocks, int64_t n, int64_t nb, int32_t M,
+                                  const float *T, int32_t negate, int64_t k, const uint8_t *dead, uint8_t *lut,
+                                  fs_state *s) {
+    int64_t P = (4 * k + 63) / 64 > FS8_PRE_BLOCKS ? (4 * k + 63) / 64 : FS8_PRE_BLOCKS;
+    if (M > 64 || nb < FS8_SAT_RATIO * P || nb < FS8_SAT_MIN_BLOCKS) return 0;
+    fs_state pre = {0};
+    pre.slack = s->slack;
+    uint16_t *heap = (uint16_t *)malloc((size_t)k * sizeof(uint16_t));
+    float *hd = (float *)malloc((size_t)k * sizeof(float));
+    int64_t *hr = (int64_t *)malloc((size_t)k * sizeof(int64_t));
+    int32_t rc = (!heap || !hd || !hr || fs_state_init(&pre, k, heap, dead)) ? -1 : 0;
+    if (rc == 0) {
+        scan(blocks, 0, P, n, M, lut, &pre);
+        int64_t cnt = 0, ncand = 0;
+        if (pre.err) rc = -1;
+        else fs_rerank(8, blocks, M, M, 256, T, negate, &pre, k, hd, hr, &cnt, &ncand);
+        if (rc == 0 && cnt == k) {
+            fs_stats st;
+            fs_table_stats(T, M, 256, negate, &st);
+            double excess = (double)hd[0] - st.base;  /* hd[0]: the k-th smallest distance */
+            double delta = (excess + 3.0 * st.ferr) / (251.0 - 2.0 * M);
+            double qk = floor((excess + st.ferr) / delta) + M;
+            double slack = M + 2.0 * st.ferr / delta + 2.0;
+            if (delta > 0.0 && isfinite(delta) && qk + ceil(slack) <= 254.0) {
+                s->slack = fs_quantize_step(T, M, M, 256, negate, 255, delta, &st, lut);
+                s->sat = 1;
+            }
+        }
+    }
+    free(pre.cr); free(pre.cq); free(heap); free(hd); free(hr);
+    return rc;
 }
 
 typedef struct {
@@ -502,14 +461,15 @@ static void *fs_part_run(void *arg) {
 }
 
 /* Exact top-k by (ADC distance, row) through the quantized scan; see the module comment.
-   tables float32 [nq, M, K] (K = 16 for bits 4, 256 for bits 8); out_cand = short-list size.
+   tables float32 [nq, M, K] (K = 16 for bits 4, 256 for bits 8); out_cand = short-list size,
+   out_sat = 1 where the query's scan used saturating 8-bit sums (fs8_try_saturating).
    With several threads (par.h) each scans a contiguous part of the blocks with its own short
    lists; the union of the short lists holds every item of the exact top-k (a part's threshold is
    never below the whole scan's), so the re-ranked result is the single-threaded one.
    Returns 0, or -1 when memory ran out, -2 for an unsupported kernel or shape. */
 int32_t fs_knn(int32_t bits, const uint8_t *blocks, int64_t n, int32_t M, const float *tables, int64_t nq, int64_t k,
                int32_t negate, const uint8_t *dead, int32_t impl, float *out_d, int64_t *out_r, int64_t *out_cnt,
-               int64_t *out_cand) {
+               int64_t *out_cand, int64_t *out_sat) {
     fs_scan_fn scan = fs_kernel(bits, impl);
     if (!scan || !fs_supported(bits, impl) || M <= 0 || M > 256 || k <= 0) return -2;
     int32_t K = bits == 4 ? 16 : 256, Mp = fs_mp(bits, M);
@@ -526,15 +486,16 @@ int32_t fs_knn(int32_t bits, const uint8_t *blocks, int64_t n, int32_t M, const 
     for (int64_t i = 0; i < ns; i++) {
         fs_state *s = st + i;
         int64_t qi = i % nq;
-        if (i < nq)
-            s->slack = fs_quantize(tables + qi * (int64_t)M * K, M, Mp, K, negate, fs_qmax(bits, impl, Mp), luts + qi * Mp * K);
-        else
+        const float *T_ = tables + qi * (int64_t)M * K;
+        if (i < nq) {
+            s->slack = fs_quantize(T_, M, Mp, K, negate, fs_qmax(bits, impl, Mp), luts + qi * Mp * K);
+            if (bits == 8 && impl == FS_AVX512 && fs8_try_saturating(scan, blocks, n, nb, M, T_, negate, k, dead,
+                                                                    luts + qi * Mp * K, s)) { rc = -1; goto done; }
+        } else {
             s->slack = st[qi].slack;
-        s->k = k; s->heap = heaps + i * k; s->thr = FS_ALL; s->dead = dead;
-        s->cap = 4 * k + 1024;
-        s->cr = (int64_t *)malloc((size_t)s->cap * sizeof(int64_t));
-        s->cq = (uint16_t *)malloc((size_t)s->cap * sizeof(uint16_t));
-        if (!s->cr || !s->cq) { rc = -1; goto done; }
+            s->sat = st[qi].sat;
+        }
+        if (fs_state_init(s, k, heaps + i * k, dead)) { rc = -1; goto done; }
     }
     for (int32_t t = 0; t < T; t++) {
         fs_part p = {scan, blocks, luts, 0, 0, n, nq, chunk, (int64_t)Mp * K, Mp, st + t * nq};
@@ -549,22 +510,11 @@ int32_t fs_knn(int32_t bits, const uint8_t *blocks, int64_t n, int32_t M, const 
         float *hd = out_d + qi * k;
         int64_t *hr = out_r + qi * k;
         int64_t cnt = 0, ncand = 0;
-        for (int32_t t = 0; t < T; t++) {
-            fs_state *s = st + t * nq + qi;
-            for (int64_t i = 0; i < s->nc; i++) {
-                if ((int32_t)s->cq[i] > s->thr) continue;
-                int64_t row = s->cr[i];
-                float acc = T_[fs_code(bits, blocks, Mp, row, 0)];
-                for (int32_t m = 1; m < M; m++) acc += T_[m * K + fs_code(bits, blocks, Mp, row, m)];
-                float d = negate ? -acc : acc;
-                ncand++;
-                if (cnt < k) fsh_push(hd, hr, cnt++, d, row);
-                else if (WORSE(hd[0], hr[0], d, row)) fsh_replace_top(hd, hr, k, d, row);
-            }
-        }
+        for (int32_t t = 0; t < T; t++) fs_rerank(bits, blocks, Mp, M, K, T_, negate, st + t * nq + qi, k, hd, hr, &cnt, &ncand);
         fsh_sort(hd, hr, cnt);
         out_cnt[qi] = cnt;
         out_cand[qi] = ncand;
+        out_sat[qi] = st[qi].sat;
     }
 done:
     if (st)
