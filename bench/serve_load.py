@@ -23,6 +23,11 @@
 4. Per scenario: client-side p50/p90/p99, errors, throughput, CPU seconds of the server process
    and of the load generator (``/proc/PID/stat``, ``getrusage``), load average before/after,
    which encoder answered, and the server's per-stage timings from ``/api/stats``.
+5. Before/after in one run (``--variant LABEL=SRC_DIR``, repeatable, and ``--rounds N``): every
+   scenario is served by each variant's ``distilhash`` package in turn, the order reversed every
+   other round (:mod:`distilhash.benchmark.variants`); the report adds mean +- sample std per
+   variant. E.g. ``git archive COMMIT src | tar -x -C /tmp/before`` then
+   ``--variant before=/tmp/before/src --variant after=src --rounds 3``.
 
 Writes ``bench/results/serve_load/<out-name>.{json,md,png}``. The machine is shared (2 cores);
 the load average is recorded before and after every scenario (and in the provenance block).
@@ -46,6 +51,7 @@ from distilhash.benchmark.replica_index import build_replica_index
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.server_process import CliServer, health_ok
 from distilhash.serve import routes
+from distilhash.benchmark.variants import Variant, interleaved, parse_variant, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_load"
@@ -67,6 +73,11 @@ SCENARIOS = {
     "http-floor": (None, 0, "health", None),
 }
 DEFAULT_SCENARIOS = ["single-default", "default", "teacher"]
+#: what the per-variant summary averages over rounds
+SUMMARY_FIELDS = {"req/s": lambda s: s["client"]["throughput_rps"], "p50": lambda s: s["client"]["p50_ms"],
+                  "p99": lambda s: s["client"]["p99_ms"], "errors": lambda s: s["client"]["errors"],
+                  "server CPU ms/req": lambda s: s.get("server_cpu_ms_per_request"),
+                  "loadgen CPU ms/req": lambda s: s["client"].get("loadgen_cpu_ms_per_request")}
 
 
 def _merge_stats(per_worker: list[dict]) -> dict:
@@ -116,7 +127,7 @@ def replica_index(args) -> tuple[Path, dict]:
                                lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3])
 
 
-def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> dict:
+def run_scenario(name: str, index: Path, pool: list[str], args, log: Path, variant: Variant) -> dict:
     from distilhash.serve.loadgen import run_load
 
     clients, cache, weighting, encoder = SCENARIOS[name]
@@ -124,7 +135,7 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
     paths = [f"{routes.SEARCH}?q={quote(q)}&k={args.k}" for q in pool] if weighting != "health" else [routes.HEALTH]
     weights = zipf_weights(len(paths), 1.1) if weighting == "zipf" else None
     with CliServer(index, log, threads=args.threads, text_cache=cache, query_encoder=encoder, search_workers=args.search_workers,
-                   workers=args.workers, index_backend=args.index_backend, index_options=args.index_option) as srv:
+                   workers=args.workers, index_backend=args.index_backend, index_options=args.index_option, env=variant.env()) as srv:
         srv.wait_workers(routes.STATS)
         # warm: first queries load lazy parts (search structures, tokenizer caches)
         warm = [f"{routes.SEARCH}?q={quote(q)}&k={args.k}" for q in pool[:50]]
@@ -139,7 +150,7 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path) -> di
         per_worker = srv.all_stats(routes.STATS)
     stats = _merge_stats(per_worker)
     summary = res.summary()
-    out = {"scenario": name, "clients": clients, "text_cache": cache, "weighting": weighting,
+    out = {"scenario": name, "variant": variant.label, "clients": clients, "text_cache": cache, "weighting": weighting,
            "query_encoder": encoder or f"default ({stats.get('query_encoder')})",
            "client": summary, "server_stages_ms": stats["latency_ms"], "text_cache_stats": stats["text_cache"],
            "text_batches": stats["text_batches"], "search_batches": stats.get("search_batches"), "index": stats["indexes"]["image"],
@@ -176,23 +187,32 @@ def markdown(result: dict) -> str:
                 f"query captions; min {result['recall_vs_exact']['overlap_at_k_min']}); searcher build {result['recall_vs_exact']['searcher_build_s']} s.", ""]
                if result.get("recall_vs_exact") else []),
              "## Client-side latency (ms), errors, CPU", "",
-             "| scenario | encoder | clients | requests | errors | req/s | p50 | p90 | p99 | max | server CPU ms/req | loadgen CPU ms/req | server + loadgen cores | mean search batch | answered by | load avg (before→after) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| scenario | variant | encoder | clients | requests | errors | req/s | p50 | p90 | p99 | max | server CPU ms/req | loadgen CPU ms/req | server + loadgen cores | mean search batch | answered by | load avg (before→after) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in result["scenarios"]:
         c = s["client"]
         cores = (s.get("server_cpu_share_of_one_core") or 0) + (c.get("loadgen_cpu_share_of_one_core") or 0)
         ab = s.get("answered_by") or {}
-        lines.append(f"| {s['scenario']} | {s['query_encoder']}{' + cache ' + str(s['text_cache']) if s['text_cache'] else ''} | {s['clients']} | {c['requests']:,} | {c['errors']} | "
+        lines.append(f"| {s['scenario']} | {s.get('variant', '')} | {s['query_encoder']}{' + cache ' + str(s['text_cache']) if s['text_cache'] else ''} | {s['clients']} | {c['requests']:,} | {c['errors']} | "
                      f"{c['throughput_rps']} | {c['p50_ms']} | {c['p90_ms']} | {c['p99_ms']} | {c['max_ms']} | {s.get('server_cpu_ms_per_request')} | "
                      f"{c.get('loadgen_cpu_ms_per_request')} | {cores:.2f} | {s.get('mean_search_batch')} | "
                      f"static {ab.get('static', 0):,} / teacher {ab.get('teacher', 0):,} | {s['load_before'][0]}→{s['load_after'][0]} |")
+    if len(result.get("summary") or []) < len(result["scenarios"]):  # several rounds: mean +- sample std per variant
+        lines += ["", f"## Mean ± sample std over {result['rounds']} rounds (variants alternating)", "",
+                  "| scenario | variant | runs | " + " | ".join(SUMMARY_FIELDS) + " |", "|---|---|---|" + "---|" * len(SUMMARY_FIELDS)]
+        for row in result["summary"]:
+            cells = [f"{row[f]['mean']} ± {row[f]['std']}" if row[f]["std"] is not None else str(row[f]["mean"]) for f in SUMMARY_FIELDS]
+            lines.append(f"| {row['key'][0]} | {row['key'][1]} | {row['n']} | " + " | ".join(cells) + " |")
+        lines += ["", "Variants: " + "; ".join(f"`{v['label']}` = {v['src'] or 'this checkout'}"
+                                               f"{' (commit ' + v['commit'][:10] + (', dirty' if v['dirty'] else '') + ')' if v['commit'] else ''}"
+                                               for v in result["variants"]) + "."]
     lines += ["", "## Where the time goes (server-side stages, ms; with several server processes: counts summed, percentiles of the busiest process)", "",
-              "| scenario | stage | count | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|"]
+              "| scenario | variant | stage | count | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|---|"]
     for s in result["scenarios"]:
         for stage in ("static_text", "teacher_text", "queue_wait", "project", "search", "search_batch", "text_query", f"http GET {routes.SEARCH}"):
             v = s["server_stages_ms"].get(stage)
             if v:
-                lines.append(f"| {s['scenario']} | {stage} | {v['count']:,} | {v['p50_ms']} | {v['p90_ms']} | {v['p99_ms']} | {v['mean_ms']} |")
+                lines.append(f"| {s['scenario']} | {s.get('variant', '')} | {stage} | {v['count']:,} | {v['p50_ms']} | {v['p90_ms']} | {v['p99_ms']} | {v['mean_ms']} |")
     lines += ["", "`static_text`: the static text encoder (model2vec table + map); `teacher_text`: MiniLM text tower (tokenize + forward, including the wait "
               "for its micro-batch); `queue_wait`: features ready -> the index worker takes the query; `project`: the model's text "
               "head for the whole batch; `search`: exact top-k of the whole batch in the index + metadata; `search_batch`: queries "
@@ -204,11 +224,11 @@ def markdown(result: dict) -> str:
 
 def plot(result: dict, path: Path) -> None:
     with figure(path, 1, 2, figsize=(11, 4), dpi=110) as (fig, (ax1, ax2)):
-        names = [s["scenario"] for s in result["scenarios"]]
+        names = [f"{s['scenario']}\n{s.get('variant', '')}" for s in result["scenarios"]]
         x = np.arange(len(names))
         for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
             ax1.bar(x + off, [s["client"][key] or 0 for s in result["scenarios"]], 0.4, label=key.replace("_ms", ""))
-        ax1.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
+        ax1.axhline(50, color="red", lw=1, ls="--", label="goal p99 50 ms (issue 26)")
         ax1.set_xticks(x, [f"{n}\n{s['clients']} clients\n{s['client']['throughput_rps']} req/s" for n, s in zip(names, result["scenarios"])])
         ax1.set_ylabel("client latency (ms)")
         ax1.set_yscale("log")
@@ -225,6 +245,13 @@ def plot(result: dict, path: Path) -> None:
         ax2.set_title("CPU per request (2 cores shared with other jobs)")
         ax2.legend()
         fig.suptitle(f"shared 2-core machine, load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
+
+
+def _variant(text: str) -> Variant:
+    try:
+        return parse_variant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -254,7 +281,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-load")
     p.add_argument("--out-name", default=BENCH, help="result name under bench/results/serve_load/")
     p.add_argument("--notes", default="")
+    p.add_argument("--variant", action="append", default=[], type=_variant, metavar="LABEL=SRC_DIR",
+                   help="serve the distilhash package in SRC_DIR (repeatable: before/after in one run; default: this checkout)")
+    p.add_argument("--rounds", type=int, default=1, help="runs of every scenario per variant, variants alternating (ABBA)")
     args = p.parse_args(argv)
+    variants = args.variant or [Variant("this checkout")]
 
     from distilhash.data.store import open_prepared
 
@@ -279,14 +310,14 @@ def main(argv: list[str] | None = None) -> None:
     scenarios = []
     prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], dataset=args.dataset, split=split, threads=args.threads,
                               model_selection="none: a trained model is served; all scenarios are reported", root=ROOT)
-    for name in args.scenarios:
+    for name, (rnd, variant) in ((n, rv) for n in args.scenarios for rv in interleaved(variants, args.rounds)):
         if args.wait_load is not None:
             t_wait = time.monotonic()
             while os.getloadavg()[0] >= args.wait_load and time.monotonic() - t_wait < args.wait_max:
                 time.sleep(5)
             print(f"load average {os.getloadavg()[0]:.2f} after waiting {time.monotonic() - t_wait:.0f} s", flush=True)
-        print(f"scenario {name} ...", flush=True)
-        scenarios.append(run_scenario(name, index, pool, args, args.work / "server.log"))
+        print(f"scenario {name}, variant {variant.label}, round {rnd + 1} ...", flush=True)
+        scenarios.append({**run_scenario(name, index, pool, args, args.work / "server.log", variant), "round": rnd})
         c = scenarios[-1]["client"]
         print(f"  {c['requests']} requests, {c['errors']} errors, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, {c['throughput_rps']} req/s", flush=True)
     result = {
@@ -295,6 +326,8 @@ def main(argv: list[str] | None = None) -> None:
         "index_backend": args.index_backend, "index_options": args.index_option, "recall_vs_exact": recall, "clients": args.clients,
         "duration_s": args.duration, "index_build": build, "index": scenarios[0]["index"] if scenarios else None,
         "scenarios": scenarios, "wall_s": round(time.time() - t_start, 1),
+        "variants": [v.describe() for v in variants], "rounds": args.rounds,
+        "summary": summarise(scenarios, lambda s: (s["scenario"], s["variant"]), SUMMARY_FIELDS),
         "peak_rss_mb_bench_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "machine_note": args.machine_note,
         "notes": args.notes,

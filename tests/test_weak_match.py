@@ -26,6 +26,21 @@ def test_letters_model_prefers_words_to_random_letters():
     assert back.logprob("a bird") == pytest.approx(chars.logprob("a bird"))
 
 
+def test_letters_score_is_the_mean_log_probability_of_each_trigram():
+    """The table lookup gives exactly the per-character formula of the class docstring (float equality)."""
+    import math
+
+    chars = CharTrigrams.fit(CAPTIONS)
+    for text in ["a red cat", "qwxz blorf", "Ünïcödé café, 2 CATS!", "zz", "x", "", "42", *random_nonsense(30, 3)]:
+        s = "  " + " ".join("".join(c if "a" <= c <= "z" else " " for c in text.lower()).split()) + " "
+        if len(s) <= 3:
+            want = math.log(1 / 27)
+        else:
+            want = float(np.mean([math.log((chars.tri.get(s[i - 2:i + 1], 0) + chars.k) / (chars.bi.get(s[i - 2:i], 0) + 27 * chars.k))
+                                  for i in range(2, len(s))]))
+        assert chars.logprob(text) == want, text
+
+
 def test_nonsense_generators_are_seeded():
     assert scrambled_words(["red apple"], 3) == scrambled_words(["red apple"], 3)
     assert sorted(scrambled_words(["red apple"], 3)[0].split()[1]) == sorted("apple")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -22,10 +23,29 @@ import numpy as np
 from distilhash.errors import IndexCorruptError
 from distilhash.io_utils import fsync_dir
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson comes with the serve extra
+    _orjson = None
+
 __all__ = ["MetaStore", "write_store"]
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS items (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, meta TEXT NOT NULL)"
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, by orjson when it is installed and gives the same objects (about 2x
+    faster: ten items of every search answer are parsed here). orjson reads integers beyond 64 bits
+    as floats, so a text with a run of 19 digits goes to ``json``, as does anything orjson refuses
+    (``NaN``, lone surrogates, numbers beyond the float range)."""
+    if _orjson is None or _LONG_DIGITS.search(text):
+        return json.loads(text)
+    try:
+        return _orjson.loads(text)
+    except _orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class MetaStore:
@@ -60,7 +80,7 @@ class MetaStore:
             marks = ",".join("?" * len(part))
             for seq, id_, meta in self._q(f"SELECT seq, id, meta FROM items WHERE seq IN ({marks})", part):
                 try:
-                    out[int(seq)] = (id_, json.loads(meta))
+                    out[int(seq)] = (id_, _loads(meta))
                 except json.JSONDecodeError:
                     raise IndexCorruptError(f"{self.path}: metadata of item {id_!r} is not valid JSON") from None
         return out

@@ -12,7 +12,9 @@ with a fixed message; the details go to the server log).
 
 Speed: JSON answers are written with orjson when it is installed (else the standard encoder);
 text search is an ``async`` route that awaits the service's batched query path without holding
-a worker thread; the request guard (:mod:`distilhash.serve.guard`) is a plain ASGI middleware.
+a worker thread, and plain text searches skip the framework's layers
+(:mod:`distilhash.serve.fastlane`); the request guard (:mod:`distilhash.serve.guard`) is a plain
+ASGI middleware.
 """
 
 import logging
@@ -99,6 +101,7 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
         **config: more :class:`ServiceConfig` fields (``max_query_chars``, ``text_cache_size``, ...).
     """
     from distilhash.serve.engine import SearchService, ServiceConfig
+    from distilhash.serve.fastlane import SearchFastLane
     from distilhash.serve.guard import RequestGuard
     from distilhash.serve.start import StartPage
     from distilhash.serve.hosts import HostPolicy
@@ -129,6 +132,7 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
     app.state.start = StartPage(svc)
     for exc_type, handler in _HANDLERS.items():
         app.add_exception_handler(exc_type, handler)
+    app.add_middleware(SearchFastLane, svc=svc, router=router)  # inside the guard (the last added is outermost)
     app.add_middleware(RequestGuard, svc=svc, cap=svc.config.max_upload_bytes, hosts=HostPolicy.of(allowed_hosts),
                        limits=BodyLimits(**{"stall_s": body_timeout, **(body_limits or {})}))
     app.add_api_route(routes.PAGE, page, include_in_schema=False)

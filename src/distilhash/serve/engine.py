@@ -292,10 +292,11 @@ class SearchService(ItemsMixin):
         return self.submit_text(text, k, direction).result(timeout=120)
 
     async def search_text_async(self, text: Any, k: int = 10, direction: str | None = None) -> dict[str, Any]:
-        """:meth:`search_text` for an asyncio event loop (waits without holding a thread)."""
-        import asyncio
+        """:meth:`search_text` for an asyncio event loop (waits without holding a thread; a batch's
+        answers reach the loop together, :mod:`distilhash.serve.handoff`)."""
+        from distilhash.serve.handoff import await_future
 
-        return await asyncio.wrap_future(self.submit_text(text, k, direction))
+        return await await_future(self.submit_text(text, k, direction))
 
     def search_image(self, data: bytes, k: int = 10, direction: str | None = None) -> dict[str, Any]:
         """Top-``k`` items for an uploaded image; ``direction`` i2t (default when texts are served) or i2i."""
