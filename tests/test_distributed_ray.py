@@ -234,7 +234,7 @@ def test_ray_fanout_replaces_a_killed_shard_actor_and_sees_writes(cluster, prepa
 
 
 def test_parallel_encoding_survives_a_killed_worker(cluster, prepared, tmp_path):
-    from distilhash.distributed.encode import encode_parallel
+    from distilhash.distributed.encode import RowStore, encode_parallel
     from distilhash.methods.base import create_method
 
     d, feats = prepared
@@ -251,7 +251,8 @@ def test_parallel_encoding_survives_a_killed_worker(cluster, prepared, tmp_path)
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
 
-    enc = encode_parallel(cluster, tmp_path / "model", x, "image", part_size=50, workers=2, progress=False,
-                          on_part=kill_once)
+    np.save(tmp_path / "x.npy", x)  # the workers read their rows from the store themselves
+    enc = encode_parallel(cluster, tmp_path / "model", RowStore(str(tmp_path / "x.npy")), "image", part_size=50,
+                          workers=2, progress=False, on_part=kill_once)
     assert killed
     np.testing.assert_array_equal(enc.data, model.encode("image", x, "database").data)

@@ -107,11 +107,14 @@ class WorkerPool:
         inflight: parts in flight per worker.
         label: names the work in errors (``"extract"``, ``"encode"``).
         say: where the fitting notes go (default: print).
+        eager: queue parts on an actor as soon as it is created, not once its ``__init__`` has
+            answered (Ray runs them after the ``__init__``): start-up and the first part overlap.
     """
 
     def __init__(self, ray: Any, actor_cls: type, args: tuple, *, cpus_per_worker: float = 1.0,
                  workers: int | None = None, inflight: int = 2, max_attempts: int = 5, backoff: float = 0.5,
-                 placement_timeout: float = 120.0, label: str = "work", say: Callable[[str], Any] | None = print) -> None:
+                 placement_timeout: float = 120.0, label: str = "work", say: Callable[[str], Any] | None = print,
+                 eager: bool = False) -> None:
         self.ray = ray
         self.fit = fit_workers(ray, cpus_per_worker, workers)
         for note in self.fit.notes:
@@ -119,6 +122,7 @@ class WorkerPool:
                 say(f"note: {note}")
         self.label, self.inflight_per, self.max_attempts, self.backoff = label, inflight, max_attempts, backoff
         self.say = say
+        self.eager = eager
         self._warned = False
         self.placement_timeout = placement_timeout
         self._remote = ray.remote(num_cpus=self.fit.cpus_per_worker, max_restarts=0, max_task_retries=0)(actor_cls)
@@ -170,15 +174,19 @@ class WorkerPool:
             self.ready[w] = self.ray.get(ref)
             self._last_alive = time.monotonic()
         except Exception as exc:  # noqa: BLE001
-            if isinstance(exc, self.ray.exceptions.RayActorError) and exc.actor_init_failed:
-                self.close()
-                raise ClusterError(f"a Ray {self.label} worker could not start: {exc}\n"
-                                   "(every node needs the same distilhash version, the dataset / model paths and "
-                                   "DISTILHASH_HOME at the same paths; see docs/distributed.md)") from None
+            self._raise_init_failed(exc)
             if not _is_loss(self.ray, exc):
                 self.close()
                 raise unwrap(self.ray, exc) from None
             self._lose(w)
+
+    def _raise_init_failed(self, exc: BaseException) -> None:
+        """A ClusterError when ``exc`` says a worker's ``__init__`` raised (no node will do better)."""
+        if isinstance(exc, self.ray.exceptions.RayActorError) and exc.actor_init_failed:
+            self.close()
+            raise ClusterError(f"a Ray {self.label} worker could not start: {exc}\n"
+                               "(every node needs the same distilhash version, the dataset / model paths and "
+                               "DISTILHASH_HOME at the same paths; see docs/distributed.md)") from None
 
     def _check_alive(self) -> None:
         if self.ready:
@@ -238,7 +246,7 @@ class WorkerPool:
         finished = 0
         while queue or inflight:
             now = time.monotonic()
-            load = {w: 0 for w in self.ready}
+            load = {w: 0 for w in (self.actors if self.eager else self.ready)}
             for w, *_ in inflight.values():
                 if w in load:
                     load[w] += 1
@@ -261,6 +269,7 @@ class WorkerPool:
                 try:
                     result = self.ray.get(ref)
                 except Exception as exc:  # noqa: BLE001
+                    self._raise_init_failed(exc)
                     if not _is_loss(self.ray, exc):
                         self.close()
                         raise unwrap(self.ray, exc) from None
