@@ -112,10 +112,8 @@ class ShardWorker(EncodeWorker):
     def write_shard(self, s: int, out: str, buckets: list[tuple[int, int, str]], meta: dict[str, Any],
                     index: dict[str, Any]) -> dict[str, Any]:
         """Round 2: shard ``s`` from its buckets ``(part, count, sha256)``, verified, renamed into place."""
-        from distilhash.index import create_index
-        from distilhash.index.core import verify_index
         from distilhash.index.shard_order import ORDER_KEY, ShardOrder
-        from distilhash.index.sharded import order_name, shard_extra, shard_name
+        from distilhash.index.sharded import order_name, shard_name
 
         out_dir = Path(out)
         parts = [_load_bucket(_bucket_path(out_dir, p, s), digest) for p, _, digest in buckets]
@@ -127,6 +125,32 @@ class ShardWorker(EncodeWorker):
         if len(ids) != want or len(codes) != want:
             raise IndexCorruptError(f"shard {s}: buckets hold {len(ids)} items, their writers reported {want}")
         tmp = out_dir / f".{shard_name(s)}.writing-{uuid.uuid4().hex}"
+        try:
+            uid, seqs = self._write_verified(tmp, s, ids, codes, md, meta, index)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        final = out_dir / shard_name(s)
+        if final.exists():  # an earlier attempt of this shard (its worker was reported lost): replaced whole
+            aside = out_dir / f".{shard_name(s)}.replaced-{uuid.uuid4().hex}"
+            os.replace(final, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        os.replace(tmp, final)
+        fsync_dir(out_dir)
+        order_path = out_dir / order_name(s)
+        order_path.unlink(missing_ok=True)
+        ShardOrder(order_path, np.zeros(0, np.int64)).append(seqs, g)
+        return {"shard": s, "count": want, "uuid": uid}
+
+    @staticmethod
+    def _write_verified(tmp: Path, s: int, ids: list[str], codes: np.ndarray, md: list[dict[str, Any]],
+                        meta: dict[str, Any], index: dict[str, Any]) -> tuple[str, np.ndarray]:
+        """Shard ``s`` as a new index in ``tmp``, checked by :func:`verify_index`; (its uuid, its items' seqs)."""
+        from distilhash.index import create_index
+        from distilhash.index.core import verify_index
+        from distilhash.index.sharded import shard_extra
+
+        want = len(ids)
         kind = meta["kind"]
         needs_books = meta["codebooks"] is not None
         with create_index(tmp, kind=kind, n_bits=None if needs_books else meta["n_bits"], codebooks=meta["codebooks"],
@@ -141,17 +165,7 @@ class ShardWorker(EncodeWorker):
         if report.problems or found["count"] != want:
             raise IndexCorruptError(f"shard {s} written in {tmp} does not verify ({report.problems[:3]}, "
                                     f"{found['count']} items of {want})")
-        final = out_dir / shard_name(s)
-        if final.exists():  # an earlier attempt of this shard (its worker was reported lost): replaced whole
-            aside = out_dir / f".{shard_name(s)}.replaced-{uuid.uuid4().hex}"
-            os.replace(final, aside)
-            shutil.rmtree(aside, ignore_errors=True)
-        os.replace(tmp, final)
-        fsync_dir(out_dir)
-        order_path = out_dir / order_name(s)
-        order_path.unlink(missing_ok=True)
-        ShardOrder(order_path, np.zeros(0, np.int64)).append(seqs, g)
-        return {"shard": s, "count": want, "uuid": uid}
+        return uid, seqs
 
 
 def build_sharded_ray(ray: Any, out: Path, store: RowStore, *, n_shards: int, model_dir: str | Path, ids_path: str | Path,
