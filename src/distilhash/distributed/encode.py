@@ -91,7 +91,7 @@ def read_rows(cache: dict[str, np.ndarray], path: str, sel: tuple[int, int] | np
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def part_ranges(n: int, workers: int, part_size: int, chunk: int = CHUNK, per_worker: int = 4) -> list[tuple[int, int]]:
+def part_ranges(n: int, workers: int, part_size: int, chunk: int = CHUNK, per_worker: int = 16) -> list[tuple[int, int]]:
     """Position ranges covering ``0:n``: multiples of ``chunk`` rows, at most ``part_size``, about ``per_worker`` per worker.
 
     ``part_size`` smaller than ``chunk`` is used as it is (tiny inputs in tests); otherwise it is
