@@ -50,9 +50,17 @@ def features(dataset: str, teacher: str, rows: int, seed: int) -> np.ndarray:
     return (x + rng.normal(0, 0.01 * float(base.std()), x.shape).astype(np.float32)).astype(np.float32)
 
 
-def on_ray(model: Path, store_path: Path, nodes: int, part_size: int) -> dict:
-    """Encode the rows of the ``.npy`` at ``store_path`` on a fresh ``nodes``-node cluster (1 CPU each, one actor per node)."""
+def on_ray(model: Path, store_path: Path, nodes: int, part_size: int, shards: int = 0) -> dict:
+    """Encode the rows of the ``.npy`` at ``store_path`` on a fresh ``nodes``-node cluster (1 CPU each, one actor per node).
+
+    ``shards > 0``: build a sharded index of them instead (the workers write the shards; ids from
+    ``ids.json`` beside the store, no metadata), removed afterwards.
+    """
+    import shutil
+    import uuid
+
     from distilhash.distributed.encode import RowStore, encode_parallel
+    from distilhash.distributed.shard_writers import build_sharded_ray
     from distilhash.distributed.local_cluster import LocalCluster
     from distilhash.distributed.runtime import ray_session
 
@@ -63,10 +71,20 @@ def on_ray(model: Path, store_path: Path, nodes: int, part_size: int) -> dict:
         with ray_session(cluster.address) as ray:
             t0 = time.perf_counter()
             store = RowStore(str(store_path))
-            enc = encode_parallel(ray, model, store, "image", workers=nodes, cpus_per_worker=1.0, part_size=part_size,
-                                  progress=False, on_part=lambda p, pids: arrivals.append((time.perf_counter(), p)))
-            wall = time.perf_counter() - t0
-    assert len(enc) == len(store)
+            hook = lambda p, pids: arrivals.append((time.perf_counter(), p))  # noqa: E731
+            if shards:
+                out = store_path.parent / f"ix-{uuid.uuid4().hex[:8]}"
+                run = build_sharded_ray(ray, out, store, n_shards=shards, model_dir=model, ids_path=store_path.parent / "ids.json",
+                                        dataset=None, modality="image", teacher=None, extra={}, workers=nodes,
+                                        part_size=part_size, progress=False, on_part=hook)
+                wall = time.perf_counter() - t0
+                shutil.rmtree(out)
+                assert run["items"] == len(store)
+            else:
+                enc = encode_parallel(ray, model, store, "image", workers=nodes, cpus_per_worker=1.0, part_size=part_size,
+                                      progress=False, on_part=hook)
+                wall = time.perf_counter() - t0
+                assert len(enc) == len(store)
     times = sorted(t for t, _ in arrivals)
     first = times[min(nodes, len(times)) - 1]  # every worker has delivered a part: steady state from here
     later = len(times) - min(nodes, len(times))
@@ -77,8 +95,13 @@ def on_ray(model: Path, store_path: Path, nodes: int, part_size: int) -> dict:
             "first_part_s": round(times[0] - t0, 2), "parts": len(times)}
 
 
-def local(model: Path, store_path: Path) -> dict:
-    """This process, 1 thread, no Ray (the store read into memory first, not timed)."""
+def local(model: Path, store_path: Path, shards: int = 0) -> dict:
+    """This process, 1 thread, no Ray (the store read into memory first, not timed); ``shards``: then one
+    process writes the sharded index too (``ShardedIndex.add``, as ``index build --shards`` without Ray)."""
+    import json
+    import shutil
+
+    from distilhash.index import create_sharded_index
     from distilhash.methods.base import load_method
     from distilhash.threads import limit_threads
 
@@ -86,8 +109,15 @@ def local(model: Path, store_path: Path) -> dict:
     m = load_method(model)
     x = np.load(store_path)
     t0 = time.perf_counter()
-    m.encode("image", x, "database")
+    enc = m.encode("image", x, "database")
+    if shards:
+        out = store_path.parent / "ix-local"
+        with create_sharded_index(out, shards, kind=enc.kind, n_bits=None if enc.kind.needs_codebooks else enc.n_bits,
+                                  codebooks=enc.codebooks, metric=enc.metric) as ix:
+            ix.add(json.loads((store_path.parent / "ids.json").read_text()), enc, None, snapshot=True)
     wall = time.perf_counter() - t0
+    if shards:
+        shutil.rmtree(out)
     return {"nodes": 0, "wall_s": round(wall, 2), "rows_per_s": round(len(x) / wall, 1), "steady_rows_per_s": None}
 
 
@@ -98,7 +128,7 @@ def _in_child(args, nodes: int) -> dict:
     import sys
 
     cmd = [sys.executable, __file__, "--child-nodes", str(nodes), "--model", str(args.model), "--child-store",
-           str(args.child_store), "--part-size", str(args.part_size)]
+           str(args.child_store), "--part-size", str(args.part_size), "--shards", str(args.shards)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"the {nodes}-node measurement failed:\n{out.stderr[-3000:]}")
@@ -118,7 +148,9 @@ def markdown(result: dict) -> str:
     two = np.mean([r["rows_per_s"] for r in c["2 nodes"]])
     s1 = [r["steady_rows_per_s"] for r in c["1 node"] if r["steady_rows_per_s"]]
     s2 = [r["steady_rows_per_s"] for r in c["2 nodes"] if r["steady_rows_per_s"]]
-    lines = ["# Encoding on one node vs two nodes of the same host", "",
+    what = (f"Building a {result['shards']}-shard index (encode + the workers' parallel shard writers; local: one "
+            f"process encodes and writes every shard)" if result.get("shards") else "Encoding")
+    lines = [f"# {what} on one node vs two nodes of the same host", "",
              f"Model `{result['model']}` ({result['method']}), {result['rows']:,} image feature rows (cached features tiled + noise) "
              f"in a `.npy` store each worker reads its own rows from, "
              f"parts of at most {result['part_size']:,} rows; local Ray clusters on this host (raylets by `ray start`, 1 CPU each, token auth), "
@@ -158,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--machine-note", default="loaded machine: other engineers' jobs were running")
     p.add_argument("--out-name", default=BENCH)
     p.add_argument("--notes", default="")
+    p.add_argument("--shards", type=int, default=0, help="build a sharded index of this many shards on the workers "
+                   "(encode + parallel shard writers) instead of only encoding; the local cell then also writes one")
     p.add_argument("--work", type=Path, default=None, help="directory for the feature store (default: a temporary one)")
     p.add_argument("--child-nodes", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--child-store", type=Path, default=None, help=argparse.SUPPRESS)
@@ -167,12 +201,13 @@ def main(argv: list[str] | None = None) -> None:
     import tempfile
 
     if args.child_nodes:
-        print(json.dumps(on_ray(args.model, args.child_store, args.child_nodes, args.part_size)))
+        print(json.dumps(on_ray(args.model, args.child_store, args.child_nodes, args.part_size, args.shards)))
         return
 
     work = Path(tempfile.mkdtemp(prefix="encode-nodes-", dir=args.work))
     args.child_store = work / "rows.npy"
     np.save(args.child_store, features(args.dataset, args.teacher, args.rows, args.seed))
+    (work / "ids.json").write_text(json.dumps([f"row{i:09d}" for i in range(args.rows)]))
     try:
         run(args)
     finally:
@@ -196,12 +231,13 @@ def run(args) -> None:
             r["load"] = load_average()
             cells[name].append(r)
             print(f"rep {rep} {name}: {r}", flush=True)
-        r = local(args.model, args.child_store)
+        r = local(args.model, args.child_store, args.shards)
         r["load"] = load_average()
         cells["local (1 thread, no Ray)"].append(r)
         print(f"rep {rep} local: {r}", flush=True)
     method = json.loads((args.model / "method.json").read_text()).get("method")
     result = {"provenance": prov, "model": str(args.model), "method": method, "rows": args.rows, "part_size": args.part_size,
+              "shards": args.shards,
               "reps": args.reps, "cells": cells, "machine_note": args.machine_note, "notes": args.notes}
     paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
     print(f"wrote {paths['json']}, .md, .png")

@@ -353,3 +353,23 @@ def test_a_shard_is_never_left_in_place_unless_it_verified(prepared, tmp_path):
     with pytest.raises(IndexCorruptError, match="checksum"):
         w.write_shard(1, str(out), [(0, *r["buckets"][1])], r["meta"], index)
     assert sorted(p.name for p in out.iterdir()) == [".buckets", "order-000.bin", "shard-000"]
+
+
+def test_each_encoding_worker_checks_its_node_before_its_parts_are_used(cluster, prepared, tmp_path, monkeypatch):
+    """No separate node check: a worker whose node runs other code than the driver (here: the driver's
+    own facts altered) fails the call with a ClusterError naming the node, not with codes."""
+    import distilhash.distributed.preflight as preflight
+    from distilhash.distributed.encode import RowStore, encode_parallel
+    from distilhash.distributed.pool import ClusterError
+    from distilhash.methods.base import create_method
+
+    d, feats = prepared
+    from distilhash.data.store import open_prepared
+
+    _, split = open_prepared(d)
+    create_method("itq", n_bits=16, seed=0).fit(feats, split).save(tmp_path / "model")
+    real = preflight.node_facts
+    monkeypatch.setattr(preflight, "node_facts", lambda paths: {**real(paths), "code": "0" * 16})
+    with pytest.raises(ClusterError, match=r"node \w+ .*source hash .* but the driver has"):
+        encode_parallel(cluster, tmp_path / "model", RowStore(str(tmp_path / "single" / "image.npy")), "image",
+                        part_size=10, workers=2, progress=False)

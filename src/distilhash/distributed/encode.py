@@ -19,9 +19,11 @@ rows in both. Parts are sized so that every worker gets several (the last ones b
 workers' finishing times), at most ``part_size`` rows. Methods that encode raw pixels or texts
 (``capabilities.input == "raw"``, e.g. lcdh) are not supported here.
 
-Fixed costs, paid once per call: the actors start and load the model while the node check runs
-(not after it), and parts are queued on each actor as soon as it is created (Ray runs them once
-its ``__init__`` is done), so no round trip waits between start-up and the first part.
+Fixed costs, paid once per call: no separate node check (each worker checks its own node as it
+starts: same code as the driver, model and store readable; a difference is a ClusterError naming
+the node before its results are used), and parts are queued on each actor as soon as it is
+created (Ray runs them once its ``__init__`` is done), so no round trip waits between start-up
+and the first part.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def encode_parallel(ray: Any, model_dir: str | Path, store: RowStore, modality: 
     Survives lost workers and nodes (:class:`~distilhash.distributed.pool.WorkerPool`: a lost
     part is encoded again on a remaining worker; the codes do not depend on which worker).
     ``on_part(part, worker pids)`` is called as each part arrives (tests, monitoring). ``check``:
-    run the node check (:func:`~distilhash.distributed.preflight.check_nodes`) beside the actors' start.
+    each worker checks its node as it starts (:func:`start_pool`).
     """
     from distilhash.distributed.pool import WorkerPool
 
@@ -171,20 +173,15 @@ def encode_parallel(ray: Any, model_dir: str | Path, store: RowStore, modality: 
 
 def start_pool(ray: Any, model_dir: str | Path, store: RowStore, workers: int | None, cpus_per_worker: float,
                progress: bool, check: bool, actor_cls: type = None, args: tuple = ()) -> Any:
-    """A :class:`WorkerPool` of model-holding actors, started while every node is checked (model and store readable)."""
+    """A :class:`WorkerPool` of model-holding actors; ``check``: each worker checks its node as it starts
+    (same code as the driver, model and store readable; ``WorkerPool(check_paths=...)``)."""
     from distilhash.distributed.pool import WorkerPool
-    from distilhash.distributed.preflight import check_nodes
 
     model_dir = str(Path(model_dir).resolve())
-    pool = WorkerPool(ray, actor_cls or EncodeWorker, (model_dir, *args), cpus_per_worker=cpus_per_worker,
-                      workers=workers, label="encoding", say=print if progress else None, eager=True)
-    if check:
-        try:
-            check_nodes(ray, paths={"model": model_dir, "features": store.path}, need_home="DISTILHASH_HOME" in os.environ)
-        except BaseException:
-            pool.close()
-            raise
-    return pool
+    paths = {"model": model_dir, "features": store.path} if check else None
+    return WorkerPool(ray, actor_cls or EncodeWorker, (model_dir, *args), cpus_per_worker=cpus_per_worker,
+                      workers=workers, label="encoding", say=print if progress else None, eager=True,
+                      check_paths=paths, need_home="DISTILHASH_HOME" in os.environ)
 
 
 def _bar(progress: bool, total: int, desc: str) -> Any:

@@ -109,12 +109,16 @@ class WorkerPool:
         say: where the fitting notes go (default: print).
         eager: queue parts on an actor as soon as it is created, not once its ``__init__`` has
             answered (Ray runs them after the ``__init__``): start-up and the first part overlap.
+        check_paths: name -> path; each worker, as it starts, reports its node's facts
+            (:func:`~distilhash.distributed.preflight.node_facts`) and any difference from the
+            driver's (code, Python, those paths unreadable, DISTILHASH_HOME when ``need_home``) is a
+            ClusterError naming the node before that worker's results are used.
     """
 
     def __init__(self, ray: Any, actor_cls: type, args: tuple, *, cpus_per_worker: float = 1.0,
                  workers: int | None = None, inflight: int = 2, max_attempts: int = 5, backoff: float = 0.5,
                  placement_timeout: float = 120.0, label: str = "work", say: Callable[[str], Any] | None = print,
-                 eager: bool = False) -> None:
+                 eager: bool = False, check_paths: dict[str, str] | None = None, need_home: bool = False) -> None:
         self.ray = ray
         self.fit = fit_workers(ray, cpus_per_worker, workers)
         for note in self.fit.notes:
@@ -123,6 +127,11 @@ class WorkerPool:
         self.label, self.inflight_per, self.max_attempts, self.backoff = label, inflight, max_attempts, backoff
         self.say = say
         self.eager = eager
+        self.check_paths, self.need_home, self._mine = check_paths, need_home, None
+        if check_paths is not None:
+            from distilhash.distributed.preflight import node_facts
+
+            self._mine = node_facts(check_paths)
         self._warned = False
         self.placement_timeout = placement_timeout
         self._remote = ray.remote(num_cpus=self.fit.cpus_per_worker, max_restarts=0, max_task_retries=0)(actor_cls)
@@ -142,7 +151,8 @@ class WorkerPool:
     def _spawn(self) -> None:
         w, self._next = self._next, self._next + 1
         self.actors[w] = self._remote.remote(*self._args, threads=self._threads)
-        self._starting[self.actors[w].node.remote()] = w
+        ask = self.actors[w].node.remote() if self.check_paths is None else self.actors[w].node_facts.remote(self.check_paths)
+        self._starting[ask] = w
 
     def _drop(self, w: int) -> None:
         handle = self.actors.pop(w, None)
@@ -171,14 +181,24 @@ class WorkerPool:
     def _started(self, ref: Any) -> None:
         w = self._starting.pop(ref)
         try:
-            self.ready[w] = self.ray.get(ref)
-            self._last_alive = time.monotonic()
+            facts = self.ray.get(ref)
         except Exception as exc:  # noqa: BLE001
             self._raise_init_failed(exc)
             if not _is_loss(self.ray, exc):
                 self.close()
                 raise unwrap(self.ray, exc) from None
             self._lose(w)
+            return
+        if self._mine is not None:
+            from distilhash.distributed.preflight import compare_facts
+
+            problems = compare_facts(self._mine, facts, f"node {facts['node_id'][:8]} ({facts['host']})",
+                                     need_home=self.need_home)
+            if problems:
+                self.close()
+                raise ClusterError("the Ray cluster's nodes cannot run this:\n  " + "\n  ".join(problems))
+        self.ready[w] = facts
+        self._last_alive = time.monotonic()
 
     def _raise_init_failed(self, exc: BaseException) -> None:
         """A ClusterError when ``exc`` says a worker's ``__init__`` raised (no node will do better)."""
@@ -266,6 +286,8 @@ class WorkerPool:
                     self._started(ref)
                     continue
                 w, key, method, args = inflight.pop(ref)
+                for start_ref in [r for r, sw in self._starting.items() if sw == w]:
+                    self._started(start_ref)  # an eager part's worker: its facts are checked before its result is used
                 try:
                     result = self.ray.get(ref)
                 except Exception as exc:  # noqa: BLE001
@@ -309,3 +331,9 @@ class PoolWorker:
 
         ctx = ray.get_runtime_context()
         return {"node_id": ctx.get_node_id(), "pid": os.getpid(), "host": os.uname().nodename}
+
+    def node_facts(self, paths: dict[str, str]) -> dict[str, Any]:
+        """:meth:`node` plus :func:`~distilhash.distributed.preflight.node_facts` of ``paths`` (the pool's start-up check)."""
+        from distilhash.distributed.preflight import node_facts
+
+        return {**node_facts(paths), **self.node()}
