@@ -30,6 +30,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from distilhash.distributed.preflight import alive_nodes
 from distilhash.errors import ClusterError, DistilhashError  # ClusterError lives there so index/ can raise it
 
 __all__ = ["WorkerPool", "PoolWorker", "ClusterError", "fit_workers", "Fit", "alive_nodes", "unwrap"]
@@ -43,11 +44,6 @@ class Fit:
     cpus_per_worker: float
     capacity: int
     notes: tuple[str, ...]
-
-
-def alive_nodes(ray: Any) -> list[dict[str, Any]]:
-    """``ray.nodes()`` entries of the alive nodes."""
-    return [n for n in ray.nodes() if n.get("Alive")]
 
 
 def _node_cpus(nodes: list[dict[str, Any]]) -> list[float]:

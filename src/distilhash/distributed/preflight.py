@@ -24,7 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_nodes", "compare_facts", "node_facts", "code_hash"]
+__all__ = ["check_nodes", "compare_facts", "node_facts", "code_hash", "alive_nodes"]
+
+
+def alive_nodes(ray: Any) -> list[dict[str, Any]]:
+    """``ray.nodes()`` entries of the alive nodes."""
+    return [n for n in ray.nodes() if n.get("Alive")]
 
 
 def code_hash() -> str:
@@ -81,7 +86,7 @@ def check_nodes(ray: Any, paths: dict[str, str | Path] | None = None, timeout: f
     """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from distilhash.distributed.pool import ClusterError, alive_nodes
+    from distilhash.errors import ClusterError
 
     want = {k: str(Path(v).resolve()) for k, v in (paths or {}).items()}
     mine = node_facts(want)
