@@ -139,8 +139,6 @@ def encode_parallel(ray: Any, model_dir: str | Path, store: RowStore, modality: 
     ``on_part(part, worker pids)`` is called as each part arrives (tests, monitoring). ``check``:
     each worker checks its node as it starts (:func:`start_pool`).
     """
-    from distilhash.distributed.pool import WorkerPool
-
     if not isinstance(store, RowStore):
         raise ConfigError(f"encode_parallel reads rows from a RowStore (a .npy path on shared storage and row "
                           f"numbers), got {type(store).__name__}; the driver never ships feature arrays")
@@ -150,7 +148,7 @@ def encode_parallel(ray: Any, model_dir: str | Path, store: RowStore, modality: 
     pool = start_pool(ray, model_dir, store, workers, cpus_per_worker, progress, check)
     ranges = part_ranges(n, pool.fit.workers, part_size)
     parts: dict[int, Encoded] = {}
-    bar = _bar(progress, n, f"encode {modality} on {pool.fit.workers} Ray workers")
+    bar = progress_bar(progress, n, f"encode {modality} on {pool.fit.workers} Ray workers")
 
     def done(p: Any, result: tuple[int, Encoded]) -> None:
         parts[int(p)] = result[1]
@@ -172,7 +170,7 @@ def encode_parallel(ray: Any, model_dir: str | Path, store: RowStore, modality: 
 
 
 def start_pool(ray: Any, model_dir: str | Path, store: RowStore, workers: int | None, cpus_per_worker: float,
-               progress: bool, check: bool, actor_cls: type = None, args: tuple = ()) -> Any:
+               progress: bool, check: bool, actor_cls: type | None = None, args: tuple = ()) -> Any:
     """A :class:`WorkerPool` of model-holding actors; ``check``: each worker checks its node as it starts
     (same code as the driver, model and store readable; ``WorkerPool(check_paths=...)``)."""
     from distilhash.distributed.pool import WorkerPool
@@ -184,7 +182,7 @@ def start_pool(ray: Any, model_dir: str | Path, store: RowStore, workers: int | 
                       check_paths=paths, need_home="DISTILHASH_HOME" in os.environ)
 
 
-def _bar(progress: bool, total: int, desc: str) -> Any:
+def progress_bar(progress: bool, total: int, desc: str) -> Any:
     if not progress:
         return None
     from tqdm.auto import tqdm

@@ -178,7 +178,7 @@ def build_sharded_ray(ray: Any, out: Path, store: RowStore, *, n_shards: int, mo
     where each item's metadata comes from (:func:`~distilhash.pipeline.index.dataset_metadata`; None: no metadata).
     Returns ``{"items", "parts", "workers", "workers_lost", "parts_retried", "kind"}``.
     """
-    from distilhash.distributed.encode import _bar, start_pool
+    from distilhash.distributed.encode import progress_bar, start_pool
     from distilhash.errors import DataError
     from distilhash.index.sharded import shard_name, write_sharded_manifest
 
@@ -193,7 +193,7 @@ def build_sharded_ray(ray: Any, out: Path, store: RowStore, *, n_shards: int, mo
     ranges = part_ranges(n, pool.fit.workers, part_size)
     encoded: dict[int, dict[str, Any]] = {}
     written: dict[int, dict[str, Any]] = {}
-    bar = _bar(progress, n, f"encode {modality} into {n_shards} shards on {pool.fit.workers} Ray workers")
+    bar = progress_bar(progress, n, f"encode {modality} into {n_shards} shards on {pool.fit.workers} Ray workers")
 
     def got_part(p: Any, result: dict[str, Any]) -> None:
         encoded[int(p)] = result
