@@ -234,7 +234,7 @@ def test_ray_fanout_replaces_a_killed_shard_actor_and_sees_writes(cluster, prepa
 
 
 def test_parallel_encoding_survives_a_killed_worker(cluster, prepared, tmp_path):
-    from distilhash.distributed.encode import encode_parallel
+    from distilhash.distributed.encode import RowStore, encode_parallel
     from distilhash.methods.base import create_method
 
     d, feats = prepared
@@ -251,7 +251,125 @@ def test_parallel_encoding_survives_a_killed_worker(cluster, prepared, tmp_path)
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
 
-    enc = encode_parallel(cluster, tmp_path / "model", x, "image", part_size=50, workers=2, progress=False,
-                          on_part=kill_once)
+    np.save(tmp_path / "x.npy", x)  # the workers read their rows from the store themselves
+    enc = encode_parallel(cluster, tmp_path / "model", RowStore(str(tmp_path / "x.npy")), "image", part_size=50,
+                          workers=2, progress=False, on_part=kill_once)
     assert killed
     np.testing.assert_array_equal(enc.data, model.encode("image", x, "database").data)
+
+
+def _shard_contents(directory):
+    """Per shard: (ids, codes, metadata with the global order, order file bytes), read back from disk."""
+    from distilhash.index import open_index
+
+    out = []
+    with open_index(directory) as ix:
+        for s, shard in enumerate(ix.shards):
+            ids = [i for i, _ in shard.iter_metadata()]
+            got = shard.get(ids)
+            out.append((ids, np.stack([got[i][0] for i in ids]) if ids else None, [got[i][1] for i in ids],
+                        (directory / f"order-{s:03d}.bin").read_bytes()))
+    return out
+
+
+def _assert_same_shards(a, b):
+    sa, sb = _shard_contents(a), _shard_contents(b)
+    assert len(sa) == len(sb)
+    for (ids_a, codes_a, md_a, order_a), (ids_b, codes_b, md_b, order_b) in zip(sa, sb):
+        assert ids_a == ids_b and md_a == md_b and order_a == order_b
+        np.testing.assert_array_equal(codes_a, codes_b)
+
+
+def test_shard_writers_write_the_single_process_shards(cluster, prepared, tmp_path):
+    """`build_index(engine="ray", shards=3)` on the retrieval part (rows not contiguous: the workers get row
+    lists) with PQ codes: the workers' shards hold the same ids, codes, metadata (global order included)
+    and order files as one process's sharded build, and nothing is left beside them."""
+    from distilhash.data.store import open_prepared
+    from distilhash.methods.base import create_method
+    from distilhash.pipeline.index import build_index
+
+    d, feats = prepared
+    _, split = open_prepared(d)
+    model = create_method("pq", n_bits=16, nbits_per_code=4, seed=0).fit(feats, split)
+    model.save(tmp_path / "pq")
+    common = dict(model=tmp_path / "pq", dataset=str(d), features=tmp_path / "single", part="retrieval", shards=3)
+    local = build_index(tmp_path / "local3", **common)
+    ray3 = build_index(tmp_path / "ray3", engine="ray", engine_options={"workers": 2, "part_size": 8, "progress": False},
+                       **common)
+    assert ray3["engine_run"]["parts"] > 2 and ray3["items"] == local["items"] == 50
+    _assert_same_shards(tmp_path / "ray3", tmp_path / "local3")
+    assert sorted(p.name for p in (tmp_path / "ray3").iterdir()) == sorted(p.name for p in (tmp_path / "local3").iterdir())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging directory left
+
+
+def test_shard_writers_survive_a_killed_worker(cluster, prepared, tmp_path):
+    """A worker SIGKILLed while parts are in flight: the build completes with shards equal to an undisturbed one."""
+    from distilhash.data.store import open_prepared
+    from distilhash.distributed.encode import RowStore
+    from distilhash.distributed.shard_writers import build_sharded_ray
+    from distilhash.methods.base import create_method
+
+    d, feats = prepared
+    _, split = open_prepared(d)
+    model = create_method("itq", n_bits=16, seed=0).fit(feats, split)
+    model.save(tmp_path / "model")
+    store = RowStore(str(tmp_path / "single" / "image.npy"))
+    killed: list[int] = []
+
+    def kill_once(part, pids):
+        if not killed:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    runs = {}
+    for name, hook in (("calm", None), ("killed", kill_once)):
+        runs[name] = build_sharded_ray(cluster, tmp_path / name, store, n_shards=4, model_dir=tmp_path / "model",
+                                       ids_path=tmp_path / "single" / "ids.json", dataset=str(d), modality="image",
+                                       teacher=None, extra={}, workers=2, part_size=4, progress=False, on_part=hook)
+    assert killed and runs["killed"]["workers_lost"] >= 1
+    _assert_same_shards(tmp_path / "killed", tmp_path / "calm")
+
+
+def test_a_shard_is_never_left_in_place_unless_it_verified(prepared, tmp_path):
+    """The shard writer (run in this process): a bucket that changed after its writer reported it is refused,
+    and the failed writer leaves no ``shard-NNN`` (nor its hidden work directory) behind."""
+    from distilhash.data.store import open_prepared
+    from distilhash.distributed.shard_writers import ShardWorker
+    from distilhash.errors import IndexCorruptError
+    from distilhash.methods.base import create_method
+
+    d, feats = prepared
+    _, split = open_prepared(d)
+    create_method("itq", n_bits=16, seed=0).fit(feats, split).save(tmp_path / "model")
+    w = ShardWorker(str(tmp_path / "model"), str(tmp_path / "single" / "ids.json"), str(d), threads=1)
+    out = tmp_path / "ix"
+    (out / ".buckets").mkdir(parents=True)
+    r = w.encode_buckets(0, "image", str(tmp_path / "single" / "image.npy"), (0, 60), "database", 0, 2, str(out))
+    index = {"model_dir": None, "teacher": None, "extra": {}, "n_shards": 2}
+    ok = w.write_shard(0, str(out), [(0, *r["buckets"][0])], r["meta"], index)
+    assert ok["count"] == r["buckets"][0][0] and (out / "shard-000" / "manifest.json").is_file()
+    bucket = out / ".buckets" / "p00000-s001.npz"
+    bucket.write_bytes(bucket.read_bytes()[:-7] + b"garbage")
+    with pytest.raises(IndexCorruptError, match="checksum"):
+        w.write_shard(1, str(out), [(0, *r["buckets"][1])], r["meta"], index)
+    assert sorted(p.name for p in out.iterdir()) == [".buckets", "order-000.bin", "shard-000"]
+
+
+def test_each_encoding_worker_checks_its_node_before_its_parts_are_used(cluster, prepared, tmp_path, monkeypatch):
+    """No separate node check: a worker whose node runs other code than the driver (here: the driver's
+    own facts altered) fails the call with a ClusterError naming the node, not with codes."""
+    import distilhash.distributed.preflight as preflight
+    from distilhash.distributed.encode import RowStore, encode_parallel
+    from distilhash.distributed.pool import ClusterError
+    from distilhash.methods.base import create_method
+
+    d, feats = prepared
+    from distilhash.data.store import open_prepared
+
+    _, split = open_prepared(d)
+    create_method("itq", n_bits=16, seed=0).fit(feats, split).save(tmp_path / "model")
+    real = preflight.node_facts
+    monkeypatch.setattr(preflight, "node_facts", lambda paths: {**real(paths), "code": "0" * 16})
+    with pytest.raises(ClusterError, match=r"node \w+ .*source hash .* but the driver has"):
+        encode_parallel(cluster, tmp_path / "model", RowStore(str(tmp_path / "single" / "image.npy")), "image",
+                        part_size=10, workers=2, progress=False)

@@ -43,7 +43,8 @@ def build(
     shards: int = typer.Option(1, "--shards", help="Build a sharded index of this many shards (items routed by id "
                                "hash; searched by fan-out, same results as one index; see docs/distributed.md)."),
     engine: str = typer.Option("local", "--engine", help="Where --model encodes the features: local (this process) or "
-                               "ray (model-holding Ray actors; the same codes). See docs/distributed.md."),
+                               "ray (model-holding Ray actors reading the feature cache themselves; the same codes; "
+                               "with --shards > 1 the actors also write the shards). See docs/distributed.md."),
     ray_address: str = typer.Option(None, "--ray-address", help="With --engine ray: the cluster's GCS address "
                                     "(HEAD_IP:6379, or auto on a cluster node; default $RAY_ADDRESS, else a local cluster on this machine's CPUs "
                                     "for the command's duration)."),

@@ -13,7 +13,10 @@ module                                 job
                                        cache written shard by shard (resumable)
 :mod:`.shard_cache`                    the per-shard files and manifest of that extraction
 :mod:`.ray_fanout`                     the ``ray`` fan-out of a sharded index (shards in Ray actors)
-:mod:`.encode`                         the ``ray`` encoding engine (a database encoded by actors)
+:mod:`.encode`                         the ``ray`` encoding engine (actors read their rows from the
+                                       feature cache and encode them)
+:mod:`.shard_writers`                  a sharded index built on the workers (buckets, verified
+                                       shards; the driver writes only ``sharded.json``)
 :mod:`.data_parallel`                  ``torch.distributed`` (gloo) data-parallel training
 =====================================  ===========================================================
 

@@ -4,12 +4,16 @@
     path = extract_features_ray(..., address="10.0.0.5:6379")              # a user's cluster (GCS address)
 
 Each of W actors loads the teacher once and opens the prepared dataset itself (the dataset
-directory must be readable at the same path on every node). The driver sends parts of
-``part_size`` rows (at most two in flight per actor), checks every part it gets back (shape,
-finite unit rows) and writes it durably under ``CACHE_DIR/shards/`` (:mod:`.shard_cache`).
-When all parts are done it writes the same feature cache as
+directory, and the cache directory, must be readable and writable at the same path on every
+node). The driver sends parts of ``part_size`` rows (at most two in flight per actor); the actor
+extracts the part, checks it (shape, finite unit rows) and writes it durably under
+``CACHE_DIR/shards/`` with a pending manifest; the driver commits the part by renaming that
+manifest (:mod:`.shard_cache`): no feature row passes through the driver. When all parts are
+done the workers copy the parts into the final arrays in parallel (each part by whichever worker
+takes it), and the driver writes the same feature cache as
 :func:`distilhash.teachers.cache.extract_features` (same files and manifest, plus an ``engine``
-record), loadable by :func:`distilhash.teachers.cache.load_features`.
+record), loadable by :func:`distilhash.teachers.cache.load_features`. The manifest's sha256 of
+each whole array is still one sequential read in the driver.
 
 Failures (:class:`~distilhash.distributed.pool.WorkerPool`):
 
@@ -88,6 +92,20 @@ class ExtractWorker(PoolWorker):
             rows[name], timings[name], _ = self.encode_rows(name, start, stop)
         return p, rows, timings
 
+    def extract_part(self, plan: Any, p: int) -> tuple[int, str]:
+        """Part ``p`` of ``plan`` extracted and written here (:func:`~.shard_cache.write_part`, uncommitted);
+        ``(p, its pending manifest's name)``."""
+        from distilhash.distributed.shard_cache import write_part
+
+        _, rows, timings = self.encode_part(p, *plan.ranges[p])
+        return p, write_part(plan, p, rows, timings, commit=False)
+
+    def place_part(self, plan: Any, p: int) -> int:
+        """Copy part ``p`` into the final arrays (:func:`~.shard_cache.place_part`)."""
+        from distilhash.distributed.shard_cache import place_part
+
+        return place_part(plan, p)
+
     def class_text(self) -> np.ndarray | None:
         from distilhash.teachers.cache import class_text_rows
 
@@ -135,7 +153,7 @@ def extract_features_ray(
     from distilhash.distributed.pool import WorkerPool
     from distilhash.distributed.preflight import check_nodes
     from distilhash.distributed.runtime import ray_session
-    from distilhash.distributed.shard_cache import ShardPlan, assemble, part_done
+    from distilhash.distributed.shard_cache import ShardPlan, part_done, part_timings, prepare_arrays
     from distilhash.targets.prompts import resolve_template
     from distilhash.teachers.cache import MANIFEST, default_features_dir, finish_cache, identity_mismatch, open_dataset
 
@@ -166,19 +184,21 @@ def extract_features_ray(
                                        + "; ".join(f"{k}: cache has {a!r}, requested {b!r}" for k, (a, b) in diff.items())
                                        + " — choose another --out, or pass --overwrite to replace it")
                 shutil.rmtree(out)
-            plan = ShardPlan(out, identity, info["width"], info["arrays"], part_size)
+            plan = ShardPlan(out.resolve(), identity, info["width"], info["arrays"], part_size)
             plan.open(overwrite)
             todo = [p for p in range(len(plan.ranges)) if not part_done(plan, p)]
             written = _run_parts(pool, plan, todo, progress, stop_after_parts, on_part, ds.name, spec)
             if written < len(todo):
                 return out
             class_text = pool.call("class_text")
+            prepare_arrays(plan)
+            pool.run([(p, "place_part", (plan, p)) for p in range(len(plan.ranges))], lambda p, r: None)
             engine = {"name": "ray", "workers": pool.fit.workers, "cpus_per_worker": pool.fit.cpus_per_worker,
                       "part_size": part_size, "parts": len(plan.ranges), "parts_this_run": len(todo),
                       "workers_lost": pool.lost, "parts_retried": pool.retried}
         finally:
             pool.close()
-    timings = assemble(plan)
+    timings = part_timings(plan)
     engine["wall_s_this_run"] = time.perf_counter() - t_start
     engine["note"] = "timings_s / throughput sum the workers' time"
     finish_cache(out, ds, identity, spec=spec, width=info["width"], timings=timings, class_text=class_text,
@@ -190,7 +210,7 @@ def extract_features_ray(
 def _run_parts(pool: Any, plan: Any, todo: list[int], progress: bool, stop_after: int | None,
                on_part: Callable[[int, list[int]], None] | None, ds_name: str, spec: str) -> int:
     """Run the parts ``todo`` on the pool, writing each as it arrives; returns how many were written."""
-    from distilhash.distributed.shard_cache import write_part
+    from distilhash.distributed.shard_cache import commit_part
 
     bar = None
     if progress:
@@ -199,9 +219,8 @@ def _run_parts(pool: Any, plan: Any, todo: list[int], progress: bool, stop_after
         bar = tqdm(total=len(todo), desc=f"extract {ds_name} with {spec} on {pool.fit.workers} Ray workers", unit="part")
     written = [0]
 
-    def done(p: Any, result: tuple[int, dict[str, np.ndarray], dict[str, float]]) -> bool:
-        _, rows, timings = result
-        write_part(plan, p, rows, timings)
+    def done(p: Any, result: tuple[int, str]) -> bool:
+        commit_part(plan, p, result[1])
         written[0] += 1
         if bar is not None:
             bar.update(1)
@@ -210,7 +229,7 @@ def _run_parts(pool: Any, plan: Any, todo: list[int], progress: bool, stop_after
         return stop_after is not None and written[0] >= stop_after and written[0] < len(todo)
 
     try:
-        pool.run([(p, "encode_part", (p, *plan.ranges[p])) for p in todo], done)
+        pool.run([(p, "extract_part", (plan, p)) for p in todo], done)
     finally:
         if bar is not None:
             bar.close()

@@ -30,6 +30,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from distilhash.distributed.preflight import alive_nodes
 from distilhash.errors import ClusterError, DistilhashError  # ClusterError lives there so index/ can raise it
 
 __all__ = ["WorkerPool", "PoolWorker", "ClusterError", "fit_workers", "Fit", "alive_nodes", "unwrap"]
@@ -43,11 +44,6 @@ class Fit:
     cpus_per_worker: float
     capacity: int
     notes: tuple[str, ...]
-
-
-def alive_nodes(ray: Any) -> list[dict[str, Any]]:
-    """``ray.nodes()`` entries of the alive nodes."""
-    return [n for n in ray.nodes() if n.get("Alive")]
 
 
 def _node_cpus(nodes: list[dict[str, Any]]) -> list[float]:
@@ -107,11 +103,18 @@ class WorkerPool:
         inflight: parts in flight per worker.
         label: names the work in errors (``"extract"``, ``"encode"``).
         say: where the fitting notes go (default: print).
+        eager: queue parts on an actor as soon as it is created, not once its ``__init__`` has
+            answered (Ray runs them after the ``__init__``): start-up and the first part overlap.
+        check_paths: name -> path; each worker, as it starts, reports its node's facts
+            (:func:`~distilhash.distributed.preflight.node_facts`) and any difference from the
+            driver's (code, Python, those paths unreadable, DISTILHASH_HOME when ``need_home``) is a
+            ClusterError naming the node before that worker's results are used.
     """
 
     def __init__(self, ray: Any, actor_cls: type, args: tuple, *, cpus_per_worker: float = 1.0,
                  workers: int | None = None, inflight: int = 2, max_attempts: int = 5, backoff: float = 0.5,
-                 placement_timeout: float = 120.0, label: str = "work", say: Callable[[str], Any] | None = print) -> None:
+                 placement_timeout: float = 120.0, label: str = "work", say: Callable[[str], Any] | None = print,
+                 eager: bool = False, check_paths: dict[str, str] | None = None, need_home: bool = False) -> None:
         self.ray = ray
         self.fit = fit_workers(ray, cpus_per_worker, workers)
         for note in self.fit.notes:
@@ -119,6 +122,12 @@ class WorkerPool:
                 say(f"note: {note}")
         self.label, self.inflight_per, self.max_attempts, self.backoff = label, inflight, max_attempts, backoff
         self.say = say
+        self.eager = eager
+        self.check_paths, self.need_home, self._mine = check_paths, need_home, None
+        if check_paths is not None:
+            from distilhash.distributed.preflight import node_facts
+
+            self._mine = node_facts(check_paths)
         self._warned = False
         self.placement_timeout = placement_timeout
         self._remote = ray.remote(num_cpus=self.fit.cpus_per_worker, max_restarts=0, max_task_retries=0)(actor_cls)
@@ -138,7 +147,8 @@ class WorkerPool:
     def _spawn(self) -> None:
         w, self._next = self._next, self._next + 1
         self.actors[w] = self._remote.remote(*self._args, threads=self._threads)
-        self._starting[self.actors[w].node.remote()] = w
+        ask = self.actors[w].node.remote() if self.check_paths is None else self.actors[w].node_facts.remote(self.check_paths)
+        self._starting[ask] = w
 
     def _drop(self, w: int) -> None:
         handle = self.actors.pop(w, None)
@@ -167,18 +177,32 @@ class WorkerPool:
     def _started(self, ref: Any) -> None:
         w = self._starting.pop(ref)
         try:
-            self.ready[w] = self.ray.get(ref)
-            self._last_alive = time.monotonic()
+            facts = self.ray.get(ref)
         except Exception as exc:  # noqa: BLE001
-            if isinstance(exc, self.ray.exceptions.RayActorError) and exc.actor_init_failed:
-                self.close()
-                raise ClusterError(f"a Ray {self.label} worker could not start: {exc}\n"
-                                   "(every node needs the same distilhash version, the dataset / model paths and "
-                                   "DISTILHASH_HOME at the same paths; see docs/distributed.md)") from None
+            self._raise_init_failed(exc)
             if not _is_loss(self.ray, exc):
                 self.close()
                 raise unwrap(self.ray, exc) from None
             self._lose(w)
+            return
+        if self._mine is not None:
+            from distilhash.distributed.preflight import compare_facts
+
+            problems = compare_facts(self._mine, facts, f"node {facts['node_id'][:8]} ({facts['host']})",
+                                     need_home=self.need_home)
+            if problems:
+                self.close()
+                raise ClusterError("the Ray cluster's nodes cannot run this:\n  " + "\n  ".join(problems))
+        self.ready[w] = facts
+        self._last_alive = time.monotonic()
+
+    def _raise_init_failed(self, exc: BaseException) -> None:
+        """A ClusterError when ``exc`` says a worker's ``__init__`` raised (no node will do better)."""
+        if isinstance(exc, self.ray.exceptions.RayActorError) and exc.actor_init_failed:
+            self.close()
+            raise ClusterError(f"a Ray {self.label} worker could not start: {exc}\n"
+                               "(every node needs the same distilhash version, the dataset / model paths and "
+                               "DISTILHASH_HOME at the same paths; see docs/distributed.md)") from None
 
     def _check_alive(self) -> None:
         if self.ready:
@@ -238,7 +262,7 @@ class WorkerPool:
         finished = 0
         while queue or inflight:
             now = time.monotonic()
-            load = {w: 0 for w in self.ready}
+            load = {w: 0 for w in (self.actors if self.eager else self.ready)}
             for w, *_ in inflight.values():
                 if w in load:
                     load[w] += 1
@@ -258,9 +282,12 @@ class WorkerPool:
                     self._started(ref)
                     continue
                 w, key, method, args = inflight.pop(ref)
+                for start_ref in [r for r, sw in self._starting.items() if sw == w]:
+                    self._started(start_ref)  # an eager part's worker: its facts are checked before its result is used
                 try:
                     result = self.ray.get(ref)
                 except Exception as exc:  # noqa: BLE001
+                    self._raise_init_failed(exc)
                     if not _is_loss(self.ray, exc):
                         self.close()
                         raise unwrap(self.ray, exc) from None
@@ -300,3 +327,9 @@ class PoolWorker:
 
         ctx = ray.get_runtime_context()
         return {"node_id": ctx.get_node_id(), "pid": os.getpid(), "host": os.uname().nodename}
+
+    def node_facts(self, paths: dict[str, str]) -> dict[str, Any]:
+        """:meth:`node` plus :func:`~distilhash.distributed.preflight.node_facts` of ``paths`` (the pool's start-up check)."""
+        from distilhash.distributed.preflight import node_facts
+
+        return {**node_facts(paths), **self.node()}

@@ -9,6 +9,11 @@ any path a node cannot read, is one :class:`~distilhash.distributed.pool.Cluster
 every node's problems (instead of a raw ``ActorDiedError`` from an actor's ``__init__`` later).
 A node that cannot even import distilhash is reported the same way; a node that dies during the
 check is skipped (no work will be placed on it).
+
+A :class:`~distilhash.distributed.pool.WorkerPool` made with ``check_paths`` runs the same
+comparison (:func:`compare_facts`) inside each worker as it starts instead (no extra process per
+node; the nodes that get no worker get no work either), and fails with the same ClusterError
+before any of that worker's results is used.
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_nodes", "node_facts", "code_hash"]
+__all__ = ["check_nodes", "compare_facts", "node_facts", "code_hash", "alive_nodes"]
+
+
+def alive_nodes(ray: Any) -> list[dict[str, Any]]:
+    """``ray.nodes()`` entries of the alive nodes."""
+    return [n for n in ray.nodes() if n.get("Alive")]
 
 
 def code_hash() -> str:
@@ -45,6 +55,23 @@ def node_facts(paths: dict[str, str]) -> dict[str, Any]:
             "unreadable": unreadable, "host": os.uname().nodename, "pid": os.getpid()}
 
 
+def compare_facts(mine: dict[str, Any], f: dict[str, Any], name: str, *, need_home: bool = False,
+                  paths_everywhere: bool = True) -> list[str]:
+    """What differs between the driver's :func:`node_facts` ``mine`` and a node's ``f`` (``name`` prefixes each problem)."""
+    problems = []
+    if f["version"] != mine["version"] or f["code"] != mine["code"]:
+        problems.append(f"{name}: distilhash {f['version']} (source hash {f['code']}) but the driver has "
+                        f"{mine['version']} ({mine['code']}); install the same version on every node")
+    if f["python"].rsplit(".", 1)[0] != mine["python"].rsplit(".", 1)[0]:
+        problems.append(f"{name}: Python {f['python']}, the driver {mine['python']}")
+    for k, p in (f["unreadable"] if paths_everywhere else {}).items():
+        problems.append(f"{name}: cannot read the {k} at {p} (every node needs it at the same path, "
+                        "e.g. on a shared file system)")
+    if need_home and mine["home_readable"] and not f["home_readable"]:
+        problems.append(f"{name}: DISTILHASH_HOME {f['home']} is not a readable directory there")
+    return problems
+
+
 def check_nodes(ray: Any, paths: dict[str, str | Path] | None = None, timeout: float = 60.0,
                 need_home: bool = False, paths_everywhere: bool = True) -> dict[str, dict[str, Any]]:
     """Facts of every alive node (node id -> :func:`node_facts`); ClusterError listing every mismatch.
@@ -59,7 +86,7 @@ def check_nodes(ray: Any, paths: dict[str, str | Path] | None = None, timeout: f
     """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from distilhash.distributed.pool import ClusterError, alive_nodes
+    from distilhash.errors import ClusterError
 
     want = {k: str(Path(v).resolve()) for k, v in (paths or {}).items()}
     mine = node_facts(want)
@@ -85,16 +112,7 @@ def check_nodes(ray: Any, paths: dict[str, str | Path] | None = None, timeout: f
                             "install the same distilhash on every node")
             continue
         facts[node] = f
-        if f["version"] != mine["version"] or f["code"] != mine["code"]:
-            problems.append(f"{name}: distilhash {f['version']} (source hash {f['code']}) but the driver has "
-                            f"{mine['version']} ({mine['code']}); install the same version on every node")
-        if f["python"].rsplit(".", 1)[0] != mine["python"].rsplit(".", 1)[0]:
-            problems.append(f"{name}: Python {f['python']}, the driver {mine['python']}")
-        for k, p in (f["unreadable"] if paths_everywhere else {}).items():
-            problems.append(f"{name}: cannot read the {k} at {p} (every node needs it at the same path, "
-                            "e.g. on a shared file system)")
-        if need_home and mine["home_readable"] and not f["home_readable"]:
-            problems.append(f"{name}: DISTILHASH_HOME {f['home']} is not a readable directory there")
+        problems += compare_facts(mine, f, name, need_home=need_home, paths_everywhere=paths_everywhere)
     if problems:
         raise ClusterError("the Ray cluster's nodes cannot run this:\n  " + "\n  ".join(problems))
     return facts

@@ -11,25 +11,35 @@
 
 A part is *done* when its ``part.json`` exists, names the plan's identity and range, and its files
 match their checksums; anything else in ``shards/`` is redone. A ``part.json`` made for another
-identity is refused (FeatureError), never mixed in. When every part is done, :func:`assemble`
-writes the standard cache arrays (``image.npy`` ... exactly as the single-process writer does),
-then the manifest (:func:`distilhash.teachers.cache.finish_cache`), then removes ``shards/``.
+identity is refused (FeatureError), never mixed in.
+
+Who writes what: the worker that extracted a part writes its arrays and a *pending* manifest
+(``part.json.pending-...``, :func:`write_part` with ``commit=False``); the driver, when the result
+reaches it, commits the part by renaming that file to ``part.json`` (:func:`commit_part`: a
+rename, no part data passes through the driver). When every part is done, the standard cache
+arrays (``image.npy`` ... exactly as the single-process writer makes them) are created empty
+(:func:`prepare_arrays`) and each part's rows are copied into place by a worker
+(:func:`place_part`, in parallel; :func:`assemble` does the same in one process); then the
+manifest (:func:`distilhash.teachers.cache.finish_cache`), then ``shards/`` is removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from distilhash.errors import FeatureError
-from distilhash.io_utils import atomic_save_npy, atomic_write_json, sha256_file
+from distilhash.io_utils import atomic_save_npy, atomic_write_json, fsync_dir, sha256_file
 
-__all__ = ["ShardPlan", "SHARDS_DIR", "write_part", "part_done", "assemble"]
+__all__ = ["ShardPlan", "SHARDS_DIR", "write_part", "commit_part", "part_done", "prepare_arrays", "place_part",
+           "part_timings", "assemble"]
 
 SHARDS_DIR = "shards"
 PLAN = "plan.json"
@@ -115,8 +125,13 @@ def part_done(plan: ShardPlan, p: int, verify: bool = True) -> bool:
     return True
 
 
-def write_part(plan: ShardPlan, p: int, rows: dict[str, np.ndarray], timings: dict[str, float]) -> None:
-    """Check and durably write part ``p`` (arrays first, ``part.json`` last)."""
+def write_part(plan: ShardPlan, p: int, rows: dict[str, np.ndarray], timings: dict[str, float],
+               commit: bool = True) -> str:
+    """Check and durably write part ``p`` (arrays first, its manifest last); returns the manifest's file name.
+
+    ``commit=False``: the manifest goes to a pending name of this call's own, made ``part.json`` by
+    :func:`commit_part` (so a part is never done before whoever runs the extraction has seen it).
+    """
     from distilhash.teachers.common import check_unit_rows
 
     start, stop = plan.ranges[p]
@@ -132,22 +147,55 @@ def write_part(plan: ShardPlan, p: int, rows: dict[str, np.ndarray], timings: di
         check_unit_rows(a, f"{name} rows {start}:{stop} of part {p}")
         atomic_save_npy(d / f"{name}.npy", a)
         files[f"{name}.npy"] = sha256_file(d / f"{name}.npy")
-    atomic_write_json(d / PART_MANIFEST, {"identity_hash": plan.key, "range": [start, stop], "files": files,
-                                          "timings_s": timings})
+    name = PART_MANIFEST if commit else f"{PART_MANIFEST}.pending-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    atomic_write_json(d / name, {"identity_hash": plan.key, "range": [start, stop], "files": files, "timings_s": timings})
+    return name
 
 
-def assemble(plan: ShardPlan) -> dict[str, float]:
-    """Write ``CACHE_DIR/<array>.npy`` from the parts (all must be done); returns summed per-array timings."""
+def commit_part(plan: ShardPlan, p: int, pending: str) -> None:
+    """Make part ``p``'s pending manifest ``pending`` (from :func:`write_part`) its ``part.json``, durably."""
+    d = plan.part_dir(p)
+    if not pending.startswith(f"{PART_MANIFEST}.pending-") or "/" in pending:
+        raise FeatureError(f"part {p}: {pending!r} is not a pending part manifest")
+    os.replace(d / pending, d / PART_MANIFEST)
+    fsync_dir(d)
+
+
+def prepare_arrays(plan: ShardPlan) -> None:
+    """Create ``CACHE_DIR/<array>.npy`` of the final shape (float32 ``[N, D]``, rows not yet written)."""
     from numpy.lib.format import open_memmap
 
     n = int(plan.identity["count"])
-    timings: dict[str, float] = {}
     for name in plan.arrays:
         out = open_memmap(plan.out / f"{name}.npy", mode="w+", dtype=np.float32, shape=(n, plan.width))
-        for p, (start, stop) in enumerate(plan.ranges):
-            out[start:stop] = np.load(plan.part_dir(p) / f"{name}.npy")
         out.flush()
         del out
+
+
+def place_part(plan: ShardPlan, p: int) -> int:
+    """Copy part ``p``'s rows into the arrays :func:`prepare_arrays` made (flushed to disk on return); returns ``p``."""
+    start, stop = plan.ranges[p]
+    for name in plan.arrays:
+        out = np.load(plan.out / f"{name}.npy", mmap_mode="r+")
+        if out.shape != (int(plan.identity["count"]), plan.width):
+            raise FeatureError(f"{plan.out / f'{name}.npy'} has shape {out.shape}; prepare_arrays makes it first")
+        out[start:stop] = np.load(plan.part_dir(p) / f"{name}.npy")
+        out.flush()
+        del out
+    return p
+
+
+def assemble(plan: ShardPlan) -> dict[str, float]:
+    """Write ``CACHE_DIR/<array>.npy`` from the parts in this process (all must be done); see :func:`part_timings`."""
+    prepare_arrays(plan)
+    for p in range(len(plan.ranges)):
+        place_part(plan, p)
+    return part_timings(plan)
+
+
+def part_timings(plan: ShardPlan) -> dict[str, float]:
+    """Per-array seconds summed over the parts' manifests."""
+    timings: dict[str, float] = {}
     for p in range(len(plan.ranges)):
         m = json.loads((plan.part_dir(p) / PART_MANIFEST).read_text())
         for k, v in m.get("timings_s", {}).items():

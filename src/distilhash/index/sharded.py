@@ -46,7 +46,7 @@ from distilhash.index.fanout import create_fanout
 from distilhash.index.shard_order import ORDER_KEY, ShardOrder
 from distilhash.io_utils import atomic_write_json
 
-__all__ = ["ShardedIndex", "create_sharded_index", "open_sharded_index", "is_sharded", "shard_of",
+__all__ = ["ShardedIndex", "create_sharded_index", "write_sharded_manifest", "shard_extra", "shard_name", "order_name", "open_sharded_index", "is_sharded", "shard_of",
            "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "merge_items", "strip_order", "verify_sharded_index"]
 
 SHARDED_MANIFEST = "sharded.json"
@@ -91,14 +91,25 @@ def create_sharded_index(directory: str | Path, n_shards: int, kind: str = "bina
     directory.mkdir(parents=True, exist_ok=True)
     for s in range(n_shards):
         create_index(directory / shard_name(s), kind=kind, n_bits=n_bits, codebooks=codebooks, metric=metric,
-                     model_dir=model_dir, teacher=teacher, extra={**(extra or {}), "shard": s, "n_shards": n_shards}).close()
-    atomic_write_json(directory / SHARDED_MANIFEST, {
+                     model_dir=model_dir, teacher=teacher, extra=shard_extra(extra, s, n_shards)).close()
+    write_sharded_manifest(directory, n_shards, kind, model_dir, teacher, extra, next_gseq=0)
+    return open_sharded_index(directory, writable=True, options=options, fanout=fanout)
+
+
+def shard_extra(extra: dict[str, Any] | None, s: int, n_shards: int) -> dict[str, Any]:
+    """The ``extra`` manifest field of shard ``s``: the index's, plus its shard number and count."""
+    return {**(extra or {}), "shard": s, "n_shards": n_shards}
+
+
+def write_sharded_manifest(directory: Path, n_shards: int, kind: str, model_dir: str | Path | None, teacher: str | None,
+                           extra: dict[str, Any] | None, next_gseq: int) -> None:
+    """Write ``sharded.json`` (atomically): what makes ``directory`` a sharded index of its ``shard-NNN`` directories."""
+    atomic_write_json(Path(directory) / SHARDED_MANIFEST, {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "n_shards": n_shards,
         "routing": "blake2b64(id) mod n_shards", "shards": [shard_name(s) for s in range(n_shards)],
-        "next_gseq": 0, "kind": str(kind), "model_dir": str(model_dir) if model_dir is not None else None,
+        "next_gseq": int(next_gseq), "kind": str(kind), "model_dir": str(model_dir) if model_dir is not None else None,
         "teacher": teacher, "extra": extra or {},
     })
-    return open_sharded_index(directory, writable=True, options=options, fanout=fanout)
 
 
 def open_sharded_index(directory: str | Path, writable: bool = False, verify_checksums: bool = True,

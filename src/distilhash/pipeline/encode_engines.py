@@ -10,6 +10,11 @@ ray         W model-holding Ray actors (:mod:`distilhash.distributed.encode`, im
 
 Every engine is ``f(model_dir, features: FeatureSet, rows: int [N], modality, role, **options)
 -> Encoded`` (codes in row order).
+
+An engine may also write a whole sharded index on its workers (:data:`SHARD_WRITERS`: ``ray``,
+:mod:`distilhash.distributed.shard_writers`): ``f(staging_dir, *, model, dataset, part, modality,
+teacher, features, n_shards, **options) -> {"items", "provenance", "run"}``; ``index build
+--shards S`` uses it instead of encoding into one process when the engine has one.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import numpy as np
 from distilhash.codes import Encoded
 from distilhash.registry import Registry
 
-__all__ = ["ENCODE_ENGINES", "encode_with_engine"]
+__all__ = ["ENCODE_ENGINES", "SHARD_WRITERS", "encode_with_engine"]
 
 #: engine name -> encoding function (see module docstring); ``ray`` registers itself when first asked for.
 ENCODE_ENGINES: Registry = Registry("encoding engine", modules={"ray": "distilhash.distributed.encode"})
+#: engine name -> writer of a sharded index on the engine's workers (see module docstring).
+SHARD_WRITERS: Registry = Registry("parallel shard writer", modules={"ray": "distilhash.distributed.shard_writers"})
 
 
 @ENCODE_ENGINES.register("local")

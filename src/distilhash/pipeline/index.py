@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,6 +157,25 @@ def _move_into_place(staging: Path, index_dir: Path) -> None:
     os.replace(staging, index_dir)
 
 
+@contextmanager
+def _staged(index_dir: Path) -> Iterator[Path]:
+    """A fresh hidden staging directory to build ``index_dir`` in, renamed into place when the block succeeds
+    (removed when it fails; kept, and named by the error, when ``index_dir`` appeared meanwhile)."""
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging: Path | None = _staging_dir(index_dir)
+    try:
+        yield staging
+        try:
+            _move_into_place(staging, index_dir)
+        except ConfigError:
+            staging = None  # the message points the user at the finished index: keep it
+            raise
+        staging = None
+    finally:
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)  # only ever the hidden directory this call created
+
+
 def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model: str | Path | None = None,
                 dataset: str | None = None, part: str | None = None, modality: str = "image",
                 teacher: str | None = None, features: str | Path | None = None, metadata: str | Path | None = None,
@@ -173,6 +194,12 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
                           "another directory")
     if index_dir.exists() and (not index_dir.is_dir() or any(index_dir.iterdir())):
         raise ConfigError(f"{index_dir} exists and is not an empty directory; choose another directory")
+    from distilhash.pipeline.encode_engines import SHARD_WRITERS
+
+    if shards > 1 and engine in SHARD_WRITERS and codes is None and metadata is None and model is not None \
+            and dataset is not None:  # the engine's workers write the shards; nothing passes through this process
+        return _build_on_workers(index_dir, engine, shards, engine_options, model=model, dataset=dataset, part=part,
+                                 modality=modality, teacher=teacher, features=features)
     items = load_items(codes, model, dataset, part, modality, teacher, features, metadata, engine, engine_options)
     enc = items.codes
     model_dir = str(Path(model).resolve()) if model is not None else None
@@ -183,9 +210,7 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
     t0 = time.perf_counter()
     if not enc.kind.indexable:
         raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging: Path | None = _staging_dir(index_dir)
-    try:
+    with _staged(index_dir) as staging:
         make = create_index
         if shards > 1:
             from functools import partial
@@ -196,19 +221,28 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
                    extra={**items.provenance, "dataset": dataset})
         with idx:
             idx.add(items.ids, enc, items.metadata, snapshot=True)  # one checksummed snapshot, not one huge log record
-        try:
-            _move_into_place(staging, index_dir)
-        except ConfigError:
-            staging = None  # the message points the user at the finished index: keep it
-            raise
-        staging = None
-    finally:
-        if staging is not None and staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)  # only ever the hidden directory this call created
     seconds = time.perf_counter() - t0
     with open_index(index_dir) as done:
         info = done.info()
     return {"info": info, "items": len(items.ids), "seconds": seconds, "provenance": items.provenance}
+
+
+def _build_on_workers(index_dir: Path, engine: str, shards: int, engine_options: dict[str, Any] | None,
+                      **what: Any) -> dict[str, Any]:
+    """:func:`build_index` by the engine's shard writers (:data:`~distilhash.pipeline.encode_engines.SHARD_WRITERS`)."""
+    from distilhash.index import open_index
+    from distilhash.pipeline.encode_engines import SHARD_WRITERS
+
+    if what["modality"] not in INDEX_MODALITIES:
+        raise DataError(f"--modality {what['modality']!r}; expected image or text")
+    t0 = time.perf_counter()
+    with _staged(index_dir) as staging:
+        done = SHARD_WRITERS.get(engine)(staging, n_shards=shards, **what, **(engine_options or {}))
+    seconds = time.perf_counter() - t0
+    with open_index(index_dir) as ix:
+        info = ix.info()
+    return {"info": info, "items": done["items"], "seconds": seconds, "provenance": done["provenance"],
+            "engine_run": done["run"]}
 
 
 def add_items(index_dir: str | Path, *, codes: str | Path | None = None, model: str | Path | None = None,

@@ -7,13 +7,14 @@ from pathlib import Path
 __all__ = ["load_features_and_split", "teacher_for_model", "dataset_for_model", "cached_teachers"]
 
 
-def load_features_and_split(dataset: str, teacher: str | None, features: str | Path | None = None):
+def load_features_and_split(dataset: str, teacher: str | None, features: str | Path | None = None, mmap: bool = False):
     """``(dataset, split, FeatureSet, features_dir)`` with the feature cache checked against the split.
 
     ``features`` defaults to the teacher's cache for ``dataset`` under ``$DISTILHASH_HOME``; with no
     ``teacher`` (and no ``features``), the dataset's only feature cache (several: an error listing them). Raises
     :class:`~distilhash.errors.FeatureError` when the cache is missing, was extracted for another
     dataset or split (``dataset_hash`` / ``split_hash`` in its manifest), or has another row count.
+    ``mmap``: memory-map the arrays (engines whose workers read the cache files themselves).
     """
     from distilhash.data.store import open_prepared
     from distilhash.errors import FeatureError
@@ -29,7 +30,7 @@ def load_features_and_split(dataset: str, teacher: str | None, features: str | P
         raise FeatureError(f"no teacher features at {path} for dataset {ds.name!r} and teacher {teacher!r}; "
                            f"run `distilhash teacher extract --dataset {dataset} --teacher {teacher}` first (or pass "
                            f"--features); {home_hint()}")
-    feats = load_features(path)
+    feats = load_features(path, mmap=mmap)
     for key, have in (("dataset_hash", split.dataset_hash), ("split_hash", split.hash)):
         want = feats.manifest.get(key)
         if want and want != have:
