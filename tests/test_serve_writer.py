@@ -86,6 +86,27 @@ def test_a_commit_block_read_mid_rewrite_is_read_again(tmp_path, monkeypatch):
         assert r.get(["a"]) and torn[0] == 0
 
 
+def test_a_compaction_between_loading_and_following_is_still_seen(tmp_path):
+    from distilhash.index.follow import LogFollower
+    from distilhash.index.storage import load_state
+
+    d = tmp_path / "ix"
+    with create_index(d, kind="binary", n_bits=16) as w:
+        w.add(["a"], _codes([[1, 1]]))
+        for unlink_log in (False, True):
+            state = load_state(d)
+            w.compact()  # commits generation N+1 after the reader loaded N (and removes N's log)
+            if not unlink_log:  # the log opened before its removal: the manifest check must catch it
+                state = load_state(d)
+                follower = LogFollower(d, state.manifest, state.log_end, state.log_records, state.log_version)
+                w.compact()
+            else:
+                follower = LogFollower(d, state.manifest, state.log_end, state.log_records, state.log_version)
+            assert follower.generation_changed()
+            follower.close()
+            state.close()
+
+
 # -- across processes -------------------------------------------------------------------------
 def _writer_process(directory: str, conn) -> None:
     """Apply each command from ``conn`` to the index (the one writer) and answer once it returned (durable)."""

@@ -57,11 +57,18 @@ class LogFollower:
         self.end = log_end
         self.records = log_records
         self.version = log_version
-        self._signature = _signature(self.manifest_path)
-        self._fd = os.open(self.path, os.O_RDONLY)
+        # taken at the first check, from a manifest read back with this generation: a compaction that
+        # committed between loading and here is then still seen
+        self._signature: tuple[int, int, int] | None = None
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:  # compacted away since it was loaded: the next check reloads
+            self._fd = -1
 
     def generation_changed(self) -> bool:
         """True when the manifest now names another generation than the one loaded."""
+        if self._fd < 0:
+            return True
         try:
             sig = _signature(self.manifest_path)
         except FileNotFoundError:  # the manifest is replaced by rename, never removed: the directory went away
@@ -74,7 +81,7 @@ class LogFollower:
             return False  # a manifest being replaced: the next read sees the new one
         if int(m["generation"]) != self.generation or bytes.fromhex(m["uuid"]) != self.uuid:
             return True
-        self._signature = sig  # rewritten with the same generation: nothing to reload
+        self._signature = sig  # the generation loaded (first check) or rewritten with it: nothing to reload
         return False
 
     def new_records(self) -> list[codelog.LogRecord]:
