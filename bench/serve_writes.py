@@ -167,8 +167,12 @@ class Writer:
             return None  # no answer (counted as an error by the load generator)
         rb = self.ledger.read_back
         rb["checked"] += 1
+        from distilhash.serve.loadgen import ACCEPTED
+
         if md is None:
-            fresh = status == 404
+            if status == 404:
+                return ACCEPTED  # gone, as it should be: not an error
+            fresh = False
         else:
             fresh = status == 200 and all(json.loads(body)["metadata"].get(a) == b for a, b in md.items())
         if fresh:
