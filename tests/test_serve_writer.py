@@ -278,3 +278,7 @@ def test_several_processes_serve_a_sharded_index_only_read_only(tmp_path):
     create_sharded_index(tmp_path / "sh", n_shards=2, kind="binary", n_bits=16).close()
     with pytest.raises(ServiceError, match="sharded"):
         start_service([tmp_path / "sh"], workers=2, api_key="k", thumbnails=False, announce=None)
+    from distilhash.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot be followed"):
+        open_index(tmp_path / "sh", options=FOLLOW)
