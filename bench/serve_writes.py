@@ -278,8 +278,10 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
     ledger = Ledger()
     paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool]
     try:
-        with Server(live, args.threads, 0, args.work / "server.log", None, args.search_workers, args.workers, args.index_backend,
-                    args.index_option) as srv:
+        server = Server(live, args.threads, 0, args.work / "server.log", None, args.search_workers, args.workers, args.index_backend,
+                        args.index_option)
+        server.cmd += ["--writer-nice", str(args.writer_nice)] if args.writer_nice else []
+        with server as srv:
             srv.wait_workers()
             warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
             run_load(srv.url, warm, concurrency=2, duration_s=30, max_requests=40)
@@ -312,7 +314,7 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
                     **{k: v for k, v in _pct(all_ms).items() if k != "count"}},
             "search": res["search"].summary(), "write": res["write"].summary(),
             "add_ms": _pct(ledger.ms["add"]), "delete_ms": _pct(ledger.ms["delete"]), "read_back_ms": _pct(ledger.ms["read_back"]),
-            "read_back": ledger.read_back, "workers": args.workers, "search_workers": args.search_workers,
+            "read_back": ledger.read_back, "workers": args.workers, "search_workers": args.search_workers, "writer_nice": args.writer_nice,
             "acknowledged": {"adds_live": len(ledger.added), "deletes": len(ledger.deleted), "without_answer": len(ledger.unknown),
                              "refused": len(ledger.refused), "refused_examples": ledger.refused[:5]},
             "verify_service": live_check, "verify_disk": disk,
@@ -326,7 +328,8 @@ def markdown(result: dict) -> str:
     ix = r["index"]
     procs = (f"one writable server process (`--api-key`)" if r.get("workers", 1) == 1 else
              f"{r['workers']} server processes (`--api-key --workers {r['workers']}`: they follow the index and forward writes "
-             f"to the parent process, the index's one writer), {r.get('search_workers', 1)} search worker(s) each")
+             f"to the parent process, the index's one writer{', its writes at nice +' + str(r['writer_nice']) if r.get('writer_nice') else ''}), "
+             f"{r.get('search_workers', 1)} search worker(s) each")
     lines = ["# Writes under load: searches, adds and deletes on a writable service", "",
              f"Index: {r['count_before']:,} items, {ix['bits']}-bit {ix['kind']} codes (real retrieval codes of `{result['model']}` + noisy "
              f"replicas, as `bench/serve_load.py`), searcher `{ix['backend']}` {result['index_options']}; {procs}, "
@@ -413,6 +416,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=1, help="server processes (2+: they follow the index, the parent writes)")
     p.add_argument("--search-workers", type=int, default=1, help="search handles per server process (with --workers 2+)")
+    p.add_argument("--writer-nice", type=int, default=0, help="serve --writer-nice: the writer's CPU priority below the searches' (0-19)")
     p.add_argument("--read-back", action="store_true", help="read every acknowledged write back at once on a new connection")
     p.add_argument("--index-backend", default="auto")
     p.add_argument("--index-option", action="append", default=[])

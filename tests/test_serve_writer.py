@@ -270,6 +270,23 @@ def test_a_forwarded_write_without_a_writer_is_a_503(tmp_path):
     assert err.value.status == 503 and "writer" in err.value.message
 
 
+def test_the_writer_runs_writes_at_the_priority_it_was_given(tmp_path):
+    import os
+    import threading
+
+    from distilhash.serve.writer import WriterChannel, forward
+
+    class Recorder:
+        def delete_item(self, item_id, target):
+            return {"deleted": item_id, "nice": os.getpriority(os.PRIO_PROCESS, threading.get_native_id())}
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    for nice, expected in ((0, base), (7, min(19, base + 7))):
+        with WriterChannel(Recorder(), nice=nice) as ch:
+            assert forward(ch.path, "delete", {"id": "a", "target": "image"}) == {"deleted": "a", "nice": expected}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # this thread (and the server processes it would start) unchanged
+
+
 def test_several_processes_serve_a_sharded_index_only_read_only(tmp_path):
     from distilhash.index.sharded import create_sharded_index
     from distilhash.serve.engine import ServiceError

@@ -36,6 +36,8 @@ def command(
     workers: int = typer.Option(1, "--workers", help="Server processes sharing the port (each loads the index and model; "
                                 "HTTP handling then uses several cores). With --api-key this process is the index's one "
                                 "writer and the server processes forward adds and deletes to it (single indexes)."),
+    writer_nice: int = typer.Option(0, "--writer-nice", help="With --api-key and --workers 2+: run each write (its image "
+                                    "encoding) this much lower in CPU priority (nice 0-19) so searches get the CPU first."),
     index_backend: str = typer.Option("auto", "--index-backend", help="Index searcher (auto = exact; 'ivf' = approximate "
                                       "inverted-file search for PQ indexes)."),
     index_option: list[str] = typer.Option(None, "--index-option", help="Searcher option KEY=VALUE (repeatable), e.g. nprobe=32."),
@@ -66,6 +68,6 @@ def command(
     start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
                   max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
                   query_encoder=query_encoder, static_text_dir=str(static_dir) if static_dir else None,
-                  max_search_batch=search_batch, search_workers=search_workers, workers=workers,
+                  max_search_batch=search_batch, search_workers=search_workers, workers=workers, writer_nice=writer_nice,
                   index_backend=index_backend, index_options=options, allowed_hosts=allowed_host or None,
                   announce=typer.echo, **ray)

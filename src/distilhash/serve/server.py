@@ -126,7 +126,7 @@ def _writer_for(spec: dict[str, Any], announce: Any) -> Iterator[str | None]:
     try:
         if spec.get("warmup", True):
             service.warm_writes()
-        with WriterChannel(service) as channel:
+        with WriterChannel(service, nice=int(spec.get("writer_nice", 0))) as channel:
             if announce is not None:
                 announce(f"adding/deleting items needs the header X-API-Key: {spec['api_key']} "
                          f"(this process writes the index; the server processes forward writes to it)")
@@ -142,7 +142,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                   freeze_gc: bool = True, workers: int = 1, header_timeout: float | None = None, body_timeout: float = 15.0,
                   limit_concurrency: int = 4096, allowed_hosts: list[str] | None = None,
                   body_limits: dict[str, Any] | None = None, max_connections_per_address: int = 256,
-                  ray_address: str | None = None, **config: Any) -> None:
+                  ray_address: str | None = None, writer_nice: int = 0, **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
     Args:
@@ -180,6 +180,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         allowed_hosts: more host names the ``Host`` / ``Origin`` headers may carry (``["*"]``: any).
             Bound to loopback, the service answers only for loopback names and these (DNS
             rebinding; :mod:`distilhash.serve.hosts`); bound elsewhere, it checks only when given.
+        writer_nice: with ``api_key`` and ``workers > 1``: the writer's threads run each write at this
+            much lower CPU priority (nice 0-19), so searches win the CPU from image encoding.
         ray_address: with ``engine="ray"``: the Ray cluster's GCS address (None: ``$RAY_ADDRESS``, else a
             local cluster on this machine); the session stays open while the service runs.
         **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields (``engine="ray"`` and
@@ -204,7 +206,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     spec = {"index_dirs": [str(d) for d in dirs], "model_dir": str(model_dir) if model_dir else None, "teacher": teacher,
             "api_key": api_key, "max_upload_mb": max_upload_mb, "torch_threads": torch_threads, "switch_interval_ms": switch_interval_ms,
             "warmup": warmup, "freeze_gc": freeze_gc, "body_timeout": body_timeout, "config": config,
-            "allowed_hosts": default_allowed_hosts(host, allowed_hosts), "body_limits": body_limits}
+            "allowed_hosts": default_allowed_hosts(host, allowed_hosts), "body_limits": body_limits, "writer_nice": writer_nice}
     raise_open_files(limit_concurrency + 256)
     conn = {"limit_concurrency": limit_concurrency, "per_address": max_connections_per_address}
     if workers > 1:

@@ -100,6 +100,8 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
+        if self.server.nice:  # this thread runs the write (its image encoding): below the searches' priority
+            _lower_priority(self.server.nice)
         sock.settimeout(_TIMEOUT_S)
         try:
             req = _recv_json(sock)
@@ -121,11 +123,21 @@ class _Handler(socketserver.BaseRequestHandler):
             _log.error("the answer to a forwarded write could not be sent: %s", exc)
 
 
+def _lower_priority(nice: int) -> None:
+    """Raise the calling thread's nice value by ``nice`` (Linux: per thread; elsewhere the process)."""
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError as exc:  # not allowed or not supported: the write still runs, at the usual priority
+        _log.warning("could not lower the writer thread's priority: %s", exc)
+
+
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: str, service: Any) -> None:
+    def __init__(self, path: str, service: Any, nice: int = 0) -> None:
         self.service = service
+        self.nice = int(nice)
         super().__init__(path, _Handler)
 
     def run(self, req: dict[str, Any], image: bytes | None) -> dict[str, Any]:
@@ -143,12 +155,15 @@ class WriterChannel:
     Args:
         service: a writable :class:`~distilhash.serve.engine.SearchService` (its ``add_item`` /
             ``delete_item`` run each forwarded write).
+        nice: added to the nice value of the threads that run the writes (0-19; 0: unchanged), so
+            that when the CPU is short the server processes' searches get it before the writes'
+            image encoding, which then waits (writes slow down, searches do not).
     """
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, nice: int = 0) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="distilhash-writer-"))  # mode 0700: only this user connects
         self.path = str(self.directory / SOCKET_NAME)
-        self._server = _Server(self.path, service)
+        self._server = _Server(self.path, service, nice)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="index-writer", daemon=True)
         self._thread.start()
