@@ -1,10 +1,10 @@
-"""Mean and sample std of repeated ``bench/serve_writes.py`` runs, per setting (``--workers``).
+"""Mean and sample std of repeated ``bench/serve_writes.py`` runs, per setting (``--workers``, ``--writer-nice``).
 
     python bench/serve_writes_summary.py bench/results/serve_writes/serve_writes_pq1m_ivf16_w*_loaded_r*.json \
         --out-name serve_writes_pq1m_ivf16_loaded_summary
 
 Reads the runs' result files (each with its own provenance), groups them by the number of server
-processes, and writes ``<out-name>.{json,md,png}``: per setting the runs' client-side p50 / p99
+processes and the writer's nice, and writes ``<out-name>.{json,md,png}``: per setting the runs' client-side p50 / p99
 (all requests, searches, adds), throughput, errors and the read-your-writes and verification
 counts summed, as mean ± sample std over the runs, with each run's load average.
 """
@@ -37,13 +37,14 @@ def _mean_std(xs: list[float]) -> dict[str, float]:
 
 def summarise(paths: list[Path]) -> dict:
     """Per setting (server processes): the figures as mean ± std, the checks summed, the runs listed."""
-    groups: dict[int, list[tuple[Path, dict]]] = {}
+    groups: dict[tuple[int, int], list[tuple[Path, dict]]] = {}
     for p in paths:
         res = json.loads(p.read_text())
         for run in res["runs"]:
-            groups.setdefault(int(run.get("workers", 1)), []).append((p, run | {"_load": res["provenance"]["load_before"]}))
+            key = (int(run.get("workers", 1)), int(run.get("writer_nice", 0)))
+            groups.setdefault(key, []).append((p, run | {"_load": res["provenance"]["load_before"]}))
     out = {}
-    for workers, runs in sorted(groups.items()):
+    for (workers, nice), runs in sorted(groups.items()):
         figs = {label: _mean_std([r[field][key] for _, r in runs]) for label, field, key in FIGURES}
         checks = {"errors": sum(r["all"]["errors"] for _, r in runs),
                   "read_back_checked": sum(r.get("read_back", {}).get("checked", 0) for _, r in runs),
@@ -52,7 +53,7 @@ def summarise(paths: list[Path]) -> dict:
                                       + len(r["verify_disk"]["of_those_missing"]) for _, r in runs),
                   "deletes_not_gone": sum(r["verify_service"]["deletes_checked"] - r["verify_service"]["deletes_gone"] for _, r in runs),
                   "disk_deletes_present": sum(r["verify_disk"]["deletes_present"] for _, r in runs)}
-        out[str(workers)] = {"figures": figs, "checks": checks,
+        out[f"{workers}" + (f", writer nice +{nice}" if nice else "")] = {"figures": figs, "checks": checks,
                              "runs": [{"file": p.name, "load_before": r["_load"]} for p, r in runs]}
     return out
 
