@@ -2,13 +2,15 @@
 
     python bench/serve_writes.py --model RUN_DIR --dataset openclipart --teacher lite0-minilm:openclipart \
         [--n 1000000] [--clients 50] [--writers 5] [--duration 60] [--p-delete 0.4] \
-        [--index-backend ivf --index-option nprobe=16] [--work WORK_DIR] [--out-name NAME]
+        [--index-backend ivf --index-option nprobe=16] [--workers 2] [--read-back] [--work WORK_DIR] [--out-name NAME]
 
 1. Index: the same 1M-item index as ``bench/serve_load.py`` (the model's database codes of
    ``split.retrieval`` plus noisy replicas; built once in ``--work``), copied fresh for every run
    (a run changes it).
-2. Server: ``distilhash serve INDEX --api-key KEY`` in a subprocess on 127.0.0.1 (one process: a
-   writable service is its index's one writer; one search worker).
+2. Server: ``distilhash serve INDEX --api-key KEY --workers W`` in a subprocess on 127.0.0.1. One
+   process (``--workers 1``) is the index's writer and searches; with ``--workers 2`` or more the
+   parent process is the one writer and W server processes follow the index, answer searches and
+   forward writes to it (:mod:`distilhash.serve.writer`).
 3. Load, ``--duration`` s: ``--clients`` closed-loop clients, of which ``--writers`` write and the
    rest search (text queries: the distinct ``split.query`` captions, drawn uniformly, k=10, the
    shipped default text encoder). A writer adds an item (``POST /api/items``: a new id, an image
@@ -16,7 +18,10 @@
    ``--p-delete`` when it has live items, deletes one of the items it added before
    (``DELETE /api/items/ID``); each writer sends its next request when the previous answer is in.
    Every add is the whole path: image decode, the teacher's image tower, the model's codes,
-   the durable log append (fsync), the thumbnail.
+   the durable log append (fsync), the thumbnail. With ``--read-back`` each write is sent with
+   ``Connection: close`` and the writer's next request reads the item back on a new connection
+   (with several server processes, whichever the kernel picks): an acknowledged add must answer
+   200 with its metadata, an acknowledged delete 404 (read-your-writes, counted).
 4. Verification, after the load (same service): every acknowledged add (201) is fetched by id
    (``GET /api/items/ID``, 200 and its metadata) and searched for by its own code
    (``GET /api/search/similar?id=ID&k=K``, the id must be among the answers); every acknowledged
@@ -87,7 +92,8 @@ class Ledger:
         self.deleted: set[str] = set()
         self.unknown: set[str] = set()  # no answer: the write may or may not have happened
         self.refused: list[str] = []
-        self.ms: dict[str, list[float]] = {"add": [], "delete": []}
+        self.ms: dict[str, list[float]] = {"add": [], "delete": [], "read_back": []}
+        self.read_back = {"checked": 0, "stale": 0, "examples": []}
 
 
 class Writer:
@@ -96,8 +102,10 @@ class Writer:
     kind = "write"
 
     def __init__(self, wid: int, key: str, host: str, port: int, images: list[tuple[int, bytes]], captions: list[str],
-                 p_delete: float, ledger: Ledger, seed: int, pause_s: float = 0.0) -> None:
+                 p_delete: float, ledger: Ledger, seed: int, pause_s: float = 0.0, read_back: bool = False) -> None:
         self.pause_s = pause_s
+        self.read_back = read_back
+        self.check: tuple[str, str, dict | None] | None = None  # (op, id, metadata) to read back next
         self.wid, self.key, self.host, self.port = wid, key, host, port
         self.images, self.captions, self.p_delete, self.ledger = images, captions, p_delete, ledger
         self.rng = random.Random(seed)
@@ -108,11 +116,16 @@ class Writer:
     def next_request(self) -> tuple[str, bytes]:
         from distilhash.serve.loadgen import http_request, multipart
 
+        close = {"Connection": "close"} if self.read_back else {}
+        if self.check is not None:
+            op, item_id, md = self.check
+            self.pending = ("read_back", item_id, md, time.perf_counter())
+            return f"READ {item_id}", http_request("GET", f"/api/items/{quote(item_id, safe='')}", self.host, self.port)
         if self.live and self.rng.random() < self.p_delete:
             item_id = self.live.pop(self.rng.randrange(len(self.live)))
             self.pending = ("delete", item_id, None, time.perf_counter())
             path = f"/api/items/{quote(item_id, safe='')}"
-            return f"DELETE {item_id}", http_request("DELETE", path, self.host, self.port, {"X-API-Key": self.key})
+            return f"DELETE {item_id}", http_request("DELETE", path, self.host, self.port, {"X-API-Key": self.key, **close})
         item_id = f"w{self.wid}-{self.n}"
         row, png = self.images[(self.wid * 7919 + self.n * 53) % len(self.images)]
         self.n += 1
@@ -121,11 +134,13 @@ class Writer:
                                 {"image": (f"{item_id}.png", png, "image/png")})
         self.pending = ("add", item_id, md, time.perf_counter())
         return f"ADD {item_id}", http_request("POST", "/api/items", self.host, self.port,
-                                              {"X-API-Key": self.key, "Content-Type": ctype}, body)
+                                              {"X-API-Key": self.key, "Content-Type": ctype, **close}, body)
 
     def done(self, label: str, status: int | None, body: bytes) -> str | None:
         op, item_id, md, t0 = self.pending
         self.ledger.ms[op].append((time.perf_counter() - t0) * 1e3)
+        if op == "read_back":
+            return self._read_back_done(item_id, md, status, body)
         if status is None:
             self.ledger.unknown.add(item_id)
             return None  # counted as an error by the load generator already
@@ -141,7 +156,30 @@ class Writer:
         else:
             self.ledger.added.pop(item_id, None)
             self.ledger.deleted.add(item_id)
+        if self.read_back:
+            self.check = (op, item_id, md)
         return None
+
+    def _read_back_done(self, item_id: str, md: dict | None, status: int | None, body: bytes) -> str | None:
+        """The read after an acknowledged write: an add answers 200 with its metadata, a delete 404."""
+        self.check = None
+        if status is None:
+            return None  # no answer (counted as an error by the load generator)
+        rb = self.ledger.read_back
+        rb["checked"] += 1
+        from distilhash.serve.loadgen import ACCEPTED
+
+        if md is None:
+            if status == 404:
+                return ACCEPTED  # gone, as it should be: not an error
+            fresh = False
+        else:
+            fresh = status == 200 and all(json.loads(body)["metadata"].get(a) == b for a, b in md.items())
+        if fresh:
+            return None
+        rb["stale"] += 1
+        rb["examples"] = (rb["examples"] + [f"{item_id}: HTTP {status}"])[:5]
+        return f"read-your-writes: {item_id} answered {status} right after its write was acknowledged"
 
 
 def _status(url: str, timeout: float = 30) -> tuple[int, dict | None]:
@@ -240,15 +278,17 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
     ledger = Ledger()
     paths = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool]
     try:
-        with CliServer(live, args.work / "server.log", threads=args.threads, index_backend=args.index_backend,
-                       index_options=args.index_option) as srv:
+        with CliServer(live, args.work / "server.log", threads=args.threads, search_workers=args.search_workers,
+                       workers=args.workers, index_backend=args.index_backend, index_options=args.index_option,
+                       extra=["--writer-nice", str(args.writer_nice)] if args.writer_nice else None) as srv:
+            srv.wait_workers(routes.STATS)
             warm = [f"/api/search?q={quote(q)}&k={args.k}" for q in pool[:50]]
             run_load(srv.url, warm, concurrency=2, duration_s=30, max_requests=40)
             host, port = "127.0.0.1", srv.port
             rng = random.Random(args.seed)
             reqs = [(p, http_request("GET", p, host, port)) for p in paths]
             search = GetSession(lambda: reqs[rng.randrange(len(reqs))], kind="search")
-            writers = [Writer(w, key, host, port, images, captions, args.p_delete, ledger, args.seed + w, args.writer_pause)
+            writers = [Writer(w, key, host, port, images, captions, args.p_delete, ledger, args.seed + w, args.writer_pause, args.read_back)
                        for w in range(args.writers)]
             sessions = [search] * (args.clients - args.writers) + writers
             load_before = load_average()
@@ -272,7 +312,8 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
             "all": {"requests": total, "errors": res["search"].errors + res["write"].errors, "throughput_rps": round(total / wall, 1),
                     **{k: v for k, v in _pct(all_ms).items() if k != "count"}},
             "search": res["search"].summary(), "write": res["write"].summary(),
-            "add_ms": _pct(ledger.ms["add"]), "delete_ms": _pct(ledger.ms["delete"]),
+            "add_ms": _pct(ledger.ms["add"]), "delete_ms": _pct(ledger.ms["delete"]), "read_back_ms": _pct(ledger.ms["read_back"]),
+            "read_back": ledger.read_back, "workers": args.workers, "search_workers": args.search_workers, "writer_nice": args.writer_nice,
             "acknowledged": {"adds_live": len(ledger.added), "deletes": len(ledger.deleted), "without_answer": len(ledger.unknown),
                              "refused": len(ledger.refused), "refused_examples": ledger.refused[:5]},
             "verify_service": live_check, "verify_disk": disk,
@@ -284,10 +325,14 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
 def markdown(result: dict) -> str:
     r = result["runs"][0]
     ix = r["index"]
-    lines = ["# Writes under load: searches, adds and deletes on one writable service", "",
+    procs = (f"one writable server process (`--api-key`)" if r.get("workers", 1) == 1 else
+             f"{r['workers']} server processes (`--api-key --workers {r['workers']}`: they follow the index and forward writes "
+             f"to the parent process, the index's one writer{', its writes at nice +' + str(r['writer_nice']) if r.get('writer_nice') else ''}), "
+             f"{r.get('search_workers', 1)} search worker(s) each")
+    lines = ["# Writes under load: searches, adds and deletes on a writable service", "",
              f"Index: {r['count_before']:,} items, {ix['bits']}-bit {ix['kind']} codes (real retrieval codes of `{result['model']}` + noisy "
-             f"replicas, as `bench/serve_load.py`), searcher `{ix['backend']}` {result['index_options']}; one writable server "
-             f"process (`--api-key`), {result['threads']} torch thread(s).  ",
+             f"replicas, as `bench/serve_load.py`), searcher `{ix['backend']}` {result['index_options']}; {procs}, "
+             f"{result['threads']} torch thread(s).  ",
              f"Clients: {r['clients']} closed-loop on loopback, {r['writers']} writers ({100 * r['writers'] / r['clients']:.0f} %) and "
              f"{r['searchers']} searchers, {result['duration_s']} s. A writer adds an item (a `split.query` image the index does not hold, "
              f"through the teacher's image tower) or, with probability {r['p_delete']} when it has live items, deletes one it added; "
@@ -297,19 +342,22 @@ def markdown(result: dict) -> str:
              "## Latency (client side, ms), errors", "",
              "| requests | clients | count | errors | req/s | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|---|---|---|"]
     for x in result["runs"]:
-        for name, s in (("all", x["all"]), ("search", x["search"]), ("write (add + delete)", x["write"])):
+        wrow = "writers (add, delete, read-back GET)" if x.get("read_back_ms", {}).get("count") else "write (add + delete)"
+        for name, s in (("all", x["all"]), ("search", x["search"]), (wrow, x["write"])):
             n = x["clients"] if name == "all" else x["searchers"] if name == "search" else x["writers"]
             lines.append(f"| {name} | {n} | {s['requests']:,} | {s['errors']} | {s['throughput_rps']} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['max_ms']} |")
-        for name in ("add_ms", "delete_ms"):
+        for name in ("add_ms", "delete_ms", "read_back_ms"):
             s = x[name]
             if s["count"]:
-                lines.append(f"| {name[:-3]} | | {s['count']:,} | | | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['max_ms']} |")
+                lines.append(f"| {name[:-3].replace('_', '-')} | | {s['count']:,} | | | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['max_ms']} |")
     lines += ["", "## Every acknowledged write checked", "", "| check | result |", "|---|---|"]
     for x in result["runs"]:
         a, v, d = x["acknowledged"], x["verify_service"], x["verify_disk"]
         lines += [f"| adds acknowledged (201) and not deleted later | {a['adds_live']:,} |",
                   f"| deletes acknowledged (200) | {a['deletes']:,} |",
                   f"| writes without an answer / refused | {a['without_answer']} / {a['refused']} |",
+                  *([f"| **read-your-writes**: acknowledged writes read back at once on a new connection, stale answers | "
+                     f"{x['read_back']['checked']:,}, **{x['read_back']['stale']}** |"] if x.get("read_back", {}).get("checked") else []),
                   f"| service: adds fetched by id (metadata as sent) | {v['adds_fetched']:,} of {v['adds_checked']:,} ({v['adds_metadata_ok']:,}) |",
                   f"| service: adds found by a search for their own code (k={result['verify_k']}) | {v['adds_found_by_own_code']:,} of {v['adds_checked']:,} "
                   f"(rank median {v['own_code_rank_median']}, max {v['own_code_rank_max']}) |",
@@ -365,6 +413,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pool", type=int, default=2000, help="distinct query captions")
     p.add_argument("--images", type=int, default=3000, help="distinct images the writers add")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="server processes (2+: they follow the index, the parent writes)")
+    p.add_argument("--search-workers", type=int, default=1, help="search handles per server process (with --workers 2+)")
+    p.add_argument("--writer-nice", type=int, default=0, help="serve --writer-nice: the writer's CPU priority below the searches' (0-19)")
+    p.add_argument("--read-back", action="store_true", help="read every acknowledged write back at once on a new connection")
     p.add_argument("--index-backend", default="auto")
     p.add_argument("--index-option", action="append", default=[])
     p.add_argument("--seed", type=int, default=0)

@@ -140,14 +140,6 @@ def test_index_public_accessors(tmp_path):
         assert [i for i, _ in idx.iter_metadata(include_deleted=True)] == [f"a{i}" for i in range(5)]
 
 
-def test_several_server_processes_need_a_read_only_service(world):
-    from distilhash.serve.engine import ServiceError
-    from distilhash.serve.server import start_service
-
-    with pytest.raises(ServiceError, match="read-only"):
-        start_service([world["text_index"]], workers=2, api_key="k", thumbnails=False, announce=None)
-
-
 def test_worker_process_app_is_built_from_the_environment(world, monkeypatch):
     import json
 

@@ -113,15 +113,17 @@ def _get(url: str, timeout: float = 10) -> dict[str, Any]:
 class CliServer(ServerProcess):
     """``distilhash serve INDEX`` on a free loopback port with its options (``None`` query encoder:
     the shipped default), its log appended to ``log``; ready when ``/api/health`` answers (600 s).
-    ``env``: the server's environment (default: this process's, read now)."""
+    ``env``: the server's environment (default: this process's, read now); ``extra``: more ``serve`` options."""
 
     def __init__(self, index: Path, log: Path, *, threads: int = 1, text_cache: int = 0, query_encoder: str | None = None,
                  search_workers: int = 1, workers: int = 1, index_backend: str = "auto",
-                 index_options: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+                 index_options: list[str] | None = None, env: dict[str, str] | None = None,
+                 extra: list[str] | None = None) -> None:
         opts = ["--threads", str(threads), "--text-cache", str(text_cache), "--search-workers", str(search_workers),
                 "--workers", str(workers), "--index-backend", index_backend]
         opts += ["--query-encoder", query_encoder] if query_encoder is not None else []
         opts += [a for opt in index_options or [] for a in ("--index-option", opt)]
+        opts += list(extra or [])
         super().__init__(lambda port: [sys.executable, "-m", "distilhash.cli.main", "serve", str(index), "--host", "127.0.0.1",
                                        "--port", str(port), *opts], log, timeout_s=600.0,
                          env=dict(os.environ) if env is None else env, append=True)

@@ -38,6 +38,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "--threads": (1, 256),
     "--workers": (1, 256),
     "--search-workers": (1, 64),
+    "--writer-nice": (0, 19),
     "--jobs": (1, 256),
     "--k": (1, 10_000),
     "--bits": (1, 4096),

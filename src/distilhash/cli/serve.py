@@ -33,8 +33,11 @@ def command(
                                       "teacher's text tower) or 'auto' (static when the model has one, else the teacher)."),
     static_dir: Path = typer.Option(None, "--static-dir", help="Static encoder folder (default: MODEL/static-text)."),
     search_batch: int = typer.Option(64, "--search-batch", help="Most concurrent text queries projected and searched together."),
-    workers: int = typer.Option(1, "--workers", help="Server processes sharing the port (read-only services only; "
-                                "each loads the index and model; HTTP handling then uses several cores)."),
+    workers: int = typer.Option(1, "--workers", help="Server processes sharing the port (each loads the index and model; "
+                                "HTTP handling then uses several cores). With --api-key this process is the index's one "
+                                "writer and the server processes forward adds and deletes to it (single indexes)."),
+    writer_nice: int = typer.Option(0, "--writer-nice", help="With --api-key and --workers 2+: run each write (its image "
+                                    "encoding) this much lower in CPU priority (nice 0-19) so searches get the CPU first."),
     index_backend: str = typer.Option("auto", "--index-backend", help="Index searcher (auto = exact; 'ivf' = approximate "
                                       "inverted-file search for PQ indexes)."),
     index_option: list[str] = typer.Option(None, "--index-option", help="Searcher option KEY=VALUE (repeatable), e.g. nprobe=32."),
@@ -42,7 +45,7 @@ def command(
                                            "(repeatable; '*' = any). Bound to loopback, only loopback names are answered "
                                            "(a guard against DNS rebinding) unless more are given here."),
     search_workers: int = typer.Option(1, "--search-workers", help="Text-search worker threads per index, each with its own "
-                                       "read-only handle (read-only services only; several cores search at once)."),
+                                       "read-only handle (several cores search at once; not for a one-process writable service)."),
     engine: str = typer.Option("local", "--engine", help="Where a sharded index searches its shards: local (threads in "
                                "this process) or ray (Ray actors holding the shards, --replicas per shard, failover; "
                                "answers say partial when a shard has no live replica). See docs/distributed.md."),
@@ -65,6 +68,6 @@ def command(
     start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
                   max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,
                   query_encoder=query_encoder, static_text_dir=str(static_dir) if static_dir else None,
-                  max_search_batch=search_batch, search_workers=search_workers, workers=workers,
+                  max_search_batch=search_batch, search_workers=search_workers, workers=workers, writer_nice=writer_nice,
                   index_backend=index_backend, index_options=options, allowed_hosts=allowed_host or None,
                   announce=typer.echo, **ray)

@@ -40,7 +40,7 @@ import numpy as np
 
 from distilhash.errors import IndexCorruptError
 
-__all__ = ["CodeLog", "LogRecord", "LogContents", "read_log", "write_empty_log", "OP_ADD", "OP_DELETE", "HEADER_SIZE"]
+__all__ = ["CodeLog", "LogRecord", "LogContents", "read_log", "decode_records", "read_commit", "write_empty_log", "OP_ADD", "OP_DELETE", "HEADER_SIZE"]
 
 OP_ADD = 1
 OP_DELETE = 2
@@ -163,34 +163,60 @@ def read_log(path: Path, uuid: bytes, generation: int, code_size: int) -> LogCon
             f"acknowledged adds/deletes were cut off (file truncated)"
         )
     end = len(data) if acked_end is None else acked_end
-    records: list[LogRecord] = []
-    hsize = _REC_HEADER.size + _CRC.size
-    while pos < end:
-        if end - pos < hsize:
-            if acked_end is None:
-                break  # version 1: interrupted append, header cut short
-            raise IndexCorruptError(f"{path}: record at byte {pos} is cut by the acknowledged end {acked_end}")
-        head = data[pos : pos + _REC_HEADER.size]
-        (hcrc,) = _CRC.unpack_from(data, pos + _REC_HEADER.size)
-        if _crc(head) != hcrc:
-            raise IndexCorruptError(f"{path}: record header checksum mismatch at byte {pos}")
-        magic, op, _flags, length = _REC_HEADER.unpack(head)
-        if magic != b"RC" or op not in (OP_ADD, OP_DELETE):
-            raise IndexCorruptError(f"{path}: bad record header at byte {pos}")
-        rec_end = pos + hsize + length + _CRC.size
-        if rec_end > end:
-            if acked_end is None:
-                break  # version 1: interrupted append, payload cut short
-            raise IndexCorruptError(f"{path}: record at byte {pos} runs past the acknowledged end {acked_end}")
-        payload = data[pos + hsize : pos + hsize + length]
-        (pcrc,) = _CRC.unpack_from(data, rec_end - _CRC.size)
-        if _crc(payload) != pcrc:
-            raise IndexCorruptError(f"{path}: record payload checksum mismatch at byte {pos}")
-        records.append(_decode(op, payload, code_size, path, pos))
-        pos = rec_end
+    records, pos = decode_records(path, data, pos, end, code_size, strict=acked_end is not None)
     if acked_records is not None and len(records) != acked_records:
         raise IndexCorruptError(f"{path}: {len(records)} records before byte {acked_end}; the commit block acknowledges {acked_records}")
     return LogContents(records, pos, len(data), version)
+
+
+def decode_records(path: Path, data: bytes, pos: int, end: int, code_size: int, strict: bool = True,
+                   base: int = 0) -> tuple[list[LogRecord], int]:
+    """The records of ``data[pos:end]`` and the offset past the last whole one.
+
+    ``strict`` (version 2: ``end`` is acknowledged): a record cut by ``end`` is damage; otherwise
+    (version 1) it is an interrupted append and ends the list. ``base``: the file offset of
+    ``data[0]`` (for messages).
+    """
+    records: list[LogRecord] = []
+    hsize = _REC_HEADER.size + _CRC.size
+    while pos < end:
+        at = base + pos
+        if end - pos < hsize:
+            if not strict:
+                break  # version 1: interrupted append, header cut short
+            raise IndexCorruptError(f"{path}: record at byte {at} is cut by the acknowledged end {base + end}")
+        head = data[pos : pos + _REC_HEADER.size]
+        (hcrc,) = _CRC.unpack_from(data, pos + _REC_HEADER.size)
+        if _crc(head) != hcrc:
+            raise IndexCorruptError(f"{path}: record header checksum mismatch at byte {at}")
+        magic, op, _flags, length = _REC_HEADER.unpack(head)
+        if magic != b"RC" or op not in (OP_ADD, OP_DELETE):
+            raise IndexCorruptError(f"{path}: bad record header at byte {at}")
+        rec_end = pos + hsize + length + _CRC.size
+        if rec_end > end:
+            if not strict:
+                break  # version 1: interrupted append, payload cut short
+            raise IndexCorruptError(f"{path}: record at byte {at} runs past the acknowledged end {base + end}")
+        payload = data[pos + hsize : pos + hsize + length]
+        (pcrc,) = _CRC.unpack_from(data, rec_end - _CRC.size)
+        if _crc(payload) != pcrc:
+            raise IndexCorruptError(f"{path}: record payload checksum mismatch at byte {at}")
+        records.append(_decode(op, payload, code_size, path, at))
+        pos = rec_end
+    return records, pos
+
+
+def read_commit(fd: int, path: Path) -> tuple[int, int] | None:
+    """(acknowledged bytes, acknowledged records) from the commit block of an open version-2 log,
+    or None when the block does not check (a read racing the writer's 20-byte rewrite: read again)."""
+    block = os.pread(fd, _COMMIT.size + _CRC.size, _COMMIT_AT)
+    if len(block) < _COMMIT.size + _CRC.size:
+        raise IndexCorruptError(f"{path}: log header truncated ({len(block)} bytes of commit block)")
+    (crc,) = _CRC.unpack_from(block, _COMMIT.size)
+    if _crc(block[: _COMMIT.size]) != crc:
+        return None
+    end, records = _COMMIT.unpack_from(block, 0)
+    return int(end), int(records)
 
 
 def _decode(op: int, payload: bytes, code_size: int, path: Path, pos: int) -> LogRecord:

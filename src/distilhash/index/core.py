@@ -39,6 +39,7 @@ from distilhash.codes import CodeKind, Encoded
 from distilhash.errors import ConfigError, DataError, IndexCorruptError
 from distilhash.index import codelog
 from distilhash.index.code_spec import CodeSpec
+from distilhash.index.follow import LogFollower
 from distilhash.index.compaction import (Pending, drop_files, generation_files, remove_orphans,
                                          write_next_generation)
 from distilhash.index.format import FORMAT_VERSION
@@ -75,6 +76,9 @@ class IndexOptions:
         max_log_bytes: compact once the log grows past this.
         max_tombstones: compact once this many deleted items are pending.
         mih_min_items: see ``backend``.
+        follow: a read-only handle that picks up what the index's writer (another process)
+            commits: every read first applies the log records acknowledged since the last one
+            and reloads a new generation (:mod:`~distilhash.index.follow`).
     """
 
     backend: str = "auto"
@@ -83,6 +87,7 @@ class IndexOptions:
     max_tombstones: int = 1024
     mih_min_items: int = 50_000
     searcher_options: dict[str, Any] = field(default_factory=dict)
+    follow: bool = False
 
 
 def open_index(
@@ -114,6 +119,18 @@ def _locked(method):
     return wrapper
 
 
+def _current(method):
+    """:func:`_locked`, after catching up with what the writer committed (handles that follow the index)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            self._catch_up()
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class CodeIndex:
     """An open index (see module docstring). Create with :func:`create_index` / :func:`open_index`."""
 
@@ -125,6 +142,7 @@ class CodeIndex:
         self._log: codelog.CodeLog | None = None
         self._state: IndexState | None = None
         self._searcher: Any = None
+        self._follower: LogFollower | None = None
         self._lock = threading.RLock()  # searchers keep scratch state (MIH visited stamps)
         # one add/delete/compaction at a time; taken before _lock. A write holds _lock only to check
         # and to apply, not while its log record is fsynced, so searches go on during the sync
@@ -147,6 +165,8 @@ class CodeIndex:
                 else:
                     self._log = codelog.CodeLog(directory / m["log"], self._state.log_end, self._state.log_records)
                 remove_orphans(directory, self.manifest)
+            elif self.options.follow:
+                self._follow(self._state)
         except BaseException:
             self.close()
             raise
@@ -157,8 +177,38 @@ class CodeIndex:
         self._state = state
         self.manifest: dict[str, Any] = state.manifest
 
+    def _follow(self, state: IndexState) -> None:
+        if self._follower is not None:
+            self._follower.close()
+        self._follower = LogFollower(self.directory, state.manifest, state.log_end, state.log_records, state.log_version)
+
+    def _catch_up(self) -> None:
+        """Apply what the writer committed since the last read (following handles; caller holds ``_lock``):
+        a new generation is loaded whole, new log records are replayed (their codes added to the searcher)."""
+        f = self._follower
+        if f is None:
+            return
+        if f.generation_changed():
+            state = load_state(self.directory, verify_checksums=False)
+            self._set_state(state)
+            self._follow(state)
+            self._searcher = None  # rows may be renumbered: rebuilt on the next search
+            return
+        for rec in f.new_records():
+            self._state.replay(rec)
+            if rec.op == codelog.OP_ADD and self._searcher is not None:
+                self._searcher.add(self.spec.unpacked(rec.codes))
+        self._state.log_end, self._state.log_records = f.end, f.records
+
+    def refresh(self) -> None:
+        """Catch up with the writer now (a following handle; a no-op for others)."""
+        with self._lock:
+            self._catch_up()
+
     # -- public API ------------------------------------------------------------------------
     def __len__(self) -> int:
+        if self._follower is not None:
+            self.refresh()
         return len(self._state)
 
     @property
@@ -308,6 +358,7 @@ class CodeIndex:
         """
         if chunk <= 0:
             raise ConfigError(f"chunk must be positive, got {chunk}")
+        self.refresh()
         start = 0
         while True:
             with self._lock:
@@ -321,7 +372,7 @@ class CodeIndex:
             yield from items
             start += chunk
 
-    @_locked
+    @_current
     def sample_codes(self, n: int, seed: int = 0) -> np.ndarray:
         """Codes (binary: ``[min(n, live), code_size]``; pq: ``[min(n, live), M]``) of live items drawn at random."""
         rows = self._state.live_rows(np.arange(self._state.n_rows))
@@ -340,7 +391,7 @@ class CodeIndex:
     def _tombstones(self) -> Tombstones:
         return self._state.tombstones()
 
-    @_locked
+    @_current
     def search_rows(self, query: Encoded | np.ndarray, k: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per query ``(distances [<=k], rows [<=k])`` ordered by (distance, row); no id lookup."""
         if k <= 0:
@@ -358,7 +409,7 @@ class CodeIndex:
         """Ids and metadata of rows a ``search_rows`` returned (with their distances), in the given order."""
         return self._results(np.asarray(dist), np.asarray(rows, dtype=np.int64))
 
-    @_locked
+    @_current
     def search(self, query: Encoded | np.ndarray, k: int = 10) -> list[SearchResult]:
         """Top-k live items per query, with ids, distances (lower = closer) and metadata.
 
@@ -371,7 +422,7 @@ class CodeIndex:
         """:meth:`search` and no missing shard (one local index is always searched whole)."""
         return self.search(query, k), []
 
-    @_locked
+    @_current
     def search_radius(self, query: Encoded | np.ndarray, radius: int) -> list[SearchResult]:
         """Binary only: every live item within Hamming distance ``radius``, by (distance, row)."""
         if not self.kind.hamming:
@@ -396,7 +447,7 @@ class CodeIndex:
             out.append(SearchResult([i for i, _ in part], d, [md for _, md in part]))
         return out
 
-    @_locked
+    @_current
     def get(self, ids: list[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
         """id -> (code uint8 [code_size] (pq: [M]), metadata) for the live ids among ``ids``."""
         found = self._state.resolve(list(ids))
@@ -410,7 +461,7 @@ class CodeIndex:
         """See :func:`verify_index` (re-reads the files on disk, not the in-memory state)."""
         return verify_index(self.directory)
 
-    @_locked
+    @_current
     def info(self) -> dict[str, Any]:
         """Summary: kind, bits, counts, generation, files and bytes per item (disk, memory)."""
         m, st = self.manifest, self._state
@@ -452,6 +503,9 @@ class CodeIndex:
             self._close()
 
     def _close(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
+            self._follower = None
         if self._log is not None:
             self._log.close()
             self._log = None

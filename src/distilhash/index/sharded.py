@@ -117,8 +117,12 @@ def open_sharded_index(directory: str | Path, writable: bool = False, verify_che
                        fanout_options: dict[str, Any] | None = None) -> ShardedIndex:
     """Open a sharded index; every shard is opened (and checked) like a normal index.
 
-    ``fanout_options`` go to the fan-out (e.g. ``{"replicas": 2}`` for ``ray``).
+    ``fanout_options`` go to the fan-out (e.g. ``{"replicas": 2}`` for ``ray``). Following the
+    writer's commits (``IndexOptions(follow=True)``) is for single indexes: refused here.
     """
+    if options is not None and options.follow:
+        raise ConfigError(f"{directory}: a sharded index cannot be followed (IndexOptions(follow=True) is for single "
+                          "indexes); reopen it to see another process's changes")
     return ShardedIndex(Path(directory), writable, verify_checksums, options, fanout, fanout_options)
 
 

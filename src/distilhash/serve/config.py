@@ -41,7 +41,7 @@ class ServiceConfig:
         max_search_batch: most queries projected and searched together by one index's worker.
         search_workers: worker threads per index for text queries, each with its own read-only
             handle of the index (a search holds its handle's lock, so this is how several cores
-            search at once). Only for read-only services (no ``api_key``): with writes, one worker.
+            search at once). Not for a service that writes itself (``api_key`` without ``writer_socket``): one worker.
         index_backend: searcher of the served indexes (:class:`distilhash.index.IndexOptions`
             ``backend``: ``auto``, or e.g. ``ivf`` for an approximate PQ search).
         index_options: that searcher's options (``searcher_options``, e.g. ``{"nprobe": 32}``).
@@ -53,6 +53,9 @@ class ServiceConfig:
         engine: where sharded indexes search their shards (:mod:`distilhash.serve.engines`): ``local``
             (threads in this process) or ``ray`` (Ray actors with replicas; needs a Ray session).
         engine_options: that engine's options (ray: ``replicas``, ``failover_wait``, ...).
+        writer_socket: set in the server processes of a multi-process writable service
+            (:mod:`distilhash.serve.writer`): the indexes are opened read-only and followed, and
+            adds and deletes are forwarded to the writer listening on this Unix socket.
     """
 
     api_key: str | None = None
@@ -79,6 +82,7 @@ class ServiceConfig:
     weak_match_dir: str | None = None
     engine: str = "local"
     engine_options: dict[str, Any] = field(default_factory=dict)
+    writer_socket: str | None = None
 
     def __post_init__(self) -> None:
         from distilhash.serve.engines import check_engine

@@ -91,7 +91,7 @@ class SearchService(ItemsMixin):
         self._batchers: dict[int, TextBatcher] = {}  # set before anything close() reads can fail
         try:
             self.targets = open_targets(dirs, self.config, model_dir, teacher, encoder)
-            workers = max(1, int(self.config.search_workers)) if not self.config.api_key else 1
+            workers = max(1, int(self.config.search_workers)) if not self.config.api_key or self.config.writer_socket else 1
             for t in self.targets.values():
                 t.replicas = [open_index(t.index.directory, options=index_options(self.config)) for _ in range(workers - 1)]
                 t.batcher = SearchBatcher(lambda batch, index, t=t: self._run_text_batch(t, batch, index),
@@ -331,6 +331,17 @@ class SearchService(ItemsMixin):
             for replica in t.replicas:  # each read-only handle builds its own searcher (an IVF trains its lists)
                 replica.searcher()
             t.encoder.warm()
+
+    def warm_writes(self) -> None:
+        """Load what the first add would (the model's encoders, the teacher's image tower for an image
+        index) without building searchers: the writer of a multi-process service never searches."""
+        from PIL import Image
+
+        for t in self.targets.values():
+            t.encoder.warm()
+            if t.modality == "image":
+                with self._image_lock:
+                    t.encoder.encode_items("image", [Image.new("RGB", (64, 64))])
 
     # -- status ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

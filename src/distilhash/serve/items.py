@@ -28,6 +28,7 @@ from distilhash.serve.match import match_notes
 from distilhash.serve.routes import item_path, thumbnail_path
 from distilhash.serve.targets import model_info
 from distilhash.serve.thumbs import encode_thumbnail, thumb_keys
+from distilhash.serve.writer import forward
 from distilhash.serve.validate import MAX_ID_CHARS, check_caption, check_item_id, key_matches, normalise_id, shown
 
 if TYPE_CHECKING:
@@ -141,8 +142,15 @@ class ItemsMixin(_Host):
 
     def add_item(self, item_id: str, caption: str | None = None, image: bytes | None = None,
                  metadata: str | dict[str, Any] | None = None, target: str | None = None) -> dict[str, Any]:
-        """Encode and add one item (image index: needs ``image``; text index: needs ``caption``)."""
+        """Encode and add one item (image index: needs ``image``; text index: needs ``caption``).
+
+        A server process of a multi-process writable service forwards the add to the index's writer
+        (:mod:`distilhash.serve.writer`) and answers with the item as its own (following) index holds it."""
         t = self._target(target)
+        if self.config.writer_socket:
+            fields = {"id": item_id, "caption": caption, "metadata": metadata, "target": t.modality}
+            stored = forward(self.config.writer_socket, "add", fields, image)["id"]
+            return self.get_item(stored, t.modality)
         item_id = check_item_id(item_id)
         md = dict(check_metadata(metadata, self.config.max_metadata_bytes, self.config.max_metadata_depth))
         if "caption" in md:  # a caption is a caption wherever it comes from
@@ -177,8 +185,10 @@ class ItemsMixin(_Host):
         return self.get_item(item_id, t.modality)
 
     def delete_item(self, item_id: str, target: str | None = None) -> dict[str, Any]:
-        """Delete an item and its thumbnail (404 for unknown ids)."""
+        """Delete an item and its thumbnail (404 for unknown ids); forwarded to the writer like :meth:`add_item`."""
         t = self._target(target)
+        if self.config.writer_socket:
+            return forward(self.config.writer_socket, "delete", {"id": item_id, "target": t.modality})
         with t.write_mutex:
             found = t.index.get(_spellings(item_id))
             if not found:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-__all__ = ["LoadResult", "Session", "GetSession", "run_load", "run_sessions", "http_request", "multipart", "LOOPBACK", "stop_server_process"]
+__all__ = ["ACCEPTED", "LoadResult", "Session", "GetSession", "run_load", "run_sessions", "http_request", "multipart", "LOOPBACK", "stop_server_process"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -89,8 +89,14 @@ class Session(Protocol):
         ...
 
     def done(self, label: str, status: int | None, body: bytes) -> str | None:
-        """The answer (``status`` None: no answer, the connection failed or timed out); a problem or None."""
+        """The answer (``status`` None: no answer, the connection failed or timed out); a problem, None
+        (any status from 300 on is then a problem), or :data:`ACCEPTED` (the answer was the expected one,
+        e.g. a 404 for an item just deleted)."""
         ...
+
+
+#: what :meth:`Session.done` returns for an answer that is right though its status is not 2xx
+ACCEPTED = ""
 
 
 class GetSession:
@@ -143,7 +149,7 @@ async def _client(host: str, port: int, session: Session, deadline: float, budge
             res.requests += 1
             res.status_counts[status] = res.status_counts.get(status, 0) + 1
             problem = session.done(path, status, body)
-            if problem is None and status >= 300:
+            if problem is None and status >= 300:  # ACCEPTED ("") is not None: an expected non-2xx answer
                 problem = f"HTTP {status}: {body[:200]!r}"
             if problem:
                 res.errors += 1

@@ -102,6 +102,39 @@ def _engine_session(engine: str, ray_address: str | None) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _writer_for(spec: dict[str, Any], announce: Any) -> Iterator[str | None]:
+    """The index writer of a multi-process writable service, in this (the parent) process, while the
+    workers run; yields its socket path (None for a read-only service). See :mod:`distilhash.serve.writer`."""
+    if not spec["api_key"]:
+        yield None
+        return
+    from distilhash.index.layout import layout_of
+    from distilhash.serve.engine import SearchService, ServiceConfig, ServiceError
+    from distilhash.serve.writer import WriterChannel
+
+    for d in spec["index_dirs"]:
+        if layout_of(d) != "single":
+            raise ServiceError(400, f"{d} is a sharded index: a writable service with several server processes "
+                               "serves single indexes; drop --workers (one process writes and searches)")
+    from distilhash.threads import limit_threads
+
+    limit_threads(max(1, int(spec.get("torch_threads", 1))))  # the model's encoders run here: one core's worth, like a worker
+    cfg = ServiceConfig(api_key=spec["api_key"], max_upload_bytes=int(spec["max_upload_mb"] * 2**20),
+                        **{**spec["config"], "search_workers": 1})
+    service = SearchService(spec["index_dirs"], model_dir=spec.get("model_dir"), teacher=spec.get("teacher"), config=cfg)
+    try:
+        if spec.get("warmup", True):
+            service.warm_writes()
+        with WriterChannel(service, nice=int(spec.get("writer_nice", 0))) as channel:
+            if announce is not None:
+                announce(f"adding/deleting items needs the header X-API-Key: {spec['api_key']} "
+                         f"(this process writes the index; the server processes forward writes to it)")
+            yield channel.path
+    finally:
+        service.close()
+
+
 def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0.1", port: int = 8000,
                   model_dir: str | Path | None = None, teacher: str | None = None, api_key: str | None = None,
                   max_upload_mb: float = 8.0, torch_threads: int = 1, log_level: str = "warning",
@@ -109,7 +142,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                   freeze_gc: bool = True, workers: int = 1, header_timeout: float | None = None, body_timeout: float = 15.0,
                   limit_concurrency: int = 4096, allowed_hosts: list[str] | None = None,
                   body_limits: dict[str, Any] | None = None, max_connections_per_address: int = 256,
-                  ray_address: str | None = None, **config: Any) -> None:
+                  ray_address: str | None = None, writer_nice: int = 0, **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
     Args:
@@ -132,7 +165,9 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         workers: server processes sharing the port (uvicorn ``workers``; each loads the index
             read-only, the model and the encoders, and keeps its own stats and caches). Python
             runs one thread at a time per process, so this is how HTTP handling uses several
-            cores. Only for read-only services (no ``api_key``): an index has one writer.
+            cores. With an ``api_key`` this process becomes the indexes' one writer and the
+            server processes follow the indexes and forward adds and deletes to it
+            (:mod:`distilhash.serve.writer`; single indexes only).
         header_timeout: seconds a connection may take to send its request headers before it is
             closed (None: :data:`~distilhash.serve.connections.HEADER_TIMEOUT_S`; slow bodies get 408).
         body_timeout: seconds a request body may stall between two chunks before a 408.
@@ -145,6 +180,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         allowed_hosts: more host names the ``Host`` / ``Origin`` headers may carry (``["*"]``: any).
             Bound to loopback, the service answers only for loopback names and these (DNS
             rebinding; :mod:`distilhash.serve.hosts`); bound elsewhere, it checks only when given.
+        writer_nice: with ``api_key`` and ``workers > 1``: the writer's threads run each write at this
+            much lower CPU priority (nice 0-19), so searches win the CPU from image encoding.
         ray_address: with ``engine="ray"``: the Ray cluster's GCS address (None: ``$RAY_ADDRESS``, else a
             local cluster on this machine); the session stays open while the service runs.
         **config: more :class:`~distilhash.serve.engine.ServiceConfig` fields (``engine="ray"`` and
@@ -162,8 +199,6 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     if api_key == "random":
         api_key = secrets.token_urlsafe(18)
     workers = max(1, int(workers))
-    if workers > 1 and api_key:
-        raise ServiceError(400, "several server processes (--workers) need a read-only service: an index has one writer; drop --api-key")
     if workers > 1 and config.get("engine", "local") != "local":
         raise ServiceError(400, f"--engine {config['engine']} runs one server process (its Ray session and shard "
                            "actors serve every request); drop --workers")
@@ -171,17 +206,20 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     spec = {"index_dirs": [str(d) for d in dirs], "model_dir": str(model_dir) if model_dir else None, "teacher": teacher,
             "api_key": api_key, "max_upload_mb": max_upload_mb, "torch_threads": torch_threads, "switch_interval_ms": switch_interval_ms,
             "warmup": warmup, "freeze_gc": freeze_gc, "body_timeout": body_timeout, "config": config,
-            "allowed_hosts": default_allowed_hosts(host, allowed_hosts), "body_limits": body_limits}
+            "allowed_hosts": default_allowed_hosts(host, allowed_hosts), "body_limits": body_limits, "writer_nice": writer_nice}
     raise_open_files(limit_concurrency + 256)
     conn = {"limit_concurrency": limit_concurrency, "per_address": max_connections_per_address}
     if workers > 1:
-        os.environ[_ENV] = json.dumps(spec)
-        if announce is not None:
-            announce(f"distilhash serve: {workers} server processes, text queries: {config.get('query_encoder', 'auto')} encoder; "
-                     f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
-        with _stop_quietly(announce):
-            uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
-                        log_level=log_level, access_log=False, **uvicorn_options(**conn, importable=True))
+        with _writer_for(spec, announce) as writer_socket:
+            if writer_socket is not None:
+                spec["config"] = dict(config, writer_socket=writer_socket)
+            os.environ[_ENV] = json.dumps(spec)
+            if announce is not None:
+                announce(f"distilhash serve: {workers} server processes, text queries: {config.get('query_encoder', 'auto')} encoder; "
+                         f"open {page_url(host, port)} (API docs: {page_url(host, port)}docs)")
+            with _stop_quietly(announce):
+                uvicorn.run("distilhash.serve.server:app_from_env", factory=True, workers=workers, host=host, port=int(port),
+                            log_level=log_level, access_log=False, **uvicorn_options(**conn, importable=True))
         return
     with _engine_session(config.get("engine", "local"), ray_address):
         app = _build_app(spec)

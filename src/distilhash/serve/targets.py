@@ -64,7 +64,8 @@ def index_options(config: ServiceConfig) -> Any:
     """The :class:`~distilhash.index.IndexOptions` the service opens its indexes with."""
     from distilhash.index.core import IndexOptions
 
-    return IndexOptions(backend=config.index_backend, searcher_options=dict(config.index_options or {}))
+    return IndexOptions(backend=config.index_backend, searcher_options=dict(config.index_options or {}),
+                        follow=bool(config.writer_socket))
 
 
 def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str | Path | None = None,
@@ -83,7 +84,7 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
     encoders: dict[tuple[str, str], QueryEncoder] = {}
     try:
         for d in dirs:
-            idx = open_index(d, writable=bool(config.api_key), options=index_options(config),
+            idx = open_index(d, writable=bool(config.api_key) and not config.writer_socket, options=index_options(config),
                              **layout_options(config.engine, config.engine_options, d))
             modality = (idx.manifest.get("extra") or {}).get("modality", "image")
             if modality in targets:
