@@ -132,6 +132,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def fixtures_python(code: str) -> tuple[list[str], dict[str, str]]:
+    """``(argv, env)`` running ``code`` in a fresh Python with this checkout's src and the toy teacher and
+    method registered (``serve_fixtures`` imported first): for tests of a whole server process."""
+    import os
+    import sys
+
+    tests = Path(__file__).resolve().parent
+    script = f"import sys; sys.path.insert(0, {str(tests)!r})\nimport serve_fixtures\n{code}\n"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent / "src"), os.environ.get("PYTHONPATH", "")])}
+    return [sys.executable, "-c", script], env
+
+
 class ServerThread:
     """uvicorn in a background thread on loopback; stops when ``stop`` is called."""
 

@@ -5,10 +5,8 @@ stopping with exit status 0 on SIGTERM."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,9 +18,8 @@ from distilhash.paths import indexes_dir, resolve_named
 
 pytest.importorskip("fastapi")
 
-from serve_fixtures import make_world  # noqa: E402  (registers the toy teacher and method)
+from serve_fixtures import fixtures_python, make_world  # noqa: E402  (registers the toy teacher and method)
 
-TESTS = Path(__file__).resolve().parent
 
 
 def run(*args: object) -> str:
@@ -53,15 +50,17 @@ def test_help_shows_no_bool_after_plain_flags():
 
 def test_serve_names_itself_and_stops_cleanly_on_sigterm(tmp_path):
     world = make_world(tmp_path / "w")
-    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-              "import serve_fixtures\n"
-              "from distilhash.serve.server import start_service\n"
-              f"start_service([{str(world['image_index'])!r}], port=0, warmup=False, announce=lambda s: print(s, flush=True))\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent / "src"), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    argv, env = fixtures_python("from distilhash.serve.server import start_service\n"
+                                f"start_service([{str(world['image_index'])!r}], port=0, warmup=False, "
+                                "announce=lambda s: print(s, flush=True))")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         first = proc.stdout.readline()
         assert first.startswith("distilhash serve: "), first
+        line = first
+        while "open http" not in line:  # the startup stages come first (serve/stages.py), the address last
+            line = proc.stdout.readline()
+            assert line, "the service ended before announcing its address"
         time.sleep(1.5)  # uvicorn installs its handlers once it runs
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=30)

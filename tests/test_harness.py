@@ -304,3 +304,14 @@ def test_committed_suites_parse_and_cover_the_baselines(name):
     assert {"float-teacher", "lsh", "itq", "pq", "dcmh"} <= labels
     assert {s.bits for s in suite.runs() if s.label == "itq"} == {16, 32, 64, 128}
     assert suite.expected_minutes
+
+
+@pytest.mark.parametrize("name", ["quick", "full"])
+def test_committed_baseline_suites_give_every_cell_three_seeds(name):
+    """Issue 23: a cell's spread is a sample std over >= 3 runs; only the deterministic float teacher runs once."""
+    suite = load_suite(repo_root() / "bench" / "suites" / f"{name}.json")
+    seeds: dict[tuple[str, int | None], set[int]] = {}
+    for s in suite.runs():
+        seeds.setdefault((s.label, s.bits), set()).add(s.seed)
+    thin = {cell: len(found) for cell, found in seeds.items() if cell[0] != "float-teacher" and len(found) < 3}
+    assert thin == {}

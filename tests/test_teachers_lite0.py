@@ -237,3 +237,52 @@ def test_tower_cache_computes_only_missing_rows(tmp_path):
     assert n_new == 4 and calls[1:] == [[0, 2], [3, 5]] and rows[:, 0].tolist() == list(range(6))
     rows, n_new = cached_rows(tmp_path, "k", 10, 3, np.array([5, 0]), compute)
     assert n_new == 0 and len(calls) == 3 and rows[:, 0].tolist() == [5, 0]
+
+
+class _Bar:
+    """Stands in for tqdm: records every update."""
+
+    instances: list[_Bar] = []
+
+    def __init__(self, total: int, **_: object) -> None:
+        self.total, self.n, self.steps = total, 0, []
+        _Bar.instances.append(self)
+
+    def update(self, k: int) -> None:
+        self.n += k
+        self.steps.append(k)
+
+    def close(self) -> None:
+        pass
+
+
+class _FakeTower:
+    """A stand-in for the Lite0 tower: the mean pixel repeated to the pooled width."""
+
+    def eval(self):
+        return self
+
+    def __call__(self, x):
+        from distilhash.teachers.efficientnet_lite0 import POOLED_WIDTH
+
+        return x.float().mean(dim=(1, 2, 3))[:, None].repeat(1, POOLED_WIDTH)
+
+
+def test_tower_features_progress_moves_per_batch_and_counts_cached_rows(tmp_path, monkeypatch):
+    """600 images in batches of 16: the bar moves 16 at a time (not 512 at a time), ends at the total,
+    and a second call (all rows cached) shows the whole total done."""
+    import tqdm.auto
+
+    from distilhash.teachers.lite0_features import tower_features
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", _Bar)
+    _Bar.instances.clear()
+    ds = shapes_dataset(n=600, size=32)
+    rows = np.arange(600)
+    feats, from_cache = tower_features(ds, rows, 32, tmp_path, backbone=_FakeTower(), batch_size=16)
+    bar = _Bar.instances[-1]
+    assert not from_cache and feats.shape == (600, 1280)
+    assert bar.n == bar.total == 600 and max(bar.steps) == 16 and len(bar.steps) == 38  # 512/16 + ceil(88/16)
+    again, from_cache = tower_features(ds, rows, 32, tmp_path, backbone=_FakeTower(), batch_size=16)
+    assert from_cache and _Bar.instances[-1].n == 600
+    np.testing.assert_array_equal(again, feats)

@@ -11,6 +11,13 @@ slower than one for DCMQ). Both now go through this module:
   already told (``set_threads``) or ``OMP_NUM_THREADS`` is set, which it respects.
 
 Choose another count with ``DISTILHASH_THREADS=N`` or ``distilhash.threads.set_threads(N)``.
+
+Teacher fits and feature extraction (``distilhash teacher fit`` / ``extract``, the demo's long steps) are
+dominated by the convolutions of the image tower, which do use a second core when one is free. Their
+default is :func:`fit_threads`: ``$DISTILHASH_THREADS`` if set, else :func:`available_cores`, the cores
+this process may run on minus the 1-minute load average, at least 1 (2 on an idle 2-core machine, 1 at
+load 15). A fixed 2 threads on a loaded machine made the demo's teacher fit take 2,122 s: each OpenMP
+thread waits at every barrier for the other to be scheduled. ``--threads N`` overrides it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["set_threads", "ensure_threads", "default_threads", "env_threads", "limit_threads", "THREADS_ENV", "DEFAULT_THREADS"]
+__all__ = ["set_threads", "ensure_threads", "default_threads", "env_threads", "limit_threads", "available_cores", "fit_threads",
+           "THREADS_ENV", "DEFAULT_THREADS"]
 
 THREADS_ENV = "DISTILHASH_THREADS"
 #: Training's default: one intra-op thread is the fastest for these model sizes on a busy machine.
@@ -45,6 +53,31 @@ def env_threads(name: str, default: int) -> int:
 def default_threads() -> int:
     """``$DISTILHASH_THREADS`` if set (a positive integer), else :data:`DEFAULT_THREADS`."""
     return env_threads(THREADS_ENV, DEFAULT_THREADS)
+
+
+def available_cores() -> int:
+    """Cores this process may run on that the 1-minute load average leaves free, rounded, at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: assume the machine is idle
+        return cores
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
+def fit_threads(n: int | None = None) -> int:
+    """Torch threads for a teacher fit or extraction: ``n`` if given, else ``$DISTILHASH_THREADS``, else
+    :func:`available_cores` (see the module docstring)."""
+    if n is not None:
+        if int(n) < 1:
+            from distilhash.errors import ConfigError
+
+            raise ConfigError(f"threads={n!r}; expected a positive integer (or None for the free cores)")
+        return int(n)
+    return env_threads(THREADS_ENV, 0) or available_cores()
 
 
 def set_threads(n: int | None = None) -> int:

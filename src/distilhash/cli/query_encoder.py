@@ -29,19 +29,21 @@ def fit(
     teacher: str = typer.Option(None, "--teacher", help="Teacher spec (default: the model's)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: MODEL/static-text)."),
     pca_dims: int = typer.Option(256, "--pca-dims", help="Width of the static table (0: the tower's width)."),
-    threads: int = typer.Option(1, "--threads", help="torch threads for the distillation."),
+    threads: int = typer.Option(None, "--threads", help="torch threads for the distillation (default: $DISTILHASH_THREADS, "
+                                 "else the cores the 1-minute load leaves free, at least 1)."),
     force: bool = typer.Option(False, "--force", help="Refit even when a folder with the same fingerprint is there."),
 ) -> None:
     """Distil the teacher's text tower with model2vec and map it into the teacher's space (split.train captions)."""
     from distilhash.pipeline.query_encoder import fit_query_encoder
     from distilhash.query_encoders.static_text_fit import StaticTextConfig
+    from distilhash.threads import fit_threads
 
     from distilhash.query_encoders.static_text import META_FILE, static_text_dir
 
     meta = (out if out is not None else static_text_dir(model)) / META_FILE
     before = meta.stat().st_mtime_ns if meta.is_file() else None
     enc, path = fit_query_encoder(model, dataset, features, teacher, StaticTextConfig(pca_dims=pca_dims), out,
-                                  threads=threads, force=force)
+                                  threads=fit_threads(threads), force=force)
     r = enc.meta.get("report", {})
     verb = "reused (same fingerprint)" if before is not None and (path / META_FILE).stat().st_mtime_ns == before else "wrote"
     typer.echo(f"{verb} {path}: static table {enc.table.shape[0]} tokens x {enc.table.shape[1]}, map to {enc.width}-d; "

@@ -54,7 +54,10 @@ def command(
     replicas: int = typer.Option(None, "--replicas", help="With --engine ray: actors per shard, on different nodes "
                                  "when there are enough (default 2).", min=1),
 ) -> None:
-    """Serve search by text or image, item fetch, stats, and add/delete behind an API key."""
+    """Serve search by text or image, item fetch, stats, and add/delete behind an API key.
+
+    While it starts it says on stderr what it is loading (the teacher's towers take ~45 s on a busy
+    machine), then the address to open."""
     from distilhash.configs import parse_overrides
     from distilhash.serve.server import start_service
 
@@ -70,4 +73,4 @@ def command(
                   query_encoder=query_encoder, static_text_dir=str(static_dir) if static_dir else None,
                   max_search_batch=search_batch, search_workers=search_workers, workers=workers, writer_nice=writer_nice,
                   index_backend=index_backend, index_options=options, allowed_hosts=allowed_host or None,
-                  announce=typer.echo, **ray)
+                  announce=lambda line: typer.echo(line, err=True), **ray)

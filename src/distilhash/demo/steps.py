@@ -27,7 +27,10 @@ Each step's wall time goes to ``$DISTILHASH_HOME/demo-timings.json`` (with the l
 commit); at the end the demo prints how to use the command line from a new shell.
 
 Environment: ``DISTILHASH_HOME`` (where everything is stored), ``DEMO_PORT`` (default 8000),
-``DEMO_HOST`` (default 127.0.0.1), ``DEMO_NO_SERVE=1`` (stop after the example searches).
+``DEMO_HOST`` (default 127.0.0.1), ``DEMO_NO_SERVE=1`` (stop after the example searches),
+``DISTILHASH_THREADS=N`` (torch threads of every step). Without it the teacher fit, the extraction and
+the query-encoder fit use the cores the 1-minute load leaves free (:func:`distilhash.threads.fit_threads`:
+2 on an idle 2-core machine, 1 on a loaded one) and training uses 1; each long step shows a progress bar.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ STEPS: list[Step] = [
          lambda: ["eval", str(_model_dir()), "--dataset", DATASET, "--teacher", TEACHER],
          lambda: (_model_dir() / "eval-query" / "report.json").is_file()),
     Step("fit the static query text encoder (MiniLM distilled with model2vec, mapped on split.train captions)",
-         lambda: ["query-encoder", "fit", "--model", str(_model_dir()), "--dataset", DATASET, "--threads", "2"],
+         lambda: ["query-encoder", "fit", "--model", str(_model_dir()), "--dataset", DATASET],
          _static_text_ready),
     Step("calibrate the weak-match note (letters of split.fit captions; threshold from split.val captions)",
          lambda: ["query-encoder", "weak-match", "--model", str(_model_dir()), "--dataset", DATASET], _weak_match_ready),

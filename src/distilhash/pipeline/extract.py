@@ -15,21 +15,21 @@ EXTRACT_ENGINES = ("local", "ray")
 
 def extract_teacher_features(dataset: str, teacher: str = "minilm-lit", out: str | Path | None = None, *,
                              engine: str = "local", batch_size: int = 128, template: str = "a photo of {}",
-                             device: str = "cpu", threads: int = 2, overwrite: bool = False,
+                             device: str = "cpu", threads: int | None = None, overwrite: bool = False,
                              ray_address: str | None = None, workers: int | None = None,
                              part_size: int = 2048, label_templates: tuple[str, ...] = ()) -> Path:
     """Encode ``dataset``'s images, texts, label prompts and class prompts once (resumable); the cache directory.
 
     ``out`` defaults to ``$DISTILHASH_HOME/features/DATASET__TEACHER``; ``threads`` are torch
-    threads (per Ray actor with ``engine="ray"``). ``label_templates``: further label-prompt
+    threads (per Ray actor with ``engine="ray"``; None = :func:`distilhash.threads.fit_threads`, the free cores). ``label_templates``: further label-prompt
     templates whose per-item prompts are encoded and stored beside the cache
     (:func:`distilhash.teachers.label_prompts.extract_label_prompts`; read by SODA's ``prompt_template``).
     """
-    from distilhash.threads import set_threads
+    from distilhash.threads import fit_threads, set_threads
 
     if engine not in EXTRACT_ENGINES:
         raise ConfigError(f"--engine {engine!r}; expected local or ray")
-    set_threads(threads)
+    threads = set_threads(fit_threads(threads))
     opts = {} if teacher.startswith("features:") else {"device": device}
     if engine == "ray":
         from distilhash.distributed.extract import extract_features_ray

@@ -42,16 +42,30 @@ def _build_app(spec: dict[str, Any]) -> Any:
     import torch  # noqa: F401  (loaded now, so limit_threads caps its pool too)
 
     from distilhash.serve.app import create_app
+    from distilhash.serve.stages import StartupStages
     from distilhash.threads import limit_threads
 
     limit_threads(max(1, int(spec["torch_threads"])))  # torch and numpy's BLAS pool (its spinning helper)
     if spec.get("switch_interval_ms"):
         sys.setswitchinterval(float(spec["switch_interval_ms"]) / 1e3)
-    app = create_app(spec["index_dirs"], model_dir=spec.get("model_dir"), teacher=spec.get("teacher"), api_key=spec.get("api_key"),
-                     max_upload_mb=spec["max_upload_mb"], body_timeout=spec.get("body_timeout", 15.0),
-                     allowed_hosts=spec.get("allowed_hosts"), body_limits=spec.get("body_limits"), **spec["config"])
+    stages = None
+    if spec.get("stages", False):  # the processes of workers > 1 each say so, without spinners over each other
+        one = spec.get("process_label") is None
+        stages = StartupStages(spinner=None if one else False,
+                               prefix="distilhash serve: " if one else f"distilhash serve ({spec['process_label']}): ")
+    n = len(spec["index_dirs"])
+    with stages.stage(f"opening {n} index{'es' if n > 1 else ''} and the model") if stages else contextlib.nullcontext():
+        app = create_app(spec["index_dirs"], model_dir=spec.get("model_dir"), teacher=spec.get("teacher"),
+                         api_key=spec.get("api_key"), max_upload_mb=spec["max_upload_mb"],
+                         body_timeout=spec.get("body_timeout", 15.0), allowed_hosts=spec.get("allowed_hosts"),
+                         body_limits=spec.get("body_limits"), **spec["config"])
     if spec.get("warmup", True):
-        app.state.service.warm()
+        svc = app.state.service
+        teachers = sorted({str(t.encoder.capabilities.teacher) for t in svc.targets.values() if t.encoder.capabilities.teacher})
+        what = (f"loading the teacher {', '.join(teachers)} (image and text towers) and warming up" if teachers
+                else "warming up the query encoders")
+        with stages.stage(what) if stages else contextlib.nullcontext():
+            svc.warm()
     if spec.get("freeze_gc", True):
         import gc
 
@@ -62,7 +76,7 @@ def _build_app(spec: dict[str, Any]) -> Any:
 
 def app_from_env() -> Any:
     """uvicorn factory of each worker process when ``workers > 1`` (settings in ``$DISTILHASH_SERVE_APP``)."""
-    return _build_app(json.loads(os.environ[_ENV]))
+    return _build_app({**json.loads(os.environ[_ENV]), "process_label": f"process {os.getpid()}"})
 
 
 @contextlib.contextmanager
@@ -142,7 +156,7 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
                   freeze_gc: bool = True, workers: int = 1, header_timeout: float | None = None, body_timeout: float = 15.0,
                   limit_concurrency: int = 4096, allowed_hosts: list[str] | None = None,
                   body_limits: dict[str, Any] | None = None, max_connections_per_address: int = 256,
-                  ray_address: str | None = None, writer_nice: int = 0, **config: Any) -> None:
+                  ray_address: str | None = None, writer_nice: int = 0, stages: bool | None = None, **config: Any) -> None:
     """Serve the API and the page until interrupted (Ctrl-C); blocks.
 
     Args:
@@ -155,6 +169,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
         thumbnails: write the index's thumbnail store first when it has none (items built from a
             prepared dataset; see :func:`distilhash.serve.thumbs.write_thumbnails`; progress bar).
         announce: called with a line of text (the page address); ``None`` for silence.
+        stages: say on stderr what is being loaded while the service starts, a line per stage (a
+            spinner on a terminal; :mod:`distilhash.serve.stages`); default: when ``announce`` is set.
         switch_interval_ms: ``sys.setswitchinterval`` of the server process (None: Python's 5 ms).
             The search workers release the GIL in every C call (scan, SQLite, syscalls) and must
             get it back from the busy event-loop thread; with 5 ms each re-acquisition could
@@ -206,7 +222,8 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     spec = {"index_dirs": [str(d) for d in dirs], "model_dir": str(model_dir) if model_dir else None, "teacher": teacher,
             "api_key": api_key, "max_upload_mb": max_upload_mb, "torch_threads": torch_threads, "switch_interval_ms": switch_interval_ms,
             "warmup": warmup, "freeze_gc": freeze_gc, "body_timeout": body_timeout, "config": config,
-            "allowed_hosts": default_allowed_hosts(host, allowed_hosts), "body_limits": body_limits, "writer_nice": writer_nice}
+            "allowed_hosts": default_allowed_hosts(host, allowed_hosts), "body_limits": body_limits, "writer_nice": writer_nice,
+            "stages": announce is not None if stages is None else bool(stages)}
     raise_open_files(limit_concurrency + 256)
     conn = {"limit_concurrency": limit_concurrency, "per_address": max_connections_per_address}
     if workers > 1:

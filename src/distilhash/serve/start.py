@@ -7,18 +7,26 @@
      "examples": [{"query": "flower", "items": 41}, ...],        # words frequent in the captions
      "ways":     ["text", "image", "similar"]}                   # how this service can be searched
 
-Example queries are not hand-picked: they are the words (and adjacent word pairs) found in the
-most item captions (the display caption when the index stores one, see
+Example queries are not hand-picked: they are the concrete things (nouns) and adjective + noun pairs
+found in the most item captions (the display caption when the index stores one, see
 :mod:`distilhash.data.captions`), among up to ``max_scan`` items in row order:
 
 * a word is lower-case letters only, 3+ letters, not in :data:`STOP_WORDS` (function words and
   words that describe the file rather than the drawing: ``icon``, ``clipart``, ``svg``, ...);
 * a plural is merged into its singular when both occur (``flowers`` -> ``flower``);
-* a word is kept when it occurs in at least ``min_items`` captions and at most ``max_share`` of
-  them (a word on half the collection singles nothing out);
-* the ``n_pairs`` most frequent adjacent pairs of kept words come first (``red apple``), then the
-  most frequent single words, skipping words already in a chosen pair and :data:`MODIFIERS`
-  (colours and adjectives are no query on their own).
+* a word is kept when it occurs in at least ``min_items`` captions (3; 2 in a collection of fewer
+  than 200) and at most ``max_share`` of them (a word on half the collection singles nothing out);
+* a kept word is a *thing* when the captions use it as a noun. Each caption is cut into phrases at
+  punctuation and at the words of :data:`PHRASE_BOUNDARIES` (prepositions, conjunctions, verbs); a
+  phrase's *head* is its last word (trailing numbers aside), as in English noun phrases
+  (``a yellow flower``, ``close up``, ``signal flag 3``). A thing heads a phrase in at least half of
+  the captions holding it, and in at least one of them its phrase has a word before it (an article,
+  a number or a modifier: ``a microphone``, ``green leaf``). So ``close`` (``in close up``) and a
+  bare tag such as ``, abstract`` are no examples; ``flower`` is;
+* the ``n_pairs`` most frequent adjacent pairs of kept words whose second word is a thing (not a
+  modifier) come
+  first (``orange flower``, ``signal flag``), then the most frequent things, skipping words
+  already in a chosen pair and :data:`MODIFIERS` (colours and adjectives are no query on their own).
 
 Ties are broken alphabetically, so the same index always gives the same examples.
 """
@@ -34,7 +42,7 @@ import numpy as np
 
 from distilhash.serve.items import shown_caption, thumbnail_url
 
-__all__ = ["StartPage", "example_queries", "STOP_WORDS", "MODIFIERS"]
+__all__ = ["StartPage", "example_queries", "things", "STOP_WORDS", "MODIFIERS", "PHRASE_BOUNDARIES"]
 
 #: words that never make an example query on their own or in a pair
 STOP_WORDS: frozenset[str] = frozenset("""
@@ -51,13 +59,45 @@ red green blue yellow orange purple pink brown black white grey gray gold golden
 big small little large tiny tall short round square flat happy sad cute funny glossy shiny
 left right top bottom front back open closed empty full""".split())
 
-_WORD = re.compile(r"[a-z]+")
+#: function words that end a noun phrase (English grammar, not a list of examples): prepositions,
+#: conjunctions and verbs. Articles, numbers and particles (``up``, ``out``) stay inside a phrase.
+PHRASE_BOUNDARIES: frozenset[str] = frozenset("""
+and or but nor with without of in on at by for from into onto over under above below behind near like
+about across after against along among around before beside between beyond during inside outside
+through toward towards upon via within while than
+is are was were be been being has have had does do can will showing""".split())
+
+#: below this many captions a word in 2 of them is an example (else 3)
+SMALL_COLLECTION = 200
+
+_TOKEN = re.compile(r"[a-z]+|[0-9]+")
 
 
-def _segments(caption: str) -> list[list[str]]:
-    """Kept words of each punctuation-delimited part of ``caption`` (pairs never cross a comma)."""
-    parts = re.split(r"[,.;:()\[\]/|!?]+", caption.lower())
-    return [[w for w in _WORD.findall(p) if len(w) >= 3 and w not in STOP_WORDS] for p in parts]
+def _kept(word: str) -> bool:
+    return len(word) >= 3 and word.isalpha() and word not in STOP_WORDS
+
+
+def _phrases(caption: str) -> list[list[str]]:
+    """``caption``'s noun phrases: token runs between punctuation and :data:`PHRASE_BOUNDARIES` words."""
+    out: list[list[str]] = []
+    for part in re.split(r"[,.;:()\[\]/|!?]+", caption.lower()):
+        phrase: list[str] = []
+        for tok in _TOKEN.findall(part):
+            if tok in PHRASE_BOUNDARIES:
+                out.append(phrase)
+                phrase = []
+            else:
+                phrase.append(tok)
+        out.append(phrase)
+    return [p for p in out if p]
+
+
+def _head(phrase: list[str]) -> tuple[str | None, bool]:
+    """The phrase's head (its last word, trailing numbers aside) and whether a token comes before it."""
+    end = len(phrase)
+    while end and phrase[end - 1].isdigit():
+        end -= 1
+    return (phrase[end - 1], end > 1) if end else (None, False)
 
 
 def _singular(word: str, vocabulary: Counter) -> str:
@@ -69,17 +109,45 @@ def _singular(word: str, vocabulary: Counter) -> str:
     return word
 
 
-def example_queries(captions: list[str], n: int = 8, n_pairs: int = 2, min_items: int = 3,
+def _parse(captions: list[str]) -> tuple[list[list[list[str]]], Counter]:
+    """Each caption's phrases with plurals merged into singulars that occur, and each kept word's caption count."""
+    raw_phrases = [_phrases(c) for c in captions if c]
+    raw = Counter(t for d in raw_phrases for t in {t for ph in d for t in ph if _kept(t)})
+    docs = [[[_singular(t, raw) if _kept(t) else t for t in ph] for ph in d] for d in raw_phrases]
+    return docs, Counter(t for d in docs for t in {t for ph in d for t in ph if _kept(t)})
+
+
+def _things(docs: list[list[list[str]]], df: Counter, words: set[str]) -> set[str]:
+    headed: Counter = Counter()
+    determined: Counter = Counter()
+    for phrases in docs:
+        heads = [_head(ph) for ph in phrases]
+        headed.update({h for h, _ in heads if h is not None})
+        determined.update({h for h, before in heads if h is not None and before})
+    return {w for w in words if 2 * headed[w] >= df[w] and determined[w]}
+
+
+def things(captions: list[str]) -> set[str]:
+    """The kept words ``captions`` use as nouns (module docstring): the head of a phrase in at least half
+    of the captions holding them, and at least once the head of a phrase with a word before it."""
+    docs, df = _parse(captions)
+    return _things(docs, df, set(df))
+
+
+def example_queries(captions: list[str], n: int = 8, n_pairs: int = 2, min_items: int | None = None,
                     max_share: float = 0.3) -> list[dict[str, Any]]:
-    """Up to ``n`` example queries ``{"query", "items"}`` (items: captions holding them) from ``captions``."""
-    docs = [_segments(c) for c in captions if c]
-    raw = Counter(w for d in docs for w in {w for seg in d for w in seg})
-    docs = [[[_singular(w, raw) for w in seg] for seg in d] for d in docs]
-    df = Counter(w for d in docs for w in {w for seg in d for w in seg})
+    """Up to ``n`` example queries ``{"query", "items"}`` (items: captions holding them) from ``captions``.
+
+    ``min_items`` defaults to 3, or 2 below :data:`SMALL_COLLECTION` captions (a collection of 40 photos
+    has few words in three captions)."""
+    docs, df = _parse(captions)
+    if min_items is None:
+        min_items = 2 if len(docs) < SMALL_COLLECTION else 3
     limit = max(min_items, int(max_share * len(docs)))
     kept = {w for w, c in df.items() if min_items <= c <= limit}
-    pairs = Counter(p for d in docs for p in {f"{a} {b}" for seg in d for a, b in zip(seg, seg[1:])
-                                                if a in kept and b in kept and a != b})
+    nouns = _things(docs, df, kept)
+    pairs = Counter(p for d in docs for p in {f"{a} {b}" for ph in d for a, b in zip(ph, ph[1:])
+                                               if a in kept and b in nouns - MODIFIERS and a != b})
 
     def ranked(counter: Counter) -> list[tuple[str, int]]:
         return sorted(((w, c) for w, c in counter.items() if c >= min_items), key=lambda wc: (-wc[1], wc[0]))
@@ -93,7 +161,7 @@ def example_queries(captions: list[str], n: int = 8, n_pairs: int = 2, min_items
         if used.isdisjoint(words):
             out.append({"query": pair, "items": c})
             used.update(words)
-    for word, c in ranked(Counter({w: df[w] for w in kept})):
+    for word, c in ranked(Counter({w: df[w] for w in nouns})):
         if len(out) >= n:
             break
         if word not in used and word not in MODIFIERS:

@@ -21,7 +21,7 @@ __all__ = ["FIT_KINDS", "fit_teacher"]
 Say = Callable[[str], None]
 
 
-def _fit_minilm_lit(dataset: str | None, out: Path | None, overrides: dict, threads: int, progress: bool,
+def _fit_minilm_lit(dataset: str | None, out: Path | None, overrides: dict, threads: int | None, progress: bool,
                     say: Say) -> tuple[dict[str, Any], Path]:
     """minilm-lit: train the LiT image tower on the EmojiScenes pretraining corpus."""
     from distilhash.paths import teachers_dir
@@ -44,7 +44,7 @@ def _fit_minilm_lit(dataset: str | None, out: Path | None, overrides: dict, thre
     return info, target
 
 
-def _fit_lite0_minilm(dataset: str | None, out: Path | None, overrides: dict, threads: int, progress: bool,
+def _fit_lite0_minilm(dataset: str | None, out: Path | None, overrides: dict, threads: int | None, progress: bool,
                       say: Say) -> tuple[dict[str, Any], Path]:
     """lite0-minilm: fit the projection heads on DATASET's split.train pairs (towers frozen)."""
     from distilhash.teachers.lite0_fit import Lite0FitConfig, describe, fit_lite0_minilm
@@ -70,7 +70,7 @@ def _fit_lite0_minilm(dataset: str | None, out: Path | None, overrides: dict, th
     return info, target
 
 
-def _fit_lite0_minilm_wide(dataset: str | None, out: Path | None, overrides: dict, threads: int, progress: bool,
+def _fit_lite0_minilm_wide(dataset: str | None, out: Path | None, overrides: dict, threads: int | None, progress: bool,
                            say: Say) -> tuple[dict[str, Any], Path]:
     """lite0-minilm-wide: the same heads fitted on every legitimate pair source, selected on DATASET's split.val."""
     from distilhash.teachers.lite0_fit import describe
@@ -110,13 +110,19 @@ FIT_KINDS: dict[str, Callable[..., tuple[dict[str, Any], Path]]] = {
 
 
 def fit_teacher(kind: str, dataset: str | None = None, out: str | Path | None = None,
-                overrides: dict[str, Any] | None = None, threads: int = 2, progress: bool = True,
+                overrides: dict[str, Any] | None = None, threads: int | None = None, progress: bool = True,
                 say: Say | None = None) -> tuple[dict[str, Any], Path]:
     """Fit teacher ``kind`` (one of :data:`FIT_KINDS`); returns ``(fit info, teacher directory)``.
 
-    ``say`` receives the config before fitting and a summary after (default: silent).
+    ``threads``: torch threads; None = :func:`distilhash.threads.fit_threads` (``$DISTILHASH_THREADS``, else
+    the cores the load leaves free). ``say`` receives the config before fitting and a summary after
+    (default: silent).
     """
+    from distilhash.threads import fit_threads, set_threads
+
     if kind not in FIT_KINDS:
         raise ConfigError(f"--kind {kind!r}: valid kinds are {', '.join(FIT_KINDS)}")
+    threads = set_threads(fit_threads(threads))  # also for the steps of a fit outside its own thread setting
+    (say or (lambda line: None))(f"torch threads: {threads}")
     return FIT_KINDS[kind](dataset, Path(out) if out is not None else None, dict(overrides or {}), threads, progress,
                            say or (lambda line: None))

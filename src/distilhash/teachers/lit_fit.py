@@ -27,6 +27,7 @@ import numpy as np
 from distilhash.image_augment import augment_batch
 from distilhash.losses.infonce import symmetric_infonce
 from distilhash.teachers.image_tower import ImageTowerConfig
+from distilhash.threads import fit_threads
 
 __all__ = ["LiTConfig", "fit_lit", "corpus_text_embeddings", "load_corpus"]
 
@@ -50,7 +51,7 @@ class LiTConfig:
         flip: random horizontal flips.
         max_shift: random translation of up to this many pixels (reflect padding).
         seed: seed of initialisation, shuffling and augmentation.
-        threads: torch intra-op threads during the fit.
+        threads: torch intra-op threads during the fit; None = :func:`distilhash.threads.fit_threads` (the free cores).
         max_minutes: wall-time budget of the whole fit, checked every step (a cut epoch is still
             validated; the best epoch so far is kept); None = no limit.
         tower: the image tower's shape.
@@ -70,7 +71,7 @@ class LiTConfig:
     flip: bool = True
     max_shift: int = 4
     seed: int = 0
-    threads: int = 2
+    threads: int | None = None
     max_minutes: float | None = 14.0
     tower: ImageTowerConfig = field(default_factory=ImageTowerConfig)
 
@@ -143,7 +144,8 @@ def fit_lit(
 
     t_start = time.time()
     prev_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, config.threads))
+    threads = fit_threads(config.threads)
+    torch.set_num_threads(threads)
     try:
         torch.manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)
@@ -248,7 +250,7 @@ def fit_lit(
             "timing_s": {"text_embeddings": t_text, "render_images": t_img, "train": time.time() - t_train,
                          "total": time.time() - t_start},
             "loadavg_end": list(os.getloadavg()),
-            "threads": config.threads,
+            "threads": threads,
             "n_parameters": model.n_parameters(),
         }
         save_lit_teacher(out_dir, model, config, fit_info)

@@ -34,10 +34,13 @@ def tower_features(ds, indices: np.ndarray, image_size: int, cache_dir: Path | N
     def compute(idx: np.ndarray) -> np.ndarray:
         if "backbone" not in state:
             state["backbone"] = backbone or Lite0Backbone().frozen()
-        return encode_pooled(state["backbone"], ds.images.array(idx, image_size), batch_size)
+        # the bar moves per batch of the tower (not per cache chunk of 512): tqdm redraws at most 10 times a second
+        return encode_pooled(state["backbone"], ds.images.array(idx, image_size), batch_size,
+                             on_batch=bar.update if bar is not None else None)
 
-    rows, n_computed = cached_rows(cache_dir, key, len(ds), POOLED_WIDTH, indices, compute,
-                                   on_rows=bar.update if bar is not None else None)
+    rows, n_computed = cached_rows(cache_dir, key, len(ds), POOLED_WIDTH, indices, compute)
     if bar is not None:
+        if bar.n < len(indices):
+            bar.update(len(indices) - bar.n)  # rows found in the cache
         bar.close()
     return rows, n_computed == 0

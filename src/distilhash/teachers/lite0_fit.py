@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.threads import fit_threads
+
 __all__ = ["Lite0FitConfig", "fit_lite0_minilm", "val_scores", "describe", "train_and_select", "towers_record"]
 
 SELECT_RULES = {
@@ -75,7 +77,7 @@ class Lite0FitConfig:
         temperature: initial tau.
         learn_temperature: learn log tau (else fixed).
         seed: seed of initialisation and shuffling.
-        threads: torch threads during the fit.
+        threads: torch threads during the fit; None = :func:`distilhash.threads.fit_threads` (the free cores).
         tower_batch: Lite0 batch size when computing tower features.
         select: ``"val_map"`` or ``"val_mrr"`` (see module docstring).
     """
@@ -91,7 +93,7 @@ class Lite0FitConfig:
     temperature: float = 0.07
     learn_temperature: bool = True
     seed: int = 0
-    threads: int = 2
+    threads: int | None = None
     tower_batch: int = 16
     select: str = "val_map"
 
@@ -259,7 +261,8 @@ def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None
         raise DataError("Lite0FitConfig.variants is empty: give at least one head variant")
     t_start = time.time()
     prev_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, config.threads))
+    threads = fit_threads(config.threads)
+    torch.set_num_threads(threads)
     try:
         ds, split = open_prepared(dataset)
         if ds.texts is None:
@@ -305,7 +308,7 @@ def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None
                          "total": time.time() - t_start},
             "loadavg_before_image_tower": load_before,
             "loadavg_end": list(os.getloadavg()),
-            "threads": config.threads,
+            "threads": threads,
         }
         save_lite0_teacher(out_dir, heads, config.image_size, config.to_dict(), fit_info)
         return fit_info
