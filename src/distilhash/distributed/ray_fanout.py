@@ -110,7 +110,8 @@ class RayFanout:
         self.served = {"data plane": 0, "ray": 0, "fallbacks": 0}
         self.last_data_plane_error = ""
         self._lock = threading.RLock()
-        self._turn = 0
+        self._turns = [0] * len(index.shards)  # per shard: a shared counter would step by S per search and,
+        # with S a multiple of the replica count, always pick the same replica of a shard
         self.homes = self._find_homes(check_nodes(self.ray, paths=self._shard_paths(), paths_everywhere=False))
         self.actors: list[list[Any]] = []
         self._starting: dict[Any, tuple[int, Any]] = {}
@@ -254,8 +255,8 @@ class RayFanout:
             live = self.actors[s]
             if not live:
                 return None
-            self._turn += 1
-            return live[self._turn % len(live)]
+            self._turns[s] += 1
+            return live[self._turns[s] % len(live)]
 
     def _ensure(self, shards: set[int]) -> None:
         """Shards without a live actor get a replacement started and waited for (up to ``failover_wait`` s)."""
