@@ -104,6 +104,8 @@ class RayFanout:
         self._secret = secrets.token_bytes(32) if data_plane else None
         self._driver_node = self.ray.get_runtime_context().get_node_id()
         self._client = DataPlaneClient(self._secret, data_timeout) if self._secret else None
+        #: searches try the data plane first (False: Ray calls only; settable at run time, e.g. to compare the two)
+        self.use_data_plane = self._client is not None
         self.endpoints: dict[Any, tuple[str, int]] = {}  # actor handle -> its data-plane address
         self._resting: dict[Any, float] = {}  # actor handle -> monotonic time its endpoint may be tried again
         #: shard answers by transport ("data plane", "ray"), and data-plane calls that fell back to Ray
@@ -323,7 +325,7 @@ class RayFanout:
                     missing.append(s)
                 else:
                     picks[s] = h
-            if plane is not None and self._client is not None:
+            if plane is not None and self.use_data_plane and self._client is not None:
                 out.update(self._over_data_plane(picks, plane))
             refs = {s: (h, getattr(h, method).remote(*args_of(s))) for s, h in picks.items() if s not in out}
             self.served["ray"] += len(refs)
@@ -398,6 +400,15 @@ class RayFanout:
         if missing:
             raise self.missing_error(missing)
         return SearchResult(*got[shard])
+
+    def data_plane_floor(self) -> int:
+        """One empty frame to the first endpoint of every shard, refused by the actor before any search: the
+        data plane's own round trip (benchmarks); returns how many endpoints answered."""
+        if self._client is None:
+            return 0
+        calls = {s: (self.endpoints[a[0]], b"", 1) for s, a in enumerate(self.actors) if a and a[0] in self.endpoints}
+        answers, failed = self._client.call_many(calls)
+        return sum(1 for why in failed.values() if "answered with an error" in str(why)) + len(answers)
 
     def pids(self) -> list[int]:
         """PIDs of the first live actor of every shard (tests)."""
