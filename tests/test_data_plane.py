@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from distilhash.codes import Encoded
-from distilhash.distributed.data_plane import DataPlaneClient, DataPlaneError, DataPlaneServer, bind_address
+from distilhash.distributed.data_plane import (DataPlaneClient, DataPlaneError, DataPlaneServer, RemoteError,
+                                               bind_address)
 from distilhash.distributed.wire import WireError, decode_items, decode_query, encode_items, encode_query
 
 SECRET = b"s" * 32
@@ -81,7 +82,7 @@ def test_a_client_with_the_secret_gets_answers_and_errors_per_endpoint(server):
     try:
         got, failed = client.call_many({0: (server.address, b"hello", 3), 1: (server.address, b"boom", 1)})
         assert got == {0: b"\x03hello"}
-        assert list(failed) == [1] and "bad query" in str(failed[1])
+        assert list(failed) == [1] and isinstance(failed[1], RemoteError) and "bad query" in str(failed[1])
         got, failed = client.call_many({5: (server.address, b"again", 2)})  # connections are reused after an error
         assert got == {5: b"\x02again"} and not failed
     finally:

@@ -36,7 +36,7 @@ import struct
 import threading
 from collections.abc import Callable
 
-__all__ = ["DataPlaneServer", "DataPlaneClient", "DataPlaneError", "bind_address"]
+__all__ = ["DataPlaneServer", "DataPlaneClient", "DataPlaneError", "RemoteError", "bind_address"]
 
 _log = logging.getLogger("distilhash.distributed")
 
@@ -50,6 +50,10 @@ MAX_FRAME = 1 << 30
 
 class DataPlaneError(ConnectionError):
     """A data-plane connection could not be made, was refused, broke, or answered with an error."""
+
+
+class RemoteError(DataPlaneError):
+    """The endpoint was reached and authenticated, and its handler raised: the error frame's message."""
 
 
 def bind_address(node_ip: str) -> str:
@@ -149,11 +153,13 @@ class DataPlaneServer:
                 return  # the client went away, or spoke nonsense
 
     def close(self) -> None:
+        """Stop listening (a thread blocked in accept() keeps a closed socket listening: shut it down first)."""
         self._closed.set()
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+        for stop in (lambda: self._sock.shutdown(socket.SHUT_RDWR), self._sock.close):
+            try:
+                stop()
+            except OSError:
+                pass
 
 
 class DataPlaneClient:
@@ -221,7 +227,7 @@ class DataPlaneClient:
                 continue
             self._give_back(calls[key][0], sock)
             if kind == ERROR:
-                failed[key] = DataPlaneError(f"the shard answered with an error: {body.decode('utf-8', 'replace')}")
+                failed[key] = RemoteError(f"the shard answered with an error: {body.decode('utf-8', 'replace')}")
             else:
                 answers[key] = bytes(body)
         return answers, failed

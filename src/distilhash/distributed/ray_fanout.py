@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from distilhash.distributed.runtime import cluster_cpus, import_ray
-from distilhash.distributed.data_plane import DataPlaneClient
+from distilhash.distributed.data_plane import DataPlaneClient, RemoteError
 from distilhash.distributed.shard_actor import ShardServer
 from distilhash.distributed.wire import decode_items, encode_query
 from distilhash.index.fanout import FANOUTS
@@ -193,11 +193,20 @@ class RayFanout:
                                f"{str(exc).strip().splitlines()[-1]}") from None
 
     def _register(self, handle: Any, hello: dict[str, Any]) -> None:
-        """Note a started actor's data-plane endpoint (none: it is searched through Ray calls)."""
-        if hello.get("endpoint") and self._client is not None:
-            self.endpoints[handle] = tuple(hello["endpoint"])
-        elif self._client is not None:
+        """Note a started actor's data-plane endpoint once this driver has reached it (an empty query, refused at
+        once, over an authenticated connection); an endpoint not reached (a firewall, another network) is not
+        used: that actor is searched through Ray calls, and ``last_data_plane_error`` says why."""
+        if self._client is None:
+            return
+        if not hello.get("endpoint"):
             self.last_data_plane_error = f"an actor has no endpoint: {hello.get('endpoint_error') or 'none opened'}"
+            return
+        address = (str(hello["endpoint"][0]), int(hello["endpoint"][1]))
+        answers, failed = self._client.call_many({0: (address, b"", 1)})
+        if answers or isinstance(failed.get(0), RemoteError):
+            self.endpoints[handle] = address
+        else:
+            self.last_data_plane_error = f"endpoint {address[0]}:{address[1]} not reachable from the driver: {failed[0]}"
 
     def _kill(self, handle: Any) -> None:
         try:
@@ -408,7 +417,7 @@ class RayFanout:
             return 0
         calls = {s: (self.endpoints[a[0]], b"", 1) for s, a in enumerate(self.actors) if a and a[0] in self.endpoints}
         answers, failed = self._client.call_many(calls)
-        return sum(1 for why in failed.values() if "answered with an error" in str(why)) + len(answers)
+        return sum(1 for why in failed.values() if isinstance(why, RemoteError)) + len(answers)
 
     def pids(self) -> list[int]:
         """PIDs of the first live actor of every shard (tests)."""
