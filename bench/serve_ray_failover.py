@@ -59,6 +59,11 @@ def markdown(result: dict) -> str:
                   f"flagged partial, {sum(x['silent_wrong'] for x in t)} silent wrong, {sum(x['stale'] for x in t)} stale; "
                   f"p50 {p50.mean():.1f} ± {p50.std(ddof=1) if len(p50) > 1 else 0:.1f} ms (mean ± sample std over trials).",
                   "", "Errors seen: " + ("; ".join(sorted({e for x in t for e in x['errors']})) or "none")]
+        served = [x.get("served") for x in t if x.get("served")]
+        if served:  # trials from before the data plane have no such record
+            lines += ["", "Shard answers by transport (the service's fan-out, all trials): "
+                      + ", ".join(f"{k} {sum(d[k] for d in served):,}" for k in served[0])
+                      + " (fallbacks: data-plane calls answered through a Ray call instead)."]
     return "\n".join(lines)
 
 

@@ -114,6 +114,7 @@ def serve(address: str, work: Path, n_items: int = 4000, replicas: int = 2, fail
         say(json.dumps({"port": port, "key": key, "words": WORDS, "shard_pids": pids}), flush=True)
         while thread.is_alive():
             thread.join(0.2)
+        say(json.dumps({"served": dict(fan.served)}), flush=True)  # shard answers by transport, and fallbacks
 
 
 def _client(port: int, queries: list[str], expected: list[list[tuple]], t_kill: list[float], stop: Any,
@@ -222,6 +223,7 @@ def run_trial(work: Path, clients: int = 8, seconds: float = 12.0, kill_at: floa
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            served = [json.loads(ln)["served"] for ln in proc.stdout.read().splitlines() if ln.startswith('{"served"')]
     tk = t_kill[0] if t_kill else float("inf")
     after = [r for r in out if r["t"] >= tk]
     late = [r for r in out if r["t"] >= tk + grace]
@@ -238,7 +240,7 @@ def run_trial(work: Path, clients: int = 8, seconds: float = 12.0, kill_at: floa
             "killed_pids": killed, "shard_pids": info["shard_pids"], "p50_ms": float(np.nanpercentile(lat, 50)),
             "p99_ms": float(np.nanpercentile(lat, 99)), "after_kill_p99_ms": float(np.nanpercentile(lat_after, 99)),
             "after_kill_max_ms": float(np.nanmax(lat_after)), "clients": clients, "seconds": seconds, "kill_at": kill_at,
-            "replicas": replicas, "items": n_items}
+            "replicas": replicas, "items": n_items, "served": served[-1] if served else None}
 
 
 def serve_driver(address: str, work: str, n_items: int = 4000, replicas: int = 2, failover_wait: float = 2.0) -> dict[str, Any]:
