@@ -38,7 +38,8 @@ def markdown(result: dict) -> str:
     t = [x for x in result["trials"] if "requests" in x]
     lines = [f"# `serve --engine ray`, a node killed under {s['clients']} HTTP clients ({result['provenance']['started_utc']})", "",
              f"4 shards x {s['replicas']} replicas on two raylets of 1 CPU on one host, {s['items']:,} items; {s['clients']} "
-             f"client threads, one text query per request, k = 10; node 1 SIGKILLed at {s['kill_at']} s of {s['seconds']} s. "
+             f"client threads, one text query per request, k = 10; node 1 SIGKILLed at {s['kill_at']} s of {s['seconds']} s; "
+             f"shards searched {'through Ray calls only' if s.get('ray_calls_only') else 'over the data plane (Ray calls as fallback)'}. "
              "Shared 2-core machine (load below): latency is mostly queueing behind the clients on 2 busy cores.", "",
              "| trial | requests | after the kill | failed | failed > 2 s after the kill | last failure after the kill, s | "
              "partial (flagged) | silent wrong | stale after delete | p50 ms | p99 ms | p99 / max ms after the kill | load (1 min) |",
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_failover_options(ap, BENCH)
+    ap.add_argument("--ray-calls-only", action="store_true", help="the service searches its shards through Ray calls only")
     args = ap.parse_args(argv)
     prov = collect_provenance(BENCH, args.out_name, seeds=[0], model_selection="none: nothing is selected", root=ROOT)
     result = {"provenance": prov, "settings": vars(args), "trials": []}
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             load = load_average()
             try:
                 r = run_trial(Path(tmp) / f"t{i}", clients=args.clients, seconds=args.seconds, kill_at=args.kill_at,
-                              n_items=args.items, replicas=args.replicas, seed=i)
+                              n_items=args.items, replicas=args.replicas, seed=i, data_plane=not args.ray_calls_only)
             except Exception as exc:  # noqa: BLE001 - a trial that could not run is reported, not hidden
                 r = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
             r["load_before"] = load
