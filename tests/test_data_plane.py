@@ -147,7 +147,7 @@ def test_an_answer_later_than_the_timeout_is_a_failure_not_a_hang():
     try:
         t = time.monotonic()
         got, failed = DataPlaneClient(SECRET, timeout=0.5).call_many({0: (s.address, b"q", 1)})
-        assert got == {} and isinstance(failed[0], TimeoutError) and time.monotonic() - t < 2.5
+        assert got == {} and isinstance(failed[0], OSError) and time.monotonic() - t < 2.5
     finally:
         s.close()
 

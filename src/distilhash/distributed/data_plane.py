@@ -4,8 +4,9 @@ Ray places, watches and replaces the shard actors; a search does not go through 
 (~2 ms per call on a 2-core host) but through a direct socket to each shard's actor, all shards
 at once: the driver writes the request to every shard's connection, then reads the answers.
 
-Which address is bound, on a port the kernel picks: 127.0.0.1 when the actor runs on the same
-Ray node as the driver (a local session: all of them); otherwise the actor's node address *as
+Which address is bound, on a port the kernel picks: 127.0.0.1 when the actor runs on the driver's
+host (the driver's Ray node, or a node registered at the same address: a local session or
+several raylets on one machine); otherwise the actor's node address *as
 Ray knows it* (the node table's ``NodeManagerAddress``: the ``--node-ip-address`` the node was
 started with, the address Ray's own traffic to that node uses). Never a wildcard: a node whose
 Ray address is ``0.0.0.0`` or ``::`` is refused (:class:`DataPlaneError`), and the fan-out then
@@ -83,11 +84,40 @@ def _send_frame(sock: socket.socket, kind: int, k: int, body: bytes) -> None:
     sock.sendall(_HEAD.pack(kind, k, len(body)) + body)
 
 
-def _recv_frame(sock: socket.socket) -> tuple[int, int, bytearray]:
-    kind, k, n = _HEAD.unpack(_recv_exact(sock, _HEAD.size))
+def _recv_frame(sock: socket.socket, first: int = 1 << 16) -> tuple[int, int, memoryview]:
+    """One frame, read with as few ``recv`` calls as possible (usually one: each call releases and retakes
+    the GIL, which costs up to a switch interval in a busy process). One frame is in flight per connection,
+    so nothing follows it."""
+    buf = bytearray(first)
+    got = 0
+    while got < _HEAD.size:
+        m = sock.recv_into(memoryview(buf)[got:])
+        if m == 0:
+            raise DataPlaneError(f"connection closed after {got} bytes of a frame")
+        got += m
+    kind, k, n = _HEAD.unpack_from(buf)
     if kind not in (QUERY, ANSWER, ERROR) or n > MAX_FRAME:
         raise DataPlaneError(f"bad frame header (type {kind}, {n} bytes)")
-    return kind, k, _recv_exact(sock, n)
+    total = _HEAD.size + n
+    if total > len(buf):
+        buf = buf[:got] + bytearray(total - got)
+    view = memoryview(buf)
+    while got < total:
+        m = sock.recv_into(view[got:total])
+        if m == 0:
+            raise DataPlaneError(f"connection closed after {got} of {total} bytes of a frame")
+        got += m
+    if got > total:
+        raise DataPlaneError(f"{got - total} bytes after a frame (one request at a time per connection)")
+    return kind, k, view[_HEAD.size:total]
+
+
+def _set_blocking_timeout(sock: socket.socket, seconds: float) -> None:
+    """Blocking socket whose sends and receives fail after ``seconds`` (kernel timeouts: no poll() per call)."""
+    sock.settimeout(None)
+    tv = struct.pack("ll", int(seconds), int((seconds % 1) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
 
 
 class DataPlaneServer:
@@ -145,7 +175,7 @@ class DataPlaneServer:
                     if kind != QUERY:
                         return
                     try:
-                        answer, out_kind = self.handler(bytes(body), k), ANSWER
+                        answer, out_kind = self.handler(body.tobytes(), k), ANSWER
                     except Exception as exc:  # noqa: BLE001 - the client gets the message and decides
                         answer, out_kind = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"), ERROR
                     _send_frame(conn, out_kind, 0, answer)
@@ -167,7 +197,8 @@ class DataPlaneClient:
 
     Args:
         secret: the fan-out's shared secret.
-        timeout: seconds allowed to connect, and to wait for each answer, before the call counts as failed.
+        timeout: seconds allowed to connect, and to wait for each answer, before the call counts as failed
+            (kernel socket timeouts, ``SO_RCVTIMEO``: a late answer fails with an ``OSError``).
     """
 
     def __init__(self, secret: bytes, timeout: float = 2.0) -> None:
@@ -184,6 +215,7 @@ class DataPlaneClient:
             sock.sendall(mine + _mac(self.secret, b"c", nonce, mine))
             if not hmac.compare_digest(bytes(_recv_exact(sock, _MAC)), _mac(self.secret, b"s", nonce, mine)):
                 raise DataPlaneError(f"{address[0]}:{address[1]} did not prove the fan-out's secret")
+            _set_blocking_timeout(sock, self.timeout)
         except BaseException:
             sock.close()
             raise
@@ -210,7 +242,6 @@ class DataPlaneClient:
             sock: socket.socket | None = None
             try:
                 sock = self._take(address)
-                sock.settimeout(self.timeout)
                 _send_frame(sock, QUERY, k, body)
                 socks[key] = sock
             except (OSError, DataPlaneError) as exc:
@@ -227,9 +258,9 @@ class DataPlaneClient:
                 continue
             self._give_back(calls[key][0], sock)
             if kind == ERROR:
-                failed[key] = RemoteError(f"the shard answered with an error: {body.decode('utf-8', 'replace')}")
+                failed[key] = RemoteError(f"the shard answered with an error: {body.tobytes().decode('utf-8', 'replace')}")
             else:
-                answers[key] = bytes(body)
+                answers[key] = body.tobytes()
         return answers, failed
 
     def forget(self, address: tuple[str, int]) -> None:

@@ -103,6 +103,8 @@ class RayFanout:
         self.last_error: list[str] = [""] * len(index.shards)
         self._secret = secrets.token_bytes(32) if data_plane else None
         self._driver_node = self.ray.get_runtime_context().get_node_id()
+        self._driver_address = next((str(n["NodeManagerAddress"]) for n in self.ray.nodes()
+                                     if n.get("NodeID") == self._driver_node), "")
         self._client = DataPlaneClient(self._secret, data_timeout) if self._secret else None
         #: searches try the data plane first (False: Ray calls only; settable at run time, e.g. to compare the two)
         self.use_data_plane = self._client is not None
@@ -165,7 +167,8 @@ class RayFanout:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(sorted(home)[0], soft=False)
         opts = self.index.options
         shard, order = self.index.shards[s], self.index.orders[s]
-        plane = {"secret": self._secret, "driver_node": self._driver_node} if self._secret else None
+        plane = ({"secret": self._secret, "driver_node": self._driver_node, "driver_address": self._driver_address}
+                 if self._secret else None)
         return self.ray.remote(**options)(ShardServer).remote(str(shard.directory), str(order.path), opts.backend,
                                                                dict(opts.searcher_options), plane)
 

@@ -3,7 +3,7 @@
 It answers a shard search on two transports with the same bytes
 (:mod:`distilhash.distributed.wire`): the Ray method :meth:`ShardServer.items`, and, when the
 fan-out hands it a secret, a data-plane endpoint (:mod:`distilhash.distributed.data_plane`)
-listening on 127.0.0.1 when the actor runs on the driver's node, else on its node's Ray address;
+listening on 127.0.0.1 when the actor runs on the driver's host, else on its node's Ray address;
 :meth:`ShardServer.hello` tells the driver where.
 
 Read-your-writes: before answering, the actor compares its shard's files on disk (names, sizes,
@@ -47,9 +47,10 @@ def node_address(ray: Any) -> str:
 
 
 class ShardServer:
-    """Actor body; ``data_plane``: ``{"secret": bytes, "driver_node": the driver's Ray node id}`` to open a
-    socket endpoint (on 127.0.0.1 when the actor shares the driver's node, else on its node's Ray
-    address), None for Ray calls only."""
+    """Actor body; ``data_plane``: ``{"secret": bytes, "driver_node": the driver's Ray node id,
+    "driver_address": that node's Ray address}`` to open a socket endpoint (on 127.0.0.1 when the
+    actor's node is the driver's or is registered at the same address, i.e. the same host; else on
+    its node's Ray address), None for Ray calls only."""
 
     def __init__(self, directory: str, order_path: str, backend: str, searcher_options: dict[str, Any],
                  data_plane: dict[str, Any] | None = None) -> None:
@@ -61,16 +62,17 @@ class ShardServer:
         self.endpoint: tuple[str, int] | None = None
         self.endpoint_error = ""
         if data_plane is not None:
-            self._listen(data_plane["secret"], data_plane["driver_node"])
+            self._listen(data_plane["secret"], data_plane["driver_node"], data_plane["driver_address"])
 
-    def _listen(self, secret: bytes, driver_node: str) -> None:
+    def _listen(self, secret: bytes, driver_node: str, driver_address: str) -> None:
         import ray
 
         from distilhash.distributed.data_plane import DataPlaneError, DataPlaneServer
 
         try:
-            same_host = ray.get_runtime_context().get_node_id() == driver_node
-            self._server = DataPlaneServer(self._answer, "127.0.0.1" if same_host else node_address(ray), secret)
+            mine = node_address(ray)
+            same_host = ray.get_runtime_context().get_node_id() == driver_node or mine == driver_address
+            self._server = DataPlaneServer(self._answer, "127.0.0.1" if same_host else mine, secret)
             self.endpoint = self._server.address
         except (OSError, DataPlaneError) as exc:  # the fan-out serves this shard through Ray calls
             self.endpoint_error = str(exc)
