@@ -5,23 +5,28 @@
 
 A 4-shard index of ``--items`` random 64-bit binary codes (each item with a short caption in its
 metadata, like a served index) is searched one query per call (k = 10), what an interactive
-request sees. Variants, each timed over ``--queries`` queries per run, ``--runs`` runs:
+request sees. The variants are *interleaved*: the same shard actors answer every variant, query
+by query, in an order that rotates with the query, so a load spike on the shared host falls on
+all of them alike. Per run, first with 1 actor per shard, then with 2 (what ``serve --engine
+ray`` runs; fresh actors each time):
 
 * ``threads``: the in-process fan-out (one thread per shard), the reference;
-* ``ray 2 trips``: the Ray fan-out's former path: candidates from every shard, then the winners'
-  ids and metadata from each shard that holds one, one call per shard (the fan-out's
-  ``fetches_items`` switched off on the instance);
-* ``ray 1 trip``: the current path: each shard returns its top-k with ids and metadata in one
-  call, all shards in parallel, one ``ray.get`` for all;
-* ``ray 1 trip, 2 replicas``: the same with two actors per shard (what ``serve --engine ray`` runs);
-* ``ray no-op x4``: a no-op call to one actor of each shard and one ``ray.get``: Ray's own floor.
+* ``ray 2 trips`` (1 replica only): candidates from every shard, then the winners' ids and
+  metadata from each shard that holds one, one Ray call per shard (``fetches_items`` off);
+* ``ray calls``: each shard returns its top-k with ids and metadata in one Ray call, all shards
+  in parallel, one ``ray.get`` for all (the fan-out with ``use_data_plane`` off);
+* ``data plane``: the same request and answer bytes over each actor's authenticated socket
+  endpoint (the fan-out's default);
+* ``ray no-op x4``: a no-op Ray call to one actor of each shard and one ``ray.get``: Ray's floor;
+* ``socket no-op x4``: a frame to each shard's endpoint that the actor refuses at once (an empty
+  query): the data plane's floor (a socket round trip per shard, no search).
 
-Every Ray answer is checked identical (ids, distances, metadata) to the threads answer. The
-fan-out's overhead is a variant's latency minus the threads latency. ``--cluster local`` is a Ray
-session started in this process (2 CPUs); ``two-raylet`` a cluster of two raylets of 1 CPU on this
-host (:class:`~distilhash.distributed.local_cluster.LocalCluster`, token auth), the actors spread
-over both. Writes ``bench/results/ray_fanout_overhead/<out-name>.{json,md,png}`` with the
-provenance block and the load average before and after each run.
+Every answer is checked identical (ids, distances, metadata) to the threads answer. The fan-out's
+overhead is a variant's latency minus the threads latency. ``--cluster local`` is a Ray session
+started in this process (2 CPUs); ``two-raylet`` a cluster of two raylets of 1 CPU on this host
+(:class:`~distilhash.distributed.local_cluster.LocalCluster`, token auth), the actors spread over
+both. Writes ``bench/results/ray_fanout_overhead/<out-name>.{json,md,png}`` with the provenance
+block and the load average before and after each run.
 """
 
 from __future__ import annotations
@@ -41,7 +46,11 @@ from distilhash.benchmark.results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "ray_fanout_overhead"
-VARIANTS = ("threads", "ray 2 trips", "ray 1 trip", "ray 1 trip, 2 replicas", "ray no-op x4")
+#: variant -> which replica counts run it (interleaved with the others on the same actors)
+PLAN: dict[str, tuple[int, ...]] = {"threads": (1,), "ray 2 trips": (1,), "ray calls": (1, 2), "data plane": (1, 2),
+                                    "ray no-op x4": (2,), "socket no-op x4": (2,)}
+VARIANTS = tuple(f"{v}, {r} replica{'s' * (r > 1)}" if v not in ("threads", "ray no-op x4", "socket no-op x4") else v
+                 for v, rs in PLAN.items() for r in rs)
 
 
 def _build(work: Path, n: int, shards: int, seed: int) -> tuple[Path, list[Any]]:
@@ -57,42 +66,64 @@ def _build(work: Path, n: int, shards: int, seed: int) -> tuple[Path, list[Any]]
     return work / "ix", queries
 
 
-def _time(call, queries: list[Any], count: int, warm: int = 20) -> tuple[np.ndarray, list[Any]]:
-    for q in queries[:warm]:
-        call(q)
-    lat, out = [], []
-    for q in queries[:count]:
-        t = time.perf_counter()
-        out.append(call(q))
-        lat.append(time.perf_counter() - t)
-    return np.asarray(lat) * 1e3, out
-
-
 def _same(a: list[Any], b: list[Any]) -> bool:
     return all(x.ids == y.ids and np.array_equal(x.distances, y.distances) and x.metadata == y.metadata
                for r, s in zip(a, b, strict=True) for x, y in zip(r, s, strict=True))
 
 
+def _interleaved(calls: dict[str, Any], queries: list[Any], count: int, warm: int = 20) -> dict[str, tuple[np.ndarray, list]]:
+    """Each call on each query, the order of the calls rotating with the query; {name: (ms [count], answers)}."""
+    names = list(calls)
+    lat: dict[str, list[float]] = {n: [] for n in names}
+    out: dict[str, list[Any]] = {n: [] for n in names}
+    for i, q in enumerate(queries[:warm + count]):
+        for j in range(len(names)):
+            n = names[(i + j) % len(names)]
+            t = time.perf_counter()
+            got = calls[n](q)
+            if i >= warm:
+                lat[n].append(time.perf_counter() - t)
+                out[n].append(got)
+    return {n: (np.asarray(lat[n]) * 1e3, out[n]) for n in names}
+
+
+def _variants(ix: Any, ref: Any, replicas: int, k: int) -> dict[str, Any]:
+    """The calls of every variant this replica count runs (``PLAN``), on the fan-out of ``ix``."""
+    ray = __import__("ray")
+    fan = ix.fanout
+    suffix = f", {replicas} replica{'s' * (replicas > 1)}"
+
+    def transport(plane: bool, trips: int = 1):
+        def call(q):
+            fan.use_data_plane, fan.fetches_items = plane, trips == 1
+            try:
+                return ix.search(q, k)
+            finally:
+                fan.use_data_plane, fan.fetches_items = True, True
+        return call
+
+    actors = [a[0] for a in fan.actors]
+    every = {"threads": lambda q: ref.search(q, k), "ray 2 trips": transport(False, 2), "ray calls": transport(False),
+             "data plane": transport(True), "ray no-op x4": lambda q: ray.get([a.opened.remote() for a in actors]),
+             "socket no-op x4": lambda q: fan.data_plane_floor()}
+    return {(n if n in ("threads", "ray no-op x4", "socket no-op x4") else n + suffix): every[n]
+            for n, rs in PLAN.items() if replicas in rs}
+
+
 def one_run(ix_dir: Path, queries: list[Any], count: int, k: int) -> dict[str, Any]:
-    """Every variant once (fresh actors); latencies in ms and whether the answers equal the threads answers."""
+    """Every variant once (fresh actors per replica count, interleaved); latencies in ms and whether the
+    answers equal the threads answers."""
     from distilhash.index import open_sharded_index
 
-    ray = __import__("ray")
     out: dict[str, Any] = {"load_before": load_average()}
     with open_sharded_index(ix_dir, fanout="threads") as ref:
-        lat, expected = _time(lambda q: ref.search(q, k), queries, count)
-        out["threads"] = {"ms": lat.tolist(), "same": True}
-    for name, replicas, two_trips in (("ray 2 trips", 1, True), ("ray 1 trip", 1, False),
-                                      ("ray 1 trip, 2 replicas", 2, False)):
-        with open_sharded_index(ix_dir, fanout="ray", fanout_options={"replicas": replicas}) as ix:
-            if two_trips:
-                ix.fanout.fetches_items = False  # the former path: candidates, then each winner's shard
-            lat, got = _time(lambda q: ix.search(q, k), queries, count)
-            out[name] = {"ms": lat.tolist(), "same": _same(got, expected)}
-            if name == "ray 1 trip":
-                actors = [a[0] for a in ix.fanout.actors]
-                lat, _ = _time(lambda q: ray.get([a.opened.remote() for a in actors]), queries, count)
-                out["ray no-op x4"] = {"ms": lat.tolist(), "same": True}
+        expected = [ref.search(q, k) for q in queries[20:20 + count]]
+        for replicas in (1, 2):
+            with open_sharded_index(ix_dir, fanout="ray", fanout_options={"replicas": replicas}) as ix:
+                for name, (lat, got) in _interleaved(_variants(ix, ref, replicas, k), queries, count).items():
+                    searched = name.startswith(("threads", "ray 2", "ray calls", "data plane"))
+                    out[name] = {"ms": lat.tolist(), "same": _same(got, expected) if searched else True}
+                out[f"served, {replicas} replicas"] = dict(ix.fanout.served)
     out["load_after"] = load_average()
     return out
 
@@ -113,7 +144,7 @@ def _session(kind: str):
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
-    for v in VARIANTS:
+    for v in (v for v in VARIANTS if v in runs[0]):
         p50 = np.array([np.percentile(r[v]["ms"], 50) for r in runs])
         p99 = np.array([np.percentile(r[v]["ms"], 99) for r in runs])
         sd = (lambda x: float(x.std(ddof=1)) if len(x) > 1 else 0.0)
@@ -130,33 +161,39 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [f"# Ray fan-out overhead per query, {s['shards']} shards ({result['provenance']['started_utc']})", "",
              f"{s['items']:,} random 64-bit codes in {s['shards']} shards, each item with a short caption; one query per "
              f"call, k = {s['k']}, {s['queries']} queries per run after 20 warm-up queries, {s['runs']} runs (fresh actors "
-             f"each run); {where}. Shared 2-core machine: 1-minute load {min(loads):.1f}–{max(loads):.1f} during the runs "
+             f"each run{'; the variants interleaved query by query on the same actors' if 'data plane, 2 replicas' in summ else ''})"
+             f"; {where}. Shared 2-core machine: 1-minute load {min(loads):.1f}–{max(loads):.1f} during the runs "
              "(other engineers' jobs), so these are loaded-machine figures, not quiet ones.", "",
              "| variant | p50 ms | p99 ms | overhead p50 vs threads, ms | answers equal threads' |",
              "|---|---|---|---|---|"]
     base = summ["threads"]["p50_ms"]
-    for v in VARIANTS:
+    for v in summ:
         x = summ[v]
-        over = "—" if v in ("threads", "ray no-op x4") else f"{x['p50_ms'] - base:.2f}"
+        over = "—" if v == "threads" or "no-op" in v else f"{x['p50_ms'] - base:.2f}"
         lines.append(f"| {v} | {x['p50_ms']:.2f} ± {x['p50_std']:.2f} | {x['p99_ms']:.2f} ± {x['p99_std']:.2f} | {over} | "
                      f"{'yes' if x['all_same'] else 'NO'} |")
-    g = summ["ray 1 trip, 2 replicas"]
+    served = "data plane, 2 replicas" if "data plane, 2 replicas" in summ else "ray 1 trip, 2 replicas"
+    g = summ[served]
     lines += ["", "Mean ± sample std over runs of each run's percentile. Goal (issue 28): at most 3 ms p50 and 10 ms p99 "
               f"per query at 4 shards through the Ray fan-out: **{'met' if g['p50_ms'] <= 3 and g['p99_ms'] <= 10 else 'not met'}** "
-              f"here with 2 replicas (p50 {g['p50_ms']:.2f} ms, p99 {g['p99_ms']:.2f} ms)."]
+              f"here by `{served}` (p50 {g['p50_ms']:.2f} ms, p99 {g['p99_ms']:.2f} ms), what `serve --engine ray` runs."]
+    if "data plane, 2 replicas" in summ:
+        fell = sum(r[f"served, {n} replicas"]["fallbacks"] for r in result["runs"] for n in (1, 2))
+        lines.append(f"Data-plane calls that fell back to a Ray call during the runs: {fell}.")
     return "\n".join(lines)
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
     summ = result["summary"]
-    with figure(path, figsize=(8, 3.8), dpi=120) as (fig, ax):
-        x = np.arange(len(VARIANTS))
+    names = list(summ)
+    with figure(path, figsize=(10, 4.2), dpi=120) as (fig, ax):
+        x = np.arange(len(names))
         for i, (key, label) in enumerate((("p50", "p50"), ("p99", "p99"))):
-            ax.bar(x + (i - 0.5) * 0.38, [summ[v][f"{key}_ms"] for v in VARIANTS], 0.38,
-                   yerr=[summ[v][f"{key}_std"] for v in VARIANTS], label=label, capsize=3)
+            ax.bar(x + (i - 0.5) * 0.38, [summ[v][f"{key}_ms"] for v in names], 0.38,
+                   yerr=[summ[v][f"{key}_std"] for v in names], label=label, capsize=3)
         ax.axhline(3, ls="--", lw=0.8, color="C0")
         ax.axhline(10, ls="--", lw=0.8, color="C1")
-        ax.set_xticks(x, VARIANTS, fontsize=8)
+        ax.set_xticks(x, [v.replace(", ", ",\n") for v in names], fontsize=7)
         ax.set_ylabel("ms per query")
         ax.set_title(f"{result['settings']['shards']} shards, one query per call, {result['settings']['cluster']} Ray "
                      "(dashed: goals 3 / 10 ms)", fontsize=9)

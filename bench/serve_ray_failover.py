@@ -33,22 +33,34 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_ray_failover"
 
 
+def _transport(settings: dict) -> str:
+    if settings.get("alternate"):
+        return "over the data plane in even trials, through Ray calls only in odd trials (the table's transport column)"
+    return "through Ray calls only" if settings.get("ray_calls_only") else "over the data plane (Ray calls as fallback)"
+
+
+def _served_by(x: dict) -> str:
+    served = x.get("served") or {}
+    return "data plane" if served.get("data plane") else "Ray calls" if served else "?"
+
+
 def markdown(result: dict) -> str:
     s = result["settings"]
     t = [x for x in result["trials"] if "requests" in x]
     lines = [f"# `serve --engine ray`, a node killed under {s['clients']} HTTP clients ({result['provenance']['started_utc']})", "",
              f"4 shards x {s['replicas']} replicas on two raylets of 1 CPU on one host, {s['items']:,} items; {s['clients']} "
-             f"client threads, one text query per request, k = 10; node 1 SIGKILLed at {s['kill_at']} s of {s['seconds']} s. "
+             f"client threads, one text query per request, k = 10; node 1 SIGKILLed at {s['kill_at']} s of {s['seconds']} s; "
+             f"shards searched {_transport(s)}. "
              "Shared 2-core machine (load below): latency is mostly queueing behind the clients on 2 busy cores.", "",
-             "| trial | requests | after the kill | failed | failed > 2 s after the kill | last failure after the kill, s | "
+             "| trial | transport | requests | after the kill | failed | failed > 2 s after the kill | last failure after the kill, s | "
              "partial (flagged) | silent wrong | stale after delete | p50 ms | p99 ms | p99 / max ms after the kill | load (1 min) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for i, x in enumerate(result["trials"]):
         if "requests" not in x:
-            lines.append(f"| {i} | trial failed: {x.get('error', '')[:120]} | | | | | | | | | | | {x['load_before'][0]} |")
+            lines.append(f"| {i} | | trial failed: {x.get('error', '')[:120]} | | | | | | | | | | | {x['load_before'][0]} |")
             continue
         last = "—" if x["last_failure_after_kill_s"] is None else f"{x['last_failure_after_kill_s']:.2f}"
-        lines.append(f"| {i} | {x['requests']} | {x['after_kill_requests']} | {x['failed']} | {x['failed_after_grace']} | {last} | "
+        lines.append(f"| {i} | {_served_by(x)} | {x['requests']} | {x['after_kill_requests']} | {x['failed']} | {x['failed_after_grace']} | {last} | "
                      f"{x['partial']} | {x['silent_wrong']} | {x['stale']} | {x['p50_ms']:.1f} | {x['p99_ms']:.1f} | "
                      f"{x['after_kill_p99_ms']:.0f} / {x['after_kill_max_ms']:.0f} | {x['load_before'][0]} |")
     if t:
@@ -59,6 +71,17 @@ def markdown(result: dict) -> str:
                   f"flagged partial, {sum(x['silent_wrong'] for x in t)} silent wrong, {sum(x['stale'] for x in t)} stale; "
                   f"p50 {p50.mean():.1f} ± {p50.std(ddof=1) if len(p50) > 1 else 0:.1f} ms (mean ± sample std over trials).",
                   "", "Errors seen: " + ("; ".join(sorted({e for x in t for e in x['errors']})) or "none")]
+        for name in sorted({_served_by(x) for x in t}) if result["settings"].get("alternate") else []:
+            g = [x for x in t if _served_by(x) == name]
+            gp = np.array([x["p50_ms"] for x in g])
+            lines += ["", f"{name}: {len(g)} trials, {sum(x['requests'] for x in g)} requests, {sum(x['failed'] for x in g)} failed, "
+                      f"p50 {gp.mean():.1f} ± {gp.std(ddof=1) if len(gp) > 1 else 0:.1f} ms, requests per trial "
+                      + ", ".join(str(x["requests"]) for x in g)]
+        served = [x.get("served") for x in t if x.get("served")]
+        if served:  # trials from before the data plane have no such record
+            lines += ["", "Shard answers by transport (the service's fan-out, all trials): "
+                      + ", ".join(f"{k} {sum(d[k] for d in served):,}" for k in served[0])
+                      + " (fallbacks: data-plane calls answered through a Ray call instead)."]
     return "\n".join(lines)
 
 
@@ -67,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_failover_options(ap, BENCH)
+    ap.add_argument("--ray-calls-only", action="store_true", help="the service searches its shards through Ray calls only")
+    ap.add_argument("--alternate", action="store_true", help="trials alternate between the data plane (even trials) and "
+                    "Ray calls only (odd trials), so both see the same load")
     args = ap.parse_args(argv)
     prov = collect_provenance(BENCH, args.out_name, seeds=[0], model_selection="none: nothing is selected", root=ROOT)
     result = {"provenance": prov, "settings": vars(args), "trials": []}
@@ -75,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
             load = load_average()
             try:
                 r = run_trial(Path(tmp) / f"t{i}", clients=args.clients, seconds=args.seconds, kill_at=args.kill_at,
-                              n_items=args.items, replicas=args.replicas, seed=i)
+                              n_items=args.items, replicas=args.replicas, seed=i // 2 if args.alternate else i,
+                              data_plane=not (args.ray_calls_only or (args.alternate and i % 2)))
             except Exception as exc:  # noqa: BLE001 - a trial that could not run is reported, not hidden
                 r = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
             r["load_before"] = load

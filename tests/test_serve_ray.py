@@ -143,6 +143,8 @@ def test_cli_options_of_the_ray_engine_are_checked(tmp_path):
     world = make_world(tmp_path / "w")
     r = CliRunner().invoke(app, ["serve", str(world["image_index"]), "--replicas", "2"])
     assert r.exit_code == 2 and "--engine ray" in r.output
+    r = CliRunner().invoke(app, ["serve", str(world["image_index"]), "--ray-calls-only"])
+    assert r.exit_code == 2 and "--engine ray" in r.output
     r = CliRunner().invoke(app, ["serve", str(world["image_index"]), "--engine", "dask"])
     assert r.exit_code == 2 and "local or ray" in r.output
 

@@ -53,6 +53,8 @@ def command(
                                     "(HOST:6379 or auto; default $RAY_ADDRESS, else a local cluster)."),
     replicas: int = typer.Option(None, "--replicas", help="With --engine ray: actors per shard, on different nodes "
                                  "when there are enough (default 2).", min=1),
+    ray_calls_only: bool = typer.Option(False, "--ray-calls-only", help="With --engine ray: search the shard actors "
+                                        "through Ray calls only, not their data-plane sockets (slower; for diagnosis)."),
 ) -> None:
     """Serve search by text or image, item fetch, stats, and add/delete behind an API key.
 
@@ -64,9 +66,10 @@ def command(
     key = api_key or os.environ.get("DISTILHASH_API_KEY") or None
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"{engine!r}: expected local or ray", param_hint="--engine")
-    if engine != "ray" and (replicas is not None or ray_address):
-        raise typer.BadParameter("--replicas and --ray-address need --engine ray", param_hint="--engine")
-    ray = {"engine": "ray", "engine_options": {"replicas": replicas or 2}, "ray_address": ray_address} if engine == "ray" else {}
+    if engine != "ray" and (replicas is not None or ray_address or ray_calls_only):
+        raise typer.BadParameter("--replicas, --ray-address and --ray-calls-only need --engine ray", param_hint="--engine")
+    ray_options = {"replicas": replicas or 2, **({"data_plane": False} if ray_calls_only else {})}
+    ray = {"engine": "ray", "engine_options": ray_options, "ray_address": ray_address} if engine == "ray" else {}
     options = parse_overrides(index_option or [], option="--index-option")
     start_service([str(d) for d in index_dirs], host=host, port=port, model_dir=model, teacher=teacher, api_key=key,
                   max_upload_mb=max_upload_mb, torch_threads=threads, text_cache_size=text_cache,

@@ -12,8 +12,20 @@ actors pinned to those nodes, replacements included; a shard no node can read is
 :class:`~distilhash.distributed.pool.ClusterError` naming it. Nodes that join later are not probed.
 
 Each call is one round trip per shard, all shards in parallel (:meth:`RayFanout.items_partial`):
-the actor returns its top-k with ids and metadata, the query and the answer travel as pickled
-bytes, and one ``ray.get`` collects every shard's answer.
+the actor returns its top-k with ids and metadata, the query and the answer travel as compact
+binary messages (:mod:`distilhash.distributed.wire`). Two transports carry them:
+
+* the data plane (default, ``data_plane=True``): each actor listens on its node's Ray address
+  with a small authenticated TCP endpoint (:mod:`distilhash.distributed.data_plane`; the secret
+  is drawn here and handed to the actors through Ray); a query is written to one connection per
+  shard, then the answers are read: no Ray task per shard;
+* Ray calls (``data_plane=False``, and the fallback): one actor method call per shard, one
+  ``ray.get`` for all.
+
+A shard whose data-plane call fails (connection refused or broken, no answer within
+``data_timeout`` s, an error answer) is asked again at once through a Ray call to the same
+actor, so a dead actor is found by Ray and handled by the recovery below; its endpoint rests for
+``data_plane_retry`` s before it is tried again.
 
 Recovery and replicas: each shard has ``replicas`` actors (default 1), spread over the nodes. A
 lost actor (process killed, node gone) is dropped, a replacement starts in the background on
@@ -32,94 +44,22 @@ order file) when they changed, so a write made through any handle (this process'
 
 from __future__ import annotations
 
-import os
-import pickle
+import secrets
 import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from distilhash.distributed.runtime import cluster_cpus, import_ray
+from distilhash.distributed.data_plane import DataPlaneClient, RemoteError
+from distilhash.distributed.shard_actor import ShardServer
+from distilhash.distributed.wire import decode_items, encode_query
 from distilhash.index.fanout import FANOUTS
 
 __all__ = ["RayFanout"]
 
 #: queries up to this size travel inside each shard's call; larger ones are put in the object store once
 _INLINE_BYTES = 64 << 10
-
-
-def _disk_state(*paths: str) -> tuple:
-    """(name, size, mtime_ns) of every file in the directories / of the files ``paths``."""
-    out = []
-    for p in paths:
-        if os.path.isdir(p):
-            for e in sorted(os.scandir(p), key=lambda e: e.name):
-                if e.is_file():
-                    st = e.stat()
-                    out.append((p, e.name, st.st_size, st.st_mtime_ns))
-        elif os.path.exists(p):
-            st = os.stat(p)
-            out.append((p, "", st.st_size, st.st_mtime_ns))
-    return tuple(out)
-
-
-class _ShardServer:
-    """Actor body: one shard opened read-only with its order file; answers ``candidates`` and ``results``."""
-
-    def __init__(self, directory: str, order_path: str, backend: str, searcher_options: dict[str, Any]) -> None:
-        self.args = (directory, order_path, backend, searcher_options)
-        self._open()
-
-    def _open(self) -> None:
-        from distilhash.index.shard_order import ShardOrder
-        from distilhash.index import IndexOptions, open_index
-
-        directory, order_path, backend, searcher_options = self.args
-        state = _disk_state(directory, order_path)
-        old = getattr(self, "index", None)
-        self.index = open_index(directory, options=IndexOptions(backend=backend, searcher_options=searcher_options))
-        self.order = ShardOrder.load(order_path, self.index)
-        self.index.searcher()
-        self.state = state
-        self.opens = getattr(self, "opens", 0) + 1
-        if old is not None:
-            old.close()
-
-    def _fresh(self) -> None:
-        if _disk_state(*self.args[:2]) != self.state:
-            self._open()
-
-    def pid(self) -> int:
-        return os.getpid()
-
-    def opened(self) -> int:
-        """How many times this actor has opened its shard (1 + reopens after writes)."""
-        return self.opens
-
-    def candidates(self, query: Any, k: int) -> list[Any]:
-        from distilhash.index.shard_order import shard_candidates
-
-        self._fresh()
-        return shard_candidates(self.index, self.order, query, k)
-
-    def results(self, dist: Any, rows: Any) -> tuple:
-        return tuple(self.index.results_of_rows(dist, rows))  # rows of the state candidates() just used
-
-    def items(self, query: bytes, k: int) -> bytes:
-        """Per query, the shard's top-k as ``(distances, global order numbers, ids, metadata)``: one round trip.
-
-        The query comes and the answer goes as one pickle each (``bytes``): Ray passes bytes as they
-        are, where an object holding numpy arrays costs it more per call (measured: a no-op call to 4
-        actors took ~2.5 ms longer with the query object than with its bytes on the loaded 2-core host).
-        """
-        from distilhash.index.shard_order import shard_candidates
-        from distilhash.index.sharded import strip_order
-
-        self._fresh()
-        out = []
-        for dist, gseq, rows in shard_candidates(self.index, self.order, pickle.loads(query), k):
-            res = self.index.results_of_rows(dist, rows)
-            out.append((dist, gseq, res.ids, [strip_order(md) for md in res.metadata]))
-        return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 @FANOUTS.register("ray")  # declared by name in distilhash.index.fanout, which never imports this module
@@ -137,13 +77,17 @@ class RayFanout:
             (:meth:`candidates_partial`; ``ShardedIndex.search`` raises, naming it).
         max_attempts: per call, how often each replica of a shard may be lost before giving up.
         start_timeout: seconds the first actors may take to open their shards.
+        data_plane: searches go over the actors' socket endpoints (module docstring); False: Ray calls only.
+        data_timeout: seconds a data-plane connect or answer may take before the shard is asked through Ray.
     """
 
     name = "ray"
     fetches_items = True  # items_partial: ids and metadata come with the candidates (one round trip per shard)
+    #: seconds an actor's endpoint rests after a failed data-plane call (its searches go through Ray meanwhile)
+    data_plane_retry = 5.0
 
     def __init__(self, index: Any, replicas: int = 1, max_attempts: int = 3, failover_wait: float = 10.0,
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0, data_plane: bool = True, data_timeout: float = 2.0) -> None:
         from distilhash.distributed.preflight import check_nodes
         from distilhash.errors import ConfigError
 
@@ -157,8 +101,21 @@ class RayFanout:
         self.failover_wait, self.start_timeout = failover_wait, start_timeout
         self.restarts = [0] * len(index.shards)
         self.last_error: list[str] = [""] * len(index.shards)
+        self._secret = secrets.token_bytes(32) if data_plane else None
+        self._driver_node = self.ray.get_runtime_context().get_node_id()
+        self._driver_address = next((str(n["NodeManagerAddress"]) for n in self.ray.nodes()
+                                     if n.get("NodeID") == self._driver_node), "")
+        self._client = DataPlaneClient(self._secret, data_timeout) if self._secret else None
+        #: searches try the data plane first (False: Ray calls only; settable at run time, e.g. to compare the two)
+        self.use_data_plane = self._client is not None
+        self.endpoints: dict[Any, tuple[str, int]] = {}  # actor handle -> its data-plane address
+        self._resting: dict[Any, float] = {}  # actor handle -> monotonic time its endpoint may be tried again
+        #: shard answers by transport ("data plane", "ray"), and data-plane calls that fell back to Ray
+        self.served = {"data plane": 0, "ray": 0, "fallbacks": 0}
+        self.last_data_plane_error = ""
         self._lock = threading.RLock()
-        self._turn = 0
+        self._turns = [0] * len(index.shards)  # per shard: a shared counter would step by S per search and,
+        # with S a multiple of the replica count, always pick the same replica of a shard
         self.homes = self._find_homes(check_nodes(self.ray, paths=self._shard_paths(), paths_everywhere=False))
         self.actors: list[list[Any]] = []
         self._starting: dict[Any, tuple[int, Any]] = {}
@@ -210,8 +167,10 @@ class RayFanout:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(sorted(home)[0], soft=False)
         opts = self.index.options
         shard, order = self.index.shards[s], self.index.orders[s]
-        return self.ray.remote(**options)(_ShardServer).remote(str(shard.directory), str(order.path), opts.backend,
-                                                                dict(opts.searcher_options))
+        plane = ({"secret": self._secret, "driver_node": self._driver_node, "driver_address": self._driver_address}
+                 if self._secret else None)
+        return self.ray.remote(**options)(ShardServer).remote(str(shard.directory), str(order.path), opts.backend,
+                                                               dict(opts.searcher_options), plane)
 
     def reload(self) -> None:
         """(Re)start every shard's actors and wait until they have opened their shards."""
@@ -228,13 +187,29 @@ class RayFanout:
         where = self.index.shards[s].directory
         lost = f"its Ray actor was lost ({str(why).splitlines()[0]}) and " if why is not None else ""
         try:
-            self.ray.get(handle.pid.remote(), timeout=self.start_timeout)
+            self._register(handle, self.ray.get(handle.hello.remote(), timeout=self.start_timeout))
         except self.ray.exceptions.GetTimeoutError:
             raise ClusterError(f"shard {s} ({where}): {lost}no node could hold an actor for it within "
                                f"{self.start_timeout:.0f} s") from None
         except Exception as exc:  # noqa: BLE001
             raise ClusterError(f"shard {s} ({where}): {lost}an actor could not open the shard: "
                                f"{str(exc).strip().splitlines()[-1]}") from None
+
+    def _register(self, handle: Any, hello: dict[str, Any]) -> None:
+        """Note a started actor's data-plane endpoint once this driver has reached it (an empty query, refused at
+        once, over an authenticated connection); an endpoint not reached (a firewall, another network) is not
+        used: that actor is searched through Ray calls, and ``last_data_plane_error`` says why."""
+        if self._client is None:
+            return
+        if not hello.get("endpoint"):
+            self.last_data_plane_error = f"an actor has no endpoint: {hello.get('endpoint_error') or 'none opened'}"
+            return
+        address = (str(hello["endpoint"][0]), int(hello["endpoint"][1]))
+        answers, failed = self._client.call_many({0: (address, b"", 1)})
+        if answers or isinstance(failed.get(0), RemoteError):
+            self.endpoints[handle] = address
+        else:
+            self.last_data_plane_error = f"endpoint {address[0]}:{address[1]} not reachable from the driver: {failed[0]}"
 
     def _kill(self, handle: Any) -> None:
         try:
@@ -247,6 +222,7 @@ class RayFanout:
         with self._lock:
             if handle in self.actors[s]:
                 self.actors[s].remove(handle)
+            self._forget(handle)
             self._kill(handle)
             self.last_error[s] = f"its Ray actor was lost ({str(why).strip().splitlines()[0][:200]})"
             self._replace_async(s)
@@ -256,7 +232,7 @@ class RayFanout:
         while len(self.actors[s]) + sum(1 for v in self._starting.values() if v[0] == s) < self.replicas:
             self.restarts[s] += 1
             new = self._start(s, self.restarts[s])
-            self._starting[new.pid.remote()] = (s, new)
+            self._starting[new.hello.remote()] = (s, new)
 
     def _poll_starting(self, wait_for: set[int] | None = None, timeout: float = 0.0) -> None:
         """Put started replacements into service; wait up to ``timeout`` s until every shard in ``wait_for`` has one."""
@@ -271,8 +247,9 @@ class RayFanout:
                         continue
                     s, handle = self._starting.pop(ref)
                 try:
-                    self.ray.get(ref)
+                    hello = self.ray.get(ref)
                     with self._lock:
+                        self._register(handle, hello)
                         self.actors[s].append(handle)
                 except Exception as exc:  # noqa: BLE001 - its node went too, or it cannot open the shard
                     self._kill(handle)
@@ -292,8 +269,8 @@ class RayFanout:
             live = self.actors[s]
             if not live:
                 return None
-            self._turn += 1
-            return live[self._turn % len(live)]
+            self._turns[s] += 1
+            return live[self._turns[s] % len(live)]
 
     def _ensure(self, shards: set[int]) -> None:
         """Shards without a live actor get a replacement started and waited for (up to ``failover_wait`` s)."""
@@ -314,22 +291,56 @@ class RayFanout:
             f"shard {s} ({self.index.shards[s].directory}): {self.last_error[s] or 'not started'}" for s in missing))
 
     # -- calls -------------------------------------------------------------------------------
-    def _gather(self, method: str, args: dict[int, tuple]) -> tuple[dict[int, Any], list[int]]:
-        """``method(*args[s])`` on a live replica of every shard ``s``; (answers, shards left without a live replica)."""
+    def _forget(self, handle: Any) -> None:
+        """Drop a lost actor's endpoint and its pooled connections (call under the lock)."""
+        address = self.endpoints.pop(handle, None)
+        self._resting.pop(handle, None)
+        if address is not None and self._client is not None:
+            self._client.forget(address)
+
+    def _over_data_plane(self, picks: dict[int, Any], plane: tuple[bytes, int]) -> dict[int, Any]:
+        """Ask every picked actor with a usable endpoint over its socket; {shard: answer bytes} of those that answered.
+
+        A failed call leaves the shard out (the caller asks it through Ray) and rests the endpoint."""
+        now = time.monotonic()
+        body, k = plane
+        calls = {s: (self.endpoints[h], body, k) for s, h in picks.items()
+                 if h in self.endpoints and self._resting.get(h, 0.0) <= now}
+        if not calls:
+            return {}
+        answers, failed = self._client.call_many(calls)
+        with self._lock:
+            self.served["data plane"] += len(answers)
+            self.served["fallbacks"] += len(failed)
+            for s, why in failed.items():
+                self._resting[picks[s]] = now + self.data_plane_retry
+                self._client.forget(calls[s][0])
+                self.last_data_plane_error = f"shard {s} at {calls[s][0][0]}:{calls[s][0][1]}: {why}"
+        return answers
+
+    def _gather(self, method: str, shards: Iterable[int], args_of: Callable[[int], tuple],
+                plane: tuple[bytes, int] | None = None) -> tuple[dict[int, Any], list[int]]:
+        """``method(*args_of(s))`` on a live replica of every shard ``s``; (answers, shards left without a live replica).
+
+        ``plane``: (query bytes, k) for the data plane, tried first for each picked actor (``items`` only)."""
         from distilhash.distributed.pool import ClusterError, _is_loss, unwrap
 
         out: dict[int, Any] = {}
         missing: list[int] = []
-        pending = dict(args)
+        pending = set(shards)
         for _ in range(self.max_attempts * self.replicas):
-            self._ensure(set(pending))
-            refs: dict[int, tuple[Any, Any]] = {}
-            for s, a in pending.items():
+            self._ensure(pending)
+            picks: dict[int, Any] = {}
+            for s in sorted(pending):
                 h = self._pick(s)
                 if h is None:
                     missing.append(s)
                 else:
-                    refs[s] = (h, getattr(h, method).remote(*a))
+                    picks[s] = h
+            if plane is not None and self.use_data_plane and self._client is not None:
+                out.update(self._over_data_plane(picks, plane))
+            refs = {s: (h, getattr(h, method).remote(*args_of(s))) for s, h in picks.items() if s not in out}
+            self.served["ray"] += len(refs)
             lost: dict[int, BaseException] = {}
             try:  # one ray.get for every shard's answer (the usual case: no loss)
                 out.update(zip(refs, self.ray.get([ref for _, ref in refs.values()])))
@@ -346,7 +357,7 @@ class RayFanout:
                     self._lost(s, h, exc)
             if not lost:
                 return out, sorted(missing)
-            pending = {s: pending[s] for s in lost}
+            pending = set(lost)
         return out, sorted(missing + list(pending))
 
     def _shipped(self, query: Any) -> Any:
@@ -355,14 +366,23 @@ class RayFanout:
         size = len(query) if isinstance(query, bytes) else getattr(getattr(query, "data", query), "nbytes", 0)
         return self.ray.put(query) if size > _INLINE_BYTES else query
 
-    def _per_shard(self, method: str, query: Any, k: int, pickled: bool = False) -> tuple[list[list[Any]], list[int]]:
+    def _per_shard(self, method: str, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
         """``method(query, k)`` on one live replica of every shard; missing shards get empty per-query tuples.
 
-        ``pickled``: the method takes the query and returns its answer as pickled bytes."""
-        ship = self._shipped(pickle.dumps(query, protocol=pickle.HIGHEST_PROTOCOL) if pickled else query)
-        got, missing = self._gather(method, {s: (ship, k) for s in range(len(self.actors))})
-        if pickled:
-            got = {s: pickle.loads(b) for s, b in got.items()}
+        ``items`` travels as :mod:`~distilhash.distributed.wire` bytes (data plane first, Ray calls
+        as the fallback); ``candidates`` as Ray call arguments."""
+        shipped: list[Any] = []
+
+        def args_of(s: int) -> tuple:  # the Ray-call argument, put in the store at most once (when large)
+            if not shipped:
+                shipped.append(self._shipped(body if method == "items" else query))
+            return shipped[0], k
+
+        body = encode_query(query) if method == "items" else b""
+        got, missing = self._gather(method, range(len(self.actors)), args_of,
+                                    plane=(body, k) if method == "items" else None)
+        if method == "items":
+            got = {s: decode_items(b) for s, b in got.items()}
         if not got:
             raise self.missing_error(missing)
         sample = next(iter(got.values()))  # [query] -> tuple of arrays / lists: empty ones of the same types
@@ -377,7 +397,7 @@ class RayFanout:
     def items_partial(self, query: Any, k: int) -> tuple[list[list[Any]], list[int]]:
         """``[shard][query] -> (distances, global order numbers, ids, metadata)`` of each shard's top-k in one
         round trip per shard (the calls run in parallel), and the shards without a live replica."""
-        return self._per_shard("items", query, k, pickled=True)
+        return self._per_shard("items", query, k)
 
     def candidates(self, query: Any, k: int) -> list[list[Any]]:
         per_shard, missing = self.candidates_partial(query, k)
@@ -388,10 +408,19 @@ class RayFanout:
     def results(self, shard: int, dist: Any, rows: Any) -> Any:
         from distilhash.index.core import SearchResult
 
-        got, missing = self._gather("results", {shard: (dist, rows)})
+        got, missing = self._gather("results", [shard], lambda s: (dist, rows))
         if missing:
             raise self.missing_error(missing)
         return SearchResult(*got[shard])
+
+    def data_plane_floor(self) -> int:
+        """One empty frame to the first endpoint of every shard, refused by the actor before any search: the
+        data plane's own round trip (benchmarks); returns how many endpoints answered."""
+        if self._client is None:
+            return 0
+        calls = {s: (self.endpoints[a[0]], b"", 1) for s, a in enumerate(self.actors) if a and a[0] in self.endpoints}
+        answers, failed = self._client.call_many(calls)
+        return sum(1 for why in failed.values() if isinstance(why, RemoteError)) + len(answers)
 
     def pids(self) -> list[int]:
         """PIDs of the first live actor of every shard (tests)."""
@@ -399,6 +428,9 @@ class RayFanout:
 
     def close(self) -> None:
         with getattr(self, "_lock", threading.RLock()):
+            if getattr(self, "_client", None) is not None:
+                self._client.close()
+            self.endpoints, self._resting = {}, {}
             for handles in self.actors:
                 for a in handles:
                     self._kill(a)

@@ -87,7 +87,7 @@ def _free_port() -> int:
 
 
 def serve(address: str, work: Path, n_items: int = 4000, replicas: int = 2, failover_wait: float = 2.0,
-          say: Any = print) -> None:
+          say: Any = print, data_plane: bool = True) -> None:
     """Build the index under ``work``, serve it with the Ray engine on a free loopback port until SIGTERM."""
     import uvicorn
 
@@ -99,7 +99,8 @@ def serve(address: str, work: Path, n_items: int = 4000, replicas: int = 2, fail
     key = secrets.token_urlsafe(12)
     port = _free_port()
     with ray_session(address) as ray:
-        config = ServiceConfig(api_key=key, engine="ray", engine_options={"replicas": replicas, "failover_wait": failover_wait},
+        config = ServiceConfig(api_key=key, engine="ray", engine_options={"replicas": replicas, "failover_wait": failover_wait,
+                                                                          "data_plane": data_plane},
                                match_sample=0)
         svc = SearchService(work / "ix", config=config, encoder=words_encoder())
         app = create_app(work / "ix", service=svc)
@@ -114,6 +115,7 @@ def serve(address: str, work: Path, n_items: int = 4000, replicas: int = 2, fail
         say(json.dumps({"port": port, "key": key, "words": WORDS, "shard_pids": pids}), flush=True)
         while thread.is_alive():
             thread.join(0.2)
+        say(json.dumps({"served": dict(fan.served)}), flush=True)  # shard answers by transport, and fallbacks
 
 
 def _client(port: int, queries: list[str], expected: list[list[tuple]], t_kill: list[float], stop: Any,
@@ -152,8 +154,10 @@ def _client(port: int, queries: list[str], expected: list[list[tuple]], t_kill: 
 
 
 def run_trial(work: Path, clients: int = 8, seconds: float = 12.0, kill_at: float = 4.0, n_items: int = 4000,
-              replicas: int = 2, grace: float = 2.0, seed: int = 0) -> dict[str, Any]:
-    """One node-loss trial (module docstring); returns counts, latency percentiles (ms) and the errors seen."""
+              replicas: int = 2, grace: float = 2.0, seed: int = 0, data_plane: bool = True) -> dict[str, Any]:
+    """One node-loss trial (module docstring); returns counts, latency percentiles (ms) and the errors seen.
+
+    ``data_plane`` False: the service searches its shard actors through Ray calls only."""
     import os
     import subprocess
     import sys
@@ -169,7 +173,7 @@ def run_trial(work: Path, clients: int = 8, seconds: float = 12.0, kill_at: floa
     with LocalCluster(nodes=2, cpus_per_node=1) as cluster:
         env = {**cluster.env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         proc = subprocess.Popen(driver_command("distilhash.distributed.serve_failover", address=cluster.address,
-                                               work=str(work), n_items=n_items, replicas=replicas),
+                                               work=str(work), n_items=n_items, replicas=replicas, data_plane=data_plane),
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             line = proc.stdout.readline()
@@ -222,6 +226,7 @@ def run_trial(work: Path, clients: int = 8, seconds: float = 12.0, kill_at: floa
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            served = [json.loads(ln)["served"] for ln in proc.stdout.read().splitlines() if ln.startswith('{"served"')]
     tk = t_kill[0] if t_kill else float("inf")
     after = [r for r in out if r["t"] >= tk]
     late = [r for r in out if r["t"] >= tk + grace]
@@ -238,12 +243,13 @@ def run_trial(work: Path, clients: int = 8, seconds: float = 12.0, kill_at: floa
             "killed_pids": killed, "shard_pids": info["shard_pids"], "p50_ms": float(np.nanpercentile(lat, 50)),
             "p99_ms": float(np.nanpercentile(lat, 99)), "after_kill_p99_ms": float(np.nanpercentile(lat_after, 99)),
             "after_kill_max_ms": float(np.nanmax(lat_after)), "clients": clients, "seconds": seconds, "kill_at": kill_at,
-            "replicas": replicas, "items": n_items}
+            "replicas": replicas, "items": n_items, "served": served[-1] if served else None}
 
 
-def serve_driver(address: str, work: str, n_items: int = 4000, replicas: int = 2, failover_wait: float = 2.0) -> dict[str, Any]:
+def serve_driver(address: str, work: str, n_items: int = 4000, replicas: int = 2, failover_wait: float = 2.0,
+                 data_plane: bool = True) -> dict[str, Any]:
     """The driver process's function (:func:`serve` until SIGTERM); its answer once stopped."""
-    serve(address, Path(work), n_items, replicas, failover_wait)
+    serve(address, Path(work), n_items, replicas, failover_wait, data_plane=data_plane)
     return {"stopped": True}
 
 

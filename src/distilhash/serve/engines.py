@@ -5,7 +5,8 @@ engine      how a sharded index is searched
 ==========  =========================================================================================
 local       the threads fan-out: one thread per shard in the server process (default)
 ray         the Ray fan-out: ``replicas`` actors per shard (default 2), placed on the nodes that can
-            read the shard; a lost actor's searches move to another replica at once. Needs a Ray
+            read the shard; searches go over each actor's authenticated socket endpoint (Ray calls with
+            ``data_plane=False``, and as the fallback); a lost actor's searches move to another replica at once. Needs a Ray
             session for the life of the service (:func:`distilhash.serve.server.start_service`
             opens it: ``--ray-address``, or a local cluster)
 ==========  =========================================================================================
@@ -33,7 +34,7 @@ _log = logging.getLogger("distilhash.serve")
 ENGINES: dict[str, str] = {"local": "threads", "ray": "ray"}
 
 #: options the Ray fan-out takes from the service (distilhash.distributed.ray_fanout.RayFanout)
-RAY_OPTIONS = frozenset({"replicas", "failover_wait", "max_attempts", "start_timeout"})
+RAY_OPTIONS = frozenset({"replicas", "failover_wait", "max_attempts", "start_timeout", "data_plane", "data_timeout"})
 
 
 def check_engine(engine: str, options: dict[str, Any], search_workers: int = 1) -> None:
