@@ -8,7 +8,8 @@ Usage (a ``make demo`` home on the grouped split, the teachers below fitted in i
 
 Each ``--teacher LABEL=SPEC[,SPEC...]`` is one row: the specs are fits of the same recipe with
 different seeds, scored one by one (mean and sample std over them); ``ensemble:SPEC+SPEC+...``
-scores the mean of the members' cosines (their unit embeddings concatenated, / sqrt(k)). The first
+scores the mean of the members' cosines (their unit embeddings concatenated, / sqrt(k); each member
+reads Lite0 at its own image size). The first
 row is the baseline every other row's P@10 and mAP are divided by. Every teacher here was fitted
 and selected on ``split.fit`` / ``split.val`` only (its own ``teacher info`` says how); the queries
 are the committed 176 nouns, the databases the held-out drawings (``split.query``) and the held-out
@@ -51,17 +52,15 @@ class Embedder:
 
         members = spec.split(":", 1)[1].split("+") if spec.startswith("ensemble:") else [spec]
         self.teachers = [create_teacher(m) for m in members]
-        sizes = {t.image_size for t in self.teachers}
-        if len(sizes) != 1:
-            raise SystemExit(f"{spec}: members have image sizes {sorted(sizes)}; an ensemble needs one")
-        self.image_size = sizes.pop()
+        self.sizes = sorted({int(t.image_size) for t in self.teachers})
         self.k = len(self.teachers)
 
     def texts(self, words: list[str]) -> np.ndarray:
         return np.concatenate([unit(t.encode_texts(words)) for t in self.teachers], 1) / np.sqrt(self.k)
 
-    def images(self, pooled: np.ndarray) -> np.ndarray:
-        return np.concatenate([embed_pooled(t, pooled) for t in self.teachers], 1) / np.sqrt(self.k)
+    def images(self, pooled: dict[int, np.ndarray]) -> np.ndarray:
+        """``{image size: pooled features [n, 1280]}`` -> ``[n, k D]`` (each member at its own size)."""
+        return np.concatenate([embed_pooled(t, pooled[int(t.image_size)]) for t in self.teachers], 1) / np.sqrt(self.k)
 
     def info(self) -> list[dict[str, Any]]:
         out = []
@@ -112,11 +111,12 @@ def main(argv: list[str] | None = None) -> None:
         fits = []
         for spec in specs:
             e = Embedder(spec)
-            if e.image_size not in pooled:
-                pooled[e.image_size] = pooled_domains(ds, split, size=e.image_size)
+            for size in e.sizes:
+                if size not in pooled:
+                    pooled[size] = pooled_domains(ds, split, size=size)
             q_all = e.texts(qlist.nouns)
-            fit = {name: score(q_all[keep[name]], e.images(pooled[e.image_size][name]), rel[name][keep[name]], options)
-                   for name in doms}
+            fit = {name: score(q_all[keep[name]], e.images({s: pooled[s][name] for s in e.sizes}), rel[name][keep[name]],
+                               options) for name in doms}
             fit["spec"], fit["teachers"] = spec, e.info()
             fits.append(fit)
             print(label, spec, {n: round(fit[n]["p_at"], 3) for n in doms}, flush=True)
