@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     rows: dict[str, Any] = {}
     for arg in a.row:
-        label, sep, runs = arg.partition("=")
+        label, sep, runs = arg.rpartition("=")
         if not sep:
             raise SystemExit(f"--row {arg!r}: expected LABEL=RUN[,RUN...]")
         rows[label.strip()] = summarise([run_figures(Path(r.strip())) for r in runs.split(",") if r.strip()])
