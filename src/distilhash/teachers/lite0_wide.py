@@ -1,8 +1,7 @@
 """Fitting ``lite0-minilm`` heads on every legitimate pair (:mod:`.pair_sources`), not only split.fit.
 
 Same heads, loss and selection as :mod:`.lite0_fit` (towers frozen; every head variant trained,
-the (variant, epoch) with the highest validation score kept: mAP by default, or the label-free
-MRR with ``select=val_mrr``), but the fit pairs are the union of
+the (variant, epoch) with the highest validation mAP kept), but the fit pairs are the union of
 the pair sources (by default the dataset's ``split.fit`` pairs, the other openclipart drawings and
 the emoji glyphs outside the benchmark) and validation stays the dataset's ``split.val`` pairs,
 which no source holds. A further near-duplicate filter runs on the frozen Lite0 features: a
@@ -25,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.teachers.lite0_fit import SELECT_RULES, Lite0FitConfig, _epochs, towers_record, train_and_select
+from distilhash.teachers.lite0_fit import Lite0FitConfig, _epochs, towers_record, train_and_select
+from distilhash.threads import fit_threads
 
 __all__ = ["WideFitConfig", "fit_lite0_wide", "DEFAULT_SOURCES"]
 
@@ -85,11 +85,12 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
     from distilhash.teachers.pair_sources import load_pairs
 
     config = config or WideFitConfig()
-    if config.select not in SELECT_RULES:
-        raise DataError(f"select={config.select!r}: expected one of {sorted(SELECT_RULES)}")
+    if config.select != "val_map":
+        raise DataError("the wide fit selects by val_map on the dataset's split.val (labels read there only)")
     t_start = time.time()
     prev = torch.get_num_threads()
-    torch.set_num_threads(max(1, config.threads))
+    threads = fit_threads(config.threads)
+    torch.set_num_threads(threads)
     try:
         ds, split = open_prepared(dataset)
         cache = teachers_dir() / "cache"
@@ -103,11 +104,7 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
         v_val = cached_encode([ds.texts[i] for i in val], text_encoder, cache, progress)
         us, vs, sources = [], [], []
         for p in sets:
-            if p.name == "openclipart-fit":  # the dataset's own rows: the per-item tower cache the plain fit fills
-                u, _ = tower_features(ds, np.asarray(split.fit), config.image_size, cache, backbone=backbone,
-                                      progress=progress)
-            else:
-                u = _source_features(p, config.image_size, cache, backbone, config.tower_batch, progress)
+            u = _source_features(p, config.image_size, cache, backbone, config.tower_batch, progress)
             v = cached_encode(list(p.texts), text_encoder, cache, progress)
             us.append(u)
             vs.append(v)
@@ -125,12 +122,12 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
         u_fit, v_fit = np.concatenate(us).astype(np.float32), np.concatenate(vs).astype(np.float32)
         mu = u_fit.mean(0).astype(np.float32)
         sigma = (u_fit.std(0) + 1e-4).astype(np.float32)
-        y_val = ds.labels[val] if config.select == "val_map" else None
+        y_val = ds.labels[val]
         steps = max(1, len(u_fit) // min(config.batch_size, len(u_fit)))
         bar = tqdm(total=steps * _epochs(config, len(u_fit)) * len(config.variants), desc="fit lite0-minilm wide heads",
                    unit="step", disable=not progress)
         t_train = time.time()
-        heads, selection = train_and_select(config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, config.select, bar)
+        heads, selection = train_and_select(config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, "val_map", bar)
         bar.close()
         names = " + ".join(s["name"] for s in sources)
         fit_info = {
@@ -146,7 +143,7 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
             **towers_record(config.image_size, text_encoder),
             "timing_s": {"train_heads": time.time() - t_train, "total": time.time() - t_start},
             "loadavg_end": list(os.getloadavg()),
-            "threads": config.threads,
+            "threads": threads,
         }
         save_lite0_teacher(out_dir, heads, config.image_size, config.to_dict(), fit_info)
         return fit_info
