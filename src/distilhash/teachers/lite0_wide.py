@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from distilhash.teachers.lite0_fit import Lite0FitConfig, _epochs, towers_record, train_and_select
-from distilhash.threads import fit_threads
 
 __all__ = ["WideFitConfig", "fit_lite0_wide", "DEFAULT_SOURCES"]
 
@@ -89,8 +88,7 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
         raise DataError("the wide fit selects by val_map on the dataset's split.val (labels read there only)")
     t_start = time.time()
     prev = torch.get_num_threads()
-    threads = fit_threads(config.threads)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(max(1, config.threads))
     try:
         ds, split = open_prepared(dataset)
         cache = teachers_dir() / "cache"
@@ -143,7 +141,7 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
             **towers_record(config.image_size, text_encoder),
             "timing_s": {"train_heads": time.time() - t_train, "total": time.time() - t_start},
             "loadavg_end": list(os.getloadavg()),
-            "threads": threads,
+            "threads": config.threads,
         }
         save_lite0_teacher(out_dir, heads, config.image_size, config.to_dict(), fit_info)
         return fit_info
