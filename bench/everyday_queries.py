@@ -4,6 +4,9 @@ Usage (a ``make demo`` home)::
 
     DISTILHASH_HOME=data python bench/everyday_queries.py render      # sheets + the hidden key
     python bench/everyday_queries.py score                             # after judging: P@10 per ranking
+    # another committed query list, other float teachers, another output folder:
+    python bench/everyday_queries.py render --queries bench/everyday_queries_2.json --out DIR \
+        --ranking "float lite0-minilm:openclipart" --ranking "float lite0-prior:NAME"
 
 The queries are ``bench/everyday_queries.json`` (committed before any result was seen). Each
 ranking (the demo as it answers: DCMQ 64 index + static encoder; float teachers through MiniLM)
@@ -46,8 +49,8 @@ def contact_sheet(images: list[list[np.ndarray]], labels: list[str], path: Path,
     sheet.save(path)
 
 
-def rankings(queries: list[str]) -> dict[str, list[list[int]]]:
-    """Ranking name -> per query the top-10 retrieval rows (dataset item indices)."""
+def rankings(queries: list[str], names: tuple[str, ...] = RANKINGS) -> dict[str, list[list[int]]]:
+    """Ranking name (``RANKINGS[0]``, the demo, or ``"float SPEC"``) -> per query the top-10 retrieval rows."""
     from distilhash.data.store import open_prepared
     from distilhash.index import open_index
     from distilhash.paths import home, runs_dir
@@ -58,10 +61,13 @@ def rankings(queries: list[str]) -> dict[str, list[list[int]]]:
     ret = np.asarray(split.retrieval)
     row_of = {ds.ids[i]: int(i) for i in ret}
     out: dict[str, list[list[int]]] = {}
-    with open_index(home() / "indexes" / "demo-dcmq64-image") as index:
-        qe = QueryEncoder(runs_dir() / "demo-dcmq64", "lite0-minilm:openclipart", "static")
-        out[RANKINGS[0]] = [[row_of[x] for x in r.ids] for r in index.search(qe.encode_texts(queries), 10)]
-    for name in RANKINGS[1:]:
+    if RANKINGS[0] in names:
+        with open_index(home() / "indexes" / "demo-dcmq64-image") as index:
+            qe = QueryEncoder(runs_dir() / "demo-dcmq64", "lite0-minilm:openclipart", "static")
+            out[RANKINGS[0]] = [[row_of[x] for x in r.ids] for r in index.search(qe.encode_texts(queries), 10)]
+    for name in names:
+        if name == RANKINGS[0]:
+            continue
         teacher = create_teacher(name.split(" ", 1)[1])
         img = teacher.encode_dataset_images(ds, ret)
         s = teacher.encode_texts(queries) @ img.T
@@ -69,41 +75,44 @@ def rankings(queries: list[str]) -> dict[str, list[list[int]]]:
     return out
 
 
-def render() -> None:
+def render(a: argparse.Namespace) -> None:
     from distilhash.benchmark.open_vocab.domains import openclipart_titles
     from distilhash.benchmark.provenance import collect_provenance, finish_provenance
     from distilhash.data.store import open_prepared
 
-    queries = json.loads(QUERIES.read_text())["queries"]
+    queries = json.loads(Path(a.queries).read_text())["queries"]
+    out = Path(a.out)
     ds, split = open_prepared("openclipart")
     prov = collect_provenance("everyday_queries", "everyday", split=split, dataset="openclipart",
                               model_selection="none here: the rankings' own (split.val); queries written before any result")
-    ranked = rankings(queries)
+    ranked = rankings(queries, tuple(a.ranking or RANKINGS))
     order = np.random.default_rng(20261207).permutation(len(ranked))
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     key, tops = {}, {}
     for sheet_no, k in enumerate(order, 1):
         name = list(ranked)[k]
         rows = ranked[name]
         key[f"sheet-{sheet_no}"] = name
-        contact_sheet([list(ds.images.array(np.asarray(r), 128)) for r in rows], queries, OUT / f"sheet-{sheet_no}.png")
+        contact_sheet([list(ds.images.array(np.asarray(r), 128)) for r in rows], queries, out / f"sheet-{sheet_no}.png")
         tops[f"sheet-{sheet_no}"] = {q: {"ids": [ds.ids[i] for i in r], "titles": openclipart_titles([ds.ids[i] for i in r])}
                                      for q, r in zip(queries, rows)}
-    (OUT / "everyday.json").write_text(json.dumps({"provenance": finish_provenance(prov), "queries": queries,
-                                                   "key": key, "top10": tops}, indent=1) + "\n")
-    print(f"wrote {len(key)} sheets to {OUT}; judge them into {OUT / 'judgments.json'} before reading the key")
+    (out / "everyday.json").write_text(json.dumps({"provenance": finish_provenance(prov), "queries": queries,
+                                                   "query_file": str(a.queries), "key": key, "top10": tops}, indent=1) + "\n")
+    print(f"wrote {len(key)} sheets to {out}; judge them into {out / 'judgments.json'} before reading the key")
 
 
-def score() -> None:
-    data = json.loads((OUT / "everyday.json").read_text())
-    judged = json.loads((OUT / "judgments.json").read_text())
+def score(a: argparse.Namespace) -> None:
+    out = Path(a.out)
+    data = json.loads((out / "everyday.json").read_text())
+    judged = json.loads((out / "judgments.json").read_text())
     queries = data["queries"]
     table: dict[str, Any] = {}
     for sheet, name in data["key"].items():
         if sheet in judged:
             table[name] = {q: len(judged[sheet][q]) / 10 for q in queries}  # positions of the hits in the top 10
-    lines = ["# Twenty everyday queries, top 10 judged by eye (blind: sheets numbered by a seeded shuffle)", "",
-             "A hit: the drawing shows the thing named (bench/everyday_queries.json, written before any result).", "",
+    lines = [f"# {len(queries)} everyday queries, top 10 judged by eye (blind: sheets numbered by a seeded shuffle)", "",
+             f"A hit: the drawing shows the thing named ({data.get('query_file', 'bench/everyday_queries.json')}, "
+             "written before any result).", "",
              "| query | " + " | ".join(table) + " |", "|---" * (1 + len(table)) + "|"]
     for q in queries:
         lines.append(f"| {q} | " + " | ".join(f"{t[q]:.1f}" for t in table.values()) + " |")
@@ -112,11 +121,15 @@ def score() -> None:
     lines += ["", "Sheets: " + ", ".join(f"`{s}.png` = {n}" for s, n in data["key"].items()),
               f"; provenance in `everyday.json` (commit {data['provenance']['commit'][:7]}, load "
               f"{data['provenance']['load_before']} -> {data['provenance']['load_after']})."]
-    (OUT / "everyday.md").write_text("\n".join(lines) + "\n")
+    (out / "everyday.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("what", choices=("render", "score"))
-    {"render": render, "score": score}[p.parse_args().what]()
+    p.add_argument("--queries", default=str(QUERIES), help="a committed query list (JSON with a 'queries' list)")
+    p.add_argument("--out", default=str(OUT), help="folder of the sheets, the key and the judgments")
+    p.add_argument("--ranking", action="append", help=f"rankings to show (default: {'; '.join(RANKINGS)})")
+    args = p.parse_args()
+    {"render": render, "score": score}[args.what](args)

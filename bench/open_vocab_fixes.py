@@ -60,26 +60,27 @@ def embed_pooled(teacher, u: np.ndarray) -> np.ndarray:
 LITE0_TEACHERS = ("Lite0MiniLMTeacher", "Lite0PriorTeacher")
 
 
-def glyph_pooled(images: np.ndarray, which: str) -> np.ndarray:
-    """Lite0 pooled features ``[n, 1280]`` of emoji glyph pixels, cached under ``$DISTILHASH_HOME/open_vocab``."""
+def glyph_pooled(images: np.ndarray, which: str, size: int = 128) -> np.ndarray:
+    """Lite0 pooled features ``[n, 1280]`` of emoji glyph pixels at ``size`` px, cached under ``$DISTILHASH_HOME/open_vocab``."""
     from distilhash.paths import home
+    from distilhash.teachers.common import to_uint8_images
     from distilhash.teachers.efficientnet_lite0 import Lite0Backbone, encode_pooled
 
-    path = home() / "open_vocab" / f"emoji-{which}-{len(images)}-lite0-pooled-s128.npy"
+    path = home() / "open_vocab" / f"emoji-{which}-{len(images)}-lite0-pooled-s{size}.npy"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, encode_pooled(Lite0Backbone().frozen(), images, 16, progress=True))
+        np.save(path, encode_pooled(Lite0Backbone().frozen(), to_uint8_images(images, size), 16, progress=True))
     return np.load(path)
 
 
-def pooled_domains(ds, split, emoji: bool = True) -> dict[str, np.ndarray]:
-    """Lite0 pooled features of the two databases: ``{"openclipart": [1000, 1280], "emoji": [832, 1280]}``."""
+def pooled_domains(ds, split, emoji: bool = True, size: int = 128) -> dict[str, np.ndarray]:
+    """Lite0 pooled features at ``size`` px of the two databases: ``{"openclipart": [1000, 1280], "emoji": [832, 1280]}``."""
     from distilhash.benchmark.open_vocab.domains import emoji_domain
     from distilhash.paths import teachers_dir
     from distilhash.teachers.lite0_features import tower_features
 
-    u_query, _ = tower_features(ds, np.asarray(split.query), 128, teachers_dir() / "cache", progress=True)
-    return {"openclipart": u_query, **({"emoji": glyph_pooled(emoji_domain().images, "held-out")} if emoji else {})}
+    u_query, _ = tower_features(ds, np.asarray(split.query), size, teachers_dir() / "cache", progress=True)
+    return {"openclipart": u_query, **({"emoji": glyph_pooled(emoji_domain().images, "held-out", size)} if emoji else {})}
 
 
 def score(q: np.ndarray, db: np.ndarray, rel: np.ndarray, options) -> dict[str, float]:

@@ -94,12 +94,34 @@ def test_float_student_encodes_floats_for_both_roles(data):
     {"target": "cosine"}, {"target": "labels", "label_overlap": "cosine"}, {"pq_mode": "soft"},
     {"pq_mode": "hard-st"}, {"distill": "kl", "similarity": "l2", "pq_logits": "cosine"},
     {"npc_standardize": "global", "npc_scale": "tanh", "target_text": "caption"},
+    {"target_text": "mix", "caption_weight": 0.3},
 ])
 def test_ablation_options_train(data, opts):
     fs, split = data
     m = create_method("dcmq", n_bits=32, **{**FAST, "epochs": 1}, **opts).fit(fs, split)
     assert m.encode("image", fs.image[:5], "database").data.shape == (5, 4)
     assert np.isfinite(m.fit_info_["history"][0]["total"])
+
+
+def test_mixed_targets_weigh_label_and_caption_cosines(data):
+    """target_text=mix: raw targets are (1 - a) cos(u, label text) + a cos(u, caption); a = 0 / 1 are the two ends."""
+    import torch
+
+    fs, _ = data
+    idx = np.arange(12)
+    u = torch.as_tensor(fs.image[idx], dtype=torch.float32)
+
+    def raw(**opts):
+        m = create_method("dcmq", n_bits=32, **FAST, **opts)
+        return m._raw_targets(u, m._target_text(fs, idx)).numpy()
+
+    label, caption = raw(target_text="label"), raw(target_text="caption")
+    assert not np.allclose(label, caption)
+    assert np.allclose(raw(target_text="mix", caption_weight=0.3), 0.7 * label + 0.3 * caption, atol=1e-6)
+    assert np.allclose(raw(target_text="mix", caption_weight=0.0), label, atol=1e-6)
+    assert np.allclose(raw(target_text="mix", caption_weight=1.0), caption, atol=1e-6)
+    with pytest.raises(ConfigError, match="caption_weight"):
+        create_method("dcmq", caption_weight=1.5)
 
 
 def test_training_is_seeded(data):

@@ -65,7 +65,7 @@ DCMQ_BACKBONES: Registry = Registry("dcmq backbone", modules={"trainable": "dist
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "target": ("npc", "cosine", "labels"),
-    "target_text": ("label", "caption"),
+    "target_text": ("label", "caption", "mix"),
     "npc_standardize": ("row-col", "global", "none"),
     "npc_scale": ("minmax", "tanh"),
     "npc_paired": ("sym-max", "sym", "none"),
@@ -85,7 +85,8 @@ class DCMQConfig(ConfigData):
 
     Targets: ``target`` "npc" (default) | "cosine" (raw teacher cosines, NPC off) | "labels"
     (label overlap, ``label_overlap`` "any" | "cosine"); ``target_text`` which teacher text the
-    images are compared with: "label" (label-text prompts, default) | "caption"; NPC steps
+    images are compared with: "label" (label-text prompts, default) | "caption" | "mix" (raw cosines
+    ``(1 - caption_weight) cos(u, label text) + caption_weight cos(u, caption)``); NPC steps
     ``npc_standardize``, ``npc_scale`` (+ ``npc_tanh_gain``), ``npc_paired``.
     Student: ``embed_dim`` D, ``hidden_dim`` (0: linear heads), ``dropout``, ``backbone``.
     PQG: ``n_bits`` (M = n_bits / log2 K), ``n_codewords`` K, ``pq_logits``, ``pq_tau``, ``pq_mode``
@@ -104,6 +105,7 @@ class DCMQConfig(ConfigData):
     quantize: bool = True
     target: str = "npc"
     target_text: str = "label"
+    caption_weight: float = 0.5
     npc_standardize: str = "row-col"
     npc_scale: str = "minmax"
     npc_tanh_gain: float = 1.0
@@ -146,6 +148,8 @@ class DCMQConfig(ConfigData):
             m = bits_to_codebooks(self.n_bits, self.n_codewords)
             if self.embed_dim % m:
                 raise ConfigError(f"embed_dim={self.embed_dim} must be divisible by the {m} codebooks of {self.n_bits} bits")
+        if not 0.0 <= self.caption_weight <= 1.0:
+            raise ConfigError(f"dcmq option caption_weight must be in [0, 1], got {self.caption_weight}")
         for key in ("embed_dim", "batch_size", "epochs", "eval_every"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"dcmq option {key} must be > 0, got {getattr(self, key)}")
@@ -396,21 +400,33 @@ class DCMQ(MethodBase):
         cfg = self.config
         if cfg.target == "labels":
             return None
+        def caption() -> torch.Tensor:
+            return torch.as_tensor(np.ascontiguousarray(features.text[idx]), dtype=torch.float32)
+
         if cfg.target_text == "caption":
-            return torch.as_tensor(features.text[idx], dtype=torch.float32)
+            return caption()
         if features.label_text is None:
             raise FeatureError(
                 f"{self.name}: target={cfg.target!r} compares images with label-text embeddings, but the feature "
                 "set has no 'label_text' array; extract features with label prompts, or use --set target=labels "
                 "or --set target_text=caption"
             )
-        return torch.as_tensor(np.ascontiguousarray(features.label_text[idx]), dtype=torch.float32)
+        label = torch.as_tensor(np.ascontiguousarray(features.label_text[idx]), dtype=torch.float32)
+        return torch.stack([label, caption()], 1) if cfg.target_text == "mix" else label
+
+    def _raw_targets(self, u: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """Teacher cosines ``[B, B]`` of images ``u [B, D]`` with texts ``e [B, D]``, or with the label / caption
+        pair ``e [B, 2, D]`` mixed by ``caption_weight`` (``target_text="mix"``)."""
+        if e.ndim == 2:
+            return cosine_targets(u, e)
+        a = self.config.caption_weight
+        return (1.0 - a) * cosine_targets(u, e[:, 0]) + a * cosine_targets(u, e[:, 1])
 
     def _targets(self, u: torch.Tensor, e: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         if cfg.target == "labels":
             return label_overlap_targets(y, y, cfg.label_overlap)
-        R = cosine_targets(u, e)
+        R = self._raw_targets(u, e)
         return npc_targets(R, cfg.npc()) if cfg.target == "npc" else R
 
     def _target_band(self, x_img: torch.Tensor, e: torch.Tensor | None, rng: np.random.Generator) -> dict[str, float]:
@@ -418,7 +434,7 @@ class DCMQ(MethodBase):
         if e is None:
             return {}
         idx = torch.as_tensor(rng.choice(len(x_img), min(len(x_img), self.config.batch_size), replace=False))
-        R = cosine_targets(x_img[idx], e[idx])
+        R = self._raw_targets(x_img[idx], e[idx])
         T = self._targets(x_img[idx], e[idx], torch.zeros(len(idx), 1))
         eye = torch.eye(len(idx), dtype=torch.bool)
         return {

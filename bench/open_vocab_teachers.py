@@ -1,0 +1,165 @@
+"""Float teachers compared on the open-vocabulary benchmark, several fits (seeds) per teacher.
+
+Usage (a ``make demo`` home on the grouped split, the teachers below fitted in it)::
+
+    DISTILHASH_HOME=... python bench/open_vocab_teachers.py --name NAME \\
+        --teacher "today=lite0-minilm:openclipart" \\
+        --teacher "prior, 224 px=lite0-prior:DIR0,lite0-prior:DIR1,lite0-prior:DIR2" ...
+
+Each ``--teacher LABEL=SPEC[,SPEC...]`` is one row: the specs are fits of the same recipe with
+different seeds, scored one by one (mean and sample std over them); ``ensemble:SPEC+SPEC+...``
+scores the mean of the members' cosines (their unit embeddings concatenated, / sqrt(k); each member
+reads Lite0 at its own image size). The first
+row is the baseline every other row's P@10 and mAP are divided by. Every teacher here was fitted
+and selected on ``split.fit`` / ``split.val`` only (its own ``teacher info`` says how); the queries
+are the committed 176 nouns, the databases the held-out drawings (``split.query``) and the held-out
+emoji glyphs (:mod:`distilhash.benchmark.open_vocab`). Image features are Lite0's pooled output at
+the teacher's own image size, cached. Writes ``bench/results/open_vocab_teachers/NAME.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from open_vocab_fixes import embed_pooled, pooled_domains, score, unit  # noqa: E402
+
+from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
+from distilhash.benchmark.results import write_results  # noqa: E402
+
+FIGURES = ("p_at", "r_at", "map_all")
+
+
+def parse_row(arg: str) -> tuple[str, list[str]]:
+    """``"LABEL=SPEC,SPEC"`` -> ``(LABEL, [SPEC, SPEC])``."""
+    label, sep, specs = arg.partition("=")
+    if not sep or not specs.strip():
+        raise SystemExit(f"--teacher {arg!r}: expected LABEL=SPEC[,SPEC...]")
+    return label.strip(), [s.strip() for s in specs.split(",") if s.strip()]
+
+
+class Embedder:
+    """One teacher (or an ensemble ``ensemble:A+B+C``): noun texts ``[q, D]`` and pooled features -> ``[n, D]``."""
+
+    def __init__(self, spec: str) -> None:
+        from distilhash.teachers.registry import create_teacher
+
+        members = spec.split(":", 1)[1].split("+") if spec.startswith("ensemble:") else [spec]
+        self.teachers = [create_teacher(m) for m in members]
+        self.sizes = sorted({int(t.image_size) for t in self.teachers})
+        self.k = len(self.teachers)
+
+    def texts(self, words: list[str]) -> np.ndarray:
+        return np.concatenate([unit(t.encode_texts(words)) for t in self.teachers], 1) / np.sqrt(self.k)
+
+    def images(self, pooled: dict[int, np.ndarray]) -> np.ndarray:
+        """``{image size: pooled features [n, 1280]}`` -> ``[n, k D]`` (each member at its own size)."""
+        return np.concatenate([embed_pooled(t, pooled[int(t.image_size)]) for t in self.teachers], 1) / np.sqrt(self.k)
+
+    def info(self) -> list[dict[str, Any]]:
+        out = []
+        for t in self.teachers:
+            i = t.info()
+            out.append({"name": i.get("name"), "fingerprint": i.get("fingerprint"), "image_size": i.get("image_size"),
+                        "prior": i.get("prior"), "kept": (i.get("fit_info") or {}).get("kept")})
+        return out
+
+
+def summarise(fits: list[dict[str, Any]], domains: list[str]) -> dict[str, Any]:
+    """Mean and sample std (ddof 1; 0 for one fit) of every figure over the fits."""
+    out: dict[str, Any] = {}
+    for d in domains:
+        out[d] = {}
+        for f in FIGURES:
+            v = np.array([fit[d][f] for fit in fits])
+            out[d][f] = float(v.mean())
+            out[d][f + "_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from distilhash.benchmark.open_vocab.domains import DOMAINS
+    from distilhash.benchmark.open_vocab.scoring import OpenVocabOptions, relevance
+    from distilhash.benchmark.open_vocab.vocab import load_query_list
+    from distilhash.data.store import open_prepared
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--teacher", action="append", required=True, help="LABEL=SPEC[,SPEC...] (first = baseline)")
+    p.add_argument("--name", default="teachers")
+    p.add_argument("--dataset", default="openclipart")
+    a = p.parse_args(argv)
+    rows_in = [parse_row(t) for t in a.teacher]
+    ds, split = open_prepared(a.dataset)
+    prov = collect_provenance("open_vocab_teachers", a.name, split=split, dataset=a.dataset,
+                              model_selection="every teacher's heads, epochs, variants and prior weight chosen on "
+                                              "split.val (as each teacher's info says); nothing on split.query or the "
+                                              "open-vocabulary queries")
+    options = OpenVocabOptions()
+    qlist = load_query_list(None)
+    doms = {name: DOMAINS[name]() for name in options.domains}
+    rel = {name: relevance(qlist, d.titles) for name, d in doms.items()}
+    keep = {name: np.flatnonzero(r.any(1)) for name, r in rel.items()}
+    pooled: dict[int, dict[str, np.ndarray]] = {}
+    rows: dict[str, Any] = {}
+    for label, specs in rows_in:
+        fits = []
+        for spec in specs:
+            e = Embedder(spec)
+            for size in e.sizes:
+                if size not in pooled:
+                    pooled[size] = pooled_domains(ds, split, size=size)
+            q_all = e.texts(qlist.nouns)
+            fit = {name: score(q_all[keep[name]], e.images({s: pooled[s][name] for s in e.sizes}), rel[name][keep[name]],
+                               options) for name in doms}
+            fit["spec"], fit["teachers"] = spec, e.info()
+            fits.append(fit)
+            print(label, spec, {n: round(fit[n]["p_at"], 3) for n in doms}, flush=True)
+        rows[label] = {"fits": fits, "n_fits": len(fits), **summarise(fits, list(doms))}
+    base = rows[rows_in[0][0]]
+    for row in rows.values():
+        row["vs_baseline"] = {d: {f: row[d][f] / base[d][f] for f in ("p_at", "map_all")} for d in doms}
+    result = {"provenance": prov, "baseline": rows_in[0][0], "rows": rows,
+              "n_queries": {n: int(len(k)) for n, k in keep.items()}, "n_items": {n: len(d) for n, d in doms.items()}}
+    write_results("open_vocab_teachers", a.name, result, markdown(result), plot=lambda path: _plot(result, path))
+
+
+def markdown(r: dict[str, Any]) -> str:
+    doms = list(r["n_items"])
+    head = " | ".join(f"{d} P@10 | {d} mAP | {d} P@10 / base" for d in doms)
+    lines = ["# Float teachers on the open-vocabulary benchmark (176 nouns; relevance = the title names the noun)", "",
+             "; ".join(f"{d}: {r['n_queries'][d]} queries with a relevant item among {r['n_items'][d]}" for d in doms)
+             + f". Mean +- sample std over the fits; ratios to `{r['baseline']}`.", "",
+             f"| teacher | fits | {head} |", "|---" * (2 + 3 * len(doms)) + "|"]
+    for name, row in r["rows"].items():
+        cells = " | ".join(f"{row[d]['p_at']:.3f} +- {row[d]['p_at_std']:.3f} | {row[d]['map_all']:.3f} +- "
+                           f"{row[d]['map_all_std']:.3f} | {row['vs_baseline'][d]['p_at']:.2f}x" for d in doms)
+        lines.append(f"| {name} | {row['n_fits']} | {cells} |")
+    lines += ["", "Specs per row: " + "; ".join(f"{n}: {', '.join(f['spec'] for f in row['fits'])}"
+                                                for n, row in r["rows"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(r: dict[str, Any], path: Path) -> None:
+    from distilhash.benchmark.figures import figure
+
+    names = list(r["rows"])
+    doms = list(r["n_items"])
+    with figure(path, figsize=(9, 0.5 * len(names) + 1.4)) as (fig, ax):
+        y = np.arange(len(names))
+        for i, d in enumerate(doms):
+            ax.barh(y + 0.4 * i, [r["rows"][n][d]["p_at"] for n in names], height=0.4,
+                    xerr=[r["rows"][n][d]["p_at_std"] for n in names], label=f"{d} P@10")
+        ax.set_yticks(y + 0.2, names, fontsize=7)
+        ax.invert_yaxis()
+        ax.legend()
+        ax.set_title("open-vocabulary P@10 of float teachers (held-out items; mean +- std over fits)")
+
+
+if __name__ == "__main__":
+    main()
