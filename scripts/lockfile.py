@@ -74,10 +74,19 @@ def pins(lock: Path = LOCK) -> dict[str, str]:
 
 
 def installed() -> dict[str, str]:
-    """``{normalized name: version}`` of the distributions importable by this interpreter."""
+    """``{normalized name: version}`` of the distributions importable by this interpreter.
+
+    Copies vendored inside another package are not installs and are left out: once imported, Ray
+    puts its own ``ray/thirdparty_files`` (psutil, colorama) on ``sys.path``."""
     from importlib.metadata import distributions
 
-    return {normalize(d.metadata["Name"]): d.version for d in distributions() if d.metadata["Name"]}
+    return {normalize(d.metadata["Name"]): d.version for d in distributions()
+            if d.metadata["Name"] and not _vendored(Path(str(d.locate_file(""))))}
+
+
+def _vendored(site: Path) -> bool:
+    """True for a distribution found in a package's private folder (``.../ray/thirdparty_files``)."""
+    return site.name == "thirdparty_files" and site.parent.name == "ray"
 
 
 def check_fresh(lock: Path = LOCK) -> list[str]:

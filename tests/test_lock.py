@@ -138,3 +138,10 @@ def test_the_debian_list_names_each_package_once_with_a_version():
     assert all(spec[1:] in ([], ["optional"]) for spec in specs), specs
     required = {n for n, spec in zip(names, specs) if len(spec) == 1}
     assert {"openclipart-svg", "openclipart-png", "fonts-noto-color-emoji", "unicode-data", "unicode-cldr-core"} <= required
+
+
+def test_copies_vendored_by_ray_are_not_counted_as_installs():
+    """Ray puts ray/thirdparty_files (psutil, colorama) on sys.path when imported: not an install."""
+    assert lockfile._vendored(Path("/venv/lib/python3.11/site-packages/ray/thirdparty_files"))
+    assert not lockfile._vendored(Path("/venv/lib/python3.11/site-packages"))
+    assert not lockfile._vendored(Path("/elsewhere/thirdparty_files"))
