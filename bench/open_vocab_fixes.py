@@ -33,61 +33,12 @@ from typing import Any
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.open_vocab.pooled import embed_pooled, pooled_domains, score
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
 DEFAULT_TEACHERS = ("lite0-minilm:openclipart", "lite0-minilm:openclipart-mrr", "lite0-prior",
                     "lite0-prior:openclipart", "lite0-prior:openclipart-mrr")
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
-def embed_pooled(teacher, u: np.ndarray) -> np.ndarray:
-    """Lite0 pooled features ``[n, 1280]`` -> the teacher's image embeddings ``[n, D]``."""
-    import torch
-
-    from distilhash.teachers.lite0_prior import Lite0PriorTeacher
-
-    if isinstance(teacher, Lite0PriorTeacher):
-        return teacher.mix(u)
-    with torch.no_grad():
-        return unit(teacher.heads.image(torch.from_numpy(np.ascontiguousarray(u))).numpy())
-
-
-#: teacher classes whose image side is a function of Lite0's pooled features (``embed_pooled``)
-LITE0_TEACHERS = ("Lite0MiniLMTeacher", "Lite0PriorTeacher")
-
-
-def glyph_pooled(images: np.ndarray, which: str, size: int = 128) -> np.ndarray:
-    """Lite0 pooled features ``[n, 1280]`` of emoji glyph pixels at ``size`` px, cached under ``$DISTILHASH_HOME/open_vocab``."""
-    from distilhash.paths import home
-    from distilhash.teachers.common import to_uint8_images
-    from distilhash.teachers.efficientnet_lite0 import Lite0Backbone, encode_pooled
-
-    path = home() / "open_vocab" / f"emoji-{which}-{len(images)}-lite0-pooled-s{size}.npy"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, encode_pooled(Lite0Backbone().frozen(), to_uint8_images(images, size), 16, progress=True))
-    return np.load(path)
-
-
-def pooled_domains(ds, split, emoji: bool = True, size: int = 128) -> dict[str, np.ndarray]:
-    """Lite0 pooled features at ``size`` px of the two databases: ``{"openclipart": [1000, 1280], "emoji": [832, 1280]}``."""
-    from distilhash.benchmark.open_vocab.domains import emoji_domain
-    from distilhash.paths import teachers_dir
-    from distilhash.teachers.lite0_features import tower_features
-
-    u_query, _ = tower_features(ds, np.asarray(split.query), size, teachers_dir() / "cache", progress=True)
-    return {"openclipart": u_query, **({"emoji": glyph_pooled(emoji_domain().images, "held-out", size)} if emoji else {})}
-
-
-def score(q: np.ndarray, db: np.ndarray, rel: np.ndarray, options) -> dict[str, float]:
-    from distilhash.benchmark.open_vocab.scoring import _evaluate
-    from distilhash.codes import Encoded
-
-    return _evaluate(Encoded("float", unit(q), 32 * q.shape[1]), Encoded("float", unit(db), 32 * db.shape[1]), rel, options)
 
 
 def csls_pair(q: np.ndarray, db: np.ndarray, reference: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

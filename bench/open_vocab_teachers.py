@@ -20,16 +20,13 @@ the teacher's own image size, cached. Writes ``bench/results/open_vocab_teachers
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from open_vocab_fixes import embed_pooled, pooled_domains, score, unit  # noqa: E402
-
+from distilhash.benchmark.open_vocab.pooled import embed_pooled, pooled_domains, score, unit
 from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
 from distilhash.benchmark.results import write_results  # noqa: E402
 

@@ -45,7 +45,7 @@ def collections() -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
     Pooled features are computed once (openclipart rows from the fit's tower cache, glyphs cached
     under ``$DISTILHASH_HOME/open_vocab``): every Lite0-based teacher embeds them with its own heads.
     """
-    import open_vocab_fixes as fixes
+    from distilhash.benchmark.open_vocab.pooled import glyph_pooled, pooled_domains
 
     from distilhash.benchmark.open_vocab.domains import openclipart_query_domain
     from distilhash.data.emoji_glyphs import emoji_glyphs
@@ -54,16 +54,16 @@ def collections() -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
     out = {}
     for name, held in (("emoji (fit subgroups)", False), ("emoji (held-out subgroups)", True)):
         d = emoji_glyphs(held, 128)
-        out[name] = (d.images, fixes.glyph_pooled(d.images, "held-out" if held else "fit"), list(d.titles))
+        out[name] = (d.images, glyph_pooled(d.images, "held-out" if held else "fit"), list(d.titles))
     d = openclipart_query_domain()
     keep = [i for i, t in enumerate(d.titles) if t and t.strip()]
-    pooled = fixes.pooled_domains(*open_prepared("openclipart"), emoji=False)["openclipart"]
+    pooled = pooled_domains(*open_prepared("openclipart"), emoji=False)["openclipart"]
     out["openclipart split.query"] = (d.images[keep], pooled[keep], [d.titles[i] for i in keep])
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    import open_vocab_fixes as fixes
+    from distilhash.benchmark.open_vocab.pooled import LITE0_TEACHERS, embed_pooled
 
     from distilhash.teachers.registry import create_teacher
 
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     rows: dict[str, Any] = {}
     for spec in a.teacher or CANDIDATES:
         t = create_teacher(spec)
-        lite0 = type(t).__name__ in fixes.LITE0_TEACHERS
-        rows[spec] = {name: own_picture_scores(fixes.embed_pooled(t, u) if lite0 else t.encode_images(px, progress=True),
+        lite0 = type(t).__name__ in LITE0_TEACHERS
+        rows[spec] = {name: own_picture_scores(embed_pooled(t, u) if lite0 else t.encode_images(px, progress=True),
                                                t.encode_texts(caps))
                       for name, (px, u, caps) in data.items()}
         rows[spec]["fingerprint"] = t.fingerprint
