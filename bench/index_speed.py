@@ -45,37 +45,13 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.kernel_timing import best_of, faiss_binary_flat, faiss_pq, faiss_rows, synthetic_pq
+from distilhash.benchmark.kernel_timing import same_results as same
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import read_results, redraw_results, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "index_speed"
-
-
-CPU: dict[str, float] = {}
-
-
-def timed(fn, repeat: int = 1, label: str | None = None):
-    """(best wall seconds over ``repeat`` runs, result of the last run); the matching CPU
-    seconds (process time: what our thread got on the shared machine) go to ``CPU[label]``."""
-    best, out, cpu = float("inf"), None, float("inf")
-    for _ in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
-        out = fn()
-        wall = time.perf_counter() - t
-        if wall < best:
-            best, cpu = wall, time.process_time() - c
-    if label:
-        CPU[label] = cpu
-    return best, out
-
-
-def same(a, b) -> bool:
-    return all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
-
-
-def faiss_rows(dist: np.ndarray, rows: np.ndarray):
-    return [(d[r >= 0].astype(np.int32), r[r >= 0].astype(np.int64)) for d, r in zip(dist, rows)]
 
 
 def make_codes(source: str, n: int, nq: int, args, rng: np.random.Generator):
@@ -102,8 +78,6 @@ def make_codes(source: str, n: int, nq: int, args, rng: np.random.Generator):
 
 
 def bench_binary(source: str, n: int, args, rng, tmp: Path, log) -> dict:
-    import faiss
-
     from distilhash.codes import Encoded
     from distilhash.index import IndexOptions, create_index, open_index
 
@@ -127,11 +101,8 @@ def bench_binary(source: str, n: int, args, rng, tmp: Path, log) -> dict:
     out["disk_files"] = info["files"]
     log(f"[{source} n={n:,}] built in {out['build_seconds']:.1f}s, opened in {out['open_seconds_with_sha256']:.1f}s")
 
-    ref = faiss.IndexBinaryFlat(64)  # FAISS with its default settings (heap top-k)
-    ref.add(db)
-    ref_mc = faiss.IndexBinaryFlat(64)  # FAISS with its counting top-k (use_heap=False)
-    ref_mc.use_heap = False
-    ref_mc.add(db)
+    ref = faiss_binary_flat(db)  # FAISS with its default settings (heap top-k)
+    ref_mc = faiss_binary_flat(db, heap=False)  # FAISS with its counting top-k
     flat = idx.searcher()
     out["ours_flat_searcher"] = flat.name
     out["memory_bytes_per_item"] = {"flat": flat.nbytes() / n}
@@ -143,19 +114,20 @@ def bench_binary(source: str, n: int, args, rng, tmp: Path, log) -> dict:
     npy.add(db)
     for k in (10, 100):
         row: dict = {}
-        tag = f"{source}-{n}-k{k}"
-        t_f, (fd, fr) = timed(lambda: ref.search(q, k), args.repeat, f"{tag}-faiss")
-        row["faiss_IndexBinaryFlat_qps"] = nq / t_f
-        t_mc, (md, mr) = timed(lambda: ref_mc.search(q, k), args.repeat, f"{tag}-faiss-mc")
-        row["faiss_IndexBinaryFlat_counting_qps"] = nq / t_mc
-        t_o, ours = timed(lambda: idx.search_rows(q, k), args.repeat, f"{tag}-ours")
-        row["ours_flat_qps"] = nq / t_o
-        t_full, _ = timed(lambda: idx.search(q, k), 1)
-        row["ours_flat_with_ids_metadata_qps"] = nq / t_full
-        t_n, np_res = timed(lambda: npy.search(q[:nq_np], k, NO_TOMBSTONES), 1, f"{tag}-numpy")
-        row["numpy_qps"] = nq_np / t_n
-        row["cpu_qps"] = {"ours": nq / CPU[f"{tag}-ours"], "faiss": nq / CPU[f"{tag}-faiss"],
-                          "faiss_counting": nq / CPU[f"{tag}-faiss-mc"], "numpy": nq_np / CPU[f"{tag}-numpy"]}
+        t_f = best_of(lambda: ref.search(q, k), args.repeat)
+        fd, fr = t_f.result
+        row["faiss_IndexBinaryFlat_qps"] = nq / t_f.wall
+        t_mc = best_of(lambda: ref_mc.search(q, k), args.repeat)
+        md, mr = t_mc.result
+        row["faiss_IndexBinaryFlat_counting_qps"] = nq / t_mc.wall
+        t_o = best_of(lambda: idx.search_rows(q, k), args.repeat)
+        ours = t_o.result
+        row["ours_flat_qps"] = nq / t_o.wall
+        row["ours_flat_with_ids_metadata_qps"] = nq / best_of(lambda: idx.search(q, k)).wall
+        t_n = best_of(lambda: npy.search(q[:nq_np], k, NO_TOMBSTONES))
+        np_res = t_n.result
+        row["numpy_qps"] = nq_np / t_n.wall
+        row["cpu_qps"] = {"ours": nq / t_o.cpu, "faiss": nq / t_f.cpu, "faiss_counting": nq / t_mc.cpu, "numpy": nq_np / t_n.cpu}
         row["identical_ours_vs_faiss"] = same(ours, faiss_rows(fd, fr)) and same(ours, faiss_rows(md, mr))
         row["identical_ours_vs_numpy"] = same(ours[:nq_np], np_res)
         row["ratio_ours_vs_faiss"] = row["ours_flat_qps"] / row["faiss_IndexBinaryFlat_qps"]
@@ -179,7 +151,7 @@ def bench_binary(source: str, n: int, args, rng, tmp: Path, log) -> dict:
     for k in (10, 100):
         mih.stats.update(queries=0, fallbacks=0, direct=0, candidates=0)
         mih._skip, mih._skip_len, mih._streak = 0, 16, 0
-        t_m, res = timed(lambda: idx.search_rows(q, k), args.repeat, f"{source}-{n}-k{k}-mih")
+        t_m, _, res = best_of(lambda: idx.search_rows(q, k), args.repeat)
         brute = out[f"flat_k{k}"]["faiss_IndexBinaryFlat_qps"]
         brute_ours = out[f"flat_k{k}"]["ours_flat_qps"]
         fd, fr = ref.search(q, k)
@@ -234,42 +206,35 @@ def bench_add(args, rng, tmp: Path, log) -> dict:
 
 
 def bench_pq(n: int, args, rng, log) -> dict:
-    import faiss
-
     from distilhash.index.pq import FaissPQSearcher, NativePQSearcher, NumpyPQSearcher
     from distilhash.index.topk import NO_TOMBSTONES
 
-    m, k_cw, d = 8, 256, 8
-    cb = rng.standard_normal((m, k_cw, d)).astype(np.float32)
-    codes = rng.integers(0, k_cw, (n, m), dtype=np.uint8)
     nq = args.queries
-    q = rng.standard_normal((nq, m * d)).astype(np.float32)
-    ref = faiss.IndexPQ(m * d, m, 8)
-    faiss.copy_array_to_vector(cb.ravel(), ref.pq.centroids)
-    ref.is_trained = True
-    ref.add_sa_codes(codes)
+    data = synthetic_pq(n, nq, rng, bits=8)
+    cb, codes, q = data.codebooks, data.codes, data.queries
+    m, k_cw, d = cb.shape
+    ref, _ = faiss_pq(cb, codes)
     ours = NativePQSearcher(cb, "l2")
     ours.add(codes)
     ours_faiss = FaissPQSearcher(cb, "l2")
     ours_faiss.add(codes)
     out: dict = {"n": n, "M": m, "K": k_cw, "d": d, "metric": "l2", "queries": nq, "ours": "native"}
     for k in (10, 100):
-        tag = f"pq-{n}-k{k}"
-        t_f, (fd, fr) = timed(lambda: ref.search(q, k), args.repeat, f"{tag}-faiss")
-        t_o, res = timed(lambda: ours.search(q, k, NO_TOMBSTONES), args.repeat, f"{tag}-ours")
-        t_of, res_f = timed(lambda: ours_faiss.search(q, k, NO_TOMBSTONES), args.repeat, f"{tag}-ours-faiss")
+        t_f = best_of(lambda: ref.search(q, k), args.repeat)
+        t_o = best_of(lambda: ours.search(q, k, NO_TOMBSTONES), args.repeat)
+        t_of = best_of(lambda: ours_faiss.search(q, k, NO_TOMBSTONES), args.repeat)
+        res, fr = t_o.result, t_f.result[1]
         per = 1e9 / (nq * n)
-        row = {"faiss_IndexPQ_ns_per_code": t_f * per, "ours_ns_per_code": t_o * per,
-               "ours_faiss_backed_ns_per_code": t_of * per,
-               "cpu_ns_per_code": {"ours": CPU[f"{tag}-ours"] * per, "faiss": CPU[f"{tag}-faiss"] * per,
-                                   "ours_faiss_backed": CPU[f"{tag}-ours-faiss"] * per},
-               "identical_ours_vs_ours_faiss_backed": same(res, res_f),
+        row = {"faiss_IndexPQ_ns_per_code": t_f.wall * per, "ours_ns_per_code": t_o.wall * per,
+               "ours_faiss_backed_ns_per_code": t_of.wall * per,
+               "cpu_ns_per_code": {"ours": t_o.cpu * per, "faiss": t_f.cpu * per, "ours_faiss_backed": t_of.cpu * per},
+               "identical_ours_vs_ours_faiss_backed": same(res, t_of.result),
                "same_ids_as_faiss_IndexPQ": float(np.mean([np.array_equal(r, fr[i][: r.size]) for i, (_, r) in enumerate(res)]))}
         if n <= 2_000_000:
             npy = NumpyPQSearcher(cb, "l2")
             npy.add(codes)
             nn = min(nq, args.numpy_queries)
-            t_n, res_n = timed(lambda: npy.search(q[:nn], k, NO_TOMBSTONES), 1)
+            t_n, _, res_n = best_of(lambda: npy.search(q[:nn], k, NO_TOMBSTONES))
             row["numpy_ns_per_code"] = 1e9 * t_n / (nn * n)
             row["identical_ours_vs_numpy"] = same(res[:nn], res_n)
         out[f"k{k}"] = row

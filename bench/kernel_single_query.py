@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.kernel_timing import (faiss_binary_flat, faiss_pq, interleaved, single_thread, stamped_log,
+                                                synthetic_pq, wall_cpu)
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -73,16 +75,7 @@ def read_bandwidth(nbytes: int, repeat: int, threads: list[int]) -> dict:
 
 
 def _wall(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def _wall_cpu(fn) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the whole process: every thread, spinning included) of ``fn()``."""
-    t, c = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - t, time.process_time() - c
+    return wall_cpu(fn)[0]
 
 
 class _Calls:
@@ -99,18 +92,6 @@ class _Calls:
             t = time.perf_counter()
             self.fn(q)
             self.best_call = min(self.best_call, (time.perf_counter() - t) / len(q))
-
-
-def _interleaved(arms: dict, repeat: int) -> dict[str, list[tuple[float, float]]]:
-    """(wall, process CPU) seconds of every repetition per arm; the order of the arms alternates."""
-    names = list(arms)
-    times: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
-    for n in names:  # warm every arm once
-        arms[n]()
-    for r in range(repeat):
-        for n in (names if r % 2 == 0 else names[::-1]):
-            times[n].append(_wall_cpu(arms[n]))
-    return times
 
 
 def _threaded(fn, threads: int, faiss_side: bool):
@@ -141,52 +122,37 @@ def with_threads(arms: dict, threads: list[int]) -> dict:
     return out
 
 
-def pq_arms(bits: int, n: int, rng):
-    import faiss
-
+def pq_arms(bits: int, n: int, nq: int, rng):
+    """Our fast scan (the chosen kernel, and the old one where it differs) and FAISS on the same random PQ data."""
     from distilhash.index.fastscan import FastScanCodes, choose_impl, supported_impls
     from distilhash.index.pq import lookup_tables
-    from distilhash.index.pqcodes import pack_nibbles
 
-    m, dsub = (16, 4) if bits == 4 else (8, 8)
-    kk = 1 << bits
-    cb = rng.normal(size=(m, kk, dsub)).astype(np.float32)
-    codes = rng.integers(0, kk, (n, m), dtype=np.uint8)
-    fs = FastScanCodes(m, bits)
-    fs.add(codes)
+    data = synthetic_pq(n, nq, rng, bits)
+    fs = FastScanCodes(data.m, bits)
+    fs.add(data.codes)
     impl = choose_impl(bits, "auto")
-    ipq = faiss.IndexPQ(m * dsub, m, bits, faiss.METRIC_L2)
-    faiss.copy_array_to_vector(cb.ravel(), ipq.pq.centroids)
-    ipq.is_trained = True
-    ipq.add_sa_codes(pack_nibbles(codes) if bits == 4 else codes)
-    fidx = faiss.IndexPQFastScan(ipq) if bits == 4 else ipq
-    def ours(kernel):
-        return lambda q: fs.knn(lookup_tables(q, cb, "l2"), K_TOP, False, None, kernel)
+    fidx, label = faiss_pq(data.codebooks, data.codes, fast_scan=bits == 4)
 
-    theirs = lambda q: fidx.search(q, K_TOP)  # noqa: E731
-    label = "FAISS IndexPQFastScan" if bits == 4 else "FAISS IndexPQ"
-    make_queries = lambda nq: rng.normal(size=(nq, m * dsub)).astype(np.float32)  # noqa: E731
-    arms = {f"ours ({impl})": ours(impl), label: theirs}
+    def ours(kernel):
+        return lambda q: fs.knn(lookup_tables(q, data.codebooks, "l2"), K_TOP, False, None, kernel)
+
+    arms = {f"ours ({impl})": ours(impl), label: lambda q: fidx.search(q, K_TOP)}
     for kernel in OLD_KERNELS.get(bits, ()):
         if kernel in supported_impls(bits) and kernel != impl:
             arms[f"ours, old kernel ({kernel})"] = ours(kernel)
-    return arms, make_queries
+    return arms, data.queries
 
 
-def hamming_arms(n: int, rng):
-    import faiss
-
+def hamming_arms(n: int, nq: int, rng):
+    """Our native Hamming scan and FAISS's flat binary index (heap and counting top-k) on random 64-bit codes."""
     from distilhash.index import native
 
     db = rng.integers(0, 256, (n, CODE_BYTES), dtype=np.uint8)
     words = db.view(np.uint64)
     arms = {"ours (native)": lambda q: native.hamming_knn(words, np.ascontiguousarray(q).view(np.uint64), K_TOP)}
     for name, heap in (("FAISS IndexBinaryFlat heap", True), ("FAISS IndexBinaryFlat counting", False)):
-        idx = faiss.IndexBinaryFlat(64)
-        idx.use_heap = heap
-        idx.add(db)
-        arms[name] = (lambda ix: (lambda q: ix.search(q, K_TOP)))(idx)
-    return arms, lambda nq: rng.integers(0, 256, (nq, CODE_BYTES), dtype=np.uint8)
+        arms[name] = (lambda ix: (lambda q: ix.search(q, K_TOP)))(faiss_binary_flat(db, heap))
+    return arms, rng.integers(0, 256, (nq, CODE_BYTES), dtype=np.uint8)
 
 
 def bench_size(n: int, args, rng, log) -> dict:
@@ -199,14 +165,14 @@ def bench_size(n: int, args, rng, log) -> dict:
     log(f"n={n:,}: read bandwidth {out['bandwidth']['best_gb_per_s']:.1f} GB/s -> limit {limit_ns:.3f} ns/code; split "
         + ", ".join(f"{t} threads {CODE_BYTES / v:.1f} GB/s" for t, v in split_ns.items()))
     for family in args.families:
-        arms, make_queries = pq_arms(4 if family == "pq4" else 8, n, rng) if family != "hamming" else hamming_arms(n, rng)
-        queries = make_queries(args.queries)
+        arms, queries = pq_arms(4 if family == "pq4" else 8, n, args.queries, rng) if family != "hamming" \
+            else hamming_arms(n, args.queries, rng)
         rows = {}
         for batch in args.batches:
             cell = with_threads(arms, args.threads) if batch == 1 else \
                 {**arms, **{k: v for k, v in with_threads(arms, args.threads).items() if k.startswith("ours")}}
             calls = {name: _Calls(fn, queries, batch) for name, fn in cell.items()}
-            times = _interleaved(calls, args.repeat)
+            times = interleaved(calls, args.repeat)
             rows[str(batch)] = {name: {**_row(ts, len(queries), n, limit_ns, split_ns),
                                        "best_call_ns_per_code": 1e9 * calls[name].best_call / n}
                                 for name, ts in times.items()}
@@ -316,14 +282,9 @@ def main(argv: list[str] | None = None) -> None:
         redraw_results(BENCH, args.out_name, res, markdown(res), lambda path: plot(path, res), root=ROOT)
         return
     args.threads = sorted(set(args.threads) | {1})
-    import faiss
-
-    from distilhash.threads import limit_threads
-
-    limit_threads(1)
-    faiss.omp_set_num_threads(1)
+    single_thread()
     rng = np.random.default_rng(args.seed)
-    log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] load {load_average()[0]:.2f} | {msg}", flush=True)  # noqa: E731
+    log = stamped_log
     prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], root=ROOT,
                               model_selection="none: synthetic codes, nothing is selected")
     res = {"provenance": prov, "queries": args.queries, "repeat": args.repeat, "k": K_TOP, "batches": args.batches,

@@ -37,28 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.kernel_timing import best_of, faiss_binary_flat, faiss_pq, ns_per_code, single_thread, stamped_log, synthetic_pq
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import read_results, redraw_results, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "pq_fastscan"
 K_TOP = 10
-
-
-def timed(fn, repeat: int):
-    """(best wall s, process CPU s of that run, last result)."""
-    best, cpu, out = float("inf"), float("inf"), None
-    for _ in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
-        out = fn()
-        wall = time.perf_counter() - t
-        if wall < best:
-            best, cpu = wall, time.process_time() - c
-    return best, cpu, out
-
-
-def ns_per_code(seconds: float, nq: int, n: int) -> float:
-    return 1e9 * seconds / (nq * n)
 
 
 def exact_topk(tables: np.ndarray, codes: np.ndarray, nq: int):
@@ -70,19 +55,14 @@ def exact_topk(tables: np.ndarray, codes: np.ndarray, nq: int):
 
 
 def bench_pq(bits: int, n: int, args, rng, log) -> dict:
-    import faiss
-
     from distilhash.index import native
     from distilhash.index.fastscan import FastScanCodes, choose_impl, supported_impls
     from distilhash.index.pq import lookup_tables
-    from distilhash.index.pqcodes import pack_nibbles
 
-    m, dsub = (16, 4) if bits == 4 else (8, 8)
-    kk = 1 << bits
     nq = args.queries
-    cb = rng.normal(size=(m, kk, dsub)).astype(np.float32)
-    codes = rng.integers(0, kk, (n, m), dtype=np.uint8)
-    q = rng.normal(size=(nq, m * dsub)).astype(np.float32)
+    data = synthetic_pq(n, nq, rng, bits)
+    cb, codes, q = data.codebooks, data.codes, data.queries
+    m, kk, dsub = cb.shape
     tables = lookup_tables(q, cb, "l2")
     out: dict = {"bits": bits, "M": m, "K": kk, "d_sub": dsub, "n": n, "queries": nq, "k": K_TOP, "load_before": load_average()}
     fs = FastScanCodes(m, bits)
@@ -91,7 +71,7 @@ def bench_pq(bits: int, n: int, args, rng, log) -> dict:
     rows: dict[str, dict] = {}
     for impl in supported_impls(bits):
         nqi = nq if impl != "scalar" else max(1, nq // 8)
-        wall, cpu, res = timed(lambda: fs.knn(tables[:nqi], K_TOP, False, None, impl), args.repeat)
+        wall, cpu, res = best_of(lambda: fs.knn(tables[:nqi], K_TOP, False, None, impl), args.repeat)
         d, r, cnt, cand = res
         ok = all(np.array_equal(r[i, : cnt[i]], ref[i][1]) and np.array_equal(d[i, : cnt[i]], ref[i][0]) for i in range(min(nqi, args.check)))
         rows[f"ours fast-scan {impl}"] = {"ns_per_code": ns_per_code(wall, nqi, n), "cpu_ns_per_code": ns_per_code(cpu, nqi, n),
@@ -100,24 +80,14 @@ def bench_pq(bits: int, n: int, args, rng, log) -> dict:
     out["default_kernel"] = choose_impl(bits, "auto")
     if n <= args.float_max_n:
         nqf = max(1, nq // 4)
-        wall, cpu, res = timed(lambda: native.pq_adc_knn(codes, tables[:nqf], K_TOP, False), args.repeat)
+        wall, cpu, res = best_of(lambda: native.pq_adc_knn(codes, tables[:nqf], K_TOP, False), args.repeat)
         d, r, cnt = res
         ok = all(np.array_equal(r[i, : cnt[i]], ref[i][1]) for i in range(min(nqf, args.check)))
         rows["ours float kernel (previous)"] = {"ns_per_code": ns_per_code(wall, nqf, n), "cpu_ns_per_code": ns_per_code(cpu, nqf, n),
                                                 "queries": nqf, "identical_to_exact": ok}
         log(f"pq{bits} n={n:,} float kernel: {rows['ours float kernel (previous)']['ns_per_code']:.3f} ns/code")
-    faiss.omp_set_num_threads(1)
-    ipq = faiss.IndexPQ(m * dsub, m, bits, faiss.METRIC_L2)
-    faiss.copy_array_to_vector(cb.ravel(), ipq.pq.centroids)
-    ipq.is_trained = True
-    ipq.add_sa_codes(pack_nibbles(codes) if bits == 4 else codes)
-    if bits == 4:
-        fidx = faiss.IndexPQFastScan(ipq)
-        label = "FAISS IndexPQFastScan"
-        del ipq
-    else:
-        fidx, label = ipq, "FAISS IndexPQ"
-    wall, cpu, (fd, fr) = timed(lambda: fidx.search(q, K_TOP), args.repeat)
+    fidx, label = faiss_pq(cb, codes, fast_scan=bits == 4)
+    wall, cpu, (fd, fr) = best_of(lambda: fidx.search(q, K_TOP), args.repeat)
     overlap = float(np.mean([len(set(fr[i].tolist()) & set(ref[i][1].tolist())) / K_TOP for i in range(args.check)]))
     rows[label] = {"ns_per_code": ns_per_code(wall, nq, n), "cpu_ns_per_code": ns_per_code(cpu, nq, n), "queries": nq,
                    "identical_to_exact": bool(all(np.array_equal(fr[i], ref[i][1]) for i in range(args.check))),
@@ -130,22 +100,17 @@ def bench_pq(bits: int, n: int, args, rng, log) -> dict:
 
 
 def bench_binary(n: int, args, rng, log) -> dict:
-    import faiss
-
     from distilhash.index import native
 
-    faiss.omp_set_num_threads(1)
     nq = args.queries
     db = rng.integers(0, 256, (n, 8), dtype=np.uint8)
     q = rng.integers(0, 256, (nq, 8), dtype=np.uint8)
     out: dict = {"n": n, "queries": nq, "k": K_TOP, "codes": "uniform random 64-bit", "load_before": load_average()}
-    wall, cpu, (d, r, cnt) = timed(lambda: native.hamming_knn(db.view(np.uint64), q.view(np.uint64), K_TOP), args.repeat)
+    wall, cpu, (d, r, cnt) = best_of(lambda: native.hamming_knn(db.view(np.uint64), q.view(np.uint64), K_TOP), args.repeat)
     out["ours_qps"], out["ours_cpu_qps"] = nq / wall, nq / cpu
     for name, heap in (("faiss_heap", True), ("faiss_counting", False)):
-        idx = faiss.IndexBinaryFlat(64)
-        idx.use_heap = heap
-        idx.add(db)
-        w, c, (fd, fr) = timed(lambda: idx.search(q, K_TOP), args.repeat)
+        idx = faiss_binary_flat(db, heap)
+        w, c, (fd, fr) = best_of(lambda: idx.search(q, K_TOP), args.repeat)
         out[f"{name}_qps"], out[f"{name}_cpu_qps"] = nq / w, nq / c
         out[f"{name}_same_distances"] = bool(np.array_equal(np.sort(fd, 1), d))
         del idx
@@ -182,7 +147,7 @@ def bench_ivf(args, rng, tmp: Path, log) -> dict:
     first = open_and_search()
     out["first_open_s"] = time.perf_counter() - t
     out["first_open_stats"] = first
-    wall, cpu, stats = timed(open_and_search, args.repeat)
+    wall, cpu, stats = best_of(open_and_search, args.repeat)
     out["open_s"], out["open_cpu_s"], out["open_stats"] = wall, cpu, stats
     out["state_bytes"] = (path / "ivf.state").stat().st_size
     out["load_after"] = load_average()
@@ -277,12 +242,11 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     from distilhash.benchmark.provenance import peak_rss_mib
-    from distilhash.threads import limit_threads
     from distilhash.index.fastscan import supported_impls
 
-    limit_threads(1)
+    single_thread()
     rng = np.random.default_rng(args.seed)
-    log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] load {os.getloadavg()[0]:.2f} | {msg}", flush=True)  # noqa: E731
+    log = stamped_log
     prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], root=ROOT,
                               model_selection="none: synthetic codes and a synthetic ITQ index, nothing is selected")
     res: dict = {"provenance": prov,

@@ -1,0 +1,153 @@
+"""The scan-speed harness: timed calls, interleaved arms, synthetic codes and the FAISS references.
+
+Shared by the kernel and index speed benchmarks (``bench/index_speed.py``, ``bench/pq_fastscan.py``,
+``bench/kernel_single_query.py``) so that each of them declares *what* it times and all of them time
+it the same way: best wall time over repetitions with the process CPU time of that same run (on a
+shared machine the CPU time is what the code cost; the wall time includes waiting for a core).
+FAISS is imported only by the functions that build a FAISS index.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+#: (m sub-quantizers, sub-vector size) of the synthetic PQ layouts per code width in bits
+PQ_LAYOUTS = {4: (16, 4), 8: (8, 8)}
+
+
+class Timed(NamedTuple):
+    """One timed function: the best wall seconds over the repetitions, the process CPU seconds of
+    that best run, and the result of the last run (unpacks as ``wall, cpu, result``)."""
+
+    wall: float
+    cpu: float
+    result: Any
+
+
+def best_of(fn: Callable[[], Any], repeat: int = 1) -> Timed:
+    """``fn()`` run ``repeat`` times (at least once); the fastest run's wall and CPU seconds."""
+    best, cpu, out = float("inf"), float("inf"), None
+    for _ in range(max(1, repeat)):
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        wall = time.perf_counter() - t
+        if wall < best:
+            best, cpu = wall, time.process_time() - c
+    return Timed(best, cpu, out)
+
+
+def wall_cpu(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process: every thread, spinning included) of ``fn()``."""
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def interleaved(arms: dict[str, Callable[[], Any]], repeat: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds of every repetition per arm, each arm warmed once first; the order of
+    the arms alternates (forward on even repetitions, reversed on odd ones) so that a load change
+    during the run falls on every arm alike."""
+    names = list(arms)
+    times: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    for n in names:
+        arms[n]()
+    for r in range(repeat):
+        for n in names if r % 2 == 0 else names[::-1]:
+            times[n].append(wall_cpu(arms[n]))
+    return times
+
+
+def ns_per_code(seconds: float, queries: int, n: int) -> float:
+    """Nanoseconds per (query, database code) pair: ``seconds`` spent on ``queries`` queries over ``n`` codes."""
+    return 1e9 * seconds / (queries * n)
+
+
+def same_results(a: list, b: list) -> bool:
+    """Whether two per-query lists of (distances, rows) hold the same arrays, query by query."""
+    return len(a) == len(b) and all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+
+
+def faiss_rows(dist: np.ndarray, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """FAISS's (nq, k) distance / label arrays as our per-query (distances int32, rows int64), padding (-1) dropped."""
+    return [(d[r >= 0].astype(np.int32), r[r >= 0].astype(np.int64)) for d, r in zip(dist, rows)]
+
+
+@dataclass(frozen=True)
+class SyntheticPQ:
+    """Random PQ data: codebooks (m, K, d_sub) float32, codes (n, m) uint8, queries (nq, m * d_sub) float32."""
+
+    codebooks: np.ndarray
+    codes: np.ndarray
+    queries: np.ndarray
+
+    @property
+    def m(self) -> int:
+        return self.codebooks.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.codebooks.shape[0] * self.codebooks.shape[2]
+
+
+def synthetic_pq(n: int, nq: int, rng: np.random.Generator, bits: int = 8, m: int | None = None, d_sub: int | None = None) -> SyntheticPQ:
+    """Normal codebooks, uniform codes and normal queries; ``m`` / ``d_sub`` default to :data:`PQ_LAYOUTS`."""
+    if bits not in PQ_LAYOUTS:
+        raise ValueError(f"bits: expected one of {sorted(PQ_LAYOUTS)}, got {bits}")
+    m0, d0 = PQ_LAYOUTS[bits]
+    m, d_sub = m or m0, d_sub or d0
+    k = 1 << bits
+    cb = rng.normal(size=(m, k, d_sub)).astype(np.float32)
+    codes = rng.integers(0, k, (n, m), dtype=np.uint8)
+    q = rng.normal(size=(nq, m * d_sub)).astype(np.float32)
+    return SyntheticPQ(cb, codes, q)
+
+
+def faiss_pq(codebooks: np.ndarray, codes: np.ndarray, fast_scan: bool = False) -> tuple[Any, str]:
+    """A FAISS ``IndexPQ`` (L2) with our ``codebooks`` (m, K, d_sub) holding ``codes`` (n, m) uint8,
+    or its ``IndexPQFastScan`` (4-bit codes only) with ``fast_scan``; returns (index, label)."""
+    import faiss
+
+    from distilhash.index.pqcodes import pack_nibbles
+
+    m, k, d_sub = codebooks.shape
+    bits = int(k).bit_length() - 1
+    if fast_scan and bits != 4:
+        raise ValueError(f"fast_scan: FAISS's fast scan takes 4-bit codes, got {bits}-bit")
+    ipq = faiss.IndexPQ(m * d_sub, m, bits, faiss.METRIC_L2)
+    faiss.copy_array_to_vector(np.ascontiguousarray(codebooks, np.float32).ravel(), ipq.pq.centroids)
+    ipq.is_trained = True
+    ipq.add_sa_codes(pack_nibbles(codes) if bits == 4 else np.ascontiguousarray(codes))
+    if fast_scan:
+        return faiss.IndexPQFastScan(ipq), "FAISS IndexPQFastScan"
+    return ipq, "FAISS IndexPQ"
+
+
+def faiss_binary_flat(db: np.ndarray, heap: bool = True) -> Any:
+    """A FAISS ``IndexBinaryFlat`` over packed codes ``db`` (n, bytes) uint8; ``heap=False``: its counting top-k."""
+    import faiss
+
+    idx = faiss.IndexBinaryFlat(db.shape[1] * 8)
+    idx.use_heap = heap
+    idx.add(np.ascontiguousarray(db))
+    return idx
+
+
+def single_thread() -> None:
+    """One thread everywhere a timed kernel could spread: BLAS / OpenMP pools and FAISS's OpenMP."""
+    import faiss
+
+    from distilhash.threads import limit_threads
+
+    limit_threads(1)
+    faiss.omp_set_num_threads(1)
+
+
+def stamped_log(msg: str) -> None:
+    """Print ``msg`` after the time of day and the 1-minute load average (the machine is shared)."""
+    import os
+
+    print(f"[{time.strftime('%H:%M:%S')}] load {os.getloadavg()[0]:.2f} | {msg}", flush=True)

@@ -1,0 +1,96 @@
+"""The scan-speed harness: best-of timing, interleaved arms, synthetic PQ data, the FAISS references."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from distilhash.benchmark.kernel_timing import (best_of, faiss_binary_flat, faiss_pq, faiss_rows, interleaved, ns_per_code,
+                                                same_results, synthetic_pq)
+
+
+def test_best_of_keeps_the_fastest_run_and_the_last_result():
+    calls = []
+    sleeps = [0.03, 0.0, 0.02]
+
+    def fn():
+        time.sleep(sleeps[len(calls)])
+        calls.append(1)
+        return len(calls)
+
+    wall, cpu, result = best_of(fn, repeat=3)
+    assert len(calls) == 3 and result == 3
+    assert wall < 0.015  # the second, sleepless run
+    assert 0 <= cpu <= wall + 0.01
+
+
+def test_best_of_runs_at_least_once():
+    assert best_of(lambda: "x", repeat=0).result == "x"
+
+
+def test_interleaved_warms_each_arm_then_alternates_the_order():
+    order: list[str] = []
+    arms = {name: (lambda n=name: order.append(n)) for name in ("a", "b", "c")}
+    times = interleaved(arms, repeat=3)
+    assert order == ["a", "b", "c", "a", "b", "c", "c", "b", "a", "a", "b", "c"]
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
+    assert all(w >= 0 and c >= 0 for v in times.values() for w, c in v)
+
+
+def test_ns_per_code():
+    assert ns_per_code(2.0, 4, 500_000_000) == pytest.approx(1.0)
+
+
+def test_synthetic_pq_shapes_and_layouts():
+    rng = np.random.default_rng(0)
+    d4 = synthetic_pq(100, 3, rng, bits=4)
+    assert d4.codebooks.shape == (16, 16, 4) and d4.codes.shape == (100, 16) and d4.queries.shape == (3, 64)
+    assert d4.codes.max() < 16 and d4.m == 16 and d4.d == 64
+    d8 = synthetic_pq(50, 2, rng, bits=8, m=4, d_sub=2)
+    assert d8.codebooks.shape == (4, 256, 2) and d8.codes.dtype == np.uint8 and d8.queries.dtype == np.float32
+    with pytest.raises(ValueError, match="bits"):
+        synthetic_pq(10, 1, rng, bits=6)
+
+
+def test_same_results_and_faiss_rows():
+    a = [(np.array([1, 2], np.int32), np.array([5, 7]))]
+    assert same_results(a, [(np.array([1, 2], np.int32), np.array([5, 7]))])
+    assert not same_results(a, [(np.array([1, 2], np.int32), np.array([5, 8]))])
+    assert not same_results(a, a + a)
+    rows = faiss_rows(np.array([[3.0, 4.0, 0.0]]), np.array([[9, 2, -1]]))
+    assert rows[0][0].tolist() == [3, 4] and rows[0][1].tolist() == [9, 2] and rows[0][1].dtype == np.int64
+
+
+def _exact_adc_topk(codebooks, codes, q, k):
+    m = codebooks.shape[0]
+    sub = q.reshape(m, -1)
+    tables = ((codebooks - sub[:, None, :]) ** 2).sum(-1)  # (m, K)
+    d = tables[np.arange(m), codes].sum(1)
+    return np.argsort(d, kind="stable")[:k]
+
+
+def test_faiss_pq_holds_our_codebooks_and_codes():
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(1)
+    data = synthetic_pq(300, 4, rng, bits=8, m=4, d_sub=2)
+    idx, label = faiss_pq(data.codebooks, data.codes)
+    assert label == "FAISS IndexPQ" and idx.ntotal == 300
+    _, rows = idx.search(data.queries, 5)
+    for i, q in enumerate(data.queries):
+        assert set(rows[i].tolist()) == set(_exact_adc_topk(data.codebooks, data.codes, q, 5).tolist())
+    with pytest.raises(ValueError, match="4-bit"):
+        faiss_pq(data.codebooks, data.codes, fast_scan=True)
+    d4 = synthetic_pq(64, 1, rng, bits=4)
+    fs, label = faiss_pq(d4.codebooks, d4.codes, fast_scan=True)
+    assert label == "FAISS IndexPQFastScan" and fs.ntotal == 64
+
+
+def test_faiss_binary_flat_finds_hamming_neighbours():
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(2)
+    db = rng.integers(0, 256, (200, 8), dtype=np.uint8)
+    for heap in (True, False):
+        dist, rows = faiss_binary_flat(db, heap).search(db[:3], 1)
+        assert rows[:, 0].tolist() == [0, 1, 2] and dist[:, 0].tolist() == [0, 0, 0]
