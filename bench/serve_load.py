@@ -36,9 +36,7 @@ the load average is recorded before and after every scenario (and in the provena
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -47,19 +45,14 @@ import numpy as np
 
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
-from distilhash.benchmark.replica_index import build_replica_index
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.serve_bench import add_served_index_args, merge_worker_stats, prepare_served, wait_for_quiet, zipf_weights
 from distilhash.benchmark.server_process import CliServer, health_ok
 from distilhash.serve import routes
 from distilhash.benchmark.variants import Variant, interleaved, parse_variant, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_load"
-
-
-def zipf_weights(n: int, s: float) -> np.ndarray:
-    w = 1.0 / np.arange(1, n + 1) ** s
-    return w / w.sum()
 
 
 SCENARIOS = {
@@ -78,22 +71,6 @@ SUMMARY_FIELDS = {"req/s": lambda s: s["client"]["throughput_rps"], "p50": lambd
                   "p99": lambda s: s["client"]["p99_ms"], "errors": lambda s: s["client"]["errors"],
                   "server CPU ms/req": lambda s: s.get("server_cpu_ms_per_request"),
                   "loadgen CPU ms/req": lambda s: s["client"].get("loadgen_cpu_ms_per_request")}
-
-
-def _merge_stats(per_worker: list[dict]) -> dict:
-    """One stats dict from the workers': counts summed; stage percentiles of the busiest worker
-    (the per-process tables are kept in the JSON as ``server_stages_ms_per_process``)."""
-    if len(per_worker) == 1:
-        return per_worker[0]
-    out = dict(max(per_worker, key=lambda w: w["latency_ms"].get("text_query", {}).get("count", 0)))
-    out["latency_ms"] = {k: dict(v) for k, v in out["latency_ms"].items()}
-    for stage, v in out["latency_ms"].items():
-        v["count"] = sum(w["latency_ms"].get(stage, {}).get("count", 0) for w in per_worker)
-    for key, fields in (("text_batches", ("batches", "texts")), ("search_batches", ("batches", "queries")), ("text_cache", ("hits", "misses"))):
-        out[key] = dict(out.get(key) or {})
-        for f in fields:
-            out[key][f] = sum((w.get(key) or {}).get(f, 0) for w in per_worker)
-    return out
 
 
 def recall_vs_exact(index: Path, model: Path, pool: list[str], backend: str, options: list[str], k: int, n: int = 300) -> dict:
@@ -119,14 +96,6 @@ def recall_vs_exact(index: Path, model: Path, pool: list[str], backend: str, opt
             "search_cpu_ms_per_query_batched": round(cpu_ms, 4)}
 
 
-def replica_index(args) -> tuple[Path, dict]:
-    """The ``--n``-item index of real codes + noisy replicas in ``--work``  (built once, then reused)."""
-    from distilhash.pipeline.inputs import load_features_and_split
-
-    return build_replica_index(args.work, args.model, args.dataset, args.n, args.flip, args.seed,
-                               lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3])
-
-
 def run_scenario(name: str, index: Path, pool: list[str], args, log: Path, variant: Variant) -> dict:
     from distilhash.serve.loadgen import run_load
 
@@ -148,7 +117,7 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path, varia
         server_cpu = srv.cpu_s() - cpu0
         load_after = load_average()
         per_worker = srv.all_stats(routes.STATS)
-    stats = _merge_stats(per_worker)
+    stats = merge_worker_stats(per_worker)
     summary = res.summary()
     out = {"scenario": name, "variant": variant.label, "clients": clients, "text_cache": cache, "weighting": weighting,
            "query_encoder": encoder or f"default ({stats.get('query_encoder')})",
@@ -256,52 +225,19 @@ def _variant(text: str) -> Variant:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", type=Path, required=True)
-    p.add_argument("--dataset", default="emoji-scenes")
-    p.add_argument("--teacher", default="minilm-lit")
-    p.add_argument("--features", type=Path)
-    p.add_argument("--n", type=int, default=1_000_000)
-    p.add_argument("--flip", type=float, default=0.03)
-    p.add_argument("--clients", type=int, default=50)
-    p.add_argument("--duration", type=float, default=60)
-    p.add_argument("--max-requests", type=int, default=500_000)
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--pool", type=int, default=2000, help="distinct query captions")
-    p.add_argument("--threads", type=int, default=1)
+    add_served_index_args(p, dataset="emoji-scenes", teacher="minilm-lit", out_name=BENCH, max_requests=500_000,
+                          machine_note="other engineers' jobs may be running; see the load averages")
     p.add_argument("--workers", type=int, default=1, help="server processes (distilhash serve --workers)")
-    p.add_argument("--index-backend", default="auto", help="server --index-backend (e.g. ivf: approximate PQ search)")
-    p.add_argument("--index-option", action="append", default=[], help="server --index-option KEY=VALUE (repeatable)")
-    p.add_argument("--search-workers", type=int, default=1, help="server --search-workers (read-only index handles searching in parallel)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenarios", nargs="+", default=DEFAULT_SCENARIOS, choices=list(SCENARIOS))
-    p.add_argument("--wait-load", type=float, default=None,
-                   help="before each scenario, wait until the 1-minute load average is below this (at most --wait-max s)")
-    p.add_argument("--wait-max", type=float, default=900)
-    p.add_argument("--machine-note", default="other engineers' jobs may be running; see the load averages")
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-load")
-    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/serve_load/")
-    p.add_argument("--notes", default="")
     p.add_argument("--variant", action="append", default=[], type=_variant, metavar="LABEL=SRC_DIR",
                    help="serve the distilhash package in SRC_DIR (repeatable: before/after in one run; default: this checkout)")
     p.add_argument("--rounds", type=int, default=1, help="runs of every scenario per variant, variants alternating (ABBA)")
     args = p.parse_args(argv)
     variants = args.variant or [Variant("this checkout")]
 
-    from distilhash.data.store import open_prepared
-
     t_start = time.time()
-    args.work.mkdir(parents=True, exist_ok=True)
-    index, build = replica_index(args)
-    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
-
-    if not (index / THUMBS_FILE).exists():
-        write_thumbnails(index)
-    from distilhash.pipeline.query_encoder import fit_query_encoder
-
-    fit_query_encoder(args.model, args.dataset, args.features, args.teacher)  # the service's default text encoder (cached)
-    ds, split = open_prepared(args.dataset)
-    rng = np.random.default_rng(args.seed)
-    pool = list(dict.fromkeys(ds.texts[i] for i in rng.permutation(np.asarray(split.query))))[: args.pool]
+    served = prepare_served(args)
+    index, build, split, pool = served.index, served.build, served.split, served.pool
     recall = None
     if args.index_backend != "auto":
         print(f"overlap@{args.k} of {args.index_backend} with the exact search ...", flush=True)
@@ -311,11 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], dataset=args.dataset, split=split, threads=args.threads,
                               model_selection="none: a trained model is served; all scenarios are reported", root=ROOT)
     for name, (rnd, variant) in ((n, rv) for n in args.scenarios for rv in interleaved(variants, args.rounds)):
-        if args.wait_load is not None:
-            t_wait = time.monotonic()
-            while os.getloadavg()[0] >= args.wait_load and time.monotonic() - t_wait < args.wait_max:
-                time.sleep(5)
-            print(f"load average {os.getloadavg()[0]:.2f} after waiting {time.monotonic() - t_wait:.0f} s", flush=True)
+        wait_for_quiet(args.wait_load, args.wait_max)
         print(f"scenario {name}, variant {variant.label}, round {rnd + 1} ...", flush=True)
         scenarios.append({**run_scenario(name, index, pool, args, args.work / "server.log", variant), "round": rnd})
         c = scenarios[-1]["client"]

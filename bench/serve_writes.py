@@ -42,7 +42,6 @@ import os
 import random
 import secrets
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -53,8 +52,8 @@ import numpy as np
 
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
-from distilhash.benchmark.replica_index import build_replica_index
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.serve_bench import add_served_index_args, latency_summary, prepare_served, wait_for_quiet
 from distilhash.benchmark.server_process import CliServer
 from distilhash.serve import routes
 
@@ -252,14 +251,6 @@ def verify_on_disk(index: Path, ledger: Ledger, not_found: list[str], k: int) ->
             "count_after": count, "generation_after": gen, "reopen_s": round(time.perf_counter() - t0, 2)}
 
 
-def _pct(xs: list[float]) -> dict:
-    a = np.asarray(xs, float)
-    if not len(a):
-        return {"count": 0}
-    p = np.percentile(a, [50, 90, 99]).round(2).tolist()
-    return {"count": len(a), "p50_ms": p[0], "p90_ms": p[1], "p99_ms": p[2], "max_ms": round(float(a.max()), 2)}
-
-
 def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], captions: list[str]) -> dict:
     from distilhash.serve.loadgen import GetSession, http_request, run_load, run_sessions
 
@@ -310,9 +301,9 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
             "writer_pause_s": args.writer_pause,
             "index_copy_s": round(copy_s, 1), "generation_before": gen_before, "count_before": count_before,
             "all": {"requests": total, "errors": res["search"].errors + res["write"].errors, "throughput_rps": round(total / wall, 1),
-                    **{k: v for k, v in _pct(all_ms).items() if k != "count"}},
+                    **{k: v for k, v in latency_summary(all_ms).items() if k != "count"}},
             "search": res["search"].summary(), "write": res["write"].summary(),
-            "add_ms": _pct(ledger.ms["add"]), "delete_ms": _pct(ledger.ms["delete"]), "read_back_ms": _pct(ledger.ms["read_back"]),
+            "add_ms": latency_summary(ledger.ms["add"]), "delete_ms": latency_summary(ledger.ms["delete"]), "read_back_ms": latency_summary(ledger.ms["read_back"]),
             "read_back": ledger.read_back, "workers": args.workers, "search_workers": args.search_workers, "writer_nice": args.writer_nice,
             "acknowledged": {"adds_live": len(ledger.added), "deletes": len(ledger.deleted), "without_answer": len(ledger.unknown),
                              "refused": len(ledger.refused), "refused_examples": ledger.refused[:5]},
@@ -395,71 +386,31 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", type=Path, required=True)
-    p.add_argument("--dataset", default="openclipart")
-    p.add_argument("--teacher", default="lite0-minilm:openclipart")
-    p.add_argument("--features", type=Path)
-    p.add_argument("--n", type=int, default=1_000_000)
-    p.add_argument("--flip", type=float, default=0.03)
-    p.add_argument("--clients", type=int, default=50)
+    add_served_index_args(p, dataset="openclipart", teacher="lite0-minilm:openclipart", out_name=BENCH, max_requests=1_000_000,
+                          machine_note="loaded machine: other engineers' jobs were running")
+    p.add_argument("--workers", type=int, default=1, help="server processes (2+: they follow the index, the parent writes)")
     p.add_argument("--writers", type=int, default=5, help="of --clients, how many add and delete")
     p.add_argument("--p-delete", type=float, default=0.4, help="a writer's chance to delete (when it has live items) instead of adding")
     p.add_argument("--writer-pause", type=float, default=0.0,
                    help="seconds a writer waits after each answer (0: closed loop, as fast as the service answers)")
-    p.add_argument("--duration", type=float, default=60)
-    p.add_argument("--max-requests", type=int, default=1_000_000)
-    p.add_argument("--k", type=int, default=10)
     p.add_argument("--verify-k", type=int, default=100)
-    p.add_argument("--pool", type=int, default=2000, help="distinct query captions")
     p.add_argument("--images", type=int, default=3000, help="distinct images the writers add")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--workers", type=int, default=1, help="server processes (2+: they follow the index, the parent writes)")
-    p.add_argument("--search-workers", type=int, default=1, help="search handles per server process (with --workers 2+)")
     p.add_argument("--writer-nice", type=int, default=0, help="serve --writer-nice: the writer's CPU priority below the searches' (0-19)")
     p.add_argument("--read-back", action="store_true", help="read every acknowledged write back at once on a new connection")
-    p.add_argument("--index-backend", default="auto")
-    p.add_argument("--index-option", action="append", default=[])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--wait-load", type=float, default=None, help="wait until the 1-minute load average is below this (at most --wait-max s)")
-    p.add_argument("--wait-max", type=float, default=900)
-    p.add_argument("--machine-note", default="loaded machine: other engineers' jobs were running")
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-load")
-    p.add_argument("--out-name", default=BENCH)
-    p.add_argument("--notes", default="")
     args = p.parse_args(argv)
     if not 0 < args.writers < args.clients:
         raise SystemExit(f"--writers must be between 1 and --clients - 1 ({args.clients - 1}); got {args.writers}")
 
-    from distilhash.data.store import open_prepared
-
     t_start = time.time()
-    args.work.mkdir(parents=True, exist_ok=True)
-    from distilhash.pipeline.inputs import load_features_and_split
-
-    index, build = build_replica_index(args.work, args.model, args.dataset, args.n, args.flip, args.seed,
-                                       lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3])
-    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
-
-    if not (index / THUMBS_FILE).exists():
-        write_thumbnails(index)
-    from distilhash.pipeline.query_encoder import fit_query_encoder
-
-    fit_query_encoder(args.model, args.dataset, args.features, args.teacher)
-    ds, split = open_prepared(args.dataset)
-    rng = np.random.default_rng(args.seed)
-    query_rows = [int(r) for r in rng.permutation(np.asarray(split.query))]
-    pool = list(dict.fromkeys(ds.texts[i] for i in query_rows))[: args.pool]
+    served = prepare_served(args)
+    index, build, split, pool = served.index, served.build, served.split, served.pool
     print(f"{args.images} images to add ...", flush=True)
-    images = image_pool(args.dataset, query_rows, args.images, args.seed)
+    images = image_pool(args.dataset, served.query_rows, args.images, args.seed)
     prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], dataset=args.dataset, split=split, threads=args.threads,
                               model_selection="none: a trained model is served", root=ROOT)
-    if args.wait_load is not None:
-        t_wait = time.monotonic()
-        while os.getloadavg()[0] >= args.wait_load and time.monotonic() - t_wait < args.wait_max:
-            time.sleep(5)
-        print(f"load average {os.getloadavg()[0]:.2f} after waiting {time.monotonic() - t_wait:.0f} s", flush=True)
+    wait_for_quiet(args.wait_load, args.wait_max)
     print("run ...", flush=True)
-    r = run(args, index, pool, images, list(ds.texts))
+    r = run(args, index, pool, images, served.texts)
     print(json.dumps({k: r[k] for k in ("all", "acknowledged", "verify_service", "verify_disk")}, indent=1)[:3000], flush=True)
     result = {"provenance": prov, "model": str(args.model), "k": args.k, "verify_k": args.verify_k, "pool_size": len(pool),
               "images": len(images), "threads": args.threads, "index_backend": args.index_backend, "index_options": args.index_option,

@@ -1,0 +1,140 @@
+"""The service load benchmarks' common part: arguments, the served index, the query pool, the wait
+for a quiet machine, latency percentiles and the merge of per-process server stats.
+
+``bench/serve_load.py`` (searches only) and ``bench/serve_writes.py`` (searches + adds/deletes)
+serve the same large index of real codes plus noisy replicas
+(:func:`distilhash.benchmark.replica_index.build_replica_index`) with the service's shipped text
+encoder and ask it real ``split.query`` captions; this module is that setup, once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["add_served_index_args", "ServedSetup", "prepare_served", "query_pool", "wait_for_quiet", "latency_summary",
+           "merge_worker_stats", "zipf_weights"]
+
+
+def add_served_index_args(p: argparse.ArgumentParser, *, dataset: str, teacher: str, out_name: str,
+                          machine_note: str, max_requests: int) -> None:
+    """The arguments every service load benchmark takes: the model and its data, the replica index,
+    the query pool, the server's processes and searcher, the quiet-machine wait, the output name."""
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--dataset", default=dataset)
+    p.add_argument("--teacher", default=teacher)
+    p.add_argument("--features", type=Path)
+    p.add_argument("--n", type=int, default=1_000_000, help="items in the served index (real codes + noisy replicas)")
+    p.add_argument("--flip", type=float, default=0.03, help="a replica's chance to differ per bit / sub-code")
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--duration", type=float, default=60)
+    p.add_argument("--max-requests", type=int, default=max_requests)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--pool", type=int, default=2000, help="distinct query captions")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--index-backend", default="auto", help="server --index-backend (e.g. ivf: approximate PQ search)")
+    p.add_argument("--index-option", action="append", default=[], help="server --index-option KEY=VALUE (repeatable)")
+    p.add_argument("--search-workers", type=int, default=1, help="server --search-workers (read-only index handles searching in parallel)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--wait-load", type=float, default=None,
+                   help="before each measurement, wait until the 1-minute load average is below this (at most --wait-max s)")
+    p.add_argument("--wait-max", type=float, default=900)
+    p.add_argument("--machine-note", default=machine_note)
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-load",
+                   help="where the replica index is built once and reused")
+    p.add_argument("--out-name", default=out_name)
+    p.add_argument("--notes", default="")
+
+
+@dataclass
+class ServedSetup:
+    """What a service load benchmark serves and asks: the index (path) and how it was built, the
+    dataset's texts, its split, ``split.query`` rows in a seeded random order and the query pool
+    (the distinct captions of those rows, in that order)."""
+
+    index: Path
+    build: dict[str, Any]
+    texts: list[str]
+    split: Any
+    query_rows: list[int]
+    pool: list[str]
+
+
+def query_pool(texts: Sequence[str], rows: Sequence[int], size: int) -> list[str]:
+    """The first ``size`` distinct captions of ``rows`` (in their order)."""
+    return list(dict.fromkeys(texts[i] for i in rows))[:size]
+
+
+def prepare_served(args: argparse.Namespace) -> ServedSetup:
+    """The replica index in ``args.work`` (built once), its thumbnails, the model's static text
+    encoder (the service's default; fitted when missing) and the query pool of ``split.query``."""
+    from distilhash.benchmark.replica_index import build_replica_index
+    from distilhash.data.store import open_prepared
+    from distilhash.pipeline.inputs import load_features_and_split
+    from distilhash.pipeline.query_encoder import fit_query_encoder
+    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    index, build = build_replica_index(args.work, args.model, args.dataset, args.n, args.flip, args.seed,
+                                       lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3])
+    if not (index / THUMBS_FILE).exists():
+        write_thumbnails(index)
+    fit_query_encoder(args.model, args.dataset, args.features, args.teacher)  # cached after the first run
+    ds, split = open_prepared(args.dataset)
+    rows = [int(r) for r in np.random.default_rng(args.seed).permutation(np.asarray(split.query))]
+    texts = list(ds.texts)
+    return ServedSetup(index, build, texts, split, rows, query_pool(texts, rows, args.pool))
+
+
+def wait_for_quiet(threshold: float | None, max_s: float, poll_s: float = 5.0,
+                   load: Callable[[], float] = lambda: os.getloadavg()[0], sleep: Callable[[float], None] = time.sleep) -> float:
+    """Wait until ``load()`` (the 1-minute load average) is below ``threshold``, at most ``max_s``
+    seconds (``threshold`` None: no wait); prints and returns the seconds waited."""
+    if threshold is None:
+        return 0.0
+    t0 = time.monotonic()
+    waited = 0.0
+    while load() >= threshold and waited < max_s:
+        sleep(poll_s)
+        waited = max(time.monotonic() - t0, waited + poll_s)
+    print(f"load average {load():.2f} after waiting {waited:.0f} s", flush=True)
+    return waited
+
+
+def latency_summary(ms: Sequence[float]) -> dict[str, Any]:
+    """Count, p50 / p90 / p99 and max of latencies in ms (``{"count": 0}`` when there are none)."""
+    a = np.asarray(ms, float)
+    if not len(a):
+        return {"count": 0}
+    p = np.percentile(a, [50, 90, 99]).round(2).tolist()
+    return {"count": len(a), "p50_ms": p[0], "p90_ms": p[1], "p99_ms": p[2], "max_ms": round(float(a.max()), 2)}
+
+
+def merge_worker_stats(per_worker: list[dict]) -> dict:
+    """One ``/api/stats`` dict from several server processes': counts summed; stage percentiles of
+    the busiest process (the one that answered most text queries)."""
+    if len(per_worker) == 1:
+        return per_worker[0]
+    out = dict(max(per_worker, key=lambda w: w["latency_ms"].get("text_query", {}).get("count", 0)))
+    out["latency_ms"] = {k: dict(v) for k, v in out["latency_ms"].items()}
+    for stage, v in out["latency_ms"].items():
+        v["count"] = sum(w["latency_ms"].get(stage, {}).get("count", 0) for w in per_worker)
+    for key, fields in (("text_batches", ("batches", "texts")), ("search_batches", ("batches", "queries")), ("text_cache", ("hits", "misses"))):
+        out[key] = dict(out.get(key) or {})
+        for f in fields:
+            out[key][f] = sum((w.get(key) or {}).get(f, 0) for w in per_worker)
+    return out
+
+
+def zipf_weights(n: int, s: float) -> np.ndarray:
+    """Zipf(``s``) probabilities of ranks 1..n (sum 1)."""
+    w = 1.0 / np.arange(1, n + 1) ** s
+    return w / w.sum()
