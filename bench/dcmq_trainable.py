@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distilhash.benchmark.encode_speed import per_item_seconds
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.fit_score import fit_and_score
 from distilhash.eval.spread import sample_std
@@ -138,27 +139,6 @@ def part_epoch1(args) -> None:
     print(rec["epoch_seconds"], rec["load_after"])
 
 
-def _per_item(fns: dict, items: dict) -> dict[str, dict[str, float]]:
-    """Wall and process-CPU seconds per single-item call of each ``fns[name](items[name][k:k+1])``.
-
-    The calls are interleaved item by item (student, teacher, ... for item 0, then item 1, ...)
-    so that a change of machine load during the measurement hits every encoder alike; the CPU
-    figure is less distorted by other jobs than the wall figure.
-    """
-    for name, fn in fns.items():  # warm-up (lazy imports, allocator)
-        fn(items[name][:1])
-    wall = dict.fromkeys(fns, 0.0)
-    cpu = dict.fromkeys(fns, 0.0)
-    n = min(len(v) for v in items.values())
-    for k in range(n):
-        for name, fn in fns.items():
-            t, c = time.perf_counter(), time.process_time()
-            fn(items[name][k:k + 1])
-            wall[name] += time.perf_counter() - t
-            cpu[name] += time.process_time() - c
-    return {name: {"wall": wall[name] / n, "cpu": cpu[name] / n} for name in fns}
-
-
 def part_encode(args) -> None:
     """Seconds per single query (batch of 1): the trainable student alone vs the teacher (+ DCMQ heads)."""
     from distilhash.methods.base import load_method
@@ -187,7 +167,7 @@ def part_encode(args) -> None:
         fns["frozen_dcmq_image"] = lambda x: frozen.encode("image", teacher.encode_images(x), "query")
         fns["frozen_dcmq_text"] = lambda x: frozen.encode("text", teacher.encode_texts(x), "query")
     items = {name: (pixels if name.endswith("image") else texts) for name in fns}
-    out.update(_per_item(fns, items))
+    out.update(per_item_seconds(fns, items))
     rec = {**provenance(args.threads), "seconds_per_item": out, "load_before": load_before, "load_after": list(os.getloadavg())}
     (RAW / f"encode_{args.threads}thread.json").write_text(json.dumps(rec, indent=1))
     print(json.dumps(out, indent=1))

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.encode_speed import best_rate
 from distilhash.benchmark.fit_score import fit_and_score
 from distilhash.benchmark.online_stream import DIRECTIONS as DIRS
 from distilhash.benchmark.online_stream import load_stream_inputs, run_online
@@ -101,15 +102,6 @@ def run_compare(ds, split, feats, bits: int, seed: int, harness: dict, names=COM
     return out
 
 
-def _best_rate(fn, n: int, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return n / best
-
-
 def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n_teacher: int = 500) -> dict[str, Any]:
     """Items/s of the student and of the teacher on the same query items, one thread."""
     import torch
@@ -118,8 +110,8 @@ def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n
     idx = np.asarray(split.query)[:n_student]
     pixels = ds.images.array(idx, method.image_size_)
     texts = [ds.texts[int(i)] for i in idx]
-    student = {"images_per_s": _best_rate(lambda: method.encode_raw("image", pixels), len(idx)),
-               "texts_per_s": _best_rate(lambda: method.encode_raw("text", texts), len(idx)), "items": len(idx)}
+    student = {"images_per_s": best_rate(lambda: method.encode_raw("image", pixels), len(idx)),
+               "texts_per_s": best_rate(lambda: method.encode_raw("text", texts), len(idx)), "items": len(idx)}
     tidx = idx[:n_teacher]
     teacher_info: dict[str, Any] = {"spec": teacher_spec}
     try:
@@ -148,7 +140,7 @@ def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n
                     tower(torch.as_tensor(pixels[s:min(s + 128, len(tidx))]))
 
         enc_txt = lambda: text_enc.encode(texts[:len(tidx)], batch_size=128)  # noqa: E731
-    teacher_speed = {"images_per_s": _best_rate(enc_img, len(tidx), 2), "texts_per_s": _best_rate(enc_txt, len(tidx), 2),
+    teacher_speed = {"images_per_s": best_rate(enc_img, len(tidx), 2), "texts_per_s": best_rate(enc_txt, len(tidx), 2),
                      "items": len(tidx)}
     torch.set_num_threads(1)
     n_tower = int(sum(p.numel() for p in tower.parameters()))

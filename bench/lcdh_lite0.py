@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from distilhash.benchmark.encode_speed import interleaved_rates
 from distilhash.benchmark.figures import figure
 from distilhash.configs import parse_overrides
 
@@ -102,7 +103,6 @@ def measure_speed(args: argparse.Namespace) -> None:
     from distilhash.data.store import open_prepared
     from distilhash.methods.base import load_method
     from distilhash.teachers.registry import create_teacher
-    from distilhash.progress import progress
 
     torch.set_num_threads(1)
     ds, split = open_prepared(args.dataset)
@@ -127,21 +127,12 @@ def measure_speed(args: argparse.Namespace) -> None:
                 return m.encode_raw("image", px)
             cands[f"student {student} ({m.image_size_} px, batch {batch})"] = (enc, len(px))
         info[student] = {"image_size": m.image_size_, "parameters": counts, "config": m.config_dict()}
-    for fn, _ in cands.values():  # warm-up
-        fn()
-    per_round: dict[str, list[float]] = {k: [] for k in cands}
-    loads = []
-    for _ in progress(range(args.rounds), desc="speed rounds"):
-        for name, (fn, n) in cands.items():
-            t = time.perf_counter()
-            fn()
-            per_round[name].append(n / (time.perf_counter() - t))
-        loads.append(list(os.getloadavg()))
-    best = {k: max(v) for k, v in per_round.items()}
+    rates = interleaved_rates(cands, args.rounds, load=lambda: list(os.getloadavg()))
+    best, per_round, loads = rates.best, rates.per_round, rates.loads
     t_name = next(iter(cands))
     rec = {"command": " ".join(["bench/lcdh_lite0.py", *sys.argv[1:]]), "rounds": args.rounds, "threads": 1,
            "bits": args.speed_bits, "best_images_per_s": best, "per_round_images_per_s": per_round,
-           "median_images_per_s": {k: float(np.median(v)) for k, v in per_round.items()},
+           "median_images_per_s": rates.median,
            "speedup_vs_teacher": {k: v / best[t_name] for k, v in best.items() if k != t_name},
            "teacher": t_name, "students": info, "load_per_round": loads,
            "note": "pixels are given at each encoder's own size (resizing not timed); teacher = Lite0 pooled features + "

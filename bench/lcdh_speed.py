@@ -20,12 +20,12 @@ Untrained weights: speed does not depend on them. Writes
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 
-from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.encode_speed import interleaved_rates
+from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     from distilhash.students.text_bow import BowMLP
     from distilhash.students.vocab import Vocabulary
     from distilhash.teachers.registry import create_teacher
-    from distilhash.progress import progress
 
     torch.set_num_threads(1)
     ds, split = open_prepared("emoji-scenes")
@@ -85,19 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, (net, fc) in students.items():
         for bs in (128, 512):
             cands[f"{name}, batch {bs}"] = (lambda net=net, fc=fc, bs=bs: run_student(net, fc, bs), len(px), "images")
-    for fn, _, _ in cands.values():  # warm-up
-        fn()
-    best: dict[str, float] = {}
-    per_round: dict[str, list[float]] = {k: [] for k in cands}
-    loads = []
-    for _ in progress(range(args.rounds), desc="speed rounds"):
-        for name, (fn, n, _) in cands.items():
-            t = time.perf_counter()
-            fn()
-            rate = n / (time.perf_counter() - t)
-            per_round[name].append(rate)
-            best[name] = max(best.get(name, 0.0), rate)
-        loads.append(load_average())
+    rates = interleaved_rates({k: (fn, n) for k, (fn, n, _) in cands.items()}, args.rounds)
+    best, per_round, loads = rates.best, rates.per_round, rates.loads
     t_img = best["teacher image tower (batch 128)"]
     t_txt = best["teacher MiniLM (batch 128)"]
     ratio = {k: v / (t_img if cands[k][2] == "images" else t_txt) for k, v in best.items() if not k.startswith("teacher")}
