@@ -223,6 +223,16 @@ def _variant(text: str) -> Variant:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def ready_to_serve(index: Path, args) -> None:
+    """The index's thumbnails and the model's static text encoder (the service's default; fitted once, then cached)."""
+    from distilhash.pipeline.query_encoder import fit_query_encoder
+    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
+
+    if not (index / THUMBS_FILE).exists():
+        write_thumbnails(index)
+    fit_query_encoder(args.model, args.dataset, args.features, args.teacher)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_served_index_args(p, dataset="emoji-scenes", teacher="minilm-lit", out_name=BENCH, max_requests=500_000,
@@ -235,8 +245,11 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     variants = args.variant or [Variant("this checkout")]
 
+    from distilhash.pipeline.inputs import load_features_and_split
+
     t_start = time.time()
-    served = prepare_served(args)
+    served = prepare_served(args, lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3],
+                            lambda index: ready_to_serve(index, args))
     index, build, split, pool = served.index, served.build, served.split, served.pool
     recall = None
     if args.index_backend != "auto":

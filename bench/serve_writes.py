@@ -384,6 +384,16 @@ def plot(result: dict, path: Path) -> None:
         fig.suptitle(f"load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
 
 
+def ready_to_serve(index: Path, args) -> None:
+    """The index's thumbnails and the model's static text encoder (the service's default; fitted once, then cached)."""
+    from distilhash.pipeline.query_encoder import fit_query_encoder
+    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
+
+    if not (index / THUMBS_FILE).exists():
+        write_thumbnails(index)
+    fit_query_encoder(args.model, args.dataset, args.features, args.teacher)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_served_index_args(p, dataset="openclipart", teacher="lite0-minilm:openclipart", out_name=BENCH, max_requests=1_000_000,
@@ -401,8 +411,11 @@ def main(argv: list[str] | None = None) -> None:
     if not 0 < args.writers < args.clients:
         raise SystemExit(f"--writers must be between 1 and --clients - 1 ({args.clients - 1}); got {args.writers}")
 
+    from distilhash.pipeline.inputs import load_features_and_split
+
     t_start = time.time()
-    served = prepare_served(args)
+    served = prepare_served(args, lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3],
+                            lambda index: ready_to_serve(index, args))
     index, build, split, pool = served.index, served.build, served.split, served.pool
     print(f"{args.images} images to add ...", flush=True)
     images = image_pool(args.dataset, served.query_rows, args.images, args.seed)

@@ -75,3 +75,29 @@ def test_zipf_weights():
     w = zipf_weights(4, 1.0)
     assert w.sum() == pytest.approx(1.0) and np.all(np.diff(w) < 0)
     assert w[0] / w[1] == pytest.approx(2.0)
+
+
+def test_prepare_served_builds_the_replica_index_once_and_draws_the_pool(tiny_prepared, tmp_path):
+    from distilhash.benchmark.serve_bench import prepare_served
+    from distilhash.index import open_index
+    from distilhash.methods.base import create_method
+    from distilhash.pipeline.inputs import load_features_and_split
+
+    teacher, split = tiny_prepared
+    ds, _, feats, _ = load_features_and_split("tiny", teacher)
+    method = create_method("lsh", n_bits=16, seed=0)
+    method.fit(feats, split)
+    method.save(tmp_path / "model")
+    args = _parser().parse_args(["--model", str(tmp_path / "model"), "--dataset", "tiny", "--teacher", teacher, "--n", "500",
+                                 "--pool", "5", "--work", str(tmp_path / "work")])
+    readied: list = []
+    inputs = lambda: load_features_and_split("tiny", teacher)[:3]  # noqa: E731
+    served = prepare_served(args, inputs, readied.append)
+    assert readied == [served.index] and served.build["built"] and served.build["count"] == 500
+    assert served.build["n_real"] == len(split.retrieval)
+    assert sorted(served.query_rows) == sorted(int(r) for r in split.query)
+    assert served.pool == query_pool(served.texts, served.query_rows, 5) and len(served.pool) <= 5
+    with open_index(served.index) as idx:
+        assert len(idx) == 500
+    again = prepare_served(args, inputs, readied.append)  # reused, not rebuilt
+    assert not again.build["built"] and again.pool == served.pool

@@ -73,21 +73,18 @@ def query_pool(texts: Sequence[str], rows: Sequence[int], size: int) -> list[str
     return list(dict.fromkeys(texts[i] for i in rows))[:size]
 
 
-def prepare_served(args: argparse.Namespace) -> ServedSetup:
-    """The replica index in ``args.work`` (built once), its thumbnails, the model's static text
-    encoder (the service's default; fitted when missing) and the query pool of ``split.query``."""
+def prepare_served(args: argparse.Namespace, inputs: Callable[[], tuple[Any, Any, Any]],
+                   ready: Callable[[Path], None]) -> ServedSetup:
+    """The replica index in ``args.work`` (built once from ``inputs()`` = (dataset, split, features)
+    of ``args.dataset``), then ``ready(index)`` (what the service needs beside it: thumbnails, the
+    model's text encoder; the scripts pass the pipeline's and the service's functions, which this
+    package does not import) and the query pool of ``split.query``."""
     from distilhash.benchmark.replica_index import build_replica_index
     from distilhash.data.store import open_prepared
-    from distilhash.pipeline.inputs import load_features_and_split
-    from distilhash.pipeline.query_encoder import fit_query_encoder
-    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
 
     args.work.mkdir(parents=True, exist_ok=True)
-    index, build = build_replica_index(args.work, args.model, args.dataset, args.n, args.flip, args.seed,
-                                       lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3])
-    if not (index / THUMBS_FILE).exists():
-        write_thumbnails(index)
-    fit_query_encoder(args.model, args.dataset, args.features, args.teacher)  # cached after the first run
+    index, build = build_replica_index(args.work, args.model, args.dataset, args.n, args.flip, args.seed, inputs)
+    ready(index)
     ds, split = open_prepared(args.dataset)
     rows = [int(r) for r in np.random.default_rng(args.seed).permutation(np.asarray(split.query))]
     texts = list(ds.texts)
