@@ -20,7 +20,8 @@ never returns a deleted item. This module is the facade; storage lives in
 (writing one), :mod:`~distilhash.index.compaction` (the next generation from the live items),
 :mod:`~distilhash.index.codelog` (the acknowledged log), :mod:`~distilhash.index.lock` (the writer
 lock) and :mod:`~distilhash.index.verify`; :mod:`~distilhash.index.code_spec` checks that codes and
-queries fit the index.
+queries fit the index; :mod:`~distilhash.index.options` holds the tunables of an open index and
+:mod:`~distilhash.index.results` turns searched rows into ids and metadata.
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ import functools
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -44,50 +44,14 @@ from distilhash.index.compaction import (Pending, drop_files, generation_files, 
                                          write_next_generation)
 from distilhash.index.format import FORMAT_VERSION
 from distilhash.index.lock import IndexLockedError, WriterLock
+from distilhash.index.options import IndexOptions
+from distilhash.index.results import SearchResult, result_of_rows, results_of_batch
 from distilhash.index.searchers import build_searcher, choose_backend
 from distilhash.index.storage import IndexState, load_codebooks, load_state
 from distilhash.index.topk import Tombstones
 from distilhash.index.verify import VerifyReport, verify_index
 
 __all__ = ["CodeIndex", "SearchResult", "VerifyReport", "IndexLockedError", "open_index", "verify_index", "IndexOptions"]
-
-
-class SearchResult(NamedTuple):
-    """Results of one query, best first: external ids, distances (lower = closer), metadata."""
-
-    ids: list[str]
-    distances: np.ndarray
-    metadata: list[dict[str, Any]]
-
-
-@dataclass
-class IndexOptions:
-    """Tunables of an open index (data, not behaviour switches).
-
-    Attributes:
-        backend: searcher name (binary: ``mih``, ``native``, ``faiss-flat``, ``faiss-flat-heap``,
-            ``numpy``; pq: ``native``, ``faiss``, ``numpy``) or ``auto`` (binary: ``mih`` from
-            ``mih_min_items`` items on, else the flat scan; flat scan = ``native`` when a C
-            compiler is available, else FAISS, else numpy). All give identical results, except
-            the approximate pq searcher ``ivf`` (:mod:`distilhash.index.ivf`; never chosen by
-            ``auto``; options ``nlist``, ``nprobe``, ... in ``searcher_options``).
-        bulk_threshold: an ``add`` of at least this many items writes a new snapshot directly
-            instead of logging them.
-        max_log_bytes: compact once the log grows past this.
-        max_tombstones: compact once this many deleted items are pending.
-        mih_min_items: see ``backend``.
-        follow: a read-only handle that picks up what the index's writer (another process)
-            commits: every read first applies the log records acknowledged since the last one
-            and reloads a new generation (:mod:`~distilhash.index.follow`).
-    """
-
-    backend: str = "auto"
-    bulk_threshold: int = 50_000
-    max_log_bytes: int = 64 << 20
-    max_tombstones: int = 1024
-    mih_min_items: int = 50_000
-    searcher_options: dict[str, Any] = field(default_factory=dict)
-    follow: bool = False
 
 
 def open_index(
@@ -431,21 +395,10 @@ class CodeIndex:
         return self._results_batch(self.searcher().range_search(q, int(radius), self._tombstones()))
 
     def _results(self, dist: np.ndarray, rows: np.ndarray) -> SearchResult:
-        items = self._state.items_of_rows(rows)
-        return SearchResult([i for i, _ in items], dist, [md for _, md in items])
+        return result_of_rows(self._state, dist, rows)
 
     def _results_batch(self, found: list[tuple[np.ndarray, np.ndarray]]) -> list[SearchResult]:
-        """:meth:`_results` of every query, the metadata of the whole batch read in one lookup."""
-        if not found:
-            return []
-        rows = np.concatenate([np.asarray(r, dtype=np.int64) for _, r in found])
-        items = self._state.items_of_rows(rows)
-        out, start = [], 0
-        for d, r in found:
-            part = items[start : start + len(r)]
-            start += len(r)
-            out.append(SearchResult([i for i, _ in part], d, [md for _, md in part]))
-        return out
+        return results_of_batch(self._state, found)
 
     @_current
     def get(self, ids: list[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
