@@ -9,49 +9,61 @@ encoder and ask it real ``split.query`` captions; this module is that setup, onc
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["add_served_index_args", "ServedSetup", "prepare_served", "query_pool", "wait_for_quiet", "latency_summary",
+__all__ = ["SERVED_INDEX_OPTIONS", "add_served_index_args", "ServedSetup", "prepare_served", "query_pool", "wait_for_quiet", "latency_summary",
            "merge_worker_stats", "zipf_weights"]
 
 
-def add_served_index_args(p: argparse.ArgumentParser, *, dataset: str, teacher: str, out_name: str,
-                          machine_note: str, max_requests: int) -> None:
-    """The arguments every service load benchmark takes: the model and its data, the replica index,
-    the query pool, the server's processes and searcher, the quiet-machine wait, the output name."""
-    p.add_argument("--model", type=Path, required=True)
-    p.add_argument("--dataset", default=dataset)
-    p.add_argument("--teacher", default=teacher)
-    p.add_argument("--features", type=Path)
-    p.add_argument("--n", type=int, default=1_000_000, help="items in the served index (real codes + noisy replicas)")
-    p.add_argument("--flip", type=float, default=0.03, help="a replica's chance to differ per bit / sub-code")
-    p.add_argument("--clients", type=int, default=50)
-    p.add_argument("--duration", type=float, default=60)
+class _AcceptsArguments(Protocol):
+    def add_argument(self, *flags: str, **kwargs: Any) -> Any: ...
+
+
+#: the options every service load benchmark takes (flag, keyword arguments of ``add_argument``); the
+#: defaults a script chooses itself (dataset, teacher, out-name, machine-note, max-requests) are
+#: given to :func:`add_served_index_args`
+SERVED_INDEX_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--model", {"type": Path, "required": True}),
+    ("--features", {"type": Path}),
+    ("--n", {"type": int, "default": 1_000_000, "help": "items in the served index (real codes + noisy replicas)"}),
+    ("--flip", {"type": float, "default": 0.03, "help": "a replica's chance to differ per bit / sub-code"}),
+    ("--clients", {"type": int, "default": 50}),
+    ("--duration", {"type": float, "default": 60}),
+    ("--k", {"type": int, "default": 10}),
+    ("--pool", {"type": int, "default": 2000, "help": "distinct query captions"}),
+    ("--threads", {"type": int, "default": 1}),
+    ("--index-backend", {"default": "auto", "help": "server --index-backend (e.g. ivf: approximate PQ search)"}),
+    ("--index-option", {"action": "append", "default": [], "help": "server --index-option KEY=VALUE (repeatable)"}),
+    ("--search-workers", {"type": int, "default": 1, "help": "server --search-workers (read-only index handles searching in parallel)"}),
+    ("--seed", {"type": int, "default": 0}),
+    ("--wait-load", {"type": float, "default": None,
+                     "help": "before each measurement, wait until the 1-minute load average is below this (at most --wait-max s)"}),
+    ("--wait-max", {"type": float, "default": 900}),
+    ("--work", {"type": Path, "default": Path(tempfile.gettempdir()) / "distilhash-serve-load",
+                "help": "where the replica index is built once and reused"}),
+    ("--notes", {"default": ""}),
+)
+
+
+def add_served_index_args(p: _AcceptsArguments, *, dataset: str, teacher: str, out_name: str, machine_note: str,
+                          max_requests: int) -> _AcceptsArguments:
+    """Add :data:`SERVED_INDEX_OPTIONS` and the script's own defaults (``--dataset``, ``--teacher``,
+    ``--out-name``, ``--machine-note``, ``--max-requests``) to the script's option parser ``p``."""
+    for flag, kwargs in SERVED_INDEX_OPTIONS:
+        p.add_argument(flag, **kwargs)
+    for flag, default in (("--dataset", dataset), ("--teacher", teacher), ("--out-name", out_name),
+                          ("--machine-note", machine_note)):
+        p.add_argument(flag, default=default)
     p.add_argument("--max-requests", type=int, default=max_requests)
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--pool", type=int, default=2000, help="distinct query captions")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--index-backend", default="auto", help="server --index-backend (e.g. ivf: approximate PQ search)")
-    p.add_argument("--index-option", action="append", default=[], help="server --index-option KEY=VALUE (repeatable)")
-    p.add_argument("--search-workers", type=int, default=1, help="server --search-workers (read-only index handles searching in parallel)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--wait-load", type=float, default=None,
-                   help="before each measurement, wait until the 1-minute load average is below this (at most --wait-max s)")
-    p.add_argument("--wait-max", type=float, default=900)
-    p.add_argument("--machine-note", default=machine_note)
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "distilhash-serve-load",
-                   help="where the replica index is built once and reused")
-    p.add_argument("--out-name", default=out_name)
-    p.add_argument("--notes", default="")
+    return p
 
 
 @dataclass
@@ -73,7 +85,7 @@ def query_pool(texts: Sequence[str], rows: Sequence[int], size: int) -> list[str
     return list(dict.fromkeys(texts[i] for i in rows))[:size]
 
 
-def prepare_served(args: argparse.Namespace, inputs: Callable[[], tuple[Any, Any, Any]],
+def prepare_served(args: Any, inputs: Callable[[], tuple[Any, Any, Any]],
                    ready: Callable[[Path], None]) -> ServedSetup:
     """The replica index in ``args.work`` (built once from ``inputs()`` = (dataset, split, features)
     of ``args.dataset``), then ``ready(index)`` (what the service needs beside it: thumbnails, the
