@@ -21,10 +21,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.trials import mean_std_text, run_trials
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "node_loss"
@@ -35,7 +34,6 @@ def markdown(result: dict) -> str:
     trials = result["trials"]
     ok = [t for t in trials if t["completed"]]
     same = [t for t in ok if t["identical_to_uninterrupted"]]
-    walls = np.array([t["wall_s"] for t in ok]) if ok else np.array([np.nan])
     lines = [f"# Node killed mid-extraction ({result['provenance']['started_utc']})", "",
              f"Two-node Ray cluster on one host (2 raylets x 1 CPU, token auth), toy teacher ({s['delay']} s per call), "
              f"{s['items']} items in parts of {s['part_size']} rows; node 1 (raylet + worker + agents) SIGKILLed after "
@@ -43,7 +41,7 @@ def markdown(result: dict) -> str:
              f"**{len(ok)} of {len(trials)} runs completed; {len(same)} of {len(trials)} caches bit-identical to the "
              f"uninterrupted run** (which equals the single-process cache: {ref['identical_to_single_process']}).", "",
              f"Extraction wall time: uninterrupted {ref['wall_s']:.1f} s; with a node killed "
-             f"{np.nanmean(walls):.1f} ± {np.nanstd(walls, ddof=1) if len(walls) > 1 else 0:.1f} s (mean ± sample std).", "",
+             f"{mean_std_text(t['wall_s'] for t in ok)} s (mean ± sample std).", "",
              "| trial | completed | identical | workers lost | parts redone | extraction s | cluster start s | load (1 min) |",
              "|---|---|---|---|---|---|---|---|"]
     for i, t in enumerate(trials):
@@ -77,16 +75,15 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"the uninterrupted reference run failed:\n{ref['stderr']}")
         ref["identical_to_single_process"] = ref["files"] == single
         result["reference"] = {k: v for k, v in ref.items() if k != "stderr"}
-        for i in range(args.trials):
-            load = load_average()
-            t = run_trial(base / f"t{i}", kill=True, dataset=d, part_size=args.part_size, delay=args.delay)
-            t["load_before"] = load
+
+        def trial(i: int, work: Path) -> dict:
+            t = run_trial(work, kill=True, dataset=d, part_size=args.part_size, delay=args.delay)
             t["identical_to_uninterrupted"] = t["completed"] and t.get("files") == ref["files"]
             if t["completed"]:
                 t.pop("stderr")
-            result["trials"].append(t)
-            print(i, t["completed"], t["identical_to_uninterrupted"], t.get("engine", {}).get("workers_lost"),
-                  f"{t.get('wall_s', 0):.1f}s", flush=True)
+            return t
+
+        result["trials"] = run_trials(args.trials, trial, ("completed", "identical_to_uninterrupted", "wall_s"), base=base)
     paths = write_results(BENCH, args.out_name, result, markdown(result), root=ROOT)
     print(paths["md"].read_text())
 

@@ -22,14 +22,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from distilhash.benchmark.failover_options import add_failover_options
-from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.trials import mean_std_text, run_trials
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "replica_failover"
@@ -39,17 +37,14 @@ def trial(args, work: Path) -> dict:
     from distilhash.distributed.local_cluster import LocalCluster
     from distilhash.distributed.replica_failover import failover_command
 
-    load = load_average()
     with LocalCluster(nodes=2, cpus_per_node=1) as cluster:
         cmd = failover_command(cluster.address, work, cluster.sids[1], clients=args.clients, seconds=args.seconds,
                                kill_at=args.kill_at, n_items=args.items, replicas=args.replicas)
         env = {**cluster.env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.seconds + 600)
     if proc.returncode != 0:
-        return {"driver_failed": True, "stderr": proc.stderr[-3000:], "load_before": load}
-    out = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
-    out["load_before"] = load
-    return out
+        return {"driver_failed": True, "stderr": proc.stderr[-3000:]}
+    return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
 
 
 def markdown(result: dict) -> str:
@@ -72,11 +67,10 @@ def markdown(result: dict) -> str:
                      f"{x['after_kill_p99_ms']:.0f} / {x['after_kill_max_ms']:.0f} | {sum(x['restarts'])} | "
                      f"{x['load_before'][0]} |")
     if t:
-        p50 = np.array([x["p50_ms"] for x in t])
         lines += ["", f"Totals over {len(t)} trials: {sum(x['requests'] for x in t)} requests, "
                   f"{sum(x['failed'] for x in t)} failed, {sum(x['partial'] for x in t)} partial, "
                   f"{sum(x['wrong'] for x in t)} wrong, {sum(x['stale'] for x in t)} stale; p50 "
-                  f"{p50.mean():.1f} ± {p50.std(ddof=1) if len(p50) > 1 else 0:.1f} ms (mean ± sample std over trials)."]
+                  f"{mean_std_text(x['p50_ms'] for x in t)} ms (mean ± sample std over trials)."]
     return "\n".join(lines)
 
 
@@ -85,12 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     add_failover_options(ap, BENCH)
     args = ap.parse_args(argv)
     prov = collect_provenance(BENCH, args.out_name, seeds=[0], model_selection="none: nothing is selected", root=ROOT)
-    result = {"provenance": prov, "settings": vars(args), "trials": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.trials):
-            r = trial(args, Path(tmp) / f"t{i}")
-            result["trials"].append(r)
-            print(i, {k: r.get(k) for k in ("requests", "failed", "partial", "wrong", "stale", "p50_ms")}, flush=True)
+    result = {"provenance": prov, "settings": vars(args),
+              "trials": run_trials(args.trials, lambda i, work: trial(args, work), ("requests", "failed", "partial", "wrong", "stale", "p50_ms"))}
     paths = write_results(BENCH, args.out_name, result, markdown(result), root=ROOT)
     print(paths["md"].read_text())
 

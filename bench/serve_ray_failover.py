@@ -20,14 +20,12 @@ queueing, not the fan-out's own cost (bench/ray_fanout_overhead.py measures that
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from distilhash.benchmark.failover_options import add_failover_options
-from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.trials import mean_std_text, run_trials
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_ray_failover"
@@ -64,18 +62,16 @@ def markdown(result: dict) -> str:
                      f"{x['partial']} | {x['silent_wrong']} | {x['stale']} | {x['p50_ms']:.1f} | {x['p99_ms']:.1f} | "
                      f"{x['after_kill_p99_ms']:.0f} / {x['after_kill_max_ms']:.0f} | {x['load_before'][0]} |")
     if t:
-        p50 = np.array([x["p50_ms"] for x in t])
         lines += ["", f"Totals over {len(t)} trials: {sum(x['requests'] for x in t)} requests "
                   f"({sum(x['after_kill_requests'] for x in t)} after the kill), {sum(x['failed'] for x in t)} failed "
                   f"({sum(x['failed_after_grace'] for x in t)} more than 2 s after the kill), {sum(x['partial'] for x in t)} "
                   f"flagged partial, {sum(x['silent_wrong'] for x in t)} silent wrong, {sum(x['stale'] for x in t)} stale; "
-                  f"p50 {p50.mean():.1f} ± {p50.std(ddof=1) if len(p50) > 1 else 0:.1f} ms (mean ± sample std over trials).",
+                  f"p50 {mean_std_text(x['p50_ms'] for x in t)} ms (mean ± sample std over trials).",
                   "", "Errors seen: " + ("; ".join(sorted({e for x in t for e in x['errors']})) or "none")]
         for name in sorted({_served_by(x) for x in t}) if result["settings"].get("alternate") else []:
             g = [x for x in t if _served_by(x) == name]
-            gp = np.array([x["p50_ms"] for x in g])
             lines += ["", f"{name}: {len(g)} trials, {sum(x['requests'] for x in g)} requests, {sum(x['failed'] for x in g)} failed, "
-                      f"p50 {gp.mean():.1f} ± {gp.std(ddof=1) if len(gp) > 1 else 0:.1f} ms, requests per trial "
+                      f"p50 {mean_std_text(x['p50_ms'] for x in g)} ms, requests per trial "
                       + ", ".join(str(x["requests"]) for x in g)]
         served = [x.get("served") for x in t if x.get("served")]
         if served:  # trials from before the data plane have no such record
@@ -95,20 +91,14 @@ def main(argv: list[str] | None = None) -> None:
                     "Ray calls only (odd trials), so both see the same load")
     args = ap.parse_args(argv)
     prov = collect_provenance(BENCH, args.out_name, seeds=[0], model_selection="none: nothing is selected", root=ROOT)
-    result = {"provenance": prov, "settings": vars(args), "trials": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.trials):
-            load = load_average()
-            try:
-                r = run_trial(Path(tmp) / f"t{i}", clients=args.clients, seconds=args.seconds, kill_at=args.kill_at,
-                              n_items=args.items, replicas=args.replicas, seed=i // 2 if args.alternate else i,
-                              data_plane=not (args.ray_calls_only or (args.alternate and i % 2)))
-            except Exception as exc:  # noqa: BLE001 - a trial that could not run is reported, not hidden
-                r = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
-            r["load_before"] = load
-            result["trials"].append(r)
-            print(i, {k: r.get(k) for k in ("requests", "failed", "failed_after_grace", "partial", "silent_wrong", "stale",
-                                            "p50_ms")}, flush=True)
+
+    def trial(i: int, work: Path) -> dict:
+        return run_trial(work, clients=args.clients, seconds=args.seconds, kill_at=args.kill_at, n_items=args.items,
+                         replicas=args.replicas, seed=i // 2 if args.alternate else i,
+                         data_plane=not (args.ray_calls_only or (args.alternate and i % 2)))
+
+    shown = ("requests", "failed", "failed_after_grace", "partial", "silent_wrong", "stale", "p50_ms")
+    result = {"provenance": prov, "settings": vars(args), "trials": run_trials(args.trials, trial, shown, catch=True)}
     paths = write_results(BENCH, args.out_name, result, markdown(result), root=ROOT)
     print(paths["md"].read_text())
 
