@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.kernel_timing import one_query_per_call
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -42,11 +43,7 @@ def _pct(x: list[float], q: float) -> float:
 
 
 def _latencies(search, queries, k: int) -> tuple[list[float], list]:
-    lat, res = [], []
-    for i in range(len(queries)):
-        t = time.perf_counter()
-        res.append(search(queries[i:i + 1], k)[0])
-        lat.append(time.perf_counter() - t)
+    res, lat = one_query_per_call(lambda q: search(q, k), queries)
     return lat, res
 
 

@@ -37,6 +37,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.kernel_timing import one_query_per_call
 from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
 from distilhash.benchmark.results import write_results  # noqa: E402
 
@@ -58,11 +59,8 @@ def timed_search(searcher, queries: np.ndarray, k: int) -> tuple[list, float]:
     """One query per call; returns (results, seconds per query)."""
     from distilhash.index.topk import NO_TOMBSTONES
 
-    out = []
-    t0 = time.perf_counter()
-    for i in range(len(queries)):
-        out += searcher.search(queries[i : i + 1], k, NO_TOMBSTONES)
-    return out, (time.perf_counter() - t0) / len(queries)
+    out, secs = one_query_per_call(lambda q: searcher.search(q, k, NO_TOMBSTONES), queries)
+    return out, sum(secs) / len(queries)
 
 
 def recall(got: list, ref: list, k: int) -> float:

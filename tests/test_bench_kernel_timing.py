@@ -94,3 +94,16 @@ def test_faiss_binary_flat_finds_hamming_neighbours():
     for heap in (True, False):
         dist, rows = faiss_binary_flat(db, heap).search(db[:3], 1)
         assert rows[:, 0].tolist() == [0, 1, 2] and dist[:, 0].tolist() == [0, 0, 0]
+
+
+def test_one_query_per_call_sends_each_query_alone_and_times_every_call():
+    from distilhash.benchmark.kernel_timing import one_query_per_call
+
+    seen = []
+
+    def search(q):
+        seen.append(q.shape)
+        return [int(q[0, 0]) * 10]
+
+    out, secs = one_query_per_call(search, np.arange(6).reshape(3, 2))
+    assert out == [0, 20, 40] and seen == [(1, 2)] * 3 and len(secs) == 3 and all(s >= 0 for s in secs)

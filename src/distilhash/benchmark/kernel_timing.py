@@ -151,3 +151,15 @@ def stamped_log(msg: str) -> None:
     import os
 
     print(f"[{time.strftime('%H:%M:%S')}] load {os.getloadavg()[0]:.2f} | {msg}", flush=True)
+
+
+def one_query_per_call(search: Callable[[np.ndarray], list], queries: np.ndarray) -> tuple[list, list[float]]:
+    """``search(queries[i : i + 1])`` for every query in turn: the answers (each call's list, joined)
+    and the wall seconds of each call."""
+    out: list = []
+    secs: list[float] = []
+    for i in range(len(queries)):
+        t = time.perf_counter()
+        out += search(queries[i : i + 1])
+        secs.append(time.perf_counter() - t)
+    return out, secs
