@@ -14,13 +14,12 @@ Reads the prepared dataset (``distilhash data prepare emoji-scenes`` first) and 
 from __future__ import annotations
 
 import argparse
-import textwrap
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from distilhash.benchmark.figures import figure
+from distilhash.benchmark.figures import captioned_samples, figure, label_frequency_bars
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -106,24 +105,10 @@ def figures(ds, out_grid: Path, out_samples: Path, out_freq: Path) -> None:
     px = np.asarray(ds.images.pixels[:48])
     grid = px.reshape(6, 8, S, S, 3).transpose(0, 2, 1, 3, 4).reshape(6 * S, 8 * S, 3)
     Image.fromarray(grid).resize((16 * S, 12 * S), Image.NEAREST).save(out_grid, optimize=True)
-    with figure(out_samples, 3, 4, figsize=(12, 11.5), dpi=80, tight=False) as (fig, axes):
-        for ax, i in zip(axes.ravel(), range(1, 13)):
-            ax.imshow(ds.images.pixels[i], interpolation="nearest")
-            ax.set_axis_off()
-            labels = ", ".join(ds.label_names[j] for j in np.flatnonzero(ds.labels[i]))
-            ax.set_title(
-                "\n".join(textwrap.wrap(ds.texts[i], 34)[:3]) + "\n[" + "\n".join(textwrap.wrap(labels, 38)[:2]) + "]",
-                fontsize=8,
-            )
-        fig.suptitle(f"{ds.name}: {S}x{S} scenes (items 1-12), caption and [labels]", fontsize=11)
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
-
-    freq = np.sort(ds.labels.sum(0))[::-1]
+    captioned_samples(out_samples, ds, range(1, 13), f"{ds.name}: {S}x{S} scenes (items 1-12), caption and [labels]",
+                      interpolation="nearest")
     with figure(out_freq, figsize=(7, 3.2)) as (fig, ax):
-        ax.bar(np.arange(len(freq)), freq / len(ds), width=1.0)
-        ax.set_xlabel(f"label rank ({len(freq)} {ds.meta.get('label_level')}s)")
-        ax.set_ylabel("share of items")
-        ax.set_title(f"{ds.name}: label frequencies")
+        label_frequency_bars(ax, ds, f"label rank ({ds.labels.shape[1]} {ds.meta.get('label_level')}s)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 import time
 from collections import Counter
 from dataclasses import replace
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distilhash.benchmark.figures import figure
+from distilhash.benchmark.figures import captioned_samples, figure, label_frequency_bars
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import result_paths, write_results
 
@@ -95,27 +94,15 @@ def figures(ds, out_grid: Path, out_samples: Path, out_plot: Path, waterfall: li
 
     rng = np.random.default_rng(1)
     pick = np.sort(rng.choice(len(ds), size=12, replace=False))
-    with figure(out_samples, 3, 4, figsize=(12, 12), dpi=80, tight=False) as (fig, axes):
-        for ax, i in zip(axes.ravel(), pick):
-            ax.imshow(ds.images.pixels[i])
-            ax.set_axis_off()
-            labels = ", ".join(n.split(":", 1)[1] for n in (ds.label_names[j] for j in np.flatnonzero(ds.labels[i])))
-            ax.set_title("\n".join(textwrap.wrap(ds.texts[i], 36)[:3]) + "\n[" + "\n".join(textwrap.wrap(labels, 40)[:2])
-                         + "]", fontsize=8)
-        fig.suptitle(f"{ds.name}: {ds.images.size} px drawings (12 seeded items), text and [labels]", fontsize=11)
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
-
-    freq = np.sort(ds.labels.sum(0))[::-1]
+    captioned_samples(out_samples, ds, pick, f"{ds.name}: {ds.images.size} px drawings (12 seeded items), text and [labels]",
+                      label_text=lambda name: name.split(":", 1)[1], widths=(36, 40), figsize=(12, 12))
     with figure(out_plot, 1, 2, figsize=(12, 3.8), dpi=100) as (fig, (a1, a2)):
         names = [w[0] for w in waterfall]
         a1.barh(np.arange(len(waterfall))[::-1], [w[1] for w in waterfall])
         a1.set_yticks(np.arange(len(waterfall))[::-1], names, fontsize=8)
         a1.set_xlabel("items left")
         a1.set_title("files left after each filter")
-        a2.bar(np.arange(len(freq)), freq / len(ds), width=1.0)
-        a2.set_xlabel(f"label rank ({len(freq)} labels)")
-        a2.set_ylabel("share of items")
-        a2.set_title(f"{ds.name}: label frequencies")
+        label_frequency_bars(a2, ds, f"label rank ({ds.labels.shape[1]} labels)")
     return shown.tolist()
 
 

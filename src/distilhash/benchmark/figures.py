@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["figure"]
+__all__ = ["figure", "captioned_samples", "label_frequency_bars"]
 
 
 @contextmanager
@@ -32,3 +32,36 @@ def figure(path: str | Path, nrows: int = 1, ncols: int = 1, *, figsize: tuple[f
     if tight:
         fig.tight_layout()
     fig.savefig(path, dpi=dpi)
+
+
+def captioned_samples(path: str | Path, ds: Any, items: Any, title: str, *, label_text: Any = None,
+                      widths: tuple[int, int] = (34, 38), figsize: tuple[float, float] = (12, 11.5),
+                      interpolation: str | None = None) -> None:
+    """A 3 x 4 sheet of dataset items (``items``: 12 row indices): each image under the first three
+    wrapped lines of its text (``widths[0]`` characters) and two of its ``[labels]`` (``widths[1]``;
+    each label name through ``label_text``), saved at 80 dpi as ``path``."""
+    import textwrap
+
+    import numpy as np
+
+    label_text = label_text or (lambda name: name)
+    with figure(path, 3, 4, figsize=figsize, dpi=80, tight=False) as (fig, axes):
+        for ax, i in zip(axes.ravel(), items):
+            ax.imshow(ds.images.pixels[i], interpolation=interpolation)
+            ax.set_axis_off()
+            labels = ", ".join(label_text(ds.label_names[j]) for j in np.flatnonzero(ds.labels[i]))
+            ax.set_title("\n".join(textwrap.wrap(ds.texts[i], widths[0])[:3]) + "\n["
+                         + "\n".join(textwrap.wrap(labels, widths[1])[:2]) + "]", fontsize=8)
+        fig.suptitle(title, fontsize=11)
+        fig.tight_layout(rect=(0, 0, 1, 0.97))
+
+
+def label_frequency_bars(ax: Any, ds: Any, xlabel: str) -> None:
+    """Bars of every label's share of the items of ``ds``, most frequent first, on ``ax``."""
+    import numpy as np
+
+    freq = np.sort(ds.labels.sum(0))[::-1]
+    ax.bar(np.arange(len(freq)), freq / len(ds), width=1.0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of items")
+    ax.set_title(f"{ds.name}: label frequencies")
