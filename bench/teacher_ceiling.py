@@ -42,8 +42,10 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.label_readout import label_readout
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.eval.chance import random_map_exact
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "teacher_ceiling"
@@ -62,15 +64,6 @@ def map_all(q: np.ndarray, db: np.ndarray, ql: np.ndarray, dl: np.ndarray) -> fl
         return Encoded("float", np.ascontiguousarray(x), 32 * x.shape[1])
 
     return float(evaluate(enc(q), enc(db), ql, dl, curves=False).map_all)
-
-
-def chance(ql: np.ndarray, dl: np.ndarray) -> float:
-    """Expected mAP@all of a random ranking, exact (:mod:`distilhash.eval.chance`; queries without a relevant
-    item count 0, as in every reported mAP). Results written before issue 23 used the mean share of relevant
-    items over queries with one, which is a little lower."""
-    from distilhash.eval.chance import random_map_exact
-
-    return random_map_exact(ql, dl)
 
 
 def scene_objects(gen, n: int) -> tuple[list[list[int]], list[str]]:
@@ -105,24 +98,6 @@ def phrase_features(captions: list[str], encoder) -> np.ndarray:
     return out
 
 
-def label_readout(text: np.ndarray, labels: np.ndarray, fit_rows: np.ndarray, steps: int = 400) -> np.ndarray:
-    """Label probabilities ``[N, C]`` of a logistic readout ``sigmoid(10 * T W + b)`` fit on ``fit_rows``."""
-    import torch
-
-    x = torch.tensor(text[fit_rows])
-    y = torch.tensor(labels[fit_rows].astype(np.float32))
-    w = torch.zeros(text.shape[1], labels.shape[1], requires_grad=True)
-    b = torch.zeros(labels.shape[1], requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=0.05)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(10 * x @ w + b, y) + 1e-4 * (w**2).sum()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        return torch.sigmoid(10 * torch.tensor(text) @ w + b).numpy()
-
-
 def part_a(encoder, name_emb: np.ndarray, gen, dataset: str) -> dict:
     from distilhash.data.store import open_prepared
     from distilhash.teachers.cache import default_features_dir, load_features
@@ -141,7 +116,7 @@ def part_a(encoder, name_emb: np.ndarray, gen, dataset: str) -> dict:
     yq, yd = Y[q], Y[db]
     readout = label_readout(feats.text, Y, split.fit)
     out = {
-        "chance": chance(yq, yd),
+        "chance": random_map_exact(yq, yd),
         "teacher_i2t": map_all(feats.image[q], feats.text[db], yq, yd),
         "teacher_t2i": map_all(feats.text[q], feats.image[db], yq, yd),
         "minilm_sentence_t2t": map_all(feats.text[q], feats.text[db], yq, yd),
@@ -174,7 +149,7 @@ def part_b(encoder, name_emb: np.ndarray, n_items: int, n_query: int, seed: int)
         sent = np.asarray(encoder.encode(caps, batch_size=256), dtype=np.float32)
         ident, names = oracle_features(objs, name_emb)
         yq, yd = Y[:n_query], Y[n_query:]
-        row = {"objects": f"{lo}-{hi}", "labels_per_item": float(Y.sum(1).mean()), "chance": chance(yq, yd)}
+        row = {"objects": f"{lo}-{hi}", "labels_per_item": float(Y.sum(1).mean()), "chance": random_map_exact(yq, yd)}
         for key, x in (("minilm_sentence_t2t", sent), ("identity_oracle", ident), ("names_oracle", names)):
             row[key] = map_all(x[:n_query], x[n_query:], yq, yd)
         rows.append(row)

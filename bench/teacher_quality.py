@@ -38,6 +38,7 @@ import numpy as np
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
+from distilhash.eval.chance import random_map_exact
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "teacher_quality"
@@ -126,8 +127,8 @@ def tower_references(ds, split, teacher_manifest: dict) -> dict[str, tuple[np.nd
 
 
 def label_oracle(F, split) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Linear probes (``teacher_ceiling.label_readout``) on the teacher's image and text features, fit with labels on split.fit."""
-    from teacher_ceiling import label_readout
+    """Linear probes (:func:`distilhash.benchmark.label_readout.label_readout`) on the teacher's image and text features, fit with labels on split.fit."""
+    from distilhash.benchmark.label_readout import label_readout
 
     p_img = label_readout(np.asarray(F.image), F.labels, split.fit)
     p_txt = label_readout(np.asarray(F.text), F.labels, split.fit)
@@ -156,12 +157,6 @@ def image_tower_speed(ds, image_size: int, n: int = 320, batch_size: int = 16) -
         torch.set_num_threads(prev)
     return {"images_per_s": len(pixels) / dt, "n": int(len(pixels)), "image_size": image_size, "batch_size": batch_size,
             "threads": 1, "memory_format": "channels_last", "load_before": load0, "load_after": load_average()}
-
-
-def _chance(ql: np.ndarray, dl: np.ndarray) -> float:
-    from teacher_ceiling import chance
-
-    return chance(ql, dl)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -231,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
         "zero_shot": zs,
         "throughput": speed,
         "image_tower_speed_1_thread": tower_speed,
-        "chance_expected_map": _chance(L[q], L[db]),
+        "chance_expected_map": random_map_exact(L[q], L[db]),
         "extract_throughput": F.manifest.get("throughput"),
         "wall_time_s": time.time() - t_start,
         "peak_rss_mb": usage.ru_maxrss / 1024,
