@@ -193,11 +193,15 @@ def main(argv: list[str] | None = None) -> None:
         speed.append({"nprobe": nprobe, "ms_per_query": sec * 1e3, "qps": 1.0 / sec, "recall@10": recall(got, ref, args.k),
                       "recall@10_unmodified": float(np.mean(unmod)) if unmod else None})
         print(f"ivf nprobe={nprobe}: {speed[-1]}", file=sys.stderr)
-    # distances of returned items must be exact ADC: spot check the last run
+    # distances of returned items must be the ADC sums: spot check the last run. The native kernel adds
+    # the M table entries in its own order, so a float32 sum may differ from numpy's in the last bits.
     from distilhash.index.pq import adc_distances, lookup_tables
 
     tab = lookup_tables(qt[:50], cb, metric)
-    assert all(np.array_equal(d, adc_distances(tab[i], codes[r], metric)) for i, (d, r) in enumerate(got[:50]))
+    for i, (d, r) in enumerate(got[:50]):
+        want = adc_distances(tab[i], codes[r], metric)
+        if not np.allclose(d, want, rtol=1e-5, atol=1e-6):
+            raise SystemExit(f"query {i}: returned distances differ from ADC by {np.abs(d - want).max():.3g}")
 
     ru = resource.getrusage(resource.RUSAGE_SELF)
     prov.update(dataset_hash=split.dataset_hash, split_hash=split.hash)
