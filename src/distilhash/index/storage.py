@@ -100,7 +100,7 @@ class IndexState:
         n, m = self._seqs.shape[0], self._seqs.shape[0] + new.shape[0]
         buf = self._seq_buf
         if buf is None or buf.shape[0] < m:
-            buf = np.empty(max(m, n + n // 4 + 4096), np.int64)  # grows by a quarter: amortised O(1) per row
+            buf = np.empty(max(m, n + n // 4 + 1024), np.int64)  # grows by a quarter: amortised O(1) per row
             buf[:n] = self._seqs
             self._seq_buf = buf
         buf[n:m] = new
