@@ -4,7 +4,8 @@
         --out-name serve_writes_pq1m_ivf16_loaded_summary
 
 Reads the runs' result files (each with its own provenance), groups them by the number of server
-processes and the writer's nice, and writes ``<out-name>.{json,md,png}``: per setting the runs' client-side p50 / p99
+processes and the writer's nice (and with ``--by-commit`` by the commit each run measured: an A/B of
+two versions of the code run interleaved), and writes ``<out-name>.{json,md,png}``: per setting the runs' client-side p50 / p99
 (all requests, searches, adds), throughput, errors and the read-your-writes and verification
 counts summed, as mean ± sample std over the runs, with each run's load average.
 """
@@ -35,16 +36,18 @@ def _mean_std(xs: list[float]) -> dict[str, float]:
     return {"mean": round(float(a.mean()), 1), "std": round(float(a.std(ddof=1)), 1) if len(a) > 1 else None, "n": len(a)}
 
 
-def summarise(paths: list[Path]) -> dict:
-    """Per setting (server processes): the figures as mean ± std, the checks summed, the runs listed."""
-    groups: dict[tuple[int, int], list[tuple[Path, dict]]] = {}
+def summarise(paths: list[Path], by_commit: bool = False) -> dict:
+    """Per setting (server processes, writer nice, the commit with ``by_commit``): the figures as
+    mean ± std, each run's search p99, the checks summed, the runs listed."""
+    groups: dict[tuple[int, int, str], list[tuple[Path, dict]]] = {}
     for p in paths:
         res = json.loads(p.read_text())
+        commit = str(res["provenance"].get("commit", "?"))[:7] if by_commit else ""
         for run in res["runs"]:
-            key = (int(run.get("workers", 1)), int(run.get("writer_nice", 0)))
+            key = (int(run.get("workers", 1)), int(run.get("writer_nice", 0)), commit)
             groups.setdefault(key, []).append((p, run | {"_load": res["provenance"]["load_before"]}))
     out = {}
-    for (workers, nice), runs in sorted(groups.items()):
+    for (workers, nice, commit), runs in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
         figs = {label: _mean_std([r[field][key] for _, r in runs]) for label, field, key in FIGURES}
         checks = {"errors": sum(r["all"]["errors"] for _, r in runs),
                   "read_back_checked": sum(r.get("read_back", {}).get("checked", 0) for _, r in runs),
@@ -53,21 +56,23 @@ def summarise(paths: list[Path]) -> dict:
                                       + len(r["verify_disk"]["of_those_missing"]) for _, r in runs),
                   "deletes_not_gone": sum(r["verify_service"]["deletes_checked"] - r["verify_service"]["deletes_gone"] for _, r in runs),
                   "disk_deletes_present": sum(r["verify_disk"]["deletes_present"] for _, r in runs)}
-        out[f"{workers}" + (f", writer nice +{nice}" if nice else "")] = {"figures": figs, "checks": checks,
-                             "runs": [{"file": p.name, "load_before": r["_load"]} for p, r in runs]}
+        label = f"{workers}" + (f", writer nice +{nice}" if nice else "") + (f", commit {commit}" if commit else "")
+        out[label] = {"figures": figs, "checks": checks, "search_p99_each_run": [r["search"]["p99_ms"] for _, r in runs],
+                      "runs": [{"file": p.name, "load_before": r["_load"]} for p, r in runs]}
     return out
 
 
 def markdown(result: dict) -> str:
     lines = ["# Writes under load, repeated: one writable process vs several server processes + the writer", "",
              f"{result['note']}  ", "Each cell: mean ± sample std over the runs (client side). Source runs and their load averages below.", "",
-             "| server processes | runs | " + " | ".join(label for label, _, _ in FIGURES) + " | errors | read-back checked / stale | adds missing | deletes not gone |",
-             "|---|---|" + "---|" * (len(FIGURES) + 4)]
+             "| server processes | runs | " + " | ".join(label for label, _, _ in FIGURES) + " | search p99 ms, each run | errors | read-back checked / stale | adds missing | deletes not gone |",
+             "|---|---|" + "---|" * (len(FIGURES) + 5)]
     for workers, g in result["settings"].items():
         cells = [f"{g['figures'][label]['mean']} ± {g['figures'][label]['std'] if g['figures'][label]['std'] is not None else '-'}"
                  for label, _, _ in FIGURES]
         c = g["checks"]
-        lines.append(f"| {workers} | {len(g['runs'])} | " + " | ".join(cells) + f" | {c['errors']} | {c['read_back_checked']:,} / "
+        each = ", ".join(f"{x:.1f}" for x in g.get("search_p99_each_run", []))
+        lines.append(f"| {workers} | {len(g['runs'])} | " + " | ".join(cells) + f" | {each} | {c['errors']} | {c['read_back_checked']:,} / "
                      f"{c['read_back_stale']} | {c['adds_missing']} | {c['deletes_not_gone'] + c['disk_deletes_present']} |")
     lines += ["", "## Runs", "", "| server processes | file | load average at start |", "|---|---|---|"]
     for workers, g in result["settings"].items():
@@ -97,9 +102,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("results", type=Path, nargs="+", help="serve_writes result JSON files")
     p.add_argument("--out-name", default="serve_writes_summary")
     p.add_argument("--note", default="loaded machine: the runs alternated between the settings")
+    p.add_argument("--by-commit", action="store_true", help="also group by the commit each run measured (an A/B of two versions)")
     args = p.parse_args(argv)
     prov = collect_provenance(BENCH, args.out_name, model_selection="none: timing runs are summarised", root=ROOT)
-    result = {"provenance": prov, "note": args.note, "sources": [x.name for x in args.results], "settings": summarise(args.results)}
+    result = {"provenance": prov, "note": args.note, "sources": [x.name for x in args.results], "settings": summarise(args.results, args.by_commit),
+              "by_commit": args.by_commit}
     paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
     print(f"wrote {paths['json']}, .md, .png")
 

@@ -299,3 +299,104 @@ def test_several_processes_serve_a_sharded_index_only_read_only(tmp_path):
 
     with pytest.raises(ConfigError, match="cannot be followed"):
         open_index(tmp_path / "sh", options=FOLLOW)
+
+
+def test_adds_queued_while_an_image_encodes_share_the_next_pass_at_the_writer_priority():
+    import os
+    import threading
+
+    from distilhash.serve.batching import ItemBatcher
+    from distilhash.serve.writer import lower_priority
+
+    started, release = threading.Event(), threading.Event()
+    calls, nices = [], []
+
+    def encode(items):
+        calls.append(list(items))
+        nices.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        if len(calls) == 1:
+            started.set()
+            assert release.wait(10)
+        return Encoded("binary", np.array([[i] for i in items], np.uint8), 8)
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    batcher = ItemBatcher(encode, max_batch=8, setup=lambda: lower_priority(3))
+    try:
+        first = batcher.submit(1)
+        assert started.wait(10)
+        rest = [batcher.submit(i) for i in (2, 3, 4)]  # queued while the first encodes
+        release.set()
+        assert [f.result(10).data.tolist() for f in [first, *rest]] == [[[1]], [[2]], [[3]], [[4]]]
+    finally:
+        batcher.stop()
+    assert calls == [[1], [2, 3, 4]]  # one pass for the three that waited, each add its own row
+    assert nices == [min(19, base + 3)] * 2  # the encoding thread, lowered once
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the caller's thread unchanged
+
+
+def test_a_failed_encoding_pass_refuses_every_add_in_it_with_a_500():
+    import threading
+
+    from distilhash.serve.batching import ItemBatcher
+    from distilhash.serve.refusal import ServiceError
+
+    started, release = threading.Event(), threading.Event()
+
+    def encode(items):
+        if not started.is_set():
+            started.set()
+            assert release.wait(10)
+            return Encoded("binary", np.zeros((len(items), 1), np.uint8), 8)
+        raise RuntimeError("tower exploded")
+
+    batcher = ItemBatcher(encode, max_batch=8)
+    try:
+        ok = batcher.submit("a")
+        assert started.wait(10)
+        doomed = [batcher.submit(x) for x in "bc"]
+        release.set()
+        assert len(ok.result(10)) == 1
+        for f in doomed:
+            with pytest.raises(ServiceError) as err:
+                f.result(10)
+            assert err.value.status == 500 and "server log" in err.value.message
+        assert len(batcher.submit("d").exception(10).message) > 0  # the batcher still answers afterwards
+    finally:
+        batcher.stop()
+
+
+def test_concurrent_adds_store_the_codes_one_add_at_a_time_would(tmp_path):
+    """Images added at once are encoded in shared passes; each item's stored code is the one its
+    image gets alone, and each add answers with its own item."""
+    import threading
+
+    from serve_fixtures import COLOURS, make_world, png_bytes
+
+    from distilhash.serve.engine import SearchService, ServiceConfig
+
+    world = make_world(tmp_path)
+    svc = SearchService([world["image_index"]], config=ServiceConfig(api_key=KEY, write_nice=2))
+    try:
+        t = svc.targets["image"]
+        images = {f"new{i}": png_bytes(COLOURS[i % len(COLOURS)] // (1 + i // len(COLOURS)), size=20 + i) for i in range(12)}
+        answers, errors = {}, []
+
+        def add(item_id: str) -> None:
+            try:
+                answers[item_id] = svc.add_item(item_id, None, images[item_id], json.dumps({"n": item_id}))
+            except Exception as exc:  # noqa: BLE001 (reported below)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=add, args=(i,)) for i in images]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        assert not errors and sorted(answers) == sorted(images)
+        assert all(a["id"] == i and a["metadata"]["n"] == i for i, a in answers.items())
+        stored = t.index.get(sorted(images))
+        for item_id, data in images.items():
+            alone = t.encoder.encode_items("image", [svc.decode_image(data)])
+            assert np.array_equal(stored[item_id][0], t.index.spec.unpacked(alone.data)[0]), item_id
+    finally:
+        svc.close()

@@ -1,6 +1,6 @@
-"""Worker threads that batch queued work: the teacher's text micro-batcher and each index's
-project + search batcher (:class:`BatchQueue`), the readers/writer lock of an index, and the
-per-thread torch setting.
+"""Worker threads that batch queued work: the teacher's text micro-batcher, the encoder of added
+items and each index's project + search batcher (:class:`BatchQueue`), the readers/writer lock of
+an index, and the per-thread torch setting.
 
 A batch queue's worker takes everything queued while it was busy (up to ``max_batch``) as one
 batch: idle, an item is processed alone at once; under load, one model call, one index call and
@@ -24,7 +24,8 @@ from distilhash.serve.config import ServiceError
 
 _log = logging.getLogger("distilhash.serve")
 
-__all__ = ["pin_torch_threads", "set_torch_threads", "BatchQueue", "TextBatcher", "Pending", "SearchBatcher", "RWLock"]
+__all__ = ["pin_torch_threads", "set_torch_threads", "BatchQueue", "TextBatcher", "ItemBatcher", "Pending", "SearchBatcher",
+           "RWLock"]
 
 _THREAD_STATE = threading.local()
 
@@ -138,6 +139,42 @@ class TextBatcher(BatchQueue):
 
     def _futures(self, batch: list[tuple[str, Future]]) -> list[Future]:
         return [fut for _, fut in batch]
+
+
+class ItemBatcher(BatchQueue):
+    """Encodes the items of concurrent adds in one worker thread: everything queued while it was
+    busy goes through ``encode(items) -> Encoded [n]`` as one batch (one forward pass of the
+    teacher's image tower for several adds: about 0.65x the CPU per image of one at a time, Lite0
+    with one torch thread). ``setup`` runs once in that thread before its first batch (the index
+    writer lowers the thread's CPU priority there, :mod:`distilhash.serve.writer`)."""
+
+    def __init__(self, encode: Callable[[list[Any]], Any], max_batch: int, setup: Callable[[], None] | None = None) -> None:
+        self.encode = encode
+        self._setup = setup
+        super().__init__(max_batch, "item-encoder", [()])
+
+    def submit(self, item: Any) -> Future:
+        """Queue one item (a PIL image, a caption); the Future resolves to its ``Encoded`` [1]."""
+        fut: Future = Future()
+        self._put((item, fut))
+        return fut
+
+    def _process(self, batch: list[tuple[Any, Future]]) -> None:
+        if self._setup is not None:
+            setup, self._setup = self._setup, None
+            setup()
+        codes = self.encode([it for it, _ in batch])
+        for i, (_, fut) in enumerate(batch):
+            fut.set_result(codes.take(np.array([i])))
+
+    def _futures(self, batch: list[tuple[Any, Future]]) -> list[Future]:
+        return [fut for _, fut in batch]
+
+    def _failure(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, ServiceError):
+            return exc
+        _log.error("encoding added items failed", exc_info=exc)
+        return ServiceError(500, "encoding the item failed inside the service; the server log has the details")
 
 
 @dataclass

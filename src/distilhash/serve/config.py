@@ -56,6 +56,8 @@ class ServiceConfig:
         writer_socket: set in the server processes of a multi-process writable service
             (:mod:`distilhash.serve.writer`): the indexes are opened read-only and followed, and
             adds and deletes are forwarded to the writer listening on this Unix socket.
+        write_nice: added to the nice value (0-19) of the thread that encodes added items (the
+            index writer's ``--writer-nice``): when the CPU is short, searches get it first.
     """
 
     api_key: str | None = None
@@ -83,6 +85,7 @@ class ServiceConfig:
     engine: str = "local"
     engine_options: dict[str, Any] = field(default_factory=dict)
     writer_socket: str | None = None
+    write_nice: int = 0
 
     def __post_init__(self) -> None:
         from distilhash.serve.engines import check_engine

@@ -70,6 +70,9 @@ class ItemHost(Protocol):
     def decode_image(self, data: bytes, what: str = "file") -> Any:
         """An RGB PIL image from uploaded bytes, its work bounded; ServiceError 413/400/415."""
 
+    def encode_new_image(self, target: Target, image: Any) -> Any:
+        """The database code (``Encoded`` [1]) of an added item's image (concurrent adds encoded together)."""
+
 
 # type checkers see the host's members on ``self``; at run time the mixin is a plain class
 if TYPE_CHECKING:
@@ -167,8 +170,7 @@ class ItemsMixin(_Host):
                 raise ServiceError(409, f"id: {shown(item_id)} is already in the {t.modality} index; delete it first")
         pin_torch_threads()
         if t.modality == "image":
-            with self._image_lock:
-                codes = t.encoder.encode_items("image", [pil])
+            codes = self.encode_new_image(t, pil)
         else:
             codes = t.encoder.encode_items("text", [md["caption"]])
         md["source"] = "api"

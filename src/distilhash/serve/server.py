@@ -135,7 +135,7 @@ def _writer_for(spec: dict[str, Any], announce: Any) -> Iterator[str | None]:
 
     limit_threads(max(1, int(spec.get("torch_threads", 1))))  # the model's encoders run here: one core's worth, like a worker
     cfg = ServiceConfig(api_key=spec["api_key"], max_upload_bytes=int(spec["max_upload_mb"] * 2**20),
-                        **{**spec["config"], "search_workers": 1})
+                        **{**spec["config"], "search_workers": 1, "write_nice": int(spec.get("writer_nice", 0))})
     service = SearchService(spec["index_dirs"], model_dir=spec.get("model_dir"), teacher=spec.get("teacher"), config=cfg)
     try:
         if spec.get("warmup", True):

@@ -37,7 +37,7 @@ from typing import Any
 
 from distilhash.serve.refusal import ServiceError
 
-__all__ = ["WriterChannel", "forward", "SOCKET_NAME"]
+__all__ = ["WriterChannel", "forward", "lower_priority", "SOCKET_NAME"]
 
 _log = logging.getLogger("distilhash.serve")
 
@@ -101,7 +101,7 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         sock: socket.socket = self.request
         if self.server.nice:  # this thread runs the write (its image encoding): below the searches' priority
-            _lower_priority(self.server.nice)
+            lower_priority(self.server.nice)
         sock.settimeout(_TIMEOUT_S)
         try:
             req = _recv_json(sock)
@@ -123,7 +123,7 @@ class _Handler(socketserver.BaseRequestHandler):
             _log.error("the answer to a forwarded write could not be sent: %s", exc)
 
 
-def _lower_priority(nice: int) -> None:
+def lower_priority(nice: int) -> None:
     """Raise the calling thread's nice value by ``nice`` (Linux: per thread; elsewhere the process)."""
     tid = threading.get_native_id()
     try:
