@@ -76,7 +76,13 @@ def tune_static_table(table: np.ndarray, weights: np.ndarray, bias: np.ndarray, 
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    e = torch.nn.Parameter(torch.tensor(table, dtype=torch.float32))
+    # only the rows the captions use take part (the others would get no gradient): ids renumbered into them
+    used = np.unique(np.fromiter((i for ids in (*fit_ids, *val_ids) for i in ids), np.int64))
+    where = np.zeros(len(table), np.int64)
+    where[used] = np.arange(len(used))
+    fit_ids = [where[np.asarray(ids, np.int64)].tolist() for ids in fit_ids]
+    val_ids = [where[np.asarray(ids, np.int64)].tolist() for ids in val_ids]
+    e = torch.nn.Parameter(torch.tensor(table[used], dtype=torch.float32))
     w = torch.nn.Parameter(torch.tensor(weights, dtype=torch.float32))
     b = torch.nn.Parameter(torch.tensor(bias, dtype=torch.float32))
     y = torch.tensor(np.asarray(data.fit_targets, np.float32))
@@ -111,11 +117,13 @@ def tune_static_table(table: np.ndarray, weights: np.ndarray, bias: np.ndarray, 
         scores.append(score())
         bar.set_postfix(val=f"{scores[-1]:.4f}", best=f"{max(scores):.4f}")
         if scores[-1] > best[0]:
-            best = (scores[-1], epoch, e.detach().numpy().copy(), w.detach().numpy().copy(), b.detach().numpy().copy())
+            tuned = np.array(table, np.float32, copy=True)
+            tuned[used] = e.detach().numpy()
+            best = (scores[-1], epoch, tuned, w.detach().numpy().copy(), b.detach().numpy().copy())
     _, epoch, t, wt, bt = best
     report = {"epoch": epoch, "val_scores": [round(s, 5) for s in scores], "val_metric": data.description,
               "kept": epoch > 0, "epochs": epochs, "lr": lr, "batch": batch, "seed": seed,
-              "n_fit": len(fit_ids), "n_val": len(val_ids),
+              "n_fit": len(fit_ids), "n_val": len(val_ids), "rows_tuned": int(len(used)),
               "rule": "epoch with the highest split.val score, epoch 0 (the untuned encoder) included"}
     return (np.ascontiguousarray(t, np.float32), np.ascontiguousarray(wt, np.float32),
             np.ascontiguousarray(bt, np.float32), report)
