@@ -12,6 +12,9 @@
    the static features of the captions and ``Y`` their teacher text embeddings. ``alpha`` is the
    one with the highest mean leave-one-out cosine to the teacher (closed form from one SVD), so
    only the captions given (``split.train``) are used: the query set never is.
+3. **Tune** (optional, :mod:`~distilhash.query_encoders.static_text_tune`; the pipeline passes
+   ``split.fit`` / ``split.val``): the table rows and the map trained together on the fit captions,
+   the epoch with the best ``split.val`` score kept, epoch 0 (steps 1-2 unchanged) included.
 
 The folder written (:mod:`distilhash.query_encoders.static_text` describes it) carries a
 fingerprint of the teacher, the tower, its vocabulary, the captions and the settings; a fit whose
