@@ -12,9 +12,9 @@ captions vs ``split.retrieval`` images) with query text features from
   0 is the shipped ``MODEL/static-text``, the others go to ``MODEL/static-text-seeds/``): the
   static arm's figures are the mean and sample std over the seeds;
 
-(``openclipart.*`` also holds the retired light n-gram encoder, without and with its fall-back to
+(``openclipart_light.*`` holds the retired light n-gram encoder, without and with its fall-back to
 the teacher: that run used this script's ``--light`` option at commit 0ec1076, before the encoder
-was removed.)
+was removed; ``emoji-scenes_ridge.*`` is EmojiScenes before the table tuning.)
 
 Each arm is scored twice: through the model (its query head against its database codes) and
 through the float teacher (cosine against the teacher's image features). Image->text with the
