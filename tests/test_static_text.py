@@ -110,6 +110,11 @@ def test_tuning_is_kept_when_it_raises_the_val_score_and_moves_captions_towards_
     rep = tuned.meta["report"]["tuning"]
     assert rep["kept"] and rep["epoch"] == int(np.argmax(rep["val_scores"])) > 0 and len(rep["val_scores"]) == 9
     assert not np.array_equal(tuned.table, plain.table) and tuned.table.shape == plain.table.shape
+    from model2vec import StaticModel  # the tuned folder is still a model2vec model, and our reader gives its embeddings
+
+    probe = ["tag1 tag3 scene", "a red cat with the dogs"]
+    ref = StaticModel.from_pretrained(tmp_path / "tuned", force_download=False).encode(probe)
+    assert np.allclose(tuned.static_features(probe), ref, atol=1e-3)
     # the scores it recorded are the encoder's: the written folder reproduces the chosen epoch's score
     assert cos_val(tuned.encode(val)) == pytest.approx(max(rep["val_scores"]), abs=1e-4)
     assert rep["val_scores"][rep["epoch"]] > rep["val_scores"][0]
