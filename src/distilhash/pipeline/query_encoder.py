@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def fit_query_encoder(model_dir: str | Path, dataset: str | None = None, feature
     return enc, path
 
 
-def _val_tuning(ds, split, feats) -> TuneData | None:
+def _val_tuning(ds: Any, split: Any, feats: Any) -> TuneData | None:
     """Tuning data: ``split.fit`` captions and targets; score = t2i mAP@all, ``split.val`` captions vs ``split.fit`` images."""
     from distilhash.codes import Encoded
     from distilhash.eval.metrics import evaluate
