@@ -7,11 +7,14 @@ captions vs ``split.retrieval`` images) with query text features from
 
 * ``teacher``: the cached teacher text features (what MiniLM + the teacher's text head give);
 * ``static``: the model's static encoder (``MODEL/static-text``, fitted on ``split.train`` captions
-  by ``distilhash query-encoder fit``; fitted here first when missing);
+  by ``distilhash query-encoder fit``, its table tuned on ``split.fit`` and kept when ``split.val``
+  says so; fitted here first when missing), once per tuning seed (``--seeds``, default 0 1 2; seed
+  0 is the shipped ``MODEL/static-text``, the others go to ``MODEL/static-text-seeds/``): the
+  static arm's figures are the mean and sample std over the seeds;
 
-(``openclipart.*`` also holds the retired light n-gram encoder, without and with its fall-back to
+(``openclipart_light.*`` holds the retired light n-gram encoder, without and with its fall-back to
 the teacher: that run used this script's ``--light`` option at commit 0ec1076, before the encoder
-was removed.)
+was removed; ``emoji-scenes_ridge.*`` is EmojiScenes before the table tuning.)
 
 Each arm is scored twice: through the model (its query head against its database codes) and
 through the float teacher (cosine against the teacher's image features). Image->text with the
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--features", type=Path)
     p.add_argument("--time-n", type=int, default=1000, help="captions per timing run")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="tuning seeds of the static encoder (one fit each)")
     p.add_argument("--examples", action="store_true", help="also precision@10 of the demo's ten typed example queries")
     p.add_argument("--out-name", default=None, help="result name (default: the dataset's name)")
     args = p.parse_args(argv)
@@ -78,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     from distilhash.pipeline.inputs import dataset_for_model, load_features_and_split
     from distilhash.pipeline.query_encoder import fit_query_encoder
     from distilhash.query_encoders.numpy_heads import numpy_head_for
+    from distilhash.query_encoders.static_text import static_text_dir
+    from distilhash.query_encoders.static_text_fit import StaticTextConfig
     from distilhash.teachers.registry import create_teacher
 
     meta = json.loads((args.model / "method.json").read_text())
@@ -85,15 +91,19 @@ def main(argv: list[str] | None = None) -> None:
     name = args.out_name or dataset
     prov = collect_provenance(BENCH, name, seeds=[(meta.get("config") or {}).get("seed", 0)], dataset=dataset,
                               model_selection="the model's own (fit_info.json), not re-selected here; the static map's ridge "
-                              "alpha by leave-one-out cosine on split.train captions",
+                              "alpha by leave-one-out cosine on split.train captions; the static table's tuning epoch "
+                              "(0 = untuned) by text->image mAP@all of split.val captions vs split.fit images",
                               root=ROOT)
     method = load_method(args.model)
     ds, split, feats, fpath = load_features_and_split(dataset, meta["teacher"], args.features)
-    static, sdir = fit_query_encoder(args.model, dataset, args.features, threads=1)
+    fits = {seed: fit_query_encoder(args.model, dataset, args.features, config=StaticTextConfig(tune_seed=seed), threads=1,
+                                    out=None if seed == 0 else args.model / "static-text-seeds" / f"seed{seed}")
+            for seed in args.seeds}
+    static, sdir = fits[args.seeds[0]]
     q, db = np.asarray(split.query), np.asarray(split.retrieval)
     q_texts, db_texts = [ds.texts[i] for i in q], [ds.texts[i] for i in db]
     arms = {"teacher": (feats.text[q].astype(np.float32), feats.text[db].astype(np.float32)),
-            "static": (static.encode(q_texts), static.encode(db_texts))}
+            **{f"static seed {s}": (enc.encode(q_texts), enc.encode(db_texts)) for s, (enc, _) in fits.items()}}
     encoders = {"static": static.encode}
 
     img_db = method.encode("image", feats.image[db], "database")
@@ -113,6 +123,11 @@ def main(argv: list[str] | None = None) -> None:
     for arm in results:
         for key in ("model_t2i", "float_teacher_t2i", "model_i2t_text_db"):
             results[arm][f"{key}_vs_teacher"] = round(results[arm][key] / results["teacher"][key], 4)
+    seeds = [results[f"static seed {s}"] for s in args.seeds]
+    results["static"] = {k: round(float(np.mean([r[k] for r in seeds])), 5) for k in seeds[0]}
+    results["static"]["std"] = {k: round(float(np.std([r[k] for r in seeds], ddof=1)), 5) if len(seeds) > 1 else 0.0
+                                for k in seeds[0]}
+    tuning = {s: enc.meta.get("report", {}).get("tuning") for s, (enc, _) in fits.items()}
 
     teacher = create_teacher(meta["teacher"])
     text_fns = {"teacher": teacher.encode_texts, **encoders}
@@ -131,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     prov.update(dataset_hash=split.dataset_hash, split_hash=split.hash)
     result = {"provenance": prov, "teacher": feats.manifest.get("teacher"), "features": str(fpath), "model": str(args.model),
               "method": meta["method"], "bits": meta.get("n_bits"), "static_encoder": {"dir": str(sdir), **static.meta},
+              "static_seeds": args.seeds, "static_tuning_by_seed": tuning,
               "n_query": len(q), "n_database": len(db), "map_all": results,
               "example_queries_p10": examples,
               "cpu_ms_per_single_query": timing,
@@ -169,15 +185,19 @@ def _markdown(r: dict, dataset: str, split_hash: str) -> str:
              f"Static encoder: {s['tower']['name']} distilled with model2vec {s['distill']['settings']['model2vec']} "
              f"(PCA {s['distill']['settings']['pca_dims']}, SIF {s['distill']['settings']['sif_coefficient']}), ridge map "
              f"(alpha {rep.get('alpha_relative')}, by leave-one-out cosine) fitted on the {rep.get('n_fit')} `split.train` captions; "
-             f"fingerprint `{s['fingerprint']}`.", "",
+             f"fingerprint `{s['fingerprint']}` (seed {r['static_seeds'][0]}).", "",
+             *_tuning_lines(r), "",
              "mAP@all. *model t2i*: the query text features through the model's query head against its image codes (what "
              "search and the service do); *float teacher t2i*: cosine against the teacher's image features; *model i2t, "
              "text db*: image queries against text codes made from each arm's caption features.", "",
              "| text features | model t2i | (vs teacher) | float teacher t2i | (vs teacher) | model i2t, text db | cosine to teacher (mean / p10) |",
              "|---|---|---|---|---|---|---|"]
     for arm, m in r["map_all"].items():
-        lines.append(f"| {arm} | {m['model_t2i']:.4f} | {m['model_t2i_vs_teacher']:.3f}x | {m['float_teacher_t2i']:.4f} | "
-                     f"{m['float_teacher_t2i_vs_teacher']:.3f}x | {m['model_i2t_text_db']:.4f} | "
+        sd = m.get("std") or {}
+        pm = lambda k, f: f"{m[k]:{f}}" + (f" ± {sd[k]:{f}}" if k in sd else "")  # noqa: E731
+        name = f"**{arm}** (mean ± sample std, {len(r['static_seeds'])} seeds)" if arm == "static" else arm
+        lines.append(f"| {name} | {pm('model_t2i', '.4f')} | {pm('model_t2i_vs_teacher', '.4f')}x | {pm('float_teacher_t2i', '.4f')} | "
+                     f"{pm('float_teacher_t2i_vs_teacher', '.4f')}x | {pm('model_i2t_text_db', '.4f')} | "
                      f"{m['cosine_to_teacher_mean']:.3f} / {m['cosine_to_teacher_p10']:.3f} |")
     if r.get("light_encoder"):
         lines += ["", f"light+fallback: {100 * r['light_encoder']['query_share_falling_back']:.1f} % of the query captions have an "
@@ -199,12 +219,23 @@ def _markdown(r: dict, dataset: str, split_hash: str) -> str:
     return "\n".join(lines)
 
 
+def _tuning_lines(r: dict) -> list[str]:
+    """One line per seed: the split.val score per tuning epoch and the epoch kept."""
+    out = ["Table tuning on `split.fit` (kept epoch = highest `split.val` score, epoch 0 = untuned; the query set unused):  "]
+    for seed, t in (r.get("static_tuning_by_seed") or {}).items():
+        if t:
+            out.append(f"seed {seed}: val mAP by epoch {', '.join(f'{v:.4f}' for v in t['val_scores'])}; kept epoch "
+                       f"**{t['epoch']}**{'' if t['kept'] else ' (untuned)'}.  ")
+    return out
+
+
 def _plot(r: dict, path: Path) -> None:
     with figure(path, 1, 2, figsize=(10, 3.6)) as (fig, (a1, a2)):
         arms = list(r["map_all"])
         x = np.arange(len(arms))
-        a1.bar(x - 0.2, [r["map_all"][a]["model_t2i"] for a in arms], 0.4, label=f"{r['method']} {r['bits']} bits")
-        a1.bar(x + 0.2, [r["map_all"][a]["float_teacher_t2i"] for a in arms], 0.4, label="float teacher")
+        err = lambda k: [(r["map_all"][a].get("std") or {}).get(k, 0.0) for a in arms]  # noqa: E731
+        a1.bar(x - 0.2, [r["map_all"][a]["model_t2i"] for a in arms], 0.4, yerr=err("model_t2i"), label=f"{r['method']} {r['bits']} bits")
+        a1.bar(x + 0.2, [r["map_all"][a]["float_teacher_t2i"] for a in arms], 0.4, yerr=err("float_teacher_t2i"), label="float teacher")
         a1.set_xticks(x, arms, fontsize=8)
         a1.set_ylabel("t2i mAP@all (query set)")
         a1.legend(fontsize=8)

@@ -37,7 +37,8 @@ def test_fit_uses_split_train_captions_and_is_reused(tiny_model, monkeypatch):
     from distilhash.query_encoders.static_text_fit import StaticTextConfig
 
     model, teacher, split = tiny_model
-    enc, path = fit_query_encoder(model, config=StaticTextConfig(pca_dims=0))
+    cfg = StaticTextConfig(pca_dims=0, tune_epochs=0)
+    enc, path = fit_query_encoder(model, config=cfg)
     assert path == model / "static-text" and (path / "encoder.json").is_file()
     meta = json.loads((path / "encoder.json").read_text())
     assert meta["fit_part"] == "split.train" and meta["report"]["n_fit"] == len(split.train) and meta["dataset"] == "tiny"
@@ -45,12 +46,27 @@ def test_fit_uses_split_train_captions_and_is_reused(tiny_model, monkeypatch):
     # the captions of split.train are the fit's: another split's captions give another fingerprint
     ds, _ = open_prepared("tiny")
     want = fit_mod.static_fingerprint(meta["teacher_fingerprint"], fit_mod.TextTower(**{**meta["tower"], "path": meta["tower"]["path"]}),
-                                      [ds.texts[i] for i in np.asarray(split.train)], StaticTextConfig(pca_dims=0), {"width": 16})
-    assert want == enc.fingerprint
+                                      [ds.texts[i] for i in np.asarray(split.train)], cfg, {"width": 16})
+    assert want == enc.fingerprint and "tuning" not in meta["report"]
 
     monkeypatch.setattr(fit_mod, "distill_tower", lambda *a, **k: pytest.fail("distilled again"))
-    again, _ = fit_query_encoder(model, config=StaticTextConfig(pca_dims=0))
+    again, _ = fit_query_encoder(model, config=cfg)
     assert again.fingerprint == enc.fingerprint
+
+
+def test_tuning_trains_on_split_fit_and_is_selected_on_split_val(tiny_model):
+    from distilhash.pipeline.query_encoder import fit_query_encoder
+    from distilhash.query_encoders.static_text_fit import StaticTextConfig
+
+    model, _, split = tiny_model
+    enc, path = fit_query_encoder(model, config=StaticTextConfig(pca_dims=0, tune_epochs=3))
+    tune = json.loads((path / "encoder.json").read_text())["report"]["tuning"]
+    assert tune["n_fit"] == len(split.fit) and tune["n_val"] == len(split.val) and len(split.fit) + len(split.val) == len(split.train)
+    assert "split.val captions vs split.fit images" in tune["val_metric"] and len(tune["val_scores"]) == 4
+    assert tune["epoch"] == int(np.argmax(tune["val_scores"])) and tune["kept"] == (tune["epoch"] > 0)
+    assert all(0.0 <= s <= 1.0 for s in tune["val_scores"])  # mAP values
+    untuned, _ = fit_query_encoder(model, config=StaticTextConfig(pca_dims=0, tune_epochs=0), out=path.parent / "untuned")
+    assert untuned.fingerprint != enc.fingerprint
 
 
 def test_cli_fit_info_and_search_default_to_the_static_encoder(tiny_model, tmp_path):

@@ -91,6 +91,54 @@ def test_a_second_fit_with_the_same_fingerprint_does_no_work_and_new_captions_re
     assert other.fingerprint != first.fingerprint and other.meta["report"]["n_fit"] == 150
 
 
+def _tuning(texts: list[str], score):
+    from distilhash.query_encoders.static_text_tune import TuneData
+
+    val = _fit_texts(60, seed=3)
+    return TuneData(texts, _targets(texts), val, score, "test score")
+
+
+def test_tuning_is_kept_when_it_raises_the_val_score_and_moves_captions_towards_their_targets(tower, tmp_path):
+    from distilhash.query_encoders.static_text_fit import StaticTextConfig, fit_static_text
+
+    texts, val = _fit_texts(), _fit_texts(60, seed=3)
+    cos_val = lambda f: float((f * _targets(val)).sum(1).mean())  # noqa: E731
+    kw = {"cache_dir": tmp_path / "cache"}
+    plain = fit_static_text(tower, texts, _targets(texts), tmp_path / "plain", config=StaticTextConfig(pca_dims=16, tune_epochs=0), **kw)
+    tuned = fit_static_text(tower, texts, _targets(texts), tmp_path / "tuned", tuning=_tuning(texts, cos_val),
+                            config=StaticTextConfig(pca_dims=16, tune_epochs=8, tune_lr=3e-3, tune_batch=32), **kw)
+    rep = tuned.meta["report"]["tuning"]
+    assert rep["kept"] and rep["epoch"] == int(np.argmax(rep["val_scores"])) > 0 and len(rep["val_scores"]) == 9
+    assert not np.array_equal(tuned.table, plain.table) and tuned.table.shape == plain.table.shape
+    from model2vec import StaticModel  # the tuned folder is still a model2vec model, and our reader gives its embeddings
+
+    probe = ["tag1 tag3 scene", "a red cat with the dogs"]
+    ref = StaticModel.from_pretrained(tmp_path / "tuned", force_download=False).encode(probe)
+    assert np.allclose(tuned.static_features(probe), ref, atol=1e-3)
+    # the scores it recorded are the encoder's: the written folder reproduces the chosen epoch's score
+    assert cos_val(tuned.encode(val)) == pytest.approx(max(rep["val_scores"]), abs=1e-4)
+    assert rep["val_scores"][rep["epoch"]] > rep["val_scores"][0]
+    held = _fit_texts(50, seed=11)  # captions neither trained on nor scored
+    assert (tuned.encode(held) * _targets(held)).sum(1).mean() > (plain.encode(held) * _targets(held)).sum(1).mean()
+    assert tuned.fingerprint != plain.fingerprint
+
+
+def test_tuning_that_does_not_beat_the_untuned_encoder_on_val_is_dropped(tower, tmp_path):
+    from distilhash.query_encoders.static_text_fit import StaticTextConfig, fit_static_text
+
+    texts = _fit_texts()
+    calls = iter(range(100))
+    falling = lambda f: -float(next(calls))  # noqa: E731  every epoch scores below the one before: epoch 0 wins
+    kw = {"cache_dir": tmp_path / "cache"}
+    plain = fit_static_text(tower, texts, _targets(texts), tmp_path / "plain", config=StaticTextConfig(pca_dims=16, tune_epochs=0), **kw)
+    enc = fit_static_text(tower, texts, _targets(texts), tmp_path / "st", tuning=_tuning(texts, falling),
+                          config=StaticTextConfig(pca_dims=16, tune_epochs=3), **kw)
+    rep = enc.meta["report"]["tuning"]
+    assert rep["epoch"] == 0 and not rep["kept"] and rep["val_scores"] == [0.0, -1.0, -2.0, -3.0]
+    assert np.array_equal(enc.table, plain.table) and np.array_equal(enc.weights, plain.weights)
+    assert np.array_equal(enc.bias, plain.bias)
+
+
 def test_bad_targets_are_refused(tower, tmp_path):
     from distilhash.errors import FeatureError
     from distilhash.query_encoders.static_text_fit import StaticTextConfig, fit_static_text
@@ -102,6 +150,12 @@ def test_bad_targets_are_refused(tower, tmp_path):
         fit_static_text(tower, ["a", "b", "c"], np.zeros((2, 4)), tmp_path / "st", cache_dir=tmp_path)
     with pytest.raises(FeatureError, match="NaN"):
         fit_static_text(tower, ["a"], np.full((1, 4), np.nan), tmp_path / "st", cache_dir=tmp_path)
+    texts = _fit_texts(40)
+    bad = _tuning(texts, lambda f: 0.0)
+    bad.fit_targets = bad.fit_targets[:, :5]
+    with pytest.raises(FeatureError, match="tuning: 40 fit texts but targets of shape"):
+        fit_static_text(tower, texts, _targets(texts), tmp_path / "st", tuning=bad,
+                        config=StaticTextConfig(pca_dims=0, tune_epochs=1), cache_dir=tmp_path / "cache")
 
 
 def test_a_missing_or_broken_folder_is_named(tmp_path):

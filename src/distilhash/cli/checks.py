@@ -54,6 +54,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "--train": (1, INT_MAX),
     "--retrieval": (1, INT_MAX),
     "--val": (0, INT_MAX),
+    "--tune-epochs": (0, 1000),
 }
 
 #: option name -> (lowest, highest, lowest excluded) accepted float

@@ -5,7 +5,9 @@
 The teacher text tower named by the model's teacher is distilled with model2vec (cached under
 ``$DISTILHASH_HOME/teachers/cache``, shared by every model of that tower) and mapped into the
 teacher's text space by ridge regression on the ``split.train`` captions against their cached
-teacher text features; the query set is never used. The folder is fingerprinted (teacher
+teacher text features, then its table tuned on the ``split.fit`` captions and kept when that
+raises text->image mAP@all of the ``split.val`` captions against the ``split.fit`` images (teacher
+image features); the query set is never used. The folder is fingerprinted (teacher
 fingerprint, tower, vocabulary, captions, settings): a second call with nothing changed returns
 the folder already there. See :mod:`distilhash.query_encoders.static_text`.
 """
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from distilhash.errors import ConfigError, FeatureError
 from distilhash.query_encoders.static_text import StaticTextEncoder, static_text_dir
 from distilhash.query_encoders.static_text_fit import StaticTextConfig
+from distilhash.query_encoders.static_text_tune import TuneData
 
 __all__ = ["fit_query_encoder"]
 
@@ -57,5 +61,25 @@ def fit_query_encoder(model_dir: str | Path, dataset: str | None = None, feature
     path = Path(out) if out is not None else static_text_dir(model_dir)
     enc = fit_static_text(tower, [ds.texts[i] for i in rows], feats.text[rows], path, config=config,
                           cache_dir=teachers_dir() / "cache", teacher_fingerprint=str(feats.manifest.get("teacher_fingerprint", "")),
-                          provenance=provenance, threads=threads, force=force)
+                          provenance=provenance, threads=threads, force=force, tuning=_val_tuning(ds, split, feats))
     return enc, path
+
+
+def _val_tuning(ds: Any, split: Any, feats: Any) -> TuneData | None:
+    """Tuning data: ``split.fit`` captions and targets; score = t2i mAP@all, ``split.val`` captions vs ``split.fit`` images."""
+    from distilhash.codes import Encoded
+    from distilhash.eval.metrics import evaluate
+
+    fit, val = np.asarray(split.fit), np.asarray(split.val)
+    if not len(fit) or not len(val):
+        return None
+    images = np.asarray(feats.image[fit], np.float32)
+    lab_val, lab_fit = feats.labels[val], feats.labels[fit]
+    bits = 32 * images.shape[1]
+
+    def score(f: np.ndarray) -> float:
+        return float(evaluate(Encoded("float", f, bits), Encoded("float", images, bits), lab_val, lab_fit, curves=False).map_all)
+
+    return TuneData([ds.texts[i] for i in fit], feats.text[fit], [ds.texts[i] for i in val], score,
+                    "text->image mAP@all, split.val captions vs split.fit images (teacher image features, cosine)",
+                    f"{split.hash}:{feats.manifest.get('teacher_fingerprint', '')}")

@@ -13,6 +13,8 @@ gaps, no fallback), followed by a linear map into the teacher's text space::
 ``d``, SIF weights folded in); ``W, b`` are fitted by ridge regression on the ``split.train``
 captions against their teacher text embeddings
 (:mod:`distilhash.query_encoders.static_text_fit`; the command ``distilhash query-encoder fit``).
+When training ``E`` and ``W, b`` together on the ``split.fit`` captions beats that on ``split.val``,
+the tuned ``E, W, b`` are stored instead (:mod:`distilhash.query_encoders.static_text_tune`).
 
 Stored as a folder (default ``<model_dir>/static-text``)::
 

@@ -12,6 +12,9 @@
    the static features of the captions and ``Y`` their teacher text embeddings. ``alpha`` is the
    one with the highest mean leave-one-out cosine to the teacher (closed form from one SVD), so
    only the captions given (``split.train``) are used: the query set never is.
+3. **Tune** (optional, :mod:`~distilhash.query_encoders.static_text_tune`; the pipeline passes
+   ``split.fit`` / ``split.val``): the table rows and the map trained together on the fit captions,
+   the epoch with the best ``split.val`` score kept, epoch 0 (steps 1-2 unchanged) included.
 
 The folder written (:mod:`distilhash.query_encoders.static_text` describes it) carries a
 fingerprint of the teacher, the tower, its vocabulary, the captions and the settings; a fit whose
@@ -34,6 +37,7 @@ import numpy as np
 from distilhash.errors import FeatureError
 from distilhash.query_encoders.static_text import (FORMAT, MAP_FILE, META_FILE, StaticTextEncoder, load_static_model,
                                                    load_static_text)
+from distilhash.query_encoders.static_text_tune import TuneData, tune_static_table
 from distilhash.query_encoders.text_towers import TextTower
 
 __all__ = ["StaticTextConfig", "distill_tower", "fit_ridge_map", "fit_static_text", "static_fingerprint"]
@@ -48,11 +52,18 @@ class StaticTextConfig:
         sif_coefficient: model2vec's SIF weighting of frequent tokens.
         alphas: ridge penalties tried, relative to the mean feature variance x n; the best
             leave-one-out mean cosine wins.
+        tune_epochs: most epochs of table tuning on ``split.fit`` (kept only when it beats the
+            untuned encoder on ``split.val``; :mod:`~distilhash.query_encoders.static_text_tune`); 0 = off.
+        tune_lr, tune_batch, tune_seed: its Adam step, mini-batch size and seed (shuffling).
     """
 
     pca_dims: int = 256
     sif_coefficient: float = 1e-4
     alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 0.1, 1.0)
+    tune_epochs: int = 10
+    tune_lr: float = 1e-3
+    tune_batch: int = 128
+    tune_seed: int = 0
 
     def distill_settings(self) -> dict[str, Any]:
         import model2vec
@@ -139,9 +150,13 @@ def static_fingerprint(teacher_fingerprint: str, tower: TextTower, texts: Sequen
 
 def fit_static_text(tower: TextTower, texts: Sequence[str], targets: np.ndarray, out: str | Path, *,
                     config: StaticTextConfig | None = None, cache_dir: str | Path, teacher_fingerprint: str = "",
-                    provenance: dict[str, Any] | None = None, threads: int = 1, force: bool = False) -> StaticTextEncoder:
+                    provenance: dict[str, Any] | None = None, threads: int = 1, force: bool = False,
+                    tuning: TuneData | None = None) -> StaticTextEncoder:
     """Distil ``tower`` (cached), fit the map on ``texts`` -> ``targets`` (float ``[n, D]``) and write the folder ``out``.
 
+    With ``tuning`` (and ``config.tune_epochs`` > 0) the table and map are also trained on
+    ``tuning.fit_texts`` and kept when they beat the untuned encoder on ``tuning.val_score``
+    (:func:`~distilhash.query_encoders.static_text_tune.tune_static_table`).
     Returns the loaded encoder; when ``out`` already holds an encoder with the same fingerprint
     (and not ``force``) that one is returned without any work.
 
@@ -155,7 +170,13 @@ def fit_static_text(tower: TextTower, texts: Sequence[str], targets: np.ndarray,
     if not np.isfinite(y).all():
         raise FeatureError("the fit targets contain NaN or infinite values")
     out = Path(out)
-    fingerprint = static_fingerprint(teacher_fingerprint, tower, texts, cfg, {"width": int(y.shape[1])})
+    tune = tuning if tuning is not None and cfg.tune_epochs > 0 else None
+    extra: dict[str, Any] = {"width": int(y.shape[1])}
+    if tune is not None:
+        extra["tuning"] = {"fit": hashlib.sha256("\n".join(tune.fit_texts).encode()).hexdigest()[:16],
+                           "val": hashlib.sha256("\n".join(tune.val_texts).encode()).hexdigest()[:16],
+                           "metric": tune.description, "data": tune.fingerprint}
+    fingerprint = static_fingerprint(teacher_fingerprint, tower, texts, cfg, extra)
     if not force and (out / META_FILE).is_file():
         try:
             old = json.loads((out / META_FILE).read_text())
@@ -174,8 +195,13 @@ def fit_static_text(tower: TextTower, texts: Sequence[str], targets: np.ndarray,
             shutil.copy2(base / name, tmp / name)
     from safetensors.numpy import save as st_save
 
-    x = load_static_model(base).static_features(list(texts))
+    static = load_static_model(base)
+    x = static.static_features(list(texts))
     w, b, report = fit_ridge_map(x, y, cfg.alphas)
+    if tune is not None:
+        table, w, b, report["tuning"] = _tune(static, tune, cfg, w, b)
+        if table is not None:
+            (tmp / "model.safetensors").write_bytes(st_save({"embeddings": table}))
     (tmp / MAP_FILE).write_bytes(st_save({"weights": w, "bias": b}))
     report.update({"n_fit": len(texts), "static_width": int(x.shape[1]), "width": int(y.shape[1]),
                    "distill_seconds": round(t1 - t0, 1), "fit_seconds": round(time.perf_counter() - t1, 2)})
@@ -186,3 +212,17 @@ def fit_static_text(tower: TextTower, texts: Sequence[str], targets: np.ndarray,
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return load_static_text(out)
+
+
+def _tune(static: StaticTextEncoder, tune: TuneData, cfg: StaticTextConfig, w: np.ndarray,
+          b: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Tune from a ridge map fitted on ``tune.fit_texts``; the tuned (table, W, b) if kept, else (None, w, b)."""
+    fit_targets = np.asarray(tune.fit_targets, np.float32)
+    if fit_targets.ndim != 2 or len(fit_targets) != len(tune.fit_texts) or fit_targets.shape[1] != len(b):
+        raise FeatureError(f"tuning: {len(tune.fit_texts)} fit texts but targets of shape {fit_targets.shape}; "
+                           f"expected [{len(tune.fit_texts)}, {len(b)}]")
+    wf, bf, _ = fit_ridge_map(static.static_features(list(tune.fit_texts)), fit_targets, cfg.alphas)
+    table, wt, bt, report = tune_static_table(static.table, wf, bf, static.token_ids(list(tune.fit_texts)),
+                                              static.token_ids(list(tune.val_texts)), tune, epochs=cfg.tune_epochs,
+                                              lr=cfg.tune_lr, batch=cfg.tune_batch, seed=cfg.tune_seed)
+    return (table, wt, bt, report) if report["kept"] else (None, w, b, report)
