@@ -65,3 +65,30 @@ def test_trainable_backbone_refuses_residual_heads():
 
     with pytest.raises(ConfigError, match="residual"):
         DCMQTrainableConfig(text_head="residual", embed_dim=384)
+
+
+def test_pair_mrr_is_the_reciprocal_rank_of_each_partner(data):
+    from distilhash.training.validation import pair_mrr
+
+    fs, split = data
+    m = create_method("float-student", **FAST).fit(fs, split)
+    idx = np.asarray(split.val)
+    got = pair_mrr(m, fs, idx)
+    q = m.encode("text", fs.text[idx], "query").data
+    x = m.encode("image", fs.image[idx], "database").data
+    sims = q @ x.T
+    ranks = 1 + (sims > np.diag(sims)[:, None]).sum(1)  # no exact ties between float cosines here
+    assert got["t2i"] == pytest.approx(float(np.mean(1.0 / ranks)), abs=1e-5)
+    assert got["mean"] == pytest.approx(0.5 * (got["i2t"] + got["t2i"]))
+
+
+def test_labels_and_pairs_criterion_selects_on_their_mean(data):
+    fs, split = data
+    m = create_method("dcmq", n_bits=32, val_criterion="labels+pairs", embed_dim=WIDTH, **FAST).fit(fs, split)
+    kept = m.fit_info_["val_map_at_kept"]
+    assert kept["mean"] == pytest.approx(0.5 * (kept["label_mean"] + kept["pair_mean"]))
+    assert 0 < kept["pair_mean"] <= 1 and 0 < kept["label_mean"] <= 1
+    vals = {row["epoch"]: row["val"] for row in m.fit_info_["history"]}
+    assert m.fit_info_["kept_epoch"] == max(vals, key=vals.get)
+    with pytest.raises(ConfigError, match="val_criterion"):
+        create_method("dcmq", val_criterion="captions")

@@ -21,7 +21,8 @@ Per batch of B matched items (teacher features ``u`` image, ``w`` caption, ``e``
 
 ``sim`` is the ADC metric used at retrieval ("ip": <q, x>; "l2": 1 - |q - x|^2 / 2), ``match`` is
 MSE or KL of row softmaxes. The epoch kept is the one with the best mean validation mAP@all
-(``split.val`` queries vs ``split.fit`` database), recorded in ``fit_info_``.
+(``split.val`` queries vs ``split.fit`` database; ``val_criterion="labels+pairs"`` averages it with the
+val caption <-> image MRR), recorded in ``fit_info_``.
 
 ``backbone`` picks what the student reads (:mod:`distilhash.methods.dcmq_inputs`): ``"frozen"``, the
 teacher features; ``"trainable"``, student encoders fine-tuned jointly (:mod:`distilhash.methods.dcmq_trainable`).
@@ -78,6 +79,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "backbone": ("frozen", "trainable"),
     "image_head": ("mlp", "residual"),
     "text_head": ("mlp", "residual"),
+    "val_criterion": ("labels", "labels+pairs"),
 }
 
 
@@ -101,7 +103,8 @@ class DCMQConfig(ConfigData):
     Loss: ``distill`` "mse" | "kl" (``kl_tau_t``, ``kl_tau_s``), ``similarity`` = ADC metric
     "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
     Optimisation: ``lr``, ``weight_decay``, ``batch_size``, ``epochs``, ``eval_every``,
-    ``patience``, ``seed``, ``progress``.
+    ``patience``, ``val_criterion`` (what the kept epoch maximises on split.val: "labels", label mAP vs
+    split.fit | "labels+pairs", its mean with the MRR of each item's own caption / image), ``seed``, ``progress``.
     """
 
     n_bits: int = 64
@@ -143,6 +146,7 @@ class DCMQConfig(ConfigData):
     epochs: int = 200
     eval_every: int = 1
     patience: int = 8
+    val_criterion: str = "labels"
     seed: int = 0
     progress: bool | None = None
 

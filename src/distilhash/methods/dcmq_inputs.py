@@ -29,7 +29,7 @@ from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError
 from distilhash.methods.base import Capabilities, MethodBase
 
-__all__ = ["FeatureInputs", "head", "ResidualHead", "HEADS", "FeatureStudent"]
+__all__ = ["FeatureInputs", "head", "ResidualHead", "HEADS", "VAL_CRITERIA", "FeatureStudent"]
 
 
 def head(width: int, cfg: Any) -> nn.Module:
@@ -64,6 +64,24 @@ class ResidualHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x) + self.mlp(x)
 
+
+def _labels(method, features, split) -> dict[str, float]:
+    from distilhash.training.validation import val_map
+
+    return val_map(method, features, split)
+
+
+def _labels_and_pairs(method, features, split) -> dict[str, float]:
+    """Label mAP (split.val vs split.fit) and the MRR of each split.val item's own caption / image, averaged."""
+    from distilhash.training.validation import pair_mrr, val_map
+
+    labels, pairs = val_map(method, features, split), pair_mrr(method, features, split.val)
+    return {**{f"label_{k}": v for k, v in labels.items()}, **{f"pair_{k}": v for k, v in pairs.items()},
+            "i2t": labels["i2t"], "t2i": labels["t2i"], "mean": 0.5 * (labels["mean"] + pairs["mean"])}
+
+
+#: the ``val_criterion`` option of DCMQ -> its validation scores ``(method, features, split) -> {"mean": ...}``
+VAL_CRITERIA = {"labels": _labels, "labels+pairs": _labels_and_pairs}
 
 #: the ``image_head`` / ``text_head`` options of DCMQ -> the head's constructor ``(width, cfg) -> nn.Module``
 HEADS = {"mlp": head, "residual": ResidualHead}
@@ -119,9 +137,8 @@ class FeatureInputs:
         return [{"params": [p for p in model.parameters() if p.requires_grad]}]
 
     def val_scores(self, features, split) -> dict[str, float]:
-        from distilhash.training.validation import val_map
-
-        return val_map(self.method, features, split)
+        """The validation scores on ``split.val``; ``"mean"`` is what model selection maximises (``val_criterion``)."""
+        return VAL_CRITERIA[self.method.config.val_criterion](self.method, features, split)
 
     def encode_rows(self, modality: str, features, idx: np.ndarray, role: str) -> Encoded:
         return self.method.encode(modality, (features.image if modality == "image" else features.text)[idx], role)
