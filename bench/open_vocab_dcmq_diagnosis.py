@@ -79,7 +79,25 @@ def _reconstruct(codes: np.ndarray, books: np.ndarray) -> np.ndarray:
 
 
 def run_diagnosis(run: Path) -> dict[str, Any]:
-    """Every stage x check for one run."""
+    """Every stage x check for one run (cached under ``$DISTILHASH_HOME/open_vocab_diagnosis/``, keyed by the
+    run's path and its weights' content hash)."""
+    import hashlib
+    import json
+
+    from distilhash.paths import home
+
+    weights = run / "weights.safetensors"
+    key = hashlib.sha256(str(run.resolve()).encode() + weights.read_bytes()).hexdigest()[:16]
+    cache = home() / "open_vocab_diagnosis" / f"{run.name}-{key}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    out = _diagnose(run)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def _diagnose(run: Path) -> dict[str, Any]:
     import json
 
     from distilhash.benchmark.open_vocab.scoring import OpenVocabOptions, prepare_domains

@@ -76,7 +76,7 @@ def markdown(r: dict[str, Any]) -> str:
              "P@10 / mAP@all of the codes on the held-out drawings and emoji glyphs (relevance = the title names the "
              "noun), mean +- sample std over seeds, and as a share of the float teacher's; label mAP@all on split.query "
              "vs split.retrieval (title + tags) is what the targets buy.", "",
-             "| targets | seeds | drawings P@10 | x teacher | drawings mAP | x teacher | emoji P@10 | x teacher | emoji mAP "
+             "| configuration | seeds | drawings P@10 | x teacher | drawings mAP | x teacher | emoji P@10 | x teacher | emoji mAP "
              "| x teacher | label mAP i2t / t2i |", "|---" * 11 + "|"]
     for name, row in r["rows"].items():
         cells = []
