@@ -23,12 +23,13 @@ Writes ``bench/results/open_vocab_dcmq_diagnosis/NAME.{json,md,png}``.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from distilhash.benchmark.run_rows import mean_std, rows_from_args, write_rows
+from distilhash.benchmark.run_rows import mean_std, summarise_rows, write_rows
 
 DOMAINS = ("openclipart", "emoji")
 STAGES = ("float teacher", "float student", "codes, ADC", "codes, symmetric")
@@ -146,8 +147,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    name, rows = rows_from_args(argv, __doc__.split("\n")[0], "diagnosis", lambda runs: summarise([run_diagnosis(r) for r in runs]),
-                                lambda label, row: print(label, {k: round(v["openclipart P@10"][0], 3) for k, v in row["ratios"].items()}, flush=True))
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
+    p.add_argument("--name", default="diagnosis")
+    a = p.parse_args(argv)
+    name, rows = a.name, summarise_rows(a.row, lambda runs: summarise([run_diagnosis(r) for r in runs]),
+                                        lambda label, row: print(label, {k: round(v["openclipart P@10"][0], 3) for k, v in row["ratios"].items()}, flush=True))
     from distilhash.data.store import open_prepared
 
     _, split = open_prepared("openclipart")

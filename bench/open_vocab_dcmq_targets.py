@@ -15,13 +15,14 @@ nothing is chosen on the benchmark's queries. Writes ``bench/results/open_vocab_
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from distilhash.benchmark.run_rows import mean_std, rows_from_args, write_rows
+from distilhash.benchmark.run_rows import mean_std, summarise_rows, write_rows
 
 DOMAINS = ("openclipart", "emoji")
 #: how every figure of the rows was selected (the provenance block)
@@ -66,8 +67,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    name, rows = rows_from_args(argv, __doc__.split("\n")[0], "targets", lambda runs: summarise([run_figures(r) for r in runs]),
-                                lambda label, row: print(label, {d: round(row[d]["p_at"], 3) for d in DOMAINS}, flush=True))
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
+    p.add_argument("--name", default="targets")
+    a = p.parse_args(argv)
+    name, rows = a.name, summarise_rows(a.row, lambda runs: summarise([run_figures(r) for r in runs]),
+                                        lambda label, row: print(label, {d: round(row[d]["p_at"], 3) for d in DOMAINS}, flush=True))
     write_rows("open_vocab_dcmq_targets", name, rows, SELECTION, markdown, _plot)
 
 

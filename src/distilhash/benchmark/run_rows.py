@@ -14,7 +14,7 @@ import numpy as np
 
 from distilhash.errors import ConfigError
 
-__all__ = ["parse_row", "mean_std", "rows_from_args", "write_rows"]
+__all__ = ["parse_row", "mean_std", "summarise_rows", "write_rows"]
 
 
 def parse_row(arg: str) -> tuple[str, list[Path]]:
@@ -36,23 +36,16 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return float(a.mean()), (float(a.std(ddof=1)) if len(a) > 1 else 0.0)
 
 
-def rows_from_args(argv: list[str] | None, description: str, default_name: str,
-                   summarise: Callable[[list[Path]], dict[str, Any]], show: Callable[[str, dict[str, Any]], None]
-                   ) -> tuple[str, dict[str, dict[str, Any]]]:
-    """Parse ``--row LABEL=RUN[,RUN...]`` (repeated) and ``--name``; ``(name, {label: summarise(runs)})``,
-    calling ``show(label, row)`` after each row."""
-    import argparse
-
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
-    p.add_argument("--name", default=default_name)
-    a = p.parse_args(argv)
+def summarise_rows(row_args: list[str], summarise: Callable[[list[Path]], dict[str, Any]],
+                   show: Callable[[str, dict[str, Any]], None]) -> dict[str, dict[str, Any]]:
+    """``{label: summarise(runs)}`` for each ``"LABEL=RUN[,RUN...]"`` of ``row_args``, calling ``show(label, row)``
+    after each row."""
     rows: dict[str, dict[str, Any]] = {}
-    for arg in a.row:
+    for arg in row_args:
         label, runs = parse_row(arg)
         rows[label] = summarise(runs)
         show(label, rows[label])
-    return a.name, rows
+    return rows
 
 
 def write_rows(script: str, name: str, rows: dict[str, dict[str, Any]], model_selection: str,
