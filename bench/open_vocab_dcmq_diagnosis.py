@@ -194,7 +194,7 @@ def _plot(r: dict[str, Any], path: Path) -> None:
         ax.set_yticks(y + 0.27, labels, fontsize=7)
         ax.invert_yaxis()
         ax.legend(fontsize=7)
-        ax.set_title("open-vocab P@10 as a share of the float teacher's, stage by stage (0.9x dashed)")
+        ax.set_title("open-vocab P@10 as a share of the float teacher's, stage by stage (0.9x dashed)", fontsize=9)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def _plot(r: dict[str, Any], path: Path) -> None:
         ax.set_yticks(y + 0.2, names, fontsize=8)
         ax.invert_yaxis()
         ax.legend(fontsize=7)
-        ax.set_title("DCMQ 64-bit codes: share of the float teacher's open-vocab P@10 (goal 0.9x, dashed)")
+        ax.set_title("DCMQ 64-bit codes: share of the float teacher's open-vocab P@10 (goal 0.9x, dashed)", fontsize=9)
 
 
 if __name__ == "__main__":
