@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.benchmark.provenance import collect_provenance
-from distilhash.benchmark.results import write_results
+from distilhash.benchmark.run_rows import mean_std, summarise_rows, write_rows
 
 DOMAINS = ("openclipart", "emoji")
+#: how every figure of the rows was selected (the provenance block)
+SELECTION = ("DCMQ epoch: its own val label mAP on split.val (early stopping); caption_weight fixed at 0.5 before any "
+             "run, not tuned; teacher: val MRR heads + prior weight on split.val")
 
 
 def run_figures(run: Path) -> dict[str, Any]:
@@ -51,47 +53,27 @@ def run_figures(run: Path) -> dict[str, Any]:
     return out
 
 
-def _mean_std(v: list[float]) -> tuple[float, float]:
-    a = np.asarray(v, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
-
-
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     row: dict[str, Any] = {"runs": runs, "n_seeds": len(runs)}
     for d in DOMAINS:
         row[d] = {}
         for f in ("p_at", "map_all"):
-            row[d][f], row[d][f + "_std"] = _mean_std([r[d][f] for r in runs])
-            row[d][f + "_vs_teacher"], row[d][f + "_vs_teacher_std"] = _mean_std([r[d][f] / r[d]["teacher_" + f] for r in runs])
+            row[d][f], row[d][f + "_std"] = mean_std([r[d][f] for r in runs])
+            row[d][f + "_vs_teacher"], row[d][f + "_vs_teacher_std"] = mean_std([r[d][f] / r[d]["teacher_" + f] for r in runs])
             row[d]["teacher_" + f] = runs[0][d]["teacher_" + f]
     for part in ("val", "query"):
-        row[f"label_map_{part}"] = {k: _mean_std([r["label_map"][part][k] for r in runs]) for k in ("i2t", "t2i")}
+        row[f"label_map_{part}"] = {k: mean_std([r["label_map"][part][k] for r in runs]) for k in ("i2t", "t2i")}
     return row
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (seeds of one target choice)")
+    p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
     p.add_argument("--name", default="targets")
     a = p.parse_args(argv)
-    rows: dict[str, Any] = {}
-    for arg in a.row:
-        label, sep, runs = arg.rpartition("=")
-        if not sep:
-            raise SystemExit(f"--row {arg!r}: expected LABEL=RUN[,RUN...]")
-        rows[label.strip()] = summarise([run_figures(Path(r.strip())) for r in runs.split(",") if r.strip()])
-        print(label, {d: round(rows[label.strip()][d]["p_at"], 3) for d in DOMAINS}, flush=True)
-    first = next(iter(rows.values()))["runs"][0]
-    from distilhash.data.store import open_prepared
-
-    _, split = open_prepared("openclipart")
-    prov = collect_provenance("open_vocab_dcmq_targets", a.name, split=split, dataset="openclipart",
-                              seeds=sorted({r["seed"] for row in rows.values() for r in row["runs"]}),
-                              model_selection="DCMQ epoch: its own val label mAP on split.val (early stopping); "
-                                              "caption_weight fixed at 0.5 before any run, not tuned; teacher: val MRR "
-                                              "heads + prior weight on split.val")
-    result = {"provenance": prov, "teacher": first["teacher"], "rows": rows}
-    write_results("open_vocab_dcmq_targets", a.name, result, markdown(result), plot=lambda path: _plot(result, path))
+    name, rows = a.name, summarise_rows(a.row, lambda runs: summarise([run_figures(r) for r in runs]),
+                                        lambda label, row: print(label, {d: round(row[d]["p_at"], 3) for d in DOMAINS}, flush=True))
+    write_rows("open_vocab_dcmq_targets", name, rows, SELECTION, markdown, _plot)
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -99,7 +81,7 @@ def markdown(r: dict[str, Any]) -> str:
              "P@10 / mAP@all of the codes on the held-out drawings and emoji glyphs (relevance = the title names the "
              "noun), mean +- sample std over seeds, and as a share of the float teacher's; label mAP@all on split.query "
              "vs split.retrieval (title + tags) is what the targets buy.", "",
-             "| targets | seeds | drawings P@10 | x teacher | drawings mAP | x teacher | emoji P@10 | x teacher | emoji mAP "
+             "| configuration | seeds | drawings P@10 | x teacher | drawings mAP | x teacher | emoji P@10 | x teacher | emoji mAP "
              "| x teacher | label mAP i2t / t2i |", "|---" * 11 + "|"]
     for name, row in r["rows"].items():
         cells = []
@@ -129,7 +111,7 @@ def _plot(r: dict[str, Any], path: Path) -> None:
         ax.set_yticks(y + 0.2, names, fontsize=8)
         ax.invert_yaxis()
         ax.legend(fontsize=7)
-        ax.set_title("DCMQ 64-bit codes: share of the float teacher's open-vocab P@10 (goal 0.9x, dashed)")
+        ax.set_title("DCMQ 64-bit codes: share of the float teacher's open-vocab P@10 (goal 0.9x, dashed)", fontsize=9)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ Per batch of B matched items (teacher features ``u`` image, ``w`` caption, ``e``
 
 ``sim`` is the ADC metric used at retrieval ("ip": <q, x>; "l2": 1 - |q - x|^2 / 2), ``match`` is
 MSE or KL of row softmaxes. The epoch kept is the one with the best mean validation mAP@all
-(``split.val`` queries vs ``split.fit`` database), recorded in ``fit_info_``.
+(``split.val`` queries vs ``split.fit`` database; ``val_criterion="labels+pairs"`` averages it with the
+val caption <-> image MRR), recorded in ``fit_info_``.
 
 ``backbone`` picks what the student reads (:mod:`distilhash.methods.dcmq_inputs`): ``"frozen"``, the
 teacher features; ``"trainable"``, student encoders fine-tuned jointly (:mod:`distilhash.methods.dcmq_trainable`).
@@ -48,11 +49,11 @@ from distilhash.losses.cross_modal import cross_modal_loss
 from distilhash.losses.intra_modal import intra_modal_loss
 from distilhash.losses.quantization import quantization_loss
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
+from distilhash.methods import dcmq_targets
 from distilhash.methods.dcmq_inputs import FeatureInputs
 from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
 from distilhash.registry import Registry
-from distilhash.targets.npc import NPCConfig, npc_targets
-from distilhash.targets.similarity import cosine_targets, label_overlap_targets
+from distilhash.targets.npc import NPCConfig
 from distilhash.training.batches import minibatches
 from distilhash.epochs import LoopConfig, run_epochs
 from distilhash.training.seed import seed_everything
@@ -76,6 +77,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "pq_mode": ("gumbel", "soft", "hard-st"),
     "codebook_init": ("kmeans", "data", "random"),
     "backbone": ("frozen", "trainable"),
+    "image_head": ("mlp", "residual"),
+    "text_head": ("mlp", "residual"),
+    "val_criterion": ("labels", "labels+pairs"),
 }
 
 
@@ -88,7 +92,9 @@ class DCMQConfig(ConfigData):
     images are compared with: "label" (label-text prompts, default) | "caption" | "mix" (raw cosines
     ``(1 - caption_weight) cos(u, label text) + caption_weight cos(u, caption)``); NPC steps
     ``npc_standardize``, ``npc_scale`` (+ ``npc_tanh_gain``), ``npc_paired``.
-    Student: ``embed_dim`` D, ``hidden_dim`` (0: linear heads), ``dropout``, ``backbone``.
+    Student: ``embed_dim`` D, ``hidden_dim`` (0: linear heads), ``dropout``, ``backbone``; ``image_head`` /
+    ``text_head`` "mlp" (default) | "residual" (identity + a zero-initialised MLP: starts in the teacher's space,
+    needs ``embed_dim`` = the teacher's width; ``backbone="frozen"`` only).
     PQG: ``n_bits`` (M = n_bits / log2 K), ``n_codewords`` K, ``pq_logits``, ``pq_tau``, ``pq_mode``
     ("gumbel" | "soft" | "hard-st"), ``pq_gumbel_noise`` (hard-st only), ``codebook_init`` ("kmeans" on the
     embeddings after the warm-up | "data" samples | "random"), ``warmup_epochs`` (epochs of
@@ -97,7 +103,8 @@ class DCMQConfig(ConfigData):
     Loss: ``distill`` "mse" | "kl" (``kl_tau_t``, ``kl_tau_s``), ``similarity`` = ADC metric
     "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
     Optimisation: ``lr``, ``weight_decay``, ``batch_size``, ``epochs``, ``eval_every``,
-    ``patience``, ``seed``, ``progress``.
+    ``patience``, ``val_criterion`` (what the kept epoch maximises on split.val: "labels", label mAP vs
+    split.fit | "labels+pairs", its mean with the MRR of each item's own caption / image), ``seed``, ``progress``.
     """
 
     n_bits: int = 64
@@ -114,6 +121,8 @@ class DCMQConfig(ConfigData):
     embed_dim: int = 256
     hidden_dim: int = 1024
     dropout: float = 0.1
+    image_head: str = "mlp"
+    text_head: str = "mlp"
     backbone: str = "frozen"
     pq_logits: str = "l2"
     pq_tau: float = 0.01
@@ -137,6 +146,7 @@ class DCMQConfig(ConfigData):
     epochs: int = 200
     eval_every: int = 1
     patience: int = 8
+    val_criterion: str = "labels"
     seed: int = 0
     progress: bool | None = None
 
@@ -253,7 +263,7 @@ class DCMQ(MethodBase):
         e = self._target_text(features, fit_idx)
         self._bind_features(features)
         opt = torch.optim.Adam(self._param_groups(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        band = self._target_band(u, e, rng)
+        band = dcmq_targets.target_band(cfg, u, e, rng)
         show = cfg.progress if progress is None else progress
         quantizing, epoch_times = {"on": False}, []  # off during the float warm-up; [wall, cpu] s per epoch
         M, K = (cfg.n_codebooks, cfg.n_codewords) if model.pq is not None else (0, 0)
@@ -397,52 +407,13 @@ class DCMQ(MethodBase):
 
     # ------------------------------------------------------------------ internals
     def _target_text(self, features, idx: np.ndarray) -> torch.Tensor | None:
-        cfg = self.config
-        if cfg.target == "labels":
-            return None
-        def caption() -> torch.Tensor:
-            return torch.as_tensor(np.ascontiguousarray(features.text[idx]), dtype=torch.float32)
-
-        if cfg.target_text == "caption":
-            return caption()
-        if features.label_text is None:
-            raise FeatureError(
-                f"{self.name}: target={cfg.target!r} compares images with label-text embeddings, but the feature "
-                "set has no 'label_text' array; extract features with label prompts, or use --set target=labels "
-                "or --set target_text=caption"
-            )
-        label = torch.as_tensor(np.ascontiguousarray(features.label_text[idx]), dtype=torch.float32)
-        return torch.stack([label, caption()], 1) if cfg.target_text == "mix" else label
+        return dcmq_targets.target_text(self.config, features, idx, self.name)
 
     def _raw_targets(self, u: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-        """Teacher cosines ``[B, B]`` of images ``u [B, D]`` with texts ``e [B, D]``, or with the label / caption
-        pair ``e [B, 2, D]`` mixed by ``caption_weight`` (``target_text="mix"``)."""
-        if e.ndim == 2:
-            return cosine_targets(u, e)
-        a = self.config.caption_weight
-        return (1.0 - a) * cosine_targets(u, e[:, 0]) + a * cosine_targets(u, e[:, 1])
+        return dcmq_targets.raw_targets(self.config, u, e)
 
     def _targets(self, u: torch.Tensor, e: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
-        if cfg.target == "labels":
-            return label_overlap_targets(y, y, cfg.label_overlap)
-        R = self._raw_targets(u, e)
-        return npc_targets(R, cfg.npc()) if cfg.target == "npc" else R
-
-    def _target_band(self, x_img: torch.Tensor, e: torch.Tensor | None, rng: np.random.Generator) -> dict[str, float]:
-        """Where raw teacher cosines and the targets sit (one batch): min / mean / max, matched vs other."""
-        if e is None:
-            return {}
-        idx = torch.as_tensor(rng.choice(len(x_img), min(len(x_img), self.config.batch_size), replace=False))
-        R = self._raw_targets(x_img[idx], e[idx])
-        T = self._targets(x_img[idx], e[idx], torch.zeros(len(idx), 1))
-        eye = torch.eye(len(idx), dtype=torch.bool)
-        return {
-            "raw_min": float(R.min()), "raw_max": float(R.max()),
-            "raw_matched_mean": float(R[eye].mean()), "raw_other_mean": float(R[~eye].mean()),
-            "target_min": float(T.min()), "target_max": float(T.max()),
-            "target_matched_mean": float(T[eye].mean()), "target_other_mean": float(T[~eye].mean()),
-        }
+        return dcmq_targets.batch_targets(self.config, u, e, y)
 
     def _init_codebooks(self, model: nn.Module, x_img, x_txt, rng: np.random.Generator, gen) -> None:
         """Codebooks from the current embeddings of (a sample of) the fit items: k-means, samples or random."""

@@ -29,7 +29,7 @@ from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError
 from distilhash.methods.base import Capabilities, MethodBase
 
-__all__ = ["FeatureInputs", "head", "FeatureStudent"]
+__all__ = ["FeatureInputs", "head", "ResidualHead", "HEADS", "VAL_CRITERIA", "FeatureStudent"]
 
 
 def head(width: int, cfg: Any) -> nn.Module:
@@ -40,6 +40,53 @@ def head(width: int, cfg: Any) -> nn.Module:
                          nn.Linear(cfg.hidden_dim, cfg.embed_dim))
 
 
+class ResidualHead(nn.Module):
+    """``x [n, width] -> A x + mlp(x) [n, width]`` with ``A`` = identity and the MLP's last layer = 0 at start.
+
+    The head starts in the teacher's own space (before normalisation the output *is* the teacher
+    feature) and training moves it only as far as the targets ask; the option ``image_head`` /
+    ``text_head`` = "residual" of DCMQ. Needs ``embed_dim`` = the teacher's width.
+    """
+
+    def __init__(self, width: int, cfg: Any) -> None:
+        super().__init__()
+        if cfg.embed_dim != width:
+            raise ConfigError(f"dcmq: a 'residual' head keeps the teacher's space, so embed_dim must be the teacher's "
+                              f"width {width}, got embed_dim={cfg.embed_dim} (--set embed_dim={width})")
+        self.linear = nn.Linear(width, width, bias=False)
+        self.mlp = head(width, cfg)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.eye(width))
+            last = self.mlp if isinstance(self.mlp, nn.Linear) else self.mlp[-1]
+            last.weight.zero_()
+            last.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) + self.mlp(x)
+
+
+def _labels(method, features, split) -> dict[str, float]:
+    from distilhash.training.validation import val_map
+
+    return val_map(method, features, split)
+
+
+def _labels_and_pairs(method, features, split) -> dict[str, float]:
+    """Label mAP (split.val vs split.fit) and the MRR of each split.val item's own caption / image, averaged."""
+    from distilhash.training.validation import pair_mrr, val_map
+
+    labels, pairs = val_map(method, features, split), pair_mrr(method, features, split.val)
+    return {**{f"label_{k}": v for k, v in labels.items()}, **{f"pair_{k}": v for k, v in pairs.items()},
+            "i2t": labels["i2t"], "t2i": labels["t2i"], "mean": 0.5 * (labels["mean"] + pairs["mean"])}
+
+
+#: the ``val_criterion`` option of DCMQ -> its validation scores ``(method, features, split) -> {"mean": ...}``
+VAL_CRITERIA = {"labels": _labels, "labels+pairs": _labels_and_pairs}
+
+#: the ``image_head`` / ``text_head`` options of DCMQ -> the head's constructor ``(width, cfg) -> nn.Module``
+HEADS = {"mlp": head, "residual": ResidualHead}
+
+
 class FeatureStudent(nn.Module):
     """Image head, text head and (optionally) the shared quantizer, on teacher features ``[n, width]``."""
 
@@ -47,8 +94,8 @@ class FeatureStudent(nn.Module):
         super().__init__()
         from distilhash.quantizers.pqg import GumbelPQ
 
-        self.image = head(width, cfg)
-        self.text = head(width, cfg)
+        self.image = HEADS[cfg.image_head](width, cfg)
+        self.text = HEADS[cfg.text_head](width, cfg)
         self.pq = GumbelPQ(cfg.embed_dim, cfg.pqg()) if cfg.quantize else None
 
     def embed(self, modality: str, x: torch.Tensor) -> torch.Tensor:
@@ -90,9 +137,8 @@ class FeatureInputs:
         return [{"params": [p for p in model.parameters() if p.requires_grad]}]
 
     def val_scores(self, features, split) -> dict[str, float]:
-        from distilhash.training.validation import val_map
-
-        return val_map(self.method, features, split)
+        """The validation scores on ``split.val``; ``"mean"`` is what model selection maximises (``val_criterion``)."""
+        return VAL_CRITERIA[self.method.config.val_criterion](self.method, features, split)
 
     def encode_rows(self, modality: str, features, idx: np.ndarray, role: str) -> Encoded:
         return self.method.encode(modality, (features.image if modality == "image" else features.text)[idx], role)

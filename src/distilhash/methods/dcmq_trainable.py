@@ -63,6 +63,11 @@ class DCMQTrainableConfig(DCMQConfig):
         super().__post_init__()
         if self.backbone != "trainable":
             raise ConfigError(f"DCMQTrainableConfig needs backbone='trainable', got {self.backbone!r}")
+        if "residual" in (self.image_head, self.text_head):
+            raise ConfigError("dcmq: image_head / text_head 'residual' keep the teacher's feature space, which "
+                              "backbone='trainable' does not read; use 'mlp'")
+        if self.val_criterion != "labels":
+            raise ConfigError("dcmq: backbone='trainable' validates on labels only (val_criterion='labels')")
         if self.front_batch <= 0 or self.encoder_lr_scale < 0 or self.image_size < 0:
             raise ConfigError("dcmq: front_batch must be > 0, encoder_lr_scale and image_size >= 0")
 

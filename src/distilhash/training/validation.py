@@ -13,7 +13,7 @@ import numpy as np
 
 from distilhash.codes import CodeKind, Encoded, unpack_bits
 
-__all__ = ["map_all_from_distances", "encoded_distances", "retrieval_map", "val_map"]
+__all__ = ["map_all_from_distances", "encoded_distances", "retrieval_map", "val_map", "pair_mrr"]
 
 
 def encoded_distances(query: Encoded, database: Encoded) -> np.ndarray:
@@ -105,3 +105,16 @@ def retrieval_map(method, features, query_idx: np.ndarray, db_idx: np.ndarray) -
 def val_map(method, features, split) -> dict[str, float]:
     """mAP@all on ``split.val`` queries against the ``split.fit`` database (model selection only)."""
     return retrieval_map(method, features, split.val, split.fit)
+
+
+def pair_mrr(method, features, idx: np.ndarray) -> dict[str, float]:
+    """``{"i2t", "t2i", "mean"}`` mean reciprocal rank of each item's own partner among the rows ``idx``
+    (image -> caption and caption -> image; no labels: AP with one relevant item is 1 / its rank)."""
+    own = np.eye(len(idx), dtype=np.float32)
+    i2t = map_all_from_distances(
+        encoded_distances(method.encode("image", features.image[idx], "query"),
+                          method.encode("text", features.text[idx], "database")), own, own)
+    t2i = map_all_from_distances(
+        encoded_distances(method.encode("text", features.text[idx], "query"),
+                          method.encode("image", features.image[idx], "database")), own, own)
+    return {"i2t": i2t, "t2i": t2i, "mean": 0.5 * (i2t + t2i)}
