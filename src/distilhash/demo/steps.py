@@ -3,9 +3,10 @@
 Steps (each skipped when its output already exists, so a second run reuses the first one's work):
 
 1. ``distilhash data prepare openclipart``            the real drawings (Debian openclipart), split saved
-2. ``distilhash teacher fit --kind lite0-minilm ...``  the offline teacher's projection heads (frozen
-                                                       EfficientNet-Lite0 + MiniLM towers), on split.train
-2b. ``distilhash teacher fit --kind lite0-prior ...``  the ImageNet class prior's weight on split.val: the
+2. ``distilhash teacher fit ...``                    the demo teacher's fit commands (``teachers.recipes.DEMO_TEACHER``,
+                                                       today ``lite0-prior:openclipart-224``): the projection heads on
+                                                       frozen EfficientNet-Lite0 (224 px) + MiniLM towers, split.train
+                                                       pairs, then the ImageNet class prior's weight on split.val. Also the
                                                        teacher own collections get by default (docs/own-collection.md)
 3. ``distilhash teacher extract ...``                  the teacher feature cache
 4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits
@@ -47,11 +48,12 @@ from pathlib import Path
 from typing import Any
 
 from distilhash.paths import datasets_dir, home, runs_dir
+from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
 
 __all__ = ["main", "STEPS"]
 
-DATASET = "openclipart"
-TEACHER = f"lite0-minilm:{DATASET}"
+TEACHER = DEMO_TEACHER  # one value: distilhash.teachers.recipes.DEMO_TEACHER
+DATASET = RECIPES[TEACHER].dataset
 BITS = 64
 
 
@@ -61,17 +63,6 @@ def _model_dir() -> Path:
 
 def _index_dir(modality: str) -> Path:
     return home() / "indexes" / f"demo-dcmq{BITS}-{modality}"
-
-
-def _teacher_ready() -> bool:
-    from distilhash.teachers.lite0_minilm import resolve_lite0_dir
-    from distilhash.teachers.registry import TeacherLoadError
-
-    try:
-        resolve_lite0_dir(DATASET)
-        return True
-    except TeacherLoadError:
-        return False
 
 
 def _examples_file() -> Path:
@@ -103,11 +94,7 @@ class Step:
 STEPS: list[Step] = [
     Step("prepare the openclipart drawings", lambda: ["data", "prepare", DATASET],
          lambda: (datasets_dir() / DATASET / "split.json").is_file()),
-    Step("fit the offline teacher's heads (frozen EfficientNet-Lite0 + MiniLM towers, split.train pairs)",
-         lambda: ["teacher", "fit", "--kind", "lite0-minilm", "--dataset", DATASET], _teacher_ready),
-    Step("choose the ImageNet class prior's weight on split.val (the own-collection default teacher)",
-         lambda: ["teacher", "fit", "--kind", "lite0-prior", "--dataset", DATASET],
-         lambda: (home() / "teachers" / f"lite0-prior-{DATASET}" / "prior.json").is_file()),
+    *(Step(fit.title, fit.cli, fit.done) for fit in RECIPES[TEACHER].fits),
     Step("extract teacher features", lambda: ["teacher", "extract", "--dataset", DATASET, "--teacher", TEACHER],
          lambda: _cache_status() == "complete"),
     Step(f"train DCMQ at {BITS} bits", lambda: ["train", "dcmq", "--dataset", DATASET, "--teacher", TEACHER,

