@@ -43,9 +43,15 @@ def _markdown(rec: dict[str, Any]) -> str:
     lines += ["", f"At least 0.5 by label: {n_ok} of {len(ex)}; mean by label "
               f"{sum(e['precision'] for e in ex) / len(ex):.2f}, by title {sum(e['title_precision'] for e in ex) / len(ex):.2f}.", ""]
     lines += _open_vocab_lines(rec["open_vocab"])
-    lines += ["| step | seconds | reused |", "|---|---|---|"]
-    lines += [f"| {s['step']}. {s['title']} | {s['seconds']:.1f} | {s['reused']} |" for s in rec["timings"]["steps"]]
-    lines += ["", f"Steps in all: {rec['timings']['steps_seconds']:.1f} s; setup {rec['timings']['setup_seconds']:.1f} s."]
+    def sec(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    t = rec["timings"]
+    lines += ["| step | seconds | CPU seconds | reused |", "|---|---|---|---|"]
+    lines += [f"| {s['step']}. {s['title']} | {sec(s['seconds'])} | {sec(s.get('cpu_seconds'))} | {s['reused']} |"
+              for s in t["steps"]]
+    lines += ["", f"Steps in all: {t['steps_seconds']:.1f} s ({sec(t.get('steps_cpu_seconds'))} s of CPU); "
+              f"setup {sec(t['setup_seconds'])} s."]
     return "\n".join(lines) + "\n"
 
 

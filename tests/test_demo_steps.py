@@ -24,6 +24,8 @@ def test_demo_writes_step_times_and_prints_how_to_use_the_cli(tmp_path, monkeypa
     assert reused["reused"] is True and reused["seconds"] is None
     assert ran["reused"] is False and ran["seconds"] >= 0.0 and ran["command"] == "python -m json.tool --help"
     assert rec["steps_seconds"] == ran["seconds"] and rec["setup_seconds"] == 12.0
+    assert reused["cpu_seconds"] is None and 0.0 <= ran["cpu_seconds"] <= ran["seconds"] * 4 + 0.1  # the child's CPU time
+    assert rec["steps_cpu_seconds"] == ran["cpu_seconds"]
     assert check_provenance(rec["provenance"]) == []
     assert rec["provenance"]["load_after"] is not None and rec["provenance"]["command"] == "make demo"
 

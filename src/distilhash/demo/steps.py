@@ -24,8 +24,8 @@ Text queries go through the static encoder of step 6: MiniLM distilled with mode
 into the teacher's text space on split.train captions (text->image mAP@all within 1% of MiniLM's,
 bench/results/static_query_encoder/); ``--query-encoder teacher`` runs MiniLM itself.
 
-Each step's wall time goes to ``$DISTILHASH_HOME/demo-timings.json`` (with the load and the
-commit); at the end the demo prints how to use the command line from a new shell.
+Each step's wall time and CPU time (its processes' user + system seconds, which the machine's
+load does not inflate) go to ``$DISTILHASH_HOME/demo-timings.json`` (with the load and the commit); at the end the demo prints how to use the command line from a new shell.
 
 Environment: ``DISTILHASH_HOME`` (where everything is stored), ``DEMO_PORT`` (default 8000),
 ``DEMO_HOST`` (default 127.0.0.1), ``DEMO_NO_SERVE=1`` (stop after the example searches),
@@ -129,23 +129,33 @@ def _cache_status() -> str:
     return cache_status(default_features_dir(DATASET, TEACHER))
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far (a step's CPU time does not grow with the
+    machine's load the way its wall time does)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _run(step: Step, number: int, total: int) -> dict[str, Any]:
     """Run one step (or reuse its output); return its timing record."""
     cmd = [sys.executable, "-m", step.module, *step.args()]
     prog = "distilhash" if step.module == "distilhash.cli.main" else f"python -m {step.module}"
     shown = prog + " " + " ".join(shlex.quote(a) for a in step.args())
-    record: dict[str, Any] = {"step": number, "title": step.title, "command": shown, "reused": True, "seconds": None}
+    record: dict[str, Any] = {"step": number, "title": step.title, "command": shown, "reused": True, "seconds": None,
+                              "cpu_seconds": None}
     if step.done():
         print(f"\n[{number}/{total}] {step.title}: already done, reusing it  ({shown})", flush=True)
         return record
     print(f"\n[{number}/{total}] {step.title}\n$ {shown}", flush=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:
         print(f"demo: step failed (exit {result.returncode}): {shown}", file=sys.stderr)
         raise SystemExit(result.returncode)
-    record.update(reused=False, seconds=round(time.perf_counter() - t0, 1))
-    print(f"({record['seconds']:.1f} s)", flush=True)
+    record.update(reused=False, seconds=round(time.perf_counter() - t0, 1), cpu_seconds=round(_children_cpu() - cpu0, 1))
+    print(f"({record['seconds']:.1f} s, {record['cpu_seconds']:.1f} s of CPU)", flush=True)
     return record
 
 
@@ -161,6 +171,7 @@ def _write_timings(records: list[dict[str, Any]], prov: dict[str, Any]) -> Path:
         "setup_seconds": float(setup) if setup else None,
         "steps": records,
         "steps_seconds": round(sum(ran), 1),
+        "steps_cpu_seconds": round(sum(r["cpu_seconds"] for r in records if r["cpu_seconds"] is not None), 1),
         "provenance": finish_provenance(prov),
     }, indent=2) + "\n")
     return out
