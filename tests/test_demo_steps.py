@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from distilhash.benchmark.results import check_provenance
 from distilhash.demo import steps
 
@@ -31,3 +33,18 @@ def test_demo_writes_step_times_and_prints_how_to_use_the_cli(tmp_path, monkeypa
 
     assert "bin/activate" in out and f"export DISTILHASH_HOME={tmp_path / 'home'}" in out
     assert "distilhash search " in out and "demo-timings.json" in out
+
+
+def test_a_failed_step_keeps_the_times_of_the_steps_before_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DEMO_NO_SERVE", "1")
+    monkeypatch.setattr(steps, "STEPS", [
+        steps.Step("a step that runs", lambda: ["--help"], module="json.tool"),
+        steps.Step("a step that fails", lambda: ["--no-such-option"], module="json.tool"),
+    ])
+    with pytest.raises(SystemExit) as stop:
+        steps._main()
+    assert stop.value.code == 2  # the failing command's exit status
+    rec = json.loads((tmp_path / "home" / "demo-timings-failed.json").read_text())
+    assert [r["title"] for r in rec["steps"]] == ["a step that runs"] and rec["steps"][0]["seconds"] >= 0.0
+    assert not (tmp_path / "home" / "demo-timings.json").exists()

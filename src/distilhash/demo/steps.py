@@ -159,13 +159,15 @@ def _run(step: Step, number: int, total: int) -> dict[str, Any]:
     return record
 
 
-def _write_timings(records: list[dict[str, Any]], prov: dict[str, Any]) -> Path:
-    """``$DISTILHASH_HOME/demo-timings.json``: each step's wall time (None when reused) and the load."""
+def _write_timings(records: list[dict[str, Any]], prov: dict[str, Any], failed: bool = False) -> Path:
+    """``$DISTILHASH_HOME/demo-timings.json``: each step's wall time (None when reused) and the load; ``failed``:
+    the run stopped at the step after the last record (the file is then ``demo-timings-failed.json``, so that
+    the re-run that completes the demo does not lose these times)."""
     from distilhash.benchmark.provenance import finish_provenance
 
     setup = os.environ.get("DEMO_SETUP_SECONDS")  # set by `make demo`, which times scripts/setup.sh
     ran = [r["seconds"] for r in records if r["seconds"] is not None]
-    out = home() / "demo-timings.json"
+    out = home() / ("demo-timings-failed.json" if failed else "demo-timings.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "setup_seconds": float(setup) if setup else None,
@@ -214,7 +216,13 @@ def _main() -> None:
                               dataset=DATASET, seeds=[0], threads=os.cpu_count() or 1, command="make demo",
                               root=Path(__file__).resolve().parents[3])
     total = len(STEPS) + 1
-    records = [_run(step, number, total) for number, step in enumerate(STEPS, start=1)]
+    records: list[dict[str, Any]] = []
+    try:
+        for number, step in enumerate(STEPS, start=1):
+            records.append(_run(step, number, total))
+    except SystemExit:  # a failed step: keep the times of the steps before it (a re-run reuses their outputs)
+        print(f"step times so far: {_write_timings(records, prov, failed=True)}", file=sys.stderr)
+        raise
     print(f"\nstep times: {_write_timings(records, prov)}")
     print(_cli_hint(), flush=True)
     if os.environ.get("DEMO_NO_SERVE") == "1":
