@@ -1,16 +1,20 @@
 """Which offline teacher an own collection gets when none is named: the strongest one available.
 
 ``distilhash teacher extract --dataset trip`` without ``--teacher`` takes the first teacher of
-:data:`PREFERENCE` that is available on this machine. The order is measured
-(``bench/own_collection_teachers.py``, rule fixed before the run: a caption finds its own picture
-among the Noto glyphs of emoji subgroups that no lite0 teacher was fitted on, top-5 share):
+:data:`PREFERENCE` that is available on this machine: the fitted recipes of
+:data:`distilhash.teachers.recipes.OWN_COLLECTION_ORDER`, then the committed ``minilm-lit``.
 
-1. ``lite0-prior:openclipart`` (0.125): the demo's drawing teacher with the ImageNet class prior,
-   fitted by ``make demo`` under ``$DISTILHASH_HOME/teachers``; also the best on held-out real
-   drawings (0.129, against 0.013 for ``minilm-lit``);
-2. ``minilm-lit`` (0.120): the committed teacher fitted on emoji scenes (always there). Its scenes
+1. ``lite0-prior:openclipart-224``, the demo's teacher (``recipes.DEMO_TEACHER``, fitted by ``make
+   demo``): open-vocabulary P@10 1.65x the 128-px heads; on a 47-picture folder of drawings the
+   dataset filters out and Noto glyphs, 14 of 20 fixed queries found their picture in the top 5
+   (``lite0-prior`` without heads 10, ``minilm-lit`` 5; docs/own-collection.md);
+2. ``lite0-prior:openclipart`` (0.125 by the rule below): the 128-px heads with the prior, the
+   demo's teacher before;
+3. ``minilm-lit`` (0.120): the committed teacher fitted on emoji scenes (always there). Its scenes
    are made of the same Noto glyphs, so this column flatters it; on drawings it is near chance.
 
+The rule (``bench/own_collection_teachers.py``, fixed before the run): a caption finds its own
+picture among the Noto glyphs of emoji subgroups that no lite0 teacher was fitted on, top-5 share.
 ``lite0-prior`` alone (nothing fitted, 0.111) ranks below ``minilm-lit`` by that rule and is not a
 default; name it with ``--teacher lite0-prior``.
 """
