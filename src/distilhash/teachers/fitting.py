@@ -21,17 +21,6 @@ __all__ = ["FIT_KINDS", "fit_teacher"]
 Say = Callable[[str], None]
 
 
-def spec_of(kind: str, target: Path) -> str:
-    """The shortest spec that loads the teacher fitted into ``target``: ``KIND:NAME`` for
-    ``$DISTILHASH_HOME/teachers/KIND-NAME``, else ``KIND:PATH``."""
-    from distilhash.paths import teachers_dir
-
-    target = Path(target)
-    if target.parent.resolve() == teachers_dir().resolve() and target.name.startswith(f"{kind}-"):
-        return f"{kind}:{target.name[len(kind) + 1:]}"
-    return f"{kind}:{target}"
-
-
 def _fit_minilm_lit(dataset: str | None, out: Path | None, overrides: dict, threads: int | None, progress: bool,
                     say: Say) -> tuple[dict[str, Any], Path]:
     """minilm-lit: train the LiT image tower on the EmojiScenes pretraining corpus."""
@@ -76,6 +65,8 @@ def _fit_lite0_minilm(dataset: str | None, out: Path | None, overrides: dict, th
     say(f"kept {kept['heads']['image_head']} image head / {kept['heads']['text_head']} text head, epoch {kept['epoch']} "
         f"({info['kept_because']}); tower features {'from cache' if info['tower_features_from_cache'] else 'computed'}; "
         f"total {info['timing_s']['total']:.1f} s")
+    from distilhash.teachers.common import spec_of
+
     say(f"saved teacher to {target} (use it as --teacher {spec_of('lite0-minilm', target)})")
     return info, target
 
@@ -101,6 +92,8 @@ def _fit_lite0_minilm_wide(dataset: str | None, out: Path | None, overrides: dic
     say(describe(info))
     for s in info["sources"]:
         say(f"  source {s['name']}: {s['n_used']} pairs used ({s['what']})")
+    from distilhash.teachers.common import spec_of
+
     say(f"saved teacher to {target} (use it as --teacher {spec_of('lite0-minilm', target)}); total {info['timing_s']['total']:.0f} s")
     return info, target
 

@@ -240,7 +240,7 @@ def fit_prior_command(dataset: str | None, out: Path | None, overrides: dict, th
         raise ConfigError(f"unknown config keys {sorted(unknown)}; valid: ['base']")
     base = overrides.get("base") or f"lite0-minilm:{Path(dataset).name}"
     target = Path(out) if out is not None else prior_dir(Path(dataset).name)
-    from distilhash.teachers.fitting import spec_of
+    from distilhash.teachers.common import spec_of
 
     say(f"choosing the ImageNet class prior's weight for {base} on {dataset} split.val -> {target}")
     config = fit_prior(base, dataset, target, progress=progress)
