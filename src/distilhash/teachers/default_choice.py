@@ -38,15 +38,6 @@ class Candidate:
     why: str
 
 
-def _fitted(relative: str) -> Callable[[], bool]:
-    def check() -> bool:
-        from distilhash.paths import teachers_dir
-
-        return (teachers_dir() / relative).is_file()
-
-    return check
-
-
 def _prior_packages() -> bool:
     import importlib.util
 
