@@ -42,10 +42,36 @@ def _markdown(rec: dict[str, Any]) -> str:
     n_ok = sum(e["precision"] >= 0.5 for e in ex)
     lines += ["", f"At least 0.5 by label: {n_ok} of {len(ex)}; mean by label "
               f"{sum(e['precision'] for e in ex) / len(ex):.2f}, by title {sum(e['title_precision'] for e in ex) / len(ex):.2f}.", ""]
-    lines += ["| step | seconds | reused |", "|---|---|---|"]
-    lines += [f"| {s['step']}. {s['title']} | {s['seconds']:.1f} | {s['reused']} |" for s in rec["timings"]["steps"]]
-    lines += ["", f"Steps in all: {rec['timings']['steps_seconds']:.1f} s; setup {rec['timings']['setup_seconds']:.1f} s."]
+    lines += _open_vocab_lines(rec["open_vocab"])
+    def sec(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    t = rec["timings"]
+    lines += ["| step | seconds | CPU seconds | reused |", "|---|---|---|---|"]
+    lines += [f"| {s['step']}. {s['title']} | {sec(s['seconds'])} | {sec(s.get('cpu_seconds'))} | {s['reused']} |"
+              for s in t["steps"]]
+    lines += ["", f"Steps in all: {t['steps_seconds']:.1f} s ({sec(t.get('steps_cpu_seconds'))} s of CPU); "
+              f"setup {sec(t['setup_seconds'])} s."]
     return "\n".join(lines) + "\n"
+
+
+def _open_vocab_lines(summary: dict[str, Any]) -> list[str]:
+    """The open-vocabulary summary the demo printed: P@10, R@50, mAP per domain, each ranking and random."""
+    first = next(iter(summary.values()))
+    k, n = first["options"]["precision_at"], first["options"]["recall_at"]
+    domains = list(first["domains"])
+    lines = [f"Open-vocabulary summary: {first['n_queries_listed']} noun queries, relevance = the title names the noun "
+             f"(teacher `{first['teacher']}`; one seed of the model).", "",
+             "| ranking | " + " | ".join(f"{d} P@{k} | {d} R@{n} | {d} mAP" for d in domains) + " |",
+             "|---" * (1 + 3 * len(domains)) + "|"]
+    rows = [(name, {d: block["domains"][d]["method"] for d in domains}) for name, block in summary.items()]
+    rows.append(("random ranking", {d: first["domains"][d]["random"] for d in domains}))
+    for name, by_domain in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{by_domain[d][m]:.3f}" for d in domains for m in ("p_at", "r_at", "map_all"))
+                     + " |")
+    lines += ["", "; ".join(f"{d}: {v['method']['n_queries']} queries with a relevant item among {v['method']['n_items']}"
+                            for d, v in first["domains"].items()) + ".", ""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,7 +28,8 @@ import numpy as np
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
-CANDIDATES = ("minilm-lit", "lite0-minilm:openclipart", "lite0-prior", "lite0-prior:openclipart")
+CANDIDATES = ("minilm-lit", "lite0-minilm:openclipart", "lite0-prior", "lite0-prior:openclipart",
+              "lite0-prior:openclipart-224")
 
 
 def own_picture_scores(img: np.ndarray, txt: np.ndarray) -> dict[str, float]:
@@ -39,10 +40,10 @@ def own_picture_scores(img: np.ndarray, txt: np.ndarray) -> dict[str, float]:
             "n": int(len(rank))}
 
 
-def collections() -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
-    """Name -> (uint8 pixels ``[n, 128, 128, 3]``, Lite0 pooled features ``[n, 1280]``, captions).
+def collections(size: int = 128) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    """Name -> (uint8 pixels ``[n, 128, 128, 3]``, Lite0 pooled features ``[n, 1280]`` at ``size`` px, captions).
 
-    Pooled features are computed once (openclipart rows from the fit's tower cache, glyphs cached
+    Pooled features are computed once per size (openclipart rows from the fit's tower cache, glyphs cached
     under ``$DISTILHASH_HOME/open_vocab``): every Lite0-based teacher embeds them with its own heads.
     """
     from distilhash.benchmark.open_vocab.pooled import glyph_pooled, pooled_domains
@@ -54,10 +55,10 @@ def collections() -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
     out = {}
     for name, held in (("emoji (fit subgroups)", False), ("emoji (held-out subgroups)", True)):
         d = emoji_glyphs(held, 128)
-        out[name] = (d.images, glyph_pooled(d.images, "held-out" if held else "fit"), list(d.titles))
+        out[name] = (d.images, glyph_pooled(d.images, "held-out" if held else "fit", size), list(d.titles))
     d = openclipart_query_domain()
     keep = [i for i, t in enumerate(d.titles) if t and t.strip()]
-    pooled = pooled_domains(*open_prepared("openclipart"), emoji=False)["openclipart"]
+    pooled = pooled_domains(*open_prepared("openclipart"), emoji=False, size=size)["openclipart"]
     out["openclipart split.query"] = (d.images[keep], pooled[keep], [d.titles[i] for i in keep])
     return out
 
@@ -73,11 +74,13 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     prov = collect_provenance("own_collection_teachers", a.name, dataset="emoji glyphs + openclipart split.query",
                               model_selection="the default order is chosen on the 'emoji (fit subgroups)' column only")
-    data = collections()
+    by_size: dict[int, Any] = {}  # Lite0 pooled features at each teacher's own image size (128 or 224 px)
     rows: dict[str, Any] = {}
     for spec in a.teacher or CANDIDATES:
         t = create_teacher(spec)
         lite0 = type(t).__name__ in LITE0_TEACHERS
+        size = t.image_size if lite0 and t.image_size else 128
+        data = by_size[size] = by_size.get(size) or collections(size)
         rows[spec] = {name: own_picture_scores(embed_pooled(t, u) if lite0 else t.encode_images(px, progress=True),
                                                t.encode_texts(caps))
                       for name, (px, u, caps) in data.items()}

@@ -170,5 +170,7 @@ def test_text_towers_name_the_teachers_that_have_one():
     from distilhash.errors import ConfigError
     from distilhash.query_encoders.text_towers import text_tower_of
 
-    with pytest.raises(ConfigError, match="lite0-minilm, minilm-lit"):
+    with pytest.raises(ConfigError, match="lite0-minilm, lite0-prior, minilm-lit"):
         text_tower_of("hf:openai/clip-vit-base-patch32")
+    # the demo's teacher (lite0-prior over lite0-minilm heads) encodes texts with MiniLM, as lite0-minilm does
+    assert text_tower_of("lite0-prior:openclipart-224") == text_tower_of("lite0-minilm:openclipart")

@@ -94,3 +94,33 @@ def test_real_class_names_put_a_clock_near_the_word_clock(prior_teacher):
     t = prior_teacher.encode_texts(["a clock", "a horse"])
     s = (z @ t.T)[0]
     assert s[0] > s[1], json.dumps(s.tolist())
+
+
+def test_default_prefers_the_demo_teacher_over_the_128_px_one(tmp_path, monkeypatch):
+    from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
+
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    monkeypatch.setattr(default_choice, "_prior_packages", lambda: True)
+    for spec in ("lite0-prior:openclipart", DEMO_TEACHER):  # both fitted, as in a home where both demos ran
+        for fit in RECIPES[spec].fits:
+            (tmp_path / "teachers" / fit.out).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "teachers" / fit.out / fit.done_file).write_text("{}")
+    spec, why = best_offline_teacher()
+    assert spec == DEMO_TEACHER == "lite0-prior:openclipart-224" and "make demo" in why
+
+
+def test_the_demo_runs_its_teachers_recipe_and_trains_on_it(tmp_path, monkeypatch):
+    from distilhash.configs import parse_nested_overrides
+    from distilhash.demo import steps
+    from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
+
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    fits = RECIPES[DEMO_TEACHER].fits
+    args = [s.args() for s in steps.STEPS]
+    assert [f.cli() for f in fits] == [a for a in args if a[:2] == ["teacher", "fit"]]
+    assert all(a[a.index("--out") + 1].startswith(str(tmp_path / "teachers")) for a in args if a[:2] == ["teacher", "fit"])
+    assert all(a[a.index("--teacher") + 1] == DEMO_TEACHER for a in args if "--teacher" in a)
+    heads = fits[0].args
+    sets = parse_nested_overrides([heads[i + 1] for i, a in enumerate(heads) if a == "--set"])
+    assert sets["image_size"] == 224 and sets["select"] == "val_mrr" and len(sets["variants"]) == 2
+    assert not RECIPES[DEMO_TEACHER].fitted()  # nothing fitted in this home yet

@@ -235,7 +235,7 @@ def finalize(
                     "that exist under it are kept)") if absolute else ""
             raise DataError(
                 f"{source}: " + "; ".join(parts) + f" (image root: {store.root}){hint}; "
-                "fix the files or pass drop_missing_images=true to drop those items (reported)"
+                "fix the files, or drop those items with the source option drop_missing_images=true (`--opt drop_missing_images=true`; reported)"
             )
         filters.append("drop_missing_images: dropped " + "; ".join(parts))
         ds = drop(missing + [i for i, _ in bad])

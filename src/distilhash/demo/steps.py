@@ -3,9 +3,10 @@
 Steps (each skipped when its output already exists, so a second run reuses the first one's work):
 
 1. ``distilhash data prepare openclipart``            the real drawings (Debian openclipart), split saved
-2. ``distilhash teacher fit --kind lite0-minilm ...``  the offline teacher's projection heads (frozen
-                                                       EfficientNet-Lite0 + MiniLM towers), on split.train
-2b. ``distilhash teacher fit --kind lite0-prior ...``  the ImageNet class prior's weight on split.val: the
+2. ``distilhash teacher fit ...``                    the demo teacher's fit commands (``teachers.recipes.DEMO_TEACHER``,
+                                                       today ``lite0-prior:openclipart-224``): the projection heads on
+                                                       frozen EfficientNet-Lite0 (224 px) + MiniLM towers, split.train
+                                                       pairs, then the ImageNet class prior's weight on split.val. Also the
                                                        teacher own collections get by default (docs/own-collection.md)
 3. ``distilhash teacher extract ...``                  the teacher feature cache
 4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits
@@ -23,8 +24,8 @@ Text queries go through the static encoder of step 6: MiniLM distilled with mode
 into the teacher's text space on split.train captions (text->image mAP@all within 1% of MiniLM's,
 bench/results/static_query_encoder/); ``--query-encoder teacher`` runs MiniLM itself.
 
-Each step's wall time goes to ``$DISTILHASH_HOME/demo-timings.json`` (with the load and the
-commit); at the end the demo prints how to use the command line from a new shell.
+Each step's wall time and CPU time (its processes' user + system seconds, which the machine's
+load does not inflate) go to ``$DISTILHASH_HOME/demo-timings.json`` (with the load and the commit); at the end the demo prints how to use the command line from a new shell.
 
 Environment: ``DISTILHASH_HOME`` (where everything is stored), ``DEMO_PORT`` (default 8000),
 ``DEMO_HOST`` (default 127.0.0.1), ``DEMO_NO_SERVE=1`` (stop after the example searches),
@@ -47,11 +48,12 @@ from pathlib import Path
 from typing import Any
 
 from distilhash.paths import datasets_dir, home, runs_dir
+from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
 
 __all__ = ["main", "STEPS"]
 
-DATASET = "openclipart"
-TEACHER = f"lite0-minilm:{DATASET}"
+TEACHER = DEMO_TEACHER  # one value: distilhash.teachers.recipes.DEMO_TEACHER
+DATASET = RECIPES[TEACHER].dataset
 BITS = 64
 
 
@@ -61,17 +63,6 @@ def _model_dir() -> Path:
 
 def _index_dir(modality: str) -> Path:
     return home() / "indexes" / f"demo-dcmq{BITS}-{modality}"
-
-
-def _teacher_ready() -> bool:
-    from distilhash.teachers.lite0_minilm import resolve_lite0_dir
-    from distilhash.teachers.registry import TeacherLoadError
-
-    try:
-        resolve_lite0_dir(DATASET)
-        return True
-    except TeacherLoadError:
-        return False
 
 
 def _examples_file() -> Path:
@@ -103,11 +94,7 @@ class Step:
 STEPS: list[Step] = [
     Step("prepare the openclipart drawings", lambda: ["data", "prepare", DATASET],
          lambda: (datasets_dir() / DATASET / "split.json").is_file()),
-    Step("fit the offline teacher's heads (frozen EfficientNet-Lite0 + MiniLM towers, split.train pairs)",
-         lambda: ["teacher", "fit", "--kind", "lite0-minilm", "--dataset", DATASET], _teacher_ready),
-    Step("choose the ImageNet class prior's weight on split.val (the own-collection default teacher)",
-         lambda: ["teacher", "fit", "--kind", "lite0-prior", "--dataset", DATASET],
-         lambda: (home() / "teachers" / f"lite0-prior-{DATASET}" / "prior.json").is_file()),
+    *(Step(fit.title, fit.cli, fit.done) for fit in RECIPES[TEACHER].fits),
     Step("extract teacher features", lambda: ["teacher", "extract", "--dataset", DATASET, "--teacher", TEACHER],
          lambda: _cache_status() == "complete"),
     Step(f"train DCMQ at {BITS} bits", lambda: ["train", "dcmq", "--dataset", DATASET, "--teacher", TEACHER,
@@ -142,38 +129,51 @@ def _cache_status() -> str:
     return cache_status(default_features_dir(DATASET, TEACHER))
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far (a step's CPU time does not grow with the
+    machine's load the way its wall time does)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _run(step: Step, number: int, total: int) -> dict[str, Any]:
     """Run one step (or reuse its output); return its timing record."""
     cmd = [sys.executable, "-m", step.module, *step.args()]
     prog = "distilhash" if step.module == "distilhash.cli.main" else f"python -m {step.module}"
     shown = prog + " " + " ".join(shlex.quote(a) for a in step.args())
-    record: dict[str, Any] = {"step": number, "title": step.title, "command": shown, "reused": True, "seconds": None}
+    record: dict[str, Any] = {"step": number, "title": step.title, "command": shown, "reused": True, "seconds": None,
+                              "cpu_seconds": None}
     if step.done():
         print(f"\n[{number}/{total}] {step.title}: already done, reusing it  ({shown})", flush=True)
         return record
     print(f"\n[{number}/{total}] {step.title}\n$ {shown}", flush=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:
         print(f"demo: step failed (exit {result.returncode}): {shown}", file=sys.stderr)
         raise SystemExit(result.returncode)
-    record.update(reused=False, seconds=round(time.perf_counter() - t0, 1))
-    print(f"({record['seconds']:.1f} s)", flush=True)
+    record.update(reused=False, seconds=round(time.perf_counter() - t0, 1), cpu_seconds=round(_children_cpu() - cpu0, 1))
+    print(f"({record['seconds']:.1f} s, {record['cpu_seconds']:.1f} s of CPU)", flush=True)
     return record
 
 
-def _write_timings(records: list[dict[str, Any]], prov: dict[str, Any]) -> Path:
-    """``$DISTILHASH_HOME/demo-timings.json``: each step's wall time (None when reused) and the load."""
+def _write_timings(records: list[dict[str, Any]], prov: dict[str, Any], failed: bool = False) -> Path:
+    """``$DISTILHASH_HOME/demo-timings.json``: each step's wall time (None when reused) and the load; ``failed``:
+    the run stopped at the step after the last record (the file is then ``demo-timings-failed.json``, so that
+    the re-run that completes the demo does not lose these times)."""
     from distilhash.benchmark.provenance import finish_provenance
 
     setup = os.environ.get("DEMO_SETUP_SECONDS")  # set by `make demo`, which times scripts/setup.sh
     ran = [r["seconds"] for r in records if r["seconds"] is not None]
-    out = home() / "demo-timings.json"
+    out = home() / ("demo-timings-failed.json" if failed else "demo-timings.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "setup_seconds": float(setup) if setup else None,
         "steps": records,
         "steps_seconds": round(sum(ran), 1),
+        "steps_cpu_seconds": round(sum(r["cpu_seconds"] for r in records if r["cpu_seconds"] is not None), 1),
         "provenance": finish_provenance(prov),
     }, indent=2) + "\n")
     return out
@@ -216,7 +216,13 @@ def _main() -> None:
                               dataset=DATASET, seeds=[0], threads=os.cpu_count() or 1, command="make demo",
                               root=Path(__file__).resolve().parents[3])
     total = len(STEPS) + 1
-    records = [_run(step, number, total) for number, step in enumerate(STEPS, start=1)]
+    records: list[dict[str, Any]] = []
+    try:
+        for number, step in enumerate(STEPS, start=1):
+            records.append(_run(step, number, total))
+    except SystemExit:  # a failed step: keep the times of the steps before it (a re-run reuses their outputs)
+        print(f"step times so far: {_write_timings(records, prov, failed=True)}", file=sys.stderr)
+        raise
     print(f"\nstep times: {_write_timings(records, prov)}")
     print(_cli_hint(), flush=True)
     if os.environ.get("DEMO_NO_SERVE") == "1":

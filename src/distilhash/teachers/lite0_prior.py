@@ -240,8 +240,10 @@ def fit_prior_command(dataset: str | None, out: Path | None, overrides: dict, th
         raise ConfigError(f"unknown config keys {sorted(unknown)}; valid: ['base']")
     base = overrides.get("base") or f"lite0-minilm:{Path(dataset).name}"
     target = Path(out) if out is not None else prior_dir(Path(dataset).name)
+    from distilhash.teachers.common import spec_of
+
     say(f"choosing the ImageNet class prior's weight for {base} on {dataset} split.val -> {target}")
     config = fit_prior(base, dataset, target, progress=progress)
     say(f"kept weight {config['weight']}, temperature {config['temperature']}, template {config['template']!r} "
-        f"({config['kept_because']}); use it as --teacher {KIND}:{target if out is not None else Path(dataset).name}")
+        f"({config['kept_because']}); use it as --teacher {spec_of(KIND, target)}")
     return dict(config), target

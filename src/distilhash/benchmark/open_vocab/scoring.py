@@ -122,7 +122,8 @@ def prepare_domains(options: OpenVocabOptions, teacher_name: str, features=None,
                 raise ConfigError("open_vocab: the feature cache's split.query ids differ from the prepared dataset's")
             img = np.asarray(features.image[rows], dtype=np.float32)
         else:
-            img = _cached(cache / f"{name}-{_cache_key(teacher_name, dom.ids)}.npy", lambda d=dom: teacher().encode_images(d.images))
+            img = _cached(cache / f"{name}-{_cache_key(teacher_name, dom.ids)}.npy",
+                          lambda d=dom: teacher().encode_images(d.images, progress=True))  # once per teacher: a bar
         out.append(DomainData(name, relevance(qlist, dom.titles), text, img, nouns, dom.images, len(dom)))
     return out
 
