@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 
-from distilhash.benchmark.open_vocab.pooled import embed_pooled, pooled_domains, score, unit
+from distilhash.benchmark.open_vocab.pooled import embed_pooled, map_domains, pooled_domains, reads_maps, score, unit
 from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
 from distilhash.benchmark.results import write_results  # noqa: E402
 
@@ -55,9 +55,11 @@ class Embedder:
     def texts(self, words: list[str]) -> np.ndarray:
         return np.concatenate([unit(t.encode_texts(words)) for t in self.teachers], 1) / np.sqrt(self.k)
 
-    def images(self, pooled: dict[int, np.ndarray]) -> np.ndarray:
-        """``{image size: pooled features [n, 1280]}`` -> ``[n, k D]`` (each member at its own size)."""
-        return np.concatenate([embed_pooled(t, pooled[int(t.image_size)]) for t in self.teachers], 1) / np.sqrt(self.k)
+    def images(self, inputs) -> np.ndarray:
+        """``inputs(teacher)`` -> its image input (Lite0 pooled ``[n, 1280]``, or stage-4 maps for a fine-tuned
+        tower) -> ``[n, k D]`` (each member at its own size)."""
+        return np.concatenate([t.embed_maps(inputs(t)) if reads_maps(t) else embed_pooled(t, inputs(t))
+                               for t in self.teachers], 1) / np.sqrt(self.k)
 
     def info(self) -> list[dict[str, Any]]:
         out = []
@@ -102,17 +104,22 @@ def main(argv: list[str] | None = None) -> None:
     doms = {name: DOMAINS[name]() for name in options.domains}
     rel = {name: relevance(qlist, d.titles) for name, d in doms.items()}
     keep = {name: np.flatnonzero(r.any(1)) for name, r in rel.items()}
-    pooled: dict[int, dict[str, np.ndarray]] = {}
+    cached: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+
+    def inputs_of(teacher) -> dict[str, np.ndarray]:
+        """Per database, the image input ``teacher`` reads at its size (computed once per kind and size)."""
+        key = ("maps" if reads_maps(teacher) else "pooled", int(teacher.image_size))
+        if key not in cached:
+            cached[key] = (map_domains if key[0] == "maps" else pooled_domains)(ds, split, size=key[1])
+        return cached[key]
+
     rows: dict[str, Any] = {}
     for label, specs in rows_in:
         fits = []
         for spec in specs:
             e = Embedder(spec)
-            for size in e.sizes:
-                if size not in pooled:
-                    pooled[size] = pooled_domains(ds, split, size=size)
             q_all = e.texts(qlist.nouns)
-            fit = {name: score(q_all[keep[name]], e.images({s: pooled[s][name] for s in e.sizes}), rel[name][keep[name]],
+            fit = {name: score(q_all[keep[name]], e.images(lambda t, name=name: inputs_of(t)[name]), rel[name][keep[name]],
                                options) for name in doms}
             fit["spec"], fit["teachers"] = spec, e.info()
             fits.append(fit)
