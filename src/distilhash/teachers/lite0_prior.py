@@ -36,7 +36,8 @@ from distilhash.teachers.base import TeacherBase, TeacherCapabilities
 from distilhash.teachers.common import l2_normalize, run_batched, to_uint8_images
 from distilhash.teachers.registry import TEACHERS, TeacherLoadError
 
-__all__ = ["KIND", "PRIOR_FILE", "PriorConfig", "prior_mix", "prior_grid", "imagenet_class_names", "Lite0PriorTeacher", "fit_prior", "prior_dir"]
+__all__ = ["KIND", "PRIOR_FILE", "PriorConfig", "prior_mix", "prior_grid", "imagenet_class_names", "Lite0PriorTeacher",
+           "fit_prior", "prior_dir"]
 
 KIND = "lite0-prior"
 PRIOR_FILE = "prior.json"

@@ -178,7 +178,7 @@ def _train(tail, heads, x_fit, v_fit, x_val, v_val, config: TuneConfig, bar) -> 
 
 def fit_lite0_tuned(dataset: str, out_dir: str | Path, config: TuneConfig | None = None,
                     progress: bool = True) -> dict[str, Any]:
-    """Fine-tune on ``dataset``'s split.fit pairs, select on split.val, save the teacher under ``out_dir``; returns the fit record."""
+    """Fine-tune on split.fit pairs of ``dataset``, select on split.val, save under ``out_dir``; returns the fit record."""
     import torch
     from safetensors.torch import save
     from tqdm.auto import tqdm

@@ -62,7 +62,8 @@ def _tail_module(backbone, from_stage: int):
             super().__init__()
             first = backbone._starts[from_stage]
             self.first = first
-            self.blocks = nn.ModuleList(copy.deepcopy(backbone.net._blocks[i]) for i in range(first, len(backbone.net._blocks)))
+            n_blocks = len(backbone.net._blocks)
+            self.blocks = nn.ModuleList(copy.deepcopy(backbone.net._blocks[i]) for i in range(first, n_blocks))
             self.conv_head = copy.deepcopy(backbone.net._conv_head)
             self.bn1 = copy.deepcopy(backbone.net._bn1)
             self.act = copy.deepcopy(backbone.net._swish)
@@ -96,8 +97,9 @@ class Lite0Tail:
         import torch
 
         with torch.no_grad():
-            u_frozen = self.backbone.forward_from(h, FRONT_STAGE)
-            u_tuned = self.module(self.to_tail_input(h))
+            x = self.to_tail_input(h)  # the frozen stages before the tuned ones run once for both outputs
+            u_frozen = self.backbone.forward_from(x, self.from_stage - 1)
+            u_tuned = self.module(x)
         return u_tuned.float().numpy(), u_frozen.float().numpy()
 
 
