@@ -21,6 +21,7 @@ the teacher's own image size (for a fine-tuned tower, the frozen stage-4 maps), 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         unknown = set(a.domain) - set(options.domains)
         if unknown:
             raise SystemExit(f"--domain {sorted(unknown)}: expected some of {list(options.domains)}")
-        options.domains = tuple(d for d in options.domains if d in a.domain)
+        options = dataclasses.replace(options, domains=tuple(d for d in options.domains if d in a.domain))
     qlist = load_query_list(None)
     doms = {name: DOMAINS[name]() for name in options.domains}
     rel = {name: relevance(qlist, d.titles) for name, d in doms.items()}
