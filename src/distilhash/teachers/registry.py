@@ -50,6 +50,7 @@ TEACHERS: Registry = Registry("teacher backend", modules={
     "minilm-lit": "distilhash.teachers.minilm_lit",
     "lite0-minilm": "distilhash.teachers.lite0_minilm",
     "lite0-prior": "distilhash.teachers.lite0_prior",
+    "lite0-tuned": "distilhash.teachers.lite0_tuned",
     "hf": "distilhash.teachers.hf_clip",
     "openclip": "distilhash.teachers.openclip",
     "features": "distilhash.teachers.precomputed",

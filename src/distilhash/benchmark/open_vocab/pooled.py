@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LITE0_TEACHERS", "unit", "embed_pooled", "glyph_pooled", "pooled_domains", "score"]
+__all__ = ["LITE0_TEACHERS", "unit", "embed_pooled", "glyph_pooled", "pooled_domains", "map_domains", "reads_maps", "score"]
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -55,6 +55,41 @@ def pooled_domains(ds, split, emoji: bool = True, size: int = 128) -> dict[str, 
 
     u_query, _ = tower_features(ds, np.asarray(split.query), size, teachers_dir() / "cache", progress=True)
     return {"openclipart": u_query, **({"emoji": glyph_pooled(emoji_domain().images, "held-out", size)} if emoji else {})}
+
+
+def reads_maps(teacher) -> bool:
+    """True for teachers whose image side reads Lite0's stage-4 maps (fine-tuned upper stages), not pooled features."""
+    from distilhash.teachers.lite0_tuned import Lite0TunedTeacher
+
+    return isinstance(teacher, Lite0TunedTeacher)
+
+
+def map_domains(ds, split, emoji: bool = True, size: int = 224) -> dict[str, np.ndarray]:
+    """Lite0 stage-4 maps (float16 ``[n, 112, size/16, size/16]``) of the two databases, cached like the pooled features."""
+    from distilhash.benchmark.open_vocab.domains import emoji_domain
+    from distilhash.io_utils import atomic_save_npy
+    from distilhash.paths import home, teachers_dir
+    from distilhash.teachers.common import to_uint8_images
+    from distilhash.teachers.lite0_tune_fit import stage_maps
+    from distilhash.teachers.lite0_tuned import FRONT_STAGE
+
+    out = {"openclipart": stage_maps(ds, np.asarray(split.query), size, teachers_dir() / "cache", progress=True)}
+    if emoji:
+        images = emoji_domain().images
+        path = home() / "open_vocab" / f"emoji-held-out-{len(images)}-lite0-map{FRONT_STAGE}-s{size}.npy"
+        if not path.is_file():
+            import torch
+
+            from distilhash.teachers.efficientnet_lite0 import Lite0Backbone
+
+            backbone, pix = Lite0Backbone().frozen(), to_uint8_images(images, size)
+            with torch.no_grad():
+                maps = [backbone.forward_until(torch.from_numpy(np.ascontiguousarray(pix[s:s + 16])), FRONT_STAGE).half().numpy()
+                        for s in range(0, len(pix), 16)]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_save_npy(path, np.concatenate(maps))
+        out["emoji"] = np.load(path, mmap_mode="r")
+    return out
 
 
 def score(q: np.ndarray, db: np.ndarray, rel: np.ndarray, options) -> dict[str, float]:
