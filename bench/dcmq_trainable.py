@@ -15,7 +15,14 @@ Arms (all 64 bits, targets = the teacher's NPC targets, model selection on split
 * ``student-inputs-frozen``: the trainable arm's student (raw Lite0 pooled / MiniLM features, its
   own heads) with the encoders frozen (``encoder_lr_scale=0``): separates the effect of fine-tuning
   from the effect of reading the towers' features instead of the teacher's projected ones;
-* ``trainable-long``: the trainable arm with 1 + 12 epochs (early stop on split.val, patience 3).
+* ``trainable-long``: the trainable arm with 1 + 12 epochs (early stop on split.val, patience 3);
+* ``trainable-es``: the trainable arm under the rule every other method follows (issue 23): the DCMQ
+  defaults, i.e. 2 warm-up epochs, validation every epoch, patience 8, a cap of 200 epochs well above
+  where runs stop (the frozen DCMQ runs of ``openclipart-grouped`` use exactly these).
+
+On the grouped split (issue 23) run it in a home with that split and write the summary under its own
+name: ``... bench/dcmq_trainable.py --arms trainable-es --seeds 0 1 2 --threads 1`` then
+``--part summary --result dcmq_trainable_grouped``.
 
 Scores: mAP@all i2t / t2i on split.query vs split.retrieval (:func:`distilhash.eval.metrics.evaluate_method`).
 Timings: seconds per training epoch (``fit_info.history[*].seconds``, warm-up epochs included;
@@ -64,6 +71,8 @@ ARMS = {
     "student-inputs-frozen": {"backbone": "trainable", "encoder_lr_scale": 0.0, **BUDGET},
     # the budget's trainable runs all kept their last epoch: does a longer schedule close the gap to frozen's 20 epochs?
     "trainable-long": {"backbone": "trainable", "warmup_epochs": 1, "epochs": 12, "eval_every": 1, "patience": 3},
+    # issue 23: the same early-stopping rule as every other method (the DCMQ defaults: cap 200, patience 8, 2 warm-up)
+    "trainable-es": {"backbone": "trainable"},
 }
 SELECTION = "epoch with the best mean val mAP@all (split.val queries vs split.fit database); test queries never used"
 
@@ -210,6 +219,16 @@ def _clean(rec: dict) -> dict:
     return out
 
 
+def _budget_cell(rs: list[dict]) -> str:
+    """``cap C, ran a-b, stopped early k/n`` from the runs' budget records (``—`` for runs that predate them)."""
+    b = [r.get("fit_info", {}).get("budget") for r in rs]
+    if not all(b):
+        return "—"
+    ran = sorted(x["epochs_run"] for x in b)
+    return (f"cap {sorted({x['cap'] for x in b})}, ran {ran[0]}–{ran[-1]}, "
+            f"stopped early {sum(bool(x['stopped_early']) for x in b)}/{len(b)}")
+
+
 def part_summary(args) -> None:
     from distilhash.benchmark.provenance import collect_provenance
     from distilhash.benchmark.results import write_results
@@ -229,12 +248,13 @@ def part_summary(args) -> None:
                         "val_mean_at_kept": vm, "kept_epochs": [r["kept_epoch"] for r in rs],
                         "epoch_seconds_mean": float(np.mean(ep)), "fit_seconds": [r["fit_seconds"] for r in rs]}
         rows.append(f"| {arm} | {len(rs)} | {_ms(i2t)} | {_ms(t2i)} | {_ms(vm)} | {[r['kept_epoch'] for r in rs]} | "
-                    f"{np.mean(ep):.0f} | {sorted({r.get('threads', 2) for r in rs})} | "
+                    f"{_budget_cell(rs)} | {np.mean(ep):.0f} | {sorted({r.get('threads', 2) for r in rs})} | "
                     + ", ".join("%.1f" % r["load_after"][0] for r in rs) + " |")
     extra = {name: _clean(json.loads((RAW / f"{name}.json").read_text()))
              for name in ("epoch_1thread", "encode_1thread", "encode_2thread") if (RAW / f"{name}.json").is_file()}
     split_hash = runs[0]["split_hash"]
-    prov = collect_provenance("dcmq_trainable", DATASETS[DATASET]["result"], seeds=sorted({r["seed"] for r in runs}),
+    name = args.result or DATASETS[DATASET]["result"]
+    prov = collect_provenance("dcmq_trainable", name, seeds=sorted({r["seed"] for r in runs}),
                               model_selection=SELECTION, dataset=DATASET, dataset_hash=runs[0]["dataset_hash"],
                               split_hash=split_hash, threads=2,
                               command="python bench/dcmq_trainable.py (runs, then --part encode / epoch1 / summary)")
@@ -246,15 +266,17 @@ def part_summary(args) -> None:
     split = open_prepared(DATASET)[1]
     md = [f"# DCMQ 64 bits: trainable student encoders vs frozen teacher features ({DATASET}, {TEACHER})", "",
           f"Model selection: {SELECTION}. Trainable, student-inputs-frozen and frozen-budget arms: {BUDGET}; "
-          f"trainable-long: {ARMS['trainable-long']}; frozen: the DCMQ defaults (20 epochs, eval every 2, patience 3).",
+          f"trainable-long: {ARMS['trainable-long']}; trainable-es: {ARMS['trainable-es']} + the DCMQ defaults of the run "
+          "(its config in the JSON: cap `epochs`, `patience`, `warmup_epochs`); frozen: the DCMQ defaults of the run. "
+          "Budget column: cap, epochs run (warm-up excluded) and how many runs stopped on their own (patience) before the cap.",
           f"mAP@all on split.query ({len(split.query)}) vs split.retrieval ({len(split.retrieval)}); mean ± std over seeds. Seconds per epoch: wall "
           "time at the run's torch threads (column) on a machine shared with other jobs (1-minute load at each run's end listed).", "",
-          "| arm | seeds | mAP i2t | mAP t2i | val mAP (kept epoch) | kept epochs | s / epoch | threads | load |",
-          "|---|---|---|---|---|---|---|---|---|", *rows, ""]
+          "| arm | seeds | mAP i2t | mAP t2i | val mAP (kept epoch) | kept epochs | budget | s / epoch | threads | load |",
+          "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
     for name, rec in extra.items():
         keep = ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item", "load_before", "load_after")
         md += [f"## {name}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
-    write_results("dcmq_trainable", DATASETS[DATASET]["result"], result, "\n".join(md),
+    write_results("dcmq_trainable", name, result, "\n".join(md),
                   _plot(summary, f"DCMQ 64 bits on {DATASET}: trainable student encoders vs frozen teacher features (dots: seeds)"),
                   root=ROOT)
     print("\n".join(md))
@@ -270,6 +292,7 @@ def main() -> None:
     ap.add_argument("--model-dir", help="encode: a saved trainable DCMQ model")
     ap.add_argument("--frozen-dir", help="encode: a saved frozen DCMQ model (teacher + heads timing)")
     ap.add_argument("--n-items", type=int, default=50)
+    ap.add_argument("--result", help="summary: result stem under bench/results/dcmq_trainable/ (default: the dataset's)")
     args = ap.parse_args()
     global DATASET, RAW, TEACHER
     DATASET, RAW, TEACHER = args.dataset, DATASETS[args.dataset]["raw"], DATASETS[args.dataset]["teacher"]

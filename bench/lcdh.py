@@ -272,6 +272,67 @@ def merge(parts: list[str], name: str) -> dict[str, Any]:
     return base
 
 
+def seeds_summary(parts: list[str], name: str) -> dict[str, Any]:
+    """Mean ± sample std over seeds per bit length from result stems of single seeds (``--seeds-summary``).
+
+    Every run's budget is listed: the offline teacher's cap, epochs run and stop reason (these older
+    runs cap it at 40 epochs), the warm start's kept epoch; the online student has no model selection.
+    """
+    from distilhash.eval.spread import sample_std
+
+    results = [read_results(BENCH, p, ROOT) for p in parts]
+    runs = [r for res in results for r in res["runs"]]
+    cells: dict[int, dict[str, Any]] = {}
+    for bits in sorted({r["bits"] for r in runs}):
+        rs = sorted((r for r in runs if r["bits"] == bits), key=lambda r: r["seed"])
+        vals = {d: [r["final"][d]["map_all"] for r in rs] for d in DIRS}
+        cells[bits] = {"seeds": [r["seed"] for r in rs], **{d: vals[d] for d in DIRS},
+                       **{f"{d}_mean": float(np.mean(vals[d])) for d in DIRS},
+                       **{f"{d}_std": float(sample_std(np.asarray(vals[d]))) if len(rs) > 1 else None for d in DIRS},
+                       "teacher": [{k: r["teacher"][k] for k in ("epochs_run", "kept_epoch", "stop_reason")} for r in rs],
+                       "warm_start_kept_epoch": [(r.get("image_init") or {}).get("pretrain_kept_epoch") for r in rs],
+                       "teacher_epochs_cap": sorted({r["config"]["teacher_epochs"] for r in rs})}
+    prov = collect_provenance(BENCH, name, seeds=sorted({r["seed"] for r in runs}), dataset=results[0]["provenance"]["dataset"],
+                              split_hash=results[0]["provenance"]["split_hash"], root=ROOT,
+                              model_selection="teacher: kept epoch by split.val within its cap; student: online, fixed "
+                              "epochs per chunk, no selection (as each part records)",
+                              command=f"python bench/lcdh.py --seeds-summary {' '.join(parts)} --name {name}")
+    result = {"provenance": prov, "parts": parts, "teacher": results[0]["teacher"], "cells": cells,
+              "parts_provenance": {p: res["provenance"] for p, res in zip(parts, results)}}
+
+    def fmt(c: dict[str, Any], d: str) -> str:
+        return f"{c[f'{d}_mean']:.3f}" + (f" ± {c[f'{d}_std']:.3f}" if c[f"{d}_std"] is not None else "") + f" (n={len(c['seeds'])})"
+
+    md = [f"# LCDH on {prov['dataset']} (teacher `{result['teacher']}`): mean ± sample std over seeds", "",
+          f"From {', '.join(f'`{p}.json`' for p in parts)} (one seed each; split `{prov['split_hash']}`). mAP@all, "
+          "split.query vs the frozen stream codes of split.retrieval. Budget per run: the offline teacher's cap, epochs run "
+          "and stop reason; the online student trains a fixed number of epochs per chunk (no model selection).", "",
+          "| bits | i2t | t2i | seeds | teacher: cap, ran, stopped on its own | warm start kept epoch |", "|---|---|---|---|---|---|"]
+    for bits, c in cells.items():
+        own = sum("exhausted" not in t["stop_reason"] for t in c["teacher"])
+        md.append(f"| {bits} | {fmt(c, 'i2t')} | {fmt(c, 't2i')} | {c['seeds']} | cap {c['teacher_epochs_cap']}, ran "
+                  f"{sorted({t['epochs_run'] for t in c['teacher']})}, {own}/{len(c['teacher'])} | {c['warm_start_kept_epoch']} |")
+
+    def draw(path: Path) -> None:
+        with figure(path, figsize=(6, 3.8)) as (fig, ax):
+            xs = list(cells)
+            for d, col in zip(DIRS, ("tab:blue", "tab:orange")):
+                ax.errorbar(xs, [cells[b][f"{d}_mean"] for b in xs], yerr=[cells[b][f"{d}_std"] or 0 for b in xs],
+                            color=col, marker="o", capsize=3, label=f"{d} (mean ± sample std)")
+                for b in xs:
+                    ax.plot([b] * len(cells[b][d]), cells[b][d], "k.", ms=3)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(xs, [str(b) for b in xs])
+            ax.set_xlabel("bits")
+            ax.set_ylabel("mAP@all")
+            ax.set_title(f"LCDH on {prov['dataset']}, dots: seeds", fontsize=10)
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
+
+    write_results(BENCH, name, result, "\n".join(md) + "\n", plot=draw, root=ROOT)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="emoji-scenes")
@@ -287,7 +348,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="result name under bench/results/lcdh/ (default lcdh, or lcdh_smoke for synthetic features)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--merge", nargs="+", default=None, help="combine these result stems into --name and exit")
+    ap.add_argument("--seeds-summary", nargs="+", default=None,
+                    help="mean ± sample std over seeds from these single-seed result stems into --name and exit")
     args = ap.parse_args(argv)
+    if args.seeds_summary:
+        seeds_summary(args.seeds_summary, args.name or "lcdh_seeds")
+        print((results_dir(BENCH, ROOT) / f"{args.name or 'lcdh_seeds'}.md").read_text())
+        return 0
     if args.merge:
         print(markdown(merge(args.merge, args.name or "lcdh")))
         return 0

@@ -1,11 +1,12 @@
 """Feature caches of openclipart with less leaky captions: ``title. description`` and ``title``.
 
-    python bench/less_leaky_features.py [--teacher lite0-minilm:openclipart]
+    python bench/less_leaky_features.py [--teacher lite0-minilm:openclipart] [--name captions] [--variants title+description title]
 
 Reads the default feature cache of the teacher ($DISTILHASH_HOME/features/openclipart__<slug>), the
 titles and descriptions from the drawings' SVG metadata, and writes
 ``$DISTILHASH_HOME/features/openclipart__<slug>__<variant>/`` (only text.npy differs), plus
-``bench/results/less_leaky/captions.json``: how many items have a description, how many captions
+``bench/results/less_leaky/<name>.json`` (default ``captions``; e.g. ``captions_grouped`` for a home on the
+grouped split): how many items have a description, how many captions
 name one of their tag labels, and which labels come from tags.
 """
 
@@ -42,10 +43,12 @@ def _names_tag(text: str, tag_labels: list[str]) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--teacher", default="lite0-minilm:openclipart")
+    ap.add_argument("--name", default="captions", help="result file stem under bench/results/less_leaky/")
+    ap.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
     args = ap.parse_args()
-    prov = collect_provenance("less_leaky", "features", seeds=[], model_selection="none (features only)",
-                              dataset="openclipart", threads=2, root=repo_root())
     ds, split = open_prepared("openclipart")
+    prov = collect_provenance("less_leaky", args.name, seeds=[], model_selection="none (features only)",
+                              split=split, dataset="openclipart", threads=2, root=repo_root())
     metas = [read_svg_meta(f"{DEFAULT_ROOT}/svg/{i[3:]}.svg") for i in ds.ids]
     titles = openclipart_titles(ds.ids)
     assert titles == [m.title for m in metas]
@@ -57,7 +60,8 @@ def main() -> None:
              "other_labels": [n for n in ds.label_names if not n.startswith("tag:")],
              "tag_share_of_assignments": float(ds.labels[:, tag_cols].sum() / ds.labels.sum()),
              "items_with_description": int(sum(bool(m.description) for m in metas)), "variants": {}}
-    for name, make in VARIANTS.items():
+    for name in args.variants:
+        make = VARIANTS[name]
         texts = [make(m.title, m.description) for m in metas]
         texts = [t if t.strip() else "untitled" for t in texts]
         out = features_dir() / f"{src.name}__{name}"
@@ -70,7 +74,7 @@ def main() -> None:
         [_names_tag(t, [ds.label_names[j][4:] for j in tag_cols if ds.labels[i, j]]) for i, t in enumerate(base)]))}
     out_dir = repo_root() / "bench" / "results" / "less_leaky"
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "captions.json", {**stats, "provenance": finish_provenance(prov)})
+    atomic_write_json(out_dir / f"{args.name}.json", {**stats, "provenance": finish_provenance(prov)})
     print(json.dumps({k: v for k, v in stats.items() if k not in ("tag_labels", "other_labels")}, indent=1))
 
 

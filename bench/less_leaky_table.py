@@ -1,12 +1,15 @@
 """The less leaky headline: label mAP with title + tags captions next to title + description, per method.
 
     python bench/less_leaky_table.py [--tags open-vocab] [--less-leaky openclipart-less-leaky] [--name headline]
+    python bench/less_leaky_table.py --tags openclipart-grouped --less-leaky openclipart-grouped-less-leaky \\
+        --name headline_grouped      # the grouped split (issue 23), every bit length
 
 Reads the stored runs of two suites that share methods and seeds but differ in the caption
 (``bench/results/<suite>/*.json``), and the measured random ranking (method ``random``, whose
 ranking ignores every feature, so one set of runs serves both columns), and writes
-``bench/results/less_leaky/<name>.{json,md}``: mean ± sample std over seeds, and each mean over
-the random ranking's mean.
+``bench/results/less_leaky/<name>.{json,md,png}``: per method and bit length, mean ± sample std over
+seeds, each mean over the random ranking's mean, and the training budget of each column's runs
+(cap, epochs run, how many stopped on their own); the plot shows both captions side by side.
 """
 
 from __future__ import annotations
@@ -14,32 +17,108 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from distilhash.benchmark.provenance import collect_provenance, finish_provenance
+from distilhash.benchmark.figures import figure
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.report_budget import budget_cell, spread_scope
+from distilhash.benchmark.results import write_results
 from distilhash.benchmark.suite import repo_root
-from distilhash.io_utils import atomic_write_bytes, atomic_write_json
 
 ORDER = ["float-teacher", "float-student", "dcmq", "soda", "dcmh", "lcdh", "pq", "itq", "lsh", "random"]
+DIRS = ("i2t", "t2i")
+CAPTIONS = ("title+tags", "title+description")
 
 
-def _runs(suite: str) -> dict[str, dict[str, list[float]]]:
-    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+def _records(suite: str) -> dict[str, list[dict[str, Any]]]:
+    """``"<label>[ <bits> bits]"`` -> the suite's ok run records of that cell."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for f in sorted((repo_root() / "bench" / "results" / suite).glob("*.json")):
         r = json.loads(f.read_text())
-        if r.get("status") != "ok" or "metrics" not in r:
-            continue
-        key = r["spec"]["label"] + ("" if r["spec"]["bits"] is None else f" {r['spec']['bits']} bits")
-        for d in ("i2t", "t2i"):
-            out[key][d].append(r["metrics"][d]["map_all"])
-        out[key]["_commit"].append(r["provenance"].get("commit"))
-        out[key]["_load"].extend([r["provenance"].get("load_before", [0])[0], r["provenance"].get("load_after", [0])[0]])
+        if r.get("status") == "ok" and "metrics" in r:
+            out[r["spec"]["label"] + ("" if r["spec"]["bits"] is None else f" {r['spec']['bits']} bits")].append(r)
     return out
 
 
+def _order(key: str) -> tuple[int, int, str]:
+    name, *rest = key.split()
+    return (ORDER.index(name) if name in ORDER else 99, int(rest[0]) if rest else 0, key)
+
+
 def _cell(v: list[float]) -> str:
-    return "—" if not v else f"{np.mean(v):.3f}" + (f" ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else "") + (f" ({len(v)})" if len(v) != 3 else "")
+    return "—" if not v else f"{np.mean(v):.3f}" + (f" ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else "") + (f" (n={len(v)})" if len(v) != 3 else "")
+
+
+def _plot(rows: list[dict[str, Any]], chance: dict[str, float] | None, title: str):
+    """Grouped bars at 64 bits (and the float rows): title + tags vs title + description, both directions."""
+    keep = [r for r in rows if r["method"].endswith(" 64 bits") or " " not in r["method"]]
+
+    def draw(path: Path) -> None:
+        with figure(path, figsize=(1.1 * len(keep) + 2, 4.2)) as (fig, axes):
+            x = np.arange(len(keep))
+            for j, (cap, d, colour, alpha) in enumerate([(c, d, col, a) for c, col in zip(CAPTIONS, ("tab:blue", "tab:orange"))
+                                                         for d, a in zip(DIRS, (0.9, 0.5))]):
+                means = [np.mean(r[f"{cap} {d}"]) if r[f"{cap} {d}"] else np.nan for r in keep]
+                axes.bar(x + (j - 1.5) * 0.2, means, 0.19, color=colour, alpha=alpha, label=f"{cap} {d}")
+            if chance:
+                axes.axhline(np.mean(list(chance.values())), color="k", lw=0.8, ls="--", label="measured random ranking")
+            axes.set_xticks(x, [r["method"].replace(" 64 bits", "") for r in keep], rotation=20)
+            axes.set_ylabel("mAP@all (split.query vs split.retrieval)")
+            axes.set_title(title, fontsize=9)
+            axes.legend(fontsize=7, ncol=3)
+            axes.grid(axis="y", alpha=0.3)
+
+    return draw
+
+
+def _labels_line(stem: str | None) -> list[str]:
+    """Which labels come from tags and how often each caption names one, from the caption statistics."""
+    if stem is None:
+        return []
+    c = json.loads((repo_root() / "bench" / "results" / "less_leaky" / f"{stem}.json").read_text())
+    share = {k: v["share_naming_one_of_its_tag_labels"] for k, v in c["variants"].items()}
+    return [f"Labels: {c['n_tag_labels']} of {c['n_labels']} are keyword tags (`tag:...`, "
+            f"{100 * c['tag_share_of_assignments']:.0f}% of the item-label assignments; listed in `{stem}.json`), the other "
+            f"{len(c['other_labels'])} category folders (`folder2:...`). Captions naming one of their own tag labels: "
+            + ", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items())
+            + f"; {c['items_with_description']:,} of {c['n_items']:,} drawings have a description."]
+
+
+def _teacher_over_splits(suites: list[str]) -> dict[str, Any]:
+    """Per suite (one split and teacher fit each): float-teacher mAP, measured random ranking, their ratio; mean ± sample std."""
+    per = []
+    for suite in suites:
+        recs = _records(suite)
+        t, rnd = recs["float-teacher"][0], recs["random"]
+        row = {"suite": suite, "split_hash": t["dataset"]["split_hash"],
+               "teacher_fingerprint": (t.get("teacher_identity") or {}).get("fingerprint")}
+        for d in DIRS:
+            row[d] = t["metrics"][d]["map_all"]
+            row[f"random {d}"] = float(np.mean([r["metrics"][d]["map_all"] for r in rnd]))
+            row[f"ratio {d}"] = row[d] / row[f"random {d}"]
+        per.append(row)
+    summary = {k: {"mean": float(np.mean([r[k] for r in per])), "std": float(np.std([r[k] for r in per], ddof=1))}
+               for k in (*DIRS, *(f"ratio {d}" for d in DIRS))} if len(per) > 1 else {}
+    return {"per_split": per, "summary": summary}
+
+
+def _over_splits_md(over: dict[str, Any]) -> list[str]:
+    lines = ["## Float teacher on title + description over splits and teacher fits", "",
+             "Each split has its own teacher fit (fingerprint); ratio = the teacher's mAP@all over the measured random ranking "
+             "(method `random`, 3 seeds) of the same split.", "",
+             "| suite | split | teacher fingerprint | i2t | t2i | random i2t / t2i | x random i2t / t2i |", "|---|---|---|---|---|---|---|"]
+    for r in over["per_split"]:
+        lines.append(f"| `{r['suite']}` | `{r['split_hash']}` | `{(r['teacher_fingerprint'] or '—')[:16]}` | {r['i2t']:.3f} | "
+                     f"{r['t2i']:.3f} | {r['random i2t']:.4f} / {r['random t2i']:.4f} | {r['ratio i2t']:.2f} / {r['ratio t2i']:.2f} |")
+    s = over["summary"]
+    if s:
+        lines.append(f"| mean ± sample std ({len(over['per_split'])}) | | | {s['i2t']['mean']:.3f} ± {s['i2t']['std']:.3f} | "
+                     f"{s['t2i']['mean']:.3f} ± {s['t2i']['std']:.3f} | | {s['ratio i2t']['mean']:.2f} ± {s['ratio i2t']['std']:.2f} / "
+                     f"{s['ratio t2i']['mean']:.2f} ± {s['ratio t2i']['std']:.2f} |")
+    return [*lines, ""]
 
 
 def main() -> None:
@@ -47,36 +126,62 @@ def main() -> None:
     ap.add_argument("--tags", default="open-vocab", help="suite with title + tags captions")
     ap.add_argument("--less-leaky", default="openclipart-less-leaky", help="suite with title + description captions")
     ap.add_argument("--name", default="headline")
+    ap.add_argument("--captions", default=None, help="caption statistics (bench/results/less_leaky/<stem>.json, "
+                                                       "from less_leaky_features.py) to state which labels are tags")
+    ap.add_argument("--splits", nargs="*", default=[], help="suites with the float teacher and random ranking of the less "
+                                                            "leaky text on other splits: the teacher's ratio over splits")
     a = ap.parse_args()
+    suites = {"title+tags": _records(a.tags), "title+description": _records(a.less_leaky)}
+    any_rec = next(r for recs in suites["title+description"].values() for r in recs)
     prov = collect_provenance("less_leaky", a.name, seeds=[0, 1, 2], model_selection="split.val only (each run's own)",
-                              dataset="openclipart", threads=1, root=repo_root())
-    tags, leaky = _runs(a.tags), _runs(a.less_leaky)
-    rnd = leaky.get("random") or tags.get("random")
-    chance = {d: float(np.mean(rnd[d])) for d in ("i2t", "t2i")} if rnd else None
-    keys = sorted(set(tags) | set(leaky), key=lambda k: (ORDER.index(k.split()[0]) if k.split()[0] in ORDER else 99, k))
+                              dataset="openclipart", dataset_hash=any_rec["dataset"].get("dataset_hash"),
+                              split_hash=any_rec["dataset"]["split_hash"], threads=1, root=repo_root())
+    rnd = suites["title+description"].get("random") or suites["title+tags"].get("random")
+    chance = {d: float(np.mean([r["metrics"][d]["map_all"] for r in rnd])) for d in DIRS} if rnd else None
+    exact = (any_rec.get("chance") or {}).get("map_all_random_ranking")
+    keys = sorted(set(suites["title+tags"]) | set(suites["title+description"]), key=_order)
     rows, table = [], []
     for k in keys:
-        row = {"method": k}
+        row: dict[str, Any] = {"method": k}
         cells = [k]
-        for name, runs in (("title+tags", tags), ("title+description", leaky)):
-            for d in ("i2t", "t2i"):
-                v = runs.get(k, {}).get(d, [])
-                row[f"{name} {d}"] = v
-                ratio = f" ({np.mean(v) / chance[d]:.1f}x)" if v and chance else ""
-                cells.append(_cell(v) + ratio)
+        for cap in CAPTIONS:
+            recs = suites[cap].get(k, [])
+            for d in DIRS:
+                v = [r["metrics"][d]["map_all"] for r in recs]
+                row[f"{cap} {d}"] = v
+                cells.append(_cell(v) + (f" ({np.mean(v) / chance[d]:.1f}x)" if v and chance else ""))
+            row[f"{cap} seeds"] = [r["spec"]["seed"] for r in recs]
+            row[f"{cap} budget"] = budget_cell(recs) if recs else None
+            row[f"{cap} commits"] = sorted({r["provenance"].get("commit") for r in recs})
+            row[f"{cap} dirty"] = any(r["provenance"].get("dirty") for r in recs)
+        cells.append(row["title+description budget"] or "—")
         rows.append(row)
         table.append(cells)
+    leaky = [r for recs in suites["title+description"].values() for r in recs]
+    loads = [r["provenance"].get(k, [0])[0] for r in leaky for k in ("load_before", "load_after")]
+    md_labels = _labels_line(a.captions)
     md = [f"# Less leaky headline: title + tags vs title + description captions (`{a.tags}` vs `{a.less_leaky}`)", "",
-          "mAP@all, 1,000 openclipart queries vs 2,861 database items, relevance = share a label; mean ± sample std over "
-          "seeds (count in brackets when not 3); in brackets after it, the mean over the measured random ranking's "
-          + (f"(i2t {chance['i2t']:.3f}, t2i {chance['t2i']:.3f}; method `random`, 3 seeds)." if chance else "(not measured)."), "",
-          "| method | title + tags i2t | title + tags t2i | title + description i2t | title + description t2i |",
-          "|---|---|---|---|---|"] + ["| " + " | ".join(c) + " |" for c in table] + [""]
-    out = repo_root() / "bench" / "results" / "less_leaky"
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / f"{a.name}.md", "\n".join(md).encode())
-    atomic_write_json(out / f"{a.name}.json", {"suites": {"title+tags": a.tags, "title+description": a.less_leaky},
-                                               "chance": chance, "rows": rows, "provenance": finish_provenance(prov)})
+          f"mAP@all, split `{any_rec['dataset']['split_hash']}`: {any_rec['dataset']['split_sizes']['query']:,} openclipart "
+          f"queries vs {any_rec['dataset']['split_sizes']['retrieval']:,} database items, relevance = share a label; "
+          "mean ± sample std over seeds (n when not 3); in brackets after it, the mean over the measured random ranking's "
+          + (f"(i2t {chance['i2t']:.4f}, t2i {chance['t2i']:.4f}; method `random`, 3 seeds" if chance else "(not measured")
+          + (f"; the exact expected mAP@all of a random ranking is {exact:.4f})." if exact else ")."),
+          "Both columns train every method on its own caption's teacher text features (the title + description runs are "
+          "retrained, not the title + tags models re-queried); images, labels, split, label prompts and the teacher fit are "
+          "the same. " + spread_scope(leaky),
+          "Budget: the title + description runs' cap, epochs run, kept epoch and how many stopped on their own on "
+          f"`split.val` (the title + tags runs' budgets: `bench/results/{a.tags}/report.md`). `—`: not run for that caption.",
+          *md_labels, f"Load average (1 min) while the title + description runs ran: {min(loads):.1f}–{max(loads):.1f}.", "",
+          "| method | title + tags i2t | title + tags t2i | title + description i2t | title + description t2i | budget (title + description) |",
+          "|---|---|---|---|---|---|"] + ["| " + " | ".join(c) + " |" for c in table] + [""]
+    over = _teacher_over_splits([a.less_leaky, *a.splits]) if a.splits else None
+    if over:
+        md += _over_splits_md(over)
+    result = {"suites": {"title+tags": a.tags, "title+description": a.less_leaky}, "chance": chance,
+              "chance_exact": exact, "rows": rows, "teacher_over_splits": over, "provenance": prov}
+    write_results("less_leaky", a.name, result, "\n".join(md),
+                  _plot(rows, chance, f"openclipart, split {any_rec['dataset']['split_hash']}: title + tags vs title + description "
+                                      "(64 bits; mean over seeds)"), root=repo_root())
     print("\n".join(md))
 
 

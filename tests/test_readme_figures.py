@@ -42,10 +42,7 @@ ANY_FIGURE = re.compile(r"(?<![\w.=])\d+\.\d+(?![\w.]*\d)|(?<![<~] )(?<![<~\d])\
 NUMBER = re.compile(r"-?\d+\.\d+(?:[eE]-?\d+)?")
 
 #: Blocks with figures and no result file behind them yet: (a phrase of the block, the reason).
-#: Not listed, though still unbacked: the EmojiScenes LCDH row ("| LCDH (options chosen on items", n=2 means
-#: combined by hand from lcdh/lcdh.json and lcdh/lcdh_seed1_final.json). Its last unmatched figure, 0.226,
-#: now matches a number in quick/report.md by coincidence (the seed-2 re-run of the quick suite), so the
-#: check counts it as backed; a file holding the LCDH means (or a third seed) would back it for real.
+#: The EmojiScenes LCDH row's means (n=2) are in lcdh/lcdh_emoji_seeds.json (``bench/lcdh.py --seeds-summary``).
 KNOWN_UNBACKED: dict[str, str] = {
     "before the gather: t2i 0.012 lower":
         "a difference between two runs of distributed_train, computed, not stored",
