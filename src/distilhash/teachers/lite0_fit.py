@@ -130,6 +130,27 @@ def val_scores(z: np.ndarray, t: np.ndarray, labels: np.ndarray | None = None) -
     return out
 
 
+def contrastive_step(z, t, log_tau, target, opt, sched) -> float:
+    """One symmetric InfoNCE step on a batch of paired embeddings, then the temperature clamp.
+
+    ``z``, ``t``: ``[B, d]`` image and text embeddings (unnormalised); ``target``: ``arange(B)``;
+    ``log_tau``: the learnt log-temperature, kept in ``[log 0.01, 0]``. Loss
+    ``0.5 (CE(z t^T / tau) + CE(t z^T / tau))``; returns its value.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    logits = F.normalize(z, dim=-1) @ F.normalize(t, dim=-1).T / log_tau.exp()
+    loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    with torch.no_grad():
+        log_tau.clamp_(math.log(0.01), 0.0)
+    return float(loss.detach())
+
+
 def _epochs(config: Lite0FitConfig, n_fit: int) -> int:
     """``config.epochs``, raised to reach ``config.min_steps`` steps of ``batch_size`` pairs."""
     steps = max(1, n_fit // min(config.batch_size, n_fit))
@@ -174,17 +195,7 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
         losses = run["losses"] = []
         for b in range(steps):
             idx = order[b * bs:(b + 1) * bs]
-            z = F.normalize(heads.image(U[idx]), dim=-1)
-            t = F.normalize(heads.text(V[idx]), dim=-1)
-            logits = z @ t.T / log_tau.exp()
-            loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                log_tau.clamp_(math.log(0.01), 0.0)
-            losses.append(float(loss.detach()))
+            losses.append(contrastive_step(heads.image(U[idx]), heads.text(V[idx]), log_tau, target, opt, sched))
             if bar is not None:
                 bar.update(1)
         return {"total": float(np.mean(losses))}

@@ -107,7 +107,7 @@ def _train(tail, heads, x_fit, v_fit, x_val, v_val, config: TuneConfig, bar) -> 
     import torch
     import torch.nn.functional as F
 
-    from distilhash.teachers.lite0_fit import val_scores
+    from distilhash.teachers.lite0_fit import contrastive_step, val_scores
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -150,17 +150,7 @@ def _train(tail, heads, x_fit, v_fit, x_val, v_val, config: TuneConfig, bar) -> 
             if config.flip == "feature":
                 flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
                 x = torch.where(flip[:, None, None, None], torch.flip(x, dims=[3]), x)
-            z = F.normalize(heads.image(tail.module(x)), dim=-1)
-            t = F.normalize(heads.text(v_fit[idx]), dim=-1)
-            logits = z @ t.T / log_tau.exp()
-            loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                log_tau.clamp_(math.log(0.01), 0.0)
-            losses.append(float(loss.detach()))
+            losses.append(contrastive_step(heads.image(tail.module(x)), heads.text(v_fit[idx]), log_tau, target, opt, sched))
             if bar is not None:
                 bar.update(1)
         score = validate(epoch, float(np.mean(losses)))
