@@ -151,6 +151,21 @@ def contrastive_step(z, t, log_tau, target, opt, sched) -> float:
     return float(loss.detach())
 
 
+def fit_val_pairs(ds, split, teacher: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(train, fit_pos, val_pos)``: ``split.train`` rows and the positions in it of the pairs fitted on
+    (not in ``split.val``) and validated on. Refuses a dataset without captions or with fewer than 2 of either."""
+    from distilhash.errors import DataError
+
+    if ds.texts is None:
+        raise DataError(f"dataset {ds.name!r} has no caption strings; {teacher} is fitted on image-caption pairs")
+    train = np.asarray(split.train)
+    in_val = np.isin(train, split.val)
+    fit_pos, val_pos = np.flatnonzero(~in_val), np.flatnonzero(in_val)
+    if len(fit_pos) < 2 or len(val_pos) < 2:
+        raise DataError(f"split of {ds.name!r} has {len(fit_pos)} fit and {len(val_pos)} val pairs; need at least 2 of each")
+    return train, fit_pos, val_pos
+
+
 def _epochs(config: Lite0FitConfig, n_fit: int) -> int:
     """``config.epochs``, raised to reach ``config.min_steps`` steps of ``batch_size`` pairs."""
     steps = max(1, n_fit // min(config.batch_size, n_fit))
@@ -276,13 +291,7 @@ def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None
     torch.set_num_threads(threads)
     try:
         ds, split = open_prepared(dataset)
-        if ds.texts is None:
-            raise DataError(f"dataset {ds.name!r} has no caption strings; the lite0-minilm teacher is fitted on image-caption pairs")
-        train = np.asarray(split.train)
-        fit_pos = np.flatnonzero(~np.isin(train, split.val))
-        val_pos = np.flatnonzero(np.isin(train, split.val))
-        if len(fit_pos) < 2 or len(val_pos) < 2:
-            raise DataError(f"split of {ds.name!r} has {len(fit_pos)} fit and {len(val_pos)} val pairs; need at least 2 of each")
+        train, fit_pos, val_pos = fit_val_pairs(ds, split, "the lite0-minilm teacher")
         cache = Path(cache_dir) if cache_dir is not None else teachers_dir() / "cache"
         text_encoder = text_encoder or MiniLMTextEncoder()
         t0 = time.time()

@@ -177,7 +177,7 @@ def fit_lite0_tuned(dataset: str, out_dir: str | Path, config: TuneConfig | None
     from distilhash.errors import DataError
     from distilhash.io_utils import atomic_write_bytes, atomic_write_json
     from distilhash.paths import teachers_dir
-    from distilhash.teachers.lite0_fit import towers_record
+    from distilhash.teachers.lite0_fit import fit_val_pairs, towers_record
     from distilhash.teachers.lite0_minilm import HEADS_FILE, Lite0MiniLMTeacher
     from distilhash.teachers.lite0_prior import imagenet_class_names, prior_grid
     from distilhash.teachers.lite0_tuned import CONFIG_FILE, KIND, TAIL_FILE, Lite0Tail
@@ -197,13 +197,7 @@ def fit_lite0_tuned(dataset: str, out_dir: str | Path, config: TuneConfig | None
         if not isinstance(base, Lite0MiniLMTeacher):
             raise DataError(f"base={config.base!r}: expected a fitted lite0-minilm teacher (its heads start the fit)")
         ds, split = open_prepared(dataset)
-        if ds.texts is None:
-            raise DataError(f"dataset {ds.name!r} has no captions; the tuned teacher is fitted on image-caption pairs")
-        train = np.asarray(split.train)
-        fit_pos = np.flatnonzero(~np.isin(train, split.val))
-        val_pos = np.flatnonzero(np.isin(train, split.val))
-        if len(fit_pos) < 2 or len(val_pos) < 2:
-            raise DataError(f"split of {ds.name!r} has {len(fit_pos)} fit and {len(val_pos)} val pairs; need at least 2 of each")
+        train, fit_pos, val_pos = fit_val_pairs(ds, split, "the tuned teacher")
         cache = teachers_dir() / "cache"
         size = base.image_size
         t0 = time.time()

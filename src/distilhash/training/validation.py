@@ -92,7 +92,12 @@ def map_all_from_distances(dist: np.ndarray, query_labels: np.ndarray, database_
 
 def retrieval_map(method, features, query_idx: np.ndarray, db_idx: np.ndarray) -> dict[str, float]:
     """``{"i2t", "t2i", "mean"}`` mAP@all of ``method`` on the given query / database rows."""
-    yq, yd = features.labels[query_idx], features.labels[db_idx]
+    return _both_directions(method, features, query_idx, db_idx, features.labels[query_idx], features.labels[db_idx])
+
+
+def _both_directions(method, features, query_idx: np.ndarray, db_idx: np.ndarray, yq: np.ndarray,
+                     yd: np.ndarray) -> dict[str, float]:
+    """``{"i2t", "t2i", "mean"}`` mAP@all of ``method``'s codes, relevance from ``yq`` ``[nq, L]`` / ``yd`` ``[nd, L]``."""
     i2t = map_all_from_distances(
         encoded_distances(method.encode("image", features.image[query_idx], "query"),
                           method.encode("text", features.text[db_idx], "database")), yq, yd)
@@ -111,10 +116,4 @@ def pair_mrr(method, features, idx: np.ndarray) -> dict[str, float]:
     """``{"i2t", "t2i", "mean"}`` mean reciprocal rank of each item's own partner among the rows ``idx``
     (image -> caption and caption -> image; no labels: AP with one relevant item is 1 / its rank)."""
     own = np.eye(len(idx), dtype=np.float32)
-    i2t = map_all_from_distances(
-        encoded_distances(method.encode("image", features.image[idx], "query"),
-                          method.encode("text", features.text[idx], "database")), own, own)
-    t2i = map_all_from_distances(
-        encoded_distances(method.encode("text", features.text[idx], "query"),
-                          method.encode("image", features.image[idx], "database")), own, own)
-    return {"i2t": i2t, "t2i": t2i, "mean": 0.5 * (i2t + t2i)}
+    return _both_directions(method, features, idx, idx, own, own)
