@@ -17,9 +17,12 @@ def test_default_is_minilm_lit_without_the_prior_packages(tmp_path, monkeypatch)
     assert best_offline_teacher()[0] == "minilm-lit"
 
 
-def test_default_prefers_the_fitted_prior_teacher_when_make_demo_made_it(tmp_path, monkeypatch):
+def test_default_prefers_the_fitted_prior_teacher_when_nothing_is_shipped(tmp_path, monkeypatch):
+    from distilhash.teachers import shipped
+
     monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
     monkeypatch.setattr(default_choice, "_prior_packages", lambda: True)
+    monkeypatch.setattr(shipped, "shipped_specs", lambda: [])  # the shipped copy: tests/test_teachers_shipped.py
     assert best_offline_teacher()[0] == "minilm-lit"  # nothing fitted in this home
     for rel in ("teachers/lite0-prior-openclipart/prior.json", "teachers/lite0-minilm-openclipart/config.json"):
         (tmp_path / rel).parent.mkdir(parents=True)

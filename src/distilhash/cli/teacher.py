@@ -85,7 +85,8 @@ def extract(
 def info(
     what: str = typer.Argument("minilm-lit", help="A teacher spec, or a feature cache directory / name."),
 ) -> None:
-    """Describe a teacher (width, weights, fingerprint) or a feature cache (manifest)."""
+    """Describe a teacher (which copy answered: shipped or fitted here, fingerprint, what it was fitted on) or a
+    feature cache (manifest)."""
     from distilhash.teachers.describe import describe_teacher_or_cache
 
     desc = describe_teacher_or_cache(what)
@@ -95,4 +96,4 @@ def info(
     elif desc["kind"] == "unfinished feature cache":
         typer.echo(f"unfinished feature cache {desc['path']}: rows done {desc['done']} of {desc['count']}")
     else:
-        typer.echo(json.dumps(desc["info"], indent=2, default=str))
+        typer.echo(json.dumps({"summary": desc["summary"], **desc["info"]}, indent=2, default=str))

