@@ -8,10 +8,11 @@ glyph on a coloured backdrop, a corrupt and a truncated file) with hand-written 
 coarse labels, then runs docs/own-collection.md's commands through the CLI: ``data prepare folder``
 (first as is, which must refuse the two bad files, then with ``--opt drop_missing_images=true``),
 ``teacher extract`` without ``--teacher``, ``train dcmq --bits 64``, ``index build``, ``search``.
-Twenty queries, each with the one picture it means (:data:`QUERIES`), were written down before any
+Twenty queries, each with the one picture it means (``distilhash.benchmark.own_folder.QUERIES``, where the
+folder builder lives too; ``tests/test_journey_own_folder.py`` runs the same journey), were written down before any
 search. Figures: for each query, the rank of its picture among the folder's 47 pictures by the float
 teacher (the default one, and ``lite0-prior`` / ``minilm-lit`` for comparison) and whether it is in
-the DCMQ index's top 5. Needs the demo's teacher fitted in this ``DISTILHASH_HOME`` (``make demo``).
+the DCMQ index's top 5. The default teacher is this home's fit of ``lite0-prior:openclipart-224`` or its shipped copy.
 Writes ``bench/results/own_folder_journey/<name>.{json,md}``.
 """
 
@@ -19,109 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-
+from distilhash.benchmark.own_folder import QUERIES, build_folder, missing_sources, query_ranks
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
-
-OC = Path("/usr/share/openclipart/png")
-DRAWINGS = {  # file -> (caption, labels)
- "unsorted/Anatra.png": ("a yellow duck", ["animal"]),
- "unsorted/biberon.png": ("baby bottle with milk", ["household"]),
- "unsorted/igloo.png": ("an igloo made of snow blocks", ["building"]),
- "unsorted/motosega.png": ("chainsaw", ["tool"]),
- "unsorted/rosa1.png": ("a red rose", ["plant"]),
- "unsorted/scissors_RPSWB.png": ("a hand showing the scissors sign", ["tool"]),
- "unsorted/elefantone.png": ("big grey elephant", ["animal"]),
- "unsorted/carretta_da_cantiere.png": ("wheelbarrow from the building site", ["tool"]),
- "unsorted/asse_da_stiro.png": ("ironing board", ["household"]),
- "unsorted/zaino_per_montagna.png": ("hiking backpack", ["household"]),
- "buildings/furniture/soft_blue_couch_jonadab_01.png": ("blue sofa", ["household"]),
- "buildings/furniture/television_peterm_.png": ("old television set", ["electronics"]),
- "buttons/shopping_cart_mimooh_01.png": ("shopping trolley icon", ["household"]),
- "electronics/bulb/lightbulb_jon_phillips_01.png": ("light bulb", ["electronics"]),
- "electronics/battery/battery_01.png": ("a battery", ["electronics"]),
- "office/telephone/sprint_cell_phone_joel_r.png": ("my mobile phone", ["electronics"]),
- "science/microscopio_architetto_f_01.png": ("microscope", ["tool"]),
- "signs_and_symbols/awards/trophy.png": ("golden trophy cup", ["money"]),
- "signs_and_symbols/money/piggybank.png": ("piggy bank", ["money"]),
- "signs_and_symbols/money/gold_coins_in_a_stack_jo_01.png": ("stack of gold coins", ["money"]),
- "unsorted/cammello.png": ("camel in the desert", ["animal"]),
- "unsorted/mucca.png": ("cow", ["animal"]),
- "unsorted/pecorella.png": ("little sheep", ["animal"]),
- "unsorted/struzzo.png": ("ostrich", ["animal"]),
- "unsorted/candela.png": ("a burning candle", ["household"]),
- "unsorted/tenda_da_campeggio_archi_01.png": ("camping tent", ["household"]),
- "unsorted/pescetto.png": ("small fish", ["animal"]),
- "unsorted/Pinguino1.png": ("penguin", ["animal"]),
- "unsorted/ambulanza.png": ("ambulance", ["vehicle"]),
- "unsorted/betoniera.png": ("cement mixer truck", ["vehicle"]),
- "animals/dinosaurs/dino_architetto_francesc_01.png": ("blue dinosaur", ["animal"]),
- "food/vegetables/ravanello_architetto_fra_01.png": ("radish", ["food"]),
- "unsorted/tramezzino.png": ("sandwich", ["food"]),
- "unsorted/Cornetto.png": ("croissant for breakfast", ["food"]),
-}
-EMOJI = {  # codepoint -> (caption, labels)
- "1F434": ("horse head", ["animal"]), "1F355": ("slice of pizza", ["food"]), "1F6B2": ("bicycle", ["vehicle"]),
- "2602": ("umbrella", ["household"]), "1F3B8": ("electric guitar", ["household"]), "23F0": ("alarm clock", ["household"]),
- "1F415": ("dog", ["animal"]), "1F34C": ("banana", ["food"]), "1F680": ("rocket", ["vehicle"]), "1F333": ("a tree", ["plant"]),
-}
-COMPOSED = [("unsorted/mucca.png", (120, 180, 90), "cow standing in a green field", ["animal"]),
-            ("1F6B2", (140, 190, 235), "a bike under a blue sky", ["vehicle"]),
-            ("unsorted/Anatra.png", (90, 140, 200), "a duck on the water", ["animal"])]
-EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
-
-
-def glyph(cp: str) -> Image.Image:
-    """A Noto colour glyph on a transparent 160 px square."""
-    font = ImageFont.truetype(EMOJI_FONT, 109)
-    im = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
-    ImageDraw.Draw(im).text((80, 80), chr(int(cp, 16)), font=font, embedded_color=True, anchor="mm")
-    return im
-
-def drawing(rel: str, side: int = 256) -> Image.Image:
-    """An openclipart PNG, at most ``side`` px."""
-    im = Image.open(OC / rel).convert("RGBA")
-    im.thumbnail((side, side))
-    return im
-
-
-QUERIES = {"a duck": "drawing00.png", "a camel": "drawing20.png", "an elephant": "drawing06.png",
-           "a light bulb": "drawing13.png", "a croissant": "drawing33.png", "a piggy bank": "drawing18.png",
-           "a tent": "drawing25.png", "a penguin": "drawing27.png", "an ambulance": "drawing28.png", "a rose": "drawing04.png",
-           "a horse": "emoji-1f434.png", "pizza": "emoji-1f355.png", "a bicycle": "emoji-1f6b2.png",
-           "an umbrella": "emoji-2602.png", "a dinosaur": "drawing30.png", "a cow": "drawing21.png", "a sofa": "drawing10.png",
-           "a television": "drawing11.png", "a guitar": "emoji-1f3b8.png", "a sheep": "drawing22.png"}
-
-
-def build_folder(out: Path) -> list[dict]:
-    """Write the folder (images + captions.jsonl) into ``out``; returns the caption rows."""
-    out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(7)
-    rows = []
-    for i, (rel, (cap, labels)) in enumerate(DRAWINGS.items()):
-        name = f"drawing{i:02d}.png"; drawing(rel).save(out / name); rows.append({"image": name, "caption": cap, "labels": labels})
-    for cp, (cap, labels) in EMOJI.items():
-        name = f"emoji-{cp.lower()}.png"
-        bg = Image.new("RGBA", (160, 160), (255, 255, 255, 255)); bg.alpha_composite(glyph(cp)); bg.convert("RGB").save(out / name)
-        rows.append({"image": name, "caption": cap, "labels": labels})
-    for k, (src, colour, cap, labels) in enumerate(COMPOSED):
-        fg = glyph(src) if "/" not in src else drawing(src, 200)
-        bg = Image.new("RGBA", (320, 240), colour + (255,)); bg.alpha_composite(fg, (rng.randint(10, 100), rng.randint(5, 40)))
-        name = f"composed{k}.jpg"; bg.convert("RGB").save(out / name, quality=88); rows.append({"image": name, "caption": cap, "labels": labels})
-    (out / "corrupt.jpg").write_bytes(b"this is not a jpeg at all\n" * 20)
-    good = (out / "drawing00.png").read_bytes(); (out / "truncated.png").write_bytes(good[: len(good) // 3])
-    rows += [{"image": "corrupt.jpg", "caption": "a broken photo", "labels": ["household"]},
-             {"image": "truncated.png", "caption": "a photo cut short by a bad copy", "labels": ["animal"]}]
-    (out / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return rows
 
 
 def dh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -141,12 +47,7 @@ def float_ranks(spec: str, dataset: str) -> dict[str, int]:
     t = create_teacher(spec)
     rows = list(range(len(ds)))
     z = t.encode_dataset_images(ds, rows) if t.capabilities.dataset_images else t.encode_images(ds.images.array(rows, 128))
-    s = t.encode_texts(list(QUERIES)) @ z.T
-    out = {}
-    for (query, want), row in zip(QUERIES.items(), s):
-        target = ds.ids.index(Path(want).stem)
-        out[query] = int((row > row[target]).sum()) + 1
-    return out
+    return query_ranks(z, list(ds.ids), t.encode_texts(list(QUERIES)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     prov = collect_provenance("own_folder_journey", a.name, dataset="own folder (openclipart drawings outside the "
                               "dataset, Noto glyphs)", seeds=[0], model_selection="DCMQ epoch on the folder's split.val; "
                               "queries fixed before any search")
+    if missing_sources():
+        raise SystemExit(f"the folder's sources are missing ({', '.join(missing_sources()[:3])}...): run scripts/setup.sh")
     work = home() / "own_folder_journey"
     folder = work / "folder"
     if not (folder / "captions.jsonl").is_file():
