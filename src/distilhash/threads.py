@@ -15,22 +15,33 @@ Choose another count with ``DISTILHASH_THREADS=N`` or ``distilhash.threads.set_t
 Teacher fits and feature extraction (``distilhash teacher fit`` / ``extract``, the demo's long steps) are
 dominated by the convolutions of the image tower, which do use a second core when one is free. Their
 default is :func:`fit_threads`: ``$DISTILHASH_THREADS`` if set, else :func:`available_cores`, the cores
-this process may run on minus the 1-minute load average, at least 1 (2 on an idle 2-core machine, 1 at
-load 15). A fixed 2 threads on a loaded machine made the demo's teacher fit take 2,122 s: each OpenMP
-thread waits at every barrier for the other to be scheduled. ``--threads N`` overrides it.
+this process may run on minus the cores other work kept busy over the last :data:`SAMPLE_SECONDS`
+(``/proc/stat``), at least 1 (2 on an idle 2-core machine, 1 while two other jobs run). A fixed 2
+threads on a loaded machine made the demo's teacher fit take 2,122 s: each OpenMP thread waits at
+every barrier for the other to be scheduled. ``--threads N`` overrides it.
+
+It used to subtract the 1-minute load average instead, which still counts work that has finished:
+the demo's own previous step (preparing the dataset, then the heads fit) kept it near 1 on a quiet
+2-core machine, so the demo's fits and extraction ran on one thread with the second core idle. The
+short sample sees only what runs now; the load average is the fallback where ``/proc/stat`` is absent.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 __all__ = ["set_threads", "ensure_threads", "default_threads", "env_threads", "limit_threads", "available_cores", "fit_threads",
-           "THREADS_ENV", "DEFAULT_THREADS"]
+           "busy_cores", "THREADS_ENV", "DEFAULT_THREADS", "SAMPLE_SECONDS"]
 
 THREADS_ENV = "DISTILHASH_THREADS"
 #: Training's default: one intra-op thread is the fastest for these model sizes on a busy machine.
 DEFAULT_THREADS = 1
+#: how long :func:`available_cores` watches the CPUs before a fit or an extraction
+SAMPLE_SECONDS = 0.5
+#: the fields of a ``/proc/stat`` cpu line that count as idle (idle, iowait), of the first 8 (guest is in user)
+_IDLE_FIELDS = (3, 4)
 _chosen: list[int] = []
 
 
@@ -55,17 +66,53 @@ def default_threads() -> int:
     return env_threads(THREADS_ENV, DEFAULT_THREADS)
 
 
-def available_cores() -> int:
-    """Cores this process may run on that the 1-minute load average leaves free, rounded, at least 1."""
+def _cpu_jiffies(cpus: set[int], path: str = "/proc/stat") -> dict[int, tuple[int, int]] | None:
+    """CPU -> (busy, total) jiffies since boot for the CPUs ``cpus``, from ``path`` (None where it is absent)."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    out = {}
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+            values = [int(v) for v in fields[:8]]
+            out[int(name[3:])] = (sum(values) - sum(values[i] for i in _IDLE_FIELDS), sum(values))
+    return out or None
+
+
+def busy_cores(cpus: set[int], seconds: float = SAMPLE_SECONDS) -> float | None:
+    """How many of ``cpus`` were busy over the next ``seconds`` (sum of each CPU's busy share), None without
+    ``/proc/stat``. This process sleeps meanwhile, so what is counted is other work."""
+    before = _cpu_jiffies(cpus)
+    if before is None:
+        return None
+    time.sleep(seconds)
+    after = _cpu_jiffies(cpus) or {}
+    busy = 0.0
+    for cpu, (b0, t0) in before.items():
+        b1, t1 = after.get(cpu, (b0, t0))
+        if t1 > t0:
+            busy += (b1 - b0) / (t1 - t0)
+    return busy
+
+
+def available_cores(seconds: float = SAMPLE_SECONDS) -> int:
+    """Cores this process may run on that other work leaves free now (sampled over ``seconds``), rounded, at
+    least 1; without ``/proc/stat``, the cores minus the 1-minute load average."""
+    try:
+        cpus = set(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this platform: assume the machine is idle
-        return cores
-    return max(1, min(cores, int(cores - load + 0.5)))
+        cpus = set(range(os.cpu_count() or 1))
+    cores = len(cpus)
+    busy = busy_cores(cpus, seconds)
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average on this platform: assume the machine is idle
+            return cores
+    return max(1, min(cores, int(cores - busy + 0.5)))
 
 
 def fit_threads(n: int | None = None) -> int:

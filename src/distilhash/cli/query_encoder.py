@@ -32,7 +32,7 @@ def fit(
     tune_epochs: int = typer.Option(10, "--tune-epochs", help="Most epochs of tuning the table on split.fit captions, kept "
                                     "only when split.val text->image mAP@all beats the untuned encoder (0: no tuning)."),
     threads: int = typer.Option(None, "--threads", help="torch threads for the distillation (default: $DISTILHASH_THREADS, "
-                                 "else the cores the 1-minute load leaves free, at least 1)."),
+                                 "else the cores other work leaves free now, at least 1)."),
     force: bool = typer.Option(False, "--force", help="Refit even when a folder with the same fingerprint is there."),
 ) -> None:
     """Distil the teacher's text tower with model2vec and map it into the teacher's space (split.train captions)."""

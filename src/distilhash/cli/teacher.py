@@ -24,7 +24,7 @@ def fit(
                                                 "or .../lite0-minilm-DATASET)."),
     set_: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (e.g. epochs=4, tower.image_size=48)."),
     threads: int = typer.Option(None, "--threads", help="torch threads (default: $DISTILHASH_THREADS, else the cores "
-                                 "the 1-minute load leaves free, at least 1)."),
+                                 "other work leaves free now, at least 1)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Fit an offline teacher: minilm-lit (LiT image tower) or lite0-minilm (heads on two frozen pretrained towers)."""
@@ -45,7 +45,7 @@ def extract(
     template: str = typer.Option("a photo of {}", "--template", help="Label-prompt template (a name or a string with {})."),
     device: str = typer.Option("cpu", "--device"),
     threads: int = typer.Option(None, "--threads", help="torch threads (default: $DISTILHASH_THREADS, else the cores "
-                                 "the 1-minute load leaves free, at least 1)."),
+                                 "other work leaves free now, at least 1)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a cache made for another teacher/dataset."),
     engine: str = typer.Option("local", "--engine", help="local (one process) or ray (teacher in Ray actors, "
                                "written part by part; see docs/distributed.md)."),
