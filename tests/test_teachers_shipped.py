@@ -134,3 +134,17 @@ def test_teacher_info_says_which_copy_answered_and_its_fingerprint(tmp_path, mon
     info_here = json.loads(CliRunner().invoke(app, ["teacher", "info", SPEC]).output)
     assert info_here["source"] == {"answered_by": "fitted here", "directory": str(tmp_path / "teachers" / "lite0-prior-openclipart-224")}
     assert "fitted in this home" in info_here["summary"] and info_here["fingerprint"] == info["fingerprint"]
+
+
+def test_pyproject_package_data_carries_the_shipped_files():
+    """An install (wheel) has the artefact: every shipped file matches a package-data pattern of pyproject.toml."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["distilhash"]
+    package = shipped.SHIPPED_ROOT.parent.parent.parent  # .../distilhash
+    for f in shipped.SHIPPED_ROOT.rglob("*"):
+        if f.is_file():
+            rel = f.relative_to(package).as_posix()
+            assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
