@@ -4,7 +4,8 @@ A recipe is data: the teacher's spec (what ``--teacher`` takes), the dataset it 
 its fit commands in order, each with the file that shows it is done. ``make demo`` fits the recipe
 named by :data:`DEMO_TEACHER` (one value: a better teacher is a new recipe and a new value here),
 and :mod:`distilhash.teachers.default_choice` offers own collections the recipes in
-:data:`OWN_COLLECTION_ORDER` that are fitted in this home.
+:data:`OWN_COLLECTION_ORDER` that are fitted in this home, else shipped with the package
+(:mod:`distilhash.teachers.shipped`; ``scripts/ship_teacher.py`` copies a fitted recipe there).
 
     distilhash teacher fit --kind lite0-minilm --dataset openclipart --set image_size=224 ...   # RECIPES[...].fits
 """
@@ -92,7 +93,7 @@ RECIPES: dict[str, TeacherRecipe] = {r.spec: r for r in (
 #: The teacher `make demo` fits, extracts, trains on and serves with.
 DEMO_TEACHER = "lite0-prior:openclipart-224"
 
-#: Fitted recipes own collections may get by default, strongest first (docs/own-collection.md).
+#: Recipes own collections may get by default (fitted here, else shipped), strongest first (docs/own-collection.md).
 OWN_COLLECTION_ORDER: tuple[str, ...] = ("lite0-prior:openclipart-224", "lite0-prior:openclipart")
 
 
