@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     dh("data", "prepare", "folder", "--path", str(folder), "--name", a.name, "--opt", "drop_missing_images=true")
     extract = dh("teacher", "extract", "--dataset", a.name).stdout
     teacher = extract.split("teacher: ", 1)[1].split(" ", 1)[0] if "teacher: " in extract else "?"
+    copy = "shipped with distilhash" if "shipped with distilhash" in extract else "fitted in this home"
     model, index = work / "runs" / f"{a.name}-dcmq64", work / "ix" / a.name
     if not (model / "method.json").is_file():
         dh("train", "dcmq", "--dataset", a.name, "--bits", "64", "--out", str(model), "--no-progress")
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     index_top5 = {r["query"]: Path(QUERIES[r["query"]]).stem in [h["id"] for h in r["results"]] for r in found}
     ranks = {spec: float_ranks(spec, a.name) for spec in dict.fromkeys([teacher, "lite0-prior", "minilm-lit"])}
     result: dict[str, Any] = {
-        "provenance": prov, "default_teacher": teacher, "n_queries": len(QUERIES),
+        "provenance": prov, "default_teacher": teacher, "default_teacher_copy": copy, "n_queries": len(QUERIES),
         "refused_bad_files": refused.returncode != 0 and "corrupt.jpg" in refused.stderr + refused.stdout,
         "float_top5": {spec: int(sum(r <= 5 for r in v.values())) for spec, v in ranks.items()},
         "dcmq64_index_top5": int(sum(index_top5.values())), "float_ranks": ranks, "dcmq64_index_hit": index_top5,
@@ -91,7 +92,7 @@ def markdown(r: dict[str, Any]) -> str:
     t = r["default_teacher"]
     lines = ["# Own folder: the intended picture in the top 5", "",
              f"{r['n_queries']} queries fixed before any search; 47 readable pictures (2 bad files refused: "
-             f"{r['refused_bad_files']}); default teacher `{t}`.", "",
+             f"{r['refused_bad_files']}); default teacher `{t}` ({r.get('default_teacher_copy', 'fitted in this home')}).", "",
              "| ranking | queries with their picture in the top 5 |", "|---|---|"]
     lines += [f"| float teacher `{spec}` | {n} of {r['n_queries']} |" for spec, n in r["float_top5"].items()]
     lines += [f"| DCMQ 64-bit index on `{t}` (trained on the folder) | {r['dcmq64_index_top5']} of {r['n_queries']} |", "",
