@@ -42,11 +42,11 @@ def describe_teacher_or_cache(what: str) -> dict[str, Any]:
 
 
 def teacher_summary(info: dict[str, Any]) -> str:
-    """One line: the teacher's name, which copy answered (shipped with distilhash / fitted here) and its fingerprint."""
+    """One line: the teacher's name, which copy answered (shipped with distilhash / fitted here; teachers whose
+    ``info()`` has a ``source``) and its fingerprint."""
     source = info.get("source") or {}
-    where = {"shipped": lambda: f"shipped with distilhash (artefact {source.get('artefact')} version {source.get('version')}, "
-                                "every file's sha256 checked against its manifest)",
-             "fitted here": lambda: f"fitted in this home ({source.get('directory')})",
-             "directory": lambda: f"loaded from {source.get('directory')}"}.get(source.get("answered_by"),
-                                                                            lambda: "not fitted (pretrained or committed weights)")
-    return f"{info.get('name')}: {where()}; fingerprint {info.get('fingerprint')}"
+    where = {"shipped": f"shipped with distilhash (artefact {source.get('artefact')} version {source.get('version')}, "
+                        "every file's sha256 checked against its manifest); ",
+             "fitted here": f"fitted in this home ({source.get('directory')}); ",
+             "directory": f"loaded from {source.get('directory')}; "}.get(source.get("answered_by"), "")
+    return f"{info.get('name')}: {where}fingerprint {info.get('fingerprint')}"
