@@ -31,6 +31,13 @@
 
 Writes ``bench/results/serve_writes/<out-name>.{json,md,png}`` with the provenance block; the
 machine is shared (2 cores): the load average before and after is recorded.
+
+Repeated runs, mean ± sample std per setting (server processes, writer nice; ``--by-commit``: also
+the commit each run measured, an A/B of two versions run interleaved;
+:mod:`distilhash.benchmark.write_runs`)::
+
+    python bench/serve_writes.py --summarise bench/results/serve_writes/serve_writes_pq1m_ivf16_w*_loaded_r*.json \
+        --out-name serve_writes_pq1m_ivf16_loaded_summary
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import os
 import random
 import secrets
 import shutil
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +62,7 @@ from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.serve_bench import add_served_index_args, latency_summary, prepare_served, wait_for_quiet
+from distilhash.benchmark.write_runs import FIGURES, summarise_runs
 from distilhash.benchmark.server_process import CliServer
 from distilhash.serve import routes
 
@@ -394,8 +403,63 @@ def ready_to_serve(index: Path, args) -> None:
     fit_query_encoder(args.model, args.dataset, args.features, args.teacher)
 
 
+def summary_markdown(result: dict) -> str:
+    lines = ["# Writes under load, repeated: one writable process vs several server processes + the writer", "",
+             f"{result['note']}  ", "Each cell: mean ± sample std over the runs (client side). Source runs and their load averages below.", "",
+             "| server processes | runs | " + " | ".join(label for label, _, _ in FIGURES) + " | search p99 ms, each run | errors | read-back checked / stale | adds missing | deletes not gone |",
+             "|---|---|" + "---|" * (len(FIGURES) + 5)]
+    for workers, g in result["settings"].items():
+        cells = [f"{g['figures'][label]['mean']} ± {g['figures'][label]['std'] if g['figures'][label]['std'] is not None else '-'}"
+                 for label, _, _ in FIGURES]
+        c = g["checks"]
+        each = ", ".join(f"{x:.1f}" for x in g.get("search_p99_each_run", []))
+        lines.append(f"| {workers} | {len(g['runs'])} | " + " | ".join(cells) + f" | {each} | {c['errors']} | {c['read_back_checked']:,} / "
+                     f"{c['read_back_stale']} | {c['adds_missing']} | {c['deletes_not_gone'] + c['disk_deletes_present']} |")
+    lines += ["", "## Runs", "", "| server processes | file | load average at start |", "|---|---|---|"]
+    for workers, g in result["settings"].items():
+        lines += [f"| {workers} | `{r['file'][:-5]}.md` | {r['load_before']} |" for r in g["runs"]]
+    return "\n".join(lines + [""])
+
+
+def summary_plot(result: dict, path: Path) -> None:
+    labels = ["search p50 ms", "search p99 ms", "all p99 ms", "add p99 ms"]
+    with figure(path, figsize=(7, 4)) as (fig, ax):
+        settings = list(result["settings"].items())
+        pos = np.arange(len(labels))
+        width = 0.8 / max(1, len(settings))
+        for i, (workers, g) in enumerate(settings):
+            ax.bar(pos + i * width, [g["figures"][x]["mean"] for x in labels], width,
+                   yerr=[g["figures"][x]["std"] or 0 for x in labels], label=f"{workers} server process(es)")
+        ax.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms (quiet machine)")
+        ax.set_xticks(pos + width * (len(settings) - 1) / 2, labels)
+        ax.set_yscale("log")
+        ax.set_ylabel("client latency (ms), mean ± std over runs")
+        ax.legend(fontsize=8)
+        fig.suptitle(f"{path.stem}: {result['note'][:110]}", fontsize=7)
+
+
+def summarise_main(argv: list[str]) -> None:
+    """``--summarise RUN.json ...``: mean ± sample std of stored runs per setting."""
+    p = argparse.ArgumentParser(description="Mean and sample std of repeated serve_writes runs, per setting")
+    p.add_argument("--summarise", type=Path, nargs="+", required=True, help="serve_writes result JSON files")
+    p.add_argument("--out-name", default="serve_writes_summary")
+    p.add_argument("--note", default="loaded machine: the runs alternated between the settings")
+    p.add_argument("--by-commit", action="store_true", help="also group by the commit each run measured (an A/B of two versions)")
+    args = p.parse_args(argv)
+    prov = collect_provenance(BENCH, args.out_name, model_selection="none: timing runs are summarised", root=ROOT)
+    records = [(x.name, json.loads(x.read_text())) for x in args.summarise]
+    result = {"provenance": prov, "note": args.note, "sources": [x.name for x in args.summarise],
+              "settings": summarise_runs(records, args.by_commit), "by_commit": args.by_commit}
+    paths = write_results(BENCH, args.out_name, result, summary_markdown(result), plot=lambda path: summary_plot(result, path), root=ROOT)
+    print(f"wrote {paths['json']}, .md, .png")
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--summarise" in argv:
+        return summarise_main(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--summarise", type=Path, nargs="+", help="summarise stored runs instead (see above; its own options)")
     add_served_index_args(p, dataset="openclipart", teacher="lite0-minilm:openclipart", out_name=BENCH, max_requests=1_000_000,
                           machine_note="loaded machine: other engineers' jobs were running")
     p.add_argument("--workers", type=int, default=1, help="server processes (2+: they follow the index, the parent writes)")
