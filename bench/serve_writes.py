@@ -43,7 +43,6 @@ the commit each run measured, an A/B of two versions run interleaved;
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -51,8 +50,6 @@ import secrets
 import shutil
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -62,6 +59,7 @@ from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.serve_bench import add_served_index_args, latency_summary, prepare_served, wait_for_quiet
+from distilhash.benchmark.write_check import Ledger, image_pool, verify_live, verify_on_disk
 from distilhash.benchmark.write_runs import FIGURES, summarise_runs
 from distilhash.benchmark.server_process import CliServer
 from distilhash.serve import routes
@@ -69,39 +67,6 @@ from distilhash.serve import routes
 ROOT = Path(__file__).resolve().parents[1]
 
 BENCH = "serve_writes"
-
-
-def image_pool(dataset: str, rows: list[int], n: int, seed: int) -> list[tuple[int, bytes]]:
-    """``n`` PNG files (dataset row, bytes) of ``rows``' images; past ``len(rows)`` the images come
-    again with a little pixel noise (a new picture for the teacher, the same caption)."""
-    from PIL import Image
-
-    from distilhash.data.store import open_prepared
-
-    ds, _ = open_prepared(dataset)
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        r = rows[i % len(rows)]
-        px = np.asarray(ds.images.load(r), np.int16)
-        if i >= len(rows):
-            px = np.clip(px + rng.integers(-12, 13, px.shape), 0, 255)
-        buf = io.BytesIO()
-        Image.fromarray(px.astype(np.uint8)).save(buf, format="PNG")
-        out.append((r, buf.getvalue()))
-    return out
-
-
-class Ledger:
-    """What the writers were told: acknowledged adds and deletes, and writes without an answer."""
-
-    def __init__(self) -> None:
-        self.added: dict[str, dict] = {}  # id -> metadata sent
-        self.deleted: set[str] = set()
-        self.unknown: set[str] = set()  # no answer: the write may or may not have happened
-        self.refused: list[str] = []
-        self.ms: dict[str, list[float]] = {"add": [], "delete": [], "read_back": []}
-        self.read_back = {"checked": 0, "stale": 0, "examples": []}
 
 
 class Writer:
@@ -190,76 +155,6 @@ class Writer:
         return f"read-your-writes: {item_id} answered {status} right after its write was acknowledged"
 
 
-def _status(url: str, timeout: float = 30) -> tuple[int, dict | None]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-
-
-def verify_live(url: str, ledger: Ledger, k: int) -> dict:
-    """Through the running service: adds fetched and found by their own code, deletes gone."""
-    out = {"adds_checked": 0, "adds_fetched": 0, "adds_metadata_ok": 0, "adds_found_by_own_code": 0, "not_found_by_own_code": [], "own_code_rank": [],
-           "deletes_checked": 0, "deletes_gone": 0, "problems": []}
-    for item_id, md in sorted(ledger.added.items()):
-        out["adds_checked"] += 1
-        q = quote(item_id, safe="")
-        st, got = _status(f"{url}/api/items/{q}")
-        if st == 200:
-            out["adds_fetched"] += 1
-            out["adds_metadata_ok"] += int(all(got["metadata"].get(a) == b for a, b in md.items()))
-        else:
-            out["problems"].append(f"GET {item_id}: {st}")
-        st, got = _status(f"{url}/api/search/similar?id={q}&k={k}")
-        ids = [r["id"] for r in got["results"]] if st == 200 else []
-        if item_id in ids:
-            out["adds_found_by_own_code"] += 1
-            out["own_code_rank"].append(ids.index(item_id) + 1)
-        else:  # judged on disk: k items may score at least as well as the item's own code (see verify_on_disk)
-            out["not_found_by_own_code"].append(item_id)
-    for item_id in sorted(ledger.deleted):
-        out["deletes_checked"] += 1
-        q = quote(item_id, safe="")
-        gone = _status(f"{url}/api/items/{q}")[0] == 404 and _status(f"{url}/api/search/similar?id={q}&k=1")[0] == 404
-        out["deletes_gone"] += int(gone)
-        if not gone:
-            out["problems"].append(f"deleted {item_id} still answered")
-    ranks = np.asarray(out.pop("own_code_rank") or [0])
-    out["own_code_rank_median"], out["own_code_rank_max"] = float(np.median(ranks)), int(ranks.max())
-    return out
-
-
-def verify_on_disk(index: Path, ledger: Ledger, not_found: list[str], k: int) -> dict:
-    """After the service stopped: the index reopened from its files holds every acknowledged add
-    and no acknowledged delete. Adds the service's own-code search did not return are searched
-    again here, exhaustively: with the inner-product metric an item's own code is not always its
-    best match, so such an add is "outranked" when the exact top-k holds k items scoring at least
-    as well as the item itself, and missing otherwise."""
-    from distilhash.index import open_index
-
-    t0 = time.perf_counter()
-    outranked, missing = 0, []
-    with open_index(index) as idx:
-        present = idx.get(sorted(ledger.added))
-        resurrected = idx.get(sorted(ledger.deleted))
-        unknown_present = len(idx.get(sorted(ledger.unknown))) if ledger.unknown else 0
-        count, gen = len(idx), idx.manifest["generation"]
-        cb = idx.codebooks
-        for item_id, (code, _) in idx.get(not_found).items():
-            q = cb[np.arange(cb.shape[0]), code.astype(np.int64)].reshape(1, -1).astype(np.float32)
-            res = idx.search(q, k)[0]
-            own = float(-(q * q).sum()) if idx.metric == "ip" else 0.0
-            if item_id not in res.ids and len(res.ids) == k and float(res.distances[-1]) <= own + 1e-6:
-                outranked += 1
-            else:
-                missing.append(item_id)
-    return {"adds_present": len(present), "adds_expected": len(ledger.added), "deletes_present": len(resurrected),
-            "writes_without_answer": len(ledger.unknown), "of_those_present": unknown_present,
-            "own_code_not_returned": len(not_found), "of_those_outranked_in_exact_search": outranked, "of_those_missing": missing,
-            "count_after": count, "generation_after": gen, "reopen_s": round(time.perf_counter() - t0, 2)}
-
-
 def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], captions: list[str]) -> dict:
     from distilhash.serve.loadgen import GetSession, http_request, run_load, run_sessions
 
@@ -298,7 +193,7 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
             load_after = load_average()
             stats = srv.all_stats(routes.STATS)[0]
             t1 = time.perf_counter()
-            live_check = verify_live(srv.url, ledger, args.verify_k)
+            live_check = verify_live(srv.url, ledger, args.verify_k, routes.ITEM_PREFIX, routes.SIMILAR)
             live_check["verify_s"] = round(time.perf_counter() - t1, 1)
     finally:
         os.environ.pop("DISTILHASH_API_KEY", None)
