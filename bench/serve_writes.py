@@ -59,7 +59,7 @@ from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.serve_bench import add_served_index_args, latency_summary, prepare_served, wait_for_quiet
-from distilhash.benchmark.write_check import Ledger, image_pool, verify_live, verify_on_disk
+from distilhash.benchmark.write_check import Ledger, WriteClient, Writer, image_pool, verify_live, verify_on_disk
 from distilhash.benchmark.write_runs import FIGURES, summarise_runs
 from distilhash.benchmark.server_process import CliServer
 from distilhash.serve import routes
@@ -69,94 +69,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_writes"
 
 
-class Writer:
-    """One writing client (a :class:`distilhash.serve.loadgen.Session`): add, or delete an own live item."""
-
-    kind = "write"
-
-    def __init__(self, wid: int, key: str, host: str, port: int, images: list[tuple[int, bytes]], captions: list[str],
-                 p_delete: float, ledger: Ledger, seed: int, pause_s: float = 0.0, read_back: bool = False) -> None:
-        self.pause_s = pause_s
-        self.read_back = read_back
-        self.check: tuple[str, str, dict | None] | None = None  # (op, id, metadata) to read back next
-        self.wid, self.key, self.host, self.port = wid, key, host, port
-        self.images, self.captions, self.p_delete, self.ledger = images, captions, p_delete, ledger
-        self.rng = random.Random(seed)
-        self.live: list[str] = []
-        self.n = 0
-        self.pending: tuple[str, str, dict | None, float] | None = None
-
-    def next_request(self) -> tuple[str, bytes]:
-        from distilhash.serve.loadgen import http_request, multipart
-
-        close = {"Connection": "close"} if self.read_back else {}
-        if self.check is not None:
-            op, item_id, md = self.check
-            self.pending = ("read_back", item_id, md, time.perf_counter())
-            return f"READ {item_id}", http_request("GET", f"/api/items/{quote(item_id, safe='')}", self.host, self.port)
-        if self.live and self.rng.random() < self.p_delete:
-            item_id = self.live.pop(self.rng.randrange(len(self.live)))
-            self.pending = ("delete", item_id, None, time.perf_counter())
-            path = f"/api/items/{quote(item_id, safe='')}"
-            return f"DELETE {item_id}", http_request("DELETE", path, self.host, self.port, {"X-API-Key": self.key, **close})
-        item_id = f"w{self.wid}-{self.n}"
-        row, png = self.images[(self.wid * 7919 + self.n * 53) % len(self.images)]
-        self.n += 1
-        md = {"writer": self.wid, "row": row, "bench": BENCH}
-        ctype, body = multipart({"id": item_id, "caption": self.captions[row], "metadata": json.dumps(md)},
-                                {"image": (f"{item_id}.png", png, "image/png")})
-        self.pending = ("add", item_id, md, time.perf_counter())
-        return f"ADD {item_id}", http_request("POST", "/api/items", self.host, self.port,
-                                              {"X-API-Key": self.key, "Content-Type": ctype, **close}, body)
-
-    def done(self, label: str, status: int | None, body: bytes) -> str | None:
-        op, item_id, md, t0 = self.pending
-        self.ledger.ms[op].append((time.perf_counter() - t0) * 1e3)
-        if op == "read_back":
-            return self._read_back_done(item_id, md, status, body)
-        if status is None:
-            self.ledger.unknown.add(item_id)
-            return None  # counted as an error by the load generator already
-        ok = 201 if op == "add" else 200
-        if status != ok:
-            self.ledger.refused.append(f"{label}: HTTP {status} {body[:160]!r}")
-            if op == "delete":
-                self.live.append(item_id)
-            return f"HTTP {status} (expected {ok})"
-        if op == "add":
-            self.ledger.added[item_id] = md
-            self.live.append(item_id)
-        else:
-            self.ledger.added.pop(item_id, None)
-            self.ledger.deleted.add(item_id)
-        if self.read_back:
-            self.check = (op, item_id, md)
-        return None
-
-    def _read_back_done(self, item_id: str, md: dict | None, status: int | None, body: bytes) -> str | None:
-        """The read after an acknowledged write: an add answers 200 with its metadata, a delete 404."""
-        self.check = None
-        if status is None:
-            return None  # no answer (counted as an error by the load generator)
-        rb = self.ledger.read_back
-        rb["checked"] += 1
-        from distilhash.serve.loadgen import ACCEPTED
-
-        if md is None:
-            if status == 404:
-                return ACCEPTED  # gone, as it should be: not an error
-            fresh = False
-        else:
-            fresh = status == 200 and all(json.loads(body)["metadata"].get(a) == b for a, b in md.items())
-        if fresh:
-            return None
-        rb["stale"] += 1
-        rb["examples"] = (rb["examples"] + [f"{item_id}: HTTP {status}"])[:5]
-        return f"read-your-writes: {item_id} answered {status} right after its write was acknowledged"
-
-
 def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], captions: list[str]) -> dict:
-    from distilhash.serve.loadgen import GetSession, http_request, run_load, run_sessions
+    from distilhash.serve.loadgen import ACCEPTED, GetSession, http_request, multipart, run_load, run_sessions
 
     from distilhash.index import open_index
 
@@ -183,8 +97,9 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
             rng = random.Random(args.seed)
             reqs = [(p, http_request("GET", p, host, port)) for p in paths]
             search = GetSession(lambda: reqs[rng.randrange(len(reqs))], kind="search")
-            writers = [Writer(w, key, host, port, images, captions, args.p_delete, ledger, args.seed + w, args.writer_pause, args.read_back)
-                       for w in range(args.writers)]
+            client = WriteClient(http_request, multipart, ACCEPTED, routes.ITEMS, routes.ITEM_PREFIX)
+            writers = [Writer(w, key, host, port, images, captions, args.p_delete, ledger, args.seed + w, client, args.writer_pause,
+                              args.read_back, BENCH) for w in range(args.writers)]
             sessions = [search] * (args.clients - args.writers) + writers
             load_before = load_average()
             cpu0 = srv.cpu_s()

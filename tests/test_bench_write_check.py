@@ -77,3 +77,64 @@ def test_disk_check_finds_adds_and_resurrected_deletes_in_the_reopened_index(tmp
     assert out["writes_without_answer"] == 2 and out["of_those_present"] == 1
     # i2's own code finds i2 itself in the exact search (l2 distance 0): not outranked, so reported
     assert out["own_code_not_returned"] == 1 and out["of_those_outranked_in_exact_search"] == 0 and out["of_those_missing"] == ["i2"]
+
+
+def _client() -> "WriteClient":
+    from distilhash.benchmark.write_check import WriteClient
+
+    def request(method, path, host, port, headers=None, body=b""):
+        return json.dumps([method, path, headers or {}, body.decode()]).encode()
+
+    def form(fields, files):
+        return "multipart/form-data; boundary=x", json.dumps({"fields": fields, "files": sorted(files)}).encode()
+
+    return WriteClient(request, form, "ACCEPTED", "/api/items", ITEMS)
+
+
+def test_a_writer_adds_then_deletes_its_own_items_and_keeps_the_ledger():
+    from distilhash.benchmark.write_check import Writer
+
+    ledger = Ledger()
+    w = Writer(3, "k3y", "127.0.0.1", 80, [(7, b"png7"), (9, b"png9")], {7: "a cat", 9: "a dog"}, 1.0, ledger, 0, _client(), tag="t")
+    label, raw = w.next_request()
+    method, path, headers, body = json.loads(raw)
+    assert (label, method, path) == ("ADD w3-0", "POST", "/api/items") and headers["X-API-Key"] == "k3y"
+    assert json.loads(body)["fields"]["id"] == "w3-0" and json.loads(json.loads(body)["fields"]["metadata"])["bench"] == "t"
+    assert w.done(label, 201, b"") is None and ledger.added == {"w3-0": {"writer": 3, "row": 9, "bench": "t"}}
+    label, raw = w.next_request()  # p_delete = 1 and a live item: it deletes it
+    assert label == "DELETE w3-0" and json.loads(raw)[:2] == ["DELETE", ITEMS + "w3-0"]
+    assert w.done(label, 200, b"") is None and ledger.deleted == {"w3-0"} and ledger.added == {}
+    label, _ = w.next_request()  # nothing live: an add again
+    assert label == "ADD w3-1" and w.done(label, None, b"") is None and ledger.unknown == {"w3-1"}
+    label, _ = w.next_request()
+    assert w.done(label, 500, b"boom") == "HTTP 500 (expected 201)" and len(ledger.refused) == 1
+    assert len(ledger.ms["add"]) == 3 and len(ledger.ms["delete"]) == 1
+
+
+def test_read_back_after_each_acknowledged_write_counts_stale_answers():
+    from distilhash.benchmark.write_check import Writer
+
+    ledger = Ledger()
+    w = Writer(0, "k", "h", 1, [(0, b"p")], {0: "c"}, 1.0, ledger, 0, _client(), read_back=True)
+    label, raw = w.next_request()
+    assert json.loads(raw)[2]["Connection"] == "close"
+    w.done(label, 201, b"")
+    label, raw = w.next_request()
+    assert label == "READ w0-0" and json.loads(raw)[:2] == ["GET", ITEMS + "w0-0"]
+    assert w.done(label, 200, json.dumps({"metadata": {"writer": 0, "row": 0, "bench": "serve_writes"}}).encode()) is None
+    label, _ = w.next_request()
+    w.done(label, 200, b"")  # the delete acknowledged
+    label, _ = w.next_request()
+    assert label == "READ w0-0"
+    assert w.done(label, 200, json.dumps({"metadata": {}}).encode()).startswith("read-your-writes")  # still there: stale
+    assert ledger.read_back["checked"] == 2 and ledger.read_back["stale"] == 1
+    label, _ = w.next_request()  # the item is still live for this writer? no: deleted; so an add
+    assert label == "ADD w0-1"
+    w.done(label, 201, b"")
+    w.next_request()  # its read-back
+    w.done("READ w0-1", 200, json.dumps({"metadata": {"writer": 0, "row": 0, "bench": "serve_writes"}}).encode())
+    label, _ = w.next_request()
+    assert label == "DELETE w0-1"
+    w.done(label, 200, b"")
+    w.next_request()
+    assert w.done("READ w0-1", 404, b"") == "ACCEPTED"  # gone, as it should be: the load generator's "not an error"

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
-__all__ = ["Ledger", "image_pool", "verify_live", "verify_on_disk"]
+__all__ = ["Ledger", "WriteClient", "Writer", "image_pool", "verify_live", "verify_on_disk"]
 
 
 def image_pool(dataset: str, rows: list[int], n: int, seed: int) -> list[tuple[int, bytes]]:
@@ -53,6 +56,108 @@ class Ledger:
         self.refused: list[str] = []
         self.ms: dict[str, list[float]] = {"add": [], "delete": [], "read_back": []}
         self.read_back = {"checked": 0, "stale": 0, "examples": []}
+
+
+@dataclass(frozen=True)
+class WriteClient:
+    """How a writer speaks to the service: the load generator's raw-request and form builders, its
+    "accepted" answer (not an error) and the service's paths (passed in: this package does not
+    import the service)."""
+
+    request: Callable[..., bytes]  #: (method, path, host, port, headers=None, body=b"") -> request bytes
+    multipart: Callable[[dict[str, str], dict[str, tuple[str, bytes, str]]], tuple[str, bytes]]  #: -> (content type, body)
+    accepted: str
+    items: str  #: POST: add an item
+    item_prefix: str  #: + quoted id: one item (GET, DELETE)
+
+
+class Writer:
+    """One writing client (a load-generator session: ``kind``, ``pause_s``, ``next_request``,
+    ``done``): adds an item (an image of ``images``, its caption, metadata naming the writer and
+    ``tag``) or, with probability ``p_delete`` when it has live items, deletes one it added; with
+    ``read_back`` every acknowledged write is read back at once on a new connection. What it was
+    told goes to ``ledger``."""
+
+    kind = "write"
+
+    def __init__(self, wid: int, key: str, host: str, port: int, images: list[tuple[int, bytes]], captions: list[str],
+                 p_delete: float, ledger: Ledger, seed: int, http: WriteClient, pause_s: float = 0.0, read_back: bool = False,
+                 tag: str = "serve_writes") -> None:
+        self.http, self.tag = http, tag
+        self.pause_s = pause_s
+        self.read_back = read_back
+        self.check: tuple[str, str, dict | None] | None = None  # (op, id, metadata) to read back next
+        self.wid, self.key, self.host, self.port = wid, key, host, port
+        self.images, self.captions, self.p_delete, self.ledger = images, captions, p_delete, ledger
+        self.rng = random.Random(seed)
+        self.live: list[str] = []
+        self.n = 0
+        self.pending: tuple[str, str, dict | None, float] | None = None
+
+    def next_request(self) -> tuple[str, bytes]:
+        http_request, multipart = self.http.request, self.http.multipart
+        close = {"Connection": "close"} if self.read_back else {}
+        if self.check is not None:
+            op, item_id, md = self.check
+            self.pending = ("read_back", item_id, md, time.perf_counter())
+            return f"READ {item_id}", http_request("GET", self.http.item_prefix + quote(item_id, safe=""), self.host, self.port)
+        if self.live and self.rng.random() < self.p_delete:
+            item_id = self.live.pop(self.rng.randrange(len(self.live)))
+            self.pending = ("delete", item_id, None, time.perf_counter())
+            path = self.http.item_prefix + quote(item_id, safe="")
+            return f"DELETE {item_id}", http_request("DELETE", path, self.host, self.port, {"X-API-Key": self.key, **close})
+        item_id = f"w{self.wid}-{self.n}"
+        row, png = self.images[(self.wid * 7919 + self.n * 53) % len(self.images)]
+        self.n += 1
+        md = {"writer": self.wid, "row": row, "bench": self.tag}
+        ctype, body = multipart({"id": item_id, "caption": self.captions[row], "metadata": json.dumps(md)},
+                                {"image": (f"{item_id}.png", png, "image/png")})
+        self.pending = ("add", item_id, md, time.perf_counter())
+        return f"ADD {item_id}", http_request("POST", self.http.items, self.host, self.port,
+                                              {"X-API-Key": self.key, "Content-Type": ctype, **close}, body)
+
+    def done(self, label: str, status: int | None, body: bytes) -> str | None:
+        op, item_id, md, t0 = self.pending
+        self.ledger.ms[op].append((time.perf_counter() - t0) * 1e3)
+        if op == "read_back":
+            return self._read_back_done(item_id, md, status, body)
+        if status is None:
+            self.ledger.unknown.add(item_id)
+            return None  # counted as an error by the load generator already
+        ok = 201 if op == "add" else 200
+        if status != ok:
+            self.ledger.refused.append(f"{label}: HTTP {status} {body[:160]!r}")
+            if op == "delete":
+                self.live.append(item_id)
+            return f"HTTP {status} (expected {ok})"
+        if op == "add":
+            self.ledger.added[item_id] = md
+            self.live.append(item_id)
+        else:
+            self.ledger.added.pop(item_id, None)
+            self.ledger.deleted.add(item_id)
+        if self.read_back:
+            self.check = (op, item_id, md)
+        return None
+
+    def _read_back_done(self, item_id: str, md: dict | None, status: int | None, body: bytes) -> str | None:
+        """The read after an acknowledged write: an add answers 200 with its metadata, a delete 404."""
+        self.check = None
+        if status is None:
+            return None  # no answer (counted as an error by the load generator)
+        rb = self.ledger.read_back
+        rb["checked"] += 1
+        if md is None:
+            if status == 404:
+                return self.http.accepted  # gone, as it should be: not an error
+            fresh = False
+        else:
+            fresh = status == 200 and all(json.loads(body)["metadata"].get(a) == b for a, b in md.items())
+        if fresh:
+            return None
+        rb["stale"] += 1
+        rb["examples"] = (rb["examples"] + [f"{item_id}: HTTP {status}"])[:5]
+        return f"read-your-writes: {item_id} answered {status} right after its write was acknowledged"
 
 
 def _status(url: str, timeout: float = 30) -> tuple[int, dict | None]:
