@@ -107,3 +107,25 @@ def test_one_query_per_call_sends_each_query_alone_and_times_every_call():
 
     out, secs = one_query_per_call(search, np.arange(6).reshape(3, 2))
     assert out == [0, 20, 40] and seen == [(1, 2)] * 3 and len(secs) == 3 and all(s >= 0 for s in secs)
+
+
+def test_rotating_calls_rotate_the_order_and_drop_the_warm_queries():
+    from distilhash.benchmark.kernel_timing import rotating_calls
+
+    order: list[tuple[str, int]] = []
+    calls = {name: (lambda q, name=name: order.append((name, q)) or f"{name}{q}") for name in ("a", "b", "c")}
+    out = rotating_calls(calls, list(range(10)), count=4, warm=2)
+    assert [n for n, _ in order[:6]] == ["a", "b", "c", "b", "c", "a"]  # query 0 starts with a, query 1 with b
+    assert len(order) == 18  # the first 6 queries (2 warm + 4 kept), 3 calls each
+    for name in calls:
+        ms, answers = out[name]
+        assert answers == [f"{name}{q}" for q in range(2, 6)] and ms.shape == (4,) and (ms >= 0).all()
+
+
+def test_percentiles_over_runs_mean_and_sample_std():
+    from distilhash.benchmark.kernel_timing import percentiles_over_runs
+
+    r = percentiles_over_runs([[1.0] * 99 + [100.0], [3.0] * 100])
+    assert r["p50_runs"] == [1.0, 3.0] and r["p50_ms"] == 2.0 and abs(r["p50_std"] - 2 ** 0.5) < 1e-12
+    assert r["p99_runs"][1] == 3.0 and r["p99_runs"][0] > 1.0
+    assert percentiles_over_runs([[5.0, 5.0]])["p50_std"] == 0.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -163,3 +164,32 @@ def one_query_per_call(search: Callable[[np.ndarray], list], queries: np.ndarray
         out += search(queries[i : i + 1])
         secs.append(time.perf_counter() - t)
     return out, secs
+
+
+def rotating_calls(calls: dict[str, Callable[[Any], Any]], queries: Sequence[Any], count: int,
+                   warm: int = 20) -> dict[str, tuple[np.ndarray, list]]:
+    """Every call on each of ``queries[: warm + count]``, the order of the calls rotating with the
+    query (a load change falls on every call alike); the first ``warm`` queries are not kept.
+    Returns {name: (ms per query [count], answers)}."""
+    names = list(calls)
+    lat: dict[str, list[float]] = {n: [] for n in names}
+    out: dict[str, list[Any]] = {n: [] for n in names}
+    for i, q in enumerate(queries[:warm + count]):
+        for j in range(len(names)):
+            n = names[(i + j) % len(names)]
+            t = time.perf_counter()
+            got = calls[n](q)
+            if i >= warm:
+                lat[n].append(time.perf_counter() - t)
+                out[n].append(got)
+    return {n: (np.asarray(lat[n]) * 1e3, out[n]) for n in names}
+
+
+def percentiles_over_runs(ms_per_run: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """p50 and p99 of each run's latencies, their mean and sample std over the runs (0 for one run)
+    and the per-run values: ``p50_ms``, ``p50_std``, ``p99_ms``, ``p99_std``, ``p50_runs``, ``p99_runs``."""
+    p50 = np.array([np.percentile(ms, 50) for ms in ms_per_run])
+    p99 = np.array([np.percentile(ms, 99) for ms in ms_per_run])
+    sd = (lambda x: float(x.std(ddof=1)) if len(x) > 1 else 0.0)  # noqa: E731
+    return {"p50_ms": float(p50.mean()), "p50_std": sd(p50), "p99_ms": float(p99.mean()), "p99_std": sd(p99),
+            "p50_runs": p50.tolist(), "p99_runs": p99.tolist()}
