@@ -37,7 +37,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distilhash.benchmark.figures import figure
-from distilhash.benchmark.kernel_timing import one_query_per_call
+from distilhash.benchmark.ranked_lists import ivf_candidates, quality as ranked_quality, recall, timed_search
 from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
 from distilhash.benchmark.results import write_results  # noqa: E402
 
@@ -53,55 +53,6 @@ def pq_replicas(codes: np.ndarray, k: int, n: int, flip: float, rng: np.random.G
     hit = rng.random(out.shape, dtype=np.float32) < flip
     out[hit] = rng.integers(0, k, int(hit.sum()), dtype=np.uint8)
     return out, hit.any(1)
-
-
-def timed_search(searcher, queries: np.ndarray, k: int) -> tuple[list, float]:
-    """One query per call; returns (results, seconds per query)."""
-    from distilhash.index.topk import NO_TOMBSTONES
-
-    out, secs = one_query_per_call(lambda q: searcher.search(q, k, NO_TOMBSTONES), queries)
-    return out, sum(secs) / len(queries)
-
-
-def recall(got: list, ref: list, k: int) -> float:
-    return float(np.mean([len(np.intersect1d(g[1][:k], r[1][:k])) / max(1, min(k, len(r[1]))) for g, r in zip(got, ref)]))
-
-
-def ap_lists(ranked: list[np.ndarray], rel: np.ndarray, depth: int | None) -> float:
-    """mAP of ranked row lists; ``depth`` None = AP over all relevant items (unretrieved = 0),
-    else AP@depth = mean precision at the relevant hits within the first ``depth`` / their count."""
-    aps = []
-    for i, rows in enumerate(ranked):
-        r = rows if depth is None else rows[:depth]
-        hit = rel[i, r]
-        n_rel = int(rel[i].sum()) if depth is None else int(hit.sum())
-        if n_rel == 0:
-            aps.append(0.0)
-            continue
-        pos = np.flatnonzero(hit)
-        aps.append(float(((np.arange(len(pos)) + 1) / (pos + 1)).sum() / n_rel))
-    return float(np.mean(aps))
-
-
-def precision_at(ranked: list[np.ndarray], rel: np.ndarray, depth: int) -> float:
-    """Mean fraction of relevant items among the first ``depth`` (missing positions count as misses)."""
-    return float(np.mean([rel[i, rows[:depth]].sum() / depth for i, rows in enumerate(ranked)]))
-
-
-def ivf_candidates(searcher, queries: np.ndarray, nprobe: int) -> list[np.ndarray]:
-    """Every item of the probed lists ranked by (ADC distance, row), per query."""
-    from distilhash.index.pq import lookup_tables
-    from distilhash.index.topk import NO_TOMBSTONES
-
-    searcher._flush()
-    tables = lookup_tables(queries, searcher.codebooks, searcher.metric)
-    scores = searcher._coarse_scores(queries)
-    out = []
-    for i in range(len(queries)):
-        lists = searcher._probe_order(scores[i], min(nprobe, searcher.centroids.shape[0]))
-        _, rows, _ = searcher._scan(tables[i], lists, searcher.ntotal, NO_TOMBSTONES)
-        out.append(rows)
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,18 +102,14 @@ def main(argv: list[str] | None = None) -> None:
     exact_real.add(base.data)
     ref_real, _ = timed_search(exact_real, qv, n_real)
     ref_ranked = [r for _, r in ref_real]
-    quality = {"exact": {"map_all": ap_lists(ref_ranked, rel, None), "map@100": ap_lists(ref_ranked, rel, 100),
-                         "map@1000": ap_lists(ref_ranked, rel, 1000), "p@10": precision_at(ref_ranked, rel, 10),
-                         "p@100": precision_at(ref_ranked, rel, 100)}, "ivf": []}
+    quality = {"exact": ranked_quality(ref_ranked, rel), "ivf": []}
     ivf_real = PQ_SEARCHERS.create("ivf", cb, metric, seed=args.seed)
     ivf_real.add(base.data)
     sizes = ivf_real.list_sizes()
     quality["nlist"] = int(ivf_real.stats["nlist"])
     for nprobe in args.nprobe:
         cands = ivf_candidates(ivf_real, qv, nprobe)
-        quality["ivf"].append({"nprobe": nprobe, "map_all": ap_lists(cands, rel, None), "map@100": ap_lists(cands, rel, 100),
-                               "map@1000": ap_lists(cands, rel, 1000), "p@10": precision_at(cands, rel, 10),
-                               "p@100": precision_at(cands, rel, 100),
+        quality["ivf"].append({"nprobe": nprobe, **ranked_quality(cands, rel),
                                "recall@10": recall([(None, c) for c in cands], ref_real, args.k),
                                "mean_candidates": float(np.mean([len(c) for c in cands]))})
         print(f"real set nprobe={nprobe}: {quality['ivf'][-1]}", file=sys.stderr)

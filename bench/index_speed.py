@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.index_ops import durable_add_rates
 from distilhash.benchmark.kernel_timing import best_of, faiss_binary_flat, faiss_pq, faiss_rows, synthetic_pq
 from distilhash.benchmark.kernel_timing import same_results as same
 from distilhash.benchmark.provenance import collect_provenance
@@ -172,35 +173,6 @@ def bench_binary(source: str, n: int, args, rng, tmp: Path, log) -> dict:
             f"identical={row['identical_to_bruteforce']} fallbacks={row['fallback_fraction']:.2f} cand={row['mean_candidates']:.0f}")
     idx.close()
     del ref
-    shutil.rmtree(path)
-    return out
-
-
-def bench_add(args, rng, tmp: Path, log) -> dict:
-    """Incremental (logged, fsynced) add throughput into a 1M-item index."""
-    from distilhash.codes import Encoded
-    from distilhash.index import IndexOptions, create_index
-    from distilhash.index.synth import uniform_codes
-
-    n = min(args.sizes)
-    path = tmp / "add"
-    idx = create_index(path, kind="binary", n_bits=64, options=IndexOptions(bulk_threshold=10**12, max_log_bytes=1 << 40))
-    idx.add([f"b{i}" for i in range(n)], Encoded("binary", uniform_codes(n, 64, rng), 64))
-    idx.compact()
-    out = {"base_items": n}
-    for batch, reps in ((1, 200), (100, 50), (10_000, 5)):
-        codes = uniform_codes(batch * reps, 64, rng)
-        t = time.perf_counter()
-        for r in range(reps):
-            idx.add([f"a{batch}-{r}-{j}" for j in range(batch)], Encoded("binary", codes[r * batch : (r + 1) * batch], 64),
-                    [{"caption": "x"}] * batch)
-        dt = time.perf_counter() - t
-        out[f"batch{batch}"] = {"items_per_s": batch * reps / dt, "ms_per_add_call": 1e3 * dt / reps}
-        log(f"[add] batch {batch}: {batch * reps / dt:,.0f} items/s, {1e3 * dt / reps:.2f} ms per acknowledged add")
-    t = time.perf_counter()
-    idx.compact()
-    out["compact_seconds"] = time.perf_counter() - t
-    idx.close()
     shutil.rmtree(path)
     return out
 
@@ -390,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
             elif kind == "pq":
                 result["pq"].append(bench_pq(n, args, rng, bar.write))
             else:
-                result["add"] = bench_add(args, rng, tmp, bar.write)
+                result["add"] = durable_add_rates(tmp / "add", min(args.sizes), rng, bar.write)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["wall_seconds"] = time.time() - t0

@@ -32,16 +32,13 @@ recorded per size and in the provenance).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from distilhash.benchmark.figures import figure
-from distilhash.benchmark.kernel_timing import (faiss_binary_flat, faiss_pq, interleaved, single_thread, stamped_log,
-                                                synthetic_pq, wall_cpu)
+from distilhash.benchmark.kernel_timing import (BatchCalls, arm_figures, faiss_binary_flat, faiss_pq, interleaved, read_bandwidth,
+                                                single_thread, stamped_log, synthetic_pq, with_threads)
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -52,74 +49,6 @@ CODE_BYTES = 8
 #: per code width, the kernels a family also times beside the chosen one: the 8-bit AVX-512 loop
 #: over a run-time M (the kernel before issue #26 unrolled M = 4, 8, 16), for the before/after figure
 OLD_KERNELS = {8: ("avx512-generic",)}
-
-
-def read_bandwidth(nbytes: int, repeat: int, threads: list[int]) -> dict:
-    """Best read GB/s over a ``nbytes`` buffer: single thread (numpy count_nonzero and uint64 sum),
-    and the uint64 sum split into contiguous parts over each thread count > 1 of ``threads``."""
-    buf = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
-    words = buf[: nbytes // 8 * 8].view(np.uint64)
-    best = {}
-    for name, fn in (("count_nonzero", lambda: np.count_nonzero(buf)), ("sum_u64", lambda: words.sum())):
-        fn()
-        t_best = min(_wall(fn) for _ in range(max(3, repeat)))
-        best[name] = nbytes / t_best / 1e9
-    split = {}
-    for t in (t for t in threads if t > 1):
-        parts = np.array_split(words, t)
-        with ThreadPoolExecutor(t) as pool:
-            fn = lambda: list(pool.map(np.sum, parts))  # noqa: E731
-            fn()
-            split[str(t)] = nbytes / min(_wall(fn) for _ in range(max(3, repeat))) / 1e9
-    return {"bytes": nbytes, "gb_per_s": best, "best_gb_per_s": max(best.values()), "split_gb_per_s": split}
-
-
-def _wall(fn) -> float:
-    return wall_cpu(fn)[0]
-
-
-class _Calls:
-    """Answers every query in calls of ``batch``; remembers the fastest call's seconds per query
-    (on a loaded machine: a call that ran without losing its core)."""
-
-    def __init__(self, fn, queries: np.ndarray, batch: int) -> None:
-        self.fn, self.queries, self.batch = fn, queries, batch
-        self.best_call = float("inf")
-
-    def __call__(self) -> None:
-        for s in range(0, len(self.queries), self.batch):
-            q = self.queries[s : s + self.batch]
-            t = time.perf_counter()
-            self.fn(q)
-            self.best_call = min(self.best_call, (time.perf_counter() - t) / len(q))
-
-
-def _threaded(fn, threads: int, faiss_side: bool):
-    """``fn`` run with ``threads`` threads: our scan split (native.set_scan_threads) or FAISS's OpenMP."""
-    import faiss
-
-    from distilhash.index import native
-
-    def run(q):
-        if faiss_side:
-            faiss.omp_set_num_threads(threads)
-        else:
-            native.set_scan_threads(threads)
-        try:
-            return fn(q)
-        finally:
-            faiss.omp_set_num_threads(1)
-            native.set_scan_threads(1)
-    return run
-
-
-def with_threads(arms: dict, threads: list[int]) -> dict:
-    """The one-thread arms plus, per thread count > 1, each arm again with that many threads."""
-    out = dict(arms)
-    for t in (t for t in threads if t > 1):
-        for name, fn in arms.items():
-            out[f"{name}, {t} threads"] = _threaded(fn, t, not name.startswith("ours"))
-    return out
 
 
 def pq_arms(bits: int, n: int, nq: int, rng):
@@ -171,9 +100,9 @@ def bench_size(n: int, args, rng, log) -> dict:
         for batch in args.batches:
             cell = with_threads(arms, args.threads) if batch == 1 else \
                 {**arms, **{k: v for k, v in with_threads(arms, args.threads).items() if k.startswith("ours")}}
-            calls = {name: _Calls(fn, queries, batch) for name, fn in cell.items()}
+            calls = {name: BatchCalls(fn, queries, batch) for name, fn in cell.items()}
             times = interleaved(calls, args.repeat)
-            rows[str(batch)] = {name: {**_row(ts, len(queries), n, limit_ns, split_ns),
+            rows[str(batch)] = {name: {**arm_figures(ts, len(queries), n, limit_ns, split_ns),
                                        "best_call_ns_per_code": 1e9 * calls[name].best_call / n}
                                 for name, ts in times.items()}
             ours = next(k for k in times if k.startswith("ours"))
@@ -183,17 +112,6 @@ def bench_size(n: int, args, rng, log) -> dict:
         del arms
     out["load_after"] = load_average()
     return out
-
-
-def _row(times: list[tuple[float, float]], nq: int, n: int, limit_ns: float, split_ns: dict[str, float]) -> dict:
-    """One arm's figures from its repetitions' (wall, CPU) seconds: best wall, the sample std of
-    ns/code, and the least process CPU time per code (on a loaded machine: what the arm costs)."""
-    ns = [1e9 * w / (nq * n) for w, _ in times]
-    best = min(ns)
-    return {"ns_per_code": best, "ns_per_code_std": statistics.stdev(ns) if len(ns) > 1 else 0.0,
-            "ns_per_code_all": ns, "cpu_ns_per_code": min(1e9 * c / (nq * n) for _, c in times),
-            "qps": nq / min(w for w, _ in times), "share_of_limit": limit_ns / best,
-            "share_of_split_limit": {t: v / best for t, v in split_ns.items()}}
 
 
 def markdown(res: dict) -> str:

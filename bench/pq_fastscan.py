@@ -31,12 +31,12 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.index_ops import ivf_open_times
 from distilhash.benchmark.kernel_timing import best_of, faiss_binary_flat, faiss_pq, ns_per_code, single_thread, stamped_log, synthetic_pq
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import read_results, redraw_results, write_results
@@ -118,40 +118,6 @@ def bench_binary(n: int, args, rng, log) -> dict:
     out["ratio_vs_counting"] = out["ours_qps"] / out["faiss_counting_qps"]
     out["load_after"] = load_average()
     log(f"binary n={n:,}: ours {out['ours_qps']:.0f} QPS, {out['ratio_vs_heap']:.2f}x heap, {out['ratio_vs_counting']:.2f}x counting")
-    return out
-
-
-def bench_ivf(args, rng, tmp: Path, log) -> dict:
-    from distilhash.codes import Encoded
-    from distilhash.index import IndexOptions, create_index, open_index
-
-    n, m = args.ivf_n, 8
-    cb = rng.normal(size=(m, 256, 8)).astype(np.float32)
-    centres = rng.integers(0, 256, (1000, m), dtype=np.uint8)  # clustered codes: noisy copies of centres
-    codes = centres[rng.integers(0, 1000, n)]
-    flip = rng.random((n, m)) < 0.3
-    codes[flip] = rng.integers(0, 256, int(flip.sum()), dtype=np.uint8)
-    q = rng.normal(size=(1, m * 8)).astype(np.float32)
-    path = tmp / "ivf-index"
-    with create_index(path, kind="pq", codebooks=cb, options=IndexOptions(bulk_threshold=1)) as idx:
-        idx.add([f"i{i}" for i in range(n)], Encoded("pq", codes, 64, cb, "l2"))
-    opts = IndexOptions(backend="ivf", searcher_options={"nprobe": 32})
-    out: dict = {"n": n, "M": m, "K": 256, "nprobe": 32, "load_before": load_average()}
-
-    def open_and_search():
-        with open_index(path, options=opts) as ix:
-            ix.search_rows(q, K_TOP)
-            return dict(ix.searcher().stats)
-
-    t = time.perf_counter()
-    first = open_and_search()
-    out["first_open_s"] = time.perf_counter() - t
-    out["first_open_stats"] = first
-    wall, cpu, stats = best_of(open_and_search, args.repeat)
-    out["open_s"], out["open_cpu_s"], out["open_stats"] = wall, cpu, stats
-    out["state_bytes"] = (path / "ivf.state").stat().st_size
-    out["load_after"] = load_average()
-    log(f"ivf n={n:,}: first open {out['first_open_s']:.1f}s ({first['state']}), later opens {wall:.3f}s ({stats['state']})")
     return out
 
 
@@ -262,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         if "binary" in args.parts:
             res["binary"] = [bench_binary(n, args, rng, log) for n in args.sizes]
         if "ivf" in args.parts:
-            res["ivf"] = bench_ivf(args, rng, tmp, log)
+            res["ivf"] = ivf_open_times(tmp / "ivf-index", args.ivf_n, rng, args.repeat, K_TOP, log)
     res["meta"]["peak_rss_mib"] = peak_rss_mib()
     paths = write_results(BENCH, args.out_name, res, markdown(res), plot=lambda path: plot(path, res), root=ROOT)
     print(paths["md"].read_text())

@@ -34,13 +34,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from distilhash.benchmark.figures import figure
+from distilhash.benchmark.kernel_timing import percentiles_over_runs, rotating_calls
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 
@@ -69,22 +69,6 @@ def _build(work: Path, n: int, shards: int, seed: int) -> tuple[Path, list[Any]]
 def _same(a: list[Any], b: list[Any]) -> bool:
     return all(x.ids == y.ids and np.array_equal(x.distances, y.distances) and x.metadata == y.metadata
                for r, s in zip(a, b, strict=True) for x, y in zip(r, s, strict=True))
-
-
-def _interleaved(calls: dict[str, Any], queries: list[Any], count: int, warm: int = 20) -> dict[str, tuple[np.ndarray, list]]:
-    """Each call on each query, the order of the calls rotating with the query; {name: (ms [count], answers)}."""
-    names = list(calls)
-    lat: dict[str, list[float]] = {n: [] for n in names}
-    out: dict[str, list[Any]] = {n: [] for n in names}
-    for i, q in enumerate(queries[:warm + count]):
-        for j in range(len(names)):
-            n = names[(i + j) % len(names)]
-            t = time.perf_counter()
-            got = calls[n](q)
-            if i >= warm:
-                lat[n].append(time.perf_counter() - t)
-                out[n].append(got)
-    return {n: (np.asarray(lat[n]) * 1e3, out[n]) for n in names}
 
 
 def _variants(ix: Any, ref: Any, replicas: int, k: int) -> dict[str, Any]:
@@ -120,7 +104,7 @@ def one_run(ix_dir: Path, queries: list[Any], count: int, k: int) -> dict[str, A
         expected = [ref.search(q, k) for q in queries[20:20 + count]]
         for replicas in (1, 2):
             with open_sharded_index(ix_dir, fanout="ray", fanout_options={"replicas": replicas}) as ix:
-                for name, (lat, got) in _interleaved(_variants(ix, ref, replicas, k), queries, count).items():
+                for name, (lat, got) in rotating_calls(_variants(ix, ref, replicas, k), queries, count).items():
                     searched = name.startswith(("threads", "ray 2", "ray calls", "data plane"))
                     out[name] = {"ms": lat.tolist(), "same": _same(got, expected) if searched else True}
                 out[f"served, {replicas} replicas"] = dict(ix.fanout.served)
@@ -145,11 +129,7 @@ def _session(kind: str):
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
     for v in (v for v in VARIANTS if v in runs[0]):
-        p50 = np.array([np.percentile(r[v]["ms"], 50) for r in runs])
-        p99 = np.array([np.percentile(r[v]["ms"], 99) for r in runs])
-        sd = (lambda x: float(x.std(ddof=1)) if len(x) > 1 else 0.0)
-        out[v] = {"p50_ms": float(p50.mean()), "p50_std": sd(p50), "p99_ms": float(p99.mean()), "p99_std": sd(p99),
-                  "p50_runs": p50.tolist(), "p99_runs": p99.tolist(), "all_same": all(r[v]["same"] for r in runs)}
+        out[v] = {**percentiles_over_runs([r[v]["ms"] for r in runs]), "all_same": all(r[v]["same"] for r in runs)}
     return out
 
 

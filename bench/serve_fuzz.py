@@ -5,351 +5,38 @@
 Builds a small served world (the service tests' toy teacher and model, 400 items, an image and a
 text index; the toy teacher preprocesses images like the real ones: shorter side to 224, centre
 crop), starts ``distilhash.serve.start_service`` in a subprocess on 127.0.0.1 with a write key,
-sends ``--requests`` malformed requests over raw sockets (cases drawn round-robin from
-:data:`CASES`, each with random variants), then stops the server. Every answer is checked:
-
-* no 5xx status;
-* no body that leaks internals (:data:`LEAKS`: heap addresses, ``<class``, tracebacks, exception
-  class names, object reprs), image bodies excepted;
-* the expected status class per case where one is defined (e.g. a bomb must get 413);
-
-and the server's resident memory (``/proc/PID/status`` VmRSS) is read before and after (growth
-goal < 100 MB) with its high-water mark (VmHWM). Half-open connections (silent, a partial request
-line, headers fed slowly) are opened in a batch and must be closed by the server's header
-deadline. The provenance block records command, commit, machine and load average.
+sends ``--requests`` malformed requests over raw sockets (the cases of
+:mod:`distilhash.benchmark.http_fuzz`, round-robin, each with random variants), then stops the
+server. Every answer is checked: no 5xx; no body that leaks internals (heap addresses, ``<class``,
+tracebacks, exception class names, object reprs), image bodies excepted; the expected status
+class per case where one is defined (e.g. a bomb must get 413). The server's resident memory is
+read before and after (growth goal < 100 MB) with its high-water mark. Half-open connections
+(silent, a partial request line, headers fed slowly) must be closed by the server's header
+deadline. ``--serve JSON`` is the server subprocess (also used by ``bench/serve_slow_clients.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import random
-import re
 import shutil
-import socket
 import sys
 import tempfile
-import time
-import zlib
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+from distilhash.benchmark.http_fuzz import CAP, KEY, UPLOAD_MB, Routes, fuzz_cases, fuzz_markdown, run_fuzz
 from distilhash.benchmark.provenance import collect_provenance
-from distilhash.benchmark.raw_http import Answer, exchange, multipart, request
+from distilhash.benchmark.raw_http import exchange, request
 from distilhash.benchmark.results import write_results
-from distilhash.benchmark.server_process import ServerProcess, rss_mib, script_server
+from distilhash.benchmark.server_process import ServerProcess, script_server
 from distilhash.serve import routes
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_fuzz"
-
-#: the routes as bytes, for raw requests
-RB = SimpleNamespace(**{name: getattr(routes, name).encode() for name in
-                        ("HEALTH", "ITEMS", "ITEM_PREFIX", "THUMBNAIL_PREFIX", "SEARCH", "SEARCH_IMAGE", "SIMILAR")})
-
-KEY = "fuzz-key-0123456789"
-UPLOAD_MB = 1.0
-CAP = int(UPLOAD_MB * 2**20)
-
-__all__ = ["CASES", "fuzz_server", "run_fuzz", "half_open", "leaks", "Answer"]
-
-#: what a leaking body looks like
-LEAKS = {
-    "heap address": re.compile(rb"0x[0-9a-fA-F]{6,}"),
-    "class repr": re.compile(rb"<class"),
-    "traceback": re.compile(rb"Traceback"),
-    "object repr": re.compile(rb"object at"),
-    "exception name": re.compile(rb"\b[A-Z][A-Za-z]*(?:Error|Exception|Warning)\b"),
-    # a value quoted the way Python's repr() quotes it ('it000', 'a\\x00'); messages quote values
-    # JSON-style ("it000"); the literal path segments '.' and '..' of the id rules excepted
-    "python repr": re.compile(rb"(?<![A-Za-z])'(?!\.\.?')[^'\s]+'"),
-}
+ROUTES = Routes.of(routes)
 
 
-# -- payloads ------------------------------------------------------------------------------
-def png(w: int, h: int, mode: str = "L") -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new(mode, (w, h)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def small_image(rng: random.Random, fmt: str = "PNG") -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (rng.randint(8, 64), rng.randint(8, 64)), tuple(rng.randrange(256) for _ in range(3))).save(buf, format=fmt)
-    return buf.getvalue()
-
-
-def png_with_header(w: int, h: int) -> bytes:
-    """A 1x1 PNG whose IHDR claims ``w x h`` (valid CRC): a header-only bomb."""
-    data = bytearray(png(1, 1))
-    ihdr = 8 + 8  # signature + length + type
-    data[ihdr:ihdr + 8] = w.to_bytes(4, "big") + h.to_bytes(4, "big")
-    crc = zlib.crc32(bytes(data[12:ihdr + 13]))
-    data[ihdr + 13:ihdr + 17] = crc.to_bytes(4, "big")
-    return bytes(data)
-
-
-def gif_with_screen(w: int, h: int) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("P", (1, 1)).save(buf, format="GIF")
-    data = bytearray(buf.getvalue())
-    data[6:10] = w.to_bytes(2, "little") + h.to_bytes(2, "little")
-    return bytes(data)
-
-
-def jpeg_with_size(w: int, h: int) -> bytes:
-    """A small JPEG whose SOF claims ``w x h``."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buf, format="JPEG")
-    data = bytearray(buf.getvalue())
-    i = data.index(b"\xff\xc0")
-    data[i + 5:i + 9] = h.to_bytes(2, "big") + w.to_bytes(2, "big")
-    return bytes(data)
-
-
-_BOMBS: list[Callable[[], bytes]] = [
-    lambda: png(1, 50_000), lambda: png(1, 600_000), lambda: png(50_000, 1), lambda: png(1, 40_000_000),
-    lambda: png_with_header(60_000, 60_000), lambda: png_with_header(7_000, 7_000), lambda: png_with_header(1, 2**31 - 1),
-    lambda: gif_with_screen(65_535, 65_535), lambda: jpeg_with_size(65_000, 65_000), lambda: jpeg_with_size(60_000, 2),
-]
-_LARGE_OK = len(_BOMBS)  # index of an image inside every limit but large: 6000x6000 (36 Mpx)
-_BOMBS.append(lambda: png(6000, 6000, "RGB"))
-_BOMB_CACHE: dict[int, bytes] = {}
-
-
-def bomb(i: int) -> bytes:
-    if i not in _BOMB_CACHE:
-        _BOMB_CACHE[i] = _BOMBS[i]()
-    return _BOMB_CACHE[i]
-
-
-def deep(n: int, obj: bool = True) -> bytes:
-    inner = b'{"a":' * n + b"1" + b"}" * n if obj else b"[" * n + b"]" * n
-    return b'{"x":' + inner + b"}"
-
-
-# -- the cases -----------------------------------------------------------------------------
-@dataclass
-class Case:
-    """One kind of malformed request: ``make(rng, ctx)`` -> request parts; ``expect`` = allowed statuses."""
-
-    name: str
-    make: Callable[[random.Random, dict[str, Any]], list[bytes]]
-    expect: frozenset[int] = frozenset()
-    pause: float = 0.0
-
-
-#: ids that would look like another id or like nothing (zero-width, bidi override, tag, line
-#: separator, private use, surrounding whitespace, byte-order mark, bidi isolate)
-LOOKALIKE_IDS = ["\u200b", "id\u200b", "a\u202eb", "tag\U000e0041", "a\u2028b", "pua\ue000", "trailing ", " leading",
-                 "nbsp\u00a0", "bom\ufeff", "x\u2066y"]
-
-
-#: Host headers a DNS-rebinding page makes the browser send to the loopback service
-REBINDING_HOSTS = ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.evil.example:80",
-                   "LOCALHOST.evil.example", "[::2]:80", "0.0.0.0", "127.0.0.2"]
-#: Origins of other sites (and the opaque "null")
-FOREIGN_ORIGINS = ["http://evil.example", "https://evil.example:8443", "null", "http://127.0.0.1.evil.example",
-                   "file://", "http://localhost.evil.example"]
-
-
-def _image_search(rng: random.Random, data: bytes, filename: bytes = b"q.png", ctype: bytes = b"image/png",
-                  extra: list | None = None, chunked: bool = False) -> list[bytes]:
-    body, ct = multipart([(b"file", data, filename, ctype)] + (extra or []))
-    return request("POST", routes.SEARCH_IMAGE, {"Content-Type": ct}, body, chunked=chunked)
-
-
-def _add(fields: list, key: str | None = KEY, chunked: bool = False) -> list[bytes]:
-    body, ct = multipart(fields)
-    headers = {"Content-Type": ct}
-    if key is not None:
-        headers["X-API-Key"] = key
-    return request("POST", routes.ITEMS, headers, body, chunked=chunked)
-
-
-def _img_field(rng: random.Random) -> tuple:
-    return (b"image", small_image(rng), b"i.png", b"image/png")
-
-
-def _fresh_id(rng: random.Random, prefix: str = "fz") -> bytes:
-    return f"{prefix}-{rng.getrandbits(48):012x}".encode()
-
-
-def _slash_id(rng: random.Random, ctx: dict[str, Any]) -> bytes:
-    item_id = b"dir/" + _fresh_id(rng) + rng.choice([b"", b"/thumbnail", b"/x y.jpg", b"/%2F"])
-    ctx.setdefault("slash_ids", []).append(item_id)
-    return item_id
-
-
-def _use_slash_id(rng: random.Random, ctx: dict[str, Any]) -> list[bytes]:
-    from urllib.parse import quote_from_bytes
-
-    ids = ctx.get("slash_ids") or [b"it000"]
-    item_id = ids.pop() if len(ids) > 1 or ids[0] != b"it000" else ids[0]
-    path = quote_from_bytes(item_id, safe="")
-    if item_id == b"it000" or rng.random() < 0.5:
-        ids.append(item_id)  # still there: fetch it or its thumbnail
-        return request("GET", rng.choice([routes.ITEM_PREFIX, routes.THUMBNAIL_PREFIX]) + path + "?target=image")
-    return request("DELETE", routes.ITEM_PREFIX + path + "?target=image", {"X-API-Key": KEY})
-
-
-def _query(rng: random.Random) -> list[bytes]:
-    qs = [b"q=", b"q=%20%20", b"q=" + b"x" * rng.choice([501, 5000]), b"q=cat&k=0", b"q=cat&k=-1", b"q=cat&k=1e9",
-          b"q=cat&k=" + b"9" * 40, b"q=cat&k=abc", b"q=cat&k=", b"q=cat&direction=x2y", b"q=cat&direction=i2t",
-          b"q=%FF%FE%FD", b"q=%00abc", b"q=%E2%82", b"k=3", b"q=cat&q=dog&k=2&k=3", b"q=" + b"%F0%9F%98%80" * 50,
-          b"q=cat%ZZ", b"q=cat&target=" + b"%FF" * 3]
-    return request("GET", RB.SEARCH + b"?" + rng.choice(qs))
-
-
-def _paths(rng: random.Random) -> list[bytes]:
-    paths = [RB.ITEM_PREFIX + b"..%2F..%2Fmanifest.json", RB.ITEM_PREFIX + b"%2e%2e/%2e%2e/etc/passwd", RB.THUMBNAIL_PREFIX + b"%00",
-             RB.ITEM_PREFIX + b"%FF%FE", RB.ITEM_PREFIX + b"a" * 8000, b"/api/nowhere", RB.ITEM_PREFIX, b"/static/../engine.py",
-             RB.ITEM_PREFIX + b"x?target=video", RB.THUMBNAIL_PREFIX + b"it000?target=%FF", RB.SIMILAR + b"?id=",
-             RB.SIMILAR + b"?id=nope&k=5", RB.SIMILAR + b"?id=it001&k=500", b"//api//health", b"/%",
-             RB.ITEM_PREFIX + b"it000/thumbnail", RB.SIMILAR + b"?id=%FF&target=text"]
-    return request(rng.choice(["GET", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "TRACE"]), rng.choice(paths))
-
-
-def _bad_http(rng: random.Random) -> list[bytes]:
-    raws = [b"GARBAGE\r\n\r\n", b"GET " + RB.HEALTH + b" HTTP/9.9\r\n\r\n", b"GET\r\n\r\n", b"\x00\x01\x02\x03\r\n\r\n",
-            b"GET " + RB.HEALTH + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
-            b"POST " + RB.ITEMS + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nX-API-Key: " + KEY.encode() +
-            b"\r\n\r\nZZZ\r\nabc\r\n0\r\n\r\n",
-            b"POST " + RB.SEARCH_IMAGE + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n0123456789",
-            b"GET " + RB.HEALTH + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
-            b"POST " + RB.SEARCH_IMAGE + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"]
-    return [rng.choice(raws)]
-
-
-def _big_headers(rng: random.Random) -> list[bytes]:
-    """Legal but large: a 70 KB header line, 300 header lines, a 60 KB key (HTTP sets no limit; uvicorn takes them)."""
-    raws = [b"GET " + RB.HEALTH + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"h" * 70_000 + b"\r\n\r\n",
-            b"GET " + RB.HEALTH + b" HTTP/1.1\r\nHost: localhost\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(300)) + b"\r\n",
-            b"DELETE " + RB.ITEM_PREFIX + b"it000 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + b"\xff" * 60_000 + b"\r\n\r\n"]
-    return [rng.choice(raws)]
-
-
-def _content_types(rng: random.Random) -> list[bytes]:
-    body = small_image(rng)
-    kinds = [("application/json", b'{"file": "x"}'), ("text/plain", b"hello"), ("multipart/form-data", body),
-             ("multipart/form-data; boundary=", body), ("multipart/form-data; boundary=zz", b"--zz\r\nbroken"),
-             ("application/x-www-form-urlencoded", b"file=%FF%FE&k=3"), ("image/png", body), ("", body),
-             ("multipart/form-data; boundary=fuzzBOUNDARY; charset=klingon", multipart([(b"k", b"3", None, None)])[0])]
-    ct, data = rng.choice(kinds)
-    route = rng.choice([routes.SEARCH_IMAGE, routes.ITEMS])
-    headers = {"Content-Type": ct} if ct else {}
-    if route == routes.ITEMS:
-        headers["X-API-Key"] = KEY
-    return request("POST", route, headers, data)
-
-
-CASES: list[Case] = [
-    Case("image bomb (search)", lambda rng, ctx: _image_search(rng, bomb(rng.randrange(_LARGE_OK))), frozenset({413})),
-    Case("image bomb (add)", lambda rng, ctx: _add([(b"id", _fresh_id(rng), None, None),
-                                                    (b"image", bomb(rng.randrange(_LARGE_OK)), b"b.png", b"image/png")]), frozenset({413})),
-    Case("not an image / truncated", lambda rng, ctx: _image_search(rng, rng.choice([
-        b"hello", rng.randbytes(rng.randint(1, 4000)), b"\x89PNG\r\n\x1a\n" + rng.randbytes(200), small_image(rng)[:40],
-        small_image(rng, "JPEG")[: rng.randint(20, 200)], b"GIF89a" + rng.randbytes(30), b"BM" + rng.randbytes(60),
-        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"])), frozenset({400, 415})),
-    Case("large image at the limits (6000x6000 PNG, control)", lambda rng, ctx: _image_search(rng, bomb(_LARGE_OK)),
-         frozenset({200})),
-    Case("valid image search (control)", lambda rng, ctx: _image_search(rng, small_image(rng, rng.choice(["PNG", "JPEG", "WEBP"]))),
-         frozenset({200})),
-    Case("oversized upload (Content-Length)", lambda rng, ctx: _image_search(rng, rng.randbytes(CAP + rng.randint(70_000, 300_000))),
-         frozenset({413})),
-    Case("chunked oversize (search)", lambda rng, ctx: _image_search(rng, b"\0" * (2 * CAP), chunked=True), frozenset({413})),
-    Case("chunked oversize (add, right key)", lambda rng, ctx: _add([(b"id", _fresh_id(rng), None, None),
-                                                                     (b"image", b"\0" * (2 * CAP), b"b.png", b"image/png")], chunked=True),
-         frozenset({413})),
-    Case("chunked upload without key", lambda rng, ctx: _add([(b"id", b"nokey", None, None),
-                                                             (b"image", b"\0" * (2 * CAP), b"b.png", b"image/png")], key=None, chunked=True),
-         frozenset({401})),
-    Case("wrong key", lambda rng, ctx: _add([(b"id", b"x", None, None)], key=rng.choice(["wrong", "", "k" * 5000, KEY[:-1], KEY + "x",
-                                                                                    "x" + KEY, KEY + " x", KEY.upper()])),
-         frozenset({401, 403})),
-    # RFC 9110 5.5: whitespace around a field value is not part of it (parsers may or may not strip
-    # it; the service compares the key without it either way), so this is the right key
-    Case("right key with surrounding whitespace", lambda rng, ctx: _add([(b"id", _fresh_id(rng, "ws"), None, None), _img_field(rng)],
-                                                                        key=rng.choice([KEY + " ", " " + KEY, "\t" + KEY + " \t"])),
-         frozenset({201})),
-    Case("delete without / with wrong key", lambda rng, ctx: request("DELETE", routes.item_path("it000"),
-                                                                      {"X-API-Key": "nope"} if rng.random() < 0.5 else {}),
-         frozenset({401, 403})),
-    Case("metadata: big integer", lambda rng, ctx: _add([(b"id", _fresh_id(rng), None, None), _img_field(rng),
-                                                         (b"metadata", b'{"n": ' + b"9" * rng.randint(21, 400) + b"}", None, None)]),
-         frozenset({400})),
-    Case("metadata: deep nesting", lambda rng, ctx: _add([(b"id", _fresh_id(rng), None, None), _img_field(rng),
-                                                          (b"metadata", deep(rng.choice([40, 255, 300, 3000]), rng.random() < 0.5), None, None)]),
-         frozenset({400})),
-    Case("metadata: bad JSON", lambda rng, ctx: _add([(b"id", _fresh_id(rng), None, None), _img_field(rng), (b"metadata", rng.choice([
-        b"{", b"[1,2", b'{"a": NaN}', b'{"a": Infinity}', b'"text"', b"[]", b"null", b"\xff\xfe", b'{"a": "\xff"}',
-        b'{"a": "' + b"x" * 70_000 + b'"}', b"{'a': 1}", b'{"a": 1e999}']), None, None)]), frozenset({400})),
-    Case("bad id", lambda rng, ctx: _add([(b"id", rng.choice([b"ab\xff\xfe", b"\xc3\x28", b"tab\there", b"nul\x00x", b"..", b"a/../b",
-                                                              b" ", b"", b"x" * 201, b"\xed\xa0\x80"]), None, None), _img_field(rng)]),
-         frozenset({400, 422})),
-    Case("look-alike id", lambda rng, ctx: _add([(b"id", rng.choice(LOOKALIKE_IDS).encode(), None, None), _img_field(rng)]),
-         frozenset({400})),
-    Case("caption inside metadata", lambda rng, ctx: _add([(b"id", _fresh_id(rng, "mc"), None, None), _img_field(rng), (b"metadata", rng.choice([
-        b'{"caption": 5}', b'{"caption": [1]}', b'{"caption": {"a": 1}}', b'{"caption": null}', b'{"caption": true}',
-        b'{"caption": ""}', b'{"caption": "' + b"x" * 60_000 + b'"}', b'{"caption": "nul\\u0000"}', b'{"caption": "esc\\u001b"}']), None, None)]),
-         frozenset({400, 422})),
-    Case("id with / (add)", lambda rng, ctx: _add([(b"id", _slash_id(rng, ctx), None, None), _img_field(rng)]), frozenset({201})),
-    Case("id with / (fetch, thumbnail, delete)", lambda rng, ctx: _use_slash_id(rng, ctx), frozenset({200})),
-    Case("duplicate add", lambda rng, ctx: _add([(b"id", b"it000", None, None), _img_field(rng)]), frozenset({409})),
-    Case("bad text query", lambda rng, ctx: _query(rng), frozenset({200, 400, 422})),
-    Case("path and method fuzz", lambda rng, ctx: _paths(rng), frozenset({200, 400, 404, 405, 422})),
-    Case("malformed HTTP", lambda rng, ctx: _bad_http(rng), frozenset({0, 400, 413, 422, 431})),
-    Case("large headers", lambda rng, ctx: _big_headers(rng), frozenset({200, 400, 403, 431})),
-    Case("DNS rebinding (foreign Host)", lambda rng, ctx: request("GET", rng.choice([routes.HEALTH, routes.item_path("it000"), routes.PAGE]),
-                                                                   {"Host": rng.choice(REBINDING_HOSTS)}), frozenset({421})),
-    Case("cross-site Origin", lambda rng, ctx: request(rng.choice(["GET", "DELETE"]), routes.item_path("it000"),
-                                                       {"Origin": rng.choice(FOREIGN_ORIGINS), "X-API-Key": KEY}), frozenset({403})),
-    Case("wrong content type", lambda rng, ctx: _content_types(rng), frozenset({400, 413, 415, 422})),
-    Case("body shorter than Content-Length (stall)", lambda rng, ctx: [request("POST", routes.SEARCH_IMAGE,
-                                                                               {"Content-Length": "5000", "Content-Type": "multipart/form-data; boundary=B"},
-                                                                               b"")[0] + b"--B\r\n"],
-         frozenset({408})),
-]
-
-
-# -- half-open connections -----------------------------------------------------------------
-def half_open(port: int, n: int, header_timeout: float) -> dict[str, Any]:
-    """Open ``n`` connections that never finish their headers; count those the server closes in time."""
-    health, items = routes.HEALTH.encode(), routes.ITEMS.encode()
-    kinds = [b"", b"GET " + health[:-3], b"GET " + health + b" HTTP/1.1\r\nHost: x\r\n", b"POST " + items + b" HTTP/1.1\r\nX-Slow: "]
-    socks = []
-    for i in range(n):
-        s = socket.create_connection(("127.0.0.1", port), timeout=header_timeout * 4 + 10)
-        s.sendall(kinds[i % len(kinds)])
-        socks.append(s)
-    health = exchange(port, request("GET", routes.HEALTH))  # the server still answers meanwhile
-    t0 = time.monotonic()
-    closed = 0
-    for s in socks:
-        try:
-            closed += s.recv(1024) == b""
-        except (socket.timeout, ConnectionResetError):
-            pass
-        finally:
-            s.close()
-    return {"opened": n, "closed_by_server": closed, "seconds_until_all_closed": round(time.monotonic() - t0, 2),
-            "health_status_meanwhile": health.status}
-
-
-# -- the server ------------------------------------------------------------------------------
 def fuzz_server(work: Path, n_items: int = 400, header_timeout: float = 2.0, body_timeout: float = 2.0,
                 upload_mb: float = UPLOAD_MB, body_limits: dict[str, Any] | None = None) -> ServerProcess:
     """``distilhash.serve.start_service`` over a toy world in a subprocess on 127.0.0.1 (a context manager)."""
@@ -360,7 +47,7 @@ def fuzz_server(work: Path, n_items: int = 400, header_timeout: float = 2.0, bod
 
 
 def _serve(spec: dict[str, Any]) -> None:
-    """The subprocess: build (or reuse) the world, then serve it until terminated."""
+    """The subprocess: build a fresh world, then serve it until terminated."""
     import signal
 
     from serve_fixtures import make_world
@@ -374,80 +61,6 @@ def _serve(spec: dict[str, Any]) -> None:
     start_service([str(work / "ix-image"), str(work / "ix-text")], host="127.0.0.1", port=int(spec["port"]), api_key=KEY,
                   max_upload_mb=float(spec.get("upload_mb", UPLOAD_MB)), announce=None, thumbnails=False, header_timeout=float(spec["header_timeout"]),
                   body_timeout=float(spec["body_timeout"]), body_limits=spec.get("body_limits"))
-
-
-# -- the run -------------------------------------------------------------------------------
-def leaks(answer: Answer) -> list[str]:
-    if answer.headers.get("content-type", "").startswith("image/"):
-        return []
-    return [name for name, rx in LEAKS.items() if rx.search(answer.body)]
-
-
-def run_fuzz(server: ServerProcess, n_requests: int, seed: int = 0, n_half_open: int = 40, progress: bool = True) -> dict[str, Any]:
-    """Send ``n_requests`` case requests (round-robin over :data:`CASES`), then the half-open batch; the tallies."""
-    rng = random.Random(seed)
-    ctx: dict[str, Any] = {}
-    per_case: dict[str, Counter] = defaultdict(Counter)
-    problems: list[dict[str, Any]] = []
-    rss_before = rss_mib(server.proc.pid)
-    t0 = time.monotonic()
-    for i in range(n_requests):
-        case = CASES[i % len(CASES)]
-        parts = case.make(rng, ctx)
-        ans = exchange(server.port, parts, pause=case.pause)
-        per_case[case.name][ans.status] += 1
-        leaked = leaks(ans)
-        bad_status = ans.status >= 500 or (case.expect and ans.status not in case.expect)
-        if leaked or bad_status:
-            problems.append({"case": case.name, "status": ans.status, "leaks": leaked, "body": ans.body[:300].decode("utf-8", "replace"),
-                             "request_head": parts[0][:200].decode("latin-1")})
-        if progress and (i + 1) % 200 == 0:
-            print(f"  {i + 1}/{n_requests} requests, {len(problems)} problems, {time.monotonic() - t0:.0f} s", flush=True)
-    half = half_open(server.port, n_half_open, server.spec["header_timeout"])
-    rss_after = rss_mib(server.proc.pid)
-    statuses = Counter()
-    for c in per_case.values():
-        statuses.update(c)
-    return {
-        "requests": n_requests + n_half_open + 1,
-        "case_requests": n_requests,
-        "seconds": round(time.monotonic() - t0, 1),
-        "status_counts": {str(k): v for k, v in sorted(statuses.items())},
-        "per_case": {name: {str(k): v for k, v in sorted(c.items())} for name, c in per_case.items()},
-        "n_5xx": sum(v for k, v in statuses.items() if k >= 500),
-        "n_leaking_bodies": sum(1 for p in problems if p["leaks"]),
-        "n_unexpected_status": sum(1 for p in problems if not p["leaks"] and p["status"] < 500),
-        "problems": problems[:50],
-        "half_open": half,
-        "rss_mib": {"before": round(rss_before["VmRSS"], 1), "after": round(rss_after["VmRSS"], 1),
-                    "growth": round(rss_after["VmRSS"] - rss_before["VmRSS"], 1), "peak": round(rss_after["VmHWM"], 1)},
-    }
-
-
-def _markdown(rec: dict[str, Any]) -> str:
-    r = rec["result"]
-    goal = rec["goal"]
-    lines = [
-        "# HTTP fuzz run of the search service", "",
-        "| figure | value | goal |", "|---|---|---|",
-        f"| requests (malformed + controls, + half-open + 1 health) | {r['requests']:,} | >= 2,000 |",
-        f"| 5xx answers | {r['n_5xx']} | 0 |",
-        f"| bodies leaking internals | {r['n_leaking_bodies']} | 0 |",
-        f"| answers with an unexpected status | {r['n_unexpected_status']} | 0 |",
-        f"| half-open connections closed by the server | {r['half_open']['closed_by_server']} / {r['half_open']['opened']} "
-        f"(within {r['half_open']['seconds_until_all_closed']} s; header deadline {rec['server']['header_timeout']} s) | all |",
-        f"| server RSS before / after / growth | {r['rss_mib']['before']} / {r['rss_mib']['after']} / **{r['rss_mib']['growth']} MiB** "
-        f"| growth < {goal['rss_growth_mib']} MiB |",
-        f"| server RSS high-water mark | {r['rss_mib']['peak']} MiB | |",
-        f"| wall time | {r['seconds']} s | |", "",
-        "Statuses per case:", "", "| case | statuses (count) |", "|---|---|",
-    ]
-    for name, c in r["per_case"].items():
-        lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in c.items())} |")
-    if r["problems"]:
-        lines += ["", "First problems:", ""]
-        lines += [f"- {p['case']}: status {p['status']}, leaks {p['leaks']}: `{p['body'][:120]}`" for p in r["problems"][:10]]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -466,13 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], root=ROOT,
                               model_selection="none: a synthetic index is served and attacked, nothing is selected")
     with fuzz_server(args.work) as server:
-        result = run_fuzz(server, args.requests, args.seed, args.half_open)
+        result = run_fuzz(server, ROUTES, args.requests, args.seed, args.half_open)
         server_info = {"header_timeout": server.spec["header_timeout"], "body_timeout": server.spec["body_timeout"],
-                       "items": server.spec["n_items"],
-                       "upload_cap_bytes": CAP}
-    rec = {"provenance": prov, "server": server_info,
-           "goal": {"n_5xx": 0, "n_leaking_bodies": 0, "rss_growth_mib": 100}, "cases": [c.name for c in CASES], "result": result}
-    paths = write_results(BENCH, args.out_name, rec, _markdown(rec), root=ROOT)
+                       "items": server.spec["n_items"], "upload_cap_bytes": CAP}
+    rec = {"provenance": prov, "server": server_info, "goal": {"n_5xx": 0, "n_leaking_bodies": 0, "rss_growth_mib": 100},
+           "cases": [c.name for c in fuzz_cases(ROUTES)], "result": result}
+    paths = write_results(BENCH, args.out_name, rec, fuzz_markdown(rec), root=ROOT)
     print(paths["md"].read_text())
     ok = result["n_5xx"] == 0 and result["n_leaking_bodies"] == 0 and result["rss_mib"]["growth"] < 100
     return 0 if ok else 1

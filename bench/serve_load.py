@@ -46,7 +46,8 @@ import numpy as np
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
-from distilhash.benchmark.serve_bench import add_served_index_args, merge_worker_stats, prepare_served, wait_for_quiet, zipf_weights
+from distilhash.benchmark.serve_bench import (add_served_index_args, merge_worker_stats, overlap_with_exact, prepare_served,
+                                              stats_figures, wait_for_quiet, zipf_weights)
 from distilhash.benchmark.server_process import CliServer, health_ok
 from distilhash.serve import routes
 from distilhash.benchmark.variants import Variant, interleaved, parse_variant, summarise
@@ -71,29 +72,6 @@ SUMMARY_FIELDS = {"req/s": lambda s: s["client"]["throughput_rps"], "p50": lambd
                   "p99": lambda s: s["client"]["p99_ms"], "errors": lambda s: s["client"]["errors"],
                   "server CPU ms/req": lambda s: s.get("server_cpu_ms_per_request"),
                   "loadgen CPU ms/req": lambda s: s["client"].get("loadgen_cpu_ms_per_request")}
-
-
-def recall_vs_exact(index: Path, model: Path, pool: list[str], backend: str, options: list[str], k: int, n: int = 300) -> dict:
-    """Overlap@k of the served searcher's results with the exact search, on ``n`` pool queries
-    encoded as the service does by default (approximate searchers only)."""
-    from distilhash.index import open_index
-    from distilhash.index.core import IndexOptions
-    from distilhash.query_encoders.query_encoder import ModelQueryEncoder
-
-    opts = {a: int(b) if b.isdigit() else b for a, _, b in (o.partition("=") for o in options)}
-    q = ModelQueryEncoder(model).encode_texts(pool[:n])
-    with open_index(index) as exact, open_index(index, options=IndexOptions(backend=backend, searcher_options=opts)) as approx:
-        t0 = time.perf_counter()
-        approx.searcher()
-        build_s = time.perf_counter() - t0
-        a = exact.search_rows(q, k)
-        c0 = time.process_time()
-        b = approx.search_rows(q, k)
-        cpu_ms = (time.process_time() - c0) * 1e3 / len(pool[:n])
-    overlap = [len(set(ra.tolist()) & set(rb.tolist())) / max(1, len(ra)) for (_, ra), (_, rb) in zip(a, b)]
-    return {"backend": backend, "options": opts, "queries": len(overlap), "k": k, "overlap_at_k_mean": round(float(np.mean(overlap)), 4),
-            "overlap_at_k_min": round(float(np.min(overlap)), 4), "searcher_build_s": round(build_s, 1),
-            "search_cpu_ms_per_query_batched": round(cpu_ms, 4)}
 
 
 def run_scenario(name: str, index: Path, pool: list[str], args, log: Path, variant: Variant) -> dict:
@@ -128,15 +106,7 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path, varia
            "server_cpu_s": round(server_cpu, 2), "server_cpu_ms_per_request": round(server_cpu * 1e3 / max(1, res.requests), 3),
            "server_cpu_share_of_one_core": round(server_cpu / res.wall_s, 3) if res.wall_s else None,
            "load_before": load_before, "load_after": load_after}
-    b = stats["text_batches"]
-    out["mean_text_batch"] = round(b["texts"] / b["batches"], 2) if b["batches"] else None
-    sb = stats.get("search_batches") or {}
-    out["mean_search_batch"] = round(sb["queries"] / sb["batches"], 2) if sb.get("batches") else None
-    c = stats["text_cache"]
-    out["cache_hit_rate"] = round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None
-    out["answered_by"] = {"static": stats["latency_ms"].get("static_text", {}).get("count", 0),
-                          "teacher": stats["latency_ms"].get("teacher_text", {}).get("count", 0)}
-    return out
+    return out | stats_figures(stats)
 
 
 def markdown(result: dict) -> str:
@@ -254,7 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     recall = None
     if args.index_backend != "auto":
         print(f"overlap@{args.k} of {args.index_backend} with the exact search ...", flush=True)
-        recall = recall_vs_exact(index, args.model, pool, args.index_backend, args.index_option, args.k)
+        from distilhash.query_encoders.query_encoder import ModelQueryEncoder
+
+        queries = ModelQueryEncoder(args.model).encode_texts(pool[:300])  # encoded as the service does by default
+        recall = overlap_with_exact(index, queries, args.index_backend, args.index_option, args.k)
         print(f"  {recall}", flush=True)
     scenarios = []
     prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], dataset=args.dataset, split=split, threads=args.threads,

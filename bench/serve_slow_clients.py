@@ -1,6 +1,7 @@
 """Slow-client attack on the service: 1,100 slow-drip connections plus 50 normal search clients.
 
-Starts ``start_service`` over the fuzz benchmark's toy world (bench/serve_fuzz.py: 400 items,
+The attack and the measured run are :mod:`distilhash.benchmark.slow_clients`. Starts
+``start_service`` over the fuzz benchmark's toy world (bench/serve_fuzz.py: 400 items,
 image + text index, write key) in a subprocess on 127.0.0.1 with the service's default limits
 and an 8 MB upload cap, then:
 
@@ -24,109 +25,23 @@ Goals (issue 27): normal error rate 0, p99 < 1 s, RSS growth < 200 MB.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import multiprocessing as mp
-import random
-import resource
 import sys
 import tempfile
-import threading
-import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
-from distilhash.benchmark.server_process import rss_mib, script_server
+from distilhash.benchmark.server_process import script_server
+from distilhash.benchmark.slow_clients import SHAPES, attack_run
 from distilhash.serve import routes
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_slow_clients"
 
 UPLOAD_MB = 8.0
-SHAPES = ("body-drip", "stalled-upload", "header-drip")
 QUERIES = ["cat", "dog", "a red car", "tree and boat", "fish star", "moon", "cat dog car", "boat"]
-
-
-# -- the attacker (its own process) ---------------------------------------------------------
-def _head(length: int) -> bytes:
-    return (b"POST " + routes.SEARCH_IMAGE.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-            b"Content-Length: %d\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.png\"\r\n\r\n" % length)
-
-
-async def _attacker(i: int, port: int, source: str, shape: str, end: float, drip_s: float, stats: Counter,
-                    stalled_mb: float = 1.0) -> None:
-    rng = random.Random(i)
-    cap = int(UPLOAD_MB * 2**20)
-    await asyncio.sleep(rng.random() * 5)  # ramp over 5 s
-    while time.monotonic() < end:
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
-        except OSError:
-            stats["connect failed"] += 1
-            await asyncio.sleep(1 + rng.random())
-            continue
-        stats["connections"] += 1
-        outcome = "attack ended"
-        try:
-            if shape == "header-drip":
-                writer.write(b"POST " + routes.SEARCH_IMAGE.encode() + b" HTTP/1.1\r\n")
-            elif shape == "body-drip":
-                writer.write(_head(cap))
-            else:
-                writer.write(_head(cap) + b"\0" * int(stalled_mb * 2**20))
-            await writer.drain()
-            while time.monotonic() < end:
-                try:
-                    data = await asyncio.wait_for(reader.read(4096), timeout=min(drip_s, max(0.01, end - time.monotonic())))
-                except asyncio.TimeoutError:
-                    writer.write(b"x")
-                    await writer.drain()
-                    stats["drip bytes"] += 1
-                    continue
-                outcome = f"answered {data[9:12].decode('latin-1')}" if data.startswith(b"HTTP/1.1 ") else "closed by server"
-                break
-        except (ConnectionError, OSError):
-            outcome = "reset by server"
-        finally:
-            writer.close()
-        stats[f"{shape}: {outcome}"] += 1
-        await asyncio.sleep(1 + rng.random())
-
-
-def _attack(port: int, n: int, addresses: int, seconds: float, drip_s: float, out: Any, shapes: tuple[str, ...] = SHAPES,
-            stalled_mb: float = 1.0) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, n + 512)), hard))
-    stats: Counter = Counter()
-    end = time.monotonic() + seconds
-
-    async def main() -> None:
-        await asyncio.gather(*(_attacker(i, port, f"127.0.1.{1 + i % addresses}", shapes[i % len(shapes)], end, drip_s, stats,
-                                         stalled_mb) for i in range(n)))
-
-    asyncio.run(main())
-    out.put(dict(stats))
-
-
-# -- the run --------------------------------------------------------------------------------
-class RssSampler(threading.Thread):
-    """Samples the server's VmRSS every ``every`` seconds (MiB)."""
-
-    def __init__(self, pid: int, every: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.every, self.samples, self.stop = pid, every, [], threading.Event()
-
-    def run(self) -> None:
-        t0 = time.monotonic()
-        while not self.stop.is_set():
-            try:
-                self.samples.append((round(time.monotonic() - t0, 1), rss_mib(self.pid)["VmRSS"]))
-            except (OSError, KeyError):
-                pass
-            self.stop.wait(self.every)
 
 
 def _normal(port: int, seconds: float, clients: int) -> dict[str, Any]:
@@ -144,34 +59,11 @@ def run(work: Path, attackers: int, addresses: int, clients: int, baseline_s: fl
     spec = {"work": str(work), "n_items": 400, "header_timeout": 10.0, "body_timeout": 15.0, "upload_mb": UPLOAD_MB,
             "body_limits": body_limits}  # the toy world of bench/serve_fuzz.py, through its --serve mode
     with script_server(ROOT / "bench" / "serve_fuzz.py", work, spec) as server:
-        pid = server.proc.pid
-        baseline = _normal(server.port, baseline_s, clients)
-        rss_before = rss_mib(pid)["VmRSS"]
-        sampler = RssSampler(pid)
-        sampler.start()
-        queue: Any = mp.get_context("fork").Queue()
-        attack = mp.get_context("fork").Process(target=_attack, args=(server.port, attackers, addresses, ramp_s + duration_s + 2,
-                                                                       drip_s, queue, shapes, stalled_mb))
-        t0 = time.monotonic()
-        attack.start()
-        time.sleep(ramp_s)
-        under_attack = _normal(server.port, duration_s, clients)
-        attack_stats = queue.get(timeout=ramp_s + duration_s + 120)
-        attack.join(timeout=30)
-        attack_s = time.monotonic() - t0
-        time.sleep(2)
-        sampler.stop.set()
-        sampler.join()
-        rss_after = rss_mib(pid)["VmRSS"]
-        health = _normal(server.port, 3, 1)
-    rss_max = max(r for _, r in sampler.samples)
-    return {"baseline": baseline, "under_attack": under_attack, "after_attack_health": health,
-            "attack": {"attackers": attackers, "source_addresses": addresses, "shapes": list(shapes), "drip_s": drip_s,
-                       "stalled_upload_mb": stalled_mb, "server_body_limits": body_limits or "defaults",
-                       "seconds": round(attack_s, 1), "stats": attack_stats},
-            "rss_mib": {"before_attack": rss_before, "max_during": rss_max, "after": rss_after,
-                        "growth_max": round(rss_max - rss_before, 1), "samples": sampler.samples},
-            "goals": {"normal_errors": 0, "normal_p99_ms": 1000, "rss_growth_mib": 200}}
+        result = attack_run(server.proc.pid, server.port, lambda s, c: _normal(server.port, s, c), path=routes.SEARCH_IMAGE,
+                            upload_mb=UPLOAD_MB, attackers=attackers, addresses=addresses, clients=clients, baseline_s=baseline_s,
+                            ramp_s=ramp_s, duration_s=duration_s, drip_s=drip_s, shapes=shapes, stalled_mb=stalled_mb,
+                            server_body_limits=body_limits or "defaults")
+    return {**result, "goals": {"normal_errors": 0, "normal_p99_ms": 1000, "rss_growth_mib": 200}}
 
 
 def _markdown(rec: dict[str, Any]) -> str:

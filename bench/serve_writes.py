@@ -31,20 +31,25 @@
 
 Writes ``bench/results/serve_writes/<out-name>.{json,md,png}`` with the provenance block; the
 machine is shared (2 cores): the load average before and after is recorded.
+
+Repeated runs, mean ± sample std per setting (server processes, writer nice; ``--by-commit``: also
+the commit each run measured, an A/B of two versions run interleaved;
+:mod:`distilhash.benchmark.write_runs`)::
+
+    python bench/serve_writes.py --summarise bench/results/serve_writes/serve_writes_pq1m_ivf16_w*_loaded_r*.json \
+        --out-name serve_writes_pq1m_ivf16_loaded_summary
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
 import secrets
 import shutil
+import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -54,6 +59,8 @@ from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.serve_bench import add_served_index_args, latency_summary, prepare_served, wait_for_quiet
+from distilhash.benchmark.write_check import Ledger, WriteClient, Writer, image_pool, verify_live, verify_on_disk
+from distilhash.benchmark.write_runs import FIGURES, summarise_runs
 from distilhash.benchmark.server_process import CliServer
 from distilhash.serve import routes
 
@@ -62,197 +69,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = "serve_writes"
 
 
-def image_pool(dataset: str, rows: list[int], n: int, seed: int) -> list[tuple[int, bytes]]:
-    """``n`` PNG files (dataset row, bytes) of ``rows``' images; past ``len(rows)`` the images come
-    again with a little pixel noise (a new picture for the teacher, the same caption)."""
-    from PIL import Image
-
-    from distilhash.data.store import open_prepared
-
-    ds, _ = open_prepared(dataset)
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        r = rows[i % len(rows)]
-        px = np.asarray(ds.images.load(r), np.int16)
-        if i >= len(rows):
-            px = np.clip(px + rng.integers(-12, 13, px.shape), 0, 255)
-        buf = io.BytesIO()
-        Image.fromarray(px.astype(np.uint8)).save(buf, format="PNG")
-        out.append((r, buf.getvalue()))
-    return out
-
-
-class Ledger:
-    """What the writers were told: acknowledged adds and deletes, and writes without an answer."""
-
-    def __init__(self) -> None:
-        self.added: dict[str, dict] = {}  # id -> metadata sent
-        self.deleted: set[str] = set()
-        self.unknown: set[str] = set()  # no answer: the write may or may not have happened
-        self.refused: list[str] = []
-        self.ms: dict[str, list[float]] = {"add": [], "delete": [], "read_back": []}
-        self.read_back = {"checked": 0, "stale": 0, "examples": []}
-
-
-class Writer:
-    """One writing client (a :class:`distilhash.serve.loadgen.Session`): add, or delete an own live item."""
-
-    kind = "write"
-
-    def __init__(self, wid: int, key: str, host: str, port: int, images: list[tuple[int, bytes]], captions: list[str],
-                 p_delete: float, ledger: Ledger, seed: int, pause_s: float = 0.0, read_back: bool = False) -> None:
-        self.pause_s = pause_s
-        self.read_back = read_back
-        self.check: tuple[str, str, dict | None] | None = None  # (op, id, metadata) to read back next
-        self.wid, self.key, self.host, self.port = wid, key, host, port
-        self.images, self.captions, self.p_delete, self.ledger = images, captions, p_delete, ledger
-        self.rng = random.Random(seed)
-        self.live: list[str] = []
-        self.n = 0
-        self.pending: tuple[str, str, dict | None, float] | None = None
-
-    def next_request(self) -> tuple[str, bytes]:
-        from distilhash.serve.loadgen import http_request, multipart
-
-        close = {"Connection": "close"} if self.read_back else {}
-        if self.check is not None:
-            op, item_id, md = self.check
-            self.pending = ("read_back", item_id, md, time.perf_counter())
-            return f"READ {item_id}", http_request("GET", f"/api/items/{quote(item_id, safe='')}", self.host, self.port)
-        if self.live and self.rng.random() < self.p_delete:
-            item_id = self.live.pop(self.rng.randrange(len(self.live)))
-            self.pending = ("delete", item_id, None, time.perf_counter())
-            path = f"/api/items/{quote(item_id, safe='')}"
-            return f"DELETE {item_id}", http_request("DELETE", path, self.host, self.port, {"X-API-Key": self.key, **close})
-        item_id = f"w{self.wid}-{self.n}"
-        row, png = self.images[(self.wid * 7919 + self.n * 53) % len(self.images)]
-        self.n += 1
-        md = {"writer": self.wid, "row": row, "bench": BENCH}
-        ctype, body = multipart({"id": item_id, "caption": self.captions[row], "metadata": json.dumps(md)},
-                                {"image": (f"{item_id}.png", png, "image/png")})
-        self.pending = ("add", item_id, md, time.perf_counter())
-        return f"ADD {item_id}", http_request("POST", "/api/items", self.host, self.port,
-                                              {"X-API-Key": self.key, "Content-Type": ctype, **close}, body)
-
-    def done(self, label: str, status: int | None, body: bytes) -> str | None:
-        op, item_id, md, t0 = self.pending
-        self.ledger.ms[op].append((time.perf_counter() - t0) * 1e3)
-        if op == "read_back":
-            return self._read_back_done(item_id, md, status, body)
-        if status is None:
-            self.ledger.unknown.add(item_id)
-            return None  # counted as an error by the load generator already
-        ok = 201 if op == "add" else 200
-        if status != ok:
-            self.ledger.refused.append(f"{label}: HTTP {status} {body[:160]!r}")
-            if op == "delete":
-                self.live.append(item_id)
-            return f"HTTP {status} (expected {ok})"
-        if op == "add":
-            self.ledger.added[item_id] = md
-            self.live.append(item_id)
-        else:
-            self.ledger.added.pop(item_id, None)
-            self.ledger.deleted.add(item_id)
-        if self.read_back:
-            self.check = (op, item_id, md)
-        return None
-
-    def _read_back_done(self, item_id: str, md: dict | None, status: int | None, body: bytes) -> str | None:
-        """The read after an acknowledged write: an add answers 200 with its metadata, a delete 404."""
-        self.check = None
-        if status is None:
-            return None  # no answer (counted as an error by the load generator)
-        rb = self.ledger.read_back
-        rb["checked"] += 1
-        from distilhash.serve.loadgen import ACCEPTED
-
-        if md is None:
-            if status == 404:
-                return ACCEPTED  # gone, as it should be: not an error
-            fresh = False
-        else:
-            fresh = status == 200 and all(json.loads(body)["metadata"].get(a) == b for a, b in md.items())
-        if fresh:
-            return None
-        rb["stale"] += 1
-        rb["examples"] = (rb["examples"] + [f"{item_id}: HTTP {status}"])[:5]
-        return f"read-your-writes: {item_id} answered {status} right after its write was acknowledged"
-
-
-def _status(url: str, timeout: float = 30) -> tuple[int, dict | None]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-
-
-def verify_live(url: str, ledger: Ledger, k: int) -> dict:
-    """Through the running service: adds fetched and found by their own code, deletes gone."""
-    out = {"adds_checked": 0, "adds_fetched": 0, "adds_metadata_ok": 0, "adds_found_by_own_code": 0, "not_found_by_own_code": [], "own_code_rank": [],
-           "deletes_checked": 0, "deletes_gone": 0, "problems": []}
-    for item_id, md in sorted(ledger.added.items()):
-        out["adds_checked"] += 1
-        q = quote(item_id, safe="")
-        st, got = _status(f"{url}/api/items/{q}")
-        if st == 200:
-            out["adds_fetched"] += 1
-            out["adds_metadata_ok"] += int(all(got["metadata"].get(a) == b for a, b in md.items()))
-        else:
-            out["problems"].append(f"GET {item_id}: {st}")
-        st, got = _status(f"{url}/api/search/similar?id={q}&k={k}")
-        ids = [r["id"] for r in got["results"]] if st == 200 else []
-        if item_id in ids:
-            out["adds_found_by_own_code"] += 1
-            out["own_code_rank"].append(ids.index(item_id) + 1)
-        else:  # judged on disk: k items may score at least as well as the item's own code (see verify_on_disk)
-            out["not_found_by_own_code"].append(item_id)
-    for item_id in sorted(ledger.deleted):
-        out["deletes_checked"] += 1
-        q = quote(item_id, safe="")
-        gone = _status(f"{url}/api/items/{q}")[0] == 404 and _status(f"{url}/api/search/similar?id={q}&k=1")[0] == 404
-        out["deletes_gone"] += int(gone)
-        if not gone:
-            out["problems"].append(f"deleted {item_id} still answered")
-    ranks = np.asarray(out.pop("own_code_rank") or [0])
-    out["own_code_rank_median"], out["own_code_rank_max"] = float(np.median(ranks)), int(ranks.max())
-    return out
-
-
-def verify_on_disk(index: Path, ledger: Ledger, not_found: list[str], k: int) -> dict:
-    """After the service stopped: the index reopened from its files holds every acknowledged add
-    and no acknowledged delete. Adds the service's own-code search did not return are searched
-    again here, exhaustively: with the inner-product metric an item's own code is not always its
-    best match, so such an add is "outranked" when the exact top-k holds k items scoring at least
-    as well as the item itself, and missing otherwise."""
-    from distilhash.index import open_index
-
-    t0 = time.perf_counter()
-    outranked, missing = 0, []
-    with open_index(index) as idx:
-        present = idx.get(sorted(ledger.added))
-        resurrected = idx.get(sorted(ledger.deleted))
-        unknown_present = len(idx.get(sorted(ledger.unknown))) if ledger.unknown else 0
-        count, gen = len(idx), idx.manifest["generation"]
-        cb = idx.codebooks
-        for item_id, (code, _) in idx.get(not_found).items():
-            q = cb[np.arange(cb.shape[0]), code.astype(np.int64)].reshape(1, -1).astype(np.float32)
-            res = idx.search(q, k)[0]
-            own = float(-(q * q).sum()) if idx.metric == "ip" else 0.0
-            if item_id not in res.ids and len(res.ids) == k and float(res.distances[-1]) <= own + 1e-6:
-                outranked += 1
-            else:
-                missing.append(item_id)
-    return {"adds_present": len(present), "adds_expected": len(ledger.added), "deletes_present": len(resurrected),
-            "writes_without_answer": len(ledger.unknown), "of_those_present": unknown_present,
-            "own_code_not_returned": len(not_found), "of_those_outranked_in_exact_search": outranked, "of_those_missing": missing,
-            "count_after": count, "generation_after": gen, "reopen_s": round(time.perf_counter() - t0, 2)}
-
-
 def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], captions: list[str]) -> dict:
-    from distilhash.serve.loadgen import GetSession, http_request, run_load, run_sessions
+    from distilhash.serve.loadgen import ACCEPTED, GetSession, http_request, multipart, run_load, run_sessions
 
     from distilhash.index import open_index
 
@@ -279,8 +97,9 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
             rng = random.Random(args.seed)
             reqs = [(p, http_request("GET", p, host, port)) for p in paths]
             search = GetSession(lambda: reqs[rng.randrange(len(reqs))], kind="search")
-            writers = [Writer(w, key, host, port, images, captions, args.p_delete, ledger, args.seed + w, args.writer_pause, args.read_back)
-                       for w in range(args.writers)]
+            client = WriteClient(http_request, multipart, ACCEPTED, routes.ITEMS, routes.ITEM_PREFIX)
+            writers = [Writer(w, key, host, port, images, captions, args.p_delete, ledger, args.seed + w, client, args.writer_pause,
+                              args.read_back, BENCH) for w in range(args.writers)]
             sessions = [search] * (args.clients - args.writers) + writers
             load_before = load_average()
             cpu0 = srv.cpu_s()
@@ -289,7 +108,7 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
             load_after = load_average()
             stats = srv.all_stats(routes.STATS)[0]
             t1 = time.perf_counter()
-            live_check = verify_live(srv.url, ledger, args.verify_k)
+            live_check = verify_live(srv.url, ledger, args.verify_k, routes.ITEM_PREFIX, routes.SIMILAR)
             live_check["verify_s"] = round(time.perf_counter() - t1, 1)
     finally:
         os.environ.pop("DISTILHASH_API_KEY", None)
@@ -394,8 +213,63 @@ def ready_to_serve(index: Path, args) -> None:
     fit_query_encoder(args.model, args.dataset, args.features, args.teacher)
 
 
+def summary_markdown(result: dict) -> str:
+    lines = ["# Writes under load, repeated: one writable process vs several server processes + the writer", "",
+             f"{result['note']}  ", "Each cell: mean ± sample std over the runs (client side). Source runs and their load averages below.", "",
+             "| server processes | runs | " + " | ".join(label for label, _, _ in FIGURES) + " | search p99 ms, each run | errors | read-back checked / stale | adds missing | deletes not gone |",
+             "|---|---|" + "---|" * (len(FIGURES) + 5)]
+    for workers, g in result["settings"].items():
+        cells = [f"{g['figures'][label]['mean']} ± {g['figures'][label]['std'] if g['figures'][label]['std'] is not None else '-'}"
+                 for label, _, _ in FIGURES]
+        c = g["checks"]
+        each = ", ".join(f"{x:.1f}" for x in g.get("search_p99_each_run", []))
+        lines.append(f"| {workers} | {len(g['runs'])} | " + " | ".join(cells) + f" | {each} | {c['errors']} | {c['read_back_checked']:,} / "
+                     f"{c['read_back_stale']} | {c['adds_missing']} | {c['deletes_not_gone'] + c['disk_deletes_present']} |")
+    lines += ["", "## Runs", "", "| server processes | file | load average at start |", "|---|---|---|"]
+    for workers, g in result["settings"].items():
+        lines += [f"| {workers} | `{r['file'][:-5]}.md` | {r['load_before']} |" for r in g["runs"]]
+    return "\n".join(lines + [""])
+
+
+def summary_plot(result: dict, path: Path) -> None:
+    labels = ["search p50 ms", "search p99 ms", "all p99 ms", "add p99 ms"]
+    with figure(path, figsize=(7, 4)) as (fig, ax):
+        settings = list(result["settings"].items())
+        pos = np.arange(len(labels))
+        width = 0.8 / max(1, len(settings))
+        for i, (workers, g) in enumerate(settings):
+            ax.bar(pos + i * width, [g["figures"][x]["mean"] for x in labels], width,
+                   yerr=[g["figures"][x]["std"] or 0 for x in labels], label=f"{workers} server process(es)")
+        ax.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms (quiet machine)")
+        ax.set_xticks(pos + width * (len(settings) - 1) / 2, labels)
+        ax.set_yscale("log")
+        ax.set_ylabel("client latency (ms), mean ± std over runs")
+        ax.legend(fontsize=8)
+        fig.suptitle(f"{path.stem}: {result['note'][:110]}", fontsize=7)
+
+
+def summarise_main(argv: list[str]) -> None:
+    """``--summarise RUN.json ...``: mean ± sample std of stored runs per setting."""
+    p = argparse.ArgumentParser(description="Mean and sample std of repeated serve_writes runs, per setting")
+    p.add_argument("--summarise", type=Path, nargs="+", required=True, help="serve_writes result JSON files")
+    p.add_argument("--out-name", default="serve_writes_summary")
+    p.add_argument("--note", default="loaded machine: the runs alternated between the settings")
+    p.add_argument("--by-commit", action="store_true", help="also group by the commit each run measured (an A/B of two versions)")
+    args = p.parse_args(argv)
+    prov = collect_provenance(BENCH, args.out_name, model_selection="none: timing runs are summarised", root=ROOT)
+    records = [(x.name, json.loads(x.read_text())) for x in args.summarise]
+    result = {"provenance": prov, "note": args.note, "sources": [x.name for x in args.summarise],
+              "settings": summarise_runs(records, args.by_commit), "by_commit": args.by_commit}
+    paths = write_results(BENCH, args.out_name, result, summary_markdown(result), plot=lambda path: summary_plot(result, path), root=ROOT)
+    print(f"wrote {paths['json']}, .md, .png")
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--summarise" in argv:
+        return summarise_main(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--summarise", type=Path, nargs="+", help="summarise stored runs instead (see above; its own options)")
     add_served_index_args(p, dataset="openclipart", teacher="lite0-minilm:openclipart", out_name=BENCH, max_requests=1_000_000,
                           machine_note="loaded machine: other engineers' jobs were running")
     p.add_argument("--workers", type=int, default=1, help="server processes (2+: they follow the index, the parent writes)")

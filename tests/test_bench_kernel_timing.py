@@ -107,3 +107,60 @@ def test_one_query_per_call_sends_each_query_alone_and_times_every_call():
 
     out, secs = one_query_per_call(search, np.arange(6).reshape(3, 2))
     assert out == [0, 20, 40] and seen == [(1, 2)] * 3 and len(secs) == 3 and all(s >= 0 for s in secs)
+
+
+def test_rotating_calls_rotate_the_order_and_drop_the_warm_queries():
+    from distilhash.benchmark.kernel_timing import rotating_calls
+
+    order: list[tuple[str, int]] = []
+    calls = {name: (lambda q, name=name: order.append((name, q)) or f"{name}{q}") for name in ("a", "b", "c")}
+    out = rotating_calls(calls, list(range(10)), count=4, warm=2)
+    assert [n for n, _ in order[:6]] == ["a", "b", "c", "b", "c", "a"]  # query 0 starts with a, query 1 with b
+    assert len(order) == 18  # the first 6 queries (2 warm + 4 kept), 3 calls each
+    for name in calls:
+        ms, answers = out[name]
+        assert answers == [f"{name}{q}" for q in range(2, 6)] and ms.shape == (4,) and (ms >= 0).all()
+
+
+def test_percentiles_over_runs_mean_and_sample_std():
+    from distilhash.benchmark.kernel_timing import percentiles_over_runs
+
+    r = percentiles_over_runs([[1.0] * 99 + [100.0], [3.0] * 100])
+    assert r["p50_runs"] == [1.0, 3.0] and r["p50_ms"] == 2.0 and abs(r["p50_std"] - 2 ** 0.5) < 1e-12
+    assert r["p99_runs"][1] == 3.0 and r["p99_runs"][0] > 1.0
+    assert percentiles_over_runs([[5.0, 5.0]])["p50_std"] == 0.0
+
+
+def test_batch_calls_answer_every_query_in_calls_of_the_batch_and_keep_the_fastest():
+    from distilhash.benchmark.kernel_timing import BatchCalls
+
+    seen: list[int] = []
+    calls = BatchCalls(lambda q: seen.append(len(q)), np.zeros((10, 4)), batch=4)
+    calls()
+    assert seen == [4, 4, 2] and 0 <= calls.best_call < float("inf")
+
+
+def test_with_threads_adds_a_split_arm_per_thread_count_and_restores_one_thread():
+    pytest.importorskip("faiss")
+    from distilhash.benchmark.kernel_timing import with_threads
+
+    arms = with_threads({"ours (x)": lambda q: "o", "FAISS y": lambda q: "f"}, [1, 2, 3])
+    assert list(arms) == ["ours (x)", "FAISS y", "ours (x), 2 threads", "FAISS y, 2 threads", "ours (x), 3 threads", "FAISS y, 3 threads"]
+    assert arms["ours (x), 2 threads"](None) == "o" and arms["FAISS y, 3 threads"](None) == "f"
+
+
+def test_arm_figures_best_wall_std_cpu_and_shares_of_the_limit():
+    from distilhash.benchmark.kernel_timing import arm_figures
+
+    r = arm_figures([(2.0, 1.5), (1.0, 1.0)], nq=10, n=100, limit_ns=0.5e9 / 1000, split_ns={"2": 0.25e9 / 1000})
+    assert r["ns_per_code"] == 1e9 * 1.0 / 1000 and r["ns_per_code_all"] == [2e6, 1e6]
+    assert r["cpu_ns_per_code"] == 1e6 and r["qps"] == 10.0 and r["share_of_limit"] == 0.5 and r["share_of_split_limit"] == {"2": 0.25}
+    assert abs(r["ns_per_code_std"] - np.std([2e6, 1e6], ddof=1)) < 1e-6
+
+
+def test_read_bandwidth_reports_a_positive_rate_per_reader_and_split():
+    from distilhash.benchmark.kernel_timing import read_bandwidth
+
+    bw = read_bandwidth(1 << 20, repeat=1, threads=[1, 2])
+    assert bw["bytes"] == 1 << 20 and set(bw["gb_per_s"]) == {"count_nonzero", "sum_u64"}
+    assert bw["best_gb_per_s"] == max(bw["gb_per_s"].values()) > 0 and set(bw["split_gb_per_s"]) == {"2"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,21 @@ def _records():
         yield path, json.loads(path.read_text())
 
 
+def retired_scripts(readme: str) -> set[str]:
+    """Stems of the scripts in the "Retired scripts" table of bench/README.md (their results stay)."""
+    section = readme.split("## Retired scripts", 1)[1] if "## Retired scripts" in readme else ""
+    return {m.group(1) for m in re.finditer(r"^\| `(\w+)\.py`", section, re.M)}
+
+
+def test_retired_scripts_are_read_from_the_readme_table():
+    table = "## Scripts\n| `a.py` | x |\n## Retired scripts\n\n| script | last commit |\n|---|---|\n| `old_one.py`: why | `abc1234` |\n"
+    assert retired_scripts(table) == {"old_one"}
+    assert retired_scripts("| `a.py` | x |\n") == set()
+
+
 def test_every_result_lives_in_the_folder_of_a_benchmark_script_or_suite():
     known = {p.stem for p in BENCH.glob("*.py")} | {p.stem for p in (BENCH / "suites").glob("*.json")}
+    known |= retired_scripts((BENCH / "README.md").read_text())
     top_files = sorted(p.name for p in RESULTS.iterdir() if p.is_file())
     assert top_files == [], f"results at the top of bench/results (move them into bench/results/<benchmark>/): {top_files}"
     # a folder shared by a family of scripts is named by their common prefix (less_leaky: less_leaky_{features,table}.py)

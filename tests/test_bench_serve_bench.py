@@ -101,3 +101,32 @@ def test_prepare_served_builds_the_replica_index_once_and_draws_the_pool(tiny_pr
         assert len(idx) == 500
     again = prepare_served(args, inputs, readied.append)  # reused, not rebuilt
     assert not again.build["built"] and again.pool == served.pool
+
+
+def test_stats_figures_from_the_service_stats():
+    from distilhash.benchmark.serve_bench import stats_figures
+
+    stats = {"text_batches": {"batches": 4, "texts": 10}, "search_batches": {"batches": 0, "queries": 0},
+             "text_cache": {"hits": 3, "misses": 1}, "latency_ms": {"static_text": {"count": 9}}}
+    assert stats_figures(stats) == {"mean_text_batch": 2.5, "mean_search_batch": None, "cache_hit_rate": 0.75,
+                                    "answered_by": {"static": 9, "teacher": 0}}
+    stats["text_cache"] = {"hits": 0, "misses": 0}
+    assert stats_figures(stats)["cache_hit_rate"] is None
+
+
+def test_overlap_with_exact_is_full_when_every_list_is_probed_and_lower_with_one(tmp_path):
+    from distilhash.benchmark.serve_bench import overlap_with_exact
+    from distilhash.codes import Encoded
+    from distilhash.index import IndexOptions, create_index
+
+    rng = np.random.default_rng(0)
+    cb = rng.normal(size=(4, 16, 4)).astype(np.float32)
+    codes = rng.integers(0, 16, (3000, 4), dtype=np.uint8)
+    with create_index(tmp_path / "ix", kind="pq", codebooks=cb, options=IndexOptions(bulk_threshold=1)) as idx:
+        idx.add([f"i{i}" for i in range(3000)], Encoded("pq", codes, 16, cb, "l2"))
+    q = rng.normal(size=(40, 16)).astype(np.float32)
+    full = overlap_with_exact(tmp_path / "ix", q, "ivf", ["nlist=16", "nprobe=16", "seed=0"], 10)
+    assert full["queries"] == 40 and full["k"] == 10 and full["options"] == {"nlist": 16, "nprobe": 16, "seed": 0}
+    assert full["overlap_at_k_mean"] >= 0.99
+    one = overlap_with_exact(tmp_path / "ix", q, "ivf", ["nlist=16", "nprobe=1", "seed=0"], 10)
+    assert one["overlap_at_k_mean"] < full["overlap_at_k_mean"] and 0 <= one["overlap_at_k_min"] <= one["overlap_at_k_mean"]

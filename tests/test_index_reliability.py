@@ -184,9 +184,21 @@ def test_format_1_index_opens_and_is_upgraded_by_a_writer(tmp_path):
 @pytest.mark.slow
 def test_reliability_benchmark_full(tmp_path):
     """The committed benchmark at full size (>= 200 kill trials, 200 positions per file and mode)."""
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "bench"))
-    import index_reliability
+    from distilhash.benchmark.reliability import run
 
-    rec = index_reliability.main(["--kill-trials", "70", "--positions", "200", "--race-seconds", "60", "--root", str(tmp_path)])
+    rec = run(70, 200, 60.0, 0, tmp_path, show_progress=False)
     assert sum(m["trials"] for m in rec["kill"].values()) >= 200
     assert all(v == 0 for v in rec["failures"].values()), rec["failures"]
+
+
+def test_reliability_run_counts_every_failure_kind_at_tiny_size(tmp_path):
+    """The run the benchmark writes: all three parts and a zero for every failure kind it names."""
+    from distilhash.benchmark.reliability import FAILURE_KEYS, failures, run
+
+    rec = run(2, 2, 1.0, 0, tmp_path, show_progress=False)
+    assert set(rec["kill"]) == {"append", "delete", "compact"} and all(m["trials"] == 2 for m in rec["kill"].values())
+    names = {f"{part}.{k}" for part, keys in FAILURE_KEYS.items() for k in keys}
+    assert set(rec["failures"]) == names and rec["failures"] == failures(rec)
+    assert all(v == 0 for v in rec["failures"].values()), rec["failures"]
+    lost = {**rec, "kill": {**rec["kill"], "append": {**rec["kill"]["append"], "lost": 3}}}
+    assert failures(lost)["kill.lost"] == 3

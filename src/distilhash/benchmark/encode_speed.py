@@ -3,7 +3,7 @@
 On a shared machine one encoder timed after another sees another load; here the candidates are
 timed in interleaved rounds (every candidate once per round, the load recorded per round) and
 each keeps its best round, or, for single-item latency, the calls alternate item by item. Used
-by ``bench/lcdh_speed.py``, ``bench/lcdh_lite0.py --speed``, ``bench/lcdh.py`` and
+by ``bench/lcdh_lite0.py --speed``, ``bench/lcdh.py`` and
 ``bench/dcmq_trainable.py --part encode``.
 """
 

@@ -1,15 +1,19 @@
 """The scan-speed harness: timed calls, interleaved arms, synthetic codes and the FAISS references.
 
 Shared by the kernel and index speed benchmarks (``bench/index_speed.py``, ``bench/pq_fastscan.py``,
-``bench/kernel_single_query.py``) so that each of them declares *what* it times and all of them time
-it the same way: best wall time over repetitions with the process CPU time of that same run (on a
+``bench/kernel_single_query.py``; the rotating per-query loop also by ``bench/ray_fanout_overhead.py``)
+so that each of them declares *what* it times and all of them time it the same way (and against
+the same memory limit, :func:`read_bandwidth`): best wall time over repetitions with the process CPU time of that same run (on a
 shared machine the CPU time is what the code cost; the wall time includes waiting for a core).
 FAISS is imported only by the functions that build a FAISS index.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -163,3 +167,108 @@ def one_query_per_call(search: Callable[[np.ndarray], list], queries: np.ndarray
         out += search(queries[i : i + 1])
         secs.append(time.perf_counter() - t)
     return out, secs
+
+
+def rotating_calls(calls: dict[str, Callable[[Any], Any]], queries: Sequence[Any], count: int,
+                   warm: int = 20) -> dict[str, tuple[np.ndarray, list]]:
+    """Every call on each of ``queries[: warm + count]``, the order of the calls rotating with the
+    query (a load change falls on every call alike); the first ``warm`` queries are not kept.
+    Returns {name: (ms per query [count], answers)}."""
+    names = list(calls)
+    lat: dict[str, list[float]] = {n: [] for n in names}
+    out: dict[str, list[Any]] = {n: [] for n in names}
+    for i, q in enumerate(queries[:warm + count]):
+        for j in range(len(names)):
+            n = names[(i + j) % len(names)]
+            t = time.perf_counter()
+            got = calls[n](q)
+            if i >= warm:
+                lat[n].append(time.perf_counter() - t)
+                out[n].append(got)
+    return {n: (np.asarray(lat[n]) * 1e3, out[n]) for n in names}
+
+
+def percentiles_over_runs(ms_per_run: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """p50 and p99 of each run's latencies, their mean and sample std over the runs (0 for one run)
+    and the per-run values: ``p50_ms``, ``p50_std``, ``p99_ms``, ``p99_std``, ``p50_runs``, ``p99_runs``."""
+    p50 = np.array([np.percentile(ms, 50) for ms in ms_per_run])
+    p99 = np.array([np.percentile(ms, 99) for ms in ms_per_run])
+    sd = (lambda x: float(x.std(ddof=1)) if len(x) > 1 else 0.0)  # noqa: E731
+    return {"p50_ms": float(p50.mean()), "p50_std": sd(p50), "p99_ms": float(p99.mean()), "p99_std": sd(p99),
+            "p50_runs": p50.tolist(), "p99_runs": p99.tolist()}
+
+
+def read_bandwidth(nbytes: int, repeat: int, threads: list[int]) -> dict:
+    """Best read GB/s over a ``nbytes`` buffer: single thread (numpy count_nonzero and uint64 sum),
+    and the uint64 sum split into contiguous parts over each thread count > 1 of ``threads``."""
+    buf = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
+    words = buf[: nbytes // 8 * 8].view(np.uint64)
+    best = {}
+    for name, fn in (("count_nonzero", lambda: np.count_nonzero(buf)), ("sum_u64", lambda: words.sum())):
+        fn()
+        t_best = min(wall_cpu(fn)[0] for _ in range(max(3, repeat)))
+        best[name] = nbytes / t_best / 1e9
+    split = {}
+    for t in (t for t in threads if t > 1):
+        parts = np.array_split(words, t)
+        with ThreadPoolExecutor(t) as pool:
+            fn = lambda: list(pool.map(np.sum, parts))  # noqa: E731
+            fn()
+            split[str(t)] = nbytes / min(wall_cpu(fn)[0] for _ in range(max(3, repeat))) / 1e9
+    return {"bytes": nbytes, "gb_per_s": best, "best_gb_per_s": max(best.values()), "split_gb_per_s": split}
+
+
+class BatchCalls:
+    """Answers every query in calls of ``batch`` (a timed arm: call it); remembers the fastest call's
+    seconds per query (on a loaded machine: a call that ran without losing its core)."""
+
+    def __init__(self, fn: Callable[[np.ndarray], Any], queries: np.ndarray, batch: int) -> None:
+        self.fn, self.queries, self.batch = fn, queries, batch
+        self.best_call = float("inf")
+
+    def __call__(self) -> None:
+        for s in range(0, len(self.queries), self.batch):
+            q = self.queries[s : s + self.batch]
+            t = time.perf_counter()
+            self.fn(q)
+            self.best_call = min(self.best_call, (time.perf_counter() - t) / len(q))
+
+
+def _threaded(fn: Callable[[np.ndarray], Any], threads: int, faiss_side: bool) -> Callable[[np.ndarray], Any]:
+    """``fn`` run with ``threads`` threads: our scan split (native.set_scan_threads) or FAISS's OpenMP."""
+    import faiss
+
+    from distilhash.index import native
+
+    def run(q):
+        if faiss_side:
+            faiss.omp_set_num_threads(threads)
+        else:
+            native.set_scan_threads(threads)
+        try:
+            return fn(q)
+        finally:
+            faiss.omp_set_num_threads(1)
+            native.set_scan_threads(1)
+    return run
+
+
+def with_threads(arms: dict[str, Callable], threads: list[int]) -> dict[str, Callable]:
+    """The one-thread arms plus, per thread count > 1, each arm again with that many threads (an arm
+    named ``ours...`` splits our scan, any other is FAISS given that many OpenMP threads)."""
+    out = dict(arms)
+    for t in (t for t in threads if t > 1):
+        for name, fn in arms.items():
+            out[f"{name}, {t} threads"] = _threaded(fn, t, not name.startswith("ours"))
+    return out
+
+
+def arm_figures(times: list[tuple[float, float]], nq: int, n: int, limit_ns: float, split_ns: dict[str, float]) -> dict:
+    """One arm's figures from its repetitions' (wall, CPU) seconds: best wall, the sample std of
+    ns/code, and the least process CPU time per code (on a loaded machine: what the arm costs)."""
+    ns = [1e9 * w / (nq * n) for w, _ in times]
+    best = min(ns)
+    return {"ns_per_code": best, "ns_per_code_std": statistics.stdev(ns) if len(ns) > 1 else 0.0,
+            "ns_per_code_all": ns, "cpu_ns_per_code": min(1e9 * c / (nq * n) for _, c in times),
+            "qps": nq / min(w for w, _ in times), "share_of_limit": limit_ns / best,
+            "share_of_split_limit": {t: v / best for t, v in split_ns.items()}}

@@ -1,5 +1,5 @@
 """A large index of real codes plus noisy replicas, for the service benchmarks (``bench/serve_load.py``,
-``bench/serve_writes.py``; ``serve_profile`` and ``index_write_interference`` read what they built).
+``bench/serve_writes.py``; the retired ``serve_profile`` and ``index_write_interference`` read what they built).
 
 The model's database codes of ``split.retrieval`` images come first; noisy copies of them fill the
 index up to ``n`` items (binary: each bit flipped with probability ``flip``; PQ: each sub-code

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["SERVED_INDEX_OPTIONS", "add_served_index_args", "ServedSetup", "prepare_served", "query_pool", "wait_for_quiet", "latency_summary",
-           "merge_worker_stats", "zipf_weights"]
+           "merge_worker_stats", "stats_figures", "overlap_with_exact", "zipf_weights"]
 
 
 class _AcceptsArguments(Protocol):
@@ -147,3 +147,36 @@ def zipf_weights(n: int, s: float) -> np.ndarray:
     """Zipf(``s``) probabilities of ranks 1..n (sum 1)."""
     w = 1.0 / np.arange(1, n + 1) ** s
     return w / w.sum()
+
+
+def stats_figures(stats: dict) -> dict[str, Any]:
+    """From a service's ``/api/stats`` dict: the mean text and search batch, the text cache's hit
+    rate (None when unused) and how many text queries each encoder answered."""
+    b, sb, c = stats["text_batches"], stats.get("search_batches") or {}, stats["text_cache"]
+    return {"mean_text_batch": round(b["texts"] / b["batches"], 2) if b["batches"] else None,
+            "mean_search_batch": round(sb["queries"] / sb["batches"], 2) if sb.get("batches") else None,
+            "cache_hit_rate": round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None,
+            "answered_by": {"static": stats["latency_ms"].get("static_text", {}).get("count", 0),
+                            "teacher": stats["latency_ms"].get("teacher_text", {}).get("count", 0)}}
+
+
+def overlap_with_exact(index: Path, queries: np.ndarray, backend: str, options: Sequence[str], k: int) -> dict[str, Any]:
+    """Overlap@k of the index's ``backend`` searcher (``options``: ``KEY=VALUE`` texts) with its exact
+    search, over the encoded ``queries`` [nq, D]: mean and min, the searcher's build seconds and its
+    batched CPU ms per query."""
+    from distilhash.index import open_index
+    from distilhash.index.core import IndexOptions
+
+    opts = {a: int(b) if b.isdigit() else b for a, _, b in (o.partition("=") for o in options)}
+    with open_index(index) as exact, open_index(index, options=IndexOptions(backend=backend, searcher_options=opts)) as approx:
+        t0 = time.perf_counter()
+        approx.searcher()
+        build_s = time.perf_counter() - t0
+        a = exact.search_rows(queries, k)
+        c0 = time.process_time()
+        b = approx.search_rows(queries, k)
+        cpu_ms = (time.process_time() - c0) * 1e3 / len(queries)
+    overlap = [len(set(ra.tolist()) & set(rb.tolist())) / max(1, len(ra)) for (_, ra), (_, rb) in zip(a, b)]
+    return {"backend": backend, "options": opts, "queries": len(overlap), "k": k, "overlap_at_k_mean": round(float(np.mean(overlap)), 4),
+            "overlap_at_k_min": round(float(np.min(overlap)), 4), "searcher_build_s": round(build_s, 1),
+            "search_cpu_ms_per_query_batched": round(cpu_ms, 4)}

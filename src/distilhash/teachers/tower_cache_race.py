@@ -3,7 +3,7 @@
     report = race_writers(tmp_dir, writers=4, n_items=600, width=8, seed=0)
     assert report["wrong_rows"] == report["zero_rows"] == report["crashed"] == 0
 
-Shared by the test (``tests/test_tower_cache.py``) and the benchmark (``bench/tower_cache_race.py``).
+Shared by the test (``tests/test_tower_cache.py``) and the retired benchmark ``tower_cache_race.py`` (see bench/README.md).
 Each writer is a forked process asking for its own random subset of items (overlapping the
 others') in small chunks, with random pauses so the commits interleave; a row's true value is
 :func:`expected_rows`, which is never zero. The checks: every row a writer got back equals the
