@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     speed, speed_bits = None, None
     prov = collect_provenance(BENCH, name, seeds=[args.seed], dataset=ds.name, split=split, threads=args.threads, root=ROOT,
                               model_selection="teacher: early stopping on split.val; student: online, fixed epochs per "
-                              "chunk, no selection; options chosen on split.val (bench/lcdh_diagnose.py)")
+                              "chunk, no selection; options chosen on split.val (the retired lcdh_diagnose.py, commit 5e1b300)")
 
     def write() -> dict[str, Any]:
         result = {

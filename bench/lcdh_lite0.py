@@ -5,7 +5,7 @@ split.retrieval in chunks, mAP@all of split.query against the codes stored so fa
 then the final mAP of split.query vs split.retrieval, both directions); the text student (BoW) is
 the same in both. One JSON per run under ``OUT/runs/`` — a rerun skips runs already there, so the
 grid can be split across processes or resumed. The student options are presets (``STUDENTS``);
-the Lite0 one was chosen on split.val (``bench/lcdh_diagnose.py``, stream without split.val,
+the Lite0 one was chosen on split.val (the retired ``lcdh_diagnose.py``, commit 5e1b300, stream without split.val,
 ``OUT/val_sweep*.json``); the query set plays no part in any choice.
 
 ``--speed``: images/s of each student's ``encode_raw("image", pixels)`` (the fitted model of the grid at
@@ -268,7 +268,7 @@ SELECT_MARGIN = 0.01
 
 
 def sweep_report() -> str:
-    """``OUT/val_sweep.md`` from ``OUT/val_sweep.json`` (runs of ``bench/lcdh_diagnose.py --out``)."""
+    """``OUT/val_sweep.md`` from ``OUT/val_sweep.json`` (runs of the retired ``lcdh_diagnose.py --out``, commit 5e1b300)."""
     data = json.loads((OUT / "val_sweep.json").read_text())
     score = {tag: (r["final"]["i2t"] + r["final"]["t2i"]) / 2 for tag, r in data.items() if r.get("complete", True)}
     best = max(score, key=score.get)

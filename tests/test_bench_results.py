@@ -21,14 +21,28 @@ def _records():
         yield path, json.loads(path.read_text())
 
 
+def retired_scripts() -> set[str]:
+    """Stems of the scripts in bench/README.md's "Retired scripts" table (their results stay committed)."""
+    import re
+
+    text = (BENCH / "README.md").read_text().split("## Retired scripts", 1)
+    return set(re.findall(r"^\| `(\w+)\.py`", text[1], re.M)) if len(text) == 2 else set()
+
+
 def test_every_result_lives_in_the_folder_of_a_benchmark_script_or_suite():
-    known = {p.stem for p in BENCH.glob("*.py")} | {p.stem for p in (BENCH / "suites").glob("*.json")}
+    known = {p.stem for p in BENCH.glob("*.py")} | {p.stem for p in (BENCH / "suites").glob("*.json")} | retired_scripts()
     top_files = sorted(p.name for p in RESULTS.iterdir() if p.is_file())
     assert top_files == [], f"results at the top of bench/results (move them into bench/results/<benchmark>/): {top_files}"
     # a folder shared by a family of scripts is named by their common prefix (less_leaky: less_leaky_{features,table}.py)
     family = {stem.rsplit("_", 1)[0] for stem in known if "_" in stem}
     unknown = sorted(p.name for p in RESULTS.iterdir() if p.is_dir() and p.name not in known | family)
-    assert unknown == [], f"result folders named after no bench script or suite: {unknown}"
+    assert unknown == [], f"result folders named after no bench script, retired script or suite: {unknown}"
+
+
+def test_every_retired_script_is_gone_and_keeps_its_results():
+    for stem in retired_scripts():
+        assert not (BENCH / f"{stem}.py").exists(), f"bench/{stem}.py is listed as retired but still there"
+        assert (RESULTS / stem).is_dir() or (RESULTS / stem.rsplit("_", 1)[0]).is_dir(), f"retired {stem}: no results kept"
 
 
 def test_no_result_uses_an_old_spelling_of_a_provenance_key():
