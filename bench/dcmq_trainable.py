@@ -48,7 +48,8 @@ import numpy as np
 from distilhash.benchmark.encode_speed import per_item_seconds
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.fit_score import fit_and_score
-from distilhash.eval.spread import sample_std
+from distilhash.benchmark.grid import Job, arm_bars, run_grid
+from distilhash.eval.spread import mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
 #: raw per-run records (not committed; the summary holds their figures)
@@ -115,20 +116,18 @@ def run_arm(arm: str, seed: int, ds, split, feats, threads: int) -> tuple[dict, 
 
 def part_runs(args) -> None:
     ds, split, feats = load()
-    (RAW).mkdir(parents=True, exist_ok=True)
-    for arm in args.arms:
-        for seed in args.seeds:
-            path = RAW / f"{arm}__s{seed}.json"
-            if path.is_file():
-                print(f"{path.name}: stored, skipped")
-                continue
-            rec, method = run_arm(arm, seed, ds, split, feats, args.threads)
-            path.write_text(json.dumps(rec, indent=1, default=float))
-            sub = "" if DATASET == "openclipart" else f"{DATASET}/"
-            method.save(Path(os.environ["DISTILHASH_HOME"]) / "runs" / "dcmq_trainable" / f"{sub}{arm}__s{seed}")
-            print(f"{arm} seed {seed}: mAP i2t {rec['map_all']['i2t']:.4f} t2i {rec['map_all']['t2i']:.4f} "
-                  f"fit {rec['fit_seconds']:.0f}s epochs {[round(s) for s in rec['epoch_seconds']]} load {rec['load_after']}",
-                  flush=True)
+
+    def run(job: Job) -> dict:
+        rec, method = run_arm(job.label, job.seed, ds, split, feats, args.threads)
+        sub = "" if DATASET == "openclipart" else f"{DATASET}/"
+        method.save(Path(os.environ["DISTILHASH_HOME"]) / "runs" / "dcmq_trainable" / f"{sub}{job.label}__s{job.seed}")
+        print(f"{job.label} seed {job.seed}: mAP i2t {rec['map_all']['i2t']:.4f} t2i {rec['map_all']['t2i']:.4f} "
+              f"fit {rec['fit_seconds']:.0f}s epochs {[round(s) for s in rec['epoch_seconds']]} load {rec['load_after']}",
+              flush=True)
+        return rec
+
+    run_grid([Job(arm, "dcmq", ARMS[arm], 64, seed) for arm in args.arms for seed in args.seeds],
+             lambda job: RAW / f"{job.label}__s{job.seed}.json", run)
 
 
 def part_epoch1(args) -> None:
@@ -183,29 +182,18 @@ def part_encode(args) -> None:
 
 
 def _ms(vals) -> str:
-    v = np.asarray(vals, float)
-    return f"{v.mean():.4f}±{sample_std(v):.4f}" if len(v) > 1 else f"{v.mean():.4f} (1 seed)"
+    s = mean_std(vals)
+    return f"{s['mean']:.4f}±{s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f} (1 seed)"
 
 
 def _plot(summary: dict, title: str):
     """Bar chart of mAP@all per arm, both directions, one dot per seed."""
 
     def draw(path: Path) -> None:
-        arms = list(summary)
-        with figure(path, figsize=(1.6 * len(arms) + 2, 3.8)) as (fig, ax):
-            for j, (d, colour) in enumerate((("i2t", "tab:blue"), ("t2i", "tab:orange"))):
-                x = np.arange(len(arms)) + (j - 0.5) * 0.38
-                means = [np.mean(summary[a][d]) for a in arms]
-                ax.bar(x, means, 0.36, color=colour, alpha=0.6, label=f"{d} (mean)")
-                for xi, a in zip(x, arms):
-                    ax.plot([xi] * len(summary[a][d]), summary[a][d], "k.", ms=4)
-            ax.set_xticks(np.arange(len(arms)), arms, rotation=15)
-            lo = min(min(summary[a][d]) for a in arms for d in ("i2t", "t2i"))
-            ax.set_ylim(lo * 0.9, None)
-            ax.set_ylabel("mAP@all (split.query vs split.retrieval)")
+        with figure(path, figsize=(1.6 * len(summary) + 2, 3.8)) as (fig, ax):
+            arm_bars(ax, summary, "mAP@all (split.query vs split.retrieval)")
             ax.set_title(title, fontsize=10)
             ax.legend(fontsize=8)
-            ax.grid(axis="y", alpha=0.3)
 
     return draw
 
