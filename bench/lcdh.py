@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 
 from distilhash.benchmark.figures import figure
-from distilhash.benchmark.encode_speed import best_rate
-from distilhash.benchmark.fit_score import fit_and_score
+from distilhash.benchmark.compare import compare_at, suite_runs
 from distilhash.benchmark.online_stream import DIRECTIONS as DIRS
 from distilhash.benchmark.online_stream import load_stream_inputs, run_online
-from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.provenance import collect_provenance
+from distilhash.benchmark.student_speed import student_teacher_speed
 from distilhash.benchmark.results import read_results, results_dir, write_results
 from distilhash.configs import parse_overrides
 
@@ -49,115 +49,17 @@ RESULTS = results_dir(BENCH, ROOT).parent
 COMPARE = ("float-teacher", "lsh", "itq", "pq", "dcmh", "dcmq", "soda")
 
 
-def find_harness_runs(split_hash: str, teacher: str) -> dict[tuple[str, int, int], dict[str, Any]]:
-    """(method label, bits, seed) -> suite run record with the same split hash and teacher (status ok)."""
-    found: dict[tuple[str, int, int], dict[str, Any]] = {}
-    for path in sorted(RESULTS.glob("*/*.json")):  # bench/results/<suite>/<run_id>.json
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if rec.get("status") != "ok" or rec.get("dataset", {}).get("split_hash") != split_hash or rec.get("teacher") != teacher:
-            continue
-        m = rec.get("method", {})
-        label = m.get("label") or m.get("name")
-        found.setdefault((label, int(m.get("bits") or m.get("n_bits")), int(rec.get("seed", 0))), {**rec, "_path": str(path)})
-    return found
-
-
-def committed_dcmq(bits: int, split_hash: str) -> dict[str, Any] | None:
+def committed_dcmq(name: str, bits: int, split_hash: str) -> dict[str, Any] | None:
     """DCMQ mAP@all (mean over its seeds) from the committed ``bench/results/dcmq/dcmq.json``, same split."""
     path = results_dir("dcmq", ROOT) / "dcmq.json"
     try:
         rec = json.loads(path.read_text())
-        cell = rec["summary"]["dcmq"][str(bits)]["map_all"]
+        cell = rec["summary"]["dcmq"][str(bits)]["map_all"] if name == "dcmq" else None
     except (OSError, KeyError, json.JSONDecodeError):
         return None
-    if (rec.get("provenance") or rec.get("meta", {})).get("split_hash", split_hash) != split_hash:
+    if cell is None or (rec.get("provenance") or rec.get("meta", {})).get("split_hash", split_hash) != split_hash:
         return None
     return {d: float(cell[d]["mean"]) for d in DIRS} | {"source": f"{path} (committed; mean over {cell['i2t'].get('n')} seeds)"}
-
-
-def run_compare(ds, split, feats, bits: int, seed: int, harness: dict, names=COMPARE) -> dict[str, Any]:
-    from distilhash.methods.base import create_method
-
-    out: dict[str, Any] = {}
-    for name in names:
-        rec = harness.get((name, bits, seed))
-        if rec is None and name == "float-teacher":  # float codes: one record whatever the bit budget
-            rec = next((r for (n, _, s), r in harness.items() if n == name and s == seed), None)
-        if rec is not None:
-            out[name] = {d: rec["metrics"][d]["map_all"] for d in DIRS} | {"source": rec["_path"]}
-            continue
-        if name == "dcmq" and (found := committed_dcmq(bits, split.hash)) is not None:
-            out[name] = found
-            continue
-        t = time.perf_counter()
-        try:
-            res = fit_and_score(create_method(name, n_bits=bits, seed=seed), feats, split, curves=False).map_all()
-            out[name] = res | {"source": "run here (same protocol as the harness)", "seconds": time.perf_counter() - t}
-        except Exception as exc:  # noqa: BLE001 - recorded, the benchmark goes on
-            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
-        print(f"  [{bits} bits] {name}: {out[name]}", flush=True)
-    return out
-
-
-def measure_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n_teacher: int = 500) -> dict[str, Any]:
-    """Items/s of the student and of the teacher on the same query items, one thread."""
-    import torch
-
-    torch.set_num_threads(1)
-    idx = np.asarray(split.query)[:n_student]
-    pixels = ds.images.array(idx, method.image_size_)
-    texts = [ds.texts[int(i)] for i in idx]
-    student = {"images_per_s": best_rate(lambda: method.encode_raw("image", pixels), len(idx)),
-               "texts_per_s": best_rate(lambda: method.encode_raw("text", texts), len(idx)), "items": len(idx)}
-    tidx = idx[:n_teacher]
-    teacher_info: dict[str, Any] = {"spec": teacher_spec}
-    try:
-        from distilhash.teachers.registry import create_teacher
-
-        teacher = create_teacher(teacher_spec)
-        teacher_info["source"] = "fitted teacher"
-        enc_img = lambda: teacher.encode_images(pixels[:len(tidx)], batch_size=128)  # noqa: E731
-        text_cache = getattr(teacher, "text_cache_dir", None)
-        if text_cache is not None:
-            teacher.text_cache_dir = None  # time the encoder, not its on-disk cache
-        enc_txt = lambda: teacher.encode_texts(texts[:len(tidx)], batch_size=128)  # noqa: E731
-        tower, text_model = teacher.tower, getattr(teacher.text, "model", None)
-    except Exception as exc:  # noqa: BLE001 - fall back to the same architecture with untrained weights
-        from distilhash.teachers.image_tower import ImageTower, ImageTowerConfig
-        from distilhash.teachers.minilm_text import MiniLMTextEncoder
-
-        teacher_info["source"] = f"architecture-equivalent (fitted teacher unavailable: {type(exc).__name__}: {exc})"
-        tower = ImageTower(ImageTowerConfig()).eval()
-        text_enc = MiniLMTextEncoder()
-        text_model = getattr(text_enc, "model", None)
-
-        def enc_img():
-            with torch.no_grad():
-                for s in range(0, len(tidx), 128):
-                    tower(torch.as_tensor(pixels[s:min(s + 128, len(tidx))]))
-
-        enc_txt = lambda: text_enc.encode(texts[:len(tidx)], batch_size=128)  # noqa: E731
-    teacher_speed = {"images_per_s": best_rate(enc_img, len(tidx), 2), "texts_per_s": best_rate(enc_txt, len(tidx), 2),
-                     "items": len(tidx)}
-    torch.set_num_threads(1)
-    n_tower = int(sum(p.numel() for p in tower.parameters()))
-    n_text = int(sum(p.numel() for p in text_model.parameters())) if text_model is not None else None
-    params = method.parameter_counts()
-    vocab_tokens = len(method.vocab_) if method.vocab_ is not None else 0
-    sizes = {
-        "student_image_params": params["student_image"], "student_text_params": params["student_text"],
-        "student_bytes_float32": 4 * (params["student_image"] + params["student_text"]),
-        "student_vocab_tokens": vocab_tokens,
-        "teacher_image_params": n_tower, "teacher_text_params": n_text,
-        "teacher_bytes_float32": 4 * (n_tower + (n_text or 0)),
-        "offline_teacher_head_params": params["offline_teacher_head"],
-    }
-    ratio = {k: student[k] / teacher_speed[k] for k in ("images_per_s", "texts_per_s")}
-    return {"student": student, "teacher": teacher_speed | teacher_info, "speedup": ratio, "sizes": sizes,
-            "threads": 1, "load_after": load_average()}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -365,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or ("lcdh_smoke" if synthetic else "lcdh")
     ds, split, feats, fpath = load_stream_inputs(args.dataset, args.teacher, synthetic)
     overrides = parse_overrides(args.sets)
-    harness = {} if (args.no_compare or synthetic) else find_harness_runs(split.hash, feats.teacher)
+    harness = {} if (args.no_compare or synthetic) else suite_runs(RESULTS, split.hash, feats.teacher)
     t_all = time.perf_counter()
     runs = []
     speed, speed_bits = None, None
@@ -394,9 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(run)
         write()  # partial results survive an interrupted benchmark
         if not args.no_compare:
-            run["compare"] = run_compare(ds, split, feats, bits, args.seed, harness, args.compare)
+            run["compare"] = compare_at(feats, split, bits, args.seed, harness, args.compare,
+                                        lambda name, b: committed_dcmq(name, b, split.hash))
         if not args.no_speed and speed is None:
-            speed, speed_bits = measure_speed(method, ds, split, args.teacher), bits
+            speed, speed_bits = student_teacher_speed(method, ds, split, args.teacher), bits
         torch.set_num_threads(args.threads)
         result = write()
     print(markdown(result, name))
