@@ -46,10 +46,9 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.encode_speed import per_item_seconds
-from distilhash.benchmark.figures import figure
+from distilhash.benchmark.arm_summary import HEADER, arm_rows, arms_plot, clean
 from distilhash.benchmark.fit_score import fit_and_score
-from distilhash.benchmark.grid import Job, arm_bars, run_grid
-from distilhash.eval.spread import mean_std
+from distilhash.benchmark.grid import Job, run_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 #: raw per-run records (not committed; the summary holds their figures)
@@ -61,8 +60,6 @@ DATASETS = {
 }
 DATASET = "openclipart"
 RAW = DATASETS[DATASET]["raw"]
-#: old raw-record key spellings -> the harness's (records written before the harness existed)
-RENAMED = {"loadavg_start": "load_before", "loadavg_end": "load_after"}
 TEACHER = DATASETS[DATASET]["teacher"]
 BUDGET = {"warmup_epochs": 1, "epochs": 4, "eval_every": 1, "patience": 3}
 ARMS = {
@@ -181,64 +178,15 @@ def part_encode(args) -> None:
     print(json.dumps(out, indent=1))
 
 
-def _ms(vals) -> str:
-    s = mean_std(vals)
-    return f"{s['mean']:.4f}±{s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f} (1 seed)"
-
-
-def _plot(summary: dict, title: str):
-    """Bar chart of mAP@all per arm, both directions, one dot per seed."""
-
-    def draw(path: Path) -> None:
-        with figure(path, figsize=(1.6 * len(summary) + 2, 3.8)) as (fig, ax):
-            arm_bars(ax, summary, "mAP@all (split.query vs split.retrieval)")
-            ax.set_title(title, fontsize=10)
-            ax.legend(fontsize=8)
-
-    return draw
-
-
-def _clean(rec: dict) -> dict:
-    """A raw record in the harness's spelling (key names only; no value changes); machine details dropped."""
-    out = {RENAMED.get(k, k): v for k, v in rec.items() if k not in ("machine", "model_selection")}
-    if isinstance(out.get("git"), dict):
-        g = out.pop("git")
-        out["commit"], out["dirty"] = g.get("commit"), g.get("dirty_src")
-    return out
-
-
-def _budget_cell(rs: list[dict]) -> str:
-    """``cap C, ran a-b, stopped early k/n`` from the runs' budget records (``—`` for runs that predate them)."""
-    b = [r.get("fit_info", {}).get("budget") for r in rs]
-    if not all(b):
-        return "—"
-    ran = sorted(x["epochs_run"] for x in b)
-    return (f"cap {sorted({x['cap'] for x in b})}, ran {ran[0]}–{ran[-1]}, "
-            f"stopped early {sum(bool(x['stopped_early']) for x in b)}/{len(b)}")
-
-
 def part_summary(args) -> None:
     from distilhash.benchmark.provenance import collect_provenance
     from distilhash.benchmark.results import write_results
 
-    runs = [_clean(json.loads(p.read_text())) for p in sorted(RAW.glob("*__s*.json"))]
+    runs = [clean(json.loads(p.read_text())) for p in sorted(RAW.glob("*__s*.json"))]
     if not runs:
         raise SystemExit(f"no run records in {RAW}")
-    rows, summary = [], {}
-    for arm in ARMS:
-        rs = [r for r in runs if r["arm"] == arm]
-        if not rs:
-            continue
-        i2t, t2i = [r["map_all"]["i2t"] for r in rs], [r["map_all"]["t2i"] for r in rs]
-        ep = [s for r in rs for s in r["epoch_seconds"]]
-        vm = [r["val_map_at_kept"]["mean"] for r in rs]
-        summary[arm] = {"config": rs[0]["config"], "seeds": [r["seed"] for r in rs], "i2t": i2t, "t2i": t2i,
-                        "val_mean_at_kept": vm, "kept_epochs": [r["kept_epoch"] for r in rs],
-                        "epoch_seconds_mean": float(np.mean(ep)), "fit_seconds": [r["fit_seconds"] for r in rs]}
-        rows.append(f"| {arm} | {len(rs)} | {_ms(i2t)} | {_ms(t2i)} | {_ms(vm)} | {[r['kept_epoch'] for r in rs]} | "
-                    f"{_budget_cell(rs)} | {np.mean(ep):.0f} | {sorted({r.get('threads', 2) for r in rs})} | "
-                    + ", ".join("%.1f" % r["load_after"][0] for r in rs) + " |")
-    extra = {name: _clean(json.loads((RAW / f"{name}.json").read_text()))
+    summary, rows = arm_rows(runs, list(ARMS))
+    extra = {name: clean(json.loads((RAW / f"{name}.json").read_text()))
              for name in ("epoch_1thread", "encode_1thread", "encode_2thread") if (RAW / f"{name}.json").is_file()}
     split_hash = runs[0]["split_hash"]
     name = args.result or DATASETS[DATASET]["result"]
@@ -259,13 +207,12 @@ def part_summary(args) -> None:
           "Budget column: cap, epochs run (warm-up excluded) and how many runs stopped on their own (patience) before the cap.",
           f"mAP@all on split.query ({len(split.query)}) vs split.retrieval ({len(split.retrieval)}); mean ± std over seeds. Seconds per epoch: wall "
           "time at the run's torch threads (column) on a machine shared with other jobs (1-minute load at each run's end listed).", "",
-          "| arm | seeds | mAP i2t | mAP t2i | val mAP (kept epoch) | kept epochs | budget | s / epoch | threads | load |",
-          "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
-    for name, rec in extra.items():
+          *HEADER, *rows, ""]
+    for part, rec in extra.items():  # (not ``name``: the result's name is written below)
         keep = ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item", "load_before", "load_after")
-        md += [f"## {name}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
+        md += [f"## {part}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
     write_results("dcmq_trainable", name, result, "\n".join(md),
-                  _plot(summary, f"DCMQ 64 bits on {DATASET}: trainable student encoders vs frozen teacher features (dots: seeds)"),
+                  arms_plot(summary, f"DCMQ 64 bits on {DATASET}: trainable student encoders vs frozen teacher features (dots: seeds)"),
                   root=ROOT)
     print("\n".join(md))
 
