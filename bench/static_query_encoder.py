@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     from distilhash.codes import Encoded
+    from distilhash.demo.examples import EXAMPLE_QUERIES, resolve_label
     from distilhash.eval.metrics import evaluate
     from distilhash.methods.base import load_method
     from distilhash.pipeline.inputs import dataset_for_model, load_features_and_split
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
 
     teacher = create_teacher(meta["teacher"])
     text_fns = {"teacher": teacher.encode_texts, **encoders}
-    examples = example_precision(ds, db, img_db, text_fns, method) if args.examples else None
+    examples = example_precision(ds, db, img_db, text_fns, method, EXAMPLE_QUERIES, resolve_label) if args.examples else None
 
     sample = q_texts[: args.time_n]
     timing = {arm: mean_std_runs(cpu_ms_per_call(fn, sample, args.repeats)) for arm, fn in encoders.items()}

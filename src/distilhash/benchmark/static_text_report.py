@@ -41,15 +41,15 @@ def mean_std_runs(xs: list[float]) -> dict[str, float]:
             "runs": [round(x, 5) for x in xs]}
 
 
-def example_precision(ds, db: np.ndarray, img_db, text_fns: dict, method) -> dict:
-    """Precision@10 by label of the demo's ten typed example queries, per text encoder (top 10 of the retrieval images)."""
+def example_precision(ds, db: np.ndarray, img_db, text_fns: dict, method, examples, resolve_label) -> dict:
+    """Precision@10 by label of typed example queries (``examples``: items with ``text`` and ``label``, the demo's
+    ten; ``resolve_label(label, label_names)`` -> label column), per text encoder (top 10 of the retrieval images)."""
     import tempfile
 
-    from distilhash.demo.examples import EXAMPLE_QUERIES, resolve_label
     from distilhash.index import create_index
 
-    texts = [q.text for q in EXAMPLE_QUERIES]
-    cols = [resolve_label(q.label, ds.label_names) for q in EXAMPLE_QUERIES]
+    texts = [q.text for q in examples]
+    cols = [resolve_label(q.label, ds.label_names) for q in examples]
     extra = {} if img_db.kind == "binary" else {"codebooks": img_db.codebooks, "metric": img_db.metric}
     out = {}
     with tempfile.TemporaryDirectory() as tmp, create_index(Path(tmp) / "ix", kind=img_db.kind, n_bits=img_db.n_bits, **extra) as idx:
@@ -58,7 +58,7 @@ def example_precision(ds, db: np.ndarray, img_db, text_fns: dict, method) -> dic
             hits = idx.search(method.encode("text", np.asarray(fn(texts), np.float32), "query"), 10)
             p = [float(np.mean([ds.labels[int(i), c] for i in h.ids])) for h, c in zip(hits, cols)]
             out[arm] = {"p10": [round(x, 2) for x in p], "queries_at_least_0.5": int(sum(x >= 0.5 for x in p))}
-    return {"queries": texts, "labels": [q.label for q in EXAMPLE_QUERIES], "by_encoder": out}
+    return {"queries": texts, "labels": [q.label for q in examples], "by_encoder": out}
 
 
 def markdown(r: dict, dataset: str, split_hash: str) -> str:
