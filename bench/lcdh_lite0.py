@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -32,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.benchmark.encode_speed import interleaved_rates
 from distilhash.benchmark.grid import Job, run_grid
 from distilhash.benchmark.lcdh_students import markdown, plot_curves, speed_markdown, summarize
+from distilhash.benchmark.results import write_results
+from distilhash.benchmark.student_speed import image_encode_rounds
 from distilhash.configs import parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,46 +105,16 @@ def measure_speed(args: argparse.Namespace) -> None:
     ds, split = open_prepared(args.dataset)
     prov = _provenance(f"speed_{args.dataset}", "none: nothing is selected (timing of the grid's kept models)", [0],
                        split, ds.name)
-    idx = np.asarray(split.query)[:args.images]
-    teacher = create_teacher(args.teacher)
-    t_size = int(getattr(teacher, "image_size", 0) or ds.images.size)
-    n_t = min(args.teacher_images, len(idx))
-    t_px = ds.images.array(idx[:n_t], t_size)
-    cands: dict[str, tuple[Any, int]] = {
-        f"teacher image tower ({args.teacher}, {t_size} px, batch {teacher.batch_size})": (
-            lambda: teacher.encode_images(t_px), n_t)}
-    info: dict[str, Any] = {}
-    for student in args.students:
-        m = load_method(model_dir(student, args.speed_bits, 0))
-        px = ds.images.array(idx, m.image_size_)
-        counts = m.parameter_counts()
-        for batch in args.batches:
-            def enc(m=m, px=px, batch=batch):
-                m.config.eval_batch = batch
-                return m.encode_raw("image", px)
-            cands[f"student {student} ({m.image_size_} px, batch {batch})"] = (enc, len(px))
-        info[student] = {"image_size": m.image_size_, "parameters": counts, "config": m.config_dict()}
-    rates = interleaved_rates(cands, args.rounds, load=lambda: list(os.getloadavg()))
-    best, per_round, loads = rates.best, rates.per_round, rates.loads
-    t_name = next(iter(cands))
-    rec = {"command": " ".join(["bench/lcdh_lite0.py", *sys.argv[1:]]), "rounds": args.rounds, "threads": 1,
-           "bits": args.speed_bits, "best_images_per_s": best, "per_round_images_per_s": per_round,
-           "median_images_per_s": rates.median,
-           "speedup_vs_teacher": {k: v / best[t_name] for k, v in best.items() if k != t_name},
-           "teacher": t_name, "students": info, "load_per_round": loads,
-           "note": "pixels are given at each encoder's own size (resizing not timed); teacher = Lite0 pooled features + "
-                   "projection head; student = its image net + FC + sign + bit packing",
-           "provenance": prov}
-    from distilhash.benchmark.results import write_results
-
+    students = {s: load_method(model_dir(s, args.speed_bits, 0)) for s in args.students}
+    rec = {"command": " ".join(["bench/lcdh_lite0.py", *sys.argv[1:]]), "bits": args.speed_bits,
+           **image_encode_rounds(create_teacher(args.teacher), args.teacher, students, ds, np.asarray(split.query)[:args.images],
+                                 args.teacher_images, args.batches, args.rounds), "provenance": prov}
     write_results(BENCH, f"speed_{args.dataset}", rec, speed_markdown(rec), root=ROOT)
-    print(json.dumps({k: round(v) for k, v in best.items()}, indent=1))
+    print(json.dumps({k: round(v) for k, v in rec["best_images_per_s"].items()}, indent=1))
 
 
 def report(dataset: str) -> None:
     """``OUT/<dataset>.{json,md,png}``: the summary of every run, its tables and the per-chunk curves."""
-    from distilhash.benchmark.results import write_results
-
     summary = summarize(OUT, dataset, STUDENTS)
     runs = summary.pop("_runs")
     p0 = runs[0]["provenance"]

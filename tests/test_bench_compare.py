@@ -93,3 +93,39 @@ def test_student_teacher_speed_times_both_and_counts_parameters(monkeypatch):
     z, counts = sp["sizes"], method.parameter_counts()
     assert (z["teacher_image_params"], z["teacher_text_params"], z["teacher_bytes_float32"]) == (25, 9, 4 * 34)
     assert z["student_bytes_float32"] == 4 * (counts["student_image"] + counts["student_text"])
+
+
+def test_image_encode_rounds_times_the_teacher_and_each_student_batch():
+    from distilhash.benchmark.student_speed import image_encode_rounds
+
+    sizes: list[tuple[str, int]] = []
+
+    class Teacher:
+        image_size, batch_size = 12, 4
+
+        def encode_images(self, px):
+            sizes.append(("teacher", px.shape[1]))
+            return np.zeros((len(px), 2))
+
+    class Student:
+        image_size_ = 6
+        config = SimpleNamespace(eval_batch=0)
+
+        def encode_raw(self, modality, px):
+            sizes.append((f"student@{self.config.eval_batch}", px.shape[1]))
+            return np.zeros((len(px), 2))
+
+        def parameter_counts(self):
+            return {"student_image": 10}
+
+        def config_dict(self):
+            return {"image_size": 6}
+
+    ds = SimpleNamespace(images=SimpleNamespace(size=8, array=lambda idx, s: np.zeros((len(idx), s, s, 3), np.uint8)))
+    rec = image_encode_rounds(Teacher(), "T", {"cnn": Student()}, ds, np.arange(20), n_teacher=5, batches=[2, 8], rounds=2)
+    names = list(rec["best_images_per_s"])
+    assert names == ["teacher image tower (T, 12 px, batch 4)", "student cnn (6 px, batch 2)", "student cnn (6 px, batch 8)"]
+    assert rec["teacher"] == names[0] and set(rec["speedup_vs_teacher"]) == set(names[1:])
+    assert all(len(v) == 2 for v in rec["per_round_images_per_s"].values()) and len(rec["load_per_round"]) == 2
+    assert ("teacher", 12) in sizes and ("student@2", 6) in sizes and ("student@8", 6) in sizes
+    assert rec["students"]["cnn"] == {"image_size": 6, "parameters": {"student_image": 10}, "config": {"image_size": 6}}

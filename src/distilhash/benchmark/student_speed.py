@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.benchmark.encode_speed import best_rate
+from distilhash.benchmark.encode_speed import best_rate, interleaved_rates
 from distilhash.benchmark.provenance import load_average
 
-__all__ = ["student_teacher_speed"]
+__all__ = ["student_teacher_speed", "image_encode_rounds"]
 
 
 def student_teacher_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n_teacher: int = 500) -> dict[str, Any]:
@@ -79,3 +79,35 @@ def student_teacher_speed(method, ds, split, teacher_spec: str, n_student: int =
     ratio = {k: student[k] / teacher_speed[k] for k in ("images_per_s", "texts_per_s")}
     return {"student": student, "teacher": teacher_speed | teacher_info, "speedup": ratio, "sizes": sizes,
             "threads": 1, "load_after": load_average()}
+
+
+def image_encode_rounds(teacher, teacher_spec: str, students: dict[str, Any], ds, idx: np.ndarray, n_teacher: int,
+                        batches: list[int], rounds: int) -> dict[str, Any]:
+    """Images/s of the teacher's image tower (at its own size, on the first ``n_teacher`` of ``idx``) and of each
+    student's ``encode_raw("image", ...)`` at every batch size (pixels at the student's size), in ``rounds``
+    interleaved rounds with the load per round (:func:`~distilhash.benchmark.encode_speed.interleaved_rates`): best
+    and median round, speed-up over the teacher (best / best), each student's size, parameters and config."""
+    import os
+
+    t_size = int(teacher.image_size or ds.images.size)
+    n_t = min(n_teacher, len(idx))
+    t_px = ds.images.array(idx[:n_t], t_size)
+    cands: dict[str, tuple[Any, int]] = {
+        f"teacher image tower ({teacher_spec}, {t_size} px, batch {teacher.batch_size})": (lambda: teacher.encode_images(t_px), n_t)}
+    info: dict[str, Any] = {}
+    for student, m in students.items():
+        px = ds.images.array(idx, m.image_size_)
+        for batch in batches:
+            def enc(m=m, px=px, batch=batch):
+                m.config.eval_batch = batch
+                return m.encode_raw("image", px)
+            cands[f"student {student} ({m.image_size_} px, batch {batch})"] = (enc, len(px))
+        info[student] = {"image_size": m.image_size_, "parameters": m.parameter_counts(), "config": m.config_dict()}
+    rates = interleaved_rates(cands, rounds, load=lambda: list(os.getloadavg()))
+    t_name = next(iter(cands))
+    return {"rounds": rounds, "threads": 1, "best_images_per_s": rates.best, "per_round_images_per_s": rates.per_round,
+            "median_images_per_s": rates.median,
+            "speedup_vs_teacher": {k: v / rates.best[t_name] for k, v in rates.best.items() if k != t_name},
+            "teacher": t_name, "students": info, "load_per_round": rates.loads,
+            "note": "pixels are given at each encoder's own size (resizing not timed); teacher = Lite0 pooled features + "
+                    "projection head; student = its image net + FC + sign + bit packing"}
