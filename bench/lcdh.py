@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from distilhash.benchmark.compare import compare_at, suite_runs
-from distilhash.benchmark.lcdh_report import COMPARE, markdown, plot, seed_cells, seeds_markdown, seeds_plot
+from distilhash.benchmark.lcdh_report import COMPARE, markdown, merged, plot, seed_cells, seeds_markdown, seeds_plot
 from distilhash.benchmark.online_stream import DIRECTIONS as DIRS
 from distilhash.benchmark.online_stream import load_stream_inputs, run_online
 from distilhash.benchmark.provenance import collect_provenance
@@ -64,25 +64,14 @@ def save(result: dict[str, Any], name: str) -> None:
 
 
 def merge(parts: list[str], name: str) -> dict[str, Any]:
-    """Combine result files of runs done in separate processes (``--merge a b --name lcdh``).
-
-    The merged file gets a provenance block of its own (the merge command) and keeps each
-    part's block under ``parts_provenance``.
-    """
+    """Combine result files of runs done in separate processes (``--merge a b --name lcdh``): a provenance block of
+    its own (the merge command), each part's kept under ``parts_provenance``."""
     results = [read_results(BENCH, p, ROOT) for p in parts]
-    base = dict(results[0])
-    base["runs"] = sorted((r for res in results for r in res["runs"]), key=lambda r: r["bits"])
-    for res in results:
-        if res.get("speed") and not base.get("speed"):
-            base["speed"], base["speed_bits"] = res["speed"], res["speed_bits"]
     first = results[0]["provenance"]
-    base["provenance"] = collect_provenance(
+    prov = collect_provenance(
         BENCH, name, seeds=sorted({s for res in results for s in res["provenance"]["seeds"]}), dataset=first["dataset"],
         dataset_hash=first["dataset_hash"], split_hash=first["split_hash"], model_selection=first["model_selection"], root=ROOT)
-    base["parts_provenance"] = {p: res["provenance"] for p, res in zip(parts, results)}
-    base["wall_seconds"] = max(res["wall_seconds"] for res in results)
-    base["peak_memory_mib"] = max(res["peak_memory_mib"] for res in results)
-    base["merged_from"] = parts
+    base = merged(results, parts, prov)
     save(base, name)
     return base
 

@@ -40,3 +40,17 @@ def test_seed_cells_table_and_plot(tmp_path):
     assert "| 16 | 0.100 (n=1) |" in text
     seeds_plot(cells, "ds")(tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_merged_parts_keep_every_run_and_the_first_speed():
+    from distilhash.benchmark.lcdh_report import merged
+
+    a = {"teacher": "T", "runs": [_run(64, 0, 0.3)], "speed": None, "wall_seconds": 5.0, "peak_memory_mib": 10.0,
+         "provenance": {"name": "a"}}
+    b = {"teacher": "T", "runs": [_run(16, 0, 0.2), _run(32, 0, 0.25)], "speed": {"x": 1}, "speed_bits": 16,
+         "wall_seconds": 9.0, "peak_memory_mib": 8.0, "provenance": {"name": "b"}}
+    out = merged([a, b], ["a", "b"], {"name": "m"})
+    assert [r["bits"] for r in out["runs"]] == [16, 32, 64] and out["speed"] == {"x": 1} and out["speed_bits"] == 16
+    assert (out["wall_seconds"], out["peak_memory_mib"], out["merged_from"]) == (9.0, 10.0, ["a", "b"])
+    assert out["provenance"] == {"name": "m"} and out["parts_provenance"] == {"a": {"name": "a"}, "b": {"name": "b"}}
+    assert a["runs"] == [_run(64, 0, 0.3)]  # the parts are not changed

@@ -22,7 +22,7 @@ import numpy as np
 from distilhash.benchmark.figures import figure
 from distilhash.eval.spread import sample_std
 
-__all__ = ["COMPARE", "markdown", "plot", "seed_cells", "seeds_markdown", "seeds_plot"]
+__all__ = ["COMPARE", "markdown", "plot", "merged", "seed_cells", "seeds_markdown", "seeds_plot"]
 
 DIRS = ("i2t", "t2i")
 #: the methods an LCDH result is compared with by default
@@ -113,6 +113,22 @@ def markdown(result: dict[str, Any], name: str = "lcdh", compare: Sequence[str] 
                   f"{4 * z['offline_teacher_head_params']:,} |"]
     lines += ["", f"Per-chunk curves: `{name}.png`; every chunk's mAP, loss terms and timings: `{name}.json`."]
     return "\n".join(lines) + "\n"
+
+
+def merged(results: list[dict[str, Any]], parts: Sequence[str], provenance: dict[str, Any]) -> dict[str, Any]:
+    """One result from the results of ``parts`` (runs of separate processes): the first part's fields, every run
+    sorted by bits, the first speed measured, the largest wall time and peak memory, each part's provenance."""
+    base = dict(results[0])
+    base["runs"] = sorted((r for res in results for r in res["runs"]), key=lambda r: r["bits"])
+    for res in results:
+        if res.get("speed") and not base.get("speed"):
+            base["speed"], base["speed_bits"] = res["speed"], res["speed_bits"]
+    base["provenance"] = provenance
+    base["parts_provenance"] = {p: res["provenance"] for p, res in zip(parts, results)}
+    base["wall_seconds"] = max(res["wall_seconds"] for res in results)
+    base["peak_memory_mib"] = max(res["peak_memory_mib"] for res in results)
+    base["merged_from"] = list(parts)
+    return base
 
 
 def seed_cells(runs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
