@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,28 +22,39 @@ def _records():
         yield path, json.loads(path.read_text())
 
 
-def retired_scripts() -> set[str]:
-    """Stems of the scripts in bench/README.md's "Retired scripts" table (their results stay committed)."""
-    import re
+def retired_scripts(readme: str) -> set[str]:
+    """Stems of the scripts in the "Retired scripts" table of bench/README.md (their results stay)."""
+    section = readme.split("## Retired scripts", 1)[1] if "## Retired scripts" in readme else ""
+    return {m.group(1) for m in re.finditer(r"^\| `(\w+)\.py`", section, re.M)}
 
-    text = (BENCH / "README.md").read_text().split("## Retired scripts", 1)
-    return set(re.findall(r"^\| `(\w+)\.py`", text[1], re.M)) if len(text) == 2 else set()
+
+def test_retired_scripts_are_read_from_the_readme_table():
+    table = "## Scripts\n| `a.py` | x |\n## Retired scripts\n\n| script | last commit |\n|---|---|\n| `old_one.py`: why | `abc1234` |\n"
+    assert retired_scripts(table) == {"old_one"}
+    assert retired_scripts("| `a.py` | x |\n") == set()
 
 
 def test_every_result_lives_in_the_folder_of_a_benchmark_script_or_suite():
-    known = {p.stem for p in BENCH.glob("*.py")} | {p.stem for p in (BENCH / "suites").glob("*.json")} | retired_scripts()
+    known = {p.stem for p in BENCH.glob("*.py")} | {p.stem for p in (BENCH / "suites").glob("*.json")}
+    known |= retired_scripts((BENCH / "README.md").read_text())
     top_files = sorted(p.name for p in RESULTS.iterdir() if p.is_file())
     assert top_files == [], f"results at the top of bench/results (move them into bench/results/<benchmark>/): {top_files}"
     # a folder shared by a family of scripts is named by their common prefix (less_leaky: less_leaky_{features,table}.py)
     family = {stem.rsplit("_", 1)[0] for stem in known if "_" in stem}
     unknown = sorted(p.name for p in RESULTS.iterdir() if p.is_dir() and p.name not in known | family)
-    assert unknown == [], f"result folders named after no bench script, retired script or suite: {unknown}"
+    assert unknown == [], f"result folders named after no bench script or suite: {unknown}"
 
 
-def test_every_retired_script_is_gone_and_keeps_its_results():
-    for stem in retired_scripts():
+def test_every_retired_script_is_gone_and_its_results_are_kept():
+    """A retired script is deleted; the results its row names (``folder/file.*``, first one) are still committed."""
+    section = (BENCH / "README.md").read_text().split("## Retired scripts", 1)[-1]
+    rows = re.findall(r"^\| `(\w+)\.py`[^|]*\|[^|]*\|([^|]*)\|", section, re.M)
+    assert {stem for stem, _ in rows} == retired_scripts((BENCH / "README.md").read_text())
+    for stem, results in rows:
         assert not (BENCH / f"{stem}.py").exists(), f"bench/{stem}.py is listed as retired but still there"
-        assert (RESULTS / stem).is_dir() or (RESULTS / stem.rsplit("_", 1)[0]).is_dir(), f"retired {stem}: no results kept"
+        named = re.search(r"`([\w-]+)/[^`]+`", results)
+        if named:  # a row whose results cell names none (a tool's output quoted elsewhere) has nothing to keep
+            assert (RESULTS / named.group(1)).is_dir(), f"retired {stem}: its results folder {named.group(1)} is gone"
 
 
 def test_no_result_uses_an_old_spelling_of_a_provenance_key():
