@@ -46,9 +46,9 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.encode_speed import per_item_seconds
-from distilhash.benchmark.figures import figure
+from distilhash.benchmark.arm_summary import HEADER, arm_rows, arms_plot, clean
 from distilhash.benchmark.fit_score import fit_and_score
-from distilhash.eval.spread import sample_std
+from distilhash.benchmark.grid import Job, run_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 #: raw per-run records (not committed; the summary holds their figures)
@@ -60,8 +60,6 @@ DATASETS = {
 }
 DATASET = "openclipart"
 RAW = DATASETS[DATASET]["raw"]
-#: old raw-record key spellings -> the harness's (records written before the harness existed)
-RENAMED = {"loadavg_start": "load_before", "loadavg_end": "load_after"}
 TEACHER = DATASETS[DATASET]["teacher"]
 BUDGET = {"warmup_epochs": 1, "epochs": 4, "eval_every": 1, "patience": 3}
 ARMS = {
@@ -115,20 +113,18 @@ def run_arm(arm: str, seed: int, ds, split, feats, threads: int) -> tuple[dict, 
 
 def part_runs(args) -> None:
     ds, split, feats = load()
-    (RAW).mkdir(parents=True, exist_ok=True)
-    for arm in args.arms:
-        for seed in args.seeds:
-            path = RAW / f"{arm}__s{seed}.json"
-            if path.is_file():
-                print(f"{path.name}: stored, skipped")
-                continue
-            rec, method = run_arm(arm, seed, ds, split, feats, args.threads)
-            path.write_text(json.dumps(rec, indent=1, default=float))
-            sub = "" if DATASET == "openclipart" else f"{DATASET}/"
-            method.save(Path(os.environ["DISTILHASH_HOME"]) / "runs" / "dcmq_trainable" / f"{sub}{arm}__s{seed}")
-            print(f"{arm} seed {seed}: mAP i2t {rec['map_all']['i2t']:.4f} t2i {rec['map_all']['t2i']:.4f} "
-                  f"fit {rec['fit_seconds']:.0f}s epochs {[round(s) for s in rec['epoch_seconds']]} load {rec['load_after']}",
-                  flush=True)
+
+    def run(job: Job) -> dict:
+        rec, method = run_arm(job.label, job.seed, ds, split, feats, args.threads)
+        sub = "" if DATASET == "openclipart" else f"{DATASET}/"
+        method.save(Path(os.environ["DISTILHASH_HOME"]) / "runs" / "dcmq_trainable" / f"{sub}{job.label}__s{job.seed}")
+        print(f"{job.label} seed {job.seed}: mAP i2t {rec['map_all']['i2t']:.4f} t2i {rec['map_all']['t2i']:.4f} "
+              f"fit {rec['fit_seconds']:.0f}s epochs {[round(s) for s in rec['epoch_seconds']]} load {rec['load_after']}",
+              flush=True)
+        return rec
+
+    run_grid([Job(arm, "dcmq", ARMS[arm], 64, seed) for arm in args.arms for seed in args.seeds],
+             lambda job: RAW / f"{job.label}__s{job.seed}.json", run)
 
 
 def part_epoch1(args) -> None:
@@ -182,75 +178,15 @@ def part_encode(args) -> None:
     print(json.dumps(out, indent=1))
 
 
-def _ms(vals) -> str:
-    v = np.asarray(vals, float)
-    return f"{v.mean():.4f}±{sample_std(v):.4f}" if len(v) > 1 else f"{v.mean():.4f} (1 seed)"
-
-
-def _plot(summary: dict, title: str):
-    """Bar chart of mAP@all per arm, both directions, one dot per seed."""
-
-    def draw(path: Path) -> None:
-        arms = list(summary)
-        with figure(path, figsize=(1.6 * len(arms) + 2, 3.8)) as (fig, ax):
-            for j, (d, colour) in enumerate((("i2t", "tab:blue"), ("t2i", "tab:orange"))):
-                x = np.arange(len(arms)) + (j - 0.5) * 0.38
-                means = [np.mean(summary[a][d]) for a in arms]
-                ax.bar(x, means, 0.36, color=colour, alpha=0.6, label=f"{d} (mean)")
-                for xi, a in zip(x, arms):
-                    ax.plot([xi] * len(summary[a][d]), summary[a][d], "k.", ms=4)
-            ax.set_xticks(np.arange(len(arms)), arms, rotation=15)
-            lo = min(min(summary[a][d]) for a in arms for d in ("i2t", "t2i"))
-            ax.set_ylim(lo * 0.9, None)
-            ax.set_ylabel("mAP@all (split.query vs split.retrieval)")
-            ax.set_title(title, fontsize=10)
-            ax.legend(fontsize=8)
-            ax.grid(axis="y", alpha=0.3)
-
-    return draw
-
-
-def _clean(rec: dict) -> dict:
-    """A raw record in the harness's spelling (key names only; no value changes); machine details dropped."""
-    out = {RENAMED.get(k, k): v for k, v in rec.items() if k not in ("machine", "model_selection")}
-    if isinstance(out.get("git"), dict):
-        g = out.pop("git")
-        out["commit"], out["dirty"] = g.get("commit"), g.get("dirty_src")
-    return out
-
-
-def _budget_cell(rs: list[dict]) -> str:
-    """``cap C, ran a-b, stopped early k/n`` from the runs' budget records (``—`` for runs that predate them)."""
-    b = [r.get("fit_info", {}).get("budget") for r in rs]
-    if not all(b):
-        return "—"
-    ran = sorted(x["epochs_run"] for x in b)
-    return (f"cap {sorted({x['cap'] for x in b})}, ran {ran[0]}–{ran[-1]}, "
-            f"stopped early {sum(bool(x['stopped_early']) for x in b)}/{len(b)}")
-
-
 def part_summary(args) -> None:
     from distilhash.benchmark.provenance import collect_provenance
     from distilhash.benchmark.results import write_results
 
-    runs = [_clean(json.loads(p.read_text())) for p in sorted(RAW.glob("*__s*.json"))]
+    runs = [clean(json.loads(p.read_text())) for p in sorted(RAW.glob("*__s*.json"))]
     if not runs:
         raise SystemExit(f"no run records in {RAW}")
-    rows, summary = [], {}
-    for arm in ARMS:
-        rs = [r for r in runs if r["arm"] == arm]
-        if not rs:
-            continue
-        i2t, t2i = [r["map_all"]["i2t"] for r in rs], [r["map_all"]["t2i"] for r in rs]
-        ep = [s for r in rs for s in r["epoch_seconds"]]
-        vm = [r["val_map_at_kept"]["mean"] for r in rs]
-        summary[arm] = {"config": rs[0]["config"], "seeds": [r["seed"] for r in rs], "i2t": i2t, "t2i": t2i,
-                        "val_mean_at_kept": vm, "kept_epochs": [r["kept_epoch"] for r in rs],
-                        "epoch_seconds_mean": float(np.mean(ep)), "fit_seconds": [r["fit_seconds"] for r in rs]}
-        rows.append(f"| {arm} | {len(rs)} | {_ms(i2t)} | {_ms(t2i)} | {_ms(vm)} | {[r['kept_epoch'] for r in rs]} | "
-                    f"{_budget_cell(rs)} | {np.mean(ep):.0f} | {sorted({r.get('threads', 2) for r in rs})} | "
-                    + ", ".join("%.1f" % r["load_after"][0] for r in rs) + " |")
-    extra = {name: _clean(json.loads((RAW / f"{name}.json").read_text()))
+    summary, rows = arm_rows(runs, list(ARMS))
+    extra = {name: clean(json.loads((RAW / f"{name}.json").read_text()))
              for name in ("epoch_1thread", "encode_1thread", "encode_2thread") if (RAW / f"{name}.json").is_file()}
     split_hash = runs[0]["split_hash"]
     name = args.result or DATASETS[DATASET]["result"]
@@ -271,13 +207,12 @@ def part_summary(args) -> None:
           "Budget column: cap, epochs run (warm-up excluded) and how many runs stopped on their own (patience) before the cap.",
           f"mAP@all on split.query ({len(split.query)}) vs split.retrieval ({len(split.retrieval)}); mean ± std over seeds. Seconds per epoch: wall "
           "time at the run's torch threads (column) on a machine shared with other jobs (1-minute load at each run's end listed).", "",
-          "| arm | seeds | mAP i2t | mAP t2i | val mAP (kept epoch) | kept epochs | budget | s / epoch | threads | load |",
-          "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
-    for name, rec in extra.items():
+          *HEADER, *rows, ""]
+    for part, rec in extra.items():  # (not ``name``: the result's name is written below)
         keep = ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item", "load_before", "load_after")
-        md += [f"## {name}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
+        md += [f"## {part}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
     write_results("dcmq_trainable", name, result, "\n".join(md),
-                  _plot(summary, f"DCMQ 64 bits on {DATASET}: trainable student encoders vs frozen teacher features (dots: seeds)"),
+                  arms_plot(summary, f"DCMQ 64 bits on {DATASET}: trainable student encoders vs frozen teacher features (dots: seeds)"),
                   root=ROOT)
     print("\n".join(md))
 

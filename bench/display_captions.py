@@ -22,6 +22,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from distilhash.benchmark.caption_junk import markdown, summarise
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -68,38 +69,11 @@ def main(argv: list[str] | None = None) -> None:
                              "before": md.get("caption"), "junk_before": junk_reasons(md.get("caption") or "", ctx)})
     finally:
         svc.close()
-    summary = {}
-    for origin in ("demo", "start page"):
-        part = [r for r in rows if r["queries"] == origin]
-        summary[origin] = {"queries": len({r["query"] for r in part}), "items": len(part),
-                           "junk_before": sum(bool(r["junk_before"]) for r in part),
-                           "junk_after": sum(bool(r["junk_after"]) for r in part),
-                           "reasons_before": dict(Counter(x for r in part for x in r["junk_before"])),
-                           "reasons_after": dict(Counter(x for r in part for x in r["junk_after"]))}
+    summary = summarise(rows)
     result = {"k": args.k, "summary": summary, "start_page_examples": start["examples"], "items": rows,
               "display_captions_rule": ds.meta.get("display_captions", {}).get("rule"), "provenance": prov}
-    write_results(BENCH, args.out_name, result, _markdown(result), root=ROOT)
+    write_results(BENCH, args.out_name, result, markdown(result), root=ROOT)
     print(json.dumps(summary, indent=1))
-
-
-def _markdown(result: dict) -> str:
-    lines = ["# Junk captions among the items shown for the example queries", "",
-             f"Top {result['k']} items per query, text -> images, as the page shows them. Junk = the documented rule "
-             "(`distilhash.data.captions.junk_reasons`). Before: the caption the page showed until now (the training text); "
-             "after: the display caption.", "",
-             "| queries | queries run | items shown | junk before | **junk after** | reasons before | reasons after |",
-             "|---|---:|---:|---:|---:|---|---|"]
-    for origin, s in result["summary"].items():
-        lines.append(f"| {origin} | {s['queries']} | {s['items']} | {s['junk_before']} | {s['junk_after']} | "
-                     f"{', '.join(f'{k} {v}' for k, v in s['reasons_before'].items()) or '-'} | "
-                     f"{', '.join(f'{k} {v}' for k, v in s['reasons_after'].items()) or '-'} |")
-    lines += ["", "## Every shown item", "", "| query | # | id | shown now | shown before (training text, cut) | junk before |",
-              "|---|---:|---|---|---|---|"]
-    esc = lambda t: (t or "").replace("|", "\\|")  # noqa: E731
-    for r in result["items"]:
-        lines.append(f"| {esc(r['query'])} | {r['rank']} | {esc(r['id'])} | {esc(r['shown'])} | {esc((r['before'] or '')[:70])} | "
-                     f"{', '.join(r['junk_before']) or '-'} |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -31,34 +31,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
-from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.static_text_report import cpu_ms_per_call, example_precision, markdown, mean_std_runs, plot
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "static_query_encoder"
-
-
-def _cpu_ms_per_call(fn, items, repeats: int) -> list[float]:
-    """CPU ms per call of ``fn([item])`` over ``items``, once per repeat."""
-    fn(items[:3])  # warm
-    out = []
-    for _ in range(repeats):
-        c0 = time.process_time()
-        for t in items:
-            fn([t])
-        out.append((time.process_time() - c0) * 1e3 / len(items))
-    return out
-
-
-def _mean_std(xs: list[float]) -> dict[str, float]:
-    return {"mean": round(float(np.mean(xs)), 5), "std": round(float(np.std(xs, ddof=1)) if len(xs) > 1 else 0.0, 5),
-            "runs": [round(x, 5) for x in xs]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     from distilhash.codes import Encoded
+    from distilhash.demo.examples import EXAMPLE_QUERIES, resolve_label
     from distilhash.eval.metrics import evaluate
     from distilhash.methods.base import load_method
     from distilhash.pipeline.inputs import dataset_for_model, load_features_and_split
@@ -131,17 +114,17 @@ def main(argv: list[str] | None = None) -> None:
 
     teacher = create_teacher(meta["teacher"])
     text_fns = {"teacher": teacher.encode_texts, **encoders}
-    examples = _example_precision(ds, db, img_db, text_fns, method) if args.examples else None
+    examples = example_precision(ds, db, img_db, text_fns, method, EXAMPLE_QUERIES, resolve_label) if args.examples else None
 
     sample = q_texts[: args.time_n]
-    timing = {arm: _mean_std(_cpu_ms_per_call(fn, sample, args.repeats)) for arm, fn in encoders.items()}
-    timing["teacher (MiniLM + head)"] = _mean_std(_cpu_ms_per_call(teacher.encode_texts, sample[:50], args.repeats))
+    timing = {arm: mean_std_runs(cpu_ms_per_call(fn, sample, args.repeats)) for arm, fn in encoders.items()}
+    timing["teacher (MiniLM + head)"] = mean_std_runs(cpu_ms_per_call(teacher.encode_texts, sample[:50], args.repeats))
     head_fn = lambda ts: method.encode("text", static.encode(ts), "query")  # noqa: E731
-    timing["static + model query head (torch)"] = _mean_std(_cpu_ms_per_call(head_fn, sample, args.repeats))
+    timing["static + model query head (torch)"] = mean_std_runs(cpu_ms_per_call(head_fn, sample, args.repeats))
     head = numpy_head_for(args.model)
     if head is not None:
         np_fn = lambda ts: head.encode("text", static.encode(ts))  # noqa: E731
-        timing["static + model query head (numpy)"] = _mean_std(_cpu_ms_per_call(np_fn, sample, args.repeats))
+        timing["static + model query head (numpy)"] = mean_std_runs(cpu_ms_per_call(np_fn, sample, args.repeats))
 
     prov.update(dataset_hash=split.dataset_hash, split_hash=split.hash)
     result = {"provenance": prov, "teacher": feats.manifest.get("teacher"), "features": str(fpath), "model": str(args.model),
@@ -151,100 +134,9 @@ def main(argv: list[str] | None = None) -> None:
               "example_queries_p10": examples,
               "cpu_ms_per_single_query": timing,
               "machine_note": "shared 2-core machine, other jobs running (loads in the provenance): CPU times, not wall times"}
-    write_results(BENCH, name, result, _markdown(result, ds.name, split.hash), root=ROOT,
-                  plot=lambda path: _plot(result, path))
+    write_results(BENCH, name, result, markdown(result, ds.name, split.hash), root=ROOT,
+                  plot=lambda path: plot(result, path))
     print(json.dumps({"map_all": results, "cpu_ms": {k: v["mean"] for k, v in timing.items()}}, indent=1))
-
-
-def _example_precision(ds, db: np.ndarray, img_db, text_fns: dict, method) -> dict:
-    """Precision@10 by label of the demo's ten typed example queries, per text encoder (top 10 of the retrieval images)."""
-    import tempfile
-
-    from distilhash.demo.examples import EXAMPLE_QUERIES, resolve_label
-    from distilhash.index import create_index
-
-    texts = [q.text for q in EXAMPLE_QUERIES]
-    cols = [resolve_label(q.label, ds.label_names) for q in EXAMPLE_QUERIES]
-    extra = {} if img_db.kind == "binary" else {"codebooks": img_db.codebooks, "metric": img_db.metric}
-    out = {}
-    with tempfile.TemporaryDirectory() as tmp, create_index(Path(tmp) / "ix", kind=img_db.kind, n_bits=img_db.n_bits, **extra) as idx:
-        idx.add([str(int(i)) for i in db], img_db)
-        for arm, fn in text_fns.items():
-            hits = idx.search(method.encode("text", np.asarray(fn(texts), np.float32), "query"), 10)
-            p = [float(np.mean([ds.labels[int(i), c] for i in h.ids])) for h, c in zip(hits, cols)]
-            out[arm] = {"p10": [round(x, 2) for x in p], "queries_at_least_0.5": int(sum(x >= 0.5 for x in p))}
-    return {"queries": texts, "labels": [q.label for q in EXAMPLE_QUERIES], "by_encoder": out}
-
-
-def _markdown(r: dict, dataset: str, split_hash: str) -> str:
-    s = r["static_encoder"]
-    rep = s.get("report", {})
-    lines = [f"# Static query text encoder vs the teacher's text tower ({dataset})", "",
-             f"Model: {r['method']} {r['bits']} bits (`{r['model']}`), teacher `{r['teacher']}`, split {split_hash[:12]}; "
-             f"{r['n_query']} `split.query` captions vs {r['n_database']:,} `split.retrieval` items.  ",
-             f"Static encoder: {s['tower']['name']} distilled with model2vec {s['distill']['settings']['model2vec']} "
-             f"(PCA {s['distill']['settings']['pca_dims']}, SIF {s['distill']['settings']['sif_coefficient']}), ridge map "
-             f"(alpha {rep.get('alpha_relative')}, by leave-one-out cosine) fitted on the {rep.get('n_fit')} `split.train` captions; "
-             f"fingerprint `{s['fingerprint']}` (seed {r['static_seeds'][0]}).", "",
-             *_tuning_lines(r), "",
-             "mAP@all. *model t2i*: the query text features through the model's query head against its image codes (what "
-             "search and the service do); *float teacher t2i*: cosine against the teacher's image features; *model i2t, "
-             "text db*: image queries against text codes made from each arm's caption features.", "",
-             "| text features | model t2i | (vs teacher) | float teacher t2i | (vs teacher) | model i2t, text db | cosine to teacher (mean / p10) |",
-             "|---|---|---|---|---|---|---|"]
-    for arm, m in r["map_all"].items():
-        sd = m.get("std") or {}
-        pm = lambda k, f: f"{m[k]:{f}}" + (f" ± {sd[k]:{f}}" if k in sd else "")  # noqa: E731
-        name = f"**{arm}** (mean ± sample std, {len(r['static_seeds'])} seeds)" if arm == "static" else arm
-        lines.append(f"| {name} | {pm('model_t2i', '.4f')} | {pm('model_t2i_vs_teacher', '.4f')}x | {pm('float_teacher_t2i', '.4f')} | "
-                     f"{pm('float_teacher_t2i_vs_teacher', '.4f')}x | {pm('model_i2t_text_db', '.4f')} | "
-                     f"{m['cosine_to_teacher_mean']:.3f} / {m['cosine_to_teacher_p10']:.3f} |")
-    if r.get("light_encoder"):
-        lines += ["", f"light+fallback: {100 * r['light_encoder']['query_share_falling_back']:.1f} % of the query captions have an "
-                  f"unknown content word (max_oov {r['light_encoder']['max_oov']}) and go to the teacher."]
-    ex = r.get("example_queries_p10")
-    if ex:
-        arms = list(ex["by_encoder"])
-        lines += ["", "## The demo's ten typed example queries: precision@10 by their label", "",
-                  "| query | label | " + " | ".join(arms) + " |", "|---|---|" + "---|" * len(arms)]
-        for i, (q, lab) in enumerate(zip(ex["queries"], ex["labels"])):
-            lines.append(f"| {q} | `{lab}` | " + " | ".join(f"{ex['by_encoder'][a]['p10'][i]:.1f}" for a in arms) + " |")
-        lines.append("| **queries at >= 0.5** | | " + " | ".join(f"**{ex['by_encoder'][a]['queries_at_least_0.5']}**" for a in arms) + " |")
-    lines += ["", "## CPU time per single query (one caption per call; mean ± sample std over runs)", "",
-              "| encoder | CPU ms / query |", "|---|---|"]
-    for arm, t in r["cpu_ms_per_single_query"].items():
-        lines.append(f"| {arm} | {t['mean']:.4f} ± {t['std']:.4f} |")
-    lines += ["", "**The machine was shared** (2 cores, other engineers' jobs running; loads in the provenance): "
-              "CPU times (process time), not wall times; a quiet machine gives lower figures.", ""]
-    return "\n".join(lines)
-
-
-def _tuning_lines(r: dict) -> list[str]:
-    """One line per seed: the split.val score per tuning epoch and the epoch kept."""
-    out = ["Table tuning on `split.fit` (kept epoch = highest `split.val` score, epoch 0 = untuned; the query set unused):  "]
-    for seed, t in (r.get("static_tuning_by_seed") or {}).items():
-        if t:
-            out.append(f"seed {seed}: val mAP by epoch {', '.join(f'{v:.4f}' for v in t['val_scores'])}; kept epoch "
-                       f"**{t['epoch']}**{'' if t['kept'] else ' (untuned)'}.  ")
-    return out
-
-
-def _plot(r: dict, path: Path) -> None:
-    with figure(path, 1, 2, figsize=(10, 3.6)) as (fig, (a1, a2)):
-        arms = list(r["map_all"])
-        x = np.arange(len(arms))
-        err = lambda k: [(r["map_all"][a].get("std") or {}).get(k, 0.0) for a in arms]  # noqa: E731
-        a1.bar(x - 0.2, [r["map_all"][a]["model_t2i"] for a in arms], 0.4, yerr=err("model_t2i"), label=f"{r['method']} {r['bits']} bits")
-        a1.bar(x + 0.2, [r["map_all"][a]["float_teacher_t2i"] for a in arms], 0.4, yerr=err("float_teacher_t2i"), label="float teacher")
-        a1.set_xticks(x, arms, fontsize=8)
-        a1.set_ylabel("t2i mAP@all (query set)")
-        a1.legend(fontsize=8)
-        t = r["cpu_ms_per_single_query"]
-        names = list(t)
-        a2.barh(names, [t[n]["mean"] for n in names], xerr=[t[n]["std"] for n in names])
-        a2.set_xscale("log")
-        a2.set_xlabel("CPU ms per single query (log)")
-        a2.tick_params(axis="y", labelsize=7)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,18 @@ def test_every_result_lives_in_the_folder_of_a_benchmark_script_or_suite():
     assert unknown == [], f"result folders named after no bench script or suite: {unknown}"
 
 
+def test_every_retired_script_is_gone_and_its_results_are_kept():
+    """A retired script is deleted; the results its row names (``folder/file.*``, first one) are still committed."""
+    section = (BENCH / "README.md").read_text().split("## Retired scripts", 1)[-1]
+    rows = re.findall(r"^\| `(\w+)\.py`[^|]*\|[^|]*\|([^|]*)\|", section, re.M)
+    assert {stem for stem, _ in rows} == retired_scripts((BENCH / "README.md").read_text())
+    for stem, results in rows:
+        assert not (BENCH / f"{stem}.py").exists(), f"bench/{stem}.py is listed as retired but still there"
+        named = re.search(r"`([\w-]+)/[^`]+`", results)
+        if named:  # a row whose results cell names none (a tool's output quoted elsewhere) has nothing to keep
+            assert (RESULTS / named.group(1)).is_dir(), f"retired {stem}: its results folder {named.group(1)} is gone"
+
+
 def test_no_result_uses_an_old_spelling_of_a_provenance_key():
     old = {str(path.relative_to(RESULTS)): keys for path, rec in _records() if (keys := legacy_keys_in(rec))}
     assert old == {}

@@ -20,7 +20,7 @@ from typing import Any
 
 from distilhash.benchmark.provenance import load_average
 
-__all__ = ["Scored", "fit_and_score"]
+__all__ = ["Scored", "fit_and_score", "encode_rates"]
 
 
 @dataclass
@@ -38,6 +38,12 @@ class Scored:
         """mAP@all per direction."""
         return {d: float(r.map_all) for d, r in self.reports.items()}
 
+    def figures(self, top: int = 1000) -> dict[str, dict[str, float]]:
+        """``{"map_all", "map_at_<top>", "precision_at_<top>"}``, each per direction (``top`` must be
+        one of the ``top_n`` the run was evaluated with)."""
+        return {"map_all": self.map_all(), f"map_at_{top}": {d: r.map_at[top] for d, r in self.reports.items()},
+                f"precision_at_{top}": {d: r.precision_at[top] for d, r in self.reports.items()}}
+
 
 def fit_and_score(method, features, split, dataset=None, part: str = "query", **evaluate_kw: Any) -> Scored:
     """Fit ``method`` and evaluate it in both directions (``evaluate_kw`` goes to ``evaluate``)."""
@@ -51,3 +57,21 @@ def fit_and_score(method, features, split, dataset=None, part: str = "query", **
     t = time.perf_counter()
     reports = evaluate_method(method, features, split, part=part, dataset=raw, **evaluate_kw)
     return Scored(method, reports, fit_seconds, time.perf_counter() - t, load_before, load_average())
+
+
+def encode_rates(method, features, split, n_query: int = 200) -> dict[str, float]:
+    """Encoding speed of a fitted feature-input method: ``<modality>_database_items_per_s`` (all of
+    ``split.retrieval`` in one call) and ``<modality>_query_ms_per_item`` (the first ``n_query`` of
+    ``split.query`` one at a time), for ``image`` and ``text``."""
+    out = {}
+    for mod in ("image", "text"):
+        feats = getattr(features, mod)
+        t0 = time.perf_counter()
+        method.encode(mod, feats[split.retrieval], "database")
+        out[f"{mod}_database_items_per_s"] = len(split.retrieval) / (time.perf_counter() - t0)
+        q = feats[split.query[:n_query]]
+        t0 = time.perf_counter()
+        for i in range(len(q)):
+            method.encode(mod, q[i : i + 1], "query")
+        out[f"{mod}_query_ms_per_item"] = 1000 * (time.perf_counter() - t0) / len(q)
+    return out

@@ -17,7 +17,7 @@ the committed ``minilm-lit``. A fresh install therefore gets 1. before any demo.
 3. ``minilm-lit`` (0.120): the committed teacher fitted on emoji scenes (always there). Its scenes
    are made of the same Noto glyphs, so this column flatters it; on drawings it is near chance.
 
-The rule (``bench/own_collection_teachers.py``, fixed before the run): a caption finds its own
+The rule (the retired ``own_collection_teachers.py``, commit 4d8ff29, fixed before the run): a caption finds its own
 picture among the Noto glyphs of emoji subgroups that no lite0 teacher was fitted on, top-5 share.
 ``lite0-prior`` alone (nothing fitted, 0.111) ranks below ``minilm-lit`` by that rule and is not a
 default; name it with ``--teacher lite0-prior``.

@@ -1,7 +1,7 @@
 """Lite0 pooled features of the open-vocabulary databases, and a teacher's image side applied to them.
 
-The teachers compared by the open-vocabulary scripts (``bench/open_vocab_fixes.py``,
-``bench/open_vocab_teachers.py``, ``bench/own_collection_teachers.py``) all embed images as a function
+The teachers compared by the open-vocabulary scripts (``bench/open_vocab_teachers.py``; the retired
+``open_vocab_fixes.py`` and ``own_collection_teachers.py``, see bench/README.md) all embed images as a function
 of EfficientNet-Lite0's pooled features ``[n, 1280]``; these are computed once per image size and
 cached, then every teacher's head (or prior mix) is applied to them.
 """

@@ -1,0 +1,43 @@
+"""The static query encoder's benchmark helpers: CPU time per single query, spreads, the table and plot."""
+
+from __future__ import annotations
+
+import pytest
+
+from distilhash.benchmark.static_text_report import cpu_ms_per_call, markdown, mean_std_runs, plot
+
+
+def test_cpu_ms_per_call_calls_once_per_item_per_repeat():
+    calls = []
+    runs = cpu_ms_per_call(lambda batch: calls.append(list(batch)), ["a", "b", "c", "d"], repeats=2)
+    assert calls[0] == ["a", "b", "c"] and calls[1:] == [["a"], ["b"], ["c"], ["d"]] * 2  # a warm call, then one per item
+    assert len(runs) == 2 and all(r >= 0 for r in runs)
+    assert mean_std_runs([1.0, 2.0, 3.0]) == {"mean": 2.0, "std": 1.0, "runs": [1.0, 2.0, 3.0]}
+    assert mean_std_runs([0.123456789])["std"] == 0.0
+
+
+def _result():
+    arm = {"model_t2i": 0.5, "model_i2t_text_db": 0.4, "float_teacher_t2i": 0.45, "cosine_to_teacher_mean": 0.9,
+           "cosine_to_teacher_p10": 0.8}
+    vs = {f"{k}_vs_teacher": 1.0 for k in ("model_t2i", "float_teacher_t2i", "model_i2t_text_db")}
+    static = {**arm, **vs, "model_t2i": 0.495, "model_t2i_vs_teacher": 0.99, "std": {"model_t2i": 0.002, "model_t2i_vs_teacher": 0.004}}
+    return {"method": "dcmq", "bits": 64, "model": "runs/m", "teacher": "T", "n_query": 10, "n_database": 1000,
+            "static_encoder": {"tower": {"name": "MiniLM"}, "fingerprint": "fp",
+                               "distill": {"settings": {"model2vec": "0.4", "pca_dims": 256, "sif_coefficient": 1e-4}},
+                               "report": {"alpha_relative": 0.1, "n_fit": 500}},
+            "static_seeds": [0, 1], "static_tuning_by_seed": {"0": {"val_scores": [0.3, 0.31], "epoch": 1, "kept": True}},
+            "map_all": {"teacher": {**arm, **vs}, "static": static},
+            "example_queries_p10": {"queries": ["a cat"], "labels": ["cat"],
+                                    "by_encoder": {"teacher": {"p10": [0.8], "queries_at_least_0.5": 1},
+                                                   "static": {"p10": [0.4], "queries_at_least_0.5": 0}}},
+            "cpu_ms_per_single_query": {"static": {"mean": 0.05, "std": 0.01}, "teacher": {"mean": 15.0, "std": 1.0}}}
+
+
+def test_markdown_and_plot(tmp_path):
+    text = markdown(_result(), "ds", "0123456789abcdef")
+    assert "split 0123456789ab;" in text and "(seed 0)" in text
+    assert "| **static** (mean ± sample std, 2 seeds) | 0.4950 ± 0.0020 | 0.9900 ± 0.0040x |" in text
+    assert "val mAP by epoch 0.3000, 0.3100; kept epoch **1**." in text
+    assert "| a cat | `cat` | 0.8 | 0.4 |" in text and "| static | 0.0500 ± 0.0100 |" in text
+    plot(_result(), tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 0
