@@ -26,7 +26,9 @@ emoji-fit glyphs of the *other* half of those subgroups, ``$DISTILHASH_HOME/open
 val / query drawings, emoji-fit and held-out glyphs) how well the codebooks cover the image embeddings
 ``z``: relative reconstruction error ``|z - q|^2 / |z|^2``, the ADC score noise (std over items of
 ``<t, q> - <t, z>`` for the noun queries ``t``, over the std of ``<t, z>``), and codeword usage
-(distinct codewords and perplexity per codebook). Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
+(distinct codewords and perplexity per codebook). ``queries`` (a diagnosis too): per noun, the relevant
+items in the top 10 of the held-out emoji glyphs for the float teacher, the float student and the codes (ADC,
+DCMQ runs with the inner-product metric), mean over the row's seeds: which queries the codes lose. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
 
 Selection rule (issue 24; written down and committed before any candidate was scored on a held-out column):
 the candidates are DCMQ 64 with residual heads (``image_head=text_head=residual``, ``embed_dim=384``) and
@@ -63,6 +65,7 @@ COVER_DOMAINS = ("fit drawings", "val drawings", "query drawings (held out)", "e
 POOL_SALT = "distilhash dcmq codebook pool v1"
 STAGES = ("float teacher", "float student", "codes, ADC")
 SELECTION = {
+    "queries": "none: a diagnosis of trained runs (reads the held-out emoji glyphs, selects nothing)",
     "validation": "none: figures on validation databases only (emoji-fit glyphs, split.val drawings); DCMQ epoch: split.val label mAP",
     "coverage": "none: a diagnosis of trained runs (reads the held-out databases, selects nothing)",
 }
@@ -242,8 +245,43 @@ def write_pool(run: Path, drawings: bool = False) -> Path:
     return path
 
 
+def query_hits(run: Path) -> dict[str, Any]:
+    """Relevant items in the top 10 per noun query on the held-out emoji glyphs, for each stage."""
+    import json
+
+    from distilhash.benchmark.open_vocab.vocab import load_query_list
+    from distilhash.methods.base import load_method
+
+    model = load_method(run)
+    if getattr(model.config, "similarity", None) != "ip":
+        raise SystemExit(f"{run}: the queries part ranks ADC as <query, reconstruction>: DCMQ runs with similarity=ip only")
+    rk, teacher = Rankers(model), _inputs(run)[0]
+    text = _nouns(teacher)
+    img, rel = domains(run, ("emoji (held out)",))["emoji (held out)"]
+    keep = np.flatnonzero(rel.any(axis=1))
+    out: dict[str, Any] = {"run": str(run), "seed": json.loads((run / "train.json").read_text()).get("seed"), "teacher": teacher,
+                           "nouns": [load_query_list(None).nouns[i] for i in keep], "n_relevant": rel[keep].sum(1).tolist()}
+    for stage in STAGES:
+        q, db = rk.encode(stage, "text", text[keep]), rk.encode(stage, "image", img)
+        x = _reconstruct(db.data, db.codebooks) if db.kind == "pq" else db.data
+        top = np.argsort(-(q.data @ x.T), axis=1, kind="stable")[:, :10]
+        out[stage] = np.take_along_axis(rel[keep], top, 1).sum(1).tolist()
+    return out
+
+
 def summarise(runs: list[dict[str, Any]], part: str) -> dict[str, Any]:
     row: dict[str, Any] = {"runs": runs, "n_seeds": len(runs)}
+    if part == "queries":
+        hits = {s: np.mean([r[s] for r in runs], axis=0) for s in STAGES}
+        loss = hits["codes, ADC"] - hits["float teacher"]
+        order = np.argsort(loss, kind="stable")
+        row["total_hits"] = {s: float(h.sum()) for s, h in hits.items()}
+        row["worst"] = [{"noun": runs[0]["nouns"][i], "relevant": runs[0]["n_relevant"][i],
+                         **{s: float(hits[s][i]) for s in STAGES}} for i in order[:8]]
+        rest = np.ones(len(loss), bool)
+        rest[order[0]] = False
+        row["share_without_worst"] = {s: float(hits[s][rest].sum() / hits["float teacher"][rest].sum()) for s in STAGES[1:]}
+        return row
     if part == "coverage":
         row["domains"] = {d: {k: mean_std([r[d][k] for r in runs]) for k in runs[0][d]} for d in COVER_DOMAINS if d in runs[0]}
         return row
@@ -259,6 +297,20 @@ def summarise(runs: list[dict[str, Any]], part: str) -> dict[str, Any]:
 def markdown(r: dict[str, Any]) -> str:
     part = r.get("part", "validation")
     lines = [f"# DCMQ 64-bit codes on unseen glyphs: {part} (teacher `{r['teacher']}`)", ""]
+    if part == "queries":
+        lines += ["Held-out emoji glyphs: relevant glyphs in the top 10 summed over the noun queries (P@10 x 10 x queries), "
+                  "mean over seeds; the queries the codes lose most against the float teacher; and each stage's share of "
+                  "the teacher's hits without the worst query.", "",
+                  "| configuration | seeds | top-10 hits: teacher / float student / codes ADC | worst queries (relevant glyphs: "
+                  "teacher / student / ADC hits) | share without the worst: student / ADC |", "|---|---|---|---|---|"]
+        for name, row in r["rows"].items():
+            t = row["total_hits"]
+            worst = "; ".join(f"{w['noun']} ({w['relevant']}: {w['float teacher']:.1f} / {w['float student']:.1f} / "
+                              f"{w['codes, ADC']:.1f})" for w in row["worst"][:5])
+            sh = row["share_without_worst"]
+            lines.append(f"| {name} | {row['n_seeds']} | {t['float teacher']:.1f} / {t['float student']:.1f} / {t['codes, ADC']:.1f} "
+                         f"| {worst} | {sh['float student']:.2f}x / {sh['codes, ADC']:.2f}x |")
+        return "\n".join(lines) + "\n"
     if part == "coverage":
         lines += ["Image codes per domain: relative reconstruction error |z - q|^2 / |z|^2, ADC score noise (std of "
                   "<t, q> - <t, z> over items / std of <t, z>, mean over the 176 nouns), distinct codewords used per "
@@ -298,7 +350,11 @@ def _plot(r: dict[str, Any], path: Path) -> None:
     names = list(r["rows"])
     with figure(path, figsize=(8, 0.6 * len(names) + 1.8)) as (fig, ax):
         y = np.arange(len(names))
-        if r.get("part") == "coverage":
+        if r.get("part") == "queries":
+            for i, s in enumerate(STAGES):
+                ax.barh(y + 0.27 * i, [r["rows"][n]["total_hits"][s] for n in names], height=0.27, label=s)
+            ax.set_title("Held-out emoji: relevant glyphs in the top 10, summed over the queries", fontsize=9)
+        elif r.get("part") == "coverage":
             for i, d in enumerate(COVER_DOMAINS):
                 ax.barh(y + 0.16 * i, [r["rows"][n]["domains"][d]["adc_noise"][0] for n in names], height=0.16, label=d)
             ax.set_title("ADC score noise of the image codes per domain (lower = better covered)", fontsize=9)
@@ -315,7 +371,7 @@ def _plot(r: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("part", choices=("validation", "coverage", "pool"))
+    p.add_argument("part", choices=("validation", "coverage", "queries", "pool"))
     p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
     p.add_argument("--name", default="emoji")
     p.add_argument("--drawings", action="store_true", help="pool: add the openclipart-extra drawings outside the dataset")
@@ -325,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
 
         write_pool(parse_row(a.row[0])[1][0], a.drawings)
         return
-    score = validation if a.part == "validation" else coverage
+    score = {"validation": validation, "coverage": coverage, "queries": query_hits}[a.part]
     rows = summarise_rows(a.row, lambda runs: summarise([score(r) for r in runs], a.part),
                           lambda label, row: print(label, flush=True))
     write_rows("open_vocab_dcmq_emoji", f"{a.part}-{a.name}", rows, SELECTION[a.part],
