@@ -166,7 +166,7 @@ def validation(run: Path) -> dict[str, Any]:
     return out
 
 
-def coverage(run: Path) -> dict[str, Any]:
+def coverage(run: Path, held_out: bool = True) -> dict[str, Any]:
     """Per image domain: reconstruction error, ADC score noise and codeword usage of the run's image codes."""
     from distilhash.methods.base import load_method
     from distilhash.quantizers.pqg import codeword_usage
@@ -176,7 +176,8 @@ def coverage(run: Path) -> dict[str, Any]:
     model, teacher = load_method(run), _inputs(run)[0]
     text = model.encode("text", _nouns(teacher), role="query").data
     out: dict[str, Any] = {"run": str(run), "seed": json.loads((run / "train.json").read_text()).get("seed"), "teacher": teacher}
-    for name, (img, _) in domains(run, COVER_DOMAINS).items():
+    names = COVER_DOMAINS if held_out else tuple(d for d in COVER_DOMAINS if "held out" not in d)
+    for name, (img, _) in domains(run, names).items():
         z = model.encode("image", img, role="query").data
         codes = model.encode("image", img, role="database")
         q = _reconstruct(codes.data, codes.codebooks)
@@ -284,6 +285,7 @@ def summarise(runs: list[dict[str, Any]], part: str) -> dict[str, Any]:
         return row
     if part == "coverage":
         row["domains"] = {d: {k: mean_std([r[d][k] for r in runs]) for k in runs[0][d]} for d in COVER_DOMAINS if d in runs[0]}
+        row["domains_listed"] = list(row["domains"])
         return row
     checks = [c for c in runs[0][STAGES[0]] if not c.endswith("queries")]
     row["stages"] = {s: {c: mean_std([r[s][c] for r in runs]) for c in checks} for s in STAGES}
@@ -355,7 +357,7 @@ def _plot(r: dict[str, Any], path: Path) -> None:
                 ax.barh(y + 0.27 * i, [r["rows"][n]["total_hits"][s] for n in names], height=0.27, label=s)
             ax.set_title("Held-out emoji: relevant glyphs in the top 10, summed over the queries", fontsize=9)
         elif r.get("part") == "coverage":
-            for i, d in enumerate(COVER_DOMAINS):
+            for i, d in enumerate(next(iter(r["rows"].values()))["domains_listed"]):
                 ax.barh(y + 0.16 * i, [r["rows"][n]["domains"][d]["adc_noise"][0] for n in names], height=0.16, label=d)
             ax.set_title("ADC score noise of the image codes per domain (lower = better covered)", fontsize=9)
         else:
@@ -374,6 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("part", choices=("validation", "coverage", "queries", "pool"))
     p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
     p.add_argument("--name", default="emoji")
+    p.add_argument("--no-held-out", action="store_true", help="coverage: leave out the held-out databases (while selecting)")
     p.add_argument("--drawings", action="store_true", help="pool: add the openclipart-extra drawings outside the dataset")
     a = p.parse_args(argv)
     if a.part == "pool":
@@ -381,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
 
         write_pool(parse_row(a.row[0])[1][0], a.drawings)
         return
-    score = {"validation": validation, "coverage": coverage, "queries": query_hits}[a.part]
+    score = {"validation": validation, "coverage": lambda run: coverage(run, not a.no_held_out), "queries": query_hits}[a.part]
     rows = summarise_rows(a.row, lambda runs: summarise([score(r) for r in runs], a.part),
                           lambda label, row: print(label, flush=True))
     write_rows("open_vocab_dcmq_emoji", f"{a.part}-{a.name}", rows, SELECTION[a.part],
