@@ -1,0 +1,395 @@
+"""DCMQ's codes on glyphs they never saw: a validation column to select on, and where the emoji loss is.
+
+Usage (trained DCMQ / PQ runs on one teacher; several seeds of one configuration per row)::
+
+    DISTILHASH_HOME=... python bench/open_vocab_dcmq_emoji.py validation --name NAME --row "LABEL=RUN_s0,RUN_s1,..." ...
+    DISTILHASH_HOME=... python bench/open_vocab_dcmq_emoji.py coverage --name NAME --row ...
+
+``validation`` (what a setting may be selected on; no benchmark database is read): the committed noun
+queries against two databases that no stage fitted on and that are not the benchmark's:
+
+* ``emoji-fit (val half)``: the Noto glyphs of the 42 emoji subgroups that are *not* held out
+  (:func:`distilhash.data.emoji_glyphs.emoji_glyphs` with ``held_out=False``), titled by CLDR name, of the
+  subgroups :func:`pool_half` does not put in the codebook pool; the teacher ``lite0-prior:openclipart-224``
+  and every DCMQ run fit on openclipart ``split.fit`` only, so these glyphs are as unseen as the held-out
+  ones, and of the same kind;
+* ``val drawings``: the 500 openclipart ``split.val`` drawings titled by their SVG title.
+
+Each is ranked three ways (float teacher, float student, codes with ADC; see
+``bench/open_vocab_dcmq_diagnosis.py``): P@10 and mAP@all, and their share of the float teacher's.
+
+``pool`` writes the codebook pool (DCMQ option ``codebook_pool``): the teacher's image features of the
+emoji-fit glyphs of the *other* half of those subgroups, ``$DISTILHASH_HOME/open_vocab/pools/emoji-fit-pool-<teacher>.npy``
+(``--row`` names one run of the teacher). No title or label is read for it.
+
+``coverage`` (a diagnosis; it reads the held-out databases, selects nothing): per image domain (fit /
+val / query drawings, emoji-fit and held-out glyphs) how well the codebooks cover the image embeddings
+``z``: relative reconstruction error ``|z - q|^2 / |z|^2``, the ADC score noise (std over items of
+``<t, q> - <t, z>`` for the noun queries ``t``, over the std of ``<t, z>``), and codeword usage
+(distinct codewords and perplexity per codebook). ``queries`` (a diagnosis too): per noun, the relevant
+items in the top 10 of the held-out emoji glyphs for the float teacher, the float student and the codes (ADC,
+DCMQ runs with the inner-product metric), mean over the row's seeds: which queries the codes lose. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
+
+Selection rule (issue 24; written down and committed before any candidate was scored on a held-out column):
+the candidates are DCMQ 64 with residual heads (``image_head=text_head=residual``, ``embed_dim=384``) and
+``target_text=mix`` (the baseline) changed in one respect: ``n_codewords=16`` (M = 16, the 4-bit layout),
+``w_quant`` 0.03 or 0, ``warmup_epochs=5``, ``codebook_pool`` = the pool half of the emoji-fit glyphs
+(``pool_weight`` 1 or 4), that half plus the 742 ``openclipart-extra`` drawings outside the prepared dataset
+(``pool --drawings``; added to the list before any candidate was scored on a held-out column), and
+``target_text=caption`` with K = 16 or with the glyph pool. Each is trained with seeds
+0, 1, 2. Its score S = the mean over seeds of the codes' (ADC) share of the float teacher on the emoji-fit val
+half, averaged over P@10 and mAP. It must keep the drawings: the same averaged share on the split.val drawings
+at most 0.03 below the baseline's. The candidate with the highest S that passes is chosen if its S is above
+the baseline's; only it and the baseline are then scored on the held-out columns
+(``bench/open_vocab_dcmq_targets.py``, the same seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from open_vocab_dcmq_diagnosis import Rankers, _reconstruct, _score  # noqa: E402  (the sibling bench script)
+
+from distilhash.benchmark.run_rows import mean_std, summarise_rows, write_rows  # noqa: E402
+
+VAL_DOMAINS = ("emoji-fit (val half)", "val drawings")
+COVER_DOMAINS = ("fit drawings", "val drawings", "query drawings (held out)", "emoji-fit (pool half)", "emoji-fit (val half)",
+                 "emoji (held out)")
+#: salt of the hash that splits the emoji-fit subgroups into the codebook pool and the validation half
+POOL_SALT = "distilhash dcmq codebook pool v1"
+STAGES = ("float teacher", "float student", "codes, ADC")
+SELECTION = {
+    "queries": "none: a diagnosis of trained runs (reads the held-out emoji glyphs, selects nothing)",
+    "validation": "none: figures on validation databases only (emoji-fit glyphs, split.val drawings); DCMQ epoch: split.val label mAP",
+    "coverage": "none: a diagnosis of trained runs (reads the held-out databases, selects nothing)",
+}
+_CACHE: dict[str, Any] = {}
+
+
+def _inputs(run: Path) -> tuple[str, Any, Any]:
+    from distilhash.pipeline.inputs import dataset_for_model, load_features_and_split, teacher_for_model
+
+    teacher = teacher_for_model(run)
+    key = f"feats-{teacher}"
+    if key not in _CACHE:
+        _, split, feats, _ = load_features_and_split(dataset_for_model(run), teacher)
+        _CACHE[key] = (split, feats)
+    return (teacher, *_CACHE[key])
+
+
+def pool_half(subgroup: str) -> bool:
+    """True when an emoji-fit subgroup goes to the codebook pool (a salted hash, half of them); else validation."""
+    import hashlib
+
+    return hashlib.sha256(f"{POOL_SALT}/{subgroup}".encode()).digest()[0] % 2 == 0
+
+
+def _glyphs(held_out: bool, teacher_name: str, half: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Titles and teacher image features of the emoji glyphs (cached under $DISTILHASH_HOME/open_vocab/);
+    ``half`` "pool" / "val": only the emoji-fit glyphs of that half (:func:`pool_half`)."""
+    from distilhash.benchmark.open_vocab.scoring import _cache_key, _cached
+    from distilhash.data.emoji_glyphs import emoji_glyphs
+    from distilhash.paths import home
+    from distilhash.teachers.registry import create_teacher, teacher_slug
+
+    dom = emoji_glyphs(held_out, 128)
+    name = "emoji" if held_out else "emoji-fit"
+    img = _cached(home() / "open_vocab" / teacher_slug(teacher_name) / f"{name}-{_cache_key(teacher_name, dom.ids)}.npy",
+                  lambda: create_teacher(teacher_name).encode_images(dom.images, progress=True))
+    if half is None:
+        return dom.titles, img
+    keep = [i for i, g in enumerate(dom.meta["subgroup"]) if pool_half(g) == (half == "pool")]
+    return [dom.titles[i] for i in keep], img[keep]
+
+
+def _nouns(teacher_name: str) -> np.ndarray:
+    from distilhash.benchmark.open_vocab.scoring import _cache_key, _cached
+    from distilhash.benchmark.open_vocab.vocab import load_query_list
+    from distilhash.paths import home
+    from distilhash.teachers.registry import create_teacher, teacher_slug
+
+    nouns = load_query_list(None).nouns
+    return _cached(home() / "open_vocab" / teacher_slug(teacher_name) / f"queries-{_cache_key(teacher_name, nouns)}.npy",
+                   lambda: create_teacher(teacher_name).encode_texts(nouns))
+
+
+def domains(run: Path, names: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """``{name: (image features [N, D], relevance [Q, N] bool or None)}`` of the named image domains."""
+    from distilhash.benchmark.open_vocab.domains import openclipart_titles
+    from distilhash.benchmark.open_vocab.scoring import relevance
+    from distilhash.benchmark.open_vocab.vocab import load_query_list
+
+    teacher, split, feats = _inputs(run)
+    key = f"dom-{teacher}-{names}"
+    if key in _CACHE:
+        return _CACHE[key]
+    qlist, out = load_query_list(None), {}
+    rows = {"fit drawings": split.fit, "val drawings": split.val, "query drawings (held out)": split.query}
+    for name in names:
+        if name in rows:
+            idx = np.asarray(rows[name])
+            rel = relevance(qlist, openclipart_titles([feats.ids[i] for i in idx])) if name != "fit drawings" else None
+            out[name] = (np.asarray(feats.image[idx], np.float32), rel)
+        else:
+            titles, img = _glyphs(name == "emoji (held out)", teacher,
+                                  None if name == "emoji (held out)" else name.split("(")[1].split()[0])
+            out[name] = (img, relevance(qlist, titles))
+    _CACHE[key] = out
+    return out
+
+
+def validation(run: Path) -> dict[str, Any]:
+    """Every stage x validation domain: P@10 and mAP@all (queries with a relevant item), and the run's val label mAP."""
+    import json
+
+    from distilhash.methods.base import load_method
+
+    teacher = _inputs(run)[0]
+    rk, text = Rankers(load_method(run)), _nouns(teacher)
+    train = json.loads((run / "train.json").read_text())
+    out: dict[str, Any] = {"run": str(run), "seed": train.get("seed"), "teacher": teacher,
+                           "val label mAP": float(np.mean(list(train["map_all"]["val"].values())))}
+    for stage in STAGES:
+        row = {}
+        for name, (img, rel) in domains(run, VAL_DOMAINS).items():
+            keep = np.flatnonzero(rel.any(axis=1))
+            s = _score(rk.encode(stage, "text", text[keep]), rk.encode(stage, "image", img), rel[keep])
+            row[f"{name} P@10"], row[f"{name} mAP"] = s["p_at_10"], s["map_all"]
+            row[f"{name} queries"] = int(len(keep))
+        out[stage] = row
+    return out
+
+
+def coverage(run: Path, held_out: bool = True) -> dict[str, Any]:
+    """Per image domain: reconstruction error, ADC score noise and codeword usage of the run's image codes."""
+    from distilhash.methods.base import load_method
+    from distilhash.quantizers.pqg import codeword_usage
+
+    import json
+
+    model, teacher = load_method(run), _inputs(run)[0]
+    text = model.encode("text", _nouns(teacher), role="query").data
+    out: dict[str, Any] = {"run": str(run), "seed": json.loads((run / "train.json").read_text()).get("seed"), "teacher": teacher}
+    names = COVER_DOMAINS if held_out else tuple(d for d in COVER_DOMAINS if "held out" not in d)
+    for name, (img, _) in domains(run, names).items():
+        z = model.encode("image", img, role="query").data
+        codes = model.encode("image", img, role="database")
+        q = _reconstruct(codes.data, codes.codebooks)
+        s_z, s_q = z @ text.T, q @ text.T  # [N, Q]
+        usage = codeword_usage(codes.data, codes.codebooks.shape[1])
+        out[name] = {"n": int(len(z)), "rel_recon_error": float(((z - q) ** 2).sum(1).mean() / (z ** 2).sum(1).mean()),
+                     "adc_noise": float(np.mean((s_q - s_z).std(0) / s_z.std(0).clip(1e-12))),
+                     "distinct_codewords": float(np.mean([len(np.unique(c)) for c in codes.data.T])),
+                     "perplexity": usage["mean_perplexity"], "n_codewords": int(codes.codebooks.shape[1])}
+    return out
+
+
+def extra_drawings(run: Path, near_duplicate_cosine: float = 0.95) -> tuple[np.ndarray, dict[str, int]]:
+    """Teacher image features of the ``openclipart-extra`` drawings outside the prepared dataset (so none is a
+    split.retrieval item either), without near-duplicates of a split.query / split.val item (centred teacher-feature
+    cosine >= ``near_duplicate_cosine``), and the counts. Lite0 pooled features at 224 px are cached under
+    ``$DISTILHASH_HOME/open_vocab/pools/`` (keyed like the wide teacher's cache: sha256 of the ids)."""
+    import hashlib
+
+    from distilhash.benchmark.open_vocab.pooled import embed_pooled
+    from distilhash.io_utils import atomic_save_npy
+    from distilhash.paths import home
+    from distilhash.teachers.common import to_uint8_images
+    from distilhash.teachers.efficientnet_lite0 import Lite0Backbone, encode_pooled, weights_fingerprint
+    from distilhash.teachers.pair_sources import load_pairs
+    from distilhash.teachers.registry import create_teacher
+
+    teacher_name, split, feats = _inputs(run)
+    pairs = load_pairs(["openclipart-extra"], size=128)[0]
+    key = hashlib.sha256("\n".join(pairs.ids).encode()).hexdigest()[:16]
+    path = home() / "open_vocab" / "pools" / f"wide-openclipart-extra-{key}-{weights_fingerprint()}-s224-r128.npy"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(path, encode_pooled(Lite0Backbone().frozen(), to_uint8_images(pairs.images, 224), 16, progress=True))
+    in_dataset = set(feats.ids)
+    outside = np.array([i not in in_dataset for i in pairs.ids])
+    img = embed_pooled(create_teacher(teacher_name), np.load(path)[outside])
+    held = np.asarray(feats.image[np.union1d(np.asarray(split.query), np.asarray(split.val))], np.float32)
+    mu = np.concatenate([img, held]).mean(0)
+    a, b = img - mu, held - mu
+    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-9
+    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-9
+    dup = (a @ b.T).max(1) >= near_duplicate_cosine
+    return img[~dup], {"openclipart_extra": len(pairs.ids), "in_prepared_dataset": int((~outside).sum()),
+                       "near_duplicates": int(dup.sum()), "kept": int((~dup).sum())}
+
+
+def write_pool(run: Path, drawings: bool = False) -> Path:
+    """Write the codebook pool of the run's teacher: the pool half of the emoji-fit glyphs' image features and,
+    with ``drawings``, the :func:`extra_drawings`."""
+    from distilhash.io_utils import atomic_save_npy
+    from distilhash.paths import home
+    from distilhash.teachers.registry import teacher_slug
+
+    teacher = _inputs(run)[0]
+    _, img = _glyphs(False, teacher, "pool")
+    name = "emoji-fit-pool"
+    if drawings:
+        extra, counts = extra_drawings(run)
+        print("openclipart-extra drawings:", counts)
+        img, name = np.concatenate([img, extra]), "emoji-fit-pool-drawings"
+    path = home() / "open_vocab" / "pools" / f"{name}-{teacher_slug(teacher)}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save_npy(path, np.ascontiguousarray(img, dtype=np.float32))
+    print(f"wrote {path}: {img.shape}")
+    return path
+
+
+def query_hits(run: Path) -> dict[str, Any]:
+    """Relevant items in the top 10 per noun query on the held-out emoji glyphs, for each stage."""
+    import json
+
+    from distilhash.benchmark.open_vocab.vocab import load_query_list
+    from distilhash.methods.base import load_method
+
+    model = load_method(run)
+    if getattr(model.config, "similarity", None) != "ip":
+        raise SystemExit(f"{run}: the queries part ranks ADC as <query, reconstruction>: DCMQ runs with similarity=ip only")
+    rk, teacher = Rankers(model), _inputs(run)[0]
+    text = _nouns(teacher)
+    img, rel = domains(run, ("emoji (held out)",))["emoji (held out)"]
+    keep = np.flatnonzero(rel.any(axis=1))
+    out: dict[str, Any] = {"run": str(run), "seed": json.loads((run / "train.json").read_text()).get("seed"), "teacher": teacher,
+                           "nouns": [load_query_list(None).nouns[i] for i in keep], "n_relevant": rel[keep].sum(1).tolist()}
+    for stage in STAGES:
+        q, db = rk.encode(stage, "text", text[keep]), rk.encode(stage, "image", img)
+        x = _reconstruct(db.data, db.codebooks) if db.kind == "pq" else db.data
+        top = np.argsort(-(q.data @ x.T), axis=1, kind="stable")[:, :10]
+        out[stage] = np.take_along_axis(rel[keep], top, 1).sum(1).tolist()
+    return out
+
+
+def summarise(runs: list[dict[str, Any]], part: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"runs": runs, "n_seeds": len(runs)}
+    if part == "queries":
+        hits = {s: np.mean([r[s] for r in runs], axis=0) for s in STAGES}
+        loss = hits["codes, ADC"] - hits["float teacher"]
+        order = np.argsort(loss, kind="stable")
+        row["total_hits"] = {s: float(h.sum()) for s, h in hits.items()}
+        row["worst"] = [{"noun": runs[0]["nouns"][i], "relevant": runs[0]["n_relevant"][i],
+                         **{s: float(hits[s][i]) for s in STAGES}} for i in order[:8]]
+        rest = np.ones(len(loss), bool)
+        rest[order[0]] = False
+        row["share_without_worst"] = {s: float(hits[s][rest].sum() / hits["float teacher"][rest].sum()) for s in STAGES[1:]}
+        return row
+    if part == "coverage":
+        row["domains"] = {d: {k: mean_std([r[d][k] for r in runs]) for k in runs[0][d]} for d in COVER_DOMAINS if d in runs[0]}
+        row["domains_listed"] = list(row["domains"])
+        return row
+    checks = [c for c in runs[0][STAGES[0]] if not c.endswith("queries")]
+    row["stages"] = {s: {c: mean_std([r[s][c] for r in runs]) for c in checks} for s in STAGES}
+    row["vs_teacher"] = {s: {c: mean_std([r[s][c] / max(r["float teacher"][c], 1e-12) for r in runs]) for c in checks}
+                         for s in STAGES[1:]}
+    row["queries"] = {d: runs[0]["float teacher"][f"{d} queries"] for d in VAL_DOMAINS}
+    row["val label mAP"] = mean_std([r["val label mAP"] for r in runs])
+    return row
+
+
+def markdown(r: dict[str, Any]) -> str:
+    part = r.get("part", "validation")
+    lines = [f"# DCMQ 64-bit codes on unseen glyphs: {part} (teacher `{r['teacher']}`)", ""]
+    if part == "queries":
+        lines += ["Held-out emoji glyphs: relevant glyphs in the top 10 summed over the noun queries (P@10 x 10 x queries), "
+                  "mean over seeds; the queries the codes lose most against the float teacher; and each stage's share of "
+                  "the teacher's hits without the worst query.", "",
+                  "| configuration | seeds | top-10 hits: teacher / float student / codes ADC | worst queries (relevant glyphs: "
+                  "teacher / student / ADC hits) | share without the worst: student / ADC |", "|---|---|---|---|---|"]
+        for name, row in r["rows"].items():
+            t = row["total_hits"]
+            worst = "; ".join(f"{w['noun']} ({w['relevant']}: {w['float teacher']:.1f} / {w['float student']:.1f} / "
+                              f"{w['codes, ADC']:.1f})" for w in row["worst"][:5])
+            sh = row["share_without_worst"]
+            lines.append(f"| {name} | {row['n_seeds']} | {t['float teacher']:.1f} / {t['float student']:.1f} / {t['codes, ADC']:.1f} "
+                         f"| {worst} | {sh['float student']:.2f}x / {sh['codes, ADC']:.2f}x |")
+        return "\n".join(lines) + "\n"
+    if part == "coverage":
+        lines += ["Image codes per domain: relative reconstruction error |z - q|^2 / |z|^2, ADC score noise (std of "
+                  "<t, q> - <t, z> over items / std of <t, z>, mean over the 176 nouns), distinct codewords used per "
+                  "codebook and code perplexity (of K codewords). Mean +- sample std over seeds.", "",
+                  "| configuration | domain | items | recon error | ADC noise | distinct codewords | perplexity |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, row in r["rows"].items():
+            for d, v in row["domains"].items():
+                lines.append(f"| {name} | {d} | {v['n'][0]:.0f} | {v['rel_recon_error'][0]:.3f} +- {v['rel_recon_error'][1]:.3f} | "
+                             f"{v['adc_noise'][0]:.3f} +- {v['adc_noise'][1]:.3f} | {v['distinct_codewords'][0]:.1f} of "
+                             f"{v['n_codewords'][0]:.0f} | {v['perplexity'][0]:.1f} |")
+        return "\n".join(lines) + "\n"
+    first = next(iter(r["rows"].values()))
+    lines += ["Validation databases only (no benchmark database): the committed nouns vs the emoji-fit glyphs "
+              f"val half ({first['queries']['emoji-fit (val half)']} queries with a relevant glyph) and the split.val drawings "
+              f"({first['queries']['val drawings']} queries), relevance = the title names the noun. Mean +- sample std "
+              "over seeds; x = share of the float teacher's figure.", "",
+              "| configuration | seeds | stage | emoji-fit val half P@10 | x | emoji-fit val half mAP | x | val drawings P@10 | x | "
+              "val drawings mAP | x | val label mAP |", "|---" * 12 + "|"]
+    for name, row in r["rows"].items():
+        for s in STAGES[1:]:
+            cells = []
+            for d in VAL_DOMAINS:
+                for f in ("P@10", "mAP"):
+                    m, sd = row["stages"][s][f"{d} {f}"]
+                    cells += [f"{m:.3f} +- {sd:.3f}", f"{row['vs_teacher'][s][f'{d} {f}'][0]:.2f}x"]
+            lab = row["val label mAP"]
+            lines.append(f"| {name} | {row['n_seeds']} | {s} | " + " | ".join(cells) + f" | {lab[0]:.3f} +- {lab[1]:.3f} |")
+    t = first["stages"]["float teacher"]
+    lines += ["", "Float teacher: " + "; ".join(f"{d} P@10 {t[f'{d} P@10'][0]:.3f}, mAP {t[f'{d} mAP'][0]:.3f}" for d in VAL_DOMAINS) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(r: dict[str, Any], path: Path) -> None:
+    from distilhash.benchmark.figures import figure
+
+    names = list(r["rows"])
+    with figure(path, figsize=(8, 0.6 * len(names) + 1.8)) as (fig, ax):
+        y = np.arange(len(names))
+        if r.get("part") == "queries":
+            for i, s in enumerate(STAGES):
+                ax.barh(y + 0.27 * i, [r["rows"][n]["total_hits"][s] for n in names], height=0.27, label=s)
+            ax.set_title("Held-out emoji: relevant glyphs in the top 10, summed over the queries", fontsize=9)
+        elif r.get("part") == "coverage":
+            for i, d in enumerate(next(iter(r["rows"].values()))["domains_listed"]):
+                ax.barh(y + 0.16 * i, [r["rows"][n]["domains"][d]["adc_noise"][0] for n in names], height=0.16, label=d)
+            ax.set_title("ADC score noise of the image codes per domain (lower = better covered)", fontsize=9)
+        else:
+            for i, d in enumerate(VAL_DOMAINS):
+                ax.barh(y + 0.4 * i, [r["rows"][n]["vs_teacher"]["codes, ADC"][f"{d} P@10"][0] for n in names], height=0.4,
+                        xerr=[r["rows"][n]["vs_teacher"]["codes, ADC"][f"{d} P@10"][1] for n in names], label=f"{d}: codes' P@10 / teacher's")
+            ax.axvline(0.9, color="k", ls="--", lw=1)
+            ax.set_title("Validation: DCMQ codes' share of the float teacher's P@10 (0.9x dashed)", fontsize=9)
+        ax.set_yticks(y + 0.2, names, fontsize=7)
+        ax.invert_yaxis()
+        ax.legend(fontsize=7)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("part", choices=("validation", "coverage", "queries", "pool"))
+    p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
+    p.add_argument("--name", default="emoji")
+    p.add_argument("--no-held-out", action="store_true", help="coverage: leave out the held-out databases (while selecting)")
+    p.add_argument("--drawings", action="store_true", help="pool: add the openclipart-extra drawings outside the dataset")
+    a = p.parse_args(argv)
+    if a.part == "pool":
+        from distilhash.benchmark.run_rows import parse_row
+
+        write_pool(parse_row(a.row[0])[1][0], a.drawings)
+        return
+    score = {"validation": validation, "coverage": lambda run: coverage(run, not a.no_held_out), "queries": query_hits}[a.part]
+    rows = summarise_rows(a.row, lambda runs: summarise([score(r) for r in runs], a.part),
+                          lambda label, row: print(label, flush=True))
+    write_rows("open_vocab_dcmq_emoji", f"{a.part}-{a.name}", rows, SELECTION[a.part],
+               lambda r: markdown({**r, "part": a.part}), lambda r, path: _plot({**r, "part": a.part}, path))
+
+
+if __name__ == "__main__":
+    main()
