@@ -47,16 +47,14 @@ the baseline's; only it and the baseline are then scored on the held-out columns
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from open_vocab_dcmq_diagnosis import Rankers, _reconstruct, _score  # noqa: E402  (the sibling bench script)
+from distilhash.benchmark.open_vocab.stages import StageRankers as Rankers, pq_reconstruct as _reconstruct, score_ranking as _score
 
-from distilhash.benchmark.run_rows import mean_std, summarise_rows, write_rows  # noqa: E402
+from distilhash.benchmark.run_rows import mean_std, summarise_rows, write_rows
 
 VAL_DOMAINS = ("emoji-fit (val half)", "val drawings")
 COVER_DOMAINS = ("fit drawings", "val drawings", "query drawings (held out)", "emoji-fit (pool half)", "emoji-fit (val half)",
