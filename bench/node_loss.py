@@ -26,7 +26,7 @@ One question per sub-command, each writing its own folder (:data:`BENCHMARKS`), 
   200), flagged partial, wrong without the flag (silent), failed more than ``--grace`` s after the
   kill; then the top hits of 8 queries are deleted and each asked 3 times (stale = deleted ids
   returned). The clients, the service and both raylets share the 2 loaded cores, so latency is
-  mostly queueing (``bench/ray_fanout_overhead.py`` measures the fan-out's own cost).
+  mostly queueing (``bench/distributed_search.py ray-fanout`` measures the fan-out's own cost).
 """
 
 from __future__ import annotations
