@@ -138,18 +138,20 @@ def fanout_md(result: dict) -> str:
         "latencies are mostly queueing behind 50 threads on 2 busy cores, not the fan-out's own cost."], "requests",
         "after the kill", "failed", "partial (flagged)", "wrong (unflagged)", "stale after delete", "p50 ms", "p99 ms",
         "p99 / max ms after the kill", "replacements started", "load (1 min)")
-    for i, x in enumerate(result["trials"]):
-        if x.get("driver_failed"):
-            lines.append(f"| {i} | driver failed | | | | | | | | | | {x['load_before'][0]} |")
-            continue
-        lines.append(f"| {i} | {x['requests']} | {x['after_kill_requests']} | {x['failed']} | {x['partial']} | "
-                     f"{x['wrong']} | {x['stale']} | {_after_kill(x)} | {sum(x['restarts'])} | {x['load_before'][0]} |")
+    lines += [f"| {i} | driver failed | | | | | | | | | | {x['load_before'][0]} |" if x.get("driver_failed") else
+              f"| {i} | {x['requests']} | {x['after_kill_requests']} | {x['failed']} | {x['partial']} | "
+              f"{x['wrong']} | {x['stale']} | {_after_kill(x)} | {sum(x['restarts'])} | {x['load_before'][0]} |"
+              for i, x in enumerate(result["trials"])]
     if t:
         lines += ["", f"Totals over {len(t)} trials: {sum(x['requests'] for x in t)} requests, "
                   f"{sum(x['failed'] for x in t)} failed, {sum(x['partial'] for x in t)} partial, "
                   f"{sum(x['wrong'] for x in t)} wrong, {sum(x['stale'] for x in t)} stale; p50 "
                   f"{mean_std_text(x['p50_ms'] for x in t)} ms (mean ± sample std over trials)."]
     return "\n".join(lines)
+
+
+def _last_failure(x: dict) -> str:
+    return "—" if x["last_failure_after_kill_s"] is None else f"{x['last_failure_after_kill_s']:.2f}"
 
 
 def _transport(settings: dict) -> str:
@@ -173,13 +175,10 @@ def serve_md(result: dict) -> str:
         "Shared 2-core machine (load below): latency is mostly queueing behind the clients on 2 busy cores."], "transport",
         "requests", "after the kill", "failed", "failed > 2 s after the kill", "last failure after the kill, s",
         "partial (flagged)", "silent wrong", "stale after delete", "p50 ms", "p99 ms", "p99 / max ms after the kill", "load (1 min)")
-    for i, x in enumerate(result["trials"]):
-        if "requests" not in x:
-            lines.append(f"| {i} | | trial failed: {x.get('error', '')[:120]} | | | | | | | | | | | {x['load_before'][0]} |")
-            continue
-        last = "—" if x["last_failure_after_kill_s"] is None else f"{x['last_failure_after_kill_s']:.2f}"
-        lines.append(f"| {i} | {_served_by(x)} | {x['requests']} | {x['after_kill_requests']} | {x['failed']} | {x['failed_after_grace']} | {last} | "
-                     f"{x['partial']} | {x['silent_wrong']} | {x['stale']} | {_after_kill(x)} | {x['load_before'][0]} |")
+    lines += [f"| {i} | | trial failed: {x.get('error', '')[:120]} | | | | | | | | | | | {x['load_before'][0]} |" if "requests" not in x else
+              f"| {i} | {_served_by(x)} | {x['requests']} | {x['after_kill_requests']} | {x['failed']} | {x['failed_after_grace']} | "
+              f"{_last_failure(x)} | {x['partial']} | {x['silent_wrong']} | {x['stale']} | {_after_kill(x)} | {x['load_before'][0]} |"
+              for i, x in enumerate(result["trials"])]
     if t:
         lines += ["", f"Totals over {len(t)} trials: {sum(x['requests'] for x in t)} requests "
                   f"({sum(x['after_kill_requests'] for x in t)} after the kill), {sum(x['failed'] for x in t)} failed "
