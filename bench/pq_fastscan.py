@@ -1,10 +1,16 @@
-"""PQ search at the speed of the hardware: fast-scan ADC, 8-bit ADC, IVF open, FAISS ratios.
+"""Scan kernels against FAISS and the hardware, one question per sub-command (result folders: :data:`BENCHMARKS`).
 
-    .venv/bin/python bench/pq_fastscan.py                                  # 1M and 10M (~15 min quiet)
-    .venv/bin/python bench/pq_fastscan.py --sizes 100000 --queries 16 --out-name pq_fastscan_smoke
+    .venv/bin/python bench/pq_fastscan.py                                  # parts: 1M and 10M (~15 min quiet)
+    .venv/bin/python bench/pq_fastscan.py --sizes 100000 --queries 16 --out-name scratch
+    .venv/bin/python bench/pq_fastscan.py single-query [--sizes 1000000 10000000] [--batches 1 16 256] [--threads 1 2]
 
-One run, side by side, single thread (``faiss.omp_set_num_threads(1)``; our kernels are single
-threaded), k = 10, random codebooks (normal) and uniform random codes, l2 metric. Parts:
+Single thread (``faiss.omp_set_num_threads(1)``; our kernels are single threaded) unless said, k = 10,
+random codebooks (normal), uniform random codes, l2 metric; figures are the best of ``--repeat``
+repetitions (wall clock) with the CPU time beside them; the machine is shared (2 cores), so load
+averages are recorded per part / size and in the provenance. ``--replot`` redraws the tables and
+the plot of a stored result.
+
+``parts`` (the default) -> ``bench/results/pq_fastscan/<out-name>.{json,md,png}``:
 
 * ``pq4``: 4-bit PQ, M = 16 (64 bits), d = 4 per sub-space: our fast scan (every kernel this CPU
   runs; ``scalar`` on fewer queries), our float kernel (the previous scan), FAISS
@@ -20,16 +26,28 @@ threaded), k = 10, random codebooks (normal) and uniform random codes, l2 metric
 The cold CLI search (a part of earlier results, whose tables ``--replot`` still draws) is now
 ``bench/search_cold.py``: real indexes, the static text encoder.
 
-Figures: best of ``--repeat`` repetitions (wall clock) with the CPU time of that repetition; the
-machine is shared (2 cores, other engineers' jobs), so load averages are recorded before and
-after each part. Writes ``bench/results/pq_fastscan/<out-name>.{json,md,png}`` (``--replot`` redraws the
-tables and the plot from the stored JSON).
+``single-query`` -> ``bench/results/kernel_single_query/<out-name>.{json,md,png}``: for each size and
+family — ``pq4`` (our exact fast scan vs FAISS ``IndexPQFastScan``), ``pq8`` (our exact fast scan vs
+FAISS ``IndexPQ``, and our previous kernel, ``avx512-generic``, as a third arm), ``hamming`` (ours
+vs FAISS ``IndexBinaryFlat``, heap and counting top-k) — every batch size ``b`` answers the same
+``--queries`` queries in calls of ``b`` queries. Both sides start from the raw query (our side builds
+its ADC tables inside the timed call, as FAISS does). The arms are interleaved (ours first in even
+repetitions, FAISS first in odd ones); the best wall time of each arm is kept, with the sample std
+of the repetitions. For each further count in ``--threads`` our kernels run again with one scan
+split over that many threads (``native.set_scan_threads``), beside FAISS given as many OpenMP
+threads (one query per call only). The memory limit is measured in the same run on a buffer of the
+codes' size (same cache level: ~8 MB at 1M sits in L3, 80 MB at 10M comes from DRAM): the best
+single-thread read bandwidth of numpy's ``count_nonzero`` and ``sum`` (uint64) over it;
+``limit ns/code = 8 bytes / bandwidth``, ``share of limit = limit / measured`` (a numpy read is a
+lower bound of the true limit, so a share can exceed 1); the same read split over the thread
+counts gives the limit of a split scan.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,13 +55,21 @@ import numpy as np
 
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.index_ops import ivf_open_times
-from distilhash.benchmark.kernel_timing import best_of, faiss_binary_flat, faiss_pq, ns_per_code, single_thread, stamped_log, synthetic_pq
+from distilhash.benchmark.kernel_timing import (BatchCalls, arm_figures, best_of, faiss_binary_flat, faiss_pq, interleaved, ns_per_code,
+                                                read_bandwidth, single_thread, stamped_log, synthetic_pq, with_threads)
 from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.questions import question_argv
 from distilhash.benchmark.results import read_results, redraw_results, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = "pq_fastscan"
+#: the result folders (benchmark names) this script writes, one per sub-command (read by tests/test_bench_results.py)
+BENCHMARKS = ("pq_fastscan", "kernel_single_query")
+QUESTIONS = dict(zip(("parts", "single-query"), BENCHMARKS))
 K_TOP = 10
+CODE_BYTES = 8
+#: per code width, the kernels a family also times beside the chosen one: the 8-bit AVX-512 loop
+#: over a run-time M (the kernel before issue #26 unrolled M = 4, 8, 16), for the before/after figure
+OLD_KERNELS = {8: ("avx512-generic",)}
 
 
 def exact_topk(tables: np.ndarray, codes: np.ndarray, nq: int):
@@ -54,7 +80,7 @@ def exact_topk(tables: np.ndarray, codes: np.ndarray, nq: int):
     return [topk_float(adc_distances(tables[i], codes, "l2"), rows, K_TOP) for i in range(nq)]
 
 
-def bench_pq(bits: int, n: int, args, rng, log) -> dict:
+def fastscan_pq(bits: int, n: int, args, rng, log) -> dict:
     from distilhash.index import native
     from distilhash.index.fastscan import FastScanCodes, choose_impl, supported_impls
     from distilhash.index.pq import lookup_tables
@@ -99,7 +125,7 @@ def bench_pq(bits: int, n: int, args, rng, log) -> dict:
     return out
 
 
-def bench_binary(n: int, args, rng, log) -> dict:
+def fastscan_binary(n: int, args, rng, log) -> dict:
     from distilhash.index import native
 
     nq = args.queries
@@ -121,7 +147,7 @@ def bench_binary(n: int, args, rng, log) -> dict:
     return out
 
 
-def markdown(res: dict) -> str:
+def fastscan_md(res: dict) -> str:
     meta = res["meta"]
     lines = ["# PQ fast scan, 8-bit ADC, IVF open, cold CLI", "",
              "Single thread; shared machine (2 cores, other engineers' jobs; load averages per part and in the provenance). "
@@ -168,7 +194,7 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(path: Path, res: dict) -> None:
+def fastscan_plot(path: Path, res: dict) -> None:
     parts = [p for p in ("pq4", "pq8") if p in res]
     with figure(path, 1, max(1, len(parts)), figsize=(7 * max(1, len(parts)), 4.5), squeeze=False, dpi=110) as (fig, axes):
         for ax, part in zip(axes[0], parts):
@@ -189,49 +215,200 @@ def plot(path: Path, res: dict) -> None:
             ax.legend(fontsize=8)
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    p.add_argument("--queries", type=int, default=64)
-    p.add_argument("--check", type=int, default=3, help="queries checked against the numpy float ADC reference")
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--float-max-n", type=int, default=1_000_000, help="largest n the previous float kernel is timed at")
-    p.add_argument("--ivf-n", type=int, default=1_000_000)
-    p.add_argument("--parts", nargs="+", default=["pq4", "pq8", "binary", "ivf"], choices=["pq4", "pq8", "binary", "ivf"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-name", default=BENCH, help="result name under bench/results/pq_fastscan/")
-    p.add_argument("--replot", action="store_true", help="only rebuild the .md and .png from the stored .json")
-    args = p.parse_args(argv)
-    if args.replot:
-        res = read_results(BENCH, args.out_name, ROOT)
-        redraw_results(BENCH, args.out_name, res, markdown(res), plot=lambda path: plot(path, res), root=ROOT)
-        return
+def pq_arms(bits: int, n: int, nq: int, rng):
+    """Our fast scan (the chosen kernel, and the old one where it differs) and FAISS on the same random PQ data."""
+    from distilhash.index.fastscan import FastScanCodes, choose_impl, supported_impls
+    from distilhash.index.pq import lookup_tables
 
+    data = synthetic_pq(n, nq, rng, bits)
+    fs = FastScanCodes(data.m, bits)
+    fs.add(data.codes)
+    impl = choose_impl(bits, "auto")
+    fidx, label = faiss_pq(data.codebooks, data.codes, fast_scan=bits == 4)
+
+    def ours(kernel):
+        return lambda q: fs.knn(lookup_tables(q, data.codebooks, "l2"), K_TOP, False, None, kernel)
+
+    arms = {f"ours ({impl})": ours(impl), label: lambda q: fidx.search(q, K_TOP)}
+    for kernel in OLD_KERNELS.get(bits, ()):
+        if kernel in supported_impls(bits) and kernel != impl:
+            arms[f"ours, old kernel ({kernel})"] = ours(kernel)
+    return arms, data.queries
+
+
+def hamming_arms(n: int, nq: int, rng):
+    """Our native Hamming scan and FAISS's flat binary index (heap and counting top-k) on random 64-bit codes."""
+    from distilhash.index import native
+
+    db = rng.integers(0, 256, (n, CODE_BYTES), dtype=np.uint8)
+    words = db.view(np.uint64)
+    arms = {"ours (native)": lambda q: native.hamming_knn(words, np.ascontiguousarray(q).view(np.uint64), K_TOP)}
+    for name, heap in (("FAISS IndexBinaryFlat heap", True), ("FAISS IndexBinaryFlat counting", False)):
+        arms[name] = (lambda ix: (lambda q: ix.search(q, K_TOP)))(faiss_binary_flat(db, heap))
+    return arms, rng.integers(0, 256, (nq, CODE_BYTES), dtype=np.uint8)
+
+
+def single_query_size(n: int, args, rng, log) -> dict:
+    out = {"n": n, "load_before": load_average(), "bandwidth": read_bandwidth(n * CODE_BYTES, args.repeat, args.threads),
+           "families": {}}
+    limit_ns = CODE_BYTES / out["bandwidth"]["best_gb_per_s"]
+    out["limit_ns_per_code"] = limit_ns
+    split_ns = {t: CODE_BYTES / g for t, g in out["bandwidth"]["split_gb_per_s"].items()}
+    out["split_limit_ns_per_code"] = split_ns
+    log(f"n={n:,}: read bandwidth {out['bandwidth']['best_gb_per_s']:.1f} GB/s -> limit {limit_ns:.3f} ns/code; split "
+        + ", ".join(f"{t} threads {CODE_BYTES / v:.1f} GB/s" for t, v in split_ns.items()))
+    for family in args.families:
+        arms, queries = pq_arms(4 if family == "pq4" else 8, n, args.queries, rng) if family != "hamming" \
+            else hamming_arms(n, args.queries, rng)
+        rows = {}
+        for batch in args.batches:
+            cell = with_threads(arms, args.threads) if batch == 1 else \
+                {**arms, **{k: v for k, v in with_threads(arms, args.threads).items() if k.startswith("ours")}}
+            calls = {name: BatchCalls(fn, queries, batch) for name, fn in cell.items()}
+            times = interleaved(calls, args.repeat)
+            rows[str(batch)] = {name: {**arm_figures(ts, len(queries), n, limit_ns, split_ns),
+                                       "best_call_ns_per_code": 1e9 * calls[name].best_call / n}
+                                for name, ts in times.items()}
+            ours = next(k for k in times if k.startswith("ours"))
+            log(f"n={n:,} {family} batch {batch}: " + ", ".join(f"{k} {v['ns_per_code']:.3f} ns/code ({v['share_of_limit']:.0%})"
+                                                              for k, v in rows[str(batch)].items()) + f"  [ours: {ours}]")
+        out["families"][family] = rows
+        del arms
+    out["load_after"] = load_average()
+    return out
+
+
+def single_query_md(res: dict) -> str:
+    lines = ["# Scan kernels: one query per call and batches, interleaved with FAISS, against the memory limit", "",
+             "The share of the limit means something for one query per call only: a batch reads each code once for all "
+             "its queries, so batched shares above 100% say the scan is compute-bound, not that it beats memory. The limit "
+             "is a numpy read; where a kernel passes 100% one query at a time, that read understates the machine's.", "",
+             f"k={K_TOP}, uniform random 64-bit codes, {res['queries']} queries per cell answered in calls of the "
+             f"batch size; both sides start from the raw query (table construction inside the timed call); arms interleaved, "
+             f"best of {res['repeat']} (± sample std of the repetitions). Memory limit: the best single-thread numpy read over a "
+             "buffer of the codes' size in the same run (the one-query limit); an arm with `, T threads` splits each scan over T "
+             "threads (ours: `native.set_scan_threads`; FAISS: its OpenMP threads), and its share of the T-thread split read is "
+             "given too. CPU ns/code: the least CPU time of the whole process per code over the repetitions (all threads, "
+             "OpenMP spinning included; n/a in runs before it was recorded). Fastest call: the least wall time of one call "
+             "per query and code over every call of the cell (warm-up included), with its share of the one-thread limit: on a "
+             "loaded machine, where most repetitions lose the core, the figure closest to a quiet one (n/a in older runs). An arm `ours, old kernel (...)` is our "
+             "previous kernel for that family timed in the same cells (before/after; absent in runs before it was added). "
+             f"**{res.get('machine_note', 'Shared 2-core machine')}** (loads per size): on a loaded machine the "
+             "figures are upper bounds of a quiet machine's.", ""]
+    for s in res["sizes"]:
+        bw = s["bandwidth"]
+        split = "".join(f", {t} threads {g:.1f} GB/s" for t, g in bw.get("split_gb_per_s", {}).items())
+        lines += [f"## n = {s['n']:,} (read bandwidth {bw['best_gb_per_s']:.1f} GB/s{split} -> limit {s['limit_ns_per_code']:.3f} ns/code; "
+                  f"load {s['load_before'][0]:.1f}→{s['load_after'][0]:.1f})", "",
+                  "| family | batch | arm | ns/code | CPU ns/code | fastest call ns/code (share) | QPS | share of the one-thread limit | share of the T-thread limit |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for family, rows in s["families"].items():
+            for batch, arms in rows.items():
+                for name, v in arms.items():
+                    t = name.rsplit(", ", 1)[1].split()[0] if name.endswith(" threads") else None
+                    split = f"{v['share_of_split_limit'][t]:.0%}" if t in v.get("share_of_split_limit", {}) else ""
+                    cpu = f"{v['cpu_ns_per_code']:.3f}" if "cpu_ns_per_code" in v else "n/a"
+                    fast = (f"{v['best_call_ns_per_code']:.3f} ({s['limit_ns_per_code'] / v['best_call_ns_per_code']:.0%})"
+                            if "best_call_ns_per_code" in v else "n/a")
+                    lines.append(f"| {family} | {batch} | {name} | {v['ns_per_code']:.3f} ± {v.get('ns_per_code_std', 0):.3f} | {cpu} | {fast} | "
+                                 f"{v['qps']:,.0f} | {v['share_of_limit']:.0%} | {split} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def single_query_plot(path: Path, res: dict) -> None:
+    """One panel per size: ns/code of every arm at one query per call, and the memory limits."""
+    sizes = res["sizes"]
+    with figure(path, 1, len(sizes), figsize=(7 * len(sizes), 4.8), squeeze=False, dpi=110) as (fig, axes):
+        for ax, s in zip(axes[0], sizes):
+            labels, vals, errs = [], [], []
+            for family, rows in s["families"].items():
+                for name, v in rows.get("1", {}).items():
+                    labels.append(f"{family}: {name}")
+                    vals.append(v["ns_per_code"])
+                    errs.append(v.get("ns_per_code_std", 0.0))
+            y = np.arange(len(labels))
+            ax.barh(y, vals, xerr=errs, color=[_color(lb) for lb in labels])
+            ax.axvline(s["limit_ns_per_code"], color="tab:red", ls="--", label="one-thread read limit")
+            for t, v in s.get("split_limit_ns_per_code", {}).items():
+                ax.axvline(v, color="tab:orange", ls=":", label=f"{t}-thread read limit")
+            ax.set_yticks(y, labels, fontsize=7)
+            ax.invert_yaxis()
+            ax.set_xscale("log")
+            ax.set_xlabel("ns per code (one query per call; lower is better)")
+            ax.set_title(f"n = {s['n']:,} (load {s['load_before'][0]:.1f}->{s['load_after'][0]:.1f})")
+            ax.legend(fontsize=7)
+
+
+def _color(label: str) -> str:
+    return "tab:cyan" if "old kernel" in label else ("tab:blue" if ": ours" in label else "tab:gray")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="question")
+    parts, single = sub.add_parser("parts", help="pq4 / pq8 / binary / IVF open (pq_fastscan/)"), \
+        sub.add_parser("single-query", help="one query per call and batches vs the memory limit (kernel_single_query/)")
+    for q, sp in (("parts", parts), ("single-query", single)):
+        sp.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+        sp.add_argument("--repeat", type=int, default=3)
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--out-name", default=QUESTIONS[q], help=f"result name under bench/results/{QUESTIONS[q]}/")
+        sp.add_argument("--replot", action="store_true", help="only rebuild the .md and .png from the stored .json")
+    parts.add_argument("--queries", type=int, default=64)
+    parts.add_argument("--check", type=int, default=3, help="queries checked against the numpy float ADC reference")
+    parts.add_argument("--float-max-n", type=int, default=1_000_000, help="largest n the previous float kernel is timed at")
+    parts.add_argument("--ivf-n", type=int, default=1_000_000)
+    parts.add_argument("--parts", nargs="+", default=["pq4", "pq8", "binary", "ivf"], choices=["pq4", "pq8", "binary", "ivf"])
+    single.add_argument("--queries", type=int, default=256)
+    single.add_argument("--batches", type=int, nargs="+", default=[1, 16, 256])
+    single.add_argument("--families", nargs="+", default=["pq4", "pq8", "hamming"], choices=["pq4", "pq8", "hamming"])
+    single.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts per scan (1 always runs)")
+    single.add_argument("--machine-note", default="Shared 2-core machine", help="how the machine was during the run")
+    return p
+
+
+def parts_result(args, rng, log) -> dict:
+    """Every ``--parts`` part at every size, with the run's metadata."""
     from distilhash.benchmark.provenance import peak_rss_mib
     from distilhash.index.fastscan import supported_impls
 
-    single_thread()
-    rng = np.random.default_rng(args.seed)
-    log = stamped_log
-    prov = collect_provenance(BENCH, args.out_name, seeds=[args.seed], root=ROOT,
-                              model_selection="none: synthetic codes and a synthetic ITQ index, nothing is selected")
-    res: dict = {"provenance": prov,
-                 "meta": {"repeat": args.repeat,
-                          "cpu_kernels": {4: supported_impls(4), 8: supported_impls(8)},
+    res: dict = {"meta": {"repeat": args.repeat, "cpu_kernels": {4: supported_impls(4), 8: supported_impls(8)},
                           "timing": "best wall-clock repetition; CPU (process) time of that repetition alongside"}}
     with tempfile.TemporaryDirectory(prefix="pq_fastscan_", dir=os.environ.get("DISTILHASH_HOME")) as tmpdir:
-        tmp = Path(tmpdir)
-        if "pq4" in args.parts:
-            res["pq4"] = [bench_pq(4, n, args, rng, log) for n in args.sizes]
-        if "pq8" in args.parts:
-            res["pq8"] = [bench_pq(8, n, args, rng, log) for n in args.sizes]
+        for part in ("pq4", "pq8"):
+            if part in args.parts:
+                res[part] = [fastscan_pq(int(part[2]), n, args, rng, log) for n in args.sizes]
         if "binary" in args.parts:
-            res["binary"] = [bench_binary(n, args, rng, log) for n in args.sizes]
+            res["binary"] = [fastscan_binary(n, args, rng, log) for n in args.sizes]
         if "ivf" in args.parts:
-            res["ivf"] = ivf_open_times(tmp / "ivf-index", args.ivf_n, rng, args.repeat, K_TOP, log)
+            res["ivf"] = ivf_open_times(Path(tmpdir) / "ivf-index", args.ivf_n, rng, args.repeat, K_TOP, log)
     res["meta"]["peak_rss_mib"] = peak_rss_mib()
-    paths = write_results(BENCH, args.out_name, res, markdown(res), plot=lambda path: plot(path, res), root=ROOT)
-    print(paths["md"].read_text())
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(question_argv(sys.argv[1:] if argv is None else argv, QUESTIONS, "parts"))
+    bench = QUESTIONS[args.question]
+    markdown, plot = (fastscan_md, fastscan_plot) if args.question == "parts" else (single_query_md, single_query_plot)
+    if args.replot:
+        res = read_results(bench, args.out_name, root=ROOT)
+        redraw_results(bench, args.out_name, res, markdown(res), lambda path: plot(path, res), root=ROOT)
+        return
+    single_thread()
+    rng = np.random.default_rng(args.seed)
+    what = "synthetic codes and a synthetic ITQ index" if args.question == "parts" else "synthetic codes"
+    prov = collect_provenance(bench, args.out_name, seeds=[args.seed], root=ROOT, model_selection=f"none: {what}, nothing is selected")
+    if args.question == "parts":
+        res = {"provenance": prov, **parts_result(args, rng, stamped_log)}
+    else:
+        args.threads = sorted(set(args.threads) | {1})
+        res = {"provenance": prov, "queries": args.queries, "repeat": args.repeat, "k": K_TOP, "batches": args.batches,
+               "threads": args.threads, "machine_note": args.machine_note,
+               "sizes": [single_query_size(n, args, rng, stamped_log) for n in args.sizes]}
+    paths = write_results(bench, args.out_name, res, markdown(res), plot=lambda path: plot(path, res), root=ROOT)
+    if args.question == "parts":
+        print(paths["md"].read_text())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -28,6 +29,20 @@ def retired_scripts(readme: str) -> set[str]:
     return {m.group(1) for m in re.finditer(r"^\| `(\w+)\.py`", section, re.M)}
 
 
+def declared_benchmarks(source: str) -> set[str]:
+    """The result folders a script declares it writes (a module-level literal ``BENCHMARKS = ("a", "b")``): one
+    script answering several questions writes into the folders of the scripts it merged."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["BENCHMARKS"]:
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+def test_declared_benchmarks_are_read_from_the_script():
+    assert declared_benchmarks('BENCH = "c"\nBENCHMARKS = ("a", "b")\n') == {"a", "b"}
+    assert declared_benchmarks('BENCH = "a"\n') == set()
+
+
 def test_retired_scripts_are_read_from_the_readme_table():
     table = "## Scripts\n| `a.py` | x |\n## Retired scripts\n\n| script | last commit |\n|---|---|\n| `old_one.py`: why | `abc1234` |\n"
     assert retired_scripts(table) == {"old_one"}
@@ -37,6 +52,7 @@ def test_retired_scripts_are_read_from_the_readme_table():
 def test_every_result_lives_in_the_folder_of_a_benchmark_script_or_suite():
     known = {p.stem for p in BENCH.glob("*.py")} | {p.stem for p in (BENCH / "suites").glob("*.json")}
     known |= retired_scripts((BENCH / "README.md").read_text())
+    known |= {name for p in BENCH.glob("*.py") for name in declared_benchmarks(p.read_text())}
     top_files = sorted(p.name for p in RESULTS.iterdir() if p.is_file())
     assert top_files == [], f"results at the top of bench/results (move them into bench/results/<benchmark>/): {top_files}"
     # a folder shared by a family of scripts is named by their common prefix (less_leaky: less_leaky_{features,table}.py)

@@ -425,12 +425,12 @@ def test_many_dripping_clients_do_not_stop_search(throttled):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_slow_client_benchmark_meets_its_goals_at_reduced_scale(tmp_path):
-    """bench/serve_slow_clients.py with 400 attackers for 30 s: normal clients 0 errors, p99 < 1 s, RSS growth < 200 MB."""
+    """bench/serve_fuzz.py slow-clients with 400 attackers for 30 s: normal clients 0 errors, p99 < 1 s, RSS growth < 200 MB."""
     import importlib.util
     from pathlib import Path
 
-    bench = Path(__file__).resolve().parents[1] / "bench" / "serve_slow_clients.py"
-    spec = importlib.util.spec_from_file_location("serve_slow_clients", bench)
+    bench = Path(__file__).resolve().parents[1] / "bench" / "serve_fuzz.py"
+    spec = importlib.util.spec_from_file_location("serve_fuzz_slow_clients", bench)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     r = mod.run(tmp_path, attackers=400, addresses=8, clients=20, baseline_s=5, ramp_s=10, duration_s=30, drip_s=5)

@@ -1,6 +1,6 @@
 """The command-line options every node-loss / failover trial benchmark shares, kept as data.
 
-``bench/replica_failover.py`` (the Ray fan-out in-process) and ``bench/serve_ray_failover.py``
+``bench/node_loss.py fanout`` (the Ray fan-out in-process) and ``bench/node_loss.py serve``
 (``distilhash serve --engine ray`` over HTTP) run the same shape of trial: a two-node cluster,
 closed-loop clients, node 1 killed ``kill_at`` seconds in, a number of trials. The option
 parser itself belongs to the scripts; this module only lists the options.

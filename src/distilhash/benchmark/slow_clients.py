@@ -1,6 +1,6 @@
 """The slow-client attack harness: slow-drip connections against a service while normal clients run.
 
-``bench/serve_slow_clients.py`` serves a toy index and measures its normal clients before and
+``bench/serve_fuzz.py slow-clients`` serves a toy index and measures its normal clients before and
 during an attack of many connections that each hold the server as long as they can. An attacker
 (in its own process, its open-file limit raised) connects from one of several loopback source
 addresses (127.0.1.x) in one of :data:`SHAPES`: ``body-drip`` (an image upload announcing a

@@ -1,8 +1,8 @@
 """The fault-trial harness: repeated trials, each in a fresh directory with the load before it, and
 their spread as text.
 
-The node-loss and failover benchmarks (``bench/node_loss.py``, ``bench/replica_failover.py``,
-``bench/serve_ray_failover.py``) each run a number of independent trials of one experiment (start
+The node-loss and failover benchmarks (``bench/node_loss.py``: ``extraction``, ``fanout``,
+``serve``) each run a number of independent trials of one experiment (start
 a cluster, kill a node, count what went wrong); this module is that loop, once.
 """
 
