@@ -144,3 +144,20 @@ def test_teacher_extract_says_when_it_reused_a_complete_cache(tiny_prepared):
     res = CliRunner().invoke(app, ["teacher", "extract", "--dataset", "tiny", "--teacher", teacher])
     assert res.exit_code == 0, res.output
     assert "already complete" in res.output and "reused" in res.output
+
+
+def test_train_with_a_named_preset(tiny_prepared, tmp_path):
+    """--preset: a method's named option set (methods/presets.py); --set applies on top; an unknown name lists the known."""
+    from distilhash.methods.presets import preset_options
+
+    teacher, _ = tiny_prepared
+    runner = CliRunner()
+    fast = ["--set", "epochs=2", "--set", "batch_size=32", "--set", "n_codewords=16", "--threads", "1", "--no-progress"]
+    res = runner.invoke(app, ["train", "dcmq", "--dataset", "tiny", "--teacher", teacher, "--bits", "16", "--preset", "open-vocab",
+                              "--set", "embed_dim=16", *fast, "--no-eval", "--out", str(tmp_path / "ov")])
+    assert res.exit_code == 0, res.output
+    config = json.loads((tmp_path / "ov" / "method.json").read_text())["config"]
+    wanted = {**preset_options("dcmq", "open-vocab"), "embed_dim": 16}
+    assert {k: config[k] for k in wanted} == wanted
+    res = runner.invoke(app, ["train", "dcmq", "--dataset", "tiny", "--teacher", teacher, "--preset", "fastest", "--no-progress"])
+    assert res.exit_code != 0 and "no preset 'fastest'" in res.output and "open-vocab" in res.output

@@ -5,7 +5,8 @@
 
 Loads the prepared dataset's split and the teacher feature cache, creates the method from the
 registry (``--bits`` -> ``n_bits``, ``--seed`` -> ``seed``, ``--set KEY=VALUE`` -> any config
-field; values parsed as JSON when possible), fits it (model selection on ``split.val`` only),
+field; values parsed as JSON when possible; ``--preset NAME`` -> a named option set of
+:mod:`distilhash.methods.presets` under them), fits it (model selection on ``split.val`` only),
 saves the model directory (``method.json``, weights, ``fit_info.json``, ``train.json``) and
 prints validation and query mAP@all in both directions. The work is
 :func:`distilhash.pipeline.train.train_model`; this module parses options and prints.
@@ -30,6 +31,8 @@ def command(
     features: Path = typer.Option(None, "--features", help="Feature cache directory (default: the teacher's cache)."),
     bits: int = typer.Option(None, "--bits", help="Code length in bits (method default if omitted)."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
+    preset: str = typer.Option(None, "--preset", help="A named option set of the method (dcmq: open-vocab, for search by "
+                               "what people type); --config and --set apply on top."),
     sets: list[str] = typer.Option([], "--set", help="Config override KEY=VALUE (repeatable)."),
     config: Path = typer.Option(None, "--config", help="The run's config as JSON: an object of options, or a saved "
                                 "method.json; --bits, --seed and --set apply on top."),
@@ -49,10 +52,12 @@ def command(
     """Train METHOD on cached teacher features and save the model directory."""
     from distilhash.configs import parse_overrides
     from distilhash.methods.base import read_run_config
+    from distilhash.methods.presets import preset_options
     from distilhash.pipeline.train import train_model
 
     os.environ["DISTILHASH_PROGRESS"] = "1" if progress else "0"
-    overrides = {**(read_run_config(config, method)[1] if config is not None else {}), **parse_overrides(sets)}
+    overrides = {**(preset_options(method, preset) if preset is not None else {}),
+                 **(read_run_config(config, method)[1] if config is not None else {}), **parse_overrides(sets)}
     model, record = train_model(
         method, dataset, teacher, features, bits=bits, seed=seed, overrides=overrides, out=out,
         threads=threads, evaluate=evaluate, stream=stream, chunk_size=chunk_size, workers=workers,

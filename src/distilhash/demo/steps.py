@@ -10,7 +10,7 @@ Steps (each skipped when its output already exists, so a second run reuses the f
                                                        teacher own collections get by default (docs/own-collection.md)
 3. ``distilhash teacher extract ...``                  the teacher feature cache
 4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits, in its open-vocabulary setting
-                                                       (:data:`DCMQ_OPTIONS`: heads that start in the teacher's
+                                                       (:data:`DCMQ_PRESET`: heads that start in the teacher's
                                                        space, half label-prompt and half caption targets)
 5. ``distilhash eval MODEL``                           the evaluation table (both directions)
 6. ``distilhash query-encoder fit --model MODEL``      the static query text encoder (model2vec, ~0.1 ms/query vs ~13 ms MiniLM)
@@ -63,7 +63,8 @@ BITS = 64
 #: the captions. On the 176-noun open-vocabulary list its 64-bit codes keep 0.99x of the float
 #: teacher's P@10 on the drawings (the defaults, MLP heads and label prompts: 0.68x), for text->image
 #: label mAP 0.535 instead of 0.620 (3 seeds each, bench/results/open_vocab_dcmq_targets/prior-224-heads.md).
-DCMQ_OPTIONS: tuple[str, ...] = ("image_head=residual", "text_head=residual", "embed_dim=384", "target_text=mix")
+#: DCMQ in the open-vocabulary setting (:data:`distilhash.methods.presets.PRESETS`: residual heads, half caption targets)
+DCMQ_PRESET = "open-vocab"
 
 
 def _model_dir() -> Path:
@@ -108,7 +109,7 @@ STEPS: list[Step] = [
          lambda: _cache_status() == "complete"),
     Step(f"train DCMQ at {BITS} bits", lambda: ["train", "dcmq", "--dataset", DATASET, "--teacher", TEACHER,
                                                "--bits", str(BITS), "--seed", "0", "--out", str(_model_dir()),
-                                               *(a for opt in DCMQ_OPTIONS for a in ("--set", opt))],
+                                               "--preset", DCMQ_PRESET],
          lambda: (_model_dir() / "method.json").is_file()),
     Step("evaluate (query vs retrieval, both directions)",
          lambda: ["eval", str(_model_dir()), "--dataset", DATASET, "--teacher", TEACHER],

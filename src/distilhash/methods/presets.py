@@ -1,0 +1,51 @@
+"""Named option sets of a method (configs as data): ``distilhash train dcmq --preset open-vocab``.
+
+A preset is a documented bundle of config options for one use; ``--config`` and ``--set`` apply on
+top of it. The method's own defaults stay those of its paper (the benchmark tables use them).
+
+* ``dcmq`` / ``open-vocab``: search by what people type. Residual heads start in the teacher's
+  space (``z = u + MLP(u)``, the MLP zero-initialised, width = the teacher's 384) and half of the
+  raw target comes from the captions, half from the label prompts (``target_text=mix``). On the
+  grouped openclipart split with the 224-px teacher its 64-bit codes keep 0.99x of the teacher's
+  open-vocabulary P@10 on held-out drawings (the defaults 0.68x) for 0.03 / 0.09 less label mAP
+  (``bench/results/teacher_rerun/grouped_224.md``; docs/dcmq.md). ``make demo`` trains with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Preset", "PRESETS", "preset_options", "presets_of"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The options of a named preset and one line on what it is for."""
+
+    about: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, dict[str, Preset]] = {
+    "dcmq": {
+        "open-vocab": Preset("search by what people type: residual heads in the teacher's space, half caption targets",
+                             {"image_head": "residual", "text_head": "residual", "embed_dim": 384, "target_text": "mix"}),
+    },
+}
+
+
+def presets_of(method: str) -> dict[str, Preset]:
+    """The presets ``method`` has (empty when none)."""
+    return PRESETS.get(method, {})
+
+
+def preset_options(method: str, name: str) -> dict[str, Any]:
+    """A copy of the options of ``method``'s preset ``name``; a ConfigError names the known ones."""
+    from distilhash.errors import ConfigError
+
+    known = presets_of(method)
+    if name not in known:
+        listed = ", ".join(f"{k} ({p.about})" for k, p in known.items()) or "none"
+        raise ConfigError(f"method {method!r} has no preset {name!r}; its presets: {listed}")
+    return dict(known[name].options)
