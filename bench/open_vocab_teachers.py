@@ -75,8 +75,17 @@ class Embedder:
         for t in self.teachers:
             i = t.info()
             out.append({"name": i.get("name"), "fingerprint": i.get("fingerprint"), "image_size": i.get("image_size"),
-                        "prior": i.get("prior"), "kept": (i.get("fit_info") or {}).get("kept")})
+                        "prior": i.get("prior"), "kept": (i.get("fit_info") or {}).get("kept") or i.get("kept"),
+                        "val_mrr": val_mrr_of(i)})
         return out
+
+
+def val_mrr_of(info: dict[str, Any]) -> float | None:
+    """The val MRR a teacher was selected by (split.val pairs, no labels): the prior's kept grid point, else the heads'."""
+    if info.get("selection"):
+        return float(max(g["val_mrr"] for g in info["selection"]))
+    kept = info.get("kept") or {}
+    return float(kept["val_mrr"]) if "val_mrr" in kept else None
 
 
 def summarise(fits: list[dict[str, Any]], domains: list[str]) -> dict[str, Any]:
@@ -139,7 +148,11 @@ def main(argv: list[str] | None = None) -> None:
             fit["spec"], fit["teachers"] = spec, e.info()
             fits.append(fit)
             print(label, spec, {n: round(fit[n]["p_at"], 3) for n in doms}, flush=True)
-        rows[label] = {"fits": fits, "n_fits": len(fits), **summarise(fits, list(doms))}
+        mrr = [t["val_mrr"] for f in fits for t in f["teachers"]] if all(len(f["teachers"]) == 1 for f in fits) else []
+        mrr_ok = bool(mrr) and all(m is not None for m in mrr)
+        rows[label] = {"fits": fits, "n_fits": len(fits), **summarise(fits, list(doms)),
+                       "val_mrr": float(np.mean(mrr)) if mrr_ok else None,
+                       "val_mrr_std": float(np.std(mrr, ddof=1)) if mrr_ok and len(mrr) > 1 else (0.0 if mrr_ok else None)}
     base = rows[rows_in[0][0]]
     for row in rows.values():
         row["vs_baseline"] = {d: {f: row[d][f] / base[d][f] for f in ("p_at", "map_all")} for d in doms}
@@ -154,11 +167,12 @@ def markdown(r: dict[str, Any]) -> str:
     lines = ["# Float teachers on the open-vocabulary benchmark (176 nouns; relevance = the title names the noun)", "",
              "; ".join(f"{d}: {r['n_queries'][d]} queries with a relevant item among {r['n_items'][d]}" for d in doms)
              + f". Mean +- sample std over the fits; ratios to `{r['baseline']}`.", "",
-             f"| teacher | fits | {head} |", "|---" * (2 + 3 * len(doms)) + "|"]
+             f"| teacher | fits | val MRR (selection) | {head} |", "|---" * (3 + 3 * len(doms)) + "|"]
     for name, row in r["rows"].items():
         cells = " | ".join(f"{row[d]['p_at']:.3f} +- {row[d]['p_at_std']:.3f} | {row[d]['map_all']:.3f} +- "
                            f"{row[d]['map_all_std']:.3f} | {row['vs_baseline'][d]['p_at']:.2f}x" for d in doms)
-        lines.append(f"| {name} | {row['n_fits']} | {cells} |")
+        mrr = "" if row.get("val_mrr") is None else f"{row['val_mrr']:.4f} +- {row['val_mrr_std']:.4f}"
+        lines.append(f"| {name} | {row['n_fits']} | {mrr} | {cells} |")
     lines += ["", "Specs per row: " + "; ".join(f"{n}: {', '.join(f['spec'] for f in row['fits'])}"
                                                 for n, row in r["rows"].items())]
     return "\n".join(lines) + "\n"
