@@ -86,7 +86,9 @@ def test_last_layer_replay_equals_minilm():
     assert [s.shape[1] for s in states] == [384] * 3 and len({len(s) for s in states}) == 3  # no padding rows kept
     with torch.no_grad():
         out = last_layer_embed(enc.model.encoder.layer[LAST].eval(), states).numpy()
+        chunked = last_layer_embed(enc.model.encoder.layer[LAST].eval(), states, chunk=1).numpy()  # one caption at a time
     np.testing.assert_allclose(out, enc.encode(texts), atol=1e-5)
+    np.testing.assert_allclose(chunked, out, atol=1e-5)
 
 
 def test_a_saved_text_tower_is_what_the_teacher_reads_texts_with(tmp_path):

@@ -90,21 +90,30 @@ def _pad(rows: list[np.ndarray]):
     return t
 
 
-def last_layer_embed(layer, states: list[np.ndarray]):
-    """``layer`` (MiniLM's last) on per-caption states -> mean-pooled, unit rows ``[n, 384]`` (a torch tensor)."""
+def last_layer_embed(layer, states: list[np.ndarray], chunk: int = 64):
+    """``layer`` (MiniLM's last) on per-caption states -> mean-pooled, unit rows ``[n, 384]`` (a torch tensor).
+
+    Captions are run in chunks of similar length (each padded to its own longest): a caption's output does not
+    depend on the others in its chunk, so this is the same as one padded batch at a fraction of the padding.
+    """
     import torch
     import torch.nn.functional as F
 
-    n, t = len(states), max(len(s) for s in states)
-    h = torch.zeros(n, t, states[0].shape[1])
-    mask = torch.zeros(n, t)
-    for k, s in enumerate(states):
-        h[k, :len(s)] = torch.from_numpy(s)
-        mask[k, :len(s)] = 1
-    additive = (1.0 - mask)[:, None, None, :] * torch.finfo(h.dtype).min
-    out = layer(h, attention_mask=additive)
-    out = out[0] if isinstance(out, tuple) else out
-    pooled = (out * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1e-9)
+    order = np.argsort([len(s) for s in states], kind="stable")
+    parts = []
+    for c in range(0, len(order), chunk):
+        rows = [states[i] for i in order[c:c + chunk]]
+        t = max(len(s) for s in rows)
+        h = torch.zeros(len(rows), t, rows[0].shape[1])
+        mask = torch.zeros(len(rows), t)
+        for k, s in enumerate(rows):
+            h[k, :len(s)] = torch.from_numpy(s)
+            mask[k, :len(s)] = 1
+        additive = (1.0 - mask)[:, None, None, :] * torch.finfo(h.dtype).min
+        out = layer(h, attention_mask=additive)
+        out = out[0] if isinstance(out, tuple) else out
+        parts.append((out * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1e-9))
+    pooled = torch.cat(parts)[torch.from_numpy(np.argsort(order))]  # back to the input order
     return F.normalize(pooled, dim=-1)
 
 
