@@ -112,10 +112,17 @@ def _fit_lite0_tuned(*args: Any) -> tuple[dict[str, Any], Path]:
     return fit_tuned_command(*args)
 
 
+def _fit_lite0_minilm_text(*args: Any) -> tuple[dict[str, Any], Path]:
+    """lite0-minilm-text: MiniLM's last layer trained with a wide fit's heads (:mod:`distilhash.teachers.lite0_text_fit`)."""
+    from distilhash.teachers.lite0_text_fit import fit_text_tune_command
+
+    return fit_text_tune_command(*args)
+
+
 #: teacher kind -> the function fitting it
 FIT_KINDS: dict[str, Callable[..., tuple[dict[str, Any], Path]]] = {
     "minilm-lit": _fit_minilm_lit, "lite0-minilm": _fit_lite0_minilm, "lite0-minilm-wide": _fit_lite0_minilm_wide,
-    "lite0-prior": _fit_lite0_prior, "lite0-tuned": _fit_lite0_tuned}
+    "lite0-prior": _fit_lite0_prior, "lite0-tuned": _fit_lite0_tuned, "lite0-minilm-text": _fit_lite0_minilm_text}
 
 
 def fit_teacher(kind: str, dataset: str | None = None, out: str | Path | None = None,

@@ -172,6 +172,13 @@ def _epochs(config: Lite0FitConfig, n_fit: int) -> int:
     return max(config.epochs, math.ceil(config.min_steps / steps))
 
 
+def _as_views(x: np.ndarray):
+    """``[n, d]`` or ``[k, n, d]`` (k views of the same n pairs, e.g. mirrored pictures) -> tensor ``[k, n, d]``."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(x[None] if x.ndim == 2 else x))
+
+
 def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, config: Lite0FitConfig, select: str,
                    bar) -> dict[str, Any]:
     """Train one head variant; returns its history and the state of its best epoch (by ``select``)."""
@@ -193,16 +200,19 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
     if config.learn_temperature:
         groups.append({"params": [log_tau], "weight_decay": 0.0})
     opt = torch.optim.AdamW(groups, lr=config.lr)
-    n = len(u_fit)
+    n = u_fit.shape[-2]
     bs = min(config.batch_size, n)
     steps = max(1, n // bs)
     epochs = _epochs(config, n)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * epochs)
-    U, V = torch.from_numpy(u_fit), torch.from_numpy(v_fit)
+    U, V = _as_views(u_fit), _as_views(v_fit)
     Uv, Vv = torch.from_numpy(u_val), torch.from_numpy(v_val)
     target = torch.arange(bs)
     history: list[dict[str, Any]] = []
     run: dict[str, Any] = {"losses": []}
+
+    def pick(views, idx):  # one view per pair, drawn uniformly (a single view: the pairs as they are)
+        return views[0, idx] if len(views) == 1 else views[torch.from_numpy(rng.integers(len(views), size=len(idx))), idx]
 
     def train_epoch(epoch: int) -> dict[str, float]:
         heads.train()
@@ -210,7 +220,7 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
         losses = run["losses"] = []
         for b in range(steps):
             idx = order[b * bs:(b + 1) * bs]
-            losses.append(contrastive_step(heads.image(U[idx]), heads.text(V[idx]), log_tau, target, opt, sched))
+            losses.append(contrastive_step(heads.image(pick(U, idx)), heads.text(pick(V, idx)), log_tau, target, opt, sched))
             if bar is not None:
                 bar.update(1)
         return {"total": float(np.mean(losses))}
@@ -235,12 +245,15 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
 
 def train_and_select(config: Lite0FitConfig, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, select: str, bar):
     """Train every head variant of ``config``; returns ``(heads, selection record)``: the winner's heads with its
-    best epoch's state (by ``select`` on the val pairs) in eval mode, and the fit record's kept/variants entries."""
+    best epoch's state (by ``select`` on the val pairs) in eval mode, and the fit record's kept/variants entries.
+
+    ``u_fit`` ``[n, 1280]`` / ``v_fit`` ``[n, 384]``, or ``[k, n, .]`` views of the same pairs (augmentation: each step
+    draws one view per pair at random)."""
     from distilhash.teachers.lite0_minilm import HeadConfig
 
     results = []
     for variant in config.variants:
-        hc = HeadConfig.from_dict({**variant, "hidden": config.hidden, "in_width": u_fit.shape[1], "width": v_fit.shape[1]})
+        hc = HeadConfig.from_dict({**variant, "hidden": config.hidden, "in_width": u_fit.shape[-1], "width": v_fit.shape[-1]})
         results.append((hc, _train_variant(hc, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, config, select, bar)))
     hc, winner = max(results, key=lambda hr: hr[1]["best"]["score"])
     winner["heads"].load_state_dict(winner["best"]["state"])

@@ -16,6 +16,8 @@ A fitted teacher is a directory::
 
     config.json          {"kind": "lite0-minilm", "heads": HeadConfig, "image_size": S, "fit": ..., "fit_info": ...}
     heads.safetensors    the heads' weights and the feature standardisation (float32)
+    text_tower/          only when config.json says ``"text_tower_dir"``: MiniLM with a trained last layer
+                         (:mod:`distilhash.teachers.lite0_text_fit`)
 
 Spec resolution: ``lite0-minilm:PATH`` loads the directory PATH; ``lite0-minilm:NAME`` (NAME not a
 directory) loads ``$DISTILHASH_HOME/teachers/lite0-minilm-NAME`` (written by
@@ -112,8 +114,12 @@ def build_heads(config: HeadConfig):
     return Heads()
 
 
-def save_lite0_teacher(out_dir: str | Path, heads, image_size: int, fit: dict[str, Any], fit_info: dict[str, Any]) -> Path:
-    """Write ``heads`` and the teacher's config under ``out_dir`` (weights first, config last, each atomically)."""
+def save_lite0_teacher(out_dir: str | Path, heads, image_size: int, fit: dict[str, Any], fit_info: dict[str, Any],
+                       text_tower_dir: str | None = None) -> Path:
+    """Write ``heads`` and the teacher's config under ``out_dir`` (weights first, config last, each atomically).
+
+    ``text_tower_dir``: a MiniLM directory inside ``out_dir`` the teacher reads texts with (a tuned text tower;
+    default: the shipped all-MiniLM-L6-v2)."""
     from safetensors.torch import save
 
     out = Path(out_dir)
@@ -125,6 +131,7 @@ def save_lite0_teacher(out_dir: str | Path, heads, image_size: int, fit: dict[st
         "format_version": 1,
         "heads": heads.config.to_dict(),
         "image_size": int(image_size),
+        **({"text_tower_dir": text_tower_dir} if text_tower_dir else {}),
         "fit": fit,
         "fit_info": fit_info,
         "weights_sha256": sha256_file(out / HEADS_FILE),
@@ -201,6 +208,8 @@ class Lite0MiniLMTeacher(TeacherBase):
             raise TeacherLoadError(f"{self.directory / HEADS_FILE} does not fit the heads in {CONFIG_FILE}: {str(exc)[:300]}") from exc
         self.heads.to(self.device).eval()
         self.image_tower = Lite0Backbone().frozen().to(self.device)
+        if text_path is None and self.config.get("text_tower_dir"):  # a tuned MiniLM saved with the heads
+            text_path = self.directory / self.config["text_tower_dir"]
         self.text = MiniLMTextEncoder(text_path, device=str(self.device))
         self.width = int(self.heads.config.width)
         if self.text.width != self.width:

@@ -1,7 +1,7 @@
 """Fitting ``lite0-minilm`` heads on every legitimate pair (:mod:`.pair_sources`), not only split.fit.
 
 Same heads, loss and selection as :mod:`.lite0_fit` (towers frozen; every head variant trained,
-the (variant, epoch) with the highest validation mAP kept), but the fit pairs are the union of
+the (variant, epoch) with the highest validation mAP, or with ``select=val_mrr`` MRR, kept), but the fit pairs are the union of
 the pair sources (by default the dataset's ``split.fit`` pairs, the other openclipart drawings and
 the emoji glyphs outside the benchmark) and validation stays the dataset's ``split.val`` pairs,
 which no source holds. A further near-duplicate filter runs on the frozen Lite0 features: a
@@ -9,8 +9,10 @@ non-``split.fit`` pair whose centred pooled features have cosine >= ``near_dupli
 a ``split.query`` or ``split.val`` item is dropped (counted in ``fit_info["sources"]``).
 
 Lite0 features of the sources are cached per source under ``$DISTILHASH_HOME/teachers/cache``
-(``wide-<source>-<ids hash>-<weights>-s<size>.npy``), MiniLM embeddings in the text cache, so a refit
-with other head settings costs only the head training.
+(``wide-<source>-<ids hash>-<weights>-s<size>[-r<drawn side>][-flip].npy``), MiniLM embeddings in the text
+cache, so a refit with other head settings costs only the head training. Augmentation (``flip``,
+``caption_views``) trains on views of the same pairs: the mirrored pictures' features and other captions
+(the title alone); each step draws one image view and one caption view per pair.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 from distilhash.teachers.lite0_fit import Lite0FitConfig, _epochs, towers_record, train_and_select
 from distilhash.threads import fit_threads
 
-__all__ = ["WideFitConfig", "fit_lite0_wide", "DEFAULT_SOURCES"]
+__all__ = ["WideFitConfig", "WidePairs", "wide_pairs", "fit_lite0_wide", "DEFAULT_SOURCES"]
 
 DEFAULT_SOURCES: tuple[str, ...] = ("openclipart-fit", "openclipart-extra", "emoji-fit")
 
@@ -38,20 +40,33 @@ class WideFitConfig(Lite0FitConfig):
 
     sources: list[str] = field(default_factory=lambda: list(DEFAULT_SOURCES))
     near_duplicate_cosine: float = 0.95
+    #: side the sources' pictures are drawn at, then resized to ``image_size`` as the benchmark's items are
+    #: (128: the openclipart dataset's stored side and the emoji databases' glyph side)
+    render_size: int = 128
+    #: augmentation: also the Lite0 features of each picture mirrored left-right (one of the two per pair and step)
+    flip: bool = False
+    #: augmentation: other caption views trained on beside each pair's caption (``"title"``; one view per pair and step)
+    caption_views: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _source_features(pairs, size: int, cache: Path, backbone, batch: int, progress: bool) -> np.ndarray:
+def _source_features(pairs, size: int, cache: Path, backbone, batch: int, progress: bool, flip: bool = False) -> np.ndarray:
+    """Lite0 pooled features ``[n, 1280]`` of ``pairs``' pictures resized to ``size`` (mirrored when ``flip``), cached."""
     from distilhash.io_utils import atomic_save_npy
     from distilhash.teachers.efficientnet_lite0 import encode_pooled, weights_fingerprint
 
     key = hashlib.sha256("\n".join(pairs.ids).encode()).hexdigest()[:16]
-    path = cache / f"wide-{pairs.name}-{key}-{weights_fingerprint()}-s{size}.npy"
+    drawn = pairs.images.shape[1]
+    tail = ("" if drawn == size else f"-r{drawn}") + ("-flip" if flip else "")
+    path = cache / f"wide-{pairs.name}-{key}-{weights_fingerprint()}-s{size}{tail}.npy"
     if path.is_file():
         return np.load(path)
-    u = encode_pooled(backbone, pairs.images, batch, progress=progress, desc=f"Lite0 {pairs.name}")
+    pixels = pairs.resized(size)
+    if flip:
+        pixels = np.ascontiguousarray(pixels[:, :, ::-1])
+    u = encode_pooled(backbone, pixels, batch, progress=progress, desc=f"Lite0 {pairs.name}{' mirrored' if flip else ''}")
     cache.mkdir(parents=True, exist_ok=True)
     atomic_save_npy(path, u.astype(np.float32))
     return u
@@ -69,65 +84,103 @@ def _near_duplicates(u: np.ndarray, ref: np.ndarray, mu: np.ndarray, threshold: 
     return out
 
 
+@dataclass
+class WidePairs:
+    """The fit and val pairs of a wide fit, features computed (towers frozen).
+
+    ``u_fit`` ``[k, n, 1280]`` Lite0 features of the n fit pictures (k image views: as drawn, mirrored);
+    ``v_fit`` ``[m, n, 384]`` MiniLM embeddings of their m caption views; ``fit_texts`` the n captions
+    (view ``text``); ``u_val`` / ``v_val`` / ``val_texts`` the dataset's ``split.val`` pairs; ``sources``
+    one record per source with its counts.
+    """
+
+    u_fit: np.ndarray
+    v_fit: np.ndarray
+    fit_texts: list[str]
+    u_val: np.ndarray
+    v_val: np.ndarray
+    val_texts: list[str]
+    sources: list[dict[str, Any]]
+    views: list[str]
+    ds: Any
+    split: Any
+    text_encoder: Any
+
+
+def wide_pairs(dataset: str, config: WideFitConfig, progress: bool = True) -> WidePairs:
+    """Load ``config.sources`` (cached), drop near-duplicates of held-out items, compute (cached) tower features."""
+    from distilhash.data.store import open_prepared
+    from distilhash.paths import teachers_dir
+    from distilhash.teachers.efficientnet_lite0 import Lite0Backbone
+    from distilhash.teachers.lite0_features import tower_features
+    from distilhash.teachers.minilm_text import MiniLMTextEncoder, cached_encode
+    from distilhash.teachers.pair_sources import load_pairs
+
+    ds, split = open_prepared(dataset)
+    cache = teachers_dir() / "cache"
+    backbone = Lite0Backbone().frozen()
+    text_encoder = MiniLMTextEncoder()
+    sets = load_pairs(list(config.sources), cache=cache, key=f"{ds.content_hash()[:16]}-{split.hash}-s{config.render_size}",
+                      dataset=dataset, size=config.render_size, progress=progress)
+    val = np.asarray(split.val)
+    held = np.union1d(np.asarray(split.query), val)
+    u_val, _ = tower_features(ds, val, config.image_size, cache, backbone=backbone, progress=progress)
+    u_held, _ = tower_features(ds, held, config.image_size, cache, backbone=backbone, progress=progress)
+    val_texts = [ds.texts[i] for i in val]
+    v_val = cached_encode(val_texts, text_encoder, cache, progress)
+    us, vs, texts, sources = [], [], [], []
+    views = ["text", *config.caption_views]
+    for p in sets:
+        u = [_source_features(p, config.image_size, cache, backbone, config.tower_batch, progress, flip)
+             for flip in ((False, True) if config.flip else (False,))]
+        us.append(np.stack(u))
+        vs.append(np.stack([cached_encode(p.caption_view(view), text_encoder, cache, progress) for view in views]))
+        texts.append(np.asarray(p.texts, dtype=object))
+        sources.append({"name": p.name, **p.meta})
+    mu_all = np.concatenate([u[0] for u in us]).mean(0)  # the pictures as drawn (view 0), not the mirrored ones
+    for i, p in enumerate(sets):
+        if p.name == "openclipart-fit":
+            continue
+        dup = _near_duplicates(us[i][0], u_held, mu_all, config.near_duplicate_cosine)
+        us[i], vs[i], texts[i] = us[i][:, ~dup], vs[i][:, ~dup], texts[i][~dup]
+        sources[i]["near_duplicates_dropped"] = int(dup.sum())
+        sources[i]["n_used"] = int((~dup).sum())
+    for s, u in zip(sources, us):
+        s.setdefault("n_used", int(u.shape[1]))
+    return WidePairs(np.concatenate(us, 1).astype(np.float32), np.concatenate(vs, 1).astype(np.float32),
+                     [str(t) for t in np.concatenate(texts)], u_val, v_val, val_texts, sources, views, ds, split, text_encoder)
+
+
 def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Fit the heads on ``config.sources`` with ``dataset``'s ``split.val`` for selection; save under ``out_dir``."""
     import torch
     from tqdm.auto import tqdm
 
-    from distilhash.data.store import open_prepared
     from distilhash.errors import DataError
-    from distilhash.paths import teachers_dir
-    from distilhash.teachers.efficientnet_lite0 import Lite0Backbone
-    from distilhash.teachers.lite0_features import tower_features
     from distilhash.teachers.lite0_minilm import save_lite0_teacher
-    from distilhash.teachers.minilm_text import MiniLMTextEncoder, cached_encode
-    from distilhash.teachers.pair_sources import load_pairs
 
     config = config or WideFitConfig()
-    if config.select != "val_map":
-        raise DataError("the wide fit selects by val_map on the dataset's split.val (labels read there only)")
+    if config.select not in ("val_map", "val_mrr"):
+        raise DataError(f"select={config.select!r}: the wide fit selects on the dataset's split.val by 'val_map' or 'val_mrr'")
     t_start = time.time()
     prev = torch.get_num_threads()
     threads = fit_threads(config.threads)
     torch.set_num_threads(threads)
     try:
-        ds, split = open_prepared(dataset)
-        cache = teachers_dir() / "cache"
-        backbone = Lite0Backbone().frozen()
-        text_encoder = MiniLMTextEncoder()
-        sets = load_pairs(list(config.sources), dataset=dataset, size=config.image_size, progress=progress)
+        w = wide_pairs(dataset, config, progress)
+        ds, split, sources, views = w.ds, w.split, w.sources, w.views
         val = np.asarray(split.val)
-        held = np.union1d(np.asarray(split.query), val)
-        u_val, _ = tower_features(ds, val, config.image_size, cache, backbone=backbone, progress=progress)
-        u_held, _ = tower_features(ds, held, config.image_size, cache, backbone=backbone, progress=progress)
-        v_val = cached_encode([ds.texts[i] for i in val], text_encoder, cache, progress)
-        us, vs, sources = [], [], []
-        for p in sets:
-            u = _source_features(p, config.image_size, cache, backbone, config.tower_batch, progress)
-            v = cached_encode(list(p.texts), text_encoder, cache, progress)
-            us.append(u)
-            vs.append(v)
-            sources.append({"name": p.name, **p.meta})
-        mu_all = np.concatenate(us).mean(0)
-        for i, p in enumerate(sets):
-            if p.name == "openclipart-fit":
-                continue
-            dup = _near_duplicates(us[i], u_held, mu_all, config.near_duplicate_cosine)
-            us[i], vs[i] = us[i][~dup], vs[i][~dup]
-            sources[i]["near_duplicates_dropped"] = int(dup.sum())
-            sources[i]["n_used"] = int((~dup).sum())
-        for s, u in zip(sources, us):
-            s.setdefault("n_used", int(len(u)))
-        u_fit, v_fit = np.concatenate(us).astype(np.float32), np.concatenate(vs).astype(np.float32)
-        mu = u_fit.mean(0).astype(np.float32)
-        sigma = (u_fit.std(0) + 1e-4).astype(np.float32)
-        y_val = ds.labels[val]
-        steps = max(1, len(u_fit) // min(config.batch_size, len(u_fit)))
-        bar = tqdm(total=steps * _epochs(config, len(u_fit)) * len(config.variants), desc="fit lite0-minilm wide heads",
+        u_fit, v_fit = w.u_fit, w.v_fit  # [views, n, d]
+        n_fit = u_fit.shape[1]
+        mu = u_fit[0].mean(0).astype(np.float32)
+        sigma = (u_fit[0].std(0) + 1e-4).astype(np.float32)
+        y_val = ds.labels[val] if config.select == "val_map" else None
+        steps = max(1, n_fit // min(config.batch_size, n_fit))
+        bar = tqdm(total=steps * _epochs(config, n_fit) * len(config.variants), desc="fit lite0-minilm wide heads",
                    unit="step", disable=not progress)
         t_train = time.time()
-        heads, selection = train_and_select(config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, "val_map", bar)
+        heads, selection = train_and_select(config, u_fit, v_fit, w.u_val, w.v_val, y_val, mu, sigma, config.select, bar)
         bar.close()
         names = " + ".join(s["name"] for s in sources)
         fit_info = {
@@ -135,12 +188,14 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
             "dataset": {"name": names, "validation": f"{ds.name} split.val", "content_hash": ds.content_hash(),
                         "split_hash": split.hash},
             "sources": sources,
-            "n_fit_pairs": int(len(u_fit)), "n_val_pairs": int(len(val)),
-            "epochs_per_variant": _epochs(config, len(u_fit)),
+            "n_fit_pairs": int(n_fit), "n_val_pairs": int(len(val)),
+            "epochs_per_variant": _epochs(config, n_fit),
+            "augmentation": {"image_views": ["as drawn", *(["mirrored left-right"] if config.flip else [])],
+                             "caption_views": views, "drawn_at": config.render_size, "image_size": config.image_size},
             "pairs_used": f"{names}; never a {ds.name} split.query or split.val item, an item of their collections, or "
                           f"a near-duplicate of one (centred Lite0 cosine >= {config.near_duplicate_cosine}); labels only "
-                          "of val items and only for val_map selection",
-            **towers_record(config.image_size, text_encoder),
+                          f"of val items and only for val_map selection (select: {config.select})",
+            **towers_record(config.image_size, w.text_encoder),
             "timing_s": {"train_heads": time.time() - t_train, "total": time.time() - t_start},
             "loadavg_end": list(os.getloadavg()),
             "threads": threads,

@@ -38,13 +38,37 @@ PAIR_SOURCES: Registry = Registry("pair source")
 
 @dataclass
 class PairSet:
-    """``images`` uint8 ``[n, S, S, 3]`` with one caption each; ``ids`` unique; ``meta`` counts and filters."""
+    """``images`` uint8 ``[n, S, S, 3]`` with one caption each; ``ids`` unique; ``meta`` counts and filters.
+
+    ``views``: other captions of the same pictures by name (``"title"``: the title alone), for augmentation;
+    ``resample``: the PIL filter that resizes these pictures to another side the way the benchmark's items of
+    the same kind are resized (``"bilinear"`` for dataset drawings, ``"bicubic"`` for emoji glyphs).
+    """
 
     name: str
     ids: list[str]
     texts: list[str]
     images: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    views: dict[str, list[str]] = field(default_factory=dict)
+    resample: str = "bilinear"
+
+    def resized(self, size: int) -> np.ndarray:
+        """The pictures at ``size`` x ``size`` (uint8 ``[n, size, size, 3]``, resized with :attr:`resample`)."""
+        from PIL import Image
+
+        if self.images.shape[1] == size:
+            return self.images
+        f = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[self.resample]
+        return np.stack([np.asarray(Image.fromarray(im).resize((size, size), f), dtype=np.uint8) for im in self.images])
+
+    def caption_view(self, view: str) -> list[str]:
+        """The captions of view ``view`` (``"text"``: the pair's own caption); an unknown view names the known ones."""
+        if view == "text":
+            return list(self.texts)
+        if view not in self.views:
+            raise DataError(f"pair source {self.name!r} has no caption view {view!r}; it has: text, {', '.join(self.views)}")
+        return list(self.views[view])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -61,9 +85,10 @@ def _openclipart_fit(dataset: str = "openclipart", size: int = 128, **_: Any) ->
 
     ds, split = open_prepared(dataset)
     rows = np.asarray(split.fit)
+    titles = ds.display_texts or ds.texts
     return PairSet("openclipart-fit", [ds.ids[i] for i in rows], [ds.texts[i] for i in rows], ds.images.array(rows, size),
                    {"what": f"{dataset} split.fit (train minus val), caption = the dataset text", "n": int(len(rows)),
-                    "split_hash": split.hash})
+                    "split_hash": split.hash}, views={"title": [titles[i] for i in rows]})
 
 
 @PAIR_SOURCES.register("openclipart-extra")
@@ -93,7 +118,7 @@ def _openclipart_extra(dataset: str = "openclipart", size: int = 128, progress: 
                                for r in sorted({f["reason"] for f in drawings.filtered})},
               "held_out_items": 0, "in_held_out_collection": 0, "already_in_openclipart_fit": 0, "empty_caption": 0,
               "kept_in_dataset_not_fit": 0, "kept_dropped_by_dataset": 0}
-    keep, texts = [], []
+    keep, texts, titles = [], [], []
     for k, rel in enumerate(drawings.rels):
         item_id, meta = f"{prefix}-{rel}", drawings.metas[k]
         if item_id in held_ids:
@@ -113,9 +138,10 @@ def _openclipart_extra(dataset: str = "openclipart", size: int = 128, progress: 
         counts["kept_in_dataset_not_fit" if item_id in in_dataset else "kept_dropped_by_dataset"] += 1
         keep.append(k)
         texts.append(text)
+        titles.append(meta.title.strip() or text)
     return PairSet("openclipart-extra", [f"{prefix}-{drawings.rels[k]}" for k in keep], texts, drawings.pixels[keep],
                    {"what": "openclipart drawings outside split.query/split.val and their collections, caption = title + tags",
-                    "n": len(keep), "counts": counts, "held_out_collections": len(held_keys)})
+                    "n": len(keep), "counts": counts, "held_out_collections": len(held_keys)}, views={"title": titles})
 
 
 @PAIR_SOURCES.register("emoji-fit")
@@ -127,9 +153,39 @@ def _emoji_fit(size: int = 128, **_: Any) -> PairSet:
     return PairSet("emoji-fit", g.ids, texts, g.images,
                    {"what": "Noto Color Emoji glyphs of the subgroups not held out for the open-vocabulary benchmark, "
                             "caption = CLDR name. keywords", "n": len(g), "subgroups": g.meta["subgroups"],
-                    "catalog_filtered": g.meta["catalog_filtered"], "render_rejected": g.meta["render_rejected"]})
+                    "catalog_filtered": g.meta["catalog_filtered"], "render_rejected": g.meta["render_rejected"]},
+                   views={"title": list(g.titles)}, resample="bicubic")
 
 
-def load_pairs(names: list[str], **options: Any) -> list[PairSet]:
-    """The pair sets ``names`` (unknown names are answered with the valid ones)."""
-    return [PAIR_SOURCES.create(n, **options) for n in names]
+def _cached_pairs(name: str, cache, key: str, options: dict[str, Any]) -> PairSet:
+    """:data:`PAIR_SOURCES` ``name`` built once and kept as ``pairs-<name>-<key>.{npy,json}`` under ``cache``."""
+    import json
+
+    from distilhash.io_utils import atomic_save_npy, atomic_write_json
+
+    stem = cache / f"pairs-{name}-{key}"
+    if stem.with_suffix(".json").is_file() and stem.with_suffix(".npy").is_file():
+        rec = json.loads(stem.with_suffix(".json").read_text())
+        return PairSet(name, rec["ids"], rec["texts"], np.load(stem.with_suffix(".npy")), rec["meta"], rec["views"],
+                       rec["resample"])
+    p = PAIR_SOURCES.create(name, **options)
+    cache.mkdir(parents=True, exist_ok=True)
+    atomic_save_npy(stem.with_suffix(".npy"), p.images)
+    atomic_write_json(stem.with_suffix(".json"), {"ids": p.ids, "texts": p.texts, "meta": p.meta, "views": p.views,
+                                                  "resample": p.resample})
+    return p
+
+
+def load_pairs(names: list[str], cache=None, key: str = "", **options: Any) -> list[PairSet]:
+    """The pair sets ``names`` (unknown names are answered with the valid ones).
+
+    With a ``cache`` directory and a ``key`` naming everything the sets depend on (dataset content and split
+    hashes, picture side), each set is built once (scanning 8,000 SVG files takes minutes) and re-read after.
+    """
+    if cache is None:
+        return [PAIR_SOURCES.create(n, **options) for n in names]
+    from pathlib import Path
+
+    for n in names:
+        PAIR_SOURCES.get(n)  # an unknown name fails here, before any cache file is read
+    return [_cached_pairs(n, Path(cache), key, options) for n in names]
