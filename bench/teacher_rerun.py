@@ -33,7 +33,7 @@ FLOAT = ("float-teacher", "float-student")
 def _records(suite: str) -> dict[tuple[str, int | None], list[dict[str, Any]]]:
     """``(label, bits)`` -> the suite's ok run records of that cell."""
     out: dict[tuple[str, int | None], list[dict[str, Any]]] = defaultdict(list)
-    for f in sorted((repo_root() / "bench" / "results" / suite).glob("*.json")):
+    for f in sorted((repo_root() / "bench" / "results" / suite).rglob("*.json")):  # labels with a "/" sit in subfolders
         r = json.loads(f.read_text())
         if r.get("status") == "ok" and "metrics" in r:
             out[(r["spec"]["label"], r["spec"]["bits"])].append(r)
