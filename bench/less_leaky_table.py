@@ -160,7 +160,10 @@ def _over_splits_cells(leaky: list[str], tags: list[str]) -> dict[str, Any]:
             row[f"title+description {d}"] = _split_stats(by_suite, d)
             row[f"title+tags {d}"] = _split_stats(tag[k], d) if k in tag else None
         rows.append(row)
-    return {"suites": {"title+description": leaky, "title+tags": tags}, "chance": chance, "rows": rows}
+    loads = [r["provenance"].get(k, [0])[0] for rs in desc.values() for recs in rs.values() for r in recs
+             for k in ("load_before", "load_after")]
+    return {"suites": {"title+description": leaky, "title+tags": tags}, "chance": chance, "rows": rows,
+            "load_1min_range": [min(loads), max(loads)] if loads else None}
 
 
 def _over_splits_cells_md(over: dict[str, Any]) -> list[str]:
@@ -171,7 +174,8 @@ def _over_splits_cells_md(over: dict[str, Any]) -> list[str]:
              "Each split has its own teacher fit. mAP@all, mean ± sample std over every run (method seeds x splits; "
              "n when not 9); in brackets, over the measured random ranking pooled over the splits"
              + (f" (i2t {ch['i2t']:.4f}, t2i {ch['t2i']:.4f})" if ch else "") + ". `std over splits`: the sample std of the "
-             "three split means (what a new split and teacher fit moves). Budget: all title + description runs of the cell.", "",
+             "three split means (what a new split and teacher fit moves). Budget: all title + description runs of the cell."
+             + (" Load average (1 min) while these runs ran: {:.1f}–{:.1f}.".format(*over["load_1min_range"]) if over["load_1min_range"] else ""), "",
              "| method | title + description i2t | title + description t2i | std over splits i2t / t2i | title + tags i2t | "
              "title + tags t2i | budget (title + description, every split) |", "|---|---|---|---|---|---|---|"]
     for r in over["rows"]:
