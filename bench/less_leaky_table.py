@@ -10,6 +10,9 @@ ranking ignores every feature, so one set of runs serves both columns), and writ
 ``bench/results/less_leaky/<name>.{json,md,png}``: per method and bit length, mean ± sample std over
 seeds, each mean over the random ranking's mean, and the training budget of each column's runs
 (cap, epochs run, how many stopped on their own); the plot shows both captions side by side.
+With ``--splits`` (the title + description suites of other grouped splits, each with its own teacher fit)
+and ``--tags-splits`` (the title + tags suites of the same splits), it adds the cells run on every split:
+mean ± sample std over splits x seeds, the sample std of the split means, and the budget over all runs.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.report_budget import budget_cell, spread_scope
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.suite import repo_root
+from distilhash.eval.spread import mean_std, sample_std
 
 ORDER = ["float-teacher", "float-student", "dcmq", "soda", "dcmh", "lcdh", "pq", "itq", "lsh", "random"]
 DIRS = ("i2t", "t2i")
@@ -121,6 +125,69 @@ def _over_splits_md(over: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _pooled(suites: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Cells run on every one of ``suites``: ``key -> {suite: records}`` (one split and teacher fit per suite)."""
+    per = {s: _records(s) for s in suites}
+    keys = set.intersection(*(set(r) for r in per.values()))
+    return {k: {s: per[s][k] for s in suites} for k in sorted(keys, key=_order)}
+
+
+def _split_stats(by_suite: dict[str, list[dict[str, Any]]], d: str) -> dict[str, Any]:
+    """All runs' mean ± sample std, the split means and their sample std, for direction ``d``."""
+    means = [float(np.mean([r["metrics"][d]["map_all"] for r in recs])) for recs in by_suite.values()]
+    return {"all_runs": mean_std(r["metrics"][d]["map_all"] for recs in by_suite.values() for r in recs),
+            "split_means": means, "std_over_splits": sample_std(means)}
+
+
+def _fmt(s: dict[str, Any], chance: float | None = None) -> str:
+    text = f"{s['mean']:.3f}" + (f" ± {s['std']:.3f}" if s["std"] is not None else "") + (f" (n={s['n']})" if s["n"] != 9 else "")
+    return text + (f" ({s['mean'] / chance:.1f}x)" if chance else "")
+
+
+def _over_splits_cells(leaky: list[str], tags: list[str]) -> dict[str, Any]:
+    """Per cell run on every less leaky split: title + description and (where run on every split) title + tags."""
+    desc, tag = _pooled(leaky), _pooled(tags) if tags else {}
+    rnd = [r for recs in desc.get("random", {}).values() for r in recs]
+    chance = {d: float(np.mean([r["metrics"][d]["map_all"] for r in rnd])) for d in DIRS} if rnd else None
+    rows = []
+    for k, by_suite in desc.items():
+        recs = [r for rs in by_suite.values() for r in rs]
+        row: dict[str, Any] = {"method": k, "runs": len(recs), "splits": sorted({r["dataset"]["split_hash"] for r in recs}),
+                               "budget": budget_cell(recs),
+                               "dirty": any(r["provenance"].get("dirty") for r in recs),
+                               "commits": sorted({r["provenance"].get("commit") for r in recs})}
+        for d in DIRS:
+            row[f"title+description {d}"] = _split_stats(by_suite, d)
+            row[f"title+tags {d}"] = _split_stats(tag[k], d) if k in tag else None
+        rows.append(row)
+    loads = [r["provenance"].get(k, [0])[0] for rs in desc.values() for recs in rs.values() for r in recs
+             for k in ("load_before", "load_after")]
+    return {"suites": {"title+description": leaky, "title+tags": tags}, "chance": chance, "rows": rows,
+            "load_1min_range": [min(loads), max(loads)] if loads else None}
+
+
+def _over_splits_cells_md(over: dict[str, Any]) -> list[str]:
+    ch = over["chance"] or {}
+    lines = ["## Every cell run on all 3 grouped splits: 3 splits x 3 seeds", "",
+             "Title + description suites: " + ", ".join(f"`{s}`" for s in over["suites"]["title+description"])
+             + "; title + tags: " + ", ".join(f"`{s}`" for s in over["suites"]["title+tags"]) + ". "
+             "Each split has its own teacher fit. mAP@all, mean ± sample std over every run (method seeds x splits; "
+             "n when not 9); in brackets, over the measured random ranking pooled over the splits"
+             + (f" (i2t {ch['i2t']:.4f}, t2i {ch['t2i']:.4f})" if ch else "") + ". `std over splits`: the sample std of the "
+             "three split means (what a new split and teacher fit moves). Budget: all title + description runs of the cell."
+             + (" Load average (1 min) while these runs ran: {:.1f}–{:.1f}.".format(*over["load_1min_range"]) if over["load_1min_range"] else ""), "",
+             "| method | title + description i2t | title + description t2i | std over splits i2t / t2i | title + tags i2t | "
+             "title + tags t2i | budget (title + description, every split) |", "|---|---|---|---|---|---|---|"]
+    for r in over["rows"]:
+        dsc = [r[f"title+description {d}"] for d in DIRS]
+        tg = [r[f"title+tags {d}"] for d in DIRS]
+        so = " / ".join("—" if s["std_over_splits"] is None else f"{s['std_over_splits']:.3f}" for s in dsc)
+        lines.append(f"| {r['method']} | {_fmt(dsc[0]['all_runs'], ch.get('i2t'))} | {_fmt(dsc[1]['all_runs'], ch.get('t2i'))} | {so} | "
+                     + " | ".join("—" if t is None else _fmt(t["all_runs"], ch.get(d)) for t, d in zip(tg, DIRS))
+                     + f" | {r['budget']} |")
+    return [*lines, ""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tags", default="open-vocab", help="suite with title + tags captions")
@@ -129,13 +196,17 @@ def main() -> None:
     ap.add_argument("--captions", default=None, help="caption statistics (bench/results/less_leaky/<stem>.json, "
                                                        "from less_leaky_features.py) to state which labels are tags")
     ap.add_argument("--splits", nargs="*", default=[], help="suites with the float teacher and random ranking of the less "
-                                                            "leaky text on other splits: the teacher's ratio over splits")
+                                                            "leaky text on other splits: the teacher's ratio over splits, "
+                                                            "and every cell run on all splits")
+    ap.add_argument("--tags-splits", nargs="*", default=[], help="the title + tags suites of the same other splits, same order")
     a = ap.parse_args()
     suites = {"title+tags": _records(a.tags), "title+description": _records(a.less_leaky)}
     any_rec = next(r for recs in suites["title+description"].values() for r in recs)
     prov = collect_provenance("less_leaky", a.name, seeds=[0, 1, 2], model_selection="split.val only (each run's own)",
                               dataset="openclipart", dataset_hash=any_rec["dataset"].get("dataset_hash"),
-                              split_hash=any_rec["dataset"]["split_hash"], threads=1, root=repo_root())
+                              split_hash=",".join(dict.fromkeys([any_rec["dataset"]["split_hash"], *(
+                                  next(r for recs in _records(s).values() for r in recs)["dataset"]["split_hash"] for s in a.splits)])),
+                              threads=1, root=repo_root())
     rnd = suites["title+description"].get("random") or suites["title+tags"].get("random")
     chance = {d: float(np.mean([r["metrics"][d]["map_all"] for r in rnd])) for d in DIRS} if rnd else None
     exact = (any_rec.get("chance") or {}).get("map_all_random_ranking")
@@ -177,8 +248,11 @@ def main() -> None:
     over = _teacher_over_splits([a.less_leaky, *a.splits]) if a.splits else None
     if over:
         md += _over_splits_md(over)
+    cells = _over_splits_cells([a.less_leaky, *a.splits], [a.tags, *a.tags_splits] if a.tags_splits else []) if a.splits else None
+    if cells:
+        md += _over_splits_cells_md(cells)
     result = {"suites": {"title+tags": a.tags, "title+description": a.less_leaky}, "chance": chance,
-              "chance_exact": exact, "rows": rows, "teacher_over_splits": over, "provenance": prov}
+              "chance_exact": exact, "rows": rows, "teacher_over_splits": over, "cells_over_splits": cells, "provenance": prov}
     write_results("less_leaky", a.name, result, "\n".join(md),
                   _plot(rows, chance, f"openclipart, split {any_rec['dataset']['split_hash']}: title + tags vs title + description "
                                       "(64 bits; mean over seeds)"), root=repo_root())
