@@ -46,11 +46,12 @@ def example_precision(ds, db: np.ndarray, img_db, text_fns: dict, method, exampl
     ten; ``resolve_label(label, label_names)`` -> label column), per text encoder (top 10 of the retrieval images)."""
     import tempfile
 
+    from distilhash.codes import CodeKind
     from distilhash.index import create_index
 
     texts = [q.text for q in examples]
     cols = [resolve_label(q.label, ds.label_names) for q in examples]
-    extra = {} if img_db.kind == "binary" else {"codebooks": img_db.codebooks, "metric": img_db.metric}
+    extra = {"codebooks": img_db.codebooks, "metric": img_db.metric} if CodeKind.parse(img_db.kind).needs_codebooks else {}
     out = {}
     with tempfile.TemporaryDirectory() as tmp, create_index(Path(tmp) / "ix", kind=img_db.kind, n_bits=img_db.n_bits, **extra) as idx:
         idx.add([str(int(i)) for i in db], img_db)
