@@ -98,13 +98,13 @@ def test_student_teacher_speed_times_both_and_counts_parameters(monkeypatch):
 def test_image_encode_rounds_times_the_teacher_and_each_student_batch():
     from distilhash.benchmark.student_speed import image_encode_rounds
 
-    sizes: list[tuple[str, int]] = []
+    sizes: list[tuple] = []
 
     class Teacher:
-        image_size, batch_size = 12, 4
+        image_size = 12  # the Teacher protocol's members only: no batch_size attribute
 
-        def encode_images(self, px):
-            sizes.append(("teacher", px.shape[1]))
+        def encode_images(self, px, batch_size=64, progress=False):
+            sizes.append(("teacher", px.shape[1], batch_size))
             return np.zeros((len(px), 2))
 
     class Student:
@@ -124,8 +124,8 @@ def test_image_encode_rounds_times_the_teacher_and_each_student_batch():
     ds = SimpleNamespace(images=SimpleNamespace(size=8, array=lambda idx, s: np.zeros((len(idx), s, s, 3), np.uint8)))
     rec = image_encode_rounds(Teacher(), "T", {"cnn": Student()}, ds, np.arange(20), n_teacher=5, batches=[2, 8], rounds=2)
     names = list(rec["best_images_per_s"])
-    assert names == ["teacher image tower (T, 12 px, batch 4)", "student cnn (6 px, batch 2)", "student cnn (6 px, batch 8)"]
+    assert names == ["teacher image tower (T, 12 px, batch 16)", "student cnn (6 px, batch 2)", "student cnn (6 px, batch 8)"]
     assert rec["teacher"] == names[0] and set(rec["speedup_vs_teacher"]) == set(names[1:])
     assert all(len(v) == 2 for v in rec["per_round_images_per_s"].values()) and len(rec["load_per_round"]) == 2
-    assert ("teacher", 12) in sizes and ("student@2", 6) in sizes and ("student@8", 6) in sizes
+    assert ("teacher", 12, 16) in sizes and ("student@2", 6) in sizes and ("student@8", 6) in sizes
     assert rec["students"]["cnn"] == {"image_size": 6, "parameters": {"student_image": 10}, "config": {"image_size": 6}}

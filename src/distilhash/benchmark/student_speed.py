@@ -24,6 +24,10 @@ from distilhash.benchmark.provenance import load_average
 
 __all__ = ["student_teacher_speed", "image_encode_rounds"]
 
+#: the teacher's image batch in the speed comparison (the Lite0 teachers' own default; passed explicitly,
+#: the Teacher protocol's ``encode_images(images, batch_size)``)
+TEACHER_IMAGE_BATCH = 16
+
 
 def student_teacher_speed(method, ds, split, teacher_spec: str, n_student: int = 2000, n_teacher: int = 500) -> dict[str, Any]:
     """Items/s of the student and of the teacher on the same query items, one thread."""
@@ -93,7 +97,8 @@ def image_encode_rounds(teacher, teacher_spec: str, students: dict[str, Any], ds
     n_t = min(n_teacher, len(idx))
     t_px = ds.images.array(idx[:n_t], t_size)
     cands: dict[str, tuple[Any, int]] = {
-        f"teacher image tower ({teacher_spec}, {t_size} px, batch {teacher.batch_size})": (lambda: teacher.encode_images(t_px), n_t)}
+        f"teacher image tower ({teacher_spec}, {t_size} px, batch {TEACHER_IMAGE_BATCH})":
+            (lambda: teacher.encode_images(t_px, batch_size=TEACHER_IMAGE_BATCH), n_t)}
     info: dict[str, Any] = {}
     for student, m in students.items():
         px = ds.images.array(idx, m.image_size_)
