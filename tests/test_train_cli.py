@@ -175,3 +175,17 @@ def test_train_pq_prints_the_fit_note_when_rows_are_fewer_than_centroids(tiny_pr
                                    "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "training rows" not in res.output
+
+
+def test_index_build_on_a_float_model_says_what_to_index_instead(tiny_prepared, tmp_path):
+    """`train float-teacher` then `index build` (what its `next:` hint suggests) names the model and the fix."""
+    teacher, _ = tiny_prepared
+    model = tmp_path / "float"
+    res = CliRunner().invoke(app, ["train", "float-teacher", "--dataset", "tiny", "--teacher", teacher,
+                                   "--out", str(model), "--threads", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["index", "build", str(tmp_path / "ix"), "--model", str(model), "--dataset", "tiny"])
+    assert res.exit_code != 0
+    text = " ".join(res.output.split())
+    assert f"model {model} gives 'float' database codes" in text and "dcmq, pq, itq or lsh" in text
+    assert not (tmp_path / "ix").exists()
