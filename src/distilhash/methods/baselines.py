@@ -334,7 +334,7 @@ class PQMethod(BaselineMethod):
             details["notes"] = [
                 f"pq: {rows} training rows (image + text of split.fit) for K={k} centroids per sub-codebook: the "
                 f"codebooks are the training rows themselves (mse {float(sum(final)):.3g}), so items are coded as "
-                f"their nearest training item per subspace; fewer bits per sub-code fit better "
+                f"their nearest training item per subspace; for codebooks that are real clusters use fewer bits per sub-code "
                 f"(--set nbits_per_code={fewer}, K={2 ** fewer})"]
         return details
 
