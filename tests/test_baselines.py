@@ -259,3 +259,13 @@ def test_pq_says_when_a_small_collection_has_fewer_rows_than_centroids():
 def test_pq_fitted_on_enough_rows_has_no_note(synth):
     feats, split = synth
     assert "notes" not in create_method("pq", n_bits=32).fit(feats, split).fit_info_
+
+
+@pytest.mark.parametrize("name", BASELINES + ["random"])
+def test_declared_indexable_matches_the_database_codes(synth, name):
+    """`indexable` (what `train` and `index build` rely on) is what the database codes really are."""
+    feats, split = synth
+    method = create_method(name, n_bits=32).fit(feats, split)
+    codes = method.encode("image", feats.image[:5], "database")
+    assert method.capabilities.indexable == codes.kind.indexable
+    assert method.capabilities.indexable == (name not in ("float-teacher", "random"))

@@ -178,12 +178,13 @@ def test_train_pq_prints_the_fit_note_when_rows_are_fewer_than_centroids(tiny_pr
 
 
 def test_index_build_on_a_float_model_says_what_to_index_instead(tiny_prepared, tmp_path):
-    """`train float-teacher` then `index build` (what its `next:` hint suggests) names the model and the fix."""
+    """`train float-teacher` points at `eval`, not at an index; `index build` on it names the model and the fix."""
     teacher, _ = tiny_prepared
     model = tmp_path / "float"
     res = CliRunner().invoke(app, ["train", "float-teacher", "--dataset", "tiny", "--teacher", teacher,
                                    "--out", str(model), "--threads", "1", "--no-progress"])
     assert res.exit_code == 0, res.output
+    assert f"next: distilhash eval {model}" in res.output and "index build" not in res.output
     res = CliRunner().invoke(app, ["index", "build", str(tmp_path / "ix"), "--model", str(model), "--dataset", "tiny"])
     assert res.exit_code != 0
     text = " ".join(res.output.split())

@@ -169,7 +169,7 @@ class FloatTeacher(BaselineMethod):
     name = "float-teacher"
     config_class = FloatTeacherConfig
     #: The harness runs bit-independent methods once, not once per bit budget.
-    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True, indexable=False)
 
     @property
     def n_bits(self) -> int:
@@ -201,7 +201,7 @@ class RandomRanking(BaselineMethod):
 
     name = "random"
     config_class = RandomRankingConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True, indexable=False)
 
     @property
     def n_bits(self) -> int:
