@@ -243,3 +243,29 @@ def test_random_ranking_measures_chance_and_is_reproducible(synth):
     expected = float(((ql @ dl.T) > 0).mean())  # the mean fraction of relevant items = a random ranking's mAP
     for d in chance:
         assert abs(chance[d] - expected) < 0.05 and good[d] > chance[d] + 0.1
+
+
+def test_pq_says_when_a_small_collection_has_fewer_rows_than_centroids():
+    """30 pictures (24 fit items, 48 stacked rows) cannot fill K=256 centroids: the fit says so and what fits."""
+    feats, split = synthetic_features(n=30, n_labels=4, width=32, seed=0, n_query=3, n_train=27, n_val=3)
+    small = create_method("pq", n_bits=64).fit(feats, split)
+    rows = 2 * len(split.fit)
+    (note,) = small.fit_info_["notes"]
+    assert f"{rows} training rows" in note and "K=256" in note and "--set nbits_per_code=4, K=16" in note
+    assert small.fit_info_["final_subspace_mse_sum"] < 1e-6  # the codebooks copy the rows: nothing left to fit
+    assert "notes" not in create_method("pq", n_bits=64, nbits_per_code=4).fit(feats, split).fit_info_
+
+
+def test_pq_fitted_on_enough_rows_has_no_note(synth):
+    feats, split = synth
+    assert "notes" not in create_method("pq", n_bits=32).fit(feats, split).fit_info_
+
+
+@pytest.mark.parametrize("name", BASELINES + ["random"])
+def test_declared_indexable_matches_the_database_codes(synth, name):
+    """`indexable` (what `train` and `index build` rely on) is what the database codes really are."""
+    feats, split = synth
+    method = create_method(name, n_bits=32).fit(feats, split)
+    codes = method.encode("image", feats.image[:5], "database")
+    assert method.capabilities.indexable == codes.kind.indexable
+    assert method.capabilities.indexable == (name not in ("float-teacher", "random"))

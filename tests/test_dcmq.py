@@ -87,6 +87,7 @@ def test_float_student_encodes_floats_for_both_roles(data):
         assert e.kind == "float" and e.data.shape == (10, 32)
         assert np.allclose(np.linalg.norm(e.data, axis=1), 1, atol=1e-5)
     assert "quant_image" not in m.fit_info_["history"][0]
+    assert not m.capabilities.indexable and create_method("dcmq", **FAST).capabilities.indexable  # what index build relies on
     assert retrieval_map(m, fs, split.query, split.retrieval)["mean"] > _random_map(fs, split) + 0.15
 
 

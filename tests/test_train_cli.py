@@ -161,3 +161,32 @@ def test_train_with_a_named_preset(tiny_prepared, tmp_path):
     assert {k: config[k] for k in wanted} == wanted
     res = runner.invoke(app, ["train", "dcmq", "--dataset", "tiny", "--teacher", teacher, "--preset", "fastest", "--no-progress"])
     assert res.exit_code != 0 and "no preset 'fastest'" in res.output and "open-vocab" in res.output
+
+
+def test_train_pq_prints_the_fit_note_when_rows_are_fewer_than_centroids(tiny_prepared, tmp_path):
+    """tiny has 120 fit items (240 stacked rows) < K=256: `train pq` prints the note and names the option."""
+    teacher, _ = tiny_prepared
+    res = CliRunner().invoke(app, ["train", "pq", "--dataset", "tiny", "--teacher", teacher, "--bits", "16",
+                                   "--out", str(tmp_path / "pq"), "--threads", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "note: pq: 240 training rows" in " ".join(res.output.split()) and "nbits_per_code=4" in res.output
+    res = CliRunner().invoke(app, ["train", "pq", "--dataset", "tiny", "--teacher", teacher, "--bits", "16",
+                                   "--set", "nbits_per_code=4", "--out", str(tmp_path / "pq4"), "--threads", "1",
+                                   "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "training rows" not in res.output
+
+
+def test_index_build_on_a_float_model_says_what_to_index_instead(tiny_prepared, tmp_path):
+    """`train float-teacher` points at `eval`, not at an index; `index build` on it names the model and the fix."""
+    teacher, _ = tiny_prepared
+    model = tmp_path / "float"
+    res = CliRunner().invoke(app, ["train", "float-teacher", "--dataset", "tiny", "--teacher", teacher,
+                                   "--out", str(model), "--threads", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert f"next: distilhash eval {model}" in res.output and "index build" not in res.output
+    res = CliRunner().invoke(app, ["index", "build", str(tmp_path / "ix"), "--model", str(model), "--dataset", "tiny"])
+    assert res.exit_code != 0
+    text = " ".join(res.output.split())
+    assert f"model {model} gives 'float' database codes" in text and "dcmq, pq, itq or lsh" in text
+    assert not (tmp_path / "ix").exists()

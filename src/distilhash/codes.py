@@ -58,6 +58,13 @@ class CodeKind(StrEnum):
         """A :class:`~distilhash.index.core.CodeIndex` stores items of this kind (binary, pq)."""
         return self is not CodeKind.FLOAT
 
+    def not_indexable_message(self, model: str | None = None) -> str:
+        """Why an index cannot hold this kind and what to build instead (``index build`` on a float model)."""
+        who = f"model {model}" if model else "this model"
+        return (f"an index stores binary or pq codes; {who} gives {self.value!r} database codes (a float reference "
+                "such as float-teacher, random or float-student is for `distilhash eval`, not for an index); "
+                "index a model trained with a coding method instead: dcmq, pq, itq or lsh")
+
     @property
     def query_kind(self) -> CodeKind:
         """The kind of queries a database of this kind is searched with (pq: continuous ``float``)."""

@@ -83,12 +83,19 @@ def extract(
 
 @app.command()
 def info(
-    what: str = typer.Argument("minilm-lit", help="A teacher spec, or a feature cache directory / name."),
+    what: str = typer.Argument(None, help="A teacher spec, or a feature cache directory / name (default: the "
+                               "teacher `teacher extract` picks here without --teacher)."),
 ) -> None:
     """Describe a teacher (which copy answered: shipped or fitted here, fingerprint, what it was fitted on) or a
     feature cache (manifest)."""
     from distilhash.teachers.describe import describe_teacher_or_cache
 
+    picked = None
+    if what is None:
+        from distilhash.teachers.default_choice import best_offline_teacher
+
+        what, why = best_offline_teacher()
+        picked = f"the teacher `teacher extract` picks here without --teacher: {why}"
     desc = describe_teacher_or_cache(what)
     if desc["kind"] == "feature cache":
         typer.echo(f"feature cache {desc['path']}")
@@ -96,4 +103,5 @@ def info(
     elif desc["kind"] == "unfinished feature cache":
         typer.echo(f"unfinished feature cache {desc['path']}: rows done {desc['done']} of {desc['count']}")
     else:
-        typer.echo(json.dumps({"summary": desc["summary"], **desc["info"]}, indent=2, default=str))
+        head = {"summary": desc["summary"], **({"default": picked} if picked else {})}
+        typer.echo(json.dumps({**head, **desc["info"]}, indent=2, default=str))

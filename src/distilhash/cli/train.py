@@ -70,7 +70,10 @@ def command(
         if part in scores:
             s = scores[part]
             typer.echo(f"{label:42s} mAP@all  i2t {s['i2t']:.4f}  t2i {s['t2i']:.4f}  mean {(s['i2t'] + s['t2i']) / 2:.4f}")
-    if not stream:
+    if not model.capabilities.indexable:
+        typer.echo(f"next: distilhash eval {target}   ({method} gives float codes: a reference to compare coded models "
+                   "with; an index stores binary or pq codes, e.g. of dcmq, pq, itq or lsh)")
+    elif not stream:
         from distilhash.paths import indexes_dir
 
         name = Path(target).name  # the index is named after the model it encodes with

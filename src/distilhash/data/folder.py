@@ -13,6 +13,10 @@ Captions file formats (found in the folder as ``captions.jsonl``/``captions.csv`
 * CSV with a header naming the same columns (``image,caption,labels``), or without a header, the
   columns in that order. Labels inside a cell are separated by ``|`` or ``;``.
 
+Without a captions file, ``captions=filenames`` takes each image's caption from its file name
+(``red-apple_2.jpg`` -> "red apple 2", ``GreenMeadow.jpg`` -> "green meadow") and, when every image
+sits in a subfolder, its label from the first subfolder (``fruit/red-apple.jpg`` -> ``fruit``).
+
 Labels are optional: without any, the dataset has C = 0 label columns. Image paths are relative
 to the captions file's folder, or resolved under ``image_root`` (absolute paths too). Several rows
 for one image are merged (captions per ``caption_mode``, labels united) and reported.
@@ -54,7 +58,8 @@ def _find_captions_file(directory: Path) -> Path:
     if not cands:
         raise DataError(
             f"folder {directory}: no captions file; expected {' or '.join(_CAPTION_FILES)} (JSONL lines like "
-            '{"image": "a.jpg", "caption": "...", "labels": ["x"]} or CSV image,caption[,labels]) or captions=FILE'
+            '{"image": "a.jpg", "caption": "...", "labels": ["x"]} or CSV image,caption[,labels]) or captions=FILE; '
+            "or take each caption from the image's file name with captions=filenames (`--opt captions=filenames`)"
         )
     raise DataError(f"folder {directory}: several candidate captions files ({', '.join(p.name for p in cands)}); "
                     f"choose one with captions=FILE")
@@ -133,6 +138,30 @@ def read_captions_file(path: Path, label_sep: str | None = None) -> tuple[list[t
     return rows, has_labels
 
 
+def caption_from_file_name(path: str) -> str:
+    """``"photos/RedApple_2.jpg"`` -> ``"red apple 2"``: the stem, camelCase split, ``-_.+`` as spaces, lower case."""
+    stem = PurePosixPath(path).stem
+    stem = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", stem)
+    return " ".join(re.split(r"[-_.+\s]+", stem)).strip().lower()
+
+
+def rows_from_file_names(folder: Path, limit: int = 200_000) -> tuple[list[tuple[int, str, str, list[str], str | None]], bool]:
+    """Rows like :func:`read_captions_file`'s for every image under ``folder``: caption from the file name,
+    label from the first subfolder when every image is in one; and whether labels appear."""
+    paths = sorted(str(PurePosixPath(*p.relative_to(folder).parts)) for i, p in enumerate(folder.rglob("*"))
+                   if i <= limit and p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not paths:
+        raise DataError(f"folder {folder}: captions=filenames found no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    labelled = all("/" in x for x in paths)
+    rows = [(no, x, caption_from_file_name(x), [x.split("/")[0]] if labelled else [], None)
+            for no, x in enumerate(paths, 1)]
+    empty = [x for _, x, text, _, _ in rows if not text]
+    if empty:
+        raise DataError(f"folder {folder}: captions=filenames gives an empty caption for {listed(empty)}; rename them "
+                        "or write a captions file")
+    return rows, labelled
+
+
 def _unlisted_images(root: Path, listed_paths: set[str], limit: int = 200_000) -> int:
     """Number of image files under ``root`` that the captions file does not list."""
     count = 0
@@ -164,7 +193,8 @@ def read_folder(
         path: the folder (or the captions file itself).
         image_root: where image paths are resolved (default: the captions file's folder).
         name: dataset name (default: the folder's name).
-        captions: the captions file, when the folder holds several or it lives elsewhere.
+        captions: the captions file, when the folder holds several or it lives elsewhere; ``"filenames"``: none,
+            captions (and subfolder labels) from the image file names.
         caption_mode: ``first`` or ``join`` for images listed on several rows.
         label_sep: separator of labels inside a CSV cell / string (default: ``|`` or ``;``).
         drop_unlabelled: None (default) makes unlabelled items of a labelled collection an error;
@@ -176,7 +206,12 @@ def read_folder(
     if caption_mode not in ("first", "join"):
         raise DataError(f"caption_mode={caption_mode!r}; expected first or join")
     p = Path(str(path)) if path is not None else None
-    if captions is not None:
+    from_names = captions == "filenames"
+    if from_names:
+        if p is None or not p.is_dir():
+            raise DataError(f"folder: captions=filenames needs path=DIR, a folder of images; got {p}")
+        cap_file = p / "(file names)"  # no file: the rows come from the image names; its parent is the folder
+    elif captions is not None:
         cap_file = Path(str(captions))
     elif p is not None and p.is_file():
         cap_file = p
@@ -184,10 +219,10 @@ def read_folder(
         cap_file = _find_captions_file(p)
     else:
         raise DataError(f"folder: {p} does not exist")
-    if not cap_file.is_file():
+    if not from_names and not cap_file.is_file():
         raise DataError(f"folder: captions file not found: {cap_file}")
     folder = p if p is not None and p.is_dir() else cap_file.parent
-    rows, has_labels = read_captions_file(cap_file, label_sep)
+    rows, has_labels = rows_from_file_names(folder) if from_names else read_captions_file(cap_file, label_sep)
     if not rows:
         raise DataError(f"captions file {cap_file} lists no items")
 
@@ -245,12 +280,14 @@ def read_folder(
         labels=labels,
         label_names=label_names,
         images=FileImageStore(resolved.paths, resolved.root),
-        meta={"source": "folder", "captions_file": str(cap_file.resolve()), "notes": notes, "filters": filters,
-              "labels": "from the captions file" if label_names else "none (C = 0)"},
+        meta={"source": "folder", "captions_file": "from the file names" if from_names else str(cap_file.resolve()),
+              "notes": notes, "filters": filters,
+              "labels": ("from the first subfolder" if from_names else "from the captions file") if label_names
+              else "none (C = 0)"},
     )
     return finalize(
         ds,
-        source=f"folder ({cap_file})",
+        source=f"folder ({folder}, captions from the file names)" if from_names else f"folder ({cap_file})",
         drop_unlabelled=drop_unlabelled,
         drop_empty_text=drop_empty_text,
         drop_missing_images=drop_missing_images,

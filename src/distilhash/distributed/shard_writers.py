@@ -209,7 +209,7 @@ def build_sharded_ray(ray: Any, out: Path, store: RowStore, *, n_shards: int, mo
         from distilhash.codes import CodeKind
 
         if not CodeKind(meta["kind"]).indexable:
-            raise DataError(f"an index stores binary or pq codes; this model gives {meta['kind']!r} database codes")
+            raise DataError(CodeKind(meta["kind"]).not_indexable_message(str(model_dir)))
         index = {"model_dir": model_dir, "teacher": teacher, "extra": extra, "n_shards": n_shards}
         jobs = []
         for s in range(n_shards):

@@ -16,7 +16,9 @@ config (``type(method).capabilities_for(method.config)``; e.g. ``dcmq`` with
 * ``bits_independent``: the code does not depend on ``n_bits`` (run once, not once per budget);
 * ``streaming``: ``fit(..., store=, checkpoint_dir=, on_chunk=)`` absorbs ``split.retrieval``
   chunk by chunk into a code store the caller owns (the index stage persists the codes);
-* ``data_parallel``: ``fit(..., data_parallel=)`` trains one replica of a torch.distributed group.
+* ``data_parallel``: ``fit(..., data_parallel=)`` trains one replica of a torch.distributed group;
+* ``indexable``: ``role="database"`` gives binary or pq codes, which an index stores; ``False`` for the
+  float references (``float-teacher``, ``random``, ``float-student``), which ``distilhash eval`` scores.
 
 ``role="database"`` gives stored codes, ``role="query"`` what a query is scored with (the same
 codes for binary methods; a continuous embedding for PQ methods, scored by asymmetric distance).
@@ -92,6 +94,7 @@ class Capabilities:
     bits_independent: bool = False
     streaming: bool = False
     data_parallel: bool = False
+    indexable: bool = True
 
     def __post_init__(self) -> None:
         if self.input not in ("features", "raw"):

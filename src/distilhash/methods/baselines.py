@@ -169,7 +169,7 @@ class FloatTeacher(BaselineMethod):
     name = "float-teacher"
     config_class = FloatTeacherConfig
     #: The harness runs bit-independent methods once, not once per bit budget.
-    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True, indexable=False)
 
     @property
     def n_bits(self) -> int:
@@ -201,7 +201,7 @@ class RandomRanking(BaselineMethod):
 
     name = "random"
     config_class = RandomRankingConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True, indexable=False)
 
     @property
     def n_bits(self) -> int:
@@ -322,10 +322,21 @@ class PQMethod(BaselineMethod):
         c = self.config
         self.pq_ = ProductQuantizer(image.shape[1], self.M, c.nbits_per_code, n_iter=c.n_iter, seed=c.seed)
         self.pq_.fit(np.concatenate([image, text]))
+        self.stacked_rows_ = 2 * image.shape[0]
 
     def _fit_details(self) -> dict[str, Any]:
         final = [h[-1] for h in self.pq_.mse_history_]
-        return {"M": self.M, "K": self.pq_.ksub, "kmeans_iterations_max": self.config.n_iter, "final_subspace_mse_sum": float(sum(final))}
+        details: dict[str, Any] = {"M": self.M, "K": self.pq_.ksub, "kmeans_iterations_max": self.config.n_iter,
+                                   "final_subspace_mse_sum": float(sum(final))}
+        rows, k = self.stacked_rows_, self.pq_.ksub
+        if rows < k:  # k-means cannot place K centroids: the codebooks just copy the training rows
+            fewer = max(b for b in range(1, 9) if self.n_bits % b == 0 and 2 ** b <= max(rows, 2))
+            details["notes"] = [
+                f"pq: {rows} training rows (image + text of split.fit) for K={k} centroids per sub-codebook: the "
+                f"codebooks are the training rows themselves (mse {float(sum(final)):.3g}), so items are coded as "
+                f"their nearest training item per subspace; for codebooks that are real clusters use fewer bits per sub-code "
+                f"(--set nbits_per_code={fewer}, K={2 ** fewer})"]
+        return details
 
     def _encode(self, modality: str, x: np.ndarray, role: str) -> Encoded:
         if role == "query":

@@ -492,7 +492,7 @@ class FloatStudent(DCMQ):
 
     name = "float-student"
     _default_quantize = False
-    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True, data_parallel=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(bits_independent=True, data_parallel=True, indexable=False)
 
 
 METHODS.register("dcmq")(DCMQ)

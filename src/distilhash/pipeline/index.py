@@ -209,7 +209,7 @@ def build_index(index_dir: str | Path, *, codes: str | Path | None = None, model
         teacher = teacher_for_model(model) or teacher  # the query encoder must use the model's own teacher
     t0 = time.perf_counter()
     if not enc.kind.indexable:
-        raise DataError(f"an index stores binary or pq codes; this model gives {enc.kind!r} database codes")
+        raise DataError(enc.kind.not_indexable_message(str(model) if model is not None else None))
     with _staged(index_dir) as staging:
         make = create_index
         if shards > 1:

@@ -118,6 +118,8 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
     model.save(target)
     scores = evaluate_parts(model, feats, split, dataset=ds) if evaluate else {}
     info = model.fit_info_
+    for note in info.get("notes", ()):  # what the fit itself found (e.g. pq: fewer rows than centroids)
+        say(f"note: {note}")
     record = {
         "command": command or f"distilhash train {method}",
         "commit": git_commit(),
