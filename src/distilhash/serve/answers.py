@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from distilhash.serve.items import shown_caption, thumbnail_url
+from distilhash.serve.jsonsafe import public_metadata
 from distilhash.serve.targets import Target
 
 __all__ = ["result_items", "answer_notes", "runtime_info"]
@@ -28,7 +29,7 @@ def result_items(target: Target, res: Any, has_thumbs: bool | None = None) -> li
             "distance": float(d),
             "caption": shown_caption(md),
             "labels": md.get("labels"),
-            "metadata": md,
+            "metadata": public_metadata(md),
             "thumbnail": thumbnail_url(i, target.modality) if has_thumbs else None,
         })
     return out

@@ -23,7 +23,7 @@ from distilhash.errors import DistilhashError
 from distilhash.serve.batching import pin_torch_threads
 from distilhash.serve.config import ServiceError
 from distilhash.serve.config import ServiceConfig
-from distilhash.serve.jsonsafe import check_metadata
+from distilhash.serve.jsonsafe import check_metadata, public_metadata
 from distilhash.serve.match import match_notes
 from distilhash.serve.routes import item_path, thumbnail_path
 from distilhash.serve.targets import model_info
@@ -99,7 +99,7 @@ class ItemsMixin(_Host):
         item_id, _, md = self._lookup(t, item_id)
         has = t.thumbs.has_any(thumb_keys(item_id, md))
         return {"id": item_id, "target": t.modality, "caption": shown_caption(md), "labels": md.get("labels"),
-                "metadata": md, "url": item_url(item_id, t.modality), "thumbnail": thumbnail_url(item_id, t.modality) if has else None}
+                "metadata": public_metadata(md), "url": item_url(item_id, t.modality), "thumbnail": thumbnail_url(item_id, t.modality) if has else None}
 
     def thumbnail(self, item_id: str, target: str | None = None) -> tuple[str, bytes]:
         """(mime, bytes) of an item's thumbnail from the index's own store; 404 for unknown ids."""

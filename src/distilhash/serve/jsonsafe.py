@@ -14,7 +14,7 @@ from typing import Any
 
 from distilhash.serve.config import ServiceError
 
-__all__ = ["dumps", "check_metadata", "safe_copy", "repair_answer", "INT_RANGE"]
+__all__ = ["dumps", "check_metadata", "public_metadata", "safe_copy", "repair_answer", "INT_RANGE"]
 
 #: integers an answer can carry (orjson's range: signed 64-bit to unsigned 64-bit)
 INT_RANGE = (-(2**63), 2**64 - 1)
@@ -102,6 +102,16 @@ def check_metadata(raw: str | dict[str, Any] | None, max_bytes: int = 64 << 10, 
     if size > max_bytes:
         raise ServiceError(400, f"metadata has {size:,} bytes as JSON; the limit is {max_bytes:,}")
     return value
+
+
+def public_metadata(md: dict[str, Any]) -> dict[str, Any]:
+    """An item's stored metadata as sent to clients: the server-side image file (``"image"``, an absolute path
+    ``index build`` records for file-backed datasets) reduced to its file name, so answers do not reveal the
+    server's directory layout; everything else unchanged (thumbnails are found by dataset and row, not by path)."""
+    image = md.get("image")
+    if isinstance(image, str) and (image.startswith("/") or (len(image) > 2 and image[1] == ":" and image[2] in "\\/")):
+        return {**md, "image": image.replace("\\", "/").rsplit("/", 1)[-1]}
+    return md
 
 
 def _json_kind(value: Any) -> str:
