@@ -15,7 +15,9 @@ and selected on ``split.fit`` / ``split.val`` only (its own ``teacher info`` say
 are the committed 176 nouns, the databases the held-out drawings (``split.query``) and the held-out
 emoji glyphs (:mod:`distilhash.benchmark.open_vocab`). Image inputs are Lite0's pooled output at
 the teacher's own image size (for a fine-tuned tower, the frozen stage-4 maps), cached.
-``--domain openclipart`` scores one database only. Writes ``bench/results/open_vocab_teachers/NAME.{json,md,png}``.
+``--domain openclipart`` scores one database only. ``--val-only`` computes the validation figures alone
+(val MRR and val nouns P@10 on ``split.val``; no ``split.query`` or emoji database is embedded or scored), so a
+rule that selects on val nouns P@10 can be applied before the benchmark is run. Writes ``bench/results/open_vocab_teachers/NAME.{json,md,png}``.
 """
 
 from __future__ import annotations
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", default="teachers")
     p.add_argument("--dataset", default="openclipart")
     p.add_argument("--domain", action="append", default=None, help="only these databases (default: all)")
+    p.add_argument("--val-only", action="store_true",
+                   help="split.val figures only (val MRR, val nouns P@10): nothing on split.query or the emoji glyphs")
     a = p.parse_args(argv)
     rows_in = [parse_row(t) for t in a.teacher]
     ds, split = open_prepared(a.dataset)
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--domain {sorted(unknown)}: expected some of {list(options.domains)}")
         options = dataclasses.replace(options, domains=tuple(d for d in options.domains if d in a.domain))
     qlist = load_query_list(None)
-    doms = {name: DOMAINS[name]() for name in options.domains}
+    doms = {} if a.val_only else {name: DOMAINS[name]() for name in options.domains}
     rel = {name: relevance(qlist, d.titles) for name, d in doms.items()}
     keep = {name: np.flatnonzero(r.any(1)) for name, r in rel.items()}
     cached: dict[tuple[str, int], dict[str, np.ndarray]] = {}
@@ -178,7 +182,8 @@ def main(argv: list[str] | None = None) -> None:
             fit["val_nouns"] = score(q_all[val_keep], val_images(e, ds, split), val_rel[val_keep], options) \
                 if e.k == 1 and val_images(e, ds, split) is not None else None
             fits.append(fit)
-            print(label, spec, {n: round(fit[n]["p_at"], 3) for n in doms}, flush=True)
+            print(label, spec, {n: round(fit[n]["p_at"], 3) for n in doms},
+                  "val nouns P@10", None if fit["val_nouns"] is None else round(fit["val_nouns"]["p_at"], 3), flush=True)
         short = [f["val_mrr_titles"] for f in fits if f["val_mrr_titles"] is not None]
         nouns = [f["val_nouns"]["p_at"] for f in fits if f["val_nouns"] is not None]
         mrr = [t["val_mrr"] for f in fits for t in f["teachers"]] if all(len(f["teachers"]) == 1 for f in fits) else []
@@ -198,14 +203,17 @@ def main(argv: list[str] | None = None) -> None:
               # the best P@10 any ranking can reach: mean over the queries of min(relevant items, 10) / 10
               "p_at_ceiling": {n: float(np.mean(np.minimum(rel[n][k].sum(1), 10) / 10)) for n, k in keep.items()},
               "single_relevant_queries": {n: int((rel[n][k].sum(1) == 1).sum()) for n, k in keep.items()},
-              "val_nouns_queries": int(len(val_keep))}
-    write_results("open_vocab_teachers", a.name, result, markdown(result), plot=lambda path: _plot(result, path))
+              "val_nouns_queries": int(len(val_keep)), "val_only": bool(a.val_only)}
+    write_results("open_vocab_teachers", a.name, result, markdown(result),
+                  plot=None if a.val_only else (lambda path: _plot(result, path)))
 
 
 def markdown(r: dict[str, Any]) -> str:
     doms = list(r["n_items"])
     head = " | ".join(f"{d} P@10 | {d} mAP | {d} P@10 / base" for d in doms)
-    lines = ["# Float teachers on the open-vocabulary benchmark (176 nouns; relevance = the title names the noun)", "",
+    title = ("# Float teachers, validation figures only (split.val; no benchmark database scored)" if r.get("val_only")
+             else "# Float teachers on the open-vocabulary benchmark (176 nouns; relevance = the title names the noun)")
+    lines = [title, "",
              "; ".join(f"{d}: {r['n_queries'][d]} queries with a relevant item among {r['n_items'][d]}"
                        + (f" (best reachable P@10 {r['p_at_ceiling'][d]:.3f}; {r['single_relevant_queries'][d]} queries with one "
                           "relevant item)" if "p_at_ceiling" in r else "") for d in doms)
@@ -214,7 +222,7 @@ def markdown(r: dict[str, Any]) -> str:
              "titles: the same pairs with the title alone as caption; val nouns P@10: the 176 nouns against the 500 "
              f"split.val drawings ({r.get('val_nouns_queries')} nouns with a relevant one). Both are diagnostics computed "
              "here and select nothing.", "",
-             f"| teacher | fits | val MRR (selection) | val MRR, titles | val nouns P@10 | {head} |",
+             f"| teacher | fits | val MRR (selection) | val MRR, titles | val nouns P@10 |{' ' + head + ' |' if doms else ''}",
              "|---" * (5 + 3 * len(doms)) + "|"]
     for name, row in r["rows"].items():
         cells = " | ".join(f"{row[d]['p_at']:.3f} +- {row[d]['p_at_std']:.3f} | {row[d]['map_all']:.3f} +- "
@@ -222,7 +230,7 @@ def markdown(r: dict[str, Any]) -> str:
         mrr = "" if row.get("val_mrr") is None else f"{row['val_mrr']:.4f} +- {row['val_mrr_std']:.4f}"
         short = "" if row.get("val_mrr_titles") is None else f"{row['val_mrr_titles']:.4f} +- {row['val_mrr_titles_std']:.4f}"
         vn = "" if row.get("val_nouns_p_at") is None else f"{row['val_nouns_p_at']:.3f} +- {row['val_nouns_p_at_std']:.3f}"
-        lines.append(f"| {name} | {row['n_fits']} | {mrr} | {short} | {vn} | {cells} |")
+        lines.append(f"| {name} | {row['n_fits']} | {mrr} | {short} | {vn} |" + (f" {cells} |" if doms else ""))
     lines += ["", "Specs per row: " + "; ".join(f"{n}: {', '.join(f['spec'] for f in row['fits'])}"
                                                 for n, row in r["rows"].items())]
     return "\n".join(lines) + "\n"
