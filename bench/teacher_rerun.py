@@ -24,6 +24,7 @@ from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.report_budget import budget_cell
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.suite import repo_root
+from distilhash.eval.spread import mean_std
 
 DIRS = ("i2t", "t2i")
 DOMAINS = ("openclipart", "emoji")
@@ -40,10 +41,6 @@ def _records(suite: str) -> dict[tuple[str, int | None], list[dict[str, Any]]]:
     return out
 
 
-def _stats(values: list[float]) -> dict[str, Any]:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else None, "n": len(values)}
-
-
 def _fmt(s: dict[str, Any] | None) -> str:
     if not s:
         return "—"
@@ -56,11 +53,11 @@ def _cells(base: dict, new: dict) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"label": key[0], "bits": key[1]}
         for side, recs in (("base", base.get(key, [])), ("new", new.get(key, []))):
             for d in DIRS:
-                row[f"{side} {d}"] = _stats([r["metrics"][d]["map_all"] for r in recs]) if recs else None
+                row[f"{side} {d}"] = mean_std([r["metrics"][d]["map_all"] for r in recs]) if recs else None
             row[f"{side} budget"] = budget_cell(recs) if recs else "—"
         for dom in DOMAINS:
             ps = [r["open_vocab"]["domains"][dom]["method"]["p_at"] for r in new.get(key, []) if "open_vocab" in r]
-            row[f"p10 {dom}"] = _stats(ps) if ps else None
+            row[f"p10 {dom}"] = mean_std(ps) if ps else None
         rows.append(row)
     return rows
 

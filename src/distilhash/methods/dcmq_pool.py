@@ -52,9 +52,7 @@ def pool_step(model: nn.Module, pool: torch.Tensor, n: int, rng: np.random.Gener
     """One batch of ``n`` pool items: the codebook-only quantization term, the embeddings ``[n, D]`` and logits ``[n, M, K]``."""
     if model.pq is None:
         raise ConfigError("codebook_pool needs a quantizer (dcmq, not float-student)")
-    idx = torch.as_tensor(rng.choice(len(pool), min(n, len(pool)), replace=False))
-    with torch.no_grad():
-        z = model.embed("image", pool[idx])
+    z = pool_embeddings(model, pool, n, rng)
     q, logits = model.pq(z)
     return ((z - q) ** 2).sum(1).mean(), z, logits
 

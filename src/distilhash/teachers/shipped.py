@@ -37,8 +37,13 @@ MANIFEST_FILE = "manifest.json"
 
 def manifest() -> dict[str, Any]:
     """The manifest ``{"format_version": 1, "artefacts": {spec: {"version", "files": {rel: sha256}, ...}}}``
-    (empty artefacts when nothing is shipped)."""
-    path = SHIPPED_ROOT / MANIFEST_FILE
+    (empty artefacts when nothing is shipped); read once per shipped root."""
+    return _manifest_at(str(SHIPPED_ROOT))
+
+
+@lru_cache(maxsize=None)
+def _manifest_at(root: str) -> dict[str, Any]:
+    path = Path(root) / MANIFEST_FILE
     if not path.is_file():
         return {"format_version": 1, "artefacts": {}}
     return json.loads(path.read_text())
