@@ -112,7 +112,7 @@ def test_cli_fit_warm_start_selection_info_and_consistent_encoders():
     np.testing.assert_allclose(np.linalg.norm(z_pix, axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(z_pix, z_map, atol=2e-3)  # maps cached in float16
 
-    res = runner.invoke(app, ["teacher", "info", "lite0-tuned:shapes"])
+    res = runner.invoke(app, ["teacher", "info", "lite0-tuned:shapes", "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["fitted_on"] == "shapes", res.output
 
     res = runner.invoke(app, ["teacher", "fit", "--kind", "lite0-tuned", "--dataset", "shapes", "--set", "nope=1"])

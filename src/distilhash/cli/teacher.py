@@ -85,23 +85,29 @@ def extract(
 def info(
     what: str = typer.Argument(None, help="A teacher spec, or a feature cache directory / name (default: the "
                                "teacher `teacher extract` picks here without --teacher)."),
+    as_json: bool = typer.Option(False, "--json", help="A teacher's whole info() as JSON (the selection grid, "
+                                 "heads, sources) instead of the short card."),
 ) -> None:
-    """Describe a teacher (which copy answered: shipped or fitted here, fingerprint, what it was fitted on) or a
-    feature cache (manifest)."""
+    """Describe a teacher (which copy answered: shipped or fitted here, what it was fitted on, the kept epoch and
+    why, fingerprint) or a feature cache (manifest)."""
     from distilhash.teachers.describe import describe_teacher_or_cache
 
     picked = None
     if what is None:
         from distilhash.teachers.default_choice import best_offline_teacher
 
-        what, why = best_offline_teacher()
-        picked = f"the teacher `teacher extract` picks here without --teacher: {why}"
+        what, picked = best_offline_teacher()
     desc = describe_teacher_or_cache(what)
     if desc["kind"] == "feature cache":
         typer.echo(f"feature cache {desc['path']}")
         typer.echo(json.dumps(desc["manifest"], indent=2))
     elif desc["kind"] == "unfinished feature cache":
         typer.echo(f"unfinished feature cache {desc['path']}: rows done {desc['done']} of {desc['count']}")
+    elif as_json:
+        default = {"default": f"the teacher `teacher extract` picks here without --teacher: {picked}"} if picked else {}
+        typer.echo(json.dumps({"summary": desc["summary"], **default, **desc["info"]}, indent=2, default=str))
     else:
-        head = {"summary": desc["summary"], **({"default": picked} if picked else {})}
-        typer.echo(json.dumps({**head, **desc["info"]}, indent=2, default=str))
+        from distilhash.teachers.describe import teacher_card
+
+        typer.echo("\n".join(teacher_card(desc["info"], picked)))
+        typer.echo(f"(everything, as JSON: distilhash teacher info {desc['info'].get('name', what)} --json)")

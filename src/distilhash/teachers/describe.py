@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-__all__ = ["describe_teacher_or_cache", "teacher_summary"]
+__all__ = ["describe_teacher_or_cache", "teacher_summary", "teacher_card"]
 
 
 def describe_teacher_or_cache(what: str) -> dict[str, Any]:
@@ -41,12 +41,79 @@ def describe_teacher_or_cache(what: str) -> dict[str, Any]:
     return {"kind": "teacher", "info": info, "summary": teacher_summary(info)}
 
 
-def teacher_summary(info: dict[str, Any]) -> str:
-    """One line: the teacher's name, which copy answered (shipped with distilhash / fitted here; teachers whose
-    ``info()`` has a ``source``) and its fingerprint."""
+def _answered_by(info: dict[str, Any]) -> str:
+    """Which copy answered (teachers whose ``info()`` has a ``source``), e.g. ``fitted in this home (DIR)``; else ``""``."""
     source = info.get("source") or {}
-    where = {"shipped": f"shipped with distilhash (artefact {source.get('artefact')} version {source.get('version')}, "
-                        "every file's sha256 checked against its manifest); ",
-             "fitted here": f"fitted in this home ({source.get('directory')}); ",
-             "directory": f"loaded from {source.get('directory')}; "}.get(source.get("answered_by"), "")
-    return f"{info.get('name')}: {where}fingerprint {info.get('fingerprint')}"
+    return {"shipped": f"shipped with distilhash (artefact {source.get('artefact')} version {source.get('version')}, "
+                       "every file's sha256 checked against its manifest)",
+            "fitted here": f"fitted in this home ({source.get('directory')})",
+            "directory": f"loaded from {source.get('directory')}"}.get(source.get("answered_by"), "")
+
+
+def teacher_summary(info: dict[str, Any]) -> str:
+    """One line: the teacher's name, which copy answered (shipped with distilhash / fitted here) and its fingerprint."""
+    where = _answered_by(info)
+    return f"{info.get('name')}: {where + '; ' if where else ''}fingerprint {info.get('fingerprint')}"
+
+
+def _kept(info: dict[str, Any]) -> str | None:
+    """``epoch 5, val_mrr 0.189`` from ``kept`` (a dict) or ``kept_epoch``; scores rounded to 3 places."""
+    kept = info.get("kept")
+    if isinstance(kept, dict):
+        parts = [f"epoch {kept['epoch']}"] if "epoch" in kept else []
+        parts += [f"{k} {v:.3f}" for k, v in kept.items() if k.startswith("val_") and isinstance(v, float)]
+        return ", ".join(parts) or None
+    return f"epoch {info['kept_epoch']}" if "kept_epoch" in info else None
+
+
+def _image_tower(info: dict[str, Any]) -> str | None:
+    """``EfficientNet-Lite0 (ImageNet), frozen, 224 px`` or ``764,664 parameters, 64 px`` (a small trained tower)."""
+    tower = info.get("image_tower") or (f"{info['image_tower_parameters']:,} parameters"
+                                        if info.get("image_tower_parameters") else None)
+    return tower and tower + (f", {info['image_size']} px" if info.get("image_size") else "")
+
+
+def _fitted_on(info: dict[str, Any]) -> str | None:
+    """``openclipart, split ced2c3298ba1, 2000 pairs`` from whichever of those keys the info has."""
+    parts = [str(info[k]) for k in ("fitted_on", "corpus") if info.get(k)]
+    parts += [f"split {info['fitted_on_split']}"] if info.get("fitted_on_split") else []
+    parts += [f"{info['n_fit_pairs']} image-caption pairs"] if info.get("n_fit_pairs") else []
+    return ", ".join(parts) or None
+
+
+#: The card's rows, as data: (label, how to read the row from one level of a teacher's ``info()``).
+#: A wrapper teacher (``lite0-prior``) nests the teacher it wraps under ``base``: rows are read from the
+#: base first (its towers, pairs and kept epoch), then from the wrapper.
+CARD_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
+    ("image tower", _image_tower),
+    ("text tower", lambda i: i.get("text_tower")),
+    ("width", lambda i: i.get("width")),
+    ("fitted on", _fitted_on),
+    ("pairs", lambda i: i.get("fitted_on_pairs")),
+    ("kept", _kept),
+    ("kept because", lambda i: i.get("kept_because")),
+)
+
+
+def teacher_card(info: dict[str, Any], default_because: str | None = None) -> list[str]:
+    """A few human lines about a teacher from its ``info()``: which copy answered, its towers, what it was
+    fitted on, the kept epoch and why, a class prior's weight, its fingerprint; rows a teacher does not
+    report are left out.
+
+    ``default_because``: why ``teacher extract`` picks it here without ``--teacher`` (bare ``teacher info``).
+    """
+    levels = ([info["base"]] if isinstance(info.get("base"), dict) else []) + [info]
+    where = _answered_by(info)
+    lines = [f"{info.get('name')}" + (f": {where}" if where else "")]
+    if default_because:
+        lines.append(f"  {'default here:':<14}{default_because}")
+    for label, read in CARD_ROWS:
+        value = next((v for v in (read(level) for level in levels) if v not in (None, "", {})), None)
+        if value is not None:
+            lines.append(f"  {label + ':':<14}{value}")
+    if isinstance(info.get("prior"), dict):
+        prior = info["prior"]
+        lines.append(f"  {'class prior:':<14}weight {prior.get('weight')}, temperature {prior.get('temperature')}"
+                     + (f"; kept because: {info['kept_because']}" if info.get("kept_because") else ""))
+    lines.append(f"  {'fingerprint:':<14}{info.get('fingerprint')}")
+    return lines
