@@ -41,3 +41,15 @@ def test_markdown_and_plot(tmp_path):
     assert "| a cat | `cat` | 0.8 | 0.4 |" in text and "| static | 0.0500 ± 0.0100 |" in text
     plot(_result(), tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_typed_nouns_markdown_lists_every_ranking_with_the_cosine_line():
+    from distilhash.benchmark.static_text_report import typed_nouns_markdown
+
+    out = {"n_queries": 150, "model": "runs/m", "teacher": "t:x", "cos_static_vs_tower": {"mean": 0.91234, "median": 0.93, "min": 0.5},
+           "rows": {"float teacher, static encoder": {"p_at": 0.25, "r_at": 0.5, "map_all": 0.125},
+                    "random ranking": {"p_at": 0.01, "r_at": 0.02, "map_all": 0.005}}}
+    text = typed_nouns_markdown(out)
+    assert text.startswith("# Typed nouns: the static query encoder vs the teacher's text tower\n")
+    assert "150 nouns" in text and "mean 0.912, median 0.930, min 0.500." in text
+    assert text.endswith("| float teacher, static encoder | 0.250 | 0.500 | 0.125 |\n| random ranking | 0.010 | 0.020 | 0.005 |\n")

@@ -8,19 +8,21 @@ Usage::
 
 ``result["map_all"][arm]`` holds per text-feature arm (teacher, each static seed, their mean with
 ``std``) the model's t2i, the float teacher's t2i, i2t against a text database and the cosine to
-the teacher's query features; ``result["cpu_ms_per_single_query"]`` the timings.
+the teacher's query features; ``result["cpu_ms_per_single_query"]`` the timings. :func:`typed_nouns_markdown`:
+the same comparison on typed nouns (``bench/open_vocab_static.py``).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from distilhash.benchmark.figures import figure
 
-__all__ = ["cpu_ms_per_call", "mean_std_runs", "example_precision", "markdown", "tuning_lines", "plot"]
+__all__ = ["cpu_ms_per_call", "mean_std_runs", "example_precision", "markdown", "tuning_lines", "plot", "typed_nouns_markdown"]
 
 
 def cpu_ms_per_call(fn, items, repeats: int) -> list[float]:
@@ -133,3 +135,17 @@ def plot(r: dict, path: Path) -> None:
         a2.set_xscale("log")
         a2.set_xlabel("CPU ms per single query (log)")
         a2.tick_params(axis="y", labelsize=7)
+
+
+def typed_nouns_markdown(out: dict[str, Any]) -> str:
+    """``bench/open_vocab_static.py``'s result: the static encoder vs the text tower on typed nouns (P@10, R@50, mAP per ranking)."""
+    c = out["cos_static_vs_tower"]
+    lines = ["# Typed nouns: the static query encoder vs the teacher's text tower", "",
+             f"{out['n_queries']} nouns of the committed open-vocabulary list with at least one relevant drawing among "
+             f"openclipart `split.query` (relevance: the noun in the title); model `{out['model']}`, teacher "
+             f"`{out['teacher']}`. Cosine of the static encoder's query to the tower's: mean {c['mean']:.3f}, "
+             f"median {c['median']:.3f}, min {c['min']:.3f}.", "",
+             "| ranking | P@10 | R@50 | mAP |", "|---|---|---|---|"]
+    for label, r in out["rows"].items():
+        lines.append(f"| {label} | {r['p_at']:.3f} | {r['r_at']:.3f} | {r['map_all']:.3f} |")
+    return "\n".join(lines) + "\n"
