@@ -84,14 +84,12 @@ def provenance(threads: int) -> dict:
 
 
 def load():
-    from distilhash.data.store import open_prepared
-    from distilhash.teachers.cache import default_features_dir, load_features
+    """(dataset, split, features) through the harness's cache source (split and dataset hashes checked)."""
+    from distilhash.benchmark.sources import load_source
+    from distilhash.benchmark.suite import DatasetEntry
 
-    ds, split = open_prepared(DATASET)
-    feats = load_features(default_features_dir(ds.name, TEACHER))
-    if feats.manifest.get("split_hash") not in (None, split.hash):
-        raise SystemExit(f"features were extracted for split {feats.manifest.get('split_hash')}, dataset has {split.hash}")
-    return ds, split, feats
+    loaded = load_source(DatasetEntry(name=DATASET, source="cache", teacher=TEACHER))
+    return loaded.dataset(), loaded.split, loaded.features
 
 
 def run_arm(arm: str, seed: int, ds, split, feats, threads: int) -> tuple[dict, object]:
