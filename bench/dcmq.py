@@ -2,7 +2,6 @@
 
     .venv/bin/python bench/dcmq.py                       # full: 32/64/128 bits, seeds 0 1 2
     .venv/bin/python bench/dcmq.py --seeds 0 --bits 64   # a subset
-    .venv/bin/python bench/dcmq.py --synthetic           # smoke run on synthetic features
 
 EmojiScenes, offline teacher (``minilm-lit`` feature cache), the saved split; every method fits
 on ``split.fit``, selects epochs on ``split.val`` only, and is scored on ``split.query`` vs
@@ -44,11 +43,6 @@ BENCH = "dcmq"
 
 
 def load_data(args):
-    if args.synthetic:
-        from distilhash.training.synthetic import synthetic_features
-
-        fs, split = synthetic_features(n=3000, n_labels=20, width=64, n_query=300, n_train=2000, n_val=300)
-        return fs, split, {"dataset": "synthetic", "features": "synthetic"}
     if args.labels_synthetic:
         from distilhash.data.store import open_prepared
         from distilhash.teachers.features import FeatureSet
@@ -123,7 +117,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--parts", nargs="+", default=["main", "ablations"], choices=["main", "ablations"])
     p.add_argument("--skip", nargs="*", default=[], help="method labels to skip")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--synthetic", action="store_true", help="fully synthetic data (smoke run)")
     p.add_argument("--labels-synthetic", action="store_true",
                    help="the dataset's real labels and split, synthetic label-driven teacher features (proxy while no "
                         "teacher cache exists)")
@@ -140,8 +133,6 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     fs, split, meta = load_data(args)
-    if args.synthetic:
-        meta["dataset"] = "synthetic"
     meta["dcmq_overrides"] = args.dcmq_set
     meta.update(threads=args.threads, teacher=fs.teacher)
     prov = collect_provenance(BENCH, args.name, seeds=args.seeds, split=split, dataset=meta["dataset"], threads=args.threads,

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from distilhash.benchmark.encode_speed import per_item_seconds
-from distilhash.benchmark.arm_summary import HEADER, arm_rows, arms_plot, clean
+from distilhash.benchmark.arm_summary import arm_rows, arms_plot, clean, summary_markdown
 from distilhash.benchmark.fit_score import fit_and_score
 from distilhash.benchmark.grid import Job, run_grid
 
@@ -84,14 +84,12 @@ def provenance(threads: int) -> dict:
 
 
 def load():
-    from distilhash.data.store import open_prepared
-    from distilhash.teachers.cache import default_features_dir, load_features
+    """(dataset, split, features) through the harness's cache source (split and dataset hashes checked)."""
+    from distilhash.benchmark.sources import load_source
+    from distilhash.benchmark.suite import DatasetEntry
 
-    ds, split = open_prepared(DATASET)
-    feats = load_features(default_features_dir(ds.name, TEACHER))
-    if feats.manifest.get("split_hash") not in (None, split.hash):
-        raise SystemExit(f"features were extracted for split {feats.manifest.get('split_hash')}, dataset has {split.hash}")
-    return ds, split, feats
+    loaded = load_source(DatasetEntry(name=DATASET, source="cache", teacher=TEACHER))
+    return loaded.dataset(), loaded.split, loaded.features
 
 
 def run_arm(arm: str, seed: int, ds, split, feats, threads: int) -> tuple[dict, object]:
@@ -200,21 +198,11 @@ def part_summary(args) -> None:
     from distilhash.data.store import open_prepared
 
     split = open_prepared(DATASET)[1]
-    md = [f"# DCMQ 64 bits: trainable student encoders vs frozen teacher features ({DATASET}, {TEACHER})", "",
-          f"Model selection: {SELECTION}. Trainable, student-inputs-frozen and frozen-budget arms: {BUDGET}; "
-          f"trainable-long: {ARMS['trainable-long']}; trainable-es: {ARMS['trainable-es']} + the DCMQ defaults of the run "
-          "(its config in the JSON: cap `epochs`, `patience`, `warmup_epochs`); frozen: the DCMQ defaults of the run. "
-          "Budget column: cap, epochs run (warm-up excluded) and how many runs stopped on their own (patience) before the cap.",
-          f"mAP@all on split.query ({len(split.query)}) vs split.retrieval ({len(split.retrieval)}); mean ± std over seeds. Seconds per epoch: wall "
-          "time at the run's torch threads (column) on a machine shared with other jobs (1-minute load at each run's end listed).", "",
-          *HEADER, *rows, ""]
-    for part, rec in extra.items():  # (not ``name``: the result's name is written below)
-        keep = ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item", "load_before", "load_after")
-        md += [f"## {part}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
-    write_results("dcmq_trainable", name, result, "\n".join(md),
+    md = summary_markdown(f"{DATASET}, {TEACHER}", SELECTION, ARMS, BUDGET, (len(split.query), len(split.retrieval)), rows, extra)
+    write_results("dcmq_trainable", name, result, md,
                   arms_plot(summary, f"DCMQ 64 bits on {DATASET}: trainable student encoders vs frozen teacher features (dots: seeds)"),
                   root=ROOT)
-    print("\n".join(md))
+    print(md)
 
 
 def main() -> None:

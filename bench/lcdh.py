@@ -26,15 +26,13 @@ Writes ``bench/results/lcdh/<name>.{json,md,png}`` (per-chunk curves; ``--name``
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 from pathlib import Path
 from typing import Any
 
-from distilhash.benchmark.compare import compare_at, suite_runs
+from distilhash.benchmark.compare import committed_summary, compare_at, suite_runs
 from distilhash.benchmark.lcdh_report import COMPARE, markdown, merged, plot, seed_cells, seeds_markdown, seeds_plot
-from distilhash.benchmark.online_stream import DIRECTIONS as DIRS
 from distilhash.benchmark.online_stream import load_stream_inputs, run_online
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.student_speed import student_teacher_speed
@@ -44,19 +42,6 @@ from distilhash.configs import parse_overrides
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "lcdh"
 RESULTS = results_dir(BENCH, ROOT).parent
-
-
-def committed_dcmq(name: str, bits: int, split_hash: str) -> dict[str, Any] | None:
-    """DCMQ mAP@all (mean over its seeds) from the committed ``bench/results/dcmq/dcmq.json``, same split."""
-    path = results_dir("dcmq", ROOT) / "dcmq.json"
-    try:
-        rec = json.loads(path.read_text())
-        cell = rec["summary"]["dcmq"][str(bits)]["map_all"] if name == "dcmq" else None
-    except (OSError, KeyError, json.JSONDecodeError):
-        return None
-    if cell is None or (rec.get("provenance") or rec.get("meta", {})).get("split_hash", split_hash) != split_hash:
-        return None
-    return {d: float(cell[d]["mean"]) for d in DIRS} | {"source": f"{path} (committed; mean over {cell['i2t'].get('n')} seeds)"}
 
 
 def save(result: dict[str, Any], name: str) -> None:
@@ -156,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         write()  # partial results survive an interrupted benchmark
         if not args.no_compare:
             run["compare"] = compare_at(feats, split, bits, args.seed, harness, args.compare,
-                                        lambda name, b: committed_dcmq(name, b, split.hash))
+                                        lambda name, b: committed_summary(results_dir("dcmq", ROOT) / "dcmq.json", name, b, split.hash))
         if not args.no_speed and speed is None:
             speed, speed_bits = student_teacher_speed(method, ds, split, args.teacher), bits
         torch.set_num_threads(args.threads)

@@ -5,187 +5,20 @@
         --name headline_grouped      # the grouped split (issue 23), every bit length
 
 Reads the stored runs of two suites that share methods and seeds but differ in the caption
-(``bench/results/<suite>/*.json``), and the measured random ranking (method ``random``, whose
-ranking ignores every feature, so one set of runs serves both columns), and writes
-``bench/results/less_leaky/<name>.{json,md,png}``: per method and bit length, mean ± sample std over
-seeds, each mean over the random ranking's mean, and the training budget of each column's runs
-(cap, epochs run, how many stopped on their own); the plot shows both captions side by side.
-With ``--splits`` (the title + description suites of other grouped splits, each with its own teacher fit)
-and ``--tags-splits`` (the title + tags suites of the same splits), it adds the cells run on every split:
-mean ± sample std over splits x seeds, the sample std of the split means, and the budget over all runs.
+(``bench/results/<suite>/*.json``) and writes ``bench/results/less_leaky/<name>.{json,md,png}``: per
+method and bit length, mean ± sample std over seeds, each mean over the measured random ranking's
+mean, and the training budget of each column's runs; the plot shows both captions side by side.
+With ``--splits`` / ``--tags-splits`` (the suites of other grouped splits) it adds the cells run on
+every split. The tables: :mod:`distilhash.benchmark.less_leaky_report`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from collections import defaultdict
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from distilhash.benchmark.figures import figure
+from distilhash.benchmark.less_leaky_report import first_runs, headline
 from distilhash.benchmark.provenance import collect_provenance
-from distilhash.benchmark.report_budget import budget_cell, spread_scope
 from distilhash.benchmark.results import write_results
-from distilhash.benchmark.suite import repo_root
-from distilhash.eval.spread import mean_std, sample_std
-
-ORDER = ["float-teacher", "float-student", "dcmq", "soda", "dcmh", "lcdh", "pq", "itq", "lsh", "random"]
-DIRS = ("i2t", "t2i")
-CAPTIONS = ("title+tags", "title+description")
-
-
-def _records(suite: str) -> dict[str, list[dict[str, Any]]]:
-    """``"<label>[ <bits> bits]"`` -> the suite's ok run records of that cell."""
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for f in sorted((repo_root() / "bench" / "results" / suite).glob("*.json")):
-        r = json.loads(f.read_text())
-        if r.get("status") == "ok" and "metrics" in r:
-            out[r["spec"]["label"] + ("" if r["spec"]["bits"] is None else f" {r['spec']['bits']} bits")].append(r)
-    return out
-
-
-def _order(key: str) -> tuple[int, int, str]:
-    name, *rest = key.split()
-    return (ORDER.index(name) if name in ORDER else 99, int(rest[0]) if rest else 0, key)
-
-
-def _cell(v: list[float]) -> str:
-    return "—" if not v else f"{np.mean(v):.3f}" + (f" ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else "") + (f" (n={len(v)})" if len(v) != 3 else "")
-
-
-def _plot(rows: list[dict[str, Any]], chance: dict[str, float] | None, title: str):
-    """Grouped bars at 64 bits (and the float rows): title + tags vs title + description, both directions."""
-    keep = [r for r in rows if r["method"].endswith(" 64 bits") or " " not in r["method"]]
-
-    def draw(path: Path) -> None:
-        with figure(path, figsize=(1.1 * len(keep) + 2, 4.2)) as (fig, axes):
-            x = np.arange(len(keep))
-            for j, (cap, d, colour, alpha) in enumerate([(c, d, col, a) for c, col in zip(CAPTIONS, ("tab:blue", "tab:orange"))
-                                                         for d, a in zip(DIRS, (0.9, 0.5))]):
-                means = [np.mean(r[f"{cap} {d}"]) if r[f"{cap} {d}"] else np.nan for r in keep]
-                axes.bar(x + (j - 1.5) * 0.2, means, 0.19, color=colour, alpha=alpha, label=f"{cap} {d}")
-            if chance:
-                axes.axhline(np.mean(list(chance.values())), color="k", lw=0.8, ls="--", label="measured random ranking")
-            axes.set_xticks(x, [r["method"].replace(" 64 bits", "") for r in keep], rotation=20)
-            axes.set_ylabel("mAP@all (split.query vs split.retrieval)")
-            axes.set_title(title, fontsize=9)
-            axes.legend(fontsize=7, ncol=3)
-            axes.grid(axis="y", alpha=0.3)
-
-    return draw
-
-
-def _labels_line(stem: str | None) -> list[str]:
-    """Which labels come from tags and how often each caption names one, from the caption statistics."""
-    if stem is None:
-        return []
-    c = json.loads((repo_root() / "bench" / "results" / "less_leaky" / f"{stem}.json").read_text())
-    share = {k: v["share_naming_one_of_its_tag_labels"] for k, v in c["variants"].items()}
-    return [f"Labels: {c['n_tag_labels']} of {c['n_labels']} are keyword tags (`tag:...`, "
-            f"{100 * c['tag_share_of_assignments']:.0f}% of the item-label assignments; listed in `{stem}.json`), the other "
-            f"{len(c['other_labels'])} category folders (`folder2:...`). Captions naming one of their own tag labels: "
-            + ", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items())
-            + f"; {c['items_with_description']:,} of {c['n_items']:,} drawings have a description."]
-
-
-def _teacher_over_splits(suites: list[str]) -> dict[str, Any]:
-    """Per suite (one split and teacher fit each): float-teacher mAP, measured random ranking, their ratio; mean ± sample std."""
-    per = []
-    for suite in suites:
-        recs = _records(suite)
-        t, rnd = recs["float-teacher"][0], recs["random"]
-        row = {"suite": suite, "split_hash": t["dataset"]["split_hash"],
-               "teacher_fingerprint": (t.get("teacher_identity") or {}).get("fingerprint")}
-        for d in DIRS:
-            row[d] = t["metrics"][d]["map_all"]
-            row[f"random {d}"] = float(np.mean([r["metrics"][d]["map_all"] for r in rnd]))
-            row[f"ratio {d}"] = row[d] / row[f"random {d}"]
-        per.append(row)
-    summary = {k: {"mean": float(np.mean([r[k] for r in per])), "std": float(np.std([r[k] for r in per], ddof=1))}
-               for k in (*DIRS, *(f"ratio {d}" for d in DIRS))} if len(per) > 1 else {}
-    return {"per_split": per, "summary": summary}
-
-
-def _over_splits_md(over: dict[str, Any]) -> list[str]:
-    lines = ["## Float teacher on title + description over splits and teacher fits", "",
-             "Each split has its own teacher fit (fingerprint); ratio = the teacher's mAP@all over the measured random ranking "
-             "(method `random`, 3 seeds) of the same split.", "",
-             "| suite | split | teacher fingerprint | i2t | t2i | random i2t / t2i | x random i2t / t2i |", "|---|---|---|---|---|---|---|"]
-    for r in over["per_split"]:
-        lines.append(f"| `{r['suite']}` | `{r['split_hash']}` | `{(r['teacher_fingerprint'] or '—')[:16]}` | {r['i2t']:.3f} | "
-                     f"{r['t2i']:.3f} | {r['random i2t']:.4f} / {r['random t2i']:.4f} | {r['ratio i2t']:.2f} / {r['ratio t2i']:.2f} |")
-    s = over["summary"]
-    if s:
-        lines.append(f"| mean ± sample std ({len(over['per_split'])}) | | | {s['i2t']['mean']:.3f} ± {s['i2t']['std']:.3f} | "
-                     f"{s['t2i']['mean']:.3f} ± {s['t2i']['std']:.3f} | | {s['ratio i2t']['mean']:.2f} ± {s['ratio i2t']['std']:.2f} / "
-                     f"{s['ratio t2i']['mean']:.2f} ± {s['ratio t2i']['std']:.2f} |")
-    return [*lines, ""]
-
-
-def _pooled(suites: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Cells run on every one of ``suites``: ``key -> {suite: records}`` (one split and teacher fit per suite)."""
-    per = {s: _records(s) for s in suites}
-    keys = set.intersection(*(set(r) for r in per.values()))
-    return {k: {s: per[s][k] for s in suites} for k in sorted(keys, key=_order)}
-
-
-def _split_stats(by_suite: dict[str, list[dict[str, Any]]], d: str) -> dict[str, Any]:
-    """All runs' mean ± sample std, the split means and their sample std, for direction ``d``."""
-    means = [float(np.mean([r["metrics"][d]["map_all"] for r in recs])) for recs in by_suite.values()]
-    return {"all_runs": mean_std(r["metrics"][d]["map_all"] for recs in by_suite.values() for r in recs),
-            "split_means": means, "std_over_splits": sample_std(means)}
-
-
-def _fmt(s: dict[str, Any], chance: float | None = None) -> str:
-    text = f"{s['mean']:.3f}" + (f" ± {s['std']:.3f}" if s["std"] is not None else "") + (f" (n={s['n']})" if s["n"] != 9 else "")
-    return text + (f" ({s['mean'] / chance:.1f}x)" if chance else "")
-
-
-def _over_splits_cells(leaky: list[str], tags: list[str]) -> dict[str, Any]:
-    """Per cell run on every less leaky split: title + description and (where run on every split) title + tags."""
-    desc, tag = _pooled(leaky), _pooled(tags) if tags else {}
-    rnd = [r for recs in desc.get("random", {}).values() for r in recs]
-    chance = {d: float(np.mean([r["metrics"][d]["map_all"] for r in rnd])) for d in DIRS} if rnd else None
-    rows = []
-    for k, by_suite in desc.items():
-        recs = [r for rs in by_suite.values() for r in rs]
-        row: dict[str, Any] = {"method": k, "runs": len(recs), "splits": sorted({r["dataset"]["split_hash"] for r in recs}),
-                               "budget": budget_cell(recs),
-                               "dirty": any(r["provenance"].get("dirty") for r in recs),
-                               "commits": sorted({r["provenance"].get("commit") for r in recs})}
-        for d in DIRS:
-            row[f"title+description {d}"] = _split_stats(by_suite, d)
-            row[f"title+tags {d}"] = _split_stats(tag[k], d) if k in tag else None
-        rows.append(row)
-    loads = [r["provenance"].get(k, [0])[0] for rs in desc.values() for recs in rs.values() for r in recs
-             for k in ("load_before", "load_after")]
-    return {"suites": {"title+description": leaky, "title+tags": tags}, "chance": chance, "rows": rows,
-            "load_1min_range": [min(loads), max(loads)] if loads else None}
-
-
-def _over_splits_cells_md(over: dict[str, Any]) -> list[str]:
-    ch = over["chance"] or {}
-    lines = ["## Every cell run on all 3 grouped splits: 3 splits x 3 seeds", "",
-             "Title + description suites: " + ", ".join(f"`{s}`" for s in over["suites"]["title+description"])
-             + "; title + tags: " + ", ".join(f"`{s}`" for s in over["suites"]["title+tags"]) + ". "
-             "Each split has its own teacher fit. mAP@all, mean ± sample std over every run (method seeds x splits; "
-             "n when not 9); in brackets, over the measured random ranking pooled over the splits"
-             + (f" (i2t {ch['i2t']:.4f}, t2i {ch['t2i']:.4f})" if ch else "") + ". `std over splits`: the sample std of the "
-             "three split means (what a new split and teacher fit moves). Budget: all title + description runs of the cell."
-             + (" Load average (1 min) while these runs ran: {:.1f}–{:.1f}.".format(*over["load_1min_range"]) if over["load_1min_range"] else ""), "",
-             "| method | title + description i2t | title + description t2i | std over splits i2t / t2i | title + tags i2t | "
-             "title + tags t2i | budget (title + description, every split) |", "|---|---|---|---|---|---|---|"]
-    for r in over["rows"]:
-        dsc = [r[f"title+description {d}"] for d in DIRS]
-        tg = [r[f"title+tags {d}"] for d in DIRS]
-        so = " / ".join("—" if s["std_over_splits"] is None else f"{s['std_over_splits']:.3f}" for s in dsc)
-        lines.append(f"| {r['method']} | {_fmt(dsc[0]['all_runs'], ch.get('i2t'))} | {_fmt(dsc[1]['all_runs'], ch.get('t2i'))} | {so} | "
-                     + " | ".join("—" if t is None else _fmt(t["all_runs"], ch.get(d)) for t, d in zip(tg, DIRS))
-                     + f" | {r['budget']} |")
-    return [*lines, ""]
 
 
 def main() -> None:
@@ -200,63 +33,13 @@ def main() -> None:
                                                             "and every cell run on all splits")
     ap.add_argument("--tags-splits", nargs="*", default=[], help="the title + tags suites of the same other splits, same order")
     a = ap.parse_args()
-    suites = {"title+tags": _records(a.tags), "title+description": _records(a.less_leaky)}
-    any_rec = next(r for recs in suites["title+description"].values() for r in recs)
+    firsts = [r["dataset"] for r in first_runs([a.less_leaky, *a.splits])]
     prov = collect_provenance("less_leaky", a.name, seeds=[0, 1, 2], model_selection="split.val only (each run's own)",
-                              dataset="openclipart", dataset_hash=any_rec["dataset"].get("dataset_hash"),
-                              split_hash=",".join(dict.fromkeys([any_rec["dataset"]["split_hash"], *(
-                                  next(r for recs in _records(s).values() for r in recs)["dataset"]["split_hash"] for s in a.splits)])),
-                              threads=1, root=repo_root())
-    rnd = suites["title+description"].get("random") or suites["title+tags"].get("random")
-    chance = {d: float(np.mean([r["metrics"][d]["map_all"] for r in rnd])) for d in DIRS} if rnd else None
-    exact = (any_rec.get("chance") or {}).get("map_all_random_ranking")
-    keys = sorted(set(suites["title+tags"]) | set(suites["title+description"]), key=_order)
-    rows, table = [], []
-    for k in keys:
-        row: dict[str, Any] = {"method": k}
-        cells = [k]
-        for cap in CAPTIONS:
-            recs = suites[cap].get(k, [])
-            for d in DIRS:
-                v = [r["metrics"][d]["map_all"] for r in recs]
-                row[f"{cap} {d}"] = v
-                cells.append(_cell(v) + (f" ({np.mean(v) / chance[d]:.1f}x)" if v and chance else ""))
-            row[f"{cap} seeds"] = [r["spec"]["seed"] for r in recs]
-            row[f"{cap} budget"] = budget_cell(recs) if recs else None
-            row[f"{cap} commits"] = sorted({r["provenance"].get("commit") for r in recs})
-            row[f"{cap} dirty"] = any(r["provenance"].get("dirty") for r in recs)
-        cells.append(row["title+description budget"] or "—")
-        rows.append(row)
-        table.append(cells)
-    leaky = [r for recs in suites["title+description"].values() for r in recs]
-    loads = [r["provenance"].get(k, [0])[0] for r in leaky for k in ("load_before", "load_after")]
-    md_labels = _labels_line(a.captions)
-    md = [f"# Less leaky headline: title + tags vs title + description captions (`{a.tags}` vs `{a.less_leaky}`)", "",
-          f"mAP@all, split `{any_rec['dataset']['split_hash']}`: {any_rec['dataset']['split_sizes']['query']:,} openclipart "
-          f"queries vs {any_rec['dataset']['split_sizes']['retrieval']:,} database items, relevance = share a label; "
-          "mean ± sample std over seeds (n when not 3); in brackets after it, the mean over the measured random ranking's "
-          + (f"(i2t {chance['i2t']:.4f}, t2i {chance['t2i']:.4f}; method `random`, 3 seeds" if chance else "(not measured")
-          + (f"; the exact expected mAP@all of a random ranking is {exact:.4f})." if exact else ")."),
-          "Both columns train every method on its own caption's teacher text features (the title + description runs are "
-          "retrained, not the title + tags models re-queried); images, labels, split, label prompts and the teacher fit are "
-          "the same. " + spread_scope(leaky),
-          "Budget: the title + description runs' cap, epochs run, kept epoch and how many stopped on their own on "
-          f"`split.val` (the title + tags runs' budgets: `bench/results/{a.tags}/report.md`). `—`: not run for that caption.",
-          *md_labels, f"Load average (1 min) while the title + description runs ran: {min(loads):.1f}–{max(loads):.1f}.", "",
-          "| method | title + tags i2t | title + tags t2i | title + description i2t | title + description t2i | budget (title + description) |",
-          "|---|---|---|---|---|---|"] + ["| " + " | ".join(c) + " |" for c in table] + [""]
-    over = _teacher_over_splits([a.less_leaky, *a.splits]) if a.splits else None
-    if over:
-        md += _over_splits_md(over)
-    cells = _over_splits_cells([a.less_leaky, *a.splits], [a.tags, *a.tags_splits] if a.tags_splits else []) if a.splits else None
-    if cells:
-        md += _over_splits_cells_md(cells)
-    result = {"suites": {"title+tags": a.tags, "title+description": a.less_leaky}, "chance": chance,
-              "chance_exact": exact, "rows": rows, "teacher_over_splits": over, "cells_over_splits": cells, "provenance": prov}
-    write_results("less_leaky", a.name, result, "\n".join(md),
-                  _plot(rows, chance, f"openclipart, split {any_rec['dataset']['split_hash']}: title + tags vs title + description "
-                                      "(64 bits; mean over seeds)"), root=repo_root())
-    print("\n".join(md))
+                              dataset="openclipart", dataset_hash=firsts[0].get("dataset_hash"),
+                              split_hash=",".join(dict.fromkeys(d["split_hash"] for d in firsts)), threads=1)
+    result, md, draw = headline(a.tags, a.less_leaky, splits=a.splits, tags_splits=a.tags_splits, captions=a.captions)
+    write_results("less_leaky", a.name, {**result, "provenance": prov}, md, draw)
+    print(md)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import numpy as np
 
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
+from distilhash.benchmark.static_text_report import typed_nouns_markdown
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,20 +65,7 @@ def main(argv: list[str] | None = None) -> None:
            "static_encoder": static.fingerprint, "cos_static_vs_tower": {"mean": float(cos.mean()), "min": float(cos.min()),
                                                                         "median": float(np.median(cos))},
            "rows": rows}
-    write_results("open_vocab_static", a.name, out, markdown(out))
-
-
-def markdown(out: dict[str, Any]) -> str:
-    c = out["cos_static_vs_tower"]
-    lines = ["# Typed nouns: the static query encoder vs the teacher's text tower", "",
-             f"{out['n_queries']} nouns of the committed open-vocabulary list with at least one relevant drawing among "
-             f"openclipart `split.query` (relevance: the noun in the title); model `{out['model']}`, teacher "
-             f"`{out['teacher']}`. Cosine of the static encoder's query to the tower's: mean {c['mean']:.3f}, "
-             f"median {c['median']:.3f}, min {c['min']:.3f}.", "",
-             "| ranking | P@10 | R@50 | mAP |", "|---|---|---|---|"]
-    for label, r in out["rows"].items():
-        lines.append(f"| {label} | {r['p_at']:.3f} | {r['r_at']:.3f} | {r['map_all']:.3f} |")
-    return "\n".join(lines) + "\n"
+    write_results("open_vocab_static", a.name, out, typed_nouns_markdown(out))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from distilhash.benchmark.own_folder import QUERIES, build_folder, missing_sources, query_ranks
+from distilhash.benchmark.own_folder import QUERIES, build_folder, journey_markdown, missing_sources, query_ranks
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -84,24 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         "float_top5": {spec: int(sum(r <= 5 for r in v.values())) for spec, v in ranks.items()},
         "dcmq64_index_top5": int(sum(index_top5.values())), "float_ranks": ranks, "dcmq64_index_hit": index_top5,
     }
-    write_results("own_folder_journey", a.name, result, markdown(result))
+    write_results("own_folder_journey", a.name, result, journey_markdown(result))
     print(json.dumps({k: result[k] for k in ("default_teacher", "refused_bad_files", "float_top5", "dcmq64_index_top5")}))
-
-
-def markdown(r: dict[str, Any]) -> str:
-    t = r["default_teacher"]
-    lines = ["# Own folder: the intended picture in the top 5", "",
-             f"{r['n_queries']} queries fixed before any search; 47 readable pictures (2 bad files refused: "
-             f"{r['refused_bad_files']}); default teacher `{t}` ({r.get('default_teacher_copy', 'fitted in this home')}).", "",
-             "| ranking | queries with their picture in the top 5 |", "|---|---|"]
-    lines += [f"| float teacher `{spec}` | {n} of {r['n_queries']} |" for spec, n in r["float_top5"].items()]
-    lines += [f"| DCMQ 64-bit index on `{t}` (trained on the folder) | {r['dcmq64_index_top5']} of {r['n_queries']} |", "",
-              "| query | rank by " + " | rank by ".join(f"`{s}`" for s in r["float_ranks"]) + " | DCMQ top 5 |",
-              "|---" * (2 + len(r["float_ranks"])) + "|"]
-    for q in QUERIES:
-        lines.append(f"| {q} | " + " | ".join(str(v[q]) for v in r["float_ranks"].values())
-                     + f" | {'yes' if r['dcmq64_index_hit'][q] else 'no'} |")
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -46,14 +46,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from distilhash.benchmark.figures import figure
 from distilhash.benchmark.http_fuzz import CAP, KEY, UPLOAD_MB, Routes, fuzz_cases, fuzz_markdown, run_fuzz
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.questions import question_argv
 from distilhash.benchmark.raw_http import exchange, request
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.server_process import ServerProcess, script_server
-from distilhash.benchmark.slow_clients import SHAPES, attack_run
+from distilhash.benchmark.slow_clients import SHAPES, attack_run, slow_markdown, slow_plot
 from distilhash.serve import routes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,40 +109,6 @@ def run(work: Path, attackers: int, addresses: int, clients: int, baseline_s: fl
                             ramp_s=ramp_s, duration_s=duration_s, drip_s=drip_s, shapes=shapes, stalled_mb=stalled_mb,
                             server_body_limits=body_limits or "defaults")
     return {**result, "goals": {"normal_errors": 0, "normal_p99_ms": 1000, "rss_growth_mib": 200}}
-
-
-def slow_markdown(rec: dict[str, Any]) -> str:
-    r = rec["result"]
-    b, u, a, m = r["baseline"], r["under_attack"], r["attack"], r["rss_mib"]
-    lines = [
-        f"# Slow-client attack: {a['attackers']:,} slow-drip connections from {a['source_addresses']} addresses + "
-        f"{u['concurrency']} normal search clients", "",
-        "| figure | no attack | under attack | goal |", "|---|---|---|---|",
-        f"| normal requests | {b['requests']:,} | {u['requests']:,} | |",
-        f"| normal errors | {b['errors']} | **{u['errors']}** | 0 |",
-        f"| normal p50 / p90 ms | {b['p50_ms']} / {b['p90_ms']} | {u['p50_ms']} / {u['p90_ms']} | |",
-        f"| normal p99 ms | {b['p99_ms']} | **{u['p99_ms']}** | < 1,000 |",
-        f"| normal req/s | {b['throughput_rps']} | {u['throughput_rps']} | |",
-        f"| server RSS before attack / max during / after (MiB) | | {m['before_attack']:.0f} / {m['max_during']:.0f} / {m['after']:.0f} | |",
-        f"| server RSS growth, max during the attack (MiB) | | **{m['growth_max']}** | < 200 |", "",
-        f"Attack: {a['seconds']} s, shapes {', '.join(a['shapes'])} (equal shares), a byte every {a['drip_s']:g} s, "
-        f"stalled uploads send {a.get('stalled_upload_mb', 1):g} MB first; server body limits: {a.get('server_body_limits', 'defaults')}; "
-        "reconnect 1-2 s after the server answers or closes.", "",
-        "| attack outcome | count |", "|---|---|",
-    ]
-    lines += [f"| {k} | {v:,} |" for k, v in sorted(a["stats"].items())]
-    return "\n".join(lines) + "\n"
-
-
-def slow_plot(rec: dict[str, Any], path: Path) -> None:
-    samples = rec["result"]["rss_mib"]["samples"]
-    with figure(path, figsize=(6, 3)) as (fig, ax):
-        ax.plot([t for t, _ in samples], [r for _, r in samples])
-        ax.axhline(rec["result"]["rss_mib"]["before_attack"] + 200, color="red", ls="--", label="goal: +200 MiB")
-        ax.set_xlabel("seconds since the attack started")
-        ax.set_ylabel("server RSS (MiB)")
-        ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients ({rec['provenance']['name']})")
-        ax.legend()
 
 
 def parser() -> argparse.ArgumentParser:

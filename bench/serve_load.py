@@ -41,9 +41,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
-
-from distilhash.benchmark.figures import figure
+from distilhash.benchmark.load_report import SUMMARY_FIELDS, markdown, plot
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.serve_bench import (add_served_index_args, merge_worker_stats, overlap_with_exact, prepare_served,
@@ -67,11 +65,6 @@ SCENARIOS = {
     "http-floor": (None, 0, "health", None),
 }
 DEFAULT_SCENARIOS = ["single-default", "default", "teacher"]
-#: what the per-variant summary averages over rounds
-SUMMARY_FIELDS = {"req/s": lambda s: s["client"]["throughput_rps"], "p50": lambda s: s["client"]["p50_ms"],
-                  "p99": lambda s: s["client"]["p99_ms"], "errors": lambda s: s["client"]["errors"],
-                  "server CPU ms/req": lambda s: s.get("server_cpu_ms_per_request"),
-                  "loadgen CPU ms/req": lambda s: s["client"].get("loadgen_cpu_ms_per_request")}
 
 
 def run_scenario(name: str, index: Path, pool: list[str], args, log: Path, variant: Variant) -> dict:
@@ -109,98 +102,11 @@ def run_scenario(name: str, index: Path, pool: list[str], args, log: Path, varia
     return out | stats_figures(stats)
 
 
-def markdown(result: dict) -> str:
-    rt = (result["scenarios"][0].get("runtime") if result["scenarios"] else None) or {}
-    lines = ["# Search service under load", "",
-             f"Index: {result['index']['count']:,} items, {result['index']['bits']}-bit {result['index']['kind']} codes "
-             f"({result['index_build'].get('n_real', '?')} real retrieval codes of `{result['model']}` + noisy replicas, flip={result['flip']}), "
-             f"backend `{result['index']['backend']}`; model {result['index']['model']['method']} / teacher `{result['index']['model']['teacher']}`.  ",
-             f"Queries: {result['pool_size']} distinct `split.query` captions drawn uniformly, k={result['k']}, text cache off unless stated. "
-             f"Server: {result.get('workers', 1)} process(es), {result['threads']} torch thread(s), {result.get('search_workers', 1)} search worker thread(s) per process; installed: "
-             + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in rt.items()) + ". "
-             f"Load generator on the same machine (asyncio on {result['scenarios'][0]['client'].get('loadgen_loop') if result['scenarios'] else '?'}, raw HTTP/1.1 keep-alive).  ",
-             f"Load average when the scenarios started: {result['provenance']['load_before']}; **the machine is shared** (2 cores; "
-             f"{result.get('machine_note', 'other engineers jobs running')}).", "",
-             *([f"**Approximate search** `{result['index_backend']}` {result.get('index_options')}: overlap@{result['k']} with the exact "
-                f"search {result['recall_vs_exact']['overlap_at_k_mean']} (mean over {result['recall_vs_exact']['queries']} "
-                f"query captions; min {result['recall_vs_exact']['overlap_at_k_min']}); searcher build {result['recall_vs_exact']['searcher_build_s']} s.", ""]
-               if result.get("recall_vs_exact") else []),
-             "## Client-side latency (ms), errors, CPU", "",
-             "| scenario | variant | encoder | clients | requests | errors | req/s | p50 | p90 | p99 | max | server CPU ms/req | loadgen CPU ms/req | server + loadgen cores | mean search batch | answered by | load avg (before→after) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for s in result["scenarios"]:
-        c = s["client"]
-        cores = (s.get("server_cpu_share_of_one_core") or 0) + (c.get("loadgen_cpu_share_of_one_core") or 0)
-        ab = s.get("answered_by") or {}
-        lines.append(f"| {s['scenario']} | {s.get('variant', '')} | {s['query_encoder']}{' + cache ' + str(s['text_cache']) if s['text_cache'] else ''} | {s['clients']} | {c['requests']:,} | {c['errors']} | "
-                     f"{c['throughput_rps']} | {c['p50_ms']} | {c['p90_ms']} | {c['p99_ms']} | {c['max_ms']} | {s.get('server_cpu_ms_per_request')} | "
-                     f"{c.get('loadgen_cpu_ms_per_request')} | {cores:.2f} | {s.get('mean_search_batch')} | "
-                     f"static {ab.get('static', 0):,} / teacher {ab.get('teacher', 0):,} | {s['load_before'][0]}→{s['load_after'][0]} |")
-    if len(result.get("summary") or []) < len(result["scenarios"]):  # several rounds: mean +- sample std per variant
-        lines += ["", f"## Mean ± sample std over {result['rounds']} rounds (variants alternating)", "",
-                  "| scenario | variant | runs | " + " | ".join(SUMMARY_FIELDS) + " |", "|---|---|---|" + "---|" * len(SUMMARY_FIELDS)]
-        for row in result["summary"]:
-            cells = [f"{row[f]['mean']} ± {row[f]['std']}" if row[f]["std"] is not None else str(row[f]["mean"]) for f in SUMMARY_FIELDS]
-            lines.append(f"| {row['key'][0]} | {row['key'][1]} | {row['n']} | " + " | ".join(cells) + " |")
-        lines += ["", "Variants: " + "; ".join(f"`{v['label']}` = {v['src'] or 'this checkout'}"
-                                               f"{' (commit ' + v['commit'][:10] + (', dirty' if v['dirty'] else '') + ')' if v['commit'] else ''}"
-                                               for v in result["variants"]) + "."]
-    lines += ["", "## Where the time goes (server-side stages, ms; with several server processes: counts summed, percentiles of the busiest process)", "",
-              "| scenario | variant | stage | count | p50 | p90 | p99 | mean |", "|---|---|---|---|---|---|---|---|"]
-    for s in result["scenarios"]:
-        for stage in ("static_text", "teacher_text", "queue_wait", "project", "search", "search_batch", "text_query", f"http GET {routes.SEARCH}"):
-            v = s["server_stages_ms"].get(stage)
-            if v:
-                lines.append(f"| {s['scenario']} | {s.get('variant', '')} | {stage} | {v['count']:,} | {v['p50_ms']} | {v['p90_ms']} | {v['p99_ms']} | {v['mean_ms']} |")
-    lines += ["", "`static_text`: the static text encoder (model2vec table + map); `teacher_text`: MiniLM text tower (tokenize + forward, including the wait "
-              "for its micro-batch); `queue_wait`: features ready -> the index worker takes the query; `project`: the model's text "
-              "head for the whole batch; `search`: exact top-k of the whole batch in the index + metadata; `search_batch`: queries "
-              "per batch (a count, not ms); `text_query`: all of the service's work for one query; `http`: plus routing and JSON. "
-              "Counts include 20 warm-up requests per server process.", "",
-              result.get("notes", ""), ""]
-    return "\n".join(lines)
-
-
-def plot(result: dict, path: Path) -> None:
-    with figure(path, 1, 2, figsize=(11, 4), dpi=110) as (fig, (ax1, ax2)):
-        names = [f"{s['scenario']}\n{s.get('variant', '')}" for s in result["scenarios"]]
-        x = np.arange(len(names))
-        for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
-            ax1.bar(x + off, [s["client"][key] or 0 for s in result["scenarios"]], 0.4, label=key.replace("_ms", ""))
-        ax1.axhline(50, color="red", lw=1, ls="--", label="goal p99 50 ms (issue 26)")
-        ax1.set_xticks(x, [f"{n}\n{s['clients']} clients\n{s['client']['throughput_rps']} req/s" for n, s in zip(names, result["scenarios"])])
-        ax1.set_ylabel("client latency (ms)")
-        ax1.set_yscale("log")
-        ax1.legend()
-        ax1.set_title(f"text queries, {result['index']['count']:,} items ({result['index']['kind']})")
-        parts = [("server", lambda s: s.get("server_cpu_ms_per_request") or 0), ("load generator", lambda s: s["client"].get("loadgen_cpu_ms_per_request") or 0)]
-        bottom = np.zeros(len(names))
-        for label, fn in parts:
-            vals = np.array([fn(s) for s in result["scenarios"]], float)
-            ax2.bar(x, vals, 0.5, bottom=bottom, label=label)
-            bottom += vals
-        ax2.set_xticks(x, names)
-        ax2.set_ylabel("CPU ms per request")
-        ax2.set_title("CPU per request (2 cores shared with other jobs)")
-        ax2.legend()
-        fig.suptitle(f"shared 2-core machine, load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
-
-
 def _variant(text: str) -> Variant:
     try:
         return parse_variant(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def ready_to_serve(index: Path, args) -> None:
-    """The index's thumbnails and the model's static text encoder (the service's default; fitted once, then cached)."""
-    from distilhash.pipeline.query_encoder import fit_query_encoder
-    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
-
-    if not (index / THUMBS_FILE).exists():
-        write_thumbnails(index)
-    fit_query_encoder(args.model, args.dataset, args.features, args.teacher)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -216,10 +122,12 @@ def main(argv: list[str] | None = None) -> None:
     variants = args.variant or [Variant("this checkout")]
 
     from distilhash.pipeline.inputs import load_features_and_split
+    from distilhash.pipeline.query_encoder import fit_query_encoder
+    from distilhash.serve.server import ensure_thumbnails
 
     t_start = time.time()
     served = prepare_served(args, lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3],
-                            lambda index: ready_to_serve(index, args))
+                            lambda index: (ensure_thumbnails([index]), fit_query_encoder(args.model, args.dataset, args.features, args.teacher)))
     index, build, split, pool = served.index, served.build, served.split, served.pool
     recall = None
     if args.index_backend != "auto":
@@ -250,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine_note": args.machine_note,
         "notes": args.notes,
     }
-    paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
+    paths = write_results(BENCH, args.out_name, result, markdown(result, routes.SEARCH), plot=lambda path: plot(result, path), root=ROOT)
     print(f"wrote {paths['json']}, .md, .png")
 
 

@@ -53,14 +53,12 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
-
-from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.results import write_results
 from distilhash.benchmark.serve_bench import add_served_index_args, latency_summary, prepare_served, wait_for_quiet
 from distilhash.benchmark.write_check import Ledger, WriteClient, Writer, image_pool, verify_live, verify_on_disk
-from distilhash.benchmark.write_runs import FIGURES, summarise_runs
+from distilhash.benchmark.write_report import markdown, plot
+from distilhash.benchmark.write_runs import summarise_runs, summary_markdown, summary_plot
 from distilhash.benchmark.server_process import CliServer
 from distilhash.serve import routes
 
@@ -132,122 +130,6 @@ def run(args, index: Path, pool: list[str], images: list[tuple[int, bytes]], cap
             "load_before": load_before, "load_after": load_after}
 
 
-def markdown(result: dict) -> str:
-    r = result["runs"][0]
-    ix = r["index"]
-    procs = (f"one writable server process (`--api-key`)" if r.get("workers", 1) == 1 else
-             f"{r['workers']} server processes (`--api-key --workers {r['workers']}`: they follow the index and forward writes "
-             f"to the parent process, the index's one writer{', its writes at nice +' + str(r['writer_nice']) if r.get('writer_nice') else ''}), "
-             f"{r.get('search_workers', 1)} search worker(s) each")
-    lines = ["# Writes under load: searches, adds and deletes on a writable service", "",
-             f"Index: {r['count_before']:,} items, {ix['bits']}-bit {ix['kind']} codes (real retrieval codes of `{result['model']}` + noisy "
-             f"replicas, as `bench/serve_load.py`), searcher `{ix['backend']}` {result['index_options']}; {procs}, "
-             f"{result['threads']} torch thread(s).  ",
-             f"Clients: {r['clients']} closed-loop on loopback, {r['writers']} writers ({100 * r['writers'] / r['clients']:.0f} %) and "
-             f"{r['searchers']} searchers, {result['duration_s']} s. A writer adds an item (a `split.query` image the index does not hold, "
-             f"through the teacher's image tower) or, with probability {r['p_delete']} when it has live items, deletes one it added; "
-             f"{'closed loop: its next write as soon as the answer is in' if not r.get('writer_pause_s') else 'then waits ' + str(r['writer_pause_s']) + ' s'}. "
-             f"Searchers: `split.query` captions, k={result['k']}, the default text encoder.  ",
-             f"Load average at start {result['provenance']['load_before']}; **{result['machine_note']}** (2 cores shared).", "",
-             "## Latency (client side, ms), errors", "",
-             "| requests | clients | count | errors | req/s | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|---|---|---|"]
-    for x in result["runs"]:
-        wrow = "writers (add, delete, read-back GET)" if x.get("read_back_ms", {}).get("count") else "write (add + delete)"
-        for name, s in (("all", x["all"]), ("search", x["search"]), (wrow, x["write"])):
-            n = x["clients"] if name == "all" else x["searchers"] if name == "search" else x["writers"]
-            lines.append(f"| {name} | {n} | {s['requests']:,} | {s['errors']} | {s['throughput_rps']} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['max_ms']} |")
-        for name in ("add_ms", "delete_ms", "read_back_ms"):
-            s = x[name]
-            if s["count"]:
-                lines.append(f"| {name[:-3].replace('_', '-')} | | {s['count']:,} | | | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['max_ms']} |")
-    lines += ["", "## Every acknowledged write checked", "", "| check | result |", "|---|---|"]
-    for x in result["runs"]:
-        a, v, d = x["acknowledged"], x["verify_service"], x["verify_disk"]
-        lines += [f"| adds acknowledged (201) and not deleted later | {a['adds_live']:,} |",
-                  f"| deletes acknowledged (200) | {a['deletes']:,} |",
-                  f"| writes without an answer / refused | {a['without_answer']} / {a['refused']} |",
-                  *([f"| **read-your-writes**: acknowledged writes read back at once on a new connection, stale answers | "
-                     f"{x['read_back']['checked']:,}, **{x['read_back']['stale']}** |"] if x.get("read_back", {}).get("checked") else []),
-                  f"| service: adds fetched by id (metadata as sent) | {v['adds_fetched']:,} of {v['adds_checked']:,} ({v['adds_metadata_ok']:,}) |",
-                  f"| service: adds found by a search for their own code (k={result['verify_k']}) | {v['adds_found_by_own_code']:,} of {v['adds_checked']:,} "
-                  f"(rank median {v['own_code_rank_median']}, max {v['own_code_rank_max']}) |",
-                  f"| of the others: outranked (the exact search over the final index also has {result['verify_k']} items scoring at least as well as the item's own code; inner-product metric) | {d['of_those_outranked_in_exact_search']} of {d['own_code_not_returned']} |",
-                  f"| **adds missing** (not fetched, or not returned where the exact search ranks them) | {v['adds_checked'] - v['adds_fetched'] + len(d['of_those_missing'])} |",
-                  f"| service: deletes gone (GET and similar 404) | {v['deletes_gone']:,} of {v['deletes_checked']:,} |",
-                  f"| disk, after the service stopped: adds present | {d['adds_present']:,} of {d['adds_expected']:,} |",
-                  f"| disk: deletes present | {d['deletes_present']} |",
-                  f"| index generation before -> after (a change = a compaction ran) | {x['generation_before']} -> {d['generation_after']} |"]
-    lines += ["", "## Server-side stages (ms)", "", "| stage | count | p50 | p99 | max |", "|---|---|---|---|---|"]
-    for stage, v in result["runs"][0]["server_stages_ms"].items():
-        if v.get("count"):
-            lines.append(f"| {stage} | {v['count']:,} | {v.get('p50_ms')} | {v.get('p99_ms')} | {v.get('max_ms')} |")
-    lines += ["", result.get("notes", ""), ""]
-    return "\n".join(lines)
-
-
-def plot(result: dict, path: Path) -> None:
-    with figure(path, figsize=(7, 4)) as (fig, ax):
-        x = result["runs"][0]
-        names = ["all", "search", "write", "add_ms", "delete_ms"]
-        vals = [x["all"], x["search"], x["write"], x["add_ms"], x["delete_ms"]]
-        pos = np.arange(len(names))
-        for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
-            ax.bar(pos + off, [v.get(key) or 0 for v in vals], 0.4, label=key[:-3])
-        ax.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms")
-        ax.set_xticks(pos, ["all", "search", "writes", "add", "delete"])
-        ax.set_yscale("log")
-        ax.set_ylabel("client latency (ms)")
-        ax.legend()
-        ax.set_title(f"{x['clients']} clients ({x['writers']} writing), {x['count_before']:,} items, {x['all']['throughput_rps']} req/s, "
-                     f"{x['all']['errors']} errors", fontsize=9)
-        fig.suptitle(f"load average at start {result['provenance']['load_before']}; see {path.stem}.md", fontsize=8)
-
-
-def ready_to_serve(index: Path, args) -> None:
-    """The index's thumbnails and the model's static text encoder (the service's default; fitted once, then cached)."""
-    from distilhash.pipeline.query_encoder import fit_query_encoder
-    from distilhash.serve.thumbs import THUMBS_FILE, write_thumbnails
-
-    if not (index / THUMBS_FILE).exists():
-        write_thumbnails(index)
-    fit_query_encoder(args.model, args.dataset, args.features, args.teacher)
-
-
-def summary_markdown(result: dict) -> str:
-    lines = ["# Writes under load, repeated: one writable process vs several server processes + the writer", "",
-             f"{result['note']}  ", "Each cell: mean ± sample std over the runs (client side). Source runs and their load averages below.", "",
-             "| server processes | runs | " + " | ".join(label for label, _, _ in FIGURES) + " | search p99 ms, each run | errors | read-back checked / stale | adds missing | deletes not gone |",
-             "|---|---|" + "---|" * (len(FIGURES) + 5)]
-    for workers, g in result["settings"].items():
-        cells = [f"{g['figures'][label]['mean']} ± {g['figures'][label]['std'] if g['figures'][label]['std'] is not None else '-'}"
-                 for label, _, _ in FIGURES]
-        c = g["checks"]
-        each = ", ".join(f"{x:.1f}" for x in g.get("search_p99_each_run", []))
-        lines.append(f"| {workers} | {len(g['runs'])} | " + " | ".join(cells) + f" | {each} | {c['errors']} | {c['read_back_checked']:,} / "
-                     f"{c['read_back_stale']} | {c['adds_missing']} | {c['deletes_not_gone'] + c['disk_deletes_present']} |")
-    lines += ["", "## Runs", "", "| server processes | file | load average at start |", "|---|---|---|"]
-    for workers, g in result["settings"].items():
-        lines += [f"| {workers} | `{r['file'][:-5]}.md` | {r['load_before']} |" for r in g["runs"]]
-    return "\n".join(lines + [""])
-
-
-def summary_plot(result: dict, path: Path) -> None:
-    labels = ["search p50 ms", "search p99 ms", "all p99 ms", "add p99 ms"]
-    with figure(path, figsize=(7, 4)) as (fig, ax):
-        settings = list(result["settings"].items())
-        pos = np.arange(len(labels))
-        width = 0.8 / max(1, len(settings))
-        for i, (workers, g) in enumerate(settings):
-            ax.bar(pos + i * width, [g["figures"][x]["mean"] for x in labels], width,
-                   yerr=[g["figures"][x]["std"] or 0 for x in labels], label=f"{workers} server process(es)")
-        ax.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms (quiet machine)")
-        ax.set_xticks(pos + width * (len(settings) - 1) / 2, labels)
-        ax.set_yscale("log")
-        ax.set_ylabel("client latency (ms), mean ± std over runs")
-        ax.legend(fontsize=8)
-        fig.suptitle(f"{path.stem}: {result['note'][:110]}", fontsize=7)
-
-
 def summarise_main(argv: list[str]) -> None:
     """``--summarise RUN.json ...``: mean ± sample std of stored runs per setting."""
     p = argparse.ArgumentParser(description="Mean and sample std of repeated serve_writes runs, per setting")
@@ -286,10 +168,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"--writers must be between 1 and --clients - 1 ({args.clients - 1}); got {args.writers}")
 
     from distilhash.pipeline.inputs import load_features_and_split
+    from distilhash.pipeline.query_encoder import fit_query_encoder
+    from distilhash.serve.server import ensure_thumbnails
 
     t_start = time.time()
     served = prepare_served(args, lambda: load_features_and_split(args.dataset, args.teacher, args.features)[:3],
-                            lambda index: ready_to_serve(index, args))
+                            lambda index: (ensure_thumbnails([index]), fit_query_encoder(args.model, args.dataset, args.features, args.teacher)))
     index, build, split, pool = served.index, served.build, served.split, served.pool
     print(f"{args.images} images to add ...", flush=True)
     images = image_pool(args.dataset, served.query_rows, args.images, args.seed)

@@ -37,7 +37,7 @@ import numpy as np
 
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
-from distilhash.benchmark.static_text_report import cpu_ms_per_call, example_precision, markdown, mean_std_runs, plot
+from distilhash.benchmark.static_text_report import cpu_ms_per_call, example_precision, markdown, mean_std_runs, plot, score_arms
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "static_query_encoder"
@@ -58,14 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from distilhash.codes import Encoded
     from distilhash.demo.examples import EXAMPLE_QUERIES, resolve_label
-    from distilhash.eval.metrics import evaluate
     from distilhash.methods.base import load_method
     from distilhash.pipeline.inputs import dataset_for_model, load_features_and_split
     from distilhash.pipeline.query_encoder import fit_query_encoder
     from distilhash.query_encoders.numpy_heads import numpy_head_for
-    from distilhash.query_encoders.static_text import static_text_dir
     from distilhash.query_encoders.static_text_fit import StaticTextConfig
     from distilhash.teachers.registry import create_teacher
 
@@ -90,26 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     encoders = {"static": static.encode}
 
     img_db = method.encode("image", feats.image[db], "database")
-    img_q = method.encode("image", feats.image[q], "query")
-    lab_q, lab_db = feats.labels[q], feats.labels[db]
-    tq_unit = arms["teacher"][0] / np.linalg.norm(arms["teacher"][0], axis=1, keepdims=True)
-    results: dict[str, dict] = {}
-    for arm, (fq, fdb) in arms.items():
-        t2i = evaluate(method.encode("text", fq, "query"), img_db, lab_q, lab_db, curves=False).map_all
-        i2t = evaluate(img_q, method.encode("text", fdb, "database"), lab_q, lab_db, curves=False).map_all
-        ft2i = evaluate(Encoded("float", fq, 32 * fq.shape[1]), Encoded("float", feats.image[db].astype(np.float32), 32 * fq.shape[1]),
-                        lab_q, lab_db, curves=False).map_all
-        cos = (fq / np.linalg.norm(fq, axis=1, keepdims=True) * tq_unit).sum(1)
-        results[arm] = {"model_t2i": round(float(t2i), 5), "model_i2t_text_db": round(float(i2t), 5),
-                        "float_teacher_t2i": round(float(ft2i), 5), "cosine_to_teacher_mean": round(float(cos.mean()), 5),
-                        "cosine_to_teacher_p10": round(float(np.percentile(cos, 10)), 5)}
-    for arm in results:
-        for key in ("model_t2i", "float_teacher_t2i", "model_i2t_text_db"):
-            results[arm][f"{key}_vs_teacher"] = round(results[arm][key] / results["teacher"][key], 4)
-    seeds = [results[f"static seed {s}"] for s in args.seeds]
-    results["static"] = {k: round(float(np.mean([r[k] for r in seeds])), 5) for k in seeds[0]}
-    results["static"]["std"] = {k: round(float(np.std([r[k] for r in seeds], ddof=1)), 5) if len(seeds) > 1 else 0.0
-                                for k in seeds[0]}
+    results = score_arms(method, arms, feats.image, feats.labels, q, db, [f"static seed {s}" for s in args.seeds], "static")
     tuning = {s: enc.meta.get("report", {}).get("tuning") for s, (enc, _) in fits.items()}
 
     teacher = create_teacher(meta["teacher"])

@@ -33,12 +33,10 @@ import resource
 import time
 from pathlib import Path
 
-import numpy as np
-
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
-from distilhash.benchmark.teacher_probe import (image_tower_speed, label_oracle, markdown, plot, retrieval, throughput,
-                                                tower_references, zero_shot)
+from distilhash.benchmark.teacher_probe import (image_tower_speed, markdown, plot, retrieval, retrieval_pairs, throughput,
+                                                zero_shot)
 from distilhash.eval.chance import random_map_exact
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,26 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
         + "; the label-oracle probes are fitted on split.fit with one fixed setting")
     q, db = split.query, split.retrieval
     L = F.labels
-    rng = np.random.default_rng(0)
-    rand_q = rng.normal(size=(len(q), 64)).astype(np.float32)
-    rand_db = rng.normal(size=(len(db), 64)).astype(np.float32)
-    norm = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
-    runs = {
-        "i2t": (F.image[q], F.text[db]),
-        "t2i": (F.text[q], F.image[db]),
-        "t2t (MiniLM alone)" if args.teacher.startswith("minilm-lit") else "t2t": (F.text[q], F.text[db]),
-        "i2i": (F.image[q], F.image[db]),
-        "random ranking": (norm(rand_q), norm(rand_db)),
-    }
-    if F.label_text is not None:
-        runs["i2label-prompt"] = (F.image[q], F.label_text[db])
-    if lite0:
-        del runs["i2i"], runs["t2t"]
-        runs["i2i (teacher space)"] = (F.image[q], F.image[db])
-        runs["t2t (teacher space)"] = (F.text[q], F.text[db])
-        runs.update(tower_references(ds, split, F.manifest))
-        runs.update(label_oracle(F, split))
-    res = {name: retrieval(a, b, L[q], L[db]) for name, (a, b) in runs.items()}
+    res = {name: retrieval(a, b, L[q], L[db]) for name, (a, b) in retrieval_pairs(F, split, args.teacher, ds).items()}
     reports = {name: r.pop("_report") for name, r in res.items()}
     rnd = res["random ranking"]["map_all"]
     ratios = {k: res[k]["map_all"] / rnd for k in ("i2t", "t2i")}

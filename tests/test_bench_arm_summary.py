@@ -33,3 +33,21 @@ def test_clean_renames_old_spellings_only(tmp_path):
     summary, _ = arm_rows([_run("a", s, 0.4) for s in (0, 1)], ["a"])
     arms_plot(summary, "t")(tmp_path / "a.png")
     assert (tmp_path / "a.png").stat().st_size > 0
+
+
+def test_summary_markdown_states_the_schedules_the_table_and_each_timing_record():
+    import json
+
+    from distilhash.benchmark.arm_summary import HEADER, summary_markdown
+
+    _, rows = arm_rows([_run("a", s, 0.4) for s in (0, 1)], ["a"])
+    arms = {"trainable-long": {"epochs": 12}, "trainable-es": {"backbone": "trainable"}}
+    timing = {"epoch_1thread": {"epoch_seconds": [5.0], "commit": "abc", "load_after": [1, 2, 3]}}
+    text = summary_markdown("openclipart, t", "val only", arms, {"epochs": 4}, (100, 900), rows, timing)
+    lines = text.split("\n")
+    assert lines[0] == "# DCMQ 64 bits: trainable student encoders vs frozen teacher features (openclipart, t)"
+    assert "arms: {'epochs': 4}; trainable-long: {'epochs': 12}; trainable-es: {'backbone': 'trainable'}" in lines[2]
+    assert "split.query (100) vs split.retrieval (900)" in lines[3]
+    assert lines[5:8] == [*HEADER, rows[0]]
+    block = text.split("## epoch_1thread\n\n```\n", 1)[1].split("\n```", 1)[0]
+    assert json.loads(block) == {"epoch_seconds": [5.0], "load_after": [1, 2, 3]}  # only the timing keys, not the commit

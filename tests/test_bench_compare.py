@@ -129,3 +129,18 @@ def test_image_encode_rounds_times_the_teacher_and_each_student_batch():
     assert all(len(v) == 2 for v in rec["per_round_images_per_s"].values()) and len(rec["load_per_round"]) == 2
     assert ("teacher", 12, 16) in sizes and ("student@2", 6) in sizes and ("student@8", 6) in sizes
     assert rec["students"]["cnn"] == {"image_size": 6, "parameters": {"student_image": 10}, "config": {"image_size": 6}}
+
+
+def test_committed_summary_gives_the_dcmq_cell_of_the_same_split_only(tmp_path):
+    import json
+
+    from distilhash.benchmark.compare import committed_summary
+
+    cell = {"i2t": {"mean": 0.5, "n": 3}, "t2i": {"mean": 0.4, "n": 3}}
+    path = tmp_path / "dcmq.json"
+    path.write_text(json.dumps({"provenance": {"split_hash": "s1"}, "summary": {"dcmq": {"64": {"map_all": cell}}}}))
+    got = committed_summary(path, "dcmq", 64, "s1")
+    assert got["i2t"] == 0.5 and got["t2i"] == 0.4 and got["source"] == f"{path} (committed; mean over 3 seeds)"
+    assert committed_summary(path, "dcmq", 64, "s2") is None  # another split
+    assert committed_summary(path, "dcmq", 32, "s1") is None and committed_summary(path, "itq", 64, "s1") is None
+    assert committed_summary(tmp_path / "missing.json", "dcmq", 64, "s1") is None

@@ -98,3 +98,23 @@ def test_rss_sampler_reads_this_process():
     s.stop.set()
     s.join()
     assert len(s.samples) >= 2 and all(mib > 1 for _, mib in s.samples)
+
+
+def test_a_stored_attack_run_is_reported_against_its_goals(tmp_path):
+    from distilhash.benchmark.slow_clients import slow_markdown, slow_plot
+
+    lat = {"requests": 1200, "errors": 0, "p50_ms": 5.0, "p90_ms": 9.0, "p99_ms": 20.0, "throughput_rps": 60.0}
+    rec = {"provenance": {"name": "run1"},
+           "result": {"baseline": lat, "under_attack": {**lat, "errors": 2, "p99_ms": 800.0, "concurrency": 50},
+                      "attack": {"attackers": 1100, "source_addresses": 11, "seconds": 80, "shapes": ["body-drip", "header-drip"],
+                                 "drip_s": 10.0, "stats": {"closed": 7, "408": 1200}},
+                      "rss_mib": {"before_attack": 100.0, "max_during": 150.0, "after": 120.0, "growth_max": 50.0,
+                                  "samples": [[0.0, 100.0], [0.5, 150.0]]}}}
+    text = slow_markdown(rec)
+    assert text.startswith("# Slow-client attack: 1,100 slow-drip connections from 11 addresses + 50 normal search clients")
+    assert "| normal errors | 0 | **2** | 0 |" in text and "| normal p99 ms | 20.0 | **800.0** | < 1,000 |" in text
+    assert "| server RSS growth, max during the attack (MiB) | | **50.0** | < 200 |" in text
+    assert text.index("| 408 | 1,200 |") < text.index("| closed | 7 |")  # outcomes sorted by name
+    assert "stalled uploads send 1 MB first; server body limits: defaults" in text  # older runs: the defaults named
+    slow_plot(rec, tmp_path / "rss.png")
+    assert (tmp_path / "rss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

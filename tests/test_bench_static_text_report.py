@@ -41,3 +41,42 @@ def test_markdown_and_plot(tmp_path):
     assert "| a cat | `cat` | 0.8 | 0.4 |" in text and "| static | 0.0500 ± 0.0100 |" in text
     plot(_result(), tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_typed_nouns_markdown_lists_every_ranking_with_the_cosine_line():
+    from distilhash.benchmark.static_text_report import typed_nouns_markdown
+
+    out = {"n_queries": 150, "model": "runs/m", "teacher": "t:x", "cos_static_vs_tower": {"mean": 0.91234, "median": 0.93, "min": 0.5},
+           "rows": {"float teacher, static encoder": {"p_at": 0.25, "r_at": 0.5, "map_all": 0.125},
+                    "random ranking": {"p_at": 0.01, "r_at": 0.02, "map_all": 0.005}}}
+    text = typed_nouns_markdown(out)
+    assert text.startswith("# Typed nouns: the static query encoder vs the teacher's text tower\n")
+    assert "150 nouns" in text and "mean 0.912, median 0.930, min 0.500." in text
+    assert text.endswith("| float teacher, static encoder | 0.250 | 0.500 | 0.125 |\n| random ranking | 0.010 | 0.020 | 0.005 |\n")
+
+
+def test_score_arms_scores_every_arm_against_the_teacher_and_pools_the_seeds():
+    import numpy as np
+
+    from distilhash.benchmark.static_text_report import score_arms
+    from distilhash.codes import Encoded
+
+    class FloatMethod:  # codes = the features themselves: the model's scores are cosine scores
+        def encode(self, modality, x, role):
+            x = np.asarray(x, np.float32)
+            return Encoded("float", x, 32 * x.shape[1])
+
+    rng = np.random.default_rng(0)
+    labels = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, 60)]
+    image = labels @ rng.normal(size=(4, 8)) + 0.1 * rng.normal(size=(60, 8))
+    text = image + 0.1 * rng.normal(size=(60, 8))
+    q, db = np.arange(10), np.arange(10, 60)
+    noise = rng.normal(size=(60, 8))
+    arms = {"teacher": (text[q], text[db]), "s0": (text[q], text[db]), "s1": (noise[q], noise[db])}
+    res = score_arms(FloatMethod(), arms, image, labels, q, db, ["s0", "s1"], "static")
+    assert res["s0"]["model_t2i_vs_teacher"] == 1.0 and res["s0"]["cosine_to_teacher_mean"] == 1.0
+    assert res["teacher"]["model_t2i"] > 0.9 and res["s1"]["model_t2i"] < res["teacher"]["model_t2i"]
+    assert res["teacher"]["model_t2i"] == res["teacher"]["float_teacher_t2i"]  # float codes: the same ranking
+    assert res["static"]["model_t2i"] == round((res["s0"]["model_t2i"] + res["s1"]["model_t2i"]) / 2, 5)
+    assert res["static"]["std"]["model_t2i"] == round(float(np.std([res["s0"]["model_t2i"], res["s1"]["model_t2i"]], ddof=1)), 5)
+    assert score_arms(FloatMethod(), arms, image, labels, q, db, ["s0"], "static")["static"]["std"]["model_t2i"] == 0.0

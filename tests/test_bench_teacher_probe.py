@@ -93,3 +93,25 @@ def test_markdown_and_plot(tmp_path):
     assert "10.0 images/s, 20.0 texts/s" in text and "Zero-shot" not in text
     plot(reports, out, tmp_path / "q.png")
     assert (tmp_path / "q.png").stat().st_size > 0
+
+
+def test_retrieval_pairs_name_every_float_retrieval_of_the_report(monkeypatch):
+    import distilhash.benchmark.teacher_probe as tp
+
+    rng = np.random.default_rng(0)
+    F = SimpleNamespace(image=rng.normal(size=(30, 4)), text=rng.normal(size=(30, 4)), label_text=None, manifest={})
+    split = SimpleNamespace(query=np.arange(5), retrieval=np.arange(5, 30))
+    pairs = tp.retrieval_pairs(F, split, "minilm-lit")
+    assert list(pairs) == ["i2t", "t2i", "t2t (MiniLM alone)", "i2i", "random ranking"]
+    q, db = pairs["t2i"]
+    assert np.array_equal(q, F.text[:5]) and np.array_equal(db, F.image[5:])
+    rq, rdb = pairs["random ranking"]
+    assert rq.shape == (5, 64) and rdb.shape == (25, 64) and np.allclose(np.linalg.norm(rdb, axis=1), 1.0)
+    assert np.array_equal(rq, tp.retrieval_pairs(F, split, "minilm-lit")["random ranking"][0])  # seeded
+    monkeypatch.setattr(tp, "tower_references", lambda ds, split, manifest: {"towers": (F.text[:5], F.text[5:])})
+    monkeypatch.setattr(tp, "label_oracle", lambda feats, split: {"oracle": (F.image[:5], F.image[5:])})
+    F.label_text = rng.normal(size=(30, 4))
+    lite0 = tp.retrieval_pairs(F, split, "lite0-minilm:openclipart", ds=object())
+    assert list(lite0) == ["i2t", "t2i", "random ranking", "i2label-prompt", "i2i (teacher space)", "t2t (teacher space)",
+                           "towers", "oracle"]
+    assert "t2t" in tp.retrieval_pairs(F, split, "lite0-prior:x")  # other teachers: the plain names

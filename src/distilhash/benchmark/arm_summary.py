@@ -5,6 +5,7 @@ Usage::
     runs = [clean(json.loads(p.read_text())) for p in sorted(raw.glob("*__s*.json"))]
     arms, rows = arm_rows(runs, ["frozen", "trainable"])      # per arm: seeds, mAP per direction per seed, ...
     lines = [*HEADER, *rows]; plot = arms_plot(arms, "title")   # markdown table rows; a plot(path)
+    text = summary_markdown("openclipart, TEACHER", selection, ARMS, BUDGET, (n_query, n_db), rows, timing)
 
 A run record holds ``arm``, ``seed``, ``config``, ``map_all`` (per direction), ``val_map_at_kept``
 (``mean``), ``kept_epoch``, ``epoch_seconds``, ``fit_seconds``, ``load_after`` and optionally
@@ -13,6 +14,7 @@ A run record holds ``arm``, ``seed``, ``config``, ``map_all`` (per direction), `
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from distilhash.benchmark.figures import figure
 from distilhash.benchmark.grid import arm_bars
 from distilhash.eval.spread import mean_std
 
-__all__ = ["HEADER", "RENAMED", "clean", "arm_rows", "arms_plot"]
+__all__ = ["HEADER", "RENAMED", "clean", "arm_rows", "arms_plot", "summary_markdown"]
 
 #: old raw-record key spellings -> the harness's (records written before the harness existed)
 RENAMED = {"loadavg_start": "load_before", "loadavg_end": "load_after"}
@@ -83,3 +85,21 @@ def arm_rows(runs: list[dict[str, Any]], arms: list[str]) -> tuple[dict[str, Any
                     f"{_budget_cell(rs)} | {np.mean(ep):.0f} | {sorted({r.get('threads', 2) for r in rs})} | "
                     + ", ".join("%.1f" % r["load_after"][0] for r in rs) + " |")
     return summary, rows
+
+
+def summary_markdown(setting: str, selection: str, arms: dict[str, dict[str, Any]], budget: dict[str, Any],
+                     sizes: tuple[int, int], rows: list[str], timing: dict[str, dict[str, Any]]) -> str:
+    """The DCMQ trainable-encoder summary: setting (dataset, teacher), the arms' schedules, the arm table (``rows``
+    from :func:`arm_rows`) for ``sizes`` = (queries, database items), then each timing record (epoch, encode) as JSON."""
+    md = [f"# DCMQ 64 bits: trainable student encoders vs frozen teacher features ({setting})", "",
+          f"Model selection: {selection}. Trainable, student-inputs-frozen and frozen-budget arms: {budget}; "
+          f"trainable-long: {arms['trainable-long']}; trainable-es: {arms['trainable-es']} + the DCMQ defaults of the run "
+          "(its config in the JSON: cap `epochs`, `patience`, `warmup_epochs`); frozen: the DCMQ defaults of the run. "
+          "Budget column: cap, epochs run (warm-up excluded) and how many runs stopped on their own (patience) before the cap.",
+          f"mAP@all on split.query ({sizes[0]}) vs split.retrieval ({sizes[1]}); mean ± std over seeds. Seconds per epoch: wall "
+          "time at the run's torch threads (column) on a machine shared with other jobs (1-minute load at each run's end listed).", "",
+          *HEADER, *rows, ""]
+    keep = ("epoch_seconds", "epoch_cpu_seconds", "seconds_per_item", "load_before", "load_after")
+    for part, rec in timing.items():
+        md += [f"## {part}", "", "```", json.dumps({k: rec[k] for k in rec if k in keep}, indent=1), "```", ""]
+    return "\n".join(md)

@@ -8,7 +8,7 @@ Usage::
 
 A suite record (``bench/results/<suite>/<run_id>.json``, status ``ok``) counts when its split hash
 and teacher are the ones given; a float method (``float-teacher``) is found at any bit length.
-What no record holds is asked of ``fallback(name, bits)`` (e.g. a committed summary), then fitted
+What no record holds is asked of ``fallback(name, bits)`` (e.g. :func:`committed_summary`), then fitted
 here with :func:`~distilhash.benchmark.fit_score.fit_and_score` (same protocol as the harness); a
 fit that raises is recorded as ``{"error": ...}`` and the others go on.
 """
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["suite_runs", "compare_at"]
+__all__ = ["suite_runs", "compare_at", "committed_summary"]
 
 DIRECTIONS = ("i2t", "t2i")
 
@@ -70,3 +70,16 @@ def compare_at(features, split, bits: int, seed: int, found: dict[tuple[str, int
             out[name] = {"error": f"{type(exc).__name__}: {exc}"}
         (log or (lambda s: print(s, flush=True)))(f"  [{bits} bits] {name}: {out[name]}")
     return out
+
+
+def committed_summary(path: Path, name: str, bits: int, split_hash: str) -> dict[str, Any] | None:
+    """``{"i2t", "t2i", "source"}`` of method ``name`` at ``bits`` from a committed ``bench/dcmq.py`` summary at ``path``
+    (``summary[name][bits]["map_all"]``: the mean over its seeds), or None when absent or on another split."""
+    try:
+        rec = json.loads(Path(path).read_text())
+        cell = rec["summary"][name][str(bits)]["map_all"] if name == "dcmq" else None
+    except (OSError, KeyError, json.JSONDecodeError):
+        return None
+    if cell is None or (rec.get("provenance") or rec.get("meta", {})).get("split_hash", split_hash) != split_hash:
+        return None
+    return {d: float(cell[d]["mean"]) for d in DIRECTIONS} | {"source": f"{path} (committed; mean over {cell['i2t'].get('n')} seeds)"}

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["figure", "captioned_samples", "label_frequency_bars"]
+__all__ = ["figure", "captioned_samples", "label_frequency_bars", "latency_bars"]
 
 
 @contextmanager
@@ -65,3 +65,17 @@ def label_frequency_bars(ax: Any, ds: Any, xlabel: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("share of items")
     ax.set_title(f"{ds.name}: label frequencies")
+
+
+def latency_bars(ax: Any, summaries: list[dict[str, Any]], ticks: list[str], goal_ms: float, goal_label: str) -> None:
+    """p50 and p99 bars of latency summaries (``p50_ms`` / ``p99_ms``; None drawn as 0) on a log axis, the goal dashed."""
+    import numpy as np
+
+    pos = np.arange(len(summaries))
+    for off, key in ((-0.2, "p50_ms"), (0.2, "p99_ms")):
+        ax.bar(pos + off, [s.get(key) or 0 for s in summaries], 0.4, label=key[:-3])
+    ax.axhline(goal_ms, color="red", lw=1, ls="--", label=goal_label)
+    ax.set_xticks(pos, ticks)
+    ax.set_yscale("log")
+    ax.set_ylabel("client latency (ms)")
+    ax.legend()

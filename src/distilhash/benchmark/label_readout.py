@@ -1,7 +1,7 @@
 """A label-supervised linear readout of features: the "label oracle" the teacher benchmarks compare against.
 
-``bench/teacher_ceiling.py`` (what a text feature could reach with labels) and
-``bench/teacher_quality.py`` (label-oracle rows beside the teacher's own retrieval) both fit it; it
+``bench/teacher_quality.py`` (label-oracle rows beside the teacher's own retrieval; the retired
+``teacher_ceiling.py`` used it for what a text feature could reach with labels) fits it; it
 uses labels, so it is a reference point, never a teacher option.
 """
 

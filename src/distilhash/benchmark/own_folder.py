@@ -16,6 +16,7 @@ it means; the list was fixed before any search and is never tuned.
     missing = missing_sources()          # [] when the Debian data is installed
     build_folder(Path("folder"))         # images + captions.jsonl
     ranks = query_ranks(image [n, D], ids, text [20, D])   # query -> rank of its picture (1 = first)
+    text = journey_markdown(result)      # the bench script's stored result as tables
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 __all__ = ["OPENCLIPART_PNG", "EMOJI_FONT", "DRAWINGS", "EMOJI", "COMPOSED", "QUERIES", "BAD_FILES", "DEBIAN_PACKAGES",
-           "missing_sources", "build_folder", "query_ranks"]
+           "missing_sources", "build_folder", "query_ranks", "journey_markdown"]
 
 OPENCLIPART_PNG = Path("/usr/share/openclipart/png")
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
@@ -157,3 +159,20 @@ def query_ranks(image: np.ndarray, ids: list[str], text: np.ndarray) -> dict[str
         target = ids.index(Path(want).stem)
         out[query] = int((row > row[target]).sum()) + 1
     return out
+
+
+def journey_markdown(r: dict[str, Any]) -> str:
+    """The journey's result (``bench/own_folder_journey.py``): top-5 counts per ranking, then every query's ranks."""
+    t = r["default_teacher"]
+    lines = ["# Own folder: the intended picture in the top 5", "",
+             f"{r['n_queries']} queries fixed before any search; 47 readable pictures (2 bad files refused: "
+             f"{r['refused_bad_files']}); default teacher `{t}` ({r.get('default_teacher_copy', 'fitted in this home')}).", "",
+             "| ranking | queries with their picture in the top 5 |", "|---|---|"]
+    lines += [f"| float teacher `{spec}` | {n} of {r['n_queries']} |" for spec, n in r["float_top5"].items()]
+    lines += [f"| DCMQ 64-bit index on `{t}` (trained on the folder) | {r['dcmq64_index_top5']} of {r['n_queries']} |", "",
+              "| query | rank by " + " | rank by ".join(f"`{s}`" for s in r["float_ranks"]) + " | DCMQ top 5 |",
+              "|---" * (2 + len(r["float_ranks"])) + "|"]
+    for q in QUERIES:
+        lines.append(f"| {q} | " + " | ".join(str(v[q]) for v in r["float_ranks"].values())
+                     + f" | {'yes' if r['dcmq64_index_hit'][q] else 'no'} |")
+    return "\n".join(lines) + "\n"

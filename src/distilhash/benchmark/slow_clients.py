@@ -8,7 +8,7 @@ near-cap body, then one byte every ``drip_s``), ``stalled-upload`` (the same aft
 sent at once) or ``header-drip`` (request headers fed one byte at a time). Whenever the server
 answers or closes, the attacker reconnects after 1-2 s, until the attack ends; what ended each
 connection is counted. The service's routes and load generator come in as arguments (this
-package does not import the service).
+package does not import the service). :func:`slow_markdown` / :func:`slow_plot` report a stored run.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from distilhash.benchmark.figures import figure
 from distilhash.benchmark.server_process import rss_mib
 
-__all__ = ["SHAPES", "upload_head", "attack", "RssSampler", "attack_run"]
+__all__ = ["SHAPES", "upload_head", "attack", "RssSampler", "attack_run", "slow_markdown", "slow_plot"]
 
 SHAPES = ("body-drip", "stalled-upload", "header-drip")
 
@@ -146,3 +148,39 @@ def attack_run(pid: int, port: int, normal: Callable[[float, int], dict[str, Any
                        "seconds": round(attack_s, 1), "stats": attack_stats},
             "rss_mib": {"before_attack": rss_before, "max_during": rss_max, "after": rss_after,
                         "growth_max": round(rss_max - rss_before, 1), "samples": sampler.samples}}
+
+
+def slow_markdown(rec: dict[str, Any]) -> str:
+    """The normal clients without and under attack against the goals, the server's RSS, the attack's outcomes."""
+    r = rec["result"]
+    b, u, a, m = r["baseline"], r["under_attack"], r["attack"], r["rss_mib"]
+    lines = [
+        f"# Slow-client attack: {a['attackers']:,} slow-drip connections from {a['source_addresses']} addresses + "
+        f"{u['concurrency']} normal search clients", "",
+        "| figure | no attack | under attack | goal |", "|---|---|---|---|",
+        f"| normal requests | {b['requests']:,} | {u['requests']:,} | |",
+        f"| normal errors | {b['errors']} | **{u['errors']}** | 0 |",
+        f"| normal p50 / p90 ms | {b['p50_ms']} / {b['p90_ms']} | {u['p50_ms']} / {u['p90_ms']} | |",
+        f"| normal p99 ms | {b['p99_ms']} | **{u['p99_ms']}** | < 1,000 |",
+        f"| normal req/s | {b['throughput_rps']} | {u['throughput_rps']} | |",
+        f"| server RSS before attack / max during / after (MiB) | | {m['before_attack']:.0f} / {m['max_during']:.0f} / {m['after']:.0f} | |",
+        f"| server RSS growth, max during the attack (MiB) | | **{m['growth_max']}** | < 200 |", "",
+        f"Attack: {a['seconds']} s, shapes {', '.join(a['shapes'])} (equal shares), a byte every {a['drip_s']:g} s, "
+        f"stalled uploads send {a.get('stalled_upload_mb', 1):g} MB first; server body limits: {a.get('server_body_limits', 'defaults')}; "
+        "reconnect 1-2 s after the server answers or closes.", "",
+        "| attack outcome | count |", "|---|---|",
+    ]
+    lines += [f"| {k} | {v:,} |" for k, v in sorted(a["stats"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def slow_plot(rec: dict[str, Any], path: Path) -> None:
+    """The server's RSS samples during the attack, with the +200 MiB goal."""
+    samples = rec["result"]["rss_mib"]["samples"]
+    with figure(path, figsize=(6, 3)) as (fig, ax):
+        ax.plot([t for t, _ in samples], [r for _, r in samples])
+        ax.axhline(rec["result"]["rss_mib"]["before_attack"] + 200, color="red", ls="--", label="goal: +200 MiB")
+        ax.set_xlabel("seconds since the attack started")
+        ax.set_ylabel("server RSS (MiB)")
+        ax.set_title(f"server memory under {rec['result']['attack']['attackers']:,} slow clients ({rec['provenance']['name']})")
+        ax.legend()

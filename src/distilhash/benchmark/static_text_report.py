@@ -2,25 +2,61 @@
 
 Usage::
 
+    results = score_arms(method, {"teacher": (tq, tdb), "static seed 0": (sq, sdb)}, image, labels, q, db, ["static seed 0"], "static")
     timing = mean_std_runs(cpu_ms_per_call(encoder.encode, captions, repeats=3))   # CPU ms per single query
     examples = example_precision(ds, db, img_db, {"static": enc.encode}, method)    # P@10 of the demo's queries
     text = markdown(result, "openclipart", split_hash); plot(result, path)
 
 ``result["map_all"][arm]`` holds per text-feature arm (teacher, each static seed, their mean with
 ``std``) the model's t2i, the float teacher's t2i, i2t against a text database and the cosine to
-the teacher's query features; ``result["cpu_ms_per_single_query"]`` the timings.
+the teacher's query features; ``result["cpu_ms_per_single_query"]`` the timings. :func:`typed_nouns_markdown`:
+the same comparison on typed nouns (``bench/open_vocab_static.py``).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from distilhash.benchmark.figures import figure
 
-__all__ = ["cpu_ms_per_call", "mean_std_runs", "example_precision", "markdown", "tuning_lines", "plot"]
+__all__ = ["score_arms", "cpu_ms_per_call", "mean_std_runs", "example_precision", "markdown", "tuning_lines", "plot", "typed_nouns_markdown"]
+
+
+def score_arms(method, arms: dict[str, tuple[np.ndarray, np.ndarray]], image: np.ndarray, labels: np.ndarray, q: np.ndarray,
+               db: np.ndarray, seed_arms: list[str], pooled: str) -> dict[str, dict]:
+    """Per text-feature arm (name -> (query [n_q, D], database [n_db, D]) caption features; ``"teacher"`` among them):
+    the model's t2i against its image database codes, its i2t against a text database encoded from the arm, the float
+    teacher's t2i (cosine to ``image[db]``) and the cosine to the teacher's query features (mean, 10th percentile),
+    each also as a share of the teacher arm's; ``pooled``: the mean of ``seed_arms`` with its sample std (0.0 for one)."""
+    from distilhash.codes import Encoded
+    from distilhash.eval.metrics import evaluate
+
+    img_db = method.encode("image", image[db], "database")
+    img_q = method.encode("image", image[q], "query")
+    lab_q, lab_db = labels[q], labels[db]
+    tq_unit = arms["teacher"][0] / np.linalg.norm(arms["teacher"][0], axis=1, keepdims=True)
+    results: dict[str, dict] = {}
+    for arm, (fq, fdb) in arms.items():
+        t2i = evaluate(method.encode("text", fq, "query"), img_db, lab_q, lab_db, curves=False).map_all
+        i2t = evaluate(img_q, method.encode("text", fdb, "database"), lab_q, lab_db, curves=False).map_all
+        ft2i = evaluate(Encoded("float", fq, 32 * fq.shape[1]), Encoded("float", image[db].astype(np.float32), 32 * fq.shape[1]),
+                        lab_q, lab_db, curves=False).map_all
+        cos = (fq / np.linalg.norm(fq, axis=1, keepdims=True) * tq_unit).sum(1)
+        results[arm] = {"model_t2i": round(float(t2i), 5), "model_i2t_text_db": round(float(i2t), 5),
+                        "float_teacher_t2i": round(float(ft2i), 5), "cosine_to_teacher_mean": round(float(cos.mean()), 5),
+                        "cosine_to_teacher_p10": round(float(np.percentile(cos, 10)), 5)}
+    for arm in results:
+        for key in ("model_t2i", "float_teacher_t2i", "model_i2t_text_db"):
+            results[arm][f"{key}_vs_teacher"] = round(results[arm][key] / results["teacher"][key], 4)
+    seeds = [results[a] for a in seed_arms]
+    results[pooled] = {k: round(float(np.mean([r[k] for r in seeds])), 5) for k in seeds[0]}
+    results[pooled]["std"] = {k: round(float(np.std([r[k] for r in seeds], ddof=1)), 5) if len(seeds) > 1 else 0.0
+                              for k in seeds[0]}
+    return results
 
 
 def cpu_ms_per_call(fn, items, repeats: int) -> list[float]:
@@ -133,3 +169,17 @@ def plot(r: dict, path: Path) -> None:
         a2.set_xscale("log")
         a2.set_xlabel("CPU ms per single query (log)")
         a2.tick_params(axis="y", labelsize=7)
+
+
+def typed_nouns_markdown(out: dict[str, Any]) -> str:
+    """``bench/open_vocab_static.py``'s result: the static encoder vs the text tower on typed nouns (P@10, R@50, mAP per ranking)."""
+    c = out["cos_static_vs_tower"]
+    lines = ["# Typed nouns: the static query encoder vs the teacher's text tower", "",
+             f"{out['n_queries']} nouns of the committed open-vocabulary list with at least one relevant drawing among "
+             f"openclipart `split.query` (relevance: the noun in the title); model `{out['model']}`, teacher "
+             f"`{out['teacher']}`. Cosine of the static encoder's query to the tower's: mean {c['mean']:.3f}, "
+             f"median {c['median']:.3f}, min {c['min']:.3f}.", "",
+             "| ranking | P@10 | R@50 | mAP |", "|---|---|---|---|"]
+    for label, r in out["rows"].items():
+        lines.append(f"| {label} | {r['p_at']:.3f} | {r['r_at']:.3f} | {r['map_all']:.3f} |")
+    return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 Usage::
 
     res = retrieval(F.image[q], F.text[db], F.labels[q], F.labels[db])   # {"map_all", "map_at_1000", "p_at_100", ...}
+    pairs = retrieval_pairs(F, split, "minilm-lit")                        # name -> (query, database) features
     zs = zero_shot(F.image[q], F.class_text, F.labels[q])                  # top-1 and class-ranking AP vs chance
     speed = throughput("minilm-lit", ds, n=2000, threads=2)                # images/s, texts/s of a fresh teacher
 
@@ -22,7 +23,7 @@ import numpy as np
 from distilhash.benchmark.figures import figure
 from distilhash.benchmark.provenance import load_average
 
-__all__ = ["retrieval", "zero_shot", "throughput", "tower_references", "label_oracle", "image_tower_speed", "markdown", "plot"]
+__all__ = ["retrieval", "retrieval_pairs", "zero_shot", "throughput", "tower_references", "label_oracle", "image_tower_speed", "markdown", "plot"]
 
 
 def _float(x: np.ndarray):
@@ -39,6 +40,29 @@ def retrieval(q: np.ndarray, db: np.ndarray, ql: np.ndarray, dl: np.ndarray) -> 
     r = evaluate(_float(q), _float(db), ql, dl, top_n=(100, 1000), curves=True)
     return {"map_all": r.map_all, "map_at_1000": r.map_at[1000], "p_at_100": r.precision_at[100],
             "n_queries": r.n_queries, "n_without_relevant": r.n_without_relevant, "_report": r}
+
+
+def retrieval_pairs(F, split, teacher_spec: str, ds=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Name -> (query [n_q, D], database [n_db, D]) features of every float retrieval the report scores: i2t, t2i,
+    t2t, i2i, a seeded random ranking, i2label-prompt (when the cache has label prompts); for a ``lite0-minilm``
+    teacher the teacher-space i2i / t2t, the raw towers (:func:`tower_references`, needs ``ds``) and the label
+    oracle (:func:`label_oracle`) instead of the plain i2i / t2t."""
+    q, db = split.query, split.retrieval
+    rng = np.random.default_rng(0)
+    rand = [rng.normal(size=(len(x), 64)).astype(np.float32) for x in (q, db)]
+    unit = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in rand]
+    runs = {"i2t": (F.image[q], F.text[db]), "t2i": (F.text[q], F.image[db]),
+            "t2t (MiniLM alone)" if teacher_spec.startswith("minilm-lit") else "t2t": (F.text[q], F.text[db]),
+            "i2i": (F.image[q], F.image[db]), "random ranking": (unit[0], unit[1])}
+    if F.label_text is not None:
+        runs["i2label-prompt"] = (F.image[q], F.label_text[db])
+    if teacher_spec.split(":", 1)[0] == "lite0-minilm":
+        del runs["i2i"], runs["t2t"]
+        runs["i2i (teacher space)"] = (F.image[q], F.image[db])
+        runs["t2t (teacher space)"] = (F.text[q], F.text[db])
+        runs.update(tower_references(ds, split, F.manifest))
+        runs.update(label_oracle(F, split))
+    return runs
 
 
 def zero_shot(image: np.ndarray, class_text: np.ndarray, labels: np.ndarray) -> dict:

@@ -4,17 +4,20 @@
 provenance) and groups them by the number of server processes and the writer's nice (and, with
 ``by_commit``, by the commit each run measured: an A/B of two versions run interleaved); per
 setting the client-side figures of :data:`FIGURES` as mean ± sample std, each run's search p99,
-the read-your-writes and verification counts summed, and the runs with their load averages.
+the read-your-writes and verification counts summed, and the runs with their load averages; :func:`summary_markdown` and :func:`summary_plot` draw it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FIGURES", "mean_std", "summarise_runs"]
+from distilhash.benchmark.figures import figure
+
+__all__ = ["FIGURES", "mean_std", "summarise_runs", "summary_markdown", "summary_plot"]
 
 #: (label, run field, key) of the figures averaged over the runs
 FIGURES = [("all p50 ms", "all", "p50_ms"), ("all p99 ms", "all", "p99_ms"), ("req/s", "all", "throughput_rps"),
@@ -57,3 +60,40 @@ def summarise_runs(records: Iterable[tuple[str, dict[str, Any]]], by_commit: boo
                       "checks": _checks(runs), "search_p99_each_run": [r["search"]["p99_ms"] for r in runs],
                       "runs": [{"file": name, "load_before": load} for name, _, load in group]}
     return out
+
+
+def summary_markdown(result: dict[str, Any]) -> str:
+    """Mean ± sample std per setting (``result["settings"]`` from :func:`summarise_runs`, ``result["note"]``), then the runs."""
+    lines = ["# Writes under load, repeated: one writable process vs several server processes + the writer", "",
+             f"{result['note']}  ", "Each cell: mean ± sample std over the runs (client side). Source runs and their load averages below.", "",
+             "| server processes | runs | " + " | ".join(label for label, _, _ in FIGURES) + " | search p99 ms, each run | errors | read-back checked / stale | adds missing | deletes not gone |",
+             "|---|---|" + "---|" * (len(FIGURES) + 5)]
+    for workers, g in result["settings"].items():
+        cells = [f"{g['figures'][label]['mean']} ± {g['figures'][label]['std'] if g['figures'][label]['std'] is not None else '-'}"
+                 for label, _, _ in FIGURES]
+        c = g["checks"]
+        each = ", ".join(f"{x:.1f}" for x in g.get("search_p99_each_run", []))
+        lines.append(f"| {workers} | {len(g['runs'])} | " + " | ".join(cells) + f" | {each} | {c['errors']} | {c['read_back_checked']:,} / "
+                     f"{c['read_back_stale']} | {c['adds_missing']} | {c['deletes_not_gone'] + c['disk_deletes_present']} |")
+    lines += ["", "## Runs", "", "| server processes | file | load average at start |", "|---|---|---|"]
+    for workers, g in result["settings"].items():
+        lines += [f"| {workers} | `{r['file'][:-5]}.md` | {r['load_before']} |" for r in g["runs"]]
+    return "\n".join(lines + [""])
+
+
+def summary_plot(result: dict[str, Any], path: Path) -> None:
+    """Search p50 / p99, all p99 and add p99 per setting: mean bars with the sample std."""
+    labels = ["search p50 ms", "search p99 ms", "all p99 ms", "add p99 ms"]
+    with figure(path, figsize=(7, 4)) as (fig, ax):
+        settings = list(result["settings"].items())
+        pos = np.arange(len(labels))
+        width = 0.8 / max(1, len(settings))
+        for i, (workers, g) in enumerate(settings):
+            ax.bar(pos + i * width, [g["figures"][x]["mean"] for x in labels], width,
+                   yerr=[g["figures"][x]["std"] or 0 for x in labels], label=f"{workers} server process(es)")
+        ax.axhline(100, color="red", lw=1, ls="--", label="goal p99 100 ms (quiet machine)")
+        ax.set_xticks(pos + width * (len(settings) - 1) / 2, labels)
+        ax.set_yscale("log")
+        ax.set_ylabel("client latency (ms), mean ± std over runs")
+        ax.legend(fontsize=8)
+        fig.suptitle(f"{path.stem}: {result['note'][:110]}", fontsize=7)

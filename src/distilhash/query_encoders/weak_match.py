@@ -11,7 +11,8 @@ held-out real captions:
 scores like one. Threshold rule (:func:`threshold_at`): the ``false_alarm`` quantile (4 %) of the
 scores of the ``split.val`` display captions — one standard error (~1 point for 400 captions) below
 the 5 % goal so that the goal holds on new captions. ``split.query`` is never used to choose it;
-``bench/weak_match.py`` reports the false alarms on it and the share of nonsense flagged.
+the retired ``weak_match.py`` (bench/README.md) measured the false alarms on it and the share of nonsense flagged
+(``bench/results/weak_match/weak_match.md``).
 
 The answer also reports, without using it for the flag, the **nearest caption** similarity: cosine of
 the query's teacher text features to the nearest reference caption's. It cannot be calibrated on
