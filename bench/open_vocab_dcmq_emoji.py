@@ -30,6 +30,15 @@ Selection rule of the first candidates (issue 24; committed in 51a1c38 before an
 column; K = 16, ``w_quant``, ``warmup_epochs``, the removed ``codebook_pool`` option, whose ``pool`` part of this
 script is at commit 2876882): S = the codes' share of the float teacher on the emoji-fit val half, mean of P@10
 and mAP over seeds 0-2; the split.val drawings' share at most 0.03 below the baseline's; chosen if S beats the baseline's.
+
+Selection rule of the score-aware codes (issue 24; committed before any of them is scored on the benchmark):
+the candidates are DCMQ 64 ``--preset open-vocab`` with ``quant_parallel_weight`` eta = 2, 4 or 16 (the weights
+``(D - 1) T^2 / (1 - T^2)`` of anisotropic quantization for a query-item cosine threshold T of about 0.07, 0.1
+and 0.2 at D = 384) and the preset itself (eta = 1), seeds 0, 1, 2 each, trained interleaved. Score V = the mean over
+seeds of the codes' (ADC) P@10 share of the float teacher, averaged over the two validation databases of
+``validation`` (emoji-fit val half, split.val drawings). The pick is the smallest eta whose V is within 0.01 of
+the highest V (the simpler setting wins near-ties; eta = 1 is the simplest). All four are then scored on the
+benchmark (``bench/open_vocab_dcmq_targets.py``, the same runs): the pick as the result, the others as an ablation.
 """
 
 from __future__ import annotations

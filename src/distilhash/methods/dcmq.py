@@ -99,7 +99,9 @@ class DCMQConfig(ConfigData):
     ("gumbel" | "soft" | "hard-st"), ``pq_gumbel_noise`` (hard-st only), ``codebook_init`` ("kmeans" on the
     embeddings after the warm-up | "data" samples | "random"), ``warmup_epochs`` (epochs of
     float training before quantization starts), ``revive_dead`` (move codewords unused during an
-    epoch onto recent embeddings).
+    epoch onto recent embeddings), ``quant_parallel_weight`` eta >= 1 (score-aware quantization: the residual's part
+    parallel to the embedding weighs eta times the orthogonal part in the quantization term, the k-means start
+    and the codes, :mod:`distilhash.quantizers.anisotropic`; 1 = isotropic).
     Loss: ``distill`` "mse" | "kl" (``kl_tau_t``, ``kl_tau_s``), ``similarity`` = ADC metric
     "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
     Optimisation: ``lr``, ``weight_decay``, ``batch_size``, ``epochs``, ``eval_every``,
@@ -131,6 +133,7 @@ class DCMQConfig(ConfigData):
     codebook_init: str = "kmeans"
     warmup_epochs: int = 2
     revive_dead: bool = True
+    quant_parallel_weight: float = 1.0
     distill: str = "kl"
     kl_tau_t: float = 0.1
     kl_tau_s: float = 0.1
@@ -158,6 +161,8 @@ class DCMQConfig(ConfigData):
             m = bits_to_codebooks(self.n_bits, self.n_codewords)
             if self.embed_dim % m:
                 raise ConfigError(f"embed_dim={self.embed_dim} must be divisible by the {m} codebooks of {self.n_bits} bits")
+        if not self.quant_parallel_weight >= 1.0:
+            raise ConfigError(f"dcmq option quant_parallel_weight must be >= 1 (1 = isotropic), got {self.quant_parallel_weight}")
         if not 0.0 <= self.caption_weight <= 1.0:
             raise ConfigError(f"dcmq option caption_weight must be in [0, 1], got {self.caption_weight}")
         for key in ("embed_dim", "batch_size", "epochs", "eval_every"):
@@ -169,7 +174,8 @@ class DCMQConfig(ConfigData):
         return bits_to_codebooks(self.n_bits, self.n_codewords)
 
     def pqg(self) -> PQGConfig:
-        return PQGConfig(self.n_codebooks, self.n_codewords, self.pq_logits, self.pq_tau, self.pq_mode, self.pq_gumbel_noise)
+        return PQGConfig(self.n_codebooks, self.n_codewords, self.pq_logits, self.pq_tau, self.pq_mode, self.pq_gumbel_noise,
+                         self.quant_parallel_weight)
 
     def npc(self) -> NPCConfig:
         return NPCConfig(self.npc_standardize, self.npc_scale, self.npc_tanh_gain, self.npc_paired)
@@ -461,7 +467,7 @@ class DCMQ(MethodBase):
                 terms[f"intra_{k}"] = v
                 total = total + cfg.w_intra * v
         if logits and cfg.w_quant:
-            for k, v in quantization_loss(zi, zt, qi, qt).items():
+            for k, v in quantization_loss(zi, zt, qi, qt, cfg.quant_parallel_weight).items():
                 terms[f"quant_{k}"] = v
                 total = total + cfg.w_quant * v
         terms["total"] = total
