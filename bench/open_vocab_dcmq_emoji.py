@@ -21,7 +21,8 @@ Each is ranked three ways (float teacher, float student, codes with ADC; see
 ``coverage`` (a diagnosis; it reads the held-out databases, selects nothing): per image domain (fit /
 val / query drawings, emoji-fit and held-out glyphs) how well the codebooks cover the image embeddings
 ``z``: relative reconstruction error ``|z - q|^2 / |z|^2``, the ADC score noise (std over items of
-``<t, q> - <t, z>`` for the noun queries ``t``, over the std of ``<t, z>``), and codeword usage
+``<t, q> - <t, z>`` for the noun queries ``t``, over the std of ``<t, z>``), its part parallel to ``z``
+(``<z - q, z>^2 / |z|^2``, over ``|z|^2``), and codeword usage
 (distinct codewords and perplexity per codebook). ``queries`` (a diagnosis too): per noun, the relevant
 items in the top 10 of the held-out emoji glyphs for the float teacher, the float student and the codes (ADC,
 DCMQ runs with the inner-product metric), mean over the row's seeds: which queries the codes lose. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
@@ -178,7 +179,9 @@ def coverage(run: Path, held_out: bool = True) -> dict[str, Any]:
         q = _reconstruct(codes.data, codes.codebooks)
         s_z, s_q = z @ text.T, q @ text.T  # [N, Q]
         usage = codeword_usage(codes.data, codes.codebooks.shape[1])
+        par = (((z - q) * z).sum(1) ** 2 / (z ** 2).sum(1).clip(1e-12)).mean()  # |r_par|^2, the score-aware part
         out[name] = {"n": int(len(z)), "rel_recon_error": float(((z - q) ** 2).sum(1).mean() / (z ** 2).sum(1).mean()),
+                     "rel_parallel_error": float(par / (z ** 2).sum(1).mean()),
                      "adc_noise": float(np.mean((s_q - s_z).std(0) / s_z.std(0).clip(1e-12))),
                      "distinct_codewords": float(np.mean([len(np.unique(c)) for c in codes.data.T])),
                      "perplexity": usage["mean_perplexity"], "n_codewords": int(codes.codebooks.shape[1])}
@@ -255,12 +258,14 @@ def markdown(r: dict[str, Any]) -> str:
     if part == "coverage":
         lines += ["Image codes per domain: relative reconstruction error |z - q|^2 / |z|^2, ADC score noise (std of "
                   "<t, q> - <t, z> over items / std of <t, z>, mean over the 176 nouns), distinct codewords used per "
-                  "codebook and code perplexity (of K codewords). Mean +- sample std over seeds.", "",
-                  "| configuration | domain | items | recon error | ADC noise | distinct codewords | perplexity |",
+                  "codebook and code perplexity (of K codewords); the parallel part of the error, <z - q, z>^2 / |z|^2 "
+                  "over |z|^2. Mean +- sample std over seeds.", "",
+                  "| configuration | domain | items | recon error (parallel part) | ADC noise | distinct codewords | perplexity |",
                   "|---|---|---|---|---|---|---|"]
         for name, row in r["rows"].items():
             for d, v in row["domains"].items():
-                lines.append(f"| {name} | {d} | {v['n'][0]:.0f} | {v['rel_recon_error'][0]:.3f} +- {v['rel_recon_error'][1]:.3f} | "
+                par = f" ({v['rel_parallel_error'][0]:.3f})" if "rel_parallel_error" in v else ""
+                lines.append(f"| {name} | {d} | {v['n'][0]:.0f} | {v['rel_recon_error'][0]:.3f} +- {v['rel_recon_error'][1]:.3f}{par} | "
                              f"{v['adc_noise'][0]:.3f} +- {v['adc_noise'][1]:.3f} | {v['distinct_codewords'][0]:.1f} of "
                              f"{v['n_codewords'][0]:.0f} | {v['perplexity'][0]:.1f} |")
         return "\n".join(lines) + "\n"

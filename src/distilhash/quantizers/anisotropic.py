@@ -117,7 +117,8 @@ def anisotropic_update(x, codes, codebooks, eta: float):
             xm, km = xs[:, m], codes[:, m]
             b = par + (q[:, m] * xm).sum(1)
             n = torch.bincount(km, minlength=K).to(cb.dtype)
-            A = torch.zeros(K, d * d, dtype=cb.dtype).index_add_(0, km, (w[:, None, None] * xm[:, :, None] * xm[:, None, :]).reshape(-1, d * d))
+            outer = (w[:, None, None] * xm[:, :, None] * xm[:, None, :]).reshape(-1, d * d)  # w_i x_im x_im^T
+            A = torch.zeros(K, d * d, dtype=cb.dtype).index_add_(0, km, outer)
             rhs = torch.zeros(K, d, dtype=cb.dtype).index_add_(0, km, xm + (w * b)[:, None] * xm)
             used = n > 0
             A = A.reshape(K, d, d)[used] + n[used, None, None] * eye
