@@ -18,30 +18,28 @@ queries against two databases that no stage fitted on and that are not the bench
 Each is ranked three ways (float teacher, float student, codes with ADC; see
 ``bench/open_vocab_dcmq_diagnosis.py``): P@10 and mAP@all, and their share of the float teacher's.
 
-``pool`` writes the codebook pool (DCMQ option ``codebook_pool``): the teacher's image features of the
-emoji-fit glyphs of the *other* half of those subgroups, ``$DISTILHASH_HOME/open_vocab/pools/emoji-fit-pool-<teacher>.npy``
-(``--row`` names one run of the teacher). No title or label is read for it.
-
 ``coverage`` (a diagnosis; it reads the held-out databases, selects nothing): per image domain (fit /
 val / query drawings, emoji-fit and held-out glyphs) how well the codebooks cover the image embeddings
 ``z``: relative reconstruction error ``|z - q|^2 / |z|^2``, the ADC score noise (std over items of
-``<t, q> - <t, z>`` for the noun queries ``t``, over the std of ``<t, z>``), and codeword usage
+``<t, q> - <t, z>`` for the noun queries ``t``, over the std of ``<t, z>``), its part parallel to ``z``
+(``<z - q, z>^2 / |z|^2``, over ``|z|^2``), and codeword usage
 (distinct codewords and perplexity per codebook). ``queries`` (a diagnosis too): per noun, the relevant
 items in the top 10 of the held-out emoji glyphs for the float teacher, the float student and the codes (ADC,
 DCMQ runs with the inner-product metric), mean over the row's seeds: which queries the codes lose. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
 
-Selection rule (issue 24; written down and committed before any candidate was scored on a held-out column):
-the candidates are DCMQ 64 with residual heads (``image_head=text_head=residual``, ``embed_dim=384``) and
-``target_text=mix`` (the baseline) changed in one respect: ``n_codewords=16`` (M = 16, the 4-bit layout),
-``w_quant`` 0.03 or 0, ``warmup_epochs=5``, ``codebook_pool`` = the pool half of the emoji-fit glyphs
-(``pool_weight`` 1 or 4), that half plus the 742 ``openclipart-extra`` drawings outside the prepared dataset
-(``pool --drawings``; added to the list before any candidate was scored on a held-out column), and
-``target_text=caption`` with K = 16 or with the glyph pool. Each is trained with seeds
-0, 1, 2. Its score S = the mean over seeds of the codes' (ADC) share of the float teacher on the emoji-fit val
-half, averaged over P@10 and mAP. It must keep the drawings: the same averaged share on the split.val drawings
-at most 0.03 below the baseline's. The candidate with the highest S that passes is chosen if its S is above
-the baseline's; only it and the baseline are then scored on the held-out columns
-(``bench/open_vocab_dcmq_targets.py``, the same seeds).
+Selection rule of the first candidates (issue 24; committed in 51a1c38 before any was scored on a held-out
+column; K = 16, ``w_quant``, ``warmup_epochs``, the removed ``codebook_pool`` option, whose ``pool`` part of this
+script is at commit 2876882): S = the codes' share of the float teacher on the emoji-fit val half, mean of P@10
+and mAP over seeds 0-2; the split.val drawings' share at most 0.03 below the baseline's; chosen if S beats the baseline's.
+
+Selection rule of the score-aware codes (issue 24; committed before any of them is scored on the benchmark):
+the candidates are DCMQ 64 ``--preset open-vocab`` with ``quant_parallel_weight`` eta = 2, 4 or 16 (the weights
+``(D - 1) T^2 / (1 - T^2)`` of anisotropic quantization for a query-item cosine threshold T of about 0.07, 0.1
+and 0.2 at D = 384) and the preset itself (eta = 1), seeds 0, 1, 2 each, trained interleaved. Score V = the mean over
+seeds of the codes' (ADC) P@10 share of the float teacher, averaged over the two validation databases of
+``validation`` (emoji-fit val half, split.val drawings). The pick is the smallest eta whose V is within 0.01 of
+the highest V (the simpler setting wins near-ties; eta = 1 is the simplest). All four are then scored on the
+benchmark (``bench/open_vocab_dcmq_targets.py``, the same runs): the pick as the result, the others as an ablation.
 """
 
 from __future__ import annotations
@@ -181,67 +179,13 @@ def coverage(run: Path, held_out: bool = True) -> dict[str, Any]:
         q = _reconstruct(codes.data, codes.codebooks)
         s_z, s_q = z @ text.T, q @ text.T  # [N, Q]
         usage = codeword_usage(codes.data, codes.codebooks.shape[1])
+        par = (((z - q) * z).sum(1) ** 2 / (z ** 2).sum(1).clip(1e-12)).mean()  # |r_par|^2, the score-aware part
         out[name] = {"n": int(len(z)), "rel_recon_error": float(((z - q) ** 2).sum(1).mean() / (z ** 2).sum(1).mean()),
+                     "rel_parallel_error": float(par / (z ** 2).sum(1).mean()),
                      "adc_noise": float(np.mean((s_q - s_z).std(0) / s_z.std(0).clip(1e-12))),
                      "distinct_codewords": float(np.mean([len(np.unique(c)) for c in codes.data.T])),
                      "perplexity": usage["mean_perplexity"], "n_codewords": int(codes.codebooks.shape[1])}
     return out
-
-
-def extra_drawings(run: Path, near_duplicate_cosine: float = 0.95) -> tuple[np.ndarray, dict[str, int]]:
-    """Teacher image features of the ``openclipart-extra`` drawings outside the prepared dataset (so none is a
-    split.retrieval item either), without near-duplicates of a split.query / split.val item (centred teacher-feature
-    cosine >= ``near_duplicate_cosine``), and the counts. Lite0 pooled features at 224 px are cached under
-    ``$DISTILHASH_HOME/open_vocab/pools/`` (keyed like the wide teacher's cache: sha256 of the ids)."""
-    import hashlib
-
-    from distilhash.benchmark.open_vocab.pooled import embed_pooled
-    from distilhash.io_utils import atomic_save_npy
-    from distilhash.paths import home
-    from distilhash.teachers.common import to_uint8_images
-    from distilhash.teachers.efficientnet_lite0 import Lite0Backbone, encode_pooled, weights_fingerprint
-    from distilhash.teachers.pair_sources import load_pairs
-    from distilhash.teachers.registry import create_teacher
-
-    teacher_name, split, feats = _inputs(run)
-    pairs = load_pairs(["openclipart-extra"], size=128)[0]
-    key = hashlib.sha256("\n".join(pairs.ids).encode()).hexdigest()[:16]
-    path = home() / "open_vocab" / "pools" / f"wide-openclipart-extra-{key}-{weights_fingerprint()}-s224-r128.npy"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save_npy(path, encode_pooled(Lite0Backbone().frozen(), to_uint8_images(pairs.images, 224), 16, progress=True))
-    in_dataset = set(feats.ids)
-    outside = np.array([i not in in_dataset for i in pairs.ids])
-    img = embed_pooled(create_teacher(teacher_name), np.load(path)[outside])
-    held = np.asarray(feats.image[np.union1d(np.asarray(split.query), np.asarray(split.val))], np.float32)
-    mu = np.concatenate([img, held]).mean(0)
-    a, b = img - mu, held - mu
-    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-9
-    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-9
-    dup = (a @ b.T).max(1) >= near_duplicate_cosine
-    return img[~dup], {"openclipart_extra": len(pairs.ids), "in_prepared_dataset": int((~outside).sum()),
-                       "near_duplicates": int(dup.sum()), "kept": int((~dup).sum())}
-
-
-def write_pool(run: Path, drawings: bool = False) -> Path:
-    """Write the codebook pool of the run's teacher: the pool half of the emoji-fit glyphs' image features and,
-    with ``drawings``, the :func:`extra_drawings`."""
-    from distilhash.io_utils import atomic_save_npy
-    from distilhash.paths import home
-    from distilhash.teachers.registry import teacher_slug
-
-    teacher = _inputs(run)[0]
-    _, img = _glyphs(False, teacher, "pool")
-    name = "emoji-fit-pool"
-    if drawings:
-        extra, counts = extra_drawings(run)
-        print("openclipart-extra drawings:", counts)
-        img, name = np.concatenate([img, extra]), "emoji-fit-pool-drawings"
-    path = home() / "open_vocab" / "pools" / f"{name}-{teacher_slug(teacher)}.npy"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save_npy(path, np.ascontiguousarray(img, dtype=np.float32))
-    print(f"wrote {path}: {img.shape}")
-    return path
 
 
 def query_hits(run: Path) -> dict[str, Any]:
@@ -314,12 +258,14 @@ def markdown(r: dict[str, Any]) -> str:
     if part == "coverage":
         lines += ["Image codes per domain: relative reconstruction error |z - q|^2 / |z|^2, ADC score noise (std of "
                   "<t, q> - <t, z> over items / std of <t, z>, mean over the 176 nouns), distinct codewords used per "
-                  "codebook and code perplexity (of K codewords). Mean +- sample std over seeds.", "",
-                  "| configuration | domain | items | recon error | ADC noise | distinct codewords | perplexity |",
+                  "codebook and code perplexity (of K codewords); the parallel part of the error, <z - q, z>^2 / |z|^2 "
+                  "over |z|^2. Mean +- sample std over seeds.", "",
+                  "| configuration | domain | items | recon error (parallel part) | ADC noise | distinct codewords | perplexity |",
                   "|---|---|---|---|---|---|---|"]
         for name, row in r["rows"].items():
             for d, v in row["domains"].items():
-                lines.append(f"| {name} | {d} | {v['n'][0]:.0f} | {v['rel_recon_error'][0]:.3f} +- {v['rel_recon_error'][1]:.3f} | "
+                par = f" ({v['rel_parallel_error'][0]:.3f})" if "rel_parallel_error" in v else ""
+                lines.append(f"| {name} | {d} | {v['n'][0]:.0f} | {v['rel_recon_error'][0]:.3f} +- {v['rel_recon_error'][1]:.3f}{par} | "
                              f"{v['adc_noise'][0]:.3f} +- {v['adc_noise'][1]:.3f} | {v['distinct_codewords'][0]:.1f} of "
                              f"{v['n_codewords'][0]:.0f} | {v['perplexity'][0]:.1f} |")
         return "\n".join(lines) + "\n"
@@ -371,17 +317,11 @@ def _plot(r: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("part", choices=("validation", "coverage", "queries", "pool"))
+    p.add_argument("part", choices=("validation", "coverage", "queries"))
     p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
     p.add_argument("--name", default="emoji")
     p.add_argument("--no-held-out", action="store_true", help="coverage: leave out the held-out databases (while selecting)")
-    p.add_argument("--drawings", action="store_true", help="pool: add the openclipart-extra drawings outside the dataset")
     a = p.parse_args(argv)
-    if a.part == "pool":
-        from distilhash.benchmark.run_rows import parse_row
-
-        write_pool(parse_row(a.row[0])[1][0], a.drawings)
-        return
     score = {"validation": validation, "coverage": lambda run: coverage(run, not a.no_held_out), "queries": query_hits}[a.part]
     rows = summarise_rows(a.row, lambda runs: summarise([score(r) for r in runs], a.part),
                           lambda label, row: print(label, flush=True))

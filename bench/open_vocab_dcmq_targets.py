@@ -27,25 +27,23 @@ from distilhash.benchmark.run_rows import mean_std, summarise_rows, write_rows
 DOMAINS = ("openclipart", "emoji")
 #: how every figure of the rows was selected (the provenance block)
 SELECTION = ("DCMQ epoch: its own val label mAP on split.val (early stopping); caption_weight fixed at 0.5 before any "
-             "run, not tuned; teacher: val MRR heads + prior weight on split.val")
+             "run, not tuned; quant_parallel_weight: the rule in bench/open_vocab_dcmq_emoji.py (validation databases "
+             "only); teacher: val MRR heads + prior weight on split.val")
 
 
 def run_figures(run: Path) -> dict[str, Any]:
     """One run's open-vocab figures (codes and float teacher) and label mAP."""
     ov_path = run / "ov.json"
-    if ov_path.is_file():
-        ov = json.loads(ov_path.read_text())
-    else:
+    if not ov_path.is_file():
         from distilhash.demo.open_vocab_summary import save_summary, summarize
 
-        ov = summarize(run)
-        save_summary(ov, ov_path)
+        save_summary(summarize(run), ov_path)
+    ov = json.loads(ov_path.read_text())
     train = json.loads((run / "train.json").read_text())
     teacher_key = "float teacher"
     model_key = next(k for k in ov if k != teacher_key)
     out: dict[str, Any] = {"run": str(run), "seed": train.get("seed"), "teacher": train.get("teacher"),
-                           "target_text": train["config"].get("target_text", "label"),
-                           "caption_weight": train["config"].get("caption_weight"),
+                           **{k: train["config"].get(k) for k in ("target_text", "caption_weight", "quant_parallel_weight")},
                            "label_map": train["map_all"]}
     for d in DOMAINS:
         m, t = ov[model_key]["domains"][d]["method"], ov[teacher_key]["domains"][d]["method"]
@@ -88,7 +86,7 @@ def markdown(r: dict[str, Any]) -> str:
         for d in DOMAINS:
             x = row[d]
             for f in ("p_at", "map_all"):
-                cells += [f"{x[f]:.3f} +- {x[f + '_std']:.3f}", f"{x[f + '_vs_teacher']:.2f}x"]
+                cells += [f"{x[f]:.3f} +- {x[f + '_std']:.3f}", f"{x[f + '_vs_teacher']:.2f}x +- {x[f + '_vs_teacher_std']:.2f}"]
         q = row["label_map_query"]
         cells.append(f"{q['i2t'][0]:.3f} / {q['t2i'][0]:.3f}")
         lines.append(f"| {name} | {row['n_seeds']} | " + " | ".join(cells) + " |")

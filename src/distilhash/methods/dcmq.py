@@ -49,7 +49,7 @@ from distilhash.losses.cross_modal import cross_modal_loss
 from distilhash.losses.intra_modal import intra_modal_loss
 from distilhash.losses.quantization import quantization_loss
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
-from distilhash.methods import dcmq_pool, dcmq_targets
+from distilhash.methods import dcmq_targets
 from distilhash.methods.dcmq_inputs import FeatureInputs
 from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
 from distilhash.registry import Registry
@@ -99,8 +99,9 @@ class DCMQConfig(ConfigData):
     ("gumbel" | "soft" | "hard-st"), ``pq_gumbel_noise`` (hard-st only), ``codebook_init`` ("kmeans" on the
     embeddings after the warm-up | "data" samples | "random"), ``warmup_epochs`` (epochs of
     float training before quantization starts), ``revive_dead`` (move codewords unused during an
-    epoch onto recent embeddings); ``codebook_pool`` (a ``.npy`` of the teacher's image features of unlabelled
-    pictures the codebooks also cover, :mod:`distilhash.methods.dcmq_pool`; "" none) and its ``pool_weight``.
+    epoch onto recent embeddings), ``quant_parallel_weight`` eta >= 1 (score-aware quantization: the residual's part
+    parallel to the embedding weighs eta times the orthogonal part in the quantization term, the k-means start
+    and the codes, :mod:`distilhash.quantizers.anisotropic`; 1 = isotropic).
     Loss: ``distill`` "mse" | "kl" (``kl_tau_t``, ``kl_tau_s``), ``similarity`` = ADC metric
     "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
     Optimisation: ``lr``, ``weight_decay``, ``batch_size``, ``epochs``, ``eval_every``,
@@ -132,8 +133,7 @@ class DCMQConfig(ConfigData):
     codebook_init: str = "kmeans"
     warmup_epochs: int = 2
     revive_dead: bool = True
-    codebook_pool: str = ""
-    pool_weight: float = 1.0
+    quant_parallel_weight: float = 1.0
     distill: str = "kl"
     kl_tau_t: float = 0.1
     kl_tau_s: float = 0.1
@@ -161,11 +161,8 @@ class DCMQConfig(ConfigData):
             m = bits_to_codebooks(self.n_bits, self.n_codewords)
             if self.embed_dim % m:
                 raise ConfigError(f"embed_dim={self.embed_dim} must be divisible by the {m} codebooks of {self.n_bits} bits")
-        if self.codebook_pool and (not self.quantize or self.backbone != "frozen"):
-            raise ConfigError("dcmq option codebook_pool: needs the quantizer and backbone=frozen (the pool holds teacher "
-                              f"image features), got quantize={self.quantize}, backbone={self.backbone!r}")
-        if self.pool_weight < 0:
-            raise ConfigError(f"dcmq option pool_weight must be >= 0, got {self.pool_weight}")
+        if not self.quant_parallel_weight >= 1.0:
+            raise ConfigError(f"dcmq option quant_parallel_weight must be >= 1 (1 = isotropic), got {self.quant_parallel_weight}")
         if not 0.0 <= self.caption_weight <= 1.0:
             raise ConfigError(f"dcmq option caption_weight must be in [0, 1], got {self.caption_weight}")
         for key in ("embed_dim", "batch_size", "epochs", "eval_every"):
@@ -177,7 +174,8 @@ class DCMQConfig(ConfigData):
         return bits_to_codebooks(self.n_bits, self.n_codewords)
 
     def pqg(self) -> PQGConfig:
-        return PQGConfig(self.n_codebooks, self.n_codewords, self.pq_logits, self.pq_tau, self.pq_mode, self.pq_gumbel_noise)
+        return PQGConfig(self.n_codebooks, self.n_codewords, self.pq_logits, self.pq_tau, self.pq_mode, self.pq_gumbel_noise,
+                         self.quant_parallel_weight)
 
     def npc(self) -> NPCConfig:
         return NPCConfig(self.npc_standardize, self.npc_scale, self.npc_tanh_gain, self.npc_paired)
@@ -272,7 +270,6 @@ class DCMQ(MethodBase):
         self._bind_features(features)
         opt = torch.optim.Adam(self._param_groups(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
         band = dcmq_targets.target_band(cfg, u, e, rng)
-        pool = dcmq_pool.load_pool(cfg.codebook_pool, features.width) if cfg.codebook_pool else None
         show = cfg.progress if progress is None else progress
         quantizing, epoch_times = {"on": False}, []  # off during the float warm-up; [wall, cpu] s per epoch
         M, K = (cfg.n_codebooks, cfg.n_codewords) if model.pq is not None else (0, 0)
@@ -291,10 +288,6 @@ class DCMQ(MethodBase):
                 T = self._targets(u[whole_t], None if e is None else e[whole_t], y[whole_t])
                 terms, zs, logits = self._loss_terms(model, x_img[mine_t], x_txt[mine_t], T, quantizing["on"],
                                                      gather=None if dp is None else dp.gather)
-                if pool is not None and quantizing["on"]:  # the codebooks also cover the unlabelled pool
-                    terms["quant_pool"], zp, ap = dcmq_pool.pool_step(model, pool, len(mine), rng)
-                    terms["total"] = terms["total"] + cfg.w_quant * cfg.pool_weight * terms["quant_pool"]
-                    zs, logits = torch.cat([zs, zp]), logits + [ap]
                 opt.zero_grad(set_to_none=True)
                 (terms["total"] * (1 if dp is None else dp.world)).backward()  # see DataParallel.gather
                 if dp is not None:
@@ -322,7 +315,7 @@ class DCMQ(MethodBase):
             warm = run_epochs(model, train_epoch, None, LoopConfig(epochs=cfg.warmup_epochs, patience=0, progress=show,
                                                                    desc=f"{self.name} float warm-up")).history
         if model.pq is not None:
-            self._init_codebooks(model, x_img, x_txt, rng, gen, pool)
+            self._init_codebooks(model, x_img, x_txt, rng, gen)
             quantizing["on"] = True
 
         scores: dict[int, dict[str, float]] = {}
@@ -428,17 +421,15 @@ class DCMQ(MethodBase):
     def _targets(self, u: torch.Tensor, e: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor:
         return dcmq_targets.batch_targets(self.config, u, e, y)
 
-    def _init_codebooks(self, model: nn.Module, x_img, x_txt, rng: np.random.Generator, gen,
-                        pool: torch.Tensor | None = None) -> None:
-        """Codebooks from the current embeddings of (a sample of) the fit items and of the pool: k-means, samples or random."""
+    def _init_codebooks(self, model: nn.Module, x_img, x_txt, rng: np.random.Generator, gen) -> None:
+        """Codebooks from the current embeddings of (a sample of) the fit items: k-means, samples or random."""
         cfg = self.config
         if cfg.codebook_init == "random":
             return
         model.eval()
         with torch.no_grad():
             sample = torch.as_tensor(rng.choice(len(x_img), min(len(x_img), 4096), replace=False))
-            z = torch.cat([model.embed("image", x_img[sample]), model.embed("text", x_txt[sample])]
-                          + ([] if pool is None else [dcmq_pool.pool_embeddings(model, pool, len(sample), rng)]))
+            z = torch.cat([model.embed("image", x_img[sample]), model.embed("text", x_txt[sample])])
             if cfg.codebook_init == "kmeans":
                 model.pq.init_kmeans(z, n_iter=10, generator=gen)
             else:
@@ -476,7 +467,7 @@ class DCMQ(MethodBase):
                 terms[f"intra_{k}"] = v
                 total = total + cfg.w_intra * v
         if logits and cfg.w_quant:
-            for k, v in quantization_loss(zi, zt, qi, qt).items():
+            for k, v in quantization_loss(zi, zt, qi, qt, cfg.quant_parallel_weight).items():
                 terms[f"quant_{k}"] = v
                 total = total + cfg.w_quant * v
         terms["total"] = total

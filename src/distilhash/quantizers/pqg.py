@@ -14,6 +14,9 @@ Assignment (``mode``), during training:
     ``"hard-st"``: straight-through hard code: forward ``c_m[argmax(a_m + g)]``, backward through
         the Gumbel softmax (``gumbel_noise=False`` gives plain straight-through argmax).
 At encode time (and in ``eval()`` mode): ``code_m = argmax_k a_mk`` with no noise, ``zhat_m = c_m[code_m]``.
+``parallel_weight`` eta > 1 (score-aware quantization, :mod:`distilhash.quantizers.anisotropic`): the codes
+minimise ``|r|^2 + (eta - 1) <r, z>^2 / |z|^2`` (``r = z - zhat``) instead, and ``init_kmeans`` refines the
+k-means codebooks under that loss; eta = 1 (default) is the plain nearest codeword.
 
 Codeword usage (:func:`codeword_usage`): perplexity per codebook ``exp(H(p_m))`` from the code
 histogram (``K`` = perfectly balanced, 1 = collapsed) and the number of dead codewords.
@@ -53,6 +56,7 @@ class PQGConfig:
     tau: float = 0.2
     mode: Mode = "gumbel"
     gumbel_noise: bool = True  # only read by mode "hard-st"
+    parallel_weight: float = 1.0  # eta of the anisotropic codes (1 = nearest codeword)
 
 
 def codeword_usage(codes: np.ndarray, n_codewords: int = 256) -> dict:
@@ -98,6 +102,8 @@ def _module_class():
                 raise ConfigError(f"PQG tau must be > 0, got {config.tau}")
             if config.mode not in ("gumbel", "soft", "hard-st"):
                 raise ConfigError(f"PQG mode {config.mode!r}; expected 'gumbel', 'soft' or 'hard-st'")
+            if not config.parallel_weight >= 1.0:
+                raise ConfigError(f"PQG parallel_weight must be >= 1 (1 = isotropic), got {config.parallel_weight}")
             if config.logits not in ("l2", "cosine"):
                 raise ConfigError(f"PQG logits {config.logits!r}; expected 'l2' or 'cosine'")
             self.config = config
@@ -132,6 +138,10 @@ def _module_class():
                     if empty:  # re-seed empty clusters on random points
                         pick = torch.randint(0, sub.shape[1], (empty,), generator=generator)
                         cb[m, ~filled] = sub[m, pick]
+            if self.config.parallel_weight != 1.0:
+                from distilhash.quantizers.anisotropic import anisotropic_kmeans
+
+                cb = anisotropic_kmeans(z, cb, self.config.parallel_weight, n_iter=5)
             self.codebooks.copy_(cb)
 
         @torch.no_grad()
@@ -164,7 +174,7 @@ def _module_class():
         def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             a = self.logits(z) / self.config.tau
             if not self.training:
-                return self.decode(a.argmax(-1)), a
+                return self.decode(a.argmax(-1) if self.config.parallel_weight == 1.0 else self.encode(z)), a
             mode = self.config.mode
             noisy = a
             if mode == "gumbel" or (mode == "hard-st" and self.config.gumbel_noise):
@@ -179,7 +189,11 @@ def _module_class():
 
         @torch.no_grad()
         def encode(self, z: torch.Tensor) -> torch.Tensor:
-            """Codes uint8 ``[B, M]`` = argmax of the noiseless logits."""
+            """Codes uint8 ``[B, M]`` = argmax of the noiseless logits (or the anisotropic codes, eta > 1)."""
+            if self.config.parallel_weight != 1.0:
+                from distilhash.quantizers.anisotropic import anisotropic_codes
+
+                return anisotropic_codes(z, self.codebooks.detach(), self.config.parallel_weight).to(torch.uint8)
             return self.logits(z).argmax(-1).to(torch.uint8)
 
         def decode(self, codes: torch.Tensor) -> torch.Tensor:
