@@ -61,11 +61,11 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.benchmark.figures import figure
-from distilhash.benchmark.kernel_timing import one_query_per_call, percentiles_over_runs, rotating_calls
+from distilhash.benchmark.distributed_report import fanout_markdown, fanout_plot, fanout_summary, shards_markdown, shards_plot
+from distilhash.benchmark.kernel_timing import one_query_per_call, rotating_calls
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.questions import question_argv
-from distilhash.benchmark.results import write_results
+from distilhash.benchmark.results import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the result folders (benchmark names) this script writes, one per sub-command (read by tests/test_bench_results.py)
@@ -174,56 +174,6 @@ def shards_run(args) -> dict:
     return out
 
 
-def shards_md(result: dict) -> str:
-    r = result["result"]
-    lines = [f"# Sharded search: {r['n']:,} items in {r['shards']} shards vs one index ({result['provenance']['started_utc']})", "",
-             f"Seed {result['settings']['seed']}; 64-bit structured synthetic codes; {r['queries']} queries. "
-             "Shared 2-core machine (load averages in the provenance); every timing is wall clock.", "",
-             f"Build (bulk add, fsynced): single {r['build_seconds_single']:.0f} s, sharded {r['build_seconds_sharded']:.0f} s.", "",
-             "| searcher | k | single p50 / p99 ms | sharded threads p50 / p99 ms | sharded serial p50 / p99 ms | "
-             "QPS single | QPS threads | QPS serial | QPS one shard | identical |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for backend, row in r["backends"].items():
-        for k in result["settings"]["k"]:
-            x = row[f"k{k}"]
-            s, t, se = x["single"], x["sharded_threads"], x["sharded_serial"]
-            ident = t["identical"] and se["identical"] and t["batch_identical"] and se["batch_identical"]
-            lines.append(f"| {backend} | {k} | {s['p50_ms']:.2f} / {s['p99_ms']:.2f} | {t['p50_ms']:.2f} / {t['p99_ms']:.2f} | "
-                         f"{se['p50_ms']:.2f} / {se['p99_ms']:.2f} | {s['batch_qps']:.0f} | {t['batch_qps']:.0f} | "
-                         f"{se['batch_qps']:.0f} | {x['one_shard_alone']['batch_qps']:.0f} | {ident} |")
-    lines += ["", "| searcher | memory B/item single | memory B/item sharded | disk B/item single | disk B/item sharded | shard sizes |",
-              "|---|---|---|---|---|---|"]
-    for backend, row in r["backends"].items():
-        m, d = row["memory_bytes_per_item"], row["disk_bytes_per_item"]
-        lines.append(f"| {backend} | {m['single'] or float('nan'):.1f} | {m['sharded'] or float('nan'):.1f} | {d['single']:.1f} | "
-                     f"{d['sharded']:.1f} | {', '.join(f'{c:,}' for c in row['shard_counts'])} |")
-    lines += ["", "Latency = one query per call (what an interactive request sees); QPS = the whole batch in one call. "
-              "\"threads\" searches the shards concurrently (the C scans release the GIL), so on 2 cores it can at best "
-              "halve the single index's latency; \"serial\" shows the cost of the fan-out and merge alone."]
-    return "\n".join(lines)
-
-
-def shards_plot(result: dict, path: Path) -> None:
-    r = result["result"]
-    with figure(path, 1, 2, figsize=(11, 4), dpi=120) as (fig, axes):
-        labels, cols = [], {"single": [], "sharded_threads": [], "sharded_serial": []}
-        qps = {"single": [], "sharded_threads": [], "sharded_serial": []}
-        for backend, row in r["backends"].items():
-            for k in result["settings"]["k"]:
-                labels.append(f"{backend}\nk={k}")
-                for c in cols:
-                    cols[c].append(row[f"k{k}"][c]["p50_ms"])
-                    qps[c].append(row[f"k{k}"][c]["batch_qps"])
-        x = np.arange(len(labels))
-        for ax, data, title in ((axes[0], cols, "p50 latency, one query per call (ms)"), (axes[1], qps, "batch QPS")):
-            for i, (c, vals) in enumerate(data.items()):
-                ax.bar(x + (i - 1) * 0.27, vals, 0.27, label=c.replace("_", " "))
-            ax.set_xticks(x, labels, fontsize=8)
-            ax.set_yscale("log")
-            ax.set_title(f"{title}\n{r['n']:,} items, {r['shards']} shards", fontsize=9)
-            ax.legend(fontsize=7)
-
-
 def _build(work: Path, n: int, shards: int, seed: int) -> tuple[Path, list[Any]]:
     from distilhash.codes import Encoded
     from distilhash.index import create_sharded_index
@@ -294,60 +244,6 @@ def _session(kind: str):
         yield ray
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    out = {}
-    for v in (v for v in VARIANTS if v in runs[0]):
-        out[v] = {**percentiles_over_runs([r[v]["ms"] for r in runs]), "all_same": all(r[v]["same"] for r in runs)}
-    return out
-
-
-def fanout_md(result: dict[str, Any]) -> str:
-    s, summ = result["settings"], result["summary"]
-    loads = [r["load_before"][0] for r in result["runs"]] + [r["load_after"][0] for r in result["runs"]]
-    where = ("a Ray session started by the benchmark (2 CPUs, one node)" if s["cluster"] == "local"
-             else "two raylets of 1 CPU each on this host (token auth), actors spread over both")
-    lines = [f"# Ray fan-out overhead per query, {s['shards']} shards ({result['provenance']['started_utc']})", "",
-             f"{s['items']:,} random 64-bit codes in {s['shards']} shards, each item with a short caption; one query per "
-             f"call, k = {s['k']}, {s['queries']} queries per run after 20 warm-up queries, {s['runs']} runs (fresh actors "
-             f"each run{'; the variants interleaved query by query on the same actors' if 'data plane, 2 replicas' in summ else ''})"
-             f"; {where}. Shared 2-core machine: 1-minute load {min(loads):.1f}–{max(loads):.1f} during the runs "
-             "(other engineers' jobs), so these are loaded-machine figures, not quiet ones.", "",
-             "| variant | p50 ms | p99 ms | overhead p50 vs threads, ms | answers equal threads' |",
-             "|---|---|---|---|---|"]
-    base = summ["threads"]["p50_ms"]
-    for v in summ:
-        x = summ[v]
-        over = "—" if v == "threads" or "no-op" in v else f"{x['p50_ms'] - base:.2f}"
-        lines.append(f"| {v} | {x['p50_ms']:.2f} ± {x['p50_std']:.2f} | {x['p99_ms']:.2f} ± {x['p99_std']:.2f} | {over} | "
-                     f"{'yes' if x['all_same'] else 'NO'} |")
-    served = "data plane, 2 replicas" if "data plane, 2 replicas" in summ else "ray 1 trip, 2 replicas"
-    g = summ[served]
-    lines += ["", "Mean ± sample std over runs of each run's percentile. Goal (issue 28): at most 3 ms p50 and 10 ms p99 "
-              f"per query at 4 shards through the Ray fan-out: **{'met' if g['p50_ms'] <= 3 and g['p99_ms'] <= 10 else 'not met'}** "
-              f"here by `{served}` (p50 {g['p50_ms']:.2f} ms, p99 {g['p99_ms']:.2f} ms), what `serve --engine ray` runs."]
-    if "data plane, 2 replicas" in summ:
-        fell = sum(r[f"served, {n} replicas"]["fallbacks"] for r in result["runs"] for n in (1, 2))
-        lines.append(f"Data-plane calls that fell back to a Ray call during the runs: {fell}.")
-    return "\n".join(lines)
-
-
-def fanout_plot(result: dict[str, Any], path: Path) -> None:
-    summ = result["summary"]
-    names = list(summ)
-    with figure(path, figsize=(10, 4.2), dpi=120) as (fig, ax):
-        x = np.arange(len(names))
-        for i, (key, label) in enumerate((("p50", "p50"), ("p99", "p99"))):
-            ax.bar(x + (i - 0.5) * 0.38, [summ[v][f"{key}_ms"] for v in names], 0.38,
-                   yerr=[summ[v][f"{key}_std"] for v in names], label=label, capsize=3)
-        ax.axhline(3, ls="--", lw=0.8, color="C0")
-        ax.axhline(10, ls="--", lw=0.8, color="C1")
-        ax.set_xticks(x, [v.replace(", ", ",\n") for v in names], fontsize=7)
-        ax.set_ylabel("ms per query")
-        ax.set_title(f"{result['settings']['shards']} shards, one query per call, {result['settings']['cluster']} Ray "
-                     "(dashed: goals 3 / 10 ms)", fontsize=9)
-        ax.legend(fontsize=8)
-
-
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="question")
@@ -387,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         result["result"] = shards_run(args)
         result["wall_seconds"] = time.time() - t0
         result["peak_rss_mib"] = peak_rss_mib()
-        markdown, plot = shards_md, shards_plot
+        tables = shards_markdown, shards_plot
     else:
         result["runs"] = []
         with tempfile.TemporaryDirectory() as tmp, _session(args.cluster):
@@ -396,10 +292,9 @@ def main(argv: list[str] | None = None) -> None:
                 r = one_run(ix_dir, queries, args.queries, args.k)
                 result["runs"].append(r)
                 print(i, {v: round(float(np.percentile(r[v]["ms"], 50)), 2) for v in VARIANTS}, r["load_before"], flush=True)
-        result["summary"] = summarise(result["runs"])
-        markdown, plot = fanout_md, fanout_plot
-    paths = write_results(bench, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
-    print(paths["md"].read_text())
+        result["summary"] = fanout_summary(result["runs"], VARIANTS)
+        tables = fanout_markdown, fanout_plot
+    publish(bench, args.out_name, *tables, result=result, root=ROOT)
 
 
 if __name__ == "__main__":

@@ -36,10 +36,10 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from distilhash.benchmark.figures import figure
 from distilhash.benchmark.ranked_lists import ivf_candidates, quality as ranked_quality, recall, timed_search
 from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
-from distilhash.benchmark.results import write_results  # noqa: E402
+from distilhash.benchmark.results import publish  # noqa: E402
+from distilhash.benchmark.scan_report import ivf_markdown, ivf_plot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "index_ivf"
@@ -168,51 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         "ivf": speed, "quality_real_set": quality,
         "wall_s": round(time.time() - wall0, 1), "peak_rss_mb": ru.ru_maxrss / 1024,
     }
-    write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
-
-
-def markdown(r: dict) -> str:
-    b, q = r["build"], r["quality_real_set"]
-    lines = [f"# IVF searcher for PQ codes ({r['method']} {r['bits']} bits, metric {r['metric']})", "",
-             f"{r['n']:,} items ({r['n_real']:,} real retrieval codes + noisy replicas, flip {r['flip']}), "
-             f"{r['n_queries_timed']} text queries (split.query), one thread, one query per call, k={r['k']}. "
-             "Shared machine (load averages in the provenance).", "",
-             f"Build: nlist {b['nlist']}, k-means on {b['trained_on']:,} reconstructions {b['train_s']:.1f} s, "
-             f"assignment {b['assign_s']:.1f} s, total {b['total_s']:.1f} s; list sizes mean {b['list_size']['mean']:.0f}, "
-             f"p99 {b['list_size']['p99']:.0f}, max {b['list_size']['max']:,}, empty {b['list_size']['empty']}.", "",
-             f"Replicas with a redrawn sub-code are {r['exact']['modified_fraction_db']:.1%} of the items but "
-             f"{r['exact']['modified_fraction_top']:.1%} of the exact top-{r['k']} (a random codeword can raise the score); "
-             "last column: recall of the exact top-k items that are real codes or unmodified copies.", "",
-             "| searcher | nprobe | ms/query | QPS | recall@10 vs exact | recall@10, unmodified items |", "|---|---|---|---|---|---|",
-             f"| exact native scan | - | {r['exact']['ms_per_query']:.3f} | {r['exact']['qps']:.0f} | 1.000 | 1.000 |"]
-    for s in r["ivf"]:
-        lines.append(f"| ivf | {s['nprobe']} | {s['ms_per_query']:.3f} | {s['qps']:.0f} | {s['recall@10']:.3f} | {s['recall@10_unmodified']:.3f} |")
-    lines += ["", f"Quality on the real {r['n_real']:,}-item retrieval set, {r['n_queries_quality']} queries (t2i), "
-              f"IVF nlist {q['nlist']}; P@N counts missing positions as misses; mAP@N = mean precision at the relevant hits within the first N "
-              "divided by their number (so fewer hits can raise it); mAP@all counts relevant items outside the probed lists as not retrieved "
-              "(with thousands of relevant items per query it mostly measures how many candidates were scanned):", "",
-              "| searcher | nprobe | mean candidates | recall@10 | P@10 | P@100 | mAP@100 | mAP@1000 | mAP@all |", "|---|---|---|---|---|---|---|---|---|",
-              f"| exact | - | {r['n_real']:,} | 1.000 | {q['exact']['p@10']:.4f} | {q['exact']['p@100']:.4f} | {q['exact']['map@100']:.4f} | {q['exact']['map@1000']:.4f} | {q['exact']['map_all']:.4f} |"]
-    for s in q["ivf"]:
-        lines.append(f"| ivf | {s['nprobe']} | {s['mean_candidates']:.0f} | {s['recall@10']:.3f} | {s['p@10']:.4f} | {s['p@100']:.4f} | {s['map@100']:.4f} | {s['map@1000']:.4f} | {s['map_all']:.4f} |")
-    lines += ["", f"Wall {r['wall_s']} s."]
-    return "\n".join(lines)
-
-
-def plot(r: dict, path: Path) -> None:
-    with figure(path, figsize=(6, 4), dpi=120) as (fig, ax):
-        xs = [s["qps"] for s in r["ivf"]]
-        ys = [s["recall@10"] for s in r["ivf"]]
-        ax.plot(xs, ys, "o-", label=f"ivf (nlist {r['build']['nlist']})")
-        for s in r["ivf"]:
-            ax.annotate(f"nprobe {s['nprobe']}", (s["qps"], s["recall@10"]), textcoords="offset points", xytext=(4, -10), fontsize=7)
-        ax.plot([r["exact"]["qps"]], [1.0], "s", color="k", label="exact native scan")
-        ax.set_xscale("log")
-        ax.set_xlabel("queries / s (one thread, one query per call)")
-        ax.set_ylabel("recall@10 vs exact")
-        ax.set_title(f"IVF-PQ, {r['n']:,} items, {r['method']} {r['bits']} bits")
-        ax.grid(alpha=0.3)
-        ax.legend()
+    publish(BENCH, args.out_name, ivf_markdown, ivf_plot, result=result, root=ROOT, echo=False)
 
 
 if __name__ == "__main__":

@@ -44,12 +44,12 @@ from pathlib import Path
 
 import numpy as np
 
-from distilhash.benchmark.figures import figure
 from distilhash.benchmark.index_ops import durable_add_rates
 from distilhash.benchmark.kernel_timing import best_of, faiss_binary_flat, faiss_pq, faiss_rows, synthetic_pq
 from distilhash.benchmark.kernel_timing import same_results as same
 from distilhash.benchmark.provenance import collect_provenance
-from distilhash.benchmark.results import read_results, redraw_results, write_results
+from distilhash.benchmark.results import publish
+from distilhash.benchmark.scan_report import index_speed_markdown, index_speed_plot
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "index_speed"
@@ -219,100 +219,6 @@ def bench_pq(n: int, args, rng, log) -> dict:
     return out
 
 
-def markdown(result: dict) -> str:
-    lines = ["# Index speed", "",
-             "Single thread; machine shared with other engineers (2 cores; load averages in the provenance). "
-             f"Wall time {result['wall_seconds']:.0f} s, peak RSS {result['peak_rss_mb']:.0f} MB.", "",
-             "## Exact Hamming top-k (64-bit codes), queries per second", "",
-             "Wall-clock QPS; in brackets: QPS by CPU time our thread actually got (the machine was oversubscribed).", "",
-             "| codes | n | k | ours (flat) | ours + ids/metadata | FAISS IndexBinaryFlat (default) | FAISS (use_heap=False) | numpy | ours/FAISS default | ours/FAISS counting | identical |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for b in result["binary"]:
-        for k in (10, 100):
-            r = b[f"flat_k{k}"]
-            c = r["cpu_qps"]
-            lines.append(f"| {b['source']} | {b['n']:,} | {k} | {r['ours_flat_qps']:.1f} ({c['ours']:.0f}) | {r['ours_flat_with_ids_metadata_qps']:.1f} | "
-                         f"{r['faiss_IndexBinaryFlat_qps']:.1f} ({c['faiss']:.0f}) | {r['faiss_IndexBinaryFlat_counting_qps']:.1f} ({c['faiss_counting']:.0f}) | "
-                         f"{r['numpy_qps']:.1f} ({c['numpy']:.1f}) | "
-                         f"{r['ratio_ours_vs_faiss']:.2f} | {r['ratio_ours_vs_faiss_counting']:.2f} | "
-                         f"{r['identical_ours_vs_faiss'] and r['identical_ours_vs_numpy']} |")
-    lines += ["", "## Sublinear exact search (multi-index hashing) vs brute force", "",
-              "| codes | n | k | MIH QPS | FAISS flat QPS | speed-up vs FAISS flat | speed-up vs our flat | identical | flat-scan share | mean candidates |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for b in result["binary"]:
-        for k in (10, 100):
-            r = b[f"mih_k{k}"]
-            lines.append(f"| {b['source']} | {b['n']:,} | {k} | {r['mih_qps']:.1f} | {r['bruteforce_faiss_qps']:.1f} | "
-                         f"{r['speedup_vs_bruteforce']:.1f}x | {r['speedup_vs_our_bruteforce']:.1f}x | {r['identical_to_bruteforce']} | "
-                         f"{r['fallback_fraction']:.2f} | {r['mean_candidates']:.0f} |")
-    lines += ["", "## PQ asymmetric distance (M=8, K=256), ns per code", "",
-              "Wall clock; in brackets: CPU time of our thread per code.", "",
-              "| n | k | ours (native) | ours (FAISS-backed) | FAISS IndexPQ | numpy | identical (ours vs numpy / vs FAISS-backed) | same ids as raw FAISS |",
-              "|---|---|---|---|---|---|---|---|"]
-    for p in result["pq"]:
-        for k in (10, 100):
-            r = p[f"k{k}"]
-            c = r["cpu_ns_per_code"]
-            lines.append(f"| {p['n']:,} | {k} | {r['ours_ns_per_code']:.2f} ({c['ours']:.2f}) | {r['ours_faiss_backed_ns_per_code']:.2f} "
-                         f"({c['ours_faiss_backed']:.2f}) | {r['faiss_IndexPQ_ns_per_code']:.2f} ({c['faiss']:.2f}) | "
-                         f"{r.get('numpy_ns_per_code', float('nan')):.2f} | "
-                         f"{r.get('identical_ours_vs_numpy', 'not run')} / {r['identical_ours_vs_ours_faiss_backed']} | "
-                         f"{r['same_ids_as_faiss_IndexPQ']:.2f} |")
-    lines += ["", "## Bytes per item and throughput", "", "| codes | n | disk B/item | memory B/item (flat) | memory B/item (MIH incl. flat store) | build items/s | open s (sha256) |",
-              "|---|---|---|---|---|---|---|"]
-    for b in result["binary"]:
-        lines.append(f"| {b['source']} | {b['n']:,} | {b['disk_bytes_per_item']:.1f} | {b['memory_bytes_per_item']['flat']:.1f} | "
-                     f"{b['memory_bytes_per_item']['mih (incl. flat store)']:.1f} | {b['build_items_per_s']:,.0f} | {b['open_seconds_with_sha256']:.1f} |")
-    add = result.get("add")
-    if add:
-        lines += ["", f"Incremental add into a {add['base_items']:,}-item index (logged + fsync per call): "
-                  + ", ".join(f"batch {b}: {add[f'batch{b}']['items_per_s']:,.0f} items/s ({add[f'batch{b}']['ms_per_add_call']:.2f} ms/call)"
-                              for b in (1, 100, 10_000))
-                  + f"; compaction {add['compact_seconds']:.1f} s."]
-    return "\n".join(lines)
-
-
-def plot(result: dict, path: Path) -> None:
-    with figure(path, 1, 2, figsize=(12, 4.5), dpi=120) as (fig, axes):
-        labels, ours, ffl, mih, npy = [], [], [], [], []
-        for b in result["binary"]:
-            for k in (10, 100):
-                labels.append(f"{b['source'][:6]}\n{b['n'] / 1e6:g}M k={k}")
-                ours.append(b[f"flat_k{k}"]["ours_flat_qps"])
-                ffl.append(b[f"flat_k{k}"]["faiss_IndexBinaryFlat_qps"])
-                npy.append(b[f"flat_k{k}"]["numpy_qps"])
-                mih.append(b[f"mih_k{k}"]["mih_qps"])
-        x = np.arange(len(labels))
-        w = 0.2
-        ax = axes[0]
-        for i, (vals, lab) in enumerate(((ffl, "FAISS IndexBinaryFlat"), (ours, "ours flat"), (mih, "ours MIH"), (npy, "numpy"))):
-            ax.bar(x + (i - 1.5) * w, vals, w, label=lab)
-        ax.set_yscale("log")
-        ax.set_xticks(x, labels, fontsize=7)
-        ax.set_ylabel("queries / s (1 thread)")
-        ax.set_title("exact Hamming top-k, 64-bit codes")
-        ax.legend(fontsize=7)
-        ax = axes[1]
-        pl, po, pf, poc, pfc = [], [], [], [], []
-        for p in result["pq"]:
-            for k in (10, 100):
-                pl.append(f"{p['n'] / 1e6:g}M k={k}")
-                po.append(p[f"k{k}"]["ours_ns_per_code"])
-                pf.append(p[f"k{k}"]["faiss_IndexPQ_ns_per_code"])
-                poc.append(p[f"k{k}"]["cpu_ns_per_code"]["ours"])
-                pfc.append(p[f"k{k}"]["cpu_ns_per_code"]["faiss"])
-        x = np.arange(len(pl))
-        ax.bar(x - 0.3, pf, 0.2, label="FAISS IndexPQ (wall)", color="C0")
-        ax.bar(x - 0.1, pfc, 0.2, label="FAISS IndexPQ (CPU time)", color="C0", alpha=0.5, hatch="//")
-        ax.bar(x + 0.1, po, 0.2, label="ours native (wall)", color="C1")
-        ax.bar(x + 0.3, poc, 0.2, label="ours native (CPU time)", color="C1", alpha=0.5, hatch="//")
-        ax.axhline(3.0, color="k", ls="--", lw=1, label="goal 3 ns")
-        ax.set_xticks(x, pl, fontsize=8)
-        ax.set_ylabel("ns per code")
-        ax.set_title("PQ ADC, M=8, K=256 (shared, oversubscribed machine)")
-        ax.legend(fontsize=7)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -329,9 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report-only", action="store_true", help="Rewrite the .md and .png from the existing .json.")
     args = ap.parse_args(argv)
     if args.report_only:
-        result = read_results(BENCH, args.out_name, ROOT)
-        paths = redraw_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
-        print(paths["md"].read_text())
+        publish(BENCH, args.out_name, index_speed_markdown, index_speed_plot, root=ROOT)
         return
 
     import faiss
@@ -367,8 +271,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     result["wall_seconds"] = time.time() - t0
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
-    print(paths["md"].read_text())
+    publish(BENCH, args.out_name, index_speed_markdown, index_speed_plot, result=result, root=ROOT)
 
 
 if __name__ == "__main__":

@@ -53,19 +53,19 @@ from pathlib import Path
 
 import numpy as np
 
-from distilhash.benchmark.figures import figure
 from distilhash.benchmark.index_ops import ivf_open_times
 from distilhash.benchmark.kernel_timing import (BatchCalls, arm_figures, best_of, faiss_binary_flat, faiss_pq, interleaved, ns_per_code,
                                                 read_bandwidth, single_thread, stamped_log, synthetic_pq, with_threads)
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.questions import question_argv
-from distilhash.benchmark.results import read_results, redraw_results, write_results
+from distilhash.benchmark.results import publish
+from distilhash.benchmark.scan_report import (K_TOP, fastscan_markdown, fastscan_plot, single_query_markdown,
+                                               single_query_plot)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the result folders (benchmark names) this script writes, one per sub-command (read by tests/test_bench_results.py)
 BENCHMARKS = ("pq_fastscan", "kernel_single_query")
 QUESTIONS = dict(zip(("parts", "single-query"), BENCHMARKS))
-K_TOP = 10
 CODE_BYTES = 8
 #: per code width, the kernels a family also times beside the chosen one: the 8-bit AVX-512 loop
 #: over a run-time M (the kernel before issue #26 unrolled M = 4, 8, 16), for the before/after figure
@@ -147,74 +147,6 @@ def fastscan_binary(n: int, args, rng, log) -> dict:
     return out
 
 
-def fastscan_md(res: dict) -> str:
-    meta = res["meta"]
-    lines = ["# PQ fast scan, 8-bit ADC, IVF open, cold CLI", "",
-             "Single thread; shared machine (2 cores, other engineers' jobs; load averages per part and in the provenance). "
-             f"Best of {meta['repeat']} repetitions (wall clock); CPU time of that repetition in "
-             f"brackets. CPU flags used: {meta['cpu_kernels']}.", ""]
-    for part, title in (("pq4", "4-bit PQ (M=16, K=16: 64-bit codes)"), ("pq8", "8-bit PQ (M=8, K=256: 64-bit codes)")):
-        if part not in res:
-            continue
-        lines += [f"## {title}, ns per code, k={K_TOP}", "",
-                  "| n | searcher | ns/code (CPU) | queries | identical to exact float ADC | overlap@10 with exact | mean short list |",
-                  "|---|---|---|---|---|---|---|"]
-        for block in res[part]:
-            for name, r in block["rows"].items():
-                lines.append(f"| {block['n']:,} | {name} | {r['ns_per_code']:.3f} ({r['cpu_ns_per_code']:.3f}) | {r['queries']} | "
-                             f"{r['identical_to_exact']} | {r.get('overlap_at_10_with_exact', '')} | {r.get('mean_shortlist', '')} |")
-            lines.append(f"| {block['n']:,} | load before / after | {block['load_before'][0]:.2f} / {block['load_after'][0]:.2f} | | | | |")
-        lines.append("")
-    if "binary" in res:
-        lines += ["## Exact Hamming top-10, 64-bit codes: ours vs FAISS IndexBinaryFlat, QPS (CPU-time QPS)", "",
-                  "| n | ours | FAISS heap (default) | FAISS counting (use_heap=False) | ours / heap | ours / counting | load before |",
-                  "|---|---|---|---|---|---|---|"]
-        for b in res["binary"]:
-            lines.append(f"| {b['n']:,} | {b['ours_qps']:.0f} ({b['ours_cpu_qps']:.0f}) | {b['faiss_heap_qps']:.0f} ({b['faiss_heap_cpu_qps']:.0f}) | "
-                         f"{b['faiss_counting_qps']:.0f} ({b['faiss_counting_cpu_qps']:.0f}) | {b['ratio_vs_heap']:.2f}x | "
-                         f"{b['ratio_vs_counting']:.2f}x | {b['load_before'][0]:.2f} |")
-        lines.append("")
-    if "ivf" in res:
-        v = res["ivf"]
-        lines += ["## IVF index open (to the first answered query)", "",
-                  f"{v['n']:,} items, M=8, K=256, nprobe {v['nprobe']}: first open {v['first_open_s']:.2f} s "
-                  f"(state {v['first_open_stats']['state']!r}: trains {v['first_open_stats']['train_s']} s, assigns "
-                  f"{v['first_open_stats']['assign_s']} s); later opens **{v['open_s']:.3f} s** ({v['open_cpu_s']:.3f} s CPU; "
-                  f"state {v['open_stats']['state']!r}, {v['open_stats']['reused_rows']:,} rows reused). State file "
-                  f"{v['state_bytes'] / 2**20:.1f} MiB. Load before / after {v['load_before'][0]:.2f} / {v['load_after'][0]:.2f}.", ""]
-    if "cold" in res:
-        c = res["cold"]
-        lines += ["## Cold CLI search (fresh process, light text encoder, binary ITQ index)", "",
-                  f"`{c['command']}` on {c['n']:,} items: best **{c['best_wall_s']:.2f} s** wall ({c['best_cpu_s']:.2f} s CPU) over "
-                  f"{len(c['runs'])} runs (all: {', '.join('%.2f' % r['wall_s'] for r in c['runs'])} s); torch imported: "
-                  f"{c['torch_imported']}, faiss imported: {c['faiss_imported']}. Load before / after {c['load_before'][0]:.2f} / "
-                  f"{c['load_after'][0]:.2f}.", "", "Costliest top-level imports (cumulative, -X importtime, one run):", ""]
-        lines += [f"- {x['module']}: {x['cumulative_us'] / 1000:.0f} ms" for x in c["top_level_imports_us"]]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def fastscan_plot(path: Path, res: dict) -> None:
-    parts = [p for p in ("pq4", "pq8") if p in res]
-    with figure(path, 1, max(1, len(parts)), figsize=(7 * max(1, len(parts)), 4.5), squeeze=False, dpi=110) as (fig, axes):
-        for ax, part in zip(axes[0], parts):
-            blocks = res[part]
-            names = list(dict.fromkeys(name for b in blocks for name in b["rows"]))
-            width = 0.8 / len(blocks)
-            for j, b in enumerate(blocks):
-                cpu = [b["rows"][nm]["cpu_ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
-                wall = [b["rows"][nm]["ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
-                x = np.arange(len(names)) + j * width
-                ax.bar(x, cpu, width, label=f"n={b['n']:,}: CPU time")
-                ax.scatter(x, wall, marker="_", s=120, color="black", label="wall clock (loaded machine)" if j == 0 else None)
-            ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=25, ha="right", fontsize=8)
-            ax.set_yscale("log")
-            ax.set_ylabel("ns per code (log): bars CPU time, dashes wall")
-            ax.set_title(f"{'4-bit (M=16, K=16)' if part == 'pq4' else '8-bit (M=8, K=256)'} ADC top-{K_TOP}, 1 thread")
-            ax.axhline(0.5 if part == "pq4" else 1.0, ls="--", color="gray", label="goal")
-            ax.legend(fontsize=8)
-
-
 def pq_arms(bits: int, n: int, nq: int, rng):
     """Our fast scan (the chosen kernel, and the old one where it differs) and FAISS on the same random PQ data."""
     from distilhash.index.fastscan import FastScanCodes, choose_impl, supported_impls
@@ -278,72 +210,6 @@ def single_query_size(n: int, args, rng, log) -> dict:
     return out
 
 
-def single_query_md(res: dict) -> str:
-    lines = ["# Scan kernels: one query per call and batches, interleaved with FAISS, against the memory limit", "",
-             "The share of the limit means something for one query per call only: a batch reads each code once for all "
-             "its queries, so batched shares above 100% say the scan is compute-bound, not that it beats memory. The limit "
-             "is a numpy read; where a kernel passes 100% one query at a time, that read understates the machine's.", "",
-             f"k={K_TOP}, uniform random 64-bit codes, {res['queries']} queries per cell answered in calls of the "
-             f"batch size; both sides start from the raw query (table construction inside the timed call); arms interleaved, "
-             f"best of {res['repeat']} (± sample std of the repetitions). Memory limit: the best single-thread numpy read over a "
-             "buffer of the codes' size in the same run (the one-query limit); an arm with `, T threads` splits each scan over T "
-             "threads (ours: `native.set_scan_threads`; FAISS: its OpenMP threads), and its share of the T-thread split read is "
-             "given too. CPU ns/code: the least CPU time of the whole process per code over the repetitions (all threads, "
-             "OpenMP spinning included; n/a in runs before it was recorded). Fastest call: the least wall time of one call "
-             "per query and code over every call of the cell (warm-up included), with its share of the one-thread limit: on a "
-             "loaded machine, where most repetitions lose the core, the figure closest to a quiet one (n/a in older runs). An arm `ours, old kernel (...)` is our "
-             "previous kernel for that family timed in the same cells (before/after; absent in runs before it was added). "
-             f"**{res.get('machine_note', 'Shared 2-core machine')}** (loads per size): on a loaded machine the "
-             "figures are upper bounds of a quiet machine's.", ""]
-    for s in res["sizes"]:
-        bw = s["bandwidth"]
-        split = "".join(f", {t} threads {g:.1f} GB/s" for t, g in bw.get("split_gb_per_s", {}).items())
-        lines += [f"## n = {s['n']:,} (read bandwidth {bw['best_gb_per_s']:.1f} GB/s{split} -> limit {s['limit_ns_per_code']:.3f} ns/code; "
-                  f"load {s['load_before'][0]:.1f}→{s['load_after'][0]:.1f})", "",
-                  "| family | batch | arm | ns/code | CPU ns/code | fastest call ns/code (share) | QPS | share of the one-thread limit | share of the T-thread limit |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for family, rows in s["families"].items():
-            for batch, arms in rows.items():
-                for name, v in arms.items():
-                    t = name.rsplit(", ", 1)[1].split()[0] if name.endswith(" threads") else None
-                    split = f"{v['share_of_split_limit'][t]:.0%}" if t in v.get("share_of_split_limit", {}) else ""
-                    cpu = f"{v['cpu_ns_per_code']:.3f}" if "cpu_ns_per_code" in v else "n/a"
-                    fast = (f"{v['best_call_ns_per_code']:.3f} ({s['limit_ns_per_code'] / v['best_call_ns_per_code']:.0%})"
-                            if "best_call_ns_per_code" in v else "n/a")
-                    lines.append(f"| {family} | {batch} | {name} | {v['ns_per_code']:.3f} ± {v.get('ns_per_code_std', 0):.3f} | {cpu} | {fast} | "
-                                 f"{v['qps']:,.0f} | {v['share_of_limit']:.0%} | {split} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def single_query_plot(path: Path, res: dict) -> None:
-    """One panel per size: ns/code of every arm at one query per call, and the memory limits."""
-    sizes = res["sizes"]
-    with figure(path, 1, len(sizes), figsize=(7 * len(sizes), 4.8), squeeze=False, dpi=110) as (fig, axes):
-        for ax, s in zip(axes[0], sizes):
-            labels, vals, errs = [], [], []
-            for family, rows in s["families"].items():
-                for name, v in rows.get("1", {}).items():
-                    labels.append(f"{family}: {name}")
-                    vals.append(v["ns_per_code"])
-                    errs.append(v.get("ns_per_code_std", 0.0))
-            y = np.arange(len(labels))
-            ax.barh(y, vals, xerr=errs, color=[_color(lb) for lb in labels])
-            ax.axvline(s["limit_ns_per_code"], color="tab:red", ls="--", label="one-thread read limit")
-            for t, v in s.get("split_limit_ns_per_code", {}).items():
-                ax.axvline(v, color="tab:orange", ls=":", label=f"{t}-thread read limit")
-            ax.set_yticks(y, labels, fontsize=7)
-            ax.invert_yaxis()
-            ax.set_xscale("log")
-            ax.set_xlabel("ns per code (one query per call; lower is better)")
-            ax.set_title(f"n = {s['n']:,} (load {s['load_before'][0]:.1f}->{s['load_after'][0]:.1f})")
-            ax.legend(fontsize=7)
-
-
-def _color(label: str) -> str:
-    return "tab:cyan" if "old kernel" in label else ("tab:blue" if ": ours" in label else "tab:gray")
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="question")
@@ -389,26 +255,23 @@ def parts_result(args, rng, log) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(question_argv(sys.argv[1:] if argv is None else argv, QUESTIONS, "parts"))
-    bench = QUESTIONS[args.question]
-    markdown, plot = (fastscan_md, fastscan_plot) if args.question == "parts" else (single_query_md, single_query_plot)
+    bench, parts = QUESTIONS[args.question], args.question == "parts"
+    tables = (fastscan_markdown, fastscan_plot) if parts else (single_query_markdown, single_query_plot)
     if args.replot:
-        res = read_results(bench, args.out_name, root=ROOT)
-        redraw_results(bench, args.out_name, res, markdown(res), lambda path: plot(path, res), root=ROOT)
+        publish(bench, args.out_name, *tables, root=ROOT, echo=False)
         return
     single_thread()
     rng = np.random.default_rng(args.seed)
-    what = "synthetic codes and a synthetic ITQ index" if args.question == "parts" else "synthetic codes"
+    what = "synthetic codes and a synthetic ITQ index" if parts else "synthetic codes"
     prov = collect_provenance(bench, args.out_name, seeds=[args.seed], root=ROOT, model_selection=f"none: {what}, nothing is selected")
-    if args.question == "parts":
+    if parts:
         res = {"provenance": prov, **parts_result(args, rng, stamped_log)}
     else:
         args.threads = sorted(set(args.threads) | {1})
         res = {"provenance": prov, "queries": args.queries, "repeat": args.repeat, "k": K_TOP, "batches": args.batches,
                "threads": args.threads, "machine_note": args.machine_note,
                "sizes": [single_query_size(n, args, rng, stamped_log) for n in args.sizes]}
-    paths = write_results(bench, args.out_name, res, markdown(res), plot=lambda path: plot(path, res), root=ROOT)
-    if args.question == "parts":
-        print(paths["md"].read_text())
+    publish(bench, args.out_name, *tables, result=res, root=ROOT, echo=parts)
 
 
 if __name__ == "__main__":
