@@ -23,8 +23,8 @@ the plot of a stored result.
 * ``ivf``: a 1M-item PQ index (M = 8, K = 256) opened with the IVF searcher: first open (trains
   and writes ``ivf.state``) and later opens (load the state), each up to the first answered query.
 
-The cold CLI search (a part of earlier results, whose tables ``--replot`` still draws) is now
-``bench/search_cold.py``: real indexes, the static text encoder.
+The cold CLI search (a part of earlier results, whose tables ``--replot`` still draws) was later measured
+by the retired ``search_cold.py`` (bench/README.md).
 
 ``single-query`` -> ``bench/results/kernel_single_query/<out-name>.{json,md,png}``: for each size and
 family — ``pq4`` (our exact fast scan vs FAISS ``IndexPQFastScan``), ``pq8`` (our exact fast scan vs
