@@ -66,6 +66,7 @@ from distilhash.benchmark.kernel_timing import one_query_per_call, rotating_call
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.questions import question_argv
 from distilhash.benchmark.results import publish
+from distilhash.benchmark.scan_speed import bench_codes
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the result folders (benchmark names) this script writes, one per sub-command (read by tests/test_bench_results.py)
@@ -97,17 +98,13 @@ def shards_run(args) -> dict:
     from distilhash.codes import Encoded
     from distilhash.index import create_sharded_index, open_sharded_index
     from distilhash.index import IndexOptions, create_index, open_index
-    from distilhash.index.synth import replicate_with_noise, uniform_codes
 
     limit_threads(1)
-    rng = np.random.default_rng(args.seed)
-    centres = uniform_codes(args.centres, 64, rng)
-    db, _ = replicate_with_noise(centres, args.n, args.flip, rng)
-    q, _ = replicate_with_noise(centres, args.queries, args.flip, rng)
+    db, q, codes = bench_codes("structured", args.n, args.queries, np.random.default_rng(args.seed), centres=args.centres, flip=args.flip)
     ids = [f"i{i:09d}" for i in range(args.n)]
     tmp = Path(tempfile.mkdtemp(prefix="dist_search_", dir=args.tmp))
     out: dict = {"n": args.n, "shards": args.shards, "queries": args.queries,
-                 "codes": {"kind": f"{args.centres} random centres replicated with bit-flip noise", "flip": args.flip, "bits": 64}}
+                 "codes": {**codes, "bits": 64}}
     try:
         bulk = IndexOptions(bulk_threshold=1)
         t = time.perf_counter()
