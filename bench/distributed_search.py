@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import sys
 import tempfile
 import time
@@ -62,11 +61,12 @@ from typing import Any
 import numpy as np
 
 from distilhash.benchmark.distributed_report import fanout_markdown, fanout_plot, fanout_summary, shards_markdown, shards_plot
-from distilhash.benchmark.kernel_timing import one_query_per_call, rotating_calls
+from distilhash.benchmark.kernel_timing import rotating_calls
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.questions import question_argv
 from distilhash.benchmark.results import publish
 from distilhash.benchmark.scan_speed import bench_codes
+from distilhash.benchmark.sharded_search import same_answers, sharded_vs_single
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the result folders (benchmark names) this script writes, one per sub-command (read by tests/test_bench_results.py)
@@ -79,95 +79,15 @@ VARIANTS = tuple(f"{v}, {r} replica{'s' * (r > 1)}" if v not in ("threads", "ray
                  for v, rs in PLAN.items() for r in rs)
 
 
-def _pct(x: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(x) * 1e3, q))
-
-
-def _latencies(search, queries, k: int) -> tuple[list[float], list]:
-    res, lat = one_query_per_call(lambda q: search(q, k), queries)
-    return lat, res
-
-
-def _same(a, b) -> bool:
-    return all(x.ids == y.ids and np.array_equal(x.distances, y.distances) and x.metadata == y.metadata
-               for x, y in zip(a, b, strict=True))
-
-
 def shards_run(args) -> dict:
     from distilhash.threads import limit_threads
-    from distilhash.codes import Encoded
-    from distilhash.index import create_sharded_index, open_sharded_index
-    from distilhash.index import IndexOptions, create_index, open_index
 
     limit_threads(1)
     db, q, codes = bench_codes("structured", args.n, args.queries, np.random.default_rng(args.seed), centres=args.centres, flip=args.flip)
-    ids = [f"i{i:09d}" for i in range(args.n)]
-    tmp = Path(tempfile.mkdtemp(prefix="dist_search_", dir=args.tmp))
-    out: dict = {"n": args.n, "shards": args.shards, "queries": args.queries,
-                 "codes": {**codes, "bits": 64}}
-    try:
-        bulk = IndexOptions(bulk_threshold=1)
-        t = time.perf_counter()
-        with create_index(tmp / "single", kind="binary", n_bits=64, options=bulk) as one:
-            one.add(ids, Encoded("binary", db, 64))
-        out["build_seconds_single"] = time.perf_counter() - t
-        t = time.perf_counter()
-        with create_sharded_index(tmp / "sharded", args.shards, kind="binary", n_bits=64, options=bulk) as sh:
-            sh.add(ids, Encoded("binary", db, 64))
-        out["build_seconds_sharded"] = time.perf_counter() - t
-        print(f"built: single {out['build_seconds_single']:.0f} s, {args.shards} shards {out['build_seconds_sharded']:.0f} s", flush=True)
-        del db
-        out["backends"] = {}
-        for backend in args.backends:
-            opts = IndexOptions(backend=backend)
-            one = open_index(tmp / "single", verify_checksums=False, options=opts)
-            sharded = {f: open_sharded_index(tmp / "sharded", verify_checksums=False, options=opts, fanout=f)
-                       for f in ("threads", "serial")}
-            t = time.perf_counter()
-            one.searcher()
-            build_single = time.perf_counter() - t
-            t = time.perf_counter()
-            sharded["threads"].searcher()
-            build_sharded = time.perf_counter() - t
-            sharded["serial"].searcher()
-            info1, infos = one.info(), sharded["threads"].info()
-            row: dict = {"searcher_build_seconds": {"single": build_single, "sharded": build_sharded},
-                         "memory_bytes_per_item": {"single": info1.get("memory_bytes_per_item"),
-                                                   "sharded": infos.get("memory_bytes_per_item")},
-                         "disk_bytes_per_item": {"single": info1["disk_bytes_per_item"], "sharded": infos["disk_bytes_per_item"]},
-                         "shard_counts": infos["shard_counts"]}
-            shard0 = sharded["threads"].shards[0]
-            for k in args.k:
-                r: dict = {}
-                lat1, res1 = _latencies(one.search, q, k)
-                for f, idx in sharded.items():
-                    lat, res = _latencies(idx.search, q, k)
-                    r[f"sharded_{f}"] = {"p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99), "mean_ms": float(np.mean(lat) * 1e3),
-                                         "identical": _same(res1, res)}
-                r["single"] = {"p50_ms": _pct(lat1, 50), "p99_ms": _pct(lat1, 99), "mean_ms": float(np.mean(lat1) * 1e3)}
-                t = time.perf_counter()
-                batch1 = one.search(q, k)
-                r["single"]["batch_qps"] = len(q) / (time.perf_counter() - t)
-                for f, idx in sharded.items():
-                    t = time.perf_counter()
-                    b = idx.search(q, k)
-                    r[f"sharded_{f}"]["batch_qps"] = len(q) / (time.perf_counter() - t)
-                    r[f"sharded_{f}"]["batch_identical"] = _same(batch1, b)
-                t = time.perf_counter()
-                shard0.search(q, k)
-                r["one_shard_alone"] = {"items": len(shard0), "batch_qps": len(q) / (time.perf_counter() - t)}
-                row[f"k{k}"] = r
-                print(f"[{backend} k={k}] single p50 {r['single']['p50_ms']:.2f} ms p99 {r['single']['p99_ms']:.2f} ms "
-                      f"QPS {r['single']['batch_qps']:.0f} | threads p50 {r['sharded_threads']['p50_ms']:.2f} "
-                      f"p99 {r['sharded_threads']['p99_ms']:.2f} QPS {r['sharded_threads']['batch_qps']:.0f} "
-                      f"identical {r['sharded_threads']['identical']} | serial p50 {r['sharded_serial']['p50_ms']:.2f} "
-                      f"QPS {r['sharded_serial']['batch_qps']:.0f} | one shard QPS {r['one_shard_alone']['batch_qps']:.0f}", flush=True)
-            out["backends"][backend] = row
-            one.close()
-            for idx in sharded.values():
-                idx.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    out: dict = {"n": args.n, "shards": args.shards, "queries": args.queries, "codes": {**codes, "bits": 64}}
+    with tempfile.TemporaryDirectory(prefix="dist_search_", dir=args.tmp) as tmp:
+        out.update(sharded_vs_single(db, q, Path(tmp), shards=args.shards, backends=args.backends, ks=args.k,
+                                     log=lambda m: print(m, flush=True)))
     return out
 
 
@@ -221,7 +141,7 @@ def one_run(ix_dir: Path, queries: list[Any], count: int, k: int) -> dict[str, A
             with open_sharded_index(ix_dir, fanout="ray", fanout_options={"replicas": replicas}) as ix:
                 for name, (lat, got) in rotating_calls(_variants(ix, ref, replicas, k), queries, count).items():
                     searched = name.startswith(("threads", "ray 2", "ray calls", "data plane"))
-                    out[name] = {"ms": lat.tolist(), "same": all(_same(r, s) for r, s in zip(got, expected, strict=True)) if searched else True}
+                    out[name] = {"ms": lat.tolist(), "same": all(same_answers(r, s) for r, s in zip(got, expected, strict=True)) if searched else True}
                 out[f"served, {replicas} replicas"] = dict(ix.fanout.served)
     out["load_after"] = load_average()
     return out
