@@ -51,7 +51,6 @@ average before and after each run).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import tempfile
 import time
@@ -61,12 +60,12 @@ from typing import Any
 import numpy as np
 
 from distilhash.benchmark.distributed_report import fanout_markdown, fanout_plot, fanout_summary, shards_markdown, shards_plot
-from distilhash.benchmark.kernel_timing import rotating_calls
-from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.questions import question_argv
 from distilhash.benchmark.results import publish
 from distilhash.benchmark.scan_speed import bench_codes
-from distilhash.benchmark.sharded_search import same_answers, sharded_vs_single
+from distilhash.benchmark.ray_fanout import build_fanout_index, fanout_run, ray_cluster, variant_names
+from distilhash.benchmark.sharded_search import sharded_vs_single
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the result folders (benchmark names) this script writes, one per sub-command (read by tests/test_bench_results.py)
@@ -75,8 +74,7 @@ QUESTIONS = dict(zip(("shards", "ray-fanout"), BENCHMARKS))
 #: variant -> which replica counts run it (interleaved with the others on the same actors)
 PLAN: dict[str, tuple[int, ...]] = {"threads": (1,), "ray 2 trips": (1,), "ray calls": (1, 2), "data plane": (1, 2),
                                     "ray no-op x4": (2,), "socket no-op x4": (2,)}
-VARIANTS = tuple(f"{v}, {r} replica{'s' * (r > 1)}" if v not in ("threads", "ray no-op x4", "socket no-op x4") else v
-                 for v, rs in PLAN.items() for r in rs)
+VARIANTS = variant_names(PLAN)
 
 
 def shards_run(args) -> dict:
@@ -89,76 +87,6 @@ def shards_run(args) -> dict:
         out.update(sharded_vs_single(db, q, Path(tmp), shards=args.shards, backends=args.backends, ks=args.k,
                                      log=lambda m: print(m, flush=True)))
     return out
-
-
-def _build(work: Path, n: int, shards: int, seed: int) -> tuple[Path, list[Any]]:
-    from distilhash.codes import Encoded
-    from distilhash.index import create_sharded_index
-
-    rng = np.random.default_rng(seed)
-    codes = rng.integers(0, 256, (n, 8), dtype=np.uint8)
-    with create_sharded_index(work / "ix", shards, kind="binary", n_bits=64) as w:
-        w.add([f"item{i:07d}" for i in range(n)], Encoded("binary", codes, 64),
-              [{"caption": f"a drawing of thing number {i}"} for i in range(n)], snapshot=True)
-    queries = [Encoded("binary", rng.integers(0, 256, (1, 8), dtype=np.uint8), 64) for _ in range(1000)]
-    return work / "ix", queries
-
-
-
-
-def _variants(ix: Any, ref: Any, replicas: int, k: int) -> dict[str, Any]:
-    """The calls of every variant this replica count runs (``PLAN``), on the fan-out of ``ix``."""
-    ray = __import__("ray")
-    fan = ix.fanout
-    suffix = f", {replicas} replica{'s' * (replicas > 1)}"
-
-    def transport(plane: bool, trips: int = 1):
-        def call(q):
-            fan.use_data_plane, fan.fetches_items = plane, trips == 1
-            try:
-                return ix.search(q, k)
-            finally:
-                fan.use_data_plane, fan.fetches_items = True, True
-        return call
-
-    actors = [a[0] for a in fan.actors]
-    every = {"threads": lambda q: ref.search(q, k), "ray 2 trips": transport(False, 2), "ray calls": transport(False),
-             "data plane": transport(True), "ray no-op x4": lambda q: ray.get([a.opened.remote() for a in actors]),
-             "socket no-op x4": lambda q: fan.data_plane_floor()}
-    return {(n if n in ("threads", "ray no-op x4", "socket no-op x4") else n + suffix): every[n]
-            for n, rs in PLAN.items() if replicas in rs}
-
-
-def one_run(ix_dir: Path, queries: list[Any], count: int, k: int) -> dict[str, Any]:
-    """Every variant once (fresh actors per replica count, interleaved); latencies in ms and whether the
-    answers equal the threads answers."""
-    from distilhash.index import open_sharded_index
-
-    out: dict[str, Any] = {"load_before": load_average()}
-    with open_sharded_index(ix_dir, fanout="threads") as ref:
-        expected = [ref.search(q, k) for q in queries[20:20 + count]]
-        for replicas in (1, 2):
-            with open_sharded_index(ix_dir, fanout="ray", fanout_options={"replicas": replicas}) as ix:
-                for name, (lat, got) in rotating_calls(_variants(ix, ref, replicas, k), queries, count).items():
-                    searched = name.startswith(("threads", "ray 2", "ray calls", "data plane"))
-                    out[name] = {"ms": lat.tolist(), "same": all(same_answers(r, s) for r, s in zip(got, expected, strict=True)) if searched else True}
-                out[f"served, {replicas} replicas"] = dict(ix.fanout.served)
-    out["load_after"] = load_average()
-    return out
-
-
-@contextlib.contextmanager
-def _session(kind: str):
-    from distilhash.distributed.runtime import ray_session
-
-    if kind == "local":
-        with ray_session(num_cpus=2) as ray:
-            yield ray
-        return
-    from distilhash.distributed.local_cluster import LocalCluster
-
-    with LocalCluster(nodes=2, cpus_per_node=1) as cluster, ray_session(cluster.address) as ray:
-        yield ray
 
 
 def parser() -> argparse.ArgumentParser:
@@ -203,10 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         tables = shards_markdown, shards_plot
     else:
         result["runs"] = []
-        with tempfile.TemporaryDirectory() as tmp, _session(args.cluster):
-            ix_dir, queries = _build(Path(tmp), args.items, args.shards, args.seed)
+        with tempfile.TemporaryDirectory() as tmp, ray_cluster(args.cluster):
+            ix_dir, queries = build_fanout_index(Path(tmp), args.items, args.shards, args.seed)
             for i in range(args.runs):
-                r = one_run(ix_dir, queries, args.queries, args.k)
+                r = fanout_run(ix_dir, queries, args.queries, args.k, PLAN)
                 result["runs"].append(r)
                 print(i, {v: round(float(np.percentile(r[v]["ms"], 50)), 2) for v in VARIANTS}, r["load_before"], flush=True)
         result["summary"] = fanout_summary(result["runs"], VARIANTS)
