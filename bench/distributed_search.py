@@ -63,8 +63,8 @@ from distilhash.benchmark.distributed_report import fanout_markdown, fanout_plot
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.questions import question_argv
 from distilhash.benchmark.results import publish
-from distilhash.benchmark.scan_speed import bench_codes
 from distilhash.benchmark.ray_fanout import build_fanout_index, fanout_run, ray_cluster, variant_names
+from distilhash.benchmark.scan_speed import bench_codes
 from distilhash.benchmark.sharded_search import sharded_vs_single
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -101,3 +101,5 @@ def test_epoch_loop_sums_soda_stages_and_train_summary_spreads_over_seeds(tmp_pa
     assert "| 2 | 1 | 6.0 | 1.50 | 4 | 0.5000 | 0.4000 | 2 / 3 | 0.0 | 1.0 | 1.5 |" in md and "| 1 | 0 | 10.0 | 2.50 | 4 | 0.5000 | 0.4000 | 2 / 3 | - |" in md
     train_plot(result, tmp_path / "d.png")
     assert (tmp_path / "d.png").exists()
+    one = train_markdown({**result, "runs": runs[:1], "summary": train_summary(runs[:1])})
+    assert "| 1 | 10.0 (one run) | 1.00x | 2.50 (one run) | 1.00x | 0.5000 (one run) |" in one

@@ -252,6 +252,12 @@ def train_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _pm(mean_std: Sequence[float | None], digits: int) -> str:
+    """``mean ± std``; ``mean (one run)`` when there is no sample std."""
+    mean, std = mean_std
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f} (one run)"
+
+
 def train_markdown(result: dict[str, Any]) -> str:
     """The data-parallel summary (mean ± std per worker count, speed-ups) and one row per run."""
     s, st = result["summary"], result["settings"]
@@ -268,9 +274,8 @@ def train_markdown(result: dict[str, Any]) -> str:
     for w, v in s.items():
         sp = f"{base['train_seconds'][0] / v['train_seconds'][0]:.2f}x" if base else "-"
         esp = f"{base['epoch_seconds'][0] / v['epoch_seconds'][0]:.2f}x" if base else "-"
-        lines.append(f"| {w} | {v['train_seconds'][0]:.1f} ± {v['train_seconds'][1]:.1f} | {sp} | "
-                     f"{v['epoch_seconds'][0]:.2f} ± {v['epoch_seconds'][1]:.2f} | {esp} | {v['i2t'][0]:.4f} ± {v['i2t'][1]:.4f} | "
-                     f"{v['t2i'][0]:.4f} ± {v['t2i'][1]:.4f} | {v['epochs'][0]:.1f} |")
+        lines.append(f"| {w} | {_pm(v['train_seconds'], 1)} | {sp} | {_pm(v['epoch_seconds'], 2)} | {esp} | {_pm(v['i2t'], 4)} | "
+                     f"{_pm(v['t2i'], 4)} | {v['epochs'][0]:.1f} |")
     lines += ["", "Per run (drift: the largest |parameter - worker 0's| any epoch-end sync found; 0 = the replicas stayed identical):", "",
               "| workers | seed | train s | s / epoch | epochs | i2t | t2i | kept epoch | drift | load before | load after |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
