@@ -163,6 +163,11 @@ def _color(label: str) -> str:
 
 
 
+def _per_k(blocks: list[dict[str, Any]], key: str, row: Any, cpu: str | None = None) -> list[str]:
+    """One table line per block and k (10, 100): ``row(block, k, block[key.format(k)], its cpu figures or None)``."""
+    return [row(b, k, b[key.format(k)], b[key.format(k)][cpu] if cpu else None) for b in blocks for k in (10, 100)]
+
+
 def index_speed_markdown(result: dict[str, Any]) -> str:
     """``index_speed``: exact Hamming QPS, MIH vs brute force, PQ ns per code, bytes per item and add rates."""
     lines = ["# Index speed", "",
@@ -172,37 +177,26 @@ def index_speed_markdown(result: dict[str, Any]) -> str:
              "Wall-clock QPS; in brackets: QPS by CPU time our thread actually got (the machine was oversubscribed).", "",
              "| codes | n | k | ours (flat) | ours + ids/metadata | FAISS IndexBinaryFlat (default) | FAISS (use_heap=False) | numpy | ours/FAISS default | ours/FAISS counting | identical |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for b in result["binary"]:
-        for k in (10, 100):
-            r = b[f"flat_k{k}"]
-            c = r["cpu_qps"]
-            lines.append(f"| {b['source']} | {b['n']:,} | {k} | {r['ours_flat_qps']:.1f} ({c['ours']:.0f}) | {r['ours_flat_with_ids_metadata_qps']:.1f} | "
-                         f"{r['faiss_IndexBinaryFlat_qps']:.1f} ({c['faiss']:.0f}) | {r['faiss_IndexBinaryFlat_counting_qps']:.1f} ({c['faiss_counting']:.0f}) | "
-                         f"{r['numpy_qps']:.1f} ({c['numpy']:.1f}) | "
-                         f"{r['ratio_ours_vs_faiss']:.2f} | {r['ratio_ours_vs_faiss_counting']:.2f} | "
-                         f"{r['identical_ours_vs_faiss'] and r['identical_ours_vs_numpy']} |")
+    lines += _per_k(result["binary"], "flat_k{}", lambda b, k, r, c: (
+        f"| {b['source']} | {b['n']:,} | {k} | {r['ours_flat_qps']:.1f} ({c['ours']:.0f}) | {r['ours_flat_with_ids_metadata_qps']:.1f} | "
+        f"{r['faiss_IndexBinaryFlat_qps']:.1f} ({c['faiss']:.0f}) | {r['faiss_IndexBinaryFlat_counting_qps']:.1f} ({c['faiss_counting']:.0f}) | "
+        f"{r['numpy_qps']:.1f} ({c['numpy']:.1f}) | {r['ratio_ours_vs_faiss']:.2f} | {r['ratio_ours_vs_faiss_counting']:.2f} | "
+        f"{r['identical_ours_vs_faiss'] and r['identical_ours_vs_numpy']} |"), cpu="cpu_qps")
     lines += ["", "## Sublinear exact search (multi-index hashing) vs brute force", "",
               "| codes | n | k | MIH QPS | FAISS flat QPS | speed-up vs FAISS flat | speed-up vs our flat | identical | flat-scan share | mean candidates |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for b in result["binary"]:
-        for k in (10, 100):
-            r = b[f"mih_k{k}"]
-            lines.append(f"| {b['source']} | {b['n']:,} | {k} | {r['mih_qps']:.1f} | {r['bruteforce_faiss_qps']:.1f} | "
-                         f"{r['speedup_vs_bruteforce']:.1f}x | {r['speedup_vs_our_bruteforce']:.1f}x | {r['identical_to_bruteforce']} | "
-                         f"{r['fallback_fraction']:.2f} | {r['mean_candidates']:.0f} |")
+    lines += _per_k(result["binary"], "mih_k{}", lambda b, k, r, _: (
+        f"| {b['source']} | {b['n']:,} | {k} | {r['mih_qps']:.1f} | {r['bruteforce_faiss_qps']:.1f} | {r['speedup_vs_bruteforce']:.1f}x | "
+        f"{r['speedup_vs_our_bruteforce']:.1f}x | {r['identical_to_bruteforce']} | {r['fallback_fraction']:.2f} | {r['mean_candidates']:.0f} |"))
     lines += ["", "## PQ asymmetric distance (M=8, K=256), ns per code", "",
               "Wall clock; in brackets: CPU time of our thread per code.", "",
               "| n | k | ours (native) | ours (FAISS-backed) | FAISS IndexPQ | numpy | identical (ours vs numpy / vs FAISS-backed) | same ids as raw FAISS |",
               "|---|---|---|---|---|---|---|---|"]
-    for p in result["pq"]:
-        for k in (10, 100):
-            r = p[f"k{k}"]
-            c = r["cpu_ns_per_code"]
-            lines.append(f"| {p['n']:,} | {k} | {r['ours_ns_per_code']:.2f} ({c['ours']:.2f}) | {r['ours_faiss_backed_ns_per_code']:.2f} "
-                         f"({c['ours_faiss_backed']:.2f}) | {r['faiss_IndexPQ_ns_per_code']:.2f} ({c['faiss']:.2f}) | "
-                         f"{r.get('numpy_ns_per_code', float('nan')):.2f} | "
-                         f"{r.get('identical_ours_vs_numpy', 'not run')} / {r['identical_ours_vs_ours_faiss_backed']} | "
-                         f"{r['same_ids_as_faiss_IndexPQ']:.2f} |")
+    lines += _per_k(result["pq"], "k{}", lambda p, k, r, c: (
+        f"| {p['n']:,} | {k} | {r['ours_ns_per_code']:.2f} ({c['ours']:.2f}) | {r['ours_faiss_backed_ns_per_code']:.2f} "
+        f"({c['ours_faiss_backed']:.2f}) | {r['faiss_IndexPQ_ns_per_code']:.2f} ({c['faiss']:.2f}) | {r.get('numpy_ns_per_code', float('nan')):.2f} | "
+        f"{r.get('identical_ours_vs_numpy', 'not run')} / {r['identical_ours_vs_ours_faiss_backed']} | {r['same_ids_as_faiss_IndexPQ']:.2f} |"),
+        cpu="cpu_ns_per_code")
     lines += ["", "## Bytes per item and throughput", "", "| codes | n | disk B/item | memory B/item (flat) | memory B/item (MIH incl. flat store) | build items/s | open s (sha256) |",
               "|---|---|---|---|---|---|---|"]
     for b in result["binary"]:
