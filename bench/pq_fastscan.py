@@ -58,9 +58,8 @@ from distilhash.benchmark.kernel_timing import single_thread, stamped_log
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.questions import question_argv
 from distilhash.benchmark.results import publish
+from distilhash.benchmark.scan_report import K_TOP, fastscan_markdown, fastscan_plot, single_query_markdown, single_query_plot
 from distilhash.benchmark.scan_speed import fastscan_binary, fastscan_pq, single_query_size
-from distilhash.benchmark.scan_report import (K_TOP, fastscan_markdown, fastscan_plot, single_query_markdown,
-                                               single_query_plot)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the result folders (benchmark names) this script writes, one per sub-command (read by tests/test_bench_results.py)
