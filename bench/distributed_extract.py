@@ -51,10 +51,10 @@ from pathlib import Path
 
 import numpy as np
 
-from distilhash.benchmark.figures import figure
+from distilhash.benchmark.distributed_report import nodes_markdown, nodes_plot, towers_markdown, towers_plot
 from distilhash.benchmark.provenance import collect_provenance, load_average
 from distilhash.benchmark.questions import question_argv
-from distilhash.benchmark.results import write_results
+from distilhash.benchmark.results import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the result folders (benchmark names) this script writes, one per sub-command (read by tests/test_bench_results.py)
@@ -107,51 +107,6 @@ def full_extraction(ds_dir: Path, teacher: str, single_dir: Path, out: Path, wor
             "ids_equal": ray_fs.ids == one.ids, "compare_with_single_process": cmp,
             "engine": ray_fs.manifest.get("engine"), "single_process_throughput": one.manifest.get("throughput"),
             "load_before": load_before, "load_after": load_average()}
-
-
-def towers_md(result: dict) -> str:
-    prov = result["provenance"]
-    lines = [f"# Teacher extraction on Ray ({prov['started_utc']})", "",
-             f"Dataset {prov['dataset']} (hash {prov['dataset_hash']}, split {prov['split_hash']}), teacher "
-             f"{result['teacher']}; local Ray cluster of 2 CPUs; 1 torch thread per worker. Shared 2-core machine "
-             "(other engineers' jobs running; load averages per row and in the provenance).", "",
-             "## Tower throughput, 1 vs 2 workers", "",
-             "| tower | rows | workers | wall s | rows/s | speed-up | efficiency | actor CPU s | rows per CPU-s | CPU/wall | load before |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for s in result["scaling"]:
-        for r in s["runs"]:
-            sp = r["rows_per_s"] / s["runs"][0]["rows_per_s"]
-            lines.append(f"| {r['array']} | {r['rows']} | {r['workers']} | {r['wall_s']:.1f} | {r['rows_per_s']:.1f} | "
-                         f"{sp:.2f}x | {sp / r['workers']:.2f} | {r['actor_cpu_s']:.1f} | {r['rows_per_cpu_s']:.1f} | "
-                         f"{r['cpu_per_wall']:.2f} | {r['load_before'][0]} |")
-    lines += ["", "Goal: 2 workers >= 1.7x one worker for the image tower. CPU/wall is how many cores the workers "
-              "actually got together; on an idle 2-core machine it would be 1.0 and 2.0."]
-    f = result.get("full")
-    if f:
-        lines += ["", "## Full extraction, 2 workers, vs the single-process cache", "",
-                  f"{f['items']} items in {f['wall_s']:.0f} s ({f['items_per_s']:.1f} items/s; all three row arrays; "
-                  f"text rows from the text-embedding cache when present); ids equal: {f['ids_equal']}.", "",
-                  "| array | identical (array_equal) | max abs difference |", "|---|---|---|"]
-        for k, v in f["compare_with_single_process"].items():
-            lines.append(f"| {k} | {v['array_equal']} | {v['max_abs_diff']:.3g} |")
-    return "\n".join(lines)
-
-
-def towers_plot(result: dict, path: Path) -> None:
-    with figure(path, figsize=(7, 4), dpi=120) as (fig, ax):
-        for i, s in enumerate(result["scaling"]):
-            w = [r["workers"] for r in s["runs"]]
-            ax.plot(w, [r["rows_per_s"] for r in s["runs"]], "o-", color=f"C{i}", label=f"{s['array']} (wall clock)")
-            ax.plot(w, [r["rows_per_cpu_s"] * r["workers"] for r in s["runs"]], "s--", color=f"C{i}", alpha=0.5,
-                    label=f"{s['array']} (per CPU-second x workers)")
-            base = s["runs"][0]["rows_per_s"]
-            ax.plot(w, [base * x for x in w], ":", color=f"C{i}", alpha=0.4)
-        ax.set_xticks([1, 2])
-        ax.set_xlabel("Ray workers (1 CPU each)")
-        ax.set_ylabel("rows / s")
-        ax.set_yscale("log")
-        ax.set_title(f"extraction throughput (dotted: linear scaling); load {result['provenance']['load_before'][0]}", fontsize=9)
-        ax.legend(fontsize=7)
 
 
 def features(dataset: str, teacher: str, rows: int, seed: int) -> np.ndarray:
@@ -244,49 +199,6 @@ def _in_child(args, nodes: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _ms(v: list[float], digits: int = 0) -> str:
-    a = np.asarray([x for x in v if x is not None], float)
-    if not len(a):
-        return "-"
-    return f"{a.mean():,.{digits}f} ± {a.std(ddof=1):,.{digits}f}" if len(a) > 1 else f"{a.mean():,.{digits}f}"
-
-
-def nodes_md(result: dict) -> str:
-    c = result["cells"]
-    one = np.mean([r["rows_per_s"] for r in c["1 node"]])
-    two = np.mean([r["rows_per_s"] for r in c["2 nodes"]])
-    s1 = [r["steady_rows_per_s"] for r in c["1 node"] if r["steady_rows_per_s"]]
-    s2 = [r["steady_rows_per_s"] for r in c["2 nodes"] if r["steady_rows_per_s"]]
-    what = (f"Building a {result['shards']}-shard index (encode + the workers' parallel shard writers; local: one "
-            f"process encodes and writes every shard)" if result.get("shards") else "Encoding")
-    lines = [f"# {what} on one node vs two nodes of the same host", "",
-             f"Model `{result['model']}` ({result['method']}), {result['rows']:,} image feature rows (cached features tiled + noise) "
-             f"in a `.npy` store each worker reads its own rows from, "
-             f"parts of at most {result['part_size']:,} rows; local Ray clusters on this host (raylets by `ray start`, 1 CPU each, token auth), "
-             f"one actor per node. {result['reps']} repetitions, configurations alternating; mean ± sample std.  ",
-             f"**{result['machine_note']}** (2 cores); load average at start {result['provenance']['load_before']}.", "",
-             "| configuration | rows/s (whole call, actor start included) | steady rows/s (after every worker's first part) | wall s | first part s | cluster start s |",
-             "|---|---|---|---|---|---|"]
-    for name, runs in c.items():
-        lines.append(f"| {name} | {_ms([r['rows_per_s'] for r in runs])} | {_ms([r['steady_rows_per_s'] for r in runs])} | "
-                     f"{_ms([r['wall_s'] for r in runs])} | {_ms([r.get('first_part_s') for r in runs], 2)} | "
-                     f"{_ms([r.get('cluster_start_s') for r in runs])} |")
-    lines += ["", f"**Speed-up 2 nodes / 1 node: {two / one:.2f}x** whole call"
-              + (f", {np.mean(s2) / np.mean(s1):.2f}x steady" if s1 and s2 else "") + " (goal: at least 1.7x).", "",
-              result.get("notes", ""), ""]
-    return "\n".join(lines)
-
-
-def nodes_plot(result: dict, path: Path) -> None:
-    with figure(path, figsize=(6, 4)) as (fig, ax):
-        names = list(result["cells"])
-        vals = [[r["rows_per_s"] for r in result["cells"][n]] for n in names]
-        ax.bar(range(len(names)), [np.mean(v) for v in vals], yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals])
-        ax.set_xticks(range(len(names)), names)
-        ax.set_ylabel("rows encoded per second (whole call)")
-        ax.set_title(f"{result['rows']:,} rows; load avg at start {result['provenance']['load_before'][0]}", fontsize=9)
-
-
 def nodes_run(args) -> None:
     """Every repetition of every configuration; writes the results."""
     from distilhash.data.store import open_prepared
@@ -310,8 +222,7 @@ def nodes_run(args) -> None:
     result = {"provenance": prov, "model": str(args.model), "method": method, "rows": args.rows, "part_size": args.part_size,
               "shards": args.shards,
               "reps": args.reps, "cells": cells, "machine_note": args.machine_note, "notes": args.notes}
-    paths = write_results(QUESTIONS["nodes"], args.out_name, result, nodes_md(result), plot=lambda path: nodes_plot(result, path), root=ROOT)
-    print(f"wrote {paths['json']}, .md, .png")
+    publish(QUESTIONS["nodes"], args.out_name, nodes_markdown, nodes_plot, result=result, root=ROOT)
 
 
 
@@ -394,8 +305,7 @@ def towers_run(args) -> None:
             result["full"] = full_extraction(ds_dir, args.teacher, single, features_dir() / f"{ds.name}__ray-bench", 2)
             print(json.dumps(result["full"]["compare_with_single_process"]), flush=True)
     result["peak_rss_mib_driver"] = peak_rss_mib()
-    paths = write_results(QUESTIONS["towers"], args.out_name, result, towers_md(result), plot=lambda path: towers_plot(result, path), root=ROOT)
-    print(paths["md"].read_text())
+    publish(QUESTIONS["towers"], args.out_name, towers_markdown, towers_plot, result=result, root=ROOT)
 
 
 

@@ -28,28 +28,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from distilhash.benchmark.figures import figure
+from distilhash.benchmark.distributed_report import epoch_loop, train_markdown, train_plot, train_summary
 from distilhash.benchmark.provenance import collect_provenance, load_average
-from distilhash.benchmark.results import write_results
-from distilhash.eval.spread import sample_std
+from distilhash.benchmark.results import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "distributed_train"
 
 
 METHODS = ("dcmq", "soda", "dcmh")
-
-
-def epoch_loop(fit_info: dict) -> tuple[float, int]:
-    """(seconds, epochs) of the method's epoch loop(s) from its ``fit_info``: one loop for DCMQ and
-    DCMH (``train_seconds``, ``epochs_run``), two stages for SODA (both summed)."""
-
-    def total(v) -> float:
-        return float(sum(v.values()) if isinstance(v, dict) else v)
-
-    return total(fit_info["train_seconds"]), int(total(fit_info["epochs_run"]))
 
 
 def run_one(args, seed: int, workers: int, runs: Path) -> dict:
@@ -77,62 +64,6 @@ def run_one(args, seed: int, workers: int, runs: Path) -> dict:
             "load_after": load_average(), "command": " ".join(["distilhash", *cmd[3:]])}
 
 
-def summary(runs: list[dict]) -> dict:
-    out = {}
-    for w in sorted({r["workers"] for r in runs}):
-        rs = [r for r in runs if r["workers"] == w]
-        out[w] = {k: (float(np.mean(v)), sample_std(v)) for k, v in (
-            ("train_seconds", [r["train_seconds"] for r in rs]), ("epoch_seconds", [r["epoch_seconds"] for r in rs]),
-            ("i2t", [r["map_query"]["i2t"] for r in rs]), ("t2i", [r["map_query"]["t2i"] for r in rs]),
-            ("epochs", [r["epochs"] for r in rs]))}
-    return out
-
-
-def markdown(result: dict) -> str:
-    s, st = result["summary"], result["settings"]
-    lines = [f"# Data-parallel training: {st['method'].upper()} {st['bits']} bits, 1 vs 2 workers "
-             f"({result['provenance']['started_utc']})", "",
-             f"Dataset {st['dataset']} (teacher {st['teacher']}), split {result['runs'][0]['split_hash']}, seeds {st['seeds']}, "
-             f"config overrides {st['set'] or 'none'}; epochs kept on split.val only; mAP@all on split.query vs "
-             "split.retrieval. *train s*: the whole fit (worker start-up and feature loading included); *s / epoch*: "
-             "the epoch loop (training + validation on worker 0) divided by the epochs it ran. Shared 2-core machine: "
-             "load average around every run below and in the provenance.", "",
-             "| workers | train s (mean ± std) | speed-up | s / epoch | epoch speed-up | mAP i2t | mAP t2i | epochs |",
-             "|---|---|---|---|---|---|---|---|"]
-    base = s.get("1")
-    for w, v in s.items():
-        sp = f"{base['train_seconds'][0] / v['train_seconds'][0]:.2f}x" if base else "-"
-        esp = f"{base['epoch_seconds'][0] / v['epoch_seconds'][0]:.2f}x" if base else "-"
-        lines.append(f"| {w} | {v['train_seconds'][0]:.1f} ± {v['train_seconds'][1]:.1f} | {sp} | "
-                     f"{v['epoch_seconds'][0]:.2f} ± {v['epoch_seconds'][1]:.2f} | {esp} | {v['i2t'][0]:.4f} ± {v['i2t'][1]:.4f} | "
-                     f"{v['t2i'][0]:.4f} ± {v['t2i'][1]:.4f} | {v['epochs'][0]:.1f} |")
-    lines += ["", "Per run (drift: the largest |parameter - worker 0's| any epoch-end sync found; 0 = the replicas stayed identical):", "",
-              "| workers | seed | train s | s / epoch | epochs | i2t | t2i | kept epoch | drift | load before | load after |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in result["runs"]:
-        drift = r["data_parallel"]["max_drift"] if r.get("data_parallel") else "-"
-        kept = r["epoch_policy"].get("kept_epoch")
-        kept = " / ".join(str(v) for v in kept.values()) if isinstance(kept, dict) else kept  # SODA: stage 1 / stage 2
-        lines.append(f"| {r['workers']} | {r['seed']} | {r['train_seconds']:.1f} | {r['epoch_seconds']:.2f} | {r['epochs']} | "
-                     f"{r['map_query']['i2t']:.4f} | {r['map_query']['t2i']:.4f} | {kept} | {drift} | {r['load_before'][0]} | {r['load_after'][0]} |")
-    return "\n".join(lines)
-
-
-def plot(result: dict, path: Path) -> None:
-    with figure(path, 1, 2, figsize=(9, 3.6), dpi=120) as (fig, axes):
-        for r in result["runs"]:
-            axes[0].scatter(r["workers"], r["epoch_seconds"], color="C0")
-            axes[1].scatter(r["workers"] - 0.05, r["map_query"]["i2t"], color="C1", label="i2t" if r["seed"] == 0 else None)
-            axes[1].scatter(r["workers"] + 0.05, r["map_query"]["t2i"], color="C2", label="t2i" if r["seed"] == 0 else None)
-        axes[0].set_ylabel("seconds per epoch")
-        axes[1].set_ylabel("mAP@all (query)")
-        for ax in axes:
-            ax.set_xticks([1, 2])
-            ax.set_xlabel("workers")
-        axes[1].legend(fontsize=7)
-        fig.suptitle(f"{result['settings']['method'].upper()} {result['settings']['bits']} bits, data-parallel (load {result['provenance']['load_before'][0]})", fontsize=9)
-
-
 def main(argv: list[str] | None = None) -> None:
     from distilhash.paths import runs_dir
 
@@ -158,10 +89,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{args.method} seed {seed} workers {w}: {r['train_seconds']:.1f} s, {r['epoch_seconds']:.2f} s/epoch, i2t {r['map_query']['i2t']:.4f} "
                   f"t2i {r['map_query']['t2i']:.4f} (load {r['load_before'][0]})", flush=True)
             result["runs"].append(r)
-    result["summary"] = {str(k): v for k, v in summary(result["runs"]).items()}
+    result["summary"] = train_summary(result["runs"])
     prov["split_hash"] = result["runs"][0]["split_hash"] if result["runs"] else None
-    paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
-    print(paths["md"].read_text())
+    publish(BENCH, args.out_name, train_markdown, train_plot, result=result, root=ROOT)
 
 
 if __name__ == "__main__":

@@ -36,23 +36,13 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from distilhash.benchmark.figures import figure
-from distilhash.benchmark.ranked_lists import ivf_candidates, quality as ranked_quality, recall, timed_search
+from distilhash.benchmark.ivf_tradeoff import ivf_tradeoff  # noqa: E402
 from distilhash.benchmark.provenance import collect_provenance  # noqa: E402
-from distilhash.benchmark.results import write_results  # noqa: E402
+from distilhash.benchmark.results import publish  # noqa: E402
+from distilhash.benchmark.scan_report import ivf_markdown, ivf_plot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "index_ivf"
-
-
-def pq_replicas(codes: np.ndarray, k: int, n: int, flip: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` noisy copies of ``codes`` ``[C, M]``: each sub-code redrawn uniformly with prob. ``flip``
-    (the same draws as bench/serve_load.py); also bool ``[n]``: the copy had a sub-code redrawn."""
-    which = rng.integers(0, len(codes), n)
-    out = codes[which].copy()
-    hit = rng.random(out.shape, dtype=np.float32) < flip
-    out[hit] = rng.integers(0, k, int(hit.sum()), dtype=np.uint8)
-    return out, hit.any(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,8 +68,6 @@ def main(argv: list[str] | None = None) -> None:
     faiss.omp_set_num_threads(1)
     from distilhash.pipeline.inputs import load_features_and_split
     from distilhash.eval.metrics import relevance
-    from distilhash.index import ivf  # noqa: F401
-    from distilhash.index.pq import PQ_SEARCHERS
     from distilhash.methods.base import load_method
 
     wall0 = time.time()
@@ -96,59 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"codes {base.data.shape}, codebooks {cb.shape}, metric {metric}, queries {qv.shape}", file=sys.stderr)
     rel = relevance(feats.labels[q_rows], feats.labels[db_rows]).astype(bool)
 
-    # -- quality on the real retrieval set ----------------------------------------------------
-    n_real = len(db_rows)
-    exact_real = PQ_SEARCHERS.create("native", cb, metric)
-    exact_real.add(base.data)
-    ref_real, _ = timed_search(exact_real, qv, n_real)
-    ref_ranked = [r for _, r in ref_real]
-    quality = {"exact": ranked_quality(ref_ranked, rel), "ivf": []}
-    ivf_real = PQ_SEARCHERS.create("ivf", cb, metric, seed=args.seed)
-    ivf_real.add(base.data)
-    sizes = ivf_real.list_sizes()
-    quality["nlist"] = int(ivf_real.stats["nlist"])
-    for nprobe in args.nprobe:
-        cands = ivf_candidates(ivf_real, qv, nprobe)
-        quality["ivf"].append({"nprobe": nprobe, **ranked_quality(cands, rel),
-                               "recall@10": recall([(None, c) for c in cands], ref_real, args.k),
-                               "mean_candidates": float(np.mean([len(c) for c in cands]))})
-        print(f"real set nprobe={nprobe}: {quality['ivf'][-1]}", file=sys.stderr)
-
-    # -- speed at --n items --------------------------------------------------------------------
-    rng = np.random.default_rng(args.seed)
-    rep, rep_mod = pq_replicas(base.data, cb.shape[1], args.n - n_real, args.flip, rng)
-    codes = np.concatenate([base.data, rep])
-    modified = np.concatenate([np.zeros(n_real, bool), rep_mod])
-    qt = qv[: args.queries]
-    exact = PQ_SEARCHERS.create("native", cb, metric)
-    exact.add(codes)
-    ref, exact_s = timed_search(exact, qt, args.k)
-    print(f"exact native: {exact_s * 1e3:.3f} ms/query", file=sys.stderr)
-    opts = {"seed": args.seed} | ({"nlist": args.nlist} if args.nlist else {})
-    t0 = time.perf_counter()
-    s = PQ_SEARCHERS.create("ivf", cb, metric, **opts)
-    s.add(codes)
-    s._flush()
-    build_s = time.perf_counter() - t0
-    sizes = s.list_sizes()
-    speed = []
-    for nprobe in args.nprobe:
-        s.nprobe = nprobe
-        got, sec = timed_search(s, qt, args.k)
-        # recall restricted to exact top-k items that are real codes or unmodified copies
-        unmod = [np.isin(r[~modified[r]], g[1]).mean() for g, (_, r) in zip(got, ref) if (~modified[r]).any()]
-        speed.append({"nprobe": nprobe, "ms_per_query": sec * 1e3, "qps": 1.0 / sec, "recall@10": recall(got, ref, args.k),
-                      "recall@10_unmodified": float(np.mean(unmod)) if unmod else None})
-        print(f"ivf nprobe={nprobe}: {speed[-1]}", file=sys.stderr)
-    # distances of returned items must be the ADC sums: spot check the last run. The native kernel adds
-    # the M table entries in its own order, so a float32 sum may differ from numpy's in the last bits.
-    from distilhash.index.pq import adc_distances, lookup_tables
-
-    tab = lookup_tables(qt[:50], cb, metric)
-    for i, (d, r) in enumerate(got[:50]):
-        want = adc_distances(tab[i], codes[r], metric)
-        if not np.allclose(d, want, rtol=1e-5, atol=1e-6):
-            raise SystemExit(f"query {i}: returned distances differ from ADC by {np.abs(d - want).max():.3g}")
+    run = ivf_tradeoff(cb, metric, base.data, qv, rel, n=args.n, flip=args.flip, nprobes=args.nprobe, nlist=args.nlist,
+                       queries=args.queries, k=args.k, seed=args.seed, log=lambda m: print(m, file=sys.stderr))
 
     ru = resource.getrusage(resource.RUSAGE_SELF)
     prov.update(dataset_hash=split.dataset_hash, split_hash=split.hash)
@@ -156,63 +93,11 @@ def main(argv: list[str] | None = None) -> None:
         "provenance": prov,
         "teacher": args.teacher, "model": str(args.model),
         "method": method.name, "bits": method.n_bits, "metric": metric, "codebooks": list(cb.shape),
-        "n": args.n, "n_real": n_real, "flip": args.flip, "seed": args.seed, "k": args.k,
-        "n_queries_timed": len(qt), "n_queries_quality": len(qv), "threads": 1,
-        "build": {"nlist": int(s.stats["nlist"]), "trained_on": s.stats["trained_on"], "train_s": s.stats["train_s"],
-                  "assign_s": s.stats["assign_s"], "total_s": round(build_s, 2),
-                  "list_size": {"mean": float(sizes.mean()), "max": int(sizes.max()), "p99": float(np.percentile(sizes, 99)),
-                                "empty": int((sizes == 0).sum())}},
-        "exact": {"backend": "native", "ms_per_query": exact_s * 1e3, "qps": 1.0 / exact_s,
-                  "modified_fraction_db": float(modified.mean()),
-                  "modified_fraction_top": float(modified[np.concatenate([r for _, r in ref])].mean())},
-        "ivf": speed, "quality_real_set": quality,
+        "n": args.n, "n_real": len(db_rows), "flip": args.flip, "seed": args.seed, "k": args.k,
+        "n_queries_timed": run.pop("n_queries_timed"), "n_queries_quality": len(qv), "threads": 1, **run,
         "wall_s": round(time.time() - wall0, 1), "peak_rss_mb": ru.ru_maxrss / 1024,
     }
-    write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
-
-
-def markdown(r: dict) -> str:
-    b, q = r["build"], r["quality_real_set"]
-    lines = [f"# IVF searcher for PQ codes ({r['method']} {r['bits']} bits, metric {r['metric']})", "",
-             f"{r['n']:,} items ({r['n_real']:,} real retrieval codes + noisy replicas, flip {r['flip']}), "
-             f"{r['n_queries_timed']} text queries (split.query), one thread, one query per call, k={r['k']}. "
-             "Shared machine (load averages in the provenance).", "",
-             f"Build: nlist {b['nlist']}, k-means on {b['trained_on']:,} reconstructions {b['train_s']:.1f} s, "
-             f"assignment {b['assign_s']:.1f} s, total {b['total_s']:.1f} s; list sizes mean {b['list_size']['mean']:.0f}, "
-             f"p99 {b['list_size']['p99']:.0f}, max {b['list_size']['max']:,}, empty {b['list_size']['empty']}.", "",
-             f"Replicas with a redrawn sub-code are {r['exact']['modified_fraction_db']:.1%} of the items but "
-             f"{r['exact']['modified_fraction_top']:.1%} of the exact top-{r['k']} (a random codeword can raise the score); "
-             "last column: recall of the exact top-k items that are real codes or unmodified copies.", "",
-             "| searcher | nprobe | ms/query | QPS | recall@10 vs exact | recall@10, unmodified items |", "|---|---|---|---|---|---|",
-             f"| exact native scan | - | {r['exact']['ms_per_query']:.3f} | {r['exact']['qps']:.0f} | 1.000 | 1.000 |"]
-    for s in r["ivf"]:
-        lines.append(f"| ivf | {s['nprobe']} | {s['ms_per_query']:.3f} | {s['qps']:.0f} | {s['recall@10']:.3f} | {s['recall@10_unmodified']:.3f} |")
-    lines += ["", f"Quality on the real {r['n_real']:,}-item retrieval set, {r['n_queries_quality']} queries (t2i), "
-              f"IVF nlist {q['nlist']}; P@N counts missing positions as misses; mAP@N = mean precision at the relevant hits within the first N "
-              "divided by their number (so fewer hits can raise it); mAP@all counts relevant items outside the probed lists as not retrieved "
-              "(with thousands of relevant items per query it mostly measures how many candidates were scanned):", "",
-              "| searcher | nprobe | mean candidates | recall@10 | P@10 | P@100 | mAP@100 | mAP@1000 | mAP@all |", "|---|---|---|---|---|---|---|---|---|",
-              f"| exact | - | {r['n_real']:,} | 1.000 | {q['exact']['p@10']:.4f} | {q['exact']['p@100']:.4f} | {q['exact']['map@100']:.4f} | {q['exact']['map@1000']:.4f} | {q['exact']['map_all']:.4f} |"]
-    for s in q["ivf"]:
-        lines.append(f"| ivf | {s['nprobe']} | {s['mean_candidates']:.0f} | {s['recall@10']:.3f} | {s['p@10']:.4f} | {s['p@100']:.4f} | {s['map@100']:.4f} | {s['map@1000']:.4f} | {s['map_all']:.4f} |")
-    lines += ["", f"Wall {r['wall_s']} s."]
-    return "\n".join(lines)
-
-
-def plot(r: dict, path: Path) -> None:
-    with figure(path, figsize=(6, 4), dpi=120) as (fig, ax):
-        xs = [s["qps"] for s in r["ivf"]]
-        ys = [s["recall@10"] for s in r["ivf"]]
-        ax.plot(xs, ys, "o-", label=f"ivf (nlist {r['build']['nlist']})")
-        for s in r["ivf"]:
-            ax.annotate(f"nprobe {s['nprobe']}", (s["qps"], s["recall@10"]), textcoords="offset points", xytext=(4, -10), fontsize=7)
-        ax.plot([r["exact"]["qps"]], [1.0], "s", color="k", label="exact native scan")
-        ax.set_xscale("log")
-        ax.set_xlabel("queries / s (one thread, one query per call)")
-        ax.set_ylabel("recall@10 vs exact")
-        ax.set_title(f"IVF-PQ, {r['n']:,} items, {r['method']} {r['bits']} bits")
-        ax.grid(alpha=0.3)
-        ax.legend()
+    publish(BENCH, args.out_name, ivf_markdown, ivf_plot, result=result, root=ROOT, echo=False)
 
 
 if __name__ == "__main__":

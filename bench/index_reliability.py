@@ -32,50 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from distilhash.benchmark.provenance import collect_provenance
-from distilhash.benchmark.reliability import run
-from distilhash.benchmark.results import write_results
+from distilhash.benchmark.reliability import markdown, run
+from distilhash.benchmark.results import publish
 from distilhash.threads import limit_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "index_reliability"
-def markdown(rec: dict[str, Any]) -> str:
-    lines = [
-        "# Index reliability",
-        "",
-        f"{rec['seconds']:.0f} s in all.",
-        "",
-        "## Goal: every failure count 0",
-        "",
-        "| failure | count |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in rec["failures"].items()],
-        "",
-        "## kill -9 during writes",
-        "",
-        "| writer | trials | killed during add / delete / compact / between | operations acknowledged | acknowledged items checked | lost | resurrected | false alarms |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for mode, c in rec["kill"].items():
-        during = " / ".join(str(c.get(f"killed_during_{k}", 0)) for k in ("add", "delete", "compact", "idle"))
-        lines.append(f"| {mode} | {c['trials']} | {during} | {c['operations_acknowledged']} | {c['acknowledged_items_checked']} | "
-                     f"{c['lost']} | {c['resurrected']} | {c['false_alarm']} |")
-    lines += ["", "## Damaged files", "", "| index | file | mode | trials | outcomes |", "|---|---|---|---|---|"]
-    for cell in rec["damage"]["cells"]:
-        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(cell["outcomes"].items()))
-        lines.append(f"| {cell['kind']} | {cell['file']} | {cell['mode']} | {cell['trials']} | {outcomes} |")
-    totals = rec["damage"]["totals"]
-    lines += ["", f"Totals: {', '.join(f'{k} {v}' for k, v in sorted(totals.items()))} "
-              f"({sum(totals.values())} trials). `harmless` = the index served exactly its acknowledged items "
-              "and verified (e.g. a removed JSON indentation byte of the manifest, which is sealed by content).", ""]
-    rc = rec["race"]["counts"]
-    lines += ["## Readers racing a compacting writer", "",
-              f"{rc.get('opens', 0)} opens and {rc.get('verifies', 0)} verifies in {rec['settings']['race_seconds']} s while the writer "
-              f"acknowledged {rc.get('writer_operations', 0)} operations ({rc.get('writer_compactions', 0)} compactions): "
-              f"{rc['false_alarm']} false alarms, {rc['inconsistent_reads']} inconsistent reads; "
-              f"{rc['second_writer_admitted']} of {rc.get('second_writer_attempts', 0)} second writers admitted.", ""]
-    if rec["race"]["errors"]:
-        lines += ["Errors seen:", "", *[f"- {k}: {v}" for k, v in rec["race"]["errors"].items()], ""]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -98,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if argv is not None:
         prov["command"] = "main(" + " ".join(argv) + ")"
     rec = {"provenance": prov, **rec}
-    write_results(BENCH, args.out_name, rec, markdown(rec), root=args.root)
+    publish(BENCH, args.out_name, markdown, result=rec, root=args.root, echo=False)
     print(json.dumps(rec["failures"], indent=2))
     return rec
 

@@ -44,273 +44,14 @@ from pathlib import Path
 
 import numpy as np
 
-from distilhash.benchmark.figures import figure
 from distilhash.benchmark.index_ops import durable_add_rates
-from distilhash.benchmark.kernel_timing import best_of, faiss_binary_flat, faiss_pq, faiss_rows, synthetic_pq
-from distilhash.benchmark.kernel_timing import same_results as same
 from distilhash.benchmark.provenance import collect_provenance
-from distilhash.benchmark.results import read_results, redraw_results, write_results
+from distilhash.benchmark.results import publish
+from distilhash.benchmark.scan_report import index_speed_markdown, index_speed_plot
+from distilhash.benchmark.scan_speed import bench_binary, bench_codes, bench_pq
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "index_speed"
-
-
-def make_codes(source: str, n: int, nq: int, args, rng: np.random.Generator):
-    from distilhash.index.synth import replicate_with_noise, uniform_codes
-
-    if source == "uniform":
-        return uniform_codes(n, 64, rng), uniform_codes(nq, 64, rng), {"kind": "uniform random bits"}
-    if args.model_codes:
-        from distilhash.codes_file import load_encoded
-
-        enc, info = load_encoded(args.model_codes)
-        first = enc.get("image") or next(iter(enc.values()))
-        if first.kind != "binary" or first.n_bits != 64:
-            raise SystemExit(f"{args.model_codes}: need 64-bit binary codes, got {first.kind} {first.n_bits}")
-        centres = first.data
-        desc = {"kind": f"trained-model codes ({args.model_codes}, {len(centres)} items) replicated with bit-flip noise"}
-    else:
-        centres = uniform_codes(args.centres, 64, rng)
-        desc = {"kind": f"{args.centres} random centres replicated with bit-flip noise"}
-    desc["flip"] = args.flip
-    db, _ = replicate_with_noise(centres, n, args.flip, rng)
-    q, _ = replicate_with_noise(centres, nq, args.flip, rng)
-    return db, q, desc
-
-
-def bench_binary(source: str, n: int, args, rng, tmp: Path, log) -> dict:
-    from distilhash.codes import Encoded
-    from distilhash.index import IndexOptions, create_index, open_index
-
-    nq = args.queries
-    db, q, desc = make_codes(source, n, nq, args, rng)
-    out: dict = {"source": source, "n": n, "codes": desc, "queries": nq}
-    ids = [f"i{i:08d}" for i in range(n)]
-    path = tmp / f"bin-{source}-{n}"
-    # build: one bulk add (snapshot files + SQLite ids/metadata, fsynced)
-    t = time.perf_counter()
-    idx = create_index(path, kind="binary", n_bits=64, options=IndexOptions(bulk_threshold=1))
-    idx.add(ids, Encoded("binary", db, 64))
-    idx.close()
-    out["build_seconds"] = time.perf_counter() - t
-    out["build_items_per_s"] = n / out["build_seconds"]
-    t = time.perf_counter()
-    idx = open_index(path, options=IndexOptions(backend="native"))
-    out["open_seconds_with_sha256"] = time.perf_counter() - t
-    info = idx.info()
-    out["disk_bytes_per_item"] = info["disk_bytes_per_item"]
-    out["disk_files"] = info["files"]
-    log(f"[{source} n={n:,}] built in {out['build_seconds']:.1f}s, opened in {out['open_seconds_with_sha256']:.1f}s")
-
-    ref = faiss_binary_flat(db)  # FAISS with its default settings (heap top-k)
-    ref_mc = faiss_binary_flat(db, heap=False)  # FAISS with its counting top-k
-    flat = idx.searcher()
-    out["ours_flat_searcher"] = flat.name
-    out["memory_bytes_per_item"] = {"flat": flat.nbytes() / n}
-    nq_np = min(nq, args.numpy_queries)
-    from distilhash.index.binary import NumpyBinarySearcher
-    from distilhash.index.topk import NO_TOMBSTONES
-
-    npy = NumpyBinarySearcher(8)
-    npy.add(db)
-    for k in (10, 100):
-        row: dict = {}
-        t_f = best_of(lambda: ref.search(q, k), args.repeat)
-        fd, fr = t_f.result
-        row["faiss_IndexBinaryFlat_qps"] = nq / t_f.wall
-        t_mc = best_of(lambda: ref_mc.search(q, k), args.repeat)
-        md, mr = t_mc.result
-        row["faiss_IndexBinaryFlat_counting_qps"] = nq / t_mc.wall
-        t_o = best_of(lambda: idx.search_rows(q, k), args.repeat)
-        ours = t_o.result
-        row["ours_flat_qps"] = nq / t_o.wall
-        row["ours_flat_with_ids_metadata_qps"] = nq / best_of(lambda: idx.search(q, k)).wall
-        t_n = best_of(lambda: npy.search(q[:nq_np], k, NO_TOMBSTONES))
-        np_res = t_n.result
-        row["numpy_qps"] = nq_np / t_n.wall
-        row["cpu_qps"] = {"ours": nq / t_o.cpu, "faiss": nq / t_f.cpu, "faiss_counting": nq / t_mc.cpu, "numpy": nq_np / t_n.cpu}
-        row["identical_ours_vs_faiss"] = same(ours, faiss_rows(fd, fr)) and same(ours, faiss_rows(md, mr))
-        row["identical_ours_vs_numpy"] = same(ours[:nq_np], np_res)
-        row["ratio_ours_vs_faiss"] = row["ours_flat_qps"] / row["faiss_IndexBinaryFlat_qps"]
-        row["ratio_ours_vs_faiss_counting"] = row["ours_flat_qps"] / row["faiss_IndexBinaryFlat_counting_qps"]
-        row["kth_distance_median"] = float(np.median([d[-1] for d, _ in ours]))
-        out[f"flat_k{k}"] = row
-        log(f"[{source} n={n:,} k={k}] flat QPS ours {row['ours_flat_qps']:.1f} (with ids+meta {row['ours_flat_with_ids_metadata_qps']:.1f}) "
-            f"faiss {row['faiss_IndexBinaryFlat_qps']:.1f} faiss-counting {row['faiss_IndexBinaryFlat_counting_qps']:.1f} "
-            f"numpy {row['numpy_qps']:.1f} identical={row['identical_ours_vs_faiss']}/{row['identical_ours_vs_numpy']} "
-            f"kth-dist {row['kth_distance_median']}")
-    del npy, ref_mc
-    idx.close()
-    # sublinear: multi-index hashing over the same index
-    idx = open_index(path, verify_checksums=False, options=IndexOptions(backend="mih"))
-    t = time.perf_counter()
-    mih = idx.searcher()
-    mih.build()
-    out["mih_build_seconds"] = time.perf_counter() - t
-    out["mih_fields"] = mih.fields
-    out["memory_bytes_per_item"]["mih (incl. flat store)"] = mih.nbytes() / n
-    for k in (10, 100):
-        mih.stats.update(queries=0, fallbacks=0, direct=0, candidates=0)
-        mih._skip, mih._skip_len, mih._streak = 0, 16, 0
-        t_m, _, res = best_of(lambda: idx.search_rows(q, k), args.repeat)
-        brute = out[f"flat_k{k}"]["faiss_IndexBinaryFlat_qps"]
-        brute_ours = out[f"flat_k{k}"]["ours_flat_qps"]
-        fd, fr = ref.search(q, k)
-        asked = max(1, mih.stats["queries"] + mih.stats["direct"])
-        row = {
-            "mih_qps": nq / t_m,
-            "bruteforce_faiss_qps": brute,
-            "bruteforce_ours_qps": brute_ours,
-            "speedup_vs_bruteforce": (nq / t_m) / brute,
-            "speedup_vs_our_bruteforce": (nq / t_m) / brute_ours,
-            "identical_to_bruteforce": same(res, faiss_rows(fd, fr)),
-            "fallback_fraction": (mih.stats["fallbacks"] + mih.stats["direct"]) / asked,
-            "mean_candidates": mih.stats["candidates"] / max(1, mih.stats["queries"]),
-        }
-        out[f"mih_k{k}"] = row
-        log(f"[{source} n={n:,} k={k}] MIH QPS {row['mih_qps']:.1f} speed-up {row['speedup_vs_bruteforce']:.1f}x "
-            f"(vs our flat {row['speedup_vs_our_bruteforce']:.1f}x) "
-            f"identical={row['identical_to_bruteforce']} fallbacks={row['fallback_fraction']:.2f} cand={row['mean_candidates']:.0f}")
-    idx.close()
-    del ref
-    shutil.rmtree(path)
-    return out
-
-
-def bench_pq(n: int, args, rng, log) -> dict:
-    from distilhash.index.pq import FaissPQSearcher, NativePQSearcher, NumpyPQSearcher
-    from distilhash.index.topk import NO_TOMBSTONES
-
-    nq = args.queries
-    data = synthetic_pq(n, nq, rng, bits=8)
-    cb, codes, q = data.codebooks, data.codes, data.queries
-    m, k_cw, d = cb.shape
-    ref, _ = faiss_pq(cb, codes)
-    ours = NativePQSearcher(cb, "l2")
-    ours.add(codes)
-    ours_faiss = FaissPQSearcher(cb, "l2")
-    ours_faiss.add(codes)
-    out: dict = {"n": n, "M": m, "K": k_cw, "d": d, "metric": "l2", "queries": nq, "ours": "native"}
-    for k in (10, 100):
-        t_f = best_of(lambda: ref.search(q, k), args.repeat)
-        t_o = best_of(lambda: ours.search(q, k, NO_TOMBSTONES), args.repeat)
-        t_of = best_of(lambda: ours_faiss.search(q, k, NO_TOMBSTONES), args.repeat)
-        res, fr = t_o.result, t_f.result[1]
-        per = 1e9 / (nq * n)
-        row = {"faiss_IndexPQ_ns_per_code": t_f.wall * per, "ours_ns_per_code": t_o.wall * per,
-               "ours_faiss_backed_ns_per_code": t_of.wall * per,
-               "cpu_ns_per_code": {"ours": t_o.cpu * per, "faiss": t_f.cpu * per, "ours_faiss_backed": t_of.cpu * per},
-               "identical_ours_vs_ours_faiss_backed": same(res, t_of.result),
-               "same_ids_as_faiss_IndexPQ": float(np.mean([np.array_equal(r, fr[i][: r.size]) for i, (_, r) in enumerate(res)]))}
-        if n <= 2_000_000:
-            npy = NumpyPQSearcher(cb, "l2")
-            npy.add(codes)
-            nn = min(nq, args.numpy_queries)
-            t_n, _, res_n = best_of(lambda: npy.search(q[:nn], k, NO_TOMBSTONES))
-            row["numpy_ns_per_code"] = 1e9 * t_n / (nn * n)
-            row["identical_ours_vs_numpy"] = same(res[:nn], res_n)
-        out[f"k{k}"] = row
-        log(f"[pq n={n:,} k={k}] ns/code ours {row['ours_ns_per_code']:.2f} (faiss-backed {row['ours_faiss_backed_ns_per_code']:.2f}) "
-            f"faiss {row['faiss_IndexPQ_ns_per_code']:.2f} numpy {row.get('numpy_ns_per_code', float('nan')):.2f} "
-            f"identical={row.get('identical_ours_vs_numpy')}/{row['identical_ours_vs_ours_faiss_backed']} "
-            f"same ids as FAISS {row['same_ids_as_faiss_IndexPQ']:.2f}")
-    out["memory_bytes_per_item"] = ours.nbytes() / n
-    out["disk_bytes_per_item_codes"] = m
-    return out
-
-
-def markdown(result: dict) -> str:
-    lines = ["# Index speed", "",
-             "Single thread; machine shared with other engineers (2 cores; load averages in the provenance). "
-             f"Wall time {result['wall_seconds']:.0f} s, peak RSS {result['peak_rss_mb']:.0f} MB.", "",
-             "## Exact Hamming top-k (64-bit codes), queries per second", "",
-             "Wall-clock QPS; in brackets: QPS by CPU time our thread actually got (the machine was oversubscribed).", "",
-             "| codes | n | k | ours (flat) | ours + ids/metadata | FAISS IndexBinaryFlat (default) | FAISS (use_heap=False) | numpy | ours/FAISS default | ours/FAISS counting | identical |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for b in result["binary"]:
-        for k in (10, 100):
-            r = b[f"flat_k{k}"]
-            c = r["cpu_qps"]
-            lines.append(f"| {b['source']} | {b['n']:,} | {k} | {r['ours_flat_qps']:.1f} ({c['ours']:.0f}) | {r['ours_flat_with_ids_metadata_qps']:.1f} | "
-                         f"{r['faiss_IndexBinaryFlat_qps']:.1f} ({c['faiss']:.0f}) | {r['faiss_IndexBinaryFlat_counting_qps']:.1f} ({c['faiss_counting']:.0f}) | "
-                         f"{r['numpy_qps']:.1f} ({c['numpy']:.1f}) | "
-                         f"{r['ratio_ours_vs_faiss']:.2f} | {r['ratio_ours_vs_faiss_counting']:.2f} | "
-                         f"{r['identical_ours_vs_faiss'] and r['identical_ours_vs_numpy']} |")
-    lines += ["", "## Sublinear exact search (multi-index hashing) vs brute force", "",
-              "| codes | n | k | MIH QPS | FAISS flat QPS | speed-up vs FAISS flat | speed-up vs our flat | identical | flat-scan share | mean candidates |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for b in result["binary"]:
-        for k in (10, 100):
-            r = b[f"mih_k{k}"]
-            lines.append(f"| {b['source']} | {b['n']:,} | {k} | {r['mih_qps']:.1f} | {r['bruteforce_faiss_qps']:.1f} | "
-                         f"{r['speedup_vs_bruteforce']:.1f}x | {r['speedup_vs_our_bruteforce']:.1f}x | {r['identical_to_bruteforce']} | "
-                         f"{r['fallback_fraction']:.2f} | {r['mean_candidates']:.0f} |")
-    lines += ["", "## PQ asymmetric distance (M=8, K=256), ns per code", "",
-              "Wall clock; in brackets: CPU time of our thread per code.", "",
-              "| n | k | ours (native) | ours (FAISS-backed) | FAISS IndexPQ | numpy | identical (ours vs numpy / vs FAISS-backed) | same ids as raw FAISS |",
-              "|---|---|---|---|---|---|---|---|"]
-    for p in result["pq"]:
-        for k in (10, 100):
-            r = p[f"k{k}"]
-            c = r["cpu_ns_per_code"]
-            lines.append(f"| {p['n']:,} | {k} | {r['ours_ns_per_code']:.2f} ({c['ours']:.2f}) | {r['ours_faiss_backed_ns_per_code']:.2f} "
-                         f"({c['ours_faiss_backed']:.2f}) | {r['faiss_IndexPQ_ns_per_code']:.2f} ({c['faiss']:.2f}) | "
-                         f"{r.get('numpy_ns_per_code', float('nan')):.2f} | "
-                         f"{r.get('identical_ours_vs_numpy', 'not run')} / {r['identical_ours_vs_ours_faiss_backed']} | "
-                         f"{r['same_ids_as_faiss_IndexPQ']:.2f} |")
-    lines += ["", "## Bytes per item and throughput", "", "| codes | n | disk B/item | memory B/item (flat) | memory B/item (MIH incl. flat store) | build items/s | open s (sha256) |",
-              "|---|---|---|---|---|---|---|"]
-    for b in result["binary"]:
-        lines.append(f"| {b['source']} | {b['n']:,} | {b['disk_bytes_per_item']:.1f} | {b['memory_bytes_per_item']['flat']:.1f} | "
-                     f"{b['memory_bytes_per_item']['mih (incl. flat store)']:.1f} | {b['build_items_per_s']:,.0f} | {b['open_seconds_with_sha256']:.1f} |")
-    add = result.get("add")
-    if add:
-        lines += ["", f"Incremental add into a {add['base_items']:,}-item index (logged + fsync per call): "
-                  + ", ".join(f"batch {b}: {add[f'batch{b}']['items_per_s']:,.0f} items/s ({add[f'batch{b}']['ms_per_add_call']:.2f} ms/call)"
-                              for b in (1, 100, 10_000))
-                  + f"; compaction {add['compact_seconds']:.1f} s."]
-    return "\n".join(lines)
-
-
-def plot(result: dict, path: Path) -> None:
-    with figure(path, 1, 2, figsize=(12, 4.5), dpi=120) as (fig, axes):
-        labels, ours, ffl, mih, npy = [], [], [], [], []
-        for b in result["binary"]:
-            for k in (10, 100):
-                labels.append(f"{b['source'][:6]}\n{b['n'] / 1e6:g}M k={k}")
-                ours.append(b[f"flat_k{k}"]["ours_flat_qps"])
-                ffl.append(b[f"flat_k{k}"]["faiss_IndexBinaryFlat_qps"])
-                npy.append(b[f"flat_k{k}"]["numpy_qps"])
-                mih.append(b[f"mih_k{k}"]["mih_qps"])
-        x = np.arange(len(labels))
-        w = 0.2
-        ax = axes[0]
-        for i, (vals, lab) in enumerate(((ffl, "FAISS IndexBinaryFlat"), (ours, "ours flat"), (mih, "ours MIH"), (npy, "numpy"))):
-            ax.bar(x + (i - 1.5) * w, vals, w, label=lab)
-        ax.set_yscale("log")
-        ax.set_xticks(x, labels, fontsize=7)
-        ax.set_ylabel("queries / s (1 thread)")
-        ax.set_title("exact Hamming top-k, 64-bit codes")
-        ax.legend(fontsize=7)
-        ax = axes[1]
-        pl, po, pf, poc, pfc = [], [], [], [], []
-        for p in result["pq"]:
-            for k in (10, 100):
-                pl.append(f"{p['n'] / 1e6:g}M k={k}")
-                po.append(p[f"k{k}"]["ours_ns_per_code"])
-                pf.append(p[f"k{k}"]["faiss_IndexPQ_ns_per_code"])
-                poc.append(p[f"k{k}"]["cpu_ns_per_code"]["ours"])
-                pfc.append(p[f"k{k}"]["cpu_ns_per_code"]["faiss"])
-        x = np.arange(len(pl))
-        ax.bar(x - 0.3, pf, 0.2, label="FAISS IndexPQ (wall)", color="C0")
-        ax.bar(x - 0.1, pfc, 0.2, label="FAISS IndexPQ (CPU time)", color="C0", alpha=0.5, hatch="//")
-        ax.bar(x + 0.1, po, 0.2, label="ours native (wall)", color="C1")
-        ax.bar(x + 0.3, poc, 0.2, label="ours native (CPU time)", color="C1", alpha=0.5, hatch="//")
-        ax.axhline(3.0, color="k", ls="--", lw=1, label="goal 3 ns")
-        ax.set_xticks(x, pl, fontsize=8)
-        ax.set_ylabel("ns per code")
-        ax.set_title("PQ ADC, M=8, K=256 (shared, oversubscribed machine)")
-        ax.legend(fontsize=7)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -329,9 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report-only", action="store_true", help="Rewrite the .md and .png from the existing .json.")
     args = ap.parse_args(argv)
     if args.report_only:
-        result = read_results(BENCH, args.out_name, ROOT)
-        paths = redraw_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
-        print(paths["md"].read_text())
+        publish(BENCH, args.out_name, index_speed_markdown, index_speed_plot, root=ROOT)
         return
 
     import faiss
@@ -358,17 +97,17 @@ def main(argv: list[str] | None = None) -> None:
         for kind, source, n in bar:
             bar.set_postfix_str(f"{kind} {source or ''} {n or ''}")
             if kind == "binary":
-                result["binary"].append(bench_binary(source, n, args, rng, tmp, bar.write))
+                codes = bench_codes(source, n, args.queries, rng, centres=args.centres, flip=args.flip, model_codes=args.model_codes)
+                result["binary"].append(bench_binary(source, codes, tmp, bar.write, repeat=args.repeat, numpy_queries=args.numpy_queries))
             elif kind == "pq":
-                result["pq"].append(bench_pq(n, args, rng, bar.write))
+                result["pq"].append(bench_pq(n, rng, bar.write, queries=args.queries, repeat=args.repeat, numpy_queries=args.numpy_queries))
             else:
                 result["add"] = durable_add_rates(tmp / "add", min(args.sizes), rng, bar.write)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["wall_seconds"] = time.time() - t0
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    paths = write_results(BENCH, args.out_name, result, markdown(result), plot=lambda path: plot(result, path), root=ROOT)
-    print(paths["md"].read_text())
+    publish(BENCH, args.out_name, index_speed_markdown, index_speed_plot, result=result, root=ROOT)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ the plot of a stored result.
 * ``ivf``: a 1M-item PQ index (M = 8, K = 256) opened with the IVF searcher: first open (trains
   and writes ``ivf.state``) and later opens (load the state), each up to the first answered query.
 
-The cold CLI search (a part of earlier results, whose tables ``--replot`` still draws) is now
-``bench/search_cold.py``: real indexes, the static text encoder.
+The cold CLI search (a part of earlier results, whose tables ``--replot`` still draws) was later measured
+by the retired ``search_cold.py`` (bench/README.md).
 
 ``single-query`` -> ``bench/results/kernel_single_query/<out-name>.{json,md,png}``: for each size and
 family — ``pq4`` (our exact fast scan vs FAISS ``IndexPQFastScan``), ``pq8`` (our exact fast scan vs
@@ -53,295 +53,18 @@ from pathlib import Path
 
 import numpy as np
 
-from distilhash.benchmark.figures import figure
 from distilhash.benchmark.index_ops import ivf_open_times
-from distilhash.benchmark.kernel_timing import (BatchCalls, arm_figures, best_of, faiss_binary_flat, faiss_pq, interleaved, ns_per_code,
-                                                read_bandwidth, single_thread, stamped_log, synthetic_pq, with_threads)
-from distilhash.benchmark.provenance import collect_provenance, load_average
+from distilhash.benchmark.kernel_timing import single_thread, stamped_log
+from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.questions import question_argv
-from distilhash.benchmark.results import read_results, redraw_results, write_results
+from distilhash.benchmark.results import publish
+from distilhash.benchmark.scan_report import K_TOP, fastscan_markdown, fastscan_plot, single_query_markdown, single_query_plot
+from distilhash.benchmark.scan_speed import fastscan_binary, fastscan_pq, single_query_size
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the result folders (benchmark names) this script writes, one per sub-command (read by tests/test_bench_results.py)
 BENCHMARKS = ("pq_fastscan", "kernel_single_query")
 QUESTIONS = dict(zip(("parts", "single-query"), BENCHMARKS))
-K_TOP = 10
-CODE_BYTES = 8
-#: per code width, the kernels a family also times beside the chosen one: the 8-bit AVX-512 loop
-#: over a run-time M (the kernel before issue #26 unrolled M = 4, 8, 16), for the before/after figure
-OLD_KERNELS = {8: ("avx512-generic",)}
-
-
-def exact_topk(tables: np.ndarray, codes: np.ndarray, nq: int):
-    from distilhash.index.pq import adc_distances
-    from distilhash.index.topk import topk_float
-
-    rows = np.arange(codes.shape[0])
-    return [topk_float(adc_distances(tables[i], codes, "l2"), rows, K_TOP) for i in range(nq)]
-
-
-def fastscan_pq(bits: int, n: int, args, rng, log) -> dict:
-    from distilhash.index import native
-    from distilhash.index.fastscan import FastScanCodes, choose_impl, supported_impls
-    from distilhash.index.pq import lookup_tables
-
-    nq = args.queries
-    data = synthetic_pq(n, nq, rng, bits)
-    cb, codes, q = data.codebooks, data.codes, data.queries
-    m, kk, dsub = cb.shape
-    tables = lookup_tables(q, cb, "l2")
-    out: dict = {"bits": bits, "M": m, "K": kk, "d_sub": dsub, "n": n, "queries": nq, "k": K_TOP, "load_before": load_average()}
-    fs = FastScanCodes(m, bits)
-    fs.add(codes)
-    ref = exact_topk(tables, codes, args.check)
-    rows: dict[str, dict] = {}
-    for impl in supported_impls(bits):
-        nqi = nq if impl != "scalar" else max(1, nq // 8)
-        wall, cpu, res = best_of(lambda: fs.knn(tables[:nqi], K_TOP, False, None, impl), args.repeat)
-        d, r, cnt, cand = res
-        ok = all(np.array_equal(r[i, : cnt[i]], ref[i][1]) and np.array_equal(d[i, : cnt[i]], ref[i][0]) for i in range(min(nqi, args.check)))
-        rows[f"ours fast-scan {impl}"] = {"ns_per_code": ns_per_code(wall, nqi, n), "cpu_ns_per_code": ns_per_code(cpu, nqi, n),
-                                          "queries": nqi, "identical_to_exact": ok, "mean_shortlist": float(cand.mean())}
-        log(f"pq{bits} n={n:,} fast-scan {impl}: {rows[f'ours fast-scan {impl}']['ns_per_code']:.3f} ns/code, exact={ok}")
-    out["default_kernel"] = choose_impl(bits, "auto")
-    if n <= args.float_max_n:
-        nqf = max(1, nq // 4)
-        wall, cpu, res = best_of(lambda: native.pq_adc_knn(codes, tables[:nqf], K_TOP, False), args.repeat)
-        d, r, cnt = res
-        ok = all(np.array_equal(r[i, : cnt[i]], ref[i][1]) for i in range(min(nqf, args.check)))
-        rows["ours float kernel (previous)"] = {"ns_per_code": ns_per_code(wall, nqf, n), "cpu_ns_per_code": ns_per_code(cpu, nqf, n),
-                                                "queries": nqf, "identical_to_exact": ok}
-        log(f"pq{bits} n={n:,} float kernel: {rows['ours float kernel (previous)']['ns_per_code']:.3f} ns/code")
-    fidx, label = faiss_pq(cb, codes, fast_scan=bits == 4)
-    wall, cpu, (fd, fr) = best_of(lambda: fidx.search(q, K_TOP), args.repeat)
-    overlap = float(np.mean([len(set(fr[i].tolist()) & set(ref[i][1].tolist())) / K_TOP for i in range(args.check)]))
-    rows[label] = {"ns_per_code": ns_per_code(wall, nq, n), "cpu_ns_per_code": ns_per_code(cpu, nq, n), "queries": nq,
-                   "identical_to_exact": bool(all(np.array_equal(fr[i], ref[i][1]) for i in range(args.check))),
-                   "overlap_at_10_with_exact": overlap}
-    log(f"pq{bits} n={n:,} {label}: {rows[label]['ns_per_code']:.3f} ns/code, overlap@10 {overlap:.3f}")
-    del fidx
-    out["rows"] = rows
-    out["load_after"] = load_average()
-    return out
-
-
-def fastscan_binary(n: int, args, rng, log) -> dict:
-    from distilhash.index import native
-
-    nq = args.queries
-    db = rng.integers(0, 256, (n, 8), dtype=np.uint8)
-    q = rng.integers(0, 256, (nq, 8), dtype=np.uint8)
-    out: dict = {"n": n, "queries": nq, "k": K_TOP, "codes": "uniform random 64-bit", "load_before": load_average()}
-    wall, cpu, (d, r, cnt) = best_of(lambda: native.hamming_knn(db.view(np.uint64), q.view(np.uint64), K_TOP), args.repeat)
-    out["ours_qps"], out["ours_cpu_qps"] = nq / wall, nq / cpu
-    for name, heap in (("faiss_heap", True), ("faiss_counting", False)):
-        idx = faiss_binary_flat(db, heap)
-        w, c, (fd, fr) = best_of(lambda: idx.search(q, K_TOP), args.repeat)
-        out[f"{name}_qps"], out[f"{name}_cpu_qps"] = nq / w, nq / c
-        out[f"{name}_same_distances"] = bool(np.array_equal(np.sort(fd, 1), d))
-        del idx
-    out["ratio_vs_heap"] = out["ours_qps"] / out["faiss_heap_qps"]
-    out["ratio_vs_counting"] = out["ours_qps"] / out["faiss_counting_qps"]
-    out["load_after"] = load_average()
-    log(f"binary n={n:,}: ours {out['ours_qps']:.0f} QPS, {out['ratio_vs_heap']:.2f}x heap, {out['ratio_vs_counting']:.2f}x counting")
-    return out
-
-
-def fastscan_md(res: dict) -> str:
-    meta = res["meta"]
-    lines = ["# PQ fast scan, 8-bit ADC, IVF open, cold CLI", "",
-             "Single thread; shared machine (2 cores, other engineers' jobs; load averages per part and in the provenance). "
-             f"Best of {meta['repeat']} repetitions (wall clock); CPU time of that repetition in "
-             f"brackets. CPU flags used: {meta['cpu_kernels']}.", ""]
-    for part, title in (("pq4", "4-bit PQ (M=16, K=16: 64-bit codes)"), ("pq8", "8-bit PQ (M=8, K=256: 64-bit codes)")):
-        if part not in res:
-            continue
-        lines += [f"## {title}, ns per code, k={K_TOP}", "",
-                  "| n | searcher | ns/code (CPU) | queries | identical to exact float ADC | overlap@10 with exact | mean short list |",
-                  "|---|---|---|---|---|---|---|"]
-        for block in res[part]:
-            for name, r in block["rows"].items():
-                lines.append(f"| {block['n']:,} | {name} | {r['ns_per_code']:.3f} ({r['cpu_ns_per_code']:.3f}) | {r['queries']} | "
-                             f"{r['identical_to_exact']} | {r.get('overlap_at_10_with_exact', '')} | {r.get('mean_shortlist', '')} |")
-            lines.append(f"| {block['n']:,} | load before / after | {block['load_before'][0]:.2f} / {block['load_after'][0]:.2f} | | | | |")
-        lines.append("")
-    if "binary" in res:
-        lines += ["## Exact Hamming top-10, 64-bit codes: ours vs FAISS IndexBinaryFlat, QPS (CPU-time QPS)", "",
-                  "| n | ours | FAISS heap (default) | FAISS counting (use_heap=False) | ours / heap | ours / counting | load before |",
-                  "|---|---|---|---|---|---|---|"]
-        for b in res["binary"]:
-            lines.append(f"| {b['n']:,} | {b['ours_qps']:.0f} ({b['ours_cpu_qps']:.0f}) | {b['faiss_heap_qps']:.0f} ({b['faiss_heap_cpu_qps']:.0f}) | "
-                         f"{b['faiss_counting_qps']:.0f} ({b['faiss_counting_cpu_qps']:.0f}) | {b['ratio_vs_heap']:.2f}x | "
-                         f"{b['ratio_vs_counting']:.2f}x | {b['load_before'][0]:.2f} |")
-        lines.append("")
-    if "ivf" in res:
-        v = res["ivf"]
-        lines += ["## IVF index open (to the first answered query)", "",
-                  f"{v['n']:,} items, M=8, K=256, nprobe {v['nprobe']}: first open {v['first_open_s']:.2f} s "
-                  f"(state {v['first_open_stats']['state']!r}: trains {v['first_open_stats']['train_s']} s, assigns "
-                  f"{v['first_open_stats']['assign_s']} s); later opens **{v['open_s']:.3f} s** ({v['open_cpu_s']:.3f} s CPU; "
-                  f"state {v['open_stats']['state']!r}, {v['open_stats']['reused_rows']:,} rows reused). State file "
-                  f"{v['state_bytes'] / 2**20:.1f} MiB. Load before / after {v['load_before'][0]:.2f} / {v['load_after'][0]:.2f}.", ""]
-    if "cold" in res:
-        c = res["cold"]
-        lines += ["## Cold CLI search (fresh process, light text encoder, binary ITQ index)", "",
-                  f"`{c['command']}` on {c['n']:,} items: best **{c['best_wall_s']:.2f} s** wall ({c['best_cpu_s']:.2f} s CPU) over "
-                  f"{len(c['runs'])} runs (all: {', '.join('%.2f' % r['wall_s'] for r in c['runs'])} s); torch imported: "
-                  f"{c['torch_imported']}, faiss imported: {c['faiss_imported']}. Load before / after {c['load_before'][0]:.2f} / "
-                  f"{c['load_after'][0]:.2f}.", "", "Costliest top-level imports (cumulative, -X importtime, one run):", ""]
-        lines += [f"- {x['module']}: {x['cumulative_us'] / 1000:.0f} ms" for x in c["top_level_imports_us"]]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def fastscan_plot(path: Path, res: dict) -> None:
-    parts = [p for p in ("pq4", "pq8") if p in res]
-    with figure(path, 1, max(1, len(parts)), figsize=(7 * max(1, len(parts)), 4.5), squeeze=False, dpi=110) as (fig, axes):
-        for ax, part in zip(axes[0], parts):
-            blocks = res[part]
-            names = list(dict.fromkeys(name for b in blocks for name in b["rows"]))
-            width = 0.8 / len(blocks)
-            for j, b in enumerate(blocks):
-                cpu = [b["rows"][nm]["cpu_ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
-                wall = [b["rows"][nm]["ns_per_code"] if nm in b["rows"] else np.nan for nm in names]
-                x = np.arange(len(names)) + j * width
-                ax.bar(x, cpu, width, label=f"n={b['n']:,}: CPU time")
-                ax.scatter(x, wall, marker="_", s=120, color="black", label="wall clock (loaded machine)" if j == 0 else None)
-            ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=25, ha="right", fontsize=8)
-            ax.set_yscale("log")
-            ax.set_ylabel("ns per code (log): bars CPU time, dashes wall")
-            ax.set_title(f"{'4-bit (M=16, K=16)' if part == 'pq4' else '8-bit (M=8, K=256)'} ADC top-{K_TOP}, 1 thread")
-            ax.axhline(0.5 if part == "pq4" else 1.0, ls="--", color="gray", label="goal")
-            ax.legend(fontsize=8)
-
-
-def pq_arms(bits: int, n: int, nq: int, rng):
-    """Our fast scan (the chosen kernel, and the old one where it differs) and FAISS on the same random PQ data."""
-    from distilhash.index.fastscan import FastScanCodes, choose_impl, supported_impls
-    from distilhash.index.pq import lookup_tables
-
-    data = synthetic_pq(n, nq, rng, bits)
-    fs = FastScanCodes(data.m, bits)
-    fs.add(data.codes)
-    impl = choose_impl(bits, "auto")
-    fidx, label = faiss_pq(data.codebooks, data.codes, fast_scan=bits == 4)
-
-    def ours(kernel):
-        return lambda q: fs.knn(lookup_tables(q, data.codebooks, "l2"), K_TOP, False, None, kernel)
-
-    arms = {f"ours ({impl})": ours(impl), label: lambda q: fidx.search(q, K_TOP)}
-    for kernel in OLD_KERNELS.get(bits, ()):
-        if kernel in supported_impls(bits) and kernel != impl:
-            arms[f"ours, old kernel ({kernel})"] = ours(kernel)
-    return arms, data.queries
-
-
-def hamming_arms(n: int, nq: int, rng):
-    """Our native Hamming scan and FAISS's flat binary index (heap and counting top-k) on random 64-bit codes."""
-    from distilhash.index import native
-
-    db = rng.integers(0, 256, (n, CODE_BYTES), dtype=np.uint8)
-    words = db.view(np.uint64)
-    arms = {"ours (native)": lambda q: native.hamming_knn(words, np.ascontiguousarray(q).view(np.uint64), K_TOP)}
-    for name, heap in (("FAISS IndexBinaryFlat heap", True), ("FAISS IndexBinaryFlat counting", False)):
-        arms[name] = (lambda ix: (lambda q: ix.search(q, K_TOP)))(faiss_binary_flat(db, heap))
-    return arms, rng.integers(0, 256, (nq, CODE_BYTES), dtype=np.uint8)
-
-
-def single_query_size(n: int, args, rng, log) -> dict:
-    out = {"n": n, "load_before": load_average(), "bandwidth": read_bandwidth(n * CODE_BYTES, args.repeat, args.threads),
-           "families": {}}
-    limit_ns = CODE_BYTES / out["bandwidth"]["best_gb_per_s"]
-    out["limit_ns_per_code"] = limit_ns
-    split_ns = {t: CODE_BYTES / g for t, g in out["bandwidth"]["split_gb_per_s"].items()}
-    out["split_limit_ns_per_code"] = split_ns
-    log(f"n={n:,}: read bandwidth {out['bandwidth']['best_gb_per_s']:.1f} GB/s -> limit {limit_ns:.3f} ns/code; split "
-        + ", ".join(f"{t} threads {CODE_BYTES / v:.1f} GB/s" for t, v in split_ns.items()))
-    for family in args.families:
-        arms, queries = pq_arms(4 if family == "pq4" else 8, n, args.queries, rng) if family != "hamming" \
-            else hamming_arms(n, args.queries, rng)
-        rows = {}
-        for batch in args.batches:
-            cell = with_threads(arms, args.threads) if batch == 1 else \
-                {**arms, **{k: v for k, v in with_threads(arms, args.threads).items() if k.startswith("ours")}}
-            calls = {name: BatchCalls(fn, queries, batch) for name, fn in cell.items()}
-            times = interleaved(calls, args.repeat)
-            rows[str(batch)] = {name: {**arm_figures(ts, len(queries), n, limit_ns, split_ns),
-                                       "best_call_ns_per_code": 1e9 * calls[name].best_call / n}
-                                for name, ts in times.items()}
-            ours = next(k for k in times if k.startswith("ours"))
-            log(f"n={n:,} {family} batch {batch}: " + ", ".join(f"{k} {v['ns_per_code']:.3f} ns/code ({v['share_of_limit']:.0%})"
-                                                              for k, v in rows[str(batch)].items()) + f"  [ours: {ours}]")
-        out["families"][family] = rows
-        del arms
-    out["load_after"] = load_average()
-    return out
-
-
-def single_query_md(res: dict) -> str:
-    lines = ["# Scan kernels: one query per call and batches, interleaved with FAISS, against the memory limit", "",
-             "The share of the limit means something for one query per call only: a batch reads each code once for all "
-             "its queries, so batched shares above 100% say the scan is compute-bound, not that it beats memory. The limit "
-             "is a numpy read; where a kernel passes 100% one query at a time, that read understates the machine's.", "",
-             f"k={K_TOP}, uniform random 64-bit codes, {res['queries']} queries per cell answered in calls of the "
-             f"batch size; both sides start from the raw query (table construction inside the timed call); arms interleaved, "
-             f"best of {res['repeat']} (± sample std of the repetitions). Memory limit: the best single-thread numpy read over a "
-             "buffer of the codes' size in the same run (the one-query limit); an arm with `, T threads` splits each scan over T "
-             "threads (ours: `native.set_scan_threads`; FAISS: its OpenMP threads), and its share of the T-thread split read is "
-             "given too. CPU ns/code: the least CPU time of the whole process per code over the repetitions (all threads, "
-             "OpenMP spinning included; n/a in runs before it was recorded). Fastest call: the least wall time of one call "
-             "per query and code over every call of the cell (warm-up included), with its share of the one-thread limit: on a "
-             "loaded machine, where most repetitions lose the core, the figure closest to a quiet one (n/a in older runs). An arm `ours, old kernel (...)` is our "
-             "previous kernel for that family timed in the same cells (before/after; absent in runs before it was added). "
-             f"**{res.get('machine_note', 'Shared 2-core machine')}** (loads per size): on a loaded machine the "
-             "figures are upper bounds of a quiet machine's.", ""]
-    for s in res["sizes"]:
-        bw = s["bandwidth"]
-        split = "".join(f", {t} threads {g:.1f} GB/s" for t, g in bw.get("split_gb_per_s", {}).items())
-        lines += [f"## n = {s['n']:,} (read bandwidth {bw['best_gb_per_s']:.1f} GB/s{split} -> limit {s['limit_ns_per_code']:.3f} ns/code; "
-                  f"load {s['load_before'][0]:.1f}→{s['load_after'][0]:.1f})", "",
-                  "| family | batch | arm | ns/code | CPU ns/code | fastest call ns/code (share) | QPS | share of the one-thread limit | share of the T-thread limit |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for family, rows in s["families"].items():
-            for batch, arms in rows.items():
-                for name, v in arms.items():
-                    t = name.rsplit(", ", 1)[1].split()[0] if name.endswith(" threads") else None
-                    split = f"{v['share_of_split_limit'][t]:.0%}" if t in v.get("share_of_split_limit", {}) else ""
-                    cpu = f"{v['cpu_ns_per_code']:.3f}" if "cpu_ns_per_code" in v else "n/a"
-                    fast = (f"{v['best_call_ns_per_code']:.3f} ({s['limit_ns_per_code'] / v['best_call_ns_per_code']:.0%})"
-                            if "best_call_ns_per_code" in v else "n/a")
-                    lines.append(f"| {family} | {batch} | {name} | {v['ns_per_code']:.3f} ± {v.get('ns_per_code_std', 0):.3f} | {cpu} | {fast} | "
-                                 f"{v['qps']:,.0f} | {v['share_of_limit']:.0%} | {split} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def single_query_plot(path: Path, res: dict) -> None:
-    """One panel per size: ns/code of every arm at one query per call, and the memory limits."""
-    sizes = res["sizes"]
-    with figure(path, 1, len(sizes), figsize=(7 * len(sizes), 4.8), squeeze=False, dpi=110) as (fig, axes):
-        for ax, s in zip(axes[0], sizes):
-            labels, vals, errs = [], [], []
-            for family, rows in s["families"].items():
-                for name, v in rows.get("1", {}).items():
-                    labels.append(f"{family}: {name}")
-                    vals.append(v["ns_per_code"])
-                    errs.append(v.get("ns_per_code_std", 0.0))
-            y = np.arange(len(labels))
-            ax.barh(y, vals, xerr=errs, color=[_color(lb) for lb in labels])
-            ax.axvline(s["limit_ns_per_code"], color="tab:red", ls="--", label="one-thread read limit")
-            for t, v in s.get("split_limit_ns_per_code", {}).items():
-                ax.axvline(v, color="tab:orange", ls=":", label=f"{t}-thread read limit")
-            ax.set_yticks(y, labels, fontsize=7)
-            ax.invert_yaxis()
-            ax.set_xscale("log")
-            ax.set_xlabel("ns per code (one query per call; lower is better)")
-            ax.set_title(f"n = {s['n']:,} (load {s['load_before'][0]:.1f}->{s['load_after'][0]:.1f})")
-            ax.legend(fontsize=7)
-
-
-def _color(label: str) -> str:
-    return "tab:cyan" if "old kernel" in label else ("tab:blue" if ": ours" in label else "tab:gray")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -378,9 +101,10 @@ def parts_result(args, rng, log) -> dict:
     with tempfile.TemporaryDirectory(prefix="pq_fastscan_", dir=os.environ.get("DISTILHASH_HOME")) as tmpdir:
         for part in ("pq4", "pq8"):
             if part in args.parts:
-                res[part] = [fastscan_pq(int(part[2]), n, args, rng, log) for n in args.sizes]
+                res[part] = [fastscan_pq(int(part[2]), n, rng, log, queries=args.queries, repeat=args.repeat, check=args.check,
+                                         float_max_n=args.float_max_n) for n in args.sizes]
         if "binary" in args.parts:
-            res["binary"] = [fastscan_binary(n, args, rng, log) for n in args.sizes]
+            res["binary"] = [fastscan_binary(n, rng, log, queries=args.queries, repeat=args.repeat) for n in args.sizes]
         if "ivf" in args.parts:
             res["ivf"] = ivf_open_times(Path(tmpdir) / "ivf-index", args.ivf_n, rng, args.repeat, K_TOP, log)
     res["meta"]["peak_rss_mib"] = peak_rss_mib()
@@ -389,26 +113,24 @@ def parts_result(args, rng, log) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(question_argv(sys.argv[1:] if argv is None else argv, QUESTIONS, "parts"))
-    bench = QUESTIONS[args.question]
-    markdown, plot = (fastscan_md, fastscan_plot) if args.question == "parts" else (single_query_md, single_query_plot)
+    bench, parts = QUESTIONS[args.question], args.question == "parts"
+    tables = (fastscan_markdown, fastscan_plot) if parts else (single_query_markdown, single_query_plot)
     if args.replot:
-        res = read_results(bench, args.out_name, root=ROOT)
-        redraw_results(bench, args.out_name, res, markdown(res), lambda path: plot(path, res), root=ROOT)
+        publish(bench, args.out_name, *tables, root=ROOT, echo=False)
         return
     single_thread()
     rng = np.random.default_rng(args.seed)
-    what = "synthetic codes and a synthetic ITQ index" if args.question == "parts" else "synthetic codes"
+    what = "synthetic codes and a synthetic ITQ index" if parts else "synthetic codes"
     prov = collect_provenance(bench, args.out_name, seeds=[args.seed], root=ROOT, model_selection=f"none: {what}, nothing is selected")
-    if args.question == "parts":
+    if parts:
         res = {"provenance": prov, **parts_result(args, rng, stamped_log)}
     else:
         args.threads = sorted(set(args.threads) | {1})
         res = {"provenance": prov, "queries": args.queries, "repeat": args.repeat, "k": K_TOP, "batches": args.batches,
                "threads": args.threads, "machine_note": args.machine_note,
-               "sizes": [single_query_size(n, args, rng, stamped_log) for n in args.sizes]}
-    paths = write_results(bench, args.out_name, res, markdown(res), plot=lambda path: plot(path, res), root=ROOT)
-    if args.question == "parts":
-        print(paths["md"].read_text())
+               "sizes": [single_query_size(n, rng, stamped_log, families=args.families, queries=args.queries, batches=args.batches,
+                                           threads=args.threads, repeat=args.repeat) for n in args.sizes]}
+    publish(bench, args.out_name, *tables, result=res, root=ROOT, echo=parts)
 
 
 if __name__ == "__main__":

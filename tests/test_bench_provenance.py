@@ -11,7 +11,7 @@ from distilhash.benchmark.provenance import (
     LEGACY_KEYS, MACHINE_KEYS, PROVENANCE_KEYS, collect_provenance, finish_provenance, git_info, legacy_keys_in,
 )
 from distilhash.benchmark.results import (
-    check_provenance, read_results, redraw_results, result_paths, results_dir, write_results,
+    check_provenance, publish, read_results, redraw_results, result_paths, results_dir, write_results,
 )
 from distilhash.errors import ConfigError
 
@@ -121,3 +121,22 @@ def test_redraw_rewrites_tables_and_plot_but_not_the_measurement(repo):
     (base / "old.json").write_text('{"qps": 1.0}')
     redraw_results("demo", "old", {"qps": 1.0}, "# legacy", root=repo)
     assert "old.json" in (base / "old.md").read_text()
+
+
+def test_publish_writes_a_result_then_redraws_it_from_its_json(repo, capsys):
+    def table(r):
+        return f"# Demo\n\n| qps |\n|---|\n| {r['qps']} |"
+
+    def plot(r, path):
+        path.write_bytes(f"png {r['qps']}".encode())
+
+    paths = publish("demo", "p", table, plot, result={"provenance": _prov(repo), "qps": 3.0}, root=repo)
+    assert "| 3.0 |" in capsys.readouterr().out
+    stored = paths["json"].read_text()
+    assert json.loads(stored)["provenance"]["finished_utc"] and paths["png"].read_bytes() == b"png 3.0"
+    again = publish("demo", "p", lambda r: table(r) + "\n\nredrawn", plot, root=repo, echo=False)
+    assert set(again) == {"md", "png"} and paths["json"].read_text() == stored
+    assert again["md"].read_text().startswith("# Demo\n\n| qps |\n|---|\n| 3.0 |\n\nredrawn") and capsys.readouterr().out == ""
+    assert "## Provenance" in again["md"].read_text()
+    with pytest.raises(ConfigError, match="run the benchmark first"):
+        publish("demo", "missing", table, root=repo)

@@ -1,7 +1,8 @@
 """The scan-speed harness: timed calls, interleaved arms, synthetic codes and the FAISS references.
 
-Shared by the kernel and index speed benchmarks (``bench/index_speed.py``, ``bench/pq_fastscan.py``
-and its ``single-query`` sub-command; the rotating per-query loop also by ``bench/distributed_search.py ray-fanout``)
+Shared by the kernel and index speed benchmarks (:mod:`~distilhash.benchmark.scan_speed`: ``bench/index_speed.py``,
+``bench/pq_fastscan.py`` and its ``single-query`` sub-command; the rotating per-query loop also by
+:mod:`~distilhash.benchmark.ray_fanout`, ``bench/distributed_search.py ray-fanout``)
 so that each of them declares *what* it times and all of them time it the same way (and against
 the same memory limit, :func:`read_bandwidth`): best wall time over repetitions with the process CPU time of that same run (on a
 shared machine the CPU time is what the code cost; the wall time includes waiting for a core).

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["replicas", "build_replica_index"]
+__all__ = ["replicas", "pq_replicas", "build_replica_index"]
 
 
 def replicas(base: Any, n: int, flip: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -27,12 +27,18 @@ def replicas(base: Any, n: int, flip: float, rng: np.random.Generator) -> tuple[
 
     if base.kind.hamming:
         return replicate_with_noise(base.data, n, flip, rng)
-    k = int(np.asarray(base.codebooks).shape[1])
-    which = rng.integers(0, len(base.data), n)
-    out = base.data[which].copy()
+    out, which, _ = pq_replicas(base.data, int(np.asarray(base.codebooks).shape[1]), n, flip, rng)
+    return out, which
+
+
+def pq_replicas(codes: np.ndarray, k: int, n: int, flip: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` noisy copies of PQ ``codes`` ``[C, M]`` uint8, each sub-code redrawn uniformly from ``k`` codewords with
+    prob. ``flip``: the copies ``[n, M]``, the row each copies ``[n]`` and whether any of its sub-codes was redrawn ``[n]``."""
+    which = rng.integers(0, len(codes), n)
+    out = codes[which].copy()
     hit = rng.random(out.shape, dtype=np.float32) < flip
     out[hit] = rng.integers(0, k, int(hit.sum()), dtype=np.uint8)
-    return out, which
+    return out, which, hit.any(1)
 
 
 def build_replica_index(work: Path, model: Path, dataset: str, n: int, flip: float, seed: int,

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from distilhash.benchmark.provenance import MACHINE_KEYS, PROVENANCE_KEYS, finish_provenance
 from distilhash.errors import ConfigError
 
-__all__ = ["results_dir", "result_paths", "write_results", "redraw_results", "read_results", "provenance_markdown",
+__all__ = ["results_dir", "result_paths", "write_results", "redraw_results", "read_results", "publish", "provenance_markdown",
            "check_provenance"]
 
 
@@ -151,6 +151,23 @@ def read_results(benchmark: str, name: str, root: Path | None = None) -> dict[st
     if not path.is_file():
         raise ConfigError(f"no stored result {path}: run the benchmark first")
     return json.loads(path.read_text())
+
+
+def publish(
+    benchmark: str, name: str, markdown: Callable[[dict[str, Any]], str], plot: Callable[[dict[str, Any], Path], Any] | None = None,
+    *, result: dict[str, Any] | None = None, root: Path | None = None, echo: bool = True,
+) -> dict[str, Path]:
+    """A bench script's last step: write ``result`` (:func:`write_results`), or with ``result=None`` redraw the
+    stored one (:func:`redraw_results`, the ``--replot`` options); the tables are ``markdown(result)``, the plot
+    ``plot(result, png_path)``. With ``echo`` the written markdown is printed. Returns the written paths."""
+    redraw = result is None
+    result = read_results(benchmark, name, root) if redraw else result
+    draw = None if plot is None else (lambda path: plot(result, path))
+    paths = (redraw_results(benchmark, name, result, markdown(result), draw, root=root) if redraw
+             else write_results(benchmark, name, result, markdown(result), draw, root=root))
+    if echo:
+        print(paths["md"].read_text())
+    return paths
 
 
 def _jsonable(obj: Any) -> Any:
