@@ -74,7 +74,7 @@ def build_searcher(name: str, kind: CodeKind | str, codes: np.ndarray, directory
     """Searcher ``name`` holding ``codes`` (binary: packed bits ``[n, code_size]``; pq: ``[n, M]`` indices)."""
     options = options or {}
     if CodeKind.parse(kind, "index kind").hamming:
-        from distilhash.index import mih, toy_search  # noqa: F401  (registers "mih", "toy-bits")
+        from distilhash.index import mih  # noqa: F401  (registers "mih")
         from distilhash.index.binary import BINARY_SEARCHERS
 
         searcher = BINARY_SEARCHERS.create(name, code_size, **options)
