@@ -251,13 +251,6 @@ class Deleted(_Answer):
     count: int = Field(description="items left in that index")
 
 
-class ToyAnswer(_Answer):
-    """TOY (scratch): the number of items per index."""
-
-    total: int = Field(description="items over every index")
-    modalities: list[str]
-
-
 #: every JSON answer model (the openapi test checks each is documented)
 ANSWER_MODELS: tuple[type[BaseModel], ...] = (Refusal, Health, Stats, StartInfo, SearchAnswer, SimilarAnswer,
                                               ItemAnswer, Deleted)
@@ -293,11 +286,6 @@ async def _read_upload(svc: SearchService, upload: UploadFile, field: str) -> by
 @router.get(routes.HEALTH, summary="Liveness and item counts", response_model=Health, **_answer)
 def health(request: Request) -> dict[str, Any]:
     return _svc(request).health()
-
-
-@router.get(routes.TOY, summary="TOY (scratch): items over every index", response_model=ToyAnswer, **_answer)
-def toy(request: Request) -> dict[str, Any]:
-    return _svc(request).toy()
 
 
 @router.get(routes.STATS, summary="Counts, bits, model, teacher, latency percentiles, cache", response_model=Stats, **_answer)

@@ -372,10 +372,6 @@ class SearchService(ItemsMixin):
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "indexes": {m: len(t.index) for m, t in self.targets.items()}}
 
-    def toy(self) -> dict[str, Any]:
-        """TOY (scratch): the total item count and the modalities served."""
-        return {"total": sum(len(t.index) for t in self.targets.values()), "modalities": sorted(self.targets)}
-
     def stats(self) -> dict[str, Any]:
         indexes = {}
         for m, t in self.targets.items():

@@ -34,7 +34,6 @@ SIMILAR = "/api/search/similar"
 ITEMS = "/api/items"  #: POST: add an item
 ITEM = "/api/items/{item_id:path}"  #: GET / DELETE one item
 THUMBNAIL = "/api/thumbnails/{item_id:path}"
-TOY = "/api/toy"  #: TOY (scratch)
 
 
 
