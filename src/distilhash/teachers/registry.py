@@ -54,7 +54,6 @@ TEACHERS: Registry = Registry("teacher backend", modules={
     "hf": "distilhash.teachers.hf_clip",
     "openclip": "distilhash.teachers.openclip",
     "features": "distilhash.teachers.precomputed",
-    "toy": "distilhash.teachers.toy",
 })
 
 
