@@ -23,8 +23,7 @@ __all__ = ["ivf_tradeoff"]
 
 
 def _searchers() -> Any:
-    """The PQ searcher registry with the IVF searcher registered."""
-    from distilhash.index import ivf  # noqa: F401  (registers "ivf")
+    """The PQ searcher registry (its ``ivf`` entry is imported when asked for)."""
     from distilhash.index.pq import PQ_SEARCHERS
 
     return PQ_SEARCHERS

@@ -16,8 +16,9 @@ from distilhash.registry import Registry
 
 __all__ = ["to_words", "hamming_to", "NumpyBinarySearcher", "NativeBinarySearcher", "FaissFlatSearcher", "BINARY_SEARCHERS", "best_flat"]
 
-#: name -> factory(code_size: int, **options) of a binary searcher.
-BINARY_SEARCHERS: Registry = Registry("binary searcher")
+#: name -> factory(code_size: int, **options) of a binary searcher. Searchers in their own module
+#: register there and are declared here by module (imported when first asked for).
+BINARY_SEARCHERS: Registry = Registry("binary searcher", modules={"mih": "distilhash.index.mih"})
 
 Result = list[tuple[np.ndarray, np.ndarray]]
 

@@ -26,8 +26,9 @@ from distilhash.registry import Registry
 
 __all__ = ["PERSISTENT_SEARCHERS", "lookup_tables", "adc_distances", "NumpyPQSearcher", "NativePQSearcher", "FaissPQSearcher", "PQ_SEARCHERS"]
 
-#: name -> factory(codebooks, metric, **options) of a PQ searcher.
-PQ_SEARCHERS: Registry = Registry("pq searcher")
+#: name -> factory(codebooks, metric, **options) of a PQ searcher. Searchers in their own module
+#: register there and are declared here by module (imported when first asked for).
+PQ_SEARCHERS: Registry = Registry("pq searcher", modules={"ivf": "distilhash.index.ivf"})
 #: searchers that keep built state beside the index: name -> file name. The index calls
 #: ``searcher.bind_state(directory / file)`` before the first ``add``.
 PERSISTENT_SEARCHERS: dict[str, str] = {}

@@ -6,7 +6,10 @@ compiler is available, else FAISS, else numpy). :func:`build_searcher` creates t
 the registries and binds persistent state (e.g. IVF lists kept beside the index).
 
 Every registered searcher is a :class:`Searcher`; binary ones are :class:`BinarySearcher`s (radius
-search, Hamming distances). ``tests/test_contracts.py`` checks each registered name.
+search, Hamming distances). ``tests/test_contracts.py`` checks each registered name. A new searcher
+registers itself in ``BINARY_SEARCHERS`` (:mod:`~distilhash.index.binary`) or ``PQ_SEARCHERS``
+(:mod:`~distilhash.index.pq`); one in its own module (like ``mih.py``, ``ivf.py``) is also declared
+by module in that registry's ``modules=``, which is how this module and the contract test find it.
 """
 
 from __future__ import annotations
@@ -74,12 +77,10 @@ def build_searcher(name: str, kind: CodeKind | str, codes: np.ndarray, directory
     """Searcher ``name`` holding ``codes`` (binary: packed bits ``[n, code_size]``; pq: ``[n, M]`` indices)."""
     options = options or {}
     if CodeKind.parse(kind, "index kind").hamming:
-        from distilhash.index import mih  # noqa: F401  (registers "mih")
         from distilhash.index.binary import BINARY_SEARCHERS
 
         searcher = BINARY_SEARCHERS.create(name, code_size, **options)
     else:
-        from distilhash.index import ivf  # noqa: F401  (registers "ivf")
         from distilhash.index.pq import PERSISTENT_SEARCHERS, PQ_SEARCHERS
 
         searcher = PQ_SEARCHERS.create(name, codebooks, metric, **options)
