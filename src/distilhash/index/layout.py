@@ -23,7 +23,6 @@ from distilhash.index import core
 from distilhash.index.core import IndexOptions, VerifyReport
 from distilhash.index.protocol import Index
 from distilhash.index.sharded import SHARDED_MANIFEST, open_sharded_index, verify_sharded_index
-from distilhash.index.toy_alias import ALIAS, open_alias, verify_alias
 
 __all__ = ["Layout", "LAYOUTS", "layout_of", "open_index", "verify_index"]
 
@@ -41,7 +40,6 @@ class Layout:
 #: layout name -> Layout, in recognition order (the last one is the default).
 LAYOUTS: dict[str, Layout] = {
     "sharded": Layout(SHARDED_MANIFEST, open_sharded_index, verify_sharded_index, frozenset({"fanout", "fanout_options"})),
-    "alias": Layout(ALIAS, open_alias, verify_alias),
     "single": Layout("manifest.json", core.open_index, core.verify_index),
 }
 
