@@ -118,3 +118,22 @@ def test_a_migrated_block_states_only_what_its_file_states():
             assert md.is_file() and prov["command"] in md.read_text(encoding="utf-8"), path
         if "seeds" in filled:
             assert prov["seeds"] == "not recorded" or all(isinstance(s, int) for s in prov["seeds"]), path
+
+
+def _table_rows(md: str):
+    """(line number, header cells, delimiter cells) of every markdown table (a pipe in backticks or escaped is no border)."""
+    def cells(line: str) -> int:
+        line = re.sub(r"`[^`]*`", "x", line.replace("\\|", "x")).strip()
+        return len(line.strip("|").split("|"))
+
+    lines = md.splitlines()
+    for i in range(1, len(lines)):
+        if re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", lines[i].strip()) and lines[i - 1].strip().startswith("|"):
+            yield i + 1, cells(lines[i - 1]), cells(lines[i])
+
+
+def test_every_result_table_has_as_many_delimiter_cells_as_header_cells():
+    """GitHub renders a markdown table only when its delimiter row has the header's cell count."""
+    bad = [f"{path.relative_to(RESULTS)}:{line} ({h} header cells, {d} delimiter cells)"
+           for path in sorted(RESULTS.rglob("*.md")) for line, h, d in _table_rows(path.read_text()) if h != d]
+    assert not bad, bad

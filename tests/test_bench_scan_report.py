@@ -78,6 +78,7 @@ def test_index_speed_tables_mark_numpy_not_run_above_its_size(tmp_path):
     md = index_speed_markdown(_speed())
     assert "| uniform | 2,000,000 | 10 | 100.0 (110) | 90.0 | 50.0 (55) | 40.0 (44) | 5.0 (5.5) | 2.00 | 2.50 | True |" in md
     assert "| uniform | 2,000,000 | 100 | 500.0 | 50.0 | 10.0x | 5.0x | True | 0.00 | 30 |" in md
+    assert "| flat-scan share | mean candidates |\n|---|---|---|---|---|---|---|---|---|---|\n" in md  # 10 cells: a table
     assert "| 2,000,000 | 10 | 1.00 (0.90) | 2.00 (1.90) | 3.00 (2.90) | nan | not run / True | 1.00 |" in md
     assert "| uniform | 2,000,000 | 20.0 | 8.0 | 24.0 | 1,000,000 | 0.5 |" in md
     assert "batch 100: 1,000 items/s (1.00 ms/call)" in md and "compaction 0.5 s" in md

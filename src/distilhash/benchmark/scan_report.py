@@ -184,7 +184,7 @@ def index_speed_markdown(result: dict[str, Any]) -> str:
         f"{r['identical_ours_vs_faiss'] and r['identical_ours_vs_numpy']} |"), cpu="cpu_qps")
     lines += ["", "## Sublinear exact search (multi-index hashing) vs brute force", "",
               "| codes | n | k | MIH QPS | FAISS flat QPS | speed-up vs FAISS flat | speed-up vs our flat | identical | flat-scan share | mean candidates |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|"]
     lines += _per_k(result["binary"], "mih_k{}", lambda b, k, r, _: (
         f"| {b['source']} | {b['n']:,} | {k} | {r['mih_qps']:.1f} | {r['bruteforce_faiss_qps']:.1f} | {r['speedup_vs_bruteforce']:.1f}x | "
         f"{r['speedup_vs_our_bruteforce']:.1f}x | {r['identical_to_bruteforce']} | {r['fallback_fraction']:.2f} | {r['mean_candidates']:.0f} |"))
