@@ -8,7 +8,7 @@ import pytest
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, IndexCorruptError
 from distilhash.index import CodeIndex, Index, ShardedIndex, create_index, create_sharded_index, open_index, verify_index
-from distilhash.index.layout import LAYOUTS, layout_of
+from distilhash.index.layout import LAYOUTS, index_dirs, layout_of
 from distilhash.index.protocol import INDEX_MEMBERS
 
 
@@ -72,6 +72,24 @@ def test_layout_options_reach_the_layout_that_takes_them(both):
         assert idx.info()["fanout"] == "serial"
     with pytest.raises(ConfigError, match="single index, whose opener takes no option fanout"):
         open_index(single_dir, fanout="serial")
+
+
+def test_each_layout_names_the_directories_its_writer_locks(both):
+    """What a read-only service holds its reader locks on (``serve/readonly.py`` asks the layout)."""
+    from distilhash.index.lock import IndexLockedError
+    from distilhash.serve.readonly import hold_reader_locks, release_all
+
+    single_dir, sharded_dir, _ = both
+    assert index_dirs(single_dir) == [single_dir]
+    assert index_dirs(sharded_dir) == [sharded_dir / f"shard-{s:03d}" for s in range(3)]
+    held = hold_reader_locks([single_dir, sharded_dir])
+    try:
+        assert len(held) == 4
+        with pytest.raises(IndexLockedError):
+            open_index(sharded_dir, writable=True)
+    finally:
+        release_all(held)
+    open_index(sharded_dir, writable=True).close()
 
 
 def test_a_directory_with_no_index_is_refused_by_name(tmp_path):

@@ -8,7 +8,9 @@ single      ``manifest.json``   :class:`~distilhash.index.core.CodeIndex`
 ==========  ==================  ============================================================
 
 A directory is the first layout whose marker it holds (a directory with neither is opened as
-``single``, whose opener names what is missing). A new layout is one row of :data:`LAYOUTS`.
+``single``, whose opener names what is missing). A new layout is one row of :data:`LAYOUTS`: its
+marker, opener, verifier, the options its opener takes, and the directories that hold its files
+(:func:`index_dirs`: each has its own writer lock, which a read-only service shares).
 """
 
 from __future__ import annotations
@@ -22,24 +24,31 @@ from distilhash.errors import ConfigError
 from distilhash.index import core
 from distilhash.index.core import IndexOptions, VerifyReport
 from distilhash.index.protocol import Index
-from distilhash.index.sharded import SHARDED_MANIFEST, open_sharded_index, verify_sharded_index
+from distilhash.index.sharded import SHARDED_MANIFEST, open_sharded_index, shard_dirs, verify_sharded_index
 
-__all__ = ["Layout", "LAYOUTS", "layout_of", "open_index", "verify_index"]
+__all__ = ["Layout", "LAYOUTS", "layout_of", "open_index", "verify_index", "index_dirs"]
+
+
+def _itself(directory: Path) -> list[Path]:
+    return [directory]
 
 
 @dataclass(frozen=True)
 class Layout:
-    """How to recognise (``marker`` file), open and verify one index layout; the extra options its opener takes."""
+    """How to recognise (``marker`` file), open and verify one index layout; the extra options its opener takes;
+    ``dirs``: the directories holding its files (default: the directory itself)."""
 
     marker: str
     open: Callable[..., Index]
     verify: Callable[[Path, IndexOptions | None], VerifyReport]
     options: frozenset[str] = frozenset()
+    dirs: Callable[[Path], list[Path]] = _itself
 
 
 #: layout name -> Layout, in recognition order (the last one is the default).
 LAYOUTS: dict[str, Layout] = {
-    "sharded": Layout(SHARDED_MANIFEST, open_sharded_index, verify_sharded_index, frozenset({"fanout", "fanout_options"})),
+    "sharded": Layout(SHARDED_MANIFEST, open_sharded_index, verify_sharded_index, frozenset({"fanout", "fanout_options"}),
+                      shard_dirs),
     "single": Layout("manifest.json", core.open_index, core.verify_index),
 }
 
@@ -76,3 +85,9 @@ def open_index(directory: str | Path, writable: bool = False, verify_checksums: 
 def verify_index(directory: str | Path, options: IndexOptions | None = None) -> VerifyReport:
     """Check the index in ``directory`` (every shard of a sharded one) without opening it for search."""
     return LAYOUTS[layout_of(directory)].verify(Path(directory), options)
+
+
+def index_dirs(directory: str | Path) -> list[Path]:
+    """The directories holding the files of the index in ``directory`` (one per shard of a sharded index)."""
+    directory = Path(directory)
+    return LAYOUTS[layout_of(directory)].dirs(directory)

@@ -46,7 +46,7 @@ from distilhash.index.fanout import create_fanout
 from distilhash.index.shard_order import ORDER_KEY, ShardOrder
 from distilhash.io_utils import atomic_write_json
 
-__all__ = ["ShardedIndex", "create_sharded_index", "write_sharded_manifest", "shard_extra", "shard_name", "order_name", "open_sharded_index", "is_sharded", "shard_of",
+__all__ = ["ShardedIndex", "create_sharded_index", "write_sharded_manifest", "shard_extra", "shard_name", "order_name", "open_sharded_index", "is_sharded", "shard_dirs", "shard_of",
            "SHARDED_MANIFEST", "ORDER_KEY", "merge_candidates", "merge_items", "strip_order", "verify_sharded_index"]
 
 SHARDED_MANIFEST = "sharded.json"
@@ -71,6 +71,12 @@ def order_name(s: int) -> str:
 def is_sharded(directory: str | Path) -> bool:
     """True when ``directory`` holds a sharded index (its ``sharded.json``)."""
     return (Path(directory) / SHARDED_MANIFEST).is_file()
+
+
+def shard_dirs(directory: str | Path) -> list[Path]:
+    """The shard directories ``sharded.json`` in ``directory`` lists."""
+    directory = Path(directory)
+    return [directory / n for n in json.loads((directory / SHARDED_MANIFEST).read_text()).get("shards") or []]
 
 
 def strip_order(md: dict[str, Any]) -> dict[str, Any]:

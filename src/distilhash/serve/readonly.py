@@ -11,7 +11,6 @@ again (or serve with ``--api-key`` and change the index through the service).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from distilhash.index.lock import ReaderLock
@@ -19,22 +18,14 @@ from distilhash.index.lock import ReaderLock
 __all__ = ["hold_reader_locks", "release_all"]
 
 
-def _lock_dirs(index_dir: Path) -> list[Path]:
-    """The directories a writer of ``index_dir`` locks: the index, or each shard of a sharded index."""
-    from distilhash.index.sharded import SHARDED_MANIFEST, is_sharded
-
-    if is_sharded(index_dir):
-        names = json.loads((index_dir / SHARDED_MANIFEST).read_text()).get("shards") or []
-        return [index_dir / n for n in names]
-    return [index_dir]
-
-
 def hold_reader_locks(index_dirs: list[str | Path]) -> list[ReaderLock]:
     """Shared locks on every served index directory (all or none; IndexLockedError when a writer holds one)."""
+    from distilhash.index import layout
+
     held: list[ReaderLock] = []
     try:
         for d in index_dirs:
-            for sub in _lock_dirs(Path(d)):
+            for sub in layout.index_dirs(d):  # the directories a writer locks: the index, or each shard
                 if sub.is_dir():
                     held.append(ReaderLock(sub))
     except BaseException:
