@@ -8,6 +8,7 @@ the SVG metadata, and WordNet 3.0 (Debian ``wordnet-base``). No model is loaded.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -19,7 +20,9 @@ from distilhash.benchmark.open_vocab.wordnet import WordNet
 from distilhash.data.store import open_prepared
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    # no options: parsed so that --help prints this and stops (a bare run rewrites a committed package file)
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args(argv)
     ds, split = open_prepared("openclipart")
     ids = [ds.ids[i] for i in np.asarray(split.train)]
     titles = openclipart_titles(ids)
