@@ -11,9 +11,9 @@ answers against :class:`SearchAnswer`. Refusals (4xx/5xx) are :class:`Refusal` e
 application's handlers and the request guard (:mod:`distilhash.serve.guard`) both answer through
 :func:`distilhash.serve.responses.refusal`.
 
-A new endpoint is three files: its path in :mod:`distilhash.serve.routes` (one row of ``TABLE``),
-its answer model and route here, and the ``SearchService`` method it calls (``engine.py`` or
-``items.py``).
+A new endpoint is three files: its path in :mod:`distilhash.serve.routes` (and a row of ``TABLE``
+when the page calls it or it writes), its answer model (in :data:`ANSWER_MODELS`) and route here,
+and the ``SearchService`` method it calls (``engine.py`` or ``items.py``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Every route of the HTTP service, in one place: the app, the request guard, the items' URLs, the
 page's script (served as :data:`ROUTES_JS`), the fuzz cases and the tests all read them from here.
 :data:`TABLE` says, one row per path, which the page calls (:data:`PAGE_ROUTES`) and which
-methods write (:func:`is_write`): a new endpoint is its constant and its row here, its answer
-model and route in :mod:`distilhash.serve.api`, and the ``SearchService`` method it calls.
+methods write (:func:`is_write`): a new endpoint is its constant here (and its row when the page
+calls it or it writes; other paths need none), its answer model and route in
+:mod:`distilhash.serve.api`, and the ``SearchService`` method it calls.
 
 Paths with ``{item_id:path}`` take the rest of the path as an item id (ids may contain ``/``;
 clients percent-encode them: :func:`item_path`, :func:`thumbnail_path`).
