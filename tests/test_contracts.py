@@ -163,6 +163,21 @@ def test_every_searcher_module_is_declared_in_its_registry():
     assert found >= 9  # numpy, faiss-flat, faiss-flat-heap, native, mih; numpy, faiss, native, ivf
 
 
+@pytest.mark.parametrize("kind", [CodeKind.BINARY, CodeKind.PQ])
+def test_every_searcher_declares_whether_it_takes_concurrent_queries(kind):
+    """The service's lock follows ``concurrent_search`` declared on each searcher class (no name list to keep)."""
+    from distilhash.index.binary import BINARY_SEARCHERS
+    from distilhash.index.pq import PQ_SEARCHERS
+    from distilhash.index.searchers import searches_concurrently
+
+    registry = BINARY_SEARCHERS if kind.hamming else PQ_SEARCHERS
+    declared = {name: registry.get(name).concurrent_search for name in _searcher_names(kind)}
+    assert all(isinstance(v, bool) for v in declared.values()), declared
+    assert all(searches_concurrently(kind, name) == v for name, v in declared.items())
+    assert declared["native"] and declared["numpy"]  # the default scans take concurrent queries
+    assert not declared["mih" if kind.hamming else "ivf"]  # stateful between calls: one at a time
+
+
 @pytest.mark.parametrize("name", _searcher_names(CodeKind.BINARY))
 def test_every_binary_searcher_is_a_binary_searcher_equal_to_the_reference(name, tmp_path):
     from distilhash.index.searchers import BinarySearcher, build_searcher

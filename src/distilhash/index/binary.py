@@ -70,6 +70,7 @@ class NumpyBinarySearcher:
     """Brute-force reference: every distance computed with numpy, exact (distance, row) order."""
 
     name = "numpy"
+    concurrent_search = True
 
     def __init__(self, code_size: int, **_: object) -> None:
         self.code_size = code_size
@@ -122,6 +123,7 @@ class FaissFlatSearcher:
     """
 
     name = "faiss-flat"
+    concurrent_search = True
 
     def __init__(self, code_size: int, use_heap: bool = False, **_: object) -> None:
         import faiss
@@ -166,12 +168,14 @@ class FaissFlatSearcher:
 
 
 @BINARY_SEARCHERS.register("faiss-flat-heap")
-def _faiss_flat_heap(code_size: int, **options: object) -> FaissFlatSearcher:
+class FaissFlatHeapSearcher(FaissFlatSearcher):
     """FAISS ``IndexBinaryFlat`` with its default heap top-k (``use_heap=True``)."""
-    options.pop("use_heap", None)
-    s = FaissFlatSearcher(code_size, use_heap=True, **options)
-    s.name = "faiss-flat-heap"
-    return s
+
+    name = "faiss-flat-heap"
+
+    def __init__(self, code_size: int, **options: object) -> None:
+        options.pop("use_heap", None)
+        super().__init__(code_size, use_heap=True, **options)
 
 
 @BINARY_SEARCHERS.register("native")

@@ -113,6 +113,7 @@ class IVFPQSearcher:
     """
 
     name = "ivf"
+    concurrent_search = False  # not checked for concurrent queries: one at a time
 
     def __init__(self, codebooks: np.ndarray, metric: str = "l2", **options: Any) -> None:
         unknown = sorted(set(options) - set(_OPTIONS))

@@ -64,6 +64,7 @@ class MIHSearcher:
     """
 
     name = "mih"
+    concurrent_search = False  # keeps visited-row stamps between calls: one query at a time
 
     def __init__(
         self,

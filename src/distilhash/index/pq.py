@@ -90,6 +90,7 @@ class NumpyPQSearcher:
     """Reference ADC scan in numpy, exact (distance, row) order."""
 
     name = "numpy"
+    concurrent_search = True
 
     def __init__(self, codebooks: np.ndarray, metric: str = "l2", **_: object) -> None:
         self.codebooks = np.ascontiguousarray(codebooks, dtype=np.float32)
@@ -134,6 +135,7 @@ class FaissPQSearcher:
     """
 
     name = "faiss"
+    concurrent_search = True
 
     def __init__(self, codebooks: np.ndarray, metric: str = "l2", extra: int = 16, **_: object) -> None:
         import faiss

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from distilhash.codes import CodeKind
 if TYPE_CHECKING:
     from distilhash.index.topk import Tombstones
 
-__all__ = ["Searcher", "BinarySearcher", "choose_backend", "build_searcher"]
+__all__ = ["Searcher", "BinarySearcher", "choose_backend", "build_searcher", "searches_concurrently"]
 
 #: per query: (distances [<=k], rows int64 [<=k]), ordered by (distance, row)
 Result = list[tuple[np.ndarray, np.ndarray]]
@@ -33,9 +33,14 @@ Result = list[tuple[np.ndarray, np.ndarray]]
 
 @runtime_checkable
 class Searcher(Protocol):
-    """An in-memory exact searcher over stored codes (binary: packed bits ``[n, code_size]``; pq: ``[n, M]``)."""
+    """An in-memory exact searcher over stored codes (binary: packed bits ``[n, code_size]``; pq: ``[n, M]``).
+
+    ``concurrent_search``: True when ``search`` keeps no per-call state, so the service may run several
+    queries on one searcher at once (shared lock); False: one query at a time.
+    """
 
     name: str
+    concurrent_search: ClassVar[bool]
 
     @property
     def ntotal(self) -> int: ...  # rows added
@@ -69,6 +74,15 @@ def choose_backend(kind: CodeKind | str, n_rows: int, backend: str = "auto", mih
     if n_rows >= mih_min_items:
         return "mih"
     return "faiss-flat" if flat == "faiss" else flat
+
+
+def searches_concurrently(kind: CodeKind | str, name: str) -> bool:
+    """Whether searcher ``name`` of ``kind`` declares ``concurrent_search`` (see :class:`Searcher`)."""
+    if CodeKind.parse(kind, "index kind").hamming:
+        from distilhash.index.binary import BINARY_SEARCHERS as registry
+    else:
+        from distilhash.index.pq import PQ_SEARCHERS as registry
+    return bool(registry.get(name).concurrent_search)
 
 
 def build_searcher(name: str, kind: CodeKind | str, codes: np.ndarray, directory: Path, *, code_size: int,

@@ -27,13 +27,9 @@ if TYPE_CHECKING:  # types only: importing the service imports neither the index
     from distilhash.query_encoders.protocol import QueryEncoder
     from distilhash.query_encoders.weak_match import CaptionReference
 
-__all__ = ["Target", "CONCURRENT_SEARCHERS", "open_targets", "index_options", "choose_direction", "target_named",
+__all__ = ["Target", "open_targets", "index_options", "choose_direction", "target_named",
            "model_info", "load_caption_reference"]
 
-# searchers whose search() keeps no per-call state in the searcher object: concurrent queries are
-# safe and the C / FAISS scans release the GIL, so two cores can scan at once. Others (mih keeps
-# visited-row stamps) are searched one query at a time.
-CONCURRENT_SEARCHERS = frozenset({"native", "faiss", "faiss-flat", "faiss-flat-heap", "numpy"})
 
 
 @dataclass
@@ -55,8 +51,11 @@ class Target:
     captions: CaptionReference | None = None  # CaptionReference: the calibrated weak-match note of text queries (query_encoders/weak_match.py)
 
     def search_lock(self):
-        """Shared lock when the index's searcher allows concurrent queries, else exclusive."""
-        concurrent = self.index.backend in CONCURRENT_SEARCHERS
+        """Shared lock when the index's searcher declares ``concurrent_search`` (no per-call state; the C /
+        FAISS scans release the GIL, so two cores scan at once), else exclusive: one query at a time."""
+        from distilhash.index.searchers import searches_concurrently
+
+        concurrent = searches_concurrently(self.index.kind, self.index.backend)
         return self.lock.read() if concurrent else self.lock.write()
 
 
