@@ -16,7 +16,7 @@ are the committed 176 nouns, the databases the held-out drawings (``split.query`
 emoji glyphs (:mod:`distilhash.benchmark.open_vocab`). Image inputs are Lite0's pooled output at
 the teacher's own image size (for a fine-tuned tower, the frozen stage-4 maps), cached.
 ``--domain openclipart`` scores one database only. ``--val-only`` computes the validation figures alone
-(val MRR and val nouns P@10 on ``split.val``; no ``split.query`` or emoji database is embedded or scored), so a
+(val MRR and val nouns P@10 on ``split.val``, ensembles included; no ``split.query`` or emoji database is scored), so a
 rule that selects on val nouns P@10 can be applied before the benchmark is run. Writes ``bench/results/open_vocab_teachers/NAME.{json,md,png}``.
 """
 
@@ -83,14 +83,14 @@ class Embedder:
 
 
 def val_images(e: Embedder, ds, split) -> np.ndarray | None:
-    """A single teacher's embeddings ``[n_val, D]`` of the ``split.val`` drawings (cached per teacher), or None."""
-    t = e.teachers[0]
-    if not t.capabilities.dataset_images:
+    """The teacher's (an ensemble's, as :meth:`Embedder.images`) embeddings ``[n_val, kD]`` of the ``split.val`` drawings
+    (cached per member), or None."""
+    if not all(t.capabilities.dataset_images for t in e.teachers):
         return None
-    key = (t.name, t.fingerprint, "split.val")
-    if key not in _IMAGE_ROWS:
-        _IMAGE_ROWS[key] = unit(t.encode_dataset_images(ds, np.asarray(split.val)))
-    return _IMAGE_ROWS[key]
+    for t in e.teachers:
+        if (t.name, t.fingerprint, "split.val") not in _IMAGE_ROWS:
+            _IMAGE_ROWS[(t.name, t.fingerprint, "split.val")] = unit(t.encode_dataset_images(ds, np.asarray(split.val)))
+    return np.concatenate([_IMAGE_ROWS[(t.name, t.fingerprint, "split.val")] for t in e.teachers], 1) / np.sqrt(e.k)
 
 
 def title_val_mrr(e: Embedder, ds, split) -> float | None:
@@ -98,11 +98,10 @@ def title_val_mrr(e: Embedder, ds, split) -> float | None:
     how a teacher matches short texts on items it never fitted on. None without titles."""
     from distilhash.teachers.lite0_fit import val_scores
 
-    t = e.teachers[0]
     z = val_images(e, ds, split)
     if ds.display_texts is None or z is None:
         return None
-    return val_scores(z, unit(t.encode_texts([ds.display_texts[i] for i in np.asarray(split.val)])))["val_mrr"]
+    return val_scores(z, e.texts([ds.display_texts[i] for i in np.asarray(split.val)]))["val_mrr"]
 
 
 def val_mrr_of(info: dict[str, Any]) -> float | None:
@@ -178,9 +177,9 @@ def main(argv: list[str] | None = None) -> None:
             fit = {name: score(q_all[keep[name]], e.images(lambda t, name=name: inputs_of(t)[name], name), rel[name][keep[name]],
                                options) for name in doms}
             fit["spec"], fit["teachers"] = spec, e.info()
-            fit["val_mrr_titles"] = title_val_mrr(e, ds, split) if e.k == 1 else None
-            fit["val_nouns"] = score(q_all[val_keep], val_images(e, ds, split), val_rel[val_keep], options) \
-                if e.k == 1 and val_images(e, ds, split) is not None else None
+            fit["val_mrr_titles"] = title_val_mrr(e, ds, split)
+            z_val = val_images(e, ds, split)
+            fit["val_nouns"] = None if z_val is None else score(q_all[val_keep], z_val, val_rel[val_keep], options)
             fits.append(fit)
             print(label, spec, {n: round(fit[n]["p_at"], 3) for n in doms},
                   "val nouns P@10", None if fit["val_nouns"] is None else round(fit["val_nouns"]["p_at"], 3), flush=True)
@@ -220,8 +219,8 @@ def markdown(r: dict[str, Any]) -> str:
              + f". Mean +- sample std over the fits; ratios to `{r['baseline']}`.", "",
              "val MRR (selection): each teacher's own selection score on split.val (title + tags captions); val MRR, "
              "titles: the same pairs with the title alone as caption; val nouns P@10: the 176 nouns against the 500 "
-             f"split.val drawings ({r.get('val_nouns_queries')} nouns with a relevant one). Both are diagnostics computed "
-             "here and select nothing.", "",
+             f"split.val drawings ({r.get('val_nouns_queries')} nouns with a relevant one). Computed on split.val only; a "
+             "rule committed before a run may select by them (docs/teachers.md).", "",
              f"| teacher | fits | val MRR (selection) | val MRR, titles | val nouns P@10 |{' ' + head + ' |' if doms else ''}",
              "|---" * (5 + 3 * len(doms)) + "|"]
     for name, row in r["rows"].items():

@@ -36,3 +36,42 @@ def test_full_table_keeps_the_benchmark_columns():
          "val_nouns_queries": 58}
     md = mod.markdown(r)
     assert "openclipart P@10 / base" in md and "| 0.100 +- 0.000 | 0.100 +- 0.000 | 0.200 +- 0.000 | 2.00x |" in md
+
+
+class _Member:
+    """A stand-in teacher with dataset images: fixed unit rows per split.val item."""
+
+    def __init__(self, name: str, seed: int, images: bool = True) -> None:
+        import numpy as np
+        from types import SimpleNamespace
+
+        self.name, self.fingerprint = name, name
+        self.capabilities = SimpleNamespace(dataset_images=images)
+        z = np.random.default_rng(seed).normal(size=(5, 4))
+        self.z = z / np.linalg.norm(z, axis=1, keepdims=True)
+        self.calls = 0
+
+    def encode_dataset_images(self, ds, rows):
+        self.calls += 1
+        return self.z[rows]
+
+
+def test_val_images_of_an_ensemble_are_its_members_rows_side_by_side():
+    import numpy as np
+    from types import SimpleNamespace
+
+    mod = _module()
+    a, b = _Member("a", 0), _Member("b", 1)
+    ens = object.__new__(mod.Embedder)
+    ens.teachers, ens.k = [a, b], 2
+    split = SimpleNamespace(val=np.arange(5))
+    z = mod.val_images(ens, None, split)
+    np.testing.assert_allclose(z, np.concatenate([a.z, b.z], 1) / np.sqrt(2))
+    np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0)  # unit rows: cosines are the members' mean
+    single = object.__new__(mod.Embedder)
+    single.teachers, single.k = [a], 1
+    np.testing.assert_allclose(mod.val_images(single, None, split), a.z)
+    assert a.calls == 1  # a member's rows are computed once per run
+    none = object.__new__(mod.Embedder)
+    none.teachers, none.k = [a, _Member("c", 2, images=False)], 2
+    assert mod.val_images(none, None, split) is None

