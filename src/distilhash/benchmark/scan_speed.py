@@ -196,7 +196,7 @@ def bench_codes(source: str, n: int, nq: int, rng: np.random.Generator, *, centr
 
         enc, info = load_encoded(model_codes)
         first = enc.get("image") or next(iter(enc.values()))
-        if first.kind != "binary" or first.n_bits != 64:
+        if not first.kind.hamming or first.n_bits != 64:
             raise ConfigError(f"{model_codes}: need 64-bit binary codes, got {first.kind} {first.n_bits}")
         base = first.data
         desc = {"kind": f"trained-model codes ({model_codes}, {len(base)} items) replicated with bit-flip noise"}
