@@ -29,6 +29,29 @@ def test_loop_says_whether_it_stopped_on_its_own():
     assert res.fit_info()["budget"] | {} == budget_info(3, 3, 3, False, patience=2)  # hit the cap: not known converged
 
 
+def test_validate_start_keeps_the_warm_start_unless_an_epoch_beats_it():
+    """With validate_start the state before training is epoch 0: kept (and restored) when no epoch scores higher."""
+    model = torch.nn.Linear(2, 2, bias=False)
+    start = model.weight.detach().clone()
+
+    def step(epoch):
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        return {"total": 0.0}
+
+    scores = iter([0.7, 0.5, 0.6])  # epoch 0 (the warm start), then epochs 1 and 2
+    res = run_epochs(model, step, lambda: next(scores),
+                     LoopConfig(epochs=2, patience=0, min_delta=0.0, progress=False, validate_start=True))
+    assert res.best_epoch == 0 and res.best_score == 0.7 and res.epochs_run == 2
+    assert [h["epoch"] for h in res.history] == [0, 1, 2] and res.history[0] == {"epoch": 0, "val": 0.7}
+    assert torch.equal(model.weight, start)
+
+    scores = iter([0.7, 0.9, 0.6])
+    res = run_epochs(model, step, lambda: next(scores),
+                     LoopConfig(epochs=2, patience=0, min_delta=0.0, progress=False, validate_start=True))
+    assert res.best_epoch == 1 and torch.equal(model.weight, start + 1.0)
+
+
 def test_combined_budget_is_early_only_if_every_stage_is():
     a, b = budget_info(10, 4, 2, True), budget_info(5, 5, 5, False)
     c = combine_budgets({"s1": a, "s2": b})

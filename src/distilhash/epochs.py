@@ -1,7 +1,9 @@
 """The one epoch loop of the library: train, validate, early-stop on the validation score, restore the best.
 
 A foundation module (no model, no torch import at module level): methods, students and the
-teachers' own fits (``teachers/lit_fit.py``, ``teachers/lite0_fit.py``) all train through it.
+teachers' own fits (``teachers/lit_fit.py``, ``lite0_fit.py``, ``lite0_tune_fit.py``,
+``lite0_text_fit.py``; the last two keep their warm start as epoch 0 with ``validate_start``) all
+train through it.
 
 Usage::
 
@@ -106,6 +108,8 @@ class LoopConfig:
         min_epochs: patience may stop the loop only from this epoch on.
         progress: show a progress bar (None: ``$DISTILHASH_PROGRESS``).
         desc: progress bar label.
+        validate_start: also validate once before the first epoch; that state is epoch 0 and is kept
+            unless an epoch scores higher (a warm start that training must beat).
     """
 
     epochs: int = 50
@@ -115,6 +119,7 @@ class LoopConfig:
     min_epochs: int = 1
     progress: bool | None = None
     desc: str = "train"
+    validate_start: bool = False
 
 
 @dataclass
@@ -158,6 +163,11 @@ def run_epochs(model, train_epoch: Callable[[int], dict[str, float] | None], val
     history: list[dict[str, Any]] = []
     reason = f"epoch budget ({config.epochs}) exhausted"
     stopped_early = by_patience = False
+    if validate is not None and config.validate_start:
+        model.eval()
+        score = float(validate())
+        history.append({"epoch": 0, "val": round(score, 6)})
+        stopper.update(0, score, {k: v.detach().clone() for k, v in model.state_dict().items()})
     bar = progress(range(1, config.epochs + 1), desc=config.desc, enabled=config.progress)
     epoch = 0
     for epoch in bar:

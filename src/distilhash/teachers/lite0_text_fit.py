@@ -98,6 +98,7 @@ def fit_text_tune(dataset: str, out_dir: str | Path, config: TextTuneConfig, pro
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
+    from distilhash.epochs import LoopConfig, run_epochs
     from distilhash.errors import DataError
     from distilhash.teachers.lite0_fit import contrastive_step, towers_record, val_scores
     from distilhash.teachers.lite0_minilm import Lite0MiniLMTeacher, save_lite0_teacher
@@ -136,42 +137,45 @@ def fit_text_tune(dataset: str, out_dir: str | Path, config: TextTuneConfig, pro
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * max(1, config.epochs))
     target = torch.arange(bs)
 
-    def score(epoch: int, losses: list[float]) -> dict[str, Any]:
+    run: dict[str, Any] = {"losses": []}
+
+    def score() -> float:  # the epoch's record (epoch 0 = the base) and its val MRR
         text.eval()
         heads.eval()
         with torch.no_grad():
             zv = F.normalize(heads.image(Uv), dim=-1).numpy()
             tv = F.normalize(heads.text(last_layer_embed(text, val_states)), dim=-1).numpy()
-        return {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None, "tau": float(log_tau.detach().exp()),
-                **val_scores(zv, tv)}
+        losses = run["losses"]
+        history.append({"epoch": len(history), "train_loss": float(np.mean(losses)) if losses else None,
+                        "tau": float(log_tau.detach().exp()), **val_scores(zv, tv)})
+        bar.set_postfix(epoch=history[-1]["epoch"], val_mrr=f"{history[-1]['val_mrr']:.4f}")
+        return history[-1]["val_mrr"]
 
-    history = [score(0, [])]
-    best = {"epoch": 0, "val_mrr": history[0]["val_mrr"], "layer": copy.deepcopy(layer.state_dict()),
-            "heads": copy.deepcopy(heads.state_dict())}
-    bar = tqdm(total=steps * config.epochs, desc="fit MiniLM layer 6 + heads", unit="step", disable=not progress)
-    t_train = time.time()
-    for epoch in range(1, config.epochs + 1):
+    def train_epoch(epoch: int) -> dict[str, float]:
         text.train()
         heads.train()
         order = rng.permutation(n)
-        losses = []
+        losses = run["losses"] = []
         for b in range(steps):
             idx = order[b * bs:(b + 1) * bs]
             v = last_layer_embed(text, [fit_states[i] for i in idx])
             losses.append(contrastive_step(heads.image(U[idx]), heads.text(v), log_tau, target, opt, sched))
             bar.update(1)
-        history.append(score(epoch, losses))
-        bar.set_postfix(epoch=epoch, val_mrr=f"{history[-1]['val_mrr']:.4f}")
-        if history[-1]["val_mrr"] > best["val_mrr"]:
-            best = {"epoch": epoch, "val_mrr": history[-1]["val_mrr"], "layer": copy.deepcopy(layer.state_dict()),
-                    "heads": copy.deepcopy(heads.state_dict())}
+        return {"total": float(np.mean(losses))}
+
+    history: list[dict[str, Any]] = []
+    bar = tqdm(total=steps * config.epochs, desc="fit MiniLM layer 6 + heads", unit="step", disable=not progress)
+    t_train = time.time()
+    # the trained layer and the heads are saved and restored together; the best of epochs 0..epochs is kept
+    both = torch.nn.ModuleDict({"layer": layer, "heads": heads})
+    result = run_epochs(both, train_epoch, score, LoopConfig(epochs=config.epochs, patience=0, min_delta=0.0,
+                                                             progress=False, validate_start=True))
     bar.close()
-    heads.load_state_dict(best["heads"])
+    best = {"epoch": result.best_epoch, "val_mrr": result.best_score}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text_dir = None
-    if best["epoch"] > 0:  # a tuned layer: save MiniLM with it (the warm start needs no copy: it is MiniLM itself)
-        layer.load_state_dict(best["layer"])
+    if best["epoch"] > 0:  # a tuned layer (restored by run_epochs): save MiniLM with it (the warm start is MiniLM itself)
         text.bert.save_pretrained(out / TEXT_TOWER_DIR)
         text.tokenizer.save_pretrained(out / TEXT_TOWER_DIR)
         text_dir = TEXT_TOWER_DIR

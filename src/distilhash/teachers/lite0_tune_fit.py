@@ -107,6 +107,7 @@ def _train(tail, heads, x_fit, v_fit, x_val, v_val, config: TuneConfig, bar) -> 
     import torch
     import torch.nn.functional as F
 
+    from distilhash.epochs import LoopConfig, run_epochs
     from distilhash.teachers.lite0_fit import contrastive_step, val_scores
 
     torch.manual_seed(config.seed)
@@ -125,23 +126,24 @@ def _train(tail, heads, x_fit, v_fit, x_val, v_val, config: TuneConfig, bar) -> 
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * config.epochs))
     target = torch.arange(bs)
     history: list[dict[str, Any]] = []
+    run: dict[str, Any] = {"loss": None}
 
-    def validate(epoch: int, loss: float | None) -> float:
+    def validate() -> float:  # the epoch's record (epoch 0 = the warm start) and its val MRR
         tail.module.eval()
         heads.eval()
         with torch.no_grad():
             u = torch.cat([tail.module(x_val[s:s + 128]) for s in range(0, len(x_val), 128)])
             z = F.normalize(heads.image(u), dim=-1).numpy()
             t = F.normalize(heads.text(v_val), dim=-1).numpy()
-        history.append({"epoch": epoch, "train_loss": loss, "tau": float(log_tau.detach().exp()), **val_scores(z, t)})
+        history.append({"epoch": len(history), "train_loss": run["loss"], "tau": float(log_tau.detach().exp()),
+                        **val_scores(z, t)})
         if bar is not None:
-            bar.set_postfix(epoch=epoch, val_mrr=f"{history[-1]['val_mrr']:.4f}")
+            bar.set_postfix(epoch=history[-1]["epoch"], val_mrr=f"{history[-1]['val_mrr']:.4f}")
         return history[-1]["val_mrr"]
 
-    best = {"val_mrr": validate(0, None), "epoch": 0, "tail": copy.deepcopy(tail.module.state_dict()),
-            "heads": copy.deepcopy(heads.state_dict())}
-    for epoch in range(1, config.epochs + 1):
-        heads.train()  # batch norm of the tail stays in eval mode: ImageNet statistics, too few drawings to re-estimate
+    def train_epoch(epoch: int) -> dict[str, float]:
+        tail.module.eval()  # batch norm of the tail stays in eval mode: ImageNet statistics, too few drawings to re-estimate
+        heads.train()
         order = torch.from_numpy(rng.permutation(n))
         losses = []
         for b in range(steps):
@@ -153,17 +155,18 @@ def _train(tail, heads, x_fit, v_fit, x_val, v_val, config: TuneConfig, bar) -> 
             losses.append(contrastive_step(heads.image(tail.module(x)), heads.text(v_fit[idx]), log_tau, target, opt, sched))
             if bar is not None:
                 bar.update(1)
-        score = validate(epoch, float(np.mean(losses)))
-        if score > best["val_mrr"]:
-            best = {"val_mrr": score, "epoch": epoch, "tail": copy.deepcopy(tail.module.state_dict()),
-                    "heads": copy.deepcopy(heads.state_dict())}
-    tail.module.load_state_dict(best["tail"])
-    heads.load_state_dict(best["heads"])
+        run["loss"] = float(np.mean(losses))
+        return {"total": run["loss"]}
+
+    # the tail and the heads are saved and restored together; every epoch is validated, the best of 0..epochs kept
+    both = torch.nn.ModuleDict({"tail": tail.module, "heads": heads})
+    result = run_epochs(both, train_epoch, validate, LoopConfig(epochs=config.epochs, patience=0, min_delta=0.0,
+                                                                progress=False, validate_start=True))
     tail.module.eval()
     heads.eval()
     for p in tail_params + list(heads.parameters()):
         p.requires_grad_(False)
-    return {"history": history, "epoch": best["epoch"], "val_mrr": best["val_mrr"]}
+    return {"history": history, "epoch": result.best_epoch, "val_mrr": result.best_score}
 
 
 def fit_lite0_tuned(dataset: str, out_dir: str | Path, config: TuneConfig | None = None,
