@@ -74,7 +74,7 @@ def _recipe_candidates(spec: str) -> tuple[Candidate, ...]:
 PREFERENCE: tuple[Candidate, ...] = (
     *(c for spec in OWN_COLLECTION_ORDER for c in _recipe_candidates(spec)),
     Candidate("minilm-lit", lambda: True, "the committed teacher, fitted on synthetic emoji scenes; "
-              f"installing the `teachers` extra makes {DEMO_TEACHER} available"),
+              f"installing the `teachers` extra makes {OWN_COLLECTION_ORDER[0]} available"),
 )
 
 
