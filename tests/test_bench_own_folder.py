@@ -46,3 +46,14 @@ def test_journey_markdown_adds_the_held_out_table_when_the_result_has_one():
     text = journey_markdown(result)
     assert "## Held out: 46 pictures no teacher was fitted on, the 3 queries meaning one" in text
     assert "| `t` | 3 of 3 |" in text and "drawing10" in text
+
+
+def test_the_folder_glyphs_left_out_are_those_of_the_subgroups_teachers_may_fit_on():
+    """IN_WIDE_PAIRS' glyphs follow the emoji-fit rule (a subgroup not held out for the benchmark), by the catalogue."""
+    from distilhash.benchmark.own_folder import EMOJI, IN_WIDE_PAIRS
+    from distilhash.data.emoji_assets import load_catalog
+    from distilhash.data.emoji_glyphs import emoji_held_out
+
+    subgroup = {e.chars.replace("\ufe0f", ""): e.subgroup for e in load_catalog().emojis}
+    fitted = {f"emoji-{cp.lower()}" for cp in EMOJI if not emoji_held_out(subgroup[chr(int(cp, 16))])}
+    assert fitted == {i for i in IN_WIDE_PAIRS if i.startswith("emoji-")} and len(fitted) == 6
