@@ -12,7 +12,9 @@ Twenty queries, each with the one picture it means (``distilhash.benchmark.own_f
 folder builder lives too; ``tests/test_journey_own_folder.py`` runs the same journey), were written down before any
 search. Figures: for each query, the rank of its picture among the folder's 47 pictures by the float
 teacher (the default one, and ``lite0-prior`` / ``minilm-lit`` for comparison) and whether it is in
-the DCMQ index's top 5. The default teacher is this home's fit of ``lite0-prior:openclipart-224`` or its shipped copy.
+the DCMQ index's top 5 (``--teacher SPEC`` adds a float teacher). The default teacher is this home's fit of the first
+recipe of ``OWN_COLLECTION_ORDER`` or its shipped copy. Held out: the same ranks without the pictures some teacher was
+fitted on (``own_folder.IN_WIDE_PAIRS``) and the queries that mean one.
 Writes ``bench/results/own_folder_journey/<name>.{json,md}``.
 """
 
@@ -25,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from distilhash.benchmark.own_folder import QUERIES, build_folder, journey_markdown, missing_sources, query_ranks
+from distilhash.benchmark.own_folder import IN_WIDE_PAIRS, QUERIES, build_folder, journey_markdown, missing_sources, query_ranks
 from distilhash.benchmark.provenance import collect_provenance
 from distilhash.benchmark.results import write_results
 
@@ -38,8 +40,8 @@ def dh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return res
 
 
-def float_ranks(spec: str, dataset: str) -> dict[str, int]:
-    """Query -> rank (1-based) of its picture among the prepared folder's pictures, by the float teacher ``spec``."""
+def float_ranks(spec: str, dataset: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Query -> rank (1-based) of its picture among the prepared folder's pictures by the float teacher ``spec``: all, held out."""
     from distilhash.data.store import open_prepared
     from distilhash.teachers.registry import create_teacher
 
@@ -47,7 +49,8 @@ def float_ranks(spec: str, dataset: str) -> dict[str, int]:
     t = create_teacher(spec)
     rows = list(range(len(ds)))
     z = t.encode_dataset_images(ds, rows) if t.capabilities.dataset_images else t.encode_images(ds.images.array(rows, 128))
-    return query_ranks(z, list(ds.ids), t.encode_texts(list(QUERIES)))
+    text = t.encode_texts(list(QUERIES))
+    return query_ranks(z, list(ds.ids), text), query_ranks(z, list(ds.ids), text, IN_WIDE_PAIRS)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--name", default="own_folder")
+    p.add_argument("--teacher", action="append", default=[], help="another float teacher spec to rank with")
     a = p.parse_args(argv)
     prov = collect_provenance("own_folder_journey", a.name, dataset="own folder (openclipart drawings outside the "
                               "dataset, Noto glyphs)", seeds=[0], model_selection="DCMQ epoch on the folder's split.val; "
@@ -77,15 +81,19 @@ def main(argv: list[str] | None = None) -> None:
         dh("index", "build", str(index), "--model", str(model), "--dataset", a.name)
     found = json.loads(dh("search", str(index), *[x for q in QUERIES for x in ("--text", q)], "-k", "5", "--json").stdout)
     index_top5 = {r["query"]: Path(QUERIES[r["query"]]).stem in [h["id"] for h in r["results"]] for r in found}
-    ranks = {spec: float_ranks(spec, a.name) for spec in dict.fromkeys([teacher, "lite0-prior", "minilm-lit"])}
+    both = {spec: float_ranks(spec, a.name) for spec in dict.fromkeys([teacher, *a.teacher, "lite0-prior", "minilm-lit"])}
+    ranks, held = {s: v[0] for s, v in both.items()}, {s: v[1] for s, v in both.items()}
     result: dict[str, Any] = {
         "provenance": prov, "default_teacher": teacher, "default_teacher_copy": copy, "n_queries": len(QUERIES),
         "refused_bad_files": refused.returncode != 0 and "corrupt.jpg" in refused.stderr + refused.stdout,
         "float_top5": {spec: int(sum(r <= 5 for r in v.values())) for spec, v in ranks.items()},
         "dcmq64_index_top5": int(sum(index_top5.values())), "float_ranks": ranks, "dcmq64_index_hit": index_top5,
+        "held_out": {"left_out": sorted(IN_WIDE_PAIRS), "n_pictures": 47 - len(IN_WIDE_PAIRS), "float_ranks": held,
+                     "float_top5": {s: int(sum(r <= 5 for r in v.values())) for s, v in held.items()}},
     }
     write_results("own_folder_journey", a.name, result, journey_markdown(result))
-    print(json.dumps({k: result[k] for k in ("default_teacher", "refused_bad_files", "float_top5", "dcmq64_index_top5")}))
+    print(json.dumps({k: result[k] for k in ("default_teacher", "refused_bad_files", "float_top5", "dcmq64_index_top5")}
+                     | {"held_out_top5": result["held_out"]["float_top5"]}))
 
 
 if __name__ == "__main__":

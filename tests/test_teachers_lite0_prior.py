@@ -100,10 +100,12 @@ def test_real_class_names_put_a_clock_near_the_word_clock(prior_teacher):
 
 
 def test_default_prefers_the_demo_teacher_over_the_128_px_one(tmp_path, monkeypatch):
+    from distilhash.teachers import shipped
     from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
 
     monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
     monkeypatch.setattr(default_choice, "_prior_packages", lambda: True)
+    monkeypatch.setattr(shipped, "shipped_specs", lambda: [])  # the shipped short-view default: tests/test_teachers_shipped.py
     for spec in ("lite0-prior:openclipart", DEMO_TEACHER):  # both fitted, as in a home where both demos ran
         for fit in RECIPES[spec].fits:
             (tmp_path / "teachers" / fit.out).mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""The teacher shipped inside the package (lite0-prior:openclipart-224): present, sha256-verified, refused when
-damaged, used when this home has no fit of its own, and named as such by ``teacher info``."""
+"""The teachers shipped inside the package (lite0-prior:openclipart-224-short, own collections' default, and
+lite0-prior:openclipart-224, the demo's): present, sha256-verified, refused when damaged, used when this home has no
+fit of its own, and named as such by ``teacher info``."""
 
 from __future__ import annotations
 
@@ -11,29 +12,52 @@ import pytest
 
 from distilhash.io_utils import sha256_file
 from distilhash.teachers import default_choice, shipped
-from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
+from distilhash.teachers.recipes import DEMO_TEACHER, OWN_COLLECTION_ORDER, RECIPES
 from distilhash.teachers.registry import TeacherLoadError
 
+#: the demo's teacher, shipped too: the damage and ``teacher info SPEC`` checks use it
 SPEC = "lite0-prior:openclipart-224"
+#: own collections' default (the first of OWN_COLLECTION_ORDER), the copy a fresh install gets
+DEFAULT = "lite0-prior:openclipart-224-short"
 
 
-def test_the_artefact_is_shipped_with_its_manifest_and_every_sha256_matches():
-    art = shipped.manifest()["artefacts"][SPEC]
-    assert SPEC == DEMO_TEACHER and shipped.shipped_specs()[0] == SPEC
-    assert set(art["files"]) == {"lite0-minilm-openclipart-224/config.json", "lite0-minilm-openclipart-224/heads.safetensors",
-                                 "lite0-prior-openclipart-224/prior.json"}
+def test_both_teachers_are_shipped_and_the_default_one_is_first_for_own_collections():
+    assert SPEC == DEMO_TEACHER and OWN_COLLECTION_ORDER[:2] == (DEFAULT, SPEC)
+    assert set(shipped.shipped_specs()) == {DEFAULT, SPEC}
+
+
+@pytest.mark.parametrize("spec", [DEFAULT, SPEC])
+def test_the_artefact_is_shipped_with_its_manifest_and_every_sha256_matches(spec):
+    art = shipped.manifest()["artefacts"][spec]
+    heads_dir, prior_dir = (f.out for f in RECIPES[spec].fits)
+    assert set(art["files"]) == {f"{heads_dir}/config.json", f"{heads_dir}/heads.safetensors", f"{prior_dir}/prior.json"}
     for rel, digest in art["files"].items():
         assert sha256_file(shipped.SHIPPED_ROOT / rel) == digest, rel
-    assert (shipped.SHIPPED_ROOT / "lite0-minilm-openclipart-224/heads.safetensors").stat().st_size < 3_000_000
+    assert (shipped.SHIPPED_ROOT / heads_dir / "heads.safetensors").stat().st_size < 3_000_000
     # what it was fitted on, as the fit wrote it, and the commands that make it again
-    config = json.loads((shipped.SHIPPED_ROOT / "lite0-minilm-openclipart-224/config.json").read_text())
+    config = json.loads((shipped.SHIPPED_ROOT / heads_dir / "config.json").read_text())
     assert art["fitted_on"]["dataset"] == config["fit_info"]["dataset"] and art["fitted_on"]["dataset"]["split_hash"]
     assert art["fitted_on"]["n_fit_pairs"] == config["fit_info"]["n_fit_pairs"] > 0
-    assert config["weights_sha256"] == art["files"]["lite0-minilm-openclipart-224/heads.safetensors"]
-    assert art["reproduce"] == [f"distilhash data prepare {RECIPES[SPEC].dataset}", *(f.shown() for f in RECIPES[SPEC].fits)]
+    assert config["weights_sha256"] == art["files"][f"{heads_dir}/heads.safetensors"]
+    assert art["reproduce"] == [f"distilhash data prepare {RECIPES[spec].dataset}", *(f.shown() for f in RECIPES[spec].fits)]
     assert art["version"] and "commit" in art["fitted_by"]
-    for fit in RECIPES[SPEC].fits:  # the directory names are the ones the fit commands write
+    prior = json.loads((shipped.SHIPPED_ROOT / prior_dir / "prior.json").read_text())
+    assert prior["base"] == f"lite0-minilm:{heads_dir.removeprefix('lite0-minilm-')}"  # by recipe name, never a path
+    for fit in RECIPES[spec].fits:  # the directory names are the ones the fit commands write
         assert shipped.verify_directory(fit.out) == shipped.SHIPPED_ROOT / fit.out
+
+
+def test_the_default_recipe_reproduces_the_settings_its_shipped_heads_were_fitted_with():
+    """The recipe's heads command, parsed as ``teacher fit`` parses it, gives the config the shipped fit recorded."""
+    from distilhash.configs import parse_nested_overrides
+    from distilhash.teachers.lite0_wide import WideFitConfig
+
+    heads = RECIPES[DEFAULT].fits[0]
+    sets = parse_nested_overrides([heads.args[i + 1] for i, a in enumerate(heads.args) if a == "--set"])
+    threads = int(heads.args[heads.args.index("--threads") + 1])
+    config = json.loads((shipped.SHIPPED_ROOT / heads.out / "config.json").read_text())
+    assert heads.args[:2] == ("--kind", "lite0-minilm-wide") and config["kind"] == "lite0-minilm"
+    assert WideFitConfig(**sets, threads=threads).to_dict() == config["fit"]
 
 
 @pytest.fixture
@@ -76,20 +100,21 @@ def test_this_homes_fit_comes_before_the_shipped_copy_which_comes_before_the_oth
     monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
     monkeypatch.setattr(default_choice, "_prior_packages", lambda: True)
     spec, why = default_choice.best_offline_teacher()  # a fresh install: the shipped copy
-    assert spec == SPEC and "shipped with distilhash" in why
-    config, directory = _shipped_prior("openclipart-224")
-    assert directory == shipped.SHIPPED_ROOT / "lite0-prior-openclipart-224"
-    assert config["base"] == f"lite0-minilm:{shipped.SHIPPED_ROOT / 'lite0-minilm-openclipart-224'}"  # pinned to its heads
+    assert spec == DEFAULT and "shipped with distilhash" in why
+    config, directory = _shipped_prior("openclipart-224-short")
+    assert directory == shipped.SHIPPED_ROOT / "lite0-prior-openclipart-224-short"
+    assert config["base"] == f"lite0-minilm:{shipped.SHIPPED_ROOT / 'lite0-minilm-openclipart-224-short'}"  # pinned to its heads
 
-    _fit_in_home(tmp_path, "lite0-prior:openclipart")  # a weaker teacher fitted here does not beat the shipped one
-    assert default_choice.best_offline_teacher()[0] == SPEC
+    _fit_in_home(tmp_path, "lite0-prior:openclipart")  # weaker teachers fitted here do not beat the shipped one
+    _fit_in_home(tmp_path, SPEC)  # (`make demo` fits the 224-px one)
+    assert default_choice.best_offline_teacher()[0] == DEFAULT
 
-    _fit_in_home(tmp_path, SPEC)  # this home's own fit answers first
+    _fit_in_home(tmp_path, DEFAULT)  # this home's own fit answers first
     spec, why = default_choice.best_offline_teacher()
-    assert spec == SPEC and "fitted in this home" in why
-    home_heads = tmp_path / "teachers" / "lite0-minilm-openclipart-224"
+    assert spec == DEFAULT and "fitted in this home" in why
+    home_heads = tmp_path / "teachers" / "lite0-minilm-openclipart-224-short"
     (home_heads / "heads.safetensors").write_bytes(b"x")
-    assert resolve_lite0_dir("openclipart-224") == home_heads
+    assert resolve_lite0_dir("openclipart-224-short") == home_heads
 
     monkeypatch.setattr(shipped, "shipped_specs", lambda: [])  # nothing shipped, nothing fitted: the others
     shutil.rmtree(tmp_path / "teachers")
@@ -149,8 +174,8 @@ def test_teacher_info_without_an_argument_describes_the_teacher_extract_would_pi
     res = CliRunner().invoke(app, ["teacher", "info", "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
-    assert default_choice.best_offline_teacher()[0] == SPEC
-    assert info["name"] == SPEC and info["source"]["answered_by"] == "shipped"
+    assert default_choice.best_offline_teacher()[0] == DEFAULT
+    assert info["name"] == DEFAULT and info["source"]["answered_by"] == "shipped"
     assert info["default"].startswith("the teacher `teacher extract` picks here without --teacher")
     named = json.loads(CliRunner().invoke(app, ["teacher", "info", "minilm-lit", "--json"]).output)
     assert named["name"] == "minilm-lit" and "default" not in named
@@ -170,15 +195,16 @@ def test_bare_teacher_info_prints_a_short_card_a_person_can_read(tmp_path, monke
     res = CliRunner().invoke(app, ["teacher", "info"])
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
-    assert lines[0].startswith(f"{SPEC}: shipped with distilhash (artefact {SPEC} version 1")
+    assert lines[0].startswith(f"{DEFAULT}: shipped with distilhash (artefact {DEFAULT} version 1")
     rows = {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1].strip() for ln in lines[1:-1]}
     assert {"default here", "image tower", "fitted on", "kept", "kept because", "class prior", "fingerprint"} <= set(rows)
     info = json.loads(CliRunner().invoke(app, ["teacher", "info", "--json"]).output)
     assert rows["fingerprint"] == info["fingerprint"]
-    assert rows["fitted on"] == f"openclipart, split {info['base']['fitted_on_split']}, {info['base']['n_fit_pairs']} image-caption pairs"
+    assert rows["fitted on"] == (f"openclipart-fit + openclipart-extra + emoji-fit, split {info['base']['fitted_on_split']}, "
+                                 f"{info['base']['n_fit_pairs']} image-caption pairs")  # the pair sources, by name
     assert rows["kept"].startswith(f"epoch {info['base']['kept']['epoch']}, val_mrr ")
     assert rows["image tower"].endswith("224 px") and len(lines) <= 14
-    assert lines[-1] == f"(everything, as JSON: distilhash teacher info {SPEC} --json)"
+    assert lines[-1] == f"(everything, as JSON: distilhash teacher info {DEFAULT} --json)"
 
 
 def test_pyproject_package_data_carries_the_shipped_files():

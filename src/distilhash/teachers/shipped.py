@@ -1,14 +1,17 @@
 """Teachers shipped inside the package: small fitted artefacts, their manifest and its sha256 check.
 
 A fresh install has no fitted teacher in ``$DISTILHASH_HOME/teachers``; the strongest offline
-teacher (``lite0-prior:openclipart-224``: 2.5 MB of heads and a prior's three numbers on top of
-the pretrained towers the ``teachers`` extra installs) is therefore shipped as package data::
+teachers (own collections' default ``lite0-prior:openclipart-224-short`` and the demo's
+``lite0-prior:openclipart-224``: 2.5 MB of heads and a prior's three numbers each, on top of
+the pretrained towers the ``teachers`` extra installs) are therefore shipped as package data::
 
     distilhash/teachers/assets/shipped/
         manifest.json                                 version, sha256 of every file, what it was fitted on,
                                                       the commands that reproduce it
-        lite0-minilm-openclipart-224/config.json      exactly as ``teacher fit`` wrote them
-        lite0-minilm-openclipart-224/heads.safetensors
+        lite0-minilm-openclipart-224-short/config.json      exactly as ``teacher fit`` wrote them
+        lite0-minilm-openclipart-224-short/heads.safetensors
+        lite0-prior-openclipart-224-short/prior.json
+        lite0-minilm-openclipart-224/...              the same three files of the demo's teacher
         lite0-prior-openclipart-224/prior.json
 
 The directory names are those the fit commands write under ``$DISTILHASH_HOME/teachers``, so a
