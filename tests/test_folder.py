@@ -158,6 +158,10 @@ def test_cli_prepare_folder(tmp_path):
     assert result.exit_code == 0, result.output
     assert "prepared my-photos: 4 items" in result.output and "sizes scaled to the collection" in result.output
     assert "sample grid (4 items drawn" in result.output  # the grid's real count, not its 48 slots
+    # the label table's heading on one line, not wrapped to the narrow table's width
+    heading = [ln for ln in result.output.splitlines() if ln.startswith("label frequencies")]
+    assert len(heading) == 1 and heading[0].startswith("label frequencies (top 3 of 3; rarest: ")
+    assert heading[0].endswith(" 2):"), heading
     out = CliRunner().invoke(app, ["data", "info", "my-photos"])
     assert out.exit_code == 0 and "check_images=decode" in out.output
     (d / "a.jpg").unlink()
