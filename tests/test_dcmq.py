@@ -149,6 +149,10 @@ def test_config_errors_are_named(data):
     no_labels = type(fs)(image=fs.image, text=fs.text, labels=fs.labels, ids=fs.ids)
     with pytest.raises(FeatureError, match="label_text"):
         create_method("dcmq", n_bits=32, **FAST).fit(no_labels, split)
+    unlabelled = type(fs)(image=fs.image, text=fs.text, labels=np.zeros((len(fs.ids), 0), np.uint8), ids=fs.ids)
+    with pytest.raises(FeatureError, match="has no labels; use --set target_text=caption"):
+        create_method("dcmq", n_bits=32, **FAST).fit(unlabelled, split)  # a folder prepared without labels
+    create_method("dcmq", n_bits=32, **(FAST | {"epochs": 1, "target_text": "caption"})).fit(unlabelled, split)
 
 
 def test_encode_rejects_wrong_width(fitted):

@@ -106,6 +106,8 @@ def test_missing_and_unreadable_images_are_named(tmp_path):
     ds = create_source_dataset("folder", path=d, drop_missing_images=True)
     assert ds.ids == ["a", "c"]
     assert any("drop_missing_images" in f and "b.jpg" in f for f in ds.meta["filters"])
+    # says how many items went, then why: "dropped 2 items: 1 image files are missing: ...; 1 ... cannot be read"
+    assert any(f.startswith("drop_missing_images: dropped 2 items: ") for f in ds.meta["filters"]), ds.meta["filters"]
 
 
 def test_empty_caption_is_named(tmp_path):
@@ -158,6 +160,10 @@ def test_cli_prepare_folder(tmp_path):
     assert result.exit_code == 0, result.output
     assert "prepared my-photos: 4 items" in result.output and "sizes scaled to the collection" in result.output
     assert "sample grid (4 items drawn" in result.output  # the grid's real count, not its 48 slots
+    # the label table's heading on one line, not wrapped to the narrow table's width
+    heading = [ln for ln in result.output.splitlines() if ln.startswith("label frequencies")]
+    assert len(heading) == 1 and heading[0].startswith("label frequencies (top 3 of 3; rarest: ")
+    assert heading[0].endswith(" 2):"), heading
     out = CliRunner().invoke(app, ["data", "info", "my-photos"])
     assert out.exit_code == 0 and "check_images=decode" in out.output
     (d / "a.jpg").unlink()

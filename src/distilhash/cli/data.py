@@ -135,8 +135,9 @@ def _print_info(directory: Path, top: int = 15, grid: bool = True) -> None:
             f"labels per item: mean {per_item.mean():.2f}, min {per_item.min()}, max {per_item.max()}; "
             f"items with no label: {int((per_item == 0).sum())}"
         )
-        table = Table(title=f"label frequencies (top {min(top, len(freq))} of {len(freq)}; rarest: "
-                      f"{freq[-1][0]} {freq[-1][1]})")
+        # a line of its own: as a Table title it wrapped to the table's width, mid-phrase
+        console.print(f"label frequencies (top {min(top, len(freq))} of {len(freq)}; rarest: {freq[-1][0]} {freq[-1][1]}):")
+        table = Table()
         table.add_column("label")
         table.add_column("items", justify="right")
         table.add_column("share", justify="right")

@@ -237,7 +237,7 @@ def finalize(
                 f"{source}: " + "; ".join(parts) + f" (image root: {store.root}){hint}; "
                 "fix the files, or drop those items with the source option drop_missing_images=true (`--opt drop_missing_images=true`; reported)"
             )
-        filters.append("drop_missing_images: dropped " + "; ".join(parts))
+        filters.append(f"drop_missing_images: dropped {len(missing) + len(bad)} items: " + "; ".join(parts))
         ds = drop(missing + [i for i, _ in bad])
     elif isinstance(ds.images, FileImageStore) and check_images != "none":
         filters.append(f"check_images={check_images}: all {len(ds)} image files present"

@@ -38,6 +38,12 @@ def target_text(cfg: Any, features, idx: np.ndarray, method: str = "dcmq") -> to
 
     if cfg.target_text == "caption":
         return caption()
+    if features.label_text is None and not np.asarray(features.labels).any():
+        raise FeatureError(  # a folder without labels (e.g. captions=filenames): label prompts cannot exist
+            f"{method}: target_text={cfg.target_text!r} compares images with their labels' text, but this dataset "
+            "has no labels; use --set target_text=caption (the captions as targets), or a method that needs "
+            "no labels (pq, lsh, itq)"
+        )
     if features.label_text is None:
         raise FeatureError(
             f"{method}: target={cfg.target!r} compares images with label-text embeddings, but the feature "
