@@ -106,7 +106,7 @@ def test_missing_and_unreadable_images_are_named(tmp_path):
     ds = create_source_dataset("folder", path=d, drop_missing_images=True)
     assert ds.ids == ["a", "c"]
     assert any("drop_missing_images" in f and "b.jpg" in f for f in ds.meta["filters"])
-    # says how many items went, then why: "dropped 2 items: 1 image files are missing: ...; 1 ... cannot be read"
+    # says how many items went, then why: "dropped 2 items: 1 image file is missing: ...; 1 ... cannot be read"
     assert any(f.startswith("drop_missing_images: dropped 2 items: ") for f in ds.meta["filters"]), ds.meta["filters"]
 
 

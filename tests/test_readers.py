@@ -283,8 +283,8 @@ def test_missing_and_unreadable_images(tmp_path):
     with pytest.raises(DataError) as err:
         create_source_dataset("dchmt-mat", path=d, image_root=root)
     msg = str(err.value)
-    assert "1 image files are missing" in msg and "im3.jpg" in msg
-    assert "1 image files cannot be read" in msg and "im6.jpg" in msg
+    assert "1 image file is missing" in msg and "im3.jpg" in msg
+    assert "1 image file cannot be read" in msg and "im6.jpg" in msg
     ds = create_source_dataset("dchmt-mat", path=d, image_root=root, drop_missing_images=True)
     assert "im3" not in ds.ids and "im6" not in ds.ids and len(ds) == 10 - 1 - 2
     assert any(f.startswith("drop_missing_images") for f in ds.meta["filters"])

@@ -62,10 +62,12 @@ def extract(
     from distilhash.teachers.cache import cache_status, default_features_dir, load_features
 
     if teacher is None:
-        from distilhash.teachers.default_choice import best_offline_teacher
+        from distilhash.teachers.default_choice import best_offline_candidate
 
-        teacher, why = best_offline_teacher()
-        typer.echo(f"teacher: {teacher} (the strongest offline teacher available here: {why}; --teacher to choose)")
+        picked = best_offline_candidate()
+        teacher = picked.spec
+        typer.echo(f"teacher: {teacher} - {picked.where}; the strongest offline teacher available here "
+                   "(why: `distilhash teacher info`; --teacher to choose another)")
     before = None
     if out is not None or not Path(dataset).exists():
         before = cache_status(out if out is not None else default_features_dir(dataset, teacher))

@@ -19,7 +19,7 @@ from distilhash.data.dataset import CrossModalDataset
 from distilhash.data.images import FileImageStore
 from distilhash.errors import DataError
 
-__all__ = ["ImagePaths", "rewrite_image_paths", "item_ids_from_paths", "finalize", "listed", "CHECK_MODES"]
+__all__ = ["ImagePaths", "rewrite_image_paths", "item_ids_from_paths", "finalize", "listed", "image_files", "CHECK_MODES"]
 
 #: How image files are checked at prepare time (``check_images`` option).
 CHECK_MODES = ("none", "exists", "header", "decode")
@@ -31,6 +31,14 @@ def listed(names: Sequence[str], limit: int = 10) -> str:
     """``"a, b, c (+7 more)"``."""
     head = ", ".join(str(n) for n in names[:limit])
     return head + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def image_files(n: int, what: str) -> str:
+    """``"3 image files are missing"`` / ``"1 image file is missing"`` for ``what`` in the plural (``"are missing"``,
+    ``"cannot be read"``)."""
+    if n != 1:
+        return f"{n} image files {what}"
+    return "1 image file " + ("is " + what[4:] if what.startswith("are ") else what)
 
 
 def _parts(path: str) -> list[str]:
@@ -225,9 +233,9 @@ def finalize(
         assert isinstance(store, FileImageStore)
         parts = []
         if missing:
-            parts.append(f"{len(missing)} image files are missing: " + listed([str(store.path(i)) for i in missing]))
+            parts.append(image_files(len(missing), "are missing: ") + listed([str(store.path(i)) for i in missing]))
         if bad:
-            parts.append(f"{len(bad)} image files cannot be read: "
+            parts.append(image_files(len(bad), "cannot be read: ")
                          + listed([f"{store.path(i)} ({why})" for i, why in bad], 5))
         if not drop_missing_images:
             absolute = any(_is_absolute(store.paths[i]) for i in missing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from distilhash.data.assemble import image_files
 from distilhash.data.dataset import load_dataset
 from distilhash.data.images import FileImageStore
 from distilhash.data.split import Split
@@ -37,7 +38,7 @@ def check_dataset(directory: str | Path, open_images: bool = True, max_listed: i
     if isinstance(ds.images, FileImageStore):
         missing = ds.images.missing()
         if missing:
-            problems.append(f"{len(missing)} image files are missing: {listed(missing)}")
+            problems.append(image_files(len(missing), f"are missing: {listed(missing)}"))
         if open_images:
             unreadable: list[int] = []
             for i in range(len(ds)):
@@ -48,7 +49,7 @@ def check_dataset(directory: str | Path, open_images: bool = True, max_listed: i
                 except DataError:
                     unreadable.append(i)
             if unreadable:
-                problems.append(f"{len(unreadable)} image files cannot be read: {listed(unreadable)}")
+                problems.append(image_files(len(unreadable), f"cannot be read: {listed(unreadable)}"))
     split_path = directory / SPLIT_FILE
     if split_path.is_file():
         try:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from distilhash.teachers.recipes import DEMO_TEACHER, OWN_COLLECTION_ORDER
 
-__all__ = ["Candidate", "PREFERENCE", "best_offline_teacher"]
+__all__ = ["Candidate", "PREFERENCE", "best_offline_teacher", "best_offline_candidate"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class Candidate:
     spec: str
     available: Callable[[], bool]
     why: str
+    where: str  # which copy answers, in a few words ("the copy shipped with distilhash (sha256-checked)", ...)
 
 
 def _prior_packages() -> bool:
@@ -64,23 +65,31 @@ def _recipe_candidates(spec: str) -> tuple[Candidate, ...]:
     from distilhash.teachers.recipes import RECIPES
 
     r = RECIPES[spec]
-    fitted = Candidate(spec, lambda: r.fitted() and _prior_packages(),
-                       f"{r.about}; fitted in this home" + (" (`make demo`)" if spec == DEMO_TEACHER else ""))
+    here = "fitted in this home" + (" (`make demo`)" if spec == DEMO_TEACHER else "")
+    fitted = Candidate(spec, lambda: r.fitted() and _prior_packages(), f"{r.about}; {here}", here)
     shipped = Candidate(spec, lambda: spec in shipped_module.shipped_specs() and _prior_packages(),
-                        f"{r.about}; the copy shipped with distilhash (sha256-checked, `distilhash teacher info {spec}`)")
+                        f"{r.about}; the copy shipped with distilhash (sha256-checked, `distilhash teacher info {spec}`)",
+                        "the copy shipped with distilhash (sha256-checked)")
     return fitted, shipped
 
 
 PREFERENCE: tuple[Candidate, ...] = (
     *(c for spec in OWN_COLLECTION_ORDER for c in _recipe_candidates(spec)),
     Candidate("minilm-lit", lambda: True, "the committed teacher, fitted on synthetic emoji scenes; "
-              f"installing the `teachers` extra makes {OWN_COLLECTION_ORDER[0]} available"),
+              f"installing the `teachers` extra makes {OWN_COLLECTION_ORDER[0]} available",
+              "committed with distilhash; install the `teachers` extra for a stronger one"),
 )
 
 
-def best_offline_teacher() -> tuple[str, str]:
-    """``(spec, why)`` of the first available teacher of :data:`PREFERENCE` (a home's fit before the shipped copy)."""
+def best_offline_candidate() -> Candidate:
+    """The first available teacher of :data:`PREFERENCE` (a home's fit before the shipped copy)."""
     for c in PREFERENCE:
         if c.available():
-            return c.spec, c.why
+            return c
     raise AssertionError("minilm-lit is always available")  # pragma: no cover
+
+
+def best_offline_teacher() -> tuple[str, str]:
+    """``(spec, why)`` of :func:`best_offline_candidate`."""
+    c = best_offline_candidate()
+    return c.spec, c.why
