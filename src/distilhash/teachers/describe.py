@@ -63,7 +63,13 @@ def _kept(info: dict[str, Any]) -> str | None:
         parts = [f"epoch {kept['epoch']}"] if "epoch" in kept else []
         parts += [f"{k} {v:.3f}" for k, v in kept.items() if k.startswith("val_") and isinstance(v, float)]
         return ", ".join(parts) or None
-    return f"epoch {info['kept_epoch']}" if "kept_epoch" in info else None
+    return f"epoch {info['kept_epoch']}" if info.get("kept_epoch") is not None else None
+
+
+def _kept_because(info: dict[str, Any]) -> str | None:
+    """Why the kept epoch was kept: ``kept_because`` of a level that reports a kept epoch (a prior's own
+    ``kept_because``, on a level without one, is about the prior and goes on the class-prior line)."""
+    return info.get("kept_because") if _kept(info) else None
 
 
 def _image_tower(info: dict[str, Any]) -> str | None:
@@ -91,7 +97,7 @@ CARD_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
     ("fitted on", _fitted_on),
     ("pairs", lambda i: i.get("fitted_on_pairs")),
     ("kept", _kept),
-    ("kept because", lambda i: i.get("kept_because")),
+    ("kept because", _kept_because),
 )
 
 
@@ -113,7 +119,8 @@ def teacher_card(info: dict[str, Any], default_because: str | None = None) -> li
             lines.append(f"  {label + ':':<14}{value}")
     if isinstance(info.get("prior"), dict):
         prior = info["prior"]
+        own = None if _kept(info) else info.get("kept_because")  # lite0-tuned's kept_because is its epoch's, not the prior's
         lines.append(f"  {'class prior:':<14}weight {prior.get('weight')}, temperature {prior.get('temperature')}"
-                     + (f"; kept because: {info['kept_because']}" if info.get("kept_because") else ""))
+                     + (f"; kept because: {own}" if own else ""))
     lines.append(f"  {'fingerprint:':<14}{info.get('fingerprint')}")
     return lines
