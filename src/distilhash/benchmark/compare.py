@@ -74,12 +74,14 @@ def compare_at(features, split, bits: int, seed: int, found: dict[tuple[str, int
 
 def committed_summary(path: Path, name: str, bits: int, split_hash: str) -> dict[str, Any] | None:
     """``{"i2t", "t2i", "source"}`` of method ``name`` at ``bits`` from a committed ``bench/dcmq.py`` summary at ``path``
-    (``summary[name][bits]["map_all"]``: the mean over its seeds), or None when absent or on another split."""
+    (``summary[name][bits]["map_all"]``: the mean over its seeds), or None when absent or not recorded on ``split_hash``
+    (its provenance block or, in older records, ``meta`` must name that split)."""
     try:
         rec = json.loads(Path(path).read_text())
         cell = rec["summary"][name][str(bits)]["map_all"] if name == "dcmq" else None
     except (OSError, KeyError, json.JSONDecodeError):
         return None
-    if cell is None or (rec.get("provenance") or rec.get("meta", {})).get("split_hash", split_hash) != split_hash:
+    recorded = {(rec.get(block) or {}).get("split_hash") for block in ("provenance", "meta")}
+    if cell is None or split_hash not in recorded:  # a record that names no split is not taken as this one
         return None
     return {d: float(cell[d]["mean"]) for d in DIRECTIONS} | {"source": f"{path} (committed; mean over {cell['i2t'].get('n')} seeds)"}
