@@ -27,9 +27,12 @@ Torch tensors in and out (no gradient); the numpy PQ baseline converts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distilhash.errors import ConfigError
+
+if TYPE_CHECKING:  # types only: importing this module does not import torch
+    from torch import Tensor
 
 __all__ = ["anisotropic_loss", "parallel_split", "anisotropic_codes", "anisotropic_update", "anisotropic_kmeans"]
 
@@ -59,7 +62,7 @@ def parallel_split(x: Any, q: Any) -> tuple[Any, Any]:
     return par.mean(), ((r * r).sum(1) - par).mean()
 
 
-def _sub(x, codebooks):
+def _sub(x: Tensor, codebooks: Tensor) -> Tensor:
     M, K, d = codebooks.shape
     if x.ndim != 2 or x.shape[1] != M * d:
         raise ConfigError(f"anisotropic quantization: items of shape {tuple(x.shape)}; expected [N, {M * d}] "
@@ -67,7 +70,7 @@ def _sub(x, codebooks):
     return x.reshape(len(x), M, d)
 
 
-def anisotropic_codes(x, codebooks, eta: float, n_pass: int = 2, chunk: int = 4096):
+def anisotropic_codes(x: Tensor, codebooks: Tensor, eta: float, n_pass: int = 2, chunk: int = 4096) -> Tensor:
     """Codes int64 ``[N, M]`` of ``x [N, M d]`` minimising ``l`` under ``codebooks [M, K, d]`` (coordinate descent)."""
     import torch
 
@@ -98,7 +101,7 @@ def anisotropic_codes(x, codebooks, eta: float, n_pass: int = 2, chunk: int = 40
     return torch.cat(out) if out else torch.zeros(0, codebooks.shape[0], dtype=torch.long)
 
 
-def anisotropic_update(x, codes, codebooks, eta: float):
+def anisotropic_update(x: Tensor, codes: Tensor, codebooks: Tensor, eta: float) -> Tensor:
     """New codebooks ``[M, K, d]``: each used codeword at its minimiser of ``l`` (Gauss-Seidel over the
     sub-vectors, the codes ``[N, M]`` fixed); unused codewords stay."""
     import torch
@@ -126,7 +129,7 @@ def anisotropic_update(x, codes, codebooks, eta: float):
     return cb
 
 
-def anisotropic_kmeans(x, codebooks, eta: float, n_iter: int = 5):
+def anisotropic_kmeans(x: Tensor, codebooks: Tensor, eta: float, n_iter: int = 5) -> Tensor:
     """``n_iter`` alternations of :func:`anisotropic_codes` and :func:`anisotropic_update` from ``codebooks``;
     returns the new codebooks ``[M, K, d]``."""
     cb = codebooks.clone()

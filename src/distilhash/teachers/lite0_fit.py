@@ -36,11 +36,14 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from distilhash.threads import fit_threads
+
+if TYPE_CHECKING:  # types only: torch loads when a fit runs
+    import torch
 
 __all__ = ["Lite0FitConfig", "fit_lite0_minilm", "val_scores", "describe", "train_and_select", "towers_record"]
 
@@ -179,7 +182,7 @@ def _as_views(x: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(x[None] if x.ndim == 2 else x))
 
 
-def view_cdf(v_weights: np.ndarray):
+def view_cdf(v_weights: np.ndarray) -> torch.Tensor:
     """View weights ``[m, n]`` (each column sums to 1) -> their cumulative sums, a float64 tensor whose last row is 1."""
     import torch
 
@@ -187,7 +190,7 @@ def view_cdf(v_weights: np.ndarray):
     return torch.from_numpy(cum / cum[-1])
 
 
-def draw_views(cum, idx, rng: np.random.Generator):
+def draw_views(cum: torch.Tensor, idx: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """One view index per pair of ``idx`` (a long tensor ``[len(idx)]``), view k of pair i with probability
     ``v_weights[k, i]`` (``cum`` from :func:`view_cdf`; a view of weight 0 is never drawn)."""
     import torch

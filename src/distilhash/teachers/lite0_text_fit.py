@@ -25,9 +25,14 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # types only: torch and transformers load when a fit runs
+    import torch
+
+    from distilhash.teachers.minilm_split import MiniLMSplit
 
 __all__ = ["TextTuneConfig", "fit_text_tune", "LAST", "TEXT_TOWER_DIR"]
 
@@ -61,18 +66,18 @@ class TextTuneConfig:
         return asdict(self)
 
 
-def lower_states(text, texts: list[str], batch: int = 128) -> list:
+def lower_states(text: MiniLMSplit, texts: list[str], batch: int = 128) -> list[torch.Tensor]:
     """Hidden states entering the trained layers of ``text`` (a :class:`~.minilm_split.MiniLMSplit`): one
     float32 tensor ``[T_i, 384]`` per caption (no padding rows), from its frozen front in batches of ``batch``."""
     from distilhash.teachers.minilm_split import unpad_states
 
-    out: list = []
+    out: list[torch.Tensor] = []
     for s in range(0, len(texts), batch):
         out += unpad_states(*text.front(texts[s:s + batch]))
     return out
 
 
-def last_layer_embed(text, states: list, chunk: int = 64):
+def last_layer_embed(text: MiniLMSplit, states: list[torch.Tensor], chunk: int = 64) -> torch.Tensor:
     """``text``'s trained back (:class:`~.minilm_split.MiniLMSplit`) on per-caption states -> unit rows ``[n, 384]``
     (a torch tensor).
 

@@ -55,7 +55,7 @@ class MiniLMSplit(nn.Module):
         for name, p in self.bert.named_parameters():
             p.requires_grad_(name.startswith("encoder.layer.") and int(name.split(".")[2]) >= self.first)
 
-    def _mask(self, hidden: torch.Tensor, mask: torch.Tensor):
+    def _mask(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         from transformers.masking_utils import create_bidirectional_mask
 
         return create_bidirectional_mask(config=self.bert.config, inputs_embeds=hidden, attention_mask=mask)
@@ -68,6 +68,7 @@ class MiniLMSplit(nn.Module):
         return hidden
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """A list of strings -> MiniLM's padded ``input_ids`` / ``attention_mask`` ``[n, T]`` (``max_length`` tokens at most)."""
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise DataError("text inputs must be a list of strings")
         return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
@@ -92,6 +93,7 @@ class MiniLMSplit(nn.Module):
         return nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        """Strings -> unit rows ``[n, 384]``: :meth:`front` then :meth:`back`."""
         return self.back(*self.front(texts))
 
     def trainable_layers(self) -> nn.ModuleList:
