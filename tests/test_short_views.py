@@ -74,3 +74,15 @@ def test_short_views_join_the_fit_captions_with_weights(tmp_path):
     np.testing.assert_allclose(out[3, 0], enc.encode(["red"])[0], atol=1e-6)
     np.testing.assert_allclose(out[2, 2], enc.encode(["dog"])[0], atol=1e-6)
     assert not out[2:, 1].any() and not w[2:, 1].any()  # the pair without short views: zeros, never drawn
+
+
+def test_short_views_for_a_source_the_fit_does_not_have_are_refused_by_name():
+    """A misspelt source or a comma string would otherwise train no short views, silently."""
+    from distilhash.errors import ConfigError
+    from distilhash.teachers.lite0_wide import WideFitConfig
+
+    assert WideFitConfig(caption_views=["title", "short"]).short_view_sources == ["openclipart-fit"]
+    for bad in (["openclipart-fitt"], "openclipart-fit,emoji-fit"):
+        with pytest.raises(ConfigError, match="short_view_sources=.*expected a list of pair sources"):
+            WideFitConfig(caption_views=["title", "short"], short_view_sources=bad)
+    WideFitConfig(sources=["emoji-fit"])  # no short views asked for: the default needs no openclipart-fit

@@ -52,6 +52,17 @@ class WideFitConfig(Lite0FitConfig):
     #: the sources whose pairs get ``"short"`` views (the others draw among their whole-caption views)
     short_view_sources: list[str] = field(default_factory=lambda: ["openclipart-fit"])
 
+    def __post_init__(self) -> None:
+        from distilhash.errors import ConfigError
+        from distilhash.teachers.short_views import SHORT
+
+        if SHORT not in self.caption_views:
+            return
+        # a misspelt source, or a comma string (whose substrings `in` would match), would silently train no short views
+        if isinstance(self.short_view_sources, str) or not set(self.short_view_sources) <= set(self.sources):
+            raise ConfigError(f"short_view_sources={self.short_view_sources!r}: expected a list of pair sources of this "
+                              f"fit ({', '.join(self.sources)}), e.g. [\"openclipart-fit\"]")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
