@@ -146,6 +146,5 @@ def test_committed_summary_gives_the_dcmq_cell_of_the_same_split_only(tmp_path):
     assert committed_summary(tmp_path / "missing.json", "dcmq", 64, "s1") is None
     path.write_text(json.dumps({"provenance": {}, "summary": {"dcmq": {"64": {"map_all": cell}}}}))
     assert committed_summary(path, "dcmq", 64, "s1") is None  # no split recorded: not taken as this one
-    path.write_text(json.dumps({"provenance": {"split_hash": "not recorded"}, "meta": {"split_hash": "s1"},
-                                "summary": {"dcmq": {"64": {"map_all": cell}}}}))
-    assert committed_summary(path, "dcmq", 64, "s1")["i2t"] == 0.5  # an older record: its meta names the split
+    path.write_text(json.dumps({"meta": {"split_hash": "s1"}, "summary": {"dcmq": {"64": {"map_all": cell}}}}))
+    assert committed_summary(path, "dcmq", 64, "s1")["i2t"] == 0.5  # a record without provenance: its meta names the split
