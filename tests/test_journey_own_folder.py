@@ -1,4 +1,5 @@
-"""A fresh install's own-folder journey on real pictures no teacher was fitted on: the intended picture is found.
+"""A fresh install's own-folder journey on real pictures outside the dataset: the intended picture is found
+(also on the 30 that the default teacher's fit pairs do not hold).
 
 The folder (:mod:`distilhash.benchmark.own_folder`, shared with ``bench/own_folder_journey.py``):
 34 openclipart drawings that the openclipart dataset filters out, 10 Noto emoji glyphs, 3 composed

@@ -1,4 +1,5 @@
-"""A new user's own folder of real pictures no teacher was fitted on, and twenty queries written down before any search.
+"""A new user's own folder of real pictures outside the dataset, and twenty queries written down before any search
+(17 pictures are among the wide teachers' fit pairs, :data:`IN_WIDE_PAIRS`; the 224-px teacher saw none).
 
 Used by ``bench/own_folder_journey.py`` (the figures) and ``tests/test_journey_own_folder.py`` (the
 journey in the default suite). :func:`build_folder` writes 49 files from Debian packages that
