@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         write()  # partial results survive an interrupted benchmark
         if not args.no_compare:
             run["compare"] = compare_at(feats, split, bits, args.seed, harness, args.compare,
-                                        lambda name, b: committed_summary(results_dir("dcmq", ROOT) / "dcmq.json", name, b, split.hash))
+                                        lambda name, b: committed_summary(results_dir("dcmq", ROOT) / "dcmq.json", name, b, split.hash,
+                                                                                  feats.teacher))
         if not args.no_speed and speed is None:
             speed, speed_bits = student_teacher_speed(method, ds, split, args.teacher), bits
         torch.set_num_threads(args.threads)

@@ -131,20 +131,24 @@ def test_image_encode_rounds_times_the_teacher_and_each_student_batch():
     assert rec["students"]["cnn"] == {"image_size": 6, "parameters": {"student_image": 10}, "config": {"image_size": 6}}
 
 
-def test_committed_summary_gives_the_dcmq_cell_of_the_same_split_only(tmp_path):
+def test_committed_summary_gives_the_dcmq_cell_of_the_same_split_and_teacher_only(tmp_path):
     import json
 
     from distilhash.benchmark.compare import committed_summary
 
     cell = {"i2t": {"mean": 0.5, "n": 3}, "t2i": {"mean": 0.4, "n": 3}}
+    summary = {"dcmq": {"64": {"map_all": cell}}}
     path = tmp_path / "dcmq.json"
-    path.write_text(json.dumps({"provenance": {"split_hash": "s1"}, "summary": {"dcmq": {"64": {"map_all": cell}}}}))
-    got = committed_summary(path, "dcmq", 64, "s1")
+    path.write_text(json.dumps({"provenance": {"split_hash": "s1"}, "meta": {"teacher": "t"}, "summary": summary}))
+    got = committed_summary(path, "dcmq", 64, "s1", "t")
     assert got["i2t"] == 0.5 and got["t2i"] == 0.4 and got["source"] == f"{path} (committed; mean over 3 seeds)"
-    assert committed_summary(path, "dcmq", 64, "s2") is None  # another split
-    assert committed_summary(path, "dcmq", 32, "s1") is None and committed_summary(path, "itq", 64, "s1") is None
-    assert committed_summary(tmp_path / "missing.json", "dcmq", 64, "s1") is None
-    path.write_text(json.dumps({"provenance": {}, "summary": {"dcmq": {"64": {"map_all": cell}}}}))
-    assert committed_summary(path, "dcmq", 64, "s1") is None  # no split recorded: not taken as this one
-    path.write_text(json.dumps({"meta": {"split_hash": "s1"}, "summary": {"dcmq": {"64": {"map_all": cell}}}}))
-    assert committed_summary(path, "dcmq", 64, "s1")["i2t"] == 0.5  # a record without provenance: its meta names the split
+    assert committed_summary(path, "dcmq", 64, "s2", "t") is None  # another split
+    assert committed_summary(path, "dcmq", 64, "s1", "other") is None  # another teacher's codes
+    assert committed_summary(path, "dcmq", 32, "s1", "t") is None and committed_summary(path, "itq", 64, "s1", "t") is None
+    assert committed_summary(tmp_path / "missing.json", "dcmq", 64, "s1", "t") is None
+    path.write_text(json.dumps({"provenance": {}, "meta": {"teacher": "t"}, "summary": summary}))
+    assert committed_summary(path, "dcmq", 64, "s1", "t") is None  # no split recorded: not taken as this one
+    path.write_text(json.dumps({"provenance": {"split_hash": "s1"}, "summary": summary}))
+    assert committed_summary(path, "dcmq", 64, "s1", "t") is None  # no teacher recorded: not taken as this one
+    path.write_text(json.dumps({"meta": {"split_hash": "s1", "teacher": "t"}, "summary": summary}))
+    assert committed_summary(path, "dcmq", 64, "s1", "t")["i2t"] == 0.5  # a record without provenance: its meta names both

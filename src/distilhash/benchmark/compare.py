@@ -72,10 +72,11 @@ def compare_at(features, split, bits: int, seed: int, found: dict[tuple[str, int
     return out
 
 
-def committed_summary(path: Path, name: str, bits: int, split_hash: str) -> dict[str, Any] | None:
+def committed_summary(path: Path, name: str, bits: int, split_hash: str, teacher: str) -> dict[str, Any] | None:
     """``{"i2t", "t2i", "source"}`` of method ``name`` at ``bits`` from a committed ``bench/dcmq.py`` summary at ``path``
-    (``summary[name][bits]["map_all"]``: the mean over its seeds), or None when absent or not recorded on ``split_hash``
-    (its provenance block, or ``meta`` in a record without one, must name that split). The teacher is not compared."""
+    (``summary[name][bits]["map_all"]``: the mean over its seeds), or None when absent, not recorded on ``split_hash``
+    (its provenance block, or ``meta`` in a record without one, must name that split) or not on ``teacher`` (its
+    ``meta["teacher"]``, the feature cache's teacher, must be the same)."""
     try:
         rec = json.loads(Path(path).read_text())
         cell = rec["summary"][name][str(bits)]["map_all"] if name == "dcmq" else None
@@ -83,5 +84,7 @@ def committed_summary(path: Path, name: str, bits: int, split_hash: str) -> dict
         return None
     recorded = (rec.get("provenance") or rec.get("meta") or {}).get("split_hash")
     if cell is None or recorded != split_hash:  # a record that names no split is not taken as this one
+        return None
+    if (rec.get("meta") or {}).get("teacher") != teacher:  # nor one whose codes distil another teacher
         return None
     return {d: float(cell[d]["mean"]) for d in DIRECTIONS} | {"source": f"{path} (committed; mean over {cell['i2t'].get('n')} seeds)"}

@@ -92,7 +92,7 @@ def ivf_tradeoff(cb: np.ndarray, metric: str, real: np.ndarray, qv: np.ndarray, 
         speed.append({"nprobe": nprobe, "ms_per_query": sec * 1e3, "qps": 1.0 / sec, "recall@10": recall(got, ref, k),
                       "recall@10_unmodified": float(np.mean(unmod)) if unmod else None})
         log(f"ivf nprobe={nprobe}: {speed[-1]}")
-    _check_adc(got, qt, cb, codes, metric)
+        _check_adc(got, qt, cb, codes, metric)  # every nprobe's answers carry true ADC distances
     return {"n_queries_timed": len(qt),
             "build": {"nlist": int(s.stats["nlist"]), "trained_on": s.stats["trained_on"], "train_s": s.stats["train_s"],
                       "assign_s": s.stats["assign_s"], "total_s": round(build_s, 2),
