@@ -3,7 +3,8 @@
     DISTILHASH_HOME=... python bench/demo_record.py [--out-name demo]
 
 `make demo` writes its figures into ``$DISTILHASH_HOME`` (``demo-timings.json`` with the run's
-provenance block, and ``demo-examples.json`` / ``demo-open-vocab.json`` in the image index). This
+provenance block, ``demo-teacher.json``: which copy of the teacher answered and its fingerprint, and
+``demo-examples.json`` / ``demo-open-vocab.json`` in the image index). This
 script copies them, unchanged, into ``bench/results/demo_record/<name>.{json,md}`` so that the
 README's demo figures have a result file behind them. It measures nothing itself; the provenance is
 the demo run's own (command, commit, load before/after, machine).
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     home = Path(os.environ.get("DISTILHASH_HOME", ROOT / "data"))
     timings = _read(home / "demo-timings.json", "the step times")
+    teacher = home / "demo-teacher.json"  # which copy of the teacher answered (demos before it was recorded: absent)
     rec = {"provenance": timings.pop("provenance"), "timings": timings,
+           **({"teacher": {k: v for k, v in _read(teacher, "the teacher check").items() if k != "card"}}
+              if teacher.is_file() else {}),
            "examples": _read(home / INDEX / "demo-examples.json", "the example searches"),
            "open_vocab": _read(home / INDEX / "demo-open-vocab.json", "the open-vocabulary summary")}
     for e in rec["examples"]:  # the table needs no item lists; the ids stay for whoever checks by looking

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["markdown", "open_vocab_lines"]
+__all__ = ["markdown", "open_vocab_lines", "teacher_lines"]
 
 
 def markdown(rec: dict[str, Any]) -> str:
     """The example queries' P@10 (by label, by title), the open-vocabulary summary and the step times."""
     prov, ex = rec["provenance"], rec["examples"]
     lines = [f"# `make demo`, commit {prov['commit'][:7]} ({prov['started_utc']}, load {prov['load_before'][0]} -> "
-             f"{prov['load_after'][0]})", "",
+             f"{prov['load_after'][0]})", "", *teacher_lines(rec.get("teacher")),
              "Ten example queries written down before any search; top 10 of the DCMQ 64-bit image index of the "
              "retrieval drawings through the demo's text encoder, judged by the query's label and by the drawing's title.", "",
              "| query | label | P@10 by label | P@10 by title | encoder |", "|---|---|---|---|---|"]
@@ -39,6 +39,17 @@ def markdown(rec: dict[str, Any]) -> str:
     lines += ["", f"Steps in all: {t['steps_seconds']:.1f} s ({sec(t.get('steps_cpu_seconds'))} s of CPU); "
               f"setup {sec(t['setup_seconds'])} s."]
     return "\n".join(lines) + "\n"
+
+
+def teacher_lines(teacher: dict[str, Any] | None) -> list[str]:
+    """Which copy of the teacher the run used, its fingerprint and the commands that reproduce it (records of demos
+    that did not record it: nothing)."""
+    if not teacher:
+        return []
+    return [f"Teacher `{teacher['spec']}`: {teacher['copy']}; fingerprint `{teacher['fingerprint']}`"
+            + (f", fitted on split `{teacher['fitted_on_split']}`" if teacher.get("fitted_on_split") else "")
+            + (f" (this dataset's split: `{teacher['split_here']}`)" if teacher.get("split_here") else "")
+            + ". Reproduced by:", "", "```bash", *teacher.get("reproduce", []), "```", ""]
 
 
 def open_vocab_lines(summary: dict[str, Any]) -> list[str]:

@@ -66,9 +66,10 @@ FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
 
 #: (command words, parameter name) of paths that are written; ("*", name) for every command
 OUTPUTS = {("*", "out"), ("*", "results"), (("index", "build"), "index_dir"), (("teacher", "extract"), "out"),
-           (("demo", "examples"), "json_out"), (("demo", "open-vocab"), "json_out")}
+           (("demo", "examples"), "json_out"), (("demo", "open-vocab"), "json_out"), (("demo", "teacher"), "json_out")}
 #: outputs that are files (every other output is a directory: an existing file there is refused)
-FILE_OUTPUTS = {(("encode",), "out"), (("demo", "examples"), "json_out"), (("demo", "open-vocab"), "json_out")}
+FILE_OUTPUTS = {(("encode",), "out"), (("demo", "examples"), "json_out"), (("demo", "open-vocab"), "json_out"),
+                (("demo", "teacher"), "json_out")}
 #: parameter names of inputs that must be directories
 DIR_INPUTS = {"model", "model_dir", "index_dir", "index_dirs", "light_dir", "features", "image_root"}
 #: parameter names of inputs that must be files

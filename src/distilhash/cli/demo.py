@@ -1,11 +1,12 @@
-"""``distilhash demo``: the openclipart demo and its two reports.
+"""``distilhash demo``: the openclipart demo, its two reports and its teacher check.
 
     distilhash demo run                                   # what `make demo` runs (every step, then the page)
     distilhash demo examples INDEX_DIR [--encoder static] [--json OUT]
     distilhash demo open-vocab MODEL_DIR [--json OUT]
+    distilhash demo teacher [--json OUT]                  # which copy of the demo teacher answers, its fingerprint
 
-The work is :mod:`distilhash.demo.steps`, :mod:`distilhash.demo.examples` and
-:mod:`distilhash.demo.open_vocab_summary`.
+The work is :mod:`distilhash.demo.steps`, :mod:`distilhash.demo.examples`,
+:mod:`distilhash.demo.open_vocab_summary` and :mod:`distilhash.demo.teacher_check`.
 """
 
 from __future__ import annotations
@@ -63,3 +64,20 @@ def open_vocab(
     print_summary(summary)
     if json_out is not None:
         save_summary(summary, json_out)
+
+
+@app.command()
+def teacher(
+    json_out: Path = typer.Option(None, "--json", help="Also write the record (spec, copy, fingerprint, commands) here."),
+) -> None:
+    """Load the demo's teacher (this home's fit, else the shipped copy, sha256-checked); say which copy answered,
+    its fingerprint and the commands that reproduce it."""
+    from distilhash.demo.teacher_check import record_lines, save_record, teacher_record
+    from distilhash.paths import datasets_dir
+    from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
+
+    dataset = RECIPES[DEMO_TEACHER].dataset
+    rec = teacher_record(DEMO_TEACHER, dataset if (datasets_dir() / dataset / "split.json").is_file() else None)
+    typer.echo("\n".join(record_lines(rec)))
+    if json_out is not None:
+        save_record(rec, json_out)

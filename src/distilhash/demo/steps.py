@@ -1,13 +1,15 @@
 """The demo's steps: the commands a user would type, on the real openclipart drawings.
 
-Steps (each skipped when its output already exists, so a second run reuses the first one's work):
+Steps (each skipped when its output already exists and was made with the teacher step 2 found, so a second run
+reuses the first one's work and a home of an earlier demo, whose outputs were made with another teacher, does not):
 
 1. ``distilhash data prepare openclipart``            the real drawings (Debian openclipart), split saved
-2. ``distilhash teacher fit ...``                    the demo teacher's fit commands (``teachers.recipes.DEMO_TEACHER``,
-                                                       today ``lite0-prior:openclipart-224``): the projection heads on
-                                                       frozen EfficientNet-Lite0 (224 px) + MiniLM towers, split.train
-                                                       pairs, then the ImageNet class prior's weight on split.val. Also the
-                                                       teacher own collections get by default (docs/own-collection.md)
+2. ``distilhash demo teacher``                        the demo's teacher (``teachers.recipes.DEMO_TEACHER``, today
+                                                       ``lite0-prior:openclipart-224-short``, own collections' default):
+                                                       this home's fit if it has one, else the copy shipped with
+                                                       distilhash (every file's sha256 checked); never fitted here. It
+                                                       prints which copy answered, its fingerprint and the commands that
+                                                       reproduce it, and records them (``demo-teacher.json``)
 3. ``distilhash teacher extract ...``                  the teacher feature cache
 4. ``distilhash train dcmq --bits 64 ...``             DCMQ at 64 bits, in its open-vocabulary setting
                                                        (:data:`DCMQ_PRESET`: heads that start in the teacher's
@@ -60,10 +62,11 @@ DATASET = RECIPES[TEACHER].dataset
 BITS = 64
 #: The demo's DCMQ keeps the teacher's vocabulary: residual heads (identity + an MLP that starts at
 #: zero, so each head starts in the teacher's 384-d space) and targets from half the label prompts, half
-#: the captions. On the 176-noun open-vocabulary list its 64-bit codes keep 0.99x of the float
-#: teacher's P@10 on the drawings (the defaults, MLP heads and label prompts: 0.68x), for text->image
-#: label mAP 0.535 instead of 0.620 (3 seeds each, bench/results/open_vocab_dcmq_targets/prior-224-heads.md).
-#: DCMQ in the open-vocabulary setting (:data:`distilhash.methods.presets.PRESETS`: residual heads, half caption targets)
+#: the captions. On the 176-noun open-vocabulary list, on the demo's short-view teacher, its 64-bit codes keep
+#: 0.84x of the float teacher's P@10 on the drawings (the defaults, MLP heads and label prompts: 0.60x; plain PQ
+#: 0.83x), for text->image label mAP 0.554 instead of 0.605 (3 seeds each,
+#: bench/results/open_vocab_dcmq_targets/short224-heads.md; on the earlier 224-px teacher 0.99x against 0.68x,
+#: prior-224-heads.md).
 DCMQ_PRESET = "open-vocab"
 
 
@@ -93,51 +96,121 @@ def _static_text_ready() -> bool:
 
 @dataclass(frozen=True)
 class Step:
-    """One demo step: a CLI command and how to tell that its output already exists."""
+    """One demo step: a CLI command, how to tell that its output already exists (made with this run's teacher),
+    and what to clear first when it has to run (``prepare``: returns the lines to print)."""
 
     title: str
     args: Callable[[], list[str]]
     done: Callable[[], bool] = lambda: False
     module: str = "distilhash.cli.main"  # run as ``python -m module *args``
+    prepare: Callable[[], list[str]] = lambda: []
+
+
+def _teacher_file() -> Path:
+    from distilhash.demo.teacher_check import RECORD_FILE
+
+    return home() / RECORD_FILE
+
+
+def _fingerprint() -> str | None:
+    """The fingerprint of the teacher copy step 2 found in this run (None before it ran)."""
+    from distilhash.demo.teacher_check import read_record
+
+    rec = read_record(_teacher_file())
+    return rec.get("fingerprint") if rec and rec.get("spec") == TEACHER else None
+
+
+def _features_dir() -> Path:
+    from distilhash.teachers.cache import default_features_dir
+
+    return default_features_dir(DATASET, TEACHER)
+
+
+def _features_state() -> str:
+    from distilhash.demo.freshness import feature_cache_state
+
+    return feature_cache_state(_features_dir(), _fingerprint())
+
+
+def _extract_args() -> list[str]:
+    """``teacher extract``; with ``--overwrite`` when the complete cache there was made by another copy of the teacher."""
+    return ["teacher", "extract", "--dataset", DATASET, "--teacher", TEACHER] \
+        + (["--overwrite"] if _features_state() == "other teacher" else [])
+
+
+def _extract_prepare() -> list[str]:
+    if _features_state() != "other teacher":
+        return []
+    return [f"{_features_dir()} was extracted with another copy of {TEACHER} (not fingerprint {_fingerprint()}): "
+            "extracting it again"]
+
+
+def _model_current() -> bool:
+    from distilhash.demo.freshness import model_is_current
+
+    return model_is_current(_model_dir(), TEACHER, _fingerprint())
+
+
+def _retire_model() -> list[str]:
+    from distilhash.demo.freshness import retire_model_outputs
+
+    return retire_model_outputs(_model_dir(), [_index_dir("image"), _index_dir("text")])
+
+
+def _model_step_done(path: Callable[[], Path]) -> Callable[[], bool]:
+    """Done when the model is this run's (trained on this teacher's features) and ``path()`` exists in it."""
+    return lambda: _model_current() and path().is_file()
+
+
+def _index_done(modality: str) -> bool:
+    from distilhash.demo.freshness import index_is_current
+
+    return _model_current() and index_is_current(_index_dir(modality), _model_dir(), TEACHER)
+
+
+def _index_prepare(modality: str) -> list[str]:
+    """An index there that is not this model's (another teacher or model) is removed before the build."""
+    import shutil
+
+    d = _index_dir(modality)
+    if not d.exists():
+        return []
+    shutil.rmtree(d)
+    return [f"removed {d}: not built from this run's model and teacher"]
 
 
 STEPS: list[Step] = [
     Step("prepare the openclipart drawings", lambda: ["data", "prepare", DATASET],
          lambda: (datasets_dir() / DATASET / "split.json").is_file()),
-    *(Step(fit.title, fit.cli, fit.done) for fit in RECIPES[TEACHER].fits),
-    Step("extract teacher features", lambda: ["teacher", "extract", "--dataset", DATASET, "--teacher", TEACHER],
-         lambda: _cache_status() == "complete"),
+    Step("load the demo's teacher (this home's fit, else the copy shipped with distilhash, sha256-checked; not fitted "
+         "here)", lambda: ["demo", "teacher", "--json", str(_teacher_file())]),
+    Step("extract teacher features", _extract_args, lambda: _features_state() == "current", prepare=_extract_prepare),
     Step(f"train DCMQ at {BITS} bits", lambda: ["train", "dcmq", "--dataset", DATASET, "--teacher", TEACHER,
                                                "--bits", str(BITS), "--seed", "0", "--out", str(_model_dir()),
                                                "--preset", DCMQ_PRESET],
-         lambda: (_model_dir() / "method.json").is_file()),
+         _model_current, prepare=_retire_model),
     Step("evaluate (query vs retrieval, both directions)",
          lambda: ["eval", str(_model_dir()), "--dataset", DATASET, "--teacher", TEACHER],
-         lambda: (_model_dir() / "eval-query" / "report.json").is_file()),
+         _model_step_done(lambda: _model_dir() / "eval-query" / "report.json")),
     Step("fit the static query text encoder (MiniLM distilled with model2vec, mapped on split.train captions)",
          lambda: ["query-encoder", "fit", "--model", str(_model_dir()), "--dataset", DATASET],
-         _static_text_ready),
+         lambda: _model_current() and _static_text_ready()),
     Step("calibrate the weak-match note (letters of split.fit captions; threshold from split.val captions)",
-         lambda: ["query-encoder", "weak-match", "--model", str(_model_dir()), "--dataset", DATASET], _weak_match_ready),
+         lambda: ["query-encoder", "weak-match", "--model", str(_model_dir()), "--dataset", DATASET],
+         lambda: _model_current() and _weak_match_ready()),
     Step("build the image index (retrieval set)",
          lambda: ["index", "build", str(_index_dir("image")), "--model", str(_model_dir()), "--dataset", DATASET,
                   "--part", "retrieval", "--modality", "image", "--teacher", TEACHER],
-         lambda: (_index_dir("image") / "manifest.json").is_file()),
+         lambda: _index_done("image"), prepare=lambda: _index_prepare("image")),
     Step("build the text index (retrieval set)",
          lambda: ["index", "build", str(_index_dir("text")), "--model", str(_model_dir()), "--dataset", DATASET,
                   "--part", "retrieval", "--modality", "text", "--teacher", TEACHER],
-         lambda: (_index_dir("text") / "manifest.json").is_file()),
+         lambda: _index_done("text"), prepare=lambda: _index_prepare("text")),
     Step("the ten example searches (static text encoder, as the service answers them)",
          lambda: ["demo", "examples", str(_index_dir("image")), "--encoder", "static", "--json", str(_examples_file())]),
     Step("the open-vocabulary benchmark's summary (176 noun queries judged by title; float teacher and this model)",
          lambda: ["demo", "open-vocab", str(_model_dir()), "--json", str(_index_dir("image") / "demo-open-vocab.json")]),
 ]
-
-
-def _cache_status() -> str:
-    from distilhash.teachers.cache import cache_status, default_features_dir
-
-    return cache_status(default_features_dir(DATASET, TEACHER))
 
 
 def _children_cpu() -> float:
@@ -159,7 +232,10 @@ def _run(step: Step, number: int, total: int) -> dict[str, Any]:
     if step.done():
         print(f"\n[{number}/{total}] {step.title}: already done, reusing it  ({shown})", flush=True)
         return record
-    print(f"\n[{number}/{total}] {step.title}\n$ {shown}", flush=True)
+    print(f"\n[{number}/{total}] {step.title}", flush=True)
+    for line in step.prepare():
+        print(f"  note: {line}", flush=True)
+    print(f"$ {shown}", flush=True)
     t0, cpu0 = time.perf_counter(), _children_cpu()
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:

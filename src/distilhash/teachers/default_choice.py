@@ -6,7 +6,8 @@
 with the package (:mod:`distilhash.teachers.shipped`; needs the ``teachers`` extra's towers), then
 the committed ``minilm-lit``. A fresh install therefore gets 1. before any demo.
 
-1. ``lite0-prior:openclipart-224-short`` (shipped; not the demo's, whose first fit takes ~13 min): heads fitted
+1. ``lite0-prior:openclipart-224-short`` (shipped; also the demo's teacher, ``recipes.DEMO_TEACHER``: ``make demo``
+   uses this same order, this home's fit, else the shipped copy, and never fits it: the first fit takes ~13 min): heads fitted
    on every honest pair (split.fit, the other drawings outside split.query/split.val and their collections, Noto
    glyphs outside the benchmark's subgroups) at 224 px with mirrored pictures and title / short caption views, +
    the prior. Open-vocabulary P@10 on drawings 2.00x / 1.64x / 1.63x ``lite0-minilm:openclipart`` on grouped
@@ -15,14 +16,14 @@ the committed ``minilm-lit``. A fresh install therefore gets 1. before any demo.
    was checked on the other 30 and the 13 queries meaning one of them: 9 of 13 in the top 5 (2.: 8 of 13; the
    rule fixed before shipping it: at least as many as 2.); on all 47, 14 of 20, as 2.
    (bench/results/own_folder_journey/own_folder_wide224short.md);
-2. ``lite0-prior:openclipart-224``, the demo's teacher (``recipes.DEMO_TEACHER``, fitted by ``make
-   demo``, and shipped): 0.125 by the rule below, a tie with 3. (96 of 769 glyphs each), ahead on held-out glyphs
+2. ``lite0-prior:openclipart-224``, the demo's teacher before 1. (shipped; a home where an earlier ``make demo`` ran
+   has its own fit): 0.125 by the rule below, a tie with 3. (96 of 769 glyphs each), ahead on held-out glyphs
    (0.103 vs 0.083) and held-out drawings (0.193 vs 0.129); open-vocabulary P@10 1.65x the 128-px
    heads; on a 47-picture folder of drawings the
    dataset filters out and Noto glyphs, 14 of 20 fixed queries found their picture in the top 5
    (``lite0-prior`` without heads 10, ``minilm-lit`` 5; docs/own-collection.md);
 3. ``lite0-prior:openclipart`` (0.125 by the rule below): the 128-px heads with the prior, the
-   demo's teacher before;
+   demo's teacher before 2.;
 4. ``minilm-lit`` (0.120): the committed teacher fitted on emoji scenes (always there). Its scenes
    are made of the same Noto glyphs, so this column flatters it; on drawings it is near chance.
 
@@ -38,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from distilhash.teachers.recipes import DEMO_TEACHER, OWN_COLLECTION_ORDER
+from distilhash.teachers.recipes import OWN_COLLECTION_ORDER
 
 __all__ = ["Candidate", "PREFERENCE", "best_offline_teacher", "best_offline_candidate"]
 
@@ -65,7 +66,7 @@ def _recipe_candidates(spec: str) -> tuple[Candidate, ...]:
     from distilhash.teachers.recipes import RECIPES
 
     r = RECIPES[spec]
-    here = "fitted in this home" + (" (`make demo`)" if spec == DEMO_TEACHER else "")
+    here = "fitted in this home"
     fitted = Candidate(spec, lambda: r.fitted() and _prior_packages(), f"{r.about}; {here}", here)
     shipped = Candidate(spec, lambda: spec in shipped_module.shipped_specs() and _prior_packages(),
                         f"{r.about}; the copy shipped with distilhash (sha256-checked, `distilhash teacher info {spec}`)",
