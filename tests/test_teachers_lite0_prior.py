@@ -99,33 +99,30 @@ def test_real_class_names_put_a_clock_near_the_word_clock(prior_teacher):
     assert s[0] > s[1], json.dumps(s.tolist())
 
 
-def test_default_prefers_the_demo_teacher_over_the_128_px_one(tmp_path, monkeypatch):
+def test_default_prefers_the_224_px_teacher_over_the_128_px_one(tmp_path, monkeypatch):
     from distilhash.teachers import shipped
-    from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
+    from distilhash.teachers.recipes import RECIPES
 
     monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
     monkeypatch.setattr(default_choice, "_prior_packages", lambda: True)
     monkeypatch.setattr(shipped, "shipped_specs", lambda: [])  # the shipped short-view default: tests/test_teachers_shipped.py
-    for spec in ("lite0-prior:openclipart", DEMO_TEACHER):  # both fitted, as in a home where both demos ran
+    for spec in ("lite0-prior:openclipart", "lite0-prior:openclipart-224"):  # both fitted, as in a home where both old demos ran
         for fit in RECIPES[spec].fits:
             (tmp_path / "teachers" / fit.out).mkdir(parents=True, exist_ok=True)
             (tmp_path / "teachers" / fit.out / fit.done_file).write_text("{}")
     spec, why = best_offline_teacher()
-    assert spec == DEMO_TEACHER == "lite0-prior:openclipart-224" and "make demo" in why
+    assert spec == "lite0-prior:openclipart-224" and "fitted in this home" in why
 
 
-def test_the_demo_runs_its_teachers_recipe_and_trains_on_it(tmp_path, monkeypatch):
+def test_the_demos_teacher_is_a_shipped_recipe_whose_heads_are_224_px_val_mrr(tmp_path, monkeypatch):
+    """The demo loads DEMO_TEACHER (tests/test_demo_freshness.py: it never fits it), so it must be shipped."""
     from distilhash.configs import parse_nested_overrides
-    from distilhash.demo import steps
-    from distilhash.teachers.recipes import DEMO_TEACHER, RECIPES
+    from distilhash.teachers import shipped
+    from distilhash.teachers.recipes import DEMO_TEACHER, OWN_COLLECTION_ORDER, RECIPES
 
     monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
-    fits = RECIPES[DEMO_TEACHER].fits
-    args = [s.args() for s in steps.STEPS]
-    assert [f.cli() for f in fits] == [a for a in args if a[:2] == ["teacher", "fit"]]
-    assert all(a[a.index("--out") + 1].startswith(str(tmp_path / "teachers")) for a in args if a[:2] == ["teacher", "fit"])
-    assert all(a[a.index("--teacher") + 1] == DEMO_TEACHER for a in args if "--teacher" in a)
-    heads = fits[0].args
+    assert DEMO_TEACHER in shipped.shipped_specs() and DEMO_TEACHER == OWN_COLLECTION_ORDER[0]
+    heads = RECIPES[DEMO_TEACHER].fits[0].args
     sets = parse_nested_overrides([heads[i + 1] for i, a in enumerate(heads) if a == "--set"])
     assert sets["image_size"] == 224 and sets["select"] == "val_mrr" and len(sets["variants"]) == 2
-    assert not RECIPES[DEMO_TEACHER].fitted()  # nothing fitted in this home yet
+    assert not RECIPES[DEMO_TEACHER].fitted()  # nothing fitted in this home: the shipped copy answers

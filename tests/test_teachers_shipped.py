@@ -1,5 +1,5 @@
-"""The teachers shipped inside the package (lite0-prior:openclipart-224-short, own collections' default, and
-lite0-prior:openclipart-224, the demo's): present, sha256-verified, refused when damaged, used when this home has no
+"""The teachers shipped inside the package (lite0-prior:openclipart-224-short, own collections' default and the
+demo's teacher, and lite0-prior:openclipart-224, the demo's before it): present, sha256-verified, refused when damaged, used when this home has no
 fit of its own, and named as such by ``teacher info``."""
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from distilhash.teachers import default_choice, shipped
 from distilhash.teachers.recipes import DEMO_TEACHER, OWN_COLLECTION_ORDER, RECIPES
 from distilhash.teachers.registry import TeacherLoadError
 
-#: the demo's teacher, shipped too: the damage and ``teacher info SPEC`` checks use it
+#: the demo's earlier teacher, shipped too: the damage and ``teacher info SPEC`` checks use it
 SPEC = "lite0-prior:openclipart-224"
-#: own collections' default (the first of OWN_COLLECTION_ORDER), the copy a fresh install gets
+#: own collections' default (the first of OWN_COLLECTION_ORDER) and the demo's teacher, the copy a fresh install gets
 DEFAULT = "lite0-prior:openclipart-224-short"
 
 
 def test_both_teachers_are_shipped_and_the_default_one_is_first_for_own_collections():
-    assert SPEC == DEMO_TEACHER and OWN_COLLECTION_ORDER[:2] == (DEFAULT, SPEC)
+    assert DEFAULT == DEMO_TEACHER and OWN_COLLECTION_ORDER[:2] == (DEFAULT, SPEC)
     assert set(shipped.shipped_specs()) == {DEFAULT, SPEC}
 
 
@@ -106,7 +106,7 @@ def test_this_homes_fit_comes_before_the_shipped_copy_which_comes_before_the_oth
     assert config["base"] == f"lite0-minilm:{shipped.SHIPPED_ROOT / 'lite0-minilm-openclipart-224-short'}"  # pinned to its heads
 
     _fit_in_home(tmp_path, "lite0-prior:openclipart")  # weaker teachers fitted here do not beat the shipped one
-    _fit_in_home(tmp_path, SPEC)  # (`make demo` fits the 224-px one)
+    _fit_in_home(tmp_path, SPEC)  # (an earlier `make demo` fitted the 224-px one)
     assert default_choice.best_offline_teacher()[0] == DEFAULT
 
     _fit_in_home(tmp_path, DEFAULT)  # this home's own fit answers first
