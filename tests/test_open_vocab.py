@@ -151,3 +151,41 @@ def test_suite_open_vocab_option_is_validated_and_kept_out_of_old_hashes():
         parse_suite({**base, "open_vocab": {"domains": ["mars"]}})
     with pytest.raises(ConfigError, match="unknown keys"):
         parse_suite({**base, "open_vocab": {"k": 3}})
+
+
+def test_cached_teacher_features_are_per_copy_of_the_teacher(tmp_path, monkeypatch):
+    """One spec answered by two copies (a home's fit after the shipped one: other fingerprints in the suite's
+    feature cache) does not reuse the other copy's cached query and emoji features."""
+    from distilhash.benchmark.open_vocab import scoring
+    from distilhash.data.emoji_glyphs import TitledImages
+    from distilhash.teachers import registry
+    from distilhash.teachers.features import FeatureSet
+
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
+    made: list[float] = []
+
+    class Fake:
+        def __init__(self, value: float):
+            self.value = value
+
+        def encode_texts(self, texts):
+            made.append(self.value)
+            return np.full((len(texts), 4), self.value, np.float32)
+
+        def encode_images(self, images, progress=False):
+            made.append(self.value)
+            return np.full((len(images), 4), self.value, np.float32)
+
+    dom = TitledImages("emoji", ["a", "b"], ["a horse", "a cup"], np.zeros((2, 4, 4, 3), np.uint8), {})
+    monkeypatch.setitem(scoring.DOMAINS, "emoji", lambda size=128: dom)
+    opts = OpenVocabOptions(domains=("emoji",))
+
+    def features(fp: str) -> FeatureSet:
+        return FeatureSet(image=np.eye(2, 4, dtype=np.float32), text=np.eye(2, 4, dtype=np.float32),
+                          labels=np.zeros((2, 1), np.uint8), ids=["x", "y"], manifest={"teacher_fingerprint": fp})
+
+    for fp, value in (("shipped", 1.0), ("fitted-here", 2.0), ("shipped", 3.0)):
+        monkeypatch.setattr(registry, "create_teacher", lambda spec, v=value: Fake(v))
+        (d,) = scoring.prepare_domains(opts, "lite0-prior:x", features(fp))
+        assert d.query_features[0, 0] == (2.0 if fp == "fitted-here" else 1.0)  # the third run reads the first's cache
+    assert made == [1.0, 1.0, 2.0, 2.0]

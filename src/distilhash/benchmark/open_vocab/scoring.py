@@ -13,8 +13,8 @@ expectation over random order, ``tie_aware``), and the same for a random ranking
 3 seeds of random scores), the chance level.
 
 Teacher features of the queries and of the emoji images are cached under
-``$DISTILHASH_HOME/open_vocab/<teacher slug>/`` (keyed by the teacher name, the query list and
-the domain's ids); the openclipart domain reads the suite's own teacher feature cache rows of
+``$DISTILHASH_HOME/open_vocab/<teacher slug>/`` (keyed by the teacher name, its fingerprint when the
+suite's feature cache records one, the query list and the domain's ids); the openclipart domain reads the suite's own teacher feature cache rows of
 ``split.query`` (the same teacher, so the same vectors).
 """
 
@@ -105,6 +105,9 @@ def prepare_domains(options: OpenVocabOptions, teacher_name: str, features=None,
     qlist = load_query_list(options.queries)
     nouns = qlist.nouns
     cache = home() / "open_vocab" / teacher_slug(teacher_name)
+    # the copy of the teacher too: one spec can be answered by a home's fit or a shipped copy, with other weights
+    who = [teacher_name, *([features.manifest["teacher_fingerprint"]]
+                           if features is not None and features.manifest.get("teacher_fingerprint") else [])]
     state: dict[str, Any] = {}
 
     def teacher():
@@ -112,7 +115,7 @@ def prepare_domains(options: OpenVocabOptions, teacher_name: str, features=None,
             state["t"] = create_teacher(teacher_name)
         return state["t"]
 
-    text = _cached(cache / f"queries-{_cache_key(teacher_name, nouns)}.npy", lambda: teacher().encode_texts(nouns))
+    text = _cached(cache / f"queries-{_cache_key(*who, nouns)}.npy", lambda: teacher().encode_texts(nouns))
     out = []
     for name in options.domains:
         dom: TitledImages = DOMAINS[name]()
@@ -122,7 +125,7 @@ def prepare_domains(options: OpenVocabOptions, teacher_name: str, features=None,
                 raise ConfigError("open_vocab: the feature cache's split.query ids differ from the prepared dataset's")
             img = np.asarray(features.image[rows], dtype=np.float32)
         else:
-            img = _cached(cache / f"{name}-{_cache_key(teacher_name, dom.ids)}.npy",
+            img = _cached(cache / f"{name}-{_cache_key(*who, dom.ids)}.npy",
                           lambda d=dom: teacher().encode_images(d.images, progress=True))  # once per teacher: a bar
         out.append(DomainData(name, relevance(qlist, dom.titles), text, img, nouns, dom.images, len(dom)))
     return out
