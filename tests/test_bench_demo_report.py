@@ -21,3 +21,15 @@ def test_markdown_of_a_demo_record():
     assert "| dcmq 64 | 0.060 | 0.200 | 0.100 |" in text and "| random ranking | 0.010 | 0.050 | 0.020 |" in text
     assert "drawings: 117 queries with a relevant item among 1000." in text
     assert "| 1. prepare | 12.0 | - | False |" in text and "Steps in all: 12.0 s (- s of CPU); setup 3.0 s." in text
+
+
+def test_the_record_names_the_teacher_copy_its_fingerprint_and_commands():
+    from distilhash.benchmark.demo_report import teacher_lines
+
+    assert teacher_lines(None) == []  # records of demos before the teacher was recorded
+    lines = teacher_lines({"spec": "lite0-prior:x", "copy": "the copy shipped with distilhash (version 1)",
+                           "fingerprint": "abc-def", "fitted_on_split": "s0", "split_here": "s0",
+                           "reproduce": ["distilhash data prepare openclipart", "distilhash teacher fit --kind k"]})
+    assert lines[0] == ("Teacher `lite0-prior:x`: the copy shipped with distilhash (version 1); fingerprint `abc-def`, "
+                        "fitted on split `s0` (this dataset's split: `s0`). Reproduced by:")
+    assert lines[2:6] == ["```bash", "distilhash data prepare openclipart", "distilhash teacher fit --kind k", "```"]
