@@ -33,7 +33,7 @@ load does not inflate) go to ``$DISTILHASH_HOME/demo-timings.json`` (with the lo
 
 Environment: ``DISTILHASH_HOME`` (where everything is stored), ``DEMO_PORT`` (default 8000),
 ``DEMO_HOST`` (default 127.0.0.1), ``DEMO_NO_SERVE=1`` (stop after the example searches),
-``DISTILHASH_THREADS=N`` (torch threads of every step). Without it the teacher fit, the extraction and
+``DISTILHASH_THREADS=N`` (torch threads of every step). Without it the extraction and
 the query-encoder fit use the cores other work leaves free when each starts (:func:`distilhash.threads.fit_threads`,
 a half-second sample of the CPUs, so the demo's own finished steps do not count: 2 on an idle 2-core machine,
 1 on a loaded one) and training uses 1; each long step shows a progress bar.

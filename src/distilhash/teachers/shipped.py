@@ -1,8 +1,8 @@
 """Teachers shipped inside the package: small fitted artefacts, their manifest and its sha256 check.
 
 A fresh install has no fitted teacher in ``$DISTILHASH_HOME/teachers``; the strongest offline
-teachers (own collections' default ``lite0-prior:openclipart-224-short`` and the demo's
-``lite0-prior:openclipart-224``: 2.5 MB of heads and a prior's three numbers each, on top of
+teachers (``lite0-prior:openclipart-224-short``, own collections' default and the demo's teacher, and
+``lite0-prior:openclipart-224``, the demo's before it: 2.5 MB of heads and a prior's three numbers each, on top of
 the pretrained towers the ``teachers`` extra installs) are therefore shipped as package data::
 
     distilhash/teachers/assets/shipped/
@@ -11,7 +11,7 @@ the pretrained towers the ``teachers`` extra installs) are therefore shipped as 
         lite0-minilm-openclipart-224-short/config.json      exactly as ``teacher fit`` wrote them
         lite0-minilm-openclipart-224-short/heads.safetensors
         lite0-prior-openclipart-224-short/prior.json
-        lite0-minilm-openclipart-224/...              the same three files of the demo's teacher
+        lite0-minilm-openclipart-224/...              the same three files of the demo's earlier teacher
         lite0-prior-openclipart-224/prior.json
 
 The directory names are those the fit commands write under ``$DISTILHASH_HOME/teachers``, so a
