@@ -48,3 +48,27 @@ def test_a_failed_step_keeps_the_times_of_the_steps_before_it(tmp_path, monkeypa
     rec = json.loads((tmp_path / "home" / "demo-timings-failed.json").read_text())
     assert [r["title"] for r in rec["steps"]] == ["a step that runs"] and rec["steps"][0]["seconds"] >= 0.0
     assert not (tmp_path / "home" / "demo-timings.json").exists()
+
+
+def test_the_demo_ends_with_its_figures_beside_the_committed_records(tmp_path):
+    from distilhash.demo.record_compare import compare_lines
+
+    dom = {"method": {"p_at": 0.1}}
+    run = {"examples": [{"precision": 0.8, "title_precision": 0.2}, {"precision": 0.6, "title_precision": 0.4}],
+           "open_vocab": {"dcmq 64 bits (this model)": {"domains": {"openclipart": dom}},
+                          "float teacher": {"domains": {"openclipart": {"method": {"p_at": 0.113}}}}},
+           "teacher": {"spec": "t", "fingerprint": "f1"}}
+    assert compare_lines(run, tmp_path / "none.json")[0].startswith("(no committed demo record at")
+    record = {**run, "examples": run["examples"][:1], "teacher": {"spec": "t", "fingerprint": "f0"},
+              "provenance": {"commit": "abcdef123"}}
+    (tmp_path / "demo.json").write_text(json.dumps(record))
+    lines = compare_lines(run, tmp_path / "demo.json")
+    assert "commit abcdef1" in lines[0] and "another copy or teacher: fingerprint f0" in lines[0]
+    rows = {ln.split("  ")[1].strip(): ln for ln in lines[1:]}
+    assert "0.700  (record 0.800)" in rows["examples by label"] and "0.300  (record 0.200)" in rows["examples by title"]
+    assert list(rows)[2] == "float teacher openclipart P@10" and "0.113  (record 0.113)" in lines[3]
+    assert "0.100  (record 0.100)" in rows["model openclipart P@10"]
+    record["teacher"] = run["teacher"]
+    (tmp_path / "demo.json").write_text(json.dumps(record))
+    assert "the same copy" in compare_lines(run, tmp_path / "demo.json")[0]
+    assert steps.RECORD.is_file()  # the committed record of this repository

@@ -21,7 +21,8 @@ reuses the first one's work and a home of an earlier demo, whose outputs were ma
 9. ``distilhash demo examples ...``                    the ten example searches (chosen before any result
                                                        was seen) with their precision@10 by label and by title
 10. ``distilhash demo open-vocab ...``                 the open-vocabulary benchmark's summary: the float teacher
-                                                       and this model on 176 noun queries, judged by title
+                                                       and this model on 176 noun queries, judged by title; then
+                                                       both beside the committed record (:mod:`.record_compare`)
 11. ``distilhash serve ...``                          the service and its page (blocks; Ctrl-C stops)
 
 Text queries go through the static encoder of step 6: MiniLM distilled with model2vec and mapped
@@ -266,6 +267,24 @@ def _write_timings(records: list[dict[str, Any]], prov: dict[str, Any], failed: 
     return out
 
 
+#: The committed record of a fresh-clone run (``bench/demo_record.py``), present in a clone of the repository.
+RECORD = Path(__file__).resolve().parents[3] / "bench" / "results" / "demo_record" / "demo.json"
+
+
+def _record_comparison() -> list[str]:
+    """This run's example and open-vocabulary figures beside the committed record's (nothing when this run did not
+    write them)."""
+    from distilhash.demo.record_compare import compare_lines
+    from distilhash.demo.teacher_check import read_record
+
+    examples, summary = _examples_file(), _index_dir("image") / "demo-open-vocab.json"
+    if not (examples.is_file() and summary.is_file()):
+        return []
+    run = {"examples": json.loads(examples.read_text()), "open_vocab": json.loads(summary.read_text()),
+           "teacher": read_record(_teacher_file())}
+    return ["", *compare_lines(run, RECORD)]
+
+
 def _cli_hint() -> str:
     """How to reach this demo's data from a new shell (``make`` cannot activate the venv there)."""
     venv = Path(sys.prefix)
@@ -310,6 +329,7 @@ def _main() -> None:
     except SystemExit:  # a failed step: keep the times of the steps before it (a re-run reuses their outputs)
         print(f"step times so far: {_write_timings(records, prov, failed=True)}", file=sys.stderr)
         raise
+    print("\n".join(_record_comparison()), flush=True)
     print(f"\nstep times: {_write_timings(records, prov)}")
     print(_cli_hint(), flush=True)
     if os.environ.get("DEMO_NO_SERVE") == "1":

@@ -1,0 +1,46 @@
+"""This demo run's figures beside the committed record of a fresh-clone run (``bench/results/demo_record/demo.json``).
+
+The demo ends by printing, for the example searches (mean precision@10 by label and by title) and the
+open-vocabulary summary (P@10 per domain of the float teacher and the model), this run's value and the record's,
+and whether the record was made with the same teacher copy (spec and fingerprint). Figures of the same teacher, split
+and seed should match; a different teacher copy or DCMQ run explains a difference. Without the record (an install
+without the repository's ``bench/``) it says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["compare_lines", "figures"]
+
+
+def figures(examples: list[dict[str, Any]], open_vocab: dict[str, Any]) -> dict[str, float]:
+    """``{"examples by label": mean, "examples by title": mean, "<ranking> <domain> P@10": value, ...}``."""
+    out = {"examples by label": sum(e["precision"] for e in examples) / len(examples),
+           "examples by title": sum(e["title_precision"] for e in examples) / len(examples)}
+    for name, block in sorted(open_vocab.items(), key=lambda kv: "float" not in kv[0]):  # the teacher first
+        who = "float teacher" if "float" in name else "model"
+        for d, v in block["domains"].items():
+            out[f"{who} {d} P@10"] = v["method"]["p_at"]
+    return out
+
+
+def compare_lines(run: dict[str, Any], record_path: Path) -> list[str]:
+    """Lines comparing ``run`` (``{"examples", "open_vocab", "teacher"}``, this run's files) with the record."""
+    if not record_path.is_file():
+        return [f"(no committed demo record at {record_path} to compare with)"]
+    rec = json.loads(record_path.read_text())
+    mine, theirs = figures(run["examples"], run["open_vocab"]), figures(rec["examples"], rec["open_vocab"])
+    t, rt = run.get("teacher") or {}, rec.get("teacher") or {}
+    same = t.get("spec") == rt.get("spec") and t.get("fingerprint") == rt.get("fingerprint")
+    commit = rec.get("provenance", {}).get("commit", "?")[:7]
+    lines = [f"This run beside the committed record ({record_path.name}, make demo at commit {commit}, teacher "
+             f"{rt.get('spec', '?')}, " + ("the same copy" if same else
+                                          f"another copy or teacher: fingerprint {rt.get('fingerprint')}") + "):"]
+    width = max(map(len, mine))
+    for key, value in mine.items():
+        other = theirs.get(key)
+        lines.append(f"  {key:<{width}}  {value:.3f}  (record {'-' if other is None else f'{other:.3f}'})")
+    return lines
