@@ -40,6 +40,25 @@ seeds of the codes' (ADC) P@10 share of the float teacher, averaged over the two
 ``validation`` (emoji-fit val half, split.val drawings). The pick is the smallest eta whose V is within 0.01 of
 the highest V (the simpler setting wins near-ties; eta = 1 is the simplest). All four are then scored on the
 benchmark (``bench/open_vocab_dcmq_targets.py``, the same runs): the pick as the result, the others as an ablation.
+
+Selection rule of the second-domain rows and the OPQ rotation (issue 24, on the short-view teacher, own collections'
+default ``lite0-prior:openclipart-224-short`` = the seed-0 fit ``teacher24d/.../lite0-prior-wide224short-seed0``, same
+features; committed before any of these candidates is scored on the benchmark):
+
+* candidates: DCMQ 64 ``--preset open-vocab`` plus (a) ``extra_pairs`` = the emoji-fit glyphs of the pool half
+  (:func:`pool_half`: 353 glyphs of 16 subgroups, written by ``pairs --half pool``, caption = CLDR name + keywords),
+  (b) ``pq_rotation=opq``, (c) both; and the preset itself; seeds 0, 1, 2 each. Plain PQ (``pq``) and
+  ``pq --set rotation=opq`` are references beside them, not candidates for DCMQ's setting.
+* validation databases (``validation``): the emoji-fit val half (the 416 glyphs of the 26 subgroups :func:`pool_half`
+  keeps out of the pool, so no candidate's fit rows hold one; the short-view teacher itself fitted on every emoji-fit
+  glyph, so the shares compare codes and teacher on items the teacher has seen) and the 500 split.val drawings.
+* score V = the mean over seeds of the codes' (ADC) P@10 share of the float teacher, averaged over the two validation
+  databases. The pick is the candidate with the highest V; it replaces the preset only if its V beats the preset's
+  by more than 0.01 and its split.val drawings share is at most 0.03 below the preset's; otherwise the preset stays.
+* then on the benchmark (``bench/open_vocab_dcmq_targets.py``): the preset and plain PQ (the baselines, 3 seeds), the
+  pick, and every other candidate and the OPQ reference as ablations. If the pick uses ``extra_pairs``, its benchmark
+  row is trained with every emoji-fit glyph (``pairs --half all``: 769 glyphs of the 42 subgroups, still no held-out
+  one), the setting a user would run, and the validated pool-half runs are scored beside it.
 """
 
 from __future__ import annotations
@@ -102,6 +121,36 @@ def _glyphs(held_out: bool, teacher_name: str, half: str | None = None) -> tuple
         return dom.titles, img
     keep = [i for i, g in enumerate(dom.meta["subgroup"]) if pool_half(g) == (half == "pool")]
     return [dom.titles[i] for i in keep], img[keep]
+
+
+def write_pairs(teacher_name: str, half: str, out: Path) -> dict[str, Any]:
+    """Write DCMQ's ``extra_pairs`` file (:mod:`distilhash.methods.dcmq_extra`): the teacher's image and caption
+    features ``[P, D]`` of the emoji-fit glyphs (``half`` "pool": the subgroups :func:`pool_half` puts in the pool,
+    which leaves the val half unseen; "all": every emoji-fit glyph). Never a held-out glyph. The caption is the
+    ``emoji-fit`` pair source's (CLDR name. keywords), the text the teacher itself may fit on."""
+    from distilhash.benchmark.open_vocab.scoring import _cache_key, _cached
+    from distilhash.data.emoji_glyphs import emoji_glyphs, emoji_held_out
+    from distilhash.io_utils import atomic_write_json
+    from distilhash.paths import home
+    from distilhash.teachers.pair_sources import PAIR_SOURCES
+    from distilhash.teachers.registry import create_teacher, teacher_slug
+
+    if half not in ("pool", "all"):
+        raise SystemExit(f"pairs: --half {half!r}; expected pool or all")
+    dom, pairs = emoji_glyphs(False, 128), PAIR_SOURCES.get("emoji-fit")(size=128)
+    if pairs.ids != dom.ids:
+        raise SystemExit("pairs: the emoji-fit pair source and the emoji-fit glyphs list different items")
+    _, img = _glyphs(False, teacher_name)
+    txt = _cached(home() / "open_vocab" / teacher_slug(teacher_name) / f"emoji-fit-captions-{_cache_key(teacher_name, pairs.texts)}.npy",
+                  lambda: create_teacher(teacher_name).encode_texts(pairs.texts))
+    keep = [i for i, g in enumerate(dom.meta["subgroup"]) if half == "all" or pool_half(g)]
+    assert not any(emoji_held_out(dom.meta["subgroup"][i]) for i in keep)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, image=img[keep], text=txt[keep])
+    info = {"teacher": teacher_name, "half": half, "n": len(keep), "subgroups": sorted({dom.meta["subgroup"][i] for i in keep}),
+            "ids": [dom.ids[i] for i in keep], "captions": [pairs.texts[i] for i in keep]}
+    atomic_write_json(out.with_suffix(".json"), info)
+    return info
 
 
 def _nouns(teacher_name: str) -> np.ndarray:
@@ -317,11 +366,22 @@ def _plot(r: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("part", choices=("validation", "coverage", "queries"))
-    p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
+    p.add_argument("part", choices=("validation", "coverage", "queries", "pairs"))
+    p.add_argument("--row", action="append", help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
+    p.add_argument("--teacher", help="pairs: the teacher spec whose features are written")
+    p.add_argument("--half", default="pool", help="pairs: pool (the pool half of the emoji-fit subgroups) or all")
+    p.add_argument("--out", type=Path, help="pairs: the .npz to write (a .json of what it holds beside it)")
     p.add_argument("--name", default="emoji")
     p.add_argument("--no-held-out", action="store_true", help="coverage: leave out the held-out databases (while selecting)")
     a = p.parse_args(argv)
+    if a.part == "pairs":
+        if not (a.teacher and a.out):
+            raise SystemExit("pairs needs --teacher and --out")
+        info = write_pairs(a.teacher, a.half, a.out)
+        print(f"{a.out}: {info['n']} glyph pairs of {len(info['subgroups'])} subgroups")
+        return
+    if not a.row:
+        raise SystemExit(f"{a.part} needs at least one --row")
     score = {"validation": validation, "coverage": lambda run: coverage(run, not a.no_held_out), "queries": query_hits}[a.part]
     rows = summarise_rows(a.row, lambda runs: summarise([score(r) for r in runs], a.part),
                           lambda label, row: print(label, flush=True))
