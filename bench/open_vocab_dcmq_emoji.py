@@ -25,7 +25,11 @@ val / query drawings, emoji-fit and held-out glyphs) how well the codebooks cove
 (``<z - q, z>^2 / |z|^2``, over ``|z|^2``), and codeword usage
 (distinct codewords and perplexity per codebook). ``queries`` (a diagnosis too): per noun, the relevant
 items in the top 10 of the held-out emoji glyphs for the float teacher, the float student and the codes (ADC,
-DCMQ runs with the inner-product metric), mean over the row's seeds: which queries the codes lose. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
+DCMQ runs with the inner-product metric), mean over the row's seeds: which queries the codes lose. ``quantizers``
+(a reference, no DCMQ): 64-bit quantizers of the teacher's own features fitted on the image and text rows of
+split.fit, PQ 8 x 256 (distilhash), and faiss's OPQ + PQ, residual quantization (8 x 256, beam 8) and LSQ (8 x 256),
+items ranked by L2 to their reconstruction as ``pq`` ADC ranks them; ``--run`` names the run whose teacher and dataset
+give the features, ``--quantizer`` (repeated) the quantizers, validation databases only unless ``--held-out``. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
 
 Selection rule of the first candidates (issue 24; committed in 51a1c38 before any was scored on a held-out
 column; K = 16, ``w_quant``, ``warmup_epochs``, the removed ``codebook_pool`` option, whose ``pool`` part of this
@@ -59,6 +63,11 @@ features; committed before any of these candidates is scored on the benchmark):
   pick, and every other candidate and the OPQ reference as ablations. If the pick uses ``extra_pairs``, its benchmark
   row is trained with every emoji-fit glyph (``pairs --half all``: 769 glyphs of the 42 subgroups, still no held-out
   one), the setting a user would run, and the validated pool-half runs are scored beside it.
+
+References beside that rule (``quantizers``; added after the candidates' validation, before any of them is scored on
+the benchmark): the four 64-bit quantizers of :data:`QUANTIZERS` on the teacher's own features, seeds 0-2, scored on
+the validation databases and on the benchmark's (``--held-out``) alike. Nothing is selected from them: they show
+what a different quantizer family could keep, for a later rule.
 """
 
 from __future__ import annotations
@@ -83,6 +92,8 @@ SELECTION = {
     "queries": "none: a diagnosis of trained runs (reads the held-out emoji glyphs, selects nothing)",
     "validation": "none: figures on validation databases only (emoji-fit glyphs, split.val drawings); DCMQ epoch: split.val label mAP",
     "coverage": "none: a diagnosis of trained runs (reads the held-out databases, selects nothing)",
+    "quantizers": "none: references on validation databases only (emoji-fit val half, split.val drawings)",
+    "quantizers-held-out": "none: references scored on the benchmark databases after the rule of the docstring was committed",
 }
 _CACHE: dict[str, Any] = {}
 
@@ -261,8 +272,79 @@ def query_hits(run: Path) -> dict[str, Any]:
     return out
 
 
+def _faiss_quantizer(kind: str) -> Any:
+    """``(train [N, D], seed) -> reconstruct(x [n, D]) -> [n, D]`` of a 64-bit faiss quantizer (8 x 8 bits)."""
+    def make(train: np.ndarray, seed: int) -> Any:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        d = train.shape[1]
+        if kind == "opq":
+            rot = faiss.OPQMatrix(d, 8)
+            rot.train(train)
+            pq = faiss.ProductQuantizer(d, 8, 8)
+            pq.cp.seed = seed
+            pq.train(rot.apply(train))
+            return lambda x: rot.reverse_transform(pq.decode(pq.compute_codes(rot.apply(x))))
+        q = faiss.ResidualQuantizer(d, 8, 8) if kind == "rq" else faiss.LocalSearchQuantizer(d, 8, 8)
+        if kind == "rq":
+            q.max_beam_size, q.cp.seed = 8, seed
+        else:
+            q.random_seed = seed
+        q.train(train)
+        return lambda x: q.decode(q.compute_codes(x))
+    return make
+
+
+def _pq_quantizer(train: np.ndarray, seed: int) -> Any:
+    from distilhash.quantizers.pq import ProductQuantizer
+
+    pq = ProductQuantizer(train.shape[1], 8, 8, seed=seed).fit(train)
+    return lambda x: pq.decode(pq.encode(x))
+
+
+#: ``quantizers`` part: name -> ``(train rows [N, D], seed) -> reconstruct``
+QUANTIZERS = {"pq 8x256": _pq_quantizer, "faiss opq + pq 8x256": _faiss_quantizer("opq"),
+              "faiss rq 8x256 beam 8": _faiss_quantizer("rq"), "faiss lsq 8x256": _faiss_quantizer("lsq")}
+
+
+def _l2_scores(q: np.ndarray, x: np.ndarray, rel: np.ndarray) -> tuple[float, float]:
+    """P@10 and mAP@all of queries ``q [Q, D]`` ranking ``x [N, D]`` by L2 distance (``rel [Q, N]``, every query has
+    a relevant item)."""
+    d = (q ** 2).sum(1)[:, None] - 2 * q @ x.T + (x ** 2).sum(1)[None]
+    r = np.take_along_axis(rel, np.argsort(d, axis=1, kind="stable"), 1)
+    prec = np.cumsum(r, 1) / np.arange(1, r.shape[1] + 1)
+    return float(r[:, :10].mean()), float(((prec * r).sum(1) / r.sum(1)).mean())
+
+
+def quantizer_figures(run: Path, name: str, seed: int, held_out: bool) -> dict[str, Any]:
+    """One quantizer x seed: per database the P@10 / mAP of the reconstructions and the teacher's, and the
+    relative reconstruction error."""
+    teacher, split, feats = _inputs(run)
+    fit = np.asarray(split.fit)
+    train = np.ascontiguousarray(np.concatenate([feats.image[fit], feats.text[fit]]), dtype=np.float32)
+    recon = QUANTIZERS[name](train, seed)
+    text = _nouns(teacher)
+    names = VAL_DOMAINS + (("query drawings (held out)", "emoji (held out)") if held_out else ())
+    out: dict[str, Any] = {"quantizer": name, "seed": seed, "teacher": teacher}
+    for dom, (img, rel) in domains(run, names).items():
+        keep = np.flatnonzero(rel.any(axis=1))
+        x = np.ascontiguousarray(img, dtype=np.float32)
+        r = recon(x)
+        (p, m), (tp, tm) = _l2_scores(text[keep], r, rel[keep]), _l2_scores(text[keep], x, rel[keep])
+        out[dom] = {"P@10": p, "mAP": m, "teacher P@10": tp, "teacher mAP": tm,
+                    "rel_recon_error": float(((r - x) ** 2).sum(1).mean() / (x ** 2).sum(1).mean())}
+    return out
+
+
 def summarise(runs: list[dict[str, Any]], part: str) -> dict[str, Any]:
     row: dict[str, Any] = {"runs": runs, "n_seeds": len(runs)}
+    if part == "quantizers":
+        doms = [d for d in runs[0] if isinstance(runs[0][d], dict)]
+        row["domains"] = {d: {**{f"{f} x": mean_std([r[d][f] / r[d][f"teacher {f}"] for r in runs]) for f in ("P@10", "mAP")},
+                              "rel_recon_error": mean_std([r[d]["rel_recon_error"] for r in runs]),
+                              "teacher P@10": runs[0][d]["teacher P@10"]} for d in doms}
+        return row
     if part == "queries":
         hits = {s: np.mean([r[s] for r in runs], axis=0) for s in STAGES}
         loss = hits["codes, ADC"] - hits["float teacher"]
@@ -290,6 +372,19 @@ def summarise(runs: list[dict[str, Any]], part: str) -> dict[str, Any]:
 def markdown(r: dict[str, Any]) -> str:
     part = r.get("part", "validation")
     lines = [f"# DCMQ 64-bit codes on unseen glyphs: {part} (teacher `{r['teacher']}`)", ""]
+    if part == "quantizers":
+        doms = list(next(iter(r["rows"].values()))["domains"])
+        lines[0] = f"# 64-bit quantizers of the teacher's own features (no DCMQ), teacher `{r['teacher']}`"
+        lines += ["Fitted on the image + text rows of split.fit; items ranked by L2 to their reconstruction; the committed "
+                  "nouns (queries with a relevant item). Share of the float teacher's P@10 / mAP on the same items, "
+                  "mean +- sample std over seeds, and the relative reconstruction error |x - r|^2 / |x|^2.", "",
+                  "| quantizer | seeds | " + " | ".join(f"{d}: P@10 x | mAP x | error" for d in doms) + " |",
+                  "|---|---|" + "---|---|---|" * len(doms)]
+        for name, row in r["rows"].items():
+            cells = [f"{v['P@10 x'][0]:.2f}x +- {v['P@10 x'][1]:.2f} | {v['mAP x'][0]:.2f}x +- {v['mAP x'][1]:.2f} | "
+                     f"{v['rel_recon_error'][0]:.3f}" for v in row["domains"].values()]
+            lines.append(f"| {name} | {row['n_seeds']} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
     if part == "queries":
         lines += ["Held-out emoji glyphs: relevant glyphs in the top 10 summed over the noun queries (P@10 x 10 x queries), "
                   "mean over seeds; the queries the codes lose most against the float teacher; and each stage's share of "
@@ -345,7 +440,14 @@ def _plot(r: dict[str, Any], path: Path) -> None:
     names = list(r["rows"])
     with figure(path, figsize=(8, 0.6 * len(names) + 1.8)) as (fig, ax):
         y = np.arange(len(names))
-        if r.get("part") == "queries":
+        if r.get("part") == "quantizers":
+            doms = list(r["rows"][names[0]]["domains"])
+            for i, d in enumerate(doms):
+                ax.barh(y + 0.8 / len(doms) * i, [r["rows"][n]["domains"][d]["P@10 x"][0] for n in names], height=0.8 / len(doms),
+                        xerr=[r["rows"][n]["domains"][d]["P@10 x"][1] for n in names], label=d)
+            ax.axvline(0.9, color="k", ls="--", lw=1)
+            ax.set_title("64-bit quantizers of the teacher features: share of the teacher's P@10 (0.9x dashed)", fontsize=9)
+        elif r.get("part") == "queries":
             for i, s in enumerate(STAGES):
                 ax.barh(y + 0.27 * i, [r["rows"][n]["total_hits"][s] for n in names], height=0.27, label=s)
             ax.set_title("Held-out emoji: relevant glyphs in the top 10, summed over the queries", fontsize=9)
@@ -366,19 +468,33 @@ def _plot(r: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("part", choices=("validation", "coverage", "queries", "pairs"))
+    p.add_argument("part", choices=("validation", "coverage", "queries", "pairs", "quantizers"))
     p.add_argument("--row", action="append", help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
     p.add_argument("--teacher", help="pairs: the teacher spec whose features are written")
     p.add_argument("--half", default="pool", help="pairs: pool (the pool half of the emoji-fit subgroups) or all")
     p.add_argument("--out", type=Path, help="pairs: the .npz to write (a .json of what it holds beside it)")
     p.add_argument("--name", default="emoji")
     p.add_argument("--no-held-out", action="store_true", help="coverage: leave out the held-out databases (while selecting)")
+    p.add_argument("--held-out", action="store_true", help="quantizers: also the held-out (benchmark) databases")
+    p.add_argument("--run", type=Path, help="quantizers: a run on the teacher whose features are quantized")
+    p.add_argument("--quantizer", action="append", choices=sorted(QUANTIZERS), help="quantizers: which (repeat)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="quantizers: seeds")
     a = p.parse_args(argv)
     if a.part == "pairs":
         if not (a.teacher and a.out):
             raise SystemExit("pairs needs --teacher and --out")
         info = write_pairs(a.teacher, a.half, a.out)
         print(f"{a.out}: {info['n']} glyph pairs of {len(info['subgroups'])} subgroups")
+        return
+    if a.part == "quantizers":
+        if not (a.run and a.quantizer):
+            raise SystemExit("quantizers needs --run and at least one --quantizer")
+        rows = {}
+        for q in a.quantizer:
+            rows[q] = summarise([quantizer_figures(a.run, q, s, a.held_out) for s in a.seeds], a.part)
+            print(q, {d: round(v["P@10 x"][0], 3) for d, v in rows[q]["domains"].items()}, flush=True)
+        write_rows("open_vocab_dcmq_emoji", f"quantizers-{a.name}", rows, SELECTION["quantizers" if not a.held_out else "quantizers-held-out"],
+                   lambda r: markdown({**r, "part": a.part}), lambda r, path: _plot({**r, "part": a.part}, path))
         return
     if not a.row:
         raise SystemExit(f"{a.part} needs at least one --row")
