@@ -29,7 +29,9 @@ DCMQ runs with the inner-product metric), mean over the row's seeds: which queri
 (a reference, no DCMQ): 64-bit quantizers of the teacher's own features fitted on the image and text rows of
 split.fit, PQ 8 x 256 (distilhash), and faiss's OPQ + PQ, residual quantization (8 x 256, beam 8) and LSQ (8 x 256),
 items ranked by L2 to their reconstruction as ``pq`` ADC ranks them; ``--run`` names the run whose teacher and dataset
-give the features, ``--quantizer`` (repeated) the quantizers, validation databases only unless ``--held-out``. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
+give the features, ``--quantizer`` (repeated) the quantizers, validation databases only unless ``--held-out``;
+``--fit-on fit+db`` / ``db`` (a diagnosis: it fits codebooks on the very items it then scores) adds / uses only each
+database's own images as training rows, to ask whether better covered items would rank better. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
 
 Selection rule of the first candidates (issue 24; committed in 51a1c38 before any was scored on a held-out
 column; K = 16, ``w_quant``, ``warmup_epochs``, the removed ``codebook_pool`` option, whose ``pool`` part of this
@@ -317,20 +319,24 @@ def _l2_scores(q: np.ndarray, x: np.ndarray, rel: np.ndarray) -> tuple[float, fl
     return float(r[:, :10].mean()), float(((prec * r).sum(1) / r.sum(1)).mean())
 
 
-def quantizer_figures(run: Path, name: str, seed: int, held_out: bool) -> dict[str, Any]:
+#: ``--fit-on`` of the quantizers part: the training rows given split.fit's image + text rows and a database's images
+FIT_ON = {"fit": lambda fit, db: fit, "fit+db": lambda fit, db: np.concatenate([fit, db]), "db": lambda fit, db: db}
+
+
+def quantizer_figures(run: Path, name: str, seed: int, held_out: bool, fit_on: str = "fit") -> dict[str, Any]:
     """One quantizer x seed: per database the P@10 / mAP of the reconstructions and the teacher's, and the
-    relative reconstruction error."""
+    relative reconstruction error; ``fit_on`` names the training rows (:data:`FIT_ON`)."""
     teacher, split, feats = _inputs(run)
     fit = np.asarray(split.fit)
     train = np.ascontiguousarray(np.concatenate([feats.image[fit], feats.text[fit]]), dtype=np.float32)
-    recon = QUANTIZERS[name](train, seed)
+    recon = QUANTIZERS[name](train, seed) if fit_on == "fit" else None
     text = _nouns(teacher)
     names = VAL_DOMAINS + (("query drawings (held out)", "emoji (held out)") if held_out else ())
-    out: dict[str, Any] = {"quantizer": name, "seed": seed, "teacher": teacher}
+    out: dict[str, Any] = {"quantizer": name, "seed": seed, "teacher": teacher, "fit_on": fit_on}
     for dom, (img, rel) in domains(run, names).items():
         keep = np.flatnonzero(rel.any(axis=1))
         x = np.ascontiguousarray(img, dtype=np.float32)
-        r = recon(x)
+        r = (recon or QUANTIZERS[name](np.ascontiguousarray(FIT_ON[fit_on](train, x)), seed))(x)
         (p, m), (tp, tm) = _l2_scores(text[keep], r, rel[keep]), _l2_scores(text[keep], x, rel[keep])
         out[dom] = {"P@10": p, "mAP": m, "teacher P@10": tp, "teacher mAP": tm,
                     "rel_recon_error": float(((r - x) ** 2).sum(1).mean() / (x ** 2).sum(1).mean())}
@@ -479,6 +485,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--run", type=Path, help="quantizers: a run on the teacher whose features are quantized")
     p.add_argument("--quantizer", action="append", choices=sorted(QUANTIZERS), help="quantizers: which (repeat)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="quantizers: seeds")
+    p.add_argument("--fit-on", choices=sorted(FIT_ON), default="fit", help="quantizers: training rows (fit+db, db: a diagnosis)")
     a = p.parse_args(argv)
     if a.part == "pairs":
         if not (a.teacher and a.out):
@@ -491,9 +498,12 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("quantizers needs --run and at least one --quantizer")
         rows = {}
         for q in a.quantizer:
-            rows[q] = summarise([quantizer_figures(a.run, q, s, a.held_out) for s in a.seeds], a.part)
-            print(q, {d: round(v["P@10 x"][0], 3) for d, v in rows[q]["domains"].items()}, flush=True)
-        write_rows("open_vocab_dcmq_emoji", f"quantizers-{a.name}", rows, SELECTION["quantizers" if not a.held_out else "quantizers-held-out"],
+            label = q if a.fit_on == "fit" else f"{q}, codebooks fitted on {a.fit_on} (diagnosis)"
+            rows[label] = summarise([quantizer_figures(a.run, q, s, a.held_out, a.fit_on) for s in a.seeds], a.part)
+            print(label, {d: round(v["P@10 x"][0], 3) for d, v in rows[label]["domains"].items()}, flush=True)
+        sel = SELECTION["quantizers" if not a.held_out else "quantizers-held-out"] + (
+            "" if a.fit_on == "fit" else f"; codebooks fitted on {a.fit_on} (a diagnosis: each database's own images)")
+        write_rows("open_vocab_dcmq_emoji", f"quantizers-{a.name}", rows, sel,
                    lambda r: markdown({**r, "part": a.part}), lambda r, path: _plot({**r, "part": a.part}, path))
         return
     if not a.row:
