@@ -82,6 +82,7 @@ import numpy as np
 
 from distilhash.benchmark.open_vocab.stages import StageRankers as Rankers, pq_reconstruct as _reconstruct, score_ranking as _score
 
+from distilhash.benchmark.open_vocab.quantizers import QUANTIZERS, l2_scores as _l2_scores
 from distilhash.benchmark.run_rows import mean_std, summarise_rows, write_rows
 
 VAL_DOMAINS = ("emoji-fit (val half)", "val drawings")
@@ -272,51 +273,6 @@ def query_hits(run: Path) -> dict[str, Any]:
         top = np.argsort(-(q.data @ x.T), axis=1, kind="stable")[:, :10]
         out[stage] = np.take_along_axis(rel[keep], top, 1).sum(1).tolist()
     return out
-
-
-def _faiss_quantizer(kind: str) -> Any:
-    """``(train [N, D], seed) -> reconstruct(x [n, D]) -> [n, D]`` of a 64-bit faiss quantizer (8 x 8 bits)."""
-    def make(train: np.ndarray, seed: int) -> Any:
-        import faiss
-
-        faiss.omp_set_num_threads(1)
-        d = train.shape[1]
-        if kind == "opq":
-            rot = faiss.OPQMatrix(d, 8)
-            rot.train(train)
-            pq = faiss.ProductQuantizer(d, 8, 8)
-            pq.cp.seed = seed
-            pq.train(rot.apply(train))
-            return lambda x: rot.reverse_transform(pq.decode(pq.compute_codes(rot.apply(x))))
-        q = faiss.ResidualQuantizer(d, 8, 8) if kind == "rq" else faiss.LocalSearchQuantizer(d, 8, 8)
-        if kind == "rq":
-            q.max_beam_size, q.cp.seed = 8, seed
-        else:
-            q.random_seed = seed
-        q.train(train)
-        return lambda x: q.decode(q.compute_codes(x))
-    return make
-
-
-def _pq_quantizer(train: np.ndarray, seed: int) -> Any:
-    from distilhash.quantizers.pq import ProductQuantizer
-
-    pq = ProductQuantizer(train.shape[1], 8, 8, seed=seed).fit(train)
-    return lambda x: pq.decode(pq.encode(x))
-
-
-#: ``quantizers`` part: name -> ``(train rows [N, D], seed) -> reconstruct``
-QUANTIZERS = {"pq 8x256": _pq_quantizer, "faiss opq + pq 8x256": _faiss_quantizer("opq"),
-              "faiss rq 8x256 beam 8": _faiss_quantizer("rq"), "faiss lsq 8x256": _faiss_quantizer("lsq")}
-
-
-def _l2_scores(q: np.ndarray, x: np.ndarray, rel: np.ndarray) -> tuple[float, float]:
-    """P@10 and mAP@all of queries ``q [Q, D]`` ranking ``x [N, D]`` by L2 distance (``rel [Q, N]``, every query has
-    a relevant item)."""
-    d = (q ** 2).sum(1)[:, None] - 2 * q @ x.T + (x ** 2).sum(1)[None]
-    r = np.take_along_axis(rel, np.argsort(d, axis=1, kind="stable"), 1)
-    prec = np.cumsum(r, 1) / np.arange(1, r.shape[1] + 1)
-    return float(r[:, :10].mean()), float(((prec * r).sum(1) / r.sum(1)).mean())
 
 
 #: ``--fit-on`` of the quantizers part: the training rows given split.fit's image + text rows and a database's images

@@ -92,7 +92,7 @@ def test_dcmq_defaults_never_touch_the_rotation_or_extra_pairs(data, monkeypatch
     fs, split = data
     ref = create_method("dcmq", **FAST).fit(fs, split)
     monkeypatch.setattr(opq, "opq_rotation", lambda *a, **k: pytest.fail("the default fitted a rotation"))
-    monkeypatch.setattr(dcmq_extra, "load_extra_pairs", lambda *a, **k: pytest.fail("the default read extra pairs"))
+    monkeypatch.setattr(dcmq_extra, "join_extra_pairs", lambda *a, **k: pytest.fail("the default read extra pairs"))
     same = create_method("dcmq", extra_pairs="", pq_rotation="none", **FAST).fit(fs, split)
     x = fs.image[split.retrieval]
     assert np.array_equal(ref.encode("image", x, "database").data, same.encode("image", x, "database").data)

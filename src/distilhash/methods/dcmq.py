@@ -103,11 +103,8 @@ class DCMQConfig(ConfigData):
     epoch onto recent embeddings), ``quant_parallel_weight`` eta >= 1 (score-aware quantization: the residual's part
     parallel to the embedding weighs eta times the orthogonal part in the quantization term, the k-means start
     and the codes, :mod:`distilhash.quantizers.anisotropic`; 1 = isotropic).
-    Extra rows: ``extra_pairs``, a ``.npz`` of teacher features ``image`` / ``text`` ``[P, D]`` of image-caption pairs
-    from another picture domain that join the fit rows in training with their captions as targets
-    (:mod:`distilhash.methods.dcmq_extra`; "" none, the default). ``pq_rotation`` "none" (default) | "opq": an
-    orthogonal rotation of the embeddings fitted by OPQ on the warmed-up embeddings just before the codebooks'
-    start and fixed from then on (:mod:`distilhash.quantizers.opq`; rankings use inner products, which it keeps).
+    ``extra_pairs``: a ``.npz`` of image-caption pairs of another domain joining the fit rows (:mod:`.dcmq_extra`);
+    ``pq_rotation`` "none" | "opq": a rotation fitted by OPQ at the codebooks' start (:mod:`distilhash.quantizers.opq`).
     Loss: ``distill`` "mse" | "kl" (``kl_tau_t``, ``kl_tau_s``), ``similarity`` = ADC metric
     "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
     Optimisation: ``lr``, ``weight_decay``, ``batch_size``, ``epochs``, ``eval_every``,
@@ -283,13 +280,8 @@ class DCMQ(MethodBase):
         x_img, x_txt = self._fit_inputs(features, fit_idx, u, show=cfg.progress if progress is None else progress)
         y = torch.as_tensor(features.labels[fit_idx].astype(np.float32))
         e = self._target_text(features, fit_idx)
-        n_extra = 0
         if cfg.extra_pairs:  # a second picture domain joins the fit rows, its captions as targets
-            u_x, w_x = dcmq_extra.load_extra_pairs(cfg.extra_pairs, features.width)
-            n_extra = len(u_x)
-            u, x_img, x_txt = torch.cat([u, u_x]), torch.cat([x_img, u_x]), torch.cat([x_txt, w_x])
-            y = torch.cat([y, torch.zeros(n_extra, y.shape[1])])
-            e = torch.cat([e, dcmq_extra.extra_target_text(e, w_x)])
+            u, x_img, x_txt, y, e = dcmq_extra.join_extra_pairs(cfg.extra_pairs, u, x_img, x_txt, y, e)
         self._bind_features(features)
         opt = torch.optim.Adam(self._param_groups(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
         band = dcmq_targets.target_band(cfg, u, e, rng)
@@ -360,8 +352,8 @@ class DCMQ(MethodBase):
         info["val_map_at_kept"] = self._val_scores(features, split)
         info["target_band"] = band
         info["n_fit"] = int(len(fit_idx))
-        if n_extra:
-            info["n_extra_pairs"] = n_extra
+        if len(u) > len(fit_idx):
+            info["n_extra_pairs"] = int(len(u) - len(fit_idx))
         if model.pq is not None:
             t0 = time.perf_counter()
             codes_img = self._encode_rows("image", features, fit_idx, "database").data

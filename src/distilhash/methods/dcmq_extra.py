@@ -22,7 +22,7 @@ import torch
 
 from distilhash.errors import FeatureError
 
-__all__ = ["load_extra_pairs", "extra_target_text"]
+__all__ = ["load_extra_pairs", "extra_target_text", "join_extra_pairs"]
 
 
 def load_extra_pairs(path: str | Path, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,3 +55,12 @@ def extra_target_text(e_fit: torch.Tensor, caption: torch.Tensor) -> torch.Tenso
     """The target texts of the extra pairs in the layout of the fit rows' ``e_fit`` (``[n, D]`` or ``[n, 2, D]``
     for mix): the caption ``[P, D]`` in every slot."""
     return caption if e_fit.ndim == 2 else torch.stack([caption, caption], 1)
+
+
+def join_extra_pairs(path: str | Path, u: torch.Tensor, x_img: torch.Tensor, x_txt: torch.Tensor, y: torch.Tensor,
+                     e: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The fit rows' target-side image features ``u``, student inputs ``x_img`` / ``x_txt``, labels ``y [n, C]`` and
+    target texts ``e`` with the pairs of ``path`` appended (no labels: zero rows; their caption as target text)."""
+    u_x, w_x = load_extra_pairs(path, u.shape[1])
+    return (torch.cat([u, u_x]), torch.cat([x_img, u_x]), torch.cat([x_txt, w_x]),
+            torch.cat([y, torch.zeros(len(u_x), y.shape[1])]), torch.cat([e, extra_target_text(e, w_x)]))
