@@ -25,7 +25,13 @@ val / query drawings, emoji-fit and held-out glyphs) how well the codebooks cove
 (``<z - q, z>^2 / |z|^2``, over ``|z|^2``), and codeword usage
 (distinct codewords and perplexity per codebook). ``queries`` (a diagnosis too): per noun, the relevant
 items in the top 10 of the held-out emoji glyphs for the float teacher, the float student and the codes (ADC,
-DCMQ runs with the inner-product metric), mean over the row's seeds: which queries the codes lose. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
+DCMQ runs with the inner-product metric), mean over the row's seeds: which queries the codes lose. ``quantizers``
+(a reference, no DCMQ): 64-bit quantizers of the teacher's own features fitted on the image and text rows of
+split.fit, PQ 8 x 256 (distilhash), and faiss's OPQ + PQ, residual quantization (8 x 256, beam 8) and LSQ (8 x 256),
+items ranked by L2 to their reconstruction as ``pq`` ADC ranks them; ``--run`` names the run whose teacher and dataset
+give the features, ``--quantizer`` (repeated) the quantizers, validation databases only unless ``--held-out``;
+``--fit-on fit+db`` / ``db`` (a diagnosis: it fits codebooks on the very items it then scores) adds / uses only each
+database's own images as training rows, to ask whether better covered items would rank better. Writes ``bench/results/open_vocab_dcmq_emoji/PART-NAME.{json,md,png}``.
 
 Selection rule of the first candidates (issue 24; committed in 51a1c38 before any was scored on a held-out
 column; K = 16, ``w_quant``, ``warmup_epochs``, the removed ``codebook_pool`` option, whose ``pool`` part of this
@@ -40,6 +46,30 @@ seeds of the codes' (ADC) P@10 share of the float teacher, averaged over the two
 ``validation`` (emoji-fit val half, split.val drawings). The pick is the smallest eta whose V is within 0.01 of
 the highest V (the simpler setting wins near-ties; eta = 1 is the simplest). All four are then scored on the
 benchmark (``bench/open_vocab_dcmq_targets.py``, the same runs): the pick as the result, the others as an ablation.
+
+Selection rule of the second-domain rows and the OPQ rotation (issue 24, on the short-view teacher, own collections'
+default ``lite0-prior:openclipart-224-short`` = the seed-0 fit ``teacher24d/.../lite0-prior-wide224short-seed0``, same
+features; committed before any of these candidates is scored on the benchmark):
+
+* candidates: DCMQ 64 ``--preset open-vocab`` plus (a) ``extra_pairs`` = the emoji-fit glyphs of the pool half
+  (:func:`pool_half`: 353 glyphs of 16 subgroups, written by ``pairs --half pool``, caption = CLDR name + keywords),
+  (b) ``pq_rotation=opq``, (c) both; and the preset itself; seeds 0, 1, 2 each. Plain PQ (``pq``) and
+  ``pq --set rotation=opq`` are references beside them, not candidates for DCMQ's setting.
+* validation databases (``validation``): the emoji-fit val half (the 416 glyphs of the 26 subgroups :func:`pool_half`
+  keeps out of the pool, so no candidate's fit rows hold one; the short-view teacher itself fitted on every emoji-fit
+  glyph, so the shares compare codes and teacher on items the teacher has seen) and the 500 split.val drawings.
+* score V = the mean over seeds of the codes' (ADC) P@10 share of the float teacher, averaged over the two validation
+  databases. The pick is the candidate with the highest V; it replaces the preset only if its V beats the preset's
+  by more than 0.01 and its split.val drawings share is at most 0.03 below the preset's; otherwise the preset stays.
+* then on the benchmark (``bench/open_vocab_dcmq_targets.py``): the preset and plain PQ (the baselines, 3 seeds), the
+  pick, and every other candidate and the OPQ reference as ablations. If the pick uses ``extra_pairs``, its benchmark
+  row is trained with every emoji-fit glyph (``pairs --half all``: 769 glyphs of the 42 subgroups, still no held-out
+  one), the setting a user would run, and the validated pool-half runs are scored beside it.
+
+References beside that rule (``quantizers``; added after the candidates' validation, before any of them is scored on
+the benchmark): the four 64-bit quantizers of :data:`QUANTIZERS` on the teacher's own features, seeds 0-2, scored on
+the validation databases and on the benchmark's (``--held-out``) alike. Nothing is selected from them: they show
+what a different quantizer family could keep, for a later rule.
 """
 
 from __future__ import annotations
@@ -52,6 +82,7 @@ import numpy as np
 
 from distilhash.benchmark.open_vocab.stages import StageRankers as Rankers, pq_reconstruct as _reconstruct, score_ranking as _score
 
+from distilhash.benchmark.open_vocab.quantizers import QUANTIZERS, l2_scores as _l2_scores
 from distilhash.benchmark.run_rows import mean_std, summarise_rows, write_rows
 
 VAL_DOMAINS = ("emoji-fit (val half)", "val drawings")
@@ -64,6 +95,8 @@ SELECTION = {
     "queries": "none: a diagnosis of trained runs (reads the held-out emoji glyphs, selects nothing)",
     "validation": "none: figures on validation databases only (emoji-fit glyphs, split.val drawings); DCMQ epoch: split.val label mAP",
     "coverage": "none: a diagnosis of trained runs (reads the held-out databases, selects nothing)",
+    "quantizers": "none: references on validation databases only (emoji-fit val half, split.val drawings)",
+    "quantizers-held-out": "none: references scored on the benchmark databases after the rule of the docstring was committed",
 }
 _CACHE: dict[str, Any] = {}
 
@@ -102,6 +135,36 @@ def _glyphs(held_out: bool, teacher_name: str, half: str | None = None) -> tuple
         return dom.titles, img
     keep = [i for i, g in enumerate(dom.meta["subgroup"]) if pool_half(g) == (half == "pool")]
     return [dom.titles[i] for i in keep], img[keep]
+
+
+def write_pairs(teacher_name: str, half: str, out: Path) -> dict[str, Any]:
+    """Write DCMQ's ``extra_pairs`` file (:mod:`distilhash.methods.dcmq_extra`): the teacher's image and caption
+    features ``[P, D]`` of the emoji-fit glyphs (``half`` "pool": the subgroups :func:`pool_half` puts in the pool,
+    which leaves the val half unseen; "all": every emoji-fit glyph). Never a held-out glyph. The caption is the
+    ``emoji-fit`` pair source's (CLDR name. keywords), the text the teacher itself may fit on."""
+    from distilhash.benchmark.open_vocab.scoring import _cache_key, _cached
+    from distilhash.data.emoji_glyphs import emoji_glyphs, emoji_held_out
+    from distilhash.io_utils import atomic_write_json
+    from distilhash.paths import home
+    from distilhash.teachers.pair_sources import PAIR_SOURCES
+    from distilhash.teachers.registry import create_teacher, teacher_slug
+
+    if half not in ("pool", "all"):
+        raise SystemExit(f"pairs: --half {half!r}; expected pool or all")
+    dom, pairs = emoji_glyphs(False, 128), PAIR_SOURCES.get("emoji-fit")(size=128)
+    if pairs.ids != dom.ids:
+        raise SystemExit("pairs: the emoji-fit pair source and the emoji-fit glyphs list different items")
+    _, img = _glyphs(False, teacher_name)
+    txt = _cached(home() / "open_vocab" / teacher_slug(teacher_name) / f"emoji-fit-captions-{_cache_key(teacher_name, pairs.texts)}.npy",
+                  lambda: create_teacher(teacher_name).encode_texts(pairs.texts))
+    keep = [i for i, g in enumerate(dom.meta["subgroup"]) if half == "all" or pool_half(g)]
+    assert not any(emoji_held_out(dom.meta["subgroup"][i]) for i in keep)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, image=img[keep], text=txt[keep])
+    info = {"teacher": teacher_name, "half": half, "n": len(keep), "subgroups": sorted({dom.meta["subgroup"][i] for i in keep}),
+            "ids": [dom.ids[i] for i in keep], "captions": [pairs.texts[i] for i in keep]}
+    atomic_write_json(out.with_suffix(".json"), info)
+    return info
 
 
 def _nouns(teacher_name: str) -> np.ndarray:
@@ -212,8 +275,38 @@ def query_hits(run: Path) -> dict[str, Any]:
     return out
 
 
+#: ``--fit-on`` of the quantizers part: the training rows given split.fit's image + text rows and a database's images
+FIT_ON = {"fit": lambda fit, db: fit, "fit+db": lambda fit, db: np.concatenate([fit, db]), "db": lambda fit, db: db}
+
+
+def quantizer_figures(run: Path, name: str, seed: int, held_out: bool, fit_on: str = "fit") -> dict[str, Any]:
+    """One quantizer x seed: per database the P@10 / mAP of the reconstructions and the teacher's, and the
+    relative reconstruction error; ``fit_on`` names the training rows (:data:`FIT_ON`)."""
+    teacher, split, feats = _inputs(run)
+    fit = np.asarray(split.fit)
+    train = np.ascontiguousarray(np.concatenate([feats.image[fit], feats.text[fit]]), dtype=np.float32)
+    recon = QUANTIZERS[name](train, seed) if fit_on == "fit" else None
+    text = _nouns(teacher)
+    names = VAL_DOMAINS + (("query drawings (held out)", "emoji (held out)") if held_out else ())
+    out: dict[str, Any] = {"quantizer": name, "seed": seed, "teacher": teacher, "fit_on": fit_on}
+    for dom, (img, rel) in domains(run, names).items():
+        keep = np.flatnonzero(rel.any(axis=1))
+        x = np.ascontiguousarray(img, dtype=np.float32)
+        r = (recon or QUANTIZERS[name](np.ascontiguousarray(FIT_ON[fit_on](train, x)), seed))(x)
+        (p, m), (tp, tm) = _l2_scores(text[keep], r, rel[keep]), _l2_scores(text[keep], x, rel[keep])
+        out[dom] = {"P@10": p, "mAP": m, "teacher P@10": tp, "teacher mAP": tm,
+                    "rel_recon_error": float(((r - x) ** 2).sum(1).mean() / (x ** 2).sum(1).mean())}
+    return out
+
+
 def summarise(runs: list[dict[str, Any]], part: str) -> dict[str, Any]:
     row: dict[str, Any] = {"runs": runs, "n_seeds": len(runs)}
+    if part == "quantizers":
+        doms = [d for d in runs[0] if isinstance(runs[0][d], dict)]
+        row["domains"] = {d: {**{f"{f} x": mean_std([r[d][f] / r[d][f"teacher {f}"] for r in runs]) for f in ("P@10", "mAP")},
+                              "rel_recon_error": mean_std([r[d]["rel_recon_error"] for r in runs]),
+                              "teacher P@10": runs[0][d]["teacher P@10"]} for d in doms}
+        return row
     if part == "queries":
         hits = {s: np.mean([r[s] for r in runs], axis=0) for s in STAGES}
         loss = hits["codes, ADC"] - hits["float teacher"]
@@ -241,6 +334,19 @@ def summarise(runs: list[dict[str, Any]], part: str) -> dict[str, Any]:
 def markdown(r: dict[str, Any]) -> str:
     part = r.get("part", "validation")
     lines = [f"# DCMQ 64-bit codes on unseen glyphs: {part} (teacher `{r['teacher']}`)", ""]
+    if part == "quantizers":
+        doms = list(next(iter(r["rows"].values()))["domains"])
+        lines[0] = f"# 64-bit quantizers of the teacher's own features (no DCMQ), teacher `{r['teacher']}`"
+        lines += ["Fitted on the image + text rows of split.fit; items ranked by L2 to their reconstruction; the committed "
+                  "nouns (queries with a relevant item). Share of the float teacher's P@10 / mAP on the same items, "
+                  "mean +- sample std over seeds, and the relative reconstruction error |x - r|^2 / |x|^2.", "",
+                  "| quantizer | seeds | " + " | ".join(f"{d}: P@10 x | mAP x | error" for d in doms) + " |",
+                  "|---|---|" + "---|---|---|" * len(doms)]
+        for name, row in r["rows"].items():
+            cells = [f"{v['P@10 x'][0]:.2f}x +- {v['P@10 x'][1]:.2f} | {v['mAP x'][0]:.2f}x +- {v['mAP x'][1]:.2f} | "
+                     f"{v['rel_recon_error'][0]:.3f}" for v in row["domains"].values()]
+            lines.append(f"| {name} | {row['n_seeds']} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
     if part == "queries":
         lines += ["Held-out emoji glyphs: relevant glyphs in the top 10 summed over the noun queries (P@10 x 10 x queries), "
                   "mean over seeds; the queries the codes lose most against the float teacher; and each stage's share of "
@@ -296,7 +402,14 @@ def _plot(r: dict[str, Any], path: Path) -> None:
     names = list(r["rows"])
     with figure(path, figsize=(8, 0.6 * len(names) + 1.8)) as (fig, ax):
         y = np.arange(len(names))
-        if r.get("part") == "queries":
+        if r.get("part") == "quantizers":
+            doms = list(r["rows"][names[0]]["domains"])
+            for i, d in enumerate(doms):
+                ax.barh(y + 0.8 / len(doms) * i, [r["rows"][n]["domains"][d]["P@10 x"][0] for n in names], height=0.8 / len(doms),
+                        xerr=[r["rows"][n]["domains"][d]["P@10 x"][1] for n in names], label=d)
+            ax.axvline(0.9, color="k", ls="--", lw=1)
+            ax.set_title("64-bit quantizers of the teacher features: share of the teacher's P@10 (0.9x dashed)", fontsize=9)
+        elif r.get("part") == "queries":
             for i, s in enumerate(STAGES):
                 ax.barh(y + 0.27 * i, [r["rows"][n]["total_hits"][s] for n in names], height=0.27, label=s)
             ax.set_title("Held-out emoji: relevant glyphs in the top 10, summed over the queries", fontsize=9)
@@ -317,11 +430,40 @@ def _plot(r: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("part", choices=("validation", "coverage", "queries"))
-    p.add_argument("--row", action="append", required=True, help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
+    p.add_argument("part", choices=("validation", "coverage", "queries", "pairs", "quantizers"))
+    p.add_argument("--row", action="append", help="LABEL=RUN[,RUN...] (the seeds of one configuration)")
+    p.add_argument("--teacher", help="pairs: the teacher spec whose features are written")
+    p.add_argument("--half", default="pool", help="pairs: pool (the pool half of the emoji-fit subgroups) or all")
+    p.add_argument("--out", type=Path, help="pairs: the .npz to write (a .json of what it holds beside it)")
     p.add_argument("--name", default="emoji")
     p.add_argument("--no-held-out", action="store_true", help="coverage: leave out the held-out databases (while selecting)")
+    p.add_argument("--held-out", action="store_true", help="quantizers: also the held-out (benchmark) databases")
+    p.add_argument("--run", type=Path, help="quantizers: a run on the teacher whose features are quantized")
+    p.add_argument("--quantizer", action="append", choices=sorted(QUANTIZERS), help="quantizers: which (repeat)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="quantizers: seeds")
+    p.add_argument("--fit-on", choices=sorted(FIT_ON), default="fit", help="quantizers: training rows (fit+db, db: a diagnosis)")
     a = p.parse_args(argv)
+    if a.part == "pairs":
+        if not (a.teacher and a.out):
+            raise SystemExit("pairs needs --teacher and --out")
+        info = write_pairs(a.teacher, a.half, a.out)
+        print(f"{a.out}: {info['n']} glyph pairs of {len(info['subgroups'])} subgroups")
+        return
+    if a.part == "quantizers":
+        if not (a.run and a.quantizer):
+            raise SystemExit("quantizers needs --run and at least one --quantizer")
+        rows = {}
+        for q in a.quantizer:
+            label = q if a.fit_on == "fit" else f"{q}, codebooks fitted on {a.fit_on} (diagnosis)"
+            rows[label] = summarise([quantizer_figures(a.run, q, s, a.held_out, a.fit_on) for s in a.seeds], a.part)
+            print(label, {d: round(v["P@10 x"][0], 3) for d, v in rows[label]["domains"].items()}, flush=True)
+        sel = SELECTION["quantizers" if not a.held_out else "quantizers-held-out"] + (
+            "" if a.fit_on == "fit" else f"; codebooks fitted on {a.fit_on} (a diagnosis: each database's own images)")
+        write_rows("open_vocab_dcmq_emoji", f"quantizers-{a.name}", rows, sel,
+                   lambda r: markdown({**r, "part": a.part}), lambda r, path: _plot({**r, "part": a.part}, path))
+        return
+    if not a.row:
+        raise SystemExit(f"{a.part} needs at least one --row")
     score = {"validation": validation, "coverage": lambda run: coverage(run, not a.no_held_out), "queries": query_hits}[a.part]
     rows = summarise_rows(a.row, lambda runs: summarise([score(r) for r in runs], a.part),
                           lambda label, row: print(label, flush=True))

@@ -1,4 +1,4 @@
-"""What DCMQ's targets cost on the open-vocabulary benchmark: label prompts vs captions vs a mix, several seeds.
+"""What DCMQ's settings cost on the open-vocabulary benchmark (target texts, heads, extra rows, rotation), several seeds.
 
 Usage (runs trained with ``distilhash train dcmq ... --set target_text=label|caption|mix`` on one teacher)::
 
@@ -10,7 +10,8 @@ computed here when missing) and ``RUN/train.json`` (label mAP@all on split.val a
 split.retrieval, title + tags). Each row: the DCMQ codes' P@10 / mAP on the held-out drawings and
 emoji glyphs (mean +- sample std over seeds), the same over the float teacher's (the 0.9x goal of
 issue 24), and the label mAP the targets buy. DCMQ's epoch is its own (val label mAP on split.val);
-nothing is chosen on the benchmark's queries. Writes ``bench/results/open_vocab_dcmq_targets/NAME.{json,md,png}``.
+nothing is chosen on the benchmark's queries. The code length in the title is the runs' own (``n_bits`` of
+their ``train.json``; several lengths are listed). Writes ``bench/results/open_vocab_dcmq_targets/NAME.{json,md,png}``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def run_figures(run: Path) -> dict[str, Any]:
     teacher_key = "float teacher"
     model_key = next(k for k in ov if k != teacher_key)
     out: dict[str, Any] = {"run": str(run), "seed": train.get("seed"), "teacher": train.get("teacher"),
-                           **{k: train["config"].get(k) for k in ("target_text", "caption_weight", "quant_parallel_weight")},
+                           "method": train.get("method"), "n_bits": train.get("n_bits", train["config"].get("n_bits")),
+                           **{k: train["config"].get(k) for k in ("target_text", "caption_weight", "quant_parallel_weight",
+                                                                  "extra_pairs", "pq_rotation", "rotation")},
                            "label_map": train["map_all"]}
     for d in DOMAINS:
         m, t = ov[model_key]["domains"][d]["method"], ov[teacher_key]["domains"][d]["method"]
@@ -74,8 +77,15 @@ def main(argv: list[str] | None = None) -> None:
     write_rows("open_vocab_dcmq_targets", name, rows, SELECTION, markdown, _plot)
 
 
+def code_lengths(r: dict[str, Any]) -> str:
+    """The runs' code lengths as a title word: "64-bit", "32- and 64-bit" ("?-bit" for runs that record none)."""
+    bits = sorted({run.get("n_bits") for row in r["rows"].values() for run in row["runs"]}, key=lambda b: (b is None, b or 0))
+    words = [str(b) if b is not None else "?" for b in bits]
+    return ("-, ".join(words[:-1]) + "- and " + words[-1] if len(words) > 1 else words[0]) + "-bit"
+
+
 def markdown(r: dict[str, Any]) -> str:
-    lines = [f"# DCMQ 64-bit codes by target text, open-vocabulary benchmark (teacher `{r['teacher']}`)", "",
+    lines = [f"# DCMQ {code_lengths(r)} codes by setting, open-vocabulary benchmark (teacher `{r['teacher']}`)", "",
              "P@10 / mAP@all of the codes on the held-out drawings and emoji glyphs (relevance = the title names the "
              "noun), mean +- sample std over seeds, and as a share of the float teacher's; label mAP@all on split.query "
              "vs split.retrieval (title + tags) is what the targets buy.", "",
@@ -109,7 +119,7 @@ def _plot(r: dict[str, Any], path: Path) -> None:
         ax.set_yticks(y + 0.2, names, fontsize=8)
         ax.invert_yaxis()
         ax.legend(fontsize=7)
-        ax.set_title("DCMQ 64-bit codes: share of the float teacher's open-vocab P@10 (goal 0.9x, dashed)", fontsize=9)
+        ax.set_title(f"{code_lengths(r)} codes: share of the float teacher's open-vocab P@10 (goal 0.9x, dashed)", fontsize=9)
 
 
 if __name__ == "__main__":

@@ -35,3 +35,15 @@ def test_unknown_stage_is_refused_by_name():
     feats = np.array([[3.0, 4.0]], np.float32)
     enc = StageRankers(model=None).encode(STAGES[0], "image", feats)
     np.testing.assert_allclose(enc.data, [[0.6, 0.8]], rtol=1e-6)
+
+
+def test_l2_scores_and_the_pq_reference_quantizer():
+    from distilhash.benchmark.open_vocab.quantizers import QUANTIZERS, l2_scores
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    rel = np.zeros((5, 300), bool)
+    rel[np.arange(5), np.arange(5)] = True
+    assert l2_scores(x[:5], x, rel) == pytest.approx((0.1, 1.0))  # each query finds itself first
+    recon = QUANTIZERS["pq 8x256"](x, 0)(x)
+    assert recon.shape == x.shape and ((recon - x) ** 2).sum() < (x ** 2).sum()

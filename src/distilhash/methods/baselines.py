@@ -297,6 +297,8 @@ class PQConfig(ConfigData):
     n_iter: int = 25
     center: str = "none"
     metric: str = "l2"
+    #: "none" | "opq": rotate queries and items by an orthogonal R fitted by OPQ (:mod:`distilhash.quantizers.opq`)
+    rotation: str = "none"
 
 
 @METHODS.register("pq")
@@ -313,6 +315,8 @@ class PQMethod(BaselineMethod):
             raise ConfigError(f"pq: n_bits={c.n_bits} must be a multiple of nbits_per_code={c.nbits_per_code}")
         if c.metric != "l2":
             raise ConfigError(f"pq: metric {c.metric!r} is not supported by k-means codebooks; use 'l2'")
+        if c.rotation not in ("none", "opq"):
+            raise ConfigError(f"pq: rotation={c.rotation!r}; expected none or opq")
 
     @property
     def M(self) -> int:
@@ -321,7 +325,14 @@ class PQMethod(BaselineMethod):
     def _fit(self, image: np.ndarray, text: np.ndarray) -> None:
         c = self.config
         self.pq_ = ProductQuantizer(image.shape[1], self.M, c.nbits_per_code, n_iter=c.n_iter, seed=c.seed)
-        self.pq_.fit(np.concatenate([image, text]))
+        stacked = np.concatenate([image, text])
+        self.rotation_: np.ndarray | None = None
+        if c.rotation == "opq":
+            from distilhash.quantizers.opq import opq_rotation
+
+            self.rotation_ = opq_rotation(stacked, self.M, c.nbits_per_code, seed=c.seed)
+            stacked = stacked @ self.rotation_
+        self.pq_.fit(stacked)
         self.stacked_rows_ = 2 * image.shape[0]
 
     def _fit_details(self) -> dict[str, Any]:
@@ -339,15 +350,20 @@ class PQMethod(BaselineMethod):
         return details
 
     def _encode(self, modality: str, x: np.ndarray, role: str) -> Encoded:
+        if self.rotation_ is not None:  # queries and items alike: distances unchanged
+            x = x @ self.rotation_
         if role == "query":
             q = self.pq_.pad(x)
             return Encoded("float", q, 32 * q.shape[1])
         return Encoded("pq", self.pq_.encode(x), self.n_bits, codebooks=self.pq_.centroids_, metric="l2")
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"codebooks": self.pq_.centroids_}
+        return {"codebooks": self.pq_.centroids_, **({} if self.rotation_ is None else {"rotation": self.rotation_})}
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         c = self.config
         self.pq_ = ProductQuantizer(self.feature_width_, self.M, c.nbits_per_code, n_iter=c.n_iter, seed=c.seed)
         self.pq_.centroids_ = state["codebooks"]
+        if c.rotation == "opq" and "rotation" not in state:
+            raise ConfigError("pq: rotation=opq in method.json but no 'rotation' tensor in the weights")
+        self.rotation_ = state.get("rotation") if c.rotation == "opq" else None

@@ -49,7 +49,7 @@ from distilhash.losses.cross_modal import cross_modal_loss
 from distilhash.losses.intra_modal import intra_modal_loss
 from distilhash.losses.quantization import quantization_loss
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
-from distilhash.methods import dcmq_targets
+from distilhash.methods import dcmq_extra, dcmq_targets
 from distilhash.methods.dcmq_inputs import FeatureInputs
 from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
 from distilhash.registry import Registry
@@ -80,6 +80,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "image_head": ("mlp", "residual"),
     "text_head": ("mlp", "residual"),
     "val_criterion": ("labels", "labels+pairs"),
+    "pq_rotation": ("none", "opq"),
 }
 
 
@@ -102,6 +103,8 @@ class DCMQConfig(ConfigData):
     epoch onto recent embeddings), ``quant_parallel_weight`` eta >= 1 (score-aware quantization: the residual's part
     parallel to the embedding weighs eta times the orthogonal part in the quantization term, the k-means start
     and the codes, :mod:`distilhash.quantizers.anisotropic`; 1 = isotropic).
+    ``extra_pairs``: a ``.npz`` of image-caption pairs of another domain joining the fit rows (:mod:`.dcmq_extra`);
+    ``pq_rotation`` "none" | "opq": a rotation fitted by OPQ at the codebooks' start (:mod:`distilhash.quantizers.opq`).
     Loss: ``distill`` "mse" | "kl" (``kl_tau_t``, ``kl_tau_s``), ``similarity`` = ADC metric
     "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
     Optimisation: ``lr``, ``weight_decay``, ``batch_size``, ``epochs``, ``eval_every``,
@@ -134,6 +137,8 @@ class DCMQConfig(ConfigData):
     warmup_epochs: int = 2
     revive_dead: bool = True
     quant_parallel_weight: float = 1.0
+    extra_pairs: str = ""
+    pq_rotation: str = "none"
     distill: str = "kl"
     kl_tau_t: float = 0.1
     kl_tau_s: float = 0.1
@@ -163,6 +168,14 @@ class DCMQConfig(ConfigData):
                 raise ConfigError(f"embed_dim={self.embed_dim} must be divisible by the {m} codebooks of {self.n_bits} bits")
         if not self.quant_parallel_weight >= 1.0:
             raise ConfigError(f"dcmq option quant_parallel_weight must be >= 1 (1 = isotropic), got {self.quant_parallel_weight}")
+        if self.extra_pairs and (self.target == "labels" or self.backbone != "frozen"):
+            raise ConfigError("dcmq option extra_pairs: needs target npc or cosine (the pairs have no labels) and "
+                              f"backbone=frozen (they hold teacher features); got target={self.target!r}, "
+                              f"backbone={self.backbone!r}")
+        if self.pq_rotation != "none" and (not self.quantize or self.backbone != "frozen" or self.n_codewords > 256):
+            raise ConfigError(f"dcmq option pq_rotation={self.pq_rotation!r}: needs the quantizer (dcmq, not float-student), "
+                              f"backbone=frozen and n_codewords <= 256; got quantize={self.quantize}, backbone={self.backbone!r}, "
+                              f"n_codewords={self.n_codewords}")
         if not 0.0 <= self.caption_weight <= 1.0:
             raise ConfigError(f"dcmq option caption_weight must be in [0, 1], got {self.caption_weight}")
         for key in ("embed_dim", "batch_size", "epochs", "eval_every"):
@@ -267,6 +280,8 @@ class DCMQ(MethodBase):
         x_img, x_txt = self._fit_inputs(features, fit_idx, u, show=cfg.progress if progress is None else progress)
         y = torch.as_tensor(features.labels[fit_idx].astype(np.float32))
         e = self._target_text(features, fit_idx)
+        if cfg.extra_pairs:  # a second picture domain joins the fit rows, its captions as targets
+            u, x_img, x_txt, y, e = dcmq_extra.join_extra_pairs(cfg.extra_pairs, u, x_img, x_txt, y, e)
         self._bind_features(features)
         opt = torch.optim.Adam(self._param_groups(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
         band = dcmq_targets.target_band(cfg, u, e, rng)
@@ -278,7 +293,7 @@ class DCMQ(MethodBase):
             meter, t_epoch, cpu_epoch = TermMeter(), time.perf_counter(), time.process_time()
             counts = torch.zeros(M, K)
             recent: list[torch.Tensor] = []
-            for idx in minibatches(len(fit_idx), cfg.batch_size, rng):
+            for idx in minibatches(len(u), cfg.batch_size, rng):
                 mine = whole = idx
                 if dp is not None:
                     if len(idx) < 2 * dp.world:  # the same on every replica: all skip it
@@ -337,6 +352,8 @@ class DCMQ(MethodBase):
         info["val_map_at_kept"] = self._val_scores(features, split)
         info["target_band"] = band
         info["n_fit"] = int(len(fit_idx))
+        if len(u) > len(fit_idx):
+            info["n_extra_pairs"] = int(len(u) - len(fit_idx))
         if model.pq is not None:
             t0 = time.perf_counter()
             codes_img = self._encode_rows("image", features, fit_idx, "database").data
@@ -422,17 +439,24 @@ class DCMQ(MethodBase):
         return dcmq_targets.batch_targets(self.config, u, e, y)
 
     def _init_codebooks(self, model: nn.Module, x_img, x_txt, rng: np.random.Generator, gen) -> None:
-        """Codebooks from the current embeddings of (a sample of) the fit items: k-means, samples or random."""
+        """Codebooks from the current embeddings of (a sample of) the fit items: k-means, samples or random; with
+        ``pq_rotation="opq"`` the rotation is fitted on the same sample first (the codebooks start in its space)."""
         cfg = self.config
-        if cfg.codebook_init == "random":
+        if cfg.codebook_init == "random" and cfg.pq_rotation == "none":
             return
         model.eval()
         with torch.no_grad():
             sample = torch.as_tensor(rng.choice(len(x_img), min(len(x_img), 4096), replace=False))
             z = torch.cat([model.embed("image", x_img[sample]), model.embed("text", x_txt[sample])])
+            if cfg.pq_rotation == "opq":  # embed() applies the rotation from now on
+                from distilhash.quantizers.opq import opq_rotation
+
+                rot = opq_rotation(z.numpy(), cfg.n_codebooks, int(np.log2(cfg.n_codewords)), seed=cfg.seed)
+                model.rotation.copy_(torch.from_numpy(rot))
+                z = torch.cat([model.embed("image", x_img[sample]), model.embed("text", x_txt[sample])])
             if cfg.codebook_init == "kmeans":
                 model.pq.init_kmeans(z, n_iter=10, generator=gen)
-            else:
+            elif cfg.codebook_init == "data":
                 model.pq.init_from(z, gen)
         model.train()
 

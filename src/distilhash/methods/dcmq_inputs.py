@@ -97,9 +97,17 @@ class FeatureStudent(nn.Module):
         self.image = HEADS[cfg.image_head](width, cfg)
         self.text = HEADS[cfg.text_head](width, cfg)
         self.pq = GumbelPQ(cfg.embed_dim, cfg.pqg()) if cfg.quantize else None
+        #: option pq_rotation="opq": a fixed orthogonal rotation [D, D] of both modalities' embeddings (set at the
+        #: codebooks' start, saved with the weights); None otherwise
+        self.rotation: torch.Tensor | None
+        if cfg.quantize and cfg.pq_rotation == "opq":
+            self.register_buffer("rotation", torch.eye(cfg.embed_dim))
+        else:
+            self.rotation = None
 
     def embed(self, modality: str, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize((self.image if modality == "image" else self.text)(x), dim=1)
+        z = F.normalize((self.image if modality == "image" else self.text)(x), dim=1)
+        return z if self.rotation is None else z @ self.rotation
 
 
 class FeatureInputs:
