@@ -186,6 +186,8 @@ class Match(_Answer):
     spread: float | None = None
     contrast: float | None = None
     sample: int | None = None
+    threshold: float | None = Field(None, description="contrast below it: weak (2.0, or set from the collection's own captions)")
+    threshold_rule: str | None = Field(None, description="fixed | own captions")
     weak: bool
     rule: str | None = None
     likeness: Likeness | None = None
