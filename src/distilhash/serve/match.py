@@ -127,11 +127,17 @@ def contrast_threshold(contrasts: Sequence[float], false_alarm: float = CALIBRAT
     return float(min(WEAK_CONTRAST, np.quantile(c, false_alarm, method="lower")))
 
 
-def calibrate_on_captions(reference: MatchReference, index: Index, encoder: QueryEncoder, batch: int = 64) -> dict[str, Any]:
+def calibrate_on_captions(reference: MatchReference, index: Index, encoder: QueryEncoder, batch: int = 64,
+                          max_captions: int = 256) -> dict[str, Any]:
     """Set ``reference.threshold`` from the index's own captions (module docstring) when its sample is the
-    whole collection; returns (and keeps as ``reference.calibration``) what was done and the figures."""
+    whole collection; returns (and keeps as ``reference.calibration``) what was done and the figures.
+
+    At most ``max_captions`` captions (evenly spaced in row order) are searched: each is one text read at start."""
+    import time
+
     from distilhash.data.captions import shown_caption
 
+    t0 = time.perf_counter()
     live = len(index)
     if not len(reference) or len(reference) < live:
         return reference.calibration  # a sample of a larger index: the fixed rule's premise holds
@@ -141,6 +147,9 @@ def calibrate_on_captions(reference: MatchReference, index: Index, encoder: Quer
         if isinstance(text, str) and text.strip():
             ids.append(item_id)
             texts.append(text)
+    if len(texts) > max_captions:
+        keep = np.linspace(0, len(texts) - 1, max_captions).round().astype(int)
+        ids, texts = [ids[i] for i in keep], [texts[i] for i in keep]
     contrasts: list[float] = []
     try:
         for lo in range(0, len(texts), batch):
@@ -158,6 +167,7 @@ def calibrate_on_captions(reference: MatchReference, index: Index, encoder: Quer
     calibration = {"rule": "own captions" if threshold is not None else "fixed",
                    "threshold": round(threshold if threshold is not None else WEAK_CONTRAST, 4),
                    "captions": len(texts), "right_first": len(contrasts), "items": live,
+                   "seconds": round(time.perf_counter() - t0, 2),
                    "false_alarm": CALIBRATION_FALSE_ALARM, "min_right_first": MIN_CALIBRATION_QUERIES}
     if threshold is not None:
         reference.threshold = threshold

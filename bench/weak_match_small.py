@@ -1,0 +1,114 @@
+"""The weak-match note on an own folder: the fixed contrast threshold (2.0) against the one set from the index's own captions.
+
+    DISTILHASH_HOME=... python bench/weak_match_small.py INDEX --queries FILE --name NAME
+    DISTILHASH_HOME=... python bench/weak_match_small.py INDEX --own-folder-queries --name NAME   # bench/own_folder_journey.py's folder
+
+Each query was written down before any search, with the picture it means (``query | picture.png`` per
+line of FILE; ``query | -`` for one whose picture the folder does not hold, or nonsense). The service
+(:class:`distilhash.serve.engine.SearchService`, the page's answers) answers each; the query is then
+"right first" (its picture is the top hit), "right not first" or "absent". For each group: the share
+flagged weak by the fixed rule (``contrast < 2.0``, the service before issue 24's fix; the contrast
+itself is unchanged) and by the service now (on an index its sample covers, the threshold set at
+start from the index's own captions, :mod:`distilhash.serve.match`). Nothing is chosen here: the
+threshold rule was fixed before these queries were run through it.
+Writes ``bench/results/weak_match/<name>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from distilhash.benchmark.provenance import collect_provenance, finish_provenance
+from distilhash.benchmark.results import write_results
+
+GROUPS = ("right first", "right not first", "absent")
+
+
+def read_queries(path: Path) -> dict[str, str | None]:
+    """``query | picture`` lines (``#`` comments and other lines skipped) -> query: picture id (file stem) or None."""
+    out: dict[str, str | None] = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("#") or " | " not in line:
+            continue
+        query, picture = (x.strip() for x in line.split(" | ", 1))
+        picture = picture.split()[0] if picture else "-"
+        out[query] = None if picture == "-" else Path(picture).stem
+    return out
+
+
+def judge(index: Path, queries: dict[str, str | None]) -> dict[str, Any]:
+    """Per query: the top hit, its group, the contrast, weak by the fixed rule and by the service now."""
+    from distilhash.serve.engine import SearchService
+    from distilhash.serve.match import WEAK_CONTRAST
+
+    svc = SearchService([index])
+    try:
+        target = next(iter(svc.targets.values()))
+        calibration = dict(target.reference.calibration) if target.reference is not None else None
+        rows = []
+        for query, picture in queries.items():
+            a = svc.search_text(query, k=5)
+            m = a["match"] or {}
+            top = a["results"][0]["id"] if a["results"] else None
+            group = "absent" if picture is None else ("right first" if top == picture else "right not first")
+            rows.append({"query": query, "picture": picture, "top": top, "group": group,
+                         "top5": [r["id"] for r in a["results"]], "contrast": m.get("contrast"),
+                         "weak_fixed": bool(m.get("contrast") is not None and m["contrast"] < WEAK_CONTRAST),
+                         "weak_now": bool(m.get("weak")), "rule_now": m.get("rule") or m.get("threshold_rule")})
+    finally:
+        svc.close()
+    summary = {g: {"n": sum(r["group"] == g for r in rows),
+                   "flagged_fixed": sum(r["weak_fixed"] for r in rows if r["group"] == g),
+                   "flagged_now": sum(r["weak_now"] for r in rows if r["group"] == g)} for g in GROUPS}
+    return {"index": str(index), "calibration": calibration, "summary": summary, "queries": rows}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The summary table, then every query."""
+    cal = result["calibration"] or {}
+    lines = [f"# Weak-match note on {result['label']}: fixed threshold vs set from the index's own captions", "",
+             f"Index `{Path(result['index']).name}` ({cal.get('items', '?')} items). Threshold now: "
+             f"**{cal.get('threshold', 2.0)}** ({cal.get('rule', 'fixed')}; {cal.get('right_first', '?')} of "
+             f"{cal.get('captions', '?')} captions find their own picture first). Queries written before any search.", "",
+             "| group | queries | flagged weak, fixed 2.0 | flagged weak, now |", "|---|---|---|---|"]
+    for g, s in result["summary"].items():
+        lines.append(f"| {g} | {s['n']} | {s['flagged_fixed']} | {s['flagged_now']} |")
+    lines += ["", "| query | picture | top hit | contrast | weak, fixed | weak, now |", "|---|---|---|---|---|---|"]
+    for r in result["queries"]:
+        lines.append(f"| {r['query']} | {r['picture'] or '-'} | {r['top']} | {r['contrast']} | "
+                     f"{'yes' if r['weak_fixed'] else 'no'} | {'yes' if r['weak_now'] else 'no'} |")
+    prov = result["provenance"]
+    lines += ["", f"Command: `{prov['command']}`; load average before / after {prov.get('load_before')} / "
+              f"{prov.get('load_after')} (a shared machine).", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("index", type=Path)
+    p.add_argument("--queries", type=Path, help="query | picture lines, written before any search")
+    p.add_argument("--own-folder-queries", action="store_true", help="bench/own_folder_journey.py's 20 queries")
+    p.add_argument("--label", default="an own folder", help="what the index holds, for the table's title")
+    p.add_argument("--name", required=True, help="result name under bench/results/weak_match/")
+    a = p.parse_args(argv)
+    if a.own_folder_queries:
+        from distilhash.benchmark.own_folder import QUERIES
+
+        queries: dict[str, str | None] = {q: Path(f).stem for q, f in QUERIES.items()}
+    elif a.queries is not None:
+        queries = read_queries(a.queries)
+    else:
+        raise SystemExit("give --queries FILE or --own-folder-queries")
+    prov = collect_provenance("weak_match", a.name, seeds=[0], dataset=a.label,
+                              model_selection="threshold rule fixed before these queries (serve/match.py: 10 % of the "
+                                              "index's right-first captions, at most 2.0); queries written before any search")
+    result = {"provenance": prov, "label": a.label, **judge(a.index, queries)}
+    finish_provenance(prov)
+    write_results("weak_match", a.name, result, markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
