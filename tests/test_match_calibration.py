@@ -149,6 +149,7 @@ def test_small_collection_right_first_answers_are_not_flagged(index_dir):
     assert a["match"]["threshold"] == pytest.approx(threshold, abs=0.01) and a["match"]["threshold_rule"] == "own captions"
     weak = [a for a in answers if a["match"]["weak"]]
     assert all("calibrated on this collection's own captions" in " ".join(a["notes"]) for a in weak)
+    assert all(f"median over all {N} items" in " ".join(a["notes"]) for a in weak) and a["match"]["sample_is_collection"]
 
 
 def test_an_index_larger_than_its_sample_keeps_the_fixed_rule(index_dir):
@@ -186,6 +187,7 @@ def test_page_says_how_the_threshold_was_chosen(index_dir):
             box = page.locator("#match")
             text = box.inner_text()
             assert text.startswith("Match:") and "set from this collection's own captions" in text
+            assert f"median of all {N} items" in text  # the sample is the collection, not "random items"
             assert "weak" not in (box.get_attribute("class") or "")
             assert page.locator("#results .card").first.get_attribute("data-id") == pick["results"][0]["id"]
         finally:

@@ -186,6 +186,7 @@ class Match(_Answer):
     spread: float | None = None
     contrast: float | None = None
     sample: int | None = None
+    sample_is_collection: bool | None = Field(None, description="the sample is every item (a collection of at most match_sample items)")
     threshold: float | None = Field(None, description="contrast below it: weak (2.0, or set from the collection's own captions)")
     threshold_rule: str | None = Field(None, description="fixed | own captions")
     weak: bool

@@ -80,6 +80,7 @@ class MatchReference:
         from distilhash.index.distances import CodeSample  # the index package is loaded: an index is open
 
         self.sample = CodeSample(index.sample_codes(n, seed), index.codebooks, index.metric or "l2")
+        self.whole = len(self.sample) >= len(index)  # the sample is every item of the collection
         self.threshold = WEAK_CONTRAST  # contrast below it: weak (calibrate_on_captions may lower it)
         self.calibration: dict[str, Any] = {"rule": "fixed", "threshold": WEAK_CONTRAST}
 
@@ -97,8 +98,8 @@ class MatchReference:
         return self.sample.distances(query)
 
     def summaries(self, query: Encoded | np.ndarray, best: list[float | None]) -> list[dict[str, Any] | None]:
-        """Per query ``{"best", "typical", "spread", "contrast", "sample", "threshold", "threshold_rule", "weak"}``
-        (None without hits or sample)."""
+        """Per query ``{"best", "typical", "spread", "contrast", "sample", "sample_is_collection", "threshold",
+        "threshold_rule", "weak"}`` (None without hits or sample)."""
         if not len(self):
             return [None] * len(best)
         dist = self.distances(query)
@@ -112,7 +113,8 @@ class MatchReference:
                 continue
             contrast = (typical - b) / spread if spread > 0 else 0.0
             out.append({"best": round(float(b), 4), "typical": round(typical, 4), "spread": round(spread, 4),
-                        "contrast": round(contrast, 2), "sample": len(self), "threshold": round(self.threshold, 2),
+                        "contrast": round(contrast, 2), "sample": len(self), "sample_is_collection": self.whole,
+                        "threshold": round(self.threshold, 2),
                         "threshold_rule": self.calibration["rule"], "weak": bool(contrast < self.threshold)})
         return out
 
@@ -139,7 +141,7 @@ def calibrate_on_captions(reference: MatchReference, index: Index, encoder: Quer
 
     t0 = time.perf_counter()
     live = len(index)
-    if not len(reference) or len(reference) < live:
+    if not len(reference) or not reference.whole:
         return reference.calibration  # a sample of a larger index: the fixed rule's premise holds
     ids, texts = [], []
     for item_id, md in index.iter_metadata():

@@ -108,7 +108,7 @@ function renderMatch(match, info) {
   if (!match) return;
   box.classList.toggle("weak", match.weak);
   const typical = match.best !== undefined
-    ? `best hit ${describeDistance(match.best, info)}; a typical item for this query: ${describeDistance(match.typical, info)} (median of ${match.sample} random items)` : "";
+    ? `best hit ${describeDistance(match.best, info)}; a typical item for this query: ${describeDistance(match.typical, info)} (median of ${match.sample_is_collection ? "all " + match.sample + " items" : match.sample + " random items"})` : "";
   if (match.likeness) {  // the calibrated note (query_encoders/weak_match.py): do the words read like this collection's captions?
     const lk = match.likeness;
     if (match.weak) {
