@@ -59,9 +59,13 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     """One line per invalid field, in our words (no pydantic class names or reprs)."""
     parts = []
     for e in errors:
-        where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header")) or "request"
+        loc = tuple(e.get("loc", ()))
+        where = ".".join(str(x) for x in loc if x not in ("body", "query", "path", "header")) or "request"
         ctx = e.get("ctx") or {}
         template = _EXPECTED.get(e.get("type", ""))
+        if e.get("type") == "missing" and loc[:1] == ("body",) and len(loc) == 2:  # a raw body, or a misnamed part
+            template = (f"is required, as a multipart/form-data field named {where} (curl -F '{where}=@photo.jpg' "
+                        f"for a file, -F '{where}=...' for text)")
         if template is not None:
             try:
                 text = template.format(**ctx)

@@ -1,0 +1,60 @@
+"""What tripped a new user of the HTTP service on an own folder (issue 24), each fixed and held here.
+
+* ``POST /api/search/image?k=3`` (``k`` in the address, as for text search) silently answered 10 results:
+  ``k`` and ``direction`` are now read from the address too, and sent twice with different values is a 400.
+* A raw image body (``curl --data-binary @photo.jpg``) or a misnamed part got "file: is required": the message
+  now says the image goes in a multipart/form-data field named ``file``, with the curl spelling.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from serve_fixtures import COLOURS, make_world, png_bytes  # noqa: E402
+
+from distilhash.serve import routes  # noqa: E402
+from distilhash.serve.app import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    world = make_world(tmp_path_factory.mktemp("world"))
+    with TestClient(create_app([world["image_index"], world["text_index"]])) as c:
+        yield c
+
+
+def _upload() -> dict:
+    return {"file": ("q.png", png_bytes(COLOURS[2]), "image/png")}
+
+
+def test_k_and_direction_in_the_address_of_an_image_search_are_used(client):
+    r = client.post(routes.SEARCH_IMAGE, params={"k": 3}, files=_upload())
+    assert r.status_code == 200 and r.json()["k"] == 3 and len(r.json()["results"]) == 3
+    r = client.post(routes.SEARCH_IMAGE, params={"direction": "i2i", "k": 2}, files=_upload())
+    assert r.json()["direction"] == "i2i" and len(r.json()["results"]) == 2
+    r = client.post(routes.SEARCH_IMAGE, data={"k": "4"}, files=_upload())  # the form field, as before
+    assert len(r.json()["results"]) == 4
+    assert len(client.post(routes.SEARCH_IMAGE, files=_upload()).json()["results"]) == 10  # the default, as before
+    r = client.post(routes.SEARCH_IMAGE, params={"k": 2}, data={"k": "2"}, files=_upload())  # the same twice: fine
+    assert len(r.json()["results"]) == 2
+
+
+def test_k_sent_twice_with_different_values_is_refused_by_name(client):
+    r = client.post(routes.SEARCH_IMAGE, params={"k": 3}, data={"k": "5"}, files=_upload())
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("k: sent twice with different values") and "5" in r.json()["error"]
+    r = client.post(routes.SEARCH_IMAGE, params={"k": 0}, files=_upload())
+    assert r.status_code == 422 and "k: expected an integer >= 1" in r.json()["error"]
+
+
+def test_a_raw_image_body_is_told_how_to_send_the_file(client):
+    r = client.post(routes.SEARCH_IMAGE, content=png_bytes(COLOURS[1]), headers={"content-type": "image/png"})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert "file: is required, as a multipart/form-data field named file" in error and "curl -F 'file=@photo.jpg'" in error
+    r = client.post(routes.SEARCH_IMAGE, files={"image": ("q.png", png_bytes(COLOURS[1]), "image/png")})  # misnamed part
+    assert r.status_code == 422 and "field named file" in r.json()["error"]
