@@ -55,6 +55,6 @@ def test_a_raw_image_body_is_told_how_to_send_the_file(client):
     r = client.post(routes.SEARCH_IMAGE, content=png_bytes(COLOURS[1]), headers={"content-type": "image/png"})
     assert r.status_code == 422
     error = r.json()["error"]
-    assert "file: is required, as a multipart/form-data field named file" in error and "curl -F 'file=@photo.jpg'" in error
+    assert "file: is required, as a multipart/form-data field named file" in error and "curl -F file=@photo.jpg" in error
     r = client.post(routes.SEARCH_IMAGE, files={"image": ("q.png", png_bytes(COLOURS[1]), "image/png")})  # misnamed part
     assert r.status_code == 422 and "field named file" in r.json()["error"]

@@ -64,8 +64,8 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
         ctx = e.get("ctx") or {}
         template = _EXPECTED.get(e.get("type", ""))
         if e.get("type") == "missing" and loc[:1] == ("body",) and len(loc) == 2:  # a raw body, or a misnamed part
-            template = (f"is required, as a multipart/form-data field named {where} (curl -F '{where}=@photo.jpg' "
-                        f"for a file, -F '{where}=...' for text)")
+            template = (f"is required, as a multipart/form-data field named {where} (curl -F {where}=@photo.jpg "
+                        f"for a file, -F {where}=TEXT for text)")
         if template is not None:
             try:
                 text = template.format(**ctx)
