@@ -192,3 +192,17 @@ def test_page_says_how_the_threshold_was_chosen(index_dir):
             assert page.locator("#results .card").first.get_attribute("data-id") == pick["results"][0]["id"]
         finally:
             browser.close()
+
+
+def test_start_line_says_how_the_threshold_was_set():
+    from distilhash.serve.match import calibration_line
+
+    assert calibration_line("image", None) is None
+    assert calibration_line("image", {"rule": "fixed", "threshold": 2.0}) is None  # a sample of a larger index
+    own = calibration_line("image", {"rule": "own captions", "threshold": 1.72, "captions": 29, "right_first": 20,
+                                     "items": 29, "seconds": 3.0})
+    assert own.startswith("image index of 29 items: weak-match threshold 1.72,") and "20 find their own item first" in own
+    few = calibration_line("text", {"rule": "fixed", "threshold": 2.0, "captions": 4, "right_first": 2, "items": 4, "seconds": 0.1})
+    assert "threshold 2 (fixed: fewer than 5 captions find their own item first)" in few
+    skipped = calibration_line("image", {"rule": "fixed", "threshold": 2.0, "skipped": "captions could not be searched: x"})
+    assert "fixed; captions could not be searched" in skipped

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from distilhash.query_encoders.protocol import QueryEncoder
     from distilhash.query_encoders.weak_match import CaptionReference
 
-__all__ = ["MatchReference", "distance_info", "match_notes", "contrast_threshold", "calibrate_on_captions",
+__all__ = ["MatchReference", "distance_info", "match_notes", "contrast_threshold", "calibrate_on_captions", "calibration_line",
            "WEAK_CONTRAST", "CALIBRATION_FALSE_ALARM", "MIN_CALIBRATION_QUERIES"]
 
 WEAK_CONTRAST = 2.0
@@ -175,6 +175,21 @@ def calibrate_on_captions(reference: MatchReference, index: Index, encoder: Quer
         reference.threshold = threshold
     reference.calibration = calibration
     return calibration
+
+
+def calibration_line(modality: str, calibration: dict[str, Any] | None) -> str | None:
+    """What ``distilhash serve`` says at start about a calibrated threshold (None when the fixed rule simply holds)."""
+    if not calibration:
+        return None
+    if "skipped" in calibration:
+        return f"{modality} index: weak-match threshold {WEAK_CONTRAST:g} (fixed; {calibration['skipped']})"
+    if "captions" not in calibration:
+        return None
+    head = (f"{modality} index of {calibration['items']:,} items: weak-match threshold {calibration['threshold']:g}, "
+            if calibration["rule"] == "own captions" else f"{modality} index of {calibration['items']:,} items: "
+            f"weak-match threshold {WEAK_CONTRAST:g} (fixed: fewer than {MIN_CALIBRATION_QUERIES} captions find their own item first); ")
+    return head + (f"searched its {calibration['captions']:,} captions in {calibration['seconds']:g} s, "
+                   f"{calibration['right_first']:,} find their own item first (docs/serve.md, the match field)")
 
 
 def match_notes(reference: MatchReference | None, captions: CaptionReference | None, query: Encoded | np.ndarray,

@@ -59,6 +59,13 @@ def _build_app(spec: dict[str, Any]) -> Any:
                          api_key=spec.get("api_key"), max_upload_mb=spec["max_upload_mb"],
                          body_timeout=spec.get("body_timeout", 15.0), allowed_hosts=spec.get("allowed_hosts"),
                          body_limits=spec.get("body_limits"), **spec["config"])
+    if stages:
+        from distilhash.serve.match import calibration_line
+
+        for modality, target in app.state.service.targets.items():
+            line = calibration_line(modality, target.reference.calibration if target.reference is not None else None)
+            if line:
+                stages.say(line)
     if spec.get("warmup", True):
         svc = app.state.service
         teachers = sorted({str(t.encoder.capabilities.teacher) for t in svc.targets.values() if t.encoder.capabilities.teacher})
