@@ -58,3 +58,28 @@ def test_a_raw_image_body_is_told_how_to_send_the_file(client):
     assert "file: is required, as a multipart/form-data field named file" in error and "curl -F file=@photo.jpg" in error
     r = client.post(routes.SEARCH_IMAGE, files={"image": ("q.png", png_bytes(COLOURS[1]), "image/png")})  # misnamed part
     assert r.status_code == 422 and "field named file" in r.json()["error"]
+
+
+def test_a_port_in_use_is_refused_before_anything_loads(tmp_path):
+    """`distilhash serve` on a busy port loaded the index and the teacher, printed the address to open, and only
+    then failed in uvicorn ("[Errno 98] ... address already in use"): now it stops first, saying what to do."""
+    import socket
+    import time
+
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+
+    world = make_world(tmp_path / "w", n=12)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        t0 = time.perf_counter()
+        res = CliRunner().invoke(app, ["serve", str(world["image_index"]), "--port", str(port)])
+        assert res.exit_code == 1, res.output
+        assert f"port {port} on 127.0.0.1 is already in use" in res.output and "--port" in res.output
+        assert "open http" not in res.output and time.perf_counter() - t0 < 10
+    from distilhash.serve.connections import check_port_free
+
+    check_port_free("127.0.0.1", port)  # free again once the other server stops

@@ -212,10 +212,11 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     """
     import uvicorn
 
-    from distilhash.serve.connections import HEADER_TIMEOUT_S, raise_open_files, uvicorn_options
+    from distilhash.serve.connections import HEADER_TIMEOUT_S, check_port_free, raise_open_files, uvicorn_options
     from distilhash.serve.engine import ServiceError
     from distilhash.serve.hosts import default_allowed_hosts
 
+    check_port_free(host, port)  # before minutes of loading, not after them
     dirs = [index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir)
     if thumbnails:
         ensure_thumbnails(dirs, announce)
