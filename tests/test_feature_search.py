@@ -148,3 +148,9 @@ def test_a_folder_without_features_names_the_command_that_makes_them(tmp_path, m
     cli("data", "prepare", "folder", "--path", d)
     out = cli("teacher", "search", "--dataset", "bare", "--text", "red", code=1)
     assert "no teacher feature cache" in out and "distilhash teacher extract --dataset bare" in out
+
+
+def test_features_of_another_fit_of_the_teacher_are_refused(folder, monkeypatch):
+    monkeypatch.setattr(ColourTeacher, "fingerprint", "colour-toy-2")  # refitted after `teacher extract`
+    with pytest.raises(FeatureError, match="another fit of 'colour-toy'.*teacher extract --dataset squares --teacher colour-toy"):
+        search_features("squares", texts=["red"])
