@@ -83,3 +83,16 @@ def test_a_port_in_use_is_refused_before_anything_loads(tmp_path):
     from distilhash.serve.connections import check_port_free
 
     check_port_free("127.0.0.1", port)  # free again once the other server stops
+
+
+def test_after_an_add_the_match_no_longer_says_all_items(tmp_path):
+    """A 12-item service with a key: the typical distance is the median of all 12 items, until a 13th is added."""
+    world = make_world(tmp_path / "w", n=12)
+    with TestClient(create_app([world["image_index"]], api_key="k3y-for-tests")) as c:
+        before = c.get(routes.SEARCH, params={"q": "boat", "k": 3}).json()["match"]
+        assert before["sample_is_collection"] and before["sample"] == 12
+        r = c.post(routes.ITEMS, headers={"X-API-Key": "k3y-for-tests"}, data={"id": "new1", "caption": "a boat"},
+                   files={"image": ("b.png", png_bytes(COLOURS[4]), "image/png")})
+        assert r.status_code == 201, r.text
+        after = c.get(routes.SEARCH, params={"q": "boat", "k": 3}).json()["match"]
+        assert after["sample"] == 12 and not after["sample_is_collection"]

@@ -80,9 +80,15 @@ class MatchReference:
         from distilhash.index.distances import CodeSample  # the index package is loaded: an index is open
 
         self.sample = CodeSample(index.sample_codes(n, seed), index.codebooks, index.metric or "l2")
-        self.whole = len(self.sample) >= len(index)  # the sample is every item of the collection
+        self._index = index  # its live count says whether the sample is still the whole collection (adds)
+        self._started_whole = len(self.sample) >= len(index)  # else never asked again: no count on the hot path
         self.threshold = WEAK_CONTRAST  # contrast below it: weak (calibrate_on_captions may lower it)
         self.calibration: dict[str, Any] = {"rule": "fixed", "threshold": WEAK_CONTRAST}
+
+    @property
+    def whole(self) -> bool:
+        """Whether the sample is every live item of the collection (false once items are added past it)."""
+        return self._started_whole and len(self.sample) >= len(self._index)
 
     @property
     def codes(self) -> np.ndarray:
@@ -106,6 +112,7 @@ class MatchReference:
         # one vectorised median / std for the batch: per-row np.median calls were ~7% of the
         # service's CPU per text query
         typicals, spreads = np.median(dist, axis=1), dist.std(axis=1)
+        whole = self.whole
         out: list[dict[str, Any] | None] = []
         for b, typical, spread in zip(best, typicals.tolist(), spreads.tolist()):
             if b is None:
@@ -113,7 +120,7 @@ class MatchReference:
                 continue
             contrast = (typical - b) / spread if spread > 0 else 0.0
             out.append({"best": round(float(b), 4), "typical": round(typical, 4), "spread": round(spread, 4),
-                        "contrast": round(contrast, 2), "sample": len(self), "sample_is_collection": self.whole,
+                        "contrast": round(contrast, 2), "sample": len(self), "sample_is_collection": whole,
                         "threshold": round(self.threshold, 2),
                         "threshold_rule": self.calibration["rule"], "weak": bool(contrast < self.threshold)})
         return out
