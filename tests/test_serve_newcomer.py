@@ -96,3 +96,21 @@ def test_after_an_add_the_match_no_longer_says_all_items(tmp_path):
         assert r.status_code == 201, r.text
         after = c.get(routes.SEARCH, params={"q": "boat", "k": 3}).json()["match"]
         assert after["sample"] == 12 and not after["sample_is_collection"]
+
+
+def test_an_index_whose_model_moved_says_so_and_how_to_point_at_it(tmp_path):
+    """The model directory recorded in the index was moved: `search` and `serve` said "... is not a model directory
+    (method.json: [Errno 2] No such file or directory: ...)"; now they say it moved and name --model."""
+    from typer.testing import CliRunner
+
+    from distilhash.cli.main import app
+
+    world = make_world(tmp_path / "w", n=12)
+    world["model"].rename(tmp_path / "moved-model")
+    res = CliRunner().invoke(app, ["search", str(world["image_index"]), "--text", "boat"])
+    assert res.exit_code == 1
+    assert "was built with the model" in res.output and "no longer there (moved or deleted?)" in res.output
+    assert "--model DIR" in res.output and "Errno" not in res.output
+    res = CliRunner().invoke(app, ["search", str(world["image_index"]), "--text", "boat", "--model", str(tmp_path / "moved-model"),
+                                   "--json"])
+    assert res.exit_code == 0, res.output  # pointed at its new place, it answers
