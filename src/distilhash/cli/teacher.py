@@ -146,7 +146,8 @@ def search(
         return
     typer.echo(f"{found.n_items} items of {found.dataset} ranked by the cosine of {found.teacher}'s {found.modality} "
                f"features ({found.features_dir}) with each query's")
-    print_results(found.queries, rows, score_name="score", paths=modality == "image",
+    has_files = any(h.metadata.get("image") for hits in found.hits for h in hits)  # folders: yes; array stores: no
+    print_results(found.queries, rows, score_name="score", paths=modality == "image" and has_files,
                   caption="score: cosine of the teacher features, higher is closer (the float teacher: no codes)")
 
 
