@@ -57,9 +57,12 @@ def _sample_text(match: dict[str, Any]) -> str:
 
 def _threshold_text(match: dict[str, Any]) -> str:
     """How the contrast threshold of ``match`` was chosen, in words (serve/match.py)."""
-    threshold = match.get("threshold", 2.0)
+    from distilhash.serve.match import CALIBRATION_FALSE_ALARM, WEAK_CONTRAST
+
+    threshold = match.get("threshold", WEAK_CONTRAST)
     if match.get("threshold_rule") == "own captions":
-        return f"{threshold:.2f} (calibrated on this collection's own captions: 10 % of those that find their own picture first score below it)"
+        return (f"{threshold:.2f} (calibrated on this collection's own captions: {CALIBRATION_FALSE_ALARM:.0%} of those that "
+                "find their own picture first score below it)")
     return f"{threshold:.2f}"
 
 
