@@ -85,8 +85,21 @@ def print_results(queries: list[str], rows: list[list[tuple[str, float, dict]]],
             table.add_column("file", overflow="fold", ratio=2)
         for rank, (i, d, m) in enumerate(hits, 1):
             table.add_row(str(rank), f"{d:.4g}", _caption(m) or "", _labels(m), i,
-                          *([str(m.get("image") or "")] if paths else []))
+                          *([_short_path(m.get("image"))] if paths else []))
         console.print(table)
+
+
+def _short_path(path: str | None) -> str:
+    """An image file as typed from here: relative to the current directory when under it, else as stored."""
+    import os
+
+    if not path:
+        return ""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if rel.startswith("..") else rel
 
 
 def _caption(metadata: dict) -> str | None:
