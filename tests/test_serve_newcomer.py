@@ -114,3 +114,12 @@ def test_an_index_whose_model_moved_says_so_and_how_to_point_at_it(tmp_path):
     res = CliRunner().invoke(app, ["search", str(world["image_index"]), "--text", "boat", "--model", str(tmp_path / "moved-model"),
                                    "--json"])
     assert res.exit_code == 0, res.output  # pointed at its new place, it answers
+
+
+def test_head_of_the_page_and_of_health_answers_200(client):
+    """`curl -I http://127.0.0.1:8000/` (and an uptime monitor's HEAD /api/health) got 405 Method Not Allowed."""
+    for path in (routes.PAGE, routes.HEALTH):
+        r = client.head(path)
+        assert r.status_code == 200 and r.content == b"", (path, r.status_code)
+    assert client.get(routes.HEALTH).json()["status"] == "ok"
+    assert client.head(routes.SEARCH, params={"q": "cat"}).status_code == 405  # the other routes are unchanged

@@ -292,6 +292,13 @@ def health(request: Request) -> dict[str, Any]:
     return _svc(request).health()
 
 
+@router.head(routes.HEALTH, include_in_schema=False)
+def health_head(request: Request) -> Response:
+    """``HEAD /api/health`` (uptime monitors, ``curl -I``): 200 while the service answers, no body."""
+    _svc(request).health()
+    return Response(status_code=200)
+
+
 @router.get(routes.STATS, summary="Counts, bits, model, teacher, latency percentiles, cache", response_model=Stats, **_answer)
 def stats(request: Request) -> dict[str, Any]:
     return _svc(request).stats()

@@ -139,7 +139,7 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
     app.add_middleware(SearchFastLane, svc=svc, router=router)  # inside the guard (the last added is outermost)
     app.add_middleware(RequestGuard, svc=svc, cap=svc.config.max_upload_bytes, hosts=HostPolicy.of(allowed_hosts),
                        limits=BodyLimits(**{"stall_s": body_timeout, **(body_limits or {})}))
-    app.add_api_route(routes.PAGE, page, include_in_schema=False)
+    app.add_api_route(routes.PAGE, page, methods=["GET", "HEAD"], include_in_schema=False)  # HEAD: `curl -I`, monitors
     app.add_api_route(routes.ROUTES_JS, routes_script, include_in_schema=False)
     app.mount(routes.STATIC, StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(router)
