@@ -194,6 +194,20 @@ def test_page_says_how_the_threshold_was_chosen(index_dir):
             browser.close()
 
 
+def test_an_index_without_captions_keeps_the_fixed_rule_and_says_why(tmp_path):
+    from distilhash.index import create_index
+
+    model = tmp_path / "model"
+    model.mkdir()
+    GroupsSign().save(model)
+    d = tmp_path / "ix"
+    with create_index(d, kind="binary", n_bits=WIDTH, model_dir=model, teacher="groups-toy", extra={"modality": "image"}) as idx:
+        idx.add([f"p{k:02d}" for k in range(N)], GroupsSign().encode("image", ITEMS), [{} for _ in range(N)])
+    calibration, answers = _answers(d, ["typed 1"])
+    assert calibration["rule"] == "fixed" and "no captions" in calibration["skipped"]
+    assert answers[0]["match"]["threshold"] == WEAK_CONTRAST
+
+
 def test_start_line_says_how_the_threshold_was_set():
     from distilhash.serve.match import calibration_line
 

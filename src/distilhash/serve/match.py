@@ -156,6 +156,9 @@ def calibrate_on_captions(reference: MatchReference, index: Index, encoder: Quer
         if isinstance(text, str) and text.strip():
             ids.append(item_id)
             texts.append(text)
+    if not texts:
+        reference.calibration = {**reference.calibration, "skipped": "the index stores no captions to set it from"}
+        return reference.calibration
     if len(texts) > max_captions:
         keep = np.linspace(0, len(texts) - 1, max_captions).round().astype(int)
         ids, texts = [ids[i] for i in keep], [texts[i] for i in keep]
