@@ -22,7 +22,7 @@ Arms (all 64 bits, targets = the teacher's NPC targets, model selection on split
 
 On the grouped split (issue 23) run it in a home with that split and write the summary under its own
 name: ``... bench/dcmq_trainable.py --arms trainable-es --seeds 0 1 2 --threads 1`` then
-``--part summary --result dcmq_trainable_grouped``.
+``--part summary --out-name dcmq_trainable_grouped`` (``--result`` is the older spelling of ``--out-name``).
 
 Scores: mAP@all i2t / t2i on split.query vs split.retrieval (:func:`distilhash.eval.metrics.evaluate_method`).
 Timings: seconds per training epoch (``fit_info.history[*].seconds``, warm-up epochs included;
@@ -205,7 +205,7 @@ def part_summary(args) -> None:
     print(md)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", default="runs", choices=["runs", "epoch1", "encode", "summary"])
     ap.add_argument("--dataset", default="openclipart", choices=list(DATASETS), help="its teacher comes with it (DATASETS)")
@@ -215,8 +215,9 @@ def main() -> None:
     ap.add_argument("--model-dir", help="encode: a saved trainable DCMQ model")
     ap.add_argument("--frozen-dir", help="encode: a saved frozen DCMQ model (teacher + heads timing)")
     ap.add_argument("--n-items", type=int, default=50)
-    ap.add_argument("--result", help="summary: result stem under bench/results/dcmq_trainable/ (default: the dataset's)")
-    args = ap.parse_args()
+    ap.add_argument("--out-name", "--result", dest="result",
+                    help="summary: result stem under bench/results/dcmq_trainable/ (default: the dataset's, as before)")
+    args = ap.parse_args(argv)
     global DATASET, RAW, TEACHER
     DATASET, RAW, TEACHER = args.dataset, DATASETS[args.dataset]["raw"], DATASETS[args.dataset]["teacher"]
     os.environ.setdefault("DISTILHASH_HOME", str(ROOT / "data"))

@@ -13,6 +13,9 @@ the Lite0 one was chosen on split.val (the retired ``lcdh_diagnose.py``, commit 
 teacher's image tower (``encode_images`` at its own size), one thread, interleaved rounds, best round
 kept, load average per round. ``--report``: ``OUT/<dataset>.{json,md,png}`` (summary, tables, per-chunk curves;
 :mod:`distilhash.benchmark.lcdh_students`). ``OUT/val_sweep.md`` is the committed report of the retired sweep.
+``--out-name NAME`` writes everything under NAME instead of the dataset's name (runs ``OUT/runs/NAME__*``,
+``OUT/speed_NAME``, ``OUT/NAME``, kept models ``runs/lcdh_students/NAME/``): a variant grid (other ``--set``
+options, another split) then neither reuses nor overwrites the committed runs.
 
     DISTILHASH_HOME=... python bench/lcdh_lite0.py --dataset openclipart --teacher lite0-minilm:openclipart \\
         --students small-cnn lite0 --bits 64 --seeds 0 1 2 --set image_size=64 --set chunk_size=500
@@ -57,11 +60,16 @@ def _provenance(name: str, selection: str, seeds: list[int], split=None, dataset
                               threads=1, command=" ".join(["bench/lcdh_lite0.py", *sys.argv[1:]]), root=ROOT)
 
 
-def model_dir(student: str, bits: int, seed: int) -> Path:
-    """Where the grid keeps the fitted model used by ``--speed`` (under DISTILHASH_HOME)."""
+def model_dir(student: str, bits: int, seed: int, out_name: str | None = None) -> Path:
+    """Where the grid keeps the fitted model used by ``--speed`` (under DISTILHASH_HOME; ``out_name``: a sub-folder)."""
     from distilhash.paths import home
 
-    return home() / "runs" / "lcdh_students" / f"{student}_{bits}b_s{seed}"
+    return home() / "runs" / "lcdh_students" / (out_name or "") / f"{student}_{bits}b_s{seed}"
+
+
+def result_name(args: argparse.Namespace) -> str:
+    """The name every result of this invocation is written under: ``--out-name``, else the dataset."""
+    return args.out_name or args.dataset
 
 
 def run_students(args: argparse.Namespace) -> None:
@@ -73,7 +81,7 @@ def run_students(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     ds, split, feats, fpath = load_stream_inputs(args.dataset, args.teacher, False)
-    store = lambda j: OUT / "runs" / f"{args.dataset}__{j.label}__{j.bits}b__s{j.seed}.json"  # noqa: E731
+    store = lambda j: OUT / "runs" / f"{result_name(args)}__{j.label}__{j.bits}b__s{j.seed}.json"  # noqa: E731
 
     def run(job: Job) -> dict[str, Any]:
         print(f"== {job.label} {job.bits} bits seed {job.seed}", flush=True)
@@ -82,7 +90,7 @@ def run_students(args: argparse.Namespace) -> None:
         run = run_online(ds, split, feats, job.bits, job.seed, job.config)
         method = run.pop("_method")
         if job.seed == 0 and job.bits == args.speed_bits:
-            method.save(model_dir(job.label, job.bits, job.seed))
+            method.save(model_dir(job.label, job.bits, job.seed, args.out_name))
         return {"student": job.label, "dataset": ds.name, "teacher_spec": feats.teacher, "features": fpath,
                 "split_hash": split.hash, "split_sizes": split.sizes(), "overrides": job.config,
                 "command": prov["command"], "selection": SELECTION,
@@ -103,25 +111,27 @@ def measure_speed(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     ds, split = open_prepared(args.dataset)
-    prov = _provenance(f"speed_{args.dataset}", "none: nothing is selected (timing of the grid's kept models)", [0],
+    prov = _provenance(f"speed_{result_name(args)}", "none: nothing is selected (timing of the grid's kept models)", [0],
                        split, ds.name)
-    students = {s: load_method(model_dir(s, args.speed_bits, 0)) for s in args.students}
+    students = {s: load_method(model_dir(s, args.speed_bits, 0, args.out_name)) for s in args.students}
     rec = {"command": " ".join(["bench/lcdh_lite0.py", *sys.argv[1:]]), "bits": args.speed_bits,
            **image_encode_rounds(create_teacher(args.teacher), args.teacher, students, ds, np.asarray(split.query)[:args.images],
                                  args.teacher_images, args.batches, args.rounds), "provenance": prov}
-    write_results(BENCH, f"speed_{args.dataset}", rec, speed_markdown(rec), root=ROOT)
+    write_results(BENCH, f"speed_{result_name(args)}", rec, speed_markdown(rec), root=ROOT)
     print(json.dumps({k: round(v) for k, v in rec["best_images_per_s"].items()}, indent=1))
 
 
-def report(dataset: str) -> None:
-    """``OUT/<dataset>.{json,md,png}``: the summary of every run, its tables and the per-chunk curves."""
-    summary = summarize(OUT, dataset, STUDENTS)
+def report(dataset: str, name: str | None = None) -> None:
+    """``OUT/<name>.{json,md,png}`` (``name``: the dataset's by default): the summary of every run stored
+    under ``name``, its tables and the per-chunk curves."""
+    name = name or dataset
+    summary = summarize(OUT, name, STUDENTS)
     runs = summary.pop("_runs")
     p0 = runs[0]["provenance"]
-    summary["provenance"] = _provenance(dataset, SELECTION, sorted({r["seed"] for r in runs}), dataset=dataset)
+    summary["provenance"] = _provenance(name, SELECTION, sorted({r["seed"] for r in runs}), dataset=dataset)
     summary["provenance"].update(dataset_hash=p0["dataset_hash"], split_hash=p0["split_hash"])
     text = markdown(summary)
-    write_results(BENCH, dataset, summary, text, plot=lambda path: plot_curves({**summary, "_runs": runs}, path), root=ROOT)
+    write_results(BENCH, name, summary, text, plot=lambda path: plot_curves({**summary, "_runs": runs}, path), root=ROOT)
     print(text)
 
 
@@ -140,13 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher-images", type=int, default=128)
     ap.add_argument("--batches", type=int, nargs="+", default=[16, 128])
     ap.add_argument("--report", action="store_true", help="write the summary, table and plot from the runs")
+    ap.add_argument("--out-name", default=None, help="result name under bench/results/lcdh_lite0/ (runs, speed, "
+                    "report, kept models; default: the dataset's name, as before)")
     args = ap.parse_args(argv)
     if args.speed:
         measure_speed(args)
     elif not args.report:
         run_students(args)
     if args.report or args.speed:
-        report(args.dataset)
+        report(args.dataset, result_name(args))
     return 0
 
 

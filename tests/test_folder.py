@@ -217,3 +217,31 @@ def test_cli_prepare_folder_with_captions_from_file_names(tmp_path):
     from distilhash.paths import datasets_dir
 
     assert sorted(load_dataset(datasets_dir() / "pics").texts) == ["goldfish", "printer", "storm clouds", "yellow flower"]
+
+
+def test_preparing_again_with_new_pictures_says_what_it_replaced(tmp_path):
+    """A user added a picture and ran `data prepare folder` again: the dataset was replaced without a word, and the
+    next `teacher extract` failed on a cache "made for something else". Now the replacement is said, with the
+    feature caches it leaves stale and the command that redoes them; an unchanged folder says nothing."""
+    from distilhash.paths import features_dir
+
+    d = _folder(tmp_path)
+    first = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d)])
+    assert first.exit_code == 0 and "replaced" not in first.output
+    from distilhash.data.store import open_prepared
+
+    ds, sp = open_prepared("my-photos")
+    cache = features_dir() / "my-photos__some-teacher"
+    cache.mkdir(parents=True)
+    (cache / "manifest.json").write_text(json.dumps({"dataset": "my-photos", "dataset_hash": ds.content_hash(),
+                                                     "split_hash": sp.hash}))
+    again = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d)])
+    assert again.exit_code == 0 and "replaced" not in again.output  # the same pictures and split: nothing stale
+    rows = ROWS + [{"image": "e.jpg", "caption": "a new cat", "labels": ["cat"]}]
+    _folder(tmp_path, rows=rows)
+    out = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d)])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "replaced the earlier 'my-photos' (4 items; now other items)" in text
+    assert f"stale feature cache: {cache}" in text
+    assert "distilhash teacher extract --dataset my-photos --overwrite" in text

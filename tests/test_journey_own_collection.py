@@ -76,6 +76,14 @@ def test_own_collection_journey(tmp_path, monkeypatch):
     out = cli("teacher", "extract", "--dataset", "photos")
     assert "features of photos (30 items" in out
 
+    # the float teacher alone, before any training (docs/own-collection.md, "What the teacher alone finds")
+    found = json.loads(cli("teacher", "search", "--dataset", "photos", "--text", "a red circle", "-k", "5", "--json",
+                           stdout_only=True))
+    top = found["queries"][0]["results"]
+    assert len(top) == 5 and found["items"] == 30 and all(h["image"].startswith(str(tmp_path)) for h in top)
+    assert [h["score"] for h in top] == sorted((h["score"] for h in top), reverse=True)
+    assert sum("red" in h["caption"] for h in top) >= 3, top  # a third of the folder is red
+
     out = cli("train", "dcmq", "--dataset", "photos", "--bits", "64", "--out", "runs/photos-dcmq64", "--no-progress")
     assert "saved runs/photos-dcmq64" in out and "noisy" in out  # says the 3-query figures are noisy
 
@@ -113,3 +121,5 @@ def test_own_collection_journey(tmp_path, monkeypatch):
         assert res.status_code == 200
         served = [hit["id"] for hit in res.json()["results"]]
         assert served == [hit["id"] for hit in results[0]["results"]]
+        match = res.json()["match"]  # 30 pictures: the weak-match threshold comes from the folder's own captions
+        assert match["sample_is_collection"] and match["threshold_rule"] == "own captions" and match["threshold"] <= 2.0

@@ -74,4 +74,6 @@ def test_serve_says_what_it_loads_on_stderr_before_the_address(tmp_path):
     opening = text.index("opening 2 indexes and the model ...")
     loaded = text.index("loading the teacher serve-toy (image and text towers) and warming up: done (")
     assert opening < loaded < text.index(f"open http://127.0.0.1:{port}/"), text
+    # 40 items, all in the match sample: the weak-match threshold was set from the index's own captions, and it says so
+    assert "image index of 40 items: weak-match threshold " in text and "searched its 40 captions in" in text, text
     assert out == ""

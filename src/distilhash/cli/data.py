@@ -52,6 +52,7 @@ def prepare(
     prepared = prepare_dataset(source, options, out, preset=preset, sizes=sizes, seed=seed, no_split=no_split)
     ds, target, split, note = prepared.dataset, prepared.directory, prepared.split, prepared.note
     typer.echo(f"prepared {ds.name}: {len(ds)} items -> {target}")
+    _print_replaced(prepared, ds.name if target == datasets_dir() / ds.name else str(target))
     _print_info(target)
     if split is None:
         typer.secho(f"no split saved ({note}); training and evaluation need one", fg="yellow")
@@ -60,6 +61,21 @@ def prepare(
         ref = ds.name if target == datasets_dir() / ds.name else str(target)
         typer.echo(f"next: distilhash teacher extract --dataset {ref}   (then train, index build, search: "
                    "docs/own-collection.md)")
+
+
+def _print_replaced(prepared, ref: str) -> None:
+    """Say that an earlier dataset of the same name was replaced, and what made for it must be redone."""
+    old = prepared.replaced
+    if old is None:
+        return
+    what = "other items" if old["content_hash"] != prepared.dataset.content_hash() else "the same items with another split"
+    typer.secho(f"replaced the earlier {prepared.dataset.name!r} ({old['n_items']} items; now {what}): feature caches, "
+                "models and indexes made from it no longer match it", fg="yellow")
+    for cache in old["stale_features"]:
+        typer.secho(f"  stale feature cache: {cache}", fg="yellow")
+    if old["stale_features"]:
+        typer.secho(f"  redo: distilhash teacher extract --dataset {ref} --overwrite, then train and index build again",
+                    fg="yellow")
 
 
 def _print_display_captions(ds, console) -> None:

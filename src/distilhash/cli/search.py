@@ -55,23 +55,51 @@ def command(
         ]
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
+    print_results(queries, [list(zip(r.ids, r.distances.tolist(), r.metadata)) for r in results],
+                  titles=[f"  (read by the {enc} encoder)" if enc else "" for enc in encoders])
+
+
+#: what the distance column of ``distilhash search`` means
+DISTANCE_CAPTION = ("distance: lower is closer. Binary codes: differing bits; PQ codes: the query's asymmetric "
+                    "distance to the codes, minus the inner product for inner-product codebooks (so it can be negative). "
+                    "--json prints every item's metadata")
+
+
+def print_results(queries: list[str], rows: list[list[tuple[str, float, dict]]], score_name: str = "distance",
+                  caption: str = DISTANCE_CAPTION, titles: list[str] | None = None, paths: bool = False) -> None:
+    """One table per query: rank, ``score_name``, caption, labels, id (and the image file with ``paths``).
+
+    ``rows[i]``: ``(id, score or distance, metadata)`` of query ``i``'s hits, best first."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    for qtext, enc, r in zip(queries, encoders, results):
-        table = Table(title=f"query: {qtext}" + (f"  (read by the {enc} encoder)" if enc else ""),
-                      caption="distance: lower is closer. Binary codes: differing bits; PQ codes: the query's asymmetric "
-                      "distance to the codes, minus the inner product for inner-product codebooks (so it can be negative). "
-                      "--json prints every item's metadata")
+    for n, (qtext, hits) in enumerate(zip(queries, rows)):
+        table = Table(title=f"query: {qtext}" + (titles[n] if titles else ""), caption=caption)
         table.add_column("#", justify="right")
-        table.add_column("distance", justify="right")
+        table.add_column(score_name, justify="right")
         table.add_column("caption", overflow="fold", ratio=3)
         table.add_column("labels", overflow="fold", ratio=2)
         table.add_column("id", overflow="fold", ratio=2)
-        for rank, (i, d, m) in enumerate(zip(r.ids, r.distances.tolist(), r.metadata), 1):
-            table.add_row(str(rank), f"{d:.4g}", _caption(m) or "", _labels(m), i)
+        if paths:
+            table.add_column("file", overflow="fold", ratio=2)
+        for rank, (i, d, m) in enumerate(hits, 1):
+            table.add_row(str(rank), f"{d:.4g}", _caption(m) or "", _labels(m), i,
+                          *([_short_path(m.get("image"))] if paths else []))
         console.print(table)
+
+
+def _short_path(path: str | None) -> str:
+    """An image file as typed from here: relative to the current directory when under it, else as stored."""
+    import os
+
+    if not path:
+        return ""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if rel.startswith("..") else rel
 
 
 def _caption(metadata: dict) -> str | None:

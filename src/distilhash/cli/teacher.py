@@ -113,3 +113,46 @@ def info(
 
         typer.echo("\n".join(teacher_card(desc["info"], picked)))
         typer.echo(f"(everything, as JSON: distilhash teacher info {desc['info'].get('name', what)} --json)")
+
+
+@app.command()
+def search(
+    dataset: str = typer.Option(..., "--dataset", help="Prepared dataset name or directory (`data prepare`)."),
+    text: list[str] = typer.Option([], "--text", help="Text query (repeatable)."),
+    image: list[Path] = typer.Option([], "--image", help="Image file query (repeatable)."),
+    k: int = typer.Option(10, "--k", "-k", help="Results per query."),
+    teacher: str = typer.Option(None, "--teacher", help="Teacher spec whose features to search (default: the "
+                                "dataset's only feature cache; `teacher extract` makes one)."),
+    modality: str = typer.Option("image", "--modality", help="Rank the items' image features (default) or their "
+                                 "caption (text) features."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Search a dataset by the teacher's float features (no codes, no index): what a trained index is compared with."""
+    from distilhash.cli.errors import EXIT_USAGE, fail
+    from distilhash.cli.search import print_results
+    from distilhash.pipeline.feature_search import SEARCHED_MODALITIES, search_features
+
+    if bool(text) == bool(image):
+        fail("give --text or --image (one kind per call)", EXIT_USAGE)
+    if modality not in SEARCHED_MODALITIES:
+        fail(f"--modality {modality!r}; expected one of {', '.join(SEARCHED_MODALITIES)}", EXIT_USAGE)
+    found = search_features(dataset, texts=text, images=image, k=k, teacher=teacher, modality=modality)
+    rows = [[(h.id, h.score, h.metadata) for h in hits] for hits in found.hits]
+    if as_json:
+        typer.echo(json.dumps({"dataset": found.dataset, "teacher": found.teacher, "modality": found.modality,
+                               "features": str(found.features_dir), "items": found.n_items,
+                               "queries": [{"query": q, "results": [{"id": i, "score": s, **_public(m)} for i, s, m in r]}
+                                           for q, r in zip(found.queries, rows)]}, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"{found.n_items} items of {found.dataset} ranked by the cosine of {found.teacher}'s {found.modality} "
+               f"features ({found.features_dir}) with each query's")
+    has_files = any(h.metadata.get("image") for hits in found.hits for h in hits)  # folders: yes; array stores: no
+    print_results(found.queries, rows, score_name="score", paths=modality == "image" and has_files,
+                  caption="score: cosine of the teacher features, higher is closer (the float teacher: no codes)")
+
+
+def _public(metadata: dict) -> dict:
+    """The hit's caption, labels and image path for --json."""
+    from distilhash.data.captions import shown_caption
+
+    return {"caption": shown_caption(metadata), "labels": metadata.get("labels"), "image": metadata.get("image")}

@@ -15,17 +15,57 @@ from typing import Any
 
 from distilhash.errors import ConfigError, DataError
 
-__all__ = ["PreparedDataset", "prepare_dataset", "redraw_split", "draw_split", "save_split", "sizes_text"]
+__all__ = ["PreparedDataset", "prepare_dataset", "redraw_split", "draw_split", "save_split", "sizes_text",
+           "stale_feature_caches"]
 
 
 @dataclass
 class PreparedDataset:
-    """A saved dataset: the in-memory dataset, its directory, its split (None: not saved) and how it was chosen."""
+    """A saved dataset: the in-memory dataset, its directory, its split (None: not saved) and how it was chosen.
+
+    ``replaced``: what the directory held before when it was another dataset (other items or another split):
+    ``{"n_items", "content_hash", "stale_features"}``, the feature caches made for the old one; None otherwise."""
 
     dataset: Any
     directory: Path
     split: Any
     note: str
+    replaced: dict[str, Any] | None = None
+
+
+def _previous(directory: Path) -> dict[str, Any] | None:
+    """``{"n_items", "content_hash", "split_hash"}`` of the dataset already prepared in ``directory`` (None: none)."""
+    import json
+
+    from distilhash.data.store import SPLIT_FILE
+
+    try:
+        meta = json.loads((directory / "dataset.json").read_text())
+        old = {"n_items": int(meta["n_items"]), "content_hash": str(meta["content_hash"]), "split_hash": None}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        old["split_hash"] = json.loads((directory / SPLIT_FILE).read_text()).get("hash")
+    except (OSError, ValueError, AttributeError):
+        pass
+    return old
+
+
+def stale_feature_caches(name: str, content_hash: str, split_hash: str | None) -> list[Path]:
+    """Feature caches of dataset ``name`` under ``$DISTILHASH_HOME/features`` made for other items or another split."""
+    import json
+
+    from distilhash.paths import features_dir
+
+    stale = []
+    for manifest in sorted(features_dir().glob(f"{name}__*/manifest.json")):
+        try:
+            m = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        if m.get("dataset_hash") != content_hash or (split_hash is not None and m.get("split_hash") != split_hash):
+            stale.append(manifest.parent)
+    return stale
 
 
 def draw_split(ds, source: str, preset: str | None, given: dict[str, int], seed: int):
@@ -103,9 +143,14 @@ def prepare_dataset(source: str, options: dict[str, Any] | None = None, out: str
     ds = create_source_dataset(source, **options)
     target = Path(out) if out is not None else datasets_dir() / (options.get("name") or ds.name)
     split, note = (None, "--no-split") if no_split else draw_split(ds, source, preset, given, seed)
+    before = _previous(target)
     save_dataset(ds, target)
     save_split(target, split)
-    return PreparedDataset(ds, target, split, note)
+    replaced = None
+    new_split = split.hash if split is not None else None
+    if before is not None and (before["content_hash"] != ds.content_hash() or before["split_hash"] != new_split):
+        replaced = {**before, "stale_features": [str(p) for p in stale_feature_caches(ds.name, ds.content_hash(), new_split)]}
+    return PreparedDataset(ds, target, split, note, replaced)
 
 
 def redraw_split(dataset: str, *, preset: str | None = None, sizes: dict[str, int] | None = None, seed: int = 0,

@@ -19,10 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distilhash.codes import Encoded
 from distilhash.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from distilhash.data.dataset import CrossModalDataset
 
 __all__ = ["IndexItems", "load_items", "dataset_metadata", "metadata_from_file", "default_part", "build_index",
            "add_items", "INDEX_MODALITIES"]
@@ -40,12 +43,17 @@ class IndexItems:
     provenance: dict[str, Any] = field(default_factory=dict)  # modality, part, codes_file / teacher, dataset_items
 
 
-def dataset_metadata(dataset: str, rows: list[int]) -> list[dict[str, Any]]:
+def dataset_metadata(dataset: str | CrossModalDataset, rows: list[int]) -> list[dict[str, Any]]:
     """Per row: ``{"dataset", "row", "caption"?, "display_caption"?, "labels"?, "image"?}`` (image path of
-    file-backed datasets; ``display_caption``: the cleaned caption shown to people, when the dataset has one)."""
-    from distilhash.data.store import open_prepared
+    file-backed datasets; ``display_caption``: the cleaned caption shown to people, when the dataset has one).
 
-    ds, _ = open_prepared(dataset)
+    ``dataset``: a prepared dataset's name or directory, or an open dataset."""
+    if isinstance(dataset, str):
+        from distilhash.data.store import open_prepared
+
+        ds, _ = open_prepared(dataset)
+    else:
+        ds = dataset
     out = []
     for i in rows:
         md: dict[str, Any] = {"dataset": ds.name, "row": int(i)}

@@ -256,7 +256,12 @@ class RecordsModel(Protocol):
 def query_encoder_for(index: RecordsModel, model_dir: str | Path | None = None, teacher: str | None = None,
                       text_encoder: str = "auto", static_dir: str | Path | None = None) -> ModelQueryEncoder:
     """The encoder recorded in an open index's ``manifest`` (overridable); see :class:`ModelQueryEncoder`."""
+    recorded = model_dir is None
     model_dir = model_dir or index.manifest.get("model_dir")
     if not model_dir:
         raise ConfigError(f"index {index.directory} records no model directory; pass one (--model)")
+    if recorded and not (Path(model_dir) / "method.json").is_file():
+        what = "is no longer there (moved or deleted?)" if not Path(model_dir).exists() else "holds no method.json"
+        raise ConfigError(f"index {index.directory} was built with the model {model_dir}, which {what}; its queries need "
+                          "that model: pass its new place with --model DIR (the same training run, not another one)")
     return ModelQueryEncoder(model_dir, teacher or index.manifest.get("teacher"), text_encoder, static_dir)

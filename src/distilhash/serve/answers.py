@@ -45,9 +45,25 @@ def answer_notes(encoder: dict[str, Any] | None, match: dict[str, Any] | None) -
                      "the results are probably unrelated to the query")
     elif match is not None and match["weak"]:
         notes.append(f"weak match: the best hit (distance {match['best']:g}) is only {match['contrast']:.1f} standard deviations "
-                     f"closer than a typical item ({match['typical']:g}, median over {match['sample']} random items); "
-                     "the results may be unrelated to the query")
+                     f"closer than a typical item ({match['typical']:g}, median over {_sample_text(match)}), below "
+                     f"{_threshold_text(match)}; the results may be unrelated to the query")
     return notes
+
+
+def _sample_text(match: dict[str, Any]) -> str:
+    """What the typical distance is the median of: every item of a small collection, or a random sample."""
+    return f"all {match['sample']} items" if match.get("sample_is_collection") else f"{match['sample']} random items"
+
+
+def _threshold_text(match: dict[str, Any]) -> str:
+    """How the contrast threshold of ``match`` was chosen, in words (serve/match.py)."""
+    from distilhash.serve.match import CALIBRATION_FALSE_ALARM, WEAK_CONTRAST
+
+    threshold = match.get("threshold", WEAK_CONTRAST)
+    if match.get("threshold_rule") == "own captions":
+        return (f"{threshold:.2f} (calibrated on this collection's own captions: {CALIBRATION_FALSE_ALARM:.0%} of those that "
+                "find their own picture first score below it)")
+    return f"{threshold:.2f}"
 
 
 def runtime_info() -> dict[str, bool]:

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from distilhash.serve import routes
 from distilhash.serve.refusal import ServiceError
 from distilhash.serve.responses import FastJSONResponse
+from distilhash.serve.validate import shown
 
 if TYPE_CHECKING:
     from distilhash.serve.engine import SearchService
@@ -186,6 +187,9 @@ class Match(_Answer):
     spread: float | None = None
     contrast: float | None = None
     sample: int | None = None
+    sample_is_collection: bool | None = Field(None, description="the sample is every item (a collection of at most match_sample items)")
+    threshold: float | None = Field(None, description="contrast below it: weak (2.0, or set from the collection's own captions)")
+    threshold_rule: str | None = Field(None, description="fixed | own captions")
     weak: bool
     rule: str | None = None
     likeness: Likeness | None = None
@@ -288,6 +292,13 @@ def health(request: Request) -> dict[str, Any]:
     return _svc(request).health()
 
 
+@router.head(routes.HEALTH, include_in_schema=False)
+def health_head(request: Request) -> Response:
+    """``HEAD /api/health`` (uptime monitors, ``curl -I``): 200 while the service answers, no body."""
+    _svc(request).health()
+    return Response(status_code=200)
+
+
 @router.get(routes.STATS, summary="Counts, bits, model, teacher, latency percentiles, cache", response_model=Stats, **_answer)
 def stats(request: Request) -> dict[str, Any]:
     return _svc(request).stats()
@@ -309,11 +320,26 @@ async def search_text(request: Request, q: str = Query(..., description="query t
 
 
 @router.post(routes.SEARCH_IMAGE, summary="Search by an uploaded image", response_model=SearchAnswer, **_answer)
-async def search_image(request: Request, file: UploadFile = File(..., description="image file"), k: int = Form(10, ge=1),
-                       direction: str | None = Form(None, description="i2t (default when a text index is served) or i2i")) -> dict[str, Any]:
+async def search_image(request: Request, file: UploadFile = File(..., description="image file"),
+                       k: int | None = Form(None, ge=1, description="results to return (default 10)"),
+                       direction: str | None = Form(None, description="i2t (default when a text index is served) or i2i"),
+                       k_url: int | None = Query(None, alias="k", ge=1, description="k in the address instead of the form"),
+                       direction_url: str | None = Query(None, alias="direction", description="direction in the address")
+                       ) -> dict[str, Any]:
     svc = _svc(request)
+    k_used = _form_or_url("k", k, k_url)
+    direction_used = _form_or_url("direction", direction, direction_url)
     data = await _read_upload(svc, file, "file")
-    return await run_in_threadpool(svc.search_image, data, k, direction)
+    return await run_in_threadpool(svc.search_image, data, 10 if k_used is None else k_used, direction_used)
+
+
+def _form_or_url(name: str, form: Any, url: Any) -> Any:
+    """A parameter sent as a form field or in the address (``?k=5``: it was silently ignored before); both and
+    different: a 400 naming the two values."""
+    if form is not None and url is not None and form != url:
+        raise ServiceError(400, f"{name}: sent twice with different values (form field {shown(str(form))}, address "
+                                f"{shown(str(url))}); send it once")
+    return form if form is not None else url
 
 
 @router.get(routes.SIMILAR, summary="More like this: the items nearest to a stored item", response_model=SimilarAnswer, **_answer)

@@ -59,9 +59,13 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     """One line per invalid field, in our words (no pydantic class names or reprs)."""
     parts = []
     for e in errors:
-        where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header")) or "request"
+        loc = tuple(e.get("loc", ()))
+        where = ".".join(str(x) for x in loc if x not in ("body", "query", "path", "header")) or "request"
         ctx = e.get("ctx") or {}
         template = _EXPECTED.get(e.get("type", ""))
+        if e.get("type") == "missing" and loc[:1] == ("body",) and len(loc) == 2:  # a raw body, or a misnamed part
+            template = (f"is required, as a multipart/form-data field named {where} (curl -F {where}=@photo.jpg "
+                        f"for a file, -F {where}=TEXT for text)")
         if template is not None:
             try:
                 text = template.format(**ctx)
@@ -135,7 +139,7 @@ def create_app(index_dir: str | Path | list[str | Path], model_dir: str | Path |
     app.add_middleware(SearchFastLane, svc=svc, router=router)  # inside the guard (the last added is outermost)
     app.add_middleware(RequestGuard, svc=svc, cap=svc.config.max_upload_bytes, hosts=HostPolicy.of(allowed_hosts),
                        limits=BodyLimits(**{"stall_s": body_timeout, **(body_limits or {})}))
-    app.add_api_route(routes.PAGE, page, include_in_schema=False)
+    app.add_api_route(routes.PAGE, page, methods=["GET", "HEAD"], include_in_schema=False)  # HEAD: `curl -I`, monitors
     app.add_api_route(routes.ROUTES_JS, routes_script, include_in_schema=False)
     app.mount(routes.STATIC, StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(router)

@@ -22,7 +22,7 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["protocol_class", "uvicorn_options", "raise_open_files", "HEADER_TIMEOUT_S", "MAX_HEADER_BYTES", "PER_ADDRESS",
+__all__ = ["protocol_class", "check_port_free", "uvicorn_options", "raise_open_files", "HEADER_TIMEOUT_S", "MAX_HEADER_BYTES", "PER_ADDRESS",
            "HttpToolsWithDeadline", "H11WithDeadline"]
 
 #: seconds a connection may take to send a complete request line + headers
@@ -154,3 +154,25 @@ def raise_open_files(wanted: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         return target
     return soft
+
+
+def check_port_free(host: str, port: int) -> None:
+    """ConfigError when ``host:port`` cannot be listened on now (in use, or not an address of this machine).
+
+    Checked before the index and the teacher load: uvicorn found it only after them (10 s to a minute),
+    having already printed the address to open."""
+    import errno
+    import socket
+
+    from distilhash.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a TIME_WAIT port is free
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is already in use (another distilhash serve?); choose another "
+                                  "with --port, or stop the other server") from None
+            raise ConfigError(f"cannot listen on {host} port {port}: {exc.strerror or exc}; check --host and --port") from None

@@ -59,6 +59,13 @@ def _build_app(spec: dict[str, Any]) -> Any:
                          api_key=spec.get("api_key"), max_upload_mb=spec["max_upload_mb"],
                          body_timeout=spec.get("body_timeout", 15.0), allowed_hosts=spec.get("allowed_hosts"),
                          body_limits=spec.get("body_limits"), **spec["config"])
+    if stages:
+        from distilhash.serve.match import calibration_line
+
+        for modality, target in app.state.service.targets.items():
+            line = calibration_line(modality, target.reference.calibration if target.reference is not None else None)
+            if line:
+                stages.say(line)
     if spec.get("warmup", True):
         svc = app.state.service
         teachers = sorted({str(t.encoder.capabilities.teacher) for t in svc.targets.values() if t.encoder.capabilities.teacher})
@@ -205,10 +212,11 @@ def start_service(index_dir: str | Path | list[str | Path], host: str = "127.0.0
     """
     import uvicorn
 
-    from distilhash.serve.connections import HEADER_TIMEOUT_S, raise_open_files, uvicorn_options
+    from distilhash.serve.connections import HEADER_TIMEOUT_S, check_port_free, raise_open_files, uvicorn_options
     from distilhash.serve.engine import ServiceError
     from distilhash.serve.hosts import default_allowed_hosts
 
+    check_port_free(host, port)  # before minutes of loading, not after them
     dirs = [index_dir] if isinstance(index_dir, (str, Path)) else list(index_dir)
     if thumbnails:
         ensure_thumbnails(dirs, announce)

@@ -18,7 +18,7 @@ from distilhash.errors import DistilhashError
 from distilhash.serve.batching import RWLock
 from distilhash.serve.config import DIRECTIONS, ServiceConfig, ServiceError
 from distilhash.serve.engines import layout_options
-from distilhash.serve.match import MatchReference, distance_info
+from distilhash.serve.match import MatchReference, calibrate_on_captions, distance_info
 from distilhash.serve.thumbs import ThumbStore
 from distilhash.serve.validate import shown
 
@@ -103,6 +103,8 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
             targets[modality] = Target(modality, idx, enc, ThumbStore(d), distance=distance_info(idx))
             if config.match_sample > 0 and len(idx):
                 targets[modality].reference = MatchReference(idx, config.match_sample)
+                # a sample that is the whole collection: the weak-match threshold from its own captions (serve/match.py)
+                calibrate_on_captions(targets[modality].reference, idx, enc)
             if enc.capabilities.reader("text").makes_features:  # the calibration is of teacher-space text features
                 targets[modality].captions = load_caption_reference(config, enc)
     except BaseException:

@@ -108,7 +108,7 @@ function renderMatch(match, info) {
   if (!match) return;
   box.classList.toggle("weak", match.weak);
   const typical = match.best !== undefined
-    ? `best hit ${describeDistance(match.best, info)}; a typical item for this query: ${describeDistance(match.typical, info)} (median of ${match.sample} random items)` : "";
+    ? `best hit ${describeDistance(match.best, info)}; a typical item for this query: ${describeDistance(match.typical, info)} (median of ${match.sample_is_collection ? "all " + match.sample + " items" : match.sample + " random items"})` : "";
   if (match.likeness) {  // the calibrated note (query_encoders/weak_match.py): do the words read like this collection's captions?
     const lk = match.likeness;
     if (match.weak) {
@@ -126,8 +126,12 @@ function renderMatch(match, info) {
     box.title = `letters score ${lk.score} vs threshold ${lk.threshold} (calibrated on held-out captions: about 4 % of real captions fall below it)`;
     return;
   }
+  const own = match.threshold_rule === "own captions";  // serve/match.py: calibrated on this collection's captions
+  const bar = match.threshold !== undefined ? ` (weak below ${match.threshold.toFixed(2)}${own ? ", set from this collection's own captions" : ""})` : "";
   box.append(el("b", {}, match.weak ? "Weak match. " : "Match: "),
-             `${typical}; the best hit stands out by ${match.contrast.toFixed(1)} standard deviations.`);
+             `${typical}; the best hit stands out by ${match.contrast.toFixed(1)} standard deviations${bar}.`);
+  if (own) box.title = "threshold: the contrast that 10 % of this collection's captions fall below when searched " +
+                       "(of those that find their own picture first); a small collection cannot reach the fixed 2.0";
 }
 
 function render(data) {
