@@ -108,3 +108,14 @@ def test_a_malformed_query_templates_field_is_a_load_error():
     with pytest.raises(TeacherLoadError, match="query_templates must be"):
         Lite0PriorTeacher(PriorConfig(**PriorConfig.default(), query_templates={"name": "x", "templates": ["no slot"]}),
                           "lite0-prior", text_cache_dir=None)
+
+
+def test_teacher_info_card_says_how_short_queries_are_read():
+    from distilhash.teachers.describe import teacher_card
+
+    info = {"name": "lite0-prior:x", "fingerprint": "f-q-bare+drawing-acbeafb0",
+            "prior": {"weight": 0.2, "temperature": 1.0, "template": "{}"},
+            "query_templates": QUERY_TEMPLATES["bare+drawing"].to_dict()}
+    line = next(x for x in teacher_card(info) if x.strip().startswith("queries:"))
+    assert "bare+drawing" in line and "'a drawing of {}'" in line and "at most 4 words" in line
+    assert not any("queries:" in x for x in teacher_card({**info, "query_templates": None}))

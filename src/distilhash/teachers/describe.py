@@ -124,7 +124,7 @@ def teacher_card(info: dict[str, Any], default_because: str | None = None) -> li
                      + (f"; kept because: {own}" if own else ""))
     if isinstance(info.get("query_templates"), dict):
         qt = info["query_templates"]
-        lines.append(f"  {'short queries:':<14}read as the mean over {qt.get('name')} templates {qt.get('templates')} "
+        lines.append(f"  {'queries:':<14}short ones read as the mean over {qt.get('name')} templates {qt.get('templates')} "
                      f"(texts of at most {qt.get('max_words')} words, no punctuation)")
     lines.append(f"  {'fingerprint:':<14}{info.get('fingerprint')}")
     return lines
