@@ -112,7 +112,11 @@ def prepare_domains(options: OpenVocabOptions, teacher_name: str, features=None,
             state["t"] = create_teacher(teacher_name)
         return state["t"]
 
-    text = _cached(cache / f"queries-{_cache_key(teacher_name, nouns)}.npy", lambda: teacher().encode_texts(nouns))
+    # the suite's feature cache names the teacher's fingerprint: a refit (or query templates) under the same spec must
+    # not reuse another fit's query rows
+    fingerprint = features.manifest.get("teacher_fingerprint") if features is not None else None
+    who = (teacher_name, fingerprint) if fingerprint else (teacher_name,)
+    text = _cached(cache / f"queries-{_cache_key(*who, nouns)}.npy", lambda: teacher().encode_texts(nouns))
     out = []
     for name in options.domains:
         dom: TitledImages = DOMAINS[name]()
@@ -122,7 +126,7 @@ def prepare_domains(options: OpenVocabOptions, teacher_name: str, features=None,
                 raise ConfigError("open_vocab: the feature cache's split.query ids differ from the prepared dataset's")
             img = np.asarray(features.image[rows], dtype=np.float32)
         else:
-            img = _cached(cache / f"{name}-{_cache_key(teacher_name, dom.ids)}.npy",
+            img = _cached(cache / f"{name}-{_cache_key(*who, dom.ids)}.npy",
                           lambda d=dom: teacher().encode_images(d.images, progress=True))  # once per teacher: a bar
         out.append(DomainData(name, relevance(qlist, dom.titles), text, img, nouns, dom.images, len(dom)))
     return out
