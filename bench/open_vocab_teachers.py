@@ -362,7 +362,9 @@ def _plot_combined(r: dict[str, Any], path: Path) -> None:
             ax.barh(y + 0.4 * i, [np.mean(v) for v in ratios], height=0.4,
                     xerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in ratios], label=f"{d} P@10 / baseline")
         ax.axvline(2.0, color="k", lw=0.8, ls="--", label="2x (issue 24 goal)")
-        ax.set_yticks(y + 0.2, names, fontsize=7)
+        import textwrap
+
+        ax.set_yticks(y + 0.2, [textwrap.fill(k, 34) for k in names], fontsize=7)
         ax.invert_yaxis()
         ax.legend(fontsize=7)
         ax.set_title(f"open-vocabulary P@10 over today's teacher, mean +- std over {n} grouped splits", fontsize=9)
