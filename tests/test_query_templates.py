@@ -120,25 +120,3 @@ def test_teacher_info_card_says_how_short_queries_are_read():
     assert "bare+drawing" in line and "'a drawing of {}'" in line and "at most 4 words" in line
     assert not any("queries:" in x for x in teacher_card({**info, "query_templates": None}))
 
-
-def test_open_vocab_query_rows_are_cached_per_teacher_fingerprint(tmp_path, monkeypatch):
-    """A teacher refitted (or given query templates) under the same spec must not reuse the other fit's query rows."""
-    from types import SimpleNamespace
-
-    from distilhash.benchmark.open_vocab import scoring
-    from distilhash.teachers import registry
-
-    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path))
-    calls: list[str] = []
-
-    class Fake:
-        def encode_texts(self, texts):
-            calls.append("encode")
-            return np.ones((len(texts), 4), dtype=np.float32)
-
-    monkeypatch.setattr(registry, "create_teacher", lambda spec: Fake())
-    options = scoring.OpenVocabOptions(domains=())
-    for fingerprint in ("fit-a", "fit-a", "fit-b"):
-        features = SimpleNamespace(manifest={"teacher_fingerprint": fingerprint})
-        scoring.prepare_domains(options, "lite0-prior:x", features)
-    assert calls == ["encode", "encode"]  # fit-a once (then cached), fit-b again

@@ -13,8 +13,8 @@ expectation over random order, ``tie_aware``), and the same for a random ranking
 3 seeds of random scores), the chance level.
 
 Teacher features of the queries and of the emoji images are cached under
-``$DISTILHASH_HOME/open_vocab/<teacher slug>/`` (keyed by the teacher name, the query list and
-the domain's ids); the openclipart domain reads the suite's own teacher feature cache rows of
+``$DISTILHASH_HOME/open_vocab/<teacher slug>/`` (keyed by the teacher name, its fingerprint when the
+suite's feature cache records one, the query list and the domain's ids); the openclipart domain reads the suite's own teacher feature cache rows of
 ``split.query`` (the same teacher, so the same vectors).
 """
 
@@ -105,6 +105,9 @@ def prepare_domains(options: OpenVocabOptions, teacher_name: str, features=None,
     qlist = load_query_list(options.queries)
     nouns = qlist.nouns
     cache = home() / "open_vocab" / teacher_slug(teacher_name)
+    # the copy of the teacher too: one spec can be answered by a home's fit or a shipped copy, with other weights
+    who = [teacher_name, *([features.manifest["teacher_fingerprint"]]
+                           if features is not None and features.manifest.get("teacher_fingerprint") else [])]
     state: dict[str, Any] = {}
 
     def teacher():
@@ -112,10 +115,6 @@ def prepare_domains(options: OpenVocabOptions, teacher_name: str, features=None,
             state["t"] = create_teacher(teacher_name)
         return state["t"]
 
-    # the suite's feature cache names the teacher's fingerprint: a refit (or query templates) under the same spec must
-    # not reuse another fit's query rows
-    fingerprint = features.manifest.get("teacher_fingerprint") if features is not None else None
-    who = (teacher_name, fingerprint) if fingerprint else (teacher_name,)
     text = _cached(cache / f"queries-{_cache_key(*who, nouns)}.npy", lambda: teacher().encode_texts(nouns))
     out = []
     for name in options.domains:
