@@ -18,6 +18,14 @@ the teacher's own image size (for a fine-tuned tower, the frozen stage-4 maps), 
 ``--domain openclipart`` scores one database only. ``--val-only`` computes the validation figures alone
 (val MRR and val nouns P@10 on ``split.val``, ensembles included; no ``split.query`` or emoji database is scored), so a
 rule that selects on val nouns P@10 can be applied before the benchmark is run. Writes ``bench/results/open_vocab_teachers/NAME.{json,md,png}``.
+
+``--combine RUN [RUN ...]`` runs nothing: it reads stored results of the same rows on several splits (one per
+grouped split) and writes NAME with every row's figures per split and their mean over the splits, and, with
+``--reference LABEL``, the pick of the val-nouns rule (:func:`rule_pick`: highest mean val nouns P@10, ties within
+``--tie``, the earlier row wins; it must beat LABEL by ``--tie`` and not fall below it on more than one split)::
+
+    python bench/open_vocab_teachers.py --name query-templates-val --combine split0-x-val split1-x-val split2-x-val \
+        --reference "(c0) ..."
 """
 
 from __future__ import annotations
@@ -124,6 +132,58 @@ def summarise(fits: list[dict[str, Any]], domains: list[str]) -> dict[str, Any]:
     return out
 
 
+def rule_pick(scores: dict[str, list[float]], reference: str, tie: float = 0.002) -> dict[str, Any]:
+    """The val-nouns rule over splits. ``scores`` ``{label: [score per split]}`` in the candidates' fixed order.
+
+    The highest mean wins; rows within ``tie`` of it tie and the first of them in order is picked. The pick replaces
+    ``reference`` only if its mean is at least ``tie`` above the reference's and it is below the reference on at most one
+    split; otherwise the pick is the reference. Returns ``{"pick", "best", "tied", "beats_reference", "means"}``.
+    """
+    means = {k: float(np.mean(v)) for k, v in scores.items()}
+    top = max(means.values())
+    tied = [k for k in scores if means[k] >= top - tie - 1e-12]
+    best = tied[0]
+    below = sum(b < r for b, r in zip(scores[best], scores[reference]))
+    beats = best != reference and means[best] >= means[reference] + tie - 1e-12 and below <= 1
+    return {"pick": best if beats else reference, "best": best, "tied": tied, "beats_reference": bool(beats),
+            "splits_below_reference": int(below), "means": means}
+
+
+def combine(names: list[str], out: str, reference: str | None, tie: float) -> None:
+    """Stored per-split results ``names`` (same row labels) -> ``out``: per split and mean over splits, + the rule's pick."""
+    from distilhash.benchmark.results import read_results
+
+    runs = [read_results("open_vocab_teachers", n) for n in names]
+    labels = list(runs[0]["rows"])
+    if any(list(r["rows"]) != labels for r in runs):
+        raise SystemExit(f"--combine {names}: the runs must have the same rows in the same order")
+    if reference is not None and reference not in labels:
+        raise SystemExit(f"--reference {reference!r}: expected one of {labels}")
+    doms = [d for d in runs[0]["n_items"] if all(d in r["n_items"] for r in runs)]
+    rows: dict[str, Any] = {}
+    for label in labels:
+        per = [r["rows"][label] for r in runs]
+        row = {"val_nouns_p_at": [p["val_nouns_p_at"] for p in per]}
+        for d in doms:
+            row[d] = {"p_at": [p[d]["p_at"] for p in per], "map_all": [p[d]["map_all"] for p in per],
+                      "p_at_vs_baseline": [p["vs_baseline"][d]["p_at"] for p in per]}
+        rows[label] = row
+    ok = [k for k in labels if all(v is not None for v in rows[k]["val_nouns_p_at"])]
+    rule = rule_pick({k: rows[k]["val_nouns_p_at"] for k in ok}, reference, tie) if reference in ok else None
+    from distilhash.benchmark.provenance import collect_provenance
+
+    prov = collect_provenance("open_vocab_teachers", out, dataset="openclipart",
+                              dataset_hash=runs[0]["provenance"].get("dataset_hash"),
+                              split_hash=",".join(r["provenance"].get("split_hash", "?") for r in runs),
+                              model_selection="nothing run here: per-split results of teachers selected on split.val; "
+                                              "the rule's pick reads val nouns P@10 (split.val) only")
+    result = {"provenance": prov, "combined": names, "baseline": runs[0]["baseline"], "rows": rows, "domains": doms,
+              "split_hashes": [r["provenance"].get("split_hash") for r in runs], "reference": reference, "tie": tie,
+              "rule": rule}
+    write_results("open_vocab_teachers", out, result, combined_markdown(result),
+                  plot=(lambda path: _plot_combined(result, path)) if doms else None)
+
+
 def main(argv: list[str] | None = None) -> None:
     from distilhash.benchmark.open_vocab.domains import DOMAINS
     from distilhash.benchmark.open_vocab.scoring import OpenVocabOptions, relevance
@@ -131,13 +191,21 @@ def main(argv: list[str] | None = None) -> None:
     from distilhash.data.store import open_prepared
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--teacher", action="append", required=True, help="LABEL=SPEC[,SPEC...] (first = baseline)")
+    p.add_argument("--teacher", action="append", default=[], help="LABEL=SPEC[,SPEC...] (first = baseline)")
     p.add_argument("--name", default="teachers")
     p.add_argument("--dataset", default="openclipart")
     p.add_argument("--domain", action="append", default=None, help="only these databases (default: all)")
     p.add_argument("--val-only", action="store_true",
                    help="split.val figures only (val MRR, val nouns P@10): nothing on split.query or the emoji glyphs")
+    p.add_argument("--combine", nargs="+", default=None, help="stored results of the same rows on other splits: "
+                                                                  "write their per-split and mean figures as --name")
+    p.add_argument("--reference", default=None, help="with --combine: the row the val-nouns rule's pick must beat")
+    p.add_argument("--tie", type=float, default=0.002, help="with --combine: tie band and margin of the rule")
     a = p.parse_args(argv)
+    if a.combine:
+        return combine(a.combine, a.name, a.reference, a.tie)
+    if not a.teacher:
+        raise SystemExit("--teacher LABEL=SPEC[,SPEC...] is required (at least one; the first is the baseline)")
     rows_in = [parse_row(t) for t in a.teacher]
     ds, split = open_prepared(a.dataset)
     prov = collect_provenance("open_vocab_teachers", a.name, split=split, dataset=a.dataset,
@@ -249,6 +317,57 @@ def _plot(r: dict[str, Any], path: Path) -> None:
         ax.invert_yaxis()
         ax.legend()
         ax.set_title("open-vocabulary P@10 of float teachers (held-out items; mean +- std over fits)")
+
+
+def _mean_sd(v: list[float]) -> str:
+    return f"{np.mean(v):.3f} +- {np.std(v, ddof=1) if len(v) > 1 else 0.0:.3f}"
+
+
+def combined_markdown(r: dict[str, Any]) -> str:
+    doms = r["domains"]
+    n = len(r["combined"])
+    lines = [f"# Float teachers over {n} grouped splits ({', '.join(f'`{h}`' for h in r['split_hashes'])})", "",
+             f"Per split (in that order) and mean +- sample std over the splits; each split's figure is the mean over that "
+             f"row's fits there. Ratios to `{r['baseline']}` of the same split. Stored runs: "
+             + ", ".join(f"`{c}.json`" for c in r["combined"]) + ".", "",
+             "| teacher | val nouns P@10 per split | val nouns P@10, mean |"
+             + "".join(f" {d} P@10 per split | {d} P@10 / base per split | {d} P@10 / base, mean |" for d in doms),
+             "|---" * (3 + 3 * len(doms)) + "|"]
+    for name, row in r["rows"].items():
+        vn = row["val_nouns_p_at"]
+        cells = f"| {name} | " + (" / ".join(f"{v:.3f}" for v in vn) + f" | {_mean_sd(vn)} |" if None not in vn else " | |")
+        for d in doms:
+            cells += (" " + " / ".join(f"{v:.3f}" for v in row[d]["p_at"]) + " | "
+                      + " / ".join(f"{v:.2f}x" for v in row[d]["p_at_vs_baseline"]) + f" | {np.mean(row[d]['p_at_vs_baseline']):.2f}x |")
+        lines.append(cells)
+    if r.get("rule"):
+        rule = r["rule"]
+        lines += ["", f"**Val-nouns rule** (highest mean val nouns P@10; ties within {r['tie']}: the earlier row; must beat "
+                      f"`{r['reference']}` by {r['tie']} and not be below it on more than one split): best `{rule['best']}` "
+                      f"(tied: {', '.join(f'`{t}`' for t in rule['tied'])}; below the reference on "
+                      f"{rule['splits_below_reference']} split(s)); it {'beats' if rule['beats_reference'] else 'does not beat'} "
+                      f"the reference, so the pick is **`{rule['pick']}`**."]
+    return "\n".join(lines) + "\n"
+
+
+def _plot_combined(r: dict[str, Any], path: Path) -> None:
+    from distilhash.benchmark.figures import figure
+
+    names = list(r["rows"])
+    n = len(r["combined"])
+    with figure(path, figsize=(9, 0.5 * len(names) + 1.6)) as (fig, ax):
+        y = np.arange(len(names))
+        for i, d in enumerate(r["domains"]):
+            ratios = [r["rows"][k][d]["p_at_vs_baseline"] for k in names]
+            ax.barh(y + 0.4 * i, [np.mean(v) for v in ratios], height=0.4,
+                    xerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in ratios], label=f"{d} P@10 / baseline")
+        ax.axvline(2.0, color="k", lw=0.8, ls="--", label="2x (issue 24 goal)")
+        import textwrap
+
+        ax.set_yticks(y + 0.2, [textwrap.fill(k, 34) for k in names], fontsize=7)
+        ax.invert_yaxis()
+        ax.legend(fontsize=7)
+        ax.set_title(f"open-vocabulary P@10 over today's teacher, mean +- std over {n} grouped splits", fontsize=9)
 
 
 if __name__ == "__main__":

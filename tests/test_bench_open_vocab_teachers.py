@@ -75,3 +75,40 @@ def test_val_images_of_an_ensemble_are_its_members_rows_side_by_side():
     none = object.__new__(mod.Embedder)
     none.teachers, none.k = [a, _Member("c", 2, images=False)], 2
     assert mod.val_images(none, None, split) is None
+
+
+def test_rule_pick_takes_the_best_mean_first_of_ties_and_needs_a_margin_over_the_reference():
+    mod = _module()
+    scores = {"ref": [0.10, 0.12, 0.08], "a": [0.11, 0.13, 0.09], "b": [0.112, 0.131, 0.09]}
+    r = mod.rule_pick(scores, "ref")
+    assert r["tied"] == ["a", "b"] and r["best"] == "a" and r["pick"] == "a" and r["beats_reference"]
+    # 0.001 above the reference: inside the tie band, so the reference stays
+    r = mod.rule_pick({"ref": [0.10, 0.10, 0.10], "a": [0.101, 0.101, 0.101]}, "ref")
+    assert r["best"] == "ref" and r["pick"] == "ref" and not r["beats_reference"]
+    # a higher mean carried by one split, below the reference on the two others: refused
+    r = mod.rule_pick({"ref": [0.10, 0.10, 0.10], "a": [0.13, 0.099, 0.098]}, "ref")
+    assert r["best"] == "a" and r["splits_below_reference"] == 2 and r["pick"] == "ref"
+
+
+def test_combined_table_has_each_split_the_mean_and_the_pick(tmp_path, monkeypatch):
+    import json
+
+    from distilhash.benchmark import results
+
+    mod = _module()
+    monkeypatch.setattr(results, "_root", lambda root: tmp_path)
+    fig = {"p_at": 0.1, "p_at_std": 0.0, "map_all": 0.2, "map_all_std": 0.0}
+    for i, (ref, cand) in enumerate(((0.10, 0.12), (0.11, 0.12), (0.09, 0.10))):
+        rows = {"today": {**_row(0.05, {"openclipart": fig}), "vs_baseline": {"openclipart": {"p_at": 1.0, "map_all": 1.0}}},
+                "ref": {**_row(ref, {"openclipart": fig}), "vs_baseline": {"openclipart": {"p_at": 1.8 + i / 10, "map_all": 1.0}}},
+                "cand": {**_row(cand, {"openclipart": fig}), "vs_baseline": {"openclipart": {"p_at": 2.0, "map_all": 1.0}}}}
+        out = tmp_path / "bench" / "results" / "open_vocab_teachers"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"s{i}.json").write_text(json.dumps({"baseline": "today", "rows": rows, "n_items": {"openclipart": 1000},
+                                                    "provenance": {"split_hash": f"h{i}", "dataset_hash": "d"}}))
+    mod.combine(["s0", "s1", "s2"], "all", "ref", 0.002)
+    stored = json.loads((out / "all.json").read_text())
+    assert stored["rule"]["pick"] == "cand" and stored["split_hashes"] == ["h0", "h1", "h2"]
+    md = (out / "all.md").read_text()
+    assert "| ref | 0.100 / 0.110 / 0.090 | 0.100 +- 0.010 |" in md and "1.80x / 1.90x / 2.00x | 1.90x |" in md
+    assert "the pick is **`cand`**" in md

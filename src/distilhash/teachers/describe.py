@@ -122,5 +122,9 @@ def teacher_card(info: dict[str, Any], default_because: str | None = None) -> li
         own = None if _kept(info) else info.get("kept_because")  # lite0-tuned's kept_because is its epoch's, not the prior's
         lines.append(f"  {'class prior:':<14}weight {prior.get('weight')}, temperature {prior.get('temperature')}"
                      + (f"; kept because: {own}" if own else ""))
+    if isinstance(info.get("query_templates"), dict):
+        qt = info["query_templates"]
+        lines.append(f"  {'queries:':<14}short ones read as the mean over {qt.get('name')} templates {qt.get('templates')} "
+                     f"(texts of at most {qt.get('max_words')} words, no punctuation)")
     lines.append(f"  {'fingerprint:':<14}{info.get('fingerprint')}")
     return lines

