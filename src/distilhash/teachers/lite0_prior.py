@@ -31,13 +31,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from distilhash.teachers.base import TeacherBase, TeacherCapabilities
 from distilhash.teachers.common import l2_normalize, run_batched, to_uint8_images
 from distilhash.teachers.registry import TEACHERS, TeacherLoadError
+
+if TYPE_CHECKING:
+    from distilhash.teachers.query_templates import QueryTemplates
 
 __all__ = ["KIND", "PRIOR_FILE", "PriorConfig", "prior_mix", "prior_grid", "imagenet_class_names", "Lite0PriorTeacher",
            "fit_prior", "prior_dir"]
@@ -173,7 +176,7 @@ class Lite0PriorTeacher(TeacherBase):
         self._imagenet_text: np.ndarray | None = None
         self.query_templates = self._query_templates(spec)
 
-    def _query_templates(self, spec: str):
+    def _query_templates(self, spec: str) -> QueryTemplates | None:
         """The config's ``query_templates`` (a :class:`QueryTemplates` dict), or None when absent or empty."""
         from distilhash.teachers.query_templates import QueryTemplates
 
