@@ -114,6 +114,20 @@ def test_dcmq_opq_rotates_both_modalities_and_survives_save(data, tmp_path):
         create_method("float-student", pq_rotation="opq")
 
 
+def test_the_numpy_query_head_rotates_queries_like_the_method(data, tmp_path):
+    """`distilhash search` and the service read a saved DCMQ's queries through the torch-free numpy head (MLP heads):
+    with pq_rotation="opq" it must rotate them as the method does, else they meet the codebooks unrotated."""
+    from distilhash.query_encoders.numpy_heads import numpy_head_for
+
+    fs, split = data
+    m = create_method("dcmq", pq_rotation="opq", **{**FAST, "image_head": "mlp", "text_head": "mlp"}).fit(fs, split)
+    m.save(tmp_path / "run")
+    head = numpy_head_for(tmp_path / "run")
+    assert head is not None and head.rotation is not None
+    for modality, rows in (("text", fs.text[:6]), ("image", fs.image[:6])):
+        assert np.allclose(head.encode(modality, rows).data, m.encode(modality, rows, "query").data, atol=1e-5)
+
+
 def test_dcmq_extra_pairs_join_training_and_the_codebooks_cover_them(data, tmp_path):
     fs, split = data
     image, text = _second_domain(fs)
