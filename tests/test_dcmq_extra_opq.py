@@ -140,6 +140,20 @@ def test_dcmq_extra_pairs_join_training_and_the_codebooks_cover_them(data, tmp_p
     assert _recon_error(extra, unseen) < 0.8 * _recon_error(plain, unseen)
 
 
+def test_extra_pairs_of_another_fit_of_the_teacher_are_refused(data, tmp_path):
+    """Same width, another fit of the teacher: another feature space. A recorded fingerprint that differs from the
+    training features' is refused by name; the same one (or none recorded) trains."""
+    fs, split = data
+    image, text = _second_domain(fs, n=40)
+    fs = type(fs)(**{**fs.__dict__, "manifest": {**fs.manifest, "teacher_fingerprint": "aaaa1111-this-fit"}})
+    np.savez(tmp_path / "other.npz", image=image, text=text, teacher_fingerprint=np.array("bbbb2222-another-fit"))
+    with pytest.raises(FeatureError, match="bbbb2222-another-fit.*aaaa1111-this-fit"):
+        create_method("dcmq", extra_pairs=str(tmp_path / "other.npz"), **FAST).fit(fs, split)
+    np.savez(tmp_path / "same.npz", image=image, text=text, teacher_fingerprint=np.array("aaaa1111-this-fit"))
+    fitted = create_method("dcmq", extra_pairs=str(tmp_path / "same.npz"), **{**FAST, "epochs": 1}).fit(fs, split)
+    assert fitted.fit_info_["n_extra_pairs"] == 40
+
+
 def test_extra_pairs_take_their_caption_in_every_target_slot():
     cap = torch.randn(3, 5)
     assert torch.equal(dcmq_extra.extra_target_text(torch.zeros(4, 5), cap), cap)
