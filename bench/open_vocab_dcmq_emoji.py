@@ -160,8 +160,9 @@ def write_pairs(teacher_name: str, half: str, out: Path) -> dict[str, Any]:
     keep = [i for i, g in enumerate(dom.meta["subgroup"]) if half == "all" or pool_half(g)]
     assert not any(emoji_held_out(dom.meta["subgroup"][i]) for i in keep)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, image=img[keep], text=txt[keep])
-    info = {"teacher": teacher_name, "half": half, "n": len(keep), "subgroups": sorted({dom.meta["subgroup"][i] for i in keep}),
+    fingerprint = str(create_teacher(teacher_name).fingerprint or "")  # dcmq_extra refuses pairs of another fit
+    np.savez(out, image=img[keep], text=txt[keep], teacher_fingerprint=np.array(fingerprint))
+    info = {"teacher": teacher_name, "teacher_fingerprint": fingerprint, "half": half, "n": len(keep), "subgroups": sorted({dom.meta["subgroup"][i] for i in keep}),
             "ids": [dom.ids[i] for i in keep], "captions": [pairs.texts[i] for i in keep]}
     atomic_write_json(out.with_suffix(".json"), info)
     return info

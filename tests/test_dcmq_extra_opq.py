@@ -114,6 +114,20 @@ def test_dcmq_opq_rotates_both_modalities_and_survives_save(data, tmp_path):
         create_method("float-student", pq_rotation="opq")
 
 
+def test_the_numpy_query_head_rotates_queries_like_the_method(data, tmp_path):
+    """`distilhash search` and the service read a saved DCMQ's queries through the torch-free numpy head (MLP heads):
+    with pq_rotation="opq" it must rotate them as the method does, else they meet the codebooks unrotated."""
+    from distilhash.query_encoders.numpy_heads import numpy_head_for
+
+    fs, split = data
+    m = create_method("dcmq", pq_rotation="opq", **{**FAST, "image_head": "mlp", "text_head": "mlp"}).fit(fs, split)
+    m.save(tmp_path / "run")
+    head = numpy_head_for(tmp_path / "run")
+    assert head is not None and head.rotation is not None
+    for modality, rows in (("text", fs.text[:6]), ("image", fs.image[:6])):
+        assert np.allclose(head.encode(modality, rows).data, m.encode(modality, rows, "query").data, atol=1e-5)
+
+
 def test_dcmq_extra_pairs_join_training_and_the_codebooks_cover_them(data, tmp_path):
     fs, split = data
     image, text = _second_domain(fs)
@@ -124,6 +138,20 @@ def test_dcmq_extra_pairs_join_training_and_the_codebooks_cover_them(data, tmp_p
     extra = create_method("dcmq", extra_pairs=str(path), **FAST).fit(fs, split)
     assert extra.fit_info_["n_extra_pairs"] == 150 and extra.fit_info_["n_fit"] == len(split.fit)
     assert _recon_error(extra, unseen) < 0.8 * _recon_error(plain, unseen)
+
+
+def test_extra_pairs_of_another_fit_of_the_teacher_are_refused(data, tmp_path):
+    """Same width, another fit of the teacher: another feature space. A recorded fingerprint that differs from the
+    training features' is refused by name; the same one (or none recorded) trains."""
+    fs, split = data
+    image, text = _second_domain(fs, n=40)
+    fs = type(fs)(**{**fs.__dict__, "manifest": {**fs.manifest, "teacher_fingerprint": "aaaa1111-this-fit"}})
+    np.savez(tmp_path / "other.npz", image=image, text=text, teacher_fingerprint=np.array("bbbb2222-another-fit"))
+    with pytest.raises(FeatureError, match="bbbb2222-another-fit.*aaaa1111-this-fit"):
+        create_method("dcmq", extra_pairs=str(tmp_path / "other.npz"), **FAST).fit(fs, split)
+    np.savez(tmp_path / "same.npz", image=image, text=text, teacher_fingerprint=np.array("aaaa1111-this-fit"))
+    fitted = create_method("dcmq", extra_pairs=str(tmp_path / "same.npz"), **{**FAST, "epochs": 1}).fit(fs, split)
+    assert fitted.fit_info_["n_extra_pairs"] == 40
 
 
 def test_extra_pairs_take_their_caption_in_every_target_slot():

@@ -159,6 +159,29 @@ def test_an_index_larger_than_its_sample_keeps_the_fixed_rule(index_dir):
     assert m["threshold"] == WEAK_CONTRAST and m["threshold_rule"] == "fixed" and m["weak"] == (m["contrast"] < WEAK_CONTRAST)
 
 
+def test_items_added_past_the_sample_bring_back_the_fixed_rule(index_dir, tmp_path):
+    """The calibrated threshold is of a sample that is the whole collection: once adds grow the index past it, the
+    best hit may be an item outside the sample and the fixed rule's premise holds again."""
+    from distilhash.index import open_index
+    from distilhash.query_encoders.query_encoder import query_encoder_for
+    from distilhash.serve.match import MatchReference, calibrate_on_captions
+
+    d = tmp_path / "ix"
+    shutil.copytree(index_dir, d)
+    with open_index(d, writable=True) as idx:
+        ref = MatchReference(idx, N)
+        calibration = calibrate_on_captions(ref, idx, query_encoder_for(idx))
+        assert calibration["rule"] == "own captions" and ref.threshold < WEAK_CONTRAST
+        query = GroupsSign().encode("image", TYPED[:1])
+        before = ref.summaries(query, [0.0])[0]
+        assert before["threshold_rule"] == "own captions" and before["sample_is_collection"]
+        idx.add(["extra"], GroupsSign().encode("image", TYPED[1:2]), [{"caption": "typed 1"}])
+        after = ref.summaries(query, [0.0])[0]
+    assert not after["sample_is_collection"]
+    assert after["threshold"] == WEAK_CONTRAST and after["threshold_rule"] == "fixed"
+    assert after["weak"] == (after["contrast"] < WEAK_CONTRAST)
+
+
 CHROMIUM = os.environ.get("DISTILHASH_CHROMIUM", "/usr/bin/chromium")
 
 

@@ -11,7 +11,7 @@ from distilhash.benchmark.open_vocab.scoring import (DomainData, OpenVocabOption
 from distilhash.benchmark.open_vocab.vocab import Query, QueryList, build_query_list, load_query_list
 from distilhash.benchmark.open_vocab.wordnet import WordNet
 from distilhash.benchmark.open_vocab.words import matches, plural, title_tokens
-from distilhash.errors import ConfigError, DataError
+from distilhash.errors import ConfigError, DataError, FeatureError
 
 
 def test_title_words_and_plurals():
@@ -165,8 +165,8 @@ def test_cached_teacher_features_are_per_copy_of_the_teacher(tmp_path, monkeypat
     made: list[float] = []
 
     class Fake:
-        def __init__(self, value: float):
-            self.value = value
+        def __init__(self, value: float, fingerprint: str = ""):
+            self.value, self.fingerprint = value, fingerprint
 
         def encode_texts(self, texts):
             made.append(self.value)
@@ -189,3 +189,11 @@ def test_cached_teacher_features_are_per_copy_of_the_teacher(tmp_path, monkeypat
         (d,) = scoring.prepare_domains(opts, "lite0-prior:x", features(fp))
         assert d.query_features[0, 0] == (2.0 if fp == "fitted-here" else 1.0)  # the third run reads the first's cache
     assert made == [1.0, 1.0, 2.0, 2.0]
+    # the spec now answered by another copy than the cache's (a home's fit appeared after extraction): refused by name,
+    # rather than scoring its query features against the other copy's item features (and caching them under its key)
+    monkeypatch.setattr(registry, "create_teacher", lambda spec: Fake(9.0, "fitted-here"))
+    with pytest.raises(FeatureError, match="now loads weights of fingerprint fitted-here.*extracted with shipped-v2"):
+        scoring.prepare_domains(opts, "lite0-prior:x", features("shipped-v2"))
+    monkeypatch.setattr(registry, "create_teacher", lambda spec: Fake(5.0, "shipped-v2"))
+    (d,) = scoring.prepare_domains(opts, "lite0-prior:x", features("shipped-v2"))  # the same copy: encoded and cached
+    assert d.query_features[0, 0] == 5.0

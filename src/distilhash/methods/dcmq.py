@@ -281,7 +281,8 @@ class DCMQ(MethodBase):
         y = torch.as_tensor(features.labels[fit_idx].astype(np.float32))
         e = self._target_text(features, fit_idx)
         if cfg.extra_pairs:  # a second picture domain joins the fit rows, its captions as targets
-            u, x_img, x_txt, y, e = dcmq_extra.join_extra_pairs(cfg.extra_pairs, u, x_img, x_txt, y, e)
+            u, x_img, x_txt, y, e = dcmq_extra.join_extra_pairs(cfg.extra_pairs, u, x_img, x_txt, y, e,
+                                                                features.teacher_identity().get("fingerprint"))
         self._bind_features(features)
         opt = torch.optim.Adam(self._param_groups(model), lr=cfg.lr, weight_decay=cfg.weight_decay)
         band = dcmq_targets.target_band(cfg, u, e, rng)

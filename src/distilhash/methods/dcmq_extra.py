@@ -8,6 +8,10 @@ They join the fit rows everywhere the fit rows are used in training: mini-batche
 batch mixes both domains), the k-means start of the codebooks and the dead-codeword revival. Model selection
 is unchanged (``split.val`` against ``split.fit``).
 
+The file may also hold ``teacher_fingerprint`` (a 0-d string array; ``pairs`` writes it): features of another fit of
+the teacher live in another space even at the same width, so a fingerprint that differs from the training features'
+is refused by name (a file without one is taken as it is).
+
 The pairs have no labels, so their target text is their caption in every slot: with ``target_text="label"`` or
 ``"mix"`` a batch column of an extra pair compares images with that pair's caption (``mix`` reduces to the
 caption there); ``target="labels"`` cannot use them.
@@ -25,12 +29,14 @@ from distilhash.errors import FeatureError
 __all__ = ["load_extra_pairs", "extra_target_text", "join_extra_pairs"]
 
 
-def load_extra_pairs(path: str | Path, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+def load_extra_pairs(path: str | Path, width: int, fingerprint: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The pairs' teacher features: image ``[P, width]`` and caption ``[P, width]``, float32.
+
+    ``fingerprint``: the teacher fingerprint of the training features (None / "": not checked).
 
     Raises:
         FeatureError: no such file, ``image`` / ``text`` missing, not two ``[P >= 1, width]`` arrays of one P,
-            or non-finite values.
+            non-finite values, or a recorded ``teacher_fingerprint`` other than ``fingerprint``.
     """
     path = Path(path).expanduser()
     where = f"dcmq option extra_pairs={str(path)!r}"
@@ -43,6 +49,11 @@ def load_extra_pairs(path: str | Path, width: int) -> tuple[torch.Tensor, torch.
             raise FeatureError(f"{where}: no array {', '.join(map(repr, missing))} (it holds {z.files}); expected 'image' "
                                f"and 'text', each [P, {width}]")
         image, text = np.array(z["image"], np.float32), np.array(z["text"], np.float32)
+        theirs = str(z["teacher_fingerprint"]) if "teacher_fingerprint" in z.files else ""
+    if fingerprint and theirs and theirs != fingerprint:
+        raise FeatureError(f"{where}: made with the teacher fingerprint {theirs[:24]}, but the training features are of "
+                           f"{fingerprint[:24]} (another fit of the teacher: another feature space); write the pairs "
+                           "again with the training features' teacher")
     if image.ndim != 2 or image.shape != text.shape or image.shape[1] != width or len(image) < 1:
         raise FeatureError(f"{where}: image {image.shape} and text {text.shape}; expected both [P >= 1, {width}] "
                            "(the teacher's features, one row per pair)")
@@ -58,9 +69,10 @@ def extra_target_text(e_fit: torch.Tensor, caption: torch.Tensor) -> torch.Tenso
 
 
 def join_extra_pairs(path: str | Path, u: torch.Tensor, x_img: torch.Tensor, x_txt: torch.Tensor, y: torch.Tensor,
-                     e: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                     e: torch.Tensor, fingerprint: str | None = None) -> tuple[torch.Tensor, ...]:
     """The fit rows' target-side image features ``u``, student inputs ``x_img`` / ``x_txt``, labels ``y [n, C]`` and
-    target texts ``e`` with the pairs of ``path`` appended (no labels: zero rows; their caption as target text)."""
-    u_x, w_x = load_extra_pairs(path, u.shape[1])
+    target texts ``e`` with the pairs of ``path`` appended (no labels: zero rows; their caption as target text);
+    ``fingerprint``: the training features' teacher fingerprint, checked against the file's (:func:`load_extra_pairs`)."""
+    u_x, w_x = load_extra_pairs(path, u.shape[1], fingerprint)
     return (torch.cat([u, u_x]), torch.cat([x_img, u_x]), torch.cat([x_txt, w_x]),
             torch.cat([y, torch.zeros(len(u_x), y.shape[1])]), torch.cat([e, extra_target_text(e, w_x)]))

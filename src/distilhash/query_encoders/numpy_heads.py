@@ -12,6 +12,7 @@ Registered: ``dcmq`` and ``float-student`` with frozen features (``backbone="fro
 
     z = normalize(L2(GELU(L1 x)))      hidden_dim > 0     (dropout is off at query time)
     z = normalize(L1 x)                hidden_dim = 0
+    z = z R                            option pq_rotation="opq": the saved ``rotation [D, D]``
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ def gelu(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class NumpyHead:
-    """Per modality, a list of ``(weight [out, in], bias [out])`` layers with GELU between them."""
+    """Per modality, a list of ``(weight [out, in], bias [out])`` layers with GELU between them; ``rotation``
+    ``[D, D]``: the orthogonal rotation both modalities' unit outputs are multiplied by (DCMQ ``pq_rotation="opq"``:
+    the codebooks live in the rotated space), None for none."""
 
     layers: dict[str, list[tuple[np.ndarray, np.ndarray]]]
     n_bits: int
+    rotation: np.ndarray | None = None
 
     def encode(self, modality: str, features: np.ndarray) -> Encoded:
         """Teacher features float ``[n, D]`` -> the query ``Encoded`` (float unit rows ``[n, embed_dim]``)."""
@@ -65,6 +69,8 @@ class NumpyHead:
             if i < len(stack) - 1:
                 h = gelu(h)
         h = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+        if self.rotation is not None:
+            h = h @ self.rotation
         return Encoded("float", h.astype(np.float32, copy=False), self.n_bits)
 
 
@@ -88,7 +94,10 @@ def _dcmq(directory: Path, meta: dict[str, Any]) -> NumpyHead | None:
         layers[modality] = [(np.ascontiguousarray(tensors[n], np.float32),
                              np.ascontiguousarray(tensors[n.replace("weight", "bias")], np.float32)) for n in names]
     embed_dim = layers["text"][-1][0].shape[0]
-    return NumpyHead(layers, 32 * embed_dim)
+    rotation = tensors.get("rotation")  # pq_rotation="opq": queries must be rotated like the codes' embeddings
+    if cfg.get("pq_rotation", "none") != "none" and rotation is None:
+        return None  # the option without its tensor: let the method load it (and say what is wrong)
+    return NumpyHead(layers, 32 * embed_dim, None if rotation is None else np.ascontiguousarray(rotation, np.float32))
 
 
 def numpy_head_for(model_dir: str | Path) -> NumpyHead | None:

@@ -113,6 +113,8 @@ class MatchReference:
         # service's CPU per text query
         typicals, spreads = np.median(dist, axis=1), dist.std(axis=1)
         whole = self.whole
+        # a threshold calibrated on the whole collection holds only while the sample is still all of it (adds)
+        threshold, rule = (self.threshold, self.calibration["rule"]) if whole else (WEAK_CONTRAST, "fixed")
         out: list[dict[str, Any] | None] = []
         for b, typical, spread in zip(best, typicals.tolist(), spreads.tolist()):
             if b is None:
@@ -121,8 +123,8 @@ class MatchReference:
             contrast = (typical - b) / spread if spread > 0 else 0.0
             out.append({"best": round(float(b), 4), "typical": round(typical, 4), "spread": round(spread, 4),
                         "contrast": round(contrast, 2), "sample": len(self), "sample_is_collection": whole,
-                        "threshold": round(self.threshold, 2),
-                        "threshold_rule": self.calibration["rule"], "weak": bool(contrast < self.threshold)})
+                        "threshold": round(threshold, 2),
+                        "threshold_rule": rule, "weak": bool(contrast < threshold)})
         return out
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from distilhash.benchmark.open_vocab.domains import DOMAINS, TitledImages
 from distilhash.benchmark.open_vocab.vocab import QueryList, load_query_list
 from distilhash.benchmark.open_vocab.words import matches, title_tokens
-from distilhash.errors import ConfigError
+from distilhash.errors import ConfigError, FeatureError
 
 __all__ = ["OpenVocabOptions", "DomainData", "relevance", "prepare_domains", "score_method", "random_ranking",
            "run_open_vocab"]
@@ -106,13 +106,20 @@ def prepare_domains(options: OpenVocabOptions, teacher_name: str, features=None,
     nouns = qlist.nouns
     cache = home() / "open_vocab" / teacher_slug(teacher_name)
     # the copy of the teacher too: one spec can be answered by a home's fit or a shipped copy, with other weights
-    who = [teacher_name, *([features.manifest["teacher_fingerprint"]]
-                           if features is not None and features.manifest.get("teacher_fingerprint") else [])]
+    recorded = str(features.manifest.get("teacher_fingerprint") or "") if features is not None else ""
+    who = [teacher_name, *([recorded] if recorded else [])]
     state: dict[str, Any] = {}
 
     def teacher():
         if "t" not in state:
-            state["t"] = create_teacher(teacher_name)
+            t = create_teacher(teacher_name)
+            # the spec may now be answered by another copy (a home's fit after the shipped one): its query features
+            # would be scored against the cache's item features and cached under the cache's fingerprint
+            if recorded and t.fingerprint and str(t.fingerprint) != recorded:
+                raise FeatureError(f"open_vocab: {teacher_name!r} now loads weights of fingerprint {str(t.fingerprint)[:24]}, "
+                                   f"but the suite's feature cache was extracted with {recorded[:24]}; extract the "
+                                   f"features again (`distilhash teacher extract ... --teacher {teacher_name} --overwrite`)")
+            state["t"] = t
         return state["t"]
 
     text = _cached(cache / f"queries-{_cache_key(*who, nouns)}.npy", lambda: teacher().encode_texts(nouns))
