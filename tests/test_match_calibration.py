@@ -182,6 +182,57 @@ def test_items_added_past_the_sample_bring_back_the_fixed_rule(index_dir, tmp_pa
     assert after["weak"] == (after["contrast"] < WEAK_CONTRAST)
 
 
+
+def test_text_indexes_keep_the_fixed_rule(tmp_path):
+    """On a text index each caption finds itself: calibrating there would set a threshold from a trivial search."""
+    from distilhash.index import create_index
+    from distilhash.serve.config import ServiceConfig
+    from distilhash.serve.engine import SearchService
+
+    model = tmp_path / "model"
+    model.mkdir()
+    GroupsSign().save(model)
+    d = tmp_path / "tx"
+    with create_index(d, kind="binary", n_bits=WIDTH, model_dir=model, teacher="groups-toy", extra={"modality": "text"}) as idx:
+        idx.add([f"t{k:02d}" for k in range(N)], GroupsSign().encode("text", ITEMS), [{"caption": f"item {k}"} for k in range(N)])
+    svc = SearchService([d], config=ServiceConfig())
+    try:
+        calibration = svc.targets["text"].reference.calibration
+    finally:
+        svc.close()
+    assert calibration["rule"] == "fixed" and "picture indexes" in calibration["skipped"]
+
+
+def test_a_tower_that_fails_while_calibrating_keeps_the_fixed_rule(index_dir):
+    """Any failure reading the captions at start is recorded and the service still starts (the fixed rule holds)."""
+    from distilhash.index import open_index
+    from distilhash.serve.match import MatchReference, calibrate_on_captions
+
+    class Broken:
+        def encode_texts(self, texts):
+            raise OSError("weights file unreadable")
+
+    with open_index(index_dir) as idx:
+        ref = MatchReference(idx, N)
+        calibration = calibrate_on_captions(ref, idx, Broken())
+    assert calibration["rule"] == "fixed" and "OSError" in calibration["skipped"] and ref.threshold == WEAK_CONTRAST
+
+
+def test_weak_is_decided_on_the_shown_figures(index_dir):
+    """An answer never shows a contrast equal to its threshold while calling it weak (both rounded as shown)."""
+    from distilhash.index import open_index
+    from distilhash.serve.match import MatchReference
+
+    with open_index(index_dir) as idx:
+        ref = MatchReference(idx, N)
+        query = GroupsSign().encode("image", TYPED[:4])
+        dist = ref.distances(query)
+        for row, m in zip(dist, ref.summaries(query, [float(r.min()) for r in dist])):
+            ref.threshold = m["contrast"] + 0.004  # shown as the same figure at 2 decimals
+            again = ref.summaries(query, [float(row.min())])[0]
+            assert again["weak"] == (again["contrast"] < again["threshold"])
+
+
 CHROMIUM = os.environ.get("DISTILHASH_CHROMIUM", "/usr/bin/chromium")
 
 

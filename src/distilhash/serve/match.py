@@ -120,11 +120,11 @@ class MatchReference:
             if b is None:
                 out.append(None)
                 continue
-            contrast = (typical - b) / spread if spread > 0 else 0.0
+            contrast = round((typical - b) / spread, 2) if spread > 0 else 0.0
+            shown = round(threshold, 2)  # weak is decided on the figures the answer shows, so they never contradict it
             out.append({"best": round(float(b), 4), "typical": round(typical, 4), "spread": round(spread, 4),
-                        "contrast": round(contrast, 2), "sample": len(self), "sample_is_collection": whole,
-                        "threshold": round(threshold, 2),
-                        "threshold_rule": rule, "weak": bool(contrast < threshold)})
+                        "contrast": contrast, "sample": len(self), "sample_is_collection": whole,
+                        "threshold": shown, "threshold_rule": rule, "weak": bool(contrast < shown)})
         return out
 
 
@@ -176,6 +176,10 @@ def calibrate_on_captions(reference: MatchReference, index: Index, encoder: Quer
                     contrasts.append(m["contrast"])
     except DistilhashError as exc:  # the model cannot search this index by text: its answers keep the fixed rule
         reference.calibration = {**reference.calibration, "skipped": f"captions could not be searched: {exc}"}
+        return reference.calibration
+    except Exception as exc:  # noqa: BLE001 - a tower that fails to load must not stop the service: the fixed rule holds
+        reference.calibration = {**reference.calibration,
+                                 "skipped": f"captions could not be read ({type(exc).__name__}: {exc})"}
         return reference.calibration
     threshold = contrast_threshold(contrasts)
     calibration = {"rule": "own captions" if threshold is not None else "fixed",

@@ -103,8 +103,14 @@ def open_targets(dirs: list[str | Path], config: ServiceConfig, model_dir: str |
             targets[modality] = Target(modality, idx, enc, ThumbStore(d), distance=distance_info(idx))
             if config.match_sample > 0 and len(idx):
                 targets[modality].reference = MatchReference(idx, config.match_sample)
-                # a sample that is the whole collection: the weak-match threshold from its own captions (serve/match.py)
-                calibrate_on_captions(targets[modality].reference, idx, enc)
+                # a picture index whose sample is the whole collection: the weak-match threshold from its own captions
+                # (serve/match.py); on a text index a caption would find itself, which calibrates nothing
+                if modality == "image":
+                    calibrate_on_captions(targets[modality].reference, idx, enc)
+                else:
+                    targets[modality].reference.calibration = {
+                        **targets[modality].reference.calibration,
+                        "skipped": "set from own captions only on picture indexes (a caption finds itself in a text index)"}
             if enc.capabilities.reader("text").makes_features:  # the calibration is of teacher-space text features
                 targets[modality].captions = load_caption_reference(config, enc)
     except BaseException:
