@@ -440,26 +440,10 @@ class DCMQ(MethodBase):
         return dcmq_targets.batch_targets(self.config, u, e, y)
 
     def _init_codebooks(self, model: nn.Module, x_img, x_txt, rng: np.random.Generator, gen) -> None:
-        """Codebooks from the current embeddings of (a sample of) the fit items: k-means, samples or random; with
-        ``pq_rotation="opq"`` the rotation is fitted on the same sample first (the codebooks start in its space)."""
-        cfg = self.config
-        if cfg.codebook_init == "random" and cfg.pq_rotation == "none":
-            return
-        model.eval()
-        with torch.no_grad():
-            sample = torch.as_tensor(rng.choice(len(x_img), min(len(x_img), 4096), replace=False))
-            z = torch.cat([model.embed("image", x_img[sample]), model.embed("text", x_txt[sample])])
-            if cfg.pq_rotation == "opq":  # embed() applies the rotation from now on
-                from distilhash.quantizers.opq import opq_rotation
+        """The codebooks' (and OPQ rotation's) start: :func:`distilhash.methods.dcmq_codebooks.init_codebooks`."""
+        from distilhash.methods.dcmq_codebooks import init_codebooks
 
-                rot = opq_rotation(z.numpy(), cfg.n_codebooks, int(np.log2(cfg.n_codewords)), seed=cfg.seed)
-                model.rotation.copy_(torch.from_numpy(rot))
-                z = torch.cat([model.embed("image", x_img[sample]), model.embed("text", x_txt[sample])])
-            if cfg.codebook_init == "kmeans":
-                model.pq.init_kmeans(z, n_iter=10, generator=gen)
-            elif cfg.codebook_init == "data":
-                model.pq.init_from(z, gen)
-        model.train()
+        init_codebooks(model, self.config, x_img, x_txt, rng, gen)
 
     def _loss_terms(self, model: nn.Module, xi: torch.Tensor, xt: torch.Tensor, T: torch.Tensor,
                     quantize: bool = True, gather: Any = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[torch.Tensor]]:
