@@ -72,3 +72,14 @@ def test_the_demo_ends_with_its_figures_beside_the_committed_records(tmp_path):
     (tmp_path / "demo.json").write_text(json.dumps(record))
     assert "the same copy" in compare_lines(run, tmp_path / "demo.json")[0]
     assert steps.RECORD.is_file()  # the committed record of this repository
+
+
+def test_a_run_without_example_searches_still_compares_with_the_record(tmp_path):
+    """An empty examples file (a run stopped before its searches) gives no example rows, not a ZeroDivisionError."""
+    from distilhash.demo.record_compare import compare_lines, figures
+
+    assert figures([], {}) == {}
+    record = {"examples": [{"precision": 0.8, "title_precision": 0.2}], "open_vocab": {}, "teacher": {}}
+    (tmp_path / "demo.json").write_text(json.dumps(record))
+    lines = compare_lines({"examples": [], "open_vocab": {}}, tmp_path / "demo.json")
+    assert len(lines) == 1 and lines[0].startswith("This run beside the committed record")

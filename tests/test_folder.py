@@ -219,6 +219,16 @@ def test_cli_prepare_folder_with_captions_from_file_names(tmp_path):
     assert sorted(load_dataset(datasets_dir() / "pics").texts) == ["goldfish", "printer", "storm clouds", "yellow flower"]
 
 
+def test_splitting_a_dataset_prepared_without_a_split_says_so(tmp_path):
+    """A folder prepared with --no-split, then with a split: the same items, now split (not "another split")."""
+    d = _folder(tmp_path)
+    first = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d), "--no-split"])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, ["data", "prepare", "folder", "--path", str(d)])
+    assert again.exit_code == 0, again.output
+    text = " ".join(again.output.split())
+    assert "the same items, now split" in text and "another split" not in text
+
 def test_preparing_again_with_new_pictures_says_what_it_replaced(tmp_path):
     """A user added a picture and ran `data prepare folder` again: the dataset was replaced without a word, and the
     next `teacher extract` failed on a cache "made for something else". Now the replacement is said, with the

@@ -68,7 +68,11 @@ def _print_replaced(prepared, ref: str) -> None:
     old = prepared.replaced
     if old is None:
         return
-    what = "other items" if old["content_hash"] != prepared.dataset.content_hash() else "the same items with another split"
+    new_split = prepared.split.hash if prepared.split is not None else None
+    what = ("other items" if old["content_hash"] != prepared.dataset.content_hash()
+            else "the same items, now split" if old["split_hash"] is None
+            else "the same items, now without a split" if new_split is None
+            else "the same items with another split")
     typer.secho(f"replaced the earlier {prepared.dataset.name!r} ({old['n_items']} items; now {what}): feature caches, "
                 "models and indexes made from it no longer match it", fg="yellow")
     for cache in old["stale_features"]:

@@ -18,8 +18,8 @@ __all__ = ["compare_lines", "figures"]
 
 def figures(examples: list[dict[str, Any]], open_vocab: dict[str, Any]) -> dict[str, float]:
     """``{"examples by label": mean, "examples by title": mean, "<ranking> <domain> P@10": value, ...}``."""
-    out = {"examples by label": sum(e["precision"] for e in examples) / len(examples),
-           "examples by title": sum(e["title_precision"] for e in examples) / len(examples)}
+    out = ({"examples by label": sum(e["precision"] for e in examples) / len(examples),
+            "examples by title": sum(e["title_precision"] for e in examples) / len(examples)} if examples else {})
     for name, block in sorted(open_vocab.items(), key=lambda kv: "float" not in kv[0]):  # the teacher first
         who = "float teacher" if "float" in name else "model"
         for d, v in block["domains"].items():
@@ -39,7 +39,7 @@ def compare_lines(run: dict[str, Any], record_path: Path) -> list[str]:
     lines = [f"This run beside the committed record ({record_path.name}, make demo at commit {commit}, teacher "
              f"{rt.get('spec', '?')}, " + ("the same copy" if same else
                                           f"another copy or teacher: fingerprint {rt.get('fingerprint')}") + "):"]
-    width = max(map(len, mine))
+    width = max(map(len, mine), default=0)
     for key, value in mine.items():
         other = theirs.get(key)
         lines.append(f"  {key:<{width}}  {value:.3f}  (record {'-' if other is None else f'{other:.3f}'})")

@@ -53,7 +53,7 @@ def teacher_record(spec: str, dataset: str | None = None) -> dict[str, Any]:
         from distilhash.data.store import open_prepared
 
         split_here = open_prepared(dataset)[1].hash
-    return {"spec": spec, "answered_by": source.get("answered_by"), "copy": copy, "fingerprint": str(info.get("fingerprint")),
+    return {"spec": spec, "answered_by": source.get("answered_by"), "copy": copy, "fingerprint": info.get("fingerprint") or None,
             "version": source.get("version"), "manifest": source.get("manifest"), "directory": source.get("directory"),
             "reproduce": reproduce, "fitted_on_split": base.get("fitted_on_split"), "dataset": dataset,
             "split_here": split_here, "card": teacher_card(info)}

@@ -17,28 +17,39 @@ import numpy as np
 __all__ = ["QUANTIZERS", "l2_scores"]
 
 
-def _faiss_quantizer(kind: str) -> Any:
-    """``(train [N, D], seed) -> reconstruct(x [n, D]) -> [n, D]`` of a 64-bit faiss quantizer (8 x 8 bits)."""
-    def make(train: np.ndarray, seed: int) -> Any:
-        import faiss
+def _faiss_opq(train: np.ndarray, seed: int) -> Any:
+    """faiss OPQ rotation + PQ 8 x 8 bits, trained on ``train [N, D]``: ``x [n, D] -> reconstruction [n, D]``."""
+    import faiss
 
-        faiss.omp_set_num_threads(1)
-        d = train.shape[1]
-        if kind == "opq":
-            rot = faiss.OPQMatrix(d, 8)
-            rot.train(train)
-            pq = faiss.ProductQuantizer(d, 8, 8)
-            pq.cp.seed = seed
-            pq.train(rot.apply(train))
-            return lambda x: rot.reverse_transform(pq.decode(pq.compute_codes(rot.apply(x))))
-        q = faiss.ResidualQuantizer(d, 8, 8) if kind == "rq" else faiss.LocalSearchQuantizer(d, 8, 8)
-        if kind == "rq":
-            q.max_beam_size, q.cp.seed = 8, seed
-        else:
-            q.random_seed = seed
-        q.train(train)
-        return lambda x: q.decode(q.compute_codes(x))
-    return make
+    faiss.omp_set_num_threads(1)
+    rot = faiss.OPQMatrix(train.shape[1], 8)
+    rot.train(train)
+    pq = faiss.ProductQuantizer(train.shape[1], 8, 8)
+    pq.cp.seed = seed
+    pq.train(rot.apply(train))
+    return lambda x: rot.reverse_transform(pq.decode(pq.compute_codes(rot.apply(x))))
+
+
+def _faiss_rq(train: np.ndarray, seed: int) -> Any:
+    """faiss residual quantizer 8 x 8 bits, beam 8."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    q = faiss.ResidualQuantizer(train.shape[1], 8, 8)
+    q.max_beam_size, q.cp.seed = 8, seed
+    q.train(train)
+    return lambda x: q.decode(q.compute_codes(x))
+
+
+def _faiss_lsq(train: np.ndarray, seed: int) -> Any:
+    """faiss local-search quantizer 8 x 8 bits (default settings)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    q = faiss.LocalSearchQuantizer(train.shape[1], 8, 8)
+    q.random_seed = seed
+    q.train(train)
+    return lambda x: q.decode(q.compute_codes(x))
 
 
 def _pq_quantizer(train: np.ndarray, seed: int) -> Any:
@@ -49,8 +60,8 @@ def _pq_quantizer(train: np.ndarray, seed: int) -> Any:
 
 
 #: ``quantizers`` part: name -> ``(train rows [N, D], seed) -> reconstruct``
-QUANTIZERS = {"pq 8x256": _pq_quantizer, "faiss opq + pq 8x256": _faiss_quantizer("opq"),
-              "faiss rq 8x256 beam 8": _faiss_quantizer("rq"), "faiss lsq 8x256": _faiss_quantizer("lsq")}
+QUANTIZERS = {"pq 8x256": _pq_quantizer, "faiss opq + pq 8x256": _faiss_opq,
+              "faiss rq 8x256 beam 8": _faiss_rq, "faiss lsq 8x256": _faiss_lsq}
 
 
 def l2_scores(q: np.ndarray, x: np.ndarray, rel: np.ndarray) -> tuple[float, float]:
