@@ -154,3 +154,12 @@ def test_features_of_another_fit_of_the_teacher_are_refused(folder, monkeypatch)
     monkeypatch.setattr(ColourTeacher, "fingerprint", "colour-toy-2")  # refitted after `teacher extract`
     with pytest.raises(FeatureError, match="another fit of 'colour-toy'.*teacher extract --dataset squares --teacher colour-toy"):
         search_features("squares", texts=["red"])
+
+
+def test_cli_header_says_what_is_compared_with_what(folder):
+    # it ended "... image features (DIR) with each query's", a sentence cut short
+    by_text = cli("teacher", "search", "--dataset", "squares", "--text", "blue", "-k", "1")
+    by_image = cli("teacher", "search", "--dataset", "squares", "--image", folder / "green4.png", "-k", "1")
+    flat = [" ".join(out.split()) for out in (by_text, by_image)]
+    assert "image features" in flat[0] and "with each query's text features" in flat[0]
+    assert "with each query's image features" in flat[1]
