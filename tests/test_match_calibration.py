@@ -220,23 +220,3 @@ def test_start_line_says_how_the_threshold_was_set():
     assert "threshold 2 (fixed: fewer than 5 captions find their own item first)" in few
     skipped = calibration_line("image", {"rule": "fixed", "threshold": 2.0, "skipped": "captions could not be searched: x"})
     assert "fixed; captions could not be searched" in skipped
-
-
-def test_verdict_agrees_with_the_figures_it_shows(index_dir):
-    """The page printed "stands out by 1.1 standard deviations (weak below 1.05)" under "Weak match." (a
-    contrast of 1.0496 against a threshold of 1.05): the verdict must follow the rounded figures it reports."""
-    from distilhash.index import open_index
-    from distilhash.serve.match import MatchReference
-
-    with open_index(index_dir) as index:
-        ref = MatchReference(index, n=N)
-        query = GroupsSign().encode("text", TYPED[:8])
-        dist = ref.distances(query)
-        best = dist.min(axis=1)
-        true = (np.median(dist, axis=1) - best) / dist.std(axis=1)
-        for k in range(len(best)):
-            for threshold in (true[k] + 1e-6, true[k] - 1e-6, round(float(true[k]), 2), round(float(true[k]), 1)):
-                ref.threshold = float(threshold)
-                q = Encoded(query.kind, query.data[k:k + 1], query.n_bits)
-                m = ref.summaries(q, [float(best[k])])[0]
-                assert m["weak"] == (m["contrast"] < m["threshold"]), (true[k], threshold, m)

@@ -12,7 +12,7 @@ the query with the item's reconstruction; ``l2``: squared Euclidean distance). T
 the index package's own (:class:`distilhash.index.distances.CodeSample`): nothing here
 re-computes them.
 
-``weak`` is set when ``contrast < threshold`` (both as reported, rounded to 2 decimals). The fixed threshold :data:`WEAK_CONTRAST` (2.0) says
+``weak`` is set when ``contrast < threshold``. The fixed threshold :data:`WEAK_CONTRAST` (2.0) says
 the best hit is no closer than what the closest few of a few hundred *random* items would score —
 the query did not single out anything — and holds for an index much larger than its sample. When
 the sample is the **whole collection** (at most ``n`` items: an own folder of 30 pictures), the
@@ -118,14 +118,11 @@ class MatchReference:
             if b is None:
                 out.append(None)
                 continue
-            # the verdict compares the two figures as reported (2 decimals): a contrast of 1.0496 against
-            # 1.05 was shown as "stands out by 1.05 (weak below 1.05)" and called weak
-            contrast = round((typical - b) / spread if spread > 0 else 0.0, 2)
-            threshold = round(self.threshold, 2)
+            contrast = (typical - b) / spread if spread > 0 else 0.0
             out.append({"best": round(float(b), 4), "typical": round(typical, 4), "spread": round(spread, 4),
-                        "contrast": contrast, "sample": len(self), "sample_is_collection": whole,
-                        "threshold": threshold,
-                        "threshold_rule": self.calibration["rule"], "weak": bool(contrast < threshold)})
+                        "contrast": round(contrast, 2), "sample": len(self), "sample_is_collection": whole,
+                        "threshold": round(self.threshold, 2),
+                        "threshold_rule": self.calibration["rule"], "weak": bool(contrast < self.threshold)})
         return out
 
 
