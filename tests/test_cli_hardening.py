@@ -104,6 +104,17 @@ def test_version_and_paths():
     assert info["datasets"]["path"] == str(datasets_dir())
 
 
+def test_paths_lists_fitted_teachers_not_the_encoding_cache():
+    # after one `teacher extract` with the shipped teacher a new user read "teachers ...: cache", as if a
+    # teacher named "cache" were fitted there
+    from distilhash.paths import teachers_dir
+
+    (teachers_dir() / "cache").mkdir(parents=True)
+    assert "teachers" in run("paths") and json.loads(run("paths", "--json"))["teachers"]["entries"] == []
+    (teachers_dir() / "lite0-prior-mine").mkdir()
+    assert json.loads(run("paths", "--json"))["teachers"]["entries"] == ["lite0-prior-mine"]
+
+
 # -- splits ---------------------------------------------------------------------------------------
 def test_split_messages_say_what_is_wrong():
     from distilhash.data.split import auto_spec

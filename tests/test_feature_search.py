@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from distilhash.cli.main import app
 from distilhash.errors import ConfigError, DataError, FeatureError
 from distilhash.pipeline.feature_search import search_features
+from distilhash.pipeline.inputs import load_features_and_split
 from distilhash.teachers.base import TeacherBase
 from distilhash.teachers.registry import TEACHERS
 
@@ -154,3 +155,21 @@ def test_features_of_another_fit_of_the_teacher_are_refused(folder, monkeypatch)
     monkeypatch.setattr(ColourTeacher, "fingerprint", "colour-toy-2")  # refitted after `teacher extract`
     with pytest.raises(FeatureError, match="another fit of 'colour-toy'.*teacher extract --dataset squares --teacher colour-toy"):
         search_features("squares", texts=["red"])
+
+
+def test_cli_header_says_what_is_compared_with_what(folder):
+    # it ended "... image features (DIR) with each query's", a sentence cut short
+    by_text = cli("teacher", "search", "--dataset", "squares", "--text", "blue", "-k", "1")
+    by_image = cli("teacher", "search", "--dataset", "squares", "--image", folder / "green4.png", "-k", "1")
+    flat = [" ".join(out.split()) for out in (by_text, by_image)]
+    assert "image features" in flat[0] and "with each query's text features" in flat[0]
+    assert "with each query's image features" in flat[1]
+
+
+def test_a_teacher_without_features_names_the_ones_there_and_no_missing_option(folder):
+    # it offered "(or pass --features)", an option `teacher search` does not have
+    out = " ".join(cli("teacher", "search", "--dataset", "squares", "--text", "red", "--teacher", "minilm-lit", code=1).split())
+    assert "teacher extract --dataset squares --teacher minilm-lit" in out
+    assert "--features" not in out and "'squares' has features of colour-toy (--teacher)" in out
+    with pytest.raises(FeatureError, match=r"or pass --features\); 'squares' has features of colour-toy"):
+        load_features_and_split("squares", "minilm-lit")  # commands with --features still offer it

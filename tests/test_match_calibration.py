@@ -262,6 +262,8 @@ def test_page_says_how_the_threshold_was_chosen(index_dir):
             text = box.inner_text()
             assert text.startswith("Match:") and "set from this collection's own captions" in text
             assert f"median of all {N} items" in text  # the sample is the collection, not "random items"
+            # the contrast as precise as the threshold beside it: one decimal read "stands out by 1.1 (weak below 1.05)"
+            assert f"stands out by {pick['match']['contrast']:.2f} standard deviations" in text
             assert "weak" not in (box.get_attribute("class") or "")
             assert page.locator("#results .card").first.get_attribute("data-id") == pick["results"][0]["id"]
         finally:

@@ -55,12 +55,17 @@ def indexes_dir() -> Path:
     return home() / "indexes"
 
 
-def _entries(directory: Path, marker: str | None) -> list[str]:
-    """Names of the visible subdirectories of ``directory`` holding ``marker`` (any, when None)."""
+#: subfolders of ``teachers/`` that are no teacher: the towers' encoding cache (``teacher extract`` writes it)
+_NOT_TEACHERS = frozenset({"cache"})
+
+
+def _entries(directory: Path, marker: str | None, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Names of the visible subdirectories of ``directory`` holding ``marker`` (any, when None), but ``skip``."""
     if not directory.is_dir():
         return []
     return sorted(d.name for d in directory.iterdir()
-                  if d.is_dir() and not d.name.startswith(".") and (marker is None or (d / marker).is_file()))
+                  if d.is_dir() and not d.name.startswith(".") and d.name not in skip
+                  and (marker is None or (d / marker).is_file()))
 
 
 def describe_home() -> dict[str, object]:
@@ -74,7 +79,7 @@ def describe_home() -> dict[str, object]:
     }
     out: dict[str, object] = {"home": str(home()), "origin": home_origin()}
     for kind, (path, marker) in kinds.items():
-        out[kind] = {"path": str(path), "entries": _entries(path, marker)}
+        out[kind] = {"path": str(path), "entries": _entries(path, marker, _NOT_TEACHERS if kind == "teachers" else frozenset())}
     return out
 
 

@@ -145,7 +145,7 @@ def search(
                                            for q, r in zip(found.queries, rows)]}, indent=2, ensure_ascii=False))
         return
     typer.echo(f"{found.n_items} items of {found.dataset} ranked by the cosine of {found.teacher}'s {found.modality} "
-               f"features ({found.features_dir}) with each query's")
+               f"features ({found.features_dir}) with each query's {'text' if text else 'image'} features")
     has_files = any(h.metadata.get("image") for hits in found.hits for h in hits)  # folders: yes; array stores: no
     print_results(found.queries, rows, score_name="score", paths=modality == "image" and has_files,
                   caption="score: cosine of the teacher features, higher is closer (the float teacher: no codes)")

@@ -108,7 +108,7 @@ def search_features(dataset: str, texts: Sequence[str] = (), images: Sequence[st
         raise ConfigError(f"modality {modality!r}; expected one of {', '.join(SEARCHED_MODALITIES)}")
     if teacher is not None and parse_spec(teacher)[0] not in TEACHERS:
         create_teacher(teacher)  # raises the ConfigError listing the valid kinds
-    ds, _split, feats, path = load_features_and_split(dataset, teacher)
+    ds, _split, feats, path = load_features_and_split(dataset, teacher, features_option=False)  # no --features here
     spec = str(feats.teacher or teacher)
     model = create_teacher(spec, **(teacher_options or {}))
     _check_fingerprint(model, feats.manifest, path)

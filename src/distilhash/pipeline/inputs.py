@@ -7,7 +7,8 @@ from pathlib import Path
 __all__ = ["load_features_and_split", "teacher_for_model", "dataset_for_model", "cached_teachers"]
 
 
-def load_features_and_split(dataset: str, teacher: str | None, features: str | Path | None = None, mmap: bool = False):
+def load_features_and_split(dataset: str, teacher: str | None, features: str | Path | None = None, mmap: bool = False,
+                            features_option: bool = True):
     """``(dataset, split, FeatureSet, features_dir)`` with the feature cache checked against the split.
 
     ``features`` defaults to the teacher's cache for ``dataset`` under ``$DISTILHASH_HOME``; with no
@@ -15,6 +16,7 @@ def load_features_and_split(dataset: str, teacher: str | None, features: str | P
     :class:`~distilhash.errors.FeatureError` when the cache is missing, was extracted for another
     dataset or split (``dataset_hash`` / ``split_hash`` in its manifest), or has another row count.
     ``mmap``: memory-map the arrays (engines whose workers read the cache files themselves).
+    ``features_option``: whether the caller's command has ``--features`` (the missing-cache error offers it).
     """
     from distilhash.data.store import open_prepared
     from distilhash.errors import FeatureError
@@ -27,9 +29,11 @@ def load_features_and_split(dataset: str, teacher: str | None, features: str | P
     if not path.exists():
         from distilhash.paths import home_hint
 
+        others = [t for t in cached_teachers(ds.name) if t != teacher]
+        have = f"; {ds.name!r} has features of {', '.join(others)} (--teacher)" if others else ""
         raise FeatureError(f"no teacher features at {path} for dataset {ds.name!r} and teacher {teacher!r}; "
-                           f"run `distilhash teacher extract --dataset {dataset} --teacher {teacher}` first (or pass "
-                           f"--features); {home_hint()}")
+                           f"run `distilhash teacher extract --dataset {dataset} --teacher {teacher}` first"
+                           f"{' (or pass --features)' if features_option else ''}{have}; {home_hint()}")
     feats = load_features(path, mmap=mmap)
     for key, have in (("dataset_hash", split.dataset_hash), ("split_hash", split.hash)):
         want = feats.manifest.get(key)

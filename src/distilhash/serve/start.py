@@ -12,7 +12,8 @@ found in the most item captions (the display caption when the index stores one, 
 :mod:`distilhash.data.captions`), among up to ``max_scan`` items in row order:
 
 * a word is lower-case letters only, 3+ letters, not in :data:`STOP_WORDS` (function words and
-  words that describe the file rather than the drawing: ``icon``, ``clipart``, ``svg``, ...);
+  words that describe the file rather than the drawing: ``icon``, ``clipart``, ``svg``, ...); a
+  hyphenated compound (``over-ear``, ``daisy-like``) is one token of its phrase and no example;
 * a plural is merged into its singular when both occur (``flowers`` -> ``flower``);
 * a word is kept when it occurs in at least ``min_items`` captions (3; 2 in a collection of fewer
   than 200) and at most ``max_share`` of them (a word on half the collection singles nothing out);
@@ -70,7 +71,8 @@ is are was were be been being has have had does do can will showing""".split())
 #: below this many captions a word in 2 of them is an example (else 3)
 SMALL_COLLECTION = 200
 
-_TOKEN = re.compile(r"[a-z]+|[0-9]+")
+#: a hyphenated compound is one token ("over-ear": not the boundary "over" and a head "ear"), never an example
+_TOKEN = re.compile(r"[a-z]+(?:-[a-z]+)+|[a-z]+|[0-9]+")
 
 
 def _kept(word: str) -> bool:

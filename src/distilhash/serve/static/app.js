@@ -129,7 +129,7 @@ function renderMatch(match, info) {
   const own = match.threshold_rule === "own captions";  // serve/match.py: calibrated on this collection's captions
   const bar = match.threshold !== undefined ? ` (weak below ${match.threshold.toFixed(2)}${own ? ", set from this collection's own captions" : ""})` : "";
   box.append(el("b", {}, match.weak ? "Weak match. " : "Match: "),
-             `${typical}; the best hit stands out by ${match.contrast.toFixed(1)} standard deviations${bar}.`);
+             `${typical}; the best hit stands out by ${match.contrast.toFixed(2)} standard deviations${bar}.`);
   if (own) box.title = "threshold: the contrast that 10 % of this collection's captions fall below when searched " +
                        "(of those that find their own picture first); a small collection cannot reach the fixed 2.0";
 }
