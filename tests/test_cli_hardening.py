@@ -326,3 +326,31 @@ def test_damaged_prepared_dataset_files_are_named(tmp_path):
     items.write_bytes(b"".join(lines[:1]) + lines[1].replace(b"patch", b"p\xffatch") + b"".join(lines[2:]))
     out = run("data", "check", "photos", code=1)
     assert "items.jsonl:2: not valid UTF-8" in out
+
+
+def test_display_caption_count_names_the_titles_read_before_filtering():
+    """`data prepare openclipart` said "922 of 4018 titles replaced" beside "3861 items": say what the 4018 are."""
+    from distilhash.cli.data import _print_display_captions
+
+    class _Console:
+        def __init__(self):
+            self.lines: list[str] = []
+
+        def print(self, text):
+            self.lines.append(text)
+
+    class _Ds:
+        meta = {"display_captions": {"items": 5, "replaced": 2, "title_junk": {"clipart-by": 2}, "source": {"title": 3}}}
+        texts = ["a", "b", "c"]
+        display_texts = ["a", "b", "c"]
+
+        def __len__(self):
+            return 3
+
+    console = _Console()
+    _print_display_captions(_Ds(), console)
+    assert "2 of the 5 titles read (before filtering to 3 items) replaced" in console.lines[0]
+    _Ds.meta["display_captions"]["items"] = 3
+    console = _Console()
+    _print_display_captions(_Ds(), console)
+    assert "2 of 3 titles replaced" in console.lines[0]

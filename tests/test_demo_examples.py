@@ -48,3 +48,20 @@ def test_title_column_judges_hits_by_the_nouns_of_their_titles():
         texts = ["A horse. brown, animal", "cat"]
 
     assert item_titles(_Ds(), [0, 1]) == ["A horse", "cat"]
+
+
+def test_the_example_table_shows_the_caption_a_person_reads():
+    """The table printed the training text ("Clipart by Nicu Buculei - pear.") where a display caption exists."""
+    from distilhash.demo.examples import shown_texts
+
+    class _Ds:
+        texts = ["Clipart by Nicu Buculei - pear. fruit, food", "A tree. plant"]
+        display_texts = ["pear. fruit, food", ""]
+
+    assert shown_texts(_Ds(), [0, 1]) == ["pear. fruit, food", "A tree. plant"]  # no display caption: the text
+
+    class _Plain:
+        texts = ["cat"]
+        display_texts = None
+
+    assert shown_texts(_Plain(), [0]) == ["cat"]

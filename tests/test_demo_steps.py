@@ -83,3 +83,17 @@ def test_a_run_without_example_searches_still_compares_with_the_record(tmp_path)
     (tmp_path / "demo.json").write_text(json.dumps(record))
     lines = compare_lines({"examples": [], "open_vocab": {}}, tmp_path / "demo.json")
     assert len(lines) == 1 and lines[0].startswith("This run beside the committed record")
+
+
+def test_the_comparison_says_why_only_the_models_figures_moved(tmp_path):
+    from distilhash.demo.record_compare import compare_lines
+
+    def run(model_p10):
+        return {"examples": [{"precision": 0.8, "title_precision": 0.3}],
+                "open_vocab": {"float teacher": {"domains": {"openclipart": {"method": {"p_at": 0.113}}}},
+                               "dcmq 64 bits (this model)": {"domains": {"openclipart": {"method": {"p_at": model_p10}}}}},
+                "teacher": {"spec": "t", "fingerprint": "f"}}
+
+    (tmp_path / "demo.json").write_text(json.dumps({**run(0.101), "provenance": {"commit": "abc"}}))
+    assert not any("threads" in ln for ln in compare_lines(run(0.101), tmp_path / "demo.json"))
+    assert "threads" in compare_lines(run(0.091), tmp_path / "demo.json")[-1]

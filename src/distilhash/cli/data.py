@@ -88,7 +88,8 @@ def _print_display_captions(ds, console) -> None:
     if ds.display_texts is None or not summary:
         return
     n = summary.get("items", len(ds))
-    console.print(f"display captions: {summary['replaced']} of {n} titles replaced, {summary.get('repaired', 0)} repaired "
+    of = f"{n} titles" if n == len(ds) else f"the {n} titles read (before filtering to {len(ds)} items)"
+    console.print(f"display captions: {summary['replaced']} of {of} replaced, {summary.get('repaired', 0)} repaired "
                   f"(junk titles by rule: {', '.join(f'{k} {v}' for k, v in summary['title_junk'].items())}; "
                   f"shown text from: {', '.join(f'{k} {v}' for k, v in summary['source'].items() if v)})")
     changed = next((i for i, (t, d) in enumerate(zip(ds.texts or [], ds.display_texts)) if not t.startswith(d)), None)

@@ -88,6 +88,13 @@ def item_titles(ds, rows: Sequence[int]) -> list[str]:
     return [(ds.texts[i] if ds.texts else "").split(". ", 1)[0] for i in rows]
 
 
+def shown_texts(ds, rows: Sequence[int]) -> list[str]:
+    """The caption a person reads for each row: the dataset's display caption (cleaned of metadata such as
+    "Clipart by ...") when it has one, else its text."""
+    shown = ds.display_texts
+    return [(shown[i] if shown is not None and shown[i] else (ds.texts[i] if ds.texts else "")) for i in rows]
+
+
 def _names(title: str, nouns: Sequence[str]) -> bool:
     from distilhash.benchmark.open_vocab.words import matches, plural, title_tokens
 
@@ -152,7 +159,7 @@ def run_examples(index_dir: str | Path, queries: Sequence[ExampleQuery] = EXAMPL
         rows = [int(m["row"]) for m in r.metadata]
         titles = item_titles(ds, rows)
         out.append(ExampleResult(q.text, q.label, ds.label_names[col], list(r.ids),
-                                 [ds.texts[i] if ds.texts else "" for i in rows],
+                                 shown_texts(ds, rows),
                                  [bool(ds.labels[i, col]) for i in rows], encoder, titles,
                                  [_names(t, q.nouns) for t in titles]))
     return out

@@ -43,4 +43,10 @@ def compare_lines(run: dict[str, Any], record_path: Path) -> list[str]:
     for key, value in mine.items():
         other = theirs.get(key)
         lines.append(f"  {key:<{width}}  {value:.3f}  (record {'-' if other is None else f'{other:.3f}'})")
+    teacher_same = all(abs(v - theirs.get(k, v)) < 5e-4 for k, v in mine.items() if k.startswith("float teacher"))
+    model_moved = any(abs(v - theirs.get(k, v)) >= 5e-4 for k, v in mine.items() if not k.startswith("float teacher"))
+    if same and teacher_same and model_moved:
+        lines.append("  (the teacher's figures match and the model's do not: the features differ in the last digits when "
+                     "the extraction ran on another number of threads, and training carries that into another model; "
+                     "DISTILHASH_THREADS=1 repeats a 1-thread run)")
     return lines

@@ -217,7 +217,8 @@ def extract_features(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total_rows, initial=done_rows, desc=f"extract {ds.name} with {teacher.name}", unit="row")
+        bar = tqdm(total=total_rows, initial=done_rows, unit="row",
+                   desc=f"extract {ds.name} with {teacher.name} ({n} items x {len(sources)}: {', '.join(sources)})")
     timings = dict(state.get("timings", {}))
     chunks = 0
     for name, fn in sources.items():
