@@ -182,6 +182,7 @@ def test_format_1_index_opens_and_is_upgraded_by_a_writer(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the committed benchmark at full size takes longer than the suite's 300 s per test
 def test_reliability_benchmark_full(tmp_path):
     """The committed benchmark at full size (>= 200 kill trials, 200 positions per file and mode)."""
     from distilhash.benchmark.reliability import run

@@ -17,7 +17,6 @@ from distilhash.data.images import open_image_file, to_rgb_on_white
 from distilhash.data.openclipart import DEFAULT_ROOT, FILTER_REASONS, OpenClipartConfig, build_openclipart
 from distilhash.data.openclipart_labels import collection_key, label_matrix, normalise_tag, plural_map
 from distilhash.data.sources import create_source_dataset
-from distilhash.data.split import make_split, preset
 from distilhash.data.stats import relevant_share
 from distilhash.data.svg_meta import parse_svg_meta
 from distilhash.errors import ConfigError, DataError
@@ -256,8 +255,10 @@ def test_real_package(tmp_path):
     assert ds.meta["n_files"] == len(ds) + sum(counts.values())
     assert counts["duplicate-svg"] > 0 and counts["blank"] > 0 and counts["collection-cap"] > 0
     assert ds.labels.sum(axis=1).min() >= 1 and not ds.empty_texts()
-    split = make_split(len(ds), preset("openclipart"), ds.content_hash())
-    assert split.sizes()["query"] == 1000 and split.sizes()["val"] == 500
+    from distilhash.data.prepare import draw_split
+
+    split, note = draw_split(ds, "openclipart", None, {}, 0)  # the preset: whole groups (title, text, drawing hash)
+    assert split.sizes()["query"] == 1000 and split.sizes()["val"] == 500 and "whole groups" in note
     corners = ds.images.pixels[:, 0, 0].reshape(-1, 3)
     assert (corners == 255).all(axis=1).mean() > 0.8  # drawings sit on white
     shutil.rmtree(tmp_path, ignore_errors=True)
