@@ -51,17 +51,11 @@ def test_title_column_judges_hits_by_the_nouns_of_their_titles():
 
 
 def test_the_example_table_shows_the_caption_a_person_reads():
-    """The table printed the training text ("Clipart by Nicu Buculei - pear.") where a display caption exists."""
-    from distilhash.demo.examples import shown_texts
+    """The table printed the training text ("Clipart by Nicu Buculei - pear.") where a display caption exists: it now
+    reads each hit's index metadata through shown_caption, as the service does."""
+    from distilhash.data.captions import shown_caption
 
-    class _Ds:
-        texts = ["Clipart by Nicu Buculei - pear. fruit, food", "A tree. plant"]
-        display_texts = ["pear. fruit, food", ""]
-
-    assert shown_texts(_Ds(), [0, 1]) == ["pear. fruit, food", "A tree. plant"]  # no display caption: the text
-
-    class _Plain:
-        texts = ["cat"]
-        display_texts = None
-
-    assert shown_texts(_Plain(), [0]) == ["cat"]
+    rows = [{"caption": "Clipart by Nicu Buculei - pear. fruit, food", "display_caption": "pear. fruit, food"},
+            {"caption": "A tree. plant", "display_caption": ""}]
+    assert [shown_caption(m) or "" for m in rows] == ["pear. fruit, food", "A tree. plant"]  # no display caption: the text
+    assert [shown_caption(m) or "" for m in [{"caption": "cat"}]] == ["cat"]

@@ -36,10 +36,6 @@ class ColourTeacher(TeacherBase):
     def __init__(self, arg=None, **_):
         pass
 
-    @classmethod
-    def from_spec(cls, arg=None, **options):
-        return cls(arg, **options)
-
     def encode_texts(self, texts, batch_size=256, progress=False):
         out = np.array([[1.0 if w in t.split() else 0.0 for w in COLOURS] for t in texts], np.float32) + 0.05
         return out / np.linalg.norm(out, axis=1, keepdims=True)

@@ -45,10 +45,6 @@ class GroupsTeacher(TeacherBase):
     def __init__(self, arg=None, **_):
         pass
 
-    @classmethod
-    def from_spec(cls, arg=None, **options):
-        return cls(arg, **options)
-
     def encode_texts(self, texts, batch_size=256, progress=False):
         out = []
         for t in texts:
@@ -91,19 +87,23 @@ if "groups-sign" not in METHODS:
     METHODS.register("groups-sign")(GroupsSign)
 
 
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory) -> Path:
+def _toy_index(root: Path, modality: str, metadata: list[dict]) -> Path:
+    """``root/ix``: the N toy ITEMS as a ``modality`` index of GroupsSign codes (model in ``root/model``)."""
     from distilhash.index import create_index
 
-    root = tmp_path_factory.mktemp("groups")
     model = root / "model"
     model.mkdir()
     GroupsSign().save(model)
     d = root / "ix"
-    with create_index(d, kind="binary", n_bits=WIDTH, model_dir=model, teacher="groups-toy", extra={"modality": "image"}) as idx:
-        idx.add([f"p{k:02d}" for k in range(N)], GroupsSign().encode("image", ITEMS),
-                [{"caption": f"item {k}", "labels": ["device" if k % 2 else "photo"]} for k in range(N)])
+    with create_index(d, kind="binary", n_bits=WIDTH, model_dir=model, teacher="groups-toy", extra={"modality": modality}) as idx:
+        idx.add([f"p{k:02d}" for k in range(N)], GroupsSign().encode(modality, ITEMS), metadata)
     return d
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory) -> Path:
+    return _toy_index(tmp_path_factory.mktemp("groups"), "image",
+                      [{"caption": f"item {k}", "labels": ["device" if k % 2 else "photo"]} for k in range(N)])
 
 
 def _answers(index_dir: Path, queries: list[str], **config) -> tuple[dict, list[dict]]:
@@ -185,16 +185,10 @@ def test_items_added_past_the_sample_bring_back_the_fixed_rule(index_dir, tmp_pa
 
 def test_text_indexes_keep_the_fixed_rule(tmp_path):
     """On a text index each caption finds itself: calibrating there would set a threshold from a trivial search."""
-    from distilhash.index import create_index
     from distilhash.serve.config import ServiceConfig
     from distilhash.serve.engine import SearchService
 
-    model = tmp_path / "model"
-    model.mkdir()
-    GroupsSign().save(model)
-    d = tmp_path / "tx"
-    with create_index(d, kind="binary", n_bits=WIDTH, model_dir=model, teacher="groups-toy", extra={"modality": "text"}) as idx:
-        idx.add([f"t{k:02d}" for k in range(N)], GroupsSign().encode("text", ITEMS), [{"caption": f"item {k}"} for k in range(N)])
+    d = _toy_index(tmp_path, "text", [{"caption": f"item {k}"} for k in range(N)])
     svc = SearchService([d], config=ServiceConfig())
     try:
         calibration = svc.targets["text"].reference.calibration
@@ -271,14 +265,7 @@ def test_page_says_how_the_threshold_was_chosen(index_dir):
 
 
 def test_an_index_without_captions_keeps_the_fixed_rule_and_says_why(tmp_path):
-    from distilhash.index import create_index
-
-    model = tmp_path / "model"
-    model.mkdir()
-    GroupsSign().save(model)
-    d = tmp_path / "ix"
-    with create_index(d, kind="binary", n_bits=WIDTH, model_dir=model, teacher="groups-toy", extra={"modality": "image"}) as idx:
-        idx.add([f"p{k:02d}" for k in range(N)], GroupsSign().encode("image", ITEMS), [{} for _ in range(N)])
+    d = _toy_index(tmp_path, "image", [{} for _ in range(N)])
     calibration, answers = _answers(d, ["typed 1"])
     assert calibration["rule"] == "fixed" and "no captions" in calibration["skipped"]
     assert answers[0]["match"]["threshold"] == WEAK_CONTRAST

@@ -88,13 +88,6 @@ def item_titles(ds, rows: Sequence[int]) -> list[str]:
     return [(ds.texts[i] if ds.texts else "").split(". ", 1)[0] for i in rows]
 
 
-def shown_texts(ds, rows: Sequence[int]) -> list[str]:
-    """The caption a person reads for each row: the dataset's display caption (cleaned of metadata such as
-    "Clipart by ...") when it has one, else its text."""
-    shown = ds.display_texts
-    return [(shown[i] if shown is not None and shown[i] else (ds.texts[i] if ds.texts else "")) for i in rows]
-
-
 def _names(title: str, nouns: Sequence[str]) -> bool:
     from distilhash.benchmark.open_vocab.words import matches, plural, title_tokens
 
@@ -136,6 +129,7 @@ def run_examples(index_dir: str | Path, queries: Sequence[ExampleQuery] = EXAMPL
     ``encoder``: ``teacher`` (the model's teacher text tower) or ``static`` (the model's static
     text encoder, as ``distilhash search`` and the demo service by default).
     """
+    from distilhash.data.captions import shown_caption
     from distilhash.data.store import open_prepared
     from distilhash.index import open_index
     from distilhash.query_encoders.query_encoder import query_encoder_for
@@ -159,7 +153,7 @@ def run_examples(index_dir: str | Path, queries: Sequence[ExampleQuery] = EXAMPL
         rows = [int(m["row"]) for m in r.metadata]
         titles = item_titles(ds, rows)
         out.append(ExampleResult(q.text, q.label, ds.label_names[col], list(r.ids),
-                                 shown_texts(ds, rows),
+                                 [shown_caption(m) or "" for m in r.metadata],  # the display caption, else the text
                                  [bool(ds.labels[i, col]) for i in rows], encoder, titles,
                                  [_names(t, q.nouns) for t in titles]))
     return out
