@@ -54,7 +54,7 @@ def _pair_grad_worker(rank: int, world: int, port: int, out: str) -> None:
         (terms["total"] * world).backward()
         dp.average_gradients(model)
         if rank == 0:
-            torch.save({"grads": _grads(model), "loss": float(terms["total"])}, out)
+            torch.save({"grads": _grads(model), "loss": float(terms["total"].detach())}, out)
     finally:
         dist.destroy_process_group()
 
@@ -74,7 +74,7 @@ def test_two_workers_get_the_whole_batch_gradient_of_the_pair_losses(tmp_path):
     want = _grads(model)
     mp.spawn(_pair_grad_worker, args=(2, free_port(), str(tmp_path / "g.pt")), nprocs=2, join=True)
     got = torch.load(tmp_path / "g.pt")
-    assert abs(got["loss"] - float(terms["total"])) < 1e-5
+    assert abs(got["loss"] - float(terms["total"].detach())) < 1e-5
     assert want.keys() == got["grads"].keys() and want
     for k in want:
         assert torch.allclose(want[k], got["grads"][k], atol=1e-6, rtol=1e-4), k

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from distilhash.cli.errors import Typer
+from distilhash.teachers.fitting import FIT_KINDS
 
 app = Typer(no_args_is_help=True)
 
@@ -18,7 +19,7 @@ app = Typer(no_args_is_help=True)
 
 @app.command()
 def fit(
-    kind: str = typer.Option("minilm-lit", "--kind", help="Teacher kind to fit: minilm-lit, lite0-minilm."),
+    kind: str = typer.Option("minilm-lit", "--kind", help=f"Teacher kind to fit: {', '.join(FIT_KINDS)}."),
     dataset: str = typer.Option(None, "--dataset", help="Prepared dataset whose split.train pairs fit the heads (lite0-minilm)."),
     out: Path = typer.Option(None, "--out", help="Output directory (default: $DISTILHASH_HOME/teachers/minilm-lit, "
                                                 "or .../lite0-minilm-DATASET)."),
@@ -27,7 +28,8 @@ def fit(
                                  "other work leaves free now, at least 1)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Fit an offline teacher: minilm-lit (LiT image tower) or lite0-minilm (heads on two frozen pretrained towers)."""
+    """Fit an offline teacher of one kind (--kind): minilm-lit (a LiT image tower) or heads on two frozen pretrained
+    towers (the lite0-* kinds; docs/teachers.md has each)."""
     from distilhash.configs import parse_nested_overrides
     from distilhash.teachers.fitting import fit_teacher
 

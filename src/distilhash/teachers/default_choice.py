@@ -8,7 +8,7 @@ the committed ``minilm-lit``. A fresh install therefore gets 1. before any demo.
 
 1. ``lite0-prior:openclipart-224-short`` (shipped; also the demo's teacher, ``recipes.DEMO_TEACHER``: ``make demo``
    uses this same order, this home's fit, else the shipped copy, and never fits it: the first fit takes ~13 min): heads fitted
-   on every honest pair (split.fit, the other drawings outside split.query/split.val and their collections, Noto
+   on every pair the benchmarks do not hold out (split.fit, the other drawings outside split.query/split.val and their collections, Noto
    glyphs outside the benchmark's subgroups) at 224 px with mirrored pictures and title / short caption views, +
    the prior. Open-vocabulary P@10 on drawings 2.00x / 1.64x / 1.63x ``lite0-minilm:openclipart`` on grouped
    splits 0-2 (2.: 1.65x / 1.57x / 1.53x), on emoji 3.08x / 2.06x / 1.85x (2.: 1.85x / 1.27x / 1.01x); val nouns

@@ -2,9 +2,12 @@
 
     info, target = fit_teacher("lite0-minilm", dataset="openclipart", overrides={"epochs": 20})
 
-Kinds: ``minilm-lit`` (the LiT image tower on the EmojiScenes pretraining corpus; nested
-``tower.*`` keys) and ``lite0-minilm`` (projection heads on two frozen pretrained towers, fitted
-on a prepared dataset's ``split.train`` pairs). Overrides are config fields; unknown keys raise.
+Kinds (:data:`FIT_KINDS`): ``minilm-lit`` (the LiT image tower on the EmojiScenes pretraining corpus;
+nested ``tower.*`` keys); ``lite0-minilm`` (projection heads on two frozen pretrained towers, fitted on a
+prepared dataset's ``split.train`` pairs); ``lite0-minilm-wide`` (the same heads on every registered pair
+source); ``lite0-prior`` (the ImageNet class prior on fitted heads); ``lite0-tuned`` (Lite0's last stage
+fine-tuned with the heads); ``lite0-minilm-text`` (MiniLM's last layer trained with the heads). Overrides
+are config fields; unknown keys raise.
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ from distilhash.threads import fit_threads
 if TYPE_CHECKING:  # types only: torch loads when a fit runs
     import torch
 
-__all__ = ["Lite0FitConfig", "fit_lite0_minilm", "val_scores", "describe", "train_and_select", "towers_record"]
+__all__ = ["Lite0FitConfig", "fit_lite0_minilm", "val_scores", "describe", "train_and_select", "towers_record",
+           "labels_read"]
 
 SELECT_RULES = {
     "val_map": "highest val mAP@all (split.val images vs split.val captions, mean of i2t and t2i; relevance = share a "
@@ -297,6 +298,13 @@ def train_and_select(config: Lite0FitConfig, u_fit, v_fit, u_val, v_val, y_val, 
     return winner["heads"], selection
 
 
+def labels_read(select: str) -> str:
+    """How a fit read labels, for its record: none when it selects by val MRR, else only split.val's for val mAP."""
+    if select == "val_mrr":
+        return "no label read (selection by val MRR)"
+    return "labels of split.val items only, read for the val mAP selection"
+
+
 def towers_record(image_size: int, text_encoder) -> dict[str, Any]:
     """The ``image_tower`` / ``text_tower`` entries of a fit record (names, fingerprints, image size)."""
     from distilhash.teachers.efficientnet_lite0 import weights_fingerprint
@@ -363,7 +371,7 @@ def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None
             "n_fit_pairs": int(len(fit_pos)), "n_val_pairs": int(len(val_pos)),
             "epochs_per_variant": _epochs(config, len(fit_pos)),
             "pairs_used": "split.train image-caption pairs only (fit = train minus val, val for selection); "
-                          "no query items; labels only of val items and only for val_map selection",
+                          f"no query items; {labels_read(select)}",
             **towers_record(config.image_size, text_encoder),
             "tower_features_from_cache": bool(u_cached),
             "timing_s": {"text_embeddings": t_text, "image_tower_features": t_image, "train_heads": time.time() - t_train,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.teachers.lite0_fit import Lite0FitConfig, _epochs, towers_record, train_and_select
+from distilhash.teachers.lite0_fit import Lite0FitConfig, _epochs, labels_read, towers_record, train_and_select
 from distilhash.threads import fit_threads
 
 __all__ = ["WideFitConfig", "WidePairs", "wide_pairs", "fit_lite0_wide", "DEFAULT_SOURCES"]
@@ -236,9 +236,9 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
             "epochs_per_variant": _epochs(config, n_fit),
             "augmentation": {"image_views": ["as drawn", *(["mirrored left-right"] if config.flip else [])],
                              "caption_views": views, "drawn_at": config.render_size, "image_size": config.image_size},
-            "pairs_used": f"{names}; never a {ds.name} split.query or split.val item, an item of their collections, or "
-                          f"a near-duplicate of one (centred Lite0 cosine >= {config.near_duplicate_cosine}); labels only "
-                          f"of val items and only for val_map selection (select: {config.select})",
+            "pairs_used": f"{names}; none is a {ds.name} split.query or split.val item, an item of their collections, "
+                          f"or a near-duplicate of one (centred Lite0 cosine >= {config.near_duplicate_cosine}); "
+                          f"{labels_read(config.select)}",
             **towers_record(config.image_size, w.text_encoder),
             "timing_s": {"train_heads": time.time() - t_train, "total": time.time() - t_start},
             "loadavg_end": list(os.getloadavg()),

@@ -86,7 +86,7 @@ RECIPES: dict[str, TeacherRecipe] = {r.spec: r for r in (
                           kind="lite0-minilm-wide", pairs="split.fit pairs, its other drawings and emoji glyphs outside "
                           "the benchmark; mirrored pictures, title and short caption views", extra=("--threads", "1")),
                    _prior("openclipart", "openclipart-224-short")),
-                  "heads fitted on every honest pair (drawings outside split.query/split.val and their collections, Noto "
+                  "heads fitted on every pair the benchmarks do not hold out (drawings outside split.query/split.val and their collections, Noto "
                   "glyphs outside the benchmark's subgroups; Lite0 at 224 px, mirrored pictures, title and short caption "
                   "views, by val MRR) + Lite0's ImageNet classes: open-vocabulary P@10 2.00x / 1.64x / 1.63x "
                   "lite0-minilm:openclipart on grouped splits 0-2 (bench/results/open_vocab_teachers/short-views.md)"),
