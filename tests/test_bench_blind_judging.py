@@ -25,3 +25,6 @@ def test_judged_table_scores_only_judged_sheets_by_their_hidden_ranking():
     assert "| query | float T | demo |" in text and "other |" not in text.split("Sheets:")[0]
     assert "| a cat | 0.3 | 0.1 |" in text and "| **mean P@10** | **0.15** | **0.15** |" in text
     assert "| queries with P@10 = 0 | 1 | 0 |" in text and "commit abcdef1" in text
+    assert "A hit (bench/everyday_queries.json, written before any result): the drawing shows" in text
+    data["judging"] = "a person typing the query would be glad to get it."
+    assert "written before any result): a person typing the query would be glad" in judged_table(data, judged)

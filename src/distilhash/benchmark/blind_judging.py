@@ -37,15 +37,16 @@ def contact_sheet(images: list[list[np.ndarray]], labels: list[str], path: Path,
 
 def judged_table(data: dict[str, Any], judged: dict[str, Any]) -> str:
     """The P@10 table of the judged sheets: ``data`` is ``everyday.json`` (queries, key sheet -> ranking,
-    provenance), ``judged`` the judgments (sheet -> query -> positions of the hits in the top 10)."""
+    provenance, optionally the query file's ``judging`` rule), ``judged`` the judgments (sheet -> query ->
+    positions of the hits in the top 10)."""
     queries = data["queries"]
     table: dict[str, Any] = {}
     for sheet, name in data["key"].items():
         if sheet in judged:
             table[name] = {q: len(judged[sheet][q]) / 10 for q in queries}  # positions of the hits in the top 10
     lines = [f"# {len(queries)} everyday queries, top 10 judged by eye (blind: sheets numbered by a seeded shuffle)", "",
-             f"A hit: the drawing shows the thing named ({data.get('query_file', 'bench/everyday_queries.json')}, "
-             "written before any result).", "",
+             f"A hit ({data.get('query_file', 'bench/everyday_queries.json')}, written before any result): "
+             f"{data.get('judging') or 'the drawing shows the thing named.'}", "",
              "| query | " + " | ".join(table) + " |", "|---" * (1 + len(table)) + "|"]
     for q in queries:
         lines.append(f"| {q} | " + " | ".join(f"{t[q]:.1f}" for t in table.values()) + " |")
