@@ -1,20 +1,25 @@
-"""Twenty everyday queries, top 10 rendered as contact sheets to be judged by eye (blind to the ranking).
+"""Everyday queries, top 10 rendered as contact sheets to be judged by eye (blind to the ranking).
 
 Usage (a ``make demo`` home)::
 
     DISTILHASH_HOME=data python bench/everyday_queries.py render      # sheets + the hidden key
     python bench/everyday_queries.py score                             # after judging: P@10 per ranking
-    # another committed query list, other float teachers, another output folder:
-    python bench/everyday_queries.py render --queries bench/everyday_queries_2.json --out DIR \
-        --ranking "float lite0-minilm:openclipart" --ranking "float lite0-prior:NAME"
+    DISTILHASH_HOME=data python bench/everyday_queries.py census       # titles naming each query (any time)
+    # another committed query list, other rankings, another output folder:
+    python bench/everyday_queries.py render --queries bench/everyday_queries_3.json --out DIR \
+        --ranking "index demo-dcmq64-image" --ranking "index pq64-s0-image" \
+        --ranking "float lite0-prior:openclipart-224-short"
 
-The queries are ``bench/everyday_queries.json`` (committed before any result was seen). Each
-ranking (the demo as it answers: DCMQ 64 index + static encoder; float teachers through MiniLM)
-returns its top 10 of the ``split.retrieval`` drawings; each gets a sheet ``sheet-N.png`` whose N
-is drawn by a seeded shuffle, so the judge does not know which ranking a sheet shows. The key
-(sheet -> ranking) is in ``everyday.json``; the judgments go into ``judgments.json``
-(``{"sheet-N": {"query": [positions 1-10 of the drawings that show the thing named]}}``).
-``score`` joins both into ``everyday.md``.
+The query lists are ``bench/everyday_queries*.json`` (each committed before any of its results was
+seen). A ranking is ``"KIND ARG"`` (:mod:`distilhash.benchmark.everyday_rankings`): ``index NAME``
+answers as the search service does (the index's own model and query encoder), ``float SPEC`` is a
+float teacher. Each returns its top 10 of the ``split.retrieval`` drawings; each gets a sheet
+``sheet-N.png`` whose N is drawn by a seeded shuffle, so the judge does not know which ranking a
+sheet shows. The key (sheet -> ranking) is in ``everyday.json``; the judgments go into
+``judgments.json`` (``{"sheet-N": {"query": [positions 1-10 of the drawings judged relevant]}}``).
+``score`` joins both into ``everyday.md`` (with ``near_misses.json``, same shape, it adds the table
+with the near misses counted; with ``census.json`` the number of retrieval drawings whose title
+names each query, a floor on what the database holds, and the ranks each ranking gives them).
 """
 
 from __future__ import annotations
@@ -24,39 +29,15 @@ import json
 from pathlib import Path
 import numpy as np
 
-from distilhash.benchmark.blind_judging import contact_sheet, judged_table
+from distilhash.benchmark.blind_judging import (contact_sheet, judged_scores, judged_table, paired_counts,
+                                                ranks_of, score_table, title_census, with_near_misses)
+from distilhash.benchmark.everyday_rankings import everyday_rankings
 
 HERE = Path(__file__).resolve().parent
 QUERIES = HERE / "everyday_queries.json"
 OUT = HERE / "results" / "everyday_queries"
-RANKINGS = ("demo: DCMQ 64 index, static encoder", "float lite0-minilm:openclipart", "float lite0-prior:openclipart",
-            "float lite0-prior:openclipart-mrr")
-
-
-def rankings(queries: list[str], names: tuple[str, ...] = RANKINGS) -> dict[str, list[list[int]]]:
-    """Ranking name (``RANKINGS[0]``, the demo, or ``"float SPEC"``) -> per query the top-10 retrieval rows."""
-    from distilhash.data.store import open_prepared
-    from distilhash.index import open_index
-    from distilhash.paths import home, runs_dir
-    from distilhash.query_encoders.query_encoder import QueryEncoder
-    from distilhash.teachers.registry import create_teacher
-
-    ds, split = open_prepared("openclipart")
-    ret = np.asarray(split.retrieval)
-    row_of = {ds.ids[i]: int(i) for i in ret}
-    out: dict[str, list[list[int]]] = {}
-    if RANKINGS[0] in names:
-        with open_index(home() / "indexes" / "demo-dcmq64-image") as index:
-            qe = QueryEncoder(runs_dir() / "demo-dcmq64", "lite0-minilm:openclipart", "static")
-            out[RANKINGS[0]] = [[row_of[x] for x in r.ids] for r in index.search(qe.encode_texts(queries), 10)]
-    for name in names:
-        if name == RANKINGS[0]:
-            continue
-        teacher = create_teacher(name.split(" ", 1)[1])
-        img = teacher.encode_dataset_images(ds, ret)
-        s = teacher.encode_texts(queries) @ img.T
-        out[name] = [[int(ret[j]) for j in np.argsort(-row, kind="stable")[:10]] for row in s]
-    return out
+#: today's demo as it answers on the page, and its float teacher
+RANKINGS = ("index demo-dcmq64-image", "float lite0-prior:openclipart-224-short")
 
 
 def render(a: argparse.Namespace) -> None:
@@ -64,12 +45,13 @@ def render(a: argparse.Namespace) -> None:
     from distilhash.benchmark.provenance import collect_provenance, finish_provenance
     from distilhash.data.store import open_prepared
 
-    queries = json.loads(Path(a.queries).read_text())["queries"]
+    listed = json.loads(Path(a.queries).read_text())
+    queries = listed["queries"]
     out = Path(a.out)
     ds, split = open_prepared("openclipart")
     prov = collect_provenance("everyday_queries", "everyday", split=split, dataset="openclipart",
                               model_selection="none here: the rankings' own (split.val); queries written before any result")
-    ranked = rankings(queries, tuple(a.ranking or RANKINGS))
+    ranked = everyday_rankings(a.ranking or RANKINGS, queries, ds, np.asarray(split.retrieval), k=10)
     order = np.random.default_rng(20261207).permutation(len(ranked))
     out.mkdir(parents=True, exist_ok=True)
     key, tops = {}, {}
@@ -81,22 +63,66 @@ def render(a: argparse.Namespace) -> None:
         tops[f"sheet-{sheet_no}"] = {q: {"ids": [ds.ids[i] for i in r], "titles": openclipart_titles([ds.ids[i] for i in r])}
                                      for q, r in zip(queries, rows)}
     (out / "everyday.json").write_text(json.dumps({"provenance": finish_provenance(prov), "queries": queries,
-                                                   "query_file": str(a.queries), "key": key, "top10": tops}, indent=1) + "\n")
+                                                   "query_file": str(a.queries),
+                                                   "judging": listed.get("judging"), "key": key, "top10": tops}, indent=1) + "\n")
     print(f"wrote {len(key)} sheets to {out}; judge them into {out / 'judgments.json'} before reading the key")
 
 
 def score(a: argparse.Namespace) -> None:
     out = Path(a.out)
-    text = judged_table(json.loads((out / "everyday.json").read_text()), json.loads((out / "judgments.json").read_text()))
+    data = json.loads((out / "everyday.json").read_text())
+    judged = json.loads((out / "judgments.json").read_text())
+    text = judged_table(data, judged)
+    text += "\n## Query by query: which ranking judged better (A > B / A < B / tie, of the queries)\n\n"
+    text += "| A | B | A better | B better | tie |\n|---|---|---|---|---|\n"
+    text += "".join(f"| {x} | {y} | {w} | {l} | {t} |\n" for x, y, w, l, t in paired_counts(judged_scores(data, judged)))
+    if (out / "near_misses.json").is_file():
+        near = json.loads((out / "near_misses.json").read_text())
+        lenient = score_table(judged_scores(data, with_near_misses(judged, near)))
+        text += f"\n## With the near misses counted too (`near_misses.json`: {near.get('what', '')})\n\n{lenient}"
+    if (out / "census.json").is_file():
+        census = json.loads((out / "census.json").read_text())
+        names = list(next(iter(census["counts"].values()))["ranks"])
+        text += (f"\n## What the database holds: retrieval drawings whose title names the query (of {census['n_titles']}; "
+                 "a floor: titles miss some), and where each ranking puts the ones whose title has all its words\n\n"
+                 "| query | title has its last word | title has all its words | " + " | ".join(f"ranks: {n}" for n in names)
+                 + " |\n" + "|---" * (3 + len(names)) + "|\n")
+        text += "".join(f"| {q} | {c['head']} | {c['all_words']} | " + " | ".join(
+            ", ".join(map(str, c["ranks"][n][:6])) + (" ..." if len(c["ranks"][n]) > 6 else "") for n in names) + " |\n"
+            for q, c in census["counts"].items())
     (out / "everyday.md").write_text(text)
     print(text, end="")
 
 
+def census(a: argparse.Namespace) -> None:
+    from distilhash.benchmark.open_vocab.domains import openclipart_titles
+    from distilhash.benchmark.provenance import collect_provenance, finish_provenance
+    from distilhash.data.store import open_prepared
+
+    queries = json.loads(Path(a.queries).read_text())["queries"]
+    ds, split = open_prepared("openclipart")
+    prov = collect_provenance("everyday_queries", "census", split=split, dataset="openclipart",
+                              model_selection="none here: the rankings' own (split.val); titles read only to count and rank them")
+    rows = np.asarray(split.retrieval)
+    titles = openclipart_titles([ds.ids[int(i)] for i in rows])
+    counts = title_census(queries, titles)
+    full = everyday_rankings(a.ranking or RANKINGS, queries, ds, rows, k=len(rows))  # every drawing ranked
+    for n, q in enumerate(queries):
+        titled = counts[q].pop("titled")
+        counts[q]["titles"] = [titles[i] for i in titled]
+        counts[q]["ranks"] = {name: ranks_of(r[n], rows[titled]) for name, r in full.items()}
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "census.json").write_text(json.dumps({"provenance": finish_provenance(prov), "query_file": str(a.queries),
+                                                 "n_titles": len(titles), "counts": counts}, indent=1) + "\n")
+    print(f"wrote {out / 'census.json'}: " + ", ".join(f"{q} {c['head']}/{c['all_words']}" for q, c in counts.items()))
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("render", "score"))
+    p.add_argument("what", choices=("render", "score", "census"))
     p.add_argument("--queries", default=str(QUERIES), help="a committed query list (JSON with a 'queries' list)")
     p.add_argument("--out", default=str(OUT), help="folder of the sheets, the key and the judgments")
-    p.add_argument("--ranking", action="append", help=f"rankings to show (default: {'; '.join(RANKINGS)})")
+    p.add_argument("--ranking", action="append", help=f"rankings to show, each 'KIND ARG' (default: {'; '.join(RANKINGS)})")
     args = p.parse_args()
-    {"render": render, "score": score}[args.what](args)
+    {"render": render, "score": score, "census": census}[args.what](args)

@@ -25,3 +25,35 @@ def test_judged_table_scores_only_judged_sheets_by_their_hidden_ranking():
     assert "| query | float T | demo |" in text and "other |" not in text.split("Sheets:")[0]
     assert "| a cat | 0.3 | 0.1 |" in text and "| **mean P@10** | **0.15** | **0.15** |" in text
     assert "| queries with P@10 = 0 | 1 | 0 |" in text and "commit abcdef1" in text
+    assert "A hit (bench/everyday_queries.json, written before any result): the drawing shows" in text
+    data["judging"] = "a person typing the query would be glad to get it."
+    assert "written before any result): a person typing the query would be glad" in judged_table(data, judged)
+
+
+def test_near_misses_add_hits_once_and_pairs_count_query_wins():
+    from distilhash.benchmark.blind_judging import judged_scores, paired_counts, with_near_misses
+
+    data = {"queries": ["a cat", "a car", "a bed"], "key": {"sheet-1": "A", "sheet-2": "B"}}
+    judged = {"judged": "by eye", "sheet-1": {"a cat": [1, 2], "a car": [], "a bed": []},
+              "sheet-2": {"a cat": [1], "a car": [3], "a bed": []}}
+    near = {"what": "x", "sheet-1": {"a cat": [2, 5], "a bed": [9]}}
+    lenient = with_near_misses(judged, near)
+    assert set(lenient) == {"sheet-1", "sheet-2"} and lenient["sheet-1"]["a cat"] == [1, 2, 5]
+    assert judged_scores(data, lenient) == {"A": {"a cat": 0.3, "a car": 0.0, "a bed": 0.1},
+                                            "B": {"a cat": 0.1, "a car": 0.1, "a bed": 0.0}}
+    assert paired_counts(judged_scores(data, judged)) == [("A", "B", 1, 1, 1)]
+
+
+def test_title_census_counts_words_and_plurals_not_substrings():
+    from distilhash.benchmark.blind_judging import title_census
+
+    titles = ["Red Car", "cars on a road", "Scarf", "a red bus", "Buses", "careful", "The Moon at night"]
+    got = title_census(["a red car", "a bus", "the moon"], titles)
+    assert got == {"a red car": {"head": 2, "all_words": 1, "titled": [0]}, "a bus": {"head": 2, "all_words": 2, "titled": [3, 4]},
+                   "the moon": {"head": 1, "all_words": 1, "titled": [6]}}
+
+
+def test_ranks_of_finds_each_wanted_row_in_a_full_ranking():
+    from distilhash.benchmark.blind_judging import ranks_of
+
+    assert ranks_of([40, 7, 12, 3], [3, 7]) == [2, 4]

@@ -4,6 +4,9 @@ Usage::
 
     contact_sheet(rows_of_thumbnails, row_labels, path)      # one row per query, positions 1-10 marked
     text = judged_table(json.load(everyday_json), json.load(judgments_json))
+    scores = judged_scores(data, judged)       # ranking -> query -> P@10; paired_counts(scores): who wins where
+    lenient = with_near_misses(judged, near)   # the near misses a lenient judge would accept, counted too
+    title_census(queries, titles)              # how many titles name each query: a floor on what exists
 
 The sheets are numbered by a seeded shuffle so the judge does not know which ranking a sheet shows;
 the key (sheet -> ranking) is joined with the judgments only in :func:`judged_table`.
@@ -16,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["contact_sheet", "judged_table"]
+__all__ = ["contact_sheet", "judged_scores", "judged_table", "paired_counts", "ranks_of", "score_table",
+           "title_census", "with_near_misses"]
 
 
 def contact_sheet(images: list[list[np.ndarray]], labels: list[str], path: Path, cell: int = 80) -> None:
@@ -35,23 +39,81 @@ def contact_sheet(images: list[list[np.ndarray]], labels: list[str], path: Path,
     sheet.save(path)
 
 
-def judged_table(data: dict[str, Any], judged: dict[str, Any]) -> str:
-    """The P@10 table of the judged sheets: ``data`` is ``everyday.json`` (queries, key sheet -> ranking,
-    provenance), ``judged`` the judgments (sheet -> query -> positions of the hits in the top 10)."""
-    queries = data["queries"]
-    table: dict[str, Any] = {}
-    for sheet, name in data["key"].items():
-        if sheet in judged:
-            table[name] = {q: len(judged[sheet][q]) / 10 for q in queries}  # positions of the hits in the top 10
-    lines = [f"# {len(queries)} everyday queries, top 10 judged by eye (blind: sheets numbered by a seeded shuffle)", "",
-             f"A hit: the drawing shows the thing named ({data.get('query_file', 'bench/everyday_queries.json')}, "
-             "written before any result).", "",
-             "| query | " + " | ".join(table) + " |", "|---" * (1 + len(table)) + "|"]
+def judged_scores(data: dict[str, Any], judged: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """ranking -> query -> P@10 of the judged sheets (``data``: ``everyday.json``; ``judged``: sheet -> query ->
+    positions 1-10 of the hits). Sheets without judgments are left out."""
+    return {name: {q: len(judged[sheet][q]) / 10 for q in data["queries"]}
+            for sheet, name in data["key"].items() if sheet in judged}
+
+
+def with_near_misses(judged: dict[str, Any], near: dict[str, Any]) -> dict[str, Any]:
+    """The judgments with the near misses (same shape, sheet -> query -> positions) counted as hits too."""
+    out = {}
+    for sheet, per_query in judged.items():
+        if not sheet.startswith("sheet-"):
+            continue
+        extra = near.get(sheet, {})
+        out[sheet] = {q: sorted(set(pos) | set(extra.get(q, []))) for q, pos in per_query.items()}
+    return out
+
+
+def paired_counts(scores: dict[str, dict[str, float]]) -> list[tuple[str, str, int, int, int]]:
+    """(ranking A, ranking B, queries where A scores higher, where B does, ties) for every pair, in order."""
+    names = list(scores)
+    return [(a, b, sum(scores[a][q] > scores[b][q] for q in scores[a]), sum(scores[a][q] < scores[b][q] for q in scores[a]),
+             sum(scores[a][q] == scores[b][q] for q in scores[a])) for i, a in enumerate(names) for b in names[i + 1:]]
+
+
+def title_census(queries: list[str], titles: list[str]) -> dict[str, dict[str, Any]]:
+    """query -> how many ``titles`` name it: ``head`` (the query's last word, or it + s / es, as a word) and
+    ``all_words`` (every word of the query but the article, each as a word, plurals as for ``head``), with
+    ``titled`` the positions in ``titles`` of the ``all_words`` ones.
+
+    A floor on how many relevant drawings the database holds (titles miss some; a teddy bear's title names a bear)."""
+    import re
+
+    words = [set(re.findall(r"[a-z]+", t.lower())) for t in titles]
+
+    def named(word: str, ws: set[str]) -> bool:
+        return bool({word, word + "s", word + "es"} & ws)
+
+    out = {}
     for q in queries:
-        lines.append(f"| {q} | " + " | ".join(f"{t[q]:.1f}" for t in table.values()) + " |")
-    lines.append("| **mean P@10** | " + " | ".join(f"**{np.mean(list(t.values())):.2f}**" for t in table.values()) + " |")
-    lines.append("| queries with P@10 = 0 | " + " | ".join(str(sum(v == 0 for v in t.values())) for t in table.values()) + " |")
-    lines += ["", "Sheets: " + ", ".join(f"`{s}.png` = {n}" for s, n in data["key"].items()),
-              f"; provenance in `everyday.json` (commit {data['provenance']['commit'][:7]}, load "
-              f"{data['provenance']['load_before']} -> {data['provenance']['load_after']})."]
+        content = [w for w in re.findall(r"[a-z]+", q.lower()) if w not in ("a", "an", "the")]
+        titled = [i for i, ws in enumerate(words) if all(named(w, ws) for w in content)]
+        out[q] = {"head": sum(named(content[-1], ws) for ws in words), "all_words": len(titled), "titled": titled}
+    return out
+
+
+def ranks_of(ranking: list[int], wanted: list[int]) -> list[int]:
+    """The 1-based ranks in ``ranking`` (a full ranking of item rows, best first) of the rows ``wanted``, sorted."""
+    rank = {int(r): k + 1 for k, r in enumerate(ranking)}
+    return sorted(rank[int(w)] for w in wanted)
+
+
+def score_table(scores: dict[str, dict[str, float]]) -> str:
+    """Markdown: P@10 per query and ranking, the mean, its standard error over queries (sample std / sqrt n)
+    and the number of queries at 0."""
+    queries = list(next(iter(scores.values())))
+    lines = ["| query | " + " | ".join(scores) + " |", "|---" * (1 + len(scores)) + "|"]
+    lines += [f"| {q} | " + " | ".join(f"{t[q]:.1f}" for t in scores.values()) + " |" for q in queries]
+    lines.append("| **mean P@10** | " + " | ".join(f"**{np.mean(list(t.values())):.2f}**" for t in scores.values()) + " |")
+    lines.append("| standard error over queries | " + " | ".join(
+        f"{np.std(list(t.values()), ddof=1) / np.sqrt(len(t)):.2f}" for t in scores.values()) + " |")
+    lines.append("| queries with P@10 = 0 | " + " | ".join(str(sum(v == 0 for v in t.values())) for t in scores.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def judged_table(data: dict[str, Any], judged: dict[str, Any]) -> str:
+    """The P@10 page of the judged sheets (:func:`score_table` with a heading and the key): ``data`` is
+    ``everyday.json`` (queries, key sheet -> ranking, provenance, optionally the query file's ``judging``
+    rule), ``judged`` the judgments (sheet -> query -> positions of the hits in the top 10)."""
+    queries = data["queries"]
+    lines = [f"# {len(queries)} everyday queries, top 10 judged by eye (blind: sheets numbered by a seeded shuffle)", "",
+             f"A hit ({data.get('query_file', 'bench/everyday_queries.json')}, written before any result): "
+             f"{data.get('judging') or 'the drawing shows the thing named.'}", "",
+             score_table(judged_scores(data, judged)),
+             "Sheets: " + ", ".join(f"`{s}.png` = {n}" for s, n in data["key"].items()) +
+             f"; provenance in `everyday.json` (commit {data['provenance']['commit'][:7]}, load "
+             f"{data['provenance']['load_before']} -> {data['provenance']['load_after']})."]
     return "\n".join(lines) + "\n"
