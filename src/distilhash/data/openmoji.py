@@ -24,8 +24,6 @@ annotation not repeated); the title view is the annotation. Pictures are drawn l
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -100,19 +98,6 @@ def openmoji_caption(record: dict[str, Any]) -> str:
     return f"{name}. {', '.join(kws)}".rstrip(". ,") if name else ""
 
 
-def _read_json(tar, member: str) -> list[dict[str, Any]]:
-    try:
-        f = tar.extractfile(member)
-    except KeyError:
-        f = None
-    if f is None:
-        raise DataError(f"{tar.name}: no {member}; expected the npm tarball of {OPENMOJI.spec}")
-    try:
-        return json.load(f)
-    except ValueError as exc:
-        raise DataError(f"{tar.name}: {member} is not JSON ({exc})") from exc
-
-
 def openmoji_glyphs(size: int = 128, catalog=None, blank_std: float = 2.0, progress: bool = False,
                     fetch: bool = True) -> TitledImages:
     """The OpenMoji glyphs kept by rules 1-7, drawn at ``size`` (uint8 ``[n, size, size, 3]``), titled by annotation.
@@ -121,43 +106,25 @@ def openmoji_glyphs(size: int = 128, catalog=None, blank_std: float = 2.0, progr
     the package, its version, integrity and licence. ``catalog``: the emoji catalogue whose held-out part is avoided
     (default: the installed one).
     """
-    from tqdm.auto import tqdm
-
-    from distilhash.data.openclipart_render import is_blank, render_svg
+    from distilhash.data.npm_tarball import member_json
+    from distilhash.data.svg_pictures import draw_members
 
     held = held_out_emoji(catalog)
     with OPENMOJI.open(fetch) as tar:
-        records = _read_json(tar, "package/data/openmoji.json")
-        counts: Counter[str] = Counter()
-        kept, images, seen = [], [], set()
-        for r in tqdm(records, desc="OpenMoji glyphs", unit="glyph", disable=not progress):
-            why = openmoji_rule(r, held) or ("empty caption" if not openmoji_caption(r) else "")
-            if not why:
-                member = f"package/color/svg/{r.get('hexcode', '')}.svg"
-                try:
-                    f = tar.extractfile(member)
-                except KeyError:
-                    f = None
-                if f is None:
-                    why = "SVG missing"
-                else:
-                    try:
-                        px = render_svg(member, size, data=f.read())
-                    except DataError:
-                        px = None
-                    digest = None if px is None else hashlib.sha256(px.tobytes()).hexdigest()
-                    why = ("unrenderable" if px is None else "blank" if is_blank(px, blank_std)
-                           else "identical pixels" if digest in seen else "")
-                    if not why:
-                        seen.add(digest)
-                        kept.append(r)
-                        images.append(px)
-            counts[why or "kept"] += 1
+        records = member_json(tar, "package/data/openmoji.json", OPENMOJI.spec)
+        reasons = [openmoji_rule(r, held) or ("empty caption" if not openmoji_caption(r) else "") for r in records]
+        todo = [i for i, why in enumerate(reasons) if not why]
+        drawn, pixels = draw_members(tar, [f"package/color/svg/{records[i].get('hexcode', '')}.svg" for i in todo], size,
+                                     blank_std, progress, "OpenMoji glyphs")
+    for i, why in zip(todo, drawn):
+        reasons[i] = why
+    kept = [r for r, why in zip(records, reasons) if not why]
+    counts = Counter(why or "kept" for why in reasons)
     if not kept:
         raise DataError(f"{OPENMOJI.spec}: no glyph left after the filters ({dict(counts)})")
     return TitledImages(
         "openmoji", ids=[f"openmoji-{str(r['hexcode']).lower()}" for r in kept],
-        titles=[str(r["annotation"]).strip() for r in kept], images=np.stack(images),
+        titles=[str(r["annotation"]).strip() for r in kept], images=pixels,
         meta={"captions": [openmoji_caption(r) for r in kept], "subgroup": [str(r.get("subgroups", "")) for r in kept],
               "counts": {"read": len(records), **dict(sorted(counts.items()))}, "package": OPENMOJI.spec,
               "integrity": OPENMOJI.integrity, "licence": "CC-BY-SA-4.0", "held_out_emojis": len(held.sequences)})
