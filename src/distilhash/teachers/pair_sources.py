@@ -19,7 +19,10 @@ filtered, with counts. None of them holds a benchmark query item or a near-dupli
 * ``openmoji``: OpenMoji's flat coloured SVG emoji and extras (npm ``openmoji``, pinned and verified), drawn like the
   openclipart drawings, minus the benchmark's held-out emoji subgroups, their sequences and names, skin tones, flags,
   logos and interface icons (:mod:`distilhash.data.openmoji`); caption = annotation. keywords. Not in the default
-  sources: a fit names it (``--set 'sources=[..., "openmoji"]'``).
+  sources: a fit names it (``--set 'sources=[..., "openmoji"]'``);
+* ``mdi``: Material Design Icons (npm ``@mdi/svg``, pinned and verified), monochrome, kept only when named by a thing:
+  no variants, no interface, text, symbol, brand or emoji category, no held-out emoji's name
+  (:mod:`distilhash.data.mdi_icons`); caption = name. aliases. Not in the default sources either.
 
 Debian icon themes were looked at: only Adwaita (symbolic, monochrome) and hicolor (application
 logos) are installed, whose freedesktop names describe actions or programs, not pictures; none is used.
@@ -170,6 +173,19 @@ def _openmoji(size: int = 128, progress: bool = True, **_: Any) -> PairSet:
                    {"what": f"OpenMoji glyphs ({g.meta['package']}, {g.meta['licence']}) outside the open-vocabulary "
                             "benchmark's held-out emoji subgroups, sequences and names; no skin tones, flags, logos or "
                             "interface icons; caption = annotation. keywords", "n": len(g), "counts": g.meta["counts"],
+                    "package": g.meta["package"], "integrity": g.meta["integrity"]},
+                   views={"title": list(g.titles)})
+
+
+@PAIR_SOURCES.register("mdi")
+def _mdi(size: int = 128, progress: bool = True, **_: Any) -> PairSet:
+    from distilhash.data.mdi_icons import mdi_icons
+
+    g = mdi_icons(size=size, progress=progress)
+    return PairSet("mdi", g.ids, g.meta["captions"], g.images,
+                   {"what": f"Material Design Icons ({g.meta['package']}, {g.meta['licence']}) named by a thing: no "
+                            "variants, no interface, text, symbol, brand or emoji category, no held-out emoji's name; "
+                            "caption = name. aliases", "n": len(g), "counts": g.meta["counts"],
                     "package": g.meta["package"], "integrity": g.meta["integrity"]},
                    views={"title": list(g.titles)})
 
