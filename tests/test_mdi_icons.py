@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from distilhash.data import mdi_icons as mdi
 from distilhash.data.emoji_assets import Emoji, EmojiCatalog
 from distilhash.data.npm_tarball import NpmTarball, integrity_of
+from npm_fixtures import write_tarball
 
 
 def _svg(k: int) -> bytes:
@@ -39,15 +38,9 @@ PIXEL_TWIN = {"teapot-copy": 1}
 
 @pytest.fixture
 def package(tmp_path, monkeypatch):
-    path = tmp_path / "mdi-tiny.tgz"
-    with tarfile.open(path, "w:gz") as tar:
-        def add(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(f"package/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        add("meta.json", json.dumps(ICONS).encode())
-        for k, icon in enumerate(ICONS):
-            add(f"svg/{icon['name']}.svg", _svg(PIXEL_TWIN.get(icon["name"], k)))
+    files = {"meta.json": json.dumps(ICONS).encode(),
+             **{f"svg/{icon['name']}.svg": _svg(PIXEL_TWIN.get(icon["name"], k)) for k, icon in enumerate(ICONS)}}
+    path = write_tarball(tmp_path / "mdi-tiny.tgz", files)
     monkeypatch.setattr(mdi, "MDI", NpmTarball("@mdi/svg", "0.0.1", integrity_of(path), "DISTILHASH_MDI_SVG"))
     monkeypatch.setenv("DISTILHASH_MDI_SVG", str(path))
     return path

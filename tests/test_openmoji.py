@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from distilhash.data.emoji_assets import Emoji, EmojiCatalog
 from distilhash.data.emoji_glyphs import emoji_held_out
 from distilhash.data.npm_tarball import NpmTarball, integrity_of
 from distilhash.errors import DataError
+from npm_fixtures import write_tarball
 
 HELD, FREE = "animal-mammal", "food-fruit"  # one subgroup the benchmark holds out, one it does not
 
@@ -53,15 +52,9 @@ CATALOG = EmojiCatalog([Emoji("\U0001F40E", "horse", ("horse",), "Animals & Natu
 def package(tmp_path, monkeypatch):
     """A tiny openmoji tarball (the same layout as the real one), pinned as OPENMOJI and pointed at by its variable."""
     assert emoji_held_out(HELD) and not emoji_held_out(FREE) and emoji_held_out("food-vegetable")
-    path = tmp_path / "openmoji-tiny.tgz"
-    with tarfile.open(path, "w:gz") as tar:
-        def add(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(f"package/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        add("data/openmoji.json", json.dumps([{k: v for k, v in g.items() if k != "k"} for g in GLYPHS]).encode())
-        for g in GLYPHS[:-1]:
-            add(f"color/svg/{g['hexcode']}.svg", _svg(g["k"]))
+    files = {"data/openmoji.json": json.dumps([{k: v for k, v in g.items() if k != "k"} for g in GLYPHS]).encode(),
+             **{f"color/svg/{g['hexcode']}.svg": _svg(g["k"]) for g in GLYPHS[:-1]}}
+    path = write_tarball(tmp_path / "openmoji-tiny.tgz", files)
     monkeypatch.setattr(om, "OPENMOJI", NpmTarball("openmoji", "0.0.1", integrity_of(path), "DISTILHASH_OPENMOJI"))
     monkeypatch.setenv("DISTILHASH_OPENMOJI", str(path))
     return path

@@ -19,7 +19,6 @@ Caption, as ``emoji-fit``'s: ``"name. alias, alias"`` (dashes read as spaces); t
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from distilhash.data.emoji_glyphs import TitledImages
@@ -78,24 +77,18 @@ def mdi_icons(size: int = 128, catalog=None, blank_std: float = 2.0, progress: b
     """
     from distilhash.data.npm_tarball import member_json
     from distilhash.data.openmoji import held_out_emoji
-    from distilhash.data.svg_pictures import draw_members
+    from distilhash.data.svg_pictures import draw_kept
 
     held = held_out_emoji(catalog).names
     with MDI.open(fetch) as tar:
         records = member_json(tar, "package/meta.json", MDI.spec)
         style_words = frozenset(s for r in records for s in r.get("styles") or [])
-        reasons = [mdi_rule(r, style_words, held) for r in records]
-        todo = [i for i, why in enumerate(reasons) if not why]
-        drawn, pixels = draw_members(tar, [f"package/svg/{records[i]['name']}.svg" for i in todo], size, blank_std,
-                                     progress, "MDI icons")
-    for i, why in zip(todo, drawn):
-        reasons[i] = why
-    kept = [r for r, why in zip(records, reasons) if not why]
-    counts = Counter(why or "kept" for why in reasons)
+        kept, pixels, counts = draw_kept(tar, records, [mdi_rule(r, style_words, held) for r in records],
+                                         lambda r: f"package/svg/{r['name']}.svg", size, blank_std, progress, "MDI icons")
     if not kept:
-        raise DataError(f"{MDI.spec}: no icon left after the filters ({dict(counts)})")
+        raise DataError(f"{MDI.spec}: no icon left after the filters ({counts})")
     return TitledImages(
         "mdi", ids=[f"mdi-{r['name']}" for r in kept], titles=[_words(r["name"]) for r in kept], images=pixels,
         meta={"captions": [mdi_caption(r) for r in kept], "categories": [list(r.get("tags") or []) for r in kept],
-              "counts": {"read": len(records), **dict(sorted(counts.items()))}, "package": MDI.spec,
+              "counts": counts, "package": MDI.spec,
               "integrity": MDI.integrity, "licence": "Apache-2.0", "style_words": sorted(style_words)})

@@ -24,7 +24,6 @@ annotation not repeated); the title view is the annotation. Pictures are drawn l
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,24 +106,19 @@ def openmoji_glyphs(size: int = 128, catalog=None, blank_std: float = 2.0, progr
     (default: the installed one).
     """
     from distilhash.data.npm_tarball import member_json
-    from distilhash.data.svg_pictures import draw_members
+    from distilhash.data.svg_pictures import draw_kept
 
     held = held_out_emoji(catalog)
     with OPENMOJI.open(fetch) as tar:
         records = member_json(tar, "package/data/openmoji.json", OPENMOJI.spec)
         reasons = [openmoji_rule(r, held) or ("empty caption" if not openmoji_caption(r) else "") for r in records]
-        todo = [i for i, why in enumerate(reasons) if not why]
-        drawn, pixels = draw_members(tar, [f"package/color/svg/{records[i].get('hexcode', '')}.svg" for i in todo], size,
-                                     blank_std, progress, "OpenMoji glyphs")
-    for i, why in zip(todo, drawn):
-        reasons[i] = why
-    kept = [r for r, why in zip(records, reasons) if not why]
-    counts = Counter(why or "kept" for why in reasons)
+        kept, pixels, counts = draw_kept(tar, records, reasons, lambda r: f"package/color/svg/{r.get('hexcode', '')}.svg",
+                                         size, blank_std, progress, "OpenMoji glyphs")
     if not kept:
-        raise DataError(f"{OPENMOJI.spec}: no glyph left after the filters ({dict(counts)})")
+        raise DataError(f"{OPENMOJI.spec}: no glyph left after the filters ({counts})")
     return TitledImages(
         "openmoji", ids=[f"openmoji-{str(r['hexcode']).lower()}" for r in kept],
         titles=[str(r["annotation"]).strip() for r in kept], images=pixels,
         meta={"captions": [openmoji_caption(r) for r in kept], "subgroup": [str(r.get("subgroups", "")) for r in kept],
-              "counts": {"read": len(records), **dict(sorted(counts.items()))}, "package": OPENMOJI.spec,
+              "counts": counts, "package": OPENMOJI.spec,
               "integrity": OPENMOJI.integrity, "licence": "CC-BY-SA-4.0", "held_out_emojis": len(held.sequences)})

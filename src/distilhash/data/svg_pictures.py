@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from distilhash.errors import DataError
 
-__all__ = ["draw_members"]
+__all__ = ["draw_members", "draw_kept"]
 
 
 def draw_members(tar: tarfile.TarFile, members: Sequence[str], size: int, blank_std: float = 2.0,
@@ -47,3 +49,19 @@ def draw_members(tar: tarfile.TarFile, members: Sequence[str], size: int, blank_
             seen.add(digest)
             images.append(px)
     return reasons, (np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8))
+
+
+def draw_kept(tar: tarfile.TarFile, records: Sequence[dict[str, Any]], reasons: Sequence[str],
+              member: Callable[[dict[str, Any]], str], size: int, blank_std: float = 2.0, progress: bool = False,
+              desc: str = "SVG pictures") -> tuple[list[dict[str, Any]], np.ndarray, dict[str, int]]:
+    """Draw ``member(record)`` of every record whose reason is ``""``; -> ``(kept records, pixels, counts)``.
+
+    ``counts``: ``read``, ``kept`` and the number left out for each reason, the metadata's and the drawing's.
+    """
+    todo = [i for i, why in enumerate(reasons) if not why]
+    drawn, pixels = draw_members(tar, [member(records[i]) for i in todo], size, blank_std, progress, desc)
+    final = list(reasons)
+    for i, why in zip(todo, drawn):
+        final[i] = why
+    counts = Counter(why or "kept" for why in final)
+    return [r for r, why in zip(records, final) if not why], pixels, {"read": len(records), **dict(sorted(counts.items()))}

@@ -164,30 +164,29 @@ def _emoji_fit(size: int = 128, **_: Any) -> PairSet:
                    views={"title": list(g.titles)}, resample="bicubic")
 
 
+def _package_pairs(g, what: str) -> PairSet:
+    """Pictures of a pinned package (``g``: TitledImages whose meta holds captions, counts, package, licence) as pairs."""
+    return PairSet(g.name, g.ids, g.meta["captions"], g.images,
+                   {"what": f"{what} ({g.meta['package']}, {g.meta['licence']})", "n": len(g), "counts": g.meta["counts"],
+                    "package": g.meta["package"], "integrity": g.meta["integrity"]}, views={"title": list(g.titles)})
+
+
 @PAIR_SOURCES.register("openmoji")
 def _openmoji(size: int = 128, progress: bool = True, **_: Any) -> PairSet:
     from distilhash.data.openmoji import openmoji_glyphs
 
-    g = openmoji_glyphs(size=size, progress=progress)
-    return PairSet("openmoji", g.ids, g.meta["captions"], g.images,
-                   {"what": f"OpenMoji glyphs ({g.meta['package']}, {g.meta['licence']}) outside the open-vocabulary "
-                            "benchmark's held-out emoji subgroups, sequences and names; no skin tones, flags, logos or "
-                            "interface icons; caption = annotation. keywords", "n": len(g), "counts": g.meta["counts"],
-                    "package": g.meta["package"], "integrity": g.meta["integrity"]},
-                   views={"title": list(g.titles)})
+    return _package_pairs(openmoji_glyphs(size=size, progress=progress),
+                          "OpenMoji glyphs outside the open-vocabulary benchmark's held-out emoji subgroups, sequences and "
+                          "names; no skin tones, flags, logos or interface icons; caption = annotation. keywords")
 
 
 @PAIR_SOURCES.register("mdi")
 def _mdi(size: int = 128, progress: bool = True, **_: Any) -> PairSet:
     from distilhash.data.mdi_icons import mdi_icons
 
-    g = mdi_icons(size=size, progress=progress)
-    return PairSet("mdi", g.ids, g.meta["captions"], g.images,
-                   {"what": f"Material Design Icons ({g.meta['package']}, {g.meta['licence']}) named by a thing: no "
-                            "variants, no interface, text, symbol, brand or emoji category, no held-out emoji's name; "
-                            "caption = name. aliases", "n": len(g), "counts": g.meta["counts"],
-                    "package": g.meta["package"], "integrity": g.meta["integrity"]},
-                   views={"title": list(g.titles)})
+    return _package_pairs(mdi_icons(size=size, progress=progress),
+                          "Material Design Icons named by a thing: no variants, no interface, text, symbol, brand or "
+                          "emoji category, no held-out emoji's name; caption = name. aliases")
 
 
 def _cached_pairs(name: str, cache, key: str, options: dict[str, Any]) -> PairSet:
