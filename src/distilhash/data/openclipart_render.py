@@ -77,8 +77,10 @@ def _png(path: Path, size: int, max_pixels: int) -> tuple[np.ndarray | None, str
     return np.asarray(fit_square(_trim(rgb), size), dtype=np.uint8), ""
 
 
-def render_svg(path: str | Path, size: int) -> np.ndarray:
+def render_svg(path: str | Path, size: int, data: bytes | None = None) -> np.ndarray:
     """Render an SVG file with cairosvg (longer side ``2 * size``), then composite and fit as a PNG.
+
+    ``data``: the SVG's bytes when it is not a file (a member of an archive); ``path`` then only names it.
 
     Raises:
         DataError: naming the file when cairosvg is missing or cannot render it.
@@ -90,7 +92,8 @@ def render_svg(path: str | Path, size: int) -> np.ndarray:
     from PIL import Image
 
     try:
-        png = cairosvg.svg2png(url=str(path), output_width=2 * size)
+        source = {"url": str(path)} if data is None else {"bytestring": data}
+        png = cairosvg.svg2png(**source, output_width=2 * size)
         with Image.open(io.BytesIO(png)) as im:
             im.load()
             rgb = to_rgb_on_white(im)

@@ -15,7 +15,14 @@ filtered, with counts. None of them holds a benchmark query item or a near-dupli
   within cosine ``near_duplicate_cosine`` of a query or val item's; caption = title + tags;
 * ``emoji-fit``: Noto Color Emoji glyphs of the subgroups *not* held out for the
   open-vocabulary benchmark (:func:`~distilhash.data.emoji_glyphs.emoji_held_out`),
-  caption = CLDR name + keywords.
+  caption = CLDR name + keywords;
+* ``openmoji``: OpenMoji's flat coloured SVG emoji and extras (npm ``openmoji``, pinned and verified), drawn like the
+  openclipart drawings, minus the benchmark's held-out emoji subgroups, their sequences and names, skin tones, flags,
+  logos and interface icons (:mod:`distilhash.data.openmoji`); caption = annotation. keywords. Not in the default
+  sources: a fit names it (``--set 'sources=[..., "openmoji"]'``);
+* ``mdi``: Material Design Icons (npm ``@mdi/svg``, pinned and verified), monochrome, kept only when named by a thing:
+  no variants, no interface, text, symbol, brand or emoji category, no held-out emoji's name
+  (:mod:`distilhash.data.mdi_icons`); caption = name. aliases. Not in the default sources either.
 
 Debian icon themes were looked at: only Adwaita (symbolic, monochrome) and hicolor (application
 logos) are installed, whose freedesktop names describe actions or programs, not pictures; none is used.
@@ -155,6 +162,31 @@ def _emoji_fit(size: int = 128, **_: Any) -> PairSet:
                             "caption = CLDR name. keywords", "n": len(g), "subgroups": g.meta["subgroups"],
                     "catalog_filtered": g.meta["catalog_filtered"], "render_rejected": g.meta["render_rejected"]},
                    views={"title": list(g.titles)}, resample="bicubic")
+
+
+def _package_pairs(g, what: str) -> PairSet:
+    """Pictures of a pinned package (``g``: TitledImages whose meta holds captions, counts, package, licence) as pairs."""
+    return PairSet(g.name, g.ids, g.meta["captions"], g.images,
+                   {"what": f"{what} ({g.meta['package']}, {g.meta['licence']})", "n": len(g), "counts": g.meta["counts"],
+                    "package": g.meta["package"], "integrity": g.meta["integrity"]}, views={"title": list(g.titles)})
+
+
+@PAIR_SOURCES.register("openmoji")
+def _openmoji(size: int = 128, progress: bool = True, **_: Any) -> PairSet:
+    from distilhash.data.openmoji import openmoji_glyphs
+
+    return _package_pairs(openmoji_glyphs(size=size, progress=progress),
+                          "OpenMoji glyphs outside the open-vocabulary benchmark's held-out emoji subgroups, sequences and "
+                          "names; no skin tones, flags, logos or interface icons; caption = annotation. keywords")
+
+
+@PAIR_SOURCES.register("mdi")
+def _mdi(size: int = 128, progress: bool = True, **_: Any) -> PairSet:
+    from distilhash.data.mdi_icons import mdi_icons
+
+    return _package_pairs(mdi_icons(size=size, progress=progress),
+                          "Material Design Icons named by a thing: no variants, no interface, text, symbol, brand or "
+                          "emoji category, no held-out emoji's name; caption = name. aliases")
 
 
 def _cached_pairs(name: str, cache, key: str, options: dict[str, Any]) -> PairSet:
