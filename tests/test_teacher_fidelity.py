@@ -98,3 +98,14 @@ def test_dcmq_selects_the_epoch_with_the_best_teacher_overlap(data):
 def test_unknown_criterion_lists_the_known_ones():
     with pytest.raises(ConfigError, match="teacher-top10"):
         create_method("dcmq", val_criterion="teacher_top10")
+
+
+def test_the_label_free_criterion_is_a_declared_capability():
+    from distilhash.methods.base import method_class
+
+    dcmq = method_class("dcmq")
+    assert not dcmq.capabilities.label_free_selection  # the default selects on label mAP
+    assert dcmq.capabilities_for({"val_criterion": "teacher-top10"}).label_free_selection
+    assert create_method("dcmq", val_criterion="teacher-top10").capabilities.label_free_selection
+    assert not create_method("dcmq", val_criterion="labels+pairs").capabilities.label_free_selection
+    assert create_method("float-student", val_criterion="teacher-top10").capabilities.bits_independent  # the rest kept

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,7 +51,7 @@ from distilhash.losses.intra_modal import intra_modal_loss
 from distilhash.losses.quantization import quantization_loss
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.methods import dcmq_extra, dcmq_targets
-from distilhash.methods.dcmq_inputs import VAL_CRITERIA, FeatureInputs
+from distilhash.methods.dcmq_inputs import LABEL_FREE_CRITERIA, VAL_CRITERIA, FeatureInputs
 from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
 from distilhash.registry import Registry
 from distilhash.targets.npc import NPCConfig
@@ -229,8 +229,11 @@ class DCMQ(MethodBase):
 
     @classmethod
     def capabilities_for(cls, config: DCMQConfig | Mapping[str, Any] | None = None) -> Capabilities:
-        """The class's capabilities, or those of the backbone the config names (e.g. trainable: raw input)."""
-        return cls._inputs_class(config).capabilities or cls.capabilities
+        """The class's capabilities, or those of the backbone the config names (e.g. trainable: raw input); a
+        ``val_criterion`` of ``LABEL_FREE_CRITERIA`` declares ``label_free_selection``."""
+        caps = cls._inputs_class(config).capabilities or cls.capabilities
+        criterion = config.val_criterion if isinstance(config, DCMQConfig) else (config or {}).get("val_criterion", "labels")
+        return replace(caps, label_free_selection=True) if criterion in LABEL_FREE_CRITERIA else caps
 
     @classmethod
     def config_class_for(cls, config: Mapping[str, Any]) -> type[ConfigData]:

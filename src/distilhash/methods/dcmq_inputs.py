@@ -29,7 +29,7 @@ from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError
 from distilhash.methods.base import Capabilities, MethodBase
 
-__all__ = ["FeatureInputs", "head", "ResidualHead", "HEADS", "VAL_CRITERIA", "FeatureStudent"]
+__all__ = ["FeatureInputs", "head", "ResidualHead", "HEADS", "VAL_CRITERIA", "LABEL_FREE_CRITERIA", "FeatureStudent"]
 
 
 def head(width: int, cfg: Any) -> nn.Module:
@@ -94,6 +94,8 @@ def _teacher_top10(method, features, split) -> dict[str, float]:
 
 #: the ``val_criterion`` option of DCMQ -> its validation scores ``(method, features, split) -> {"mean": ...}``
 VAL_CRITERIA = {"labels": _labels, "labels+pairs": _labels_and_pairs, "teacher-top10": _teacher_top10}
+#: the criteria of ``VAL_CRITERIA`` that select without reading a label (``capabilities.label_free_selection``)
+LABEL_FREE_CRITERIA = frozenset({"teacher-top10"})
 
 #: the ``image_head`` / ``text_head`` options of DCMQ -> the head's constructor ``(width, cfg) -> nn.Module``
 HEADS = {"mlp": head, "residual": ResidualHead}
