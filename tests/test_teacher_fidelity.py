@@ -109,3 +109,15 @@ def test_the_label_free_criterion_is_a_declared_capability():
     assert create_method("dcmq", val_criterion="teacher-top10").capabilities.label_free_selection
     assert not create_method("dcmq", val_criterion="labels+pairs").capabilities.label_free_selection
     assert create_method("float-student", val_criterion="teacher-top10").capabilities.bits_independent  # the rest kept
+
+
+def test_training_without_labels_does_not_call_a_label_free_selection_arbitrary():
+    from types import SimpleNamespace
+
+    from distilhash.pipeline.train import _data_notes
+
+    ds, split = SimpleNamespace(name="folder", num_labels=0), SimpleNamespace(query=[0] * 60, val=[0] * 10)
+    labelled = _data_notes(ds, split, create_method("dcmq"), "dcmq")[0][0]
+    free = _data_notes(ds, split, create_method("dcmq", val_criterion="teacher-top10"), "dcmq")[0][0]
+    assert "arbitrary" in labelled and "val_criterion=teacher-top10" in labelled
+    assert "arbitrary" not in free and free.startswith("folder has no labels")
