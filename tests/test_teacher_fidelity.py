@@ -121,3 +121,16 @@ def test_training_without_labels_does_not_call_a_label_free_selection_arbitrary(
     free = _data_notes(ds, split, create_method("dcmq", val_criterion="teacher-top10"), "dcmq")[0][0]
     assert "arbitrary" in labelled and "val_criterion=teacher-top10" in labelled
     assert "arbitrary" not in free and free.startswith("folder has no labels")
+
+
+def test_an_unlabelled_collection_gets_a_real_selection(data):
+    """A folder without labels (target_text=caption): label mAP scores every epoch 0, the teacher overlap does not."""
+    fs, split = data
+    unlabelled = dataclasses.replace(fs, labels=np.zeros((len(fs), 0), np.uint8), label_text=None)
+    opts = dict(n_bits=32, target_text="caption", embed_dim=WIDTH, image_head="residual", text_head="residual", **FAST)
+    blind = create_method("dcmq", **opts).fit(unlabelled, split).fit_info_
+    assert {row["val"] for row in blind["history"] if "val" in row} == {0.0}  # nothing to choose on
+    seeing = create_method("dcmq", val_criterion="teacher-top10", **opts).fit(unlabelled, split).fit_info_
+    vals = [row["val"] for row in seeing["history"] if "val" in row]
+    assert min(vals) > 0.1 and len(set(vals)) > 1
+    assert seeing["kept_epoch"] == 1 + int(np.argmax(vals))
