@@ -27,3 +27,13 @@ def test_title_takes_the_code_length_from_the_runs():
     assert mod.markdown(_result(32, 32)).startswith("# DCMQ 32-bit codes")
     assert mod.markdown(_result(64, 16)).startswith("# DCMQ 16- and 64-bit codes")
     assert mod.code_lengths(_result(16, 64, 32)) == "16-, 32- and 64-bit"
+
+
+def test_table_shows_the_label_free_validation_score_and_kept_epochs():
+    mod = _script()
+    r = _result(64, 64)
+    r["rows"]["a"]["runs"] = [{"n_bits": 64, "kept_epoch": 3}, {"n_bits": 64, "kept_epoch": 12}]
+    r["rows"]["a"]["val_teacher_top10"] = (0.412, 0.01)
+    line = next(x for x in mod.markdown(r).splitlines() if x.startswith("| a |"))
+    assert line.endswith("| 0.412 +- 0.010 | 3, 12 |")
+    assert next(x for x in mod.markdown(_result(64)).splitlines() if x.startswith("| a |")).endswith("| - | - |")

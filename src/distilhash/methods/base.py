@@ -18,7 +18,9 @@ config (``type(method).capabilities_for(method.config)``; e.g. ``dcmq`` with
   chunk by chunk into a code store the caller owns (the index stage persists the codes);
 * ``data_parallel``: ``fit(..., data_parallel=)`` trains one replica of a torch.distributed group;
 * ``indexable``: ``role="database"`` gives binary or pq codes, which an index stores; ``False`` for the
-  float references (``float-teacher``, ``random``, ``float-student``), which ``distilhash eval`` scores.
+  float references (``float-teacher``, ``random``, ``float-student``), which ``distilhash eval`` scores;
+* ``label_free_selection``: the model selection on ``split.val`` reads no labels (e.g. ``dcmq`` with
+  ``val_criterion="teacher-top10"``), so it still chooses on a collection without labels.
 
 ``role="database"`` gives stored codes, ``role="query"`` what a query is scored with (the same
 codes for binary methods; a continuous embedding for PQ methods, scored by asymmetric distance).
@@ -95,6 +97,7 @@ class Capabilities:
     streaming: bool = False
     data_parallel: bool = False
     indexable: bool = True
+    label_free_selection: bool = False
 
     def __post_init__(self) -> None:
         if self.input not in ("features", "raw"):

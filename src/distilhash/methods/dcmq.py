@@ -22,7 +22,8 @@ Per batch of B matched items (teacher features ``u`` image, ``w`` caption, ``e``
 ``sim`` is the ADC metric used at retrieval ("ip": <q, x>; "l2": 1 - |q - x|^2 / 2), ``match`` is
 MSE or KL of row softmaxes. The epoch kept is the one with the best mean validation mAP@all
 (``split.val`` queries vs ``split.fit`` database; ``val_criterion="labels+pairs"`` averages it with the
-val caption <-> image MRR), recorded in ``fit_info_``.
+val caption <-> image MRR; ``val_criterion="teacher-top10"`` reads no labels: the share of the float teacher's
+top 10 that the codes' top 10 keeps), recorded in ``fit_info_``.
 
 ``backbone`` picks what the student reads (:mod:`distilhash.methods.dcmq_inputs`): ``"frozen"``, the
 teacher features; ``"trainable"``, student encoders fine-tuned jointly (:mod:`distilhash.methods.dcmq_trainable`).
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -50,7 +51,7 @@ from distilhash.losses.intra_modal import intra_modal_loss
 from distilhash.losses.quantization import quantization_loss
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.methods import dcmq_extra, dcmq_targets
-from distilhash.methods.dcmq_inputs import FeatureInputs
+from distilhash.methods.dcmq_inputs import LABEL_FREE_CRITERIA, VAL_CRITERIA, FeatureInputs
 from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
 from distilhash.registry import Registry
 from distilhash.targets.npc import NPCConfig
@@ -79,7 +80,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "backbone": ("frozen", "trainable"),
     "image_head": ("mlp", "residual"),
     "text_head": ("mlp", "residual"),
-    "val_criterion": ("labels", "labels+pairs"),
+    "val_criterion": tuple(VAL_CRITERIA),
     "pq_rotation": ("none", "opq"),
 }
 
@@ -109,7 +110,8 @@ class DCMQConfig(ConfigData):
     "ip" | "l2", weights ``w_cross``, ``w_intra``, ``w_quant``.
     Optimisation: ``lr``, ``weight_decay``, ``batch_size``, ``epochs``, ``eval_every``,
     ``patience``, ``val_criterion`` (what the kept epoch maximises on split.val: "labels", label mAP vs
-    split.fit | "labels+pairs", its mean with the MRR of each item's own caption / image), ``seed``, ``progress``.
+    split.fit | "labels+pairs", its mean with the MRR of each item's own caption / image | "teacher-top10", no labels:
+    the overlap of the codes' top 10 with the float teacher's top 10, both directions), ``seed``, ``progress``.
     """
 
     n_bits: int = 64
@@ -227,8 +229,11 @@ class DCMQ(MethodBase):
 
     @classmethod
     def capabilities_for(cls, config: DCMQConfig | Mapping[str, Any] | None = None) -> Capabilities:
-        """The class's capabilities, or those of the backbone the config names (e.g. trainable: raw input)."""
-        return cls._inputs_class(config).capabilities or cls.capabilities
+        """The class's capabilities, or those of the backbone the config names (e.g. trainable: raw input); a
+        ``val_criterion`` of ``LABEL_FREE_CRITERIA`` declares ``label_free_selection``."""
+        caps = cls._inputs_class(config).capabilities or cls.capabilities
+        criterion = config.val_criterion if isinstance(config, DCMQConfig) else (config or {}).get("val_criterion", "labels")
+        return replace(caps, label_free_selection=True) if criterion in LABEL_FREE_CRITERIA else caps
 
     @classmethod
     def config_class_for(cls, config: Mapping[str, Any]) -> type[ConfigData]:
@@ -351,6 +356,7 @@ class DCMQ(MethodBase):
         info["budget"]["warmup_epochs"] = len(warm)
         info["budget"]["epochs_total"] = len(warm) + result.epochs_run
         info["val_map_at_kept"] = self._val_scores(features, split)
+        info["val_scores_history"] = [scores[i] for i in sorted(scores)]  # every validation, in order
         info["target_band"] = band
         info["n_fit"] = int(len(fit_idx))
         if len(u) > len(fit_idx):

@@ -29,7 +29,7 @@ from distilhash.config_dataclass import ConfigData
 from distilhash.errors import ConfigError
 from distilhash.methods.base import Capabilities, MethodBase
 
-__all__ = ["FeatureInputs", "head", "ResidualHead", "HEADS", "VAL_CRITERIA", "FeatureStudent"]
+__all__ = ["FeatureInputs", "head", "ResidualHead", "HEADS", "VAL_CRITERIA", "LABEL_FREE_CRITERIA", "FeatureStudent"]
 
 
 def head(width: int, cfg: Any) -> nn.Module:
@@ -80,8 +80,22 @@ def _labels_and_pairs(method, features, split) -> dict[str, float]:
             "i2t": labels["i2t"], "t2i": labels["t2i"], "mean": 0.5 * (labels["mean"] + pairs["mean"])}
 
 
+def _teacher_top10(method, features, split) -> dict[str, float]:
+    """Label-free: the share of the float teacher's top 10 (its own cosines) the codes' top 10 keeps, each split.val
+    image and caption a query against split.fit (``mean`` = both directions); the val label mAP rides along as
+    ``label_*`` for the record when the features have labels (it does not select)."""
+    from distilhash.training.validation import val_map, val_teacher_fidelity
+
+    scores = val_teacher_fidelity(method, features, split, k=10)
+    if features.labels.ndim == 2 and features.labels.shape[1] > 0:
+        scores.update({f"label_{k}": v for k, v in val_map(method, features, split).items()})
+    return scores
+
+
 #: the ``val_criterion`` option of DCMQ -> its validation scores ``(method, features, split) -> {"mean": ...}``
-VAL_CRITERIA = {"labels": _labels, "labels+pairs": _labels_and_pairs}
+VAL_CRITERIA = {"labels": _labels, "labels+pairs": _labels_and_pairs, "teacher-top10": _teacher_top10}
+#: the criteria of ``VAL_CRITERIA`` that select without reading a label (``capabilities.label_free_selection``)
+LABEL_FREE_CRITERIA = frozenset({"teacher-top10"})
 
 #: the ``image_head`` / ``text_head`` options of DCMQ -> the head's constructor ``(width, cfg) -> nn.Module``
 HEADS = {"mlp": head, "residual": ResidualHead}

@@ -50,10 +50,12 @@ def default_run_dir(dataset_name: str, method: str, n_bits: int, seed: int) -> P
 def _data_notes(ds, split, model, method: str) -> tuple[list[str], bool]:
     """Warnings about the data (no labels, few queries) and whether mAP can be measured at all."""
     if ds.num_labels == 0:
+        selects_without_labels = type(model).__module__.endswith("baselines") or model.capabilities.label_free_selection
         return [f"{ds.name} has no labels: mAP (relevance = a shared label) cannot be measured, so evaluation "
-                "is skipped" + ("" if type(model).__module__.endswith("baselines") else
+                "is skipped" + ("" if selects_without_labels else
                                 f", and {method}'s model selection on split.val scores every epoch 0 (it keeps "
-                                "an arbitrary one): prefer pq, lsh or itq, which select nothing, or add labels")], False
+                                "an arbitrary one): prefer pq, lsh or itq, which select nothing, add labels, or "
+                                "(dcmq) --set val_criterion=teacher-top10, which selects without them")], False
     if len(split.query) < 50:
         return [f"only {len(split.query)} query and {len(split.val)} validation items: the mAP figures below "
                 "are noisy"], True
