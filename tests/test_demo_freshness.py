@@ -22,9 +22,13 @@ def _write(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj))
 
 
-def _model(home: Path, spec: str, fp: str) -> Path:
+def _model(home: Path, spec: str, fp: str, **options) -> Path:
+    """A finished demo model; its config holds the demo's preset, with ``options`` on top."""
+    from distilhash.methods.presets import preset_options
+
     d = home / "runs" / "demo-dcmq64"
-    _write(d / "method.json", {"method": "dcmq", "teacher": spec})
+    config = {**preset_options("dcmq", steps.DCMQ_PRESET), "n_bits": 64, **options}
+    _write(d / "method.json", {"method": "dcmq", "teacher": spec, "config": config})
     _write(d / "train.json", {"teacher": spec, "teacher_identity": {"spec": spec, "fingerprint": fp}})
     _write(d / "eval-query" / "report.json", {})
     _write(d / "static-text" / "encoder.json", {})
@@ -108,6 +112,23 @@ def test_another_copy_of_the_same_teacher_is_not_reused_either(home):
     build = _step("build the image index")
     assert train.done() and not build.done()
     assert "removed" in build.prepare()[0] and not other.exists()
+
+
+def test_a_model_of_an_earlier_preset_is_retrained_and_kept_by_name(home):
+    """Same teacher, same copy, but trained before the preset gained an option (here: the label-free selection):
+    the model is kept under another name, its indexes removed, and the message names the option that differs."""
+    _features(home, DEMO_TEACHER, NEW_FP)
+    model = _model(home, DEMO_TEACHER, NEW_FP, val_criterion="labels")
+    image = _index(home, "image", DEMO_TEACHER, model)
+    _write(home / "demo-teacher.json", {"spec": DEMO_TEACHER, "fingerprint": NEW_FP})
+    extract, train = _step("extract teacher features"), _step("train DCMQ")
+    assert extract.done() and not train.done()
+    said = train.prepare()
+    kept = home / "runs" / f"demo-dcmq64-lite0-prior-openclipart-224-short-{NEW_FP[:8]}"
+    assert (kept / "method.json").is_file() and not model.exists() and not image.exists()
+    assert "val_criterion='labels', not 'teacher-top10'" in said[0] and str(kept) in said[0]
+    _model(home, DEMO_TEACHER, NEW_FP)
+    assert train.done()
 
 
 def test_without_the_teacher_record_nothing_is_reused(home):

@@ -7,8 +7,9 @@ fingerprint (``$DISTILHASH_HOME/demo-teacher.json``, written by ``distilhash dem
 * the feature cache's ``manifest.json`` records ``teacher`` and ``teacher_fingerprint``; a complete cache with
   another fingerprint (the same spec answered by another copy, e.g. this home's own fit after the shipped one) is
   extracted again with ``--overwrite``; another spec has its own cache directory;
-* the model's ``train.json`` records ``teacher_identity`` (spec, fingerprint of the features it was trained on); a
-  model made with another teacher is kept, renamed ``runs/demo-dcmq64-<teacher slug>-<fingerprint[:8]>`` (it is
+* the model's ``train.json`` records ``teacher_identity`` (spec, fingerprint of the features it was trained on) and
+  its ``method.json`` the config it was trained with; a model made with another teacher, or without one of the
+  options the demo trains with now (e.g. an earlier version of the preset), is kept, renamed ``runs/demo-dcmq64-<teacher slug>-<fingerprint[:8]>`` (it is
   self-contained: its ``method.json`` names its teacher, its evaluation and query encoders sit inside it);
 * the indexes record their model directory and teacher spec, not a copy of the model: once the model in
   ``runs/demo-dcmq64`` is replaced they would encode queries with a model they were not built from, so they are
@@ -24,7 +25,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["feature_cache_state", "model_teacher", "model_is_current", "index_is_current", "retire_model_outputs"]
+__all__ = ["feature_cache_state", "model_teacher", "model_options_differ", "model_is_current", "index_is_current",
+           "retire_model_outputs"]
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -56,10 +58,19 @@ def model_teacher(model_dir: Path) -> dict[str, Any] | None:
     return {"spec": spec, "fingerprint": ident.get("fingerprint")}
 
 
-def model_is_current(model_dir: Path, spec: str, fingerprint: str | None) -> bool:
-    """Whether ``model_dir`` holds a finished model trained on ``spec``'s features of ``fingerprint``."""
+def model_options_differ(model_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """Of ``options`` (config key -> value), those the finished model in ``model_dir`` was *not* trained with:
+    key -> the value its ``method.json`` records (None when it records none)."""
+    config = _read_json(model_dir / "method.json").get("config") or {}
+    return {k: config.get(k) for k, v in options.items() if config.get(k) != v}
+
+
+def model_is_current(model_dir: Path, spec: str, fingerprint: str | None, options: dict[str, Any] | None = None) -> bool:
+    """Whether ``model_dir`` holds a finished model trained on ``spec``'s features of ``fingerprint`` with every
+    config option of ``options`` (e.g. the preset the demo trains with)."""
     found = model_teacher(model_dir)
-    return fingerprint is not None and found == {"spec": spec, "fingerprint": fingerprint}
+    return fingerprint is not None and found == {"spec": spec, "fingerprint": fingerprint} \
+        and not model_options_differ(model_dir, options or {})
 
 
 def index_is_current(index_dir: Path, model_dir: Path, spec: str) -> bool:
@@ -79,9 +90,10 @@ def _free_name(path: Path) -> Path:
     return path.with_name(f"{path.name}-{n}")
 
 
-def retire_model_outputs(model_dir: Path, index_dirs: list[Path]) -> list[str]:
-    """Before a new demo model is trained in ``model_dir``: rename a finished model there (made with another teacher)
-    to ``<name>-<teacher slug>-<fingerprint[:8]>``, and remove ``index_dirs`` (built from the model that was there).
+def retire_model_outputs(model_dir: Path, index_dirs: list[Path], options: dict[str, Any] | None = None) -> list[str]:
+    """Before a new demo model is trained in ``model_dir``: rename a finished model there (made with another teacher,
+    or without one of ``options``) to ``<name>-<teacher slug>-<fingerprint[:8]>``, and remove ``index_dirs`` (built
+    from the model that was there).
 
     Returns:
         one line per thing done, for the demo to print (empty when there was nothing).
@@ -93,9 +105,11 @@ def retire_model_outputs(model_dir: Path, index_dirs: list[Path]) -> list[str]:
     if found is not None:
         tag = teacher_slug(str(found["spec"])) + (f"-{found['fingerprint'][:8]}" if found["fingerprint"] else "")
         kept = _free_name(model_dir.with_name(f"{model_dir.name}-{tag}"))
+        differ = model_options_differ(model_dir, options or {})
         model_dir.rename(kept)
-        said.append(f"{model_dir} was trained with the teacher {found['spec']} (fingerprint {found['fingerprint']}), "
-                    f"not this run's: kept as {kept}, not reused")
+        why = ("; ".join(f"{k}={v!r}, not {options[k]!r}" for k, v in differ.items()) if differ and options else "")
+        said.append(f"{model_dir} was trained with the teacher {found['spec']} (fingerprint {found['fingerprint']})"
+                    + (f" and {why}" if why else "") + f", not as this run trains: kept as {kept}, not reused")
     for d in index_dirs:
         if d.exists():
             shutil.rmtree(d)
