@@ -55,7 +55,7 @@ def _data_notes(ds, split, model, method: str) -> tuple[list[str], bool]:
                 "is skipped" + ("" if selects_without_labels else
                                 f", and {method}'s model selection on split.val scores every epoch 0 (it keeps "
                                 "an arbitrary one): prefer pq, lsh or itq, which select nothing, add labels, or "
-                                "(dcmq) --set val_criterion=teacher-top10, which selects without them")], False
+                                "(dcmq) --preset open-vocab or --set val_criterion=teacher-top10, which select without them")], False
     if len(split.query) < 50:
         return [f"only {len(split.query)} query and {len(split.val)} validation items: the mAP figures below "
                 "are noisy"], True
