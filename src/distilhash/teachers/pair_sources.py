@@ -21,7 +21,7 @@ filtered, with counts. None of them holds a benchmark query item or a near-dupli
   logos and interface icons (:mod:`distilhash.data.openmoji`); caption = annotation. keywords. Not in the default
   sources: a fit names it (``--set 'sources=[..., "openmoji"]'``);
 * ``mdi``: Material Design Icons (npm ``@mdi/svg``, pinned and verified), monochrome, kept only when named by a thing:
-  no variants, no interface, text, symbol, brand or emoji category, no held-out emoji's name
+  no variants, no interface, text, symbol, brand or emoji category, no held-out emoji's name as its name or alias
   (:mod:`distilhash.data.mdi_icons`); caption = name. aliases. Not in the default sources either.
 
 Debian icon themes were looked at: only Adwaita (symbolic, monochrome) and hicolor (application
@@ -186,7 +186,7 @@ def _mdi(size: int = 128, progress: bool = True, **_: Any) -> PairSet:
 
     return _package_pairs(mdi_icons(size=size, progress=progress),
                           "Material Design Icons named by a thing: no variants, no interface, text, symbol, brand or "
-                          "emoji category, no held-out emoji's name; caption = name. aliases")
+                          "emoji category, no held-out emoji's name as its name or alias; caption = name. aliases")
 
 
 def _cached_pairs(name: str, cache, key: str, options: dict[str, Any]) -> PairSet:
