@@ -286,3 +286,15 @@ def test_tower_features_progress_moves_per_batch_and_counts_cached_rows(tmp_path
     again, from_cache = tower_features(ds, rows, 32, tmp_path, backbone=_FakeTower(), batch_size=16)
     assert from_cache and _Bar.instances[-1].n == 600
     np.testing.assert_array_equal(again, feats)
+
+
+def test_a_fit_record_says_which_labels_its_selection_read():
+    """Every selection rule has its record sentence: val MRR reads no label, val mAP only split.val's."""
+    from distilhash.errors import DataError
+    from distilhash.teachers.lite0_fit import LABELS_READ, SELECT_RULES, labels_read
+
+    assert set(LABELS_READ) == set(SELECT_RULES)
+    assert labels_read("val_mrr") == "no label read (selection by val MRR)"
+    assert "split.val items only" in labels_read("val_map")
+    with pytest.raises(DataError, match="select='val_nouns': expected one of val_map, val_mrr"):
+        labels_read("val_nouns")
