@@ -92,3 +92,21 @@ def test_a_meta_json_of_the_wrong_shape_is_named(tmp_path, monkeypatch):
         monkeypatch.setenv("DISTILHASH_MDI_SVG", str(path))
         with pytest.raises(DataError, match=f"package/meta.json {expected}"):
             mdi.mdi_icons(size=24, catalog=EmojiCatalog([]))
+
+
+def test_pairs_cached_under_the_old_rule_are_rebuilt(package, tmp_path, monkeypatch):
+    """A home that cached the mdi pairs before the alias rule holds a stale set: it is not read back."""
+    from distilhash.data.openmoji import HeldOutEmoji
+    from distilhash.teachers import pair_sources as ps
+
+    # the registered source reads the installed catalogue; here a held-out half of one name stands in for it
+    monkeypatch.setattr("distilhash.data.openmoji.held_out_emoji",
+                        lambda catalog=None: HeldOutEmoji(frozenset(), frozenset({"horse"})))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "pairs-mdi-K.json").write_text(json.dumps({"ids": ["mdi-stale"], "texts": ["stale"], "meta": {},
+                                                        "views": {}, "resample": "bilinear"}))
+    np.save(cache / "pairs-mdi-K.npy", np.zeros((1, 24, 24, 3), np.uint8))
+    [p] = ps.load_pairs(["mdi"], cache=cache, key="K", size=24, progress=False)
+    assert p.ids == ["mdi-fire-hydrant", "mdi-teapot"]
+    assert (cache / f"pairs-mdi-v{ps.RULE_VERSIONS['mdi']}-K.json").is_file()
