@@ -131,3 +131,20 @@ def test_a_corrupt_copy_in_the_home_is_named_with_how_to_replace_it(package, tmp
     pinned.default_path().write_bytes(b"truncated download")
     with pytest.raises(DataError, match=r"openmoji-0.0.1.tgz: integrity .* delete it and fetch again \(`npm pack openmoji@0.0.1`\)"):
         pinned.path(fetch=False)
+
+
+def test_a_failed_npm_pack_is_reported_with_its_last_line(tmp_path, monkeypatch):
+    """The fetch runs `npm pack`; its failure (offline) or a run that writes no tarball are named, not a traceback."""
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DISTILHASH_OPENMOJI", raising=False)
+    pinned = NpmTarball("openmoji", "0.0.1", "sha512-x", "DISTILHASH_OPENMOJI")
+    for name, script, expected in (
+            ("npm-offline", "echo 'npm ERR! code ENOTFOUND' >&2; echo 'npm ERR! network request failed' >&2; exit 1",
+             r"`npm pack` failed, offline\?: npm ERR! network request failed\)"),
+            ("npm-silent", "exit 0", r"`npm pack` wrote no such file")):
+        npm = tmp_path / name
+        npm.write_text(f"#!/bin/sh\n{script}\n")
+        npm.chmod(0o755)
+        monkeypatch.setattr("shutil.which", lambda _, npm=npm: str(npm))
+        with pytest.raises(DataError, match=r"openmoji@0.0.1 is needed at .*openmoji-0.0.1.tgz \(" + expected):
+            pinned.path()

