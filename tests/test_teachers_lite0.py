@@ -209,6 +209,7 @@ def test_fitted_heads_align_images_with_their_captions(tmp_path, prepared_shapes
 
 
 def test_damaged_heads_file_is_refused(tmp_path, prepared_shapes):
+    from distilhash.errors import DataError
     from distilhash.teachers.lite0_fit import Lite0FitConfig, fit_lite0_minilm
 
     config = Lite0FitConfig(image_size=32, epochs=1, min_steps=0, batch_size=32, threads=1, select="val_mrr",
@@ -216,6 +217,10 @@ def test_damaged_heads_file_is_refused(tmp_path, prepared_shapes):
     fit_lite0_minilm("shapes", tmp_path / "t", config, cache_dir=tmp_path / "cache", progress=False)
     cfg_path = tmp_path / "t" / "config.json"
     cfg = json.loads(cfg_path.read_text())
+    assert cfg["fit_info"]["pairs_used"].endswith("no query items; no label read (selection by val MRR)")
+    config.select = "val_nouns"
+    with pytest.raises(DataError, match="select='val_nouns': expected one of val_map, val_mrr"):
+        fit_lite0_minilm("shapes", tmp_path / "t2", config, cache_dir=tmp_path / "cache", progress=False)
     cfg["heads"]["image_head"] = "linear"
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(TeacherLoadError, match="does not fit the heads"):

@@ -367,8 +367,8 @@ def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None
         steps = max(1, len(fit_pos) // min(config.batch_size, len(fit_pos)))
         bar = tqdm(total=steps * _epochs(config, len(fit_pos)) * len(config.variants), desc="fit lite0-minilm heads", unit="step",
                    disable=not progress)
-        if config.select not in ("val_map", "val_mrr"):
-            raise DataError(f"select={config.select!r}: expected 'val_map' or 'val_mrr'")
+        if config.select not in SELECT_RULES:
+            raise DataError(f"select={config.select!r}: expected one of {', '.join(SELECT_RULES)}")
         select = config.select if ds.num_labels else "val_mrr"
         y_val = ds.labels[train[val_pos]] if select == "val_map" else None
         heads, selection = train_and_select(config, u[fit_pos], v[fit_pos], u[val_pos], v[val_pos], y_val, mu, sigma,
