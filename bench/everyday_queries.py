@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 import numpy as np
 
-from distilhash.benchmark.blind_judging import (contact_sheet, judged_scores, judged_table, paired_counts,
+from distilhash.benchmark.blind_judging import (check_judgments, contact_sheet, judged_scores, judged_table, paired_counts,
                                                 ranks_of, score_table, title_census, with_near_misses)
 from distilhash.benchmark.everyday_rankings import everyday_rankings
 
@@ -78,6 +78,7 @@ def score(a: argparse.Namespace) -> None:
     text += "".join(f"| {x} | {y} | {w} | {l} | {t} |\n" for x, y, w, l, t in paired_counts(judged_scores(data, judged)))
     if (out / "near_misses.json").is_file():
         near = json.loads((out / "near_misses.json").read_text())
+        check_judgments(data, near, "near_misses.json", complete=False)
         lenient = score_table(judged_scores(data, with_near_misses(judged, near)))
         text += f"\n## With the near misses counted too (`near_misses.json`: {near.get('what', '')})\n\n{lenient}"
     if (out / "census.json").is_file():

@@ -57,3 +57,45 @@ def test_ranks_of_finds_each_wanted_row_in_a_full_ranking():
     from distilhash.benchmark.blind_judging import ranks_of
 
     assert ranks_of([40, 7, 12, 3], [3, 7]) == [2, 4]
+
+
+def test_judgments_that_cannot_be_counted_are_named_not_scored():
+    """A typo in judgments.json must not change P@10 silently: each broken shape is named with its sheet and query."""
+    import pytest
+
+    from distilhash.benchmark.blind_judging import check_judgments, judged_scores
+    from distilhash.errors import DataError
+
+    data = {"queries": ["a cat", "a car"], "key": {"sheet-1": "A", "sheet-2": "B"}}
+    ok = {"criterion": "by eye", "sheet-1": {"a cat": [1, 10], "a car": []}}
+    assert judged_scores(data, ok) == {"A": {"a cat": 0.2, "a car": 0.0}}
+    for judged, expected in (({"sheet-1": {"a cat": [1]}}, "sheet-1 has no list for the query 'a car'"),
+                             ({"sheet-1": {"a cat": [1, 1], "a car": []}}, r"sheet-1 'a cat': \[1, 1\]; expected distinct"),
+                             ({"sheet-1": {"a cat": [11], "a car": []}}, r"\[11\]; expected distinct positions 1-10"),
+                             ({"sheet-1": {"a cat": ["3"], "a car": []}}, "expected distinct positions 1-10"),
+                             ({"sheet-1": {"a cat": [], "a car": [], "a cta": [2]}}, "judges 'a cta', which is not one"),
+                             ({"sheet-9": {"a cat": [], "a car": []}}, "sheet-9 is not one of the key's sheets")):
+        with pytest.raises(DataError, match=expected):
+            judged_scores(data, judged)
+    check_judgments(data, {"what": "x", "sheet-2": {"a car": [4]}}, "near_misses.json", complete=False)  # partial: fine
+    with pytest.raises(DataError, match="near_misses.json: sheet-2 'a car': \\[0\\]"):
+        check_judgments(data, {"sheet-2": {"a car": [0]}}, "near_misses.json", complete=False)
+
+
+def test_the_table_names_the_sheets_left_unjudged():
+    data = {"queries": ["a cat"], "key": {"sheet-1": "float T", "sheet-2": "index I"},
+            "provenance": {"commit": "abcdef123", "load_before": [1], "load_after": [2]}}
+    text = judged_table(data, {"sheet-1": {"a cat": [1]}})
+    assert "| standard error over queries | n/a (1 query) |" in text
+    assert "Not judged, so not in the table: sheet-2 (index I)." in text
+    assert "Not judged" not in judged_table(data, {"sheet-1": {"a cat": [1]}, "sheet-2": {"a cat": []}})
+
+
+def test_title_census_refuses_a_query_with_nothing_to_look_for():
+    import pytest
+
+    from distilhash.benchmark.blind_judging import title_census
+    from distilhash.errors import DataError
+
+    with pytest.raises(DataError, match="query 'the' has no word to look for"):
+        title_census(["a cat", "the"], ["a cat"])

@@ -44,7 +44,16 @@ def test_index_ranking_answers_through_the_manifests_model_in_dataset_rows(tmp_p
 
 def test_index_holding_items_outside_the_judged_database_is_refused(tmp_path):
     ix = _index(tmp_path, np.arange(len(SHOWS)))
+    with pytest.raises(ConfigError, match="holds 2 item.* such as 'd0' that are not one of the 10 judged database items"):
+        everyday_rankings([f"index {ix}"], ["cat"], DATA, JUDGED, k=3)
+    # refused even when no outside item reaches the top k ("moon" is drawn once, by a judged row)
     with pytest.raises(ConfigError, match="not one of the 10 judged database items"):
+        everyday_rankings([f"index {ix}"], ["moon"], DATA, JUDGED, k=1)
+
+
+def test_index_lacking_judged_items_is_refused(tmp_path):
+    ix = _index(tmp_path, JUDGED[:-3])
+    with pytest.raises(ConfigError, match="lacks 3 of the 10 judged database items"):
         everyday_rankings([f"index {ix}"], ["cat"], DATA, JUDGED, k=3)
 
 

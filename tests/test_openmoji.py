@@ -103,8 +103,8 @@ def test_the_tarball_is_verified_and_a_missing_one_says_how_to_get_it(package, t
     pinned = om.OPENMOJI
     assert pinned.path() == package
     wrong = NpmTarball(pinned.name, pinned.version, "sha512-" + "A" * 86 + "==", pinned.env)
-    with pytest.raises(DataError, match="integrity .* is not the pinned"):
-        wrong.path()
+    with pytest.raises(DataError, match=r"integrity .* is not the pinned .*; point \$DISTILHASH_OPENMOJI at the .tgz"):
+        wrong.path()  # the file is the user's copy: repoint the variable, do not delete it
     monkeypatch.setenv("DISTILHASH_OPENMOJI", str(tmp_path / "absent.tgz"))
     with pytest.raises(DataError, match="DISTILHASH_OPENMOJI=.*absent.tgz: no such file"):
         pinned.path()
@@ -120,3 +120,31 @@ def test_the_tarball_is_verified_and_a_missing_one_says_how_to_get_it(package, t
 def test_the_pinned_release_and_scoped_names():
     assert om.OPENMOJI.spec == "openmoji@17.0.0" and om.OPENMOJI.integrity.startswith("sha512-EBnYrNGd")
     assert NpmTarball("@mdi/svg", "7.4.47", "sha512-x", "X").filename == "mdi-svg-7.4.47.tgz"
+
+
+def test_a_corrupt_copy_in_the_home_is_named_with_how_to_replace_it(package, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("DISTILHASH_HOME", str(home))
+    monkeypatch.delenv("DISTILHASH_OPENMOJI")
+    pinned = om.OPENMOJI
+    pinned.default_path().parent.mkdir(parents=True)
+    pinned.default_path().write_bytes(b"truncated download")
+    with pytest.raises(DataError, match=r"openmoji-0.0.1.tgz: integrity .* delete it and fetch again \(`npm pack openmoji@0.0.1`\)"):
+        pinned.path(fetch=False)
+
+
+def test_a_failed_npm_pack_is_reported_with_its_last_line(tmp_path, monkeypatch):
+    """The fetch runs `npm pack`; its failure (offline) or a run that writes no tarball are named, not a traceback."""
+    monkeypatch.setenv("DISTILHASH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DISTILHASH_OPENMOJI", raising=False)
+    pinned = NpmTarball("openmoji", "0.0.1", "sha512-x", "DISTILHASH_OPENMOJI")
+    for name, script, expected in (
+            ("npm-offline", "echo 'npm ERR! code ENOTFOUND' >&2; echo 'npm ERR! network request failed' >&2; exit 1",
+             r"`npm pack` failed, offline\?: npm ERR! network request failed\)"),
+            ("npm-silent", "exit 0", r"`npm pack` wrote no such file")):
+        npm = tmp_path / name
+        npm.write_text(f"#!/bin/sh\n{script}\n")
+        npm.chmod(0o755)
+        monkeypatch.setattr("shutil.which", lambda _, npm=npm: str(npm))
+        with pytest.raises(DataError, match=r"openmoji@0.0.1 is needed at .*openmoji-0.0.1.tgz \(" + expected):
+            pinned.path()

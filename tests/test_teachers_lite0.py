@@ -209,6 +209,7 @@ def test_fitted_heads_align_images_with_their_captions(tmp_path, prepared_shapes
 
 
 def test_damaged_heads_file_is_refused(tmp_path, prepared_shapes):
+    from distilhash.errors import DataError
     from distilhash.teachers.lite0_fit import Lite0FitConfig, fit_lite0_minilm
 
     config = Lite0FitConfig(image_size=32, epochs=1, min_steps=0, batch_size=32, threads=1, select="val_mrr",
@@ -216,6 +217,10 @@ def test_damaged_heads_file_is_refused(tmp_path, prepared_shapes):
     fit_lite0_minilm("shapes", tmp_path / "t", config, cache_dir=tmp_path / "cache", progress=False)
     cfg_path = tmp_path / "t" / "config.json"
     cfg = json.loads(cfg_path.read_text())
+    assert cfg["fit_info"]["pairs_used"].endswith("no query items; no label read (selection by val MRR)")
+    config.select = "val_nouns"
+    with pytest.raises(DataError, match="select='val_nouns': expected one of val_map, val_mrr"):
+        fit_lite0_minilm("shapes", tmp_path / "t2", config, cache_dir=tmp_path / "cache", progress=False)
     cfg["heads"]["image_head"] = "linear"
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(TeacherLoadError, match="does not fit the heads"):
@@ -286,3 +291,15 @@ def test_tower_features_progress_moves_per_batch_and_counts_cached_rows(tmp_path
     again, from_cache = tower_features(ds, rows, 32, tmp_path, backbone=_FakeTower(), batch_size=16)
     assert from_cache and _Bar.instances[-1].n == 600
     np.testing.assert_array_equal(again, feats)
+
+
+def test_a_fit_record_says_which_labels_its_selection_read():
+    """Every selection rule has its record sentence: val MRR reads no label, val mAP only split.val's."""
+    from distilhash.errors import DataError
+    from distilhash.teachers.lite0_fit import LABELS_READ, SELECT_RULES, labels_read
+
+    assert set(LABELS_READ) == set(SELECT_RULES)
+    assert labels_read("val_mrr") == "no label read (selection by val MRR)"
+    assert "split.val items only" in labels_read("val_map")
+    with pytest.raises(DataError, match="select='val_nouns': expected one of val_map, val_mrr"):
+        labels_read("val_nouns")

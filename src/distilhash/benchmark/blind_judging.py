@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["contact_sheet", "judged_scores", "judged_table", "paired_counts", "ranks_of", "score_table",
+from distilhash.errors import DataError
+
+__all__ = ["check_judgments", "contact_sheet", "judged_scores", "judged_table", "paired_counts", "ranks_of", "score_table",
            "title_census", "with_near_misses"]
 
 
@@ -39,9 +41,37 @@ def contact_sheet(images: list[list[np.ndarray]], labels: list[str], path: Path,
     sheet.save(path)
 
 
+def check_judgments(data: dict[str, Any], judged: dict[str, Any], what: str = "judgments",
+                    complete: bool = True) -> None:
+    """Raise a DataError naming the sheet and query when ``judged`` (sheet -> query -> positions) is not what
+    :func:`judged_scores` counts: a sheet the key does not hold, a query not in ``data``'s list, a query without an
+    entry (when ``complete``; near misses list only some), or positions that are not distinct integers 1-10 (a typo
+    would otherwise change P@10 silently, or count above 1)."""
+    for sheet, per_query in judged.items():
+        if not sheet.startswith("sheet-"):
+            continue  # the file's notes (provenance, criterion, ...)
+        if sheet not in data["key"]:
+            raise DataError(f"{what}: {sheet} is not one of the key's sheets ({', '.join(data['key'])})")
+        if not isinstance(per_query, dict):
+            raise DataError(f"{what}: {sheet} is a {type(per_query).__name__}; expected query -> positions")
+        unknown = [q for q in per_query if q not in data["queries"]]
+        if unknown:
+            raise DataError(f"{what}: {sheet} judges {unknown[0]!r}, which is not one of the {len(data['queries'])} "
+                            "queries (a typo?)")
+        for q in data["queries"] if complete else list(per_query):
+            pos = per_query.get(q)
+            if not isinstance(pos, list):
+                raise DataError(f"{what}: {sheet} has no list for the query {q!r}; expected the positions (1-10) of "
+                                "its relevant drawings, [] for none")
+            if any(isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= 10 for x in pos) or len(set(pos)) < len(pos):
+                raise DataError(f"{what}: {sheet} {q!r}: {pos}; expected distinct positions 1-10")
+
+
 def judged_scores(data: dict[str, Any], judged: dict[str, Any]) -> dict[str, dict[str, float]]:
     """ranking -> query -> P@10 of the judged sheets (``data``: ``everyday.json``; ``judged``: sheet -> query ->
-    positions 1-10 of the hits). Sheets without judgments are left out."""
+    positions 1-10 of the hits, checked by :func:`check_judgments`). Sheets without judgments are left out (and
+    :func:`judged_table` names them)."""
+    check_judgments(data, judged)
     return {name: {q: len(judged[sheet][q]) / 10 for q in data["queries"]}
             for sheet, name in data["key"].items() if sheet in judged}
 
@@ -73,13 +103,18 @@ def title_census(queries: list[str], titles: list[str]) -> dict[str, dict[str, A
     import re
 
     words = [set(re.findall(r"[a-z]+", t.lower())) for t in titles]
+    content_of = {q: [w for w in re.findall(r"[a-z]+", q.lower()) if w not in ("a", "an", "the")] for q in queries}
+    empty = [q for q, c in content_of.items() if not c]
+    if empty:
+        raise DataError(f"query {empty[0]!r} has no word to look for in titles (only articles, digits or signs); "
+                        "expected a query naming a thing")
 
     def named(word: str, ws: set[str]) -> bool:
         return bool({word, word + "s", word + "es"} & ws)
 
     out = {}
     for q in queries:
-        content = [w for w in re.findall(r"[a-z]+", q.lower()) if w not in ("a", "an", "the")]
+        content = content_of[q]
         titled = [i for i, ws in enumerate(words) if all(named(w, ws) for w in content)]
         out[q] = {"head": sum(named(content[-1], ws) for ws in words), "all_words": len(titled), "titled": titled}
     return out
@@ -99,7 +134,8 @@ def score_table(scores: dict[str, dict[str, float]]) -> str:
     lines += [f"| {q} | " + " | ".join(f"{t[q]:.1f}" for t in scores.values()) + " |" for q in queries]
     lines.append("| **mean P@10** | " + " | ".join(f"**{np.mean(list(t.values())):.2f}**" for t in scores.values()) + " |")
     lines.append("| standard error over queries | " + " | ".join(
-        f"{np.std(list(t.values()), ddof=1) / np.sqrt(len(t)):.2f}" for t in scores.values()) + " |")
+        f"{np.std(list(t.values()), ddof=1) / np.sqrt(len(t)):.2f}" if len(t) > 1 else "n/a (1 query)"
+        for t in scores.values()) + " |")
     lines.append("| queries with P@10 = 0 | " + " | ".join(str(sum(v == 0 for v in t.values())) for t in scores.values()) + " |")
     return "\n".join(lines) + "\n"
 
@@ -109,10 +145,13 @@ def judged_table(data: dict[str, Any], judged: dict[str, Any]) -> str:
     ``everyday.json`` (queries, key sheet -> ranking, provenance, optionally the query file's ``judging``
     rule), ``judged`` the judgments (sheet -> query -> positions of the hits in the top 10)."""
     queries = data["queries"]
+    unjudged = {s: n for s, n in data["key"].items() if s not in judged}
     lines = [f"# {len(queries)} everyday queries, top 10 judged by eye (blind: sheets numbered by a seeded shuffle)", "",
              f"A hit ({data.get('query_file', 'bench/everyday_queries.json')}, written before any result): "
              f"{data.get('judging') or 'the drawing shows the thing named.'}", "",
              score_table(judged_scores(data, judged)),
+             *([f"Not judged, so not in the table: {', '.join(f'{s} ({n})' for s, n in unjudged.items())}.", ""]
+               if unjudged else []),
              "Sheets: " + ", ".join(f"`{s}.png` = {n}" for s, n in data["key"].items()) +
              f"; provenance in `everyday.json` (commit {data['provenance']['commit'][:7]}, load "
              f"{data['provenance']['load_before']} -> {data['provenance']['load_after']})."]

@@ -12,7 +12,8 @@ A ranking is named ``"KIND ARG"``, its kind one of :data:`RANKING_KINDS`::
 ``index NAME`` reads the query encoder recorded in the index's manifest with the service's default
 text encoder (``auto``: the model's static encoder when it has one, else the teacher's text tower)
 and searches the index as it is, so the ranking is the one the search page shows. Every hit must be
-one of ``rows`` (the judged database): an index holding other items is refused.
+one of ``rows`` (the judged database): an index holding other items, or lacking some, is refused
+before any query is answered.
 """
 
 from __future__ import annotations
@@ -57,16 +58,23 @@ def _index_ranking(arg: str, queries: list[str], dataset: Any, rows: np.ndarray,
 
     row_of = {dataset.ids[int(i)]: int(i) for i in rows}
     with open_index(resolve_named(arg, "indexes")) as index:
+        held = {item for item, _ in index.iter_metadata()}
+        _check_same_items(arg, held, row_of)
         encoder = query_encoder_for(index)  # the model and teacher its manifest records; text encoder "auto"
         results = index.search(encoder.encode("text", queries), k)
-    out = []
-    for query, res in zip(queries, results):
-        missing = [x for x in res.ids if x not in row_of]
-        if missing:
-            raise ConfigError(f"index {arg}: {query!r} returns {missing[0]!r}, which is not one of the {len(rows)} "
-                              "judged database items (build the index on that part only)")
-        out.append([row_of[x] for x in res.ids])
-    return out
+    return [[row_of[x] for x in res.ids] for res in results]
+
+
+def _check_same_items(arg: str, held: set[str], row_of: dict[str, int]) -> None:
+    """The index must hold exactly the judged database: checked on all its items, not only on the top k returned."""
+    outside = sorted(held - row_of.keys())
+    if outside:
+        raise ConfigError(f"index {arg} holds {len(outside)} item(s) such as {outside[0]!r} that are not one of the "
+                          f"{len(row_of)} judged database items (build the index on that part only)")
+    absent = len(row_of) - len(held)
+    if absent:
+        raise ConfigError(f"index {arg} lacks {absent} of the {len(row_of)} judged database items; expected an index "
+                          "of exactly that part (rebuild it)")
 
 
 @RANKING_KINDS.register("float")

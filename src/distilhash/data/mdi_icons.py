@@ -5,12 +5,13 @@ The package holds one monochrome 24 x 24 SVG per icon and ``meta.json``: ``name`
 ``outline``, ``off``, ``plus``, ...) and ``deprecated``. Most icons are interface symbols or variants of another icon;
 :func:`mdi_icons` keeps an icon unless (counted per reason, in this order):
 
-1. it is deprecated;
+1. it is deprecated, or has no name;
 2. it is a variant: its ``styles`` are set, or its name holds one of the package's own style words (the union of every
    icon's ``styles``: ``outline``, ``variant``, ``off``, ``box``, ``circle``, ``plus``, ``arrow``, ...);
 3. it has no category, or one of :data:`DROPPED_CATEGORIES` (interface, text, symbols, brands, emoji);
-4. its name (words joined by spaces) is the name of a held-out emoji of the open-vocabulary benchmark
-   (:func:`~distilhash.data.openmoji.held_out_emoji`);
+4. its name or one of its aliases (words joined by spaces) is the name of a held-out emoji of the open-vocabulary
+   benchmark (:func:`~distilhash.data.openmoji.held_out_emoji`): an alias is another name of the same drawing
+   (``tortoise`` is also ``turtle``), and the caption carries it;
 5. its SVG is missing or unrenderable, its picture blank or pixel-identical to a kept one
    (:func:`~distilhash.data.svg_pictures.draw_members`).
 
@@ -49,6 +50,8 @@ def mdi_rule(record: dict[str, Any], style_words: frozenset[str], held_names: fr
     tags = list(record.get("tags") or [])
     if record.get("deprecated"):
         return "deprecated"
+    if not _words(record.get("name") or ""):
+        return "no name"
     if record.get("styles") or style_words & set(str(record.get("name", "")).split("-")):
         return "style variant"
     if not tags:
@@ -58,6 +61,8 @@ def mdi_rule(record: dict[str, Any], style_words: frozenset[str], held_names: fr
         return f"category {dropped[0]}"
     if _words(record.get("name", "")).lower() in held_names:
         return "name of a held-out emoji"
+    if any(_words(a).lower() in held_names for a in record.get("aliases") or []):
+        return "alias is the name of a held-out emoji"
     return ""
 
 
@@ -75,13 +80,13 @@ def mdi_icons(size: int = 128, catalog=None, blank_std: float = 2.0, progress: b
 
     ``meta``: ``captions``, ``categories`` per icon, ``counts`` (read, kept, each reason), the package and its integrity.
     """
-    from distilhash.data.npm_tarball import member_json
+    from distilhash.data.npm_tarball import member_records
     from distilhash.data.openmoji import held_out_emoji
     from distilhash.data.svg_pictures import draw_kept
 
     held = held_out_emoji(catalog).names
     with MDI.open(fetch) as tar:
-        records = member_json(tar, "package/meta.json", MDI.spec)
+        records = member_records(tar, "package/meta.json", MDI.spec)
         style_words = frozenset(s for r in records for s in r.get("styles") or [])
         kept, pixels, counts = draw_kept(tar, records, [mdi_rule(r, style_words, held) for r in records],
                                          lambda r: f"package/svg/{r['name']}.svg", size, blank_std, progress, "MDI icons")

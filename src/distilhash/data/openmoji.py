@@ -27,8 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from distilhash.data.emoji_glyphs import TitledImages, emoji_held_out
 from distilhash.data.npm_tarball import NpmTarball
 from distilhash.errors import DataError
@@ -105,12 +103,12 @@ def openmoji_glyphs(size: int = 128, catalog=None, blank_std: float = 2.0, progr
     the package, its version, integrity and licence. ``catalog``: the emoji catalogue whose held-out part is avoided
     (default: the installed one).
     """
-    from distilhash.data.npm_tarball import member_json
+    from distilhash.data.npm_tarball import member_records
     from distilhash.data.svg_pictures import draw_kept
 
     held = held_out_emoji(catalog)
     with OPENMOJI.open(fetch) as tar:
-        records = member_json(tar, "package/data/openmoji.json", OPENMOJI.spec)
+        records = member_records(tar, "package/data/openmoji.json", OPENMOJI.spec)
         reasons = [openmoji_rule(r, held) or ("empty caption" if not openmoji_caption(r) else "") for r in records]
         kept, pixels, counts = draw_kept(tar, records, reasons, lambda r: f"package/color/svg/{r.get('hexcode', '')}.svg",
                                          size, blank_std, progress, "OpenMoji glyphs")

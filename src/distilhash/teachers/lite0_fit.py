@@ -298,11 +298,20 @@ def train_and_select(config: Lite0FitConfig, u_fit, v_fit, u_val, v_val, y_val, 
     return winner["heads"], selection
 
 
+#: per selection rule, what the fit's record says about the labels it read (the keys of :data:`SELECT_RULES`)
+LABELS_READ = {
+    "val_map": "labels of split.val items only, read for the val mAP selection",
+    "val_mrr": "no label read (selection by val MRR)",
+}
+
+
 def labels_read(select: str) -> str:
-    """How a fit read labels, for its record: none when it selects by val MRR, else only split.val's for val mAP."""
-    if select == "val_mrr":
-        return "no label read (selection by val MRR)"
-    return "labels of split.val items only, read for the val mAP selection"
+    """How a fit read labels, for its record (:data:`LABELS_READ`); a DataError for an unknown rule."""
+    from distilhash.errors import DataError
+
+    if select not in LABELS_READ:
+        raise DataError(f"select={select!r}: expected one of {', '.join(LABELS_READ)}")
+    return LABELS_READ[select]
 
 
 def towers_record(image_size: int, text_encoder) -> dict[str, Any]:
@@ -358,8 +367,8 @@ def fit_lite0_minilm(dataset, out_dir: str | Path, config: Lite0FitConfig | None
         steps = max(1, len(fit_pos) // min(config.batch_size, len(fit_pos)))
         bar = tqdm(total=steps * _epochs(config, len(fit_pos)) * len(config.variants), desc="fit lite0-minilm heads", unit="step",
                    disable=not progress)
-        if config.select not in ("val_map", "val_mrr"):
-            raise DataError(f"select={config.select!r}: expected 'val_map' or 'val_mrr'")
+        if config.select not in SELECT_RULES:
+            raise DataError(f"select={config.select!r}: expected one of {', '.join(SELECT_RULES)}")
         select = config.select if ds.num_labels else "val_mrr"
         y_val = ds.labels[train[val_pos]] if select == "val_map" else None
         heads, selection = train_and_select(config, u[fit_pos], v[fit_pos], u[val_pos], v[val_pos], y_val, mu, sigma,

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from distilhash.teachers.lite0_fit import Lite0FitConfig, _epochs, labels_read, towers_record, train_and_select
+from distilhash.teachers.lite0_fit import (SELECT_RULES, Lite0FitConfig, _epochs, labels_read, towers_record,
+                                          train_and_select)
 from distilhash.threads import fit_threads
 
 __all__ = ["WideFitConfig", "WidePairs", "wide_pairs", "fit_lite0_wide", "DEFAULT_SOURCES"]
@@ -204,8 +205,9 @@ def fit_lite0_wide(dataset: str, out_dir: str | Path, config: WideFitConfig | No
     from distilhash.teachers.lite0_minilm import save_lite0_teacher
 
     config = config or WideFitConfig()
-    if config.select not in ("val_map", "val_mrr"):
-        raise DataError(f"select={config.select!r}: the wide fit selects on the dataset's split.val by 'val_map' or 'val_mrr'")
+    if config.select not in SELECT_RULES:
+        raise DataError(f"select={config.select!r}: the wide fit selects on the dataset's split.val by one of "
+                        f"{', '.join(SELECT_RULES)}")
     t_start = time.time()
     prev = torch.get_num_threads()
     threads = fit_threads(config.threads)

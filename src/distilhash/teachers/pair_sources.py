@@ -21,7 +21,7 @@ filtered, with counts. None of them holds a benchmark query item or a near-dupli
   logos and interface icons (:mod:`distilhash.data.openmoji`); caption = annotation. keywords. Not in the default
   sources: a fit names it (``--set 'sources=[..., "openmoji"]'``);
 * ``mdi``: Material Design Icons (npm ``@mdi/svg``, pinned and verified), monochrome, kept only when named by a thing:
-  no variants, no interface, text, symbol, brand or emoji category, no held-out emoji's name
+  no variants, no interface, text, symbol, brand or emoji category, no held-out emoji's name as its name or alias
   (:mod:`distilhash.data.mdi_icons`); caption = name. aliases. Not in the default sources either.
 
 Debian icon themes were looked at: only Adwaita (symbolic, monochrome) and hicolor (application
@@ -186,16 +186,23 @@ def _mdi(size: int = 128, progress: bool = True, **_: Any) -> PairSet:
 
     return _package_pairs(mdi_icons(size=size, progress=progress),
                           "Material Design Icons named by a thing: no variants, no interface, text, symbol, brand or "
-                          "emoji category, no held-out emoji's name; caption = name. aliases")
+                          "emoji category, no held-out emoji's name as its name or alias; caption = name. aliases")
+
+
+#: sources whose filter rules changed after their pairs could have been cached: the version goes into the cache's file
+#: name, so a home's older set is rebuilt rather than read (2: ``mdi`` leaves out an alias naming a held-out emoji)
+RULE_VERSIONS: dict[str, int] = {"mdi": 2}
 
 
 def _cached_pairs(name: str, cache, key: str, options: dict[str, Any]) -> PairSet:
-    """:data:`PAIR_SOURCES` ``name`` built once and kept as ``pairs-<name>-<key>.{npy,json}`` under ``cache``."""
+    """:data:`PAIR_SOURCES` ``name`` built once and kept as ``pairs-<name>[-v<rules>]-<key>.{npy,json}`` under
+    ``cache`` (``-v<rules>``: :data:`RULE_VERSIONS`)."""
     import json
 
     from distilhash.io_utils import atomic_save_npy, atomic_write_json
 
-    stem = cache / f"pairs-{name}-{key}"
+    version = f"-v{RULE_VERSIONS[name]}" if name in RULE_VERSIONS else ""
+    stem = cache / f"pairs-{name}{version}-{key}"
     if stem.with_suffix(".json").is_file() and stem.with_suffix(".npy").is_file():
         rec = json.loads(stem.with_suffix(".json").read_text())
         return PairSet(name, rec["ids"], rec["texts"], np.load(stem.with_suffix(".npy")), rec["meta"], rec["views"],
