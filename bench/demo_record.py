@@ -19,11 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from distilhash.benchmark.demo_report import markdown
+from distilhash.demo.freshness import model_options
+from distilhash.demo.steps import DCMQ_PRESET
+from distilhash.methods.presets import preset_options
 from distilhash.io_utils import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = "demo_record"
 INDEX = "indexes/demo-dcmq64-image"
+MODEL = "runs/demo-dcmq64"
 
 
 def _read(path: Path, what: str) -> Any:
@@ -43,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
            **({"teacher": {k: v for k, v in _read(teacher, "the teacher check").items() if k != "card"}}
               if teacher.is_file() else {}),
            "examples": _read(home / INDEX / "demo-examples.json", "the example searches"),
-           "open_vocab": _read(home / INDEX / "demo-open-vocab.json", "the open-vocabulary summary")}
+           "open_vocab": _read(home / INDEX / "demo-open-vocab.json", "the open-vocabulary summary"),
+           "model_options": model_options(home / MODEL, preset_options("dcmq", DCMQ_PRESET))}
     for e in rec["examples"]:  # the table needs no item lists; the ids stay for whoever checks by looking
         e.pop("texts", None)
     out = ROOT / "bench" / "results" / BENCH

@@ -74,6 +74,27 @@ def test_the_demo_ends_with_its_figures_beside_the_committed_records(tmp_path):
     assert steps.RECORD.is_file()  # the committed record of this repository
 
 
+def test_a_model_trained_with_other_options_than_the_records_is_named_as_the_cause(tmp_path):
+    """Same teacher copy, the model's figures moved: when the record's model had other preset options (an earlier
+    preset) the comparison names them, instead of guessing at the extraction's thread count."""
+    from distilhash.demo.record_compare import compare_lines
+
+    run = {"examples": [], "teacher": {"spec": "t", "fingerprint": "f"},
+           "open_vocab": {"dcmq 64 bits (this model)": {"domains": {"openclipart": {"method": {"p_at": 0.095}}}},
+                          "float teacher": {"domains": {"openclipart": {"method": {"p_at": 0.113}}}}},
+           "model_options": {"target_text": "mix", "val_criterion": "teacher-top10"}}
+    record = {**run, "open_vocab": {**run["open_vocab"], "dcmq 64 bits (this model)": {
+        "domains": {"openclipart": {"method": {"p_at": 0.101}}}}}, "provenance": {"commit": "abc"},
+        "model_options": {"target_text": "mix", "val_criterion": "labels"}}
+    (tmp_path / "demo.json").write_text(json.dumps(record))
+    last = compare_lines(run, tmp_path / "demo.json")[-1]
+    assert "other options than the record's: val_criterion='teacher-top10' (record 'labels')" in last
+    assert "target_text" not in last and "threads" not in last
+    record["model_options"] = run["model_options"]
+    (tmp_path / "demo.json").write_text(json.dumps(record))
+    assert "DISTILHASH_THREADS=1" in compare_lines(run, tmp_path / "demo.json")[-1]
+
+
 def test_a_run_without_example_searches_still_compares_with_the_record(tmp_path):
     """An empty examples file (a run stopped before its searches) gives no example rows, not a ZeroDivisionError."""
     from distilhash.demo.record_compare import compare_lines, figures

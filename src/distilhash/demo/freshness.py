@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["feature_cache_state", "model_teacher", "model_options_differ", "model_is_current", "index_is_current",
+__all__ = ["feature_cache_state", "model_teacher", "model_options", "model_options_differ", "model_is_current", "index_is_current",
            "retire_model_outputs"]
 
 
@@ -58,11 +59,17 @@ def model_teacher(model_dir: Path) -> dict[str, Any] | None:
     return {"spec": spec, "fingerprint": ident.get("fingerprint")}
 
 
+def model_options(model_dir: Path, keys: Iterable[str]) -> dict[str, Any]:
+    """The values of config ``keys`` the model in ``model_dir`` was trained with (its ``method.json``; None when it
+    records none)."""
+    config = _read_json(model_dir / "method.json").get("config") or {}
+    return {k: config.get(k) for k in keys}
+
+
 def model_options_differ(model_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
     """Of ``options`` (config key -> value), those the finished model in ``model_dir`` was *not* trained with:
     key -> the value its ``method.json`` records (None when it records none)."""
-    config = _read_json(model_dir / "method.json").get("config") or {}
-    return {k: config.get(k) for k, v in options.items() if config.get(k) != v}
+    return {k: v for k, v in model_options(model_dir, options).items() if v != options[k]}
 
 
 def model_is_current(model_dir: Path, spec: str, fingerprint: str | None, options: dict[str, Any] | None = None) -> bool:

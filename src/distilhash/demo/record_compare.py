@@ -28,7 +28,8 @@ def figures(examples: list[dict[str, Any]], open_vocab: dict[str, Any]) -> dict[
 
 
 def compare_lines(run: dict[str, Any], record_path: Path) -> list[str]:
-    """Lines comparing ``run`` (``{"examples", "open_vocab", "teacher"}``, this run's files) with the record."""
+    """Lines comparing ``run`` (``{"examples", "open_vocab", "teacher", "model_options"}``, this run's files) with the
+    record; ``model_options`` (the demo model's preset options as trained) explain a difference when they differ."""
     if not record_path.is_file():
         return [f"(no committed demo record at {record_path} to compare with)"]
     rec = json.loads(record_path.read_text())
@@ -45,7 +46,13 @@ def compare_lines(run: dict[str, Any], record_path: Path) -> list[str]:
         lines.append(f"  {key:<{width}}  {value:.3f}  (record {'-' if other is None else f'{other:.3f}'})")
     teacher_same = all(abs(v - theirs.get(k, v)) < 5e-4 for k, v in mine.items() if k.startswith("float teacher"))
     model_moved = any(abs(v - theirs.get(k, v)) >= 5e-4 for k, v in mine.items() if not k.startswith("float teacher"))
-    if same and teacher_same and model_moved:
+    options, rec_options = run.get("model_options"), rec.get("model_options")
+    differ = {k: (v, rec_options.get(k)) for k, v in (options or {}).items()
+              if rec_options is not None and rec_options.get(k) != v}
+    if differ:
+        lines.append("  (the model was trained with other options than the record's: "
+                     + ", ".join(f"{k}={v!r} (record {r!r})" for k, (v, r) in differ.items()) + ")")
+    elif same and teacher_same and model_moved:
         lines.append("  (the teacher's figures match and the model's do not: the features differ in the last digits when "
                      "the extraction ran on another number of threads, and training carries that into another model; "
                      "DISTILHASH_THREADS=1 repeats a 1-thread run)")

@@ -279,6 +279,7 @@ RECORD = Path(__file__).resolve().parents[3] / "bench" / "results" / "demo_recor
 def _record_comparison() -> list[str]:
     """This run's example and open-vocabulary figures beside the committed record's (nothing when this run did not
     write them)."""
+    from distilhash.demo.freshness import model_options
     from distilhash.demo.record_compare import compare_lines
     from distilhash.demo.teacher_check import read_record
 
@@ -286,7 +287,7 @@ def _record_comparison() -> list[str]:
     if not (examples.is_file() and summary.is_file()):
         return []
     run = {"examples": json.loads(examples.read_text()), "open_vocab": json.loads(summary.read_text()),
-           "teacher": read_record(_teacher_file())}
+           "teacher": read_record(_teacher_file()), "model_options": model_options(_model_dir(), _preset_options())}
     return ["", *compare_lines(run, RECORD)]
 
 
