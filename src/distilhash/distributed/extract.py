@@ -152,6 +152,7 @@ def extract_features_ray(
     from distilhash.data.store import resolve_dataset_dir
     from distilhash.distributed.pool import WorkerPool
     from distilhash.distributed.preflight import check_nodes
+    from distilhash.distributed.head_watch import note as head_note
     from distilhash.distributed.runtime import ray_session
     from distilhash.distributed.shard_cache import ShardPlan, part_done, part_timings, prepare_arrays
     from distilhash.targets.prompts import resolve_template
@@ -186,6 +187,8 @@ def extract_features_ray(
                 shutil.rmtree(out)
             plan = ShardPlan(out.resolve(), identity, info["width"], info["arrays"], part_size)
             plan.open(overwrite)
+            head_note(f"The extraction's finished parts are kept, checksummed, in {out / 'shards'}: the rerun "
+                      "extracts only the rest")
             todo = [p for p in range(len(plan.ranges)) if not part_done(plan, p)]
             written = _run_parts(pool, plan, todo, progress, stop_after_parts, on_part, ds.name, spec)
             if written < len(todo):

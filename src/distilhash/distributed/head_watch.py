@@ -1,0 +1,107 @@
+"""Notice when the Ray cluster's head is lost, and say so before Ray ends the driver.
+
+A driver connected to a cluster (``ray_session(address)``) cannot go on without the head node's
+GCS: Ray's own client retries for 60 s and then terminates the process from a C++ thread with
+"Failed to connect to GCS within 60 seconds", without a word about the work already done. A
+:class:`HeadWatch` is a daemon thread that connects to the GCS port every ``every_s`` seconds;
+when the port has not accepted a connection for ``grace_s`` seconds it writes one message to
+stderr (the head's address, how long, what the running job keeps on disk: :func:`note`, and how
+to resume) and ends the process with :data:`EXIT_HEAD_LOST`. Finished work is durable before
+the driver counts it (an extraction's parts, a shard's files), so nothing finished is lost by
+ending here rather than 45 s later.
+
+    with HeadWatch("10.0.0.5:6379"):     # ray_session does this for every cluster it connects to
+        note("extraction: finished parts stay in CACHE/shards; rerun the same command to resume")
+        ...
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+__all__ = ["HeadWatch", "note", "EXIT_HEAD_LOST"]
+
+#: exit status of a driver whose cluster head was lost (BSD's EX_TEMPFAIL: try again later)
+EXIT_HEAD_LOST = 75
+
+_current: list[HeadWatch] = []
+
+
+def note(text: str) -> None:
+    """What the running job keeps if the head is lost now (said in the message; replaces the previous note)."""
+    for watch in _current:
+        watch.kept = text
+
+
+def _reachable(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class HeadWatch:
+    """A daemon thread ending this process, with a message, when ``gcs_address`` stops accepting connections.
+
+    Args:
+        gcs_address: ``host:port`` of the head's GCS (``ray.get_runtime_context().gcs_address``).
+        grace_s: seconds without a connection before the process ends (Ray's own limit is 60).
+        every_s: seconds between two connection attempts.
+        exit: called with :data:`EXIT_HEAD_LOST` (default ``os._exit``: Ray's threads would hold up a normal exit).
+        stream: where the message goes (default stderr).
+    """
+
+    def __init__(self, gcs_address: str, grace_s: float = 15.0, every_s: float = 2.0,
+                 exit: Callable[[int], Any] = os._exit, stream: TextIO | None = None) -> None:
+        host, _, port = gcs_address.rpartition(":")
+        self.address, self.host, self.port = gcs_address, host.strip("[]"), int(port)
+        self.grace_s, self.every_s, self._exit, self._stream = grace_s, every_s, exit, stream
+        self.kept = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="distilhash-head-watch", daemon=True)
+
+    def message(self, silent_s: float) -> str:
+        """What the user reads when the head is lost."""
+        kept = f" {self.kept}." if self.kept else ""
+        return (f"distilhash: lost the Ray cluster's head: its GCS at {self.address} has refused or ignored "
+                f"connections for {silent_s:.0f} s (the head node stopped or is unreachable), and no Ray work can "
+                f"go on without it.{kept} Start the cluster again (`ray start --head` on the head, then `ray start "
+                f"--address` on the other nodes) and rerun the same command. Ending now (exit status "
+                f"{EXIT_HEAD_LOST}); Ray would end this process after 60 s.")
+
+    def _run(self) -> None:
+        last_ok = time.monotonic()
+        while not self._stop.wait(self.every_s):
+            if _reachable(self.host, self.port, timeout=min(2.0, self.every_s)):
+                last_ok = time.monotonic()
+                continue
+            silent = time.monotonic() - last_ok
+            if silent >= self.grace_s and not self._stop.is_set():
+                stream = self._stream or sys.stderr
+                stream.write("\n" + self.message(silent) + "\n")
+                stream.flush()
+                self._exit(EXIT_HEAD_LOST)
+                return
+
+    def start(self) -> HeadWatch:
+        _current.append(self)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self in _current:
+            _current.remove(self)
+
+    def __enter__(self) -> HeadWatch:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
