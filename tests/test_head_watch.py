@@ -91,3 +91,16 @@ def test_ray_session_watches_a_cluster_it_connects_to_not_one_it_starts(monkeypa
     with runtime.ray_session("127.0.0.1:1", head_grace=None):
         pass
     assert started == ["127.0.0.1:1"]
+
+
+def test_the_watch_waits_inside_rays_own_window(monkeypatch):
+    """A head brought back within Ray's reconnect window (GCS fault tolerance) is waited for; the message comes 10 s before Ray would end the process."""
+    from distilhash.distributed.head_watch import default_grace
+
+    monkeypatch.delenv("RAY_gcs_rpc_server_reconnect_timeout_s", raising=False)
+    assert default_grace() == 50.0 and HeadWatch("127.0.0.1:1").grace_s == 50.0
+    monkeypatch.setenv("RAY_gcs_rpc_server_reconnect_timeout_s", "300")
+    assert default_grace() == 290.0
+    monkeypatch.setenv("RAY_gcs_rpc_server_reconnect_timeout_s", "8")
+    assert default_grace() == 5.0
+    assert "Ray would end it after 8 s" in HeadWatch("127.0.0.1:1", grace_s=1).message(1.0)

@@ -1,14 +1,16 @@
 """Notice when the Ray cluster's head is lost, and say so before Ray ends the driver.
 
 A driver connected to a cluster (``ray_session(address)``) cannot go on without the head node's
-GCS: Ray's own client retries for 60 s and then terminates the process from a C++ thread with
-"Failed to connect to GCS within 60 seconds", without a word about the work already done. A
-:class:`HeadWatch` is a daemon thread that connects to the GCS port every ``every_s`` seconds;
-when the port has not accepted a connection for ``grace_s`` seconds it writes one message to
-stderr (the head's address, how long, what the running job keeps on disk: :func:`note`, and how
-to resume) and ends the process with :data:`EXIT_HEAD_LOST`. Finished work is durable before
-the driver counts it (an extraction's parts, a shard's files), so nothing finished is lost by
-ending here rather than 45 s later.
+GCS: Ray's own client retries for ``RAY_gcs_rpc_server_reconnect_timeout_s`` (60 s by default)
+and then terminates the process from a C++ thread with "Failed to connect to GCS within 60
+seconds", without a word about the work already done. A :class:`HeadWatch` is a daemon thread
+that connects to the GCS port every ``every_s`` seconds; when the port has not accepted a
+connection for ``grace_s`` seconds (:func:`default_grace`: 10 s inside Ray's own window, so a
+head that Ray's GCS fault tolerance brings back in time is still waited for) it writes one
+message to stderr (the head's address, how long, what the running job keeps on disk:
+:func:`note`, and how to resume) and ends the process with :data:`EXIT_HEAD_LOST`. Finished
+work is durable before the driver counts it (an extraction's parts, a shard's files), so nothing
+finished is lost by ending here rather than when Ray would.
 
     with HeadWatch("10.0.0.5:6379"):     # ray_session does this for every cluster it connects to
         note("extraction: finished parts stay in CACHE/shards; rerun the same command to resume")
@@ -25,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-__all__ = ["HeadWatch", "note", "EXIT_HEAD_LOST"]
+__all__ = ["HeadWatch", "note", "default_grace", "ray_reconnect_timeout", "EXIT_HEAD_LOST"]
 
 #: exit status of a driver whose cluster head was lost (BSD's EX_TEMPFAIL: try again later)
 EXIT_HEAD_LOST = 75
@@ -37,6 +39,19 @@ def note(text: str) -> None:
     """What the running job keeps if the head is lost now (said in the message; replaces the previous note)."""
     for watch in _current:
         watch.kept = text
+
+
+def ray_reconnect_timeout() -> float:
+    """Seconds Ray's client waits for a lost GCS before it ends the process (``RAY_gcs_rpc_server_reconnect_timeout_s``)."""
+    try:
+        return float(os.environ.get("RAY_gcs_rpc_server_reconnect_timeout_s", "60"))
+    except ValueError:
+        return 60.0
+
+
+def default_grace() -> float:
+    """How long the watch waits for a lost head: 10 s before Ray would end the process (at least 5 s)."""
+    return max(5.0, ray_reconnect_timeout() - 10.0)
 
 
 def _reachable(host: str, port: int, timeout: float) -> bool:
@@ -52,17 +67,18 @@ class HeadWatch:
 
     Args:
         gcs_address: ``host:port`` of the head's GCS (``ray.get_runtime_context().gcs_address``).
-        grace_s: seconds without a connection before the process ends (Ray's own limit is 60).
+        grace_s: seconds without a connection before the process ends (default :func:`default_grace`).
         every_s: seconds between two connection attempts.
         exit: called with :data:`EXIT_HEAD_LOST` (default ``os._exit``: Ray's threads would hold up a normal exit).
         stream: where the message goes (default stderr).
     """
 
-    def __init__(self, gcs_address: str, grace_s: float = 15.0, every_s: float = 2.0,
+    def __init__(self, gcs_address: str, grace_s: float | None = None, every_s: float = 2.0,
                  exit: Callable[[int], Any] = os._exit, stream: TextIO | None = None) -> None:
         host, _, port = gcs_address.rpartition(":")
         self.address, self.host, self.port = gcs_address, host.strip("[]"), int(port)
-        self.grace_s, self.every_s, self._exit, self._stream = grace_s, every_s, exit, stream
+        self.grace_s = default_grace() if grace_s is None else grace_s
+        self.every_s, self._exit, self._stream = every_s, exit, stream
         self.kept = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="distilhash-head-watch", daemon=True)
@@ -74,7 +90,7 @@ class HeadWatch:
                 f"connections for {silent_s:.0f} s (the head node stopped or is unreachable), and no Ray work can "
                 f"go on without it.{kept} Start the cluster again (`ray start --head` on the head, then `ray start "
                 f"--address` on the other nodes) and rerun the same command. Ending now (exit status "
-                f"{EXIT_HEAD_LOST}); Ray would end this process after 60 s.")
+                f"{EXIT_HEAD_LOST}); Ray would end it after {ray_reconnect_timeout():.0f} s.")
 
     def _run(self) -> None:
         last_ok = time.monotonic()

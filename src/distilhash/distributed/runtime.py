@@ -43,7 +43,7 @@ def import_ray() -> Any:
 
 
 @contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None, head_grace: float | None = 15.0,
+def ray_session(address: str | None = None, num_cpus: int | None = None, head_grace: float | str | None = "auto",
                 **init_options: Any) -> Iterator[Any]:
     """Yield the ``ray`` module with a connected session.
 
@@ -53,8 +53,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, head_gr
             ``num_cpus`` CPUs (default: all of this machine's) and no dashboard, and shut down on exit.
         num_cpus: CPUs of the local cluster (ignored when connecting to a cluster).
         head_grace: on a cluster, seconds its head may stay unreachable before this process ends
-            with a message saying so (:class:`~distilhash.distributed.head_watch.HeadWatch`;
-            Ray's own client would end it after 60 s without one); None: no watch.
+            with a message saying so (:class:`~distilhash.distributed.head_watch.HeadWatch`; Ray's
+            own client would end it without one); ``"auto"``: 10 s before Ray would (50 s by
+            default); None: no watch.
 
     A session that is already open (``ray.is_initialized()``) is reused and left open.
     """
@@ -69,7 +70,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, head_gr
         if head_grace is not None:
             from distilhash.distributed.head_watch import HeadWatch
 
-            watch = HeadWatch(ray.get_runtime_context().gcs_address, grace_s=head_grace).start()
+            grace = None if head_grace == "auto" else float(head_grace)
+            watch = HeadWatch(ray.get_runtime_context().gcs_address, grace_s=grace).start()
     else:
         # "local": always a new instance of our own, never another user's cluster found on this machine
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
