@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import socket
 import threading
+import time
+
+import pytest
 
 from distilhash.distributed.head_watch import EXIT_HEAD_LOST, HeadWatch, note
 
@@ -104,3 +107,31 @@ def test_the_watch_waits_inside_rays_own_window(monkeypatch):
     monkeypatch.setenv("RAY_gcs_rpc_server_reconnect_timeout_s", "8")
     assert default_grace() == 5.0
     assert "Ray would end it after 8 s" in HeadWatch("127.0.0.1:1", grace_s=1).message(1.0)
+
+
+def test_a_service_refuses_searches_at_once_while_the_head_is_unreachable(tmp_path, monkeypatch):
+    """`serve --engine ray` with its head killed: every search hung until the process ended; now a 503 says why."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from distilhash.distributed import head_watch
+    from distilhash.serve import engines, routes
+    from serve_fixtures import make_app
+
+    watch = HeadWatch("127.0.0.1:1", grace_s=50.0)
+    assert head_watch.unreachable_head() is None
+    monkeypatch.setattr(head_watch, "_current", [watch])
+    watch.silent_since = time.monotonic() - 4.0
+    address, silent, left = head_watch.unreachable_head()
+    assert address == "127.0.0.1:1" and 4.0 <= silent < 10.0 and 40.0 < left <= 46.0
+    assert engines.cluster_refusal("local") is None  # only the Ray engine searches through the cluster
+    message = engines.cluster_refusal("ray")
+    assert message.startswith("the Ray cluster's head at 127.0.0.1:1 has not answered for 4 s")
+    monkeypatch.setattr("distilhash.serve.guard.cluster_refusal", lambda engine: message)  # the toy world serves locally
+    with TestClient(make_app(tmp_path)) as client:
+        for r in (client.get(f"{routes.SEARCH}?q=red"), client.get(f"{routes.SIMILAR}?id=it000")):
+            assert (r.status_code, r.json()["error"], r.headers["retry-after"]) == (503, message, "10")
+        assert client.get(routes.ITEM_PREFIX + "it000").status_code == 200  # items are read by the service itself
+        assert client.get(routes.HEALTH).status_code == 200
+    watch.silent_since = None
+    assert head_watch.unreachable_head() is None

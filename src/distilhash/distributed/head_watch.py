@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-__all__ = ["HeadWatch", "note", "default_grace", "ray_reconnect_timeout", "EXIT_HEAD_LOST"]
+__all__ = ["HeadWatch", "note", "unreachable_head", "default_grace", "ray_reconnect_timeout", "EXIT_HEAD_LOST"]
 
 #: exit status of a driver whose cluster head was lost (BSD's EX_TEMPFAIL: try again later)
 EXIT_HEAD_LOST = 75
@@ -39,6 +39,17 @@ def note(text: str) -> None:
     """What the running job keeps if the head is lost now (said in the message; replaces the previous note)."""
     for watch in _current:
         watch.kept = text
+
+
+def unreachable_head() -> tuple[str, float, float] | None:
+    """``(address, seconds unreachable, seconds until the watch ends the process)`` while a watched head
+    does not answer (a service refuses searches meanwhile instead of letting them hang), else None."""
+    for watch in _current:
+        since = watch.silent_since
+        if since is not None:
+            silent = time.monotonic() - since
+            return watch.address, silent, max(0.0, watch.grace_s - silent)
+    return None
 
 
 def ray_reconnect_timeout() -> float:
@@ -80,6 +91,7 @@ class HeadWatch:
         self.grace_s = default_grace() if grace_s is None else grace_s
         self.every_s, self._exit, self._stream = every_s, exit, stream
         self.kept = ""
+        self.silent_since: float | None = None  # monotonic time of the first refused connection in a row
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="distilhash-head-watch", daemon=True)
 
@@ -96,8 +108,10 @@ class HeadWatch:
         last_ok = time.monotonic()
         while not self._stop.wait(self.every_s):
             if _reachable(self.host, self.port, timeout=min(2.0, self.every_s)):
-                last_ok = time.monotonic()
+                last_ok, self.silent_since = time.monotonic(), None
                 continue
+            if self.silent_since is None:
+                self.silent_since = last_ok
             silent = time.monotonic() - last_ok
             if silent >= self.grace_s and not self._stop.is_set():
                 stream = self._stream or sys.stderr

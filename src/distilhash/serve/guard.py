@@ -18,6 +18,8 @@ Before the application sees a request it:
    upload used to read as "file: is required"): 400 naming the field or the boundary;
 5. checks the same of the address's parameters on ``/api/`` routes (``q=%FF`` used to be searched
    as U+FFFD, ``q=cat&q=dog`` as "dog"): 400 naming the parameter;
+6. refuses searches at once (503) while the Ray engine's cluster head does not answer
+   (:func:`~distilhash.serve.engines.cluster_refusal`): they would hang until the process ends;
 
 and counts error statuses and records the latency of each ``/api/`` route.
 """
@@ -32,7 +34,8 @@ from urllib.parse import unquote_to_bytes
 
 from distilhash.serve.config import ServiceError
 from distilhash.serve.limits import SPOOL_CHUNK, BodyLimits, BodyTooSlow, UploadSlots, receive_body
-from distilhash.serve.routes import API, is_write
+from distilhash.serve.engines import cluster_refusal
+from distilhash.serve.routes import API, SEARCH, SEARCH_IMAGE, SIMILAR, is_write
 
 __all__ = ["RequestGuard", "form_text_problem", "query_problem", "ENVELOPE_BYTES"]
 
@@ -40,6 +43,8 @@ __all__ = ["RequestGuard", "form_text_problem", "query_problem", "ENVELOPE_BYTES
 ENVELOPE_BYTES = 64 << 10
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: the routes that search the index's shards (refused at once while a Ray cluster's head is lost)
+_SEARCHES = frozenset({SEARCH, SEARCH_IMAGE, SIMILAR})
 
 
 def form_text_problem(body: bytes | IO[bytes], content_type: str) -> str | None:
@@ -207,6 +212,9 @@ class RequestGuard:
             problem = query_problem(scope.get("query_string") or b"")
             if problem is not None:
                 await self._refuse(scope, receive, send, 400, problem)
+                return
+            if path in _SEARCHES and (down := cluster_refusal(svc.config.engine)) is not None:
+                await self._refuse(scope, receive, send, 503, down, {"Retry-After": "10"})
                 return
         length = headers.get(b"content-length")
         if length is not None:
