@@ -170,3 +170,23 @@ def test_a_long_address_and_unreadable_http_get_json_refusals_that_say_why(app, 
             status, body = _raw(port, bad)
             assert status == 400 and body["error"].startswith("the request is not valid HTTP/1.1"), (bad[:30], body)
         assert _raw(port, b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")[0] == 200
+
+
+def _png_with_text_chunk(inflated: int) -> bytes:
+    import struct
+    import zlib
+
+    base = png_bytes(COLOURS[3])
+    data = b"Comment\x00\x00" + zlib.compress(b"A" * inflated, 9)
+    chunk = struct.pack(">I", len(data)) + b"zTXt" + data + struct.pack(">I", zlib.crc32(b"zTXt" + data) & 0xFFFFFFFF)
+    return base[:33] + chunk + base[33:]  # after the signature and IHDR
+
+
+def test_a_png_whose_text_chunk_is_a_bomb_is_named_a_damaged_png(client):
+    """Pillow refuses a text chunk inflating past 1 MB; the answer said "not an image in a supported format"."""
+    r = client.post(routes.SEARCH_IMAGE, files={"file": ("x.png", _png_with_text_chunk(4 << 20), "image/png")})
+    assert _refusal(r, 415) == "file: the upload is a damaged PNG file: its header chunks cannot be read"
+    r = client.post(routes.SEARCH_IMAGE, files={"file": ("x.png", b"GIF89a" + b"\x00" * 30, "image/png")})  # the bytes decide
+    assert "a damaged GIF file" in _refusal(r, 415)
+    r = client.post(routes.SEARCH_IMAGE, files={"file": ("x.png", b"hello world", "image/png")})
+    assert "not an image in a supported format" in _refusal(r, 415)
