@@ -154,7 +154,7 @@ def extract_features_ray(
     from distilhash.distributed.preflight import check_nodes
     from distilhash.distributed.head_watch import note as head_note
     from distilhash.distributed.runtime import ray_session
-    from distilhash.distributed.shard_cache import ShardPlan, part_done, part_timings, prepare_arrays
+    from distilhash.distributed.shard_cache import ShardPlan, discard_parts, part_done, part_timings, prepare_arrays
     from distilhash.targets.prompts import resolve_template
     from distilhash.teachers.cache import MANIFEST, default_features_dir, finish_cache, identity_mismatch, open_dataset
 
@@ -206,7 +206,7 @@ def extract_features_ray(
     engine["note"] = "timings_s / throughput sum the workers' time"
     finish_cache(out, ds, identity, spec=spec, width=info["width"], timings=timings, class_text=class_text,
                  teacher_info=info["teacher_info"], text_cached=info["text_cached"], extra={"engine": engine})
-    shutil.rmtree(plan.directory)
+    discard_parts(plan)
     return out
 
 
