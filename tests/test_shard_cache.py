@@ -40,3 +40,24 @@ def test_a_late_worker_of_another_plan_writes_nothing(tmp_path):
     assert not old.part_dir(0).exists()
     commit_part(new, 0, write_part(new, 0, _rows(), {}, commit=False))
     assert part_done(new, 0)
+
+
+def test_ctrl_c_says_which_parts_are_kept(tmp_path, capsys):
+    """The driver stopped by Ctrl-C ended with exit status 130 and no word about its finished parts."""
+    from types import SimpleNamespace
+
+    from distilhash.distributed.extract import _run_parts
+
+    plan = _plan(tmp_path / "cache")
+    plan.open(overwrite=False)
+    commit_part(plan, 0, write_part(plan, 0, _rows(), {}, commit=False))  # done by an earlier run
+
+    def run(parts, on_result):
+        on_result(1, (1, write_part(plan, 1, _rows(), {}, commit=False)))
+        raise KeyboardInterrupt
+
+    pool = SimpleNamespace(fit=SimpleNamespace(workers=2), run=run, pids=lambda: [])
+    with pytest.raises(KeyboardInterrupt):
+        _run_parts(pool, plan, [1], progress=True, stop_after=None, on_part=None, ds_name="toy", spec="toy")
+    err = capsys.readouterr().err
+    assert f"interrupted: 2 of 2 parts are kept, checksummed, in {plan.directory}; rerun the same command" in err

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -233,6 +234,12 @@ def _run_parts(pool: Any, plan: Any, todo: list[int], progress: bool, stop_after
 
     try:
         pool.run([(p, "extract_part", (plan, p)) for p in todo], done)
+    except KeyboardInterrupt:
+        if progress:  # Ctrl-C: say what is kept (the exit status alone says nothing of it)
+            kept = len(plan.ranges) - len(todo) + written[0]
+            print(f"\ninterrupted: {kept} of {len(plan.ranges)} parts are kept, checksummed, in {plan.directory}; "
+                  "rerun the same command to extract only the rest", file=sys.stderr)
+        raise
     finally:
         if bar is not None:
             bar.close()
