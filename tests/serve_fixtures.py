@@ -116,6 +116,14 @@ def make_world(root: Path, n: int = 40, seed: int = 0) -> dict:
     return {"dataset": ds, "model": model, "image_index": dirs["image"], "text_index": dirs["text"], "first": first}
 
 
+def make_app(root: Path, **options):
+    """The service's application over a fresh :func:`make_world` in ``root`` (both indexes); ``options`` go to ``create_app``."""
+    from distilhash.serve.app import create_app
+
+    world = make_world(root)
+    return create_app([world["image_index"], world["text_index"]], **options)
+
+
 def png_bytes(colour, size: int = 24, fmt: str = "PNG") -> bytes:
     import io
 

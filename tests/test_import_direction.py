@@ -49,6 +49,7 @@ SCALE_OUT_OPTIONS: dict[tuple[str, str], str] = {
     ("distilhash.pipeline.extract", "distilhash.distributed.extract"): "teacher extract --engine ray",
     ("distilhash.pipeline.train", "distilhash.distributed.data_parallel"): "train --workers N (torch.distributed)",
     ("distilhash.serve.server", "distilhash.distributed.runtime"): "serve --engine ray (the shard actors' session)",
+    ("distilhash.serve.engines", "distilhash.distributed.head_watch"): "serve --engine ray (searches refused while its head is lost)",
 }
 
 

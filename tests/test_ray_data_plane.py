@@ -30,6 +30,14 @@ def session():
         yield r
 
 
+def _on_disk(tmp_path):
+    """A binary single index (open) and the same items in ``tmp_path/sharded`` (closed, for a fan-out to open); ids, codes."""
+    ids, enc, md = _binary_items()
+    single, sharded = _pair(tmp_path, ids, enc, md)
+    sharded.close()
+    return single, ids, enc
+
+
 def _reopen(sharded, **options):
     from distilhash.index import open_sharded_index
 
@@ -64,10 +72,8 @@ def test_data_plane_answers_equal_one_index_with_ties_and_bypass_ray_calls(sessi
 def test_a_killed_replica_is_hidden_then_replaced_and_writes_are_seen_at_once(session, tmp_path):
     from distilhash.index import open_sharded_index
 
-    ids, enc, md = _binary_items()
-    single, sharded = _pair(tmp_path, ids, enc, md)
+    single, ids, enc = _on_disk(tmp_path)
     single.close()
-    sharded.close()
     queries = enc.take(np.arange(0, len(ids), 13))
     with open_sharded_index(tmp_path / "sharded", writable=True, fanout="ray",
                             fanout_options={"replicas": 2, "failover_wait": 2.0}) as ix:
@@ -125,3 +131,29 @@ def test_endpoints_refuse_unauthenticated_peers_and_a_shard_without_replicas_is_
         finally:
             shard_dir.with_name("moved").rename(shard_dir)
     single.close()
+
+
+def test_an_index_opened_by_a_relative_path_is_found_by_the_actors(session, tmp_path, monkeypatch):
+    """`distilhash serve ix/big --engine ray` (the docs' own example) failed: the actors, which run in their
+    raylet's working directory, were sent the relative shard paths ("no such index directory")."""
+    from distilhash.index import open_sharded_index
+
+    single, ids, enc = _on_disk(tmp_path)
+    monkeypatch.chdir(tmp_path)  # after the session started: the actors' working directory is not this one
+    queries = enc.take(np.arange(0, len(ids), 17))
+    with open_sharded_index("sharded", fanout="ray", fanout_options={"replicas": 1}) as ix:
+        _same(single.search(queries, 10), ix.search(queries, 10))
+    single.close()
+
+
+def test_a_shard_no_actor_can_open_is_named_without_python_class_paths(session, tmp_path):
+    from distilhash.errors import ClusterError
+    from distilhash.index import open_sharded_index
+
+    _on_disk(tmp_path)[0].close()
+    with open_sharded_index(tmp_path / "sharded", fanout="ray", fanout_options={"replicas": 1}) as ix:
+        (tmp_path / "sharded" / "shard-002" / "manifest.json").unlink()  # new actors cannot open it any more
+        with pytest.raises(ClusterError) as err:
+            ix.fanout.reload()
+    message = str(err.value)
+    assert "shard 2 (" in message and "manifest.json is missing" in message and "distilhash.errors" not in message, message

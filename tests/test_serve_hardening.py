@@ -100,7 +100,7 @@ def test_bad_uploads_get_clear_bodies(fresh):
     client, _ = fresh
     cases = [
         ({"files": {"file": ("x.txt", b"hello", "text/plain")}}, 415, "not an image"),
-        ({"files": {"file": ("x.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "image/png")}}, 415, "not an image"),
+        ({"files": {"file": ("x.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "image/png")}}, 415, "a damaged PNG file"),
         ({"data": {"file": "just text"}}, 422, "file: expected a file upload"),
         ({"content": b'{"file": 1}', "headers": {"content-type": "application/json"}}, 422, "file: is required"),
         ({"files": {"file": ("q.png", png_bytes(COLOURS[0]), "image/png")}, "data": {"k": "lots"}}, 422, "k: expected an integer"),

@@ -161,6 +161,9 @@ def open_image_bounded(source: bytes | str | Path, limits: ImageLimits = ImageLi
         except Image.DecompressionBombError as exc:
             raise ImageTooLargeError(str(bomb_error(exc, what, limits.max_pixels))) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            kind = _signature(source)
+            if kind in limits.formats:  # e.g. a PNG whose text chunk inflates past Pillow's limit
+                raise DataError(f"{what} is a damaged {kind} file: its header chunks cannot be read") from None
             raise DataError(f"{what} is not an image in a supported format (expected {kinds})") from None
     with im:
         w, h = im.size
@@ -185,6 +188,26 @@ def open_image_bounded(source: bytes | str | Path, limits: ImageLimits = ImageLi
             raise ImageTooLargeError(f"{what} has more pixels than Pillow decodes; the limit is {limits.max_pixels:,} pixels") from None
         except (OSError, SyntaxError, ValueError, EOFError):
             raise DataError(f"{what} is a truncated or damaged {im.format or 'image'} file; its pixels cannot be decoded") from None
+
+
+#: the first bytes of each format's files -> its name (what a file claims to be, before Pillow reads it)
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+               (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+def _signature(source: bytes | str | Path) -> str | None:
+    """The format ``source`` claims by its first bytes (WebP: ``RIFF....WEBP``), or None."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:12])
+    else:
+        try:
+            with open(source, "rb") as f:
+                head = f.read(12)
+        except OSError:
+            return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
 
 
 #: decoded images larger than this hand their freed memory back to the OS afterwards

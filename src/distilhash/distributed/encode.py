@@ -206,6 +206,7 @@ def encode_ray(model_dir: str | Path, features, rows: np.ndarray, modality: str,
                address: str | None = None, workers: int | None = None, num_cpus: int | None = None,
                part_size: int = 65536, progress: bool = True, **_: Any) -> Encoded:
     """Codes of ``features.<modality>[rows]`` encoded by Ray actors reading the cache file (module docstring), in row order."""
+    from distilhash.distributed.head_watch import note as head_note
     from distilhash.distributed.runtime import ray_session
 
     if method is not None and method.capabilities.input == "raw":
@@ -213,4 +214,6 @@ def encode_ray(model_dir: str | Path, features, rows: np.ndarray, modality: str,
                           "features (use the local engine)")
     store = feature_store(features, modality, rows)
     with ray_session(address, num_cpus) as ray:
+        head_note("The index is not written (the rerun encodes every item again); a hidden unfinished "
+                  "directory .NAME.building-* beside it may be left: delete it")
         return encode_parallel(ray, model_dir, store, modality, role, part_size=part_size, workers=workers, progress=progress)

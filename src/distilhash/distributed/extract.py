@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -152,8 +153,9 @@ def extract_features_ray(
     from distilhash.data.store import resolve_dataset_dir
     from distilhash.distributed.pool import WorkerPool
     from distilhash.distributed.preflight import check_nodes
+    from distilhash.distributed.head_watch import note as head_note
     from distilhash.distributed.runtime import ray_session
-    from distilhash.distributed.shard_cache import ShardPlan, part_done, part_timings, prepare_arrays
+    from distilhash.distributed.shard_cache import ShardPlan, discard_parts, part_done, part_timings, prepare_arrays
     from distilhash.targets.prompts import resolve_template
     from distilhash.teachers.cache import MANIFEST, default_features_dir, finish_cache, identity_mismatch, open_dataset
 
@@ -186,6 +188,8 @@ def extract_features_ray(
                 shutil.rmtree(out)
             plan = ShardPlan(out.resolve(), identity, info["width"], info["arrays"], part_size)
             plan.open(overwrite)
+            head_note(f"The extraction's finished parts are kept, checksummed, in {out / 'shards'}: the rerun "
+                      "extracts only the rest")
             todo = [p for p in range(len(plan.ranges)) if not part_done(plan, p)]
             written = _run_parts(pool, plan, todo, progress, stop_after_parts, on_part, ds.name, spec)
             if written < len(todo):
@@ -203,7 +207,7 @@ def extract_features_ray(
     engine["note"] = "timings_s / throughput sum the workers' time"
     finish_cache(out, ds, identity, spec=spec, width=info["width"], timings=timings, class_text=class_text,
                  teacher_info=info["teacher_info"], text_cached=info["text_cached"], extra={"engine": engine})
-    shutil.rmtree(plan.directory)
+    discard_parts(plan)
     return out
 
 
@@ -230,6 +234,12 @@ def _run_parts(pool: Any, plan: Any, todo: list[int], progress: bool, stop_after
 
     try:
         pool.run([(p, "extract_part", (plan, p)) for p in todo], done)
+    except KeyboardInterrupt:
+        if progress:  # Ctrl-C: say what is kept (the exit status alone says nothing of it)
+            kept = len(plan.ranges) - len(todo) + written[0]
+            print(f"\ninterrupted: {kept} of {len(plan.ranges)} parts are kept, checksummed, in {plan.directory}; "
+                  "rerun the same command to extract only the rest", file=sys.stderr)
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -44,6 +44,8 @@ order file) when they changed, so a write made through any handle (this process'
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
 import threading
 import time
@@ -122,11 +124,17 @@ class RayFanout:
         self.reload()
 
     # -- placement ---------------------------------------------------------------------------
+    def _files(self, s: int) -> tuple[str, str]:
+        """Shard ``s``'s directory and order file as absolute paths: actors run in their raylet's working
+        directory, not the driver's, so an index opened by a relative path (``serve ix/big``) must not be
+        read relative to theirs."""
+        return os.path.abspath(self.index.shards[s].directory), os.path.abspath(self.index.orders[s].path)
+
     def _shard_paths(self) -> dict[str, str]:
         """What each shard's actor reads: ``shard S`` (its directory) and ``order S`` (its order file)."""
         out = {}
-        for s, (shard, order) in enumerate(zip(self.index.shards, self.index.orders)):
-            out[f"shard {s}"], out[f"order {s}"] = str(shard.directory), str(order.path)
+        for s in range(len(self.index.shards)):
+            out[f"shard {s}"], out[f"order {s}"] = self._files(s)
         return out
 
     def _find_homes(self, facts: dict[str, dict[str, Any]]) -> list[set[str] | None]:
@@ -166,11 +174,10 @@ class RayFanout:
         elif home is not None:  # every node holding the shard is gone: pinned to one, the actor fails to place
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(sorted(home)[0], soft=False)
         opts = self.index.options
-        shard, order = self.index.shards[s], self.index.orders[s]
         plane = ({"secret": self._secret, "driver_node": self._driver_node, "driver_address": self._driver_address}
                  if self._secret else None)
-        return self.ray.remote(**options)(ShardServer).remote(str(shard.directory), str(order.path), opts.backend,
-                                                               dict(opts.searcher_options), plane)
+        return self.ray.remote(**options)(ShardServer).remote(*self._files(s), opts.backend, dict(opts.searcher_options),
+                                                               plane)
 
     def reload(self) -> None:
         """(Re)start every shard's actors and wait until they have opened their shards."""
@@ -192,8 +199,8 @@ class RayFanout:
             raise ClusterError(f"shard {s} ({where}): {lost}no node could hold an actor for it within "
                                f"{self.start_timeout:.0f} s") from None
         except Exception as exc:  # noqa: BLE001
-            raise ClusterError(f"shard {s} ({where}): {lost}an actor could not open the shard: "
-                               f"{str(exc).strip().splitlines()[-1]}") from None
+            last = re.sub(r"^[\w.]*(?:Error|Exception): ", "", str(exc).strip().splitlines()[-1])  # no class path
+            raise ClusterError(f"shard {s} ({where}): {lost}an actor could not open the shard: {last}") from None
 
     def _register(self, handle: Any, hello: dict[str, Any]) -> None:
         """Note a started actor's data-plane endpoint once this driver has reached it (an empty query, refused at

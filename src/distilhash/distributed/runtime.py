@@ -43,7 +43,8 @@ def import_ray() -> Any:
 
 
 @contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None, **init_options: Any) -> Iterator[Any]:
+def ray_session(address: str | None = None, num_cpus: int | None = None, head_grace: float | str | None = "auto",
+                **init_options: Any) -> Iterator[Any]:
     """Yield the ``ray`` module with a connected session.
 
     Args:
@@ -51,6 +52,10 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, **init_
             ``$RAY_ADDRESS``; when neither is set, a local cluster is started on 127.0.0.1 with
             ``num_cpus`` CPUs (default: all of this machine's) and no dashboard, and shut down on exit.
         num_cpus: CPUs of the local cluster (ignored when connecting to a cluster).
+        head_grace: on a cluster, seconds its head may stay unreachable before this process ends
+            with a message saying so (:class:`~distilhash.distributed.head_watch.HeadWatch`; Ray's
+            own client would end it without one); ``"auto"``: 10 s before Ray would (50 s by
+            default); None: no watch.
 
     A session that is already open (``ray.is_initialized()``) is reused and left open.
     """
@@ -59,8 +64,14 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, **init_
         yield ray
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
+    watch = None
     if address:
         _connect(ray, address, init_options)
+        if head_grace is not None:
+            from distilhash.distributed.head_watch import HeadWatch
+
+            grace = None if head_grace == "auto" else float(head_grace)
+            watch = HeadWatch(ray.get_runtime_context().gcs_address, grace_s=grace).start()
     else:
         # "local": always a new instance of our own, never another user's cluster found on this machine
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
@@ -68,6 +79,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, **init_
     try:
         yield ray
     finally:
+        if watch is not None:
+            watch.stop()
         ray.shutdown()
 
 

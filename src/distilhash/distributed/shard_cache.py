@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -135,8 +136,9 @@ def write_part(plan: ShardPlan, p: int, rows: dict[str, np.ndarray], timings: di
     from distilhash.teachers.common import check_unit_rows
 
     start, stop = plan.ranges[p]
+    _check_plan_is_current(plan, p)
     d = plan.part_dir(p)
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(exist_ok=True)  # never ``shards/`` itself: a finished extraction removed it
     files = {}
     for name in plan.arrays:
         if name not in rows:
@@ -150,6 +152,28 @@ def write_part(plan: ShardPlan, p: int, rows: dict[str, np.ndarray], timings: di
     name = PART_MANIFEST if commit else f"{PART_MANIFEST}.pending-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     atomic_write_json(d / name, {"identity_hash": plan.key, "range": [start, stop], "files": files, "timings_s": timings})
     return name
+
+
+def _check_plan_is_current(plan: ShardPlan, p: int) -> None:
+    """FeatureError unless ``shards/plan.json`` is still this plan's: a worker on a node that froze and woke up
+    after its extraction finished used to write its part into the finished cache (a new ``shards/``)."""
+    try:
+        current = json.loads((plan.directory / PLAN).read_text()).get("identity_hash")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        current = None
+    if current != plan.key:
+        raise FeatureError(f"part {p}: {plan.directory} no longer holds this extraction's plan (it finished, or "
+                           "another replaced it); nothing written")
+
+
+def discard_parts(plan: ShardPlan) -> None:
+    """Remove ``shards/`` once the cache is finished: ``plan.json`` first, so a late worker writes nothing more."""
+    (plan.directory / PLAN).unlink(missing_ok=True)
+    for _ in range(3):  # a late worker that passed its check just before may still add a file
+        shutil.rmtree(plan.directory, ignore_errors=True)
+        if not plan.directory.exists():
+            return
+        time.sleep(0.5)
 
 
 def commit_part(plan: ShardPlan, p: int, pending: str) -> None:

@@ -238,6 +238,7 @@ def write_shards_ray(staging: Path, *, model: str | Path, dataset: str, part: st
     """``index build --engine ray --shards S``: ``part`` of ``dataset``'s cached features, encoded and written
     into ``staging`` by Ray workers (:func:`build_sharded_ray`); ``{"items", "provenance", "run"}``."""
     from distilhash.distributed.encode import feature_store
+    from distilhash.distributed.head_watch import note as head_note
     from distilhash.distributed.runtime import ray_session
     from distilhash.errors import ConfigError
     from distilhash.methods.base import load_method
@@ -255,6 +256,8 @@ def write_shards_ray(staging: Path, *, model: str | Path, dataset: str, part: st
     store = feature_store(feats, modality, rows)
     prov = {"modality": modality, "part": part, "teacher": feats.teacher, "dataset_items": len(feats), "engine": "ray"}
     with ray_session(address, num_cpus) as ray:
+        head_note(f"The index is not written; delete its unfinished staging directory {staging} (the rerun "
+                  "encodes and writes every shard again)")
         run = build_sharded_ray(ray, staging, store, n_shards=n_shards, model_dir=model, ids_path=Path(path) / "ids.json",
                                 dataset=dataset, modality=modality, teacher=teacher_for_model(model) or teacher,
                                 extra={**prov, "dataset": dataset}, workers=workers, part_size=part_size,

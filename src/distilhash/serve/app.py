@@ -166,10 +166,33 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return refusal(422, _validation_message(list(exc.errors())))
 
 
+#: the form parser's refusals (Starlette's ``MultiPartException`` texts, by their start) -> ours; ``{n}``: its limit
+_FORM_REFUSALS = (
+    ("Too many fields", "the form has more than {n} fields; send only the fields this route reads"),
+    ("Too many files", "the form has more than {n} file parts; send one file"),
+    ("Part exceeded maximum size", "a text field of the form is over {n} KB; send a file as a file part (with a "
+                                   "filename), and metadata under 64 KB"),
+    ("Field exceeded maximum size", "a text field of the form is over {n} KB; send a file as a file part (with a "
+                                    "filename), and metadata under 64 KB"),
+    ("Missing boundary", "the multipart/form-data Content-Type has no boundary (multipart/form-data; boundary=...)"),
+    ("The Content-Disposition header field", "a part of the multipart form has no name (Content-Disposition: "
+                                             "form-data; name=file)"),
+)
+
+
+def _form_refusal(detail: str) -> str:
+    """The form parser's refusal in our words, saying which rule the form broke."""
+    for start, ours in _FORM_REFUSALS:
+        if detail.startswith(start):
+            n = re.search(r"\d+", detail)
+            return ours.format(n=f"{int(n.group()):,}" if n else "the limit")
+    return "the request body is not a well-formed form (multipart/form-data or urlencoded)"
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     messages = {404: f"no such page or route: {request.url.path[:200]}", 405: f"{request.method} is not allowed on {request.url.path[:200]}",
-                400: "the request body is not a well-formed form (multipart/form-data or urlencoded)"}
+                400: _form_refusal(str(exc.detail))}
     return refusal(exc.status_code, messages.get(exc.status_code, _scrub(str(exc.detail))), getattr(exc, "headers", None))
 
 

@@ -7,7 +7,10 @@ a byte at a time) is never timed out, and each one holds a socket and a slot of
 *header deadline*: from the moment a connection opens (or the first byte of a next request on a
 kept-alive one), the headers must be complete within ``header_timeout`` seconds, else the
 connection is closed. The deadline is overall, not per byte: a client feeding one byte a second gets no more time than a
-silent one, and the request line + headers may hold at most ``max_header_bytes`` (else 431).
+silent one, and the request line + headers may hold at most ``max_header_bytes`` (else 431), the
+request line alone at most :data:`MAX_LINE_BYTES` (else 414: the HTTP parser's address reader
+fails past 65,535 bytes, which read as a plain-text "Invalid HTTP request received."). Requests
+the HTTP parser cannot read get a JSON 400 like every other refusal.
 Each client address may hold at most ``per_address`` connections at once; more are closed as soon
 as they open, so one greedy client cannot take the ``limit_concurrency`` slots of everyone else.
 Slow request *bodies* are the request guard's job (408, :mod:`distilhash.serve.guard`,
@@ -29,12 +32,27 @@ __all__ = ["protocol_class", "check_port_free", "uvicorn_options", "raise_open_f
 HEADER_TIMEOUT_S = 10.0
 #: most bytes of request line + headers (the fuzz run's 70 KB header line still passes)
 MAX_HEADER_BYTES = 128 << 10
+#: most bytes of the request line (method, address, version): the parser cannot read an address past 65,535
+MAX_LINE_BYTES = 65_000
 #: most connections open at once from one client address (0: no cap)
 PER_ADDRESS = 256
 
-_TOO_LARGE_BODY = b'{"error":"the request line and headers are larger than 128 KB","status":431}'
-_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
-              b"content-length: %d\r\n\r\n%s" % (len(_TOO_LARGE_BODY), _TOO_LARGE_BODY))
+
+def _raw_refusal(status: int, reason: str, message: str) -> bytes:
+    """A complete HTTP/1.1 refusal with the service's JSON body (the connection is closed after it)."""
+    import json
+
+    body = json.dumps({"error": message, "status": status}, separators=(",", ":")).encode()
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
+            % (status, reason.encode(), len(body), body))
+
+
+_LINE_TOO_LONG = _raw_refusal(414, "URI Too Long", f"the request line is longer than {MAX_LINE_BYTES:,} bytes; an address "
+                                                    "holds short parameters (query text: at most 500 characters)")
+_NOT_HTTP = _raw_refusal(400, "Bad Request", "the request is not valid HTTP/1.1: a malformed request line or header, an "
+                                             "unknown method, or a Content-Length / Transfer-Encoding that cannot be read")
+
+_TOO_LARGE = _raw_refusal(431, "Request Header Fields Too Large", "the request line and headers are larger than 128 KB")
 
 
 class _HeaderDeadline:
@@ -48,6 +66,7 @@ class _HeaderDeadline:
     _deadline: asyncio.TimerHandle | None = None
     _address: str | None = None
     _header_bytes: int = 0
+    _line_bytes: int = 0  # bytes of the request line so far; -1 once it is complete
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
@@ -68,7 +87,7 @@ class _HeaderDeadline:
 
     def _arm(self) -> None:
         if self._deadline is None:
-            self._header_bytes = 0
+            self._header_bytes = self._line_bytes = 0
             self._deadline = self.loop.call_later(self.header_timeout, self._expire)  # type: ignore[attr-defined]
 
     def _disarm(self) -> None:
@@ -87,15 +106,31 @@ class _HeaderDeadline:
             self._arm()
             end = data.find(b"\r\n\r\n")  # a chunk may carry the end of the headers and the start of the body
             self._header_bytes += len(data) if end < 0 else end + 4
-            if self._header_bytes > self.max_header_bytes:
+            line_too_long = False
+            if self._line_bytes >= 0:
+                line_end = data.find(b"\n")
+                self._line_bytes += len(data) if line_end < 0 else line_end
+                line_too_long = self._line_bytes > MAX_LINE_BYTES + 1  # + its "\r"
+                if line_end >= 0:
+                    self._line_bytes = -1
+            refusal = (_LINE_TOO_LONG if line_too_long else
+                       _TOO_LARGE if self._header_bytes > self.max_header_bytes else None)
+            if refusal is not None:
                 transport = self.transport  # type: ignore[attr-defined]
                 if not transport.is_closing():
-                    transport.write(_TOO_LARGE)
+                    transport.write(refusal)
                     transport.close()
                 return
         super().data_received(data)  # type: ignore[misc]
         if not self._waiting_for_headers():
             self._disarm()
+
+    def send_400_response(self, msg: str) -> None:
+        """The HTTP parser's refusal (uvicorn's is plain text) as the service's JSON refusal."""
+        transport = self.transport  # type: ignore[attr-defined]
+        if not transport.is_closing():
+            transport.write(_NOT_HTTP)
+            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

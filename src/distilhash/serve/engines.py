@@ -26,7 +26,7 @@ from typing import Any
 
 from distilhash.serve.refusal import ServiceError
 
-__all__ = ["ENGINES", "layout_options", "partial_fields", "check_engine", "search_or_refuse"]
+__all__ = ["ENGINES", "layout_options", "partial_fields", "check_engine", "search_or_refuse", "cluster_refusal"]
 
 _log = logging.getLogger("distilhash.serve")
 
@@ -69,6 +69,22 @@ def layout_options(engine: str, options: dict[str, Any], directory: str | Path) 
 def partial_fields(missing: list[int]) -> dict[str, Any]:
     """``{"partial", "missing_shards"}`` of an answer: which shards its results leave out (none: not partial)."""
     return {"partial": bool(missing), "missing_shards": [int(s) for s in missing]}
+
+
+def cluster_refusal(engine: str) -> str | None:
+    """Why a search cannot be answered now, or None: with the Ray engine, while the cluster's head does not
+    answer (:func:`~distilhash.distributed.head_watch.unreachable_head`), a search would wait on Ray until
+    the process ends; the request guard answers 503 with this at once instead."""
+    if engine != "ray":
+        return None
+    from distilhash.distributed.head_watch import unreachable_head
+
+    lost = unreachable_head()
+    if lost is None:
+        return None
+    address, silent, left = lost
+    return (f"the Ray cluster's head at {address} has not answered for {silent:.0f} s and searches need it; "
+            f"this service ends in {left:.0f} s unless it comes back: restart the cluster, then the service")
 
 
 def search_or_refuse(index: Any, query: Any, k: int) -> tuple[list[Any], list[int]]:

@@ -13,7 +13,13 @@ Before the application sees a request it:
    answers 413 at once, chunked uploads included; a body that stalls, arrives below the minimum
    rate after its grace period, or misses its overall deadline gets 408;
 4. checks that every text field of a form is valid UTF-8 (the form parser would otherwise read
-   undecodable bytes as Latin-1 and store mojibake): 400 naming the field;
+   undecodable bytes as Latin-1 and store mojibake), that no field is sent twice (the form parser
+   would keep one silently) and that a multipart body reaches its closing boundary (a cut-off
+   upload used to read as "file: is required"): 400 naming the field or the boundary;
+5. checks the same of the address's parameters on ``/api/`` routes (``q=%FF`` used to be searched
+   as U+FFFD, ``q=cat&q=dog`` as "dog"): 400 naming the parameter;
+6. refuses searches at once (503) while the Ray engine's cluster head does not answer
+   (:func:`~distilhash.serve.engines.cluster_refusal`): they would hang until the process ends;
 
 and counts error statuses and records the latency of each ``/api/`` route.
 """
@@ -22,19 +28,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import IO, Any
 from urllib.parse import unquote_to_bytes
 
 from distilhash.serve.config import ServiceError
 from distilhash.serve.limits import SPOOL_CHUNK, BodyLimits, BodyTooSlow, UploadSlots, receive_body
-from distilhash.serve.routes import API, is_write
+from distilhash.serve.engines import cluster_refusal
+from distilhash.serve.routes import API, SEARCH, SEARCH_IMAGE, SIMILAR, is_write
 
-__all__ = ["RequestGuard", "form_text_problem", "ENVELOPE_BYTES"]
+__all__ = ["RequestGuard", "form_text_problem", "query_problem", "ENVELOPE_BYTES"]
 
 #: room for the multipart envelope (boundaries, part headers, the other form fields)
 ENVELOPE_BYTES = 64 << 10
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: the routes that search the index's shards (refused at once while a Ray cluster's head is lost)
+_SEARCHES = frozenset({SEARCH, SEARCH_IMAGE, SIMILAR})
 
 
 def form_text_problem(body: bytes | IO[bytes], content_type: str) -> str | None:
@@ -43,21 +53,13 @@ def form_text_problem(body: bytes | IO[bytes], content_type: str) -> str | None:
     ``body``: the bytes, or a file positioned at their start (read in chunks; left at its end).
     Multipart file parts (those with a ``filename``) are bytes and not checked.
     """
-    from python_multipart.multipart import MultipartParser, parse_options_header
+    from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
     kind, params = parse_options_header(content_type)
     if kind == b"application/x-www-form-urlencoded" and not isinstance(body, bytes):
         body = body.read()
     if kind == b"application/x-www-form-urlencoded":
-        for pair in body.split(b"&"):
-            name, _, value = pair.partition(b"=")
-            for part, what in ((name, "a field name"), (value, None)):
-                try:
-                    unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
-                except UnicodeDecodeError:
-                    field = _field_name(name)
-                    return f"{what or field}: not valid UTF-8 text; send form fields as UTF-8"
-        return None
+        return _pairs_problem(body, "form field", "send form fields as UTF-8")
     if kind != b"multipart/form-data" or b"boundary" not in params:
         return None
     parts: list[dict[str, Any]] = []
@@ -94,6 +96,14 @@ def form_text_problem(body: bytes | IO[bytes], content_type: str) -> str | None:
         parser.finalize()
     except Exception:  # a malformed envelope: the form parser after us refuses it with its own 400
         return None
+    if parser.state != MultipartState.END:
+        boundary = params[b"boundary"].decode("latin-1")[:70]
+        return (f"the multipart body ends before its closing boundary (--{_field_name(boundary.encode())}--): the upload "
+                "is incomplete (cut off, or a Content-Length smaller than the body); send the whole form")
+    names = Counter(parse_options_header(p["headers"].get(b"content-disposition"))[1].get(b"name", b"") for p in parts)
+    repeated = next((name for name, n in names.items() if name and n > 1), None)
+    if repeated is not None:
+        return f"{_field_name(repeated)}: form field sent {names[repeated]} times; send it once"
     for part in parts:
         _, opts = parse_options_header(part["headers"].get(b"content-disposition"))
         if b"filename" in opts:
@@ -104,6 +114,39 @@ def form_text_problem(body: bytes | IO[bytes], content_type: str) -> str | None:
             bytes(part["data"]).decode("utf-8")
         except UnicodeDecodeError:
             return f"{_field_name(raw_name)}: not valid UTF-8 text; send form fields as UTF-8"
+    return None
+
+
+def query_problem(query_string: bytes) -> str | None:
+    """Why an address's parameters cannot be read as sent (naming the parameter), or None.
+
+    A parameter given twice (the framework would keep one of them silently) or not valid UTF-8
+    after percent-decoding (it would be read with U+FFFD in place of the bytes).
+    """
+    if not query_string:
+        return None
+    return _pairs_problem(query_string, "parameter", "send the address's parameters as UTF-8", where="in the address")
+
+
+def _pairs_problem(body: bytes, kind: str, advice: str, where: str = "") -> str | None:
+    """``name=value&...`` pairs (a query string or an urlencoded form): a repeated name or bytes that are not UTF-8."""
+    seen: set[bytes] = set()
+    for pair in body.split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition(b"=")
+        for part, what in ((name, f"a {kind} name"), (value, None)):
+            if b"%" not in part and part.isascii():
+                continue
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return f"{what or _field_name(name)}: not valid UTF-8 text; {advice}"
+        key = unquote_to_bytes(name.replace(b"+", b" ")) if b"%" in name or b"+" in name else name
+        if key in seen:
+            count = sum(1 for p in body.split(b"&") if (unquote_to_bytes(p.partition(b"=")[0].replace(b"+", b" "))) == key)
+            return f"{_field_name(key)}: {kind} given {count} times{' ' + where if where else ''}; send it once"
+        seen.add(key)
     return None
 
 
@@ -164,6 +207,14 @@ class RequestGuard:
             refused = self.hosts.refusal(headers.get(b"host"), headers.get(b"origin"))
             if refused is not None:
                 await self._refuse(scope, receive, send, *refused)
+                return
+        if path.startswith(API):
+            problem = query_problem(scope.get("query_string") or b"")
+            if problem is not None:
+                await self._refuse(scope, receive, send, 400, problem)
+                return
+            if path in _SEARCHES and (down := cluster_refusal(svc.config.engine)) is not None:
+                await self._refuse(scope, receive, send, 503, down, {"Retry-After": "10"})
                 return
         length = headers.get(b"content-length")
         if length is not None:
