@@ -140,11 +140,19 @@ class LoopResult:
     stopped_early: bool = False
     by_patience: bool = False
 
+    def kept_because(self) -> str:
+        """Why :attr:`best_epoch` was kept; says so when every validation tied (nothing told the epochs apart)."""
+        vals = {row["val"] for row in self.history if "val" in row}
+        if len(vals) == 1 and sum("val" in row for row in self.history) > 1:
+            return (f"every validation on split.val scored {self.best_score:.4f}, so nothing told the epochs apart "
+                    "and the first was kept (an arbitrary choice)")
+        return f"highest validation score ({self.best_score:.4f}) on split.val"
+
     def fit_info(self) -> dict[str, Any]:
         """A JSON-ready summary for ``method.fit_info_``."""
         return {
             "kept_epoch": self.best_epoch,
-            "kept_because": f"highest validation score ({self.best_score:.4f}) on split.val",
+            "kept_because": self.kept_because(),
             "best_val_score": self.best_score,
             "epochs_run": self.epochs_run,
             "stop_reason": self.stop_reason,

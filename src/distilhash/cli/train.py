@@ -52,17 +52,15 @@ def command(
     """Train METHOD on cached teacher features and save the model directory."""
     from distilhash.configs import parse_overrides
     from distilhash.methods.base import read_run_config
-    from distilhash.methods.presets import preset_options
     from distilhash.pipeline.train import train_model
 
     os.environ["DISTILHASH_PROGRESS"] = "1" if progress else "0"
-    overrides = {**(preset_options(method, preset) if preset is not None else {}),
-                 **(read_run_config(config, method)[1] if config is not None else {}), **parse_overrides(sets)}
+    overrides = {**(read_run_config(config, method)[1] if config is not None else {}), **parse_overrides(sets)}
     model, record = train_model(
         method, dataset, teacher, features, bits=bits, seed=seed, overrides=overrides, out=out,
         threads=threads, evaluate=evaluate, stream=stream, chunk_size=chunk_size, workers=workers,
         command=" ".join(["distilhash", "train", *sys.argv[2:]]) if len(sys.argv) > 1 else None, say=typer.echo,
-        overwrite=overwrite)
+        overwrite=overwrite, preset=preset)
     target, policy, scores = record["model_dir"], record["epoch_policy"], record["map_all"]
     typer.echo(f"saved {target} in {record['train_seconds']:.1f} s"
                + (f" (kept epoch {policy['kept_epoch']}: {policy.get('kept_because', '')})" if "kept_epoch" in policy else ""))

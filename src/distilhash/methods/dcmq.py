@@ -51,7 +51,7 @@ from distilhash.losses.intra_modal import intra_modal_loss
 from distilhash.losses.quantization import quantization_loss
 from distilhash.methods.base import METHODS, Capabilities, MethodBase
 from distilhash.methods import dcmq_extra, dcmq_targets
-from distilhash.methods.dcmq_inputs import LABEL_FREE_CRITERIA, VAL_CRITERIA, FeatureInputs
+from distilhash.methods.dcmq_inputs import LABEL_FREE_CRITERIA, VAL_CRITERIA, VAL_CRITERIA_ABOUT, FeatureInputs
 from distilhash.quantizers.pqg import PQGConfig, bits_to_codebooks, codeword_usage
 from distilhash.registry import Registry
 from distilhash.targets.npc import NPCConfig
@@ -352,6 +352,7 @@ class DCMQ(MethodBase):
                           progress=cfg.progress if progress is None else progress, desc=f"{self.name} {self.n_bits}b")
         result = run_epochs(model, train_epoch, validate, loop)
         info = result.fit_info()
+        info["kept_because"] += f"; the score: {VAL_CRITERIA_ABOUT[cfg.val_criterion]} (val_criterion={cfg.val_criterion})"
         info["warmup_history"], info["epoch_seconds"] = warm, epoch_times
         info["budget"]["warmup_epochs"] = len(warm)
         info["budget"]["epochs_total"] = len(warm) + result.epochs_run

@@ -94,6 +94,9 @@ def _teacher_top10(method, features, split) -> dict[str, float]:
 
 #: the ``val_criterion`` option of DCMQ -> its validation scores ``(method, features, split) -> {"mean": ...}``
 VAL_CRITERIA = {"labels": _labels, "labels+pairs": _labels_and_pairs, "teacher-top10": _teacher_top10}
+#: what each ``val_criterion``'s score is, in the words ``train`` prints after the kept epoch
+VAL_CRITERIA_ABOUT = {"labels": "label mAP", "labels+pairs": "label mAP averaged with the val pairs' MRR",
+                      "teacher-top10": "the share of the float teacher's top 10 the codes keep, reading no label"}
 #: the criteria of ``VAL_CRITERIA`` that select without reading a label (``capabilities.label_free_selection``)
 LABEL_FREE_CRITERIA = frozenset({"teacher-top10"})
 

@@ -15,6 +15,11 @@ top of it. The method's own defaults stay those of its paper (the benchmark tabl
   kept 0.89x / 0.71x of the teacher's P@10 on held-out drawings / emoji against 0.81x / 0.63x with label-mAP
   selection (3 seeds; over 15 paired runs +0.018 / +0.031, for about 0.015 less label mAP;
   ``bench/results/open_vocab_dcmq_targets/short224-select64.md``, ``bench/results/open_vocab_dcmq_paired/``).
+  On a collection without labels (a folder prepared with ``captions=filenames``) there are no label prompts to
+  mix in: its targets come from the captions alone (``target_text=caption``, the preset's ``without_labels``).
+
+    preset_options("dcmq", "open-vocab")                   # {option: value}
+    preset_options("dcmq", "open-vocab", labelled=False)   # the same, with the options for a dataset without labels
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Preset", "PRESETS", "preset_options", "presets_of"]
+__all__ = ["Preset", "PRESETS", "preset_options", "presets_of", "unlabelled_changes"]
 
 
 @dataclass(frozen=True)
 class Preset:
-    """The options of a named preset and one line on what it is for."""
+    """The options of a named preset, one line on what it is for, and the options that replace some of them on a
+    dataset without labels (``without_labels``: e.g. label-prompt targets, which such a dataset cannot have)."""
 
     about: str
     options: dict[str, Any] = field(default_factory=dict)
+    without_labels: dict[str, Any] = field(default_factory=dict)
 
 
 PRESETS: dict[str, dict[str, Preset]] = {
@@ -38,7 +45,8 @@ PRESETS: dict[str, dict[str, Preset]] = {
         "open-vocab": Preset("search by what people type: residual heads in the teacher's space, half caption targets, "
                              "the epoch that keeps most of the teacher's top 10 (no label read)",
                              {"image_head": "residual", "text_head": "residual", "embed_dim": 384, "target_text": "mix",
-                              "val_criterion": "teacher-top10"}),
+                              "val_criterion": "teacher-top10"},
+                             without_labels={"target_text": "caption"}),
     },
 }
 
@@ -48,12 +56,24 @@ def presets_of(method: str) -> dict[str, Preset]:
     return PRESETS.get(method, {})
 
 
-def preset_options(method: str, name: str) -> dict[str, Any]:
-    """A copy of the options of ``method``'s preset ``name``; a ConfigError names the known ones."""
+def _preset(method: str, name: str) -> Preset:
+    """``method``'s preset ``name``; a ConfigError names the known ones."""
     from distilhash.errors import ConfigError
 
     known = presets_of(method)
     if name not in known:
         listed = ", ".join(f"{k} ({p.about})" for k, p in known.items()) or "none"
         raise ConfigError(f"method {method!r} has no preset {name!r}; its presets: {listed}")
-    return dict(known[name].options)
+    return known[name]
+
+
+def preset_options(method: str, name: str, labelled: bool = True) -> dict[str, Any]:
+    """A copy of the options of ``method``'s preset ``name`` (``labelled=False``: for a dataset without labels)."""
+    preset = _preset(method, name)
+    return {**preset.options, **({} if labelled else preset.without_labels)}
+
+
+def unlabelled_changes(method: str, name: str) -> dict[str, tuple[Any, Any]]:
+    """Option -> (value with labels, value without) for the options preset ``name`` changes on a dataset without labels."""
+    preset = _preset(method, name)
+    return {k: (preset.options.get(k), v) for k, v in preset.without_labels.items() if preset.options.get(k) != v}

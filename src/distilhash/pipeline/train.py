@@ -55,11 +55,25 @@ def _data_notes(ds, split, model, method: str) -> tuple[list[str], bool]:
                 "is skipped" + ("" if selects_without_labels else
                                 f", and {method}'s model selection on split.val scores every epoch 0 (it keeps "
                                 "an arbitrary one): prefer pq, lsh or itq, which select nothing, add labels, or "
-                                "(dcmq) --preset open-vocab or --set val_criterion=teacher-top10, which select without them")], False
+                                "(dcmq) --preset open-vocab, or --set val_criterion=teacher-top10 --set target_text=caption, "
+                                "which select without them")], False
     if len(split.query) < 50:
         return [f"only {len(split.query)} query and {len(split.val)} validation items: the mAP figures below "
                 "are noisy"], True
     return [], True
+
+
+def _preset_options(method: str, preset: str | None, ds, overrides: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """(notes, options) of ``method``'s preset for ``ds``: the options for a dataset without labels when it has none."""
+    from distilhash.methods.presets import preset_options, unlabelled_changes
+
+    if preset is None:
+        return [], {}
+    labelled = ds.num_labels > 0
+    changed = {} if labelled else {k: v for k, v in unlabelled_changes(method, preset).items() if k not in overrides}
+    notes = [f"{ds.name} has no labels, so --preset {preset} sets " + ", ".join(f"{k}={new} (not {old})" for k, (old, new)
+             in changed.items()) + " (with labels it would use them)"] if changed else []
+    return notes, preset_options(method, preset, labelled=labelled)
 
 
 def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None = None,
@@ -67,7 +81,7 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
                 overrides: dict[str, Any] | None = None, out: str | Path | None = None, threads: int | None = None,
                 evaluate: bool = True, stream: bool = False, chunk_size: int | None = None, workers: int = 1,
                 command: str | None = None, say: Callable[[str], None] | None = None,
-                overwrite: bool = False) -> tuple[Any, dict[str, Any]]:
+                overwrite: bool = False, preset: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Fit ``method`` on ``dataset``'s cached ``teacher`` features, save it to ``out``; ``(model, record)``.
 
     ``record`` (also written to ``out/train.json``) holds the command, commit, dataset and split
@@ -78,6 +92,8 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
     ``workers > 1``: data-parallel fit (:mod:`distilhash.distributed.data_parallel`).
     ``teacher=None``: the dataset's only feature cache. An ``out`` that already holds a saved model
     is refused unless ``overwrite`` (indexes built from that model would silently go stale).
+    ``preset``: a named option set of ``method`` (:mod:`distilhash.methods.presets`) under ``overrides``; on a dataset
+    without labels, with the preset's options for one (said in a note).
     """
     from distilhash.io_utils import atomic_write_json
     from distilhash.pipeline.evaluate import evaluate_parts
@@ -89,10 +105,12 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
     say = say or (lambda line: None)
     threads = set_threads(threads)
     ds, split, feats, fpath = load_features_and_split(dataset, teacher, features)
-    overrides = dict(overrides or {})
+    preset_notes, preset_opts = _preset_options(method, preset, ds, overrides or {})
+    overrides = {**preset_opts, **(overrides or {})}
     if chunk_size is not None:
         overrides["chunk_size"] = chunk_size
     model, notes = build_method(method, bits, seed, overrides)
+    notes = preset_notes + notes
     data_notes, measurable = _data_notes(ds, split, model, method)
     evaluate = evaluate and measurable
     for note in notes + data_notes:
@@ -127,7 +145,7 @@ def train_model(method: str, dataset: str = "emoji-scenes", teacher: str | None 
         "commit": git_commit(),
         "dataset": ds.name, "dataset_hash": split.dataset_hash, "split_hash": split.hash,
         "teacher": feats.teacher, "teacher_identity": feats.teacher_identity(), "features": str(fpath),
-        "method": method, "config": model.config_dict(), "n_bits": model.n_bits, "seed": seed,
+        "method": method, "preset": preset, "config": model.config_dict(), "n_bits": model.n_bits, "seed": seed,
         "epoch_policy": {k: info[k] for k in ("kept_epoch", "kept_because", "stop_reason", "epochs_run") if k in info},
         "budget": info.get("budget") or NO_BUDGET,
         "train_seconds": train_seconds, "threads": threads, "workers": workers,
