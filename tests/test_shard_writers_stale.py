@@ -110,3 +110,6 @@ def test_the_driver_refuses_an_attempt_that_is_not_the_reported_one(world):
         adopt_shards(out, {0: {**r, "uuid": "0" * 32}})
     with pytest.raises(IndexCorruptError, match="reported the attempt"):
         adopt_shards(out, {1: {**write(1), "attempt": "../elsewhere"}})
+    with pytest.raises(IndexCorruptError, match="holds no shard"):
+        adopt_shards(out, {1: {**write(1), "attempt": "shard-001.attempt-0123"}})
+    assert not (out / "shard-001").exists()

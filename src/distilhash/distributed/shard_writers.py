@@ -113,6 +113,8 @@ def adopt_shards(out: Path, written: dict[int, dict[str, Any]]) -> None:
             raise IndexCorruptError(f"shard {s}: its writer reported the attempt {name!r}; the build is refused")
         if final.exists():
             raise IndexCorruptError(f"{final} exists before its shard was adopted; the build is refused")
+        if not (attempt / shard_name(s) / "manifest.json").is_file():
+            raise IndexCorruptError(f"shard {s}: {attempt} holds no shard (its writer reported one); the build is refused")
         if (attempt / order_name(s)).exists():  # an empty shard has no order file
             os.replace(attempt / order_name(s), out / order_name(s))
         os.replace(attempt / shard_name(s), final)
