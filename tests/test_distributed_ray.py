@@ -332,7 +332,8 @@ def test_shard_writers_survive_a_killed_worker(cluster, prepared, tmp_path):
 
 def test_a_shard_is_never_left_in_place_unless_it_verified(prepared, tmp_path):
     """The shard writer (run in this process): a bucket that changed after its writer reported it is refused,
-    and the failed writer leaves no ``shard-NNN`` (nor its hidden work directory) behind."""
+    and the failed writer leaves no ``shard-NNN`` (nor its attempt directory) behind; a writer never puts a
+    shard in place itself (the driver adopts the attempt it got: tests/test_shard_writers_stale.py)."""
     from distilhash.data.store import open_prepared
     from distilhash.distributed.shard_writers import ShardWorker
     from distilhash.errors import IndexCorruptError
@@ -347,12 +348,13 @@ def test_a_shard_is_never_left_in_place_unless_it_verified(prepared, tmp_path):
     r = w.encode_buckets(0, "image", str(tmp_path / "single" / "image.npy"), (0, 60), "database", 0, 2, str(out))
     index = {"model_dir": None, "teacher": None, "extra": {}, "n_shards": 2}
     ok = w.write_shard(0, str(out), [(0, *r["buckets"][0])], r["meta"], index)
-    assert ok["count"] == r["buckets"][0][0] and (out / "shard-000" / "manifest.json").is_file()
+    assert ok["count"] == r["buckets"][0][0] and (out / ".buckets" / ok["attempt"] / "shard-000" / "manifest.json").is_file()
     bucket = out / ".buckets" / "p00000-s001.npz"
     bucket.write_bytes(bucket.read_bytes()[:-7] + b"garbage")
     with pytest.raises(IndexCorruptError, match="checksum"):
         w.write_shard(1, str(out), [(0, *r["buckets"][1])], r["meta"], index)
-    assert sorted(p.name for p in out.iterdir()) == [".buckets", "order-000.bin", "shard-000"]
+    assert sorted(p.name for p in out.iterdir()) == [".buckets"]
+    assert sorted(p.name for p in (out / ".buckets").iterdir()) == ["p00000-s000.npz", "p00000-s001.npz", ok["attempt"]]
 
 
 def test_each_encoding_worker_checks_its_node_before_its_parts_are_used(cluster, prepared, tmp_path, monkeypatch):

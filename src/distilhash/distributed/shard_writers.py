@@ -13,19 +13,26 @@ Two rounds of work on one pool of model-holding actors (:class:`ShardWorker`):
    atomically; it returns each bucket's item count and sha256, nothing else.
 2. **write** shard ``s``: the worker reads the buckets of ``s`` in part order, checks each against
    the sha256 the driver got in round 1 (a bucket rewritten by a stale attempt is refused, not
-   mixed in), builds the shard as a normal index in a hidden sibling directory (one checksummed
-   snapshot, exactly what ``CodeIndex.add(..., snapshot=True)`` writes), verifies it
+   mixed in), builds the shard as a normal index (one checksummed snapshot, exactly what
+   ``CodeIndex.add(..., snapshot=True)`` writes) and its ``order-NNN.bin`` in a directory of its
+   own, ``.buckets/shard-NNN.attempt-<uuid4>``, verifies the shard
    (:func:`~distilhash.index.core.verify_index`: every file against its checksum, the count it
-   must hold) and only then renames it to ``shard-NNN`` and writes ``order-NNN.bin``.
+   must hold) and reports the attempt's name, the shard's uuid and count. A writer never touches
+   ``shard-NNN`` itself.
+3. **adopt** (the driver, :func:`adopt_shards`): for each shard, exactly the attempt whose result
+   it received is renamed to ``shard-NNN`` / ``order-NNN.bin`` and checked (uuid, count); then
+   ``sharded.json``, the commit point, is written and ``.buckets`` (other attempts included) removed.
 
 The driver holds neither features nor codes: it passes paths and row ranges, collects counts and
-checksums, checks that every ``shard-NNN`` is the verified one its writer reported (uuid and
-count) and then writes ``sharded.json``, the commit point (a directory without it is no index;
-``build_index`` renames the whole staging directory into place afterwards). A crash or a lost
-node at any point leaves either a shard that was verified complete or a hidden directory that is
-never read; a lost part or shard is redone on a remaining worker (:class:`WorkerPool`), and
-redoing it writes the same bytes. The result is the index one process builds from the same items
-in the same order (same shards, ids, codes, metadata and global order; tested search by search).
+checksums and renames directories. ``sharded.json`` makes the directory an index (without it, it
+is none; ``build_index`` renames the whole staging directory into place afterwards). A crash or
+a lost node at any point leaves either shards that were verified complete or hidden directories
+that are never read; a lost part or shard is redone on a remaining worker (:class:`WorkerPool`),
+and redoing it writes the same bytes. A lost writer that was only frozen and wakes up later
+finishes into its own attempt directory, which the driver never adopts (or, once ``.buckets`` is
+gone, writes nothing): it cannot replace a shard the driver checked. The result is the index one
+process builds from the same items in the same order (same shards, ids, codes, metadata and
+global order; tested search by search).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,7 +53,7 @@ from distilhash.errors import IndexCorruptError
 from distilhash.io_utils import fsync_dir, sha256_file
 from distilhash.pipeline.encode_engines import SHARD_WRITERS
 
-__all__ = ["ShardWorker", "build_sharded_ray", "write_shards_ray", "BUCKETS"]
+__all__ = ["ShardWorker", "adopt_shards", "build_sharded_ray", "write_shards_ray", "BUCKETS"]
 
 BUCKETS = ".buckets"
 
@@ -73,6 +81,56 @@ def _load_bucket(path: Path, digest: str) -> tuple[np.ndarray, np.ndarray, list[
     with np.load(path) as z:
         items = json.loads(z["items"].tobytes())
         return z["codes"], z["g"], items["ids"], items["metadata"]
+
+
+def _new_attempt(out: Path, s: int) -> Path:
+    """A new, empty directory for one attempt at shard ``s``, inside ``.buckets``. Never its parents: a build
+    that finished (or was abandoned) removed ``.buckets``, and a writer that wakes up then writes nothing."""
+    from distilhash.index.sharded import shard_name
+
+    d = out / BUCKETS / f"{shard_name(s)}.attempt-{uuid.uuid4().hex}"
+    try:
+        d.mkdir()
+    except FileNotFoundError:
+        raise IndexCorruptError(f"shard {s}: {out / BUCKETS} is gone (its build finished or was abandoned); "
+                                "nothing written") from None
+    return d
+
+
+def adopt_shards(out: Path, written: dict[int, dict[str, Any]]) -> None:
+    """Rename exactly the attempts in ``written`` (shard -> its writer's result) to ``shard-NNN`` and
+    ``order-NNN.bin`` in ``out``, checking each is the shard its writer verified (uuid, count).
+
+    Any other attempt (a lost writer's that finished after all) stays in ``.buckets``, never read.
+    Raises IndexCorruptError when an attempt is missing or differs, or a ``shard-NNN`` is already there.
+    """
+    from distilhash.index.sharded import order_name, shard_name
+
+    for s, r in sorted(written.items()):
+        name = str(r["attempt"])
+        attempt, final = out / BUCKETS / name, out / shard_name(s)
+        if Path(name).name != name or not name.startswith(f"{shard_name(s)}.attempt-"):
+            raise IndexCorruptError(f"shard {s}: its writer reported the attempt {name!r}; the build is refused")
+        if final.exists():
+            raise IndexCorruptError(f"{final} exists before its shard was adopted; the build is refused")
+        if not (attempt / shard_name(s) / "manifest.json").is_file():
+            raise IndexCorruptError(f"shard {s}: {attempt} holds no shard (its writer reported one); the build is refused")
+        if (attempt / order_name(s)).exists():  # an empty shard has no order file
+            os.replace(attempt / order_name(s), out / order_name(s))
+        os.replace(attempt / shard_name(s), final)
+        m = json.loads((final / "manifest.json").read_text())
+        if m["uuid"] != r["uuid"] or m["count"] != r["count"]:
+            raise IndexCorruptError(f"{final} is not the shard its writer verified; the build is refused")
+    fsync_dir(out)
+
+
+def _discard_work(out: Path) -> None:
+    """Remove ``.buckets`` after the commit (retried: a late writer that passed its check may still add a file)."""
+    for _ in range(3):
+        shutil.rmtree(out / BUCKETS, ignore_errors=True)
+        if not (out / BUCKETS).exists():
+            return
+        time.sleep(0.5)
 
 
 class ShardWorker(EncodeWorker):
@@ -111,36 +169,28 @@ class ShardWorker(EncodeWorker):
 
     def write_shard(self, s: int, out: str, buckets: list[tuple[int, int, str]], meta: dict[str, Any],
                     index: dict[str, Any]) -> dict[str, Any]:
-        """Round 2: shard ``s`` from its buckets ``(part, count, sha256)``, verified, renamed into place."""
+        """Round 2: shard ``s`` from its buckets ``(part, count, sha256)``, verified, in a new attempt directory
+        (``{"shard", "count", "uuid", "attempt"}``; the driver adopts it, :func:`adopt_shards`)."""
         from distilhash.index.shard_order import ORDER_KEY, ShardOrder
         from distilhash.index.sharded import order_name, shard_name
 
         out_dir = Path(out)
-        parts = [_load_bucket(_bucket_path(out_dir, p, s), digest) for p, _, digest in buckets]
-        codes = np.concatenate([c for c, *_ in parts]) if parts else np.zeros((0, 0), np.uint8)
-        g = np.concatenate([x for _, x, *_ in parts]).astype(np.int64)
-        ids = [i for *_, part_ids, _ in parts for i in part_ids]
-        md = [{**m, ORDER_KEY: int(x)} for _, gs, _, ms in parts for m, x in zip(ms, gs)]
-        want = sum(c for _, c, _ in buckets)
-        if len(ids) != want or len(codes) != want:
-            raise IndexCorruptError(f"shard {s}: buckets hold {len(ids)} items, their writers reported {want}")
-        tmp = out_dir / f".{shard_name(s)}.writing-{uuid.uuid4().hex}"
+        attempt = _new_attempt(out_dir, s)
         try:
-            uid, seqs = self._write_verified(tmp, s, ids, codes, md, meta, index)
+            parts = [_load_bucket(_bucket_path(out_dir, p, s), digest) for p, _, digest in buckets]
+            codes = np.concatenate([c for c, *_ in parts]) if parts else np.zeros((0, 0), np.uint8)
+            g = np.concatenate([x for _, x, *_ in parts]).astype(np.int64)
+            ids = [i for *_, part_ids, _ in parts for i in part_ids]
+            md = [{**m, ORDER_KEY: int(x)} for _, gs, _, ms in parts for m, x in zip(ms, gs)]
+            want = sum(c for _, c, _ in buckets)
+            if len(ids) != want or len(codes) != want:
+                raise IndexCorruptError(f"shard {s}: buckets hold {len(ids)} items, their writers reported {want}")
+            uid, seqs = self._write_verified(attempt / shard_name(s), s, ids, codes, md, meta, index)
+            ShardOrder(attempt / order_name(s), np.zeros(0, np.int64)).append(seqs, g)  # durable on return
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(attempt, ignore_errors=True)
             raise
-        final = out_dir / shard_name(s)
-        if final.exists():  # an earlier attempt of this shard (its worker was reported lost): replaced whole
-            aside = out_dir / f".{shard_name(s)}.replaced-{uuid.uuid4().hex}"
-            os.replace(final, aside)
-            shutil.rmtree(aside, ignore_errors=True)
-        os.replace(tmp, final)
-        fsync_dir(out_dir)
-        order_path = out_dir / order_name(s)
-        order_path.unlink(missing_ok=True)
-        ShardOrder(order_path, np.zeros(0, np.int64)).append(seqs, g)
-        return {"shard": s, "count": want, "uuid": uid}
+        return {"shard": s, "count": want, "uuid": uid, "attempt": attempt.name}
 
     @staticmethod
     def _write_verified(tmp: Path, s: int, ids: list[str], codes: np.ndarray, md: list[dict[str, Any]],
@@ -180,7 +230,7 @@ def build_sharded_ray(ray: Any, out: Path, store: RowStore, *, n_shards: int, mo
     """
     from distilhash.distributed.encode import progress_bar, start_pool
     from distilhash.errors import DataError
-    from distilhash.index.sharded import shard_name, write_sharded_manifest
+    from distilhash.index.sharded import write_sharded_manifest
 
     out = Path(out).resolve()
     (out / BUCKETS).mkdir(parents=True, exist_ok=True)
@@ -221,12 +271,9 @@ def build_sharded_ray(ray: Any, out: Path, store: RowStore, *, n_shards: int, mo
         pool.close()
         if bar is not None:
             bar.close()
-    for s in range(n_shards):  # the shard in place is the one its writer verified
-        m = json.loads((out / shard_name(s) / "manifest.json").read_text())
-        if m["uuid"] != written[s]["uuid"] or m["count"] != written[s]["count"]:
-            raise IndexCorruptError(f"{out / shard_name(s)} is not the shard its writer verified; the build is refused")
+    adopt_shards(out, written)  # exactly the attempts whose results came back; never a lost writer's
     write_sharded_manifest(out, n_shards, meta["kind"], model_dir, teacher, extra, next_gseq=n)
-    shutil.rmtree(out / BUCKETS, ignore_errors=True)
+    _discard_work(out)
     return {"items": n, "parts": len(ranges), "workers": fitted, "workers_lost": lost, "parts_retried": retried,
             "kind": meta["kind"]}
 
