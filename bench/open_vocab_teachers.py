@@ -303,18 +303,24 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _domain_bars(ax, names: list[str], bars: dict[str, tuple[list[float], list[float]]], wrap: int = 0) -> None:
+    """One horizontal bar per row name and series (``{label: (values, errors)}``), up to two series side by side."""
+    import textwrap
+
+    y = np.arange(len(names))
+    for i, (label, (values, errors)) in enumerate(bars.items()):
+        ax.barh(y + 0.4 * i, values, height=0.4, xerr=errors, label=label)
+    ax.set_yticks(y + 0.2, [textwrap.fill(k, wrap) if wrap else k for k in names], fontsize=7)
+    ax.invert_yaxis()
+
+
 def _plot(r: dict[str, Any], path: Path) -> None:
     from distilhash.benchmark.figures import figure
 
     names = list(r["rows"])
-    doms = list(r["n_items"])
     with figure(path, figsize=(9, 0.5 * len(names) + 1.4)) as (fig, ax):
-        y = np.arange(len(names))
-        for i, d in enumerate(doms):
-            ax.barh(y + 0.4 * i, [r["rows"][n][d]["p_at"] for n in names], height=0.4,
-                    xerr=[r["rows"][n][d]["p_at_std"] for n in names], label=f"{d} P@10")
-        ax.set_yticks(y + 0.2, names, fontsize=7)
-        ax.invert_yaxis()
+        _domain_bars(ax, names, {f"{d} P@10": ([r["rows"][n][d]["p_at"] for n in names],
+                                               [r["rows"][n][d]["p_at_std"] for n in names]) for d in r["n_items"]})
         ax.legend()
         ax.set_title("open-vocabulary P@10 of float teachers (held-out items; mean +- std over fits)")
 
@@ -355,17 +361,12 @@ def _plot_combined(r: dict[str, Any], path: Path) -> None:
 
     names = list(r["rows"])
     n = len(r["combined"])
+    ratios = {d: [r["rows"][k][d]["p_at_vs_baseline"] for k in names] for d in r["domains"]}
     with figure(path, figsize=(9, 0.5 * len(names) + 1.6)) as (fig, ax):
-        y = np.arange(len(names))
-        for i, d in enumerate(r["domains"]):
-            ratios = [r["rows"][k][d]["p_at_vs_baseline"] for k in names]
-            ax.barh(y + 0.4 * i, [np.mean(v) for v in ratios], height=0.4,
-                    xerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in ratios], label=f"{d} P@10 / baseline")
+        _domain_bars(ax, names, {f"{d} P@10 / baseline": ([np.mean(v) for v in vs],
+                                                          [np.std(v, ddof=1) if len(v) > 1 else 0 for v in vs])
+                                 for d, vs in ratios.items()}, wrap=34)
         ax.axvline(2.0, color="k", lw=0.8, ls="--", label="2x (issue 24 goal)")
-        import textwrap
-
-        ax.set_yticks(y + 0.2, [textwrap.fill(k, 34) for k in names], fontsize=7)
-        ax.invert_yaxis()
         ax.legend(fontsize=7)
         ax.set_title(f"open-vocabulary P@10 over today's teacher, mean +- std over {n} grouped splits", fontsize=9)
 
