@@ -4,6 +4,8 @@ index accessors the service uses."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -98,7 +100,12 @@ def test_concurrent_queries_are_batched_and_answered_exactly(world):
     queries = [(f"{a} {b}", 1 + (i % 7)) for i, (a, b) in enumerate((a, b) for a in WORDS for b in WORDS if a != b)]
     try:
         alone = [svc.search_text(q, k, "t2t") for q, k in queries]
-        futures = [svc.submit_text(q, k, "t2t") for q, k in queries]  # queued together
+        # the index's worker held on its first batch while the rest are submitted, so they queue together whatever
+        # the machine's speed (on a quiet machine the worker could otherwise answer each before the next arrived)
+        gate, run_batch = threading.Event(), svc._run_text_batch
+        svc._run_text_batch = lambda *args: (gate.wait(10), run_batch(*args))[1]
+        futures = [svc.submit_text(q, k, "t2t") for q, k in queries]
+        gate.set()
         together = [f.result(timeout=30) for f in futures]
         for (q, k), a, b in zip(queries, alone, together):
             assert len(b["results"]) == k and b["query"] == q
